@@ -1,0 +1,187 @@
+//! Recorder configuration: one struct, built in code or deserialised from TOML/JSON.
+
+use std::time::Duration;
+
+/// What recording does when a thread's buffer is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "policy")]
+#[derive(Default)]
+pub enum Backpressure {
+    /// Never block the agent: drop the new event and count it. The default.
+    #[default]
+    DropNewest,
+    /// Wait for room up to `timeout`, then drop the event and count it.
+    Block {
+        /// Longest time one `record` call may wait.
+        #[serde(with = "crate::config::duration_text")]
+        timeout: Duration,
+    },
+}
+
+/// How the recorder buffers and drains events.
+///
+/// ```
+/// use mission_core::{Backpressure, RecorderConfig};
+/// let config: RecorderConfig = serde_json::from_str(
+///     r#"{ "ring_capacity": 8192, "backpressure": { "policy": "block", "timeout": "5ms" } }"#,
+/// )?;
+/// assert_eq!(config.ring_capacity, 8192);
+/// assert!(matches!(config.backpressure, Backpressure::Block { .. }));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecorderConfig {
+    /// Events each recording OS thread can buffer (rounded up to a power of two). Every thread
+    /// that records gets its own buffer of this size, so memory is about
+    /// `ring_capacity × size_of::<Event>() × threads`.
+    pub ring_capacity: usize,
+    /// Most threads with a buffer of their own; further threads share one bounded queue of
+    /// `shared_capacity` events (correct, but slower under contention).
+    pub max_producers: usize,
+    /// Capacity of the shared queue used by threads past `max_producers` and during thread
+    /// teardown.
+    pub shared_capacity: usize,
+    /// What happens when a buffer is full.
+    pub backpressure: Backpressure,
+    /// Most events handed to sinks in one call.
+    pub batch_size: usize,
+    /// How long the pipeline sleeps when there is nothing to drain. Bounds the delay from
+    /// `record` to the sinks when the load is light.
+    #[serde(with = "duration_text")]
+    pub drain_interval: Duration,
+    /// Longest time `flush()` waits before it reports a timeout.
+    #[serde(with = "duration_text")]
+    pub flush_timeout: Duration,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        Self {
+            ring_capacity: 4096,
+            max_producers: 256,
+            shared_capacity: 65_536,
+            backpressure: Backpressure::DropNewest,
+            batch_size: 1024,
+            drain_interval: Duration::from_millis(1),
+            flush_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Durations in config files: a number of milliseconds, or text such as `"250ms"`, `"2s"`,
+/// `"5m"`, `"1h"`, `"30us"`.
+pub mod duration_text {
+    use std::time::Duration;
+
+    use serde::de::{self, Visitor};
+
+    /// Parses `"250ms"`, `"2s"`, `"1.5s"`, `"5m"`, `"1h"`, `"30us"`, `"100ns"`, `"3d"`.
+    ///
+    /// # Errors
+    /// A message naming the text and the accepted units.
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let t = text.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (number, unit) = t.split_at(split);
+        let value: f64 = number.parse().map_err(|_| {
+            format!("invalid duration {text:?}: expected e.g. \"250ms\", \"2s\", \"5m\"")
+        })?;
+        let scale = match unit.trim() {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" | "" => 1e-3,
+            "s" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            other => {
+                return Err(format!(
+                    "invalid duration unit {other:?} in {text:?}: use ns, us, ms, s, m, h or d"
+                ));
+            }
+        };
+        Duration::try_from_secs_f64(value * scale)
+            .map_err(|e| format!("invalid duration {text:?}: {e}"))
+    }
+
+    /// Formats a duration as text [`parse`] reads back.
+    pub fn format(d: Duration) -> String {
+        let ns = d.as_nanos();
+        if ns.is_multiple_of(1_000_000_000) {
+            format!("{}s", ns / 1_000_000_000)
+        } else if ns.is_multiple_of(1_000_000) {
+            format!("{}ms", ns / 1_000_000)
+        } else if ns.is_multiple_of(1_000) {
+            format!("{}us", ns / 1_000)
+        } else {
+            format!("{ns}ns")
+        }
+    }
+
+    /// Serde `serialize_with`.
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+
+    /// Serde `deserialize_with`.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Duration;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a duration: milliseconds as a number, or text like \"250ms\" or \"2s\"",
+                )
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+                Ok(Duration::from_millis(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+                u64::try_from(v)
+                    .map(Duration::from_millis)
+                    .map_err(|_| E::custom("a duration cannot be negative"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+                Duration::try_from_secs_f64(v / 1000.0).map_err(E::custom)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+                parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_text::{format, parse};
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_round_trip() {
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse("30us"), Ok(Duration::from_micros(30)));
+        assert!(parse("fast").is_err());
+        assert!(parse("5 parsecs").is_err());
+        for d in [
+            Duration::from_secs(2),
+            Duration::from_micros(7),
+            Duration::from_nanos(3),
+        ] {
+            assert_eq!(parse(&format(d)), Ok(d));
+        }
+    }
+
+    #[test]
+    fn config_rejects_unknown_fields_with_a_clear_message() {
+        let err = serde_json::from_str::<RecorderConfig>(r#"{"ring_capacty": 5}"#).unwrap_err();
+        assert!(err.to_string().contains("ring_capacty"), "{err}");
+        let ok: RecorderConfig = serde_json::from_str(r#"{"drain_interval": 5}"#).expect("config");
+        assert_eq!(ok.drain_interval, Duration::from_millis(5));
+    }
+}

@@ -1,0 +1,451 @@
+//! The event model: everything Mission Control records is one [`Event`].
+
+use std::fmt;
+
+use crate::{Attributes, SpanId, Symbol, Text, ThreadId, Timestamp};
+
+/// Anything recorded: a finished span, a log record, a metric point, a permission decision or
+/// an anomaly. Every event says whose it is (tenant, agent), where it belongs (thread, span,
+/// parent span), when it happened, and carries a bounded set of typed attributes.
+///
+/// An `Event` owns no heap memory unless a caller gave it a copied string or more than four
+/// attributes, so moving one into the recorder allocates nothing.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Event {
+    /// When it happened; for a span, when it started. Nanoseconds since the Unix epoch.
+    pub time: Timestamp,
+    /// The organisation or team the event belongs to.
+    pub tenant: Symbol,
+    /// The agent program that recorded it.
+    pub agent: Symbol,
+    /// The thread (run, conversation) it belongs to; an OpenTelemetry trace id.
+    pub thread_id: ThreadId,
+    /// For a span, its own id; for other events, the span they happened in (or none).
+    pub span_id: SpanId,
+    /// For a span, its parent ([`SpanId::NONE`] for a root).
+    pub parent_span_id: SpanId,
+    /// The span, metric or decision name; for a log record, the name of its call site.
+    pub name: Symbol,
+    /// What kind of event this is, with its kind-specific fields.
+    pub body: EventBody,
+    /// Extra typed attributes.
+    pub attributes: Attributes,
+}
+
+impl Event {
+    /// An event of the given body with every context field empty, stamped now.
+    pub fn new(name: Symbol, body: EventBody) -> Self {
+        Self {
+            time: Timestamp::now(),
+            tenant: Symbol::EMPTY,
+            agent: Symbol::EMPTY,
+            thread_id: ThreadId::default(),
+            span_id: SpanId::NONE,
+            parent_span_id: SpanId::NONE,
+            name,
+            body,
+            attributes: Attributes::new(),
+        }
+    }
+
+    /// The kind of this event.
+    pub fn kind(&self) -> EventKind {
+        match &self.body {
+            EventBody::Span(span) => EventKind::Span(span.kind),
+            EventBody::Log(_) => EventKind::Log,
+            EventBody::Metric(_) => EventKind::Metric,
+            EventBody::Permission(_) => EventKind::Permission,
+            EventBody::Anomaly(_) => EventKind::Anomaly,
+        }
+    }
+
+    /// The span fields, if this is a span.
+    pub fn as_span(&self) -> Option<&SpanEnd> {
+        match &self.body {
+            EventBody::Span(span) => Some(span),
+            _ => None,
+        }
+    }
+
+    /// The log fields, if this is a log record.
+    pub fn as_log(&self) -> Option<&LogRecord> {
+        match &self.body {
+            EventBody::Log(log) => Some(log),
+            _ => None,
+        }
+    }
+
+    /// When this event ended: `time + duration` for a span, `time` otherwise.
+    pub fn end_time(&self) -> Timestamp {
+        match &self.body {
+            EventBody::Span(span) => Timestamp(self.time.0.saturating_add(span.duration_ns)),
+            _ => self.time,
+        }
+    }
+}
+
+/// The kind-specific part of an [`Event`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A span that ended.
+    Span(SpanEnd),
+    /// A log record.
+    Log(LogRecord),
+    /// A metric point.
+    Metric(MetricPoint),
+    /// A permission decision.
+    Permission(PermissionDecision),
+    /// An anomaly found by a model.
+    Anomaly(AnomalyEvent),
+}
+
+/// The kind of an event, as a small `Copy` value for filtering and grouping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// A span of the given kind.
+    Span(SpanKind),
+    /// A log record.
+    Log,
+    /// A metric point.
+    Metric,
+    /// A permission decision.
+    Permission,
+    /// An anomaly.
+    Anomaly,
+}
+
+impl EventKind {
+    /// The stable lowercase name: `llm_call`, `tool_call`, …, `log`, `metric`, `permission`,
+    /// `anomaly`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Span(kind) => kind.as_str(),
+            EventKind::Log => "log",
+            EventKind::Metric => "metric",
+            EventKind::Permission => "permission",
+            EventKind::Anomaly => "anomaly",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a span did.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanKind {
+    /// One step of an agent (or the agent's whole run, at the root).
+    AgentStep,
+    /// A call to a language model.
+    LlmCall,
+    /// A tool call.
+    ToolCall,
+    /// A retrieval (vector search, document fetch).
+    Retrieval,
+    /// Anything else.
+    #[default]
+    Custom,
+}
+
+impl SpanKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [SpanKind; 5] = [
+        SpanKind::AgentStep,
+        SpanKind::LlmCall,
+        SpanKind::ToolCall,
+        SpanKind::Retrieval,
+        SpanKind::Custom,
+    ];
+
+    /// The stable lowercase name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::AgentStep => "agent_step",
+            SpanKind::LlmCall => "llm_call",
+            SpanKind::ToolCall => "tool_call",
+            SpanKind::Retrieval => "retrieval",
+            SpanKind::Custom => "custom",
+        }
+    }
+
+    /// The OpenTelemetry GenAI `gen_ai.operation.name` for this kind, if it has one.
+    pub const fn gen_ai_operation(self) -> Option<&'static str> {
+        match self {
+            SpanKind::AgentStep => Some("invoke_agent"),
+            SpanKind::LlmCall => Some("chat"),
+            SpanKind::ToolCall => Some("execute_tool"),
+            SpanKind::Retrieval => Some("retrieval"),
+            SpanKind::Custom => None,
+        }
+    }
+}
+
+/// How a span ended (OpenTelemetry's span status).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "code", content = "message", rename_all = "snake_case")]
+pub enum Status {
+    /// Not set by the caller.
+    #[default]
+    Unset,
+    /// Succeeded.
+    Ok,
+    /// Failed, with a message.
+    Error(Text),
+}
+
+impl Status {
+    /// Whether this is an error.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Status::Error(_))
+    }
+}
+
+/// A span that ended.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SpanEnd {
+    /// What the span did.
+    pub kind: SpanKind,
+    /// How long it took, in nanoseconds.
+    pub duration_ns: u64,
+    /// How it ended.
+    pub status: Status,
+    /// Model usage, for LLM calls (all zero otherwise).
+    pub llm: LlmUsage,
+}
+
+/// What one LLM call used and cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct LlmUsage {
+    /// The model asked for (`gen_ai.request.model`).
+    pub model: Symbol,
+    /// The provider (`gen_ai.provider.name`): `openai`, `anthropic`, …
+    pub provider: Symbol,
+    /// Input (prompt) tokens, including cached ones (`gen_ai.usage.input_tokens`).
+    pub input_tokens: u64,
+    /// Output (completion) tokens, including reasoning ones (`gen_ai.usage.output_tokens`).
+    pub output_tokens: u64,
+    /// Of the input tokens, how many were read from the provider's cache.
+    pub cached_input_tokens: u64,
+    /// Of the output tokens, how many were reasoning tokens.
+    pub reasoning_tokens: u64,
+    /// Cost in US dollars, computed when recorded.
+    pub cost_usd: f64,
+}
+
+impl LlmUsage {
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.model.is_empty() && self.input_tokens == 0 && self.output_tokens == 0
+    }
+}
+
+/// Severity of a log record (OpenTelemetry severity ranges).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Very detailed.
+    Trace,
+    /// Diagnostic.
+    Debug,
+    /// Normal operation.
+    #[default]
+    Info,
+    /// Something unusual.
+    Warn,
+    /// A failure.
+    Error,
+}
+
+impl Level {
+    /// The lowercase name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+
+    /// The OpenTelemetry severity number (1, 5, 9, 13, 17).
+    pub const fn severity_number(self) -> u8 {
+        match self {
+            Level::Trace => 1,
+            Level::Debug => 5,
+            Level::Info => 9,
+            Level::Warn => 13,
+            Level::Error => 17,
+        }
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = UnknownLevel;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "trace" => Ok(Level::Trace),
+            "debug" => Ok(Level::Debug),
+            "info" => Ok(Level::Info),
+            "warn" | "warning" => Ok(Level::Warn),
+            "error" => Ok(Level::Error),
+            _ => Err(UnknownLevel(s.chars().take(32).collect())),
+        }
+    }
+}
+
+/// A level name that is not `trace`, `debug`, `info`, `warn` or `error`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownLevel(pub String);
+
+impl fmt::Display for UnknownLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown log level {:?}: expected trace, debug, info, warn or error",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownLevel {}
+
+/// A log record.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct LogRecord {
+    /// Severity.
+    pub level: Level,
+    /// Where it came from (a module path or logger name).
+    pub target: Symbol,
+    /// The message, bounded.
+    pub message: Text,
+}
+
+/// What a metric point measures.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// A value at a moment (memory in use, queue length).
+    #[default]
+    Gauge,
+    /// An increment of a monotonic counter.
+    Counter,
+    /// One observation of a distribution.
+    Histogram,
+}
+
+/// A metric point; the event's `name` is the metric's name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct MetricPoint {
+    /// What kind of metric.
+    pub kind: MetricKind,
+    /// The value.
+    pub value: f64,
+    /// The unit (UCUM, as OpenTelemetry uses): `ms`, `By`, `{token}`.
+    pub unit: Symbol,
+}
+
+/// Allowed or denied.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// The action was allowed.
+    #[default]
+    Allow,
+    /// The action was denied.
+    Deny,
+}
+
+/// A permission decision: who asked to do what to which resource, and what the policy said.
+/// The event's `name` is the action.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct PermissionDecision {
+    /// Who asked (a user, an agent, a tool).
+    pub actor: Text,
+    /// What they asked to do (`tool.call`, `file.write`).
+    pub action: Symbol,
+    /// What they asked to do it to.
+    pub resource: Text,
+    /// The answer.
+    pub decision: Decision,
+    /// The policy or rule that decided.
+    pub policy: Symbol,
+}
+
+/// An anomaly found by a model; the event's `name` is the metric's name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct AnomalyEvent {
+    /// The detector that found it.
+    pub detector: Symbol,
+    /// Anomaly score in `0..=1`.
+    pub score: f64,
+    /// The observed value.
+    pub value: f64,
+    /// What the model expected.
+    pub expected: f64,
+    /// Lower edge of the expected band.
+    pub lower: f64,
+    /// Upper edge of the expected band.
+    pub upper: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_is_small_enough_to_move_cheaply() {
+        // The recorder copies events by value; keep them within a few cache lines.
+        assert!(
+            std::mem::size_of::<Event>() <= 320,
+            "{}",
+            std::mem::size_of::<Event>()
+        );
+    }
+
+    #[test]
+    fn kinds_and_levels() {
+        let e = Event::new(Symbol::intern("x"), EventBody::Log(LogRecord::default()));
+        assert_eq!(e.kind(), EventKind::Log);
+        assert_eq!(e.end_time(), e.time);
+        assert_eq!("WARNING".parse::<Level>(), Ok(Level::Warn));
+        assert!("loud".parse::<Level>().is_err());
+        assert_eq!(SpanKind::LlmCall.gen_ai_operation(), Some("chat"));
+        let json = serde_json::to_value(&e).expect("serialize");
+        assert_eq!(json["body"]["kind"], "log");
+    }
+}

@@ -1,0 +1,128 @@
+//! The core of Mission Control: the event model, the lock-free [`Recorder`], the [`Pipeline`]
+//! that drains it into [`Sink`]s, the `tracing` layer ([`MissionLayer`]) and rolling
+//! statistics ([`StatsSink`]).
+//!
+//! Mission Control is observability that lives inside an AI agent's process. This crate is the
+//! part every other one builds on, and it is a separate crate because it changes slowly and
+//! depends on almost nothing: storage (`mission-store`), models (`mission-ml`) and the agent
+//! SDK (`mission-sdk`) all speak its [`Event`] and implement its [`Sink`], and never each
+//! other's types.
+//!
+//! # Quick example
+//!
+//! ```
+//! use mission_core::{LlmUsage, Pipeline, SpanKind, StatsSink, Symbol, ThreadContext};
+//!
+//! let stats = StatsSink::new();
+//! let reader = stats.reader();
+//! let pipeline = Pipeline::builder().with_sink(stats).start()?;
+//! let recorder = pipeline.recorder();
+//!
+//! let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
+//! let mut call = recorder.start_span(&thread, SpanKind::LlmCall, Symbol::intern("chat"), None);
+//! call.set_llm_usage(LlmUsage {
+//!     model: Symbol::intern("gpt-4o-mini"),
+//!     input_tokens: 812,
+//!     output_tokens: 64,
+//!     ..LlmUsage::default()
+//! });
+//! call.end();
+//!
+//! let report = pipeline.shutdown();
+//! assert_eq!(report.accounting.recorded, 1);
+//! assert_eq!(report.accounting.delivered, 1);
+//! assert_eq!(reader.snapshot().usage.input_tokens, 812);
+//! # Ok::<(), mission_core::StartError>(())
+//! ```
+//!
+//! # The entry types
+//!
+//! | type | what it is |
+//! |---|---|
+//! | [`Event`] | anything recorded: span end, log, metric point, permission decision, anomaly |
+//! | [`Symbol`], [`LazySymbol`] | interned names and keys (4 bytes, no allocation once seen) |
+//! | [`Pipeline`] | owns the drain thread; `flush`, `health`, `shutdown` |
+//! | [`Recorder`] | the cheap handle agent threads record through |
+//! | [`ActiveSpan`] | a span being timed, recorded on `end` or drop |
+//! | [`Sink`] | where drained batches go ([`FnSink`] for closures) |
+//! | [`StatsSink`] | rolling latency percentiles, tokens and cost |
+//! | [`MissionLayer`] | records `tracing` spans and events |
+//! | [`Health`], [`Accounting`] | what the recorder and sinks are doing, exactly |
+//!
+//! # Why it is built this way
+//!
+//! * **Recording costs nanoseconds.** Each OS thread writes into a bounded ring of its own: no
+//!   lock, no compare-and-swap, no cache line shared with other producers. Names are interned
+//!   once, timestamps come from the CPU's time-stamp counter anchored to wall time, and an
+//!   [`Event`] is moved, not boxed.
+//! * **Nothing is lost silently.** Buffers are bounded; when one is full the configured
+//!   [`Backpressure`] applies and every dropped event is counted by reason. At any moment
+//!   `recorded == delivered + dropped + in_flight` ([`Accounting`]).
+//! * **Data flows one way.** Producers → recorder → pipeline thread → sinks. A sink never calls
+//!   back into a producer; sinks run off the agent's threads, and a failing or panicking sink
+//!   is isolated from the others and shown in [`Health`].
+//! * **Bounded everywhere.** Strings, attributes, interned names, per-thread buffers and
+//!   statistics all have limits ([`limits`]); past a limit, values are truncated with a marker
+//!   or counted, never grown without end.
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `tracing` | yes | [`MissionLayer`], a `tracing_subscriber` layer |
+//!
+//! # Untrusted input
+//!
+//! Every string that reaches an event may come from outside (a prompt, a tool argument). All
+//! of them are bounded ([`limits`]), invalid UTF-8 cannot be represented (`&str` only), and
+//! no recording call panics or returns an error the agent must handle.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.88 (edition 2024).
+#![doc(test(attr(deny(warnings))))]
+#![warn(missing_docs)]
+
+mod attr;
+mod clock;
+mod config;
+mod event;
+mod id;
+mod intern;
+#[cfg(feature = "tracing")]
+mod layer;
+pub mod limits;
+mod pipeline;
+mod recorder;
+mod ring;
+mod sink;
+mod span;
+mod stats;
+mod sync;
+mod text;
+
+pub use attr::{AttrValue, Attribute, Attributes};
+pub use clock::{Clock, Timestamp};
+pub use config::{Backpressure, RecorderConfig, duration_text};
+pub use event::{
+    AnomalyEvent, Decision, Event, EventBody, EventKind, Level, LlmUsage, LogRecord, MetricKind,
+    MetricPoint, PermissionDecision, SpanEnd, SpanKind, Status, UnknownLevel,
+};
+pub use id::{ParseIdError, SpanId, ThreadId};
+pub use intern::{
+    InternerStats, LazySymbol, MAX_SYMBOL_BYTES, MAX_SYMBOLS, Symbol, interner_stats,
+};
+#[cfg(feature = "tracing")]
+pub use layer::MissionLayer;
+pub use pipeline::{
+    BufferHealth, FlushError, Health, Pipeline, PipelineBuilder, ShutdownReport, SinkHealth,
+    SinkState, StartError,
+};
+pub use recorder::{Accounting, Recorder};
+pub use sink::{FnSink, Sink, SinkError};
+pub use span::{ActiveSpan, ThreadContext};
+pub use stats::{
+    LatencySummary, ModelUsage, OperationStats, StatsConfig, StatsReader, StatsSink, StatsSnapshot,
+    UsageTotals,
+};
+pub use text::Text;

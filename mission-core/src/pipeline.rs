@@ -1,0 +1,739 @@
+//! The [`Pipeline`]: one background thread that drains the recorder's buffers in batches and
+//! hands each batch to every [`Sink`], off the agent's threads.
+
+use std::any::Any;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::Timestamp;
+use crate::config::{Backpressure, RecorderConfig};
+use crate::event::Event;
+use crate::recorder::{Accounting, Recorder, Shared, lock};
+use crate::ring::Consumer;
+use crate::sink::Sink;
+
+/// Messages from handles to the pipeline thread.
+pub(crate) enum Control {
+    AddSink(Box<dyn Sink>, Arc<SinkStatus>),
+    Flush(mpsc::SyncSender<Result<(), FlushError>>),
+    Shutdown(mpsc::SyncSender<ShutdownReport>),
+}
+
+/// The pipeline thread could not be started.
+#[derive(Debug)]
+pub struct StartError(std::io::Error);
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "could not start the Mission Control pipeline thread: {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Why a [`flush`](Pipeline::flush) did not complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlushError {
+    /// Not everything was delivered within the timeout.
+    Timeout(Duration),
+    /// The pipeline was shut down.
+    Closed,
+    /// `flush` was called from a sink, on the pipeline thread itself (it would wait forever).
+    OnPipelineThread,
+    /// Everything was delivered, but these sinks failed to flush: `(sink, error)`.
+    Sinks(Vec<(String, String)>),
+}
+
+impl fmt::Display for FlushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlushError::Timeout(d) => write!(f, "flush did not complete within {d:?}"),
+            FlushError::Closed => f.write_str("the pipeline is shut down"),
+            FlushError::OnPipelineThread => f.write_str(
+                "flush was called on the pipeline thread (from a sink); it would deadlock",
+            ),
+            FlushError::Sinks(failures) => {
+                f.write_str("sinks failed to flush:")?;
+                for (sink, error) in failures {
+                    write!(f, " {sink}: {error};")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+/// The state of one sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkState {
+    /// Its last call succeeded.
+    Ok,
+    /// Its last call returned an error; it keeps receiving batches.
+    Failing,
+    /// It panicked and receives nothing more.
+    Disabled,
+}
+
+/// Health of one sink.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SinkHealth {
+    /// The sink's name.
+    pub name: String,
+    /// Its state.
+    pub state: SinkState,
+    /// Batches it took without error.
+    pub batches: u64,
+    /// Events in those batches.
+    pub events: u64,
+    /// Calls that returned an error (consume, flush or shutdown).
+    pub errors: u64,
+    /// Events in batches whose `consume` failed.
+    pub failed_events: u64,
+    /// Panics caught.
+    pub panics: u64,
+    /// Events not handed to it because it was disabled.
+    pub skipped_events: u64,
+    /// The last error or panic message.
+    pub last_error: Option<String>,
+}
+
+/// Counters one sink's slot updates and health reads.
+pub(crate) struct SinkStatus {
+    name: String,
+    state: AtomicU8,
+    batches: AtomicU64,
+    events: AtomicU64,
+    errors: AtomicU64,
+    failed_events: AtomicU64,
+    panics: AtomicU64,
+    skipped_events: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl SinkStatus {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            state: AtomicU8::new(0),
+            batches: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            failed_events: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            skipped_events: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn fail(&self, message: String) {
+        Self::add(&self.errors, 1);
+        if self.state.load(Ordering::Relaxed) != 2 {
+            self.state.store(1, Ordering::Relaxed);
+        }
+        *lock(&self.last_error) = Some(message);
+    }
+
+    fn panicked(&self, message: String) {
+        Self::add(&self.panics, 1);
+        self.state.store(2, Ordering::Relaxed);
+        *lock(&self.last_error) = Some(format!("panicked: {message}"));
+    }
+
+    pub(crate) fn snapshot(&self) -> SinkHealth {
+        SinkHealth {
+            name: self.name.clone(),
+            state: match self.state.load(Ordering::Relaxed) {
+                0 => SinkState::Ok,
+                1 => SinkState::Failing,
+                _ => SinkState::Disabled,
+            },
+            batches: self.batches.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            failed_events: self.failed_events.load(Ordering::Relaxed),
+            panics: self.panics.load(Ordering::Relaxed),
+            skipped_events: self.skipped_events.load(Ordering::Relaxed),
+            last_error: lock(&self.last_error).clone(),
+        }
+    }
+}
+
+/// Fill of the recorder's buffers.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct BufferHealth {
+    /// Threads with a buffer of their own.
+    pub producers: usize,
+    /// Total capacity of those buffers, in events.
+    pub capacity: u64,
+    /// Events waiting in buffers.
+    pub fill: u64,
+    /// The backpressure policy in force.
+    pub backpressure: Backpressure,
+}
+
+/// A snapshot of the recorder and pipeline, cheap enough to take at any time.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Health {
+    /// Exact event counts.
+    pub accounting: Accounting,
+    /// Buffer fill.
+    pub buffer: BufferHealth,
+    /// One entry per sink, in registration order.
+    pub sinks: Vec<SinkHealth>,
+    /// Whether the pipeline thread is running.
+    pub pipeline_running: bool,
+    /// Time since the pipeline last finished a pass over the buffers: a stuck sink shows here.
+    pub pipeline_lag: Duration,
+}
+
+impl Health {
+    /// True when the pipeline runs, no sink is failing or disabled and nothing was dropped.
+    pub fn is_healthy(&self) -> bool {
+        self.pipeline_running
+            && self.accounting.dropped == 0
+            && self.sinks.iter().all(|s| s.state == SinkState::Ok)
+    }
+}
+
+/// What [`Pipeline::shutdown`] reports: the final counts and every sink's health.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ShutdownReport {
+    /// Exact event counts at shutdown.
+    pub accounting: Accounting,
+    /// Every sink's final health.
+    pub sinks: Vec<SinkHealth>,
+}
+
+/// Builds a [`Pipeline`].
+#[must_use]
+pub struct PipelineBuilder {
+    config: RecorderConfig,
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl PipelineBuilder {
+    /// Uses `config` for the recorder (replacing settings made so far).
+    pub fn with_config(mut self, config: RecorderConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Events each recording thread can buffer.
+    pub fn with_ring_capacity(mut self, events: usize) -> Self {
+        self.config.ring_capacity = events;
+        self
+    }
+
+    /// What recording does when a buffer is full.
+    pub fn with_backpressure(mut self, policy: Backpressure) -> Self {
+        self.config.backpressure = policy;
+        self
+    }
+
+    /// Most events per batch handed to sinks.
+    pub fn with_batch_size(mut self, events: usize) -> Self {
+        self.config.batch_size = events.max(1);
+        self
+    }
+
+    /// How long the pipeline sleeps when idle.
+    pub fn with_drain_interval(mut self, interval: Duration) -> Self {
+        self.config.drain_interval = interval;
+        self
+    }
+
+    /// Adds a sink; sinks receive batches in the order they were added.
+    pub fn with_sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Adds a boxed sink.
+    pub fn with_boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Starts the pipeline thread.
+    ///
+    /// # Errors
+    /// [`StartError`] if the operating system refuses to start a thread.
+    pub fn start(self) -> Result<Pipeline, StartError> {
+        let mut config = self.config;
+        config.batch_size = config.batch_size.max(1);
+        config.max_producers = config.max_producers.max(1);
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared::new(config, tx));
+        let mut slots = Vec::with_capacity(self.sinks.len());
+        for sink in self.sinks {
+            slots.push(SinkSlot::new(&shared, sink));
+        }
+        shared.running.store(true, Ordering::Release);
+        let worker = Worker {
+            shared: shared.clone(),
+            consumers: Vec::new(),
+            sinks: slots,
+            batch: Vec::new(),
+            control: rx,
+        };
+        let thread = std::thread::Builder::new()
+            .name("mission-pipeline".into())
+            .spawn(move || worker.run())
+            .map_err(StartError)?;
+        let _ = shared.pipeline_thread.set(thread.thread().clone());
+        Ok(Pipeline {
+            recorder: Recorder { shared },
+            thread: Some(thread),
+            report: None,
+        })
+    }
+}
+
+/// The owner of the pipeline thread. Hand out [`Recorder`]s with [`recorder`](Self::recorder);
+/// [`shutdown`](Self::shutdown) (or dropping this) delivers everything recorded and stops.
+///
+/// ```
+/// use mission_core::{Pipeline, SpanKind, StatsSink, Symbol, ThreadContext};
+/// let stats = StatsSink::new();
+/// let reader = stats.reader();
+/// let pipeline = Pipeline::builder().with_sink(stats).start()?;
+/// let recorder = pipeline.recorder();
+/// let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
+/// let span = recorder.start_span(&thread, SpanKind::ToolCall, Symbol::intern("web_search"), None);
+/// span.end();
+/// pipeline.flush()?;
+/// assert_eq!(reader.snapshot().operations[0].all_time.count, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pipeline {
+    recorder: Recorder,
+    thread: Option<JoinHandle<()>>,
+    report: Option<ShutdownReport>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("recorder", &self.recorder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// A builder with the default configuration and no sinks.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder {
+            config: RecorderConfig::default(),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// A handle for recording. Clone it freely (it is an `Arc`).
+    pub fn recorder(&self) -> Recorder {
+        self.recorder.clone()
+    }
+
+    /// Adds a sink while running; it receives every batch drained after this call.
+    ///
+    /// # Errors
+    /// [`FlushError::Closed`] if the pipeline was shut down.
+    pub fn add_sink(&self, sink: impl Sink) -> Result<(), FlushError> {
+        self.recorder.add_sink(Box::new(sink))
+    }
+
+    /// Waits until every event recorded before this call has reached every sink, then flushes
+    /// every sink. Waits at most [`RecorderConfig::flush_timeout`].
+    ///
+    /// # Errors
+    /// See [`FlushError`].
+    pub fn flush(&self) -> Result<(), FlushError> {
+        self.recorder.flush()
+    }
+
+    /// A health snapshot.
+    pub fn health(&self) -> Health {
+        self.recorder.health()
+    }
+
+    /// Stops accepting events, delivers everything already accepted to every sink, shuts the
+    /// sinks down and returns the final counts.
+    pub fn shutdown(mut self) -> ShutdownReport {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> ShutdownReport {
+        if let Some(report) = &self.report {
+            return report.clone();
+        }
+        let shared = &self.recorder.shared;
+        shared.closed.store(true, Ordering::SeqCst);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let sent = lock(&shared.control).send(Control::Shutdown(tx)).is_ok();
+        shared.wake();
+        let report = if sent { rx.recv().ok() } else { None };
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        shared.running.store(false, Ordering::Release);
+        let report = report.unwrap_or_else(|| ShutdownReport {
+            accounting: shared.accounting(),
+            sinks: lock(&shared.sinks).iter().map(|s| s.snapshot()).collect(),
+        });
+        self.report = Some(report.clone());
+        report
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shutdown_inner();
+    }
+}
+
+impl Recorder {
+    /// Waits until every event recorded before this call has reached every sink, then flushes
+    /// every sink. See [`Pipeline::flush`].
+    ///
+    /// # Errors
+    /// See [`FlushError`].
+    pub fn flush(&self) -> Result<(), FlushError> {
+        self.flush_timeout(self.shared.config.flush_timeout)
+    }
+
+    /// [`flush`](Self::flush) with an explicit timeout.
+    ///
+    /// # Errors
+    /// See [`FlushError`].
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        let shared = &self.shared;
+        if shared.pipeline_thread.get().map(|t| t.id()) == Some(std::thread::current().id()) {
+            return Err(FlushError::OnPipelineThread);
+        }
+        if !shared.running.load(Ordering::Acquire) || shared.closed.load(Ordering::Acquire) {
+            return Err(FlushError::Closed);
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        lock(&shared.control)
+            .send(Control::Flush(tx))
+            .map_err(|_| FlushError::Closed)?;
+        shared.wake();
+        match rx.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(FlushError::Timeout(timeout)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(FlushError::Closed),
+        }
+    }
+
+    /// A health snapshot.
+    pub fn health(&self) -> Health {
+        let shared = &self.shared;
+        let (producers, fill, capacity) = shared.buffer_fill();
+        let last = shared.last_pass_ns.load(Ordering::Acquire);
+        let running = shared.running.load(Ordering::Acquire);
+        Health {
+            accounting: shared.accounting(),
+            buffer: BufferHealth {
+                producers,
+                capacity,
+                fill,
+                backpressure: shared.config.backpressure,
+            },
+            sinks: lock(&shared.sinks).iter().map(|s| s.snapshot()).collect(),
+            pipeline_running: running,
+            pipeline_lag: if running && last > 0 {
+                Timestamp::now().saturating_duration_since(Timestamp(last))
+            } else {
+                Duration::ZERO
+            },
+        }
+    }
+
+    /// Adds a sink while running. See [`Pipeline::add_sink`].
+    ///
+    /// # Errors
+    /// [`FlushError::Closed`] if the pipeline was shut down.
+    pub fn add_sink(&self, sink: Box<dyn Sink>) -> Result<(), FlushError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(FlushError::Closed);
+        }
+        let status = Arc::new(SinkStatus::new(sink.name().to_owned()));
+        lock(&self.shared.control)
+            .send(Control::AddSink(sink, status))
+            .map_err(|_| FlushError::Closed)?;
+        self.shared.wake();
+        Ok(())
+    }
+}
+
+struct SinkSlot {
+    sink: Box<dyn Sink>,
+    status: Arc<SinkStatus>,
+    disabled: bool,
+}
+
+impl SinkSlot {
+    fn new(shared: &Shared, sink: Box<dyn Sink>) -> Self {
+        let status = Arc::new(SinkStatus::new(sink.name().to_owned()));
+        Self::with_status(shared, sink, status)
+    }
+
+    fn with_status(shared: &Shared, sink: Box<dyn Sink>, status: Arc<SinkStatus>) -> Self {
+        lock(&shared.sinks).push(status.clone());
+        Self {
+            sink,
+            status,
+            disabled: false,
+        }
+    }
+
+    fn consume(&mut self, batch: &[Event]) {
+        let n = batch.len() as u64;
+        if self.disabled {
+            SinkStatus::add(&self.status.skipped_events, n);
+            return;
+        }
+        let sink = &mut self.sink;
+        match catch_unwind(AssertUnwindSafe(|| sink.consume(batch))) {
+            Ok(Ok(())) => {
+                SinkStatus::add(&self.status.batches, 1);
+                SinkStatus::add(&self.status.events, n);
+                if self.status.state.load(Ordering::Relaxed) == 1 {
+                    self.status.state.store(0, Ordering::Relaxed);
+                }
+            }
+            Ok(Err(e)) => {
+                SinkStatus::add(&self.status.failed_events, n);
+                self.status.fail(e.to_string());
+            }
+            Err(panic) => {
+                self.disabled = true;
+                SinkStatus::add(&self.status.skipped_events, n);
+                self.status.panicked(panic_message(&*panic));
+            }
+        }
+    }
+
+    /// Runs `flush` or `shutdown`; returns the error message if it failed.
+    fn finish(&mut self, shutdown: bool) -> Option<String> {
+        if self.disabled {
+            return None;
+        }
+        let sink = &mut self.sink;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            if shutdown {
+                sink.shutdown()
+            } else {
+                sink.flush()
+            }
+        }));
+        match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                let message = e.to_string();
+                self.status.fail(message.clone());
+                Some(message)
+            }
+            Err(panic) => {
+                self.disabled = true;
+                let message = panic_message(&*panic);
+                self.status.panicked(message.clone());
+                Some(format!("panicked: {message}"))
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_owned()
+    }
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    consumers: Vec<Consumer<Event>>,
+    sinks: Vec<SinkSlot>,
+    batch: Vec<Event>,
+    control: mpsc::Receiver<Control>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            while let Ok(message) = self.control.try_recv() {
+                match message {
+                    Control::AddSink(sink, status) => {
+                        let slot = SinkSlot::with_status(&self.shared, sink, status);
+                        self.sinks.push(slot);
+                    }
+                    Control::Flush(reply) => {
+                        self.drain_everything();
+                        let failures: Vec<(String, String)> = self
+                            .sinks
+                            .iter_mut()
+                            .filter_map(|s| s.finish(false).map(|e| (s.status.name.clone(), e)))
+                            .collect();
+                        let result = if failures.is_empty() {
+                            Ok(())
+                        } else {
+                            Err(FlushError::Sinks(failures))
+                        };
+                        let _ = reply.send(result);
+                    }
+                    Control::Shutdown(reply) => {
+                        // `closed` is already set: producers stop accepting, so this ends.
+                        self.drain_everything();
+                        for slot in &mut self.sinks {
+                            slot.finish(true);
+                        }
+                        self.shared.running.store(false, Ordering::Release);
+                        let report = ShutdownReport {
+                            accounting: self.shared.accounting(),
+                            sinks: self.sinks.iter().map(|s| s.status.snapshot()).collect(),
+                        };
+                        let _ = reply.send(report);
+                        return;
+                    }
+                }
+            }
+            let moved = self.drain_pass();
+            self.retire_exited_producers();
+            self.shared
+                .last_pass_ns
+                .store(Timestamp::now().0, Ordering::Release);
+            if moved == 0 {
+                std::thread::park_timeout(self.shared.config.drain_interval);
+            }
+        }
+    }
+
+    fn adopt_new_producers(&mut self) {
+        if self.shared.has_pending.swap(false, Ordering::AcqRel) {
+            let mut registry = lock(&self.shared.registry);
+            self.consumers.append(&mut registry.pending);
+        }
+    }
+
+    /// One pass over every buffer, taking what each holds now (at most a few batches each).
+    fn drain_pass(&mut self) -> usize {
+        self.adopt_new_producers();
+        let batch_size = self.shared.config.batch_size;
+        let mut moved = 0;
+        for i in 0..self.consumers.len() {
+            let target = self.consumers[i].tail();
+            moved += self.drain_consumer(i, target, batch_size);
+        }
+        moved += self.drain_shared_queue(batch_size, u64::MAX);
+        self.dispatch();
+        moved
+    }
+
+    /// Takes everything accepted before this call from every buffer and delivers it.
+    fn drain_everything(&mut self) {
+        self.adopt_new_producers();
+        let batch_size = self.shared.config.batch_size;
+        let targets: Vec<u64> = self.consumers.iter().map(|c| c.tail()).collect();
+        for (i, target) in targets.into_iter().enumerate() {
+            self.drain_consumer(i, target, batch_size);
+        }
+        let queued = lock(&self.shared.shared_queue).queue.len() as u64;
+        self.drain_shared_queue(batch_size, queued);
+        self.dispatch();
+    }
+
+    fn drain_consumer(&mut self, index: usize, target: u64, batch_size: usize) -> usize {
+        let mut moved = 0;
+        while self.consumers[index].head() < target {
+            let room = batch_size.saturating_sub(self.batch.len()).max(1);
+            let n = self.consumers[index].pop_into(&mut self.batch, room);
+            moved += n;
+            if self.batch.len() >= batch_size {
+                self.dispatch();
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        moved
+    }
+
+    fn drain_shared_queue(&mut self, batch_size: usize, mut limit: u64) -> usize {
+        let mut moved = 0;
+        while limit > 0 {
+            let room = batch_size
+                .saturating_sub(self.batch.len())
+                .max(1)
+                .min(limit as usize);
+            let n = {
+                let mut queue = lock(&self.shared.shared_queue);
+                let n = room.min(queue.queue.len());
+                self.batch.extend(queue.queue.drain(..n));
+                n
+            };
+            if n == 0 {
+                break;
+            }
+            moved += n;
+            limit -= n as u64;
+            if self.batch.len() >= batch_size {
+                self.dispatch();
+            }
+        }
+        moved
+    }
+
+    fn dispatch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        for slot in &mut self.sinks {
+            slot.consume(&self.batch);
+        }
+        let delivered = self.shared.delivered.load(Ordering::Relaxed) + self.batch.len() as u64;
+        self.shared.delivered.store(delivered, Ordering::Release);
+        self.batch.clear();
+    }
+
+    /// Removes the buffers of threads that exited once they are empty, keeping their counts.
+    fn retire_exited_producers(&mut self) {
+        let exited = |c: &Consumer<Event>| !c.shared().producer_alive() && c.head() == c.tail();
+        if !self.consumers.iter().any(exited) {
+            return;
+        }
+        let mut registry = lock(&self.shared.registry);
+        self.consumers.retain(|c| {
+            if !exited(c) {
+                return true;
+            }
+            let ring = c.shared();
+            registry.retired_accepted += ring.accepted();
+            registry.retired_dropped_full += ring.dropped_full();
+            registry.retired_dropped_timeout += ring.dropped_timeout();
+            registry.rings.retain(|r| !Arc::ptr_eq(r, ring));
+            false
+        });
+    }
+}

@@ -1,0 +1,418 @@
+//! The [`Recorder`]: where agent threads put events.
+//!
+//! Each OS thread that records gets a bounded single-producer ring of its own (registered on
+//! its first event), so producers never contend with each other and recording is a handful of
+//! stores. One pipeline thread drains every ring (see [`Pipeline`](crate::Pipeline)). Threads
+//! past [`RecorderConfig::max_producers`], and threads being torn down, share one bounded
+//! queue instead. Every event is accounted for: `recorded == delivered + dropped + in_flight`.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use crate::config::{Backpressure, RecorderConfig};
+use crate::event::Event;
+use crate::pipeline::{Control, SinkStatus};
+use crate::ring::{self, Consumer, Producer, RingShared};
+
+/// Exact counts of what happened to every event handed to [`Recorder::record`].
+///
+/// `recorded == delivered + dropped + in_flight` holds in every snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Accounting {
+    /// Every event handed to `record`.
+    pub recorded: u64,
+    /// Events handed to every sink.
+    pub delivered: u64,
+    /// Events not kept: the sum of the three reasons below.
+    pub dropped: u64,
+    /// Events in a buffer or being handed to sinks right now.
+    pub in_flight: u64,
+    /// Dropped because the thread's buffer was full (`DropNewest`).
+    pub dropped_buffer_full: u64,
+    /// Dropped after waiting the configured time for room (`Block`).
+    pub dropped_block_timeout: u64,
+    /// Dropped because the recorder had been shut down.
+    pub dropped_after_shutdown: u64,
+}
+
+/// A cheap, cloneable handle that records events. `Send + Sync`; share it or clone it.
+///
+/// ```
+/// use mission_core::{Event, EventBody, LogRecord, Pipeline, Symbol};
+/// let pipeline = Pipeline::builder().start()?;
+/// let recorder = pipeline.recorder();
+/// recorder.record(Event::new(Symbol::intern("hello"), EventBody::Log(LogRecord::default())));
+/// let report = pipeline.shutdown();
+/// assert_eq!(report.accounting.delivered, 1);
+/// # Ok::<(), mission_core::StartError>(())
+/// ```
+#[derive(Clone)]
+pub struct Recorder {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("id", &self.shared.id)
+            .field("closed", &self.shared.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    pub(crate) config: RecorderConfig,
+    pub(crate) closed: AtomicBool,
+    pub(crate) registry: Mutex<Registry>,
+    /// Set when `registry.pending` has consumers for the pipeline to adopt.
+    pub(crate) has_pending: AtomicBool,
+    pub(crate) shared_queue: Mutex<SharedQueue>,
+    /// Events handed to every sink; written only by the pipeline thread.
+    pub(crate) delivered: AtomicU64,
+    pub(crate) dropped_after_shutdown: AtomicU64,
+    pub(crate) pipeline_thread: OnceLock<Thread>,
+    pub(crate) control: Mutex<mpsc::Sender<Control>>,
+    pub(crate) sinks: Mutex<Vec<Arc<SinkStatus>>>,
+    /// When the pipeline last finished a pass over the buffers (ns since the epoch).
+    pub(crate) last_pass_ns: AtomicU64,
+    pub(crate) running: AtomicBool,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) rings: Vec<Arc<RingShared<Event>>>,
+    pub(crate) pending: Vec<Consumer<Event>>,
+    /// Totals of rings whose producer exited and that were drained and removed.
+    pub(crate) retired_accepted: u64,
+    pub(crate) retired_dropped_full: u64,
+    pub(crate) retired_dropped_timeout: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct SharedQueue {
+    pub(crate) queue: VecDeque<Event>,
+    pub(crate) accepted: u64,
+    pub(crate) dropped_full: u64,
+    pub(crate) dropped_timeout: u64,
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: every structure
+/// guarded here is left consistent between statements, and recording must never panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(config: RecorderConfig, control: mpsc::Sender<Control>) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            config,
+            closed: AtomicBool::new(false),
+            registry: Mutex::new(Registry::default()),
+            has_pending: AtomicBool::new(false),
+            shared_queue: Mutex::new(SharedQueue::default()),
+            delivered: AtomicU64::new(0),
+            dropped_after_shutdown: AtomicU64::new(0),
+            pipeline_thread: OnceLock::new(),
+            control: Mutex::new(control),
+            sinks: Mutex::new(Vec::new()),
+            last_pass_ns: AtomicU64::new(0),
+            running: AtomicBool::new(false),
+        }
+    }
+
+    /// Wakes the pipeline thread (cheap when it is not parked).
+    #[inline]
+    pub(crate) fn wake(&self) {
+        if let Some(thread) = self.pipeline_thread.get() {
+            thread.unpark();
+        }
+    }
+
+    fn count_after_shutdown(&self) {
+        self.dropped_after_shutdown.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn accounting(&self) -> Accounting {
+        // Read `delivered` first: it only grows and never passes what was accepted, so the
+        // difference below is never negative.
+        let delivered = self.delivered.load(Ordering::Acquire);
+        let (mut accepted, mut full, mut timeout) = {
+            let registry = lock(&self.registry);
+            let mut totals = (
+                registry.retired_accepted,
+                registry.retired_dropped_full,
+                registry.retired_dropped_timeout,
+            );
+            for ring in &registry.rings {
+                totals.0 += ring.accepted();
+                totals.1 += ring.dropped_full();
+                totals.2 += ring.dropped_timeout();
+            }
+            totals
+        };
+        {
+            let queue = lock(&self.shared_queue);
+            accepted += queue.accepted;
+            full += queue.dropped_full;
+            timeout += queue.dropped_timeout;
+        }
+        let after_shutdown = self.dropped_after_shutdown.load(Ordering::Acquire);
+        let dropped = full + timeout + after_shutdown;
+        Accounting {
+            recorded: accepted + dropped,
+            delivered,
+            dropped,
+            in_flight: accepted.saturating_sub(delivered),
+            dropped_buffer_full: full,
+            dropped_block_timeout: timeout,
+            dropped_after_shutdown: after_shutdown,
+        }
+    }
+
+    /// Events sitting in buffers (accepted, not yet taken by the pipeline) and their capacity.
+    pub(crate) fn buffer_fill(&self) -> (usize, u64, u64) {
+        let (producers, mut fill, capacity) = {
+            let registry = lock(&self.registry);
+            let mut fill = 0;
+            let mut capacity = 0;
+            for ring in &registry.rings {
+                fill += ring.accepted().saturating_sub(ring.taken());
+                capacity += ring.capacity();
+            }
+            (registry.rings.len(), fill, capacity)
+        };
+        fill += lock(&self.shared_queue).queue.len() as u64;
+        (producers, fill, capacity)
+    }
+
+    fn register_producer(self: &Arc<Self>) -> Option<Producer<Event>> {
+        let mut registry = lock(&self.registry);
+        if registry.rings.len() >= self.config.max_producers {
+            return None;
+        }
+        let (producer, consumer) = ring::ring(self.config.ring_capacity);
+        registry.rings.push(producer.shared().clone());
+        registry.pending.push(consumer);
+        self.has_pending.store(true, Ordering::Release);
+        Some(producer)
+    }
+
+    /// The slow path for threads without a ring of their own.
+    fn record_shared(&self, event: Event) -> bool {
+        let deadline = match self.config.backpressure {
+            Backpressure::DropNewest => None,
+            Backpressure::Block { timeout } => Some(Instant::now() + timeout),
+        };
+        let mut backoff = Backoff::default();
+        let mut event = Some(event);
+        loop {
+            {
+                let mut queue = lock(&self.shared_queue);
+                if queue.queue.len() < self.config.shared_capacity {
+                    if let Some(event) = event.take() {
+                        queue.queue.push_back(event);
+                    }
+                    queue.accepted += 1;
+                    return true;
+                }
+                match deadline {
+                    None => {
+                        queue.dropped_full += 1;
+                        drop(queue);
+                        self.wake();
+                        return false;
+                    }
+                    Some(deadline) if Instant::now() >= deadline => {
+                        queue.dropped_timeout += 1;
+                        return false;
+                    }
+                    Some(_) => {}
+                }
+            }
+            self.wake();
+            if self.closed.load(Ordering::Acquire) {
+                self.count_after_shutdown();
+                return false;
+            }
+            backoff.wait();
+        }
+    }
+}
+
+/// Spin, then yield, then sleep briefly: how a blocked producer waits for room.
+#[derive(Default)]
+struct Backoff {
+    step: u32,
+}
+
+impl Backoff {
+    fn wait(&mut self) {
+        self.step += 1;
+        if self.step <= 32 {
+            std::hint::spin_loop();
+        } else if self.step <= 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+}
+
+/// This OS thread's rings, one per recorder it has recorded into (usually one).
+struct ThreadProducers {
+    entries: Vec<ProducerEntry>,
+}
+
+struct ProducerEntry {
+    shared: Arc<Shared>,
+    producer: Producer<Event>,
+    half: u64,
+}
+
+thread_local! {
+    static PRODUCERS: RefCell<ThreadProducers> = const { RefCell::new(ThreadProducers { entries: Vec::new() }) };
+}
+
+impl ProducerEntry {
+    #[inline]
+    fn push(&mut self, event: Event) -> bool {
+        match self.producer.push(event) {
+            Ok(()) => {
+                // Once per `capacity` events (the producer's view of the fill only grows between
+                // refreshes), nudge the pipeline so a busy thread's ring is drained early.
+                if self.producer.len_upper_bound() == self.half {
+                    self.shared.wake();
+                }
+                true
+            }
+            Err(event) => self.push_full(event),
+        }
+    }
+
+    #[cold]
+    fn push_full(&mut self, mut event: Event) -> bool {
+        self.shared.wake();
+        let timeout = match self.shared.config.backpressure {
+            Backpressure::DropNewest => {
+                self.producer.count_dropped_full();
+                return false;
+            }
+            Backpressure::Block { timeout } => timeout,
+        };
+        let deadline = Instant::now() + timeout;
+        let mut backoff = Backoff::default();
+        loop {
+            backoff.wait();
+            match self.producer.push(event) {
+                Ok(()) => return true,
+                Err(back) => event = back,
+            }
+            if self.shared.closed.load(Ordering::Acquire) {
+                self.shared.count_after_shutdown();
+                return false;
+            }
+            if Instant::now() >= deadline {
+                self.producer.count_dropped_timeout();
+                return false;
+            }
+            self.shared.wake();
+        }
+    }
+}
+
+impl ThreadProducers {
+    /// Records into this thread's ring for `shared`; gives the event back when this thread
+    /// cannot have a ring (too many producers).
+    // Handing the event back by value (not boxed) keeps the hot path allocation-free.
+    #[allow(clippy::result_large_err)]
+    #[inline]
+    fn push(&mut self, shared: &Arc<Shared>, event: Event) -> Result<bool, Event> {
+        if let Some(first) = self.entries.first_mut()
+            && first.shared.id == shared.id
+        {
+            return Ok(first.push(event));
+        }
+        self.push_slow(shared, event)
+    }
+
+    #[cold]
+    #[allow(clippy::result_large_err)]
+    fn push_slow(&mut self, shared: &Arc<Shared>, event: Event) -> Result<bool, Event> {
+        if let Some(index) = self.entries.iter().position(|e| e.shared.id == shared.id) {
+            self.entries.swap(0, index);
+            return Ok(self.entries[0].push(event));
+        }
+        // Forget rings of recorders that were shut down.
+        self.entries
+            .retain(|e| !e.shared.closed.load(Ordering::Acquire));
+        let Some(producer) = shared.register_producer() else {
+            return Err(event);
+        };
+        let half = (producer.shared().capacity() / 2).max(1);
+        self.entries.insert(
+            0,
+            ProducerEntry {
+                shared: shared.clone(),
+                producer,
+                half,
+            },
+        );
+        Ok(self.entries[0].push(event))
+    }
+}
+
+impl Recorder {
+    /// Records `event`. Never blocks under `DropNewest`, never panics, never allocates in the
+    /// common case (this thread already has its ring): O(1), a few stores.
+    ///
+    /// Returns `true` if the event was accepted, `false` if it was dropped (and counted).
+    #[inline]
+    pub fn record(&self, event: Event) -> bool {
+        if self.shared.closed.load(Ordering::Relaxed) {
+            self.shared.count_after_shutdown();
+            return false;
+        }
+        let mut slot = Some(event);
+        let pushed = PRODUCERS.try_with(|producers| match producers.try_borrow_mut() {
+            Ok(mut producers) => match slot.take() {
+                Some(event) => match producers.push(&self.shared, event) {
+                    Ok(accepted) => Some(accepted),
+                    Err(event) => {
+                        slot = Some(event);
+                        None
+                    }
+                },
+                None => None,
+            },
+            Err(_) => None,
+        });
+        match (pushed, slot) {
+            (Ok(Some(accepted)), _) => accepted,
+            (_, Some(event)) => self.shared.record_shared(event),
+            // Unreachable in practice: the event was either pushed or handed back.
+            (_, None) => false,
+        }
+    }
+
+    /// Exact counts of what happened to every recorded event, right now.
+    pub fn accounting(&self) -> Accounting {
+        self.shared.accounting()
+    }
+
+    /// Whether the recorder was shut down (further events are dropped and counted).
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// The configuration this recorder runs with.
+    pub fn config(&self) -> &RecorderConfig {
+        &self.shared.config
+    }
+}

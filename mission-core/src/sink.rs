@@ -1,0 +1,158 @@
+//! [`Sink`]: where drained events go.
+
+use std::fmt;
+
+use crate::Event;
+
+/// A consumer of the drained event stream: the Parquet writer, the OTLP exporter, the live hub,
+/// the stats, the models, a user's plugin.
+///
+/// Every sink runs on the pipeline thread, never on an agent's thread, and sees every event in
+/// the order each producing thread recorded them. Only [`consume`](Sink::consume) is required.
+///
+/// A sink that returns an error keeps receiving batches; the failure is counted and shown in
+/// [`Health`](crate::Health). A sink that panics is isolated: the panic is caught, counted, and
+/// the sink is disabled (its state after unwinding cannot be trusted); the other sinks and the
+/// recorder carry on, and the events it misses are counted as `skipped_events`.
+///
+/// ```
+/// use mission_core::{Event, Sink, SinkError};
+/// struct CountSpans(u64);
+/// impl Sink for CountSpans {
+///     fn name(&self) -> &str { "count-spans" }
+///     fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
+///         self.0 += batch.iter().filter(|e| e.as_span().is_some()).count() as u64;
+///         Ok(())
+///     }
+/// }
+/// let pipeline = mission_core::Pipeline::builder().with_sink(CountSpans(0)).start()?;
+/// assert_eq!(pipeline.health().sinks[0].name, "count-spans");
+/// # Ok::<(), mission_core::StartError>(())
+/// ```
+pub trait Sink: Send + 'static {
+    /// A short name for health reports.
+    fn name(&self) -> &str {
+        std::any::type_name::<Self>()
+    }
+
+    /// Takes one batch of events.
+    ///
+    /// # Errors
+    /// Any failure to handle the batch; it is counted, and the next batch is still delivered.
+    fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError>;
+
+    /// Makes everything consumed so far durable or visible. Called by
+    /// [`Pipeline::flush`](crate::Pipeline::flush) after every earlier event was consumed.
+    ///
+    /// # Errors
+    /// Any failure to flush; it is counted and reported to the caller of `flush`.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Called once when the pipeline shuts down, after the last batch. Defaults to `flush`.
+    ///
+    /// # Errors
+    /// Any failure to finish; it is counted and shown in the shutdown report.
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        self.flush()
+    }
+}
+
+/// A sink's failure: a message, and the underlying error where there is one.
+#[derive(Debug)]
+pub struct SinkError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl SinkError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error with a message and the error that caused it.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for SinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<std::io::Error> for SinkError {
+    fn from(e: std::io::Error) -> Self {
+        SinkError::with_source("I/O error", e)
+    }
+}
+
+/// A sink made of a closure: the quickest way to plug in user code.
+///
+/// ```
+/// use mission_core::{FnSink, Pipeline};
+/// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+/// let seen = Arc::new(AtomicU64::new(0));
+/// let counter = seen.clone();
+/// let pipeline = Pipeline::builder()
+///     .with_sink(FnSink::new("counter", move |batch| {
+///         counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
+///         Ok(())
+///     }))
+///     .start()?;
+/// # drop(pipeline);
+/// # Ok::<(), mission_core::StartError>(())
+/// ```
+pub struct FnSink<F> {
+    name: String,
+    f: F,
+}
+
+impl<F> FnSink<F>
+where
+    F: FnMut(&[Event]) -> Result<(), SinkError> + Send + 'static,
+{
+    /// A sink called `name` that runs `f` on every batch.
+    pub fn new(name: impl Into<String>, f: F) -> Self {
+        Self {
+            name: name.into(),
+            f,
+        }
+    }
+}
+
+impl<F> Sink for FnSink<F>
+where
+    F: FnMut(&[Event]) -> Result<(), SinkError> + Send + 'static,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
+        (self.f)(batch)
+    }
+}

@@ -1,0 +1,488 @@
+//! Rolling statistics: per-(agent, operation) latency histograms over a sliding window and all
+//! time, with token and cost counters, readable at any moment without stopping the pipeline.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::recorder::lock;
+use crate::{Event, EventBody, EventKind, SpanKind, Symbol, Timestamp};
+use crate::{Sink, SinkError};
+
+/// How the stats sink aggregates.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsConfig {
+    /// Length of the sliding window.
+    #[serde(with = "crate::config::duration_text")]
+    pub window: Duration,
+    /// Sub-windows the window is made of; the window slides one sub-window at a time.
+    pub buckets: usize,
+    /// Most distinct (agent, operation) pairs tracked; further ones are merged under the
+    /// operation name `(other)`.
+    pub max_operations: usize,
+    /// Significant decimal digits the latency histograms keep (1 to 5): 2 means values are
+    /// exact to within 1 %.
+    pub significant_figures: u8,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(60),
+            buckets: 6,
+            max_operations: 1024,
+            significant_figures: 2,
+        }
+    }
+}
+
+/// Latency summary of one operation over some period. Durations in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct LatencySummary {
+    /// Spans ended.
+    pub count: u64,
+    /// Of those, spans that ended with an error.
+    pub errors: u64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 90th percentile.
+    pub p90_ns: u64,
+    /// 95th percentile.
+    pub p95_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// Largest.
+    pub max_ns: u64,
+    /// Mean.
+    pub mean_ns: f64,
+}
+
+impl LatencySummary {
+    fn from_histogram(h: &Histogram<u64>, errors: u64) -> Self {
+        if h.is_empty() {
+            return Self {
+                errors,
+                ..Self::default()
+            };
+        }
+        Self {
+            count: h.len(),
+            errors,
+            p50_ns: h.value_at_quantile(0.50),
+            p90_ns: h.value_at_quantile(0.90),
+            p95_ns: h.value_at_quantile(0.95),
+            p99_ns: h.value_at_quantile(0.99),
+            max_ns: h.max(),
+            mean_ns: h.mean(),
+        }
+    }
+
+    /// Errors as a fraction of spans (0 when there were none).
+    pub fn error_rate(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.count as f64
+        }
+    }
+}
+
+/// Token and cost totals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct UsageTotals {
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// Input tokens (including cached).
+    pub input_tokens: u64,
+    /// Output tokens (including reasoning).
+    pub output_tokens: u64,
+    /// Cached input tokens.
+    pub cached_input_tokens: u64,
+    /// Reasoning tokens.
+    pub reasoning_tokens: u64,
+    /// Cost in US dollars.
+    pub cost_usd: f64,
+}
+
+impl UsageTotals {
+    fn add(&mut self, event: &Event) {
+        if let EventBody::Span(span) = &event.body
+            && (span.kind == SpanKind::LlmCall || !span.llm.is_empty())
+        {
+            let u = &span.llm;
+            self.llm_calls += 1;
+            self.input_tokens += u.input_tokens;
+            self.output_tokens += u.output_tokens;
+            self.cached_input_tokens += u.cached_input_tokens;
+            self.reasoning_tokens += u.reasoning_tokens;
+            self.cost_usd += u.cost_usd;
+        }
+    }
+}
+
+/// Statistics of one (agent, operation).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct OperationStats {
+    /// The agent.
+    pub agent: String,
+    /// The operation (span name).
+    pub operation: String,
+    /// The span kind last seen for it.
+    pub kind: SpanKind,
+    /// Over the sliding window.
+    pub window: LatencySummary,
+    /// Since the sink started.
+    pub all_time: LatencySummary,
+    /// Tokens and cost, all time.
+    pub usage: UsageTotals,
+}
+
+/// Token and cost totals of one model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ModelUsage {
+    /// The provider.
+    pub provider: String,
+    /// The model.
+    pub model: String,
+    /// Totals, all time.
+    pub usage: UsageTotals,
+}
+
+/// Everything the stats sink knows, at one moment.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StatsSnapshot {
+    /// The window length.
+    pub window: Duration,
+    /// One entry per (agent, operation), sorted by agent then operation.
+    pub operations: Vec<OperationStats>,
+    /// One entry per (provider, model), by cost, highest first.
+    pub models: Vec<ModelUsage>,
+    /// Totals over every LLM call.
+    pub usage: UsageTotals,
+    /// Events seen, by kind name (`llm_call`, `log`, …).
+    pub events_by_kind: Vec<(String, u64)>,
+    /// Spans whose duration was too large to record in a histogram (counted, not in percentiles).
+    pub out_of_range: u64,
+}
+
+impl StatsSnapshot {
+    /// The entry for `agent` and `operation`, if any.
+    pub fn operation(&self, agent: &str, operation: &str) -> Option<&OperationStats> {
+        self.operations
+            .iter()
+            .find(|o| o.agent == agent && o.operation == operation)
+    }
+}
+
+struct Bucket {
+    epoch: u64,
+    histogram: Histogram<u64>,
+    errors: u64,
+}
+
+struct OperationState {
+    kind: SpanKind,
+    all_time: Histogram<u64>,
+    all_time_errors: u64,
+    buckets: Vec<Bucket>,
+    usage: UsageTotals,
+}
+
+struct StatsState {
+    config: StatsConfig,
+    bucket_ns: u64,
+    operations: HashMap<(Symbol, Symbol), OperationState>,
+    models: HashMap<(Symbol, Symbol), UsageTotals>,
+    usage: UsageTotals,
+    by_kind: HashMap<EventKind, u64>,
+    out_of_range: u64,
+    other: Symbol,
+}
+
+fn new_histogram(sigfig: u8) -> Histogram<u64> {
+    // Auto-resizing, so memory follows the largest value seen, not a preset range.
+    Histogram::new(sigfig.clamp(1, 5)).unwrap_or_else(|_| {
+        // `new` only fails for out-of-range significant figures, which clamp rules out.
+        Histogram::new_with_bounds(1, 3_600_000_000_000, 2).expect("valid static histogram bounds")
+    })
+}
+
+impl StatsState {
+    fn new(config: StatsConfig) -> Self {
+        let buckets = config.buckets.max(1) as u64;
+        let bucket_ns = (config.window.as_nanos() as u64 / buckets).max(1);
+        Self {
+            config,
+            bucket_ns,
+            operations: HashMap::new(),
+            models: HashMap::new(),
+            usage: UsageTotals::default(),
+            by_kind: HashMap::new(),
+            out_of_range: 0,
+            other: Symbol::intern("(other)"),
+        }
+    }
+
+    fn add(&mut self, event: &Event) {
+        *self.by_kind.entry(event.kind()).or_insert(0) += 1;
+        let EventBody::Span(span) = &event.body else {
+            return;
+        };
+        let mut key = (event.agent, event.name);
+        if !self.operations.contains_key(&key)
+            && self.operations.len() >= self.config.max_operations
+        {
+            key.1 = self.other;
+        }
+        let sigfig = self.config.significant_figures;
+        let n_buckets = self.config.buckets.max(1);
+        let op = self
+            .operations
+            .entry(key)
+            .or_insert_with(|| OperationState {
+                kind: span.kind,
+                all_time: new_histogram(sigfig),
+                all_time_errors: 0,
+                buckets: Vec::with_capacity(n_buckets),
+                usage: UsageTotals::default(),
+            });
+        op.kind = span.kind;
+        let value = span.duration_ns.max(1);
+        let error = span.status.is_error();
+        if op.all_time.record(value).is_err() {
+            self.out_of_range += 1;
+        }
+        op.all_time_errors += u64::from(error);
+        let epoch = event.end_time().0 / self.bucket_ns;
+        let slot = (epoch % n_buckets as u64) as usize;
+        if op.buckets.len() <= slot {
+            op.buckets.resize_with(slot + 1, || Bucket {
+                epoch: u64::MAX,
+                histogram: new_histogram(sigfig),
+                errors: 0,
+            });
+        }
+        let bucket = &mut op.buckets[slot];
+        if bucket.epoch != epoch && (bucket.epoch == u64::MAX || epoch > bucket.epoch) {
+            bucket.epoch = epoch;
+            bucket.histogram.reset();
+            bucket.errors = 0;
+        }
+        if bucket.epoch == epoch {
+            let _ = bucket.histogram.record(value);
+            bucket.errors += u64::from(error);
+        }
+        op.usage.add(event);
+        if span.kind == SpanKind::LlmCall || !span.llm.is_empty() {
+            self.usage.add(event);
+            self.models
+                .entry((span.llm.provider, span.llm.model))
+                .or_default()
+                .add(event);
+        }
+    }
+
+    fn snapshot(&self, now: Timestamp) -> StatsSnapshot {
+        let n_buckets = self.config.buckets.max(1) as u64;
+        let current = now.0 / self.bucket_ns;
+        let oldest = current.saturating_sub(n_buckets - 1);
+        let mut operations: Vec<OperationStats> = self
+            .operations
+            .iter()
+            .map(|(&(agent, name), op)| {
+                let mut window = new_histogram(self.config.significant_figures);
+                let mut window_errors = 0;
+                for b in &op.buckets {
+                    if b.epoch != u64::MAX && b.epoch >= oldest && b.epoch <= current {
+                        let _ = window.add(&b.histogram);
+                        window_errors += b.errors;
+                    }
+                }
+                OperationStats {
+                    agent: agent.as_str().to_owned(),
+                    operation: name.as_str().to_owned(),
+                    kind: op.kind,
+                    window: LatencySummary::from_histogram(&window, window_errors),
+                    all_time: LatencySummary::from_histogram(&op.all_time, op.all_time_errors),
+                    usage: op.usage,
+                }
+            })
+            .collect();
+        operations.sort_by(|a, b| (&a.agent, &a.operation).cmp(&(&b.agent, &b.operation)));
+        let mut models: Vec<ModelUsage> = self
+            .models
+            .iter()
+            .map(|(&(provider, model), usage)| ModelUsage {
+                provider: provider.as_str().to_owned(),
+                model: model.as_str().to_owned(),
+                usage: *usage,
+            })
+            .collect();
+        models.sort_by(|a, b| {
+            b.usage
+                .cost_usd
+                .total_cmp(&a.usage.cost_usd)
+                .then(a.model.cmp(&b.model))
+        });
+        let mut events_by_kind: Vec<(String, u64)> = self
+            .by_kind
+            .iter()
+            .map(|(k, n)| (k.as_str().to_owned(), *n))
+            .collect();
+        events_by_kind.sort();
+        StatsSnapshot {
+            window: self.config.window,
+            operations,
+            models,
+            usage: self.usage,
+            events_by_kind,
+            out_of_range: self.out_of_range,
+        }
+    }
+}
+
+/// A [`Sink`] that keeps rolling statistics. Read them through a [`StatsReader`] from any
+/// thread at any time.
+///
+/// ```
+/// use mission_core::{StatsConfig, StatsSink};
+/// use std::time::Duration;
+/// let sink = StatsSink::with_config(StatsConfig { window: Duration::from_secs(300), ..Default::default() });
+/// let reader = sink.reader();
+/// assert!(reader.snapshot().operations.is_empty());
+/// ```
+pub struct StatsSink {
+    state: Arc<Mutex<StatsState>>,
+}
+
+/// Reads the statistics a [`StatsSink`] keeps. Cloneable, `Send + Sync`.
+#[derive(Clone)]
+pub struct StatsReader {
+    state: Arc<Mutex<StatsState>>,
+}
+
+impl StatsSink {
+    /// A sink with the default configuration (60 s window in six 10 s steps).
+    pub fn new() -> Self {
+        Self::with_config(StatsConfig::default())
+    }
+
+    /// A sink with `config`.
+    pub fn with_config(config: StatsConfig) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(StatsState::new(config))),
+        }
+    }
+
+    /// A reader for this sink's statistics.
+    pub fn reader(&self) -> StatsReader {
+        StatsReader {
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl Default for StatsSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sink for StatsSink {
+    fn name(&self) -> &str {
+        "stats"
+    }
+
+    fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
+        let mut state = lock(&self.state);
+        for event in batch {
+            state.add(event);
+        }
+        Ok(())
+    }
+}
+
+impl StatsReader {
+    /// The statistics now. The lock it takes is held by the pipeline for one batch at most.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.snapshot_at(Timestamp::now())
+    }
+
+    /// The statistics with the window ending at `now` (for replaying recorded data).
+    pub fn snapshot_at(&self, now: Timestamp) -> StatsSnapshot {
+        lock(&self.state).snapshot(now)
+    }
+}
+
+impl std::fmt::Debug for StatsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsReader").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SpanEnd, Status, Text};
+
+    fn span(agent: &str, name: &str, end_ns: u64, duration_ns: u64, error: bool) -> Event {
+        let mut e = Event::new(
+            Symbol::intern(name),
+            EventBody::Span(SpanEnd {
+                kind: SpanKind::ToolCall,
+                duration_ns,
+                status: if error {
+                    Status::Error(Text::from_static("x"))
+                } else {
+                    Status::Ok
+                },
+                ..SpanEnd::default()
+            }),
+        );
+        e.agent = Symbol::intern(agent);
+        e.time = Timestamp(end_ns - duration_ns);
+        e
+    }
+
+    #[test]
+    fn window_slides_and_all_time_keeps_everything() {
+        let mut state = StatsState::new(StatsConfig {
+            window: Duration::from_secs(60),
+            buckets: 6,
+            ..StatsConfig::default()
+        });
+        let s = 1_000_000_000u64;
+        let base = 1_000_000 * s;
+        state.add(&span("a", "op", base, 1_000, false));
+        state.add(&span("a", "op", base + 30 * s, 2_000, true));
+        let snap = state.snapshot(Timestamp(base + 31 * s));
+        let op = snap.operation("a", "op").expect("op");
+        assert_eq!(op.window.count, 2);
+        assert_eq!(op.window.errors, 1);
+        let later = state.snapshot(Timestamp(base + 75 * s));
+        let op = later.operation("a", "op").expect("op");
+        assert_eq!(op.window.count, 1, "the first span left the window");
+        assert_eq!(op.all_time.count, 2);
+        assert_eq!(op.all_time.errors, 1);
+    }
+
+    #[test]
+    fn operations_are_bounded() {
+        let mut state = StatsState::new(StatsConfig {
+            max_operations: 3,
+            ..StatsConfig::default()
+        });
+        for i in 0..10 {
+            state.add(&span("a", &format!("op{i}"), 10_000_000, 10, false));
+        }
+        let snap = state.snapshot(Timestamp(10_000_000));
+        assert_eq!(snap.operations.len(), 4);
+        assert_eq!(
+            snap.operation("a", "(other)").map(|o| o.all_time.count),
+            Some(7)
+        );
+    }
+}
