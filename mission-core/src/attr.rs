@@ -99,37 +99,30 @@ pub struct Attribute {
     pub value: AttrValue,
 }
 
-const INLINE: usize = 4;
-
-/// Up to [`MAX_ATTRIBUTES`] attributes. The first four are stored inline (no allocation);
-/// more spill to the heap; past the bound they are counted in [`dropped`](Self::dropped), never
-/// lost silently. Setting a key that is already present replaces its value.
+/// Up to [`MAX_ATTRIBUTES`] attributes; past the bound they are counted in
+/// [`dropped`](Self::dropped), never lost silently. Setting a key that is already present
+/// replaces its value.
+///
+/// 8 bytes when empty (an event without attributes allocates nothing); the first attribute
+/// allocates the list.
 #[derive(Clone, Default, PartialEq)]
-pub struct Attributes {
-    inline: [Attribute; INLINE],
-    len: u8,
-    dropped: u8,
-    spill: Vec<Attribute>,
+pub struct Attributes(Option<Box<AttributeList>>);
+
+#[derive(Clone, Default, PartialEq)]
+struct AttributeList {
+    items: Vec<Attribute>,
+    dropped: u32,
 }
 
 impl Attributes {
     /// An empty set. No allocation.
     pub const fn new() -> Self {
-        const EMPTY: Attribute = Attribute {
-            key: Symbol::EMPTY,
-            value: AttrValue::Bool(false),
-        };
-        Self {
-            inline: [EMPTY; INLINE],
-            len: 0,
-            dropped: 0,
-            spill: Vec::new(),
-        }
+        Self(None)
     }
 
     /// Number of attributes held.
     pub fn len(&self) -> usize {
-        self.len as usize + self.spill.len()
+        self.0.as_ref().map_or(0, |l| l.items.len())
     }
 
     /// Whether there are none.
@@ -137,30 +130,29 @@ impl Attributes {
         self.len() == 0
     }
 
-    /// Attributes refused because the set was full (saturates at 255).
-    pub fn dropped(&self) -> u8 {
-        self.dropped
+    /// Attributes refused because the set was full.
+    pub fn dropped(&self) -> u32 {
+        self.0.as_ref().map_or(0, |l| l.dropped)
     }
 
     /// Sets `key` to `value`, replacing an existing value for the same key. Returns false (and
     /// counts it) when the set already holds [`MAX_ATTRIBUTES`] other keys.
-    ///
-    /// No allocation for the first four attributes.
     pub fn set(&mut self, key: Symbol, value: impl Into<AttrValue>) -> bool {
         let value = value.into();
-        if let Some(existing) = self.iter_mut().find(|a| a.key == key) {
+        let list = self.0.get_or_insert_with(|| {
+            Box::new(AttributeList {
+                items: Vec::with_capacity(4),
+                dropped: 0,
+            })
+        });
+        if let Some(existing) = list.items.iter_mut().find(|a| a.key == key) {
             existing.value = value;
-            return true;
-        }
-        if (self.len as usize) < INLINE {
-            self.inline[self.len as usize] = Attribute { key, value };
-            self.len += 1;
             true
-        } else if self.len() < MAX_ATTRIBUTES {
-            self.spill.push(Attribute { key, value });
+        } else if list.items.len() < MAX_ATTRIBUTES {
+            list.items.push(Attribute { key, value });
             true
         } else {
-            self.dropped = self.dropped.saturating_add(1);
+            list.dropped = list.dropped.saturating_add(1);
             false
         }
     }
@@ -171,26 +163,13 @@ impl Attributes {
     }
 
     /// The attributes in the order they were first set.
-    pub fn iter(&self) -> impl Iterator<Item = &Attribute> {
-        self.inline[..self.len as usize]
-            .iter()
-            .chain(self.spill.iter())
+    pub fn iter(&self) -> std::slice::Iter<'_, Attribute> {
+        self.0.as_ref().map_or(&[][..], |l| &l.items[..]).iter()
     }
 
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Attribute> {
-        self.inline[..self.len as usize]
-            .iter_mut()
-            .chain(self.spill.iter_mut())
-    }
-
-    /// Removes every attribute (keeps the spill allocation for reuse).
+    /// Removes every attribute.
     pub fn clear(&mut self) {
-        for a in &mut self.inline[..self.len as usize] {
-            *a = Attribute::default();
-        }
-        self.len = 0;
-        self.dropped = 0;
-        self.spill.clear();
+        self.0 = None;
     }
 }
 
@@ -200,8 +179,8 @@ impl fmt::Debug for Attributes {
         for a in self.iter() {
             map.entry(&a.key.as_str(), &a.value);
         }
-        if self.dropped > 0 {
-            map.entry(&"(dropped)", &self.dropped);
+        if self.dropped() > 0 {
+            map.entry(&"(dropped)", &self.dropped());
         }
         map.finish()
     }

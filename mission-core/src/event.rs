@@ -8,8 +8,8 @@ use crate::{Attributes, SpanId, Symbol, Text, ThreadId, Timestamp};
 /// an anomaly. Every event says whose it is (tenant, agent), where it belongs (thread, span,
 /// parent span), when it happened, and carries a bounded set of typed attributes.
 ///
-/// An `Event` owns no heap memory unless a caller gave it a copied string or more than four
-/// attributes, so moving one into the recorder allocates nothing.
+/// An `Event` is 128 bytes and owns no heap memory unless a caller gave it a copied string or
+/// attributes, so recording a span (name, ids, timing, status, model usage) allocates nothing.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Event {
     /// When it happened; for a span, when it started. Nanoseconds since the Unix epoch.
@@ -197,23 +197,35 @@ impl SpanKind {
     }
 }
 
-/// How a span ended (OpenTelemetry's span status).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "code", content = "message", rename_all = "snake_case")]
+/// How a span ended (OpenTelemetry's span status code). The error message, if any, is
+/// [`SpanEnd::error_message`].
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Not set by the caller.
     #[default]
     Unset,
     /// Succeeded.
     Ok,
-    /// Failed, with a message.
-    Error(Text),
+    /// Failed.
+    Error,
 }
 
 impl Status {
     /// Whether this is an error.
-    pub fn is_error(&self) -> bool {
-        matches!(self, Status::Error(_))
+    pub const fn is_error(self) -> bool {
+        matches!(self, Status::Error)
+    }
+
+    /// The lowercase name: `unset`, `ok`, `error`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Unset => "unset",
+            Status::Ok => "ok",
+            Status::Error => "error",
+        }
     }
 }
 
@@ -222,15 +234,26 @@ impl Status {
 pub struct SpanEnd {
     /// What the span did.
     pub kind: SpanKind,
-    /// How long it took, in nanoseconds.
-    pub duration_ns: u64,
     /// How it ended.
     pub status: Status,
+    /// How long it took, in nanoseconds.
+    pub duration_ns: u64,
+    /// Why it failed, when `status` is [`Status::Error`] (may be empty).
+    pub error_message: Text,
     /// Model usage, for LLM calls (all zero otherwise).
     pub llm: LlmUsage,
 }
 
-/// What one LLM call used and cost.
+impl SpanEnd {
+    /// Marks the span failed with `message`.
+    pub fn set_error(&mut self, message: &str) {
+        self.status = Status::Error;
+        self.error_message = Text::new(message);
+    }
+}
+
+/// What one LLM call used and cost. Token counts are `u32` (over four billion tokens per
+/// call), which keeps an [`Event`] within two cache lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct LlmUsage {
     /// The model asked for (`gen_ai.request.model`).
@@ -238,13 +261,13 @@ pub struct LlmUsage {
     /// The provider (`gen_ai.provider.name`): `openai`, `anthropic`, …
     pub provider: Symbol,
     /// Input (prompt) tokens, including cached ones (`gen_ai.usage.input_tokens`).
-    pub input_tokens: u64,
+    pub input_tokens: u32,
     /// Output (completion) tokens, including reasoning ones (`gen_ai.usage.output_tokens`).
-    pub output_tokens: u64,
+    pub output_tokens: u32,
     /// Of the input tokens, how many were read from the provider's cache.
-    pub cached_input_tokens: u64,
+    pub cached_input_tokens: u32,
     /// Of the output tokens, how many were reasoning tokens.
-    pub reasoning_tokens: u64,
+    pub reasoning_tokens: u32,
     /// Cost in US dollars, computed when recorded.
     pub cost_usd: f64,
 }

@@ -129,6 +129,7 @@ impl SpanVisitor<'_> {
             return false;
         };
         let llm = &mut span.llm;
+        let value = u32::try_from(value).unwrap_or(u32::MAX);
         match field.name() {
             "gen_ai.usage.input_tokens" => llm.input_tokens = value,
             "gen_ai.usage.output_tokens" => llm.output_tokens = value,
@@ -183,16 +184,14 @@ impl SpanVisitor<'_> {
             }
             "otel.status_message" | "error.message" => {
                 if let Some(span) = self.span() {
-                    span.status = Status::Error(Text::new(value));
+                    span.set_error(value);
                 }
                 true
             }
             "otel.status_code" => {
                 if let Some(span) = self.span() {
                     match value.to_ascii_uppercase().as_str() {
-                        "ERROR" if !span.status.is_error() => {
-                            span.status = Status::Error(Text::from_static("error"))
-                        }
+                        "ERROR" => span.status = Status::Error,
                         "OK" if !span.status.is_error() => span.status = Status::Ok,
                         _ => {}
                     }
@@ -252,7 +251,7 @@ impl Visit for SpanVisitor<'_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let message = value.to_string();
         if let Some(span) = self.span() {
-            span.status = Status::Error(Text::new(&message));
+            span.set_error(&message);
         }
         self.attr(field, AttrValue::string(&message));
     }
@@ -380,7 +379,7 @@ where
             EventBody::Log(LogRecord {
                 level: level_of(meta.level()),
                 target: Symbol::intern(meta.target()),
-                message: Text::Empty,
+                message: Text::EMPTY,
             }),
         );
         record.tenant = self.tenant;

@@ -732,7 +732,9 @@ impl Worker {
             registry.retired_accepted += ring.accepted();
             registry.retired_dropped_full += ring.dropped_full();
             registry.retired_dropped_timeout += ring.dropped_timeout();
-            registry.rings.retain(|r| !Arc::ptr_eq(r, ring));
+            registry
+                .rings
+                .retain(|r| !crate::sync::Arc::ptr_eq(r, ring));
             false
         });
     }

@@ -13,10 +13,13 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
+
 use crate::config::{Backpressure, RecorderConfig};
 use crate::event::Event;
 use crate::pipeline::{Control, SinkStatus};
 use crate::ring::{self, Consumer, Producer, RingShared};
+use crate::sync::Arc as RingArc;
 
 /// Exact counts of what happened to every event handed to [`Recorder::record`].
 ///
@@ -27,7 +30,7 @@ pub struct Accounting {
     pub recorded: u64,
     /// Events handed to every sink.
     pub delivered: u64,
-    /// Events not kept: the sum of the three reasons below.
+    /// Events not kept: the sum of the four reasons below.
     pub dropped: u64,
     /// Events in a buffer or being handed to sinks right now.
     pub in_flight: u64,
@@ -37,6 +40,9 @@ pub struct Accounting {
     pub dropped_block_timeout: u64,
     /// Dropped because the recorder had been shut down.
     pub dropped_after_shutdown: u64,
+    /// Dropped because they were recorded while their OS thread's locals were being destroyed
+    /// (for example from another thread-local's destructor).
+    pub dropped_thread_exit: u64,
 }
 
 /// A cheap, cloneable handle that records events. `Send + Sync`; share it or clone it.
@@ -67,14 +73,17 @@ impl std::fmt::Debug for Recorder {
 pub(crate) struct Shared {
     pub(crate) id: u64,
     pub(crate) config: RecorderConfig,
-    pub(crate) closed: AtomicBool,
+    /// Read on every `record`: kept on a cache line of its own, away from the counters the
+    /// pipeline thread writes.
+    pub(crate) closed: CachePadded<AtomicBool>,
     pub(crate) registry: Mutex<Registry>,
     /// Set when `registry.pending` has consumers for the pipeline to adopt.
     pub(crate) has_pending: AtomicBool,
     pub(crate) shared_queue: Mutex<SharedQueue>,
     /// Events handed to every sink; written only by the pipeline thread.
-    pub(crate) delivered: AtomicU64,
+    pub(crate) delivered: CachePadded<AtomicU64>,
     pub(crate) dropped_after_shutdown: AtomicU64,
+    pub(crate) dropped_thread_exit: AtomicU64,
     pub(crate) pipeline_thread: OnceLock<Thread>,
     pub(crate) control: Mutex<mpsc::Sender<Control>>,
     pub(crate) sinks: Mutex<Vec<Arc<SinkStatus>>>,
@@ -85,7 +94,7 @@ pub(crate) struct Shared {
 
 #[derive(Default)]
 pub(crate) struct Registry {
-    pub(crate) rings: Vec<Arc<RingShared<Event>>>,
+    pub(crate) rings: Vec<RingArc<RingShared<Event>>>,
     pub(crate) pending: Vec<Consumer<Event>>,
     /// Totals of rings whose producer exited and that were drained and removed.
     pub(crate) retired_accepted: u64,
@@ -113,12 +122,13 @@ impl Shared {
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             config,
-            closed: AtomicBool::new(false),
+            closed: CachePadded::new(AtomicBool::new(false)),
             registry: Mutex::new(Registry::default()),
             has_pending: AtomicBool::new(false),
             shared_queue: Mutex::new(SharedQueue::default()),
-            delivered: AtomicU64::new(0),
+            delivered: CachePadded::new(AtomicU64::new(0)),
             dropped_after_shutdown: AtomicU64::new(0),
+            dropped_thread_exit: AtomicU64::new(0),
             pipeline_thread: OnceLock::new(),
             control: Mutex::new(control),
             sinks: Mutex::new(Vec::new()),
@@ -164,7 +174,8 @@ impl Shared {
             timeout += queue.dropped_timeout;
         }
         let after_shutdown = self.dropped_after_shutdown.load(Ordering::Acquire);
-        let dropped = full + timeout + after_shutdown;
+        let thread_exit = self.dropped_thread_exit.load(Ordering::Acquire);
+        let dropped = full + timeout + after_shutdown + thread_exit;
         Accounting {
             recorded: accepted + dropped,
             delivered,
@@ -173,6 +184,7 @@ impl Shared {
             dropped_buffer_full: full,
             dropped_block_timeout: timeout,
             dropped_after_shutdown: after_shutdown,
+            dropped_thread_exit: thread_exit,
         }
     }
 
@@ -334,8 +346,9 @@ impl ThreadProducers {
     #[allow(clippy::result_large_err)]
     #[inline]
     fn push(&mut self, shared: &Arc<Shared>, event: Event) -> Result<bool, Event> {
+        // Comparing the pointers reads no shared memory.
         if let Some(first) = self.entries.first_mut()
-            && first.shared.id == shared.id
+            && Arc::ptr_eq(&first.shared, shared)
         {
             return Ok(first.push(event));
         }
@@ -345,7 +358,11 @@ impl ThreadProducers {
     #[cold]
     #[allow(clippy::result_large_err)]
     fn push_slow(&mut self, shared: &Arc<Shared>, event: Event) -> Result<bool, Event> {
-        if let Some(index) = self.entries.iter().position(|e| e.shared.id == shared.id) {
+        if let Some(index) = self
+            .entries
+            .iter()
+            .position(|e| Arc::ptr_eq(&e.shared, shared))
+        {
             self.entries.swap(0, index);
             return Ok(self.entries[0].push(event));
         }
@@ -379,25 +396,20 @@ impl Recorder {
             self.shared.count_after_shutdown();
             return false;
         }
-        let mut slot = Some(event);
-        let pushed = PRODUCERS.try_with(|producers| match producers.try_borrow_mut() {
-            Ok(mut producers) => match slot.take() {
-                Some(event) => match producers.push(&self.shared, event) {
-                    Ok(accepted) => Some(accepted),
-                    Err(event) => {
-                        slot = Some(event);
-                        None
-                    }
-                },
-                None => None,
-            },
-            Err(_) => None,
+        let shared = &self.shared;
+        let pushed = PRODUCERS.try_with(move |producers| match producers.try_borrow_mut() {
+            Ok(mut producers) => producers.push(shared, event),
+            Err(_) => Err(event),
         });
-        match (pushed, slot) {
-            (Ok(Some(accepted)), _) => accepted,
-            (_, Some(event)) => self.shared.record_shared(event),
-            // Unreachable in practice: the event was either pushed or handed back.
-            (_, None) => false,
+        match pushed {
+            Ok(Ok(accepted)) => accepted,
+            // No ring for this thread (too many producers): the shared queue.
+            Ok(Err(event)) => shared.record_shared(event),
+            // This thread's locals are being destroyed, and the event with them: count it.
+            Err(_) => {
+                shared.dropped_thread_exit.fetch_add(1, Ordering::Relaxed);
+                false
+            }
         }
     }
 

@@ -14,9 +14,13 @@ use crossbeam_utils::CachePadded;
 
 use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
 
+/// One slot, aligned to a cache line so an event never straddles more lines than it must.
+#[repr(align(64))]
+struct Slot<T>(UnsafeCell<MaybeUninit<T>>);
+
 /// The part of a ring both ends (and health snapshots) see.
 pub(crate) struct RingShared<T> {
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    slots: Box<[Slot<T>]>,
     mask: u64,
     /// Next position the producer writes; written only by the producer.
     tail: CachePadded<AtomicU64>,
@@ -76,7 +80,7 @@ impl<T> Drop for RingShared<T> {
         let head = self.head.load(Ordering::Acquire);
         let tail = self.tail.load(Ordering::Acquire);
         for pos in head..tail {
-            let slot = &self.slots[(pos & self.mask) as usize];
+            let slot = &self.slots[(pos & self.mask) as usize].0;
             // SAFETY: positions in [head, tail) were written by the producer and not yet read.
             slot.with_mut(|p| unsafe { (*p).assume_init_drop() });
         }
@@ -87,7 +91,7 @@ impl<T> Drop for RingShared<T> {
 pub(crate) fn ring<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     let capacity = capacity.clamp(2, 1 << 30).next_power_of_two();
     let slots = (0..capacity)
-        .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+        .map(|_| Slot(UnsafeCell::new(MaybeUninit::uninit())))
         .collect::<Vec<_>>()
         .into_boxed_slice();
     let shared = Arc::new(RingShared {
@@ -130,7 +134,7 @@ impl<T> Producer<T> {
                 return Err(value);
             }
         }
-        let slot = &self.shared.slots[(self.tail & self.shared.mask) as usize];
+        let slot = &self.shared.slots[(self.tail & self.shared.mask) as usize].0;
         // SAFETY: `tail - head < capacity`, so this slot is outside `[head, tail)`: the consumer
         // has finished reading it (its release store of `head` happened before our acquire
         // load) and will not read it until we publish `tail + 1` below.
@@ -188,7 +192,7 @@ impl<T> Consumer<T> {
         let n = (tail - self.head).min(max as u64);
         out.reserve(n as usize);
         for pos in self.head..self.head + n {
-            let slot = &self.shared.slots[(pos & self.shared.mask) as usize];
+            let slot = &self.shared.slots[(pos & self.shared.mask) as usize].0;
             // SAFETY: `pos` is in `[head, tail)`: the producer wrote it and published it with
             // the release store of `tail` we acquired above; it will not write it again until
             // we publish a `head` past it.
@@ -254,5 +258,89 @@ mod tests {
         assert_eq!(p.shared().capacity(), 8);
         let (p, _c) = ring::<u8>(0);
         assert_eq!(p.shared().capacity(), 2);
+    }
+}
+
+/// Model-checked with loom: `RUSTFLAGS="--cfg loom" cargo test -p mission-core --lib loom`.
+/// Every interleaving of one producer and one consumer is explored, so the release/acquire
+/// pairs on `head` and `tail` are checked, not assumed.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    #[test]
+    fn loom_no_loss_no_duplicate_in_order() {
+        loom::model(|| {
+            let (mut producer, mut consumer) = ring::<String>(2);
+            let handle = loom::thread::spawn(move || {
+                let mut accepted = 0u64;
+                for i in 0..3 {
+                    match producer.push(i.to_string()) {
+                        Ok(()) => accepted += 1,
+                        Err(_) => producer.count_dropped_full(),
+                    }
+                }
+                accepted
+            });
+            let mut out = Vec::new();
+            consumer.pop_into(&mut out, 8);
+            let accepted = handle.join().expect("producer");
+            consumer.pop_into(&mut out, 8);
+            let numbers: Vec<u32> = out.iter().map(|s| s.parse().expect("number")).collect();
+            assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+            assert_eq!(out.len() as u64, accepted);
+            assert_eq!(consumer.shared().accepted(), accepted);
+            assert_eq!(accepted + consumer.shared().dropped_full(), 3);
+            assert!(!consumer.shared().producer_alive());
+        });
+    }
+
+    #[test]
+    fn loom_slots_are_reused_after_wrap_around() {
+        loom::model(|| {
+            let (mut producer, mut consumer) = ring::<String>(2);
+            let handle = loom::thread::spawn(move || {
+                for i in 0..3u32 {
+                    let mut value = i.to_string();
+                    loop {
+                        match producer.push(value) {
+                            Ok(()) => break,
+                            Err(back) => {
+                                value = back;
+                                loom::thread::yield_now();
+                            }
+                        }
+                    }
+                }
+            });
+            let mut out = Vec::new();
+            while out.len() < 3 {
+                if consumer.pop_into(&mut out, 1) == 0 {
+                    loom::thread::yield_now();
+                }
+            }
+            handle.join().expect("producer");
+            assert_eq!(out, vec!["0", "1", "2"]);
+            assert_eq!(consumer.shared().taken(), 3);
+        });
+    }
+
+    #[test]
+    fn loom_leftovers_dropped_exactly_once() {
+        loom::model(|| {
+            let value = Arc::new(());
+            let (mut producer, mut consumer) = ring::<Arc<()>>(2);
+            let v = value.clone();
+            let handle = loom::thread::spawn(move || {
+                let _ = producer.push(v.clone());
+                let _ = producer.push(v);
+            });
+            let mut out = Vec::new();
+            consumer.pop_into(&mut out, 1);
+            handle.join().expect("producer");
+            drop(out);
+            drop(consumer);
+            assert_eq!(Arc::strong_count(&value), 1);
+        });
     }
 }

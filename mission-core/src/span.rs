@@ -3,7 +3,7 @@
 
 use crate::{
     AttrValue, Event, EventBody, LlmUsage, Recorder, SpanEnd, SpanId, SpanKind, Status, Symbol,
-    Text, ThreadId, Timestamp,
+    ThreadId, Timestamp,
 };
 
 /// Whose thread events belong to: tenant, agent and thread id. `Copy`, 24 bytes.
@@ -122,7 +122,8 @@ impl ActiveSpan<'_> {
         self.span_mut().map(|s| &mut s.llm)
     }
 
-    /// Sets the status it will end with.
+    /// Sets the status it will end with (see [`end_with_error`](Self::end_with_error) for a
+    /// message).
     pub fn set_status(&mut self, status: Status) -> &mut Self {
         if let Some(span) = self.span_mut() {
             span.status = status;
@@ -138,7 +139,9 @@ impl ActiveSpan<'_> {
 
     /// Ends the span with an error status carrying `message`.
     pub fn end_with_error(mut self, message: &str) {
-        self.set_status(Status::Error(Text::new(message)));
+        if let Some(span) = self.span_mut() {
+            span.set_error(message);
+        }
         self.finish(Timestamp::now());
     }
 
@@ -162,7 +165,9 @@ impl Drop for ActiveSpan<'_> {
     fn drop(&mut self) {
         if self.event.is_some() {
             if std::thread::panicking() {
-                self.set_status(Status::Error(Text::from_static("panicked")));
+                if let Some(span) = self.span_mut() {
+                    span.set_error("panicked");
+                }
             }
             self.finish(Timestamp::now());
         }

@@ -7,21 +7,16 @@ use std::sync::Arc;
 use crate::Symbol;
 use crate::limits::{MAX_TEXT_BYTES, truncate_with_marker};
 
-/// A string carried by an event: empty, a `&'static str` (no allocation), or a shared heap
-/// string. Built from a borrowed string it is truncated to a bound with a visible marker, so a
-/// caller cannot make one event arbitrarily large.
+/// A string carried by an event: empty, or a shared copy of the caller's string. 16 bytes.
+/// Built from a borrowed string it is truncated to a bound with a visible marker, so a caller
+/// cannot make one event arbitrarily large.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub enum Text {
-    /// The empty string.
-    #[default]
-    Empty,
-    /// A string that lives for the whole process (literals, interned names): no allocation.
-    Static(&'static str),
-    /// A shared copy of a string from the caller.
-    Shared(Arc<str>),
-}
+pub struct Text(Option<Arc<str>>);
 
 impl Text {
+    /// The empty string (no allocation).
+    pub const EMPTY: Text = Text(None);
+
     /// A copy of `s`, truncated to [`MAX_TEXT_BYTES`](crate::limits::MAX_TEXT_BYTES).
     pub fn new(s: &str) -> Self {
         Self::bounded(s, MAX_TEXT_BYTES)
@@ -30,24 +25,15 @@ impl Text {
     /// A copy of `s`, truncated to `max` bytes with a marker.
     pub fn bounded(s: &str, max: usize) -> Self {
         if s.is_empty() {
-            return Text::Empty;
+            return Text(None);
         }
-        Text::Shared(Arc::from(truncate_with_marker(s, max).as_ref()))
-    }
-
-    /// A static string; no allocation.
-    pub const fn from_static(s: &'static str) -> Self {
-        Text::Static(s)
+        Text(Some(Arc::from(truncate_with_marker(s, max).as_ref())))
     }
 
     /// The string.
     #[inline]
     pub fn as_str(&self) -> &str {
-        match self {
-            Text::Empty => "",
-            Text::Static(s) => s,
-            Text::Shared(s) => s,
-        }
+        self.0.as_deref().unwrap_or("")
     }
 
     /// Whether the string is empty.
@@ -85,7 +71,7 @@ impl From<&str> for Text {
 impl From<String> for Text {
     fn from(s: String) -> Self {
         if s.len() <= MAX_TEXT_BYTES && !s.is_empty() {
-            Text::Shared(Arc::from(s))
+            Text(Some(Arc::from(s)))
         } else {
             Text::new(&s)
         }
@@ -94,11 +80,7 @@ impl From<String> for Text {
 
 impl From<Symbol> for Text {
     fn from(s: Symbol) -> Self {
-        if s.is_empty() {
-            Text::Empty
-        } else {
-            Text::Static(s.as_str())
-        }
+        Text::new(s.as_str())
     }
 }
 
@@ -125,8 +107,8 @@ mod tests {
         let t = Text::new(&"a".repeat(MAX_TEXT_BYTES + 10));
         assert!(t.len() <= MAX_TEXT_BYTES);
         assert!(t.ends_with(TRUNCATION_MARKER));
-        assert_eq!(Text::new(""), Text::Empty);
-        assert_eq!(Text::from_static("x").as_str(), "x");
+        assert_eq!(Text::new(""), Text::EMPTY);
+        assert_eq!(std::mem::size_of::<Text>(), 16);
         assert_eq!(Text::from(String::from("hello")).as_str(), "hello");
     }
 }

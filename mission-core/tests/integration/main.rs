@@ -14,7 +14,7 @@ pub fn numbered(producer: u32, n: u64) -> Event {
     let mut e = Event::new(
         Symbol::intern("numbered"),
         EventBody::Log(LogRecord {
-            message: Text::from_static("n"),
+            message: Text::new("n"),
             ..LogRecord::default()
         }),
     );

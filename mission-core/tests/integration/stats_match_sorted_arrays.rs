@@ -1,6 +1,6 @@
 use mission_core::{
     Backpressure, Event, EventBody, Pipeline, SpanEnd, SpanKind, StatsConfig, StatsSink, Status,
-    Symbol, Text, Timestamp,
+    Symbol, Timestamp,
 };
 use proptest::prelude::*;
 
@@ -16,11 +16,7 @@ fn span(duration_ns: u64, error: bool) -> Event {
         EventBody::Span(SpanEnd {
             kind: SpanKind::ToolCall,
             duration_ns,
-            status: if error {
-                Status::Error(Text::from_static("x"))
-            } else {
-                Status::Ok
-            },
+            status: if error { Status::Error } else { Status::Ok },
             ..SpanEnd::default()
         }),
     );
