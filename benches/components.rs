@@ -19,31 +19,19 @@ use mission_core::{EventBody, Pipeline, SpanEnd, SpanId, Symbol, ThreadContext, 
 fn components(c: &mut Criterion) {
     let mut group = c.benchmark_group("components");
     group.bench_function("clock_read", |b| b.iter(|| black_box(Timestamp::now())));
-    group.bench_function("std_instant_now", |b| {
-        b.iter(|| black_box(std::time::Instant::now()))
-    });
+    group.bench_function("std_instant_now", |b| b.iter(|| black_box(std::time::Instant::now())));
     group.bench_function("span_id", |b| b.iter(|| black_box(SpanId::generate())));
     let thread = ThreadContext::new(Symbol::intern("bench"), Symbol::intern("bench-agent"));
     let name = Symbol::intern("chat");
     group.bench_function("build_event", |b| {
         b.iter(|| {
-            black_box(thread.event(
-                name,
-                SpanId::generate(),
-                EventBody::Span(SpanEnd::default()),
-            ))
+            black_box(thread.event(name, SpanId::generate(), EventBody::Span(SpanEnd::default())))
         })
     });
-    let pipeline = Pipeline::builder()
-        .with_ring_capacity(2 * CHUNK as usize)
-        .start()
-        .expect("start");
+    let pipeline =
+        Pipeline::builder().with_ring_capacity(2 * CHUNK as usize).start().expect("start");
     let recorder = pipeline.recorder();
-    let prototype = thread.event(
-        name,
-        SpanId::generate(),
-        EventBody::Span(SpanEnd::default()),
-    );
+    let prototype = thread.event(name, SpanId::generate(), EventBody::Span(SpanEnd::default()));
     group.bench_function("push_event", |b| {
         b.iter_custom(|iters| {
             time_chunked(

@@ -43,9 +43,7 @@ fn record_span(c: &mut Criterion) {
                         let recorder = &recorder;
                         let thread = &thread;
                         move || {
-                            recorder
-                                .start_span(thread, SpanKind::LlmCall, CHAT.get(), None)
-                                .end()
+                            recorder.start_span(thread, SpanKind::LlmCall, CHAT.get(), None).end()
                         }
                     },
                     || {
@@ -56,11 +54,7 @@ fn record_span(c: &mut Criterion) {
         });
     }
     let report = pipeline.shutdown();
-    assert_eq!(
-        report.accounting.dropped, 0,
-        "a timed chunk overflowed: {:?}",
-        report.accounting
-    );
+    assert_eq!(report.accounting.dropped, 0, "a timed chunk overflowed: {:?}", report.accounting);
 
     // The OpenTelemetry SDK tracer used directly, with a batch processor and no-op exporter.
     let provider = otel_provider();
@@ -117,11 +111,7 @@ fn record_span(c: &mut Criterion) {
     let recorder = pipeline.recorder();
     let elapsed = time_chunked(
         1000,
-        || {
-            recorder
-                .start_span(&thread, SpanKind::ToolCall, CHAT.get(), None)
-                .end()
-        },
+        || recorder.start_span(&thread, SpanKind::ToolCall, CHAT.get(), None).end(),
         || {
             let _ = recorder.flush();
         },

@@ -22,13 +22,10 @@ static CHAT: LazySymbol = LazySymbol::new("chat");
 fn pipeline(policy: Backpressure, counted: Arc<AtomicU64>) -> Pipeline {
     Pipeline::builder()
         .with_backpressure(policy)
-        .with_sink(FnSink::new(
-            "count",
-            move |batch: &[mission_core::Event]| {
-                counted.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                Ok(())
-            },
-        ))
+        .with_sink(FnSink::new("count", move |batch: &[mission_core::Event]| {
+            counted.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }))
         .start()
         .expect("start")
 }
@@ -41,9 +38,7 @@ fn produce(pipeline: &Pipeline, producers: usize, per_thread: u64) {
                 let thread =
                     ThreadContext::new(Symbol::intern("bench"), Symbol::intern("bench-agent"));
                 for _ in 0..per_thread {
-                    recorder
-                        .start_span(&thread, SpanKind::LlmCall, CHAT.get(), None)
-                        .end();
+                    recorder.start_span(&thread, SpanKind::LlmCall, CHAT.get(), None).end();
                 }
             });
         }
@@ -63,9 +58,7 @@ fn sustained(c: &mut Criterion) {
                 for _ in 0..iters {
                     let counted = Arc::new(AtomicU64::new(0));
                     let p = pipeline(
-                        Backpressure::Block {
-                            timeout: Duration::from_secs(60),
-                        },
+                        Backpressure::Block { timeout: Duration::from_secs(60) },
                         counted.clone(),
                     );
                     let start = Instant::now();
@@ -74,10 +67,7 @@ fn sustained(c: &mut Criterion) {
                     total += start.elapsed();
                     let report = p.shutdown();
                     assert_eq!(report.accounting.dropped, 0);
-                    assert_eq!(
-                        counted.load(Ordering::Relaxed),
-                        per_thread * producers as u64
-                    );
+                    assert_eq!(counted.load(Ordering::Relaxed), per_thread * producers as u64);
                 }
                 total
             });

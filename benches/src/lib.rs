@@ -36,12 +36,8 @@ pub fn otel_provider() -> SdkTracerProvider {
         .with_max_export_batch_size(512)
         .with_scheduled_delay(Duration::from_millis(5))
         .build();
-    let processor = BatchSpanProcessor::builder(NoopExporter)
-        .with_batch_config(config)
-        .build();
-    SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .build()
+    let processor = BatchSpanProcessor::builder(NoopExporter).with_batch_config(config).build();
+    SdkTracerProvider::builder().with_span_processor(processor).build()
 }
 
 /// Runs `record` `iters` times, timing only the calls: after every [`CHUNK`] calls the clock
@@ -96,10 +92,7 @@ where
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
     totals.iter().sum::<Duration>() / threads as u32
 }

@@ -140,10 +140,7 @@ impl Attributes {
     pub fn set(&mut self, key: Symbol, value: impl Into<AttrValue>) -> bool {
         let value = value.into();
         let list = self.0.get_or_insert_with(|| {
-            Box::new(AttributeList {
-                items: Vec::with_capacity(4),
-                dropped: 0,
-            })
+            Box::new(AttributeList { items: Vec::with_capacity(4), dropped: 0 })
         });
         if let Some(existing) = list.items.iter_mut().find(|a| a.key == key) {
             existing.value = value;
@@ -212,10 +209,7 @@ mod tests {
         assert!(!attrs.set(Symbol::intern("one-too-many"), true));
         assert_eq!(attrs.dropped(), 1);
         assert!(attrs.set(Symbol::intern("k0"), "replaced"));
-        assert_eq!(
-            attrs.get(Symbol::intern("k0")),
-            Some(&AttrValue::string("replaced"))
-        );
+        assert_eq!(attrs.get(Symbol::intern("k0")), Some(&AttrValue::string("replaced")));
         assert_eq!(attrs.get(Symbol::intern("k31")), Some(&AttrValue::Int(31)));
         assert_eq!(attrs.len(), MAX_ATTRIBUTES);
         attrs.clear();

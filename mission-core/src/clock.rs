@@ -54,10 +54,7 @@ impl Timestamp {
 
     /// A timestamp from a [`SystemTime`]; times before the epoch become the epoch.
     pub fn from_system_time(time: SystemTime) -> Self {
-        let nanos = time
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
+        let nanos = time.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
         Self(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }
@@ -83,11 +80,7 @@ impl Clock {
         let source = quanta::Clock::new();
         let anchor_raw = source.raw();
         let anchor_wall_ns = Timestamp::from_system_time(SystemTime::now()).0;
-        Self {
-            source,
-            anchor_raw,
-            anchor_wall_ns,
-        }
+        Self { source, anchor_raw, anchor_wall_ns }
     }
 
     /// The current time. O(1), no allocation.
@@ -115,19 +108,13 @@ mod tests {
         assert!(b >= a);
         let wall = Timestamp::from_system_time(SystemTime::now());
         let skew = wall.0.abs_diff(b.0);
-        assert!(
-            skew < 1_000_000_000,
-            "clock is {skew} ns away from wall time"
-        );
+        assert!(skew < 1_000_000_000, "clock is {skew} ns away from wall time");
     }
 
     #[test]
     fn system_time_round_trip() {
         let t = Timestamp(1_700_000_000_123_456_789);
         assert_eq!(Timestamp::from_system_time(t.to_system_time()), t);
-        assert_eq!(
-            t.saturating_duration_since(Timestamp(t.0 + 5)),
-            Duration::ZERO
-        );
+        assert_eq!(t.saturating_duration_since(Timestamp(t.0 + 5)), Duration::ZERO);
     }
 }

@@ -58,7 +58,7 @@ pub struct RecorderConfig {
 impl Default for RecorderConfig {
     fn default() -> Self {
         Self {
-            ring_capacity: 4096,
+            ring_capacity: 8192,
             max_producers: 256,
             shared_capacity: 65_536,
             backpressure: Backpressure::DropNewest,
@@ -82,9 +82,7 @@ pub mod duration_text {
     /// A message naming the text and the accepted units.
     pub fn parse(text: &str) -> Result<Duration, String> {
         let t = text.trim();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
+        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
         let (number, unit) = t.split_at(split);
         let value: f64 = number.parse().map_err(|_| {
             format!("invalid duration {text:?}: expected e.g. \"250ms\", \"2s\", \"5m\"")
@@ -168,11 +166,7 @@ mod tests {
         assert_eq!(parse("30us"), Ok(Duration::from_micros(30)));
         assert!(parse("fast").is_err());
         assert!(parse("5 parsecs").is_err());
-        for d in [
-            Duration::from_secs(2),
-            Duration::from_micros(7),
-            Duration::from_nanos(3),
-        ] {
+        for d in [Duration::from_secs(2), Duration::from_micros(7), Duration::from_nanos(3)] {
             assert_eq!(parse(&format(d)), Ok(d));
         }
     }

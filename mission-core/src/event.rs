@@ -353,11 +353,7 @@ pub struct UnknownLevel(pub String);
 
 impl fmt::Display for UnknownLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown log level {:?}: expected trace, debug, info, warn or error",
-            self.0
-        )
+        write!(f, "unknown log level {:?}: expected trace, debug, info, warn or error", self.0)
     }
 }
 
@@ -453,11 +449,7 @@ mod tests {
     #[test]
     fn event_is_small_enough_to_move_cheaply() {
         // The recorder copies events by value; keep them within a few cache lines.
-        assert!(
-            std::mem::size_of::<Event>() <= 320,
-            "{}",
-            std::mem::size_of::<Event>()
-        );
+        assert!(std::mem::size_of::<Event>() <= 320, "{}", std::mem::size_of::<Event>());
     }
 
     #[test]

@@ -76,10 +76,7 @@ thread_local! {
 #[inline]
 fn next_counter() -> u64 {
     let fresh_block = || {
-        let start = id_source()
-            .next_block
-            .fetch_add(IDS_PER_BLOCK, Ordering::Relaxed)
-            + 1;
+        let start = id_source().next_block.fetch_add(IDS_PER_BLOCK, Ordering::Relaxed) + 1;
         (start, start + IDS_PER_BLOCK)
     };
     ID_BLOCK
@@ -164,15 +161,8 @@ impl fmt::Debug for SpanId {
 }
 
 fn parse_hex(s: &str, digits: usize) -> Result<u128, ParseIdError> {
-    let err = || ParseIdError {
-        expected_hex_digits: digits,
-        found: s.chars().take(64).collect(),
-    };
-    if s.len() != digits
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    let err = || ParseIdError { expected_hex_digits: digits, found: s.chars().take(64).collect() };
+    if s.len() != digits || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(err());
     }
     match u128::from_str_radix(s, 16) {
@@ -267,16 +257,8 @@ mod tests {
         assert!("0000000000000000".parse::<SpanId>().is_err());
         assert!("00f067aa0ba902b7".parse::<SpanId>().is_ok());
         assert!("00F067AA0BA902B7".parse::<SpanId>().is_err());
-        assert!(
-            "4bf92f3577b34da6a3ce929d0e0e4736"
-                .parse::<ThreadId>()
-                .is_ok()
-        );
-        assert!(
-            "4bf92f3577b34da6a3ce929d0e0e473"
-                .parse::<ThreadId>()
-                .is_err()
-        );
+        assert!("4bf92f3577b34da6a3ce929d0e0e4736".parse::<ThreadId>().is_ok());
+        assert!("4bf92f3577b34da6a3ce929d0e0e473".parse::<ThreadId>().is_err());
         assert!("zz".repeat(16).parse::<ThreadId>().is_err());
     }
 }

@@ -141,10 +141,7 @@ pub struct LazySymbol {
 impl LazySymbol {
     /// A symbol for `name`, interned the first time it is used.
     pub const fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            symbol: AtomicU32::new(u32::MAX),
-        }
+        Self { name, symbol: AtomicU32::new(u32::MAX) }
     }
 
     /// The symbol. O(1), no allocation after the first call.
@@ -245,10 +242,7 @@ impl Interner {
         if let Some((&stored, &sym)) = read(&self.map).get_key_value(s) {
             return (stored, sym);
         }
-        let mut map = self
-            .map
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = self.map.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((&stored, &sym)) = map.get_key_value(s) {
             return (stored, sym);
         }
@@ -286,9 +280,8 @@ mod tests {
 
     #[test]
     fn symbols_resolve_from_other_threads() {
-        let sym = std::thread::spawn(|| Symbol::intern("made-on-another-thread"))
-            .join()
-            .expect("thread");
+        let sym =
+            std::thread::spawn(|| Symbol::intern("made-on-another-thread")).join().expect("thread");
         assert_eq!(sym.as_str(), "made-on-another-thread");
         assert_eq!(Symbol::intern("made-on-another-thread"), sym);
     }

@@ -53,11 +53,7 @@ impl fmt::Debug for MissionLayer {
 impl MissionLayer {
     /// A layer recording into `recorder`, with tenant `default` and agent `default`.
     pub fn new(recorder: Recorder) -> Self {
-        Self {
-            recorder,
-            tenant: Symbol::intern("default"),
-            agent: Symbol::intern("default"),
-        }
+        Self { recorder, tenant: Symbol::intern("default"), agent: Symbol::intern("default") }
     }
 
     /// The tenant events belong to (a `tenant` field on a span overrides it for that span).
@@ -203,10 +199,7 @@ impl SpanVisitor<'_> {
     }
 
     fn attr(&mut self, field: &Field, value: AttrValue) {
-        self.data
-            .event
-            .attributes
-            .set(Symbol::intern(field.name()), value);
+        self.data.event.attributes.set(Symbol::intern(field.name()), value);
     }
 }
 
@@ -232,10 +225,7 @@ impl Visit for SpanVisitor<'_> {
         if self.number(field, value) {
             return;
         }
-        self.attr(
-            field,
-            AttrValue::Int(i64::try_from(value).unwrap_or(i64::MAX)),
-        );
+        self.attr(field, AttrValue::Int(i64::try_from(value).unwrap_or(i64::MAX)));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -277,37 +267,28 @@ impl LogVisitor<'_> {
 
 impl Visit for LogVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.event
-            .attributes
-            .set(Symbol::intern(field.name()), value);
+        self.event.attributes.set(Symbol::intern(field.name()), value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.event
-            .attributes
-            .set(Symbol::intern(field.name()), value);
+        self.event.attributes.set(Symbol::intern(field.name()), value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.event.attributes.set(
-            Symbol::intern(field.name()),
-            i64::try_from(value).unwrap_or(i64::MAX),
-        );
+        self.event
+            .attributes
+            .set(Symbol::intern(field.name()), i64::try_from(value).unwrap_or(i64::MAX));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.event
-            .attributes
-            .set(Symbol::intern(field.name()), value);
+        self.event.attributes.set(Symbol::intern(field.name()), value);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.message(value);
         } else {
-            self.event
-                .attributes
-                .set(Symbol::intern(field.name()), AttrValue::string(value));
+            self.event.attributes.set(Symbol::intern(field.name()), AttrValue::string(value));
         }
     }
 
@@ -334,14 +315,9 @@ where
         event.span_id = SpanId::generate();
         let parent = span.parent();
         let inherited = parent.as_ref().and_then(|p| {
-            p.extensions().get::<SpanData>().map(|d| {
-                (
-                    d.event.span_id,
-                    d.event.thread_id,
-                    d.event.tenant,
-                    d.event.agent,
-                )
-            })
+            p.extensions()
+                .get::<SpanData>()
+                .map(|d| (d.event.span_id, d.event.thread_id, d.event.tenant, d.event.agent))
         });
         match inherited {
             Some((parent_id, thread_id, tenant, agent)) => {
@@ -356,10 +332,7 @@ where
                 event.agent = self.agent;
             }
         }
-        let mut data = SpanData {
-            event,
-            kind_set: false,
-        };
+        let mut data = SpanData { event, kind_set: false };
         attrs.record(&mut SpanVisitor { data: &mut data });
         span.extensions_mut().insert(data);
     }

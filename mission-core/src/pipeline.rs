@@ -29,11 +29,7 @@ pub struct StartError(std::io::Error);
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "could not start the Mission Control pipeline thread: {}",
-            self.0
-        )
+        write!(f, "could not start the Mission Control pipeline thread: {}", self.0)
     }
 }
 
@@ -300,11 +296,7 @@ impl PipelineBuilder {
             .spawn(move || worker.run())
             .map_err(StartError)?;
         let _ = shared.pipeline_thread.set(thread.thread().clone());
-        Ok(Pipeline {
-            recorder: Recorder { shared },
-            thread: Some(thread),
-            report: None,
-        })
+        Ok(Pipeline { recorder: Recorder { shared }, thread: Some(thread), report: None })
     }
 }
 
@@ -332,19 +324,14 @@ pub struct Pipeline {
 
 impl fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pipeline")
-            .field("recorder", &self.recorder)
-            .finish_non_exhaustive()
+        f.debug_struct("Pipeline").field("recorder", &self.recorder).finish_non_exhaustive()
     }
 }
 
 impl Pipeline {
     /// A builder with the default configuration and no sinks.
     pub fn builder() -> PipelineBuilder {
-        PipelineBuilder {
-            config: RecorderConfig::default(),
-            sinks: Vec::new(),
-        }
+        PipelineBuilder { config: RecorderConfig::default(), sinks: Vec::new() }
     }
 
     /// A handle for recording. Clone it freely (it is an `Arc`).
@@ -432,9 +419,7 @@ impl Recorder {
             return Err(FlushError::Closed);
         }
         let (tx, rx) = mpsc::sync_channel(1);
-        lock(&shared.control)
-            .send(Control::Flush(tx))
-            .map_err(|_| FlushError::Closed)?;
+        lock(&shared.control).send(Control::Flush(tx)).map_err(|_| FlushError::Closed)?;
         shared.wake();
         match rx.recv_timeout(timeout) {
             Ok(result) => result,
@@ -498,11 +483,7 @@ impl SinkSlot {
 
     fn with_status(shared: &Shared, sink: Box<dyn Sink>, status: Arc<SinkStatus>) -> Self {
         lock(&shared.sinks).push(status.clone());
-        Self {
-            sink,
-            status,
-            disabled: false,
-        }
+        Self { sink, status, disabled: false }
     }
 
     fn consume(&mut self, batch: &[Event]) {
@@ -538,13 +519,12 @@ impl SinkSlot {
             return None;
         }
         let sink = &mut self.sink;
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            if shutdown {
-                sink.shutdown()
-            } else {
-                sink.flush()
-            }
-        }));
+        let result =
+            catch_unwind(AssertUnwindSafe(
+                || {
+                    if shutdown { sink.shutdown() } else { sink.flush() }
+                },
+            ));
         match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => {
@@ -621,9 +601,7 @@ impl Worker {
             }
             let moved = self.drain_pass();
             self.retire_exited_producers();
-            self.shared
-                .last_pass_ns
-                .store(Timestamp::now().0, Ordering::Release);
+            self.shared.last_pass_ns.store(Timestamp::now().0, Ordering::Release);
             if moved == 0 {
                 std::thread::park_timeout(self.shared.config.drain_interval);
             }
@@ -683,10 +661,7 @@ impl Worker {
     fn drain_shared_queue(&mut self, batch_size: usize, mut limit: u64) -> usize {
         let mut moved = 0;
         while limit > 0 {
-            let room = batch_size
-                .saturating_sub(self.batch.len())
-                .max(1)
-                .min(limit as usize);
+            let room = batch_size.saturating_sub(self.batch.len()).max(1).min(limit as usize);
             let n = {
                 let mut queue = lock(&self.shared.shared_queue);
                 let n = room.min(queue.queue.len());
@@ -732,9 +707,7 @@ impl Worker {
             registry.retired_accepted += ring.accepted();
             registry.retired_dropped_full += ring.dropped_full();
             registry.retired_dropped_timeout += ring.dropped_timeout();
-            registry
-                .rings
-                .retain(|r| !crate::sync::Arc::ptr_eq(r, ring));
+            registry.rings.retain(|r| !crate::sync::Arc::ptr_eq(r, ring));
             false
         });
     }

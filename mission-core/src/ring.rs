@@ -103,14 +103,7 @@ pub(crate) fn ring<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
         dropped_timeout: AtomicU64::new(0),
         producer_alive: AtomicBool::new(true),
     });
-    (
-        Producer {
-            shared: shared.clone(),
-            tail: 0,
-            cached_head: 0,
-        },
-        Consumer { shared, head: 0 },
-    )
+    (Producer { shared: shared.clone(), tail: 0, cached_head: 0 }, Consumer { shared, head: 0 })
 }
 
 /// The producing end. Not `Clone`: there is exactly one per ring.

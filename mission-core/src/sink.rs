@@ -69,10 +69,7 @@ pub struct SinkError {
 impl SinkError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            source: None,
-        }
+        Self { message: message.into(), source: None }
     }
 
     /// An error with a message and the error that caused it.
@@ -80,10 +77,7 @@ impl SinkError {
         message: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self {
-            message: message.into(),
-            source: Some(source.into()),
-        }
+        Self { message: message.into(), source: Some(source.into()) }
     }
 }
 
@@ -98,9 +92,7 @@ impl fmt::Display for SinkError {
 
 impl std::error::Error for SinkError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -137,10 +129,7 @@ where
 {
     /// A sink called `name` that runs `f` on every batch.
     pub fn new(name: impl Into<String>, f: F) -> Self {
-        Self {
-            name: name.into(),
-            f,
-        }
+        Self { name: name.into(), f }
     }
 }
 

@@ -20,11 +20,7 @@ pub struct ThreadContext {
 impl ThreadContext {
     /// A new thread (fresh id) of `agent` for `tenant`.
     pub fn new(tenant: Symbol, agent: Symbol) -> Self {
-        Self {
-            tenant,
-            agent,
-            thread_id: ThreadId::generate(),
-        }
+        Self { tenant, agent, thread_id: ThreadId::generate() }
     }
 
     /// An event of this thread, stamped now.
@@ -63,16 +59,26 @@ impl Recorder {
         let mut event = thread.event(
             name,
             SpanId::generate(),
-            EventBody::Span(SpanEnd {
-                kind,
-                ..SpanEnd::default()
-            }),
+            EventBody::Span(SpanEnd { kind, ..SpanEnd::default() }),
         );
         event.parent_span_id = parent.unwrap_or(SpanId::NONE);
-        ActiveSpan {
-            recorder: self,
-            event: Some(event),
+        ActiveSpan { recorder: self, event: Some(event) }
+    }
+
+    /// Starts a span that began at `start` (for operations timed elsewhere, or replayed).
+    pub fn start_span_at(
+        &self,
+        thread: &ThreadContext,
+        kind: SpanKind,
+        name: Symbol,
+        parent: Option<SpanId>,
+        start: Timestamp,
+    ) -> ActiveSpan<'_> {
+        let mut span = self.start_span(thread, kind, name, parent);
+        if let Some(event) = span.event.as_mut() {
+            event.time = start;
         }
+        span
     }
 }
 
@@ -84,9 +90,7 @@ impl ActiveSpan<'_> {
 
     /// The thread this span belongs to.
     pub fn thread_id(&self) -> ThreadId {
-        self.event
-            .as_ref()
-            .map_or(ThreadId::default(), |e| e.thread_id)
+        self.event.as_ref().map_or(ThreadId::default(), |e| e.thread_id)
     }
 
     /// When it started.
@@ -150,6 +154,14 @@ impl ActiveSpan<'_> {
         self.finish(end);
     }
 
+    /// Ends the span at `end` with an error status carrying `message`.
+    pub fn end_at_with_error(mut self, end: Timestamp, message: &str) {
+        if let Some(span) = self.span_mut() {
+            span.set_error(message);
+        }
+        self.finish(end);
+    }
+
     #[inline]
     fn finish(&mut self, end: Timestamp) {
         if let Some(mut event) = self.event.take() {
@@ -164,10 +176,10 @@ impl ActiveSpan<'_> {
 impl Drop for ActiveSpan<'_> {
     fn drop(&mut self) {
         if self.event.is_some() {
-            if std::thread::panicking() {
-                if let Some(span) = self.span_mut() {
-                    span.set_error("panicked");
-                }
+            if std::thread::panicking()
+                && let Some(span) = self.span_mut()
+            {
+                span.set_error("panicked");
             }
             self.finish(Timestamp::now());
         }

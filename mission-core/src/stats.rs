@@ -2,6 +2,9 @@
 //! time, with token and cost counters, readable at any moment without stopping the pipeline.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use rustc_hash::FxHasher;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,10 +66,7 @@ pub struct LatencySummary {
 impl LatencySummary {
     fn from_histogram(h: &Histogram<u64>, errors: u64) -> Self {
         if h.is_empty() {
-            return Self {
-                errors,
-                ..Self::default()
-            };
+            return Self { errors, ..Self::default() };
         }
         Self {
             count: h.len(),
@@ -82,11 +82,7 @@ impl LatencySummary {
 
     /// Errors as a fraction of spans (0 when there were none).
     pub fn error_rate(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.errors as f64 / self.count as f64
-        }
+        if self.count == 0 { 0.0 } else { self.errors as f64 / self.count as f64 }
     }
 }
 
@@ -171,9 +167,7 @@ pub struct StatsSnapshot {
 impl StatsSnapshot {
     /// The entry for `agent` and `operation`, if any.
     pub fn operation(&self, agent: &str, operation: &str) -> Option<&OperationStats> {
-        self.operations
-            .iter()
-            .find(|o| o.agent == agent && o.operation == operation)
+        self.operations.iter().find(|o| o.agent == agent && o.operation == operation)
     }
 }
 
@@ -191,13 +185,15 @@ struct OperationState {
     usage: UsageTotals,
 }
 
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
 struct StatsState {
     config: StatsConfig,
     bucket_ns: u64,
-    operations: HashMap<(Symbol, Symbol), OperationState>,
-    models: HashMap<(Symbol, Symbol), UsageTotals>,
+    operations: FxMap<(Symbol, Symbol), OperationState>,
+    models: FxMap<(Symbol, Symbol), UsageTotals>,
     usage: UsageTotals,
-    by_kind: HashMap<EventKind, u64>,
+    by_kind: FxMap<EventKind, u64>,
     out_of_range: u64,
     other: Symbol,
 }
@@ -217,10 +213,10 @@ impl StatsState {
         Self {
             config,
             bucket_ns,
-            operations: HashMap::new(),
-            models: HashMap::new(),
+            operations: FxMap::default(),
+            models: FxMap::default(),
             usage: UsageTotals::default(),
-            by_kind: HashMap::new(),
+            by_kind: FxMap::default(),
             out_of_range: 0,
             other: Symbol::intern("(other)"),
         }
@@ -239,16 +235,13 @@ impl StatsState {
         }
         let sigfig = self.config.significant_figures;
         let n_buckets = self.config.buckets.max(1);
-        let op = self
-            .operations
-            .entry(key)
-            .or_insert_with(|| OperationState {
-                kind: span.kind,
-                all_time: new_histogram(sigfig),
-                all_time_errors: 0,
-                buckets: Vec::with_capacity(n_buckets),
-                usage: UsageTotals::default(),
-            });
+        let op = self.operations.entry(key).or_insert_with(|| OperationState {
+            kind: span.kind,
+            all_time: new_histogram(sigfig),
+            all_time_errors: 0,
+            buckets: Vec::with_capacity(n_buckets),
+            usage: UsageTotals::default(),
+        });
         op.kind = span.kind;
         let value = span.duration_ns.max(1);
         let error = span.status.is_error();
@@ -278,10 +271,7 @@ impl StatsState {
         op.usage.add(event);
         if span.kind == SpanKind::LlmCall || !span.llm.is_empty() {
             self.usage.add(event);
-            self.models
-                .entry((span.llm.provider, span.llm.model))
-                .or_default()
-                .add(event);
+            self.models.entry((span.llm.provider, span.llm.model)).or_default().add(event);
         }
     }
 
@@ -322,16 +312,10 @@ impl StatsState {
             })
             .collect();
         models.sort_by(|a, b| {
-            b.usage
-                .cost_usd
-                .total_cmp(&a.usage.cost_usd)
-                .then(a.model.cmp(&b.model))
+            b.usage.cost_usd.total_cmp(&a.usage.cost_usd).then(a.model.cmp(&b.model))
         });
-        let mut events_by_kind: Vec<(String, u64)> = self
-            .by_kind
-            .iter()
-            .map(|(k, n)| (k.as_str().to_owned(), *n))
-            .collect();
+        let mut events_by_kind: Vec<(String, u64)> =
+            self.by_kind.iter().map(|(k, n)| (k.as_str().to_owned(), *n)).collect();
         events_by_kind.sort();
         StatsSnapshot {
             window: self.config.window,
@@ -372,16 +356,12 @@ impl StatsSink {
 
     /// A sink with `config`.
     pub fn with_config(config: StatsConfig) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(StatsState::new(config))),
-        }
+        Self { state: Arc::new(Mutex::new(StatsState::new(config))) }
     }
 
     /// A reader for this sink's statistics.
     pub fn reader(&self) -> StatsReader {
-        StatsReader {
-            state: self.state.clone(),
-        }
+        StatsReader { state: self.state.clone() }
     }
 }
 
@@ -467,18 +447,13 @@ mod tests {
 
     #[test]
     fn operations_are_bounded() {
-        let mut state = StatsState::new(StatsConfig {
-            max_operations: 3,
-            ..StatsConfig::default()
-        });
+        let mut state =
+            StatsState::new(StatsConfig { max_operations: 3, ..StatsConfig::default() });
         for i in 0..10 {
             state.add(&span("a", &format!("op{i}"), 10_000_000, 10, false));
         }
         let snap = state.snapshot(Timestamp(10_000_000));
         assert_eq!(snap.operations.len(), 4);
-        assert_eq!(
-            snap.operation("a", "(other)").map(|o| o.all_time.count),
-            Some(7)
-        );
+        assert_eq!(snap.operation("a", "(other)").map(|o| o.all_time.count), Some(7));
     }
 }

@@ -62,16 +62,10 @@ fn drop_newest_accounts_for_every_event() {
     assert_eq!(a.recorded, total);
     assert_eq!(a.delivered + a.dropped + a.in_flight, a.recorded);
     assert_eq!(a.in_flight, 0, "shutdown delivers everything accepted");
-    assert_eq!(
-        a.delivered, accepted,
-        "every accepted event reached the sink"
-    );
+    assert_eq!(a.delivered, accepted, "every accepted event reached the sink");
     assert_eq!(delivered.load(Ordering::Relaxed), a.delivered);
     assert_eq!(a.dropped, a.dropped_buffer_full);
-    assert!(
-        a.dropped > 0,
-        "the test must actually saturate the buffer: {a:?}"
-    );
+    assert!(a.dropped > 0, "the test must actually saturate the buffer: {a:?}");
 }
 
 #[test]
@@ -80,9 +74,7 @@ fn block_policy_drops_nothing() {
     let pipeline = Pipeline::builder()
         .with_ring_capacity(16)
         .with_batch_size(8)
-        .with_backpressure(Backpressure::Block {
-            timeout: Duration::from_secs(60),
-        })
+        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(60) })
         .with_sink(counting_sink(delivered.clone(), Duration::from_micros(50)))
         .start()
         .expect("start");
@@ -102,13 +94,8 @@ fn block_policy_drops_nothing() {
 fn block_policy_times_out_and_counts() {
     let pipeline = Pipeline::builder()
         .with_ring_capacity(4)
-        .with_backpressure(Backpressure::Block {
-            timeout: Duration::from_millis(2),
-        })
-        .with_sink(counting_sink(
-            Arc::new(AtomicU64::new(0)),
-            Duration::from_millis(50),
-        ))
+        .with_backpressure(Backpressure::Block { timeout: Duration::from_millis(2) })
+        .with_sink(counting_sink(Arc::new(AtomicU64::new(0)), Duration::from_millis(50)))
         .start()
         .expect("start");
     let accepted = hammer(&pipeline, 2, 200);
@@ -124,10 +111,7 @@ fn block_policy_times_out_and_counts() {
 fn threads_past_the_producer_limit_share_a_queue() {
     let delivered = Arc::new(AtomicU64::new(0));
     let pipeline = Pipeline::builder()
-        .with_config(mission_core::RecorderConfig {
-            max_producers: 2,
-            ..Default::default()
-        })
+        .with_config(mission_core::RecorderConfig { max_producers: 2, ..Default::default() })
         .with_sink(counting_sink(delivered.clone(), Duration::ZERO))
         .start()
         .expect("start");
@@ -135,10 +119,7 @@ fn threads_past_the_producer_limit_share_a_queue() {
     let report = pipeline.shutdown();
     assert_eq!(report.accounting.recorded, 6_000);
     assert_eq!(report.accounting.delivered, accepted);
-    assert_eq!(
-        report.accounting.delivered + report.accounting.dropped,
-        6_000
-    );
+    assert_eq!(report.accounting.delivered + report.accounting.dropped, 6_000);
 }
 
 #[test]

@@ -18,24 +18,14 @@ fn panicking_and_failing_sinks_do_not_stop_the_others() {
             }
             Ok(())
         }))
-        .with_sink(FnSink::new(
-            "errors",
-            move |_batch: &[mission_core::Event]| {
-                calls += 1;
-                if calls.is_multiple_of(2) {
-                    Err(SinkError::new("disk on fire"))
-                } else {
-                    Ok(())
-                }
-            },
-        ))
-        .with_sink(FnSink::new(
-            "good",
-            move |batch: &[mission_core::Event]| {
-                good_counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                Ok(())
-            },
-        ))
+        .with_sink(FnSink::new("errors", move |_batch: &[mission_core::Event]| {
+            calls += 1;
+            if calls.is_multiple_of(2) { Err(SinkError::new("disk on fire")) } else { Ok(()) }
+        }))
+        .with_sink(FnSink::new("good", move |batch: &[mission_core::Event]| {
+            good_counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }))
         .start()
         .expect("start");
     let recorder = pipeline.recorder();
@@ -50,13 +40,7 @@ fn panicking_and_failing_sinks_do_not_stop_the_others() {
     let panics = &health.sinks[0];
     assert_eq!(panics.state, SinkState::Disabled);
     assert_eq!(panics.panics, 1);
-    assert!(
-        panics
-            .last_error
-            .as_deref()
-            .unwrap_or("")
-            .contains("boom on event 50")
-    );
+    assert!(panics.last_error.as_deref().unwrap_or("").contains("boom on event 50"));
     assert!(panics.skipped_events > 0);
     assert_eq!(panics.events + panics.skipped_events, 1_000);
     let errors = &health.sinks[1];
@@ -88,10 +72,7 @@ fn a_failing_flush_is_reported() {
             Err(SinkError::new("cannot fsync"))
         }
     }
-    let pipeline = Pipeline::builder()
-        .with_sink(Stubborn)
-        .start()
-        .expect("start");
+    let pipeline = Pipeline::builder().with_sink(Stubborn).start().expect("start");
     pipeline.recorder().record(numbered(0, 0));
     let err = pipeline.flush().unwrap_err();
     assert!(err.to_string().contains("stubborn: cannot fsync"), "{err}");

@@ -40,21 +40,13 @@ fn flush_delivers_everything_recorded_before_it() {
         pipeline.recorder().record(numbered(99, round));
         pipeline.flush().expect("flush");
         let seen = seen.lock().expect("lock");
-        assert_eq!(
-            seen.len() as u64,
-            2_000 + round + 1,
-            "flush returned before delivery"
-        );
+        assert_eq!(seen.len() as u64, 2_000 + round + 1, "flush returned before delivery");
         assert_eq!(seen.last(), Some(&(99, round)));
     }
     // Per-producer order is preserved.
     let seen = seen.lock().expect("lock").clone();
     for t in 0..4u64 {
-        let mine: Vec<u64> = seen
-            .iter()
-            .filter(|(p, _)| *p == t)
-            .map(|(_, n)| *n)
-            .collect();
+        let mine: Vec<u64> = seen.iter().filter(|(p, _)| *p == t).map(|(_, n)| *n).collect();
         assert_eq!(mine, (0..500).collect::<Vec<_>>());
     }
 }
@@ -97,9 +89,6 @@ fn flush_from_a_sink_is_refused_not_deadlocked() {
     *holder.lock().expect("lock") = Some(pipeline.recorder());
     pipeline.recorder().record(numbered(0, 0));
     pipeline.flush().expect("flush");
-    assert_eq!(
-        *result.lock().expect("lock"),
-        Some(Err(FlushError::OnPipelineThread))
-    );
+    assert_eq!(*result.lock().expect("lock"), Some(Err(FlushError::OnPipelineThread)));
     holder.lock().expect("lock").take();
 }

@@ -31,11 +31,8 @@ fn by_name<'a>(events: &'a [Event], name: &str) -> &'a Event {
 #[test]
 fn nested_spans_keep_parentage_and_fields() {
     let (pipeline, seen) = capture();
-    let subscriber = tracing_subscriber::registry().with(
-        MissionLayer::new(pipeline.recorder())
-            .with_tenant("acme")
-            .with_agent("support-bot"),
-    );
+    let subscriber = tracing_subscriber::registry()
+        .with(MissionLayer::new(pipeline.recorder()).with_tenant("acme").with_agent("support-bot"));
     tracing::subscriber::with_default(subscriber, || {
         let run = tracing::info_span!("invoke_agent", user_id = "u-42");
         let _run = run.enter();
@@ -72,10 +69,7 @@ fn nested_spans_keep_parentage_and_fields() {
     let tool = by_name(&events, "web_search");
     assert_eq!(run.parent_span_id, SpanId::NONE);
     assert_eq!(run.as_span().map(|s| s.kind), Some(SpanKind::AgentStep));
-    assert_eq!(
-        run.attributes.get(Symbol::intern("user_id")),
-        Some(&AttrValue::string("u-42"))
-    );
+    assert_eq!(run.attributes.get(Symbol::intern("user_id")), Some(&AttrValue::string("u-42")));
     assert_eq!(run.tenant.as_str(), "acme");
     assert_eq!(run.agent.as_str(), "support-bot");
     for child in [llm, tool] {
@@ -88,33 +82,20 @@ fn nested_spans_keep_parentage_and_fields() {
     assert_eq!(span.llm.model.as_str(), "gpt-4o-mini");
     assert_eq!(span.llm.provider.as_str(), "openai");
     assert_eq!(
-        (
-            span.llm.input_tokens,
-            span.llm.output_tokens,
-            span.llm.cached_input_tokens
-        ),
+        (span.llm.input_tokens, span.llm.output_tokens, span.llm.cached_input_tokens),
         (812, 64, 100)
     );
-    assert_eq!(
-        llm.attributes.get(Symbol::intern("temperature")),
-        Some(&AttrValue::Float(0.2))
-    );
+    assert_eq!(llm.attributes.get(Symbol::intern("temperature")), Some(&AttrValue::Float(0.2)));
     let tool_span = tool.as_span().expect("span");
     assert_eq!(tool_span.kind, SpanKind::ToolCall);
     assert_eq!(tool_span.status, Status::Error);
     let log = events.iter().find(|e| e.as_log().is_some()).expect("log");
-    assert_eq!(
-        log.span_id, llm.span_id,
-        "a log's parent is the span it happened in"
-    );
+    assert_eq!(log.span_id, llm.span_id, "a log's parent is the span it happened in");
     assert_eq!(log.thread_id, run.thread_id);
     let body = log.as_log().expect("log");
     assert_eq!(body.level, Level::Warn);
     assert_eq!(body.message.as_str(), "retrying");
-    assert_eq!(
-        log.attributes.get(Symbol::intern("attempt")),
-        Some(&AttrValue::Int(2))
-    );
+    assert_eq!(log.attributes.get(Symbol::intern("attempt")), Some(&AttrValue::Int(2)));
 }
 
 #[test]
@@ -159,37 +140,20 @@ fn parentage_survives_await_in_tokio_tasks() {
         other => panic!("no task attribute: {other:?}"),
     };
     for i in 0..8 {
-        let root = events
-            .iter()
-            .find(|e| e.name.as_str() == "root" && task_of(e) == i)
-            .expect("root");
-        let step = events
-            .iter()
-            .find(|e| e.name.as_str() == "step" && task_of(e) == i)
-            .expect("step");
-        let log = events
-            .iter()
-            .find(|e| e.as_log().is_some() && task_of(e) == i)
-            .expect("log");
+        let root =
+            events.iter().find(|e| e.name.as_str() == "root" && task_of(e) == i).expect("root");
+        let step =
+            events.iter().find(|e| e.name.as_str() == "step" && task_of(e) == i).expect("step");
+        let log = events.iter().find(|e| e.as_log().is_some() && task_of(e) == i).expect("log");
         assert_eq!(root.parent_span_id, SpanId::NONE);
         assert_eq!(step.parent_span_id, root.span_id);
         assert_eq!(step.thread_id, root.thread_id);
         assert_eq!(log.span_id, step.span_id);
         assert_eq!(log.thread_id, root.thread_id);
-        assert!(
-            step.as_span().expect("span").duration_ns >= 2_000_000,
-            "duration spans the await"
-        );
+        assert!(step.as_span().expect("span").duration_ns >= 2_000_000, "duration spans the await");
     }
-    let roots: std::collections::HashSet<_> = events
-        .iter()
-        .filter(|e| e.name.as_str() == "root")
-        .map(|e| e.thread_id)
-        .collect();
+    let roots: std::collections::HashSet<_> =
+        events.iter().filter(|e| e.name.as_str() == "root").map(|e| e.thread_id).collect();
     assert_eq!(roots.len(), 8, "each root span starts its own thread");
-    assert!(
-        events
-            .iter()
-            .all(|e| !matches!(e.body, EventBody::Metric(_)))
-    );
+    assert!(events.iter().all(|e| !matches!(e.body, EventBody::Metric(_))));
 }

@@ -13,10 +13,7 @@ use mission_core::{Event, EventBody, LogRecord, Symbol, Text};
 pub fn numbered(producer: u32, n: u64) -> Event {
     let mut e = Event::new(
         Symbol::intern("numbered"),
-        EventBody::Log(LogRecord {
-            message: Text::new("n"),
-            ..LogRecord::default()
-        }),
+        EventBody::Log(LogRecord { message: Text::new("n"), ..LogRecord::default() }),
     );
     e.span_id = mission_core::SpanId(n);
     e.parent_span_id = mission_core::SpanId(producer as u64);

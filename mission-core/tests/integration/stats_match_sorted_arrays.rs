@@ -33,9 +33,7 @@ fn check(durations: &[u64], sigfig: u8) {
     let reader = sink.reader();
     // Block, so the sample is complete however fast the test records.
     let pipeline = Pipeline::builder()
-        .with_backpressure(Backpressure::Block {
-            timeout: std::time::Duration::from_secs(60),
-        })
+        .with_backpressure(Backpressure::Block { timeout: std::time::Duration::from_secs(60) })
         .with_sink(sink)
         .start()
         .expect("start");
@@ -45,9 +43,7 @@ fn check(durations: &[u64], sigfig: u8) {
     }
     pipeline.shutdown();
     let snapshot = reader.snapshot();
-    let op = snapshot
-        .operation("stats-agent", "lookup")
-        .expect("operation");
+    let op = snapshot.operation("stats-agent", "lookup").expect("operation");
     let mut sorted: Vec<u64> = durations.iter().map(|&d| d.max(1)).collect();
     sorted.sort_unstable();
     let tolerance = 10f64.powi(-(sigfig as i32));
@@ -67,11 +63,7 @@ fn check(durations: &[u64], sigfig: u8) {
     }
     assert_eq!(op.all_time.count, durations.len() as u64);
     assert_eq!(op.all_time.errors, durations.len().div_ceil(10) as u64);
-    assert_eq!(
-        op.window.count,
-        durations.len() as u64,
-        "all recent spans are in the window"
-    );
+    assert_eq!(op.window.count, durations.len() as u64, "all recent spans are in the window");
 }
 
 #[test]

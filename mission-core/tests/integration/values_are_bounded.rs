@@ -53,7 +53,7 @@ proptest! {
         }
         prop_assert!(attrs.len() <= MAX_ATTRIBUTES);
         prop_assert_eq!(attrs.len(), distinct.len());
-        prop_assert_eq!(u32::from(attrs.dropped()), refused.min(255));
+        prop_assert_eq!(attrs.dropped(), refused.min(255));
         for a in attrs.iter() {
             if let AttrValue::Str(s) = &a.value {
                 prop_assert!(s.len() <= MAX_ATTRIBUTE_VALUE_BYTES);

@@ -1,0 +1,273 @@
+//! A simulated but realistic multi-agent workload, recorded through Mission Control's real
+//! API: several agents, many threads, LLM calls with heavy-tailed latencies and token counts,
+//! tool calls that sometimes fail, logs and permission checks. The quick start runs it; the
+//! workspace tests check that what Mission Control reports matches what it recorded.
+//!
+//! ```
+//! use mission_core::Pipeline;
+//! use mission_examples::{Workload, simulate};
+//! let pipeline = Pipeline::builder().start()?;
+//! let summary = simulate(&pipeline.recorder(), &Workload { threads: 10, ..Workload::default() });
+//! assert_eq!(pipeline.shutdown().accounting.delivered, summary.events);
+//! # Ok::<(), mission_core::StartError>(())
+//! ```
+
+use mission_core::{
+    Decision, Event, EventBody, Level, LlmUsage, LogRecord, PermissionDecision, Recorder, SpanKind,
+    Symbol, Text, ThreadContext, Timestamp,
+};
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// Threads (conversations) in all.
+    pub threads: u64,
+    /// Tenants the agents are spread over.
+    pub tenants: u64,
+    /// Seed of the pseudo-random generator (same seed, same workload).
+    pub seed: u64,
+    /// Simulated time the threads are spread over, ending now.
+    pub span_of_time_ns: u64,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Self { threads: 2_000, tenants: 3, seed: 42, span_of_time_ns: 3_600 * 1_000_000_000 }
+    }
+}
+
+/// Exactly what [`simulate`] recorded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// Every event recorded.
+    pub events: u64,
+    /// Spans, by kind: agent steps, LLM calls, tool calls, retrievals.
+    pub agent_steps: u64,
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// Tool calls.
+    pub tool_calls: u64,
+    /// Retrievals.
+    pub retrievals: u64,
+    /// Spans that ended with an error.
+    pub errors: u64,
+    /// Log records.
+    pub logs: u64,
+    /// Permission decisions (of which denials).
+    pub permissions: u64,
+    /// Denied permission decisions.
+    pub denials: u64,
+    /// Input tokens over all LLM calls.
+    pub input_tokens: u64,
+    /// Output tokens over all LLM calls.
+    pub output_tokens: u64,
+    /// Cost over all LLM calls, US dollars.
+    pub cost_usd: f64,
+}
+
+/// The agents, the tools they use and how often the tools fail.
+const AGENTS: [&str; 3] = ["support-bot", "research-agent", "billing-assistant"];
+const TOOLS: [(&str, f64, f64); 5] = [
+    // (tool, median latency ms, failure probability)
+    ("web_search", 420.0, 0.04),
+    ("lookup_order", 35.0, 0.01),
+    ("send_email", 180.0, 0.02),
+    ("run_sql", 90.0, 0.06),
+    ("refund_payment", 260.0, 0.03),
+];
+/// (provider, model, median latency ms, $ per million input tokens, $ per million output tokens)
+const MODELS: [(&str, &str, f64, f64, f64); 3] = [
+    ("openai", "gpt-4o-mini", 900.0, 0.15, 0.60),
+    ("anthropic", "claude-sonnet-4", 2_400.0, 3.00, 15.00),
+    ("openai", "gpt-4.1", 1_800.0, 2.00, 8.00),
+];
+
+/// A small deterministic generator (xorshift64*), so runs are reproducible without a
+/// dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.uniform() < p
+    }
+
+    /// Log-normal with the given median and shape: heavy right tail, like real latencies.
+    fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        median * (sigma * z).exp()
+    }
+}
+
+const MS: f64 = 1_000_000.0;
+
+/// Records the workload into `recorder` and returns exactly what it recorded.
+///
+/// Threads are laid out over the simulated time span (ending now), each with a plan step,
+/// one to four LLM calls, tool calls (some failing, some needing permission), an occasional
+/// retrieval, and logs.
+pub fn simulate(recorder: &Recorder, workload: &Workload) -> Summary {
+    let mut rng = Rng(workload.seed.max(1));
+    let mut summary = Summary::default();
+    let now = Timestamp::now().0;
+    let start_of_time = now.saturating_sub(workload.span_of_time_ns);
+    let step_name = Symbol::intern("handle_request");
+    let retrieval_name = Symbol::intern("vector_search");
+    let chat_name = Symbol::intern("chat");
+    let check = Symbol::intern("tool.call");
+    let policy = Symbol::intern("default-tool-policy");
+    let user_key = Symbol::intern("user_id");
+    let target = Symbol::intern("agent");
+    let tenants: Vec<Symbol> =
+        (0..workload.tenants.max(1)).map(|t| Symbol::intern(&format!("tenant-{t}"))).collect();
+    for i in 0..workload.threads {
+        let agent_index = rng.below(AGENTS.len() as u64) as usize;
+        let tenant = tenants[rng.below(tenants.len() as u64) as usize];
+        let thread = ThreadContext::new(tenant, Symbol::intern(AGENTS[agent_index]));
+        let user = format!("u-{}", rng.below(500));
+        // Spread the threads over the simulated hour, in order.
+        let mut clock = start_of_time + workload.span_of_time_ns / workload.threads.max(1) * i;
+        let mut root =
+            recorder.start_span_at(&thread, SpanKind::AgentStep, step_name, None, Timestamp(clock));
+        root.set_attribute(user_key, user.as_str());
+        let root_id = root.span_id();
+        let mut failed = false;
+
+        if rng.chance(0.3) {
+            let duration = rng.lognormal(60.0, 0.5) * MS;
+            let span = recorder.start_span_at(
+                &thread,
+                SpanKind::Retrieval,
+                retrieval_name,
+                Some(root_id),
+                Timestamp(clock),
+            );
+            clock += duration as u64;
+            span.end_at(Timestamp(clock));
+            summary.retrievals += 1;
+            summary.events += 1;
+        }
+
+        let turns = 1 + rng.below(4);
+        for _ in 0..turns {
+            let (provider, model, median, input_price, output_price) =
+                MODELS[rng.below(MODELS.len() as u64) as usize];
+            let mut call = recorder.start_span_at(
+                &thread,
+                SpanKind::LlmCall,
+                chat_name,
+                Some(root_id),
+                Timestamp(clock),
+            );
+            let input = rng.lognormal(900.0, 0.8).min(120_000.0) as u32 + 50;
+            let output = rng.lognormal(120.0, 0.9).min(8_000.0) as u32 + 5;
+            let cost = input as f64 * input_price / 1e6 + output as f64 * output_price / 1e6;
+            call.set_llm_usage(LlmUsage {
+                model: Symbol::intern(model),
+                provider: Symbol::intern(provider),
+                input_tokens: input,
+                output_tokens: output,
+                cost_usd: cost,
+                ..LlmUsage::default()
+            });
+            clock += (rng.lognormal(median, 0.6) * MS) as u64;
+            summary.llm_calls += 1;
+            summary.input_tokens += u64::from(input);
+            summary.output_tokens += u64::from(output);
+            summary.cost_usd += cost;
+            summary.events += 1;
+            if rng.chance(0.01) {
+                call.set_status(mission_core::Status::Error);
+                summary.errors += 1;
+                failed = true;
+            }
+            call.end_at(Timestamp(clock));
+
+            if rng.chance(0.7) {
+                let (tool, median, failure) = TOOLS[rng.below(TOOLS.len() as u64) as usize];
+                let mut decision = Event::new(
+                    check,
+                    EventBody::Permission(PermissionDecision {
+                        actor: Text::from(AGENTS[agent_index].to_owned()),
+                        action: check,
+                        resource: Text::new(tool),
+                        decision: if tool == "refund_payment" && rng.chance(0.2) {
+                            Decision::Deny
+                        } else {
+                            Decision::Allow
+                        },
+                        policy,
+                    }),
+                );
+                decision.time = Timestamp(clock);
+                decision.tenant = thread.tenant;
+                decision.agent = thread.agent;
+                decision.thread_id = thread.thread_id;
+                decision.span_id = root_id;
+                let denied = matches!(&decision.body, EventBody::Permission(p) if p.decision == Decision::Deny);
+                recorder.record(decision);
+                summary.permissions += 1;
+                summary.events += 1;
+                if denied {
+                    summary.denials += 1;
+                    continue;
+                }
+                let span = recorder.start_span_at(
+                    &thread,
+                    SpanKind::ToolCall,
+                    Symbol::intern(tool),
+                    Some(root_id),
+                    Timestamp(clock),
+                );
+                clock += (rng.lognormal(median, 0.7) * MS) as u64;
+                summary.tool_calls += 1;
+                summary.events += 1;
+                if rng.chance(failure) {
+                    summary.errors += 1;
+                    failed = true;
+                    let mut log = thread.event(
+                        target,
+                        root_id,
+                        EventBody::Log(LogRecord {
+                            level: Level::Warn,
+                            target,
+                            message: Text::from(format!(
+                                "{tool} failed; retrying with a different plan"
+                            )),
+                        }),
+                    );
+                    log.time = Timestamp(clock);
+                    recorder.record(log);
+                    summary.logs += 1;
+                    summary.events += 1;
+                    span.end_at_with_error(Timestamp(clock), "upstream returned 503");
+                } else {
+                    span.end_at(Timestamp(clock));
+                }
+            }
+        }
+        if failed {
+            root.set_status(mission_core::Status::Error);
+            summary.errors += 1;
+        }
+        root.end_at(Timestamp(clock));
+        summary.agent_steps += 1;
+        summary.events += 1;
+    }
+    summary
+}

@@ -1,0 +1,3 @@
+//! Workspace-level tests: behaviour that spans crates, run end to end.
+
+mod quickstart_workload_is_reported_exactly;
