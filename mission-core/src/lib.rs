@@ -119,7 +119,7 @@ pub use pipeline::{
     SinkState, StartError,
 };
 pub use recorder::{Accounting, Recorder};
-pub use sink::{FnSink, Sink, SinkError};
+pub use sink::{FnSink, Sink, SinkContext, SinkError, TICK_INTERVAL};
 pub use span::{ActiveSpan, ThreadContext};
 pub use stats::{
     LatencySummary, ModelUsage, OperationStats, StatsConfig, StatsReader, StatsSink, StatsSnapshot,

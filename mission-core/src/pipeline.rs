@@ -14,7 +14,7 @@ use crate::config::{Backpressure, RecorderConfig};
 use crate::event::Event;
 use crate::recorder::{Accounting, Recorder, Shared, lock};
 use crate::ring::Consumer;
-use crate::sink::Sink;
+use crate::sink::{Sink, SinkContext};
 
 /// Messages from handles to the pipeline thread.
 pub(crate) enum Control {
@@ -486,6 +486,15 @@ impl SinkSlot {
         Self { sink, status, disabled: false }
     }
 
+    /// Runs the sink's `start` hook on the pipeline thread, isolating a panic like any call.
+    fn start(&mut self, context: &SinkContext) {
+        let sink = &mut self.sink;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| sink.start(context))) {
+            self.disabled = true;
+            self.status.panicked(panic_message(&*panic));
+        }
+    }
+
     fn consume(&mut self, batch: &[Event]) {
         let n = batch.len() as u64;
         if self.disabled {
@@ -508,6 +517,21 @@ impl SinkSlot {
             Err(panic) => {
                 self.disabled = true;
                 SinkStatus::add(&self.status.skipped_events, n);
+                self.status.panicked(panic_message(&*panic));
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        if self.disabled {
+            return;
+        }
+        let sink = &mut self.sink;
+        match catch_unwind(AssertUnwindSafe(|| sink.tick(now))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.status.fail(e.to_string()),
+            Err(panic) => {
+                self.disabled = true;
                 self.status.panicked(panic_message(&*panic));
             }
         }
@@ -562,11 +586,17 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
+        let context = SinkContext::new(Recorder { shared: self.shared.clone() });
+        for slot in &mut self.sinks {
+            slot.start(&context);
+        }
+        let mut last_tick = std::time::Instant::now();
         loop {
             while let Ok(message) = self.control.try_recv() {
                 match message {
                     Control::AddSink(sink, status) => {
-                        let slot = SinkSlot::with_status(&self.shared, sink, status);
+                        let mut slot = SinkSlot::with_status(&self.shared, sink, status);
+                        slot.start(&context);
                         self.sinks.push(slot);
                     }
                     Control::Flush(reply) => {
@@ -601,6 +631,13 @@ impl Worker {
             }
             let moved = self.drain_pass();
             self.retire_exited_producers();
+            if last_tick.elapsed() >= crate::sink::TICK_INTERVAL {
+                last_tick = std::time::Instant::now();
+                let now = Timestamp::now();
+                for slot in &mut self.sinks {
+                    slot.tick(now);
+                }
+            }
             self.shared.last_pass_ns.store(Timestamp::now().0, Ordering::Release);
             if moved == 0 {
                 std::thread::park_timeout(self.shared.config.drain_interval);

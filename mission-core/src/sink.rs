@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::Event;
+use crate::{Accounting, Event, Recorder};
 
 /// A consumer of the drained event stream: the Parquet writer, the OTLP exporter, the live hub,
 /// the stats, the models, a user's plugin.
@@ -35,11 +35,27 @@ pub trait Sink: Send + 'static {
         std::any::type_name::<Self>()
     }
 
+    /// Called once on the pipeline thread before the first batch, with what a sink may need
+    /// from its pipeline (for example the recorder's accounting, to write into file metadata).
+    fn start(&mut self, context: &SinkContext) {
+        let _ = context;
+    }
+
     /// Takes one batch of events.
     ///
     /// # Errors
     /// Any failure to handle the batch; it is counted, and the next batch is still delivered.
     fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError>;
+
+    /// Called on the pipeline thread about every [`TICK_INTERVAL`], with or without events, for
+    /// time-based work (closing files after an age, retention).
+    ///
+    /// # Errors
+    /// Any failure; it is counted like a failed batch.
+    fn tick(&mut self, now: crate::Timestamp) -> Result<(), SinkError> {
+        let _ = now;
+        Ok(())
+    }
 
     /// Makes everything consumed so far durable or visible. Called by
     /// [`Pipeline::flush`](crate::Pipeline::flush) after every earlier event was consumed.
@@ -56,6 +72,32 @@ pub trait Sink: Send + 'static {
     /// Any failure to finish; it is counted and shown in the shutdown report.
     fn shutdown(&mut self) -> Result<(), SinkError> {
         self.flush()
+    }
+}
+
+/// How often [`Sink::tick`] is called.
+pub const TICK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// What a sink is given when it starts: a handle on its pipeline's recorder.
+#[derive(Clone, Debug)]
+pub struct SinkContext {
+    recorder: Recorder,
+}
+
+impl SinkContext {
+    pub(crate) fn new(recorder: Recorder) -> Self {
+        Self { recorder }
+    }
+
+    /// The recorder's exact counts right now.
+    pub fn accounting(&self) -> Accounting {
+        self.recorder.accounting()
+    }
+
+    /// The recorder, for sinks that derive new events (they re-enter the stream as new
+    /// events, never as calls back into a producer).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 }
 

@@ -1,0 +1,154 @@
+//! Where files live: `<root>/events/tenant=<t>/date=<YYYY-MM-DD>/hour=<HH>/part-<seq>-<id>.parquet`.
+
+use std::path::{Path, PathBuf};
+
+use mission_core::Timestamp;
+
+/// Suffix of files being written; readers never see them (they also start with a dot).
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// A partition: one tenant, one UTC hour.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition {
+    /// The tenant, as written in the path (decoded).
+    pub tenant: String,
+    /// Days since the Unix epoch.
+    pub day: i64,
+    /// Hour of the day, 0–23.
+    pub hour: u8,
+}
+
+impl Partition {
+    /// The partition an event at `time` of `tenant` belongs to.
+    pub fn of(tenant: &str, time: Timestamp) -> Self {
+        let secs = (time.0 / 1_000_000_000) as i64;
+        Self { tenant: tenant.to_owned(), day: secs.div_euclid(86_400), hour: (secs.rem_euclid(86_400) / 3600) as u8 }
+    }
+
+    /// Start of the hour, nanoseconds since the epoch.
+    pub fn start_ns(&self) -> i128 {
+        (self.day as i128 * 86_400 + self.hour as i128 * 3600) * 1_000_000_000
+    }
+
+    /// End of the hour (exclusive), nanoseconds since the epoch.
+    pub fn end_ns(&self) -> i128 {
+        self.start_ns() + 3_600_000_000_000
+    }
+
+    /// `YYYY-MM-DD` of the partition's day.
+    pub fn date(&self) -> String {
+        let (y, m, d) = civil_from_days(self.day);
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
+    /// The partition's directory under `root`.
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        root.join("events")
+            .join(format!("tenant={}", encode_segment(&self.tenant)))
+            .join(format!("date={}", self.date()))
+            .join(format!("hour={:02}", self.hour))
+    }
+
+    /// Parses the partition from a file path under `root` (`None` if it is not laid out so).
+    pub fn from_path(root: &Path, file: &Path) -> Option<Self> {
+        let rel = file.strip_prefix(root.join("events")).ok()?;
+        let mut parts = rel.iter().map(|p| p.to_str());
+        let tenant = decode_segment(parts.next()??.strip_prefix("tenant=")?)?;
+        let date = parts.next()??.strip_prefix("date=")?;
+        let hour: u8 = parts.next()??.strip_prefix("hour=")?.parse().ok().filter(|h| *h < 24)?;
+        let mut fields = date.split('-');
+        let y: i64 = fields.next()?.parse().ok()?;
+        let m: u32 = fields.next()?.parse().ok()?;
+        let d: u32 = fields.next()?.parse().ok()?;
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+            return None;
+        }
+        Some(Self { tenant, day: days_from_civil(y, m, d), hour })
+    }
+}
+
+/// Percent-encodes everything but `[A-Za-z0-9._-]`, as Hive partition readers decode it.
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && !out.is_empty()) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() { "%00".to_owned() } else { out }
+}
+
+/// Reverses [`encode_segment`].
+pub fn decode_segment(s: &str) -> Option<String> {
+    if s == "%00" {
+        return Some(String::new());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Days since 1970-01-01 of a (year, month, day).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        for day in [-1000, 0, 1, 59, 365, 10_957, 19_000, 20_781, 60_000] {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_781), (2026, 11, 24));
+    }
+
+    #[test]
+    fn partition_paths_round_trip() {
+        let root = Path::new("/data");
+        let t = Timestamp(1_764_000_000_000_000_000);
+        for tenant in ["acme", "team/α b", "", ".hidden", "a=b%c"] {
+            let p = Partition::of(tenant, t);
+            let file = p.dir(root).join("part-1-x.parquet");
+            assert_eq!(Partition::from_path(root, &file), Some(p.clone()), "{tenant}");
+            assert!(p.start_ns() <= t.0 as i128 && (t.0 as i128) < p.end_ns());
+        }
+    }
+}

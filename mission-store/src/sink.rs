@@ -1,0 +1,425 @@
+//! [`ParquetSink`]: writes drained events as Hive-partitioned zstd Parquet files.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mission_core::{Event, Sink, SinkContext, SinkError, Timestamp};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::encode::encode;
+use crate::layout::{Partition, TEMP_SUFFIX};
+use crate::schema::{self, col, events_schema};
+use crate::{Error, Result};
+
+/// How the Parquet sink writes.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The store's root directory; files go under `<root>/events/`.
+    pub root: PathBuf,
+    /// Events per row group (each is sorted by thread, then time).
+    pub row_group_rows: usize,
+    /// A file is finalized once it holds about this many bytes.
+    pub max_file_bytes: u64,
+    /// A file is finalized once it has been open this long, so readers see data within it.
+    #[serde(with = "mission_core::duration_text")]
+    pub max_file_age: Duration,
+    /// Most files open at once (one per tenant and hour being written); the oldest is
+    /// finalized to make room.
+    pub max_open_files: usize,
+    /// Partitions whose hour ended longer ago than this are deleted (checked once a minute).
+    #[serde(with = "optional_duration")]
+    pub retention: Option<Duration>,
+    /// zstd level (1–22).
+    pub zstd_level: i32,
+}
+
+mod optional_duration {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => mission_core::duration_text::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wrap(#[serde(with = "mission_core::duration_text")] Duration);
+        Ok(<Option<Wrap> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("./mission-data"),
+            row_group_rows: 128 * 1024,
+            max_file_bytes: 128 << 20,
+            max_file_age: Duration::from_secs(60),
+            max_open_files: 16,
+            retention: None,
+            zstd_level: 3,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The default configuration with `root` as the store's root.
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into(), ..Self::default() }
+    }
+}
+
+/// Counters of what the sink did, also written into every file's metadata.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SinkCounters {
+    /// Events written into finalized files.
+    pub events_written: u64,
+    /// Files finalized.
+    pub files_finalized: u64,
+    /// Events lost because their file could not be written (disk full, unwritable root).
+    pub events_failed: u64,
+    /// Partitions deleted by retention.
+    pub partitions_expired: u64,
+}
+
+/// One file being written.
+struct OpenFile {
+    temp: PathBuf,
+    finished: PathBuf,
+    writer: ArrowWriter<BufWriter<File>>,
+    opened: Instant,
+    rows: u64,
+}
+
+/// Events of one partition waiting for a row group, and its open file.
+struct PartitionWriter {
+    pending: Vec<Event>,
+    file: Option<OpenFile>,
+    last_used: Instant,
+}
+
+/// A [`Sink`] that writes events as Parquet under `<root>/events/tenant=<t>/date=<d>/hour=<h>/`.
+///
+/// Events are buffered per partition and written a row group at a time, sorted by thread then
+/// time. A file is written under a hidden temporary name and renamed when complete, so readers
+/// (DuckDB, pyarrow, Polars, [`Store`](crate::Store)) never see half a file; it is finalized
+/// when it reaches [`StoreConfig::max_file_bytes`], when it is [`StoreConfig::max_file_age`]
+/// old, on [`flush`](Sink::flush) and on shutdown. Every file carries the schema version, the
+/// writer version, the recorder's accounting and this sink's counters in its metadata.
+///
+/// ```
+/// use mission_core::{Pipeline, SpanKind, Symbol, ThreadContext};
+/// use mission_store::{ParquetSink, Store, StoreConfig};
+/// let dir = std::env::temp_dir().join(format!("mc-doc-{}", std::process::id()));
+/// let pipeline = Pipeline::builder().with_sink(ParquetSink::new(StoreConfig::at(&dir))?).start()?;
+/// let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
+/// pipeline.recorder().start_span(&thread, SpanKind::ToolCall, Symbol::intern("search"), None).end();
+/// pipeline.shutdown();
+/// let store = Store::open(&dir)?;
+/// assert_eq!(store.query().count()?, 1);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ParquetSink {
+    config: StoreConfig,
+    props: WriterProperties,
+    partitions: HashMap<Partition, PartitionWriter>,
+    context: Option<SinkContext>,
+    counters: SinkCounters,
+    file_id: String,
+    last_retention: Instant,
+}
+
+static NEXT_FILE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn random_hex() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(Timestamp::now().0);
+    format!("{:016x}", h.finish())
+}
+
+impl ParquetSink {
+    /// A sink writing under `config.root`, which is created if missing.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the root cannot be created or is not writable;
+    /// [`Error::Invalid`] for a setting out of range.
+    pub fn new(config: StoreConfig) -> Result<Self> {
+        if !(1..=22).contains(&config.zstd_level) {
+            return Err(Error::Invalid { what: "zstd_level", reason: format!("{} is not in 1..=22", config.zstd_level) });
+        }
+        if config.row_group_rows == 0 || config.max_open_files == 0 {
+            return Err(Error::Invalid {
+                what: "row_group_rows / max_open_files",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let events_dir = config.root.join("events");
+        fs::create_dir_all(&events_dir).map_err(|e| Error::io("create store directory", &events_dir, e))?;
+        // Fail now, not at the first row group, if the root is not writable.
+        let probe = events_dir.join(format!(".probe-{}{TEMP_SUFFIX}", random_hex()));
+        File::create(&probe).map_err(|e| Error::io("write into store directory", &events_dir, e))?;
+        let _ = fs::remove_file(&probe);
+        let level = ZstdLevel::try_new(config.zstd_level)
+            .map_err(|e| Error::Invalid { what: "zstd_level", reason: e.to_string() })?;
+        let delta = [col::TIME, col::SPAN_ID, col::PARENT_SPAN_ID, col::DURATION_NS];
+        let mut props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_max_row_group_row_count(Some(config.row_group_rows))
+            .set_statistics_enabled(EnabledStatistics::Page);
+        for name in delta {
+            props = props
+                .set_column_dictionary_enabled(ColumnPath::from(name), false)
+                .set_column_encoding(ColumnPath::from(name), Encoding::DELTA_BINARY_PACKED);
+        }
+        Ok(Self {
+            config,
+            props: props.build(),
+            partitions: HashMap::new(),
+            context: None,
+            counters: SinkCounters::default(),
+            file_id: random_hex(),
+            last_retention: Instant::now(),
+        })
+    }
+
+    /// What the sink did so far.
+    pub fn counters(&self) -> SinkCounters {
+        self.counters
+    }
+
+    fn open_file(&self, partition: &Partition) -> Result<OpenFile> {
+        let dir = partition.dir(&self.config.root);
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create partition directory", &dir, e))?;
+        let seq = NEXT_FILE_SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("part-{seq:08}-{}.parquet", self.file_id);
+        let finished = dir.join(&name);
+        let temp = dir.join(format!(".{name}{TEMP_SUFFIX}"));
+        let file = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
+        let writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), events_schema(), Some(self.props.clone()))
+            .map_err(|e| Error::parquet(&temp, e))?;
+        Ok(OpenFile { temp, finished, writer, opened: Instant::now(), rows: 0 })
+    }
+
+    /// Writes `partition`'s pending events as one row group.
+    fn write_pending(&mut self, partition: &Partition) -> Result<()> {
+        let Some(writer) = self.partitions.get_mut(partition) else { return Ok(()) };
+        if writer.pending.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&Event> = writer.pending.iter().collect();
+        let batch = encode(&refs)?;
+        let rows = writer.pending.len() as u64;
+        if writer.file.is_none() {
+            let file = {
+                let this = &*self;
+                this.open_file(partition)
+            };
+            let writer = self.partitions.get_mut(partition).ok_or_else(|| Error::Invalid {
+                what: "partition",
+                reason: "vanished while writing".into(),
+            })?;
+            match file {
+                Ok(f) => writer.file = Some(f),
+                Err(e) => {
+                    self.counters.events_failed += rows;
+                    writer.pending.clear();
+                    return Err(e);
+                }
+            }
+        }
+        let writer = self.partitions.get_mut(partition).ok_or_else(|| Error::Invalid {
+            what: "partition",
+            reason: "vanished while writing".into(),
+        })?;
+        writer.pending.clear();
+        let Some(file) = writer.file.as_mut() else { return Ok(()) };
+        let result = file.writer.write(&batch).and_then(|()| file.writer.flush());
+        if let Err(e) = result {
+            // The file cannot be trusted any more: drop it, and count what it held as lost.
+            let lost = rows + file.rows;
+            let temp = file.temp.clone();
+            writer.file = None;
+            let _ = fs::remove_file(&temp);
+            self.counters.events_failed += lost;
+            return Err(Error::parquet(temp, e));
+        }
+        file.rows += rows;
+        Ok(())
+    }
+
+    /// Writes what is pending and finalizes the partition's file (rename into place).
+    fn finalize(&mut self, partition: &Partition) -> Result<()> {
+        let write_result = self.write_pending(partition);
+        let Some(writer) = self.partitions.get_mut(partition) else { return write_result };
+        let Some(mut file) = writer.file.take() else { return write_result };
+        let metadata = [
+            (schema::META_SCHEMA_VERSION, schema::SCHEMA_VERSION.to_string()),
+            (schema::META_WRITER_VERSION, env!("CARGO_PKG_VERSION").to_string()),
+            (
+                schema::META_ACCOUNTING,
+                self.context
+                    .as_ref()
+                    .and_then(|c| serde_json::to_string(&c.accounting()).ok())
+                    .unwrap_or_else(|| "null".into()),
+            ),
+            (schema::META_SINK_COUNTERS, serde_json::to_string(&self.counters).unwrap_or_default()),
+        ];
+        for (k, v) in metadata {
+            file.writer.append_key_value_metadata(KeyValue::new(k.to_string(), v));
+        }
+        let rows = file.rows;
+        let closed = file
+            .writer
+            .into_inner()
+            .map_err(|e| Error::parquet(&file.temp, e))
+            .and_then(|buf| buf.into_inner().map_err(|e| Error::io("write", &file.temp, e.into_error())))
+            .and_then(|f| f.sync_all().map_err(|e| Error::io("sync", &file.temp, e)))
+            .and_then(|()| fs::rename(&file.temp, &file.finished).map_err(|e| Error::io("rename", &file.temp, e)));
+        match closed {
+            Ok(()) => {
+                self.counters.events_written += rows;
+                self.counters.files_finalized += 1;
+                if let Some(dir) = file.finished.parent() {
+                    if let Ok(d) = File::open(dir) {
+                        let _ = d.sync_all();
+                    }
+                }
+                write_result
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&file.temp);
+                self.counters.events_failed += rows;
+                Err(e)
+            }
+        }
+    }
+
+    fn finalize_all(&mut self) -> Result<()> {
+        let keys: Vec<Partition> = self.partitions.keys().cloned().collect();
+        let mut first_error = None;
+        for p in keys {
+            if let Err(e) = self.finalize(&p) {
+                first_error.get_or_insert(e);
+            }
+        }
+        self.partitions.retain(|_, w| w.file.is_some() || !w.pending.is_empty());
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn apply_retention(&mut self) -> Result<()> {
+        let Some(max_age) = self.config.retention else { return Ok(()) };
+        let expired = crate::store::expire_partitions(&self.config.root, max_age, Timestamp::now())?;
+        self.counters.partitions_expired += expired as u64;
+        Ok(())
+    }
+}
+
+fn to_sink_error(e: Error) -> SinkError {
+    SinkError::with_source("parquet sink", e)
+}
+
+impl Sink for ParquetSink {
+    fn name(&self) -> &str {
+        "parquet"
+    }
+
+    fn start(&mut self, context: &SinkContext) {
+        self.context = Some(context.clone());
+    }
+
+    fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
+        let now = Instant::now();
+        let mut full = Vec::new();
+        for event in batch {
+            let partition = Partition::of(event.tenant.as_str(), event.time);
+            let writer = self.partitions.entry(partition).or_insert_with_key(|_| PartitionWriter {
+                pending: Vec::new(),
+                file: None,
+                last_used: now,
+            });
+            writer.pending.push(event.clone());
+            writer.last_used = now;
+            if writer.pending.len() == self.config.row_group_rows {
+                full.push(Partition::of(event.tenant.as_str(), event.time));
+            }
+        }
+        let mut first_error = None;
+        for p in full {
+            let result = self.write_pending(&p).and_then(|()| {
+                let size = self.partitions.get(&p).and_then(|w| w.file.as_ref()).map_or(0, |f| f.writer.bytes_written());
+                if size as u64 >= self.config.max_file_bytes { self.finalize(&p) } else { Ok(()) }
+            });
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        // Too many partitions in memory: finalize the least recently used.
+        while self.partitions.len() > self.config.max_open_files {
+            let Some(oldest) = self.partitions.iter().min_by_key(|(_, w)| w.last_used).map(|(p, _)| p.clone()) else {
+                break;
+            };
+            if let Err(e) = self.finalize(&oldest) {
+                first_error.get_or_insert(e);
+            }
+            self.partitions.remove(&oldest);
+        }
+        first_error.map_or(Ok(()), |e| Err(to_sink_error(e)))
+    }
+
+    fn tick(&mut self, _now: Timestamp) -> Result<(), SinkError> {
+        let max_age = self.config.max_file_age;
+        let old: Vec<Partition> = self
+            .partitions
+            .iter()
+            .filter(|(_, w)| {
+                w.file.as_ref().is_some_and(|f| f.opened.elapsed() >= max_age)
+                    || (!w.pending.is_empty() && w.last_used.elapsed() >= max_age)
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        let mut first_error = None;
+        for p in old {
+            if let Err(e) = self.finalize(&p) {
+                first_error.get_or_insert(e);
+            }
+            self.partitions.remove(&p);
+        }
+        if self.last_retention.elapsed() >= Duration::from_secs(60) {
+            self.last_retention = Instant::now();
+            if let Err(e) = self.apply_retention() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), |e| Err(to_sink_error(e)))
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.finalize_all().map_err(to_sink_error)
+    }
+
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        let result = self.finalize_all();
+        let retention = self.apply_retention();
+        result.and(retention).map_err(to_sink_error)
+    }
+}
+
+impl Drop for ParquetSink {
+    fn drop(&mut self) {
+        let _ = self.finalize_all();
+    }
+}
