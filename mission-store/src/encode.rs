@@ -125,7 +125,9 @@ pub fn encode(events: &[&Event]) -> Result<RecordBatch> {
         let s = e.as_span();
         duration.append_option(s.map(|s| i64::try_from(s.duration_ns).unwrap_or(i64::MAX)));
         status.push_opt(s.map(|s| s.status.as_str()));
-        error_message.append_option(s.and_then(|s| (!s.error_message.is_empty()).then(|| s.error_message.as_str())));
+        error_message.append_option(
+            s.and_then(|s| (!s.error_message.is_empty()).then(|| s.error_message.as_str())),
+        );
         operation.push_opt(s.and_then(|s| s.kind.gen_ai_operation()));
         let llm = s.filter(|s| s.kind == SpanKind::LlmCall || !s.llm.is_empty()).map(|s| &s.llm);
         provider.push_opt(llm.and_then(|l| nonempty(l.provider.as_str())));

@@ -22,7 +22,11 @@ impl Partition {
     /// The partition an event at `time` of `tenant` belongs to.
     pub fn of(tenant: &str, time: Timestamp) -> Self {
         let secs = (time.0 / 1_000_000_000) as i64;
-        Self { tenant: tenant.to_owned(), day: secs.div_euclid(86_400), hour: (secs.rem_euclid(86_400) / 3600) as u8 }
+        Self {
+            tenant: tenant.to_owned(),
+            day: secs.div_euclid(86_400),
+            hour: (secs.rem_euclid(86_400) / 3600) as u8,
+        }
     }
 
     /// Start of the hour, nanoseconds since the epoch.

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, DictionaryArray, RecordBatch, StringArray, TimestampNanosecondArray,
+    Array, ArrayRef, BooleanArray, DictionaryArray, RecordBatch, StringArray,
+    TimestampNanosecondArray,
 };
 use arrow::compute::{and, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
@@ -192,10 +193,10 @@ impl<'s> Query<'s> {
         };
         let mut read: Vec<usize> = requested.clone();
         let mut need = |name: &str| {
-            if let Ok(i) = schema.index_of(name) {
-                if !read.contains(&i) {
-                    read.push(i);
-                }
+            if let Ok(i) = schema.index_of(name)
+                && !read.contains(&i)
+            {
+                read.push(i);
             }
         };
         if self.from.is_some() || self.to.is_some() {
@@ -251,21 +252,22 @@ impl<'s> Query<'s> {
             let index = events_schema().index_of(name).ok()?;
             rg.column(index).statistics()
         };
-        if let Some(Statistics::Int64(s)) = column(col::TIME) {
-            if let (Some(&min), Some(&max)) = (s.min_opt(), s.max_opt()) {
-                if self.from.is_some_and(|from| max < from) || self.to.is_some_and(|to| min >= to) {
-                    return false;
-                }
-            }
+        if let Some(Statistics::Int64(s)) = column(col::TIME)
+            && let (Some(&min), Some(&max)) = (s.min_opt(), s.max_opt())
+            && (self.from.is_some_and(|from| max < from) || self.to.is_some_and(|to| min >= to))
+        {
+            return false;
         }
-        for (value, name) in [(&self.thread, col::THREAD_ID), (&self.agent, col::AGENT), (&self.name, col::NAME)] {
+        for (value, name) in
+            [(&self.thread, col::THREAD_ID), (&self.agent, col::AGENT), (&self.name, col::NAME)]
+        {
             let Some(value) = value else { continue };
-            if let Some(Statistics::ByteArray(s)) = column(name) {
-                if let (Some(min), Some(max)) = (s.min_opt(), s.max_opt()) {
-                    let v = value.as_bytes();
-                    if v < min.data() || v > max.data() {
-                        return false;
-                    }
+            if let Some(Statistics::ByteArray(s)) = column(name)
+                && let (Some(min), Some(max)) = (s.min_opt(), s.max_opt())
+            {
+                let v = value.as_bytes();
+                if v < min.data() || v > max.data() {
+                    return false;
                 }
             }
         }
@@ -294,7 +296,11 @@ impl<'s> Query<'s> {
         }
         if let Some(thread) = &self.thread {
             let threads = string_column(batch, col::THREAD_ID)?;
-            masks.push((0..batch.num_rows()).map(|i| Some(threads.is_valid(i) && threads.value(i) == thread)).collect());
+            masks.push(
+                (0..batch.num_rows())
+                    .map(|i| Some(threads.is_valid(i) && threads.value(i) == thread))
+                    .collect(),
+            );
         }
         for (k, v) in &self.attributes {
             masks.push(attribute_matches(batch, k, v)?);
@@ -316,15 +322,16 @@ fn dictionary_equals(batch: &RecordBatch, name: &str, value: &str) -> Result<Boo
         .column_by_name(name)
         .ok_or_else(|| Error::Invalid { what: "column", reason: format!("{name} missing") })?;
     if let Some(dict) = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
-        let values = dict
-            .values()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| Error::Invalid { what: "column", reason: format!("{name} is not text") })?;
-        let hits: Vec<bool> = (0..values.len()).map(|i| values.is_valid(i) && values.value(i) == value).collect();
+        let values = dict.values().as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+            Error::Invalid { what: "column", reason: format!("{name} is not text") }
+        })?;
+        let hits: Vec<bool> =
+            (0..values.len()).map(|i| values.is_valid(i) && values.value(i) == value).collect();
         let keys = dict.keys();
         return Ok((0..keys.len())
-            .map(|i| Some(keys.is_valid(i) && hits.get(keys.value(i) as usize).copied().unwrap_or(false)))
+            .map(|i| {
+                Some(keys.is_valid(i) && hits.get(keys.value(i) as usize).copied().unwrap_or(false))
+            })
             .collect());
     }
     let strings = string_column(batch, name)?;
@@ -359,9 +366,9 @@ impl QueryIter<'_> {
         while self.next_file < self.files.len() {
             let file = self.files[self.next_file];
             self.next_file += 1;
-            let opened = File::open(&file.path)
-                .map_err(|e| e.to_string())
-                .and_then(|f| ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string()));
+            let opened = File::open(&file.path).map_err(|e| e.to_string()).and_then(|f| {
+                ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string())
+            });
             let builder = match opened {
                 Ok(b) => b,
                 Err(reason) => {
@@ -374,7 +381,9 @@ impl QueryIter<'_> {
                 continue;
             }
             if builder.schema().fields() != events_schema().fields() {
-                self.stats.skipped.push((file.path.clone(), "schema does not match the events schema".into()));
+                self.stats
+                    .skipped
+                    .push((file.path.clone(), "schema does not match the events schema".into()));
                 continue;
             }
             let groups = builder.metadata().row_groups();
@@ -428,8 +437,13 @@ impl QueryIter<'_> {
                     batch = batch.slice(0, room);
                 }
             }
-            let tenant_value = tenant.as_any().downcast_ref::<StringArray>().map(|a| a.value(0).to_owned()).unwrap_or_default();
-            let mut columns: Vec<ArrayRef> = self.output_positions.iter().map(|&p| batch.column(p).clone()).collect();
+            let tenant_value = tenant
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .map(|a| a.value(0).to_owned())
+                .unwrap_or_default();
+            let mut columns: Vec<ArrayRef> =
+                self.output_positions.iter().map(|&p| batch.column(p).clone()).collect();
             columns.push(Arc::new(StringArray::from(vec![tenant_value; batch.num_rows()])));
             let out = RecordBatch::try_new(self.output_schema.clone(), columns)?;
             self.returned += out.num_rows() as u64;

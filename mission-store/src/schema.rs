@@ -85,7 +85,11 @@ pub fn attributes_type() -> DataType {
     let entries = Field::new(
         "entries",
         DataType::Struct(
-            vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)].into(),
+            vec![
+                Field::new("key", DataType::Utf8, false),
+                Field::new("value", DataType::Utf8, true),
+            ]
+            .into(),
         ),
         false,
     );
@@ -103,7 +107,11 @@ pub fn events_schema() -> SchemaRef {
             let dictn = |n| Field::new(n, dict(), true);
             let textn = |n| Field::new(n, DataType::Utf8, true);
             Arc::new(Schema::new(vec![
-                Field::new(TIME, DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
+                Field::new(
+                    TIME,
+                    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                    false,
+                ),
                 Field::new(KIND, dict(), false),
                 Field::new(AGENT, dict(), false),
                 Field::new(THREAD_ID, DataType::Utf8, true),

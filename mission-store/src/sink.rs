@@ -52,7 +52,9 @@ mod optional_duration {
         }
     }
 
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         #[derive(serde::Deserialize)]
         struct Wrap(#[serde(with = "mission_core::duration_text")] Duration);
         Ok(<Option<Wrap> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
@@ -159,7 +161,10 @@ impl ParquetSink {
     /// [`Error::Invalid`] for a setting out of range.
     pub fn new(config: StoreConfig) -> Result<Self> {
         if !(1..=22).contains(&config.zstd_level) {
-            return Err(Error::Invalid { what: "zstd_level", reason: format!("{} is not in 1..=22", config.zstd_level) });
+            return Err(Error::Invalid {
+                what: "zstd_level",
+                reason: format!("{} is not in 1..=22", config.zstd_level),
+            });
         }
         if config.row_group_rows == 0 || config.max_open_files == 0 {
             return Err(Error::Invalid {
@@ -168,10 +173,12 @@ impl ParquetSink {
             });
         }
         let events_dir = config.root.join("events");
-        fs::create_dir_all(&events_dir).map_err(|e| Error::io("create store directory", &events_dir, e))?;
+        fs::create_dir_all(&events_dir)
+            .map_err(|e| Error::io("create store directory", &events_dir, e))?;
         // Fail now, not at the first row group, if the root is not writable.
         let probe = events_dir.join(format!(".probe-{}{TEMP_SUFFIX}", random_hex()));
-        File::create(&probe).map_err(|e| Error::io("write into store directory", &events_dir, e))?;
+        File::create(&probe)
+            .map_err(|e| Error::io("write into store directory", &events_dir, e))?;
         let _ = fs::remove_file(&probe);
         let level = ZstdLevel::try_new(config.zstd_level)
             .map_err(|e| Error::Invalid { what: "zstd_level", reason: e.to_string() })?;
@@ -209,8 +216,12 @@ impl ParquetSink {
         let finished = dir.join(&name);
         let temp = dir.join(format!(".{name}{TEMP_SUFFIX}"));
         let file = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
-        let writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), events_schema(), Some(self.props.clone()))
-            .map_err(|e| Error::parquet(&temp, e))?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            events_schema(),
+            Some(self.props.clone()),
+        )
+        .map_err(|e| Error::parquet(&temp, e))?;
         Ok(OpenFile { temp, finished, writer, opened: Instant::now(), rows: 0 })
     }
 
@@ -286,17 +297,22 @@ impl ParquetSink {
             .writer
             .into_inner()
             .map_err(|e| Error::parquet(&file.temp, e))
-            .and_then(|buf| buf.into_inner().map_err(|e| Error::io("write", &file.temp, e.into_error())))
+            .and_then(|buf| {
+                buf.into_inner().map_err(|e| Error::io("write", &file.temp, e.into_error()))
+            })
             .and_then(|f| f.sync_all().map_err(|e| Error::io("sync", &file.temp, e)))
-            .and_then(|()| fs::rename(&file.temp, &file.finished).map_err(|e| Error::io("rename", &file.temp, e)));
+            .and_then(|()| {
+                fs::rename(&file.temp, &file.finished)
+                    .map_err(|e| Error::io("rename", &file.temp, e))
+            });
         match closed {
             Ok(()) => {
                 self.counters.events_written += rows;
                 self.counters.files_finalized += 1;
-                if let Some(dir) = file.finished.parent() {
-                    if let Ok(d) = File::open(dir) {
-                        let _ = d.sync_all();
-                    }
+                if let Some(dir) = file.finished.parent()
+                    && let Ok(d) = File::open(dir)
+                {
+                    let _ = d.sync_all();
                 }
                 write_result
             }
@@ -322,7 +338,8 @@ impl ParquetSink {
 
     fn apply_retention(&mut self) -> Result<()> {
         let Some(max_age) = self.config.retention else { return Ok(()) };
-        let expired = crate::store::expire_partitions(&self.config.root, max_age, Timestamp::now())?;
+        let expired =
+            crate::store::expire_partitions(&self.config.root, max_age, Timestamp::now())?;
         self.counters.partitions_expired += expired as u64;
         Ok(())
     }
@@ -360,7 +377,11 @@ impl Sink for ParquetSink {
         let mut first_error = None;
         for p in full {
             let result = self.write_pending(&p).and_then(|()| {
-                let size = self.partitions.get(&p).and_then(|w| w.file.as_ref()).map_or(0, |f| f.writer.bytes_written());
+                let size = self
+                    .partitions
+                    .get(&p)
+                    .and_then(|w| w.file.as_ref())
+                    .map_or(0, |f| f.writer.bytes_written());
                 if size as u64 >= self.config.max_file_bytes { self.finalize(&p) } else { Ok(()) }
             });
             if let Err(e) = result {
@@ -369,7 +390,9 @@ impl Sink for ParquetSink {
         }
         // Too many partitions in memory: finalize the least recently used.
         while self.partitions.len() > self.config.max_open_files {
-            let Some(oldest) = self.partitions.iter().min_by_key(|(_, w)| w.last_used).map(|(p, _)| p.clone()) else {
+            let Some(oldest) =
+                self.partitions.iter().min_by_key(|(_, w)| w.last_used).map(|(p, _)| p.clone())
+            else {
                 break;
             };
             if let Err(e) = self.finalize(&oldest) {

@@ -156,7 +156,9 @@ impl Store {
         let id = thread_id.to_owned();
         self.erase_where(move |batch| {
             let threads = string_column(batch, col::THREAD_ID)?;
-            Ok(BooleanArray::from_iter((0..batch.num_rows()).map(|i| Some(threads.is_valid(i) && threads.value(i) == id))))
+            Ok(BooleanArray::from_iter(
+                (0..batch.num_rows()).map(|i| Some(threads.is_valid(i) && threads.value(i) == id)),
+            ))
         })
     }
 
@@ -170,7 +172,10 @@ impl Store {
         self.erase_where(move |batch| attribute_matches(batch, &key, &value))
     }
 
-    fn erase_where(&mut self, matches: impl Fn(&RecordBatch) -> Result<BooleanArray>) -> Result<u64> {
+    fn erase_where(
+        &mut self,
+        matches: impl Fn(&RecordBatch) -> Result<BooleanArray>,
+    ) -> Result<u64> {
         let mut erased = 0;
         for file in &self.files {
             erased += rewrite_without(&file.path, &matches)?;
@@ -181,14 +186,17 @@ impl Store {
 }
 
 pub(crate) fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .ok_or_else(|| Error::Invalid { what: "column", reason: format!("{name} missing or not text") })
+    batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>()).ok_or_else(
+        || Error::Invalid { what: "column", reason: format!("{name} missing or not text") },
+    )
 }
 
 /// Rows whose attributes map has `key` = `value`.
-pub(crate) fn attribute_matches(batch: &RecordBatch, key: &str, value: &str) -> Result<BooleanArray> {
+pub(crate) fn attribute_matches(
+    batch: &RecordBatch,
+    key: &str,
+    value: &str,
+) -> Result<BooleanArray> {
     let map = batch
         .column_by_name(col::ATTRIBUTES)
         .and_then(|c| c.as_any().downcast_ref::<MapArray>())
@@ -196,7 +204,10 @@ pub(crate) fn attribute_matches(batch: &RecordBatch, key: &str, value: &str) -> 
     let keys = map.keys().as_any().downcast_ref::<StringArray>();
     let values = map.values().as_any().downcast_ref::<StringArray>();
     let (Some(keys), Some(values)) = (keys, values) else {
-        return Err(Error::Invalid { what: "column", reason: "attributes is not Map<Utf8, Utf8>".into() });
+        return Err(Error::Invalid {
+            what: "column",
+            reason: "attributes is not Map<Utf8, Utf8>".into(),
+        });
     };
     let offsets = map.value_offsets();
     Ok(BooleanArray::from_iter((0..map.len()).map(|row| {
@@ -213,22 +224,35 @@ pub(crate) fn check_metadata(path: &Path, metadata: &ParquetMetaData) -> Result<
     let version = kv
         .and_then(|kv| kv.iter().find(|k| k.key == schema::META_SCHEMA_VERSION))
         .and_then(|k| k.value.as_deref())
-        .ok_or_else(|| Error::Foreign { path: path.into(), reason: "no mission.schema_version metadata".into() })?;
-    let found: u32 = version
-        .parse()
-        .map_err(|_| Error::Foreign { path: path.into(), reason: format!("schema version {version:?}") })?;
+        .ok_or_else(|| Error::Foreign {
+            path: path.into(),
+            reason: "no mission.schema_version metadata".into(),
+        })?;
+    let found: u32 = version.parse().map_err(|_| Error::Foreign {
+        path: path.into(),
+        reason: format!("schema version {version:?}"),
+    })?;
     if found > schema::SCHEMA_VERSION {
-        return Err(Error::NewerSchema { path: path.into(), found, supported: schema::SCHEMA_VERSION });
+        return Err(Error::NewerSchema {
+            path: path.into(),
+            found,
+            supported: schema::SCHEMA_VERSION,
+        });
     }
     Ok(())
 }
 
 /// Rewrites `path` without the rows `matches` selects; returns how many it removed.
-fn rewrite_without(path: &Path, matches: &dyn Fn(&RecordBatch) -> Result<BooleanArray>) -> Result<u64> {
+fn rewrite_without(
+    path: &Path,
+    matches: &dyn Fn(&RecordBatch) -> Result<BooleanArray>,
+) -> Result<u64> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
     check_metadata(path, builder.metadata())?;
-    let kv: Vec<KeyValue> = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+    let kv: Vec<KeyValue> =
+        builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
     let reader = builder.build().map_err(|e| Error::parquet(path, e))?;
     let mut kept = Vec::new();
     let mut removed = 0u64;
@@ -252,10 +276,15 @@ fn rewrite_without(path: &Path, matches: &dyn Fn(&RecordBatch) -> Result<Boolean
     let write = || -> Result<()> {
         let out = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
         let props = WriterProperties::builder()
-            .set_compression(parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default()))
-            .set_key_value_metadata(Some(kv.into_iter().filter(|k| !k.key.starts_with("ARROW:")).collect()))
+            .set_compression(
+                parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default()),
+            )
+            .set_key_value_metadata(Some(
+                kv.into_iter().filter(|k| !k.key.starts_with("ARROW:")).collect(),
+            ))
             .build();
-        let mut writer = ArrowWriter::try_new(out, schema::events_schema(), Some(props)).map_err(|e| Error::parquet(&temp, e))?;
+        let mut writer = ArrowWriter::try_new(out, schema::events_schema(), Some(props))
+            .map_err(|e| Error::parquet(&temp, e))?;
         for batch in &kept {
             writer.write(batch).map_err(|e| Error::parquet(&temp, e))?;
         }

@@ -1,0 +1,454 @@
+//! Convenience queries built on [`Query`](crate::Query): one thread as a span tree, one
+//! summary row per thread, and per-operation latency statistics.
+
+use std::collections::HashMap;
+
+use arrow::array::{
+    Array, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray, UInt64Array,
+};
+use arrow::datatypes::Int32Type;
+use hdrhistogram::Histogram;
+use mission_core::Timestamp;
+
+use crate::schema::col;
+use crate::{Error, Query, Result, Store};
+
+/// Typed access to the columns of a result batch.
+struct Columns<'a> {
+    batch: &'a RecordBatch,
+}
+
+impl<'a> Columns<'a> {
+    fn get<T: 'static>(&self, name: &str) -> Result<&'a T> {
+        self.batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>()).ok_or_else(
+            || Error::Invalid {
+                what: "column",
+                reason: format!("{name} missing or of another type"),
+            },
+        )
+    }
+
+    fn text(&self, name: &str) -> Result<TextColumn<'a>> {
+        let column = self
+            .batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::Invalid { what: "column", reason: format!("{name} missing") })?;
+        if let Some(d) = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+            let values = d.values().as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                Error::Invalid { what: "column", reason: format!("{name} is not text") }
+            })?;
+            return Ok(TextColumn::Dict(d, values));
+        }
+        Ok(TextColumn::Plain(self.get::<StringArray>(name)?))
+    }
+}
+
+enum TextColumn<'a> {
+    Dict(&'a DictionaryArray<Int32Type>, &'a StringArray),
+    Plain(&'a StringArray),
+}
+
+impl TextColumn<'_> {
+    fn value(&self, row: usize) -> Option<&str> {
+        match self {
+            TextColumn::Dict(d, values) => {
+                let keys = d.keys();
+                keys.is_valid(row).then(|| values.value(keys.value(row) as usize))
+            }
+            TextColumn::Plain(a) => a.is_valid(row).then(|| a.value(row)),
+        }
+    }
+}
+
+fn opt_i64(a: &Int64Array, row: usize) -> Option<i64> {
+    a.is_valid(row).then(|| a.value(row))
+}
+
+fn opt_f64(a: &Float64Array, row: usize) -> Option<f64> {
+    a.is_valid(row).then(|| a.value(row))
+}
+
+/// One span of a thread, with its children and the other events (logs, decisions) inside it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SpanNode {
+    /// Span id (hex).
+    pub span_id: String,
+    /// Name.
+    pub name: String,
+    /// Kind (`llm_call`, `tool_call`, …).
+    pub kind: String,
+    /// Start, nanoseconds since the epoch.
+    pub start_ns: i64,
+    /// Duration in nanoseconds.
+    pub duration_ns: i64,
+    /// `ok`, `error` or `unset`.
+    pub status: String,
+    /// The error message, if any.
+    pub error_message: Option<String>,
+    /// Model, for LLM calls.
+    pub model: Option<String>,
+    /// Input tokens, for LLM calls.
+    pub input_tokens: Option<i64>,
+    /// Output tokens, for LLM calls.
+    pub output_tokens: Option<i64>,
+    /// Cost in US dollars, for LLM calls.
+    pub cost_usd: Option<f64>,
+    /// Child spans, by start time.
+    pub children: Vec<SpanNode>,
+    /// Non-span events recorded inside this span: `(time_ns, kind, text)`.
+    pub events: Vec<(i64, String, String)>,
+}
+
+/// One thread: its events (ordered by time) and its spans as a tree.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ThreadView {
+    /// The thread id.
+    pub thread_id: String,
+    /// Root spans (normally one), by start time.
+    pub roots: Vec<SpanNode>,
+    /// Events that belong to no stored span, `(time_ns, kind, text)`.
+    pub loose_events: Vec<(i64, String, String)>,
+    /// Events in the thread.
+    pub event_count: usize,
+}
+
+/// One row per thread.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ThreadSummary {
+    /// The thread id.
+    pub thread_id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The agent.
+    pub agent: String,
+    /// First event, nanoseconds since the epoch.
+    pub start_ns: i64,
+    /// From the first event's start to the last event's end, in nanoseconds.
+    pub duration_ns: i64,
+    /// Spans.
+    pub spans: u64,
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// Cost in US dollars.
+    pub cost_usd: f64,
+    /// Spans that ended with an error.
+    pub errors: u64,
+}
+
+/// How to group [`Store::operation_stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// By span name (the operation).
+    Operation,
+    /// By agent.
+    Agent,
+    /// By model (LLM calls).
+    Model,
+    /// By tenant.
+    Tenant,
+}
+
+/// Latency and volume of one group of spans over a window.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct OperationStat {
+    /// The group's values, in the order of the `group_by` asked for.
+    pub group: Vec<String>,
+    /// Spans.
+    pub count: u64,
+    /// Spans with an error.
+    pub errors: u64,
+    /// `errors / count`.
+    pub error_rate: f64,
+    /// Median duration, ns.
+    pub p50_ns: u64,
+    /// 95th percentile, ns.
+    pub p95_ns: u64,
+    /// 99th percentile, ns.
+    pub p99_ns: u64,
+    /// Longest, ns.
+    pub max_ns: u64,
+    /// Spans per second over the window.
+    pub per_second: f64,
+    /// Input + output tokens.
+    pub tokens: i64,
+    /// Cost in US dollars.
+    pub cost_usd: f64,
+}
+
+impl Store {
+    /// Every event of thread `thread_id`, as a span tree.
+    ///
+    /// # Errors
+    /// As [`Query::batches`].
+    pub fn thread(&self, thread_id: &str) -> Result<ThreadView> {
+        let batches = self.query().thread(thread_id).batches()?;
+        let mut nodes: Vec<(Option<u64>, u64, SpanNode)> = Vec::new();
+        let mut others: Vec<(Option<u64>, (i64, String, String))> = Vec::new();
+        let mut count = 0;
+        for batch in &batches {
+            let c = Columns { batch };
+            let time = c.get::<TimestampNanosecondArray>(col::TIME)?;
+            let kind = c.text(col::KIND)?;
+            let name = c.text(col::NAME)?;
+            let span = c.get::<UInt64Array>(col::SPAN_ID)?;
+            let parent = c.get::<UInt64Array>(col::PARENT_SPAN_ID)?;
+            let duration = c.get::<Int64Array>(col::DURATION_NS)?;
+            let status = c.text(col::STATUS)?;
+            let error = c.text(col::ERROR_MESSAGE)?;
+            let model = c.text(col::MODEL)?;
+            let input = c.get::<Int64Array>(col::INPUT_TOKENS)?;
+            let output = c.get::<Int64Array>(col::OUTPUT_TOKENS)?;
+            let cost = c.get::<Float64Array>(col::COST)?;
+            let message = c.text(col::LOG_MESSAGE)?;
+            let action = c.text(col::PERMISSION_ACTION)?;
+            let decision = c.text(col::PERMISSION_DECISION)?;
+            let resource = c.text(col::PERMISSION_RESOURCE)?;
+            for row in 0..batch.num_rows() {
+                count += 1;
+                let span_id = span.is_valid(row).then(|| span.value(row));
+                let kind_name = kind.value(row).unwrap_or("").to_owned();
+                if duration.is_valid(row) {
+                    let node = SpanNode {
+                        span_id: format!("{:016x}", span_id.unwrap_or(0)),
+                        name: name.value(row).unwrap_or("").to_owned(),
+                        kind: kind_name,
+                        start_ns: time.value(row),
+                        duration_ns: duration.value(row),
+                        status: status.value(row).unwrap_or("unset").to_owned(),
+                        error_message: error.value(row).map(str::to_owned),
+                        model: model.value(row).map(str::to_owned),
+                        input_tokens: opt_i64(input, row),
+                        output_tokens: opt_i64(output, row),
+                        cost_usd: opt_f64(cost, row),
+                        children: Vec::new(),
+                        events: Vec::new(),
+                    };
+                    let parent_id = parent.is_valid(row).then(|| parent.value(row));
+                    nodes.push((parent_id, span_id.unwrap_or(0), node));
+                } else {
+                    let text = match kind_name.as_str() {
+                        "log" => message.value(row).unwrap_or("").to_owned(),
+                        "permission" => format!(
+                            "{} {} {}",
+                            decision.value(row).unwrap_or(""),
+                            action.value(row).unwrap_or(""),
+                            resource.value(row).unwrap_or("")
+                        ),
+                        _ => name.value(row).unwrap_or("").to_owned(),
+                    };
+                    others.push((span_id, (time.value(row), kind_name, text)));
+                }
+            }
+        }
+        nodes.sort_by_key(|(_, _, n)| n.start_ns);
+        others.sort_by_key(|(_, e)| e.0);
+        let ids: HashMap<u64, usize> =
+            nodes.iter().enumerate().map(|(i, (_, id, _))| (*id, i)).collect();
+        let mut loose = Vec::new();
+        for (span_id, event) in others {
+            match span_id.and_then(|id| ids.get(&id)) {
+                Some(&i) => nodes[i].2.events.push(event),
+                None => loose.push(event),
+            }
+        }
+        // Attach children to parents, deepest first (children start after their parents).
+        let parent_index: Vec<Option<usize>> =
+            nodes.iter().map(|(p, _, _)| p.and_then(|p| ids.get(&p).copied())).collect();
+        let mut slots: Vec<Option<SpanNode>> = nodes.into_iter().map(|(_, _, n)| Some(n)).collect();
+        for i in (0..slots.len()).rev() {
+            if let Some(p) = parent_index[i].filter(|&p| p != i)
+                && let Some(child) = slots[i].take()
+            {
+                if let Some(parent) = slots[p].as_mut() {
+                    parent.children.insert(0, child);
+                } else {
+                    slots[i] = Some(child);
+                }
+            }
+        }
+        Ok(ThreadView {
+            thread_id: thread_id.to_owned(),
+            roots: slots.into_iter().flatten().collect(),
+            loose_events: loose,
+            event_count: count,
+        })
+    }
+
+    /// One summary row per thread among the events `query` selects, newest first.
+    ///
+    /// # Errors
+    /// As [`Query::batches`].
+    pub fn threads(&self, query: Query<'_>) -> Result<Vec<ThreadSummary>> {
+        let iter = query
+            .columns(&[
+                col::TIME,
+                col::AGENT,
+                col::THREAD_ID,
+                col::DURATION_NS,
+                col::STATUS,
+                col::KIND,
+                col::INPUT_TOKENS,
+                col::OUTPUT_TOKENS,
+                col::COST,
+            ])
+            .iter()?;
+        let mut threads: HashMap<String, (ThreadSummary, i64)> = HashMap::new();
+        for batch in iter {
+            let batch = batch?;
+            let c = Columns { batch: &batch };
+            let time = c.get::<TimestampNanosecondArray>(col::TIME)?;
+            let agent = c.text(col::AGENT)?;
+            let thread = c.get::<StringArray>(col::THREAD_ID)?;
+            let tenant = c.get::<StringArray>(col::TENANT)?;
+            let duration = c.get::<Int64Array>(col::DURATION_NS)?;
+            let status = c.text(col::STATUS)?;
+            let kind = c.text(col::KIND)?;
+            let input = c.get::<Int64Array>(col::INPUT_TOKENS)?;
+            let output = c.get::<Int64Array>(col::OUTPUT_TOKENS)?;
+            let cost = c.get::<Float64Array>(col::COST)?;
+            for row in 0..batch.num_rows() {
+                if !thread.is_valid(row) {
+                    continue;
+                }
+                let start = time.value(row);
+                let end = start + opt_i64(duration, row).unwrap_or(0);
+                let (s, last_end) =
+                    threads.entry(thread.value(row).to_owned()).or_insert_with(|| {
+                        (
+                            ThreadSummary {
+                                thread_id: thread.value(row).to_owned(),
+                                tenant: tenant.value(row).to_owned(),
+                                agent: agent.value(row).unwrap_or("").to_owned(),
+                                start_ns: start,
+                                ..ThreadSummary::default()
+                            },
+                            end,
+                        )
+                    });
+                s.start_ns = s.start_ns.min(start);
+                *last_end = (*last_end).max(end);
+                if duration.is_valid(row) {
+                    s.spans += 1;
+                    if status.value(row) == Some("error") {
+                        s.errors += 1;
+                    }
+                }
+                if kind.value(row) == Some("llm_call") {
+                    s.llm_calls += 1;
+                }
+                s.input_tokens += opt_i64(input, row).unwrap_or(0);
+                s.output_tokens += opt_i64(output, row).unwrap_or(0);
+                s.cost_usd += opt_f64(cost, row).unwrap_or(0.0);
+            }
+        }
+        let mut out: Vec<ThreadSummary> = threads
+            .into_values()
+            .map(|(mut s, end)| {
+                s.duration_ns = end - s.start_ns;
+                s
+            })
+            .collect();
+        out.sort_by(|a, b| b.start_ns.cmp(&a.start_ns).then(a.thread_id.cmp(&b.thread_id)));
+        Ok(out)
+    }
+
+    /// Latency percentiles, error rate, throughput, tokens and cost of the spans that started in
+    /// `[from, to)`, grouped by `group_by` (by operation when empty).
+    ///
+    /// # Errors
+    /// As [`Query::batches`].
+    pub fn operation_stats(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        group_by: &[GroupBy],
+    ) -> Result<Vec<OperationStat>> {
+        let group_by = if group_by.is_empty() { &[GroupBy::Operation][..] } else { group_by };
+        let iter = self
+            .query()
+            .time_range(from, to)
+            .columns(&[
+                col::NAME,
+                col::AGENT,
+                col::MODEL,
+                col::DURATION_NS,
+                col::STATUS,
+                col::INPUT_TOKENS,
+                col::OUTPUT_TOKENS,
+                col::COST,
+            ])
+            .iter()?;
+        struct Acc {
+            histogram: Histogram<u64>,
+            errors: u64,
+            tokens: i64,
+            cost: f64,
+        }
+        let mut groups: HashMap<Vec<String>, Acc> = HashMap::new();
+        for batch in iter {
+            let batch = batch?;
+            let c = Columns { batch: &batch };
+            let name = c.text(col::NAME)?;
+            let agent = c.text(col::AGENT)?;
+            let model = c.text(col::MODEL)?;
+            let tenant = c.get::<StringArray>(col::TENANT)?;
+            let duration = c.get::<Int64Array>(col::DURATION_NS)?;
+            let status = c.text(col::STATUS)?;
+            let input = c.get::<Int64Array>(col::INPUT_TOKENS)?;
+            let output = c.get::<Int64Array>(col::OUTPUT_TOKENS)?;
+            let cost = c.get::<Float64Array>(col::COST)?;
+            for row in 0..batch.num_rows() {
+                if !duration.is_valid(row) {
+                    continue;
+                }
+                let key: Vec<String> = group_by
+                    .iter()
+                    .map(|g| match g {
+                        GroupBy::Operation => name.value(row).unwrap_or(""),
+                        GroupBy::Agent => agent.value(row).unwrap_or(""),
+                        GroupBy::Model => model.value(row).unwrap_or(""),
+                        GroupBy::Tenant => tenant.value(row),
+                    })
+                    .map(str::to_owned)
+                    .collect();
+                let acc = groups.entry(key).or_insert_with(|| Acc {
+                    histogram: Histogram::new(3).unwrap_or_else(|_| {
+                        Histogram::new(2).expect("2 significant figures are valid")
+                    }),
+                    errors: 0,
+                    tokens: 0,
+                    cost: 0.0,
+                });
+                let _ = acc.histogram.record(duration.value(row).max(1) as u64);
+                acc.errors += u64::from(status.value(row) == Some("error"));
+                acc.tokens += opt_i64(input, row).unwrap_or(0) + opt_i64(output, row).unwrap_or(0);
+                acc.cost += opt_f64(cost, row).unwrap_or(0.0);
+            }
+        }
+        let seconds = (to.0.saturating_sub(from.0) as f64 / 1e9).max(1e-9);
+        let mut out: Vec<OperationStat> = groups
+            .into_iter()
+            .map(|(group, a)| OperationStat {
+                group,
+                count: a.histogram.len(),
+                errors: a.errors,
+                error_rate: a.errors as f64 / a.histogram.len().max(1) as f64,
+                p50_ns: a.histogram.value_at_quantile(0.5),
+                p95_ns: a.histogram.value_at_quantile(0.95),
+                p99_ns: a.histogram.value_at_quantile(0.99),
+                max_ns: a.histogram.max(),
+                per_second: a.histogram.len() as f64 / seconds,
+                tokens: a.tokens,
+                cost_usd: a.cost,
+            })
+            .collect();
+        out.sort_by(|a, b| a.group.cmp(&b.group));
+        Ok(out)
+    }
+}

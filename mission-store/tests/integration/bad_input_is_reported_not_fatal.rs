@@ -1,0 +1,105 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Int32Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use mission_core::{Backpressure, Pipeline, SinkState, Timestamp};
+use mission_store::layout::Partition;
+use mission_store::{Error, ParquetSink, Store, StoreConfig};
+use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use crate::{TempDir, thread_events, write};
+
+#[test]
+fn an_unwritable_root_is_a_typed_error() {
+    let dir = TempDir::new("unwritable");
+    let file = dir.0.join("a-file");
+    std::fs::write(&file, b"not a directory").expect("write");
+    let err = ParquetSink::new(StoreConfig::at(file.join("store"))).err().expect("must fail");
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("a-file"), "{err}");
+    let err = ParquetSink::new(StoreConfig { zstd_level: 99, ..StoreConfig::at(&dir.0) })
+        .err()
+        .expect("must fail");
+    assert!(matches!(err, Error::Invalid { what: "zstd_level", .. }), "{err:?}");
+}
+
+#[test]
+fn a_failing_write_is_counted_and_other_partitions_are_kept() {
+    let dir = TempDir::new("failing-write");
+    let now = Timestamp::now().0 - 60_000_000_000;
+    // A plain file where tenant `blocked`'s directory must go: every write there fails.
+    std::fs::create_dir_all(dir.0.join("events")).expect("dir");
+    std::fs::write(dir.0.join("events").join("tenant=blocked"), b"in the way").expect("write");
+    let pipeline = Pipeline::builder()
+        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(30) })
+        .with_sink(ParquetSink::new(StoreConfig::at(&dir.0)).expect("sink"))
+        .start()
+        .expect("start");
+    let recorder = pipeline.recorder();
+    for e in thread_events("blocked", "a", now).into_iter().chain(thread_events("fine", "a", now)) {
+        recorder.record(e);
+    }
+    let flushed = pipeline.flush();
+    assert!(flushed.is_err(), "the failure reaches the caller of flush");
+    let health = pipeline.health();
+    assert_eq!(health.sinks[0].state, SinkState::Failing);
+    assert!(
+        health.sinks[0].last_error.as_deref().unwrap_or("").contains("tenant=blocked"),
+        "{:?}",
+        health.sinks[0]
+    );
+    pipeline.shutdown();
+    let store = Store::open(&dir.0).expect("open");
+    assert_eq!(store.query().tenant("fine").count().expect("count"), 5);
+    assert_eq!(store.query().count().expect("count"), 5);
+}
+
+fn write_file(path: &std::path::Path, batch: &RecordBatch, metadata: Vec<KeyValue>) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+    let file = std::fs::File::create(path).expect("create");
+    let props = WriterProperties::builder().set_key_value_metadata(Some(metadata)).build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
+    writer.write(batch).expect("write");
+    writer.close().expect("close");
+}
+
+#[test]
+fn corrupt_foreign_and_newer_files_are_skipped_and_reported() {
+    let dir = TempDir::new("bad-files");
+    let now = Timestamp::now().0 - 60_000_000_000;
+    write(StoreConfig::at(&dir.0), thread_events("acme", "a", now));
+    let partition_dir = Partition::of("acme", Timestamp(now)).dir(&dir.0);
+    std::fs::write(partition_dir.join("part-corrupt.parquet"), b"PAR1 this is not parquet")
+        .expect("write");
+    let foreign = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)])),
+        vec![Arc::new(Int32Array::from(vec![1, 2, 3]))],
+    )
+    .expect("batch");
+    write_file(&partition_dir.join("part-foreign.parquet"), &foreign, vec![]);
+    let ours = Store::open(&dir.0).expect("open").query().batches().expect("query");
+    write_file(
+        &partition_dir.join("part-newer.parquet"),
+        &ours[0].project(&(0..ours[0].num_columns() - 1).collect::<Vec<_>>()).expect("project"),
+        vec![KeyValue::new("mission.schema_version".into(), "999".to_string())],
+    );
+    let store = Store::open(&dir.0).expect("open");
+    assert_eq!(store.files().len(), 4);
+    let mut iter = store.query().iter().expect("query");
+    let rows: usize = iter.by_ref().map(|b| b.expect("batch").num_rows()).sum();
+    assert_eq!(rows, 5, "the good file is read in full");
+    let skipped = &iter.stats().skipped;
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    let reason = |name: &str| {
+        skipped.iter().find(|(p, _)| p.ends_with(name)).map(|(_, r)| r.clone()).unwrap_or_default()
+    };
+    assert!(reason("part-corrupt.parquet").contains("unreadable"), "{skipped:?}");
+    assert!(
+        reason("part-foreign.parquet").contains("not a Mission Control events file"),
+        "{skipped:?}"
+    );
+    assert!(reason("part-newer.parquet").contains("schema version 999"), "{skipped:?}");
+}

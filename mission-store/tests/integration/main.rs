@@ -1,0 +1,123 @@
+//! Integration tests of mission-store, compiled into one binary.
+
+mod bad_input_is_reported_not_fatal;
+mod events_round_trip;
+mod killed_writer_leaves_readable_store;
+mod queries_prune_and_filter;
+mod retention_and_erasure;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mission_core::{
+    Backpressure, Decision, Event, EventBody, Level, LlmUsage, LogRecord, PermissionDecision,
+    Pipeline, SpanKind, Status, Symbol, Text, ThreadContext, Timestamp,
+};
+use mission_store::{ParquetSink, StoreConfig};
+
+/// A fresh directory under the system temp dir, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Creates the directory.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "mission-store-{name}-{}-{}",
+            std::process::id(),
+            Timestamp::now().0
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes `events` into a store at `config.root` through a real pipeline.
+pub fn write(config: StoreConfig, events: Vec<Event>) -> mission_core::ShutdownReport {
+    let pipeline = Pipeline::builder()
+        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(30) })
+        .with_sink(ParquetSink::new(config).expect("sink"))
+        .start()
+        .expect("start");
+    let recorder = pipeline.recorder();
+    for e in events {
+        recorder.record(e);
+    }
+    pipeline.shutdown()
+}
+
+/// One thread with every kind of event, starting at `start`.
+pub fn thread_events(tenant: &str, agent: &str, start: u64) -> Vec<Event> {
+    let thread = ThreadContext::new(Symbol::intern(tenant), Symbol::intern(agent));
+    let root_id = mission_core::SpanId::generate();
+    let mut events = Vec::new();
+    let span = |kind, name: &str, parent, offset: u64, duration: u64| {
+        let id = if parent == mission_core::SpanId::NONE {
+            root_id
+        } else {
+            mission_core::SpanId::generate()
+        };
+        let mut e = thread.event(
+            Symbol::intern(name),
+            id,
+            EventBody::Span(mission_core::SpanEnd {
+                kind,
+                duration_ns: duration,
+                status: Status::Ok,
+                ..Default::default()
+            }),
+        );
+        e.time = Timestamp(start + offset);
+        e.parent_span_id = parent;
+        e
+    };
+    let mut root =
+        span(SpanKind::AgentStep, "handle_request", mission_core::SpanId::NONE, 0, 5_000_000);
+    root.attributes.set(Symbol::intern("user_id"), "u-42");
+    let mut llm = span(SpanKind::LlmCall, "chat", root_id, 1_000, 2_000_000);
+    if let EventBody::Span(s) = &mut llm.body {
+        s.llm = LlmUsage {
+            model: Symbol::intern("gpt-4o-mini"),
+            provider: Symbol::intern("openai"),
+            input_tokens: 812,
+            output_tokens: 64,
+            cached_input_tokens: 100,
+            reasoning_tokens: 7,
+            cost_usd: 0.0002,
+        };
+    }
+    let mut tool = span(SpanKind::ToolCall, "web_search", root_id, 2_100_000, 1_000_000);
+    if let EventBody::Span(s) = &mut tool.body {
+        s.set_error("upstream returned 503");
+    }
+    tool.attributes.set(Symbol::intern("attempt"), 2i64);
+    let mut log = thread.event(
+        Symbol::intern("log"),
+        tool.span_id,
+        EventBody::Log(LogRecord {
+            level: Level::Warn,
+            target: Symbol::intern("agent::tools"),
+            message: Text::new("retrying web_search"),
+        }),
+    );
+    log.time = Timestamp(start + 2_500_000);
+    let mut decision = thread.event(
+        Symbol::intern("tool.call"),
+        root_id,
+        EventBody::Permission(PermissionDecision {
+            actor: Text::new(agent),
+            action: Symbol::intern("tool.call"),
+            resource: Text::new("refund_payment"),
+            decision: Decision::Deny,
+            policy: Symbol::intern("no-refunds"),
+        }),
+    );
+    decision.time = Timestamp(start + 3_000_000);
+    events.extend([root, llm, tool, log, decision]);
+    events
+}
