@@ -1,4 +1,4 @@
-//! Writes events into a store forever, finalizing a file every few milliseconds: the victim of
+//! Writes events into a store forever, finalizing a file every few hundred KiB: the victim of
 //! the SIGKILL crash-safety test (`tests/integration/killed_writer_leaves_readable_store.rs`).
 //!
 //! Run: `cargo run -p mission-store --example crash_writer -- <store-dir>`.

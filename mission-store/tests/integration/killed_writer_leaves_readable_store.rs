@@ -31,11 +31,14 @@ fn sigkill_mid_stream_leaves_finalized_files_intact() {
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn writer");
-    // Wait until the writer has finalized a few files, then kill it without warning.
+    // Wait until the writer has finalized a few files and has another one open, then kill it
+    // without warning.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let files = Store::open(&dir.0).map(|s| s.files().len()).unwrap_or(0);
-        if files >= 3 {
+        let (files, open) = Store::open(&dir.0)
+            .map(|s| (s.files().len(), s.open_report().leftovers.len()))
+            .unwrap_or((0, 0));
+        if files >= 3 && open > 0 {
             break;
         }
         assert!(Instant::now() < deadline, "the writer finalized no files");
