@@ -1,19 +1,28 @@
 //! Mission Control's quick start: record a realistic simulated multi-agent workload on the
 //! embedded defaults (nothing to run beside it), then print what Mission Control saw.
 //!
-//! Run: `cargo run --release --example quickstart` (add `-- --threads 20000` for more).
+//! Run: `cargo run --release --example quickstart` (add `-- --threads 20000` for more, or
+//! `-- --store DIR` to write somewhere other than `./mission-data`).
 
 use std::time::{Duration, Instant};
 
 use mission_core::{Backpressure, Pipeline, StatsSink, StatsSnapshot};
+use mission_store::{ParquetSink, Store, StoreConfig};
 use mission_examples::{Workload, simulate};
 
+fn arg(name: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != name).nth(1)
+}
+
+fn fail(message: impl std::fmt::Display) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}
+
 fn main() {
-    let threads = std::env::args()
-        .skip_while(|a| a != "--threads")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2_000);
+    let threads = arg("--threads").and_then(|n| n.parse().ok()).unwrap_or(2_000);
+    let root = arg("--store").unwrap_or_else(|| "./mission-data".into());
+    let parquet = ParquetSink::new(StoreConfig::at(&root)).unwrap_or_else(|e| fail(e));
 
     let stats = StatsSink::new();
     let reader = stats.reader();
@@ -22,13 +31,11 @@ fn main() {
     let pipeline = match Pipeline::builder()
         .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(5) })
         .with_sink(stats)
+        .with_sink(parquet)
         .start()
     {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
+        Err(e) => fail(e),
     };
 
     println!("Mission Control quick start: simulating {threads} agent threads over the last hour…");
@@ -75,6 +82,26 @@ fn main() {
         "Shut down: {} delivered, {} dropped.",
         report.accounting.delivered, report.accounting.dropped
     );
+    let store = Store::open(&root).unwrap_or_else(|e| fail(e));
+    let stored = store.query().count().unwrap_or_else(|e| fail(e));
+    let bytes: u64 = store.files().iter().map(|f| f.bytes).sum();
+    println!(
+        "\nStored {stored} events in {} Parquet files under {root}/events ({:.1} bytes per event).",
+        store.files().len(),
+        bytes as f64 / stored.max(1) as f64
+    );
+    println!("Query it with DuckDB (nothing else to run):");
+    println!(
+        "  duckdb -c \"SELECT gen_ai_agent_name, name, count(*) AS n, round(median(duration_ns)/1e6, 1) AS p50_ms, \\
+         round(sum(gen_ai_usage_cost), 4) AS cost FROM read_parquet('{root}/events/**/*.parquet', hive_partitioning = true) \\
+         WHERE duration_ns IS NOT NULL GROUP BY ALL ORDER BY n DESC\""
+    );
+    println!(
+        "or from Python: pyarrow.dataset.dataset('{root}/events', format='parquet', partitioning='hive').to_table()"
+    );
+    if stored != summary.events {
+        fail(format!("the store holds {stored} events, {} were recorded", summary.events));
+    }
     if report.accounting.recorded != summary.events
         || report.accounting.delivered + report.accounting.dropped != summary.events
     {
