@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use mission_core::{Backpressure, Pipeline, StatsSink, StatsSnapshot};
-use mission_store::{ParquetSink, Store, StoreConfig};
 use mission_examples::{Workload, simulate};
+use mission_store::{ParquetSink, Store, StoreConfig};
 
 fn arg(name: &str) -> Option<String> {
     std::env::args().skip_while(|a| a != name).nth(1)

@@ -21,6 +21,8 @@ struct StaticDict {
     index: FxHashMap<usize, i32>,
     values: Vec<&'static str>,
     keys: Vec<Option<i32>>,
+    /// The last value pushed and its key: rows sorted by thread repeat values in runs.
+    last: Option<(usize, i32)>,
 }
 
 impl StaticDict {
@@ -30,11 +32,19 @@ impl StaticDict {
 
     #[inline]
     fn push(&mut self, s: &'static str) {
+        let id = s.as_ptr() as usize ^ (s.len() << 48);
+        if let Some((last, key)) = self.last
+            && last == id
+        {
+            self.keys.push(Some(key));
+            return;
+        }
         let next = self.values.len() as i32;
-        let key = *self.index.entry(s.as_ptr() as usize ^ (s.len() << 48)).or_insert_with(|| {
+        let key = *self.index.entry(id).or_insert_with(|| {
             self.values.push(s);
             next
         });
+        self.last = Some((id, key));
         self.keys.push(Some(key));
     }
 
@@ -51,6 +61,16 @@ impl StaticDict {
         let values = Arc::new(StringArray::from(self.values));
         Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values)?))
     }
+}
+
+/// The 32 lowercase hex digits of a thread id, without the formatting machinery.
+#[inline]
+fn hex_id(id: u128, out: &mut [u8; 32]) -> &str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = DIGITS[((id >> (124 - 4 * i)) & 0xF) as usize];
+    }
+    std::str::from_utf8(out).unwrap_or("")
 }
 
 fn nonempty(s: &'static str) -> Option<&'static str> {
@@ -102,7 +122,7 @@ pub fn encode(events: &[&Event]) -> Result<RecordBatch> {
     let mut lower = Float64Builder::with_capacity(n);
     let mut upper = Float64Builder::with_capacity(n);
     let mut attributes = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
-    let mut hex = String::with_capacity(32);
+    let mut hex = [0u8; 32];
     let mut text = String::new();
 
     for &i in &order {
@@ -113,9 +133,7 @@ pub fn encode(events: &[&Event]) -> Result<RecordBatch> {
         if e.thread_id.is_zero() {
             thread.append_null();
         } else {
-            hex.clear();
-            let _ = write!(hex, "{}", e.thread_id);
-            thread.append_value(&hex);
+            thread.append_value(hex_id(e.thread_id.0, &mut hex));
         }
         span.append_option(e.span_id.to_option().map(|v| v.get()));
         parent.append_option(e.parent_span_id.to_option().map(|v| v.get()));

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mission_core::{Event, Sink, SinkContext, SinkError, Timestamp};
+use mission_core::{Event, Sink, SinkContext, SinkError, Symbol, Timestamp};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
+use rustc_hash::FxHashMap;
 
 use crate::encode::encode;
 use crate::layout::{Partition, TEMP_SUFFIX};
@@ -137,6 +138,8 @@ pub struct ParquetSink {
     config: StoreConfig,
     props: WriterProperties,
     partitions: HashMap<Partition, PartitionWriter>,
+    /// (tenant, hour since the epoch) → partition, so routing an event allocates nothing.
+    routes: FxHashMap<(Symbol, u64), Partition>,
     context: Option<SinkContext>,
     counters: SinkCounters,
     file_id: String,
@@ -196,6 +199,7 @@ impl ParquetSink {
             config,
             props: props.build(),
             partitions: HashMap::new(),
+            routes: FxHashMap::default(),
             context: None,
             counters: SinkCounters::default(),
             file_id: random_hex(),
@@ -361,18 +365,37 @@ impl Sink for ParquetSink {
     fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
         let now = Instant::now();
         let mut full = Vec::new();
-        for event in batch {
-            let partition = Partition::of(event.tenant.as_str(), event.time);
-            let writer = self.partitions.entry(partition).or_insert_with_key(|_| PartitionWriter {
-                pending: Vec::new(),
-                file: None,
-                last_used: now,
-            });
-            writer.pending.push(event.clone());
-            writer.last_used = now;
-            if writer.pending.len() == self.config.row_group_rows {
-                full.push(Partition::of(event.tenant.as_str(), event.time));
+        // Route each run of events of the same tenant and hour with one lookup.
+        let mut run_start = 0;
+        while run_start < batch.len() {
+            let first = &batch[run_start];
+            let hour = first.time.0 / 3_600_000_000_000;
+            let run_end = batch[run_start..]
+                .iter()
+                .position(|e| e.tenant != first.tenant || e.time.0 / 3_600_000_000_000 != hour)
+                .map_or(batch.len(), |n| run_start + n);
+            if self.routes.len() > 4 * self.config.max_open_files {
+                self.routes.clear();
             }
+            let partition = self
+                .routes
+                .entry((first.tenant, hour))
+                .or_insert_with(|| Partition::of(first.tenant.as_str(), first.time))
+                .clone();
+            let writer =
+                self.partitions.entry(partition.clone()).or_insert_with(|| PartitionWriter {
+                    pending: Vec::with_capacity(self.config.row_group_rows.min(1 << 16)),
+                    file: None,
+                    last_used: now,
+                });
+            writer.last_used = now;
+            for event in &batch[run_start..run_end] {
+                writer.pending.push(event.clone());
+                if writer.pending.len() == self.config.row_group_rows {
+                    full.push(partition.clone());
+                }
+            }
+            run_start = run_end;
         }
         let mut first_error = None;
         for p in full {
