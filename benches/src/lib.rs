@@ -70,25 +70,15 @@ where
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut record = make();
+                    let record = make();
                     barrier.wait();
-                    let mut total = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let n = left.min(CHUNK);
-                        let start = Instant::now();
-                        for _ in 0..n {
-                            record();
-                        }
-                        total += start.elapsed();
-                        // Everyone finishes the chunk, one thread drains, everyone resumes.
+                    // Everyone finishes the chunk, one thread drains, everyone resumes.
+                    time_chunked(iters, record, || {
                         if barrier.wait().is_leader() {
                             drain();
                         }
                         barrier.wait();
-                        left -= n;
-                    }
-                    total
+                    })
                 })
             })
             .collect();

@@ -1,5 +1,73 @@
-//! Mission Control's storage.
+//! Mission Control's storage: events as Hive-partitioned, zstd-compressed Parquet that DuckDB,
+//! pyarrow, Polars, DataFusion and Spark read as they are — the storage *is* the analytics
+//! format, with no database to run — and the query side that reads it back.
+//!
+//! It is a separate crate because it is a leaf with heavy dependencies (arrow, parquet) that an
+//! agent linking only the recorder should not pay for; it depends on `mission-core` for the
+//! event model and the [`Sink`](mission_core::Sink) trait, and on nothing else of ours.
+//!
+//! # Quick example
+//!
+//! ```
+//! use mission_core::{Pipeline, SpanKind, Symbol, ThreadContext};
+//! use mission_store::{ParquetSink, Store, StoreConfig};
+//!
+//! let root = std::env::temp_dir().join(format!("mission-store-doc-{}", std::process::id()));
+//! let pipeline = Pipeline::builder().with_sink(ParquetSink::new(StoreConfig::at(&root))?).start()?;
+//! let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
+//! let recorder = pipeline.recorder();
+//! let span = recorder.start_span(&thread, SpanKind::ToolCall, Symbol::intern("web_search"), None);
+//! span.end_with_error("upstream returned 503");
+//! pipeline.shutdown(); // finalizes every file
+//!
+//! let store = Store::open(&root)?;
+//! let failed = store.query().kind("tool_call").status("error").count()?;
+//! assert_eq!(failed, 1);
+//! let view = store.thread(&thread.thread_id.to_string())?;
+//! assert_eq!(view.roots[0].name, "web_search");
+//! # std::fs::remove_dir_all(&root)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The same files from DuckDB, with nothing else running:
+//!
+//! ```sql
+//! SELECT name, count(*), median(duration_ns) / 1e6 AS p50_ms
+//! FROM read_parquet('mission-data/events/**/*.parquet', hive_partitioning = true)
+//! WHERE duration_ns IS NOT NULL GROUP BY name;
+//! ```
+//!
+//! # The entry types
+//!
+//! | type | what it is |
+//! |---|---|
+//! | [`ParquetSink`], [`StoreConfig`] | the sink that writes files: row groups, rotation, atomic finalize, retention |
+//! | [`Store`] | a store on disk: listing, leftovers of killed writers, retention, erasure |
+//! | [`Query`], [`QueryIter`], [`QueryStats`] | filters, projection, limit; pruning by path and statistics |
+//! | [`ThreadView`], [`ThreadSummary`], [`OperationStat`] | one thread as a span tree; one row per thread; latency by operation |
+//! | [`schema`] | the versioned Arrow schema and its column names |
+//! | [`layout`] | partition paths |
+//!
+//! # Layout and schema
+//!
+//! `<root>/events/tenant=<t>/date=<YYYY-MM-DD>/hour=<HH>/part-<seq>-<id>.parquet`. A file is
+//! written under a hidden `.…tmp` name and renamed when complete, so readers never see half a
+//! file; a writer killed mid-file leaves only that temporary file, which [`Store::open`] reports
+//! and never reads. Rows are sorted by thread then time within each row group; times and ids are
+//! delta-encoded; low-cardinality text is dictionary-encoded; row groups and pages carry
+//! statistics. See [`schema`] for the columns and why attributes are a map.
+//!
+//! # Untrusted input
+//!
+//! Stores are read defensively: a corrupt, foreign or newer-schema file is skipped and reported
+//! in [`QueryStats::skipped`], never a panic and never a reason to lose the other files. Tenant
+//! names are percent-encoded in paths, so no tenant can escape its directory.
+//!
+//! # Feature flags
+//!
+//! None yet. Parquet is built with zstd only.
 #![doc(test(attr(deny(warnings))))]
+#![warn(missing_docs)]
 
 mod encode;
 mod error;

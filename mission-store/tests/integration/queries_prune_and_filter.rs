@@ -85,3 +85,36 @@ fn filters_projection_and_limit() {
     let err = q().columns(&["no_such_column"]).batches().unwrap_err();
     assert!(err.to_string().contains("no_such_column"), "{err}");
 }
+
+#[test]
+fn files_are_finalized_by_age_without_a_flush() {
+    use std::time::Duration;
+
+    use mission_core::{Backpressure, Pipeline};
+    use mission_store::ParquetSink;
+
+    let dir = TempDir::new("age");
+    let config =
+        StoreConfig { max_file_age: Duration::from_millis(100), ..StoreConfig::at(&dir.0) };
+    let pipeline = Pipeline::builder()
+        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(30) })
+        .with_sink(ParquetSink::new(config).expect("sink"))
+        .start()
+        .expect("start");
+    let recorder = pipeline.recorder();
+    for e in thread_events("acme", "a", Timestamp::now().0 - MINUTE) {
+        recorder.record(e);
+    }
+    // No flush: the sink's tick finalizes the file once it is older than max_file_age.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let store = Store::open(&dir.0).expect("open");
+        if store.query().count().expect("count") == 5 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the file was never finalized by age");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(pipeline.health().accounting.in_flight == 0);
+    drop(pipeline);
+}
