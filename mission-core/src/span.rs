@@ -135,6 +135,14 @@ impl ActiveSpan<'_> {
         self
     }
 
+    /// Marks the span failed with `message` (it records when it ends).
+    pub fn set_error(&mut self, message: &str) -> &mut Self {
+        if let Some(span) = self.span_mut() {
+            span.set_error(message);
+        }
+        self
+    }
+
     /// Ends the span now and records it.
     #[inline]
     pub fn end(mut self) {

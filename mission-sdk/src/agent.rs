@@ -1,0 +1,352 @@
+//! The agent API: [`Agent`] → [`Thread`] → [`Span`]s (LLM calls, tool calls, steps, retrievals),
+//! each a guard that records when it ends or is dropped.
+
+use std::fmt::Display;
+use std::future::Future;
+
+use mission_core::{
+    ActiveSpan, AttrValue, EventBody, Level, LogRecord, SpanId, SpanKind, Status, Symbol, Text,
+    ThreadContext, ThreadId, Timestamp,
+};
+
+use crate::{Error, MissionControl, Result};
+
+/// A named agent program. Cheap to make; start threads from it.
+#[derive(Clone, Copy)]
+pub struct Agent<'c> {
+    control: &'c MissionControl,
+    name: Symbol,
+}
+
+impl std::fmt::Debug for Agent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("name", &self.name.as_str()).finish()
+    }
+}
+
+impl<'c> Agent<'c> {
+    pub(crate) fn new(control: &'c MissionControl, name: Symbol) -> Self {
+        Self { control, name }
+    }
+
+    /// The agent's name.
+    pub fn name(&self) -> &'static str {
+        self.name.as_str()
+    }
+
+    /// A new thread (one run or conversation) with a fresh id.
+    pub fn thread(&self) -> Thread<'c> {
+        self.thread_with_id(ThreadId::generate())
+    }
+
+    /// A thread with a known id (to resume a conversation).
+    pub fn thread_with_id(&self, id: ThreadId) -> Thread<'c> {
+        let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id: id };
+        Thread::start(self.control, ctx, None)
+    }
+
+    /// A thread continuing a W3C `traceparent` received from another service: same trace id,
+    /// and its root span is a child of the caller's span.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the header is not a valid version-00 `traceparent`.
+    pub fn continue_thread(&self, traceparent: &str) -> Result<Thread<'c>> {
+        let (thread_id, parent) = parse_traceparent(traceparent)?;
+        let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id };
+        Ok(Thread::start(self.control, ctx, Some(parent)))
+    }
+}
+
+/// Parses `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`.
+pub fn parse_traceparent(header: &str) -> Result<(ThreadId, SpanId)> {
+    let bad = |why: &str| Error::Config {
+        origin: "traceparent".into(),
+        message: format!("{why}: {header:?}"),
+    };
+    let parts: Vec<&str> = header.trim().split('-').collect();
+    if parts.len() != 4 || parts[0] != "00" || parts[3].len() != 2 {
+        return Err(bad("expected 00-<trace id>-<span id>-<flags>"));
+    }
+    let thread: ThreadId = parts[1].parse().map_err(|_| bad("invalid trace id"))?;
+    let span: SpanId = parts[2].parse().map_err(|_| bad("invalid parent span id"))?;
+    u8::from_str_radix(parts[3], 16).map_err(|_| bad("invalid flags"))?;
+    Ok((thread, span))
+}
+
+/// One run of an agent: a trace whose root span (`invoke_agent`) covers the whole run and is
+/// recorded when the thread is dropped or [`end`](Thread::end)ed.
+pub struct Thread<'c> {
+    control: &'c MissionControl,
+    ctx: ThreadContext,
+    root: Span<'c>,
+}
+
+impl std::fmt::Debug for Thread<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Thread").field("id", &self.ctx.thread_id).finish()
+    }
+}
+
+impl<'c> Thread<'c> {
+    fn start(
+        control: &'c MissionControl,
+        ctx: ThreadContext,
+        remote_parent: Option<SpanId>,
+    ) -> Self {
+        let name = Symbol::intern(&format!("invoke_agent {}", ctx.agent.as_str()));
+        let root = Span::start(control, ctx, SpanKind::AgentStep, name, remote_parent);
+        Self { control, ctx, root }
+    }
+
+    /// The thread id (a W3C trace id).
+    pub fn id(&self) -> ThreadId {
+        self.ctx.thread_id
+    }
+
+    /// The W3C `traceparent` to hand to a downstream call, naming this thread's root span.
+    pub fn traceparent(&self) -> String {
+        self.root.traceparent()
+    }
+
+    /// The root span (to set attributes on the whole run, or mark it failed).
+    pub fn root(&mut self) -> &mut Span<'c> {
+        &mut self.root
+    }
+
+    /// Starts an LLM call under the root span.
+    pub fn llm_call(&self, model: &str, provider: &str) -> Span<'c> {
+        self.root.llm_call(model, provider)
+    }
+
+    /// Starts a tool call under the root span.
+    pub fn tool_call(&self, tool: &str) -> Span<'c> {
+        self.root.tool_call(tool)
+    }
+
+    /// Starts an agent step under the root span.
+    pub fn step(&self, name: &str) -> Span<'c> {
+        self.root.step(name)
+    }
+
+    /// Starts a retrieval under the root span.
+    pub fn retrieval(&self, name: &str) -> Span<'c> {
+        self.root.retrieval(name)
+    }
+
+    /// Records a log record in the thread, inside the root span.
+    pub fn log(&self, level: Level, message: &str) {
+        self.root.log(level, message);
+    }
+
+    /// Ends the thread now (its root span records).
+    pub fn end(self) {
+        self.root.end();
+    }
+
+    /// The control this thread records into.
+    pub fn control(&self) -> &'c MissionControl {
+        self.control
+    }
+}
+
+/// A timed operation in a thread. Records when [`end`](Span::end)ed or dropped — an early
+/// return, a `?` or a panic still leaves a record (a panic marks it failed). Errors seen
+/// through [`check`](Span::check) or [`instrument`](Span::instrument) mark it failed with their
+/// message.
+#[must_use = "a span records when it ends; bind it to a variable"]
+pub struct Span<'c> {
+    control: &'c MissionControl,
+    ctx: ThreadContext,
+    inner: ActiveSpan<'c>,
+}
+
+impl<'c> Span<'c> {
+    fn start(
+        control: &'c MissionControl,
+        ctx: ThreadContext,
+        kind: SpanKind,
+        name: Symbol,
+        parent: Option<SpanId>,
+    ) -> Self {
+        let inner = control.recorder().start_span(&ctx, kind, name, parent);
+        Self { control, ctx, inner }
+    }
+
+    fn child(&self, kind: SpanKind, name: Symbol) -> Span<'c> {
+        Span::start(self.control, self.ctx, kind, name, Some(self.inner.span_id()))
+    }
+
+    /// This span's id.
+    pub fn span_id(&self) -> SpanId {
+        self.inner.span_id()
+    }
+
+    /// The thread it belongs to.
+    pub fn thread_id(&self) -> ThreadId {
+        self.ctx.thread_id
+    }
+
+    /// The W3C `traceparent` naming this span, for a downstream call.
+    pub fn traceparent(&self) -> String {
+        format!("00-{}-{}-01", self.ctx.thread_id, self.inner.span_id())
+    }
+
+    /// Starts a child LLM call (`gen_ai.operation.name = chat`).
+    pub fn llm_call(&self, model: &str, provider: &str) -> Span<'c> {
+        let mut span = self.child(SpanKind::LlmCall, Symbol::intern(&format!("chat {model}")));
+        if let Some(usage) = span.inner.llm_usage_mut() {
+            usage.model = Symbol::intern(model);
+            usage.provider = Symbol::intern(provider);
+        }
+        span
+    }
+
+    /// Starts a child tool call (`execute_tool {tool}`).
+    pub fn tool_call(&self, tool: &str) -> Span<'c> {
+        let mut span =
+            self.child(SpanKind::ToolCall, Symbol::intern(&format!("execute_tool {tool}")));
+        span.inner.set_attribute(Symbol::intern("gen_ai.tool.name"), tool);
+        span
+    }
+
+    /// Starts a child agent step.
+    pub fn step(&self, name: &str) -> Span<'c> {
+        self.child(SpanKind::AgentStep, Symbol::intern(name))
+    }
+
+    /// Starts a child retrieval.
+    pub fn retrieval(&self, name: &str) -> Span<'c> {
+        self.child(SpanKind::Retrieval, Symbol::intern(name))
+    }
+
+    /// Records a log record inside this span.
+    pub fn log(&self, level: Level, message: &str) {
+        let target = Symbol::intern("agent");
+        let event = self.ctx.event(
+            Symbol::intern("log"),
+            self.inner.span_id(),
+            EventBody::Log(LogRecord { level, target, message: Text::new(message) }),
+        );
+        self.control.recorder().record(event);
+    }
+
+    /// Sets the token usage of an LLM call (input includes cached tokens, output includes
+    /// reasoning tokens, as providers report them).
+    pub fn record_usage(&mut self, input_tokens: u32, output_tokens: u32) -> &mut Self {
+        if let Some(usage) = self.inner.llm_usage_mut() {
+            usage.input_tokens = input_tokens;
+            usage.output_tokens = output_tokens;
+        }
+        self
+    }
+
+    /// Of the input tokens, how many the provider read from its cache (billed at the cached
+    /// price).
+    pub fn record_cached_tokens(&mut self, cached_input_tokens: u32) -> &mut Self {
+        if let Some(usage) = self.inner.llm_usage_mut() {
+            usage.cached_input_tokens = cached_input_tokens;
+        }
+        self
+    }
+
+    /// Of the output tokens, how many were reasoning tokens (already in the output count).
+    pub fn record_reasoning_tokens(&mut self, reasoning_tokens: u32) -> &mut Self {
+        if let Some(usage) = self.inner.llm_usage_mut() {
+            usage.reasoning_tokens = reasoning_tokens;
+        }
+        self
+    }
+
+    /// Why the model stopped (`gen_ai.response.finish_reasons`).
+    pub fn set_finish_reason(&mut self, reason: &str) -> &mut Self {
+        self.set_attribute("gen_ai.response.finish_reasons", reason)
+    }
+
+    /// Marks the first streamed token now (`gen_ai.server.time_to_first_token`, seconds).
+    pub fn first_token(&mut self) -> &mut Self {
+        let elapsed = Timestamp::now().saturating_duration_since(self.inner.start_time());
+        self.set_attribute("gen_ai.server.time_to_first_token", elapsed.as_secs_f64())
+    }
+
+    /// Size of a tool call's arguments, in bytes.
+    pub fn set_arguments_size(&mut self, bytes: u64) -> &mut Self {
+        self.set_attribute(
+            "gen_ai.tool.call.arguments.size",
+            i64::try_from(bytes).unwrap_or(i64::MAX),
+        )
+    }
+
+    /// Size of a tool call's result (bytes, items — your unit).
+    pub fn set_result_size(&mut self, size: u64) -> &mut Self {
+        self.set_attribute("gen_ai.tool.call.result.size", i64::try_from(size).unwrap_or(i64::MAX))
+    }
+
+    /// The provider's id of this tool call (`gen_ai.tool.call.id`).
+    pub fn set_call_id(&mut self, id: &str) -> &mut Self {
+        self.set_attribute("gen_ai.tool.call.id", id)
+    }
+
+    /// Sets an attribute.
+    pub fn set_attribute(&mut self, key: &str, value: impl Into<AttrValue>) -> &mut Self {
+        self.inner.set_attribute(Symbol::intern(key), value);
+        self
+    }
+
+    /// Marks the span failed with `message`.
+    pub fn set_error(&mut self, message: &str) -> &mut Self {
+        self.inner.set_error(message);
+        self
+    }
+
+    /// Marks the span succeeded.
+    pub fn set_ok(&mut self) -> &mut Self {
+        self.inner.set_status(Status::Ok);
+        self
+    }
+
+    /// Passes `result` through, marking the span failed if it is an error:
+    /// `let rows = span.check(query())?;`.
+    pub fn check<T, E: Display>(
+        &mut self,
+        result: std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        if let Err(e) = &result {
+            self.set_error(&e.to_string());
+        }
+        result
+    }
+
+    /// Awaits `future` inside this span and ends it, failed if the future returned an error.
+    pub async fn instrument<T, E: Display>(
+        mut self,
+        future: impl Future<Output = std::result::Result<T, E>>,
+    ) -> std::result::Result<T, E> {
+        let result = future.await;
+        let result = self.check(result);
+        self.end();
+        result
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {
+        drop(self);
+    }
+
+    fn price(&mut self) {
+        let prices = &self.control.prices;
+        if let Some(usage) = self.inner.llm_usage_mut()
+            && usage.cost_usd == 0.0
+            && !usage.model.is_empty()
+            && let Some(cost) = prices.cost(usage)
+        {
+            usage.cost_usd = cost;
+        }
+    }
+}
+
+impl Drop for Span<'_> {
+    fn drop(&mut self) {
+        self.price();
+        // `inner` records itself when dropped right after this.
+    }
+}

@@ -1,0 +1,224 @@
+//! [`MissionConfig`]: every setting of an embedded Mission Control, from code, a file or the
+//! environment — in that order of precedence.
+
+use mission_core::{Backpressure, RecorderConfig, duration_text};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// Settings of an embedded Mission Control. Every field is optional: what is unset falls back
+/// to the environment (`MISSION_*`), then to the default. Deserialises from TOML or JSON.
+///
+/// ```
+/// let config: mission_sdk::MissionConfig = toml::from_str(r#"
+///     tenant = "acme"
+///     store_root = "/var/lib/mission"
+///     [recorder]
+///     ring_capacity = 16384
+/// "#)?;
+/// assert_eq!(config.tenant.as_deref(), Some("acme"));
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MissionConfig {
+    /// The tenant events belong to (`MISSION_TENANT`; default `default`).
+    pub tenant: Option<String>,
+    /// The service name exported with events (`MISSION_SERVICE_NAME`; default `mission-agent`).
+    pub service_name: Option<String>,
+    /// Whether to write a Parquet store (`MISSION_STORE=on|off`; default on).
+    pub store: Option<bool>,
+    /// Where the store lives (`MISSION_STORE_ROOT`; default `./mission-data`).
+    pub store_root: Option<PathBuf>,
+    /// Recorder buffers and backpressure (`MISSION_RING_CAPACITY`, `MISSION_BACKPRESSURE` =
+    /// `drop_newest` or `block:<duration>`).
+    pub recorder: Option<RecorderConfig>,
+    /// A price table file, TOML or JSON (`MISSION_PRICES_FILE`; default: built-in prices).
+    pub prices_file: Option<PathBuf>,
+}
+
+/// A configuration with every setting decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedConfig {
+    /// The tenant.
+    pub tenant: String,
+    /// The service name.
+    pub service_name: String,
+    /// The store root, or `None` for no store.
+    pub store_root: Option<PathBuf>,
+    /// Recorder settings.
+    pub recorder: RecorderConfig,
+    /// The price table file, if any.
+    pub prices_file: Option<PathBuf>,
+}
+
+impl MissionConfig {
+    /// Reads a TOML or JSON (by extension) configuration file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable; [`Error::Config`] naming the file, line and field if it does
+    /// not parse.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Io { path: path.into(), source: e })?;
+        let parsed = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| e.to_string())
+        } else {
+            toml::from_str(&text).map_err(|e| e.to_string())
+        };
+        parsed.map_err(|message| Error::Config { origin: path.display().to_string(), message })
+    }
+
+    /// Fills every field left unset in `self` from `other`.
+    pub fn or(self, other: MissionConfig) -> Self {
+        Self {
+            tenant: self.tenant.or(other.tenant),
+            service_name: self.service_name.or(other.service_name),
+            store: self.store.or(other.store),
+            store_root: self.store_root.or(other.store_root),
+            recorder: self.recorder.or(other.recorder),
+            prices_file: self.prices_file.or(other.prices_file),
+        }
+    }
+
+    /// The settings `MISSION_*` variables give, read through `var` (so tests need not touch
+    /// the process environment).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable whose value is invalid.
+    pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let bad = |name: &str, message: String| Error::Config {
+            origin: format!("environment variable {name}"),
+            message,
+        };
+        let mut recorder: Option<RecorderConfig> = None;
+        if let Some(v) = var("MISSION_RING_CAPACITY") {
+            let n = v
+                .trim()
+                .parse::<usize>()
+                .map_err(|e| bad("MISSION_RING_CAPACITY", format!("{v:?}: {e}")))?;
+            recorder.get_or_insert_with(RecorderConfig::default).ring_capacity = n;
+        }
+        if let Some(v) = var("MISSION_BACKPRESSURE") {
+            let policy = match v.trim() {
+                "drop_newest" => Backpressure::DropNewest,
+                other => match other.strip_prefix("block:") {
+                    Some(t) => Backpressure::Block {
+                        timeout: duration_text::parse(t)
+                            .map_err(|e| bad("MISSION_BACKPRESSURE", e))?,
+                    },
+                    None => {
+                        return Err(bad(
+                            "MISSION_BACKPRESSURE",
+                            format!(
+                                "{v:?}: expected drop_newest or block:<duration> (e.g. block:5ms)"
+                            ),
+                        ));
+                    }
+                },
+            };
+            recorder.get_or_insert_with(RecorderConfig::default).backpressure = policy;
+        }
+        let store = match var("MISSION_STORE").as_deref().map(str::trim) {
+            None => None,
+            Some("on" | "true" | "1") => Some(true),
+            Some("off" | "false" | "0") => Some(false),
+            Some(other) => {
+                return Err(bad("MISSION_STORE", format!("{other:?}: expected on or off")));
+            }
+        };
+        Ok(Self {
+            tenant: var("MISSION_TENANT"),
+            service_name: var("MISSION_SERVICE_NAME"),
+            store,
+            store_root: var("MISSION_STORE_ROOT").map(PathBuf::from),
+            recorder,
+            prices_file: var("MISSION_PRICES_FILE").map(PathBuf::from),
+        })
+    }
+
+    /// Decides every setting: `self`, then `env`, then the defaults.
+    pub fn resolve(self, env: MissionConfig) -> ResolvedConfig {
+        let merged = self.or(env);
+        ResolvedConfig {
+            tenant: merged.tenant.unwrap_or_else(|| "default".into()),
+            service_name: merged.service_name.unwrap_or_else(|| "mission-agent".into()),
+            store_root: if merged.store.unwrap_or(true) {
+                Some(merged.store_root.unwrap_or_else(|| PathBuf::from("./mission-data")))
+            } else {
+                None
+            },
+            recorder: merged.recorder.unwrap_or_default(),
+            prices_file: merged.prices_file,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use std::time::Duration;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let r = MissionConfig::default().resolve(MissionConfig::default());
+        assert_eq!(r.store_root, Some(PathBuf::from("./mission-data")));
+        assert_eq!(r.tenant, "default");
+        assert_eq!(r.recorder, RecorderConfig::default());
+    }
+
+    #[test]
+    fn code_beats_environment_which_fills_the_rest() {
+        let from_env = MissionConfig::from_env_with(env(&[
+            ("MISSION_TENANT", "env-tenant"),
+            ("MISSION_STORE_ROOT", "/env/root"),
+            ("MISSION_BACKPRESSURE", "block:5ms"),
+        ]))
+        .expect("env");
+        let code = MissionConfig { tenant: Some("code-tenant".into()), ..MissionConfig::default() };
+        let r = code.resolve(from_env);
+        assert_eq!(r.tenant, "code-tenant");
+        assert_eq!(r.store_root, Some(PathBuf::from("/env/root")));
+        assert_eq!(
+            r.recorder.backpressure,
+            Backpressure::Block { timeout: Duration::from_millis(5) }
+        );
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable() {
+        let err = MissionConfig::from_env_with(env(&[("MISSION_BACKPRESSURE", "sometimes")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("MISSION_BACKPRESSURE"), "{err}");
+        let err =
+            MissionConfig::from_env_with(env(&[("MISSION_RING_CAPACITY", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("MISSION_RING_CAPACITY"), "{err}");
+        let off = MissionConfig::from_env_with(env(&[("MISSION_STORE", "off")])).expect("env");
+        assert_eq!(MissionConfig::default().resolve(off).store_root, None);
+    }
+
+    #[test]
+    fn files_report_line_and_field() {
+        let dir = std::env::temp_dir().join(format!("mission-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("mission.toml");
+        std::fs::write(&path, "tenant = \"acme\"\n\n[recorder]\nring_capacty = 5\n")
+            .expect("write");
+        let err = MissionConfig::from_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("mission.toml") && err.contains("ring_capacty") && err.contains("line 4"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

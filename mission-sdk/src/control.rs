@@ -1,0 +1,294 @@
+//! [`MissionControl`]: the embedded observability of one agent process.
+
+use std::path::{Path, PathBuf};
+
+use mission_core::{
+    AttrValue, Decision, Event, EventBody, Health, Level, LogRecord, PermissionDecision, Pipeline,
+    Recorder, ShutdownReport, Sink, StatsReader, StatsSink, StatsSnapshot, Symbol, Text,
+};
+use mission_store::{ParquetSink, Store, StoreConfig};
+
+use crate::hub::{EventFilter, LiveHub, Subscription};
+use crate::price::PriceTable;
+use crate::{Agent, MissionConfig, ResolvedConfig, Result};
+
+/// Builds a [`MissionControl`]. Settings made here win over `MISSION_*` environment variables,
+/// which win over a configuration file, which wins over the defaults.
+#[must_use]
+pub struct MissionControlBuilder {
+    code: MissionConfig,
+    file: Option<PathBuf>,
+    sinks: Vec<Box<dyn Sink>>,
+    prices: Option<PriceTable>,
+    use_environment: bool,
+}
+
+impl MissionControlBuilder {
+    /// The tenant events belong to.
+    pub fn with_tenant(mut self, tenant: &str) -> Self {
+        self.code.tenant = Some(tenant.to_owned());
+        self
+    }
+
+    /// The service name exported with events.
+    pub fn with_service_name(mut self, name: &str) -> Self {
+        self.code.service_name = Some(name.to_owned());
+        self
+    }
+
+    /// Where the Parquet store lives (default `./mission-data`).
+    pub fn with_store_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.code.store_root = Some(root.into());
+        self.code.store = Some(true);
+        self
+    }
+
+    /// Records without writing a store (statistics, live hub and user sinks only).
+    pub fn without_store(mut self) -> Self {
+        self.code.store = Some(false);
+        self
+    }
+
+    /// Recorder buffers and backpressure.
+    pub fn with_recorder_config(mut self, config: mission_core::RecorderConfig) -> Self {
+        self.code.recorder = Some(config);
+        self
+    }
+
+    /// The price table costs are computed with (default: built-in prices).
+    pub fn with_price_table(mut self, prices: PriceTable) -> Self {
+        self.prices = Some(prices);
+        self
+    }
+
+    /// Adds a sink of your own (it receives every drained batch).
+    pub fn with_sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Reads settings from a TOML or JSON file; code settings still win.
+    pub fn with_config_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.file = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Uses `config` for every setting code has not made yet.
+    pub fn with_config(mut self, config: MissionConfig) -> Self {
+        self.code = self.code.or(config);
+        self
+    }
+
+    /// Ignores `MISSION_*` environment variables (for tests and embedders that own all config).
+    pub fn ignore_environment(mut self) -> Self {
+        self.use_environment = false;
+        self
+    }
+
+    /// Starts recording.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) for an invalid file or environment variable;
+    /// [`Error::Store`](crate::Error::Store) if the store root cannot be created or written;
+    /// [`Error::Start`](crate::Error::Start) if the pipeline thread cannot start.
+    pub fn build(self) -> Result<MissionControl> {
+        let env = if self.use_environment {
+            MissionConfig::from_env_with(|k| std::env::var(k).ok())?
+        } else {
+            MissionConfig::default()
+        };
+        let mut code = self.code;
+        if let Some(file) = &self.file {
+            code = code.or(MissionConfig::from_file(file)?);
+        }
+        // Code and file first, then the environment for what they left unset.
+        let config = code.resolve(env);
+        let prices = match (self.prices, &config.prices_file) {
+            (Some(p), _) => p,
+            (None, Some(file)) => PriceTable::from_file(file)?,
+            (None, None) => PriceTable::default_prices(),
+        };
+        let stats = StatsSink::new();
+        let stats_reader = stats.reader();
+        let hub = LiveHub::new();
+        let mut builder = Pipeline::builder()
+            .with_config(config.recorder.clone())
+            .with_sink(stats)
+            .with_sink(hub.sink());
+        if let Some(root) = &config.store_root {
+            builder = builder.with_sink(ParquetSink::new(StoreConfig::at(root))?);
+        }
+        for sink in self.sinks {
+            builder = builder.with_boxed_sink(sink);
+        }
+        let pipeline = builder.start()?;
+        Ok(MissionControl {
+            recorder: pipeline.recorder(),
+            pipeline: Some(pipeline),
+            tenant: Symbol::intern(&config.tenant),
+            prices,
+            stats: stats_reader,
+            hub,
+            config,
+        })
+    }
+}
+
+/// Mission Control embedded in an agent process: records, stores, aggregates and streams what
+/// the agent does. `MissionControl::builder().build()` records to `./mission-data` and needs
+/// nothing running. Dropping it (or [`shutdown`](Self::shutdown)) delivers everything recorded.
+///
+/// ```
+/// use mission_sdk::MissionControl;
+/// let root = std::env::temp_dir().join(format!("mission-sdk-doc-{}", std::process::id()));
+/// let control = MissionControl::builder().with_store_root(&root).build()?;
+/// let agent = control.agent("support-bot");
+/// let thread = agent.thread();
+/// {
+///     let mut call = thread.llm_call("gpt-4o-mini", "openai");
+///     call.record_usage(812, 64);
+/// }
+/// drop(thread);
+/// let report = control.shutdown();
+/// assert_eq!(report.accounting.delivered, 2); // the LLM call and the agent's run
+/// # std::fs::remove_dir_all(&root)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MissionControl {
+    pipeline: Option<Pipeline>,
+    recorder: Recorder,
+    pub(crate) tenant: Symbol,
+    pub(crate) prices: PriceTable,
+    stats: StatsReader,
+    hub: LiveHub,
+    config: ResolvedConfig,
+}
+
+impl std::fmt::Debug for MissionControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MissionControl").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl MissionControl {
+    /// A builder with every setting unset (defaults, environment and files fill them).
+    pub fn builder() -> MissionControlBuilder {
+        MissionControlBuilder {
+            code: MissionConfig::default(),
+            file: None,
+            sinks: Vec::new(),
+            prices: None,
+            use_environment: true,
+        }
+    }
+
+    /// An agent: the entry point for threads and spans. Cheap; call it as often as you like.
+    pub fn agent(&self, name: &str) -> Agent<'_> {
+        Agent::new(self, Symbol::intern(name))
+    }
+
+    /// The recorder (for `MissionLayer` or direct use).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &ResolvedConfig {
+        &self.config
+    }
+
+    /// The price table costs are computed with.
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
+    }
+
+    /// Records a log record outside any thread, with `fields` as attributes.
+    pub fn log(&self, level: Level, message: &str, fields: &[(&str, AttrValue)]) {
+        let mut event = Event::new(
+            Symbol::intern("log"),
+            EventBody::Log(LogRecord {
+                level,
+                target: Symbol::intern("mission"),
+                message: Text::new(message),
+            }),
+        );
+        event.tenant = self.tenant;
+        for (k, v) in fields {
+            event.attributes.set(Symbol::intern(k), v.clone());
+        }
+        self.recorder.record(event);
+    }
+
+    /// Records a permission decision: `actor` asked to do `action` to `resource`; `rule` decided.
+    pub fn permission(
+        &self,
+        actor: &str,
+        action: &str,
+        resource: &str,
+        decision: Decision,
+        rule: &str,
+    ) {
+        let mut event = Event::new(
+            Symbol::intern(action),
+            EventBody::Permission(PermissionDecision {
+                actor: Text::new(actor),
+                action: Symbol::intern(action),
+                resource: Text::new(resource),
+                decision,
+                policy: Symbol::intern(rule),
+            }),
+        );
+        event.tenant = self.tenant;
+        self.recorder.record(event);
+    }
+
+    /// Subscribes to events as they are drained; keeps at most `capacity` undelivered.
+    pub fn subscribe(&self, filter: EventFilter, capacity: usize) -> Subscription {
+        self.hub.subscribe(filter, capacity)
+    }
+
+    /// Rolling statistics right now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Health of the recorder, pipeline and sinks.
+    pub fn health(&self) -> Health {
+        self.recorder.health()
+    }
+
+    /// Waits until everything recorded so far reached every sink (files finalized).
+    ///
+    /// # Errors
+    /// [`Error::Flush`](crate::Error::Flush) if it timed out or a sink failed.
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.recorder.flush()?)
+    }
+
+    /// The store, opened for queries (after a [`flush`](Self::flush) it holds everything
+    /// recorded so far); `None` when running without a store.
+    ///
+    /// # Errors
+    /// [`Error::Store`](crate::Error::Store) if the directory cannot be listed.
+    pub fn store(&self) -> Option<Result<Store>> {
+        self.config.store_root.as_ref().map(|root| Ok(Store::open(root)?))
+    }
+
+    /// Stops recording, delivers everything recorded and returns the final counts.
+    pub fn shutdown(mut self) -> ShutdownReport {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> ShutdownReport {
+        match self.pipeline.take() {
+            Some(p) => p.shutdown(),
+            None => ShutdownReport { accounting: self.recorder.accounting(), sinks: Vec::new() },
+        }
+    }
+}
+
+impl Drop for MissionControl {
+    fn drop(&mut self) {
+        self.shutdown_inner();
+    }
+}

@@ -1,0 +1,38 @@
+//! Errors of the SDK.
+
+use std::path::PathBuf;
+
+/// What can go wrong building or running Mission Control.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration file or value is invalid.
+    #[error("invalid configuration in {origin}: {message}")]
+    Config {
+        /// The file or environment variable.
+        origin: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store could not be opened or written.
+    #[error(transparent)]
+    Store(#[from] mission_store::Error),
+    /// The pipeline thread could not be started.
+    #[error(transparent)]
+    Start(#[from] mission_core::StartError),
+    /// A flush did not complete.
+    #[error(transparent)]
+    Flush(#[from] mission_core::FlushError),
+}
+
+/// The SDK's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,90 @@
+//! The Mission Control agent SDK: what an agent developer touches. One dependency, a builder
+//! whose defaults need nothing running, and an API in the words of agents — tenant, agent,
+//! thread, LLM call, tool call — that records into the lock-free recorder of `mission-core`,
+//! stores to Parquet with `mission-store`, keeps rolling statistics, prices every LLM call and
+//! streams events to in-process subscribers.
+//!
+//! It is a separate crate because it is the facade: it depends on the other crates and
+//! re-exports what an agent author needs, so they add one dependency; the crates under it stay
+//! small and free of SDK policy.
+//!
+//! # Quick example
+//!
+//! ```
+//! use mission_sdk::{EventFilter, MissionControl};
+//!
+//! let root = std::env::temp_dir().join(format!("mission-sdk-lib-{}", std::process::id()));
+//! let control = MissionControl::builder().with_store_root(&root).with_tenant("acme").build()?;
+//! let live = control.subscribe(EventFilter::all(), 1024);
+//! let agent = control.agent("support-bot");
+//!
+//! let thread = agent.thread();
+//! {
+//!     let mut call = thread.llm_call("gpt-4o-mini", "openai");
+//!     call.record_usage(812, 64).record_cached_tokens(512);
+//! } // recorded here, priced from the built-in table
+//! let mut tool = thread.tool_call("lookup_order");
+//! let looked_up: Result<u32, String> = Err("order service timed out".into());
+//! let _ = tool.check(looked_up); // marks the span failed with the message
+//! tool.end();
+//! thread.end();
+//!
+//! control.flush()?;
+//! assert_eq!(control.stats().usage.input_tokens, 812);
+//! assert!(control.stats().usage.cost_usd > 0.0);
+//! assert!(live.try_recv().is_some());
+//! let failed = control.store().expect("a store")?.query().status("error").count()?;
+//! assert_eq!(failed, 1);
+//! # drop(control);
+//! # std::fs::remove_dir_all(&root)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The entry types
+//!
+//! | type | what it is |
+//! |---|---|
+//! | [`MissionControl`], [`MissionControlBuilder`] | the embedded instance; builder with code > environment > file > defaults |
+//! | [`Agent`], [`Thread`], [`Span`] | the recording API: guards that record when they end or drop |
+//! | [`PriceTable`] | model prices; cost computed when a call is recorded, cached tokens included once |
+//! | [`EventFilter`], [`Subscription`] | the live hub: in-process subscribers with bounded lag |
+//! | [`MissionConfig`] | every setting, from TOML/JSON or `MISSION_*` variables |
+//!
+//! # Configuration
+//!
+//! | setting | code | environment | default |
+//! |---|---|---|---|
+//! | tenant | `with_tenant` | `MISSION_TENANT` | `default` |
+//! | service name | `with_service_name` | `MISSION_SERVICE_NAME` | `mission-agent` |
+//! | store | `with_store_root`, `without_store` | `MISSION_STORE_ROOT`, `MISSION_STORE=on/off` | `./mission-data` |
+//! | buffers | `with_recorder_config` | `MISSION_RING_CAPACITY`, `MISSION_BACKPRESSURE=drop_newest\|block:5ms` | 8192 events per thread, drop newest |
+//! | prices | `with_price_table` | `MISSION_PRICES_FILE` | built-in table |
+//!
+//! # Untrusted input
+//!
+//! Names, messages and attribute values may come from prompts and tool output: all are bounded
+//! and truncated with a marker by `mission-core`; a malformed `traceparent` or configuration
+//! value is a typed error naming the field, never a panic.
+#![doc(test(attr(deny(warnings))))]
+#![warn(missing_docs)]
+
+mod agent;
+mod config;
+mod control;
+mod error;
+mod hub;
+mod price;
+
+pub use agent::{Agent, Span, Thread, parse_traceparent};
+pub use config::{MissionConfig, ResolvedConfig};
+pub use control::{MissionControl, MissionControlBuilder};
+pub use error::{Error, Result};
+pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
+pub use price::{ModelPrice, PriceTable};
+
+pub use mission_core::{
+    self as core, AttrValue, Backpressure, Decision, Event, EventBody, Health, Level, MissionLayer,
+    RecorderConfig, ShutdownReport, Sink, SinkError, SpanId, SpanKind, StatsSnapshot, Status,
+    ThreadId,
+};
+pub use mission_store::{self as store, Query, Store, StoreConfig};

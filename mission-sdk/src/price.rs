@@ -1,0 +1,201 @@
+//! Prices of models, and the cost of one call computed from its usage.
+
+use std::path::Path;
+
+use mission_core::LlmUsage;
+
+use crate::{Error, Result};
+
+/// The price of one model, in US dollars per million tokens.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    /// The provider (`openai`, `anthropic`, …); `*` matches any.
+    pub provider: String,
+    /// The model name, or a prefix ending in `*` (`gpt-4o-mini*` matches dated snapshots).
+    pub model: String,
+    /// Input tokens not read from cache.
+    pub input_per_million: f64,
+    /// Output tokens (reasoning tokens are output tokens and billed as such, once).
+    pub output_per_million: f64,
+    /// Input tokens read from the provider's cache; defaults to the input price.
+    #[serde(default)]
+    pub cached_input_per_million: Option<f64>,
+    /// The date the price was taken from the provider's page (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub as_of: Option<String>,
+}
+
+impl ModelPrice {
+    fn matches(&self, provider: &str, model: &str) -> bool {
+        let provider_ok = self.provider == "*" || self.provider.eq_ignore_ascii_case(provider);
+        let model_ok = match self.model.strip_suffix('*') {
+            Some(prefix) => model.starts_with(prefix),
+            None => self.model == model,
+        };
+        provider_ok && model_ok
+    }
+
+    /// The cost of `usage` at this price. Cached input tokens are part of `input_tokens` and
+    /// billed at the cached price; reasoning tokens are part of `output_tokens` and billed once.
+    pub fn cost(&self, usage: &LlmUsage) -> f64 {
+        let cached = u64::from(usage.cached_input_tokens.min(usage.input_tokens));
+        let fresh = u64::from(usage.input_tokens) - cached;
+        let cached_price = self.cached_input_per_million.unwrap_or(self.input_per_million);
+        (fresh as f64 * self.input_per_million
+            + cached as f64 * cached_price
+            + f64::from(usage.output_tokens) * self.output_per_million)
+            / 1e6
+    }
+}
+
+/// A table of model prices. The first entry that matches a call's provider and model prices
+/// it; a call no entry matches costs 0 and is counted in `unpriced` by the stats.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceTable {
+    /// The prices, most specific first.
+    #[serde(default, rename = "price")]
+    pub prices: Vec<ModelPrice>,
+}
+
+impl PriceTable {
+    /// An empty table: every call costs 0.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Prices of widely used models, as published by their providers on the date in each
+    /// entry. Check them against your contract; load your own with [`from_file`](Self::from_file).
+    pub fn default_prices() -> Self {
+        let p = |provider: &str, model: &str, input: f64, cached: f64, output: f64| ModelPrice {
+            provider: provider.into(),
+            model: model.into(),
+            input_per_million: input,
+            output_per_million: output,
+            cached_input_per_million: Some(cached),
+            as_of: Some("2025-06-01".into()),
+        };
+        Self {
+            prices: vec![
+                p("openai", "gpt-4o-mini*", 0.15, 0.075, 0.60),
+                p("openai", "gpt-4o*", 2.50, 1.25, 10.00),
+                p("openai", "gpt-4.1-mini*", 0.40, 0.10, 1.60),
+                p("openai", "gpt-4.1-nano*", 0.10, 0.025, 0.40),
+                p("openai", "gpt-4.1*", 2.00, 0.50, 8.00),
+                p("openai", "o3-mini*", 1.10, 0.55, 4.40),
+                p("openai", "o4-mini*", 1.10, 0.275, 4.40),
+                p("openai", "o3*", 2.00, 0.50, 8.00),
+                p("anthropic", "claude-opus-4*", 15.00, 1.50, 75.00),
+                p("anthropic", "claude-sonnet-4*", 3.00, 0.30, 15.00),
+                p("anthropic", "claude-3-5-haiku*", 0.80, 0.08, 4.00),
+                p("google", "gemini-2.5-pro*", 1.25, 0.31, 10.00),
+                p("google", "gemini-2.5-flash*", 0.30, 0.075, 2.50),
+            ],
+        }
+    }
+
+    /// Loads a table from a TOML (`[[price]]` entries) or JSON (`{"price": [...]}`) file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read; [`Error::Config`] naming the file and the
+    /// offending field if it does not parse.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Io { path: path.into(), source: e })?;
+        let parsed = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| e.to_string())
+        } else {
+            toml::from_str(&text).map_err(|e| e.to_string())
+        };
+        parsed.map_err(|message| Error::Config { origin: path.display().to_string(), message })
+    }
+
+    /// The price for `provider` and `model`, if any.
+    pub fn find(&self, provider: &str, model: &str) -> Option<&ModelPrice> {
+        self.prices.iter().find(|p| p.matches(provider, model))
+    }
+
+    /// The cost of `usage`; `None` when no entry prices the call.
+    pub fn cost(&self, usage: &LlmUsage) -> Option<f64> {
+        self.find(usage.provider.as_str(), usage.model.as_str()).map(|p| p.cost(usage))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mission_core::Symbol;
+
+    use super::*;
+
+    fn usage(
+        provider: &str,
+        model: &str,
+        input: u32,
+        cached: u32,
+        output: u32,
+        reasoning: u32,
+    ) -> LlmUsage {
+        LlmUsage {
+            provider: Symbol::intern(provider),
+            model: Symbol::intern(model),
+            input_tokens: input,
+            cached_input_tokens: cached,
+            output_tokens: output,
+            reasoning_tokens: reasoning,
+            ..LlmUsage::default()
+        }
+    }
+
+    #[test]
+    fn cached_and_reasoning_tokens_are_counted_once() {
+        let table = PriceTable {
+            prices: vec![ModelPrice {
+                provider: "openai".into(),
+                model: "gpt-x*".into(),
+                input_per_million: 2.0,
+                output_per_million: 8.0,
+                cached_input_per_million: Some(0.5),
+                as_of: None,
+            }],
+        };
+        // 1,000,000 input of which 400,000 cached; 100,000 output of which 60,000 reasoning.
+        let cost = table.cost(&usage("openai", "gpt-x-2025", 1_000_000, 400_000, 100_000, 60_000));
+        let expected = 600_000.0 * 2.0 / 1e6 + 400_000.0 * 0.5 / 1e6 + 100_000.0 * 8.0 / 1e6;
+        assert_eq!(cost, Some(expected));
+        assert_eq!(expected, 2.2);
+        assert_eq!(table.cost(&usage("anthropic", "gpt-x", 1, 0, 1, 0)), None);
+        // More cached tokens than input tokens is bad input: capped, never negative.
+        let capped = table.cost(&usage("openai", "gpt-x", 100, 500, 0, 0)).unwrap_or(-1.0);
+        assert!((capped - 100.0 * 0.5 / 1e6).abs() < 1e-15);
+    }
+
+    #[test]
+    fn the_default_table_prices_common_models() {
+        let table = PriceTable::default_prices();
+        let c = table.cost(&usage("openai", "gpt-4o-mini-2024-07-18", 1_000_000, 0, 1_000_000, 0));
+        assert_eq!(c, Some(0.75));
+        assert!(table.find("openai", "gpt-4o").is_some_and(|p| p.model == "gpt-4o*"));
+        assert!(table.find("anthropic", "claude-sonnet-4-20250514").is_some());
+    }
+
+    #[test]
+    fn tables_load_from_toml_and_json_with_clear_errors() {
+        let dir = std::env::temp_dir().join(format!("mission-prices-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let toml_path = dir.join("prices.toml");
+        std::fs::write(&toml_path, "[[price]]\nprovider = \"acme\"\nmodel = \"m1\"\ninput_per_million = 1.0\noutput_per_million = 2.0\n").expect("write");
+        let t = PriceTable::from_file(&toml_path).expect("toml");
+        assert_eq!(t.cost(&usage("acme", "m1", 1_000_000, 0, 1_000_000, 0)), Some(3.0));
+        let json_path = dir.join("prices.json");
+        std::fs::write(
+            &json_path,
+            r#"{"price": [{"provider": "acme", "model": "m1", "input_per_milion": 1}]}"#,
+        )
+        .expect("write");
+        let err = PriceTable::from_file(&json_path).unwrap_err().to_string();
+        assert!(err.contains("prices.json") && err.contains("input_per_milion"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

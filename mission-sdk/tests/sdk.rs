@@ -1,0 +1,306 @@
+//! The agent API end to end: guards, cost, parentage, trace context, live hub.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mission_sdk::{
+    AttrValue, Decision, Event, EventBody, EventFilter, Level, MissionControl, ModelPrice,
+    PriceTable, SpanKind, Status,
+};
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "mission-sdk-{name}-{}-{}",
+            std::process::id(),
+            mission_sdk::core::Timestamp::now().0
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        Self(dir)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn control(dir: &TempDir) -> MissionControl {
+    MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&dir.0)
+        .with_tenant("acme")
+        .build()
+        .expect("build")
+}
+
+fn drain(sub: &mission_sdk::Subscription) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Some(e) = sub.recv_timeout(Duration::from_millis(200)) {
+        out.push(e);
+    }
+    out
+}
+
+fn span_named<'a>(events: &'a [Event], name: &str) -> &'a Event {
+    events
+        .iter()
+        .find(|e| e.name.as_str() == name)
+        .unwrap_or_else(|| panic!("no event {name}: {events:#?}"))
+}
+
+#[test]
+fn spans_nest_under_the_thread_with_genai_names() {
+    let dir = TempDir::new("nest");
+    let control = control(&dir);
+    let sub = control.subscribe(EventFilter::all(), 1000);
+    let agent = control.agent("support-bot");
+    let thread = agent.thread();
+    {
+        let step = thread.step("plan");
+        let mut call = step.llm_call("gpt-4o-mini", "openai");
+        call.record_usage(100, 10).set_finish_reason("stop");
+        call.end();
+        step.tool_call("web_search").end();
+        step.retrieval("vector_search").end();
+    }
+    let thread_id = thread.id();
+    thread.end();
+    control.flush().expect("flush");
+    let events = drain(&sub);
+    assert_eq!(events.len(), 5);
+    let root = span_named(&events, "invoke_agent support-bot");
+    let step = span_named(&events, "plan");
+    let chat = span_named(&events, "chat gpt-4o-mini");
+    let tool = span_named(&events, "execute_tool web_search");
+    let retrieval = span_named(&events, "vector_search");
+    assert!(root.parent_span_id.is_none());
+    assert_eq!(step.parent_span_id, root.span_id);
+    for child in [chat, tool, retrieval] {
+        assert_eq!(child.parent_span_id, step.span_id);
+    }
+    for e in &events {
+        assert_eq!(e.thread_id, thread_id);
+        assert_eq!(e.tenant.as_str(), "acme");
+        assert_eq!(e.agent.as_str(), "support-bot");
+    }
+    assert_eq!(chat.as_span().map(|s| s.kind), Some(SpanKind::LlmCall));
+    assert_eq!(
+        tool.attributes.get(mission_sdk::core::Symbol::intern("gen_ai.tool.name")),
+        Some(&AttrValue::string("web_search"))
+    );
+    assert_eq!(
+        chat.attributes.get(mission_sdk::core::Symbol::intern("gen_ai.response.finish_reasons")),
+        Some(&AttrValue::string("stop"))
+    );
+    // Everything is in the store too.
+    let store = control.store().expect("store").expect("open");
+    assert_eq!(store.thread(&thread_id.to_string()).expect("thread").event_count, 5);
+}
+
+fn lookup(order: u32) -> Result<u32, String> {
+    if order == 0 { Err("no such order".into()) } else { Ok(order) }
+}
+
+fn handle(control: &MissionControl, order: u32) -> Result<u32, String> {
+    let thread = control.agent("billing").thread();
+    let mut tool = thread.tool_call("lookup_order");
+    let found = tool.check(lookup(order))?; // early return: both guards still record
+    Ok(found)
+}
+
+#[test]
+fn guards_record_on_early_return_and_on_panic() {
+    let dir = TempDir::new("guards");
+    let control = control(&dir);
+    let sub = control
+        .subscribe(EventFilter { kinds: vec!["tool_call".into()], ..EventFilter::default() }, 100);
+    assert_eq!(handle(&control, 7), Ok(7));
+    assert_eq!(handle(&control, 0), Err("no such order".into()));
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let thread = control.agent("billing").thread();
+        let _tool = thread.tool_call("explode");
+        panic!("tool blew up");
+    }));
+    assert!(panicked.is_err());
+    control.flush().expect("flush");
+    let tools = drain(&sub);
+    assert_eq!(tools.len(), 3);
+    let status = |e: &Event| e.as_span().map(|s| (s.status, s.error_message.to_string()));
+    assert_eq!(status(&tools[0]), Some((Status::Unset, String::new())));
+    assert_eq!(status(&tools[1]), Some((Status::Error, "no such order".into())));
+    assert_eq!(status(&tools[2]), Some((Status::Error, "panicked".into())));
+    assert_eq!(
+        control.stats().events_by_kind.iter().find(|(k, _)| k == "agent_step").map(|(_, n)| *n),
+        Some(3)
+    );
+}
+
+#[test]
+fn cost_matches_a_fixed_table_including_cached_tokens() {
+    let dir = TempDir::new("cost");
+    let prices = PriceTable {
+        prices: vec![ModelPrice {
+            provider: "openai".into(),
+            model: "gpt-test*".into(),
+            input_per_million: 2.0,
+            output_per_million: 8.0,
+            cached_input_per_million: Some(0.5),
+            as_of: Some("2026-11-24".into()),
+        }],
+    };
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&dir.0)
+        .with_price_table(prices)
+        .build()
+        .expect("build");
+    let thread = control.agent("a").thread();
+    {
+        let mut call = thread.llm_call("gpt-test-1", "openai");
+        // 10,000 input of which 4,000 cached; 2,000 output of which 500 reasoning.
+        call.record_usage(10_000, 2_000).record_cached_tokens(4_000).record_reasoning_tokens(500);
+    }
+    {
+        let mut unpriced = thread.llm_call("mystery-model", "nobody");
+        unpriced.record_usage(1_000, 1_000);
+    }
+    thread.end();
+    control.flush().expect("flush");
+    // By hand: 6,000 × $2/M + 4,000 × $0.5/M + 2,000 × $8/M = 0.012 + 0.002 + 0.016 = $0.030.
+    let stats = control.stats();
+    let model = stats.models.iter().find(|m| m.model == "gpt-test-1").expect("model");
+    assert!((model.usage.cost_usd - 0.030).abs() < 1e-12, "{}", model.usage.cost_usd);
+    assert_eq!(model.usage.cached_input_tokens, 4_000);
+    assert_eq!(model.usage.reasoning_tokens, 500);
+    assert_eq!(
+        stats.models.iter().find(|m| m.model == "mystery-model").map(|m| m.usage.cost_usd),
+        Some(0.0)
+    );
+    assert!((stats.usage.cost_usd - 0.030).abs() < 1e-12);
+}
+
+#[test]
+fn threads_continue_and_hand_off_trace_context() {
+    let dir = TempDir::new("traceparent");
+    let control = control(&dir);
+    let sub = control.subscribe(EventFilter::all(), 100);
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let thread = control.agent("a").continue_thread(incoming).expect("traceparent");
+    assert_eq!(thread.id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    let call = thread.tool_call("downstream");
+    let outgoing = call.traceparent();
+    assert_eq!(outgoing, format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", call.span_id()));
+    call.end();
+    thread.end();
+    control.flush().expect("flush");
+    let events = drain(&sub);
+    let root = span_named(&events, "invoke_agent a");
+    assert_eq!(
+        root.parent_span_id.to_string(),
+        "00f067aa0ba902b7",
+        "the root continues the caller's span"
+    );
+    for bad in [
+        "",
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-xyz-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    ] {
+        let err = control.agent("a").continue_thread(bad).unwrap_err();
+        assert!(err.to_string().contains("traceparent"), "{err}");
+    }
+}
+
+#[test]
+fn logs_and_permissions_are_recorded_with_fields() {
+    let dir = TempDir::new("logs");
+    let control = control(&dir);
+    let sub = control.subscribe(
+        EventFilter { kinds: vec!["log".into(), "permission".into()], ..EventFilter::default() },
+        100,
+    );
+    control.log(Level::Warn, "retrying", &[("attempt", AttrValue::Int(2))]);
+    control.permission("support-bot", "tool.call", "refund_payment", Decision::Deny, "no-refunds");
+    control.flush().expect("flush");
+    let events = drain(&sub);
+    assert_eq!(events.len(), 2);
+    let log = events[0].as_log().expect("log");
+    assert_eq!((log.level, log.message.as_str()), (Level::Warn, "retrying"));
+    assert_eq!(
+        events[0].attributes.get(mission_sdk::core::Symbol::intern("attempt")),
+        Some(&AttrValue::Int(2))
+    );
+    let EventBody::Permission(p) = &events[1].body else { panic!("not a permission") };
+    assert_eq!(
+        (p.decision, p.resource.as_str(), p.policy.as_str()),
+        (Decision::Deny, "refund_payment", "no-refunds")
+    );
+}
+
+#[test]
+fn a_slow_subscriber_loses_only_its_own_oldest_events() {
+    let dir = TempDir::new("hub");
+    let control = control(&dir);
+    let slow = control.subscribe(EventFilter::all(), 10);
+    let fast = control.subscribe(EventFilter::all(), 10_000);
+    for i in 0..500 {
+        control.log(Level::Info, &format!("event {i}"), &[]);
+    }
+    control.flush().expect("flush");
+    let fast_events = drain(&fast);
+    assert_eq!(fast_events.len(), 500, "the fast subscriber misses nothing");
+    let messages: Vec<String> =
+        fast_events.iter().map(|e| e.as_log().expect("log").message.to_string()).collect();
+    assert_eq!(
+        messages,
+        (0..500).map(|i| format!("event {i}")).collect::<Vec<_>>(),
+        "in recording order"
+    );
+    let slow_events = drain(&slow);
+    assert_eq!(slow_events.len(), 10);
+    assert_eq!(slow.lagged(), 490);
+    assert_eq!(
+        slow_events[0].as_log().expect("log").message.as_str(),
+        "event 490",
+        "it kept the newest"
+    );
+    assert_eq!(control.health().accounting.dropped, 0, "the pipeline dropped nothing");
+}
+
+#[test]
+fn spans_work_across_await_and_subscriptions_are_async() {
+    let dir = TempDir::new("async");
+    let control = control(&dir);
+    let sub = control
+        .subscribe(EventFilter { kinds: vec!["tool_call".into()], ..EventFilter::default() }, 100);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let received = runtime.block_on(async {
+        let thread = control.agent("async-agent").thread();
+        let ok: Result<u32, String> = thread
+            .tool_call("slow_api")
+            .instrument(async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(1)
+            })
+            .await;
+        assert_eq!(ok, Ok(1));
+        let failed: Result<u32, String> =
+            thread.tool_call("broken_api").instrument(async { Err("503".to_string()) }).await;
+        assert!(failed.is_err());
+        thread.end();
+        let first =
+            tokio::time::timeout(Duration::from_secs(5), sub.recv()).await.expect("in time");
+        let second =
+            tokio::time::timeout(Duration::from_secs(5), sub.recv()).await.expect("in time");
+        (first, second)
+    });
+    let (first, second) = (received.0.expect("event"), received.1.expect("event"));
+    assert!(first.as_span().expect("span").duration_ns >= 20_000_000, "the span covers the await");
+    assert_eq!(second.as_span().map(|s| s.status), Some(Status::Error));
+}
