@@ -73,6 +73,8 @@ mod config;
 mod control;
 mod error;
 mod hub;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod price;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
@@ -80,6 +82,8 @@ pub use config::{MissionConfig, ResolvedConfig};
 pub use control::{MissionControl, MissionControlBuilder};
 pub use error::{Error, Result};
 pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
+#[cfg(feature = "otlp")]
+pub use otlp::{OtlpConfig, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use price::{ModelPrice, PriceTable};
 
 pub use mission_core::{

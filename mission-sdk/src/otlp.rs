@@ -1,0 +1,551 @@
+//! [`OtlpSink`]: exports spans over OTLP (HTTP/protobuf or gRPC) with the OpenTelemetry GenAI
+//! semantic conventions, batched on a thread of its own, with bounded memory, retries with
+//! backoff while the backend is down, and exact counters.
+//!
+//! Attribute names follow the GenAI semantic conventions as of semconv 1.37 (kept here as our
+//! own constants: the `opentelemetry-semantic-conventions` GenAI constants are experimental).
+//! Cost has no standard name yet; we export it as `gen_ai.usage.cost` (US dollars).
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mission_core::{AttrValue, Event, Sink, SinkError, SpanKind as Kind, Status as MissionStatus};
+use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
+use opentelemetry::{InstrumentationScope, KeyValue, Value};
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
+
+/// GenAI semantic-convention attribute names we export (semconv 1.37, development status).
+pub mod semconv {
+    #![allow(missing_docs)]
+    pub const OPERATION_NAME: &str = "gen_ai.operation.name";
+    pub const PROVIDER_NAME: &str = "gen_ai.provider.name";
+    pub const REQUEST_MODEL: &str = "gen_ai.request.model";
+    pub const RESPONSE_MODEL: &str = "gen_ai.response.model";
+    pub const USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+    pub const USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+    pub const USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+    pub const USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+    /// Not standard (no convention exists yet): cost of the call in US dollars.
+    pub const USAGE_COST: &str = "gen_ai.usage.cost";
+    pub const AGENT_NAME: &str = "gen_ai.agent.name";
+    pub const CONVERSATION_ID: &str = "gen_ai.conversation.id";
+    pub const TOOL_NAME: &str = "gen_ai.tool.name";
+    pub const TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
+    pub const ERROR_TYPE: &str = "error.type";
+}
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OtlpProtocol {
+    /// OTLP/HTTP with protobuf bodies (port 4318 by convention).
+    HttpProtobuf,
+    /// OTLP/gRPC (port 4317 by convention).
+    Grpc,
+}
+
+/// Where and how to export.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtlpConfig {
+    /// The collector's base URL (`http://localhost:4318` for HTTP; `/v1/traces` is appended).
+    pub endpoint: String,
+    /// The transport.
+    pub protocol: OtlpProtocol,
+    /// `service.name` of the resource.
+    pub service_name: String,
+    /// Tenant, exported as the resource attribute `mission.tenant`.
+    pub tenant: String,
+    /// Longest time one export request may take.
+    pub timeout: Duration,
+    /// Most spans waiting for export; further spans are dropped and counted.
+    pub queue_capacity: usize,
+    /// Most spans per export request.
+    pub batch_size: usize,
+    /// Longest time a span waits for its batch to fill.
+    pub batch_delay: Duration,
+    /// How long a failing batch is retried (with backoff) before it is dropped and counted.
+    pub retry_window: Duration,
+    /// Longest time `flush` waits for the queue to empty.
+    pub flush_timeout: Duration,
+}
+
+impl OtlpConfig {
+    /// HTTP/protobuf to `endpoint` with defaults for everything else.
+    pub fn http(endpoint: &str) -> Self {
+        Self::new(endpoint, OtlpProtocol::HttpProtobuf)
+    }
+
+    /// gRPC to `endpoint` with defaults for everything else.
+    pub fn grpc(endpoint: &str) -> Self {
+        Self::new(endpoint, OtlpProtocol::Grpc)
+    }
+
+    fn new(endpoint: &str, protocol: OtlpProtocol) -> Self {
+        Self {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            protocol,
+            service_name: "mission-agent".into(),
+            tenant: "default".into(),
+            timeout: Duration::from_secs(10),
+            queue_capacity: 65_536,
+            batch_size: 512,
+            batch_delay: Duration::from_secs(1),
+            retry_window: Duration::from_secs(60),
+            flush_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Exact counters of the exporter; `queued + exported + dropped == accepted` once idle.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OtlpStats {
+    /// Spans handed to the exporter.
+    pub accepted: u64,
+    /// Spans the backend acknowledged.
+    pub exported: u64,
+    /// Spans waiting in the queue or in the batch being sent.
+    pub queued: u64,
+    /// Spans dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Spans dropped because their batch kept failing for the whole retry window.
+    pub dropped_retry_expired: u64,
+    /// Export requests that failed (each retry counts).
+    pub failed_requests: u64,
+    /// The last export error.
+    pub last_error: Option<String>,
+    /// Whether the last request succeeded.
+    pub backend_up: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    exported: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_retry_expired: AtomicU64,
+    failed_requests: AtomicU64,
+    in_batch: AtomicU64,
+    backend_up: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+struct Shared {
+    queue: Mutex<VecDeque<SpanData>>,
+    wake: Condvar,
+    idle: Condvar,
+    closing: AtomicBool,
+    flush_requested: AtomicBool,
+    counters: Counters,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A handle to read an [`OtlpSink`]'s counters from any thread.
+#[derive(Clone)]
+pub struct OtlpStatsReader {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for OtlpStatsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpStatsReader").field("stats", &self.stats()).finish()
+    }
+}
+
+impl OtlpStatsReader {
+    /// The counters now.
+    pub fn stats(&self) -> OtlpStats {
+        let c = &self.shared.counters;
+        OtlpStats {
+            accepted: c.accepted.load(Ordering::Acquire),
+            exported: c.exported.load(Ordering::Acquire),
+            queued: lock(&self.shared.queue).len() as u64 + c.in_batch.load(Ordering::Acquire),
+            dropped_queue_full: c.dropped_queue_full.load(Ordering::Acquire),
+            dropped_retry_expired: c.dropped_retry_expired.load(Ordering::Acquire),
+            failed_requests: c.failed_requests.load(Ordering::Acquire),
+            last_error: lock(&c.last_error).clone(),
+            backend_up: c.backend_up.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// A [`Sink`] exporting span events over OTLP. See the [module docs](self).
+pub struct OtlpSink {
+    config: OtlpConfig,
+    shared: Arc<Shared>,
+    worker: Option<JoinHandle<()>>,
+    scope: InstrumentationScope,
+}
+
+impl std::fmt::Debug for OtlpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpSink").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Runs a future to completion on this thread (the blocking HTTP client needs no runtime).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+impl OtlpSink {
+    /// Builds the exporter and starts its thread.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) if the endpoint is invalid or the exporter cannot
+    /// be built.
+    pub fn new(config: OtlpConfig) -> crate::Result<Self> {
+        let bad =
+            |message: String| crate::Error::Config { origin: "OTLP exporter".into(), message };
+        if !(config.endpoint.starts_with("http://") || config.endpoint.starts_with("https://")) {
+            return Err(bad(format!(
+                "endpoint {:?} must start with http:// or https://",
+                config.endpoint
+            )));
+        }
+        let resource = Resource::builder_empty()
+            .with_service_name(config.service_name.clone())
+            .with_attributes([KeyValue::new("mission.tenant", config.tenant.clone())])
+            .build();
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(VecDeque::new()),
+            wake: Condvar::new(),
+            idle: Condvar::new(),
+            closing: AtomicBool::new(false),
+            flush_requested: AtomicBool::new(false),
+            counters: Counters::default(),
+        });
+        let worker_config = config.clone();
+        let worker_shared = shared.clone();
+        // Build the exporter on its own thread: the gRPC client must be made inside a runtime.
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+        let worker = std::thread::Builder::new()
+            .name("mission-otlp".into())
+            .spawn(move || {
+                let runtime =
+                    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                let built = match worker_config.protocol {
+                    OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+                        .with_http()
+                        .with_protocol(Protocol::HttpBinary)
+                        .with_endpoint(format!("{}/v1/traces", worker_config.endpoint))
+                        .with_timeout(worker_config.timeout)
+                        .build(),
+                    OtlpProtocol::Grpc => {
+                        let _guard = runtime.enter();
+                        opentelemetry_otlp::SpanExporter::builder()
+                            .with_tonic()
+                            .with_endpoint(worker_config.endpoint.clone())
+                            .with_timeout(worker_config.timeout)
+                            .build()
+                    }
+                };
+                let mut exporter = match built {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                exporter.set_resource(&resource);
+                let _ = ready_tx.send(Ok(()));
+                let export = |batch: Vec<SpanData>| -> Result<(), String> {
+                    let result = match worker_config.protocol {
+                        OtlpProtocol::HttpProtobuf => block_on(exporter.export(batch)),
+                        OtlpProtocol::Grpc => runtime.block_on(exporter.export(batch)),
+                    };
+                    result.map_err(|e| e.to_string())
+                };
+                run_worker(&worker_config, &worker_shared, export);
+            })
+            .map_err(|e| bad(format!("cannot start the exporter thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(bad(e)),
+            Err(_) => return Err(bad("the exporter thread stopped while starting".into())),
+        }
+        let scope = InstrumentationScope::builder("mission-control")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        Ok(Self { config, shared, worker: Some(worker), scope })
+    }
+
+    /// A reader of this sink's counters.
+    pub fn stats_reader(&self) -> OtlpStatsReader {
+        OtlpStatsReader { shared: self.shared.clone() }
+    }
+
+    fn enqueue(&self, spans: Vec<SpanData>) {
+        let c = &self.shared.counters;
+        c.accepted.fetch_add(spans.len() as u64, Ordering::Relaxed);
+        let mut queue = lock(&self.shared.queue);
+        for span in spans {
+            if queue.len() >= self.config.queue_capacity {
+                c.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            } else {
+                queue.push_back(span);
+            }
+        }
+        if queue.len() >= self.config.batch_size {
+            self.shared.wake.notify_one();
+        }
+    }
+}
+
+/// The exporter thread: batches, sends, retries with backoff, counts.
+fn run_worker(
+    config: &OtlpConfig,
+    shared: &Shared,
+    export: impl Fn(Vec<SpanData>) -> Result<(), String>,
+) {
+    let c = &shared.counters;
+    loop {
+        let batch: Vec<SpanData> = {
+            let mut queue = lock(&shared.queue);
+            let deadline = Instant::now() + config.batch_delay;
+            while queue.len() < config.batch_size
+                && !shared.closing.load(Ordering::Acquire)
+                && !shared.flush_requested.load(Ordering::Acquire)
+            {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                queue = shared
+                    .wake
+                    .wait_timeout(queue, deadline - now)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+            if queue.is_empty() {
+                shared.flush_requested.store(false, Ordering::Release);
+                shared.idle.notify_all();
+                if shared.closing.load(Ordering::Acquire) {
+                    return;
+                }
+                continue;
+            }
+            let n = queue.len().min(config.batch_size);
+            c.in_batch.store(n as u64, Ordering::Release);
+            queue.drain(..n).collect()
+        };
+        let n = batch.len() as u64;
+        let first_failure = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match export(batch.clone()) {
+                Ok(()) => {
+                    c.exported.fetch_add(n, Ordering::AcqRel);
+                    c.backend_up.store(true, Ordering::Release);
+                    break;
+                }
+                Err(e) => {
+                    c.failed_requests.fetch_add(1, Ordering::Relaxed);
+                    c.backend_up.store(false, Ordering::Release);
+                    *lock(&c.last_error) = Some(e);
+                    let expired = first_failure.elapsed() >= config.retry_window;
+                    if expired
+                        || (shared.closing.load(Ordering::Acquire)
+                            && first_failure.elapsed() >= config.timeout)
+                    {
+                        c.dropped_retry_expired.fetch_add(n, Ordering::AcqRel);
+                        break;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        c.in_batch.store(0, Ordering::Release);
+    }
+}
+
+fn value(v: &AttrValue) -> Value {
+    match v {
+        AttrValue::Str(s) => Value::String(s.as_str().to_owned().into()),
+        AttrValue::Int(i) => Value::I64(*i),
+        AttrValue::Float(f) => Value::F64(*f),
+        AttrValue::Bool(b) => Value::Bool(*b),
+    }
+}
+
+/// The OTLP span of a span event, named and attributed by the GenAI conventions.
+pub fn to_span_data(event: &Event, scope: &InstrumentationScope) -> Option<SpanData> {
+    use semconv::*;
+    let span = event.as_span()?;
+    let trace_id = opentelemetry::trace::TraceId::from_bytes(event.thread_id.to_bytes());
+    let span_id = opentelemetry::trace::SpanId::from_bytes(event.span_id.to_bytes());
+    let parent = opentelemetry::trace::SpanId::from_bytes(event.parent_span_id.to_bytes());
+    let mut attributes = Vec::with_capacity(12 + event.attributes.len());
+    let name = event.name.as_str();
+    let tool = event
+        .attributes
+        .get(mission_core::Symbol::intern(TOOL_NAME))
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| name.strip_prefix("execute_tool ").unwrap_or(name).to_owned());
+    let model = span.llm.model.as_str();
+    let (span_name, kind): (String, SpanKind) = match span.kind {
+        Kind::LlmCall if !model.is_empty() => (format!("chat {model}"), SpanKind::Client),
+        Kind::LlmCall => ("chat".into(), SpanKind::Client),
+        Kind::ToolCall => (format!("execute_tool {tool}"), SpanKind::Internal),
+        Kind::AgentStep if name.starts_with("invoke_agent") => {
+            (name.to_owned(), SpanKind::Internal)
+        }
+        _ => (name.to_owned(), SpanKind::Internal),
+    };
+    if let Some(op) = span.kind.gen_ai_operation() {
+        attributes.push(KeyValue::new(OPERATION_NAME, op));
+    }
+    attributes.push(KeyValue::new(AGENT_NAME, event.agent.as_str()));
+    attributes.push(KeyValue::new(CONVERSATION_ID, event.thread_id.to_string()));
+    if span.kind == Kind::LlmCall || !span.llm.is_empty() {
+        let u = &span.llm;
+        if !u.provider.is_empty() {
+            attributes.push(KeyValue::new(PROVIDER_NAME, u.provider.as_str()));
+        }
+        if !model.is_empty() {
+            attributes.push(KeyValue::new(REQUEST_MODEL, model));
+            if event.attributes.get(mission_core::Symbol::intern(RESPONSE_MODEL)).is_none() {
+                attributes.push(KeyValue::new(RESPONSE_MODEL, model));
+            }
+        }
+        attributes.push(KeyValue::new(USAGE_INPUT_TOKENS, i64::from(u.input_tokens)));
+        attributes.push(KeyValue::new(USAGE_OUTPUT_TOKENS, i64::from(u.output_tokens)));
+        attributes
+            .push(KeyValue::new(USAGE_CACHE_READ_INPUT_TOKENS, i64::from(u.cached_input_tokens)));
+        if u.reasoning_tokens > 0 {
+            attributes
+                .push(KeyValue::new(USAGE_REASONING_OUTPUT_TOKENS, i64::from(u.reasoning_tokens)));
+        }
+        attributes.push(KeyValue::new(USAGE_COST, u.cost_usd));
+    }
+    if span.kind == Kind::ToolCall
+        && event.attributes.get(mission_core::Symbol::intern(TOOL_NAME)).is_none()
+    {
+        attributes.push(KeyValue::new(TOOL_NAME, tool.clone()));
+    }
+    for a in event.attributes.iter() {
+        attributes.push(KeyValue::new(a.key.as_str(), value(&a.value)));
+    }
+    let status = match span.status {
+        MissionStatus::Unset => Status::Unset,
+        MissionStatus::Ok => Status::Ok,
+        MissionStatus::Error => {
+            attributes.push(KeyValue::new(ERROR_TYPE, "error"));
+            Status::error(Cow::Owned(span.error_message.as_str().to_owned()))
+        }
+    };
+    Some(SpanData {
+        span_context: SpanContext::new(
+            trace_id,
+            span_id,
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ),
+        parent_span_id: parent,
+        parent_span_is_remote: false,
+        span_kind: kind,
+        name: Cow::Owned(span_name),
+        start_time: event.time.to_system_time(),
+        end_time: event.end_time().to_system_time(),
+        attributes,
+        dropped_attributes_count: event.attributes.dropped(),
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status,
+        instrumentation_scope: scope.clone(),
+    })
+}
+
+impl Sink for OtlpSink {
+    fn name(&self) -> &str {
+        "otlp"
+    }
+
+    fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
+        let spans: Vec<SpanData> =
+            batch.iter().filter_map(|e| to_span_data(e, &self.scope)).collect();
+        if !spans.is_empty() {
+            self.enqueue(spans);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        let deadline = Instant::now() + self.config.flush_timeout;
+        self.shared.flush_requested.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+        let mut queue = lock(&self.shared.queue);
+        while !queue.is_empty() || self.shared.counters.in_batch.load(Ordering::Acquire) > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                let pending =
+                    queue.len() as u64 + self.shared.counters.in_batch.load(Ordering::Acquire);
+                return Err(SinkError::new(format!(
+                    "OTLP export still pending for {pending} spans after {:?}",
+                    self.config.flush_timeout
+                )));
+            }
+            self.shared.wake.notify_one();
+            queue = self
+                .shared
+                .idle
+                .wait_timeout(queue, (deadline - now).min(Duration::from_millis(50)))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        let flushed = self.flush();
+        self.shared.closing.store(true, Ordering::Release);
+        self.shared.wake.notify_all();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+        flushed
+    }
+}
+
+impl Drop for OtlpSink {
+    fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::Release);
+        self.shared.wake.notify_all();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! OTLP export checked against a real, independent receiver: Elastic's mockotlpserver (Node),
+//! installed by the test command into `tests/otlp/node_modules`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mission_sdk::{MissionControl, OtlpConfig, OtlpSink};
+use serde_json::Value;
+
+struct Receiver {
+    child: Child,
+    http: String,
+    grpc: String,
+    spans: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    fn start(http_port: u16, grpc_port: u16) -> Self {
+        let script =
+            std::env::var("MISSION_OTLP_RECEIVER").map(PathBuf::from).unwrap_or_else(|_| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/otlp/receiver.js")
+            });
+        assert!(
+            script.with_file_name("node_modules").exists(),
+            "the OTLP receiver is not installed: run `npm ci` in tests/otlp (./scripts/test does)"
+        );
+        let mut child = Command::new("node")
+            .arg(&script)
+            .arg(http_port.to_string())
+            .arg(grpc_port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node must be installed to run the OTLP receiver");
+        let stdout = child.stdout.take().expect("stdout");
+        let spans: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let sink = spans.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+                if let Some(ready) = v.get("ready") {
+                    let _ = ready_tx.send(ready.clone());
+                } else {
+                    sink.lock().expect("lock").push(v);
+                }
+            }
+        });
+        let ready =
+            ready_rx.recv_timeout(Duration::from_secs(30)).expect("the receiver did not start");
+        let url = |k: &str| ready[k].as_str().expect("url").trim_end_matches('/').to_owned();
+        Self { child, http: url("http"), grpc: url("grpc"), spans }
+    }
+
+    fn port(url: &str) -> u16 {
+        url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let spans = self.spans.lock().expect("lock").clone();
+            if spans.len() >= n || Instant::now() > deadline {
+                return spans;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn temp_store(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("mission-otlp-{name}-{}", std::process::id()))
+}
+
+fn attr<'a>(span: &'a Value, key: &str) -> &'a Value {
+    &span["span"]["attributes"][key]
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not an integer: {v}"))
+}
+
+fn by_name<'a>(spans: &'a [Value], name: &str) -> &'a Value {
+    spans
+        .iter()
+        .find(|s| s["span"]["name"] == name)
+        .unwrap_or_else(|| panic!("no span {name} in {spans:#?}"))
+}
+
+fn record_workload(control: &MissionControl) -> String {
+    let thread = control.agent("support-bot").thread();
+    {
+        let mut call = thread.llm_call("gpt-4o-mini", "openai");
+        call.record_usage(812, 64).record_cached_tokens(512);
+    }
+    {
+        let mut tool = thread.tool_call("web_search");
+        tool.set_call_id("call_1").set_error("upstream returned 503");
+    }
+    let id = thread.id().to_string();
+    thread.end();
+    id
+}
+
+fn check_workload(spans: &[Value], thread_id: &str) {
+    let root = by_name(spans, "invoke_agent support-bot");
+    let chat = by_name(spans, "chat gpt-4o-mini");
+    let tool = by_name(spans, "execute_tool web_search");
+    let root_id = root["span"]["spanId"].as_str().expect("span id");
+    for s in [root, chat, tool] {
+        assert_eq!(s["span"]["traceId"], thread_id, "the thread id is the trace id");
+        assert_eq!(attr(s, "gen_ai.agent.name"), "support-bot");
+        assert_eq!(attr(s, "gen_ai.conversation.id"), thread_id);
+        assert_eq!(s["resource"]["service.name"], "otlp-test");
+        assert_eq!(s["resource"]["mission.tenant"], "acme");
+        assert_eq!(s["scope"]["name"], "mission-control");
+    }
+    assert!(
+        root["span"]
+            .get("parentSpanId")
+            .is_none_or(|p| p.as_str().is_none_or(|p| p.is_empty() || p == "0000000000000000"))
+    );
+    assert_eq!(chat["span"]["parentSpanId"], root_id);
+    assert_eq!(tool["span"]["parentSpanId"], root_id);
+    assert_eq!(attr(root, "gen_ai.operation.name"), "invoke_agent");
+    assert_eq!(attr(chat, "gen_ai.operation.name"), "chat");
+    assert_eq!(attr(chat, "gen_ai.provider.name"), "openai");
+    assert_eq!(attr(chat, "gen_ai.request.model"), "gpt-4o-mini");
+    assert_eq!(attr(chat, "gen_ai.response.model"), "gpt-4o-mini");
+    assert_eq!(int(attr(chat, "gen_ai.usage.input_tokens")), 812);
+    assert_eq!(int(attr(chat, "gen_ai.usage.output_tokens")), 64);
+    assert_eq!(int(attr(chat, "gen_ai.usage.cache_read.input_tokens")), 512);
+    // Built-in price of gpt-4o-mini: 300 × $0.15/M + 512 × $0.075/M + 64 × $0.60/M.
+    let cost = attr(chat, "gen_ai.usage.cost").as_f64().expect("cost");
+    assert!((cost - (300.0 * 0.15 + 512.0 * 0.075 + 64.0 * 0.60) / 1e6).abs() < 1e-12, "{cost}");
+    assert_eq!(chat["span"]["kind"], "SPAN_KIND_CLIENT");
+    assert_eq!(attr(tool, "gen_ai.operation.name"), "execute_tool");
+    assert_eq!(attr(tool, "gen_ai.tool.name"), "web_search");
+    assert_eq!(attr(tool, "gen_ai.tool.call.id"), "call_1");
+    assert_eq!(attr(tool, "error.type"), "error");
+    assert_eq!(tool["span"]["status"]["code"], "STATUS_CODE_ERROR");
+    assert_eq!(tool["span"]["status"]["message"], "upstream returned 503");
+}
+
+fn control_with(otlp: OtlpSink, store: &PathBuf) -> MissionControl {
+    MissionControl::builder()
+        .ignore_environment()
+        .with_tenant("acme")
+        .with_store_root(store)
+        .with_sink(otlp)
+        .build()
+        .expect("build")
+}
+
+fn config(endpoint: OtlpConfig) -> OtlpConfig {
+    OtlpConfig {
+        service_name: "otlp-test".into(),
+        tenant: "acme".into(),
+        batch_delay: Duration::from_millis(50),
+        ..endpoint
+    }
+}
+
+#[test]
+fn exports_genai_spans_over_http_protobuf() {
+    let receiver = Receiver::start(0, 0);
+    let store = temp_store("http");
+    let otlp = OtlpSink::new(config(OtlpConfig::http(&receiver.http))).expect("exporter");
+    let stats = otlp.stats_reader();
+    let control = control_with(otlp, &store);
+    let thread_id = record_workload(&control);
+    control.flush().expect("flush waits for the export");
+    let spans = receiver.wait_for(3);
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    check_workload(&spans, &thread_id);
+    let s = stats.stats();
+    assert_eq!(
+        (s.accepted, s.exported, s.queued, s.dropped_queue_full, s.dropped_retry_expired),
+        (3, 3, 0, 0, 0)
+    );
+    drop(control);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
+fn exports_genai_spans_over_grpc() {
+    let receiver = Receiver::start(0, 0);
+    let store = temp_store("grpc");
+    let otlp = OtlpSink::new(config(OtlpConfig::grpc(&receiver.grpc))).expect("exporter");
+    let control = control_with(otlp, &store);
+    let thread_id = record_workload(&control);
+    control.flush().expect("flush");
+    let spans = receiver.wait_for(3);
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    check_workload(&spans, &thread_id);
+    drop(control);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
+fn nothing_is_lost_across_a_receiver_restart_within_the_retry_window() {
+    let first = Receiver::start(0, 0);
+    let port = Receiver::port(&first.http);
+    let store = temp_store("restart");
+    let otlp = OtlpSink::new(config(OtlpConfig {
+        retry_window: Duration::from_secs(60),
+        ..OtlpConfig::http(&first.http)
+    }))
+    .expect("exporter");
+    let stats = otlp.stats_reader();
+    let control = control_with(otlp, &store);
+    record_workload(&control);
+    control.flush().expect("flush");
+    assert_eq!(first.wait_for(3).len(), 3);
+    drop(first); // the backend goes away
+
+    let ids: Vec<String> = (0..4).map(|_| record_workload(&control)).collect();
+    // Let the exporter fail a few times against the missing backend.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stats.stats().failed_requests < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the exporter never tried the missing backend: {:?}",
+            stats.stats()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!stats.stats().backend_up);
+    let second = Receiver::start(port, 0); // back on the same port
+    control.flush().expect("flush after the backend returns");
+    let spans = second.wait_for(12);
+    assert_eq!(spans.len(), 12, "every span recorded while the backend was down arrives");
+    for id in &ids {
+        assert_eq!(spans.iter().filter(|s| s["span"]["traceId"] == id.as_str()).count(), 3);
+    }
+    let s = stats.stats();
+    assert_eq!((s.exported, s.dropped_queue_full, s.dropped_retry_expired), (15, 0, 0), "{s:?}");
+    assert!(s.failed_requests >= 2 && s.backend_up);
+    drop(control);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
+fn a_bad_endpoint_is_a_typed_error() {
+    let err = OtlpSink::new(OtlpConfig::http("localhost:4318")).unwrap_err();
+    assert!(err.to_string().contains("http://"), "{err}");
+}

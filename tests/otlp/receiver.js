@@ -1,0 +1,32 @@
+// An independent OTLP receiver for the export tests: Elastic's mockotlpserver decodes
+// OTLP/HTTP (protobuf and JSON) and OTLP/gRPC. Prints one JSON line when listening, then one
+// JSON line per span received (resource attributes attached), on stdout.
+//
+// Usage: node receiver.js <httpPort> <grpcPort>   (0 picks a free port)
+'use strict';
+const {MockOtlpServer, normalizeTrace} = require('@elastic/mockotlpserver');
+
+const [httpPort, grpcPort] = process.argv.slice(2).map((p) => Number(p || 0));
+const server = new MockOtlpServer({
+    logLevel: 'warn',
+    services: ['http', 'grpc'],
+    httpHostname: '127.0.0.1',
+    grpcHostname: '127.0.0.1',
+    httpPort,
+    grpcPort,
+    onTrace: (trace) => {
+        const norm = normalizeTrace(trace);
+        for (const rs of norm.resourceSpans || []) {
+            const resource = (rs.resource && rs.resource.attributes) || {};
+            for (const ss of rs.scopeSpans || []) {
+                for (const span of ss.spans || []) {
+                    process.stdout.write(JSON.stringify({span, resource, scope: ss.scope}) + '\n');
+                }
+            }
+        }
+    },
+});
+server.start().then(() => {
+    process.stdout.write(JSON.stringify({ready: {http: server.httpUrl, grpc: server.grpcUrl}}) + '\n');
+});
+process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
