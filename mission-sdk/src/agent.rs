@@ -5,8 +5,8 @@ use std::fmt::Display;
 use std::future::Future;
 
 use mission_core::{
-    ActiveSpan, AttrValue, EventBody, Level, LogRecord, SpanId, SpanKind, Status, Symbol, Text,
-    ThreadContext, ThreadId, Timestamp,
+    ActiveSpan, AttrValue, EventBody, LazySymbol, Level, LogRecord, SpanId, SpanKind, Status,
+    Symbol, Text, ThreadContext, ThreadId, Timestamp,
 };
 
 use crate::{Error, MissionControl, Result};
@@ -73,7 +73,8 @@ pub fn parse_traceparent(header: &str) -> Result<(ThreadId, SpanId)> {
     Ok((thread, span))
 }
 
-/// One run of an agent: a trace whose root span (`invoke_agent`) covers the whole run and is
+/// One run of an agent: a trace whose root span (`invoke_agent`, exported over OTLP as
+/// `invoke_agent {agent}`) covers the whole run and is
 /// recorded when the thread is dropped or [`end`](Thread::end)ed.
 pub struct Thread<'c> {
     control: &'c MissionControl,
@@ -93,8 +94,9 @@ impl<'c> Thread<'c> {
         ctx: ThreadContext,
         remote_parent: Option<SpanId>,
     ) -> Self {
-        let name = Symbol::intern(&format!("invoke_agent {}", ctx.agent.as_str()));
-        let root = Span::start(control, ctx, SpanKind::AgentStep, name, remote_parent);
+        static INVOKE_AGENT: LazySymbol = LazySymbol::new("invoke_agent");
+        let root =
+            Span::start(control, ctx, SpanKind::AgentStep, INVOKE_AGENT.get(), remote_parent);
         Self { control, ctx, root }
     }
 
@@ -191,9 +193,12 @@ impl<'c> Span<'c> {
         format!("00-{}-{}-01", self.ctx.thread_id, self.inner.span_id())
     }
 
-    /// Starts a child LLM call (`gen_ai.operation.name = chat`).
+    /// Starts a child LLM call. Its name is the operation, `chat` (exported over OTLP as
+    /// `chat {model}`); the model and provider are typed fields. No allocation once the model
+    /// and provider names have been seen.
     pub fn llm_call(&self, model: &str, provider: &str) -> Span<'c> {
-        let mut span = self.child(SpanKind::LlmCall, Symbol::intern(&format!("chat {model}")));
+        static CHAT: LazySymbol = LazySymbol::new("chat");
+        let mut span = self.child(SpanKind::LlmCall, CHAT.get());
         if let Some(usage) = span.inner.llm_usage_mut() {
             usage.model = Symbol::intern(model);
             usage.provider = Symbol::intern(provider);
@@ -201,12 +206,11 @@ impl<'c> Span<'c> {
         span
     }
 
-    /// Starts a child tool call (`execute_tool {tool}`).
+    /// Starts a child tool call named after the tool (exported over OTLP as
+    /// `execute_tool {tool}` with `gen_ai.tool.name`). No allocation once the tool name has
+    /// been seen.
     pub fn tool_call(&self, tool: &str) -> Span<'c> {
-        let mut span =
-            self.child(SpanKind::ToolCall, Symbol::intern(&format!("execute_tool {tool}")));
-        span.inner.set_attribute(Symbol::intern("gen_ai.tool.name"), tool);
-        span
+        self.child(SpanKind::ToolCall, Symbol::intern(tool))
     }
 
     /// Starts a child agent step.

@@ -419,8 +419,8 @@ pub fn to_span_data(event: &Event, scope: &InstrumentationScope) -> Option<SpanD
         Kind::LlmCall if !model.is_empty() => (format!("chat {model}"), SpanKind::Client),
         Kind::LlmCall => ("chat".into(), SpanKind::Client),
         Kind::ToolCall => (format!("execute_tool {tool}"), SpanKind::Internal),
-        Kind::AgentStep if name.starts_with("invoke_agent") => {
-            (name.to_owned(), SpanKind::Internal)
+        Kind::AgentStep if name == "invoke_agent" => {
+            (format!("invoke_agent {}", event.agent.as_str()), SpanKind::Internal)
         }
         _ => (name.to_owned(), SpanKind::Internal),
     };
