@@ -31,7 +31,9 @@ fn otlp_provider() -> SdkTracerProvider {
         .with_timeout(Duration::from_millis(100))
         .build()
         .expect("exporter");
-    let config = BatchConfigBuilder::default().with_max_queue_size(4 * mission_benches::CHUNK as usize).build();
+    let config = BatchConfigBuilder::default()
+        .with_max_queue_size(4 * mission_benches::CHUNK as usize)
+        .build();
     let processor = BatchSpanProcessor::builder(exporter).with_batch_config(config).build();
     SdkTracerProvider::builder().with_span_processor(processor).build()
 }
@@ -121,8 +123,12 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
 
 /// Record → subscriber latency at a steady rate, measured in the subscriber's thread.
 fn subscriber_latency() {
-    let control = MissionControl::builder().ignore_environment().without_store().build().expect("build");
-    let subscription = control.subscribe(EventFilter { kinds: vec!["tool_call".into()], ..EventFilter::default() }, 100_000);
+    let control =
+        MissionControl::builder().ignore_environment().without_store().build().expect("build");
+    let subscription = control.subscribe(
+        EventFilter { kinds: vec!["tool_call".into()], ..EventFilter::default() },
+        100_000,
+    );
     let n = 20_000usize;
     let latencies = std::thread::scope(|scope| {
         let receiver = scope.spawn(|| {

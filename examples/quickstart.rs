@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use mission_core::{Backpressure, Pipeline, StatsSink, StatsSnapshot};
+use mission_core::{Backpressure, RecorderConfig, StatsSnapshot};
 use mission_examples::{Workload, simulate};
-use mission_store::{ParquetSink, Store, StoreConfig};
+use mission_sdk::MissionControl;
 
 fn arg(name: &str) -> Option<String> {
     std::env::args().skip_while(|a| a != name).nth(1)
@@ -22,31 +22,27 @@ fn fail(message: impl std::fmt::Display) -> ! {
 fn main() {
     let threads = arg("--threads").and_then(|n| n.parse().ok()).unwrap_or(2_000);
     let root = arg("--store").unwrap_or_else(|| "./mission-data".into());
-    let parquet = ParquetSink::new(StoreConfig::at(&root)).unwrap_or_else(|e| fail(e));
-
-    let stats = StatsSink::new();
-    let reader = stats.reader();
-    // The simulation replays an hour of agent traffic in milliseconds, far faster than any
-    // real agent records: `Block` makes it wait for the pipeline instead of dropping.
-    let pipeline = match Pipeline::builder()
-        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(5) })
-        .with_sink(stats)
-        .with_sink(parquet)
-        .start()
-    {
-        Ok(p) => p,
-        Err(e) => fail(e),
-    };
+    // The embedded defaults: statistics, the live hub and a Parquet store; nothing to run
+    // beside it. The simulation replays an hour of agent traffic in milliseconds, far faster
+    // than any real agent records: `Block` makes it wait for the pipeline instead of dropping.
+    let control = MissionControl::builder()
+        .with_store_root(&root)
+        .with_recorder_config(RecorderConfig {
+            backpressure: Backpressure::Block { timeout: Duration::from_secs(5) },
+            ..RecorderConfig::default()
+        })
+        .build()
+        .unwrap_or_else(|e| fail(e));
 
     println!("Mission Control quick start: simulating {threads} agent threads over the last hour…");
     let started = Instant::now();
-    let summary = simulate(&pipeline.recorder(), &Workload { threads, ..Workload::default() });
+    let summary = simulate(control.recorder(), &Workload { threads, ..Workload::default() });
     let recorded_in = started.elapsed();
-    if let Err(e) = pipeline.flush() {
+    if let Err(e) = control.flush() {
         eprintln!("warning: flush: {e}");
     }
-    let health = pipeline.health();
-    let snapshot = reader.snapshot();
+    let health = control.health();
+    let snapshot = control.stats();
     print_operations(&snapshot);
     print_models(&snapshot);
 
@@ -77,12 +73,16 @@ fn main() {
         health.buffer.producers,
         sinks.join(", ")
     );
-    let report = pipeline.shutdown();
+    let store = match control.store() {
+        Some(Ok(store)) => store,
+        Some(Err(e)) => fail(e),
+        None => fail("no store configured"),
+    };
+    let report = control.shutdown();
     println!(
         "Shut down: {} delivered, {} dropped.",
         report.accounting.delivered, report.accounting.dropped
     );
-    let store = Store::open(&root).unwrap_or_else(|e| fail(e));
     let stored = store.query().count().unwrap_or_else(|e| fail(e));
     let bytes: u64 = store.files().iter().map(|f| f.bytes).sum();
     println!(

@@ -118,7 +118,7 @@ pub use pipeline::{
     BufferHealth, FlushError, Health, Pipeline, PipelineBuilder, ShutdownReport, SinkHealth,
     SinkState, StartError,
 };
-pub use recorder::{Accounting, Recorder};
+pub use recorder::{Accounting, Recorder, WeakRecorder};
 pub use sink::{FnSink, Sink, SinkContext, SinkError, TICK_INTERVAL};
 pub use span::{ActiveSpan, ThreadContext};
 pub use stats::{

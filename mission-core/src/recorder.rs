@@ -70,6 +70,19 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
+/// A [`Recorder`] that does not keep it alive; [`upgrade`](Self::upgrade) while it exists.
+#[derive(Clone, Debug)]
+pub struct WeakRecorder {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl WeakRecorder {
+    /// The recorder, if it still exists.
+    pub fn upgrade(&self) -> Option<Recorder> {
+        self.shared.upgrade().map(|shared| Recorder { shared })
+    }
+}
+
 pub(crate) struct Shared {
     pub(crate) id: u64,
     pub(crate) config: RecorderConfig,
@@ -401,6 +414,11 @@ impl Recorder {
                 false
             }
         }
+    }
+
+    /// A handle that does not keep the recorder alive (for process-wide hooks).
+    pub fn downgrade(&self) -> WeakRecorder {
+        WeakRecorder { shared: Arc::downgrade(&self.shared) }
     }
 
     /// Exact counts of what happened to every recorded event, right now.

@@ -21,6 +21,7 @@ pub struct MissionControlBuilder {
     sinks: Vec<Box<dyn Sink>>,
     prices: Option<PriceTable>,
     use_environment: bool,
+    flush_on_panic: bool,
 }
 
 impl MissionControlBuilder {
@@ -85,6 +86,12 @@ impl MissionControlBuilder {
         self
     }
 
+    /// Whether a panic on any thread flushes this instance first (default true).
+    pub fn with_flush_on_panic(mut self, enabled: bool) -> Self {
+        self.flush_on_panic = enabled;
+        self
+    }
+
     /// Starts recording.
     ///
     /// # Errors
@@ -122,6 +129,9 @@ impl MissionControlBuilder {
             builder = builder.with_boxed_sink(sink);
         }
         let pipeline = builder.start()?;
+        if self.flush_on_panic {
+            crate::exit::flush_on_panic(pipeline.recorder().downgrade());
+        }
         Ok(MissionControl {
             recorder: pipeline.recorder(),
             pipeline: Some(pipeline),
@@ -136,7 +146,9 @@ impl MissionControlBuilder {
 
 /// Mission Control embedded in an agent process: records, stores, aggregates and streams what
 /// the agent does. `MissionControl::builder().build()` records to `./mission-data` and needs
-/// nothing running. Dropping it (or [`shutdown`](Self::shutdown)) delivers everything recorded.
+/// nothing running. Dropping it (or [`shutdown`](Self::shutdown)) delivers everything recorded;
+/// so does a panic on any thread (a process-wide hook flushes it), even when the instance is
+/// never dropped.
 ///
 /// ```
 /// use mission_sdk::MissionControl;
@@ -179,6 +191,7 @@ impl MissionControl {
             sinks: Vec::new(),
             prices: None,
             use_environment: true,
+            flush_on_panic: true,
         }
     }
 

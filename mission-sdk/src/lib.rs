@@ -72,6 +72,7 @@ mod agent;
 mod config;
 mod control;
 mod error;
+mod exit;
 mod hub;
 #[cfg(feature = "otlp")]
 pub mod otlp;

@@ -38,7 +38,8 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 #[test]
 fn guards_allocate_nothing_once_warm() {
-    let control = MissionControl::builder().ignore_environment().without_store().build().expect("build");
+    let control =
+        MissionControl::builder().ignore_environment().without_store().build().expect("build");
     let agent = control.agent("support-bot");
     let record = || {
         let thread = agent.thread();
