@@ -9,6 +9,7 @@ use mission_core::{
     Symbol, Text, ThreadContext, ThreadId, Timestamp,
 };
 
+use crate::inflight::{OpenSpan, Ticket};
 use crate::{Error, MissionControl, Result};
 
 /// A named agent program. Cheap to make; start threads from it.
@@ -160,6 +161,7 @@ pub struct Span<'c> {
     control: &'c MissionControl,
     ctx: ThreadContext,
     inner: ActiveSpan<'c>,
+    ticket: Option<Ticket>,
 }
 
 impl<'c> Span<'c> {
@@ -171,7 +173,16 @@ impl<'c> Span<'c> {
         parent: Option<SpanId>,
     ) -> Self {
         let inner = control.recorder().start_span(&ctx, kind, name, parent);
-        Self { control, ctx, inner }
+        let ticket = control.in_flight.register(OpenSpan {
+            tenant: ctx.tenant,
+            agent: ctx.agent,
+            thread_id: ctx.thread_id,
+            span_id: inner.span_id(),
+            name,
+            kind,
+            start: inner.start_time(),
+        });
+        Self { control, ctx, inner, ticket }
     }
 
     fn child(&self, kind: SpanKind, name: Symbol) -> Span<'c> {
@@ -350,6 +361,9 @@ impl<'c> Span<'c> {
 
 impl Drop for Span<'_> {
     fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.control.in_flight.deregister(ticket);
+        }
         self.price();
         // `inner` records itself when dropped right after this.
     }

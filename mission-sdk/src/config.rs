@@ -3,6 +3,7 @@
 
 use mission_core::{Backpressure, RecorderConfig, duration_text};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::{Error, Result};
 
@@ -35,6 +36,29 @@ pub struct MissionConfig {
     pub recorder: Option<RecorderConfig>,
     /// A price table file, TOML or JSON (`MISSION_PRICES_FILE`; default: built-in prices).
     pub prices_file: Option<PathBuf>,
+    /// Spans open longer than this are reported in flight (`MISSION_IN_FLIGHT_AFTER`;
+    /// default 30s).
+    #[serde(with = "optional_duration")]
+    pub in_flight_after: Option<Duration>,
+}
+
+mod optional_duration {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => mission_core::duration_text::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wrap(#[serde(with = "mission_core::duration_text")] Duration);
+        Ok(<Option<Wrap> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
+    }
 }
 
 /// A configuration with every setting decided.
@@ -50,6 +74,8 @@ pub struct ResolvedConfig {
     pub recorder: RecorderConfig,
     /// The price table file, if any.
     pub prices_file: Option<PathBuf>,
+    /// Spans open longer than this are in flight.
+    pub in_flight_after: Duration,
 }
 
 impl MissionConfig {
@@ -79,6 +105,7 @@ impl MissionConfig {
             store_root: self.store_root.or(other.store_root),
             recorder: self.recorder.or(other.recorder),
             prices_file: self.prices_file.or(other.prices_file),
+            in_flight_after: self.in_flight_after.or(other.in_flight_after),
         }
     }
 
@@ -128,7 +155,14 @@ impl MissionConfig {
                 return Err(bad("MISSION_STORE", format!("{other:?}: expected on or off")));
             }
         };
+        let in_flight_after = match var("MISSION_IN_FLIGHT_AFTER") {
+            Some(v) => {
+                Some(duration_text::parse(&v).map_err(|e| bad("MISSION_IN_FLIGHT_AFTER", e))?)
+            }
+            None => None,
+        };
         Ok(Self {
+            in_flight_after,
             tenant: var("MISSION_TENANT"),
             service_name: var("MISSION_SERVICE_NAME"),
             store,
@@ -151,6 +185,7 @@ impl MissionConfig {
             },
             recorder: merged.recorder.unwrap_or_default(),
             prices_file: merged.prices_file,
+            in_flight_after: merged.in_flight_after.unwrap_or(Duration::from_secs(30)),
         }
     }
 }
@@ -158,8 +193,6 @@ impl MissionConfig {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-
-    use std::time::Duration;
 
     use super::*;
 

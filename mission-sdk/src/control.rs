@@ -1,6 +1,7 @@
 //! [`MissionControl`]: the embedded observability of one agent process.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use mission_core::{
     AttrValue, Decision, Event, EventBody, Health, Level, LogRecord, PermissionDecision, Pipeline,
@@ -9,6 +10,9 @@ use mission_core::{
 use mission_store::{ParquetSink, Store, StoreConfig};
 
 use crate::hub::{EventFilter, LiveHub, Subscription};
+use crate::inflight::{
+    IN_FLIGHT_FILE, InFlight, InFlightReport, InFlightSpan, Watchdog, describe, write_atomically,
+};
 use crate::price::PriceTable;
 use crate::{Agent, MissionConfig, ResolvedConfig, Result};
 
@@ -86,6 +90,12 @@ impl MissionControlBuilder {
         self
     }
 
+    /// Spans open longer than this are reported in flight (default 30 s).
+    pub fn with_in_flight_after(mut self, threshold: std::time::Duration) -> Self {
+        self.code.in_flight_after = Some(threshold);
+        self
+    }
+
     /// Whether a panic on any thread flushes this instance first (default true).
     pub fn with_flush_on_panic(mut self, enabled: bool) -> Self {
         self.flush_on_panic = enabled;
@@ -129,6 +139,17 @@ impl MissionControlBuilder {
             builder = builder.with_boxed_sink(sink);
         }
         let pipeline = builder.start()?;
+        let in_flight = Arc::new(InFlight::new());
+        let (watchdog, watchdog_thread) = Watchdog::start(
+            in_flight.clone(),
+            pipeline.recorder(),
+            config.in_flight_after,
+            config.store_root.as_ref().map(|r| r.join(IN_FLIGHT_FILE)),
+        )
+        .map_err(|e| crate::Error::Config {
+            origin: "in-flight watchdog".into(),
+            message: e.to_string(),
+        })?;
         if self.flush_on_panic {
             crate::exit::flush_on_panic(pipeline.recorder().downgrade());
         }
@@ -140,6 +161,9 @@ impl MissionControlBuilder {
             stats: stats_reader,
             hub,
             config,
+            in_flight,
+            watchdog,
+            watchdog_thread: Some(watchdog_thread),
         })
     }
 }
@@ -174,6 +198,9 @@ pub struct MissionControl {
     stats: StatsReader,
     hub: LiveHub,
     config: ResolvedConfig,
+    pub(crate) in_flight: Arc<InFlight>,
+    watchdog: Arc<Watchdog>,
+    watchdog_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for MissionControl {
@@ -260,6 +287,21 @@ impl MissionControl {
         self.hub.subscribe(filter, capacity)
     }
 
+    /// Spans open longer than the in-flight threshold now, oldest first.
+    pub fn in_flight(&self) -> Vec<InFlightSpan> {
+        let now = mission_core::Timestamp::now();
+        self.in_flight
+            .overdue(self.config.in_flight_after, now)
+            .iter()
+            .map(|o| describe(o, now))
+            .collect()
+    }
+
+    /// How many spans are open, overdue (as of the watchdog's last look) and untracked.
+    pub fn in_flight_report(&self) -> InFlightReport {
+        self.in_flight.report(self.watchdog.overdue.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// Rolling statistics right now.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
@@ -293,6 +335,14 @@ impl MissionControl {
     }
 
     fn shutdown_inner(&mut self) -> ShutdownReport {
+        self.watchdog.stop();
+        if let Some(thread) = self.watchdog_thread.take() {
+            let _ = thread.join();
+            // A clean stop: nothing is in flight any more (guards borrow this instance).
+            if let Some(root) = &self.config.store_root {
+                let _ = write_atomically(&root.join(IN_FLIGHT_FILE), &[]);
+            }
+        }
         match self.pipeline.take() {
             Some(p) => p.shutdown(),
             None => ShutdownReport { accounting: self.recorder.accounting(), sinks: Vec::new() },

@@ -74,6 +74,7 @@ mod control;
 mod error;
 mod exit;
 mod hub;
+mod inflight;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod price;
@@ -83,6 +84,7 @@ pub use config::{MissionConfig, ResolvedConfig};
 pub use control::{MissionControl, MissionControlBuilder};
 pub use error::{Error, Result};
 pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
+pub use inflight::{IN_FLIGHT_FILE, InFlightReport, InFlightSpan, read_in_flight_file};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpConfig, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use price::{ModelPrice, PriceTable};

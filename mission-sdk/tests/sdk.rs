@@ -302,3 +302,47 @@ fn spans_work_across_await_and_subscriptions_are_async() {
     assert!(first.as_span().expect("span").duration_ns >= 20_000_000, "the span covers the await");
     assert_eq!(second.as_span().map(|s| s.status), Some(Status::Error));
 }
+
+#[test]
+fn hanging_spans_show_as_in_flight_before_they_end() {
+    let dir = TempDir::new("in-flight");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&dir.0)
+        .with_in_flight_after(Duration::from_millis(150))
+        .build()
+        .expect("build");
+    let sub =
+        control.subscribe(EventFilter { kinds: vec!["log".into()], ..EventFilter::default() }, 100);
+    let thread = control.agent("stuck-agent").thread();
+    let hanging = thread.tool_call("never_returns");
+    let quick = thread.tool_call("quick");
+    quick.end();
+    assert!(control.in_flight().is_empty(), "nothing is overdue yet");
+    std::thread::sleep(Duration::from_millis(400));
+    let overdue = control.in_flight();
+    let names: Vec<&str> = overdue.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["invoke_agent", "never_returns"], "oldest first; the ended span is gone");
+    assert!(overdue.iter().all(|s| s.age_ms >= 150 && s.agent == "stuck-agent"));
+    assert_eq!(overdue[1].span_id, hanging.span_id().to_string());
+    let report = control.in_flight_report();
+    assert_eq!((report.open, report.overdue), (2, 2));
+    // Announced once each in the live stream (and so in the store), inside the hanging span.
+    let notices = drain(&sub);
+    assert_eq!(notices.len(), 2, "{notices:#?}");
+    let notice =
+        notices.iter().find(|e| e.span_id == hanging.span_id()).expect("notice for the tool call");
+    assert!(notice.as_log().expect("log").message.contains("never_returns still in flight"));
+    // A process that died now would leave this file behind.
+    let on_disk = mission_sdk::read_in_flight_file(&dir.0).expect("file");
+    assert_eq!(on_disk.len(), 2);
+    drop(hanging);
+    thread.end();
+    assert!(control.in_flight().is_empty());
+    assert_eq!(control.in_flight_report().open, 0);
+    drop(control);
+    assert!(
+        mission_sdk::read_in_flight_file(&dir.0).expect("file").is_empty(),
+        "a clean stop clears the file"
+    );
+}
