@@ -26,6 +26,8 @@ pub struct MissionControlBuilder {
     prices: Option<PriceTable>,
     use_environment: bool,
     flush_on_panic: bool,
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::OtlpConfig>,
 }
 
 impl MissionControlBuilder {
@@ -90,6 +92,15 @@ impl MissionControlBuilder {
         self
     }
 
+    /// Exports spans over OTLP (see [`OtlpSink`](crate::OtlpSink)); the service name and tenant
+    /// are taken from this instance's settings. Without this call, `MISSION_OTLP_ENDPOINT`
+    /// (with `MISSION_OTLP_PROTOCOL=http|grpc`, default http) turns export on.
+    #[cfg(feature = "otlp")]
+    pub fn with_otlp(mut self, config: crate::OtlpConfig) -> Self {
+        self.otlp = Some(config);
+        self
+    }
+
     /// Spans open longer than this are reported in flight (default 30 s).
     pub fn with_in_flight_after(mut self, threshold: std::time::Duration) -> Self {
         self.code.in_flight_after = Some(threshold);
@@ -135,6 +146,37 @@ impl MissionControlBuilder {
         if let Some(root) = &config.store_root {
             builder = builder.with_sink(ParquetSink::new(StoreConfig::at(root))?);
         }
+        #[cfg(feature = "otlp")]
+        let otlp_stats = {
+            let from_env = || -> Result<Option<crate::OtlpConfig>> {
+                if !self.use_environment {
+                    return Ok(None);
+                }
+                let Ok(endpoint) = std::env::var("MISSION_OTLP_ENDPOINT") else { return Ok(None) };
+                match std::env::var("MISSION_OTLP_PROTOCOL").as_deref().unwrap_or("http") {
+                    "http" | "http/protobuf" => Ok(Some(crate::OtlpConfig::http(&endpoint))),
+                    "grpc" => Ok(Some(crate::OtlpConfig::grpc(&endpoint))),
+                    other => Err(crate::Error::Config {
+                        origin: "environment variable MISSION_OTLP_PROTOCOL".into(),
+                        message: format!("{other:?}: expected http or grpc"),
+                    }),
+                }
+            };
+            match self.otlp.map_or_else(from_env, |c| Ok(Some(c)))? {
+                Some(otlp) => {
+                    let otlp = crate::OtlpConfig {
+                        service_name: config.service_name.clone(),
+                        tenant: config.tenant.clone(),
+                        ..otlp
+                    };
+                    let sink = crate::OtlpSink::new(otlp)?;
+                    let stats = sink.stats_reader();
+                    builder = builder.with_sink(sink);
+                    Some(stats)
+                }
+                None => None,
+            }
+        };
         for sink in self.sinks {
             builder = builder.with_boxed_sink(sink);
         }
@@ -164,6 +206,8 @@ impl MissionControlBuilder {
             in_flight,
             watchdog,
             watchdog_thread: Some(watchdog_thread),
+            #[cfg(feature = "otlp")]
+            otlp_stats,
         })
     }
 }
@@ -201,6 +245,8 @@ pub struct MissionControl {
     pub(crate) in_flight: Arc<InFlight>,
     watchdog: Arc<Watchdog>,
     watchdog_thread: Option<std::thread::JoinHandle<()>>,
+    #[cfg(feature = "otlp")]
+    otlp_stats: Option<crate::OtlpStatsReader>,
 }
 
 impl std::fmt::Debug for MissionControl {
@@ -219,6 +265,8 @@ impl MissionControl {
             prices: None,
             use_environment: true,
             flush_on_panic: true,
+            #[cfg(feature = "otlp")]
+            otlp: None,
         }
     }
 
@@ -300,6 +348,12 @@ impl MissionControl {
     /// How many spans are open, overdue (as of the watchdog's last look) and untracked.
     pub fn in_flight_report(&self) -> InFlightReport {
         self.in_flight.report(self.watchdog.overdue.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The OTLP exporter's counters, when export is on.
+    #[cfg(feature = "otlp")]
+    pub fn otlp_stats(&self) -> Option<crate::OtlpStats> {
+        self.otlp_stats.as_ref().map(|r| r.stats())
     }
 
     /// Rolling statistics right now.

@@ -253,6 +253,30 @@ fn nothing_is_lost_across_a_receiver_restart_within_the_retry_window() {
 }
 
 #[test]
+fn the_builder_wires_export_with_this_instance_s_service_and_tenant() {
+    let receiver = Receiver::start(0, 0);
+    let store = temp_store("builder");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_service_name("otlp-test")
+        .with_tenant("acme")
+        .with_store_root(&store)
+        .with_otlp(OtlpConfig {
+            batch_delay: Duration::from_millis(50),
+            ..OtlpConfig::http(&receiver.http)
+        })
+        .build()
+        .expect("build");
+    let thread_id = record_workload(&control);
+    control.flush().expect("flush");
+    check_workload(&receiver.wait_for(3), &thread_id);
+    let stats = control.otlp_stats().expect("export is on");
+    assert_eq!((stats.exported, stats.queued), (3, 0));
+    drop(control);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
 fn a_bad_endpoint_is_a_typed_error() {
     let err = OtlpSink::new(OtlpConfig::http("localhost:4318")).unwrap_err();
     assert!(err.to_string().contains("http://"), "{err}");
