@@ -39,7 +39,21 @@ pub struct MissionLayer {
     recorder: Recorder,
     tenant: Symbol,
     agent: Symbol,
+    ignored_targets: Vec<String>,
 }
+
+/// Targets the layer ignores by default: the exporters' own HTTP and gRPC stacks, whose spans
+/// would otherwise feed back into what is exported (and can deadlock a synchronous exporter).
+pub const DEFAULT_IGNORED_TARGETS: [&str; 8] = [
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tonic",
+    "tower",
+    "reqwest",
+    "opentelemetry",
+    "mission_sdk::otlp",
+];
 
 impl fmt::Debug for MissionLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -53,7 +67,32 @@ impl fmt::Debug for MissionLayer {
 impl MissionLayer {
     /// A layer recording into `recorder`, with tenant `default` and agent `default`.
     pub fn new(recorder: Recorder) -> Self {
-        Self { recorder, tenant: Symbol::intern("default"), agent: Symbol::intern("default") }
+        Self {
+            recorder,
+            tenant: Symbol::intern("default"),
+            agent: Symbol::intern("default"),
+            ignored_targets: DEFAULT_IGNORED_TARGETS.iter().map(|t| (*t).to_owned()).collect(),
+        }
+    }
+
+    /// Also ignores spans and events whose target is `target` or starts with `target::`.
+    pub fn ignore_target(mut self, target: &str) -> Self {
+        self.ignored_targets.push(target.to_owned());
+        self
+    }
+
+    /// Records every target, including the exporters' own (see [`DEFAULT_IGNORED_TARGETS`]).
+    pub fn record_all_targets(mut self) -> Self {
+        self.ignored_targets.clear();
+        self
+    }
+
+    fn ignores(&self, target: &str) -> bool {
+        self.ignored_targets.iter().any(|t| {
+            target
+                .strip_prefix(t.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
     }
 
     /// The tenant events belong to (a `tenant` field on a span overrides it for that span).
@@ -304,6 +343,9 @@ where
 {
     fn on_new_span(&self, attrs: &SpanAttributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        if self.ignores(span.metadata().target()) {
+            return;
+        }
         let meta = span.metadata();
         let mut event = Event::new(
             Symbol::intern(meta.name()),
@@ -347,6 +389,9 @@ where
 
     fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
+        if self.ignores(meta.target()) {
+            return;
+        }
         let mut record = Event::new(
             Symbol::intern(meta.name()),
             EventBody::Log(LogRecord {

@@ -113,7 +113,7 @@ pub use intern::{
     InternerStats, LazySymbol, MAX_SYMBOL_BYTES, MAX_SYMBOLS, Symbol, interner_stats,
 };
 #[cfg(feature = "tracing")]
-pub use layer::MissionLayer;
+pub use layer::{DEFAULT_IGNORED_TARGETS, MissionLayer};
 pub use pipeline::{
     BufferHealth, FlushError, Health, Pipeline, PipelineBuilder, ShutdownReport, SinkHealth,
     SinkState, StartError,

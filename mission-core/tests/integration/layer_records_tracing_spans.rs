@@ -157,3 +157,24 @@ fn parentage_survives_await_in_tokio_tasks() {
     assert_eq!(roots.len(), 8, "each root span starts its own thread");
     assert!(events.iter().all(|e| !matches!(e.body, EventBody::Metric(_))));
 }
+
+#[test]
+fn exporter_stacks_are_ignored_by_default() {
+    let (pipeline, seen) = capture();
+    let subscriber = tracing_subscriber::registry()
+        .with(MissionLayer::new(pipeline.recorder()).ignore_target("noisy"));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!(target: "h2::proto", "poll").in_scope(|| {
+            tracing::debug!(target: "hyper::client", "connecting");
+        });
+        tracing::info!(target: "noisy::module", "ignored too");
+        tracing::info!(target: "hyperactive", "not a hyper target: kept");
+        tracing::info!("kept");
+    });
+    pipeline.shutdown();
+    let events = seen.lock().expect("lock");
+    let messages: Vec<&str> =
+        events.iter().filter_map(|e| e.as_log()).map(|l| l.message.as_str()).collect();
+    assert_eq!(messages, ["not a hyper target: kept", "kept"]);
+    assert!(events.iter().all(|e| e.as_span().is_none()));
+}
