@@ -141,6 +141,30 @@ impl<'c> Thread<'c> {
         self.root.log(level, message);
     }
 
+    /// Records a permission decision inside this thread: `actor` asked to do `action` to
+    /// `resource`; `rule` decided.
+    pub fn permission(
+        &self,
+        actor: &str,
+        action: &str,
+        resource: &str,
+        decision: mission_core::Decision,
+        rule: &str,
+    ) {
+        let event = self.ctx.event(
+            Symbol::intern(action),
+            self.root.span_id(),
+            EventBody::Permission(mission_core::PermissionDecision {
+                actor: Text::new(actor),
+                action: Symbol::intern(action),
+                resource: Text::new(resource),
+                decision,
+                policy: Symbol::intern(rule),
+            }),
+        );
+        self.control.recorder().record(event);
+    }
+
     /// Ends the thread now (its root span records).
     pub fn end(self) {
         self.root.end();

@@ -26,6 +26,7 @@ pub struct MissionControlBuilder {
     prices: Option<PriceTable>,
     use_environment: bool,
     flush_on_panic: bool,
+    sampling: Option<crate::SamplingConfig>,
     #[cfg(feature = "otlp")]
     otlp: Option<crate::OtlpConfig>,
 }
@@ -101,6 +102,13 @@ impl MissionControlBuilder {
         self
     }
 
+    /// Samples whole threads before they reach the store and OTLP export (statistics and the
+    /// live stream still see everything); see [`SamplingSink`](crate::SamplingSink).
+    pub fn with_sampling(mut self, config: crate::SamplingConfig) -> Self {
+        self.sampling = Some(config);
+        self
+    }
+
     /// Spans open longer than this are reported in flight (default 30 s).
     pub fn with_in_flight_after(mut self, threshold: std::time::Duration) -> Self {
         self.code.in_flight_after = Some(threshold);
@@ -143,8 +151,10 @@ impl MissionControlBuilder {
             .with_config(config.recorder.clone())
             .with_sink(stats)
             .with_sink(hub.sink());
+        // The sinks that keep data go behind sampling, when it is on.
+        let mut keeping: Vec<Box<dyn Sink>> = Vec::new();
         if let Some(root) = &config.store_root {
-            builder = builder.with_sink(ParquetSink::new(StoreConfig::at(root))?);
+            keeping.push(Box::new(ParquetSink::new(StoreConfig::at(root))?));
         }
         #[cfg(feature = "otlp")]
         let otlp_stats = {
@@ -171,10 +181,24 @@ impl MissionControlBuilder {
                     };
                     let sink = crate::OtlpSink::new(otlp)?;
                     let stats = sink.stats_reader();
-                    builder = builder.with_sink(sink);
+                    keeping.push(Box::new(sink));
                     Some(stats)
                 }
                 None => None,
+            }
+        };
+        let sampling_stats = match self.sampling {
+            Some(sampling) => {
+                let sink = crate::SamplingSink::new(sampling, keeping);
+                let stats = sink.stats_reader();
+                builder = builder.with_sink(sink);
+                Some(stats)
+            }
+            None => {
+                for sink in keeping {
+                    builder = builder.with_boxed_sink(sink);
+                }
+                None
             }
         };
         for sink in self.sinks {
@@ -206,6 +230,7 @@ impl MissionControlBuilder {
             in_flight,
             watchdog,
             watchdog_thread: Some(watchdog_thread),
+            sampling_stats,
             #[cfg(feature = "otlp")]
             otlp_stats,
         })
@@ -245,6 +270,7 @@ pub struct MissionControl {
     pub(crate) in_flight: Arc<InFlight>,
     watchdog: Arc<Watchdog>,
     watchdog_thread: Option<std::thread::JoinHandle<()>>,
+    sampling_stats: Option<crate::SamplingStatsReader>,
     #[cfg(feature = "otlp")]
     otlp_stats: Option<crate::OtlpStatsReader>,
 }
@@ -265,6 +291,7 @@ impl MissionControl {
             prices: None,
             use_environment: true,
             flush_on_panic: true,
+            sampling: None,
             #[cfg(feature = "otlp")]
             otlp: None,
         }
@@ -354,6 +381,11 @@ impl MissionControl {
     #[cfg(feature = "otlp")]
     pub fn otlp_stats(&self) -> Option<crate::OtlpStats> {
         self.otlp_stats.as_ref().map(|r| r.stats())
+    }
+
+    /// What sampling kept and skipped, when it is on.
+    pub fn sampling_stats(&self) -> Option<crate::SamplingStats> {
+        self.sampling_stats.as_ref().map(|r| r.stats())
     }
 
     /// Rolling statistics right now.

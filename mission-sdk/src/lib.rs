@@ -78,6 +78,7 @@ mod inflight;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod price;
+mod sampling;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
 pub use config::{MissionConfig, ResolvedConfig};
@@ -88,6 +89,7 @@ pub use inflight::{IN_FLIGHT_FILE, InFlightReport, InFlightSpan, read_in_flight_
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpConfig, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use price::{ModelPrice, PriceTable};
+pub use sampling::{SamplingConfig, SamplingSink, SamplingStats, SamplingStatsReader};
 
 pub use mission_core::{
     self as core, AttrValue, Backpressure, Decision, Event, EventBody, Health, Level, MissionLayer,

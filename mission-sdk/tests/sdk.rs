@@ -346,3 +346,94 @@ fn hanging_spans_show_as_in_flight_before_they_end() {
         "a clean stop clears the file"
     );
 }
+
+#[test]
+fn sampling_keeps_every_interesting_thread_and_counts_what_it_skips() {
+    use mission_sdk::{SamplingConfig, SamplingSink};
+
+    let dir = TempDir::new("sampling");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&dir.0)
+        .with_sampling(SamplingConfig {
+            rate: 0.0,
+            slow_span: Duration::from_millis(50),
+            ..SamplingConfig::default()
+        })
+        .build()
+        .expect("build");
+    let agent = control.agent("sampled-agent");
+    let mut kept = Vec::new();
+    for _ in 0..20 {
+        let thread = agent.thread();
+        thread.llm_call("gpt-4o-mini", "openai").end();
+        thread.end();
+    }
+    {
+        let thread = agent.thread();
+        thread.tool_call("flaky").end_with_error_for_test();
+        kept.push(thread.id());
+        thread.end();
+    }
+    {
+        let thread = agent.thread();
+        thread.permission(
+            "sampled-agent",
+            "tool.call",
+            "refund_payment",
+            Decision::Deny,
+            "no-refunds",
+        );
+        kept.push(thread.id());
+        thread.end();
+    }
+    {
+        let thread = agent.thread();
+        let slow = thread.tool_call("slow");
+        std::thread::sleep(Duration::from_millis(60));
+        slow.end();
+        kept.push(thread.id());
+        thread.end();
+    }
+    control.flush().expect("flush");
+    let sampling = control.sampling_stats().expect("sampling on");
+    assert_eq!(
+        (
+            sampling.kept_error,
+            sampling.kept_denial,
+            sampling.kept_slow,
+            sampling.kept_sampled,
+            sampling.skipped_threads
+        ),
+        (1, 1, 1, 0, 20),
+        "{sampling:?}"
+    );
+    assert_eq!(sampling.skipped_events, 40);
+    let store = control.store().expect("store").expect("open");
+    let stored: std::collections::HashSet<String> =
+        store.threads(store.query()).expect("threads").into_iter().map(|t| t.thread_id).collect();
+    let expected: std::collections::HashSet<String> = kept.iter().map(|t| t.to_string()).collect();
+    assert_eq!(stored, expected, "the store holds exactly the interesting threads");
+    // Statistics see everything, sampled or not.
+    assert_eq!(control.stats().usage.llm_calls, 20);
+
+    // The rate is deterministic per thread and close to what was asked.
+    let kept_share = (0..10_000)
+        .filter(|_| SamplingSink::rate_keeps(0.3, mission_sdk::ThreadId::generate()))
+        .count();
+    assert!((2_700..=3_300).contains(&kept_share), "{kept_share}");
+    let id = mission_sdk::ThreadId::generate();
+    assert_eq!(SamplingSink::rate_keeps(0.5, id), SamplingSink::rate_keeps(0.5, id));
+    assert!(SamplingSink::rate_keeps(1.0, id) && !SamplingSink::rate_keeps(0.0, id));
+}
+
+trait EndWithError {
+    fn end_with_error_for_test(self);
+}
+
+impl EndWithError for mission_sdk::Span<'_> {
+    fn end_with_error_for_test(mut self) {
+        self.set_error("boom");
+        self.end();
+    }
+}
