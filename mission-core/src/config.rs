@@ -119,6 +119,31 @@ pub mod duration_text {
         }
     }
 
+    /// `Option<Duration>` fields: `#[serde(with = "mission_core::duration_text::option")]`.
+    pub mod option {
+        use std::time::Duration;
+
+        /// Serde `serialize_with`.
+        pub fn serialize<S: serde::Serializer>(
+            d: &Option<Duration>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Serde `deserialize_with`.
+        pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            #[derive(serde::Deserialize)]
+            struct Wrap(#[serde(with = "super")] Duration);
+            Ok(<Option<Wrap> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
+        }
+    }
+
     /// Serde `serialize_with`.
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(*d))

@@ -38,27 +38,8 @@ pub struct MissionConfig {
     pub prices_file: Option<PathBuf>,
     /// Spans open longer than this are reported in flight (`MISSION_IN_FLIGHT_AFTER`;
     /// default 30s).
-    #[serde(with = "optional_duration")]
+    #[serde(with = "mission_core::duration_text::option")]
     pub in_flight_after: Option<Duration>,
-}
-
-mod optional_duration {
-    use std::time::Duration;
-
-    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => mission_core::duration_text::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        #[derive(serde::Deserialize)]
-        struct Wrap(#[serde(with = "mission_core::duration_text")] Duration);
-        Ok(<Option<Wrap> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
-    }
 }
 
 /// A configuration with every setting decided.
@@ -78,6 +59,22 @@ pub struct ResolvedConfig {
     pub in_flight_after: Duration,
 }
 
+/// Reads a TOML file, or JSON when the name ends in `.json`.
+///
+/// # Errors
+/// [`Error::Io`] if unreadable; [`Error::Config`] naming the file, line and field if it does not
+/// parse.
+pub(crate) fn read_toml_or_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
+    let parsed = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        toml::from_str(&text).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|message| Error::Config { origin: path.display().to_string(), message })
+}
+
 impl MissionConfig {
     /// Reads a TOML or JSON (by extension) configuration file.
     ///
@@ -85,15 +82,7 @@ impl MissionConfig {
     /// [`Error::Io`] if unreadable; [`Error::Config`] naming the file, line and field if it does
     /// not parse.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Io { path: path.into(), source: e })?;
-        let parsed = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text).map_err(|e| e.to_string())
-        } else {
-            toml::from_str(&text).map_err(|e| e.to_string())
-        };
-        parsed.map_err(|message| Error::Config { origin: path.display().to_string(), message })
+        read_toml_or_json(path.as_ref())
     }
 
     /// Fills every field left unset in `self` from `other`.
@@ -238,6 +227,15 @@ mod tests {
         assert!(err.to_string().contains("MISSION_RING_CAPACITY"), "{err}");
         let off = MissionConfig::from_env_with(env(&[("MISSION_STORE", "off")])).expect("env");
         assert_eq!(MissionConfig::default().resolve(off).store_root, None);
+    }
+
+    #[test]
+    fn optional_durations_read_as_text() {
+        let c: MissionConfig = toml::from_str("in_flight_after = \"250ms\"").expect("toml");
+        assert_eq!(c.in_flight_after, Some(std::time::Duration::from_millis(250)));
+        let none: MissionConfig = toml::from_str("").expect("toml");
+        assert_eq!(none.in_flight_after, None);
+        assert!(toml::from_str::<MissionConfig>("in_flight_after = \"soon\"").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use mission_core::LlmUsage;
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// The price of one model, in US dollars per million tokens.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -101,15 +101,7 @@ impl PriceTable {
     /// [`Error::Io`] if the file cannot be read; [`Error::Config`] naming the file and the
     /// offending field if it does not parse.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Io { path: path.into(), source: e })?;
-        let parsed = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text).map_err(|e| e.to_string())
-        } else {
-            toml::from_str(&text).map_err(|e| e.to_string())
-        };
-        parsed.map_err(|message| Error::Config { origin: path.display().to_string(), message })
+        crate::config::read_toml_or_json(path.as_ref())
     }
 
     /// The price for `provider` and `model`, if any.

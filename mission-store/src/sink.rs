@@ -37,29 +37,10 @@ pub struct StoreConfig {
     /// finalized to make room.
     pub max_open_files: usize,
     /// Partitions whose hour ended longer ago than this are deleted (checked once a minute).
-    #[serde(with = "optional_duration")]
+    #[serde(with = "mission_core::duration_text::option")]
     pub retention: Option<Duration>,
     /// zstd level (1–22).
     pub zstd_level: i32,
-}
-
-mod optional_duration {
-    use std::time::Duration;
-
-    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => mission_core::duration_text::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        #[derive(serde::Deserialize)]
-        struct Wrap(#[serde(with = "mission_core::duration_text")] Duration);
-        Ok(<Option<Wrap> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
-    }
 }
 
 impl Default for StoreConfig {
