@@ -1,4 +1,4 @@
-//! [`OtlpSink`]: exports spans over OTLP (HTTP/protobuf or gRPC) with the OpenTelemetry GenAI
+//! [`OtlpSink`]: exports spans and log records over OTLP (HTTP/protobuf or gRPC) with the OpenTelemetry GenAI
 //! semantic conventions, batched on a thread of its own, with bounded memory, retries with
 //! backoff while the backend is down, and exact counters.
 //!
@@ -17,10 +17,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mission_core::{AttrValue, Event, Sink, SinkError, SpanKind as Kind, Status as MissionStatus};
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::{
+    LogBatch, LogExporter as _, SdkLogRecord, SdkLogger, SdkLoggerProvider,
+};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 
 /// GenAI semantic-convention attribute names we export (semconv 1.37, development status).
@@ -138,8 +142,9 @@ struct Counters {
     last_error: Mutex<Option<String>>,
 }
 
-struct Shared {
-    queue: Mutex<VecDeque<SpanData>>,
+/// One signal's export queue, shared by the sink (producer) and its exporter thread.
+struct Shared<T> {
+    queue: Mutex<VecDeque<T>>,
     wake: Condvar,
     idle: Condvar,
     closing: AtomicBool,
@@ -151,10 +156,81 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+impl<T> Shared<T> {
+    fn new() -> Self {
+        Self {
+            queue: Mutex::new(VecDeque::new()),
+            wake: Condvar::new(),
+            idle: Condvar::new(),
+            closing: AtomicBool::new(false),
+            flush_requested: AtomicBool::new(false),
+            counters: Counters::default(),
+        }
+    }
+
+    fn stats(&self) -> OtlpStats {
+        let c = &self.counters;
+        OtlpStats {
+            accepted: c.accepted.load(Ordering::Acquire),
+            exported: c.exported.load(Ordering::Acquire),
+            queued: lock(&self.queue).len() as u64 + c.in_batch.load(Ordering::Acquire),
+            dropped_queue_full: c.dropped_queue_full.load(Ordering::Acquire),
+            dropped_retry_expired: c.dropped_retry_expired.load(Ordering::Acquire),
+            failed_requests: c.failed_requests.load(Ordering::Acquire),
+            last_error: lock(&c.last_error).clone(),
+            backend_up: c.backend_up.load(Ordering::Acquire),
+        }
+    }
+
+    /// Queues `items`, dropping (and counting) what does not fit.
+    fn enqueue(&self, items: impl ExactSizeIterator<Item = T>, capacity: usize, batch_size: usize) {
+        let c = &self.counters;
+        c.accepted.fetch_add(items.len() as u64, Ordering::Relaxed);
+        let mut queue = lock(&self.queue);
+        for item in items {
+            if queue.len() >= capacity {
+                c.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            } else {
+                queue.push_back(item);
+            }
+        }
+        if queue.len() >= batch_size {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits until the queue is empty and no batch is being sent, or `timeout` passes.
+    fn flush(&self, timeout: Duration) -> Result<(), u64> {
+        let deadline = Instant::now() + timeout;
+        self.flush_requested.store(true, Ordering::Release);
+        self.wake.notify_one();
+        let mut queue = lock(&self.queue);
+        while !queue.is_empty() || self.counters.in_batch.load(Ordering::Acquire) > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(queue.len() as u64 + self.counters.in_batch.load(Ordering::Acquire));
+            }
+            self.wake.notify_one();
+            queue = self
+                .idle
+                .wait_timeout(queue, (deadline - now).min(Duration::from_millis(50)))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.wake.notify_all();
+    }
+}
+
 /// A handle to read an [`OtlpSink`]'s counters from any thread.
 #[derive(Clone)]
 pub struct OtlpStatsReader {
-    shared: Arc<Shared>,
+    spans: Arc<Shared<SpanData>>,
+    logs: Arc<Shared<SdkLogRecord>>,
 }
 
 impl std::fmt::Debug for OtlpStatsReader {
@@ -164,28 +240,74 @@ impl std::fmt::Debug for OtlpStatsReader {
 }
 
 impl OtlpStatsReader {
-    /// The counters now.
+    /// The span exporter's counters now.
     pub fn stats(&self) -> OtlpStats {
-        let c = &self.shared.counters;
-        OtlpStats {
-            accepted: c.accepted.load(Ordering::Acquire),
-            exported: c.exported.load(Ordering::Acquire),
-            queued: lock(&self.shared.queue).len() as u64 + c.in_batch.load(Ordering::Acquire),
-            dropped_queue_full: c.dropped_queue_full.load(Ordering::Acquire),
-            dropped_retry_expired: c.dropped_retry_expired.load(Ordering::Acquire),
-            failed_requests: c.failed_requests.load(Ordering::Acquire),
-            last_error: lock(&c.last_error).clone(),
-            backend_up: c.backend_up.load(Ordering::Acquire),
-        }
+        self.spans.stats()
+    }
+
+    /// The log exporter's counters now.
+    pub fn log_stats(&self) -> OtlpStats {
+        self.logs.stats()
     }
 }
 
 /// A [`Sink`] exporting span events over OTLP. See the [module docs](self).
 pub struct OtlpSink {
     config: OtlpConfig,
-    shared: Arc<Shared>,
-    worker: Option<JoinHandle<()>>,
+    spans: Arc<Shared<SpanData>>,
+    logs: Arc<Shared<SdkLogRecord>>,
+    workers: Vec<JoinHandle<()>>,
     scope: InstrumentationScope,
+    /// Makes log records (no processors: records go to our own export queue).
+    logger: SdkLogger,
+    _logger_provider: SdkLoggerProvider,
+}
+
+/// The export function a worker thread calls for one batch.
+type ExportFn<'r, T> = Box<dyn Fn(Vec<T>) -> Result<(), String> + 'r>;
+
+/// Starts an exporter thread for one signal; `build` makes its exporter inside the thread's
+/// runtime (the gRPC client must be made inside one) and returns the export function.
+fn spawn_worker<T, B>(
+    name: &str,
+    config: OtlpConfig,
+    shared: Arc<Shared<T>>,
+    build: B,
+) -> crate::Result<JoinHandle<()>>
+where
+    T: Clone + Send + 'static,
+    B: for<'r> FnOnce(&'r tokio::runtime::Runtime, &OtlpConfig) -> Result<ExportFn<'r, T>, String>
+        + Send
+        + 'static,
+{
+    let bad = |message: String| crate::Error::Config { origin: "OTLP exporter".into(), message };
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+    let handle = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let export = match build(&runtime, &config) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
+            run_worker(&config, &shared, export);
+        })
+        .map_err(|e| bad(format!("cannot start the exporter thread: {e}")))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => Err(bad(e)),
+        Err(_) => Err(bad("the exporter thread stopped while starting".into())),
+    }
 }
 
 impl std::fmt::Debug for OtlpSink {
@@ -214,10 +336,10 @@ fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 impl OtlpSink {
-    /// Builds the exporter and starts its thread.
+    /// Builds the span and log exporters and starts their threads.
     ///
     /// # Errors
-    /// [`Error::Config`](crate::Error::Config) if the endpoint is invalid or the exporter cannot
+    /// [`Error::Config`](crate::Error::Config) if the endpoint is invalid or an exporter cannot
     /// be built.
     pub fn new(config: OtlpConfig) -> crate::Result<Self> {
         let bad =
@@ -232,106 +354,141 @@ impl OtlpSink {
             .with_service_name(config.service_name.clone())
             .with_attributes([KeyValue::new("mission.tenant", config.tenant.clone())])
             .build();
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(VecDeque::new()),
-            wake: Condvar::new(),
-            idle: Condvar::new(),
-            closing: AtomicBool::new(false),
-            flush_requested: AtomicBool::new(false),
-            counters: Counters::default(),
-        });
-        let worker_config = config.clone();
-        let worker_shared = shared.clone();
-        // Build the exporter on its own thread: the gRPC client must be made inside a runtime.
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
-        let worker = std::thread::Builder::new()
-            .name("mission-otlp".into())
-            .spawn(move || {
-                let runtime =
-                    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                        Ok(rt) => rt,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e.to_string()));
-                            return;
-                        }
-                    };
-                let built = match worker_config.protocol {
+        let scope = InstrumentationScope::builder("mission-control")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        let spans = Arc::new(Shared::new());
+        let logs = Arc::new(Shared::new());
+        let mut workers = Vec::new();
+
+        let span_resource = resource.clone();
+        workers.push(spawn_worker(
+            "mission-otlp-spans",
+            config.clone(),
+            spans.clone(),
+            move |runtime, config| {
+                let built = match config.protocol {
                     OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
                         .with_http()
                         .with_protocol(Protocol::HttpBinary)
-                        .with_endpoint(format!("{}/v1/traces", worker_config.endpoint))
-                        .with_timeout(worker_config.timeout)
+                        .with_endpoint(format!("{}/v1/traces", config.endpoint))
+                        .with_timeout(config.timeout)
                         .build(),
                     OtlpProtocol::Grpc => {
                         let _guard = runtime.enter();
                         opentelemetry_otlp::SpanExporter::builder()
                             .with_tonic()
-                            .with_endpoint(worker_config.endpoint.clone())
-                            .with_timeout(worker_config.timeout)
+                            .with_endpoint(config.endpoint.clone())
+                            .with_timeout(config.timeout)
                             .build()
                     }
                 };
-                let mut exporter = match built {
-                    Ok(e) => e,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                exporter.set_resource(&resource);
-                let _ = ready_tx.send(Ok(()));
-                let export = |batch: Vec<SpanData>| -> Result<(), String> {
-                    let result = match worker_config.protocol {
+                let mut exporter = built.map_err(|e| e.to_string())?;
+                exporter.set_resource(&span_resource);
+                let protocol = config.protocol;
+                Ok(Box::new(move |batch: Vec<SpanData>| {
+                    let result = match protocol {
                         OtlpProtocol::HttpProtobuf => block_on(exporter.export(batch)),
                         OtlpProtocol::Grpc => runtime.block_on(exporter.export(batch)),
                     };
                     result.map_err(|e| e.to_string())
+                }))
+            },
+        )?);
+
+        let log_resource = resource;
+        let log_scope = scope.clone();
+        workers.push(spawn_worker(
+            "mission-otlp-logs",
+            config.clone(),
+            logs.clone(),
+            move |runtime, config| {
+                let built = match config.protocol {
+                    OtlpProtocol::HttpProtobuf => opentelemetry_otlp::LogExporter::builder()
+                        .with_http()
+                        .with_protocol(Protocol::HttpBinary)
+                        .with_endpoint(format!("{}/v1/logs", config.endpoint))
+                        .with_timeout(config.timeout)
+                        .build(),
+                    OtlpProtocol::Grpc => {
+                        let _guard = runtime.enter();
+                        opentelemetry_otlp::LogExporter::builder()
+                            .with_tonic()
+                            .with_endpoint(config.endpoint.clone())
+                            .with_timeout(config.timeout)
+                            .build()
+                    }
                 };
-                run_worker(&worker_config, &worker_shared, export);
-            })
-            .map_err(|e| bad(format!("cannot start the exporter thread: {e}")))?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(bad(e)),
-            Err(_) => return Err(bad("the exporter thread stopped while starting".into())),
-        }
-        let scope = InstrumentationScope::builder("mission-control")
-            .with_version(env!("CARGO_PKG_VERSION"))
-            .build();
-        Ok(Self { config, shared, worker: Some(worker), scope })
+                let mut exporter = built.map_err(|e| e.to_string())?;
+                exporter.set_resource(&log_resource);
+                let protocol = config.protocol;
+                Ok(Box::new(move |records: Vec<SdkLogRecord>| {
+                    let pairs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+                        records.iter().map(|r| (r, &log_scope)).collect();
+                    let batch = LogBatch::new(&pairs);
+                    let result = match protocol {
+                        OtlpProtocol::HttpProtobuf => block_on(exporter.export(batch)),
+                        OtlpProtocol::Grpc => runtime.block_on(exporter.export(batch)),
+                    };
+                    result.map_err(|e| e.to_string())
+                }))
+            },
+        )?);
+
+        let logger_provider = SdkLoggerProvider::builder().build();
+        let logger = logger_provider.logger("mission-control");
+        Ok(Self { config, spans, logs, workers, scope, logger, _logger_provider: logger_provider })
     }
 
     /// A reader of this sink's counters.
     pub fn stats_reader(&self) -> OtlpStatsReader {
-        OtlpStatsReader { shared: self.shared.clone() }
+        OtlpStatsReader { spans: self.spans.clone(), logs: self.logs.clone() }
     }
 
-    fn enqueue(&self, spans: Vec<SpanData>) {
-        let c = &self.shared.counters;
-        c.accepted.fetch_add(spans.len() as u64, Ordering::Relaxed);
-        let mut queue = lock(&self.shared.queue);
-        for span in spans {
-            if queue.len() >= self.config.queue_capacity {
-                c.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-            } else {
-                queue.push_back(span);
-            }
+    /// The OTLP log record of a log event, with its trace context.
+    fn to_log_record(&self, event: &Event) -> Option<SdkLogRecord> {
+        let log = event.as_log()?;
+        let mut record = self.logger.create_log_record();
+        record.set_timestamp(event.time.to_system_time());
+        record.set_observed_timestamp(event.time.to_system_time());
+        record.set_severity_number(match log.level {
+            mission_core::Level::Trace => Severity::Trace,
+            mission_core::Level::Debug => Severity::Debug,
+            mission_core::Level::Info => Severity::Info,
+            mission_core::Level::Warn => Severity::Warn,
+            mission_core::Level::Error => Severity::Error,
+        });
+        record.set_severity_text(log.level.as_str());
+        record.set_body(AnyValue::from(log.message.as_str().to_owned()));
+        if !log.target.is_empty() {
+            record.set_target(log.target.as_str());
         }
-        if queue.len() >= self.config.batch_size {
-            self.shared.wake.notify_one();
+        if !event.agent.is_empty() {
+            record.add_attribute(semconv::AGENT_NAME, event.agent.as_str());
         }
+        for a in event.attributes.iter() {
+            let v = match &a.value {
+                AttrValue::Str(s) => AnyValue::from(s.as_str().to_owned()),
+                AttrValue::Int(i) => AnyValue::Int(*i),
+                AttrValue::Float(f) => AnyValue::Double(*f),
+                AttrValue::Bool(b) => AnyValue::Boolean(*b),
+            };
+            record.add_attribute(a.key.as_str(), v);
+        }
+        if !event.thread_id.is_zero() {
+            let trace_id = opentelemetry::trace::TraceId::from_bytes(event.thread_id.to_bytes());
+            let span_id = opentelemetry::trace::SpanId::from_bytes(event.span_id.to_bytes());
+            record.set_trace_context(trace_id, span_id, Some(TraceFlags::SAMPLED));
+        }
+        Some(record)
     }
 }
 
 /// The exporter thread: batches, sends, retries with backoff, counts.
-fn run_worker(
-    config: &OtlpConfig,
-    shared: &Shared,
-    export: impl Fn(Vec<SpanData>) -> Result<(), String>,
-) {
+fn run_worker<T: Clone>(config: &OtlpConfig, shared: &Shared<T>, export: ExportFn<'_, T>) {
     let c = &shared.counters;
     loop {
-        let batch: Vec<SpanData> = {
+        let batch: Vec<T> = {
             let mut queue = lock(&shared.queue);
             let deadline = Instant::now() + config.batch_delay;
             while queue.len() < config.batch_size
@@ -498,42 +655,38 @@ impl Sink for OtlpSink {
         let spans: Vec<SpanData> =
             batch.iter().filter_map(|e| to_span_data(e, &self.scope)).collect();
         if !spans.is_empty() {
-            self.enqueue(spans);
+            self.spans.enqueue(
+                spans.into_iter(),
+                self.config.queue_capacity,
+                self.config.batch_size,
+            );
+        }
+        let logs: Vec<SdkLogRecord> = batch.iter().filter_map(|e| self.to_log_record(e)).collect();
+        if !logs.is_empty() {
+            self.logs.enqueue(logs.into_iter(), self.config.queue_capacity, self.config.batch_size);
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        let deadline = Instant::now() + self.config.flush_timeout;
-        self.shared.flush_requested.store(true, Ordering::Release);
-        self.shared.wake.notify_one();
-        let mut queue = lock(&self.shared.queue);
-        while !queue.is_empty() || self.shared.counters.in_batch.load(Ordering::Acquire) > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                let pending =
-                    queue.len() as u64 + self.shared.counters.in_batch.load(Ordering::Acquire);
-                return Err(SinkError::new(format!(
-                    "OTLP export still pending for {pending} spans after {:?}",
-                    self.config.flush_timeout
-                )));
-            }
-            self.shared.wake.notify_one();
-            queue = self
-                .shared
-                .idle
-                .wait_timeout(queue, (deadline - now).min(Duration::from_millis(50)))
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+        let timeout = self.config.flush_timeout;
+        let spans = self.spans.flush(timeout);
+        let logs = self.logs.flush(timeout);
+        match (spans, logs) {
+            (Ok(()), Ok(())) => Ok(()),
+            (s, l) => Err(SinkError::new(format!(
+                "OTLP export still pending after {timeout:?}: {} spans, {} log records",
+                s.err().unwrap_or(0),
+                l.err().unwrap_or(0)
+            ))),
         }
-        Ok(())
     }
 
     fn shutdown(&mut self) -> Result<(), SinkError> {
         let flushed = self.flush();
-        self.shared.closing.store(true, Ordering::Release);
-        self.shared.wake.notify_all();
-        if let Some(worker) = self.worker.take() {
+        self.spans.close();
+        self.logs.close();
+        for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
         flushed
@@ -542,9 +695,9 @@ impl Sink for OtlpSink {
 
 impl Drop for OtlpSink {
     fn drop(&mut self) {
-        self.shared.closing.store(true, Ordering::Release);
-        self.shared.wake.notify_all();
-        if let Some(worker) = self.worker.take() {
+        self.spans.close();
+        self.logs.close();
+        for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
     }

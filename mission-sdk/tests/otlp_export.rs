@@ -15,6 +15,7 @@ struct Receiver {
     http: String,
     grpc: String,
     spans: Arc<Mutex<Vec<Value>>>,
+    logs: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Receiver {
@@ -37,13 +38,17 @@ impl Receiver {
             .expect("node must be installed to run the OTLP receiver");
         let stdout = child.stdout.take().expect("stdout");
         let spans: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let logs: Arc<Mutex<Vec<Value>>> = Arc::default();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let sink = spans.clone();
+        let log_sink = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
                 if let Some(ready) = v.get("ready") {
                     let _ = ready_tx.send(ready.clone());
+                } else if v.get("log").is_some() {
+                    log_sink.lock().expect("lock").push(v);
                 } else {
                     sink.lock().expect("lock").push(v);
                 }
@@ -52,7 +57,7 @@ impl Receiver {
         let ready =
             ready_rx.recv_timeout(Duration::from_secs(30)).expect("the receiver did not start");
         let url = |k: &str| ready[k].as_str().expect("url").trim_end_matches('/').to_owned();
-        Self { child, http: url("http"), grpc: url("grpc"), spans }
+        Self { child, http: url("http"), grpc: url("grpc"), spans, logs }
     }
 
     fn port(url: &str) -> u16 {
@@ -60,9 +65,17 @@ impl Receiver {
     }
 
     fn wait_for(&self, n: usize) -> Vec<Value> {
+        Self::wait(&self.spans, n)
+    }
+
+    fn wait_for_logs(&self, n: usize) -> Vec<Value> {
+        Self::wait(&self.logs, n)
+    }
+
+    fn wait(received: &Mutex<Vec<Value>>, n: usize) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let spans = self.spans.lock().expect("lock").clone();
+            let spans = received.lock().expect("lock").clone();
             if spans.len() >= n || Instant::now() > deadline {
                 return spans;
             }
@@ -274,6 +287,48 @@ fn the_builder_wires_export_with_this_instance_s_service_and_tenant() {
     assert_eq!((stats.exported, stats.queued), (3, 0));
     drop(control);
     let _ = std::fs::remove_dir_all(&store);
+}
+
+fn check_logs(protocol_config: OtlpConfig, receiver: &Receiver, name: &str) {
+    let store = temp_store(name);
+    let otlp = OtlpSink::new(config(protocol_config)).expect("exporter");
+    let stats = otlp.stats_reader();
+    let control = control_with(otlp, &store);
+    let thread = control.agent("support-bot").thread();
+    let tool = thread.tool_call("web_search");
+    tool.log(mission_sdk::Level::Warn, "retrying web_search");
+    let (thread_id, span_id) = (thread.id().to_string(), tool.span_id().to_string());
+    tool.end();
+    thread.end();
+    control.log(
+        mission_sdk::Level::Info,
+        "outside any thread",
+        &[("attempt", mission_sdk::AttrValue::Int(2))],
+    );
+    control.flush().expect("flush");
+    let logs = receiver.wait_for_logs(2);
+    assert_eq!(logs.len(), 2, "{logs:#?}");
+    let inside =
+        logs.iter().find(|l| l["log"]["body"] == "retrying web_search").expect("log in span");
+    assert_eq!(inside["log"]["traceId"], thread_id.as_str());
+    assert_eq!(inside["log"]["spanId"], span_id.as_str());
+    assert_eq!(inside["log"]["severityText"], "warn");
+    assert_eq!(inside["log"]["attributes"]["gen_ai.agent.name"], "support-bot");
+    assert_eq!(inside["resource"]["service.name"], "otlp-test");
+    let outside = logs.iter().find(|l| l["log"]["body"] == "outside any thread").expect("log");
+    assert_eq!(int(&outside["log"]["attributes"]["attempt"]), 2);
+    let s = stats.log_stats();
+    assert_eq!((s.accepted, s.exported, s.queued), (2, 2, 0), "{s:?}");
+    drop(control);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
+fn exports_log_records_with_trace_context_over_http_and_grpc() {
+    let receiver = Receiver::start(0, 0);
+    check_logs(OtlpConfig::http(&receiver.http), &receiver, "logs-http");
+    let receiver = Receiver::start(0, 0);
+    check_logs(OtlpConfig::grpc(&receiver.grpc), &receiver, "logs-grpc");
 }
 
 #[test]

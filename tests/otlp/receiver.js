@@ -1,10 +1,10 @@
 // An independent OTLP receiver for the export tests: Elastic's mockotlpserver decodes
 // OTLP/HTTP (protobuf and JSON) and OTLP/gRPC. Prints one JSON line when listening, then one
-// JSON line per span received (resource attributes attached), on stdout.
+// JSON line per span or log record received (resource attributes attached), on stdout.
 //
 // Usage: node receiver.js <httpPort> <grpcPort>   (0 picks a free port)
 'use strict';
-const {MockOtlpServer, normalizeTrace} = require('@elastic/mockotlpserver');
+const {MockOtlpServer, normalizeTrace, normalizeLogs} = require('@elastic/mockotlpserver');
 
 const [httpPort, grpcPort] = process.argv.slice(2).map((p) => Number(p || 0));
 const server = new MockOtlpServer({
@@ -21,6 +21,17 @@ const server = new MockOtlpServer({
             for (const ss of rs.scopeSpans || []) {
                 for (const span of ss.spans || []) {
                     process.stdout.write(JSON.stringify({span, resource, scope: ss.scope}) + '\n');
+                }
+            }
+        }
+    },
+    onLogs: (logs) => {
+        const norm = normalizeLogs(logs);
+        for (const rl of norm.resourceLogs || []) {
+            const resource = (rl.resource && rl.resource.attributes) || {};
+            for (const sl of rl.scopeLogs || []) {
+                for (const log of sl.logRecords || []) {
+                    process.stdout.write(JSON.stringify({log, resource, scope: sl.scope}) + '\n');
                 }
             }
         }
