@@ -98,7 +98,7 @@ impl PriceTable {
     /// Loads a table from a TOML (`[[price]]` entries) or JSON (`{"price": [...]}`) file.
     ///
     /// # Errors
-    /// [`Error::Io`] if the file cannot be read; [`Error::Config`] naming the file and the
+    /// [`Error::Io`](crate::Error::Io) if the file cannot be read; [`Error::Config`](crate::Error::Config) naming the file and the
     /// offending field if it does not parse.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         crate::config::read_toml_or_json(path.as_ref())
