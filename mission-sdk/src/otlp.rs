@@ -1,4 +1,4 @@
-//! [`OtlpSink`]: exports spans and log records over OTLP (HTTP/protobuf or gRPC) with the OpenTelemetry GenAI
+//! [`OtlpSink`]: exports spans, log records and the GenAI client metrics over OTLP (HTTP/protobuf or gRPC) with the OpenTelemetry GenAI
 //! semantic conventions, batched on a thread of its own, with bounded memory, retries with
 //! backoff while the backend is down, and exact counters.
 //!
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use mission_core::{AttrValue, Event, Sink, SinkError, SpanKind as Kind, Status as MissionStatus};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+use opentelemetry::metrics::{Histogram, MeterProvider as _};
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
@@ -25,6 +26,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{
     LogBatch, LogExporter as _, SdkLogRecord, SdkLogger, SdkLoggerProvider,
 };
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 
 /// GenAI semantic-convention attribute names we export (semconv 1.37, development status).
@@ -80,6 +82,9 @@ pub struct OtlpConfig {
     pub retry_window: Duration,
     /// Longest time `flush` waits for the queue to empty.
     pub flush_timeout: Duration,
+    /// How often the GenAI metrics (`gen_ai.client.token.usage`,
+    /// `gen_ai.client.operation.duration`) are exported.
+    pub metrics_interval: Duration,
 }
 
 impl OtlpConfig {
@@ -105,6 +110,7 @@ impl OtlpConfig {
             batch_delay: Duration::from_secs(1),
             retry_window: Duration::from_secs(60),
             flush_timeout: Duration::from_secs(10),
+            metrics_interval: Duration::from_secs(10),
         }
     }
 }
@@ -261,6 +267,41 @@ pub struct OtlpSink {
     /// Makes log records (no processors: records go to our own export queue).
     logger: SdkLogger,
     _logger_provider: SdkLoggerProvider,
+    metrics: GenAiMetrics,
+    /// Drives the gRPC metric exporter's connection (the periodic reader runs on its own thread).
+    _metrics_runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// The GenAI client metrics (semconv 1.37), aggregated by the SDK and exported periodically.
+struct GenAiMetrics {
+    provider: SdkMeterProvider,
+    tokens: Histogram<u64>,
+    duration: Histogram<f64>,
+}
+
+impl GenAiMetrics {
+    fn record(&self, event: &Event) {
+        let Some(span) = event.as_span() else { return };
+        if span.kind != Kind::LlmCall && span.llm.is_empty() {
+            return;
+        }
+        let u = &span.llm;
+        let mut attrs = vec![
+            KeyValue::new(semconv::OPERATION_NAME, span.kind.gen_ai_operation().unwrap_or("chat")),
+            KeyValue::new(semconv::PROVIDER_NAME, u.provider.as_str()),
+            KeyValue::new(semconv::REQUEST_MODEL, u.model.as_str()),
+        ];
+        if span.status.is_error() {
+            attrs.push(KeyValue::new(semconv::ERROR_TYPE, "error"));
+        }
+        self.duration.record(span.duration_ns as f64 / 1e9, &attrs);
+        attrs.push(KeyValue::new("gen_ai.token.type", "input"));
+        self.tokens.record(u64::from(u.input_tokens), &attrs);
+        if let Some(last) = attrs.last_mut() {
+            *last = KeyValue::new("gen_ai.token.type", "output");
+        }
+        self.tokens.record(u64::from(u.output_tokens), &attrs);
+    }
 }
 
 /// The export function a worker thread calls for one batch.
@@ -335,6 +376,72 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+impl GenAiMetrics {
+    fn new(
+        config: &OtlpConfig,
+        resource: Resource,
+    ) -> crate::Result<(Self, Option<tokio::runtime::Runtime>)> {
+        let bad = |message: String| crate::Error::Config {
+            origin: "OTLP metric exporter".into(),
+            message,
+        };
+        let (exporter, runtime) = match config.protocol {
+            OtlpProtocol::HttpProtobuf => (
+                opentelemetry_otlp::MetricExporter::builder()
+                    .with_http()
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_endpoint(format!("{}/v1/metrics", config.endpoint))
+                    .with_timeout(config.timeout)
+                    .build(),
+                None,
+            ),
+            OtlpProtocol::Grpc => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("mission-otlp-metrics")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| bad(e.to_string()))?;
+                let exporter = {
+                    let _guard = runtime.enter();
+                    opentelemetry_otlp::MetricExporter::builder()
+                        .with_tonic()
+                        .with_endpoint(config.endpoint.clone())
+                        .with_timeout(config.timeout)
+                        .build()
+                };
+                (exporter, Some(runtime))
+            }
+        };
+        let exporter = exporter.map_err(|e| bad(e.to_string()))?;
+        let reader =
+            PeriodicReader::builder(exporter).with_interval(config.metrics_interval).build();
+        let provider =
+            SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
+        let meter = provider.meter("mission-control");
+        // Bucket boundaries advised by the GenAI semantic conventions.
+        let tokens = meter
+            .u64_histogram("gen_ai.client.token.usage")
+            .with_unit("{token}")
+            .with_description("Number of input and output tokens used")
+            .with_boundaries(vec![
+                1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
+                4194304.0, 16777216.0, 67108864.0,
+            ])
+            .build();
+        let duration = meter
+            .f64_histogram("gen_ai.client.operation.duration")
+            .with_unit("s")
+            .with_description("GenAI operation duration")
+            .with_boundaries(vec![
+                0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96,
+                81.92,
+            ])
+            .build();
+        Ok((Self { provider, tokens, duration }, runtime))
+    }
+}
+
 impl OtlpSink {
     /// Builds the span and log exporters and starts their threads.
     ///
@@ -396,7 +503,8 @@ impl OtlpSink {
             },
         )?);
 
-        let log_resource = resource;
+        let log_resource = resource.clone();
+        let metric_resource = resource;
         let log_scope = scope.clone();
         workers.push(spawn_worker(
             "mission-otlp-logs",
@@ -437,7 +545,18 @@ impl OtlpSink {
 
         let logger_provider = SdkLoggerProvider::builder().build();
         let logger = logger_provider.logger("mission-control");
-        Ok(Self { config, spans, logs, workers, scope, logger, _logger_provider: logger_provider })
+        let (metrics, metrics_runtime) = GenAiMetrics::new(&config, metric_resource)?;
+        Ok(Self {
+            config,
+            spans,
+            logs,
+            workers,
+            scope,
+            logger,
+            _logger_provider: logger_provider,
+            metrics,
+            _metrics_runtime: metrics_runtime,
+        })
     }
 
     /// A reader of this sink's counters.
@@ -661,6 +780,9 @@ impl Sink for OtlpSink {
                 self.config.batch_size,
             );
         }
+        for event in batch {
+            self.metrics.record(event);
+        }
         let logs: Vec<SdkLogRecord> = batch.iter().filter_map(|e| self.to_log_record(e)).collect();
         if !logs.is_empty() {
             self.logs.enqueue(logs.into_iter(), self.config.queue_capacity, self.config.batch_size);
@@ -672,8 +794,9 @@ impl Sink for OtlpSink {
         let timeout = self.config.flush_timeout;
         let spans = self.spans.flush(timeout);
         let logs = self.logs.flush(timeout);
+        let metrics = self.metrics.provider.force_flush();
         match (spans, logs) {
-            (Ok(()), Ok(())) => Ok(()),
+            (Ok(()), Ok(())) => metrics.map_err(|e| SinkError::new(format!("OTLP metrics: {e}"))),
             (s, l) => Err(SinkError::new(format!(
                 "OTLP export still pending after {timeout:?}: {} spans, {} log records",
                 s.err().unwrap_or(0),
@@ -684,6 +807,7 @@ impl Sink for OtlpSink {
 
     fn shutdown(&mut self) -> Result<(), SinkError> {
         let flushed = self.flush();
+        let _ = self.metrics.provider.shutdown();
         self.spans.close();
         self.logs.close();
         for worker in self.workers.drain(..) {

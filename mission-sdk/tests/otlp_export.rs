@@ -16,6 +16,7 @@ struct Receiver {
     grpc: String,
     spans: Arc<Mutex<Vec<Value>>>,
     logs: Arc<Mutex<Vec<Value>>>,
+    metrics: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Receiver {
@@ -42,6 +43,8 @@ impl Receiver {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let sink = spans.clone();
         let log_sink = logs.clone();
+        let metrics: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let metric_sink = metrics.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
@@ -49,6 +52,8 @@ impl Receiver {
                     let _ = ready_tx.send(ready.clone());
                 } else if v.get("log").is_some() {
                     log_sink.lock().expect("lock").push(v);
+                } else if v.get("metric").is_some() {
+                    metric_sink.lock().expect("lock").push(v);
                 } else {
                     sink.lock().expect("lock").push(v);
                 }
@@ -57,7 +62,7 @@ impl Receiver {
         let ready =
             ready_rx.recv_timeout(Duration::from_secs(30)).expect("the receiver did not start");
         let url = |k: &str| ready[k].as_str().expect("url").trim_end_matches('/').to_owned();
-        Self { child, http: url("http"), grpc: url("grpc"), spans, logs }
+        Self { child, http: url("http"), grpc: url("grpc"), spans, logs, metrics }
     }
 
     fn port(url: &str) -> u16 {
@@ -99,9 +104,12 @@ fn attr<'a>(span: &'a Value, key: &str) -> &'a Value {
     &span["span"]["attributes"][key]
 }
 
+/// An OTLP integer as the receiver prints it: a number, a decimal string, or a protobuf.js
+/// `Long` object (`{low, high}`).
 fn int(v: &Value) -> i64 {
     v.as_i64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .or_else(|| Some((v["high"].as_i64()? << 32) | (v["low"].as_i64()? & 0xFFFF_FFFF)))
         .unwrap_or_else(|| panic!("not an integer: {v}"))
 }
 
@@ -329,6 +337,56 @@ fn exports_log_records_with_trace_context_over_http_and_grpc() {
     check_logs(OtlpConfig::http(&receiver.http), &receiver, "logs-http");
     let receiver = Receiver::start(0, 0);
     check_logs(OtlpConfig::grpc(&receiver.grpc), &receiver, "logs-grpc");
+}
+
+fn check_metrics(protocol_config: OtlpConfig, receiver: &Receiver, name: &str) {
+    let store = temp_store(name);
+    let otlp = OtlpSink::new(config(protocol_config)).expect("exporter");
+    let control = control_with(otlp, &store);
+    record_workload(&control);
+    control.flush().expect("flush exports the metrics too");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let named = |n: &str| {
+        receiver.metrics.lock().expect("lock").iter().find(|m| m["metric"]["name"] == n).cloned()
+    };
+    while (named("gen_ai.client.token.usage").is_none()
+        || named("gen_ai.client.operation.duration").is_none())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tokens = named("gen_ai.client.token.usage").expect("token usage metric");
+    assert_eq!(tokens["metric"]["unit"], "{token}");
+    assert_eq!(tokens["resource"]["service.name"], "otlp-test");
+    let points = tokens["metric"]["histogram"]["dataPoints"].as_array().expect("points").clone();
+    let point = |kind: &str| {
+        points
+            .iter()
+            .find(|p| p["attributes"]["gen_ai.token.type"] == kind)
+            .cloned()
+            .expect("data point")
+    };
+    for (kind, sum) in [("input", 812.0), ("output", 64.0)] {
+        let p = point(kind);
+        assert_eq!(int(&p["count"]), 1);
+        assert_eq!(p["sum"].as_f64(), Some(sum));
+        assert_eq!(p["attributes"]["gen_ai.request.model"], "gpt-4o-mini");
+        assert_eq!(p["attributes"]["gen_ai.provider.name"], "openai");
+        assert_eq!(p["attributes"]["gen_ai.operation.name"], "chat");
+    }
+    let duration = named("gen_ai.client.operation.duration").expect("duration metric");
+    assert_eq!(duration["metric"]["unit"], "s");
+    assert_eq!(int(&duration["metric"]["histogram"]["dataPoints"][0]["count"]), 1);
+    drop(control);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
+fn exports_genai_metrics_over_http_and_grpc() {
+    let receiver = Receiver::start(0, 0);
+    check_metrics(OtlpConfig::http(&receiver.http), &receiver, "metrics-http");
+    let receiver = Receiver::start(0, 0);
+    check_metrics(OtlpConfig::grpc(&receiver.grpc), &receiver, "metrics-grpc");
 }
 
 #[test]

@@ -1,10 +1,10 @@
 // An independent OTLP receiver for the export tests: Elastic's mockotlpserver decodes
 // OTLP/HTTP (protobuf and JSON) and OTLP/gRPC. Prints one JSON line when listening, then one
-// JSON line per span or log record received (resource attributes attached), on stdout.
+// JSON line per span, log record or metric received (resource attributes attached), on stdout.
 //
 // Usage: node receiver.js <httpPort> <grpcPort>   (0 picks a free port)
 'use strict';
-const {MockOtlpServer, normalizeTrace, normalizeLogs} = require('@elastic/mockotlpserver');
+const {MockOtlpServer, normalizeTrace, normalizeLogs, normalizeMetrics} = require('@elastic/mockotlpserver');
 
 const [httpPort, grpcPort] = process.argv.slice(2).map((p) => Number(p || 0));
 const server = new MockOtlpServer({
@@ -32,6 +32,17 @@ const server = new MockOtlpServer({
             for (const sl of rl.scopeLogs || []) {
                 for (const log of sl.logRecords || []) {
                     process.stdout.write(JSON.stringify({log, resource, scope: sl.scope}) + '\n');
+                }
+            }
+        }
+    },
+    onMetrics: (metrics) => {
+        const norm = normalizeMetrics(metrics);
+        for (const rm of norm.resourceMetrics || []) {
+            const resource = (rm.resource && rm.resource.attributes) || {};
+            for (const sm of rm.scopeMetrics || []) {
+                for (const metric of sm.metrics || []) {
+                    process.stdout.write(JSON.stringify({metric, resource, scope: sm.scope}) + '\n');
                 }
             }
         }
