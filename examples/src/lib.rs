@@ -26,7 +26,7 @@ pub struct Workload {
     pub tenants: u64,
     /// Seed of the pseudo-random generator (same seed, same workload).
     pub seed: u64,
-    /// Simulated time the threads are spread over, ending now.
+    /// Simulated time the threads start in, ending ten minutes ago.
     pub span_of_time_ns: u64,
 }
 
@@ -125,7 +125,9 @@ pub fn simulate(recorder: &Recorder, workload: &Workload) -> Summary {
     let mut rng = Rng(workload.seed.max(1));
     let mut summary = Summary::default();
     let now = Timestamp::now().0;
-    let start_of_time = now.saturating_sub(workload.span_of_time_ns);
+    // Threads start over the simulated span ending ten minutes ago, so every span (the longest
+    // threads run a few minutes) has ended by now.
+    let start_of_time = now.saturating_sub(workload.span_of_time_ns + 600_000_000_000);
     let step_name = Symbol::intern("handle_request");
     let retrieval_name = Symbol::intern("vector_search");
     let chat_name = Symbol::intern("chat");

@@ -20,6 +20,7 @@ use mission_store::{GroupBy, Store};
   mission-ctl stats ./mission-data --since 1h --group-by operation,model
   mission-ctl query ./mission-data --kind tool_call --status error --format csv
   mission-ctl doctor ./mission-data
+  mission-ctl mcp --store ./mission-data     # MCP server on stdio
 
 Exit codes: 0 success, 1 problems found (doctor) or no such thread, 2 bad arguments, 3 the store
 could not be read."
@@ -72,6 +73,12 @@ enum Command {
         #[command(flatten)]
         filter: QueryArgs,
     },
+    /// Serves the MCP server over stdio for a store (for desktop MCP clients).
+    Mcp {
+        /// The store's root directory.
+        #[arg(long, default_value = "./mission-data")]
+        store: PathBuf,
+    },
     /// Checks a store: files, schema versions, leftovers of killed writers.
     Doctor {
         /// The store's root directory.
@@ -112,8 +119,28 @@ fn open(root: &PathBuf) -> Result<Store, ExitCode> {
     })
 }
 
+fn serve_mcp(store: &std::path::Path) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(mission_sdk::mcp::serve_stdio(store)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Mcp { store } = &cli.command {
+        return serve_mcp(store);
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = match &cli.command {
@@ -131,6 +158,7 @@ fn main() -> ExitCode {
         Command::Query { store, filter } => {
             open(store).map(|s| mission_ctl::run_query(&s, filter, &mut out).map(|()| true))
         }
+        Command::Mcp { .. } => Ok(Ok(true)),
         Command::Doctor { store, json } => {
             open(store).map(|s| mission_ctl::run_doctor(&s, *json, &mut out).map(|r| r.healthy()))
         }

@@ -75,6 +75,8 @@ mod error;
 mod exit;
 mod hub;
 mod inflight;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod price;

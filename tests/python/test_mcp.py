@@ -1,0 +1,122 @@
+"""The MCP server (`mission-ctl mcp --store DIR`, stdio) driven by the official Python MCP client."""
+
+import asyncio
+import os
+import pathlib
+import subprocess
+
+import mcp
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def ctl_binary():
+    exe = os.environ.get("MISSION_CTL")
+    if exe:
+        return exe
+    subprocess.run(["cargo", "build", "-q", "-p", "mission-ctl"], cwd=ROOT, check=True)
+    return str(ROOT / "target" / "debug" / "mission-ctl")
+
+
+def run(store_dir, scenario):
+    params = mcp.StdioServerParameters(command=ctl_binary(), args=["mcp", "--store", str(store_dir)])
+
+    async def main():
+        async with mcp.Client(params) as client:
+            return await scenario(client)
+
+    return asyncio.run(main())
+
+
+def test_tools_are_listed_with_schemas(store):
+    directory, _ = store
+
+    async def scenario(client):
+        return await client.list_tools()
+
+    tools = {t.name: t for t in run(directory, scenario).tools}
+    assert {"list_threads", "get_thread", "operation_stats", "search_events", "health"} <= set(tools)
+    assert "thread_id" in tools["get_thread"].input_schema["properties"]
+    assert tools["list_threads"].output_schema is not None
+
+
+def test_list_threads_paginates_and_matches_what_was_recorded(store):
+    directory, expected = store
+
+    async def scenario(client):
+        pages = []
+        cursor = None
+        while True:
+            args = {"limit": 150}
+            if cursor:
+                args["cursor"] = cursor
+            result = await client.call_tool("list_threads", args)
+            assert not result.is_error
+            pages.append(result.structured_content)
+            cursor = result.structured_content.get("next_cursor")
+            if not cursor:
+                return pages
+
+    pages = run(directory, scenario)
+    rows = [row for page in pages for row in page["rows"]]
+    assert len(pages) == 3, "400 threads at 150 a page"
+    assert pages[0]["total"] == 400
+    assert {r["thread_id"] for r in rows} == set(expected["threads"])
+    for r in rows:
+        want = expected["threads"][r["thread_id"]]
+        assert (r["spans"], r["errors"], r["agent"]) == (want["spans"], want["errors"], want["agent"])
+
+
+def test_get_thread_stats_search_and_health(store):
+    directory, expected = store
+    some_failed = next(t for t, v in expected["threads"].items() if v["errors"] > 0)
+
+    async def scenario(client):
+        thread = await client.call_tool("get_thread", {"thread_id": some_failed})
+        failed = await client.call_tool("list_threads", {"status": "error", "limit": 200})
+        stats = await client.call_tool("operation_stats", {"since_minutes": 180, "group_by": ["operation"]})
+        search = await client.call_tool("search_events", {"kind": "log", "text": "retrying", "limit": 200})
+        health = await client.call_tool("health", {})
+        return thread, failed, stats, search, health
+
+    thread, failed, stats, search, health = run(directory, scenario)
+    root = thread.structured_content["roots"][0]
+    assert root["name"] == "handle_request" and root["status"] == "error"
+    assert thread.content and thread.content[0].text, "a text rendering for the model too"
+    assert failed.structured_content["total"] == sum(1 for v in expected["threads"].values() if v["errors"] > 0)
+    spans = sum(row["count"] for row in stats.structured_content["rows"])
+    assert spans == expected["agent_steps"] + expected["llm_calls"] + expected["tool_calls"] + expected["retrievals"]
+    assert search.structured_content["total"] == expected["logs"]
+    assert health.structured_content["events"] == expected["events"]
+    assert health.structured_content["leftovers"] == 0
+
+
+def test_bad_arguments_are_mcp_errors_not_crashes(store):
+    directory, _ = store
+
+    async def scenario(client):
+        out = []
+        for name, args in [
+            ("get_thread", {"thread_id": "not-a-thread"}),
+            ("list_threads", {"limit": 100000}),
+            ("list_threads", {"cursor": "garbage"}),
+            ("list_threads", {"status": "sideways"}),
+        ]:
+            try:
+                result = await client.call_tool(name, args)
+                out.append(("result", result.is_error, str(result.content)))
+            except Exception as e:  # an MCP error response
+                out.append(("error", True, str(e)))
+        # The server is still alive afterwards.
+        alive = await client.call_tool("health", {})
+        return out, alive
+
+    out, alive = run(directory, scenario)
+    messages = [m for _, is_error, m in out if is_error]
+    assert len(messages) == 4, out
+    assert "thread_id" in messages[0]
+    assert "limit must be between 1 and 200" in messages[1]
+    assert "cursor" in messages[2]
+    assert "status" in messages[3]
+    assert not alive.is_error
