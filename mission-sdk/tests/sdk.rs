@@ -320,6 +320,18 @@ fn hanging_spans_show_as_in_flight_before_they_end() {
     quick.end();
     assert!(control.in_flight().is_empty(), "nothing is overdue yet");
     std::thread::sleep(Duration::from_millis(400));
+    // The watchdog looks every 100 ms; on a loaded machine give it time to have looked.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while control.in_flight_report().overdue < 2
+        || mission_sdk::read_in_flight_file(&dir.0).map_or(0, |f| f.len()) < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watchdog never reported: {:?}",
+            control.in_flight_report()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let overdue = control.in_flight();
     let names: Vec<&str> = overdue.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["invoke_agent", "never_returns"], "oldest first; the ended span is gone");
