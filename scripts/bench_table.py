@@ -18,6 +18,7 @@ GROUPS = {
     "layer": "tracing_layer",
     "throughput": "pipeline_throughput",
     "components": "components",
+    "sdk": "sdk_llm_call",
 }
 
 
@@ -65,11 +66,16 @@ def main() -> None:
                     throughput = f"{tp['Elements'] / (mean['point_estimate'] / 1e9) / 1e6:.1f} M events/s"
             print(f"| `{bench}` | {fmt_ns(mean['point_estimate'])} | {fmt_ns(lo)} – {fmt_ns(hi)} | {throughput} |")
     if log.exists():
-        extra = [l.strip() for l in log.read_text().splitlines() if "accounted exactly" in l]
+        # Lines the benches print themselves (the storage bench prints whole Markdown tables).
+        extra = [
+            l.strip()
+            for l in log.read_text().splitlines()
+            if "accounted exactly" in l or l.startswith("sdk_latency/") or l.startswith("|") or l.startswith("Query store")
+        ]
         if extra:
             print()
             for line in extra:
-                print(f"- {line}")
+                print(line if line.startswith("|") else f"- {line}")
 
 
 if __name__ == "__main__":
