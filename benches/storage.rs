@@ -148,14 +148,19 @@ fn sink_alone(events: &[Event], dir: &Path) -> (f64, u64) {
     (rate, dir_bytes(dir))
 }
 
-/// Events per second end to end: record (one producer) → pipeline → sink → closed files.
-fn end_to_end(events: &[Event], dir: &Path) -> f64 {
-    let pipeline = Pipeline::builder()
+/// Recorder → pipeline → Parquet sink under `Block`, as both end-to-end measurements use it.
+fn parquet_pipeline(dir: &Path) -> Pipeline {
+    Pipeline::builder()
         .with_ring_capacity(16 * 1024)
         .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(60) })
         .with_sink(ParquetSink::new(StoreConfig::at(dir)).expect("sink"))
         .start()
-        .expect("start");
+        .expect("start")
+}
+
+/// Events per second end to end: record (one producer) → pipeline → sink → closed files.
+fn end_to_end(events: &[Event], dir: &Path) -> f64 {
+    let pipeline = parquet_pipeline(dir);
     let recorder = pipeline.recorder();
     let copies: Vec<Event> = events.to_vec();
     let start = Instant::now();
@@ -281,12 +286,7 @@ fn plain_arrow(rows: usize, dir: &Path) -> (f64, f64) {
 
 /// Generates a store of `n` LLM/tool span events over 24 hours through the real pipeline.
 fn generate_store(dir: &Path, n: u64) -> (Duration, String) {
-    let pipeline = Pipeline::builder()
-        .with_ring_capacity(16 * 1024)
-        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(60) })
-        .with_sink(ParquetSink::new(StoreConfig::at(dir)).expect("sink"))
-        .start()
-        .expect("start");
+    let pipeline = parquet_pipeline(dir);
     let recorder = pipeline.recorder();
     let day = 86_400_000_000_000u64;
     let base = Timestamp::now().0 - day;

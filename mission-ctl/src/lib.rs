@@ -28,7 +28,6 @@
 #![warn(missing_docs)]
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
@@ -409,47 +408,14 @@ pub fn run_stats(
 }
 
 /// What `doctor` found.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct DoctorReport {
-    /// Finalized files.
-    pub files: usize,
-    /// Their total size in bytes.
-    pub bytes: u64,
-    /// Events in them.
-    pub events: u64,
-    /// Temporary files left by writers that did not finish.
-    pub leftovers: Vec<PathBuf>,
-    /// `.parquet` files outside the partition layout.
-    pub misplaced: Vec<PathBuf>,
-    /// Files that cannot be read, with the reason (corrupt, foreign, newer schema).
-    pub unreadable: Vec<(PathBuf, String)>,
-}
-
-impl DoctorReport {
-    /// Whether nothing is wrong.
-    pub fn healthy(&self) -> bool {
-        self.leftovers.is_empty() && self.misplaced.is_empty() && self.unreadable.is_empty()
-    }
-}
+pub type DoctorReport = mission_store::StoreCheck;
 
 /// `mission-ctl doctor`: checks every file of the store.
 ///
 /// # Errors
 /// A directory that cannot be listed, or a failed write.
 pub fn run_doctor(store: &Store, json: bool, out: &mut dyn Write) -> Result<DoctorReport, Error> {
-    let mut iter = store.query().columns(&[mission_store::schema::col::TIME]).iter()?;
-    let mut events = 0;
-    for batch in iter.by_ref() {
-        events += batch?.num_rows() as u64;
-    }
-    let report = DoctorReport {
-        files: store.files().len(),
-        bytes: store.files().iter().map(|f| f.bytes).sum(),
-        events,
-        leftovers: store.open_report().leftovers.clone(),
-        misplaced: store.open_report().misplaced.clone(),
-        unreadable: iter.stats().skipped.clone(),
-    };
+    let report = store.check()?;
     if json {
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {

@@ -349,20 +349,14 @@ impl MissionMcp {
         description = "Health of the store: files, bytes, events, leftovers of killed writers, unreadable or foreign files."
     )]
     pub async fn health(&self) -> Result<Json<serde_json::Value>, ErrorData> {
-        let store = self.store()?;
-        let mut iter =
-            store.query().columns(&[mission_store::schema::col::TIME]).iter().map_err(internal)?;
-        let mut events = 0u64;
-        for batch in iter.by_ref() {
-            events += batch.map_err(internal)?.num_rows() as u64;
-        }
+        let check = self.store()?.check().map_err(internal)?;
         Ok(Json(serde_json::json!({
             "store": self.root.display().to_string(),
-            "files": store.files().len(),
-            "bytes": store.files().iter().map(|f| f.bytes).sum::<u64>(),
-            "events": events,
-            "leftovers": store.open_report().leftovers.len(),
-            "unreadable": iter.stats().skipped.iter().map(|(p, r)| format!("{}: {r}", p.display())).collect::<Vec<_>>(),
+            "files": check.files,
+            "bytes": check.bytes,
+            "events": check.events,
+            "leftovers": check.leftovers.len(),
+            "unreadable": check.unreadable.iter().map(|(p, r)| format!("{}: {r}", p.display())).collect::<Vec<_>>(),
         })))
     }
 }

@@ -82,5 +82,5 @@ pub use encode::encode;
 pub use error::{Error, Result};
 pub use query::{Query, QueryIter, QueryStats};
 pub use sink::{ParquetSink, SinkCounters, StoreConfig};
-pub use store::{OpenReport, Store, StoreFile};
+pub use store::{OpenReport, Store, StoreCheck, StoreFile};
 pub use views::{GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView};

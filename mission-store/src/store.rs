@@ -37,6 +37,30 @@ pub struct OpenReport {
     pub misplaced: Vec<PathBuf>,
 }
 
+/// What [`Store::check`] found: every file read through once.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StoreCheck {
+    /// Finalized files.
+    pub files: usize,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// Events in the readable files.
+    pub events: u64,
+    /// Temporary files left by writers that did not finish.
+    pub leftovers: Vec<PathBuf>,
+    /// `.parquet` files outside the partition layout.
+    pub misplaced: Vec<PathBuf>,
+    /// Files that cannot be read, with the reason (corrupt, foreign, newer schema).
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+impl StoreCheck {
+    /// Whether nothing is wrong.
+    pub fn healthy(&self) -> bool {
+        self.leftovers.is_empty() && self.misplaced.is_empty() && self.unreadable.is_empty()
+    }
+}
+
 /// A store of events on disk: `<root>/events/tenant=<t>/date=<d>/hour=<h>/*.parquet`.
 ///
 /// Opening lists the finalized files (a listing, not a read); queries open only the files and
@@ -126,6 +150,27 @@ impl Store {
             fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
         }
         Ok(n)
+    }
+
+    /// Reads every file once (the time column only) and reports files, events, leftovers of
+    /// killed writers and files that cannot be read.
+    ///
+    /// # Errors
+    /// I/O errors reading a file that could be opened.
+    pub fn check(&self) -> Result<StoreCheck> {
+        let mut iter = self.query().columns(&[col::TIME]).iter()?;
+        let mut events = 0;
+        for batch in iter.by_ref() {
+            events += batch?.num_rows() as u64;
+        }
+        Ok(StoreCheck {
+            files: self.files.len(),
+            bytes: self.files.iter().map(|f| f.bytes).sum(),
+            events,
+            leftovers: self.report.leftovers.clone(),
+            misplaced: self.report.misplaced.clone(),
+            unreadable: iter.stats().skipped.clone(),
+        })
     }
 
     /// A query over every event in the store.
