@@ -405,8 +405,7 @@ fn main() {
         let t = Instant::now();
         let rows = store
             .operation_stats(
-                Timestamp(now - 3 * hour),
-                Timestamp(now - 2 * hour),
+                store.query().time_range(Timestamp(now - 3 * hour), Timestamp(now - 2 * hour)),
                 &[GroupBy::Operation, GroupBy::Model],
             )
             .expect("stats");

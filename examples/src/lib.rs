@@ -133,7 +133,7 @@ pub fn simulate(recorder: &Recorder, workload: &Workload) -> Summary {
     let chat_name = Symbol::intern("chat");
     let check = Symbol::intern("tool.call");
     let policy = Symbol::intern("default-tool-policy");
-    let user_key = Symbol::intern("user_id");
+    let user_key = Symbol::intern("user.id");
     let target = Symbol::intern("agent");
     let tenants: Vec<Symbol> =
         (0..workload.tenants.max(1)).map(|t| Symbol::intern(&format!("tenant-{t}"))).collect();

@@ -370,7 +370,8 @@ pub fn run_stats(
 ) -> Result<(), Error> {
     let now = Timestamp::now();
     let from = Timestamp(now.0.saturating_sub(since.as_nanos() as u64));
-    let stats = store.operation_stats(from, Timestamp(now.0 + 1), group_by)?;
+    let stats =
+        store.operation_stats(store.query().time_range(from, Timestamp(now.0 + 1)), group_by)?;
     if json {
         writeln!(out, "{}", serde_json::to_string(&stats)?)?;
         return Ok(());

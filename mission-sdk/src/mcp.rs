@@ -256,8 +256,10 @@ impl MissionMcp {
         let now = Timestamp::now();
         let from = since(Some(minutes)).unwrap_or(now);
         let groups: Vec<GroupBy> = input.group_by.iter().map(|g| (*g).into()).collect();
-        let stats =
-            self.store()?.operation_stats(from, Timestamp(now.0 + 1), &groups).map_err(internal)?;
+        let store = self.store()?;
+        let stats = store
+            .operation_stats(store.query().time_range(from, Timestamp(now.0 + 1)), &groups)
+            .map_err(internal)?;
         let rows = stats.into_iter().map(|s| serde_json::to_value(s).unwrap_or_default()).collect();
         Ok(Json(page(rows, 0, MAX_ROWS)))
     }

@@ -83,4 +83,6 @@ pub use error::{Error, Result};
 pub use query::{Query, QueryIter, QueryStats};
 pub use sink::{ParquetSink, SinkCounters, StoreConfig};
 pub use store::{OpenReport, Store, StoreCheck, StoreFile};
-pub use views::{GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView};
+pub use views::{
+    CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView, USER_ID_ATTRIBUTE,
+};

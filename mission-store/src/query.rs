@@ -82,6 +82,16 @@ impl<'s> Query<'s> {
         }
     }
 
+    /// The time window set by [`time_range`](Self::time_range), in ns since the epoch.
+    pub(crate) fn window(&self) -> (Option<i64>, Option<i64>) {
+        (self.from, self.to)
+    }
+
+    /// The tenant filter, if any.
+    pub(crate) fn tenant_filter(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
     /// Events with `from <= time < to`.
     pub fn time_range(mut self, from: Timestamp, to: Timestamp) -> Self {
         self.from = Some(i64::try_from(from.0).unwrap_or(i64::MAX));

@@ -10,7 +10,7 @@
 //! "hive"`) and Polars (`hive_partitioning = True`) turn into a column, as does [`Store`](crate::Store).
 //!
 //! **Attributes** are a `Map<Utf8, Utf8>` column rather than a JSON string: DuckDB reads it as
-//! a native `MAP` (`attributes['user_id']`), pyarrow as a `MapArray` (`pc.map_lookup`), and
+//! a native `MAP` (`attributes['user.id']`), pyarrow as a `MapArray` (`pc.map_lookup`), and
 //! Polars as a list of key/value structs, all without parsing text per row; keys repeat and
 //! compress to almost nothing. Values are written as text (`42`, `0.5`, `true`).
 //!

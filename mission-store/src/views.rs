@@ -4,12 +4,11 @@
 use std::collections::HashMap;
 
 use arrow::array::{
-    Array, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    Array, DictionaryArray, Float64Array, Int64Array, MapArray, RecordBatch, StringArray,
     TimestampNanosecondArray, UInt64Array,
 };
 use arrow::datatypes::Int32Type;
 use hdrhistogram::Histogram;
-use mission_core::Timestamp;
 
 use crate::schema::col;
 use crate::{Error, Query, Result, Store};
@@ -152,6 +151,93 @@ pub enum GroupBy {
     Model,
     /// By tenant.
     Tenant,
+    /// By end user: the `user.id` attribute set on any event of the thread (usually its root
+    /// span); threads without one count under `""`.
+    User,
+}
+
+/// The attribute naming a thread's end user (OpenTelemetry's `user.id`).
+pub const USER_ID_ATTRIBUTE: &str = "user.id";
+
+impl std::str::FromStr for GroupBy {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "operation" => GroupBy::Operation,
+            "agent" => GroupBy::Agent,
+            "model" => GroupBy::Model,
+            "tenant" => GroupBy::Tenant,
+            "user" => GroupBy::User,
+            other => {
+                return Err(Error::Invalid {
+                    what: "group",
+                    reason: format!("{other:?}: expected operation, agent, model, tenant or user"),
+                });
+            }
+        })
+    }
+}
+
+/// Tokens and cost of one group of LLM calls over a window.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct CostRow {
+    /// The group's values, in the order of the `group_by` asked for.
+    pub group: Vec<String>,
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// Threads with at least one of those calls.
+    pub threads: u64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Of which read from the provider's cache.
+    pub cached_input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// Cost in US dollars.
+    pub cost_usd: f64,
+}
+
+/// The grouping columns of one batch, resolved once.
+struct GroupKeys<'a> {
+    name: TextColumn<'a>,
+    agent: TextColumn<'a>,
+    model: TextColumn<'a>,
+    tenant: &'a StringArray,
+    thread: &'a StringArray,
+    users: &'a HashMap<String, String>,
+}
+
+impl<'a> GroupKeys<'a> {
+    fn new(c: &Columns<'a>, users: &'a HashMap<String, String>) -> Result<Self> {
+        Ok(Self {
+            name: c.text(col::NAME)?,
+            agent: c.text(col::AGENT)?,
+            model: c.text(col::MODEL)?,
+            tenant: c.get::<StringArray>(col::TENANT)?,
+            thread: c.get::<StringArray>(col::THREAD_ID)?,
+            users,
+        })
+    }
+
+    fn key(&self, group_by: &[GroupBy], row: usize) -> Vec<String> {
+        group_by
+            .iter()
+            .map(|g| match g {
+                GroupBy::Operation => self.name.value(row).unwrap_or(""),
+                GroupBy::Agent => self.agent.value(row).unwrap_or(""),
+                GroupBy::Model => self.model.value(row).unwrap_or(""),
+                GroupBy::Tenant => self.tenant.value(row),
+                GroupBy::User => self
+                    .thread
+                    .is_valid(row)
+                    .then(|| self.users.get(self.thread.value(row)))
+                    .flatten()
+                    .map_or("", String::as_str),
+            })
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 /// Latency and volume of one group of spans over a window.
@@ -182,6 +268,104 @@ pub struct OperationStat {
 }
 
 impl Store {
+    /// Thread id → `user.id`, for the tenant of `query`, when `group_by` asks for users.
+    fn users_if(&self, group_by: &[GroupBy], query: &Query<'_>) -> Result<HashMap<String, String>> {
+        let mut users = HashMap::new();
+        if !group_by.contains(&GroupBy::User) {
+            return Ok(users);
+        }
+        let mut all = self.query().columns(&[col::THREAD_ID, col::ATTRIBUTES]);
+        if let Some(tenant) = query.tenant_filter() {
+            all = all.tenant(tenant);
+        }
+        for batch in all.iter()? {
+            let batch = batch?;
+            let c = Columns { batch: &batch };
+            let thread = c.get::<StringArray>(col::THREAD_ID)?;
+            let map = c.get::<MapArray>(col::ATTRIBUTES)?;
+            let (Some(keys), Some(values)) = (
+                map.keys().as_any().downcast_ref::<StringArray>(),
+                map.values().as_any().downcast_ref::<StringArray>(),
+            ) else {
+                return Err(Error::Invalid {
+                    what: "column",
+                    reason: "attributes is not Map<Utf8, Utf8>".into(),
+                });
+            };
+            let offsets = map.value_offsets();
+            for row in 0..batch.num_rows() {
+                if !thread.is_valid(row) || !map.is_valid(row) {
+                    continue;
+                }
+                let range = offsets[row] as usize..offsets[row + 1] as usize;
+                if let Some(j) = range
+                    .into_iter()
+                    .find(|&j| keys.value(j) == USER_ID_ATTRIBUTE && values.is_valid(j))
+                {
+                    users.insert(thread.value(row).to_owned(), values.value(j).to_owned());
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    /// Tokens and cost of the LLM calls `query` selects, grouped by `group_by` (by model when
+    /// empty), most expensive first.
+    ///
+    /// # Errors
+    /// As [`Query::batches`].
+    pub fn cost_report(&self, query: Query<'_>, group_by: &[GroupBy]) -> Result<Vec<CostRow>> {
+        let group_by = if group_by.is_empty() { &[GroupBy::Model][..] } else { group_by };
+        let users = self.users_if(group_by, &query)?;
+        let iter = query
+            .kind("llm_call")
+            .columns(&[
+                col::NAME,
+                col::AGENT,
+                col::MODEL,
+                col::THREAD_ID,
+                col::INPUT_TOKENS,
+                col::CACHED_INPUT_TOKENS,
+                col::OUTPUT_TOKENS,
+                col::COST,
+            ])
+            .iter()?;
+        let mut groups: HashMap<Vec<String>, (CostRow, std::collections::HashSet<String>)> =
+            HashMap::new();
+        for batch in iter {
+            let batch = batch?;
+            let c = Columns { batch: &batch };
+            let input = c.get::<Int64Array>(col::INPUT_TOKENS)?;
+            let cached = c.get::<Int64Array>(col::CACHED_INPUT_TOKENS)?;
+            let output = c.get::<Int64Array>(col::OUTPUT_TOKENS)?;
+            let cost = c.get::<Float64Array>(col::COST)?;
+            let keys = GroupKeys::new(&c, &users)?;
+            for row in 0..batch.num_rows() {
+                let key = keys.key(group_by, row);
+                let (acc, threads) = groups.entry(key.clone()).or_insert_with(|| {
+                    (CostRow { group: key, ..CostRow::default() }, Default::default())
+                });
+                acc.llm_calls += 1;
+                acc.input_tokens += opt_i64(input, row).unwrap_or(0);
+                acc.cached_input_tokens += opt_i64(cached, row).unwrap_or(0);
+                acc.output_tokens += opt_i64(output, row).unwrap_or(0);
+                acc.cost_usd += opt_f64(cost, row).unwrap_or(0.0);
+                if keys.thread.is_valid(row) && !threads.contains(keys.thread.value(row)) {
+                    threads.insert(keys.thread.value(row).to_owned());
+                }
+            }
+        }
+        let mut out: Vec<CostRow> = groups
+            .into_values()
+            .map(|(mut row, threads)| {
+                row.threads = threads.len() as u64;
+                row
+            })
+            .collect();
+        out.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.group.cmp(&b.group)));
+        Ok(out)
+    }
+
     /// Every event of thread `thread_id`, as a span tree.
     ///
     /// # Errors
@@ -358,25 +542,27 @@ impl Store {
         Ok(out)
     }
 
-    /// Latency percentiles, error rate, throughput, tokens and cost of the spans that started in
-    /// `[from, to)`, grouped by `group_by` (by operation when empty).
+    /// Latency percentiles, error rate, throughput, tokens and cost of the spans `query` selects
+    /// (give it a [`time_range`](Query::time_range): throughput is per second of that window),
+    /// grouped by `group_by` (by operation when empty).
     ///
     /// # Errors
     /// As [`Query::batches`].
     pub fn operation_stats(
         &self,
-        from: Timestamp,
-        to: Timestamp,
+        query: Query<'_>,
         group_by: &[GroupBy],
     ) -> Result<Vec<OperationStat>> {
         let group_by = if group_by.is_empty() { &[GroupBy::Operation][..] } else { group_by };
-        let iter = self
-            .query()
-            .time_range(from, to)
+        let users = self.users_if(group_by, &query)?;
+        let window = query.window();
+        let iter = query
             .columns(&[
+                col::TIME,
                 col::NAME,
                 col::AGENT,
                 col::MODEL,
+                col::THREAD_ID,
                 col::DURATION_NS,
                 col::STATUS,
                 col::INPUT_TOKENS,
@@ -391,32 +577,24 @@ impl Store {
             cost: f64,
         }
         let mut groups: HashMap<Vec<String>, Acc> = HashMap::new();
+        let mut seen = (i64::MAX, i64::MIN);
         for batch in iter {
             let batch = batch?;
             let c = Columns { batch: &batch };
-            let name = c.text(col::NAME)?;
-            let agent = c.text(col::AGENT)?;
-            let model = c.text(col::MODEL)?;
-            let tenant = c.get::<StringArray>(col::TENANT)?;
+            let time = c.get::<TimestampNanosecondArray>(col::TIME)?;
             let duration = c.get::<Int64Array>(col::DURATION_NS)?;
             let status = c.text(col::STATUS)?;
             let input = c.get::<Int64Array>(col::INPUT_TOKENS)?;
             let output = c.get::<Int64Array>(col::OUTPUT_TOKENS)?;
             let cost = c.get::<Float64Array>(col::COST)?;
+            let keys = GroupKeys::new(&c, &users)?;
             for row in 0..batch.num_rows() {
                 if !duration.is_valid(row) {
                     continue;
                 }
-                let key: Vec<String> = group_by
-                    .iter()
-                    .map(|g| match g {
-                        GroupBy::Operation => name.value(row).unwrap_or(""),
-                        GroupBy::Agent => agent.value(row).unwrap_or(""),
-                        GroupBy::Model => model.value(row).unwrap_or(""),
-                        GroupBy::Tenant => tenant.value(row),
-                    })
-                    .map(str::to_owned)
-                    .collect();
+                seen.0 = seen.0.min(time.value(row));
+                seen.1 = seen.1.max(time.value(row));
+                let key = keys.key(group_by, row);
                 let acc = groups.entry(key).or_insert_with(|| Acc {
                     histogram: Histogram::new(3).unwrap_or_else(|_| {
                         Histogram::new(2).expect("2 significant figures are valid")
@@ -431,7 +609,11 @@ impl Store {
                 acc.cost += opt_f64(cost, row).unwrap_or(0.0);
             }
         }
-        let seconds = (to.0.saturating_sub(from.0) as f64 / 1e9).max(1e-9);
+        let (from, to) = match window {
+            (Some(from), Some(to)) => (from, to),
+            (from, to) => (from.unwrap_or(seen.0), to.unwrap_or(seen.1)),
+        };
+        let seconds = (to.saturating_sub(from) as f64 / 1e9).max(1e-9);
         let mut out: Vec<OperationStat> = groups
             .into_iter()
             .map(|(group, a)| OperationStat {

@@ -67,7 +67,7 @@ def test_pyarrow_dataset_with_hive_partitioning(store):
         assert math.isclose(got["gen_ai_usage_cost_sum"] or 0.0, want["cost_usd"], rel_tol=1e-9, abs_tol=1e-12)
     # Attributes are a map: look a key up without parsing text.
     steps = table.filter(pc.equal(text(table["kind"]), "agent_step"))
-    users = pc.map_lookup(steps["attributes"], pa.scalar("user_id"), "first")
+    users = pc.map_lookup(steps["attributes"], pa.scalar("user.id"), "first")
     assert pc.all(pc.starts_with(users, "u-")).as_py()
 
 
@@ -101,7 +101,7 @@ def test_duckdb_read_parquet_hive(store):
             want["spans"], want["input_tokens"], want["errors"], want["tenant"], want["agent"])
         assert math.isclose(cost, want["cost_usd"], rel_tol=1e-9, abs_tol=1e-12)
     user_rows = con.execute(
-        f"SELECT count(*) FROM {source} WHERE kind = 'agent_step' AND attributes['user_id'] LIKE 'u-%'"
+        f"SELECT count(*) FROM {source} WHERE kind = 'agent_step' AND attributes['user.id'] LIKE 'u-%'"
     ).fetchone()[0]
     assert user_rows == expected["agent_steps"]
     denied = con.execute(f"SELECT count(*) FROM {source} WHERE permission_decision = 'deny'").fetchone()[0]

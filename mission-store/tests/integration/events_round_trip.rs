@@ -129,8 +129,7 @@ fn thread_tree_and_summaries() {
 
     let stats = store
         .operation_stats(
-            Timestamp(start - 1),
-            Timestamp(start + 3_600_000_000_000),
+            store.query().time_range(Timestamp(start - 1), Timestamp(start + 3_600_000_000_000)),
             &[mission_store::GroupBy::Operation],
         )
         .expect("stats");
@@ -140,4 +139,40 @@ fn thread_tree_and_summaries() {
     let tool = stats.iter().find(|s| s.group == ["web_search"]).expect("tool");
     assert_eq!(tool.errors, 2);
     assert_eq!(tool.error_rate, 1.0);
+}
+
+#[test]
+fn cost_report_groups_llm_calls_by_model_and_by_the_threads_user() {
+    let dir = TempDir::new("cost-report");
+    let start = Timestamp::now().0 - 60_000_000_000;
+    let mut events = thread_events("acme", "support-bot", start);
+    events.extend(thread_events("acme", "support-bot", start + 10_000_000));
+    events.extend(thread_events("globex", "triage-bot", start + 20_000_000));
+    write(StoreConfig::at(&dir.0), events);
+    let store = Store::open(&dir.0).expect("open");
+    use mission_store::GroupBy;
+
+    let by_model = store.cost_report(store.query(), &[]).expect("report");
+    assert_eq!(by_model.len(), 1);
+    let row = &by_model[0];
+    assert_eq!(row.group, ["gpt-4o-mini"]);
+    assert_eq!((row.llm_calls, row.threads), (3, 3));
+    assert_eq!((row.input_tokens, row.cached_input_tokens, row.output_tokens), (3 * 812, 300, 192));
+    assert!((row.cost_usd - 0.0006).abs() < 1e-12);
+
+    // The user is set on each thread's root span; the LLM calls inherit it through the thread.
+    let by_user = store
+        .cost_report(store.query().tenant("acme"), &[GroupBy::Tenant, GroupBy::User])
+        .expect("report");
+    assert_eq!(by_user.len(), 1);
+    assert_eq!(by_user[0].group, ["acme", "u-42"]);
+    assert_eq!(by_user[0].llm_calls, 2);
+
+    let stats = store
+        .operation_stats(store.query().tenant("globex"), &[GroupBy::Agent, GroupBy::User])
+        .expect("stats");
+    assert!(stats.iter().all(|s| s.group == ["triage-bot", "u-42"]), "{stats:?}");
+    assert_eq!(stats[0].count, 3);
+    assert_eq!("user".parse::<GroupBy>().expect("user"), GroupBy::User);
+    assert!("users".parse::<GroupBy>().is_err());
 }

@@ -78,7 +78,7 @@ pub fn thread_events(tenant: &str, agent: &str, start: u64) -> Vec<Event> {
     };
     let mut root =
         span(SpanKind::AgentStep, "handle_request", mission_core::SpanId::NONE, 0, 5_000_000);
-    root.attributes.set(Symbol::intern("user_id"), "u-42");
+    root.attributes.set(Symbol::intern("user.id"), "u-42");
     let mut llm = span(SpanKind::LlmCall, "chat", root_id, 1_000, 2_000_000);
     if let EventBody::Span(s) = &mut llm.body {
         s.llm = LlmUsage {

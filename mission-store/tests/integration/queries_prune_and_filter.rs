@@ -69,12 +69,12 @@ fn filters_projection_and_limit() {
     assert_eq!(q().kind("llm_call").count().expect("kind"), 50);
     assert_eq!(q().name("web_search").status("error").count().expect("name+status"), 50);
     assert_eq!(q().thread(&some_thread).count().expect("thread"), 5);
-    assert_eq!(q().attribute("user_id", "u-42").count().expect("attr"), 50);
+    assert_eq!(q().attribute("user.id", "u-42").count().expect("attr"), 50);
     assert_eq!(
         q().attribute("attempt", "2").kind("tool_call").agent("b").count().expect("and"),
         25
     );
-    assert_eq!(q().attribute("user_id", "nobody").count().expect("none"), 0);
+    assert_eq!(q().attribute("user.id", "nobody").count().expect("none"), 0);
     let limited = q().kind("log").limit(7).batches().expect("limit");
     assert_eq!(limited.iter().map(|b| b.num_rows()).sum::<usize>(), 7);
     let projected =

@@ -43,8 +43,8 @@ fn erasure_rewrites_files_without_the_erased_events() {
     assert_eq!(store.query().thread(&victim).count().expect("count"), 0);
     assert_eq!(store.query().count().expect("count"), 95);
     assert!(store.open_report().leftovers.is_empty(), "no temporary file is left behind");
-    // Every root span carries user_id = u-42: erasing by attribute removes those rows only.
-    assert_eq!(store.erase_attribute("user_id", "u-42").expect("erase"), 19);
+    // Every root span carries user.id = u-42: erasing by attribute removes those rows only.
+    assert_eq!(store.erase_attribute("user.id", "u-42").expect("erase"), 19);
     assert_eq!(store.query().count().expect("count"), 76);
     assert_eq!(store.query().kind("agent_step").count().expect("count"), 0);
     assert!(store.erase_thread("not-an-id").is_err());
