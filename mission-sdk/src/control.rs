@@ -219,7 +219,17 @@ impl MissionControlBuilder {
         if self.flush_on_panic {
             crate::exit::flush_on_panic(pipeline.recorder().downgrade());
         }
+        let health_sources = HealthSources {
+            recorder: pipeline.recorder().downgrade(),
+            in_flight: in_flight.clone(),
+            watchdog: watchdog.clone(),
+            sampling: sampling_stats.clone(),
+            #[cfg(feature = "otlp")]
+            otlp: otlp_stats.clone(),
+            store_root: config.store_root.clone(),
+        };
         Ok(MissionControl {
+            health_sources,
             recorder: pipeline.recorder(),
             pipeline: Some(pipeline),
             tenant: Symbol::intern(&config.tenant),
@@ -260,6 +270,7 @@ impl MissionControlBuilder {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct MissionControl {
+    health_sources: HealthSources,
     pipeline: Option<Pipeline>,
     recorder: Recorder,
     pub(crate) tenant: Symbol,
@@ -398,6 +409,43 @@ impl MissionControl {
         self.recorder.health()
     }
 
+    /// Everything about this instance's health in one report: recorder and sinks, spans in
+    /// flight, OTLP export and sampling counters.
+    pub fn health_report(&self) -> HealthReport {
+        self.health_sources.report()
+    }
+
+    /// The MCP server over this instance: its store, live events and health. Serve it over
+    /// stdio with [`mcp::serve`](crate::mcp::serve), or over HTTP with
+    /// [`serve_mcp`](Self::serve_mcp). Every call it answers is recorded here as a span of the
+    /// agent `mission-mcp`.
+    #[cfg(feature = "mcp")]
+    pub fn mcp_server(&self) -> crate::mcp::MissionMcp {
+        let sources = self.health_sources.clone();
+        crate::mcp::MissionMcp::live(
+            self.config.store_root.clone(),
+            crate::mcp::Live {
+                recorder: self.recorder.downgrade(),
+                hub: self.hub.clone(),
+                tenant: self.tenant,
+                health: std::sync::Arc::new(move || {
+                    serde_json::to_value(sources.report()).unwrap_or_default()
+                }),
+            },
+        )
+    }
+
+    /// Serves the MCP server over streamable HTTP from this process, on a thread of its own,
+    /// until the returned handle is dropped or shut down.
+    ///
+    /// # Errors
+    /// [`Error::Serve`](crate::Error::Serve) if the address is not loopback and no bearer
+    /// token is configured, a token is too short, or the address cannot be bound.
+    #[cfg(feature = "mcp-http")]
+    pub fn serve_mcp(&self, config: crate::McpHttpConfig) -> Result<crate::McpHttpServer> {
+        crate::mcp::http::serve(self.mcp_server(), config)
+    }
+
     /// Waits until everything recorded so far reached every sink (files finalized).
     ///
     /// # Errors
@@ -434,6 +482,61 @@ impl MissionControl {
             None => ShutdownReport { accounting: self.recorder.accounting(), sinks: Vec::new() },
         }
     }
+}
+
+/// Everything [`MissionControl::health_report`] reads, cloneable for servers that report it.
+#[derive(Clone)]
+struct HealthSources {
+    recorder: mission_core::WeakRecorder,
+    in_flight: Arc<InFlight>,
+    watchdog: Arc<Watchdog>,
+    sampling: Option<crate::SamplingStatsReader>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::OtlpStatsReader>,
+    store_root: Option<PathBuf>,
+}
+
+impl HealthSources {
+    fn report(&self) -> HealthReport {
+        let recorder = self.recorder.upgrade().map(|r| r.health());
+        let in_flight =
+            self.in_flight.report(self.watchdog.overdue.load(std::sync::atomic::Ordering::Relaxed));
+        #[cfg(feature = "otlp")]
+        let otlp = self.otlp.as_ref().map(|r| r.stats());
+        #[cfg(feature = "otlp")]
+        let otlp_ok =
+            otlp.as_ref().is_none_or(|s| s.dropped_queue_full == 0 && s.dropped_retry_expired == 0);
+        #[cfg(not(feature = "otlp"))]
+        let otlp_ok = true;
+        HealthReport {
+            healthy: recorder.as_ref().is_some_and(Health::is_healthy) && otlp_ok,
+            recorder,
+            in_flight,
+            #[cfg(feature = "otlp")]
+            otlp,
+            sampling: self.sampling.as_ref().map(|r| r.stats()),
+            store_root: self.store_root.clone(),
+        }
+    }
+}
+
+/// The health of one [`MissionControl`], as [`health_report`](MissionControl::health_report)
+/// gives it (and the MCP `health` tool and `mission://health` resource show it).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HealthReport {
+    /// Recording, every sink and OTLP export are fine, and nothing was dropped.
+    pub healthy: bool,
+    /// Recorder, buffers and sinks; `None` once the instance has shut down.
+    pub recorder: Option<Health>,
+    /// Spans open now and overdue.
+    pub in_flight: InFlightReport,
+    /// OTLP export counters, when export is on.
+    #[cfg(feature = "otlp")]
+    pub otlp: Option<crate::OtlpStats>,
+    /// What sampling kept and skipped, when it is on.
+    pub sampling: Option<crate::SamplingStats>,
+    /// Where the store is, when there is one.
+    pub store_root: Option<PathBuf>,
 }
 
 impl Drop for MissionControl {

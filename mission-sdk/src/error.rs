@@ -29,6 +29,14 @@ pub enum Error {
     /// The pipeline thread could not be started.
     #[error(transparent)]
     Start(#[from] mission_core::StartError),
+    /// A server (MCP over HTTP) could not start, or its settings were refused.
+    #[error("cannot serve on {addr}: {message}")]
+    Serve {
+        /// The address asked for.
+        addr: String,
+        /// Why not.
+        message: String,
+    },
     /// A flush did not complete.
     #[error(transparent)]
     Flush(#[from] mission_core::FlushError),

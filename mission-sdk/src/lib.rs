@@ -84,10 +84,12 @@ mod sampling;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
 pub use config::{MissionConfig, ResolvedConfig};
-pub use control::{MissionControl, MissionControlBuilder};
+pub use control::{HealthReport, MissionControl, MissionControlBuilder};
 pub use error::{Error, Result};
 pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
 pub use inflight::{IN_FLIGHT_FILE, InFlightReport, InFlightSpan, read_in_flight_file};
+#[cfg(feature = "mcp-http")]
+pub use mcp::http::{McpHttpConfig, McpHttpServer, McpToken};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpConfig, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use price::{ModelPrice, PriceTable};

@@ -81,15 +81,17 @@ def test_get_thread_stats_search_and_health(store):
         return thread, failed, stats, search, health
 
     thread, failed, stats, search, health = run(directory, scenario)
-    root = thread.structured_content["roots"][0]
-    assert root["name"] == "handle_request" and root["status"] == "error"
+    root = thread.structured_content["spans"][0]
+    assert root["depth"] == 0 and root["name"] == "handle_request" and root["status"] == "error"
+    assert thread.structured_content["spans_total"] == expected["threads"][some_failed]["spans"]
     assert thread.content and thread.content[0].text, "a text rendering for the model too"
     assert failed.structured_content["total"] == sum(1 for v in expected["threads"].values() if v["errors"] > 0)
     spans = sum(row["count"] for row in stats.structured_content["rows"])
     assert spans == expected["agent_steps"] + expected["llm_calls"] + expected["tool_calls"] + expected["retrievals"]
     assert search.structured_content["total"] == expected["logs"]
-    assert health.structured_content["events"] == expected["events"]
-    assert health.structured_content["leftovers"] == 0
+    assert health.structured_content["agent"] is None, "a store on disk, no agent"
+    assert health.structured_content["store"]["events"] == expected["events"]
+    assert health.structured_content["store"]["leftovers"] == 0
 
 
 def test_bad_arguments_are_mcp_errors_not_crashes(store):

@@ -1,0 +1,107 @@
+//! An agent that serves Mission Control's MCP server over HTTP from its own process, while it
+//! records: the simulated workload, one bulky thread of long logs, and whatever it is told on
+//! stdin. The Python tests drive it with the official MCP client; try it with any MCP client:
+//!
+//! ```text
+//! cargo run -p mission-examples --example mcp_agent -- ./agent-data --token <16+ chars>
+//! ```
+//!
+//! Prints one JSON line (the URL and what was recorded), then reads commands from stdin until
+//! it closes: `record <thread-id>` records a step in that thread (and answers `ok`).
+//! Options: `--threads N` (default 200), `--token T` (sees every tenant), `--tenant-token T:TENANT`,
+//! `--port P` (default 0, a free port).
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use mission_core::{Backpressure, Level, RecorderConfig, ThreadId};
+use mission_examples::{Workload, simulate};
+use mission_sdk::{McpHttpConfig, MissionControl};
+
+fn fail(message: impl std::fmt::Display) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(root) = args.first().filter(|a| !a.starts_with("--")) else {
+        fail(
+            "usage: mcp_agent <store-dir> [--threads N] [--token T] [--tenant-token T:TENANT] [--port P]",
+        )
+    };
+    let option = |name: &str| args.iter().skip_while(|a| *a != name).nth(1).cloned();
+    let threads = option("--threads").map_or(200, |n| n.parse().unwrap_or_else(|e| fail(e)));
+    let port = option("--port").map_or(0, |p| p.parse().unwrap_or_else(|e| fail(e)));
+    let mut config = McpHttpConfig::loopback(port);
+    for (i, a) in args.iter().enumerate() {
+        match (a.as_str(), args.get(i + 1)) {
+            ("--token", Some(t)) => config = config.with_token(t),
+            ("--tenant-token", Some(t)) => {
+                let (token, tenant) =
+                    t.split_once(':').unwrap_or_else(|| fail("--tenant-token T:TENANT"));
+                config = config.with_tenant_token(token, tenant);
+            }
+            _ => {}
+        }
+    }
+
+    let control = MissionControl::builder()
+        .with_store_root(root)
+        .with_tenant("tenant-0")
+        .with_recorder_config(RecorderConfig {
+            backpressure: Backpressure::Block { timeout: Duration::from_secs(5) },
+            ..RecorderConfig::default()
+        })
+        .ignore_environment()
+        .build()
+        .unwrap_or_else(|e| fail(e));
+    let summary =
+        simulate(control.recorder(), &Workload { threads, tenants: 2, ..Workload::default() });
+
+    // A thread with many long log lines: a search over it is bigger than one MCP result.
+    let agent = control.agent("bulky-bot");
+    let bulky = agent.thread();
+    let bulky_id = bulky.id();
+    let line = "x".repeat(1_000);
+    for i in 0..300 {
+        bulky.log(Level::Info, &format!("bulk record {i:03} {line}"));
+    }
+    bulky.end();
+    control.flush().unwrap_or_else(|e| fail(e));
+
+    let server = control.serve_mcp(config).unwrap_or_else(|e| fail(e));
+    println!(
+        "{}",
+        serde_json::json!({
+            "url": server.url(),
+            "events": summary.events,
+            "llm_calls": summary.llm_calls,
+            "input_tokens": summary.input_tokens,
+            "output_tokens": summary.output_tokens,
+            "cost_usd": summary.cost_usd,
+            "errors": summary.errors,
+            "bulky_thread": bulky_id.to_string(),
+            "bulky_logs": 300,
+        })
+    );
+
+    let live = control.agent("live-bot");
+    for command in std::io::stdin().lock().lines() {
+        let Ok(command) = command else { break };
+        match command.split_once(' ') {
+            Some(("record", id)) => match id.trim().parse::<ThreadId>() {
+                Ok(id) => {
+                    let thread = live.thread_with_id(id);
+                    thread.step("follow-up").end();
+                    thread.end();
+                    println!("ok");
+                }
+                Err(e) => println!("error: {e}"),
+            },
+            _ => println!("error: unknown command {command:?}"),
+        }
+    }
+    server.shutdown();
+    control.shutdown();
+}

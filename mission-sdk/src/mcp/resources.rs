@@ -1,0 +1,274 @@
+//! Resources — `mission://health` and `mission://threads/{id}` — and change notifications for
+//! them over `subscriptions/listen`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use mission_store::Store;
+use rmcp::ErrorData;
+use rmcp::model::{
+    ListResourceTemplatesResult, ListResourcesResult, Notification, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, ResourceUpdatedNotificationParam, ServerNotification,
+};
+use rmcp::service::SubscriptionContext;
+
+use super::tools::load_thread;
+use super::{MAX_RESOURCE_BYTES, MissionMcp, Source, internal, invalid, scope_of};
+use crate::EventFilter;
+
+/// The health resource.
+pub const HEALTH_URI: &str = "mission://health";
+/// The prefix of thread resources; the id follows.
+pub const THREAD_URI_PREFIX: &str = "mission://threads/";
+/// Most resources one listen request may watch.
+pub(crate) const MAX_SUBSCRIPTIONS: usize = 64;
+/// Recent threads listed as resources.
+const LISTED_THREADS: usize = 20;
+/// Shortest time between two notifications for the same resource.
+const NOTIFY_EVERY: Duration = Duration::from_millis(200);
+/// How often a server over a store on disk looks for changes.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// A resource URI of ours.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Uri {
+    Health,
+    Thread(String),
+}
+
+impl Uri {
+    pub(crate) fn parse(uri: &str) -> Result<Self, ErrorData> {
+        if uri == HEALTH_URI {
+            return Ok(Self::Health);
+        }
+        if let Some(id) = uri.strip_prefix(THREAD_URI_PREFIX)
+            && id.parse::<mission_core::ThreadId>().is_ok()
+        {
+            return Ok(Self::Thread(id.to_owned()));
+        }
+        Err(ErrorData::resource_not_found(
+            format!(
+                "no resource {uri:?}: expected {HEALTH_URI} or {THREAD_URI_PREFIX}<32 hex digits>"
+            ),
+            None,
+        ))
+    }
+}
+
+/// The health of the agent (when inside one) and of its store.
+pub(crate) fn health(source: &Source) -> Result<serde_json::Value, ErrorData> {
+    let agent = source.live.as_ref().map(|l| (l.health)());
+    let store = match &source.root {
+        Some(root) if root.exists() => {
+            let check = source.store()?.check().map_err(internal)?;
+            serde_json::json!({
+                "root": root.display().to_string(),
+                "files": check.files,
+                "bytes": check.bytes,
+                "events": check.events,
+                "leftovers": check.leftovers.len(),
+                "unreadable": check.unreadable.iter().map(|(p, r)| format!("{}: {r}", p.display())).collect::<Vec<_>>(),
+            })
+        }
+        Some(root) => {
+            serde_json::json!({ "root": root.display().to_string(), "files": 0, "bytes": 0, "events": 0, "leftovers": 0, "unreadable": [] })
+        }
+        None => serde_json::Value::Null,
+    };
+    Ok(serde_json::json!({ "agent": agent, "store": store }))
+}
+
+pub(crate) fn templates() -> ListResourceTemplatesResult {
+    ListResourceTemplatesResult::with_all_items(vec![
+        ResourceTemplate::new(format!("{THREAD_URI_PREFIX}{{thread_id}}"), "thread")
+            .with_title("An agent thread")
+            .with_description(
+                "One thread as a span tree (JSON): timings, tokens, cost, errors, logs and \
+                 permission decisions. Subscribe to follow it live.",
+            )
+            .with_mime_type("application/json"),
+    ])
+}
+
+/// The health resource and the most recent threads.
+pub(crate) fn list(source: &Source, scope: Option<&str>) -> Result<ListResourcesResult, ErrorData> {
+    let mut resources = vec![
+        Resource::new(HEALTH_URI, "health")
+            .with_title("Mission Control health")
+            .with_description("Recorder accounting, drops, sinks, exporter, store files (JSON)")
+            .with_mime_type("application/json"),
+    ];
+    if source.root.as_ref().is_some_and(|r| r.exists()) {
+        let store = source.store()?;
+        let q = match scope {
+            Some(t) => store.query().tenant(t),
+            None => store.query(),
+        };
+        for t in store.threads(q).map_err(internal)?.into_iter().take(LISTED_THREADS) {
+            resources.push(
+                Resource::new(
+                    format!("{THREAD_URI_PREFIX}{}", t.thread_id),
+                    format!("thread {}", t.thread_id),
+                )
+                .with_description(format!(
+                    "{} thread: {} spans, {} errors, ${:.6}",
+                    t.agent, t.spans, t.errors, t.cost_usd
+                ))
+                .with_mime_type("application/json"),
+            );
+        }
+    }
+    Ok(ListResourcesResult::with_all_items(resources))
+}
+
+/// A resource's JSON.
+pub(crate) fn read(
+    source: &Source,
+    uri: &str,
+    scope: Option<&str>,
+) -> Result<ReadResourceResult, ErrorData> {
+    let value = match Uri::parse(uri)? {
+        Uri::Health => health(source)?,
+        Uri::Thread(id) => {
+            let view = load_thread(&source.store()?, &id, scope)?;
+            serde_json::to_value(view).map_err(internal)?
+        }
+    };
+    let text = serde_json::to_string(&value).map_err(internal)?;
+    if text.len() > MAX_RESOURCE_BYTES {
+        return Err(invalid(format!(
+            "{uri} is {} bytes, over the {MAX_RESOURCE_BYTES}-byte bound: read it page by page with the get_thread tool",
+            text.len()
+        )));
+    }
+    Ok(ReadResourceResult::new(vec![
+        ResourceContents::text(text, uri).with_mime_type("application/json"),
+    ]))
+}
+
+/// Sends `notifications/resources/updated` for the subscribed resources as they change, until
+/// the client cancels. Inside an agent, changes come from its live events (a thread changes
+/// when one of its events is recorded, health when anything is); over a store on disk, from
+/// polling the store every second.
+pub(crate) async fn listen(
+    server: &MissionMcp,
+    context: SubscriptionContext,
+) -> Result<(), ErrorData> {
+    let uris: Vec<Uri> = context
+        .accepted()
+        .resource_subscriptions
+        .iter()
+        .flatten()
+        .filter_map(|u| Uri::parse(u).ok())
+        .collect();
+    if uris.is_empty() {
+        context.cancelled().await;
+        return Ok(());
+    }
+    let scope = scope_of(&context.request_context().extensions);
+    let sink = context.sink().clone();
+    let send = |uri: &Uri| {
+        let uri = match uri {
+            Uri::Health => HEALTH_URI.to_owned(),
+            Uri::Thread(id) => format!("{THREAD_URI_PREFIX}{id}"),
+        };
+        let sink = sink.clone();
+        async move {
+            let notification = ServerNotification::ResourceUpdatedNotification(Notification::new(
+                ResourceUpdatedNotificationParam::new(uri),
+            ));
+            sink.send(notification).await.is_ok()
+        }
+    };
+    let mut last_sent: HashMap<Uri, Instant> = HashMap::new();
+    let mut pending: Vec<Uri> = Vec::new();
+    let live = server.source.live.clone();
+    let subscription = live.as_ref().map(|l| l.hub.subscribe(EventFilter::all(), 4096));
+    let mut fingerprints: HashMap<Uri, u64> = HashMap::new();
+    if subscription.is_none() {
+        fingerprints = poll(server, &uris, scope.clone()).await;
+    }
+    loop {
+        let changed: Vec<Uri> = tokio::select! {
+            () = context.cancelled() => return Ok(()),
+            changed = async {
+                match &subscription {
+                    Some(sub) => {
+                        let mut changed = Vec::new();
+                        if let Some(event) = sub.recv().await {
+                            let in_scope = scope.as_deref().is_none_or(|t| event.tenant.as_str() == t);
+                            let id = event.thread_id.to_string();
+                            for uri in &uris {
+                                match uri {
+                                    Uri::Health => changed.push(Uri::Health),
+                                    Uri::Thread(t) if in_scope && *t == id => changed.push(uri.clone()),
+                                    Uri::Thread(_) => {}
+                                }
+                            }
+                        } else {
+                            // The agent shut down: nothing more will change.
+                            std::future::pending::<()>().await;
+                        }
+                        changed
+                    }
+                    None => {
+                        tokio::time::sleep(POLL_EVERY).await;
+                        let now = poll(server, &uris, scope.clone()).await;
+                        let changed = uris.iter().filter(|u| now.get(u) != fingerprints.get(u)).cloned().collect();
+                        fingerprints = now;
+                        changed
+                    }
+                }
+            } => changed,
+            () = tokio::time::sleep(NOTIFY_EVERY), if !pending.is_empty() => Vec::new(),
+        };
+        for uri in changed {
+            if !pending.contains(&uri) {
+                pending.push(uri);
+            }
+        }
+        let mut still = Vec::new();
+        for uri in pending.drain(..) {
+            if last_sent.get(&uri).is_some_and(|t| t.elapsed() < NOTIFY_EVERY) {
+                still.push(uri);
+                continue;
+            }
+            if !send(&uri).await {
+                return Ok(());
+            }
+            last_sent.insert(uri, Instant::now());
+        }
+        pending = still;
+    }
+}
+
+/// A fingerprint of each watched resource in a store on disk: a thread's event count, the
+/// store's files and bytes for health.
+async fn poll(server: &MissionMcp, uris: &[Uri], scope: Option<String>) -> HashMap<Uri, u64> {
+    let uris = uris.to_vec();
+    server
+        .blocking(move |source| {
+            let Some(root) = &source.root else { return Ok(HashMap::new()) };
+            let Ok(store) = Store::open(root) else { return Ok(HashMap::new()) };
+            let mut out = HashMap::new();
+            for uri in uris {
+                let n = match &uri {
+                    Uri::Health => {
+                        store.files().iter().map(|f| f.bytes).sum::<u64>()
+                            + store.files().len() as u64
+                    }
+                    Uri::Thread(id) => {
+                        let q = match scope.as_deref() {
+                            Some(t) => store.query().tenant(t),
+                            None => store.query(),
+                        };
+                        q.thread(id).count().unwrap_or(0)
+                    }
+                };
+                out.insert(uri, n);
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap_or_default()
+}

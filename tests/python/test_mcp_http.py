@@ -1,0 +1,262 @@
+"""The MCP server served over streamable HTTP from inside a running agent (`control.serve_mcp`),
+driven by the official Python MCP client: tokens, tenant scoping, every tool, resources with live
+change notifications, prompts, size-bounded pages, and the server's own calls recorded as events."""
+
+import asyncio
+import json
+import os
+import pathlib
+import subprocess
+import time
+
+import duckdb
+import httpx2
+import mcp
+import pytest
+from mcp.client.streamable_http import streamable_http_client
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ADMIN = "admin-token-0123456789"
+ACME = "acme-token-0123456789"  # sees tenant-1 only
+SIMULATED = {"support-bot", "research-agent", "billing-assistant"}
+
+
+def agent_binary():
+    exe = os.environ.get("MISSION_MCP_AGENT")
+    if exe:
+        return exe
+    subprocess.run(["cargo", "build", "-q", "-p", "mission-examples", "--example", "mcp_agent"], cwd=ROOT, check=True)
+    return str(ROOT / "target" / "debug" / "examples" / "mcp_agent")
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    """(process, what it printed): an agent recording into its own store and serving MCP."""
+    store = tmp_path_factory.mktemp("agent-store")
+    proc = subprocess.Popen(
+        [agent_binary(), str(store), "--threads", "200", "--token", ADMIN, "--tenant-token", f"{ACME}:tenant-1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    info = json.loads(proc.stdout.readline())
+    info["store"] = str(store)
+    yield proc, info
+    proc.stdin.close()
+    proc.wait(timeout=30)
+
+
+def run(url, token, scenario):
+    async def main():
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            async with mcp.Client(streamable_http_client(url, http_client=http)) as client:
+                return await scenario(client)
+
+    return asyncio.run(main())
+
+
+async def all_rows(client, tool, args):
+    """Every row of a paginated tool, following next_cursor; also the pages."""
+    pages, cursor = [], None
+    while True:
+        result = await client.call_tool(tool, {**args, **({"cursor": cursor} if cursor else {})})
+        assert not result.is_error, result.content
+        pages.append(result.structured_content)
+        cursor = result.structured_content.get("next_cursor")
+        if not cursor:
+            return [r for p in pages for r in p["rows"]], pages
+
+
+def test_requests_without_or_with_a_wrong_token_are_refused(agent):
+    _, info = agent
+    url = info["url"]
+    for headers in [{}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": ADMIN}]:
+        response = httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers)
+        assert response.status_code == 401, (headers, response.status_code)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+    async def scenario(client):
+        return await client.list_tools()
+
+    with pytest.raises(Exception):
+        run(url, "wrong-token-0123456789", scenario)
+
+
+def test_every_tool_answers_over_http(agent):
+    _, info = agent
+
+    async def scenario(client):
+        tools = {t.name for t in (await client.list_tools()).tools}
+        threads, _ = await all_rows(client, "list_threads", {"limit": 200})
+        some = next(t for t in threads if t["agent"] in SIMULATED and t["errors"] > 0)
+        thread = await client.call_tool("get_thread", {"thread_id": some["thread_id"]})
+        stats = await client.call_tool("operation_stats", {"since_minutes": 180, "group_by": ["operation", "model"]})
+        cost = await client.call_tool("cost_report", {"since_minutes": 24 * 60, "group_by": ["model"]})
+        cost_by_user = await client.call_tool("cost_report", {"since_minutes": 24 * 60, "group_by": ["tenant", "user"]})
+        health = await client.call_tool("health", {})
+        return tools, threads, some, thread, stats, cost, cost_by_user, health
+
+    tools, threads, some, thread, stats, cost, cost_by_user, health = run(info["url"], ADMIN, scenario)
+    assert {"list_threads", "get_thread", "search_events", "operation_stats", "cost_report", "health"} <= tools
+    assert len([t for t in threads if t["agent"] in SIMULATED]) == 200
+
+    page = thread.structured_content
+    assert page["thread_id"] == some["thread_id"]
+    assert page["spans_total"] == some["spans"] and page["errors"] == some["errors"]
+    assert page["spans"][0]["depth"] == 0 and page["spans"][0]["name"] == "handle_request"
+    assert all(s["depth"] >= 1 for s in page["spans"][1:])
+    assert some["thread_id"] in thread.content[0].text
+
+    chat = [r for r in stats.structured_content["rows"] if r["group"][0] == "chat"]
+    assert sum(r["count"] for r in chat) == info["llm_calls"]
+    assert all(r["p50_ns"] <= r["p95_ns"] <= r["p99_ns"] <= r["max_ns"] for r in chat)
+
+    rows = cost.structured_content["rows"]
+    assert sum(r["llm_calls"] for r in rows) == info["llm_calls"]
+    assert sum(r["input_tokens"] for r in rows) == info["input_tokens"]
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx(info["cost_usd"], rel=1e-9)
+    assert [r["cost_usd"] for r in rows] == sorted((r["cost_usd"] for r in rows), reverse=True)
+    by_user = cost_by_user.structured_content["rows"]
+    assert sum(r["llm_calls"] for r in by_user) == info["llm_calls"]
+    assert all(r["group"][1].startswith("u-") for r in by_user), "every simulated thread has a user"
+    assert "total $" in cost.content[0].text
+
+    h = health.structured_content
+    assert h["agent"]["recorder"]["accounting"]["dropped"] == 0
+    assert h["agent"]["recorder"]["pipeline_running"] is True
+    assert h["store"]["events"] >= info["events"]
+
+
+def test_a_tenant_token_sees_its_tenant_only(agent):
+    _, info = agent
+
+    async def admin(client):
+        rows, _ = await all_rows(client, "list_threads", {"limit": 200})
+        return rows
+
+    async def acme(client):
+        rows, _ = await all_rows(client, "list_threads", {"limit": 200})
+        cost = await client.call_tool("cost_report", {"group_by": ["tenant"]})
+        other = next(t for t in everything if t["tenant"] != "tenant-1")
+        try:
+            result = await client.call_tool("get_thread", {"thread_id": other["thread_id"]})
+            foreign = ("result", result.is_error, str(result.content))
+        except Exception as e:
+            foreign = ("error", True, str(e))
+        return rows, cost, foreign
+
+    everything = run(info["url"], ADMIN, admin)
+    rows, cost, foreign = run(info["url"], ACME, acme)
+    # The server's own calls are recorded under the agent's tenant (tenant-0).
+    mine = [t for t in everything if t["tenant"] == "tenant-1"]
+    assert 0 < len(mine) < len(everything)
+    assert {t["thread_id"] for t in rows} == {t["thread_id"] for t in mine}
+    assert [r["group"] for r in cost.structured_content["rows"]] == [["tenant-1"]]
+    assert foreign[1] and "no thread" in foreign[2], foreign
+
+
+def test_huge_results_are_truncated_with_a_marker_and_a_cursor(agent):
+    _, info = agent
+
+    async def scenario(client):
+        return await all_rows(client, "search_events", {"thread_id": info["bulky_thread"], "text": "bulk record", "limit": 200})
+
+    rows, pages = run(info["url"], ADMIN, scenario)
+    assert pages[0]["truncated"] is True and pages[0]["next_cursor"]
+    assert len(pages[0]["rows"]) < 200, "the size bound cut the page before the row limit"
+    assert all(len(json.dumps(p["rows"])) <= 70_000 for p in pages)
+    messages = [r["log_message"] for r in rows]
+    assert len(messages) == info["bulky_logs"] == len(set(messages)), "every record exactly once"
+    assert pages[0]["total"] == info["bulky_logs"]
+
+
+def test_resources_prompts_and_live_notifications(agent):
+    proc, info = agent
+
+    async def scenario(client):
+        listed = await client.list_resources()
+        templates = await client.list_resource_templates()
+        health = await client.read_resource("mission://health")
+        threads, _ = await all_rows(client, "list_threads", {"limit": 200, "agent": "support-bot"})
+        target = threads[0]["thread_id"]
+        thread = await client.read_resource(f"mission://threads/{target}")
+        prompts = {p.name for p in (await client.list_prompts()).prompts}
+        diagnose = await client.get_prompt("diagnose_thread", {"thread_id": target})
+        slow = await client.get_prompt("why_slow", {"operation": "chat", "since_minutes": "180"})
+        uri = f"mission://threads/{target}"
+        async with client.listen(resource_subscriptions=[uri]) as sub:
+            assert list(sub.honored.resource_subscriptions) == [uri]
+            # The agent records into that thread; the subscriber hears of it.
+            started = time.monotonic()
+            proc.stdin.write(f"record {target}\n")
+            proc.stdin.flush()
+            event = await asyncio.wait_for(sub.__anext__(), timeout=10)
+            latency = time.monotonic() - started
+        return listed, templates, health, target, thread, prompts, diagnose, slow, event, latency
+
+    listed, templates, health, target, thread, prompts, diagnose, slow, event, latency = run(info["url"], ADMIN, scenario)
+    assert proc.stdout.readline().strip() == "ok"
+    uris = [r.uri for r in listed.resources]
+    assert "mission://health" in uris and any(u.startswith("mission://threads/") for u in uris)
+    assert templates.resource_templates[0].uri_template == "mission://threads/{thread_id}"
+    assert json.loads(health.contents[0].text)["agent"]["recorder"]["pipeline_running"] is True
+    view = json.loads(thread.contents[0].text)
+    assert view["thread_id"] == target and view["roots"][0]["name"] == "handle_request"
+
+    assert prompts == {"diagnose_thread", "why_slow"}
+    text = diagnose.messages[0].content.text
+    assert target in text and "handle_request" in text and "root cause" in text
+    assert "chat" in slow.messages[0].content.text and "Slowest spans" in slow.messages[0].content.text
+
+    assert event.uri == f"mission://threads/{target}"
+    assert latency < 5
+
+
+def test_bad_input_gets_clear_errors_over_http(agent):
+    _, info = agent
+
+    async def scenario(client):
+        out = []
+        for call in [
+            lambda: client.call_tool("get_thread", {"thread_id": "xyz"}),
+            lambda: client.call_tool("search_events", {"level": "loud"}),
+            lambda: client.call_tool("cost_report", {"since_minutes": 0}),
+            lambda: client.read_resource("mission://nothing"),
+            lambda: client.get_prompt("why_slow", {"operation": "no-such-operation"}),
+        ]:
+            try:
+                result = await call()
+                out.append(str(getattr(result, "content", result)) if getattr(result, "is_error", False) else None)
+            except Exception as e:
+                out.append(str(e))
+        alive = await client.call_tool("health", {})
+        return out, alive
+
+    out, alive = run(info["url"], ADMIN, scenario)
+    assert all(out), out
+    assert "thread_id" in out[0] and "level" in out[1] and "since_minutes" in out[2]
+    assert "mission://nothing" in out[3] and "no-such-operation" in out[4]
+    assert not alive.is_error
+
+
+def test_the_servers_own_calls_are_recorded(agent):
+    _, info = agent
+
+    async def scenario(client):
+        await client.call_tool("list_threads", {"limit": 1})
+        await asyncio.sleep(1.2)  # the server flushes the agent's pipeline at most once a second
+        return await all_rows(client, "search_events", {"kind": "custom", "agent": "mission-mcp", "limit": 200})
+
+    rows, _ = run(info["url"], ADMIN, scenario)
+    names = {r["name"] for r in rows}
+    assert "tools/call list_threads" in names, names
+    assert all(r["gen_ai_agent_name"] == "mission-mcp" for r in rows)
+    # The spans carry the MCP semantic-convention attributes (read with DuckDB, as a user would).
+    con = duckdb.connect()
+    found = con.execute(f"""
+        SELECT attributes['mcp.method.name'], attributes['mcp.session.id'], attributes['gen_ai.tool.name']
+        FROM read_parquet('{info["store"]}/**/*.parquet', hive_partitioning = true)
+        WHERE gen_ai_agent_name = 'mission-mcp' AND name = 'tools/call list_threads'
+    """).fetchall()
+    assert found and all(m == "tools/call" and s and t == "list_threads" for m, s, t in found), found
