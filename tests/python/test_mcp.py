@@ -122,3 +122,39 @@ def test_bad_arguments_are_mcp_errors_not_crashes(store):
     assert "cursor" in messages[2]
     assert "status" in messages[3]
     assert not alive.is_error
+
+
+def test_legacy_subscribers_hear_when_the_store_changes(tmp_path):
+    """A 2025-era client (`resources/subscribe`) over stdio: the server polls the store on disk and
+    notifies when new files land."""
+    import warnings
+
+    exe = os.environ.get("MISSION_STORE_FIXTURE")
+    write = [exe] if exe else ["cargo", "run", "-q", "-p", "mission-examples", "--example", "store_fixture", "--"]
+    subprocess.run([*write, str(tmp_path), "5"], cwd=ROOT, check=True, capture_output=True)
+    params = mcp.StdioServerParameters(command=ctl_binary(), args=["mcp", "--store", str(tmp_path)])
+    updates = []
+
+    async def on_message(message):
+        if getattr(message, "method", None) == "notifications/resources/updated":
+            updates.append(message.params.uri)
+
+    async def main():
+        async with mcp.Client(params, mode="legacy", message_handler=on_message) as client:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the legacy API is what this test exercises
+                await client.subscribe_resource("mission://health")
+                with pytest.raises(Exception):
+                    await client.subscribe_resource("mission://elsewhere")
+            await asyncio.sleep(1.5)
+            quiet = list(updates)
+            subprocess.run([*write, str(tmp_path), "3"], cwd=ROOT, check=True, capture_output=True)
+            for _ in range(100):
+                if updates:
+                    break
+                await asyncio.sleep(0.1)
+            return quiet, list(updates)
+
+    quiet, heard = asyncio.run(main())
+    assert quiet == [], "no change, no notification"
+    assert heard and heard[0] == "mission://health"

@@ -49,7 +49,8 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Extensions, GetPromptRequestParams, GetPromptResponse,
     Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
     ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig, SubscriptionFilter,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -134,12 +135,14 @@ impl Source {
 struct Session {
     id: String,
     thread: ThreadId,
+    /// Legacy `resources/subscribe` watches, by URI.
+    subscriptions: Mutex<std::collections::HashMap<String, resources::CancellationTokenLite>>,
 }
 
 impl Session {
     fn new() -> Arc<Self> {
         let thread = ThreadId::generate();
-        Arc::new(Self { id: thread.to_string(), thread })
+        Arc::new(Self { id: thread.to_string(), thread, subscriptions: Mutex::default() })
     }
 }
 
@@ -398,6 +401,43 @@ impl ServerHandler for MissionMcp {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         resources::listen(self, context).await
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let extensions = context.extensions.clone();
+        let uri = request.uri.clone();
+        let work = async { resources::subscribe(self, &request.uri, context) };
+        self.observed(
+            "resources/subscribe",
+            Some(("mcp.resource.uri", &uri)),
+            &extensions,
+            work,
+            |_| None,
+        )
+        .await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let work = async {
+            resources::unsubscribe(self, &request.uri);
+            Ok(())
+        };
+        self.observed(
+            "resources/unsubscribe",
+            Some(("mcp.resource.uri", &request.uri)),
+            &context.extensions,
+            work,
+            |_| None,
+        )
+        .await
     }
 
     async fn list_prompts(

@@ -2,15 +2,16 @@
 //! them over `subscriptions/listen`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use mission_store::Store;
-use rmcp::ErrorData;
 use rmcp::model::{
     ListResourceTemplatesResult, ListResourcesResult, Notification, ReadResourceResult, Resource,
     ResourceContents, ResourceTemplate, ResourceUpdatedNotificationParam, ServerNotification,
 };
-use rmcp::service::SubscriptionContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, RoleServer};
 
 use super::tools::load_thread;
 use super::{MAX_RESOURCE_BYTES, MissionMcp, Source, internal, invalid, scope_of};
@@ -146,10 +147,9 @@ pub(crate) fn read(
     ]))
 }
 
-/// Sends `notifications/resources/updated` for the subscribed resources as they change, until
-/// the client cancels. Inside an agent, changes come from its live events (a thread changes
-/// when one of its events is recorded, health when anything is); over a store on disk, from
-/// polling the store every second.
+/// Answers `subscriptions/listen` (protocol 2026-07-28): sends
+/// `notifications/resources/updated` for the subscribed resources as they change, until the
+/// client cancels.
 pub(crate) async fn listen(
     server: &MissionMcp,
     context: SubscriptionContext,
@@ -161,17 +161,9 @@ pub(crate) async fn listen(
         .flatten()
         .filter_map(|u| Uri::parse(u).ok())
         .collect();
-    if uris.is_empty() {
-        context.cancelled().await;
-        return Ok(());
-    }
     let scope = scope_of(&context.request_context().extensions);
     let sink = context.sink().clone();
-    let send = |uri: &Uri| {
-        let uri = match uri {
-            Uri::Health => HEALTH_URI.to_owned(),
-            Uri::Thread(id) => format!("{THREAD_URI_PREFIX}{id}"),
-        };
+    let send = move |uri: String| {
         let sink = sink.clone();
         async move {
             let notification = ServerNotification::ResourceUpdatedNotification(Notification::new(
@@ -180,45 +172,175 @@ pub(crate) async fn listen(
             sink.send(notification).await.is_ok()
         }
     };
+    watch(server, uris, scope, context.cancelled(), || false, send).await;
+    Ok(())
+}
+
+/// Answers the legacy `resources/subscribe` (protocols before 2026-07-28): watches `uri` on a
+/// task of its own until `resources/unsubscribe` or the client goes away.
+pub(crate) fn subscribe(
+    server: &MissionMcp,
+    uri: &str,
+    context: RequestContext<RoleServer>,
+) -> Result<(), ErrorData> {
+    let parsed = Uri::parse(uri)?;
+    let stop = CancellationTokenLite::default();
+    {
+        let mut subscriptions =
+            server.session.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        if !subscriptions.contains_key(uri) && subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            return Err(invalid(format!(
+                "at most {MAX_SUBSCRIPTIONS} subscriptions per session: unsubscribe from one first"
+            )));
+        }
+        if let Some(previous) = subscriptions.insert(uri.to_owned(), stop.clone()) {
+            previous.cancel();
+        }
+    }
+    let scope = scope_of(&context.extensions);
+    let peer = context.peer.clone();
+    let closed_peer = context.peer.clone();
+    let server = server.clone();
+    tokio::spawn(async move {
+        let send = move |uri: String| {
+            let peer = peer.clone();
+            async move {
+                peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                    .await
+                    .is_ok()
+            }
+        };
+        watch(
+            &server,
+            vec![parsed],
+            scope,
+            stop.cancelled(),
+            move || closed_peer.is_transport_closed(),
+            send,
+        )
+        .await;
+    });
+    Ok(())
+}
+
+/// Answers `resources/unsubscribe`.
+pub(crate) fn unsubscribe(server: &MissionMcp, uri: &str) {
+    let removed =
+        server.session.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).remove(uri);
+    if let Some(stop) = removed {
+        stop.cancel();
+    }
+}
+
+/// A cancellation flag a watch task waits on.
+#[derive(Clone, Default)]
+pub(crate) struct CancellationTokenLite {
+    inner: std::sync::Arc<(std::sync::atomic::AtomicBool, tokio::sync::Notify)>,
+}
+
+impl std::fmt::Debug for CancellationTokenLite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancellation").field("cancelled", &self.is_cancelled()).finish()
+    }
+}
+
+impl CancellationTokenLite {
+    pub(crate) fn cancel(&self) {
+        self.inner.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.1.notify_waiters();
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.inner.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn cancelled(&self) {
+        loop {
+            let notified = self.inner.1.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Calls `send` with the URI of each watched resource as it changes (at most every
+/// [`NOTIFY_EVERY`] per resource) until `cancelled` resolves, `closed` says the client is gone
+/// or a send fails. Inside an agent, changes come from its live events (a thread changes when
+/// one of its events is recorded, health when anything is); over a store on disk, from polling
+/// the store every second.
+async fn watch<F, Fut>(
+    server: &MissionMcp,
+    uris: Vec<Uri>,
+    scope: Option<String>,
+    cancelled: impl Future<Output = ()>,
+    closed: impl Fn() -> bool,
+    send: F,
+) where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let cancelled = std::pin::pin!(cancelled);
+    if uris.is_empty() {
+        cancelled.await;
+        return;
+    }
+    let mut cancelled = cancelled;
     let mut last_sent: HashMap<Uri, Instant> = HashMap::new();
     let mut pending: Vec<Uri> = Vec::new();
     let live = server.source.live.clone();
-    let subscription = live.as_ref().map(|l| l.hub.subscribe(EventFilter::all(), 4096));
+    // One thread watched: only its events are copied to this subscriber.
+    let filter = match uris.as_slice() {
+        [Uri::Thread(id)] => EventFilter { thread_id: Some(id.clone()), ..EventFilter::all() },
+        _ => EventFilter::all(),
+    };
+    let subscription = live.as_ref().map(|l| l.hub.subscribe(filter, 4096));
     let mut fingerprints: HashMap<Uri, u64> = HashMap::new();
     if subscription.is_none() {
         fingerprints = poll(server, &uris, scope.clone()).await;
     }
+    // Every tick: is the client still there, and (over a store on disk) did anything change?
+    let mut check = tokio::time::interval(POLL_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let changed: Vec<Uri> = tokio::select! {
-            () = context.cancelled() => return Ok(()),
-            changed = async {
-                match &subscription {
-                    Some(sub) => {
-                        let mut changed = Vec::new();
-                        if let Some(event) = sub.recv().await {
-                            let in_scope = scope.as_deref().is_none_or(|t| event.tenant.as_str() == t);
-                            let id = event.thread_id.to_string();
-                            for uri in &uris {
-                                match uri {
-                                    Uri::Health => changed.push(Uri::Health),
-                                    Uri::Thread(t) if in_scope && *t == id => changed.push(uri.clone()),
-                                    Uri::Thread(_) => {}
-                                }
-                            }
-                        } else {
-                            // The agent shut down: nothing more will change.
-                            std::future::pending::<()>().await;
-                        }
-                        changed
-                    }
-                    None => {
-                        tokio::time::sleep(POLL_EVERY).await;
-                        let now = poll(server, &uris, scope.clone()).await;
-                        let changed = uris.iter().filter(|u| now.get(u) != fingerprints.get(u)).cloned().collect();
-                        fingerprints = now;
-                        changed
-                    }
+            () = &mut cancelled => return,
+            _ = check.tick() => {
+                if closed() {
+                    return;
                 }
+                if subscription.is_some() {
+                    Vec::new()
+                } else {
+                    let now = poll(server, &uris, scope.clone()).await;
+                    let changed =
+                        uris.iter().filter(|u| now.get(u) != fingerprints.get(u)).cloned().collect();
+                    fingerprints = now;
+                    changed
+                }
+            }
+            changed = async {
+                let Some(sub) = &subscription else {
+                    return std::future::pending().await;
+                };
+                let mut changed = Vec::new();
+                match sub.recv().await {
+                    Some(event) => {
+                        let in_scope = scope.as_deref().is_none_or(|t| event.tenant.as_str() == t);
+                        let id = event.thread_id.to_string();
+                        for uri in &uris {
+                            match uri {
+                                Uri::Health => changed.push(Uri::Health),
+                                Uri::Thread(t) if in_scope && *t == id => changed.push(uri.clone()),
+                                Uri::Thread(_) => {}
+                            }
+                        }
+                    }
+                    // The agent shut down: nothing more will change.
+                    None => std::future::pending::<()>().await,
+                }
+                changed
             } => changed,
             () = tokio::time::sleep(NOTIFY_EVERY), if !pending.is_empty() => Vec::new(),
         };
@@ -233,8 +355,12 @@ pub(crate) async fn listen(
                 still.push(uri);
                 continue;
             }
-            if !send(&uri).await {
-                return Ok(());
+            let text = match &uri {
+                Uri::Health => HEALTH_URI.to_owned(),
+                Uri::Thread(id) => format!("{THREAD_URI_PREFIX}{id}"),
+            };
+            if !send(text).await {
+                return;
             }
             last_sent.insert(uri, Instant::now());
         }
