@@ -1,6 +1,7 @@
-//! `mission-ctl`: Mission Control from the command line, over a store on disk — the threads an
-//! agent ran, one thread's span tree, latency and cost by operation or model, filtered queries
-//! as a table, JSON or CSV, and a health check of the store itself.
+//! `mission-ctl`: Mission Control from the command line, over a store on disk — new events as
+//! they land (`tail`), the threads an agent ran, one thread's span tree, latency and cost by
+//! operation, model, agent, tenant or user, a report for a period in Markdown or JSON, filtered
+//! queries as a table, JSON or CSV, and a health check of the store itself.
 //!
 //! It is a separate crate because it is a program, not a library an agent links: it depends
 //! on the store's reader and owns its command-line interface. The commands are functions here
@@ -20,12 +21,26 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success |
-//! | 1 | `doctor` found problems |
-//! | 2 | bad arguments |
+//! | 0 | success (also when the reader of the output went away, as with `\| head`) |
+//! | 1 | `doctor` found problems, or `thread` found no such thread |
+//! | 2 | bad arguments (an unknown option, column or group, a malformed time, duration or id) |
 //! | 3 | the store could not be read |
+//!
+//! # Untrusted input
+//!
+//! Arguments and stores come from outside: a malformed argument is an error with exit code 2,
+//! never a panic; unreadable files are skipped and reported. Memory stays bounded by what a
+//! command shows (`tail` remembers the names of the files it read, pruned to those still
+//! present, not the events), except where a summary needs one entry per thread or group.
 #![doc(test(attr(deny(warnings))))]
 #![warn(missing_docs)]
+
+mod cost;
+mod markdown;
+pub mod progress;
+mod report;
+mod tail;
+mod window;
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -35,8 +50,35 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use mission_core::Timestamp;
 use mission_store::{GroupBy, SpanNode, Store};
 
+pub use cost::run_cost;
+pub use report::{ErrorCount, Report, ReportFormat, Volumes, build_report, run_report};
+pub use tail::{Color, TailArgs, run_tail};
+pub use window::{Window, WindowArgs, parse_time};
+
 /// What a command can fail with.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// An invalid-argument error (exit code 2).
+pub(crate) fn invalid(what: &'static str, reason: String) -> Error {
+    Box::new(mission_store::Error::Invalid { what, reason })
+}
+
+/// The exit code for an error of a command: 0 when the reader of the output went away (a
+/// broken pipe, as with `| head`), 2 for an invalid argument, 3 for anything else (the store
+/// could not be read).
+pub fn exit_code(error: &Error) -> u8 {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    while let Some(e) = source {
+        if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
+            return 0;
+        }
+        source = e.source();
+    }
+    match error.downcast_ref::<mission_store::Error>() {
+        Some(mission_store::Error::Invalid { .. }) => 2,
+        _ => 3,
+    }
+}
 
 /// Output formats of `query`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -60,7 +102,7 @@ pub struct QueryArgs {
     #[arg(long)]
     pub agent: Option<String>,
     /// Only events of this thread (32 hex digits).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_thread_id)]
     pub thread: Option<String>,
     /// Only events of this kind: llm_call, tool_call, agent_step, retrieval, log, permission, …
     #[arg(long)]
@@ -71,9 +113,16 @@ pub struct QueryArgs {
     /// Only spans with this status: ok, error, unset.
     #[arg(long)]
     pub status: Option<String>,
-    /// Only events of the last DURATION (e.g. 15m, 2h, 7d).
-    #[arg(long, value_parser = parse_duration)]
+    /// Only events of the last DURATION (e.g. 15m, 2h, 7d), ending at --to or now.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "from")]
     pub since: Option<Duration>,
+    /// Only events at or after this time: RFC 3339 (2025-03-04T10:00:00Z), a date (UTC) or
+    /// nanoseconds since the epoch.
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<Timestamp>,
+    /// Only events before this time (same forms as --from).
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<Timestamp>,
     /// Only these columns (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub columns: Vec<String>,
@@ -93,7 +142,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     mission_core::duration_text::parse(text)
 }
 
-fn query<'s>(store: &'s Store, args: &QueryArgs) -> mission_store::Query<'s> {
+/// Checks a thread id (32 hex digits, not all zero) and returns it in lowercase.
+///
+/// # Errors
+/// A message naming the text and the expected form.
+pub fn parse_thread_id(text: &str) -> Result<String, String> {
+    let id = text.trim().to_ascii_lowercase();
+    id.parse::<mission_core::ThreadId>().map_err(|e| format!("{text:?}: {e}"))?;
+    Ok(id)
+}
+
+fn query<'s>(store: &'s Store, args: &QueryArgs) -> Result<mission_store::Query<'s>, Error> {
     let mut q = store.query();
     if let Some(v) = &args.tenant {
         q = q.tenant(v);
@@ -113,14 +172,13 @@ fn query<'s>(store: &'s Store, args: &QueryArgs) -> mission_store::Query<'s> {
     if let Some(v) = &args.status {
         q = q.status(v);
     }
-    if let Some(since) = args.since {
-        let now = Timestamp::now();
-        q = q.time_range(
-            Timestamp(now.0.saturating_sub(since.as_nanos() as u64)),
-            Timestamp(u64::MAX >> 1),
-        );
+    match window::bounds(args.since, args.from, args.to)? {
+        (None, None) => {}
+        (from, to) => {
+            q = q.time_range(from.unwrap_or(Timestamp(0)), to.unwrap_or(Timestamp(u64::MAX >> 1)));
+        }
     }
-    q
+    Ok(q)
 }
 
 /// Rows of `batches` as strings, with the column names.
@@ -154,11 +212,17 @@ fn cells(batches: &[RecordBatch]) -> Result<(Vec<String>, Vec<Vec<String>>), Err
     Ok((names, rows))
 }
 
-fn write_table(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> io::Result<()> {
+/// Writes an aligned text table: the header, a rule, then the rows (cells of more than 60
+/// characters are cut).
+pub(crate) fn write_table(
+    out: &mut dyn Write,
+    header: &[String],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count().min(60));
+            *w = (*w).max(clean(cell).chars().count().min(60));
         }
     }
     let line = |out: &mut dyn Write, cells: &[String]| -> io::Result<()> {
@@ -166,10 +230,11 @@ fn write_table(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> 
             .iter()
             .zip(&widths)
             .map(|(c, w)| {
+                let c = clean(c);
                 let c: String = if c.chars().count() > 60 {
                     c.chars().take(59).chain(['…']).collect()
                 } else {
-                    c.clone()
+                    c.into_owned()
                 };
                 format!("{c:<w$}")
             })
@@ -182,6 +247,81 @@ fn write_table(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> 
         line(out, row)?;
     }
     Ok(())
+}
+
+/// Column `name` of `batch` cast to `to` (dictionary text to plain text, timestamps to
+/// integers); `None` when the batch has no such column.
+fn cast_column(
+    batch: &RecordBatch,
+    name: &str,
+    to: &arrow::datatypes::DataType,
+) -> Result<Option<arrow::array::ArrayRef>, Error> {
+    match batch.column_by_name(name) {
+        Some(c) if c.data_type() == to => Ok(Some(c.clone())),
+        Some(c) => Ok(Some(arrow::compute::cast(c, to)?)),
+        None => Ok(None),
+    }
+}
+
+/// A text column (plain or dictionary-encoded) as plain text.
+pub(crate) fn strings(
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<Option<arrow::array::StringArray>, Error> {
+    let c = cast_column(batch, name, &arrow::datatypes::DataType::Utf8)?;
+    Ok(c.and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>().cloned()))
+}
+
+/// An integer or timestamp column as `i64`.
+pub(crate) fn ints(
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<Option<arrow::array::Int64Array>, Error> {
+    let c = cast_column(batch, name, &arrow::datatypes::DataType::Int64)?;
+    Ok(c.and_then(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>().cloned()))
+}
+
+/// A number column as `f64`.
+pub(crate) fn floats(
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<Option<arrow::array::Float64Array>, Error> {
+    let c = cast_column(batch, name, &arrow::datatypes::DataType::Float64)?;
+    Ok(c.and_then(|c| c.as_any().downcast_ref::<arrow::array::Float64Array>().cloned()))
+}
+
+/// The text at `row`, `""` when null or the column is missing.
+pub(crate) fn text(column: &Option<arrow::array::StringArray>, row: usize) -> &str {
+    use arrow::array::Array;
+    column.as_ref().filter(|c| c.is_valid(row)).map_or("", |c| c.value(row))
+}
+
+/// Text from a store made safe to print on a terminal: control characters (line breaks,
+/// escape sequences) are shown escaped (`\n`, `\u{1b}`) instead of acting.
+pub(crate) fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The column header of a group.
+pub(crate) fn group_name(g: GroupBy) -> &'static str {
+    match g {
+        GroupBy::Operation => "operation",
+        GroupBy::Agent => "agent",
+        GroupBy::Model => "model",
+        GroupBy::Tenant => "tenant",
+        GroupBy::User => "user",
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` of nanoseconds since the epoch.
@@ -206,7 +346,7 @@ fn csv_field(s: &str) -> String {
 /// # Errors
 /// Unknown columns, unreadable files, or a failed write.
 pub fn run_query(store: &Store, args: &QueryArgs, out: &mut dyn Write) -> Result<(), Error> {
-    let mut q = query(store, args).limit(args.limit);
+    let mut q = query(store, args)?.limit(args.limit);
     if !args.columns.is_empty() {
         let cols: Vec<&str> = args.columns.iter().map(String::as_str).collect();
         q = q.columns(&cols);
@@ -254,7 +394,7 @@ pub fn run_threads(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
-    let mut threads = store.threads(query(store, args))?;
+    let mut threads = store.threads(query(store, args)?)?;
     threads.truncate(args.limit as usize);
     if json {
         writeln!(out, "{}", serde_json::to_string(&threads)?)?;
@@ -324,7 +464,7 @@ fn print_node(
     }
     writeln!(out, "{line}")?;
     for (_, kind, text) in &node.events {
-        writeln!(out, "{indent}  · {kind}: {text}")?;
+        writeln!(out, "{indent}  · {kind}: {}", clean(text))?;
     }
     for child in &node.children {
         print_node(out, child, depth + 1, thread_start)?;
@@ -333,11 +473,13 @@ fn print_node(
 }
 
 /// `mission-ctl thread`: one thread's span tree with timings, tokens, cost, errors, logs and
-/// permission decisions.
+/// permission decisions. Returns whether the thread has events.
 ///
 /// # Errors
-/// Unreadable files, or a failed write.
+/// A malformed id, unreadable files, or a failed write.
 pub fn run_thread(store: &Store, id: &str, json: bool, out: &mut dyn Write) -> Result<bool, Error> {
+    let id = parse_thread_id(id).map_err(|reason| invalid("thread id", reason))?;
+    let id = id.as_str();
     let view = store.thread(id)?;
     if json {
         writeln!(out, "{}", serde_json::to_string(&view)?)?;
@@ -350,34 +492,35 @@ pub fn run_thread(store: &Store, id: &str, json: bool, out: &mut dyn Write) -> R
             print_node(out, root, 1, start)?;
         }
         for (_, kind, text) in &view.loose_events {
-            writeln!(out, "  · {kind}: {text}")?;
+            writeln!(out, "  · {kind}: {}", clean(text))?;
         }
     }
     Ok(view.event_count > 0)
 }
 
 /// `mission-ctl stats`: latency percentiles, error rate, throughput, tokens and cost per group
-/// over the last `since`.
+/// over `window`, of one tenant or all.
 ///
 /// # Errors
 /// Unreadable files, or a failed write.
 pub fn run_stats(
     store: &Store,
-    since: Duration,
+    window: Window,
+    tenant: Option<&str>,
     group_by: &[GroupBy],
     json: bool,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
-    let now = Timestamp::now();
-    let from = Timestamp(now.0.saturating_sub(since.as_nanos() as u64));
-    let stats =
-        store.operation_stats(store.query().time_range(from, Timestamp(now.0 + 1)), group_by)?;
+    let mut q = store.query().time_range(window.from, window.to);
+    if let Some(tenant) = tenant {
+        q = q.tenant(tenant);
+    }
+    let stats = store.operation_stats(q, group_by)?;
     if json {
         writeln!(out, "{}", serde_json::to_string(&stats)?)?;
         return Ok(());
     }
-    let mut header: Vec<String> =
-        group_by.iter().map(|g| format!("{g:?}").to_lowercase()).collect();
+    let mut header: Vec<String> = group_by.iter().map(|g| group_name(*g).to_owned()).collect();
     if header.is_empty() {
         header.push("operation".into());
     }

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use mission_ctl::{QueryArgs, parse_duration};
+use mission_ctl::progress::{ClearingWriter, Progress};
+use mission_ctl::{QueryArgs, ReportFormat, TailArgs, WindowArgs};
 use mission_store::{GroupBy, Store};
 
 /// Mission Control from the command line, over a store on disk.
@@ -15,15 +16,23 @@ use mission_store::{GroupBy, Store};
     name = "mission-ctl",
     version,
     after_help = "Examples:
+  mission-ctl tail ./mission-data --level warn            # follow new events, like tail -f
+  mission-ctl tail ./mission-data --lines 50 --no-follow --json
   mission-ctl threads ./mission-data --agent support-bot --limit 20
   mission-ctl thread ./mission-data 4bf92f3577b34da6a3ce929d0e0e4736
   mission-ctl stats ./mission-data --since 1h --group-by operation,model
+  mission-ctl cost ./mission-data --since 7d --group-by model,user
+  mission-ctl report ./mission-data --since 24h > report.md
+  mission-ctl report ./mission-data --from 2025-03-01 --to 2025-03-08 --json
   mission-ctl query ./mission-data --kind tool_call --status error --format csv
   mission-ctl doctor ./mission-data
   mission-ctl mcp --store ./mission-data     # MCP server on stdio
 
-Exit codes: 0 success, 1 problems found (doctor) or no such thread, 2 bad arguments, 3 the store
-could not be read."
+Times (--from, --to): RFC 3339 (2025-03-04T10:00:00Z), a date (UTC midnight) or nanoseconds
+since the epoch. Durations (--since): 15m, 2h, 7d.
+
+Exit codes: 0 success (also when the output is closed early, as with | head), 1 problems found
+(doctor) or no such thread, 2 bad arguments, 3 the store could not be read."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,6 +41,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Follows new events as they land in the store, like `tail -f` (one line per event:
+    /// time, kind, agent, thread, name, then duration and status or level and message).
+    Tail {
+        /// The store's root directory.
+        store: PathBuf,
+        #[command(flatten)]
+        args: TailArgs,
+    },
     /// One summary row per thread (agent, start, duration, spans, tokens, cost, errors).
     Threads {
         /// The store's root directory.
@@ -52,17 +69,54 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Latency percentiles, error rate, throughput, tokens and cost per operation, model, agent or tenant.
+    /// Latency percentiles, error rate, throughput, tokens and cost per operation, model,
+    /// agent, tenant or user (over the last hour unless told otherwise).
     Stats {
         /// The store's root directory.
         store: PathBuf,
-        /// The window, ending now.
-        #[arg(long, default_value = "1h", value_parser = parse_duration)]
-        since: Duration,
-        /// Group by these (comma-separated): operation, model, agent, tenant.
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Group by these (comma-separated): operation, model, agent, tenant, user.
         #[arg(long, value_delimiter = ',', value_enum, default_value = "operation")]
         group_by: Vec<GroupArg>,
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tokens and cost of the LLM calls per model, agent, tenant or user, with a total (over the
+    /// last 24 hours unless told otherwise).
+    Cost {
+        /// The store's root directory.
+        store: PathBuf,
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Group by these (comma-separated): model, agent, tenant, user, operation.
+        #[arg(long, value_delimiter = ',', value_enum, default_value = "model")]
+        group_by: Vec<GroupArg>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A report for a period (the last 24 hours unless told otherwise): volumes, latency per
+    /// operation, error rate, cost per model, the slowest threads and the most frequent errors.
+    Report {
+        /// The store's root directory.
+        store: PathBuf,
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+        /// Print JSON (same as --format json).
         #[arg(long)]
         json: bool,
     },
@@ -95,6 +149,7 @@ enum GroupArg {
     Model,
     Agent,
     Tenant,
+    User,
 }
 
 impl From<GroupArg> for GroupBy {
@@ -104,8 +159,13 @@ impl From<GroupArg> for GroupBy {
             GroupArg::Model => GroupBy::Model,
             GroupArg::Agent => GroupBy::Agent,
             GroupArg::Tenant => GroupBy::Tenant,
+            GroupArg::User => GroupBy::User,
         }
     }
+}
+
+fn groups(args: &[GroupArg]) -> Vec<GroupBy> {
+    args.iter().map(|g| (*g).into()).collect()
 }
 
 fn open(root: &PathBuf) -> Result<Store, ExitCode> {
@@ -136,45 +196,103 @@ fn serve_mcp(store: &std::path::Path) -> ExitCode {
     }
 }
 
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Runs a command that scans the store, with a progress bar on stderr when it is a terminal.
+fn scan(
+    root: &PathBuf,
+    run: impl FnOnce(&Store, &mut dyn Write) -> Result<bool, mission_ctl::Error>,
+) -> ExitCode {
+    let store = match open(root) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let (store, progress) = Progress::attach(store);
+    let stdout = std::io::stdout();
+    let mut out = ClearingWriter::new(stdout.lock(), progress.clone());
+    let result = run(&store, &mut out).and_then(|ok| {
+        out.flush()?;
+        Ok(ok)
+    });
+    if let Some(p) = progress {
+        p.finish();
+    }
+    finish(result)
+}
+
+fn finish(result: Result<bool, mission_ctl::Error>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            let code = mission_ctl::exit_code(&e);
+            // 0: the reader went away (`| head`); there is nobody to tell.
+            if code != 0 {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Mcp { store } = &cli.command {
         return serve_mcp(store);
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let result = match &cli.command {
-        Command::Threads { store, filter, json } => open(store)
-            .map(|s| mission_ctl::run_threads(&s, filter, *json, &mut out).map(|()| true)),
-        Command::Thread { store, id, json } => {
-            open(store).map(|s| mission_ctl::run_thread(&s, id, *json, &mut out))
+    match &cli.command {
+        Command::Mcp { .. } => ExitCode::SUCCESS,
+        Command::Tail { store, args } => {
+            if !store.exists() {
+                eprintln!("error: no store at {}", store.display());
+                return ExitCode::from(3);
+            }
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            finish(mission_ctl::run_tail(store, args, &mut out).map(|()| true))
         }
-        Command::Stats { store, since, group_by, json } => {
-            let groups: Vec<GroupBy> = group_by.iter().map(|g| (*g).into()).collect();
-            open(store).map(|s| {
-                mission_ctl::run_stats(&s, *since, &groups, *json, &mut out).map(|()| true)
+        Command::Threads { store, filter, json } => {
+            scan(store, |s, out| mission_ctl::run_threads(s, filter, *json, out).map(|()| true))
+        }
+        Command::Thread { store, id, json } => {
+            scan(store, |s, out| mission_ctl::run_thread(s, id, *json, out))
+        }
+        Command::Stats { store, window, tenant, group_by, json } => {
+            let window = match window.resolve(HOUR) {
+                Ok(w) => w,
+                Err(e) => return finish(Err(e)),
+            };
+            scan(store, |s, out| {
+                mission_ctl::run_stats(s, window, tenant.as_deref(), &groups(group_by), *json, out)
+                    .map(|()| true)
+            })
+        }
+        Command::Cost { store, window, tenant, group_by, json } => {
+            let window = match window.resolve(DAY) {
+                Ok(w) => w,
+                Err(e) => return finish(Err(e)),
+            };
+            scan(store, |s, out| {
+                mission_ctl::run_cost(s, window, tenant.as_deref(), &groups(group_by), *json, out)
+                    .map(|()| true)
+            })
+        }
+        Command::Report { store, window, tenant, format, json } => {
+            let window = match window.resolve(DAY) {
+                Ok(w) => w,
+                Err(e) => return finish(Err(e)),
+            };
+            let format = if *json { ReportFormat::Json } else { *format };
+            scan(store, |s, out| {
+                mission_ctl::run_report(s, window, tenant.as_deref(), format, out).map(|()| true)
             })
         }
         Command::Query { store, filter } => {
-            open(store).map(|s| mission_ctl::run_query(&s, filter, &mut out).map(|()| true))
+            scan(store, |s, out| mission_ctl::run_query(s, filter, out).map(|()| true))
         }
-        Command::Mcp { .. } => Ok(Ok(true)),
         Command::Doctor { store, json } => {
-            open(store).map(|s| mission_ctl::run_doctor(&s, *json, &mut out).map(|r| r.healthy()))
-        }
-    };
-    let _ = out.flush();
-    match result {
-        Err(code) => code,
-        Ok(Ok(true)) => ExitCode::SUCCESS,
-        Ok(Ok(false)) => ExitCode::from(1),
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            // A bad filter or column is the caller's mistake (2), anything else the store's (3).
-            match e.downcast_ref::<mission_store::Error>() {
-                Some(mission_store::Error::Invalid { .. }) => ExitCode::from(2),
-                _ => ExitCode::from(3),
-            }
+            scan(store, |s, out| mission_ctl::run_doctor(s, *json, out).map(|r| r.healthy()))
         }
     }
 }

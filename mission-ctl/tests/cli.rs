@@ -1,13 +1,15 @@
-//! `mission-ctl` run as a process on a generated store.
+//! `mission-ctl` run as a process: on a store of the simulated workload (values checked
+//! against what was recorded), and on a small hand-made store at fixed times whose tables are
+//! compared with the snapshots in `tests/snapshots/` (`UPDATE_SNAPSHOTS=1` rewrites them).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use mission_core::{Backpressure, Pipeline};
+use mission_core::{Backpressure, Pipeline, Timestamp};
 use mission_examples::{Summary, Workload, simulate};
-use mission_store::{ParquetSink, Store, StoreConfig};
+use mission_store::{GroupBy, ParquetSink, Store, StoreConfig};
 use serde_json::Value;
 
 /// A store of the simulated workload, written once for all tests.
@@ -156,4 +158,667 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cost, report and tail on the simulated workload: exact values.
+
+/// The simulated fixture's window: `simulate` places every thread in the last 70 minutes.
+const SINCE: &str = "2h";
+
+fn approx(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[test]
+fn cost_json_is_the_store_cost_report_and_adds_up_to_what_was_recorded() {
+    let (_, summary) = fixture();
+    let out = ctl(&["cost", root(), "--since", SINCE, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "no progress bar when stderr is not a terminal");
+    let store = Store::open(root()).expect("open");
+    let now = Timestamp::now().0;
+    let window = store.query().time_range(Timestamp(now - 2 * 3_600_000_000_000), Timestamp(now));
+    let expected = store.cost_report(window, &[GroupBy::Model]).expect("cost report");
+    assert_eq!(
+        String::from_utf8(out.stdout).expect("utf-8").trim_end(),
+        serde_json::to_string(&expected).expect("json")
+    );
+    let rows = expected;
+    assert_eq!(rows.len(), 3, "three models");
+    assert_eq!(rows.iter().map(|r| r.llm_calls).sum::<u64>(), summary.llm_calls);
+    assert_eq!(rows.iter().map(|r| r.input_tokens).sum::<i64>() as u64, summary.input_tokens);
+    assert_eq!(rows.iter().map(|r| r.output_tokens).sum::<i64>() as u64, summary.output_tokens);
+    assert!(approx(rows.iter().map(|r| r.cost_usd).sum(), summary.cost_usd));
+
+    // By user: every thread has one user and at least one LLM call.
+    let by_user = json(&ctl(&["cost", root(), "--since", SINCE, "--group-by", "user", "--json"]));
+    let threads: u64 =
+        by_user.as_array().expect("array").iter().map(|r| r["threads"].as_u64().expect("n")).sum();
+    assert_eq!(threads, 120);
+    let table = ctl(&["cost", root(), "--since", SINCE, "--group-by", "tenant,agent"]);
+    let text = String::from_utf8(table.stdout).expect("utf-8");
+    let total = text.lines().last().expect("total row");
+    assert!(total.starts_with("total "), "{text}");
+    assert!(total.contains(&format!(" {} ", summary.llm_calls)), "{total}");
+    assert!(total.contains(" 120 "), "threads add up by tenant and agent: {total}");
+
+    // Only one tenant.
+    let acme = json(&ctl(&["cost", root(), "--since", SINCE, "--tenant", "tenant-0", "--json"]));
+    let store_rows = store
+        .cost_report(store.query().tenant("tenant-0"), &[GroupBy::Model])
+        .expect("cost report");
+    assert_eq!(acme.as_array().expect("array").len(), store_rows.len());
+    assert_eq!(acme[0]["llm_calls"], store_rows[0].llm_calls);
+}
+
+#[test]
+fn report_json_volumes_are_what_was_recorded() {
+    let (_, s) = fixture();
+    let r = json(&ctl(&["report", root(), "--since", SINCE, "--json"]));
+    let v = &r["volumes"];
+    let n = |key: &str| v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"));
+    assert_eq!(n("events"), s.events);
+    assert_eq!(n("threads"), 120);
+    assert_eq!(n("spans"), s.agent_steps + s.llm_calls + s.tool_calls + s.retrievals);
+    assert_eq!(n("agent_steps"), s.agent_steps);
+    assert_eq!(n("llm_calls"), s.llm_calls);
+    assert_eq!(n("tool_calls"), s.tool_calls);
+    assert_eq!(n("retrievals"), s.retrievals);
+    assert_eq!(n("errors"), s.errors);
+    assert_eq!(n("logs"), s.logs);
+    assert_eq!(v["logs_by_level"]["warn"].as_u64(), Some(s.logs), "simulated logs are warnings");
+    assert_eq!(n("permissions"), s.permissions);
+    assert_eq!(n("denials"), s.denials);
+    assert_eq!(n("input_tokens"), s.input_tokens);
+    assert_eq!(n("output_tokens"), s.output_tokens);
+    assert!(approx(v["cost_usd"].as_f64().expect("cost"), s.cost_usd));
+    let spans = s.agent_steps + s.llm_calls + s.tool_calls + s.retrievals;
+    assert!(approx(v["error_rate"].as_f64().expect("rate"), s.errors as f64 / spans as f64));
+    let errors: u64 = r["operations"]
+        .as_array()
+        .expect("operations")
+        .iter()
+        .map(|o| o["errors"].as_u64().expect("errors"))
+        .sum();
+    assert_eq!(errors, s.errors);
+    let slowest = r["slowest_threads"].as_array().expect("threads");
+    assert_eq!(slowest.len(), 10);
+    let durations: Vec<u64> =
+        slowest.iter().map(|t| t["duration_ns"].as_u64().expect("duration")).collect();
+    assert!(durations.windows(2).all(|w| w[0] >= w[1]), "{durations:?}");
+    let store = Store::open(root()).expect("open");
+    let longest =
+        store.threads(store.query()).expect("threads").iter().map(|t| t.duration_ns).max();
+    assert_eq!(Some(durations[0] as i64), longest);
+    let top = r["top_errors"].as_array().expect("errors");
+    assert!(top.iter().any(|e| e["message"] == "upstream returned 503"), "{top:?}");
+    // The same command as Markdown (the default).
+    let md = String::from_utf8(ctl(&["report", root(), "--since", SINCE]).stdout).expect("utf-8");
+    assert!(md.starts_with("# Mission Control report\n"), "{md}");
+    assert!(md.contains("| LLM calls "), "{md}");
+    assert_eq!(assert_tables_are_well_formed(&md), 5, "{md}");
+}
+
+/// Every Markdown table has a header, an alignment row, and the same number of cells per row;
+/// returns how many tables there are.
+fn assert_tables_are_well_formed(md: &str) -> usize {
+    let cells = |line: &str| line.replace("\\|", "").matches('|').count();
+    let mut tables = 0;
+    let lines: Vec<&str> = md.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        if !lines[i].starts_with('|') {
+            i += 1;
+            continue;
+        }
+        tables += 1;
+        let width = cells(lines[i]);
+        let rule = lines.get(i + 1).expect("alignment row");
+        assert!(rule.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ')), "{rule}");
+        while i < lines.len() && lines[i].starts_with('|') {
+            assert!(lines[i].ends_with('|'), "{}", lines[i]);
+            assert_eq!(cells(lines[i]), width, "{}", lines[i]);
+            i += 1;
+        }
+        assert!(lines.get(i).is_none_or(|l| l.is_empty()), "a blank line after a table");
+    }
+    tables
+}
+
+fn tail_json(args: &[&str]) -> Vec<Value> {
+    let out = ctl(args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+#[test]
+fn tail_prints_the_newest_events_oldest_first_with_filters() {
+    let store = Store::open(root()).expect("open");
+    let times = |q: mission_store::Query<'_>| -> Vec<i64> {
+        let mut times: Vec<i64> = q
+            .columns(&["time"])
+            .batches()
+            .expect("query")
+            .iter()
+            .flat_map(|b| {
+                let t = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+                    .expect("time");
+                t.values().to_vec()
+            })
+            .collect();
+        times.sort_unstable();
+        times
+    };
+    let all = times(store.query());
+    let lines = tail_json(&["tail", root(), "--no-follow", "--lines", "25", "--json"]);
+    assert_eq!(lines.len(), 25);
+    let got: Vec<i64> = lines.iter().map(|l| l["time_ns"].as_i64().expect("time")).collect();
+    assert_eq!(got, all[all.len() - 25..], "the 25 newest, oldest first");
+
+    let lines = tail_json(&[
+        "tail",
+        root(),
+        "--no-follow",
+        "-n",
+        "7",
+        "--json",
+        "--kind",
+        "llm_call",
+        "--agent",
+        "support-bot",
+    ]);
+    let want = times(store.query().kind("llm_call").agent("support-bot"));
+    let got: Vec<i64> = lines.iter().map(|l| l["time_ns"].as_i64().expect("time")).collect();
+    assert_eq!(got, want[want.len() - 7..]);
+    assert!(lines.iter().all(|l| l["kind"] == "llm_call" && l["agent"] == "support-bot"));
+    assert!(lines.iter().all(|l| l["model"].is_string() && l["input_tokens"].is_u64()));
+
+    let warnings =
+        tail_json(&["tail", root(), "--no-follow", "-n", "1000", "--json", "--level", "warn"]);
+    assert_eq!(warnings.len() as u64, fixture().1.logs);
+    assert!(warnings.iter().all(|l| l["kind"] == "log" && l["level"] == "warn"));
+    assert!(tail_json(&["tail", root(), "--no-follow", "--json", "--level", "error"]).is_empty());
+
+    let thread = store.threads(store.query()).expect("threads").remove(3).thread_id;
+    let events = store.query().thread(&thread).count().expect("count") as usize;
+    // As printed (first and last four digits), or the digits it ends with.
+    let short = format!("{}…{}", &thread[..4], &thread[28..]);
+    for filter in [short.as_str(), &thread[26..], &thread] {
+        let lines =
+            tail_json(&["tail", root(), "--no-follow", "-n", "1000", "--json", "--thread", filter]);
+        assert_eq!(lines.len(), events, "{filter}");
+        assert!(lines.iter().all(|l| l["thread_id"] == thread.as_str()));
+    }
+    let tenant =
+        tail_json(&["tail", root(), "--no-follow", "-n", "1000", "--json", "--tenant", "tenant-1"]);
+    assert!(!tenant.is_empty() && tenant.iter().all(|l| l["tenant"] == "tenant-1"));
+    assert!(tail_json(&["tail", root(), "--no-follow", "-n", "0", "--json"]).is_empty());
+
+    let text =
+        String::from_utf8(ctl(&["tail", root(), "--no-follow", "-n", "3"]).stdout).expect("utf-8");
+    assert_eq!(text.lines().count(), 3);
+    assert!(!text.contains('\x1b'), "no colour into a pipe: {text}");
+}
+
+#[test]
+fn tail_colours_errors_and_warnings_when_asked() {
+    let text = String::from_utf8(
+        ctl(&["tail", root(), "--no-follow", "-n", "100000", "--color", "always"]).stdout,
+    )
+    .expect("utf-8");
+    let red: Vec<&str> = text.lines().filter(|l| l.starts_with("\x1b[31m")).collect();
+    assert_eq!(red.len() as u64, fixture().1.errors, "one red line per failed span");
+    assert!(red.iter().all(|l| l.ends_with("\x1b[0m") && l.contains(" error")));
+    let yellow = text.lines().filter(|l| l.starts_with("\x1b[33m")).count() as u64;
+    assert_eq!(yellow, fixture().1.logs + fixture().1.denials, "warnings and denials");
+    let plain = Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
+        .args(["tail", root(), "--no-follow", "-n", "100000", "--color", "auto"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains('\x1b'));
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    for args in [
+        &["tail", root(), "--no-follow", "-n", "100000", "--json"][..],
+        &["query", root(), "--limit", "100000", "--format", "csv"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("read");
+        assert!(!first.is_empty());
+        // The reader is dropped here, like `| head -1` exiting.
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Kills the child process when dropped, so a failing test leaves nothing running.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn tail_follows_events_as_their_files_land() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+
+    use mission_core::{SpanKind, Symbol, ThreadContext};
+
+    let root = std::env::temp_dir().join(format!("mission-ctl-follow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
+            .args(["tail", root.to_str().expect("utf-8"), "--json", "--poll", "50ms"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.0.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |what: &str| -> Value {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("{what} did not appear within 10 s"));
+        serde_json::from_str(&line).expect("json")
+    };
+
+    let pipeline = Pipeline::builder()
+        .with_sink(ParquetSink::new(StoreConfig::at(&root)).expect("sink"))
+        .start()
+        .expect("start");
+    let recorder = pipeline.recorder();
+    let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
+    let record = |names: &[&str]| {
+        for name in names {
+            recorder.start_span(&thread, SpanKind::ToolCall, Symbol::intern(name), None).end();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        pipeline.flush().expect("flush");
+    };
+    // The first events may land before or after `tail` first lists the store: either way it
+    // prints them once (as existing events or as new ones).
+    record(&["first", "second"]);
+    assert_eq!(next("the first event")["name"], "first");
+    assert_eq!(next("the second event")["name"], "second");
+    // `tail` has now listed the store: these can only come from following it.
+    record(&["third", "fourth", "fifth"]);
+    for name in ["third", "fourth", "fifth"] {
+        let event = next(name);
+        assert_eq!(event["name"], name);
+        assert_eq!(event["thread_id"], thread.thread_id.to_string());
+        assert_eq!(event["kind"], "tool_call");
+    }
+    pipeline.shutdown();
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "each event printed once");
+    drop(child);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn bad_arguments_are_errors_with_exit_code_2() {
+    for args in [
+        &["cost", root(), "--since", "soon"][..],
+        &["cost", root(), "--group-by", "planet"],
+        &["stats", root(), "--group-by", "user,planet"],
+        &["report", root(), "--from", "2025-03-05", "--to", "2025-03-04"],
+        &["report", root(), "--from", "yesterday"],
+        &["report", root(), "--from", "2025-03-04T10:00:00"],
+        &["stats", root(), "--since", "1h", "--from", "2025-03-04"],
+        &["report", root(), "--format", "pdf"],
+        &["thread", root(), "not-a-thread-id"],
+        &["threads", root(), "--thread", "xyz"],
+        &["tail", root(), "--level", "loud", "--no-follow"],
+        &["tail", root(), "--thread", "nothex", "--no-follow"],
+        &["tail", root(), "--poll", "0ms"],
+        &["tail", root(), "--lines", "-3"],
+    ] {
+        let out = ctl(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("error"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    for command in ["tail", "cost", "report", "threads", "stats"] {
+        assert_eq!(ctl(&[command, "/definitely/not/a/store"]).status.code(), Some(3), "{command}");
+    }
+}
+
+#[test]
+fn help_lists_examples_and_exit_codes() {
+    let help = String::from_utf8(ctl(&["--help"]).stdout).expect("utf-8");
+    for needle in ["mission-ctl tail", "mission-ctl cost", "mission-ctl report", "Exit codes"] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+    for command in ["tail", "threads", "thread", "stats", "cost", "report", "doctor"] {
+        let help = String::from_utf8(ctl(&[command, "--help"]).stdout).expect("utf-8");
+        assert!(help.contains("--json"), "{command} has --json: {help}");
+    }
+    let help = String::from_utf8(ctl(&["query", "--help"]).stdout).expect("utf-8");
+    assert!(help.contains("--format"), "{help}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables of a hand-made store at fixed times, compared with snapshots.
+
+/// 2025-03-04T10:00:00Z.
+const T0: u64 = 1_741_082_400_000_000_000;
+const MS: u64 = 1_000_000;
+const THREAD_A: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const THREAD_B: &str = "5ce0a1b2c3d4e5f60718293a4b5c6d7e";
+const THREAD_C: &str = "6d0000000000000000000000000000c3";
+/// A window holding the whole hand-made store, so its tables do not depend on today's date.
+const FROM: &str = "2025-03-04T10:00:00Z";
+const TO: &str = "2025-03-04T11:00:00Z";
+
+/// Events of one thread, built with fixed ids and times.
+struct Thread {
+    context: mission_core::ThreadContext,
+    start: u64,
+    next_span: u64,
+    events: Vec<mission_core::Event>,
+}
+
+impl Thread {
+    fn new(id: &str, tenant: &str, agent: &str, start: u64) -> Self {
+        use mission_core::{Symbol, ThreadContext};
+        let thread_id = id.parse().expect("thread id");
+        let context = ThreadContext {
+            tenant: Symbol::intern(tenant),
+            agent: Symbol::intern(agent),
+            thread_id,
+        };
+        Self { context, start, next_span: (start / MS) << 8, events: Vec::new() }
+    }
+
+    /// A span `at` ms after the thread's start, `ms` long; returns its id.
+    fn span(
+        &mut self,
+        kind: mission_core::SpanKind,
+        name: &str,
+        parent: mission_core::SpanId,
+        at: u64,
+        ms: u64,
+        edit: impl FnOnce(&mut mission_core::Event, &mut mission_core::SpanEnd),
+    ) -> mission_core::SpanId {
+        use mission_core::{EventBody, SpanEnd, SpanId, Status, Symbol};
+        self.next_span += 1;
+        let id = SpanId(self.next_span);
+        let mut end =
+            SpanEnd { kind, status: Status::Ok, duration_ns: ms * MS, ..SpanEnd::default() };
+        let mut event =
+            self.context.event(Symbol::intern(name), id, EventBody::Span(SpanEnd::default()));
+        event.time = Timestamp(self.start + at * MS);
+        event.parent_span_id = parent;
+        edit(&mut event, &mut end);
+        event.body = EventBody::Span(end);
+        self.events.push(event);
+        id
+    }
+
+    fn llm(
+        &mut self,
+        parent: mission_core::SpanId,
+        at: u64,
+        ms: u64,
+        model: &str,
+        tokens: (u32, u32),
+        cost: f64,
+    ) {
+        use mission_core::{LlmUsage, SpanKind, Symbol};
+        self.span(SpanKind::LlmCall, "chat", parent, at, ms, |_, s| {
+            s.llm = LlmUsage {
+                model: Symbol::intern(model),
+                provider: Symbol::intern("test"),
+                input_tokens: tokens.0,
+                output_tokens: tokens.1,
+                cached_input_tokens: tokens.0 / 10,
+                cost_usd: cost,
+                ..LlmUsage::default()
+            };
+        });
+    }
+
+    fn other(
+        &mut self,
+        parent: mission_core::SpanId,
+        at: u64,
+        name: &str,
+        body: mission_core::EventBody,
+    ) {
+        let mut event = self.context.event(mission_core::Symbol::intern(name), parent, body);
+        event.time = Timestamp(self.start + at * MS);
+        self.events.push(event);
+    }
+
+    fn log(
+        &mut self,
+        parent: mission_core::SpanId,
+        at: u64,
+        level: mission_core::Level,
+        message: &str,
+    ) {
+        use mission_core::{EventBody, LogRecord, Symbol, Text};
+        let record =
+            LogRecord { level, target: Symbol::intern("agent"), message: Text::new(message) };
+        self.other(parent, at, "agent", EventBody::Log(record));
+    }
+
+    fn permission(&mut self, parent: mission_core::SpanId, at: u64, tool: &str, allow: bool) {
+        use mission_core::{Decision, EventBody, PermissionDecision, Symbol, Text};
+        let decision = PermissionDecision {
+            actor: Text::new(self.context.agent.as_str()),
+            action: Symbol::intern("tool.call"),
+            resource: Text::new(tool),
+            decision: if allow { Decision::Allow } else { Decision::Deny },
+            policy: Symbol::intern("default-tool-policy"),
+        };
+        self.other(parent, at, "tool.call", EventBody::Permission(decision));
+    }
+}
+
+/// A store of three threads in two tenants on 2025-03-04 between 10:00 and 10:30 UTC.
+fn fixed_store() -> &'static Path {
+    static STORE: OnceLock<PathBuf> = OnceLock::new();
+    STORE.get_or_init(|| {
+        use mission_core::{
+            EventBody, Level, MetricKind, MetricPoint, SpanId, SpanKind, Status, Symbol,
+        };
+        let root = std::env::temp_dir().join(format!("mission-ctl-fixed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let user = Symbol::intern("user.id");
+        let mut events = Vec::new();
+
+        let mut a = Thread::new(THREAD_A, "acme", "support-bot", T0);
+        let root_a =
+            a.span(SpanKind::AgentStep, "handle_request", SpanId::NONE, 0, 4_200, |e, _| {
+                e.attributes.set(user, "u-1");
+            });
+        a.llm(root_a, 10, 1_200, "gpt-4o-mini", (900, 120), 0.000207);
+        a.permission(root_a, 1_300, "lookup_order", true);
+        a.span(SpanKind::ToolCall, "lookup_order", root_a, 1_310, 35, |_, _| {});
+        a.llm(root_a, 1_400, 2_500, "gpt-4o-mini", (1_500, 200), 0.000345);
+        a.log(root_a, 4_100, Level::Info, "answered the customer");
+        events.extend(a.events);
+
+        let mut b = Thread::new(THREAD_B, "acme", "research-agent", T0 + 5 * 60_000 * MS);
+        let root_b =
+            b.span(SpanKind::AgentStep, "handle_request", SpanId::NONE, 0, 9_000, |e, s| {
+                e.attributes.set(user, "u-2");
+                s.status = Status::Error;
+            });
+        b.span(SpanKind::Retrieval, "vector_search", root_b, 5, 60, |_, _| {});
+        b.llm(root_b, 100, 3_000, "claude-sonnet-4", (2_000, 300), 0.0105);
+        b.permission(root_b, 3_200, "web_search", true);
+        let search = b.span(SpanKind::ToolCall, "web_search", root_b, 3_210, 420, |_, s| {
+            s.set_error("upstream returned 503");
+        });
+        b.log(search, 3_640, Level::Warn, "web_search failed; retrying with a different plan");
+        b.span(SpanKind::LlmCall, "chat", root_b, 3_700, 5_000, |_, s| {
+            s.set_error("rate limited | retry later");
+            s.llm.model = Symbol::intern("claude-sonnet-4");
+            s.llm.input_tokens = 2_500;
+            s.llm.output_tokens = 0;
+            s.llm.cost_usd = 0.0075;
+        });
+        b.log(root_b, 8_900, Level::Error, "giving up after 2 attempts");
+        events.extend(b.events);
+
+        let mut c = Thread::new(THREAD_C, "globex", "billing-assistant", T0 + 20 * 60_000 * MS);
+        let root_c =
+            c.span(SpanKind::AgentStep, "handle_request", SpanId::NONE, 0, 2_000, |e, _| {
+                e.attributes.set(user, "u-1");
+            });
+        c.llm(root_c, 10, 1_500, "gpt-4.1", (1_200, 80), 0.00304);
+        c.permission(root_c, 1_600, "refund_payment", false);
+        c.log(root_c, 1_700, Level::Warn, "refund denied by policy");
+        c.other(
+            root_c,
+            1_800,
+            "queue_depth",
+            EventBody::Metric(MetricPoint {
+                kind: MetricKind::Gauge,
+                value: 3.0,
+                unit: Symbol::intern("{job}"),
+            }),
+        );
+        events.extend(c.events);
+
+        let pipeline = Pipeline::builder()
+            .with_sink(ParquetSink::new(StoreConfig::at(&root)).expect("sink"))
+            .start()
+            .expect("start");
+        let recorder = pipeline.recorder();
+        for e in events {
+            recorder.record(e);
+        }
+        pipeline.shutdown();
+        root
+    })
+}
+
+/// Compares `actual` with `tests/snapshots/<name>.txt`; `UPDATE_SNAPSHOTS=1` writes it instead.
+fn assert_snapshot(name: &str, actual: &str) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.txt"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| !v.is_empty()) {
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{}: {e}; run with UPDATE_SNAPSHOTS=1 to write it", path.display())
+    });
+    if expected != actual {
+        let line = expected.lines().zip(actual.lines()).position(|(e, a)| e != a);
+        let line = line.unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the output from line {} (UPDATE_SNAPSHOTS=1 rewrites it):\n\
+             --- expected\n{expected}--- actual\n{actual}",
+            path.display(),
+            line + 1
+        );
+    }
+}
+
+/// Runs `mission-ctl <args>` on the hand-made store (put where `STORE` is) and compares its
+/// output, headed by the command line, with the snapshot `name`.
+fn snapshot(name: &str, args: &[&str]) {
+    let store = fixed_store().to_str().expect("utf-8");
+    let full: Vec<&str> = args.iter().map(|a| if *a == "STORE" { store } else { a }).collect();
+    let out = ctl(&full);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "$ mission-ctl {}\n{}",
+        args.join(" "),
+        String::from_utf8(out.stdout).expect("utf-8")
+    );
+    assert_snapshot(name, &text);
+}
+
+#[test]
+fn tables_match_their_snapshots() {
+    snapshot("threads", &["threads", "STORE"]);
+    snapshot("thread", &["thread", "STORE", THREAD_B]);
+    snapshot("stats", &["stats", "STORE", "--from", FROM, "--to", TO]);
+    snapshot(
+        "stats-by-agent-and-user",
+        &[
+            "stats",
+            "STORE",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--group-by",
+            "agent,user",
+            "--tenant",
+            "acme",
+        ],
+    );
+    snapshot("cost", &["cost", "STORE", "--from", FROM, "--to", TO]);
+    snapshot(
+        "cost-by-user",
+        &["cost", "STORE", "--from", FROM, "--to", TO, "--group-by", "tenant,user"],
+    );
+    snapshot("report", &["report", "STORE", "--to", "2025-03-05", "--since", "24h"]);
+    snapshot("tail", &["tail", "STORE", "--no-follow", "--lines", "12", "--color", "never"]);
+    snapshot(
+        "query",
+        &["query", "STORE", "--kind", "tool_call", "--columns", "time,name,status,error_message"],
+    );
+}
+
+#[test]
+fn a_report_of_one_tenant_is_valid_markdown() {
+    let store = fixed_store().to_str().expect("utf-8");
+    let out = ctl(&["report", store, "--from", FROM, "--to", TO, "--tenant", "acme"]);
+    let md = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(md.contains("- Tenant: acme"), "{md}");
+    assert!(md.contains("rate limited \\| retry later"), "pipes in cells are escaped: {md}");
+    assert_eq!(assert_tables_are_well_formed(&md), 5, "{md}");
+    let r = json(&ctl(&["report", store, "--from", FROM, "--to", TO, "--format", "json"]));
+    assert_eq!(r["volumes"]["threads"], 3);
+    assert_eq!(r["volumes"]["metrics"], 1);
+    assert_eq!(r["from"], "2025-03-04T10:00:00.000Z");
+    let empty = ctl(&["report", store, "--from", "2024-01-01", "--to", "2024-01-02"]);
+    let md = String::from_utf8(empty.stdout).expect("utf-8");
+    assert!(md.contains("No spans in this period."), "{md}");
+    assert_eq!(assert_tables_are_well_formed(&md), 1, "only the volumes: {md}");
 }

@@ -254,6 +254,7 @@ impl<'s> Query<'s> {
             output_schema: Arc::new(Schema::new(out_fields)),
             stats,
             returned: 0,
+            finished: false,
         })
     }
 
@@ -359,6 +360,7 @@ pub struct QueryIter<'s> {
     output_schema: SchemaRef,
     stats: QueryStats,
     returned: u64,
+    finished: bool,
 }
 
 impl QueryIter<'_> {
@@ -373,7 +375,11 @@ impl QueryIter<'_> {
     }
 
     fn open_next(&mut self) -> Result<bool> {
+        let progress = self.query.store.progress_hook();
         while self.next_file < self.files.len() {
+            if let Some(p) = progress {
+                p.call(self.next_file, self.files.len());
+            }
             let file = self.files[self.next_file];
             self.next_file += 1;
             let opened = File::open(&file.path).map_err(|e| e.to_string()).and_then(|f| {
@@ -414,6 +420,12 @@ impl QueryIter<'_> {
             let tenant: ArrayRef = Arc::new(StringArray::from(vec![file.partition.tenant.clone()]));
             self.current = Some((reader, tenant));
             return Ok(true);
+        }
+        if let Some(p) = progress
+            && !self.finished
+        {
+            self.finished = true;
+            p.call(self.files.len(), self.files.len());
         }
         Ok(false)
     }

@@ -70,6 +70,23 @@ pub struct Store {
     root: PathBuf,
     files: Vec<StoreFile>,
     report: OpenReport,
+    progress: Option<ProgressHook>,
+}
+
+/// The callback of [`Store::with_progress`].
+#[derive(Clone)]
+pub(crate) struct ProgressHook(std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>);
+
+impl ProgressHook {
+    pub(crate) fn call(&self, done: usize, total: usize) {
+        (self.0)(done, total);
+    }
+}
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressHook")
+    }
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -122,7 +139,25 @@ impl Store {
                 None => report.misplaced.push(path),
             }
         }
-        Ok(Self { root, files, report })
+        Ok(Self { root, files, report, progress: None })
+    }
+
+    /// Calls `progress(files_done, files_to_read)` whenever a query of this store (including
+    /// [`threads`](Self::threads), [`operation_stats`](Self::operation_stats),
+    /// [`cost_report`](Self::cost_report) and [`check`](Self::check)) moves to its next file,
+    /// and once more when it has read them all: for a progress bar over a long scan.
+    ///
+    /// Cost: one call per file; nothing per row.
+    pub fn with_progress(
+        mut self,
+        progress: impl Fn(usize, usize) + Send + Sync + 'static,
+    ) -> Self {
+        self.progress = Some(ProgressHook(std::sync::Arc::new(progress)));
+        self
+    }
+
+    pub(crate) fn progress_hook(&self) -> Option<&ProgressHook> {
+        self.progress.as_ref()
     }
 
     /// The root directory.
@@ -184,7 +219,7 @@ impl Store {
     /// [`Error::Io`] if a directory cannot be listed or removed.
     pub fn apply_retention(&mut self, max_age: Duration, now: Timestamp) -> Result<usize> {
         let n = expire_partitions(&self.root, max_age, now)?;
-        *self = Store::open(&self.root)?;
+        self.reopen()?;
         Ok(n)
     }
 
@@ -217,6 +252,14 @@ impl Store {
         self.erase_where(move |batch| attribute_matches(batch, &key, &value))
     }
 
+    /// Lists the files again, keeping the progress callback.
+    fn reopen(&mut self) -> Result<()> {
+        let progress = self.progress.take();
+        *self = Store::open(&self.root)?;
+        self.progress = progress;
+        Ok(())
+    }
+
     fn erase_where(
         &mut self,
         matches: impl Fn(&RecordBatch) -> Result<BooleanArray>,
@@ -225,7 +268,7 @@ impl Store {
         for file in &self.files {
             erased += rewrite_without(&file.path, &matches)?;
         }
-        *self = Store::open(&self.root)?;
+        self.reopen()?;
         Ok(erased)
     }
 }

@@ -118,3 +118,27 @@ fn files_are_finalized_by_age_without_a_flush() {
     assert!(pipeline.health().accounting.in_flight == 0);
     drop(pipeline);
 }
+
+#[test]
+fn progress_is_reported_per_file() {
+    use std::sync::{Arc, Mutex};
+    let dir = TempDir::new("progress");
+    let start = Timestamp::now().0 - 10 * MINUTE;
+    let mut events = Vec::new();
+    for (i, tenant) in ["acme", "beta", "gamma"].iter().enumerate() {
+        events.extend(thread_events(tenant, "a", start + i as u64 * 1_000_000));
+    }
+    write(StoreConfig::at(&dir.0), events);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let store = Store::open(&dir.0)
+        .expect("open")
+        .with_progress(move |done, total| sink.lock().expect("lock").push((done, total)));
+    assert_eq!(store.files().len(), 3);
+    assert_eq!(store.threads(store.query()).expect("threads").len(), 3);
+    assert_eq!(*seen.lock().expect("lock"), [(0, 3), (1, 3), (2, 3), (3, 3)]);
+    seen.lock().expect("lock").clear();
+    // Files pruned by their partition are not counted.
+    store.query().tenant("beta").count().expect("count");
+    assert_eq!(*seen.lock().expect("lock"), [(0, 1), (1, 1)]);
+}

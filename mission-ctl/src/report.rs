@@ -1,0 +1,404 @@
+//! `mission-ctl report`: what happened over a period, in Markdown or JSON.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+use arrow::array::Array;
+use mission_store::schema::col;
+use mission_store::{CostRow, GroupBy, OperationStat, Store, ThreadSummary};
+
+use crate::markdown::{Align, table};
+use crate::window::human;
+use crate::{Error, Window, ints, strings, text, utc};
+
+/// Output formats of `report`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown: headings and tables, for a chat message, an issue or a wiki.
+    #[default]
+    Markdown,
+    /// One JSON object.
+    Json,
+}
+
+/// Rows of the slowest-threads and top-errors tables.
+const TOP: usize = 10;
+/// Distinct error messages counted; past this, new ones count under `(other messages)`, so
+/// memory stays bounded when messages carry ids.
+const MAX_ERROR_KEYS: usize = 10_000;
+
+/// Counts of what was recorded over the period.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Volumes {
+    /// Events of every kind.
+    pub events: u64,
+    /// Threads with at least one event in the period.
+    pub threads: u64,
+    /// Spans of every kind.
+    pub spans: u64,
+    /// Agent steps.
+    pub agent_steps: u64,
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// Tool calls.
+    pub tool_calls: u64,
+    /// Retrievals.
+    pub retrievals: u64,
+    /// Spans of another kind (`custom`).
+    pub other_spans: u64,
+    /// Log records.
+    pub logs: u64,
+    /// Log records by level (`warn`, `error`, …).
+    pub logs_by_level: BTreeMap<String, u64>,
+    /// Permission decisions.
+    pub permissions: u64,
+    /// Of which denied.
+    pub denials: u64,
+    /// Metric points.
+    pub metrics: u64,
+    /// Anomalies found by models.
+    pub anomalies: u64,
+    /// Spans that ended with an error.
+    pub errors: u64,
+    /// `errors / spans` (0 without spans).
+    pub error_rate: f64,
+    /// Input tokens of the LLM calls.
+    pub input_tokens: i64,
+    /// Output tokens of the LLM calls.
+    pub output_tokens: i64,
+    /// Cost of the LLM calls, US dollars.
+    pub cost_usd: f64,
+}
+
+/// Failed spans with the same kind, name and error message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorCount {
+    /// How many.
+    pub count: u64,
+    /// The spans' kind.
+    pub kind: String,
+    /// The spans' name.
+    pub name: String,
+    /// The error message (empty when none was recorded).
+    pub message: String,
+}
+
+/// What `report` shows.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// Start of the period, RFC 3339.
+    pub from: String,
+    /// End of the period (exclusive), RFC 3339.
+    pub to: String,
+    /// The tenant reported on, or `None` for all.
+    pub tenant: Option<String>,
+    /// Volumes.
+    pub volumes: Volumes,
+    /// Latency, errors, tokens and cost per operation (span name).
+    pub operations: Vec<OperationStat>,
+    /// Tokens and cost per model, most expensive first.
+    pub cost_by_model: Vec<CostRow>,
+    /// The slowest threads (at most 10), slowest first.
+    pub slowest_threads: Vec<ThreadSummary>,
+    /// The most frequent errors (at most 10), most frequent first.
+    pub top_errors: Vec<ErrorCount>,
+}
+
+/// Gathers the report for `window` (one tenant or all): four passes over the period's files.
+///
+/// # Errors
+/// Unreadable files.
+pub fn build_report(store: &Store, window: Window, tenant: Option<&str>) -> Result<Report, Error> {
+    let query = || {
+        let q = store.query().time_range(window.from, window.to);
+        match tenant {
+            Some(t) => q.tenant(t),
+            None => q,
+        }
+    };
+    let (mut volumes, top_errors) = count(query())?;
+    let operations = store.operation_stats(query(), &[GroupBy::Operation])?;
+    let cost_by_model = store.cost_report(query(), &[GroupBy::Model])?;
+    let mut threads = store.threads(query())?;
+    volumes.threads = threads.len() as u64;
+    volumes.error_rate =
+        if volumes.spans == 0 { 0.0 } else { volumes.errors as f64 / volumes.spans as f64 };
+    for row in &cost_by_model {
+        volumes.input_tokens += row.input_tokens;
+        volumes.output_tokens += row.output_tokens;
+        volumes.cost_usd += row.cost_usd;
+    }
+    threads.sort_by(|a, b| b.duration_ns.cmp(&a.duration_ns).then(a.thread_id.cmp(&b.thread_id)));
+    threads.truncate(TOP);
+    let ns = |t: mission_core::Timestamp| i64::try_from(t.0).unwrap_or(i64::MAX);
+    Ok(Report {
+        from: utc(ns(window.from)),
+        to: utc(ns(window.to)),
+        tenant: tenant.map(str::to_owned),
+        volumes,
+        operations,
+        cost_by_model,
+        slowest_threads: threads,
+        top_errors,
+    })
+}
+
+/// One pass counting events by kind, level and decision, and failed spans by message.
+fn count(query: mission_store::Query<'_>) -> Result<(Volumes, Vec<ErrorCount>), Error> {
+    let iter = query
+        .columns(&[
+            col::KIND,
+            col::NAME,
+            col::DURATION_NS,
+            col::STATUS,
+            col::ERROR_MESSAGE,
+            col::LOG_LEVEL,
+            col::PERMISSION_DECISION,
+        ])
+        .iter()?;
+    let mut v = Volumes::default();
+    let mut errors: HashMap<(String, String, String), u64> = HashMap::new();
+    for batch in iter {
+        let batch = batch?;
+        let kinds = strings(&batch, col::KIND)?;
+        let names = strings(&batch, col::NAME)?;
+        let duration = ints(&batch, col::DURATION_NS)?;
+        let status = strings(&batch, col::STATUS)?;
+        let message = strings(&batch, col::ERROR_MESSAGE)?;
+        let level = strings(&batch, col::LOG_LEVEL)?;
+        let decision = strings(&batch, col::PERMISSION_DECISION)?;
+        for row in 0..batch.num_rows() {
+            v.events += 1;
+            let kind = text(&kinds, row);
+            let is_span = duration.as_ref().is_some_and(|d| d.is_valid(row));
+            match kind {
+                "agent_step" => v.agent_steps += 1,
+                "llm_call" => v.llm_calls += 1,
+                "tool_call" => v.tool_calls += 1,
+                "retrieval" => v.retrievals += 1,
+                "log" => {
+                    v.logs += 1;
+                    *v.logs_by_level.entry(text(&level, row).to_owned()).or_default() += 1;
+                }
+                "permission" => {
+                    v.permissions += 1;
+                    v.denials += u64::from(text(&decision, row) == "deny");
+                }
+                "metric" => v.metrics += 1,
+                "anomaly" => v.anomalies += 1,
+                _ if is_span => v.other_spans += 1,
+                _ => {}
+            }
+            if !is_span {
+                continue;
+            }
+            v.spans += 1;
+            if text(&status, row) != "error" {
+                continue;
+            }
+            v.errors += 1;
+            let key =
+                (kind.to_owned(), text(&names, row).to_owned(), text(&message, row).to_owned());
+            if errors.len() < MAX_ERROR_KEYS || errors.contains_key(&key) {
+                *errors.entry(key).or_default() += 1;
+            } else {
+                *errors
+                    .entry((String::new(), String::new(), "(other messages)".into()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let mut top: Vec<ErrorCount> = errors
+        .into_iter()
+        .map(|((kind, name, message), count)| ErrorCount { count, kind, name, message })
+        .collect();
+    top.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| (&a.kind, &a.name, &a.message).cmp(&(&b.kind, &b.name, &b.message)))
+    });
+    top.truncate(TOP);
+    Ok((v, top))
+}
+
+/// `mission-ctl report`: volumes, latency per operation, error rate, cost per model, the
+/// slowest threads and the most frequent errors over `window`, as Markdown or JSON.
+///
+/// # Errors
+/// Unreadable files, or a failed write.
+pub fn run_report(
+    store: &Store,
+    window: Window,
+    tenant: Option<&str>,
+    format: ReportFormat,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let report = build_report(store, window, tenant)?;
+    match format {
+        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+        ReportFormat::Markdown => write_markdown(&report, window, out)?,
+    }
+    Ok(())
+}
+
+fn ms(ns: u64) -> String {
+    format!("{:.1}", ns as f64 / 1e6)
+}
+
+fn percent(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+fn write_markdown(r: &Report, window: Window, out: &mut dyn Write) -> Result<(), Error> {
+    use Align::{Left, Right};
+    writeln!(out, "# Mission Control report")?;
+    writeln!(out)?;
+    writeln!(out, "- Period: {} to {} ({})", r.from, r.to, human(window.length()))?;
+    match &r.tenant {
+        Some(t) => writeln!(out, "- Tenant: {}", crate::markdown::cell(t))?,
+        None => writeln!(out, "- Tenants: all")?,
+    }
+    let v = &r.volumes;
+    writeln!(out, "\n## Volumes\n")?;
+    let mut rows: Vec<(String, String)> = vec![
+        ("events".into(), v.events.to_string()),
+        ("threads".into(), v.threads.to_string()),
+        ("spans".into(), v.spans.to_string()),
+        ("agent steps".into(), v.agent_steps.to_string()),
+        ("LLM calls".into(), v.llm_calls.to_string()),
+        ("tool calls".into(), v.tool_calls.to_string()),
+        ("retrievals".into(), v.retrievals.to_string()),
+    ];
+    if v.other_spans > 0 {
+        rows.push(("other spans".into(), v.other_spans.to_string()));
+    }
+    rows.push(("errors (failed spans)".into(), v.errors.to_string()));
+    rows.push(("error rate".into(), percent(v.error_rate)));
+    rows.push(("logs".into(), v.logs.to_string()));
+    for (level, n) in &v.logs_by_level {
+        rows.push((format!("logs: {level}"), n.to_string()));
+    }
+    rows.push(("permission decisions".into(), v.permissions.to_string()));
+    rows.push(("permissions denied".into(), v.denials.to_string()));
+    if v.metrics > 0 {
+        rows.push(("metric points".into(), v.metrics.to_string()));
+    }
+    if v.anomalies > 0 {
+        rows.push(("anomalies".into(), v.anomalies.to_string()));
+    }
+    rows.push(("input tokens".into(), v.input_tokens.to_string()));
+    rows.push(("output tokens".into(), v.output_tokens.to_string()));
+    rows.push(("cost $".into(), format!("{:.6}", v.cost_usd)));
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|(a, b)| vec![a, b]).collect();
+    table(out, &["what", "count"], &[Left, Right], &rows)?;
+
+    writeln!(out, "\n## Latency by operation\n")?;
+    if r.operations.is_empty() {
+        writeln!(out, "No spans in this period.")?;
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .operations
+            .iter()
+            .map(|s| {
+                vec![
+                    s.group.join(" "),
+                    s.count.to_string(),
+                    s.errors.to_string(),
+                    percent(s.error_rate),
+                    ms(s.p50_ns),
+                    ms(s.p95_ns),
+                    ms(s.p99_ns),
+                    ms(s.max_ns),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &["operation", "count", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+            &[Left, Right, Right, Right, Right, Right, Right, Right],
+            &rows,
+        )?;
+    }
+
+    writeln!(out, "\n## Cost by model\n")?;
+    if r.cost_by_model.is_empty() {
+        writeln!(out, "No LLM calls in this period.")?;
+    } else {
+        let mut rows: Vec<Vec<String>> = r
+            .cost_by_model
+            .iter()
+            .map(|c| {
+                vec![
+                    c.group.join(" "),
+                    c.llm_calls.to_string(),
+                    c.threads.to_string(),
+                    c.input_tokens.to_string(),
+                    c.output_tokens.to_string(),
+                    format!("{:.6}", c.cost_usd),
+                ]
+            })
+            .collect();
+        rows.push(vec![
+            "**total**".into(),
+            v.llm_calls.to_string(),
+            String::new(),
+            v.input_tokens.to_string(),
+            v.output_tokens.to_string(),
+            format!("{:.6}", v.cost_usd),
+        ]);
+        table(
+            out,
+            &["model", "LLM calls", "threads", "input tokens", "output tokens", "cost $"],
+            &[Left, Right, Right, Right, Right, Right],
+            &rows,
+        )?;
+    }
+
+    writeln!(out, "\n## Slowest threads\n")?;
+    if r.slowest_threads.is_empty() {
+        writeln!(out, "No threads in this period.")?;
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .slowest_threads
+            .iter()
+            .map(|t| {
+                vec![
+                    format!("`{}`", t.thread_id),
+                    t.agent.clone(),
+                    t.tenant.clone(),
+                    utc(t.start_ns),
+                    format!("{:.1}", t.duration_ns as f64 / 1e6),
+                    t.spans.to_string(),
+                    t.errors.to_string(),
+                    format!("{:.4}", t.cost_usd),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &["thread", "agent", "tenant", "start", "duration ms", "spans", "errors", "cost $"],
+            &[Left, Left, Left, Left, Right, Right, Right, Right],
+            &rows,
+        )?;
+    }
+
+    writeln!(out, "\n## Top errors\n")?;
+    if r.top_errors.is_empty() {
+        writeln!(out, "No failed spans in this period.")?;
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .top_errors
+            .iter()
+            .map(|e| {
+                let message = if e.message.is_empty() {
+                    "(no message)".to_owned()
+                } else {
+                    e.message.clone()
+                };
+                vec![e.count.to_string(), e.kind.clone(), e.name.clone(), message]
+            })
+            .collect();
+        table(out, &["count", "kind", "name", "message"], &[Right, Left, Left, Left], &rows)?;
+    }
+    Ok(())
+}
