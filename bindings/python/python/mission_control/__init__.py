@@ -1,0 +1,300 @@
+"""Mission Control: observability that lives inside an AI agent's process.
+
+Record agent runs (threads), LLM calls, tool calls, logs and permission decisions in well under
+a microsecond each; they are stored as Parquet (DuckDB, pyarrow and Polars read it as it is),
+aggregated live, exported over OTLP when asked, and answerable over MCP.
+
+    import mission_control as mc
+
+    control = mc.init(store="./mission-data", service="support-bot")
+    with control.thread(agent="support-bot", user_id="u-42") as thread:
+        with thread.llm_call(model="gpt-4o-mini", provider="openai") as call:
+            call.record_usage(input_tokens=812, output_tokens=64)
+        with thread.tool_call("web_search", arguments={"q": "weather"}) as tool:
+            tool.set_result(size=3)
+    control.log("warn", "retrying", attempt=2)
+
+    @control.tool("lookup_order")          # sync or async functions
+    async def lookup_order(order_id): ...
+
+    table = control.query(thread_id=thread.id)   # a pyarrow.Table
+    control.stats(); control.health(); control.flush(); control.shutdown()
+
+Everything recorded is flushed at interpreter exit. After ``os.fork()`` the child process gets an
+instance of its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as _dt
+import functools
+import inspect
+import logging
+import os
+import time
+import weakref
+from typing import Any, Callable, Optional, TypeVar, Union
+
+from . import _native
+from ._native import (
+    ConfigError,
+    FlushError,
+    InternalError,
+    MissionControlError,
+    ServeError,
+    ShutdownError,
+    Span,
+    StoreError,
+    Thread,
+    __version__,
+)
+
+__all__ = [
+    "Control",
+    "Thread",
+    "Span",
+    "MissionHandler",
+    "init",
+    "current_span",
+    "MissionControlError",
+    "ConfigError",
+    "StoreError",
+    "ShutdownError",
+    "FlushError",
+    "ServeError",
+    "InternalError",
+    "__version__",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+TimeLike = Union[None, float, int, _dt.datetime, _dt.timedelta]
+
+
+def current_span() -> Optional[Span]:
+    """The innermost span open in this context (task, thread), or None."""
+    return _native.CURRENT_SPAN.get()
+
+
+def _to_ns(name: str, value: TimeLike) -> Optional[int]:
+    """A time as ns since the Unix epoch: a datetime, epoch seconds, or a timedelta ago."""
+    if value is None:
+        return None
+    if isinstance(value, _dt.timedelta):
+        return time.time_ns() - int(value.total_seconds() * 1e9)
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc))")
+        return int(value.timestamp() * 1e9)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{name} must not be negative, not {value}")
+        return int(value * 1e9)
+    raise TypeError(f"{name} must be a datetime, a timedelta or epoch seconds, not {type(value).__name__}")
+
+
+class Control(_native.Control):
+    """One embedded Mission Control instance. Make it with :func:`init`."""
+
+    def tool(self, name: Optional[str] = None) -> Callable[[F], F]:
+        """Decorator: each call of the function is a tool call span (sync or async).
+
+        Inside a thread (a ``with control.thread()`` block, in this context) the span is a child
+        of the current span; outside any thread, each call is a thread of its own. Exceptions
+        are recorded (type and message) and re-raised unchanged.
+        """
+        if name is not None and not isinstance(name, str):
+            if callable(name):
+                raise TypeError("use @control.tool() or @control.tool('name'), with parentheses")
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+
+        def decorate(fn: F) -> F:
+            tool_name = name or fn.__name__
+
+            if inspect.iscoroutinefunction(fn):
+
+                @functools.wraps(fn)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    parent = _native.CURRENT_SPAN.get()
+                    if parent is not None and not parent.ended:
+                        with parent.tool_call(tool_name):
+                            return await fn(*args, **kwargs)
+                    with self.thread() as thread, thread.tool_call(tool_name):
+                        return await fn(*args, **kwargs)
+
+                return async_wrapper  # type: ignore[return-value]
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                parent = _native.CURRENT_SPAN.get()
+                if parent is not None and not parent.ended:
+                    with parent.tool_call(tool_name):
+                        return fn(*args, **kwargs)
+                with self.thread() as thread, thread.tool_call(tool_name):
+                    return fn(*args, **kwargs)
+
+            return wrapper  # type: ignore[return-value]
+
+        return decorate
+
+    def query(
+        self,
+        *,
+        thread_id: Optional[str] = None,
+        agent: Optional[str] = None,
+        kind: Optional[str] = None,
+        name: Optional[str] = None,
+        status: Optional[str] = None,
+        tenant: Optional[str] = None,
+        since: TimeLike = None,
+        until: TimeLike = None,
+        columns: Optional[list] = None,
+        limit: Optional[int] = None,
+        arrow: bool = True,
+    ) -> Any:
+        """Events matching every filter given, as a ``pyarrow.Table`` (flushes first, so what was
+        just recorded is included). ``since``/``until`` take a timezone-aware datetime, epoch
+        seconds, or a timedelta meaning "that long ago". With ``arrow=False`` (or without
+        pyarrow), returns an object with ``__arrow_c_stream__`` that Polars
+        (``pl.DataFrame(result)``) and DuckDB read without a copy.
+        """
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int, not {limit!r}")
+        stream = self._query_stream(
+            thread_id=thread_id,
+            agent=agent,
+            kind=kind,
+            name=name,
+            status=status,
+            tenant=tenant,
+            since_ns=_to_ns("since", since),
+            until_ns=_to_ns("until", until),
+            columns=columns,
+            limit=limit,
+        )
+        if not arrow:
+            return stream
+        try:
+            import pyarrow as pa
+        except ImportError:
+            return stream
+        return pa.RecordBatchReader.from_stream(stream).read_all()
+
+    def handler(self, level: int = logging.NOTSET) -> "MissionHandler":
+        """A ``logging.Handler`` recording standard-library log records here."""
+        return MissionHandler(self, level)
+
+    def __enter__(self) -> "Control":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self.is_shut_down:
+            self.shutdown()
+
+    def __repr__(self) -> str:
+        state = "shut down" if self.is_shut_down else "recording"
+        return f"Control(service={self.service!r}, store={self.store_root!r}, {state})"
+
+
+_LEVELS = [
+    (logging.ERROR, "error"),
+    (logging.WARNING, "warn"),
+    (logging.INFO, "info"),
+    (logging.DEBUG, "debug"),
+]
+
+
+class MissionHandler(logging.Handler):
+    """Sends ``logging`` records to Mission Control: inside a span (in this context) the record
+    belongs to that span's thread; otherwise it is a log of the service. The logger's name,
+    module and line travel as attributes."""
+
+    def __init__(self, control: Control, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.control = control
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = next((name for threshold, name in _LEVELS if record.levelno >= threshold), "trace")
+            message = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                message = f"{message}: {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+            fields = {"logger": record.name, "module": record.module, "line": record.lineno}
+            span = _native.CURRENT_SPAN.get()
+            if span is not None and not span.ended:
+                span.log(level, message, **fields)
+            elif not self.control.is_shut_down:
+                self.control.log(level, message, **fields)
+        except Exception:  # a logging handler must never raise into the application
+            self.handleError(record)
+
+
+def _shutdown_at_exit(ref: "weakref.ReferenceType[Control]") -> None:
+    control = ref()
+    if control is not None and not control.is_shut_down:
+        try:
+            control.shutdown()
+        except MissionControlError:
+            pass
+
+
+def init(
+    store: Union[str, os.PathLike, None] = None,
+    service: Optional[str] = None,
+    *,
+    tenant: Optional[str] = None,
+    use_store: Optional[bool] = None,
+    otlp_endpoint: Optional[str] = None,
+    otlp_protocol: Optional[str] = None,
+    ring_capacity: Optional[int] = None,
+    backpressure: Optional[str] = None,
+    prices_file: Union[str, os.PathLike, None] = None,
+    config_file: Union[str, os.PathLike, None] = None,
+) -> Control:
+    """Starts Mission Control in this process and returns the instance.
+
+    Every argument is optional: unset ones come from ``MISSION_*`` environment variables, then
+    ``config_file`` (TOML or JSON), then the defaults — a Parquet store in ``./mission-data``
+    and nothing to run beside it. ``otlp_endpoint`` (with ``otlp_protocol`` ``"http"`` or
+    ``"grpc"``) also exports spans over OTLP. ``backpressure`` is ``"drop_newest"`` (default:
+    never block the agent; drops are counted) or ``"block:5ms"``.
+
+    Everything recorded is delivered at interpreter exit; after ``os.fork()`` the child gets an
+    instance of its own (the parent's buffers are flushed first, so nothing is lost or doubled).
+    """
+    for arg, value in (("service", service), ("tenant", tenant), ("otlp_endpoint", otlp_endpoint),
+                       ("otlp_protocol", otlp_protocol), ("backpressure", backpressure)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{arg} must be a str, not {type(value).__name__}")
+    if ring_capacity is not None and (isinstance(ring_capacity, bool) or not isinstance(ring_capacity, int)):
+        raise TypeError(f"ring_capacity must be an int, not {type(ring_capacity).__name__}")
+    if ring_capacity is not None and ring_capacity <= 0:
+        raise ValueError(f"ring_capacity must be positive, not {ring_capacity}")
+    control = Control(
+        store=os.fspath(store) if store is not None else None,
+        use_store=use_store,
+        service=service,
+        tenant=tenant,
+        ring_capacity=ring_capacity,
+        backpressure=backpressure,
+        prices_file=os.fspath(prices_file) if prices_file is not None else None,
+        config_file=os.fspath(config_file) if config_file is not None else None,
+        otlp_endpoint=otlp_endpoint,
+        otlp_protocol=otlp_protocol,
+    )
+    ref = weakref.ref(control)
+    atexit.register(_shutdown_at_exit, ref)
+    if hasattr(os, "register_at_fork"):
+
+        def before() -> None:
+            c = ref()
+            if c is not None:
+                c._before_fork()
+
+        def in_child() -> None:
+            c = ref()
+            if c is not None:
+                c._after_fork_in_child()
+
+        os.register_at_fork(before=before, after_in_child=in_child)
+    return control

@@ -1,0 +1,526 @@
+//! `Control`: one embedded Mission Control instance, as Python sees it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use mission_core::{
+    Event, EventBody, Level, LogRecord, MetricKind, MetricPoint, Recorder, Symbol, Text,
+};
+use mission_sdk::{McpHttpConfig, McpHttpServer, MissionConfig, MissionControl, PriceTable};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use crate::errors;
+use crate::query::{QueryFilters, QueryResult};
+use crate::span::{Thread, attr_value};
+
+/// What spans and threads need of an instance, shared by all of them.
+pub(crate) struct Core {
+    pub(crate) recorder: Recorder,
+    pub(crate) prices: PriceTable,
+    pub(crate) tenant: Symbol,
+    pub(crate) service: Symbol,
+    control: Mutex<Option<MissionControl>>,
+    mcp: Mutex<Option<McpHttpServer>>,
+    closed: AtomicBool,
+    /// Set in a forked child for the parent's instance: its threads do not exist here, so it
+    /// is left alone (never joined or flushed) when dropped.
+    abandoned: AtomicBool,
+    store_root: Option<PathBuf>,
+}
+
+impl Core {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn with_control<T>(&self, f: impl FnOnce(&MissionControl) -> T) -> PyResult<T> {
+        let guard = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().map(f).ok_or_else(errors::shut_down)
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        if self.abandoned.load(Ordering::Acquire) {
+            let control = self.control.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+            std::mem::forget(control);
+            let mcp = self.mcp.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+            std::mem::forget(mcp);
+        }
+    }
+}
+
+/// The settings an instance was made with, kept to make it again in a forked child.
+#[derive(Clone, Debug, Default)]
+struct Settings {
+    variables: HashMap<&'static str, String>,
+    otlp: Option<(String, String)>,
+    config_file: Option<PathBuf>,
+}
+
+/// Python argument → the `MISSION_*` variable whose parser checks it.
+const ARGUMENTS: [(&str, &str); 7] = [
+    ("store", "MISSION_STORE_ROOT"),
+    ("use_store", "MISSION_STORE"),
+    ("service", "MISSION_SERVICE_NAME"),
+    ("tenant", "MISSION_TENANT"),
+    ("ring_capacity", "MISSION_RING_CAPACITY"),
+    ("backpressure", "MISSION_BACKPRESSURE"),
+    ("prices_file", "MISSION_PRICES_FILE"),
+];
+
+impl Settings {
+    fn build(&self) -> PyResult<MissionControl> {
+        let from_arguments = MissionConfig::from_env_with(|k| self.variables.get(k).cloned())
+            .map_err(|e| match e {
+                // Name the Python argument, not the variable its value was parsed as.
+                mission_sdk::Error::Config { origin, message } => {
+                    let argument = ARGUMENTS
+                        .iter()
+                        .find(|(_, var)| origin.ends_with(var))
+                        .map_or(origin, |(arg, _)| format!("argument {arg}"));
+                    errors::ConfigError::new_err(format!("invalid {argument}: {message}"))
+                }
+                other => errors::sdk(other),
+            })?;
+        let mut builder =
+            MissionControl::builder().with_config(from_arguments).with_flush_on_panic(false);
+        if let Some(file) = &self.config_file {
+            builder = builder.with_config_file(file);
+        }
+        if let Some((endpoint, protocol)) = &self.otlp {
+            let config = match protocol.as_str() {
+                "http" | "http/protobuf" => mission_sdk::OtlpConfig::http(endpoint),
+                "grpc" => mission_sdk::OtlpConfig::grpc(endpoint),
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "otlp_protocol must be \"http\" or \"grpc\", not {other:?}"
+                    )));
+                }
+            };
+            builder = builder.with_otlp(config);
+        }
+        builder.build().map_err(errors::sdk)
+    }
+}
+
+fn core_of(control: MissionControl, settings: &Settings) -> Arc<Core> {
+    let _ = settings;
+    Arc::new(Core {
+        recorder: control.recorder().clone(),
+        prices: control.prices().clone(),
+        tenant: Symbol::intern(&control.config().tenant),
+        service: Symbol::intern(&control.config().service_name),
+        store_root: control.config().store_root.clone(),
+        control: Mutex::new(Some(control)),
+        mcp: Mutex::new(None),
+        closed: AtomicBool::new(false),
+        abandoned: AtomicBool::new(false),
+    })
+}
+
+/// One embedded Mission Control instance. Make it with `mission_control.init()`.
+#[pyclass(frozen, subclass, module = "mission_control._native")]
+pub struct Control {
+    core: RwLock<Arc<Core>>,
+    settings: Settings,
+}
+
+impl Control {
+    pub(crate) fn core(&self) -> Arc<Core> {
+        self.core.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn open_core(&self) -> PyResult<Arc<Core>> {
+        let core = self.core();
+        if core.is_closed() {
+            return Err(errors::shut_down());
+        }
+        Ok(core)
+    }
+}
+
+fn to_python<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let text =
+        serde_json::to_string(value).map_err(|e| errors::InternalError::new_err(e.to_string()))?;
+    py.import("json")?.call_method1("loads", (text,))
+}
+
+fn level_of(level: &str) -> PyResult<Level> {
+    level.parse().map_err(|_| {
+        PyValueError::new_err(format!(
+            "level must be one of trace, debug, info, warn, error, not {level:?}"
+        ))
+    })
+}
+
+fn set_fields(event: &mut Event, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    if let Some(fields) = fields {
+        for (k, v) in fields.iter() {
+            let key = k
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("field names must be str"))?;
+            let key = key.to_cow()?;
+            event.attributes.set(Symbol::intern(&key), attr_value(&key, &v)?);
+        }
+    }
+    Ok(())
+}
+
+#[pymethods]
+impl Control {
+    /// Starts an instance. Every argument is optional; unset ones come from `MISSION_*`
+    /// environment variables, then a configuration file, then the defaults (a store in
+    /// `./mission-data`, nothing to run beside it).
+    #[new]
+    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        store: Option<PathBuf>,
+        use_store: Option<bool>,
+        service: Option<String>,
+        tenant: Option<String>,
+        ring_capacity: Option<u64>,
+        backpressure: Option<String>,
+        prices_file: Option<PathBuf>,
+        config_file: Option<PathBuf>,
+        otlp_endpoint: Option<String>,
+        otlp_protocol: Option<String>,
+    ) -> PyResult<Self> {
+        let mut variables = HashMap::new();
+        let mut put = |key: &'static str, value: Option<String>| {
+            if let Some(v) = value {
+                variables.insert(key, v);
+            }
+        };
+        put("MISSION_STORE_ROOT", store.as_ref().map(|p| p.display().to_string()));
+        put("MISSION_STORE", use_store.map(|on| if on { "on" } else { "off" }.to_owned()));
+        put("MISSION_SERVICE_NAME", service);
+        put("MISSION_TENANT", tenant);
+        put("MISSION_RING_CAPACITY", ring_capacity.map(|n| n.to_string()));
+        put("MISSION_BACKPRESSURE", backpressure);
+        put("MISSION_PRICES_FILE", prices_file.map(|p| p.display().to_string()));
+        // Code and environment: arguments win, MISSION_* fill the rest.
+        for (_, var) in ARGUMENTS {
+            if !variables.contains_key(var)
+                && let Ok(v) = std::env::var(var)
+            {
+                variables.insert(var, v);
+            }
+        }
+        let otlp = otlp_endpoint.map(|e| (e, otlp_protocol.unwrap_or_else(|| "http".into())));
+        let settings = Settings { variables, otlp, config_file };
+        let control = py.detach(|| settings.build())?;
+        Ok(Self { core: RwLock::new(core_of(control, &settings)), settings })
+    }
+
+    /// A new thread (one run or conversation) of `agent` (default: the service name).
+    #[pyo3(signature = (agent=None, *, user_id=None, thread_id=None, traceparent=None))]
+    fn thread(
+        &self,
+        agent: Option<&str>,
+        user_id: Option<&str>,
+        thread_id: Option<&str>,
+        traceparent: Option<&str>,
+    ) -> PyResult<Thread> {
+        let core = self.open_core()?;
+        Thread::start(core, agent, user_id, thread_id, traceparent)
+    }
+
+    /// Records a log record outside any thread, with `fields` as attributes.
+    #[pyo3(signature = (level, message, **fields))]
+    fn log(&self, level: &str, message: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let core = self.open_core()?;
+        let mut event = Event::new(
+            Symbol::intern("log"),
+            EventBody::Log(LogRecord {
+                level: level_of(level)?,
+                target: Symbol::intern("python"),
+                message: Text::new(message),
+            }),
+        );
+        event.tenant = core.tenant;
+        event.agent = core.service;
+        set_fields(&mut event, fields)?;
+        core.recorder.record(event);
+        Ok(())
+    }
+
+    /// Records a counter metric: `name` went up by `value` (default 1).
+    #[pyo3(signature = (name, value=1.0))]
+    fn record(&self, name: &str, value: f64) -> PyResult<()> {
+        let core = self.core();
+        if core.is_closed() {
+            return Err(errors::shut_down());
+        }
+        if !value.is_finite() {
+            return Err(PyValueError::new_err(format!(
+                "value must be a finite number, not {value}"
+            )));
+        }
+        let mut event = Event::new(
+            Symbol::intern(name),
+            EventBody::Metric(MetricPoint {
+                kind: MetricKind::Counter,
+                value,
+                unit: Symbol::EMPTY,
+            }),
+        );
+        event.tenant = core.tenant;
+        event.agent = core.service;
+        core.recorder.record(event);
+        Ok(())
+    }
+
+    /// Waits until everything recorded so far is stored and exported (default timeout 10 s).
+    #[pyo3(signature = (timeout=None))]
+    fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        let core = self.open_core()?;
+        let timeout = seconds("timeout", timeout.unwrap_or(10.0))?;
+        py.detach(|| core.recorder.flush_timeout(timeout))
+            .map_err(|e| errors::FlushError::new_err(e.to_string()))
+    }
+
+    /// Rolling statistics: per-operation latency, tokens, cost, errors (a dict).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let snapshot = self.open_core()?.with_control(|c| c.stats())?;
+        to_python(py, &snapshot)
+    }
+
+    /// Health: exact event accounting, drops by reason, buffers, sinks, exporter (a dict).
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let report = self.open_core()?.with_control(|c| c.health_report())?;
+        to_python(py, &report)
+    }
+
+    /// Events matching the filters, as an Arrow stream (`mission_control.Control.query` turns
+    /// it into a `pyarrow.Table`). Flushes first, so what was just recorded is included.
+    #[pyo3(signature = (*, thread_id=None, agent=None, kind=None, name=None, status=None, tenant=None, since_ns=None, until_ns=None, columns=None, limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _query_stream(
+        &self,
+        py: Python<'_>,
+        thread_id: Option<String>,
+        agent: Option<String>,
+        kind: Option<String>,
+        name: Option<String>,
+        status: Option<String>,
+        tenant: Option<String>,
+        since_ns: Option<u64>,
+        until_ns: Option<u64>,
+        columns: Option<Vec<String>>,
+        limit: Option<u64>,
+    ) -> PyResult<QueryResult> {
+        let core = self.open_core()?;
+        let Some(root) = core.store_root.clone() else {
+            return Err(errors::StoreError::new_err(
+                "this instance keeps no store (use_store=False)",
+            ));
+        };
+        let filters = QueryFilters {
+            thread_id,
+            agent,
+            kind,
+            name,
+            status,
+            tenant,
+            since_ns,
+            until_ns,
+            columns,
+            limit,
+        };
+        py.detach(|| {
+            let _ = core.recorder.flush_timeout(Duration::from_secs(10));
+            QueryResult::run(&root, &filters)
+        })
+    }
+
+    /// Serves the MCP server over streamable HTTP from this process; returns its URL. `tokens`
+    /// are `(token, tenant or None)` pairs; a non-loopback `host` needs at least one.
+    #[pyo3(signature = (host="127.0.0.1", port=0, tokens=None))]
+    fn serve_mcp(
+        &self,
+        py: Python<'_>,
+        host: &str,
+        port: u16,
+        tokens: Option<Vec<(String, Option<String>)>>,
+    ) -> PyResult<String> {
+        let core = self.open_core()?;
+        let ip: std::net::IpAddr = host.parse().map_err(|_| {
+            PyValueError::new_err(format!("host must be an IP address, not {host:?}"))
+        })?;
+        let mut config = McpHttpConfig::new(std::net::SocketAddr::new(ip, port));
+        for (token, tenant) in tokens.unwrap_or_default() {
+            config = match tenant {
+                Some(t) => config.with_tenant_token(&token, &t),
+                None => config.with_token(&token),
+            };
+        }
+        let server =
+            py.detach(|| core.with_control(|c| c.serve_mcp(config)))?.map_err(errors::sdk)?;
+        let url = server.url();
+        *core.mcp.lock().unwrap_or_else(|p| p.into_inner()) = Some(server);
+        Ok(url)
+    }
+
+    /// Stops recording, delivers everything recorded and returns the final counts (a dict).
+    /// Later calls (and calls on its threads) raise `ShutdownError`.
+    fn shutdown<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.core();
+        core.closed.store(true, Ordering::Release);
+        let report = py.detach(|| {
+            if let Some(server) = core.mcp.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                server.shutdown();
+            }
+            core.control
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .map(MissionControl::shutdown)
+        });
+        match report {
+            Some(report) => to_python(py, &report),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    /// Whether `shutdown()` was called.
+    #[getter]
+    fn is_shut_down(&self) -> bool {
+        self.core().is_closed()
+    }
+
+    /// The store's root directory, or None.
+    #[getter]
+    fn store_root(&self) -> Option<String> {
+        self.core().store_root.as_ref().map(|p| p.display().to_string())
+    }
+
+    /// The service name.
+    #[getter]
+    fn service(&self) -> &'static str {
+        self.core().service.as_str()
+    }
+
+    /// The tenant.
+    #[getter]
+    fn tenant(&self) -> &'static str {
+        self.core().tenant.as_str()
+    }
+
+    /// Records a span timed elsewhere (the OpenTelemetry bridge): `kind` is one of
+    /// `llm_call`, `tool_call`, `agent_step`, `retrieval`, `custom`; times in ns since the
+    /// Unix epoch; ids as W3C hex.
+    #[pyo3(signature = (*, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, agent=None, error=None, model=None, provider=None, input_tokens=0, output_tokens=0, attributes=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _record_span(
+        &self,
+        trace_id: &str,
+        span_id: &str,
+        parent_span_id: Option<&str>,
+        name: &str,
+        kind: &str,
+        start_ns: u64,
+        end_ns: u64,
+        agent: Option<&str>,
+        error: Option<&str>,
+        model: Option<&str>,
+        provider: Option<&str>,
+        input_tokens: u32,
+        output_tokens: u32,
+        attributes: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let core = self.open_core()?;
+        let thread_id: mission_core::ThreadId =
+            trace_id.parse().map_err(|e| PyValueError::new_err(format!("trace_id: {e}")))?;
+        let id = |name: &str, v: &str| -> PyResult<mission_core::SpanId> {
+            v.parse().map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
+        };
+        let kind = match kind {
+            "llm_call" => mission_core::SpanKind::LlmCall,
+            "tool_call" => mission_core::SpanKind::ToolCall,
+            "agent_step" => mission_core::SpanKind::AgentStep,
+            "retrieval" => mission_core::SpanKind::Retrieval,
+            "custom" => mission_core::SpanKind::Custom,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "kind must be llm_call, tool_call, agent_step, retrieval or custom, not {other:?}"
+                )));
+            }
+        };
+        let mut span = mission_core::SpanEnd {
+            kind,
+            duration_ns: end_ns.saturating_sub(start_ns),
+            ..Default::default()
+        };
+        if let Some(message) = error {
+            span.set_error(message);
+        }
+        if kind == mission_core::SpanKind::LlmCall {
+            span.llm.model = model.map_or(Symbol::EMPTY, Symbol::intern);
+            span.llm.provider = provider.map_or(Symbol::EMPTY, Symbol::intern);
+            span.llm.input_tokens = input_tokens;
+            span.llm.output_tokens = output_tokens;
+            if let Some(cost) = core.prices.cost(&span.llm) {
+                span.llm.cost_usd = cost;
+            }
+        }
+        let ctx = mission_core::ThreadContext {
+            tenant: core.tenant,
+            agent: agent.map_or(core.service, Symbol::intern),
+            thread_id,
+        };
+        let mut event =
+            ctx.event(Symbol::intern(name), id("span_id", span_id)?, EventBody::Span(span));
+        event.time = mission_core::Timestamp(start_ns);
+        if let Some(parent) = parent_span_id {
+            event.parent_span_id = id("parent_span_id", parent)?;
+        }
+        set_fields(&mut event, attributes)?;
+        core.recorder.record(event);
+        Ok(())
+    }
+
+    /// Called before `os.fork()`: delivers what is buffered, so neither process loses or
+    /// duplicates it.
+    fn _before_fork(&self, py: Python<'_>) {
+        let core = self.core();
+        if !core.is_closed() {
+            let _ = py.detach(|| core.recorder.flush_timeout(Duration::from_secs(5)));
+        }
+    }
+
+    /// Called in the child after `os.fork()`: the parent's pipeline thread does not exist
+    /// here, so this process gets an instance of its own (new buffers, new files) and leaves
+    /// the inherited one untouched.
+    fn _after_fork_in_child(&self) -> PyResult<()> {
+        let old = self.core();
+        old.abandoned.store(true, Ordering::Release);
+        if old.is_closed() {
+            return Ok(());
+        }
+        let control = self.settings.build()?;
+        *self.core.write().unwrap_or_else(|p| p.into_inner()) = core_of(control, &self.settings);
+        Ok(())
+    }
+}
+
+pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{name} must be a non-negative number of seconds, not {value}"
+        ))
+    })
+}
+
+/// Panics inside Rust, for the test that no panic aborts the interpreter.
+#[pyfunction]
+pub(crate) fn _panic_for_test() {
+    panic!("deliberate panic for a test");
+}

@@ -1,0 +1,90 @@
+//! Python exceptions: every Rust error becomes a `MissionControlError` subclass.
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+create_exception!(
+    mission_control,
+    MissionControlError,
+    PyException,
+    "Base class of every error Mission Control raises."
+);
+create_exception!(
+    mission_control,
+    ConfigError,
+    MissionControlError,
+    "A setting (argument, MISSION_* variable or file) is invalid."
+);
+create_exception!(
+    mission_control,
+    StoreError,
+    MissionControlError,
+    "The store could not be created, written or read."
+);
+create_exception!(
+    mission_control,
+    ShutdownError,
+    MissionControlError,
+    "The instance was shut down; create a new one with mission_control.init()."
+);
+create_exception!(
+    mission_control,
+    FlushError,
+    MissionControlError,
+    "A flush did not complete in time, or a sink failed."
+);
+create_exception!(
+    mission_control,
+    ServeError,
+    MissionControlError,
+    "A server (MCP over HTTP) could not start, or its settings were refused."
+);
+create_exception!(
+    mission_control,
+    InternalError,
+    MissionControlError,
+    "A bug in Mission Control, caught before it could crash the interpreter."
+);
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("MissionControlError", py.get_type::<MissionControlError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("StoreError", py.get_type::<StoreError>())?;
+    m.add("ShutdownError", py.get_type::<ShutdownError>())?;
+    m.add("FlushError", py.get_type::<FlushError>())?;
+    m.add("ServeError", py.get_type::<ServeError>())?;
+    m.add("InternalError", py.get_type::<InternalError>())?;
+    Ok(())
+}
+
+/// The Python exception for an SDK error.
+pub(crate) fn sdk(e: mission_sdk::Error) -> PyErr {
+    match e {
+        mission_sdk::Error::Config { .. } => ConfigError::new_err(e.to_string()),
+        mission_sdk::Error::Io { .. } | mission_sdk::Error::Store(_) => {
+            StoreError::new_err(e.to_string())
+        }
+        mission_sdk::Error::Flush(_) => FlushError::new_err(e.to_string()),
+        mission_sdk::Error::Serve { .. } => ServeError::new_err(e.to_string()),
+        other => MissionControlError::new_err(other.to_string()),
+    }
+}
+
+/// The Python exception for a store error.
+pub(crate) fn store(e: mission_store::Error) -> PyErr {
+    match e {
+        mission_store::Error::Invalid { .. } => {
+            pyo3::exceptions::PyValueError::new_err(e.to_string())
+        }
+        other => StoreError::new_err(other.to_string()),
+    }
+}
+
+/// The error for using an instance after `shutdown()`.
+pub(crate) fn shut_down() -> PyErr {
+    ShutdownError::new_err(
+        "this Mission Control instance was shut down; create a new one with mission_control.init()",
+    )
+}

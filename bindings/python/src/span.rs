@@ -1,0 +1,592 @@
+//! `Thread` and `Span`: guards that time an operation and record one event when they end.
+
+use std::sync::Arc;
+
+use mission_core::{
+    AttrValue, Decision, Event, EventBody, LazySymbol, Level, LlmUsage, LogRecord,
+    PermissionDecision, SpanEnd, SpanId, SpanKind, Status, Symbol, Text, ThreadContext, ThreadId,
+    Timestamp,
+};
+use mission_store::USER_ID_ATTRIBUTE;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyType};
+
+use crate::control::Core;
+use crate::errors;
+
+static CURRENT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Makes the context variable holding the current span.
+pub(crate) fn init_context(py: Python<'_>) -> PyResult<()> {
+    current_var(py).map(|_| ())
+}
+
+/// `contextvars.ContextVar("mission_control_current_span", default=None)`.
+pub(crate) fn current_var(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    CURRENT
+        .get_or_try_init(py, || {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("default", py.None())?;
+            Ok::<_, PyErr>(
+                py.import("contextvars")?
+                    .getattr("ContextVar")?
+                    .call(("mission_control_current_span",), Some(&kwargs))?
+                    .unbind(),
+            )
+        })
+        .map(|v| v.bind(py))
+}
+
+/// A Python value as an attribute value: str, int, float or bool.
+pub(crate) fn attr_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<AttrValue> {
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(AttrValue::Bool(b.is_true()));
+    }
+    if let Ok(i) = value.cast::<PyInt>() {
+        return i
+            .extract::<i64>()
+            .map(AttrValue::Int)
+            .or_else(|_| Ok(AttrValue::from(i.str()?.to_cow()?.as_ref())));
+    }
+    if let Ok(f) = value.cast::<PyFloat>() {
+        return Ok(AttrValue::Float(f.value()));
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(AttrValue::from(s.to_cow()?.as_ref()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "attribute {key:?} must be str, int, float or bool, not {}",
+        value.get_type().name()?
+    )))
+}
+
+fn count(name: &str, value: i64) -> PyResult<u32> {
+    u32::try_from(value).map_err(|_| {
+        PyValueError::new_err(format!("{name} must be between 0 and {}, not {value}", u32::MAX))
+    })
+}
+
+fn level_of(level: &str) -> PyResult<Level> {
+    level.parse().map_err(|_| {
+        PyValueError::new_err(format!(
+            "level must be one of trace, debug, info, warn, error, not {level:?}"
+        ))
+    })
+}
+
+/// A timed operation: an LLM call, a tool call, a step, a retrieval. Records one event when
+/// it ends (`end()`, the end of a `with` block, or when it is garbage-collected unended); an
+/// exception leaving the `with` block marks it failed with the exception's type and message
+/// and is re-raised unchanged.
+#[pyclass(module = "mission_control._native")]
+pub struct Span {
+    core: Arc<Core>,
+    ctx: ThreadContext,
+    event: Option<Event>,
+    span_id: SpanId,
+    token: Option<Py<PyAny>>,
+}
+
+impl Span {
+    fn start(
+        core: Arc<Core>,
+        ctx: ThreadContext,
+        kind: SpanKind,
+        name: Symbol,
+        parent: SpanId,
+    ) -> PyResult<Self> {
+        if core.is_closed() {
+            return Err(errors::shut_down());
+        }
+        let span_id = SpanId::generate();
+        let mut event =
+            ctx.event(name, span_id, EventBody::Span(SpanEnd { kind, ..SpanEnd::default() }));
+        event.parent_span_id = parent;
+        Ok(Self { core, ctx, event: Some(event), span_id, token: None })
+    }
+
+    fn span_mut(&mut self) -> Option<&mut SpanEnd> {
+        match self.event.as_mut().map(|e| &mut e.body) {
+            Some(EventBody::Span(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn usage_mut(&mut self) -> Option<&mut LlmUsage> {
+        self.span_mut().filter(|s| s.kind == SpanKind::LlmCall).map(|s| &mut s.llm)
+    }
+
+    fn set(&mut self, key: &str, value: AttrValue) {
+        if let Some(event) = self.event.as_mut() {
+            event.attributes.set(Symbol::intern(key), value);
+        }
+    }
+
+    /// Records the event; false if it had ended already.
+    fn finish(&mut self) -> bool {
+        let Some(mut event) = self.event.take() else { return false };
+        let end = Timestamp::now();
+        if let EventBody::Span(span) = &mut event.body {
+            span.duration_ns = end.0.saturating_sub(event.time.0);
+            let usage = &mut span.llm;
+            if span.kind == SpanKind::LlmCall
+                && usage.cost_usd == 0.0
+                && !usage.model.is_empty()
+                && let Some(cost) = self.core.prices.cost(usage)
+            {
+                usage.cost_usd = cost;
+            }
+        }
+        self.core.recorder.record(event);
+        true
+    }
+
+    fn child(&self, kind: SpanKind, name: Symbol) -> PyResult<Span> {
+        Span::start(self.core.clone(), self.ctx, kind, name, self.span_id)
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn llm_span(parent: &Span, model: &str, provider: Option<&str>) -> PyResult<Span> {
+    static CHAT: LazySymbol = LazySymbol::new("chat");
+    let mut span = parent.child(SpanKind::LlmCall, CHAT.get())?;
+    if let Some(usage) = span.usage_mut() {
+        usage.model = Symbol::intern(model);
+        usage.provider = provider.map_or(Symbol::EMPTY, Symbol::intern);
+    }
+    Ok(span)
+}
+
+fn tool_span(parent: &Span, name: &str, arguments: Option<&Bound<'_, PyAny>>) -> PyResult<Span> {
+    let mut span = parent.child(SpanKind::ToolCall, Symbol::intern(name))?;
+    if let Some(arguments) = arguments.filter(|a| !a.is_none()) {
+        let py = arguments.py();
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("default", py.eval(c"str", None, None)?)?;
+        let text = py.import("json")?.call_method("dumps", (arguments,), Some(&kwargs))?;
+        let size = text.len()?;
+        span.set("gen_ai.tool.call.arguments.size", AttrValue::Int(size as i64));
+    }
+    Ok(span)
+}
+
+fn log_event(
+    core: &Core,
+    ctx: &ThreadContext,
+    span_id: SpanId,
+    level: &str,
+    message: &str,
+    fields: Option<&Bound<'_, PyDict>>,
+) -> PyResult<()> {
+    if core.is_closed() {
+        return Err(errors::shut_down());
+    }
+    static LOG: LazySymbol = LazySymbol::new("log");
+    static TARGET: LazySymbol = LazySymbol::new("python");
+    let mut event = ctx.event(
+        LOG.get(),
+        span_id,
+        EventBody::Log(LogRecord {
+            level: level_of(level)?,
+            target: TARGET.get(),
+            message: Text::new(message),
+        }),
+    );
+    if let Some(fields) = fields {
+        for (k, v) in fields.iter() {
+            let key: String = k.extract()?;
+            event.attributes.set(Symbol::intern(&key), attr_value(&key, &v)?);
+        }
+    }
+    core.recorder.record(event);
+    Ok(())
+}
+
+#[pymethods]
+impl Span {
+    /// This span's id (16 hex digits).
+    #[getter]
+    fn span_id(&self) -> String {
+        self.span_id.to_string()
+    }
+
+    /// The thread's id (32 hex digits).
+    #[getter]
+    fn thread_id(&self) -> String {
+        self.ctx.thread_id.to_string()
+    }
+
+    /// The W3C `traceparent` naming this span, for a downstream call.
+    #[getter]
+    fn traceparent(&self) -> String {
+        format!("00-{}-{}-01", self.ctx.thread_id, self.span_id)
+    }
+
+    /// Whether it has ended (and been recorded).
+    #[getter]
+    fn ended(&self) -> bool {
+        self.event.is_none()
+    }
+
+    /// Token usage of an LLM call (input includes cached tokens, output includes reasoning
+    /// tokens, as providers report them). Its cost is computed when it ends.
+    #[pyo3(signature = (input_tokens, output_tokens, cached_input_tokens=0, reasoning_tokens=0))]
+    fn record_usage(
+        &mut self,
+        input_tokens: i64,
+        output_tokens: i64,
+        cached_input_tokens: i64,
+        reasoning_tokens: i64,
+    ) -> PyResult<()> {
+        let values = (
+            count("input_tokens", input_tokens)?,
+            count("output_tokens", output_tokens)?,
+            count("cached_input_tokens", cached_input_tokens)?,
+            count("reasoning_tokens", reasoning_tokens)?,
+        );
+        match self.usage_mut() {
+            Some(usage) => {
+                (
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cached_input_tokens,
+                    usage.reasoning_tokens,
+                ) = values;
+                Ok(())
+            }
+            None => Err(PyValueError::new_err("record_usage is for LLM calls (thread.llm_call)")),
+        }
+    }
+
+    /// Why the model stopped (`gen_ai.response.finish_reasons`).
+    fn set_finish_reason(&mut self, reason: &str) {
+        self.set("gen_ai.response.finish_reasons", AttrValue::from(reason));
+    }
+
+    /// Marks the first streamed token now (`gen_ai.server.time_to_first_token`, seconds).
+    fn first_token(&mut self) {
+        let start = self.event.as_ref().map_or(Timestamp::now(), |e| e.time);
+        let elapsed = Timestamp::now().saturating_duration_since(start).as_secs_f64();
+        self.set("gen_ai.server.time_to_first_token", AttrValue::Float(elapsed));
+    }
+
+    /// A tool call's result: its size (bytes, items — your unit) and any attributes.
+    #[pyo3(signature = (size=None, **attributes))]
+    fn set_result(
+        &mut self,
+        size: Option<i64>,
+        attributes: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        if let Some(size) = size {
+            if size < 0 {
+                return Err(PyValueError::new_err(format!("size must be at least 0, not {size}")));
+            }
+            self.set("gen_ai.tool.call.result.size", AttrValue::Int(size));
+        }
+        if let Some(attributes) = attributes {
+            for (k, v) in attributes.iter() {
+                let key: String = k.extract()?;
+                let value = attr_value(&key, &v)?;
+                self.set(&key, value);
+            }
+        }
+        Ok(())
+    }
+
+    /// The provider's id of this tool call (`gen_ai.tool.call.id`).
+    fn set_call_id(&mut self, call_id: &str) {
+        self.set("gen_ai.tool.call.id", AttrValue::from(call_id));
+    }
+
+    /// Sets an attribute (str, int, float or bool).
+    fn set_attribute(&mut self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = attr_value(key, value)?;
+        self.set(key, value);
+        Ok(())
+    }
+
+    /// Marks it failed with `message`.
+    fn set_error(&mut self, message: &str) {
+        if let Some(span) = self.span_mut() {
+            span.set_error(message);
+        }
+    }
+
+    /// Marks it succeeded.
+    fn set_ok(&mut self) {
+        if let Some(span) = self.span_mut() {
+            span.status = Status::Ok;
+        }
+    }
+
+    /// Starts a child LLM call.
+    #[pyo3(signature = (model, provider=None))]
+    fn llm_call(&self, model: &str, provider: Option<&str>) -> PyResult<Span> {
+        llm_span(self, model, provider)
+    }
+
+    /// Starts a child tool call named after the tool; `arguments` (any JSON-able value) is
+    /// measured, not stored.
+    #[pyo3(signature = (name, arguments=None))]
+    fn tool_call(&self, name: &str, arguments: Option<&Bound<'_, PyAny>>) -> PyResult<Span> {
+        tool_span(self, name, arguments)
+    }
+
+    /// Starts a child step.
+    fn step(&self, name: &str) -> PyResult<Span> {
+        self.child(SpanKind::AgentStep, Symbol::intern(name))
+    }
+
+    /// Starts a child retrieval.
+    fn retrieval(&self, name: &str) -> PyResult<Span> {
+        self.child(SpanKind::Retrieval, Symbol::intern(name))
+    }
+
+    /// Records a log record inside this span.
+    #[pyo3(signature = (level, message, **fields))]
+    fn log(&self, level: &str, message: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        log_event(&self.core, &self.ctx, self.span_id, level, message, fields)
+    }
+
+    /// Ends it now. Raises `ShutdownError` if its instance was shut down (the event is then
+    /// counted as dropped after shutdown).
+    fn end(&mut self) -> PyResult<()> {
+        self.finish();
+        if self.core.is_closed() { Err(errors::shut_down()) } else { Ok(()) }
+    }
+
+    fn __enter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+        let token = current_var(slf.py())?.call_method1("set", (&slf,))?;
+        slf.borrow_mut().token = Some(token.unbind());
+        Ok(slf)
+    }
+
+    #[pyo3(signature = (exc_type=None, exc=None, _traceback=None))]
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyType>>,
+        exc: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        if let Some(t) = exc_type {
+            let type_name = t.qualname()?.to_string();
+            let message =
+                exc.map(|e| e.str().map(|s| s.to_string())).transpose()?.unwrap_or_default();
+            if let Some(span) = self.span_mut() {
+                span.set_error(&if message.is_empty() {
+                    type_name.clone()
+                } else {
+                    format!("{type_name}: {message}")
+                });
+            }
+            self.set("error.type", AttrValue::from(type_name.as_str()));
+        }
+        self.finish();
+        if let Some(token) = self.token.take() {
+            current_var(py)?.call_method1("reset", (token,))?;
+        }
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let name = self.event.as_ref().map_or("<ended>", |e| e.name.as_str());
+        format!("Span({name}, span_id={}, thread_id={})", self.span_id, self.ctx.thread_id)
+    }
+}
+
+/// One run or conversation of an agent: a root span (`invoke_agent`) and the spans under it.
+/// `with control.thread(...) as thread:` makes it current, so nested spans find their parent
+/// through `contextvars`.
+#[pyclass(frozen, module = "mission_control._native")]
+pub struct Thread {
+    core: Arc<Core>,
+    ctx: ThreadContext,
+    root: Py<Span>,
+}
+
+impl Thread {
+    pub(crate) fn start(
+        core: Arc<Core>,
+        agent: Option<&str>,
+        user_id: Option<&str>,
+        thread_id: Option<&str>,
+        traceparent: Option<&str>,
+    ) -> PyResult<Self> {
+        let agent = agent.map_or(core.service, Symbol::intern);
+        let (thread_id, remote_parent) = match (thread_id, traceparent) {
+            (Some(_), Some(_)) => {
+                return Err(PyValueError::new_err("give thread_id or traceparent, not both"));
+            }
+            (Some(id), None) => (
+                id.parse::<ThreadId>()
+                    .map_err(|e| PyValueError::new_err(format!("thread_id: {e}")))?,
+                SpanId::NONE,
+            ),
+            (None, Some(header)) => mission_sdk::parse_traceparent(header)
+                .map_err(|e| PyValueError::new_err(format!("traceparent: {e}")))?,
+            (None, None) => (ThreadId::generate(), SpanId::NONE),
+        };
+        let ctx = ThreadContext { tenant: core.tenant, agent, thread_id };
+        static INVOKE_AGENT: LazySymbol = LazySymbol::new("invoke_agent");
+        let mut root =
+            Span::start(core.clone(), ctx, SpanKind::AgentStep, INVOKE_AGENT.get(), remote_parent)?;
+        if let Some(user) = user_id {
+            root.set(USER_ID_ATTRIBUTE, AttrValue::from(user));
+        }
+        let root = Python::attach(|py| Py::new(py, root))?;
+        Ok(Self { core, ctx, root })
+    }
+
+    /// The innermost open span of this thread in the current context, else the root.
+    fn parent<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Span>> {
+        let current = current_var(py)?.call_method0("get")?;
+        if let Ok(span) = current.cast_into::<Span>() {
+            let s = span.borrow();
+            if s.ctx.thread_id == self.ctx.thread_id && s.event.is_some() {
+                drop(s);
+                return Ok(span);
+            }
+        }
+        Ok(self.root.bind(py).clone())
+    }
+}
+
+#[pymethods]
+impl Thread {
+    /// The thread id (a W3C trace id, 32 hex digits).
+    #[getter]
+    fn id(&self) -> String {
+        self.ctx.thread_id.to_string()
+    }
+
+    /// The agent's name.
+    #[getter]
+    fn agent(&self) -> &'static str {
+        self.ctx.agent.as_str()
+    }
+
+    /// The root span (to set attributes on the whole run, or mark it failed).
+    #[getter]
+    fn root(&self, py: Python<'_>) -> Py<Span> {
+        self.root.clone_ref(py)
+    }
+
+    /// The W3C `traceparent` naming the root span, for a downstream call.
+    #[getter]
+    fn traceparent(&self, py: Python<'_>) -> String {
+        self.root.borrow(py).traceparent()
+    }
+
+    /// Starts an LLM call under the current span of this thread (or its root).
+    #[pyo3(signature = (model, provider=None))]
+    fn llm_call(&self, py: Python<'_>, model: &str, provider: Option<&str>) -> PyResult<Span> {
+        llm_span(&self.parent(py)?.borrow(), model, provider)
+    }
+
+    /// Starts a tool call under the current span of this thread (or its root); `arguments`
+    /// (any JSON-able value) is measured, not stored.
+    #[pyo3(signature = (name, arguments=None))]
+    fn tool_call(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        arguments: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Span> {
+        tool_span(&self.parent(py)?.borrow(), name, arguments)
+    }
+
+    /// Starts a step under the current span of this thread (or its root).
+    fn step(&self, py: Python<'_>, name: &str) -> PyResult<Span> {
+        self.parent(py)?.borrow().child(SpanKind::AgentStep, Symbol::intern(name))
+    }
+
+    /// Starts a retrieval under the current span of this thread (or its root).
+    fn retrieval(&self, py: Python<'_>, name: &str) -> PyResult<Span> {
+        self.parent(py)?.borrow().child(SpanKind::Retrieval, Symbol::intern(name))
+    }
+
+    /// Records a log record in the current span of this thread (or its root).
+    #[pyo3(signature = (level, message, **fields))]
+    fn log(
+        &self,
+        py: Python<'_>,
+        level: &str,
+        message: &str,
+        fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let span_id = self.parent(py)?.borrow().span_id;
+        log_event(&self.core, &self.ctx, span_id, level, message, fields)
+    }
+
+    /// Records a permission decision: `actor` asked to do `action` to `resource`; `rule`
+    /// decided (`allowed` True or False).
+    #[pyo3(signature = (actor, action, resource, allowed, rule))]
+    fn permission(
+        &self,
+        py: Python<'_>,
+        actor: &str,
+        action: &str,
+        resource: &str,
+        allowed: bool,
+        rule: &str,
+    ) -> PyResult<()> {
+        if self.core.is_closed() {
+            return Err(errors::shut_down());
+        }
+        let span_id = self.parent(py)?.borrow().span_id;
+        let event = self.ctx.event(
+            Symbol::intern(action),
+            span_id,
+            EventBody::Permission(PermissionDecision {
+                actor: Text::new(actor),
+                action: Symbol::intern(action),
+                resource: Text::new(resource),
+                decision: if allowed { Decision::Allow } else { Decision::Deny },
+                policy: Symbol::intern(rule),
+            }),
+        );
+        self.core.recorder.record(event);
+        Ok(())
+    }
+
+    /// Sets an attribute on the root span.
+    fn set_attribute(&self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = attr_value(key, value)?;
+        self.root.borrow_mut(py).set(key, value);
+        Ok(())
+    }
+
+    /// Ends the thread now (its root span records).
+    fn end(&self, py: Python<'_>) -> PyResult<()> {
+        self.root.borrow_mut(py).end()
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        let root = slf.get().root.bind(slf.py()).clone();
+        Span::__enter__(root)?;
+        Ok(slf)
+    }
+
+    #[pyo3(signature = (exc_type=None, exc=None, traceback=None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyType>>,
+        exc: Option<&Bound<'_, PyAny>>,
+        traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.root.borrow_mut(py).__exit__(py, exc_type, exc, traceback)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Thread(agent={}, id={})", self.ctx.agent.as_str(), self.ctx.thread_id)
+    }
+}

@@ -1,0 +1,222 @@
+"""The logging and OpenTelemetry bridges, error mapping, process life (atexit, fork)."""
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import pyarrow.dataset as ds
+import pytest
+
+import mission_control as mc
+from conftest import rows
+
+
+def test_logging_records_land_in_the_current_span_or_the_service(control):
+    logger = logging.getLogger("agent.tools")
+    logger.setLevel(logging.DEBUG)
+    handler = control.handler()
+    logger.addHandler(handler)
+    try:
+        logger.warning("outside any thread: %s", "service log")
+        with control.thread() as thread:
+            with thread.tool_call("web_search") as tool:
+                logger.error("upstream said %d", 503)
+                try:
+                    raise TimeoutError("took too long")
+                except TimeoutError:
+                    logger.exception("gave up")
+    finally:
+        logger.removeHandler(handler)
+    logs = rows(control.query(kind="log"))
+    by_message = {r["log_message"]: r for r in logs}
+    outside = by_message["outside any thread: service log"]
+    assert outside["log_level"] == "warn" and outside["thread_id"] is None
+    inside = by_message["upstream said 503"]
+    assert inside["log_level"] == "error" and inside["thread_id"] == thread.id
+    assert format(inside["span_id"], "016x") == tool.span_id
+    assert dict(inside["attributes"])["logger"] == "agent.tools"
+    assert by_message["gave up: TimeoutError: took too long"]["log_level"] == "error"
+
+
+def test_opentelemetry_spans_feed_mission_control(control):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Status, StatusCode
+
+    from mission_control.otel import MissionSpanProcessor
+
+    provider = TracerProvider()
+    processor = MissionSpanProcessor(control)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("an-openllmetry-app")
+    with tracer.start_as_current_span("invoke_agent planner", attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"}) as agent:
+        with tracer.start_as_current_span("chat gpt-4o-mini", attributes={
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini", "gen_ai.system": "openai",
+            "gen_ai.usage.prompt_tokens": 1000, "gen_ai.usage.completion_tokens": 100, "app.region": "eu",
+        }):
+            pass
+        with tracer.start_as_current_span("execute_tool search", attributes={"gen_ai.tool.name": "search"}) as tool:
+            tool.set_status(Status(StatusCode.ERROR, "quota exceeded"))
+    provider.shutdown()
+    assert processor.recorded == 3
+    trace_id = format(agent.get_span_context().trace_id, "032x")
+    spans = {r["kind"]: r for r in rows(control.query(thread_id=trace_id))}
+    assert set(spans) == {"agent_step", "llm_call", "tool_call"}
+    llm = spans["llm_call"]
+    assert (llm["name"], llm["gen_ai_request_model"], llm["gen_ai_provider_name"]) == ("chat", "gpt-4o-mini", "openai")
+    assert (llm["gen_ai_usage_input_tokens"], llm["gen_ai_usage_output_tokens"]) == (1000, 100)
+    assert llm["gen_ai_usage_cost"] == pytest.approx((1000 * 0.15 + 100 * 0.60) / 1e6)
+    assert dict(llm["attributes"])["app.region"] == "eu"
+    assert llm["parent_span_id"] == spans["agent_step"]["span_id"] == agent.get_span_context().span_id
+    assert spans["tool_call"]["name"] == "search" and spans["tool_call"]["status"] == "error"
+    assert spans["tool_call"]["error_message"] == "quota exceeded"
+    assert spans["agent_step"]["gen_ai_agent_name"] == "planner"
+
+
+def test_bad_arguments_raise_typed_errors_naming_the_argument(control, tmp_path):
+    with pytest.raises(TypeError, match="ring_capacity"):
+        mc.init(store=tmp_path / "x", ring_capacity="big")
+    with pytest.raises(mc.ConfigError, match="backpressure"):
+        mc.init(store=tmp_path / "x", backpressure="sometimes")
+    with pytest.raises(ValueError, match="otlp_protocol"):
+        mc.init(store=tmp_path / "x", otlp_endpoint="http://127.0.0.1:4318", otlp_protocol="carrier-pigeon")
+    assert issubclass(mc.ConfigError, mc.MissionControlError)
+    with control.thread() as thread:
+        with thread.llm_call("gpt-4o-mini") as call:
+            with pytest.raises(ValueError, match="input_tokens"):
+                call.record_usage(-1, 5)
+        with pytest.raises(TypeError, match='"payload"'):
+            thread.tool_call("t").set_attribute("payload", object())
+        with pytest.raises(ValueError, match="record_usage is for LLM calls"):
+            thread.tool_call("t").record_usage(1, 1)
+        with pytest.raises(ValueError, match="level"):
+            thread.log("loud", "x")
+    with pytest.raises(ValueError, match="thread_id"):
+        control.thread(thread_id="not-hex")
+    with pytest.raises(ValueError, match="traceparent"):
+        control.thread(traceparent="00-zz")
+    with pytest.raises(ValueError, match="thread_id"):
+        control.query(thread_id="nope")
+    with pytest.raises(ValueError, match="column"):
+        control.query(columns=["no_such_column"])
+    with pytest.raises(TypeError, match="since"):
+        control.query(since="yesterday")
+    # What was recorded before the mistakes is all there.
+    assert len(rows(control.query(thread_id=thread.id))) >= 2
+
+
+def test_a_rust_panic_is_a_python_exception_not_an_abort():
+    with pytest.raises(BaseException) as raised:
+        mc._native._panic_for_test()
+    assert "deliberate panic" in str(raised.value)
+    assert type(raised.value).__name__ == "PanicException"
+
+
+def test_calls_after_shutdown_raise_a_clear_error(control):
+    thread = control.thread()
+    report = control.shutdown()
+    assert report["accounting"]["recorded"] == 0
+    calls = (control.thread, lambda: control.log("info", "x"), control.flush, lambda: control.query(),
+             lambda: thread.llm_call("m"), control.stats, control.health, lambda: control.record("x"))
+    for call in calls:
+        with pytest.raises(mc.ShutdownError, match="shut down"):
+            call()
+    with pytest.raises(mc.ShutdownError):
+        thread.end()
+    assert control.shutdown() is None, "a second shutdown is a no-op"
+
+
+def test_everything_is_flushed_at_interpreter_exit(tmp_path):
+    script = textwrap.dedent(f"""
+        import mission_control as mc
+        control = mc.init(store={str(tmp_path)!r}, service="exiting")
+        for i in range(100):
+            with control.thread() as thread:
+                thread.tool_call("t").end()
+        # no flush, no shutdown: atexit delivers it
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+    table = ds.dataset(str(tmp_path / "events"), format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == 200
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_its_own_recorder_and_the_parent_loses_nothing(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, sys, threading
+        import mission_control as mc
+        control = mc.init(store={str(tmp_path)!r}, service="forking")
+        # A thread started before the fork keeps recording in the parent.
+        stop = threading.Event()
+        def background():
+            while not stop.is_set():
+                control.record("heartbeat")
+                stop.wait(0.001)
+        bg = threading.Thread(target=background); bg.start()
+        with control.thread(agent="parent-before") as t:
+            t.tool_call("before").end()
+        pid = os.fork()
+        if pid == 0:
+            with control.thread(agent="child") as t:
+                for i in range(50):
+                    t.tool_call("in-child").end()
+            child_rows = control.query(agent="child").num_rows
+            before_rows = control.query(agent="parent-before").num_rows
+            report = control.shutdown()
+            ok = child_rows == 51 and before_rows == 2 and report["accounting"]["dropped"] == 0
+            if not ok:
+                print("child:", child_rows, before_rows, report["accounting"], file=sys.stderr)
+            os._exit(0 if ok else 1)
+        with control.thread(agent="parent-after") as t:
+            t.tool_call("after").end()
+        _, status = os.waitpid(pid, 0)
+        stop.set(); bg.join()
+        report = control.shutdown()
+        assert report["accounting"]["dropped"] == 0, report
+        sys.exit(os.waitstatus_to_exitcode(status))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert done.returncode == 0, "the child's own checks failed"
+    table = ds.dataset(str(tmp_path / "events"), format="parquet", partitioning="hive").to_table()
+    agents = table.column("gen_ai_agent_name").to_pylist()
+    assert agents.count("parent-before") == 2, "recorded once, not duplicated by the child"
+    assert agents.count("child") == 51
+    assert agents.count("parent-after") == 2
+
+
+def test_the_stubs_cover_every_public_name():
+    import ast
+    import pathlib
+
+    stub = pathlib.Path(mc.__file__).with_name("_native.pyi")
+    tree = ast.parse(stub.read_text())
+    declared = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            declared[node.name] = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        elif isinstance(node, ast.FunctionDef):
+            declared[node.name] = set()
+        elif isinstance(node, ast.AnnAssign):
+            declared[node.target.id] = set()
+    for name in dir(mc._native):
+        if name.startswith("__") and name != "__version__":
+            continue
+        assert name in declared, f"_native.{name} has no stub"
+        obj = getattr(mc._native, name)
+        if isinstance(obj, type) and not issubclass(obj, BaseException):
+            methods = {m for m in vars(obj) if not m.startswith("__") or m in ("__enter__", "__exit__", "__len__", "__arrow_c_stream__")}
+            missing = methods - declared[name] - {"__new__"}
+            assert not missing, f"{name} stubs lack {missing}"
+    assert (pathlib.Path(mc.__file__).parent / "py.typed").exists()
+
+
+def test_the_python_quick_start_runs(tmp_path):
+    import pathlib
+
+    script = pathlib.Path(__file__).resolve().parents[3] / "examples" / "python" / "quickstart.py"
+    out = subprocess.run([sys.executable, str(script), "--threads", "60", "--store", str(tmp_path)],
+                         check=True, capture_output=True, text=True).stdout
+    assert "Recorded 60 conversations" in out and "dropped 0" in out, out
+    table = ds.dataset(str(tmp_path / "events"), format="parquet", partitioning="hive").to_table()
+    assert table.filter(ds.field("kind") == "agent_step").num_rows == 60
