@@ -32,11 +32,7 @@ pub fn run_cost(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let group_by = if group_by.is_empty() { &[GroupBy::Model][..] } else { group_by };
-    let mut q = store.query().time_range(window.from, window.to);
-    if let Some(tenant) = tenant {
-        q = q.tenant(tenant);
-    }
-    let rows = store.cost_report(q, group_by)?;
+    let rows = store.cost_report(window.query(store, tenant), group_by)?;
     if json {
         writeln!(out, "{}", serde_json::to_string(&rows)?)?;
         return Ok(());

@@ -511,11 +511,7 @@ pub fn run_stats(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
-    let mut q = store.query().time_range(window.from, window.to);
-    if let Some(tenant) = tenant {
-        q = q.tenant(tenant);
-    }
-    let stats = store.operation_stats(q, group_by)?;
+    let stats = store.operation_stats(window.query(store, tenant), group_by)?;
     if json {
         writeln!(out, "{}", serde_json::to_string(&stats)?)?;
         return Ok(());

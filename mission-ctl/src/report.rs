@@ -109,13 +109,7 @@ pub struct Report {
 /// # Errors
 /// Unreadable files.
 pub fn build_report(store: &Store, window: Window, tenant: Option<&str>) -> Result<Report, Error> {
-    let query = || {
-        let q = store.query().time_range(window.from, window.to);
-        match tenant {
-            Some(t) => q.tenant(t),
-            None => q,
-        }
-    };
+    let query = || window.query(store, tenant);
     let (mut volumes, top_errors) = count(query())?;
     let operations = store.operation_stats(query(), &[GroupBy::Operation])?;
     let cost_by_model = store.cost_report(query(), &[GroupBy::Model])?;

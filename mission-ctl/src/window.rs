@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use mission_core::Timestamp;
 use mission_store::layout::days_from_civil;
+use mission_store::{Query, Store};
 
 use crate::{Error, invalid};
 
@@ -17,6 +18,15 @@ pub struct Window {
 }
 
 impl Window {
+    /// A query of `store` over this window, of one tenant or all.
+    pub fn query<'s>(&self, store: &'s Store, tenant: Option<&str>) -> Query<'s> {
+        let q = store.query().time_range(self.from, self.to);
+        match tenant {
+            Some(t) => q.tenant(t),
+            None => q,
+        }
+    }
+
     /// The last `length`, ending now.
     pub fn last(length: Duration) -> Self {
         let to = Timestamp::now();
