@@ -9,7 +9,9 @@ use std::time::Duration;
 use mission_core::{
     Event, EventBody, Level, LogRecord, MetricKind, MetricPoint, Recorder, Symbol, Text,
 };
-use mission_sdk::{McpHttpConfig, McpHttpServer, MissionConfig, MissionControl, PriceTable};
+use mission_sdk::{
+    McpHttpConfig, McpHttpServer, MissionConfig, MissionControl, ModelPrice, PriceTable,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -20,6 +22,7 @@ use crate::span::{Thread, attr_value};
 
 /// What spans and threads need of an instance, shared by all of them.
 pub(crate) struct Core {
+    id: u64,
     pub(crate) recorder: Recorder,
     pub(crate) prices: PriceTable,
     pub(crate) tenant: Symbol,
@@ -33,7 +36,40 @@ pub(crate) struct Core {
     store_root: Option<PathBuf>,
 }
 
+/// Each instance's number, for the per-thread price cache.
+static NEXT_CORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// (instance, provider, model) and the price that matched.
+type PriceEntry = (u64, Symbol, Symbol, Option<ModelPrice>);
+
+thread_local! {
+    /// The last few models priced on this thread: the table is searched by string once per
+    /// model, not once per call.
+    static PRICES: std::cell::RefCell<Vec<PriceEntry>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Models remembered per thread.
+const PRICE_CACHE: usize = 16;
+
 impl Core {
+    /// The cost of `usage` by this instance's price table; `None` when no entry prices it.
+    pub(crate) fn cost(&self, usage: &mission_core::LlmUsage) -> Option<f64> {
+        PRICES.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let key = (self.id, usage.provider, usage.model);
+            if let Some((.., price)) = cache.iter().find(|(i, p, m, _)| (*i, *p, *m) == key) {
+                return price.as_ref().map(|p| p.cost(usage));
+            }
+            let price = self.prices.find(usage.provider.as_str(), usage.model.as_str()).cloned();
+            let cost = price.as_ref().map(|p| p.cost(usage));
+            if cache.len() >= PRICE_CACHE {
+                cache.remove(0);
+            }
+            cache.push((key.0, key.1, key.2, price));
+            cost
+        })
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
@@ -112,6 +148,7 @@ impl Settings {
 fn core_of(control: MissionControl, settings: &Settings) -> Arc<Core> {
     let _ = settings;
     Arc::new(Core {
+        id: NEXT_CORE.fetch_add(1, Ordering::Relaxed),
         recorder: control.recorder().clone(),
         prices: control.prices().clone(),
         tenant: Symbol::intern(&control.config().tenant),
@@ -467,7 +504,7 @@ impl Control {
             span.llm.provider = provider.map_or(Symbol::EMPTY, Symbol::intern);
             span.llm.input_tokens = input_tokens;
             span.llm.output_tokens = output_tokens;
-            if let Some(cost) = core.prices.cost(&span.llm) {
+            if let Some(cost) = core.cost(&span.llm) {
                 span.llm.cost_usd = cost;
             }
         }

@@ -27,6 +27,7 @@
 //! ```
 
 mod control;
+mod ctxvar;
 mod errors;
 mod query;
 mod span;
@@ -42,8 +43,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<span::Span>()?;
     m.add_class::<query::QueryResult>()?;
     errors::register(m)?;
-    span::init_context(py)?;
-    m.add("CURRENT_SPAN", span::current_var(py)?)?;
+    m.add("CURRENT_SPAN", ctxvar::var(py)?)?;
     m.add_function(wrap_pyfunction!(control::_panic_for_test, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -10,34 +10,10 @@ use mission_core::{
 use mission_store::USER_ID_ATTRIBUTE;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyType};
 
 use crate::control::Core;
 use crate::errors;
-
-static CURRENT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// Makes the context variable holding the current span.
-pub(crate) fn init_context(py: Python<'_>) -> PyResult<()> {
-    current_var(py).map(|_| ())
-}
-
-/// `contextvars.ContextVar("mission_control_current_span", default=None)`.
-pub(crate) fn current_var(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    CURRENT
-        .get_or_try_init(py, || {
-            let kwargs = PyDict::new(py);
-            kwargs.set_item("default", py.None())?;
-            Ok::<_, PyErr>(
-                py.import("contextvars")?
-                    .getattr("ContextVar")?
-                    .call(("mission_control_current_span",), Some(&kwargs))?
-                    .unbind(),
-            )
-        })
-        .map(|v| v.bind(py))
-}
 
 /// A Python value as an attribute value: str, int, float or bool.
 pub(crate) fn attr_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<AttrValue> {
@@ -134,7 +110,7 @@ impl Span {
             if span.kind == SpanKind::LlmCall
                 && usage.cost_usd == 0.0
                 && !usage.model.is_empty()
-                && let Some(cost) = self.core.prices.cost(usage)
+                && let Some(cost) = self.core.cost(usage)
             {
                 usage.cost_usd = cost;
             }
@@ -363,7 +339,7 @@ impl Span {
     }
 
     fn __enter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
-        let token = current_var(slf.py())?.call_method1("set", (&slf,))?;
+        let token = crate::ctxvar::set(slf.py(), slf.as_any())?;
         slf.borrow_mut().token = Some(token.unbind());
         Ok(slf)
     }
@@ -391,7 +367,7 @@ impl Span {
         }
         self.finish();
         if let Some(token) = self.token.take() {
-            current_var(py)?.call_method1("reset", (token,))?;
+            crate::ctxvar::reset(py, token.bind(py))?;
         }
         Ok(false)
     }
@@ -447,7 +423,7 @@ impl Thread {
 
     /// The innermost open span of this thread in the current context, else the root.
     fn parent<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Span>> {
-        let current = current_var(py)?.call_method0("get")?;
+        let current = crate::ctxvar::get(py)?;
         if let Ok(span) = current.cast_into::<Span>() {
             let s = span.borrow();
             if s.ctx.thread_id == self.ctx.thread_id && s.event.is_some() {

@@ -193,3 +193,22 @@ def test_query_results_feed_polars_and_duckdb_without_pyarrow_conversion(control
     counts = duckdb.sql("SELECT name, count(*) AS n FROM stream GROUP BY name ORDER BY name").fetchall()
     assert counts == [("tool-0", 4), ("tool-1", 3), ("tool-2", 3)]
     assert pl.DataFrame(stream).height == 10, "a result can be read again"
+
+
+def test_threads_started_before_init_record_too(tmp_path):
+    go = threading.Event()
+    box = {}
+
+    def early():
+        go.wait(10)
+        with box["control"].thread(agent="early") as t:
+            t.tool_call("from-an-old-thread").end()
+
+    worker = threading.Thread(target=early)
+    worker.start()  # before init
+    control = mc.init(store=tmp_path, service="late")
+    box["control"] = control
+    go.set()
+    worker.join()
+    assert [r["name"] for r in rows(control.query(agent="early", kind="tool_call"))] == ["from-an-old-thread"]
+    assert control.shutdown()["accounting"]["dropped"] == 0

@@ -23,8 +23,9 @@ pub const HEALTH_URI: &str = "mission://health";
 pub const THREAD_URI_PREFIX: &str = "mission://threads/";
 /// Most resources one listen request may watch.
 pub(crate) const MAX_SUBSCRIPTIONS: usize = 64;
-/// Recent threads listed as resources.
+/// Recent threads listed as resources: at most this many, of the last 24 hours.
 const LISTED_THREADS: usize = 20;
+const LISTED_WINDOW_NS: u64 = 24 * 3_600 * 1_000_000_000;
 /// Shortest time between two notifications for the same resource.
 const NOTIFY_EVERY: Duration = Duration::from_millis(200);
 /// How often a server over a store on disk looks for changes.
@@ -101,9 +102,15 @@ pub(crate) fn list(source: &Source, scope: Option<&str>) -> Result<ListResources
     ];
     if source.root.as_ref().is_some_and(|r| r.exists()) {
         let store = source.store()?;
+        // Recent threads only: listing must not scan a store's whole history.
+        let now = mission_core::Timestamp::now().0;
+        let q = store.query().time_range(
+            mission_core::Timestamp(now.saturating_sub(LISTED_WINDOW_NS)),
+            mission_core::Timestamp(now + 1),
+        );
         let q = match scope {
-            Some(t) => store.query().tenant(t),
-            None => store.query(),
+            Some(t) => q.tenant(t),
+            None => q,
         };
         for t in store.threads(q).map_err(internal)?.into_iter().take(LISTED_THREADS) {
             resources.push(
