@@ -1,0 +1,527 @@
+//! The detectors, each online and O(1) per point, and the default ensemble.
+//!
+//! | detector | finds | how |
+//! |---|---|---|
+//! | [`RobustBaseline`] | spikes and dips | exponentially weighted level and mean absolute deviation (a robust scale) |
+//! | [`Spot`] | extreme values at a chosen risk | peaks over threshold with a generalized Pareto tail (SPOT, Siffer et al., KDD 2017), fitted by the method of moments on running sums |
+//! | [`Cusum`] | level shifts | two-sided CUSUM of standardized residuals |
+//! | [`SeasonalBaseline`] | departures from a daily/weekly cycle | a per-phase level for a known period, residuals scored robustly |
+//! | [`Ensemble`] (the default) | all of the above, one alert per incident | residual tails + level shift + a likelihood of the recent scores against their own history, with alarm suppression |
+//!
+//! Input rules, the same for every detector: a NaN or infinite value is skipped (scored 0, state
+//! unchanged); times are used only to order points, so duplicate or out-of-order times are
+//! scored as the next point, and a long gap is treated like any other step.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Detector, Score};
+
+/// The default detector: the [`Ensemble`] with its default settings.
+pub fn default_detector() -> Box<dyn Detector + Send> {
+    Box::new(Ensemble::default())
+}
+
+fn skipped(expected: f64, lower: f64, upper: f64) -> Score {
+    Score { score: 0.0, is_anomaly: false, expected, lower, upper }
+}
+
+/// An exponentially weighted mean and mean absolute deviation: a location and a robust scale
+/// that follow slow drift.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EwStats {
+    alpha: f64,
+    mean: f64,
+    mad: f64,
+    n: u64,
+}
+
+impl EwStats {
+    /// Statistics with smoothing `alpha` (the weight of each new point; 1/alpha points of
+    /// memory).
+    pub fn new(alpha: f64) -> Self {
+        Self { alpha: alpha.clamp(1e-6, 1.0), mean: 0.0, mad: 0.0, n: 0 }
+    }
+
+    /// The mean.
+    pub fn mean(&self) -> f64 {
+        self.mean
+    }
+
+    /// The mean absolute deviation (≈ 0.8 standard deviations for Gaussian data).
+    pub fn mad(&self) -> f64 {
+        self.mad
+    }
+
+    /// Points seen.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    /// Adds a point. The first points use a plain average, so early estimates are not biased
+    /// toward the first value.
+    pub fn push(&mut self, x: f64) {
+        self.n += 1;
+        let a = self.alpha.max(1.0 / self.n as f64);
+        let deviation = (x - self.mean).abs();
+        if self.n == 1 {
+            self.mean = x;
+            return;
+        }
+        self.mean += a * (x - self.mean);
+        self.mad += a * (deviation - self.mad);
+    }
+
+    /// `|x - mean|` in units of the scale, with a floor on the scale so a flat series does not
+    /// turn every change into infinity.
+    pub fn z(&self, x: f64) -> f64 {
+        (x - self.mean).abs() / self.floor_scale()
+    }
+
+    fn floor_scale(&self) -> f64 {
+        self.mad.max(1e-6 * self.mean.abs().max(1e-3))
+    }
+}
+
+/// Spikes and dips against an exponentially weighted level and robust scale.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RobustBaseline {
+    stats: EwStats,
+    threshold: f64,
+    warmup: u64,
+}
+
+impl Default for RobustBaseline {
+    fn default() -> Self {
+        Self::new(0.02, 6.0)
+    }
+}
+
+impl RobustBaseline {
+    /// Smoothing `alpha`; an alarm when a point is more than `threshold` deviations away.
+    pub fn new(alpha: f64, threshold: f64) -> Self {
+        Self { stats: EwStats::new(alpha), threshold, warmup: 30 }
+    }
+}
+
+impl Detector for RobustBaseline {
+    fn update(&mut self, _time_ns: u64, value: f64) -> Score {
+        let scale = self.stats.floor_scale();
+        let (m, band) = (self.stats.mean(), self.threshold * scale);
+        if !value.is_finite() {
+            return skipped(m, m - band, m + band);
+        }
+        let z = self.stats.z(value);
+        let ready = self.stats.count() >= self.warmup;
+        self.stats.push(value);
+        Score {
+            score: if ready { (z / (2.0 * self.threshold)).min(1.0) } else { 0.0 },
+            is_anomaly: ready && z > self.threshold,
+            expected: m,
+            lower: m - band,
+            upper: m + band,
+        }
+    }
+}
+
+/// Extreme values at a chosen risk: SPOT (Siffer, Fouque, Termier, Largouët, "Anomaly Detection
+/// in Streams with Extreme Value Theory", KDD 2017). Above an initial high quantile `t` the
+/// excesses follow a generalized Pareto distribution; its parameters are fitted by the method
+/// of moments on exponentially weighted running sums of the excesses (O(1) per point), and the
+/// alarm threshold is the value exceeded with probability `risk`. Works on the magnitude of a
+/// residual (one-sided).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spot {
+    risk: f64,
+    /// The initial threshold `t` (a high quantile of the calibration points), or `None` while
+    /// calibrating.
+    t: Option<f64>,
+    calibration: Vec<f64>,
+    calibration_size: usize,
+    /// Weighted count, sum and sum of squares of the excesses over `t`.
+    peaks: f64,
+    sum: f64,
+    sum_sq: f64,
+    /// Weighted count of all points since calibration (for the share of peaks).
+    seen: f64,
+    forget: f64,
+}
+
+impl Spot {
+    /// A detector alarming at probability `risk` per point, calibrated on the first
+    /// `calibration_size` points.
+    pub fn new(risk: f64, calibration_size: usize) -> Self {
+        Self {
+            risk: risk.clamp(1e-9, 0.5),
+            t: None,
+            calibration: Vec::with_capacity(calibration_size),
+            calibration_size: calibration_size.max(20),
+            peaks: 0.0,
+            sum: 0.0,
+            sum_sq: 0.0,
+            seen: 0.0,
+            forget: 1.0 - 1e-4,
+        }
+    }
+
+    /// The value exceeded with probability `risk`, once calibrated.
+    pub fn threshold(&self) -> Option<f64> {
+        let t = self.t?;
+        if self.peaks < 5.0 {
+            return Some(t * 2.0);
+        }
+        let mean = self.sum / self.peaks;
+        let var = (self.sum_sq / self.peaks - mean * mean).max(1e-12);
+        // Method of moments for the GPD: gamma = (1 - mean²/var) / 2, sigma = mean (1 - gamma).
+        // gamma is kept ≥ 0 (an exponential tail or heavier): a bounded tail fitted on few
+        // peaks would call values past its end impossible.
+        let gamma = (0.5 * (1.0 - mean * mean / var)).clamp(0.0, 0.5);
+        let sigma = (mean * (1.0 - gamma)).max(1e-12);
+        let ratio = self.risk * self.seen / self.peaks;
+        let excess = if gamma.abs() < 1e-6 {
+            -sigma * ratio.ln()
+        } else {
+            sigma / gamma * (ratio.powf(-gamma) - 1.0)
+        };
+        Some(t + excess.max(0.0))
+    }
+
+    /// The probability that a value exceeds `x` under the fitted tail (1 below `t`).
+    pub fn tail_probability(&self, x: f64) -> f64 {
+        let Some(t) = self.t else { return 1.0 };
+        if x <= t || self.peaks < 5.0 || self.seen <= 0.0 {
+            return 1.0_f64.min(self.peaks.max(1.0) / self.seen.max(1.0));
+        }
+        let mean = self.sum / self.peaks;
+        let var = (self.sum_sq / self.peaks - mean * mean).max(1e-12);
+        let gamma = (0.5 * (1.0 - mean * mean / var)).clamp(0.0, 0.5);
+        let sigma = (mean * (1.0 - gamma)).max(1e-12);
+        let y = x - t;
+        let survival = if gamma.abs() < 1e-6 {
+            (-y / sigma).exp()
+        } else {
+            let base = 1.0 + gamma * y / sigma;
+            if base <= 0.0 { 0.0 } else { base.powf(-1.0 / gamma) }
+        };
+        (self.peaks / self.seen) * survival
+    }
+
+    /// Adds a magnitude; returns its tail probability (before it is learned).
+    pub fn push(&mut self, x: f64) -> f64 {
+        let Some(t) = self.t else {
+            self.calibration.push(x);
+            if self.calibration.len() >= self.calibration_size {
+                let mut sorted = std::mem::take(&mut self.calibration);
+                sorted.sort_by(f64::total_cmp);
+                let t = sorted[(sorted.len() as f64 * 0.98) as usize - 1];
+                self.t = Some(t);
+                self.seen = sorted.len() as f64;
+                for v in sorted.iter().filter(|v| **v > t) {
+                    self.learn_peak(v - t);
+                }
+            }
+            return 1.0;
+        };
+        let p = self.tail_probability(x);
+        self.peaks *= self.forget;
+        self.sum *= self.forget;
+        self.sum_sq *= self.forget;
+        self.seen = self.seen * self.forget + 1.0;
+        // Extreme points are not learned: they would raise the tail and hide the next ones.
+        if x > t && p > self.risk {
+            self.learn_peak(x - t);
+        }
+        p
+    }
+
+    fn learn_peak(&mut self, excess: f64) {
+        self.peaks += 1.0;
+        self.sum += excess;
+        self.sum_sq += excess * excess;
+    }
+}
+
+impl Detector for Spot {
+    fn update(&mut self, _time_ns: u64, value: f64) -> Score {
+        let upper = self.threshold().unwrap_or(f64::INFINITY);
+        if !value.is_finite() {
+            return skipped(0.0, f64::NEG_INFINITY, upper);
+        }
+        let p = self.push(value);
+        Score {
+            score: tail_score(p),
+            is_anomaly: p < self.risk,
+            expected: self.t.unwrap_or(0.0),
+            lower: f64::NEG_INFINITY,
+            upper,
+        }
+    }
+}
+
+/// A tail probability as a 0..1 score: 0 for ordinary values, rising on a log scale to 1 at a
+/// one-in-a-billion event.
+fn tail_score(p: f64) -> f64 {
+    if p >= 1.0 {
+        return 0.0;
+    }
+    (-(p.max(1e-12)).log10() / 9.0).clamp(0.0, 1.0)
+}
+
+/// Level shifts: a two-sided CUSUM of residuals standardized by a robust scale; the statistic
+/// resets when it raises an alarm, so a shift is reported once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cusum {
+    stats: EwStats,
+    drift: f64,
+    threshold: f64,
+    high: f64,
+    low: f64,
+    warmup: u64,
+    /// After an alarm, move the baseline to the new level (for a raw series; not for
+    /// residuals, which return to zero by themselves).
+    reanchor: bool,
+}
+
+impl Default for Cusum {
+    fn default() -> Self {
+        Self::new(0.005, 0.5, 12.0)
+    }
+}
+
+impl Cusum {
+    /// Baseline smoothing `alpha`; `drift` (in deviations) ignored per point; an alarm when the
+    /// accumulated excess passes `threshold` deviations.
+    pub fn new(alpha: f64, drift: f64, threshold: f64) -> Self {
+        Self {
+            stats: EwStats::new(alpha),
+            drift,
+            threshold,
+            high: 0.0,
+            low: 0.0,
+            warmup: 50,
+            reanchor: true,
+        }
+    }
+
+    /// The same, over residuals of a faster baseline (a change shows as a run of same-signed
+    /// residuals while the baseline catches up; drift and cycles slower than the baseline do
+    /// not).
+    pub fn on_residuals(alpha: f64, drift: f64, threshold: f64) -> Self {
+        Self { reanchor: false, ..Self::new(alpha, drift, threshold) }
+    }
+
+    /// The current statistic in units of the threshold (≥ 1 is an alarm).
+    pub fn level(&self) -> f64 {
+        self.high.max(self.low) / self.threshold
+    }
+}
+
+impl Detector for Cusum {
+    fn update(&mut self, _time_ns: u64, value: f64) -> Score {
+        let m = self.stats.mean();
+        let s = self.stats.floor_scale();
+        if !value.is_finite() {
+            return skipped(m, m - self.threshold * s, m + self.threshold * s);
+        }
+        let ready = self.stats.count() >= self.warmup;
+        let r = (value - m) / s;
+        self.stats.push(value);
+        if !ready {
+            return skipped(m, m - self.threshold * s, m + self.threshold * s);
+        }
+        self.high = (self.high + r - self.drift).max(0.0);
+        self.low = (self.low - r - self.drift).max(0.0);
+        let level = self.level();
+        let alarm = level >= 1.0;
+        if alarm {
+            // The shift is reported once: the baseline jumps to the new level.
+            self.high = 0.0;
+            self.low = 0.0;
+            if self.reanchor {
+                self.stats.mean = value;
+            }
+        }
+        Score {
+            score: (level / 2.0).min(1.0),
+            is_anomaly: alarm,
+            expected: m,
+            lower: m - self.threshold * s,
+            upper: m + self.threshold * s,
+        }
+    }
+}
+
+/// A series with a known cycle (24 points a day, 168 a week): one level per phase of the
+/// cycle, and residuals against it scored robustly. O(period) memory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeasonalBaseline {
+    period: usize,
+    phase: usize,
+    levels: Vec<f64>,
+    seen: Vec<bool>,
+    alpha: f64,
+    residuals: EwStats,
+    threshold: f64,
+}
+
+impl SeasonalBaseline {
+    /// A cycle of `period` points; per-phase smoothing `alpha`; an alarm beyond `threshold`
+    /// residual deviations.
+    pub fn new(period: usize, alpha: f64, threshold: f64) -> Self {
+        let period = period.max(1);
+        Self {
+            period,
+            phase: 0,
+            levels: vec![0.0; period],
+            seen: vec![false; period],
+            alpha,
+            residuals: EwStats::new(0.01),
+            threshold,
+        }
+    }
+}
+
+impl Detector for SeasonalBaseline {
+    fn update(&mut self, _time_ns: u64, value: f64) -> Score {
+        let i = self.phase;
+        let expected = self.levels[i];
+        let band = self.threshold * self.residuals.floor_scale();
+        if !value.is_finite() {
+            return skipped(expected, expected - band, expected + band);
+        }
+        self.phase = (self.phase + 1) % self.period;
+        if !self.seen[i] {
+            self.seen[i] = true;
+            self.levels[i] = value;
+            return skipped(value, value, value);
+        }
+        let residual = value - expected;
+        let z = self.residuals.z(residual);
+        let ready = self.residuals.count() >= 2 * self.period as u64;
+        self.residuals.push(residual);
+        self.levels[i] += self.alpha * residual;
+        Score {
+            score: if ready { (z / (2.0 * self.threshold)).min(1.0) } else { 0.0 },
+            is_anomaly: ready && z > self.threshold,
+            expected,
+            lower: expected - band,
+            upper: expected + band,
+        }
+    }
+}
+
+/// The default: residuals of a fast baseline scored by an extreme-value tail, a level-shift
+/// statistic, and the likelihood of the recent scores against their own long history (as
+/// Numenta's anomaly likelihood does), with alarm suppression: one alert per incident.
+///
+/// Per point: three exponentially weighted statistics, a CUSUM step and a SPOT step — a few
+/// dozen floating-point operations, O(1) memory (a short ring of the last raw scores).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ensemble {
+    level: EwStats,
+    diff: EwStats,
+    previous: Option<f64>,
+    spot: Spot,
+    spot_diff: Spot,
+    cusum: Cusum,
+    raw_history: EwStats,
+    recent: Vec<f64>,
+    recent_at: usize,
+    /// Whether an incident is open (an alert was raised and the scores have not calmed yet).
+    in_incident: bool,
+    /// Points of the open incident so far, and consecutive calm points in it.
+    incident_age: u64,
+    calm: u64,
+    /// Score at or above which a point is an alert.
+    pub alert_at: f64,
+    /// Raw score below which a point counts as calm.
+    pub calm_below: f64,
+    /// Consecutive calm points that close an incident.
+    pub calm_points: u64,
+    /// Longest incident, in points (a lasting change becomes the new normal).
+    pub max_incident: u64,
+    n: u64,
+}
+
+impl Default for Ensemble {
+    fn default() -> Self {
+        Self {
+            level: EwStats::new(0.1),
+            diff: EwStats::new(0.01),
+            previous: None,
+            spot: Spot::new(1e-4, 200),
+            spot_diff: Spot::new(1e-4, 200),
+            cusum: Cusum::on_residuals(0.01, 1.0, 12.0),
+            raw_history: EwStats::new(0.002),
+            recent: vec![0.0; 10],
+            recent_at: 0,
+            in_incident: false,
+            incident_age: 0,
+            calm: 0,
+            alert_at: 0.5,
+            calm_below: 0.3,
+            calm_points: 20,
+            max_incident: 100,
+            n: 0,
+        }
+    }
+}
+
+impl Ensemble {
+    fn raw(&mut self, time_ns: u64, value: f64) -> (f64, f64) {
+        let expected = self.level.mean();
+        let z = if self.level.count() > 1 { self.level.z(value) } else { 0.0 };
+        self.level.push(value);
+        let step = self.previous.map_or(0.0, |p| value - p);
+        self.previous = Some(value);
+        let dz = if self.diff.count() > 1 { self.diff.z(step) } else { 0.0 };
+        self.diff.push(step);
+        let tail = tail_score(self.spot.push(z)).max(tail_score(self.spot_diff.push(dz)));
+        let shift = self.cusum.update(time_ns, value - expected).score;
+        (tail.max(shift), expected)
+    }
+}
+
+impl Detector for Ensemble {
+    fn update(&mut self, time_ns: u64, value: f64) -> Score {
+        let band = 6.0 * self.level.floor_scale();
+        let m = self.level.mean();
+        if !value.is_finite() {
+            return skipped(m, m - band, m + band);
+        }
+        self.n += 1;
+        let (raw, expected) = self.raw(time_ns, value);
+        // The likelihood of the recent raw scores against their long history.
+        self.recent[self.recent_at] = raw;
+        self.recent_at = (self.recent_at + 1) % self.recent.len();
+        let short = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
+        let z = if self.raw_history.count() > 100 {
+            (short - self.raw_history.mean()) / (1.25 * self.raw_history.mad()).max(1e-3)
+        } else {
+            0.0
+        };
+        self.raw_history.push(raw);
+        let likelihood =
+            if z > 0.0 { 1.0 - 0.5 * (-z / std::f64::consts::SQRT_2).exp().min(1.0) } else { 0.0 };
+        let mut score = raw.max(likelihood * raw.max(0.5)).min(1.0);
+        if self.n < 150 {
+            score = 0.0;
+        }
+        // One alert per incident: after an alert, scores are damped until the raw scores have
+        // been calm for a while (or the incident has lasted long enough to be the new normal).
+        if self.in_incident {
+            self.incident_age += 1;
+            self.calm = if raw < self.calm_below { self.calm + 1 } else { 0 };
+            if self.calm >= self.calm_points || self.incident_age >= self.max_incident {
+                self.in_incident = false;
+            }
+            score *= 0.1;
+        }
+        let alert = score >= self.alert_at;
+        if alert {
+            self.in_incident = true;
+            self.incident_age = 0;
+            self.calm = 0;
+        }
+        Score { score, is_anomaly: alert, expected, lower: m - band, upper: m + band }
+    }
+}

@@ -1,0 +1,64 @@
+//! Mission Control's intelligence: streaming anomaly detection, forecasting, leak prediction
+//! and root-cause attribution, in-process, per metric, as points arrive.
+//!
+//! Every detector implements [`Detector`]: one `update(time, value)` per point, O(1) or
+//! O(log n) memory per series, state that round-trips through serde (so a restart resumes
+//! where it left off), and a [`Score`] with the value expected, a band and whether the point
+//! is anomalous.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`detectors`] | robust baselines, SPOT extreme values, CUSUM level shifts, seasonal baselines, and the default [`detectors::Ensemble`] |
+//! | [`forecast`] | Holt-Winters / ETS forecasts with prediction intervals ("latency crosses the SLO in ~40 min") |
+//! | [`leak`] | robust trend (Theil–Sen) to a limit: time to exhaustion, quiet on sawtooth GC patterns |
+//! | [`attribution`] | which dimension values explain a change between a baseline and an anomalous window |
+//! | [`nab`] | the Numenta Anomaly Benchmark: our own implementation of its scoring, and a runner (`cargo run --release -p mission-ml --bin nab`) |
+//!
+//! The M4 Hourly forecasting benchmark runs with `cargo run --release -p mission-ml --bin m4`.
+//!
+//! ```
+//! use mission_ml::{Detector, Score};
+//!
+//! /// A toy detector: anything above a fixed limit is anomalous.
+//! struct Limit(f64);
+//! impl Detector for Limit {
+//!     fn update(&mut self, _time_ns: u64, value: f64) -> Score {
+//!         let over = value > self.0;
+//!         Score { score: if over { 1.0 } else { 0.0 }, is_anomaly: over, expected: 0.0, lower: f64::NEG_INFINITY, upper: self.0 }
+//!     }
+//! }
+//! let mut d = Limit(10.0);
+//! assert!(!d.update(0, 3.0).is_anomaly);
+//! assert!(d.update(1, 12.0).is_anomaly);
+//! ```
+
+/// What a detector says about one point.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Score {
+    /// How anomalous, from 0 (normal) to 1 (certainly anomalous).
+    pub score: f64,
+    /// Whether this point raises an alarm.
+    pub is_anomaly: bool,
+    /// The value the detector expected.
+    pub expected: f64,
+    /// The lower edge of the normal band.
+    pub lower: f64,
+    /// The upper edge of the normal band.
+    pub upper: f64,
+}
+
+/// An online detector over one series.
+pub trait Detector {
+    /// Takes the next point (time in ns since the Unix epoch) and scores it. Points should
+    /// come in time order; each detector documents what it does with NaN, infinities,
+    /// duplicate or out-of-order times and long gaps — never a panic.
+    fn update(&mut self, time_ns: u64, value: f64) -> Score;
+}
+
+pub mod attribution;
+pub mod detectors;
+pub mod forecast;
+pub mod leak;
+pub mod nab;
+
+pub use detectors::default_detector;
