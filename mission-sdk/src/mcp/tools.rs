@@ -518,6 +518,30 @@ pub(crate) fn stats_rows(
     store.operation_stats(q, &groups).map_err(internal)
 }
 
+impl MissionMcp {
+    /// A report over the last `minutes` of the store as one bounded page: `rows` gets the
+    /// store, the window and the request's tenant scope.
+    async fn window_page<T: Serialize>(
+        &self,
+        minutes: u64,
+        context: &RequestContext<RoleServer>,
+        rows: impl FnOnce(&Store, Timestamp, Timestamp, Option<&str>) -> Result<Vec<T>, ErrorData>
+        + Send
+        + 'static,
+    ) -> Result<Page, ErrorData> {
+        let from = window_start(Some(minutes))?.unwrap_or_default();
+        let scope = scope_of(&context.extensions);
+        self.blocking(move |source| {
+            let store = source.store()?;
+            let now = Timestamp::now();
+            let rows = rows(&store, from, Timestamp(now.0 + 1), scope.as_deref())?;
+            let rows = rows.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default());
+            Ok(page(rows.collect(), Cursor { offset: 0, as_of: now.0 }, MAX_ROWS))
+        })
+        .await
+    }
+}
+
 #[tool_router(router = tool_router, vis = "pub(crate)")]
 impl MissionMcp {
     /// List agent threads (runs), newest first.
@@ -627,16 +651,10 @@ impl MissionMcp {
         Parameters(input): Parameters<StatsInput>,
         context: RequestContext<RoleServer>,
     ) -> Result<Answer<Page>, ErrorData> {
-        let from = window_start(Some(input.since_minutes.unwrap_or(60)))?.unwrap_or_default();
-        let scope = scope_of(&context.extensions);
+        let minutes = input.since_minutes.unwrap_or(60);
         let page = self
-            .blocking(move |source| {
-                let store = source.store()?;
-                let now = Timestamp::now();
-                let stats =
-                    stats_rows(&store, from, Timestamp(now.0 + 1), &input, scope.as_deref())?;
-                let rows = stats.into_iter().map(|s| serde_json::to_value(s).unwrap_or_default());
-                Ok(page(rows.collect(), Cursor { offset: 0, as_of: now.0 }, MAX_ROWS))
+            .window_page(minutes, &context, move |store, from, to, scope| {
+                stats_rows(store, from, to, &input, scope)
             })
             .await?;
         let text = table(
@@ -658,20 +676,15 @@ impl MissionMcp {
         Parameters(input): Parameters<CostInput>,
         context: RequestContext<RoleServer>,
     ) -> Result<Answer<Page>, ErrorData> {
-        let from = window_start(Some(input.since_minutes.unwrap_or(1440)))?.unwrap_or_default();
-        let scope = scope_of(&context.extensions);
+        let minutes = input.since_minutes.unwrap_or(1440);
         let page = self
-            .blocking(move |source| {
-                let store = source.store()?;
-                let now = Timestamp::now();
+            .window_page(minutes, &context, move |store, from, to, scope| {
                 let groups: Vec<GroupBy> = input.group_by.iter().map(|g| (*g).into()).collect();
-                let mut q = scoped(&store, scope.as_deref()).time_range(from, Timestamp(now.0 + 1));
+                let mut q = scoped(store, scope).time_range(from, to);
                 if let Some(a) = &input.agent {
                     q = q.agent(a);
                 }
-                let rows = store.cost_report(q, &groups).map_err(internal)?;
-                let rows = rows.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default());
-                Ok(page(rows.collect(), Cursor { offset: 0, as_of: now.0 }, MAX_ROWS))
+                store.cost_report(q, &groups).map_err(internal)
             })
             .await?;
         let total: f64 =
