@@ -6,19 +6,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use mission_core::{
-    Event, EventBody, Level, LogRecord, MetricKind, MetricPoint, Recorder, Symbol, Text,
-};
+use mission_core::{Event, EventBody, LogRecord, MetricKind, MetricPoint, Recorder, Symbol, Text};
 use mission_sdk::{
     McpHttpConfig, McpHttpServer, MissionConfig, MissionControl, ModelPrice, PriceTable,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyDict;
 
 use crate::errors;
 use crate::query::{QueryFilters, QueryResult};
-use crate::span::{Thread, attr_value};
+use crate::span::{Thread, each_field, level_of};
 
 /// What spans and threads need of an instance, shared by all of them.
 pub(crate) struct Core {
@@ -188,25 +186,10 @@ fn to_python<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bo
     py.import("json")?.call_method1("loads", (text,))
 }
 
-fn level_of(level: &str) -> PyResult<Level> {
-    level.parse().map_err(|_| {
-        PyValueError::new_err(format!(
-            "level must be one of trace, debug, info, warn, error, not {level:?}"
-        ))
-    })
-}
-
 fn set_fields(event: &mut Event, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-    if let Some(fields) = fields {
-        for (k, v) in fields.iter() {
-            let key = k
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err("field names must be str"))?;
-            let key = key.to_cow()?;
-            event.attributes.set(Symbol::intern(&key), attr_value(&key, &v)?);
-        }
-    }
-    Ok(())
+    each_field(fields, |key, value| {
+        event.attributes.set(Symbol::intern(key), value);
+    })
 }
 
 #[pymethods]

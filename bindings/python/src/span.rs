@@ -44,7 +44,23 @@ fn count(name: &str, value: i64) -> PyResult<u32> {
     })
 }
 
-fn level_of(level: &str) -> PyResult<Level> {
+/// Each `name=value` of a `**fields` dict as an attribute (names must be str; values str,
+/// int, float or bool).
+pub(crate) fn each_field(
+    fields: Option<&Bound<'_, PyDict>>,
+    mut set: impl FnMut(&str, AttrValue),
+) -> PyResult<()> {
+    for (k, v) in fields.into_iter().flat_map(|f| f.iter()) {
+        let key =
+            k.cast::<PyString>().map_err(|_| PyTypeError::new_err("field names must be str"))?;
+        let key = key.to_cow()?;
+        set(&key, attr_value(&key, &v)?);
+    }
+    Ok(())
+}
+
+/// A log level by name, or a `ValueError` naming the argument.
+pub(crate) fn level_of(level: &str) -> PyResult<Level> {
     level.parse().map_err(|_| {
         PyValueError::new_err(format!(
             "level must be one of trace, debug, info, warn, error, not {level:?}"
@@ -175,12 +191,9 @@ fn log_event(
             message: Text::new(message),
         }),
     );
-    if let Some(fields) = fields {
-        for (k, v) in fields.iter() {
-            let key: String = k.extract()?;
-            event.attributes.set(Symbol::intern(&key), attr_value(&key, &v)?);
-        }
-    }
+    each_field(fields, |key, value| {
+        event.attributes.set(Symbol::intern(key), value);
+    })?;
     core.recorder.record(event);
     Ok(())
 }
@@ -266,14 +279,7 @@ impl Span {
             }
             self.set("gen_ai.tool.call.result.size", AttrValue::Int(size));
         }
-        if let Some(attributes) = attributes {
-            for (k, v) in attributes.iter() {
-                let key: String = k.extract()?;
-                let value = attr_value(&key, &v)?;
-                self.set(&key, value);
-            }
-        }
-        Ok(())
+        each_field(attributes, |key, value| self.set(key, value))
     }
 
     /// The provider's id of this tool call (`gen_ai.tool.call.id`).
