@@ -8,7 +8,8 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`detectors`] | robust baselines, SPOT extreme values, CUSUM level shifts, seasonal baselines, and the default [`detectors::Ensemble`] |
+//! | [`detectors`] | robust baselines, SPOT extreme values, CUSUM level shifts, seasonal baselines, a sensitive shift detector |
+//! | [`ensemble`] | the default [`ensemble::Ensemble`]: novelty (new extremes, new value sequences, extreme residuals) weighed by its rarity in the series, one alert per incident |
 //! | [`forecast`] | Holt-Winters / ETS forecasts with prediction intervals ("latency crosses the SLO in ~40 min") |
 //! | [`leak`] | robust trend (Theil–Sen) to a limit: time to exhaustion, quiet on sawtooth GC patterns |
 //! | [`attribution`] | which dimension values explain a change between a baseline and an anomalous window |
@@ -57,6 +58,7 @@ pub trait Detector {
 
 pub mod attribution;
 pub mod detectors;
+pub mod ensemble;
 pub mod forecast;
 pub mod leak;
 pub mod nab;
