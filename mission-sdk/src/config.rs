@@ -31,6 +31,9 @@ pub struct MissionConfig {
     pub store: Option<bool>,
     /// Where the store lives (`MISSION_STORE_ROOT`; default `./mission-data`).
     pub store_root: Option<PathBuf>,
+    /// Whether anomaly detection and memory sampling run (`MISSION_MODELS=on|off`; default on
+    /// when the `models` feature is built).
+    pub models: Option<bool>,
     /// Recorder buffers and backpressure (`MISSION_RING_CAPACITY`, `MISSION_BACKPRESSURE` =
     /// `drop_newest` or `block:<duration>`).
     pub recorder: Option<RecorderConfig>,
@@ -51,6 +54,8 @@ pub struct ResolvedConfig {
     pub service_name: String,
     /// The store root, or `None` for no store.
     pub store_root: Option<PathBuf>,
+    /// Whether the models run.
+    pub models: bool,
     /// Recorder settings.
     pub recorder: RecorderConfig,
     /// The price table file, if any.
@@ -92,6 +97,7 @@ impl MissionConfig {
             service_name: self.service_name.or(other.service_name),
             store: self.store.or(other.store),
             store_root: self.store_root.or(other.store_root),
+            models: self.models.or(other.models),
             recorder: self.recorder.or(other.recorder),
             prices_file: self.prices_file.or(other.prices_file),
             in_flight_after: self.in_flight_after.or(other.in_flight_after),
@@ -136,14 +142,14 @@ impl MissionConfig {
             };
             recorder.get_or_insert_with(RecorderConfig::default).backpressure = policy;
         }
-        let store = match var("MISSION_STORE").as_deref().map(str::trim) {
-            None => None,
-            Some("on" | "true" | "1") => Some(true),
-            Some("off" | "false" | "0") => Some(false),
-            Some(other) => {
-                return Err(bad("MISSION_STORE", format!("{other:?}: expected on or off")));
-            }
+        let switch = |name: &str| match var(name).as_deref().map(str::trim) {
+            None => Ok(None),
+            Some("on" | "true" | "1") => Ok(Some(true)),
+            Some("off" | "false" | "0") => Ok(Some(false)),
+            Some(other) => Err(bad(name, format!("{other:?}: expected on or off"))),
         };
+        let store = switch("MISSION_STORE")?;
+        let models = switch("MISSION_MODELS")?;
         let in_flight_after = match var("MISSION_IN_FLIGHT_AFTER") {
             Some(v) => {
                 Some(duration_text::parse(&v).map_err(|e| bad("MISSION_IN_FLIGHT_AFTER", e))?)
@@ -156,6 +162,7 @@ impl MissionConfig {
             service_name: var("MISSION_SERVICE_NAME"),
             store,
             store_root: var("MISSION_STORE_ROOT").map(PathBuf::from),
+            models,
             recorder,
             prices_file: var("MISSION_PRICES_FILE").map(PathBuf::from),
         })
@@ -172,6 +179,7 @@ impl MissionConfig {
             } else {
                 None
             },
+            models: merged.models.unwrap_or(true),
             recorder: merged.recorder.unwrap_or_default(),
             prices_file: merged.prices_file,
             in_flight_after: merged.in_flight_after.unwrap_or(Duration::from_secs(30)),

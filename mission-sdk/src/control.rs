@@ -29,6 +29,8 @@ pub struct MissionControlBuilder {
     sampling: Option<crate::SamplingConfig>,
     #[cfg(feature = "otlp")]
     otlp: Option<crate::OtlpConfig>,
+    #[cfg(feature = "models")]
+    models: Option<crate::ModelConfig>,
 }
 
 impl MissionControlBuilder {
@@ -106,6 +108,21 @@ impl MissionControlBuilder {
     /// live stream still see everything); see [`SamplingSink`](crate::SamplingSink).
     pub fn with_sampling(mut self, config: crate::SamplingConfig) -> Self {
         self.sampling = Some(config);
+        self
+    }
+
+    /// Runs anomaly detection and memory sampling with `config` (they run by default, with
+    /// [`ModelConfig::default`](crate::ModelConfig::default)); see [`models`](crate::models).
+    #[cfg(feature = "models")]
+    pub fn with_models(mut self, config: crate::ModelConfig) -> Self {
+        self.models = Some(config);
+        self.code.models = Some(true);
+        self
+    }
+
+    /// Turns anomaly detection and memory sampling off.
+    pub fn without_models(mut self) -> Self {
+        self.code.models = Some(false);
         self
     }
 
@@ -201,6 +218,19 @@ impl MissionControlBuilder {
                 None
             }
         };
+        #[cfg(feature = "models")]
+        let model_stats = if config.models {
+            let sink = crate::ModelSink::new(
+                self.models.unwrap_or_default(),
+                &config.tenant,
+                &config.service_name,
+            );
+            let stats = sink.stats_reader();
+            builder = builder.with_sink(sink);
+            Some(stats)
+        } else {
+            None
+        };
         for sink in self.sinks {
             builder = builder.with_boxed_sink(sink);
         }
@@ -226,6 +256,8 @@ impl MissionControlBuilder {
             sampling: sampling_stats.clone(),
             #[cfg(feature = "otlp")]
             otlp: otlp_stats.clone(),
+            #[cfg(feature = "models")]
+            models: model_stats.clone(),
             store_root: config.store_root.clone(),
         };
         Ok(MissionControl {
@@ -243,6 +275,8 @@ impl MissionControlBuilder {
             sampling_stats,
             #[cfg(feature = "otlp")]
             otlp_stats,
+            #[cfg(feature = "models")]
+            model_stats,
         })
     }
 }
@@ -284,6 +318,8 @@ pub struct MissionControl {
     sampling_stats: Option<crate::SamplingStatsReader>,
     #[cfg(feature = "otlp")]
     otlp_stats: Option<crate::OtlpStatsReader>,
+    #[cfg(feature = "models")]
+    model_stats: Option<crate::ModelStatsReader>,
 }
 
 impl std::fmt::Debug for MissionControl {
@@ -305,6 +341,8 @@ impl MissionControl {
             sampling: None,
             #[cfg(feature = "otlp")]
             otlp: None,
+            #[cfg(feature = "models")]
+            models: None,
         }
     }
 
@@ -399,6 +437,13 @@ impl MissionControl {
         self.sampling_stats.as_ref().map(|r| r.stats())
     }
 
+    /// What the models have done (streams, points, anomalies, memory, leak estimate); `None`
+    /// when they are off.
+    #[cfg(feature = "models")]
+    pub fn model_stats(&self) -> Option<crate::ModelStats> {
+        self.model_stats.as_ref().map(crate::ModelStatsReader::stats)
+    }
+
     /// Rolling statistics right now.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
@@ -450,8 +495,17 @@ impl MissionControl {
     ///
     /// # Errors
     /// [`Error::Flush`](crate::Error::Flush) if it timed out or a sink failed.
+    ///
+    /// With the models on, what they derive from those events (anomalies) is delivered too:
+    /// the first pass waits for the models to score everything, the second delivers what they
+    /// recorded.
     pub fn flush(&self) -> Result<()> {
-        Ok(self.recorder.flush()?)
+        self.recorder.flush()?;
+        #[cfg(feature = "models")]
+        if self.model_stats.is_some() {
+            self.recorder.flush()?;
+        }
+        Ok(())
     }
 
     /// The store, opened for queries (after a [`flush`](Self::flush) it holds everything
@@ -477,6 +531,11 @@ impl MissionControl {
                 let _ = write_atomically(&root.join(IN_FLIGHT_FILE), &[]);
             }
         }
+        // What the models derive from the last events is recorded before the recorder closes.
+        #[cfg(feature = "models")]
+        if self.model_stats.is_some() && self.pipeline.is_some() {
+            let _ = self.recorder.flush();
+        }
         match self.pipeline.take() {
             Some(p) => p.shutdown(),
             None => ShutdownReport { accounting: self.recorder.accounting(), sinks: Vec::new() },
@@ -493,6 +552,8 @@ struct HealthSources {
     sampling: Option<crate::SamplingStatsReader>,
     #[cfg(feature = "otlp")]
     otlp: Option<crate::OtlpStatsReader>,
+    #[cfg(feature = "models")]
+    models: Option<crate::ModelStatsReader>,
     store_root: Option<PathBuf>,
 }
 
@@ -515,6 +576,8 @@ impl HealthSources {
             #[cfg(feature = "otlp")]
             otlp,
             sampling: self.sampling.as_ref().map(|r| r.stats()),
+            #[cfg(feature = "models")]
+            models: self.models.as_ref().map(crate::ModelStatsReader::stats),
             store_root: self.store_root.clone(),
         }
     }
@@ -535,6 +598,9 @@ pub struct HealthReport {
     pub otlp: Option<crate::OtlpStats>,
     /// What sampling kept and skipped, when it is on.
     pub sampling: Option<crate::SamplingStats>,
+    /// What the models did, when they are on.
+    #[cfg(feature = "models")]
+    pub models: Option<crate::ModelStats>,
     /// Where the store is, when there is one.
     pub store_root: Option<PathBuf>,
 }

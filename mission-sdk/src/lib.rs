@@ -49,6 +49,7 @@
 //! | [`PriceTable`] | model prices; cost computed when a call is recorded, cached tokens included once |
 //! | [`EventFilter`], [`Subscription`] | the live hub: in-process subscribers with bounded lag |
 //! | [`MissionConfig`] | every setting, from TOML/JSON or `MISSION_*` variables |
+//! | [`ModelConfig`], [`ModelStats`] | anomaly detection per stream with its likely cause, memory sampling and leak prediction ([`models`]) |
 //!
 //! # Configuration
 //!
@@ -59,6 +60,7 @@
 //! | store | `with_store_root`, `without_store` | `MISSION_STORE_ROOT`, `MISSION_STORE=on/off` | `./mission-data` |
 //! | buffers | `with_recorder_config` | `MISSION_RING_CAPACITY`, `MISSION_BACKPRESSURE=drop_newest\|block:5ms` | 8192 events per thread, drop newest |
 //! | prices | `with_price_table` | `MISSION_PRICES_FILE` | built-in table |
+//! | models | `with_models`, `without_models` | `MISSION_MODELS=on/off` | on ([`ModelConfig::default`]) |
 //!
 //! # Untrusted input
 //!
@@ -77,6 +79,8 @@ mod hub;
 mod inflight;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+#[cfg(feature = "models")]
+pub mod models;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod price;
@@ -90,6 +94,8 @@ pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
 pub use inflight::{IN_FLIGHT_FILE, InFlightReport, InFlightSpan, read_in_flight_file};
 #[cfg(feature = "mcp-http")]
 pub use mcp::http::{McpHttpConfig, McpHttpServer, McpToken};
+#[cfg(feature = "models")]
+pub use models::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpConfig, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use price::{ModelPrice, PriceTable};

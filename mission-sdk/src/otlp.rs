@@ -16,7 +16,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mission_core::{AttrValue, Event, Sink, SinkError, SpanKind as Kind, Status as MissionStatus};
+use mission_core::{
+    AttrValue, Event, EventBody, Sink, SinkError, SpanKind as Kind, Status as MissionStatus,
+};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::metrics::{Histogram, MeterProvider as _};
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
@@ -565,22 +567,60 @@ impl OtlpSink {
     }
 
     /// The OTLP log record of a log event, with its trace context.
+    /// A log record for a log event, or for an anomaly (severity warn, event name
+    /// `mission.anomaly`, the detector's numbers as attributes); `None` for other events.
     fn to_log_record(&self, event: &Event) -> Option<SdkLogRecord> {
-        let log = event.as_log()?;
+        if !matches!(event.body, EventBody::Log(_) | EventBody::Anomaly(_)) {
+            return None;
+        }
         let mut record = self.logger.create_log_record();
         record.set_timestamp(event.time.to_system_time());
         record.set_observed_timestamp(event.time.to_system_time());
-        record.set_severity_number(match log.level {
-            mission_core::Level::Trace => Severity::Trace,
-            mission_core::Level::Debug => Severity::Debug,
-            mission_core::Level::Info => Severity::Info,
-            mission_core::Level::Warn => Severity::Warn,
-            mission_core::Level::Error => Severity::Error,
-        });
-        record.set_severity_text(log.level.as_str());
-        record.set_body(AnyValue::from(log.message.as_str().to_owned()));
-        if !log.target.is_empty() {
-            record.set_target(log.target.as_str());
+        match &event.body {
+            EventBody::Log(log) => {
+                record.set_severity_number(match log.level {
+                    mission_core::Level::Trace => Severity::Trace,
+                    mission_core::Level::Debug => Severity::Debug,
+                    mission_core::Level::Info => Severity::Info,
+                    mission_core::Level::Warn => Severity::Warn,
+                    mission_core::Level::Error => Severity::Error,
+                });
+                record.set_severity_text(log.level.as_str());
+                record.set_body(AnyValue::from(log.message.as_str().to_owned()));
+                if !log.target.is_empty() {
+                    record.set_target(log.target.as_str());
+                }
+            }
+            EventBody::Anomaly(a) => {
+                record.set_severity_number(Severity::Warn);
+                record.set_severity_text("warn");
+                record.set_event_name("mission.anomaly");
+                record.set_body(AnyValue::from(format!(
+                    "anomaly in {}: {} (expected {}, band {} to {}, score {:.2})",
+                    event.name.as_str(),
+                    a.value,
+                    a.expected,
+                    a.lower,
+                    a.upper,
+                    a.score
+                )));
+                record.add_attribute("mission.anomaly.metric", event.name.as_str());
+                record.add_attribute("mission.anomaly.detector", a.detector.as_str());
+                for (key, value) in [
+                    ("mission.anomaly.score", a.score),
+                    ("mission.anomaly.value", a.value),
+                    ("mission.anomaly.expected", a.expected),
+                    ("mission.anomaly.lower", a.lower),
+                    ("mission.anomaly.upper", a.upper),
+                ] {
+                    record.add_attribute(key, AnyValue::Double(value));
+                }
+                record.add_attribute("mission.anomaly.id", event.span_id.to_string());
+                if !event.tenant.is_empty() {
+                    record.add_attribute("mission.tenant", event.tenant.as_str());
+                }
+            }
+            _ => return None,
         }
         if !event.agent.is_empty() {
             record.add_attribute(semconv::AGENT_NAME, event.agent.as_str());

@@ -394,3 +394,38 @@ fn a_bad_endpoint_is_a_typed_error() {
     let err = OtlpSink::new(OtlpConfig::http("localhost:4318")).unwrap_err();
     assert!(err.to_string().contains("http://"), "{err}");
 }
+
+#[test]
+fn exports_anomalies_as_warn_log_records() {
+    let receiver = Receiver::start(0, 0);
+    let store = temp_store("anomaly-log");
+    let otlp = OtlpSink::new(config(OtlpConfig::http(&receiver.http))).expect("exporter");
+    let control = control_with(otlp, &store);
+    let mut event = mission_sdk::Event::new(
+        mission_core::Symbol::intern("latency_ms"),
+        mission_sdk::EventBody::Anomaly(mission_core::AnomalyEvent {
+            detector: mission_core::Symbol::intern("ensemble"),
+            score: 0.9,
+            value: 7200.0,
+            expected: 2400.0,
+            lower: 1500.0,
+            upper: 3900.0,
+        }),
+    );
+    event.agent = mission_core::Symbol::intern("support-bot");
+    event.span_id = mission_sdk::SpanId::generate();
+    event.attributes.set(mission_core::Symbol::intern("mission.anomaly.cause"), "model=gpt-4.1");
+    let id = event.span_id.to_string();
+    control.recorder().record(event);
+    control.flush().expect("flush");
+    let logs = receiver.wait_for_logs(1);
+    let log = &logs[0]["log"];
+    assert_eq!(log["severityText"], "warn", "{log:#?}");
+    assert!(log["body"].as_str().unwrap().starts_with("anomaly in latency_ms: 7200"), "{log:#?}");
+    assert_eq!(log["attributes"]["mission.anomaly.id"], id.as_str());
+    assert_eq!(log["attributes"]["mission.anomaly.cause"], "model=gpt-4.1");
+    assert_eq!(log["attributes"]["mission.anomaly.expected"], 2400.0);
+    assert_eq!(log["attributes"]["gen_ai.agent.name"], "support-bot");
+    drop(control);
+    let _ = std::fs::remove_dir_all(&store);
+}

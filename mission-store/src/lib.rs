@@ -84,5 +84,6 @@ pub use query::{Query, QueryIter, QueryStats};
 pub use sink::{ParquetSink, SinkCounters, StoreConfig};
 pub use store::{OpenReport, Store, StoreCheck, StoreFile};
 pub use views::{
-    CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView, USER_ID_ATTRIBUTE,
+    AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,
+    USER_ID_ATTRIBUTE,
 };

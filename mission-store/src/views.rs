@@ -43,6 +43,44 @@ impl<'a> Columns<'a> {
     }
 }
 
+impl<'a> Columns<'a> {
+    /// The attributes column, as `Map<Utf8, Utf8>`.
+    fn attributes(&self) -> Result<AttributeColumn<'a>> {
+        let map = self.get::<MapArray>(col::ATTRIBUTES)?;
+        let (Some(keys), Some(values)) = (
+            map.keys().as_any().downcast_ref::<StringArray>(),
+            map.values().as_any().downcast_ref::<StringArray>(),
+        ) else {
+            return Err(Error::Invalid {
+                what: "column",
+                reason: "attributes is not Map<Utf8, Utf8>".into(),
+            });
+        };
+        Ok(AttributeColumn { map, keys, values })
+    }
+}
+
+/// The attributes of each row.
+struct AttributeColumn<'a> {
+    map: &'a MapArray,
+    keys: &'a StringArray,
+    values: &'a StringArray,
+}
+
+impl<'a> AttributeColumn<'a> {
+    /// The (key, value) pairs of `row`, values that are null left out.
+    fn entries(&self, row: usize) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
+        let range = if self.map.is_valid(row) {
+            let offsets = self.map.value_offsets();
+            offsets[row] as usize..offsets[row + 1] as usize
+        } else {
+            0..0
+        };
+        let (keys, values) = (self.keys, self.values);
+        range.filter(move |&j| values.is_valid(j)).map(move |j| (keys.value(j), values.value(j)))
+    }
+}
+
 enum TextColumn<'a> {
     Dict(&'a DictionaryArray<Int32Type>, &'a StringArray),
     Plain(&'a StringArray),
@@ -66,6 +104,35 @@ fn opt_i64(a: &Int64Array, row: usize) -> Option<i64> {
 
 fn opt_f64(a: &Float64Array, row: usize) -> Option<f64> {
     a.is_valid(row).then(|| a.value(row))
+}
+
+/// One anomaly event, as [`Store::anomalies`] reads it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AnomalyRow {
+    /// The anomaly's id: its span id, 16 hex digits.
+    pub id: String,
+    /// When, ns since the Unix epoch.
+    pub time_ns: i64,
+    /// Its tenant.
+    pub tenant: String,
+    /// The agent whose stream it was found in.
+    pub agent: String,
+    /// The metric (`latency_ms`, `error_rate`, `tokens`, `cost_usd`, or a metric's name).
+    pub metric: String,
+    /// The detector that found it (`ensemble`, `leak`).
+    pub detector: String,
+    /// Anomaly score in `0..=1`.
+    pub score: f64,
+    /// The observed value.
+    pub value: f64,
+    /// What the model expected.
+    pub expected: f64,
+    /// Lower edge of the expected band.
+    pub lower: f64,
+    /// Upper edge of the expected band.
+    pub upper: f64,
+    /// Its attributes (operation, direction, cause, exemplar, …), sorted by key.
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 /// One span of a thread, with its children and the other events (logs, decisions) inside it.
@@ -282,27 +349,15 @@ impl Store {
             let batch = batch?;
             let c = Columns { batch: &batch };
             let thread = c.get::<StringArray>(col::THREAD_ID)?;
-            let map = c.get::<MapArray>(col::ATTRIBUTES)?;
-            let (Some(keys), Some(values)) = (
-                map.keys().as_any().downcast_ref::<StringArray>(),
-                map.values().as_any().downcast_ref::<StringArray>(),
-            ) else {
-                return Err(Error::Invalid {
-                    what: "column",
-                    reason: "attributes is not Map<Utf8, Utf8>".into(),
-                });
-            };
-            let offsets = map.value_offsets();
+            let attributes = c.attributes()?;
             for row in 0..batch.num_rows() {
-                if !thread.is_valid(row) || !map.is_valid(row) {
+                if !thread.is_valid(row) {
                     continue;
                 }
-                let range = offsets[row] as usize..offsets[row + 1] as usize;
-                if let Some(j) = range
-                    .into_iter()
-                    .find(|&j| keys.value(j) == USER_ID_ATTRIBUTE && values.is_valid(j))
+                if let Some((_, user)) =
+                    attributes.entries(row).find(|(k, _)| *k == USER_ID_ATTRIBUTE)
                 {
-                    users.insert(thread.value(row).to_owned(), values.value(j).to_owned());
+                    users.insert(thread.value(row).to_owned(), user.to_owned());
                 }
             }
         }
@@ -363,6 +418,71 @@ impl Store {
             })
             .collect();
         out.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.group.cmp(&b.group)));
+        Ok(out)
+    }
+
+    /// The anomaly events among those `query` selects, newest first.
+    ///
+    /// # Errors
+    /// As [`Query::batches`].
+    pub fn anomalies(&self, query: Query<'_>) -> Result<Vec<AnomalyRow>> {
+        let query = query.kind("anomaly").columns(&[
+            col::TIME,
+            col::TENANT,
+            col::AGENT,
+            col::NAME,
+            col::SPAN_ID,
+            col::ANOMALY_DETECTOR,
+            col::ANOMALY_SCORE,
+            col::METRIC_VALUE,
+            col::ANOMALY_EXPECTED,
+            col::ANOMALY_LOWER,
+            col::ANOMALY_UPPER,
+            col::ATTRIBUTES,
+        ]);
+        let mut out = Vec::new();
+        for batch in query.iter()? {
+            let batch = batch?;
+            let c = Columns { batch: &batch };
+            let time = c.get::<TimestampNanosecondArray>(col::TIME)?;
+            let tenant = c.text(col::TENANT)?;
+            let agent = c.text(col::AGENT)?;
+            let name = c.text(col::NAME)?;
+            let span = c.get::<UInt64Array>(col::SPAN_ID)?;
+            let detector = c.text(col::ANOMALY_DETECTOR)?;
+            let [score, value, expected, lower, upper] = [
+                col::ANOMALY_SCORE,
+                col::METRIC_VALUE,
+                col::ANOMALY_EXPECTED,
+                col::ANOMALY_LOWER,
+                col::ANOMALY_UPPER,
+            ]
+            .map(|n| c.get::<Float64Array>(n));
+            let (score, value, expected, lower, upper) =
+                (score?, value?, expected?, lower?, upper?);
+            let attributes = c.attributes()?;
+            for row in 0..batch.num_rows() {
+                let f = |a: &Float64Array| opt_f64(a, row).unwrap_or(f64::NAN);
+                out.push(AnomalyRow {
+                    id: format!("{:016x}", if span.is_valid(row) { span.value(row) } else { 0 }),
+                    time_ns: time.value(row),
+                    tenant: tenant.value(row).unwrap_or("").to_owned(),
+                    agent: agent.value(row).unwrap_or("").to_owned(),
+                    metric: name.value(row).unwrap_or("").to_owned(),
+                    detector: detector.value(row).unwrap_or("").to_owned(),
+                    score: f(score),
+                    value: f(value),
+                    expected: f(expected),
+                    lower: f(lower),
+                    upper: f(upper),
+                    attributes: attributes
+                        .entries(row)
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                });
+            }
+        }
+        out.sort_by(|a, b| b.time_ns.cmp(&a.time_ns).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
     }
 

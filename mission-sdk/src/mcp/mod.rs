@@ -13,6 +13,8 @@
 //! | tool | `operation_stats` | p50/p95/p99, error rate, throughput by operation/model/agent/tenant/user |
 //! | tool | `cost_report` | tokens and cost by model/agent/tenant/user |
 //! | tool | `health` | buffers, drops, sinks, exporter, in-flight spans, store files |
+//! | tool | `list_anomalies` | anomalies the models found, with their top cause (feature `models`) |
+//! | tool | `explain_anomaly` | one anomaly's context pack: causes, before/during numbers, exemplar and slowest threads, instructions for a narrative root-cause analysis |
 //! | resource | `mission://health`, `mission://threads/{id}` | the same as JSON, with change notifications (`subscriptions/listen`) |
 //! | prompt | `diagnose_thread`, `why_slow` | the right tools' output, framed for a model to reason over |
 //!
@@ -28,6 +30,8 @@
 //! [`MissionControl::mcp_server`]: crate::MissionControl::mcp_server
 //! [`MissionControl::serve_mcp`]: crate::MissionControl::serve_mcp
 
+#[cfg(feature = "models")]
+mod anomalies;
 #[cfg(feature = "mcp-http")]
 pub mod http;
 mod prompts;
@@ -203,8 +207,16 @@ impl MissionMcp {
         Self {
             source: Arc::new(Source { root, live, last_flush: Mutex::new(None) }),
             session: Session::new(),
-            tool_router: Self::tool_router(),
+            tool_router: Self::tools(),
         }
+    }
+
+    /// Every tool: the store's, and the anomaly tools when the models are built.
+    fn tools() -> ToolRouter<Self> {
+        #[cfg(feature = "models")]
+        return Self::tool_router() + Self::anomaly_router();
+        #[cfg(not(feature = "models"))]
+        Self::tool_router()
     }
 
     /// The same server for a new client connection (its calls recorded in a thread of its own).

@@ -18,8 +18,8 @@ use super::{MAX_RESULT_BYTES, MAX_ROWS, MissionMcp, Source, internal, invalid, s
 
 /// Structured content plus the concise text the model reads.
 pub(crate) struct Answer<T> {
-    value: T,
-    text: String,
+    pub(crate) value: T,
+    pub(crate) text: String,
 }
 
 impl<T: Serialize> IntoCallToolResult for Answer<T> {
@@ -282,12 +282,12 @@ impl Cursor {
     }
 
     /// Events up to the snapshot time.
-    fn until(self) -> Timestamp {
+    pub(crate) fn until(self) -> Timestamp {
         Timestamp(self.as_of.saturating_add(1))
     }
 }
 
-fn check_limit(limit: Option<usize>, default: usize) -> Result<usize, ErrorData> {
+pub(crate) fn check_limit(limit: Option<usize>, default: usize) -> Result<usize, ErrorData> {
     let limit = limit.unwrap_or(default);
     if limit == 0 || limit > MAX_ROWS {
         return Err(invalid(format!("limit must be between 1 and {MAX_ROWS}, not {limit}")));
@@ -295,7 +295,7 @@ fn check_limit(limit: Option<usize>, default: usize) -> Result<usize, ErrorData>
     Ok(limit)
 }
 
-fn window_start(minutes: Option<u64>) -> Result<Option<Timestamp>, ErrorData> {
+pub(crate) fn window_start(minutes: Option<u64>) -> Result<Option<Timestamp>, ErrorData> {
     match minutes {
         Some(0) => Err(invalid("since_minutes must be at least 1")),
         Some(m) => {
@@ -333,14 +333,14 @@ pub(crate) fn take_bounded<T: Serialize>(
     (out, next, truncated)
 }
 
-fn page(all: Vec<serde_json::Value>, cursor: Cursor, limit: usize) -> Page {
+pub(crate) fn page(all: Vec<serde_json::Value>, cursor: Cursor, limit: usize) -> Page {
     let total = all.len();
     let (rows, next, truncated) = take_bounded(all, cursor.offset, limit);
     Page { rows, total, next_cursor: (next < total).then(|| cursor.next(next)), truncated }
 }
 
 /// A text table of `fields` of `rows`, for the model.
-fn table(title: &str, page: &Page, fields: &[&str]) -> String {
+pub(crate) fn table(title: &str, page: &Page, fields: &[&str]) -> String {
     let mut text = format!("{title}: {} of {} shown", page.rows.len(), page.total);
     if let Some(c) = &page.next_cursor {
         let _ =
@@ -372,7 +372,7 @@ fn table(title: &str, page: &Page, fields: &[&str]) -> String {
     text
 }
 
-fn scoped<'s>(store: &'s Store, scope: Option<&str>) -> mission_store::Query<'s> {
+pub(crate) fn scoped<'s>(store: &'s Store, scope: Option<&str>) -> mission_store::Query<'s> {
     match scope {
         Some(tenant) => store.query().tenant(tenant),
         None => store.query(),
