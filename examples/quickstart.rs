@@ -1,14 +1,19 @@
 //! Mission Control's quick start: record a realistic simulated multi-agent workload on the
-//! embedded defaults (nothing to run beside it), then print what Mission Control saw.
+//! embedded defaults (nothing to run beside it), then print what Mission Control saw —
+//! including the incident planted in the last quarter of the run (`claude-sonnet-4` three
+//! times slower), caught by the models with its attributed cause.
 //!
-//! Run: `cargo run --release --example quickstart` (add `-- --threads 20000` for more, or
-//! `-- --store DIR` to write somewhere other than `./mission-data`).
+//! Run: `cargo run --release --example quickstart` (add `-- --threads 20000` for more,
+//! `-- --store DIR` to write somewhere other than `./mission-data`, `-- --no-incident` for a
+//! calm hour).
 
 use std::time::{Duration, Instant};
 
 use mission_core::{Backpressure, RecorderConfig, StatsSnapshot};
-use mission_examples::{Workload, simulate};
+use mission_examples::{Incident, Workload, simulate};
 use mission_sdk::MissionControl;
+use mission_sdk::models::attr;
+use mission_store::AnomalyRow;
 
 fn arg(name: &str) -> Option<String> {
     std::env::args().skip_while(|a| a != name).nth(1)
@@ -20,7 +25,8 @@ fn fail(message: impl std::fmt::Display) -> ! {
 }
 
 fn main() {
-    let threads = arg("--threads").and_then(|n| n.parse().ok()).unwrap_or(2_000);
+    let threads = arg("--threads").and_then(|n| n.parse().ok()).unwrap_or(6_000);
+    let incident = (!std::env::args().any(|a| a == "--no-incident")).then(Incident::slow_model);
     let root = arg("--store").unwrap_or_else(|| "./mission-data".into());
     // The embedded defaults: statistics, the live hub and a Parquet store; nothing to run
     // beside it. The simulation replays an hour of agent traffic in milliseconds, far faster
@@ -35,8 +41,19 @@ fn main() {
         .unwrap_or_else(|e| fail(e));
 
     println!("Mission Control quick start: simulating {threads} agent threads over the last hour…");
+    if let Some(i) = &incident {
+        println!(
+            "(planted: {} becomes {}x slower for the last {:.0}% of the run)",
+            i.model,
+            i.factor,
+            100.0 * (1.0 - i.from)
+        );
+    }
     let started = Instant::now();
-    let summary = simulate(control.recorder(), &Workload { threads, ..Workload::default() });
+    let summary = simulate(
+        control.recorder(),
+        &Workload { threads, incident: incident.clone(), ..Workload::default() },
+    );
     let recorded_in = started.elapsed();
     if let Err(e) = control.flush() {
         eprintln!("warning: flush: {e}");
@@ -78,6 +95,7 @@ fn main() {
         Some(Err(e)) => fail(e),
         None => fail("no store configured"),
     };
+    let models = control.model_stats();
     let report = control.shutdown();
     println!(
         "Shut down: {} delivered, {} dropped.",
@@ -99,14 +117,107 @@ fn main() {
     println!(
         "or from Python: pyarrow.dataset.dataset('{root}/events', format='parquet', partitioning='hive').to_table()"
     );
-    if stored != summary.events {
-        fail(format!("the store holds {stored} events, {} were recorded", summary.events));
+    let anomalies = store.anomalies(store.query()).unwrap_or_else(|e| fail(e));
+    print_anomalies(&anomalies, models.as_ref());
+    if let (Some(incident), Some(started)) = (&incident, summary.incident_started) {
+        report_incident(incident, &anomalies, started as i64);
     }
-    if report.accounting.recorded != summary.events
-        || report.accounting.delivered + report.accounting.dropped != summary.events
+    // What the workload recorded, plus what the models derived from it (anomalies, memory
+    // samples), is exactly what was stored.
+    let derived = store.query().kind("anomaly").count().unwrap_or_else(|e| fail(e))
+        + store.query().kind("metric").count().unwrap_or_else(|e| fail(e));
+    if stored != summary.events + derived {
+        fail(format!(
+            "the store holds {stored} events, {} were recorded and {derived} derived",
+            summary.events
+        ));
+    }
+    if report.accounting.recorded != summary.events + derived
+        || report.accounting.delivered + report.accounting.dropped != report.accounting.recorded
     {
         eprintln!("error: accounting does not match what was recorded");
         std::process::exit(2);
+    }
+}
+
+fn print_anomalies(anomalies: &[AnomalyRow], models: Option<&mission_sdk::ModelStats>) {
+    let Some(models) = models else {
+        println!("\nModels are off: no anomaly detection.");
+        return;
+    };
+    println!(
+        "\nAnomalies: {} found in {} points over {} streams, oldest first (cause: what explains most of the change)",
+        anomalies.len(),
+        models.points,
+        models.streams
+    );
+    println!(
+        "{:<9} {:<9} {:<18} {:<10} {:<16} {:>9} {:>9}  top cause",
+        "time", "tenant", "agent", "metric", "operation/model", "value", "expected"
+    );
+    for a in anomalies.iter().rev().take(15) {
+        println!("{}", anomaly_line(a));
+    }
+    if anomalies.len() > 15 {
+        println!("… and {} more (mission-ctl mcp: list_anomalies)", anomalies.len() - 15);
+    }
+}
+
+fn anomaly_line(a: &AnomalyRow) -> String {
+    let get = |k: &str| a.attributes.get(k).cloned().unwrap_or_default();
+    let secs = a.time_ns / 1_000_000_000;
+    let operation = a.attributes.get(attr::MODEL).cloned().unwrap_or_else(|| get(attr::OPERATION));
+    let cause = match a.attributes.get(attr::CAUSE) {
+        Some(c) => format!(
+            "{c} ({:.0}% of the change)",
+            100.0 * get(attr::CAUSE_CONTRIBUTION).parse::<f64>().unwrap_or(f64::NAN)
+        ),
+        None => "-".into(),
+    };
+    format!(
+        "{:02}:{:02}:{:02} {:<9} {:<18} {:<10} {:<16} {:>9.0} {:>9.0}  {cause}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60,
+        a.tenant,
+        a.agent,
+        a.metric,
+        operation,
+        a.value,
+        a.expected
+    )
+}
+
+/// Says whether the planted incident was caught: an alarm on the slowed model's latency after
+/// the incident began, and what it was blamed on.
+fn report_incident(incident: &Incident, anomalies: &[AnomalyRow], started_ns: i64) {
+    let caught: Vec<&AnomalyRow> = anomalies
+        .iter()
+        .rev()
+        .filter(|a| a.metric == "latency_ms" && a.time_ns >= started_ns)
+        .filter(|a| a.attributes.get(attr::MODEL).map(String::as_str) == Some(incident.model))
+        .collect();
+    match caught.first() {
+        Some(first) => {
+            let blamed = caught
+                .iter()
+                .filter(|a| {
+                    a.attributes.get(attr::CAUSE).map(String::as_str)
+                        == Some(&format!("model={}", incident.model))
+                })
+                .count();
+            println!(
+                "\nThe planted incident ({} {}x slower) was caught in {} of the agent/tenant streams, the first {:.1} min after it began; {} of those alarms name model={} as the top cause:\n{}",
+                incident.model,
+                incident.factor,
+                caught.len(),
+                (first.time_ns - started_ns) as f64 / 6e10,
+                blamed,
+                incident.model,
+                anomaly_line(first)
+            );
+        }
+        None => println!("\nThe planted incident ({} slower) was NOT caught.", incident.model),
     }
 }
 

@@ -28,11 +28,38 @@ pub struct Workload {
     pub seed: u64,
     /// Simulated time the threads start in, ending ten minutes ago.
     pub span_of_time_ns: u64,
+    /// An incident to plant, if any.
+    pub incident: Option<Incident>,
 }
 
 impl Default for Workload {
     fn default() -> Self {
-        Self { threads: 2_000, tenants: 3, seed: 42, span_of_time_ns: 3_600 * 1_000_000_000 }
+        Self {
+            threads: 2_000,
+            tenants: 3,
+            seed: 42,
+            span_of_time_ns: 3_600 * 1_000_000_000,
+            incident: None,
+        }
+    }
+}
+
+/// A planted incident: from a point of the run on, one model's calls take longer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incident {
+    /// The model that slows down (one of `claude-sonnet-4`, `gpt-4.1`, `gpt-4o-mini`).
+    pub model: &'static str,
+    /// How many times slower.
+    pub factor: f64,
+    /// Where in the run it starts, as a share of the threads (0.75: the last quarter).
+    pub from: f64,
+}
+
+impl Incident {
+    /// The quick start's incident: `claude-sonnet-4` three times slower over the last
+    /// quarter of the run.
+    pub fn slow_model() -> Self {
+        Self { model: "claude-sonnet-4", factor: 3.0, from: 0.75 }
     }
 }
 
@@ -63,6 +90,8 @@ pub struct Summary {
     pub output_tokens: u64,
     /// Cost over all LLM calls, US dollars.
     pub cost_usd: f64,
+    /// When the planted incident began (ns since the Unix epoch), if one was planted.
+    pub incident_started: Option<u64>,
 }
 
 /// The agents, the tools they use and how often the tools fail.
@@ -137,6 +166,8 @@ pub fn simulate(recorder: &Recorder, workload: &Workload) -> Summary {
     let target = Symbol::intern("agent");
     let tenants: Vec<Symbol> =
         (0..workload.tenants.max(1)).map(|t| Symbol::intern(&format!("tenant-{t}"))).collect();
+    let incident_from =
+        workload.incident.as_ref().map(|inc| (inc.from * workload.threads as f64) as u64);
     for i in 0..workload.threads {
         let agent_index = rng.below(AGENTS.len() as u64) as usize;
         let tenant = tenants[rng.below(tenants.len() as u64) as usize];
@@ -144,6 +175,9 @@ pub fn simulate(recorder: &Recorder, workload: &Workload) -> Summary {
         let user = format!("u-{}", rng.below(500));
         // Spread the threads over the simulated hour, in order.
         let mut clock = start_of_time + workload.span_of_time_ns / workload.threads.max(1) * i;
+        if incident_from == Some(i) {
+            summary.incident_started = Some(clock);
+        }
         let mut root =
             recorder.start_span_at(&thread, SpanKind::AgentStep, step_name, None, Timestamp(clock));
         root.set_attribute(user_key, user.as_str());
@@ -187,7 +221,11 @@ pub fn simulate(recorder: &Recorder, workload: &Workload) -> Summary {
                 cost_usd: cost,
                 ..LlmUsage::default()
             });
-            clock += (rng.lognormal(median, 0.6) * MS) as u64;
+            let slowdown = match (&workload.incident, incident_from) {
+                (Some(inc), Some(from)) if i >= from && inc.model == model => inc.factor,
+                _ => 1.0,
+            };
+            clock += (rng.lognormal(median, 0.6) * slowdown * MS) as u64;
             summary.llm_calls += 1;
             summary.input_tokens += u64::from(input);
             summary.output_tokens += u64::from(output);

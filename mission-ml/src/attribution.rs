@@ -78,7 +78,9 @@ fn tally(observations: &[Observation]) -> (HashMap<(&str, &str), Sums>, Sums) {
 
 /// The `top` dimension values that best explain the change of the mean from `baseline` to
 /// `anomalous`, most explanatory first. Values seen in fewer than 1 % of the anomalous window
-/// are left out (too little support to blame); non-finite values are ignored.
+/// are left out (too little support to blame), and so are values nine in ten observations of
+/// both windows have (they explain about the whole change by being nearly everything, which
+/// tells nothing); non-finite values are ignored.
 pub fn attribute(
     baseline: &[Observation],
     anomalous: &[Observation],
@@ -99,7 +101,8 @@ pub fn attribute(
             let a = anom.get(&key).copied().unwrap_or_default();
             let b = base.get(&key).copied().unwrap_or_default();
             let support = a.count / anom_total.count;
-            if support < 0.01 {
+            let everywhere = support >= 0.9 && b.count >= 0.9 * base_total.count;
+            if support < 0.01 || everywhere {
                 return None;
             }
             let mean = |s: Sums| if s.count > 0.0 { s.sum / s.count } else { 0.0 };

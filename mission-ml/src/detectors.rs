@@ -24,6 +24,14 @@ pub fn default_detector() -> Box<dyn Detector + Send> {
     Box::new(Ensemble::default())
 }
 
+/// The detector the SDK runs on per-call agent metrics: the default [`Ensemble`] whose
+/// sensitive tier also pages on a sustained level shift of about two deviations
+/// ([`Ensemble::with_level_shift`]) — a model three times slower is such a shift on the log
+/// scale even when calls vary by a factor of two.
+pub fn agent_detector() -> Box<dyn Detector + Send> {
+    Box::new(Ensemble::default().with_level_shift())
+}
+
 fn skipped(expected: f64, lower: f64, upper: f64) -> Score {
     Score { score: 0.0, is_anomaly: false, expected, lower, upper }
 }
@@ -282,6 +290,10 @@ pub struct Cusum {
     /// After an alarm, move the baseline to the new level (for a raw series; not for
     /// residuals, which return to zero by themselves).
     reanchor: bool,
+    /// A fast mean (weight 0.2 per point): where the series is now, which is where the
+    /// baseline moves to after an alarm.
+    #[serde(default)]
+    recent: Option<f64>,
 }
 
 impl Default for Cusum {
@@ -302,6 +314,7 @@ impl Cusum {
             low: 0.0,
             warmup: 50,
             reanchor: true,
+            recent: None,
         }
     }
 
@@ -328,6 +341,8 @@ impl Detector for Cusum {
         let ready = self.stats.count() >= self.warmup;
         let r = (value - m) / s;
         self.stats.push(value);
+        let recent = self.recent.map_or(value, |f| f + 0.2 * (value - f));
+        self.recent = Some(recent);
         if !ready {
             return skipped(m, m - self.threshold * s, m + self.threshold * s);
         }
@@ -340,7 +355,7 @@ impl Detector for Cusum {
             self.high = 0.0;
             self.low = 0.0;
             if self.reanchor {
-                self.stats.mean = value;
+                self.stats.mean = recent;
             }
         }
         Score {
@@ -429,6 +444,12 @@ pub struct Sensitive {
     spot: Spot,
     spot_diff: Spot,
     cusum: Cusum,
+    /// Optional: a sustained shift too small for the residual CUSUM (which the fast baseline
+    /// catches up with within a few points), found by a CUSUM of the raw values against a
+    /// slow baseline. Off by default: a series with a cycle shorter than the slow baseline's
+    /// memory (a few hundred points) would keep it firing. See [`Sensitive::with_level_shift`].
+    #[serde(default)]
+    level_shift: Option<Cusum>,
     raw_history: EwStats,
     recent: Vec<f64>,
     recent_at: usize,
@@ -457,6 +478,7 @@ impl Default for Sensitive {
             spot: Spot::new(1e-4, 200),
             spot_diff: Spot::new(1e-4, 200),
             cusum: Cusum::on_residuals(0.01, 1.0, 12.0),
+            level_shift: None,
             raw_history: EwStats::new(0.002),
             recent: vec![0.0; 10],
             recent_at: 0,
@@ -473,6 +495,15 @@ impl Default for Sensitive {
 }
 
 impl Sensitive {
+    /// Also alarms on a sustained level shift of about two deviations or more (a CUSUM of the
+    /// raw values, drift 0.5, threshold 12 deviations, against a baseline with a memory of
+    /// about 200 points that moves to the new level after an alarm). For series without
+    /// short cycles, such as per-call latencies, where a moderate lasting shift matters.
+    pub fn with_level_shift(mut self) -> Self {
+        self.level_shift = Some(Cusum::default());
+        self
+    }
+
     fn raw(&mut self, time_ns: u64, value: f64) -> (f64, f64) {
         let expected = self.level.mean();
         let z = if self.level.count() > 1 { self.level.z(value) } else { 0.0 };
@@ -482,7 +513,14 @@ impl Sensitive {
         let dz = if self.diff.count() > 1 { self.diff.z(step) } else { 0.0 };
         self.diff.push(step);
         let tail = tail_score(self.spot.push(z)).max(tail_score(self.spot_diff.push(dz)));
-        let shift = self.cusum.update(time_ns, value - expected).score;
+        let shift = self.cusum.update(time_ns, value - expected);
+        let shift = match &mut self.level_shift {
+            Some(cusum) => {
+                let level = cusum.update(time_ns, value);
+                if level.is_anomaly { 1.0 } else { shift.score.max(level.score) }
+            }
+            None => shift.score,
+        };
         (tail.max(shift), expected)
     }
 }

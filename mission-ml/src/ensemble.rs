@@ -279,6 +279,14 @@ impl Ensemble {
         }
     }
 
+    /// The same, whose sensitive tier also alarms on a sustained level shift of about two
+    /// deviations (see [`Sensitive::with_level_shift`]): the detector for per-call agent
+    /// metrics (latency, tokens, cost), which have no short cycles.
+    pub fn with_level_shift(mut self) -> Self {
+        self.sensitive = self.sensitive.with_level_shift();
+        self
+    }
+
     /// The parameters.
     pub fn settings(&self) -> &Settings {
         &self.settings

@@ -63,4 +63,4 @@ pub mod forecast;
 pub mod leak;
 pub mod nab;
 
-pub use detectors::default_detector;
+pub use detectors::{agent_detector, default_detector};

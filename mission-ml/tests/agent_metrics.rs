@@ -1,9 +1,11 @@
-//! The default detector on the series an agent produces: per-call latencies are log-normal
-//! (the SDK scores `ln(1 + ms)`), so a model that becomes three times slower is a level shift
-//! of ln 3 ≈ 1.1 on a noise of σ = 0.25 — it must be caught within a few calls, and clean
-//! traffic must stay quiet.
+//! The detectors on the series an agent produces: per-call latencies are log-normal (the SDK
+//! scores `ln(1 + ms)`), so a model that becomes three times slower is a level shift of
+//! ln 3 ≈ 1.1 — 4.4 σ when calls vary by ±25 %, 1.8 σ when they vary by a factor of 1.8 (σ =
+//! 0.6, as LLM latencies do). The default detector must catch the first within a few calls;
+//! the SDK's [`agent_detector`] must also catch the second, and both must stay quiet on clean
+//! traffic.
 
-use mission_ml::default_detector;
+use mission_ml::{Detector, agent_detector, default_detector};
 
 /// xorshift64* and Box–Muller: reproducible normal noise without a dependency.
 struct Noise(u64);
@@ -22,19 +24,27 @@ impl Noise {
 
 const STEP_NS: u64 = 30_000_000_000;
 
-/// Log-latencies of a model with a 2.4 s median, `factor` times slower from `from` on.
-fn latencies(seed: u64, n: u64, from: u64, factor: f64) -> Vec<f64> {
+/// Log-latencies of a model with a 2.4 s median and spread `sigma`, `factor` times slower
+/// from `from` on.
+fn latencies_with(sigma: f64, seed: u64, n: u64, from: u64, factor: f64) -> Vec<f64> {
     let mut noise = Noise(seed);
     (0..n)
         .map(|i| {
             let f = if i >= from { factor } else { 1.0 };
-            (2400.0 * (0.25 * noise.normal()).exp() * f).ln_1p()
+            (2400.0 * (sigma * noise.normal()).exp() * f).ln_1p()
         })
         .collect()
 }
 
+fn latencies(seed: u64, n: u64, from: u64, factor: f64) -> Vec<f64> {
+    latencies_with(0.25, seed, n, from, factor)
+}
+
 fn alarms(series: &[f64]) -> Vec<usize> {
-    let mut d = default_detector();
+    alarms_of(default_detector(), series)
+}
+
+fn alarms_of(mut d: Box<dyn Detector + Send>, series: &[f64]) -> Vec<usize> {
     series
         .iter()
         .enumerate()
@@ -89,4 +99,26 @@ fn the_band_after_warm_up_is_close_to_the_noise() {
     // σ = 0.25: a band of a few σ either side, not ten.
     assert!(s.upper - s.lower < 8.0 * 0.25 * 2.0, "{s:?}");
     assert!(s.lower < centre && centre < s.upper, "{s:?}");
+}
+
+#[test]
+fn the_agent_detector_catches_a_model_three_times_slower_in_noisy_traffic() {
+    for seed in 1..=5 {
+        let found = alarms_of(agent_detector(), &latencies_with(0.6, seed, 600, 400, 3.0));
+        assert!(found.iter().filter(|&&i| i < 400).count() <= 1, "seed {seed}: {found:?}");
+        assert!(
+            found.iter().any(|&i| (400..420).contains(&i)),
+            "seed {seed}: the slowdown at 400 was not caught within 20 calls: {found:?}"
+        );
+        // One incident, not an alarm per call: a few alarms at most while it lasts.
+        assert!(found.iter().filter(|&&i| i >= 400).count() <= 4, "seed {seed}: {found:?}");
+    }
+}
+
+#[test]
+fn the_agent_detector_stays_quiet_on_noisy_clean_traffic() {
+    for seed in 1..=5 {
+        let found = alarms_of(agent_detector(), &latencies_with(0.6, seed, 3000, u64::MAX, 1.0));
+        assert!(found.len() <= 2, "seed {seed}: {} alarms: {found:?}", found.len());
+    }
 }

@@ -61,3 +61,17 @@ fn no_change_and_empty_windows_give_no_blame() {
     let nan = vec![Observation::new(vec![("model".into(), "x".into())], f64::NAN)];
     assert!(attribute(&nan, &nan, 5).is_empty());
 }
+
+#[test]
+fn a_value_every_observation_has_is_not_a_cause() {
+    let row = |model: &str, v: f64| {
+        Observation::new(vec![("status".into(), "ok".into()), ("model".into(), model.into())], v)
+    };
+    let baseline: Vec<_> = (0..100).map(|i| row(if i % 2 == 0 { "a" } else { "b" }, 1.0)).collect();
+    let anomalous: Vec<_> = (0..100)
+        .map(|i| row(if i % 2 == 0 { "a" } else { "b" }, if i % 2 == 0 { 4.0 } else { 1.0 }))
+        .collect();
+    let causes = attribute(&baseline, &anomalous, 5);
+    assert!(causes.iter().all(|c| c.dimension != "status"), "{causes:#?}");
+    assert_eq!((causes[0].dimension.as_str(), causes[0].value.as_str()), ("model", "a"));
+}

@@ -71,6 +71,7 @@
 #![warn(missing_docs)]
 
 mod agent;
+pub mod anomaly;
 mod config;
 mod control;
 mod error;

@@ -10,8 +10,11 @@
 //! | `latency_ms` | span | `ln(1 + ms)` (latencies are heavy-tailed) |
 //! | `tokens` | LLM call with usage | `ln(1 + input + output)` |
 //! | `cost_usd` | priced LLM call | `ln(1 + micro-dollars)` |
-//! | `error_rate` | [`ModelConfig::error_bucket`] of event time with at least one span | the share that failed (rises only) |
+//! | `error_rate` | [`ModelConfig::error_bucket`] of event time with at least one span | the share that failed |
 //! | a metric's own name | metric point | its value |
+//!
+//! Span metrics alarm only when they rise (a faster call or a cheaper one is not an incident);
+//! metric points alarm both ways.
 //!
 //! When a detector raises an alarm, the sink ranks what explains it with
 //! [`mission_ml::attribution`]: the stream's last [`ModelConfig::history`] spans are split
@@ -64,44 +67,7 @@ use mission_ml::Detector;
 use mission_ml::attribution::{Attribution, Observation, attribute};
 use mission_ml::leak::{LeakDetector, LeakEstimate};
 
-/// Attribute keys of anomaly events.
-pub mod attr {
-    /// The operation (span name) of the stream, or the metric's name.
-    pub const OPERATION: &str = "mission.anomaly.operation";
-    /// The span kind of the stream (`llm_call`, `tool_call`, …); absent for metric streams.
-    pub const SPAN_KIND: &str = "mission.anomaly.span_kind";
-    /// For LLM calls, the model whose series raised the alarm.
-    pub const MODEL: &str = "gen_ai.request.model";
-    /// `up` (above the band) or `down`.
-    pub const DIRECTION: &str = "mission.anomaly.direction";
-    /// The top cause, `dimension=value` (`model=gpt-4.1`).
-    pub const CAUSE: &str = "mission.anomaly.cause";
-    /// The share of the change the top cause explains (1.0: all of it).
-    pub const CAUSE_CONTRIBUTION: &str = "mission.anomaly.cause.contribution";
-    /// The top three causes as a JSON array of [`Attribution`](mission_ml::attribution::Attribution)s.
-    pub const CAUSES: &str = "mission.anomaly.causes";
-    /// The thread of the span that raised the alarm (hex).
-    pub const EXEMPLAR_THREAD_ID: &str = "mission.anomaly.exemplar.thread_id";
-    /// The span that raised the alarm (hex).
-    pub const EXEMPLAR_SPAN_ID: &str = "mission.anomaly.exemplar.span_id";
-    /// Start of the anomalous window, ns since the Unix epoch.
-    pub const WINDOW_START: &str = "mission.anomaly.window.start";
-    /// Spans in the anomalous window.
-    pub const WINDOW_COUNT: &str = "mission.anomaly.window.count";
-    /// Spans in the baseline window.
-    pub const BASELINE_COUNT: &str = "mission.anomaly.baseline.count";
-    /// For a leak: seconds until the limit at the estimated slope.
-    pub const TIME_TO_LIMIT_S: &str = "mission.anomaly.leak.time_to_limit_s";
-    /// For a leak: the limit, in the metric's unit.
-    pub const LIMIT: &str = "mission.anomaly.leak.limit";
-    /// For a leak: growth per second.
-    pub const SLOPE_PER_S: &str = "mission.anomaly.leak.slope_per_s";
-    /// For a leak: confidence that the series rises.
-    pub const CONFIDENCE: &str = "mission.anomaly.leak.confidence";
-}
-
-/// The gauge the sink records process memory as.
-pub const MEMORY_METRIC: &str = "process.memory.rss";
+pub use crate::anomaly::{MEMORY_METRIC, attr};
 
 /// Settings of the models sink.
 #[derive(Clone, Debug)]
@@ -123,9 +89,12 @@ pub struct ModelConfig {
     pub leak_horizon: Duration,
     /// Anomaly events per minute at most; more are counted, not recorded (default 120).
     pub max_anomalies_per_minute: u32,
-    /// Makes the detector of each new series (default
-    /// [`mission_ml::default_detector`]).
+    /// Makes the detector of each new span series (default [`mission_ml::agent_detector`]:
+    /// the default ensemble, also paging on a sustained shift of about two deviations).
     pub detector: fn() -> Box<dyn Detector + Send>,
+    /// Makes the detector of each new metric series (default
+    /// [`mission_ml::default_detector`], which allows for cycles).
+    pub metric_detector: fn() -> Box<dyn Detector + Send>,
 }
 
 impl Default for ModelConfig {
@@ -139,7 +108,8 @@ impl Default for ModelConfig {
             memory_limit: None,
             leak_horizon: Duration::from_secs(24 * 3600),
             max_anomalies_per_minute: 120,
-            detector: mission_ml::default_detector,
+            detector: mission_ml::agent_detector,
+            metric_detector: mission_ml::default_detector,
         }
     }
 }
@@ -742,7 +712,8 @@ impl Worker {
     }
 
     fn score(&mut self, point: Point) {
-        let factory = self.config.detector;
+        let factory =
+            if point.metric.is_some() { self.config.detector } else { self.config.metric_detector };
         let Some(stream) = self.streams.get_mut(&point.key) else { return };
         let Some(series) = stream.series.get_mut(point.series) else { return };
         let model = series.model;
@@ -763,8 +734,9 @@ impl Worker {
             return;
         }
         let up = point.value >= scored.expected;
-        // Fewer errors than usual is never an incident.
-        if point.metric == Some(Metric::ErrorRate) && !up {
+        // For spans, only a rise is an incident: faster calls, fewer tokens, lower cost and
+        // fewer errors are not paged on. Metric points alarm both ways.
+        if point.metric.is_some() && !up {
             return;
         }
         let causes = match point.metric {

@@ -22,3 +22,17 @@ def store(tmp_path_factory):
                str(directory), "400"]
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     return directory, json.loads(out)
+
+
+@pytest.fixture(scope="session")
+def incident_store(tmp_path_factory):
+    """(store directory, quick start output) of the quick start's run with its planted incident."""
+    directory = tmp_path_factory.mktemp("incident") / "data"
+    exe = os.environ.get("MISSION_QUICKSTART")
+    args = ["--store", str(directory), "--threads", "6000"]
+    if exe:
+        cmd = [exe, *args]
+    else:
+        cmd = ["cargo", "run", "-q", "-p", "mission-examples", "--example", "quickstart", "--", *args]
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return directory, out

@@ -17,7 +17,7 @@ use super::tools::{
     Answer, Cursor, Page, ThreadPage, check_limit, page, scoped, table, thread_page, window_start,
 };
 use super::{MissionMcp, internal, invalid, scope_of};
-use crate::models::attr;
+use crate::anomaly::attr;
 
 /// Input of `list_anomalies`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -13,7 +13,7 @@
 //! | tool | `operation_stats` | p50/p95/p99, error rate, throughput by operation/model/agent/tenant/user |
 //! | tool | `cost_report` | tokens and cost by model/agent/tenant/user |
 //! | tool | `health` | buffers, drops, sinks, exporter, in-flight spans, store files |
-//! | tool | `list_anomalies` | anomalies the models found, with their top cause (feature `models`) |
+//! | tool | `list_anomalies` | anomalies the models found, with their top cause |
 //! | tool | `explain_anomaly` | one anomaly's context pack: causes, before/during numbers, exemplar and slowest threads, instructions for a narrative root-cause analysis |
 //! | resource | `mission://health`, `mission://threads/{id}` | the same as JSON, with change notifications (`subscriptions/listen`) |
 //! | prompt | `diagnose_thread`, `why_slow` | the right tools' output, framed for a model to reason over |
@@ -30,7 +30,6 @@
 //! [`MissionControl::mcp_server`]: crate::MissionControl::mcp_server
 //! [`MissionControl::serve_mcp`]: crate::MissionControl::serve_mcp
 
-#[cfg(feature = "models")]
 mod anomalies;
 #[cfg(feature = "mcp-http")]
 pub mod http;
@@ -211,12 +210,9 @@ impl MissionMcp {
         }
     }
 
-    /// Every tool: the store's, and the anomaly tools when the models are built.
+    /// Every tool: the store's and the anomaly tools.
     fn tools() -> ToolRouter<Self> {
-        #[cfg(feature = "models")]
-        return Self::tool_router() + Self::anomaly_router();
-        #[cfg(not(feature = "models"))]
-        Self::tool_router()
+        Self::tool_router() + Self::anomaly_router()
     }
 
     /// The same server for a new client connection (its calls recorded in a thread of its own).
