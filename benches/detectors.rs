@@ -204,8 +204,8 @@ struct Case<D, R> {
     make: fn() -> D,
     step: fn(&mut D, u64, f64) -> R,
     json: Option<fn(&D) -> serde_json::Result<String>>,
-    /// Independent detectors whose memory is averaged (fewer for the slow leak detector;
-    /// the count is exact, so N only amortises nothing but the cost of measuring).
+    /// Independent detectors whose memory is averaged (fewer for the slow leak detector,
+    /// whose memory is fixed by its window once warmed up).
     series_for_memory: usize,
 }
 

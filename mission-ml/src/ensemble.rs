@@ -376,6 +376,10 @@ impl Ensemble {
 }
 
 impl Detector for Ensemble {
+    fn state(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
+
     fn update(&mut self, time_ns: u64, value: f64) -> Score {
         let sensitive = self.sensitive.update(time_ns, value);
         if !value.is_finite() {

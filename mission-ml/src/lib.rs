@@ -54,6 +54,21 @@ pub trait Detector {
     /// come in time order; each detector documents what it does with NaN, infinities,
     /// duplicate or out-of-order times and long gaps — never a panic.
     fn update(&mut self, time_ns: u64, value: f64) -> Score;
+
+    /// The detector's learned state as JSON, for persisting across restarts (`None`: this
+    /// detector keeps none worth saving). [`restore_detector`] turns the default detectors'
+    /// states back into detectors.
+    fn state(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// A detector from a [`Detector::state`] of the default ensemble (from [`default_detector`]
+/// or [`agent_detector`]); `None` if `state` is not one (a state from another version that no
+/// longer parses is simply not restored: the series learns again).
+pub fn restore_detector(state: serde_json::Value) -> Option<Box<dyn Detector + Send>> {
+    let ensemble: detectors::Ensemble = serde_json::from_value(state).ok()?;
+    Some(Box::new(ensemble))
 }
 
 pub mod attribution;

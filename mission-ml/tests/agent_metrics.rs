@@ -122,3 +122,19 @@ fn the_agent_detector_stays_quiet_on_noisy_clean_traffic() {
         assert!(found.len() <= 2, "seed {seed}: {} alarms: {found:?}", found.len());
     }
 }
+
+#[test]
+fn a_saved_state_restores_a_detector_that_resumes_with_identical_scores() {
+    let series = latencies_with(0.6, 9, 800, 500, 3.0);
+    let mut original = agent_detector();
+    for (i, &v) in series[..400].iter().enumerate() {
+        original.update(i as u64 * STEP_NS, v);
+    }
+    let state = original.state().expect("the ensemble saves its state");
+    let mut restored = mission_ml::restore_detector(state).expect("restores");
+    for (i, &v) in series.iter().enumerate().skip(400) {
+        let t = i as u64 * STEP_NS;
+        assert_eq!(original.update(t, v), restored.update(t, v), "point {i}");
+    }
+    assert!(mission_ml::restore_detector(serde_json::json!({"not": "a detector"})).is_none());
+}

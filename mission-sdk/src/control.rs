@@ -220,11 +220,11 @@ impl MissionControlBuilder {
         };
         #[cfg(feature = "models")]
         let model_stats = if config.models {
-            let sink = crate::ModelSink::new(
-                self.models.unwrap_or_default(),
-                &config.tenant,
-                &config.service_name,
-            );
+            let mut models = self.models.unwrap_or_default();
+            if models.state_file.is_none() {
+                models.state_file = config.store_root.as_ref().map(|r| r.join(MODEL_STATE_FILE));
+            }
+            let sink = crate::ModelSink::new(models, &config.tenant, &config.service_name);
             let stats = sink.stats_reader();
             builder = builder.with_sink(sink);
             Some(stats)
@@ -280,6 +280,10 @@ impl MissionControlBuilder {
         })
     }
 }
+
+/// Where, under the store root, the models keep their learned state between runs.
+#[cfg(feature = "models")]
+pub const MODEL_STATE_FILE: &str = "models/state.json";
 
 /// Mission Control embedded in an agent process: records, stores, aggregates and streams what
 /// the agent does. `MissionControl::builder().build()` records to `./mission-data` and needs
@@ -442,6 +446,13 @@ impl MissionControl {
     #[cfg(feature = "models")]
     pub fn model_stats(&self) -> Option<crate::ModelStats> {
         self.model_stats.as_ref().map(crate::ModelStatsReader::stats)
+    }
+
+    /// A reader of the models' counters that outlives this instance (for a final count after
+    /// [`shutdown`](Self::shutdown)); `None` when the models are off.
+    #[cfg(feature = "models")]
+    pub fn model_stats_reader(&self) -> Option<crate::ModelStatsReader> {
+        self.model_stats.clone()
     }
 
     /// Rolling statistics right now.

@@ -89,6 +89,8 @@ mod sampling;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
 pub use config::{MissionConfig, ResolvedConfig};
+#[cfg(feature = "models")]
+pub use control::MODEL_STATE_FILE;
 pub use control::{HealthReport, MissionControl, MissionControlBuilder};
 pub use error::{Error, Result};
 pub use hub::{EventFilter, HubSink, LiveHub, Subscription};

@@ -34,6 +34,11 @@
 //! [`ModelConfig::leak_horizon`] — once per episode, not once per sample. Sampling reads
 //! `/proc/self/status`, so it is on Linux only.
 //!
+//! The detectors' learned state survives restarts: it is saved to
+//! [`ModelConfig::state_file`] at shutdown and restored at start (with a store, `MissionControl`
+//! uses `<store>/models/state.json`), so a restarted agent pages on its streams at once instead
+//! of learning them again.
+//!
 //! Bounds, all counted in [`ModelStats`]: at most [`ModelConfig::max_streams`] streams (the
 //! least recently used are evicted); a queue of [`ModelConfig::queue_batches`] batches to the
 //! worker (a full queue drops the batch, never blocks the pipeline); at most
@@ -95,6 +100,13 @@ pub struct ModelConfig {
     /// Makes the detector of each new metric series (default
     /// [`mission_ml::default_detector`], which allows for cycles).
     pub metric_detector: fn() -> Box<dyn Detector + Send>,
+    /// Where the detectors' learned state is saved at shutdown and restored from at start, so
+    /// a restarted agent does not learn its streams again (default: none;
+    /// [`MissionControl`](crate::MissionControl) sets `<store>/models/state.json` when it has
+    /// a store). A missing or unreadable file starts fresh.
+    pub state_file: Option<std::path::PathBuf>,
+    /// Turns a saved state back into a detector (default [`mission_ml::restore_detector`]).
+    pub restore: fn(serde_json::Value) -> Option<Box<dyn Detector + Send>>,
 }
 
 impl Default for ModelConfig {
@@ -110,6 +122,8 @@ impl Default for ModelConfig {
             max_anomalies_per_minute: 120,
             detector: mission_ml::agent_detector,
             metric_detector: mission_ml::default_detector,
+            state_file: None,
+            restore: mission_ml::restore_detector,
         }
     }
 }
@@ -125,8 +139,15 @@ pub struct ModelStats {
     pub points: u64,
     /// Anomaly events recorded.
     pub anomalies: u64,
+    /// Every event the models recorded (anomalies and memory samples): what the recorder's
+    /// accounting shows beyond what the agent recorded.
+    pub derived_events: u64,
     /// Anomalies found past `max_anomalies_per_minute`, counted and not recorded.
     pub anomalies_rate_limited: u64,
+    /// Streams restored from the saved state at start.
+    pub restored_streams: u64,
+    /// Streams whose state was saved at the last shutdown.
+    pub saved_streams: u64,
     /// Events the worker never saw because its queue was full.
     pub dropped_events: u64,
     /// Memory samples taken.
@@ -143,7 +164,10 @@ struct Counters {
     evicted: AtomicU64,
     points: AtomicU64,
     anomalies: AtomicU64,
+    derived: AtomicU64,
     rate_limited: AtomicU64,
+    restored: AtomicU64,
+    saved: AtomicU64,
     dropped: AtomicU64,
     memory_samples: AtomicU64,
     memory_bytes: AtomicU64,
@@ -170,7 +194,10 @@ impl ModelStatsReader {
             evicted_streams: get(&c.evicted),
             points: get(&c.points),
             anomalies: get(&c.anomalies),
+            derived_events: get(&c.derived),
             anomalies_rate_limited: get(&c.rate_limited),
+            restored_streams: get(&c.restored),
+            saved_streams: get(&c.saved),
             dropped_events: get(&c.dropped),
             memory_samples: get(&c.memory_samples),
             memory_bytes: get(&c.memory_bytes),
@@ -540,6 +567,7 @@ impl Worker {
     }
 
     fn run(mut self, receiver: &Receiver<Message>) {
+        self.restore();
         let tick = Duration::from_millis(250);
         let mut last_tick = Instant::now();
         loop {
@@ -555,6 +583,7 @@ impl Worker {
                 }
                 Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
                     self.close_buckets(true);
+                    self.save();
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -564,6 +593,79 @@ impl Worker {
                 self.close_buckets(false);
                 self.sample_memory();
             }
+        }
+    }
+
+    /// Loads the saved detectors, if there is a state file.
+    fn restore(&mut self) {
+        let Some(path) = &self.config.state_file else { return };
+        let Ok(bytes) = std::fs::read(path) else { return };
+        let Ok(saved) = serde_json::from_slice::<SavedState>(&bytes) else { return };
+        let restore = self.config.restore;
+        for s in saved.streams.into_iter().take(self.config.max_streams.max(1)) {
+            let (tenant, agent) = (Symbol::intern(&s.tenant), Symbol::intern(&s.agent));
+            let operation = Symbol::intern(&s.operation);
+            let key = match s.kind {
+                Some(kind) => StreamKey::Span { tenant, agent, kind, operation },
+                None => StreamKey::Metric { tenant, agent, name: operation },
+            };
+            let stream = self.stream(key);
+            for saved in s.series.into_iter().take(MAX_SERIES_PER_STREAM) {
+                let index = stream.series(Symbol::intern(&saved.model));
+                let series = &mut stream.series[index];
+                for (slot, state) in series.detectors.iter_mut().zip(saved.detectors) {
+                    *slot = state.and_then(restore);
+                }
+            }
+            self.counters.restored.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Saves the detectors' states to the state file (atomically: a temporary file renamed).
+    fn save(&self) {
+        let Some(path) = &self.config.state_file else { return };
+        let streams: Vec<SavedStream> = self
+            .streams
+            .iter()
+            .map(|(key, stream)| {
+                let (tenant, agent, kind, operation) = match *key {
+                    StreamKey::Span { tenant, agent, kind, operation } => {
+                        (tenant, agent, Some(kind), operation)
+                    }
+                    StreamKey::Metric { tenant, agent, name } => (tenant, agent, None, name),
+                };
+                SavedStream {
+                    tenant: tenant.as_str().to_owned(),
+                    agent: agent.as_str().to_owned(),
+                    kind,
+                    operation: operation.as_str().to_owned(),
+                    series: stream
+                        .series
+                        .iter()
+                        .map(|s| SavedSeries {
+                            model: s.model.as_str().to_owned(),
+                            detectors: s
+                                .detectors
+                                .iter()
+                                .map(|d| d.as_ref().and_then(|d| d.state()))
+                                .collect(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let n = streams.len() as u64;
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let temp = path.with_extension("json.tmp");
+            let state = SavedState { version: 1, streams };
+            std::fs::write(&temp, serde_json::to_vec(&state).map_err(std::io::Error::other)?)?;
+            std::fs::rename(&temp, path)
+        };
+        if write().is_ok() {
+            self.counters.saved.store(n, Ordering::Relaxed);
         }
     }
 
@@ -808,6 +910,7 @@ impl Worker {
             && recorder.record(event)
         {
             self.counters.anomalies.fetch_add(1, Ordering::Relaxed);
+            self.counters.derived.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -854,7 +957,9 @@ impl Worker {
             point.time = Timestamp(sample.time);
             point.tenant = tenant;
             point.agent = agent;
-            recorder.record(point);
+            if recorder.record(point) {
+                self.counters.derived.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let Some(leak) = sample.leak.filter(|_| sample.new_episode) else { return };
         let mut event = Event::new(
@@ -881,6 +986,31 @@ impl Worker {
         a.set(self.keys.confidence, leak.confidence);
         self.emit(event);
     }
+}
+
+/// What [`ModelConfig::state_file`] holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    version: u32,
+    streams: Vec<SavedStream>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedStream {
+    tenant: String,
+    agent: String,
+    /// The span kind, or `None` for a metric stream.
+    kind: Option<SpanKind>,
+    /// The operation, or the metric's name.
+    operation: String,
+    series: Vec<SavedSeries>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedSeries {
+    model: String,
+    /// Per metric (latency, tokens, cost, error rate; a metric stream uses the first).
+    detectors: Vec<Option<serde_json::Value>>,
 }
 
 /// The causes of an anomaly and the windows they were computed over.

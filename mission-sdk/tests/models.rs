@@ -39,8 +39,20 @@ const MODELS: [(&str, f64); 3] =
 /// detector learns a series over its first 250 or so points before it pages on a level
 /// shift; each model here has 400 before the incident.)
 fn record_calls(recorder: &Recorder, calls: u64, from: u64, slow: &str) -> u64 {
-    let mut rng = Rng(7);
     let start = Timestamp::now().0 - (calls + 60) * 10_000_000_000;
+    record_calls_from(recorder, start, calls, from, slow, 7)
+}
+
+/// The same from `start`, with noise seed `seed`.
+fn record_calls_from(
+    recorder: &Recorder,
+    start: u64,
+    calls: u64,
+    from: u64,
+    slow: &str,
+    seed: u64,
+) -> u64 {
+    let mut rng = Rng(seed);
     let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
     let chat = Symbol::intern("chat");
     for i in 0..calls {
@@ -59,7 +71,7 @@ fn record_calls(recorder: &Recorder, calls: u64, from: u64, slow: &str) -> u64 {
         let ms = rng.lognormal(median, 0.25) * factor;
         call.end_at(Timestamp(t + (ms * 1e6) as u64));
     }
-    start + from * 10_000_000_000
+    start.saturating_add(from.saturating_mul(10_000_000_000))
 }
 
 fn str_attr<'a>(event: &'a Event, key: &str) -> Option<&'a str> {
@@ -235,5 +247,57 @@ fn process_memory_is_sampled_and_recorded_as_a_metric() {
         store.query().kind("metric").name(MEMORY_METRIC).agent("memory-test").count().unwrap();
     assert!(samples >= 3, "{samples} samples stored");
     drop(control);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn learned_state_survives_a_restart_so_a_new_run_pages_at_once() {
+    let root = temp_root("restart");
+    let config = || ModelConfig { memory_interval: None, ..ModelConfig::default() };
+    let build = || {
+        MissionControl::builder()
+            .ignore_environment()
+            .with_store_root(&root)
+            .with_models(config())
+            .build()
+            .unwrap()
+    };
+    let hour_ago = Timestamp::now().0 - 4 * 3_600_000_000_000;
+    // First run: 1200 calls, 400 per model, nothing wrong.
+    let first = build();
+    record_calls_from(first.recorder(), hour_ago, 1200, u64::MAX, "", 7);
+    first.flush().unwrap();
+    let saved_streams = first.model_stats().unwrap().streams;
+    drop(first);
+    let state = root.join(mission_sdk::MODEL_STATE_FILE);
+    assert!(state.is_file(), "no state saved at {}", state.display());
+
+    // Second run, right after: the slowdown starts at its 31st call (the model's 11th), far
+    // inside the ~150 points a fresh detector spends learning.
+    let second = build();
+    let live =
+        second.subscribe(EventFilter { kinds: vec!["anomaly".into()], ..EventFilter::all() }, 4096);
+    let later = hour_ago + 1300 * 10_000_000_000;
+    let incident = record_calls_from(second.recorder(), later, 150, 30, "claude-sonnet-4", 8);
+    second.flush().unwrap();
+    let stats = second.model_stats().unwrap();
+    assert_eq!(stats.restored_streams, saved_streams, "{stats:?}");
+    let caught: Vec<Event> = drain(&live)
+        .into_iter()
+        .filter(|e| e.time.0 >= incident && str_attr(e, attr::MODEL) == Some("claude-sonnet-4"))
+        .collect();
+    assert!(!caught.is_empty(), "the restored detectors did not page: {stats:?}");
+    drop(second);
+
+    // A fresh start (no state) does not know the streams yet and stays quiet on the same run.
+    std::fs::remove_file(&state).unwrap();
+    let fresh = build();
+    let live =
+        fresh.subscribe(EventFilter { kinds: vec!["anomaly".into()], ..EventFilter::all() }, 4096);
+    record_calls_from(fresh.recorder(), later, 150, 30, "claude-sonnet-4", 8);
+    fresh.flush().unwrap();
+    assert_eq!(fresh.model_stats().unwrap().restored_streams, 0);
+    assert!(drain(&live).is_empty(), "a fresh detector pages only after it has learned");
+    drop(fresh);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -32,6 +32,7 @@ pub(crate) struct Core {
     /// is left alone (never joined or flushed) when dropped.
     abandoned: AtomicBool,
     store_root: Option<PathBuf>,
+    models: Option<mission_sdk::ModelStatsReader>,
 }
 
 /// Each instance's number, for the per-thread price cache.
@@ -98,7 +99,7 @@ struct Settings {
 }
 
 /// Python argument → the `MISSION_*` variable whose parser checks it.
-const ARGUMENTS: [(&str, &str); 7] = [
+const ARGUMENTS: [(&str, &str); 8] = [
     ("store", "MISSION_STORE_ROOT"),
     ("use_store", "MISSION_STORE"),
     ("service", "MISSION_SERVICE_NAME"),
@@ -106,6 +107,7 @@ const ARGUMENTS: [(&str, &str); 7] = [
     ("ring_capacity", "MISSION_RING_CAPACITY"),
     ("backpressure", "MISSION_BACKPRESSURE"),
     ("prices_file", "MISSION_PRICES_FILE"),
+    ("models", "MISSION_MODELS"),
 ];
 
 impl Settings {
@@ -152,6 +154,7 @@ fn core_of(control: MissionControl, settings: &Settings) -> Arc<Core> {
         tenant: Symbol::intern(&control.config().tenant),
         service: Symbol::intern(&control.config().service_name),
         store_root: control.config().store_root.clone(),
+        models: control.model_stats_reader(),
         control: Mutex::new(Some(control)),
         mcp: Mutex::new(None),
         closed: AtomicBool::new(false),
@@ -198,7 +201,7 @@ impl Control {
     /// environment variables, then a configuration file, then the defaults (a store in
     /// `./mission-data`, nothing to run beside it).
     #[new]
-    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None))]
+    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, models=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -212,6 +215,7 @@ impl Control {
         config_file: Option<PathBuf>,
         otlp_endpoint: Option<String>,
         otlp_protocol: Option<String>,
+        models: Option<bool>,
     ) -> PyResult<Self> {
         let mut variables = HashMap::new();
         let mut put = |key: &'static str, value: Option<String>| {
@@ -226,6 +230,7 @@ impl Control {
         put("MISSION_RING_CAPACITY", ring_capacity.map(|n| n.to_string()));
         put("MISSION_BACKPRESSURE", backpressure);
         put("MISSION_PRICES_FILE", prices_file.map(|p| p.display().to_string()));
+        put("MISSION_MODELS", models.map(|on| if on { "on" } else { "off" }.to_owned()));
         // Code and environment: arguments win, MISSION_* fill the rest.
         for (_, var) in ARGUMENTS {
             if !variables.contains_key(var)
@@ -405,7 +410,17 @@ impl Control {
                 .map(MissionControl::shutdown)
         });
         match report {
-            Some(report) => to_python(py, &report),
+            Some(report) => {
+                let models = core.models.as_ref().map(mission_sdk::ModelStatsReader::stats);
+                to_python(
+                    py,
+                    &serde_json::json!({
+                        "accounting": report.accounting,
+                        "sinks": report.sinks,
+                        "models": models,
+                    }),
+                )
+            }
             None => Ok(py.None().into_bound(py)),
         }
     }

@@ -174,7 +174,9 @@ def test_eight_python_threads_record_concurrently_with_exact_accounting(control)
         t.join()
     report = control.shutdown()
     accounting = report["accounting"]
-    assert accounting["recorded"] == 8 * per_thread
+    # What the workers recorded, plus what the models derived from it (anomalies, memory
+    # samples), exactly.
+    assert accounting["recorded"] == 8 * per_thread + report["models"]["derived_events"]
     assert accounting["delivered"] + accounting["dropped"] == accounting["recorded"]
     assert accounting["in_flight"] == 0
 
@@ -212,3 +214,17 @@ def test_threads_started_before_init_record_too(tmp_path):
     worker.join()
     assert [r["name"] for r in rows(control.query(agent="early", kind="tool_call"))] == ["from-an-old-thread"]
     assert control.shutdown()["accounting"]["dropped"] == 0
+
+
+def test_models_run_by_default_and_can_be_turned_off(tmp_path):
+    on = mc.init(store=tmp_path / "on", service="models-on")
+    with on.thread() as thread:
+        thread.tool_call("lookup").end()
+    on.flush()
+    health = on.health()
+    assert health["models"] is not None and health["models"]["streams"] >= 1
+    assert "models" in [s["name"] for s in health["recorder"]["sinks"]]
+    on.shutdown()
+    off = mc.init(store=tmp_path / "off", service="models-off", models=False)
+    assert off.health()["models"] is None
+    assert off.shutdown()["models"] is None

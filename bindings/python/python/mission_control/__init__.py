@@ -250,6 +250,7 @@ def init(
     backpressure: Optional[str] = None,
     prices_file: Union[str, os.PathLike, None] = None,
     config_file: Union[str, os.PathLike, None] = None,
+    models: Optional[bool] = None,
 ) -> Control:
     """Starts Mission Control in this process and returns the instance.
 
@@ -257,7 +258,9 @@ def init(
     ``config_file`` (TOML or JSON), then the defaults — a Parquet store in ``./mission-data``
     and nothing to run beside it. ``otlp_endpoint`` (with ``otlp_protocol`` ``"http"`` or
     ``"grpc"``) also exports spans over OTLP. ``backpressure`` is ``"drop_newest"`` (default:
-    never block the agent; drops are counted) or ``"block:5ms"``.
+    never block the agent; drops are counted) or ``"block:5ms"``. ``models`` (default on) runs
+    anomaly detection with root-cause attribution and memory sampling off the agent's threads;
+    anomalies are stored and queryable like any event (``kind="anomaly"``).
 
     Everything recorded is delivered at interpreter exit; after ``os.fork()`` the child gets an
     instance of its own (the parent's buffers are flushed first, so nothing is lost or doubled).
@@ -281,6 +284,7 @@ def init(
         config_file=os.fspath(config_file) if config_file is not None else None,
         otlp_endpoint=otlp_endpoint,
         otlp_protocol=otlp_protocol,
+        models=models,
     )
     ref = weakref.ref(control)
     atexit.register(_shutdown_at_exit, ref)

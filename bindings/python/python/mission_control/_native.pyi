@@ -97,6 +97,7 @@ class Control:
         config_file: Optional[str] = None,
         otlp_endpoint: Optional[str] = None,
         otlp_protocol: Optional[str] = None,
+        models: Optional[bool] = None,
     ) -> "Control": ...
     def thread(
         self,
