@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use mission_core::{Backpressure, RecorderConfig, StatsSnapshot};
 use mission_examples::{Incident, Workload, simulate};
-use mission_sdk::MissionControl;
 use mission_sdk::models::attr;
+use mission_sdk::{Event, EventBody, EventFilter, MissionControl};
 use mission_store::AnomalyRow;
 
 fn arg(name: &str) -> Option<String> {
@@ -40,6 +40,14 @@ fn main() {
         .build()
         .unwrap_or_else(|e| fail(e));
 
+    // This run's anomalies, as they happen (the store may hold earlier runs' too).
+    let live = control
+        .subscribe(EventFilter { kinds: vec!["anomaly".into()], ..EventFilter::all() }, 100_000);
+    let stored_before = match control.store() {
+        Some(Ok(store)) => store.query().count().unwrap_or_else(|e| fail(e)),
+        Some(Err(e)) => fail(e),
+        None => 0,
+    };
     println!("Mission Control quick start: simulating {threads} agent threads over the last hour…");
     if let Some(i) = &incident {
         println!(
@@ -95,18 +103,18 @@ fn main() {
         Some(Err(e)) => fail(e),
         None => fail("no store configured"),
     };
-    let models = control.model_stats();
+    let models = control.model_stats_reader();
     let report = control.shutdown();
     println!(
         "Shut down: {} delivered, {} dropped.",
         report.accounting.delivered, report.accounting.dropped
     );
-    let stored = store.query().count().unwrap_or_else(|e| fail(e));
+    let stored = store.query().count().unwrap_or_else(|e| fail(e)) - stored_before;
     let bytes: u64 = store.files().iter().map(|f| f.bytes).sum();
     println!(
-        "\nStored {stored} events in {} Parquet files under {root}/events ({:.1} bytes per event).",
+        "\nStored {stored} events; the store under {root}/events has {} Parquet files ({:.1} bytes per event).",
         store.files().len(),
-        bytes as f64 / stored.max(1) as f64
+        bytes as f64 / (stored + stored_before).max(1) as f64
     );
     println!("Query it with DuckDB (nothing else to run):");
     println!(
@@ -117,19 +125,21 @@ fn main() {
     println!(
         "or from Python: pyarrow.dataset.dataset('{root}/events', format='parquet', partitioning='hive').to_table()"
     );
-    let anomalies = store.anomalies(store.query()).unwrap_or_else(|e| fail(e));
+    let mut anomalies: Vec<AnomalyRow> =
+        std::iter::from_fn(|| live.try_recv()).filter_map(|e| anomaly_row(&e)).collect();
+    anomalies.sort_by_key(|a| std::cmp::Reverse(a.time_ns));
+    let models = models.map(|m| m.stats());
     print_anomalies(&anomalies, models.as_ref());
     if let (Some(incident), Some(started)) = (&incident, summary.incident_started) {
         report_incident(incident, &anomalies, started as i64);
     }
     // What the workload recorded, plus what the models derived from it (anomalies, memory
-    // samples), is exactly what was stored.
-    let derived = store.query().kind("anomaly").count().unwrap_or_else(|e| fail(e))
-        + store.query().kind("metric").count().unwrap_or_else(|e| fail(e));
-    if stored != summary.events + derived {
+    // samples), is exactly what was recorded; everything delivered was stored.
+    let derived = models.as_ref().map_or(0, |m| m.derived_events);
+    if stored != report.accounting.delivered {
         fail(format!(
-            "the store holds {stored} events, {} were recorded and {derived} derived",
-            summary.events
+            "this run stored {stored} events but delivered {}",
+            report.accounting.delivered
         ));
     }
     if report.accounting.recorded != summary.events + derived
@@ -138,6 +148,29 @@ fn main() {
         eprintln!("error: accounting does not match what was recorded");
         std::process::exit(2);
     }
+}
+
+/// An anomaly event as the store would give it back.
+fn anomaly_row(e: &Event) -> Option<AnomalyRow> {
+    let EventBody::Anomaly(a) = &e.body else { return None };
+    Some(AnomalyRow {
+        id: e.span_id.to_string(),
+        time_ns: i64::try_from(e.time.0).unwrap_or(i64::MAX),
+        tenant: e.tenant.as_str().to_owned(),
+        agent: e.agent.as_str().to_owned(),
+        metric: e.name.as_str().to_owned(),
+        detector: a.detector.as_str().to_owned(),
+        score: a.score,
+        value: a.value,
+        expected: a.expected,
+        lower: a.lower,
+        upper: a.upper,
+        attributes: e
+            .attributes
+            .iter()
+            .map(|x| (x.key.as_str().to_owned(), x.value.to_string()))
+            .collect(),
+    })
 }
 
 fn print_anomalies(anomalies: &[AnomalyRow], models: Option<&mission_sdk::ModelStats>) {
