@@ -6,6 +6,8 @@
 //! - with tokens, every request needs `Authorization: Bearer <token>`; tokens are compared in
 //!   constant time, and a missing or wrong token gets `401` before any MCP processing;
 //! - a token may be scoped to a tenant: its requests see that tenant's data only;
+//! - a token has a [`Role`]: `viewer` reads, `operator` also acknowledges alerts and toggles
+//!   directives, `admin` also changes policies and directives and erases data;
 //! - tokens shorter than [`MIN_TOKEN_LEN`] are refused (they could be guessed);
 //! - the `Host` header must name the server (DNS-rebinding protection): loopback names for a
 //!   loopback address, else the configured `allowed_hosts` (default: the bound address).
@@ -21,19 +23,21 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
-use super::{MissionMcp, TenantScope};
+use super::{Access, MissionMcp, Role};
 use crate::{Error, Result};
 
 /// Shortest bearer token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// A bearer token, optionally scoped to one tenant.
+/// A bearer token: a role, optionally scoped to one tenant.
 #[derive(Clone, PartialEq, Eq)]
 pub struct McpToken {
     /// The secret.
     pub token: String,
     /// The tenant its requests may see; `None` sees every tenant.
     pub tenant: Option<String>,
+    /// What its requests may do.
+    pub role: Role,
 }
 
 impl std::fmt::Debug for McpToken {
@@ -41,6 +45,7 @@ impl std::fmt::Debug for McpToken {
         f.debug_struct("McpToken")
             .field("token", &"<secret>")
             .field("tenant", &self.tenant)
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -70,15 +75,24 @@ impl McpHttpConfig {
         Self::new(SocketAddr::from(([127, 0, 0, 1], port)))
     }
 
-    /// Accepts `token`, seeing every tenant.
+    /// Accepts `token` as an admin of every tenant.
     pub fn with_token(mut self, token: &str) -> Self {
-        self.tokens.push(McpToken { token: token.to_owned(), tenant: None });
+        self.tokens.push(McpToken { token: token.to_owned(), tenant: None, role: Role::Admin });
         self
     }
 
-    /// Accepts `token`, seeing only `tenant`'s data.
-    pub fn with_tenant_token(mut self, token: &str, tenant: &str) -> Self {
-        self.tokens.push(McpToken { token: token.to_owned(), tenant: Some(tenant.to_owned()) });
+    /// Accepts `token` as a viewer of `tenant`'s data only.
+    pub fn with_tenant_token(self, token: &str, tenant: &str) -> Self {
+        self.with_role_token(token, Role::Viewer, Some(tenant))
+    }
+
+    /// Accepts `token` with `role`, for `tenant` only or (`None`) every tenant.
+    pub fn with_role_token(mut self, token: &str, role: Role, tenant: Option<&str>) -> Self {
+        self.tokens.push(McpToken {
+            token: token.to_owned(),
+            tenant: tenant.map(str::to_owned),
+            role,
+        });
         self
     }
 
@@ -163,12 +177,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// The scope of the first token `presented` matches, checking every token (no early exit).
-fn authorize(tokens: &[McpToken], presented: &[u8]) -> Option<TenantScope> {
+/// The access of the first token `presented` matches, checking every token (no early exit).
+fn authorize(tokens: &[McpToken], presented: &[u8]) -> Option<Access> {
     let mut found = None;
     for t in tokens {
         if constant_time_eq(t.token.as_bytes(), presented) && found.is_none() {
-            found = Some(TenantScope(t.tenant.clone()));
+            found = Some(Access { tenant: t.tenant.clone(), role: t.role });
         }
     }
     found
@@ -180,7 +194,7 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     if tokens.is_empty() {
-        request.extensions_mut().insert(TenantScope(None));
+        request.extensions_mut().insert(Access::default());
         return next.run(request).await;
     }
     let presented = request
@@ -269,14 +283,18 @@ mod tests {
         assert!(!constant_time_eq(b"0123456789abcdef", b"0123456789abcde"));
         assert!(!constant_time_eq(b"", b"x"));
         let tokens = vec![
-            McpToken { token: "admin-token-0123456789".into(), tenant: None },
-            McpToken { token: "acme-token-0123456789".into(), tenant: Some("acme".into()) },
+            McpToken { token: "admin-token-0123456789".into(), tenant: None, role: Role::Admin },
+            McpToken {
+                token: "acme-token-0123456789".into(),
+                tenant: Some("acme".into()),
+                role: Role::Viewer,
+            },
         ];
         assert_eq!(
             authorize(&tokens, b"acme-token-0123456789"),
-            Some(TenantScope(Some("acme".into())))
+            Some(Access { tenant: Some("acme".into()), role: Role::Viewer })
         );
-        assert_eq!(authorize(&tokens, b"admin-token-0123456789"), Some(TenantScope(None)));
+        assert_eq!(authorize(&tokens, b"admin-token-0123456789"), Some(Access::default()));
         assert_eq!(authorize(&tokens, b"acme-token-012345678"), None);
     }
 

@@ -80,10 +80,60 @@ pub const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
 /// enough that a question sees what just happened, rarely enough not to write tiny files.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// The tenant a request may see, set by the HTTP transport from the bearer token: `None` sees
-/// every tenant (an unscoped token, stdio, or a loopback server without tokens).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TenantScope(pub Option<String>);
+/// What a request may do, set by the HTTP transport from the bearer token: the tenant it may
+/// see (`None`: every tenant) and its [`Role`]. Stdio and a loopback server without tokens
+/// get full access (whoever can start the process or reach loopback owns it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// The tenant its requests may see and change; `None` is every tenant.
+    pub tenant: Option<String>,
+    /// What it may do.
+    pub role: Role,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Self { tenant: None, role: Role::Admin }
+    }
+}
+
+/// What a token may do, each role including the ones before it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads its tenant's data (or every tenant's, unscoped).
+    Viewer,
+    /// Also acknowledges alerts and turns directives on and off.
+    Operator,
+    /// Also changes policies and directives and erases data.
+    Admin,
+}
+
+impl Role {
+    /// `viewer`, `operator` or `admin`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            _ => Err(format!("unknown role {s:?}: expected viewer, operator or admin")),
+        }
+    }
+}
 
 /// What the server needs from a running agent (built by
 /// [`MissionControl::mcp_server`](crate::MissionControl::mcp_server)).
@@ -166,15 +216,36 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorData {
     ErrorData::internal_error(e.to_string(), None)
 }
 
-/// The tenant scope of a request (see [`TenantScope`]).
-fn scope_of(extensions: &Extensions) -> Option<String> {
+/// What a request may do (see [`Access`]).
+pub(crate) fn access_of(extensions: &Extensions) -> Access {
     #[cfg(feature = "mcp-http")]
     if let Some(parts) = extensions.get::<::http::request::Parts>()
-        && let Some(TenantScope(tenant)) = parts.extensions.get::<TenantScope>()
+        && let Some(access) = parts.extensions.get::<Access>()
     {
-        return tenant.clone();
+        return access.clone();
     }
-    extensions.get::<TenantScope>().and_then(|s| s.0.clone())
+    extensions.get::<Access>().cloned().unwrap_or_default()
+}
+
+/// The tenant scope of a request (see [`Access`]).
+fn scope_of(extensions: &Extensions) -> Option<String> {
+    access_of(extensions).tenant
+}
+
+/// Refuses a request whose role is below `needed`, naming both.
+pub(crate) fn require(extensions: &Extensions, needed: Role) -> Result<Access, ErrorData> {
+    let access = access_of(extensions);
+    if access.role < needed {
+        return Err(ErrorData::invalid_request(
+            format!(
+                "this needs the {} role; the token has {}",
+                needed.as_str(),
+                access.role.as_str()
+            ),
+            None,
+        ));
+    }
+    Ok(access)
 }
 
 /// The client's session id: the `Mcp-Session-Id` header over HTTP, else this connection's own.
