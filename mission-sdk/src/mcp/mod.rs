@@ -233,6 +233,8 @@ fn scope_of(extensions: &Extensions) -> Option<String> {
 }
 
 /// Refuses a request whose role is below `needed`, naming both.
+// The tools that change things (directives, acknowledgements, erasure) arrive with issue 8.
+#[allow(dead_code)]
 pub(crate) fn require(extensions: &Extensions, needed: Role) -> Result<Access, ErrorData> {
     let access = access_of(extensions);
     if access.role < needed {
