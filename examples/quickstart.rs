@@ -5,12 +5,14 @@
 //!
 //! Run: `cargo run --release --example quickstart` (add `-- --threads 20000` for more,
 //! `-- --store DIR` to write somewhere other than `./mission-data`, `-- --no-incident` for a
-//! calm hour).
+//! calm hour, `-- --directives FILE` for directives of your own instead of
+//! `examples/directives/quickstart.toml`).
 
 use std::time::{Duration, Instant};
 
 use mission_core::{Backpressure, RecorderConfig, StatsSnapshot};
 use mission_examples::{Incident, Workload, simulate};
+use mission_sdk::directives::{ALERT_EVENT, BREAKER_EVENT, Permit};
 use mission_sdk::models::attr;
 use mission_sdk::{Event, EventBody, EventFilter, MissionControl};
 use mission_store::AnomalyRow;
@@ -28,11 +30,15 @@ fn main() {
     let threads = arg("--threads").and_then(|n| n.parse().ok()).unwrap_or(6_000);
     let incident = (!std::env::args().any(|a| a == "--no-incident")).then(Incident::slow_model);
     let root = arg("--store").unwrap_or_else(|| "./mission-data".into());
+    let directives = arg("--directives").unwrap_or_else(|| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/directives/quickstart.toml").to_owned()
+    });
     // The embedded defaults: statistics, the live hub and a Parquet store; nothing to run
     // beside it. The simulation replays an hour of agent traffic in milliseconds, far faster
     // than any real agent records: `Block` makes it wait for the pipeline instead of dropping.
     let control = MissionControl::builder()
         .with_store_root(&root)
+        .with_directives_file(&directives)
         .with_recorder_config(RecorderConfig {
             backpressure: Backpressure::Block { timeout: Duration::from_secs(5) },
             ..RecorderConfig::default()
@@ -43,6 +49,8 @@ fn main() {
     // This run's anomalies, as they happen (the store may hold earlier runs' too).
     let live = control
         .subscribe(EventFilter { kinds: vec!["anomaly".into()], ..EventFilter::all() }, 100_000);
+    let logs =
+        control.subscribe(EventFilter { kinds: vec!["log".into()], ..EventFilter::all() }, 100_000);
     let stored_before = match control.store() {
         Some(Ok(store)) => store.query().count().unwrap_or_else(|e| fail(e)),
         Some(Err(e)) => fail(e),
@@ -104,6 +112,10 @@ fn main() {
         None => fail("no store configured"),
     };
     let models = control.model_stats_reader();
+    let directive_count = control.directives().list().len();
+    // What an agent asking before its next web_search would be told now.
+    let permit = control.permit_tool("web_search");
+    let rules = control.directives().clone();
     let report = control.shutdown();
     println!(
         "Shut down: {} delivered, {} dropped.",
@@ -133,9 +145,21 @@ fn main() {
     if let (Some(incident), Some(started)) = (&incident, summary.incident_started) {
         report_incident(incident, &anomalies, started as i64);
     }
-    // What the workload recorded, plus what the models derived from it (anomalies, memory
-    // samples), is exactly what was recorded; everything delivered was stored.
-    let derived = models.as_ref().map_or(0, |m| m.derived_events);
+    let activity: Vec<Event> = std::iter::from_fn(|| logs.try_recv())
+        .filter(|e| [ALERT_EVENT, BREAKER_EVENT].contains(&e.name.as_str()))
+        .collect();
+    print_directives(&directives, directive_count, &activity);
+    match permit {
+        Permit::Deny(d) => println!(
+            "  permit(\"web_search\") now: DENIED by {}: {} (retry after {:?})",
+            d.directive, d.reason, d.retry_after
+        ),
+        other => println!("  permit(\"web_search\") now: {other:?}"),
+    }
+    // What the workload recorded, plus what the models and directives derived from it
+    // (anomalies, memory samples, alerts, breaker changes), is exactly what was recorded;
+    // everything delivered was stored.
+    let derived = models.as_ref().map_or(0, |m| m.derived_events) + rules.stats().derived_events;
     if stored != report.accounting.delivered {
         fail(format!(
             "this run stored {stored} events but delivered {}",
@@ -147,6 +171,28 @@ fn main() {
     {
         eprintln!("error: accounting does not match what was recorded");
         std::process::exit(2);
+    }
+}
+
+/// What the directives did: alerts firing and resolving, breakers opening and closing.
+fn print_directives(file: &str, count: usize, activity: &[Event]) {
+    println!("\nDirectives: {count} loaded from {file}; what they did, in stream order:");
+    if activity.is_empty() {
+        println!("  nothing fired");
+    }
+    for e in activity.iter().take(20) {
+        let secs = e.time.0 / 1_000_000_000;
+        let text = e.as_log().map(|l| l.message.to_string()).unwrap_or_default();
+        let kind = if e.name.as_str() == BREAKER_EVENT { "breaker" } else { "alert" };
+        println!(
+            "  {:02}:{:02}:{:02} {kind:<8} {text}",
+            secs / 3600 % 24,
+            secs / 60 % 60,
+            secs % 60
+        );
+    }
+    if activity.len() > 20 {
+        println!("  … and {} more", activity.len() - 20);
     }
 }
 

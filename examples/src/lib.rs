@@ -44,7 +44,8 @@ impl Default for Workload {
     }
 }
 
-/// A planted incident: from a point of the run on, one model's calls take longer.
+/// A planted incident: from a point of the run on, one model's calls take longer, and for a
+/// while one tool fails every call.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Incident {
     /// The model that slows down (one of `claude-sonnet-4`, `gpt-4.1`, `gpt-4o-mini`).
@@ -53,13 +54,25 @@ pub struct Incident {
     pub factor: f64,
     /// Where in the run it starts, as a share of the threads (0.75: the last quarter).
     pub from: f64,
+    /// A tool (one of `web_search`, `lookup_order`, `send_email`, `run_sql`,
+    /// `refund_payment`) that fails every call from `from` on, for `outage` of the threads.
+    pub failing_tool: Option<&'static str>,
+    /// How long the tool's outage lasts, as a share of the threads.
+    pub outage: f64,
 }
 
 impl Incident {
     /// The quick start's incident: `claude-sonnet-4` three times slower over the last
-    /// quarter of the run.
+    /// quarter of the run, and `web_search` down for the first 5 % of the run's threads of it
+    /// (three simulated minutes).
     pub fn slow_model() -> Self {
-        Self { model: "claude-sonnet-4", factor: 3.0, from: 0.75 }
+        Self {
+            model: "claude-sonnet-4",
+            factor: 3.0,
+            from: 0.75,
+            failing_tool: Some("web_search"),
+            outage: 0.05,
+        }
     }
 }
 
@@ -168,6 +181,10 @@ pub fn simulate(recorder: &Recorder, workload: &Workload) -> Summary {
         (0..workload.tenants.max(1)).map(|t| Symbol::intern(&format!("tenant-{t}"))).collect();
     let incident_from =
         workload.incident.as_ref().map(|inc| (inc.from * workload.threads as f64) as u64);
+    let outage_until = workload
+        .incident
+        .as_ref()
+        .map(|inc| ((inc.from + inc.outage) * workload.threads as f64) as u64);
     for i in 0..workload.threads {
         let agent_index = rng.below(AGENTS.len() as u64) as usize;
         let tenant = tenants[rng.below(tenants.len() as u64) as usize];
@@ -277,7 +294,13 @@ pub fn simulate(recorder: &Recorder, workload: &Workload) -> Summary {
                 clock += (rng.lognormal(median, 0.7) * MS) as u64;
                 summary.tool_calls += 1;
                 summary.events += 1;
-                if rng.chance(failure) {
+                let down = match (&workload.incident, incident_from, outage_until) {
+                    (Some(inc), Some(from), Some(until)) => {
+                        inc.failing_tool == Some(tool) && (from..until).contains(&i)
+                    }
+                    _ => false,
+                };
+                if rng.chance(failure) || down {
                     summary.errors += 1;
                     failed = true;
                     let mut log = thread.event(

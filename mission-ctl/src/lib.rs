@@ -22,7 +22,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success (also when the reader of the output went away, as with `\| head`) |
-//! | 1 | `doctor` found problems, or `thread` found no such thread |
+//! | 1 | `doctor` found problems, `audit verify` found a broken chain, or `thread` found no such thread |
 //! | 2 | bad arguments (an unknown option, column or group, a malformed time, duration or id) |
 //! | 3 | the store could not be read |
 //!
@@ -35,6 +35,7 @@
 #![doc(test(attr(deny(warnings))))]
 #![warn(missing_docs)]
 
+mod audit;
 mod cost;
 mod markdown;
 pub mod progress;
@@ -50,6 +51,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use mission_core::Timestamp;
 use mission_store::{GroupBy, SpanNode, Store};
 
+pub use audit::run_audit_verify;
 pub use cost::run_cost;
 pub use report::{ErrorCount, Report, ReportFormat, Volumes, build_report, run_report};
 pub use tail::{Color, TailArgs, run_tail};

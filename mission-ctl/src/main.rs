@@ -26,13 +26,14 @@ use mission_store::{GroupBy, Store};
   mission-ctl report ./mission-data --from 2025-03-01 --to 2025-03-08 --json
   mission-ctl query ./mission-data --kind tool_call --status error --format csv
   mission-ctl doctor ./mission-data
+  mission-ctl audit verify ./mission-data       # check the audit trail's hash chain
   mission-ctl mcp --store ./mission-data     # MCP server on stdio
 
 Times (--from, --to): RFC 3339 (2025-03-04T10:00:00Z), a date (UTC midnight) or nanoseconds
 since the epoch. Durations (--since): 15m, 2h, 7d.
 
 Exit codes: 0 success (also when the output is closed early, as with | head), 1 problems found
-(doctor) or no such thread, 2 bad arguments, 3 the store could not be read."
+(doctor, audit verify) or no such thread, 2 bad arguments, 3 the store could not be read."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -135,6 +136,25 @@ enum Command {
     },
     /// Checks a store: files, schema versions, leftovers of killed writers.
     Doctor {
+        /// The store's root directory.
+        store: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit trail of security-relevant events (`<store>/audit/`).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recomputes the hash chain: prints OK with the record count and head hash, or the kind
+    /// and position of the first problem (edited, missing or reordered record, broken link,
+    /// truncated line) and exits with 1.
+    Verify {
         /// The store's root directory.
         store: PathBuf,
         /// Print JSON instead of text.
@@ -293,6 +313,15 @@ fn main() -> ExitCode {
         }
         Command::Doctor { store, json } => {
             scan(store, |s, out| mission_ctl::run_doctor(s, *json, out).map(|r| r.healthy()))
+        }
+        Command::Audit { command: AuditCommand::Verify { store, json } } => {
+            if !store.exists() {
+                eprintln!("error: no store at {}", store.display());
+                return ExitCode::from(3);
+            }
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            finish(mission_ctl::run_audit_verify(store, *json, &mut out))
         }
     }
 }

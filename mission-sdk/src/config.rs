@@ -34,6 +34,9 @@ pub struct MissionConfig {
     /// Whether anomaly detection and memory sampling run (`MISSION_MODELS=on|off`; default on
     /// when the `models` feature is built).
     pub models: Option<bool>,
+    /// Directive files to load, TOML or JSON, or preset names written `preset:<name>`
+    /// (`MISSION_DIRECTIVES`, comma-separated; default none).
+    pub directives: Option<Vec<PathBuf>>,
     /// Recorder buffers and backpressure (`MISSION_RING_CAPACITY`, `MISSION_BACKPRESSURE` =
     /// `drop_newest` or `block:<duration>`).
     pub recorder: Option<RecorderConfig>,
@@ -56,6 +59,8 @@ pub struct ResolvedConfig {
     pub store_root: Option<PathBuf>,
     /// Whether the models run.
     pub models: bool,
+    /// Directive files (and `preset:<name>`s) to load.
+    pub directives: Vec<PathBuf>,
     /// Recorder settings.
     pub recorder: RecorderConfig,
     /// The price table file, if any.
@@ -98,6 +103,7 @@ impl MissionConfig {
             store: self.store.or(other.store),
             store_root: self.store_root.or(other.store_root),
             models: self.models.or(other.models),
+            directives: self.directives.or(other.directives),
             recorder: self.recorder.or(other.recorder),
             prices_file: self.prices_file.or(other.prices_file),
             in_flight_after: self.in_flight_after.or(other.in_flight_after),
@@ -163,6 +169,9 @@ impl MissionConfig {
             store,
             store_root: var("MISSION_STORE_ROOT").map(PathBuf::from),
             models,
+            directives: var("MISSION_DIRECTIVES").map(|v| {
+                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect()
+            }),
             recorder,
             prices_file: var("MISSION_PRICES_FILE").map(PathBuf::from),
         })
@@ -180,6 +189,7 @@ impl MissionConfig {
                 None
             },
             models: merged.models.unwrap_or(true),
+            directives: merged.directives.unwrap_or_default(),
             recorder: merged.recorder.unwrap_or_default(),
             prices_file: merged.prices_file,
             in_flight_after: merged.in_flight_after.unwrap_or(Duration::from_secs(30)),

@@ -31,6 +31,7 @@ pub struct MissionControlBuilder {
     otlp: Option<crate::OtlpConfig>,
     #[cfg(feature = "models")]
     models: Option<crate::ModelConfig>,
+    directives: Vec<crate::DirectiveSet>,
 }
 
 impl MissionControlBuilder {
@@ -120,6 +121,21 @@ impl MissionControlBuilder {
         self
     }
 
+    /// Runs `directives` (see [`directives`](crate::directives)); may be called more than once
+    /// ([`build`](Self::build) refuses two directives of the same name).
+    pub fn with_directives(mut self, directives: crate::DirectiveSet) -> Self {
+        self.directives.push(directives);
+        self
+    }
+
+    /// Runs the directives of a TOML or JSON file, or of a preset written `preset:<name>`
+    /// (read when [`build`](Self::build) runs, which reports a bad file with its line and
+    /// field).
+    pub fn with_directives_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.code.directives.get_or_insert_with(Vec::new).push(path.into());
+        self
+    }
+
     /// Turns anomaly detection and memory sampling off.
     pub fn without_models(mut self) -> Self {
         self.code.models = Some(false);
@@ -161,13 +177,26 @@ impl MissionControlBuilder {
             (None, Some(file)) => PriceTable::from_file(file)?,
             (None, None) => PriceTable::default_prices(),
         };
+        let mut directive_set = crate::DirectiveSet::new();
+        for set in self.directives {
+            directive_set.extend(set)?;
+        }
+        for source in &config.directives {
+            let text = source.to_string_lossy();
+            directive_set.extend(match text.strip_prefix("preset:") {
+                Some(name) => crate::DirectiveSet::preset(name)?,
+                None => crate::DirectiveSet::from_file(source)?,
+            })?;
+        }
+        let directives = crate::Directives::new(directive_set)?;
         let stats = StatsSink::new();
         let stats_reader = stats.reader();
         let hub = LiveHub::new();
         let mut builder = Pipeline::builder()
             .with_config(config.recorder.clone())
             .with_sink(stats)
-            .with_sink(hub.sink());
+            .with_sink(hub.sink())
+            .with_sink(directives.sink());
         // The sinks that keep data go behind sampling, when it is on.
         let mut keeping: Vec<Box<dyn Sink>> = Vec::new();
         if let Some(root) = &config.store_root {
@@ -277,6 +306,7 @@ impl MissionControlBuilder {
             otlp_stats,
             #[cfg(feature = "models")]
             model_stats,
+            directives,
         })
     }
 }
@@ -324,6 +354,7 @@ pub struct MissionControl {
     otlp_stats: Option<crate::OtlpStatsReader>,
     #[cfg(feature = "models")]
     model_stats: Option<crate::ModelStatsReader>,
+    directives: crate::Directives,
 }
 
 impl std::fmt::Debug for MissionControl {
@@ -347,6 +378,7 @@ impl MissionControl {
             otlp: None,
             #[cfg(feature = "models")]
             models: None,
+            directives: Vec::new(),
         }
     }
 
@@ -453,6 +485,18 @@ impl MissionControl {
     #[cfg(feature = "models")]
     pub fn model_stats_reader(&self) -> Option<crate::ModelStatsReader> {
         self.model_stats.clone()
+    }
+
+    /// The running directives: list, add, remove, enable and disable them, register callbacks,
+    /// read breakers (see [`directives`](crate::directives)).
+    pub fn directives(&self) -> &crate::Directives {
+        &self.directives
+    }
+
+    /// Whether `tool` may be called now: denied while a directive's circuit breaker is open
+    /// for it (with the reason and when to retry), a single trial once its cool-down passed.
+    pub fn permit_tool(&self, tool: &str) -> crate::Permit {
+        self.directives.permit(tool)
     }
 
     /// Rolling statistics right now.

@@ -72,8 +72,10 @@
 
 mod agent;
 pub mod anomaly;
+pub mod audit;
 mod config;
 mod control;
+pub mod directives;
 mod error;
 mod exit;
 mod hub;
@@ -84,24 +86,32 @@ pub mod mcp;
 pub mod models;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod policy;
 mod price;
+pub mod redact;
 mod sampling;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
+pub use audit::{AuditError, AuditLog, AuditReport};
 pub use config::{MissionConfig, ResolvedConfig};
 #[cfg(feature = "models")]
 pub use control::MODEL_STATE_FILE;
 pub use control::{HealthReport, MissionControl, MissionControlBuilder};
+pub use directives::{DirectiveSet, DirectiveSink, Directives, Permit};
 pub use error::{Error, Result};
 pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
 pub use inflight::{IN_FLIGHT_FILE, InFlightReport, InFlightSpan, read_in_flight_file};
 #[cfg(feature = "mcp-http")]
 pub use mcp::http::{McpHttpConfig, McpHttpServer, McpToken};
+#[cfg(feature = "mcp")]
+pub use mcp::{Access, Role};
 #[cfg(feature = "models")]
 pub use models::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpConfig, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
+pub use policy::{PolicyDecision, PolicyEnforcer, PolicySet};
 pub use price::{ModelPrice, PriceTable};
+pub use redact::{RedactingSink, RedactionConfig, Redactor};
 pub use sampling::{SamplingConfig, SamplingSink, SamplingStats, SamplingStatsReader};
 
 pub use mission_core::{

@@ -10,6 +10,15 @@ def test_the_quickstart_prints_the_caught_incident(incident_store):
     assert "name model=claude-sonnet-4 as the top cause" in out
 
 
+def test_the_quickstart_directives_fire_an_alert_and_a_circuit_breaker(incident_store):
+    _, out = incident_store
+    directives = out[out.index("Directives: 2 loaded"):]
+    assert "alert    web_search failed 3 times in a row" in directives, directives
+    assert "breaker  circuit breaker for web_search open" in directives, directives
+    assert "[model=claude-sonnet-4]" in directives, "the latency directive fires on the slowed model"
+    assert 'permit("web_search") now: DENIED by tool-failing' in directives, directives
+
+
 def test_list_anomalies_and_explain_the_incident(incident_store):
     directory, _ = incident_store
 

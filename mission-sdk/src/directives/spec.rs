@@ -132,7 +132,8 @@ impl DirectiveSet {
     /// # Errors
     /// [`DirectiveError::Duplicate`] at the first name both sets have; nothing is added then.
     pub fn extend(&mut self, other: DirectiveSet) -> Result<()> {
-        if let Some(d) = other.directive.iter().find(|d| self.directive.iter().any(|m| m.name == d.name))
+        if let Some(d) =
+            other.directive.iter().find(|d| self.directive.iter().any(|m| m.name == d.name))
         {
             return Err(DirectiveError::Duplicate(d.name.clone()));
         }
@@ -321,13 +322,26 @@ impl DirectiveSpec {
 
     /// The actions, with the default (`alert`) when none were given.
     pub fn actions(&self) -> Vec<ActionSpec> {
-        if self.then.is_empty() { vec![ActionSpec::Alert { level: None }] } else { self.then.clone() }
+        if self.then.is_empty() {
+            vec![ActionSpec::Alert { level: None }]
+        } else {
+            self.then.clone()
+        }
     }
 }
 
 /// How bad a firing is (PagerDuty's severities).
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
     serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
@@ -621,7 +635,9 @@ impl WebhookSpec {
             .url
             .strip_prefix("http://")
             .or_else(|| self.url.strip_prefix("https://"))
-            .ok_or_else(|| format!("field `url`: {:?} is not an http:// or https:// URL", self.url))?;
+            .ok_or_else(|| {
+            format!("field `url`: {:?} is not an http:// or https:// URL", self.url)
+        })?;
         if rest.is_empty() || rest.starts_with('/') {
             return Err(format!("field `url`: {:?} has no host", self.url));
         }

@@ -1,0 +1,131 @@
+//! `mission-ctl audit verify` run as a process on audit trails written by `mission-sdk`,
+//! intact and tampered with.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mission_sdk::audit::{self, AuditHead, AuditLog};
+use serde_json::{Value, json};
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "mission-ctl-audit-{name}-{}-{}",
+            std::process::id(),
+            mission_core::Timestamp::now().0
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        Self(dir)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 path")
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mission-ctl")).args(args).output().expect("run mission-ctl")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("utf-8")
+}
+
+/// A store with `n` audit records; returns the head.
+fn store_with_records(dir: &TempDir, n: u64) -> AuditHead {
+    let log = AuditLog::open(&dir.0).expect("open");
+    for i in 0..n {
+        log.append(
+            audit::kind::PERMISSION_DENIED,
+            &format!("agent:bot-{i}"),
+            "acme",
+            json!({"rule": "no-refunds-for-bots", "resource": format!("refund_{i}")}),
+        )
+        .expect("append");
+    }
+    log.head()
+}
+
+fn edit_lines(root: &Path, f: impl FnOnce(&mut Vec<String>)) {
+    let path = root.join("audit").join("audit.jsonl");
+    let mut lines: Vec<String> =
+        std::fs::read_to_string(&path).expect("read").lines().map(str::to_owned).collect();
+    f(&mut lines);
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+}
+
+#[test]
+fn an_intact_trail_is_ok_with_its_count_and_head() {
+    let dir = TempDir::new("ok");
+    let head = store_with_records(&dir, 5);
+    let out = ctl(&["audit", "verify", dir.path()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    assert!(text.starts_with("OK: 5 records in 1 file"), "{text}");
+    assert!(text.contains(&format!("head seq 5 hash {}", head.hash)), "{text}");
+
+    let out = ctl(&["audit", "verify", dir.path(), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["records"], 5);
+    assert_eq!(v["head"]["seq"], 5);
+    assert_eq!(v["head"]["hash"], head.hash.as_str());
+    assert_eq!(v["problem"], Value::Null);
+}
+
+#[test]
+fn tampering_is_reported_at_its_position_with_exit_code_1() {
+    type Tamper = fn(&mut Vec<String>);
+    let cases: [(&str, Tamper, &str, u64, Option<u64>); 3] = [
+        ("edit", |l| l[2] = l[2].replace("bot-2", "bot-9"), "hash_mismatch", 3, Some(3)),
+        ("delete", |l| drop(l.remove(3)), "missing_record", 4, Some(5)),
+        ("swap", |l| l.swap(1, 2), "reordered", 2, Some(3)),
+    ];
+    for (name, tamper, kind, line, seq) in cases {
+        let dir = TempDir::new(name);
+        store_with_records(&dir, 6);
+        edit_lines(&dir.0, tamper);
+        let out = ctl(&["audit", "verify", dir.path()]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let text = stdout(&out);
+        assert!(text.starts_with(&format!("FAILED: {kind} at line {line} of ")), "{name}: {text}");
+        let out = ctl(&["audit", "verify", dir.path(), "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["ok"], false, "{name}");
+        assert_eq!(v["problem"]["kind"], kind, "{name}");
+        assert_eq!(v["problem"]["line"], line, "{name}");
+        assert_eq!(v["problem"]["seq"], json!(seq), "{name}");
+    }
+
+    let dir = TempDir::new("truncate");
+    store_with_records(&dir, 3);
+    let path = dir.0.join("audit").join("audit.jsonl");
+    let bytes = std::fs::read(&path).expect("read");
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).expect("write");
+    let out = ctl(&["audit", "verify", dir.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).starts_with("FAILED: truncated_line at line 3 of "), "{}", stdout(&out));
+}
+
+#[test]
+fn missing_logs_and_bad_arguments_have_their_exit_codes() {
+    assert_eq!(ctl(&["audit", "verify", "/definitely/not/a/store"]).status.code(), Some(3));
+    let empty = TempDir::new("empty");
+    let out = ctl(&["audit", "verify", empty.path()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no audit log"));
+    for args in [&["audit"][..], &["audit", "verify"], &["audit", "check", empty.path()]] {
+        let out = ctl(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+    let help = stdout(&ctl(&["audit", "verify", "--help"]));
+    assert!(help.contains("--json"), "{help}");
+}

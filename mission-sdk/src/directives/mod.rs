@@ -1,0 +1,509 @@
+//! Directives: automation written as data. A directive is *when* a condition over the live
+//! stream holds, *then* actions run.
+//!
+//! - [`DirectiveSet`] reads directives from TOML or JSON ([`DirectiveSet::from_file`]) or a
+//!   shipped preset ([`DirectiveSet::preset`]: [`PRESETS`]), validated on load with errors that
+//!   name the line and the field.
+//! - [`Directives`] is the handle (`Clone + Send + Sync`): add, remove, enable and disable
+//!   directives at run time, list them with their state, register Rust callbacks by name, ask
+//!   [`permit`](Directives::permit) before a tool call, read the log level and sampling rate
+//!   directives set.
+//! - [`DirectiveSink`] ([`Directives::sink`]) is the [`Sink`] that runs them on the pipeline
+//!   thread; what it derives (alerts, delivery outcomes, breaker changes) re-enters the stream
+//!   as `mission.*` log events.
+//!
+//! ```
+//! use mission_sdk::directives::{DirectiveSet, Directives, Permit};
+//! let set = DirectiveSet::from_toml_str(r#"
+//!     [[directive]]
+//!     name = "tool-failing"
+//!     when = "3 failures in a row"
+//!     where = { kind = "tool_call" }
+//!     group_by = ["operation"]
+//!     then = [{ action = "alert" }, { action = "open_breaker", cool_down = "30s" }]
+//! "#, "inline")?;
+//! let directives = Directives::new(set)?;
+//! let pipeline = mission_core::Pipeline::builder().with_sink(directives.sink()).start()?;
+//! assert_eq!(directives.permit("search_web"), Permit::Allow);
+//! # drop(pipeline);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Time and memory
+//!
+//! Windows run on the stream's clock: the later of the wall clock (the pipeline's tick, every
+//! 250 ms, so `count == 0 over 15m` fires with no events at all) and the newest event's end
+//! time (so replayed or synthetic events drive windows too). Events older than a window are
+//! counted as late and ignored. A statistics window is [`BUCKETS`] buckets; a percentile
+//! keeps a sparse log histogram per bucket (at most [`HISTOGRAM_BINS`] bins, ~2% error); an SLO
+//! keeps four count-only windows (1h, 5m, 6h, 30m); a directive tracks at most
+//! [`MAX_GROUPS`] groups. Webhooks go through one worker thread with a queue of
+//! [`QUEUE_CAPACITY`]; a full queue drops and counts.
+//!
+//! # Untrusted input
+//!
+//! Directive files are validated before anything runs: unknown fields, bad conditions, bad
+//! URLs and inconsistent actions are refused with the line and field. Callbacks run on the
+//! pipeline thread, after the engine's lock is released; a panicking callback is caught and
+//! counted.
+
+mod action;
+mod breaker;
+mod condition;
+mod engine;
+mod spec;
+mod webhook;
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use mission_core::{Event, Level, Sink, SinkContext, SinkError, Timestamp};
+
+pub use action::{
+    ALERT_EVENT, ATTR_ALERT_GROUP, ATTR_ALERT_SEVERITY, ATTR_ALERT_STATE, ATTR_ALERT_THRESHOLD,
+    ATTR_ALERT_VALUE, ATTR_BREAKER_STATE, ATTR_BREAKER_TOOL, ATTR_DEDUP_KEY,
+    ATTR_DELIVERY_ATTEMPTS, ATTR_DELIVERY_OUTCOME, ATTR_DELIVERY_STATUS, ATTR_DIRECTIVE, Alert,
+    AlertState, BREAKER_EVENT, DELIVERY_EVENT, DIRECTIVES_TARGET,
+};
+pub use breaker::{BreakerState, BreakerStatus, Denial, MAX_BREAKERS, Permit};
+pub use condition::{
+    Aggregation, BUCKETS, Comparison, Condition, Field, HISTOGRAM_BINS, Slo, SloGood, Statistic,
+    Threshold,
+};
+pub use engine::MAX_GROUPS;
+pub use spec::{
+    ActionSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField, KindName, PRESETS,
+    Severity, WebhookFormat, WebhookSpec,
+};
+pub use webhook::{
+    DELIVERY_HEADER, MAX_BACKOFF, QUEUE_CAPACITY, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign,
+};
+
+use engine::{Directive, Engine};
+
+/// What can go wrong loading or changing directives.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectiveError {
+    /// A directive file, text or value is invalid.
+    #[error("invalid directives in {origin}: {message}")]
+    Invalid {
+        /// The file, preset or directive.
+        origin: String,
+        /// What is wrong, naming the line (for files) and the field.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No preset has that name.
+    #[error(
+        "unknown directive preset {0:?}: expected one of slo-basic, cost-guard, tool-circuit-breaker"
+    )]
+    UnknownPreset(String),
+    /// A directive of that name exists already.
+    #[error("a directive named {0:?} already exists")]
+    Duplicate(String),
+    /// No directive has that name.
+    #[error("no directive named {0:?}")]
+    NotFound(String),
+}
+
+impl From<DirectiveError> for crate::Error {
+    fn from(e: DirectiveError) -> Self {
+        match e {
+            DirectiveError::Io { path, source } => crate::Error::Io { path, source },
+            DirectiveError::Invalid { origin, message } => crate::Error::Config { origin, message },
+            other => {
+                crate::Error::Config { origin: "directives".into(), message: other.to_string() }
+            }
+        }
+    }
+}
+
+/// The directives' result type.
+pub type Result<T, E = DirectiveError> = std::result::Result<T, E>;
+
+/// A Rust callback a directive calls by name, with the firing or the resolve.
+pub type Callback = Arc<dyn Fn(&Alert) + Send + Sync>;
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    events: AtomicU64,
+    late_events: AtomicU64,
+    groups_dropped: AtomicU64,
+    fired: AtomicU64,
+    resolved: AtomicU64,
+    callbacks_run: AtomicU64,
+    callbacks_missing: AtomicU64,
+    callbacks_panicked: AtomicU64,
+    webhooks_queued: AtomicU64,
+    webhooks_delivered: AtomicU64,
+    webhooks_failed: AtomicU64,
+    webhook_retries: AtomicU64,
+    webhooks_dropped: AtomicU64,
+    breakers_opened: AtomicU64,
+    pub(crate) derived: AtomicU64,
+}
+
+/// What the directives did, counted since they were created.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DirectiveStats {
+    /// Events looked at (their own `mission.*` events excluded).
+    pub events: u64,
+    /// Events too old for a window, ignored.
+    pub late_events: u64,
+    /// Events of groups past [`MAX_GROUPS`], ignored.
+    pub groups_dropped: u64,
+    /// Firings.
+    pub fired: u64,
+    /// Resolves.
+    pub resolved: u64,
+    /// Callbacks called.
+    pub callbacks_run: u64,
+    /// Callbacks named by a directive but not registered.
+    pub callbacks_missing: u64,
+    /// Callbacks that panicked (caught).
+    pub callbacks_panicked: u64,
+    /// Webhook deliveries made (queued or dropped).
+    pub webhooks_queued: u64,
+    /// Deliveries that got a 2xx.
+    pub webhooks_delivered: u64,
+    /// Deliveries that failed for good (a 4xx, or retries exhausted).
+    pub webhooks_failed: u64,
+    /// Retries made.
+    pub webhook_retries: u64,
+    /// Deliveries dropped because the queue was full (or no pipeline ran the sink).
+    pub webhooks_dropped: u64,
+    /// Circuit breakers opened by directives.
+    pub breakers_opened: u64,
+    /// Every event the directives recorded (alerts, breaker changes, delivery outcomes): what
+    /// the recorder's accounting shows beyond what the agent recorded.
+    pub derived_events: u64,
+}
+
+/// One firing incident of a directive.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FiringGroup {
+    /// Its dedup key.
+    pub dedup_key: String,
+    /// Its group.
+    pub group: Vec<(String, String)>,
+    /// Since when (stream time).
+    pub since: Timestamp,
+    /// The latest value.
+    pub value: f64,
+    /// The threshold.
+    pub threshold: f64,
+}
+
+/// A directive and its state, as [`Directives::list`] shows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DirectiveStatus {
+    /// The name.
+    pub name: String,
+    /// The description.
+    pub description: String,
+    /// The condition, as text.
+    pub condition: String,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Groups tracked.
+    pub groups: usize,
+    /// Events of groups past [`MAX_GROUPS`], ignored.
+    pub groups_dropped: u64,
+    /// The incidents firing now.
+    pub firing: Vec<FiringGroup>,
+}
+
+pub(crate) struct Shared {
+    engine: Mutex<Engine>,
+    breakers: breaker::Breakers,
+    callbacks: RwLock<HashMap<String, Callback>>,
+    counters: Arc<Counters>,
+    /// 0: no directive sets it; else `Level as u8 + 1`.
+    log_level: AtomicU8,
+    /// `f64` bits; `u64::MAX`: no directive sets it.
+    sampling: AtomicU64,
+    sink_started: AtomicBool,
+}
+
+/// The handle on a set of running directives. Cheap to clone; every clone sees the same state.
+#[derive(Clone)]
+pub struct Directives {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Directives {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directives").field("stats", &self.stats()).finish_non_exhaustive()
+    }
+}
+
+impl Directives {
+    /// Directives ready to run; give [`sink`](Self::sink) to a pipeline.
+    ///
+    /// # Errors
+    /// [`DirectiveError::Invalid`] if a webhook names a secret variable that is not set.
+    pub fn new(set: DirectiveSet) -> Result<Self> {
+        let directives = set.into_iter().map(Directive::compile).collect::<Result<Vec<_>>>()?;
+        let counters = Arc::new(Counters::default());
+        Ok(Self {
+            shared: Arc::new(Shared {
+                engine: Mutex::new(Engine::new(directives, counters.clone())),
+                breakers: breaker::Breakers::default(),
+                callbacks: RwLock::new(HashMap::new()),
+                counters,
+                log_level: AtomicU8::new(0),
+                sampling: AtomicU64::new(u64::MAX),
+                sink_started: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The sink that runs these directives. Give it to one pipeline
+    /// (`Pipeline::builder().with_sink(..)` or `MissionControl::builder().with_sink(..)`).
+    pub fn sink(&self) -> DirectiveSink {
+        DirectiveSink { shared: self.shared.clone() }
+    }
+
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        self.shared.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a directive at run time.
+    ///
+    /// # Errors
+    /// [`DirectiveError::Duplicate`] if the name is taken; [`DirectiveError::Invalid`] if it
+    /// does not validate.
+    pub fn add(&self, spec: DirectiveSpec) -> Result<()> {
+        let compiled = Directive::compile(spec)?;
+        let mut engine = self.engine();
+        if engine.directives.iter().any(|d| d.spec.name == compiled.spec.name) {
+            return Err(DirectiveError::Duplicate(compiled.spec.name));
+        }
+        engine.directives.push(compiled);
+        Ok(())
+    }
+
+    /// Removes a directive, resolving its firing incidents; returns its spec.
+    ///
+    /// # Errors
+    /// [`DirectiveError::NotFound`].
+    pub fn remove(&self, name: &str) -> Result<DirectiveSpec> {
+        let mut engine = self.engine();
+        let i = position(&engine, name)?;
+        engine.resolve_all(i, &self.shared);
+        let spec = engine.directives.remove(i).spec;
+        self.run_deferred(engine);
+        Ok(spec)
+    }
+
+    /// Enables or disables a directive. Disabling resolves its firing incidents and forgets
+    /// its windows; enabling starts them afresh.
+    ///
+    /// # Errors
+    /// [`DirectiveError::NotFound`].
+    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
+        let mut engine = self.engine();
+        let i = position(&engine, name)?;
+        if engine.directives[i].spec.enabled != enabled {
+            engine.resolve_all(i, &self.shared);
+            engine.directives[i].spec.enabled = enabled;
+        }
+        self.run_deferred(engine);
+        Ok(())
+    }
+
+    /// Every directive with its state, in the order they were added.
+    pub fn list(&self) -> Vec<DirectiveStatus> {
+        self.engine().statuses()
+    }
+
+    /// Registers `callback` under `name` (replacing one of that name). Directives with
+    /// `{ action = "callback", name = "<name>" }` call it on the pipeline thread when they fire
+    /// and when they resolve: keep it short.
+    pub fn register_callback(&self, name: &str, callback: impl Fn(&Alert) + Send + Sync + 'static) {
+        let mut map = self.shared.callbacks.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(name.to_owned(), Arc::new(callback));
+    }
+
+    /// Removes a callback; returns whether there was one.
+    pub fn unregister_callback(&self, name: &str) -> bool {
+        let mut map = self.shared.callbacks.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(name).is_some()
+    }
+
+    /// May `tool` be called now? Ask before each tool call. Without an open breaker this takes
+    /// no lock (one atomic load).
+    pub fn permit(&self, tool: &str) -> Permit {
+        self.shared.breakers.permit(tool)
+    }
+
+    /// Reports the outcome of a call of `tool` made outside the recorded stream (spans of the
+    /// tool report it on their own): decides a half-open breaker.
+    pub fn report(&self, tool: &str, success: bool) {
+        let _ = self.shared.breakers.outcome(tool, success);
+    }
+
+    /// Closes `tool`'s breaker by hand; returns whether it was open or half-open.
+    pub fn reset_breaker(&self, tool: &str) -> bool {
+        self.shared.breakers.reset(tool)
+    }
+
+    /// Every breaker a directive opened, with its state.
+    pub fn breakers(&self) -> Vec<BreakerStatus> {
+        self.shared.breakers.list()
+    }
+
+    /// The most verbose log level a firing `set_log_level` directive asks for, if any.
+    pub fn min_log_level(&self) -> Option<Level> {
+        match self.shared.log_level.load(Ordering::Acquire) {
+            1 => Some(Level::Trace),
+            2 => Some(Level::Debug),
+            3 => Some(Level::Info),
+            4 => Some(Level::Warn),
+            5 => Some(Level::Error),
+            _ => None,
+        }
+    }
+
+    /// The highest sampling rate a firing `set_sampling` directive asks for, if any.
+    pub fn sampling_rate(&self) -> Option<f64> {
+        match self.shared.sampling.load(Ordering::Acquire) {
+            u64::MAX => None,
+            bits => Some(f64::from_bits(bits)),
+        }
+    }
+
+    /// What the directives did.
+    pub fn stats(&self) -> DirectiveStats {
+        let c = &self.shared.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        DirectiveStats {
+            events: l(&c.events),
+            late_events: l(&c.late_events),
+            groups_dropped: l(&c.groups_dropped),
+            fired: l(&c.fired),
+            resolved: l(&c.resolved),
+            callbacks_run: l(&c.callbacks_run),
+            callbacks_missing: l(&c.callbacks_missing),
+            callbacks_panicked: l(&c.callbacks_panicked),
+            webhooks_queued: l(&c.webhooks_queued),
+            webhooks_delivered: l(&c.webhooks_delivered),
+            webhooks_failed: l(&c.webhooks_failed),
+            webhook_retries: l(&c.webhook_retries),
+            webhooks_dropped: l(&c.webhooks_dropped),
+            breakers_opened: l(&c.breakers_opened),
+            derived_events: l(&c.derived),
+        }
+    }
+
+    /// Runs the callbacks a change queued, after releasing the engine.
+    fn run_deferred(&self, mut engine: MutexGuard<'_, Engine>) {
+        let deferred = std::mem::take(&mut engine.deferred);
+        drop(engine);
+        run_callbacks(&self.shared, deferred);
+    }
+}
+
+fn position(engine: &Engine, name: &str) -> Result<usize> {
+    engine
+        .directives
+        .iter()
+        .position(|d| d.spec.name == name)
+        .ok_or_else(|| DirectiveError::NotFound(name.chars().take(128).collect()))
+}
+
+fn run_callbacks(shared: &Shared, deferred: Vec<engine::Deferred>) {
+    if deferred.is_empty() {
+        return;
+    }
+    let c = &shared.counters;
+    for d in deferred {
+        let callback =
+            shared.callbacks.read().unwrap_or_else(|p| p.into_inner()).get(&d.callback).cloned();
+        let Some(callback) = callback else {
+            c.callbacks_missing.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        c.callbacks_run.fetch_add(1, Ordering::Relaxed);
+        if std::panic::catch_unwind(AssertUnwindSafe(|| callback(&d.alert))).is_err() {
+            c.callbacks_panicked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The [`Sink`] that runs [`Directives`] on the pipeline thread: made by
+/// [`Directives::sink`].
+pub struct DirectiveSink {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for DirectiveSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectiveSink").finish_non_exhaustive()
+    }
+}
+
+impl DirectiveSink {
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        self.shared.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn finish(&self, mut engine: MutexGuard<'_, Engine>) {
+        let deferred = std::mem::take(&mut engine.deferred);
+        drop(engine);
+        run_callbacks(&self.shared, deferred);
+    }
+}
+
+impl Sink for DirectiveSink {
+    fn name(&self) -> &str {
+        "directives"
+    }
+
+    fn start(&mut self, context: &SinkContext) {
+        self.shared.sink_started.store(true, Ordering::Release);
+        let recorder = context.recorder().downgrade();
+        let mut engine = self.engine();
+        engine.recorder = Some(recorder.clone());
+        if engine.worker.is_none() {
+            engine.worker = webhook::Worker::start(self.shared.counters.clone(), recorder).ok();
+        }
+    }
+
+    fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
+        let mut engine = self.engine();
+        for event in batch {
+            engine.observe(event, &self.shared);
+        }
+        self.finish(engine);
+        Ok(())
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<(), SinkError> {
+        let mut engine = self.engine();
+        engine.advance(now.0, &self.shared);
+        self.finish(engine);
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        let worker = self.engine().worker.take();
+        if let Some(mut worker) = worker {
+            worker.stop(Duration::from_secs(2));
+        }
+        Ok(())
+    }
+}

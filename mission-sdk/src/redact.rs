@@ -1,0 +1,664 @@
+//! Redaction: personal data and secrets are replaced before events leave the process.
+//!
+//! A [`Redactor`] finds e-mail addresses, phone numbers, payment card numbers (Luhn-checked),
+//! API keys and tokens of common providers, IP addresses and user-defined token patterns in
+//! free text, and replaces each with a stable keyed token: `[email:3f9a2c1b]` is the first 8
+//! hex digits of HMAC-SHA256(key, value). The same value always gives the same token (so
+//! "the same customer" can still be followed across events), and without the key a token
+//! cannot be reversed or confirmed by guessing.
+//!
+//! [`Redactor::redact_event`] covers every free-text field of an [`Event`]: the log message,
+//! the span error message, the permission actor and resource, and string attribute values.
+//! Unless a tenant sets `capture_content`, attributes holding prompt or completion content
+//! (`gen_ai.prompt`, `gen_ai.completion`, `gen_ai.input.messages`, `gen_ai.output.messages`,
+//! `gen_ai.system_instructions`, and keys ending in `.content`) are replaced by
+//! [`CONTENT_OMITTED`].
+//!
+//! [`RedactingSink`] puts a redactor in front of other sinks (the store, OTLP export), with
+//! counters readable from any thread.
+//!
+//! # What is detected
+//!
+//! | label | what | how |
+//! |---|---|---|
+//! | `email` | `local@domain.tld` | domain with a dot and an alphabetic top-level label of 2+ letters |
+//! | `phone` | `+44 20 7946 0958`, `(555) 123-4567`, `06 12 34 56 78` | a leading `+` (7–15 digits), or 9–15 digits with separators (space, `-`, `.`, parentheses); ISO dates, times and bare digit runs (ids, timestamps) are left alone |
+//! | `card` | 13–19 digits, optionally grouped by spaces or dashes | Luhn-valid and starting with 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay), so nanosecond timestamps are not cards |
+//! | `openai_key`, `anthropic_key`, `aws_key`, `github_token`, `slack_token`, `google_key`, `stripe_key` | `sk-…`, `sk-proj-…`, `sk-ant-…`, `AKIA…`/`ASIA…`, `ghp_…`/`github_pat_…`, `xox[bpars]-…`, `AIza…`, `sk_live_…`/`rk_live_…` (and `_test_`) | the provider's prefix at a word start and a body of the provider's alphabet and length |
+//! | `jwt` | `eyJ….….…` | three base64url segments |
+//! | `token` | the token after `Bearer ` | case-insensitive `bearer`, then 8+ token characters; the word `Bearer` stays |
+//! | `ip` | IPv4 and IPv6 addresses | dotted quads of 0–255; IPv6 as parsed by the standard library, with a digit |
+//! | yours | [`TokenPattern`]: a prefix and a body of letters, digits, `_` and `-` | no regular expressions, so scanning stays linear |
+//!
+//! Matches that overlap are merged into one replacement, so no part of a found value survives.
+//!
+//! # Configuration
+//!
+//! ```
+//! use mission_sdk::redact::{RedactionConfig, Redactor};
+//!
+//! let config: RedactionConfig = toml::from_str(r#"
+//!     key = "a secret of at least 16 bytes"
+//!     [default]
+//!     ip_addresses = false
+//!     [[default.patterns]]
+//!     label = "ticket"
+//!     prefix = "TCK-"
+//!     [tenants.research]
+//!     capture_content = true
+//! "#)?;
+//! let redactor = Redactor::new(config)?;
+//! let (text, n) = redactor.redact_str("acme", "mail jo@example.com about TCK-12345");
+//! assert_eq!(n, 2);
+//! assert!(text.starts_with("mail [email:") && !text.contains("TCK-12345"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Cost
+//!
+//! Scanning is linear in the text (a few passes over the bytes) and allocates nothing when
+//! nothing is found; [`RedactingSink`] forwards a batch without copying it when no event in it
+//! needs a change.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hmac::{Hmac, KeyInit, Mac};
+use mission_core::{AttrValue, Event, EventBody, Sink, SinkContext, SinkError, Symbol, Text};
+use sha2::Sha256;
+
+use crate::{Error, Result};
+
+mod scan;
+
+use scan::{any_match, find_all};
+
+/// Fewest bytes a redaction key may have.
+pub const MIN_KEY_BYTES: usize = 16;
+
+/// What replaces prompt and completion content when a tenant does not capture it.
+pub const CONTENT_OMITTED: &str = "[content omitted]";
+
+/// Attribute keys that hold prompt or completion content (also any key ending in `.content`,
+/// and keys under these followed by a dot).
+pub const CONTENT_KEYS: [&str; 5] = [
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+];
+
+/// What a redactor looks for, for one tenant or as the default. Every detector is on by
+/// default; content is not captured by default.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedactionRules {
+    /// Keep prompt and completion content attributes (otherwise replaced by
+    /// [`CONTENT_OMITTED`]). Default false.
+    pub capture_content: bool,
+    /// Redact e-mail addresses.
+    pub emails: bool,
+    /// Redact phone numbers.
+    pub phones: bool,
+    /// Redact Luhn-valid payment card numbers.
+    pub cards: bool,
+    /// Redact API keys, JWTs and bearer tokens.
+    pub secrets: bool,
+    /// Redact IPv4 and IPv6 addresses.
+    pub ip_addresses: bool,
+    /// Tokens of your own (ticket ids, internal keys).
+    pub patterns: Vec<TokenPattern>,
+}
+
+impl Default for RedactionRules {
+    fn default() -> Self {
+        Self {
+            capture_content: false,
+            emails: true,
+            phones: true,
+            cards: true,
+            secrets: true,
+            ip_addresses: true,
+            patterns: Vec::new(),
+        }
+    }
+}
+
+/// One tenant's changes to the default [`RedactionRules`]: every field left out keeps the
+/// default's value; `patterns`, when given, replaces the default's list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedactionOverride {
+    /// See [`RedactionRules::capture_content`].
+    pub capture_content: Option<bool>,
+    /// See [`RedactionRules::emails`].
+    pub emails: Option<bool>,
+    /// See [`RedactionRules::phones`].
+    pub phones: Option<bool>,
+    /// See [`RedactionRules::cards`].
+    pub cards: Option<bool>,
+    /// See [`RedactionRules::secrets`].
+    pub secrets: Option<bool>,
+    /// See [`RedactionRules::ip_addresses`].
+    pub ip_addresses: Option<bool>,
+    /// See [`RedactionRules::patterns`].
+    pub patterns: Option<Vec<TokenPattern>>,
+}
+
+impl RedactionOverride {
+    /// `base` with this override's fields applied.
+    pub fn apply(&self, base: &RedactionRules) -> RedactionRules {
+        RedactionRules {
+            capture_content: self.capture_content.unwrap_or(base.capture_content),
+            emails: self.emails.unwrap_or(base.emails),
+            phones: self.phones.unwrap_or(base.phones),
+            cards: self.cards.unwrap_or(base.cards),
+            secrets: self.secrets.unwrap_or(base.secrets),
+            ip_addresses: self.ip_addresses.unwrap_or(base.ip_addresses),
+            patterns: self.patterns.clone().unwrap_or_else(|| base.patterns.clone()),
+        }
+    }
+}
+
+/// A token of your own: `prefix` at the start of a word followed by at least `min_len`
+/// letters, digits, `_` or `-` (`TCK-` + `12345`). Replaced by `[label:…]`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenPattern {
+    /// The label in the replacement: ASCII letters, digits and `_`, at most 32 bytes.
+    pub label: String,
+    /// What the token starts with (case-sensitive, no whitespace, at most 64 bytes).
+    pub prefix: String,
+    /// Fewest body characters after the prefix (default 4).
+    #[serde(default = "default_min_len")]
+    pub min_len: usize,
+}
+
+fn default_min_len() -> usize {
+    4
+}
+
+/// A redactor's configuration: the HMAC key, the default rules and per-tenant overrides.
+/// Deserialises from TOML or JSON ([`from_file`](Self::from_file)).
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedactionConfig {
+    /// The secret key of the keyed hash in replacement tokens, at least [`MIN_KEY_BYTES`]
+    /// bytes. Keep it out of the store: whoever has it can confirm a guessed value.
+    pub key: String,
+    /// The rules of every tenant without an override.
+    pub default: RedactionRules,
+    /// Per-tenant changes to the default rules, by tenant name.
+    pub tenants: BTreeMap<String, RedactionOverride>,
+}
+
+impl std::fmt::Debug for RedactionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedactionConfig")
+            .field("key", &"(hidden)")
+            .field("default", &self.default)
+            .field("tenants", &self.tenants)
+            .finish()
+    }
+}
+
+impl RedactionConfig {
+    /// The default rules with `key`.
+    pub fn with_key(key: impl Into<String>) -> Self {
+        Self { key: key.into(), ..Self::default() }
+    }
+
+    /// Reads a TOML or JSON (by extension) redaction configuration file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable; [`Error::Config`] naming the file, line and field if it
+    /// does not parse.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        crate::config::read_toml_or_json(path.as_ref())
+    }
+
+    /// The rules that apply to `tenant`.
+    pub fn rules_for(&self, tenant: &str) -> RedactionRules {
+        match self.tenants.get(tenant) {
+            Some(o) => o.apply(&self.default),
+            None => self.default.clone(),
+        }
+    }
+}
+
+/// Finds and replaces personal data and secrets in text and events. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Redactor {
+    inner: Arc<RedactorInner>,
+}
+
+struct RedactorInner {
+    mac: Hmac<Sha256>,
+    default: RedactionRules,
+    tenants: HashMap<String, RedactionRules>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("default", &self.inner.default)
+            .field("tenants", &self.inner.tenants)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(message: String) -> Error {
+    Error::Config { origin: "redaction configuration".into(), message }
+}
+
+fn validate_rules(where_: &str, rules: &RedactionRules) -> Result<()> {
+    for (i, p) in rules.patterns.iter().enumerate() {
+        let at = format!("{where_}.patterns[{i}]");
+        if p.label.is_empty()
+            || p.label.len() > 32
+            || !p.label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(invalid(format!(
+                "{at}.label {:?}: expected 1 to 32 ASCII letters, digits or `_`",
+                p.label.chars().take(40).collect::<String>()
+            )));
+        }
+        if p.prefix.is_empty() || p.prefix.len() > 64 || p.prefix.chars().any(char::is_whitespace) {
+            return Err(invalid(format!("{at}.prefix: expected 1 to 64 bytes without whitespace")));
+        }
+        if p.min_len > 4096 {
+            return Err(invalid(format!("{at}.min_len {}: at most 4096", p.min_len)));
+        }
+    }
+    Ok(())
+}
+
+impl Redactor {
+    /// A redactor for `config`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field if the key is shorter than [`MIN_KEY_BYTES`] or a
+    /// [`TokenPattern`] is invalid.
+    pub fn new(config: RedactionConfig) -> Result<Self> {
+        if config.key.len() < MIN_KEY_BYTES {
+            return Err(invalid(format!(
+                "key: at least {MIN_KEY_BYTES} bytes are needed (got {})",
+                config.key.len()
+            )));
+        }
+        validate_rules("default", &config.default)?;
+        let mut tenants = HashMap::new();
+        for (tenant, o) in &config.tenants {
+            let rules = o.apply(&config.default);
+            validate_rules(&format!("tenants.{tenant}"), &rules)?;
+            tenants.insert(tenant.clone(), rules);
+        }
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(config.key.as_bytes())
+            .map_err(|e| invalid(format!("key: {e}")))?;
+        Ok(Self { inner: Arc::new(RedactorInner { mac, default: config.default, tenants }) })
+    }
+
+    /// The rules applied to `tenant`'s events.
+    pub fn rules(&self, tenant: &str) -> &RedactionRules {
+        self.inner.tenants.get(tenant).unwrap_or(&self.inner.default)
+    }
+
+    /// The replacement token for `value` under `label`: `[label:<8 hex digits>]`.
+    pub fn token(&self, label: &str, value: &str) -> String {
+        let mut out = String::with_capacity(label.len() + 11);
+        self.push_token(&mut out, label, value);
+        out
+    }
+
+    fn push_token(&self, out: &mut String, label: &str, value: &str) {
+        let mut mac = self.inner.mac.clone();
+        mac.update(value.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        out.push('[');
+        out.push_str(label);
+        out.push(':');
+        for b in digest.iter().take(4) {
+            push_hex(out, *b);
+        }
+        out.push(']');
+    }
+
+    /// `text` with everything `tenant`'s rules find replaced, and how many replacements were
+    /// made. Borrows `text` (no allocation) when nothing is found.
+    pub fn redact_str<'a>(&self, tenant: &str, text: &'a str) -> (Cow<'a, str>, usize) {
+        self.redact_with(self.rules(tenant), text)
+    }
+
+    fn redact_with<'a>(&self, rules: &RedactionRules, text: &'a str) -> (Cow<'a, str>, usize) {
+        let mut found = Vec::new();
+        find_all(rules, text, &mut found);
+        if found.is_empty() {
+            return (Cow::Borrowed(text), 0);
+        }
+        let mut out = String::with_capacity(text.len() + found.len() * 8);
+        let mut last = 0;
+        for m in &found {
+            out.push_str(&text[last..m.start]);
+            self.push_token(&mut out, m.label, &text[m.start..m.end]);
+            last = m.end;
+        }
+        out.push_str(&text[last..]);
+        (Cow::Owned(out), found.len())
+    }
+
+    /// Redacts every free-text field of `event` in place by its tenant's rules and returns
+    /// how many replacements were made (an omitted content attribute counts as one).
+    ///
+    /// Fields: log message, span error message, permission actor and resource, string
+    /// attribute values. Replaced values stay within the bounds of their field. Allocates only
+    /// for what it changes.
+    pub fn redact_event(&self, event: &mut Event) -> usize {
+        let (replaced, omitted) = self.redact_event_counted(event);
+        replaced + omitted
+    }
+
+    fn redact_text(&self, rules: &RedactionRules, text: &mut Text) -> usize {
+        let (redacted, n) = self.redact_with(rules, text.as_str());
+        if let Cow::Owned(s) = redacted {
+            *text = Text::from(s);
+        }
+        n
+    }
+
+    /// (replacements in text, content attributes omitted)
+    fn redact_event_counted(&self, event: &mut Event) -> (usize, usize) {
+        let rules = self.rules(event.tenant.as_str());
+        let mut replaced = 0;
+        match &mut event.body {
+            EventBody::Log(log) => replaced += self.redact_text(rules, &mut log.message),
+            EventBody::Span(span) => replaced += self.redact_text(rules, &mut span.error_message),
+            EventBody::Permission(p) => {
+                replaced += self.redact_text(rules, &mut p.actor);
+                replaced += self.redact_text(rules, &mut p.resource);
+            }
+            EventBody::Metric(_) | EventBody::Anomaly(_) => {}
+        }
+        let mut omitted = 0;
+        let mut changes: Vec<(Symbol, AttrValue)> = Vec::new();
+        for a in event.attributes.iter() {
+            if !rules.capture_content && is_content_key(a.key.as_str()) {
+                if !is_omitted(&a.value) {
+                    changes.push((a.key, AttrValue::string(CONTENT_OMITTED)));
+                    omitted += 1;
+                }
+                continue;
+            }
+            if let AttrValue::Str(s) = &a.value {
+                let (redacted, n) = self.redact_with(rules, s.as_str());
+                if let Cow::Owned(s) = redacted {
+                    changes.push((a.key, AttrValue::string(&s)));
+                    replaced += n;
+                }
+            }
+        }
+        // `set` replaces a present key's value in place: order and the dropped count stay.
+        for (key, value) in changes {
+            event.attributes.set(key, value);
+        }
+        (replaced, omitted)
+    }
+
+    /// Whether [`redact_event`](Self::redact_event) would change `event`. No allocation.
+    pub fn needs_redaction(&self, event: &Event) -> bool {
+        let rules = self.rules(event.tenant.as_str());
+        let hit = |t: &Text| any_match(rules, t.as_str());
+        let body = match &event.body {
+            EventBody::Log(log) => hit(&log.message),
+            EventBody::Span(span) => hit(&span.error_message),
+            EventBody::Permission(p) => hit(&p.actor) || hit(&p.resource),
+            EventBody::Metric(_) | EventBody::Anomaly(_) => false,
+        };
+        body || event.attributes.iter().any(|a| {
+            if !rules.capture_content && is_content_key(a.key.as_str()) {
+                return !is_omitted(&a.value);
+            }
+            matches!(&a.value, AttrValue::Str(s) if hit(s))
+        })
+    }
+}
+
+fn is_omitted(value: &AttrValue) -> bool {
+    matches!(value, AttrValue::Str(s) if s.as_str() == CONTENT_OMITTED)
+}
+
+/// Whether attribute `key` holds prompt or completion content.
+pub fn is_content_key(key: &str) -> bool {
+    key.ends_with(".content")
+        || CONTENT_KEYS.iter().any(|k| {
+            key.strip_prefix(k).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
+}
+
+fn push_hex(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(HEX[usize::from(b >> 4)] as char);
+    out.push(HEX[usize::from(b & 15)] as char);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// What a [`RedactingSink`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RedactionStats {
+    /// Events seen.
+    pub events: u64,
+    /// Events with at least one change.
+    pub events_redacted: u64,
+    /// Values replaced by a token.
+    pub replacements: u64,
+    /// Content attributes replaced by [`CONTENT_OMITTED`].
+    pub content_omitted: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    events: AtomicU64,
+    events_redacted: AtomicU64,
+    replacements: AtomicU64,
+    content_omitted: AtomicU64,
+}
+
+/// Reads a [`RedactingSink`]'s counters from any thread.
+#[derive(Clone, Default)]
+pub struct RedactionStatsReader {
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for RedactionStatsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RedactionStatsReader").field(&self.stats()).finish()
+    }
+}
+
+impl RedactionStatsReader {
+    /// The counters now.
+    pub fn stats(&self) -> RedactionStats {
+        let c = &self.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RedactionStats {
+            events: l(&c.events),
+            events_redacted: l(&c.events_redacted),
+            replacements: l(&c.replacements),
+            content_omitted: l(&c.content_omitted),
+        }
+    }
+}
+
+/// A [`Sink`] that redacts every event before handing it to the sinks it wraps.
+///
+/// A batch in which no event needs a change is forwarded as it is; otherwise it is copied
+/// once into a reused buffer and the copies are redacted (the producers' events are never
+/// changed, so sinks outside this wrapper, such as statistics, still see them).
+pub struct RedactingSink {
+    redactor: Redactor,
+    inner: Vec<Box<dyn Sink>>,
+    out: Vec<Event>,
+    reader: RedactionStatsReader,
+}
+
+impl RedactingSink {
+    /// Redacts events for `inner` sinks.
+    pub fn new(redactor: Redactor, inner: Vec<Box<dyn Sink>>) -> Self {
+        Self { redactor, inner, out: Vec::new(), reader: RedactionStatsReader::default() }
+    }
+
+    /// A reader of the counters.
+    pub fn stats_reader(&self) -> RedactionStatsReader {
+        self.reader.clone()
+    }
+
+    fn each(
+        &mut self,
+        f: impl Fn(&mut dyn Sink) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        let mut first_error = None;
+        for sink in &mut self.inner {
+            if let Err(e) = f(sink.as_mut()) {
+                first_error.get_or_insert(SinkError::new(format!("{}: {e}", sink.name())));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Sink for RedactingSink {
+    fn name(&self) -> &str {
+        "redaction"
+    }
+
+    fn start(&mut self, context: &SinkContext) {
+        for sink in &mut self.inner {
+            sink.start(context);
+        }
+    }
+
+    fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
+        let c = &self.reader.counters;
+        c.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let first = batch.iter().position(|e| self.redactor.needs_redaction(e));
+        let Self { redactor, inner, out, .. } = self;
+        let events: &[Event] = match first {
+            None => batch,
+            Some(first) => {
+                out.clear();
+                out.extend_from_slice(batch);
+                let (mut redacted, mut replaced, mut omitted) = (0u64, 0u64, 0u64);
+                for event in &mut out[first..] {
+                    let (r, o) = redactor.redact_event_counted(event);
+                    if r + o > 0 {
+                        redacted += 1;
+                        replaced += r as u64;
+                        omitted += o as u64;
+                    }
+                }
+                c.events_redacted.fetch_add(redacted, Ordering::Relaxed);
+                c.replacements.fetch_add(replaced, Ordering::Relaxed);
+                c.content_omitted.fetch_add(omitted, Ordering::Relaxed);
+                out
+            }
+        };
+        let mut first_error = None;
+        for sink in inner.iter_mut() {
+            if let Err(e) = sink.consume(events) {
+                first_error.get_or_insert(SinkError::new(format!("{}: {e}", sink.name())));
+            }
+        }
+        // Let go of the copies' strings now; the buffer's capacity is kept.
+        out.clear();
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn tick(&mut self, now: mission_core::Timestamp) -> Result<(), SinkError> {
+        self.each(|s| s.tick(now))
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.each(|s| s.flush())
+    }
+
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        self.each(|s| s.shutdown())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scan::luhn;
+    use super::*;
+
+    fn redactor() -> Redactor {
+        Redactor::new(RedactionConfig::with_key("0123456789abcdef-test-key")).expect("redactor")
+    }
+
+    fn red(text: &str) -> String {
+        redactor().redact_str("t", text).0.into_owned()
+    }
+
+    #[test]
+    fn luhn_known_values() {
+        let d = |s: &str| s.bytes().map(|c| c - b'0').collect::<Vec<_>>();
+        assert!(luhn(&d("4111111111111111")));
+        assert!(luhn(&d("378282246310005")));
+        assert!(!luhn(&d("4111111111111112")));
+    }
+
+    #[test]
+    fn phones_and_not_phones() {
+        for phone in
+            ["+44 20 7946 0958", "(555) 123-4567", "555-123-4567", "+14155552671", "06 12 34 56 78"]
+        {
+            let out = red(&format!("call {phone} now"));
+            assert!(out.contains("[phone:"), "{phone}: {out}");
+        }
+        for plain in [
+            "order 1741082400000000000",
+            "at 2025-03-04 10:00:00",
+            "2025-03-04T10:00:00Z",
+            "id 550e8400-e29b-41d4-a716-446655440000",
+            "v1.2.3",
+            "took 1234567 ns",
+            "pi 3.14159265358979",
+        ] {
+            assert_eq!(red(plain), plain);
+        }
+    }
+
+    #[test]
+    fn ip_addresses() {
+        assert!(red("from 10.0.0.12:8080").starts_with("from [ip:"));
+        assert!(red("via [2001:db8::8a2e:370:7334]:443").contains("[[ip:"));
+        assert!(red("fe80::1 said").starts_with("[ip:"));
+        assert_eq!(red("at 10:00:00 and std::fmt"), "at 10:00:00 and std::fmt");
+        assert_eq!(red("version 1.2.3.400"), "version 1.2.3.400");
+    }
+
+    #[test]
+    fn bearer_keeps_the_word() {
+        let out = red("Authorization: Bearer abc.def-ghi_jkl");
+        assert!(out.starts_with("Authorization: Bearer [token:"), "{out}");
+    }
+
+    #[test]
+    fn content_keys() {
+        assert!(is_content_key("gen_ai.prompt"));
+        assert!(is_content_key("gen_ai.prompt.0.role"));
+        assert!(is_content_key("message.content"));
+        assert!(!is_content_key("gen_ai.prompt_tokens"));
+        assert!(!is_content_key("gen_ai.request.model"));
+    }
+
+    #[test]
+    fn redaction_is_idempotent() {
+        let once = red("mail a.b@example.org card 4111 1111 1111 1111 ip 192.168.1.1");
+        assert_eq!(red(&once), once);
+    }
+}

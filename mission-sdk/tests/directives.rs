@@ -1,0 +1,785 @@
+//! Directives end to end: a real pipeline, real HTTP receivers on loopback, synthetic time where
+//! windows are long.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hmac::{KeyInit, Mac};
+use mission_core::{
+    AttrValue, Decision, Event, EventBody, FnSink, PermissionDecision, Pipeline, Recorder,
+    SpanKind, Symbol, Text, ThreadContext, Timestamp,
+};
+use mission_sdk::directives::{
+    ATTR_ALERT_STATE, ATTR_ALERT_THRESHOLD, ATTR_ALERT_VALUE, ATTR_DEDUP_KEY,
+    ATTR_DELIVERY_ATTEMPTS, ATTR_DELIVERY_OUTCOME, Alert, AlertState, BreakerState, Condition,
+    DirectiveError, DirectiveSet, DirectiveSpec, Directives, PRESETS, Permit,
+};
+
+const SECOND: u64 = 1_000_000_000;
+
+struct Harness {
+    pipeline: Pipeline,
+    directives: Directives,
+    seen: Arc<Mutex<Vec<Event>>>,
+    thread: ThreadContext,
+}
+
+fn harness(toml: &str) -> Harness {
+    let set = DirectiveSet::from_toml_str(toml, "test").expect("directives parse");
+    let directives = Directives::new(set).expect("directives compile");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    let pipeline = Pipeline::builder()
+        .with_sink(directives.sink())
+        .with_sink(FnSink::new("seen", move |batch: &[Event]| {
+            keep.lock()
+                .expect("lock")
+                .extend(batch.iter().filter(|e| e.name.as_str().starts_with("mission.")).cloned());
+            Ok(())
+        }))
+        .start()
+        .expect("pipeline");
+    let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
+    Harness { pipeline, directives, seen, thread }
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    state: String,
+    dedup_key: String,
+    value: f64,
+    threshold: f64,
+    time: u64,
+}
+
+fn text_attr(e: &Event, key: &str) -> String {
+    match e.attributes.get(Symbol::intern(key)) {
+        Some(AttrValue::Str(s)) => s.as_str().to_owned(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+fn num_attr(e: &Event, key: &str) -> f64 {
+    match e.attributes.get(Symbol::intern(key)) {
+        Some(AttrValue::Float(f)) => *f,
+        Some(AttrValue::Int(i)) => *i as f64,
+        _ => f64::NAN,
+    }
+}
+
+impl Harness {
+    fn recorder(&self) -> Recorder {
+        self.pipeline.recorder()
+    }
+
+    fn alerts(&self) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|e| e.name.as_str() == "mission.alert")
+            .map(|e| Seen {
+                state: text_attr(e, ATTR_ALERT_STATE),
+                dedup_key: text_attr(e, ATTR_DEDUP_KEY),
+                value: num_attr(e, ATTR_ALERT_VALUE),
+                threshold: num_attr(e, ATTR_ALERT_THRESHOLD),
+                time: e.time.0,
+            })
+            .collect()
+    }
+
+    fn events_named(&self, name: &str) -> Vec<Event> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|e| e.name.as_str() == name)
+            .cloned()
+            .collect()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Harness) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let _ = self.pipeline.flush();
+            if done(self) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {:?}", self.alerts());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn tool_call(&self, name: &str, ok: bool) {
+        let recorder = self.recorder();
+        let span =
+            recorder.start_span(&self.thread, SpanKind::ToolCall, Symbol::intern(name), None);
+        if ok { span.end() } else { span.end_with_error("boom") }
+    }
+
+    fn span_at(&self, kind: SpanKind, name: &str, start: u64, duration: Duration, ok: bool) {
+        let recorder = self.recorder();
+        let span = recorder.start_span_at(
+            &self.thread,
+            kind,
+            Symbol::intern(name),
+            None,
+            Timestamp(start),
+        );
+        let end = Timestamp(start + duration.as_nanos() as u64);
+        if ok { span.end_at(end) } else { span.end_at_with_error(end, "boom") }
+    }
+}
+
+fn now() -> u64 {
+    Timestamp::now().0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and validation
+
+fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mission-directives-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[test]
+fn malformed_files_name_the_line_and_the_field() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "bad-condition.toml",
+            "[[directive]]\nname = \"slow\"\nwhen = \"p97(duration) > 4s over 5m\"\n",
+            &["bad-condition.toml", "line 3", "when", "p97"],
+        ),
+        (
+            "unknown-field.toml",
+            "[[directive]]\nname = \"slow\"\nwhen = \"count > 3 over 1m\"\n\nthreshold = 4\n",
+            &["line 5", "threshold"],
+        ),
+        (
+            "bad-kind.toml",
+            "[[directive]]\nname = \"slow\"\nwhen = \"count > 3 over 1m\"\nwhere = { kind = \"llm\" }\n",
+            &["line 4", "kind", "llm"],
+        ),
+        (
+            "duplicate.toml",
+            "[[directive]]\nname = \"a\"\nwhen = \"count > 3 over 1m\"\n\n[[directive]]\nname = \"a\"\nwhen = \"count > 3 over 1m\"\n",
+            &["line 6", "name", "already"],
+        ),
+        (
+            "pagerduty.toml",
+            "[[directive]]\nname = \"pd\"\nwhen = \"count > 3 over 1m\"\nthen = [{ action = \"webhook\", url = \"https://events.pagerduty.com/v2/enqueue\", format = \"pagerduty\" }]\n",
+            &["line 2", "routing_key", "then[0]"],
+        ),
+        (
+            "breaker.toml",
+            "[[directive]]\nname = \"br\"\nwhen = \"3 failures in a row\"\nthen = [{ action = \"open_breaker\" }]\n",
+            &["then[0].tool"],
+        ),
+        (
+            "bad-action.json",
+            "{\n  \"directive\": [\n    {\n      \"name\": \"x\",\n      \"when\": \"count > 1 over 1m\",\n      \"then\": [{ \"action\": \"page_everyone\" }]\n    }\n  ]\n}\n",
+            &["bad-action.json", "line 6", "page_everyone"],
+        ),
+    ];
+    for (file, text, expected) in cases {
+        let path = write_temp(file, text);
+        let err = DirectiveSet::from_file(&path).expect_err(file).to_string();
+        for want in *expected {
+            assert!(err.contains(want), "{file}: {want:?} missing from: {err}");
+        }
+    }
+    let missing = DirectiveSet::from_file("/nonexistent/directives.toml").expect_err("missing");
+    assert!(matches!(missing, DirectiveError::Io { .. }));
+}
+
+#[test]
+fn presets_parse_and_compile() {
+    for name in PRESETS {
+        let set = DirectiveSet::preset(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!set.is_empty(), "{name}");
+        Directives::new(set).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert!(matches!(DirectiveSet::preset("nope"), Err(DirectiveError::UnknownPreset(_))));
+    let json = r#"{"directive": [{"name": "j", "when": "error_rate > 5% over 10m"}]}"#;
+    let set = DirectiveSet::from_json_str(json, "inline").expect("json");
+    assert_eq!(set.directives()[0].when.to_string(), "error_rate > 5% over 10m");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thresholds, silence, dedup and resolve
+
+#[test]
+fn threshold_fires_once_per_incident_and_resolves() {
+    let h = harness(
+        r#"
+        [[directive]]
+        name = "slow-tools"
+        when = "p95(duration) > 100ms over 1m"
+        where = { kind = "tool_call" }
+        group_by = ["operation"]
+        "#,
+    );
+    let t0 = now();
+    // 90 seconds of slow calls, one a second, then 90 seconds of fast ones (synthetic time).
+    for i in 0..90 {
+        h.span_at(
+            SpanKind::ToolCall,
+            "search_web",
+            t0 + i * SECOND,
+            Duration::from_millis(500),
+            true,
+        );
+    }
+    for i in 90..180 {
+        h.span_at(
+            SpanKind::ToolCall,
+            "search_web",
+            t0 + i * SECOND,
+            Duration::from_millis(5),
+            true,
+        );
+    }
+    h.wait_for("fire and resolve", Duration::from_secs(10), |h| h.alerts().len() >= 2);
+    let alerts = h.alerts();
+    assert_eq!(alerts.len(), 2, "one firing, one resolve: {alerts:?}");
+    assert_eq!(alerts[0].state, "firing");
+    assert_eq!(alerts[1].state, "resolved");
+    assert_eq!(alerts[0].dedup_key, "slow-tools:operation=search_web");
+    assert_eq!(alerts[0].dedup_key, alerts[1].dedup_key);
+    assert!((alerts[0].value - 500.0).abs() < 25.0, "{alerts:?}");
+    assert_eq!(alerts[0].threshold, 100.0);
+    // Judged only once a whole window was watched; resolved once the slow calls left p95.
+    assert!(alerts[0].time >= t0 + 60 * SECOND && alerts[0].time <= t0 + 62 * SECOND, "{alerts:?}");
+    assert!(alerts[1].time > t0 + 90 * SECOND && alerts[1].time <= t0 + 150 * SECOND);
+    let status = h.directives.list();
+    assert!(status[0].firing.is_empty());
+    assert_eq!(h.directives.stats().fired, 1);
+}
+
+#[test]
+fn silence_fires_on_tick_without_events_and_resolves() {
+    let h = harness(
+        r#"
+        [[directive]]
+        name = "heartbeat-silent"
+        when = "count == 0 over 2s"
+        where = { operation = "heartbeat" }
+        "#,
+    );
+    let started = Instant::now();
+    h.wait_for("silence", Duration::from_secs(8), |h| !h.alerts().is_empty());
+    assert!(started.elapsed() >= Duration::from_secs(2), "judged before a whole window");
+    assert_eq!(h.alerts()[0].state, "firing");
+    assert_eq!(h.alerts()[0].dedup_key, "heartbeat-silent");
+    h.span_at(SpanKind::Custom, "heartbeat", now(), Duration::from_millis(1), true);
+    h.wait_for("resolve", Duration::from_secs(5), |h| h.alerts().len() >= 2);
+    assert_eq!(h.alerts()[1].state, "resolved");
+    // The long form parses too.
+    assert!("count == 0 over 15m".parse::<Condition>().is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Circuit breaker
+
+#[test]
+fn failing_tool_is_denied_then_half_open_after_the_cool_down() {
+    let h = harness(
+        r#"
+        [[directive]]
+        name = "tool-failing"
+        when = "3 failures in a row"
+        where = { kind = "tool_call" }
+        group_by = ["operation"]
+        severity = "error"
+        then = [{ action = "alert" }, { action = "open_breaker", cool_down = "400ms" }]
+        "#,
+    );
+    let d = &h.directives;
+    assert_eq!(d.permit("search_web"), Permit::Allow);
+    h.tool_call("search_web", false);
+    h.tool_call("search_web", false);
+    let _ = h.pipeline.flush();
+    assert_eq!(d.permit("search_web"), Permit::Allow, "two failures are not three");
+    h.tool_call("search_web", false);
+    h.wait_for("breaker open", Duration::from_secs(5), |h| {
+        !h.directives.permit("search_web").is_allowed()
+    });
+    let Permit::Deny(denial) = d.permit("search_web") else { panic!("denied") };
+    assert!(denial.reason.contains("3 times in a row"), "{denial}");
+    assert_eq!(denial.directive, "tool-failing");
+    assert!(denial.retry_after <= Duration::from_millis(400));
+    assert_eq!(d.permit("read_file"), Permit::Allow, "other tools are not affected");
+    assert_eq!(d.breakers()[0].state, BreakerState::Open);
+
+    // After the cool-down: one trial; a failing trial re-opens.
+    std::thread::sleep(Duration::from_millis(450));
+    assert_eq!(d.permit("search_web"), Permit::Trial);
+    assert!(!d.permit("search_web").is_allowed(), "one trial at a time");
+    h.tool_call("search_web", false);
+    h.wait_for("re-open", Duration::from_secs(5), |h| h.directives.breakers()[0].opened == 2);
+    assert!(!d.permit("search_web").is_allowed());
+
+    // A successful trial closes it, and the incident resolves.
+    std::thread::sleep(Duration::from_millis(450));
+    assert_eq!(d.permit("search_web"), Permit::Trial);
+    h.tool_call("search_web", true);
+    h.wait_for("closed", Duration::from_secs(5), |h| {
+        h.directives.permit("search_web") == Permit::Allow
+    });
+    h.wait_for("resolve", Duration::from_secs(5), |h| h.alerts().len() == 2);
+    assert_eq!(h.alerts()[1].state, "resolved");
+    let states: Vec<String> = h
+        .events_named("mission.breaker")
+        .iter()
+        .map(|e| text_attr(e, "mission.breaker.state"))
+        .collect();
+    assert_eq!(states, ["open", "open", "closed"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks, received by a real HTTP server on loopback
+
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("json body")
+    }
+}
+
+/// A plain HTTP/1.1 server: answers each request with the next status of `statuses` (then 200).
+fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let keep = received.clone();
+    std::thread::spawn(move || {
+        let mut statuses = statuses.into_iter();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut headers = HashMap::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                }
+            }
+            let len: usize =
+                headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            keep.lock().expect("lock").push(Received { headers, body });
+            let status = statuses.next().unwrap_or(200);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (format!("http://{addr}/hook"), received)
+}
+
+fn fail_then_recover(h: &Harness, tool: &str) {
+    h.tool_call(tool, false);
+    h.tool_call(tool, false);
+    let _ = h.pipeline.flush();
+    h.wait_for("firing", Duration::from_secs(5), |h| {
+        h.alerts().iter().any(|a| a.state == "firing")
+    });
+    h.tool_call(tool, true);
+}
+
+#[test]
+fn generic_webhook_is_signed_and_carries_firing_then_resolve() {
+    let (url, received) = receiver(vec![]);
+    let h = harness(&format!(
+        r#"
+        [[directive]]
+        name = "tool-failing"
+        when = "2 failures in a row"
+        group_by = ["operation"]
+        then = [{{ action = "alert" }}, {{ action = "webhook", url = "{url}", secret = "s3cret" }}]
+        "#
+    ));
+    fail_then_recover(&h, "search_web");
+    h.wait_for("two deliveries", Duration::from_secs(10), |h| {
+        h.directives.stats().webhooks_delivered == 2
+    });
+    let got = received.lock().expect("lock").clone();
+    assert_eq!(got.len(), 2);
+    for r in &got {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").expect("key");
+        mac.update(&r.body);
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(r.headers["x-mission-signature"], format!("sha256={hex}"));
+        let body = r.json();
+        assert_eq!(
+            r.headers["x-mission-timestamp"],
+            body["sent_at"].to_string(),
+            "timestamp is signed"
+        );
+        assert_eq!(body["dedup_key"], "tool-failing:operation=search_web");
+        assert_eq!(r.headers["content-type"], "application/json");
+    }
+    assert_eq!(got[0].json()["state"], "firing");
+    assert_eq!(got[1].json()["state"], "resolved");
+    assert_eq!(got[0].json()["group"]["operation"], "search_web");
+    h.wait_for("delivery events", Duration::from_secs(5), |h| {
+        h.events_named("mission.webhook.delivery").len() == 2
+    });
+    let outcomes: Vec<String> = h
+        .events_named("mission.webhook.delivery")
+        .iter()
+        .map(|e| text_attr(e, ATTR_DELIVERY_OUTCOME))
+        .collect();
+    assert!(outcomes.iter().all(|o| o == "delivered"), "{outcomes:?}");
+}
+
+#[test]
+fn pagerduty_and_slack_payloads() {
+    let (pd_url, pd) = receiver(vec![]);
+    let (slack_url, slack) = receiver(vec![]);
+    let h = harness(&format!(
+        r#"
+        [[directive]]
+        name = "tool-failing"
+        description = "a tool keeps failing"
+        when = "2 failures in a row"
+        group_by = ["operation"]
+        severity = "critical"
+        then = [
+          {{ action = "webhook", url = "{pd_url}", format = "pagerduty", routing_key = "R0UT1NG" }},
+          {{ action = "webhook", url = "{slack_url}", format = "slack" }},
+          {{ action = "alert" }},
+        ]
+        "#
+    ));
+    fail_then_recover(&h, "charge_card");
+    h.wait_for("four deliveries", Duration::from_secs(10), |h| {
+        h.directives.stats().webhooks_delivered == 4
+    });
+    let pd = pd.lock().expect("lock").clone();
+    let (trigger, resolve) = (pd[0].json(), pd[1].json());
+    assert_eq!(trigger["routing_key"], "R0UT1NG");
+    assert_eq!(trigger["event_action"], "trigger");
+    assert_eq!(resolve["event_action"], "resolve");
+    assert_eq!(trigger["dedup_key"], resolve["dedup_key"]);
+    assert_eq!(trigger["dedup_key"], "tool-failing:operation=charge_card");
+    let payload = &trigger["payload"];
+    assert!(payload["summary"].as_str().expect("summary").contains("charge_card failed 2 times"));
+    assert_eq!(payload["source"], "support-bot");
+    assert_eq!(payload["severity"], "critical");
+    assert!(payload["timestamp"].as_str().expect("timestamp").ends_with('Z'));
+    let slack = slack.lock().expect("lock").clone();
+    assert_eq!(slack.len(), 2);
+    let first = slack[0].json();
+    assert!(first["text"].as_str().expect("text").contains("FIRING"));
+    assert!(first["blocks"].as_array().is_some_and(|b| !b.is_empty()));
+    assert!(slack[1].json()["text"].as_str().expect("text").contains("RESOLVED"));
+}
+
+#[test]
+fn retries_after_a_500_then_succeeds_with_the_same_delivery_id() {
+    let (url, received) = receiver(vec![500, 503]);
+    let h = harness(&format!(
+        r#"
+        [[directive]]
+        name = "tool-failing"
+        when = "2 failures in a row"
+        then = [{{ action = "webhook", url = "{url}", backoff = "20ms", retries = 3, send_resolved = false }}, {{ action = "alert" }}]
+        "#
+    ));
+    h.tool_call("search_web", false);
+    h.tool_call("search_web", false);
+    h.wait_for("delivery", Duration::from_secs(10), |h| {
+        h.directives.stats().webhooks_delivered == 1
+    });
+    let got = received.lock().expect("lock").clone();
+    assert_eq!(got.len(), 3);
+    assert!(
+        got.iter().all(|r| r.headers["x-mission-delivery"] == got[0].headers["x-mission-delivery"])
+    );
+    let stats = h.directives.stats();
+    assert_eq!((stats.webhook_retries, stats.webhooks_failed), (2, 0));
+    h.wait_for("delivery event", Duration::from_secs(5), |h| {
+        !h.events_named("mission.webhook.delivery").is_empty()
+    });
+    let event = &h.events_named("mission.webhook.delivery")[0];
+    assert_eq!(num_attr(event, ATTR_DELIVERY_ATTEMPTS), 3.0);
+
+    // A 4xx is not retried.
+    let (url, received) = receiver(vec![400]);
+    let h = harness(&format!(
+        r#"
+        [[directive]]
+        name = "tool-failing"
+        when = "1 failures in a row"
+        then = [{{ action = "webhook", url = "{url}", backoff = "20ms", send_resolved = false }}]
+        "#
+    ));
+    h.tool_call("search_web", false);
+    h.wait_for("failure", Duration::from_secs(10), |h| h.directives.stats().webhooks_failed == 1);
+    assert_eq!(received.lock().expect("lock").len(), 1);
+    assert_eq!(h.directives.stats().webhook_retries, 0);
+}
+
+#[test]
+fn a_dead_endpoint_never_blocks_the_pipeline() {
+    // A closed port, and a server that accepts connections but never answers.
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_addr: SocketAddr = silent.local_addr().expect("addr");
+    let h = harness(&format!(
+        r#"
+        [[directive]]
+        name = "flaky"
+        when = "1 failures in a row"
+        where = {{ operation = "flaky" }}
+        then = [
+          {{ action = "webhook", url = "http://{silent_addr}/never", timeout = "300ms", retries = 1, backoff = "10ms" }},
+          {{ action = "webhook", url = "http://{closed}/closed", retries = 2, backoff = "10ms" }},
+        ]
+
+        [[directive]]
+        name = "other"
+        when = "2 failures in a row"
+        where = {{ operation = "other" }}
+        "#
+    ));
+    let started = Instant::now();
+    for _ in 0..20 {
+        h.tool_call("flaky", false);
+        h.tool_call("flaky", true);
+    }
+    h.pipeline.flush().expect("flush is not held up by deliveries");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // Recording and the other directives carry on.
+    h.tool_call("other", false);
+    h.tool_call("other", false);
+    h.wait_for("other directive", Duration::from_secs(5), |h| {
+        h.alerts().iter().any(|a| a.dedup_key == "other")
+    });
+    assert!(h.alerts().iter().any(|a| a.dedup_key == "other"));
+    h.wait_for("failures counted", Duration::from_secs(10), |h| {
+        h.directives.stats().webhooks_failed >= 2
+    });
+    let stats = h.directives.stats();
+    assert_eq!(stats.webhooks_queued, 80, "{stats:?}");
+    assert_eq!(stats.webhooks_delivered, 0);
+    assert!(stats.webhook_retries >= 2);
+    h.wait_for("failure events", Duration::from_secs(5), |h| {
+        h.events_named("mission.webhook.delivery")
+            .iter()
+            .any(|e| text_attr(e, ATTR_DELIVERY_OUTCOME) == "failed")
+    });
+    drop(silent);
+    // Shutting down does not wait for the queue of dead deliveries.
+    let shutting = Instant::now();
+    let _ = h.pipeline.shutdown();
+    assert!(shutting.elapsed() < Duration::from_secs(5), "{:?}", shutting.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// SLO burn rate, on synthetic time
+
+#[test]
+fn fast_burn_pages_within_the_window_and_resolves_afterwards() {
+    let h = harness(
+        r#"
+        [[directive]]
+        name = "llm-latency-slo"
+        when = "slo 99% under 4s over 30d"
+        where = { kind = "llm_call" }
+        burn_alerts = "page"
+        severity = "critical"
+        "#,
+    );
+    let t0 = now();
+    let step = 10 * SECOND;
+    let minute = 60 * SECOND;
+    let mut t = t0;
+    // 20 minutes good, 10 minutes all over 4s, 30 minutes good: one LLM call every 10s.
+    let breach = (t0 + 20 * minute, t0 + 30 * minute);
+    while t < t0 + 60 * minute {
+        let slow = t >= breach.0 && t < breach.1;
+        let duration = if slow { Duration::from_secs(5) } else { Duration::from_millis(800) };
+        h.span_at(SpanKind::LlmCall, "chat", t, duration, true);
+        t += step;
+    }
+    h.wait_for("page and resolve", Duration::from_secs(10), |h| h.alerts().len() >= 2);
+    let alerts = h.alerts();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let (fire, resolve) = (&alerts[0], &alerts[1]);
+    assert_eq!(fire.state, "firing");
+    assert!((fire.threshold - 14.4).abs() < 1e-9);
+    assert!(fire.value > 14.4, "{fire:?}");
+    // 1h window: bad/total passes 14.4% about 3.4 minutes into the breach; 5m is at 100%.
+    assert!(
+        fire.time > breach.0 + 3 * minute && fire.time < breach.0 + 5 * minute,
+        "{}",
+        (fire.time - breach.0) / SECOND
+    );
+    // Resolves once the 5-minute window holds only good calls again.
+    assert_eq!(resolve.state, "resolved");
+    assert!(
+        resolve.time > breach.1 + 4 * minute && resolve.time < breach.1 + 6 * minute,
+        "{}",
+        (resolve.time - breach.1) / SECOND
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Patterns, anomalies, callbacks, the handle
+
+#[test]
+fn repeated_denials_to_one_actor() {
+    let h = harness(
+        r#"
+        [[directive]]
+        name = "denied"
+        when = "3 denials per actor within 1m"
+        "#,
+    );
+    let deny = |actor: &str| {
+        let mut event = h.thread.event(
+            Symbol::intern("tool.call"),
+            mission_core::SpanId::NONE,
+            EventBody::Permission(PermissionDecision {
+                actor: Text::new(actor),
+                action: Symbol::intern("tool.call"),
+                resource: Text::new("refund_payment"),
+                decision: Decision::Deny,
+                policy: Symbol::intern("refunds"),
+            }),
+        );
+        event.time = Timestamp::now();
+        h.recorder().record(event);
+    };
+    deny("alice");
+    deny("alice");
+    deny("mallory");
+    deny("mallory");
+    deny("mallory");
+    h.wait_for("denials", Duration::from_secs(5), |h| !h.alerts().is_empty());
+    let _ = h.pipeline.flush();
+    let alerts = h.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].dedup_key, "denied:actor=mallory");
+    assert_eq!(alerts[0].value, 3.0);
+}
+
+#[test]
+fn anomalies_fire_and_resolve_after_the_hold() {
+    let h = harness(
+        r#"
+        [[directive]]
+        name = "chat-anomaly"
+        when = "anomaly score > 0.9 for 500ms"
+        where = { metric = "chat" }
+        "#,
+    );
+    for score in [0.5, 0.97] {
+        let mut event = h.thread.event(
+            Symbol::intern("chat"),
+            mission_core::SpanId::NONE,
+            EventBody::Anomaly(mission_core::AnomalyEvent {
+                score,
+                value: 9.0,
+                expected: 1.0,
+                ..Default::default()
+            }),
+        );
+        event.time = Timestamp::now();
+        h.recorder().record(event);
+    }
+    h.wait_for("anomaly", Duration::from_secs(5), |h| !h.alerts().is_empty());
+    assert!((h.alerts()[0].value - 0.97).abs() < 1e-9);
+    h.wait_for("resolve", Duration::from_secs(5), |h| h.alerts().len() == 2);
+    assert_eq!(h.alerts()[1].state, "resolved");
+}
+
+#[test]
+fn callbacks_log_level_and_sampling_follow_the_incident() {
+    let h = harness(
+        r#"
+        [[directive]]
+        name = "debug-when-failing"
+        when = "2 failures in a row"
+        then = [
+          { action = "callback", name = "page_me" },
+          { action = "callback", name = "not_registered" },
+          { action = "set_log_level", level = "debug" },
+          { action = "set_sampling", rate = 1.0 },
+        ]
+        "#,
+    );
+    let calls: Arc<Mutex<Vec<(AlertState, String)>>> = Arc::default();
+    let keep = calls.clone();
+    h.directives.register_callback("page_me", move |alert: &Alert| {
+        keep.lock().expect("lock").push((alert.state, alert.dedup_key.clone()));
+    });
+    assert_eq!(h.directives.min_log_level(), None);
+    h.tool_call("search_web", false);
+    h.tool_call("search_web", false);
+    h.wait_for("callback", Duration::from_secs(5), |_| !calls.lock().expect("lock").is_empty());
+    assert_eq!(h.directives.min_log_level(), Some(mission_core::Level::Debug));
+    assert_eq!(h.directives.sampling_rate(), Some(1.0));
+    assert!(h.events_named("mission.alert").is_empty(), "no alert action, no alert event");
+    h.tool_call("search_web", true);
+    h.wait_for("resolve callback", Duration::from_secs(5), |_| {
+        calls.lock().expect("lock").len() == 2
+    });
+    assert_eq!(
+        *calls.lock().expect("lock"),
+        [
+            (AlertState::Firing, "debug-when-failing".to_owned()),
+            (AlertState::Resolved, "debug-when-failing".to_owned())
+        ]
+    );
+    assert_eq!(h.directives.min_log_level(), None);
+    assert_eq!(h.directives.sampling_rate(), None);
+    assert_eq!(h.directives.stats().callbacks_missing, 2);
+}
+
+#[test]
+fn the_handle_adds_disables_lists_and_removes_at_run_time() {
+    let h = harness("");
+    let d = &h.directives;
+    let mut spec = DirectiveSpec::new("runtime", "2 failures in a row".parse().expect("condition"));
+    spec.group_by = vec![mission_sdk::directives::GroupField::Operation];
+    d.add(spec.clone()).expect("add");
+    assert!(matches!(d.add(spec), Err(DirectiveError::Duplicate(_))));
+    h.tool_call("search_web", false);
+    h.tool_call("search_web", false);
+    h.wait_for("firing", Duration::from_secs(5), |h| !h.alerts().is_empty());
+    let listed = d.list();
+    assert_eq!(listed[0].name, "runtime");
+    assert_eq!(listed[0].firing[0].dedup_key, "runtime:operation=search_web");
+    d.set_enabled("runtime", false).expect("disable");
+    h.wait_for("resolved on disable", Duration::from_secs(5), |h| h.alerts().len() == 2);
+    assert!(!d.list()[0].enabled && d.list()[0].firing.is_empty());
+    d.set_enabled("runtime", true).expect("enable");
+    d.remove("runtime").expect("remove");
+    assert!(matches!(d.remove("runtime"), Err(DirectiveError::NotFound(_))));
+    assert!(d.list().is_empty());
+}
