@@ -8,15 +8,16 @@
 //!
 //! Prints one JSON line (the URL and what was recorded), then reads commands from stdin until
 //! it closes: `record <thread-id>` records a step in that thread (and answers `ok`).
-//! Options: `--threads N` (default 200), `--token T` (sees every tenant), `--tenant-token T:TENANT`,
-//! `--port P` (default 0, a free port).
+//! Options: `--threads N` (default 200), `--token T` (admin of every tenant), `--tenant-token
+//! T:TENANT` (viewer of one tenant), `--role-token T:ROLE[:TENANT]` (`viewer`, `operator` or
+//! `admin`), `--port P` (default 0, a free port). It runs the `tool-circuit-breaker` preset.
 
 use std::io::BufRead;
 use std::time::Duration;
 
 use mission_core::{Backpressure, Level, RecorderConfig, ThreadId};
 use mission_examples::{Workload, simulate};
-use mission_sdk::{McpHttpConfig, MissionControl};
+use mission_sdk::{McpHttpConfig, MissionControl, Role};
 
 fn fail(message: impl std::fmt::Display) -> ! {
     eprintln!("error: {message}");
@@ -42,6 +43,14 @@ fn main() {
                     t.split_once(':').unwrap_or_else(|| fail("--tenant-token T:TENANT"));
                 config = config.with_tenant_token(token, tenant);
             }
+            ("--role-token", Some(t)) => {
+                let mut parts = t.splitn(3, ':');
+                let (Some(token), Some(role)) = (parts.next(), parts.next()) else {
+                    fail("--role-token T:ROLE[:TENANT]")
+                };
+                let role: Role = role.parse().unwrap_or_else(|e| fail(e));
+                config = config.with_role_token(token, role, parts.next());
+            }
             _ => {}
         }
     }
@@ -53,6 +62,7 @@ fn main() {
             backpressure: Backpressure::Block { timeout: Duration::from_secs(5) },
             ..RecorderConfig::default()
         })
+        .with_directives_file("preset:tool-circuit-breaker")
         .ignore_environment()
         .build()
         .unwrap_or_else(|e| fail(e));

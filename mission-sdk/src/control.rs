@@ -189,6 +189,13 @@ impl MissionControlBuilder {
             })?;
         }
         let directives = crate::Directives::new(directive_set)?;
+        // The audit trail lives beside the store.
+        let audit = match &config.store_root {
+            Some(root) => Some(Arc::new(crate::AuditLog::open(root).map_err(|e| {
+                crate::Error::Config { origin: "audit trail".into(), message: e.to_string() }
+            })?)),
+            None => None,
+        };
         let stats = StatsSink::new();
         let stats_reader = stats.reader();
         let hub = LiveHub::new();
@@ -307,6 +314,7 @@ impl MissionControlBuilder {
             #[cfg(feature = "models")]
             model_stats,
             directives,
+            audit,
         })
     }
 }
@@ -355,6 +363,7 @@ pub struct MissionControl {
     #[cfg(feature = "models")]
     model_stats: Option<crate::ModelStatsReader>,
     directives: crate::Directives,
+    audit: Option<Arc<crate::AuditLog>>,
 }
 
 impl std::fmt::Debug for MissionControl {
@@ -493,6 +502,12 @@ impl MissionControl {
         &self.directives
     }
 
+    /// The audit trail (`<store>/audit/`), where security-relevant changes are appended in a
+    /// hash chain that `mission-ctl audit verify` checks; `None` without a store.
+    pub fn audit(&self) -> Option<&crate::AuditLog> {
+        self.audit.as_deref()
+    }
+
     /// Whether `tool` may be called now: denied while a directive's circuit breaker is open
     /// for it (with the reason and when to retry), a single trial once its cool-down passed.
     pub fn permit_tool(&self, tool: &str) -> crate::Permit {
@@ -531,6 +546,8 @@ impl MissionControl {
                 health: std::sync::Arc::new(move || {
                     serde_json::to_value(sources.report()).unwrap_or_default()
                 }),
+                directives: Some(self.directives.clone()),
+                audit: self.audit.clone(),
             },
         )
     }

@@ -17,7 +17,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ADMIN = "admin-token-0123456789"
-ACME = "acme-token-0123456789"  # sees tenant-1 only
+ACME = "acme-token-0123456789"  # a viewer of tenant-1 only
+OPERATOR = "operator-token-0123456789"  # an operator of every tenant
+ACME_ADMIN = "acme-admin-token-0123456789"  # an admin of tenant-1 only
 SIMULATED = {"support-bot", "research-agent", "billing-assistant"}
 
 
@@ -34,7 +36,8 @@ def agent(tmp_path_factory):
     """(process, what it printed): an agent recording into its own store and serving MCP."""
     store = tmp_path_factory.mktemp("agent-store")
     proc = subprocess.Popen(
-        [agent_binary(), str(store), "--threads", "200", "--token", ADMIN, "--tenant-token", f"{ACME}:tenant-1"],
+        [agent_binary(), str(store), "--threads", "200", "--token", ADMIN, "--tenant-token", f"{ACME}:tenant-1",
+         "--role-token", f"{OPERATOR}:operator", "--role-token", f"{ACME_ADMIN}:admin:tenant-1"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -260,3 +263,74 @@ def test_the_servers_own_calls_are_recorded(agent):
         WHERE gen_ai_agent_name = 'mission-mcp' AND name = 'tools/call list_threads'
     """).fetchall()
     assert found and all(m == "tools/call" and s and t == "list_threads" for m, s, t in found), found
+
+
+async def attempt(client, tool, args):
+    """(is_error, text) of a tool call, whether refused as a result or as an MCP error."""
+    try:
+        result = await client.call_tool(tool, args)
+        return result.is_error, str(result.content), result
+    except Exception as e:  # an MCP error response
+        return True, str(e), None
+
+
+NEW_DIRECTIVE = """
+[[directive]]
+name = "mcp-added"
+when = "error_rate > 50% over 5m"
+where = { kind = "tool_call" }
+"""
+
+
+def test_directives_are_listed_and_changed_only_with_the_right_role(agent):
+    _, info = agent
+
+    async def viewer(client):
+        listed = await client.call_tool("list_directives", {})
+        toggle = await attempt(client, "set_directive_enabled", {"name": "tool-failing", "enabled": False})
+        add = await attempt(client, "add_directive", {"toml": NEW_DIRECTIVE})
+        return listed, toggle, add
+
+    async def scoped_admin(client):
+        return await attempt(client, "remove_directive", {"name": "tool-failing"})
+
+    async def operator(client):
+        names = [d["name"] for d in (await client.call_tool("list_directives", {})).structured_content["directives"]]
+        toggle = await attempt(client, "set_directive_enabled", {"name": names[0], "enabled": False})
+        add = await attempt(client, "add_directive", {"toml": NEW_DIRECTIVE})
+        after = (await client.call_tool("list_directives", {})).structured_content["directives"]
+        return names, toggle, add, after
+
+    async def admin(client):
+        bad = await attempt(client, "add_directive", {"toml": "[[directive]]\nname = \"x\"\nwhen = \"p97(duration) > 1s over 5m\"\n"})
+        add = await attempt(client, "add_directive", {"toml": NEW_DIRECTIVE})
+        listed = (await client.call_tool("list_directives", {})).structured_content["directives"]
+        removed = await attempt(client, "remove_directive", {"name": "mcp-added"})
+        return bad, add, listed, removed
+
+    listed, toggle, add = run(info["url"], ACME, viewer)
+    assert listed.structured_content["directives"], "the preset's directives are listed"
+    assert toggle[0] and "operator" in toggle[1], toggle[:2]
+    assert add[0] and "admin" in add[1], add[:2]
+
+    removed = run(info["url"], ACME_ADMIN, scoped_admin)
+    assert removed[0] and "every tenant" in removed[1], removed[:2]
+
+    names, toggle, add, after = run(info["url"], OPERATOR, operator)
+    assert not toggle[0], toggle[:2]
+    assert next(d for d in after if d["name"] == names[0])["enabled"] is False
+    assert add[0] and "admin" in add[1], "an operator may not add directives"
+
+    bad, add, listed, removed = run(info["url"], ADMIN, admin)
+    assert bad[0] and "p97" in bad[1], bad[:2]
+    assert not add[0], add[:2]
+    assert add[2].structured_content["audit_seq"] >= 1, "the change is in the audit trail"
+    assert "mcp-added" in [d["name"] for d in listed]
+    assert not removed[0], removed[:2]
+
+    # The audit trail records the changes, and mission-ctl says the chain is intact.
+    ctl = os.environ.get("MISSION_CTL") or str(ROOT / "target" / "debug" / "mission-ctl")
+    out = subprocess.run([ctl, "audit", "verify", info["store"], "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    assert report["ok"] is True and report["records"] >= 3, report

@@ -14,6 +14,8 @@
 //! | tool | `cost_report` | tokens and cost by model/agent/tenant/user |
 //! | tool | `health` | buffers, drops, sinks, exporter, in-flight spans, store files |
 //! | tool | `list_anomalies` | anomalies the models found, with their top cause |
+//! | tool | `list_directives` | the agent's directives, their state and firing incidents (inside an agent) |
+//! | tool | `set_directive_enabled`, `add_directive`, `remove_directive` | change directives: operator / admin tokens for every tenant; audited |
 //! | tool | `explain_anomaly` | one anomaly's context pack: causes, before/during numbers, exemplar and slowest threads, instructions for a narrative root-cause analysis |
 //! | resource | `mission://health`, `mission://threads/{id}` | the same as JSON, with change notifications (`subscriptions/listen`) |
 //! | prompt | `diagnose_thread`, `why_slow` | the right tools' output, framed for a model to reason over |
@@ -31,6 +33,7 @@
 //! [`MissionControl::serve_mcp`]: crate::MissionControl::serve_mcp
 
 mod anomalies;
+mod directives;
 #[cfg(feature = "mcp-http")]
 pub mod http;
 mod prompts;
@@ -147,6 +150,10 @@ pub struct Live {
     pub tenant: Symbol,
     /// The agent's health report as JSON.
     pub health: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
+    /// The agent's running directives (the directive tools change them).
+    pub directives: Option<crate::Directives>,
+    /// The agent's audit trail, where directive changes made over MCP are appended.
+    pub audit: Option<Arc<crate::AuditLog>>,
 }
 
 impl std::fmt::Debug for Live {
@@ -233,8 +240,6 @@ fn scope_of(extensions: &Extensions) -> Option<String> {
 }
 
 /// Refuses a request whose role is below `needed`, naming both.
-// The tools that change things (directives, acknowledgements, erasure) arrive with issue 8.
-#[allow(dead_code)]
 pub(crate) fn require(extensions: &Extensions, needed: Role) -> Result<Access, ErrorData> {
     let access = access_of(extensions);
     if access.role < needed {
@@ -283,9 +288,9 @@ impl MissionMcp {
         }
     }
 
-    /// Every tool: the store's and the anomaly tools.
+    /// Every tool: the store's, the anomaly tools and the directive tools.
     fn tools() -> ToolRouter<Self> {
-        Self::tool_router() + Self::anomaly_router()
+        Self::tool_router() + Self::anomaly_router() + Self::directive_router()
     }
 
     /// The same server for a new client connection (its calls recorded in a thread of its own).
