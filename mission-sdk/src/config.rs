@@ -37,6 +37,11 @@ pub struct MissionConfig {
     /// Directive files to load, TOML or JSON, or preset names written `preset:<name>`
     /// (`MISSION_DIRECTIVES`, comma-separated; default none).
     pub directives: Option<Vec<PathBuf>>,
+    /// A policy file, TOML or JSON, for [`permit`](crate::MissionControl::permit)
+    /// (`MISSION_POLICY_FILE`; default: allow everything).
+    pub policy_file: Option<PathBuf>,
+    /// A redaction file, TOML or JSON (`MISSION_REDACTION_FILE`; default: no redaction).
+    pub redaction_file: Option<PathBuf>,
     /// Recorder buffers and backpressure (`MISSION_RING_CAPACITY`, `MISSION_BACKPRESSURE` =
     /// `drop_newest` or `block:<duration>`).
     pub recorder: Option<RecorderConfig>,
@@ -61,6 +66,10 @@ pub struct ResolvedConfig {
     pub models: bool,
     /// Directive files (and `preset:<name>`s) to load.
     pub directives: Vec<PathBuf>,
+    /// The policy file, if any.
+    pub policy_file: Option<PathBuf>,
+    /// The redaction file, if any.
+    pub redaction_file: Option<PathBuf>,
     /// Recorder settings.
     pub recorder: RecorderConfig,
     /// The price table file, if any.
@@ -104,6 +113,8 @@ impl MissionConfig {
             store_root: self.store_root.or(other.store_root),
             models: self.models.or(other.models),
             directives: self.directives.or(other.directives),
+            policy_file: self.policy_file.or(other.policy_file),
+            redaction_file: self.redaction_file.or(other.redaction_file),
             recorder: self.recorder.or(other.recorder),
             prices_file: self.prices_file.or(other.prices_file),
             in_flight_after: self.in_flight_after.or(other.in_flight_after),
@@ -169,6 +180,8 @@ impl MissionConfig {
             store,
             store_root: var("MISSION_STORE_ROOT").map(PathBuf::from),
             models,
+            policy_file: var("MISSION_POLICY_FILE").map(PathBuf::from),
+            redaction_file: var("MISSION_REDACTION_FILE").map(PathBuf::from),
             directives: var("MISSION_DIRECTIVES").map(|v| {
                 v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect()
             }),
@@ -190,6 +203,8 @@ impl MissionConfig {
             },
             models: merged.models.unwrap_or(true),
             directives: merged.directives.unwrap_or_default(),
+            policy_file: merged.policy_file,
+            redaction_file: merged.redaction_file,
             recorder: merged.recorder.unwrap_or_default(),
             prices_file: merged.prices_file,
             in_flight_after: merged.in_flight_after.unwrap_or(Duration::from_secs(30)),

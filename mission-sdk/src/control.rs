@@ -32,6 +32,8 @@ pub struct MissionControlBuilder {
     #[cfg(feature = "models")]
     models: Option<crate::ModelConfig>,
     directives: Vec<crate::DirectiveSet>,
+    policy: Option<crate::PolicySet>,
+    redaction: Option<crate::RedactionConfig>,
 }
 
 impl MissionControlBuilder {
@@ -136,6 +138,21 @@ impl MissionControlBuilder {
         self
     }
 
+    /// Decides [`permit`](MissionControl::permit) with `policy` (default: allow everything;
+    /// `MISSION_POLICY_FILE` or the configuration's `policy_file` load one from a file).
+    pub fn with_policy(mut self, policy: crate::PolicySet) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Redacts every event before any sink sees it (stored, exported, streamed, aggregated):
+    /// see [`redact`](crate::redact). `MISSION_REDACTION_FILE` or the configuration's
+    /// `redaction_file` load the rules from a file.
+    pub fn with_redaction(mut self, config: crate::RedactionConfig) -> Self {
+        self.redaction = Some(config);
+        self
+    }
+
     /// Turns anomaly detection and memory sampling off.
     pub fn without_models(mut self) -> Self {
         self.code.models = Some(false);
@@ -199,11 +216,20 @@ impl MissionControlBuilder {
         let stats = StatsSink::new();
         let stats_reader = stats.reader();
         let hub = LiveHub::new();
-        let mut builder = Pipeline::builder()
-            .with_config(config.recorder.clone())
-            .with_sink(stats)
-            .with_sink(hub.sink())
-            .with_sink(directives.sink());
+        let redaction = match (self.redaction, &config.redaction_file) {
+            (Some(r), _) => Some(r),
+            (None, Some(file)) => Some(crate::RedactionConfig::from_file(file)?),
+            (None, None) => None,
+        };
+        let policy = match (self.policy, &config.policy_file) {
+            (Some(p), _) => p,
+            (None, Some(file)) => crate::PolicySet::from_file(file)?,
+            (None, None) => crate::PolicySet::with_default(crate::policy::Effect::Allow),
+        };
+        // Every sink, in order; behind redaction when it is on (so nothing unredacted is
+        // stored, exported, streamed or aggregated).
+        let mut sinks: Vec<Box<dyn Sink>> =
+            vec![Box::new(stats), Box::new(hub.sink()), Box::new(directives.sink())];
         // The sinks that keep data go behind sampling, when it is on.
         let mut keeping: Vec<Box<dyn Sink>> = Vec::new();
         if let Some(root) = &config.store_root {
@@ -244,13 +270,11 @@ impl MissionControlBuilder {
             Some(sampling) => {
                 let sink = crate::SamplingSink::new(sampling, keeping);
                 let stats = sink.stats_reader();
-                builder = builder.with_sink(sink);
+                sinks.push(Box::new(sink));
                 Some(stats)
             }
             None => {
-                for sink in keeping {
-                    builder = builder.with_boxed_sink(sink);
-                }
+                sinks.extend(keeping);
                 None
             }
         };
@@ -262,15 +286,32 @@ impl MissionControlBuilder {
             }
             let sink = crate::ModelSink::new(models, &config.tenant, &config.service_name);
             let stats = sink.stats_reader();
-            builder = builder.with_sink(sink);
+            sinks.push(Box::new(sink));
             Some(stats)
         } else {
             None
         };
-        for sink in self.sinks {
-            builder = builder.with_boxed_sink(sink);
-        }
+        sinks.extend(self.sinks);
+        let mut builder = Pipeline::builder().with_config(config.recorder.clone());
+        let redaction_stats = match redaction {
+            Some(redaction) => {
+                let sink = crate::RedactingSink::new(crate::Redactor::new(redaction)?, sinks);
+                let stats = sink.stats_reader();
+                builder = builder.with_sink(sink);
+                Some(stats)
+            }
+            None => {
+                for sink in sinks {
+                    builder = builder.with_boxed_sink(sink);
+                }
+                None
+            }
+        };
         let pipeline = builder.start()?;
+        let mut enforcer = crate::PolicyEnforcer::new(policy, &pipeline.recorder());
+        if let Some(audit) = &audit {
+            enforcer = enforcer.with_audit_log(audit.clone());
+        }
         let in_flight = Arc::new(InFlight::new());
         let (watchdog, watchdog_thread) = Watchdog::start(
             in_flight.clone(),
@@ -315,9 +356,14 @@ impl MissionControlBuilder {
             model_stats,
             directives,
             audit,
+            enforcer,
+            redaction_stats,
         })
     }
 }
+
+/// The action [`MissionControl::permit`] checks circuit breakers for.
+pub const TOOL_CALL: &str = "tool.call";
 
 /// Where, under the store root, the models keep their learned state between runs.
 #[cfg(feature = "models")]
@@ -364,6 +410,8 @@ pub struct MissionControl {
     model_stats: Option<crate::ModelStatsReader>,
     directives: crate::Directives,
     audit: Option<Arc<crate::AuditLog>>,
+    enforcer: crate::PolicyEnforcer,
+    redaction_stats: Option<crate::redact::RedactionStatsReader>,
 }
 
 impl std::fmt::Debug for MissionControl {
@@ -388,6 +436,8 @@ impl MissionControl {
             #[cfg(feature = "models")]
             models: None,
             directives: Vec::new(),
+            policy: None,
+            redaction: None,
         }
     }
 
@@ -506,6 +556,50 @@ impl MissionControl {
     /// hash chain that `mission-ctl audit verify` checks; `None` without a store.
     pub fn audit(&self) -> Option<&crate::AuditLog> {
         self.audit.as_deref()
+    }
+
+    /// May `actor` do `action` to `resource`? Decided by the policy (rules as data, see
+    /// [`policy`](crate::policy)) and, for `tool.call`, by the directives' circuit breakers (an
+    /// open breaker denies, naming its directive). Every decision is recorded as a permission
+    /// event (who, what, on what, which rule, allow or deny) — so "what was this agent denied
+    /// today, and by which rule?" is a query — and every denial is appended to the audit trail.
+    pub fn permit(&self, actor: &str, action: &str, resource: &str) -> crate::PolicyDecision {
+        let tenant = self.tenant.as_str();
+        if action == TOOL_CALL
+            && let crate::Permit::Deny(denial) = self.directives.permit(resource)
+        {
+            let decision = crate::PolicyDecision {
+                allowed: false,
+                rule: Some(format!("directive:{}", denial.directive)),
+                reason: denial.reason,
+            };
+            let ctx = mission_core::ThreadContext {
+                tenant: self.tenant,
+                agent: mission_core::Symbol::EMPTY,
+                thread_id: mission_core::ThreadId::default(),
+            };
+            return self.enforcer.record_decision(
+                &ctx,
+                mission_core::SpanId::NONE,
+                tenant,
+                actor,
+                action,
+                resource,
+                decision,
+            );
+        }
+        self.enforcer.permit(tenant, actor, action, resource)
+    }
+
+    /// The policy enforcer (replace the policy at run time with
+    /// [`replace_policy`](crate::PolicyEnforcer::replace_policy), audited).
+    pub fn policy(&self) -> &crate::PolicyEnforcer {
+        &self.enforcer
+    }
+
+    /// What redaction did, when it is on.
+    pub fn redaction_stats(&self) -> Option<crate::redact::RedactionStats> {
+        self.redaction_stats.as_ref().map(|r| r.stats())
     }
 
     /// Whether `tool` may be called now: denied while a directive's circuit breaker is open

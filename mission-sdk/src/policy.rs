@@ -600,6 +600,22 @@ impl PolicyEnforcer {
         resource: &str,
     ) -> PolicyDecision {
         let decision = self.policy().decide(tenant, actor, action, resource);
+        self.record_decision(ctx, span, tenant, actor, action, resource, decision)
+    }
+
+    /// Records `decision` (made here or elsewhere, e.g. by an open circuit breaker) as a
+    /// permission event, and a denial in the audit trail.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_decision(
+        &self,
+        ctx: &ThreadContext,
+        span: SpanId,
+        tenant: &str,
+        actor: &str,
+        action: &str,
+        resource: &str,
+        decision: PolicyDecision,
+    ) -> PolicyDecision {
         let action_symbol = Symbol::intern(action);
         let rule = decision.rule.as_deref().unwrap_or(DEFAULT_RULE);
         let mut event = ctx.event(
