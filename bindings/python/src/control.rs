@@ -99,7 +99,7 @@ struct Settings {
 }
 
 /// Python argument → the `MISSION_*` variable whose parser checks it.
-const ARGUMENTS: [(&str, &str); 8] = [
+const ARGUMENTS: [(&str, &str); 11] = [
     ("store", "MISSION_STORE_ROOT"),
     ("use_store", "MISSION_STORE"),
     ("service", "MISSION_SERVICE_NAME"),
@@ -108,6 +108,9 @@ const ARGUMENTS: [(&str, &str); 8] = [
     ("backpressure", "MISSION_BACKPRESSURE"),
     ("prices_file", "MISSION_PRICES_FILE"),
     ("models", "MISSION_MODELS"),
+    ("directives", "MISSION_DIRECTIVES"),
+    ("policy_file", "MISSION_POLICY_FILE"),
+    ("redaction_file", "MISSION_REDACTION_FILE"),
 ];
 
 impl Settings {
@@ -201,7 +204,7 @@ impl Control {
     /// environment variables, then a configuration file, then the defaults (a store in
     /// `./mission-data`, nothing to run beside it).
     #[new]
-    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, models=None))]
+    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, models=None, directives=None, policy_file=None, redaction_file=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -216,6 +219,9 @@ impl Control {
         otlp_endpoint: Option<String>,
         otlp_protocol: Option<String>,
         models: Option<bool>,
+        directives: Option<Vec<String>>,
+        policy_file: Option<PathBuf>,
+        redaction_file: Option<PathBuf>,
     ) -> PyResult<Self> {
         let mut variables = HashMap::new();
         let mut put = |key: &'static str, value: Option<String>| {
@@ -231,6 +237,9 @@ impl Control {
         put("MISSION_BACKPRESSURE", backpressure);
         put("MISSION_PRICES_FILE", prices_file.map(|p| p.display().to_string()));
         put("MISSION_MODELS", models.map(|on| if on { "on" } else { "off" }.to_owned()));
+        put("MISSION_DIRECTIVES", directives.map(|d| d.join(",")));
+        put("MISSION_POLICY_FILE", policy_file.map(|p| p.display().to_string()));
+        put("MISSION_REDACTION_FILE", redaction_file.map(|p| p.display().to_string()));
         // Code and environment: arguments win, MISSION_* fill the rest.
         for (_, var) in ARGUMENTS {
             if !variables.contains_key(var)
@@ -275,6 +284,26 @@ impl Control {
         set_fields(&mut event, fields)?;
         core.recorder.record(event);
         Ok(())
+    }
+
+    /// May `actor` do `action` to `resource`? Decided by the policy and, for `tool.call`, the
+    /// directives' circuit breakers; recorded as a permission event, denials audited. Returns
+    /// a dict: `allowed`, `rule`, `reason`.
+    fn permit<'py>(
+        &self,
+        py: Python<'py>,
+        actor: &str,
+        action: &str,
+        resource: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let decision = self.open_core()?.with_control(|c| c.permit(actor, action, resource))?;
+        to_python(py, &decision)
+    }
+
+    /// The directives and their state (a list of dicts: name, condition, enabled, firing).
+    fn directives<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let list = self.open_core()?.with_control(|c| c.directives().list())?;
+        to_python(py, &list)
     }
 
     /// Records a counter metric: `name` went up by `value` (default 1).

@@ -228,3 +228,32 @@ def test_models_run_by_default_and_can_be_turned_off(tmp_path):
     off = mc.init(store=tmp_path / "off", service="models-off", models=False)
     assert off.health()["models"] is None
     assert off.shutdown()["models"] is None
+
+
+def test_permit_policy_directives_and_redaction_from_python(tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        'default = "allow"\n[[rule]]\nname = "no-refunds"\neffect = "deny"\naction = "tool.call"\n'
+        'resource = "refund_*"\nreason = "refunds need a human"\n'
+    )
+    redaction = tmp_path / "redaction.toml"
+    redaction.write_text('key = "a-python-redaction-key-0123"\n')
+    c = mc.init(store=tmp_path / "store", service="gov", directives=["preset:tool-circuit-breaker"],
+                policy_file=policy, redaction_file=redaction)
+    denied = c.permit("agent:gov", "tool.call", "refund_payment")
+    assert denied["allowed"] is False and denied["rule"] == "no-refunds"
+    assert "refunds need a human" in denied["reason"]
+    assert c.permit("agent:gov", "tool.call", "lookup")["allowed"] is True
+    assert {"tool-failing", "tool-error-rate"} <= {d["name"] for d in c.directives()}
+    c.log("warn", "mail bob@example.com")
+    table = c.query(kind="log")
+    messages = table.column("log_message").to_pylist()
+    assert messages and "bob@example.com" not in str(messages), messages
+    assert c.query(kind="permission").num_rows == 2
+    c.shutdown()
+    with pytest.raises(mc.MissionControlError, match="missing.toml"):
+        mc.init(store=tmp_path / "bad", policy_file=tmp_path / "missing.toml")
+    bad = tmp_path / "bad-directives.toml"
+    bad.write_text('[[directive]]\nname = "x"\nwhen = "p97(duration) > 1s over 5m"\n')
+    with pytest.raises(mc.ConfigError, match="p97"):
+        mc.init(store=tmp_path / "bad2", directives=[bad])

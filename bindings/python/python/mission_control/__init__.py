@@ -34,7 +34,7 @@ import logging
 import os
 import time
 import weakref
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 from . import _native
 from ._native import (
@@ -251,6 +251,9 @@ def init(
     prices_file: Union[str, os.PathLike, None] = None,
     config_file: Union[str, os.PathLike, None] = None,
     models: Optional[bool] = None,
+    directives: Optional[Sequence[Union[str, os.PathLike]]] = None,
+    policy_file: Union[str, os.PathLike, None] = None,
+    redaction_file: Union[str, os.PathLike, None] = None,
 ) -> Control:
     """Starts Mission Control in this process and returns the instance.
 
@@ -260,7 +263,10 @@ def init(
     ``"grpc"``) also exports spans over OTLP. ``backpressure`` is ``"drop_newest"`` (default:
     never block the agent; drops are counted) or ``"block:5ms"``. ``models`` (default on) runs
     anomaly detection with root-cause attribution and memory sampling off the agent's threads;
-    anomalies are stored and queryable like any event (``kind="anomaly"``).
+    anomalies are stored and queryable like any event (``kind="anomaly"``). ``directives`` are
+    directive files (TOML/JSON) or ``"preset:<name>"``; ``policy_file`` decides
+    ``control.permit(actor, action, resource)``; ``redaction_file`` redacts every event before
+    it is stored, exported or streamed.
 
     Everything recorded is delivered at interpreter exit; after ``os.fork()`` the child gets an
     instance of its own (the parent's buffers are flushed first, so nothing is lost or doubled).
@@ -285,6 +291,9 @@ def init(
         otlp_endpoint=otlp_endpoint,
         otlp_protocol=otlp_protocol,
         models=models,
+        directives=[os.fspath(d) for d in directives] if directives is not None else None,
+        policy_file=os.fspath(policy_file) if policy_file is not None else None,
+        redaction_file=os.fspath(redaction_file) if redaction_file is not None else None,
     )
     ref = weakref.ref(control)
     atexit.register(_shutdown_at_exit, ref)

@@ -2,7 +2,7 @@
 
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 __version__: str
 CURRENT_SPAN: ContextVar[Optional["Span"]]
@@ -98,6 +98,9 @@ class Control:
         otlp_endpoint: Optional[str] = None,
         otlp_protocol: Optional[str] = None,
         models: Optional[bool] = None,
+        directives: Optional[List[str]] = None,
+        policy_file: Optional[str] = None,
+        redaction_file: Optional[str] = None,
     ) -> "Control": ...
     def thread(
         self,
@@ -110,6 +113,8 @@ class Control:
     def log(self, level: str, message: str, **fields: Any) -> None: ...
     def record(self, name: str, value: float = 1.0) -> None: ...
     def flush(self, timeout: Optional[float] = None) -> None: ...
+    def permit(self, actor: str, action: str, resource: str) -> Dict[str, Any]: ...
+    def directives(self) -> List[Dict[str, Any]]: ...
     def stats(self) -> dict: ...
     def health(self) -> dict: ...
     def _query_stream(
