@@ -78,6 +78,7 @@ mod control;
 pub mod directives;
 mod error;
 mod exit;
+mod fanout;
 mod hub;
 mod inflight;
 #[cfg(feature = "mcp")]

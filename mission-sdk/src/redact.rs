@@ -500,7 +500,7 @@ impl RedactionStatsReader {
 /// changed, so sinks outside this wrapper, such as statistics, still see them).
 pub struct RedactingSink {
     redactor: Redactor,
-    inner: Vec<Box<dyn Sink>>,
+    inner: crate::fanout::Fanout,
     out: Vec<Event>,
     reader: RedactionStatsReader,
 }
@@ -508,25 +508,17 @@ pub struct RedactingSink {
 impl RedactingSink {
     /// Redacts events for `inner` sinks.
     pub fn new(redactor: Redactor, inner: Vec<Box<dyn Sink>>) -> Self {
-        Self { redactor, inner, out: Vec::new(), reader: RedactionStatsReader::default() }
+        Self {
+            redactor,
+            inner: crate::fanout::Fanout::new(inner),
+            out: Vec::new(),
+            reader: RedactionStatsReader::default(),
+        }
     }
 
     /// A reader of the counters.
     pub fn stats_reader(&self) -> RedactionStatsReader {
         self.reader.clone()
-    }
-
-    fn each(
-        &mut self,
-        f: impl Fn(&mut dyn Sink) -> Result<(), SinkError>,
-    ) -> Result<(), SinkError> {
-        let mut first_error = None;
-        for sink in &mut self.inner {
-            if let Err(e) = f(sink.as_mut()) {
-                first_error.get_or_insert(SinkError::new(format!("{}: {e}", sink.name())));
-            }
-        }
-        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -536,9 +528,7 @@ impl Sink for RedactingSink {
     }
 
     fn start(&mut self, context: &SinkContext) {
-        for sink in &mut self.inner {
-            sink.start(context);
-        }
+        self.inner.start(context);
     }
 
     fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
@@ -566,27 +556,22 @@ impl Sink for RedactingSink {
                 out
             }
         };
-        let mut first_error = None;
-        for sink in inner.iter_mut() {
-            if let Err(e) = sink.consume(events) {
-                first_error.get_or_insert(SinkError::new(format!("{}: {e}", sink.name())));
-            }
-        }
+        let result = inner.consume(events);
         // Let go of the copies' strings now; the buffer's capacity is kept.
         out.clear();
-        first_error.map_or(Ok(()), Err)
+        result
     }
 
     fn tick(&mut self, now: mission_core::Timestamp) -> Result<(), SinkError> {
-        self.each(|s| s.tick(now))
+        self.inner.each(|s| s.tick(now))
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.each(|s| s.flush())
+        self.inner.each(|s| s.flush())
     }
 
     fn shutdown(&mut self) -> Result<(), SinkError> {
-        self.each(|s| s.shutdown())
+        self.inner.each(|s| s.shutdown())
     }
 }
 

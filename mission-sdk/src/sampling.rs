@@ -121,7 +121,7 @@ enum Reason {
 /// A [`Sink`] that samples whole threads before handing them to the sinks it wraps.
 pub struct SamplingSink {
     config: SamplingConfig,
-    inner: Vec<Box<dyn Sink>>,
+    inner: crate::fanout::Fanout,
     pending: HashMap<ThreadId, Pending>,
     buffered: usize,
     reader: SamplingStatsReader,
@@ -133,7 +133,7 @@ impl SamplingSink {
     pub fn new(config: SamplingConfig, inner: Vec<Box<dyn Sink>>) -> Self {
         Self {
             config,
-            inner,
+            inner: crate::fanout::Fanout::new(inner),
             pending: HashMap::new(),
             buffered: 0,
             reader: SamplingStatsReader::default(),
@@ -205,28 +205,9 @@ impl SamplingSink {
         if self.out.is_empty() {
             return Ok(());
         }
-        let mut first_error = None;
-        for sink in &mut self.inner {
-            if let Err(e) = sink.consume(&self.out) {
-                first_error.get_or_insert(SinkError::new(format!("{}: {e}", sink.name())));
-            }
-        }
+        let result = self.inner.consume(&self.out);
         self.out.clear();
-        first_error.map_or(Ok(()), Err)
-    }
-
-    fn each(
-        &mut self,
-        f: impl Fn(&mut dyn Sink) -> Result<(), SinkError>,
-    ) -> Result<(), SinkError> {
-        let mut first_error = None;
-        for sink in &mut self.inner {
-            let name = sink.name().to_owned();
-            if let Err(e) = f(sink.as_mut()) {
-                first_error.get_or_insert(SinkError::new(format!("{name}: {e}")));
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        result
     }
 }
 
@@ -236,9 +217,7 @@ impl Sink for SamplingSink {
     }
 
     fn start(&mut self, context: &SinkContext) {
-        for sink in &mut self.inner {
-            sink.start(context);
-        }
+        self.inner.start(context);
     }
 
     fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
@@ -284,13 +263,13 @@ impl Sink for SamplingSink {
             self.decide(t, true);
         }
         let forwarded = self.forward();
-        let ticked = self.each(|s| s.tick(now));
+        let ticked = self.inner.each(|s| s.tick(now));
         forwarded.and(ticked)
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
         // Threads still open stay pending: their decision needs their end.
-        self.each(|s| s.flush())
+        self.inner.each(|s| s.flush())
     }
 
     fn shutdown(&mut self) -> Result<(), SinkError> {
@@ -299,7 +278,7 @@ impl Sink for SamplingSink {
             self.decide(t, true);
         }
         let forwarded = self.forward();
-        let finished = self.each(|s| s.shutdown());
+        let finished = self.inner.each(|s| s.shutdown());
         forwarded.and(finished)
     }
 }
