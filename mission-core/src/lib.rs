@@ -99,6 +99,7 @@ mod sink;
 mod span;
 mod stats;
 mod sync;
+pub mod testing;
 mod text;
 
 pub use attr::{AttrValue, Attribute, Attributes};

@@ -1,8 +1,7 @@
 //! Governance building blocks: redaction before events leave the process, policy decisions
 //! recorded as queryable events, and the hash-chained audit trail.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use mission_sdk::core::testing::{CountingAllocator, allocations};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,40 +13,8 @@ use mission_sdk::core::{
 };
 use mission_sdk::store::{ParquetSink, Store, StoreConfig};
 
-/// Counts the allocations of the current thread (for the fast-path test).
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts calls made on the current thread.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 struct TempDir(PathBuf);
 impl TempDir {
