@@ -573,20 +573,7 @@ impl MissionControl {
                 rule: Some(format!("directive:{}", denial.directive)),
                 reason: denial.reason,
             };
-            let ctx = mission_core::ThreadContext {
-                tenant: self.tenant,
-                agent: mission_core::Symbol::EMPTY,
-                thread_id: mission_core::ThreadId::default(),
-            };
-            return self.enforcer.record_decision(
-                &ctx,
-                mission_core::SpanId::NONE,
-                tenant,
-                actor,
-                action,
-                resource,
-                decision,
-            );
+            return self.enforcer.record_for_tenant(tenant, actor, action, resource, decision);
         }
         self.enforcer.permit(tenant, actor, action, resource)
     }

@@ -490,6 +490,8 @@ struct Keys {
     confidence: Symbol,
     memory: Symbol,
     bytes: Symbol,
+    /// The names of the span metrics, by [`Metric`].
+    metrics: [Symbol; 4],
 }
 
 impl Keys {
@@ -515,6 +517,8 @@ impl Keys {
             confidence: Symbol::intern(attr::CONFIDENCE),
             memory: Symbol::intern(MEMORY_METRIC),
             bytes: Symbol::intern("By"),
+            metrics: [Metric::Latency, Metric::Tokens, Metric::Cost, Metric::ErrorRate]
+                .map(|m| Symbol::intern(m.name())),
         }
     }
 }
@@ -746,7 +750,7 @@ impl Worker {
                             key,
                             series,
                             metric: Some(*metric),
-                            name: Symbol::intern(metric.name()),
+                            name: self.keys.metrics[*metric as usize],
                             time: end,
                             value,
                             exemplar,
@@ -758,7 +762,7 @@ impl Worker {
                         key,
                         series,
                         metric: Some(Metric::ErrorRate),
-                        name: Symbol::intern(Metric::ErrorRate.name()),
+                        name: self.keys.metrics[Metric::ErrorRate as usize],
                         time: start + bucket_ns,
                         value: rate,
                         exemplar,
@@ -932,7 +936,7 @@ impl Worker {
                 }
             }
         }
-        let name = Symbol::intern(Metric::ErrorRate.name());
+        let name = self.keys.metrics[Metric::ErrorRate as usize];
         for (key, series, time, value, exemplar) in due {
             let metric = Some(Metric::ErrorRate);
             self.score(Point { key, series, metric, name, time, value, exemplar });

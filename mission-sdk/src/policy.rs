@@ -569,12 +569,25 @@ impl PolicyEnforcer {
         action: &str,
         resource: &str,
     ) -> PolicyDecision {
+        let decision = self.policy().decide(tenant, actor, action, resource);
+        self.record_for_tenant(tenant, actor, action, resource, decision)
+    }
+
+    /// Records `decision` outside any thread, under `tenant` (see [`record_decision`](Self::record_decision)).
+    pub(crate) fn record_for_tenant(
+        &self,
+        tenant: &str,
+        actor: &str,
+        action: &str,
+        resource: &str,
+        decision: PolicyDecision,
+    ) -> PolicyDecision {
         let ctx = ThreadContext {
             tenant: Symbol::intern(tenant),
             agent: Symbol::EMPTY,
             thread_id: mission_core::ThreadId::default(),
         };
-        self.decide_and_record(&ctx, SpanId::NONE, tenant, actor, action, resource)
+        self.record_decision(&ctx, SpanId::NONE, tenant, actor, action, resource, decision)
     }
 
     /// Like [`permit`](Self::permit), recorded inside `thread` under `span` (the tenant is the
