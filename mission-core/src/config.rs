@@ -144,6 +144,31 @@ pub mod duration_text {
         }
     }
 
+    /// `BTreeMap<String, Duration>` fields (per-tenant settings):
+    /// `#[serde(with = "mission_core::duration_text::map")]`.
+    pub mod map {
+        use std::collections::BTreeMap;
+        use std::time::Duration;
+
+        /// Serde `serialize_with`.
+        pub fn serialize<S: serde::Serializer>(
+            m: &BTreeMap<String, Duration>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.collect_map(m.iter().map(|(k, d)| (k, super::format(*d))))
+        }
+
+        /// Serde `deserialize_with`.
+        pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<BTreeMap<String, Duration>, D::Error> {
+            #[derive(serde::Deserialize)]
+            struct Wrap(#[serde(with = "super")] Duration);
+            let m = <BTreeMap<String, Wrap> as serde::Deserialize>::deserialize(d)?;
+            Ok(m.into_iter().map(|(k, w)| (k, w.0)).collect())
+        }
+    }
+
     /// Serde `serialize_with`.
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(*d))

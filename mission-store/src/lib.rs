@@ -81,7 +81,7 @@ mod views;
 pub use encode::encode;
 pub use error::{Error, Result};
 pub use query::{Query, QueryIter, QueryStats};
-pub use sink::{ParquetSink, SinkCounters, StoreConfig};
+pub use sink::{FileMetadataSource, ParquetSink, RetentionPolicy, SinkCounters, StoreConfig};
 pub use store::{OpenReport, Store, StoreCheck, StoreFile};
 pub use views::{
     AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,

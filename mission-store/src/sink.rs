@@ -1,9 +1,10 @@
 //! [`ParquetSink`]: writes drained events as Hive-partitioned zstd Parquet files.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,10 @@ pub struct StoreConfig {
     /// Partitions whose hour ended longer ago than this are deleted (checked once a minute).
     #[serde(with = "mission_core::duration_text::option")]
     pub retention: Option<Duration>,
+    /// Per-tenant retention, by tenant name: overrides `retention` for that tenant (a
+    /// compliance pack, or a customer's contract, can keep one tenant's data shorter or longer).
+    #[serde(with = "mission_core::duration_text::map")]
+    pub tenant_retention: BTreeMap<String, Duration>,
     /// zstd level (1–22).
     pub zstd_level: i32,
 }
@@ -52,6 +57,7 @@ impl Default for StoreConfig {
             max_file_age: Duration::from_secs(60),
             max_open_files: 16,
             retention: None,
+            tenant_retention: BTreeMap::new(),
             zstd_level: 3,
         }
     }
@@ -62,7 +68,44 @@ impl StoreConfig {
     pub fn at(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into(), ..Self::default() }
     }
+
+    /// The retention this configuration asks for: `retention` and `tenant_retention`.
+    pub fn retention_policy(&self) -> RetentionPolicy {
+        RetentionPolicy { default: self.retention, tenants: self.tenant_retention.clone() }
+    }
 }
+
+/// How long events are kept: a default and per-tenant overrides. A partition is deleted once
+/// its hour ended longer ago than its tenant's maximum age; a tenant with no maximum (and no
+/// default) is kept for ever.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Every tenant's maximum age unless overridden; `None` keeps them.
+    pub default: Option<Duration>,
+    /// Per-tenant maximum ages.
+    pub tenants: BTreeMap<String, Duration>,
+}
+
+impl RetentionPolicy {
+    /// One maximum age for every tenant.
+    pub fn all(max_age: Duration) -> Self {
+        Self { default: Some(max_age), tenants: BTreeMap::new() }
+    }
+
+    /// `tenant`'s maximum age, if it has one.
+    pub fn max_age(&self, tenant: &str) -> Option<Duration> {
+        self.tenants.get(tenant).copied().or(self.default)
+    }
+
+    /// Whether this policy deletes nothing.
+    pub fn keeps_everything(&self) -> bool {
+        self.default.is_none() && self.tenants.is_empty()
+    }
+}
+
+/// Extra key-value metadata written into every file as it is finalized (see
+/// [`ParquetSink::with_file_metadata`]).
+pub type FileMetadataSource = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 
 /// Counters of what the sink did, also written into every file's metadata.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -125,6 +168,8 @@ pub struct ParquetSink {
     counters: SinkCounters,
     file_id: String,
     last_retention: Instant,
+    retention: RetentionPolicy,
+    extra_metadata: Option<FileMetadataSource>,
 }
 
 static NEXT_FILE_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -177,6 +222,8 @@ impl ParquetSink {
                 .set_column_encoding(ColumnPath::from(name), Encoding::DELTA_BINARY_PACKED);
         }
         Ok(Self {
+            retention: config.retention_policy(),
+            extra_metadata: None,
             config,
             props: props.build(),
             partitions: HashMap::new(),
@@ -186,6 +233,14 @@ impl ParquetSink {
             file_id: random_hex(),
             last_retention: Instant::now(),
         })
+    }
+
+    /// Adds the key-value pairs `source` returns, when each file is finalized, to that file's
+    /// metadata: the SDK anchors its audit chain's head there, so a rewritten audit log no
+    /// longer matches what the data files recorded.
+    pub fn with_file_metadata(mut self, source: FileMetadataSource) -> Self {
+        self.extra_metadata = Some(source);
+        self
     }
 
     /// What the sink did so far.
@@ -277,6 +332,11 @@ impl ParquetSink {
         for (k, v) in metadata {
             file.writer.append_key_value_metadata(KeyValue::new(k.to_string(), v));
         }
+        if let Some(source) = &self.extra_metadata {
+            for (k, v) in source() {
+                file.writer.append_key_value_metadata(KeyValue::new(k, v));
+            }
+        }
         let rows = file.rows;
         let closed = file
             .writer
@@ -322,9 +382,11 @@ impl ParquetSink {
     }
 
     fn apply_retention(&mut self) -> Result<()> {
-        let Some(max_age) = self.config.retention else { return Ok(()) };
+        if self.retention.keeps_everything() {
+            return Ok(());
+        }
         let expired =
-            crate::store::expire_partitions(&self.config.root, max_age, Timestamp::now())?;
+            crate::store::expire_partitions(&self.config.root, &self.retention, Timestamp::now())?;
         self.counters.partitions_expired += expired as u64;
         Ok(())
     }

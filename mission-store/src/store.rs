@@ -15,6 +15,7 @@ use parquet::file::properties::WriterProperties;
 use crate::layout::{Partition, TEMP_SUFFIX};
 use crate::query::Query;
 use crate::schema::{self, col};
+use crate::sink::RetentionPolicy;
 use crate::{Error, Result};
 
 /// One finalized events file.
@@ -218,9 +219,44 @@ impl Store {
     /// # Errors
     /// [`Error::Io`] if a directory cannot be listed or removed.
     pub fn apply_retention(&mut self, max_age: Duration, now: Timestamp) -> Result<usize> {
-        let n = expire_partitions(&self.root, max_age, now)?;
+        self.apply_retention_policy(&RetentionPolicy::all(max_age), now)
+    }
+
+    /// Deletes partitions whose hour ended longer before `now` than their tenant's maximum
+    /// age in `policy`; returns how many.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a directory cannot be listed or removed.
+    pub fn apply_retention_policy(
+        &mut self,
+        policy: &RetentionPolicy,
+        now: Timestamp,
+    ) -> Result<usize> {
+        let n = expire_partitions(&self.root, policy, now)?;
         self.reopen()?;
         Ok(n)
+    }
+
+    /// The finalized files with the value of metadata key `key` in each (`None` where a file
+    /// has none), in path order.
+    ///
+    /// # Errors
+    /// I/O or Parquet errors reading a file's footer.
+    pub fn file_metadata(&self, key: &str) -> Result<Vec<(PathBuf, Option<String>)>> {
+        self.files
+            .iter()
+            .map(|f| {
+                let file = File::open(&f.path).map_err(|e| Error::io("open", &f.path, e))?;
+                let reader = parquet::file::serialized_reader::SerializedFileReader::new(file)
+                    .map_err(|e| Error::parquet(&f.path, e))?;
+                let value = parquet::file::reader::FileReader::metadata(&reader)
+                    .file_metadata()
+                    .key_value_metadata()
+                    .and_then(|kv| kv.iter().find(|k| k.key == key))
+                    .and_then(|k| k.value.clone());
+                Ok((f.path.clone(), value))
+            })
+            .collect()
     }
 
     /// Rewrites every file holding events of `thread_id` (32 hex digits) without them,
@@ -248,8 +284,23 @@ impl Store {
     /// # Errors
     /// I/O or Parquet errors of a rewrite (the file is then left as it was).
     pub fn erase_attribute(&mut self, key: &str, value: &str) -> Result<u64> {
+        self.erase_attribute_in(None, key, value)
+    }
+
+    /// [`erase_attribute`](Self::erase_attribute) within one tenant's partitions only (`None`:
+    /// every tenant), for an erasure request made by a tenant's administrator.
+    ///
+    /// # Errors
+    /// I/O or Parquet errors of a rewrite (the file is then left as it was).
+    pub fn erase_attribute_in(
+        &mut self,
+        tenant: Option<&str>,
+        key: &str,
+        value: &str,
+    ) -> Result<u64> {
         let (key, value) = (key.to_owned(), value.to_owned());
-        self.erase_where(move |batch| attribute_matches(batch, &key, &value))
+        let tenant = tenant.map(str::to_owned);
+        self.erase_where_in(tenant.as_deref(), move |batch| attribute_matches(batch, &key, &value))
     }
 
     /// Lists the files again, keeping the progress callback.
@@ -264,8 +315,19 @@ impl Store {
         &mut self,
         matches: impl Fn(&RecordBatch) -> Result<BooleanArray>,
     ) -> Result<u64> {
+        self.erase_where_in(None, matches)
+    }
+
+    fn erase_where_in(
+        &mut self,
+        tenant: Option<&str>,
+        matches: impl Fn(&RecordBatch) -> Result<BooleanArray>,
+    ) -> Result<u64> {
         let mut erased = 0;
         for file in &self.files {
+            if tenant.is_some_and(|t| file.partition.tenant != t) {
+                continue;
+            }
             erased += rewrite_without(&file.path, &matches)?;
         }
         self.reopen()?;
@@ -388,8 +450,11 @@ fn rewrite_without(
 }
 
 /// Deletes the partition directories under `root` whose hour ended before `now - max_age`.
-pub(crate) fn expire_partitions(root: &Path, max_age: Duration, now: Timestamp) -> Result<usize> {
-    let cutoff = now.0 as i128 - max_age.as_nanos() as i128;
+pub(crate) fn expire_partitions(
+    root: &Path,
+    policy: &RetentionPolicy,
+    now: Timestamp,
+) -> Result<usize> {
     let mut paths = Vec::new();
     walk(&root.join("events"), &mut paths)?;
     let mut dirs: Vec<(PathBuf, Partition)> = paths
@@ -400,6 +465,8 @@ pub(crate) fn expire_partitions(root: &Path, max_age: Duration, now: Timestamp) 
     dirs.dedup();
     let mut removed = 0;
     for (dir, partition) in dirs {
+        let Some(max_age) = policy.max_age(&partition.tenant) else { continue };
+        let cutoff = now.0 as i128 - max_age.as_nanos() as i128;
         if partition.end_ns() <= cutoff {
             fs::remove_dir_all(&dir).map_err(|e| Error::io("remove expired partition", &dir, e))?;
             removed += 1;
