@@ -7,7 +7,10 @@
 //! ```
 //!
 //! Prints one JSON line (the URL and what was recorded), then reads commands from stdin until
-//! it closes: `record <thread-id>` records a step in that thread (and answers `ok`).
+//! it closes: `record <thread-id>` records a step in that thread (and answers `ok`);
+//! `permit ACTOR ACTION RESOURCE` asks the policy and answers the decision as JSON; `fail
+//! TENANT TOOL N` records N failed calls of TOOL by the agent `flaky-bot` of TENANT, flushed so
+//! the directives have seen them (and answers `ok`).
 //! Options: `--threads N` (default 200), `--token T` (admin of every tenant), `--tenant-token
 //! T:TENANT` (viewer of one tenant), `--role-token T:ROLE[:TENANT]` (`viewer`, `operator` or
 //! `admin`), `--port P` (default 0, a free port). It runs the `tool-circuit-breaker` preset.
@@ -109,6 +112,46 @@ fn main() {
                 }
                 Err(e) => println!("error: {e}"),
             },
+            Some(("permit", rest)) => {
+                // `permit ACTOR ACTION RESOURCE`: asks the policy, answers the decision as JSON.
+                let parts: Vec<&str> = rest.split_whitespace().collect();
+                if let [actor, action, resource] = parts[..] {
+                    let d = control.permit(actor, action, resource);
+                    println!(
+                        "{}",
+                        serde_json::json!({"allowed": d.allowed, "rule": d.rule, "reason": d.reason})
+                    );
+                } else {
+                    println!("error: permit ACTOR ACTION RESOURCE");
+                }
+            }
+            Some(("fail", rest)) => {
+                // `fail TENANT TOOL N`: N failed calls of TOOL in a thread of TENANT.
+                let parts: Vec<&str> = rest.split_whitespace().collect();
+                let n = parts.get(2).and_then(|n| n.parse::<u32>().ok());
+                if let ([tenant, tool, _], Some(n)) = (&parts[..], n) {
+                    let ctx = mission_core::ThreadContext::new(
+                        mission_core::Symbol::intern(tenant),
+                        mission_core::Symbol::intern("flaky-bot"),
+                    );
+                    for _ in 0..n {
+                        let tool = mission_core::Symbol::intern(tool);
+                        let span = control.recorder().start_span(
+                            &ctx,
+                            mission_core::SpanKind::ToolCall,
+                            tool,
+                            None,
+                        );
+                        span.end_with_error("upstream returned 503");
+                    }
+                    match control.flush() {
+                        Ok(()) => println!("ok"),
+                        Err(e) => println!("error: {e}"),
+                    }
+                } else {
+                    println!("error: fail TENANT TOOL N");
+                }
+            }
             _ => println!("error: unknown command {command:?}"),
         }
     }

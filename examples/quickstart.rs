@@ -6,7 +6,8 @@
 //! Run: `cargo run --release --example quickstart` (add `-- --threads 20000` for more,
 //! `-- --store DIR` to write somewhere other than `./mission-data`, `-- --no-incident` for a
 //! calm hour, `-- --directives FILE` for directives of your own instead of
-//! `examples/directives/quickstart.toml`).
+//! `examples/directives/quickstart.toml`, `-- --dashboard [ADDR]` to watch it in a browser on
+//! http://127.0.0.1:7878/ — served during the run and afterwards, until Ctrl-C).
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,17 @@ fn main() {
         })
         .build()
         .unwrap_or_else(|e| fail(e));
+    // `--dashboard [ADDR]`: the live dashboard, served from this process.
+    let dashboard = std::env::args().any(|a| a == "--dashboard").then(|| {
+        let addr = arg("--dashboard").filter(|a| !a.starts_with("--"));
+        let addr = addr.as_deref().unwrap_or("127.0.0.1:7878");
+        let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| fail(e));
+        let server = control
+            .serve_dashboard(mission_sdk::DashboardConfig::new(addr))
+            .unwrap_or_else(|e| fail(e));
+        println!("Dashboard: {}", server.url());
+        server
+    });
 
     // This run's anomalies, as they happen (the store may hold earlier runs' too).
     let live = control
@@ -171,6 +183,12 @@ fn main() {
     {
         eprintln!("error: accounting does not match what was recorded");
         std::process::exit(2);
+    }
+    if let Some(server) = dashboard {
+        println!("\nDashboard still serving on {} (Ctrl-C to stop)", server.url());
+        loop {
+            std::thread::park();
+        }
     }
 }
 

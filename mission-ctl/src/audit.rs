@@ -1,5 +1,6 @@
 //! `audit verify`: recomputes the hash chain of a store's audit trail
-//! ([`mission_sdk::audit`]) and names the first bad position.
+//! ([`mission_sdk::audit`]), checks it against the anchors the data files recorded, and names
+//! the first bad position; `erase`: erasure of a data subject over a store on disk, audited.
 
 use std::io::Write;
 use std::path::Path;
@@ -43,11 +44,12 @@ fn write_text(report: &AuditReport, out: &mut dyn Write) -> Result<(), Error> {
     match &report.problem {
         None => writeln!(
             out,
-            "OK: {} in {}, head seq {} hash {}",
+            "OK: {} in {}, head seq {} hash {}; {} in data files checked",
             plural(report.records as usize, "record"),
             plural(files, "file"),
             report.head.seq,
-            report.head.hash
+            report.head.hash,
+            plural(report.anchors_checked as usize, "anchor"),
         )?,
         Some(p) => {
             writeln!(out, "FAILED: {p}")?;
@@ -61,4 +63,42 @@ fn write_text(report: &AuditReport, out: &mut dyn Write) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Erases the events of `store` whose attribute is `attribute` (`KEY=VALUE`), in `tenant`'s
+/// data or every tenant's, and appends the erasure to the store's audit trail as `actor`.
+/// Writes what was done (`--json`: the [`ErasureReport`](mission_sdk::ErasureReport)).
+///
+/// # Errors
+/// An attribute not written `KEY=VALUE` (exit code 2); the store cannot be rewritten or the
+/// audit trail cannot be opened or appended to (exit code 3).
+pub fn run_erase(
+    store: &Path,
+    attribute: &str,
+    tenant: Option<&str>,
+    actor: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<bool, Error> {
+    let Some((key, value)) =
+        attribute.split_once('=').filter(|(k, v)| !k.is_empty() && !v.is_empty())
+    else {
+        return Err(crate::invalid("--attribute", format!("{attribute:?}: expected KEY=VALUE")));
+    };
+    let log = mission_sdk::AuditLog::open(store)?;
+    let report =
+        mission_sdk::erasure::erase_subject(Some(store), Some(&log), actor, tenant, key, value)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    } else {
+        writeln!(
+            out,
+            "erased {} events with {key} = (sha256 {}) in {}; audit record {}",
+            report.events,
+            report.value_sha256,
+            tenant.unwrap_or("every tenant"),
+            report.audit_seq.map_or_else(|| "-".to_owned(), |s| s.to_string())
+        )?;
+    }
+    Ok(true)
 }

@@ -51,7 +51,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use mission_core::Timestamp;
 use mission_store::{GroupBy, SpanNode, Store};
 
-pub use audit::run_audit_verify;
+pub use audit::{run_audit_verify, run_erase};
 pub use cost::run_cost;
 pub use report::{ErrorCount, Report, ReportFormat, Volumes, build_report, run_report};
 pub use tail::{Color, TailArgs, run_tail};

@@ -28,6 +28,7 @@ use mission_store::{GroupBy, Store};
   mission-ctl doctor ./mission-data
   mission-ctl audit verify ./mission-data       # check the audit trail's hash chain
   mission-ctl mcp --store ./mission-data     # MCP server on stdio
+  mission-ctl dashboard ./mission-data       # the dashboard on http://127.0.0.1:7878/
 
 Times (--from, --to): RFC 3339 (2025-03-04T10:00:00Z), a date (UTC midnight) or nanoseconds
 since the epoch. Durations (--since): 15m, 2h, 7d.
@@ -134,10 +135,45 @@ enum Command {
         #[arg(long, default_value = "./mission-data")]
         store: PathBuf,
     },
+    /// Serves the dashboard (threads, latency, cost, anomalies, logs in a browser) over a store,
+    /// following new files as they land, until Ctrl-C.
+    Dashboard {
+        /// The store's root directory.
+        store: PathBuf,
+        /// The address to serve on; a non-loopback address needs a token.
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        addr: std::net::SocketAddr,
+        /// A bearer token that sees every tenant (16 characters or more); may be repeated.
+        #[arg(long)]
+        token: Vec<String>,
+        /// A bearer token that sees one tenant only, written TOKEN:TENANT; may be repeated.
+        #[arg(long, value_parser = parse_tenant_token)]
+        tenant_token: Vec<(String, String)>,
+    },
     /// Checks a store: files, schema versions, leftovers of killed writers.
     Doctor {
         /// The store's root directory.
         store: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erases a data subject's events: rewrites the files holding events whose attribute KEY
+    /// equals VALUE without them, and appends the erasure (with the SHA-256 of the value, not
+    /// the value) to the audit trail. Run it while no agent writes the store; inside an agent,
+    /// `erase_subject` (Rust, Python or MCP) does it live.
+    Erase {
+        /// The store's root directory.
+        store: PathBuf,
+        /// The subject, as KEY=VALUE (e.g. `user.id=u-42`).
+        #[arg(long)]
+        attribute: String,
+        /// Only this tenant's data.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Who asked, as recorded in the audit trail.
+        #[arg(long, default_value = "mission-ctl")]
+        actor: String,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -216,6 +252,51 @@ fn serve_mcp(store: &std::path::Path) -> ExitCode {
     }
 }
 
+fn parse_tenant_token(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((token, tenant)) if !token.is_empty() && !tenant.is_empty() => {
+            Ok((token.to_owned(), tenant.to_owned()))
+        }
+        _ => Err(format!("expected TOKEN:TENANT, not {text:?}")),
+    }
+}
+
+/// Serves the dashboard over `store` until the process is interrupted.
+fn serve_dashboard(
+    store: &std::path::Path,
+    addr: std::net::SocketAddr,
+    tokens: &[String],
+    tenant_tokens: &[(String, String)],
+) -> ExitCode {
+    if !store.exists() {
+        eprintln!("error: no store at {}", store.display());
+        return ExitCode::from(3);
+    }
+    let mut config = mission_sdk::DashboardConfig::new(addr);
+    for token in tokens {
+        config = config.with_token(token);
+    }
+    for (token, tenant) in tenant_tokens {
+        config = config.with_tenant_token(token, tenant);
+    }
+    let secured = !config.tokens.is_empty();
+    match mission_sdk::dashboard::serve_store(store, config) {
+        Ok(server) => {
+            println!("Mission Control dashboard on {} (Ctrl-C to stop)", server.url());
+            if secured {
+                println!("The page asks for your token once per browser tab.");
+            }
+            loop {
+                std::thread::park();
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -263,6 +344,9 @@ fn main() -> ExitCode {
     }
     match &cli.command {
         Command::Mcp { .. } => ExitCode::SUCCESS,
+        Command::Dashboard { store, addr, token, tenant_token } => {
+            serve_dashboard(store, *addr, token, tenant_token)
+        }
         Command::Tail { store, args } => {
             if !store.exists() {
                 eprintln!("error: no store at {}", store.display());
@@ -313,6 +397,22 @@ fn main() -> ExitCode {
         }
         Command::Doctor { store, json } => {
             scan(store, |s, out| mission_ctl::run_doctor(s, *json, out).map(|r| r.healthy()))
+        }
+        Command::Erase { store, attribute, tenant, actor, json } => {
+            if !store.exists() {
+                eprintln!("error: no store at {}", store.display());
+                return ExitCode::from(3);
+            }
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            finish(mission_ctl::run_erase(
+                store,
+                attribute,
+                tenant.as_deref(),
+                actor,
+                *json,
+                &mut out,
+            ))
         }
         Command::Audit { command: AuditCommand::Verify { store, json } } => {
             if !store.exists() {

@@ -129,3 +129,41 @@ fn missing_logs_and_bad_arguments_have_their_exit_codes() {
     let help = stdout(&ctl(&["audit", "verify", "--help"]));
     assert!(help.contains("--json"), "{help}");
 }
+
+#[test]
+fn erase_rewrites_the_subjects_events_and_audits_a_digest() {
+    let dir = TempDir::new("erase");
+    let control = mission_sdk::MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&dir.0)
+        .build()
+        .expect("build");
+    let agent = control.agent("support");
+    for user in ["u-1", "u-2", "u-1"] {
+        let mut thread = agent.thread();
+        thread.root().set_attribute("user.id", user);
+        thread.end();
+    }
+    drop(control);
+
+    let bad = ctl(&["erase", dir.path(), "--attribute", "user.id"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    let out =
+        ctl(&["erase", dir.path(), "--attribute", "user.id=u-1", "--actor", "dpo@acme", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["events"], 2);
+    assert_eq!(report["audit_seq"], 1);
+    let store = mission_sdk::Store::open(&dir.0).expect("store");
+    assert_eq!(store.query().attribute("user.id", "u-1").count().expect("count"), 0);
+    assert_eq!(store.query().attribute("user.id", "u-2").count().expect("count"), 1);
+
+    let trail = std::fs::read_to_string(dir.0.join("audit").join("audit.jsonl")).expect("trail");
+    let record: Value =
+        serde_json::from_str(trail.lines().last().expect("a record")).expect("json");
+    assert_eq!(record["kind"], "erasure");
+    assert_eq!(record["actor"], "dpo@acme");
+    assert!(!trail.contains("\"u-1\""), "the value itself is not kept: {trail}");
+    let verified = ctl(&["audit", "verify", dir.path()]);
+    assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+}

@@ -258,8 +258,12 @@ impl<'c> Span<'c> {
         self.child(SpanKind::Retrieval, Symbol::intern(name))
     }
 
-    /// Records a log record inside this span.
+    /// Records a log record inside this span (unless
+    /// [`MissionControl::log_enabled`] says no).
     pub fn log(&self, level: Level, message: &str) {
+        if !self.control.log_enabled(level) {
+            return;
+        }
         let target = Symbol::intern("agent");
         let event = self.ctx.event(
             Symbol::intern("log"),

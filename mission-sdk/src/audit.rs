@@ -46,6 +46,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -72,6 +73,10 @@ const MAX_LINE_BYTES: u64 = 1 << 20;
 pub mod kind {
     /// A permission was denied.
     pub const PERMISSION_DENIED: &str = "permission_denied";
+    /// A permission was granted (audited only where a compliance pack asks for it).
+    pub const PERMISSION_GRANTED: &str = "permission_granted";
+    /// A compliance pack was applied at start.
+    pub const COMPLIANCE: &str = "compliance";
     /// A policy was loaded or changed.
     pub const POLICY_CHANGE: &str = "policy_change";
     /// A directive was added, changed or removed.
@@ -135,8 +140,9 @@ impl AuditRecord {
     /// The record's line (canonical JSON with `hash`, keys sorted), without the newline.
     pub fn to_line(&self) -> String {
         let without = self.canonical_without_hash();
-        // `hash` sorts between `detail` and `kind`.
-        let at = without.find(",\"kind\":").unwrap_or(without.len() - 1);
+        // `hash` sorts between `detail` and `kind`: the last `,"kind":` (the detail may hold
+        // objects with a `kind` of their own; nothing after the top-level one can).
+        let at = without.rfind(",\"kind\":").unwrap_or(without.len() - 1);
         let mut line = String::with_capacity(without.len() + 80);
         line.push_str(&without[..at]);
         line.push_str(",\"hash\":");
@@ -254,6 +260,11 @@ pub enum AuditProblemKind {
     TruncatedLine,
     /// A line is not an audit record.
     Malformed,
+    /// A data file's anchor (the chain's head when the file was written) names a record
+    /// whose hash differs: the log was rewritten, even if its own chain checks out.
+    AnchorMismatch,
+    /// A data file's anchor names a record past the log's end: records were cut off the end.
+    MissingTail,
 }
 
 impl AuditProblemKind {
@@ -266,6 +277,8 @@ impl AuditProblemKind {
             Self::BrokenLink => "broken_link",
             Self::TruncatedLine => "truncated_line",
             Self::Malformed => "malformed",
+            Self::AnchorMismatch => "anchor_mismatch",
+            Self::MissingTail => "missing_tail",
         }
     }
 }
@@ -312,6 +325,8 @@ pub struct AuditReport {
     pub files: Vec<PathBuf>,
     /// The first problem, if any.
     pub problem: Option<AuditProblem>,
+    /// Anchors found in the store's data files and checked against the chain.
+    pub anchors_checked: u64,
 }
 
 impl AuditReport {
@@ -647,8 +662,14 @@ pub fn verify(store_root: impl AsRef<Path>) -> Result<AuditReport, AuditError> {
     if files.is_empty() {
         return Err(AuditError::NotFound { path: dir.join(ACTIVE_FILE) });
     }
-    let mut report =
-        AuditReport { records: 0, head: AuditHead::genesis(), files: files.clone(), problem: None };
+    let mut report = AuditReport {
+        records: 0,
+        head: AuditHead::genesis(),
+        files: files.clone(),
+        problem: None,
+        anchors_checked: 0,
+    };
+    let anchors = read_anchors(store_root.as_ref())?;
     // A seq gap: the problem as first seen, and the seq whose later appearance would make
     // it a reordering rather than a removal.
     let mut gap: Option<(AuditProblem, u64)> = None;
@@ -748,6 +769,23 @@ pub fn verify(store_root: impl AsRef<Path>) -> Result<AuditReport, AuditError> {
                 ));
                 break 'files;
             }
+            for (hash, data_file) in anchors.get(&record.seq).into_iter().flatten() {
+                report.anchors_checked += 1;
+                if *hash != record.hash {
+                    report.problem = Some(problem(
+                        AuditProblemKind::AnchorMismatch,
+                        seq,
+                        format!(
+                            "data file {} anchored seq {} with hash {hash}, the log has {}: the \
+                             log was rewritten from here or earlier",
+                            data_file.display(),
+                            record.seq,
+                            record.hash
+                        ),
+                    ));
+                    break 'files;
+                }
+            }
             report.records += 1;
             report.head = AuditHead { seq: record.seq, hash: record.hash };
         }
@@ -758,7 +796,64 @@ pub fn verify(store_root: impl AsRef<Path>) -> Result<AuditReport, AuditError> {
         }
         report.problem = Some(first);
     }
+    if report.problem.is_none()
+        && let Some((&seq, found)) = anchors.range(report.head.seq + 1..).next()
+        && let Some((hash, data_file)) = found.first()
+    {
+        let last = report.files.last().cloned().unwrap_or_default();
+        report.problem = Some(AuditProblem {
+            kind: AuditProblemKind::MissingTail,
+            file: last,
+            line: 0,
+            seq: Some(seq),
+            message: format!(
+                "data file {} anchored seq {seq} (hash {hash}), but the log ends at seq {}: \
+                 records after it were removed",
+                data_file.display(),
+                report.head.seq
+            ),
+        });
+    }
     Ok(report)
+}
+
+/// The metadata key under which each data file records the audit chain's head when it was
+/// written (`{"seq": N, "hash": "..."}`), so a rewritten or shortened log no longer matches
+/// the data written while it was whole.
+pub const ANCHOR_KEY: &str = "mission.audit.head";
+
+/// The anchor of `head` as a data file's metadata pair; nothing for an empty log.
+pub fn anchor_metadata(head: &AuditHead) -> Vec<(String, String)> {
+    if head.seq == 0 {
+        return Vec::new();
+    }
+    let value = serde_json::json!({"seq": head.seq, "hash": head.hash}).to_string();
+    vec![(ANCHOR_KEY.to_owned(), value)]
+}
+
+/// Every anchor in the store's data files: seq -> each (hash, file that recorded it).
+type Anchors = BTreeMap<u64, Vec<(String, PathBuf)>>;
+
+fn read_anchors(store_root: &Path) -> Result<Anchors, AuditError> {
+    let store = mission_store::Store::open(store_root).map_err(|e| AuditError::Io {
+        path: store_root.to_owned(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    let found = store.file_metadata(ANCHOR_KEY).map_err(|e| AuditError::Io {
+        path: store_root.to_owned(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    let mut anchors = Anchors::new();
+    for (path, value) in found {
+        let Some(value) = value else { continue };
+        let parsed: Option<(u64, String)> = serde_json::from_str::<Value>(&value)
+            .ok()
+            .and_then(|v| Some((v.get("seq")?.as_u64()?, v.get("hash")?.as_str()?.to_owned())));
+        if let Some((seq, hash)) = parsed {
+            anchors.entry(seq).or_default().push((hash, path));
+        }
+    }
+    Ok(anchors)
 }
 
 #[cfg(test)]

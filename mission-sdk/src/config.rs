@@ -1,7 +1,7 @@
 //! [`MissionConfig`]: every setting of an embedded Mission Control, from code, a file or the
 //! environment — in that order of precedence.
 
-use mission_core::{Backpressure, RecorderConfig, duration_text};
+use mission_core::{Backpressure, Level, RecorderConfig, duration_text};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,6 +51,17 @@ pub struct MissionConfig {
     /// default 30s).
     #[serde(with = "mission_core::duration_text::option")]
     pub in_flight_after: Option<Duration>,
+    /// Most time events are kept in the store (`MISSION_RETENTION`, e.g. `30d`; default: for
+    /// ever). Compliance packs can shorten it per tenant.
+    #[serde(with = "mission_core::duration_text::option")]
+    pub retention: Option<Duration>,
+    /// Compliance packs to apply: `soc2`, `hipaa`, `pci` or a pack file, each for every tenant
+    /// or written `NAME@TENANT` for one (`MISSION_COMPLIANCE`, comma-separated; default none).
+    pub compliance: Option<Vec<String>>,
+    /// The least severe log level recorded (`MISSION_LOG_LEVEL` = `trace`, `debug`, `info`,
+    /// `warn` or `error`; default `trace`: every log record). A firing directive with
+    /// `set_log_level` records more verbose levels while it fires.
+    pub log_level: Option<Level>,
 }
 
 /// A configuration with every setting decided.
@@ -76,6 +87,12 @@ pub struct ResolvedConfig {
     pub prices_file: Option<PathBuf>,
     /// Spans open longer than this are in flight.
     pub in_flight_after: Duration,
+    /// Most time events are kept (`None`: for ever), before compliance packs.
+    pub retention: Option<Duration>,
+    /// Compliance packs to apply, as given (`NAME` or `NAME@TENANT`).
+    pub compliance: Vec<String>,
+    /// The least severe log level recorded (a firing `set_log_level` directive lowers it).
+    pub log_level: Level,
 }
 
 /// Reads a TOML file, or JSON when the name ends in `.json`.
@@ -118,6 +135,9 @@ impl MissionConfig {
             recorder: self.recorder.or(other.recorder),
             prices_file: self.prices_file.or(other.prices_file),
             in_flight_after: self.in_flight_after.or(other.in_flight_after),
+            retention: self.retention.or(other.retention),
+            compliance: self.compliance.or(other.compliance),
+            log_level: self.log_level.or(other.log_level),
         }
     }
 
@@ -173,8 +193,15 @@ impl MissionConfig {
             }
             None => None,
         };
+        let log_level = match var("MISSION_LOG_LEVEL") {
+            Some(v) => Some(
+                v.trim().parse::<Level>().map_err(|e| bad("MISSION_LOG_LEVEL", e.to_string()))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             in_flight_after,
+            log_level,
             tenant: var("MISSION_TENANT"),
             service_name: var("MISSION_SERVICE_NAME"),
             store,
@@ -187,6 +214,13 @@ impl MissionConfig {
             }),
             recorder,
             prices_file: var("MISSION_PRICES_FILE").map(PathBuf::from),
+            retention: match var("MISSION_RETENTION") {
+                Some(v) => Some(duration_text::parse(&v).map_err(|e| bad("MISSION_RETENTION", e))?),
+                None => None,
+            },
+            compliance: var("MISSION_COMPLIANCE").map(|v| {
+                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect()
+            }),
         })
     }
 
@@ -208,6 +242,9 @@ impl MissionConfig {
             recorder: merged.recorder.unwrap_or_default(),
             prices_file: merged.prices_file,
             in_flight_after: merged.in_flight_after.unwrap_or(Duration::from_secs(30)),
+            retention: merged.retention,
+            compliance: merged.compliance.unwrap_or_default(),
+            log_level: merged.log_level.unwrap_or(Level::Trace),
         }
     }
 }
@@ -260,6 +297,13 @@ mod tests {
         assert!(err.to_string().contains("MISSION_RING_CAPACITY"), "{err}");
         let off = MissionConfig::from_env_with(env(&[("MISSION_STORE", "off")])).expect("env");
         assert_eq!(MissionConfig::default().resolve(off).store_root, None);
+        let err = MissionConfig::from_env_with(env(&[("MISSION_LOG_LEVEL", "loud")])).unwrap_err();
+        assert!(err.to_string().contains("MISSION_LOG_LEVEL"), "{err}");
+        let warn =
+            MissionConfig::from_env_with(env(&[("MISSION_LOG_LEVEL", "warn")])).expect("env");
+        assert_eq!(MissionConfig::default().resolve(warn).log_level, Level::Warn);
+        let all = MissionConfig::default().resolve(MissionConfig::default());
+        assert_eq!(all.log_level, Level::Trace, "every log record by default");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct MissionControlBuilder {
     directives: Vec<crate::DirectiveSet>,
     policy: Option<crate::PolicySet>,
     redaction: Option<crate::RedactionConfig>,
+    compliance: Vec<crate::compliance::AppliedPack>,
+    redaction_key: Option<String>,
 }
 
 impl MissionControlBuilder {
@@ -145,6 +147,34 @@ impl MissionControlBuilder {
         self
     }
 
+    /// Applies a compliance pack (`soc2`, `hipaa`, `pci` or your own) to every tenant: it
+    /// tightens redaction, shortens retention and sets what the audit trail records (see
+    /// [`compliance`](crate::compliance)). `MISSION_COMPLIANCE` or the configuration's
+    /// `compliance` name packs too. Needs the store (for the audit trail) and a redaction key.
+    pub fn with_compliance(mut self, pack: crate::compliance::CompliancePack) -> Self {
+        self.compliance.push(crate::compliance::AppliedPack { pack, tenant: None });
+        self
+    }
+
+    /// The key of the redaction that compliance packs turn on when no redaction configuration
+    /// is given (otherwise `MISSION_REDACTION_KEY`); at least 16 bytes, kept out of the store.
+    pub fn with_redaction_key(mut self, key: &str) -> Self {
+        self.redaction_key = Some(key.to_owned());
+        self
+    }
+
+    /// Applies a compliance pack to one tenant's events only (see
+    /// [`with_compliance`](Self::with_compliance)).
+    pub fn with_tenant_compliance(
+        mut self,
+        tenant: &str,
+        pack: crate::compliance::CompliancePack,
+    ) -> Self {
+        self.compliance
+            .push(crate::compliance::AppliedPack { pack, tenant: Some(tenant.to_owned()) });
+        self
+    }
+
     /// Redacts every event before any sink sees it (stored, exported, streamed, aggregated):
     /// see [`redact`](crate::redact). `MISSION_REDACTION_FILE` or the configuration's
     /// `redaction_file` load the rules from a file.
@@ -156,6 +186,13 @@ impl MissionControlBuilder {
     /// Turns anomaly detection and memory sampling off.
     pub fn without_models(mut self) -> Self {
         self.code.models = Some(false);
+        self
+    }
+
+    /// Records log records at `level` and above only (default: every level). While a
+    /// directive with `set_log_level` fires, the level it asks for is recorded too.
+    pub fn with_log_level(mut self, level: Level) -> Self {
+        self.code.log_level = Some(level);
         self
     }
 
@@ -216,11 +253,25 @@ impl MissionControlBuilder {
         let stats = StatsSink::new();
         let stats_reader = stats.reader();
         let hub = LiveHub::new();
+        let mut packs = self.compliance;
+        for spec in &config.compliance {
+            packs.push(crate::compliance::AppliedPack::parse(spec)?);
+        }
+        if !packs.is_empty() && audit.is_none() {
+            return Err(crate::Error::Config {
+                origin: "compliance pack".into(),
+                message: "compliance packs need the store (their audit trail lives there)".into(),
+            });
+        }
         let redaction = match (self.redaction, &config.redaction_file) {
             (Some(r), _) => Some(r),
             (None, Some(file)) => Some(crate::RedactionConfig::from_file(file)?),
             (None, None) => None,
         };
+        let redaction_key = self.redaction_key.or_else(|| {
+            self.use_environment.then(|| std::env::var("MISSION_REDACTION_KEY").ok()).flatten()
+        });
+        let redaction = crate::compliance::apply_redaction(redaction, &packs, redaction_key)?;
         let policy = match (self.policy, &config.policy_file) {
             (Some(p), _) => p,
             (None, Some(file)) => crate::PolicySet::from_file(file)?,
@@ -233,7 +284,26 @@ impl MissionControlBuilder {
         // The sinks that keep data go behind sampling, when it is on.
         let mut keeping: Vec<Box<dyn Sink>> = Vec::new();
         if let Some(root) = &config.store_root {
-            keeping.push(Box::new(ParquetSink::new(StoreConfig::at(root))?));
+            let mut retention =
+                mission_store::RetentionPolicy { default: config.retention, ..Default::default() };
+            crate::compliance::apply_retention(&mut retention, &packs);
+            let store_config = StoreConfig {
+                retention: retention.default,
+                tenant_retention: retention.tenants,
+                ..StoreConfig::at(root)
+            };
+            let mut sink = ParquetSink::new(store_config)?;
+            if let Some(audit) = &audit {
+                // Each data file anchors the audit chain's head as it stood when written.
+                let audit = Arc::downgrade(audit);
+                sink = sink.with_file_metadata(Arc::new(move || {
+                    audit
+                        .upgrade()
+                        .map(|a| crate::audit::anchor_metadata(&a.head()))
+                        .unwrap_or_default()
+                }));
+            }
+            keeping.push(Box::new(sink));
         }
         #[cfg(feature = "otlp")]
         let otlp_stats = {
@@ -268,7 +338,9 @@ impl MissionControlBuilder {
         };
         let sampling_stats = match self.sampling {
             Some(sampling) => {
-                let sink = crate::SamplingSink::new(sampling, keeping);
+                // A firing `set_sampling` directive raises the rate while it fires.
+                let sink =
+                    crate::SamplingSink::new(sampling, keeping).with_directives(directives.clone());
                 let stats = sink.stats_reader();
                 sinks.push(Box::new(sink));
                 Some(stats)
@@ -311,6 +383,27 @@ impl MissionControlBuilder {
         let mut enforcer = crate::PolicyEnforcer::new(policy, &pipeline.recorder());
         if let Some(audit) = &audit {
             enforcer = enforcer.with_audit_log(audit.clone());
+            for tenant in crate::compliance::audited_access(&packs) {
+                enforcer = enforcer.with_audited_access(tenant);
+            }
+            // The trail says which rules were in force from when.
+            for applied in &packs {
+                let pack = &applied.pack;
+                let detail = serde_json::json!({
+                    "pack": pack.name,
+                    "retention": mission_core::duration_text::format(pack.retention),
+                    "audit_access": pack.audit.audit_access,
+                    "redaction": pack.redaction,
+                    "references": pack.references,
+                });
+                let tenant = applied.tenant.as_deref().unwrap_or("*");
+                audit
+                    .append(crate::audit::kind::COMPLIANCE, "mission-control", tenant, detail)
+                    .map_err(|e| crate::Error::Config {
+                        origin: "audit trail".into(),
+                        message: e.to_string(),
+                    })?;
+            }
         }
         let in_flight = Arc::new(InFlight::new());
         let (watchdog, watchdog_thread) = Watchdog::start(
@@ -356,8 +449,9 @@ impl MissionControlBuilder {
             model_stats,
             directives,
             audit,
-            enforcer,
+            enforcer: Arc::new(enforcer),
             redaction_stats,
+            compliance: packs,
         })
     }
 }
@@ -410,8 +504,9 @@ pub struct MissionControl {
     model_stats: Option<crate::ModelStatsReader>,
     directives: crate::Directives,
     audit: Option<Arc<crate::AuditLog>>,
-    enforcer: crate::PolicyEnforcer,
+    enforcer: Arc<crate::PolicyEnforcer>,
     redaction_stats: Option<crate::redact::RedactionStatsReader>,
+    compliance: Vec<crate::compliance::AppliedPack>,
 }
 
 impl std::fmt::Debug for MissionControl {
@@ -438,6 +533,8 @@ impl MissionControl {
             directives: Vec::new(),
             policy: None,
             redaction: None,
+            compliance: Vec::new(),
+            redaction_key: None,
         }
     }
 
@@ -461,8 +558,21 @@ impl MissionControl {
         &self.prices
     }
 
-    /// Records a log record outside any thread, with `fields` as attributes.
+    /// Whether a log record at `level` is recorded now: at or above the configured
+    /// [`log_level`](crate::MissionConfig::log_level), or at or above what a firing
+    /// `set_log_level` directive asks for. O(1), no lock, no allocation (at most one atomic
+    /// load).
+    #[inline]
+    pub fn log_enabled(&self, level: Level) -> bool {
+        self.directives.log_enabled(level, self.config.log_level)
+    }
+
+    /// Records a log record outside any thread, with `fields` as attributes (unless
+    /// [`log_enabled`](Self::log_enabled) says no).
     pub fn log(&self, level: Level, message: &str, fields: &[(&str, AttrValue)]) {
+        if !self.log_enabled(level) {
+            return;
+        }
         let mut event = Event::new(
             Symbol::intern("log"),
             EventBody::Log(LogRecord {
@@ -558,6 +668,41 @@ impl MissionControl {
         self.audit.as_deref()
     }
 
+    /// The compliance packs in force, with their tenants.
+    pub fn compliance(&self) -> &[crate::compliance::AppliedPack] {
+        &self.compliance
+    }
+
+    /// Erases every stored event whose attribute `key` equals `value` (a user id, an e-mail's
+    /// redaction token, a session), in `tenant`'s data or every tenant's (`None`) — a data
+    /// subject's erasure request. Recorded events are flushed first, so everything recorded
+    /// before the call is covered; the store's files are rewritten without the rows, one file
+    /// at a time, atomically. The erasure is appended to the audit trail with `actor`, the key,
+    /// the count and the SHA-256 of the value (never the value itself), so the requester can
+    /// check it was done. Data already exported over OTLP is outside the store's reach.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) for an empty key or value, or without a store;
+    /// [`Error::Store`](crate::Error::Store) if a file cannot be rewritten (it is then left as
+    /// it was; files already rewritten stay rewritten, and the call can be repeated).
+    pub fn erase_subject(
+        &self,
+        actor: &str,
+        tenant: Option<&str>,
+        key: &str,
+        value: &str,
+    ) -> Result<crate::ErasureReport> {
+        self.flush()?;
+        crate::erasure::erase_subject(
+            self.config.store_root.as_deref(),
+            self.audit.as_deref(),
+            actor,
+            tenant,
+            key,
+            value,
+        )
+    }
+
     /// May `actor` do `action` to `resource`? Decided by the policy (rules as data, see
     /// [`policy`](crate::policy)) and, for `tool.call`, by the directives' circuit breakers (an
     /// open breaker denies, naming its directive). Every decision is recorded as a permission
@@ -629,6 +774,7 @@ impl MissionControl {
                 }),
                 directives: Some(self.directives.clone()),
                 audit: self.audit.clone(),
+                policy: Some(self.enforcer.clone()),
             },
         )
     }
@@ -642,6 +788,31 @@ impl MissionControl {
     #[cfg(feature = "mcp-http")]
     pub fn serve_mcp(&self, config: crate::McpHttpConfig) -> Result<crate::McpHttpServer> {
         crate::mcp::http::serve(self.mcp_server(), config)
+    }
+
+    /// Serves the live dashboard (threads, latency, cost, anomalies and logs in a browser) from
+    /// this process, on a thread of its own, until the returned handle is dropped or shut down;
+    /// see [`dashboard`](crate::dashboard).
+    ///
+    /// # Errors
+    /// [`Error::Serve`](crate::Error::Serve) if the address is not loopback and no bearer
+    /// token is configured, a token is too short, or the address cannot be bound.
+    #[cfg(feature = "dashboard")]
+    pub fn serve_dashboard(
+        &self,
+        config: crate::DashboardConfig,
+    ) -> Result<crate::DashboardServer> {
+        let sources = self.health_sources.clone();
+        let live = crate::mcp::Live {
+            recorder: self.recorder.downgrade(),
+            hub: self.hub.clone(),
+            tenant: self.tenant,
+            health: Arc::new(move || serde_json::to_value(sources.report()).unwrap_or_default()),
+            directives: Some(self.directives.clone()),
+            audit: self.audit.clone(),
+            policy: Some(self.enforcer.clone()),
+        };
+        crate::dashboard::serve_live(self.config.store_root.clone(), live, config)
     }
 
     /// Waits until everything recorded so far reached every sink (files finalized).

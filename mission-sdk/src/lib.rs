@@ -61,6 +61,7 @@
 //! | buffers | `with_recorder_config` | `MISSION_RING_CAPACITY`, `MISSION_BACKPRESSURE=drop_newest\|block:5ms` | 8192 events per thread, drop newest |
 //! | prices | `with_price_table` | `MISSION_PRICES_FILE` | built-in table |
 //! | models | `with_models`, `without_models` | `MISSION_MODELS=on/off` | on ([`ModelConfig::default`]) |
+//! | log level | `with_log_level` | `MISSION_LOG_LEVEL=trace\|debug\|info\|warn\|error` | `trace` (every record); a firing `set_log_level` directive records more |
 //!
 //! # Untrusted input
 //!
@@ -73,9 +74,13 @@
 mod agent;
 pub mod anomaly;
 pub mod audit;
+pub mod compliance;
 mod config;
 mod control;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod directives;
+pub mod erasure;
 mod error;
 mod exit;
 mod fanout;
@@ -98,7 +103,10 @@ pub use config::{MissionConfig, ResolvedConfig};
 #[cfg(feature = "models")]
 pub use control::MODEL_STATE_FILE;
 pub use control::{HealthReport, MissionControl, MissionControlBuilder};
+#[cfg(feature = "dashboard")]
+pub use dashboard::{DashboardConfig, DashboardServer};
 pub use directives::{DirectiveSet, DirectiveSink, Directives, Permit};
+pub use erasure::ErasureReport;
 pub use error::{Error, Result};
 pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
 pub use inflight::{IN_FLIGHT_FILE, InFlightReport, InFlightSpan, read_in_flight_file};

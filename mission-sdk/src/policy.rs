@@ -496,6 +496,8 @@ pub struct PolicyEnforcer {
     recorder: Recorder,
     audit: Option<Arc<AuditLog>>,
     audit_failures: AtomicU64,
+    /// Tenants whose allowed decisions are audited too (`*`: every tenant).
+    audit_allowed: Vec<String>,
 }
 
 impl std::fmt::Debug for PolicyEnforcer {
@@ -515,7 +517,16 @@ impl PolicyEnforcer {
             recorder: recorder.clone(),
             audit: None,
             audit_failures: AtomicU64::new(0),
+            audit_allowed: Vec::new(),
         }
+    }
+
+    /// Also appends *allowed* decisions of `tenant` (`*`: every tenant) to the audit log, for
+    /// regimes that log every access (HIPAA §164.312(b), PCI DSS 10.2); compliance packs set
+    /// this.
+    pub fn with_audited_access(mut self, tenant: impl Into<String>) -> Self {
+        self.audit_allowed.push(tenant.into());
+        self
     }
 
     /// Also appends every denial and policy change to `log`.
@@ -644,9 +655,15 @@ impl PolicyEnforcer {
         );
         event.attributes.set(Symbol::intern(REASON_ATTRIBUTE), decision.reason.as_str());
         self.recorder.record(event);
-        if !decision.allowed {
+        let audited = !decision.allowed
+            || self.audit_allowed.iter().any(|t| t == "*" || t.as_str() == tenant);
+        if audited {
             self.audit(
-                audit::kind::PERMISSION_DENIED,
+                if decision.allowed {
+                    audit::kind::PERMISSION_GRANTED
+                } else {
+                    audit::kind::PERMISSION_DENIED
+                },
                 actor,
                 tenant,
                 serde_json::json!({

@@ -6,6 +6,11 @@
 //! [`SamplingConfig::rate`] (deterministically, by thread id, so every sink and every process
 //! agrees). Statistics and the live stream see everything. What sampling skipped is counted.
 //!
+//! With [`SamplingSink::with_directives`] (as `MissionControl` builds it), a firing directive
+//! with `set_sampling` raises the rate while it fires (typically to 1.0 during an incident);
+//! when it resolves, the configured rate applies again. The rate in force is read once per
+//! thread decision (one atomic load).
+//!
 //! Memory is bounded: a thread's events wait at most [`SamplingConfig::max_wait`], and at most
 //! [`SamplingConfig::max_buffered_events`] events wait in all; past either bound the thread is
 //! decided early (kept when in doubt) and counted.
@@ -126,6 +131,7 @@ pub struct SamplingSink {
     buffered: usize,
     reader: SamplingStatsReader,
     out: Vec<Event>,
+    directives: Option<crate::Directives>,
 }
 
 impl SamplingSink {
@@ -138,7 +144,22 @@ impl SamplingSink {
             buffered: 0,
             reader: SamplingStatsReader::default(),
             out: Vec::new(),
+            directives: None,
         }
+    }
+
+    /// Keeps ordinary threads at least at the rate a firing `set_sampling` directive of
+    /// `directives` asks for, while it fires.
+    #[must_use]
+    pub fn with_directives(mut self, directives: crate::Directives) -> Self {
+        self.directives = Some(directives);
+        self
+    }
+
+    /// The rate in force now: the configured one, raised by a firing directive.
+    pub fn rate(&self) -> f64 {
+        let raised = self.directives.as_ref().and_then(crate::Directives::sampling_rate);
+        raised.map_or(self.config.rate, |r| r.max(self.config.rate))
     }
 
     /// A reader of the counters.
@@ -180,13 +201,14 @@ impl SamplingSink {
     fn decide(&mut self, thread: ThreadId, early: bool) {
         let Some(p) = self.pending.remove(&thread) else { return };
         self.buffered -= p.events.len();
+        let rate = self.rate();
         let c = &self.reader.counters;
         let keep = match (p.interesting, early) {
             (Some(Reason::Error), _) => Some(&c.kept_error),
             (Some(Reason::Denial), _) => Some(&c.kept_denial),
             (Some(Reason::Slow), _) => Some(&c.kept_slow),
             (None, true) => Some(&c.kept_early),
-            (None, false) if Self::rate_keeps(self.config.rate, thread) => Some(&c.kept_sampled),
+            (None, false) if Self::rate_keeps(rate, thread) => Some(&c.kept_sampled),
             (None, false) => None,
         };
         match keep {

@@ -13,9 +13,10 @@ use mission_core::{
     SpanKind, Symbol, Text, ThreadContext, Timestamp,
 };
 use mission_sdk::directives::{
-    ATTR_ALERT_STATE, ATTR_ALERT_THRESHOLD, ATTR_ALERT_VALUE, ATTR_DEDUP_KEY,
-    ATTR_DELIVERY_ATTEMPTS, ATTR_DELIVERY_OUTCOME, Alert, AlertState, BreakerState, Condition,
-    DirectiveError, DirectiveSet, DirectiveSpec, Directives, PRESETS, Permit,
+    ATTR_ALERT_ACKNOWLEDGED_BY, ATTR_ALERT_NOTE, ATTR_ALERT_STATE, ATTR_ALERT_THRESHOLD,
+    ATTR_ALERT_VALUE, ATTR_DEDUP_KEY, ATTR_DELIVERY_ATTEMPTS, ATTR_DELIVERY_OUTCOME, Alert,
+    AlertState, BreakerState, Condition, DirectiveError, DirectiveSet, DirectiveSpec, Directives,
+    PRESETS, Permit,
 };
 
 const SECOND: u64 = 1_000_000_000;
@@ -782,4 +783,183 @@ fn the_handle_adds_disables_lists_and_removes_at_run_time() {
     d.remove("runtime").expect("remove");
     assert!(matches!(d.remove("runtime"), Err(DirectiveError::NotFound(_))));
     assert!(d.list().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acknowledging a firing incident
+
+#[test]
+fn an_acknowledged_incident_is_recorded_not_resent_and_resolves_as_usual() {
+    let (url, received) = receiver(vec![]);
+    let h = harness(&format!(
+        r#"
+        [[directive]]
+        name = "tool-failing"
+        when = "2 failures in a row"
+        group_by = ["operation"]
+        then = [
+          {{ action = "alert" }},
+          {{ action = "webhook", url = "{url}" }},
+          {{ action = "callback", name = "page_me" }},
+        ]
+        "#
+    ));
+    let calls: Arc<Mutex<Vec<AlertState>>> = Arc::default();
+    let keep = calls.clone();
+    h.directives.register_callback("page_me", move |alert: &Alert| {
+        keep.lock().expect("lock").push(alert.state);
+    });
+    let d = &h.directives;
+    assert!(matches!(d.acknowledge("tool-failing", "jo", ""), Err(DirectiveError::NotFiring(_))));
+
+    h.tool_call("search_web", false);
+    h.tool_call("search_web", false);
+    h.wait_for("firing delivered", Duration::from_secs(10), |h| {
+        h.directives.stats().webhooks_delivered == 1
+    });
+    let key = "tool-failing:operation=search_web";
+    let firing = &d.list()[0].firing[0];
+    assert_eq!((firing.dedup_key.as_str(), firing.tenant.as_str()), (key, "acme"));
+    assert_eq!(firing.acknowledged, None);
+
+    assert!(matches!(
+        d.acknowledge("tool-failing:operation=other", "jo", ""),
+        Err(DirectiveError::NotFiring(_))
+    ));
+    let acked = d.acknowledge(key, "jo@ops", "looking into it").expect("acknowledge");
+    assert_eq!(acked.len(), 1);
+    assert_eq!((acked[0].state, acked[0].dedup_key.as_str()), (AlertState::Acknowledged, key));
+    assert!(
+        acked[0].summary.contains("acknowledged by jo@ops (looking into it)"),
+        "{}",
+        acked[0].summary
+    );
+    assert!(d.acknowledge("tool-failing", "someone-else", "").expect("again").is_empty(), "once");
+    let ack = d.list()[0].firing[0].acknowledged.clone().expect("acknowledged");
+    assert_eq!((ack.by.as_str(), ack.note.as_str()), ("jo@ops", "looking into it"));
+    h.wait_for("acknowledged alert event", Duration::from_secs(5), |h| {
+        h.alerts().iter().any(|a| a.state == "acknowledged")
+    });
+    let event = h
+        .events_named("mission.alert")
+        .into_iter()
+        .find(|e| text_attr(e, ATTR_ALERT_STATE) == "acknowledged")
+        .expect("event");
+    assert_eq!(text_attr(&event, ATTR_DEDUP_KEY), key);
+    assert_eq!(text_attr(&event, ATTR_ALERT_ACKNOWLEDGED_BY), "jo@ops");
+    assert_eq!(text_attr(&event, ATTR_ALERT_NOTE), "looking into it");
+
+    h.tool_call("search_web", true);
+    h.wait_for("resolve delivered", Duration::from_secs(10), |h| {
+        h.directives.stats().webhooks_delivered == 2
+    });
+    let states: Vec<String> = h.alerts().into_iter().map(|a| a.state).collect();
+    assert_eq!(states, ["firing", "acknowledged", "resolved"]);
+    let sent: Vec<serde_json::Value> =
+        received.lock().expect("lock").iter().map(|r| r.json()["state"].clone()).collect();
+    assert_eq!(sent, ["firing", "resolved"], "the acknowledgement is not sent again");
+    assert_eq!(*calls.lock().expect("lock"), [AlertState::Firing, AlertState::Resolved]);
+    assert_eq!((d.stats().acknowledged, d.stats().webhooks_queued), (1, 2));
+    assert!(d.list()[0].firing.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// `set_log_level` and `set_sampling`, applied by MissionControl
+
+fn logged(store: &mission_sdk::Store) -> Vec<String> {
+    use mission_sdk::store::schema::col;
+    let mut out = Vec::new();
+    for batch in
+        store.query().kind("log").name("log").columns(&[col::LOG_MESSAGE]).batches().expect("query")
+    {
+        let column = batch.column_by_name(col::LOG_MESSAGE).expect("column");
+        let text = column.as_any().downcast_ref::<arrow::array::StringArray>().expect("strings");
+        out.extend(text.iter().flatten().map(str::to_owned));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_firing_directive_records_more_logs_and_threads_until_it_resolves() {
+    use mission_sdk::{Level, MissionControl, SamplingConfig};
+    let root =
+        std::env::temp_dir().join(format!("mission-directives-apply-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let set = DirectiveSet::from_toml_str(
+        r#"
+        [[directive]]
+        name = "verbose-while-failing"
+        when = "3 failures in a row"
+        where = { kind = "tool_call", operation = "flaky" }
+        then = [
+          { action = "alert" },
+          { action = "set_log_level", level = "debug" },
+          { action = "set_sampling", rate = 1.0 },
+        ]
+        "#,
+        "test",
+    )
+    .expect("directives");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .without_models()
+        .with_log_level(Level::Warn)
+        .with_sampling(SamplingConfig { rate: 0.0, ..SamplingConfig::default() })
+        .with_directives(set)
+        .build()
+        .expect("build");
+    let agent = control.agent("support-bot");
+    // An ordinary thread: its debug log passes the level only while the directive fires, and
+    // the thread itself is kept only while it fires (the configured rate keeps none).
+    let ordinary = |label: &str| {
+        let thread = agent.thread();
+        thread.log(Level::Debug, &format!("{label}: thread debug"));
+        thread.tool_call("search").end();
+        let id = thread.id().to_string();
+        thread.end();
+        control.log(Level::Debug, &format!("{label}: debug"), &[]);
+        control.log(Level::Trace, &format!("{label}: trace"), &[]);
+        control.log(Level::Warn, &format!("{label}: warn"), &[]);
+        control.flush().expect("flush");
+        id
+    };
+    let before = ordinary("before");
+    assert!(!control.log_enabled(Level::Debug) && control.log_enabled(Level::Warn));
+
+    let failing = agent.thread();
+    for _ in 0..3 {
+        failing.tool_call("flaky").set_error("upstream returned 503");
+    }
+    failing.end();
+    control.flush().expect("flush");
+    assert_eq!(control.directives().min_log_level(), Some(Level::Debug));
+    assert_eq!(control.directives().sampling_rate(), Some(1.0));
+    assert!(control.log_enabled(Level::Debug) && !control.log_enabled(Level::Trace));
+    let during = ordinary("during");
+
+    let recovering = agent.thread();
+    recovering.tool_call("flaky").end();
+    recovering.end();
+    control.flush().expect("flush");
+    assert_eq!(control.directives().min_log_level(), None, "resolved");
+    assert_eq!(control.directives().sampling_rate(), None);
+    assert!(!control.log_enabled(Level::Debug));
+    let after = ordinary("after");
+
+    let store = control.store().expect("store").expect("open");
+    let threads = |id: &str| store.query().thread(id).count().expect("count");
+    assert_eq!(threads(&before), 0, "sampled out before the incident");
+    assert_eq!(threads(&during), 3, "kept while the directive fires: root, tool call, log");
+    assert_eq!(threads(&after), 0, "sampled out again after the resolve");
+    assert_eq!(
+        logged(&store),
+        ["after: warn", "before: warn", "during: debug", "during: thread debug", "during: warn"]
+    );
+    let sampling = control.sampling_stats().expect("sampling is on");
+    assert_eq!((sampling.kept_sampled, sampling.kept_error), (1, 1), "{sampling:?}");
+    drop(store);
+    drop(control);
+    let _ = std::fs::remove_dir_all(&root);
 }

@@ -334,3 +334,83 @@ def test_directives_are_listed_and_changed_only_with_the_right_role(agent):
     assert out.returncode == 0, out.stdout + out.stderr
     report = json.loads(out.stdout)
     assert report["ok"] is True and report["records"] >= 3, report
+
+
+ACK_DIRECTIVE = """
+[[directive]]
+name = "ack-test"
+when = "2 failures in a row"
+where = { kind = "tool_call", agent = "flaky-bot" }
+group_by = ["tenant", "operation"]
+"""
+
+
+def test_alerts_are_acknowledged_by_operators_within_their_tenant(agent):
+    proc, info = agent
+
+    def command(line):
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "ok", line
+
+    async def add(client):
+        return await attempt(client, "add_directive", {"toml": ACK_DIRECTIVE})
+
+    added = run(info["url"], ADMIN, add)
+    assert not added[0], added[:2]
+    command("fail tenant-1 ack-probe 2")
+    command("fail tenant-0 ack-probe 2")
+
+    def firing(directives):
+        return {f["tenant"]: f for d in directives if d["name"] == "ack-test" for f in d["firing"]}
+
+    async def viewer(client):
+        listed = (await client.call_tool("list_directives", {})).structured_content["directives"]
+        keys = {t: f["dedup_key"] for t, f in firing(listed).items()}
+        ack = await attempt(client, "acknowledge_alert", {"incident": keys["tenant-1"]})
+        return keys, ack
+
+    keys, refused = run(info["url"], ACME, viewer)
+    assert set(keys) == {"tenant-1"}, "a tenant's token sees its own tenant's incidents only"
+    assert refused[0] and "operator" in refused[1], refused[:2]
+
+    async def everyone(client):
+        listed = (await client.call_tool("list_directives", {})).structured_content["directives"]
+        return {t: f["dedup_key"] for t, f in firing(listed).items()}
+
+    keys = run(info["url"], ADMIN, everyone)
+    assert set(keys) == {"tenant-0", "tenant-1"}, keys
+
+    async def scoped(client):
+        foreign = await attempt(client, "acknowledge_alert", {"incident": keys["tenant-0"]})
+        own = await attempt(client, "acknowledge_alert", {"incident": keys["tenant-1"], "note": "on it"})
+        return foreign, own
+
+    foreign, own = run(info["url"], ACME_ADMIN, scoped)
+    assert foreign[0] and "no firing incident" in foreign[1], foreign[:2]
+    assert not own[0], own[:2]
+    assert own[2].structured_content["dedup_keys"] == [keys["tenant-1"]]
+    assert own[2].structured_content["by"] == "mcp:admin@tenant-1"
+    assert own[2].structured_content["audit_seq"] >= 1, "the acknowledgement is in the audit trail"
+
+    async def operator(client):
+        ack = await attempt(client, "acknowledge_alert", {"incident": "ack-test", "note": "all of it"})
+        listed = (await client.call_tool("list_directives", {})).structured_content["directives"]
+        await asyncio.sleep(1.2)  # the server flushes the agent's pipeline at most once a second
+        search = await client.call_tool("search_events", {"kind": "log", "text": "acknowledged by", "limit": 50})
+        return ack, listed, search
+
+    ack, listed, search = run(info["url"], OPERATOR, operator)
+    assert not ack[0], ack[:2]
+    assert ack[2].structured_content["dedup_keys"] == [keys["tenant-0"]], "tenant-1's was acknowledged already"
+    acknowledged = {t: f["acknowledged"]["by"] for t, f in firing(listed).items()}
+    assert acknowledged == {"tenant-0": "mcp:operator", "tenant-1": "mcp:admin@tenant-1"}, acknowledged
+    assert search.structured_content["total"] >= 2, "the acknowledgements are recorded as alert events"
+
+    async def remove(client):
+        return await attempt(client, "remove_directive", {"name": "ack-test"})
+
+    assert not run(info["url"], ADMIN, remove)[0]
+    ctl = os.environ.get("MISSION_CTL") or str(ROOT / "target" / "debug" / "mission-ctl")
+    out = subprocess.run([ctl, "audit", "verify", info["store"], "--json"], capture_output=True, text=True)
+    assert out.returncode == 0 and json.loads(out.stdout)["ok"] is True, out.stdout + out.stderr

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use mission_core::{Event, EventBody, LogRecord, MetricKind, MetricPoint, Recorder, Symbol, Text};
+use mission_core::{
+    Event, EventBody, Level, LogRecord, MetricKind, MetricPoint, Recorder, Symbol, Text,
+};
 use mission_sdk::{
     McpHttpConfig, McpHttpServer, MissionConfig, MissionControl, ModelPrice, PriceTable,
 };
@@ -14,6 +16,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::callbacks::Callbacks;
 use crate::errors;
 use crate::query::{QueryFilters, QueryResult};
 use crate::span::{Thread, each_field, level_of};
@@ -33,6 +36,11 @@ pub(crate) struct Core {
     abandoned: AtomicBool,
     store_root: Option<PathBuf>,
     models: Option<mission_sdk::ModelStatsReader>,
+    /// The configured least severe log level, and the directives that may lower it.
+    log_level: Level,
+    directives: mission_sdk::Directives,
+    /// Python functions directives call, and the thread that calls them.
+    pub(crate) callbacks: Callbacks,
 }
 
 /// Each instance's number, for the per-thread price cache.
@@ -73,6 +81,13 @@ impl Core {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Whether a log record at `level` is recorded now (the configured level, lowered while a
+    /// `set_log_level` directive fires). One comparison, at most one atomic load.
+    #[inline]
+    pub(crate) fn log_enabled(&self, level: Level) -> bool {
+        self.directives.log_enabled(level, self.log_level)
+    }
+
     fn with_control<T>(&self, f: impl FnOnce(&MissionControl) -> T) -> PyResult<T> {
         let guard = self.control.lock().unwrap_or_else(|p| p.into_inner());
         guard.as_ref().map(f).ok_or_else(errors::shut_down)
@@ -96,10 +111,12 @@ struct Settings {
     variables: HashMap<&'static str, String>,
     otlp: Option<(String, String)>,
     config_file: Option<PathBuf>,
+    /// The redaction key compliance packs use when no redaction file is given.
+    redaction_key: Option<String>,
 }
 
 /// Python argument → the `MISSION_*` variable whose parser checks it.
-const ARGUMENTS: [(&str, &str); 11] = [
+const ARGUMENTS: [(&str, &str); 13] = [
     ("store", "MISSION_STORE_ROOT"),
     ("use_store", "MISSION_STORE"),
     ("service", "MISSION_SERVICE_NAME"),
@@ -111,6 +128,8 @@ const ARGUMENTS: [(&str, &str); 11] = [
     ("directives", "MISSION_DIRECTIVES"),
     ("policy_file", "MISSION_POLICY_FILE"),
     ("redaction_file", "MISSION_REDACTION_FILE"),
+    ("log_level", "MISSION_LOG_LEVEL"),
+    ("compliance", "MISSION_COMPLIANCE"),
 ];
 
 impl Settings {
@@ -132,6 +151,9 @@ impl Settings {
         if let Some(file) = &self.config_file {
             builder = builder.with_config_file(file);
         }
+        if let Some(key) = &self.redaction_key {
+            builder = builder.with_redaction_key(key);
+        }
         if let Some((endpoint, protocol)) = &self.otlp {
             let config = match protocol.as_str() {
                 "http" | "http/protobuf" => mission_sdk::OtlpConfig::http(endpoint),
@@ -144,7 +166,12 @@ impl Settings {
             };
             builder = builder.with_otlp(config);
         }
-        builder.build().map_err(errors::sdk)
+        builder.build().map_err(|e| match e {
+            // Starting reads files only: the policy, redaction, directive, price and
+            // configuration files. One that cannot be read is a setting to fix.
+            mission_sdk::Error::Io { .. } => errors::ConfigError::new_err(e.to_string()),
+            other => errors::sdk(other),
+        })
     }
 }
 
@@ -158,6 +185,9 @@ fn core_of(control: MissionControl, settings: &Settings) -> Arc<Core> {
         service: Symbol::intern(&control.config().service_name),
         store_root: control.config().store_root.clone(),
         models: control.model_stats_reader(),
+        log_level: control.config().log_level,
+        directives: control.directives().clone(),
+        callbacks: Callbacks::default(),
         control: Mutex::new(Some(control)),
         mcp: Mutex::new(None),
         closed: AtomicBool::new(false),
@@ -186,7 +216,10 @@ impl Control {
     }
 }
 
-fn to_python<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn to_python<'py>(
+    py: Python<'py>,
+    value: &impl serde::Serialize,
+) -> PyResult<Bound<'py, PyAny>> {
     let text =
         serde_json::to_string(value).map_err(|e| errors::InternalError::new_err(e.to_string()))?;
     py.import("json")?.call_method1("loads", (text,))
@@ -204,7 +237,7 @@ impl Control {
     /// environment variables, then a configuration file, then the defaults (a store in
     /// `./mission-data`, nothing to run beside it).
     #[new]
-    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, models=None, directives=None, policy_file=None, redaction_file=None))]
+    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, models=None, directives=None, policy_file=None, redaction_file=None, log_level=None, compliance=None, redaction_key=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -222,6 +255,9 @@ impl Control {
         directives: Option<Vec<String>>,
         policy_file: Option<PathBuf>,
         redaction_file: Option<PathBuf>,
+        log_level: Option<String>,
+        compliance: Option<Vec<String>>,
+        redaction_key: Option<String>,
     ) -> PyResult<Self> {
         let mut variables = HashMap::new();
         let mut put = |key: &'static str, value: Option<String>| {
@@ -240,6 +276,8 @@ impl Control {
         put("MISSION_DIRECTIVES", directives.map(|d| d.join(",")));
         put("MISSION_POLICY_FILE", policy_file.map(|p| p.display().to_string()));
         put("MISSION_REDACTION_FILE", redaction_file.map(|p| p.display().to_string()));
+        put("MISSION_LOG_LEVEL", log_level);
+        put("MISSION_COMPLIANCE", compliance.map(|c| c.join(",")));
         // Code and environment: arguments win, MISSION_* fill the rest.
         for (_, var) in ARGUMENTS {
             if !variables.contains_key(var)
@@ -249,7 +287,7 @@ impl Control {
             }
         }
         let otlp = otlp_endpoint.map(|e| (e, otlp_protocol.unwrap_or_else(|| "http".into())));
-        let settings = Settings { variables, otlp, config_file };
+        let settings = Settings { variables, otlp, config_file, redaction_key };
         let control = py.detach(|| settings.build())?;
         Ok(Self { core: RwLock::new(core_of(control, &settings)), settings })
     }
@@ -271,10 +309,14 @@ impl Control {
     #[pyo3(signature = (level, message, **fields))]
     fn log(&self, level: &str, message: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
         let core = self.open_core()?;
+        let level = level_of(level)?;
+        if !core.log_enabled(level) {
+            return Ok(());
+        }
         let mut event = Event::new(
             Symbol::intern("log"),
             EventBody::Log(LogRecord {
-                level: level_of(level)?,
+                level,
                 target: Symbol::intern("python"),
                 message: Text::new(message),
             }),
@@ -300,10 +342,100 @@ impl Control {
         to_python(py, &decision)
     }
 
+    /// Erases every stored event whose attribute `key` equals `value` (a data subject's
+    /// erasure request), in `tenant`'s data or every tenant's, after flushing; appended to the
+    /// audit trail as `actor` with the SHA-256 of the value. Returns a dict: `tenant`, `key`,
+    /// `value_sha256`, `events`, `audit_seq`.
+    #[pyo3(signature = (actor, key, value, *, tenant=None))]
+    fn erase_subject<'py>(
+        &self,
+        py: Python<'py>,
+        actor: &str,
+        key: &str,
+        value: &str,
+        tenant: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.open_core()?;
+        let report =
+            py.detach(|| core.with_control(|c| c.erase_subject(actor, tenant, key, value)))?;
+        let report = report.map_err(errors::sdk)?;
+        to_python(py, &report)
+    }
+
+    /// The compliance packs in force: a list of dicts (`pack` with name, description,
+    /// references, retention, redaction, audit; `tenant` or None for every tenant).
+    fn compliance<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let packs = self.open_core()?.with_control(|c| c.compliance().to_vec())?;
+        to_python(py, &packs)
+    }
+
     /// The directives and their state (a list of dicts: name, condition, enabled, firing).
     fn directives<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let list = self.open_core()?.with_control(|c| c.directives().list())?;
         to_python(py, &list)
+    }
+
+    /// Registers `callback` under `name` (replacing one of that name): directives with
+    /// `{ action = "callback", name = "<name>" }` call it with a dict describing the firing
+    /// or the resolve. It runs on a thread of its own, never on the recording path; an
+    /// exception it raises is caught and counted (`directive_stats()`).
+    fn register_callback(&self, name: &str, callback: Bound<'_, PyAny>) -> PyResult<()> {
+        if !callback.is_callable() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "callback must be callable, not {}",
+                callback.get_type().name()?
+            )));
+        }
+        let core = self.open_core()?;
+        let queue = core
+            .callbacks
+            .register(name, callback.unbind())
+            .map_err(|e| errors::InternalError::new_err(format!("cannot start a thread: {e}")))?;
+        core.directives.register_callback(name, queue);
+        Ok(())
+    }
+
+    /// Removes the callback registered under `name`; returns whether there was one.
+    fn unregister_callback(&self, name: &str) -> PyResult<bool> {
+        let core = self.open_core()?;
+        let known = core.callbacks.unregister(name);
+        Ok(core.directives.unregister_callback(name) || known)
+    }
+
+    /// Acknowledges a firing incident: `incident` is its dedup key (from `directives()`), or a
+    /// directive's name for all its firing incidents. Records an alert event with state
+    /// `acknowledged` (no webhook or callback is called again); returns the alerts recorded
+    /// (a list of dicts; empty if they were acknowledged already). Raises `ValueError` when
+    /// nothing by that name fires.
+    #[pyo3(signature = (incident, actor, note=""))]
+    fn acknowledge<'py>(
+        &self,
+        py: Python<'py>,
+        incident: &str,
+        actor: &str,
+        note: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.open_core()?;
+        let alerts = py
+            .detach(|| core.directives.acknowledge(incident, actor, note))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let list = pyo3::types::PyList::empty(py);
+        for alert in &alerts {
+            list.append(crate::callbacks::alert_dict(py, alert)?)?;
+        }
+        Ok(list.into_any())
+    }
+
+    /// What the directives did (firings, resolves, acknowledgements, webhooks, callbacks) and,
+    /// under `python_callbacks`, what the Python callbacks did (run, failed, dropped,
+    /// last_error). A dict.
+    fn directive_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.core();
+        let mut value = serde_json::to_value(core.directives.stats())
+            .map_err(|e| errors::InternalError::new_err(e.to_string()))?;
+        value["python_callbacks"] = serde_json::to_value(core.callbacks.stats())
+            .map_err(|e| errors::InternalError::new_err(e.to_string()))?;
+        to_python(py, &value)
     }
 
     /// Records a counter metric: `name` went up by `value` (default 1).
@@ -332,13 +464,23 @@ impl Control {
         Ok(())
     }
 
-    /// Waits until everything recorded so far is stored and exported (default timeout 10 s).
+    /// Waits until everything recorded so far is stored and exported, and the Python
+    /// callbacks of the directives it fired have run (default timeout 10 s).
     #[pyo3(signature = (timeout=None))]
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
         let core = self.open_core()?;
         let timeout = seconds("timeout", timeout.unwrap_or(10.0))?;
-        py.detach(|| core.recorder.flush_timeout(timeout))
-            .map_err(|e| errors::FlushError::new_err(e.to_string()))
+        py.detach(|| {
+            let started = std::time::Instant::now();
+            core.recorder.flush_timeout(timeout)?;
+            let left = timeout.saturating_sub(started.elapsed());
+            if core.callbacks.wait_idle(left) {
+                Ok(())
+            } else {
+                Err(mission_core::FlushError::Timeout(timeout))
+            }
+        })
+        .map_err(|e| errors::FlushError::new_err(e.to_string()))
     }
 
     /// Rolling statistics: per-operation latency, tokens, cost, errors (a dict).
@@ -432,11 +574,15 @@ impl Control {
             if let Some(server) = core.mcp.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 server.shutdown();
             }
-            core.control
+            let report = core
+                .control
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take()
-                .map(MissionControl::shutdown)
+                .map(MissionControl::shutdown);
+            // The last alerts' callbacks run, then the callback thread stops.
+            core.callbacks.stop(Duration::from_secs(5));
+            report
         });
         match report {
             Some(report) => {
@@ -563,14 +709,22 @@ impl Control {
     /// Called in the child after `os.fork()`: the parent's pipeline thread does not exist
     /// here, so this process gets an instance of its own (new buffers, new files) and leaves
     /// the inherited one untouched.
-    fn _after_fork_in_child(&self) -> PyResult<()> {
+    fn _after_fork_in_child(&self, py: Python<'_>) -> PyResult<()> {
         let old = self.core();
         old.abandoned.store(true, Ordering::Release);
         if old.is_closed() {
             return Ok(());
         }
         let control = self.settings.build()?;
-        *self.core.write().unwrap_or_else(|p| p.into_inner()) = core_of(control, &self.settings);
+        let core = core_of(control, &self.settings);
+        // The parent's callbacks, again, with a callback thread of this process's own.
+        for (name, function) in old.callbacks.functions(py) {
+            let queue = core.callbacks.register(&name, function).map_err(|e| {
+                errors::InternalError::new_err(format!("cannot start a thread: {e}"))
+            })?;
+            core.directives.register_callback(&name, queue);
+        }
+        *self.core.write().unwrap_or_else(|p| p.into_inner()) = core;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@
 //! | `Control` | one embedded [`mission_sdk::MissionControl`], rebuilt in a forked child |
 //! | `Thread`, `Span` | guards that time an operation and record one event when they end |
 //! | `QueryResult` | query results as an Arrow C stream (`__arrow_c_stream__`), read without a copy |
+//! | directive callbacks | Python functions a directive calls, from a thread of their own (never the recording path or the pipeline thread); exceptions caught and counted |
 //!
 //! Spans are plain Rust values behind a Python object: starting one reads the clock and makes
 //! an id; ending it moves one 128-byte event into the calling thread's lock-free buffer. The
@@ -26,6 +27,7 @@
 //! table = control.query(thread_id=thread.id)   # a pyarrow.Table
 //! ```
 
+mod callbacks;
 mod control;
 mod ctxvar;
 mod errors;

@@ -180,16 +180,16 @@ fn log_event(
     if core.is_closed() {
         return Err(errors::shut_down());
     }
+    let level = level_of(level)?;
+    if !core.log_enabled(level) {
+        return Ok(());
+    }
     static LOG: LazySymbol = LazySymbol::new("log");
     static TARGET: LazySymbol = LazySymbol::new("python");
     let mut event = ctx.event(
         LOG.get(),
         span_id,
-        EventBody::Log(LogRecord {
-            level: level_of(level)?,
-            target: TARGET.get(),
-            message: Text::new(message),
-        }),
+        EventBody::Log(LogRecord { level, target: TARGET.get(), message: Text::new(message) }),
     );
     each_field(fields, |key, value| {
         event.attributes.set(Symbol::intern(key), value);

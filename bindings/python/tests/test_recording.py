@@ -257,3 +257,33 @@ def test_permit_policy_directives_and_redaction_from_python(tmp_path):
     bad.write_text('[[directive]]\nname = "x"\nwhen = "p97(duration) > 1s over 5m"\n')
     with pytest.raises(mc.ConfigError, match="p97"):
         mc.init(store=tmp_path / "bad2", directives=[bad])
+
+
+def test_compliance_packs_and_erasure_from_python(tmp_path):
+    import hashlib
+    import json
+
+    with pytest.raises(mc.ConfigError, match="redaction_key|MISSION_REDACTION_KEY"):
+        mc.init(store=tmp_path / "nokey", compliance=["hipaa"])
+    with pytest.raises(mc.ConfigError, match="unknown pack"):
+        mc.init(store=tmp_path / "unknown", compliance=["sox"], redaction_key="a-python-redaction-key-0123")
+    c = mc.init(store=tmp_path / "store", service="clinic-bot", tenant="clinic",
+                compliance=["hipaa@clinic"], redaction_key="a-python-redaction-key-0123")
+    [applied] = c.compliance()
+    assert applied["tenant"] == "clinic" and applied["pack"]["name"] == "hipaa"
+    c.log("info", "patient jane@example.org called from 555-867-5309")
+    assert c.permit("agent:clinic-bot", "tool.call", "ehr_lookup")["allowed"]
+    for user in ("u-1", "u-2", "u-1"):
+        with c.thread("clinic-bot", user_id=user) as t:
+            with t.tool_call("lookup"):
+                pass
+    report = c.erase_subject("dpo@clinic", "user.id", "u-1", tenant="clinic")
+    assert report["events"] == 2 and report["audit_seq"] is not None
+    assert report["value_sha256"] == hashlib.sha256(b"u-1").hexdigest()
+    assert c.query(kind="log").column("log_message").to_pylist()[0].count("[email:") == 1
+    with pytest.raises(mc.ConfigError, match="must not be empty"):
+        c.erase_subject("dpo@clinic", "user.id", "")
+    c.shutdown()
+    trail = [json.loads(l) for l in (tmp_path / "store" / "audit" / "audit.jsonl").read_text().splitlines()]
+    kinds = [r["kind"] for r in trail]
+    assert kinds[0] == "compliance" and "permission_granted" in kinds and kinds[-1] == "erasure"

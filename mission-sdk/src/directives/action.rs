@@ -17,7 +17,7 @@ pub const DIRECTIVES_TARGET: &str = "mission.directives";
 
 /// Attribute: the directive's name.
 pub const ATTR_DIRECTIVE: &str = "mission.directive";
-/// Attribute: `firing` or `resolved`.
+/// Attribute: `firing`, `acknowledged` or `resolved`.
 pub const ATTR_ALERT_STATE: &str = "mission.alert.state";
 /// Attribute: the incident's dedup key (`<directive>` or `<directive>:<group>`).
 pub const ATTR_DEDUP_KEY: &str = "mission.alert.dedup_key";
@@ -35,6 +35,10 @@ pub const ATTR_DELIVERY_OUTCOME: &str = "mission.webhook.outcome";
 pub const ATTR_DELIVERY_STATUS: &str = "mission.webhook.status";
 /// Attribute: how many attempts a delivery took.
 pub const ATTR_DELIVERY_ATTEMPTS: &str = "mission.webhook.attempts";
+/// Attribute: who acknowledged a firing incident (on an `acknowledged` alert).
+pub const ATTR_ALERT_ACKNOWLEDGED_BY: &str = "mission.alert.acknowledged_by";
+/// Attribute: the note left with an acknowledgement (absent when none).
+pub const ATTR_ALERT_NOTE: &str = "mission.alert.note";
 /// Attribute: the breaker's tool.
 pub const ATTR_BREAKER_TOOL: &str = "mission.breaker.tool";
 /// Attribute: the breaker's new state: `open` or `closed`.
@@ -57,6 +61,8 @@ pub(crate) struct Keys {
     pub attempts: LazySymbol,
     pub tool: LazySymbol,
     pub breaker_state: LazySymbol,
+    pub acknowledged_by: LazySymbol,
+    pub note: LazySymbol,
 }
 
 pub(crate) static KEYS: Keys = Keys {
@@ -76,23 +82,29 @@ pub(crate) static KEYS: Keys = Keys {
     attempts: LazySymbol::new(ATTR_DELIVERY_ATTEMPTS),
     tool: LazySymbol::new(ATTR_BREAKER_TOOL),
     breaker_state: LazySymbol::new(ATTR_BREAKER_STATE),
+    acknowledged_by: LazySymbol::new(ATTR_ALERT_ACKNOWLEDGED_BY),
+    note: LazySymbol::new(ATTR_ALERT_NOTE),
 };
 
-/// Whether an alert starts or ends an incident.
+/// Whether an alert starts, acknowledges or ends an incident.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
     /// The condition started to hold.
     Firing,
+    /// Someone (an operator) acknowledged the firing incident: it still fires, and resolves
+    /// as usual. Recorded as an alert event only: no webhook or callback is called for it.
+    Acknowledged,
     /// The condition stopped holding (or the directive was disabled or removed).
     Resolved,
 }
 
 impl AlertState {
-    /// `firing` or `resolved`.
+    /// `firing`, `acknowledged` or `resolved`.
     pub const fn as_str(self) -> &'static str {
         match self {
             AlertState::Firing => "firing",
+            AlertState::Acknowledged => "acknowledged",
             AlertState::Resolved => "resolved",
         }
     }
@@ -105,7 +117,7 @@ pub struct Alert {
     pub directive: String,
     /// Its description.
     pub description: String,
-    /// Firing or resolved.
+    /// Firing, acknowledged or resolved.
     pub state: AlertState,
     /// The same for the firing and the resolve of one incident: `<directive>` or
     /// `<directive>:<field>=<value>,…`.

@@ -17,7 +17,7 @@ use super::breaker::Transition;
 use super::condition::{Condition, Field, SloGood, Statistic, Window, format_value, human};
 use super::spec::{ActionSpec, BurnAlerts, DirectiveSpec, GroupField};
 use super::webhook::{Webhook, Worker, delivery_event};
-use super::{Counters, DirectiveError, DirectiveStatus, FiringGroup, Shared};
+use super::{Acknowledgement, Counters, DirectiveError, DirectiveStatus, FiringGroup, Shared};
 
 /// Most incident groups one directive tracks; past it, groups with nothing to say are
 /// forgotten, and if none is, the new group's events are counted in `groups_dropped`.
@@ -98,6 +98,7 @@ struct Firing {
     since: u64,
     value: f64,
     threshold: f64,
+    acknowledged: Option<Acknowledgement>,
 }
 
 struct Group {
@@ -230,6 +231,8 @@ impl Directive {
                     since: Timestamp(f.since),
                     value: f.value,
                     threshold: f.threshold,
+                    tenant: g.tenant.as_str().to_owned(),
+                    acknowledged: f.acknowledged.clone(),
                 })
             })
             .collect();
@@ -502,7 +505,7 @@ impl Engine {
         let Some((holds, value, threshold)) = verdict else { return };
         match (&mut g.firing, holds) {
             (None, true) => {
-                g.firing = Some(Firing { since: now, value, threshold });
+                g.firing = Some(Firing { since: now, value, threshold, acknowledged: None });
                 self.transition(i, key, AlertState::Firing, value, threshold, shared);
             }
             (Some(f), true) => f.value = value,
@@ -525,7 +528,9 @@ impl Engine {
         let d = &self.directives[i];
         let g = d.groups.get(key)?;
         let when = &d.spec.when;
-        let mut summary = match (when, state) {
+        // An acknowledgement describes the incident as it fires.
+        let shown = if state == AlertState::Resolved { state } else { AlertState::Firing };
+        let mut summary = match (when, shown) {
             (Condition::Threshold(t), s) => format!(
                 "{} = {} {}{} {} over {}",
                 t.stat,
@@ -538,19 +543,19 @@ impl Engine {
             (Condition::Slo(_), AlertState::Firing) => {
                 format!("error budget burning {value:.1}x (alert above {threshold:.1}x) for {when}")
             }
-            (Condition::Slo(_), AlertState::Resolved) => {
+            (Condition::Slo(_), _) => {
                 format!("error budget burn back to {value:.1}x for {when}")
             }
             (Condition::Anomaly { .. }, AlertState::Firing) => {
                 format!("anomaly on {} scored {value:.3} ({when})", g.operation.as_str())
             }
-            (Condition::Anomaly { .. }, AlertState::Resolved) => {
+            (Condition::Anomaly { .. }, _) => {
                 format!("no anomaly on {} ({when})", g.operation.as_str())
             }
             (Condition::ConsecutiveFailures { .. }, AlertState::Firing) => {
                 format!("{} failed {value} times in a row", g.operation.as_str())
             }
-            (Condition::ConsecutiveFailures { .. }, AlertState::Resolved) => {
+            (Condition::ConsecutiveFailures { .. }, _) => {
                 format!("{} succeeded again", g.operation.as_str())
             }
             (Condition::RepeatedDenials { within, .. }, _) => format!(
@@ -599,6 +604,7 @@ impl Engine {
         match state {
             AlertState::Firing => c.fired.fetch_add(1, Ordering::Relaxed),
             AlertState::Resolved => c.resolved.fetch_add(1, Ordering::Relaxed),
+            AlertState::Acknowledged => 0, // counted by `acknowledge`
         };
         let d = &self.directives[i];
         let sent_at = std::time::SystemTime::now()
@@ -683,6 +689,77 @@ impl Engine {
         event.attributes.set(k.tool.get(), tool);
         event.attributes.set(k.breaker_state.get(), state);
         self.record(event);
+    }
+
+    /// Acknowledges the open firings named by `incident` (a dedup key, or a directive name for
+    /// every firing of that directive), only those of `tenant` when given: each is marked and
+    /// an `acknowledged` alert event is recorded (no webhook, no callback). Returns the alerts
+    /// recorded; a firing acknowledged before is left as it is.
+    pub fn acknowledge(
+        &mut self,
+        incident: &str,
+        by: &str,
+        note: &str,
+        tenant: Option<&str>,
+        shared: &Shared,
+    ) -> Result<Vec<Alert>, DirectiveError> {
+        let mut matched = Vec::new();
+        for (i, d) in self.directives.iter().enumerate() {
+            let whole = d.spec.name == incident;
+            for (key, g) in &d.groups {
+                if g.firing.is_some()
+                    && (whole || dedup_key(&d.spec.name, key) == incident)
+                    && tenant.is_none_or(|t| g.tenant.as_str() == t)
+                {
+                    matched.push((i, key.clone()));
+                }
+            }
+        }
+        if matched.is_empty() {
+            let what: String = incident.chars().take(128).collect();
+            return Err(DirectiveError::NotFiring(match tenant {
+                Some(t) => format!("{what} (of tenant {t})"),
+                None => what,
+            }));
+        }
+        matched.sort();
+        let time = Timestamp(Timestamp::now().0.max(self.now));
+        let by: String = by.chars().take(256).collect();
+        let note: String = note.chars().take(1024).collect();
+        let mut alerts = Vec::new();
+        for (i, key) in matched {
+            let Some(firing) =
+                self.directives[i].groups.get_mut(&key).and_then(|g| g.firing.as_mut())
+            else {
+                continue;
+            };
+            if firing.acknowledged.is_some() {
+                continue;
+            }
+            firing.acknowledged =
+                Some(Acknowledgement { by: by.clone(), note: note.clone(), time });
+            let (value, threshold) = (firing.value, firing.threshold);
+            let Some(mut alert) = self.alert(i, &key, AlertState::Acknowledged, value, threshold)
+            else {
+                continue;
+            };
+            alert.time = time;
+            alert.summary = if note.is_empty() {
+                format!("acknowledged by {by}: {}", alert.summary)
+            } else {
+                format!("acknowledged by {by} ({note}): {}", alert.summary)
+            };
+            shared.counters.acknowledged.fetch_add(1, Ordering::Relaxed);
+            let k = &KEYS;
+            let mut event = alert.to_event(Level::Info);
+            event.attributes.set(k.acknowledged_by.get(), by.as_str());
+            if !note.is_empty() {
+                event.attributes.set(k.note.get(), note.as_str());
+            }
+            self.record(event);
+            alerts.push(alert);
+        }
+        Ok(alerts)
     }
 
     /// Resolves every firing group of directive `i` (disabled or removed).

@@ -5,9 +5,11 @@
 //!   shipped preset ([`DirectiveSet::preset`]: [`PRESETS`]), validated on load with errors that
 //!   name the line and the field.
 //! - [`Directives`] is the handle (`Clone + Send + Sync`): add, remove, enable and disable
-//!   directives at run time, list them with their state, register Rust callbacks by name, ask
-//!   [`permit`](Directives::permit) before a tool call, read the log level and sampling rate
-//!   directives set.
+//!   directives at run time, list them with their state, [acknowledge](Directives::acknowledge)
+//!   a firing incident, register Rust callbacks by name, ask [`permit`](Directives::permit)
+//!   before a tool call, read the log level and sampling rate directives set (which
+//!   `MissionControl` applies: [`log_enabled`](Directives::log_enabled), and the sampling
+//!   wrapper's rate).
 //! - [`DirectiveSink`] ([`Directives::sink`]) is the [`Sink`] that runs them on the pipeline
 //!   thread; what it derives (alerts, delivery outcomes, breaker changes) re-enters the stream
 //!   as `mission.*` log events.
@@ -64,10 +66,11 @@ use std::time::Duration;
 use mission_core::{Event, Level, Sink, SinkContext, SinkError, Timestamp};
 
 pub use action::{
-    ALERT_EVENT, ATTR_ALERT_GROUP, ATTR_ALERT_SEVERITY, ATTR_ALERT_STATE, ATTR_ALERT_THRESHOLD,
-    ATTR_ALERT_VALUE, ATTR_BREAKER_STATE, ATTR_BREAKER_TOOL, ATTR_DEDUP_KEY,
-    ATTR_DELIVERY_ATTEMPTS, ATTR_DELIVERY_OUTCOME, ATTR_DELIVERY_STATUS, ATTR_DIRECTIVE, Alert,
-    AlertState, BREAKER_EVENT, DELIVERY_EVENT, DIRECTIVES_TARGET,
+    ALERT_EVENT, ATTR_ALERT_ACKNOWLEDGED_BY, ATTR_ALERT_GROUP, ATTR_ALERT_NOTE,
+    ATTR_ALERT_SEVERITY, ATTR_ALERT_STATE, ATTR_ALERT_THRESHOLD, ATTR_ALERT_VALUE,
+    ATTR_BREAKER_STATE, ATTR_BREAKER_TOOL, ATTR_DEDUP_KEY, ATTR_DELIVERY_ATTEMPTS,
+    ATTR_DELIVERY_OUTCOME, ATTR_DELIVERY_STATUS, ATTR_DIRECTIVE, Alert, AlertState, BREAKER_EVENT,
+    DELIVERY_EVENT, DIRECTIVES_TARGET,
 };
 pub use breaker::{BreakerState, BreakerStatus, Denial, MAX_BREAKERS, Permit};
 pub use condition::{
@@ -117,6 +120,9 @@ pub enum DirectiveError {
     /// No directive has that name.
     #[error("no directive named {0:?}")]
     NotFound(String),
+    /// No open firing has that dedup key (or belongs to a directive of that name).
+    #[error("no firing incident {0:?}: give a dedup key or directive name from the firing list")]
+    NotFiring(String),
 }
 
 impl From<DirectiveError> for crate::Error {
@@ -144,6 +150,7 @@ pub(crate) struct Counters {
     groups_dropped: AtomicU64,
     fired: AtomicU64,
     resolved: AtomicU64,
+    acknowledged: AtomicU64,
     callbacks_run: AtomicU64,
     callbacks_missing: AtomicU64,
     callbacks_panicked: AtomicU64,
@@ -169,6 +176,8 @@ pub struct DirectiveStats {
     pub fired: u64,
     /// Resolves.
     pub resolved: u64,
+    /// Firing incidents acknowledged ([`Directives::acknowledge`]).
+    pub acknowledged: u64,
     /// Callbacks called.
     pub callbacks_run: u64,
     /// Callbacks named by a directive but not registered.
@@ -205,6 +214,21 @@ pub struct FiringGroup {
     pub value: f64,
     /// The threshold.
     pub threshold: f64,
+    /// The tenant of the incident's last event (empty if none).
+    pub tenant: String,
+    /// Who acknowledged it, when and why; `None` while nobody has.
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// Who acknowledged a firing incident ([`Directives::acknowledge`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Acknowledgement {
+    /// Who: a person, or `mcp:<role>` over MCP.
+    pub by: String,
+    /// What they said (may be empty).
+    pub note: String,
+    /// When (wall clock, or the stream's clock when that is later).
+    pub time: Timestamp,
 }
 
 /// A directive and its state, as [`Directives::list`] shows it.
@@ -330,6 +354,45 @@ impl Directives {
         self.engine().statuses()
     }
 
+    /// Acknowledges a firing incident: `incident` is its dedup key (as [`list`](Self::list)
+    /// shows it), or a directive's name for every incident of that directive firing now.
+    /// `actor` says who, `note` why (may be empty). Each firing becomes acknowledged (shown
+    /// in [`list`](Self::list)) and an alert event with state `acknowledged` is recorded;
+    /// webhooks and callbacks are not called again (the incident was delivered when it
+    /// fired), and it resolves as usual. Returns the alerts recorded, one per incident
+    /// acknowledged now: an incident acknowledged before is left as it is.
+    ///
+    /// ```
+    /// use mission_sdk::directives::{DirectiveError, DirectiveSet, Directives};
+    /// let set = DirectiveSet::from_toml_str(
+    ///     "[[directive]]\nname = \"tool-failing\"\nwhen = \"3 failures in a row\"\n",
+    ///     "inline",
+    /// )?;
+    /// let directives = Directives::new(set)?;
+    /// // Nothing fires yet.
+    /// let err = directives.acknowledge("tool-failing", "jo", "looking").unwrap_err();
+    /// assert!(matches!(err, DirectiveError::NotFiring(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DirectiveError::NotFiring`] if no incident of that key or directive fires now.
+    pub fn acknowledge(&self, incident: &str, actor: &str, note: &str) -> Result<Vec<Alert>> {
+        self.acknowledge_in(incident, actor, note, None)
+    }
+
+    /// [`acknowledge`](Self::acknowledge), limited to the incidents of `tenant` when given
+    /// (a tenant-scoped token acknowledges its own tenant's incidents only).
+    pub(crate) fn acknowledge_in(
+        &self,
+        incident: &str,
+        actor: &str,
+        note: &str,
+        tenant: Option<&str>,
+    ) -> Result<Vec<Alert>> {
+        self.engine().acknowledge(incident, actor, note, tenant, &self.shared)
+    }
+
     /// Registers `callback` under `name` (replacing one of that name). Directives with
     /// `{ action = "callback", name = "<name>" }` call it on the pipeline thread when they fire
     /// and when they resolve: keep it short.
@@ -366,7 +429,18 @@ impl Directives {
         self.shared.breakers.list()
     }
 
+    /// Whether a log record at `level` is recorded, given the `configured` least severe level:
+    /// it is at or above `configured`, or at or above what a firing `set_log_level` directive
+    /// asks for ([`min_log_level`](Self::min_log_level)). A directive only adds verbosity; it
+    /// never drops what the configuration records. O(1), no lock, no allocation: one atomic
+    /// load, and none when `level` passes `configured`.
+    #[inline]
+    pub fn log_enabled(&self, level: Level, configured: Level) -> bool {
+        level >= configured || self.min_log_level().is_some_and(|min| level >= min)
+    }
+
     /// The most verbose log level a firing `set_log_level` directive asks for, if any.
+    #[inline]
     pub fn min_log_level(&self) -> Option<Level> {
         match self.shared.log_level.load(Ordering::Acquire) {
             1 => Some(Level::Trace),
@@ -378,7 +452,9 @@ impl Directives {
         }
     }
 
-    /// The highest sampling rate a firing `set_sampling` directive asks for, if any.
+    /// The highest sampling rate a firing `set_sampling` directive asks for, if any. O(1), one
+    /// atomic load.
+    #[inline]
     pub fn sampling_rate(&self) -> Option<f64> {
         match self.shared.sampling.load(Ordering::Acquire) {
             u64::MAX => None,
@@ -396,6 +472,7 @@ impl Directives {
             groups_dropped: l(&c.groups_dropped),
             fired: l(&c.fired),
             resolved: l(&c.resolved),
+            acknowledged: l(&c.acknowledged),
             callbacks_run: l(&c.callbacks_run),
             callbacks_missing: l(&c.callbacks_missing),
             callbacks_panicked: l(&c.callbacks_panicked),

@@ -75,10 +75,13 @@ impl Webhook {
         Ok(Self { spec, secret, routing_key })
     }
 
-    /// The delivery of `alert`, or `None` when this webhook skips it (resolves not wanted).
+    /// The delivery of `alert`, or `None` when this webhook skips it (resolves not wanted; an
+    /// acknowledgement is never sent: the incident was delivered when it fired).
     pub fn delivery(&self, alert: &Alert, directive: &str, sent_at: u64) -> Option<Box<Delivery>> {
-        if alert.state == AlertState::Resolved && !self.spec.send_resolved {
-            return None;
+        match alert.state {
+            AlertState::Resolved if !self.spec.send_resolved => return None,
+            AlertState::Acknowledged => return None,
+            _ => {}
         }
         let body = match self.spec.format {
             WebhookFormat::Json => json_body(alert, sent_at),
@@ -143,6 +146,7 @@ fn finite(v: f64) -> serde_json::Value {
 fn slack_body(alert: &Alert) -> serde_json::Value {
     let (icon, state) = match alert.state {
         AlertState::Firing => (":rotating_light:", "FIRING"),
+        AlertState::Acknowledged => (":eyes:", "ACKNOWLEDGED"),
         AlertState::Resolved => (":white_check_mark:", "RESOLVED"),
     };
     let text = format!("{icon} [{state}] {}: {}", alert.directive, alert.summary);
@@ -175,6 +179,7 @@ fn pagerduty_body(alert: &Alert, routing_key: &str) -> serde_json::Value {
         "routing_key": routing_key,
         "event_action": match alert.state {
             AlertState::Firing => "trigger",
+            AlertState::Acknowledged => "acknowledge",
             AlertState::Resolved => "resolve",
         },
         "dedup_key": alert.dedup_key,

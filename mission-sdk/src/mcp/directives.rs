@@ -1,7 +1,9 @@
-//! The directive tools, inside a running agent: `list_directives` (any role), and, for tokens
-//! that see every tenant, `set_directive_enabled` (operator) and `add_directive` /
-//! `remove_directive` (admin). Every change is appended to the audit trail when the agent has
-//! a store. A server over a store on disk has no running directives and says so.
+//! The directive tools, inside a running agent: `list_directives` (any role; a tenant-scoped
+//! token sees its tenant's firing incidents only), `acknowledge_alert` (operator; a
+//! tenant-scoped token for its tenant's incidents only), and, for tokens that see every
+//! tenant, `set_directive_enabled` (operator) and `add_directive` / `remove_directive`
+//! (admin). Every change and acknowledgement is appended to the audit trail when the agent
+//! has a store. A server over a store on disk has no running directives and says so.
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
@@ -30,6 +32,32 @@ pub struct AddDirectiveInput {
     /// One or more directives in the directive file format (TOML), e.g.
     /// `[[directive]]\nname = "slow-llm"\nwhen = "p95(duration) > 4s over 5m"\nwhere = { kind = "llm_call" }`.
     pub toml: String,
+}
+
+/// Input of `acknowledge_alert`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeInput {
+    /// The firing incident's dedup key, as `list_directives` shows it (`tool-failing:operation=search_web`),
+    /// or a directive's name for every incident of it firing now.
+    pub incident: String,
+    /// Why, or what is being done about it (kept with the acknowledgement and in the audit
+    /// trail; up to 1,024 characters).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// What `acknowledge_alert` did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Acknowledged {
+    /// The dedup keys of the incidents acknowledged now (an incident acknowledged before is
+    /// not repeated).
+    pub dedup_keys: Vec<String>,
+    /// Who acknowledged them, as recorded.
+    pub by: String,
+    /// The audit record's sequence number, when the agent keeps an audit trail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_seq: Option<u64>,
 }
 
 /// Input of `remove_directive`.
@@ -87,12 +115,29 @@ impl MissionMcp {
     /// Appends a directive change to the audit trail, if the agent keeps one.
     fn audit_change(&self, access: &Access, detail: serde_json::Value) -> Option<u64> {
         let audit = self.source.live.as_ref()?.audit.as_ref()?;
-        let actor = format!("mcp:{}", access.role.as_str());
-        audit.append(crate::audit::kind::DIRECTIVE_CHANGE, &actor, "*", detail).ok().map(|r| r.seq)
+        let tenant = access.tenant.as_deref().unwrap_or("*");
+        audit
+            .append(crate::audit::kind::DIRECTIVE_CHANGE, &actor_of(access), tenant, detail)
+            .ok()
+            .map(|r| r.seq)
     }
 }
 
-fn status_rows(list: Vec<DirectiveStatus>) -> Vec<serde_json::Value> {
+/// Who a request is, as recorded: `mcp:<role>`, or `mcp:<role>@<tenant>` for a scoped token.
+pub(super) fn actor_of(access: &Access) -> String {
+    match &access.tenant {
+        Some(t) => format!("mcp:{}@{t}", access.role.as_str()),
+        None => format!("mcp:{}", access.role.as_str()),
+    }
+}
+
+/// The statuses as JSON rows; a tenant-scoped token sees its tenant's firing incidents only.
+fn status_rows(mut list: Vec<DirectiveStatus>, tenant: Option<&str>) -> Vec<serde_json::Value> {
+    if let Some(t) = tenant {
+        for d in &mut list {
+            d.firing.retain(|f| f.tenant == t);
+        }
+    }
     list.into_iter().map(|d| serde_json::to_value(d).unwrap_or_default()).collect()
 }
 
@@ -101,23 +146,83 @@ impl MissionMcp {
     /// The running directives and their state.
     #[tool(
         name = "list_directives",
-        description = "The agent's directives (automation written as data: when a condition over the live stream holds, then actions): name, description, condition, enabled, groups tracked and the incidents firing now with their dedup keys.",
+        description = "The agent's directives (automation written as data: when a condition over the live stream holds, then actions): name, description, condition, enabled, groups tracked and the incidents firing now with their dedup keys, tenant and acknowledgement (a token scoped to one tenant sees that tenant's incidents only).",
         output_schema = rmcp::handler::server::tool::schema_for_output::<DirectiveList>()
     )]
-    pub(crate) async fn list_directives(&self) -> Result<Answer<DirectiveList>, ErrorData> {
+    pub(crate) async fn list_directives(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Answer<DirectiveList>, ErrorData> {
+        let access = super::access_of(&context.extensions);
         let directives = self.running_directives()?;
-        let list = directives.list();
-        let mut text = format!("{} directives", list.len());
-        for d in &list {
+        let rows = status_rows(directives.list(), access.tenant.as_deref());
+        let mut text = format!("{} directives", rows.len());
+        for d in &rows {
+            let firing = d["firing"].as_array().map_or(&[][..], Vec::as_slice);
             text.push_str(&format!(
                 "\n- {} ({}): when {}; {} firing",
-                d.name,
-                if d.enabled { "on" } else { "off" },
-                d.condition,
-                d.firing.len()
+                d["name"].as_str().unwrap_or_default(),
+                if d["enabled"] == true { "on" } else { "off" },
+                d["condition"].as_str().unwrap_or_default(),
+                firing.len()
             ));
+            for f in firing {
+                let ack = match f["acknowledged"]["by"].as_str() {
+                    Some(by) => format!(", acknowledged by {by}"),
+                    None => String::new(),
+                };
+                text.push_str(&format!(
+                    "\n  - {} (tenant {}){ack}",
+                    f["dedup_key"].as_str().unwrap_or_default(),
+                    f["tenant"].as_str().unwrap_or_default()
+                ));
+            }
         }
-        Ok(Answer { value: DirectiveList { directives: status_rows(list) }, text })
+        Ok(Answer { value: DirectiveList { directives: rows }, text })
+    }
+
+    /// Acknowledges a firing incident (operator).
+    #[tool(
+        name = "acknowledge_alert",
+        description = "Acknowledges a firing incident of a directive: give its dedup key from list_directives (or a directive name for all its firing incidents) and an optional note. It keeps firing and resolves as usual; the acknowledgement is recorded as an alert event (no webhook is sent again) and in the audit trail. Needs an operator or admin token; a token scoped to one tenant acknowledges that tenant's incidents only.",
+        output_schema = rmcp::handler::server::tool::schema_for_output::<Acknowledged>()
+    )]
+    pub(crate) async fn acknowledge_alert(
+        &self,
+        Parameters(input): Parameters<AcknowledgeInput>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Answer<Acknowledged>, ErrorData> {
+        let access = require(&context.extensions, Role::Operator)?;
+        let directives = self.running_directives()?;
+        let note = input.note.unwrap_or_default();
+        if note.len() > 4096 {
+            return Err(invalid("note is limited to 4 KiB"));
+        }
+        let by = actor_of(&access);
+        let alerts = directives
+            .acknowledge_in(&input.incident, &by, &note, access.tenant.as_deref())
+            .map_err(|e| invalid(e.to_string()))?;
+        let dedup_keys: Vec<String> = alerts.iter().map(|a| a.dedup_key.clone()).collect();
+        let audit_seq = if dedup_keys.is_empty() {
+            None
+        } else {
+            self.audit_change(
+                &access,
+                serde_json::json!({
+                    "change": "acknowledged",
+                    "via": "mcp",
+                    "incidents": dedup_keys,
+                    "directives": alerts.iter().map(|a| a.directive.as_str()).collect::<Vec<_>>(),
+                    "note": note,
+                }),
+            )
+        };
+        let text = if dedup_keys.is_empty() {
+            format!("{} was acknowledged already", input.incident)
+        } else {
+            format!("acknowledged {} as {by}", dedup_keys.join(", "))
+        };
+        Ok(Answer { value: Acknowledged { dedup_keys, by, audit_seq }, text })
     }
 
     /// Turns a directive on or off (operator).

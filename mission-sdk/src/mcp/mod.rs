@@ -16,6 +16,7 @@
 //! | tool | `list_anomalies` | anomalies the models found, with their top cause |
 //! | tool | `list_directives` | the agent's directives, their state and firing incidents (inside an agent) |
 //! | tool | `set_directive_enabled`, `add_directive`, `remove_directive` | change directives: operator / admin tokens for every tenant; audited |
+//! | tool | `acknowledge_alert` | acknowledge a firing incident: operator tokens, tenant-scoped ones for their tenant's incidents; audited |
 //! | tool | `explain_anomaly` | one anomaly's context pack: causes, before/during numbers, exemplar and slowest threads, instructions for a narrative root-cause analysis |
 //! | resource | `mission://health`, `mission://threads/{id}` | the same as JSON, with change notifications (`subscriptions/listen`) |
 //! | prompt | `diagnose_thread`, `why_slow` | the right tools' output, framed for a model to reason over |
@@ -34,6 +35,7 @@
 
 mod anomalies;
 mod directives;
+mod governance;
 #[cfg(feature = "mcp-http")]
 pub mod http;
 mod prompts;
@@ -154,6 +156,8 @@ pub struct Live {
     pub directives: Option<crate::Directives>,
     /// The agent's audit trail, where directive changes made over MCP are appended.
     pub audit: Option<Arc<crate::AuditLog>>,
+    /// The agent's policy enforcer (`get_policy`, `set_policy`).
+    pub policy: Option<Arc<crate::PolicyEnforcer>>,
 }
 
 impl std::fmt::Debug for Live {
@@ -290,7 +294,10 @@ impl MissionMcp {
 
     /// Every tool: the store's, the anomaly tools and the directive tools.
     fn tools() -> ToolRouter<Self> {
-        Self::tool_router() + Self::anomaly_router() + Self::directive_router()
+        Self::tool_router()
+            + Self::anomaly_router()
+            + Self::directive_router()
+            + Self::governance_router()
     }
 
     /// The same server for a new client connection (its calls recorded in a thread of its own).

@@ -17,6 +17,9 @@ aggregated live, exported over OTLP when asked, and answerable over MCP.
     @control.tool("lookup_order")          # sync or async functions
     async def lookup_order(order_id): ...
 
+    @control.callback("page_me")           # a directive's { action = "callback", name = "page_me" }
+    def page_me(alert): print(alert["state"], alert["summary"])
+
     table = control.query(thread_id=thread.id)   # a pyarrow.Table
     control.stats(); control.health(); control.flush(); control.shutdown()
 
@@ -137,6 +140,28 @@ class Control(_native.Control):
 
         return decorate
 
+    def callback(self, name: Optional[str] = None) -> Callable[[F], F]:
+        """Decorator: registers the function as the directive callback ``name`` (default: the
+        function's name), called for ``{ action = "callback", name = "<name>" }``.
+
+        It receives one dict per firing and per resolve (not for an acknowledgement):
+        ``directive``, ``state`` (``"firing"`` or ``"resolved"``), ``dedup_key``, ``severity``,
+        ``summary``, ``value``, ``threshold``, ``group`` (a dict), ``tenant``, ``agent``,
+        ``operation``, ``time_ns``. Callbacks run on a thread of their own, never on the
+        recording path; an exception is caught and counted in ``directive_stats()``.
+        ``flush()`` waits for the callbacks of what it delivered.
+        """
+        if name is not None and not isinstance(name, str):
+            if callable(name):
+                raise TypeError("use @control.callback() or @control.callback('name'), with parentheses")
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+
+        def decorate(fn: F) -> F:
+            self.register_callback(name or fn.__name__, fn)
+            return fn
+
+        return decorate
+
     def query(
         self,
         *,
@@ -254,6 +279,9 @@ def init(
     directives: Optional[Sequence[Union[str, os.PathLike]]] = None,
     policy_file: Union[str, os.PathLike, None] = None,
     redaction_file: Union[str, os.PathLike, None] = None,
+    log_level: Optional[str] = None,
+    compliance: Optional[Sequence[str]] = None,
+    redaction_key: Optional[str] = None,
 ) -> Control:
     """Starts Mission Control in this process and returns the instance.
 
@@ -266,13 +294,22 @@ def init(
     anomalies are stored and queryable like any event (``kind="anomaly"``). ``directives`` are
     directive files (TOML/JSON) or ``"preset:<name>"``; ``policy_file`` decides
     ``control.permit(actor, action, resource)``; ``redaction_file`` redacts every event before
-    it is stored, exported or streamed.
+    it is stored, exported or streamed. ``log_level`` (``"trace"``, ``"debug"``, ``"info"``,
+    ``"warn"`` or ``"error"``; default every level) is the least severe log record kept; a
+    firing directive with ``set_log_level`` keeps more verbose records while it fires.
+    ``compliance`` applies packs (``"soc2"``, ``"hipaa"``, ``"pci"`` or a pack file; ``"NAME@TENANT"``
+    for one tenant): tighter redaction, shorter retention, access auditing; without a
+    ``redaction_file`` they need ``redaction_key`` (or ``MISSION_REDACTION_KEY``).
+
+    A policy, redaction, directive, price or configuration file that is missing or malformed
+    raises :class:`ConfigError` naming the file (and, for a malformed one, the line and field).
 
     Everything recorded is delivered at interpreter exit; after ``os.fork()`` the child gets an
     instance of its own (the parent's buffers are flushed first, so nothing is lost or doubled).
     """
     for arg, value in (("service", service), ("tenant", tenant), ("otlp_endpoint", otlp_endpoint),
-                       ("otlp_protocol", otlp_protocol), ("backpressure", backpressure)):
+                       ("otlp_protocol", otlp_protocol), ("backpressure", backpressure),
+                       ("log_level", log_level), ("redaction_key", redaction_key)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{arg} must be a str, not {type(value).__name__}")
     if ring_capacity is not None and (isinstance(ring_capacity, bool) or not isinstance(ring_capacity, int)):
@@ -294,6 +331,9 @@ def init(
         directives=[os.fspath(d) for d in directives] if directives is not None else None,
         policy_file=os.fspath(policy_file) if policy_file is not None else None,
         redaction_file=os.fspath(redaction_file) if redaction_file is not None else None,
+        log_level=log_level,
+        compliance=list(compliance) if compliance is not None else None,
+        redaction_key=redaction_key,
     )
     ref = weakref.ref(control)
     atexit.register(_shutdown_at_exit, ref)

@@ -1,0 +1,76 @@
+//! Erasure by data subject: the store's rows whose attribute matches are rewritten away, and
+//! the erasure is appended to the audit trail (with a digest of the value, never the value).
+
+use std::path::Path;
+
+use crate::{AuditLog, Error, Result, Store};
+
+/// What [`MissionControl::erase_subject`](crate::MissionControl::erase_subject) did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "mcp", derive(schemars::JsonSchema))]
+pub struct ErasureReport {
+    /// The tenant whose data was searched (`None`: every tenant).
+    pub tenant: Option<String>,
+    /// The attribute key.
+    pub key: String,
+    /// SHA-256 of the value, lowercase hex: what the audit trail keeps instead of the value.
+    pub value_sha256: String,
+    /// Events erased.
+    pub events: u64,
+    /// The audit record's `seq`.
+    pub audit_seq: Option<u64>,
+}
+
+/// Erases the rows of `root`'s store whose attribute `key` is `value` (in `tenant`'s
+/// partitions, or every tenant's) and appends the erasure to `audit`. Inside an agent use
+/// [`MissionControl::erase_subject`](crate::MissionControl::erase_subject), which flushes
+/// first; `mission-ctl erase` calls this over a store no agent is writing.
+///
+/// # Errors
+/// [`Error::Config`] for an empty key or value or no store (`root` is `None`), or when the
+/// audit record cannot be written (the events are erased then; the message says how many);
+/// [`Error::Store`] if a file cannot be rewritten (it is left as it was).
+pub fn erase_subject(
+    root: Option<&Path>,
+    audit: Option<&AuditLog>,
+    actor: &str,
+    tenant: Option<&str>,
+    key: &str,
+    value: &str,
+) -> Result<ErasureReport> {
+    let bad =
+        |message: &str| Error::Config { origin: "erase_subject".into(), message: message.into() };
+    if key.is_empty() || value.is_empty() {
+        return Err(bad("the attribute key and value must not be empty"));
+    }
+    let Some(root) = root else {
+        return Err(bad("running without a store: nothing to erase"));
+    };
+    let mut store = Store::open(root)?;
+    let events = store.erase_attribute_in(tenant, key, value)?;
+    let value_sha256 = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(value.as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let mut report = ErasureReport {
+        tenant: tenant.map(str::to_owned),
+        key: key.to_owned(),
+        value_sha256,
+        events,
+        audit_seq: None,
+    };
+    if let Some(audit) = audit {
+        let detail = serde_json::json!({
+            "key": report.key, "value_sha256": report.value_sha256, "events": events,
+        });
+        let record = audit
+            .append(crate::audit::kind::ERASURE, actor, tenant.unwrap_or("*"), detail)
+            .map_err(|e| Error::Config {
+                origin: "audit trail".into(),
+                message: format!("{events} events were erased, but the record failed: {e}"),
+            })?;
+        report.audit_seq = Some(record.seq);
+    }
+    Ok(report)
+}

@@ -1,0 +1,522 @@
+//! The dashboard's JSON API and event stream, over real HTTP on loopback: what it shows matches
+//! what was recorded, tokens and tenant scopes hold, bad input is a 400, and a store on disk is
+//! served (and followed) the same way.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mission_sdk::core::{
+    Decision, EventBody, Level, LlmUsage, LogRecord, PermissionDecision, SpanKind, Symbol, Text,
+    ThreadContext, Timestamp,
+};
+use mission_sdk::dashboard::{DashboardConfig, serve_store};
+use mission_sdk::{Error, MissionControl};
+use serde_json::Value;
+
+const ADMIN: &str = "admin-token-0123456789";
+const ACME: &str = "acme-viewer-0123456789";
+const BETA: &str = "beta-viewer-0123456789";
+const MS: u64 = 1_000_000;
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "mission-dashboard-{name}-{}-{}",
+            std::process::id(),
+            Timestamp::now().0
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        Self(dir)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One HTTP/1.1 response.
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+fn request(addr: SocketAddr, path: &str, token: Option<&str>, host: Option<&str>) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let host = host.map_or_else(|| addr.to_string(), str::to_owned);
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")
+        .expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let mut reply = Reply { status, headers: head.to_owned(), body: body.to_owned() };
+    if reply.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let mut decoded = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if size == 0 {
+                break;
+            }
+            decoded.push_str(&after[..size]);
+            rest = &after[size + 2..];
+        }
+        reply.body = decoded;
+    }
+    reply
+}
+
+fn get(addr: SocketAddr, path: &str, token: &str) -> Value {
+    let reply = request(addr, path, Some(token), None);
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    reply.json()
+}
+
+/// Polls `path` until `done` holds of its JSON, or fails after a few seconds.
+fn wait_for(addr: SocketAddr, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = get(addr, path, token);
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{path} never got there: {value}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An open event stream.
+struct Stream {
+    socket: TcpStream,
+    seen: String,
+}
+
+impl Stream {
+    fn open(addr: SocketAddr, token: Option<&str>) -> Self {
+        let mut socket = TcpStream::connect(addr).expect("connect");
+        let query = token.map(|t| format!("?access_token={t}")).unwrap_or_default();
+        write!(socket, "GET /api/stream{query} HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("write");
+        socket.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+        let mut stream = Self { socket, seen: String::new() };
+        // The first `stats` event arrives at once: the stream is subscribed from then on.
+        stream.read_until("event: stats");
+        assert!(stream.seen.contains("text/event-stream"), "{}", stream.seen);
+        stream
+    }
+
+    /// Reads until `needle` arrived; returns everything read so far.
+    fn read_until(&mut self, needle: &str) -> &str {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 8192];
+        while !self.seen.contains(needle) {
+            assert!(Instant::now() < deadline, "{needle} never came; got:\n{}", self.seen);
+            match self.socket.read(&mut buf) {
+                Ok(0) => panic!("stream closed; got:\n{}", self.seen),
+                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        &self.seen
+    }
+}
+
+/// What one recorded thread's ids are.
+struct Recorded {
+    thread: String,
+    root: String,
+}
+
+/// A thread of `agent` for `tenant`, starting `ago` before now: a 100 ms root step with a 40 ms
+/// LLM call, a failing 30 ms tool call, a warn log and a permission decision.
+fn record_thread(control: &MissionControl, tenant: &str, agent: &str, failing: bool) -> Recorded {
+    let recorder = control.recorder();
+    let ctx = ThreadContext::new(Symbol::intern(tenant), Symbol::intern(agent));
+    let t0 = Timestamp::now().0 - 200 * MS;
+    let at = |ms: u64| Timestamp(t0 + ms * MS);
+    let root =
+        recorder.start_span_at(&ctx, SpanKind::AgentStep, Symbol::intern("handle"), None, at(0));
+    let root_id = root.span_id();
+    let mut llm = recorder.start_span_at(
+        &ctx,
+        SpanKind::LlmCall,
+        Symbol::intern("chat"),
+        Some(root_id),
+        at(5),
+    );
+    llm.set_llm_usage(LlmUsage {
+        model: Symbol::intern("gpt-4o"),
+        provider: Symbol::intern("openai"),
+        input_tokens: 100,
+        output_tokens: 20,
+        cost_usd: 0.01,
+        ..LlmUsage::default()
+    });
+    llm.end_at(at(45));
+    let tool = recorder.start_span_at(
+        &ctx,
+        SpanKind::ToolCall,
+        Symbol::intern("web_search"),
+        Some(root_id),
+        at(50),
+    );
+    if failing {
+        tool.end_at_with_error(at(80), "upstream returned 503");
+    } else {
+        tool.end_at(at(80));
+    }
+    let mut log = ctx.event(
+        Symbol::intern("agent"),
+        root_id,
+        EventBody::Log(LogRecord {
+            level: Level::Warn,
+            target: Symbol::intern("agent"),
+            message: Text::new("web_search failed; retrying"),
+        }),
+    );
+    log.time = at(81);
+    recorder.record(log);
+    let mut decision = ctx.event(
+        Symbol::intern("tool.call"),
+        root_id,
+        EventBody::Permission(PermissionDecision {
+            actor: Text::new(agent),
+            action: Symbol::intern("tool.call"),
+            resource: Text::new("web_search"),
+            decision: Decision::Allow,
+            policy: Symbol::intern("default"),
+        }),
+    );
+    decision.time = at(49);
+    recorder.record(decision);
+    root.end_at(at(100));
+    Recorded { thread: ctx.thread_id.to_string(), root: root_id.to_string() }
+}
+
+/// One 10 ms span in a new thread.
+fn record_span(control: &MissionControl, tenant: &str, agent: &str) -> Recorded {
+    let ctx = ThreadContext::new(Symbol::intern(tenant), Symbol::intern(agent));
+    let start = Timestamp(Timestamp::now().0 - 10 * MS);
+    let span = control.recorder().start_span_at(
+        &ctx,
+        SpanKind::AgentStep,
+        Symbol::intern("step"),
+        None,
+        start,
+    );
+    let id = span.span_id();
+    span.end_at(Timestamp(start.0 + 10 * MS));
+    Recorded { thread: ctx.thread_id.to_string(), root: id.to_string() }
+}
+
+fn find<'v>(rows: &'v Value, key: &str, value: &str) -> Option<&'v Value> {
+    rows.as_array()?.iter().find(|r| r[key] == value)
+}
+
+#[test]
+fn live_api_shows_what_was_recorded_to_whom_it_may() {
+    let dir = TempDir::new("live");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&dir.0)
+        .with_tenant("acme")
+        .without_models()
+        .build()
+        .expect("build");
+    let server = control
+        .serve_dashboard(
+            DashboardConfig::loopback(0)
+                .with_token(ADMIN)
+                .with_tenant_token(ACME, "acme")
+                .with_tenant_token(BETA, "beta"),
+        )
+        .expect("serve");
+    let addr = server.local_addr();
+    assert_eq!(server.url(), format!("http://{addr}/"));
+
+    let t1 = record_thread(&control, "acme", "researcher", true);
+    let t2 = record_span(&control, "beta", "billing");
+    control.log(Level::Info, "outside any thread", &[]);
+    // Everything reached every sink: the store holds it, and so does the live ring; each event
+    // must still count once.
+    control.flush().expect("flush");
+    let overview = wait_for(addr, "/api/overview", ADMIN, |o| o["events_total"] == 7);
+    assert_eq!(overview["mode"], "live");
+    assert_eq!(overview["events_in_window"], 7, "{overview}");
+    assert_eq!(overview["error_rate"], 0.25, "1 failed span of 4");
+    let ops = &overview["operations"];
+    let chat = find(ops, "name", "chat").expect("chat");
+    assert_eq!((chat["kind"].as_str(), chat["count"].as_u64()), (Some("llm_call"), Some(1)));
+    let p50 = chat["p50_ms"].as_f64().expect("p50");
+    assert!((p50 - 40.0).abs() < 40.0 * 0.07, "{p50}");
+    let search = find(ops, "name", "web_search").expect("web_search");
+    assert_eq!(search["errors"], 1);
+    let model = find(&overview["models"], "model", "gpt-4o").expect("model");
+    assert_eq!((model["calls"].as_u64(), model["input_tokens"].as_u64()), (Some(1), Some(100)));
+    assert_eq!(model["output_tokens"], 20);
+    assert!(overview["rate_series"].as_array().is_some_and(|s| s.len() >= 90));
+    assert_eq!(overview["health"]["dropped"], 0);
+    assert_eq!(get(addr, "/api/overview", ACME)["events_total"], 6, "acme: its thread + the log");
+    assert_eq!(get(addr, "/api/overview", BETA)["events_total"], 1);
+
+    // Threads, newest first, and their filters.
+    let threads = get(addr, "/api/threads", ADMIN);
+    assert_eq!(threads["total"], 2, "{threads}");
+    let row = find(&threads["threads"], "thread_id", &t1.thread).expect("t1 listed");
+    assert_eq!(row["agent"], "researcher");
+    assert_eq!(row["status"], "error");
+    assert_eq!(row["duration_ms"], 100.0);
+    assert_eq!((row["spans"].as_u64(), row["llm_calls"].as_u64()), (Some(3), Some(1)));
+    assert_eq!((row["tool_calls"].as_u64(), row["errors"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(row["input_tokens"], 100);
+    let ids = |v: &Value| -> Vec<String> {
+        v["threads"].as_array().expect("rows").iter().map(|r| r["thread_id"].to_string()).collect()
+    };
+    let only = |path: &str, token: &str, id: &str| {
+        let v = get(addr, path, token);
+        assert_eq!(ids(&v), vec![format!("\"{id}\"")], "{path}: {v}");
+    };
+    only("/api/threads?status=error", ADMIN, &t1.thread);
+    only("/api/threads?status=ok", ADMIN, &t2.thread);
+    only("/api/threads?agent=billing", ADMIN, &t2.thread);
+    only("/api/threads?min_ms=50", ADMIN, &t1.thread);
+    only(&format!("/api/threads?q={}", &t1.thread[20..]), ADMIN, &t1.thread);
+    only("/api/threads?q=BETA&minutes=5", ADMIN, &t2.thread);
+    only("/api/threads?agent=&status=", ACME, &t1.thread);
+    only("/api/threads", BETA, &t2.thread);
+    assert_eq!(
+        get(addr, "/api/threads?limit=1", ADMIN)["threads"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // One thread: spans with their durations and parents, logs, decisions.
+    let view = get(addr, &format!("/api/threads/{}", t1.thread), ACME);
+    assert_eq!(view["thread"]["thread_id"], t1.thread.as_str());
+    let spans = view["spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), 3, "{view}");
+    let span = |name: &str| spans.iter().find(|s| s["name"] == name).expect(name);
+    assert_eq!(span("handle")["duration_ms"], 100.0);
+    assert_eq!(span("handle")["parent_id"], Value::Null);
+    assert_eq!(span("handle")["span_id"], t1.root.as_str());
+    assert_eq!(span("chat")["duration_ms"], 40.0);
+    assert_eq!(span("chat")["parent_id"], t1.root.as_str());
+    assert_eq!(span("chat")["model"], "gpt-4o");
+    assert_eq!(span("web_search")["duration_ms"], 30.0);
+    assert_eq!(span("web_search")["status"], "error");
+    assert_eq!(span("web_search")["error"], "upstream returned 503");
+    assert_eq!(view["logs"][0]["level"], "warn");
+    assert_eq!(view["logs"][0]["span_id"], t1.root.as_str());
+    assert_eq!(view["permissions"][0]["resource"], "web_search");
+    assert_eq!(view["permissions"][0]["decision"], "allow");
+
+    // Tenant scopes: another tenant's thread does not exist for a viewer.
+    let t2_path = format!("/api/threads/{}", t2.thread);
+    assert_eq!(request(addr, &t2_path, Some(ACME), None).status, 404);
+    let missing = request(addr, &format!("/api/threads/{}", t1.thread), Some(BETA), None);
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"], "not_found");
+    assert_eq!(get(addr, &t2_path, ADMIN)["thread"]["tenant"], "beta");
+
+    // Logs: minimum level, text, agent.
+    let logs =
+        |q: &str| get(addr, &format!("/api/logs{q}"), ADMIN)["logs"].as_array().map_or(0, Vec::len);
+    assert_eq!(logs(""), 2);
+    assert_eq!(logs("?level=warn"), 1);
+    assert_eq!(logs("?level=info"), 2);
+    assert_eq!(logs("?level=error"), 0);
+    assert_eq!(logs("?q=OUTSIDE"), 1);
+    assert_eq!(logs("?agent=researcher"), 1);
+    let warn = get(addr, "/api/logs?level=warn", ADMIN);
+    assert_eq!(warn["logs"][0]["thread_id"], t1.thread.as_str());
+    assert_eq!(warn["logs"][0]["message"], "web_search failed; retrying");
+    assert_eq!(get(addr, "/api/logs", BETA)["logs"].as_array().map(Vec::len), Some(0));
+    let anomalies = get(addr, "/api/anomalies", ADMIN);
+    assert!(anomalies["anomalies"].is_array() && anomalies["alerts"].is_array());
+
+    // A thread recorded a moment ago, not flushed to the store yet, is there already.
+    let t3 = record_span(&control, "acme", "researcher");
+    let threads = wait_for(addr, "/api/threads", ADMIN, |v| v["total"] == 3);
+    assert!(find(&threads["threads"], "thread_id", &t3.thread).is_some());
+    let view = get(addr, &format!("/api/threads/{}", t3.thread), ADMIN);
+    assert_eq!(view["spans"][0]["duration_ms"], 10.0);
+
+    // Authentication.
+    for (token, what) in [(None, "no token"), (Some("wrong-token-0123456789"), "a wrong token")] {
+        let reply = request(addr, "/api/overview", token, None);
+        assert_eq!(reply.status, 401, "{what}");
+        assert_eq!(reply.json()["error"], "unauthorized");
+        assert!(reply.header("www-authenticate").is_some());
+    }
+    assert_eq!(
+        request(addr, &format!("/api/threads?access_token={ADMIN}"), None, None).status,
+        200
+    );
+    assert_eq!(request(addr, "/api/stream", None, None).status, 401);
+    let page = request(addr, "/", None, None);
+    assert_eq!(page.status, 200, "the page holds no data and needs no token");
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    assert!(page.body.contains("<html"));
+    for (path, kind) in [
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+        ("/manifest.webmanifest", "application/manifest+json"),
+        ("/icon.svg", "image/svg+xml"),
+    ] {
+        let reply = request(addr, path, None, None);
+        assert_eq!(reply.status, 200, "{path}");
+        assert!(reply.header("content-type").is_some_and(|c| c.starts_with(kind)), "{path}");
+    }
+    assert_eq!(request(addr, "/healthz", None, None).body, "ok\n");
+    let rebound = request(addr, "/", None, Some("evil.example:80"));
+    assert_eq!(rebound.status, 403, "DNS rebinding: a foreign Host is refused");
+
+    // Bad parameters are a 400 with the JSON error, never a panic.
+    for path in [
+        "/api/threads?limit=0",
+        "/api/threads?limit=100000",
+        "/api/threads?limit=abc",
+        "/api/threads?minutes=0",
+        "/api/threads?status=maybe",
+        "/api/threads?min_ms=-1",
+        "/api/threads/not-a-thread-id",
+        "/api/threads/00000000000000000000000000000000",
+        "/api/overview?minutes=99999999999999999999",
+        "/api/logs?level=loud",
+        "/api/logs?thread_id=xyz",
+        "/api/anomalies?limit=-5",
+    ] {
+        let reply = request(addr, path, Some(ADMIN), None);
+        assert_eq!(reply.status, 400, "{path}: {}", reply.body);
+        assert_eq!(reply.json()["error"], "bad_request", "{path}");
+    }
+    let unknown = format!("/api/threads/{}", "ab".repeat(16));
+    assert_eq!(request(addr, &unknown, Some(ADMIN), None).status, 404);
+    assert_eq!(request(addr, "/api/nothing", Some(ADMIN), None).status, 404);
+
+    // The stream: a span recorded now arrives as a `span` event, only to whom may see it.
+    let mut admin = Stream::open(addr, Some(ADMIN));
+    let mut beta = Stream::open(addr, Some(BETA));
+    let acme_span = record_span(&control, "acme", "researcher");
+    let beta_span = record_span(&control, "beta", "billing");
+    let seen = admin.read_until(&beta_span.root).to_owned();
+    assert!(seen.contains("event: span"), "{seen}");
+    assert!(seen.contains(&acme_span.root), "{seen}");
+    let data = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .find(|d| d.contains(&acme_span.root))
+        .expect("the span's data line");
+    let span: Value = serde_json::from_str(data).expect("json");
+    assert_eq!(span["duration_ms"], 10.0);
+    assert_eq!(span["thread_id"], acme_span.thread.as_str());
+    assert_eq!(span["kind"], "agent_step");
+    let seen = beta.read_until(&beta_span.root);
+    assert!(!seen.contains(&acme_span.root), "a beta viewer never sees acme's span");
+    let stats = beta.read_until("\"events_total\"").to_owned();
+    assert!(stats.contains("\"lagged\""), "{stats}");
+
+    server.shutdown();
+    drop(control);
+}
+
+#[test]
+fn a_public_address_without_a_token_is_refused() {
+    let public = DashboardConfig::new(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .without_store()
+        .without_models()
+        .build()
+        .expect("build");
+    match control.serve_dashboard(public.clone()) {
+        Err(Error::Serve { message, .. }) => assert!(message.contains("token"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let dir = TempDir::new("refused");
+    assert!(matches!(serve_store(&dir.0, public.clone()), Err(Error::Serve { .. })));
+    assert!(matches!(
+        serve_store(&dir.0, public.clone().with_token("short")),
+        Err(Error::Serve { .. })
+    ));
+    let server = serve_store(&dir.0, public.with_token(ADMIN)).expect("with a token it serves");
+    assert_eq!(request(server.local_addr(), "/api/overview", None, Some("localhost")).status, 403);
+}
+
+#[test]
+fn a_store_on_disk_is_served_and_followed() {
+    let dir = TempDir::new("store");
+    let writer = || {
+        MissionControl::builder()
+            .ignore_environment()
+            .with_store_root(&dir.0)
+            .with_tenant("acme")
+            .without_models()
+            .build()
+            .expect("build")
+    };
+    let control = writer();
+    let t1 = record_thread(&control, "acme", "researcher", false);
+    let t2 = record_span(&control, "beta", "billing");
+    drop(control);
+
+    let server = serve_store(
+        &dir.0,
+        DashboardConfig::loopback(0).with_token(ADMIN).with_tenant_token(BETA, "beta"),
+    )
+    .expect("serve");
+    let addr = server.local_addr();
+    let overview = get(addr, "/api/overview", ADMIN);
+    assert_eq!(overview["mode"], "store");
+    assert_eq!(overview["events_total"], 6, "{overview}");
+    assert_eq!(overview["error_rate"], 0.0);
+    assert_eq!(get(addr, "/api/overview", BETA)["events_total"], 1);
+    assert!(overview["health"]["files"].as_u64().is_some_and(|f| f >= 1), "{overview}");
+    let threads = get(addr, "/api/threads", ADMIN);
+    assert_eq!(threads["total"], 2);
+    assert_eq!(find(&threads["threads"], "thread_id", &t1.thread).expect("t1")["status"], "ok");
+    let view = get(addr, &format!("/api/threads/{}", t1.thread), ADMIN);
+    assert_eq!(view["spans"].as_array().map(Vec::len), Some(3));
+    assert_eq!(request(addr, &format!("/api/threads/{}", t1.thread), Some(BETA), None).status, 404);
+    assert_eq!(
+        get(addr, &format!("/api/threads/{}", t2.thread), BETA)["spans"][0]["duration_ms"],
+        10.0
+    );
+
+    // What another process writes later streams in as its files are finalized.
+    let mut stream = Stream::open(addr, Some(ADMIN));
+    let control = writer();
+    let t3 = record_span(&control, "acme", "late");
+    control.flush().expect("flush");
+    let seen = stream.read_until(&t3.root).to_owned();
+    assert!(seen.contains("event: span"), "{seen}");
+    wait_for(addr, "/api/overview", ADMIN, |o| o["events_total"] == 7);
+    drop(control);
+    server.shutdown();
+}
