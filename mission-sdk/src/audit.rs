@@ -861,6 +861,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_detail_with_its_own_kind_key_keeps_the_line_verifiable() {
+        let dir = std::env::temp_dir().join(format!("mission-audit-kind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let log = AuditLog::open(&dir).expect("open");
+        let detail = serde_json::json!({"where": {"agent": "a", "kind": "tool_call"}, "kind": "x"});
+        let record = log.append(kind::DIRECTIVE_CHANGE, "mcp:admin", "*", detail).expect("append");
+        let parsed: AuditRecord =
+            serde_json::from_str(record.to_line().trim_end()).expect("the line parses");
+        assert_eq!(parsed, record);
+        assert!(verify(&dir).expect("verify").is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn canonical_sorts_keys_and_round_trips() {
         let v: Value =
             serde_json::from_str(r#"{"b":[1,2.5,{"z":null,"a":"é\n"}],"a":true}"#).expect("json");

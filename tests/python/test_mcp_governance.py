@@ -14,7 +14,7 @@ import time
 import duckdb
 import pytest
 
-from test_mcp_http import ACME, ACME_ADMIN, ADMIN, OPERATOR, agent_binary, all_rows, attempt, run
+from test_mcp_http import ACME, ACME_ADMIN, ADMIN, OPERATOR, all_rows, attempt, run, start_agent
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -31,16 +31,7 @@ reason = "refunds go through a human"
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory):
-    store = tmp_path_factory.mktemp("governance-store")
-    proc = subprocess.Popen(
-        [agent_binary(), str(store), "--threads", "300", "--token", ADMIN, "--tenant-token", f"{ACME}:tenant-1",
-         "--role-token", f"{OPERATOR}:operator", "--role-token", f"{ACME_ADMIN}:admin:tenant-1"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    info = json.loads(proc.stdout.readline())
-    info["store"] = str(store)
+    proc, info = start_agent(tmp_path_factory.mktemp("governance-store"), 300)
     yield proc, info
     proc.stdin.close()
     proc.wait(timeout=30)

@@ -31,12 +31,11 @@ def agent_binary():
     return str(ROOT / "target" / "debug" / "examples" / "mcp_agent")
 
 
-@pytest.fixture(scope="module")
-def agent(tmp_path_factory):
-    """(process, what it printed): an agent recording into its own store and serving MCP."""
-    store = tmp_path_factory.mktemp("agent-store")
+def start_agent(store, threads):
+    """(process, what it printed): an agent recording `threads` simulated threads into `store`
+    and serving MCP with the four tokens above."""
     proc = subprocess.Popen(
-        [agent_binary(), str(store), "--threads", "200", "--token", ADMIN, "--tenant-token", f"{ACME}:tenant-1",
+        [agent_binary(), str(store), "--threads", str(threads), "--token", ADMIN, "--tenant-token", f"{ACME}:tenant-1",
          "--role-token", f"{OPERATOR}:operator", "--role-token", f"{ACME_ADMIN}:admin:tenant-1"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -44,6 +43,12 @@ def agent(tmp_path_factory):
     )
     info = json.loads(proc.stdout.readline())
     info["store"] = str(store)
+    return proc, info
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    proc, info = start_agent(tmp_path_factory.mktemp("agent-store"), 200)
     yield proc, info
     proc.stdin.close()
     proc.wait(timeout=30)
