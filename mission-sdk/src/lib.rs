@@ -49,6 +49,7 @@
 //! | [`PriceTable`] | model prices; cost computed when a call is recorded, cached tokens included once |
 //! | [`EventFilter`], [`Subscription`] | the live hub: in-process subscribers with bounded lag |
 //! | [`MissionConfig`] | every setting, from TOML/JSON or `MISSION_*` variables |
+//! | [`DashboardConfig`], [`DashboardServer`] | the live dashboard in a browser, served by the agent ([`MissionControl::serve_dashboard`]) or over a store ([`dashboard::serve_store`]) |
 //! | [`ModelConfig`], [`ModelStats`] | anomaly detection per stream with its likely cause, memory sampling and leak prediction ([`models`]) |
 //!
 //! # Configuration

@@ -406,6 +406,7 @@ fn live_api_shows_what_was_recorded_to_whom_it_may() {
         "/api/threads?status=maybe",
         "/api/threads?min_ms=-1",
         "/api/threads/not-a-thread-id",
+        "/api/threads/%FF%00%0A",
         "/api/threads/00000000000000000000000000000000",
         "/api/overview?minutes=99999999999999999999",
         "/api/logs?level=loud",
@@ -466,7 +467,10 @@ fn a_public_address_without_a_token_is_refused() {
         Err(Error::Serve { .. })
     ));
     let server = serve_store(&dir.0, public.with_token(ADMIN)).expect("with a token it serves");
-    assert_eq!(request(server.local_addr(), "/api/overview", None, Some("localhost")).status, 403);
+    // A wildcard address answers to any name, and its token guards the data.
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.local_addr().port()));
+    assert_eq!(request(addr, "/api/overview", None, Some("dashboard.example:7878")).status, 401);
+    assert_eq!(request(addr, "/api/overview", Some(ADMIN), Some("dashboard.example")).status, 200);
 }
 
 #[test]

@@ -37,12 +37,19 @@ function assertNoErrors(page) {
 
 describe('live dashboard served by the agent', () => {
   let agent;
+  let richest;       // the seeded thread with the most spans
   before(async () => {
     agent = await startAgent();
     // Something in every page: finished threads, logs and an error.
-    await agent.cmd('threads 20');
+    const seeded = await agent.cmd('threads 20');
+    assert.equal(seeded.ok, true, JSON.stringify(seeded));
     await agent.cmd('error');
     await agent.cmd('flush');
+    let most = -1;
+    for (const id of seeded.thread_ids) {
+      const d = await apiGet(agent, '/api/threads/' + encodeURIComponent(id));
+      if (d.spans.length > most) { most = d.spans.length; richest = id; }
+    }
   });
   after(async () => { if (agent) await agent.stop(); });
 
@@ -107,10 +114,9 @@ describe('live dashboard served by the agent', () => {
   });
 
   it('shows a thread as a waterfall with the spans and durations of /api/threads/{id}', async () => {
-    const { threads } = await apiGet(agent, '/api/threads?limit=50');
-    const pick = threads.find((t) => t.spans >= 3) || threads[0];
-    assert.ok(pick, 'the agent recorded threads');
-    const detail = await apiGet(agent, '/api/threads/' + encodeURIComponent(pick.thread_id));
+    const detail = await apiGet(agent, '/api/threads/' + encodeURIComponent(richest));
+    const pick = detail.thread;
+    assert.ok(detail.spans.length >= 2, 'a thread with a span tree');
 
     const page = await open(agent, '#/threads');
     await waitLoaded(page, 'threads');
@@ -143,6 +149,15 @@ describe('live dashboard served by the agent', () => {
     if (detail.spans.some((s) => s.status === 'error')) assert.ok(await page.$('[data-testid="waterfall-bar"].error'), 'errored span drawn red');
     assertNoErrors(page);
     await page.close();
+  });
+
+  it('says so for a thread that does not exist', async () => {
+    for (const id of ['0'.repeat(32), 'not-a-thread-id']) {
+      const page = await open(agent, '#/threads/' + id);
+      await page.waitForSelector('[data-testid="thread-missing"]', { timeout: 5000 });
+      assert.equal(await page.$eval('[data-testid="error-banner"]', (b) => b.hidden), true, 'no error banner for ' + id);
+      await page.close();
+    }
   });
 
   it('filters logs by level and text, live', async () => {
@@ -209,8 +224,7 @@ describe('live dashboard served by the agent', () => {
   });
 
   it('renders every page in light and dark, at desktop and phone width', async () => {
-    const { threads } = await apiGet(agent, '/api/threads?limit=50');
-    const thread = (threads.find((t) => t.status === 'error' && t.spans >= 3) || threads.find((t) => t.spans >= 3) || threads[0]).thread_id;
+    const thread = richest;
     const pages = [
       ['overview', '#/', 'overview'],
       ['threads', '#/threads', 'threads'],
@@ -292,13 +306,26 @@ describe('store mode: mission-ctl dashboard over 10 000 threads', () => {
     const note = await page.$eval('[data-testid="threads-count"]', (el) => el.textContent);
     assert.ok(note.includes(total.toLocaleString('en-US')), note);
 
-    // A search narrows the list (server-side).
+    for (const colorScheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme });
+      await page.screenshot({ path: path.join(__dirname, 'out', `store-threads-${colorScheme}-desktop.png`) });
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+
+    // A search narrows the list (server-side: the count comes from the API).
     const first = await page.$eval('[data-testid="thread-row"]', (r) => r.dataset.threadId);
     await page.fill('[data-testid="threads-search"]', first);
     await page.waitForFunction((id) => {
       const r = [...document.querySelectorAll('[data-testid="thread-row"]')];
-      return r.length >= 1 && r.every((x) => x.dataset.threadId.includes(id));
+      const note = document.querySelector('[data-testid="threads-count"]').textContent;
+      return r.length === 1 && r[0].dataset.threadId === id && /of 1$/.test(note);
     }, first, { timeout: 5000 });
+
+    // The overview of the store, for the record.
+    await page.evaluate(() => { location.hash = '#/'; });
+    await waitLoaded(page, 'overview', 30000);
+    await sleep(300);
+    await page.screenshot({ path: path.join(__dirname, 'out', 'store-overview-light-desktop.png') });
 
     const figures = {
       what: 'page load over a store on disk, loopback, debug build; from navigation to data on screen, ms',
@@ -312,10 +339,6 @@ describe('store mode: mission-ctl dashboard over 10 000 threads', () => {
     writeOut('page-load.json', figures);
     console.log(`# page load over ${THREADS} threads: overview ${overviewMs} ms cold, ${overviewWarmMs} ms warm; threads ${threadsMs} ms`);
     assert.ok(overviewMs < 10000 && threadsMs < 10000, 'pages load within the 10 s sanity bound');
-    for (const colorScheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme });
-      await page.screenshot({ path: path.join(__dirname, 'out', `store-threads-${colorScheme}-desktop.png`) });
-    }
     assertNoErrors(page);
     await page.close();
   });

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::Uri;
 use mission_core::Timestamp;
 use mission_store::Store;
 use mission_store::schema::col;
@@ -301,7 +302,8 @@ const THREAD_COLUMNS: &[&str] = &[
 ];
 
 /// `GET /api/threads`.
-pub(crate) fn threads(shared: &Shared, scope: Option<&str>, p: &Params) -> Result<Value, ApiError> {
+pub(crate) fn threads(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result<Value, ApiError> {
+    let p = &Params::parse(uri.query());
     let status = p.get("status");
     if let Some(s) = status
         && s != "ok"
@@ -345,8 +347,9 @@ pub(crate) fn threads(shared: &Shared, scope: Option<&str>, p: &Params) -> Resul
     Ok(json!({ "threads": threads, "total": total, "truncated": truncated }))
 }
 
-/// `GET /api/threads/{id}`.
-pub(crate) fn thread(shared: &Shared, scope: Option<&str>, id: &str) -> Result<Value, ApiError> {
+/// `GET /api/threads/{id}` (the id is the last segment of `uri`'s path).
+pub(crate) fn thread(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result<Value, ApiError> {
+    let id = uri.path().rsplit('/').next().unwrap_or("");
     if id.len() != 32 || id.parse::<mission_core::ThreadId>().is_err() {
         return Err(ApiError::bad_request(format!(
             "a thread id is 32 lowercase hex digits, not {:?}",
@@ -418,7 +421,8 @@ impl<T> Newest<T> {
 }
 
 /// `GET /api/logs`.
-pub(crate) fn logs(shared: &Shared, scope: Option<&str>, p: &Params) -> Result<Value, ApiError> {
+pub(crate) fn logs(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result<Value, ApiError> {
+    let p = &Params::parse(uri.query());
     let min_level = match p.get("level") {
         None => 0,
         Some(l) if ["trace", "debug", "info", "warn", "warning", "error"].contains(&l) => {
@@ -468,8 +472,9 @@ pub(crate) fn logs(shared: &Shared, scope: Option<&str>, p: &Params) -> Result<V
 pub(crate) fn anomalies(
     shared: &Shared,
     scope: Option<&str>,
-    p: &Params,
+    uri: &Uri,
 ) -> Result<Value, ApiError> {
+    let p = &Params::parse(uri.query());
     let limit = p.limit(500, MAX_ROWS)?;
     let base = Select { scope, agent: p.get("agent"), ..window(p.minutes(Some(1440))?) };
     let mut anomalies = Newest::new(limit);
@@ -526,11 +531,8 @@ pub(crate) fn bucket_ms(window_ms: i64) -> i64 {
 }
 
 /// `GET /api/overview`.
-pub(crate) fn overview(
-    shared: &Shared,
-    scope: Option<&str>,
-    p: &Params,
-) -> Result<Value, ApiError> {
+pub(crate) fn overview(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result<Value, ApiError> {
+    let p = &Params::parse(uri.query());
     let minutes = p.minutes(Some(15))?.unwrap_or(15) as i64;
     let now_ns = now_ns();
     let now_ms = now_ns / 1_000_000;
@@ -670,7 +672,7 @@ pub(crate) fn overview(
         "rate_series": rate_series,
         "operations": operations,
         "models": models,
-        "health": shared.health(feed.lagged),
+        "health": shared.health(scope, feed.lagged),
         "truncated": truncated,
     }))
 }

@@ -66,37 +66,19 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::mcp::{Access, Role};
+use crate::mcp::{Access, Role, authorize};
 use crate::{Error, Result};
 use feed::{Feed, StorePoller};
 
 /// Shortest bearer token accepted (as for the MCP server).
-pub const MIN_TOKEN_LEN: usize = 16;
+pub use crate::mcp::MIN_TOKEN_LEN;
+
+/// A bearer token: a role, optionally scoped to one tenant — the MCP server's token type (the
+/// dashboard only reads, so any role may use it).
+pub use crate::mcp::McpToken as DashboardToken;
 
 /// Events the dashboard's hub subscription holds before it loses the oldest (counted).
 pub const HUB_BUFFER: usize = 65_536;
-
-/// A bearer token: a role, optionally scoped to one tenant (the dashboard only reads, so any
-/// role may use it).
-#[derive(Clone, PartialEq, Eq)]
-pub struct DashboardToken {
-    /// The secret.
-    pub token: String,
-    /// The tenant its requests may see; `None` sees every tenant.
-    pub tenant: Option<String>,
-    /// Its role (as for the MCP server).
-    pub role: Role,
-}
-
-impl std::fmt::Debug for DashboardToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DashboardToken")
-            .field("token", &"<secret>")
-            .field("tenant", &self.tenant)
-            .field("role", &self.role)
-            .finish()
-    }
-}
 
 /// Where and for whom the dashboard serves.
 #[derive(Clone, Debug)]
@@ -145,11 +127,7 @@ impl DashboardConfig {
     /// Accepts the MCP server's tokens too: one set of tokens for both.
     #[cfg(feature = "mcp-http")]
     pub fn with_tokens_of(mut self, mcp: &crate::McpHttpConfig) -> Self {
-        self.tokens.extend(mcp.tokens.iter().map(|t| DashboardToken {
-            token: t.token.clone(),
-            tenant: t.tenant.clone(),
-            role: t.role,
-        }));
+        self.tokens.extend(mcp.tokens.iter().cloned());
         self
     }
 
@@ -174,12 +152,9 @@ impl DashboardConfig {
                 "the token for {tenant} is shorter than {MIN_TOKEN_LEN} characters"
             )));
         }
-        if self.tokens.iter().any(|t| {
-            t.token.chars().any(|c| c.is_whitespace() || c.is_control() || c == '&' || c == '%')
-        }) {
-            return Err(refuse(
-                "a token contains whitespace, control characters, '&' or '%'".into(),
-            ));
+        if self.tokens.iter().any(|t| t.token.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(refuse("a token contains whitespace or control characters".into()));
         }
         Ok(())
     }
@@ -251,8 +226,9 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The health part of the overview: the agent's health report (live) or the store's
-    /// files, with `recorded`, `dropped` and `lagged` on top.
-    fn health(&self, lagged: u64) -> Value {
+    /// files, with `recorded`, `dropped` and `lagged` on top (over a store, `recorded` is what
+    /// `scope` may see).
+    fn health(&self, scope: Option<&str>, lagged: u64) -> Value {
         let mut health = match &self.live {
             Some(live) => (live.health)(),
             None => json!({}),
@@ -267,7 +243,7 @@ impl Shared {
                 object.insert("recorded".into(), a.recorded.into());
                 object.insert("dropped".into(), a.dropped.into());
             } else {
-                object.insert("recorded".into(), self.feed.stats(None).events_total.into());
+                object.insert("recorded".into(), self.feed.stats(scope).events_total.into());
                 object.insert("dropped".into(), 0.into());
             }
             object.insert("lagged".into(), lagged.into());
@@ -358,26 +334,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Compares two byte strings in time that depends only on their lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
-    }
-    std::hint::black_box(diff) == 0
-}
-
-/// The access of the first token `presented` matches, checking every token (no early exit).
-fn authorize(tokens: &[DashboardToken], presented: &[u8]) -> Option<Access> {
-    let mut found = None;
-    for t in tokens {
-        if constant_time_eq(t.token.as_bytes(), presented) && found.is_none() {
-            found = Some(Access { tenant: t.tenant.clone(), role: t.role });
-        }
-    }
-    found
-}
-
 /// The token of a request: the `Authorization: Bearer` header, else `?access_token=`.
 fn presented_token(request: &Request) -> Option<Vec<u8>> {
     if let Some(value) = request.headers().get(header::AUTHORIZATION) {
@@ -405,9 +361,12 @@ async fn authenticate(
     }
 }
 
-/// Which `Host` headers name this server.
+/// Which `Host` headers name this server: loopback names for a loopback address, the address
+/// itself for another, any for a wildcard address (`0.0.0.0`, `::`: its names are unknown, and
+/// it has tokens), and the configured `allowed_hosts`.
 struct Hosts {
     loopback: bool,
+    any: bool,
     allowed: Vec<String>,
 }
 
@@ -425,7 +384,8 @@ impl Hosts {
             }
             _ => host.as_str(),
         };
-        (self.loopback && ["localhost", "127.0.0.1", "[::1]"].contains(&name))
+        self.any
+            || (self.loopback && ["localhost", "127.0.0.1", "[::1]"].contains(&name))
             || self
                 .allowed
                 .iter()
@@ -485,14 +445,11 @@ fn static_routes() -> axum::Router {
         .route("/healthz", get(|| async { "ok\n" }))
 }
 
-type Handler = fn(&Shared, Option<&str>, &api::Params) -> std::result::Result<Value, ApiError>;
+type Handler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<Value, ApiError>;
 
 /// Runs a store-reading handler on the blocking pool.
 async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler) -> Response {
-    let work = move || {
-        let params = api::Params::parse(uri.query());
-        handler(&shared, access.tenant.as_deref(), &params)
-    };
+    let work = move || handler(&shared, access.tenant.as_deref(), &uri);
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(value)) => json_response(StatusCode::OK, &value),
         Ok(Err(e)) => e.into_response(),
@@ -523,18 +480,7 @@ fn api_routes(shared: Arc<Shared>, tokens: Vec<DashboardToken>) -> axum::Router 
         )
         .route(
             "/api/threads/{id}",
-            get(
-                |State(s): S,
-                 Extension(a): A,
-                 axum::extract::Path(id): axum::extract::Path<String>| async move {
-                    let work = move || api::thread(&s, a.tenant.as_deref(), &id);
-                    match tokio::task::spawn_blocking(work).await {
-                        Ok(Ok(value)) => json_response(StatusCode::OK, &value),
-                        Ok(Err(e)) => e.into_response(),
-                        Err(e) => ApiError::internal(e).into_response(),
-                    }
-                },
-            ),
+            get(|State(s): S, Extension(a): A, uri: Uri| answer(s, a, uri, api::thread)),
         )
         .route(
             "/api/stream",
@@ -580,7 +526,11 @@ fn serve(
         allowed.push(addr.ip().to_string());
         allowed.push(addr.to_string());
     }
-    let hosts = Arc::new(Hosts { loopback: addr.ip().is_loopback(), allowed });
+    let hosts = Arc::new(Hosts {
+        loopback: addr.ip().is_loopback(),
+        any: addr.ip().is_unspecified(),
+        allowed,
+    });
     let app = api_routes(shared, config.tokens.clone())
         .merge(static_routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
@@ -701,7 +651,7 @@ mod tests {
             Some(Access { tenant: Some("acme".into()), role: Role::Viewer })
         );
         assert_eq!(authorize(&tokens, b"acme-token-012345678"), None);
-        let local = Hosts { loopback: true, allowed: vec![] };
+        let local = Hosts { loopback: true, any: false, allowed: vec![] };
         for ok in ["localhost:7878", "127.0.0.1:1", "[::1]:80", "LOCALHOST"] {
             assert!(local.accepts(ok), "{ok}");
         }
@@ -710,6 +660,7 @@ mod tests {
         }
         let public = Hosts {
             loopback: false,
+            any: false,
             allowed: vec!["10.0.0.5:7878".into(), "dash.internal".into()],
         };
         assert!(public.accepts("10.0.0.5:7878"));

@@ -23,32 +23,10 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
-use super::{Access, MissionMcp, Role};
+use super::{Access, MissionMcp, Role, authorize};
 use crate::{Error, Result};
 
-/// Shortest bearer token accepted.
-pub const MIN_TOKEN_LEN: usize = 16;
-
-/// A bearer token: a role, optionally scoped to one tenant.
-#[derive(Clone, PartialEq, Eq)]
-pub struct McpToken {
-    /// The secret.
-    pub token: String,
-    /// The tenant its requests may see; `None` sees every tenant.
-    pub tenant: Option<String>,
-    /// What its requests may do.
-    pub role: Role,
-}
-
-impl std::fmt::Debug for McpToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("McpToken")
-            .field("token", &"<secret>")
-            .field("tenant", &self.tenant)
-            .field("role", &self.role)
-            .finish()
-    }
-}
+pub use super::{MIN_TOKEN_LEN, McpToken};
 
 /// Where and how [`MissionControl::serve_mcp`](crate::MissionControl::serve_mcp) serves.
 #[derive(Clone, Debug)]
@@ -167,27 +145,6 @@ impl Drop for McpHttpServer {
     }
 }
 
-/// Compares two byte strings in time that depends only on their lengths, not on where they
-/// differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
-    }
-    std::hint::black_box(diff) == 0
-}
-
-/// The access of the first token `presented` matches, checking every token (no early exit).
-fn authorize(tokens: &[McpToken], presented: &[u8]) -> Option<Access> {
-    let mut found = None;
-    for t in tokens {
-        if constant_time_eq(t.token.as_bytes(), presented) && found.is_none() {
-            found = Some(Access { tenant: t.tenant.clone(), role: t.role });
-        }
-    }
-    found
-}
-
 async fn authenticate(
     State(tokens): State<Arc<Vec<McpToken>>>,
     mut request: Request,
@@ -274,6 +231,7 @@ pub(crate) fn serve(server: MissionMcp, config: McpHttpConfig) -> Result<McpHttp
 
 #[cfg(test)]
 mod tests {
+    use super::super::constant_time_eq;
     use super::*;
 
     #[test]

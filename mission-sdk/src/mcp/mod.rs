@@ -219,6 +219,53 @@ pub struct MissionMcp {
     tool_router: ToolRouter<Self>,
 }
 
+/// Shortest bearer token accepted (the MCP server over HTTP and the dashboard).
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// A bearer token: a role, optionally scoped to one tenant. The MCP server over HTTP and the
+/// dashboard accept the same tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct McpToken {
+    /// The secret.
+    pub token: String,
+    /// The tenant its requests may see; `None` sees every tenant.
+    pub tenant: Option<String>,
+    /// What its requests may do.
+    pub role: Role,
+}
+
+impl std::fmt::Debug for McpToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpToken")
+            .field("token", &"<secret>")
+            .field("tenant", &self.tenant)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths, not on where they
+/// differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// The access of the first token `presented` matches, checking every token (no early exit).
+#[cfg_attr(not(any(feature = "mcp-http", feature = "dashboard")), allow(dead_code))]
+pub(crate) fn authorize(tokens: &[McpToken], presented: &[u8]) -> Option<Access> {
+    let mut found = None;
+    for t in tokens {
+        if constant_time_eq(t.token.as_bytes(), presented) && found.is_none() {
+            found = Some(Access { tenant: t.tenant.clone(), role: t.role });
+        }
+    }
+    found
+}
+
 pub(crate) fn invalid(message: impl Into<String>) -> ErrorData {
     ErrorData::invalid_params(message.into(), None)
 }

@@ -102,6 +102,13 @@
     r = num(r) * 100;
     return (r === 0 ? '0' : r < 1 ? r.toFixed(2) : r < 10 ? r.toFixed(1) : Math.round(r)) + '%';
   }
+  function fmtBytes(b) {
+    b = num(b);
+    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+    let i = 0;
+    while (b >= 1024 && i < units.length - 1) { b /= 1024; i++; }
+    return (i ? b.toFixed(b < 10 ? 1 : 0) : b) + ' ' + units[i];
+  }
   const pad2 = (n) => String(n).padStart(2, '0');
   function fmtClock(ms, withMs) {
     if (!ms) return '–';
@@ -126,13 +133,20 @@
     return Math.round(s / 86400) + ' d ago';
   }
   const nsToMs = (ns) => num(ns) / 1e6;
+  const shortId = (id) => (String(id).length > 14 ? String(id).slice(0, 6) + '…' + String(id).slice(-6) : String(id));
   const debounce = (fn, ms) => {
     let t = null;
     return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };
   };
   const kindClass = (k) => 'k-' + String(k || 'custom').replace(/[^a-z0-9_]/gi, '');
   const tag = (text, cls, testid) => h('span', { class: 'tag ' + (cls || ''), 'data-testid': testid }, text);
-  const statusTag = (s) => tag(s || 'unset', s === 'error' ? 'error' : s === 'ok' ? 'ok' : '');
+  // A span whose status was never set ended without an error: shown as ok, said so on hover.
+  const statusTag = (s) => {
+    const t = tag(s === 'error' ? 'error' : 'ok', s === 'error' ? 'error' : 'ok');
+    t.dataset.status = s || 'unset';
+    if (s !== 'error' && s !== 'ok') t.title = 'status not set; no error recorded';
+    return t;
+  };
 
   // ------------------------------------------------------------------------------------------
   // Token handling: `?token=` in the page URL, else sessionStorage; asked for on any 401.
@@ -165,7 +179,8 @@
     }
   }
   let authNeeded = false;
-  async function api(path, params) {
+  // `quiet` lists statuses the caller shows itself (no banner).
+  async function api(path, params, quiet) {
     const url = new URL(path, location.origin);
     for (const [k, v] of Object.entries(params || {})) {
       if (v !== '' && v !== null && v !== undefined) url.searchParams.set(k, v);
@@ -187,7 +202,7 @@
     try { body = await res.json(); } catch (_) { /* not JSON */ }
     if (!res.ok) {
       const err = new ApiError(res.status, body && body.error, body && body.message);
-      if (res.status !== 404) showBanner('API error on ' + url.pathname + ': ' + err.message, 'api');
+      if (!(quiet || [404]).includes(res.status)) showBanner('API error on ' + url.pathname + ': ' + err.message, 'api');
       throw err;
     }
     clearBanner('api');
@@ -561,7 +576,7 @@
     };
     const counters = {
       rate: counter('event-rate', 'Event rate', 'events / s, last 10 s'),
-      active: counter('active-threads', 'Active threads', 'open now'),
+      active: counter('active-threads', 'Active threads', 'with an event in the last minute'),
       errors: counter('error-rate', 'Error rate', 'errored spans'),
       total: counter('events-total', 'Events', 'recorded'),
       dropped: counter('dropped', 'Dropped', 'buffer full'),
@@ -593,7 +608,7 @@
       h('div', { class: 'grid counters' }, Object.values(counters).map((c) => c.el)),
       h('div', { class: 'grid cols-3' },
         h('div', { class: 'panel span2 fill' },
-          h('div', { class: 'panel-head' }, h('h2', null, 'Event rate'), h('span', { class: 'hint' }, 'events / s, live'),
+          h('div', { class: 'panel-head' }, h('h2', null, 'Event rate'), h('span', { class: 'hint' }, 'events / s'),
             h('div', { class: 'right' }, legend([['events', '--c1'], ['errors', '--c5']]))),
           h('div', { class: 'panel-body grow' }, rateChart)),
         h('div', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Health')), healthBody)),
@@ -611,7 +626,7 @@
       setCounter(counters.rate, rate, fmtCompact(rate), '/s');
       const active = st ? num(st.active_threads) : data ? num(data.active_threads) : 0;
       setCounter(counters.active, active, fmtInt(active));
-      counters.active.foot.textContent = live.mode === 'store' ? 'seen in the last minute' : 'open now';
+      counters.active.foot.textContent = 'with an event in the last minute';
       const spans = data ? data.operations.reduce((n, o) => n + num(o.count), 0) : 0;
       const errs = data ? data.operations.reduce((n, o) => n + num(o.errors), 0) : 0;
       const allSpans = spans + live.spansSinceOverview;
@@ -796,6 +811,9 @@
       }
       add('Anomalies found', n(get('models.anomalies')));
       if ('otlp' in hl) add('OTLP export', hl.otlp === null ? 'off' : typeof hl.otlp === 'object' ? (hl.otlp.state || 'on') : String(hl.otlp));
+      add('Files', n(get('files')));
+      if (typeof get('bytes') === 'number') add('Size on disk', fmtBytes(get('bytes')));
+      add('Leftover files', n(get('leftovers')), num(get('leftovers')) > 0);
       add('Store', typeof get('store_root') === 'string' ? h('code', { title: get('store_root') }, get('store_root')) : null);
       // Everything, flattened, for the curious (and for shapes this page does not know).
       const all = [];
@@ -814,7 +832,7 @@
         h('table', { class: 'attrs health' }, h('tbody', null, rows.slice(0, 14).map(([k, v, bad]) =>
           h('tr', { 'data-key': k }, h('td', null, k), h('td', { class: 'num' + (bad ? ' bad' : '') }, v))))),
         all.length > rows.length ? h('details', { class: 'all-fields' }, h('summary', null, 'All ' + all.length + ' fields'),
-          h('table', { class: 'attrs' }, h('tbody', null, all.map(([k, v]) => h('tr', null, h('td', null, k), h('td', { class: 'num' }, fmtV(v))))))) : null);
+          h('table', { class: 'attrs' }, h('tbody', null, all.map(([k, v]) => h('tr', null, h('td', null, k), h('td', { class: 'num' }, fmtV(v))))))) : '');
     }
 
     let chartsDue = false;
@@ -1084,11 +1102,11 @@
     const el = h('div', { 'data-testid': 'page-thread', 'data-thread-id': id }, h('div', { class: 'loading' }, 'Loading thread…'));
     async function load() {
       try {
-        data = await api('/api/threads/' + encodeURIComponent(id));
+        data = await api('/api/threads/' + encodeURIComponent(id), null, [400, 404]);
         render();
         markLoaded('thread');
       } catch (e) {
-        if (e.status === 404) {
+        if (e.status === 404 || e.status === 400) {
           el.replaceChildren(h('div', { class: 'crumbs' }, h('a', { href: '#/threads' }, '← Threads')),
             h('div', { class: 'panel empty-state', 'data-testid': 'thread-missing' }, 'No thread ', h('code', null, id), ' (unknown, or not visible to this token).'));
         } else if (e.status !== 401) {
@@ -1160,7 +1178,7 @@
       const permTable = perms.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'data stack', 'data-testid': 'permissions-table' },
         h('thead', null, h('tr', null, h('th', null, 'Time'), h('th', null, 'Actor'), h('th', null, 'Action'), h('th', null, 'Resource'), h('th', null, 'Decision'), h('th', { class: 'hide-sm' }, 'Rule'))),
         h('tbody', null, perms.map((p) => h('tr', { 'data-testid': 'permission-row', 'data-decision': p.decision },
-          h('td', { class: 'mono' }, '+' + fmtMs(nsToMs(p.ts_ns) - t0 / 1e6)), h('td', null, p.actor), h('td', { class: 'mono' }, p.action),
+          h('td', { class: 'mono nowrap' }, '+' + fmtMs(nsToMs(p.ts_ns) - t0 / 1e6)), h('td', null, p.actor), h('td', { class: 'mono' }, p.action),
           h('td', { class: 'mono' }, p.resource), h('td', null, tag(p.decision, p.decision)), h('td', { class: 'hide-sm mono' }, p.rule || '–')))))) :
         h('div', { class: 'empty-state' }, 'No permission decisions in this thread.');
 
@@ -1240,7 +1258,7 @@
     const ts = opts.t0Ms !== undefined ? '+' + fmtMs(ms - opts.t0Ms) : [fmtClock(ms), h('span', { class: 'ms' }, fmtClock(ms, true).slice(8))];
     const who = [l.agent, l.tenant].filter(Boolean).join(' · ');
     const msg = h('span', { class: 'msg' }, l.message);
-    if (opts.withThread && l.thread_id) msg.appendChild(h('a', { href: '#/threads/' + encodeURIComponent(l.thread_id), title: 'Open thread' }, l.thread_id));
+    if (opts.withThread && l.thread_id) msg.appendChild(h('a', { href: '#/threads/' + encodeURIComponent(l.thread_id), title: 'Open thread ' + l.thread_id }, 'thread ' + shortId(l.thread_id)));
     if (opts.onSpan && l.span_id) msg.appendChild(h('button', { type: 'button', class: 'linklike', title: 'Show this span', onclick: () => opts.onSpan(l.span_id) }, 'span'));
     return h('div', { class: 'log-row lv-' + lvl + (opts.fresh ? ' new' : ''), 'data-testid': 'log-row', 'data-level': lvl, 'data-agent': l.agent || '' },
       h('span', { class: 'ts', title: new Date(ms).toISOString() }, ts),
@@ -1334,11 +1352,12 @@
         h('tbody', null, anomalies.slice(0, 300).map((a) => h('tr', { 'data-testid': 'anomaly-row', 'data-score': num(a.score) },
           h('td', { style: { whiteSpace: 'nowrap' } }, fmtDateTime(nsToMs(a.ts_ns))),
           h('td', null, h('div', { style: { fontWeight: 600 } }, a.operation || '–'), h('div', { style: { color: 'var(--muted)', fontSize: '12px' } }, [a.agent, a.tenant].filter(Boolean).join(' · '))),
-          h('td', { class: 'hide-sm' }, a.metric || '–'),
+          h('td', { class: 'hide-sm' }, a.metric || '–', typeof a.value === 'number' && typeof a.expected === 'number'
+            ? h('div', { style: { color: 'var(--muted)', fontSize: '12px', whiteSpace: 'nowrap' } }, fmtCompact(a.value) + ' vs ' + fmtCompact(a.expected) + ' expected') : null),
           h('td', { style: { whiteSpace: 'nowrap' } }, h('span', { class: 'score-bar' + (num(a.score) >= 0.9 ? ' hi' : '') }, h('i', { style: { width: Math.round(Math.min(1, num(a.score)) * 100) + '%' } })), num(a.score).toFixed(2)),
           h('td', { class: 'hide-sm' }, h('span', { class: a.direction === 'down' ? 'dir-down' : 'dir-up' }, a.direction === 'down' ? '↓ ' : '↑ '), a.direction || ''),
           h('td', null, a.cause ? h('code', null, a.cause) : '–', a.cause_contribution !== undefined && a.cause_contribution !== null ? h('div', { style: { color: 'var(--muted)', fontSize: '12px' }, title: 'contribution of this cause to the shift' }, 'contribution ' + num(a.cause_contribution).toFixed(2)) : null),
-          h('td', { class: 'hide-sm' }, a.summary || '', a.thread_id ? h('div', null, h('a', { href: '#/threads/' + encodeURIComponent(a.thread_id) }, 'thread ' + a.thread_id)) : null)))))
+          h('td', { class: 'hide-sm' }, a.summary || '', a.thread_id ? h('div', null, h('a', { href: '#/threads/' + encodeURIComponent(a.thread_id), title: a.thread_id }, 'thread ' + shortId(a.thread_id))) : null)))))
         : h('div', { class: 'empty-state' }, 'No anomalies in this window. The streaming detectors flag latency, error, token and cost shifts here.'));
       alertBody.replaceChildren(alerts.length ? h('table', { class: 'data stack', 'data-testid': 'alerts-table' },
         h('thead', null, h('tr', null, h('th', null, 'Time'), h('th', null, 'Directive'), h('th', null, 'State'), h('th', { class: 'hide-sm' }, 'Severity'), h('th', null, 'Message'), h('th', { class: 'hide-sm' }, 'Tenant'))),
