@@ -138,25 +138,12 @@ impl DashboardConfig {
     }
 
     fn check(&self) -> Result<()> {
-        let refuse = |message: String| Error::Serve { addr: self.addr.to_string(), message };
-        if self.tokens.is_empty() && !self.addr.ip().is_loopback() {
-            return Err(refuse(
-                "refusing to serve the dashboard on a non-loopback address without a bearer \
-                 token (add one with DashboardConfig::with_token)"
-                    .into(),
-            ));
-        }
-        if let Some(short) = self.tokens.iter().find(|t| t.token.len() < MIN_TOKEN_LEN) {
-            let tenant = short.tenant.as_deref().unwrap_or("every tenant");
-            return Err(refuse(format!(
-                "the token for {tenant} is shorter than {MIN_TOKEN_LEN} characters"
-            )));
-        }
-        if self.tokens.iter().any(|t| t.token.chars().any(|c| c.is_whitespace() || c.is_control()))
-        {
-            return Err(refuse("a token contains whitespace or control characters".into()));
-        }
-        Ok(())
+        crate::mcp::check_tokens(
+            &self.tokens,
+            self.addr,
+            "the dashboard",
+            "DashboardConfig::with_token",
+        )
     }
 }
 

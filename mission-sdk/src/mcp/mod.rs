@@ -244,6 +244,35 @@ impl std::fmt::Debug for McpToken {
     }
 }
 
+/// Refuses a server configuration that would expose data: no token on a non-loopback
+/// `addr`, a token shorter than [`MIN_TOKEN_LEN`], or one with whitespace or control
+/// characters. `what` names the server, `hint` the method that adds a token.
+#[cfg_attr(not(any(feature = "mcp-http", feature = "dashboard")), allow(dead_code))]
+pub(crate) fn check_tokens(
+    tokens: &[McpToken],
+    addr: std::net::SocketAddr,
+    what: &str,
+    hint: &str,
+) -> crate::Result<()> {
+    let refuse = |message: String| crate::Error::Serve { addr: addr.to_string(), message };
+    if tokens.is_empty() && !addr.ip().is_loopback() {
+        return Err(refuse(format!(
+            "refusing to serve {what} on a non-loopback address without a bearer token (add \
+             one with {hint})"
+        )));
+    }
+    if let Some(short) = tokens.iter().find(|t| t.token.len() < MIN_TOKEN_LEN) {
+        let tenant = short.tenant.as_deref().unwrap_or("every tenant");
+        return Err(refuse(format!(
+            "the token for {tenant} is shorter than {MIN_TOKEN_LEN} characters"
+        )));
+    }
+    if tokens.iter().any(|t| t.token.chars().any(|c| c.is_whitespace() || c.is_control())) {
+        return Err(refuse("a token contains whitespace or control characters".into()));
+    }
+    Ok(())
+}
+
 /// Compares two byte strings in time that depends only on their lengths, not on where they
 /// differ.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
