@@ -12,7 +12,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::directives::actor_of;
-use super::tools::{Answer, Cursor, Page, check_limit, page, scoped, table, window_start};
+use super::tools::{
+    Answer, Cursor, Page, check_limit, page, scoped, table, text_rows, window_start,
+};
 use super::{MissionMcp, Role, internal, invalid, require};
 use crate::{ErasureReport, PolicySet};
 
@@ -297,22 +299,7 @@ fn decisions(
     let mut rows = Vec::new();
     for batch in q.iter().map_err(|e| invalid(e.to_string()))? {
         let batch = batch.map_err(internal)?;
-        let texts: Vec<(&str, arrow::array::ArrayRef)> = columns
-            .iter()
-            .filter_map(|name| {
-                let c = batch.column_by_name(name)?;
-                Some((*name, arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok()?))
-            })
-            .collect();
-        for row in 0..batch.num_rows() {
-            let mut obj = serde_json::Map::new();
-            for (name, column) in &texts {
-                if let Some(s) = column.as_any().downcast_ref::<arrow::array::StringArray>()
-                    && arrow::array::Array::is_valid(s, row)
-                {
-                    obj.insert((*name).to_owned(), s.value(row).into());
-                }
-            }
+        for obj in text_rows(&batch) {
             let keep = wanted.iter().all(|(name, want)| {
                 want.as_deref().is_none_or(|w| obj.get(*name).and_then(|v| v.as_str()) == Some(w))
             });

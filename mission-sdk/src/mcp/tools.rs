@@ -796,25 +796,7 @@ fn search(
     let mut rows = Vec::new();
     for batch in q.iter().map_err(|e| invalid(e.to_string()))? {
         let batch = batch.map_err(internal)?;
-        let columns: Vec<(String, arrow::array::ArrayRef)> = batch
-            .schema()
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(|(f, c)| {
-                let text = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8);
-                (f.name().clone(), text.unwrap_or_else(|_| c.clone()))
-            })
-            .collect();
-        for row in 0..batch.num_rows() {
-            let mut obj = serde_json::Map::new();
-            for (name, column) in &columns {
-                if let Some(s) = column.as_any().downcast_ref::<arrow::array::StringArray>()
-                    && arrow::array::Array::is_valid(s, row)
-                {
-                    obj.insert(name.clone(), serde_json::Value::String(s.value(row).to_owned()));
-                }
-            }
+        for obj in text_rows(&batch) {
             if let Some(level) = &input.level
                 && obj.get(col::LOG_LEVEL).and_then(|v| v.as_str()) != Some(level.as_str())
             {
@@ -839,6 +821,34 @@ fn search(
         t(a).cmp(&t(b))
     });
     Ok(rows)
+}
+
+/// Each row of `batch` as a JSON object of its non-null values, as text (columns that do not
+/// cast to text, such as maps, are left out).
+pub(crate) fn text_rows(
+    batch: &arrow::array::RecordBatch,
+) -> impl Iterator<Item = serde_json::Map<String, serde_json::Value>> + '_ {
+    let columns: Vec<(String, arrow::array::ArrayRef)> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter_map(|(f, c)| {
+            let text = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok()?;
+            Some((f.name().clone(), text))
+        })
+        .collect();
+    (0..batch.num_rows()).map(move |row| {
+        let mut obj = serde_json::Map::new();
+        for (name, column) in &columns {
+            if let Some(s) = column.as_any().downcast_ref::<arrow::array::StringArray>()
+                && arrow::array::Array::is_valid(s, row)
+            {
+                obj.insert(name.clone(), serde_json::Value::String(s.value(row).to_owned()));
+            }
+        }
+        obj
+    })
 }
 
 /// A few lines on what matters in a health report.
