@@ -118,11 +118,6 @@ fn main() {
         health.buffer.producers,
         sinks.join(", ")
     );
-    let store = match control.store() {
-        Some(Ok(store)) => store,
-        Some(Err(e)) => fail(e),
-        None => fail("no store configured"),
-    };
     let models = control.model_stats_reader();
     let directive_count = control.directives().list().len();
     // What an agent asking before its next web_search would be told now.
@@ -133,6 +128,9 @@ fn main() {
         "Shut down: {} delivered, {} dropped.",
         report.accounting.delivered, report.accounting.dropped
     );
+    // Opened after the shutdown: a store lists its files when opened, and the shutdown writes
+    // the last one (whatever the models and directives derived after the flush above).
+    let store = mission_store::Store::open(&root).unwrap_or_else(|e| fail(e));
     let stored = store.query().count().unwrap_or_else(|e| fail(e)) - stored_before;
     let bytes: u64 = store.files().iter().map(|f| f.bytes).sum();
     println!(

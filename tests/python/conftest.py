@@ -34,5 +34,6 @@ def incident_store(tmp_path_factory):
         cmd = [exe, *args]
     else:
         cmd = ["cargo", "run", "-q", "-p", "mission-examples", "--example", "quickstart", "--", *args]
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    return directory, out
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, f"quick start exited with {run.returncode}:\n{run.stderr}\n{run.stdout}"
+    return directory, run.stdout
