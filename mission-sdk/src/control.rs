@@ -312,14 +312,24 @@ impl MissionControlBuilder {
                     return Ok(None);
                 }
                 let Ok(endpoint) = std::env::var("MISSION_OTLP_ENDPOINT") else { return Ok(None) };
-                match std::env::var("MISSION_OTLP_PROTOCOL").as_deref().unwrap_or("http") {
-                    "http" | "http/protobuf" => Ok(Some(crate::OtlpConfig::http(&endpoint))),
-                    "grpc" => Ok(Some(crate::OtlpConfig::grpc(&endpoint))),
-                    other => Err(crate::Error::Config {
-                        origin: "environment variable MISSION_OTLP_PROTOCOL".into(),
-                        message: format!("{other:?}: expected http or grpc"),
-                    }),
-                }
+                let mut otlp =
+                    match std::env::var("MISSION_OTLP_PROTOCOL").as_deref().unwrap_or("http") {
+                        "http" | "http/protobuf" => crate::OtlpConfig::http(&endpoint),
+                        "grpc" => crate::OtlpConfig::grpc(&endpoint),
+                        other => {
+                            return Err(crate::Error::Config {
+                                origin: "environment variable MISSION_OTLP_PROTOCOL".into(),
+                                message: format!("{other:?}: expected http or grpc"),
+                            });
+                        }
+                    };
+                // The collector's CA (headers come from OTEL_EXPORTER_OTLP_HEADERS, which the
+                // exporter reads itself).
+                otlp.ca_file = std::env::var_os("MISSION_OTLP_CA_FILE")
+                    .or_else(|| std::env::var_os("OTEL_EXPORTER_OTLP_CERTIFICATE"))
+                    .filter(|v| !v.is_empty())
+                    .map(std::path::PathBuf::from);
+                Ok(Some(otlp))
             };
             match self.otlp.map_or_else(from_env, |c| Ok(Some(c)))? {
                 Some(otlp) => {

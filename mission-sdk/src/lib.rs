@@ -97,6 +97,7 @@ pub mod policy;
 mod price;
 pub mod redact;
 mod sampling;
+pub mod tls;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
 pub use audit::{AuditError, AuditLog, AuditReport};

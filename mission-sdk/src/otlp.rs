@@ -23,7 +23,8 @@ use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider 
 use opentelemetry::metrics::{Histogram, MeterProvider as _};
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{
     LogBatch, LogExporter as _, SdkLogRecord, SdkLogger, SdkLoggerProvider,
@@ -87,6 +88,12 @@ pub struct OtlpConfig {
     /// How often the GenAI metrics (`gen_ai.client.token.usage`,
     /// `gen_ai.client.operation.duration`) are exported.
     pub metrics_interval: Duration,
+    /// Headers sent with every request (gRPC metadata over gRPC): a hosted backend's API key,
+    /// for example. `OTEL_EXPORTER_OTLP_HEADERS` is honoured too.
+    pub headers: Vec<(String, String)>,
+    /// A PEM file of CA certificates trusted for an `https://` endpoint besides the system's
+    /// roots (a collector behind a private CA). See [`crate::tls`].
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl OtlpConfig {
@@ -113,7 +120,102 @@ impl OtlpConfig {
             retry_window: Duration::from_secs(60),
             flush_timeout: Duration::from_secs(10),
             metrics_interval: Duration::from_secs(10),
+            headers: Vec::new(),
+            ca_file: None,
         }
+    }
+
+    /// This configuration with `name: value` sent with every request.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// This configuration trusting the CA certificates in `path` (PEM) as well.
+    pub fn with_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Checks what can be checked before connecting: the URL scheme (and TLS support), the
+    /// headers and the CA file.
+    fn validate(&self) -> Result<Option<Vec<u8>>, String> {
+        if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
+            return Err(format!(
+                "endpoint {:?} must start with http:// or https://",
+                self.endpoint
+            ));
+        }
+        crate::tls::check_scheme(&self.endpoint)?;
+        self.header_map()?;
+        match &self.ca_file {
+            Some(_) if self.endpoint.starts_with("http://") => {
+                Err(format!("a CA file is for https:// endpoints, not {:?}", self.endpoint))
+            }
+            Some(path) => crate::tls::read_ca_file(path).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn header_map(&self) -> Result<http::HeaderMap, String> {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in &self.headers {
+            let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| format!("header name {name:?} is not a valid HTTP header name"))?;
+            let value = http::HeaderValue::from_str(value.trim())
+                .map_err(|_| format!("the value of header {name} is not valid in HTTP"))?;
+            map.append(name, value);
+        }
+        Ok(map)
+    }
+
+    /// `builder` set up for OTLP/HTTP to `{endpoint}{path}`: headers, and a client trusting the
+    /// CA file when there is one.
+    fn http_exporter<B: WithExportConfig + WithHttpConfig>(
+        &self,
+        builder: B,
+        path: &str,
+        ca: Option<&[u8]>,
+    ) -> Result<B, String> {
+        crate::tls::install_default_provider();
+        let mut builder = builder
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(format!("{}{path}", self.endpoint))
+            .with_timeout(self.timeout);
+        if !self.headers.is_empty() {
+            builder = builder.with_headers(self.headers.iter().cloned().collect());
+        }
+        if ca.is_some() {
+            builder =
+                builder.with_http_client(crate::tls::blocking_client(Some(self.timeout), ca)?);
+        }
+        Ok(builder)
+    }
+
+    /// `builder` set up for OTLP/gRPC: metadata, and TLS with the system's roots (plus the CA
+    /// file) for an `https://` endpoint.
+    fn grpc_exporter<B: WithExportConfig + WithTonicConfig>(
+        &self,
+        builder: B,
+        ca: Option<&[u8]>,
+    ) -> Result<B, String> {
+        crate::tls::install_default_provider();
+        let mut builder = builder.with_endpoint(self.endpoint.clone()).with_timeout(self.timeout);
+        if !self.headers.is_empty() {
+            builder = builder.with_metadata(MetadataMap::from_headers(self.header_map()?));
+        }
+        #[cfg(feature = "tls")]
+        if self.endpoint.starts_with("https://") {
+            use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig};
+            let mut tls = ClientTlsConfig::new().with_native_roots();
+            if let Some(pem) = ca {
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            builder = builder.with_tls_config(tls);
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = ca;
+        Ok(builder)
     }
 }
 
@@ -382,6 +484,7 @@ impl GenAiMetrics {
     fn new(
         config: &OtlpConfig,
         resource: Resource,
+        ca: Option<&[u8]>,
     ) -> crate::Result<(Self, Option<tokio::runtime::Runtime>)> {
         let bad = |message: String| crate::Error::Config {
             origin: "OTLP metric exporter".into(),
@@ -389,11 +492,13 @@ impl GenAiMetrics {
         };
         let (exporter, runtime) = match config.protocol {
             OtlpProtocol::HttpProtobuf => (
-                opentelemetry_otlp::MetricExporter::builder()
-                    .with_http()
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_endpoint(format!("{}/v1/metrics", config.endpoint))
-                    .with_timeout(config.timeout)
+                config
+                    .http_exporter(
+                        opentelemetry_otlp::MetricExporter::builder().with_http(),
+                        "/v1/metrics",
+                        ca,
+                    )
+                    .map_err(bad)?
                     .build(),
                 None,
             ),
@@ -406,10 +511,12 @@ impl GenAiMetrics {
                     .map_err(|e| bad(e.to_string()))?;
                 let exporter = {
                     let _guard = runtime.enter();
-                    opentelemetry_otlp::MetricExporter::builder()
-                        .with_tonic()
-                        .with_endpoint(config.endpoint.clone())
-                        .with_timeout(config.timeout)
+                    config
+                        .grpc_exporter(
+                            opentelemetry_otlp::MetricExporter::builder().with_tonic(),
+                            ca,
+                        )
+                        .map_err(bad)?
                         .build()
                 };
                 (exporter, Some(runtime))
@@ -453,12 +560,7 @@ impl OtlpSink {
     pub fn new(config: OtlpConfig) -> crate::Result<Self> {
         let bad =
             |message: String| crate::Error::Config { origin: "OTLP exporter".into(), message };
-        if !(config.endpoint.starts_with("http://") || config.endpoint.starts_with("https://")) {
-            return Err(bad(format!(
-                "endpoint {:?} must start with http:// or https://",
-                config.endpoint
-            )));
-        }
+        let ca = config.validate().map_err(bad)?;
         let resource = Resource::builder_empty()
             .with_service_name(config.service_name.clone())
             .with_attributes([KeyValue::new("mission.tenant", config.tenant.clone())])
@@ -471,24 +573,27 @@ impl OtlpSink {
         let mut workers = Vec::new();
 
         let span_resource = resource.clone();
+        let span_ca = ca.clone();
         workers.push(spawn_worker(
             "mission-otlp-spans",
             config.clone(),
             spans.clone(),
             move |runtime, config| {
                 let built = match config.protocol {
-                    OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-                        .with_http()
-                        .with_protocol(Protocol::HttpBinary)
-                        .with_endpoint(format!("{}/v1/traces", config.endpoint))
-                        .with_timeout(config.timeout)
+                    OtlpProtocol::HttpProtobuf => config
+                        .http_exporter(
+                            opentelemetry_otlp::SpanExporter::builder().with_http(),
+                            "/v1/traces",
+                            span_ca.as_deref(),
+                        )?
                         .build(),
                     OtlpProtocol::Grpc => {
                         let _guard = runtime.enter();
-                        opentelemetry_otlp::SpanExporter::builder()
-                            .with_tonic()
-                            .with_endpoint(config.endpoint.clone())
-                            .with_timeout(config.timeout)
+                        config
+                            .grpc_exporter(
+                                opentelemetry_otlp::SpanExporter::builder().with_tonic(),
+                                span_ca.as_deref(),
+                            )?
                             .build()
                     }
                 };
@@ -508,24 +613,27 @@ impl OtlpSink {
         let log_resource = resource.clone();
         let metric_resource = resource;
         let log_scope = scope.clone();
+        let log_ca = ca.clone();
         workers.push(spawn_worker(
             "mission-otlp-logs",
             config.clone(),
             logs.clone(),
             move |runtime, config| {
                 let built = match config.protocol {
-                    OtlpProtocol::HttpProtobuf => opentelemetry_otlp::LogExporter::builder()
-                        .with_http()
-                        .with_protocol(Protocol::HttpBinary)
-                        .with_endpoint(format!("{}/v1/logs", config.endpoint))
-                        .with_timeout(config.timeout)
+                    OtlpProtocol::HttpProtobuf => config
+                        .http_exporter(
+                            opentelemetry_otlp::LogExporter::builder().with_http(),
+                            "/v1/logs",
+                            log_ca.as_deref(),
+                        )?
                         .build(),
                     OtlpProtocol::Grpc => {
                         let _guard = runtime.enter();
-                        opentelemetry_otlp::LogExporter::builder()
-                            .with_tonic()
-                            .with_endpoint(config.endpoint.clone())
-                            .with_timeout(config.timeout)
+                        config
+                            .grpc_exporter(
+                                opentelemetry_otlp::LogExporter::builder().with_tonic(),
+                                log_ca.as_deref(),
+                            )?
                             .build()
                     }
                 };
@@ -547,7 +655,8 @@ impl OtlpSink {
 
         let logger_provider = SdkLoggerProvider::builder().build();
         let logger = logger_provider.logger("mission-control");
-        let (metrics, metrics_runtime) = GenAiMetrics::new(&config, metric_resource)?;
+        let (metrics, metrics_runtime) =
+            GenAiMetrics::new(&config, metric_resource, ca.as_deref())?;
         Ok(Self {
             config,
             spans,

@@ -362,6 +362,40 @@ impl Received {
 
 /// A plain HTTP/1.1 server: answers each request with the next status of `statuses` (then 200).
 fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Received>>>) {
+    receiver_with(statuses, None)
+}
+
+/// The same receiver over HTTPS, serving the test certificate in `tests/tls/` (signed by the
+/// test CA `tests/tls/ca.pem`, which nothing trusts unless told to).
+fn tls_receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .expect("server.pem")
+        .collect::<Result<_, _>>()
+        .expect("certificates");
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    let (url, received) = receiver_with(vec![], Some(Arc::new(config)));
+    (url.replacen("http://", "https://", 1), received)
+}
+
+fn test_ca_file() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls/ca.pem")
+}
+
+fn receiver_with(
+    statuses: Vec<u16>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (String, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -369,35 +403,52 @@ fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Received>>>) {
     std::thread::spawn(move || {
         let mut statuses = statuses.into_iter();
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut headers = HashMap::new();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                    break;
+            let Ok(stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let status = match &tls {
+                None => serve_one(stream, &keep, &mut statuses),
+                Some(config) => {
+                    // A client that rejects the certificate hangs up during the handshake:
+                    // nothing is received, and the next connection is served.
+                    let Ok(connection) = rustls::ServerConnection::new(config.clone()) else {
+                        continue;
+                    };
+                    serve_one(rustls::StreamOwned::new(connection, stream), &keep, &mut statuses)
                 }
-                if let Some((k, v)) = h.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-                }
-            }
-            let len: usize =
-                headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            keep.lock().expect("lock").push(Received { headers, body });
-            let status = statuses.next().unwrap_or(200);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
+            };
+            let _ = status;
         }
     });
     (format!("http://{addr}/hook"), received)
+}
+
+/// Reads one request from `stream`, keeps it, answers the next status.
+fn serve_one<S: Read + Write>(
+    mut stream: S,
+    keep: &Mutex<Vec<Received>>,
+    statuses: &mut impl Iterator<Item = u16>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(&mut stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    drop(reader);
+    keep.lock().expect("lock").push(Received { headers, body });
+    let status = statuses.next().unwrap_or(200);
+    write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    stream.flush()
 }
 
 fn fail_then_recover(h: &Harness, tool: &str) {
@@ -454,6 +505,87 @@ fn generic_webhook_is_signed_and_carries_firing_then_resolve() {
         .map(|e| text_attr(e, ATTR_DELIVERY_OUTCOME))
         .collect();
     assert!(outcomes.iter().all(|o| o == "delivered"), "{outcomes:?}");
+}
+
+#[test]
+fn https_webhooks_trust_their_ca_file_and_record_an_untrusted_certificate() {
+    let (url, received) = tls_receiver();
+    let ca = test_ca_file();
+    // Two webhooks to one HTTPS receiver: the first trusts the test CA, the second only the
+    // system's roots, so its handshake fails (once: a certificate error is not retried).
+    let h = harness(&format!(
+        r#"
+        [[directive]]
+        name = "tool-failing"
+        when = "2 failures in a row"
+        group_by = ["operation"]
+        then = [
+            {{ action = "alert" }},
+            {{ action = "webhook", url = "{url}", secret = "s3cret", ca_file = "{ca}" }},
+            {{ action = "webhook", url = "{url}", retries = 2, backoff = "10ms" }},
+        ]
+        "#,
+        ca = ca.display()
+    ));
+    fail_then_recover(&h, "search_web");
+    h.wait_for("four outcomes", Duration::from_secs(15), |h| {
+        h.events_named("mission.webhook.delivery").len() == 4
+    });
+    let stats = h.directives.stats();
+    assert_eq!((stats.webhooks_delivered, stats.webhooks_failed), (2, 2), "{stats:?}");
+    assert_eq!(stats.webhook_retries, 0, "a certificate error is not retried");
+    let got = received.lock().expect("lock").clone();
+    assert_eq!(got.len(), 2, "only the webhook trusting the CA got through");
+    for r in &got {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").expect("key");
+        mac.update(&r.body);
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(r.headers["x-mission-signature"], format!("sha256={hex}"));
+    }
+    assert_eq!(got[0].json()["state"], "firing");
+    assert_eq!(got[1].json()["state"], "resolved");
+    let failures: Vec<String> = h
+        .events_named("mission.webhook.delivery")
+        .iter()
+        .filter(|e| text_attr(e, ATTR_DELIVERY_OUTCOME) == "failed")
+        .map(|e| match &e.body {
+            mission_core::EventBody::Log(log) => log.message.as_str().to_owned(),
+            other => panic!("not a log: {other:?}"),
+        })
+        .collect();
+    assert_eq!(failures.len(), 2);
+    for why in &failures {
+        assert!(why.contains("certificate"), "the reason names the certificate: {why}");
+    }
+}
+
+#[test]
+fn a_webhook_ca_file_is_checked_when_the_directives_load() {
+    let set = DirectiveSet::from_toml_str(
+        r#"
+        [[directive]]
+        name = "x"
+        when = "2 failures in a row"
+        then = [{ action = "webhook", url = "https://127.0.0.1:9/hook", ca_file = "/no/such/ca.pem" }]
+        "#,
+        "test",
+    )
+    .expect("parses");
+    let Err(err) = Directives::new(set) else { panic!("a missing CA file is an error") };
+    let text = err.to_string();
+    assert!(text.contains("ca_file") && text.contains("/no/such/ca.pem"), "{text}");
+    let refused = DirectiveSet::from_toml_str(
+        r#"
+        [[directive]]
+        name = "x"
+        when = "2 failures in a row"
+        then = [{ action = "webhook", url = "http://127.0.0.1:9/hook", ca_file = "ca.pem" }]
+        "#,
+        "test",
+    )
+    .map(|_| ());
+    let Err(err) = refused else { panic!("a CA file on an http:// URL is an error") };
+    assert!(err.to_string().contains("ca_file"), "{err}");
 }
 
 #[test]

@@ -599,6 +599,10 @@ pub struct WebhookSpec {
     /// Whether resolves are sent too (default true).
     #[serde(default = "yes")]
     pub send_resolved: bool,
+    /// A PEM file of CA certificates trusted for this `https://` endpoint besides the system's
+    /// roots (a private CA or a self-signed receiver); relative to the working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn default_timeout() -> Duration {
@@ -627,6 +631,7 @@ impl WebhookSpec {
             retries: default_retries(),
             backoff: default_backoff(),
             send_resolved: true,
+            ca_file: None,
         }
     }
 
@@ -640,6 +645,10 @@ impl WebhookSpec {
         })?;
         if rest.is_empty() || rest.starts_with('/') {
             return Err(format!("field `url`: {:?} has no host", self.url));
+        }
+        crate::tls::check_scheme(&self.url).map_err(|e| format!("field `url`: {e}"))?;
+        if self.ca_file.is_some() && self.url.starts_with("http://") {
+            return Err("field `ca_file`: only an https:// `url` uses a CA file".into());
         }
         if self.timeout.is_zero() {
             return Err("field `timeout`: must be more than zero".into());

@@ -50,6 +50,8 @@ pub(crate) struct Webhook {
     pub spec: WebhookSpec,
     secret: Option<String>,
     routing_key: Option<String>,
+    /// The CA file's certificates, read when the directive was loaded.
+    ca: Option<Arc<[u8]>>,
 }
 
 fn from_env(var: &str, field: &str) -> Result<String, DirectiveError> {
@@ -72,7 +74,16 @@ impl Webhook {
             (None, Some(var)) => Some(from_env(var, "routing_key_env")?),
             _ => None,
         };
-        Ok(Self { spec, secret, routing_key })
+        let ca = match &spec.ca_file {
+            Some(path) => Some(Arc::from(crate::tls::read_ca_file(path).map_err(|e| {
+                DirectiveError::Invalid {
+                    origin: format!("webhook {}", spec.url),
+                    message: format!("field `ca_file`: {e}"),
+                }
+            })?)),
+            None => None,
+        };
+        Ok(Self { spec, secret, routing_key, ca })
     }
 
     /// The delivery of `alert`, or `None` when this webhook skips it (resolves not wanted; an
@@ -112,6 +123,7 @@ impl Webhook {
             timeout: self.spec.timeout,
             retries: self.spec.retries,
             backoff: self.spec.backoff,
+            ca: self.ca.clone(),
         }))
     }
 }
@@ -220,6 +232,7 @@ pub(crate) struct Delivery {
     timeout: Duration,
     retries: u32,
     backoff: Duration,
+    ca: Option<Arc<[u8]>>,
 }
 
 /// The delivery thread and its queue.
@@ -286,7 +299,7 @@ fn run(
     recorder: &WeakRecorder,
     stop: &AtomicBool,
 ) {
-    let client = Client::new();
+    let mut client = Client::new();
     while let Ok(d) = jobs.recv() {
         let mut attempts = 0u32;
         let (outcome, status, why) = loop {
@@ -353,20 +366,35 @@ pub(crate) fn delivery_event(
     event
 }
 
+/// The delivery thread's HTTP clients: one per distinct set of extra CA certificates, built
+/// when first needed (a handful at most: one per CA file the directives name).
 #[cfg(feature = "webhooks")]
-struct Client(Option<reqwest::blocking::Client>, String);
+struct Client(Vec<(Option<Arc<[u8]>>, BuiltClient)>);
+
+/// A client, or why it could not be built (reported by every delivery that needs it).
+#[cfg(feature = "webhooks")]
+type BuiltClient = Result<reqwest::blocking::Client, String>;
 
 #[cfg(feature = "webhooks")]
 impl Client {
     fn new() -> Self {
-        match reqwest::blocking::Client::builder().build() {
-            Ok(c) => Self(Some(c), String::new()),
-            Err(e) => Self(None, format!("cannot build the HTTP client: {e}")),
-        }
+        Self(Vec::new())
     }
 
-    fn post(&self, d: &Delivery) -> Attempt {
-        let Some(client) = &self.0 else { return Attempt::Fail(0, self.1.clone()) };
+    fn for_ca(&mut self, ca: &Option<Arc<[u8]>>) -> &BuiltClient {
+        let found = self.0.iter().position(|(key, _)| key.as_deref() == ca.as_deref());
+        let index = found.unwrap_or_else(|| {
+            self.0.push((ca.clone(), crate::tls::blocking_client(None, ca.as_deref())));
+            self.0.len() - 1
+        });
+        &self.0[index].1
+    }
+
+    fn post(&mut self, d: &Delivery) -> Attempt {
+        let client = match self.for_ca(&d.ca) {
+            Ok(client) => client,
+            Err(e) => return Attempt::Fail(0, e.clone()),
+        };
         let mut request = client.post(&d.url).timeout(d.timeout).body(d.body.clone());
         for (name, value) in &d.headers {
             request = request.header(name, value);
@@ -380,10 +408,35 @@ impl Client {
                     _ => Attempt::Fail(status, format!("HTTP {status}")),
                 }
             }
-            Err(e) if e.is_builder() => Attempt::Fail(0, e.to_string()),
-            Err(e) => Attempt::Retry(0, e.to_string()),
+            Err(e) => {
+                let why = error_chain(&e);
+                // A bad request or a certificate the client does not trust fails the same
+                // way on every retry.
+                if e.is_builder() || why.contains("certificate") {
+                    Attempt::Fail(0, why)
+                } else {
+                    Attempt::Retry(0, why)
+                }
+            }
         }
     }
+}
+
+/// An error with its causes (`error sending request: ... invalid peer certificate: UnknownIssuer`):
+/// reqwest's own message alone rarely says why.
+#[cfg(feature = "webhooks")]
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(not(feature = "webhooks"))]
@@ -395,7 +448,7 @@ impl Client {
         Self
     }
 
-    fn post(&self, _: &Delivery) -> Attempt {
+    fn post(&mut self, _: &Delivery) -> Attempt {
         Attempt::Fail(0, "mission-sdk was built without the `webhooks` feature".into())
     }
 }
