@@ -25,6 +25,9 @@ use tracing_subscriber::layer::SubscriberExt;
 /// The endpoint refuses connections, so exports fail in the background; recording is what is
 /// measured.
 fn otlp_provider() -> SdkTracerProvider {
+    // The workspace builds reqwest on rustls without a default crypto provider (mission-sdk's
+    // `tls` feature): one must be installed before any client is built.
+    mission_sdk::tls::install_default_provider();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint("http://127.0.0.1:9/v1/traces")

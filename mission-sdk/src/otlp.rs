@@ -23,6 +23,7 @@ use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider 
 use opentelemetry::metrics::{Histogram, MeterProvider as _};
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
+use opentelemetry_http::HttpClient;
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
@@ -176,6 +177,7 @@ impl OtlpConfig {
         builder: B,
         path: &str,
         ca: Option<&[u8]>,
+        cause: &Cause,
     ) -> Result<B, String> {
         crate::tls::install_default_provider();
         let mut builder = builder
@@ -185,11 +187,8 @@ impl OtlpConfig {
         if !self.headers.is_empty() {
             builder = builder.with_headers(self.headers.iter().cloned().collect());
         }
-        if ca.is_some() {
-            builder =
-                builder.with_http_client(crate::tls::blocking_client(Some(self.timeout), ca)?);
-        }
-        Ok(builder)
+        let client = crate::tls::blocking_client(Some(self.timeout), ca)?;
+        Ok(builder.with_http_client(CauseKeepingClient { client, cause: cause.clone() }))
     }
 
     /// `builder` set up for OTLP/gRPC: metadata, and TLS with the system's roots (plus the CA
@@ -216,6 +215,49 @@ impl OtlpConfig {
         #[cfg(not(feature = "tls"))]
         let _ = ca;
         Ok(builder)
+    }
+}
+
+/// Why the last OTLP/HTTP request failed, in full: the exporter reports only "network error",
+/// which hides an untrusted certificate or a refused connection.
+type Cause = Arc<Mutex<Option<String>>>;
+
+/// The blocking `reqwest` client the OTLP/HTTP exporters use, keeping each failure's causes.
+#[derive(Debug)]
+struct CauseKeepingClient {
+    client: reqwest::blocking::Client,
+    cause: Cause,
+}
+
+#[async_trait::async_trait]
+impl HttpClient for CauseKeepingClient {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let result = self.client.send_bytes(request).await;
+        if let Err(e) = &result {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e.as_ref());
+            while let Some(inner) = source {
+                let inner_text = inner.to_string();
+                if !text.contains(&inner_text) {
+                    text.push_str(": ");
+                    text.push_str(&inner_text);
+                }
+                source = inner.source();
+            }
+            *self.cause.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+        }
+        result
+    }
+}
+
+/// `error`, followed by the transport's cause when one was kept.
+fn with_cause(error: impl std::fmt::Display, cause: &Cause) -> String {
+    match cause.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        Some(why) => format!("{error} ({why})"),
+        None => error.to_string(),
     }
 }
 
@@ -497,6 +539,7 @@ impl GenAiMetrics {
                         opentelemetry_otlp::MetricExporter::builder().with_http(),
                         "/v1/metrics",
                         ca,
+                        &Cause::default(),
                     )
                     .map_err(bad)?
                     .build(),
@@ -579,12 +622,14 @@ impl OtlpSink {
             config.clone(),
             spans.clone(),
             move |runtime, config| {
+                let cause = Cause::default();
                 let built = match config.protocol {
                     OtlpProtocol::HttpProtobuf => config
                         .http_exporter(
                             opentelemetry_otlp::SpanExporter::builder().with_http(),
                             "/v1/traces",
                             span_ca.as_deref(),
+                            &cause,
                         )?
                         .build(),
                     OtlpProtocol::Grpc => {
@@ -605,7 +650,7 @@ impl OtlpSink {
                         OtlpProtocol::HttpProtobuf => block_on(exporter.export(batch)),
                         OtlpProtocol::Grpc => runtime.block_on(exporter.export(batch)),
                     };
-                    result.map_err(|e| e.to_string())
+                    result.map_err(|e| with_cause(e, &cause))
                 }))
             },
         )?);
@@ -619,12 +664,14 @@ impl OtlpSink {
             config.clone(),
             logs.clone(),
             move |runtime, config| {
+                let cause = Cause::default();
                 let built = match config.protocol {
                     OtlpProtocol::HttpProtobuf => config
                         .http_exporter(
                             opentelemetry_otlp::LogExporter::builder().with_http(),
                             "/v1/logs",
                             log_ca.as_deref(),
+                            &cause,
                         )?
                         .build(),
                     OtlpProtocol::Grpc => {
@@ -648,7 +695,7 @@ impl OtlpSink {
                         OtlpProtocol::HttpProtobuf => block_on(exporter.export(batch)),
                         OtlpProtocol::Grpc => runtime.block_on(exporter.export(batch)),
                     };
-                    result.map_err(|e| e.to_string())
+                    result.map_err(|e| with_cause(e, &cause))
                 }))
             },
         )?);

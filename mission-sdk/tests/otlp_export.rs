@@ -17,10 +17,24 @@ struct Receiver {
     spans: Arc<Mutex<Vec<Value>>>,
     logs: Arc<Mutex<Vec<Value>>>,
     metrics: Arc<Mutex<Vec<Value>>>,
+    /// With [`Receiver::start_tls`]: the same receiver over TLS, and the headers of each
+    /// OTLP/HTTP request that came that way.
+    https: String,
+    grpcs: String,
+    tls_requests: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Receiver {
     fn start(http_port: u16, grpc_port: u16) -> Self {
+        Self::start_with(http_port, grpc_port, false)
+    }
+
+    /// A receiver also listening over TLS with the test certificate in `tests/tls/`.
+    fn start_tls() -> Self {
+        Self::start_with(0, 0, true)
+    }
+
+    fn start_with(http_port: u16, grpc_port: u16, tls: bool) -> Self {
         let script =
             std::env::var("MISSION_OTLP_RECEIVER").map(PathBuf::from).unwrap_or_else(|_| {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/otlp/receiver.js")
@@ -29,10 +43,14 @@ impl Receiver {
             script.with_file_name("node_modules").exists(),
             "the OTLP receiver is not installed: run `npm ci` in tests/otlp (./scripts/test does)"
         );
+        let certs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+        let tls_args =
+            if tls { vec![certs.join("server.pem"), certs.join("server.key")] } else { vec![] };
         let mut child = Command::new("node")
             .arg(&script)
             .arg(http_port.to_string())
             .arg(grpc_port.to_string())
+            .args(&tls_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -45,11 +63,15 @@ impl Receiver {
         let log_sink = logs.clone();
         let metrics: Arc<Mutex<Vec<Value>>> = Arc::default();
         let metric_sink = metrics.clone();
+        let tls_requests: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let tls_sink = tls_requests.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
                 if let Some(ready) = v.get("ready") {
                     let _ = ready_tx.send(ready.clone());
+                } else if let Some(request) = v.get("tls_request") {
+                    tls_sink.lock().expect("lock").push(request.clone());
                 } else if v.get("log").is_some() {
                     log_sink.lock().expect("lock").push(v);
                 } else if v.get("metric").is_some() {
@@ -61,8 +83,18 @@ impl Receiver {
         });
         let ready =
             ready_rx.recv_timeout(Duration::from_secs(30)).expect("the receiver did not start");
-        let url = |k: &str| ready[k].as_str().expect("url").trim_end_matches('/').to_owned();
-        Self { child, http: url("http"), grpc: url("grpc"), spans, logs, metrics }
+        let url = |k: &str| ready[k].as_str().unwrap_or("").trim_end_matches('/').to_owned();
+        Self {
+            child,
+            http: url("http"),
+            grpc: url("grpc"),
+            spans,
+            logs,
+            metrics,
+            https: url("https"),
+            grpcs: url("grpcs"),
+            tls_requests,
+        }
     }
 
     fn port(url: &str) -> u16 {
@@ -228,6 +260,93 @@ fn exports_genai_spans_over_grpc() {
     check_workload(&spans, &thread_id);
     drop(control);
     let _ = std::fs::remove_dir_all(&store);
+}
+
+fn test_ca_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tls/ca.pem")
+}
+
+#[test]
+fn exports_over_https_and_grpc_with_tls_trusting_the_configured_ca() {
+    let receiver = Receiver::start_tls();
+    for (name, endpoint) in
+        [("https", OtlpConfig::http(&receiver.https)), ("grpcs", OtlpConfig::grpc(&receiver.grpcs))]
+    {
+        let before = receiver.spans.lock().expect("lock").len();
+        let store = temp_store(name);
+        let endpoint = endpoint.with_ca_file(test_ca_file()).with_header("x-api-key", "k-123");
+        let otlp = OtlpSink::new(config(endpoint)).expect("exporter");
+        let stats = otlp.stats_reader();
+        let control = control_with(otlp, &store);
+        let thread_id = record_workload(&control);
+        control.flush().expect("flush waits for the export");
+        let spans = receiver.wait_for(before + 3);
+        assert_eq!(spans.len(), before + 3, "{name}: {spans:#?}");
+        check_workload(&spans[before..], &thread_id);
+        let s = stats.stats();
+        assert_eq!((s.accepted, s.exported, s.failed_requests), (3, 3, 0), "{name}: {s:?}");
+        drop(control);
+        let _ = std::fs::remove_dir_all(&store);
+    }
+    // The OTLP/HTTP requests came over TLS with the configured header.
+    let requests = receiver.tls_requests.lock().expect("lock").clone();
+    let traces: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["line"].as_str().is_some_and(|l| l.starts_with("POST /v1/traces")))
+        .collect();
+    assert!(!traces.is_empty(), "{requests:#?}");
+    for r in traces {
+        assert_eq!(r["headers"]["x-api-key"], "k-123", "{r:#}");
+        assert_eq!(r["headers"]["content-type"], "application/x-protobuf", "{r:#}");
+    }
+}
+
+#[test]
+fn an_untrusted_certificate_is_a_counted_failure_not_an_export() {
+    let receiver = Receiver::start_tls();
+    let store = temp_store("untrusted");
+    // Only the system's roots: the test CA is not among them.
+    let otlp = OtlpSink::new(OtlpConfig {
+        retry_window: Duration::from_millis(300),
+        flush_timeout: Duration::from_secs(2),
+        ..config(OtlpConfig::http(&receiver.https))
+    })
+    .expect("exporter");
+    let stats = otlp.stats_reader();
+    let control = control_with(otlp, &store);
+    record_workload(&control);
+    let _ = control.flush();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let s = loop {
+        let s = stats.stats();
+        if s.dropped_retry_expired == 3 || Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!((s.accepted, s.exported, s.dropped_retry_expired), (3, 0, 3), "{s:?}");
+    assert!(s.failed_requests >= 1, "{s:?}");
+    let why = s.last_error.clone().unwrap_or_default();
+    assert!(why.contains("certificate") || why.contains("UnknownIssuer"), "{why}");
+    assert!(receiver.spans.lock().expect("lock").is_empty(), "nothing got past the handshake");
+    drop(control);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
+fn tls_settings_are_checked_when_the_exporter_is_made() {
+    let missing = OtlpSink::new(OtlpConfig::http("https://127.0.0.1:9").with_ca_file("/no/ca.pem"));
+    let Err(err) = missing.map(|_| ()) else { panic!("a missing CA file is an error") };
+    let err = err.to_string();
+    assert!(err.contains("/no/ca.pem"), "{err}");
+    let plain = OtlpSink::new(OtlpConfig::http("http://127.0.0.1:9").with_ca_file(test_ca_file()));
+    let Err(err) = plain.map(|_| ()) else { panic!("a CA file for http:// is an error") };
+    let err = err.to_string();
+    assert!(err.contains("https://"), "{err}");
+    let header = OtlpSink::new(OtlpConfig::grpc("http://127.0.0.1:9").with_header("bad name", "v"));
+    let Err(err) = header.map(|_| ()) else { panic!("a bad header name is an error") };
+    let err = err.to_string();
+    assert!(err.contains("bad name"), "{err}");
 }
 
 #[test]

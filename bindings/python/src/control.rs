@@ -109,10 +109,19 @@ impl Drop for Core {
 #[derive(Clone, Debug, Default)]
 struct Settings {
     variables: HashMap<&'static str, String>,
-    otlp: Option<(String, String)>,
+    otlp: Option<OtlpSettings>,
     config_file: Option<PathBuf>,
     /// The redaction key compliance packs use when no redaction file is given.
     redaction_key: Option<String>,
+}
+
+/// `otlp_endpoint` and what goes with it.
+#[derive(Clone, Debug, Default)]
+struct OtlpSettings {
+    endpoint: String,
+    protocol: String,
+    headers: Vec<(String, String)>,
+    ca_file: Option<PathBuf>,
 }
 
 /// Python argument → the `MISSION_*` variable whose parser checks it.
@@ -154,16 +163,25 @@ impl Settings {
         if let Some(key) = &self.redaction_key {
             builder = builder.with_redaction_key(key);
         }
-        if let Some((endpoint, protocol)) = &self.otlp {
-            let config = match protocol.as_str() {
-                "http" | "http/protobuf" => mission_sdk::OtlpConfig::http(endpoint),
-                "grpc" => mission_sdk::OtlpConfig::grpc(endpoint),
+        if let Some(otlp) = &self.otlp {
+            let mut config = match otlp.protocol.as_str() {
+                "http" | "http/protobuf" => mission_sdk::OtlpConfig::http(&otlp.endpoint),
+                "grpc" => mission_sdk::OtlpConfig::grpc(&otlp.endpoint),
                 other => {
                     return Err(PyValueError::new_err(format!(
                         "otlp_protocol must be \"http\" or \"grpc\", not {other:?}"
                     )));
                 }
             };
+            config.headers = otlp.headers.clone();
+            // Like MISSION_OTLP_ENDPOINT, an endpoint given in code takes its CA from the
+            // environment when the call does not name one.
+            config.ca_file = otlp.ca_file.clone().or_else(|| {
+                std::env::var_os("MISSION_OTLP_CA_FILE")
+                    .or_else(|| std::env::var_os("OTEL_EXPORTER_OTLP_CERTIFICATE"))
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            });
             builder = builder.with_otlp(config);
         }
         builder.build().map_err(|e| match e {
@@ -237,7 +255,7 @@ impl Control {
     /// environment variables, then a configuration file, then the defaults (a store in
     /// `./mission-data`, nothing to run beside it).
     #[new]
-    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, models=None, directives=None, policy_file=None, redaction_file=None, log_level=None, compliance=None, redaction_key=None))]
+    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, otlp_headers=None, otlp_ca_file=None, models=None, directives=None, policy_file=None, redaction_file=None, log_level=None, compliance=None, redaction_key=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -251,6 +269,8 @@ impl Control {
         config_file: Option<PathBuf>,
         otlp_endpoint: Option<String>,
         otlp_protocol: Option<String>,
+        otlp_headers: Option<HashMap<String, String>>,
+        otlp_ca_file: Option<PathBuf>,
         models: Option<bool>,
         directives: Option<Vec<String>>,
         policy_file: Option<PathBuf>,
@@ -286,7 +306,20 @@ impl Control {
                 variables.insert(var, v);
             }
         }
-        let otlp = otlp_endpoint.map(|e| (e, otlp_protocol.unwrap_or_else(|| "http".into())));
+        if otlp_endpoint.is_none() && (otlp_headers.is_some() || otlp_ca_file.is_some()) {
+            return Err(PyValueError::new_err("otlp_headers and otlp_ca_file need otlp_endpoint"));
+        }
+        let otlp = otlp_endpoint.map(|endpoint| {
+            let mut headers: Vec<(String, String)> =
+                otlp_headers.unwrap_or_default().into_iter().collect();
+            headers.sort();
+            OtlpSettings {
+                endpoint,
+                protocol: otlp_protocol.unwrap_or_else(|| "http".into()),
+                headers,
+                ca_file: otlp_ca_file,
+            }
+        });
         let settings = Settings { variables, otlp, config_file, redaction_key };
         let control = py.detach(|| settings.build())?;
         Ok(Self { core: RwLock::new(core_of(control, &settings)), settings })

@@ -220,3 +220,24 @@ def test_the_python_quick_start_runs(tmp_path):
     assert "Recorded 60 conversations" in out and "dropped 0" in out, out
     table = ds.dataset(str(tmp_path / "events"), format="parquet", partitioning="hive").to_table()
     assert table.filter(ds.field("kind") == "agent_step").num_rows == 60
+
+
+def test_otlp_over_https_sends_the_headers_and_trusts_the_ca_file(tmp_path, https_receiver):
+    c = mc.init(store=tmp_path / "store", service="tls-agent", otlp_endpoint=https_receiver.url,
+                otlp_headers={"x-api-key": "k-123"}, otlp_ca_file=https_receiver.ca_file, models=False)
+    with c.thread(agent="support-bot") as thread:
+        with thread.llm_call("claude-sonnet-4", provider="anthropic"):
+            pass
+    c.flush()
+    c.shutdown()
+    traces = [(h, b) for p, h, b in https_receiver.requests if p == "/v1/traces"]
+    assert traces, https_receiver.requests
+    headers, body = traces[0]
+    assert headers["x-api-key"] == "k-123"
+    assert headers["content-type"] == "application/x-protobuf"
+    assert b"claude-sonnet-4" in body
+
+
+def test_otlp_headers_without_an_endpoint_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="otlp_endpoint"):
+        mc.init(store=tmp_path / "x", otlp_headers={"k": "v"})

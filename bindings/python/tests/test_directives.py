@@ -214,3 +214,52 @@ def test_a_forked_child_keeps_its_callbacks(tmp_path):
     """)
     done = subprocess.run([sys.executable, "-c", script], timeout=60)
     assert done.returncode == 0, "parent or child missed its callback"
+
+
+def test_an_https_webhook_is_signed_and_trusts_its_ca_file(tmp_path, https_receiver):
+    import hashlib
+    import hmac
+
+    path = tmp_path / "webhook.toml"
+    path.write_text(textwrap.dedent(f"""
+        [[directive]]
+        name = "tool-failing"
+        when = "2 failures in a row"
+        where = {{ kind = "tool_call" }}
+        group_by = ["operation"]
+        then = [
+          {{ action = "alert" }},
+          {{ action = "webhook", url = "{https_receiver.url}/hook", secret = "s3cret", ca_file = "{https_receiver.ca_file}" }},
+        ]
+        """))
+    c = mc.init(store=tmp_path / "store", service="wh", directives=[path], models=False)
+    try:
+        fail_twice(c)
+        c.flush()
+        succeed(c)
+        c.flush()
+        deadline = time.monotonic() + 10
+        while len(https_receiver.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            c.flush()
+    finally:
+        c.shutdown()
+    assert [p for p, _, _ in https_receiver.requests] == ["/hook", "/hook"]
+    states = []
+    for _, headers, body in https_receiver.requests:
+        expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        assert headers["x-mission-signature"] == expected
+        states.append(__import__("json").loads(body)["state"])
+    assert states == ["firing", "resolved"]
+
+
+def test_a_webhook_ca_file_that_cannot_be_read_is_a_config_error(tmp_path):
+    path = tmp_path / "webhook.toml"
+    path.write_text(textwrap.dedent("""
+        [[directive]]
+        name = "x"
+        when = "2 failures in a row"
+        then = [{ action = "webhook", url = "https://127.0.0.1:9/hook", ca_file = "/no/such/ca.pem" }]
+        """))
+    with pytest.raises(mc.ConfigError, match="ca_file"):
+        mc.init(store=tmp_path / "store", directives=[path], models=False)

@@ -37,7 +37,7 @@ import logging
 import os
 import time
 import weakref
-from typing import Any, Callable, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _native
 from ._native import (
@@ -271,6 +271,8 @@ def init(
     use_store: Optional[bool] = None,
     otlp_endpoint: Optional[str] = None,
     otlp_protocol: Optional[str] = None,
+    otlp_headers: Optional[Mapping[str, str]] = None,
+    otlp_ca_file: Union[str, os.PathLike, None] = None,
     ring_capacity: Optional[int] = None,
     backpressure: Optional[str] = None,
     prices_file: Union[str, os.PathLike, None] = None,
@@ -288,7 +290,9 @@ def init(
     Every argument is optional: unset ones come from ``MISSION_*`` environment variables, then
     ``config_file`` (TOML or JSON), then the defaults — a Parquet store in ``./mission-data``
     and nothing to run beside it. ``otlp_endpoint`` (with ``otlp_protocol`` ``"http"`` or
-    ``"grpc"``) also exports spans over OTLP. ``backpressure`` is ``"drop_newest"`` (default:
+    ``"grpc"``) also exports spans over OTLP, ``https://`` included; ``otlp_headers`` are sent
+    with every request (a hosted backend's API key) and ``otlp_ca_file`` is a PEM file of CA
+    certificates trusted besides the system's (a collector behind a private CA). ``backpressure`` is ``"drop_newest"`` (default:
     never block the agent; drops are counted) or ``"block:5ms"``. ``models`` (default on) runs
     anomaly detection with root-cause attribution and memory sampling off the agent's threads;
     anomalies are stored and queryable like any event (``kind="anomaly"``). ``directives`` are
@@ -327,6 +331,8 @@ def init(
         config_file=os.fspath(config_file) if config_file is not None else None,
         otlp_endpoint=otlp_endpoint,
         otlp_protocol=otlp_protocol,
+        otlp_headers=dict(otlp_headers) if otlp_headers is not None else None,
+        otlp_ca_file=os.fspath(otlp_ca_file) if otlp_ca_file is not None else None,
         models=models,
         directives=[os.fspath(d) for d in directives] if directives is not None else None,
         policy_file=os.fspath(policy_file) if policy_file is not None else None,

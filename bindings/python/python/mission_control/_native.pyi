@@ -97,6 +97,8 @@ class Control:
         config_file: Optional[str] = None,
         otlp_endpoint: Optional[str] = None,
         otlp_protocol: Optional[str] = None,
+        otlp_headers: Optional[Dict[str, str]] = None,
+        otlp_ca_file: Optional[str] = None,
         models: Optional[bool] = None,
         directives: Optional[List[str]] = None,
         policy_file: Optional[str] = None,
