@@ -120,7 +120,7 @@ pub use pipeline::{
     SinkState, StartError,
 };
 pub use recorder::{Accounting, Recorder, WeakRecorder};
-pub use sink::{FnSink, Sink, SinkContext, SinkError, TICK_INTERVAL};
+pub use sink::{FnSink, Sink, SinkContext, SinkError, TICK_INTERVAL, Transform};
 pub use span::{ActiveSpan, ThreadContext};
 pub use stats::{
     LatencySummary, ModelUsage, OperationStats, StatsConfig, StatsReader, StatsSink, StatsSnapshot,

@@ -224,6 +224,7 @@ pub struct ShutdownReport {
 pub struct PipelineBuilder {
     config: RecorderConfig,
     sinks: Vec<Box<dyn Sink>>,
+    transforms: Vec<Box<dyn crate::Transform>>,
 }
 
 impl PipelineBuilder {
@@ -269,6 +270,13 @@ impl PipelineBuilder {
         self
     }
 
+    /// Adds a transform: it changes each batch before every sink sees it (transforms run in
+    /// the order they were added). See [`Transform`](crate::Transform).
+    pub fn with_transform(mut self, transform: impl crate::Transform) -> Self {
+        self.transforms.push(Box::new(transform));
+        self
+    }
+
     /// Starts the pipeline thread.
     ///
     /// # Errors
@@ -279,6 +287,8 @@ impl PipelineBuilder {
         config.max_producers = config.max_producers.max(1);
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared::new(config, tx));
+        let transforms: Vec<TransformSlot> =
+            self.transforms.into_iter().map(|t| TransformSlot::new(&shared, t)).collect();
         let mut slots = Vec::with_capacity(self.sinks.len());
         for sink in self.sinks {
             slots.push(SinkSlot::new(&shared, sink));
@@ -287,6 +297,7 @@ impl PipelineBuilder {
         let worker = Worker {
             shared: shared.clone(),
             consumers: Vec::new(),
+            transforms,
             sinks: slots,
             batch: Vec::new(),
             control: rx,
@@ -331,7 +342,11 @@ impl fmt::Debug for Pipeline {
 impl Pipeline {
     /// A builder with the default configuration and no sinks.
     pub fn builder() -> PipelineBuilder {
-        PipelineBuilder { config: RecorderConfig::default(), sinks: Vec::new() }
+        PipelineBuilder {
+            config: RecorderConfig::default(),
+            sinks: Vec::new(),
+            transforms: Vec::new(),
+        }
     }
 
     /// A handle for recording. Clone it freely (it is an `Arc`).
@@ -469,6 +484,45 @@ impl Recorder {
     }
 }
 
+/// A transform with its health entry.
+struct TransformSlot {
+    transform: Box<dyn crate::Transform>,
+    status: Arc<SinkStatus>,
+    disabled: bool,
+}
+
+impl TransformSlot {
+    fn new(shared: &Shared, transform: Box<dyn crate::Transform>) -> Self {
+        let status = Arc::new(SinkStatus::new(transform.name().to_owned()));
+        lock(&shared.sinks).push(status.clone());
+        Self { transform, status, disabled: false }
+    }
+
+    /// Applies the transform; `false` when the batch must not reach the sinks (the transform
+    /// panicked, now or before: it is counted as skipped).
+    fn apply(&mut self, batch: &mut [Event]) -> bool {
+        let n = batch.len() as u64;
+        if self.disabled {
+            SinkStatus::add(&self.status.skipped_events, n);
+            return false;
+        }
+        let transform = &mut self.transform;
+        match catch_unwind(AssertUnwindSafe(|| transform.apply(batch))) {
+            Ok(()) => {
+                SinkStatus::add(&self.status.batches, 1);
+                SinkStatus::add(&self.status.events, n);
+                true
+            }
+            Err(panic) => {
+                self.disabled = true;
+                SinkStatus::add(&self.status.skipped_events, n);
+                self.status.panicked(panic_message(&*panic));
+                false
+            }
+        }
+    }
+}
+
 struct SinkSlot {
     sink: Box<dyn Sink>,
     status: Arc<SinkStatus>,
@@ -579,6 +633,7 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 struct Worker {
     shared: Arc<Shared>,
     consumers: Vec<Consumer<Event>>,
+    transforms: Vec<TransformSlot>,
     sinks: Vec<SinkSlot>,
     batch: Vec<Event>,
     control: mpsc::Receiver<Control>,
@@ -721,8 +776,11 @@ impl Worker {
         if self.batch.is_empty() {
             return;
         }
-        for slot in &mut self.sinks {
-            slot.consume(&self.batch);
+        let passed = self.transforms.iter_mut().all(|t| t.apply(&mut self.batch));
+        if passed {
+            for slot in &mut self.sinks {
+                slot.consume(&self.batch);
+            }
         }
         let delivered = self.shared.delivered.load(Ordering::Relaxed) + self.batch.len() as u64;
         self.shared.delivered.store(delivered, Ordering::Release);

@@ -187,3 +187,20 @@ where
         (self.f)(batch)
     }
 }
+
+/// Changes events in place before any sink sees them, on the pipeline thread: redaction, for
+/// one. Added with [`PipelineBuilder::with_transform`](crate::PipelineBuilder::with_transform);
+/// it runs on every batch, for sinks added later too, and shows in the pipeline's health under
+/// its name like a sink.
+///
+/// A transform that panics is disabled and every later batch is withheld from the sinks
+/// (counted as skipped in its health): it fails closed, because a transform exists to keep
+/// something from them.
+pub trait Transform: Send + 'static {
+    /// A short name for health reports.
+    fn name(&self) -> &str;
+
+    /// Changes `batch` in place (values only: the pipeline hands the same events, in the same
+    /// order, to every sink).
+    fn apply(&mut self, batch: &mut [Event]);
+}

@@ -62,6 +62,11 @@ pub struct MissionConfig {
     /// `warn` or `error`; default `trace`: every log record). A firing directive with
     /// `set_log_level` records more verbose levels while it fires.
     pub log_level: Option<Level>,
+    /// Tenants whose prompt and completion content is kept (`MISSION_CAPTURE_CONTENT`,
+    /// comma-separated; `*` for every tenant). Default none: content attributes (see
+    /// [`redact::is_content_key`](crate::redact::is_content_key)) are replaced by
+    /// `[content omitted]` before anything is stored, exported, streamed or aggregated.
+    pub capture_content: Option<Vec<String>>,
 }
 
 /// A configuration with every setting decided.
@@ -93,6 +98,8 @@ pub struct ResolvedConfig {
     pub compliance: Vec<String>,
     /// The least severe log level recorded (a firing `set_log_level` directive lowers it).
     pub log_level: Level,
+    /// Tenants whose prompt and completion content is kept (`*`: every tenant).
+    pub capture_content: Vec<String>,
 }
 
 /// Reads a TOML file, or JSON when the name ends in `.json`.
@@ -138,6 +145,7 @@ impl MissionConfig {
             retention: self.retention.or(other.retention),
             compliance: self.compliance.or(other.compliance),
             log_level: self.log_level.or(other.log_level),
+            capture_content: self.capture_content.or(other.capture_content),
         }
     }
 
@@ -221,6 +229,9 @@ impl MissionConfig {
             compliance: var("MISSION_COMPLIANCE").map(|v| {
                 v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect()
             }),
+            capture_content: var("MISSION_CAPTURE_CONTENT").map(|v| {
+                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect()
+            }),
         })
     }
 
@@ -245,6 +256,7 @@ impl MissionConfig {
             retention: merged.retention,
             compliance: merged.compliance.unwrap_or_default(),
             log_level: merged.log_level.unwrap_or(Level::Trace),
+            capture_content: merged.capture_content.unwrap_or_default(),
         }
     }
 }
@@ -297,6 +309,10 @@ mod tests {
         assert!(err.to_string().contains("MISSION_RING_CAPACITY"), "{err}");
         let off = MissionConfig::from_env_with(env(&[("MISSION_STORE", "off")])).expect("env");
         assert_eq!(MissionConfig::default().resolve(off).store_root, None);
+        let capture =
+            MissionConfig::from_env_with(env(&[("MISSION_CAPTURE_CONTENT", " lab, research ,")]))
+                .expect("env");
+        assert_eq!(capture.capture_content, Some(vec!["lab".to_owned(), "research".to_owned()]));
         let err = MissionConfig::from_env_with(env(&[("MISSION_LOG_LEVEL", "loud")])).unwrap_err();
         assert!(err.to_string().contains("MISSION_LOG_LEVEL"), "{err}");
         let warn =

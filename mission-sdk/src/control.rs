@@ -189,6 +189,17 @@ impl MissionControlBuilder {
         self
     }
 
+    /// Keeps prompt and completion content for `tenants` (`"*"`: every tenant). By default it
+    /// is omitted (`[content omitted]`) before anything is stored, exported or streamed; see
+    /// [`redact`](crate::redact).
+    pub fn with_content_capture<S: Into<String>>(
+        mut self,
+        tenants: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.code.capture_content = Some(tenants.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Records log records at `level` and above only (default: every level). While a
     /// directive with `set_log_level` fires, the level it asks for is recorded too.
     pub fn with_log_level(mut self, level: Level) -> Self {
@@ -271,7 +282,14 @@ impl MissionControlBuilder {
         let redaction_key = self.redaction_key.or_else(|| {
             self.use_environment.then(|| std::env::var("MISSION_REDACTION_KEY").ok()).flatten()
         });
-        let redaction = crate::compliance::apply_redaction(redaction, &packs, redaction_key)?;
+        // Redaction as configured, with the compliance packs' rules; with neither, prompt and
+        // completion content is still omitted for tenants not capturing it.
+        let redaction = crate::compliance::apply_redaction(
+            redaction,
+            &packs,
+            redaction_key,
+            &config.capture_content,
+        )?;
         let policy = match (self.policy, &config.policy_file) {
             (Some(p), _) => p,
             (None, Some(file)) => crate::PolicySet::from_file(file)?,
@@ -375,20 +393,21 @@ impl MissionControlBuilder {
         };
         sinks.extend(self.sinks);
         let mut builder = Pipeline::builder().with_config(config.recorder.clone());
+        // Redaction changes each batch before every sink sees it (one added to the pipeline
+        // later too), and each sink keeps its own health entry.
         let redaction_stats = match redaction {
             Some(redaction) => {
-                let sink = crate::RedactingSink::new(crate::Redactor::new(redaction)?, sinks);
-                let stats = sink.stats_reader();
-                builder = builder.with_sink(sink);
+                let transform =
+                    crate::redact::RedactingTransform::new(crate::Redactor::new(redaction)?);
+                let stats = transform.stats_reader();
+                builder = builder.with_transform(transform);
                 Some(stats)
             }
-            None => {
-                for sink in sinks {
-                    builder = builder.with_boxed_sink(sink);
-                }
-                None
-            }
+            None => None,
         };
+        for sink in sinks {
+            builder = builder.with_boxed_sink(sink);
+        }
         let pipeline = builder.start()?;
         let mut enforcer = crate::PolicyEnforcer::new(policy, &pipeline.recorder());
         if let Some(audit) = &audit {
@@ -739,7 +758,9 @@ impl MissionControl {
         &self.enforcer
     }
 
-    /// What redaction did, when it is on.
+    /// What redaction did, when it is on: configured, from compliance packs, or omitting
+    /// prompt and completion content (on unless every tenant captures content: see
+    /// [`with_content_capture`](MissionControlBuilder::with_content_capture)).
     pub fn redaction_stats(&self) -> Option<crate::redact::RedactionStats> {
         self.redaction_stats.as_ref().map(|r| r.stats())
     }

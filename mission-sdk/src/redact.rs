@@ -14,6 +14,13 @@
 //! `gen_ai.system_instructions`, and keys ending in `.content`) are replaced by
 //! [`CONTENT_OMITTED`].
 //!
+//! Content omission runs even when no redaction is configured: `MissionControl` then puts a
+//! redactor with every detector off in front of its sinks
+//! ([`RedactionConfig::content_only`]), and tenants opt in to content with
+//! [`with_content_capture`](crate::MissionControlBuilder::with_content_capture),
+//! `MISSION_CAPTURE_CONTENT` or a configuration's `capture_content` (compliance packs that turn
+//! content off still win).
+//!
 //! [`RedactingSink`] puts a redactor in front of other sinks (the store, OTLP export), with
 //! counters readable from any thread.
 //!
@@ -114,6 +121,21 @@ pub struct RedactionRules {
     pub patterns: Vec<TokenPattern>,
 }
 
+impl RedactionRules {
+    /// No detector on; content omitted.
+    pub fn content_only() -> Self {
+        Self {
+            capture_content: false,
+            emails: false,
+            phones: false,
+            cards: false,
+            secrets: false,
+            ip_addresses: false,
+            patterns: Vec::new(),
+        }
+    }
+}
+
 impl Default for RedactionRules {
     fn default() -> Self {
         Self {
@@ -207,6 +229,42 @@ impl std::fmt::Debug for RedactionConfig {
 }
 
 impl RedactionConfig {
+    /// What runs when no redaction is configured: no detector on, and prompt and completion
+    /// content omitted except for the tenants in `capture` (`*`: every tenant, in which case
+    /// nothing needs to run and this is `None`).
+    pub fn content_only(capture: &[String]) -> Option<Self> {
+        if capture.iter().any(|t| t == "*") {
+            return None;
+        }
+        // The key makes replacement tokens; with every detector off none is ever made, so a
+        // per-process random key (never stored) only satisfies the length check.
+        use std::hash::{BuildHasher, Hasher};
+        let random = |n: u64| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(n);
+            h.finish()
+        };
+        let mut config = Self {
+            key: format!("{:016x}{:016x}", random(1), random(2)),
+            default: RedactionRules::content_only(),
+            tenants: BTreeMap::new(),
+        };
+        config.capture_content_for(capture);
+        Some(config)
+    }
+
+    /// Keeps prompt and completion content for the tenants in `capture` (`*`: the default
+    /// rules, so every tenant without an override of its own).
+    pub fn capture_content_for(&mut self, capture: &[String]) {
+        for tenant in capture {
+            if tenant == "*" {
+                self.default.capture_content = true;
+            } else {
+                self.tenants.entry(tenant.clone()).or_default().capture_content = Some(true);
+            }
+        }
+    }
+
     /// The default rules with `key`.
     pub fn with_key(key: impl Into<String>) -> Self {
         Self { key: key.into(), ..Self::default() }
@@ -572,6 +630,53 @@ impl Sink for RedactingSink {
 
     fn shutdown(&mut self) -> Result<(), SinkError> {
         self.inner.each(|s| s.shutdown())
+    }
+}
+
+/// A [`Transform`](mission_core::Transform) that redacts every event in place before any sink
+/// of the pipeline sees it, sinks added while running included: what
+/// [`MissionControl`](crate::MissionControl) runs. Each sink keeps its own health entry (a
+/// [`RedactingSink`] shows as one sink), and if redaction ever panicked, nothing unredacted
+/// would reach a sink: the pipeline withholds the batches and reports it.
+pub struct RedactingTransform {
+    redactor: Redactor,
+    reader: RedactionStatsReader,
+}
+
+impl RedactingTransform {
+    /// Redacts with `redactor`.
+    pub fn new(redactor: Redactor) -> Self {
+        Self { redactor, reader: RedactionStatsReader::default() }
+    }
+
+    /// A reader of the counters.
+    pub fn stats_reader(&self) -> RedactionStatsReader {
+        self.reader.clone()
+    }
+}
+
+impl mission_core::Transform for RedactingTransform {
+    fn name(&self) -> &str {
+        "redaction"
+    }
+
+    fn apply(&mut self, batch: &mut [Event]) {
+        let c = &self.reader.counters;
+        c.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let (mut redacted, mut replaced, mut omitted) = (0u64, 0u64, 0u64);
+        for event in batch.iter_mut().filter(|e| self.redactor.needs_redaction(e)) {
+            let (r, o) = self.redactor.redact_event_counted(event);
+            if r + o > 0 {
+                redacted += 1;
+                replaced += r as u64;
+                omitted += o as u64;
+            }
+        }
+        if redacted > 0 {
+            c.events_redacted.fetch_add(redacted, Ordering::Relaxed);
+            c.replacements.fetch_add(replaced, Ordering::Relaxed);
+            c.content_omitted.fetch_add(omitted, Ordering::Relaxed);
+        }
     }
 }
 

@@ -145,3 +145,87 @@ fn permit_decides_by_policy_and_breakers_and_every_decision_is_recorded_and_deni
     drop(control);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Records an LLM call carrying prompt and completion content; returns (stored, streamed) text.
+fn record_content(control: &MissionControl) -> (String, String) {
+    let live = control.subscribe(EventFilter::all(), 1000);
+    let thread = control.agent("support").thread();
+    let mut call = thread.llm_call("claude-sonnet-4", "anthropic");
+    call.set_attribute("gen_ai.input.messages", "PROMPT: my account number is 12345");
+    call.set_attribute("gen_ai.completion.0.content", "COMPLETION: here it is");
+    call.set_attribute("gen_ai.request.temperature", 0.2);
+    call.end();
+    thread.end();
+    control.flush().unwrap();
+    let mut streamed = String::new();
+    while let Some(e) = live.try_recv() {
+        streamed.push_str(&format!("{e:?}"));
+    }
+    (all_text(&control.store().unwrap().unwrap()), streamed)
+}
+
+#[test]
+fn content_is_omitted_by_default_and_kept_for_tenants_that_opt_in() {
+    for (tenant, capture, kept) in
+        [("acme", vec![], false), ("lab", vec!["lab"], true), ("acme", vec!["lab"], false)]
+    {
+        let root = temp_root(&format!("content-{tenant}-{}", capture.len()));
+        let control = MissionControl::builder()
+            .ignore_environment()
+            .with_tenant(tenant)
+            .with_store_root(&root)
+            .with_content_capture(capture.clone())
+            .build()
+            .unwrap();
+        let (stored, streamed) = record_content(&control);
+        for content in ["PROMPT: my account", "COMPLETION: here it is"] {
+            assert_eq!(stored.contains(content), kept, "{tenant} {capture:?}: {content} stored");
+            assert_eq!(streamed.contains(content), kept, "{tenant} {capture:?}: streamed");
+        }
+        assert_eq!(stored.contains("[content omitted]"), !kept, "{stored}");
+        assert!(stored.contains("claude-sonnet-4"), "the rest of the call is kept");
+        if !kept {
+            let stats = control.redaction_stats().expect("content omission runs");
+            assert_eq!(stats.content_omitted, 2, "{stats:?}");
+        }
+        drop(control);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    // Every tenant: nothing runs in front of the sinks.
+    let root = temp_root("content-all");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_content_capture(["*"])
+        .build()
+        .unwrap();
+    let (stored, _) = record_content(&control);
+    assert!(stored.contains("PROMPT: my account"));
+    assert!(control.redaction_stats().is_none());
+    drop(control);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_redaction_file_and_the_capture_list_combine() {
+    let root = temp_root("content-redaction");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_tenant("lab")
+        .with_store_root(&root)
+        .with_redaction(RedactionConfig::with_key("a-redaction-key-of-some-length"))
+        .with_content_capture(["lab"])
+        .build()
+        .unwrap();
+    let thread = control.agent("support").thread();
+    let mut call = thread.llm_call("claude-sonnet-4", "anthropic");
+    call.set_attribute("gen_ai.input.messages", "PROMPT from jane.doe@example.com");
+    call.end();
+    thread.end();
+    control.flush().unwrap();
+    let stored = all_text(&control.store().unwrap().unwrap());
+    assert!(stored.contains("PROMPT from [email:"), "kept, and still redacted: {stored}");
+    assert!(!stored.contains("jane.doe@example.com"));
+    drop(control);
+    let _ = std::fs::remove_dir_all(&root);
+}

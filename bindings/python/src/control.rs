@@ -125,7 +125,7 @@ struct OtlpSettings {
 }
 
 /// Python argument → the `MISSION_*` variable whose parser checks it.
-const ARGUMENTS: [(&str, &str); 13] = [
+const ARGUMENTS: [(&str, &str); 14] = [
     ("store", "MISSION_STORE_ROOT"),
     ("use_store", "MISSION_STORE"),
     ("service", "MISSION_SERVICE_NAME"),
@@ -139,6 +139,7 @@ const ARGUMENTS: [(&str, &str); 13] = [
     ("redaction_file", "MISSION_REDACTION_FILE"),
     ("log_level", "MISSION_LOG_LEVEL"),
     ("compliance", "MISSION_COMPLIANCE"),
+    ("capture_content", "MISSION_CAPTURE_CONTENT"),
 ];
 
 impl Settings {
@@ -255,7 +256,7 @@ impl Control {
     /// environment variables, then a configuration file, then the defaults (a store in
     /// `./mission-data`, nothing to run beside it).
     #[new]
-    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, otlp_headers=None, otlp_ca_file=None, models=None, directives=None, policy_file=None, redaction_file=None, log_level=None, compliance=None, redaction_key=None))]
+    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, otlp_headers=None, otlp_ca_file=None, models=None, directives=None, policy_file=None, redaction_file=None, log_level=None, compliance=None, redaction_key=None, capture_content=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -278,6 +279,7 @@ impl Control {
         log_level: Option<String>,
         compliance: Option<Vec<String>>,
         redaction_key: Option<String>,
+        capture_content: Option<Vec<String>>,
     ) -> PyResult<Self> {
         let mut variables = HashMap::new();
         let mut put = |key: &'static str, value: Option<String>| {
@@ -298,6 +300,7 @@ impl Control {
         put("MISSION_REDACTION_FILE", redaction_file.map(|p| p.display().to_string()));
         put("MISSION_LOG_LEVEL", log_level);
         put("MISSION_COMPLIANCE", compliance.map(|c| c.join(",")));
+        put("MISSION_CAPTURE_CONTENT", capture_content.map(|c| c.join(",")));
         // Code and environment: arguments win, MISSION_* fill the rest.
         for (_, var) in ARGUMENTS {
             if !variables.contains_key(var)

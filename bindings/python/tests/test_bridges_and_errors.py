@@ -241,3 +241,22 @@ def test_otlp_over_https_sends_the_headers_and_trusts_the_ca_file(tmp_path, http
 def test_otlp_headers_without_an_endpoint_are_refused(tmp_path):
     with pytest.raises(ValueError, match="otlp_endpoint"):
         mc.init(store=tmp_path / "x", otlp_headers={"k": "v"})
+
+
+@pytest.mark.parametrize("capture, kept", [(None, False), (["acme"], True), (True, True), (["lab"], False)])
+def test_prompt_content_is_omitted_unless_the_tenant_captures_it(tmp_path, capture, kept):
+    from conftest import rows
+
+    c = mc.init(store=tmp_path / "store", tenant="acme", capture_content=capture, models=False)
+    with c.thread(agent="support-bot") as thread:
+        with thread.llm_call("claude-sonnet-4", provider="anthropic") as call:
+            call.set_attribute("gen_ai.input.messages", "PROMPT: my account is 12345")
+            call.set_attribute("gen_ai.request.temperature", 0.2)
+    c.flush()
+    spans = rows(c.query(kind="llm_call"))
+    c.shutdown()
+    assert spans
+    attributes = dict(spans[0]["attributes"])
+    expected = "PROMPT: my account is 12345" if kept else "[content omitted]"
+    assert attributes["gen_ai.input.messages"] == expected
+    assert "gen_ai.request.temperature" in attributes

@@ -5,6 +5,7 @@ mod failing_sinks_are_isolated;
 mod flush_and_shutdown_lose_nothing;
 mod layer_records_tracing_spans;
 mod stats_match_sorted_arrays;
+mod transforms_run_before_every_sink;
 mod values_are_bounded;
 
 use mission_core::{Event, EventBody, LogRecord, Symbol, Text};

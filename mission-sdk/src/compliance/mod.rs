@@ -232,9 +232,14 @@ pub fn apply_redaction(
     config: Option<RedactionConfig>,
     packs: &[AppliedPack],
     key: Option<String>,
+    capture_content: &[String],
 ) -> Result<Option<RedactionConfig>> {
+    let config = config.map(|mut c| {
+        c.capture_content_for(capture_content);
+        c
+    });
     if packs.is_empty() {
-        return Ok(config);
+        return Ok(config.or_else(|| RedactionConfig::content_only(capture_content)));
     }
     let mut config = match config {
         Some(c) => c,
@@ -248,17 +253,15 @@ pub fn apply_redaction(
                         .into(),
                 });
             };
-            // Tenants no pack covers keep what they had: no redaction.
-            let nothing = RedactionRules {
-                capture_content: true,
-                emails: false,
-                phones: false,
-                cards: false,
-                secrets: false,
-                ip_addresses: false,
-                patterns: Vec::new(),
+            // Tenants no pack covers keep what they had: no redaction, content only where
+            // captured.
+            let mut config = RedactionConfig {
+                key,
+                default: RedactionRules::content_only(),
+                tenants: BTreeMap::new(),
             };
-            RedactionConfig { key, default: nothing, tenants: BTreeMap::new() }
+            config.capture_content_for(capture_content);
+            config
         }
     };
     for applied in packs {
@@ -356,12 +359,19 @@ mod tests {
     #[test]
     fn a_tenant_pack_tightens_only_that_tenant() {
         let packs = vec![AppliedPack::parse("hipaa@clinic").expect("pack")];
-        let config = apply_redaction(None, &packs, Some("k".repeat(32))).expect("ok").expect("on");
+        let config =
+            apply_redaction(None, &packs, Some("k".repeat(32)), &[]).expect("ok").expect("on");
         assert!(config.rules_for("clinic").emails && config.rules_for("clinic").phones);
         assert!(!config.rules_for("clinic").capture_content);
         assert_eq!(config.rules_for("clinic").patterns.len(), 1, "the MRN pattern");
         assert!(!config.rules_for("retail").emails, "other tenants are untouched");
-        assert!(config.rules_for("retail").capture_content);
+        assert!(!config.rules_for("retail").capture_content, "content is off by default");
+        // Opting in keeps content for a tenant no pack covers; the pack still wins for its own.
+        let capture = ["retail".to_owned(), "clinic".to_owned()];
+        let opted =
+            apply_redaction(None, &packs, Some("k".repeat(32)), &capture).expect("ok").expect("on");
+        assert!(opted.rules_for("retail").capture_content);
+        assert!(!opted.rules_for("clinic").capture_content, "hipaa keeps content off");
 
         let mut policy = RetentionPolicy::all(Duration::from_secs(30 * 86_400));
         apply_retention(&mut policy, &packs);
@@ -382,10 +392,10 @@ mod tests {
             RedactionOverride { capture_content: Some(true), ..RedactionOverride::default() },
         );
         let packs = vec![AppliedPack::parse("pci").expect("pack")];
-        let config = apply_redaction(Some(existing), &packs, None).expect("ok").expect("on");
+        let config = apply_redaction(Some(existing), &packs, None, &[]).expect("ok").expect("on");
         assert!(config.rules_for("anyone").emails);
         assert!(!config.rules_for("lab").capture_content, "the pack turns content off");
-        let err = apply_redaction(None, &packs, None).unwrap_err().to_string();
+        let err = apply_redaction(None, &packs, None, &[]).unwrap_err().to_string();
         assert!(err.contains("MISSION_REDACTION_KEY"), "{err}");
         assert!(AppliedPack::parse("pci@").is_err());
     }

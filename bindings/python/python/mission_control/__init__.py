@@ -263,6 +263,16 @@ def _shutdown_at_exit(ref: "weakref.ReferenceType[Control]") -> None:
             pass
 
 
+def _tenants(capture: Union[Sequence[str], bool, None]) -> Optional[list]:
+    if capture is None or capture is False:
+        return None if capture is None else []
+    if capture is True:
+        return ["*"]
+    if isinstance(capture, str):
+        raise TypeError("capture_content must be a list of tenants or True, not a str")
+    return list(capture)
+
+
 def init(
     store: Union[str, os.PathLike, None] = None,
     service: Optional[str] = None,
@@ -284,6 +294,7 @@ def init(
     log_level: Optional[str] = None,
     compliance: Optional[Sequence[str]] = None,
     redaction_key: Optional[str] = None,
+    capture_content: Union[Sequence[str], bool, None] = None,
 ) -> Control:
     """Starts Mission Control in this process and returns the instance.
 
@@ -304,6 +315,10 @@ def init(
     ``compliance`` applies packs (``"soc2"``, ``"hipaa"``, ``"pci"`` or a pack file; ``"NAME@TENANT"``
     for one tenant): tighter redaction, shorter retention, access auditing; without a
     ``redaction_file`` they need ``redaction_key`` (or ``MISSION_REDACTION_KEY``).
+    Prompt and completion content (``gen_ai.input.messages``, ``gen_ai.prompt.*``, keys ending in
+    ``.content``...) is replaced by ``"[content omitted]"`` before anything is stored, exported
+    or streamed, except for the tenants in ``capture_content`` (``True`` or ``["*"]``: every
+    tenant; or ``MISSION_CAPTURE_CONTENT``).
 
     A policy, redaction, directive, price or configuration file that is missing or malformed
     raises :class:`ConfigError` naming the file (and, for a malformed one, the line and field).
@@ -340,6 +355,7 @@ def init(
         log_level=log_level,
         compliance=list(compliance) if compliance is not None else None,
         redaction_key=redaction_key,
+        capture_content=_tenants(capture_content),
     )
     ref = weakref.ref(control)
     atexit.register(_shutdown_at_exit, ref)

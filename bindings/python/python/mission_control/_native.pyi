@@ -106,6 +106,7 @@ class Control:
         log_level: Optional[str] = None,
         compliance: Optional[List[str]] = None,
         redaction_key: Optional[str] = None,
+        capture_content: Optional[List[str]] = None,
     ) -> "Control": ...
     def thread(
         self,
