@@ -217,21 +217,16 @@ impl MissionConfig {
             models,
             policy_file: var("MISSION_POLICY_FILE").map(PathBuf::from),
             redaction_file: var("MISSION_REDACTION_FILE").map(PathBuf::from),
-            directives: var("MISSION_DIRECTIVES").map(|v| {
-                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect()
-            }),
+            directives: var("MISSION_DIRECTIVES").map(|v| list(&v).map(PathBuf::from).collect()),
             recorder,
             prices_file: var("MISSION_PRICES_FILE").map(PathBuf::from),
             retention: match var("MISSION_RETENTION") {
                 Some(v) => Some(duration_text::parse(&v).map_err(|e| bad("MISSION_RETENTION", e))?),
                 None => None,
             },
-            compliance: var("MISSION_COMPLIANCE").map(|v| {
-                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect()
-            }),
-            capture_content: var("MISSION_CAPTURE_CONTENT").map(|v| {
-                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect()
-            }),
+            compliance: var("MISSION_COMPLIANCE").map(|v| list(&v).map(String::from).collect()),
+            capture_content: var("MISSION_CAPTURE_CONTENT")
+                .map(|v| list(&v).map(String::from).collect()),
         })
     }
 
@@ -259,6 +254,11 @@ impl MissionConfig {
             capture_content: merged.capture_content.unwrap_or_default(),
         }
     }
+}
+
+/// The items of a comma-separated variable, trimmed, empty ones skipped.
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|item| !item.is_empty())
 }
 
 #[cfg(test)]

@@ -343,10 +343,7 @@ impl MissionControlBuilder {
                     };
                 // The collector's CA (headers come from OTEL_EXPORTER_OTLP_HEADERS, which the
                 // exporter reads itself).
-                otlp.ca_file = std::env::var_os("MISSION_OTLP_CA_FILE")
-                    .or_else(|| std::env::var_os("OTEL_EXPORTER_OTLP_CERTIFICATE"))
-                    .filter(|v| !v.is_empty())
-                    .map(std::path::PathBuf::from);
+                otlp.ca_file = crate::OtlpConfig::ca_file_from_env();
                 Ok(Some(otlp))
             };
             match self.otlp.map_or_else(from_env, |c| Ok(Some(c)))? {

@@ -132,6 +132,15 @@ impl OtlpConfig {
         self
     }
 
+    /// The CA file the environment names: `MISSION_OTLP_CA_FILE`, else the standard
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+    pub fn ca_file_from_env() -> Option<std::path::PathBuf> {
+        std::env::var_os("MISSION_OTLP_CA_FILE")
+            .or_else(|| std::env::var_os("OTEL_EXPORTER_OTLP_CERTIFICATE"))
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    }
+
     /// This configuration trusting the CA certificates in `path` (PEM) as well.
     pub fn with_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.ca_file = Some(path.into());
@@ -237,16 +246,7 @@ impl HttpClient for CauseKeepingClient {
     ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
         let result = self.client.send_bytes(request).await;
         if let Err(e) = &result {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e.as_ref());
-            while let Some(inner) = source {
-                let inner_text = inner.to_string();
-                if !text.contains(&inner_text) {
-                    text.push_str(": ");
-                    text.push_str(&inner_text);
-                }
-                source = inner.source();
-            }
+            let text = crate::tls::error_with_causes(e.as_ref());
             *self.cause.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
         }
         result

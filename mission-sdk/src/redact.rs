@@ -599,18 +599,7 @@ impl Sink for RedactingSink {
             Some(first) => {
                 out.clear();
                 out.extend_from_slice(batch);
-                let (mut redacted, mut replaced, mut omitted) = (0u64, 0u64, 0u64);
-                for event in &mut out[first..] {
-                    let (r, o) = redactor.redact_event_counted(event);
-                    if r + o > 0 {
-                        redacted += 1;
-                        replaced += r as u64;
-                        omitted += o as u64;
-                    }
-                }
-                c.events_redacted.fetch_add(redacted, Ordering::Relaxed);
-                c.replacements.fetch_add(replaced, Ordering::Relaxed);
-                c.content_omitted.fetch_add(omitted, Ordering::Relaxed);
+                redact_counted(redactor, c, &mut out[first..]);
                 out
             }
         };
@@ -663,21 +652,27 @@ impl mission_core::Transform for RedactingTransform {
     fn apply(&mut self, batch: &mut [Event]) {
         let c = &self.reader.counters;
         c.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let (mut redacted, mut replaced, mut omitted) = (0u64, 0u64, 0u64);
-        for event in batch.iter_mut().filter(|e| self.redactor.needs_redaction(e)) {
-            let (r, o) = self.redactor.redact_event_counted(event);
-            if r + o > 0 {
-                redacted += 1;
-                replaced += r as u64;
-                omitted += o as u64;
-            }
-        }
-        if redacted > 0 {
-            c.events_redacted.fetch_add(redacted, Ordering::Relaxed);
-            c.replacements.fetch_add(replaced, Ordering::Relaxed);
-            c.content_omitted.fetch_add(omitted, Ordering::Relaxed);
+        if let Some(first) = batch.iter().position(|e| self.redactor.needs_redaction(e)) {
+            redact_counted(&self.redactor, c, &mut batch[first..]);
         }
     }
+}
+
+/// Redacts `events` in place and adds what was done to `c` (`events` itself is counted by the
+/// caller, which sees the whole batch).
+fn redact_counted(redactor: &Redactor, c: &Counters, events: &mut [Event]) {
+    let (mut redacted, mut replaced, mut omitted) = (0u64, 0u64, 0u64);
+    for event in events {
+        let (r, o) = redactor.redact_event_counted(event);
+        if r + o > 0 {
+            redacted += 1;
+            replaced += r as u64;
+            omitted += o as u64;
+        }
+    }
+    c.events_redacted.fetch_add(redacted, Ordering::Relaxed);
+    c.replacements.fetch_add(replaced, Ordering::Relaxed);
+    c.content_omitted.fetch_add(omitted, Ordering::Relaxed);
 }
 
 #[cfg(test)]

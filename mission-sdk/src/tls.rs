@@ -70,6 +70,24 @@ pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
     Ok(pem)
 }
 
+/// `e` followed by each cause its message does not already include
+/// (`error sending request ...: invalid peer certificate: UnknownIssuer`): a client's own
+/// message rarely says why a connection failed.
+#[cfg(any(feature = "webhooks", feature = "otlp"))]
+pub(crate) fn error_with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A blocking `reqwest` client with `timeout`, trusting the system's roots plus `ca_pem`.
 #[cfg(any(feature = "webhooks", feature = "otlp"))]
 pub(crate) fn blocking_client(

@@ -177,12 +177,8 @@ impl Settings {
             config.headers = otlp.headers.clone();
             // Like MISSION_OTLP_ENDPOINT, an endpoint given in code takes its CA from the
             // environment when the call does not name one.
-            config.ca_file = otlp.ca_file.clone().or_else(|| {
-                std::env::var_os("MISSION_OTLP_CA_FILE")
-                    .or_else(|| std::env::var_os("OTEL_EXPORTER_OTLP_CERTIFICATE"))
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            });
+            config.ca_file =
+                otlp.ca_file.clone().or_else(mission_sdk::OtlpConfig::ca_file_from_env);
             builder = builder.with_otlp(config);
         }
         builder.build().map_err(|e| match e {

@@ -409,7 +409,7 @@ impl Client {
                 }
             }
             Err(e) => {
-                let why = error_chain(&e);
+                let why = crate::tls::error_with_causes(&e);
                 // A bad request or a certificate the client does not trust fails the same
                 // way on every retry.
                 if e.is_builder() || why.contains("certificate") {
@@ -420,23 +420,6 @@ impl Client {
             }
         }
     }
-}
-
-/// An error with its causes (`error sending request: ... invalid peer certificate: UnknownIssuer`):
-/// reqwest's own message alone rarely says why.
-#[cfg(feature = "webhooks")]
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(not(feature = "webhooks"))]
