@@ -451,6 +451,14 @@ fn serve_one<S: Read + Write>(
     stream.flush()
 }
 
+/// `sha256=<hex>` of `body` under `secret`, computed here independently of the SDK's `sign`.
+fn expected_signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("key");
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
 fn fail_then_recover(h: &Harness, tool: &str) {
     h.tool_call(tool, false);
     h.tool_call(tool, false);
@@ -480,10 +488,7 @@ fn generic_webhook_is_signed_and_carries_firing_then_resolve() {
     let got = received.lock().expect("lock").clone();
     assert_eq!(got.len(), 2);
     for r in &got {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").expect("key");
-        mac.update(&r.body);
-        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(r.headers["x-mission-signature"], format!("sha256={hex}"));
+        assert_eq!(r.headers["x-mission-signature"], expected_signature(b"s3cret", &r.body));
         let body = r.json();
         assert_eq!(
             r.headers["x-mission-timestamp"],
@@ -537,10 +542,7 @@ fn https_webhooks_trust_their_ca_file_and_record_an_untrusted_certificate() {
     let got = received.lock().expect("lock").clone();
     assert_eq!(got.len(), 2, "only the webhook trusting the CA got through");
     for r in &got {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").expect("key");
-        mac.update(&r.body);
-        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(r.headers["x-mission-signature"], format!("sha256={hex}"));
+        assert_eq!(r.headers["x-mission-signature"], expected_signature(b"s3cret", &r.body));
     }
     assert_eq!(got[0].json()["state"], "firing");
     assert_eq!(got[1].json()["state"], "resolved");
