@@ -552,71 +552,17 @@ fn exports_anomalies_as_warn_log_records() {
 /// Redaction before export, checked on what the receiver got: generated card numbers, e-mail
 /// addresses and API keys put into span attributes, an error message and a log message never
 /// reach it; the stable replacement tokens do.
+#[path = "support/secrets.rs"]
+mod secrets;
+
 mod redacted_export {
+    use super::secrets::{api_key, card, email};
     use super::*;
     use mission_sdk::redact::{RedactionConfig, Redactor};
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
     const KEY: &str = "otlp-redaction-test-key-0123456789";
-
-    fn luhn_check_digit(body: &[u8]) -> u8 {
-        let mut sum = 0u32;
-        for (i, d) in body.iter().rev().enumerate() {
-            let mut v = u32::from(*d);
-            if i % 2 == 0 {
-                v *= 2;
-                if v > 9 {
-                    v -= 9;
-                }
-            }
-            sum += v;
-        }
-        ((10 - sum % 10) % 10) as u8
-    }
-
-    /// A Luhn-valid number of a real brand (issuer prefix, length), bare or grouped by fours.
-    fn card() -> impl Strategy<Value = String> {
-        const BRANDS: &[(&str, usize)] =
-            &[("4", 16), ("4", 13), ("51", 16), ("2221", 16), ("37", 15), ("6011", 16), ("62", 19)];
-        (0..BRANDS.len(), proptest::collection::vec(0u8..10, 19), 0..3usize).prop_map(
-            |(brand, random, grouping)| {
-                let (prefix, len) = BRANDS[brand];
-                let mut d: Vec<u8> = prefix.bytes().map(|c| c - b'0').collect();
-                d.extend_from_slice(&random[..len - 1 - d.len()]);
-                d.push(luhn_check_digit(&d));
-                let digits: Vec<String> = d.iter().map(|d| d.to_string()).collect();
-                match grouping {
-                    0 => digits.concat(),
-                    g => digits.chunks(4).map(|c| c.concat()).collect::<Vec<_>>().join(if g == 1 {
-                        " "
-                    } else {
-                        "-"
-                    }),
-                }
-            },
-        )
-    }
-
-    fn email() -> impl Strategy<Value = String> {
-        "[a-zA-Z0-9]([a-zA-Z0-9._%+-]{0,14}[a-zA-Z0-9])?@[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?\\.[a-z]{2,6}"
-    }
-
-    /// An API key or bearer token; the second value is the part that must not survive.
-    fn api_key() -> impl Strategy<Value = (String, String)> {
-        let plain = prop_oneof![
-            "sk-proj-[A-Za-z0-9_-]{40,80}",
-            "sk-ant-api03-[A-Za-z0-9_-]{80,95}",
-            "AKIA[A-Z0-9]{16}",
-            "ghp_[A-Za-z0-9]{36}",
-            "xoxb-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{24}",
-            "AIza[A-Za-z0-9_-]{35}",
-            "sk_live_[A-Za-z0-9]{24,60}",
-        ]
-        .prop_map(|k| (k.clone(), k));
-        let bearer = "[A-Za-z0-9._~+/-]{20,60}".prop_map(|t| (format!("Bearer {t}"), t));
-        prop_oneof![3 => plain, 1 => bearer]
-    }
 
     fn received_for(receiver: &Receiver, thread_id: &str) -> (Vec<Value>, Vec<Value>) {
         let deadline = Instant::now() + Duration::from_secs(20);
