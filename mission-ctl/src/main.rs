@@ -67,6 +67,9 @@ enum Command {
         store: PathBuf,
         /// The thread id (32 hex digits).
         id: String,
+        /// Only this tenant's events of the thread (another tenant may continue a thread id).
+        #[arg(long)]
+        tenant: Option<String>,
         /// Print JSON instead of a tree.
         #[arg(long)]
         json: bool,
@@ -224,12 +227,14 @@ fn groups(args: &[GroupArg]) -> Vec<GroupBy> {
     args.iter().map(|g| (*g).into()).collect()
 }
 
-fn open(root: &PathBuf) -> Result<Store, ExitCode> {
+/// The store at `root`, scoped to `tenant` when one is given: a command with `--tenant` then
+/// reads that tenant's partitions only, whatever else it is asked.
+fn open(root: &PathBuf, tenant: Option<&str>) -> Result<Store, ExitCode> {
     if !root.exists() {
         eprintln!("error: no store at {}", root.display());
         return Err(ExitCode::from(3));
     }
-    Store::open(root).map_err(|e| {
+    Store::open_scoped(root, tenant).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(3)
     })
@@ -300,12 +305,14 @@ fn serve_dashboard(
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// Runs a command that scans the store, with a progress bar on stderr when it is a terminal.
+/// Runs a command that scans the store (as `tenant` may see it, when given), with a progress
+/// bar on stderr when it is a terminal.
 fn scan(
     root: &PathBuf,
+    tenant: Option<&str>,
     run: impl FnOnce(&Store, &mut dyn Write) -> Result<bool, mission_ctl::Error>,
 ) -> ExitCode {
-    let store = match open(root) {
+    let store = match open(root, tenant) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -357,17 +364,19 @@ fn main() -> ExitCode {
             finish(mission_ctl::run_tail(store, args, &mut out).map(|()| true))
         }
         Command::Threads { store, filter, json } => {
-            scan(store, |s, out| mission_ctl::run_threads(s, filter, *json, out).map(|()| true))
+            scan(store, filter.tenant.as_deref(), |s, out| {
+                mission_ctl::run_threads(s, filter, *json, out).map(|()| true)
+            })
         }
-        Command::Thread { store, id, json } => {
-            scan(store, |s, out| mission_ctl::run_thread(s, id, *json, out))
+        Command::Thread { store, id, tenant, json } => {
+            scan(store, tenant.as_deref(), |s, out| mission_ctl::run_thread(s, id, *json, out))
         }
         Command::Stats { store, window, tenant, group_by, json } => {
             let window = match window.resolve(HOUR) {
                 Ok(w) => w,
                 Err(e) => return finish(Err(e)),
             };
-            scan(store, |s, out| {
+            scan(store, tenant.as_deref(), |s, out| {
                 mission_ctl::run_stats(s, window, tenant.as_deref(), &groups(group_by), *json, out)
                     .map(|()| true)
             })
@@ -377,7 +386,7 @@ fn main() -> ExitCode {
                 Ok(w) => w,
                 Err(e) => return finish(Err(e)),
             };
-            scan(store, |s, out| {
+            scan(store, tenant.as_deref(), |s, out| {
                 mission_ctl::run_cost(s, window, tenant.as_deref(), &groups(group_by), *json, out)
                     .map(|()| true)
             })
@@ -388,15 +397,17 @@ fn main() -> ExitCode {
                 Err(e) => return finish(Err(e)),
             };
             let format = if *json { ReportFormat::Json } else { *format };
-            scan(store, |s, out| {
+            scan(store, tenant.as_deref(), |s, out| {
                 mission_ctl::run_report(s, window, tenant.as_deref(), format, out).map(|()| true)
             })
         }
         Command::Query { store, filter } => {
-            scan(store, |s, out| mission_ctl::run_query(s, filter, out).map(|()| true))
+            scan(store, filter.tenant.as_deref(), |s, out| {
+                mission_ctl::run_query(s, filter, out).map(|()| true)
+            })
         }
         Command::Doctor { store, json } => {
-            scan(store, |s, out| mission_ctl::run_doctor(s, *json, out).map(|r| r.healthy()))
+            scan(store, None, |s, out| mission_ctl::run_doctor(s, *json, out).map(|r| r.healthy()))
         }
         Command::Erase { store, attribute, tenant, actor, json } => {
             if !store.exists() {

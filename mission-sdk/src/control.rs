@@ -797,9 +797,7 @@ impl MissionControl {
                 recorder: self.recorder.downgrade(),
                 hub: self.hub.clone(),
                 tenant: self.tenant,
-                health: std::sync::Arc::new(move || {
-                    serde_json::to_value(sources.report()).unwrap_or_default()
-                }),
+                health: std::sync::Arc::new(move |scope| sources.report_json(scope)),
                 directives: Some(self.directives.clone()),
                 audit: self.audit.clone(),
                 policy: Some(self.enforcer.clone()),
@@ -835,7 +833,7 @@ impl MissionControl {
             recorder: self.recorder.downgrade(),
             hub: self.hub.clone(),
             tenant: self.tenant,
-            health: Arc::new(move || serde_json::to_value(sources.report()).unwrap_or_default()),
+            health: Arc::new(move |scope| sources.report_json(scope)),
             directives: Some(self.directives.clone()),
             audit: self.audit.clone(),
             policy: Some(self.enforcer.clone()),
@@ -910,6 +908,31 @@ struct HealthSources {
 }
 
 impl HealthSources {
+    /// The report as JSON for a principal of `scope`: all of it for `None`, else only what
+    /// [`TenantHealth`] keeps.
+    #[cfg_attr(not(feature = "mcp"), allow(dead_code))]
+    fn report_json(&self, scope: Option<&str>) -> serde_json::Value {
+        match scope {
+            None => serde_json::to_value(self.report()).unwrap_or_default(),
+            Some(tenant) => serde_json::to_value(self.tenant_report(tenant)).unwrap_or_default(),
+        }
+    }
+
+    fn tenant_report(&self, tenant: &str) -> TenantHealth {
+        let report = self.report();
+        TenantHealth {
+            tenant: tenant.to_owned(),
+            healthy: report.healthy,
+            sinks: report
+                .recorder
+                .iter()
+                .flat_map(|r| &r.sinks)
+                .map(|s| TenantSinkHealth { name: s.name.clone(), state: s.state })
+                .collect(),
+            in_flight_open: self.in_flight.open_of(tenant),
+        }
+    }
+
     fn report(&self) -> HealthReport {
         let recorder = self.recorder.upgrade().map(|r| r.health());
         let in_flight =
@@ -955,6 +978,32 @@ pub struct HealthReport {
     pub models: Option<crate::ModelStats>,
     /// Where the store is, when there is one.
     pub store_root: Option<PathBuf>,
+}
+
+/// The health a principal scoped to one tenant sees ([`MissionControl::health_report`] is for
+/// principals of every tenant): whether recording is healthy and each sink's state, and that
+/// tenant's own spans in flight. Process-wide counts (events recorded and dropped, buffer
+/// fill, exporter counters), sink error texts (which can quote any tenant's data) and the store
+/// path are left out: they are every tenant's.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TenantHealth {
+    /// The tenant this report is for.
+    pub tenant: String,
+    /// Recording, every sink and OTLP export are fine, and nothing was dropped.
+    pub healthy: bool,
+    /// Each sink's name and state, without counts or error messages.
+    pub sinks: Vec<TenantSinkHealth>,
+    /// Spans of this tenant open now.
+    pub in_flight_open: u64,
+}
+
+/// One sink in a [`TenantHealth`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TenantSinkHealth {
+    /// The sink's name.
+    pub name: String,
+    /// Its state.
+    pub state: mission_core::SinkState,
 }
 
 impl Drop for MissionControl {

@@ -46,13 +46,9 @@ pub fn erase_subject(
     let Some(root) = root else {
         return Err(bad("running without a store: nothing to erase"));
     };
-    let mut store = Store::open(root)?;
-    let events = store.erase_attribute_in(tenant, key, value)?;
-    let value_sha256 = {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(value.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    };
+    let mut store = Store::open_scoped(root, tenant)?;
+    let events = store.erase_attribute(key, value)?;
+    let value_sha256 = sha256_hex(value.as_bytes());
     let mut report = ErasureReport {
         tenant: tenant.map(str::to_owned),
         key: key.to_owned(),
@@ -73,4 +69,11 @@ pub fn erase_subject(
         report.audit_seq = Some(record.seq);
     }
     Ok(report)
+}
+
+/// The SHA-256 of `bytes` as 64 lowercase hex digits: what is kept of a value that must not be
+/// kept (an erased subject's id in the audit trail, an MCP session id in a span).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

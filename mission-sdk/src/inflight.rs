@@ -167,6 +167,16 @@ impl InFlight {
         out
     }
 
+    /// Spans of `tenant` open now (a scan of the table: for a tenant's health report).
+    pub(crate) fn open_of(&self, tenant: &str) -> u64 {
+        let mut n = 0;
+        for shard in &self.shards {
+            let s = lock(shard);
+            n += s.slots.iter().flatten().filter(|o| o.tenant.as_str() == tenant).count() as u64;
+        }
+        n
+    }
+
     pub(crate) fn report(&self, overdue: u64) -> InFlightReport {
         InFlightReport {
             open: self.open.load(Ordering::Relaxed),

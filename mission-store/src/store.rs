@@ -66,12 +66,20 @@ impl StoreCheck {
 ///
 /// Opening lists the finalized files (a listing, not a read); queries open only the files and
 /// row groups that can match. Files a killed writer left behind are reported, never read.
+///
+/// A store may be [scoped](Self::scoped) to one tenant: it then lists only that tenant's
+/// partitions, so every query, view, listing, check, erasure and retention pass of it reads or
+/// changes that tenant's files and nothing else, whatever filters the caller adds. This is how
+/// a tenant-scoped principal reads (the MCP server, the dashboard, `mission-ctl --tenant`,
+/// Python's `query(tenant=)`): the scope is applied where the files are listed, not to each
+/// answer.
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
     files: Vec<StoreFile>,
     report: OpenReport,
     progress: Option<ProgressHook>,
+    scope: Option<String>,
 }
 
 /// The callback of [`Store::with_progress`].
@@ -140,7 +148,51 @@ impl Store {
                 None => report.misplaced.push(path),
             }
         }
-        Ok(Self { root, files, report, progress: None })
+        Ok(Self { root, files, report, progress: None, scope: None })
+    }
+
+    /// Opens the store at `root` seeing only `tenant`'s partitions, or every tenant's for
+    /// `None` (the same as [`open`](Self::open)); see [`scoped`](Self::scoped).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_scoped(root: impl AsRef<Path>, tenant: Option<&str>) -> Result<Self> {
+        let store = Self::open(root)?;
+        Ok(match tenant {
+            Some(t) => store.scoped(t),
+            None => store,
+        })
+    }
+
+    /// This store limited to `tenant`'s partitions: its [`files`](Self::files), every
+    /// [`query`](Self::query) and view (thread, threads, statistics, cost, anomalies),
+    /// [`file_metadata`](Self::file_metadata), [`check`](Self::check), the leftovers it
+    /// reports, erasure and retention see that tenant's files only. A query's own
+    /// [`tenant`](Query::tenant) filter can only narrow it further. Scoping a scoped store to
+    /// another tenant leaves it empty.
+    ///
+    /// Cost: one pass over the file list; nothing is read.
+    pub fn scoped(mut self, tenant: &str) -> Self {
+        if self.scope.as_deref().is_some_and(|s| s != tenant) {
+            self.files.clear();
+            self.report = OpenReport::default();
+            return self;
+        }
+        self.files.retain(|f| f.partition.tenant == tenant);
+        let dir = self.root.join("events").join(format!(
+            "tenant={}",
+            crate::layout::encode_segment(tenant)
+        ));
+        self.report.leftovers.retain(|p| p.starts_with(&dir));
+        // A misplaced file belongs to no tenant that can be told: only an unscoped store lists it.
+        self.report.misplaced.clear();
+        self.scope = Some(tenant.to_owned());
+        self
+    }
+
+    /// The tenant this store is [scoped](Self::scoped) to; `None` sees every tenant.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
     }
 
     /// Calls `progress(files_done, files_to_read)` whenever a query of this store (including
@@ -232,7 +284,7 @@ impl Store {
         policy: &RetentionPolicy,
         now: Timestamp,
     ) -> Result<usize> {
-        let n = expire_partitions(&self.root, policy, now)?;
+        let n = expire_partitions_in(&self.root, policy, now, self.scope.as_deref())?;
         self.reopen()?;
         Ok(n)
     }
@@ -303,10 +355,10 @@ impl Store {
         self.erase_where_in(tenant.as_deref(), move |batch| attribute_matches(batch, &key, &value))
     }
 
-    /// Lists the files again, keeping the progress callback.
+    /// Lists the files again, keeping the progress callback and the scope.
     fn reopen(&mut self) -> Result<()> {
         let progress = self.progress.take();
-        *self = Store::open(&self.root)?;
+        *self = Store::open_scoped(&self.root, self.scope.as_deref())?;
         self.progress = progress;
         Ok(())
     }
@@ -455,6 +507,16 @@ pub(crate) fn expire_partitions(
     policy: &RetentionPolicy,
     now: Timestamp,
 ) -> Result<usize> {
+    expire_partitions_in(root, policy, now, None)
+}
+
+/// [`expire_partitions`] within `tenant`'s partitions only (`None`: every tenant).
+fn expire_partitions_in(
+    root: &Path,
+    policy: &RetentionPolicy,
+    now: Timestamp,
+    tenant: Option<&str>,
+) -> Result<usize> {
     let mut paths = Vec::new();
     walk(&root.join("events"), &mut paths)?;
     let mut dirs: Vec<(PathBuf, Partition)> = paths
@@ -465,6 +527,9 @@ pub(crate) fn expire_partitions(
     dirs.dedup();
     let mut removed = 0;
     for (dir, partition) in dirs {
+        if tenant.is_some_and(|t| partition.tenant != t) {
+            continue;
+        }
         let Some(max_age) = policy.max_age(&partition.tenant) else { continue };
         let cutoff = now.0 as i128 - max_age.as_nanos() as i128;
         if partition.end_ns() <= cutoff {

@@ -45,7 +45,8 @@ impl QueryResult {
         if !root.exists() {
             return Err(errors::StoreError::new_err(format!("no store at {}", root.display())));
         }
-        let store = Store::open(root).map_err(errors::store)?;
+        // A tenant scopes the store itself: only that tenant's partitions are listed.
+        let store = Store::open_scoped(root, f.tenant.as_deref()).map_err(errors::store)?;
         let mut q = store.query();
         for (value, set) in [
             (&f.thread_id, mission_store::Query::thread as fn(_, &str) -> _),
@@ -53,7 +54,6 @@ impl QueryResult {
             (&f.kind, mission_store::Query::kind),
             (&f.name, mission_store::Query::name),
             (&f.status, mission_store::Query::status),
-            (&f.tenant, mission_store::Query::tenant),
         ] {
             if let Some(v) = value {
                 q = set(q, v);

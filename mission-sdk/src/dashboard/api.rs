@@ -160,15 +160,15 @@ pub(crate) fn scan(
     let mut stored: HashSet<u64> = HashSet::new();
     let mut rows = 0u64;
     if let Some(root) = &shared.root {
-        let store = Store::open(root).map_err(ApiError::internal)?;
+        // The store as the scope may see it: another tenant's files are not even listed.
+        let store = Store::open_scoped(root, select.scope).map_err(ApiError::internal)?;
         let mut q = store.query();
         if select.from_ns.is_some() || select.to_ns.is_some() {
             let ts = |ns: i64| Timestamp(u64::try_from(ns).unwrap_or(0));
             q = q.time_range(ts(select.from_ns.unwrap_or(0)), ts(select.to_ns.unwrap_or(i64::MAX)));
         }
         for (value, set) in [
-            (select.scope, mission_store::Query::tenant as fn(_, &str) -> _),
-            (select.agent, mission_store::Query::agent),
+            (select.agent, mission_store::Query::agent as fn(_, &str) -> _),
             (select.thread, mission_store::Query::thread),
             (select.kind, mission_store::Query::kind),
             (select.name, mission_store::Query::name),

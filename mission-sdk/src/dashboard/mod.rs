@@ -214,14 +214,20 @@ pub(crate) struct Shared {
 impl Shared {
     /// The health part of the overview: the agent's health report (live) or the store's
     /// files, with `recorded`, `dropped` and `lagged` on top (over a store, `recorded` is what
-    /// `scope` may see).
+    /// `scope` may see). A tenant-scoped principal gets the agent's
+    /// [`TenantHealth`](crate::TenantHealth), its tenant's `recorded` count and files, and no
+    /// process-wide number (`dropped` is left out).
     fn health(&self, scope: Option<&str>, lagged: u64) -> Value {
         let mut health = match &self.live {
-            Some(live) => (live.health)(),
+            Some(live) => (live.health)(scope),
             None => json!({}),
         };
-        let accounting =
-            self.live.as_ref().and_then(|l| l.recorder.upgrade()).map(|r| r.accounting());
+        let accounting = self
+            .live
+            .as_ref()
+            .filter(|_| scope.is_none())
+            .and_then(|l| l.recorder.upgrade())
+            .map(|r| r.accounting());
         if !health.is_object() {
             health = json!({ "report": health });
         }
@@ -231,12 +237,14 @@ impl Shared {
                 object.insert("dropped".into(), a.dropped.into());
             } else {
                 object.insert("recorded".into(), self.feed.stats(scope).events_total.into());
-                object.insert("dropped".into(), 0.into());
+                if scope.is_none() {
+                    object.insert("dropped".into(), 0.into());
+                }
             }
             object.insert("lagged".into(), lagged.into());
             if self.mode == Mode::Store
                 && let Some(root) = &self.root
-                && let Ok(store) = mission_store::Store::open(root)
+                && let Ok(store) = mission_store::Store::open_scoped(root, scope)
             {
                 object.insert("files".into(), store.files().len().into());
                 let bytes: u64 = store.files().iter().map(|f| f.bytes).sum();
@@ -247,9 +255,18 @@ impl Shared {
         health
     }
 
-    /// Events the agent's recorder dropped (0 over a store).
-    fn dropped(&self) -> u64 {
-        self.live.as_ref().and_then(|l| l.recorder.upgrade()).map_or(0, |r| r.accounting().dropped)
+    /// Events the agent's recorder dropped (0 over a store). Every tenant's: shown to
+    /// principals of every tenant only.
+    fn dropped(&self, scope: Option<&str>) -> Option<u64> {
+        if scope.is_some() {
+            return None;
+        }
+        Some(
+            self.live
+                .as_ref()
+                .and_then(|l| l.recorder.upgrade())
+                .map_or(0, |r| r.accounting().dropped),
+        )
     }
 
     /// Inside an agent, flushes its pipeline so the store holds everything recorded (at most
@@ -444,33 +461,40 @@ async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler)
     }
 }
 
-fn api_routes(shared: Arc<Shared>, tokens: Vec<DashboardToken>) -> axum::Router {
+/// The JSON routes and what answers them; the router is built from this table, so
+/// [`api_routes`] lists every data route there is.
+const JSON_ROUTES: [(&str, Handler); 5] = [
+    ("/api/overview", api::overview),
+    ("/api/threads", api::threads),
+    ("/api/logs", api::logs),
+    ("/api/anomalies", api::anomalies),
+    ("/api/threads/{id}", api::thread),
+];
+
+/// The event stream's route.
+const STREAM_ROUTE: &str = "/api/stream";
+
+/// Every route that serves data (each needs a token when tokens are configured, and answers
+/// within the token's tenant scope), in axum's path syntax: the JSON routes and the event
+/// stream. The tenant-isolation suite checks each of them.
+pub fn api_routes() -> Vec<&'static str> {
+    JSON_ROUTES.iter().map(|(path, _)| *path).chain([STREAM_ROUTE]).collect()
+}
+
+fn router(shared: Arc<Shared>, tokens: Vec<DashboardToken>) -> axum::Router {
     use axum::Extension;
     type S = State<Arc<Shared>>;
     type A = Extension<Access>;
-    axum::Router::new()
+    let mut router = axum::Router::new();
+    for (path, handler) in JSON_ROUTES {
+        router = router.route(
+            path,
+            get(move |State(s): S, Extension(a): A, uri: Uri| answer(s, a, uri, handler)),
+        );
+    }
+    router
         .route(
-            "/api/overview",
-            get(|State(s): S, Extension(a): A, uri: Uri| answer(s, a, uri, api::overview)),
-        )
-        .route(
-            "/api/threads",
-            get(|State(s): S, Extension(a): A, uri: Uri| answer(s, a, uri, api::threads)),
-        )
-        .route(
-            "/api/logs",
-            get(|State(s): S, Extension(a): A, uri: Uri| answer(s, a, uri, api::logs)),
-        )
-        .route(
-            "/api/anomalies",
-            get(|State(s): S, Extension(a): A, uri: Uri| answer(s, a, uri, api::anomalies)),
-        )
-        .route(
-            "/api/threads/{id}",
-            get(|State(s): S, Extension(a): A, uri: Uri| answer(s, a, uri, api::thread)),
-        )
-        .route(
-            "/api/stream",
+            STREAM_ROUTE,
             get(|State(s): S, Extension(a): A| async move { stream::stream(s, a.tenant) }),
         )
         .fallback(|| async { ApiError::not_found("no such API route").into_response() })
@@ -518,7 +542,7 @@ fn serve(
         any: addr.ip().is_unspecified(),
         allowed,
     });
-    let app = api_routes(shared, config.tokens.clone())
+    let app = router(shared, config.tokens.clone())
         .merge(static_routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(axum::middleware::from_fn_with_state(hosts, check_host));

@@ -35,7 +35,7 @@ impl Client {
             "events_total": feed.events_total,
             "event_rate": feed.event_rate,
             "active_threads": feed.active_threads,
-            "dropped": self.shared.dropped(),
+            "dropped": self.shared.dropped(self.scope.as_deref()),
             "lagged": feed.lagged + self.lagged,
         });
         SseEvent::default().event("stats").data(data.to_string())

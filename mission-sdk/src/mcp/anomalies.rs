@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::tools::{
-    Answer, Cursor, Page, ThreadPage, check_limit, page, scoped, table, thread_page, window_start,
+    Answer, Cursor, Page, ThreadPage, check_limit, page, table, thread_page, window_start,
 };
 use super::{MissionMcp, internal, invalid, scope_of};
 use crate::anomaly::attr;
@@ -164,8 +164,9 @@ impl MissionMcp {
         let scope = scope_of(&context.extensions);
         let page = self
             .blocking(move |source| {
-                let store = source.store()?;
-                let mut q = scoped(&store, scope.as_deref())
+                let store = source.store(scope.as_deref())?;
+                let mut q = store
+                    .query()
                     .time_range(from.unwrap_or(Timestamp(0)), cursor.until());
                 if let Some(a) = &input.agent {
                     q = q.agent(a);
@@ -209,9 +210,9 @@ impl MissionMcp {
         let scope = scope_of(&context.extensions);
         let pack = self
             .blocking(move |source| {
-                let store = source.store()?;
+                let store = source.store(scope.as_deref())?;
                 let anomaly = store
-                    .anomalies(scoped(&store, scope.as_deref()))
+                    .anomalies(store.query())
                     .map_err(internal)?
                     .into_iter()
                     .find(|a| a.id == id)
@@ -224,7 +225,7 @@ impl MissionMcp {
                     };
                     thread_page(source, input, scope.as_deref()).ok()
                 });
-                Ok(context_pack(&store, anomaly, exemplar, scope.as_deref()))
+                Ok(context_pack(&store, anomaly, exemplar))
             })
             .await?;
         let text = pack_text(&pack);
@@ -237,7 +238,6 @@ fn context_pack(
     store: &Store,
     anomaly: AnomalyRow,
     exemplar: Option<ThreadPage>,
-    scope: Option<&str>,
 ) -> ContextPack {
     let get = |k: &str| anomaly.attributes.get(k).cloned();
     let operation = get(attr::OPERATION).unwrap_or_else(|| anomaly.metric.clone());
@@ -254,7 +254,8 @@ fn context_pack(
         if !span_stream {
             return None;
         }
-        let q = scoped(store, scope)
+        let q = store
+            .query()
             .agent(&anomaly.agent)
             .name(&operation)
             .time_range(Timestamp(from.max(0) as u64), Timestamp(to.max(0) as u64));
@@ -269,7 +270,8 @@ fn context_pack(
     let baseline = stats(baseline_start, start);
     let during = stats(start, end);
     let mut threads = if span_stream {
-        let q = scoped(store, scope)
+        let q = store
+            .query()
             .agent(&anomaly.agent)
             .time_range(Timestamp(start.max(0) as u64), Timestamp(end.max(0) as u64));
         store.threads(q).unwrap_or_default()

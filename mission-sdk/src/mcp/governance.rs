@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::directives::actor_of;
 use super::tools::{
-    Answer, Cursor, Page, check_limit, page, scoped, table, text_rows, window_start,
+    Answer, Cursor, Page, check_limit, page, table, text_rows, window_start,
 };
 use super::{MissionMcp, Role, internal, invalid, require};
 use crate::{ErasureReport, PolicySet};
@@ -110,8 +110,8 @@ impl MissionMcp {
         let scope = super::access_of(&context.extensions).tenant;
         let page = self
             .blocking(move |source| {
-                let store = source.store()?;
-                let rows = decisions(&store, &input, from, cursor, scope.as_deref())?;
+                let store = source.store(scope.as_deref())?;
+                let rows = decisions(&store, &input, from, cursor)?;
                 Ok(page(rows, cursor, limit))
             })
             .await?;
@@ -144,20 +144,27 @@ impl MissionMcp {
     /// The policy in force (operator).
     #[tool(
         name = "get_policy",
-        description = "The agent's permission policy: the default effect and the rules (name, effect, tenant, actor, action and resource glob patterns, reason), in order. Needs an operator or admin token.",
+        description = "The agent's permission policy: the default effect and the rules (name, effect, tenant, actor, action and resource glob patterns, reason), in order. Needs an operator or admin token; a token scoped to one tenant sees only the rules that can apply to that tenant.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<PolicyView>()
     )]
     pub(crate) async fn get_policy(
         &self,
         context: RequestContext<RoleServer>,
     ) -> Result<Answer<PolicyView>, ErrorData> {
-        require(&context.extensions, Role::Operator)?;
+        let access = require(&context.extensions, Role::Operator)?;
         let policy = self.running_policy()?.policy();
+        // A tenant-scoped token sees the rules that can apply to its tenant (their tenant
+        // pattern matches it, `*` included), never another tenant's.
+        let visible: Vec<&crate::policy::PolicyRule> = policy
+            .rules()
+            .iter()
+            .filter(|r| access.tenant.as_deref().is_none_or(|t| crate::policy::glob_match(&r.tenant, t)))
+            .collect();
         let rules: Vec<serde_json::Value> =
-            policy.rules().iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
+            visible.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
         let mut text =
             format!("default {}; {} rules", policy.default_effect().as_str(), rules.len());
-        for r in policy.rules() {
+        for r in visible {
             text.push_str(&format!(
                 "\n- {} {}: tenant {} actor {} action {} resource {}",
                 r.name,
@@ -273,7 +280,6 @@ fn decisions(
     input: &DecisionsInput,
     from: Option<Timestamp>,
     cursor: Cursor,
-    scope: Option<&str>,
 ) -> Result<Vec<serde_json::Value>, ErrorData> {
     let columns = [
         col::TIME,
@@ -286,7 +292,8 @@ fn decisions(
         col::PERMISSION_DECISION,
         col::PERMISSION_POLICY,
     ];
-    let q = scoped(store, scope)
+    let q = store
+        .query()
         .kind("permission")
         .columns(&columns)
         .time_range(from.unwrap_or(Timestamp(0)), cursor.until());

@@ -150,8 +150,9 @@ pub struct Live {
     pub hub: LiveHub,
     /// The tenant MCP spans are recorded under.
     pub tenant: Symbol,
-    /// The agent's health report as JSON.
-    pub health: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
+    /// The agent's health report as JSON, for a principal of one tenant (`Some`: only what
+    /// [`TenantHealth`](crate::TenantHealth) keeps) or of every tenant (`None`: all of it).
+    pub health: Arc<dyn Fn(Option<&str>) -> serde_json::Value + Send + Sync>,
     /// The agent's running directives (the directive tools change them).
     pub directives: Option<crate::Directives>,
     /// The agent's audit trail, where directive changes made over MCP are appended.
@@ -174,8 +175,11 @@ struct Source {
 }
 
 impl Source {
-    /// The store, after flushing the agent's pipeline (at most every [`FLUSH_EVERY`]).
-    fn store(&self) -> Result<Store, ErrorData> {
+    /// The store as `scope` may see it (only that tenant's partitions; `None`: every tenant),
+    /// after flushing the agent's pipeline (at most every [`FLUSH_EVERY`]). Every read of the
+    /// server goes through here, so a tenant-scoped request cannot read another tenant's
+    /// files whatever ids or filters it passes.
+    fn store(&self, scope: Option<&str>) -> Result<Store, ErrorData> {
         let Some(root) = &self.root else {
             return Err(ErrorData::invalid_request(
                 "this Mission Control instance keeps no store (it runs without_store)",
@@ -190,7 +194,7 @@ impl Source {
                 *last = Some(Instant::now());
             }
         }
-        Store::open(root).map_err(internal)
+        Store::open_scoped(root, scope).map_err(internal)
     }
 }
 
@@ -216,7 +220,9 @@ impl Session {
 pub struct MissionMcp {
     source: Arc<Source>,
     session: Arc<Session>,
-    tool_router: ToolRouter<Self>,
+    /// Shared by every session: a session costs its own state only, not a copy of the tools'
+    /// schemas.
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 /// Shortest bearer token accepted (the MCP server over HTTP and the dashboard).
@@ -286,10 +292,16 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The access of the first token `presented` matches, checking every token (no early exit).
 #[cfg_attr(not(any(feature = "mcp-http", feature = "dashboard")), allow(dead_code))]
 pub(crate) fn authorize(tokens: &[McpToken], presented: &[u8]) -> Option<Access> {
+    authorize_at(tokens, presented).map(|(_, access)| access)
+}
+
+/// [`authorize`], with the index of the token that matched (who the principal is).
+#[cfg_attr(not(any(feature = "mcp-http", feature = "dashboard")), allow(dead_code))]
+pub(crate) fn authorize_at(tokens: &[McpToken], presented: &[u8]) -> Option<(usize, Access)> {
     let mut found = None;
-    for t in tokens {
+    for (i, t) in tokens.iter().enumerate() {
         if constant_time_eq(t.token.as_bytes(), presented) && found.is_none() {
-            found = Some(Access { tenant: t.tenant.clone(), role: t.role });
+            found = Some((i, Access { tenant: t.tenant.clone(), role: t.role }));
         }
     }
     found
@@ -335,6 +347,13 @@ pub(crate) fn require(extensions: &Extensions, needed: Role) -> Result<Access, E
     Ok(access)
 }
 
+/// What spans record of a session id: `sha256:` and the first 32 hex digits of its SHA-256.
+pub fn session_digest(session_id: &str) -> String {
+    let mut hex = crate::erasure::sha256_hex(session_id.as_bytes());
+    hex.truncate(32);
+    format!("sha256:{hex}")
+}
+
 /// The client's session id: the `Mcp-Session-Id` header over HTTP, else this connection's own.
 fn session_id_of(extensions: &Extensions) -> Option<String> {
     #[cfg(feature = "mcp-http")]
@@ -364,7 +383,7 @@ impl MissionMcp {
         Self {
             source: Arc::new(Source { root, live, last_flush: Mutex::new(None) }),
             session: Session::new(),
-            tool_router: Self::tools(),
+            tool_router: Arc::new(Self::tools()),
         }
     }
 
@@ -405,8 +424,13 @@ impl MissionMcp {
         let Some(live) = &self.source.live else { return result };
         let Some(recorder) = live.recorder.upgrade() else { return result };
         static AGENT: LazySymbol = LazySymbol::new("mission-mcp");
+        // A tenant-scoped principal's requests are its tenant's data (they name its threads and
+        // resources): they are recorded under its tenant, so no other tenant's viewer reads
+        // them. Tenants here come from the configured tokens, a bounded set.
+        let scope = access_of(extensions).tenant;
+        let tenant = scope.as_deref().map_or(live.tenant, Symbol::intern);
         let ctx = ThreadContext {
-            tenant: live.tenant,
+            tenant,
             agent: AGENT.get(),
             thread_id: self.session.thread,
         };
@@ -421,9 +445,20 @@ impl MissionMcp {
         static METHOD: LazySymbol = LazySymbol::new("mcp.method.name");
         static SESSION: LazySymbol = LazySymbol::new("mcp.session.id");
         span.set_attribute(METHOD.get(), method);
+        // The session id is a capability: with it (and a token) a client can use or end the
+        // session. So the span keeps only its SHA-256 (the first 128 bits, hex): calls of one
+        // session still correlate, and whoever holds the id can compute the digest to find
+        // them, but no reader of the store can recover the id from it (it is random).
         let session = session_id_of(extensions).unwrap_or_else(|| self.session.id.clone());
-        span.set_attribute(SESSION.get(), AttrValue::from(session.as_str()));
+        let digest = session_digest(&session);
+        span.set_attribute(SESSION.get(), AttrValue::from(digest.as_str()));
         if let Some((key, value)) = target {
+            // An unscoped principal's request lands in the agent's tenant: a thread it names may
+            // be any tenant's, so only the URI's template is kept.
+            let value = match value.strip_prefix(resources::THREAD_URI_PREFIX) {
+                Some(_) if scope.is_none() => "mission://threads/{thread_id}",
+                _ => value,
+            };
             span.set_attribute(Symbol::intern(key), AttrValue::from(value));
         }
         let error = match &result {

@@ -138,7 +138,7 @@ fn why_slow(
     minutes: u64,
     scope: Option<&str>,
 ) -> Result<GetPromptResult, ErrorData> {
-    let store = source.store()?;
+    let store = source.store(scope)?;
     let now = Timestamp::now().0;
     let window = minutes * 60_000_000_000;
     let (from, to) = (Timestamp(now.saturating_sub(window)), Timestamp(now + 1));
@@ -149,24 +149,21 @@ fn why_slow(
         agent: None,
         operation: Some(operation.clone()),
     };
-    let current = stats_rows(&store, from, to, &input(vec![Group::Operation]), scope)?;
+    let current = stats_rows(&store, from, to, &input(vec![Group::Operation]))?;
     if current.is_empty() {
         return Err(invalid(format!(
             "no spans named {operation:?} in the last {minutes} minutes (operation_stats lists the operations)"
         )));
     }
-    let baseline = stats_rows(&store, before, from, &input(vec![Group::Operation]), scope)?;
-    let by_model = stats_rows(&store, from, to, &input(vec![Group::Model, Group::Agent]), scope)?;
+    let baseline = stats_rows(&store, before, from, &input(vec![Group::Operation]))?;
+    let by_model = stats_rows(&store, from, to, &input(vec![Group::Model, Group::Agent]))?;
     // The slowest spans of the window, with their threads.
-    let mut q = store.query().name(&operation).time_range(from, to).columns(&[
+    let q = store.query().name(&operation).time_range(from, to).columns(&[
         col::TIME,
         col::THREAD_ID,
         col::DURATION_NS,
         col::STATUS,
     ]);
-    if let Some(t) = scope {
-        q = q.tenant(t);
-    }
     let mut slowest: Vec<(i64, String, String)> = Vec::new();
     for batch in q.iter().map_err(internal)? {
         let batch = batch.map_err(internal)?;

@@ -57,12 +57,31 @@ impl Uri {
     }
 }
 
-/// The health of the agent (when inside one) and of its store.
-pub(crate) fn health(source: &Source) -> Result<serde_json::Value, ErrorData> {
-    let agent = source.live.as_ref().map(|l| (l.health)());
+/// The health of the agent (when inside one) and of its store, as a principal of `scope` may
+/// see it: for one tenant, the agent's [`TenantHealth`](crate::TenantHealth) and that tenant's
+/// files only, without the store's path or file paths (unreadable files are named relative to
+/// the store).
+pub(crate) fn health(source: &Source, scope: Option<&str>) -> Result<serde_json::Value, ErrorData> {
+    let agent = source.live.as_ref().map(|l| (l.health)(scope));
     let store = match &source.root {
+        Some(root) if root.exists() && scope.is_some() => {
+            let check = source.store(scope)?.check().map_err(internal)?;
+            let relative = |p: &std::path::Path| {
+                p.strip_prefix(root).unwrap_or(p).display().to_string()
+            };
+            serde_json::json!({
+                "files": check.files,
+                "bytes": check.bytes,
+                "events": check.events,
+                "leftovers": check.leftovers.len(),
+                "unreadable": check.unreadable.iter().map(|(p, r)| format!("{}: {}", relative(p), r.replace(&root.display().to_string(), "<store>"))).collect::<Vec<_>>(),
+            })
+        }
+        Some(_) if scope.is_some() => {
+            serde_json::json!({ "files": 0, "bytes": 0, "events": 0, "leftovers": 0, "unreadable": [] })
+        }
         Some(root) if root.exists() => {
-            let check = source.store()?.check().map_err(internal)?;
+            let check = source.store(None)?.check().map_err(internal)?;
             serde_json::json!({
                 "root": root.display().to_string(),
                 "files": check.files,
@@ -101,17 +120,13 @@ pub(crate) fn list(source: &Source, scope: Option<&str>) -> Result<ListResources
             .with_mime_type("application/json"),
     ];
     if source.root.as_ref().is_some_and(|r| r.exists()) {
-        let store = source.store()?;
+        let store = source.store(scope)?;
         // Recent threads only: listing must not scan a store's whole history.
         let now = mission_core::Timestamp::now().0;
         let q = store.query().time_range(
             mission_core::Timestamp(now.saturating_sub(LISTED_WINDOW_NS)),
             mission_core::Timestamp(now + 1),
         );
-        let q = match scope {
-            Some(t) => q.tenant(t),
-            None => q,
-        };
         for t in store.threads(q).map_err(internal)?.into_iter().take(LISTED_THREADS) {
             resources.push(
                 Resource::new(
@@ -136,9 +151,9 @@ pub(crate) fn read(
     scope: Option<&str>,
 ) -> Result<ReadResourceResult, ErrorData> {
     let value = match Uri::parse(uri)? {
-        Uri::Health => health(source)?,
+        Uri::Health => health(source, scope)?,
         Uri::Thread(id) => {
-            let view = load_thread(&source.store()?, &id, scope)?;
+            let view = load_thread(&source.store(scope)?, &id)?;
             serde_json::to_value(view).map_err(internal)?
         }
     };
@@ -338,7 +353,8 @@ async fn watch<F, Fut>(
                         let id = event.thread_id.to_string();
                         for uri in &uris {
                             match uri {
-                                Uri::Health => changed.push(Uri::Health),
+                                Uri::Health if in_scope => changed.push(Uri::Health),
+                                Uri::Health => {}
                                 Uri::Thread(t) if in_scope && *t == id => changed.push(uri.clone()),
                                 Uri::Thread(_) => {}
                             }
@@ -382,7 +398,9 @@ async fn poll(server: &MissionMcp, uris: &[Uri], scope: Option<String>) -> HashM
     server
         .blocking(move |source| {
             let Some(root) = &source.root else { return Ok(HashMap::new()) };
-            let Ok(store) = Store::open(root) else { return Ok(HashMap::new()) };
+            let Ok(store) = Store::open_scoped(root, scope.as_deref()) else {
+                return Ok(HashMap::new());
+            };
             let mut out = HashMap::new();
             for uri in uris {
                 let n = match &uri {
@@ -390,13 +408,7 @@ async fn poll(server: &MissionMcp, uris: &[Uri], scope: Option<String>) -> HashM
                         store.files().iter().map(|f| f.bytes).sum::<u64>()
                             + store.files().len() as u64
                     }
-                    Uri::Thread(id) => {
-                        let q = match scope.as_deref() {
-                            Some(t) => store.query().tenant(t),
-                            None => store.query(),
-                        };
-                        q.thread(id).count().unwrap_or(0)
-                    }
+                    Uri::Thread(id) => store.query().thread(id).count().unwrap_or(0),
                 };
                 out.insert(uri, n);
             }

@@ -372,12 +372,6 @@ pub(crate) fn table(title: &str, page: &Page, fields: &[&str]) -> String {
     text
 }
 
-pub(crate) fn scoped<'s>(store: &'s Store, scope: Option<&str>) -> mission_store::Query<'s> {
-    match scope {
-        Some(tenant) => store.query().tenant(tenant),
-        None => store.query(),
-    }
-}
 
 /// The thread's spans in tree order, and its loose events.
 pub(crate) fn flatten(view: ThreadView) -> (Vec<ThreadSpan>, Vec<ThreadEvent>) {
@@ -461,8 +455,8 @@ pub(crate) fn thread_page(
     check_thread_id(&input.thread_id)?;
     let limit = check_limit(input.limit, MAX_ROWS)?;
     let cursor = Cursor::parse(input.cursor.as_deref())?;
-    let store = source.store()?;
-    let view = load_thread(&store, &input.thread_id, scope)?;
+    let store = source.store(scope)?;
+    let view = load_thread(&store, &input.thread_id)?;
     let event_count = view.event_count;
     let (spans, loose) = flatten(view);
     let spans_total = spans.len();
@@ -480,21 +474,12 @@ pub(crate) fn thread_page(
     })
 }
 
-/// A thread the scope may see, or an error naming it.
-pub(crate) fn load_thread(
-    store: &Store,
-    thread_id: &str,
-    scope: Option<&str>,
-) -> Result<ThreadView, ErrorData> {
-    let missing = || invalid(format!("no thread {thread_id} in the store"));
-    if let Some(tenant) = scope
-        && store.query().tenant(tenant).thread(thread_id).limit(1).count().map_err(internal)? == 0
-    {
-        return Err(missing());
-    }
+/// A thread as `store` (opened with the request's scope) holds it, or an error naming it: a
+/// thread id another tenant continued shows only the scope's own events.
+pub(crate) fn load_thread(store: &Store, thread_id: &str) -> Result<ThreadView, ErrorData> {
     let view = store.thread(thread_id).map_err(internal)?;
     if view.event_count == 0 {
-        return Err(missing());
+        return Err(invalid(format!("no thread {thread_id} in the store")));
     }
     Ok(view)
 }
@@ -505,10 +490,9 @@ pub(crate) fn stats_rows(
     from: Timestamp,
     to: Timestamp,
     input: &StatsInput,
-    scope: Option<&str>,
 ) -> Result<Vec<mission_store::OperationStat>, ErrorData> {
     let groups: Vec<GroupBy> = input.group_by.iter().map(|g| (*g).into()).collect();
-    let mut q = scoped(store, scope).time_range(from, to);
+    let mut q = store.query().time_range(from, to);
     if let Some(a) = &input.agent {
         q = q.agent(a);
     }
@@ -520,21 +504,21 @@ pub(crate) fn stats_rows(
 
 impl MissionMcp {
     /// A report over the last `minutes` of the store as one bounded page: `rows` gets the
-    /// store, the window and the request's tenant scope.
+    /// store as the request's tenant scope may see it, and the window.
     async fn window_page<T: Serialize>(
         &self,
         minutes: u64,
         context: &RequestContext<RoleServer>,
-        rows: impl FnOnce(&Store, Timestamp, Timestamp, Option<&str>) -> Result<Vec<T>, ErrorData>
+        rows: impl FnOnce(&Store, Timestamp, Timestamp) -> Result<Vec<T>, ErrorData>
         + Send
         + 'static,
     ) -> Result<Page, ErrorData> {
         let from = window_start(Some(minutes))?.unwrap_or_default();
         let scope = scope_of(&context.extensions);
         self.blocking(move |source| {
-            let store = source.store()?;
+            let store = source.store(scope.as_deref())?;
             let now = Timestamp::now();
-            let rows = rows(&store, from, Timestamp(now.0 + 1), scope.as_deref())?;
+            let rows = rows(&store, from, Timestamp(now.0 + 1))?;
             let rows = rows.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default());
             Ok(page(rows.collect(), Cursor { offset: 0, as_of: now.0 }, MAX_ROWS))
         })
@@ -575,8 +559,9 @@ impl MissionMcp {
         let scope = scope_of(&context.extensions);
         let page = self
             .blocking(move |source| {
-                let store = source.store()?;
-                let mut q = scoped(&store, scope.as_deref())
+                let store = source.store(scope.as_deref())?;
+                let mut q = store
+                    .query()
                     .time_range(from.unwrap_or(Timestamp(0)), cursor.until());
                 if let Some(a) = &input.agent {
                     q = q.agent(a);
@@ -584,7 +569,7 @@ impl MissionMcp {
                 let mut threads = store.threads(q).map_err(internal)?;
                 if let Some((k, v)) = &attribute {
                     let q =
-                        scoped(&store, scope.as_deref()).attribute(k, v).columns(&[col::THREAD_ID]);
+                        store.query().attribute(k, v).columns(&[col::THREAD_ID]);
                     let mut with = std::collections::HashSet::new();
                     for batch in q.iter().map_err(internal)? {
                         let batch = batch.map_err(internal)?;
@@ -653,8 +638,8 @@ impl MissionMcp {
     ) -> Result<Answer<Page>, ErrorData> {
         let minutes = input.since_minutes.unwrap_or(60);
         let page = self
-            .window_page(minutes, &context, move |store, from, to, scope| {
-                stats_rows(store, from, to, &input, scope)
+            .window_page(minutes, &context, move |store, from, to| {
+                stats_rows(store, from, to, &input)
             })
             .await?;
         let text = table(
@@ -678,9 +663,9 @@ impl MissionMcp {
     ) -> Result<Answer<Page>, ErrorData> {
         let minutes = input.since_minutes.unwrap_or(1440);
         let page = self
-            .window_page(minutes, &context, move |store, from, to, scope| {
+            .window_page(minutes, &context, move |store, from, to| {
                 let groups: Vec<GroupBy> = input.group_by.iter().map(|g| (*g).into()).collect();
-                let mut q = scoped(store, scope).time_range(from, to);
+                let mut q = store.query().time_range(from, to);
                 if let Some(a) = &input.agent {
                     q = q.agent(a);
                 }
@@ -727,8 +712,8 @@ impl MissionMcp {
         let scope = scope_of(&context.extensions);
         let page = self
             .blocking(move |source| {
-                let store = source.store()?;
-                let rows = search(&store, &input, from, cursor, scope.as_deref())?;
+                let store = source.store(scope.as_deref())?;
+                let rows = search(&store, &input, from, cursor)?;
                 Ok(page(rows, cursor, limit))
             })
             .await?;
@@ -754,8 +739,13 @@ impl MissionMcp {
         name = "health",
         description = "Health: inside an agent, the recorder's exact event accounting (delivered, dropped by reason), buffer fill, each sink's state and errors, OTLP export counters and spans in flight; and the store's files, bytes, events, leftovers of killed writers and unreadable files."
     )]
-    pub(crate) async fn health(&self) -> Result<Answer<serde_json::Value>, ErrorData> {
-        let value = self.blocking(super::resources::health).await?;
+    pub(crate) async fn health(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Answer<serde_json::Value>, ErrorData> {
+        let scope = scope_of(&context.extensions);
+        let value =
+            self.blocking(move |source| super::resources::health(source, scope.as_deref())).await?;
         let text = health_text(&value);
         Ok(Answer { value, text })
     }
@@ -767,9 +757,9 @@ fn search(
     input: &SearchInput,
     from: Option<Timestamp>,
     cursor: Cursor,
-    scope: Option<&str>,
 ) -> Result<Vec<serde_json::Value>, ErrorData> {
-    let mut q = scoped(store, scope)
+    let mut q = store
+        .query()
         .columns(&[
             col::TIME,
             col::KIND,
@@ -854,7 +844,19 @@ pub(crate) fn text_rows(
 /// A few lines on what matters in a health report.
 fn health_text(value: &serde_json::Value) -> String {
     let mut text = String::new();
-    if let Some(agent) = value.get("agent").filter(|a| !a.is_null()) {
+    if let Some(agent) = value.get("agent").filter(|a| a.get("tenant").is_some()) {
+        // A tenant's view (see TenantHealth): no process-wide numbers.
+        let _ = writeln!(
+            text,
+            "agent (tenant {}): healthy={} in flight={}",
+            agent["tenant"].as_str().unwrap_or("?"),
+            agent["healthy"],
+            agent["in_flight_open"]
+        );
+        for s in agent["sinks"].as_array().into_iter().flatten() {
+            let _ = writeln!(text, "sink {}: {}", s["name"].as_str().unwrap_or("?"), s["state"]);
+        }
+    } else if let Some(agent) = value.get("agent").filter(|a| !a.is_null()) {
         let get = |path: &[&str]| {
             path.iter().try_fold(agent, |v, k| v.get(*k)).map(|v| v.to_string()).unwrap_or_default()
         };

@@ -5,6 +5,7 @@ mod events_round_trip;
 mod killed_writer_leaves_readable_store;
 mod queries_prune_and_filter;
 mod retention_and_erasure;
+mod tenant_scope;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,1081 @@
+//! The tenant-isolation suite: two tenants share thread ids, agent, operation and model names,
+//! incident keys and the agent's own tenant; for every surface — the Rust `Store` with a tenant
+//! scope, every MCP tool, resource and prompt over HTTP with tenant tokens, and the dashboard's
+//! JSON API and event stream — a tenant's principals never receive a byte of the other tenant's
+//! data, and no write of theirs (acknowledge, directive changes, policy, erase, session delete)
+//! reaches the other tenant.
+//!
+//! Every content string a tenant records carries that tenant's marker; a response is checked
+//! for the other tenant's marker, its name and its MCP session id (raw and as spans record it).
+//! What a request itself named (a probe for the other tenant's thread id) is removed from the
+//! response before the check, since echoing the caller's own argument tells it nothing.
+//!
+//! [`SURFACES`] is the one list the suite iterates; `every_surface_is_in_the_suite` fails when
+//! the MCP server lists a tool, resource or prompt, or the dashboard a route, that it lacks.
+//! (`mission-ctl --tenant` and Python's `query(tenant=)` are checked in
+//! `tests/python/test_tenant_isolation.py`.)
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mission_sdk::core::{
+    AnomalyEvent, Decision, EventBody, Level, LlmUsage, LogRecord, PermissionDecision, SpanId,
+    SpanKind, Symbol, Text, ThreadContext, ThreadId, Timestamp,
+};
+use mission_sdk::dashboard::DashboardConfig;
+use mission_sdk::policy::PolicySet;
+use mission_sdk::{DashboardServer, McpHttpConfig, McpHttpServer, MissionControl, Role};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const TENANTS: [&str; 2] = ["acme-corp", "globex-inc"];
+/// Every content string of tenant `t` contains `MARKERS[t]`.
+const MARKERS: [&str; 2] = ["qx-zero-mark", "qx-one-mark"];
+const ADMIN: &str = "admin-of-everyone-0123456789";
+/// Tokens of each tenant: viewer, operator, admin.
+const TOKENS: [[&str; 3]; 2] = [
+    ["acme-viewer-0123456789", "acme-operator-0123456789", "acme-admin-0123456789"],
+    ["globex-viewer-0123456789", "globex-operator-0123456789", "globex-admin-0123456789"],
+];
+const ROLES: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+const AGENT: &str = "support-bot";
+const OPERATION: &str = "web_search";
+const MODEL: &str = "gpt-4.1";
+const SHARED_THREADS: usize = 3;
+
+// ---------------------------------------------------------------------------------------------
+// A minimal HTTP/1.1 client (Connection: close) and the MCP streamable-HTTP calls over it.
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            out.push_str(&after[..size.min(after.len())]);
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].strip_prefix("\r\n").unwrap_or(&after[size..]);
+    }
+    out
+}
+
+fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(body.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let mut reply = Reply { status, headers: head.to_owned(), body: body.to_owned() };
+    if reply.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        reply.body = dechunk(&reply.body);
+    }
+    reply
+}
+
+/// One MCP session over HTTP, opened with one token.
+struct McpClient {
+    addr: SocketAddr,
+    token: String,
+    session: String,
+    next_id: u64,
+}
+
+const ACCEPT: (&str, &str) = ("Accept", "application/json, text/event-stream");
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+impl McpClient {
+    /// Opens a session (initialize, then initialized); the reply when it was refused.
+    fn open(addr: SocketAddr, token: &str) -> Result<Self, Reply> {
+        let auth = format!("Bearer {token}");
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "tenant-isolation", "version": "0"}}});
+        let reply = http(
+            addr,
+            "POST",
+            "/mcp",
+            &[ACCEPT, JSON, ("Authorization", &auth)],
+            &init.to_string(),
+        );
+        let Some(session) = reply.header("mcp-session-id").map(str::to_owned) else {
+            return Err(reply);
+        };
+        let client = Self { addr, token: token.to_owned(), session, next_id: 1 };
+        let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let r = client.post(&done.to_string());
+        assert!(r.status < 300, "initialized: {} {}", r.status, r.body);
+        Ok(client)
+    }
+
+    fn post(&self, body: &str) -> Reply {
+        let auth = format!("Bearer {}", self.token);
+        http(
+            self.addr,
+            "POST",
+            "/mcp",
+            &[ACCEPT, JSON, ("Authorization", &auth), ("Mcp-Session-Id", &self.session)],
+            body,
+        )
+    }
+
+    /// A request: the raw reply (every byte the principal received) and the JSON-RPC answer.
+    fn request(&mut self, method: &str, params: Value) -> (Reply, Value) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let reply = self.post(&body.to_string());
+        let answer = reply
+            .body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .chain(std::iter::once(reply.body.as_str()))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .find(|v| v["id"] == id)
+            .unwrap_or(Value::Null);
+        (reply, answer)
+    }
+
+    fn tool(&mut self, name: &str, arguments: Value) -> (Reply, Value) {
+        self.request("tools/call", json!({"name": name, "arguments": arguments}))
+    }
+
+    /// `DELETE` of `session` with this client's token.
+    fn delete(&self, session: &str) -> u16 {
+        let auth = format!("Bearer {}", self.token);
+        http(self.addr, "DELETE", "/mcp", &[("Authorization", &auth), ("Mcp-Session-Id", session)], "")
+            .status
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world: one agent recording both tenants, its MCP server and dashboard.
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir()
+            .join(format!("mission-isolation-{name}-{}-{n}-{}", std::process::id(), Timestamp::now().0));
+        std::fs::create_dir_all(&dir).expect("dir");
+        Self(dir)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What one step of the recording does, for tenant `.0`.
+#[derive(Clone, Debug)]
+enum Op {
+    /// A thread of its own: a step, an LLM call and a failing tool call.
+    NewThread,
+    /// Continues shared thread id `n` (each tenant records into the same ids).
+    Continue(usize),
+    /// A log line in a shared thread.
+    Log(usize),
+    /// A permission decision in a shared thread.
+    Permit(usize),
+    /// An anomaly whose exemplar is a shared thread.
+    Anomaly(usize),
+}
+
+fn op() -> impl Strategy<Value = (usize, Op)> {
+    let n = 0..SHARED_THREADS;
+    (
+        0..2usize,
+        prop_oneof![
+            Just(Op::NewThread),
+            n.clone().prop_map(Op::Continue),
+            n.clone().prop_map(Op::Log),
+            n.clone().prop_map(Op::Permit),
+            n.prop_map(Op::Anomaly),
+        ],
+    )
+}
+
+const POLICY: &str = r#"
+default = "allow"
+
+[[rule]]
+name = "everyone-no-refunds"
+effect = "deny"
+tenant = "*"
+action = "tool.call"
+resource = "refund_payment"
+reason = "nobody refunds"
+
+[[rule]]
+name = "acme-rule"
+effect = "deny"
+tenant = "acme-corp"
+action = "tool.call"
+resource = "qx-zero-mark-resource"
+reason = "qx-zero-mark policy reason"
+
+[[rule]]
+name = "globex-rule"
+effect = "deny"
+tenant = "globex-inc"
+action = "tool.call"
+resource = "qx-one-mark-resource"
+reason = "qx-one-mark policy reason"
+"#;
+
+struct World {
+    _dir: TempDir,
+    root: PathBuf,
+    control: MissionControl,
+    mcp: McpHttpServer,
+    dashboard: DashboardServer,
+    shared: Vec<ThreadId>,
+    /// Thread ids only tenant `t` used.
+    own: [Vec<ThreadId>; 2],
+    /// An anomaly id of each tenant (when one was recorded).
+    anomalies: [Option<String>; 2],
+    /// Each tenant's viewer session (its id is the other tenant's secret).
+    sessions: [String; 2],
+    /// The span kept open for each tenant (in-flight).
+    counter: u64,
+}
+
+impl World {
+    fn new(ops: &[(usize, Op)]) -> Self {
+        let dir = TempDir::new("world");
+        let root = dir.0.join("store");
+        let policy = PolicySet::from_toml_str(POLICY).expect("policy");
+        let control = MissionControl::builder()
+            .with_store_root(&root)
+            .with_tenant(TENANTS[0])
+            .with_directives_file("preset:tool-circuit-breaker")
+            .with_policy(policy)
+            .without_models()
+            .ignore_environment()
+            .build()
+            .expect("build");
+        let mut mcp_config = McpHttpConfig::loopback(0).with_token(ADMIN);
+        let mut dash_config = DashboardConfig::loopback(0).with_token(ADMIN);
+        for (t, tokens) in TOKENS.iter().enumerate() {
+            for (token, role) in tokens.iter().zip(ROLES) {
+                mcp_config = mcp_config.with_role_token(token, role, Some(TENANTS[t]));
+                dash_config = dash_config.with_role_token(token, role, Some(TENANTS[t]));
+            }
+        }
+        let mcp = control.serve_mcp(mcp_config).expect("mcp");
+        let dashboard = control.serve_dashboard(dash_config).expect("dashboard");
+        let mut world = World {
+            _dir: dir,
+            root,
+            control,
+            mcp,
+            dashboard,
+            shared: (0..SHARED_THREADS).map(|_| ThreadId::generate()).collect(),
+            own: [Vec::new(), Vec::new()],
+            anomalies: [None, None],
+            sessions: [String::new(), String::new()],
+            counter: 0,
+        };
+        // Both tenants always have a little of everything, then the interleaving.
+        let base = [Op::NewThread, Op::Continue(0), Op::Log(0), Op::Permit(0), Op::Anomaly(0)];
+        for o in base.iter().cloned() {
+            for t in 0..2 {
+                world.record(t, &o);
+            }
+        }
+        for (t, o) in ops {
+            world.record(*t, o);
+        }
+        world.control.flush().expect("flush");
+        // Each tenant's viewer opens a session and uses it: its calls are recorded too.
+        for t in 0..2 {
+            let mut c = McpClient::open(world.mcp.local_addr(), TOKENS[t][0]).expect("session");
+            let id = world.shared[0].to_string();
+            c.tool("get_thread", json!({"thread_id": id}));
+            c.request("resources/read", json!({"uri": format!("mission://threads/{id}")}));
+            world.sessions[t] = c.session.clone();
+        }
+        world
+    }
+
+    fn marker(&mut self, t: usize, what: &str) -> String {
+        self.counter += 1;
+        format!("{} {what} {}", MARKERS[t], self.counter)
+    }
+
+    fn ctx(&self, t: usize, thread: ThreadId) -> ThreadContext {
+        ThreadContext {
+            tenant: Symbol::intern(TENANTS[t]),
+            agent: Symbol::intern(AGENT),
+            thread_id: thread,
+        }
+    }
+
+    fn record(&mut self, t: usize, op: &Op) {
+        let thread = match op {
+            Op::NewThread => {
+                let id = ThreadId::generate();
+                self.own[t].push(id);
+                id
+            }
+            Op::Continue(n) | Op::Log(n) | Op::Permit(n) | Op::Anomaly(n) => self.shared[*n],
+        };
+        let ctx = self.ctx(t, thread);
+        let recorder = self.control.recorder().clone();
+        match op {
+            Op::NewThread | Op::Continue(_) => {
+                let root_span =
+                    recorder.start_span(&ctx, SpanKind::AgentStep, Symbol::intern("handle_request"), None);
+                let mut llm = recorder.start_span(
+                    &ctx,
+                    SpanKind::LlmCall,
+                    Symbol::intern("chat"),
+                    Some(root_span.span_id()),
+                );
+                llm.set_llm_usage(LlmUsage {
+                    model: Symbol::intern(MODEL),
+                    provider: Symbol::intern("openai"),
+                    input_tokens: 100 + t as u64,
+                    output_tokens: 10,
+                    cost_usd: 0.001,
+                    ..LlmUsage::default()
+                });
+                let user = self.marker(t, "user");
+                llm.set_attribute(Symbol::intern("user.id"), user.as_str());
+                llm.end();
+                let tool = recorder.start_span(
+                    &ctx,
+                    SpanKind::ToolCall,
+                    Symbol::intern(OPERATION),
+                    Some(root_span.span_id()),
+                );
+                let error = self.marker(t, "upstream error");
+                tool.end_with_error(&error);
+                root_span.end();
+            }
+            Op::Log(_) => {
+                let message = self.marker(t, "log line");
+                recorder.record(ctx.event(
+                    Symbol::intern("log"),
+                    SpanId::NONE,
+                    EventBody::Log(LogRecord {
+                        level: Level::Warn,
+                        target: Symbol::intern("agent::tools"),
+                        message: Text::new(&message),
+                    }),
+                ));
+            }
+            Op::Permit(_) => {
+                let resource = self.marker(t, "resource");
+                recorder.record(ctx.event(
+                    Symbol::intern("tool.call"),
+                    SpanId::NONE,
+                    EventBody::Permission(PermissionDecision {
+                        actor: Text::new(&format!("agent:{AGENT}")),
+                        action: Symbol::intern("tool.call"),
+                        resource: Text::new(&resource),
+                        decision: Decision::Deny,
+                        policy: Symbol::intern("everyone-no-refunds"),
+                    }),
+                ));
+            }
+            Op::Anomaly(_) => {
+                let span = SpanId::generate();
+                let mut event = ctx.event(
+                    Symbol::intern("duration"),
+                    span,
+                    EventBody::Anomaly(AnomalyEvent {
+                        detector: Symbol::intern("test"),
+                        score: 0.99,
+                        value: 9.0,
+                        expected: 1.0,
+                        lower: 0.5,
+                        upper: 1.5,
+                    }),
+                );
+                let cause = self.marker(t, "cause");
+                event.attributes.set(Symbol::intern("mission.anomaly.operation"), OPERATION);
+                event.attributes.set(Symbol::intern("mission.anomaly.span_kind"), "tool_call");
+                event.attributes.set(Symbol::intern("mission.anomaly.cause"), cause.as_str());
+                let exemplar = thread.to_string();
+                event
+                    .attributes
+                    .set(Symbol::intern("mission.anomaly.exemplar.thread_id"), exemplar.as_str());
+                recorder.record(event);
+                self.anomalies[t] = Some(span.to_string());
+            }
+        }
+    }
+
+    /// What tenant `t`'s principals must never receive.
+    fn foreign(&self, t: usize) -> Vec<String> {
+        let o = 1 - t;
+        let mut out = vec![MARKERS[o].to_owned(), TENANTS[o].to_owned()];
+        out.extend(self.own[o].iter().map(ToString::to_string));
+        if !self.sessions[o].is_empty() {
+            out.push(self.sessions[o].clone());
+            out.push(mission_sdk::mcp::session_digest(&self.sessions[o]));
+        }
+        if let Some(a) = &self.anomalies[o] {
+            out.push(a.clone());
+        }
+        out
+    }
+
+    /// Fails when `bytes` (what tenant `t`'s principal received for `what`) holds anything of
+    /// the other tenant; `asked` are strings the request itself named.
+    fn assert_clean(&self, t: usize, what: &str, bytes: &str, asked: &[String]) {
+        let mut text = bytes.to_owned();
+        for a in asked {
+            text = text.replace(a.as_str(), "");
+        }
+        for f in self.foreign(t) {
+            assert!(
+                !text.contains(&f),
+                "{what}: {}'s principal received {f:?} of the other tenant:\n{}",
+                TENANTS[t],
+                &text[..text.len().min(4000)]
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The surfaces.
+
+/// What a surface is, for the completeness check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// The Rust store API with a tenant scope.
+    Store,
+    /// An MCP tool.
+    Tool,
+    /// An MCP resource (or resource template).
+    Resource,
+    /// An MCP prompt.
+    Prompt,
+    /// A dashboard route.
+    Route,
+}
+
+/// One surface: its kind, its name as the server lists it, and how tenant `t`'s principal with
+/// token `token` asks it: every response it received, each with the strings it named.
+struct Surface {
+    kind: Kind,
+    name: &'static str,
+    ask: fn(&World, usize, &mut Asker) -> Vec<(String, Vec<String>)>,
+}
+
+/// A principal of one tenant: its MCP session and its token.
+struct Asker {
+    mcp: McpClient,
+    token: &'static str,
+}
+
+fn tool(a: &mut Asker, name: &str, args: Value) -> (String, Vec<String>) {
+    let named = strings_of(&args);
+    let (reply, _) = a.mcp.tool(name, args);
+    (reply.body, named)
+}
+
+fn strings_of(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().flat_map(strings_of).collect(),
+        Value::Object(o) => o.values().flat_map(strings_of).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Thread ids a tenant's principal asks about: the shared ones, one of its own, and one of the
+/// other tenant's (a probe).
+fn probe_threads(w: &World, t: usize) -> Vec<String> {
+    let mut ids: Vec<String> = w.shared.iter().map(ToString::to_string).collect();
+    ids.extend(w.own[t].first().map(ToString::to_string));
+    ids.extend(w.own[1 - t].first().map(ToString::to_string));
+    ids
+}
+
+fn get(w: &World, a: &Asker, path: &str) -> (String, Vec<String>) {
+    let auth = format!("Bearer {}", a.token);
+    let reply = http(w.dashboard.local_addr(), "GET", path, &[("Authorization", &auth)], "");
+    (format!("{} {}", reply.headers, reply.body), vec![path.to_owned()])
+}
+
+fn store_view(w: &World, t: usize, _: &mut Asker) -> Vec<(String, Vec<String>)> {
+    use mission_sdk::store::{GroupBy, Store};
+    let store = Store::open_scoped(&w.root, Some(TENANTS[t])).expect("open");
+    let mut out = Vec::new();
+    let batches = store.query().batches().expect("query");
+    let mut text = String::new();
+    for b in &batches {
+        let columns = b.columns().iter().filter_map(|c| {
+            arrow_cast(c).map(|s| format!("{s:?}"))
+        });
+        text.extend(columns);
+    }
+    out.push((text, Vec::new()));
+    for id in probe_threads(w, t) {
+        let view = store.thread(&id).expect("thread");
+        out.push((serde_json::to_string(&view).expect("json"), vec![id]));
+    }
+    let all = [GroupBy::Tenant, GroupBy::Agent, GroupBy::User, GroupBy::Model];
+    out.push((format!("{:?}", store.threads(store.query()).expect("threads")), Vec::new()));
+    out.push((format!("{:?}", store.cost_report(store.query(), &all).expect("cost")), Vec::new()));
+    out.push((format!("{:?}", store.operation_stats(store.query(), &all).expect("stats")), Vec::new()));
+    out.push((format!("{:?}", store.anomalies(store.query()).expect("anomalies")), Vec::new()));
+    out.push((format!("{:?}", store.files()), Vec::new()));
+    out.push((format!("{:?}", store.file_metadata("mission.schema_version").expect("meta")), Vec::new()));
+    out.push((format!("{:?}", store.check().expect("check")), Vec::new()));
+    out
+}
+
+fn arrow_cast(c: &arrow::array::ArrayRef) -> Option<Vec<Option<String>>> {
+    let text = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok()?;
+    let text = text.as_any().downcast_ref::<arrow::array::StringArray>()?;
+    Some(text.iter().map(|s| s.map(str::to_owned)).collect())
+}
+
+/// Every surface the suite checks.
+const SURFACES: &[Surface] = &[
+    Surface { kind: Kind::Store, name: "Store::open_scoped", ask: store_view },
+    Surface {
+        kind: Kind::Tool,
+        name: "list_threads",
+        ask: |_, _, a| vec![tool(a, "list_threads", json!({"limit": 200}))],
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "get_thread",
+        ask: |w, t, a| {
+            probe_threads(w, t).into_iter().map(|id| tool(a, "get_thread", json!({"thread_id": id}))).collect()
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "search_events",
+        ask: |w, t, a| {
+            let mut out = vec![
+                tool(a, "search_events", json!({"limit": 200})),
+                tool(a, "search_events", json!({"text": "qx", "limit": 200})),
+                tool(a, "search_events", json!({"agent": "mission-mcp", "limit": 200})),
+            ];
+            for id in probe_threads(w, t) {
+                out.push(tool(a, "search_events", json!({"thread_id": id})));
+            }
+            out
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "operation_stats",
+        ask: |_, _, a| {
+            let g = json!(["operation", "model", "agent", "tenant", "user"]);
+            vec![tool(a, "operation_stats", json!({"since_minutes": 600, "group_by": g}))]
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "cost_report",
+        ask: |_, _, a| {
+            let g = json!(["model", "agent", "tenant", "user", "operation"]);
+            vec![tool(a, "cost_report", json!({"since_minutes": 600, "group_by": g}))]
+        },
+    },
+    Surface { kind: Kind::Tool, name: "health", ask: |_, _, a| vec![tool(a, "health", json!({}))] },
+    Surface {
+        kind: Kind::Tool,
+        name: "list_anomalies",
+        ask: |_, _, a| vec![tool(a, "list_anomalies", json!({"limit": 200}))],
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "explain_anomaly",
+        ask: |w, _, a| {
+            w.anomalies.iter().flatten().map(|id| tool(a, "explain_anomaly", json!({"id": id}))).collect()
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "list_directives",
+        ask: |_, _, a| vec![tool(a, "list_directives", json!({}))],
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "acknowledge_alert",
+        ask: |_, _, a| {
+            let key = format!("tool-failing:operation={OPERATION}");
+            vec![
+                tool(a, "acknowledge_alert", json!({"incident": key, "note": "on it"})),
+                tool(a, "acknowledge_alert", json!({"incident": "tool-failing"})),
+            ]
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "set_directive_enabled",
+        ask: |_, _, a| {
+            vec![tool(a, "set_directive_enabled", json!({"name": "tool-failing", "enabled": false}))]
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "add_directive",
+        ask: |_, _, a| {
+            let toml = "[[directive]]\nname = \"sneaky\"\nwhen = \"3 failures in a row\"\n";
+            vec![tool(a, "add_directive", json!({"toml": toml}))]
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "remove_directive",
+        ask: |_, _, a| vec![tool(a, "remove_directive", json!({"name": "tool-error-rate"}))],
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "list_permission_decisions",
+        ask: |_, _, a| vec![tool(a, "list_permission_decisions", json!({"limit": 200}))],
+    },
+    Surface { kind: Kind::Tool, name: "get_policy", ask: |_, _, a| vec![tool(a, "get_policy", json!({}))] },
+    Surface {
+        kind: Kind::Tool,
+        name: "set_policy",
+        ask: |_, _, a| vec![tool(a, "set_policy", json!({"toml": "default = \"deny\"\n"}))],
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "erase_subject",
+        ask: |_, t, a| {
+            // The other tenant's users all carry its marker; nobody has this exact value.
+            let other = TENANTS[1 - t];
+            vec![
+                tool(a, "erase_subject", json!({"key": "user.id", "value": "nobody", "tenant": other})),
+                tool(a, "erase_subject", json!({"key": "user.id", "value": "nobody"})),
+            ]
+        },
+    },
+    Surface {
+        kind: Kind::Resource,
+        name: "mission://health",
+        ask: |_, _, a| {
+            let (r, _) = a.mcp.request("resources/read", json!({"uri": "mission://health"}));
+            let (l, _) = a.mcp.request("resources/list", json!({}));
+            vec![(r.body, Vec::new()), (l.body, Vec::new())]
+        },
+    },
+    Surface {
+        kind: Kind::Resource,
+        name: "mission://threads/{thread_id}",
+        ask: |w, t, a| {
+            probe_threads(w, t)
+                .into_iter()
+                .map(|id| {
+                    let uri = format!("mission://threads/{id}");
+                    let (r, _) = a.mcp.request("resources/read", json!({"uri": uri}));
+                    (r.body, vec![id])
+                })
+                .collect()
+        },
+    },
+    Surface {
+        kind: Kind::Prompt,
+        name: "diagnose_thread",
+        ask: |w, t, a| {
+            probe_threads(w, t)
+                .into_iter()
+                .map(|id| {
+                    let args = json!({"name": "diagnose_thread", "arguments": {"thread_id": id}});
+                    (a.mcp.request("prompts/get", args).0.body, vec![id])
+                })
+                .collect()
+        },
+    },
+    Surface {
+        kind: Kind::Prompt,
+        name: "why_slow",
+        ask: |_, _, a| {
+            let args = json!({"name": "why_slow", "arguments": {"operation": OPERATION, "minutes": 600}});
+            vec![(a.mcp.request("prompts/get", args).0.body, Vec::new())]
+        },
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/overview",
+        ask: |w, _, a| vec![get(w, a, "/api/overview?minutes=600")],
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/threads",
+        ask: |w, _, a| vec![get(w, a, "/api/threads?minutes=600&limit=500")],
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/threads/{id}",
+        ask: |w, t, a| {
+            probe_threads(w, t).into_iter().map(|id| get(w, a, &format!("/api/threads/{id}"))).collect()
+        },
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/logs",
+        ask: |w, _, a| vec![get(w, a, "/api/logs?minutes=600&limit=500")],
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/anomalies",
+        ask: |w, _, a| vec![get(w, a, "/api/anomalies?minutes=600")],
+    },
+    Surface { kind: Kind::Route, name: "/api/stream", ask: |w, t, a| vec![stream_until_own_end(w, t, a)] },
+];
+
+/// Reads tenant `t`'s event stream while both tenants record, until `t`'s own last event
+/// arrives (the hub delivers in recording order, so everything the other tenant recorded
+/// before it has passed by then).
+fn stream_until_own_end(w: &World, t: usize, a: &Asker) -> (String, Vec<String>) {
+    let mut stream = TcpStream::connect(w.dashboard.local_addr()).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let addr = w.dashboard.local_addr();
+    write!(
+        stream,
+        "GET /api/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
+        a.token
+    )
+    .expect("write");
+    // The first bytes (headers, or the first stats event) say the subscription is in place.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !String::from_utf8_lossy(&seen).contains("event:") {
+        assert!(Instant::now() < deadline, "the stream never started");
+        if let Ok(n) = stream.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    let end = format!("{} end of stream {}", MARKERS[t], Timestamp::now().0);
+    let recorder = w.control.recorder();
+    for tenant in [1 - t, t] {
+        let ctx = w.ctx(tenant, w.shared[0]);
+        let message = if tenant == t { end.clone() } else { format!("{} streamed", MARKERS[tenant]) };
+        let tool = recorder.start_span(&ctx, SpanKind::ToolCall, Symbol::intern(OPERATION), None);
+        tool.end_with_error(&message);
+        recorder.record(ctx.event(
+            Symbol::intern("log"),
+            SpanId::NONE,
+            EventBody::Log(LogRecord {
+                level: Level::Info,
+                target: Symbol::intern("agent"),
+                message: Text::new(&message),
+            }),
+        ));
+    }
+    while !String::from_utf8_lossy(&seen).contains(&end) {
+        assert!(Instant::now() < deadline, "{}'s own events never arrived on its stream", TENANTS[t]);
+        if let Ok(n) = stream.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    (String::from_utf8_lossy(&seen).into_owned(), Vec::new())
+}
+
+/// Asks every surface as each of tenant `t`'s principals and checks every byte received.
+fn check_every_surface(w: &World, t: usize) {
+    for token in TOKENS[t] {
+        let mcp = McpClient::open(w.mcp.local_addr(), token).unwrap_or_else(|r| {
+            panic!("{} could not open a session: {} {}", TENANTS[t], r.status, r.body)
+        });
+        let mut asker = Asker { mcp, token };
+        for surface in SURFACES {
+            for (bytes, asked) in (surface.ask)(w, t, &mut asker) {
+                w.assert_clean(t, &format!("{:?} {} with {token}", surface.kind, surface.name), &bytes, &asked);
+            }
+        }
+        let session = asker.mcp.session.clone();
+        assert_eq!(asker.mcp.delete(&session), 202, "a principal ends its own session");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever the interleaving of the two tenants' recording, no surface gives a tenant's
+    /// principal anything of the other tenant.
+    #[test]
+    fn a_tenant_never_receives_another_tenants_bytes(ops in proptest::collection::vec(op(), 0..24)) {
+        let world = World::new(&ops);
+        for t in 0..2 {
+            check_every_surface(&world, t);
+        }
+    }
+}
+
+/// The suite is not vacuous: a scoped principal does get its own tenant's data.
+#[test]
+fn a_tenant_sees_its_own_data() {
+    let world = World::new(&[]);
+    for t in 0..2 {
+        let mut c = McpClient::open(world.mcp.local_addr(), TOKENS[t][0]).expect("session");
+        let shared = world.shared[0].to_string();
+        let (reply, answer) = c.tool("get_thread", json!({"thread_id": shared}));
+        assert!(reply.body.contains(MARKERS[t]), "{}", reply.body);
+        let spans = answer["result"]["structuredContent"]["spans_total"].as_u64();
+        assert_eq!(spans, Some(3), "only its own half of the shared thread: {}", reply.body);
+        let (reply, _) = c.tool("search_events", json!({"text": "qx", "limit": 200}));
+        assert!(reply.body.contains(MARKERS[t]), "{}", reply.body);
+        let (reply, _) = c.tool("list_permission_decisions", json!({}));
+        assert!(reply.body.contains(MARKERS[t]), "{}", reply.body);
+        let auth = format!("Bearer {}", TOKENS[t][0]);
+        let r = http(world.dashboard.local_addr(), "GET", "/api/logs", &[("Authorization", &auth)], "");
+        assert!(r.body.contains(MARKERS[t]), "{}", r.body);
+    }
+}
+
+/// Names as the MCP server and the dashboard list them, against [`SURFACES`].
+#[test]
+fn every_surface_is_in_the_suite() {
+    let world = World::new(&[]);
+    let mut admin = McpClient::open(world.mcp.local_addr(), ADMIN).expect("session");
+    let names = |kind: Kind| -> BTreeSet<String> {
+        SURFACES.iter().filter(|s| s.kind == kind).map(|s| s.name.to_owned()).collect()
+    };
+    let listed = |answer: &Value, list: &str, field: &str| -> BTreeSet<String> {
+        answer["result"][list]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .iter()
+            .filter_map(|t| t[field].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (_, tools) = admin.request("tools/list", json!({}));
+    assert_eq!(listed(&tools, "tools", "name"), names(Kind::Tool), "a tool is missing from SURFACES");
+    let (_, prompts) = admin.request("prompts/list", json!({}));
+    assert_eq!(listed(&prompts, "prompts", "name"), names(Kind::Prompt));
+    let (_, resources) = admin.request("resources/list", json!({}));
+    let (_, templates) = admin.request("resources/templates/list", json!({}));
+    let mut uris: BTreeSet<String> = listed(&resources, "resources", "uri")
+        .into_iter()
+        .filter(|u| !u.starts_with("mission://threads/"))
+        .collect();
+    uris.extend(listed(&templates, "resourceTemplates", "uriTemplate"));
+    assert_eq!(uris, names(Kind::Resource));
+    let routes: BTreeSet<String> =
+        mission_sdk::dashboard::api_routes().into_iter().map(str::to_owned).collect();
+    assert_eq!(routes, names(Kind::Route), "a dashboard route is missing from SURFACES");
+}
+
+/// A thread id continued across tenants: each tenant's viewer sees its own half only, over
+/// `get_thread`, the thread resource, `diagnose_thread` and the dashboard (the leak of
+/// issue 15: the loader checked that some event was in the tenant, then loaded all of them).
+#[test]
+fn a_thread_continued_across_tenants_shows_each_tenant_its_own_half() {
+    let world = World::new(&[]);
+    let id = world.shared[0].to_string();
+    for t in 0..2 {
+        let mut c = McpClient::open(world.mcp.local_addr(), TOKENS[t][0]).expect("session");
+        let replies = [
+            c.tool("get_thread", json!({"thread_id": id})).0.body,
+            c.request("resources/read", json!({"uri": format!("mission://threads/{id}")})).0.body,
+            c.request("prompts/get", json!({"name": "diagnose_thread", "arguments": {"thread_id": id}})).0.body,
+        ];
+        for body in replies {
+            assert!(body.contains(MARKERS[t]), "{body}");
+            assert!(!body.contains(MARKERS[1 - t]), "{} sees the other half: {body}", TENANTS[t]);
+        }
+    }
+}
+
+/// A session answers only the token that opened it; another tenant's `DELETE` of it is a 404
+/// and the owner carries on.
+#[test]
+fn a_session_belongs_to_the_token_that_opened_it() {
+    let world = World::new(&[]);
+    let addr = world.mcp.local_addr();
+    let mut owner = McpClient::open(addr, TOKENS[1][0]).expect("session");
+    let intruder = McpClient::open(addr, TOKENS[0][2]).expect("session");
+    assert_eq!(intruder.delete(&owner.session), 404);
+    let hijack = McpClient { session: owner.session.clone(), ..McpClient::open(addr, TOKENS[0][0]).expect("s") };
+    let reply = hijack.post(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}).to_string());
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    let (reply, answer) = owner.tool("health", json!({}));
+    assert_eq!(reply.status, 200);
+    assert!(answer["result"].is_object(), "the owner's session still works: {}", reply.body);
+    assert!(world.mcp.foreign_session_requests() >= 2);
+    assert_eq!(owner.delete(&owner.session), 202);
+}
+
+/// Sessions are capped per token: past the cap a new one is a 429 (counted), other tokens are
+/// unaffected, and ending one makes room.
+#[test]
+fn sessions_are_capped_per_token() {
+    let control = MissionControl::builder().without_store().without_models().ignore_environment().build().expect("build");
+    let config = McpHttpConfig::loopback(0)
+        .with_tenant_token(TOKENS[0][0], TENANTS[0])
+        .with_tenant_token(TOKENS[1][0], TENANTS[1])
+        .with_max_sessions_per_token(2);
+    let server = control.serve_mcp(config).expect("serve");
+    let addr = server.local_addr();
+    let first = McpClient::open(addr, TOKENS[0][0]).expect("1");
+    let _second = McpClient::open(addr, TOKENS[0][0]).expect("2");
+    let refused = McpClient::open(addr, TOKENS[0][0]).err().expect("the third is refused");
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(server.sessions_refused(), 1);
+    let _other = McpClient::open(addr, TOKENS[1][0]).expect("another token has its own cap");
+    assert_eq!(first.delete(&first.session), 202);
+    let _again = McpClient::open(addr, TOKENS[0][0]).expect("room again after a DELETE");
+    let bad = McpHttpConfig::loopback(0).with_max_sessions_per_token(0);
+    let e = control.serve_mcp(bad).expect_err("0 is out of range").to_string();
+    assert!(e.contains("max_sessions_per_token"), "{e}");
+}
+
+/// Health for a tenant-scoped principal: its tenant's in-flight spans and files, no
+/// process-wide numbers, no store path, no sink error texts.
+#[test]
+fn health_is_scoped_to_the_tenant() {
+    let world = World::new(&[]);
+    let recorder = world.control.recorder();
+    let open = recorder.start_span(&world.ctx(1, world.shared[0]), SpanKind::LlmCall, Symbol::intern("chat"), None);
+    let root = world.root.display().to_string();
+    for t in 0..2 {
+        let mut c = McpClient::open(world.mcp.local_addr(), TOKENS[t][0]).expect("session");
+        let (reply, answer) = c.tool("health", json!({}));
+        let health = &answer["result"]["structuredContent"];
+        assert_eq!(health["agent"]["tenant"], TENANTS[t], "{}", reply.body);
+        assert_eq!(health["agent"]["in_flight_open"], u64::from(t == 1), "{}", reply.body);
+        for absent in [root.as_str(), "accounting", "last_error", "store_root", "delivered"] {
+            assert!(!reply.body.contains(absent), "{absent} in {}", reply.body);
+        }
+        let auth = format!("Bearer {}", TOKENS[t][0]);
+        let r = http(world.dashboard.local_addr(), "GET", "/api/overview", &[("Authorization", &auth)], "");
+        for absent in [root.as_str(), "accounting", "last_error", "store_root", "\"dropped\""] {
+            assert!(!r.body.contains(absent), "{absent} in {}", r.body);
+        }
+    }
+    let mut admin = McpClient::open(world.mcp.local_addr(), ADMIN).expect("session");
+    let (reply, _) = admin.tool("health", json!({}));
+    assert!(reply.body.contains("accounting") && reply.body.contains("store_root"), "{}", reply.body);
+    open.end();
+}
+
+/// No write of one tenant's principals reaches the other tenant.
+#[test]
+fn no_write_reaches_the_other_tenant() {
+    let world = World::new(&[]);
+    let mut admin = McpClient::open(world.mcp.local_addr(), ADMIN).expect("session");
+    let snapshot = |admin: &mut McpClient| {
+        let directives = admin.tool("list_directives", json!({})).1["result"]["structuredContent"]["directives"]
+            .as_array()
+            .expect("directives")
+            .iter()
+            .map(|d| (d["name"].to_string(), d["enabled"].to_string()))
+            .collect::<Vec<_>>();
+        let policy = admin.tool("get_policy", json!({})).1["result"]["structuredContent"].to_string();
+        (directives, policy)
+    };
+    let before = snapshot(&mut admin);
+    let store = |t: usize| {
+        mission_sdk::store::Store::open_scoped(&world.root, Some(TENANTS[t])).expect("open").query().count().expect("count")
+    };
+    world.control.flush().expect("flush");
+    let events_of_globex = store(1);
+    for (token, role) in TOKENS[0].iter().zip(ROLES) {
+        let mut c = McpClient::open(world.mcp.local_addr(), token).expect("session");
+        for (name, args) in [
+            ("set_directive_enabled", json!({"name": "tool-failing", "enabled": false})),
+            ("add_directive", json!({"toml": "[[directive]]\nname = \"x\"\nwhen = \"3 failures in a row\"\n"})),
+            ("remove_directive", json!({"name": "tool-failing"})),
+            ("set_policy", json!({"toml": "default = \"deny\"\n"})),
+            ("erase_subject", json!({"key": "user.id", "value": "x", "tenant": TENANTS[1]})),
+        ] {
+            let (reply, answer) = c.tool(name, args);
+            let refused = answer["error"].is_object() || answer["result"]["isError"] == true;
+            assert!(refused, "{name} with a {role:?} token of {}: {}", TENANTS[0], reply.body);
+        }
+        // An erasure in its own tenant leaves the other's events alone, whatever the value.
+        if role == Role::Admin {
+            for n in 1..=world.counter {
+                let value = format!("{} user {n}", MARKERS[1]);
+                c.tool("erase_subject", json!({"key": "user.id", "value": value}));
+            }
+        }
+        c.tool("acknowledge_alert", json!({"incident": format!("tool-failing:operation={OPERATION}")}));
+        assert_eq!(c.delete(&world.sessions[1]), 404, "another tenant's session cannot be ended");
+    }
+    world.control.flush().expect("flush");
+    assert_eq!(store(1), events_of_globex, "globex's events are all there");
+    assert_eq!(snapshot(&mut admin), before, "directives and policy are unchanged");
+    let mut globex = McpClient::open(world.mcp.local_addr(), TOKENS[1][0]).expect("session");
+    let (reply, _) = globex.tool("list_directives", json!({}));
+    assert!(!reply.body.contains(TENANTS[0]), "an acknowledgement by acme shows to globex: {}", reply.body);
+    let session = McpClient { session: world.sessions[1].clone(), ..McpClient::open(world.mcp.local_addr(), TOKENS[1][0]).expect("s") };
+    let reply = session.post(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}).to_string());
+    assert_eq!(reply.status, 200, "globex's session survives: {}", reply.body);
+}
+
+/// `get_policy` with a tenant-scoped token lists only rules that can apply to its tenant.
+#[test]
+fn get_policy_shows_a_tenant_its_rules_only() {
+    let world = World::new(&[]);
+    for t in 0..2 {
+        let mut c = McpClient::open(world.mcp.local_addr(), TOKENS[t][1]).expect("session");
+        let (reply, answer) = c.tool("get_policy", json!({}));
+        let rules = answer["result"]["structuredContent"]["rules"].as_array().expect("rules").len();
+        assert_eq!(rules, 2, "the shared rule and its own: {}", reply.body);
+        assert!(!reply.body.contains(MARKERS[1 - t]), "{}", reply.body);
+    }
+}
+
+/// MCP request spans carry a digest of the session id, never the id, under the caller's tenant.
+#[test]
+fn session_ids_are_not_stored() {
+    let world = World::new(&[]);
+    world.control.flush().expect("flush");
+    let all = mission_sdk::store::Store::open(&world.root).expect("open");
+    let mut text = String::new();
+    for b in all.query().agent("mission-mcp").batches().expect("batches") {
+        for c in b.columns() {
+            text.push_str(&format!("{:?}", arrow_cast(c)));
+        }
+    }
+    for t in 0..2 {
+        assert!(!text.contains(&world.sessions[t]), "a raw session id is stored");
+        let digest = mission_sdk::mcp::session_digest(&world.sessions[t]);
+        let mine = mission_sdk::store::Store::open_scoped(&world.root, Some(TENANTS[t])).expect("open");
+        let count = mine.query().attribute("mcp.session.id", &digest).count().expect("count");
+        assert!(count >= 2, "{}'s calls are recorded under its own tenant", TENANTS[t]);
+    }
+}
