@@ -401,11 +401,9 @@ fn main() -> ExitCode {
                 mission_ctl::run_report(s, window, tenant.as_deref(), format, out).map(|()| true)
             })
         }
-        Command::Query { store, filter } => {
-            scan(store, filter.tenant.as_deref(), |s, out| {
-                mission_ctl::run_query(s, filter, out).map(|()| true)
-            })
-        }
+        Command::Query { store, filter } => scan(store, filter.tenant.as_deref(), |s, out| {
+            mission_ctl::run_query(s, filter, out).map(|()| true)
+        }),
         Command::Doctor { store, json } => {
             scan(store, None, |s, out| mission_ctl::run_doctor(s, *json, out).map(|r| r.healthy()))
         }

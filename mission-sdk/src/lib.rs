@@ -104,7 +104,9 @@ pub use audit::{AuditError, AuditLog, AuditReport};
 pub use config::{MissionConfig, ResolvedConfig};
 #[cfg(feature = "models")]
 pub use control::MODEL_STATE_FILE;
-pub use control::{HealthReport, MissionControl, MissionControlBuilder, TenantHealth, TenantSinkHealth};
+pub use control::{
+    HealthReport, MissionControl, MissionControlBuilder, TenantHealth, TenantSinkHealth,
+};
 #[cfg(feature = "dashboard")]
 pub use dashboard::{DashboardConfig, DashboardServer};
 pub use directives::{DirectiveSet, DirectiveSink, Directives, Permit};

@@ -49,6 +49,7 @@ const SHARED_THREADS: usize = 3;
 // ---------------------------------------------------------------------------------------------
 // A minimal HTTP/1.1 client (Connection: close) and the MCP streamable-HTTP calls over it.
 
+#[derive(Debug)]
 struct Reply {
     status: u16,
     headers: String,
@@ -174,8 +175,14 @@ impl McpClient {
     /// `DELETE` of `session` with this client's token.
     fn delete(&self, session: &str) -> u16 {
         let auth = format!("Bearer {}", self.token);
-        http(self.addr, "DELETE", "/mcp", &[("Authorization", &auth), ("Mcp-Session-Id", session)], "")
-            .status
+        http(
+            self.addr,
+            "DELETE",
+            "/mcp",
+            &[("Authorization", &auth), ("Mcp-Session-Id", session)],
+            "",
+        )
+        .status
     }
 }
 
@@ -187,8 +194,11 @@ impl TempDir {
     fn new(name: &str) -> Self {
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir()
-            .join(format!("mission-isolation-{name}-{}-{n}-{}", std::process::id(), Timestamp::now().0));
+        let dir = std::env::temp_dir().join(format!(
+            "mission-isolation-{name}-{}-{n}-{}",
+            std::process::id(),
+            Timestamp::now().0
+        ));
         std::fs::create_dir_all(&dir).expect("dir");
         Self(dir)
     }
@@ -357,8 +367,12 @@ impl World {
         let recorder = self.control.recorder().clone();
         match op {
             Op::NewThread | Op::Continue(_) => {
-                let root_span =
-                    recorder.start_span(&ctx, SpanKind::AgentStep, Symbol::intern("handle_request"), None);
+                let root_span = recorder.start_span(
+                    &ctx,
+                    SpanKind::AgentStep,
+                    Symbol::intern("handle_request"),
+                    None,
+                );
                 let mut llm = recorder.start_span(
                     &ctx,
                     SpanKind::LlmCall,
@@ -368,7 +382,7 @@ impl World {
                 llm.set_llm_usage(LlmUsage {
                     model: Symbol::intern(MODEL),
                     provider: Symbol::intern("openai"),
-                    input_tokens: 100 + t as u64,
+                    input_tokens: 100 + t as u32,
                     output_tokens: 10,
                     cost_usd: 0.001,
                     ..LlmUsage::default()
@@ -444,13 +458,13 @@ impl World {
     fn foreign(&self, t: usize) -> Vec<String> {
         let o = 1 - t;
         let mut out = vec![MARKERS[o].to_owned(), TENANTS[o].to_owned()];
-        out.extend(self.own[o].iter().map(ToString::to_string));
+        // The other tenant's first thread and its anomaly are probed by id (and the error a
+        // probe gets is recorded in the prober's own tenant), so those ids are not secret;
+        // everything recorded under them is, and every other id is.
+        out.extend(self.own[o].iter().skip(1).map(ToString::to_string));
         if !self.sessions[o].is_empty() {
             out.push(self.sessions[o].clone());
             out.push(mission_sdk::mcp::session_digest(&self.sessions[o]));
-        }
-        if let Some(a) = &self.anomalies[o] {
-            out.push(a.clone());
         }
         out
     }
@@ -463,12 +477,16 @@ impl World {
             text = text.replace(a.as_str(), "");
         }
         for f in self.foreign(t) {
-            assert!(
-                !text.contains(&f),
-                "{what}: {}'s principal received {f:?} of the other tenant:\n{}",
-                TENANTS[t],
-                &text[..text.len().min(4000)]
-            );
+            if let Some(at) = text.find(&f) {
+                // Where it was found, for the failure message.
+                let from = text.floor_char_boundary(at.saturating_sub(1500));
+                let to = text.ceil_char_boundary((at + 500).min(text.len()));
+                panic!(
+                    "{what}: {}'s principal received {f:?} of the other tenant:\n…{}…",
+                    TENANTS[t],
+                    &text[from..to]
+                );
+            }
         }
     }
 }
@@ -532,7 +550,8 @@ fn probe_threads(w: &World, t: usize) -> Vec<String> {
 fn get(w: &World, a: &Asker, path: &str) -> (String, Vec<String>) {
     let auth = format!("Bearer {}", a.token);
     let reply = http(w.dashboard.local_addr(), "GET", path, &[("Authorization", &auth)], "");
-    (format!("{} {}", reply.headers, reply.body), vec![path.to_owned()])
+    let named = path.split(['/', '?', '&', '=']).map(str::to_owned).filter(|p| p.len() > 3);
+    (format!("{} {}", reply.headers, reply.body), named.collect())
 }
 
 fn store_view(w: &World, t: usize, _: &mut Asker) -> Vec<(String, Vec<String>)> {
@@ -542,9 +561,7 @@ fn store_view(w: &World, t: usize, _: &mut Asker) -> Vec<(String, Vec<String>)> 
     let batches = store.query().batches().expect("query");
     let mut text = String::new();
     for b in &batches {
-        let columns = b.columns().iter().filter_map(|c| {
-            arrow_cast(c).map(|s| format!("{s:?}"))
-        });
+        let columns = b.columns().iter().filter_map(|c| arrow_cast(c).map(|s| format!("{s:?}")));
         text.extend(columns);
     }
     out.push((text, Vec::new()));
@@ -555,10 +572,16 @@ fn store_view(w: &World, t: usize, _: &mut Asker) -> Vec<(String, Vec<String>)> 
     let all = [GroupBy::Tenant, GroupBy::Agent, GroupBy::User, GroupBy::Model];
     out.push((format!("{:?}", store.threads(store.query()).expect("threads")), Vec::new()));
     out.push((format!("{:?}", store.cost_report(store.query(), &all).expect("cost")), Vec::new()));
-    out.push((format!("{:?}", store.operation_stats(store.query(), &all).expect("stats")), Vec::new()));
+    out.push((
+        format!("{:?}", store.operation_stats(store.query(), &all).expect("stats")),
+        Vec::new(),
+    ));
     out.push((format!("{:?}", store.anomalies(store.query()).expect("anomalies")), Vec::new()));
     out.push((format!("{:?}", store.files()), Vec::new()));
-    out.push((format!("{:?}", store.file_metadata("mission.schema_version").expect("meta")), Vec::new()));
+    out.push((
+        format!("{:?}", store.file_metadata("mission.schema_version").expect("meta")),
+        Vec::new(),
+    ));
     out.push((format!("{:?}", store.check().expect("check")), Vec::new()));
     out
 }
@@ -581,7 +604,10 @@ const SURFACES: &[Surface] = &[
         kind: Kind::Tool,
         name: "get_thread",
         ask: |w, t, a| {
-            probe_threads(w, t).into_iter().map(|id| tool(a, "get_thread", json!({"thread_id": id}))).collect()
+            probe_threads(w, t)
+                .into_iter()
+                .map(|id| tool(a, "get_thread", json!({"thread_id": id})))
+                .collect()
         },
     },
     Surface {
@@ -625,7 +651,11 @@ const SURFACES: &[Surface] = &[
         kind: Kind::Tool,
         name: "explain_anomaly",
         ask: |w, _, a| {
-            w.anomalies.iter().flatten().map(|id| tool(a, "explain_anomaly", json!({"id": id}))).collect()
+            w.anomalies
+                .iter()
+                .flatten()
+                .map(|id| tool(a, "explain_anomaly", json!({"id": id})))
+                .collect()
         },
     },
     Surface {
@@ -648,7 +678,11 @@ const SURFACES: &[Surface] = &[
         kind: Kind::Tool,
         name: "set_directive_enabled",
         ask: |_, _, a| {
-            vec![tool(a, "set_directive_enabled", json!({"name": "tool-failing", "enabled": false}))]
+            vec![tool(
+                a,
+                "set_directive_enabled",
+                json!({"name": "tool-failing", "enabled": false}),
+            )]
         },
     },
     Surface {
@@ -669,7 +703,11 @@ const SURFACES: &[Surface] = &[
         name: "list_permission_decisions",
         ask: |_, _, a| vec![tool(a, "list_permission_decisions", json!({"limit": 200}))],
     },
-    Surface { kind: Kind::Tool, name: "get_policy", ask: |_, _, a| vec![tool(a, "get_policy", json!({}))] },
+    Surface {
+        kind: Kind::Tool,
+        name: "get_policy",
+        ask: |_, _, a| vec![tool(a, "get_policy", json!({}))],
+    },
     Surface {
         kind: Kind::Tool,
         name: "set_policy",
@@ -682,7 +720,11 @@ const SURFACES: &[Surface] = &[
             // The other tenant's users all carry its marker; nobody has this exact value.
             let other = TENANTS[1 - t];
             vec![
-                tool(a, "erase_subject", json!({"key": "user.id", "value": "nobody", "tenant": other})),
+                tool(
+                    a,
+                    "erase_subject",
+                    json!({"key": "user.id", "value": "nobody", "tenant": other}),
+                ),
                 tool(a, "erase_subject", json!({"key": "user.id", "value": "nobody"})),
             ]
         },
@@ -727,7 +769,8 @@ const SURFACES: &[Surface] = &[
         kind: Kind::Prompt,
         name: "why_slow",
         ask: |_, _, a| {
-            let args = json!({"name": "why_slow", "arguments": {"operation": OPERATION, "minutes": 600}});
+            let args =
+                json!({"name": "why_slow", "arguments": {"operation": OPERATION, "minutes": 600}});
             vec![(a.mcp.request("prompts/get", args).0.body, Vec::new())]
         },
     },
@@ -745,7 +788,10 @@ const SURFACES: &[Surface] = &[
         kind: Kind::Route,
         name: "/api/threads/{id}",
         ask: |w, t, a| {
-            probe_threads(w, t).into_iter().map(|id| get(w, a, &format!("/api/threads/{id}"))).collect()
+            probe_threads(w, t)
+                .into_iter()
+                .map(|id| get(w, a, &format!("/api/threads/{id}")))
+                .collect()
         },
     },
     Surface {
@@ -758,7 +804,11 @@ const SURFACES: &[Surface] = &[
         name: "/api/anomalies",
         ask: |w, _, a| vec![get(w, a, "/api/anomalies?minutes=600")],
     },
-    Surface { kind: Kind::Route, name: "/api/stream", ask: |w, t, a| vec![stream_until_own_end(w, t, a)] },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/stream",
+        ask: |w, t, a| vec![stream_until_own_end(w, t, a)],
+    },
 ];
 
 /// Reads tenant `t`'s event stream while both tenants record, until `t`'s own last event
@@ -788,7 +838,8 @@ fn stream_until_own_end(w: &World, t: usize, a: &Asker) -> (String, Vec<String>)
     let recorder = w.control.recorder();
     for tenant in [1 - t, t] {
         let ctx = w.ctx(tenant, w.shared[0]);
-        let message = if tenant == t { end.clone() } else { format!("{} streamed", MARKERS[tenant]) };
+        let message =
+            if tenant == t { end.clone() } else { format!("{} streamed", MARKERS[tenant]) };
         let tool = recorder.start_span(&ctx, SpanKind::ToolCall, Symbol::intern(OPERATION), None);
         tool.end_with_error(&message);
         recorder.record(ctx.event(
@@ -802,7 +853,11 @@ fn stream_until_own_end(w: &World, t: usize, a: &Asker) -> (String, Vec<String>)
         ));
     }
     while !String::from_utf8_lossy(&seen).contains(&end) {
-        assert!(Instant::now() < deadline, "{}'s own events never arrived on its stream", TENANTS[t]);
+        assert!(
+            Instant::now() < deadline,
+            "{}'s own events never arrived on its stream",
+            TENANTS[t]
+        );
         if let Ok(n) = stream.read(&mut buf) {
             seen.extend_from_slice(&buf[..n]);
         }
@@ -819,7 +874,12 @@ fn check_every_surface(w: &World, t: usize) {
         let mut asker = Asker { mcp, token };
         for surface in SURFACES {
             for (bytes, asked) in (surface.ask)(w, t, &mut asker) {
-                w.assert_clean(t, &format!("{:?} {} with {token}", surface.kind, surface.name), &bytes, &asked);
+                w.assert_clean(
+                    t,
+                    &format!("{:?} {} with {token}", surface.kind, surface.name),
+                    &bytes,
+                    &asked,
+                );
             }
         }
         let session = asker.mcp.session.clone();
@@ -860,7 +920,8 @@ fn a_tenant_sees_its_own_data() {
         let (reply, _) = c.tool("list_permission_decisions", json!({}));
         assert!(reply.body.contains(MARKERS[t]), "{}", reply.body);
         let auth = format!("Bearer {}", TOKENS[t][0]);
-        let r = http(world.dashboard.local_addr(), "GET", "/api/logs", &[("Authorization", &auth)], "");
+        let r =
+            http(world.dashboard.local_addr(), "GET", "/api/logs", &[("Authorization", &auth)], "");
         assert!(r.body.contains(MARKERS[t]), "{}", r.body);
     }
 }
@@ -882,7 +943,11 @@ fn every_surface_is_in_the_suite() {
             .collect()
     };
     let (_, tools) = admin.request("tools/list", json!({}));
-    assert_eq!(listed(&tools, "tools", "name"), names(Kind::Tool), "a tool is missing from SURFACES");
+    assert_eq!(
+        listed(&tools, "tools", "name"),
+        names(Kind::Tool),
+        "a tool is missing from SURFACES"
+    );
     let (_, prompts) = admin.request("prompts/list", json!({}));
     assert_eq!(listed(&prompts, "prompts", "name"), names(Kind::Prompt));
     let (_, resources) = admin.request("resources/list", json!({}));
@@ -910,7 +975,12 @@ fn a_thread_continued_across_tenants_shows_each_tenant_its_own_half() {
         let replies = [
             c.tool("get_thread", json!({"thread_id": id})).0.body,
             c.request("resources/read", json!({"uri": format!("mission://threads/{id}")})).0.body,
-            c.request("prompts/get", json!({"name": "diagnose_thread", "arguments": {"thread_id": id}})).0.body,
+            c.request(
+                "prompts/get",
+                json!({"name": "diagnose_thread", "arguments": {"thread_id": id}}),
+            )
+            .0
+            .body,
         ];
         for body in replies {
             assert!(body.contains(MARKERS[t]), "{body}");
@@ -928,8 +998,12 @@ fn a_session_belongs_to_the_token_that_opened_it() {
     let mut owner = McpClient::open(addr, TOKENS[1][0]).expect("session");
     let intruder = McpClient::open(addr, TOKENS[0][2]).expect("session");
     assert_eq!(intruder.delete(&owner.session), 404);
-    let hijack = McpClient { session: owner.session.clone(), ..McpClient::open(addr, TOKENS[0][0]).expect("s") };
-    let reply = hijack.post(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}).to_string());
+    let hijack = McpClient {
+        session: owner.session.clone(),
+        ..McpClient::open(addr, TOKENS[0][0]).expect("s")
+    };
+    let reply =
+        hijack.post(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}).to_string());
     assert_eq!(reply.status, 404, "{}", reply.body);
     let (reply, answer) = owner.tool("health", json!({}));
     assert_eq!(reply.status, 200);
@@ -942,7 +1016,12 @@ fn a_session_belongs_to_the_token_that_opened_it() {
 /// unaffected, and ending one makes room.
 #[test]
 fn sessions_are_capped_per_token() {
-    let control = MissionControl::builder().without_store().without_models().ignore_environment().build().expect("build");
+    let control = MissionControl::builder()
+        .without_store()
+        .without_models()
+        .ignore_environment()
+        .build()
+        .expect("build");
     let config = McpHttpConfig::loopback(0)
         .with_tenant_token(TOKENS[0][0], TENANTS[0])
         .with_tenant_token(TOKENS[1][0], TENANTS[1])
@@ -967,27 +1046,44 @@ fn sessions_are_capped_per_token() {
 #[test]
 fn health_is_scoped_to_the_tenant() {
     let world = World::new(&[]);
-    let recorder = world.control.recorder();
-    let open = recorder.start_span(&world.ctx(1, world.shared[0]), SpanKind::LlmCall, Symbol::intern("chat"), None);
+    // A span of acme-corp (the agent's own tenant) stays open while both tenants look.
+    let agent = world.control.agent(AGENT);
+    let thread = agent.thread();
+    let open = thread.step("long-running");
     let root = world.root.display().to_string();
     for t in 0..2 {
         let mut c = McpClient::open(world.mcp.local_addr(), TOKENS[t][0]).expect("session");
         let (reply, answer) = c.tool("health", json!({}));
         let health = &answer["result"]["structuredContent"];
         assert_eq!(health["agent"]["tenant"], TENANTS[t], "{}", reply.body);
-        assert_eq!(health["agent"]["in_flight_open"], u64::from(t == 1), "{}", reply.body);
+        let in_flight = health["agent"]["in_flight_open"].as_u64().expect("in_flight_open");
+        if t == 0 {
+            assert!(in_flight >= 1, "acme's open spans: {}", reply.body);
+        } else {
+            assert_eq!(in_flight, 0, "globex has no span open: {}", reply.body);
+        }
         for absent in [root.as_str(), "accounting", "last_error", "store_root", "delivered"] {
             assert!(!reply.body.contains(absent), "{absent} in {}", reply.body);
         }
         let auth = format!("Bearer {}", TOKENS[t][0]);
-        let r = http(world.dashboard.local_addr(), "GET", "/api/overview", &[("Authorization", &auth)], "");
+        let r = http(
+            world.dashboard.local_addr(),
+            "GET",
+            "/api/overview",
+            &[("Authorization", &auth)],
+            "",
+        );
         for absent in [root.as_str(), "accounting", "last_error", "store_root", "\"dropped\""] {
             assert!(!r.body.contains(absent), "{absent} in {}", r.body);
         }
     }
     let mut admin = McpClient::open(world.mcp.local_addr(), ADMIN).expect("session");
     let (reply, _) = admin.tool("health", json!({}));
-    assert!(reply.body.contains("accounting") && reply.body.contains("store_root"), "{}", reply.body);
+    assert!(
+        reply.body.contains("accounting") && reply.body.contains("store_root"),
+        "{}",
+        reply.body
+    );
     open.end();
 }
 
@@ -997,18 +1093,24 @@ fn no_write_reaches_the_other_tenant() {
     let world = World::new(&[]);
     let mut admin = McpClient::open(world.mcp.local_addr(), ADMIN).expect("session");
     let snapshot = |admin: &mut McpClient| {
-        let directives = admin.tool("list_directives", json!({})).1["result"]["structuredContent"]["directives"]
+        let directives = admin.tool("list_directives", json!({})).1["result"]["structuredContent"]
+            ["directives"]
             .as_array()
             .expect("directives")
             .iter()
             .map(|d| (d["name"].to_string(), d["enabled"].to_string()))
             .collect::<Vec<_>>();
-        let policy = admin.tool("get_policy", json!({})).1["result"]["structuredContent"].to_string();
+        let policy =
+            admin.tool("get_policy", json!({})).1["result"]["structuredContent"].to_string();
         (directives, policy)
     };
     let before = snapshot(&mut admin);
     let store = |t: usize| {
-        mission_sdk::store::Store::open_scoped(&world.root, Some(TENANTS[t])).expect("open").query().count().expect("count")
+        mission_sdk::store::Store::open_scoped(&world.root, Some(TENANTS[t]))
+            .expect("open")
+            .query()
+            .count()
+            .expect("count")
     };
     world.control.flush().expect("flush");
     let events_of_globex = store(1);
@@ -1016,7 +1118,10 @@ fn no_write_reaches_the_other_tenant() {
         let mut c = McpClient::open(world.mcp.local_addr(), token).expect("session");
         for (name, args) in [
             ("set_directive_enabled", json!({"name": "tool-failing", "enabled": false})),
-            ("add_directive", json!({"toml": "[[directive]]\nname = \"x\"\nwhen = \"3 failures in a row\"\n"})),
+            (
+                "add_directive",
+                json!({"toml": "[[directive]]\nname = \"x\"\nwhen = \"3 failures in a row\"\n"}),
+            ),
             ("remove_directive", json!({"name": "tool-failing"})),
             ("set_policy", json!({"toml": "default = \"deny\"\n"})),
             ("erase_subject", json!({"key": "user.id", "value": "x", "tenant": TENANTS[1]})),
@@ -1032,7 +1137,10 @@ fn no_write_reaches_the_other_tenant() {
                 c.tool("erase_subject", json!({"key": "user.id", "value": value}));
             }
         }
-        c.tool("acknowledge_alert", json!({"incident": format!("tool-failing:operation={OPERATION}")}));
+        c.tool(
+            "acknowledge_alert",
+            json!({"incident": format!("tool-failing:operation={OPERATION}")}),
+        );
         assert_eq!(c.delete(&world.sessions[1]), 404, "another tenant's session cannot be ended");
     }
     world.control.flush().expect("flush");
@@ -1040,9 +1148,17 @@ fn no_write_reaches_the_other_tenant() {
     assert_eq!(snapshot(&mut admin), before, "directives and policy are unchanged");
     let mut globex = McpClient::open(world.mcp.local_addr(), TOKENS[1][0]).expect("session");
     let (reply, _) = globex.tool("list_directives", json!({}));
-    assert!(!reply.body.contains(TENANTS[0]), "an acknowledgement by acme shows to globex: {}", reply.body);
-    let session = McpClient { session: world.sessions[1].clone(), ..McpClient::open(world.mcp.local_addr(), TOKENS[1][0]).expect("s") };
-    let reply = session.post(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}).to_string());
+    assert!(
+        !reply.body.contains(TENANTS[0]),
+        "an acknowledgement by acme shows to globex: {}",
+        reply.body
+    );
+    let session = McpClient {
+        session: world.sessions[1].clone(),
+        ..McpClient::open(world.mcp.local_addr(), TOKENS[1][0]).expect("s")
+    };
+    let reply =
+        session.post(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}).to_string());
     assert_eq!(reply.status, 200, "globex's session survives: {}", reply.body);
 }
 
@@ -1074,7 +1190,8 @@ fn session_ids_are_not_stored() {
     for t in 0..2 {
         assert!(!text.contains(&world.sessions[t]), "a raw session id is stored");
         let digest = mission_sdk::mcp::session_digest(&world.sessions[t]);
-        let mine = mission_sdk::store::Store::open_scoped(&world.root, Some(TENANTS[t])).expect("open");
+        let mine =
+            mission_sdk::store::Store::open_scoped(&world.root, Some(TENANTS[t])).expect("open");
         let count = mine.query().attribute("mcp.session.id", &digest).count().expect("count");
         assert!(count >= 2, "{}'s calls are recorded under its own tenant", TENANTS[t]);
     }

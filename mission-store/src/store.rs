@@ -179,10 +179,10 @@ impl Store {
             return self;
         }
         self.files.retain(|f| f.partition.tenant == tenant);
-        let dir = self.root.join("events").join(format!(
-            "tenant={}",
-            crate::layout::encode_segment(tenant)
-        ));
+        let dir = self
+            .root
+            .join("events")
+            .join(format!("tenant={}", crate::layout::encode_segment(tenant)));
         self.report.leftovers.retain(|p| p.starts_with(&dir));
         // A misplaced file belongs to no tenant that can be told: only an unscoped store lists it.
         self.report.misplaced.clear();

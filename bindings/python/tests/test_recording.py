@@ -287,3 +287,32 @@ def test_compliance_packs_and_erasure_from_python(tmp_path):
     trail = [json.loads(l) for l in (tmp_path / "store" / "audit" / "audit.jsonl").read_text().splitlines()]
     kinds = [r["kind"] for r in trail]
     assert kinds[0] == "compliance" and "permission_granted" in kinds and kinds[-1] == "erasure"
+
+
+def test_a_tenant_query_reads_only_that_tenants_partitions(tmp_path):
+    """Two tenants' agents write one store and share a thread id: `query(tenant=)` returns
+    that tenant's rows only, whatever other filter is given (issue 15)."""
+    store = tmp_path / "store"
+    first = mc.init(store=store, service="support-bot", tenant="acme", models=False)
+    with first.thread(agent="support-bot") as thread:
+        shared = thread.id
+        with thread.tool_call("web_search"):
+            pass
+    first.log("warn", "acme-only marker")
+    first.shutdown()
+    second = mc.init(store=store, service="support-bot", tenant="globex", models=False)
+    with second.thread(agent="support-bot", thread_id=shared) as thread:
+        with thread.tool_call("web_search"):
+            pass
+    second.log("warn", "globex-only marker")
+    second.flush()
+    for tenant, other in [("acme", "globex"), ("globex", "acme")]:
+        for filters in [{}, {"thread_id": shared}, {"kind": "log"}, {"name": "web_search"}]:
+            table = second.query(tenant=tenant, **filters)
+            got = rows(table)
+            assert got, (tenant, filters)
+            assert all(r["tenant"] == tenant for r in got), (tenant, filters)
+            assert f"{other}-only" not in str(got)
+    both = rows(second.query(thread_id=shared))
+    assert {r["tenant"] for r in both} == {"acme", "globex"}, "without a tenant, every tenant"
+    second.shutdown()

@@ -165,9 +165,7 @@ impl MissionMcp {
         let page = self
             .blocking(move |source| {
                 let store = source.store(scope.as_deref())?;
-                let mut q = store
-                    .query()
-                    .time_range(from.unwrap_or(Timestamp(0)), cursor.until());
+                let mut q = store.query().time_range(from.unwrap_or(Timestamp(0)), cursor.until());
                 if let Some(a) = &input.agent {
                     q = q.agent(a);
                 }
@@ -234,11 +232,7 @@ impl MissionMcp {
 }
 
 /// Assembles the pack; parts the store cannot give are left empty, not failed.
-fn context_pack(
-    store: &Store,
-    anomaly: AnomalyRow,
-    exemplar: Option<ThreadPage>,
-) -> ContextPack {
+fn context_pack(store: &Store, anomaly: AnomalyRow, exemplar: Option<ThreadPage>) -> ContextPack {
     let get = |k: &str| anomaly.attributes.get(k).cloned();
     let operation = get(attr::OPERATION).unwrap_or_else(|| anomaly.metric.clone());
     let causes: Vec<serde_json::Value> =

@@ -12,9 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::directives::actor_of;
-use super::tools::{
-    Answer, Cursor, Page, check_limit, page, table, text_rows, window_start,
-};
+use super::tools::{Answer, Cursor, Page, check_limit, page, table, text_rows, window_start};
 use super::{MissionMcp, Role, internal, invalid, require};
 use crate::{ErasureReport, PolicySet};
 
@@ -158,7 +156,9 @@ impl MissionMcp {
         let visible: Vec<&crate::policy::PolicyRule> = policy
             .rules()
             .iter()
-            .filter(|r| access.tenant.as_deref().is_none_or(|t| crate::policy::glob_match(&r.tenant, t)))
+            .filter(|r| {
+                access.tenant.as_deref().is_none_or(|t| crate::policy::glob_match(&r.tenant, t))
+            })
             .collect();
         let rules: Vec<serde_json::Value> =
             visible.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();

@@ -357,8 +357,7 @@ pub(crate) fn serve(server: MissionMcp, config: McpHttpConfig) -> Result<McpHttp
         refused: AtomicU64::new(0),
         foreign: AtomicU64::new(0),
     });
-    let service =
-        StreamableHttpService::new(move || Ok(server.session()), manager, http_config);
+    let service = StreamableHttpService::new(move || Ok(server.session()), manager, http_config);
     // Layers run outside in: authentication, then the session binding.
     let app = axum::Router::new()
         .nest_service(&config.path, service)

@@ -28,7 +28,17 @@
 //!
 //! Inside an agent, every request the server answers is recorded as a span of the agent
 //! `mission-mcp` (`tools/call get_thread`, with `mcp.method.name`, `mcp.session.id`,
-//! `gen_ai.tool.name`): Mission Control observes its own MCP server.
+//! `gen_ai.tool.name`): Mission Control observes its own MCP server. A tenant-scoped request is
+//! recorded under its tenant; `mcp.session.id` is a [digest](session_digest) of the id.
+//!
+//! # Tenant scope
+//!
+//! A request's tenant scope (from its token, see [`Access`]) is applied where the server reads:
+//! the store is opened [scoped](mission_store::Store::scoped) to that tenant, so no tool,
+//! resource or prompt can read another tenant's partitions, whatever ids it is given (a thread
+//! id another tenant continued shows the scope's own events only). Health for a scoped request
+//! is [`TenantHealth`](crate::TenantHealth) and that tenant's files; `get_policy` lists the rules
+//! that can apply to its tenant.
 //!
 //! [`MissionControl::mcp_server`]: crate::MissionControl::mcp_server
 //! [`MissionControl::serve_mcp`]: crate::MissionControl::serve_mcp
@@ -429,11 +439,7 @@ impl MissionMcp {
         // them. Tenants here come from the configured tokens, a bounded set.
         let scope = access_of(extensions).tenant;
         let tenant = scope.as_deref().map_or(live.tenant, Symbol::intern);
-        let ctx = ThreadContext {
-            tenant,
-            agent: AGENT.get(),
-            thread_id: self.session.thread,
-        };
+        let ctx = ThreadContext { tenant, agent: AGENT.get(), thread_id: self.session.thread };
         // Span names are interned: only names from a known, bounded set become part of one.
         let name = match target {
             Some((_, t)) if self.known_target(method, t) => {

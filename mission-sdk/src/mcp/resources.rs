@@ -66,9 +66,8 @@ pub(crate) fn health(source: &Source, scope: Option<&str>) -> Result<serde_json:
     let store = match &source.root {
         Some(root) if root.exists() && scope.is_some() => {
             let check = source.store(scope)?.check().map_err(internal)?;
-            let relative = |p: &std::path::Path| {
-                p.strip_prefix(root).unwrap_or(p).display().to_string()
-            };
+            let relative =
+                |p: &std::path::Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
             serde_json::json!({
                 "files": check.files,
                 "bytes": check.bytes,

@@ -372,7 +372,6 @@ pub(crate) fn table(title: &str, page: &Page, fields: &[&str]) -> String {
     text
 }
 
-
 /// The thread's spans in tree order, and its loose events.
 pub(crate) fn flatten(view: ThreadView) -> (Vec<ThreadSpan>, Vec<ThreadEvent>) {
     fn events(list: Vec<(i64, String, String)>) -> Vec<ThreadEvent> {
@@ -509,9 +508,7 @@ impl MissionMcp {
         &self,
         minutes: u64,
         context: &RequestContext<RoleServer>,
-        rows: impl FnOnce(&Store, Timestamp, Timestamp) -> Result<Vec<T>, ErrorData>
-        + Send
-        + 'static,
+        rows: impl FnOnce(&Store, Timestamp, Timestamp) -> Result<Vec<T>, ErrorData> + Send + 'static,
     ) -> Result<Page, ErrorData> {
         let from = window_start(Some(minutes))?.unwrap_or_default();
         let scope = scope_of(&context.extensions);
@@ -560,16 +557,13 @@ impl MissionMcp {
         let page = self
             .blocking(move |source| {
                 let store = source.store(scope.as_deref())?;
-                let mut q = store
-                    .query()
-                    .time_range(from.unwrap_or(Timestamp(0)), cursor.until());
+                let mut q = store.query().time_range(from.unwrap_or(Timestamp(0)), cursor.until());
                 if let Some(a) = &input.agent {
                     q = q.agent(a);
                 }
                 let mut threads = store.threads(q).map_err(internal)?;
                 if let Some((k, v)) = &attribute {
-                    let q =
-                        store.query().attribute(k, v).columns(&[col::THREAD_ID]);
+                    let q = store.query().attribute(k, v).columns(&[col::THREAD_ID]);
                     let mut with = std::collections::HashSet::new();
                     for batch in q.iter().map_err(internal)? {
                         let batch = batch.map_err(internal)?;

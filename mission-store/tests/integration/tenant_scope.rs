@@ -81,10 +81,17 @@ fn a_scoped_store_changes_only_its_tenant() {
     assert_eq!(all.thread(&shared).expect("thread").event_count, 5, "globex's half is intact");
     assert_eq!(all.query().tenant("globex").count().expect("count"), 10);
     let removed = acme
-        .apply_retention(std::time::Duration::from_secs(1), Timestamp(Timestamp::now().0 + 7_200_000_000_000))
+        .apply_retention(
+            std::time::Duration::from_secs(1),
+            Timestamp(Timestamp::now().0 + 7_200_000_000_000),
+        )
         .expect("retention");
     assert!(removed >= 1);
     let all = Store::open(&dir.0).expect("open");
     assert_eq!(all.query().tenant("acme").count().expect("count"), 0);
-    assert_eq!(all.query().tenant("globex").count().expect("count"), 10, "retention stayed in scope");
+    assert_eq!(
+        all.query().tenant("globex").count().expect("count"),
+        10,
+        "retention stayed in scope"
+    );
 }
