@@ -15,6 +15,8 @@
 //! (`mission-ctl --tenant` and Python's `query(tenant=)` are checked in
 //! `tests/python/test_tenant_isolation.py`.)
 
+// A tenant is an index into several parallel tables (names, markers, tokens, threads).
+#![allow(clippy::needless_range_loop)]
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -321,9 +323,9 @@ impl World {
         };
         // Both tenants always have a little of everything, then the interleaving.
         let base = [Op::NewThread, Op::Continue(0), Op::Log(0), Op::Permit(0), Op::Anomaly(0)];
-        for o in base.iter().cloned() {
+        for o in &base {
             for t in 0..2 {
-                world.record(t, &o);
+                world.record(t, o);
             }
         }
         for (t, o) in ops {
@@ -479,8 +481,14 @@ impl World {
         for f in self.foreign(t) {
             if let Some(at) = text.find(&f) {
                 // Where it was found, for the failure message.
-                let from = text.floor_char_boundary(at.saturating_sub(1500));
-                let to = text.ceil_char_boundary((at + 500).min(text.len()));
+                let mut from = at.saturating_sub(1500);
+                while !text.is_char_boundary(from) {
+                    from -= 1;
+                }
+                let mut to = (at + 500).min(text.len());
+                while !text.is_char_boundary(to) {
+                    to += 1;
+                }
                 panic!(
                     "{what}: {}'s principal received {f:?} of the other tenant:\n…{}…",
                     TENANTS[t],
@@ -514,8 +522,14 @@ enum Kind {
 struct Surface {
     kind: Kind,
     name: &'static str,
-    ask: fn(&World, usize, &mut Asker) -> Vec<(String, Vec<String>)>,
+    ask: Ask,
 }
+
+/// Every response a surface gave, each with the strings the request named.
+type Answers = Vec<(String, Vec<String>)>;
+
+/// How a surface is asked (see [`Surface`]).
+type Ask = fn(&World, usize, &mut Asker) -> Answers;
 
 /// A principal of one tenant: its MCP session and its token.
 struct Asker {

@@ -150,6 +150,10 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// The agent's health report as JSON for a principal of one tenant (`Some`) or of every tenant
+/// (`None`); see [`Live::health`].
+pub type HealthFn = Arc<dyn Fn(Option<&str>) -> serde_json::Value + Send + Sync>;
+
 /// What the server needs from a running agent (built by
 /// [`MissionControl::mcp_server`](crate::MissionControl::mcp_server)).
 #[derive(Clone)]
@@ -162,7 +166,7 @@ pub struct Live {
     pub tenant: Symbol,
     /// The agent's health report as JSON, for a principal of one tenant (`Some`: only what
     /// [`TenantHealth`](crate::TenantHealth) keeps) or of every tenant (`None`: all of it).
-    pub health: Arc<dyn Fn(Option<&str>) -> serde_json::Value + Send + Sync>,
+    pub health: HealthFn,
     /// The agent's running directives (the directive tools change them).
     pub directives: Option<crate::Directives>,
     /// The agent's audit trail, where directive changes made over MCP are appended.
