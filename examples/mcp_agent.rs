@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Prints one JSON line (the URL and what was recorded), then reads commands from stdin until
-//! it closes: `record <thread-id>` records a step in that thread (and answers `ok`);
+//! it closes: `record <thread-id>` records a step in that thread, flushed (and answers `ok`);
 //! `permit ACTOR ACTION RESOURCE` asks the policy and answers the decision as JSON; `fail
 //! TENANT TOOL N` records N failed calls of TOOL by the agent `flaky-bot` of TENANT, flushed so
 //! the directives have seen them (and answers `ok`).
@@ -108,7 +108,11 @@ fn main() {
                     let thread = live.thread_with_id(id);
                     thread.step("follow-up").end();
                     thread.end();
-                    println!("ok");
+                    // Flushed, so a question asked next sees it.
+                    match control.flush() {
+                        Ok(()) => println!("ok"),
+                        Err(e) => println!("error: {e}"),
+                    }
                 }
                 Err(e) => println!("error: {e}"),
             },

@@ -77,7 +77,8 @@ def test_a_thread_continued_across_tenants_shows_each_viewer_its_own_half(agent)
 
     thread, resource, prompt = run(info["url"], T0, scenario)
     names = {s["name"] for s in thread.structured_content["spans"]}
-    assert names == {"follow-up"}, names  # tenant-0's step only: none of tenant-1's spans
+    # tenant-0's agent run and step only: none of tenant-1's spans
+    assert names == {"invoke_agent", "follow-up"}, names
     texts = [str(thread.content), str(resource.contents), str(prompt.messages)]
     for text in texts:
         assert "handle_request" not in text and "tenant-1" not in text, text[:2000]
@@ -148,7 +149,7 @@ def test_mission_ctl_with_tenant_reads_only_that_tenant(agent):
         assert r.returncode == 0, (r.args, r.stderr)
         assert "tenant-1" not in r.stdout, (r.args, r.stdout[:2000])
     thread = json.loads(runs[0].stdout)
-    names = {n["name"] for n in thread["roots"]}
-    assert names == {"follow-up"}, names
+    assert {n["name"] for n in thread["roots"]} == {"invoke_agent"}, runs[0].stdout
+    assert "follow-up" in runs[0].stdout and "handle_request" not in runs[0].stdout
     everyone = ctl("thread", str(store), shared, "--json")
     assert "handle_request" in everyone.stdout, "without --tenant the whole thread shows"
