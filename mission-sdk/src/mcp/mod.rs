@@ -304,7 +304,7 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The access of the first token `presented` matches, checking every token (no early exit).
-#[cfg_attr(not(any(feature = "mcp-http", feature = "dashboard")), allow(dead_code))]
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
 pub(crate) fn authorize(tokens: &[McpToken], presented: &[u8]) -> Option<Access> {
     authorize_at(tokens, presented).map(|(_, access)| access)
 }
