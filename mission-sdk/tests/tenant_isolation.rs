@@ -600,7 +600,15 @@ fn store_view(w: &World, t: usize, _: &mut Asker) -> Vec<(String, Vec<String>)> 
     out
 }
 
+/// A column as text, a map column (attributes) as `key=value` entries.
 fn arrow_cast(c: &arrow::array::ArrayRef) -> Option<Vec<Option<String>>> {
+    if let Some(map) = c.as_any().downcast_ref::<arrow::array::MapArray>() {
+        let keys = arrow_cast(map.keys())?;
+        let values = arrow_cast(map.values())?;
+        return Some(
+            keys.into_iter().zip(values).map(|(k, v)| Some(format!("{k:?}={v:?}"))).collect(),
+        );
+    }
     let text = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok()?;
     let text = text.as_any().downcast_ref::<arrow::array::StringArray>()?;
     Some(text.iter().map(|s| s.map(str::to_owned)).collect())
@@ -1209,4 +1217,27 @@ fn session_ids_are_not_stored() {
         let count = mine.query().attribute("mcp.session.id", &digest).count().expect("count");
         assert!(count >= 2, "{}'s calls are recorded under its own tenant", TENANTS[t]);
     }
+}
+
+/// An unscoped principal's requests are recorded in the agent's own tenant (acme-corp here):
+/// what they name of another tenant (a thread in a resource URI, an id in an error) is not.
+#[test]
+fn an_admins_requests_name_nothing_of_another_tenant_in_the_agents_tenant() {
+    let world = World::new(&[]);
+    let mut admin = McpClient::open(world.mcp.local_addr(), ADMIN).expect("session");
+    let globex = world.own[1][0].to_string();
+    let missing = ThreadId::generate().to_string();
+    admin.request("resources/read", json!({"uri": format!("mission://threads/{globex}")}));
+    admin.request("resources/read", json!({"uri": format!("mission://threads/{missing}")}));
+    admin.tool("get_thread", json!({"thread_id": missing}));
+    world.control.flush().expect("flush");
+    let acme = mission_sdk::store::Store::open_scoped(&world.root, Some(TENANTS[0])).expect("open");
+    let mut text = String::new();
+    for b in acme.query().agent("mission-mcp").batches().expect("batches") {
+        for c in b.columns() {
+            text.push_str(&format!("{:?}", arrow_cast(c)));
+        }
+    }
+    assert!(text.contains("mission://threads/{thread_id}"), "the admin's reads are recorded");
+    assert!(!text.contains(&globex) && !text.contains(&missing), "{text}");
 }

@@ -476,6 +476,8 @@ impl MissionMcp {
             Ok(value) => failed(value),
         };
         match error {
+            // The same for an error's text: it may quote what the request named.
+            Some(_) if scope.is_none() => span.end_with_error("the request failed"),
             Some(message) => span.end_with_error(&message),
             None => span.end(),
         }
