@@ -916,7 +916,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 3, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Whatever the interleaving of the two tenants' recording, no surface gives a tenant's
-    /// principal anything of the other tenant.
+    /// principal anything of the other tenant. Both tenants' tool failures share the incident
+    /// key `tool-failing:operation=web_search`, so this also checks that an incident stays
+    /// with its tenant (issue 15, "directive incidents change tenant": one tenant's
+    /// acknowledgement must never show to the other), which needs the per-tenant directive
+    /// engine.
     #[test]
     fn a_tenant_never_receives_another_tenants_bytes(ops in proptest::collection::vec(op(), 0..24)) {
         let world = World::new(&ops);
