@@ -67,6 +67,9 @@ pub struct MissionConfig {
     /// [`redact::is_content_key`](crate::redact::is_content_key)) are replaced by
     /// `[content omitted]` before anything is stored, exported, streamed or aggregated.
     pub capture_content: Option<Vec<String>>,
+    /// OTLP export (`MISSION_OTLP_ENDPOINT`, `MISSION_OTLP_PROTOCOL` and the standard
+    /// `OTEL_{TRACES,LOGS,METRICS}_EXPORTER=none`); see [`OtlpSettings`].
+    pub otlp: Option<OtlpSettings>,
 }
 
 /// A configuration with every setting decided.
@@ -100,6 +103,8 @@ pub struct ResolvedConfig {
     pub log_level: Level,
     /// Tenants whose prompt and completion content is kept (`*`: every tenant).
     pub capture_content: Vec<String>,
+    /// OTLP export settings a file or the environment made (code's `with_otlp` wins).
+    pub otlp: OtlpSettings,
 }
 
 /// Reads a TOML file, or JSON when the name ends in `.json`.
@@ -146,6 +151,10 @@ impl MissionConfig {
             compliance: self.compliance.or(other.compliance),
             log_level: self.log_level.or(other.log_level),
             capture_content: self.capture_content.or(other.capture_content),
+            otlp: match (self.otlp, other.otlp) {
+                (Some(a), Some(b)) => Some(a.or(b)),
+                (a, b) => a.or(b),
+            },
         }
     }
 
@@ -227,6 +236,7 @@ impl MissionConfig {
             compliance: var("MISSION_COMPLIANCE").map(|v| list(&v).map(String::from).collect()),
             capture_content: var("MISSION_CAPTURE_CONTENT")
                 .map(|v| list(&v).map(String::from).collect()),
+            otlp: OtlpSettings::from_env_with(&var),
         })
     }
 
@@ -252,8 +262,73 @@ impl MissionConfig {
             compliance: merged.compliance.unwrap_or_default(),
             log_level: merged.log_level.unwrap_or(Level::Trace),
             capture_content: merged.capture_content.unwrap_or_default(),
+            otlp: merged.otlp.unwrap_or_default(),
         }
     }
+}
+
+/// OTLP export settings of a configuration file (`[otlp]`) or the environment. In code,
+/// `MissionControlBuilder::with_otlp` takes a whole `OtlpConfig` (feature `otlp`), whose
+/// signal switches still default to these.
+///
+/// ```
+/// let config: mission_sdk::MissionConfig = toml::from_str(r#"
+///     [otlp]
+///     endpoint = "http://localhost:6006"
+///     logs = false
+///     metrics = false
+/// "#)?;
+/// assert_eq!(config.otlp.and_then(|o| o.logs), Some(false));
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpSettings {
+    /// The collector's base URL (`MISSION_OTLP_ENDPOINT`); export is on when there is one.
+    pub endpoint: Option<String>,
+    /// `http` (HTTP/protobuf, the default) or `grpc` (`MISSION_OTLP_PROTOCOL`).
+    pub protocol: Option<String>,
+    /// Export spans (default on; `OTEL_TRACES_EXPORTER=none` turns it off).
+    pub traces: Option<bool>,
+    /// Export log records (default on; `OTEL_LOGS_EXPORTER=none` turns it off).
+    pub logs: Option<bool>,
+    /// Export the GenAI metrics (default on; `OTEL_METRICS_EXPORTER=none` turns it off).
+    pub metrics: Option<bool>,
+}
+
+impl OtlpSettings {
+    /// Fills every field left unset in `self` from `other`.
+    pub fn or(self, other: OtlpSettings) -> Self {
+        Self {
+            endpoint: self.endpoint.or(other.endpoint),
+            protocol: self.protocol.or(other.protocol),
+            traces: self.traces.or(other.traces),
+            logs: self.logs.or(other.logs),
+            metrics: self.metrics.or(other.metrics),
+        }
+    }
+
+    /// What the environment (read through `var`) says; `None` when it says nothing. An
+    /// `OTEL_*_EXPORTER` of `none` turns the signal off, one listing `otlp` turns it on; other
+    /// values name exporters we do not have and are ignored.
+    fn from_env_with(var: &impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let switch = |name: &str| otel_exporter_switch(&var(name)?);
+        let settings = Self {
+            endpoint: var("MISSION_OTLP_ENDPOINT"),
+            protocol: var("MISSION_OTLP_PROTOCOL"),
+            traces: switch("OTEL_TRACES_EXPORTER"),
+            logs: switch("OTEL_LOGS_EXPORTER"),
+            metrics: switch("OTEL_METRICS_EXPORTER"),
+        };
+        (settings != Self::default()).then_some(settings)
+    }
+}
+
+/// What an `OTEL_{TRACES,LOGS,METRICS}_EXPORTER` value says about OTLP export: `Some(false)`
+/// for `none`, `Some(true)` for a list naming `otlp`, `None` for exporters we do not have.
+pub(crate) fn otel_exporter_switch(value: &str) -> Option<bool> {
+    let value = value.trim().to_ascii_lowercase();
+    if value == "none" { Some(false) } else { list(&value).any(|v| v == "otlp").then_some(true) }
 }
 
 /// The items of a comma-separated variable, trimmed, empty ones skipped.
@@ -320,6 +395,37 @@ mod tests {
         assert_eq!(MissionConfig::default().resolve(warn).log_level, Level::Warn);
         let all = MissionConfig::default().resolve(MissionConfig::default());
         assert_eq!(all.log_level, Level::Trace, "every log record by default");
+    }
+
+    #[test]
+    fn otlp_signals_come_from_the_file_or_the_standard_variables() {
+        let from_env = MissionConfig::from_env_with(env(&[
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", " NONE "),
+            ("OTEL_TRACES_EXPORTER", "otlp,console"),
+            ("MISSION_OTLP_ENDPOINT", "http://collector:4318"),
+        ]))
+        .expect("env");
+        let r = MissionConfig::default().resolve(from_env.clone());
+        assert_eq!(r.otlp.endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(
+            (r.otlp.traces, r.otlp.logs, r.otlp.metrics),
+            (Some(true), Some(false), Some(false))
+        );
+        let file: MissionConfig =
+            toml::from_str("[otlp]\nendpoint = \"http://phoenix:6006\"\nlogs = true\n")
+                .expect("toml");
+        let r = file.resolve(from_env);
+        assert_eq!(
+            r.otlp.endpoint.as_deref(),
+            Some("http://phoenix:6006"),
+            "the file beats the environment"
+        );
+        assert_eq!((r.otlp.logs, r.otlp.metrics), (Some(true), Some(false)));
+        let other =
+            MissionConfig::from_env_with(env(&[("OTEL_TRACES_EXPORTER", "zipkin")])).expect("env");
+        assert_eq!(other.otlp, None, "an exporter we do not have is ignored");
+        assert!(toml::from_str::<MissionConfig>("[otlp]\nlog = false\n").is_err());
     }
 
     #[test]

@@ -325,32 +325,25 @@ impl MissionControlBuilder {
         }
         #[cfg(feature = "otlp")]
         let otlp_stats = {
-            let from_env = || -> Result<Option<crate::OtlpConfig>> {
-                if !self.use_environment {
-                    return Ok(None);
-                }
-                let Ok(endpoint) = std::env::var("MISSION_OTLP_ENDPOINT") else { return Ok(None) };
-                let mut otlp =
-                    match std::env::var("MISSION_OTLP_PROTOCOL").as_deref().unwrap_or("http") {
-                        "http" | "http/protobuf" => crate::OtlpConfig::http(&endpoint),
-                        "grpc" => crate::OtlpConfig::grpc(&endpoint),
-                        other => {
-                            return Err(crate::Error::Config {
-                                origin: "environment variable MISSION_OTLP_PROTOCOL".into(),
-                                message: format!("{other:?}: expected http or grpc"),
-                            });
-                        }
-                    };
-                // The collector's CA (headers come from OTEL_EXPORTER_OTLP_HEADERS, which the
-                // exporter reads itself).
-                otlp.ca_file = crate::OtlpConfig::ca_file_from_env();
-                Ok(Some(otlp))
+            // Code's configuration, else an endpoint from the file or MISSION_OTLP_ENDPOINT;
+            // the signal switches code left unset come from the file, then OTEL_*_EXPORTER.
+            let settings = &config.otlp;
+            let configured = match self.otlp {
+                Some(otlp) => Some(otlp),
+                None => crate::OtlpConfig::from_settings(settings, self.use_environment)?,
             };
-            match self.otlp.map_or_else(from_env, |c| Ok(Some(c)))? {
+            match configured {
                 Some(otlp) => {
+                    // Ignoring the environment, a signal nothing decided is on.
+                    let decide = |code: Option<bool>, file: Option<bool>| {
+                        code.or(file).or((!self.use_environment).then_some(true))
+                    };
                     let otlp = crate::OtlpConfig {
                         service_name: config.service_name.clone(),
                         tenant: config.tenant.clone(),
+                        traces: decide(otlp.traces, settings.traces),
+                        logs: decide(otlp.logs, settings.logs),
+                        metrics: decide(otlp.metrics, settings.metrics),
                         ..otlp
                     };
                     let sink = crate::OtlpSink::new(otlp)?;
@@ -915,10 +908,9 @@ impl HealthSources {
         let in_flight =
             self.in_flight.report(self.watchdog.overdue.load(std::sync::atomic::Ordering::Relaxed));
         #[cfg(feature = "otlp")]
-        let otlp = self.otlp.as_ref().map(|r| r.stats());
+        let otlp = self.otlp.as_ref().map(|r| r.health());
         #[cfg(feature = "otlp")]
-        let otlp_ok =
-            otlp.as_ref().is_none_or(|s| s.dropped_queue_full == 0 && s.dropped_retry_expired == 0);
+        let otlp_ok = otlp.as_ref().is_none_or(|h| h.healthy);
         #[cfg(not(feature = "otlp"))]
         let otlp_ok = true;
         HealthReport {
@@ -945,9 +937,9 @@ pub struct HealthReport {
     pub recorder: Option<Health>,
     /// Spans open now and overdue.
     pub in_flight: InFlightReport,
-    /// OTLP export counters, when export is on.
+    /// OTLP export counters per signal, when export is on.
     #[cfg(feature = "otlp")]
-    pub otlp: Option<crate::OtlpStats>,
+    pub otlp: Option<crate::OtlpHealth>,
     /// What sampling kept and skipped, when it is on.
     pub sampling: Option<crate::SamplingStats>,
     /// What the models did, when they are on.

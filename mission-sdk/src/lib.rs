@@ -101,7 +101,7 @@ pub mod tls;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
 pub use audit::{AuditError, AuditLog, AuditReport};
-pub use config::{MissionConfig, ResolvedConfig};
+pub use config::{MissionConfig, OtlpSettings, ResolvedConfig};
 #[cfg(feature = "models")]
 pub use control::MODEL_STATE_FILE;
 pub use control::{HealthReport, MissionControl, MissionControlBuilder};
@@ -119,7 +119,7 @@ pub use mcp::{Access, Role};
 #[cfg(feature = "models")]
 pub use models::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};
 #[cfg(feature = "otlp")]
-pub use otlp::{OtlpConfig, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
+pub use otlp::{OtlpConfig, OtlpHealth, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use policy::{PolicyDecision, PolicyEnforcer, PolicySet};
 pub use price::{ModelPrice, PriceTable};
 pub use redact::{RedactingSink, RedactionConfig, Redactor};

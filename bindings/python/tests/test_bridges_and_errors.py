@@ -260,3 +260,42 @@ def test_prompt_content_is_omitted_unless_the_tenant_captures_it(tmp_path, captu
     expected = "PROMPT: my account is 12345" if kept else "[content omitted]"
     assert attributes["gen_ai.input.messages"] == expected
     assert "gen_ai.request.temperature" in attributes
+
+
+def test_openinference_content_bridged_from_opentelemetry_is_not_stored(tmp_path):
+    """An OpenInference span (Arize Phoenix's convention) through MissionSpanProcessor, with
+    content capture off: no prompt or completion text reaches the Parquet files."""
+    import pyarrow.dataset as ds
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from mission_control.otel import MissionSpanProcessor
+
+    c = mc.init(store=tmp_path / "store", tenant="acme", models=False)
+    provider = TracerProvider()
+    provider.add_span_processor(MissionSpanProcessor(c))
+    tracer = provider.get_tracer("an-openinference-app")
+    prompt, completion = "PROMPT: my account is 12345", "COMPLETION: your balance is 67890"
+    with tracer.start_as_current_span("ChatOpenAI", attributes={
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "gpt-4o-mini",
+        "input.value": prompt,
+        "input.mime_type": "text/plain",
+        "output.value": completion,
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": prompt,
+        "llm.output_messages.0.message.content": completion,
+        "llm.prompts": [prompt],
+    }):
+        pass
+    provider.shutdown()
+    c.flush()
+    c.shutdown()
+    table = ds.dataset(str(tmp_path / "store" / "events"), format="parquet", partitioning="hive").to_table()
+    assert table.num_rows >= 1
+    stored = repr(table.to_pylist())
+    assert "input.value" in stored and "input.mime_type" in stored, stored
+    for text in ("my account is 12345", "your balance is 67890"):
+        assert text not in stored, stored
+    attributes = dict(next(r for r in table.to_pylist() if r["name"] == "ChatOpenAI")["attributes"])
+    assert attributes["input.value"] == attributes["output.value"] == "[content omitted]"
+    assert attributes["input.mime_type"] == "text/plain"
