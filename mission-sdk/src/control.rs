@@ -656,6 +656,13 @@ impl MissionControl {
         self.otlp_stats.as_ref().map(|r| r.stats())
     }
 
+    /// A reader of every OTLP signal's counters, usable from any thread and after shutdown,
+    /// when export is on.
+    #[cfg(feature = "otlp")]
+    pub fn otlp_stats_reader(&self) -> Option<crate::OtlpStatsReader> {
+        self.otlp_stats.clone()
+    }
+
     /// What sampling kept and skipped, when it is on.
     pub fn sampling_stats(&self) -> Option<crate::SamplingStats> {
         self.sampling_stats.as_ref().map(|r| r.stats())

@@ -299,3 +299,66 @@ def test_openinference_content_bridged_from_opentelemetry_is_not_stored(tmp_path
     attributes = dict(next(r for r in table.to_pylist() if r["name"] == "ChatOpenAI")["attributes"])
     assert attributes["input.value"] == attributes["output.value"] == "[content omitted]"
     assert attributes["input.mime_type"] == "text/plain"
+
+
+class _TracesOnlyBackend:
+    """A plain-HTTP OTLP backend on loopback that takes traces and answers 405 on /v1/logs and
+    /v1/metrics, as Arize Phoenix does; keeps the path of every request."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.paths = []
+        paths = self.paths
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                paths.append(self.path)
+                status, body = (200, b"") if self.path == "/v1/traces" else (405, b"Method Not Allowed")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("switched_off", [False, True])
+def test_a_backend_that_takes_only_traces_never_fails_flush(tmp_path, switched_off):
+    backend = _TracesOnlyBackend()
+    off = {"otlp_logs": False, "otlp_metrics": False} if switched_off else {}
+    c = mc.init(store=tmp_path / "store", otlp_endpoint=backend.url, models=False, **off)
+    with c.thread(agent="support-bot") as thread:
+        with thread.llm_call("gpt-4o-mini", provider="openai"):
+            pass
+        thread.log("info", "one log line")
+    c.flush()  # a 405 on logs and metrics is counted, not raised
+    otlp = c.health()["otlp"]
+    c.shutdown()
+    backend.close()
+    assert otlp["traces"]["exported"] == 2, otlp
+    assert "/v1/traces" in backend.paths
+    if switched_off:
+        assert set(backend.paths) == {"/v1/traces"}, backend.paths
+        assert otlp["healthy"] and not otlp["logs"]["enabled"] and not otlp["metrics"]["enabled"], otlp
+    else:
+        assert otlp["logs"]["rejected"] == 1 and "405" in otlp["logs"]["last_rejection"], otlp
+        assert not otlp["healthy"], otlp
+
+
+def test_otlp_signal_switches_must_be_bools(tmp_path):
+    with pytest.raises(TypeError, match="otlp_logs"):
+        mc.init(store=tmp_path / "x", otlp_logs="off")

@@ -107,6 +107,9 @@ class Control:
         compliance: Optional[List[str]] = None,
         redaction_key: Optional[str] = None,
         capture_content: Optional[List[str]] = None,
+        otlp_traces: Optional[bool] = None,
+        otlp_logs: Optional[bool] = None,
+        otlp_metrics: Optional[bool] = None,
     ) -> "Control": ...
     def thread(
         self,
