@@ -266,6 +266,7 @@ def test_openinference_content_bridged_from_opentelemetry_is_not_stored(tmp_path
     """An OpenInference span (Arize Phoenix's convention) through MissionSpanProcessor, with
     content capture off: no prompt or completion text reaches the Parquet files."""
     import pyarrow.dataset as ds
+    from conftest import rows
     from opentelemetry.sdk.trace import TracerProvider
 
     from mission_control.otel import MissionSpanProcessor
@@ -292,11 +293,11 @@ def test_openinference_content_bridged_from_opentelemetry_is_not_stored(tmp_path
     c.shutdown()
     table = ds.dataset(str(tmp_path / "store" / "events"), format="parquet", partitioning="hive").to_table()
     assert table.num_rows >= 1
-    stored = repr(table.to_pylist())
+    stored = repr(rows(table))
     assert "input.value" in stored and "input.mime_type" in stored, stored
     for text in ("my account is 12345", "your balance is 67890"):
         assert text not in stored, stored
-    attributes = dict(next(r for r in table.to_pylist() if r["name"] == "ChatOpenAI")["attributes"])
+    attributes = dict(next(r for r in rows(table) if r["name"] == "ChatOpenAI")["attributes"])
     assert attributes["input.value"] == attributes["output.value"] == "[content omitted]"
     assert attributes["input.mime_type"] == "text/plain"
 
