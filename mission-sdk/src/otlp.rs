@@ -174,7 +174,7 @@ impl OtlpConfig {
         }
     }
 
-    /// The configuration a file or the environment describes ([`OtlpSettings`]), `None`
+    /// The configuration a file or the environment describes ([`OtlpSettings`](crate::OtlpSettings)), `None`
     /// without an endpoint. With `use_environment`, the CA file comes from
     /// [`ca_file_from_env`](Self::ca_file_from_env).
     ///
