@@ -924,6 +924,53 @@ mod picky_backends {
     }
 
     #[test]
+    fn a_configuration_file_switches_signals_off() {
+        let picky = Picky::start(|path, _| match path {
+            "/v1/traces" => ok(),
+            _ => text(405, "Method Not Allowed"),
+        });
+        let store = temp_store("config-file");
+        std::fs::create_dir_all(&store).expect("dir");
+        let file = store.join("mission.toml");
+        let toml = format!("[otlp]\nendpoint = \"{}\"\nlogs = false\nmetrics = false\n", picky.url);
+        std::fs::write(&file, toml).expect("write");
+        let control = MissionControl::builder()
+            .ignore_environment()
+            .with_store_root(store.join("data"))
+            .without_models()
+            .with_config_file(&file)
+            .build()
+            .expect("build");
+        record_workload(&control);
+        control.log(mission_sdk::Level::Info, "one log line", &[]);
+        control.flush().expect("flush");
+        let otlp = control.health_report().otlp.expect("the file turned export on");
+        assert!(otlp.healthy && !otlp.logs.enabled && !otlp.metrics.enabled, "{otlp:#?}");
+        assert_eq!(otlp.traces.exported, 3, "{otlp:#?}");
+        control.shutdown();
+        assert_eq!(picky.requests("/v1/traces").iter().map(|r| r.items).sum::<usize>(), 3);
+        assert!(picky.requests("/v1/logs").is_empty() && picky.requests("/v1/metrics").is_empty());
+        let _ = std::fs::remove_dir_all(&store);
+    }
+
+    #[test]
+    fn settings_out_of_their_range_are_errors_naming_the_field() {
+        let base = || OtlpConfig::http("http://127.0.0.1:9");
+        for (field, config) in [
+            ("queue_capacity", OtlpConfig { queue_capacity: 0, ..base() }),
+            ("batch_size", OtlpConfig { batch_size: 70_000, ..base() }),
+            ("timeout", OtlpConfig { timeout: Duration::ZERO, ..base() }),
+            ("flush_timeout", OtlpConfig { flush_timeout: Duration::from_secs(3600), ..base() }),
+            ("metrics_interval", OtlpConfig { metrics_interval: Duration::ZERO, ..base() }),
+            ("retry_window", OtlpConfig { retry_window: Duration::from_secs(90_000), ..base() }),
+            ("batch_delay", OtlpConfig { batch_delay: Duration::from_secs(61), ..base() }),
+        ] {
+            let Err(err) = OtlpSink::new(config).map(|_| ()) else { panic!("{field} is checked") };
+            assert!(err.to_string().contains(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
     fn a_400_or_413_rejects_that_batch_for_good() {
         for status in [400, 413] {
             let picky = Picky::start(move |path, before| match (path, before) {
