@@ -101,8 +101,10 @@ impl MissionControlBuilder {
     }
 
     /// Exports spans over OTLP (see [`OtlpSink`](crate::OtlpSink)); the service name and tenant
-    /// are taken from this instance's settings. Without this call, `MISSION_OTLP_ENDPOINT`
-    /// (with `MISSION_OTLP_PROTOCOL=http|grpc`, default http) turns export on.
+    /// are taken from this instance's settings. Without this call, a configuration file's
+    /// `[otlp] endpoint` or `MISSION_OTLP_ENDPOINT` (with `MISSION_OTLP_PROTOCOL=http|grpc`,
+    /// default http) turns export on. Signals `config` leaves unset (`traces`, `logs`,
+    /// `metrics`) are decided by the file's `[otlp]` section, then `OTEL_*_EXPORTER=none`.
     #[cfg(feature = "otlp")]
     pub fn with_otlp(mut self, config: crate::OtlpConfig) -> Self {
         self.otlp = Some(config);
