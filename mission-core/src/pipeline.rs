@@ -23,19 +23,45 @@ pub(crate) enum Control {
     Shutdown(mpsc::SyncSender<ShutdownReport>),
 }
 
-/// The pipeline thread could not be started.
+/// The pipeline could not be started: the operating system refused a thread, or a setting is
+/// out of its range.
 #[derive(Debug)]
-pub struct StartError(std::io::Error);
+pub struct StartError(StartFailure);
+
+#[derive(Debug)]
+enum StartFailure {
+    Thread(std::io::Error),
+    Config(String),
+}
+
+impl StartError {
+    /// The message of an invalid [`RecorderConfig`](crate::RecorderConfig) (naming the field
+    /// and its range), if that is why the pipeline did not start.
+    pub fn invalid_config(&self) -> Option<&str> {
+        match &self.0 {
+            StartFailure::Config(m) => Some(m),
+            StartFailure::Thread(_) => None,
+        }
+    }
+}
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "could not start the Mission Control pipeline thread: {}", self.0)
+        match &self.0 {
+            StartFailure::Thread(e) => {
+                write!(f, "could not start the Mission Control pipeline thread: {e}")
+            }
+            StartFailure::Config(m) => write!(f, "invalid recorder configuration: {m}"),
+        }
     }
 }
 
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
+        match &self.0 {
+            StartFailure::Thread(e) => Some(e),
+            StartFailure::Config(_) => None,
+        }
     }
 }
 
@@ -280,8 +306,11 @@ impl PipelineBuilder {
     /// Starts the pipeline thread.
     ///
     /// # Errors
-    /// [`StartError`] if the operating system refuses to start a thread.
+    /// [`StartError`] if the operating system refuses to start a thread, or if a setting of
+    /// the [`RecorderConfig`](crate::RecorderConfig) is out of its range
+    /// ([`RecorderConfig::validate`](crate::RecorderConfig::validate)).
     pub fn start(self) -> Result<Pipeline, StartError> {
+        self.config.validate().map_err(|m| StartError(StartFailure::Config(m)))?;
         let mut config = self.config;
         config.batch_size = config.batch_size.max(1);
         config.max_producers = config.max_producers.max(1);
@@ -305,7 +334,7 @@ impl PipelineBuilder {
         let thread = std::thread::Builder::new()
             .name("mission-pipeline".into())
             .spawn(move || worker.run())
-            .map_err(StartError)?;
+            .map_err(|e| StartError(StartFailure::Thread(e)))?;
         let _ = shared.pipeline_thread.set(thread.thread().clone());
         Ok(Pipeline { recorder: Recorder { shared }, thread: Some(thread), report: None })
     }

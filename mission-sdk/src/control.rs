@@ -237,8 +237,17 @@ impl MissionControlBuilder {
         }
         // Code and file first, then the environment for what they left unset.
         let config = code.resolve(env);
+        config
+            .validate()
+            .map_err(|message| crate::Error::Config { origin: "configuration".into(), message })?;
         let prices = match (self.prices, &config.prices_file) {
-            (Some(p), _) => p,
+            (Some(p), _) => {
+                p.validate().map_err(|message| crate::Error::Config {
+                    origin: "with_price_table".into(),
+                    message,
+                })?;
+                p
+            }
             (None, Some(file)) => PriceTable::from_file(file)?,
             (None, None) => PriceTable::default_prices(),
         };
@@ -737,7 +746,7 @@ impl MissionControl {
     pub fn permit(&self, actor: &str, action: &str, resource: &str) -> crate::PolicyDecision {
         let tenant = self.tenant.as_str();
         if action == TOOL_CALL
-            && let crate::Permit::Deny(denial) = self.directives.permit(resource)
+            && let crate::Permit::Deny(denial) = self.directives.permit_for(tenant, resource)
         {
             let decision = crate::PolicyDecision {
                 allowed: false,
@@ -762,10 +771,11 @@ impl MissionControl {
         self.redaction_stats.as_ref().map(|r| r.stats())
     }
 
-    /// Whether `tool` may be called now: denied while a directive's circuit breaker is open
-    /// for it (with the reason and when to retry), a single trial once its cool-down passed.
+    /// Whether `tool` may be called now by this instance's tenant: denied while a directive's
+    /// circuit breaker is open for it in this tenant (with the reason and when to retry), a
+    /// single trial once its cool-down passed. Other tenants' breakers do not matter.
     pub fn permit_tool(&self, tool: &str) -> crate::Permit {
-        self.directives.permit(tool)
+        self.directives.permit_for(self.tenant.as_str(), tool)
     }
 
     /// Rolling statistics right now.
