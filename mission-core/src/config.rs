@@ -14,7 +14,7 @@ pub const SHARED_CAPACITY_RANGE: RangeInclusive<usize> = 2..=(1 << 22);
 pub const BATCH_SIZE_RANGE: RangeInclusive<usize> = 1..=(1 << 20);
 /// The accepted range of [`RecorderConfig::drain_interval`].
 pub const DRAIN_INTERVAL_RANGE: RangeInclusive<Duration> =
-    Duration::from_micros(1)..=Duration::from_secs(10);
+    Duration::from_micros(1)..=Duration::from_secs(86_400);
 /// The accepted range of [`RecorderConfig::flush_timeout`].
 pub const FLUSH_TIMEOUT_RANGE: RangeInclusive<Duration> =
     Duration::from_millis(1)..=Duration::from_secs(3600);
@@ -294,6 +294,44 @@ mod tests {
         for d in [Duration::from_secs(2), Duration::from_micros(7), Duration::from_nanos(3)] {
             assert_eq!(parse(&format(d)), Ok(d));
         }
+    }
+
+    /// `ring_capacity = 1000000000` aborted the process at the first record (137 GB); now the
+    /// pipeline refuses to start, naming the field and its range.
+    #[test]
+    fn settings_out_of_range_are_refused_naming_field_and_range() {
+        let err = crate::Pipeline::builder()
+            .with_ring_capacity(1_000_000_000)
+            .start()
+            .expect_err("refused");
+        let message = err.invalid_config().expect("a configuration error").to_owned();
+        assert!(message.contains("ring_capacity") && message.contains("4194304"), "{message}");
+        assert!(err.to_string().contains("ring_capacity"));
+        for (config, field) in [
+            (RecorderConfig { ring_capacity: 1, ..Default::default() }, "ring_capacity"),
+            (RecorderConfig { max_producers: 0, ..Default::default() }, "max_producers"),
+            (RecorderConfig { shared_capacity: 1 << 30, ..Default::default() }, "shared_capacity"),
+            (RecorderConfig { batch_size: 0, ..Default::default() }, "batch_size"),
+            (
+                RecorderConfig { drain_interval: Duration::ZERO, ..Default::default() },
+                "drain_interval",
+            ),
+            (
+                RecorderConfig { flush_timeout: Duration::ZERO, ..Default::default() },
+                "flush_timeout",
+            ),
+            (
+                RecorderConfig {
+                    backpressure: Backpressure::Block { timeout: Duration::from_secs(3600) },
+                    ..Default::default()
+                },
+                "backpressure.timeout",
+            ),
+        ] {
+            let err = config.validate().expect_err(field);
+            assert!(err.contains(&format!("`{field}`")) && err.contains(" to "), "{err}");
+        }
+        assert_eq!(RecorderConfig::default().validate(), Ok(()));
     }
 
     #[test]
