@@ -120,11 +120,12 @@ pub struct SinkHealth {
     pub state: SinkState,
     /// Batches it took without error.
     pub batches: u64,
-    /// Events in those batches.
+    /// Events delivered: in those batches, less those the sink lost afterwards (a buffering
+    /// sink reports them with [`SinkError::with_lost_events`](crate::SinkError::with_lost_events)).
     pub events: u64,
     /// Calls that returned an error (consume, flush or shutdown).
     pub errors: u64,
-    /// Events in batches whose `consume` failed.
+    /// Events in batches whose `consume` failed, and events the sink accepted and lost later.
     pub failed_events: u64,
     /// Panics caught.
     pub panics: u64,
@@ -164,6 +165,17 @@ impl SinkStatus {
 
     fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Moves `n` events the sink accepted (and lost since) from delivered to failed.
+    fn lost(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let _ = self
+            .events
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| Some(d.saturating_sub(n)));
+        Self::add(&self.failed_events, n);
     }
 
     fn fail(&self, message: String) {
@@ -595,6 +607,7 @@ impl SinkSlot {
             }
             Ok(Err(e)) => {
                 SinkStatus::add(&self.status.failed_events, n);
+                self.status.lost(e.lost_events());
                 self.status.fail(e.to_string());
             }
             Err(panic) => {
@@ -612,7 +625,10 @@ impl SinkSlot {
         let sink = &mut self.sink;
         match catch_unwind(AssertUnwindSafe(|| sink.tick(now))) {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => self.status.fail(e.to_string()),
+            Ok(Err(e)) => {
+                self.status.lost(e.lost_events());
+                self.status.fail(e.to_string());
+            }
             Err(panic) => {
                 self.disabled = true;
                 self.status.panicked(panic_message(&*panic));
@@ -636,6 +652,7 @@ impl SinkSlot {
             Ok(Ok(())) => None,
             Ok(Err(e)) => {
                 let message = e.to_string();
+                self.status.lost(e.lost_events());
                 self.status.fail(message.clone());
                 Some(message)
             }

@@ -5,6 +5,7 @@ mod events_round_trip;
 mod killed_writer_leaves_readable_store;
 mod queries_prune_and_filter;
 mod retention_and_erasure;
+mod sink_failures_are_never_delivered;
 
 use std::path::PathBuf;
 use std::time::Duration;
