@@ -254,6 +254,9 @@ impl ParquetSink {
     fn open_file(&self, partition: &Partition) -> Result<OpenFile> {
         let dir = partition.dir(&self.config.root);
         fs::create_dir_all(&dir).map_err(|e| Error::io("create partition directory", &dir, e))?;
+        partition.write_tenant_name(&self.config.root).map_err(|e| {
+            Error::io("write the tenant name", partition.tenant_dir(&self.config.root), e)
+        })?;
         let seq = NEXT_FILE_SEQ.fetch_add(1, Ordering::Relaxed);
         let name = format!("part-{seq:08}-{}.parquet", self.file_id);
         let finished = dir.join(&name);

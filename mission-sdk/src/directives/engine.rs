@@ -405,9 +405,9 @@ impl Engine {
             let ok = !span.status.is_error();
             for (owner, transition) in shared.breakers.outcome(tenant, tool, ok, now) {
                 match transition {
-                    Transition::Closed => self.breaker_event(&owner, tool, "closed", ""),
+                    Transition::Closed => self.breaker_event(&owner, tool, "closed", "", t),
                     Transition::Reopened => {
-                        self.breaker_event(&owner, tool, "open", "the trial call failed")
+                        self.breaker_event(&owner, tool, "open", "the trial call failed", t)
                     }
                 }
             }
@@ -749,7 +749,7 @@ impl Engine {
             if shared.breakers.open(tenant, &tool, &alert.directive, &alert.summary, cool_down, now)
             {
                 c.breakers_opened.fetch_add(1, Ordering::Relaxed);
-                self.breaker_event(&alert.tenant, &tool, "open", &alert.summary);
+                self.breaker_event(&alert.tenant, &tool, "open", &alert.summary, alert.time.0);
             }
         }
         let firing = state == AlertState::Firing;
@@ -777,8 +777,9 @@ impl Engine {
         shared.sampling.store(rate.map_or(u64::MAX, f64::to_bits), Ordering::Release);
     }
 
-    /// Records a breaker's change, as an event of the breaker's tenant (none: every tenant's).
-    fn breaker_event(&self, tenant: &str, tool: &str, state: &str, why: &str) {
+    /// Records a breaker's change at stream time `time`, as an event of the breaker's tenant
+    /// (none: every tenant's).
+    fn breaker_event(&self, tenant: &str, tool: &str, state: &str, why: &str, time: u64) {
         let k = &KEYS;
         let level = if state == "open" { Level::Warn } else { Level::Info };
         let mut event = Event::new(
@@ -789,7 +790,7 @@ impl Engine {
                 message: Text::bounded(&format!("circuit breaker for {tool} {state}: {why}"), 1024),
             }),
         );
-        event.time = Timestamp(self.now.max(event.time.0));
+        event.time = Timestamp(time);
         event.tenant = Symbol::intern(tenant);
         event.attributes.set(k.tool.get(), tool);
         event.attributes.set(k.breaker_state.get(), state);
