@@ -78,8 +78,8 @@ impl RecorderConfig {
     /// Checks every setting is within its documented range ([`RING_CAPACITY_RANGE`],
     /// [`MAX_PRODUCERS_RANGE`], [`SHARED_CAPACITY_RANGE`], [`BATCH_SIZE_RANGE`],
     /// [`DRAIN_INTERVAL_RANGE`], [`FLUSH_TIMEOUT_RANGE`], [`BLOCK_TIMEOUT_RANGE`]).
-    /// [`Pipeline::start`](crate::Pipeline::start) checks it; configuration loaders check it
-    /// where they read it, to name the file or variable.
+    /// [`PipelineBuilder::start`](crate::PipelineBuilder::start) checks it; configuration
+    /// loaders check it where they read it, to name the file or variable.
     ///
     /// ```
     /// let config = mission_core::RecorderConfig { ring_capacity: 1 << 40, ..Default::default() };

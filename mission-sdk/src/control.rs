@@ -464,6 +464,8 @@ impl MissionControlBuilder {
             #[cfg(feature = "models")]
             models: model_stats.clone(),
             store_root: config.store_root.clone(),
+            directives: directives.clone(),
+            stats: stats_reader.clone(),
         };
         Ok(MissionControl {
             health_sources,
@@ -917,6 +919,8 @@ struct HealthSources {
     #[cfg(feature = "models")]
     models: Option<crate::ModelStatsReader>,
     store_root: Option<PathBuf>,
+    directives: crate::Directives,
+    stats: mission_core::StatsReader,
 }
 
 impl HealthSources {
@@ -941,6 +945,8 @@ impl HealthSources {
             #[cfg(feature = "models")]
             models: self.models.as_ref().map(crate::ModelStatsReader::stats),
             store_root: self.store_root.clone(),
+            directives: self.directives.stats(),
+            stats_overflowed: self.stats.snapshot().overflowed,
         }
     }
 }
@@ -965,6 +971,12 @@ pub struct HealthReport {
     pub models: Option<crate::ModelStats>,
     /// Where the store is, when there is one.
     pub store_root: Option<PathBuf>,
+    /// What the directives did: late events (behind their window's watermark, counted and not
+    /// added), groups dropped past the bound, firings, deliveries.
+    pub directives: crate::directives::DirectiveStats,
+    /// Spans the rolling statistics merged under `(other)` past their bound
+    /// ([`StatsConfig::max_operations`](mission_core::StatsConfig::max_operations)).
+    pub stats_overflowed: u64,
 }
 
 impl Drop for MissionControl {

@@ -299,3 +299,52 @@ fn a_directive_across_tenants_is_seen_and_touched_by_principals_of_every_tenant_
     .expect_err("contradiction");
     assert!(err.to_string().contains("across_tenants"), "{err}");
 }
+
+/// At the MissionControl level: its `permit` asks for its own tenant's breaker, so another
+/// tenant's failures never deny it; and late events show in its health report.
+#[test]
+fn mission_control_permits_per_tenant_and_reports_late_events_in_health() {
+    let set = DirectiveSet::from_toml_str(
+        &format!(
+            "{TOOL_FAILING}\n[[directive]]\nname = \"busy\"\nwhen = \"count > 100 over 1m\"\n\
+             where = {{ kind = \"tool_call\" }}\n"
+        ),
+        "test",
+    )
+    .expect("directives");
+    let control = mission_sdk::MissionControl::builder()
+        .ignore_environment()
+        .without_store()
+        .without_models()
+        .with_tenant("tenant-0")
+        .with_directives(set)
+        .build()
+        .expect("build");
+    let recorder = control.recorder();
+    let fail = |tenant: &str, end: u64| {
+        let ctx = mission_core::ThreadContext::new(Symbol::intern(tenant), Symbol::intern("bot"));
+        let name = Symbol::intern("web_search");
+        let span = recorder.start_span_at(&ctx, SpanKind::ToolCall, name, None, Timestamp(end));
+        span.end_at_with_error(Timestamp(end), "boom");
+    };
+    let now = Timestamp::now().0;
+    let allowed =
+        |c: &mission_sdk::MissionControl| c.permit("bot", "tool.call", "web_search").allowed;
+    for i in 0..3 {
+        fail("tenant-1", now + i);
+    }
+    control.flush().expect("flush");
+    assert!(allowed(&control), "tenant-1's breaker does not deny tenant-0");
+    assert_eq!(control.permit_tool("web_search"), Permit::Allow);
+    for i in 0..3 {
+        fail("tenant-0", now + 10 + i);
+    }
+    control.flush().expect("flush");
+    assert!(!allowed(&control), "tenant-0's own failures do");
+    // Ten minutes behind the 1-minute window's watermark: late, and health says so.
+    fail("tenant-0", now - 600 * SECOND);
+    control.flush().expect("flush");
+    let health = control.health_report();
+    assert_eq!(health.directives.late_events, 1, "{:?}", health.directives);
+    assert_eq!(control.directives().list()[1].late_events, 1);
+}
