@@ -102,8 +102,8 @@ pub use condition::{
 };
 pub use engine::{IDLE_AFTER, MAX_GROUPS};
 pub use spec::{
-    ActionSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField, KindName, PRESETS,
-    Severity, WebhookFormat, WebhookSpec,
+    ActionSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField, KindName,
+    MAX_ACTION_DURATION, MAX_MIN_EVENTS, PRESETS, Severity, WebhookFormat, WebhookSpec,
 };
 pub use webhook::{
     DELIVERY_HEADER, MAX_BACKOFF, QUEUE_CAPACITY, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign,

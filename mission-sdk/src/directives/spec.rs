@@ -12,6 +12,12 @@ use mission_core::{EventKind, Level, SpanKind, duration_text};
 use super::condition::{Condition, Statistic};
 use super::{DirectiveError, Result};
 
+/// The most [`DirectiveSpec::min_events`] may be.
+pub const MAX_MIN_EVENTS: u64 = 1_000_000;
+
+/// The longest a breaker's `cool_down`, a webhook's `timeout` or its `backoff` may be: a day.
+pub const MAX_ACTION_DURATION: Duration = Duration::from_secs(86_400);
+
 /// Names of the presets [`DirectiveSet::preset`] knows.
 pub const PRESETS: &[&str] = &["slo-basic", "cost-guard", "tool-circuit-breaker"];
 
@@ -240,7 +246,8 @@ pub struct DirectiveSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_by: Vec<GroupField>,
     /// Statistics conditions are judged only once their window holds this many events
-    /// (default 0; `error_rate > 50%` on one call is rarely an incident).
+    /// (default 0, at most [`MAX_MIN_EVENTS`]; `error_rate > 50%` on one call is rarely an
+    /// incident).
     #[serde(default)]
     pub min_events: u64,
     /// For SLO conditions, which burn-rate alert pairs fire (default both).
@@ -318,6 +325,12 @@ impl DirectiveSpec {
             return Err("field `across_tenants`: a directive across tenants cannot group by \
                         tenant or filter on one (`group_by`, `where.tenant`)"
                 .into());
+        }
+        if self.min_events > MAX_MIN_EVENTS {
+            return Err(format!(
+                "field `min_events`: {} is out of range: expected 0 to {MAX_MIN_EVENTS}",
+                self.min_events
+            ));
         }
         if matches!(self.when, Condition::RepeatedDenials { .. }) && !self.group_by.is_empty() {
             return Err("field `group_by`: denials are grouped by actor already".into());
@@ -561,8 +574,14 @@ impl ActionSpec {
             ActionSpec::Callback { name } if name.is_empty() => {
                 Err("field `name`: the callback name is empty".into())
             }
-            ActionSpec::OpenBreaker { cool_down, .. } if cool_down.is_zero() => {
-                Err("field `cool_down`: must be more than zero".into())
+            ActionSpec::OpenBreaker { cool_down, .. }
+                if cool_down.is_zero() || *cool_down > MAX_ACTION_DURATION =>
+            {
+                Err(format!(
+                    "field `cool_down`: {} is out of range: expected more than 0s, up to {}",
+                    duration_text::format(*cool_down),
+                    duration_text::format(MAX_ACTION_DURATION)
+                ))
             }
             _ => Ok(()),
         }
@@ -667,8 +686,14 @@ impl WebhookSpec {
         if self.ca_file.is_some() && self.url.starts_with("http://") {
             return Err("field `ca_file`: only an https:// `url` uses a CA file".into());
         }
-        if self.timeout.is_zero() {
-            return Err("field `timeout`: must be more than zero".into());
+        for (field, d) in [("timeout", self.timeout), ("backoff", self.backoff)] {
+            if (field == "timeout" && d.is_zero()) || d > MAX_ACTION_DURATION {
+                return Err(format!(
+                    "field `{field}`: {} is out of range: expected more than 0s, up to {}",
+                    duration_text::format(d),
+                    duration_text::format(MAX_ACTION_DURATION)
+                ));
+            }
         }
         if self.retries > 20 {
             return Err(format!("field `retries`: {} is more than 20", self.retries));
@@ -722,5 +747,39 @@ mod tests {
                    then = [{ action = \"set_sampling\", rate = 2.0 }]\n";
         let err = DirectiveSet::from_toml_str(bad, "bad.toml").expect_err("rate");
         assert!(err.to_string().contains("line 6, directive \"bad\""), "{err}");
+    }
+
+    /// Every numeric field of a directive has a range, and an error names the field.
+    #[test]
+    fn numeric_fields_are_range_checked() {
+        let head = "[[directive]]\nname = \"d\"\nwhen = \"3 failures in a row\"\n";
+        for (extra, field) in [
+            ("min_events = 1000001\n", "min_events"),
+            (
+                "then = [{ action = \"open_breaker\", tool = \"t\", cool_down = \"2d\" }]\n",
+                "cool_down",
+            ),
+            (
+                "then = [{ action = \"open_breaker\", tool = \"t\", cool_down = \"0s\" }]\n",
+                "cool_down",
+            ),
+            (
+                "then = [{ action = \"webhook\", url = \"http://h\", backoff = \"2d\" }]\n",
+                "backoff",
+            ),
+            (
+                "then = [{ action = \"webhook\", url = \"http://h\", timeout = \"0s\" }]\n",
+                "timeout",
+            ),
+            ("then = [{ action = \"webhook\", url = \"http://h\", retries = 21 }]\n", "retries"),
+            ("then = [{ action = \"set_sampling\", rate = -0.1 }]\n", "rate"),
+        ] {
+            let err = DirectiveSet::from_toml_str(&format!("{head}{extra}"), "x.toml")
+                .expect_err(extra)
+                .to_string();
+            assert!(err.contains(&format!("`{field}`")), "{extra}: {err}");
+        }
+        let ok = format!("{head}min_events = 1000000\n");
+        assert!(DirectiveSet::from_toml_str(&ok, "x.toml").is_ok());
     }
 }
