@@ -239,8 +239,17 @@ impl MissionControlBuilder {
         }
         // Code and file first, then the environment for what they left unset.
         let config = code.resolve(env);
+        config
+            .validate()
+            .map_err(|message| crate::Error::Config { origin: "configuration".into(), message })?;
         let prices = match (self.prices, &config.prices_file) {
-            (Some(p), _) => p,
+            (Some(p), _) => {
+                p.validate().map_err(|message| crate::Error::Config {
+                    origin: "with_price_table".into(),
+                    message,
+                })?;
+                p
+            }
             (None, Some(file)) => PriceTable::from_file(file)?,
             (None, None) => PriceTable::default_prices(),
         };
@@ -450,6 +459,8 @@ impl MissionControlBuilder {
             #[cfg(feature = "models")]
             models: model_stats.clone(),
             store_root: config.store_root.clone(),
+            directives: directives.clone(),
+            stats: stats_reader.clone(),
         };
         Ok(MissionControl {
             health_sources,
@@ -739,7 +750,7 @@ impl MissionControl {
     pub fn permit(&self, actor: &str, action: &str, resource: &str) -> crate::PolicyDecision {
         let tenant = self.tenant.as_str();
         if action == TOOL_CALL
-            && let crate::Permit::Deny(denial) = self.directives.permit(resource)
+            && let crate::Permit::Deny(denial) = self.directives.permit_for(tenant, resource)
         {
             let decision = crate::PolicyDecision {
                 allowed: false,
@@ -764,10 +775,11 @@ impl MissionControl {
         self.redaction_stats.as_ref().map(|r| r.stats())
     }
 
-    /// Whether `tool` may be called now: denied while a directive's circuit breaker is open
-    /// for it (with the reason and when to retry), a single trial once its cool-down passed.
+    /// Whether `tool` may be called now by this instance's tenant: denied while a directive's
+    /// circuit breaker is open for it in this tenant (with the reason and when to retry), a
+    /// single trial once its cool-down passed. Other tenants' breakers do not matter.
     pub fn permit_tool(&self, tool: &str) -> crate::Permit {
-        self.directives.permit(tool)
+        self.directives.permit_for(self.tenant.as_str(), tool)
     }
 
     /// Rolling statistics right now.
@@ -909,6 +921,8 @@ struct HealthSources {
     #[cfg(feature = "models")]
     models: Option<crate::ModelStatsReader>,
     store_root: Option<PathBuf>,
+    directives: crate::Directives,
+    stats: mission_core::StatsReader,
 }
 
 impl HealthSources {
@@ -932,6 +946,8 @@ impl HealthSources {
             #[cfg(feature = "models")]
             models: self.models.as_ref().map(crate::ModelStatsReader::stats),
             store_root: self.store_root.clone(),
+            directives: self.directives.stats(),
+            stats_overflowed: self.stats.snapshot().overflowed,
         }
     }
 }
@@ -956,6 +972,12 @@ pub struct HealthReport {
     pub models: Option<crate::ModelStats>,
     /// Where the store is, when there is one.
     pub store_root: Option<PathBuf>,
+    /// What the directives did: late events (behind their window's watermark, counted and not
+    /// added), groups dropped past the bound, firings, deliveries.
+    pub directives: crate::directives::DirectiveStats,
+    /// Spans the rolling statistics merged under `(other)` past their bound
+    /// ([`StatsConfig::max_operations`](mission_core::StatsConfig::max_operations)).
+    pub stats_overflowed: u64,
 }
 
 impl Drop for MissionControl {

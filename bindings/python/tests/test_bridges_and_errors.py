@@ -79,6 +79,10 @@ def test_bad_arguments_raise_typed_errors_naming_the_argument(control, tmp_path)
         mc.init(store=tmp_path / "x", ring_capacity="big")
     with pytest.raises(mc.ConfigError, match="backpressure"):
         mc.init(store=tmp_path / "x", backpressure="sometimes")
+    # Out of range: refused by init, naming the field and the range (it used to abort the
+    # interpreter at the first record).
+    with pytest.raises(mc.ConfigError, match=r"ring_capacity.*4194304"):
+        mc.init(store=tmp_path / "x", ring_capacity=2**40)
     with pytest.raises(ValueError, match="otlp_protocol"):
         mc.init(store=tmp_path / "x", otlp_endpoint="http://127.0.0.1:4318", otlp_protocol="carrier-pigeon")
     assert issubclass(mc.ConfigError, mc.MissionControlError)
@@ -86,6 +90,13 @@ def test_bad_arguments_raise_typed_errors_naming_the_argument(control, tmp_path)
         with thread.llm_call("gpt-4o-mini") as call:
             with pytest.raises(ValueError, match="input_tokens"):
                 call.record_usage(-1, 5)
+            # A bool is not a token count (Python counts True as 1).
+            with pytest.raises(TypeError, match="output_tokens"):
+                call.record_usage(5, True)
+            with pytest.raises(TypeError, match="cached_input_tokens"):
+                call.record_usage(5, 5, cached_input_tokens=False)
+            with pytest.raises(TypeError, match="input_tokens"):
+                call.record_usage(5.0, 5)
         with pytest.raises(TypeError, match='"payload"'):
             thread.tool_call("t").set_attribute("payload", object())
         with pytest.raises(ValueError, match="record_usage is for LLM calls"):
