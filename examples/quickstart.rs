@@ -120,8 +120,16 @@ fn main() {
     );
     let models = control.model_stats_reader();
     let directive_count = control.directives().list().len();
-    // What an agent asking before its next web_search would be told now.
-    let permit = control.permit_tool("web_search");
+    // What an agent asking before its next web_search would be told now. Breakers are per
+    // tenant: ask as a tenant whose web_search failures opened one (the workload's tenants
+    // are not this instance's).
+    let tenant = control
+        .directives()
+        .breakers()
+        .into_iter()
+        .find(|b| b.tool == "web_search")
+        .map_or_else(|| control.config().tenant.clone(), |b| b.tenant);
+    let permit = control.directives().permit_for(&tenant, "web_search");
     let rules = control.directives().clone();
     let report = control.shutdown();
     println!(

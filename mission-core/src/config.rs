@@ -1,6 +1,25 @@
 //! Recorder configuration: one struct, built in code or deserialised from TOML/JSON.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
+
+/// The accepted range of [`RecorderConfig::ring_capacity`], in events: up to 4,194,304 (about
+/// 0.5 GB per recording thread at 128 bytes an event).
+pub const RING_CAPACITY_RANGE: RangeInclusive<usize> = 2..=(1 << 22);
+/// The accepted range of [`RecorderConfig::max_producers`].
+pub const MAX_PRODUCERS_RANGE: RangeInclusive<usize> = 1..=4096;
+/// The accepted range of [`RecorderConfig::shared_capacity`], in events.
+pub const SHARED_CAPACITY_RANGE: RangeInclusive<usize> = 2..=(1 << 22);
+/// The accepted range of [`RecorderConfig::batch_size`], in events.
+pub const BATCH_SIZE_RANGE: RangeInclusive<usize> = 1..=(1 << 20);
+/// The accepted range of [`RecorderConfig::drain_interval`].
+pub const DRAIN_INTERVAL_RANGE: RangeInclusive<Duration> =
+    Duration::from_micros(1)..=Duration::from_secs(86_400);
+/// The accepted range of [`RecorderConfig::flush_timeout`].
+pub const FLUSH_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(3600);
+/// The accepted range of a [`Backpressure::Block`] timeout.
+pub const BLOCK_TIMEOUT_RANGE: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(60);
 
 /// What recording does when a thread's buffer is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -53,6 +72,62 @@ pub struct RecorderConfig {
     /// Longest time `flush()` waits before it reports a timeout.
     #[serde(with = "duration_text")]
     pub flush_timeout: Duration,
+}
+
+impl RecorderConfig {
+    /// Checks every setting is within its documented range ([`RING_CAPACITY_RANGE`],
+    /// [`MAX_PRODUCERS_RANGE`], [`SHARED_CAPACITY_RANGE`], [`BATCH_SIZE_RANGE`],
+    /// [`DRAIN_INTERVAL_RANGE`], [`FLUSH_TIMEOUT_RANGE`], [`BLOCK_TIMEOUT_RANGE`]).
+    /// [`PipelineBuilder::start`](crate::PipelineBuilder::start) checks it; configuration
+    /// loaders check it where they read it, to name the file or variable.
+    ///
+    /// ```
+    /// let config = mission_core::RecorderConfig { ring_capacity: 1 << 40, ..Default::default() };
+    /// let err = config.validate().unwrap_err();
+    /// assert!(err.contains("ring_capacity") && err.contains("4194304"), "{err}");
+    /// ```
+    ///
+    /// # Errors
+    /// A message naming the first field out of range, its value and the range.
+    pub fn validate(&self) -> Result<(), String> {
+        let counts = [
+            ("ring_capacity", self.ring_capacity, RING_CAPACITY_RANGE),
+            ("max_producers", self.max_producers, MAX_PRODUCERS_RANGE),
+            ("shared_capacity", self.shared_capacity, SHARED_CAPACITY_RANGE),
+            ("batch_size", self.batch_size, BATCH_SIZE_RANGE),
+        ];
+        for (field, value, range) in counts {
+            check_range(field, value, &range, |n| n.to_string())?;
+        }
+        let text = |d: &Duration| duration_text::format(*d);
+        check_range("drain_interval", self.drain_interval, &DRAIN_INTERVAL_RANGE, text)?;
+        check_range("flush_timeout", self.flush_timeout, &FLUSH_TIMEOUT_RANGE, text)?;
+        if let Backpressure::Block { timeout } = self.backpressure {
+            check_range("backpressure.timeout", timeout, &BLOCK_TIMEOUT_RANGE, text)?;
+        }
+        Ok(())
+    }
+}
+
+/// `Ok` if `value` is in `range`; else a message naming `field`, the value and the range.
+///
+/// # Errors
+/// The message.
+pub fn check_range<T: PartialOrd>(
+    field: &str,
+    value: T,
+    range: &RangeInclusive<T>,
+    show: impl Fn(&T) -> String,
+) -> Result<(), String> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(format!(
+        "field `{field}`: {} is out of range: expected {} to {}",
+        show(&value),
+        show(range.start()),
+        show(range.end())
+    ))
 }
 
 impl Default for RecorderConfig {
@@ -219,6 +294,44 @@ mod tests {
         for d in [Duration::from_secs(2), Duration::from_micros(7), Duration::from_nanos(3)] {
             assert_eq!(parse(&format(d)), Ok(d));
         }
+    }
+
+    /// `ring_capacity = 1000000000` aborted the process at the first record (137 GB); now the
+    /// pipeline refuses to start, naming the field and its range.
+    #[test]
+    fn settings_out_of_range_are_refused_naming_field_and_range() {
+        let err = crate::Pipeline::builder()
+            .with_ring_capacity(1_000_000_000)
+            .start()
+            .expect_err("refused");
+        let message = err.invalid_config().expect("a configuration error").to_owned();
+        assert!(message.contains("ring_capacity") && message.contains("4194304"), "{message}");
+        assert!(err.to_string().contains("ring_capacity"));
+        for (config, field) in [
+            (RecorderConfig { ring_capacity: 1, ..Default::default() }, "ring_capacity"),
+            (RecorderConfig { max_producers: 0, ..Default::default() }, "max_producers"),
+            (RecorderConfig { shared_capacity: 1 << 30, ..Default::default() }, "shared_capacity"),
+            (RecorderConfig { batch_size: 0, ..Default::default() }, "batch_size"),
+            (
+                RecorderConfig { drain_interval: Duration::ZERO, ..Default::default() },
+                "drain_interval",
+            ),
+            (
+                RecorderConfig { flush_timeout: Duration::ZERO, ..Default::default() },
+                "flush_timeout",
+            ),
+            (
+                RecorderConfig {
+                    backpressure: Backpressure::Block { timeout: Duration::from_secs(3600) },
+                    ..Default::default()
+                },
+                "backpressure.timeout",
+            ),
+        ] {
+            let err = config.validate().expect_err(field);
+            assert!(err.contains(&format!("`{field}`")) && err.contains(" to "), "{err}");
+        }
+        assert_eq!(RecorderConfig::default().validate(), Ok(()));
     }
 
     #[test]

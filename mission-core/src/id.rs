@@ -3,8 +3,15 @@
 //! A [`ThreadId`] is a 128-bit trace id and a [`SpanId`] a 64-bit span id. Both are made from a
 //! random per-process prefix and a counter: unique across processes (with the probability of
 //! the random prefix colliding), never zero (the W3C "invalid" value), generated without a
-//! system call or a shared atomic in the common case (each OS thread reserves a block of ids),
-//! and compressible in columnar storage because neighbouring ids share their high bits.
+//! system call or a shared atomic in the common case (each OS thread reserves a block of ids).
+//!
+//! The low 64 bits of a thread id are the counter passed through a keyed bijective mixer
+//! (a random per-process key, then the SplitMix64 finalizer): still unique within the process
+//! (a bijection of a unique counter), yet uniformly spread, as W3C Trace Context Level 2
+//! expects of a trace id's rightmost 7 bytes — so a downstream `TraceIdRatioBased` sampler
+//! (which compares those bits with a threshold) keeps the fraction it is asked to keep. It
+//! costs three multiplications. Span ids keep their counter (sampling never reads them), so
+//! neighbouring ones share their high bits and compress well in columnar storage.
 
 use std::cell::Cell;
 use std::fmt;
@@ -46,6 +53,8 @@ const IDS_PER_BLOCK: u64 = 1024;
 struct IdSource {
     /// Random high bits for thread ids (64) and span ids (24).
     thread_prefix: u64,
+    /// Random key mixed into the low 64 bits of thread ids.
+    thread_key: u64,
     span_prefix: u64,
     next_block: AtomicU64,
 }
@@ -54,6 +63,7 @@ fn id_source() -> &'static IdSource {
     static SOURCE: OnceLock<IdSource> = OnceLock::new();
     SOURCE.get_or_init(|| IdSource {
         thread_prefix: random_u64() | 1,
+        thread_key: random_u64(),
         span_prefix: (random_u64() & 0xFF_FFFF) | 1,
         next_block: AtomicU64::new(0),
     })
@@ -91,12 +101,25 @@ fn next_counter() -> u64 {
         .unwrap_or_else(|_| fresh_block().0)
 }
 
+/// A bijection of `u64` that spreads consecutive inputs uniformly: `key` added to the input
+/// times an odd constant (the SplitMix64 step), then the SplitMix64 finalizer. Every step is
+/// invertible, so distinct inputs give distinct outputs.
+#[inline]
+fn mix(counter: u64, key: u64) -> u64 {
+    let mut z = counter.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(key);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 impl ThreadId {
-    /// A new id, unique in this process and very likely across processes. O(1), no allocation.
+    /// A new id, unique in this process and very likely across processes, its low 64 bits
+    /// uniformly spread (W3C Trace Context Level 2 random trace id). O(1), no allocation.
     #[inline]
     pub fn generate() -> Self {
         let source = id_source();
-        ThreadId(((source.thread_prefix as u128) << 64) | next_counter() as u128)
+        let low = mix(next_counter(), source.thread_key);
+        ThreadId(((source.thread_prefix as u128) << 64) | low as u128)
     }
 
     /// Whether this is the all-zero (invalid) id.
@@ -249,6 +272,35 @@ mod tests {
                 assert!(all.insert(id));
             }
         }
+    }
+
+    /// The decision of OpenTelemetry's `TraceIdRatioBased` sampler: the trace id's low 8 bytes
+    /// (shifted right by one) below `ratio × 2^63` (opentelemetry-rust; the Level 2 random bits
+    /// are the low 56, which this covers).
+    fn ratio_based_keeps(id: ThreadId, ratio: f64) -> bool {
+        let low = (id.0 as u64) >> 1;
+        low < (ratio * (1u64 << 63) as f64) as u64
+    }
+
+    #[test]
+    fn a_ratio_based_sampler_keeps_about_its_ratio_of_thread_ids() {
+        let ids: Vec<ThreadId> = (0..10_000).map(|_| ThreadId::generate()).collect();
+        let unique: HashSet<u128> = ids.iter().map(|t| t.0).collect();
+        assert_eq!(unique.len(), ids.len(), "thread ids are unique");
+        let kept = ids.iter().filter(|t| ratio_based_keeps(**t, 0.01)).count();
+        // Binomial(10 000, 0.01): mean 100, standard deviation ~10.
+        assert!((50..=200).contains(&kept), "kept {kept} of 10 000 at ratio 0.01");
+        // The W3C Level 2 random part (the low 56 bits) alone: same.
+        let threshold = (0.01 * (1u64 << 56) as f64) as u64;
+        let kept56 = ids.iter().filter(|t| (t.0 as u64) & ((1 << 56) - 1) < threshold).count();
+        assert!((50..=200).contains(&kept56), "kept {kept56} of 10 000 by the low 56 bits");
+    }
+
+    #[test]
+    fn the_mixer_is_a_bijection_on_consecutive_counters() {
+        let key = random_u64();
+        let outputs: HashSet<u64> = (0..100_000u64).map(|c| mix(c, key)).collect();
+        assert_eq!(outputs.len(), 100_000);
     }
 
     #[test]

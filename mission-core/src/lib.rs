@@ -104,7 +104,11 @@ mod text;
 
 pub use attr::{AttrValue, Attribute, Attributes};
 pub use clock::{Clock, Timestamp};
-pub use config::{Backpressure, RecorderConfig, duration_text};
+pub use config::{
+    BATCH_SIZE_RANGE, BLOCK_TIMEOUT_RANGE, Backpressure, DRAIN_INTERVAL_RANGE, FLUSH_TIMEOUT_RANGE,
+    MAX_PRODUCERS_RANGE, RING_CAPACITY_RANGE, RecorderConfig, SHARED_CAPACITY_RANGE, check_range,
+    duration_text,
+};
 pub use event::{
     AnomalyEvent, Decision, Event, EventBody, EventKind, Level, LlmUsage, LogRecord, MetricKind,
     MetricPoint, PermissionDecision, SpanEnd, SpanKind, Status, UnknownLevel,

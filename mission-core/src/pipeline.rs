@@ -23,19 +23,45 @@ pub(crate) enum Control {
     Shutdown(mpsc::SyncSender<ShutdownReport>),
 }
 
-/// The pipeline thread could not be started.
+/// The pipeline could not be started: the operating system refused a thread, or a setting is
+/// out of its range.
 #[derive(Debug)]
-pub struct StartError(std::io::Error);
+pub struct StartError(StartFailure);
+
+#[derive(Debug)]
+enum StartFailure {
+    Thread(std::io::Error),
+    Config(String),
+}
+
+impl StartError {
+    /// The message of an invalid [`RecorderConfig`](crate::RecorderConfig) (naming the field
+    /// and its range), if that is why the pipeline did not start.
+    pub fn invalid_config(&self) -> Option<&str> {
+        match &self.0 {
+            StartFailure::Config(m) => Some(m),
+            StartFailure::Thread(_) => None,
+        }
+    }
+}
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "could not start the Mission Control pipeline thread: {}", self.0)
+        match &self.0 {
+            StartFailure::Thread(e) => {
+                write!(f, "could not start the Mission Control pipeline thread: {e}")
+            }
+            StartFailure::Config(m) => write!(f, "invalid recorder configuration: {m}"),
+        }
     }
 }
 
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
+        match &self.0 {
+            StartFailure::Thread(e) => Some(e),
+            StartFailure::Config(_) => None,
+        }
     }
 }
 
@@ -94,11 +120,12 @@ pub struct SinkHealth {
     pub state: SinkState,
     /// Batches it took without error.
     pub batches: u64,
-    /// Events in those batches.
+    /// Events delivered: in those batches, less those the sink lost afterwards (a buffering
+    /// sink reports them with [`SinkError::with_lost_events`](crate::SinkError::with_lost_events)).
     pub events: u64,
     /// Calls that returned an error (consume, flush or shutdown).
     pub errors: u64,
-    /// Events in batches whose `consume` failed.
+    /// Events in batches whose `consume` failed, and events the sink accepted and lost later.
     pub failed_events: u64,
     /// Panics caught.
     pub panics: u64,
@@ -138,6 +165,17 @@ impl SinkStatus {
 
     fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Moves `n` events the sink accepted (and lost since) from delivered to failed.
+    fn lost(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let _ = self
+            .events
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| Some(d.saturating_sub(n)));
+        Self::add(&self.failed_events, n);
     }
 
     fn fail(&self, message: String) {
@@ -280,8 +318,11 @@ impl PipelineBuilder {
     /// Starts the pipeline thread.
     ///
     /// # Errors
-    /// [`StartError`] if the operating system refuses to start a thread.
+    /// [`StartError`] if the operating system refuses to start a thread, or if a setting of
+    /// the [`RecorderConfig`](crate::RecorderConfig) is out of its range
+    /// ([`RecorderConfig::validate`](crate::RecorderConfig::validate)).
     pub fn start(self) -> Result<Pipeline, StartError> {
+        self.config.validate().map_err(|m| StartError(StartFailure::Config(m)))?;
         let mut config = self.config;
         config.batch_size = config.batch_size.max(1);
         config.max_producers = config.max_producers.max(1);
@@ -305,7 +346,7 @@ impl PipelineBuilder {
         let thread = std::thread::Builder::new()
             .name("mission-pipeline".into())
             .spawn(move || worker.run())
-            .map_err(StartError)?;
+            .map_err(|e| StartError(StartFailure::Thread(e)))?;
         let _ = shared.pipeline_thread.set(thread.thread().clone());
         Ok(Pipeline { recorder: Recorder { shared }, thread: Some(thread), report: None })
     }
@@ -566,6 +607,7 @@ impl SinkSlot {
             }
             Ok(Err(e)) => {
                 SinkStatus::add(&self.status.failed_events, n);
+                self.status.lost(e.lost_events());
                 self.status.fail(e.to_string());
             }
             Err(panic) => {
@@ -583,7 +625,10 @@ impl SinkSlot {
         let sink = &mut self.sink;
         match catch_unwind(AssertUnwindSafe(|| sink.tick(now))) {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => self.status.fail(e.to_string()),
+            Ok(Err(e)) => {
+                self.status.lost(e.lost_events());
+                self.status.fail(e.to_string());
+            }
             Err(panic) => {
                 self.disabled = true;
                 self.status.panicked(panic_message(&*panic));
@@ -607,6 +652,7 @@ impl SinkSlot {
             Ok(Ok(())) => None,
             Ok(Err(e)) => {
                 let message = e.to_string();
+                self.status.lost(e.lost_events());
                 self.status.fail(message.clone());
                 Some(message)
             }

@@ -101,17 +101,19 @@ impl SinkContext {
     }
 }
 
-/// A sink's failure: a message, and the underlying error where there is one.
+/// A sink's failure: a message, the underlying error where there is one, and how many events
+/// the sink had accepted earlier (a buffering sink's `Ok` from `consume`) and has now lost.
 #[derive(Debug)]
 pub struct SinkError {
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    lost_events: u64,
 }
 
 impl SinkError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None }
+        Self { message: message.into(), source: None, lost_events: 0 }
     }
 
     /// An error with a message and the error that caused it.
@@ -119,7 +121,20 @@ impl SinkError {
         message: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self { message: message.into(), source: Some(source.into()) }
+        Self { message: message.into(), source: Some(source.into()), lost_events: 0 }
+    }
+
+    /// Says that `n` events accepted by earlier calls (buffered, not yet written) were lost
+    /// with this failure: the pipeline counts them failed instead of delivered, so a sink
+    /// failure is never counted as a delivery.
+    pub fn with_lost_events(mut self, n: u64) -> Self {
+        self.lost_events = n;
+        self
+    }
+
+    /// Events accepted earlier and lost with this failure.
+    pub fn lost_events(&self) -> u64 {
+        self.lost_events
     }
 }
 

@@ -24,7 +24,11 @@ pub struct StatsConfig {
     /// Sub-windows the window is made of; the window slides one sub-window at a time.
     pub buckets: usize,
     /// Most distinct (agent, operation) pairs tracked; further ones are merged under the
-    /// operation name `(other)`.
+    /// operation name `(other)` of their agent — while at most as many such `(other)` entries
+    /// exist again — and then under agent and operation `(other)`: so distinct agent names
+    /// cannot grow the statistics past `2 × max_operations + 1` entries. Also the most (provider, model) pairs tracked (further
+    /// ones: provider and model `(other)`). Merged spans are counted in
+    /// [`StatsSnapshot::overflowed`].
     pub max_operations: usize,
     /// Significant decimal digits the latency histograms keep (1 to 5): 2 means values are
     /// exact to within 1 %.
@@ -162,6 +166,9 @@ pub struct StatsSnapshot {
     pub events_by_kind: Vec<(String, u64)>,
     /// Spans whose duration was too large to record in a histogram (counted, not in percentiles).
     pub out_of_range: u64,
+    /// Spans merged under `(other)` because [`StatsConfig::max_operations`] distinct
+    /// (agent, operation) or (provider, model) pairs were tracked already.
+    pub overflowed: u64,
 }
 
 impl StatsSnapshot {
@@ -195,6 +202,7 @@ struct StatsState {
     usage: UsageTotals,
     by_kind: FxMap<EventKind, u64>,
     out_of_range: u64,
+    overflowed: u64,
     other: Symbol,
 }
 
@@ -218,6 +226,7 @@ impl StatsState {
             usage: UsageTotals::default(),
             by_kind: FxMap::default(),
             out_of_range: 0,
+            overflowed: 0,
             other: Symbol::intern("(other)"),
         }
     }
@@ -228,10 +237,17 @@ impl StatsState {
             return;
         };
         let mut key = (event.agent, event.name);
+        let mut merged = false;
         if !self.operations.contains_key(&key)
             && self.operations.len() >= self.config.max_operations
         {
+            merged = true;
             key.1 = self.other;
+            if !self.operations.contains_key(&key)
+                && self.operations.len() >= 2 * self.config.max_operations
+            {
+                key.0 = self.other;
+            }
         }
         let sigfig = self.config.significant_figures;
         let n_buckets = self.config.buckets.max(1);
@@ -271,8 +287,15 @@ impl StatsState {
         op.usage.add(event);
         if span.kind == SpanKind::LlmCall || !span.llm.is_empty() {
             self.usage.add(event);
-            self.models.entry((span.llm.provider, span.llm.model)).or_default().add(event);
+            let mut model = (span.llm.provider, span.llm.model);
+            if !self.models.contains_key(&model) && self.models.len() >= self.config.max_operations
+            {
+                merged = true;
+                model = (self.other, self.other);
+            }
+            self.models.entry(model).or_default().add(event);
         }
+        self.overflowed += u64::from(merged);
     }
 
     fn snapshot(&self, now: Timestamp) -> StatsSnapshot {
@@ -324,6 +347,7 @@ impl StatsState {
             usage: self.usage,
             events_by_kind,
             out_of_range: self.out_of_range,
+            overflowed: self.overflowed,
         }
     }
 }
@@ -455,5 +479,27 @@ mod tests {
         let snap = state.snapshot(Timestamp(10_000_000));
         assert_eq!(snap.operations.len(), 4);
         assert_eq!(snap.operation("a", "(other)").map(|o| o.all_time.count), Some(7));
+        assert_eq!(snap.overflowed, 7);
+    }
+
+    /// Distinct agent names (600,000 of them took 1.1 GB) do not grow the statistics past the
+    /// bound: each new agent went under its own `(other)` entry before.
+    #[test]
+    fn distinct_agents_and_models_are_bounded_too() {
+        let mut state =
+            StatsState::new(StatsConfig { max_operations: 8, ..StatsConfig::default() });
+        for i in 0..2000 {
+            let mut e = span(&format!("agent-{i}"), "chat", 10_000_000, 10, false);
+            if let EventBody::Span(s) = &mut e.body {
+                s.kind = SpanKind::LlmCall;
+                s.llm.model = Symbol::intern(&format!("model-{i}"));
+            }
+            state.add(&e);
+        }
+        assert_eq!(state.operations.len(), 17, "8, 8 agents' (other) and one (other)");
+        assert_eq!(state.models.len(), 9);
+        let snap = state.snapshot(Timestamp(10_000_000));
+        assert_eq!(snap.operation("(other)", "(other)").map(|o| o.all_time.count), Some(1984));
+        assert_eq!(snap.overflowed, 1992);
     }
 }

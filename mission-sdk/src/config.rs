@@ -52,9 +52,14 @@ pub struct MissionConfig {
     #[serde(with = "mission_core::duration_text::option")]
     pub in_flight_after: Option<Duration>,
     /// Most time events are kept in the store (`MISSION_RETENTION`, e.g. `30d`; default: for
-    /// ever). Compliance packs can shorten it per tenant.
+    /// ever). Compliance packs can shorten it per tenant. Retention deletes what is older, so
+    /// less than [`MIN_RETENTION`] (`0s` deletes the whole store) is refused unless
+    /// `allow_short_retention` confirms it.
     #[serde(with = "mission_core::duration_text::option")]
     pub retention: Option<Duration>,
+    /// Confirms a `retention` below [`MIN_RETENTION`] (`MISSION_ALLOW_SHORT_RETENTION=on`;
+    /// default off).
+    pub allow_short_retention: Option<bool>,
     /// Compliance packs to apply: `soc2`, `hipaa`, `pci` or a pack file, each for every tenant
     /// or written `NAME@TENANT` for one (`MISSION_COMPLIANCE`, comma-separated; default none).
     pub compliance: Option<Vec<String>>,
@@ -67,6 +72,9 @@ pub struct MissionConfig {
     /// [`redact::is_content_key`](crate::redact::is_content_key)) are replaced by
     /// `[content omitted]` before anything is stored, exported, streamed or aggregated.
     pub capture_content: Option<Vec<String>>,
+    /// OTLP export (`MISSION_OTLP_ENDPOINT`, `MISSION_OTLP_PROTOCOL` and the standard
+    /// `OTEL_{TRACES,LOGS,METRICS}_EXPORTER=none`); see [`OtlpSettings`].
+    pub otlp: Option<OtlpSettings>,
 }
 
 /// A configuration with every setting decided.
@@ -94,13 +102,21 @@ pub struct ResolvedConfig {
     pub in_flight_after: Duration,
     /// Most time events are kept (`None`: for ever), before compliance packs.
     pub retention: Option<Duration>,
+    /// Whether a retention below [`MIN_RETENTION`] was confirmed.
+    pub allow_short_retention: bool,
     /// Compliance packs to apply, as given (`NAME` or `NAME@TENANT`).
     pub compliance: Vec<String>,
     /// The least severe log level recorded (a firing `set_log_level` directive lowers it).
     pub log_level: Level,
     /// Tenants whose prompt and completion content is kept (`*`: every tenant).
     pub capture_content: Vec<String>,
+    /// OTLP export settings a file or the environment made (code's `with_otlp` wins).
+    pub otlp: OtlpSettings,
 }
+
+/// The safety floor of [`MissionConfig::retention`]: a shorter retention deletes recent data
+/// and is refused unless `allow_short_retention` confirms it.
+pub const MIN_RETENTION: Duration = Duration::from_secs(3600);
 
 /// Reads a TOML file, or JSON when the name ends in `.json`.
 ///
@@ -125,7 +141,15 @@ impl MissionConfig {
     /// [`Error::Io`] if unreadable; [`Error::Config`] naming the file, line and field if it does
     /// not parse.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        read_toml_or_json(path.as_ref())
+        let path = path.as_ref();
+        let config: Self = read_toml_or_json(path)?;
+        if let Some(recorder) = &config.recorder {
+            recorder.validate().map_err(|message| Error::Config {
+                origin: path.display().to_string(),
+                message: format!("[recorder] {message}"),
+            })?;
+        }
+        Ok(config)
     }
 
     /// Fills every field left unset in `self` from `other`.
@@ -143,9 +167,14 @@ impl MissionConfig {
             prices_file: self.prices_file.or(other.prices_file),
             in_flight_after: self.in_flight_after.or(other.in_flight_after),
             retention: self.retention.or(other.retention),
+            allow_short_retention: self.allow_short_retention.or(other.allow_short_retention),
             compliance: self.compliance.or(other.compliance),
             log_level: self.log_level.or(other.log_level),
             capture_content: self.capture_content.or(other.capture_content),
+            otlp: match (self.otlp, other.otlp) {
+                (Some(a), Some(b)) => Some(a.or(b)),
+                (a, b) => a.or(b),
+            },
         }
     }
 
@@ -161,20 +190,34 @@ impl MissionConfig {
         };
         let mut recorder: Option<RecorderConfig> = None;
         if let Some(v) = var("MISSION_RING_CAPACITY") {
-            let n = v
-                .trim()
-                .parse::<usize>()
-                .map_err(|e| bad("MISSION_RING_CAPACITY", format!("{v:?}: {e}")))?;
+            let range = mission_core::RING_CAPACITY_RANGE;
+            let n =
+                v.trim().parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                    bad(
+                        "MISSION_RING_CAPACITY",
+                        format!(
+                            "field `ring_capacity`: {v:?} is not a number of events from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                })?;
             recorder.get_or_insert_with(RecorderConfig::default).ring_capacity = n;
         }
         if let Some(v) = var("MISSION_BACKPRESSURE") {
             let policy = match v.trim() {
                 "drop_newest" => Backpressure::DropNewest,
                 other => match other.strip_prefix("block:") {
-                    Some(t) => Backpressure::Block {
-                        timeout: duration_text::parse(t)
-                            .map_err(|e| bad("MISSION_BACKPRESSURE", e))?,
-                    },
+                    Some(t) => {
+                        let timeout =
+                            duration_text::parse(t).map_err(|e| bad("MISSION_BACKPRESSURE", e))?;
+                        let range = mission_core::BLOCK_TIMEOUT_RANGE;
+                        mission_core::check_range("backpressure.timeout", timeout, &range, |d| {
+                            duration_text::format(*d)
+                        })
+                        .map_err(|e| bad("MISSION_BACKPRESSURE", e))?;
+                        Backpressure::Block { timeout }
+                    }
                     None => {
                         return Err(bad(
                             "MISSION_BACKPRESSURE",
@@ -195,6 +238,7 @@ impl MissionConfig {
         };
         let store = switch("MISSION_STORE")?;
         let models = switch("MISSION_MODELS")?;
+        let allow_short_retention = switch("MISSION_ALLOW_SHORT_RETENTION")?;
         let in_flight_after = match var("MISSION_IN_FLIGHT_AFTER") {
             Some(v) => {
                 Some(duration_text::parse(&v).map_err(|e| bad("MISSION_IN_FLIGHT_AFTER", e))?)
@@ -224,13 +268,17 @@ impl MissionConfig {
                 Some(v) => Some(duration_text::parse(&v).map_err(|e| bad("MISSION_RETENTION", e))?),
                 None => None,
             },
+            allow_short_retention,
             compliance: var("MISSION_COMPLIANCE").map(|v| list(&v).map(String::from).collect()),
             capture_content: var("MISSION_CAPTURE_CONTENT")
                 .map(|v| list(&v).map(String::from).collect()),
+            otlp: OtlpSettings::from_env_with(&var),
         })
     }
 
     /// Decides every setting: `self`, then `env`, then the defaults.
+    ///
+    /// Ranges are checked by [`ResolvedConfig::validate`] (and where each setting is loaded).
     pub fn resolve(self, env: MissionConfig) -> ResolvedConfig {
         let merged = self.or(env);
         ResolvedConfig {
@@ -249,10 +297,105 @@ impl MissionConfig {
             prices_file: merged.prices_file,
             in_flight_after: merged.in_flight_after.unwrap_or(Duration::from_secs(30)),
             retention: merged.retention,
+            allow_short_retention: merged.allow_short_retention.unwrap_or(false),
             compliance: merged.compliance.unwrap_or_default(),
             log_level: merged.log_level.unwrap_or(Level::Trace),
             capture_content: merged.capture_content.unwrap_or_default(),
+            otlp: merged.otlp.unwrap_or_default(),
         }
+    }
+}
+
+/// OTLP export settings of a configuration file (`[otlp]`) or the environment. In code,
+/// `MissionControlBuilder::with_otlp` takes a whole `OtlpConfig` (feature `otlp`), whose
+/// signal switches still default to these.
+///
+/// ```
+/// let config: mission_sdk::MissionConfig = toml::from_str(r#"
+///     [otlp]
+///     endpoint = "http://localhost:6006"
+///     logs = false
+///     metrics = false
+/// "#)?;
+/// assert_eq!(config.otlp.and_then(|o| o.logs), Some(false));
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpSettings {
+    /// The collector's base URL (`MISSION_OTLP_ENDPOINT`); export is on when there is one.
+    pub endpoint: Option<String>,
+    /// `http` (HTTP/protobuf, the default) or `grpc` (`MISSION_OTLP_PROTOCOL`).
+    pub protocol: Option<String>,
+    /// Export spans (default on; `OTEL_TRACES_EXPORTER=none` turns it off).
+    pub traces: Option<bool>,
+    /// Export log records (default on; `OTEL_LOGS_EXPORTER=none` turns it off).
+    pub logs: Option<bool>,
+    /// Export the GenAI metrics (default on; `OTEL_METRICS_EXPORTER=none` turns it off).
+    pub metrics: Option<bool>,
+}
+
+impl OtlpSettings {
+    /// Fills every field left unset in `self` from `other`.
+    pub fn or(self, other: OtlpSettings) -> Self {
+        Self {
+            endpoint: self.endpoint.or(other.endpoint),
+            protocol: self.protocol.or(other.protocol),
+            traces: self.traces.or(other.traces),
+            logs: self.logs.or(other.logs),
+            metrics: self.metrics.or(other.metrics),
+        }
+    }
+
+    /// What the environment (read through `var`) says; `None` when it says nothing. An
+    /// `OTEL_*_EXPORTER` of `none` turns the signal off, one listing `otlp` turns it on; other
+    /// values name exporters we do not have and are ignored.
+    fn from_env_with(var: &impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let switch = |name: &str| otel_exporter_switch(&var(name)?);
+        let settings = Self {
+            endpoint: var("MISSION_OTLP_ENDPOINT"),
+            protocol: var("MISSION_OTLP_PROTOCOL"),
+            traces: switch("OTEL_TRACES_EXPORTER"),
+            logs: switch("OTEL_LOGS_EXPORTER"),
+            metrics: switch("OTEL_METRICS_EXPORTER"),
+        };
+        (settings != Self::default()).then_some(settings)
+    }
+}
+
+/// What an `OTEL_{TRACES,LOGS,METRICS}_EXPORTER` value says about OTLP export: `Some(false)`
+/// for `none`, `Some(true)` for a list naming `otlp`, `None` for exporters we do not have.
+pub(crate) fn otel_exporter_switch(value: &str) -> Option<bool> {
+    let value = value.trim().to_ascii_lowercase();
+    if value == "none" { Some(false) } else { list(&value).any(|v| v == "otlp").then_some(true) }
+}
+
+impl ResolvedConfig {
+    /// Checks every setting against its documented range: the recorder's
+    /// ([`RecorderConfig::validate`]), `in_flight_after` (1ms to a day), and `retention` no
+    /// shorter than [`MIN_RETENTION`] unless `allow_short_retention`.
+    ///
+    /// # Errors
+    /// A message naming the field, its value and the range (or how to confirm).
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.recorder.validate().map_err(|m| format!("[recorder] {m}"))?;
+        let text = |d: &Duration| duration_text::format(*d);
+        let range = Duration::from_millis(1)..=Duration::from_secs(86_400);
+        mission_core::check_range("in_flight_after", self.in_flight_after, &range, text)?;
+        if let Some(r) = self.retention
+            && r < MIN_RETENTION
+            && !self.allow_short_retention
+        {
+            return Err(format!(
+                "field `retention`: {} is below the safety floor of {}; retention deletes every \
+                 event older than it ({} deletes the whole store). Confirm with \
+                 allow_short_retention = true (MISSION_ALLOW_SHORT_RETENTION=on)",
+                text(&r),
+                text(&MIN_RETENTION),
+                text(&Duration::ZERO)
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -320,6 +463,100 @@ mod tests {
         assert_eq!(MissionConfig::default().resolve(warn).log_level, Level::Warn);
         let all = MissionConfig::default().resolve(MissionConfig::default());
         assert_eq!(all.log_level, Level::Trace, "every log record by default");
+    }
+
+    #[test]
+    fn otlp_signals_come_from_the_file_or_the_standard_variables() {
+        let from_env = MissionConfig::from_env_with(env(&[
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", " NONE "),
+            ("OTEL_TRACES_EXPORTER", "otlp,console"),
+            ("MISSION_OTLP_ENDPOINT", "http://collector:4318"),
+        ]))
+        .expect("env");
+        let r = MissionConfig::default().resolve(from_env.clone());
+        assert_eq!(r.otlp.endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(
+            (r.otlp.traces, r.otlp.logs, r.otlp.metrics),
+            (Some(true), Some(false), Some(false))
+        );
+        let file: MissionConfig =
+            toml::from_str("[otlp]\nendpoint = \"http://phoenix:6006\"\nlogs = true\n")
+                .expect("toml");
+        let r = file.resolve(from_env);
+        assert_eq!(
+            r.otlp.endpoint.as_deref(),
+            Some("http://phoenix:6006"),
+            "the file beats the environment"
+        );
+        assert_eq!((r.otlp.logs, r.otlp.metrics), (Some(true), Some(false)));
+        let other =
+            MissionConfig::from_env_with(env(&[("OTEL_TRACES_EXPORTER", "zipkin")])).expect("env");
+        assert_eq!(other.otlp, None, "an exporter we do not have is ignored");
+        assert!(toml::from_str::<MissionConfig>("[otlp]\nlog = false\n").is_err());
+    }
+
+    #[test]
+    fn numeric_settings_are_checked_where_they_are_loaded() {
+        // The environment: the variable, the field and the range.
+        for bad in ["1000000000", "0", "1"] {
+            let err = MissionConfig::from_env_with(env(&[("MISSION_RING_CAPACITY", bad)]))
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.contains("MISSION_RING_CAPACITY")
+                    && err.contains("ring_capacity")
+                    && err.contains("4194304"),
+                "{err}"
+            );
+        }
+        let err = MissionConfig::from_env_with(env(&[("MISSION_BACKPRESSURE", "block:2h")]))
+            .expect_err("an hour-long block");
+        assert!(err.to_string().contains("backpressure.timeout"), "{err}");
+        // A file: the file, the field and the range.
+        let dir = std::env::temp_dir().join(format!("mission-ranges-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("mission.toml");
+        std::fs::write(&path, "[recorder]\nring_capacity = 1000000000\n").expect("write");
+        let err = MissionConfig::from_file(&path).expect_err("too big").to_string();
+        assert!(err.contains("mission.toml") && err.contains("ring_capacity"), "{err}");
+        std::fs::write(&path, "[recorder]\nbatch_size = 0\n").expect("write");
+        let err = MissionConfig::from_file(&path).expect_err("zero").to_string();
+        assert!(err.contains("batch_size") && err.contains("1 to"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+        // Code: the resolved configuration.
+        let code = MissionConfig {
+            recorder: Some(RecorderConfig { ring_capacity: 1 << 40, ..RecorderConfig::default() }),
+            ..MissionConfig::default()
+        };
+        let err = code.resolve(MissionConfig::default()).validate().expect_err("code");
+        assert!(err.contains("ring_capacity"), "{err}");
+        let code =
+            MissionConfig { in_flight_after: Some(Duration::ZERO), ..MissionConfig::default() };
+        let err = code.resolve(MissionConfig::default()).validate().expect_err("zero");
+        assert!(err.contains("in_flight_after"), "{err}");
+        assert!(MissionConfig::default().resolve(MissionConfig::default()).validate().is_ok());
+    }
+
+    #[test]
+    fn a_short_retention_is_refused_unless_confirmed() {
+        for text in ["0s", "59m"] {
+            let env_config =
+                MissionConfig::from_env_with(env(&[("MISSION_RETENTION", text)])).expect("env");
+            let err = MissionConfig::default().resolve(env_config).validate().expect_err(text);
+            assert!(err.contains("retention") && err.contains("allow_short_retention"), "{err}");
+            let confirmed = MissionConfig::from_env_with(env(&[
+                ("MISSION_RETENTION", text),
+                ("MISSION_ALLOW_SHORT_RETENTION", "on"),
+            ]))
+            .expect("env");
+            assert!(MissionConfig::default().resolve(confirmed).validate().is_ok());
+        }
+        let file: MissionConfig =
+            toml::from_str("retention = \"0s\"\nallow_short_retention = true").expect("toml");
+        assert!(MissionConfig::default().resolve(file).validate().is_ok());
+        let day: MissionConfig = toml::from_str("retention = \"1d\"").expect("toml");
+        assert!(MissionConfig::default().resolve(day).validate().is_ok());
     }
 
     #[test]

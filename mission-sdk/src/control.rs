@@ -101,8 +101,10 @@ impl MissionControlBuilder {
     }
 
     /// Exports spans over OTLP (see [`OtlpSink`](crate::OtlpSink)); the service name and tenant
-    /// are taken from this instance's settings. Without this call, `MISSION_OTLP_ENDPOINT`
-    /// (with `MISSION_OTLP_PROTOCOL=http|grpc`, default http) turns export on.
+    /// are taken from this instance's settings. Without this call, a configuration file's
+    /// `[otlp] endpoint` or `MISSION_OTLP_ENDPOINT` (with `MISSION_OTLP_PROTOCOL=http|grpc`,
+    /// default http) turns export on. Signals `config` leaves unset (`traces`, `logs`,
+    /// `metrics`) are decided by the file's `[otlp]` section, then `OTEL_*_EXPORTER=none`.
     #[cfg(feature = "otlp")]
     pub fn with_otlp(mut self, config: crate::OtlpConfig) -> Self {
         self.otlp = Some(config);
@@ -237,8 +239,17 @@ impl MissionControlBuilder {
         }
         // Code and file first, then the environment for what they left unset.
         let config = code.resolve(env);
+        config
+            .validate()
+            .map_err(|message| crate::Error::Config { origin: "configuration".into(), message })?;
         let prices = match (self.prices, &config.prices_file) {
-            (Some(p), _) => p,
+            (Some(p), _) => {
+                p.validate().map_err(|message| crate::Error::Config {
+                    origin: "with_price_table".into(),
+                    message,
+                })?;
+                p
+            }
             (None, Some(file)) => PriceTable::from_file(file)?,
             (None, None) => PriceTable::default_prices(),
         };
@@ -325,32 +336,25 @@ impl MissionControlBuilder {
         }
         #[cfg(feature = "otlp")]
         let otlp_stats = {
-            let from_env = || -> Result<Option<crate::OtlpConfig>> {
-                if !self.use_environment {
-                    return Ok(None);
-                }
-                let Ok(endpoint) = std::env::var("MISSION_OTLP_ENDPOINT") else { return Ok(None) };
-                let mut otlp =
-                    match std::env::var("MISSION_OTLP_PROTOCOL").as_deref().unwrap_or("http") {
-                        "http" | "http/protobuf" => crate::OtlpConfig::http(&endpoint),
-                        "grpc" => crate::OtlpConfig::grpc(&endpoint),
-                        other => {
-                            return Err(crate::Error::Config {
-                                origin: "environment variable MISSION_OTLP_PROTOCOL".into(),
-                                message: format!("{other:?}: expected http or grpc"),
-                            });
-                        }
-                    };
-                // The collector's CA (headers come from OTEL_EXPORTER_OTLP_HEADERS, which the
-                // exporter reads itself).
-                otlp.ca_file = crate::OtlpConfig::ca_file_from_env();
-                Ok(Some(otlp))
+            // Code's configuration, else an endpoint from the file or MISSION_OTLP_ENDPOINT;
+            // the signal switches code left unset come from the file, then OTEL_*_EXPORTER.
+            let settings = &config.otlp;
+            let configured = match self.otlp {
+                Some(otlp) => Some(otlp),
+                None => crate::OtlpConfig::from_settings(settings, self.use_environment)?,
             };
-            match self.otlp.map_or_else(from_env, |c| Ok(Some(c)))? {
+            match configured {
                 Some(otlp) => {
+                    // Ignoring the environment, a signal nothing decided is on.
+                    let decide = |code: Option<bool>, file: Option<bool>| {
+                        code.or(file).or((!self.use_environment).then_some(true))
+                    };
                     let otlp = crate::OtlpConfig {
                         service_name: config.service_name.clone(),
                         tenant: config.tenant.clone(),
+                        traces: decide(otlp.traces, settings.traces),
+                        logs: decide(otlp.logs, settings.logs),
+                        metrics: decide(otlp.metrics, settings.metrics),
                         ..otlp
                     };
                     let sink = crate::OtlpSink::new(otlp)?;
@@ -455,6 +459,8 @@ impl MissionControlBuilder {
             #[cfg(feature = "models")]
             models: model_stats.clone(),
             store_root: config.store_root.clone(),
+            directives: directives.clone(),
+            stats: stats_reader.clone(),
         };
         Ok(MissionControl {
             health_sources,
@@ -663,6 +669,13 @@ impl MissionControl {
         self.otlp_stats.as_ref().map(|r| r.stats())
     }
 
+    /// A reader of every OTLP signal's counters, usable from any thread and after shutdown,
+    /// when export is on.
+    #[cfg(feature = "otlp")]
+    pub fn otlp_stats_reader(&self) -> Option<crate::OtlpStatsReader> {
+        self.otlp_stats.clone()
+    }
+
     /// What sampling kept and skipped, when it is on.
     pub fn sampling_stats(&self) -> Option<crate::SamplingStats> {
         self.sampling_stats.as_ref().map(|r| r.stats())
@@ -737,7 +750,7 @@ impl MissionControl {
     pub fn permit(&self, actor: &str, action: &str, resource: &str) -> crate::PolicyDecision {
         let tenant = self.tenant.as_str();
         if action == TOOL_CALL
-            && let crate::Permit::Deny(denial) = self.directives.permit(resource)
+            && let crate::Permit::Deny(denial) = self.directives.permit_for(tenant, resource)
         {
             let decision = crate::PolicyDecision {
                 allowed: false,
@@ -762,10 +775,11 @@ impl MissionControl {
         self.redaction_stats.as_ref().map(|r| r.stats())
     }
 
-    /// Whether `tool` may be called now: denied while a directive's circuit breaker is open
-    /// for it (with the reason and when to retry), a single trial once its cool-down passed.
+    /// Whether `tool` may be called now by this instance's tenant: denied while a directive's
+    /// circuit breaker is open for it in this tenant (with the reason and when to retry), a
+    /// single trial once its cool-down passed. Other tenants' breakers do not matter.
     pub fn permit_tool(&self, tool: &str) -> crate::Permit {
-        self.directives.permit(tool)
+        self.directives.permit_for(self.tenant.as_str(), tool)
     }
 
     /// Rolling statistics right now.
@@ -905,6 +919,8 @@ struct HealthSources {
     #[cfg(feature = "models")]
     models: Option<crate::ModelStatsReader>,
     store_root: Option<PathBuf>,
+    directives: crate::Directives,
+    stats: mission_core::StatsReader,
 }
 
 impl HealthSources {
@@ -938,10 +954,9 @@ impl HealthSources {
         let in_flight =
             self.in_flight.report(self.watchdog.overdue.load(std::sync::atomic::Ordering::Relaxed));
         #[cfg(feature = "otlp")]
-        let otlp = self.otlp.as_ref().map(|r| r.stats());
+        let otlp = self.otlp.as_ref().map(|r| r.health());
         #[cfg(feature = "otlp")]
-        let otlp_ok =
-            otlp.as_ref().is_none_or(|s| s.dropped_queue_full == 0 && s.dropped_retry_expired == 0);
+        let otlp_ok = otlp.as_ref().is_none_or(|h| h.healthy);
         #[cfg(not(feature = "otlp"))]
         let otlp_ok = true;
         HealthReport {
@@ -954,6 +969,8 @@ impl HealthSources {
             #[cfg(feature = "models")]
             models: self.models.as_ref().map(crate::ModelStatsReader::stats),
             store_root: self.store_root.clone(),
+            directives: self.directives.stats(),
+            stats_overflowed: self.stats.snapshot().overflowed,
         }
     }
 }
@@ -968,9 +985,9 @@ pub struct HealthReport {
     pub recorder: Option<Health>,
     /// Spans open now and overdue.
     pub in_flight: InFlightReport,
-    /// OTLP export counters, when export is on.
+    /// OTLP export counters per signal, when export is on.
     #[cfg(feature = "otlp")]
-    pub otlp: Option<crate::OtlpStats>,
+    pub otlp: Option<crate::OtlpHealth>,
     /// What sampling kept and skipped, when it is on.
     pub sampling: Option<crate::SamplingStats>,
     /// What the models did, when they are on.
@@ -978,6 +995,12 @@ pub struct HealthReport {
     pub models: Option<crate::ModelStats>,
     /// Where the store is, when there is one.
     pub store_root: Option<PathBuf>,
+    /// What the directives did: late events (behind their window's watermark, counted and not
+    /// added), groups dropped past the bound, firings, deliveries.
+    pub directives: crate::directives::DirectiveStats,
+    /// Spans the rolling statistics merged under `(other)` past their bound
+    /// ([`StatsConfig::max_operations`](mission_core::StatsConfig::max_operations)).
+    pub stats_overflowed: u64,
 }
 
 /// The health a principal scoped to one tenant sees ([`MissionControl::health_report`] is for

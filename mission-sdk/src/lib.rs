@@ -101,7 +101,7 @@ pub mod tls;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
 pub use audit::{AuditError, AuditLog, AuditReport};
-pub use config::{MissionConfig, ResolvedConfig};
+pub use config::{MIN_RETENTION, MissionConfig, OtlpSettings, ResolvedConfig};
 #[cfg(feature = "models")]
 pub use control::MODEL_STATE_FILE;
 pub use control::{
@@ -121,9 +121,9 @@ pub use mcp::{Access, Role};
 #[cfg(feature = "models")]
 pub use models::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};
 #[cfg(feature = "otlp")]
-pub use otlp::{OtlpConfig, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
+pub use otlp::{OtlpConfig, OtlpHealth, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use policy::{PolicyDecision, PolicyEnforcer, PolicySet};
-pub use price::{ModelPrice, PriceTable};
+pub use price::{MAX_PRICE_PER_MILLION, ModelPrice, PriceTable};
 pub use redact::{RedactingSink, RedactionConfig, Redactor};
 pub use sampling::{SamplingConfig, SamplingSink, SamplingStats, SamplingStatsReader};
 

@@ -2,16 +2,36 @@
 //! semantic conventions, batched on a thread of its own, with bounded memory, retries with
 //! backoff while the backend is down, and exact counters.
 //!
+//! # Behaving with real backends
+//!
+//! - **Answers** are read the way the OTLP specification says (see [`delivery`]): a 4xx other
+//!   than 408 and 429 rejects that batch for good (counted in [`OtlpStats::rejected`] with the
+//!   status, not retried); 429 and 503 are retried after their `Retry-After`; 408, other 5xx
+//!   and network failures are retried with backoff for [`OtlpConfig::retry_window`]; a
+//!   `partial_success` counts the items it rejected.
+//! - **Signals can be switched off** one by one: a backend that takes only traces (Arize
+//!   Phoenix answers 405 on `/v1/logs` and `/v1/metrics`) is used with logs and metrics off —
+//!   [`OtlpConfig::logs`] / [`OtlpConfig::metrics`] in code, `[otlp] logs = false` in a
+//!   configuration file, `init(otlp_logs=False)` in Python, or the standard
+//!   `OTEL_LOGS_EXPORTER=none` / `OTEL_METRICS_EXPORTER=none` / `OTEL_TRACES_EXPORTER=none`.
+//! - **Flush and shutdown are bounded**: `flush` returns as soon as everything queued was
+//!   exported or rejected, returns an error at once when an export attempt made during the
+//!   flush failed (a failing exporter is not waited on), and never waits longer than
+//!   [`OtlpConfig::flush_timeout`]. Shutdown takes at most `flush_timeout` too; what a failing
+//!   backend still holds then is counted in [`OtlpStats::dropped_at_shutdown`]. A rejected
+//!   signal (that 405) never makes `flush` fail: it is counted, and health shows it.
+//! - **Health** ([`OtlpStatsReader::health`]) is degraded from the first failed request of any
+//!   signal until a request of that signal succeeds again, and for good once anything was
+//!   dropped.
+//!
 //! Attribute names follow the GenAI semantic conventions as of semconv 1.37 (kept here as our
 //! own constants: the `opentelemetry-semantic-conventions` GenAI constants are experimental).
 //! Cost has no standard name yet; we export it as `gen_ai.usage.cost` (US dollars).
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,18 +40,27 @@ use mission_core::{
     AttrValue, Event, EventBody, Sink, SinkError, SpanKind as Kind, Status as MissionStatus,
 };
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
-use opentelemetry::metrics::{Histogram, MeterProvider as _};
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
-use opentelemetry_http::HttpClient;
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_otlp::{
+    Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{
     LogBatch, LogExporter as _, SdkLogRecord, SdkLogger, SdkLoggerProvider,
 };
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
+
+pub mod delivery;
+mod metrics;
+
+pub use delivery::OtlpStats;
+use delivery::{
+    AnswerSlot, ExportFn, ObservingClient, Shared, Signal, Timing, classify_grpc, classify_http,
+    run_worker,
+};
+use metrics::{GenAiMetrics, bounded};
 
 /// GenAI semantic-convention attribute names we export (semconv 1.37, development status).
 pub mod semconv {
@@ -74,21 +103,34 @@ pub struct OtlpConfig {
     pub service_name: String,
     /// Tenant, exported as the resource attribute `mission.tenant`.
     pub tenant: String,
-    /// Longest time one export request may take.
+    /// Longest time one export request may take (default 10 s; 1 ms to 10 min).
     pub timeout: Duration,
-    /// Most spans waiting for export; further spans are dropped and counted.
+    /// Most spans (and, separately, log records) waiting for export; further ones are dropped
+    /// and counted (default 65,536; 1 to 10,000,000).
     pub queue_capacity: usize,
-    /// Most spans per export request.
+    /// Most spans or log records per export request (default 512; 1 to `queue_capacity`).
     pub batch_size: usize,
-    /// Longest time a span waits for its batch to fill.
+    /// Longest time a span waits for its batch to fill (default 1 s; at most 1 min).
     pub batch_delay: Duration,
-    /// How long a failing batch is retried (with backoff) before it is dropped and counted.
+    /// How long a failing batch is retried (with backoff, or after the backend's
+    /// `Retry-After`) before it is dropped and counted (default 60 s; at most 24 h).
     pub retry_window: Duration,
-    /// Longest time `flush` waits for the queue to empty.
+    /// Longest time `flush` waits for what is queued to be exported, and longest time
+    /// shutdown takes (default 5 s; at most 10 min). A flush returns sooner — with an error —
+    /// when an export attempt made during it fails: a failing backend is not waited on.
     pub flush_timeout: Duration,
     /// How often the GenAI metrics (`gen_ai.client.token.usage`,
-    /// `gen_ai.client.operation.duration`) are exported.
+    /// `gen_ai.client.operation.duration`) are exported (default 10 s; 100 ms to 24 h).
     pub metrics_interval: Duration,
+    /// Whether spans are exported to `/v1/traces`. `None` (the default): yes, unless
+    /// `OTEL_TRACES_EXPORTER=none`. `Some(_)` decides, whatever the environment says.
+    pub traces: Option<bool>,
+    /// Whether log records (and anomalies) are exported to `/v1/logs`. `None` (the default):
+    /// yes, unless `OTEL_LOGS_EXPORTER=none`.
+    pub logs: Option<bool>,
+    /// Whether the GenAI metrics are exported to `/v1/metrics`. `None` (the default): yes,
+    /// unless `OTEL_METRICS_EXPORTER=none`.
+    pub metrics: Option<bool>,
     /// Headers sent with every request (gRPC metadata over gRPC): a hosted backend's API key,
     /// for example. `OTEL_EXPORTER_OTLP_HEADERS` is honoured too.
     pub headers: Vec<(String, String)>,
@@ -119,11 +161,80 @@ impl OtlpConfig {
             batch_size: 512,
             batch_delay: Duration::from_secs(1),
             retry_window: Duration::from_secs(60),
-            flush_timeout: Duration::from_secs(10),
+            flush_timeout: Duration::from_secs(5),
             metrics_interval: Duration::from_secs(10),
+            traces: None,
+            logs: None,
+            metrics: None,
             headers: Vec::new(),
             ca_file: None,
         }
+    }
+
+    /// The configuration a file or the environment describes ([`OtlpSettings`](crate::OtlpSettings)), `None`
+    /// without an endpoint. With `use_environment`, the CA file comes from
+    /// [`ca_file_from_env`](Self::ca_file_from_env).
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) for a protocol other than `http` or `grpc`.
+    pub fn from_settings(
+        settings: &crate::OtlpSettings,
+        use_environment: bool,
+    ) -> crate::Result<Option<Self>> {
+        let Some(endpoint) = &settings.endpoint else { return Ok(None) };
+        let mut config = match settings.protocol.as_deref().unwrap_or("http") {
+            "http" | "http/protobuf" => Self::http(endpoint),
+            "grpc" => Self::grpc(endpoint),
+            other => {
+                return Err(crate::Error::Config {
+                    origin: "OTLP protocol (MISSION_OTLP_PROTOCOL or [otlp] protocol)".into(),
+                    message: format!("{other:?}: expected http or grpc"),
+                });
+            }
+        };
+        config.traces = settings.traces;
+        config.logs = settings.logs;
+        config.metrics = settings.metrics;
+        // The collector's CA (headers come from OTEL_EXPORTER_OTLP_HEADERS, which the
+        // exporter reads itself).
+        if use_environment {
+            config.ca_file = Self::ca_file_from_env();
+        }
+        Ok(Some(config))
+    }
+
+    /// This configuration exporting spans or not (see [`traces`](Self::traces)).
+    pub fn with_traces(mut self, on: bool) -> Self {
+        self.traces = Some(on);
+        self
+    }
+
+    /// This configuration exporting log records or not (see [`logs`](Self::logs)).
+    pub fn with_logs(mut self, on: bool) -> Self {
+        self.logs = Some(on);
+        self
+    }
+
+    /// This configuration exporting the GenAI metrics or not (see [`metrics`](Self::metrics)).
+    pub fn with_metrics(mut self, on: bool) -> Self {
+        self.metrics = Some(on);
+        self
+    }
+
+    /// Whether each signal (traces, logs, metrics) is exported: what this configuration
+    /// says, else `false` when the standard `OTEL_{TRACES,LOGS,METRICS}_EXPORTER` variable
+    /// (read through `var`) is `none`, else `true`.
+    pub fn signals_with(&self, var: impl Fn(&str) -> Option<String>) -> [bool; 3] {
+        let decide = |setting: Option<bool>, name: &str| {
+            setting.unwrap_or_else(|| {
+                var(name).and_then(|v| crate::config::otel_exporter_switch(&v)) != Some(false)
+            })
+        };
+        [
+            decide(self.traces, "OTEL_TRACES_EXPORTER"),
+            decide(self.logs, "OTEL_LOGS_EXPORTER"),
+            decide(self.metrics, "OTEL_METRICS_EXPORTER"),
+        ]
     }
 
     /// This configuration with `name: value` sent with every request.
@@ -147,9 +258,33 @@ impl OtlpConfig {
         self
     }
 
-    /// Checks what can be checked before connecting: the URL scheme (and TLS support), the
-    /// headers and the CA file.
+    /// Checks what can be checked before connecting: every number against its range, the URL
+    /// scheme (and TLS support), the headers and the CA file.
     fn validate(&self) -> Result<Option<Vec<u8>>, String> {
+        let ms = Duration::from_millis;
+        for (name, value, min, max) in [
+            ("timeout", self.timeout, ms(1), ms(600_000)),
+            ("batch_delay", self.batch_delay, Duration::ZERO, ms(60_000)),
+            ("retry_window", self.retry_window, Duration::ZERO, ms(86_400_000)),
+            ("flush_timeout", self.flush_timeout, Duration::ZERO, ms(600_000)),
+            ("metrics_interval", self.metrics_interval, ms(100), ms(86_400_000)),
+        ] {
+            if value < min || value > max {
+                return Err(format!("{name} is {value:?}; it must be from {min:?} to {max:?}"));
+            }
+        }
+        if !(1..=10_000_000).contains(&self.queue_capacity) {
+            return Err(format!(
+                "queue_capacity is {}; it must be from 1 to 10000000",
+                self.queue_capacity
+            ));
+        }
+        if !(1..=self.queue_capacity).contains(&self.batch_size) {
+            return Err(format!(
+                "batch_size is {}; it must be from 1 to queue_capacity ({})",
+                self.batch_size, self.queue_capacity
+            ));
+        }
         if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
             return Err(format!(
                 "endpoint {:?} must start with http:// or https://",
@@ -179,25 +314,27 @@ impl OtlpConfig {
         Ok(map)
     }
 
-    /// `builder` set up for OTLP/HTTP to `{endpoint}{path}`: headers, and a client trusting the
-    /// CA file when there is one.
+    /// `builder` set up for OTLP/HTTP to `{endpoint}{path}`: headers, one attempt per export
+    /// (retries are ours), and a client trusting the CA file when there is one and leaving
+    /// each answer in `answer`.
     fn http_exporter<B: WithExportConfig + WithHttpConfig>(
         &self,
         builder: B,
         path: &str,
         ca: Option<&[u8]>,
-        cause: &Cause,
+        answer: &AnswerSlot,
     ) -> Result<B, String> {
         crate::tls::install_default_provider();
         let mut builder = builder
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(format!("{}{path}", self.endpoint))
-            .with_timeout(self.timeout);
+            .with_timeout(self.timeout)
+            .with_retry_policy(RetryPolicy::disabled());
         if !self.headers.is_empty() {
             builder = builder.with_headers(self.headers.iter().cloned().collect());
         }
         let client = crate::tls::blocking_client(Some(self.timeout), ca)?;
-        Ok(builder.with_http_client(CauseKeepingClient { client, cause: cause.clone() }))
+        Ok(builder.with_http_client(ObservingClient { client, answer: answer.clone() }))
     }
 
     /// `builder` set up for OTLP/gRPC: metadata, and TLS with the system's roots (plus the CA
@@ -208,7 +345,10 @@ impl OtlpConfig {
         ca: Option<&[u8]>,
     ) -> Result<B, String> {
         crate::tls::install_default_provider();
-        let mut builder = builder.with_endpoint(self.endpoint.clone()).with_timeout(self.timeout);
+        let mut builder = builder
+            .with_endpoint(self.endpoint.clone())
+            .with_timeout(self.timeout)
+            .with_retry_policy(RetryPolicy::disabled());
         if !self.headers.is_empty() {
             builder = builder.with_metadata(MetadataMap::from_headers(self.header_map()?));
         }
@@ -227,162 +367,12 @@ impl OtlpConfig {
     }
 }
 
-/// Why the last OTLP/HTTP request failed, in full: the exporter reports only "network error",
-/// which hides an untrusted certificate or a refused connection.
-type Cause = Arc<Mutex<Option<String>>>;
-
-/// The blocking `reqwest` client the OTLP/HTTP exporters use, keeping each failure's causes.
-#[derive(Debug)]
-struct CauseKeepingClient {
-    client: reqwest::blocking::Client,
-    cause: Cause,
-}
-
-#[async_trait::async_trait]
-impl HttpClient for CauseKeepingClient {
-    async fn send_bytes(
-        &self,
-        request: http::Request<bytes::Bytes>,
-    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
-        let result = self.client.send_bytes(request).await;
-        if let Err(e) = &result {
-            let text = crate::tls::error_with_causes(e.as_ref());
-            *self.cause.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
-        }
-        result
-    }
-}
-
-/// `error`, followed by the transport's cause when one was kept.
-fn with_cause(error: impl std::fmt::Display, cause: &Cause) -> String {
-    match cause.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        Some(why) => format!("{error} ({why})"),
-        None => error.to_string(),
-    }
-}
-
-/// Exact counters of the exporter; `queued + exported + dropped == accepted` once idle.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct OtlpStats {
-    /// Spans handed to the exporter.
-    pub accepted: u64,
-    /// Spans the backend acknowledged.
-    pub exported: u64,
-    /// Spans waiting in the queue or in the batch being sent.
-    pub queued: u64,
-    /// Spans dropped because the queue was full.
-    pub dropped_queue_full: u64,
-    /// Spans dropped because their batch kept failing for the whole retry window.
-    pub dropped_retry_expired: u64,
-    /// Export requests that failed (each retry counts).
-    pub failed_requests: u64,
-    /// The last export error.
-    pub last_error: Option<String>,
-    /// Whether the last request succeeded.
-    pub backend_up: bool,
-}
-
-#[derive(Default)]
-struct Counters {
-    accepted: AtomicU64,
-    exported: AtomicU64,
-    dropped_queue_full: AtomicU64,
-    dropped_retry_expired: AtomicU64,
-    failed_requests: AtomicU64,
-    in_batch: AtomicU64,
-    backend_up: AtomicBool,
-    last_error: Mutex<Option<String>>,
-}
-
-/// One signal's export queue, shared by the sink (producer) and its exporter thread.
-struct Shared<T> {
-    queue: Mutex<VecDeque<T>>,
-    wake: Condvar,
-    idle: Condvar,
-    closing: AtomicBool,
-    flush_requested: AtomicBool,
-    counters: Counters,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl<T> Shared<T> {
-    fn new() -> Self {
-        Self {
-            queue: Mutex::new(VecDeque::new()),
-            wake: Condvar::new(),
-            idle: Condvar::new(),
-            closing: AtomicBool::new(false),
-            flush_requested: AtomicBool::new(false),
-            counters: Counters::default(),
-        }
-    }
-
-    fn stats(&self) -> OtlpStats {
-        let c = &self.counters;
-        OtlpStats {
-            accepted: c.accepted.load(Ordering::Acquire),
-            exported: c.exported.load(Ordering::Acquire),
-            queued: lock(&self.queue).len() as u64 + c.in_batch.load(Ordering::Acquire),
-            dropped_queue_full: c.dropped_queue_full.load(Ordering::Acquire),
-            dropped_retry_expired: c.dropped_retry_expired.load(Ordering::Acquire),
-            failed_requests: c.failed_requests.load(Ordering::Acquire),
-            last_error: lock(&c.last_error).clone(),
-            backend_up: c.backend_up.load(Ordering::Acquire),
-        }
-    }
-
-    /// Queues `items`, dropping (and counting) what does not fit.
-    fn enqueue(&self, items: impl ExactSizeIterator<Item = T>, capacity: usize, batch_size: usize) {
-        let c = &self.counters;
-        c.accepted.fetch_add(items.len() as u64, Ordering::Relaxed);
-        let mut queue = lock(&self.queue);
-        for item in items {
-            if queue.len() >= capacity {
-                c.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-            } else {
-                queue.push_back(item);
-            }
-        }
-        if queue.len() >= batch_size {
-            self.wake.notify_one();
-        }
-    }
-
-    /// Waits until the queue is empty and no batch is being sent, or `timeout` passes.
-    fn flush(&self, timeout: Duration) -> Result<(), u64> {
-        let deadline = Instant::now() + timeout;
-        self.flush_requested.store(true, Ordering::Release);
-        self.wake.notify_one();
-        let mut queue = lock(&self.queue);
-        while !queue.is_empty() || self.counters.in_batch.load(Ordering::Acquire) > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(queue.len() as u64 + self.counters.in_batch.load(Ordering::Acquire));
-            }
-            self.wake.notify_one();
-            queue = self
-                .idle
-                .wait_timeout(queue, (deadline - now).min(Duration::from_millis(50)))
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-        Ok(())
-    }
-
-    fn close(&self) {
-        self.closing.store(true, Ordering::Release);
-        self.wake.notify_all();
-    }
-}
-
 /// A handle to read an [`OtlpSink`]'s counters from any thread.
 #[derive(Clone)]
 pub struct OtlpStatsReader {
     spans: Arc<Shared<SpanData>>,
     logs: Arc<Shared<SdkLogRecord>>,
+    metrics: Arc<Shared<()>>,
 }
 
 impl std::fmt::Debug for OtlpStatsReader {
@@ -401,6 +391,35 @@ impl OtlpStatsReader {
     pub fn log_stats(&self) -> OtlpStats {
         self.logs.stats()
     }
+
+    /// The metric exporter's counters now (in data points).
+    pub fn metric_stats(&self) -> OtlpStats {
+        self.metrics.stats()
+    }
+
+    /// Every signal's counters, and whether all are healthy.
+    pub fn health(&self) -> OtlpHealth {
+        let (traces, logs, metrics) = (self.stats(), self.log_stats(), self.metric_stats());
+        OtlpHealth {
+            healthy: traces.healthy && logs.healthy && metrics.healthy,
+            traces,
+            logs,
+            metrics,
+        }
+    }
+}
+
+/// The health of OTLP export, per signal (see [`OtlpStats::healthy`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct OtlpHealth {
+    /// Every enabled signal is healthy.
+    pub healthy: bool,
+    /// Spans.
+    pub traces: OtlpStats,
+    /// Log records.
+    pub logs: OtlpStats,
+    /// GenAI metric data points.
+    pub metrics: OtlpStats,
 }
 
 /// A [`Sink`] exporting span events over OTLP. See the [module docs](self).
@@ -413,45 +432,12 @@ pub struct OtlpSink {
     /// Makes log records (no processors: records go to our own export queue).
     logger: SdkLogger,
     _logger_provider: SdkLoggerProvider,
-    metrics: GenAiMetrics,
+    /// `None` when metrics export is off.
+    metrics: Option<GenAiMetrics>,
+    metric_counters: Arc<Shared<()>>,
     /// Drives the gRPC metric exporter's connection (the periodic reader runs on its own thread).
     _metrics_runtime: Option<tokio::runtime::Runtime>,
 }
-
-/// The GenAI client metrics (semconv 1.37), aggregated by the SDK and exported periodically.
-struct GenAiMetrics {
-    provider: SdkMeterProvider,
-    tokens: Histogram<u64>,
-    duration: Histogram<f64>,
-}
-
-impl GenAiMetrics {
-    fn record(&self, event: &Event) {
-        let Some(span) = event.as_span() else { return };
-        if span.kind != Kind::LlmCall && span.llm.is_empty() {
-            return;
-        }
-        let u = &span.llm;
-        let mut attrs = vec![
-            KeyValue::new(semconv::OPERATION_NAME, span.kind.gen_ai_operation().unwrap_or("chat")),
-            KeyValue::new(semconv::PROVIDER_NAME, u.provider.as_str()),
-            KeyValue::new(semconv::REQUEST_MODEL, u.model.as_str()),
-        ];
-        if span.status.is_error() {
-            attrs.push(KeyValue::new(semconv::ERROR_TYPE, "error"));
-        }
-        self.duration.record(span.duration_ns as f64 / 1e9, &attrs);
-        attrs.push(KeyValue::new("gen_ai.token.type", "input"));
-        self.tokens.record(u64::from(u.input_tokens), &attrs);
-        if let Some(last) = attrs.last_mut() {
-            *last = KeyValue::new("gen_ai.token.type", "output");
-        }
-        self.tokens.record(u64::from(u.output_tokens), &attrs);
-    }
-}
-
-/// The export function a worker thread calls for one batch.
-type ExportFn<'r, T> = Box<dyn Fn(Vec<T>) -> Result<(), String> + 'r>;
 
 /// Starts an exporter thread for one signal; `build` makes its exporter inside the thread's
 /// runtime (the gRPC client must be made inside one) and returns the export function.
@@ -487,7 +473,12 @@ where
                 }
             };
             let _ = ready_tx.send(Ok(()));
-            run_worker(&config, &shared, export);
+            let timing = Timing {
+                batch_size: config.batch_size,
+                batch_delay: config.batch_delay,
+                retry_window: config.retry_window,
+            };
+            run_worker(timing, &shared, export);
         })
         .map_err(|e| bad(format!("cannot start the exporter thread: {e}")))?;
     match ready_rx.recv() {
@@ -522,84 +513,13 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-impl GenAiMetrics {
-    fn new(
-        config: &OtlpConfig,
-        resource: Resource,
-        ca: Option<&[u8]>,
-    ) -> crate::Result<(Self, Option<tokio::runtime::Runtime>)> {
-        let bad = |message: String| crate::Error::Config {
-            origin: "OTLP metric exporter".into(),
-            message,
-        };
-        let (exporter, runtime) = match config.protocol {
-            OtlpProtocol::HttpProtobuf => (
-                config
-                    .http_exporter(
-                        opentelemetry_otlp::MetricExporter::builder().with_http(),
-                        "/v1/metrics",
-                        ca,
-                        &Cause::default(),
-                    )
-                    .map_err(bad)?
-                    .build(),
-                None,
-            ),
-            OtlpProtocol::Grpc => {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("mission-otlp-metrics")
-                    .enable_all()
-                    .build()
-                    .map_err(|e| bad(e.to_string()))?;
-                let exporter = {
-                    let _guard = runtime.enter();
-                    config
-                        .grpc_exporter(
-                            opentelemetry_otlp::MetricExporter::builder().with_tonic(),
-                            ca,
-                        )
-                        .map_err(bad)?
-                        .build()
-                };
-                (exporter, Some(runtime))
-            }
-        };
-        let exporter = exporter.map_err(|e| bad(e.to_string()))?;
-        let reader =
-            PeriodicReader::builder(exporter).with_interval(config.metrics_interval).build();
-        let provider =
-            SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
-        let meter = provider.meter("mission-control");
-        // Bucket boundaries advised by the GenAI semantic conventions.
-        let tokens = meter
-            .u64_histogram("gen_ai.client.token.usage")
-            .with_unit("{token}")
-            .with_description("Number of input and output tokens used")
-            .with_boundaries(vec![
-                1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
-                4194304.0, 16777216.0, 67108864.0,
-            ])
-            .build();
-        let duration = meter
-            .f64_histogram("gen_ai.client.operation.duration")
-            .with_unit("s")
-            .with_description("GenAI operation duration")
-            .with_boundaries(vec![
-                0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96,
-                81.92,
-            ])
-            .build();
-        Ok((Self { provider, tokens, duration }, runtime))
-    }
-}
-
 impl OtlpSink {
-    /// Builds the span and log exporters and starts their threads.
+    /// Builds the exporters of the signals that are on (see [`OtlpConfig::traces`]) and starts
+    /// their threads.
     ///
     /// # Errors
-    /// [`Error::Config`](crate::Error::Config) if the endpoint is invalid or an exporter cannot
-    /// be built.
+    /// [`Error::Config`](crate::Error::Config) if a setting is out of its range, the endpoint
+    /// is invalid or an exporter cannot be built.
     pub fn new(config: OtlpConfig) -> crate::Result<Self> {
         let bad =
             |message: String| crate::Error::Config { origin: "OTLP exporter".into(), message };
@@ -611,99 +531,122 @@ impl OtlpSink {
         let scope = InstrumentationScope::builder("mission-control")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
-        let spans = Arc::new(Shared::new());
-        let logs = Arc::new(Shared::new());
+        let [traces_on, logs_on, metrics_on] = config.signals_with(|k| std::env::var(k).ok());
+        let spans = Arc::new(Shared::new(Signal::Traces, traces_on));
+        let logs = Arc::new(Shared::new(Signal::Logs, logs_on));
+        let metric_counters = Arc::new(Shared::new(Signal::Metrics, metrics_on));
         let mut workers = Vec::new();
 
         let span_resource = resource.clone();
         let span_ca = ca.clone();
-        workers.push(spawn_worker(
-            "mission-otlp-spans",
-            config.clone(),
-            spans.clone(),
-            move |runtime, config| {
-                let cause = Cause::default();
-                let built = match config.protocol {
-                    OtlpProtocol::HttpProtobuf => config
-                        .http_exporter(
-                            opentelemetry_otlp::SpanExporter::builder().with_http(),
-                            "/v1/traces",
-                            span_ca.as_deref(),
-                            &cause,
-                        )?
-                        .build(),
-                    OtlpProtocol::Grpc => {
-                        let _guard = runtime.enter();
-                        config
-                            .grpc_exporter(
-                                opentelemetry_otlp::SpanExporter::builder().with_tonic(),
+        if traces_on {
+            workers.push(spawn_worker(
+                "mission-otlp-spans",
+                config.clone(),
+                spans.clone(),
+                move |runtime, config| {
+                    let answer = AnswerSlot::default();
+                    let built = match config.protocol {
+                        OtlpProtocol::HttpProtobuf => config
+                            .http_exporter(
+                                opentelemetry_otlp::SpanExporter::builder().with_http(),
+                                "/v1/traces",
                                 span_ca.as_deref(),
+                                &answer,
                             )?
-                            .build()
-                    }
-                };
-                let mut exporter = built.map_err(|e| e.to_string())?;
-                exporter.set_resource(&span_resource);
-                let protocol = config.protocol;
-                Ok(Box::new(move |batch: Vec<SpanData>| {
-                    let result = match protocol {
-                        OtlpProtocol::HttpProtobuf => block_on(exporter.export(batch)),
-                        OtlpProtocol::Grpc => runtime.block_on(exporter.export(batch)),
+                            .build(),
+                        OtlpProtocol::Grpc => {
+                            let _guard = runtime.enter();
+                            config
+                                .grpc_exporter(
+                                    opentelemetry_otlp::SpanExporter::builder().with_tonic(),
+                                    span_ca.as_deref(),
+                                )?
+                                .build()
+                        }
                     };
-                    result.map_err(|e| with_cause(e, &cause))
-                }))
-            },
-        )?);
+                    let mut exporter = built.map_err(|e| e.to_string())?;
+                    exporter.set_resource(&span_resource);
+                    let protocol = config.protocol;
+                    Ok(Box::new(move |batch: Vec<SpanData>| match protocol {
+                        OtlpProtocol::HttpProtobuf => {
+                            let result =
+                                block_on(exporter.export(batch)).map_err(|e| e.to_string());
+                            classify_http(Signal::Traces, result, &answer)
+                        }
+                        OtlpProtocol::Grpc => classify_grpc(
+                            runtime.block_on(exporter.export(batch)).map_err(|e| e.to_string()),
+                        ),
+                    }))
+                },
+            )?);
+        }
 
         let log_resource = resource.clone();
         let metric_resource = resource;
         let log_scope = scope.clone();
         let log_ca = ca.clone();
-        workers.push(spawn_worker(
-            "mission-otlp-logs",
-            config.clone(),
-            logs.clone(),
-            move |runtime, config| {
-                let cause = Cause::default();
-                let built = match config.protocol {
-                    OtlpProtocol::HttpProtobuf => config
-                        .http_exporter(
-                            opentelemetry_otlp::LogExporter::builder().with_http(),
-                            "/v1/logs",
-                            log_ca.as_deref(),
-                            &cause,
-                        )?
-                        .build(),
-                    OtlpProtocol::Grpc => {
-                        let _guard = runtime.enter();
-                        config
-                            .grpc_exporter(
-                                opentelemetry_otlp::LogExporter::builder().with_tonic(),
+        if logs_on {
+            workers.push(spawn_worker(
+                "mission-otlp-logs",
+                config.clone(),
+                logs.clone(),
+                move |runtime, config| {
+                    let answer = AnswerSlot::default();
+                    let built = match config.protocol {
+                        OtlpProtocol::HttpProtobuf => config
+                            .http_exporter(
+                                opentelemetry_otlp::LogExporter::builder().with_http(),
+                                "/v1/logs",
                                 log_ca.as_deref(),
+                                &answer,
                             )?
-                            .build()
-                    }
-                };
-                let mut exporter = built.map_err(|e| e.to_string())?;
-                exporter.set_resource(&log_resource);
-                let protocol = config.protocol;
-                Ok(Box::new(move |records: Vec<SdkLogRecord>| {
-                    let pairs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
-                        records.iter().map(|r| (r, &log_scope)).collect();
-                    let batch = LogBatch::new(&pairs);
-                    let result = match protocol {
-                        OtlpProtocol::HttpProtobuf => block_on(exporter.export(batch)),
-                        OtlpProtocol::Grpc => runtime.block_on(exporter.export(batch)),
+                            .build(),
+                        OtlpProtocol::Grpc => {
+                            let _guard = runtime.enter();
+                            config
+                                .grpc_exporter(
+                                    opentelemetry_otlp::LogExporter::builder().with_tonic(),
+                                    log_ca.as_deref(),
+                                )?
+                                .build()
+                        }
                     };
-                    result.map_err(|e| with_cause(e, &cause))
-                }))
-            },
-        )?);
+                    let mut exporter = built.map_err(|e| e.to_string())?;
+                    exporter.set_resource(&log_resource);
+                    let protocol = config.protocol;
+                    Ok(Box::new(move |records: Vec<SdkLogRecord>| {
+                        let pairs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+                            records.iter().map(|r| (r, &log_scope)).collect();
+                        let batch = LogBatch::new(&pairs);
+                        match protocol {
+                            OtlpProtocol::HttpProtobuf => {
+                                let result =
+                                    block_on(exporter.export(batch)).map_err(|e| e.to_string());
+                                classify_http(Signal::Logs, result, &answer)
+                            }
+                            OtlpProtocol::Grpc => classify_grpc(
+                                runtime.block_on(exporter.export(batch)).map_err(|e| e.to_string()),
+                            ),
+                        }
+                    }))
+                },
+            )?);
+        }
 
         let logger_provider = SdkLoggerProvider::builder().build();
         let logger = logger_provider.logger("mission-control");
-        let (metrics, metrics_runtime) =
-            GenAiMetrics::new(&config, metric_resource, ca.as_deref())?;
+        let (metrics, metrics_runtime) = if metrics_on {
+            let (m, r) = GenAiMetrics::new(
+                &config,
+                metric_resource,
+                ca.as_deref(),
+                metric_counters.clone(),
+            )?;
+            (Some(m), r)
+        } else {
+            (None, None)
+        };
         Ok(Self {
             config,
             spans,
@@ -713,13 +656,18 @@ impl OtlpSink {
             logger,
             _logger_provider: logger_provider,
             metrics,
+            metric_counters,
             _metrics_runtime: metrics_runtime,
         })
     }
 
     /// A reader of this sink's counters.
     pub fn stats_reader(&self) -> OtlpStatsReader {
-        OtlpStatsReader { spans: self.spans.clone(), logs: self.logs.clone() }
+        OtlpStatsReader {
+            spans: self.spans.clone(),
+            logs: self.logs.clone(),
+            metrics: self.metric_counters.clone(),
+        }
     }
 
     /// The OTLP log record of a log event, with its trace context.
@@ -796,70 +744,6 @@ impl OtlpSink {
             record.set_trace_context(trace_id, span_id, Some(TraceFlags::SAMPLED));
         }
         Some(record)
-    }
-}
-
-/// The exporter thread: batches, sends, retries with backoff, counts.
-fn run_worker<T: Clone>(config: &OtlpConfig, shared: &Shared<T>, export: ExportFn<'_, T>) {
-    let c = &shared.counters;
-    loop {
-        let batch: Vec<T> = {
-            let mut queue = lock(&shared.queue);
-            let deadline = Instant::now() + config.batch_delay;
-            while queue.len() < config.batch_size
-                && !shared.closing.load(Ordering::Acquire)
-                && !shared.flush_requested.load(Ordering::Acquire)
-            {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                queue = shared
-                    .wake
-                    .wait_timeout(queue, deadline - now)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|p| p.into_inner().0);
-            }
-            if queue.is_empty() {
-                shared.flush_requested.store(false, Ordering::Release);
-                shared.idle.notify_all();
-                if shared.closing.load(Ordering::Acquire) {
-                    return;
-                }
-                continue;
-            }
-            let n = queue.len().min(config.batch_size);
-            c.in_batch.store(n as u64, Ordering::Release);
-            queue.drain(..n).collect()
-        };
-        let n = batch.len() as u64;
-        let first_failure = Instant::now();
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match export(batch.clone()) {
-                Ok(()) => {
-                    c.exported.fetch_add(n, Ordering::AcqRel);
-                    c.backend_up.store(true, Ordering::Release);
-                    break;
-                }
-                Err(e) => {
-                    c.failed_requests.fetch_add(1, Ordering::Relaxed);
-                    c.backend_up.store(false, Ordering::Release);
-                    *lock(&c.last_error) = Some(e);
-                    let expired = first_failure.elapsed() >= config.retry_window;
-                    if expired
-                        || (shared.closing.load(Ordering::Acquire)
-                            && first_failure.elapsed() >= config.timeout)
-                    {
-                        c.dropped_retry_expired.fetch_add(n, Ordering::AcqRel);
-                        break;
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-        c.in_batch.store(0, Ordering::Release);
     }
 }
 
@@ -967,58 +851,104 @@ impl Sink for OtlpSink {
     }
 
     fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
-        let spans: Vec<SpanData> =
-            batch.iter().filter_map(|e| to_span_data(e, &self.scope)).collect();
-        if !spans.is_empty() {
-            self.spans.enqueue(
-                spans.into_iter(),
-                self.config.queue_capacity,
-                self.config.batch_size,
-            );
+        if self.spans.enabled() {
+            let spans: Vec<SpanData> =
+                batch.iter().filter_map(|e| to_span_data(e, &self.scope)).collect();
+            if !spans.is_empty() {
+                self.spans.enqueue(
+                    spans.into_iter(),
+                    self.config.queue_capacity,
+                    self.config.batch_size,
+                );
+            }
         }
-        for event in batch {
-            self.metrics.record(event);
+        if let Some(metrics) = &self.metrics {
+            for event in batch {
+                metrics.record(event);
+            }
         }
-        let logs: Vec<SdkLogRecord> = batch.iter().filter_map(|e| self.to_log_record(e)).collect();
-        if !logs.is_empty() {
-            self.logs.enqueue(logs.into_iter(), self.config.queue_capacity, self.config.batch_size);
+        if self.logs.enabled() {
+            let logs: Vec<SdkLogRecord> =
+                batch.iter().filter_map(|e| self.to_log_record(e)).collect();
+            if !logs.is_empty() {
+                self.logs.enqueue(
+                    logs.into_iter(),
+                    self.config.queue_capacity,
+                    self.config.batch_size,
+                );
+            }
         }
         Ok(())
     }
 
+    /// Waits for what is queued to be exported or rejected, at most
+    /// [`OtlpConfig::flush_timeout`]; see the [module docs](self) for when it returns early.
     fn flush(&mut self) -> Result<(), SinkError> {
-        let timeout = self.config.flush_timeout;
-        let spans = self.spans.flush(timeout);
-        let logs = self.logs.flush(timeout);
-        let metrics = self.metrics.provider.force_flush();
-        match (spans, logs) {
-            (Ok(()), Ok(())) => metrics.map_err(|e| SinkError::new(format!("OTLP metrics: {e}"))),
-            (s, l) => Err(SinkError::new(format!(
-                "OTLP export still pending after {timeout:?}: {} spans, {} log records",
-                s.err().unwrap_or(0),
-                l.err().unwrap_or(0)
-            ))),
+        self.flush_until(Instant::now() + self.config.flush_timeout)
+    }
+
+    /// Flushes, then stops the exporters; at most [`OtlpConfig::flush_timeout`] in all.
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        let deadline = Instant::now() + self.config.flush_timeout;
+        let flushed = self.flush_until(deadline);
+        if let Some(metrics) = self.metrics.take() {
+            let provider = metrics.provider.clone();
+            let _ = bounded(deadline, move || provider.shutdown());
+        }
+        self.stop(deadline);
+        flushed
+    }
+}
+
+impl OtlpSink {
+    fn flush_until(&mut self, deadline: Instant) -> Result<(), SinkError> {
+        let mut pending = Vec::new();
+        for (result, signal) in [
+            (self.spans.flush(deadline), self.spans.signal()),
+            (self.logs.flush(deadline), self.logs.signal()),
+        ] {
+            if let Err(p) = result {
+                pending.push(format!(
+                    "{} {}{}",
+                    p.items,
+                    signal.items(),
+                    p.why.map(|w| format!(" (last error: {w})")).unwrap_or_default()
+                ));
+            }
+        }
+        // Metrics are cumulative: a failed export is counted in health and carried by the
+        // next one, so it does not fail the flush.
+        if let Some(metrics) = &self.metrics {
+            let provider = metrics.provider.clone();
+            let _ = bounded(deadline, move || provider.force_flush());
+        }
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::new(format!(
+                "OTLP export to {} still pending: {}",
+                self.config.endpoint,
+                pending.join(", ")
+            )))
         }
     }
 
-    fn shutdown(&mut self) -> Result<(), SinkError> {
-        let flushed = self.flush();
-        let _ = self.metrics.provider.shutdown();
+    /// Tells the exporter threads to finish and waits for them until `deadline`; a thread
+    /// still sending then is left to finish its request on its own.
+    fn stop(&mut self, deadline: Instant) {
         self.spans.close();
         self.logs.close();
+        let done = self.spans.wait_exited(deadline) & self.logs.wait_exited(deadline);
         for worker in self.workers.drain(..) {
-            let _ = worker.join();
+            if done {
+                let _ = worker.join();
+            }
         }
-        flushed
     }
 }
 
 impl Drop for OtlpSink {
     fn drop(&mut self) {
-        self.spans.close();
-        self.logs.close();
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
+        self.stop(Instant::now() + self.config.flush_timeout);
     }
 }

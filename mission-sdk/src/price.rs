@@ -6,6 +6,10 @@ use mission_core::LlmUsage;
 
 use crate::Result;
 
+/// The most a price may be, in US dollars per million tokens: more is taken for a mistake
+/// (prices are per *million* tokens; the dearest models cost hundreds).
+pub const MAX_PRICE_PER_MILLION: f64 = 1_000_000.0;
+
 /// The price of one model, in US dollars per million tokens.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +31,31 @@ pub struct ModelPrice {
 }
 
 impl ModelPrice {
+    /// Checks every price is a finite number from 0 to [`MAX_PRICE_PER_MILLION`].
+    ///
+    /// # Errors
+    /// A message naming the model and the field.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let prices = [
+            ("input_per_million", Some(self.input_per_million)),
+            ("output_per_million", Some(self.output_per_million)),
+            ("cached_input_per_million", self.cached_input_per_million),
+        ];
+        for (field, price) in prices {
+            if let Some(v) = price
+                && !(v.is_finite() && (0.0..=MAX_PRICE_PER_MILLION).contains(&v))
+            {
+                return Err(format!(
+                    "model {:?} of provider {:?}: field `{field}` is {v}; a price is a number \
+                     from 0 to {MAX_PRICE_PER_MILLION} US dollars per million tokens",
+                    self.model.chars().take(128).collect::<String>(),
+                    self.provider.chars().take(128).collect::<String>(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn matches(&self, provider: &str, model: &str) -> bool {
         let provider_ok = self.provider == "*" || self.provider.eq_ignore_ascii_case(provider);
         let model_ok = match self.model.strip_suffix('*') {
@@ -99,9 +128,24 @@ impl PriceTable {
     ///
     /// # Errors
     /// [`Error::Io`](crate::Error::Io) if the file cannot be read; [`Error::Config`](crate::Error::Config) naming the file and the
-    /// offending field if it does not parse.
+    /// offending field if it does not parse, or naming the model and field of a price that is
+    /// negative, not a number, infinite or above [`MAX_PRICE_PER_MILLION`].
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        crate::config::read_toml_or_json(path.as_ref())
+        let path = path.as_ref();
+        let table: Self = crate::config::read_toml_or_json(path)?;
+        table.validate().map_err(|message| crate::Error::Config {
+            origin: path.display().to_string(),
+            message,
+        })?;
+        Ok(table)
+    }
+
+    /// Checks every entry ([`ModelPrice::validate`]).
+    ///
+    /// # Errors
+    /// The first entry's message, naming the model and the field.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.prices.iter().try_for_each(ModelPrice::validate)
     }
 
     /// The price for `provider` and `model`, if any.
@@ -188,6 +232,33 @@ mod tests {
         .expect("write");
         let err = PriceTable::from_file(&json_path).unwrap_err().to_string();
         assert!(err.contains("prices.json") && err.contains("input_per_milion"), "{err}");
+        // Negative, not a number, infinite and absurd prices are refused, naming model and field.
+        for (field, value) in [
+            ("input_per_million", "-1.0"),
+            ("output_per_million", "nan"),
+            ("input_per_million", "inf"),
+            ("output_per_million", "1e308"),
+            ("cached_input_per_million", "-0.5"),
+        ] {
+            let mut entry = vec![
+                ("input_per_million", "1.0"),
+                ("output_per_million", "2.0"),
+                ("cached_input_per_million", "0.5"),
+            ];
+            for e in &mut entry {
+                if e.0 == field {
+                    e.1 = value;
+                }
+            }
+            let body: String = entry.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+            std::fs::write(
+                &toml_path,
+                format!("[[price]]\nprovider = \"acme\"\nmodel = \"m9\"\n{body}"),
+            )
+            .expect("write");
+            let err = PriceTable::from_file(&toml_path).expect_err(value).to_string();
+            assert!(err.contains("\"m9\"") && err.contains(field), "{field}={value}: {err}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

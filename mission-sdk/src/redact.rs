@@ -10,9 +10,12 @@
 //! [`Redactor::redact_event`] covers every free-text field of an [`Event`]: the log message,
 //! the span error message, the permission actor and resource, and string attribute values.
 //! Unless a tenant sets `capture_content`, attributes holding prompt or completion content
-//! (`gen_ai.prompt`, `gen_ai.completion`, `gen_ai.input.messages`, `gen_ai.output.messages`,
-//! `gen_ai.system_instructions`, and keys ending in `.content`) are replaced by
-//! [`CONTENT_OMITTED`].
+//! are replaced by [`CONTENT_OMITTED`]: the keys of [`CONTENT_KEYS`] — one table covering the
+//! OpenTelemetry GenAI conventions (`gen_ai.input.messages`, `gen_ai.prompt.*`...),
+//! OpenInference (`input.value`, `llm.input_messages.*`...), OpenLLMetry
+//! (`traceloop.entity.input`...), Langfuse (`langfuse.observation.input`...) and Logfire /
+//! Pydantic AI (`all_messages_events`, `pydantic_ai.all_messages`...) — and any key ending in
+//! `.content`.
 //!
 //! Content omission runs even when no redaction is configured: `MissionControl` then puts a
 //! redactor with every detector off in front of its sinks
@@ -89,14 +92,75 @@ pub const MIN_KEY_BYTES: usize = 16;
 /// What replaces prompt and completion content when a tenant does not capture it.
 pub const CONTENT_OMITTED: &str = "[content omitted]";
 
-/// Attribute keys that hold prompt or completion content (also any key ending in `.content`,
-/// and keys under these followed by a dot).
-pub const CONTENT_KEYS: [&str; 5] = [
-    "gen_ai.prompt",
-    "gen_ai.completion",
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
+/// One entry of [`CONTENT_KEYS`]: an attribute key that holds prompt, completion or tool
+/// content in some instrumentation convention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContentKey {
+    /// The convention that defines the key (for documentation and tests).
+    pub convention: &'static str,
+    /// The key.
+    pub key: &'static str,
+    /// Whether keys under it (`key.` followed by anything, e.g. `gen_ai.prompt.0.content`)
+    /// are content too; otherwise only the exact key is.
+    pub prefix: bool,
+}
+
+const fn exact(convention: &'static str, key: &'static str) -> ContentKey {
+    ContentKey { convention, key, prefix: false }
+}
+
+const fn tree(convention: &'static str, key: &'static str) -> ContentKey {
+    ContentKey { convention, key, prefix: true }
+}
+
+/// Attribute keys that hold prompt, completion or tool content, by convention: the one table
+/// content omission reads (besides it, any key ending in `.content` is content).
+///
+/// | convention | keys |
+/// |---|---|
+/// | OpenTelemetry GenAI (semconv 1.37 and older) | `gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.system_instructions`, `gen_ai.prompt[.*]`, `gen_ai.completion[.*]`, `gen_ai.tool.call.arguments`, `gen_ai.tool.call.result` |
+/// | OpenInference (Arize Phoenix) | `input.value`, `output.value`, `llm.input_messages.*`, `llm.output_messages.*`, `llm.prompts[.*]`, `llm.prompt_template.variables`, `retrieval.documents.*`, `embedding.embeddings.*` |
+/// | OpenLLMetry (Traceloop) | `gen_ai.prompt.N.content`, `gen_ai.completion.N.content` (above), `traceloop.entity.input`, `traceloop.entity.output` |
+/// | Langfuse | `langfuse.observation.input`, `langfuse.observation.output`, `langfuse.trace.input`, `langfuse.trace.output` |
+/// | Logfire / Pydantic AI | `all_messages_events`, `pydantic_ai.all_messages`, `events`, `final_result`, `request_data`, `response_data`, `tool_arguments`, `tool_response` |
+///
+/// Logfire's `logfire.msg` is the span's formatted title (`Chat Completion with 'gpt-4o'`),
+/// not content, and is kept.
+pub const CONTENT_KEYS: &[ContentKey] = &[
+    // OpenTelemetry GenAI semantic conventions (current names, then the deprecated ones).
+    exact("OpenTelemetry GenAI", "gen_ai.input.messages"),
+    exact("OpenTelemetry GenAI", "gen_ai.output.messages"),
+    exact("OpenTelemetry GenAI", "gen_ai.system_instructions"),
+    exact("OpenTelemetry GenAI", "gen_ai.tool.call.arguments"),
+    exact("OpenTelemetry GenAI", "gen_ai.tool.call.result"),
+    tree("OpenTelemetry GenAI", "gen_ai.prompt"),
+    tree("OpenTelemetry GenAI", "gen_ai.completion"),
+    // OpenInference.
+    exact("OpenInference", "input.value"),
+    exact("OpenInference", "output.value"),
+    tree("OpenInference", "llm.input_messages"),
+    tree("OpenInference", "llm.output_messages"),
+    tree("OpenInference", "llm.prompts"),
+    exact("OpenInference", "llm.prompt_template.variables"),
+    tree("OpenInference", "retrieval.documents"),
+    tree("OpenInference", "embedding.embeddings"),
+    // OpenLLMetry (its `gen_ai.prompt.N.*` / `gen_ai.completion.N.*` are covered above).
+    exact("OpenLLMetry", "traceloop.entity.input"),
+    exact("OpenLLMetry", "traceloop.entity.output"),
+    // Langfuse.
+    exact("Langfuse", "langfuse.observation.input"),
+    exact("Langfuse", "langfuse.observation.output"),
+    exact("Langfuse", "langfuse.trace.input"),
+    exact("Langfuse", "langfuse.trace.output"),
+    // Logfire and Pydantic AI (its instrumentation versions 1 and 2+).
+    exact("Logfire", "all_messages_events"),
+    exact("Logfire", "pydantic_ai.all_messages"),
+    exact("Logfire", "events"),
+    exact("Logfire", "final_result"),
+    exact("Logfire", "request_data"),
+    exact("Logfire", "response_data"),
+    exact("Logfire", "tool_arguments"),
+    exact("Logfire", "tool_response"),
 ];
 
 /// What a redactor looks for, for one tenant or as the default. Every detector is on by
@@ -488,11 +552,14 @@ fn is_omitted(value: &AttrValue) -> bool {
     matches!(value, AttrValue::Str(s) if s.as_str() == CONTENT_OMITTED)
 }
 
-/// Whether attribute `key` holds prompt or completion content.
+/// Whether attribute `key` holds prompt, completion or tool content: a key of
+/// [`CONTENT_KEYS`] (or under a prefix one), or any key ending in `.content`. No allocation.
 pub fn is_content_key(key: &str) -> bool {
     key.ends_with(".content")
-        || CONTENT_KEYS.iter().any(|k| {
-            key.strip_prefix(k).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        || CONTENT_KEYS.iter().any(|k| match key.strip_prefix(k.key) {
+            Some("") => true,
+            Some(rest) => k.prefix && rest.starts_with('.'),
+            None => false,
         })
 }
 
@@ -739,6 +806,142 @@ mod tests {
         assert!(is_content_key("message.content"));
         assert!(!is_content_key("gen_ai.prompt_tokens"));
         assert!(!is_content_key("gen_ai.request.model"));
+    }
+
+    /// The content keys of `convention` as its instrumentations write them, and keys of the
+    /// same convention that are not content.
+    fn check_convention(convention: &str, content: &[&str], not_content: &[&str]) {
+        assert!(
+            CONTENT_KEYS.iter().any(|k| k.convention == convention),
+            "{convention} has entries in the table"
+        );
+        for key in content {
+            assert!(is_content_key(key), "{convention}: {key} is content");
+        }
+        for key in not_content {
+            assert!(!is_content_key(key), "{convention}: {key} is not content");
+        }
+    }
+
+    #[test]
+    fn content_keys_of_opentelemetry_genai() {
+        check_convention(
+            "OpenTelemetry GenAI",
+            &[
+                "gen_ai.input.messages",
+                "gen_ai.output.messages",
+                "gen_ai.system_instructions",
+                "gen_ai.prompt",
+                "gen_ai.completion",
+                "gen_ai.tool.call.arguments",
+                "gen_ai.tool.call.result",
+            ],
+            &[
+                "gen_ai.request.model",
+                "gen_ai.usage.input_tokens",
+                "gen_ai.tool.call.id",
+                "gen_ai.tool.name",
+                "gen_ai.input.messages_count",
+                "gen_ai.operation.name",
+            ],
+        );
+    }
+
+    #[test]
+    fn content_keys_of_openinference() {
+        check_convention(
+            "OpenInference",
+            &[
+                "input.value",
+                "output.value",
+                "llm.input_messages.0.message.role",
+                "llm.input_messages.0.message.content",
+                "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments",
+                "llm.prompts",
+                "llm.prompts.0",
+                "llm.prompt_template.variables",
+                "retrieval.documents.0.document.content",
+                "embedding.embeddings.0.embedding.text",
+            ],
+            &[
+                "input.mime_type",
+                "output.mime_type",
+                "llm.model_name",
+                "llm.token_count.prompt",
+                "llm.invocation_parameters",
+                "openinference.span.kind",
+                "input.values",
+            ],
+        );
+    }
+
+    #[test]
+    fn content_keys_of_openllmetry() {
+        check_convention(
+            "OpenLLMetry",
+            &[
+                "gen_ai.prompt.0.content",
+                "gen_ai.prompt.1.role",
+                "gen_ai.completion.0.content",
+                "gen_ai.completion.0.tool_calls.0.arguments",
+                "traceloop.entity.input",
+                "traceloop.entity.output",
+            ],
+            &["traceloop.entity.name", "traceloop.span.kind", "llm.request.type"],
+        );
+    }
+
+    #[test]
+    fn content_keys_of_langfuse() {
+        check_convention(
+            "Langfuse",
+            &[
+                "langfuse.observation.input",
+                "langfuse.observation.output",
+                "langfuse.trace.input",
+                "langfuse.trace.output",
+            ],
+            &["langfuse.observation.type", "langfuse.trace.name", "langfuse.session.id"],
+        );
+    }
+
+    #[test]
+    fn content_keys_of_logfire() {
+        check_convention(
+            "Logfire",
+            &[
+                "all_messages_events",
+                "pydantic_ai.all_messages",
+                "events",
+                "final_result",
+                "request_data",
+                "response_data",
+                "tool_arguments",
+                "tool_response",
+            ],
+            &["logfire.msg", "logfire.msg_template", "logfire.span_type", "model_name"],
+        );
+    }
+
+    #[test]
+    fn content_attributes_of_every_convention_are_omitted_from_events() {
+        let config = RedactionConfig::content_only(&[]).expect("content is omitted");
+        let redactor = Redactor::new(config).expect("redactor");
+        // In chunks: an event holds a bounded number of attributes.
+        for chunk in CONTENT_KEYS.chunks(8) {
+            let mut event = Event::new(Symbol::intern("chat"), EventBody::Log(Default::default()));
+            for k in chunk {
+                event.attributes.set(Symbol::intern(k.key), "the secret prompt");
+            }
+            event.attributes.set(Symbol::intern("input.mime_type"), "text/plain");
+            redactor.redact_event(&mut event);
+            assert_eq!(event.attributes.len(), chunk.len() + 1);
+            for a in event.attributes.iter() {
+                let kept = a.key.as_str() == "input.mime_type";
+                let value = a.value.to_string();
+                assert_eq!(value == CONTENT_OMITTED, !kept, "{}: {value}", a.key.as_str());
+            }
+        }
     }
 
     #[test]

@@ -652,3 +652,434 @@ mod redacted_export {
         let _ = std::fs::remove_dir_all(&store);
     }
 }
+
+/// Export against a receiver that answers like real backends do: 405 for a signal it does not
+/// take (Arize Phoenix takes only traces), 400 and 413, 429 and 503 with `Retry-After`, a
+/// partial success, a backend that keeps failing. A small HTTP/1.1 server on loopback that
+/// decodes each OTLP/protobuf request (the `opentelemetry-proto` messages) and answers from a
+/// script.
+mod picky_backends {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use prost::Message;
+
+    /// One request the receiver got.
+    #[derive(Clone, Debug)]
+    struct Received {
+        path: String,
+        at: Instant,
+        /// Spans or log records in the body (0 for metrics).
+        items: usize,
+        /// The trace ids of the spans.
+        trace_ids: Vec<String>,
+    }
+
+    /// What to answer: status, extra headers, body.
+    type Reply = (u16, Vec<(&'static str, String)>, Vec<u8>);
+    /// The script: (path, how many requests to that path came before) → the answer.
+    type Script = dyn Fn(&str, usize) -> Reply + Send + Sync;
+
+    struct Picky {
+        url: String,
+        received: Arc<Mutex<Vec<Received>>>,
+    }
+
+    impl Picky {
+        fn start(script: impl Fn(&str, usize) -> Reply + Send + Sync + 'static) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+            let script: Arc<Script> = Arc::new(script);
+            let log = received.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    let (log, script) = (log.clone(), script.clone());
+                    std::thread::spawn(move || serve(stream, &log, &*script));
+                }
+            });
+            Self { url, received }
+        }
+
+        fn requests(&self, path: &str) -> Vec<Received> {
+            self.received.lock().expect("lock").iter().filter(|r| r.path == path).cloned().collect()
+        }
+    }
+
+    /// Serves the requests of one connection (keep-alive) until the client closes it.
+    fn serve(mut stream: TcpStream, log: &Mutex<Vec<Received>>, script: &Script) {
+        let mut buffer = Vec::new();
+        loop {
+            let head_end = loop {
+                if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let mut chunk = [0u8; 8192];
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while buffer.len() < head_end + length {
+                let mut chunk = [0u8; 8192];
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let body: Vec<u8> = buffer.drain(..head_end + length).skip(head_end).collect();
+            let (items, trace_ids) = match path.as_str() {
+                "/v1/traces" => {
+                    let request = ExportTraceServiceRequest::decode(body.as_slice())
+                        .expect("an OTLP trace request");
+                    let spans: Vec<_> = request
+                        .resource_spans
+                        .iter()
+                        .flat_map(|r| &r.scope_spans)
+                        .flat_map(|s| &s.spans)
+                        .collect();
+                    let ids = spans
+                        .iter()
+                        .map(|s| s.trace_id.iter().map(|b| format!("{b:02x}")).collect())
+                        .collect();
+                    (spans.len(), ids)
+                }
+                "/v1/logs" => {
+                    let request = ExportLogsServiceRequest::decode(body.as_slice())
+                        .expect("an OTLP logs request");
+                    let n = request
+                        .resource_logs
+                        .iter()
+                        .flat_map(|r| &r.scope_logs)
+                        .map(|s| s.log_records.len())
+                        .sum();
+                    (n, Vec::new())
+                }
+                _ => (0, Vec::new()),
+            };
+            let before = {
+                let mut log = log.lock().expect("lock");
+                let before = log.iter().filter(|r| r.path == path).count();
+                log.push(Received { path: path.clone(), at: Instant::now(), items, trace_ids });
+                before
+            };
+            let (status, headers, body) = script(&path, before);
+            let mut answer = format!(
+                "HTTP/1.1 {status} {}\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n",
+                reason(status),
+                body.len()
+            );
+            for (k, v) in headers {
+                answer.push_str(&format!("{k}: {v}\r\n"));
+            }
+            answer.push_str("\r\n");
+            if stream.write_all(answer.as_bytes()).and_then(|()| stream.write_all(&body)).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn reason(status: u16) -> &'static str {
+        match status {
+            200 => "OK",
+            400 => "Bad Request",
+            405 => "Method Not Allowed",
+            413 => "Payload Too Large",
+            429 => "Too Many Requests",
+            503 => "Service Unavailable",
+            _ => "Whatever",
+        }
+    }
+
+    fn ok() -> Reply {
+        (200, Vec::new(), Vec::new())
+    }
+
+    fn text(status: u16, text: &str) -> Reply {
+        (status, Vec::new(), text.as_bytes().to_vec())
+    }
+
+    /// An instance exporting to `config`'s endpoint through the builder (so its health report
+    /// shows export), and a reader of its OTLP health that outlives it.
+    fn control(config: OtlpConfig, name: &str) -> (MissionControl, Stats, PathBuf) {
+        let store = temp_store(name);
+        let control = MissionControl::builder()
+            .ignore_environment()
+            .with_service_name("otlp-test")
+            .with_tenant("acme")
+            .with_store_root(&store)
+            .without_models()
+            .with_otlp(super::config(config))
+            .build()
+            .expect("build");
+        let stats = Stats(control.otlp_stats_reader().expect("export is on"));
+        (control, stats, store)
+    }
+
+    struct Stats(mission_sdk::OtlpStatsReader);
+
+    impl Stats {
+        fn stats(&self) -> mission_sdk::OtlpStats {
+            self.0.stats()
+        }
+        fn log_stats(&self) -> mission_sdk::OtlpStats {
+            self.0.log_stats()
+        }
+        fn metric_stats(&self) -> mission_sdk::OtlpStats {
+            self.0.metric_stats()
+        }
+    }
+
+    /// Waits until `done` holds (or a generous deadline passes) and returns what it saw last.
+    fn wait_until<T>(mut read: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let value = read();
+            if done(&value) || Instant::now() > deadline {
+                return value;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_backend_that_takes_only_traces_neither_fails_nor_holds_flush() {
+        // Phoenix: traces accepted, 405 on /v1/logs and /v1/metrics.
+        let picky = Picky::start(|path, _| match path {
+            "/v1/traces" => ok(),
+            _ => text(405, "Method Not Allowed"),
+        });
+        let flush_timeout = Duration::from_secs(30);
+        let (control, stats, store) =
+            control(OtlpConfig { flush_timeout, ..OtlpConfig::http(&picky.url) }, "phoenix");
+        let thread_id = record_workload(&control);
+        control.log(mission_sdk::Level::Info, "one log line", &[]);
+        let started = Instant::now();
+        control.flush().expect("a 405 on logs and metrics does not fail the flush of traces");
+        assert!(started.elapsed() < flush_timeout, "flush waited {:?}", started.elapsed());
+        let traces = picky.requests("/v1/traces");
+        assert_eq!(traces.iter().map(|r| r.items).sum::<usize>(), 3);
+        assert!(traces.iter().flat_map(|r| &r.trace_ids).all(|id| *id == thread_id));
+        // The log batch was refused once and not retried; the metrics export too.
+        assert_eq!(picky.requests("/v1/logs").len(), 1);
+        let logs = stats.log_stats();
+        assert_eq!((logs.accepted, logs.exported, logs.rejected, logs.queued), (1, 0, 1, 0));
+        let why = logs.last_rejection.clone().unwrap_or_default();
+        assert!(why.contains("405") && why.contains("Method Not Allowed"), "{why}");
+        let metrics = stats.metric_stats();
+        assert!(metrics.rejected > 0 && metrics.exported == 0, "{metrics:?}");
+        // Health says so at once: traces fine, logs and metrics rejected.
+        let health = control.health_report();
+        let otlp = health.otlp.clone().expect("export is on");
+        assert!(!health.healthy && !otlp.healthy, "{otlp:#?}");
+        assert!(otlp.traces.healthy && otlp.traces.backend_up, "{otlp:#?}");
+        assert!(!otlp.logs.healthy && !otlp.logs.backend_up, "{otlp:#?}");
+        assert!(!otlp.metrics.healthy, "{otlp:#?}");
+        let started = Instant::now();
+        control.shutdown();
+        assert!(started.elapsed() < flush_timeout, "shutdown took {:?}", started.elapsed());
+        let _ = std::fs::remove_dir_all(&store);
+    }
+
+    #[test]
+    fn signals_switched_off_are_not_sent_and_health_is_ok() {
+        let picky = Picky::start(|path, _| match path {
+            "/v1/traces" => ok(),
+            _ => text(405, "Method Not Allowed"),
+        });
+        let config = OtlpConfig::http(&picky.url).with_logs(false).with_metrics(false);
+        let (control, stats, store) = control(config, "traces-only");
+        record_workload(&control);
+        control.log(mission_sdk::Level::Info, "one log line", &[]);
+        control.flush().expect("flush");
+        assert_eq!(picky.requests("/v1/traces").iter().map(|r| r.items).sum::<usize>(), 3);
+        let health = control.health_report();
+        let otlp = health.otlp.clone().expect("export is on");
+        assert!(otlp.healthy, "{otlp:#?}");
+        assert!(!otlp.logs.enabled && !otlp.metrics.enabled && otlp.traces.enabled);
+        assert_eq!((stats.log_stats().accepted, stats.metric_stats().accepted), (0, 0));
+        control.shutdown();
+        assert!(picky.requests("/v1/logs").is_empty() && picky.requests("/v1/metrics").is_empty());
+        let _ = std::fs::remove_dir_all(&store);
+        // The standard variables switch signals off when code leaves them unset.
+        let env = |k: &str| (k == "OTEL_LOGS_EXPORTER").then(|| "none".to_owned());
+        assert_eq!(OtlpConfig::http("http://x:4318").signals_with(env), [true, false, true]);
+        let code = OtlpConfig::http("http://x:4318").with_logs(true);
+        assert_eq!(code.signals_with(env), [true, true, true], "code wins");
+    }
+
+    #[test]
+    fn a_configuration_file_switches_signals_off() {
+        let picky = Picky::start(|path, _| match path {
+            "/v1/traces" => ok(),
+            _ => text(405, "Method Not Allowed"),
+        });
+        let store = temp_store("config-file");
+        std::fs::create_dir_all(&store).expect("dir");
+        let file = store.join("mission.toml");
+        let toml = format!("[otlp]\nendpoint = \"{}\"\nlogs = false\nmetrics = false\n", picky.url);
+        std::fs::write(&file, toml).expect("write");
+        let control = MissionControl::builder()
+            .ignore_environment()
+            .with_store_root(store.join("data"))
+            .without_models()
+            .with_config_file(&file)
+            .build()
+            .expect("build");
+        record_workload(&control);
+        control.log(mission_sdk::Level::Info, "one log line", &[]);
+        control.flush().expect("flush");
+        let otlp = control.health_report().otlp.expect("the file turned export on");
+        assert!(otlp.healthy && !otlp.logs.enabled && !otlp.metrics.enabled, "{otlp:#?}");
+        assert_eq!(otlp.traces.exported, 3, "{otlp:#?}");
+        control.shutdown();
+        assert_eq!(picky.requests("/v1/traces").iter().map(|r| r.items).sum::<usize>(), 3);
+        assert!(picky.requests("/v1/logs").is_empty() && picky.requests("/v1/metrics").is_empty());
+        let _ = std::fs::remove_dir_all(&store);
+    }
+
+    #[test]
+    fn settings_out_of_their_range_are_errors_naming_the_field() {
+        let base = || OtlpConfig::http("http://127.0.0.1:9");
+        for (field, config) in [
+            ("queue_capacity", OtlpConfig { queue_capacity: 0, ..base() }),
+            ("batch_size", OtlpConfig { batch_size: 70_000, ..base() }),
+            ("timeout", OtlpConfig { timeout: Duration::ZERO, ..base() }),
+            ("flush_timeout", OtlpConfig { flush_timeout: Duration::from_secs(3600), ..base() }),
+            ("metrics_interval", OtlpConfig { metrics_interval: Duration::ZERO, ..base() }),
+            ("retry_window", OtlpConfig { retry_window: Duration::from_secs(90_000), ..base() }),
+            ("batch_delay", OtlpConfig { batch_delay: Duration::from_secs(61), ..base() }),
+        ] {
+            let Err(err) = OtlpSink::new(config).map(|_| ()) else { panic!("{field} is checked") };
+            assert!(err.to_string().contains(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_400_or_413_rejects_that_batch_for_good() {
+        for status in [400, 413] {
+            let picky = Picky::start(move |path, before| match (path, before) {
+                ("/v1/traces", 0) => text(status, "no"),
+                _ => ok(),
+            });
+            let config = OtlpConfig::http(&picky.url).with_logs(false).with_metrics(false);
+            let (control, stats, store) = control(config, &format!("status-{status}"));
+            let first = record_workload(&control);
+            control.flush().expect("a rejected batch is counted, not a flush failure");
+            let second = record_workload(&control);
+            control.flush().expect("flush");
+            let traces = picky.requests("/v1/traces");
+            // The refused batch was not sent again: the next request carries the next thread.
+            assert_eq!(traces.len(), 2, "{status}: {traces:#?}");
+            assert!(traces[0].trace_ids.iter().all(|id| *id == first), "{status}");
+            assert!(traces[1].trace_ids.iter().all(|id| *id == second), "{status}");
+            let s = stats.stats();
+            assert_eq!((s.accepted, s.exported, s.rejected, s.queued), (6, 3, 3, 0), "{s:?}");
+            assert_eq!(s.failed_requests, 1, "{s:?}");
+            let why = s.last_rejection.clone().unwrap_or_default();
+            assert!(why.starts_with(&format!("HTTP {status}")), "{why}");
+            assert!(s.backend_up && s.healthy, "the backend took the next batch: {s:?}");
+            control.shutdown();
+            let _ = std::fs::remove_dir_all(&store);
+        }
+    }
+
+    #[test]
+    fn retry_after_on_429_and_503_is_honoured() {
+        for status in [429, 503] {
+            let picky = Picky::start(move |path, before| match (path, before) {
+                ("/v1/traces", 0) => (status, vec![("retry-after", "2".to_owned())], Vec::new()),
+                _ => ok(),
+            });
+            let config = OtlpConfig::http(&picky.url).with_logs(false).with_metrics(false);
+            let (control, stats, store) = control(config, &format!("retry-after-{status}"));
+            record_workload(&control);
+            // The backend said "later": flush does not wait for it.
+            let pending = control.flush();
+            assert!(pending.is_err(), "{status}: the batch is still pending");
+            let s = wait_until(|| stats.stats(), |s| s.exported == 3);
+            assert_eq!((s.exported, s.rejected, s.throttled_requests), (3, 0, 1), "{s:?}");
+            let traces = picky.requests("/v1/traces");
+            assert_eq!(traces.len(), 2, "{traces:#?}");
+            let waited = traces[1].at - traces[0].at;
+            assert!(waited >= Duration::from_millis(1950), "{status}: retried after {waited:?}");
+            control.shutdown();
+            let _ = std::fs::remove_dir_all(&store);
+        }
+    }
+
+    #[test]
+    fn a_partial_success_is_counted_and_shown_in_health() {
+        let picky = Picky::start(|path, _| match path {
+            "/v1/traces" => {
+                let body = ExportTraceServiceResponse {
+                    partial_success: Some(ExportTracePartialSuccess {
+                        rejected_spans: 1,
+                        error_message: "span name too long".into(),
+                    }),
+                }
+                .encode_to_vec();
+                (200, Vec::new(), body)
+            }
+            _ => ok(),
+        });
+        let config = OtlpConfig::http(&picky.url).with_logs(false).with_metrics(false);
+        let (control, stats, store) = control(config, "partial");
+        record_workload(&control);
+        control.flush().expect("flush");
+        let s = stats.stats();
+        assert_eq!(
+            (s.accepted, s.exported, s.rejected, s.partial_successes),
+            (3, 2, 1, 1),
+            "{s:?}"
+        );
+        let otlp = control.health_report().otlp.expect("export is on");
+        let why = otlp.traces.last_rejection.clone().unwrap_or_default();
+        assert!(why.contains("1 of 3 spans rejected: span name too long"), "{why}");
+        control.shutdown();
+        let _ = std::fs::remove_dir_all(&store);
+    }
+
+    #[test]
+    fn a_failing_backend_holds_neither_flush_nor_shutdown_and_health_says_so() {
+        let picky = Picky::start(|_, _| text(503, "down for maintenance"));
+        let flush_timeout = Duration::from_secs(30);
+        let config = OtlpConfig {
+            flush_timeout,
+            retry_window: Duration::from_secs(600),
+            ..OtlpConfig::http(&picky.url).with_logs(false).with_metrics(false)
+        };
+        let (control, stats, store) = control(config, "failing");
+        assert!(control.health_report().healthy, "nothing failed yet");
+        record_workload(&control);
+        let started = Instant::now();
+        let err = control.flush().expect_err("the spans are still pending");
+        assert!(started.elapsed() < flush_timeout, "flush waited {:?}", started.elapsed());
+        assert!(err.to_string().contains("503"), "{err}");
+        // Degraded as soon as the first export failed.
+        let otlp = control.health_report().otlp.expect("export is on");
+        assert!(!otlp.healthy && !otlp.traces.backend_up, "{otlp:#?}");
+        assert_eq!((otlp.traces.queued, otlp.traces.dropped_retry_expired), (3, 0));
+        let started = Instant::now();
+        control.shutdown();
+        assert!(started.elapsed() < flush_timeout, "shutdown took {:?}", started.elapsed());
+        let s = stats.stats();
+        assert_eq!((s.exported, s.dropped_at_shutdown, s.queued), (0, 3, 0), "{s:?}");
+        let _ = std::fs::remove_dir_all(&store);
+    }
+}

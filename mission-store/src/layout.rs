@@ -7,6 +7,15 @@ use mission_core::Timestamp;
 /// Suffix of files being written; readers never see them (they also start with a dot).
 pub const TEMP_SUFFIX: &str = ".tmp";
 
+/// Longest encoded tenant in a directory name, in bytes (file systems refuse names over 255).
+/// A longer one is cut and given a hash of the whole name (`<prefix>~<16 hex digits>`; `~`
+/// never appears in an encoded name), and the full name is kept in the directory's
+/// [`TENANT_NAME_FILE`], so readers still see the tenant as it was recorded.
+pub const MAX_TENANT_SEGMENT: usize = 128;
+
+/// In a tenant directory whose name was shortened: the tenant's full name, as UTF-8.
+pub const TENANT_NAME_FILE: &str = ".tenant";
+
 /// A partition: one tenant, one UTC hour.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Partition {
@@ -47,17 +56,50 @@ impl Partition {
 
     /// The partition's directory under `root`.
     pub fn dir(&self, root: &Path) -> PathBuf {
-        root.join("events")
-            .join(format!("tenant={}", encode_segment(&self.tenant)))
+        self.tenant_dir(root)
             .join(format!("date={}", self.date()))
             .join(format!("hour={:02}", self.hour))
+    }
+
+    /// The tenant's directory under `root`: `events/tenant=<segment>`, the segment
+    /// length-limited by [`tenant_segment`].
+    pub fn tenant_dir(&self, root: &Path) -> PathBuf {
+        root.join("events").join(format!("tenant={}", tenant_segment(&self.tenant)))
+    }
+
+    /// Writes the tenant's full name into its directory when the directory's name had to be
+    /// shortened (a no-op otherwise, or when it is there already), so readers map the
+    /// directory back to the tenant. Written to a temporary name and renamed.
+    ///
+    /// # Errors
+    /// The I/O error.
+    pub fn write_tenant_name(&self, root: &Path) -> std::io::Result<()> {
+        if !is_shortened(&tenant_segment(&self.tenant)) {
+            return Ok(());
+        }
+        let dir = self.tenant_dir(root);
+        let path = dir.join(TENANT_NAME_FILE);
+        if path.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&dir)?;
+        let temp = dir.join(format!("{TENANT_NAME_FILE}-{}{TEMP_SUFFIX}", std::process::id()));
+        std::fs::write(&temp, self.tenant.as_bytes())?;
+        std::fs::rename(&temp, &path)
     }
 
     /// Parses the partition from a file path under `root` (`None` if it is not laid out so).
     pub fn from_path(root: &Path, file: &Path) -> Option<Self> {
         let rel = file.strip_prefix(root.join("events")).ok()?;
         let mut parts = rel.iter().map(|p| p.to_str());
-        let tenant = decode_segment(parts.next()??.strip_prefix("tenant=")?)?;
+        let segment = parts.next()??.strip_prefix("tenant=")?;
+        let tenant = if is_shortened(segment) {
+            let dir = root.join("events").join(format!("tenant={segment}"));
+            let name = std::fs::read_to_string(dir.join(TENANT_NAME_FILE)).ok()?;
+            (tenant_segment(&name) == segment).then_some(name)?
+        } else {
+            decode_segment(segment)?
+        };
         let date = parts.next()??.strip_prefix("date=")?;
         let hour: u8 = parts.next()??.strip_prefix("hour=")?.parse().ok().filter(|h| *h < 24)?;
         let mut fields = date.split('-');
@@ -82,6 +124,32 @@ pub fn encode_segment(s: &str) -> String {
         }
     }
     if out.is_empty() { "%00".to_owned() } else { out }
+}
+
+/// A tenant's directory segment: [`encode_segment`], cut to [`MAX_TENANT_SEGMENT`] bytes with
+/// `~` and a hash of the whole name when longer. Never a path separator, `.` or `..`.
+pub fn tenant_segment(tenant: &str) -> String {
+    let encoded = encode_segment(tenant);
+    if encoded.len() <= MAX_TENANT_SEGMENT {
+        return encoded;
+    }
+    let mut cut = MAX_TENANT_SEGMENT - 17;
+    // Never split a `%XX` escape.
+    while encoded.as_bytes()[cut - 2..cut].contains(&b'%') {
+        cut -= 1;
+    }
+    format!("{}~{:016x}", &encoded[..cut], fnv1a(tenant.as_bytes()))
+}
+
+fn is_shortened(segment: &str) -> bool {
+    segment.contains('~')
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms (a directory name must not change).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Reverses [`encode_segment`].
@@ -148,11 +216,40 @@ mod tests {
     fn partition_paths_round_trip() {
         let root = Path::new("/data");
         let t = Timestamp(1_764_000_000_000_000_000);
-        for tenant in ["acme", "team/α b", "", ".hidden", "a=b%c"] {
+        for tenant in ["acme", "team/α b", "", ".hidden", "a=b%c", "..", "../../etc"] {
             let p = Partition::of(tenant, t);
             let file = p.dir(root).join("part-1-x.parquet");
             assert_eq!(Partition::from_path(root, &file), Some(p.clone()), "{tenant}");
             assert!(p.start_ns() <= t.0 as i128 && (t.0 as i128) < p.end_ns());
         }
+    }
+
+    /// A 300-character tenant made a directory name the file system refused; now the name is
+    /// cut with a hash, and the full name kept beside it reads back as the same tenant.
+    #[test]
+    fn long_tenants_get_short_directories_and_read_back_whole() {
+        let root = std::env::temp_dir().join(format!("mission-layout-{}", std::process::id()));
+        let t = Timestamp(1_700_000_000_000_000_000);
+        let long_a = "a".repeat(300);
+        let long_b = format!("{}b", "a".repeat(299));
+        let wide = "é/".repeat(150);
+        for tenant in [&long_a, &long_b, &wide] {
+            let p = Partition::of(tenant, t);
+            let segment = tenant_segment(tenant);
+            assert!(segment.len() <= MAX_TENANT_SEGMENT, "{segment}");
+            assert!(!segment.contains('/') && segment != "." && segment != "..");
+            p.write_tenant_name(&root).expect("tenant name");
+            let file = p.dir(&root).join("part-1-x.parquet");
+            assert_eq!(Partition::from_path(&root, &file), Some(p), "{tenant}");
+        }
+        assert_ne!(tenant_segment(&long_a), tenant_segment(&long_b), "same prefix, other hash");
+        // A shortened directory without its name file is not taken for any tenant.
+        let orphan =
+            root.join("events").join(format!("tenant={}", tenant_segment(&"z".repeat(300))));
+        assert_eq!(
+            Partition::from_path(&root, &orphan.join("date=2023-11-14/hour=22/p.parquet")),
+            None
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -100,8 +100,15 @@ impl<'s> Query<'s> {
     }
 
     /// Events of one tenant.
+    ///
+    /// A tenant longer than [`MAX_NAME_BYTES`](mission_core::limits::MAX_NAME_BYTES) matches as
+    /// it was recorded: cut the same way.
     pub fn tenant(mut self, tenant: &str) -> Self {
-        self.tenant = Some(tenant.to_owned());
+        let recorded = mission_core::limits::truncate_with_marker(
+            tenant,
+            mission_core::limits::MAX_NAME_BYTES,
+        );
+        self.tenant = Some(recorded.into_owned());
         self
     }
 

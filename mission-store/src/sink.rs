@@ -166,6 +166,8 @@ pub struct ParquetSink {
     routes: FxHashMap<(Symbol, u64), Partition>,
     context: Option<SinkContext>,
     counters: SinkCounters,
+    /// `counters.events_failed` as last reported to the pipeline with an error.
+    failed_reported: u64,
     file_id: String,
     last_retention: Instant,
     retention: RetentionPolicy,
@@ -230,6 +232,7 @@ impl ParquetSink {
             routes: FxHashMap::default(),
             context: None,
             counters: SinkCounters::default(),
+            failed_reported: 0,
             file_id: random_hex(),
             last_retention: Instant::now(),
         })
@@ -251,6 +254,9 @@ impl ParquetSink {
     fn open_file(&self, partition: &Partition) -> Result<OpenFile> {
         let dir = partition.dir(&self.config.root);
         fs::create_dir_all(&dir).map_err(|e| Error::io("create partition directory", &dir, e))?;
+        partition.write_tenant_name(&self.config.root).map_err(|e| {
+            Error::io("write the tenant name", partition.tenant_dir(&self.config.root), e)
+        })?;
         let seq = NEXT_FILE_SEQ.fetch_add(1, Ordering::Relaxed);
         let name = format!("part-{seq:08}-{}.parquet", self.file_id);
         let finished = dir.join(&name);
@@ -396,6 +402,17 @@ fn to_sink_error(e: Error) -> SinkError {
     SinkError::with_source("parquet sink", e)
 }
 
+impl ParquetSink {
+    /// The pipeline's error for `e`, with the events this sink accepted earlier and lost since
+    /// the last report (less `in_batch`, the failing `consume`'s own events, which the pipeline
+    /// counts failed already): a failure is never counted as a delivery.
+    fn sink_error(&mut self, e: Error, in_batch: u64) -> SinkError {
+        let lost = self.counters.events_failed.saturating_sub(self.failed_reported);
+        self.failed_reported = self.counters.events_failed;
+        to_sink_error(e).with_lost_events(lost.saturating_sub(in_batch))
+    }
+}
+
 impl Sink for ParquetSink {
     fn name(&self) -> &str {
         "parquet"
@@ -466,7 +483,7 @@ impl Sink for ParquetSink {
             }
             self.partitions.remove(&oldest);
         }
-        first_error.map_or(Ok(()), |e| Err(to_sink_error(e)))
+        first_error.map_or(Ok(()), |e| Err(self.sink_error(e, batch.len() as u64)))
     }
 
     fn tick(&mut self, _now: Timestamp) -> Result<(), SinkError> {
@@ -493,17 +510,17 @@ impl Sink for ParquetSink {
                 first_error.get_or_insert(e);
             }
         }
-        first_error.map_or(Ok(()), |e| Err(to_sink_error(e)))
+        first_error.map_or(Ok(()), |e| Err(self.sink_error(e, 0)))
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.finalize_all().map_err(to_sink_error)
+        self.finalize_all().map_err(|e| self.sink_error(e, 0))
     }
 
     fn shutdown(&mut self) -> Result<(), SinkError> {
         let result = self.finalize_all();
         let retention = self.apply_retention();
-        result.and(retention).map_err(to_sink_error)
+        result.and(retention).map_err(|e| self.sink_error(e, 0))
     }
 }
 

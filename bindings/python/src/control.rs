@@ -125,7 +125,7 @@ struct OtlpSettings {
 }
 
 /// Python argument → the `MISSION_*` variable whose parser checks it.
-const ARGUMENTS: [(&str, &str); 14] = [
+const ARGUMENTS: [(&str, &str); 17] = [
     ("store", "MISSION_STORE_ROOT"),
     ("use_store", "MISSION_STORE"),
     ("service", "MISSION_SERVICE_NAME"),
@@ -140,6 +140,9 @@ const ARGUMENTS: [(&str, &str); 14] = [
     ("log_level", "MISSION_LOG_LEVEL"),
     ("compliance", "MISSION_COMPLIANCE"),
     ("capture_content", "MISSION_CAPTURE_CONTENT"),
+    ("otlp_traces", "OTEL_TRACES_EXPORTER"),
+    ("otlp_logs", "OTEL_LOGS_EXPORTER"),
+    ("otlp_metrics", "OTEL_METRICS_EXPORTER"),
 ];
 
 impl Settings {
@@ -252,7 +255,7 @@ impl Control {
     /// environment variables, then a configuration file, then the defaults (a store in
     /// `./mission-data`, nothing to run beside it).
     #[new]
-    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, otlp_headers=None, otlp_ca_file=None, models=None, directives=None, policy_file=None, redaction_file=None, log_level=None, compliance=None, redaction_key=None, capture_content=None))]
+    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, otlp_headers=None, otlp_ca_file=None, models=None, directives=None, policy_file=None, redaction_file=None, log_level=None, compliance=None, redaction_key=None, capture_content=None, otlp_traces=None, otlp_logs=None, otlp_metrics=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -276,6 +279,9 @@ impl Control {
         compliance: Option<Vec<String>>,
         redaction_key: Option<String>,
         capture_content: Option<Vec<String>>,
+        otlp_traces: Option<bool>,
+        otlp_logs: Option<bool>,
+        otlp_metrics: Option<bool>,
     ) -> PyResult<Self> {
         let mut variables = HashMap::new();
         let mut put = |key: &'static str, value: Option<String>| {
@@ -297,6 +303,11 @@ impl Control {
         put("MISSION_LOG_LEVEL", log_level);
         put("MISSION_COMPLIANCE", compliance.map(|c| c.join(",")));
         put("MISSION_CAPTURE_CONTENT", capture_content.map(|c| c.join(",")));
+        // A signal switch is what the standard OTEL_*_EXPORTER variable would say.
+        let exporter = |on: Option<bool>| on.map(|on| if on { "otlp" } else { "none" }.to_owned());
+        put("OTEL_TRACES_EXPORTER", exporter(otlp_traces));
+        put("OTEL_LOGS_EXPORTER", exporter(otlp_logs));
+        put("OTEL_METRICS_EXPORTER", exporter(otlp_metrics));
         // Code and environment: arguments win, MISSION_* fill the rest.
         for (_, var) in ARGUMENTS {
             if !variables.contains_key(var)

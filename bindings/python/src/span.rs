@@ -38,10 +38,19 @@ pub(crate) fn attr_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<AttrVa
     )))
 }
 
-fn count(name: &str, value: i64) -> PyResult<u32> {
-    u32::try_from(value).map_err(|_| {
-        PyValueError::new_err(format!("{name} must be between 0 and {}, not {value}", u32::MAX))
-    })
+/// A token count argument: an `int` (never a `bool`, which Python counts as one) from 0 to
+/// `u32::MAX`; a `TypeError` or `ValueError` naming the argument otherwise.
+pub(crate) fn count(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u32> {
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an int, not {}",
+            value.get_type().name()?
+        )));
+    }
+    let out_of_range =
+        || PyValueError::new_err(format!("{name} must be between 0 and {}, not {value}", u32::MAX));
+    let n: i128 = value.extract().map_err(|_| out_of_range())?;
+    u32::try_from(n).map_err(|_| out_of_range())
 }
 
 /// Each `name=value` of a `**fields` dict as an attribute (names must be str; values str,
@@ -226,19 +235,21 @@ impl Span {
 
     /// Token usage of an LLM call (input includes cached tokens, output includes reasoning
     /// tokens, as providers report them). Its cost is computed when it ends.
-    #[pyo3(signature = (input_tokens, output_tokens, cached_input_tokens=0, reasoning_tokens=0))]
+    #[pyo3(signature = (input_tokens, output_tokens, cached_input_tokens=None, reasoning_tokens=None))]
     fn record_usage(
         &mut self,
-        input_tokens: i64,
-        output_tokens: i64,
-        cached_input_tokens: i64,
-        reasoning_tokens: i64,
+        input_tokens: &Bound<'_, PyAny>,
+        output_tokens: &Bound<'_, PyAny>,
+        cached_input_tokens: Option<&Bound<'_, PyAny>>,
+        reasoning_tokens: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let optional =
+            |name: &str, v: Option<&Bound<'_, PyAny>>| v.map_or(Ok(0), |v| count(name, v));
         let values = (
             count("input_tokens", input_tokens)?,
             count("output_tokens", output_tokens)?,
-            count("cached_input_tokens", cached_input_tokens)?,
-            count("reasoning_tokens", reasoning_tokens)?,
+            optional("cached_input_tokens", cached_input_tokens)?,
+            optional("reasoning_tokens", reasoning_tokens)?,
         );
         match self.usage_mut() {
             Some(usage) => {
@@ -270,10 +281,14 @@ impl Span {
     #[pyo3(signature = (size=None, **attributes))]
     fn set_result(
         &mut self,
-        size: Option<i64>,
+        size: Option<&Bound<'_, PyAny>>,
         attributes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         if let Some(size) = size {
+            if size.is_instance_of::<PyBool>() {
+                return Err(PyTypeError::new_err("size must be an int, not bool"));
+            }
+            let size: i64 = size.extract()?;
             if size < 0 {
                 return Err(PyValueError::new_err(format!("size must be at least 0, not {size}")));
             }

@@ -79,6 +79,10 @@ def test_bad_arguments_raise_typed_errors_naming_the_argument(control, tmp_path)
         mc.init(store=tmp_path / "x", ring_capacity="big")
     with pytest.raises(mc.ConfigError, match="backpressure"):
         mc.init(store=tmp_path / "x", backpressure="sometimes")
+    # Out of range: refused by init, naming the field and the range (it used to abort the
+    # interpreter at the first record).
+    with pytest.raises(mc.ConfigError, match=r"ring_capacity.*4194304"):
+        mc.init(store=tmp_path / "x", ring_capacity=2**40)
     with pytest.raises(ValueError, match="otlp_protocol"):
         mc.init(store=tmp_path / "x", otlp_endpoint="http://127.0.0.1:4318", otlp_protocol="carrier-pigeon")
     assert issubclass(mc.ConfigError, mc.MissionControlError)
@@ -86,6 +90,13 @@ def test_bad_arguments_raise_typed_errors_naming_the_argument(control, tmp_path)
         with thread.llm_call("gpt-4o-mini") as call:
             with pytest.raises(ValueError, match="input_tokens"):
                 call.record_usage(-1, 5)
+            # A bool is not a token count (Python counts True as 1).
+            with pytest.raises(TypeError, match="output_tokens"):
+                call.record_usage(5, True)
+            with pytest.raises(TypeError, match="cached_input_tokens"):
+                call.record_usage(5, 5, cached_input_tokens=False)
+            with pytest.raises(TypeError, match="input_tokens"):
+                call.record_usage(5.0, 5)
         with pytest.raises(TypeError, match='"payload"'):
             thread.tool_call("t").set_attribute("payload", object())
         with pytest.raises(ValueError, match="record_usage is for LLM calls"):
@@ -260,3 +271,106 @@ def test_prompt_content_is_omitted_unless_the_tenant_captures_it(tmp_path, captu
     expected = "PROMPT: my account is 12345" if kept else "[content omitted]"
     assert attributes["gen_ai.input.messages"] == expected
     assert "gen_ai.request.temperature" in attributes
+
+
+def test_openinference_content_bridged_from_opentelemetry_is_not_stored(tmp_path):
+    """An OpenInference span (Arize Phoenix's convention) through MissionSpanProcessor, with
+    content capture off: no prompt or completion text reaches the Parquet files."""
+    import pyarrow.dataset as ds
+    from conftest import rows
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from mission_control.otel import MissionSpanProcessor
+
+    c = mc.init(store=tmp_path / "store", tenant="acme", models=False)
+    provider = TracerProvider()
+    provider.add_span_processor(MissionSpanProcessor(c))
+    tracer = provider.get_tracer("an-openinference-app")
+    prompt, completion = "PROMPT: my account is 12345", "COMPLETION: your balance is 67890"
+    with tracer.start_as_current_span("ChatOpenAI", attributes={
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "gpt-4o-mini",
+        "input.value": prompt,
+        "input.mime_type": "text/plain",
+        "output.value": completion,
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": prompt,
+        "llm.output_messages.0.message.content": completion,
+        "llm.prompts": [prompt],
+    }):
+        pass
+    provider.shutdown()
+    c.flush()
+    c.shutdown()
+    table = ds.dataset(str(tmp_path / "store" / "events"), format="parquet", partitioning="hive").to_table()
+    assert table.num_rows >= 1
+    stored = repr(rows(table))
+    assert "input.value" in stored and "input.mime_type" in stored, stored
+    for text in ("my account is 12345", "your balance is 67890"):
+        assert text not in stored, stored
+    attributes = dict(next(r for r in rows(table) if r["name"] == "ChatOpenAI")["attributes"])
+    assert attributes["input.value"] == attributes["output.value"] == "[content omitted]"
+    assert attributes["input.mime_type"] == "text/plain"
+
+
+class _TracesOnlyBackend:
+    """A plain-HTTP OTLP backend on loopback that takes traces and answers 405 on /v1/logs and
+    /v1/metrics, as Arize Phoenix does; keeps the path of every request."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.paths = []
+        paths = self.paths
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                paths.append(self.path)
+                status, body = (200, b"") if self.path == "/v1/traces" else (405, b"Method Not Allowed")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("switched_off", [False, True])
+def test_a_backend_that_takes_only_traces_never_fails_flush(tmp_path, switched_off):
+    backend = _TracesOnlyBackend()
+    off = {"otlp_logs": False, "otlp_metrics": False} if switched_off else {}
+    c = mc.init(store=tmp_path / "store", otlp_endpoint=backend.url, models=False, **off)
+    with c.thread(agent="support-bot") as thread:
+        with thread.llm_call("gpt-4o-mini", provider="openai"):
+            pass
+        thread.log("info", "one log line")
+    c.flush()  # a 405 on logs and metrics is counted, not raised
+    otlp = c.health()["otlp"]
+    c.shutdown()
+    backend.close()
+    assert otlp["traces"]["exported"] == 2, otlp
+    assert "/v1/traces" in backend.paths
+    if switched_off:
+        assert set(backend.paths) == {"/v1/traces"}, backend.paths
+        assert otlp["healthy"] and not otlp["logs"]["enabled"] and not otlp["metrics"]["enabled"], otlp
+    else:
+        assert otlp["logs"]["rejected"] == 1 and "405" in otlp["logs"]["last_rejection"], otlp
+        assert not otlp["healthy"], otlp
+
+
+def test_otlp_signal_switches_must_be_bools(tmp_path):
+    with pytest.raises(TypeError, match="otlp_logs"):
+        mc.init(store=tmp_path / "x", otlp_logs="off")

@@ -5,12 +5,16 @@
 //! stream, or [`Directives::report`](super::Directives::report)) closes the breaker on success
 //! and re-opens it on failure. A trial whose outcome never comes is given back after another
 //! cool-down.
+//!
+//! Breakers are per tenant and tool: a directive opens the breaker of the incident's tenant,
+//! so one tenant's failures never deny another tenant's calls. A directive that spans tenants
+//! (`across_tenants = true`) opens a breaker with no tenant, which applies to every tenant.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Most tools with a breaker at once; more are refused and counted.
+/// Most (tenant, tool) breakers at once; more are refused and counted.
 pub const MAX_BREAKERS: usize = 1024;
 
 /// The answer to [`Directives::permit`](super::Directives::permit).
@@ -70,6 +74,8 @@ pub enum BreakerState {
 /// One breaker, as [`Directives::breakers`](super::Directives::breakers) lists it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct BreakerStatus {
+    /// The tenant whose calls it denies; empty: every tenant's (a directive across tenants).
+    pub tenant: String,
     /// The tool.
     pub tool: String,
     /// Its state.
@@ -100,40 +106,53 @@ pub(crate) enum Transition {
     Reopened,
 }
 
+/// A breaker's key: (tenant, tool); the tenant is empty for a breaker of every tenant.
+type Key = (String, String);
+
 /// Every breaker.
 #[derive(Debug, Default)]
 pub(crate) struct Breakers {
-    map: std::sync::Mutex<HashMap<String, Breaker>>,
+    map: std::sync::Mutex<HashMap<Key, Breaker>>,
     /// Breakers not closed: `permit` takes no lock while this is zero.
     not_closed: AtomicUsize,
 }
 
 impl Breakers {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Breaker>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Breaker>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn recount(&self, map: &HashMap<String, Breaker>) {
+    fn recount(&self, map: &HashMap<Key, Breaker>) {
         let n = map.values().filter(|b| b.state != BreakerState::Closed).count();
         self.not_closed.store(n, Ordering::Release);
     }
 
-    /// Opens `tool`'s breaker. Returns false if it was open already, or there are too many.
-    pub fn open(&self, tool: &str, directive: &str, reason: &str, cool_down: Duration) -> bool {
+    /// Opens `tenant`'s breaker of `tool` (`tenant` empty: every tenant's). Returns false if it
+    /// was open already, or there are too many.
+    pub fn open(
+        &self,
+        tenant: &str,
+        tool: &str,
+        directive: &str,
+        reason: &str,
+        cool_down: Duration,
+        now: Instant,
+    ) -> bool {
+        let key = (tenant.to_owned(), tool.to_owned());
         let mut map = self.lock();
-        if !map.contains_key(tool) && map.len() >= MAX_BREAKERS {
+        if !map.contains_key(&key) && map.len() >= MAX_BREAKERS {
             // Forget closed breakers before refusing.
             map.retain(|_, b| b.state != BreakerState::Closed);
             if map.len() >= MAX_BREAKERS {
                 return false;
             }
         }
-        let b = map.entry(tool.to_owned()).or_insert_with(|| Breaker {
+        let b = map.entry(key).or_insert_with(|| Breaker {
             state: BreakerState::Closed,
             directive: String::new(),
             reason: String::new(),
             cool_down,
-            since: Instant::now(),
+            since: now,
             trial: None,
             opened: 0,
         });
@@ -145,7 +164,7 @@ impl Breakers {
             directive: directive.to_owned(),
             reason: reason.to_owned(),
             cool_down,
-            since: Instant::now(),
+            since: now,
             trial: None,
             opened: b.opened + 1,
         };
@@ -153,14 +172,28 @@ impl Breakers {
         true
     }
 
-    /// May `tool` be called now?
-    pub fn permit(&self, tool: &str) -> Permit {
+    /// May `tenant` call `tool` now? Asks its own breaker and the one of every tenant; with
+    /// `tenant` `None`, every breaker of `tool` (the strictest answer wins).
+    pub fn permit(&self, tenant: Option<&str>, tool: &str, now: Instant) -> Permit {
         if self.not_closed.load(Ordering::Acquire) == 0 {
             return Permit::Allow;
         }
         let mut map = self.lock();
-        let Some(b) = map.get_mut(tool) else { return Permit::Allow };
-        let now = Instant::now();
+        let mut answer = Permit::Allow;
+        for ((t, name), b) in map.iter_mut() {
+            if name != tool || tenant.is_some_and(|tenant| !t.is_empty() && t != tenant) {
+                continue;
+            }
+            match Self::permit_one(b, tool, now) {
+                deny @ Permit::Deny(_) => return deny,
+                Permit::Trial => answer = Permit::Trial,
+                Permit::Allow => {}
+            }
+        }
+        answer
+    }
+
+    fn permit_one(b: &mut Breaker, tool: &str, now: Instant) -> Permit {
         let deny = |b: &Breaker, retry_after: Duration, why: &str| {
             Permit::Deny(Denial {
                 tool: tool.to_owned(),
@@ -193,13 +226,36 @@ impl Breakers {
         }
     }
 
-    /// The outcome of a call of `tool`: decides a half-open breaker.
-    pub fn outcome(&self, tool: &str, success: bool) -> Option<Transition> {
+    /// The outcome of `tenant`'s call of `tool`: decides its half-open breaker and the one of
+    /// every tenant. Returns each change with the breaker's tenant.
+    pub fn outcome(
+        &self,
+        tenant: &str,
+        tool: &str,
+        success: bool,
+        now: Instant,
+    ) -> Vec<(String, Transition)> {
         if self.not_closed.load(Ordering::Acquire) == 0 {
-            return None;
+            return Vec::new();
         }
         let mut map = self.lock();
-        let b = map.get_mut(tool)?;
+        let mut changes = Vec::new();
+        for owner in [tenant, ""] {
+            let key = (owner.to_owned(), tool.to_owned());
+            if let Some(b) = map.get_mut(&key)
+                && let Some(t) = Self::outcome_one(b, success, now)
+            {
+                changes.push((owner.to_owned(), t));
+            }
+            if tenant.is_empty() {
+                break;
+            }
+        }
+        self.recount(&map);
+        changes
+    }
+
+    fn outcome_one(b: &mut Breaker, success: bool, now: Instant) -> Option<Transition> {
         if b.state != BreakerState::HalfOpen {
             return None;
         }
@@ -215,29 +271,38 @@ impl Breakers {
             );
             Transition::Reopened
         };
-        b.since = Instant::now();
+        b.since = now;
         b.trial = None;
-        self.recount(&map);
         Some(t)
     }
 
-    /// Closes `tool`'s breaker by hand. Returns whether it was not closed.
-    pub fn reset(&self, tool: &str) -> bool {
+    /// Closes `tool`'s breakers by hand: `tenant`'s, or every tenant's with `None`. Returns
+    /// whether one was not closed.
+    pub fn reset(&self, tenant: Option<&str>, tool: &str) -> bool {
         let mut map = self.lock();
-        let was = map.get_mut(tool).map(|b| std::mem::replace(&mut b.state, BreakerState::Closed));
+        let mut was_open = false;
+        for ((t, name), b) in map.iter_mut() {
+            if name == tool && tenant.is_none_or(|tenant| t == tenant) {
+                was_open |=
+                    std::mem::replace(&mut b.state, BreakerState::Closed) != BreakerState::Closed;
+            }
+        }
         self.recount(&map);
-        was.is_some_and(|s| s != BreakerState::Closed)
+        was_open
     }
 
-    /// Every breaker, sorted by tool.
-    pub fn list(&self) -> Vec<BreakerStatus> {
+    /// Every breaker (only `tenant`'s and every tenant's, when given), sorted by tool and
+    /// tenant.
+    pub fn list(&self, tenant: Option<&str>, now: Instant) -> Vec<BreakerStatus> {
         let map = self.lock();
         let mut v: Vec<BreakerStatus> = map
             .iter()
-            .map(|(tool, b)| BreakerStatus {
+            .filter(|((t, _), _)| tenant.is_none_or(|tenant| t.is_empty() || t == tenant))
+            .map(|((tenant, tool), b)| BreakerStatus {
+                tenant: tenant.clone(),
                 tool: tool.clone(),
                 state: match b.state {
-                    BreakerState::Open if b.since.elapsed() >= b.cool_down => {
+                    BreakerState::Open if now.duration_since(b.since) >= b.cool_down => {
                         BreakerState::HalfOpen
                     }
                     s => s,
@@ -247,7 +312,7 @@ impl Breakers {
                 opened: b.opened,
             })
             .collect();
-        v.sort_by(|a, b| a.tool.cmp(&b.tool));
+        v.sort_by(|a, b| (&a.tool, &a.tenant).cmp(&(&b.tool, &b.tenant)));
         v
     }
 }
@@ -259,20 +324,46 @@ mod tests {
     #[test]
     fn open_deny_trial_close() {
         let b = Breakers::default();
-        assert_eq!(b.permit("search"), Permit::Allow);
-        assert!(b.open("search", "d", "3 failures", Duration::from_millis(30)));
-        assert!(!b.open("search", "d", "again", Duration::from_millis(30)));
-        assert!(!b.permit("search").is_allowed());
-        assert_eq!(b.permit("other"), Permit::Allow);
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(b.permit("search"), Permit::Trial);
-        assert!(!b.permit("search").is_allowed(), "one trial at a time");
-        assert_eq!(b.outcome("search", false), Some(Transition::Reopened));
-        assert!(!b.permit("search").is_allowed());
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(b.permit("search"), Permit::Trial);
-        assert_eq!(b.outcome("search", true), Some(Transition::Closed));
-        assert_eq!(b.permit("search"), Permit::Allow);
-        assert_eq!(b.list()[0].opened, 2);
+        let t0 = Instant::now();
+        let cool = Duration::from_secs(30);
+        let later = |n: u64| t0 + cool * n as u32 + Duration::from_secs(n);
+        let permit = |tool: &str, at: Instant| b.permit(Some("acme"), tool, at);
+        assert_eq!(permit("search", t0), Permit::Allow);
+        assert!(b.open("acme", "search", "d", "3 failures", cool, t0));
+        assert!(!b.open("acme", "search", "d", "again", cool, t0));
+        assert!(!permit("search", t0).is_allowed());
+        assert_eq!(permit("other", t0), Permit::Allow);
+        // The cool-down passed: one trial, and one at a time.
+        assert_eq!(permit("search", later(1)), Permit::Trial);
+        assert!(!permit("search", later(1)).is_allowed(), "one trial at a time");
+        let reopened = b.outcome("acme", "search", false, later(1));
+        assert_eq!(reopened, [("acme".to_owned(), Transition::Reopened)]);
+        assert!(!permit("search", later(1)).is_allowed());
+        assert_eq!(permit("search", later(2)), Permit::Trial);
+        let closed = b.outcome("acme", "search", true, later(2));
+        assert_eq!(closed, [("acme".to_owned(), Transition::Closed)]);
+        assert_eq!(permit("search", later(2)), Permit::Allow);
+        assert_eq!(b.list(None, later(2))[0].opened, 2);
+    }
+
+    #[test]
+    fn breakers_are_per_tenant_and_an_untenanted_one_applies_to_all() {
+        let b = Breakers::default();
+        let t0 = Instant::now();
+        let cool = Duration::from_secs(600);
+        assert!(b.open("tenant-1", "web_search", "d", "3 failures", cool, t0));
+        assert!(!b.permit(Some("tenant-1"), "web_search", t0).is_allowed());
+        assert_eq!(b.permit(Some("tenant-0"), "web_search", t0), Permit::Allow);
+        assert!(!b.permit(None, "web_search", t0).is_allowed(), "unscoped: any tenant's");
+        assert_eq!(b.list(Some("tenant-0"), t0), []);
+        assert_eq!(b.list(Some("tenant-1"), t0)[0].tenant, "tenant-1");
+        // tenant-0's successes do not decide tenant-1's breaker.
+        assert!(b.outcome("tenant-0", "web_search", true, t0 + cool).is_empty());
+        // A breaker of every tenant.
+        assert!(b.open("", "charge_card", "d", "across", cool, t0));
+        assert!(!b.permit(Some("tenant-0"), "charge_card", t0).is_allowed());
+        assert!(!b.permit(Some("tenant-1"), "charge_card", t0).is_allowed());
+        assert!(b.reset(None, "charge_card"));
+        assert_eq!(b.permit(Some("tenant-0"), "charge_card", t0), Permit::Allow);
     }
 }

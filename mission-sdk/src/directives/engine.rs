@@ -23,6 +23,10 @@ use super::{Acknowledgement, Counters, DirectiveError, DirectiveStatus, FiringGr
 /// forgotten, and if none is, the new group's events are counted in `groups_dropped`.
 pub const MAX_GROUPS: usize = 1000;
 
+/// How long no event a directive watches may arrive before the wall clock moves that
+/// directive's clock on (see "Time and memory" in the [module docs](super)).
+pub const IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// SLO windows: 1h and 5m (page), 6h and 30m (ticket).
 const SLO_WINDOWS: [Duration; 4] = [
     Duration::from_secs(3600),
@@ -101,6 +105,9 @@ struct Firing {
     acknowledged: Option<Acknowledgement>,
 }
 
+/// A group's key: its tenant (empty for a directive across tenants) and its labels as text.
+type GroupKey = (Symbol, String);
+
 struct Group {
     labels: Vec<(String, String)>,
     tenant: Symbol,
@@ -115,11 +122,22 @@ pub(crate) struct Directive {
     pub spec: DirectiveSpec,
     actions: Vec<Compiled>,
     filter: CompiledFilter,
-    groups: HashMap<String, Group>,
+    groups: HashMap<GroupKey, Group>,
     added_at: Option<u64>,
     last_eval: u64,
     eval_every: u64,
     groups_dropped: u64,
+    /// This directive's clock, the watermark of its windows (stream time, ns): the newest
+    /// time of the events it watches, moved on by the wall clock only while none arrive.
+    clock: u64,
+    /// The newest time of an event it watched; `None` before the first.
+    event_time: Option<u64>,
+    /// Whether an event it watches arrived since the last tick.
+    arrived: bool,
+    /// The wall time of the last tick that saw an event arrive: when the quiet began.
+    quiet_since: Option<u64>,
+    /// Events older than their window at the watermark: counted, not added.
+    late_events: u64,
 }
 
 impl Directive {
@@ -178,6 +196,11 @@ impl Directive {
             last_eval: 0,
             eval_every,
             groups_dropped: 0,
+            clock: 0,
+            event_time: None,
+            arrived: false,
+            quiet_since: None,
+            late_events: 0,
         };
         d.reset();
         Ok(d)
@@ -193,10 +216,10 @@ impl Directive {
         {
             let data = self.new_data();
             self.groups.insert(
-                String::new(),
+                self.placeholder_key(),
                 Group {
                     labels: Vec::new(),
-                    tenant: Symbol::EMPTY,
+                    tenant: self.filter.tenant.unwrap_or(Symbol::EMPTY),
                     agent: Symbol::EMPTY,
                     operation: self.filter.operation.unwrap_or(Symbol::EMPTY),
                     firing: None,
@@ -204,6 +227,17 @@ impl Directive {
                 },
             );
         }
+    }
+
+    /// The key of the ungrouped directive's group that watches before any event arrived (so
+    /// silence is seen): the filter's tenant, or none.
+    fn placeholder_key(&self) -> GroupKey {
+        (self.filter.tenant.unwrap_or(Symbol::EMPTY), String::new())
+    }
+
+    /// The tenant part of an event's group key: none for a directive across tenants.
+    fn tenant_of(&self, e: &Event) -> Symbol {
+        if self.spec.across_tenants { Symbol::EMPTY } else { e.tenant }
     }
 
     fn new_data(&self) -> GroupData {
@@ -224,7 +258,7 @@ impl Directive {
         let mut firing: Vec<FiringGroup> = self
             .groups
             .iter()
-            .filter_map(|(key, g)| {
+            .filter_map(|((_, key), g)| {
                 g.firing.as_ref().map(|f| FiringGroup {
                     dedup_key: dedup_key(&self.spec.name, key),
                     group: g.labels.clone(),
@@ -236,7 +270,7 @@ impl Directive {
                 })
             })
             .collect();
-        firing.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
+        firing.sort_by(|a, b| (&a.dedup_key, &a.tenant).cmp(&(&b.dedup_key, &b.tenant)));
         DirectiveStatus {
             name: self.spec.name.clone(),
             description: self.spec.description.clone(),
@@ -244,6 +278,8 @@ impl Directive {
             enabled: self.spec.enabled,
             groups: self.groups.len(),
             groups_dropped: self.groups_dropped,
+            late_events: self.late_events,
+            across_tenants: self.spec.across_tenants,
             firing,
         }
     }
@@ -305,27 +341,53 @@ impl Engine {
         }
     }
 
-    /// Moves the clock to `now` (never back) and judges the windows whose bucket changed.
-    pub fn advance(&mut self, now: u64, shared: &Shared) {
-        if now <= self.now {
-            return;
-        }
-        self.now = now;
+    /// A tick of the wall clock (`wall`, ns): moves the clock of each directive that watched
+    /// no event for [`IDLE_AFTER`] on by the wall time passed since its quiet began, never past
+    /// `wall` (before its first event, the directive's clock simply follows the wall clock).
+    /// While events arrive, only their time moves a directive's clock.
+    pub fn tick(&mut self, wall: u64, shared: &Shared) {
+        let idle_after = IDLE_AFTER.as_nanos() as u64;
         for i in 0..self.directives.len() {
             let d = &mut self.directives[i];
             if !d.spec.enabled {
                 continue;
             }
-            d.added_at.get_or_insert(now);
-            let epoch = now / d.eval_every.max(1);
-            if d.eval_every == u64::MAX || epoch == d.last_eval {
+            if std::mem::take(&mut d.arrived) {
+                d.quiet_since = Some(wall);
                 continue;
             }
-            d.last_eval = epoch;
-            let keys: Vec<String> = d.groups.keys().cloned().collect();
-            for key in keys {
-                self.judge(i, &key, shared);
-            }
+            let quiet = *d.quiet_since.get_or_insert(wall);
+            let target = match d.event_time {
+                None => wall,
+                Some(t) => {
+                    let idle = wall.saturating_sub(quiet);
+                    if idle < idle_after {
+                        continue;
+                    }
+                    t.saturating_add(idle).min(wall)
+                }
+            };
+            self.advance(i, target, shared);
+        }
+    }
+
+    /// Moves directive `i`'s clock to `now` (never back) and judges its windows if their
+    /// bucket changed.
+    fn advance(&mut self, i: usize, now: u64, shared: &Shared) {
+        let d = &mut self.directives[i];
+        if now <= d.clock {
+            return;
+        }
+        d.clock = now;
+        d.added_at.get_or_insert(now);
+        let epoch = now / d.eval_every.max(1);
+        if d.eval_every == u64::MAX || epoch == d.last_eval {
+            return;
+        }
+        d.last_eval = epoch;
+        let keys: Vec<GroupKey> = d.groups.keys().cloned().collect();
+        for key in keys {
+            self.judge(i, &key, shared);
         }
     }
 
@@ -336,14 +398,18 @@ impl Engine {
         }
         shared.counters.events.fetch_add(1, Ordering::Relaxed);
         let t = e.end_time().0;
-        self.advance(t, shared);
+        self.now = self.now.max(t);
         if let Some(span) = e.as_span() {
-            match shared.breakers.outcome(e.name.as_str(), !span.status.is_error()) {
-                Some(Transition::Closed) => self.breaker_event(e.name.as_str(), "closed", ""),
-                Some(Transition::Reopened) => {
-                    self.breaker_event(e.name.as_str(), "open", "the trial call failed")
+            let (tenant, tool) = (e.tenant.as_str(), e.name.as_str());
+            let now = std::time::Instant::now();
+            let ok = !span.status.is_error();
+            for (owner, transition) in shared.breakers.outcome(tenant, tool, ok, now) {
+                match transition {
+                    Transition::Closed => self.breaker_event(&owner, tool, "closed", "", t),
+                    Transition::Reopened => {
+                        self.breaker_event(&owner, tool, "open", "the trial call failed", t)
+                    }
                 }
-                None => {}
             }
         }
         for i in 0..self.directives.len() {
@@ -351,11 +417,29 @@ impl Engine {
             if !d.spec.enabled || !d.filter.matches(e) {
                 continue;
             }
-            d.added_at.get_or_insert(self.now);
-            let key = group_key(&d.spec.group_by, &d.spec.when, e);
+            d.arrived = true;
+            if d.event_time.is_none() && t < d.clock {
+                // Until its first event, the directive's clock followed the wall clock; the
+                // stream's own time (a replay, a simulation) replaces it.
+                d.clock = t;
+                d.added_at = None;
+                d.last_eval = 0;
+            }
+            d.event_time = Some(d.event_time.map_or(t, |m| m.max(t)));
+            self.advance(i, t, shared);
+            let d = &mut self.directives[i];
+            let now = d.clock;
+            d.added_at.get_or_insert(now);
+            let key = (d.tenant_of(e), group_key(&d.spec.group_by, &d.spec.when, e));
             if !d.groups.contains_key(&key) {
+                let placeholder = d.placeholder_key();
+                if key.1.is_empty() && d.groups.contains_key(&placeholder) {
+                    // The first event of an ungrouped directive, of one tenant: the group that
+                    // watched before anything arrived gives way (resolved if it fired).
+                    self.retire(i, &placeholder, shared);
+                }
+                let d = &mut self.directives[i];
                 if d.groups.len() >= MAX_GROUPS {
-                    let now = self.now;
                     d.groups.retain(|_, g| g.firing.is_some() || !is_idle(&g.data, now));
                 }
                 if d.groups.len() >= MAX_GROUPS {
@@ -369,7 +453,7 @@ impl Engine {
                     key.clone(),
                     Group {
                         labels,
-                        tenant: e.tenant,
+                        tenant: key.0,
                         agent: e.agent,
                         operation: e.name,
                         firing: None,
@@ -377,17 +461,15 @@ impl Engine {
                     },
                 );
             }
-            let now = self.now;
+            let d = &mut self.directives[i];
             let when = d.spec.when.clone();
             let Some(g) = d.groups.get_mut(&key) else { continue };
-            g.tenant = e.tenant;
             g.agent = e.agent;
             g.operation = e.name;
+            let mut late = false;
             let judge_now = match (&mut g.data, &when) {
                 (GroupData::Window(w), Condition::Threshold(th)) => {
-                    if !w.add(t, now, measure(e, th.stat), is_error(e)) {
-                        shared.counters.late_events.fetch_add(1, Ordering::Relaxed);
-                    }
+                    late = !w.add(t, now, measure(e, th.stat), is_error(e));
                     false
                 }
                 (GroupData::Slo(windows), Condition::Slo(slo)) => {
@@ -398,8 +480,10 @@ impl Engine {
                             }
                             SloGood::Ok => false,
                         };
+                    // Late when no window still covers it (the longest is 6h).
+                    late = true;
                     for w in windows.iter_mut() {
-                        w.add(t, now, 0.0, bad);
+                        late &= !w.add(t, now, 0.0, bad);
                     }
                     false
                 }
@@ -421,31 +505,48 @@ impl Engine {
                     *n = if is_error(e) { n.saturating_add(1) } else { 0 };
                     true
                 }
-                (GroupData::Denials(times), Condition::RepeatedDenials { count, .. }) => {
+                (GroupData::Denials(times), Condition::RepeatedDenials { count, within }) => {
                     if let EventBody::Permission(p) = &e.body
                         && p.decision == Decision::Deny
                     {
-                        times.push_back(t);
-                        while times.len() > *count as usize {
-                            times.pop_front();
+                        if t < now.saturating_sub(within.as_nanos() as u64) {
+                            late = true;
+                            false
+                        } else {
+                            times.push_back(t);
+                            while times.len() > *count as usize {
+                                times.pop_front();
+                            }
+                            true
                         }
-                        true
                     } else {
                         false
                     }
                 }
                 _ => false,
             };
+            if late {
+                d.late_events += 1;
+                shared.counters.late_events.fetch_add(1, Ordering::Relaxed);
+            }
             if judge_now {
                 self.judge(i, &key, shared);
             }
         }
     }
 
+    /// Forgets group `key` of directive `i`, resolving it first if it fires.
+    fn retire(&mut self, i: usize, key: &GroupKey, shared: &Shared) {
+        let firing = self.directives[i].groups.get(key).and_then(|g| g.firing.as_ref());
+        if let Some((value, threshold)) = firing.map(|f| (f.value, f.threshold)) {
+            self.transition(i, key, AlertState::Resolved, value, threshold, shared);
+        }
+        self.directives[i].groups.remove(key);
+    }
     /// Whether the condition holds for one group now, and the firing or resolve that follows.
-    fn judge(&mut self, i: usize, key: &str, shared: &Shared) {
-        let now = self.now;
+    fn judge(&mut self, i: usize, key: &GroupKey, shared: &Shared) {
         let d = &mut self.directives[i];
+        let now = d.clock;
         let added = d.added_at.unwrap_or(now);
         let min_events = d.spec.min_events;
         let burn = d.spec.burn_alerts;
@@ -520,7 +621,7 @@ impl Engine {
     fn alert(
         &self,
         i: usize,
-        key: &str,
+        key: &GroupKey,
         state: AlertState,
         value: f64,
         threshold: f64,
@@ -576,7 +677,7 @@ impl Engine {
             directive: d.spec.name.clone(),
             description: d.spec.description.clone(),
             state,
-            dedup_key: dedup_key(&d.spec.name, key),
+            dedup_key: dedup_key(&d.spec.name, &key.1),
             severity: d.spec.severity,
             condition: when.to_string(),
             group: g.labels.clone(),
@@ -586,14 +687,14 @@ impl Engine {
             tenant: g.tenant.as_str().to_owned(),
             agent: g.agent.as_str().to_owned(),
             operation,
-            time: Timestamp(self.now),
+            time: Timestamp(d.clock),
         })
     }
 
     fn transition(
         &mut self,
         i: usize,
-        key: &str,
+        key: &GroupKey,
         state: AlertState,
         value: f64,
         threshold: f64,
@@ -644,9 +745,11 @@ impl Engine {
             }
         }
         for (tool, cool_down) in breakers {
-            if shared.breakers.open(&tool, &alert.directive, &alert.summary, cool_down) {
+            let (tenant, now) = (alert.tenant.as_str(), std::time::Instant::now());
+            if shared.breakers.open(tenant, &tool, &alert.directive, &alert.summary, cool_down, now)
+            {
                 c.breakers_opened.fetch_add(1, Ordering::Relaxed);
-                self.breaker_event(&tool, "open", &alert.summary);
+                self.breaker_event(&alert.tenant, &tool, "open", &alert.summary, alert.time.0);
             }
         }
         let firing = state == AlertState::Firing;
@@ -674,7 +777,9 @@ impl Engine {
         shared.sampling.store(rate.map_or(u64::MAX, f64::to_bits), Ordering::Release);
     }
 
-    fn breaker_event(&self, tool: &str, state: &str, why: &str) {
+    /// Records a breaker's change at stream time `time`, as an event of the breaker's tenant
+    /// (none: every tenant's).
+    fn breaker_event(&self, tenant: &str, tool: &str, state: &str, why: &str, time: u64) {
         let k = &KEYS;
         let level = if state == "open" { Level::Warn } else { Level::Info };
         let mut event = Event::new(
@@ -685,7 +790,8 @@ impl Engine {
                 message: Text::bounded(&format!("circuit breaker for {tool} {state}: {why}"), 1024),
             }),
         );
-        event.time = Timestamp(self.now.max(event.time.0));
+        event.time = Timestamp(time);
+        event.tenant = Symbol::intern(tenant);
         event.attributes.set(k.tool.get(), tool);
         event.attributes.set(k.breaker_state.get(), state);
         self.record(event);
@@ -708,7 +814,7 @@ impl Engine {
             let whole = d.spec.name == incident;
             for (key, g) in &d.groups {
                 if g.firing.is_some()
-                    && (whole || dedup_key(&d.spec.name, key) == incident)
+                    && (whole || dedup_key(&d.spec.name, &key.1) == incident)
                     && tenant.is_none_or(|t| g.tenant.as_str() == t)
                 {
                     matched.push((i, key.clone()));
@@ -764,7 +870,7 @@ impl Engine {
 
     /// Resolves every firing group of directive `i` (disabled or removed).
     pub fn resolve_all(&mut self, i: usize, shared: &Shared) {
-        let keys: Vec<(String, f64, f64)> = self.directives[i]
+        let keys: Vec<(GroupKey, f64, f64)> = self.directives[i]
             .groups
             .iter()
             .filter_map(|(k, g)| g.firing.as_ref().map(|f| (k.clone(), f.value, f.threshold)))

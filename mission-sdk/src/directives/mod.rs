@@ -33,10 +33,33 @@
 //!
 //! # Time and memory
 //!
-//! Windows run on the stream's clock: the later of the wall clock (the pipeline's tick, every
-//! 250 ms, so `count == 0 over 15m` fires with no events at all) and the newest event's end
-//! time (so replayed or synthetic events drive windows too). Events older than a window are
-//! counted as late and ignored. A statistics window is [`BUCKETS`] buckets; a percentile
+//! Windows run on event time. Each directive has its own clock, the watermark of its windows:
+//! the newest end time of the events it watches (so replayed, simulated or delayed events
+//! drive windows exactly as live ones do, however fast or slow the machine). The wall clock
+//! (the pipeline's tick, every 250 ms) moves it only when no event it watches arrived for
+//! [`IDLE_AFTER`]: then on by the wall time passed since the quiet began, never past the wall
+//! clock — so `count == 0 over 15m` fires with no events at all, and a window drains once
+//! the stream stops. Before a directive's first event its clock follows the wall clock; the
+//! first event's time replaces it (a replay of last week starts last week).
+//!
+//! **Allowed lateness** is the window itself: an event behind the watermark is added to its
+//! window as long as the window ending at the watermark still covers its time (up to `5m`
+//! behind for `over 5m`; 6h for an SLO, `within` for denials). An older event is *late*: it
+//! is not added, and it is counted — per directive in [`DirectiveStatus::late_events`], in
+//! total in [`DirectiveStats::late_events`] (health shows both); never dropped silently.
+//!
+//! # Tenants
+//!
+//! Incidents, windows and circuit breakers are per tenant: the tenant is part of every group
+//! key (whatever `group_by` says), an incident keeps the tenant of its events, and a breaker
+//! a firing opens denies that tenant's calls only ([`Directives::permit_for`]). A directive
+//! with `across_tenants = true` ([`DirectiveSpec::across_tenants`]) watches every tenant's
+//! events together instead: its incidents have no tenant, so only principals of every tenant
+//! (not scoped to one) see and acknowledge them, and its breakers apply to every tenant.
+//!
+//! # Memory
+//!
+//! A statistics window is [`BUCKETS`] buckets; a percentile
 //! keeps a sparse log histogram per bucket (at most [`HISTOGRAM_BINS`] bins, ~2% error); an SLO
 //! keeps four count-only windows (1h, 5m, 6h, 30m); a directive tracks at most
 //! [`MAX_GROUPS`] groups. Webhooks go through one worker thread with a queue of
@@ -77,10 +100,10 @@ pub use condition::{
     Aggregation, BUCKETS, Comparison, Condition, Field, HISTOGRAM_BINS, Slo, SloGood, Statistic,
     Threshold,
 };
-pub use engine::MAX_GROUPS;
+pub use engine::{IDLE_AFTER, MAX_GROUPS};
 pub use spec::{
-    ActionSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField, KindName, PRESETS,
-    Severity, WebhookFormat, WebhookSpec,
+    ActionSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField, KindName,
+    MAX_ACTION_DURATION, MAX_MIN_EVENTS, PRESETS, Severity, WebhookFormat, WebhookSpec,
 };
 pub use webhook::{
     DELIVERY_HEADER, MAX_BACKOFF, QUEUE_CAPACITY, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign,
@@ -168,7 +191,8 @@ pub(crate) struct Counters {
 pub struct DirectiveStats {
     /// Events looked at (their own `mission.*` events excluded).
     pub events: u64,
-    /// Events too old for a window, ignored.
+    /// Late events: older than their window at the directive's watermark (see "Time and
+    /// memory" in the module docs), counted and not added.
     pub late_events: u64,
     /// Events of groups past [`MAX_GROUPS`], ignored.
     pub groups_dropped: u64,
@@ -214,7 +238,8 @@ pub struct FiringGroup {
     pub value: f64,
     /// The threshold.
     pub threshold: f64,
-    /// The tenant of the incident's last event (empty if none).
+    /// The incident's tenant; empty for a directive across tenants (or an ungrouped one
+    /// before any event).
     pub tenant: String,
     /// Who acknowledged it, when and why; `None` while nobody has.
     pub acknowledged: Option<Acknowledgement>,
@@ -246,6 +271,11 @@ pub struct DirectiveStatus {
     pub groups: usize,
     /// Events of groups past [`MAX_GROUPS`], ignored.
     pub groups_dropped: u64,
+    /// Late events: older than their window at this directive's watermark, counted and not
+    /// added (see "Time and memory" in the module docs).
+    pub late_events: u64,
+    /// Whether it watches every tenant's events together ([`DirectiveSpec::across_tenants`]).
+    pub across_tenants: bool,
     /// The incidents firing now.
     pub firing: Vec<FiringGroup>,
 }
@@ -354,6 +384,18 @@ impl Directives {
         self.engine().statuses()
     }
 
+    /// [`list`](Self::list) as a principal of `tenant` sees it (`None`: of every tenant): only
+    /// that tenant's firing incidents (a directive across tenants shows none).
+    pub fn list_for(&self, tenant: Option<&str>) -> Vec<DirectiveStatus> {
+        let mut list = self.list();
+        if let Some(t) = tenant {
+            for d in &mut list {
+                d.firing.retain(|f| f.tenant == t);
+            }
+        }
+        list
+    }
+
     /// Acknowledges a firing incident: `incident` is its dedup key (as [`list`](Self::list)
     /// shows it), or a directive's name for every incident of that directive firing now.
     /// `actor` says who, `note` why (may be empty). Each firing becomes acknowledged (shown
@@ -381,9 +423,15 @@ impl Directives {
         self.acknowledge_in(incident, actor, note, None)
     }
 
-    /// [`acknowledge`](Self::acknowledge), limited to the incidents of `tenant` when given
-    /// (a tenant-scoped token acknowledges its own tenant's incidents only).
-    pub(crate) fn acknowledge_in(
+    /// [`acknowledge`](Self::acknowledge) as a principal of `tenant` (`None`: of every
+    /// tenant): only that tenant's incidents match (a tenant-scoped token acknowledges its own
+    /// tenant's incidents only, never those of another tenant or of a directive across
+    /// tenants).
+    ///
+    /// # Errors
+    /// [`DirectiveError::NotFiring`] if no incident of that key or directive fires now in
+    /// `tenant`.
+    pub fn acknowledge_in(
         &self,
         incident: &str,
         actor: &str,
@@ -407,26 +455,45 @@ impl Directives {
         map.remove(name).is_some()
     }
 
-    /// May `tool` be called now? Ask before each tool call. Without an open breaker this takes
-    /// no lock (one atomic load).
+    /// May `tool` be called now, by any tenant? Denied while a breaker of `tool` is open for
+    /// any tenant; in a process serving several tenants ask [`permit_for`](Self::permit_for).
+    /// Without an open breaker this takes no lock (one atomic load).
     pub fn permit(&self, tool: &str) -> Permit {
-        self.shared.breakers.permit(tool)
+        self.shared.breakers.permit(None, tool, std::time::Instant::now())
     }
 
-    /// Reports the outcome of a call of `tool` made outside the recorded stream (spans of the
-    /// tool report it on their own): decides a half-open breaker.
-    pub fn report(&self, tool: &str, success: bool) {
-        let _ = self.shared.breakers.outcome(tool, success);
+    /// May `tenant` call `tool` now? Ask before each tool call: denied while `tenant`'s breaker
+    /// of `tool` (or one a directive across tenants opened) is open; other tenants' breakers do
+    /// not matter. Without an open breaker this takes no lock (one atomic load).
+    pub fn permit_for(&self, tenant: &str, tool: &str) -> Permit {
+        self.shared.breakers.permit(Some(tenant), tool, std::time::Instant::now())
     }
 
-    /// Closes `tool`'s breaker by hand; returns whether it was open or half-open.
+    /// Reports the outcome of `tenant`'s call of `tool` made outside the recorded stream (spans
+    /// of the tool report it on their own): decides a half-open breaker.
+    pub fn report(&self, tenant: &str, tool: &str, success: bool) {
+        let _ = self.shared.breakers.outcome(tenant, tool, success, std::time::Instant::now());
+    }
+
+    /// Closes `tool`'s breakers by hand (every tenant's); returns whether one was open or
+    /// half-open.
     pub fn reset_breaker(&self, tool: &str) -> bool {
-        self.shared.breakers.reset(tool)
+        self.shared.breakers.reset(None, tool)
     }
 
-    /// Every breaker a directive opened, with its state.
+    /// Closes `tenant`'s breaker of `tool` by hand; returns whether it was open or half-open.
+    pub fn reset_breaker_for(&self, tenant: &str, tool: &str) -> bool {
+        self.shared.breakers.reset(Some(tenant), tool)
+    }
+
+    /// Every breaker a directive opened, with its tenant and state.
     pub fn breakers(&self) -> Vec<BreakerStatus> {
-        self.shared.breakers.list()
+        self.shared.breakers.list(None, std::time::Instant::now())
+    }
+
+    /// The breakers a principal of `tenant` sees: its own and those of every tenant.
+    pub fn breakers_for(&self, tenant: &str) -> Vec<BreakerStatus> {
+        self.shared.breakers.list(Some(tenant), std::time::Instant::now())
     }
 
     /// Whether a log record at `level` is recorded, given the `configured` least severe level:
@@ -571,7 +638,7 @@ impl Sink for DirectiveSink {
 
     fn tick(&mut self, now: Timestamp) -> Result<(), SinkError> {
         let mut engine = self.engine();
-        engine.advance(now.0, &self.shared);
+        engine.tick(now.0, &self.shared);
         self.finish(engine);
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! The directive file format: [`DirectiveSet`], [`DirectiveSpec`] and the parts they are made
 //! of, validated while they are read so an error names the line and the field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -11,6 +11,12 @@ use mission_core::{EventKind, Level, SpanKind, duration_text};
 
 use super::condition::{Condition, Statistic};
 use super::{DirectiveError, Result};
+
+/// The most [`DirectiveSpec::min_events`] may be.
+pub const MAX_MIN_EVENTS: u64 = 1_000_000;
+
+/// The longest a breaker's `cool_down`, a webhook's `timeout` or its `backoff` may be: a day.
+pub const MAX_ACTION_DURATION: Duration = Duration::from_secs(86_400);
 
 /// Names of the presets [`DirectiveSet::preset`] knows.
 pub const PRESETS: &[&str] = &["slo-basic", "cost-guard", "tool-circuit-breaker"];
@@ -132,27 +138,30 @@ impl DirectiveSet {
     /// # Errors
     /// [`DirectiveError::Duplicate`] at the first name both sets have; nothing is added then.
     pub fn extend(&mut self, other: DirectiveSet) -> Result<()> {
-        if let Some(d) =
-            other.directive.iter().find(|d| self.directive.iter().any(|m| m.name == d.name))
-        {
+        let names: HashSet<&str> = self.directive.iter().map(|d| d.name.as_str()).collect();
+        if let Some(d) = other.directive.iter().find(|d| names.contains(d.name.as_str())) {
             return Err(DirectiveError::Duplicate(d.name.clone()));
         }
         self.directive.extend(other.directive);
         Ok(())
     }
 
+    /// Validates each directive and refuses duplicate names. Linear in the number of
+    /// directives: names are checked in a set, and the text is searched for a line only to
+    /// report an error (once).
     fn checked(directives: Vec<DirectiveSpec>, text: &str, origin: &str) -> Result<Self> {
+        let mut names: HashSet<String> = HashSet::with_capacity(directives.len());
         let mut set = Self::new();
+        set.directive.reserve(directives.len());
         for spec in directives {
-            let line = line_of_name(text, &spec.name);
             let at = |message: String| DirectiveError::Invalid {
                 origin: origin.to_owned(),
-                message: match line {
+                message: match line_of_name(text, &spec.name) {
                     Some(line) => format!("line {line}, directive {:?}: {message}", spec.name),
                     None => format!("directive {:?}: {message}", spec.name),
                 },
             };
-            if set.directive.iter().any(|d| d.name == spec.name) {
+            if !names.insert(spec.name.clone()) {
                 // The second occurrence is the one to fix.
                 let second = nth_line_of_name(text, &spec.name, 1);
                 return Err(DirectiveError::Invalid {
@@ -237,12 +246,19 @@ pub struct DirectiveSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_by: Vec<GroupField>,
     /// Statistics conditions are judged only once their window holds this many events
-    /// (default 0; `error_rate > 50%` on one call is rarely an incident).
+    /// (default 0, at most [`MAX_MIN_EVENTS`]; `error_rate > 50%` on one call is rarely an
+    /// incident).
     #[serde(default)]
     pub min_events: u64,
     /// For SLO conditions, which burn-rate alert pairs fire (default both).
     #[serde(default)]
     pub burn_alerts: BurnAlerts,
+    /// Watch every tenant's events together (default false: the tenant is part of every
+    /// group, so each tenant has its own windows, incidents and breakers). Incidents of a
+    /// directive across tenants carry no tenant: only principals of every tenant see or
+    /// acknowledge them, and the breakers it opens deny the tool to every tenant.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub across_tenants: bool,
     /// The actions (default: one `alert`).
     #[serde(default)]
     pub then: Vec<ActionSpec>,
@@ -265,6 +281,7 @@ impl DirectiveSpec {
             group_by: Vec::new(),
             min_events: 0,
             burn_alerts: BurnAlerts::default(),
+            across_tenants: false,
             then: Vec::new(),
         }
     }
@@ -301,6 +318,19 @@ impl DirectiveSpec {
                     ));
                 }
             }
+        }
+        if self.across_tenants
+            && (self.group_by.contains(&GroupField::Tenant) || self.filter.tenant.is_some())
+        {
+            return Err("field `across_tenants`: a directive across tenants cannot group by \
+                        tenant or filter on one (`group_by`, `where.tenant`)"
+                .into());
+        }
+        if self.min_events > MAX_MIN_EVENTS {
+            return Err(format!(
+                "field `min_events`: {} is out of range: expected 0 to {MAX_MIN_EVENTS}",
+                self.min_events
+            ));
         }
         if matches!(self.when, Condition::RepeatedDenials { .. }) && !self.group_by.is_empty() {
             return Err("field `group_by`: denials are grouped by actor already".into());
@@ -544,8 +574,14 @@ impl ActionSpec {
             ActionSpec::Callback { name } if name.is_empty() => {
                 Err("field `name`: the callback name is empty".into())
             }
-            ActionSpec::OpenBreaker { cool_down, .. } if cool_down.is_zero() => {
-                Err("field `cool_down`: must be more than zero".into())
+            ActionSpec::OpenBreaker { cool_down, .. }
+                if cool_down.is_zero() || *cool_down > MAX_ACTION_DURATION =>
+            {
+                Err(format!(
+                    "field `cool_down`: {} is out of range: expected more than 0s, up to {}",
+                    duration_text::format(*cool_down),
+                    duration_text::format(MAX_ACTION_DURATION)
+                ))
             }
             _ => Ok(()),
         }
@@ -650,8 +686,14 @@ impl WebhookSpec {
         if self.ca_file.is_some() && self.url.starts_with("http://") {
             return Err("field `ca_file`: only an https:// `url` uses a CA file".into());
         }
-        if self.timeout.is_zero() {
-            return Err("field `timeout`: must be more than zero".into());
+        for (field, d) in [("timeout", self.timeout), ("backoff", self.backoff)] {
+            if (field == "timeout" && d.is_zero()) || d > MAX_ACTION_DURATION {
+                return Err(format!(
+                    "field `{field}`: {} is out of range: expected more than 0s, up to {}",
+                    duration_text::format(d),
+                    duration_text::format(MAX_ACTION_DURATION)
+                ));
+            }
         }
         if self.retries > 20 {
             return Err(format!("field `retries`: {} is more than 20", self.retries));
@@ -668,5 +710,76 @@ impl WebhookSpec {
                 .into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn many(n: usize) -> String {
+        let mut text = String::with_capacity(n * 80);
+        for i in 0..n {
+            text.push_str(&format!(
+                "[[directive]]\nname = \"d{i}\"\nwhen = \"3 failures in a row\"\n\n"
+            ));
+        }
+        text
+    }
+
+    /// 20,000 directives load (this was quadratic: each directive searched the whole text for
+    /// its line, and the whole set for its name), and the error for a duplicate still names
+    /// the line of the second occurrence.
+    #[test]
+    fn twenty_thousand_directives_load_and_a_duplicate_names_its_line() {
+        let n = 20_000;
+        let mut text = many(n);
+        let set = DirectiveSet::from_toml_str(&text, "many.toml").expect("load");
+        assert_eq!(set.len(), n);
+        assert_eq!(set.directives()[n - 1].name, format!("d{}", n - 1));
+        text.push_str("[[directive]]\nname = \"d7\"\nwhen = \"3 failures in a row\"\n");
+        let err = DirectiveSet::from_toml_str(&text, "many.toml").expect_err("duplicate");
+        let line = 4 * n + 2;
+        assert!(err.to_string().contains(&format!("line {line}, field `name`")), "{err}");
+        // An invalid directive names its own line.
+        let bad = "[[directive]]\nname = \"ok\"\nwhen = \"3 failures in a row\"\n\n\
+                   [[directive]]\nname = \"bad\"\nwhen = \"3 failures in a row\"\n\
+                   then = [{ action = \"set_sampling\", rate = 2.0 }]\n";
+        let err = DirectiveSet::from_toml_str(bad, "bad.toml").expect_err("rate");
+        assert!(err.to_string().contains("line 6, directive \"bad\""), "{err}");
+    }
+
+    /// Every numeric field of a directive has a range, and an error names the field.
+    #[test]
+    fn numeric_fields_are_range_checked() {
+        let head = "[[directive]]\nname = \"d\"\nwhen = \"3 failures in a row\"\n";
+        for (extra, field) in [
+            ("min_events = 1000001\n", "min_events"),
+            (
+                "then = [{ action = \"open_breaker\", tool = \"t\", cool_down = \"2d\" }]\n",
+                "cool_down",
+            ),
+            (
+                "then = [{ action = \"open_breaker\", tool = \"t\", cool_down = \"0s\" }]\n",
+                "cool_down",
+            ),
+            (
+                "then = [{ action = \"webhook\", url = \"http://h\", backoff = \"2d\" }]\n",
+                "backoff",
+            ),
+            (
+                "then = [{ action = \"webhook\", url = \"http://h\", timeout = \"0s\" }]\n",
+                "timeout",
+            ),
+            ("then = [{ action = \"webhook\", url = \"http://h\", retries = 21 }]\n", "retries"),
+            ("then = [{ action = \"set_sampling\", rate = -0.1 }]\n", "rate"),
+        ] {
+            let err = DirectiveSet::from_toml_str(&format!("{head}{extra}"), "x.toml")
+                .expect_err(extra)
+                .to_string();
+            assert!(err.contains(&format!("`{field}`")), "{extra}: {err}");
+        }
+        let ok = format!("{head}min_events = 1000000\n");
+        assert!(DirectiveSet::from_toml_str(&ok, "x.toml").is_ok());
     }
 }

@@ -3,8 +3,10 @@
 mod bad_input_is_reported_not_fatal;
 mod events_round_trip;
 mod killed_writer_leaves_readable_store;
+mod long_tenants_round_trip;
 mod queries_prune_and_filter;
 mod retention_and_erasure;
+mod sink_failures_are_never_delivered;
 mod tenant_scope;
 
 use std::path::PathBuf;

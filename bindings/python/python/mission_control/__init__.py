@@ -295,6 +295,9 @@ def init(
     compliance: Optional[Sequence[str]] = None,
     redaction_key: Optional[str] = None,
     capture_content: Union[Sequence[str], bool, None] = None,
+    otlp_traces: Optional[bool] = None,
+    otlp_logs: Optional[bool] = None,
+    otlp_metrics: Optional[bool] = None,
 ) -> Control:
     """Starts Mission Control in this process and returns the instance.
 
@@ -303,7 +306,13 @@ def init(
     and nothing to run beside it. ``otlp_endpoint`` (with ``otlp_protocol`` ``"http"`` or
     ``"grpc"``) also exports spans over OTLP, ``https://`` included; ``otlp_headers`` are sent
     with every request (a hosted backend's API key) and ``otlp_ca_file`` is a PEM file of CA
-    certificates trusted besides the system's (a collector behind a private CA). ``backpressure`` is ``"drop_newest"`` (default:
+    certificates trusted besides the system's (a collector behind a private CA).
+    ``otlp_traces``, ``otlp_logs`` and ``otlp_metrics`` (default on, unless the standard
+    ``OTEL_TRACES_EXPORTER`` / ``OTEL_LOGS_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` is ``none``)
+    switch each signal's export; a backend that takes only traces (Arize Phoenix) is used with
+    ``otlp_logs=False, otlp_metrics=False``. A signal the backend refuses is counted in
+    ``health()["otlp"]`` and never makes ``flush()`` fail; ``flush()`` does not wait on a failing
+    backend (at most 5 s). ``backpressure`` is ``"drop_newest"`` (default:
     never block the agent; drops are counted) or ``"block:5ms"``. ``models`` (default on) runs
     anomaly detection with root-cause attribution and memory sampling off the agent's threads;
     anomalies are stored and queryable like any event (``kind="anomaly"``). ``directives`` are
@@ -331,6 +340,9 @@ def init(
                        ("log_level", log_level), ("redaction_key", redaction_key)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{arg} must be a str, not {type(value).__name__}")
+    for arg, value in (("otlp_traces", otlp_traces), ("otlp_logs", otlp_logs), ("otlp_metrics", otlp_metrics)):
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"{arg} must be a bool, not {type(value).__name__}")
     if ring_capacity is not None and (isinstance(ring_capacity, bool) or not isinstance(ring_capacity, int)):
         raise TypeError(f"ring_capacity must be an int, not {type(ring_capacity).__name__}")
     if ring_capacity is not None and ring_capacity <= 0:
@@ -356,6 +368,9 @@ def init(
         compliance=list(compliance) if compliance is not None else None,
         redaction_key=redaction_key,
         capture_content=_tenants(capture_content),
+        otlp_traces=otlp_traces,
+        otlp_logs=otlp_logs,
+        otlp_metrics=otlp_metrics,
     )
     ref = weakref.ref(control)
     atexit.register(_shutdown_at_exit, ref)

@@ -34,8 +34,8 @@ class Span:
         self,
         input_tokens: int,
         output_tokens: int,
-        cached_input_tokens: int = 0,
-        reasoning_tokens: int = 0,
+        cached_input_tokens: Optional[int] = None,
+        reasoning_tokens: Optional[int] = None,
     ) -> None: ...
     def set_finish_reason(self, reason: str) -> None: ...
     def first_token(self) -> None: ...
@@ -107,6 +107,9 @@ class Control:
         compliance: Optional[List[str]] = None,
         redaction_key: Optional[str] = None,
         capture_content: Optional[List[str]] = None,
+        otlp_traces: Optional[bool] = None,
+        otlp_logs: Optional[bool] = None,
+        otlp_metrics: Optional[bool] = None,
     ) -> "Control": ...
     def thread(
         self,
