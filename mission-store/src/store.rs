@@ -182,7 +182,7 @@ impl Store {
         let dir = self
             .root
             .join("events")
-            .join(format!("tenant={}", crate::layout::encode_segment(tenant)));
+            .join(format!("tenant={}", crate::layout::tenant_segment(tenant)));
         self.report.leftovers.retain(|p| p.starts_with(&dir));
         // A misplaced file belongs to no tenant that can be told: only an unscoped store lists it.
         self.report.misplaced.clear();
