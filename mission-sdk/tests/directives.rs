@@ -716,13 +716,17 @@ fn a_dead_endpoint_never_blocks_the_pipeline() {
         where = {{ operation = "other" }}
         "#
     ));
-    let started = Instant::now();
     for _ in 0..20 {
         h.tool_call("flaky", false);
         h.tool_call("flaky", true);
     }
     h.pipeline.flush().expect("flush is not held up by deliveries");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // One worker delivers in turn, and each of the 40 deliveries to the silent server takes two
+    // 300 ms timeouts: finishing them takes at least 24 s, so the flush returned with most of
+    // them still queued (a slow machine only makes that more so).
+    let stats = h.directives.stats();
+    assert_eq!(stats.webhooks_queued, 80, "{stats:?}");
+    assert!(stats.webhooks_failed < 40, "flush waited for the deliveries: {stats:?}");
     // Recording and the other directives carry on.
     h.tool_call("other", false);
     h.tool_call("other", false);
@@ -746,7 +750,8 @@ fn a_dead_endpoint_never_blocks_the_pipeline() {
     // Shutting down does not wait for the queue of dead deliveries.
     let shutting = Instant::now();
     let _ = h.pipeline.shutdown();
-    assert!(shutting.elapsed() < Duration::from_secs(5), "{:?}", shutting.elapsed());
+    // The dead deliveries still queued would take well over 15 s (see above).
+    assert!(shutting.elapsed() < Duration::from_secs(15), "{:?}", shutting.elapsed());
 }
 
 // ---------------------------------------------------------------------------------------------
