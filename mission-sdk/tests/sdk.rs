@@ -451,3 +451,42 @@ impl EndWithError for mission_sdk::Span<'_> {
         self.end();
     }
 }
+
+#[test]
+fn sampling_settings_out_of_range_are_refused_naming_field_and_range() {
+    use mission_sdk::SamplingConfig;
+    let dir = TempDir::new("sampling-ranges");
+    let build = |sampling: SamplingConfig| {
+        MissionControl::builder()
+            .ignore_environment()
+            .with_store_root(&dir.0)
+            .with_sampling(sampling)
+            .build()
+    };
+    assert_eq!(SamplingConfig::default().validate(), Ok(()));
+    drop(build(SamplingConfig::default()).expect("the defaults pass"));
+    let cases = [
+        (SamplingConfig { rate: 1.5, ..Default::default() }, "rate", "0 to 1"),
+        (SamplingConfig { rate: f64::NAN, ..Default::default() }, "rate", "0 to 1"),
+        (
+            SamplingConfig { slow_span: Duration::ZERO, ..Default::default() },
+            "slow_span",
+            "1us to 86400s",
+        ),
+        (SamplingConfig { max_wait: Duration::ZERO, ..Default::default() }, "max_wait", "1ms"),
+        (
+            SamplingConfig { max_buffered_events: 0, ..Default::default() },
+            "max_buffered_events",
+            "16777216",
+        ),
+    ];
+    for (sampling, field, range) in cases {
+        let err = build(sampling).expect_err(field).to_string();
+        assert!(
+            err.contains("with_sampling")
+                && err.contains(&format!("`{field}`"))
+                && err.contains(range),
+            "{err}"
+        );
+    }
+}
