@@ -371,7 +371,7 @@ fn sampling_keeps_every_interesting_thread_and_counts_what_it_skips() {
         .with_store_root(&dir.0)
         .with_sampling(SamplingConfig {
             rate: 0.0,
-            slow_span: Duration::from_millis(50),
+            slow_span: Duration::from_secs(30),
             ..SamplingConfig::default()
         })
         .build()
@@ -402,12 +402,19 @@ fn sampling_keeps_every_interesting_thread_and_counts_what_it_skips() {
         thread.end();
     }
     {
-        let thread = agent.thread();
-        let slow = thread.tool_call("slow");
-        std::thread::sleep(Duration::from_millis(60));
-        slow.end();
-        kept.push(thread.id());
-        thread.end();
+        // A slow tool call timed elsewhere: a minute long, however fast or slow the machine
+        // (and the ordinary calls above stay far below `slow_span` even on a stalled one).
+        use mission_sdk::core::{Symbol, ThreadContext, Timestamp};
+        let ctx = ThreadContext::new(Symbol::intern("default"), Symbol::intern("sampled-agent"));
+        let recorder = control.recorder();
+        let name = Symbol::intern("invoke_agent");
+        let root = recorder.start_span(&ctx, SpanKind::AgentStep, name, None);
+        let parent = Some(root.span_id());
+        let slow = recorder.start_span(&ctx, SpanKind::ToolCall, Symbol::intern("slow"), parent);
+        let end = Timestamp(slow.start_time().0 + 60_000_000_000);
+        slow.end_at(end);
+        root.end_at(end);
+        kept.push(ctx.thread_id);
     }
     control.flush().expect("flush");
     let sampling = control.sampling_stats().expect("sampling on");
