@@ -127,7 +127,8 @@ pub use recorder::{Accounting, Recorder, WeakRecorder};
 pub use sink::{FnSink, Sink, SinkContext, SinkError, TICK_INTERVAL, Transform};
 pub use span::{ActiveSpan, ThreadContext};
 pub use stats::{
-    LatencySummary, ModelUsage, OperationStats, StatsConfig, StatsReader, StatsSink, StatsSnapshot,
-    UsageTotals,
+    LatencySummary, ModelUsage, OperationStats, STATS_BUCKETS_RANGE, STATS_MAX_OPERATIONS_RANGE,
+    STATS_SIGNIFICANT_FIGURES_RANGE, STATS_WINDOW_RANGE, StatsConfig, StatsReader, StatsSink,
+    StatsSnapshot, UsageTotals,
 };
 pub use text::Text;

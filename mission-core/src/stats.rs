@@ -14,25 +14,55 @@ use crate::recorder::lock;
 use crate::{Event, EventBody, EventKind, SpanKind, Symbol, Timestamp};
 use crate::{Sink, SinkError};
 
+/// The range of [`StatsConfig::window`]: 1 s to 7 days.
+pub const STATS_WINDOW_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(7 * 24 * 3600);
+/// The range of [`StatsConfig::buckets`].
+pub const STATS_BUCKETS_RANGE: std::ops::RangeInclusive<usize> = 1..=1000;
+/// The range of [`StatsConfig::max_operations`].
+pub const STATS_MAX_OPERATIONS_RANGE: std::ops::RangeInclusive<usize> = 1..=(1 << 20);
+/// The range of [`StatsConfig::significant_figures`].
+pub const STATS_SIGNIFICANT_FIGURES_RANGE: std::ops::RangeInclusive<u8> = 1..=5;
+
 /// How the stats sink aggregates.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StatsConfig {
-    /// Length of the sliding window.
+    /// Length of the sliding window ([`STATS_WINDOW_RANGE`]).
     #[serde(with = "crate::config::duration_text")]
     pub window: Duration,
-    /// Sub-windows the window is made of; the window slides one sub-window at a time.
+    /// Sub-windows the window is made of; the window slides one sub-window at a time
+    /// ([`STATS_BUCKETS_RANGE`]).
     pub buckets: usize,
     /// Most distinct (agent, operation) pairs tracked; further ones are merged under the
     /// operation name `(other)` of their agent — while at most as many such `(other)` entries
     /// exist again — and then under agent and operation `(other)`: so distinct agent names
     /// cannot grow the statistics past `2 × max_operations + 1` entries. Also the most (provider, model) pairs tracked (further
     /// ones: provider and model `(other)`). Merged spans are counted in
-    /// [`StatsSnapshot::overflowed`].
+    /// [`StatsSnapshot::overflowed`]. Range: [`STATS_MAX_OPERATIONS_RANGE`].
     pub max_operations: usize,
     /// Significant decimal digits the latency histograms keep (1 to 5): 2 means values are
     /// exact to within 1 %.
     pub significant_figures: u8,
+}
+
+impl StatsConfig {
+    /// Checks every setting is within its documented range ([`STATS_WINDOW_RANGE`],
+    /// [`STATS_BUCKETS_RANGE`], [`STATS_MAX_OPERATIONS_RANGE`],
+    /// [`STATS_SIGNIFICANT_FIGURES_RANGE`]); [`StatsSink::try_with_config`] checks it.
+    ///
+    /// # Errors
+    /// A message naming the first field out of range, its value and the range.
+    pub fn validate(&self) -> Result<(), String> {
+        let text = |d: &Duration| crate::duration_text::format(*d);
+        crate::check_range("window", self.window, &STATS_WINDOW_RANGE, text)?;
+        let count = |n: &usize| n.to_string();
+        crate::check_range("buckets", self.buckets, &STATS_BUCKETS_RANGE, count)?;
+        let (field, range) = ("max_operations", &STATS_MAX_OPERATIONS_RANGE);
+        crate::check_range(field, self.max_operations, range, count)?;
+        let (field, range) = ("significant_figures", &STATS_SIGNIFICANT_FIGURES_RANGE);
+        crate::check_range(field, self.significant_figures, range, |n| n.to_string())
+    }
 }
 
 impl Default for StatsConfig {
@@ -378,9 +408,19 @@ impl StatsSink {
         Self::with_config(StatsConfig::default())
     }
 
-    /// A sink with `config`.
+    /// A sink with `config`; settings out of range are brought into it. Prefer
+    /// [`try_with_config`](Self::try_with_config), which refuses them.
     pub fn with_config(config: StatsConfig) -> Self {
         Self { state: Arc::new(Mutex::new(StatsState::new(config))) }
+    }
+
+    /// A sink with `config`, checked first ([`StatsConfig::validate`]).
+    ///
+    /// # Errors
+    /// A message naming the first field out of range, its value and the range.
+    pub fn try_with_config(config: StatsConfig) -> Result<Self, String> {
+        config.validate()?;
+        Ok(Self::with_config(config))
     }
 
     /// A reader for this sink's statistics.
@@ -431,6 +471,30 @@ impl std::fmt::Debug for StatsReader {
 mod tests {
     use super::*;
     use crate::{SpanEnd, Status};
+
+    #[test]
+    fn settings_out_of_range_are_refused_naming_field_and_range() {
+        assert_eq!(StatsConfig::default().validate(), Ok(()));
+        assert!(StatsSink::try_with_config(StatsConfig::default()).is_ok());
+        let cases = [
+            (
+                StatsConfig { window: Duration::from_millis(10), ..Default::default() },
+                "window",
+                "1s",
+            ),
+            (StatsConfig { buckets: 0, ..Default::default() }, "buckets", "1 to 1000"),
+            (StatsConfig { max_operations: 0, ..Default::default() }, "max_operations", "1048576"),
+            (
+                StatsConfig { significant_figures: 9, ..Default::default() },
+                "significant_figures",
+                "1 to 5",
+            ),
+        ];
+        for (config, field, range) in cases {
+            let Err(err) = StatsSink::try_with_config(config) else { panic!("{field} refused") };
+            assert!(err.contains(&format!("`{field}`")) && err.contains(range), "{err}");
+        }
+    }
 
     fn span(agent: &str, name: &str, end_ns: u64, duration_ns: u64, error: bool) -> Event {
         let mut e = Event::new(

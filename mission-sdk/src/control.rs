@@ -242,6 +242,19 @@ impl MissionControlBuilder {
         config
             .validate()
             .map_err(|message| crate::Error::Config { origin: "configuration".into(), message })?;
+        if let Some(sampling) = &self.sampling {
+            sampling.validate().map_err(|message| crate::Error::Config {
+                origin: "with_sampling".into(),
+                message,
+            })?;
+        }
+        #[cfg(feature = "models")]
+        if let Some(models) = &self.models {
+            models.validate().map_err(|message| crate::Error::Config {
+                origin: "with_models".into(),
+                message,
+            })?;
+        }
         let prices = match (self.prices, &config.prices_file) {
             (Some(p), _) => {
                 p.validate().map_err(|message| crate::Error::Config {

@@ -125,7 +125,10 @@ pub use otlp::{OtlpConfig, OtlpHealth, OtlpProtocol, OtlpSink, OtlpStats, OtlpSt
 pub use policy::{PolicyDecision, PolicyEnforcer, PolicySet};
 pub use price::{MAX_PRICE_PER_MILLION, ModelPrice, PriceTable};
 pub use redact::{RedactingSink, RedactionConfig, Redactor};
-pub use sampling::{SamplingConfig, SamplingSink, SamplingStats, SamplingStatsReader};
+pub use sampling::{
+    SAMPLING_MAX_BUFFERED_EVENTS_RANGE, SAMPLING_MAX_WAIT_RANGE, SAMPLING_RATE_RANGE,
+    SAMPLING_SLOW_SPAN_RANGE, SamplingConfig, SamplingSink, SamplingStats, SamplingStatsReader,
+};
 
 pub use mission_core::{
     self as core, AttrValue, Backpressure, Decision, Event, EventBody, Health, Level, MissionLayer,

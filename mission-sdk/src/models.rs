@@ -74,6 +74,12 @@ use mission_ml::leak::{LeakDetector, LeakEstimate};
 
 pub use crate::anomaly::{MEMORY_METRIC, attr};
 
+mod ranges;
+pub use ranges::{
+    ERROR_BUCKET_RANGE, HISTORY_RANGE, LEAK_HORIZON_RANGE, MAX_ANOMALIES_PER_MINUTE_RANGE,
+    MAX_STREAMS_RANGE, MEMORY_INTERVAL_RANGE, MEMORY_LIMIT_RANGE, QUEUE_BATCHES_RANGE,
+};
+
 /// Settings of the models sink.
 #[derive(Clone, Debug)]
 pub struct ModelConfig {

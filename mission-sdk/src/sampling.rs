@@ -24,6 +24,17 @@ use mission_core::{
     Decision, Event, EventBody, Sink, SinkContext, SinkError, SpanKind, ThreadId, Timestamp,
 };
 
+/// The range of [`SamplingConfig::rate`].
+pub const SAMPLING_RATE_RANGE: std::ops::RangeInclusive<f64> = 0.0..=1.0;
+/// The range of [`SamplingConfig::slow_span`]: 1 µs to a day.
+pub const SAMPLING_SLOW_SPAN_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_micros(1)..=Duration::from_secs(86_400);
+/// The range of [`SamplingConfig::max_wait`]: 1 ms to a day.
+pub const SAMPLING_MAX_WAIT_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(86_400);
+/// The range of [`SamplingConfig::max_buffered_events`].
+pub const SAMPLING_MAX_BUFFERED_EVENTS_RANGE: std::ops::RangeInclusive<usize> = 1..=(1 << 24);
+
 /// How threads are sampled.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,6 +49,23 @@ pub struct SamplingConfig {
     pub max_wait: Duration,
     /// Most events waiting for a decision, over all threads.
     pub max_buffered_events: usize,
+}
+
+impl SamplingConfig {
+    /// Checks every setting is within its documented range ([`SAMPLING_RATE_RANGE`],
+    /// [`SAMPLING_SLOW_SPAN_RANGE`], [`SAMPLING_MAX_WAIT_RANGE`], [`SAMPLING_MAX_BUFFERED_EVENTS_RANGE`]);
+    /// [`MissionControl`](crate::MissionControl)'s `build` checks it.
+    ///
+    /// # Errors
+    /// A message naming the first field out of range, its value and the range.
+    pub fn validate(&self) -> Result<(), String> {
+        mission_core::check_range("rate", self.rate, &SAMPLING_RATE_RANGE, |r| r.to_string())?;
+        let text = |d: &Duration| mission_core::duration_text::format(*d);
+        mission_core::check_range("slow_span", self.slow_span, &SAMPLING_SLOW_SPAN_RANGE, text)?;
+        mission_core::check_range("max_wait", self.max_wait, &SAMPLING_MAX_WAIT_RANGE, text)?;
+        let (field, range) = ("max_buffered_events", &SAMPLING_MAX_BUFFERED_EVENTS_RANGE);
+        mission_core::check_range(field, self.max_buffered_events, range, |n| n.to_string())
+    }
 }
 
 impl Default for SamplingConfig {

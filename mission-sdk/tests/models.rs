@@ -301,3 +301,50 @@ fn learned_state_survives_a_restart_so_a_new_run_pages_at_once() {
     drop(fresh);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn model_settings_out_of_range_are_refused_naming_field_and_range() {
+    let root = temp_root("model-ranges");
+    let build = |models: ModelConfig| {
+        MissionControl::builder()
+            .ignore_environment()
+            .with_store_root(&root)
+            .with_models(models)
+            .build()
+    };
+    let quiet = || ModelConfig { memory_interval: None, ..ModelConfig::default() };
+    assert_eq!(ModelConfig::default().validate(), Ok(()));
+    drop(build(quiet()).expect("the defaults pass"));
+    let cases = [
+        (ModelConfig { max_streams: 0, ..quiet() }, "max_streams", "1048576"),
+        (ModelConfig { history: 1 << 30, ..quiet() }, "history", "65536"),
+        (ModelConfig { error_bucket: Duration::ZERO, ..quiet() }, "error_bucket", "1s"),
+        (ModelConfig { queue_batches: 0, ..quiet() }, "queue_batches", "1048576"),
+        (
+            ModelConfig { memory_interval: Some(Duration::ZERO), ..quiet() },
+            "memory_interval",
+            "1ms",
+        ),
+        (ModelConfig { memory_limit: Some(10), ..quiet() }, "memory_limit", "1048576"),
+        (
+            ModelConfig { leak_horizon: Duration::from_secs(1), ..quiet() },
+            "leak_horizon",
+            "60s to 31536000s",
+        ),
+        (
+            ModelConfig { max_anomalies_per_minute: u32::MAX, ..quiet() },
+            "max_anomalies_per_minute",
+            "1000000",
+        ),
+    ];
+    for (models, field, range) in cases {
+        let err = build(models).expect_err(field).to_string();
+        assert!(
+            err.contains("with_models")
+                && err.contains(&format!("`{field}`"))
+                && err.contains(range),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -311,7 +311,8 @@ fn hanging_spans_show_as_in_flight_before_they_end() {
     let control = MissionControl::builder()
         .ignore_environment()
         .with_store_root(&dir.0)
-        .with_in_flight_after(Duration::from_millis(150))
+        // Long enough that "nothing is overdue yet" holds however slowly the next lines run.
+        .with_in_flight_after(Duration::from_secs(2))
         .build()
         .expect("build");
     let sub =
@@ -321,9 +322,8 @@ fn hanging_spans_show_as_in_flight_before_they_end() {
     let quick = thread.tool_call("quick");
     quick.end();
     assert!(control.in_flight().is_empty(), "nothing is overdue yet");
-    std::thread::sleep(Duration::from_millis(400));
     // The watchdog looks every 100 ms; on a loaded machine give it time to have looked.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while control.in_flight_report().overdue < 2
         || mission_sdk::read_in_flight_file(&dir.0).map_or(0, |f| f.len()) < 2
     {
@@ -337,7 +337,7 @@ fn hanging_spans_show_as_in_flight_before_they_end() {
     let overdue = control.in_flight();
     let names: Vec<&str> = overdue.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["invoke_agent", "never_returns"], "oldest first; the ended span is gone");
-    assert!(overdue.iter().all(|s| s.age_ms >= 150 && s.agent == "stuck-agent"));
+    assert!(overdue.iter().all(|s| s.age_ms >= 2000 && s.agent == "stuck-agent"));
     assert_eq!(overdue[1].span_id, hanging.span_id().to_string());
     let report = control.in_flight_report();
     assert_eq!((report.open, report.overdue), (2, 2));
@@ -371,7 +371,7 @@ fn sampling_keeps_every_interesting_thread_and_counts_what_it_skips() {
         .with_store_root(&dir.0)
         .with_sampling(SamplingConfig {
             rate: 0.0,
-            slow_span: Duration::from_millis(50),
+            slow_span: Duration::from_secs(30),
             ..SamplingConfig::default()
         })
         .build()
@@ -402,12 +402,19 @@ fn sampling_keeps_every_interesting_thread_and_counts_what_it_skips() {
         thread.end();
     }
     {
-        let thread = agent.thread();
-        let slow = thread.tool_call("slow");
-        std::thread::sleep(Duration::from_millis(60));
-        slow.end();
-        kept.push(thread.id());
-        thread.end();
+        // A slow tool call timed elsewhere: a minute long, however fast or slow the machine
+        // (and the ordinary calls above stay far below `slow_span` even on a stalled one).
+        use mission_sdk::core::{Symbol, ThreadContext, Timestamp};
+        let ctx = ThreadContext::new(Symbol::intern("default"), Symbol::intern("sampled-agent"));
+        let recorder = control.recorder();
+        let name = Symbol::intern("invoke_agent");
+        let root = recorder.start_span(&ctx, SpanKind::AgentStep, name, None);
+        let parent = Some(root.span_id());
+        let slow = recorder.start_span(&ctx, SpanKind::ToolCall, Symbol::intern("slow"), parent);
+        let end = Timestamp(slow.start_time().0 + 60_000_000_000);
+        slow.end_at(end);
+        root.end_at(end);
+        kept.push(ctx.thread_id);
     }
     control.flush().expect("flush");
     let sampling = control.sampling_stats().expect("sampling on");
@@ -449,5 +456,44 @@ impl EndWithError for mission_sdk::Span<'_> {
     fn end_with_error_for_test(mut self) {
         self.set_error("boom");
         self.end();
+    }
+}
+
+#[test]
+fn sampling_settings_out_of_range_are_refused_naming_field_and_range() {
+    use mission_sdk::SamplingConfig;
+    let dir = TempDir::new("sampling-ranges");
+    let build = |sampling: SamplingConfig| {
+        MissionControl::builder()
+            .ignore_environment()
+            .with_store_root(&dir.0)
+            .with_sampling(sampling)
+            .build()
+    };
+    assert_eq!(SamplingConfig::default().validate(), Ok(()));
+    drop(build(SamplingConfig::default()).expect("the defaults pass"));
+    let cases = [
+        (SamplingConfig { rate: 1.5, ..Default::default() }, "rate", "0 to 1"),
+        (SamplingConfig { rate: f64::NAN, ..Default::default() }, "rate", "0 to 1"),
+        (
+            SamplingConfig { slow_span: Duration::ZERO, ..Default::default() },
+            "slow_span",
+            "1us to 86400s",
+        ),
+        (SamplingConfig { max_wait: Duration::ZERO, ..Default::default() }, "max_wait", "1ms"),
+        (
+            SamplingConfig { max_buffered_events: 0, ..Default::default() },
+            "max_buffered_events",
+            "16777216",
+        ),
+    ];
+    for (sampling, field, range) in cases {
+        let err = build(sampling).expect_err(field).to_string();
+        assert!(
+            err.contains("with_sampling")
+                && err.contains(&format!("`{field}`"))
+                && err.contains(range),
+            "{err}"
+        );
     }
 }

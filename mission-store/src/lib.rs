@@ -81,7 +81,11 @@ mod views;
 pub use encode::encode;
 pub use error::{Error, Result};
 pub use query::{Query, QueryIter, QueryStats};
-pub use sink::{FileMetadataSource, ParquetSink, RetentionPolicy, SinkCounters, StoreConfig};
+pub use sink::{
+    FileMetadataSource, MAX_FILE_AGE_RANGE, MAX_FILE_BYTES_RANGE, MAX_OPEN_FILES_RANGE,
+    ParquetSink, ROW_GROUP_ROWS_RANGE, RetentionPolicy, SinkCounters, StoreConfig,
+    ZSTD_LEVEL_RANGE,
+};
 pub use store::{OpenReport, Store, StoreCheck, StoreFile};
 pub use views::{
     AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,

@@ -27,9 +27,9 @@ use crate::{Error, Result};
 pub struct StoreConfig {
     /// The store's root directory; files go under `<root>/events/`.
     pub root: PathBuf,
-    /// Events per row group (each is sorted by thread, then time).
+    /// Events per row group (each is sorted by thread, then time; [`ROW_GROUP_ROWS_RANGE`]).
     pub row_group_rows: usize,
-    /// A file is finalized once it holds about this many bytes.
+    /// A file is finalized once it holds about this many bytes ([`MAX_FILE_BYTES_RANGE`]).
     pub max_file_bytes: u64,
     /// A file is finalized once it has been open this long, so readers see data within it.
     #[serde(with = "mission_core::duration_text")]
@@ -44,7 +44,7 @@ pub struct StoreConfig {
     /// compliance pack, or a customer's contract, can keep one tenant's data shorter or longer).
     #[serde(with = "mission_core::duration_text::map")]
     pub tenant_retention: BTreeMap<String, Duration>,
-    /// zstd level (1–22).
+    /// zstd level ([`ZSTD_LEVEL_RANGE`]: 1–22).
     pub zstd_level: i32,
 }
 
@@ -63,7 +63,44 @@ impl Default for StoreConfig {
     }
 }
 
+/// The range of [`StoreConfig::row_group_rows`].
+pub const ROW_GROUP_ROWS_RANGE: std::ops::RangeInclusive<usize> = 1..=(1 << 24);
+/// The range of [`StoreConfig::max_file_bytes`]: 4 KiB to 1 TiB.
+pub const MAX_FILE_BYTES_RANGE: std::ops::RangeInclusive<u64> = (1 << 12)..=(1 << 40);
+/// The range of [`StoreConfig::max_file_age`]: 1 ms to a day.
+pub const MAX_FILE_AGE_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(86_400);
+/// The range of [`StoreConfig::max_open_files`].
+pub const MAX_OPEN_FILES_RANGE: std::ops::RangeInclusive<usize> = 1..=4096;
+/// The range of [`StoreConfig::zstd_level`].
+pub const ZSTD_LEVEL_RANGE: std::ops::RangeInclusive<i32> = 1..=22;
+
 impl StoreConfig {
+    /// Checks every numeric setting is within its documented range ([`ROW_GROUP_ROWS_RANGE`],
+    /// [`MAX_FILE_BYTES_RANGE`], [`MAX_FILE_AGE_RANGE`], [`MAX_OPEN_FILES_RANGE`],
+    /// [`ZSTD_LEVEL_RANGE`]); [`ParquetSink::new`] checks it.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the first field out of range, its value and the range.
+    pub fn validate(&self) -> Result<()> {
+        fn check<T: PartialOrd>(
+            field: &'static str,
+            value: T,
+            range: &std::ops::RangeInclusive<T>,
+            show: impl Fn(&T) -> String,
+        ) -> Result<()> {
+            mission_core::check_range(field, value, range, show)
+                .map_err(|reason| Error::Invalid { what: field, reason })
+        }
+        let count = |n: &usize| n.to_string();
+        check("row_group_rows", self.row_group_rows, &ROW_GROUP_ROWS_RANGE, count)?;
+        check("max_file_bytes", self.max_file_bytes, &MAX_FILE_BYTES_RANGE, |n| n.to_string())?;
+        let text = |d: &Duration| mission_core::duration_text::format(*d);
+        check("max_file_age", self.max_file_age, &MAX_FILE_AGE_RANGE, text)?;
+        check("max_open_files", self.max_open_files, &MAX_OPEN_FILES_RANGE, count)?;
+        check("zstd_level", self.zstd_level, &ZSTD_LEVEL_RANGE, |n| n.to_string())
+    }
+
     /// The default configuration with `root` as the store's root.
     pub fn at(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into(), ..Self::default() }
@@ -191,18 +228,7 @@ impl ParquetSink {
     /// [`Error::Io`] if the root cannot be created or is not writable;
     /// [`Error::Invalid`] for a setting out of range.
     pub fn new(config: StoreConfig) -> Result<Self> {
-        if !(1..=22).contains(&config.zstd_level) {
-            return Err(Error::Invalid {
-                what: "zstd_level",
-                reason: format!("{} is not in 1..=22", config.zstd_level),
-            });
-        }
-        if config.row_group_rows == 0 || config.max_open_files == 0 {
-            return Err(Error::Invalid {
-                what: "row_group_rows / max_open_files",
-                reason: "must be at least 1".into(),
-            });
-        }
+        config.validate()?;
         let events_dir = config.root.join("events");
         fs::create_dir_all(&events_dir)
             .map_err(|e| Error::io("create store directory", &events_dir, e))?;

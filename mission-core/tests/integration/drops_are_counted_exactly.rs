@@ -150,9 +150,13 @@ fn exited_threads_are_retired_with_their_counts() {
         .expect("thread");
     }
     pipeline.flush().expect("flush");
-    // Give the pipeline a pass to notice the exited threads.
-    std::thread::sleep(Duration::from_millis(20));
-    let health = pipeline.health();
+    // Wait (generously) for the pipeline to take a pass and notice the exited threads.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut health = pipeline.health();
+    while health.buffer.producers >= 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        health = pipeline.health();
+    }
     assert!(
         health.buffer.producers < 20,
         "rings of exited threads are retired: {:?}",

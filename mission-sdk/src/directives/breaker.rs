@@ -11,8 +11,60 @@
 //! (`across_tenants = true`) opens a breaker with no tenant, which applies to every tenant.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// The time breakers measure their cool-downs in: the machine's monotonic clock
+/// ([`BreakerClock::system`], the default), or a clock that moves only when told
+/// ([`BreakerClock::manual`] and [`advance`](BreakerClock::advance)) — for tests and
+/// simulations that must not depend on how fast the machine runs. Cheap to clone; clones share
+/// the time.
+#[derive(Clone, Debug)]
+pub struct BreakerClock {
+    start: Instant,
+    /// `None`: the system clock; else nanoseconds advanced since `start`.
+    manual: Option<Arc<AtomicU64>>,
+}
+
+impl Default for BreakerClock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl BreakerClock {
+    /// The machine's monotonic clock.
+    pub fn system() -> Self {
+        Self { start: Instant::now(), manual: None }
+    }
+
+    /// A clock that stands still until [`advance`](Self::advance)d.
+    pub fn manual() -> Self {
+        Self { start: Instant::now(), manual: Some(Arc::new(AtomicU64::new(0))) }
+    }
+
+    /// Moves a manual clock forward by `by` (saturating at about 584 years); a system clock
+    /// ignores it. Returns whether the clock moved.
+    pub fn advance(&self, by: Duration) -> bool {
+        let Some(nanos) = &self.manual else { return false };
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let _ =
+            nanos.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_add(by)));
+        true
+    }
+
+    /// The time now.
+    pub fn now(&self) -> Instant {
+        match &self.manual {
+            None => Instant::now(),
+            Some(nanos) => {
+                let by = Duration::from_nanos(nanos.load(Ordering::Acquire));
+                self.start.checked_add(by).unwrap_or(self.start)
+            }
+        }
+    }
+}
 
 /// Most (tenant, tool) breakers at once; more are refused and counted.
 pub const MAX_BREAKERS: usize = 1024;

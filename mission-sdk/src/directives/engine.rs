@@ -401,7 +401,7 @@ impl Engine {
         self.now = self.now.max(t);
         if let Some(span) = e.as_span() {
             let (tenant, tool) = (e.tenant.as_str(), e.name.as_str());
-            let now = std::time::Instant::now();
+            let now = shared.clock.now();
             let ok = !span.status.is_error();
             for (owner, transition) in shared.breakers.outcome(tenant, tool, ok, now) {
                 match transition {
@@ -745,7 +745,7 @@ impl Engine {
             }
         }
         for (tool, cool_down) in breakers {
-            let (tenant, now) = (alert.tenant.as_str(), std::time::Instant::now());
+            let (tenant, now) = (alert.tenant.as_str(), shared.clock.now());
             if shared.breakers.open(tenant, &tool, &alert.directive, &alert.summary, cool_down, now)
             {
                 c.breakers_opened.fetch_add(1, Ordering::Relaxed);

@@ -95,7 +95,7 @@ pub use action::{
     ATTR_DELIVERY_OUTCOME, ATTR_DELIVERY_STATUS, ATTR_DIRECTIVE, Alert, AlertState, BREAKER_EVENT,
     DELIVERY_EVENT, DIRECTIVES_TARGET,
 };
-pub use breaker::{BreakerState, BreakerStatus, Denial, MAX_BREAKERS, Permit};
+pub use breaker::{BreakerClock, BreakerState, BreakerStatus, Denial, MAX_BREAKERS, Permit};
 pub use condition::{
     Aggregation, BUCKETS, Comparison, Condition, Field, HISTOGRAM_BINS, Slo, SloGood, Statistic,
     Threshold,
@@ -283,6 +283,8 @@ pub struct DirectiveStatus {
 pub(crate) struct Shared {
     engine: Mutex<Engine>,
     breakers: breaker::Breakers,
+    /// The time the breakers' cool-downs are measured in.
+    clock: breaker::BreakerClock,
     callbacks: RwLock<HashMap<String, Callback>>,
     counters: Arc<Counters>,
     /// 0: no directive sets it; else `Level as u8 + 1`.
@@ -310,12 +312,22 @@ impl Directives {
     /// # Errors
     /// [`DirectiveError::Invalid`] if a webhook names a secret variable that is not set.
     pub fn new(set: DirectiveSet) -> Result<Self> {
+        Self::with_clock(set, BreakerClock::system())
+    }
+
+    /// Like [`new`](Self::new), with the breakers' cool-downs measured on `clock` (e.g. a
+    /// [`BreakerClock::manual`] a test or simulation advances).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_clock(set: DirectiveSet, clock: BreakerClock) -> Result<Self> {
         let directives = set.into_iter().map(Directive::compile).collect::<Result<Vec<_>>>()?;
         let counters = Arc::new(Counters::default());
         Ok(Self {
             shared: Arc::new(Shared {
                 engine: Mutex::new(Engine::new(directives, counters.clone())),
                 breakers: breaker::Breakers::default(),
+                clock,
                 callbacks: RwLock::new(HashMap::new()),
                 counters,
                 log_level: AtomicU8::new(0),
@@ -459,20 +471,20 @@ impl Directives {
     /// any tenant; in a process serving several tenants ask [`permit_for`](Self::permit_for).
     /// Without an open breaker this takes no lock (one atomic load).
     pub fn permit(&self, tool: &str) -> Permit {
-        self.shared.breakers.permit(None, tool, std::time::Instant::now())
+        self.shared.breakers.permit(None, tool, self.shared.clock.now())
     }
 
     /// May `tenant` call `tool` now? Ask before each tool call: denied while `tenant`'s breaker
     /// of `tool` (or one a directive across tenants opened) is open; other tenants' breakers do
     /// not matter. Without an open breaker this takes no lock (one atomic load).
     pub fn permit_for(&self, tenant: &str, tool: &str) -> Permit {
-        self.shared.breakers.permit(Some(tenant), tool, std::time::Instant::now())
+        self.shared.breakers.permit(Some(tenant), tool, self.shared.clock.now())
     }
 
     /// Reports the outcome of `tenant`'s call of `tool` made outside the recorded stream (spans
     /// of the tool report it on their own): decides a half-open breaker.
     pub fn report(&self, tenant: &str, tool: &str, success: bool) {
-        let _ = self.shared.breakers.outcome(tenant, tool, success, std::time::Instant::now());
+        let _ = self.shared.breakers.outcome(tenant, tool, success, self.shared.clock.now());
     }
 
     /// Closes `tool`'s breakers by hand (every tenant's); returns whether one was open or
@@ -488,12 +500,12 @@ impl Directives {
 
     /// Every breaker a directive opened, with its tenant and state.
     pub fn breakers(&self) -> Vec<BreakerStatus> {
-        self.shared.breakers.list(None, std::time::Instant::now())
+        self.shared.breakers.list(None, self.shared.clock.now())
     }
 
     /// The breakers a principal of `tenant` sees: its own and those of every tenant.
     pub fn breakers_for(&self, tenant: &str) -> Vec<BreakerStatus> {
-        self.shared.breakers.list(Some(tenant), std::time::Instant::now())
+        self.shared.breakers.list(Some(tenant), self.shared.clock.now())
     }
 
     /// Whether a log record at `level` is recorded, given the `configured` least severe level:

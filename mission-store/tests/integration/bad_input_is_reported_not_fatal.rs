@@ -103,3 +103,39 @@ fn corrupt_foreign_and_newer_files_are_skipped_and_reported() {
     );
     assert!(reason("part-newer.parquet").contains("schema version 999"), "{skipped:?}");
 }
+
+#[test]
+fn store_settings_out_of_range_are_refused_naming_field_and_range() {
+    let dir = TempDir::new("store-ranges");
+    assert!(StoreConfig::at(&dir.0).validate().is_ok());
+    drop(ParquetSink::new(StoreConfig::at(&dir.0)).expect("the defaults pass"));
+    let cases = [
+        (
+            StoreConfig { row_group_rows: 0, ..StoreConfig::at(&dir.0) },
+            "row_group_rows",
+            "16777216",
+        ),
+        (
+            StoreConfig { max_file_bytes: 10, ..StoreConfig::at(&dir.0) },
+            "max_file_bytes",
+            "4096 to 1099511627776",
+        ),
+        (
+            StoreConfig { max_file_age: Duration::ZERO, ..StoreConfig::at(&dir.0) },
+            "max_file_age",
+            "1ms",
+        ),
+        (
+            StoreConfig { max_open_files: 0, ..StoreConfig::at(&dir.0) },
+            "max_open_files",
+            "1 to 4096",
+        ),
+        (StoreConfig { zstd_level: 0, ..StoreConfig::at(&dir.0) }, "zstd_level", "1 to 22"),
+    ];
+    for (config, field, range) in cases {
+        let Err(err) = ParquetSink::new(config) else { panic!("{field} refused") };
+        assert!(matches!(err, Error::Invalid { what, .. } if what == field), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(&format!("`{field}`")) && text.contains(range), "{text}");
+    }
+}
