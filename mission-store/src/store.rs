@@ -16,6 +16,7 @@ use crate::layout::{Partition, TEMP_SUFFIX};
 use crate::query::Query;
 use crate::schema::{self, col};
 use crate::sink::RetentionPolicy;
+use crate::wal;
 use crate::{Error, Result};
 
 /// One finalized events file.
@@ -32,10 +33,18 @@ pub struct StoreFile {
 /// What [`Store::open`] found besides readable files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenReport {
-    /// Temporary files of writers that did not finish (a killed process): never read.
+    /// Temporary files of writers that did not finish (a killed process): never read;
+    /// [`Store::recover`] deletes those whose rows are in a log segment and quarantines the rest.
     pub leftovers: Vec<PathBuf>,
     /// `.parquet` files outside the partition layout: never read.
     pub misplaced: Vec<PathBuf>,
+    /// Write-ahead log segments of writers that did not finish: their rows are not in the
+    /// store until [`Store::recover`] (or the next writer to start) rebuilds their files.
+    pub wal: Vec<PathBuf>,
+    /// Temporary files and log segments of writers that are running: theirs, not leftovers.
+    pub in_progress: usize,
+    /// Files recovery could not use, moved under `<root>/quarantine/`: never read.
+    pub quarantined: Vec<PathBuf>,
 }
 
 /// What [`Store::check`] found: every file read through once.
@@ -53,12 +62,23 @@ pub struct StoreCheck {
     pub misplaced: Vec<PathBuf>,
     /// Files that cannot be read, with the reason (corrupt, foreign, newer schema).
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Log segments of writers that did not finish, with the rows recovery will add (not yet
+    /// counted in `events`).
+    pub wal: Vec<crate::PendingSegment>,
+    /// Files of running writers (not a problem).
+    pub in_progress: usize,
+    /// Files recovery could not use, under `<root>/quarantine/`.
+    pub quarantined: Vec<PathBuf>,
 }
 
 impl StoreCheck {
     /// Whether nothing is wrong.
     pub fn healthy(&self) -> bool {
-        self.leftovers.is_empty() && self.misplaced.is_empty() && self.unreadable.is_empty()
+        self.leftovers.is_empty()
+            && self.misplaced.is_empty()
+            && self.unreadable.is_empty()
+            && self.wal.is_empty()
+            && self.quarantined.is_empty()
     }
 }
 
@@ -90,7 +110,7 @@ impl std::fmt::Debug for ProgressHook {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+pub(crate) fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -121,12 +141,19 @@ impl Store {
         paths.sort();
         let mut files = Vec::new();
         let mut report = OpenReport::default();
+        for (writer, (segments, temps)) in wal::leftovers_by_writer(&paths) {
+            if !writer.is_empty() && wal::writer_running(&root, &writer) {
+                report.in_progress += segments.len() + temps.len();
+            } else {
+                report.wal.extend(segments);
+                report.leftovers.extend(temps);
+            }
+        }
+        walk(&wal::quarantine_dir(&root), &mut report.quarantined)?;
+        report.quarantined.sort();
         for path in paths {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.ends_with(TEMP_SUFFIX) {
-                if !name.starts_with(".probe-") {
-                    report.leftovers.push(path);
-                }
+            if name.ends_with(TEMP_SUFFIX) || name.ends_with(wal::WAL_SUFFIX) {
                 continue;
             }
             if !name.ends_with(".parquet") || name.starts_with('.') || name.starts_with('_') {
@@ -176,6 +203,23 @@ impl Store {
         &self.report
     }
 
+    /// Recovers what writers that are no longer running left behind (see [`wal`]): rebuilds
+    /// the files of their write-ahead log segments, exactly once, deletes temporary files whose
+    /// rows were in a segment, and moves what cannot be recovered under `<root>/quarantine/`.
+    /// Files of running writers are left alone, so this is safe beside live writers. Every
+    /// [`ParquetSink`](crate::ParquetSink) does this when it starts; then the store is opened
+    /// again.
+    ///
+    /// # Errors
+    /// I/O or Parquet errors writing a recovered file or moving a leftover (what was done
+    /// before stays done; running it again continues).
+    pub fn recover(&mut self) -> Result<wal::Recovery> {
+        let props = crate::sink::writer_properties(&crate::StoreConfig::default())?;
+        let report = wal::recover(&self.root, &props)?;
+        self.reopen()?;
+        Ok(report)
+    }
+
     /// Deletes the temporary files killed writers left behind; returns how many.
     ///
     /// # Errors
@@ -206,6 +250,9 @@ impl Store {
             leftovers: self.report.leftovers.clone(),
             misplaced: self.report.misplaced.clone(),
             unreadable: iter.stats().skipped.clone(),
+            wal: self.report.wal.iter().map(|p| wal::inspect(p)).collect(),
+            in_progress: self.report.in_progress,
+            quarantined: self.report.quarantined.clone(),
         })
     }
 
