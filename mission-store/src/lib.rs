@@ -64,7 +64,9 @@
 //! # Untrusted input
 //!
 //! Stores are read defensively: a corrupt, foreign or newer-schema file is skipped and reported
-//! in [`QueryStats::skipped`], never a panic and never a reason to lose the other files. Tenant
+//! in [`QueryStats::skipped`] and [`Store::skipped_files`] (which every view — threads, stats,
+//! cost, anomalies — fills too), never a panic and never a reason to lose the other files;
+//! callers must pass the list on with the answer, never present a partial answer as whole. Tenant
 //! names are percent-encoded in paths, so no tenant can escape its directory.
 //!
 //! # Feature flags
@@ -91,7 +93,7 @@ pub use sink::{
     FileMetadataSource, MAX_WAL_SYNC_INTERVAL, ParquetSink, RetentionPolicy, SinkCounters,
     StoreConfig,
 };
-pub use store::{OpenReport, Store, StoreCheck, StoreFile};
+pub use store::{OpenReport, SkippedFile, Store, StoreCheck, StoreFile};
 pub use views::{
     AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,
     USER_ID_ATTRIBUTE,

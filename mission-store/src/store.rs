@@ -82,16 +82,48 @@ impl StoreCheck {
     }
 }
 
+/// A file a read skipped, and why: every answer computed from a store is only as complete as
+/// the files it could read, so every read API reports these (see [`Store::skipped_files`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct SkippedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it was skipped (corrupt, foreign, newer schema, …).
+    pub reason: String,
+    /// The rows it holds, when its footer could be read (`None`: unknown, the file is too
+    /// damaged to tell).
+    pub rows: Option<u64>,
+}
+
+impl std::fmt::Display for SkippedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)?;
+        match self.rows {
+            Some(rows) => write!(f, " ({rows} rows not read)"),
+            None => write!(f, " (rows unknown)"),
+        }
+    }
+}
+
 /// A store of events on disk: `<root>/events/tenant=<t>/date=<d>/hour=<h>/*.parquet`.
 ///
 /// Opening lists the finalized files (a listing, not a read); queries open only the files and
 /// row groups that can match. Files a killed writer left behind are reported, never read.
+///
+/// Every read through a `Store` (queries, [`threads`](Self::threads),
+/// [`thread`](Self::thread), [`operation_stats`](Self::operation_stats),
+/// [`cost_report`](Self::cost_report), [`anomalies`](Self::anomalies), [`check`](Self::check))
+/// records the files it had to skip in the store's read log, so a caller asks
+/// [`skipped_files`](Self::skipped_files) after computing an answer and never presents a
+/// partial answer as a whole one. Clones share the log; open a store per request to keep
+/// requests apart.
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
     files: Vec<StoreFile>,
     report: OpenReport,
     progress: Option<ProgressHook>,
+    skipped: std::sync::Arc<std::sync::Mutex<Vec<SkippedFile>>>,
 }
 
 /// The callback of [`Store::with_progress`].
@@ -167,7 +199,7 @@ impl Store {
                 None => report.misplaced.push(path),
             }
         }
-        Ok(Self { root, files, report, progress: None })
+        Ok(Self { root, files, report, progress: None, skipped: Default::default() })
     }
 
     /// Calls `progress(files_done, files_to_read)` whenever a query of this store (including
@@ -186,6 +218,22 @@ impl Store {
 
     pub(crate) fn progress_hook(&self) -> Option<&ProgressHook> {
         self.progress.as_ref()
+    }
+
+    /// The files reads through this store (and its clones) skipped so far, each once, in path
+    /// order: non-empty means an answer computed from it is missing those files' rows.
+    ///
+    /// Cost: a lock and a copy of the (short) list.
+    pub fn skipped_files(&self) -> Vec<SkippedFile> {
+        self.skipped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Records a file a read skipped (once per path).
+    pub(crate) fn note_skipped(&self, file: SkippedFile) {
+        let mut list = self.skipped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(at) = list.binary_search_by(|f| f.path.cmp(&file.path)) {
+            list.insert(at, file);
+        }
     }
 
     /// The root directory.
@@ -353,8 +401,10 @@ impl Store {
     /// Lists the files again, keeping the progress callback.
     fn reopen(&mut self) -> Result<()> {
         let progress = self.progress.take();
+        let skipped = self.skipped.clone();
         *self = Store::open(&self.root)?;
         self.progress = progress;
+        self.skipped = skipped;
         Ok(())
     }
 

@@ -112,7 +112,7 @@ impl MissionMcp {
             .blocking(move |source| {
                 let store = source.store()?;
                 let rows = decisions(&store, &input, from, cursor, scope.as_deref())?;
-                Ok(page(rows, cursor, limit))
+                Ok(page(rows, cursor, limit).with_unreadable(&store))
             })
             .await?;
         let mut text = table(

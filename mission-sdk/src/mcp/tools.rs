@@ -76,6 +76,19 @@ pub struct Page {
     /// ([`MAX_RESULT_BYTES`](super::MAX_RESULT_BYTES) of JSON), not `limit`: continue with
     /// `next_cursor`.
     pub truncated: bool,
+    /// Files of the store that could not be read and were skipped, each with why and how many
+    /// rows it held: when present, the answer is incomplete (absent when every file was read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
+}
+
+impl Page {
+    /// Notes the files `store`'s reads skipped for this page, so the answer says it is
+    /// incomplete.
+    pub(crate) fn with_unreadable(mut self, store: &Store) -> Self {
+        self.unreadable = store.skipped_files().iter().map(ToString::to_string).collect();
+        self
+    }
 }
 
 /// Input of `get_thread`.
@@ -336,12 +349,27 @@ pub(crate) fn take_bounded<T: Serialize>(
 pub(crate) fn page(all: Vec<serde_json::Value>, cursor: Cursor, limit: usize) -> Page {
     let total = all.len();
     let (rows, next, truncated) = take_bounded(all, cursor.offset, limit);
-    Page { rows, total, next_cursor: (next < total).then(|| cursor.next(next)), truncated }
+    Page {
+        rows,
+        total,
+        next_cursor: (next < total).then(|| cursor.next(next)),
+        truncated,
+        unreadable: Vec::new(),
+    }
 }
 
 /// A text table of `fields` of `rows`, for the model.
 pub(crate) fn table(title: &str, page: &Page, fields: &[&str]) -> String {
-    let mut text = format!("{title}: {} of {} shown", page.rows.len(), page.total);
+    let mut text = String::new();
+    if !page.unreadable.is_empty() {
+        let _ = writeln!(
+            text,
+            "WARNING: incomplete answer, {} unreadable file(s) of the store were skipped: {}",
+            page.unreadable.len(),
+            page.unreadable.join("; ")
+        );
+    }
+    let _ = write!(text, "{title}: {} of {} shown", page.rows.len(), page.total);
     if let Some(c) = &page.next_cursor {
         let _ =
             write!(text, " (more: cursor {c}{})", if page.truncated { ", size bound" } else { "" });
@@ -536,7 +564,8 @@ impl MissionMcp {
             let now = Timestamp::now();
             let rows = rows(&store, from, Timestamp(now.0 + 1), scope.as_deref())?;
             let rows = rows.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default());
-            Ok(page(rows.collect(), Cursor { offset: 0, as_of: now.0 }, MAX_ROWS))
+            Ok(page(rows.collect(), Cursor { offset: 0, as_of: now.0 }, MAX_ROWS)
+                .with_unreadable(&store))
         })
         .await
     }
@@ -610,7 +639,7 @@ impl MissionMcp {
                     })
                     .map(|t| serde_json::to_value(t).unwrap_or_default())
                     .collect();
-                Ok(page(rows, cursor, limit))
+                Ok(page(rows, cursor, limit).with_unreadable(&store))
             })
             .await?;
         let text = table(
@@ -729,7 +758,7 @@ impl MissionMcp {
             .blocking(move |source| {
                 let store = source.store()?;
                 let rows = search(&store, &input, from, cursor, scope.as_deref())?;
-                Ok(page(rows, cursor, limit))
+                Ok(page(rows, cursor, limit).with_unreadable(&store))
             })
             .await?;
         let text = table(
