@@ -2,7 +2,7 @@
 //! Parquet sink → closed files, with the log (the default) and without it, side by side, for
 //! a realistic agent mix (the simulated workload: agent steps, LLM and tool calls, logs).
 //!
-//! Each iteration writes 200 threads of the workload into a fresh store and shuts the pipeline
+//! Each iteration writes 1,000 threads of the workload into a fresh store and shuts the pipeline
 //! down (every file finalized), so the figure includes creating, appending to, syncing and
 //! deleting the log segments.
 //!
@@ -30,7 +30,7 @@ fn workload() -> Vec<Event> {
         }))
         .start()
         .expect("start");
-    simulate(&pipeline.recorder(), &Workload { threads: 200, ..Workload::default() });
+    simulate(&pipeline.recorder(), &Workload { threads: 1000, ..Workload::default() });
     pipeline.shutdown();
     captured.lock().expect("events").clone()
 }
