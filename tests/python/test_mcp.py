@@ -173,7 +173,9 @@ def test_list_threads_and_cost_report_say_when_files_were_skipped(store, tmp_pat
     async def scenario(client):
         threads = await client.call_tool("list_threads", {"limit": 5})
         cost = await client.call_tool("cost_report", {"since_minutes": 100000})
-        return threads, cost
+        thread_id = threads.structured_content["rows"][0]["thread_id"]
+        thread = await client.call_tool("get_thread", {"thread_id": thread_id})
+        return threads, cost, thread
 
     for result in run(damaged, scenario):
         assert not result.is_error

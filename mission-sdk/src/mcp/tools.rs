@@ -174,6 +174,10 @@ pub struct ThreadPage {
     pub next_cursor: Option<String>,
     /// True when this page stopped early at the size bound; continue with `next_cursor`.
     pub truncated: bool,
+    /// Files of the store that could not be read and were skipped: when present, the thread
+    /// may be missing events (absent when every file was read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
 }
 
 /// Input of `operation_stats`.
@@ -358,17 +362,21 @@ pub(crate) fn page(all: Vec<serde_json::Value>, cursor: Cursor, limit: usize) ->
     }
 }
 
+/// The first line of an answer's text when files were skipped (empty when none were).
+fn unreadable_warning(unreadable: &[String]) -> String {
+    if unreadable.is_empty() {
+        return String::new();
+    }
+    format!(
+        "WARNING: incomplete answer, {} unreadable file(s) of the store were skipped: {}\n",
+        unreadable.len(),
+        unreadable.join("; ")
+    )
+}
+
 /// A text table of `fields` of `rows`, for the model.
 pub(crate) fn table(title: &str, page: &Page, fields: &[&str]) -> String {
-    let mut text = String::new();
-    if !page.unreadable.is_empty() {
-        let _ = writeln!(
-            text,
-            "WARNING: incomplete answer, {} unreadable file(s) of the store were skipped: {}",
-            page.unreadable.len(),
-            page.unreadable.join("; ")
-        );
-    }
+    let mut text = unreadable_warning(&page.unreadable);
     let _ = write!(text, "{title}: {} of {} shown", page.rows.len(), page.total);
     if let Some(c) = &page.next_cursor {
         let _ =
@@ -441,7 +449,9 @@ pub(crate) fn flatten(view: ThreadView) -> (Vec<ThreadSpan>, Vec<ThreadEvent>) {
 
 /// One line per span, indented by depth, for the model.
 pub(crate) fn thread_text(page: &ThreadPage) -> String {
-    let mut text = format!(
+    let mut text = unreadable_warning(&page.unreadable);
+    let _ = write!(
+        text,
         "thread {}: {} spans ({} failed), {} events",
         page.thread_id, page.spans_total, page.errors, page.event_count
     );
@@ -505,6 +515,7 @@ pub(crate) fn thread_page(
         loose_events: if cursor.offset == 0 { loose } else { Vec::new() },
         next_cursor: (next < spans_total).then(|| cursor.next(next)),
         truncated,
+        unreadable: store.skipped_files().iter().map(ToString::to_string).collect(),
     })
 }
 
