@@ -25,6 +25,7 @@
 //! | 1 | `doctor` found problems, `audit verify` found a broken chain, or `thread` found no such thread |
 //! | 2 | bad arguments (an unknown option, column or group, a malformed time, duration or id) |
 //! | 3 | the store could not be read |
+//! | 4 | files were unreadable and skipped, so the answer is incomplete (`threads`, `thread`, `stats`, `cost`, `report`, `query`; a warning on stderr names them; `--skip-unreadable` accepts the partial answer and exits 0) |
 //!
 //! # Untrusted input
 //!
@@ -80,6 +81,26 @@ pub fn exit_code(error: &Error) -> u8 {
         Some(mission_store::Error::Invalid { .. }) => 2,
         _ => 3,
     }
+}
+
+/// The exit code of a command whose answer misses files it could not read (unless
+/// `--skip-unreadable`).
+pub const EXIT_UNREADABLE: u8 = 4;
+
+/// The warning printed on stderr when a command skipped files: one line per file, with the
+/// reason and the rows it held when known.
+pub fn unreadable_warning(skipped: &[mission_store::SkippedFile]) -> String {
+    let rows: u64 = skipped.iter().filter_map(|f| f.rows).sum();
+    let unknown = skipped.iter().filter(|f| f.rows.is_none()).count();
+    let mut text = format!(
+        "warning: the answer is incomplete: {} unreadable file(s) skipped ({rows} rows known to be missing{})\n",
+        skipped.len(),
+        if unknown > 0 { format!(", {unknown} file(s) of unknown size") } else { String::new() }
+    );
+    for f in skipped {
+        text.push_str(&format!("warning: skipped {f}\n"));
+    }
+    text
 }
 
 /// Output formats of `query`.
@@ -549,6 +570,37 @@ pub fn run_stats(
     Ok(())
 }
 
+/// `mission-ctl doctor --recover`: recovers what writers that are no longer running left
+/// (see [`mission_store::wal`]) and says what it did; files of running writers are left alone.
+///
+/// # Errors
+/// I/O or Parquet errors of the recovery, or a failed write.
+pub fn run_recover(
+    store: &mut Store,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<mission_store::Recovery, Error> {
+    let recovery = store.recover()?;
+    if !json {
+        writeln!(
+            out,
+            "recovered {} events into {} files; {} log segments of files already finalized \
+             deleted; {} temporary files deleted; {} files quarantined; {} files of running \
+             writers left alone",
+            recovery.rows_recovered,
+            recovery.files_recovered.len(),
+            recovery.already_finalized,
+            recovery.temps_removed,
+            recovery.quarantined.len(),
+            recovery.in_use
+        )?;
+        for (p, why) in &recovery.quarantined {
+            writeln!(out, "  quarantined {}: {why}", p.display())?;
+        }
+    }
+    Ok(recovery)
+}
+
 /// What `doctor` found.
 pub type DoctorReport = mission_store::StoreCheck;
 
@@ -579,6 +631,34 @@ pub fn run_doctor(store: &Store, json: bool, out: &mut dyn Write) -> Result<Doct
         }
         for (p, why) in &report.unreadable {
             writeln!(out, "  unreadable: {}: {why}", p.display())?;
+        }
+        for s in &report.wal {
+            match &s.unrecoverable {
+                Some(why) => writeln!(
+                    out,
+                    "  write-ahead log of a writer that did not finish, unrecoverable ({why}; \
+                     recovery quarantines it): {}",
+                    s.path.display()
+                )?,
+                None if s.rows == 0 => writeln!(
+                    out,
+                    "  write-ahead log of a file already finalized (recovery deletes it): {}",
+                    s.path.display()
+                )?,
+                None => writeln!(
+                    out,
+                    "  write-ahead log of a writer that did not finish: {} events not yet in the \
+                     store (recovered by `doctor --recover` or the next writer): {}",
+                    s.rows,
+                    s.path.display()
+                )?,
+            }
+        }
+        for p in &report.quarantined {
+            writeln!(out, "  quarantined by recovery (never read): {}", p.display())?;
+        }
+        if report.in_progress > 0 {
+            writeln!(out, "  {} files being written by a running writer", report.in_progress)?;
         }
         writeln!(out, "  {}", if report.healthy() { "healthy" } else { "problems found" })?;
     }

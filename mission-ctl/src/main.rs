@@ -26,6 +26,7 @@ use mission_store::{GroupBy, Store};
   mission-ctl report ./mission-data --from 2025-03-01 --to 2025-03-08 --json
   mission-ctl query ./mission-data --kind tool_call --status error --format csv
   mission-ctl doctor ./mission-data
+  mission-ctl doctor ./mission-data --recover  # rebuild what a killed writer left
   mission-ctl audit verify ./mission-data       # check the audit trail's hash chain
   mission-ctl mcp --store ./mission-data     # MCP server on stdio
   mission-ctl dashboard ./mission-data       # the dashboard on http://127.0.0.1:7878/
@@ -34,9 +35,16 @@ Times (--from, --to): RFC 3339 (2025-03-04T10:00:00Z), a date (UTC midnight) or 
 since the epoch. Durations (--since): 15m, 2h, 7d.
 
 Exit codes: 0 success (also when the output is closed early, as with | head), 1 problems found
-(doctor, audit verify) or no such thread, 2 bad arguments, 3 the store could not be read."
+(doctor, audit verify) or no such thread, 2 bad arguments, 3 the store could not be read,
+4 files were unreadable and skipped, so the answer is incomplete (threads, thread, stats, cost,
+report, query: a warning on stderr names them; --skip-unreadable accepts the partial answer
+and exits 0)."
 )]
 struct Cli {
+    /// Accept an answer computed without the files that cannot be read (they are still named
+    /// on stderr) instead of exiting with code 4.
+    #[arg(long, global = true)]
+    skip_unreadable: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -153,10 +161,16 @@ enum Command {
         #[arg(long, value_parser = parse_tenant_token)]
         tenant_token: Vec<(String, String)>,
     },
-    /// Checks a store: files, schema versions, leftovers of killed writers.
+    /// Checks a store: files, schema versions, leftovers of killed writers (temporary files and
+    /// write-ahead log segments, with the events recovery will add), the quarantine.
     Doctor {
         /// The store's root directory.
         store: PathBuf,
+        /// First recover what writers that are no longer running left behind (rebuild their
+        /// files from the write-ahead log, exactly once; quarantine what cannot be recovered).
+        /// Safe beside running writers: their files are left alone.
+        #[arg(long)]
+        recover: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -305,11 +319,29 @@ fn serve_dashboard(
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// Runs a command that scans the store (as `tenant` may see it, when given), with a progress
-/// bar on stderr when it is a terminal.
+/// What a scan does about files it had to skip.
+#[derive(Clone, Copy)]
+enum Unreadable {
+    /// Warn on stderr and exit with [`mission_ctl::EXIT_UNREADABLE`].
+    Fail,
+    /// Warn on stderr only (`--skip-unreadable`).
+    Warn,
+    /// The command reports them itself (`doctor`).
+    Report,
+}
+
+impl Unreadable {
+    fn from_flag(skip_unreadable: bool) -> Self {
+        if skip_unreadable { Unreadable::Warn } else { Unreadable::Fail }
+    }
+}
+
+/// Runs a command that scans the store (as `tenant` may see it, when given), with a progress bar on stderr when it is a terminal;
+/// then warns about the files it skipped, if any.
 fn scan(
     root: &PathBuf,
     tenant: Option<&str>,
+    unreadable: Unreadable,
     run: impl FnOnce(&Store, &mut dyn Write) -> Result<bool, mission_ctl::Error>,
 ) -> ExitCode {
     let store = match open(root, tenant) {
@@ -325,6 +357,14 @@ fn scan(
     });
     if let Some(p) = progress {
         p.finish();
+    }
+    let skipped = store.skipped_files();
+    if result.is_ok() && !skipped.is_empty() && !matches!(unreadable, Unreadable::Report) {
+        eprint!("{}", mission_ctl::unreadable_warning(&skipped));
+        if matches!(unreadable, Unreadable::Fail) {
+            eprintln!("(exit code 4; pass --skip-unreadable to accept the partial answer)");
+            return ExitCode::from(mission_ctl::EXIT_UNREADABLE);
+        }
     }
     finish(result)
 }
@@ -346,6 +386,7 @@ fn finish(result: Result<bool, mission_ctl::Error>) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let checked = Unreadable::from_flag(cli.skip_unreadable);
     if let Command::Mcp { store } = &cli.command {
         return serve_mcp(store);
     }
@@ -364,19 +405,21 @@ fn main() -> ExitCode {
             finish(mission_ctl::run_tail(store, args, &mut out).map(|()| true))
         }
         Command::Threads { store, filter, json } => {
-            scan(store, filter.tenant.as_deref(), |s, out| {
+            scan(store, filter.tenant.as_deref(), checked, |s, out| {
                 mission_ctl::run_threads(s, filter, *json, out).map(|()| true)
             })
         }
         Command::Thread { store, id, tenant, json } => {
-            scan(store, tenant.as_deref(), |s, out| mission_ctl::run_thread(s, id, *json, out))
+            scan(store, tenant.as_deref(), checked, |s, out| {
+                mission_ctl::run_thread(s, id, *json, out)
+            })
         }
         Command::Stats { store, window, tenant, group_by, json } => {
             let window = match window.resolve(HOUR) {
                 Ok(w) => w,
                 Err(e) => return finish(Err(e)),
             };
-            scan(store, tenant.as_deref(), |s, out| {
+            scan(store, tenant.as_deref(), checked, |s, out| {
                 mission_ctl::run_stats(s, window, tenant.as_deref(), &groups(group_by), *json, out)
                     .map(|()| true)
             })
@@ -386,7 +429,7 @@ fn main() -> ExitCode {
                 Ok(w) => w,
                 Err(e) => return finish(Err(e)),
             };
-            scan(store, tenant.as_deref(), |s, out| {
+            scan(store, tenant.as_deref(), checked, |s, out| {
                 mission_ctl::run_cost(s, window, tenant.as_deref(), &groups(group_by), *json, out)
                     .map(|()| true)
             })
@@ -397,15 +440,30 @@ fn main() -> ExitCode {
                 Err(e) => return finish(Err(e)),
             };
             let format = if *json { ReportFormat::Json } else { *format };
-            scan(store, tenant.as_deref(), |s, out| {
+            scan(store, tenant.as_deref(), checked, |s, out| {
                 mission_ctl::run_report(s, window, tenant.as_deref(), format, out).map(|()| true)
             })
         }
-        Command::Query { store, filter } => scan(store, filter.tenant.as_deref(), |s, out| {
-            mission_ctl::run_query(s, filter, out).map(|()| true)
-        }),
-        Command::Doctor { store, json } => {
-            scan(store, None, |s, out| mission_ctl::run_doctor(s, *json, out).map(|r| r.healthy()))
+        Command::Query { store, filter } => {
+            scan(store, filter.tenant.as_deref(), checked, |s, out| {
+                mission_ctl::run_query(s, filter, out).map(|()| true)
+            })
+        }
+        Command::Doctor { store, json, recover } => {
+            if *recover {
+                let mut opened = match open(store, None) {
+                    Ok(s) => s,
+                    Err(code) => return code,
+                };
+                let stdout = std::io::stdout();
+                let mut out = stdout.lock();
+                if let Err(e) = mission_ctl::run_recover(&mut opened, *json, &mut out) {
+                    return finish(Err(e));
+                }
+            }
+            scan(store, None, Unreadable::Report, |s, out| {
+                mission_ctl::run_doctor(s, *json, out).map(|r| r.healthy())
+            })
         }
         Command::Erase { store, attribute, tenant, actor, json } => {
             if !store.exists() {

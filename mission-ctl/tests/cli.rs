@@ -822,3 +822,118 @@ fn a_report_of_one_tenant_is_valid_markdown() {
     assert!(md.contains("No spans in this period."), "{md}");
     assert_eq!(assert_tables_are_well_formed(&md), 1, "only the volumes: {md}");
 }
+
+#[test]
+fn unreadable_files_make_every_answer_fail_with_code_4_unless_skipped() {
+    // A copy of the store with 3 damaged files and 2 garbage files added.
+    let broken = std::env::temp_dir().join(format!("mission-ctl-damaged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&broken);
+    copy_dir(&fixture().0, &broken);
+    let files: Vec<PathBuf> =
+        Store::open(&broken).expect("open").files().iter().map(|f| f.path.clone()).collect();
+    assert!(files.len() >= 4, "{} files", files.len());
+    let damaged = [&files[0], &files[files.len() / 2], &files[files.len() - 1]];
+    for (i, path) in damaged.iter().enumerate() {
+        let bytes = std::fs::read(path).expect("read");
+        let cut = match i {
+            0 => bytes.len() / 2, // the footer is gone
+            1 => 10,              // almost nothing left
+            _ => bytes.len() - 3, // the magic at the end is cut
+        };
+        std::fs::write(path, &bytes[..cut]).expect("damage");
+    }
+    let dir = files[0].parent().expect("dir");
+    std::fs::write(dir.join("part-garbage-1.parquet"), b"not parquet at all").expect("write");
+    std::fs::write(dir.join("part-garbage-2.parquet"), b"").expect("write");
+    let root = broken.to_str().expect("utf-8");
+    let commands: [&[&str]; 5] = [
+        &["cost", root, "--since", SINCE],
+        &["stats", root, "--since", SINCE],
+        &["threads", root],
+        &["report", root, "--since", SINCE],
+        &["query", root, "--limit", "100000000", "--format", "csv"],
+    ];
+    for args in commands {
+        let out = ctl(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {stderr}");
+        assert!(stderr.contains("warning: the answer is incomplete: "), "{stderr}");
+        assert!(stderr.contains("part-garbage-1.parquet") && stderr.contains("--skip-unreadable"));
+        // Without a window every file is read: all five are named (a window prunes by hour).
+        if args[0] == "threads" || args[0] == "query" {
+            assert!(stderr.contains(": 5 unreadable file(s)"), "{stderr}");
+            for path in damaged {
+                let path = path.display().to_string();
+                assert!(stderr.contains(&path), "{args:?} names {path}: {stderr}");
+            }
+        }
+        let mut accepted: Vec<&str> = args.to_vec();
+        accepted.push("--skip-unreadable");
+        let out = ctl(&accepted);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{accepted:?}: {stderr}");
+        assert!(stderr.contains("warning: the answer is incomplete"), "still warned: {stderr}");
+        assert!(!out.stdout.is_empty());
+    }
+    // The intact store answers without a warning.
+    let out = ctl(&["cost", root_of_fixture(), "--since", SINCE]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&broken);
+}
+
+fn root_of_fixture() -> &'static str {
+    root()
+}
+
+#[test]
+fn doctor_recover_rebuilds_what_a_killed_writer_left() {
+    use mission_core::{EventBody, Level, LogRecord, Sink, SpanId, Symbol, Text, ThreadContext};
+    let live = std::env::temp_dir().join(format!("mission-ctl-live-{}", std::process::id()));
+    let dead = std::env::temp_dir().join(format!("mission-ctl-dead-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&live);
+    let _ = std::fs::remove_dir_all(&dead);
+    // A writer that has drained 100 events into its open file and log, not finalized.
+    let mut sink = ParquetSink::new(StoreConfig::at(&live)).expect("sink");
+    let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("bot"));
+    let events: Vec<_> = (1..=100)
+        .map(|i| {
+            thread.event(
+                Symbol::intern("line"),
+                SpanId(i),
+                EventBody::Log(LogRecord {
+                    level: Level::Info,
+                    target: Symbol::intern("t"),
+                    message: Text::new("hello"),
+                }),
+            )
+        })
+        .collect();
+    sink.consume(&events).expect("consume");
+    // While it runs, its files are in progress, not problems.
+    let report = json(&ctl(&["doctor", live.to_str().expect("utf-8"), "--json"]));
+    assert!(report["in_progress"].as_u64().expect("in_progress") > 0, "{report}");
+    assert_eq!(report["wal"].as_array().map(Vec::len), Some(0), "{report}");
+    assert_eq!(report["events"].as_u64(), Some(0));
+    // A copy is what a kill leaves: the same files, and no one holding the writer's lock.
+    copy_dir(&live, &dead);
+    let root = dead.to_str().expect("utf-8");
+    let out = ctl(&["doctor", root]);
+    assert_eq!(out.status.code(), Some(1), "a dead writer's log is a problem until recovered");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("100 events not yet in the store"), "{text}");
+    let out = ctl(&["doctor", root, "--recover"]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("recovered 100 events into 1 files"), "{text}");
+    assert!(text.contains("healthy"), "{text}");
+    assert_eq!(Store::open(&dead).expect("open").query().count().expect("count"), 100);
+    // Exactly once: recovering again adds nothing.
+    let again = ctl(&["doctor", root, "--recover"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("recovered 0 events"));
+    assert_eq!(Store::open(&dead).expect("open").query().count().expect("count"), 100);
+    drop(sink);
+    assert_eq!(Store::open(&live).expect("open").query().count().expect("count"), 100);
+    let _ = std::fs::remove_dir_all(&live);
+    let _ = std::fs::remove_dir_all(&dead);
+}

@@ -297,14 +297,12 @@ fn announcement(o: &OpenSpan, now: Timestamp) -> Event {
     e
 }
 
-/// Writes `spans` as JSON to `path` through a temporary file and a rename.
+/// Writes `spans` as JSON to `path`, atomically and durably
+/// ([`mission_store::atomic::replace_file`]: a crash leaves the old file or the new, never a
+/// torn one).
 pub(crate) fn write_atomically(path: &Path, spans: &[InFlightSpan]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let temp = path.with_extension("json.tmp");
-    std::fs::write(&temp, serde_json::to_vec_pretty(spans).map_err(std::io::Error::other)?)?;
-    std::fs::rename(&temp, path)
+    let json = serde_json::to_vec_pretty(spans).map_err(std::io::Error::other)?;
+    mission_store::atomic::replace_file(path, &json)
 }
 
 /// Reads what a (possibly dead) process left in `<store>/in-flight.json`.

@@ -666,13 +666,10 @@ impl Worker {
             .collect();
         let n = streams.len() as u64;
         let write = || -> std::io::Result<()> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let temp = path.with_extension("json.tmp");
             let state = SavedState { version: 1, streams };
-            std::fs::write(&temp, serde_json::to_vec(&state).map_err(std::io::Error::other)?)?;
-            std::fs::rename(&temp, path)
+            let json = serde_json::to_vec(&state).map_err(std::io::Error::other)?;
+            // Atomic and durable: a crash leaves the previous state or this one.
+            mission_store::atomic::replace_file(path, &json)
         };
         if write().is_ok() {
             self.counters.saved.store(n, Ordering::Relaxed);

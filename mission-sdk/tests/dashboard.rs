@@ -12,7 +12,7 @@ use mission_sdk::core::{
     ThreadContext, Timestamp,
 };
 use mission_sdk::dashboard::{DashboardConfig, serve_store};
-use mission_sdk::{Error, MissionControl};
+use mission_sdk::{Error, MissionControl, Store};
 use serde_json::Value;
 
 const ADMIN: &str = "admin-token-0123456789";
@@ -522,5 +522,49 @@ fn a_store_on_disk_is_served_and_followed() {
     assert!(seen.contains("event: span"), "{seen}");
     wait_for(addr, "/api/overview", ADMIN, |o| o["events_total"] == 7);
     drop(control);
+    server.shutdown();
+}
+
+#[test]
+fn answers_over_a_store_list_the_files_they_skipped() {
+    let dir = TempDir::new("unreadable");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&dir.0)
+        .with_tenant("acme")
+        .without_models()
+        .build()
+        .expect("build");
+    record_thread(&control, "acme", "researcher", false);
+    record_span(&control, "beta", "billing");
+    drop(control);
+    let acme = Store::open(&dir.0)
+        .expect("open")
+        .files()
+        .iter()
+        .find(|f| f.partition.tenant == "acme")
+        .map(|f| f.path.clone())
+        .expect("an acme file");
+    let garbage = acme.with_file_name("part-garbage.parquet");
+    std::fs::write(&garbage, b"not parquet").expect("write");
+
+    let server = serve_store(
+        &dir.0,
+        DashboardConfig::loopback(0).with_token(ADMIN).with_tenant_token(BETA, "beta"),
+    )
+    .expect("serve");
+    let addr = server.local_addr();
+    for path in ["/api/overview", "/api/threads"] {
+        let answer = get(addr, path, ADMIN);
+        let unreadable = answer["unreadable"].as_array().expect("unreadable list");
+        assert_eq!(unreadable.len(), 1, "{path}: {answer}");
+        assert!(unreadable[0].as_str().is_some_and(|u| u.contains("part-garbage.parquet")));
+        // The other tenant's answers read none of acme's files, so they are complete.
+        let beta = get(addr, path, BETA);
+        assert_eq!(beta["unreadable"].as_array().map(Vec::len), Some(0), "{path}: {beta}");
+    }
+    std::fs::remove_file(&garbage).expect("remove");
+    let answer = get(addr, "/api/overview", ADMIN);
+    assert_eq!(answer["unreadable"].as_array().map(Vec::len), Some(0), "{answer}");
     server.shutdown();
 }

@@ -1,20 +1,43 @@
-//! Writes events into a store forever, finalizing a file every few hundred KiB: the victim of
-//! the SIGKILL crash-safety test (`tests/integration/killed_writer_leaves_readable_store.rs`).
+//! Writes numbered events into a store until it is killed: the victim of the SIGKILL crash
+//! harness (`tests/integration/a_killed_writer_loses_nothing_acknowledged.rs`).
 //!
-//! Run: `cargo run -p mission-store --example crash_writer -- <store-dir>`.
+//! Every event is a log record whose span id is `run << 32 | seq` (`seq` counts from 1). The
+//! program prints, on stdout, one line per step, so the harness uses its output as the clock:
+//!
+//! - `ready <rows recovered>` once the sink has started (and recovered what a previous, killed
+//!   writer left);
+//! - `accepted <seq>` after recording events up to `seq`;
+//! - `flushed <seq>` after a `flush()` returned `Ok`: every event up to `seq` is durable.
+//!
+//! It finalizes files often (small files, a flush every few steps), so kills land in every
+//! phase: appending to the log, writing a row group, finalizing, renaming, recovering.
+//!
+//! Run: `cargo run -p mission-store --example crash_writer -- <store-dir> [run] [--no-wal] [--no-flush]`.
 
+use std::io::Write;
 use std::time::Duration;
 
-use mission_core::{Backpressure, Pipeline, SpanKind, Symbol, ThreadContext};
+use mission_core::{
+    Backpressure, EventBody, Level, LogRecord, Pipeline, SpanId, Symbol, Text, ThreadContext,
+};
 use mission_store::{ParquetSink, StoreConfig};
 
 fn main() {
-    let Some(root) = std::env::args().nth(1) else {
-        eprintln!("usage: crash_writer <store-dir>");
+    let args: Vec<String> = std::env::args().collect();
+    let Some(root) = args.get(1) else {
+        eprintln!("usage: crash_writer <store-dir> [run] [--no-wal] [--no-flush]");
         std::process::exit(2);
     };
-    let config =
-        StoreConfig { row_group_rows: 200, max_file_bytes: 32 * 1024, ..StoreConfig::at(root) };
+    let run: u64 = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(0);
+    // `--no-flush`: one long-lived file, never flushed — before the write-ahead log, a kill
+    // lost every event of it.
+    let flushes = !args.iter().any(|a| a == "--no-flush");
+    let config = StoreConfig {
+        row_group_rows: 200,
+        max_file_bytes: if flushes { 32 * 1024 } else { 1 << 30 },
+        wal: !args.iter().any(|a| a == "--no-wal"),
+        ..StoreConfig::at(root)
+    };
     let sink = match ParquetSink::new(config) {
         Ok(s) => s,
         Err(e) => {
@@ -22,20 +45,45 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let recovered = sink.recovery().rows_recovered;
     let Ok(pipeline) = Pipeline::builder()
-        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(5) })
+        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(30) })
         .with_sink(sink)
         .start()
     else {
         std::process::exit(1);
     };
-    let recorder = pipeline.recorder();
-    let name = Symbol::intern("tool");
-    loop {
-        let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("crash-agent"));
-        for _ in 0..50 {
-            recorder.start_span(&thread, SpanKind::ToolCall, name, None).end();
+    let mut out = std::io::stdout().lock();
+    let say = |out: &mut std::io::StdoutLock<'_>, line: String| {
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            std::process::exit(0);
         }
-        std::thread::sleep(Duration::from_micros(200));
+    };
+    say(&mut out, format!("ready {recovered}"));
+    let recorder = pipeline.recorder();
+    let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("crash-agent"));
+    let name = Symbol::intern("numbered");
+    let mut seq: u64 = 0;
+    for step in 1u64.. {
+        for _ in 0..50 {
+            seq += 1;
+            recorder.record(thread.event(
+                name,
+                SpanId(run << 32 | seq),
+                EventBody::Log(LogRecord {
+                    level: Level::Info,
+                    target: name,
+                    message: Text::new("numbered event"),
+                }),
+            ));
+        }
+        say(&mut out, format!("accepted {seq}"));
+        if flushes && step % 8 == 0 {
+            match pipeline.flush() {
+                Ok(()) => say(&mut out, format!("flushed {seq}")),
+                Err(e) => eprintln!("flush failed: {e}"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }

@@ -46,21 +46,27 @@
 //! | [`Query`], [`QueryIter`], [`QueryStats`] | filters, projection, limit; pruning by path and statistics |
 //! | [`ThreadView`], [`ThreadSummary`], [`OperationStat`] | one thread as a span tree; one row per thread; latency by operation |
 //! | [`schema`] | the versioned Arrow schema and its column names |
+//! | [`wal`], [`Recovery`] | the write-ahead log of open files, and recovery after a crash |
+//! | [`atomic`] | atomic, durable replace of the small files we rewrite |
 //! | [`layout`] | partition paths |
 //!
 //! # Layout and schema
 //!
 //! `<root>/events/tenant=<t>/date=<YYYY-MM-DD>/hour=<HH>/part-<seq>-<id>.parquet`. A file is
 //! written under a hidden `.…tmp` name and renamed when complete, so readers never see half a
-//! file; a writer killed mid-file leaves only that temporary file, which [`Store::open`] reports
-//! and never reads. Rows are sorted by thread then time within each row group; times and ids are
+//! file; while it is open, its rows are also in a write-ahead log segment beside it, so a
+//! writer killed mid-file loses nothing it had drained: the next writer to start (or
+//! [`Store::recover`]) rebuilds the file from the segment, exactly once (see [`wal`]).
+//! [`Store::open`] reports such leftovers and never reads them. Rows are sorted by thread then time within each row group; times and ids are
 //! delta-encoded; low-cardinality text is dictionary-encoded; row groups and pages carry
 //! statistics. See [`schema`] for the columns and why attributes are a map.
 //!
 //! # Untrusted input
 //!
 //! Stores are read defensively: a corrupt, foreign or newer-schema file is skipped and reported
-//! in [`QueryStats::skipped`], never a panic and never a reason to lose the other files. Tenant
+//! in [`QueryStats::skipped`] and [`Store::skipped_files`] (which every view — threads, stats,
+//! cost, anomalies — fills too), never a panic and never a reason to lose the other files;
+//! callers must pass the list on with the answer, never present a partial answer as whole. Tenant
 //! names are percent-encoded in paths, so no tenant can escape its directory.
 //!
 //! # Feature flags
@@ -69,6 +75,7 @@
 #![doc(test(attr(deny(warnings))))]
 #![warn(missing_docs)]
 
+pub mod atomic;
 mod encode;
 mod error;
 pub mod layout;
@@ -77,17 +84,19 @@ pub mod schema;
 mod sink;
 mod store;
 mod views;
+pub mod wal;
 
 pub use encode::encode;
 pub use error::{Error, Result};
 pub use query::{Query, QueryIter, QueryStats};
 pub use sink::{
     FileMetadataSource, MAX_FILE_AGE_RANGE, MAX_FILE_BYTES_RANGE, MAX_OPEN_FILES_RANGE,
-    ParquetSink, ROW_GROUP_ROWS_RANGE, RetentionPolicy, SinkCounters, StoreConfig,
-    ZSTD_LEVEL_RANGE,
+    MAX_WAL_SYNC_INTERVAL, ParquetSink, ROW_GROUP_ROWS_RANGE, RetentionPolicy, SinkCounters,
+    StoreConfig, ZSTD_LEVEL_RANGE,
 };
-pub use store::{OpenReport, Store, StoreCheck, StoreFile};
+pub use store::{OpenReport, SkippedFile, Store, StoreCheck, StoreFile};
 pub use views::{
     AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,
     USER_ID_ATTRIBUTE,
 };
+pub use wal::{PendingSegment, Recovery};

@@ -18,7 +18,9 @@ use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 
 use crate::schema::{col, events_schema};
-use crate::store::{Store, StoreFile, attribute_matches, check_metadata, string_column};
+use crate::store::{
+    SkippedFile, Store, StoreFile, attribute_matches, check_metadata, string_column,
+};
 use crate::{Error, Result};
 
 /// What a query read, and what it could skip without reading.
@@ -36,7 +38,8 @@ pub struct QueryStats {
     pub rows_scanned: u64,
     /// Rows returned.
     pub rows_returned: u64,
-    /// Files skipped, with the reason (corrupt, foreign, newer schema).
+    /// Files skipped, with the reason (corrupt, foreign, newer schema); also recorded in
+    /// [`Store::skipped_files`], with their row counts, for the views built on queries.
     pub skipped: Vec<(PathBuf, String)>,
 }
 
@@ -361,7 +364,7 @@ pub struct QueryIter<'s> {
     query: Query<'s>,
     files: Vec<&'s StoreFile>,
     next_file: usize,
-    current: Option<(ParquetRecordBatchReader, ArrayRef)>,
+    current: Option<(ParquetRecordBatchReader, ArrayRef, &'s StoreFile)>,
     read: Vec<usize>,
     output_positions: Vec<usize>,
     output_schema: SchemaRef,
@@ -381,6 +384,16 @@ impl QueryIter<'_> {
         self.output_schema.clone()
     }
 
+    /// Records a skipped file in the stats and in the store's read log.
+    fn skip(&mut self, file: &StoreFile, reason: String, rows: Option<u64>) {
+        self.query.store.note_skipped(SkippedFile {
+            path: file.path.clone(),
+            reason: reason.clone(),
+            rows,
+        });
+        self.stats.skipped.push((file.path.clone(), reason));
+    }
+
     fn open_next(&mut self) -> Result<bool> {
         let progress = self.query.store.progress_hook();
         while self.next_file < self.files.len() {
@@ -395,18 +408,17 @@ impl QueryIter<'_> {
             let builder = match opened {
                 Ok(b) => b,
                 Err(reason) => {
-                    self.stats.skipped.push((file.path.clone(), format!("unreadable: {reason}")));
+                    self.skip(file, format!("unreadable: {reason}"), None);
                     continue;
                 }
             };
+            let rows = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
             if let Err(e) = check_metadata(&file.path, builder.metadata()) {
-                self.stats.skipped.push((file.path.clone(), e.to_string()));
+                self.skip(file, e.to_string(), rows);
                 continue;
             }
             if builder.schema().fields() != events_schema().fields() {
-                self.stats
-                    .skipped
-                    .push((file.path.clone(), "schema does not match the events schema".into()));
+                self.skip(file, "schema does not match the events schema".into(), rows);
                 continue;
             }
             let groups = builder.metadata().row_groups();
@@ -425,7 +437,7 @@ impl QueryIter<'_> {
                 .build()
                 .map_err(|e| Error::parquet(&file.path, e))?;
             let tenant: ArrayRef = Arc::new(StringArray::from(vec![file.partition.tenant.clone()]));
-            self.current = Some((reader, tenant));
+            self.current = Some((reader, tenant, file));
             return Ok(true);
         }
         if let Some(p) = progress
@@ -445,12 +457,22 @@ impl QueryIter<'_> {
             if self.current.is_none() && !self.open_next()? {
                 return Ok(None);
             }
-            let Some((reader, tenant)) = self.current.as_mut() else { return Ok(None) };
+            let Some((reader, tenant, file)) = self.current.as_mut() else { return Ok(None) };
             let Some(batch) = reader.next() else {
                 self.current = None;
                 continue;
             };
-            let batch = batch?;
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    // Damaged inside (a page that does not decode): the rest of the file is
+                    // skipped and reported, like a file whose footer cannot be read.
+                    let file: &StoreFile = file;
+                    self.current = None;
+                    self.skip(file, format!("damaged: {e}"), None);
+                    continue;
+                }
+            };
             self.stats.rows_scanned += batch.num_rows() as u64;
             let batch = match self.query.mask(&batch)? {
                 Some(mask) => filter_record_batch(&batch, &mask)?,

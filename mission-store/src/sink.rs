@@ -16,9 +16,11 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rustc_hash::FxHashMap;
 
+use crate::atomic::sync_dir;
 use crate::encode::encode;
 use crate::layout::{Partition, TEMP_SUFFIX};
 use crate::schema::{self, col, events_schema};
+use crate::wal::{self, Recovery, Segment, WriterLock};
 use crate::{Error, Result};
 
 /// How the Parquet sink writes.
@@ -46,7 +48,18 @@ pub struct StoreConfig {
     pub tenant_retention: BTreeMap<String, Duration>,
     /// zstd level ([`ZSTD_LEVEL_RANGE`]: 1–22).
     pub zstd_level: i32,
+    /// Keep a write-ahead log of the open files, so a crash loses no drained event (see
+    /// [`wal`](crate::wal) for the protocol and its cost). On by default.
+    pub wal: bool,
+    /// How often the write-ahead log is `fsync`ed (0–60 s; `0s`: after every batch). An event
+    /// is safe from a process crash as soon as it is drained, and from a power loss within this
+    /// delay plus one pipeline tick (250 ms). Default 500 ms.
+    #[serde(with = "mission_core::duration_text")]
+    pub wal_sync_interval: Duration,
 }
+
+/// The longest [`StoreConfig::wal_sync_interval`].
+pub const MAX_WAL_SYNC_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -59,6 +72,8 @@ impl Default for StoreConfig {
             retention: None,
             tenant_retention: BTreeMap::new(),
             zstd_level: 3,
+            wal: true,
+            wal_sync_interval: Duration::from_millis(500),
         }
     }
 }
@@ -98,7 +113,13 @@ impl StoreConfig {
         let text = |d: &Duration| mission_core::duration_text::format(*d);
         check("max_file_age", self.max_file_age, &MAX_FILE_AGE_RANGE, text)?;
         check("max_open_files", self.max_open_files, &MAX_OPEN_FILES_RANGE, count)?;
-        check("zstd_level", self.zstd_level, &ZSTD_LEVEL_RANGE, |n| n.to_string())
+        check("zstd_level", self.zstd_level, &ZSTD_LEVEL_RANGE, |n| n.to_string())?;
+        check(
+            "wal_sync_interval",
+            self.wal_sync_interval,
+            &(Duration::ZERO..=MAX_WAL_SYNC_INTERVAL),
+            text,
+        )
     }
 
     /// The default configuration with `root` as the store's root.
@@ -166,11 +187,27 @@ struct OpenFile {
     rows: u64,
 }
 
-/// Events of one partition waiting for a row group, and its open file.
+/// Events of one partition waiting for a row group, its open file, and the file's log segment.
 struct PartitionWriter {
     pending: Vec<Event>,
     file: Option<OpenFile>,
     last_used: Instant,
+    /// Where the next (or open) file will be finalized: named when its first event arrives, so
+    /// its log segment can be created before anything else.
+    reserved: Option<PathBuf>,
+    /// The log segment of that file, when the write-ahead log is on.
+    segment: Option<Segment>,
+}
+
+impl PartitionWriter {
+    /// Ends the current file's life: its segment is deleted (the file was finalized, or its rows
+    /// were counted as lost) and the next file gets a new name.
+    fn retire_file(&mut self) {
+        if let Some(segment) = self.segment.take() {
+            segment.remove();
+        }
+        self.reserved = None;
+    }
 }
 
 /// A [`Sink`] that writes events as Parquet under `<root>/events/tenant=<t>/date=<d>/hour=<h>/`.
@@ -209,6 +246,8 @@ pub struct ParquetSink {
     last_retention: Instant,
     retention: RetentionPolicy,
     extra_metadata: Option<FileMetadataSource>,
+    recovery: Recovery,
+    _lock: WriterLock,
 }
 
 static NEXT_FILE_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -237,30 +276,26 @@ impl ParquetSink {
         File::create(&probe)
             .map_err(|e| Error::io("write into store directory", &events_dir, e))?;
         let _ = fs::remove_file(&probe);
-        let level = ZstdLevel::try_new(config.zstd_level)
-            .map_err(|e| Error::Invalid { what: "zstd_level", reason: e.to_string() })?;
-        let delta = [col::TIME, col::SPAN_ID, col::PARENT_SPAN_ID, col::DURATION_NS];
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
-            .set_max_row_group_row_count(Some(config.row_group_rows))
-            .set_statistics_enabled(EnabledStatistics::Page);
-        for name in delta {
-            props = props
-                .set_column_dictionary_enabled(ColumnPath::from(name), false)
-                .set_column_encoding(ColumnPath::from(name), Encoding::DELTA_BINARY_PACKED);
-        }
+        let props = writer_properties(&config)?;
+        let file_id = random_hex();
+        // Lock first, so no other process recovers this writer's files; then recover what
+        // writers that are no longer running left behind.
+        let lock = WriterLock::acquire(&config.root, &file_id)?;
+        let recovery = wal::recover(&config.root, &props)?;
         Ok(Self {
             retention: config.retention_policy(),
             extra_metadata: None,
             config,
-            props: props.build(),
+            props,
             partitions: HashMap::new(),
             routes: FxHashMap::default(),
             context: None,
             counters: SinkCounters::default(),
             failed_reported: 0,
-            file_id: random_hex(),
+            file_id,
             last_retention: Instant::now(),
+            recovery,
+            _lock: lock,
         })
     }
 
@@ -277,16 +312,14 @@ impl ParquetSink {
         self.counters
     }
 
-    fn open_file(&self, partition: &Partition) -> Result<OpenFile> {
-        let dir = partition.dir(&self.config.root);
-        fs::create_dir_all(&dir).map_err(|e| Error::io("create partition directory", &dir, e))?;
-        partition.write_tenant_name(&self.config.root).map_err(|e| {
-            Error::io("write the tenant name", partition.tenant_dir(&self.config.root), e)
-        })?;
-        let seq = NEXT_FILE_SEQ.fetch_add(1, Ordering::Relaxed);
-        let name = format!("part-{seq:08}-{}.parquet", self.file_id);
-        let finished = dir.join(&name);
-        let temp = dir.join(format!(".{name}{TEMP_SUFFIX}"));
+    /// What this sink recovered, when it started, from writers of the store that had died
+    /// (see [`wal`](crate::wal)).
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    fn open_file(&self, finished: PathBuf) -> Result<OpenFile> {
+        let temp = wal::temp_path(&finished);
         let file = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
         let writer = ArrowWriter::try_new(
             BufWriter::with_capacity(1 << 20, file),
@@ -307,9 +340,11 @@ impl ParquetSink {
         let batch = encode(&refs)?;
         let rows = writer.pending.len() as u64;
         if writer.file.is_none() {
-            let file = {
-                let this = &*self;
-                this.open_file(partition)
+            let reserved = writer.reserved.clone();
+            let file = match reserved {
+                Some(finished) => self.open_file(finished),
+                None => reserve_file(&self.config.root, partition, &self.file_id)
+                    .and_then(|finished| self.open_file(finished)),
             };
             let writer = self.partitions.get_mut(partition).ok_or_else(|| Error::Invalid {
                 what: "partition",
@@ -320,6 +355,7 @@ impl ParquetSink {
                 Err(e) => {
                     self.counters.events_failed += rows;
                     writer.pending.clear();
+                    writer.retire_file();
                     return Err(e);
                 }
             }
@@ -336,6 +372,7 @@ impl ParquetSink {
             let lost = rows + file.rows;
             let temp = file.temp.clone();
             writer.file = None;
+            writer.retire_file();
             let _ = fs::remove_file(&temp);
             self.counters.events_failed += lost;
             return Err(Error::parquet(temp, e));
@@ -348,7 +385,11 @@ impl ParquetSink {
     fn finalize(&mut self, partition: &Partition) -> Result<()> {
         let write_result = self.write_pending(partition);
         let Some(writer) = self.partitions.get_mut(partition) else { return write_result };
-        let Some(mut file) = writer.file.take() else { return write_result };
+        let Some(mut file) = writer.file.take() else {
+            // Nothing to finalize (its rows were counted as lost, if any): no segment either.
+            writer.retire_file();
+            return write_result;
+        };
         let metadata = [
             (schema::META_SCHEMA_VERSION, schema::SCHEMA_VERSION.to_string()),
             (schema::META_WRITER_VERSION, env!("CARGO_PKG_VERSION").to_string()),
@@ -386,16 +427,21 @@ impl ParquetSink {
             Ok(()) => {
                 self.counters.events_written += rows;
                 self.counters.files_finalized += 1;
-                if let Some(dir) = file.finished.parent()
-                    && let Ok(d) = File::open(dir)
-                {
-                    let _ = d.sync_all();
+                if let Some(dir) = file.finished.parent() {
+                    sync_dir(dir);
+                }
+                // Only now that the file is in place for good may its log segment go.
+                if let Some(writer) = self.partitions.get_mut(partition) {
+                    writer.retire_file();
                 }
                 write_result
             }
             Err(e) => {
                 let _ = fs::remove_file(&file.temp);
                 self.counters.events_failed += rows;
+                if let Some(writer) = self.partitions.get_mut(partition) {
+                    writer.retire_file();
+                }
                 Err(e)
             }
         }
@@ -413,6 +459,20 @@ impl ParquetSink {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// `fsync`s the log segments that are due (see [`StoreConfig::wal_sync_interval`]).
+    fn sync_segments(&mut self) -> Result<()> {
+        let interval = self.config.wal_sync_interval;
+        let mut first_error = None;
+        for writer in self.partitions.values_mut() {
+            if let Some(segment) = writer.segment.as_mut()
+                && let Err(e) = segment.sync_if_due(interval)
+            {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     fn apply_retention(&mut self) -> Result<()> {
         if self.retention.keeps_everything() {
             return Ok(());
@@ -422,6 +482,34 @@ impl ParquetSink {
         self.counters.partitions_expired += expired as u64;
         Ok(())
     }
+}
+
+/// The Parquet writer settings of `config` (shared by the sink and recovery).
+pub(crate) fn writer_properties(config: &StoreConfig) -> Result<WriterProperties> {
+    let level = ZstdLevel::try_new(config.zstd_level)
+        .map_err(|e| Error::Invalid { what: "zstd_level", reason: e.to_string() })?;
+    let delta = [col::TIME, col::SPAN_ID, col::PARENT_SPAN_ID, col::DURATION_NS];
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(Some(config.row_group_rows))
+        .set_statistics_enabled(EnabledStatistics::Page);
+    for name in delta {
+        props = props
+            .set_column_dictionary_enabled(ColumnPath::from(name), false)
+            .set_column_encoding(ColumnPath::from(name), Encoding::DELTA_BINARY_PACKED);
+    }
+    Ok(props.build())
+}
+
+/// Names the next file of `partition` (creating its directory): `part-<seq>-<writer>.parquet`.
+fn reserve_file(root: &std::path::Path, partition: &Partition, file_id: &str) -> Result<PathBuf> {
+    let dir = partition.dir(root);
+    fs::create_dir_all(&dir).map_err(|e| Error::io("create partition directory", &dir, e))?;
+    partition
+        .write_tenant_name(root)
+        .map_err(|e| Error::io("write the tenant name", partition.tenant_dir(root), e))?;
+    let seq = NEXT_FILE_SEQ.fetch_add(1, Ordering::Relaxed);
+    Ok(dir.join(format!("part-{seq:08}-{file_id}.parquet")))
 }
 
 fn to_sink_error(e: Error) -> SinkError {
@@ -451,6 +539,7 @@ impl Sink for ParquetSink {
     fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
         let now = Instant::now();
         let mut full = Vec::new();
+        let mut first_error = None;
         // Route each run of events of the same tenant and hour with one lookup.
         let mut run_start = 0;
         while run_start < batch.len() {
@@ -473,8 +562,21 @@ impl Sink for ParquetSink {
                     pending: Vec::with_capacity(self.config.row_group_rows.min(1 << 16)),
                     file: None,
                     last_used: now,
+                    reserved: None,
+                    segment: None,
                 });
             writer.last_used = now;
+            if self.config.wal
+                && let Err(e) = log_ahead(
+                    writer,
+                    &self.config.root,
+                    &partition,
+                    &self.file_id,
+                    &batch[run_start..run_end],
+                )
+            {
+                first_error.get_or_insert(e);
+            }
             for event in &batch[run_start..run_end] {
                 writer.pending.push(event.clone());
                 if writer.pending.len() == self.config.row_group_rows {
@@ -483,7 +585,9 @@ impl Sink for ParquetSink {
             }
             run_start = run_end;
         }
-        let mut first_error = None;
+        if let Err(e) = self.sync_segments() {
+            first_error.get_or_insert(e);
+        }
         for p in full {
             let result = self.write_pending(&p).and_then(|()| {
                 let size = self
@@ -513,6 +617,7 @@ impl Sink for ParquetSink {
     }
 
     fn tick(&mut self, _now: Timestamp) -> Result<(), SinkError> {
+        let synced = self.sync_segments();
         let max_age = self.config.max_file_age;
         let old: Vec<Partition> = self
             .partitions
@@ -523,7 +628,7 @@ impl Sink for ParquetSink {
             })
             .map(|(p, _)| p.clone())
             .collect();
-        let mut first_error = None;
+        let mut first_error = synced.err();
         for p in old {
             if let Err(e) = self.finalize(&p) {
                 first_error.get_or_insert(e);
@@ -548,6 +653,32 @@ impl Sink for ParquetSink {
         let retention = self.apply_retention();
         result.and(retention).map_err(|e| self.sink_error(e, 0))
     }
+}
+
+/// Appends `events` (one run of `partition`) to the log segment of its file, creating both the
+/// file's name and its segment for the run that starts a file. A failed append deletes the
+/// segment: the file's rows are then safe only once it is finalized, and the error is reported.
+fn log_ahead(
+    writer: &mut PartitionWriter,
+    root: &std::path::Path,
+    partition: &Partition,
+    file_id: &str,
+    events: &[Event],
+) -> Result<()> {
+    if writer.reserved.is_none() {
+        let finished = reserve_file(root, partition, file_id)?;
+        writer.segment = Some(Segment::create(&finished)?);
+        writer.reserved = Some(finished);
+    }
+    let Some(segment) = writer.segment.as_mut() else { return Ok(()) };
+    let refs: Vec<&Event> = events.iter().collect();
+    let appended = encode(&refs).and_then(|batch| segment.append(&batch));
+    if appended.is_err()
+        && let Some(segment) = writer.segment.take()
+    {
+        segment.remove();
+    }
+    appended
 }
 
 impl Drop for ParquetSink {

@@ -16,6 +16,7 @@ use crate::layout::{Partition, TEMP_SUFFIX};
 use crate::query::Query;
 use crate::schema::{self, col};
 use crate::sink::RetentionPolicy;
+use crate::wal;
 use crate::{Error, Result};
 
 /// One finalized events file.
@@ -32,10 +33,18 @@ pub struct StoreFile {
 /// What [`Store::open`] found besides readable files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenReport {
-    /// Temporary files of writers that did not finish (a killed process): never read.
+    /// Temporary files of writers that did not finish (a killed process): never read;
+    /// [`Store::recover`] deletes those whose rows are in a log segment and quarantines the rest.
     pub leftovers: Vec<PathBuf>,
     /// `.parquet` files outside the partition layout: never read.
     pub misplaced: Vec<PathBuf>,
+    /// Write-ahead log segments of writers that did not finish: their rows are not in the
+    /// store until [`Store::recover`] (or the next writer to start) rebuilds their files.
+    pub wal: Vec<PathBuf>,
+    /// Temporary files and log segments of writers that are running: theirs, not leftovers.
+    pub in_progress: usize,
+    /// Files recovery could not use, moved under `<root>/quarantine/`: never read.
+    pub quarantined: Vec<PathBuf>,
 }
 
 /// What [`Store::check`] found: every file read through once.
@@ -53,12 +62,46 @@ pub struct StoreCheck {
     pub misplaced: Vec<PathBuf>,
     /// Files that cannot be read, with the reason (corrupt, foreign, newer schema).
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Log segments of writers that did not finish, with the rows recovery will add (not yet
+    /// counted in `events`).
+    pub wal: Vec<crate::PendingSegment>,
+    /// Files of running writers (not a problem).
+    pub in_progress: usize,
+    /// Files recovery could not use, under `<root>/quarantine/`.
+    pub quarantined: Vec<PathBuf>,
 }
 
 impl StoreCheck {
     /// Whether nothing is wrong.
     pub fn healthy(&self) -> bool {
-        self.leftovers.is_empty() && self.misplaced.is_empty() && self.unreadable.is_empty()
+        self.leftovers.is_empty()
+            && self.misplaced.is_empty()
+            && self.unreadable.is_empty()
+            && self.wal.is_empty()
+            && self.quarantined.is_empty()
+    }
+}
+
+/// A file a read skipped, and why: every answer computed from a store is only as complete as
+/// the files it could read, so every read API reports these (see [`Store::skipped_files`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct SkippedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it was skipped (corrupt, foreign, newer schema, …).
+    pub reason: String,
+    /// The rows it holds, when its footer could be read (`None`: unknown, the file is too
+    /// damaged to tell).
+    pub rows: Option<u64>,
+}
+
+impl std::fmt::Display for SkippedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)?;
+        match self.rows {
+            Some(rows) => write!(f, " ({rows} rows not read)"),
+            None => write!(f, " (rows unknown)"),
+        }
     }
 }
 
@@ -73,6 +116,14 @@ impl StoreCheck {
 /// a tenant-scoped principal reads (the MCP server, the dashboard, `mission-ctl --tenant`,
 /// Python's `query(tenant=)`): the scope is applied where the files are listed, not to each
 /// answer.
+///
+/// Every read through a `Store` (queries, [`threads`](Self::threads),
+/// [`thread`](Self::thread), [`operation_stats`](Self::operation_stats),
+/// [`cost_report`](Self::cost_report), [`anomalies`](Self::anomalies), [`check`](Self::check))
+/// records the files it had to skip in the store's read log, so a caller asks
+/// [`skipped_files`](Self::skipped_files) after computing an answer and never presents a
+/// partial answer as a whole one. Clones share the log; open a store per request to keep
+/// requests apart.
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
@@ -80,6 +131,7 @@ pub struct Store {
     report: OpenReport,
     progress: Option<ProgressHook>,
     scope: Option<String>,
+    skipped: std::sync::Arc<std::sync::Mutex<Vec<SkippedFile>>>,
 }
 
 /// The callback of [`Store::with_progress`].
@@ -98,7 +150,7 @@ impl std::fmt::Debug for ProgressHook {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+pub(crate) fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -129,12 +181,19 @@ impl Store {
         paths.sort();
         let mut files = Vec::new();
         let mut report = OpenReport::default();
+        for (writer, (segments, temps)) in wal::leftovers_by_writer(&paths) {
+            if !writer.is_empty() && wal::writer_running(&root, &writer) {
+                report.in_progress += segments.len() + temps.len();
+            } else {
+                report.wal.extend(segments);
+                report.leftovers.extend(temps);
+            }
+        }
+        walk(&wal::quarantine_dir(&root), &mut report.quarantined)?;
+        report.quarantined.sort();
         for path in paths {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.ends_with(TEMP_SUFFIX) {
-                if !name.starts_with(".probe-") {
-                    report.leftovers.push(path);
-                }
+            if name.ends_with(TEMP_SUFFIX) || name.ends_with(wal::WAL_SUFFIX) {
                 continue;
             }
             if !name.ends_with(".parquet") || name.starts_with('.') || name.starts_with('_') {
@@ -148,7 +207,7 @@ impl Store {
                 None => report.misplaced.push(path),
             }
         }
-        Ok(Self { root, files, report, progress: None, scope: None })
+        Ok(Self { root, files, report, progress: None, scope: None, skipped: Default::default() })
     }
 
     /// Opens the store at `root` seeing only `tenant`'s partitions, or every tenant's for
@@ -184,8 +243,12 @@ impl Store {
             .join("events")
             .join(format!("tenant={}", crate::layout::tenant_segment(tenant)));
         self.report.leftovers.retain(|p| p.starts_with(&dir));
-        // A misplaced file belongs to no tenant that can be told: only an unscoped store lists it.
+        self.report.wal.retain(|p| p.starts_with(&dir));
+        // A misplaced or quarantined file belongs to no tenant that can be told, and the count of
+        // running writers' files is the whole store's: only an unscoped store lists them.
         self.report.misplaced.clear();
+        self.report.quarantined.clear();
+        self.report.in_progress = 0;
         self.scope = Some(tenant.to_owned());
         self
     }
@@ -213,6 +276,22 @@ impl Store {
         self.progress.as_ref()
     }
 
+    /// The files reads through this store (and its clones) skipped so far, each once, in path
+    /// order: non-empty means an answer computed from it is missing those files' rows.
+    ///
+    /// Cost: a lock and a copy of the (short) list.
+    pub fn skipped_files(&self) -> Vec<SkippedFile> {
+        self.skipped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Records a file a read skipped (once per path).
+    pub(crate) fn note_skipped(&self, file: SkippedFile) {
+        let mut list = self.skipped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(at) = list.binary_search_by(|f| f.path.cmp(&file.path)) {
+            list.insert(at, file);
+        }
+    }
+
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -226,6 +305,23 @@ impl Store {
     /// Leftovers and misplaced files found when opening.
     pub fn open_report(&self) -> &OpenReport {
         &self.report
+    }
+
+    /// Recovers what writers that are no longer running left behind (see [`wal`]): rebuilds
+    /// the files of their write-ahead log segments, exactly once, deletes temporary files whose
+    /// rows were in a segment, and moves what cannot be recovered under `<root>/quarantine/`.
+    /// Files of running writers are left alone, so this is safe beside live writers. Every
+    /// [`ParquetSink`](crate::ParquetSink) does this when it starts; then the store is opened
+    /// again.
+    ///
+    /// # Errors
+    /// I/O or Parquet errors writing a recovered file or moving a leftover (what was done
+    /// before stays done; running it again continues).
+    pub fn recover(&mut self) -> Result<wal::Recovery> {
+        let props = crate::sink::writer_properties(&crate::StoreConfig::default())?;
+        let report = wal::recover(&self.root, &props)?;
+        self.reopen()?;
+        Ok(report)
     }
 
     /// Deletes the temporary files killed writers left behind; returns how many.
@@ -258,6 +354,9 @@ impl Store {
             leftovers: self.report.leftovers.clone(),
             misplaced: self.report.misplaced.clone(),
             unreadable: iter.stats().skipped.clone(),
+            wal: self.report.wal.iter().map(|p| wal::inspect(p)).collect(),
+            in_progress: self.report.in_progress,
+            quarantined: self.report.quarantined.clone(),
         })
     }
 
@@ -358,8 +457,10 @@ impl Store {
     /// Lists the files again, keeping the progress callback and the scope.
     fn reopen(&mut self) -> Result<()> {
         let progress = self.progress.take();
+        let skipped = self.skipped.clone();
         *self = Store::open_scoped(&self.root, self.scope.as_deref())?;
         self.progress = progress;
+        self.skipped = skipped;
         Ok(())
     }
 

@@ -158,3 +158,36 @@ def test_legacy_subscribers_hear_when_the_store_changes(tmp_path):
     quiet, heard = asyncio.run(main())
     assert quiet == [], "no change, no notification"
     assert heard and heard[0] == "mission://health"
+
+
+def test_list_threads_and_cost_report_say_when_files_were_skipped(store, tmp_path):
+    import shutil
+
+    directory, _ = store
+    damaged = tmp_path / "damaged"
+    shutil.copytree(directory, damaged)
+    files = sorted((damaged / "events").rglob("*.parquet"))
+    files[0].write_bytes(files[0].read_bytes()[: len(files[0].read_bytes()) // 2])
+    (files[0].parent / "part-garbage.parquet").write_bytes(b"not parquet")
+
+    async def scenario(client):
+        threads = await client.call_tool("list_threads", {"limit": 5})
+        cost = await client.call_tool("cost_report", {"since_minutes": 100000})
+        thread_id = threads.structured_content["rows"][0]["thread_id"]
+        thread = await client.call_tool("get_thread", {"thread_id": thread_id})
+        return threads, cost, thread
+
+    for result in run(damaged, scenario):
+        assert not result.is_error
+        unreadable = result.structured_content["unreadable"]
+        assert len(unreadable) == 2, unreadable
+        assert any("part-garbage.parquet" in u for u in unreadable)
+        text = result.content[0].text
+        assert text.startswith("WARNING: incomplete answer, 2 unreadable file(s)"), text
+
+    async def intact(client):
+        return await client.call_tool("list_threads", {"limit": 5})
+
+    result = run(directory, intact)
+    assert "unreadable" not in result.structured_content
+    assert "WARNING" not in result.content[0].text

@@ -34,6 +34,7 @@ pub struct QueryResult {
     schema: arrow::datatypes::SchemaRef,
     batches: Vec<RecordBatch>,
     rows: usize,
+    unreadable: Vec<String>,
 }
 
 impl QueryResult {
@@ -76,7 +77,8 @@ impl QueryResult {
         let schema = iter.schema();
         let batches: Vec<RecordBatch> = iter.collect::<Result<_, _>>().map_err(errors::store)?;
         let rows = batches.iter().map(RecordBatch::num_rows).sum();
-        Ok(Self { schema, batches, rows })
+        let unreadable = store.skipped_files().iter().map(ToString::to_string).collect();
+        Ok(Self { schema, batches, rows, unreadable })
     }
 }
 
@@ -85,6 +87,13 @@ impl QueryResult {
     /// Rows in the result.
     fn __len__(&self) -> usize {
         self.rows
+    }
+
+    /// Store files the query could not read and skipped (path, reason, rows): when not empty,
+    /// the result is incomplete (`Control.query` warns with `UnreadableDataWarning`).
+    #[getter]
+    fn unreadable(&self) -> Vec<String> {
+        self.unreadable.clone()
     }
 
     /// The Arrow PyCapsule stream interface: hands the batches over without copying them.

@@ -374,3 +374,23 @@ def test_a_backend_that_takes_only_traces_never_fails_flush(tmp_path, switched_o
 def test_otlp_signal_switches_must_be_bools(tmp_path):
     with pytest.raises(TypeError, match="otlp_logs"):
         mc.init(store=tmp_path / "x", otlp_logs="off")
+
+
+def test_a_query_that_skips_unreadable_files_warns(control, tmp_path):
+    import warnings
+
+    with control.thread(agent="bot") as thread:
+        control.log("info", "kept")
+    control.flush()
+    assert control.query(thread_id=thread.id).num_rows >= 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mc.UnreadableDataWarning)
+        control.query()  # an intact store: no warning
+    part = next((tmp_path / "store" / "events").rglob("*.parquet")).parent
+    (part / "part-garbage.parquet").write_bytes(b"not parquet at all")
+    with pytest.warns(mc.UnreadableDataWarning, match=r"1 unreadable file.*part-garbage\.parquet"):
+        table = control.query()
+    assert table.num_rows >= 1, "the readable files are still read"
+    with pytest.warns(mc.UnreadableDataWarning):
+        raw = control.query(arrow=False)
+    assert len(raw.unreadable) == 1 and "part-garbage.parquet" in raw.unreadable[0]

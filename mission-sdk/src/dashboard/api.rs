@@ -154,6 +154,17 @@ pub(crate) fn scan(
     select: &Select<'_>,
     visit: &mut dyn FnMut(&Row),
 ) -> Result<bool, ApiError> {
+    scan_noting(shared, select, visit, &mut Vec::new())
+}
+
+/// [`scan`], adding the store files it could not read (path, reason, rows) to `unreadable`,
+/// for the answer's `unreadable` list (the page shows a banner when it is not empty).
+pub(crate) fn scan_noting(
+    shared: &Shared,
+    select: &Select<'_>,
+    visit: &mut dyn FnMut(&Row),
+    unreadable: &mut Vec<String>,
+) -> Result<bool, ApiError> {
     let ring: Vec<Arc<Row>> =
         shared.feed.ring().into_iter().filter(|r| select.matches(r)).collect();
     let ring_from = ring.iter().map(|r| r.time_ns).min().unwrap_or(i64::MAX);
@@ -186,11 +197,15 @@ pub(crate) fn scan(
             }
             q = q.columns(&all);
         }
+        let note = |unreadable: &mut Vec<String>| {
+            unreadable.extend(store.skipped_files().iter().map(ToString::to_string));
+        };
         for batch in q.iter().map_err(ApiError::internal)? {
             let batch = batch.map_err(ApiError::internal)?;
             for row in Row::from_batch(&batch) {
                 rows += 1;
                 if rows > MAX_SCAN_ROWS {
+                    note(unreadable);
                     return Ok(true);
                 }
                 if row.time_ns >= ring_from {
@@ -199,6 +214,7 @@ pub(crate) fn scan(
                 visit(&row);
             }
         }
+        note(unreadable);
     }
     for row in ring {
         if !stored.contains(&row.key()) {
@@ -317,16 +333,22 @@ pub(crate) fn threads(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result
     let agent = p.get("agent");
     let select = Select { scope, agent, columns: Some(THREAD_COLUMNS), ..window(p.minutes(None)?) };
     let mut sums: HashMap<String, ThreadSum> = HashMap::new();
-    let mut truncated = scan(shared, &select, &mut |row| {
-        let Some(id) = &row.thread_id else { return };
-        if let Some(sum) = sums.get_mut(id.as_str()) {
-            sum.add(row);
-        } else if sums.len() < MAX_GROUPS {
-            let mut sum = ThreadSum::new(row);
-            sum.add(row);
-            sums.insert(id.clone(), sum);
-        }
-    })?;
+    let mut unreadable = Vec::new();
+    let mut truncated = scan_noting(
+        shared,
+        &select,
+        &mut |row| {
+            let Some(id) = &row.thread_id else { return };
+            if let Some(sum) = sums.get_mut(id.as_str()) {
+                sum.add(row);
+            } else if sums.len() < MAX_GROUPS {
+                let mut sum = ThreadSum::new(row);
+                sum.add(row);
+                sums.insert(id.clone(), sum);
+            }
+        },
+        &mut unreadable,
+    )?;
     truncated |= sums.len() >= MAX_GROUPS;
     let mut rows: Vec<(String, ThreadSum)> = sums
         .into_iter()
@@ -344,7 +366,12 @@ pub(crate) fn threads(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result
     rows.sort_by(|a, b| b.1.start_ns.cmp(&a.1.start_ns).then_with(|| a.0.cmp(&b.0)));
     rows.truncate(limit);
     let threads: Vec<Value> = rows.iter().map(|(id, s)| s.to_json(id)).collect();
-    Ok(json!({ "threads": threads, "total": total, "truncated": truncated }))
+    Ok(json!({
+        "threads": threads,
+        "total": total,
+        "truncated": truncated,
+        "unreadable": unreadable,
+    }))
 }
 
 /// `GET /api/threads/{id}` (the id is the last segment of `uri`'s path).
@@ -552,53 +579,59 @@ pub(crate) fn overview(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Resul
     let mut recent_threads: HashSet<String> = HashSet::new();
     let mut operations: HashMap<(String, String), Operation> = HashMap::new();
     let mut models: HashMap<String, Model> = HashMap::new();
-    let truncated = scan(shared, &select, &mut |row| {
-        let b = ((row.time_ns / 1_000_000 - start_ms) / bucket).clamp(0, n as i64 - 1) as usize;
-        events += 1;
-        rate[b].0 += 1;
-        if row.time_ns >= now_ns - 10_000_000_000 {
-            last_10s += 1;
-        }
-        if row.time_ns >= now_ns - 60_000_000_000
-            && let Some(t) = &row.thread_id
-            && recent_threads.len() < MAX_GROUPS
-        {
-            recent_threads.insert(t.clone());
-        }
-        let Some(duration) = row.duration_ns else { return };
-        spans += 1;
-        if row.is_error() {
-            errors += 1;
-            rate[b].1 += 1;
-        }
-        let key = (row.kind.clone(), row.name.clone());
-        if operations.len() < MAX_OPERATIONS || operations.contains_key(&key) {
-            let op = operations.entry(key).or_default();
-            op.errors += u64::from(row.is_error());
-            op.all.record(duration);
-            if op.buckets.is_empty() {
-                op.buckets = vec![None; n];
+    let mut unreadable = Vec::new();
+    let truncated = scan_noting(
+        shared,
+        &select,
+        &mut |row| {
+            let b = ((row.time_ns / 1_000_000 - start_ms) / bucket).clamp(0, n as i64 - 1) as usize;
+            events += 1;
+            rate[b].0 += 1;
+            if row.time_ns >= now_ns - 10_000_000_000 {
+                last_10s += 1;
             }
-            op.buckets[b].get_or_insert_with(Histogram::default).record(duration);
-        }
-        if row.kind == "llm_call"
-            && let Some(model) = &row.model
-            && (models.len() < MAX_OPERATIONS || models.contains_key(model))
-        {
-            let m = models.entry(model.clone()).or_default();
-            let tokens = row.input_tokens.unwrap_or(0) + row.output_tokens.unwrap_or(0);
-            let cost = row.cost_usd.unwrap_or(0.0);
-            m.calls += 1;
-            m.input += row.input_tokens.unwrap_or(0);
-            m.output += row.output_tokens.unwrap_or(0);
-            m.cost += cost;
-            if m.buckets.is_empty() {
-                m.buckets = vec![(0, 0.0); n];
+            if row.time_ns >= now_ns - 60_000_000_000
+                && let Some(t) = &row.thread_id
+                && recent_threads.len() < MAX_GROUPS
+            {
+                recent_threads.insert(t.clone());
             }
-            m.buckets[b].0 += tokens;
-            m.buckets[b].1 += cost;
-        }
-    })?;
+            let Some(duration) = row.duration_ns else { return };
+            spans += 1;
+            if row.is_error() {
+                errors += 1;
+                rate[b].1 += 1;
+            }
+            let key = (row.kind.clone(), row.name.clone());
+            if operations.len() < MAX_OPERATIONS || operations.contains_key(&key) {
+                let op = operations.entry(key).or_default();
+                op.errors += u64::from(row.is_error());
+                op.all.record(duration);
+                if op.buckets.is_empty() {
+                    op.buckets = vec![None; n];
+                }
+                op.buckets[b].get_or_insert_with(Histogram::default).record(duration);
+            }
+            if row.kind == "llm_call"
+                && let Some(model) = &row.model
+                && (models.len() < MAX_OPERATIONS || models.contains_key(model))
+            {
+                let m = models.entry(model.clone()).or_default();
+                let tokens = row.input_tokens.unwrap_or(0) + row.output_tokens.unwrap_or(0);
+                let cost = row.cost_usd.unwrap_or(0.0);
+                m.calls += 1;
+                m.input += row.input_tokens.unwrap_or(0);
+                m.output += row.output_tokens.unwrap_or(0);
+                m.cost += cost;
+                if m.buckets.is_empty() {
+                    m.buckets = vec![(0, 0.0); n];
+                }
+                m.buckets[b].0 += tokens;
+                m.buckets[b].1 += cost;
+            }
+        },
+        &mut unreadable,
+    )?;
     let t_ms = |b: usize| start_ms + b as i64 * bucket;
     let mut ops: Vec<((String, String), Operation)> = operations.into_iter().collect();
     ops.sort_by(|a, b| b.1.all.count().cmp(&a.1.all.count()).then_with(|| a.0.cmp(&b.0)));
@@ -674,6 +707,7 @@ pub(crate) fn overview(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Resul
         "models": models,
         "health": shared.health(scope, feed.lagged),
         "truncated": truncated,
+        "unreadable": unreadable,
     }))
 }
 

@@ -179,7 +179,7 @@ impl MissionMcp {
                     .filter(|a| input.min_score.is_none_or(|s| a.score >= s))
                     .map(|a| serde_json::to_value(AnomalySummary::from(a)).unwrap_or_default())
                     .collect();
-                Ok(page(rows, cursor, limit))
+                Ok(page(rows, cursor, limit).with_unreadable(&store))
             })
             .await?;
         let text = table(

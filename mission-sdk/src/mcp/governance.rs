@@ -110,7 +110,7 @@ impl MissionMcp {
             .blocking(move |source| {
                 let store = source.store(scope.as_deref())?;
                 let rows = decisions(&store, &input, from, cursor)?;
-                Ok(page(rows, cursor, limit))
+                Ok(page(rows, cursor, limit).with_unreadable(&store))
             })
             .await?;
         let mut text = table(

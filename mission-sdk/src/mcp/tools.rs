@@ -76,6 +76,19 @@ pub struct Page {
     /// ([`MAX_RESULT_BYTES`](super::MAX_RESULT_BYTES) of JSON), not `limit`: continue with
     /// `next_cursor`.
     pub truncated: bool,
+    /// Files of the store that could not be read and were skipped, each with why and how many
+    /// rows it held: when present, the answer is incomplete (absent when every file was read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
+}
+
+impl Page {
+    /// Notes the files `store`'s reads skipped for this page, so the answer says it is
+    /// incomplete.
+    pub(crate) fn with_unreadable(mut self, store: &Store) -> Self {
+        self.unreadable = store.skipped_files().iter().map(ToString::to_string).collect();
+        self
+    }
 }
 
 /// Input of `get_thread`.
@@ -161,6 +174,10 @@ pub struct ThreadPage {
     pub next_cursor: Option<String>,
     /// True when this page stopped early at the size bound; continue with `next_cursor`.
     pub truncated: bool,
+    /// Files of the store that could not be read and were skipped: when present, the thread
+    /// may be missing events (absent when every file was read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
 }
 
 /// Input of `operation_stats`.
@@ -336,12 +353,31 @@ pub(crate) fn take_bounded<T: Serialize>(
 pub(crate) fn page(all: Vec<serde_json::Value>, cursor: Cursor, limit: usize) -> Page {
     let total = all.len();
     let (rows, next, truncated) = take_bounded(all, cursor.offset, limit);
-    Page { rows, total, next_cursor: (next < total).then(|| cursor.next(next)), truncated }
+    Page {
+        rows,
+        total,
+        next_cursor: (next < total).then(|| cursor.next(next)),
+        truncated,
+        unreadable: Vec::new(),
+    }
+}
+
+/// The first line of an answer's text when files were skipped (empty when none were).
+fn unreadable_warning(unreadable: &[String]) -> String {
+    if unreadable.is_empty() {
+        return String::new();
+    }
+    format!(
+        "WARNING: incomplete answer, {} unreadable file(s) of the store were skipped: {}\n",
+        unreadable.len(),
+        unreadable.join("; ")
+    )
 }
 
 /// A text table of `fields` of `rows`, for the model.
 pub(crate) fn table(title: &str, page: &Page, fields: &[&str]) -> String {
-    let mut text = format!("{title}: {} of {} shown", page.rows.len(), page.total);
+    let mut text = unreadable_warning(&page.unreadable);
+    let _ = write!(text, "{title}: {} of {} shown", page.rows.len(), page.total);
     if let Some(c) = &page.next_cursor {
         let _ =
             write!(text, " (more: cursor {c}{})", if page.truncated { ", size bound" } else { "" });
@@ -406,7 +442,9 @@ pub(crate) fn flatten(view: ThreadView) -> (Vec<ThreadSpan>, Vec<ThreadEvent>) {
 
 /// One line per span, indented by depth, for the model.
 pub(crate) fn thread_text(page: &ThreadPage) -> String {
-    let mut text = format!(
+    let mut text = unreadable_warning(&page.unreadable);
+    let _ = write!(
+        text,
         "thread {}: {} spans ({} failed), {} events",
         page.thread_id, page.spans_total, page.errors, page.event_count
     );
@@ -470,6 +508,7 @@ pub(crate) fn thread_page(
         loose_events: if cursor.offset == 0 { loose } else { Vec::new() },
         next_cursor: (next < spans_total).then(|| cursor.next(next)),
         truncated,
+        unreadable: store.skipped_files().iter().map(ToString::to_string).collect(),
     })
 }
 
@@ -517,7 +556,8 @@ impl MissionMcp {
             let now = Timestamp::now();
             let rows = rows(&store, from, Timestamp(now.0 + 1))?;
             let rows = rows.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default());
-            Ok(page(rows.collect(), Cursor { offset: 0, as_of: now.0 }, MAX_ROWS))
+            Ok(page(rows.collect(), Cursor { offset: 0, as_of: now.0 }, MAX_ROWS)
+                .with_unreadable(&store))
         })
         .await
     }
@@ -589,7 +629,7 @@ impl MissionMcp {
                     })
                     .map(|t| serde_json::to_value(t).unwrap_or_default())
                     .collect();
-                Ok(page(rows, cursor, limit))
+                Ok(page(rows, cursor, limit).with_unreadable(&store))
             })
             .await?;
         let text = table(
@@ -708,7 +748,7 @@ impl MissionMcp {
             .blocking(move |source| {
                 let store = source.store(scope.as_deref())?;
                 let rows = search(&store, &input, from, cursor)?;
-                Ok(page(rows, cursor, limit))
+                Ok(page(rows, cursor, limit).with_unreadable(&store))
             })
             .await?;
         let text = table(

@@ -1,8 +1,8 @@
 //! Integration tests of mission-store, compiled into one binary.
 
+mod a_killed_writer_loses_nothing_acknowledged;
 mod bad_input_is_reported_not_fatal;
 mod events_round_trip;
-mod killed_writer_leaves_readable_store;
 mod long_tenants_round_trip;
 mod queries_prune_and_filter;
 mod retention_and_erasure;

@@ -36,6 +36,7 @@ import inspect
 import logging
 import os
 import time
+import warnings
 import weakref
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
 
@@ -54,6 +55,7 @@ from ._native import (
 )
 
 __all__ = [
+    "UnreadableDataWarning",
     "Control",
     "Thread",
     "Span",
@@ -94,6 +96,13 @@ def _to_ns(name: str, value: TimeLike) -> Optional[int]:
             raise ValueError(f"{name} must not be negative, not {value}")
         return int(value * 1e9)
     raise TypeError(f"{name} must be a datetime, a timedelta or epoch seconds, not {type(value).__name__}")
+
+
+class UnreadableDataWarning(UserWarning):
+    """Warned by ``Control.query`` when files of the store could not be read and were skipped:
+    the result is incomplete. The message names each file, why it was skipped and how many rows
+    it held; the same list is on the raw result (``query(arrow=False).unreadable``). Turn it into
+    an error with ``warnings.simplefilter("error", mission_control.UnreadableDataWarning)``."""
 
 
 class Control(_native.Control):
@@ -181,7 +190,8 @@ class Control(_native.Control):
         just recorded is included). ``since``/``until`` take a timezone-aware datetime, epoch
         seconds, or a timedelta meaning "that long ago". With ``arrow=False`` (or without
         pyarrow), returns an object with ``__arrow_c_stream__`` that Polars
-        (``pl.DataFrame(result)``) and DuckDB read without a copy.
+        (``pl.DataFrame(result)``) and DuckDB read without a copy. When files of the store cannot
+        be read, they are skipped and an ``UnreadableDataWarning`` names them.
         """
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise ValueError(f"limit must be a non-negative int, not {limit!r}")
@@ -197,6 +207,14 @@ class Control(_native.Control):
             columns=columns,
             limit=limit,
         )
+        skipped = stream.unreadable
+        if skipped:
+            warnings.warn(
+                f"incomplete result: {len(skipped)} unreadable file(s) of the store were skipped: "
+                + "; ".join(skipped),
+                UnreadableDataWarning,
+                stacklevel=2,
+            )
         if not arrow:
             return stream
         try:

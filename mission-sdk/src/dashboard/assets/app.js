@@ -206,6 +206,15 @@
       throw err;
     }
     clearBanner('api');
+    // Answers read from the store list the files they had to skip: the numbers are then
+    // incomplete, and the page says so until an answer reads every file again.
+    if (body && Array.isArray(body.unreadable)) {
+      if (body.unreadable.length) {
+        showBanner('Incomplete data: ' + body.unreadable.length + ' unreadable file(s) of the store were skipped: ' + body.unreadable.join('; '), 'unreadable');
+      } else {
+        clearBanner('unreadable');
+      }
+    }
     onAuthenticated();
     return body;
   }

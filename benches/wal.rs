@@ -1,0 +1,83 @@
+//! The write-ahead log's cost on end-to-end write throughput (issue 15): recorder → pipeline →
+//! Parquet sink → closed files, with the log (the default) and without it, side by side, for
+//! a realistic agent mix (the simulated workload: agent steps, LLM and tool calls, logs).
+//!
+//! Each iteration writes 1,000 threads of the workload into a fresh store and shuts the pipeline
+//! down (every file finalized), so the figure includes creating, appending to, syncing and
+//! deleting the log segments.
+//!
+//! Run: `cargo bench -p mission-benches --bench wal`. Results: `benches/RESULTS.md`, with the
+//! events lost per kill from the crash harness
+//! (`cargo test -p mission-store --test integration a_killed -- --nocapture`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use mission_core::{Backpressure, Event, FnSink, Pipeline};
+use mission_examples::{Workload, simulate};
+use mission_store::{ParquetSink, StoreConfig};
+
+/// The workload's events, captured once through a pipeline into memory.
+fn workload() -> Vec<Event> {
+    let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = captured.clone();
+    let pipeline = Pipeline::builder()
+        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(60) })
+        .with_sink(FnSink::new("capture", move |batch: &[Event]| {
+            into.lock().map(|mut v| v.extend_from_slice(batch)).ok();
+            Ok(())
+        }))
+        .start()
+        .expect("start");
+    simulate(&pipeline.recorder(), &Workload { threads: 1000, ..Workload::default() });
+    pipeline.shutdown();
+    captured.lock().expect("events").clone()
+}
+
+fn fresh_dir(name: &str, n: &mut u64) -> PathBuf {
+    *n += 1;
+    let dir =
+        std::env::temp_dir().join(format!("mission-bench-wal-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn write(events: &[Event], root: &PathBuf, wal: bool) {
+    let config = StoreConfig { wal, ..StoreConfig::at(root) };
+    let pipeline = Pipeline::builder()
+        .with_ring_capacity(16 * 1024)
+        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(60) })
+        .with_sink(ParquetSink::new(config).expect("sink"))
+        .start()
+        .expect("start");
+    let recorder = pipeline.recorder();
+    for e in events {
+        recorder.record(e.clone());
+    }
+    let report = pipeline.shutdown();
+    assert_eq!(report.accounting.dropped, 0);
+    assert_eq!(report.sinks[0].errors, 0, "{:?}", report.sinks[0]);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+fn wal(c: &mut Criterion) {
+    let events = workload();
+    let mut group = c.benchmark_group("wal_end_to_end");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.sample_size(10);
+    let mut n = 0;
+    for (name, on) in [("parquet_with_wal", true), ("parquet_without_wal", false)] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || fresh_dir(name, &mut n),
+                |dir| write(&events, &dir, on),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, wal);
+criterion_main!(benches);
