@@ -330,15 +330,37 @@ impl ParquetSink {
         Ok(OpenFile { temp, finished, writer, opened: Instant::now(), rows: 0 })
     }
 
-    /// Writes `partition`'s pending events as one row group.
-    fn write_pending(&mut self, partition: &Partition) -> Result<()> {
+    /// Writes `partition`'s pending events, [`StoreConfig::row_group_rows`] at a time in arrival
+    /// order, each chunk sorted by thread and flushed as its own row group; with `all` false a
+    /// partial last chunk stays pending for the next row group.
+    ///
+    /// Never more than `row_group_rows` per write: Parquet would cut a larger sorted batch into a
+    /// full row group and a small rest, and the rest, sorted by (random) thread id, would span the
+    /// whole batch's time range, so a time query could not prune it.
+    fn write_pending(&mut self, partition: &Partition, all: bool) -> Result<()> {
+        let size = self.config.row_group_rows.max(1);
+        loop {
+            let Some(writer) = self.partitions.get(partition) else { return Ok(()) };
+            let pending = writer.pending.len();
+            if pending == 0 || (!all && pending < size) {
+                return Ok(());
+            }
+            self.write_row_group(partition, pending.min(size))?;
+        }
+    }
+
+    /// Writes the first `take` pending events of `partition` as one row group. On a failure
+    /// every pending event is counted failed (the file and its log segment are dropped).
+    fn write_row_group(&mut self, partition: &Partition, take: usize) -> Result<()> {
         let Some(writer) = self.partitions.get_mut(partition) else { return Ok(()) };
-        if writer.pending.is_empty() {
+        let take = take.min(writer.pending.len());
+        if take == 0 {
             return Ok(());
         }
-        let refs: Vec<&Event> = writer.pending.iter().collect();
+        let refs: Vec<&Event> = writer.pending[..take].iter().collect();
         let batch = encode(&refs)?;
-        let rows = writer.pending.len() as u64;
+        let rows = take as u64;
+        let all_pending = writer.pending.len() as u64;
         if writer.file.is_none() {
             let reserved = writer.reserved.clone();
             let file = match reserved {
@@ -353,7 +375,7 @@ impl ParquetSink {
             match file {
                 Ok(f) => writer.file = Some(f),
                 Err(e) => {
-                    self.counters.events_failed += rows;
+                    self.counters.events_failed += all_pending;
                     writer.pending.clear();
                     writer.retire_file();
                     return Err(e);
@@ -364,13 +386,15 @@ impl ParquetSink {
             what: "partition",
             reason: "vanished while writing".into(),
         })?;
-        writer.pending.clear();
+        writer.pending.drain(..take);
         let Some(file) = writer.file.as_mut() else { return Ok(()) };
         let result = file.writer.write(&batch).and_then(|()| file.writer.flush());
         if let Err(e) = result {
-            // The file cannot be trusted any more: drop it, and count what it held as lost.
-            let lost = rows + file.rows;
+            // The file cannot be trusted any more: drop it, and count what it held as lost
+            // (with the rest of the pending events, whose log segment goes with it).
+            let lost = all_pending + file.rows;
             let temp = file.temp.clone();
+            writer.pending.clear();
             writer.file = None;
             writer.retire_file();
             let _ = fs::remove_file(&temp);
@@ -383,7 +407,7 @@ impl ParquetSink {
 
     /// Writes what is pending and finalizes the partition's file (rename into place).
     fn finalize(&mut self, partition: &Partition) -> Result<()> {
-        let write_result = self.write_pending(partition);
+        let write_result = self.write_pending(partition, true);
         let Some(writer) = self.partitions.get_mut(partition) else { return write_result };
         let Some(mut file) = writer.file.take() else {
             // Nothing to finalize (its rows were counted as lost, if any): no segment either.
@@ -589,7 +613,7 @@ impl Sink for ParquetSink {
             first_error.get_or_insert(e);
         }
         for p in full {
-            let result = self.write_pending(&p).and_then(|()| {
+            let result = self.write_pending(&p, false).and_then(|()| {
                 let size = self
                     .partitions
                     .get(&p)

@@ -9,9 +9,12 @@ const MINUTE: u64 = 60_000_000_000;
 #[test]
 fn a_narrow_time_query_reads_a_small_fraction_of_row_groups() {
     let dir = TempDir::new("prune");
-    // Two hours of threads, one every 100 ms (5 events each): 72,000 threads, 360,000 events.
-    let now = Timestamp::now().0;
-    let start = now - 120 * MINUTE;
+    // Two hours of threads, one every 100 ms (5 events each): 72,000 threads, 360,000 events,
+    // starting on an hour three hours ago, so the store is two whole hour partitions of 180,000
+    // events whatever the time of day (a start within an hour made the partition holding the
+    // queried minute anywhere from 1 to 60 minutes long).
+    const HOUR: u64 = 60 * MINUTE;
+    let start = (Timestamp::now().0 / HOUR - 3) * HOUR;
     let mut events = Vec::new();
     for i in 0..72_000u64 {
         events.extend(thread_events(
@@ -38,6 +41,11 @@ fn a_narrow_time_query_reads_a_small_fraction_of_row_groups() {
         "the hour partitions outside the range are not opened: {stats:?}"
     );
     assert!(stats.row_groups_total >= 30, "the test needs a store of many row groups: {stats:?}");
+    assert_eq!(
+        stats.row_groups_total,
+        180_000 / 5_000,
+        "an hour is cut into full row groups of row_group_rows events: {stats:?}"
+    );
     assert!(
         stats.row_groups_read <= 3,
         "a one-minute query of a two-hour store read {} of {} row groups",
