@@ -606,7 +606,9 @@ impl SinkSlot {
                 }
             }
             Ok(Err(e)) => {
-                SinkStatus::add(&self.status.failed_events, n);
+                let accepted = e.accepted_events().min(n);
+                SinkStatus::add(&self.status.events, accepted);
+                SinkStatus::add(&self.status.failed_events, n - accepted);
                 self.status.lost(e.lost_events());
                 self.status.fail(e.to_string());
             }

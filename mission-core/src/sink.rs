@@ -108,12 +108,13 @@ pub struct SinkError {
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
     lost_events: u64,
+    accepted_events: u64,
 }
 
 impl SinkError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None, lost_events: 0 }
+        Self { message: message.into(), source: None, lost_events: 0, accepted_events: 0 }
     }
 
     /// An error with a message and the error that caused it.
@@ -121,7 +122,12 @@ impl SinkError {
         message: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self { message: message.into(), source: Some(source.into()), lost_events: 0 }
+        Self {
+            message: message.into(),
+            source: Some(source.into()),
+            lost_events: 0,
+            accepted_events: 0,
+        }
     }
 
     /// Says that `n` events accepted by earlier calls (buffered, not yet written) were lost
@@ -135,6 +141,21 @@ impl SinkError {
     /// Events accepted earlier and lost with this failure.
     pub fn lost_events(&self) -> u64 {
         self.lost_events
+    }
+
+    /// Says that, of the batch whose `consume` returned this error, the sink still accepted
+    /// `n` events (a failure that touched only part of the batch, or that the sink recovers
+    /// from by buffering): the pipeline counts those delivered, the rest failed. Without it, a
+    /// failed `consume` fails its whole batch. Events accepted this way and lost later are
+    /// reported with [`with_lost_events`](Self::with_lost_events), like any other.
+    pub fn with_accepted_events(mut self, n: u64) -> Self {
+        self.accepted_events = n;
+        self
+    }
+
+    /// Events of the failing `consume`'s batch that the sink accepted all the same.
+    pub fn accepted_events(&self) -> u64 {
+        self.accepted_events
     }
 }
 

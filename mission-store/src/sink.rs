@@ -541,13 +541,12 @@ fn to_sink_error(e: Error) -> SinkError {
 }
 
 impl ParquetSink {
-    /// The pipeline's error for `e`, with the events this sink accepted earlier and lost since
-    /// the last report (less `in_batch`, the failing `consume`'s own events, which the pipeline
-    /// counts failed already): a failure is never counted as a delivery.
-    fn sink_error(&mut self, e: Error, in_batch: u64) -> SinkError {
+    /// The pipeline's error for `e`, with the events this sink accepted and lost since the last
+    /// report: a failure is never counted as a delivery.
+    fn sink_error(&mut self, e: Error) -> SinkError {
         let lost = self.counters.events_failed.saturating_sub(self.failed_reported);
         self.failed_reported = self.counters.events_failed;
-        to_sink_error(e).with_lost_events(lost.saturating_sub(in_batch))
+        to_sink_error(e).with_lost_events(lost)
     }
 }
 
@@ -637,7 +636,10 @@ impl Sink for ParquetSink {
             }
             self.partitions.remove(&oldest);
         }
-        first_error.map_or(Ok(()), |e| Err(self.sink_error(e, batch.len() as u64)))
+        // Every event of the batch is pending (a failed log append or write does not drop it from
+        // `pending`): the batch is accepted, and whatever it loses later is reported as lost.
+        first_error
+            .map_or(Ok(()), |e| Err(self.sink_error(e).with_accepted_events(batch.len() as u64)))
     }
 
     fn tick(&mut self, _now: Timestamp) -> Result<(), SinkError> {
@@ -665,17 +667,17 @@ impl Sink for ParquetSink {
                 first_error.get_or_insert(e);
             }
         }
-        first_error.map_or(Ok(()), |e| Err(self.sink_error(e, 0)))
+        first_error.map_or(Ok(()), |e| Err(self.sink_error(e)))
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.finalize_all().map_err(|e| self.sink_error(e, 0))
+        self.finalize_all().map_err(|e| self.sink_error(e))
     }
 
     fn shutdown(&mut self) -> Result<(), SinkError> {
         let result = self.finalize_all();
         let retention = self.apply_retention();
-        result.and(retention).map_err(|e| self.sink_error(e, 0))
+        result.and(retention).map_err(|e| self.sink_error(e))
     }
 }
 
