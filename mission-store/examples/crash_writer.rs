@@ -12,7 +12,13 @@
 //! It finalizes files often (small files, a flush every few steps), so kills land in every
 //! phase: appending to the log, writing a row group, finalizing, renaming, recovering.
 //!
-//! Run: `cargo run -p mission-store --example crash_writer -- <store-dir> [run] [--no-wal] [--no-flush]`.
+//! `--crash-at <point>:<n>` arms a crash point ([`mission_store::crash_points`]): the process
+//! aborts the `n`-th time it reaches that point of finalize or recovery, so the harness hits
+//! those moments deliberately. `--tenants <k>` spreads the events over `k` tenants (so `k`
+//! partitions, files and log segments at a time) in turn.
+//!
+//! Run: `cargo run -p mission-store --features crash-points --example crash_writer --
+//! <store-dir> [run] [--no-wal] [--no-flush] [--crash-at <point>:<n>] [--tenants <k>]`.
 
 use std::io::Write;
 use std::time::Duration;
@@ -20,13 +26,35 @@ use std::time::Duration;
 use mission_core::{
     Backpressure, EventBody, Level, LogRecord, Pipeline, SpanId, Symbol, Text, ThreadContext,
 };
+use mission_store::crash_points::arm;
 use mission_store::{ParquetSink, StoreConfig};
+
+const USAGE: &str = "crash_writer <store-dir> [run] [--no-wal] [--no-flush] \
+                     [--crash-at <point>:<n>] [--tenants <k>]";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(root) = args.get(1) else {
-        eprintln!("usage: crash_writer <store-dir> [run] [--no-wal] [--no-flush]");
+        eprintln!("usage: {USAGE}");
         std::process::exit(2);
+    };
+    let value_of = |flag: &str| args.iter().position(|a| a == flag).map(|i| args.get(i + 1));
+    if let Some(spec) = value_of("--crash-at") {
+        let armed = spec.ok_or_else(|| "--crash-at: missing value".to_owned()).and_then(|s| arm(s));
+        if let Err(e) = armed {
+            eprintln!("error: {e}\nusage: {USAGE}");
+            std::process::exit(2);
+        }
+    }
+    let tenants: usize = match value_of("--tenants") {
+        None => 1,
+        Some(n) => match n.and_then(|n| n.parse().ok()).filter(|n| (1..=64).contains(n)) {
+            Some(n) => n,
+            None => {
+                eprintln!("error: --tenants: expected an integer in 1..=64\nusage: {USAGE}");
+                std::process::exit(2);
+            }
+        },
     };
     let run: u64 = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(0);
     // `--no-flush`: one long-lived file, never flushed — before the write-ahead log, a kill
@@ -61,12 +89,18 @@ fn main() {
     };
     say(&mut out, format!("ready {recovered}"));
     let recorder = pipeline.recorder();
-    let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("crash-agent"));
+    let threads: Vec<ThreadContext> = (0..tenants)
+        .map(|t| {
+            let tenant = if t == 0 { "acme".to_owned() } else { format!("acme-{t}") };
+            ThreadContext::new(Symbol::intern(&tenant), Symbol::intern("crash-agent"))
+        })
+        .collect();
     let name = Symbol::intern("numbered");
     let mut seq: u64 = 0;
     for step in 1u64.. {
         for _ in 0..50 {
             seq += 1;
+            let thread = &threads[(seq as usize) % threads.len()];
             recorder.record(thread.event(
                 name,
                 SpanId(run << 32 | seq),

@@ -71,11 +71,19 @@
 //!
 //! # Feature flags
 //!
-//! None yet. Parquet is built with zstd only.
+//! - `crash-points` (testing only): named points in the write path (finalize, rename, recovery)
+//!   where an armed process aborts, for the crash harness. Off by default; costs nothing then.
+//!
+//! Parquet is built with zstd only.
 #![doc(test(attr(deny(warnings))))]
 #![warn(missing_docs)]
 
 pub mod atomic;
+#[cfg(feature = "crash-points")]
+#[doc(hidden)]
+pub mod crash_points;
+#[cfg(not(feature = "crash-points"))]
+mod crash_points;
 mod encode;
 mod error;
 pub mod layout;

@@ -17,6 +17,7 @@ use parquet::schema::types::ColumnPath;
 use rustc_hash::FxHashMap;
 
 use crate::atomic::sync_dir;
+use crate::crash_points::{self, Point};
 use crate::encode::encode;
 use crate::layout::{Partition, TEMP_SUFFIX};
 use crate::schema::{self, col, events_schema};
@@ -444,6 +445,7 @@ impl ParquetSink {
             })
             .and_then(|f| f.sync_all().map_err(|e| Error::io("sync", &file.temp, e)))
             .and_then(|()| {
+                crash_points::reach(Point::FinalizeBeforeRename);
                 fs::rename(&file.temp, &file.finished)
                     .map_err(|e| Error::io("rename", &file.temp, e))
             });
@@ -454,6 +456,7 @@ impl ParquetSink {
                 if let Some(dir) = file.finished.parent() {
                     sync_dir(dir);
                 }
+                crash_points::reach(Point::FinalizeBeforeLogDelete);
                 // Only now that the file is in place for good may its log segment go.
                 if let Some(writer) = self.partitions.get_mut(partition) {
                     writer.retire_file();

@@ -70,6 +70,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::atomic::sync_dir;
+use crate::crash_points::{self, Point};
 use crate::layout::TEMP_SUFFIX;
 use crate::schema::{self, events_schema};
 use crate::{Error, Result};
@@ -314,6 +315,7 @@ fn write_recovered(
         let buf = writer.into_inner().map_err(|e| Error::parquet(&temp, e))?;
         let file = buf.into_inner().map_err(|e| Error::io("write", &temp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io("sync", &temp, e))?;
+        crash_points::reach(Point::RecoveryBeforeRename);
         fs::rename(&temp, finished).map_err(|e| Error::io("rename", &temp, e))
     };
     if let Err(e) = write() {
@@ -403,6 +405,7 @@ pub(crate) fn recover(root: &Path, props: &WriterProperties) -> Result<Recovery>
                     }
                 }
             }
+            crash_points::reach(Point::RecoveryBeforeLogDelete);
             let temp = temp_path(&finished);
             if temp.exists() {
                 fs::remove_file(&temp).map_err(|e| Error::io("remove", &temp, e))?;
