@@ -4,7 +4,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mission_sdk::core::{
@@ -20,23 +19,9 @@ const ACME: &str = "acme-viewer-0123456789";
 const BETA: &str = "beta-viewer-0123456789";
 const MS: u64 = 1_000_000;
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "mission-dashboard-{name}-{}-{}",
-            std::process::id(),
-            Timestamp::now().0
-        ));
-        std::fs::create_dir_all(&dir).expect("dir");
-        Self(dir)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+use temp_dir::TempDir;
 
 /// One HTTP/1.1 response.
 struct Reply {

@@ -9,30 +9,16 @@ use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use mission_sdk::core::{
     AttrValue, Backpressure, Decision, EventBody, Level, LogRecord, PermissionDecision, Pipeline,
-    SpanEnd, Status, Symbol, Text, ThreadContext, Timestamp,
+    SpanEnd, Status, Symbol, Text, ThreadContext,
 };
 use mission_sdk::store::{ParquetSink, Store, StoreConfig};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "mission-governance-{name}-{}-{}",
-            std::process::id(),
-            Timestamp::now().0
-        ));
-        std::fs::create_dir_all(&dir).expect("dir");
-        Self(dir)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+use temp_dir::TempDir;
 
 /// Every cell of every batch that has a text form (not the time zone-stamped time), as
 /// `column=value` joined by ` | `, one string per row.

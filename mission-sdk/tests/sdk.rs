@@ -1,6 +1,5 @@
 //! The agent API end to end: guards, cost, parentage, trace context, live hub.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use mission_sdk::{
@@ -8,23 +7,9 @@ use mission_sdk::{
     PriceTable, SpanKind, Status,
 };
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "mission-sdk-{name}-{}-{}",
-            std::process::id(),
-            mission_sdk::core::Timestamp::now().0
-        ));
-        std::fs::create_dir_all(&dir).expect("dir");
-        Self(dir)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+use temp_dir::TempDir;
 
 fn control(dir: &TempDir) -> MissionControl {
     MissionControl::builder()

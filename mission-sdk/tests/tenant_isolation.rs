@@ -191,25 +191,9 @@ impl McpClient {
 // ---------------------------------------------------------------------------------------------
 // The world: one agent recording both tenants, its MCP server and dashboard.
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "mission-isolation-{name}-{}-{n}-{}",
-            std::process::id(),
-            Timestamp::now().0
-        ));
-        std::fs::create_dir_all(&dir).expect("dir");
-        Self(dir)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+use temp_dir::TempDir;
 
 /// What one step of the recording does, for tenant `.0`.
 #[derive(Clone, Debug)]
