@@ -9,7 +9,7 @@
 //! | 2xx | exported; a `partial_success` in the body counts its `rejected_*` items as rejected |
 //! | 408, 5xx, no answer (connection refused, timeout, TLS failure) | retried with exponential backoff (100 ms doubling to 5 s) until the retry window ends |
 //! | 429, 503 with `Retry-After` (seconds or an HTTP date) | retried after that delay (capped at the retry window) |
-//! | 413 Payload Too Large | the batch is split in halves, each sent on its own (recursively, down to one item); a single item answered 413 is rejected for good |
+//! | 413 Payload Too Large | the batch is split in halves, each sent on its own (recursively, down to one item); a single item answered 413 is rejected for good (a metrics export, which is not queued, is rejected) |
 //! | any other 4xx (400, 401, 403, 404, 405...) | rejected for good: the batch is counted as rejected with the status, not retried |
 //! | gRPC `InvalidArgument`, `NotFound`, `AlreadyExists`, `PermissionDenied`, `FailedPrecondition`, `Unimplemented`, `Unauthenticated` | rejected for good |
 //! | any other gRPC code | retried |
@@ -622,8 +622,9 @@ pub(crate) fn run_worker<T: Clone>(timing: Timing, shared: &Shared<T>, export: E
         };
         // The batch, or the parts of it still to send after a 413 (the next one last).
         let mut parts = vec![batch];
+        let started = Instant::now();
         while let Some(part) = parts.pop() {
-            send_part(timing, shared, &export, part, &mut parts);
+            send_part(timing, started, shared, &export, part, &mut parts);
         }
         c.in_batch.store(0, Ordering::Release);
         let _guard = lock(&shared.queue);
@@ -631,11 +632,12 @@ pub(crate) fn run_worker<T: Clone>(timing: Timing, shared: &Shared<T>, export: E
     }
 }
 
-/// Sends one batch (or part of one), retrying it while that may succeed; a part answered 413
-/// is split in halves pushed onto `parts` (first half on top). Counts what it settles and takes
-/// it off `in_batch`.
+/// Sends one batch (or part of one), retrying it while that may succeed, until the retry
+/// window of the batch (which began at `started`) ends; a part answered 413 is split in halves
+/// pushed onto `parts` (first half on top). Counts what it settles and takes it off `in_batch`.
 fn send_part<T: Clone>(
     timing: Timing,
+    started: Instant,
     shared: &Shared<T>,
     export: &ExportFn<'_, T>,
     mut part: Vec<T>,
@@ -643,7 +645,6 @@ fn send_part<T: Clone>(
 ) {
     let c = &shared.counters;
     let n = part.len() as u64;
-    let started = Instant::now();
     let mut backoff = INITIAL_BACKOFF;
     loop {
         let outcome = export(part.clone());
