@@ -604,6 +604,10 @@ impl World {
         for a in asked {
             text = text.replace(a.as_str(), "");
         }
+        // The refusal of `erase_subject` in the other tenant quotes what the principal asked,
+        // and is recorded in its own tenant (the request span's error): a stream or a listing
+        // of its tenant's events may show it later, as its own words.
+        text = text.replace(&format!("cannot erase in {}", TENANTS[1 - t]), "");
         for f in self.foreign(t) {
             if let Some(at) = text.find(&f) {
                 // Where it was found, for the failure message.
@@ -1112,7 +1116,18 @@ fn subscribe_surface(w: &World, t: usize, a: &mut Asker) -> Answers {
     let deadline = Instant::now() + Duration::from_secs(120);
     let open = stream.read_until(deadline, |s| s.text().contains("\r\n\r\n"));
     assert!(open && stream.text().starts_with("HTTP/1.1 200"), "{}", stream.text());
-    let mut out = Vec::new();
+    // The other tenant's session's stream (where its notifications go) is not this token's.
+    let theirs = w.sessions[1 - t].as_str();
+    let mut foreign = Streamed::open(
+        w.mcp.local_addr(),
+        "GET",
+        "/mcp",
+        &[headers[0], headers[1], ("Mcp-Session-Id", theirs)],
+        "",
+    );
+    let answered = foreign.read_until(deadline, |s| s.text().contains("\r\n\r\n"));
+    assert!(answered && foreign.text().starts_with("HTTP/1.1 404"), "{}", foreign.text());
+    let mut out = vec![(foreign.text(), vec![theirs.to_owned()])];
     for uri in &uris {
         let (reply, answer) = a.mcp.request("resources/subscribe", json!({"uri": uri}));
         assert!(answer["result"].is_object(), "subscribe {uri}: {}", reply.body);
