@@ -78,33 +78,32 @@
 #![doc(test(attr(deny(warnings))))]
 #![warn(missing_docs)]
 
-pub mod atomic;
 #[cfg(feature = "crash-points")]
 #[doc(hidden)]
 pub mod crash_points;
 #[cfg(not(feature = "crash-points"))]
 mod crash_points;
-mod encode;
 mod error;
 pub mod layout;
-mod query;
+pub mod read;
 pub mod schema;
-mod sink;
-mod store;
-mod views;
-pub mod wal;
+pub mod write;
 
-pub use encode::encode;
 pub use error::{Error, Result};
-pub use query::{Query, QueryIter, QueryStats};
-pub use sink::{
-    FileMetadataSource, MAX_FILE_AGE_RANGE, MAX_FILE_BYTES_RANGE, MAX_OPEN_FILES_RANGE,
-    MAX_WAL_SYNC_INTERVAL, ParquetSink, ROW_GROUP_ROWS_RANGE, RetentionPolicy, SinkCounters,
-    StoreConfig, ZSTD_LEVEL_RANGE,
-};
-pub use store::{OpenReport, SkippedFile, Store, StoreCheck, StoreFile};
-pub use views::{
+pub use read::decode::{self, EventBatches, EventFile, EventRow, EventRows, check_schema_version};
+pub use read::follow::{self, Follower, Polled};
+pub use read::query::{Query, QueryIter, QueryStats};
+pub use read::store::{OpenReport, SkippedFile, Store, StoreCheck, StoreFile};
+pub use read::views::{
     AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,
     USER_ID_ATTRIBUTE,
 };
-pub use wal::{PendingSegment, Recovery};
+pub use write::config::{
+    MAX_FILE_AGE_RANGE, MAX_FILE_BYTES_RANGE, MAX_OPEN_FILES_RANGE, MAX_WAL_SYNC_INTERVAL,
+    ROW_GROUP_ROWS_RANGE, StoreConfig, ZSTD_LEVEL_RANGE,
+};
+pub use write::encode::encode;
+pub use write::retention::RetentionPolicy;
+pub use write::sink::{FileMetadataSource, ParquetSink, SinkCounters};
+pub use write::wal::{PendingSegment, Recovery};
+pub use write::{atomic, wal};

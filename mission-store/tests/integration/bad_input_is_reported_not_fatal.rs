@@ -6,11 +6,9 @@ use arrow::datatypes::{DataType, Field, Schema};
 use mission_core::{Backpressure, Pipeline, SinkState, Timestamp};
 use mission_store::layout::Partition;
 use mission_store::{Error, ParquetSink, Store, StoreConfig};
-use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 
-use crate::{TempDir, thread_events, write};
+use crate::{TempDir, thread_events, write, write_file};
 
 #[test]
 fn an_unwritable_root_is_a_typed_error() {
@@ -55,15 +53,6 @@ fn a_failing_write_is_counted_and_other_partitions_are_kept() {
     let store = Store::open(&dir.0).expect("open");
     assert_eq!(store.query().tenant("fine").count().expect("count"), 5);
     assert_eq!(store.query().count().expect("count"), 5);
-}
-
-fn write_file(path: &std::path::Path, batch: &RecordBatch, metadata: Vec<KeyValue>) {
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
-    let file = std::fs::File::create(path).expect("create");
-    let props = WriterProperties::builder().set_key_value_metadata(Some(metadata)).build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
-    writer.write(batch).expect("write");
-    writer.close().expect("close");
 }
 
 #[test]

@@ -2,21 +2,9 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use arrow::array::{Array, BooleanArray, MapArray, RecordBatch, StringArray};
-use arrow::compute::filter_record_batch;
-use mission_core::Timestamp;
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::metadata::{KeyValue, ParquetMetaData};
-use parquet::file::properties::WriterProperties;
-
-use crate::layout::{Partition, TEMP_SUFFIX};
-use crate::query::Query;
-use crate::schema::{self, col};
-use crate::sink::RetentionPolicy;
-use crate::wal;
+use crate::layout::{Partition, TEMP_SUFFIX, walk};
+use crate::write::wal;
 use crate::{Error, Result};
 
 /// One finalized events file.
@@ -148,25 +136,6 @@ impl std::fmt::Debug for ProgressHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ProgressHook")
     }
-}
-
-pub(crate) fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("list", dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
-        let path = entry.path();
-        let kind = entry.file_type().map_err(|e| Error::io("stat", &path, e))?;
-        if kind.is_dir() {
-            walk(&path, out)?;
-        } else if kind.is_file() {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 impl Store {
@@ -307,23 +276,6 @@ impl Store {
         &self.report
     }
 
-    /// Recovers what writers that are no longer running left behind (see [`wal`]): rebuilds
-    /// the files of their write-ahead log segments, exactly once, deletes temporary files whose
-    /// rows were in a segment, and moves what cannot be recovered under `<root>/quarantine/`.
-    /// Files of running writers are left alone, so this is safe beside live writers. Every
-    /// [`ParquetSink`](crate::ParquetSink) does this when it starts; then the store is opened
-    /// again.
-    ///
-    /// # Errors
-    /// I/O or Parquet errors writing a recovered file or moving a leftover (what was done
-    /// before stays done; running it again continues).
-    pub fn recover(&mut self) -> Result<wal::Recovery> {
-        let props = crate::sink::writer_properties(&crate::StoreConfig::default())?;
-        let report = wal::recover(&self.root, &props)?;
-        self.reopen()?;
-        Ok(report)
-    }
-
     /// Deletes the temporary files killed writers left behind; returns how many.
     ///
     /// # Errors
@@ -333,58 +285,6 @@ impl Store {
         for path in self.report.leftovers.drain(..) {
             fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
         }
-        Ok(n)
-    }
-
-    /// Reads every file once (the time column only) and reports files, events, leftovers of
-    /// killed writers and files that cannot be read.
-    ///
-    /// # Errors
-    /// I/O errors reading a file that could be opened.
-    pub fn check(&self) -> Result<StoreCheck> {
-        let mut iter = self.query().columns(&[col::TIME]).iter()?;
-        let mut events = 0;
-        for batch in iter.by_ref() {
-            events += batch?.num_rows() as u64;
-        }
-        Ok(StoreCheck {
-            files: self.files.len(),
-            bytes: self.files.iter().map(|f| f.bytes).sum(),
-            events,
-            leftovers: self.report.leftovers.clone(),
-            misplaced: self.report.misplaced.clone(),
-            unreadable: iter.stats().skipped.clone(),
-            wal: self.report.wal.iter().map(|p| wal::inspect(p)).collect(),
-            in_progress: self.report.in_progress,
-            quarantined: self.report.quarantined.clone(),
-        })
-    }
-
-    /// A query over every event in the store.
-    pub fn query(&self) -> Query<'_> {
-        Query::new(self)
-    }
-
-    /// Deletes partitions whose hour ended more than `max_age` before `now`; returns how many.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if a directory cannot be listed or removed.
-    pub fn apply_retention(&mut self, max_age: Duration, now: Timestamp) -> Result<usize> {
-        self.apply_retention_policy(&RetentionPolicy::all(max_age), now)
-    }
-
-    /// Deletes partitions whose hour ended longer before `now` than their tenant's maximum
-    /// age in `policy`; returns how many.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if a directory cannot be listed or removed.
-    pub fn apply_retention_policy(
-        &mut self,
-        policy: &RetentionPolicy,
-        now: Timestamp,
-    ) -> Result<usize> {
-        let n = expire_partitions_in(&self.root, policy, now, self.scope.as_deref())?;
-        self.reopen()?;
         Ok(n)
     }
 
@@ -410,52 +310,8 @@ impl Store {
             .collect()
     }
 
-    /// Rewrites every file holding events of `thread_id` (32 hex digits) without them,
-    /// atomically per file; returns how many events were erased.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] for a malformed id; I/O or Parquet errors of a rewrite (the file is
-    /// then left as it was).
-    pub fn erase_thread(&mut self, thread_id: &str) -> Result<u64> {
-        thread_id
-            .parse::<mission_core::ThreadId>()
-            .map_err(|e| Error::Invalid { what: "thread_id", reason: e.to_string() })?;
-        let id = thread_id.to_owned();
-        self.erase_where(move |batch| {
-            let threads = string_column(batch, col::THREAD_ID)?;
-            Ok(BooleanArray::from_iter(
-                (0..batch.num_rows()).map(|i| Some(threads.is_valid(i) && threads.value(i) == id)),
-            ))
-        })
-    }
-
-    /// Rewrites every file holding events whose attribute `key` equals `value` (for example a
-    /// user id, for an erasure request) without them; returns how many events were erased.
-    ///
-    /// # Errors
-    /// I/O or Parquet errors of a rewrite (the file is then left as it was).
-    pub fn erase_attribute(&mut self, key: &str, value: &str) -> Result<u64> {
-        self.erase_attribute_in(None, key, value)
-    }
-
-    /// [`erase_attribute`](Self::erase_attribute) within one tenant's partitions only (`None`:
-    /// every tenant), for an erasure request made by a tenant's administrator.
-    ///
-    /// # Errors
-    /// I/O or Parquet errors of a rewrite (the file is then left as it was).
-    pub fn erase_attribute_in(
-        &mut self,
-        tenant: Option<&str>,
-        key: &str,
-        value: &str,
-    ) -> Result<u64> {
-        let (key, value) = (key.to_owned(), value.to_owned());
-        let tenant = tenant.map(str::to_owned);
-        self.erase_where_in(tenant.as_deref(), move |batch| attribute_matches(batch, &key, &value))
-    }
-
     /// Lists the files again, keeping the progress callback and the scope.
-    fn reopen(&mut self) -> Result<()> {
+    pub(crate) fn reopen(&mut self) -> Result<()> {
         let progress = self.progress.take();
         let skipped = self.skipped.clone();
         *self = Store::open_scoped(&self.root, self.scope.as_deref())?;
@@ -463,188 +319,4 @@ impl Store {
         self.skipped = skipped;
         Ok(())
     }
-
-    fn erase_where(
-        &mut self,
-        matches: impl Fn(&RecordBatch) -> Result<BooleanArray>,
-    ) -> Result<u64> {
-        self.erase_where_in(None, matches)
-    }
-
-    fn erase_where_in(
-        &mut self,
-        tenant: Option<&str>,
-        matches: impl Fn(&RecordBatch) -> Result<BooleanArray>,
-    ) -> Result<u64> {
-        let mut erased = 0;
-        for file in &self.files {
-            if tenant.is_some_and(|t| file.partition.tenant != t) {
-                continue;
-            }
-            erased += rewrite_without(&file.path, &matches)?;
-        }
-        self.reopen()?;
-        Ok(erased)
-    }
-}
-
-pub(crate) fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
-    batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>()).ok_or_else(
-        || Error::Invalid { what: "column", reason: format!("{name} missing or not text") },
-    )
-}
-
-/// Rows whose attributes map has `key` = `value`.
-pub(crate) fn attribute_matches(
-    batch: &RecordBatch,
-    key: &str,
-    value: &str,
-) -> Result<BooleanArray> {
-    let map = batch
-        .column_by_name(col::ATTRIBUTES)
-        .and_then(|c| c.as_any().downcast_ref::<MapArray>())
-        .ok_or_else(|| Error::Invalid { what: "column", reason: "attributes missing".into() })?;
-    let keys = map.keys().as_any().downcast_ref::<StringArray>();
-    let values = map.values().as_any().downcast_ref::<StringArray>();
-    let (Some(keys), Some(values)) = (keys, values) else {
-        return Err(Error::Invalid {
-            what: "column",
-            reason: "attributes is not Map<Utf8, Utf8>".into(),
-        });
-    };
-    let offsets = map.value_offsets();
-    Ok(BooleanArray::from_iter((0..map.len()).map(|row| {
-        let hit = map.is_valid(row)
-            && (offsets[row] as usize..offsets[row + 1] as usize)
-                .any(|j| keys.value(j) == key && values.is_valid(j) && values.value(j) == value);
-        Some(hit)
-    })))
-}
-
-/// Checks a file's metadata: ours, and a version this build reads.
-pub(crate) fn check_metadata(path: &Path, metadata: &ParquetMetaData) -> Result<()> {
-    let kv = metadata.file_metadata().key_value_metadata();
-    let version = kv
-        .and_then(|kv| kv.iter().find(|k| k.key == schema::META_SCHEMA_VERSION))
-        .and_then(|k| k.value.as_deref())
-        .ok_or_else(|| Error::Foreign {
-            path: path.into(),
-            reason: "no mission.schema_version metadata".into(),
-        })?;
-    let found: u32 = version.parse().map_err(|_| Error::Foreign {
-        path: path.into(),
-        reason: format!("schema version {version:?}"),
-    })?;
-    if found > schema::SCHEMA_VERSION {
-        return Err(Error::NewerSchema {
-            path: path.into(),
-            found,
-            supported: schema::SCHEMA_VERSION,
-        });
-    }
-    Ok(())
-}
-
-/// Rewrites `path` without the rows `matches` selects; returns how many it removed.
-fn rewrite_without(
-    path: &Path,
-    matches: &dyn Fn(&RecordBatch) -> Result<BooleanArray>,
-) -> Result<u64> {
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
-    check_metadata(path, builder.metadata())?;
-    let kv: Vec<KeyValue> =
-        builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
-    let reader = builder.build().map_err(|e| Error::parquet(path, e))?;
-    let mut kept = Vec::new();
-    let mut removed = 0u64;
-    for batch in reader {
-        let batch = batch?;
-        let hit = matches(&batch)?;
-        let n = hit.true_count() as u64;
-        removed += n;
-        if n == 0 {
-            kept.push(batch);
-        } else {
-            let keep = arrow::compute::not(&hit)?;
-            kept.push(filter_record_batch(&batch, &keep)?);
-        }
-    }
-    if removed == 0 {
-        return Ok(0);
-    }
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let temp = path.with_file_name(format!(".{name}.erase{TEMP_SUFFIX}"));
-    let write = || -> Result<()> {
-        let out = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
-        let props = WriterProperties::builder()
-            .set_compression(
-                parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default()),
-            )
-            .set_key_value_metadata(Some(
-                kv.into_iter().filter(|k| !k.key.starts_with("ARROW:")).collect(),
-            ))
-            .build();
-        let mut writer = ArrowWriter::try_new(out, schema::events_schema(), Some(props))
-            .map_err(|e| Error::parquet(&temp, e))?;
-        for batch in &kept {
-            writer.write(batch).map_err(|e| Error::parquet(&temp, e))?;
-        }
-        let out = writer.into_inner().map_err(|e| Error::parquet(&temp, e))?;
-        out.sync_all().map_err(|e| Error::io("sync", &temp, e))?;
-        fs::rename(&temp, path).map_err(|e| Error::io("rename", &temp, e))
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&temp);
-        return Err(e);
-    }
-    Ok(removed)
-}
-
-/// Deletes the partition directories under `root` whose hour ended before `now - max_age`.
-pub(crate) fn expire_partitions(
-    root: &Path,
-    policy: &RetentionPolicy,
-    now: Timestamp,
-) -> Result<usize> {
-    expire_partitions_in(root, policy, now, None)
-}
-
-/// [`expire_partitions`] within `tenant`'s partitions only (`None`: every tenant).
-fn expire_partitions_in(
-    root: &Path,
-    policy: &RetentionPolicy,
-    now: Timestamp,
-    tenant: Option<&str>,
-) -> Result<usize> {
-    let mut paths = Vec::new();
-    walk(&root.join("events"), &mut paths)?;
-    let mut dirs: Vec<(PathBuf, Partition)> = paths
-        .iter()
-        .filter_map(|p| Partition::from_path(root, p).map(|part| (part.dir(root), part)))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    let mut removed = 0;
-    for (dir, partition) in dirs {
-        if tenant.is_some_and(|t| partition.tenant != t) {
-            continue;
-        }
-        let Some(max_age) = policy.max_age(&partition.tenant) else { continue };
-        let cutoff = now.0 as i128 - max_age.as_nanos() as i128;
-        if partition.end_ns() <= cutoff {
-            fs::remove_dir_all(&dir).map_err(|e| Error::io("remove expired partition", &dir, e))?;
-            removed += 1;
-            // Remove the date and tenant directories once empty.
-            let mut parent = dir.parent();
-            while let Some(p) = parent {
-                if p == root.join("events") || fs::remove_dir(p).is_err() {
-                    break;
-                }
-                parent = p.parent();
-            }
-        }
-    }
-    Ok(removed)
 }
