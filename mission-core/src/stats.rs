@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::recorder::lock;
+use crate::sync::lock;
 use crate::{Event, EventBody, EventKind, SpanKind, Symbol, Timestamp};
 use crate::{Sink, SinkError};
 
