@@ -49,6 +49,19 @@ use serde::{Deserialize, Serialize};
 use crate::detectors::{EwStats, Sensitive, Spot, tail_score};
 use crate::{Detector, Score};
 
+/// The default detector: the [`Ensemble`] with its default settings.
+pub fn default_detector() -> Box<dyn Detector + Send> {
+    Box::new(Ensemble::default())
+}
+
+/// The detector the SDK runs on per-call agent metrics: the default [`Ensemble`] whose
+/// sensitive tier also pages on a sustained level shift of about two deviations
+/// ([`Ensemble::with_level_shift`]) — a model three times slower is such a shift on the log
+/// scale even when calls vary by a factor of two.
+pub fn agent_detector() -> Box<dyn Detector + Send> {
+    Box::new(Ensemble::default().with_level_shift())
+}
+
 /// The parameters of [`Ensemble`]: one set for every series. The defaults were chosen on the
 /// Numenta Anomaly Benchmark (one global set, as every NAB entrant does) and checked on
 /// Merlion's synthetic series.
@@ -207,7 +220,7 @@ impl Contexts {
 ///
 /// ```
 /// use mission_ml::Detector;
-/// use mission_ml::detectors::Ensemble;
+/// use mission_ml::ensemble::Ensemble;
 ///
 /// let mut d = Ensemble::default();
 /// let minute = 60_000_000_000;

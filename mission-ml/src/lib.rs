@@ -13,9 +13,10 @@
 //! | [`forecast`] | Holt-Winters / ETS forecasts with prediction intervals ("latency crosses the SLO in ~40 min") |
 //! | [`leak`] | robust trend (Theil–Sen) to a limit: time to exhaustion, quiet on sawtooth GC patterns |
 //! | [`attribution`] | which dimension values explain a change between a baseline and an anomalous window |
-//! | [`nab`] | the Numenta Anomaly Benchmark: our own implementation of its scoring, and a runner (`cargo run --release -p mission-ml --bin nab`) |
 //!
-//! The M4 Hourly forecasting benchmark runs with `cargo run --release -p mission-ml --bin m4`.
+//! The models are scored on public benchmarks by the workspace's `eval/` crate (`mission-eval`,
+//! not published): `cargo run --release -p mission-eval --bin nab` (the Numenta Anomaly
+//! Benchmark) and `--bin m4` (M4 Hourly forecasting); `benches/RESULTS.md` has the figures.
 //!
 //! ```
 //! use mission_ml::{Detector, Score};
@@ -67,7 +68,7 @@ pub trait Detector {
 /// or [`agent_detector`]); `None` if `state` is not one (a state from another version that no
 /// longer parses is simply not restored: the series learns again).
 pub fn restore_detector(state: serde_json::Value) -> Option<Box<dyn Detector + Send>> {
-    let ensemble: detectors::Ensemble = serde_json::from_value(state).ok()?;
+    let ensemble: ensemble::Ensemble = serde_json::from_value(state).ok()?;
     Some(Box::new(ensemble))
 }
 
@@ -76,6 +77,5 @@ pub mod detectors;
 pub mod ensemble;
 pub mod forecast;
 pub mod leak;
-pub mod nab;
 
-pub use detectors::{agent_detector, default_detector};
+pub use ensemble::{Ensemble, agent_detector, default_detector};

@@ -3,7 +3,7 @@
 //! and the published anchors from `M4_evaluation_and_ranks.json`.
 //!
 //! ```text
-//! cargo run --release -p mission-ml --bin m4 -- [--data ../shared/datasets/m4-hourly] [--validate] [--method NAME]
+//! cargo run --release -p mission-eval --bin m4 -- [--data ../shared/datasets/m4-hourly] [--validate] [--method NAME]
 //! ```
 //!
 //! `--validate` scores the last 48 points of each training series instead of the test set (the
