@@ -16,6 +16,7 @@ use crate::{Error, Result};
 /// How the Parquet sink writes.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct StoreConfig {
     /// The store's root directory; files go under `<root>/events/`.
     pub root: PathBuf,
@@ -46,6 +47,69 @@ pub struct StoreConfig {
     /// delay plus one pipeline tick (250 ms). Default 500 ms.
     #[serde(with = "mission_core::duration_text")]
     pub wal_sync_interval: Duration,
+}
+
+/// Builder methods: start from [`Default`] (or a constructor) and set what differs.
+impl StoreConfig {
+    /// Sets [`root`](Self::root).
+    pub fn with_root(mut self, root: PathBuf) -> Self {
+        self.root = root;
+        self
+    }
+
+    /// Sets [`row_group_rows`](Self::row_group_rows).
+    pub fn with_row_group_rows(mut self, row_group_rows: usize) -> Self {
+        self.row_group_rows = row_group_rows;
+        self
+    }
+
+    /// Sets [`max_file_bytes`](Self::max_file_bytes).
+    pub fn with_max_file_bytes(mut self, max_file_bytes: u64) -> Self {
+        self.max_file_bytes = max_file_bytes;
+        self
+    }
+
+    /// Sets [`max_file_age`](Self::max_file_age).
+    pub fn with_max_file_age(mut self, max_file_age: Duration) -> Self {
+        self.max_file_age = max_file_age;
+        self
+    }
+
+    /// Sets [`max_open_files`](Self::max_open_files).
+    pub fn with_max_open_files(mut self, max_open_files: usize) -> Self {
+        self.max_open_files = max_open_files;
+        self
+    }
+
+    /// Sets [`retention`](Self::retention).
+    pub fn with_retention(mut self, retention: Option<Duration>) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Sets [`tenant_retention`](Self::tenant_retention).
+    pub fn with_tenant_retention(mut self, tenant_retention: BTreeMap<String, Duration>) -> Self {
+        self.tenant_retention = tenant_retention;
+        self
+    }
+
+    /// Sets [`zstd_level`](Self::zstd_level).
+    pub fn with_zstd_level(mut self, zstd_level: i32) -> Self {
+        self.zstd_level = zstd_level;
+        self
+    }
+
+    /// Sets [`wal`](Self::wal).
+    pub fn with_wal(mut self, wal: bool) -> Self {
+        self.wal = wal;
+        self
+    }
+
+    /// Sets [`wal_sync_interval`](Self::wal_sync_interval).
+    pub fn with_wal_sync_interval(mut self, wal_sync_interval: Duration) -> Self {
+        self.wal_sync_interval = wal_sync_interval;
+        self
+    }
 }
 
 /// The longest [`StoreConfig::wal_sync_interval`].

@@ -15,11 +15,27 @@ use crate::{Error, Result, Store};
 /// its hour ended longer ago than its tenant's maximum age; a tenant with no maximum (and no
 /// default) is kept for ever.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetentionPolicy {
     /// Every tenant's maximum age unless overridden; `None` keeps them.
     pub default: Option<Duration>,
     /// Per-tenant maximum ages.
     pub tenants: BTreeMap<String, Duration>,
+}
+
+/// Builder methods: start from [`Default`] (or a constructor) and set what differs.
+impl RetentionPolicy {
+    /// Sets [`default`](Self::default).
+    pub fn with_default(mut self, default: Option<Duration>) -> Self {
+        self.default = default;
+        self
+    }
+
+    /// Sets [`tenants`](Self::tenants).
+    pub fn with_tenants(mut self, tenants: BTreeMap<String, Duration>) -> Self {
+        self.tenants = tenants;
+        self
+    }
 }
 
 impl RetentionPolicy {

@@ -18,9 +18,8 @@ fn an_unwritable_root_is_a_typed_error() {
     let err = ParquetSink::new(StoreConfig::at(file.join("store"))).err().expect("must fail");
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("a-file"), "{err}");
-    let err = ParquetSink::new(StoreConfig { zstd_level: 99, ..StoreConfig::at(&dir.0) })
-        .err()
-        .expect("must fail");
+    let err =
+        ParquetSink::new(StoreConfig::at(&dir.0).with_zstd_level(99)).err().expect("must fail");
     assert!(matches!(err, Error::Invalid { what: "zstd_level", .. }), "{err:?}");
 }
 
@@ -99,27 +98,15 @@ fn store_settings_out_of_range_are_refused_naming_field_and_range() {
     assert!(StoreConfig::at(&dir.0).validate().is_ok());
     drop(ParquetSink::new(StoreConfig::at(&dir.0)).expect("the defaults pass"));
     let cases = [
+        (StoreConfig::at(&dir.0).with_row_group_rows(0), "row_group_rows", "16777216"),
         (
-            StoreConfig { row_group_rows: 0, ..StoreConfig::at(&dir.0) },
-            "row_group_rows",
-            "16777216",
-        ),
-        (
-            StoreConfig { max_file_bytes: 10, ..StoreConfig::at(&dir.0) },
+            StoreConfig::at(&dir.0).with_max_file_bytes(10),
             "max_file_bytes",
             "4096 to 1099511627776",
         ),
-        (
-            StoreConfig { max_file_age: Duration::ZERO, ..StoreConfig::at(&dir.0) },
-            "max_file_age",
-            "1ms",
-        ),
-        (
-            StoreConfig { max_open_files: 0, ..StoreConfig::at(&dir.0) },
-            "max_open_files",
-            "1 to 4096",
-        ),
-        (StoreConfig { zstd_level: 0, ..StoreConfig::at(&dir.0) }, "zstd_level", "1 to 22"),
+        (StoreConfig::at(&dir.0).with_max_file_age(Duration::ZERO), "max_file_age", "1ms"),
+        (StoreConfig::at(&dir.0).with_max_open_files(0), "max_open_files", "1 to 4096"),
+        (StoreConfig::at(&dir.0).with_zstd_level(0), "zstd_level", "1 to 22"),
     ];
     for (config, field, range) in cases {
         let Err(err) = ParquetSink::new(config) else { panic!("{field} refused") };
