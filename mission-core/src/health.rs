@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::config::Backpressure;
 use crate::sync::lock;
 
-/// Exact counts of what happened to every event handed to [`Recorder::record`].
+/// Exact counts of what happened to every event handed to [`Recorder::record`](crate::Recorder::record).
 ///
 /// `recorded == delivered + dropped + in_flight` holds in every snapshot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -46,8 +46,9 @@
 //! | [`ActiveSpan`] | a span being timed, recorded on `end` or drop |
 //! | [`Sink`] | where drained batches go ([`FnSink`] for closures) |
 //! | [`StatsSink`] | rolling latency percentiles, tokens and cost |
-//! | [`MissionLayer`] | records `tracing` spans and events |
+//! | [`MissionLayer`] | records `tracing` spans and events; told which targets to ignore ([`MissionLayer::ignore_targets`]), it names no crate above it |
 //! | [`Health`], [`Accounting`] | what the recorder and sinks are doing, exactly |
+//! | [`RecorderConfig`], [`StatsConfig`] | settings: `#[non_exhaustive]`, built from `Default` with `with_*` methods, each numeric one range-checked |
 //!
 //! # Why it is built this way
 //!

@@ -1,6 +1,11 @@
 //! Mission Control's intelligence: streaming anomaly detection, forecasting, leak prediction
 //! and root-cause attribution, in-process, per metric, as points arrive.
 //!
+//! It is a separate crate because it is pure computation on numbers: it depends on nothing of
+//! ours (not even `mission-core`) and on no I/O, so the SDK's anomaly sink, the dashboard's
+//! forecasts and the benchmark harness (the workspace's `eval/` crate) all use the same models,
+//! and a model can be tested and scored without a pipeline.
+//!
 //! Every detector implements [`Detector`]: one `update(time, value)` per point, O(1) or
 //! O(log n) memory per series, state that round-trips through serde (so a restart resumes
 //! where it left off), and a [`Score`] with the value expected, a band and whether the point
@@ -32,7 +37,19 @@
 //! let mut d = Limit(10.0);
 //! assert!(!d.update(0, 3.0).is_anomaly);
 //! assert!(d.update(1, 12.0).is_anomaly);
+//!
+//! // The default detector: the ensemble, its state saved and restored across restarts.
+//! let mut ensemble = mission_ml::default_detector();
+//! for t in 0..300 {
+//!     ensemble.update(t * 60_000_000_000, 100.0 + (t % 7) as f64);
+//! }
+//! let state = ensemble.state().expect("the ensemble saves its state");
+//! assert!(mission_ml::restore_detector(state).is_some());
 //! ```
+//!
+//! # Feature flags
+//!
+//! None.
 
 /// What a detector says about one point.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -196,7 +196,7 @@ impl Store {
     /// [`query`](Self::query) and view (thread, threads, statistics, cost, anomalies),
     /// [`file_metadata`](Self::file_metadata), [`check`](Self::check), the leftovers it
     /// reports, erasure and retention see that tenant's files only. A query's own
-    /// [`tenant`](Query::tenant) filter can only narrow it further. Scoping a scoped store to
+    /// [`tenant`](crate::Query::tenant) filter can only narrow it further. Scoping a scoped store to
     /// another tenant leaves it empty.
     ///
     /// Cost: one pass over the file list; nothing is read.

@@ -147,7 +147,7 @@ pub const ZSTD_LEVEL_RANGE: std::ops::RangeInclusive<i32> = 1..=22;
 impl StoreConfig {
     /// Checks every numeric setting is within its documented range ([`ROW_GROUP_ROWS_RANGE`],
     /// [`MAX_FILE_BYTES_RANGE`], [`MAX_FILE_AGE_RANGE`], [`MAX_OPEN_FILES_RANGE`],
-    /// [`ZSTD_LEVEL_RANGE`]); [`ParquetSink::new`] checks it.
+    /// [`ZSTD_LEVEL_RANGE`]); [`ParquetSink::new`](crate::ParquetSink::new) checks it.
     ///
     /// # Errors
     /// [`Error::Invalid`] naming the first field out of range, its value and the range.
