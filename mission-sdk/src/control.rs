@@ -327,13 +327,11 @@ impl MissionControlBuilder {
         let mut keeping: Vec<Box<dyn Sink>> = Vec::new();
         if let Some(root) = &config.store_root {
             let mut retention =
-                mission_store::RetentionPolicy { default: config.retention, ..Default::default() };
+                mission_store::RetentionPolicy::default().with_default(config.retention);
             crate::compliance::apply_retention(&mut retention, &packs);
-            let store_config = StoreConfig {
-                retention: retention.default,
-                tenant_retention: retention.tenants,
-                ..StoreConfig::at(root)
-            };
+            let store_config = StoreConfig::at(root)
+                .with_retention(retention.default)
+                .with_tenant_retention(retention.tenants);
             let mut sink = ParquetSink::new(store_config)?;
             if let Some(audit) = &audit {
                 // Each data file anchors the audit chain's head as it stood when written.

@@ -60,20 +60,19 @@ fn per_tenant_retention_overrides_the_default() {
     write(StoreConfig::at(&dir.0), events);
     let mut store = Store::open(&dir.0).expect("open");
     // Keep everything by default, 24 h for `acme`, 1 h for `strict`: only `strict` loses data.
-    let policy = RetentionPolicy {
-        default: None,
-        tenants: [
+    let policy = RetentionPolicy::default().with_tenants(
+        [
             ("acme".to_owned(), Duration::from_secs(24 * 3600)),
             ("strict".to_owned(), Duration::from_secs(3600)),
         ]
         .into(),
-    };
+    );
     assert_eq!(store.apply_retention_policy(&policy, Timestamp(now)).expect("retention"), 1);
     assert_eq!(store.query().tenant("strict").count().expect("count"), 0);
     assert_eq!(store.query().tenant("acme").count().expect("count"), 5);
     assert_eq!(store.query().tenant("other").count().expect("count"), 5);
     // A 3 h default now expires `other` (5 h old) but not `acme`, whose own 24 h wins.
-    let policy = RetentionPolicy { default: Some(Duration::from_secs(3 * 3600)), ..policy };
+    let policy = policy.with_default(Some(Duration::from_secs(3 * 3600)));
     assert_eq!(store.apply_retention_policy(&policy, Timestamp(now)).expect("retention"), 1);
     assert_eq!(store.query().tenant("other").count().expect("count"), 0);
     assert_eq!(store.query().tenant("acme").count().expect("count"), 5);
