@@ -10,7 +10,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use crate::{TempDir, thread_events, write};
+use crate::{TempDir, half_past_last_hour, thread_events, write};
 
 #[test]
 fn an_unwritable_root_is_a_typed_error() {
@@ -69,7 +69,7 @@ fn write_file(path: &std::path::Path, batch: &RecordBatch, metadata: Vec<KeyValu
 #[test]
 fn corrupt_foreign_and_newer_files_are_skipped_and_reported() {
     let dir = TempDir::new("bad-files");
-    let now = Timestamp::now().0 - 60_000_000_000;
+    let now = half_past_last_hour();
     write(StoreConfig::at(&dir.0), thread_events("acme", "a", now));
     let partition_dir = Partition::of("acme", Timestamp(now)).dir(&dir.0);
     std::fs::write(partition_dir.join("part-corrupt.parquet"), b"PAR1 this is not parquet")
