@@ -8,7 +8,7 @@ use mission_store::layout::Partition;
 use mission_store::{Error, ParquetSink, Store, StoreConfig};
 use parquet::file::metadata::KeyValue;
 
-use crate::{TempDir, thread_events, write, write_file};
+use crate::{TempDir, half_past_last_hour, thread_events, write, write_file};
 
 #[test]
 fn an_unwritable_root_is_a_typed_error() {
@@ -57,7 +57,7 @@ fn a_failing_write_is_counted_and_other_partitions_are_kept() {
 #[test]
 fn corrupt_foreign_and_newer_files_are_skipped_and_reported() {
     let dir = TempDir::new("bad-files");
-    let now = Timestamp::now().0 - 60_000_000_000;
+    let now = half_past_last_hour();
     write(StoreConfig::at(&dir.0), thread_events("acme", "a", now));
     let partition_dir = Partition::of("acme", Timestamp(now)).dir(&dir.0);
     std::fs::write(partition_dir.join("part-corrupt.parquet"), b"PAR1 this is not parquet")

@@ -45,6 +45,14 @@ impl Drop for TempDir {
     }
 }
 
+/// Half past the last whole hour, ns since the epoch (30 to 90 minutes ago): where a test
+/// whose file or partition counts matter places its threads (a few milliseconds long each),
+/// so none is cut in two by an hour boundary, whatever the time of day it runs at.
+pub fn half_past_last_hour() -> u64 {
+    const HOUR: u64 = 3_600_000_000_000;
+    (Timestamp::now().0 / HOUR - 1) * HOUR + HOUR / 2
+}
+
 /// Writes `events` into a store at `config.root` through a real pipeline.
 pub fn write(config: StoreConfig, events: Vec<Event>) -> mission_core::ShutdownReport {
     let pipeline = Pipeline::builder()

@@ -2,7 +2,7 @@ use mission_core::Timestamp;
 use mission_store::schema::col;
 use mission_store::{Store, StoreConfig};
 
-use crate::{TempDir, thread_events, write};
+use crate::{TempDir, half_past_last_hour, thread_events, write};
 
 const MINUTE: u64 = 60_000_000_000;
 
@@ -130,7 +130,7 @@ fn files_are_finalized_by_age_without_a_flush() {
 fn progress_is_reported_per_file() {
     use std::sync::{Arc, Mutex};
     let dir = TempDir::new("progress");
-    let start = Timestamp::now().0 - 10 * MINUTE;
+    let start = half_past_last_hour();
     let mut events = Vec::new();
     for (i, tenant) in ["acme", "beta", "gamma"].iter().enumerate() {
         events.extend(thread_events(tenant, "a", start + i as u64 * 1_000_000));

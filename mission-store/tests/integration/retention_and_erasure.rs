@@ -3,14 +3,14 @@ use std::time::Duration;
 use mission_core::Timestamp;
 use mission_store::{ParquetSink, RetentionPolicy, Store, StoreConfig};
 
-use crate::{TempDir, thread_events, write};
+use crate::{TempDir, half_past_last_hour, thread_events, write};
 
 const HOUR: u64 = 3_600_000_000_000;
 
 #[test]
 fn retention_deletes_only_expired_partitions() {
     let dir = TempDir::new("retention");
-    let now = Timestamp::now().0;
+    let now = half_past_last_hour();
     let mut events = thread_events("acme", "a", now - 5 * HOUR);
     events.extend(thread_events("acme", "a", now - 60_000_000_000));
     events.extend(thread_events("other", "a", now - 4 * HOUR));
@@ -53,7 +53,7 @@ fn erasure_rewrites_files_without_the_erased_events() {
 #[test]
 fn per_tenant_retention_overrides_the_default() {
     let dir = TempDir::new("tenant-retention");
-    let now = Timestamp::now().0;
+    let now = half_past_last_hour();
     let mut events = thread_events("acme", "a", now - 5 * HOUR);
     events.extend(thread_events("other", "a", now - 5 * HOUR));
     events.extend(thread_events("strict", "a", now - 2 * HOUR));
@@ -110,7 +110,7 @@ fn erasure_can_be_limited_to_one_tenant() {
 #[test]
 fn files_carry_extra_metadata_through_erasure() {
     let dir = TempDir::new("file-metadata");
-    let now = Timestamp::now().0 - 60_000_000_000;
+    let now = half_past_last_hour();
     let source: mission_store::FileMetadataSource =
         std::sync::Arc::new(|| vec![("mission.audit.head".to_owned(), "{\"seq\":7}".to_owned())]);
     let sink = ParquetSink::new(StoreConfig::at(&dir.0)).expect("sink").with_file_metadata(source);
