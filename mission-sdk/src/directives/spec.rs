@@ -161,6 +161,7 @@ impl DirectiveSet {
                     None => format!("directive {:?}: {message}", spec.name),
                 },
             };
+            count_work(1);
             if !names.insert(spec.name.clone()) {
                 // The second occurrence is the one to fix.
                 let second = nth_line_of_name(text, &spec.name, 1);
@@ -196,6 +197,7 @@ fn invalid(origin: &str, e: impl fmt::Display) -> DirectiveError {
 fn nth_line_of_name(text: &str, name: &str, nth: usize) -> Option<usize> {
     let quoted = format!("\"{name}\"");
     text.lines()
+        .inspect(|_| count_work(1))
         .enumerate()
         .filter(|(_, l)| l.contains("name") && l.contains(&quoted))
         .nth(nth)
@@ -205,6 +207,24 @@ fn nth_line_of_name(text: &str, name: &str, nth: usize) -> Option<usize> {
 fn line_of_name(text: &str, name: &str) -> Option<usize> {
     nth_line_of_name(text, name, 0)
 }
+
+#[cfg(test)]
+thread_local! {
+    /// Work done while loading directives on this thread: lines of text searched for a
+    /// directive's line plus names checked for duplicates. Counted so a test can show loading
+    /// is linear without timing it.
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts `units` of loading work ([`WORK`]) in tests; nothing otherwise.
+#[cfg(test)]
+fn count_work(units: u64) {
+    WORK.with(|w| w.set(w.get() + units));
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn count_work(_units: u64) {}
 
 /// One directive: *when* a condition over the live stream holds, *then* actions run.
 ///
@@ -747,6 +767,41 @@ mod tests {
                    then = [{ action = \"set_sampling\", rate = 2.0 }]\n";
         let err = DirectiveSet::from_toml_str(bad, "bad.toml").expect_err("rate");
         assert!(err.to_string().contains("line 6, directive \"bad\""), "{err}");
+    }
+
+    /// Loads `text`, returning the result and the work it took ([`WORK`]).
+    fn load_counting(text: &str) -> (Result<DirectiveSet>, u64) {
+        WORK.with(|w| w.set(0));
+        let loaded = DirectiveSet::from_toml_str(text, "many.toml");
+        (loaded, WORK.with(std::cell::Cell::get))
+    }
+
+    /// Loading directives is linear work: the lines searched for directives' lines and the
+    /// names checked for duplicates grow with the file, not with its square (20,000
+    /// directives took minutes when each searched the whole text for its line and the whole
+    /// set for its name). Counted, not timed.
+    #[test]
+    fn loading_directives_takes_work_linear_in_the_file() {
+        let (small, large) = (many(2_000), many(20_000));
+        let (loaded, small_work) = load_counting(&small);
+        assert_eq!(loaded.expect("2,000").len(), 2_000);
+        // Every name was checked, so the counter is on the loading path.
+        assert!(small_work >= 2_000, "work for 2,000 directives: {small_work}");
+        let (loaded, large_work) = load_counting(&large);
+        assert_eq!(loaded.expect("20,000").len(), 20_000);
+        assert!(
+            large_work <= 12 * small_work,
+            "ten times the directives took {large_work} units of work, {small_work} for 2,000"
+        );
+        let lines = large.lines().count() as u64;
+        assert!(large_work <= lines, "{large_work} units of work for {lines} lines");
+        // A duplicate's line is found in one pass over the text.
+        let mut text = large;
+        text.push_str("[[directive]]\nname = \"d7\"\nwhen = \"3 failures in a row\"\n");
+        let (loaded, work) = load_counting(&text);
+        assert!(loaded.expect_err("duplicate").to_string().contains("line 80002,"));
+        let lines = text.lines().count() as u64;
+        assert!(work <= 2 * lines, "{work} units of work for a duplicate in {lines} lines");
     }
 
     /// Every numeric field of a directive has a range, and an error names the field.
