@@ -87,6 +87,8 @@ mod attr;
 mod clock;
 mod config;
 mod event;
+mod fanout;
+mod hub;
 mod id;
 mod intern;
 #[cfg(feature = "tracing")]
@@ -113,6 +115,8 @@ pub use event::{
     AnomalyEvent, Decision, Event, EventBody, EventKind, Level, LlmUsage, LogRecord, MetricKind,
     MetricPoint, PermissionDecision, SpanEnd, SpanKind, Status, UnknownLevel,
 };
+pub use fanout::Fanout;
+pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
 pub use id::{ParseIdError, SpanId, ThreadId};
 pub use intern::{
     InternerStats, LazySymbol, MAX_SYMBOL_BYTES, MAX_SYMBOLS, Symbol, interner_stats,

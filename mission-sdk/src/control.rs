@@ -9,12 +9,12 @@ use mission_core::{
 };
 use mission_store::{ParquetSink, Store, StoreConfig};
 
-use crate::hub::{EventFilter, LiveHub, Subscription};
 use crate::inflight::{
     IN_FLIGHT_FILE, InFlight, InFlightReport, InFlightSpan, Watchdog, describe, write_atomically,
 };
 use crate::price::PriceTable;
 use crate::{Agent, MissionConfig, ResolvedConfig, Result};
+use mission_core::{EventFilter, LiveHub, Subscription};
 
 /// Builds a [`MissionControl`]. Settings made here win over `MISSION_*` environment variables,
 /// which win over a configuration file, which wins over the defaults.

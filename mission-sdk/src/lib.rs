@@ -84,8 +84,6 @@ pub mod directives;
 pub mod erasure;
 mod error;
 mod exit;
-mod fanout;
-mod hub;
 mod inflight;
 #[cfg(feature = "mcp")]
 pub mod mcp;
@@ -112,7 +110,6 @@ pub use dashboard::{DashboardConfig, DashboardServer};
 pub use directives::{DirectiveSet, DirectiveSink, Directives, Permit};
 pub use erasure::ErasureReport;
 pub use error::{Error, Result};
-pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
 pub use inflight::{IN_FLIGHT_FILE, InFlightReport, InFlightSpan, read_in_flight_file};
 #[cfg(feature = "mcp-http")]
 pub use mcp::http::{McpHttpConfig, McpHttpServer, McpToken};
@@ -131,8 +128,8 @@ pub use sampling::{
 };
 
 pub use mission_core::{
-    self as core, AttrValue, Backpressure, Decision, Event, EventBody, Health, Level, MissionLayer,
-    RecorderConfig, ShutdownReport, Sink, SinkError, SpanId, SpanKind, StatsSnapshot, Status,
-    ThreadId,
+    self as core, AttrValue, Backpressure, Decision, Event, EventBody, EventFilter, Fanout, Health,
+    HubSink, Level, LiveHub, MissionLayer, RecorderConfig, ShutdownReport, Sink, SinkError, SpanId,
+    SpanKind, StatsSnapshot, Status, Subscription, ThreadId,
 };
 pub use mission_store::{self as store, Query, Store, StoreConfig};

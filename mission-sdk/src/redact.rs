@@ -625,7 +625,7 @@ impl RedactionStatsReader {
 /// changed, so sinks outside this wrapper, such as statistics, still see them).
 pub struct RedactingSink {
     redactor: Redactor,
-    inner: crate::fanout::Fanout,
+    inner: mission_core::Fanout,
     out: Vec<Event>,
     reader: RedactionStatsReader,
 }
@@ -635,7 +635,7 @@ impl RedactingSink {
     pub fn new(redactor: Redactor, inner: Vec<Box<dyn Sink>>) -> Self {
         Self {
             redactor,
-            inner: crate::fanout::Fanout::new(inner),
+            inner: mission_core::Fanout::new(inner),
             out: Vec::new(),
             reader: RedactionStatsReader::default(),
         }

@@ -154,7 +154,7 @@ enum Reason {
 /// A [`Sink`] that samples whole threads before handing them to the sinks it wraps.
 pub struct SamplingSink {
     config: SamplingConfig,
-    inner: crate::fanout::Fanout,
+    inner: mission_core::Fanout,
     pending: HashMap<ThreadId, Pending>,
     buffered: usize,
     reader: SamplingStatsReader,
@@ -167,7 +167,7 @@ impl SamplingSink {
     pub fn new(config: SamplingConfig, inner: Vec<Box<dyn Sink>>) -> Self {
         Self {
             config,
-            inner: crate::fanout::Fanout::new(inner),
+            inner: mission_core::Fanout::new(inner),
             pending: HashMap::new(),
             buffered: 0,
             reader: SamplingStatsReader::default(),

@@ -19,7 +19,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::broadcast;
 
 use super::row::Row;
-use crate::hub::Subscription;
+use mission_core::Subscription;
 
 /// Most recent rows the live ring keeps (the events the store may not have yet).
 pub(crate) const RING_ROWS: usize = 20_000;

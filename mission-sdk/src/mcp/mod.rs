@@ -78,7 +78,7 @@ pub use tools::{
     ThreadPage, ThreadSpan,
 };
 
-use crate::hub::LiveHub;
+use mission_core::LiveHub;
 
 /// Most rows one call returns; further rows come with a `next_cursor`.
 pub const MAX_ROWS: usize = 200;

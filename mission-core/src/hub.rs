@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use mission_core::{Event, Sink, SinkError};
+use crate::{Event, Sink, SinkError};
 use tokio::sync::Notify;
 
 /// Which events a subscriber wants. Empty fields match everything.
