@@ -118,20 +118,14 @@ pub struct ResolvedConfig {
 /// and is refused unless `allow_short_retention` confirms it.
 pub const MIN_RETENTION: Duration = Duration::from_secs(3600);
 
-/// Reads a TOML file, or JSON when the name ends in `.json`.
+/// Reads a TOML file, or JSON when the name ends in `.json` (the one reader of settings files,
+/// in `mission-govern`).
 ///
 /// # Errors
 /// [`Error::Io`] if unreadable; [`Error::Config`] naming the file, line and field if it does not
 /// parse.
 pub(crate) fn read_toml_or_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
-    let parsed = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
-    } else {
-        toml::from_str(&text).map_err(|e| e.to_string())
-    };
-    parsed.map_err(|message| Error::Config { origin: path.display().to_string(), message })
+    Ok(mission_govern::config_file::read_toml_or_json(path)?)
 }
 
 impl MissionConfig {

@@ -277,7 +277,11 @@ impl MissionControlBuilder {
                 None => crate::DirectiveSet::from_file(source)?,
             })?;
         }
-        let directives = crate::Directives::new(directive_set)?;
+        let directives = crate::Directives::with_transport(
+            directive_set,
+            crate::directives::BreakerClock::system(),
+            crate::webhooks::HttpTransport::shared(),
+        )?;
         // The audit trail lives beside the store.
         let audit = match &config.store_root {
             Some(root) => Some(Arc::new(crate::AuditLog::open(root).map_err(|e| {
@@ -745,14 +749,14 @@ impl MissionControl {
         value: &str,
     ) -> Result<crate::ErasureReport> {
         self.flush()?;
-        crate::erasure::erase_subject(
+        Ok(crate::erasure::erase_subject(
             self.config.store_root.as_deref(),
             self.audit.as_deref(),
             actor,
             tenant,
             key,
             value,
-        )
+        )?)
     }
 
     /// May `actor` do `action` to `resource`? Decided by the policy (rules as data, see

@@ -44,3 +44,25 @@ pub enum Error {
 
 /// The SDK's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<mission_govern::Error> for Error {
+    fn from(e: mission_govern::Error) -> Self {
+        match e {
+            mission_govern::Error::Config { origin, message } => Error::Config { origin, message },
+            mission_govern::Error::Io { path, source } => Error::Io { path, source },
+            mission_govern::Error::Store(e) => Error::Store(e),
+            other => Error::Config { origin: "governance".into(), message: other.to_string() },
+        }
+    }
+}
+
+impl From<mission_govern::directives::DirectiveError> for Error {
+    fn from(e: mission_govern::directives::DirectiveError) -> Self {
+        use mission_govern::directives::DirectiveError;
+        match e {
+            DirectiveError::Io { path, source } => Error::Io { path, source },
+            DirectiveError::Invalid { origin, message } => Error::Config { origin, message },
+            other => Error::Config { origin: "directives".into(), message: other.to_string() },
+        }
+    }
+}

@@ -74,14 +74,12 @@
 
 mod agent;
 pub mod anomaly;
-pub mod audit;
-pub mod compliance;
+pub use mission_govern::{audit, compliance};
 mod config;
 mod control;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
-pub mod directives;
-pub mod erasure;
+pub use mission_govern::{directives, erasure};
 mod error;
 mod exit;
 mod inflight;
@@ -91,9 +89,10 @@ pub mod mcp;
 pub mod models;
 #[cfg(feature = "otlp")]
 pub mod otlp;
-pub mod policy;
+pub use mission_govern::policy;
 mod price;
-pub mod redact;
+pub mod webhooks;
+pub use mission_govern::redact;
 mod sampling;
 pub mod tls;
 

@@ -18,6 +18,7 @@ use mission_sdk::directives::{
     AlertState, BreakerClock, BreakerState, Condition, DirectiveError, DirectiveSet, DirectiveSpec,
     Directives, PRESETS, Permit,
 };
+use mission_sdk::webhooks::HttpTransport;
 
 const SECOND: u64 = 1_000_000_000;
 
@@ -35,7 +36,8 @@ fn harness(toml: &str) -> Harness {
 /// A harness whose breakers measure their cool-downs on `clock`.
 fn harness_with_clock(toml: &str, clock: BreakerClock) -> Harness {
     let set = DirectiveSet::from_toml_str(toml, "test").expect("directives parse");
-    let directives = Directives::with_clock(set, clock).expect("directives compile");
+    let directives = Directives::with_transport(set, clock, HttpTransport::shared())
+        .expect("directives compile");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let keep = seen.clone();
     let pipeline = Pipeline::builder()
@@ -588,7 +590,10 @@ fn a_webhook_ca_file_is_checked_when_the_directives_load() {
         "test",
     )
     .expect("parses");
-    let Err(err) = Directives::new(set) else { panic!("a missing CA file is an error") };
+    let Err(err) = Directives::with_transport(set, BreakerClock::system(), HttpTransport::shared())
+    else {
+        panic!("a missing CA file is an error")
+    };
     let text = err.to_string();
     assert!(text.contains("ca_file") && text.contains("/no/such/ca.pem"), "{text}");
     let refused = DirectiveSet::from_toml_str(

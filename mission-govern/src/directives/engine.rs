@@ -16,7 +16,7 @@ use super::action::{Alert, AlertState, KEYS, group_text, is_own};
 use super::breaker::Transition;
 use super::condition::{Condition, Field, SloGood, Statistic, Window, format_value, human};
 use super::spec::{ActionSpec, BurnAlerts, DirectiveSpec, GroupField};
-use super::webhook::{Webhook, Worker, delivery_event};
+use super::webhook::{Webhook, WebhookTransport, Worker, delivery_event};
 use super::{Acknowledgement, Counters, DirectiveError, DirectiveStatus, FiringGroup, Shared};
 
 /// Most incident groups one directive tracks; past it, groups with nothing to say are
@@ -141,7 +141,10 @@ pub(crate) struct Directive {
 }
 
 impl Directive {
-    pub fn compile(spec: DirectiveSpec) -> Result<Self, DirectiveError> {
+    pub fn compile(
+        spec: DirectiveSpec,
+        transport: &dyn WebhookTransport,
+    ) -> Result<Self, DirectiveError> {
         spec.validate()
             .map_err(|message| DirectiveError::Invalid { origin: spec.name.clone(), message })?;
         let mut actions = Vec::new();
@@ -151,7 +154,7 @@ impl Directive {
                     Compiled::Alert(level.unwrap_or(spec.severity.level()))
                 }
                 ActionSpec::Callback { name } => Compiled::Callback(name),
-                ActionSpec::Webhook(w) => Compiled::Webhook(Box::new(Webhook::new(w)?)),
+                ActionSpec::Webhook(w) => Compiled::Webhook(Box::new(Webhook::new(w, transport)?)),
                 ActionSpec::OpenBreaker { tool, cool_down } => {
                     Compiled::OpenBreaker { tool, cool_down }
                 }

@@ -39,7 +39,7 @@ const LOWEST_OCTAVE: f64 = -20.0;
 /// Rates are fractions (`0.05`) or percentages (`5%`).
 ///
 /// ```
-/// use mission_sdk::directives::Condition;
+/// use mission_govern::directives::Condition;
 /// let c: Condition = "p95(duration) > 4s over 5m".parse()?;
 /// assert_eq!(c.to_string(), "p95(duration) > 4000ms over 5m");
 /// # Ok::<(), String>(())

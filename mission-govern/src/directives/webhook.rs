@@ -1,7 +1,9 @@
 //! Webhook bodies (signed JSON, Slack, PagerDuty Events v2) and the delivery worker: one thread
 //! with a bounded queue, so a slow or dead endpoint never blocks the pipeline (a full queue
-//! drops the delivery and counts it).
+//! drops the delivery and counts it). The POST itself goes through a [`WebhookTransport`]
+//! (`mission-export`'s HTTP client in `mission-sdk`): this crate opens no connection.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, mpsc};
@@ -44,6 +46,77 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     hex
 }
 
+/// What one POST of a webhook delivery is: the transport sends exactly this.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct WebhookRequest<'a> {
+    /// Where to POST.
+    pub url: &'a str,
+    /// The JSON body, exactly as signed.
+    pub body: &'a [u8],
+    /// Headers to send (content type, timestamp, delivery id, signature).
+    pub headers: &'a [(String, String)],
+    /// How long the attempt may take.
+    pub timeout: Duration,
+    /// Extra CA certificates (PEM) to trust, as [`WebhookTransport::load_ca`] returned them.
+    pub ca: Option<&'a Arc<[u8]>>,
+}
+
+/// What one attempt of a delivery did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PostOutcome {
+    /// Accepted, with the HTTP status.
+    Delivered(u16),
+    /// Failed in a way a later attempt may not (HTTP 429 or 5xx, a connection error): the
+    /// status (0: none) and why.
+    Retry(u16, String),
+    /// Failed for good (another status, a certificate not trusted): the status and why.
+    Fail(u16, String),
+}
+
+/// How webhook deliveries reach the network. The directives build the bodies, sign them,
+/// queue, retry with backoff and count; a transport only makes one POST. `mission-export`'s
+/// `webhooks` feature has the HTTP one (`mission_export::webhooks::HttpTransport`), which
+/// `mission-sdk` installs; [`NoTransport`] fails every delivery.
+pub trait WebhookTransport: Send + Sync + 'static {
+    /// Checks a webhook's `url` when its directive loads (e.g. refuses `https://` without
+    /// TLS). The default accepts every URL.
+    ///
+    /// # Errors
+    /// Why the URL cannot be used.
+    fn check_url(&self, url: &str) -> Result<(), String> {
+        let _ = url;
+        Ok(())
+    }
+
+    /// Reads and checks a webhook's `ca_file` when its directive loads.
+    ///
+    /// # Errors
+    /// Why the file cannot be used, naming it.
+    fn load_ca(&self, path: &Path) -> Result<Arc<[u8]>, String>;
+
+    /// Makes one attempt of `request`. Called on the delivery thread only.
+    fn post(&self, request: &WebhookRequest<'_>) -> PostOutcome;
+}
+
+/// The transport of directives built without one: loading works, every delivery fails (and
+/// is counted and recorded as failed) saying so.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoTransport;
+
+impl WebhookTransport for NoTransport {
+    fn load_ca(&self, path: &Path) -> Result<Arc<[u8]>, String> {
+        std::fs::read(path).map(Arc::from).map_err(|e| format!("CA file {}: {e}", path.display()))
+    }
+
+    fn post(&self, _: &WebhookRequest<'_>) -> PostOutcome {
+        PostOutcome::Fail(
+            0,
+            "no webhook transport: mission-sdk was built without the `webhooks` feature".into(),
+        )
+    }
+}
+
 /// A webhook with its secrets read.
 #[derive(Clone, Debug)]
 pub(crate) struct Webhook {
@@ -62,8 +135,16 @@ fn from_env(var: &str, field: &str) -> Result<String, DirectiveError> {
 }
 
 impl Webhook {
-    /// Reads the secrets named by environment variables.
-    pub fn new(spec: WebhookSpec) -> Result<Self, DirectiveError> {
+    /// Reads the secrets named by environment variables, checks the URL and reads the CA file
+    /// with `transport`.
+    pub fn new(
+        spec: WebhookSpec,
+        transport: &dyn WebhookTransport,
+    ) -> Result<Self, DirectiveError> {
+        transport.check_url(&spec.url).map_err(|e| DirectiveError::Invalid {
+            origin: format!("webhook {}", spec.url),
+            message: format!("field `url`: {e}"),
+        })?;
         let secret = match (&spec.secret, &spec.secret_env) {
             (Some(s), _) => Some(s.clone()),
             (None, Some(var)) => Some(from_env(var, "secret_env")?),
@@ -75,12 +156,10 @@ impl Webhook {
             _ => None,
         };
         let ca = match &spec.ca_file {
-            Some(path) => Some(Arc::from(crate::tls::read_ca_file(path).map_err(|e| {
-                DirectiveError::Invalid {
-                    origin: format!("webhook {}", spec.url),
-                    message: format!("field `ca_file`: {e}"),
-                }
-            })?)),
+            Some(path) => Some(transport.load_ca(path).map_err(|e| DirectiveError::Invalid {
+                origin: format!("webhook {}", spec.url),
+                message: format!("field `ca_file`: {e}"),
+            })?),
             None => None,
         };
         Ok(Self { spec, secret, routing_key, ca })
@@ -221,7 +300,6 @@ fn pagerduty_body(alert: &Alert, routing_key: &str) -> serde_json::Value {
 
 /// One POST to make.
 #[derive(Clone, Debug)]
-#[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
 pub(crate) struct Delivery {
     directive: String,
     dedup_key: String,
@@ -244,15 +322,19 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Starts the delivery thread.
-    pub fn start(counters: Arc<Counters>, recorder: WeakRecorder) -> std::io::Result<Self> {
+    /// Starts the delivery thread, posting through `transport`.
+    pub fn start(
+        counters: Arc<Counters>,
+        recorder: WeakRecorder,
+        transport: Arc<dyn WebhookTransport>,
+    ) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::sync_channel(QUEUE_CAPACITY);
         let (finished, done) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread =
             std::thread::Builder::new().name("mission-webhooks".into()).spawn(move || {
-                run(jobs, &counters, &recorder, &stopping);
+                run(jobs, &counters, &recorder, transport.as_ref(), &stopping);
                 let _ = finished.send(());
             })?;
         Ok(Self { queue: Some(queue), stop, done, thread: Some(thread) })
@@ -286,28 +368,28 @@ impl Drop for Worker {
     }
 }
 
-#[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
-enum Attempt {
-    Delivered(u16),
-    Retry(u16, String),
-    Fail(u16, String),
-}
-
 fn run(
     jobs: Receiver<Box<Delivery>>,
     counters: &Counters,
     recorder: &WeakRecorder,
+    transport: &dyn WebhookTransport,
     stop: &AtomicBool,
 ) {
-    let mut client = Client::new();
     while let Ok(d) = jobs.recv() {
         let mut attempts = 0u32;
         let (outcome, status, why) = loop {
             attempts += 1;
-            match client.post(&d) {
-                Attempt::Delivered(status) => break ("delivered", status, String::new()),
-                Attempt::Fail(status, why) => break ("failed", status, why),
-                Attempt::Retry(status, why) => {
+            let request = WebhookRequest {
+                url: &d.url,
+                body: &d.body,
+                headers: &d.headers,
+                timeout: d.timeout,
+                ca: d.ca.as_ref(),
+            };
+            match transport.post(&request) {
+                PostOutcome::Delivered(status) => break ("delivered", status, String::new()),
+                PostOutcome::Fail(status, why) => break ("failed", status, why),
+                PostOutcome::Retry(status, why) => {
                     if attempts > d.retries || stop.load(Ordering::Acquire) {
                         break ("failed", status, why);
                     }
@@ -364,76 +446,6 @@ pub(crate) fn delivery_event(
     a.set(k.status.get(), AttrValue::Int(i64::from(status)));
     a.set(k.attempts.get(), AttrValue::Int(i64::from(attempts)));
     event
-}
-
-/// The delivery thread's HTTP clients: one per distinct set of extra CA certificates, built
-/// when first needed (a handful at most: one per CA file the directives name).
-#[cfg(feature = "webhooks")]
-struct Client(Vec<(Option<Arc<[u8]>>, BuiltClient)>);
-
-/// A client, or why it could not be built (reported by every delivery that needs it).
-#[cfg(feature = "webhooks")]
-type BuiltClient = Result<reqwest::blocking::Client, String>;
-
-#[cfg(feature = "webhooks")]
-impl Client {
-    fn new() -> Self {
-        Self(Vec::new())
-    }
-
-    fn for_ca(&mut self, ca: &Option<Arc<[u8]>>) -> &BuiltClient {
-        let found = self.0.iter().position(|(key, _)| key.as_deref() == ca.as_deref());
-        let index = found.unwrap_or_else(|| {
-            self.0.push((ca.clone(), crate::tls::blocking_client(None, ca.as_deref())));
-            self.0.len() - 1
-        });
-        &self.0[index].1
-    }
-
-    fn post(&mut self, d: &Delivery) -> Attempt {
-        let client = match self.for_ca(&d.ca) {
-            Ok(client) => client,
-            Err(e) => return Attempt::Fail(0, e.clone()),
-        };
-        let mut request = client.post(&d.url).timeout(d.timeout).body(d.body.clone());
-        for (name, value) in &d.headers {
-            request = request.header(name, value);
-        }
-        match request.send() {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                match status {
-                    200..=299 => Attempt::Delivered(status),
-                    429 | 500..=599 => Attempt::Retry(status, format!("HTTP {status}")),
-                    _ => Attempt::Fail(status, format!("HTTP {status}")),
-                }
-            }
-            Err(e) => {
-                let why = crate::tls::error_with_causes(&e);
-                // A bad request or a certificate the client does not trust fails the same
-                // way on every retry.
-                if e.is_builder() || why.contains("certificate") {
-                    Attempt::Fail(0, why)
-                } else {
-                    Attempt::Retry(0, why)
-                }
-            }
-        }
-    }
-}
-
-#[cfg(not(feature = "webhooks"))]
-struct Client;
-
-#[cfg(not(feature = "webhooks"))]
-impl Client {
-    fn new() -> Self {
-        Self
-    }
-
-    fn post(&mut self, _: &Delivery) -> Attempt {
-        Attempt::Fail(0, "mission-sdk was built without the `webhooks` feature".into())
-    }
 }
 
 #[cfg(test)]

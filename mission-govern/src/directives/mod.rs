@@ -15,7 +15,7 @@
 //!   as `mission.*` log events.
 //!
 //! ```
-//! use mission_sdk::directives::{DirectiveSet, Directives, Permit};
+//! use mission_govern::directives::{DirectiveSet, Directives, Permit};
 //! let set = DirectiveSet::from_toml_str(r#"
 //!     [[directive]]
 //!     name = "tool-failing"
@@ -106,7 +106,8 @@ pub use spec::{
     MAX_ACTION_DURATION, MAX_MIN_EVENTS, PRESETS, Severity, WebhookFormat, WebhookSpec,
 };
 pub use webhook::{
-    DELIVERY_HEADER, MAX_BACKOFF, QUEUE_CAPACITY, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign,
+    DELIVERY_HEADER, MAX_BACKOFF, NoTransport, PostOutcome, QUEUE_CAPACITY, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER, WebhookRequest, WebhookTransport, sign,
 };
 
 use engine::{Directive, Engine};
@@ -146,18 +147,6 @@ pub enum DirectiveError {
     /// No open firing has that dedup key (or belongs to a directive of that name).
     #[error("no firing incident {0:?}: give a dedup key or directive name from the firing list")]
     NotFiring(String),
-}
-
-impl From<DirectiveError> for crate::Error {
-    fn from(e: DirectiveError) -> Self {
-        match e {
-            DirectiveError::Io { path, source } => crate::Error::Io { path, source },
-            DirectiveError::Invalid { origin, message } => crate::Error::Config { origin, message },
-            other => {
-                crate::Error::Config { origin: "directives".into(), message: other.to_string() }
-            }
-        }
-    }
 }
 
 /// The directives' result type.
@@ -292,6 +281,8 @@ pub(crate) struct Shared {
     /// `f64` bits; `u64::MAX`: no directive sets it.
     sampling: AtomicU64,
     sink_started: AtomicBool,
+    /// What webhook deliveries are posted with.
+    transport: Arc<dyn WebhookTransport>,
 }
 
 /// The handle on a set of running directives. Cheap to clone; every clone sees the same state.
@@ -307,7 +298,8 @@ impl std::fmt::Debug for Directives {
 }
 
 impl Directives {
-    /// Directives ready to run; give [`sink`](Self::sink) to a pipeline.
+    /// Directives ready to run; give [`sink`](Self::sink) to a pipeline. Their webhooks
+    /// have no transport ([`NoTransport`]): see [`with_transport`](Self::with_transport).
     ///
     /// # Errors
     /// [`DirectiveError::Invalid`] if a webhook names a secret variable that is not set.
@@ -321,7 +313,24 @@ impl Directives {
     /// # Errors
     /// As [`new`](Self::new).
     pub fn with_clock(set: DirectiveSet, clock: BreakerClock) -> Result<Self> {
-        let directives = set.into_iter().map(Directive::compile).collect::<Result<Vec<_>>>()?;
+        Self::with_transport(set, clock, Arc::new(NoTransport))
+    }
+
+    /// Like [`with_clock`](Self::with_clock), with webhooks delivered through `transport`
+    /// (which also checks their URLs and reads their CA files now, as each directive loads).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new); [`DirectiveError::Invalid`] if `transport` refuses a webhook's
+    /// URL or CA file.
+    pub fn with_transport(
+        set: DirectiveSet,
+        clock: BreakerClock,
+        transport: Arc<dyn WebhookTransport>,
+    ) -> Result<Self> {
+        let directives = set
+            .into_iter()
+            .map(|spec| Directive::compile(spec, transport.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
         let counters = Arc::new(Counters::default());
         Ok(Self {
             shared: Arc::new(Shared {
@@ -333,6 +342,7 @@ impl Directives {
                 log_level: AtomicU8::new(0),
                 sampling: AtomicU64::new(u64::MAX),
                 sink_started: AtomicBool::new(false),
+                transport,
             }),
         })
     }
@@ -353,7 +363,7 @@ impl Directives {
     /// [`DirectiveError::Duplicate`] if the name is taken; [`DirectiveError::Invalid`] if it
     /// does not validate.
     pub fn add(&self, spec: DirectiveSpec) -> Result<()> {
-        let compiled = Directive::compile(spec)?;
+        let compiled = Directive::compile(spec, self.shared.transport.as_ref())?;
         let mut engine = self.engine();
         if engine.directives.iter().any(|d| d.spec.name == compiled.spec.name) {
             return Err(DirectiveError::Duplicate(compiled.spec.name));
@@ -417,7 +427,7 @@ impl Directives {
     /// acknowledged now: an incident acknowledged before is left as it is.
     ///
     /// ```
-    /// use mission_sdk::directives::{DirectiveError, DirectiveSet, Directives};
+    /// use mission_govern::directives::{DirectiveError, DirectiveSet, Directives};
     /// let set = DirectiveSet::from_toml_str(
     ///     "[[directive]]\nname = \"tool-failing\"\nwhen = \"3 failures in a row\"\n",
     ///     "inline",
@@ -635,7 +645,9 @@ impl Sink for DirectiveSink {
         let mut engine = self.engine();
         engine.recorder = Some(recorder.clone());
         if engine.worker.is_none() {
-            engine.worker = webhook::Worker::start(self.shared.counters.clone(), recorder).ok();
+            let (counters, transport) =
+                (self.shared.counters.clone(), self.shared.transport.clone());
+            engine.worker = webhook::Worker::start(counters, recorder, transport).ok();
         }
     }
 

@@ -34,7 +34,7 @@
 //! for speed. One process writes a store's audit log at a time.
 //!
 //! ```
-//! use mission_sdk::audit::{self, AuditLog};
+//! use mission_govern::audit::{self, AuditLog};
 //!
 //! let store = std::env::temp_dir().join(format!("mission-audit-doc-{}", std::process::id()));
 //! let log = AuditLog::open(&store)?;

@@ -31,7 +31,7 @@
 //! trail.
 //!
 //! ```
-//! use mission_sdk::policy::PolicySet;
+//! use mission_govern::policy::PolicySet;
 //!
 //! let policy = PolicySet::from_toml_str(r#"
 //!     [[rule]]
@@ -45,7 +45,7 @@
 //! assert!(!d.allowed);
 //! assert_eq!(d.rule.as_deref(), Some("no-refunds-for-bots"));
 //! assert!(policy.decide("acme", "user:jo", "tool.call", "refund_payment").allowed);
-//! # Ok::<(), mission_sdk::Error>(())
+//! # Ok::<(), mission_govern::Error>(())
 //! ```
 //!
 //! # Untrusted input
@@ -585,7 +585,7 @@ impl PolicyEnforcer {
     }
 
     /// Records `decision` outside any thread, under `tenant` (see [`record_decision`](Self::record_decision)).
-    pub(crate) fn record_for_tenant(
+    pub fn record_for_tenant(
         &self,
         tenant: &str,
         actor: &str,

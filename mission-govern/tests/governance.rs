@@ -1,22 +1,22 @@
 //! Governance building blocks: redaction before events leave the process, policy decisions
 //! recorded as queryable events, and the hash-chained audit trail.
 
-use mission_sdk::core::testing::{CountingAllocator, allocations};
+use mission_core::testing::{CountingAllocator, allocations};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use mission_sdk::core::{
+use mission_core::{
     AttrValue, Backpressure, Decision, EventBody, Level, LogRecord, PermissionDecision, Pipeline,
     SpanEnd, Status, Symbol, Text, ThreadContext,
 };
-use mission_sdk::store::{ParquetSink, Store, StoreConfig};
+use mission_store::{ParquetSink, Store, StoreConfig};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-#[path = "support/temp_dir.rs"]
+#[path = "../../mission-sdk/tests/support/temp_dir.rs"]
 mod temp_dir;
 use temp_dir::TempDir;
 
@@ -46,13 +46,13 @@ fn rows_as_text(batches: &[RecordBatch]) -> Vec<String> {
     rows
 }
 
-#[path = "support/secrets.rs"]
+#[path = "../../mission-sdk/tests/support/secrets.rs"]
 mod secrets;
 
 mod redaction {
     use super::secrets::{api_key, card, email, luhn_invalid_run};
     use super::*;
-    use mission_sdk::redact::{
+    use mission_govern::redact::{
         CONTENT_OMITTED, RedactingSink, RedactionConfig, RedactionOverride, Redactor,
     };
     use proptest::prelude::*;
@@ -151,7 +151,7 @@ mod redaction {
         let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("bot"));
         let mut log = thread.event(
             Symbol::intern("log"),
-            mission_sdk::SpanId::NONE,
+            mission_core::SpanId::NONE,
             EventBody::Log(LogRecord {
                 level: Level::Info,
                 target: Symbol::intern("t"),
@@ -180,7 +180,7 @@ mod redaction {
 
         let mut span = thread.event(
             Symbol::intern("tool"),
-            mission_sdk::SpanId::generate(),
+            mission_core::SpanId::generate(),
             EventBody::Span(SpanEnd::default()),
         );
         if let EventBody::Span(s) = &mut span.body {
@@ -191,7 +191,7 @@ mod redaction {
 
         let mut permission = thread.event(
             Symbol::intern("tool.call"),
-            mission_sdk::SpanId::NONE,
+            mission_core::SpanId::NONE,
             EventBody::Permission(PermissionDecision {
                 actor: Text::new("user:jo@example.com"),
                 action: Symbol::intern("tool.call"),
@@ -207,7 +207,7 @@ mod redaction {
 
         let mut clean = thread.event(
             Symbol::intern("log"),
-            mission_sdk::SpanId::NONE,
+            mission_core::SpanId::NONE,
             EventBody::Log(LogRecord {
                 message: Text::new("all good, id 1741082400000000000"),
                 ..Default::default()
@@ -219,14 +219,14 @@ mod redaction {
 
     #[test]
     fn clean_events_pass_without_allocating() {
-        use mission_sdk::core::{FnSink, Sink};
+        use mission_core::{FnSink, Sink};
         let r = redactor();
         let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("bot"));
         let mut events = Vec::new();
         for i in 0..8i64 {
             let mut e = thread.event(
                 Symbol::intern("log"),
-                mission_sdk::SpanId::NONE,
+                mission_core::SpanId::NONE,
                 EventBody::Log(LogRecord {
                     message: Text::new("retrying web_search after 250 ms (attempt 2 of 3)"),
                     ..Default::default()
@@ -239,7 +239,7 @@ mod redaction {
         }
         let mut sink = RedactingSink::new(
             r.clone(),
-            vec![Box::new(FnSink::new("count", |batch: &[mission_sdk::Event]| {
+            vec![Box::new(FnSink::new("count", |batch: &[mission_core::Event]| {
                 assert_eq!(batch.len(), 8);
                 Ok(())
             }))],
@@ -270,7 +270,7 @@ mod redaction {
         let event = |tenant: &str| {
             let mut e = ThreadContext::new(Symbol::intern(tenant), Symbol::intern("bot")).event(
                 Symbol::intern("chat"),
-                mission_sdk::SpanId::generate(),
+                mission_core::SpanId::generate(),
                 EventBody::Span(SpanEnd::default()),
             );
             e.attributes.set(Symbol::intern("gen_ai.completion"), "reply to jo@example.com");
@@ -314,7 +314,7 @@ mod redaction {
         for (i, secret) in secrets.iter().enumerate() {
             let mut log = thread.event(
                 Symbol::intern("log"),
-                mission_sdk::SpanId::NONE,
+                mission_core::SpanId::NONE,
                 EventBody::Log(LogRecord {
                     level: Level::Warn,
                     target: Symbol::intern("agent"),
@@ -325,7 +325,7 @@ mod redaction {
             recorder.record(log);
             let mut span = thread.event(
                 Symbol::intern("lookup"),
-                mission_sdk::SpanId::generate(),
+                mission_core::SpanId::generate(),
                 EventBody::Span(SpanEnd { status: Status::Error, ..Default::default() }),
             );
             if let EventBody::Span(s) = &mut span.body {
@@ -334,7 +334,7 @@ mod redaction {
             recorder.record(span);
             recorder.record(thread.event(
                 Symbol::intern("tool.call"),
-                mission_sdk::SpanId::NONE,
+                mission_core::SpanId::NONE,
                 EventBody::Permission(PermissionDecision {
                     actor: Text::new(&format!("user:{secret}")),
                     action: Symbol::intern("tool.call"),
@@ -345,7 +345,7 @@ mod redaction {
             ));
             let mut plain = thread.event(
                 Symbol::intern("log"),
-                mission_sdk::SpanId::NONE,
+                mission_core::SpanId::NONE,
                 EventBody::Log(LogRecord {
                     message: Text::new("nothing here"),
                     ..Default::default()
@@ -390,8 +390,8 @@ mod redaction {
 
 mod policy {
     use super::*;
-    use mission_sdk::audit::{self, AuditLog};
-    use mission_sdk::policy::{DEFAULT_RULE, PolicyEnforcer, PolicySet, REASON_ATTRIBUTE};
+    use mission_govern::audit::{self, AuditLog};
+    use mission_govern::policy::{DEFAULT_RULE, PolicyEnforcer, PolicySet, REASON_ATTRIBUTE};
     use std::sync::Arc;
 
     const POLICY: &str = r#"
@@ -500,7 +500,7 @@ resource = "order_?"
         let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
         let denied = enforcer.permit_in(
             &thread,
-            mission_sdk::SpanId::NONE,
+            mission_core::SpanId::NONE,
             "agent:support-bot",
             "tool.call",
             "refund_payment",
@@ -564,7 +564,7 @@ resource = "order_?"
 
 mod audit_trail {
     use super::*;
-    use mission_sdk::audit::{
+    use mission_govern::audit::{
         self, AuditConfig, AuditError, AuditHead, AuditLog, AuditProblemKind, GENESIS_HASH,
         SyncPolicy,
     };

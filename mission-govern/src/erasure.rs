@@ -3,11 +3,14 @@
 
 use std::path::Path;
 
-use crate::{AuditLog, Error, Result, Store};
+use mission_store::Store;
 
-/// What [`MissionControl::erase_subject`](crate::MissionControl::erase_subject) did.
+use crate::audit::AuditLog;
+use crate::{Error, Result};
+
+/// What `MissionControl::erase_subject` (mission-sdk) did.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "mcp", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ErasureReport {
     /// The tenant whose data was searched (`None`: every tenant).
     pub tenant: Option<String>,
@@ -23,7 +26,7 @@ pub struct ErasureReport {
 
 /// Erases the rows of `root`'s store whose attribute `key` is `value` (in `tenant`'s
 /// partitions, or every tenant's) and appends the erasure to `audit`. Inside an agent use
-/// [`MissionControl::erase_subject`](crate::MissionControl::erase_subject), which flushes
+/// `MissionControl::erase_subject` (mission-sdk), which flushes
 /// first; `mission-ctl erase` calls this over a store no agent is writing.
 ///
 /// # Errors
@@ -73,7 +76,7 @@ pub fn erase_subject(
 
 /// The SHA-256 of `bytes` as 64 lowercase hex digits: what is kept of a value that must not be
 /// kept (an erased subject's id in the audit trail, an MCP session id in a span).
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

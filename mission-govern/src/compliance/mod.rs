@@ -2,9 +2,9 @@
 //! written as data, readable and shareable like directives.
 //!
 //! Three packs ship ([`PACKS`]: `soc2`, `hipaa`, `pci`; the TOML files are in
-//! `mission-sdk/src/compliance/packs/`), and a pack of your own is a TOML or JSON file of the
+//! `mission-govern/src/compliance/packs/`), and a pack of your own is a TOML or JSON file of the
 //! same shape. A pack applies to every tenant or to one
-//! ([`MissionControlBuilder::with_compliance`](crate::MissionControlBuilder::with_compliance),
+//! (`MissionControlBuilder::with_compliance` (mission-sdk),
 //! `MISSION_COMPLIANCE=hipaa` or `hipaa@clinic-a`), and it only ever tightens:
 //!
 //! - **redaction**: each detector the pack turns on is on for its tenants (whatever the
@@ -20,12 +20,12 @@
 //! were in force from when.
 //!
 //! ```
-//! use mission_sdk::compliance::CompliancePack;
+//! use mission_govern::compliance::CompliancePack;
 //! let hipaa = CompliancePack::preset("hipaa")?;
 //! assert!(hipaa.audit.audit_access);
 //! assert!(!hipaa.redaction.capture_content);
 //! assert_eq!(hipaa.retention, std::time::Duration::from_secs(90 * 86_400));
-//! # Ok::<(), mission_sdk::Error>(())
+//! # Ok::<(), mission_govern::Error>(())
 //! ```
 
 use std::collections::BTreeMap;
@@ -122,7 +122,7 @@ impl CompliancePack {
     /// # Errors
     /// [`Error::Io`] if unreadable; [`Error::Config`] naming the file, line and field.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let pack: Self = crate::config::read_toml_or_json(path.as_ref())?;
+        let pack: Self = crate::config_file::read_toml_or_json(path.as_ref())?;
         pack.checked(&path.as_ref().display().to_string())
     }
 
@@ -153,7 +153,7 @@ impl CompliancePack {
             default: self.redaction.clone(),
             tenants: BTreeMap::new(),
         };
-        crate::Redactor::new(probe).map_err(|e| bad(format!("redaction: {e}")))?;
+        crate::redact::Redactor::new(probe).map_err(|e| bad(format!("redaction: {e}")))?;
         Ok(self)
     }
 }

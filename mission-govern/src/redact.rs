@@ -45,7 +45,7 @@
 //! # Configuration
 //!
 //! ```
-//! use mission_sdk::redact::{RedactionConfig, Redactor};
+//! use mission_govern::redact::{RedactionConfig, Redactor};
 //!
 //! let config: RedactionConfig = toml::from_str(r#"
 //!     key = "a secret of at least 16 bytes"
@@ -340,7 +340,7 @@ impl RedactionConfig {
     /// [`Error::Io`] if unreadable; [`Error::Config`] naming the file, line and field if it
     /// does not parse.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        crate::config::read_toml_or_json(path.as_ref())
+        crate::config_file::read_toml_or_json(path.as_ref())
     }
 
     /// The rules that apply to `tenant`.
@@ -691,7 +691,7 @@ impl Sink for RedactingSink {
 
 /// A [`Transform`](mission_core::Transform) that redacts every event in place before any sink
 /// of the pipeline sees it, sinks added while running included: what
-/// [`MissionControl`](crate::MissionControl) runs. Each sink keeps its own health entry (a
+/// `MissionControl` (mission-sdk) runs. Each sink keeps its own health entry (a
 /// [`RedactingSink`] shows as one sink), and if redaction ever panicked, nothing unredacted
 /// would reach a sink: the pipeline withholds the batches and reports it.
 pub struct RedactingTransform {

@@ -24,7 +24,7 @@ pub const PRESETS: &[&str] = &["slo-basic", "cost-guard", "tool-circuit-breaker"
 /// An ordered list of directives with unique names, read from TOML or JSON.
 ///
 /// ```
-/// use mission_sdk::directives::DirectiveSet;
+/// use mission_govern::directives::DirectiveSet;
 /// let set = DirectiveSet::from_toml_str(r#"
 ///     [[directive]]
 ///     name = "slow-llm"
@@ -33,7 +33,7 @@ pub const PRESETS: &[&str] = &["slo-basic", "cost-guard", "tool-circuit-breaker"
 ///     group_by = ["agent"]
 /// "#, "inline")?;
 /// assert_eq!(set.directives()[0].name, "slow-llm");
-/// # Ok::<(), mission_sdk::directives::DirectiveError>(())
+/// # Ok::<(), mission_govern::directives::DirectiveError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct DirectiveSet {
@@ -72,7 +72,7 @@ impl DirectiveSet {
     }
 
     /// Reads a TOML file, or JSON when the name ends in `.json` (like
-    /// [`MissionConfig::from_file`](crate::MissionConfig::from_file)).
+    /// `MissionConfig::from_file` in mission-sdk).
     ///
     /// # Errors
     /// [`DirectiveError::Io`] if unreadable; [`DirectiveError::Invalid`] naming the file, line and
@@ -682,7 +682,6 @@ impl WebhookSpec {
         if rest.is_empty() || rest.starts_with('/') {
             return Err(format!("field `url`: {:?} has no host", self.url));
         }
-        crate::tls::check_scheme(&self.url).map_err(|e| format!("field `url`: {e}"))?;
         if self.ca_file.is_some() && self.url.starts_with("http://") {
             return Err("field `ca_file`: only an https:// `url` uses a CA file".into());
         }
