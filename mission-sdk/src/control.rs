@@ -280,7 +280,7 @@ impl MissionControlBuilder {
         let directives = crate::Directives::with_transport(
             directive_set,
             crate::directives::BreakerClock::system(),
-            crate::webhooks::HttpTransport::shared(),
+            webhook_transport(),
         )?;
         // The audit trail lives beside the store.
         let audit = match &config.store_root {
@@ -358,7 +358,7 @@ impl MissionControlBuilder {
             let settings = &config.otlp;
             let configured = match self.otlp {
                 Some(otlp) => Some(otlp),
-                None => crate::OtlpConfig::from_settings(settings, self.use_environment)?,
+                None => settings.to_otlp_config(self.use_environment)?,
             };
             match configured {
                 Some(otlp) => {
@@ -1050,4 +1050,13 @@ impl Drop for MissionControl {
     fn drop(&mut self) {
         self.shutdown_inner();
     }
+}
+
+/// What directive webhooks are posted with: HTTP with the `webhooks` feature, else nothing
+/// (every delivery fails, counted and recorded, saying so).
+fn webhook_transport() -> Arc<dyn mission_govern::WebhookTransport> {
+    #[cfg(feature = "webhooks")]
+    return mission_export::webhooks::HttpTransport::shared();
+    #[cfg(not(feature = "webhooks"))]
+    Arc::new(mission_govern::directives::NoTransport)
 }

@@ -66,3 +66,12 @@ impl From<mission_govern::directives::DirectiveError> for Error {
         }
     }
 }
+
+impl From<mission_export::Error> for Error {
+    fn from(e: mission_export::Error) -> Self {
+        match e {
+            mission_export::Error::Config { origin, message } => Error::Config { origin, message },
+            other => Error::Config { origin: "export".into(), message: other.to_string() },
+        }
+    }
+}

@@ -88,13 +88,14 @@ pub mod mcp;
 #[cfg(feature = "models")]
 pub mod models;
 #[cfg(feature = "otlp")]
-pub mod otlp;
+pub use mission_export::otlp;
 pub use mission_govern::policy;
 mod price;
-pub mod webhooks;
+#[cfg(feature = "webhooks")]
+pub use mission_export::webhooks;
 pub use mission_govern::redact;
 mod sampling;
-pub mod tls;
+pub use mission_export::tls;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
 pub use audit::{AuditError, AuditLog, AuditReport};

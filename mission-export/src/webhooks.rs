@@ -1,6 +1,6 @@
 //! Directive webhooks over HTTP: the [`WebhookTransport`] that posts what `mission-govern`'s
 //! delivery worker queues, with a blocking `reqwest` client (the one the OTLP exporter already
-//! uses) and HTTPS through [`tls`](crate::tls).
+//! uses) and HTTPS through [`tls`](crate::tls) (feature `tls`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,12 +12,10 @@ use mission_govern::directives::{PostOutcome, WebhookRequest, WebhookTransport};
 /// name).
 #[derive(Default)]
 pub struct HttpTransport {
-    #[cfg(feature = "webhooks")]
     clients: Mutex<Vec<ClientForCa>>,
 }
 
 /// A client and the extra CA certificates it trusts.
-#[cfg(feature = "webhooks")]
 type ClientForCa = (Option<Arc<[u8]>>, BuiltClient);
 
 impl std::fmt::Debug for HttpTransport {
@@ -27,7 +25,6 @@ impl std::fmt::Debug for HttpTransport {
 }
 
 /// A client, or why it could not be built (reported by every delivery that needs it).
-#[cfg(feature = "webhooks")]
 type BuiltClient = Result<reqwest::blocking::Client, String>;
 
 impl HttpTransport {
@@ -41,7 +38,6 @@ impl HttpTransport {
         Arc::new(Self::new())
     }
 
-    #[cfg(feature = "webhooks")]
     fn client_for(&self, ca: Option<&Arc<[u8]>>) -> BuiltClient {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         let found = clients.iter().position(|(key, _)| key.as_deref() == ca.map(|c| &**c));
@@ -63,7 +59,6 @@ impl WebhookTransport for HttpTransport {
         crate::tls::read_ca_file(path).map(Arc::from)
     }
 
-    #[cfg(feature = "webhooks")]
     fn post(&self, d: &WebhookRequest<'_>) -> PostOutcome {
         let client = match self.client_for(d.ca) {
             Ok(client) => client,
@@ -93,10 +88,5 @@ impl WebhookTransport for HttpTransport {
                 }
             }
         }
-    }
-
-    #[cfg(not(feature = "webhooks"))]
-    fn post(&self, _: &WebhookRequest<'_>) -> PostOutcome {
-        PostOutcome::Fail(0, "mission-sdk was built without the `webhooks` feature".into())
     }
 }

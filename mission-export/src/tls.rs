@@ -1,9 +1,9 @@
-//! HTTPS for what the SDK sends out: directive webhooks and OTLP export (HTTP and gRPC).
+//! HTTPS for what Mission Control sends out: directive webhooks and OTLP export (HTTP and gRPC).
 //!
-//! With the `tls` feature (on by default) connections to `https://` endpoints use rustls with
+//! With the `tls` feature (on by default in mission-sdk) connections to `https://` endpoints use rustls with
 //! the `ring` crypto provider. Server certificates are checked against the operating system's
 //! roots plus, where one is configured, a CA file of your own (PEM; a private collector's or
-//! a test receiver's self-signed certificate): [`OtlpConfig::ca_file`](crate::OtlpConfig),
+//! a test receiver's self-signed certificate): `OtlpConfig::ca_file`,
 //! `MISSION_OTLP_CA_FILE` / `OTEL_EXPORTER_OTLP_CERTIFICATE`, and a webhook's `ca_file` field.
 //! Without the feature an `https://` endpoint is refused with a typed error when it is
 //! configured, never at send time.
@@ -37,10 +37,10 @@ pub fn install_default_provider() {
 }
 
 /// `Err` with the reason when `url` is `https://` and this build has no TLS.
-pub(crate) fn check_scheme(url: &str) -> Result<(), String> {
+pub fn check_scheme(url: &str) -> Result<(), String> {
     if !ENABLED && url.trim_start().to_ascii_lowercase().starts_with("https://") {
         return Err(format!(
-            "{url:?} is an https:// URL but mission-sdk was built without its `tls` feature"
+            "{url:?} is an https:// URL but this build has no TLS (the `tls` feature of mission-sdk or mission-export)"
         ));
     }
     Ok(())
@@ -50,7 +50,7 @@ pub(crate) fn check_scheme(url: &str) -> Result<(), String> {
 ///
 /// # Errors
 /// The reason, naming the file.
-pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
+pub fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
     let pem = std::fs::read(path).map_err(|e| format!("CA file {}: {e}", path.display()))?;
     let text = String::from_utf8_lossy(&pem);
     let begins = text.matches("-----BEGIN CERTIFICATE-----").count();
@@ -63,7 +63,7 @@ pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
     }
     if !ENABLED {
         return Err(format!(
-            "CA file {}: mission-sdk was built without its `tls` feature",
+            "CA file {}: this build has no TLS (the `tls` feature of mission-sdk or mission-export)",
             path.display()
         ));
     }
@@ -107,7 +107,9 @@ pub(crate) fn blocking_client(
     }
     #[cfg(not(feature = "tls"))]
     if ca_pem.is_some() {
-        return Err("a CA file needs mission-sdk's `tls` feature".into());
+        return Err(
+            "a CA file needs TLS (the `tls` feature of mission-sdk or mission-export)".into()
+        );
     }
     builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))
 }

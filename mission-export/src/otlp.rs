@@ -171,38 +171,6 @@ impl OtlpConfig {
         }
     }
 
-    /// The configuration a file or the environment describes ([`OtlpSettings`](crate::OtlpSettings)), `None`
-    /// without an endpoint. With `use_environment`, the CA file comes from
-    /// [`ca_file_from_env`](Self::ca_file_from_env).
-    ///
-    /// # Errors
-    /// [`Error::Config`](crate::Error::Config) for a protocol other than `http` or `grpc`.
-    pub fn from_settings(
-        settings: &crate::OtlpSettings,
-        use_environment: bool,
-    ) -> crate::Result<Option<Self>> {
-        let Some(endpoint) = &settings.endpoint else { return Ok(None) };
-        let mut config = match settings.protocol.as_deref().unwrap_or("http") {
-            "http" | "http/protobuf" => Self::http(endpoint),
-            "grpc" => Self::grpc(endpoint),
-            other => {
-                return Err(crate::Error::Config {
-                    origin: "OTLP protocol (MISSION_OTLP_PROTOCOL or [otlp] protocol)".into(),
-                    message: format!("{other:?}: expected http or grpc"),
-                });
-            }
-        };
-        config.traces = settings.traces;
-        config.logs = settings.logs;
-        config.metrics = settings.metrics;
-        // The collector's CA (headers come from OTEL_EXPORTER_OTLP_HEADERS, which the
-        // exporter reads itself).
-        if use_environment {
-            config.ca_file = Self::ca_file_from_env();
-        }
-        Ok(Some(config))
-    }
-
     /// This configuration exporting spans or not (see [`traces`](Self::traces)).
     pub fn with_traces(mut self, on: bool) -> Self {
         self.traces = Some(on);
@@ -227,7 +195,7 @@ impl OtlpConfig {
     pub fn signals_with(&self, var: impl Fn(&str) -> Option<String>) -> [bool; 3] {
         let decide = |setting: Option<bool>, name: &str| {
             setting.unwrap_or_else(|| {
-                var(name).and_then(|v| crate::config::otel_exporter_switch(&v)) != Some(false)
+                var(name).and_then(|v| crate::otel_exporter_switch(&v)) != Some(false)
             })
         };
         [
