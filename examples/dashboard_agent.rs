@@ -7,7 +7,9 @@
 //!
 //! Options: `--token T` (sees every tenant; without one, no token is asked for), `--tenant-token
 //! T:TENANT` (sees one tenant), `--tenant NAME` (the agent's tenant, default `acme`), `--port P`
-//! (default 0, a free port). The models run (anomaly detection), as in a real agent.
+//! (default 0, a free port), `--otlp URL` (exports traces and metrics over OTLP/HTTP to URL,
+//! logs off, so health shows each signal's state). The models run (anomaly detection), as in a
+//! real agent.
 //!
 //! Prints one JSON line, `{"url": "http://127.0.0.1:PORT/", "token": "T" | null, "tenant":
 //! "acme"}`, then reads commands from stdin, one per line, and answers each with one JSON line
@@ -29,7 +31,7 @@ use mission_core::{
     Backpressure, Decision, EventBody, Level, LlmUsage, LogRecord, PermissionDecision, Recorder,
     RecorderConfig, SpanId, SpanKind, Symbol, Text, ThreadContext, ThreadId, Timestamp,
 };
-use mission_sdk::{DashboardConfig, MissionControl};
+use mission_sdk::{DashboardConfig, MissionControl, OtlpConfig};
 use serde_json::{Value, json};
 
 const MS: u64 = 1_000_000;
@@ -174,7 +176,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(root) = args.first().filter(|a| !a.starts_with("--")) else {
         fail(
-            "usage: dashboard_agent <store-dir> [--token T] [--tenant-token T:TENANT] [--tenant NAME] [--port P]",
+            "usage: dashboard_agent <store-dir> [--token T] [--tenant-token T:TENANT] [--tenant NAME] [--port P] [--otlp URL]",
         )
     };
     let option = |name: &str| args.iter().skip_while(|a| *a != name).nth(1).cloned();
@@ -192,7 +194,11 @@ fn main() {
             config = config.with_tenant_token(token, tenant);
         }
     }
-    let control = MissionControl::builder()
+    let mut builder = MissionControl::builder();
+    if let Some(url) = option("--otlp") {
+        builder = builder.with_otlp(OtlpConfig::http(&url).with_logs(false));
+    }
+    let control = builder
         .with_store_root(root)
         .with_tenant(&tenant)
         .with_recorder_config(RecorderConfig {

@@ -388,9 +388,10 @@ impl StatsState {
 /// ```
 /// use mission_core::{StatsConfig, StatsSink};
 /// use std::time::Duration;
-/// let sink = StatsSink::with_config(StatsConfig { window: Duration::from_secs(300), ..Default::default() });
+/// let sink = StatsSink::try_with_config(StatsConfig { window: Duration::from_secs(300), ..Default::default() })?;
 /// let reader = sink.reader();
 /// assert!(reader.snapshot().operations.is_empty());
+/// # Ok::<(), String>(())
 /// ```
 pub struct StatsSink {
     state: Arc<Mutex<StatsState>>,
@@ -405,12 +406,19 @@ pub struct StatsReader {
 impl StatsSink {
     /// A sink with the default configuration (60 s window in six 10 s steps).
     pub fn new() -> Self {
-        Self::with_config(StatsConfig::default())
+        Self::unchecked(StatsConfig::default())
     }
 
-    /// A sink with `config`; settings out of range are brought into it. Prefer
-    /// [`try_with_config`](Self::try_with_config), which refuses them.
+    /// A sink with `config`; settings out of range are silently brought into it.
+    #[deprecated(
+        since = "0.1.0",
+        note = "clamps settings out of range silently; use `try_with_config`, which refuses them"
+    )]
     pub fn with_config(config: StatsConfig) -> Self {
+        Self::unchecked(config)
+    }
+
+    fn unchecked(config: StatsConfig) -> Self {
         Self { state: Arc::new(Mutex::new(StatsState::new(config))) }
     }
 
@@ -420,7 +428,7 @@ impl StatsSink {
     /// A message naming the first field out of range, its value and the range.
     pub fn try_with_config(config: StatsConfig) -> Result<Self, String> {
         config.validate()?;
-        Ok(Self::with_config(config))
+        Ok(Self::unchecked(config))
     }
 
     /// A reader for this sink's statistics.

@@ -5,10 +5,17 @@
 //! # Behaving with real backends
 //!
 //! - **Answers** are read the way the OTLP specification says (see [`delivery`]): a 4xx other
-//!   than 408 and 429 rejects that batch for good (counted in [`OtlpStats::rejected`] with the
-//!   status, not retried); 429 and 503 are retried after their `Retry-After`; 408, other 5xx
-//!   and network failures are retried with backoff for [`OtlpConfig::retry_window`]; a
-//!   `partial_success` counts the items it rejected.
+//!   than 408, 413 and 429 rejects that batch for good (counted in [`OtlpStats::rejected`] with
+//!   the status, not retried); a 413 splits the batch in halves, down to single items
+//!   ([`OtlpStats::split_requests`]); 429 and 503 are retried after their `Retry-After` (seconds
+//!   or an HTTP date); 408, other 5xx and network failures are retried with backoff for
+//!   [`OtlpConfig::retry_window`]; a `partial_success` counts the items it rejected.
+//! - **Limitation: a gRPC `partial_success` is not counted.** `opentelemetry-otlp` 0.33's gRPC
+//!   exporter holds a `TraceServiceClient<tonic::transport::Channel>` (a concrete channel, not
+//!   a service we could wrap), logs the response's `partial_success` through its internal log
+//!   and drops it; an interceptor sees only requests, and a custom connector only the HTTP/2
+//!   bytes (encrypted under TLS). Counting it would mean our own gRPC client over
+//!   `opentelemetry-proto`'s generated one. Over OTLP/HTTP it is counted.
 //! - **Signals can be switched off** one by one: a backend that takes only traces (Arize
 //!   Phoenix answers 405 on `/v1/logs` and `/v1/metrics`) is used with logs and metrics off —
 //!   [`OtlpConfig::logs`] / [`OtlpConfig::metrics`] in code, `[otlp] logs = false` in a

@@ -54,7 +54,8 @@ pub struct MissionConfig {
     /// Most time events are kept in the store (`MISSION_RETENTION`, e.g. `30d`; default: for
     /// ever). Compliance packs can shorten it per tenant. Retention deletes what is older, so
     /// less than [`MIN_RETENTION`] (`0s` deletes the whole store) is refused unless
-    /// `allow_short_retention` confirms it.
+    /// `allow_short_retention` confirms it; the store refuses less than 1 s in any case
+    /// ([`mission_store::RETENTION_RANGE`]).
     #[serde(with = "mission_core::duration_text::option")]
     pub retention: Option<Duration>,
     /// Confirms a `retention` below [`MIN_RETENTION`] (`MISSION_ALLOW_SHORT_RETENTION=on`;

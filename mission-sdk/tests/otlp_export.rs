@@ -654,7 +654,8 @@ mod redacted_export {
 }
 
 /// Export against a receiver that answers like real backends do: 405 for a signal it does not
-/// take (Arize Phoenix takes only traces), 400 and 413, 429 and 503 with `Retry-After`, a
+/// take (Arize Phoenix takes only traces), 400, 413 above a size, 429 and 503 with `Retry-After`
+/// (seconds or an HTTP date), a
 /// partial success, a backend that keeps failing. A small HTTP/1.1 server on loopback that
 /// decodes each OTLP/protobuf request (the `opentelemetry-proto` messages) and answers from a
 /// script.
@@ -682,8 +683,9 @@ mod picky_backends {
 
     /// What to answer: status, extra headers, body.
     type Reply = (u16, Vec<(&'static str, String)>, Vec<u8>);
-    /// The script: (path, how many requests to that path came before) → the answer.
-    type Script = dyn Fn(&str, usize) -> Reply + Send + Sync;
+    /// The script: (path, how many requests to that path came before, items in the request)
+    /// → the answer.
+    type Script = dyn Fn(&str, usize, usize) -> Reply + Send + Sync;
 
     struct Picky {
         url: String,
@@ -692,6 +694,13 @@ mod picky_backends {
 
     impl Picky {
         fn start(script: impl Fn(&str, usize) -> Reply + Send + Sync + 'static) -> Self {
+            Self::start_sized(move |path, before, _| script(path, before))
+        }
+
+        /// A receiver whose answers may depend on the size of each request, too.
+        fn start_sized(
+            script: impl Fn(&str, usize, usize) -> Reply + Send + Sync + 'static,
+        ) -> Self {
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             let url = format!("http://{}", listener.local_addr().expect("addr"));
             let received: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -778,7 +787,7 @@ mod picky_backends {
                 log.push(Received { path: path.clone(), at: Instant::now(), items, trace_ids });
                 before
             };
-            let (status, headers, body) = script(&path, before);
+            let (status, headers, body) = script(&path, before, items);
             let mut answer = format!(
                 "HTTP/1.1 {status} {}\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n",
                 reason(status),
@@ -798,6 +807,7 @@ mod picky_backends {
         match status {
             200 => "OK",
             400 => "Bad Request",
+            403 => "Forbidden",
             405 => "Method Not Allowed",
             413 => "Payload Too Large",
             429 => "Too Many Requests",
@@ -971,8 +981,8 @@ mod picky_backends {
     }
 
     #[test]
-    fn a_400_or_413_rejects_that_batch_for_good() {
-        for status in [400, 413] {
+    fn a_400_or_403_rejects_that_batch_for_good() {
+        for status in [400, 403] {
             let picky = Picky::start(move |path, before| match (path, before) {
                 ("/v1/traces", 0) => text(status, "no"),
                 _ => ok(),
@@ -1000,10 +1010,55 @@ mod picky_backends {
     }
 
     #[test]
+    fn a_413_splits_the_batch_down_to_single_items() {
+        // Up to `limit` spans per request are taken; a larger request is answered 413.
+        for (limit, exported, rejected) in [(1, 3, 0), (0, 0, 3)] {
+            let picky = Picky::start_sized(move |path, _, items| match path {
+                "/v1/traces" if items > limit => text(413, "request too large"),
+                _ => ok(),
+            });
+            let config = OtlpConfig::http(&picky.url).with_logs(false).with_metrics(false);
+            let (control, stats, store) = control(config, &format!("split-{limit}"));
+            record_workload(&control);
+            control.flush().expect("a split or rejected batch is not a flush failure");
+            // 3 spans → 413; then 1 and 2; the 2 → 413, then 1 and 1.
+            let sizes: Vec<usize> = picky.requests("/v1/traces").iter().map(|r| r.items).collect();
+            assert_eq!(sizes, [3, 1, 2, 1, 1], "limit {limit}");
+            let s = stats.stats();
+            assert_eq!(
+                (s.accepted, s.exported, s.rejected, s.queued, s.split_requests),
+                (3, exported, rejected, 0, 2),
+                "limit {limit}: {s:?}"
+            );
+            if rejected > 0 {
+                // Each single span still too large is rejected with the status.
+                assert_eq!(s.failed_requests, 2 + 3, "{s:?}");
+                let why = s.last_rejection.clone().unwrap_or_default();
+                assert!(why.starts_with("HTTP 413 Payload Too Large"), "{why}");
+            } else {
+                assert!(s.backend_up && s.healthy && s.last_rejection.is_none(), "{s:?}");
+            }
+            control.shutdown();
+            let _ = std::fs::remove_dir_all(&store);
+        }
+    }
+
+    #[test]
     fn retry_after_on_429_and_503_is_honoured() {
-        for status in [429, 503] {
+        // Seconds, or an HTTP date (RFC 9110) 3 s ahead, which is over 2 s once truncated to
+        // whole seconds.
+        let retry_after = |as_date: bool| {
+            if as_date {
+                httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3))
+            } else {
+                "2".to_owned()
+            }
+        };
+        for (status, as_date) in [(429, false), (503, false), (429, true)] {
             let picky = Picky::start(move |path, before| match (path, before) {
-                ("/v1/traces", 0) => (status, vec![("retry-after", "2".to_owned())], Vec::new()),
+                ("/v1/traces", 0) => {
+                    (status, vec![("retry-after", retry_after(as_date))], Vec::new())
+                }
                 _ => ok(),
             });
             let config = OtlpConfig::http(&picky.url).with_logs(false).with_metrics(false);

@@ -99,8 +99,8 @@ pub use error::{Error, Result};
 pub use query::{Query, QueryIter, QueryStats};
 pub use sink::{
     FileMetadataSource, MAX_FILE_AGE_RANGE, MAX_FILE_BYTES_RANGE, MAX_OPEN_FILES_RANGE,
-    MAX_WAL_SYNC_INTERVAL, ParquetSink, ROW_GROUP_ROWS_RANGE, RetentionPolicy, SinkCounters,
-    StoreConfig, ZSTD_LEVEL_RANGE,
+    MAX_WAL_SYNC_INTERVAL, ParquetSink, RETENTION_RANGE, ROW_GROUP_ROWS_RANGE, RetentionPolicy,
+    SinkCounters, StoreConfig, ZSTD_LEVEL_RANGE,
 };
 pub use store::{OpenReport, SkippedFile, Store, StoreCheck, StoreFile};
 pub use views::{

@@ -40,11 +40,13 @@ pub struct StoreConfig {
     /// Most files open at once (one per tenant and hour being written); the oldest is
     /// finalized to make room.
     pub max_open_files: usize,
-    /// Partitions whose hour ended longer ago than this are deleted (checked once a minute).
+    /// Partitions whose hour ended longer ago than this are deleted (checked once a minute;
+    /// [`RETENTION_RANGE`]: 1 s to 100 years).
     #[serde(with = "mission_core::duration_text::option")]
     pub retention: Option<Duration>,
     /// Per-tenant retention, by tenant name: overrides `retention` for that tenant (a
-    /// compliance pack, or a customer's contract, can keep one tenant's data shorter or longer).
+    /// compliance pack, or a customer's contract, can keep one tenant's data shorter or longer;
+    /// each in [`RETENTION_RANGE`]).
     #[serde(with = "mission_core::duration_text::map")]
     pub tenant_retention: BTreeMap<String, Duration>,
     /// zstd level ([`ZSTD_LEVEL_RANGE`]: 1–22).
@@ -88,13 +90,19 @@ pub const MAX_FILE_AGE_RANGE: std::ops::RangeInclusive<Duration> =
     Duration::from_millis(1)..=Duration::from_secs(86_400);
 /// The range of [`StoreConfig::max_open_files`].
 pub const MAX_OPEN_FILES_RANGE: std::ops::RangeInclusive<usize> = 1..=4096;
+/// The range of [`StoreConfig::retention`] and of each [`StoreConfig::tenant_retention`]: 1 s
+/// to 100 years (a floor against deleting data by mistake is the application's: mission-sdk
+/// refuses less than an hour unless confirmed).
+pub const RETENTION_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(100 * 365 * 86_400);
 /// The range of [`StoreConfig::zstd_level`].
 pub const ZSTD_LEVEL_RANGE: std::ops::RangeInclusive<i32> = 1..=22;
 
 impl StoreConfig {
     /// Checks every numeric setting is within its documented range ([`ROW_GROUP_ROWS_RANGE`],
     /// [`MAX_FILE_BYTES_RANGE`], [`MAX_FILE_AGE_RANGE`], [`MAX_OPEN_FILES_RANGE`],
-    /// [`ZSTD_LEVEL_RANGE`]); [`ParquetSink::new`] checks it.
+    /// [`ZSTD_LEVEL_RANGE`], [`RETENTION_RANGE`] for `retention` and every
+    /// `tenant_retention`); [`ParquetSink::new`] checks it.
     ///
     /// # Errors
     /// [`Error::Invalid`] naming the first field out of range, its value and the range.
@@ -115,6 +123,17 @@ impl StoreConfig {
         check("max_file_age", self.max_file_age, &MAX_FILE_AGE_RANGE, text)?;
         check("max_open_files", self.max_open_files, &MAX_OPEN_FILES_RANGE, count)?;
         check("zstd_level", self.zstd_level, &ZSTD_LEVEL_RANGE, |n| n.to_string())?;
+        if let Some(retention) = self.retention {
+            check("retention", retention, &RETENTION_RANGE, text)?;
+        }
+        for (tenant, retention) in &self.tenant_retention {
+            check("tenant_retention", *retention, &RETENTION_RANGE, text).map_err(|e| match e {
+                Error::Invalid { what, reason } => {
+                    Error::Invalid { what, reason: format!("{reason} (tenant {tenant:?})") }
+                }
+                other => other,
+            })?;
+        }
         check(
             "wal_sync_interval",
             self.wal_sync_interval,

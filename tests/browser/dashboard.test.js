@@ -8,6 +8,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const http = require('node:http');
 const path = require('node:path');
 const {
   launchBrowser, newPage, startAgent, buildStore, startCtlDashboard, apiGet, quantile, writeOut, sleep,
@@ -267,6 +268,47 @@ describe('live dashboard served by the agent', () => {
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
     await page.click('[data-testid="theme-toggle"]');
     await page.evaluate(() => localStorage.removeItem('mission.theme'));
+    await page.close();
+  });
+});
+
+describe('live dashboard of an agent exporting over OTLP', () => {
+  let agent, receiver;
+  before(async () => {
+    // An OTLP/HTTP receiver that takes metrics and refuses traces for good (400); the agent
+    // exports traces and metrics, with logs off.
+    receiver = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(req.url === '/v1/metrics' ? 200 : 400, { 'content-type': 'application/x-protobuf' });
+        res.end();
+      });
+    });
+    await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    agent = await startAgent(['--otlp', `http://127.0.0.1:${receiver.address().port}`]);
+    await agent.cmd('threads 3');
+    await agent.cmd('flush');
+  });
+  after(async () => {
+    if (agent) await agent.stop();
+    if (receiver) receiver.close();
+  });
+
+  it('shows each OTLP signal as health reports it: degraded, off, ok (not "on")', async () => {
+    const page = await open(agent, '#/');
+    await waitLoaded(page, 'overview');
+    await page.waitForSelector('[data-testid="otlp-traces"][data-state="degraded"]', { timeout: 10000 });
+    assert.equal(await attr(page, '[data-testid="otlp-logs"]', 'data-state'), 'off');
+    assert.equal(await attr(page, '[data-testid="otlp-metrics"]', 'data-state'), 'ok');
+    const row = await page.$eval('[data-testid="health"] tr[data-key="OTLP export"]',
+      (tr) => ({ text: tr.textContent, bad: tr.querySelector('td.bad') !== null }));
+    assert.equal(row.text, 'OTLP exporttraces degraded logs off metrics ok');
+    assert.ok(row.bad, 'a degraded signal marks the row');
+    assert.match(await attr(page, '[data-testid="otlp-traces"]', 'title'), /HTTP 400/);
+    const overview = await apiGet(agent, '/api/overview');
+    assert.equal(overview.health.otlp.traces.healthy, false);
+    assert.equal(overview.health.otlp.logs.enabled, false);
+    assertNoErrors(page);
     await page.close();
   });
 });

@@ -8,8 +8,9 @@
 //! |---|---|
 //! | 2xx | exported; a `partial_success` in the body counts its `rejected_*` items as rejected |
 //! | 408, 5xx, no answer (connection refused, timeout, TLS failure) | retried with exponential backoff (100 ms doubling to 5 s) until the retry window ends |
-//! | 429, 503 with `Retry-After: <seconds>` | retried after that delay (capped at the retry window) |
-//! | any other 4xx (400, 401, 403, 404, 405, 413...) | rejected for good: the batch is counted as rejected with the status, not retried |
+//! | 429, 503 with `Retry-After` (seconds or an HTTP date) | retried after that delay (capped at the retry window) |
+//! | 413 Payload Too Large | the batch is split in halves, each sent on its own (recursively, down to one item); a single item answered 413 is rejected for good (a metrics export, which is not queued, is rejected) |
+//! | any other 4xx (400, 401, 403, 404, 405...) | rejected for good: the batch is counted as rejected with the status, not retried |
 //! | gRPC `InvalidArgument`, `NotFound`, `AlreadyExists`, `PermissionDenied`, `FailedPrecondition`, `Unimplemented`, `Unauthenticated` | rejected for good |
 //! | any other gRPC code | retried |
 
@@ -81,6 +82,9 @@ pub struct OtlpStats {
     pub throttled_requests: u64,
     /// Answers carrying an OTLP partial success (some items rejected, or a warning).
     pub partial_successes: u64,
+    /// Requests answered 413 Payload Too Large whose batch was split in halves and sent again
+    /// (also counted in `failed_requests`).
+    pub split_requests: u64,
     /// The last export error.
     pub last_error: Option<String>,
     /// The last rejection: the status and what the backend said (`HTTP 405 Method Not
@@ -105,6 +109,7 @@ pub(crate) struct Counters {
     retryable_failures: AtomicU64,
     throttled_requests: AtomicU64,
     partial_successes: AtomicU64,
+    split_requests: AtomicU64,
     in_batch: AtomicU64,
     backend_up: AtomicBool,
     last_error: Mutex<Option<String>>,
@@ -137,7 +142,7 @@ impl Counters {
                 self.backend_up.store(true, Ordering::Release);
                 None
             }
-            Outcome::Rejected { why } => {
+            Outcome::Rejected { why } | Outcome::TooLarge { why } => {
                 self.rejected.fetch_add(n, Ordering::AcqRel);
                 self.failed(why.clone());
                 *lock(&self.last_rejection) = Some(why);
@@ -181,6 +186,7 @@ impl Counters {
             failed_requests,
             throttled_requests: l(&self.throttled_requests),
             partial_successes: l(&self.partial_successes),
+            split_requests: l(&self.split_requests),
             last_error: lock(&self.last_error).clone(),
             last_rejection: lock(&self.last_rejection).clone(),
             backend_up,
@@ -201,6 +207,9 @@ pub(crate) enum Outcome {
     Exported { rejected: u64, message: Option<String> },
     /// Refused for good: counted as rejected, not retried.
     Rejected { why: String },
+    /// 413 Payload Too Large: a batch of several items is split in halves and sent again; a
+    /// single item is rejected (counted like [`Rejected`](Outcome::Rejected)).
+    TooLarge { why: String },
     /// Failed for now: retried after `after` when the backend said so, else with backoff.
     Retry { after: Option<Duration>, why: String },
 }
@@ -242,7 +251,7 @@ impl HttpClient for ObservingClient {
                     .headers()
                     .get(http::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after),
+                    .and_then(|v| parse_retry_after(v, std::time::SystemTime::now())),
                 body: Some(response.body().slice(..response.body().len().min(MAX_ANSWER_BYTES))),
                 cause: None,
             },
@@ -256,9 +265,24 @@ impl HttpClient for ObservingClient {
     }
 }
 
-/// A `Retry-After` in delay-seconds (`120`); an HTTP-date is not read (the backoff applies).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// Longest `Retry-After` kept (the longest [`retry_window`](super::OtlpConfig::retry_window));
+/// the worker also never waits past the batch's retry window.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// A `Retry-After` (RFC 9110 §10.2.3) as the delay to wait: delay-seconds (`120`) or an
+/// HTTP-date (`Wed, 21 Oct 2026 07:28:00 GMT`, also the obsolete RFC 850 and asctime forms),
+/// counted from `now`; a date already past is no delay. At most [`MAX_RETRY_AFTER`]; `None`
+/// for anything else (the backoff applies).
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
 }
 
 /// The outcome of one OTLP/HTTP export: the exporter's `result` and the `answer` the client
@@ -290,6 +314,7 @@ pub(crate) fn classify_http(
                     after: if status == 429 { answer.retry_after } else { None },
                     why,
                 },
+                413 => Outcome::TooLarge { why },
                 400..=499 => Outcome::Rejected { why },
                 503 => Outcome::Retry { after: answer.retry_after, why },
                 _ => Outcome::Retry { after: None, why: format!("{why} ({error})") },
@@ -308,7 +333,8 @@ pub(crate) fn classify_http(
 /// The outcome of one OTLP/gRPC export, from the exporter's error text ("... export failed
 /// with gRPC code: Unimplemented"): the codes the OTLP specification calls permanent are
 /// rejections, every other failure is retried. A gRPC partial success is logged by the
-/// exporter, not counted (it does not hand the response over).
+/// exporter, not counted (it does not hand the response over; see the [module
+/// docs](super#behaving-with-real-backends)).
 pub(crate) fn classify_grpc(result: Result<(), String>) -> Outcome {
     const PERMANENT: [&str; 7] = [
         "InvalidArgument",
@@ -594,37 +620,70 @@ pub(crate) fn run_worker<T: Clone>(timing: Timing, shared: &Shared<T>, export: E
             c.in_batch.store(n as u64, Ordering::Release);
             queue.drain(..n).collect()
         };
-        let n = batch.len() as u64;
+        // The batch, or the parts of it still to send after a 413 (the next one last).
+        let mut parts = vec![batch];
         let started = Instant::now();
-        let mut backoff = INITIAL_BACKOFF;
-        loop {
-            let outcome = export(batch.clone());
-            let Some(after) = shared.record(n, outcome) else { break };
-            if shared.closing.load(Ordering::Acquire) {
-                // Shutting down against a failing backend: what is left is dropped, counted.
-                let mut queue = lock(&shared.queue);
-                let left = n + queue.len() as u64;
-                queue.clear();
-                c.dropped_at_shutdown.fetch_add(left, Ordering::AcqRel);
-                break;
-            }
-            let remaining = timing.retry_window.saturating_sub(started.elapsed());
-            if remaining.is_zero() {
-                c.dropped_retry_expired.fetch_add(n, Ordering::AcqRel);
-                break;
-            }
-            match after {
-                Some(delay) => shared.pause(delay.min(remaining), true),
-                None => {
-                    shared.pause(backoff.min(remaining), false);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
+        while let Some(part) = parts.pop() {
+            send_part(timing, started, shared, &export, part, &mut parts);
         }
         c.in_batch.store(0, Ordering::Release);
         let _guard = lock(&shared.queue);
         shared.idle.notify_all();
     }
+}
+
+/// Sends one batch (or part of one), retrying it while that may succeed, until the retry
+/// window of the batch (which began at `started`) ends; a part answered 413 is split in halves
+/// pushed onto `parts` (first half on top). Counts what it settles and takes it off `in_batch`.
+fn send_part<T: Clone>(
+    timing: Timing,
+    started: Instant,
+    shared: &Shared<T>,
+    export: &ExportFn<'_, T>,
+    mut part: Vec<T>,
+    parts: &mut Vec<Vec<T>>,
+) {
+    let c = &shared.counters;
+    let n = part.len() as u64;
+    let mut backoff = INITIAL_BACKOFF;
+    loop {
+        let outcome = export(part.clone());
+        if let Outcome::TooLarge { why } = &outcome
+            && part.len() > 1
+        {
+            c.split_requests.fetch_add(1, Ordering::Relaxed);
+            c.failed(why.clone());
+            shared.idle.notify_all();
+            let second = part.split_off(part.len() / 2);
+            parts.push(second);
+            parts.push(part);
+            return;
+        }
+        let Some(after) = shared.record(n, outcome) else { break };
+        if shared.closing.load(Ordering::Acquire) {
+            // Shutting down against a failing backend: what is left is dropped, counted.
+            let mut queue = lock(&shared.queue);
+            let left =
+                n + parts.drain(..).map(|p| p.len() as u64).sum::<u64>() + queue.len() as u64;
+            queue.clear();
+            c.dropped_at_shutdown.fetch_add(left, Ordering::AcqRel);
+            break;
+        }
+        let remaining = timing.retry_window.saturating_sub(started.elapsed());
+        if remaining.is_zero() {
+            c.dropped_retry_expired.fetch_add(n, Ordering::AcqRel);
+            break;
+        }
+        match after {
+            Some(delay) => shared.pause(delay.min(remaining), true),
+            None => {
+                shared.pause(backoff.min(remaining), false);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    let _ =
+        c.in_batch.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(n)));
 }
 
 #[cfg(test)]
@@ -642,12 +701,15 @@ mod tests {
 
     #[test]
     fn a_4xx_other_than_408_and_429_is_permanent() {
-        for status in [400, 401, 403, 404, 405, 413, 415] {
+        for status in [400, 401, 403, 404, 405, 415] {
             let slot = answered(status, None, b"Method Not Allowed");
             let outcome = classify_http(Signal::Logs, Err("failed".into()), &slot);
             let Outcome::Rejected { why } = outcome else { panic!("{status}: {outcome:?}") };
             assert!(why.starts_with(&format!("HTTP {status}")), "{why}");
         }
+        let slot = answered(413, None, b"");
+        let outcome = classify_http(Signal::Traces, Err("failed".into()), &slot);
+        assert!(matches!(&outcome, Outcome::TooLarge { why } if why.starts_with("HTTP 413")));
         for status in [408, 429, 500, 502, 503, 504] {
             let slot = answered(status, None, b"");
             let outcome = classify_http(Signal::Traces, Err("failed".into()), &slot);
@@ -663,8 +725,24 @@ mod tests {
             let Outcome::Retry { after, .. } = outcome else { panic!("{outcome:?}") };
             assert_eq!(after, expected.map(Duration::from_secs), "{status}");
         }
-        assert_eq!(parse_retry_after(" 12 "), Some(Duration::from_secs(12)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date_and_capped() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").expect("a date");
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(parse_retry_after(" 12 ", now), secs(12));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:30 GMT", now), secs(30));
+        // RFC 850 and asctime, which a recipient must read too.
+        assert_eq!(parse_retry_after("Wednesday, 21-Oct-26 07:29:00 GMT", now), secs(60));
+        assert_eq!(parse_retry_after("Wed Oct 21 07:28:05 2026", now), secs(5));
+        // A date in the past is no delay; a far one, or a huge number, is capped.
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), secs(0));
+        assert_eq!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("99999999999", now), Some(MAX_RETRY_AFTER));
+        for bad in ["", "soon", "-5", "1.5", "Wed, 32 Oct 2026 07:28:00 GMT"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
     }
 
     #[test]

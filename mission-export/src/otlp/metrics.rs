@@ -107,7 +107,9 @@ impl PushMetricExporter for CountedMetricExporter {
         };
         let failure = match &outcome {
             Outcome::Exported { .. } => None,
-            Outcome::Rejected { why } | Outcome::Retry { why, .. } => Some(why.clone()),
+            Outcome::Rejected { why } | Outcome::TooLarge { why } | Outcome::Retry { why, .. } => {
+                Some(why.clone())
+            }
         };
         if let Some(Some(after)) = self.counters.record(n, outcome) {
             *lock(&self.throttled_until) = Some(Instant::now() + after);

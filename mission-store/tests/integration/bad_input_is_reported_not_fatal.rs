@@ -131,6 +131,20 @@ fn store_settings_out_of_range_are_refused_naming_field_and_range() {
             "1 to 4096",
         ),
         (StoreConfig { zstd_level: 0, ..StoreConfig::at(&dir.0) }, "zstd_level", "1 to 22"),
+        (
+            StoreConfig { retention: Some(Duration::ZERO), ..StoreConfig::at(&dir.0) },
+            "retention",
+            "0s is out of range: expected 1s to ",
+        ),
+        (
+            StoreConfig {
+                tenant_retention: [("acme".to_owned(), Duration::from_secs(200 * 365 * 86_400))]
+                    .into(),
+                ..StoreConfig::at(&dir.0)
+            },
+            "tenant_retention",
+            "(tenant \"acme\")",
+        ),
     ];
     for (config, field, range) in cases {
         let Err(err) = ParquetSink::new(config) else { panic!("{field} refused") };

@@ -819,7 +819,22 @@
           : [tag('all ok', 'ok'), ' ', sinks.map((k) => k && k.name).filter(Boolean).join(', ')], failing.length > 0);
       }
       add('Anomalies found', n(get('models.anomalies')));
-      if ('otlp' in hl) add('OTLP export', hl.otlp === null ? 'off' : typeof hl.otlp === 'object' ? (hl.otlp.state || 'on') : String(hl.otlp));
+      if ('otlp' in hl) {
+        // Per signal, as the health report has it: off (not exported), ok, or degraded (a
+        // request failed and none succeeded since, or something was dropped).
+        const o = hl.otlp;
+        const signals = o && typeof o === 'object'
+          ? ['traces', 'logs', 'metrics'].filter((k) => o[k] && typeof o[k] === 'object').map((k) => {
+            const state = !o[k].enabled ? 'off' : o[k].healthy ? 'ok' : 'degraded';
+            const t = tag(k + ' ' + state, state === 'ok' ? 'ok' : state === 'degraded' ? 'error' : '', 'otlp-' + k);
+            t.dataset.state = state;
+            if (state === 'degraded' && (o[k].last_error || o[k].last_rejection)) t.title = o[k].last_rejection || o[k].last_error;
+            return t;
+          })
+          : [];
+        const degraded = signals.some((t) => t.dataset.state === 'degraded');
+        add('OTLP export', o === null ? 'off' : signals.length ? signals.flatMap((t, i) => (i ? [' ', t] : [t])) : String(o), degraded);
+      }
       add('Files', n(get('files')));
       if (typeof get('bytes') === 'number') add('Size on disk', fmtBytes(get('bytes')));
       add('Leftover files', n(get('leftovers')), num(get('leftovers')) > 0);
