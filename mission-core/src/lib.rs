@@ -83,6 +83,7 @@
 #![doc(test(attr(deny(warnings))))]
 #![warn(missing_docs)]
 
+pub mod anomaly;
 mod attr;
 mod clock;
 mod config;

@@ -821,19 +821,7 @@ impl MissionControl {
     /// agent `mission-mcp`.
     #[cfg(feature = "mcp")]
     pub fn mcp_server(&self) -> crate::mcp::MissionMcp {
-        let sources = self.health_sources.clone();
-        crate::mcp::MissionMcp::live(
-            self.config.store_root.clone(),
-            crate::mcp::Live {
-                recorder: self.recorder.downgrade(),
-                hub: self.hub.clone(),
-                tenant: self.tenant,
-                health: std::sync::Arc::new(move |scope| sources.report_json(scope)),
-                directives: Some(self.directives.clone()),
-                audit: self.audit.clone(),
-                policy: Some(self.enforcer.clone()),
-            },
-        )
+        crate::mcp::MissionMcp::live(self.config.store_root.clone(), self.live())
     }
 
     /// Serves the MCP server over streamable HTTP from this process, on a thread of its own,
@@ -844,7 +832,7 @@ impl MissionControl {
     /// token is configured, a token is too short, or the address cannot be bound.
     #[cfg(feature = "mcp-http")]
     pub fn serve_mcp(&self, config: crate::McpHttpConfig) -> Result<crate::McpHttpServer> {
-        crate::mcp::http::serve(self.mcp_server(), config)
+        Ok(crate::mcp::http::serve(self.mcp_server(), config)?)
     }
 
     /// Serves the live dashboard (threads, latency, cost, anomalies and logs in a browser) from
@@ -859,8 +847,15 @@ impl MissionControl {
         &self,
         config: crate::DashboardConfig,
     ) -> Result<crate::DashboardServer> {
+        Ok(crate::dashboard::serve_live(self.config.store_root.clone(), self.live(), config)?)
+    }
+
+    /// What the servers read from this instance: its recorder, live events, health,
+    /// directives, audit trail and policy.
+    #[cfg(any(feature = "mcp", feature = "dashboard"))]
+    fn live(&self) -> mission_serve::Live {
         let sources = self.health_sources.clone();
-        let live = crate::mcp::Live {
+        mission_serve::Live {
             recorder: self.recorder.downgrade(),
             hub: self.hub.clone(),
             tenant: self.tenant,
@@ -868,8 +863,7 @@ impl MissionControl {
             directives: Some(self.directives.clone()),
             audit: self.audit.clone(),
             policy: Some(self.enforcer.clone()),
-        };
-        crate::dashboard::serve_live(self.config.store_root.clone(), live, config)
+        }
     }
 
     /// Waits until everything recorded so far reached every sink (files finalized).
@@ -943,7 +937,7 @@ struct HealthSources {
 impl HealthSources {
     /// The report as JSON for a principal of `scope`: all of it for `None`, else only what
     /// [`TenantHealth`] keeps.
-    #[cfg_attr(not(feature = "mcp"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "mcp", feature = "dashboard")), allow(dead_code))]
     fn report_json(&self, scope: Option<&str>) -> serde_json::Value {
         match scope {
             None => serde_json::to_value(self.report()).unwrap_or_default(),

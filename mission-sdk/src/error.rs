@@ -75,3 +75,13 @@ impl From<mission_export::Error> for Error {
         }
     }
 }
+
+#[cfg(any(feature = "mcp", feature = "dashboard"))]
+impl From<mission_serve::Error> for Error {
+    fn from(e: mission_serve::Error) -> Self {
+        match e {
+            mission_serve::Error::Serve { addr, message } => Error::Serve { addr, message },
+            other => Error::Serve { addr: String::new(), message: other.to_string() },
+        }
+    }
+}

@@ -73,18 +73,18 @@
 #![warn(missing_docs)]
 
 mod agent;
-pub mod anomaly;
+pub use mission_core::anomaly;
 pub use mission_govern::{audit, compliance};
 mod config;
 mod control;
-#[cfg(feature = "dashboard")]
-pub mod dashboard;
 pub use mission_govern::{directives, erasure};
+#[cfg(feature = "dashboard")]
+pub use mission_serve::dashboard;
 mod error;
 mod exit;
 mod inflight;
 #[cfg(feature = "mcp")]
-pub mod mcp;
+pub use mission_serve::mcp;
 #[cfg(feature = "models")]
 pub mod models;
 #[cfg(feature = "otlp")]
@@ -113,8 +113,10 @@ pub use error::{Error, Result};
 pub use inflight::{IN_FLIGHT_FILE, InFlightReport, InFlightSpan, read_in_flight_file};
 #[cfg(feature = "mcp-http")]
 pub use mcp::http::{McpHttpConfig, McpHttpServer, McpToken};
-#[cfg(feature = "mcp")]
-pub use mcp::{Access, Role};
+#[cfg(any(feature = "mcp", feature = "dashboard"))]
+pub use mission_serve::auth::{Access, Role};
+#[cfg(any(feature = "mcp", feature = "dashboard"))]
+pub use mission_serve::{Error as ServeError, auth};
 #[cfg(feature = "models")]
 pub use models::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};
 #[cfg(feature = "otlp")]

@@ -72,7 +72,7 @@ use mission_ml::Detector;
 use mission_ml::attribution::{Attribution, Observation, attribute};
 use mission_ml::leak::{LeakDetector, LeakEstimate};
 
-pub use crate::anomaly::{MEMORY_METRIC, attr};
+pub use mission_core::anomaly::{MEMORY_METRIC, attr};
 
 mod ranges;
 pub use ranges::{

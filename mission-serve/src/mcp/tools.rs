@@ -779,7 +779,7 @@ impl MissionMcp {
     ) -> Result<Answer<serde_json::Value>, ErrorData> {
         let scope = scope_of(&context.extensions);
         let value =
-            self.blocking(move |source| super::resources::health(source, scope.as_deref())).await?;
+            self.blocking(move |source| super::health::health(source, scope.as_deref())).await?;
         let text = health_text(&value);
         Ok(Answer { value, text })
     }

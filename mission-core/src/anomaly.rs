@@ -1,6 +1,7 @@
-//! What anomaly events say: the attribute keys the models set on them, which the MCP tools,
-//! `mission-ctl` and any reader of the store can rely on (with or without the `models`
-//! feature).
+//! What anomaly events say: the attribute keys the models (`mission-sdk`'s anomaly sink) set on
+//! them, which the MCP tools, the dashboard, `mission-ctl` and any reader of the store rely on.
+//! Part of the event vocabulary, so every crate that writes or reads anomalies names them the
+//! same way.
 
 /// Attribute keys of anomaly events.
 pub mod attr {
@@ -16,7 +17,7 @@ pub mod attr {
     pub const CAUSE: &str = "mission.anomaly.cause";
     /// The share of the change the top cause explains (1.0: all of it).
     pub const CAUSE_CONTRIBUTION: &str = "mission.anomaly.cause.contribution";
-    /// The top three causes as a JSON array of [`Attribution`](mission_ml::attribution::Attribution)s.
+    /// The top three causes as a JSON array of `mission_ml::attribution::Attribution`s.
     pub const CAUSES: &str = "mission.anomaly.causes";
     /// The thread of the span that raised the alarm (hex).
     pub const EXEMPLAR_THREAD_ID: &str = "mission.anomaly.exemplar.thread_id";
@@ -38,5 +39,5 @@ pub mod attr {
     pub const CONFIDENCE: &str = "mission.anomaly.leak.confidence";
 }
 
-/// The gauge the sink records process memory as.
+/// The gauge the anomaly sink records process memory as.
 pub const MEMORY_METRIC: &str = "process.memory.rss";

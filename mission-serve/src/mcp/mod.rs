@@ -2,8 +2,8 @@
 //! SDK (`rmcp`).
 //!
 //! [`MissionMcp`] answers over a store on disk (`mission-ctl mcp --store DIR` serves it on
-//! stdio) or from inside a running agent ([`MissionControl::mcp_server`], served over HTTP by
-//! [`MissionControl::serve_mcp`]). Both have the same tools, resources and prompts:
+//! stdio) or from inside a running agent (`MissionControl::mcp_server` in mission-sdk, served over
+//! HTTP by `MissionControl::serve_mcp`). Both have the same tools, resources and prompts:
 //!
 //! | kind | name | what |
 //! |---|---|---|
@@ -37,15 +37,14 @@
 //! the store is opened [scoped](mission_store::Store::scoped) to that tenant, so no tool,
 //! resource or prompt can read another tenant's partitions, whatever ids it is given (a thread
 //! id another tenant continued shows the scope's own events only). Health for a scoped request
-//! is [`TenantHealth`](crate::TenantHealth) and that tenant's files; `get_policy` lists the rules
+//! is the SDK's `TenantHealth` and that tenant's files; `get_policy` lists the rules
 //! that can apply to its tenant.
 //!
-//! [`MissionControl::mcp_server`]: crate::MissionControl::mcp_server
-//! [`MissionControl::serve_mcp`]: crate::MissionControl::serve_mcp
 
 mod anomalies;
 mod directives;
 mod governance;
+mod health;
 #[cfg(feature = "mcp-http")]
 pub mod http;
 mod prompts;
@@ -57,9 +56,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mission_core::{
-    AttrValue, LazySymbol, SpanKind, Symbol, ThreadContext, ThreadId, Timestamp, WeakRecorder,
-};
+use mission_core::{AttrValue, LazySymbol, SpanKind, Symbol, ThreadContext, ThreadId, Timestamp};
 use mission_store::Store;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -78,7 +75,8 @@ pub use tools::{
     ThreadPage, ThreadSpan,
 };
 
-use mission_core::LiveHub;
+pub use crate::auth::{Access, MIN_TOKEN_LEN, Role, Token as McpToken};
+pub use crate::live::{HealthFn, Live};
 
 /// Most rows one call returns; further rows come with a `next_cursor`.
 pub const MAX_ROWS: usize = 200;
@@ -94,92 +92,6 @@ pub const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
 /// How often the server flushes the agent's pipeline before reading its store, at most: often
 /// enough that a question sees what just happened, rarely enough not to write tiny files.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-
-/// What a request may do, set by the HTTP transport from the bearer token: the tenant it may
-/// see (`None`: every tenant) and its [`Role`]. Stdio and a loopback server without tokens
-/// get full access (whoever can start the process or reach loopback owns it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Access {
-    /// The tenant its requests may see and change; `None` is every tenant.
-    pub tenant: Option<String>,
-    /// What it may do.
-    pub role: Role,
-}
-
-impl Default for Access {
-    fn default() -> Self {
-        Self { tenant: None, role: Role::Admin }
-    }
-}
-
-/// What a token may do, each role including the ones before it.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads its tenant's data (or every tenant's, unscoped).
-    Viewer,
-    /// Also acknowledges alerts and turns directives on and off.
-    Operator,
-    /// Also changes policies and directives and erases data.
-    Admin,
-}
-
-impl Role {
-    /// `viewer`, `operator` or `admin`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            _ => Err(format!("unknown role {s:?}: expected viewer, operator or admin")),
-        }
-    }
-}
-
-/// The agent's health report as JSON for a principal of one tenant (`Some`) or of every tenant
-/// (`None`); see [`Live::health`].
-pub type HealthFn = Arc<dyn Fn(Option<&str>) -> serde_json::Value + Send + Sync>;
-
-/// What the server needs from a running agent (built by
-/// [`MissionControl::mcp_server`](crate::MissionControl::mcp_server)).
-#[derive(Clone)]
-pub struct Live {
-    /// Where MCP calls are recorded, and what is flushed before reading the store.
-    pub recorder: WeakRecorder,
-    /// Live events, for change notifications.
-    pub hub: LiveHub,
-    /// The tenant MCP spans are recorded under.
-    pub tenant: Symbol,
-    /// The agent's health report as JSON, for a principal of one tenant (`Some`: only what
-    /// [`TenantHealth`](crate::TenantHealth) keeps) or of every tenant (`None`: all of it).
-    pub health: HealthFn,
-    /// The agent's running directives (the directive tools change them).
-    pub directives: Option<crate::Directives>,
-    /// The agent's audit trail, where directive changes made over MCP are appended.
-    pub audit: Option<Arc<crate::AuditLog>>,
-    /// The agent's policy enforcer (`get_policy`, `set_policy`).
-    pub policy: Option<Arc<crate::PolicyEnforcer>>,
-}
-
-impl std::fmt::Debug for Live {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Live").field("tenant", &self.tenant.as_str()).finish_non_exhaustive()
-    }
-}
 
 #[derive(Debug)]
 struct Source {
@@ -239,88 +151,6 @@ pub struct MissionMcp {
     tool_router: Arc<ToolRouter<Self>>,
 }
 
-/// Shortest bearer token accepted (the MCP server over HTTP and the dashboard).
-pub const MIN_TOKEN_LEN: usize = 16;
-
-/// A bearer token: a role, optionally scoped to one tenant. The MCP server over HTTP and the
-/// dashboard accept the same tokens.
-#[derive(Clone, PartialEq, Eq)]
-pub struct McpToken {
-    /// The secret.
-    pub token: String,
-    /// The tenant its requests may see; `None` sees every tenant.
-    pub tenant: Option<String>,
-    /// What its requests may do.
-    pub role: Role,
-}
-
-impl std::fmt::Debug for McpToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("McpToken")
-            .field("token", &"<secret>")
-            .field("tenant", &self.tenant)
-            .field("role", &self.role)
-            .finish()
-    }
-}
-
-/// Refuses a server configuration that would expose data: no token on a non-loopback
-/// `addr`, a token shorter than [`MIN_TOKEN_LEN`], or one with whitespace or control
-/// characters. `what` names the server, `hint` the method that adds a token.
-#[cfg_attr(not(any(feature = "mcp-http", feature = "dashboard")), allow(dead_code))]
-pub(crate) fn check_tokens(
-    tokens: &[McpToken],
-    addr: std::net::SocketAddr,
-    what: &str,
-    hint: &str,
-) -> crate::Result<()> {
-    let refuse = |message: String| crate::Error::Serve { addr: addr.to_string(), message };
-    if tokens.is_empty() && !addr.ip().is_loopback() {
-        return Err(refuse(format!(
-            "refusing to serve {what} on a non-loopback address without a bearer token (add \
-             one with {hint})"
-        )));
-    }
-    if let Some(short) = tokens.iter().find(|t| t.token.len() < MIN_TOKEN_LEN) {
-        let tenant = short.tenant.as_deref().unwrap_or("every tenant");
-        return Err(refuse(format!(
-            "the token for {tenant} is shorter than {MIN_TOKEN_LEN} characters"
-        )));
-    }
-    if tokens.iter().any(|t| t.token.chars().any(|c| c.is_whitespace() || c.is_control())) {
-        return Err(refuse("a token contains whitespace or control characters".into()));
-    }
-    Ok(())
-}
-
-/// Compares two byte strings in time that depends only on their lengths, not on where they
-/// differ.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
-    }
-    std::hint::black_box(diff) == 0
-}
-
-/// The access of the first token `presented` matches, checking every token (no early exit).
-#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-pub(crate) fn authorize(tokens: &[McpToken], presented: &[u8]) -> Option<Access> {
-    authorize_at(tokens, presented).map(|(_, access)| access)
-}
-
-/// [`authorize`], with the index of the token that matched (who the principal is).
-#[cfg_attr(not(any(feature = "mcp-http", feature = "dashboard")), allow(dead_code))]
-pub(crate) fn authorize_at(tokens: &[McpToken], presented: &[u8]) -> Option<(usize, Access)> {
-    let mut found = None;
-    for (i, t) in tokens.iter().enumerate() {
-        if constant_time_eq(t.token.as_bytes(), presented) && found.is_none() {
-            found = Some((i, Access { tenant: t.tenant.clone(), role: t.role }));
-        }
-    }
-    found
-}
-
 pub(crate) fn invalid(message: impl Into<String>) -> ErrorData {
     ErrorData::invalid_params(message.into(), None)
 }
@@ -363,7 +193,7 @@ pub(crate) fn require(extensions: &Extensions, needed: Role) -> Result<Access, E
 
 /// What spans record of a session id: `sha256:` and the first 32 hex digits of its SHA-256.
 pub fn session_digest(session_id: &str) -> String {
-    let mut hex = crate::erasure::sha256_hex(session_id.as_bytes());
+    let mut hex = mission_govern::erasure::sha256_hex(session_id.as_bytes());
     hex.truncate(32);
     format!("sha256:{hex}")
 }

@@ -31,7 +31,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
-use super::{Access, MissionMcp, Role, authorize_at};
+use super::{Access, MissionMcp, Role};
+use crate::auth::{authorize_at, check_tokens};
 use crate::{Error, Result};
 
 pub use super::{MIN_TOKEN_LEN, McpToken};
@@ -42,7 +43,7 @@ pub const DEFAULT_MAX_SESSIONS_PER_TOKEN: usize = 32;
 /// The accepted range of [`McpHttpConfig::max_sessions_per_token`].
 pub const MAX_SESSIONS_PER_TOKEN_RANGE: std::ops::RangeInclusive<usize> = 1..=10_000;
 
-/// Where and how [`MissionControl::serve_mcp`](crate::MissionControl::serve_mcp) serves.
+/// Where and how `MissionControl::serve_mcp` (mission-sdk) serves.
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct McpHttpConfig {
@@ -111,7 +112,7 @@ impl McpHttpConfig {
     }
 
     fn check(&self) -> Result<()> {
-        super::check_tokens(&self.tokens, self.addr, "MCP", "McpHttpConfig::with_token")?;
+        check_tokens(&self.tokens, self.addr, "MCP", "McpHttpConfig::with_token")?;
         let refuse = |message: String| Error::Serve { addr: self.addr.to_string(), message };
         if !self.path.starts_with('/') {
             return Err(refuse(format!("path {:?} must start with '/'", self.path)));
@@ -323,8 +324,13 @@ async fn bind_sessions(
     response
 }
 
-/// Serves `server` per `config` on a thread of its own.
-pub(crate) fn serve(server: MissionMcp, config: McpHttpConfig) -> Result<McpHttpServer> {
+/// Serves `server` per `config` on a thread of its own, until the returned handle is dropped
+/// or shut down.
+///
+/// # Errors
+/// [`Error::Serve`] if the address is not loopback and no bearer token is configured, a token
+/// is too short, or the address cannot be bound.
+pub fn serve(server: MissionMcp, config: McpHttpConfig) -> Result<McpHttpServer> {
     config.check()?;
     let fail = |message: String| Error::Serve { addr: config.addr.to_string(), message };
     let listener = std::net::TcpListener::bind(config.addr).map_err(|e| fail(e.to_string()))?;
@@ -387,8 +393,8 @@ pub(crate) fn serve(server: MissionMcp, config: McpHttpConfig) -> Result<McpHttp
 
 #[cfg(test)]
 mod tests {
-    use super::super::{authorize, constant_time_eq};
     use super::*;
+    use crate::auth::{authorize, constant_time_eq};
 
     #[test]
     fn tokens_compare_exactly() {

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::directives::actor_of;
 use super::tools::{Answer, Cursor, Page, check_limit, page, table, text_rows, window_start};
 use super::{MissionMcp, Role, internal, invalid, require};
-use crate::{ErasureReport, PolicySet};
+use mission_govern::erasure::ErasureReport;
+use mission_govern::policy::PolicySet;
 
 /// Input of `list_permission_decisions`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -153,11 +154,14 @@ impl MissionMcp {
         let policy = self.running_policy()?.policy();
         // A tenant-scoped token sees the rules that can apply to its tenant (their tenant
         // pattern matches it, `*` included), never another tenant's.
-        let visible: Vec<&crate::policy::PolicyRule> = policy
+        let visible: Vec<&mission_govern::policy::PolicyRule> = policy
             .rules()
             .iter()
             .filter(|r| {
-                access.tenant.as_deref().is_none_or(|t| crate::policy::glob_match(&r.tenant, t))
+                access
+                    .tenant
+                    .as_deref()
+                    .is_none_or(|t| mission_govern::policy::glob_match(&r.tenant, t))
             })
             .collect();
         let rules: Vec<serde_json::Value> =
@@ -242,7 +246,7 @@ impl MissionMcp {
                 if let Some(recorder) = live.recorder.upgrade() {
                     recorder.flush_timeout(std::time::Duration::from_secs(30)).map_err(internal)?;
                 }
-                crate::erasure::erase_subject(
+                mission_govern::erasure::erase_subject(
                     source.root.as_deref(),
                     live.audit.as_deref(),
                     &actor,
@@ -267,7 +271,9 @@ impl MissionMcp {
 
 impl MissionMcp {
     /// The running agent's policy enforcer, or an error saying this server has none.
-    fn running_policy(&self) -> Result<std::sync::Arc<crate::PolicyEnforcer>, ErrorData> {
+    fn running_policy(
+        &self,
+    ) -> Result<std::sync::Arc<mission_govern::policy::PolicyEnforcer>, ErrorData> {
         self.source.live.as_ref().and_then(|l| l.policy.clone()).ok_or_else(|| {
             invalid("the policy is enforced inside an agent; this server reads a store on disk")
         })

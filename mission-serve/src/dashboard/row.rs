@@ -12,8 +12,10 @@ use mission_core::{Decision, Event, EventBody};
 use mission_store::schema::col;
 use serde_json::{Value, json};
 
-use crate::anomaly::attr;
-use crate::directives::{ALERT_EVENT, ATTR_ALERT_SEVERITY, ATTR_ALERT_STATE, ATTR_DIRECTIVE};
+use mission_core::anomaly::attr;
+use mission_govern::directives::{
+    ALERT_EVENT, ATTR_ALERT_SEVERITY, ATTR_ALERT_STATE, ATTR_DIRECTIVE,
+};
 
 /// One event, owned, with the fields the dashboard shows (absent ones `None`).
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -1,5 +1,5 @@
 //! The live dashboard: threads, latency, cost, anomalies and logs in a browser, served by the
-//! agent process itself ([`MissionControl::serve_dashboard`]) or over a store on disk
+//! agent process itself (`MissionControl::serve_dashboard` in mission-sdk) or over a store on disk
 //! ([`serve_store`], what `mission-ctl dashboard <store>` runs). No separate server, no build
 //! step, no network access at run time: every asset is embedded in the binary.
 //!
@@ -35,17 +35,15 @@
 //! # Examples
 //!
 //! ```
-//! use mission_sdk::MissionControl;
-//! use mission_sdk::dashboard::DashboardConfig;
+//! use mission_serve::dashboard::{DashboardConfig, serve_store};
 //!
-//! let control = MissionControl::builder().without_store().without_models().build()?;
-//! let server = control.serve_dashboard(DashboardConfig::loopback(0))?;
+//! let root = std::env::temp_dir().join(format!("mission-dashboard-mod-{}", std::process::id()));
+//! let server = serve_store(&root, DashboardConfig::loopback(0))?;
 //! assert!(server.url().starts_with("http://127.0.0.1:"));
 //! server.shutdown();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! [`MissionControl::serve_dashboard`]: crate::MissionControl::serve_dashboard
 
 mod api;
 mod chart;
@@ -66,16 +64,16 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::mcp::{Access, Role, authorize};
+use crate::auth::{Access, Hosts, Role, authorize, check_tokens};
 use crate::{Error, Result};
 use feed::{Feed, StorePoller};
 
 /// Shortest bearer token accepted (as for the MCP server).
-pub use crate::mcp::MIN_TOKEN_LEN;
+pub use crate::auth::MIN_TOKEN_LEN;
 
 /// A bearer token: a role, optionally scoped to one tenant — the MCP server's token type (the
 /// dashboard only reads, so any role may use it).
-pub use crate::mcp::McpToken as DashboardToken;
+pub use crate::auth::Token as DashboardToken;
 
 /// Events the dashboard's hub subscription holds before it loses the oldest (counted).
 pub const HUB_BUFFER: usize = 65_536;
@@ -126,7 +124,7 @@ impl DashboardConfig {
 
     /// Accepts the MCP server's tokens too: one set of tokens for both.
     #[cfg(feature = "mcp-http")]
-    pub fn with_tokens_of(mut self, mcp: &crate::McpHttpConfig) -> Self {
+    pub fn with_tokens_of(mut self, mcp: &crate::mcp::http::McpHttpConfig) -> Self {
         self.tokens.extend(mcp.tokens.iter().cloned());
         self
     }
@@ -138,12 +136,7 @@ impl DashboardConfig {
     }
 
     fn check(&self) -> Result<()> {
-        crate::mcp::check_tokens(
-            &self.tokens,
-            self.addr,
-            "the dashboard",
-            "DashboardConfig::with_token",
-        )
+        check_tokens(&self.tokens, self.addr, "the dashboard", "DashboardConfig::with_token")
     }
 }
 
@@ -206,7 +199,7 @@ pub(crate) struct Shared {
     mode: Mode,
     root: Option<PathBuf>,
     feed: Arc<Feed>,
-    live: Option<crate::mcp::Live>,
+    live: Option<crate::live::Live>,
     last_flush: Mutex<Option<Instant>>,
     stop: watch::Receiver<bool>,
 }
@@ -215,7 +208,7 @@ impl Shared {
     /// The health part of the overview: the agent's health report (live) or the store's
     /// files, with `recorded`, `dropped` and `lagged` on top (over a store, `recorded` is what
     /// `scope` may see). A tenant-scoped principal gets the agent's
-    /// [`TenantHealth`](crate::TenantHealth), its tenant's `recorded` count and files, and no
+    /// the SDK's `TenantHealth`, its tenant's `recorded` count and files, and no
     /// process-wide number (`dropped` is left out).
     fn health(&self, scope: Option<&str>, lagged: u64) -> Value {
         let mut health = match &self.live {
@@ -365,38 +358,6 @@ async fn authenticate(
     }
 }
 
-/// Which `Host` headers name this server: loopback names for a loopback address, the address
-/// itself for another, any for a wildcard address (`0.0.0.0`, `::`: its names are unknown, and
-/// it has tokens), and the configured `allowed_hosts`.
-struct Hosts {
-    loopback: bool,
-    any: bool,
-    allowed: Vec<String>,
-}
-
-impl Hosts {
-    fn accepts(&self, host: &str) -> bool {
-        let host = host.trim().to_ascii_lowercase();
-        // Without the port: `name:port`, `[v6]:port`.
-        let name = match host.rsplit_once(':') {
-            Some((name, port))
-                if !name.is_empty()
-                    && port.bytes().all(|b| b.is_ascii_digit())
-                    && !name.ends_with(':') =>
-            {
-                name
-            }
-            _ => host.as_str(),
-        };
-        self.any
-            || (self.loopback && ["localhost", "127.0.0.1", "[::1]"].contains(&name))
-            || self
-                .allowed
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(&host) || a.eq_ignore_ascii_case(name))
-    }
-}
-
 async fn check_host(State(hosts): State<Arc<Hosts>>, request: Request, next: Next) -> Response {
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     match host {
@@ -508,7 +469,7 @@ fn serve(
     config: DashboardConfig,
     mode: Mode,
     root: Option<PathBuf>,
-    live: Option<crate::mcp::Live>,
+    live: Option<crate::live::Live>,
     feed: Arc<Feed>,
     start: impl FnOnce(watch::Receiver<bool>) + Send + 'static,
 ) -> Result<DashboardServer> {
@@ -532,16 +493,7 @@ fn serve(
         last_flush: Mutex::new(None),
         stop: stopped.clone(),
     });
-    let mut allowed = config.allowed_hosts.clone();
-    if !addr.ip().is_loopback() {
-        allowed.push(addr.ip().to_string());
-        allowed.push(addr.to_string());
-    }
-    let hosts = Arc::new(Hosts {
-        loopback: addr.ip().is_loopback(),
-        any: addr.ip().is_unspecified(),
-        allowed,
-    });
+    let hosts = Arc::new(Hosts::for_addr(addr, &config.allowed_hosts));
     let app = router(shared, config.tokens.clone())
         .merge(static_routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
@@ -572,15 +524,18 @@ fn serve(
     Ok(DashboardServer { addr, stop, thread: Some(thread) })
 }
 
-/// Serves the dashboard of a running agent (what
-/// [`MissionControl::serve_dashboard`](crate::MissionControl::serve_dashboard) calls).
-pub(crate) fn serve_live(
+/// Serves the dashboard of a running agent, whose store is at `root` (what
+/// `MissionControl::serve_dashboard` in mission-sdk calls).
+///
+/// # Errors
+/// As [`serve_store`].
+pub fn serve_live(
     root: Option<PathBuf>,
-    live: crate::mcp::Live,
+    live: crate::live::Live,
     config: DashboardConfig,
 ) -> Result<DashboardServer> {
     let feed = Arc::new(Feed::new(true));
-    let subscription = live.hub.subscribe(crate::EventFilter::all(), HUB_BUFFER);
+    let subscription = live.hub.subscribe(mission_core::EventFilter::all(), HUB_BUFFER);
     let fed = feed.clone();
     serve(config, Mode::Live, root, Some(live), feed, move |_| {
         tokio::spawn(feed::follow_hub(subscription, fed));
@@ -598,13 +553,13 @@ pub(crate) fn serve_live(
 /// # Examples
 ///
 /// ```
-/// use mission_sdk::dashboard::{DashboardConfig, serve_store};
+/// use mission_serve::dashboard::{DashboardConfig, serve_store};
 ///
 /// let root = std::env::temp_dir().join(format!("mission-dashboard-doc-{}", std::process::id()));
 /// let server = serve_store(&root, DashboardConfig::loopback(0).with_token("a-long-enough-token"))?;
 /// println!("open {}", server.url());
 /// server.shutdown();
-/// # Ok::<(), mission_sdk::Error>(())
+/// # Ok::<(), mission_serve::Error>(())
 /// ```
 pub fn serve_store(root: impl AsRef<Path>, config: DashboardConfig) -> Result<DashboardServer> {
     config.check()?;
@@ -662,18 +617,15 @@ mod tests {
             Some(Access { tenant: Some("acme".into()), role: Role::Viewer })
         );
         assert_eq!(authorize(&tokens, b"acme-token-012345678"), None);
-        let local = Hosts { loopback: true, any: false, allowed: vec![] };
+        let local = Hosts::for_addr(SocketAddr::from(([127, 0, 0, 1], 7878)), &[]);
         for ok in ["localhost:7878", "127.0.0.1:1", "[::1]:80", "LOCALHOST"] {
             assert!(local.accepts(ok), "{ok}");
         }
         for bad in ["evil.example:7878", "127.0.0.1.evil.example", "::1"] {
             assert!(!local.accepts(bad), "{bad}");
         }
-        let public = Hosts {
-            loopback: false,
-            any: false,
-            allowed: vec!["10.0.0.5:7878".into(), "dash.internal".into()],
-        };
+        let public =
+            Hosts::for_addr(SocketAddr::from(([10, 0, 0, 5], 7878)), &["dash.internal".into()]);
         assert!(public.accepts("10.0.0.5:7878"));
         assert!(public.accepts("dash.internal:443"));
         assert!(!public.accepts("localhost:7878"));

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tools::Answer;
 use super::{Access, MissionMcp, Role, internal, invalid, require};
-use crate::directives::{DirectiveSet, DirectiveStatus, Directives};
+use mission_govern::directives::{DirectiveSet, DirectiveStatus, Directives};
 
 /// Input of `set_directive_enabled`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -117,7 +117,12 @@ impl MissionMcp {
         let audit = self.source.live.as_ref()?.audit.as_ref()?;
         let tenant = access.tenant.as_deref().unwrap_or("*");
         audit
-            .append(crate::audit::kind::DIRECTIVE_CHANGE, &actor_of(access), tenant, detail)
+            .append(
+                mission_govern::audit::kind::DIRECTIVE_CHANGE,
+                &actor_of(access),
+                tenant,
+                detail,
+            )
             .ok()
             .map(|r| r.seq)
     }

@@ -17,7 +17,7 @@ use super::tools::{
     Answer, Cursor, Page, ThreadPage, check_limit, page, table, thread_page, window_start,
 };
 use super::{MissionMcp, internal, invalid, scope_of};
-use crate::anomaly::attr;
+use mission_core::anomaly::attr;
 
 /// Input of `list_anomalies`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]

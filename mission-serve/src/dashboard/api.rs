@@ -509,7 +509,8 @@ pub(crate) fn anomalies(
         anomalies.push(row.time_ns, row.anomaly_json());
     })?;
     let mut alerts = Newest::new(limit);
-    let alert = Select { kind: Some("log"), name: Some(crate::directives::ALERT_EVENT), ..base };
+    let alert =
+        Select { kind: Some("log"), name: Some(mission_govern::directives::ALERT_EVENT), ..base };
     truncated |= scan(shared, &alert, &mut |row| alerts.push(row.time_ns, row.alert_json()))?;
     Ok(json!({
         "anomalies": anomalies.into_vec(),
