@@ -46,7 +46,7 @@ def main() -> None:
     root = Path("target/criterion")
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
     print(f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {cpu_model()}, "
-          f"{os.cpu_count()} cores, {rustc}, `cargo bench` (release, lto=fat, codegen-units=1).\n")
+          f"{os.cpu_count()} cores, {rustc}, `cargo bench` (bench profile: lto=fat, codegen-units=1).\n")
     print("| benchmark | mean | 95 % interval | throughput |")
     print("|---|---|---|---|")
     for group in wanted:

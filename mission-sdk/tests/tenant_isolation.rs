@@ -11,9 +11,11 @@
 //! response before the check, since echoing the caller's own argument tells it nothing.
 //!
 //! [`SURFACES`] is the one list the suite iterates; `every_surface_is_in_the_suite` fails when
-//! the MCP server lists a tool, resource or prompt, or the dashboard a route, that it lacks.
-//! (`mission-ctl --tenant` and Python's `query(tenant=)` are checked in
-//! `tests/python/test_tenant_isolation.py`.)
+//! the MCP server lists a tool, resource or prompt, or advertises a change notification, or
+//! the dashboard (inside the agent, or over the store on disk) a route, that it lacks. The
+//! audit trail is a surface too: a tenant's records and the chain's anchors in its files.
+//! (`mission-ctl --tenant` is checked in `mission-ctl/tests/tenant_isolation.rs`, and with
+//! Python's `query(tenant=)` in `tests/python/test_tenant_isolation.py`.)
 
 // A tenant is an index into several parallel tables (names, markers, tokens, threads).
 #![allow(clippy::needless_range_loop)]
@@ -113,6 +115,8 @@ struct McpClient {
     token: String,
     session: String,
     next_id: u64,
+    /// What the server said it can do (its `initialize` answer).
+    capabilities: Value,
 }
 
 const ACCEPT: (&str, &str) = ("Accept", "application/json, text/event-stream");
@@ -135,7 +139,8 @@ impl McpClient {
         let Some(session) = reply.header("mcp-session-id").map(str::to_owned) else {
             return Err(reply);
         };
-        let client = Self { addr, token: token.to_owned(), session, next_id: 1 };
+        let capabilities = answer_of(&reply, 0)["result"]["capabilities"].clone();
+        let client = Self { addr, token: token.to_owned(), session, next_id: 1, capabilities };
         let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         let r = client.post(&done.to_string());
         assert!(r.status < 300, "initialized: {} {}", r.status, r.body);
@@ -159,14 +164,7 @@ impl McpClient {
         self.next_id += 1;
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let reply = self.post(&body.to_string());
-        let answer = reply
-            .body
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .chain(std::iter::once(reply.body.as_str()))
-            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-            .find(|v| v["id"] == id)
-            .unwrap_or(Value::Null);
+        let answer = answer_of(&reply, id);
         (reply, answer)
     }
 
@@ -186,6 +184,126 @@ impl McpClient {
         )
         .status
     }
+}
+
+/// The JSON-RPC answer with `id` in a reply (JSON, or an event stream's `data:` lines).
+fn answer_of(reply: &Reply, id: u64) -> Value {
+    reply
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .chain(std::iter::once(reply.body.as_str()))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|v| v["id"] == id)
+        .unwrap_or(Value::Null)
+}
+
+/// An HTTP response read as it arrives: an event stream (MCP notifications, the dashboard's
+/// `/api/stream`).
+struct Streamed {
+    stream: TcpStream,
+    raw: Vec<u8>,
+}
+
+impl Streamed {
+    fn open(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Self {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        // One response per connection: an error answer ends the stream at once.
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if method == "POST" {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).expect("write");
+        stream.write_all(body.as_bytes()).expect("write");
+        Self { stream, raw: Vec::new() }
+    }
+
+    /// Every byte received so far.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.raw).into_owned()
+    }
+
+    /// The JSON of every complete `data:` line received so far.
+    fn messages(&self) -> Vec<Value> {
+        let text = self.text();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else { return Vec::new() };
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str(d.trim()).ok())
+            .collect()
+    }
+
+    /// The URIs of the `notifications/resources/updated` received so far, in order.
+    fn updated(&self) -> Vec<String> {
+        self.messages()
+            .iter()
+            .filter(|m| m["method"] == "notifications/resources/updated")
+            .filter_map(|m| m["params"]["uri"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Reads until `done` holds or `until` passes; whether it holds.
+    fn read_until(&mut self, until: Instant, done: impl Fn(&Self) -> bool) -> bool {
+        let mut buf = [0u8; 8192];
+        while !done(self) {
+            if Instant::now() >= until {
+                return false;
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => return done(self),
+                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        true
+    }
+}
+
+/// The MCP protocol revision with `subscriptions/listen` (and no sessions).
+const LISTEN_VERSION: &str = "2026-07-28";
+
+/// Opens a `subscriptions/listen` stream with `token` for `uris`.
+fn listen(addr: SocketAddr, token: &str, uris: &[String]) -> Streamed {
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": LISTEN_VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {
+        "_meta": meta, "notifications": {"resourceSubscriptions": uris}}});
+    let auth = format!("Bearer {token}");
+    Streamed::open(
+        addr,
+        "POST",
+        "/mcp",
+        &[
+            ACCEPT,
+            JSON,
+            ("Authorization", &auth),
+            ("MCP-Protocol-Version", LISTEN_VERSION),
+            ("Mcp-Method", "subscriptions/listen"),
+        ],
+        &body.to_string(),
+    )
+}
+
+fn thread_uri(id: &impl ToString) -> String {
+    format!("mission://threads/{}", id.to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,6 +376,8 @@ struct World {
     control: MissionControl,
     mcp: McpHttpServer,
     dashboard: DashboardServer,
+    /// The dashboard over the store on disk (what `mission-ctl dashboard` serves).
+    store_dashboard: DashboardServer,
     shared: Vec<ThreadId>,
     /// Thread ids only tenant `t` used.
     own: [Vec<ThreadId>; 2],
@@ -292,13 +412,16 @@ impl World {
             }
         }
         let mcp = control.serve_mcp(mcp_config).expect("mcp");
-        let dashboard = control.serve_dashboard(dash_config).expect("dashboard");
+        let dashboard = control.serve_dashboard(dash_config.clone()).expect("dashboard");
+        let store_dashboard =
+            mission_sdk::dashboard::serve_store(&root, dash_config).expect("store dashboard");
         let mut world = World {
             _dir: dir,
             root,
             control,
             mcp,
             dashboard,
+            store_dashboard,
             shared: (0..SHARED_THREADS).map(|_| ThreadId::generate()).collect(),
             own: [Vec::new(), Vec::new()],
             anomalies: [None, None],
@@ -314,6 +437,20 @@ impl World {
         }
         for (t, o) in ops {
             world.record(*t, o);
+        }
+        // Each tenant's agent is denied a tool by its tenant's rule: the denial is audited
+        // under its tenant, with the tenant's resource and reason.
+        for t in 0..2 {
+            let ctx = world.ctx(t, world.shared[0]);
+            let resource = format!("{}-resource", MARKERS[t]);
+            let decision = world.control.policy().permit_in(
+                &ctx,
+                SpanId::NONE,
+                &format!("agent:{AGENT}"),
+                "tool.call",
+                &resource,
+            );
+            assert!(!decision.allowed, "{resource} is denied to {}", TENANTS[t]);
         }
         world.control.flush().expect("flush");
         // Each tenant's viewer opens a session and uses it: its calls are recorded too.
@@ -440,6 +577,11 @@ impl World {
         }
     }
 
+    /// A failed tool call and a log line of tenant `t` in `thread`, whose texts carry its marker.
+    fn record_change(&self, t: usize, thread: ThreadId, what: &str) {
+        record_change(&self.control, t, thread, what);
+    }
+
     /// What tenant `t`'s principals must never receive.
     fn foreign(&self, t: usize) -> Vec<String> {
         let o = 1 - t;
@@ -462,6 +604,10 @@ impl World {
         for a in asked {
             text = text.replace(a.as_str(), "");
         }
+        // The refusal of `erase_subject` in the other tenant quotes what the principal asked,
+        // and is recorded in its own tenant (the request span's error): a stream or a listing
+        // of its tenant's events may show it later, as its own words.
+        text = text.replace(&format!("cannot erase in {}", TENANTS[1 - t]), "");
         for f in self.foreign(t) {
             if let Some(at) = text.find(&f) {
                 // Where it was found, for the failure message.
@@ -483,6 +629,28 @@ impl World {
     }
 }
 
+/// A failed tool call and a log line of tenant `t` in `thread`, whose texts carry its marker.
+fn record_change(control: &MissionControl, t: usize, thread: ThreadId, what: &str) {
+    let ctx = ThreadContext {
+        tenant: Symbol::intern(TENANTS[t]),
+        agent: Symbol::intern(AGENT),
+        thread_id: thread,
+    };
+    let recorder = control.recorder();
+    let message = format!("{} {what}", MARKERS[t]);
+    let tool = recorder.start_span(&ctx, SpanKind::ToolCall, Symbol::intern(OPERATION), None);
+    tool.end_with_error(&message);
+    recorder.record(ctx.event(
+        Symbol::intern("log"),
+        SpanId::NONE,
+        EventBody::Log(LogRecord {
+            level: Level::Info,
+            target: Symbol::intern("agent"),
+            message: Text::new(&message),
+        }),
+    ));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The surfaces.
 
@@ -499,6 +667,13 @@ enum Kind {
     Prompt,
     /// A dashboard route.
     Route,
+    /// A route of the dashboard served over the store on disk (`mission-ctl dashboard`,
+    /// `dashboard::serve_store`).
+    StoreRoute,
+    /// A way of hearing of changes over MCP (`resources/subscribe`, `subscriptions/listen`).
+    Notification,
+    /// The audit trail.
+    Audit,
 }
 
 /// One surface: its kind, its name as the server lists it, and how tenant `t`'s principal with
@@ -546,8 +721,13 @@ fn probe_threads(w: &World, t: usize) -> Vec<String> {
 }
 
 fn get(w: &World, a: &Asker, path: &str) -> (String, Vec<String>) {
+    get_at(w.dashboard.local_addr(), a, path)
+}
+
+/// `GET path` of the dashboard at `addr` with the principal's token.
+fn get_at(addr: SocketAddr, a: &Asker, path: &str) -> (String, Vec<String>) {
     let auth = format!("Bearer {}", a.token);
-    let reply = http(w.dashboard.local_addr(), "GET", path, &[("Authorization", &auth)], "");
+    let reply = http(addr, "GET", path, &[("Authorization", &auth)], "");
     let named = path.split(['/', '?', '&', '=']).map(str::to_owned).filter(|p| p.len() > 3);
     (format!("{} {}", reply.headers, reply.body), named.collect())
 }
@@ -813,62 +993,201 @@ const SURFACES: &[Surface] = &[
     Surface {
         kind: Kind::Route,
         name: "/api/stream",
-        ask: |w, t, a| vec![stream_until_own_end(w, t, a)],
+        ask: |w, t, a| vec![stream_until_own_end(w, t, a, w.dashboard.local_addr(), false)],
     },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/overview",
+        ask: |w, _, a| vec![get_at(w.store_dashboard.local_addr(), a, "/api/overview?minutes=600")],
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/threads",
+        ask: |w, _, a| {
+            vec![get_at(w.store_dashboard.local_addr(), a, "/api/threads?minutes=600&limit=500")]
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/threads/{id}",
+        ask: |w, t, a| {
+            probe_threads(w, t)
+                .into_iter()
+                .map(|id| get_at(w.store_dashboard.local_addr(), a, &format!("/api/threads/{id}")))
+                .collect()
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/logs",
+        ask: |w, _, a| {
+            vec![get_at(w.store_dashboard.local_addr(), a, "/api/logs?minutes=600&limit=500")]
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/anomalies",
+        ask: |w, _, a| {
+            vec![get_at(w.store_dashboard.local_addr(), a, "/api/anomalies?minutes=600")]
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/stream",
+        ask: |w, t, a| vec![stream_until_own_end(w, t, a, w.store_dashboard.local_addr(), true)],
+    },
+    Surface { kind: Kind::Notification, name: "subscriptions/listen", ask: listen_surface },
+    Surface { kind: Kind::Notification, name: "resources/subscribe", ask: subscribe_surface },
+    Surface { kind: Kind::Audit, name: "audit trail", ask: audit_surface },
 ];
 
-/// Reads tenant `t`'s event stream while both tenants record, until `t`'s own last event
-/// arrives (the hub delivers in recording order, so everything the other tenant recorded
-/// before it has passed by then).
-fn stream_until_own_end(w: &World, t: usize, a: &Asker) -> (String, Vec<String>) {
-    let mut stream = TcpStream::connect(w.dashboard.local_addr()).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
-    let addr = w.dashboard.local_addr();
-    write!(
-        stream,
-        "GET /api/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
-        a.token
-    )
-    .expect("write");
-    // The first bytes (headers, or the first stats event) say the subscription is in place.
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 8192];
+/// Thread resources of the other tenant: the threads the two tenants share and one of the
+/// other tenant's own.
+fn foreign_thread_uris(w: &World, t: usize) -> Vec<String> {
+    w.shared.iter().chain(w.own[1 - t].first()).map(thread_uri).collect()
+}
+
+/// With tenant `t`'s watch of `warm`, `sentinel` and [`foreign_thread_uris`] open on
+/// `stream`: waits until the watch hears `t`'s change to `warm` (it is in place), then the
+/// other tenant changes every thread it shares with `t` and one of its own, then `t` changes
+/// `sentinel`; returns once `t` hears of that. A watch handles its events in recording order,
+/// so whatever the other tenant's changes would notify was sent by then: none may be.
+fn provoke_changes(w: &World, t: usize, stream: &mut Streamed, warm: ThreadId, sentinel: ThreadId) {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !String::from_utf8_lossy(&seen).contains("event:") {
-        assert!(Instant::now() < deadline, "the stream never started");
-        if let Ok(n) = stream.read(&mut buf) {
-            seen.extend_from_slice(&buf[..n]);
+    let heard = |s: &Streamed, id: ThreadId| s.updated().contains(&thread_uri(&id));
+    // Until the watch is in place, a change can pass unseen: change `warm` again now and then.
+    loop {
+        w.record_change(t, warm, "warm-up");
+        let round = (Instant::now() + Duration::from_secs(5)).min(deadline);
+        if stream.read_until(round, |s| heard(s, warm)) {
+            break;
         }
+        assert!(Instant::now() < deadline, "{} never heard of its own change", TENANTS[t]);
     }
-    let end = format!("{} end of stream {}", MARKERS[t], Timestamp::now().0);
-    let recorder = w.control.recorder();
-    for tenant in [1 - t, t] {
-        let ctx = w.ctx(tenant, w.shared[0]);
-        let message =
-            if tenant == t { end.clone() } else { format!("{} streamed", MARKERS[tenant]) };
-        let tool = recorder.start_span(&ctx, SpanKind::ToolCall, Symbol::intern(OPERATION), None);
-        tool.end_with_error(&message);
-        recorder.record(ctx.event(
-            Symbol::intern("log"),
-            SpanId::NONE,
-            EventBody::Log(LogRecord {
-                level: Level::Info,
-                target: Symbol::intern("agent"),
-                message: Text::new(&message),
-            }),
-        ));
+    let o = 1 - t;
+    for thread in w.shared.iter().chain(w.own[o].first()) {
+        w.record_change(o, *thread, "changed under a watch");
     }
-    while !String::from_utf8_lossy(&seen).contains(&end) {
+    w.record_change(t, sentinel, "sentinel");
+    let done = stream.read_until(deadline, |s| heard(s, sentinel));
+    assert!(done, "{} never heard of its sentinel: {}", TENANTS[t], stream.text());
+    let updated = stream.updated();
+    for uri in foreign_thread_uris(w, t) {
         assert!(
-            Instant::now() < deadline,
-            "{}'s own events never arrived on its stream",
+            !updated.contains(&uri),
+            "{} was notified of the other tenant's change to {uri}: {updated:?}",
             TENANTS[t]
         );
-        if let Ok(n) = stream.read(&mut buf) {
-            seen.extend_from_slice(&buf[..n]);
-        }
     }
-    (String::from_utf8_lossy(&seen).into_owned(), Vec::new())
+}
+
+/// `subscriptions/listen` (protocol 2026-07-28): one stream watching health, two fresh
+/// threads of `t` and the other tenant's threads.
+fn listen_surface(w: &World, t: usize, a: &mut Asker) -> Answers {
+    let (warm, sentinel) = (ThreadId::generate(), ThreadId::generate());
+    let mut uris = vec![thread_uri(&warm), thread_uri(&sentinel), "mission://health".to_owned()];
+    uris.extend(foreign_thread_uris(w, t));
+    // What was recorded before is delivered now: the watch starts on a quiet stream.
+    w.control.flush().expect("flush");
+    let mut stream = listen(w.mcp.local_addr(), a.token, &uris);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let acknowledged = stream.read_until(deadline, |s| {
+        s.messages().iter().any(|m| m["method"] == "notifications/subscriptions/acknowledged")
+    });
+    assert!(acknowledged, "the subscription was not acknowledged: {}", stream.text());
+    provoke_changes(w, t, &mut stream, warm, sentinel);
+    vec![(stream.text(), uris)]
+}
+
+/// The legacy `resources/subscribe` of the principal's session, heard on its `GET` stream.
+fn subscribe_surface(w: &World, t: usize, a: &mut Asker) -> Answers {
+    let (warm, sentinel) = (ThreadId::generate(), ThreadId::generate());
+    let mut uris = foreign_thread_uris(w, t);
+    uris.extend(["mission://health".to_owned(), thread_uri(&sentinel), thread_uri(&warm)]);
+    w.control.flush().expect("flush");
+    let auth = format!("Bearer {}", a.token);
+    let session = a.mcp.session.clone();
+    let headers = [
+        ("Accept", "text/event-stream"),
+        ("Authorization", auth.as_str()),
+        ("Mcp-Session-Id", session.as_str()),
+    ];
+    let mut stream = Streamed::open(w.mcp.local_addr(), "GET", "/mcp", &headers, "");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let open = stream.read_until(deadline, |s| s.text().contains("\r\n\r\n"));
+    assert!(open && stream.text().starts_with("HTTP/1.1 200"), "{}", stream.text());
+    // The other tenant's session's stream (where its notifications go) is not this token's.
+    let theirs = w.sessions[1 - t].as_str();
+    let mut foreign = Streamed::open(
+        w.mcp.local_addr(),
+        "GET",
+        "/mcp",
+        &[headers[0], headers[1], ("Mcp-Session-Id", theirs)],
+        "",
+    );
+    let answered = foreign.read_until(deadline, |s| s.text().contains("\r\n\r\n"));
+    assert!(answered && foreign.text().starts_with("HTTP/1.1 404"), "{}", foreign.text());
+    let mut out = vec![(foreign.text(), vec![theirs.to_owned()])];
+    for uri in &uris {
+        let (reply, answer) = a.mcp.request("resources/subscribe", json!({"uri": uri}));
+        assert!(answer["result"].is_object(), "subscribe {uri}: {}", reply.body);
+        out.push((reply.body, vec![uri.clone()]));
+    }
+    provoke_changes(w, t, &mut stream, warm, sentinel);
+    for uri in &uris {
+        let (reply, _) = a.mcp.request("resources/unsubscribe", json!({"uri": uri}));
+        out.push((reply.body, vec![uri.clone()]));
+    }
+    out.push((stream.text(), uris));
+    out
+}
+
+/// The audit trail as tenant `t` may see it: the anchors of the audit chain in its files, and
+/// the records of its tenant (which must hold nothing of the other tenant, nor be attributed
+/// to it).
+fn audit_surface(w: &World, t: usize, _: &mut Asker) -> Answers {
+    let store = mission_sdk::store::Store::open_scoped(&w.root, Some(TENANTS[t])).expect("open");
+    let anchors = store.file_metadata(mission_sdk::audit::ANCHOR_KEY).expect("anchors");
+    let mut out = vec![(format!("{anchors:?}"), Vec::new())];
+    let records: Vec<_> = audit_records(w).into_iter().filter(|r| r.tenant == TENANTS[t]).collect();
+    out.push((format!("{records:?}"), Vec::new()));
+    out
+}
+
+/// Every record of the world's audit trail.
+fn audit_records(w: &World) -> Vec<mission_sdk::audit::AuditRecord> {
+    let path = w.root.join(mission_sdk::audit::AUDIT_DIR).join(mission_sdk::audit::ACTIVE_FILE);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.lines().map(|l| serde_json::from_str(l).expect("an audit record")).collect()
+}
+
+/// Reads tenant `t`'s event stream at `addr` while both tenants record, until `t`'s own last
+/// event arrives (the hub delivers in recording order, and a store's poll streams what it
+/// found in time order, so everything the other tenant recorded before it has passed by then).
+/// `on_disk`: the dashboard reads the store, so what was recorded is flushed to it.
+fn stream_until_own_end(
+    w: &World,
+    t: usize,
+    a: &Asker,
+    addr: SocketAddr,
+    on_disk: bool,
+) -> (String, Vec<String>) {
+    let auth = format!("Bearer {}", a.token);
+    let mut stream = Streamed::open(addr, "GET", "/api/stream", &[("Authorization", &auth)], "");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // The first bytes (headers, or the first stats event) say the subscription is in place.
+    let started = stream.read_until(deadline, |s| s.text().contains("event:"));
+    assert!(started, "the stream never started: {}", stream.text());
+    let end = format!("end of stream {}", Timestamp::now().0);
+    w.record_change(1 - t, w.shared[0], "streamed");
+    w.record_change(t, w.shared[0], &end);
+    if on_disk {
+        w.control.flush().expect("flush");
+    }
+    let end = format!("{} {end}", MARKERS[t]);
+    let arrived = stream.read_until(deadline, |s| s.text().contains(&end));
+    assert!(arrived, "{}'s own events never arrived on its stream at {addr}", TENANTS[t]);
+    (stream.text(), Vec::new())
 }
 
 /// Asks every surface as each of tenant `t`'s principals and checks every byte received.
@@ -971,6 +1290,118 @@ fn every_surface_is_in_the_suite() {
     let routes: BTreeSet<String> =
         mission_sdk::dashboard::api_routes().into_iter().map(str::to_owned).collect();
     assert_eq!(routes, names(Kind::Route), "a dashboard route is missing from SURFACES");
+    assert_eq!(routes, names(Kind::StoreRoute), "a route of the store's dashboard is missing");
+    // Every way the server says it tells of changes.
+    let caps = &admin.capabilities;
+    let mut told = BTreeSet::new();
+    if caps["resources"]["subscribe"] == true {
+        told.extend(["resources/subscribe".to_owned(), "subscriptions/listen".to_owned()]);
+    }
+    for list in ["tools", "prompts", "resources"] {
+        if caps[list]["listChanged"] == true {
+            told.insert(format!("notifications/{list}/list_changed"));
+        }
+    }
+    assert!(caps.is_object(), "the server's capabilities: {caps}");
+    assert_eq!(told, names(Kind::Notification), "a change notification is missing from SURFACES");
+    // The agent keeps an audit trail (the world's denials are in it): it is a surface too.
+    assert!(!audit_records(&world).is_empty(), "the world has an audit trail");
+    assert_eq!(names(Kind::Audit).len(), 1);
+    assert_eq!(names(Kind::Store).len(), 1);
+}
+
+/// A watch of a tenant-scoped principal hears of its own tenant's changes only: after the
+/// other tenant changed a thread both use and its own threads, then the principal's tenant
+/// changed a thread of its own, the first thing it hears is its own change — neither the
+/// shared thread nor health (which a change of the other tenant would touch first). A quiet
+/// agent (no directives, no models), so nothing else changes meanwhile.
+#[test]
+fn a_watch_hears_only_its_own_tenants_changes() {
+    let dir = TempDir::new("watch");
+    let control = MissionControl::builder()
+        .with_store_root(dir.0.join("store"))
+        .with_tenant(TENANTS[0])
+        .without_models()
+        .ignore_environment()
+        .build()
+        .expect("build");
+    let config = McpHttpConfig::loopback(0)
+        .with_tenant_token(TOKENS[0][0], TENANTS[0])
+        .with_tenant_token(TOKENS[1][0], TENANTS[1]);
+    let server = control.serve_mcp(config).expect("serve");
+    for t in 0..2 {
+        let (mine, shared) = (ThreadId::generate(), ThreadId::generate());
+        let uris = [thread_uri(&mine), "mission://health".to_owned(), thread_uri(&shared)];
+        control.flush().expect("flush");
+        let mut stream = listen(server.local_addr(), TOKENS[t][0], &uris);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let acknowledged = stream.read_until(deadline, |s| {
+            s.messages().iter().any(|m| m["method"] == "notifications/subscriptions/acknowledged")
+        });
+        assert!(acknowledged, "{}", stream.text());
+        // Until the watch is in place a change can pass unseen: repeat the round now and then.
+        loop {
+            for n in 0..5 {
+                record_change(&control, 1 - t, shared, &format!("change {n}"));
+            }
+            record_change(&control, t, mine, "own change");
+            let round = (Instant::now() + Duration::from_secs(5)).min(deadline);
+            if stream.read_until(round, |s| !s.updated().is_empty()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} never heard of its change", TENANTS[t]);
+        }
+        assert_eq!(
+            stream.updated()[0],
+            uris[0],
+            "{} heard of the other tenant's changes first: {}",
+            TENANTS[t],
+            stream.text()
+        );
+        stream.read_until(deadline, |s| s.updated().contains(&uris[1]));
+        assert!(!stream.updated().contains(&uris[2]), "{}", stream.text());
+        assert!(!stream.text().contains(MARKERS[1 - t]), "{}", stream.text());
+    }
+}
+
+/// What tenant-scoped principals write to the audit trail — acknowledgements, erasures,
+/// their agents' denials — is recorded under their tenant, never the other one's, and a
+/// tenant's records hold nothing of the other tenant.
+#[test]
+fn audit_records_carry_the_tenant_that_made_them() {
+    let world = World::new(&[]);
+    let before = audit_records(&world).len();
+    for t in 0..2 {
+        let mut operator = McpClient::open(world.mcp.local_addr(), TOKENS[t][1]).expect("session");
+        let key = format!("tool-failing:operation={OPERATION}");
+        operator.tool("acknowledge_alert", json!({"incident": key, "note": MARKERS[t]}));
+        operator.tool("acknowledge_alert", json!({"incident": "tool-failing"}));
+        let mut admin = McpClient::open(world.mcp.local_addr(), TOKENS[t][2]).expect("session");
+        let (reply, answer) = admin.tool(
+            "erase_subject",
+            json!({"key": "user.id", "value": format!("{} user 1", MARKERS[1 - t])}),
+        );
+        assert!(answer["result"]["isError"] != true, "{}", reply.body);
+    }
+    let records = audit_records(&world);
+    assert!(records.len() >= before + 2, "each tenant's erasure is audited: {records:?}");
+    for t in 0..2 {
+        let o = 1 - t;
+        let of_t: Vec<_> = records.iter().filter(|r| r.tenant == TENANTS[t]).collect();
+        let kinds: BTreeSet<&str> = of_t.iter().map(|r| r.kind.as_str()).collect();
+        assert!(
+            kinds.contains("permission_denied") && kinds.contains("erasure"),
+            "{}'s denial and erasure: {of_t:?}",
+            TENANTS[t]
+        );
+        for r in &of_t {
+            let text = format!("{r:?}");
+            assert!(!text.contains(MARKERS[o]) && !text.contains(TENANTS[o]), "{text}");
+        }
+        for r in records.iter().filter(|r| r.actor.ends_with(&format!("@{}", TENANTS[t]))) {
+            assert_eq!(r.tenant, TENANTS[t], "a write of {}'s principal: {r:?}", TENANTS[t]);
+        }
+    }
 }
 
 /// A thread id continued across tenants: each tenant's viewer sees its own half only, over

@@ -2,8 +2,10 @@
 client over HTTP with tenant tokens against `examples/mcp_agent`, and `mission-ctl --tenant`
 over the store it wrote. A tenant-0 agent continues a thread id tenant-1 used first; tenant-0's
 principals must never receive tenant-1's part of it, nor tenant-1's session, and tenant-1's
-session must survive whatever tenant-0's token does. (The Rust suite,
-`mission-sdk/tests/tenant_isolation.rs`, covers every tool, resource, prompt and dashboard route.)"""
+session must survive whatever tenant-0's token does, and tenant-1's watch of that thread hears
+nothing of tenant-0's changes. (The Rust suites cover every surface: every tool, resource, prompt,
+change notification and dashboard route in `mission-sdk/tests/tenant_isolation.rs`, every
+`mission-ctl` subcommand with `--tenant` in `mission-ctl/tests/tenant_isolation.rs`.)"""
 
 import asyncio
 import json
@@ -153,3 +155,28 @@ def test_mission_ctl_with_tenant_reads_only_that_tenant(agent):
     assert "follow-up" in runs[0].stdout and "handle_request" not in runs[0].stdout
     everyone = ctl("thread", str(store), shared, "--json")
     assert "handle_request" in everyone.stdout, "without --tenant the whole thread shows"
+
+
+def test_a_watch_hears_only_its_own_tenants_changes(agent):
+    """tenant-1's viewer watches its thread that tenant-0 continued, and health. tenant-0
+    records into that thread, then tenant-1 fails a tool call in a thread of its own: the first
+    thing the watch hears is health (tenant-1's change). A watch handles its events in recording
+    order, and it lists the thread first, so had tenant-0's change reached it, the thread's
+    notification would have come first."""
+    proc, info, _, shared = agent
+    uris = [f"mission://threads/{shared}", "mission://health"]
+
+    def command(line):
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "ok", line
+
+    async def scenario(client):
+        async with client.listen(resource_subscriptions=uris) as sub:
+            assert sorted(sub.honored.resource_subscriptions) == sorted(uris)
+            command(f"record {shared}")
+            command("fail tenant-1 web_search 1")
+            event = await asyncio.wait_for(sub.__anext__(), timeout=120)
+            return event.uri
+
+    assert run(info["url"], T1, scenario) == "mission://health"

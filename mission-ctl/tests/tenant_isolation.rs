@@ -1,0 +1,598 @@
+//! `mission-ctl` with `--tenant`, and the dashboard it serves with `--tenant-token`, over a
+//! store two tenants share: the same thread ids, agent, operation and model names. Every
+//! content string a tenant records carries that tenant's marker; whatever a command prints for
+//! one tenant (standard output and standard error) must hold nothing of the other tenant — its
+//! marker, its name, its thread ids — and a command that writes (`erase --tenant`) must leave
+//! the other tenant's data alone and be audited under its own tenant.
+//!
+//! [`SURFACES`] is the one list the suite iterates; `every_tenant_option_is_in_the_suite`
+//! fails when a subcommand takes `--tenant` (or `--tenant-token`) without an entry in it. (The
+//! library's surfaces — the scoped `Store`, MCP, the dashboard inside an agent and over a
+//! store, change notifications, the audit trail — are in `mission-sdk/tests/tenant_isolation.rs`.)
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mission_core::{
+    Backpressure, Decision, EventBody, Level, LlmUsage, LogRecord, PermissionDecision, Pipeline,
+    SpanId, SpanKind, Symbol, Text, ThreadContext, ThreadId,
+};
+use mission_store::{ParquetSink, Store, StoreConfig};
+
+const TENANTS: [&str; 2] = ["acme-corp", "globex-inc"];
+/// Every content string of tenant `t` contains `MARKERS[t]`.
+const MARKERS: [&str; 2] = ["qx-zero-mark", "qx-one-mark"];
+/// A viewer token of each tenant, for the dashboard.
+const TOKENS: [&str; 2] = ["acme-viewer-0123456789", "globex-viewer-0123456789"];
+const AGENT: &str = "support-bot";
+const OPERATION: &str = "web_search";
+const MODEL: &str = "gpt-4.1";
+const SHARED_THREADS: usize = 3;
+/// How long anything may take on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// A store both tenants write, through one pipeline that stays open for the follow-up changes.
+struct World {
+    root: PathBuf,
+    pipeline: Option<Pipeline>,
+    shared: Vec<ThreadId>,
+    /// Thread ids only tenant `t` used.
+    own: [Vec<ThreadId>; 2],
+}
+
+impl World {
+    fn new(name: &str) -> Self {
+        let root =
+            std::env::temp_dir().join(format!("mission-ctl-iso-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let pipeline = Pipeline::builder()
+            .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(30) })
+            .with_sink(ParquetSink::new(StoreConfig::at(&root)).expect("sink"))
+            .start()
+            .expect("start");
+        let mut world = World {
+            root,
+            pipeline: Some(pipeline),
+            shared: (0..SHARED_THREADS).map(|_| ThreadId::generate()).collect(),
+            own: [Vec::new(), Vec::new()],
+        };
+        for t in 0..2 {
+            for _ in 0..2 {
+                let id = ThreadId::generate();
+                world.own[t].push(id);
+                world.record_thread(t, id);
+            }
+        }
+        for n in 0..SHARED_THREADS {
+            for t in [1, 0] {
+                world.record_thread(t, world.shared[n]);
+            }
+        }
+        world.flush();
+        world
+    }
+
+    fn pipeline(&self) -> &Pipeline {
+        self.pipeline.as_ref().expect("the pipeline runs")
+    }
+
+    fn flush(&self) {
+        self.pipeline().flush().expect("flush");
+    }
+
+    fn root(&self) -> &str {
+        self.root.to_str().expect("utf-8 path")
+    }
+
+    fn ctx(t: usize, thread: ThreadId) -> ThreadContext {
+        ThreadContext {
+            tenant: Symbol::intern(TENANTS[t]),
+            agent: Symbol::intern(AGENT),
+            thread_id: thread,
+        }
+    }
+
+    /// A step, an LLM call by a user, a failing tool call, a log line and a denial of tenant
+    /// `t` in `thread`.
+    fn record_thread(&self, t: usize, thread: ThreadId) {
+        let ctx = Self::ctx(t, thread);
+        let recorder = self.pipeline().recorder();
+        let step =
+            recorder.start_span(&ctx, SpanKind::AgentStep, Symbol::intern("handle_request"), None);
+        let mut llm = recorder.start_span(
+            &ctx,
+            SpanKind::LlmCall,
+            Symbol::intern("chat"),
+            Some(step.span_id()),
+        );
+        llm.set_llm_usage(LlmUsage {
+            model: Symbol::intern(MODEL),
+            provider: Symbol::intern("openai"),
+            input_tokens: 100 + t as u32,
+            output_tokens: 10,
+            cost_usd: 0.001,
+            ..LlmUsage::default()
+        });
+        llm.set_attribute(Symbol::intern("user.id"), user(t).as_str());
+        llm.end();
+        let tool = recorder.start_span(
+            &ctx,
+            SpanKind::ToolCall,
+            Symbol::intern(OPERATION),
+            Some(step.span_id()),
+        );
+        tool.end_with_error(&format!("{} upstream error", MARKERS[t]));
+        step.end();
+        self.record_change(t, thread, "log line");
+        recorder.record(ctx.event(
+            Symbol::intern("tool.call"),
+            SpanId::NONE,
+            EventBody::Permission(PermissionDecision {
+                actor: Text::new(&format!("agent:{AGENT}")),
+                action: Symbol::intern("tool.call"),
+                resource: Text::new(&format!("{} resource", MARKERS[t])),
+                decision: Decision::Deny,
+                policy: Symbol::intern("no-refunds"),
+            }),
+        ));
+    }
+
+    /// A warning of tenant `t` in `thread` whose message carries its marker and `what`.
+    fn record_change(&self, t: usize, thread: ThreadId, what: &str) {
+        let ctx = Self::ctx(t, thread);
+        self.pipeline().recorder().record(ctx.event(
+            Symbol::intern("log"),
+            SpanId::NONE,
+            EventBody::Log(LogRecord {
+                level: Level::Warn,
+                target: Symbol::intern("agent::tools"),
+                message: Text::new(&format!("{} {what}", MARKERS[t])),
+            }),
+        ));
+    }
+
+    /// Events of tenant `t` in the store.
+    fn count(&self, t: usize) -> u64 {
+        Store::open_scoped(&self.root, Some(TENANTS[t]))
+            .expect("open")
+            .query()
+            .count()
+            .expect("count")
+    }
+
+    /// Thread ids tenant `t` asks about: the shared ones, one of its own and one of the other
+    /// tenant's (a probe: that id is not secret, what was recorded under it is).
+    fn probe_threads(&self, t: usize) -> Vec<String> {
+        let mut ids: Vec<String> = self.shared.iter().map(ToString::to_string).collect();
+        ids.push(self.own[t][0].to_string());
+        ids.push(self.own[1 - t][0].to_string());
+        ids
+    }
+
+    /// Fails when `bytes` (what tenant `t`'s command printed for `what`) holds anything of the
+    /// other tenant; `asked` are strings the command itself named.
+    fn assert_clean(&self, t: usize, what: &str, bytes: &str, asked: &[String]) {
+        let o = 1 - t;
+        let mut text = bytes.to_owned();
+        for a in asked {
+            text = text.replace(a.as_str(), "");
+        }
+        let mut foreign = vec![MARKERS[o].to_owned(), TENANTS[o].to_owned()];
+        foreign.extend(self.own[o].iter().skip(1).map(ToString::to_string));
+        for f in foreign {
+            assert!(
+                !text.contains(&f),
+                "{what}: {}'s command printed {f:?} of the other tenant:\n{text}",
+                TENANTS[t]
+            );
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(p) = self.pipeline.take() {
+            p.shutdown();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// A user id of tenant `t` (what `erase` is asked about).
+fn user(t: usize) -> String {
+    format!("{} user", MARKERS[t])
+}
+
+fn ctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mission-ctl")).args(args).output().expect("run mission-ctl")
+}
+
+/// Standard output and standard error of a run that must succeed.
+fn printed(args: &[&str]) -> String {
+    let out = ctl(args);
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "mission-ctl {args:?}: {text}");
+    text
+}
+
+/// What a command prints as text and with `--json`.
+fn text_and_json(args: &[&str]) -> Answers {
+    vec![(printed(args), Vec::new()), (printed(&[args, &["--json"]].concat()), Vec::new())]
+}
+
+/// A process of ours, killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lines a child prints on standard output, as they come.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.0.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads `rx` until a line contains `end`; every line read, joined.
+fn read_until(rx: &mpsc::Receiver<String>, end: &str, what: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = String::new();
+    while !seen.contains(end) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("{what}: no {end:?} in {seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    seen
+}
+
+/// Every answer a surface gave tenant `t`, each with the strings the command named.
+type Answers = Vec<(String, Vec<String>)>;
+
+/// One subcommand taking `--tenant` (or `--tenant-token`), and how tenant `t` runs it.
+struct Surface {
+    name: &'static str,
+    ask: fn(&World, usize) -> Answers,
+}
+
+const SURFACES: &[Surface] = &[
+    Surface { name: "tail", ask: tail },
+    Surface {
+        name: "threads",
+        ask: |w, t| {
+            let args = ["threads", w.root(), "--tenant", TENANTS[t], "--limit", "1000"];
+            text_and_json(&args)
+        },
+    },
+    Surface {
+        name: "thread",
+        ask: |w, t| {
+            w.probe_threads(t)
+                .into_iter()
+                .map(|id| {
+                    let out = ctl(&["thread", w.root(), &id, "--tenant", TENANTS[t], "--json"]);
+                    let text = format!(
+                        "{}\n{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    // The other tenant's own thread is no thread of this tenant's: exit 1.
+                    let expected = if id == w.own[1 - t][0].to_string() { 1 } else { 0 };
+                    assert_eq!(out.status.code(), Some(expected), "thread {id}: {text}");
+                    (text, vec![id])
+                })
+                .collect()
+        },
+    },
+    Surface {
+        name: "stats",
+        ask: |w, t| {
+            let groups = "operation,model,agent,tenant,user";
+            let args =
+                ["stats", w.root(), "--tenant", TENANTS[t], "--since", "7d", "--group-by", groups];
+            text_and_json(&args)
+        },
+    },
+    Surface {
+        name: "cost",
+        ask: |w, t| {
+            let groups = "model,agent,tenant,user,operation";
+            let args =
+                ["cost", w.root(), "--tenant", TENANTS[t], "--since", "7d", "--group-by", groups];
+            text_and_json(&args)
+        },
+    },
+    Surface {
+        name: "report",
+        ask: |w, t| {
+            let args = ["report", w.root(), "--tenant", TENANTS[t], "--since", "7d"];
+            text_and_json(&args)
+        },
+    },
+    Surface {
+        name: "query",
+        ask: |w, t| {
+            let mut out = Vec::new();
+            for format in ["json", "csv", "table"] {
+                let args = [
+                    "query",
+                    w.root(),
+                    "--tenant",
+                    TENANTS[t],
+                    "--limit",
+                    "100000",
+                    "--format",
+                    format,
+                ];
+                out.push((printed(&args), Vec::new()));
+            }
+            for id in w.probe_threads(t) {
+                let args = [
+                    "query",
+                    w.root(),
+                    "--tenant",
+                    TENANTS[t],
+                    "--thread",
+                    &id,
+                    "--format",
+                    "json",
+                ];
+                out.push((printed(&args), vec![id]));
+            }
+            out
+        },
+    },
+    Surface { name: "erase", ask: erase },
+    Surface { name: "dashboard", ask: dashboard },
+];
+
+/// `tail --tenant`: the last events, then following the store while both tenants record until
+/// the tenant's own last event is printed (new files are read in time order, so the other
+/// tenant's earlier events have passed by then).
+fn tail(w: &World, t: usize) -> Answers {
+    let o = 1 - t;
+    let args = ["tail", w.root(), "--tenant", TENANTS[t], "--lines", "100000", "--no-follow"];
+    let mut out = text_and_json(&args);
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
+            .args(["tail", w.root(), "--tenant", TENANTS[t], "--lines", "1", "--json"])
+            .args(["--poll", "50ms"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let rx = lines_of(&mut child);
+    // The one last event says `tail` has listed the store: what follows is followed.
+    let first = rx.recv_timeout(PATIENCE).expect("tail printed the last event");
+    let end = format!("tail end {}", ThreadId::generate());
+    w.record_change(o, w.shared[0], "followed");
+    w.flush();
+    w.record_change(t, w.shared[0], &end);
+    w.flush();
+    let followed = read_until(&rx, &format!("{} {end}", MARKERS[t]), "tail --tenant");
+    out.push((format!("{first}\n{followed}"), Vec::new()));
+    out
+}
+
+/// `erase --tenant`: a subject of the other tenant is not this tenant's to erase; the other
+/// tenant keeps every event, and the audit record is this tenant's.
+fn erase(w: &World, t: usize) -> Answers {
+    let o = 1 - t;
+    let before = w.count(o);
+    let attribute = format!("user.id={}", user(o));
+    let args =
+        ["erase", w.root(), "--attribute", &attribute, "--tenant", TENANTS[t], "--actor", "ops"];
+    let text = printed(&[&args[..], &["--json"]].concat());
+    assert_eq!(w.count(o), before, "{}'s erase reached {}", TENANTS[t], TENANTS[o]);
+    let log = w.root.join("audit").join("audit.jsonl");
+    let records = std::fs::read_to_string(&log).expect("the erasure is audited");
+    let last: serde_json::Value =
+        serde_json::from_str(records.lines().last().expect("a record")).expect("json");
+    assert_eq!(last["kind"], "erasure", "{last}");
+    assert_eq!(last["tenant"], TENANTS[t], "the erasure is audited under its tenant: {last}");
+    vec![(text, vec![attribute, user(o)]), (records_of(&records, t), Vec::new())]
+}
+
+/// The audit records of tenant `t`, as JSON lines.
+fn records_of(records: &str, t: usize) -> String {
+    records
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l).is_ok_and(|r| r["tenant"] == TENANTS[t])
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn http_get(addr: SocketAddr, path: &str, token: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// `dashboard --tenant-token`: every JSON route and the event stream with the tenant's token,
+/// the stream read while both tenants record until the tenant's own last event arrives.
+fn dashboard(w: &World, t: usize) -> Answers {
+    let o = 1 - t;
+    let tokens = [format!("{}:{}", TOKENS[0], TENANTS[0]), format!("{}:{}", TOKENS[1], TENANTS[1])];
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
+            .args(["dashboard", w.root(), "--addr", "127.0.0.1:0"])
+            .args(["--tenant-token", &tokens[0], "--tenant-token", &tokens[1]])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let rx = lines_of(&mut child);
+    let banner = rx.recv_timeout(PATIENCE).expect("the dashboard says where it is");
+    let addr: SocketAddr = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"));
+    let mut out = Vec::new();
+    let mut paths = vec![
+        "/api/overview?minutes=600".to_owned(),
+        "/api/threads?minutes=600&limit=500".to_owned(),
+        "/api/logs?minutes=600&limit=500".to_owned(),
+        "/api/anomalies?minutes=600".to_owned(),
+    ];
+    paths.extend(w.probe_threads(t).into_iter().map(|id| format!("/api/threads/{id}")));
+    let probe = format!("/api/threads/{}", w.own[o][0]);
+    for path in paths {
+        let named = path.split(['/', '?', '&', '=']).map(str::to_owned).filter(|p| p.len() > 3);
+        let text = http_get(addr, &path, TOKENS[t]);
+        // The other tenant's own thread is no thread of this tenant's.
+        let status = if path == probe { "HTTP/1.1 404" } else { "HTTP/1.1 200" };
+        assert!(text.starts_with(status), "GET {path}: {text}");
+        out.push((text, named.collect()));
+    }
+    // The stream: subscribed once the first bytes arrive.
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    write!(
+        stream,
+        "GET /api/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
+        TOKENS[t]
+    )
+    .expect("write");
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    let mut read_until = |seen: &mut Vec<u8>, end: &str| {
+        let mut buf = [0u8; 8192];
+        while !String::from_utf8_lossy(seen).contains(end) {
+            assert!(
+                Instant::now() < deadline,
+                "no {end:?} on the stream: {}",
+                String::from_utf8_lossy(seen)
+            );
+            if let Ok(n) = stream.read(&mut buf) {
+                seen.extend_from_slice(&buf[..n]);
+            }
+        }
+    };
+    read_until(&mut seen, "event:");
+    let end = format!("stream end {}", ThreadId::generate());
+    w.record_change(o, w.shared[0], "streamed");
+    w.flush();
+    w.record_change(t, w.shared[0], &end);
+    w.flush();
+    read_until(&mut seen, &format!("{} {end}", MARKERS[t]));
+    out.push((String::from_utf8_lossy(&seen).into_owned(), Vec::new()));
+    out
+}
+
+/// Every surface, for each tenant: nothing of the other tenant in any byte printed.
+#[test]
+fn a_tenant_option_never_prints_another_tenants_bytes() {
+    let world = World::new("every");
+    for t in 0..2 {
+        for surface in SURFACES {
+            for (bytes, asked) in (surface.ask)(&world, t) {
+                world.assert_clean(t, surface.name, &bytes, &asked);
+            }
+        }
+    }
+}
+
+/// The suite is not vacuous: with `--tenant` a command does print its tenant's data.
+#[test]
+fn a_tenant_option_prints_the_tenants_own_data() {
+    let world = World::new("own");
+    for t in 0..2 {
+        let id = world.shared[0].to_string();
+        let thread = printed(&["thread", world.root(), &id, "--tenant", TENANTS[t], "--json"]);
+        assert!(thread.contains(MARKERS[t]), "{thread}");
+        let tail = printed(&[
+            "tail",
+            world.root(),
+            "--tenant",
+            TENANTS[t],
+            "--lines",
+            "1000",
+            "--no-follow",
+        ]);
+        assert!(tail.contains(MARKERS[t]), "{tail}");
+        assert_eq!(
+            tail.lines().filter(|l| l.contains("log line")).count(),
+            2 + SHARED_THREADS,
+            "{tail}"
+        );
+    }
+    let everyone = printed(&["tail", world.root(), "--lines", "1000", "--no-follow"]);
+    assert!(everyone.contains(MARKERS[0]) && everyone.contains(MARKERS[1]), "{everyone}");
+}
+
+/// Subcommand names, as `mission-ctl help` lists them (nested ones as `audit verify`).
+fn subcommands(prefix: &[&str]) -> Vec<Vec<String>> {
+    let help = printed(&[prefix, &["--help"]].concat());
+    let listed = help
+        .split("Commands:")
+        .nth(1)
+        .map(|rest| rest.split("\n\n").next().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    // A name is indented by two spaces; a wrapped description by more.
+    for line in listed.lines().filter(|l| l.starts_with("  ") && !l.starts_with("   ")) {
+        let Some(name) = line.split_whitespace().next() else { continue };
+        if name == "help" {
+            continue;
+        }
+        let path: Vec<String> =
+            prefix.iter().map(|s| (*s).to_owned()).chain([name.to_owned()]).collect();
+        let nested: Vec<&str> = path.iter().map(String::as_str).collect();
+        let deeper = subcommands(&nested);
+        if deeper.is_empty() {
+            out.push(path);
+        } else {
+            out.extend(deeper);
+        }
+    }
+    out
+}
+
+/// Every subcommand that takes `--tenant` or `--tenant-token` has an entry in [`SURFACES`].
+#[test]
+fn every_tenant_option_is_in_the_suite() {
+    let all = subcommands(&[]);
+    assert!(all.len() >= 10, "{all:?}");
+    let scoped: BTreeSet<String> = all
+        .iter()
+        .filter(|path| {
+            let args: Vec<&str> = path.iter().map(String::as_str).chain(["--help"]).collect();
+            printed(&args).contains("--tenant")
+        })
+        .map(|path| path.join(" "))
+        .collect();
+    let listed: BTreeSet<String> = SURFACES.iter().map(|s| s.name.to_owned()).collect();
+    assert_eq!(scoped, listed, "a subcommand with --tenant is missing from SURFACES");
+}
