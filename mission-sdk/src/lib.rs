@@ -81,20 +81,23 @@ pub use mission_govern::{directives, erasure};
 #[cfg(feature = "dashboard")]
 pub use mission_serve::dashboard;
 mod error;
-mod exit;
 mod inflight;
-#[cfg(feature = "mcp")]
-pub use mission_serve::mcp;
-#[cfg(feature = "models")]
-pub mod models;
+mod install;
+mod panic_hook;
 #[cfg(feature = "otlp")]
 pub use mission_export::otlp;
 pub use mission_govern::policy;
+#[cfg(feature = "mcp")]
+pub use mission_serve::mcp;
+/// The anomaly sink under its earlier name (`models` as in anomaly models, not LLMs): see
+/// [`sinks::anomaly`].
+#[cfg(feature = "models")]
+pub use sinks::anomaly as models;
 mod price;
 #[cfg(feature = "webhooks")]
 pub use mission_export::webhooks;
 pub use mission_govern::redact;
-mod sampling;
+pub mod sinks;
 pub use mission_export::tls;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
@@ -117,14 +120,14 @@ pub use mcp::http::{McpHttpConfig, McpHttpServer, McpToken};
 pub use mission_serve::auth::{Access, Role};
 #[cfg(any(feature = "mcp", feature = "dashboard"))]
 pub use mission_serve::{Error as ServeError, auth};
-#[cfg(feature = "models")]
-pub use models::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpConfig, OtlpHealth, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use policy::{PolicyDecision, PolicyEnforcer, PolicySet};
 pub use price::{MAX_PRICE_PER_MILLION, ModelPrice, PriceTable};
 pub use redact::{RedactingSink, RedactionConfig, Redactor};
-pub use sampling::{
+#[cfg(feature = "models")]
+pub use sinks::anomaly::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};
+pub use sinks::sampling::{
     SAMPLING_MAX_BUFFERED_EVENTS_RANGE, SAMPLING_MAX_WAIT_RANGE, SAMPLING_RATE_RANGE,
     SAMPLING_SLOW_SPAN_RANGE, SamplingConfig, SamplingSink, SamplingStats, SamplingStatsReader,
 };
