@@ -1,13 +1,13 @@
 //! Export of Mission Control: what leaves the process. OTLP to an OpenTelemetry Collector or
-//! any backend that speaks it ([`OtlpSink`](otlp::OtlpSink): traces, logs and the GenAI client
+//! any backend that speaks it (`otlp::OtlpSink`: traces, logs and the GenAI client
 //! metrics with the GenAI semantic conventions), directive webhooks over HTTP
-//! ([`webhooks::HttpTransport`]) and HTTPS for both ([`tls`]).
+//! (`webhooks::HttpTransport`) and HTTPS for both ([`tls`]).
 //!
 //! It is a separate crate because it is where the network clients are (opentelemetry-otlp,
 //! tonic, reqwest, rustls): an agent that records to Parquet only compiles none of them, and
 //! each transport is a feature, like `opentelemetry-otlp`'s. It depends on `mission-core` (the
 //! `Sink` it implements) and, for webhooks, on `mission-govern`, whose
-//! [`WebhookTransport`](mission_govern::WebhookTransport) it implements; `mission-sdk` installs
+//! `mission_govern::WebhookTransport` it implements; `mission-sdk` installs
 //! both.
 //!
 //! # Quick example
@@ -29,8 +29,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `otlp` | no | [`otlp::OtlpSink`]: OTLP/HTTP (protobuf) and OTLP/gRPC export |
-//! | `webhooks` | no | [`webhooks::HttpTransport`]: directive webhooks over HTTP |
+//! | `otlp` | no | `otlp::OtlpSink`: OTLP/HTTP (protobuf) and OTLP/gRPC export |
+//! | `webhooks` | no | `webhooks::HttpTransport`: directive webhooks over HTTP |
 //! | `tls` | no | `https://` endpoints for both (rustls, `ring`, the system's roots plus a CA file) |
 //!
 //! `mission-sdk` turns on what its own `otlp`, `webhooks` and `tls` features ask for. Without

@@ -584,7 +584,8 @@ impl PolicyEnforcer {
         self.record_for_tenant(tenant, actor, action, resource, decision)
     }
 
-    /// Records `decision` outside any thread, under `tenant` (see [`record_decision`](Self::record_decision)).
+    /// Records `decision` (made here or elsewhere, e.g. by an open circuit breaker) outside any
+    /// thread, under `tenant`: as a permission event, and a denial in the audit trail.
     pub fn record_for_tenant(
         &self,
         tenant: &str,

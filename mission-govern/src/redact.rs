@@ -20,7 +20,7 @@
 //! Content omission runs even when no redaction is configured: `MissionControl` then puts a
 //! redactor with every detector off in front of its sinks
 //! ([`RedactionConfig::content_only`]), and tenants opt in to content with
-//! [`with_content_capture`](crate::MissionControlBuilder::with_content_capture),
+//! `MissionControlBuilder::with_content_capture` (mission-sdk),
 //! `MISSION_CAPTURE_CONTENT` or a configuration's `capture_content` (compliance packs that turn
 //! content off still win).
 //!

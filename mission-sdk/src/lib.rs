@@ -6,7 +6,20 @@
 //!
 //! It is a separate crate because it is the facade: it depends on the other crates and
 //! re-exports what an agent author needs, so they add one dependency; the crates under it stay
-//! small and free of SDK policy.
+//! small and free of SDK policy. What each of them does is its own crate's business:
+//!
+//! | crate | role | here as |
+//! |---|---|---|
+//! | `mission-core` | events, recorder, pipeline, sinks, statistics, live hub, `tracing` layer | [`core`], [`EventFilter`], [`Subscription`] |
+//! | `mission-store` | the Parquet store: writing, reading, queries | [`store`], [`Store`] |
+//! | `mission-govern` | policy, audit, redaction, compliance, erasure, directives | [`policy`], [`audit`], [`redact`], [`compliance`], [`erasure`], [`directives`] |
+//! | `mission-export` | OTLP export, webhooks over HTTP, TLS | `otlp`, `webhooks` (features), [`tls`] |
+//! | `mission-serve` | the MCP server and the dashboard, on one auth module | `mcp`, `dashboard`, `auth` (features) |
+//! | `mission-ml` | the anomaly models | `sinks::anomaly` (feature `models`) |
+//!
+//! [`MissionControlBuilder::build`] installs one component at a time, in the pipeline's order:
+//! statistics, the live hub and the directives first; the store and OTLP export behind
+//! sampling; the anomaly models; your own sinks; redaction in front of them all.
 //!
 //! # Quick example
 //!
@@ -49,8 +62,24 @@
 //! | [`PriceTable`] | model prices; cost computed when a call is recorded, cached tokens included once |
 //! | [`EventFilter`], [`Subscription`] | the live hub: in-process subscribers with bounded lag |
 //! | [`MissionConfig`] | every setting, from TOML/JSON or `MISSION_*` variables |
-//! | [`DashboardConfig`], [`DashboardServer`] | the live dashboard in a browser, served by the agent ([`MissionControl::serve_dashboard`]) or over a store ([`dashboard::serve_store`]) |
-//! | [`ModelConfig`], [`ModelStats`] | anomaly detection per stream with its likely cause, memory sampling and leak prediction ([`models`]) |
+//! | `DashboardConfig`, `DashboardServer` | the live dashboard in a browser, served by the agent (`MissionControl::serve_dashboard`) or over a store (`dashboard::serve_store`); feature `dashboard` |
+//! | `McpHttpConfig`, `McpHttpServer` | the MCP server over HTTP, served by the agent (`MissionControl::serve_mcp`); feature `mcp-http` |
+//! | `ModelConfig`, `ModelStats` | anomaly detection per stream with its likely cause, memory sampling and leak prediction (`sinks::anomaly`); feature `models` |
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `models` | yes | the anomaly sink (`mission-ml`): detection per stream, root cause, memory and leak prediction |
+//! | `otlp` | no | `OtlpSink` and `MissionControlBuilder::with_otlp`: OTLP/HTTP and OTLP/gRPC export (`mission-export`) |
+//! | `webhooks` | no | directive webhooks delivered over HTTP (without it every delivery fails, counted) |
+//! | `tls` | no | `https://` for OTLP and webhooks (rustls on `ring`); without it an `https://` endpoint is a typed error |
+//! | `mcp` | no | `mcp::MissionMcp` and `MissionControl::mcp_server` (`mission-serve`, rmcp) |
+//! | `mcp-http` | no | `MissionControl::serve_mcp`: the MCP server over streamable HTTP |
+//! | `dashboard` | no | `MissionControl::serve_dashboard` and `dashboard::serve_store` (needs no rmcp) |
+//!
+//! The defaults are what the quick start uses; the network surfaces opt in. Each feature
+//! builds alone.
 //!
 //! # Configuration
 //!
@@ -61,7 +90,7 @@
 //! | store | `with_store_root`, `without_store` | `MISSION_STORE_ROOT`, `MISSION_STORE=on/off` | `./mission-data` |
 //! | buffers | `with_recorder_config` | `MISSION_RING_CAPACITY`, `MISSION_BACKPRESSURE=drop_newest\|block:5ms` | 8192 events per thread, drop newest |
 //! | prices | `with_price_table` | `MISSION_PRICES_FILE` | built-in table |
-//! | models | `with_models`, `without_models` | `MISSION_MODELS=on/off` | on ([`ModelConfig::default`]) |
+//! | models | `with_models`, `without_models` | `MISSION_MODELS=on/off` | on (`ModelConfig::default`) |
 //! | log level | `with_log_level` | `MISSION_LOG_LEVEL=trace\|debug\|info\|warn\|error` | `trace` (every record); a firing `set_log_level` directive records more |
 //!
 //! # Untrusted input

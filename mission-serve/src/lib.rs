@@ -1,5 +1,5 @@
-//! The servers of Mission Control: the MCP server ([`mcp`]: agents and people ask Mission
-//! Control about itself, over stdio or streamable HTTP) and the live dashboard ([`dashboard`]:
+//! The servers of Mission Control: the MCP server (`mcp`: agents and people ask Mission
+//! Control about itself, over stdio or streamable HTTP) and the live dashboard (`dashboard`:
 //! threads, latency, cost, anomalies and logs in a browser), both over a store on disk or
 //! inside a running agent ([`Live`]), and both on one [`auth`] module: bearer tokens, roles,
 //! tenant scopes and `Host` checks.
@@ -31,7 +31,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `mcp` | no | [`mcp::MissionMcp`], its tools, resources and prompts; the stdio transport (rmcp, schemars) |
+//! | `mcp` | no | `mcp::MissionMcp`, its tools, resources and prompts; the stdio transport (rmcp, schemars) |
 //! | `mcp-http` | no | `mcp::http`: the MCP server over streamable HTTP (axum) |
 //! | `dashboard` | no | `dashboard`: the dashboard's page, JSON API and event stream (axum); needs neither rmcp nor schemars |
 //! | `models` | no | the dashboard's latency forecast band (`mission-ml`'s Holt-Winters) |
