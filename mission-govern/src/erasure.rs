@@ -30,8 +30,9 @@ pub struct ErasureReport {
 /// first; `mission-ctl erase` calls this over a store no agent is writing.
 ///
 /// # Errors
-/// [`Error::Config`] for an empty key or value or no store (`root` is `None`), or when the
-/// audit record cannot be written (the events are erased then; the message says how many);
+/// [`Error::Config`] for an empty key or value or no store (`root` is `None`);
+/// [`Error::ErasedUnaudited`] when the audit record cannot be written (the events are erased
+/// then; it says how many);
 /// [`Error::Store`] if a file cannot be rewritten (it is left as it was).
 pub fn erase_subject(
     root: Option<&Path>,
@@ -65,10 +66,7 @@ pub fn erase_subject(
         });
         let record = audit
             .append(crate::audit::kind::ERASURE, actor, tenant.unwrap_or("*"), detail)
-            .map_err(|e| Error::Config {
-                origin: "audit trail".into(),
-                message: format!("{events} events were erased, but the record failed: {e}"),
-            })?;
+            .map_err(|source| Error::ErasedUnaudited { events, source })?;
         report.audit_seq = Some(record.seq);
     }
     Ok(report)

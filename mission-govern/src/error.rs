@@ -28,6 +28,18 @@ pub enum Error {
     /// The store could not be read or rewritten.
     #[error(transparent)]
     Store(#[from] mission_store::Error),
+    /// The audit trail could not be opened or appended to.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    /// Events were erased, but the audit record of the erasure could not be appended.
+    #[error("{events} events were erased, but the audit record failed: {source}")]
+    ErasedUnaudited {
+        /// The events erased.
+        events: u64,
+        /// Why the record failed.
+        #[source]
+        source: crate::audit::AuditError,
+    },
 }
 
 /// The result type of governance.

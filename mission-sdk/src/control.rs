@@ -226,7 +226,9 @@ impl MissionControlBuilder {
     /// # Errors
     /// [`Error::Config`](crate::Error::Config) for an invalid file or environment variable;
     /// [`Error::Store`](crate::Error::Store) if the store root cannot be created or written;
-    /// [`Error::Start`](crate::Error::Start) if the pipeline thread cannot start.
+    /// [`Error::Start`](crate::Error::Start) if the pipeline thread cannot start;
+    /// [`Error::Audit`](crate::Error::Audit) if the audit trail cannot be opened or written;
+    /// [`Error::Spawn`](crate::Error::Spawn) if the in-flight watchdog cannot start.
     pub fn build(self) -> Result<MissionControl> {
         let MissionControlBuilder {
             code,
@@ -292,10 +294,7 @@ impl MissionControlBuilder {
             config.in_flight_after,
             config.store_root.as_ref().map(|r| r.join(IN_FLIGHT_FILE)),
         )
-        .map_err(|e| crate::Error::Config {
-            origin: "in-flight watchdog".into(),
-            message: e.to_string(),
-        })?;
+        .map_err(|source| crate::Error::Spawn { what: "in-flight watchdog", source })?;
         if flush_on_panic {
             crate::panic_hook::flush_on_panic(pipeline.recorder().downgrade());
         }

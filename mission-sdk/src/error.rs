@@ -40,6 +40,21 @@ pub enum Error {
     /// A flush did not complete.
     #[error(transparent)]
     Flush(#[from] mission_core::FlushError),
+    /// The audit trail could not be opened or appended to.
+    #[error(transparent)]
+    Audit(#[from] mission_govern::audit::AuditError),
+    /// Governance failed otherwise (e.g. data erased but its audit record not written).
+    #[error(transparent)]
+    Govern(mission_govern::Error),
+    /// A thread of this instance could not be started.
+    #[error("cannot start the {what} thread: {source}")]
+    Spawn {
+        /// Which thread.
+        what: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The SDK's result type.
@@ -51,7 +66,8 @@ impl From<mission_govern::Error> for Error {
             mission_govern::Error::Config { origin, message } => Error::Config { origin, message },
             mission_govern::Error::Io { path, source } => Error::Io { path, source },
             mission_govern::Error::Store(e) => Error::Store(e),
-            other => Error::Config { origin: "governance".into(), message: other.to_string() },
+            mission_govern::Error::Audit(e) => Error::Audit(e),
+            other => Error::Govern(other),
         }
     }
 }

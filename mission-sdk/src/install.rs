@@ -86,10 +86,7 @@ fn webhook_transport() -> Arc<dyn WebhookTransport> {
 /// The audit trail, beside the store; `None` without a store.
 pub(crate) fn audit(config: &ResolvedConfig) -> Result<Option<Arc<AuditLog>>> {
     match &config.store_root {
-        Some(root) => Ok(Some(Arc::new(AuditLog::open(root).map_err(|e| Error::Config {
-            origin: "audit trail".into(),
-            message: e.to_string(),
-        })?))),
+        Some(root) => Ok(Some(Arc::new(AuditLog::open(root)?))),
         None => Ok(None),
     }
 }
@@ -191,14 +188,12 @@ pub(crate) fn otlp(
     let decide = |code: Option<bool>, file: Option<bool>| {
         code.or(file).or((!use_environment).then_some(true))
     };
-    let otlp = crate::OtlpConfig {
-        service_name: config.service_name.clone(),
-        tenant: config.tenant.clone(),
-        traces: decide(otlp.traces, settings.traces),
-        logs: decide(otlp.logs, settings.logs),
-        metrics: decide(otlp.metrics, settings.metrics),
-        ..otlp
-    };
+    let mut otlp = otlp;
+    otlp.service_name.clone_from(&config.service_name);
+    otlp.tenant.clone_from(&config.tenant);
+    otlp.traces = decide(otlp.traces, settings.traces);
+    otlp.logs = decide(otlp.logs, settings.logs);
+    otlp.metrics = decide(otlp.metrics, settings.metrics);
     let sink = crate::OtlpSink::new(otlp)?;
     let stats = sink.stats_reader();
     keeping.push(Box::new(sink));
@@ -298,9 +293,7 @@ pub(crate) fn enforcer(
             "references": pack.references,
         });
         let tenant = applied.tenant.as_deref().unwrap_or("*");
-        audit
-            .append(mission_govern::audit::kind::COMPLIANCE, "mission-control", tenant, detail)
-            .map_err(|e| Error::Config { origin: "audit trail".into(), message: e.to_string() })?;
+        audit.append(mission_govern::audit::kind::COMPLIANCE, "mission-control", tenant, detail)?;
     }
     Ok(enforcer)
 }

@@ -80,6 +80,7 @@ pub const HUB_BUFFER: usize = 65_536;
 
 /// Where and for whom the dashboard serves.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 #[must_use]
 pub struct DashboardConfig {
     /// The address to bind (port 0 picks a free port).

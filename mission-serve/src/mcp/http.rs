@@ -46,6 +46,7 @@ pub const MAX_SESSIONS_PER_TOKEN_RANGE: std::ops::RangeInclusive<usize> = 1..=10
 /// Where and how `MissionControl::serve_mcp` (mission-sdk) serves.
 #[derive(Clone, Debug)]
 #[must_use]
+#[non_exhaustive]
 pub struct McpHttpConfig {
     /// The address to bind (port 0 picks a free port).
     pub addr: SocketAddr,
