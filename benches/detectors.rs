@@ -32,9 +32,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use mission_ml::Detector;
-use mission_ml::detectors::{
-    Cusum, Ensemble, EwStats, RobustBaseline, SeasonalBaseline, Sensitive, Spot,
-};
+use mission_ml::Ensemble;
+use mission_ml::detectors::{Cusum, EwStats, RobustBaseline, SeasonalBaseline, Sensitive, Spot};
 use mission_ml::forecast::HoltWinters;
 use mission_ml::leak::LeakDetector;
 

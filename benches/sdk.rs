@@ -46,10 +46,10 @@ fn llm_call(c: &mut Criterion) {
     let control = MissionControl::builder()
         .ignore_environment()
         .without_store()
-        .with_recorder_config(mission_sdk::RecorderConfig {
-            ring_capacity: 2 * mission_benches::CHUNK as usize,
-            ..Default::default()
-        })
+        .with_recorder_config(
+            mission_sdk::RecorderConfig::default()
+                .with_ring_capacity(2 * mission_benches::CHUNK as usize),
+        )
         .build()
         .expect("build");
     let agent = control.agent("bench-agent");

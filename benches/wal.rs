@@ -44,7 +44,7 @@ fn fresh_dir(name: &str, n: &mut u64) -> PathBuf {
 }
 
 fn write(events: &[Event], root: &PathBuf, wal: bool) {
-    let config = StoreConfig { wal, ..StoreConfig::at(root) };
+    let config = StoreConfig::at(root).with_wal(wal);
     let pipeline = Pipeline::builder()
         .with_ring_capacity(16 * 1024)
         .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(60) })

@@ -201,10 +201,10 @@ fn main() {
     let control = builder
         .with_store_root(root)
         .with_tenant(&tenant)
-        .with_recorder_config(RecorderConfig {
-            backpressure: Backpressure::Block { timeout: Duration::from_secs(5) },
-            ..RecorderConfig::default()
-        })
+        .with_recorder_config(
+            RecorderConfig::default()
+                .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(5) }),
+        )
         .ignore_environment()
         .build()
         .unwrap_or_else(|e| fail(e));

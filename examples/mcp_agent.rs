@@ -61,10 +61,10 @@ fn main() {
     let control = MissionControl::builder()
         .with_store_root(root)
         .with_tenant("tenant-0")
-        .with_recorder_config(RecorderConfig {
-            backpressure: Backpressure::Block { timeout: Duration::from_secs(5) },
-            ..RecorderConfig::default()
-        })
+        .with_recorder_config(
+            RecorderConfig::default()
+                .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(5) }),
+        )
         .with_directives_file("preset:tool-circuit-breaker")
         .ignore_environment()
         .build()

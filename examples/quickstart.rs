@@ -40,10 +40,10 @@ fn main() {
     let control = MissionControl::builder()
         .with_store_root(&root)
         .with_directives_file(&directives)
-        .with_recorder_config(RecorderConfig {
-            backpressure: Backpressure::Block { timeout: Duration::from_secs(5) },
-            ..RecorderConfig::default()
-        })
+        .with_recorder_config(
+            RecorderConfig::default()
+                .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(5) }),
+        )
         .build()
         .unwrap_or_else(|e| fail(e));
     // `--dashboard [ADDR]`: the live dashboard, served from this process.

@@ -18,7 +18,7 @@ fn main() {
     let threads = args.next().and_then(|t| t.parse().ok()).unwrap_or(300);
     let run = || -> Result<serde_json::Value, Box<dyn std::error::Error>> {
         // Small row groups, so readers meet several row groups and files.
-        let config = StoreConfig { row_group_rows: 1_000, ..StoreConfig::at(&root) };
+        let config = StoreConfig::at(&root).with_row_group_rows(1_000);
         let pipeline = Pipeline::builder()
             .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(30) })
             .with_sink(ParquetSink::new(config)?)

@@ -50,6 +50,7 @@ pub enum Backpressure {
 /// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RecorderConfig {
     /// Events each recording OS thread can buffer (rounded up to a power of two). Every thread
     /// that records gets its own buffer of this size, so memory is about
@@ -74,6 +75,51 @@ pub struct RecorderConfig {
     pub flush_timeout: Duration,
 }
 
+/// Builder methods: start from [`Default`] (or a constructor) and set what differs.
+impl RecorderConfig {
+    /// Sets [`ring_capacity`](Self::ring_capacity).
+    pub fn with_ring_capacity(mut self, ring_capacity: usize) -> Self {
+        self.ring_capacity = ring_capacity;
+        self
+    }
+
+    /// Sets [`max_producers`](Self::max_producers).
+    pub fn with_max_producers(mut self, max_producers: usize) -> Self {
+        self.max_producers = max_producers;
+        self
+    }
+
+    /// Sets [`shared_capacity`](Self::shared_capacity).
+    pub fn with_shared_capacity(mut self, shared_capacity: usize) -> Self {
+        self.shared_capacity = shared_capacity;
+        self
+    }
+
+    /// Sets [`backpressure`](Self::backpressure).
+    pub fn with_backpressure(mut self, backpressure: Backpressure) -> Self {
+        self.backpressure = backpressure;
+        self
+    }
+
+    /// Sets [`batch_size`](Self::batch_size).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Sets [`drain_interval`](Self::drain_interval).
+    pub fn with_drain_interval(mut self, drain_interval: Duration) -> Self {
+        self.drain_interval = drain_interval;
+        self
+    }
+
+    /// Sets [`flush_timeout`](Self::flush_timeout).
+    pub fn with_flush_timeout(mut self, flush_timeout: Duration) -> Self {
+        self.flush_timeout = flush_timeout;
+        self
+    }
+}
+
 impl RecorderConfig {
     /// Checks every setting is within its documented range ([`RING_CAPACITY_RANGE`],
     /// [`MAX_PRODUCERS_RANGE`], [`SHARED_CAPACITY_RANGE`], [`BATCH_SIZE_RANGE`],
@@ -82,7 +128,7 @@ impl RecorderConfig {
     /// loaders check it where they read it, to name the file or variable.
     ///
     /// ```
-    /// let config = mission_core::RecorderConfig { ring_capacity: 1 << 40, ..Default::default() };
+    /// let config = mission_core::RecorderConfig::default().with_ring_capacity(1 << 40);
     /// let err = config.validate().unwrap_err();
     /// assert!(err.contains("ring_capacity") && err.contains("4194304"), "{err}");
     /// ```

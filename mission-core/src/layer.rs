@@ -44,16 +44,12 @@ pub struct MissionLayer {
 
 /// Targets the layer ignores by default: the exporters' own HTTP and gRPC stacks, whose spans
 /// would otherwise feed back into what is exported (and can deadlock a synchronous exporter).
-pub const DEFAULT_IGNORED_TARGETS: [&str; 8] = [
-    "h2",
-    "hyper",
-    "hyper_util",
-    "tonic",
-    "tower",
-    "reqwest",
-    "opentelemetry",
-    "mission_sdk::otlp",
-];
+///
+/// The core names no crate above it: a crate whose own module exports through the recorder
+/// (an OTLP exporter that logs) tells the layer with [`MissionLayer::ignore_target`], passing
+/// a target constant that module exports (`module_path!()`), where it builds the layer.
+pub const DEFAULT_IGNORED_TARGETS: [&str; 7] =
+    ["h2", "hyper", "hyper_util", "tonic", "tower", "reqwest", "opentelemetry"];
 
 impl fmt::Debug for MissionLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -79,6 +75,17 @@ impl MissionLayer {
     pub fn ignore_target(mut self, target: &str) -> Self {
         self.ignored_targets.push(target.to_owned());
         self
+    }
+
+    /// Also ignores every target of `targets` (see [`ignore_target`](Self::ignore_target)).
+    pub fn ignore_targets<'t>(mut self, targets: impl IntoIterator<Item = &'t str>) -> Self {
+        self.ignored_targets.extend(targets.into_iter().map(str::to_owned));
+        self
+    }
+
+    /// The targets this layer ignores (with everything below them), in the order given.
+    pub fn ignored_targets(&self) -> impl Iterator<Item = &str> {
+        self.ignored_targets.iter().map(String::as_str)
     }
 
     /// Records every target, including the exporters' own (see [`DEFAULT_IGNORED_TARGETS`]).

@@ -46,8 +46,9 @@
 //! | [`ActiveSpan`] | a span being timed, recorded on `end` or drop |
 //! | [`Sink`] | where drained batches go ([`FnSink`] for closures) |
 //! | [`StatsSink`] | rolling latency percentiles, tokens and cost |
-//! | [`MissionLayer`] | records `tracing` spans and events |
+//! | [`MissionLayer`] | records `tracing` spans and events; told which targets to ignore ([`MissionLayer::ignore_targets`]), it names no crate above it |
 //! | [`Health`], [`Accounting`] | what the recorder and sinks are doing, exactly |
+//! | [`RecorderConfig`], [`StatsConfig`] | settings: `#[non_exhaustive]`, built from `Default` with `with_*` methods, each numeric one range-checked |
 //!
 //! # Why it is built this way
 //!
@@ -87,8 +88,10 @@ pub mod anomaly;
 mod attr;
 mod clock;
 mod config;
+mod control;
 mod event;
 mod fanout;
+mod health;
 mod hub;
 mod id;
 mod intern;
@@ -117,6 +120,9 @@ pub use event::{
     MetricPoint, PermissionDecision, SpanEnd, SpanKind, Status, UnknownLevel,
 };
 pub use fanout::Fanout;
+pub use health::{
+    Accounting, BufferHealth, FlushError, Health, ShutdownReport, SinkHealth, SinkState,
+};
 pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
 pub use id::{ParseIdError, SpanId, ThreadId};
 pub use intern::{
@@ -124,11 +130,8 @@ pub use intern::{
 };
 #[cfg(feature = "tracing")]
 pub use layer::{DEFAULT_IGNORED_TARGETS, MissionLayer};
-pub use pipeline::{
-    BufferHealth, FlushError, Health, Pipeline, PipelineBuilder, ShutdownReport, SinkHealth,
-    SinkState, StartError,
-};
-pub use recorder::{Accounting, Recorder, WeakRecorder};
+pub use pipeline::{Pipeline, PipelineBuilder, StartError};
+pub use recorder::{Recorder, WeakRecorder};
 pub use sink::{FnSink, Sink, SinkContext, SinkError, TICK_INTERVAL, Transform};
 pub use span::{ActiveSpan, ThreadContext};
 pub use stats::{

@@ -9,41 +9,19 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
 use crate::config::{Backpressure, RecorderConfig};
+use crate::control::Control;
 use crate::event::Event;
-use crate::pipeline::{Control, SinkStatus};
+use crate::health::{Accounting, SinkStatus};
 use crate::ring::{self, Consumer, Producer, RingShared};
 use crate::sync::Arc as RingArc;
-
-/// Exact counts of what happened to every event handed to [`Recorder::record`].
-///
-/// `recorded == delivered + dropped + in_flight` holds in every snapshot.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Accounting {
-    /// Every event handed to `record`.
-    pub recorded: u64,
-    /// Events handed to every sink.
-    pub delivered: u64,
-    /// Events not kept: the sum of the four reasons below.
-    pub dropped: u64,
-    /// Events in a buffer or being handed to sinks right now.
-    pub in_flight: u64,
-    /// Dropped because the thread's buffer was full (`DropNewest`).
-    pub dropped_buffer_full: u64,
-    /// Dropped after waiting the configured time for room (`Block`).
-    pub dropped_block_timeout: u64,
-    /// Dropped because the recorder had been shut down.
-    pub dropped_after_shutdown: u64,
-    /// Dropped because they were recorded while their OS thread's locals were being destroyed
-    /// (for example from another thread-local's destructor).
-    pub dropped_thread_exit: u64,
-}
+use crate::sync::lock;
 
 /// A cheap, cloneable handle that records events. `Send + Sync`; share it or clone it.
 ///
@@ -121,12 +99,6 @@ pub(crate) struct SharedQueue {
     pub(crate) accepted: u64,
     pub(crate) dropped_full: u64,
     pub(crate) dropped_timeout: u64,
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it: every structure
-/// guarded here is left consistent between statements, and recording must never panic.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::recorder::lock;
+use crate::sync::lock;
 use crate::{Event, EventBody, EventKind, SpanKind, Symbol, Timestamp};
 use crate::{Sink, SinkError};
 
@@ -27,6 +27,7 @@ pub const STATS_SIGNIFICANT_FIGURES_RANGE: std::ops::RangeInclusive<u8> = 1..=5;
 /// How the stats sink aggregates.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct StatsConfig {
     /// Length of the sliding window ([`STATS_WINDOW_RANGE`]).
     #[serde(with = "crate::config::duration_text")]
@@ -44,6 +45,33 @@ pub struct StatsConfig {
     /// Significant decimal digits the latency histograms keep (1 to 5): 2 means values are
     /// exact to within 1 %.
     pub significant_figures: u8,
+}
+
+/// Builder methods: start from [`Default`] (or a constructor) and set what differs.
+impl StatsConfig {
+    /// Sets [`window`](Self::window).
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Sets [`buckets`](Self::buckets).
+    pub fn with_buckets(mut self, buckets: usize) -> Self {
+        self.buckets = buckets;
+        self
+    }
+
+    /// Sets [`max_operations`](Self::max_operations).
+    pub fn with_max_operations(mut self, max_operations: usize) -> Self {
+        self.max_operations = max_operations;
+        self
+    }
+
+    /// Sets [`significant_figures`](Self::significant_figures).
+    pub fn with_significant_figures(mut self, significant_figures: u8) -> Self {
+        self.significant_figures = significant_figures;
+        self
+    }
 }
 
 impl StatsConfig {
@@ -388,7 +416,7 @@ impl StatsState {
 /// ```
 /// use mission_core::{StatsConfig, StatsSink};
 /// use std::time::Duration;
-/// let sink = StatsSink::try_with_config(StatsConfig { window: Duration::from_secs(300), ..Default::default() })?;
+/// let sink = StatsSink::try_with_config(StatsConfig::default().with_window(Duration::from_secs(300)))?;
 /// let reader = sink.reader();
 /// assert!(reader.snapshot().operations.is_empty());
 /// # Ok::<(), String>(())

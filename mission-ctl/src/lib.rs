@@ -304,15 +304,6 @@ pub(crate) fn ints(
     Ok(c.and_then(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>().cloned()))
 }
 
-/// A number column as `f64`.
-pub(crate) fn floats(
-    batch: &RecordBatch,
-    name: &str,
-) -> Result<Option<arrow::array::Float64Array>, Error> {
-    let c = cast_column(batch, name, &arrow::datatypes::DataType::Float64)?;
-    Ok(c.and_then(|c| c.as_any().downcast_ref::<arrow::array::Float64Array>().cloned()))
-}
-
 /// The text at `row`, `""` when null or the column is missing.
 pub(crate) fn text(column: &Option<arrow::array::StringArray>, row: usize) -> &str {
     use arrow::array::Array;

@@ -1,25 +1,21 @@
 //! `mission-ctl tail`: new events as they land in a store, like `tail -f`.
 //!
 //! Files are finalized atomically (renamed when complete), so a file that appears in the
-//! listing is whole: `tail` lists the store every `--poll` (250 ms), reads each file it has not
-//! read yet, and prints its events oldest first. It remembers the paths of the files it has
-//! seen, pruned to those still present — never the events — so memory stays bounded however
-//! long it runs.
+//! listing is whole: `tail` asks the store's [`Follower`] every `--poll` (250 ms) for the files
+//! it has not read yet, reads them through the store's decoder ([`EventFile`]) and prints their
+//! events oldest first. The follower remembers the paths of the files it has seen, pruned to
+//! those still present — never the events — so memory stays bounded however long it runs.
 
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
-use std::fs::File;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::io::{self, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use arrow::array::{Array, RecordBatch};
 use mission_core::Level;
-use mission_store::schema::{META_SCHEMA_VERSION, SCHEMA_VERSION, col};
-use mission_store::{Store, StoreFile};
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use mission_store::schema::col;
+use mission_store::{EventFile, EventRow, Follower, StoreFile};
 
-use crate::{Error, clean, floats, ints, invalid, strings, text, utc};
+use crate::{Error, clean, invalid, utc};
 
 /// Events sorted and printed at once at most; a larger round is printed in chunks of this
 /// many (each oldest first).
@@ -216,123 +212,59 @@ const COLUMNS: [&str; 22] = [
 ];
 
 impl TailArgs {
-    fn wants_file(&self, file: &StoreFile) -> bool {
-        self.tenant.as_ref().is_none_or(|t| &file.partition.tenant == t)
-    }
-
-    /// Reads one finalized file and passes the events that match the filters to `sink`.
+    /// Reads one finalized file (through the store's decoder, which checks its schema
+    /// version) and passes the events that match the filters to `sink`.
     fn read_file(&self, file: &StoreFile, sink: &mut dyn FnMut(TailEvent)) -> Result<(), Error> {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path)?)?;
-        let version = builder
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .and_then(|kv| kv.iter().find(|k| k.key == META_SCHEMA_VERSION))
-            .and_then(|k| k.value.as_deref()?.parse::<u32>().ok());
-        match version {
-            Some(v) if v <= SCHEMA_VERSION => {}
-            Some(v) => {
-                return Err(
-                    format!("schema version {v}; this build reads up to {SCHEMA_VERSION}").into()
-                );
+        for row in EventFile::open(file)?.rows(Some(&COLUMNS))? {
+            if let Some(event) = self.event(row?) {
+                sink(event);
             }
-            None => return Err("not a Mission Control events file".into()),
-        }
-        let schema = builder.schema().clone();
-        let roots = COLUMNS.iter().filter_map(|c| schema.index_of(c).ok());
-        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-        for batch in builder.with_projection(mask).build()? {
-            self.decode(&batch?, &file.partition.tenant, sink)?;
         }
         Ok(())
     }
 
-    fn decode(
-        &self,
-        batch: &RecordBatch,
-        tenant: &str,
-        sink: &mut dyn FnMut(TailEvent),
-    ) -> Result<(), Error> {
-        let time = ints(batch, col::TIME)?;
-        let kind = strings(batch, col::KIND)?;
-        let agent = strings(batch, col::AGENT)?;
-        let thread = strings(batch, col::THREAD_ID)?;
-        let span = batch
-            .column_by_name(col::SPAN_ID)
-            .and_then(|c| c.as_any().downcast_ref::<arrow::array::UInt64Array>().cloned());
-        let name = strings(batch, col::NAME)?;
-        let duration = ints(batch, col::DURATION_NS)?;
-        let status = strings(batch, col::STATUS)?;
-        let error = strings(batch, col::ERROR_MESSAGE)?;
-        let model = strings(batch, col::MODEL)?;
-        let input = ints(batch, col::INPUT_TOKENS)?;
-        let output = ints(batch, col::OUTPUT_TOKENS)?;
-        let cost = floats(batch, col::COST)?;
-        let level = strings(batch, col::LOG_LEVEL)?;
-        let message = strings(batch, col::LOG_MESSAGE)?;
-        let value = floats(batch, col::METRIC_VALUE)?;
-        let unit = strings(batch, col::METRIC_UNIT)?;
-        let action = strings(batch, col::PERMISSION_ACTION)?;
-        let resource = strings(batch, col::PERMISSION_RESOURCE)?;
-        let decision = strings(batch, col::PERMISSION_DECISION)?;
-        let score = floats(batch, col::ANOMALY_SCORE)?;
-        let opt_text = |c: &Option<arrow::array::StringArray>, row: usize| {
-            c.as_ref().filter(|c| c.is_valid(row)).map(|c| c.value(row).to_owned())
-        };
-        let opt_i64 = |c: &Option<arrow::array::Int64Array>, row: usize| {
-            c.as_ref().filter(|c| c.is_valid(row)).map(|c| c.value(row))
-        };
-        let opt_f64 = |c: &Option<arrow::array::Float64Array>, row: usize| {
-            c.as_ref().filter(|c| c.is_valid(row)).map(|c| c.value(row))
-        };
-        for row in 0..batch.num_rows() {
-            let k = text(&kind, row);
-            let a = text(&agent, row);
-            let t = text(&thread, row);
-            if self.kind.as_ref().is_some_and(|want| want != k)
-                || self.agent.as_ref().is_some_and(|want| want != a)
-                || self.thread.as_ref().is_some_and(|want| !thread_matches(want, t))
-            {
-                continue;
-            }
-            let log_level = opt_text(&level, row);
-            if let Some(min) = self.level {
-                let at = log_level.as_deref().and_then(|l| l.parse::<Level>().ok());
-                if at.is_none_or(|at| at < min) {
-                    continue;
-                }
-            }
-            let time_ns = opt_i64(&time, row).unwrap_or(0);
-            sink(TailEvent {
-                time: utc(time_ns),
-                time_ns,
-                tenant: tenant.to_owned(),
-                kind: k.to_owned(),
-                agent: a.to_owned(),
-                thread_id: opt_text(&thread, row),
-                span_id: span
-                    .as_ref()
-                    .filter(|s| s.is_valid(row))
-                    .map(|s| format!("{:016x}", s.value(row))),
-                name: text(&name, row).to_owned(),
-                duration_ns: opt_i64(&duration, row),
-                status: opt_text(&status, row),
-                error_message: opt_text(&error, row),
-                model: opt_text(&model, row),
-                input_tokens: opt_i64(&input, row),
-                output_tokens: opt_i64(&output, row),
-                cost_usd: opt_f64(&cost, row),
-                level: log_level,
-                message: opt_text(&message, row),
-                decision: opt_text(&decision, row),
-                action: opt_text(&action, row),
-                resource: opt_text(&resource, row),
-                value: opt_f64(&value, row),
-                unit: opt_text(&unit, row),
-                score: opt_f64(&score, row),
-            });
+    /// The event `tail` prints for `row`, if it matches the filters.
+    fn event(&self, row: EventRow) -> Option<TailEvent> {
+        if self.kind.as_ref().is_some_and(|want| *want != row.kind)
+            || self.agent.as_ref().is_some_and(|want| *want != row.agent)
+            || self
+                .thread
+                .as_ref()
+                .is_some_and(|want| !thread_matches(want, row.thread_id.as_deref().unwrap_or("")))
+        {
+            return None;
         }
-        Ok(())
+        if let Some(min) = self.level {
+            let at = row.level.as_deref().and_then(|l| l.parse::<Level>().ok());
+            if at.is_none_or(|at| at < min) {
+                return None;
+            }
+        }
+        Some(TailEvent {
+            time: utc(row.time_ns),
+            time_ns: row.time_ns,
+            tenant: row.tenant,
+            kind: row.kind,
+            agent: row.agent,
+            thread_id: row.thread_id,
+            span_id: row.span_id.map(|s| format!("{s:016x}")),
+            name: row.name,
+            duration_ns: row.duration_ns,
+            status: row.status,
+            error_message: row.error_message,
+            model: row.model,
+            input_tokens: row.input_tokens,
+            output_tokens: row.output_tokens,
+            cost_usd: row.cost_usd,
+            level: row.level,
+            message: row.message,
+            decision: row.decision,
+            action: row.action,
+            resource: row.resource,
+            value: row.value,
+            unit: row.unit,
+            score: row.score,
+        })
     }
 
     /// The last `self.lines` matching events among `files`, oldest first. Partitions are hours
@@ -343,7 +275,7 @@ impl TailArgs {
             return Vec::new();
         }
         let mut hours: BTreeMap<i128, Vec<&StoreFile>> = BTreeMap::new();
-        for f in files.iter().filter(|f| self.wants_file(f)) {
+        for f in files {
             hours.entry(f.partition.start_ns()).or_default().push(f);
         }
         // The newest n events: a min-heap of (time, order read), the oldest on top.
@@ -487,8 +419,8 @@ pub fn run_tail(root: &Path, args: &TailArgs, out: &mut dyn Write) -> Result<(),
         return Err(invalid("poll", "--poll must be longer than zero".into()));
     }
     let color = !args.json && args.color.enabled();
-    let store = Store::open(root)?;
-    let mut seen: HashSet<PathBuf> = store.files().iter().map(|f| f.path.clone()).collect();
+    let mut follower = Follower::new(root).scoped_to(args.tenant.as_deref());
+    let store = follower.skip_existing()?;
     let mut events = args.last_events(store.files());
     print_sorted(out, &mut events, args.json, color)?;
     drop(store);
@@ -497,21 +429,8 @@ pub fn run_tail(root: &Path, args: &TailArgs, out: &mut dyn Write) -> Result<(),
     }
     loop {
         std::thread::sleep(args.poll);
-        let store = Store::open(root)?;
-        // Forget files that are gone (retention, erasure): memory follows the store's size.
-        let present: HashSet<&PathBuf> = store.files().iter().map(|f| &f.path).collect();
-        seen.retain(|p| present.contains(p));
-        let mut new: Vec<&StoreFile> =
-            store.files().iter().filter(|f| !seen.contains(&f.path)).collect();
-        new.sort_by(|a, b| {
-            (a.partition.start_ns(), &a.path).cmp(&(b.partition.start_ns(), &b.path))
-        });
-        for f in new {
-            seen.insert(f.path.clone());
-            if !args.wants_file(f) {
-                continue;
-            }
-            let result = args.read_file(f, &mut |e| events.push(e));
+        for f in follower.poll_files()? {
+            let result = args.read_file(&f, &mut |e| events.push(e));
             if let Err(e) = result {
                 eprintln!("warning: skipped {}: {e}", f.path.display());
             }

@@ -903,12 +903,14 @@ fn doctor_recover_rebuilds_what_a_killed_writer_left() {
     let dead = std::env::temp_dir().join(format!("mission-ctl-dead-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&live);
     let _ = std::fs::remove_dir_all(&dead);
-    // A writer that has drained 100 events into its open file and log, not finalized.
+    // A writer that has drained 100 events into its open file and log, not finalized. At fixed
+    // times (one hour partition, one file), not the clock's: an hour turning while they were
+    // made would have put them in two.
     let mut sink = ParquetSink::new(StoreConfig::at(&live)).expect("sink");
     let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("bot"));
     let events: Vec<_> = (1..=100)
         .map(|i| {
-            thread.event(
+            let mut event = thread.event(
                 Symbol::intern("line"),
                 SpanId(i),
                 EventBody::Log(LogRecord {
@@ -916,7 +918,9 @@ fn doctor_recover_rebuilds_what_a_killed_writer_left() {
                     target: Symbol::intern("t"),
                     message: Text::new("hello"),
                 }),
-            )
+            );
+            event.time = Timestamp(T0 + i * MS);
+            event
         })
         .collect();
     sink.consume(&events).expect("consume");

@@ -1,4 +1,5 @@
-//! The detectors, each online and O(1) per point, and the default ensemble.
+//! The detectors, each online and O(1) per point, that the default ensemble
+//! ([`crate::ensemble`]) is built from.
 //!
 //! | detector | finds | how |
 //! |---|---|---|
@@ -7,7 +8,7 @@
 //! | [`Cusum`] | level shifts | two-sided CUSUM of standardized residuals |
 //! | [`SeasonalBaseline`] | departures from a daily/weekly cycle | a per-phase level for a known period, residuals scored robustly |
 //! | [`Sensitive`] | moderate sustained shifts in clean series | residual tails + level shift + a likelihood of the recent scores against their own history, with alarm suppression until calm |
-//! | [`Ensemble`] (the default, in [`crate::ensemble`]) | new extremes, new value sequences, extreme residuals; one alert per incident | novelty scored by its rarity in the series, suppression by a running maximum, and [`Sensitive`] below it |
+//! | [`Ensemble`](crate::ensemble::Ensemble) (the default, in [`crate::ensemble`]) | new extremes, new value sequences, extreme residuals; one alert per incident | novelty scored by its rarity in the series, suppression by a running maximum, and [`Sensitive`] below it |
 //!
 //! Input rules, the same for every detector in this module: a NaN or infinite value is skipped (scored 0, state
 //! unchanged); times are used only to order points, so duplicate or out-of-order times are
@@ -16,21 +17,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{Detector, Score};
-
-pub use crate::ensemble::Ensemble;
-
-/// The default detector: the [`Ensemble`] with its default settings.
-pub fn default_detector() -> Box<dyn Detector + Send> {
-    Box::new(Ensemble::default())
-}
-
-/// The detector the SDK runs on per-call agent metrics: the default [`Ensemble`] whose
-/// sensitive tier also pages on a sustained level shift of about two deviations
-/// ([`Ensemble::with_level_shift`]) — a model three times slower is such a shift on the log
-/// scale even when calls vary by a factor of two.
-pub fn agent_detector() -> Box<dyn Detector + Send> {
-    Box::new(Ensemble::default().with_level_shift())
-}
 
 fn skipped(expected: f64, lower: f64, upper: f64) -> Score {
     Score { score: 0.0, is_anomaly: false, expected, lower, upper }
@@ -432,7 +418,7 @@ impl Detector for SeasonalBaseline {
 /// history (as Numenta's anomaly likelihood does), with alarm suppression: one alert per
 /// incident until the scores calm down. It finds a run of +2.4 σ over tens of points in a clean
 /// series, but its alarms are too frequent on real, drifting series (38.2 on NAB when it was
-/// the default); the default [`Ensemble`] uses it as its sensitive tier.
+/// the default); the default [`Ensemble`](crate::ensemble::Ensemble) uses it as its sensitive tier.
 ///
 /// Per point: three exponentially weighted statistics, a CUSUM step and a SPOT step — a few
 /// dozen floating-point operations, O(1) memory (a short ring of the last raw scores).

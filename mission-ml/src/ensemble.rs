@@ -49,11 +49,25 @@ use serde::{Deserialize, Serialize};
 use crate::detectors::{EwStats, Sensitive, Spot, tail_score};
 use crate::{Detector, Score};
 
+/// The default detector: the [`Ensemble`] with its default settings.
+pub fn default_detector() -> Box<dyn Detector + Send> {
+    Box::new(Ensemble::default())
+}
+
+/// The detector the SDK runs on per-call agent metrics: the default [`Ensemble`] whose
+/// sensitive tier also pages on a sustained level shift of about two deviations
+/// ([`Ensemble::with_level_shift`]) — a model three times slower is such a shift on the log
+/// scale even when calls vary by a factor of two.
+pub fn agent_detector() -> Box<dyn Detector + Send> {
+    Box::new(Ensemble::default().with_level_shift())
+}
+
 /// The parameters of [`Ensemble`]: one set for every series. The defaults were chosen on the
 /// Numenta Anomaly Benchmark (one global set, as every NAB entrant does) and checked on
 /// Merlion's synthetic series.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Settings {
     /// Smoothing of the fast level the residuals are taken against (0.1: about 10 points of
     /// memory, so a level change shows for a few points only).
@@ -93,6 +107,93 @@ pub struct Settings {
     /// Weight of the sensitive detector's score in the lower part of the range (0.4, below
     /// every novelty threshold worth using).
     pub sensitive_weight: f64,
+}
+
+/// Builder methods: start from [`Default`] (or a constructor) and set what differs.
+impl Settings {
+    /// Sets [`level_alpha`](Self::level_alpha).
+    pub fn with_level_alpha(mut self, level_alpha: f64) -> Self {
+        self.level_alpha = level_alpha;
+        self
+    }
+
+    /// Sets [`spot_risk`](Self::spot_risk).
+    pub fn with_spot_risk(mut self, spot_risk: f64) -> Self {
+        self.spot_risk = spot_risk;
+        self
+    }
+
+    /// Sets [`tail_decades`](Self::tail_decades).
+    pub fn with_tail_decades(mut self, tail_decades: f64) -> Self {
+        self.tail_decades = tail_decades;
+        self
+    }
+
+    /// Sets [`spatial_margin`](Self::spatial_margin).
+    pub fn with_spatial_margin(mut self, spatial_margin: f64) -> Self {
+        self.spatial_margin = spatial_margin;
+        self
+    }
+
+    /// Sets [`bins`](Self::bins).
+    pub fn with_bins(mut self, bins: f64) -> Self {
+        self.bins = bins;
+        self
+    }
+
+    /// Sets [`orders`](Self::orders).
+    pub fn with_orders(mut self, orders: usize) -> Self {
+        self.orders = orders;
+        self
+    }
+
+    /// Sets [`novelty_alpha`](Self::novelty_alpha).
+    pub fn with_novelty_alpha(mut self, novelty_alpha: f64) -> Self {
+        self.novelty_alpha = novelty_alpha;
+        self
+    }
+
+    /// Sets [`novelty_decades`](Self::novelty_decades).
+    pub fn with_novelty_decades(mut self, novelty_decades: f64) -> Self {
+        self.novelty_decades = novelty_decades;
+        self
+    }
+
+    /// Sets [`rarity_decades`](Self::rarity_decades).
+    pub fn with_rarity_decades(mut self, rarity_decades: f64) -> Self {
+        self.rarity_decades = rarity_decades;
+        self
+    }
+
+    /// Sets [`rarity_forget`](Self::rarity_forget).
+    pub fn with_rarity_forget(mut self, rarity_forget: f64) -> Self {
+        self.rarity_forget = rarity_forget;
+        self
+    }
+
+    /// Sets [`warmup`](Self::warmup).
+    pub fn with_warmup(mut self, warmup: u64) -> Self {
+        self.warmup = warmup;
+        self
+    }
+
+    /// Sets [`suppress`](Self::suppress).
+    pub fn with_suppress(mut self, suppress: f64) -> Self {
+        self.suppress = suppress;
+        self
+    }
+
+    /// Sets [`alert_at`](Self::alert_at).
+    pub fn with_alert_at(mut self, alert_at: f64) -> Self {
+        self.alert_at = alert_at;
+        self
+    }
+
+    /// Sets [`sensitive_weight`](Self::sensitive_weight).
+    pub fn with_sensitive_weight(mut self, sensitive_weight: f64) -> Self {
+        self.sensitive_weight = sensitive_weight;
+        self
+    }
 }
 
 impl Default for Settings {
@@ -207,7 +308,7 @@ impl Contexts {
 ///
 /// ```
 /// use mission_ml::Detector;
-/// use mission_ml::detectors::Ensemble;
+/// use mission_ml::ensemble::Ensemble;
 ///
 /// let mut d = Ensemble::default();
 /// let minute = 60_000_000_000;

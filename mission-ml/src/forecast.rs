@@ -55,7 +55,7 @@
 //!
 //! // p95 latency sampled once a minute, rising by 2 ms a minute around an hourly cycle. The
 //! // trend is not damped (φ = 1): we assume the rise goes on at its current rate.
-//! let mut model = HoltWinters::new(60).with_smoothing(Smoothing { phi: 1.0, ..Smoothing::default() });
+//! let mut model = HoltWinters::new(60).with_smoothing(Smoothing::default().with_phi(1.0));
 //! for minute in 0..300 {
 //!     let cycle = 5.0 * (minute as f64 * std::f64::consts::TAU / 60.0).sin();
 //!     model.observe(200.0 + 2.0 * minute as f64 + cycle);
@@ -76,6 +76,7 @@ use crate::{Detector, Score};
 /// `0 ≤ β ≤ α`, `0 ≤ γ ≤ 1 − α`, `0 < φ ≤ 1`. β is the trend weight in error-correction form
 /// (Holt's β* times α).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Smoothing {
     /// Weight of a one-step error in the level.
     pub alpha: f64,
@@ -87,6 +88,33 @@ pub struct Smoothing {
     pub phi: f64,
 }
 
+/// Builder methods: start from [`Default`] (or a constructor) and set what differs.
+impl Smoothing {
+    /// Sets [`alpha`](Self::alpha).
+    pub fn with_alpha(mut self, alpha: f64) -> Self {
+        self.alpha = alpha;
+        self
+    }
+
+    /// Sets [`beta`](Self::beta).
+    pub fn with_beta(mut self, beta: f64) -> Self {
+        self.beta = beta;
+        self
+    }
+
+    /// Sets [`gamma`](Self::gamma).
+    pub fn with_gamma(mut self, gamma: f64) -> Self {
+        self.gamma = gamma;
+        self
+    }
+
+    /// Sets [`phi`](Self::phi).
+    pub fn with_phi(mut self, phi: f64) -> Self {
+        self.phi = phi;
+        self
+    }
+}
+
 impl Default for Smoothing {
     /// α = 0.2, β = 0.01, γ = 0.1, φ = 0.98: a slow level, a slower trend that flattens over
     /// about fifty steps, and a seasonal cycle that adapts over about ten cycles.
@@ -96,6 +124,11 @@ impl Default for Smoothing {
 }
 
 impl Smoothing {
+    /// Parameters α, β, γ and φ (clamped to the admissible values where they are used).
+    pub fn new(alpha: f64, beta: f64, gamma: f64, phi: f64) -> Self {
+        Self { alpha, beta, gamma, phi }
+    }
+
     /// The nearest admissible parameters (NaN replaced by the default).
     fn admissible(self) -> Self {
         let d = Self::default();
@@ -132,6 +165,7 @@ pub struct Crossing {
 
 /// Settings of [`HoltWinters::fit`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FitOptions {
     /// Whether the trend is damped (φ fitted in [0.8, 0.98]); otherwise φ = 1.
     pub damped: bool,
@@ -149,6 +183,45 @@ pub struct FitOptions {
     /// With `horizon` > 1, the multi-step errors are taken from every `stride`-th point
     /// (cost O(n·horizon/stride) per evaluation).
     pub stride: usize,
+}
+
+/// Builder methods: start from [`Default`] (or a constructor) and set what differs.
+impl FitOptions {
+    /// Sets [`damped`](Self::damped).
+    pub fn with_damped(mut self, damped: bool) -> Self {
+        self.damped = damped;
+        self
+    }
+
+    /// Sets [`trend`](Self::trend).
+    pub fn with_trend(mut self, trend: bool) -> Self {
+        self.trend = trend;
+        self
+    }
+
+    /// Sets [`tail`](Self::tail).
+    pub fn with_tail(mut self, tail: Option<usize>) -> Self {
+        self.tail = tail;
+        self
+    }
+
+    /// Sets [`max_evaluations`](Self::max_evaluations).
+    pub fn with_max_evaluations(mut self, max_evaluations: usize) -> Self {
+        self.max_evaluations = max_evaluations;
+        self
+    }
+
+    /// Sets [`horizon`](Self::horizon).
+    pub fn with_horizon(mut self, horizon: usize) -> Self {
+        self.horizon = horizon;
+        self
+    }
+
+    /// Sets [`stride`](Self::stride).
+    pub fn with_stride(mut self, stride: usize) -> Self {
+        self.stride = stride;
+        self
+    }
 }
 
 impl Default for FitOptions {

@@ -1,6 +1,11 @@
 //! Mission Control's intelligence: streaming anomaly detection, forecasting, leak prediction
 //! and root-cause attribution, in-process, per metric, as points arrive.
 //!
+//! It is a separate crate because it is pure computation on numbers: it depends on nothing of
+//! ours (not even `mission-core`) and on no I/O, so the SDK's anomaly sink, the dashboard's
+//! forecasts and the benchmark harness (the workspace's `eval/` crate) all use the same models,
+//! and a model can be tested and scored without a pipeline.
+//!
 //! Every detector implements [`Detector`]: one `update(time, value)` per point, O(1) or
 //! O(log n) memory per series, state that round-trips through serde (so a restart resumes
 //! where it left off), and a [`Score`] with the value expected, a band and whether the point
@@ -13,9 +18,10 @@
 //! | [`forecast`] | Holt-Winters / ETS forecasts with prediction intervals ("latency crosses the SLO in ~40 min") |
 //! | [`leak`] | robust trend (Theil–Sen) to a limit: time to exhaustion, quiet on sawtooth GC patterns |
 //! | [`attribution`] | which dimension values explain a change between a baseline and an anomalous window |
-//! | [`nab`] | the Numenta Anomaly Benchmark: our own implementation of its scoring, and a runner (`cargo run --release -p mission-ml --bin nab`) |
 //!
-//! The M4 Hourly forecasting benchmark runs with `cargo run --release -p mission-ml --bin m4`.
+//! The models are scored on public benchmarks by the workspace's `eval/` crate (`mission-eval`,
+//! not published): `cargo run --release -p mission-eval --bin nab` (the Numenta Anomaly
+//! Benchmark) and `--bin m4` (M4 Hourly forecasting); `benches/RESULTS.md` has the figures.
 //!
 //! ```
 //! use mission_ml::{Detector, Score};
@@ -31,7 +37,19 @@
 //! let mut d = Limit(10.0);
 //! assert!(!d.update(0, 3.0).is_anomaly);
 //! assert!(d.update(1, 12.0).is_anomaly);
+//!
+//! // The default detector: the ensemble, its state saved and restored across restarts.
+//! let mut ensemble = mission_ml::default_detector();
+//! for t in 0..300 {
+//!     ensemble.update(t * 60_000_000_000, 100.0 + (t % 7) as f64);
+//! }
+//! let state = ensemble.state().expect("the ensemble saves its state");
+//! assert!(mission_ml::restore_detector(state).is_some());
 //! ```
+//!
+//! # Feature flags
+//!
+//! None.
 
 /// What a detector says about one point.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -67,7 +85,7 @@ pub trait Detector {
 /// or [`agent_detector`]); `None` if `state` is not one (a state from another version that no
 /// longer parses is simply not restored: the series learns again).
 pub fn restore_detector(state: serde_json::Value) -> Option<Box<dyn Detector + Send>> {
-    let ensemble: detectors::Ensemble = serde_json::from_value(state).ok()?;
+    let ensemble: ensemble::Ensemble = serde_json::from_value(state).ok()?;
     Some(Box::new(ensemble))
 }
 
@@ -76,6 +94,5 @@ pub mod detectors;
 pub mod ensemble;
 pub mod forecast;
 pub mod leak;
-pub mod nab;
 
-pub use detectors::{agent_detector, default_detector};
+pub use ensemble::{Ensemble, agent_detector, default_detector};

@@ -43,15 +43,13 @@ mod forecaster {
             (0..480).map(|t| seasonal_trend(t) + 0.5 * noise.gaussian()).collect();
 
         // Online, with an undamped trend.
-        let mut online =
-            HoltWinters::new(24).with_smoothing(Smoothing { phi: 1.0, ..Smoothing::default() });
+        let mut online = HoltWinters::new(24).with_smoothing(Smoothing::default().with_phi(1.0));
         for &y in &series {
             assert!(online.observe(y));
         }
         // Batch fit, parameters chosen by Nelder–Mead.
-        let fitted =
-            HoltWinters::fit(&series, 24, &FitOptions { damped: false, ..FitOptions::default() })
-                .expect("enough points");
+        let fitted = HoltWinters::fit(&series, 24, &FitOptions::default().with_damped(false))
+            .expect("enough points");
 
         for model in [&online, &fitted] {
             let forecast = model.forecast(48);
@@ -75,7 +73,7 @@ mod forecaster {
         let mut noise = Noise(2);
         let series: Vec<f64> =
             (0..480).map(|t| seasonal_trend(t) + 0.5 * noise.gaussian()).collect();
-        let options = FitOptions { damped: false, horizon: 24, stride: 3, ..FitOptions::default() };
+        let options = FitOptions::default().with_damped(false).with_horizon(24).with_stride(3);
         let model = HoltWinters::fit(&series, 24, &options).expect("enough points");
         for (h, f) in model.forecast(48).iter().enumerate() {
             assert!((f.mean - seasonal_trend(480 + h)).abs() < 2.5, "h={h}: {f:?}");
@@ -86,7 +84,7 @@ mod forecaster {
     /// innovations): the 95% intervals should hold ~95% of the points that follow.
     #[test]
     fn intervals_cover_the_nominal_share() {
-        let truth = Smoothing { alpha: 0.3, beta: 0.02, gamma: 0.1, phi: 0.95 };
+        let truth = Smoothing::new(0.3, 0.02, 0.1, 0.95);
         let (period, sigma) = (24, 4.0);
         let mut noise = Noise(3);
         let (mut level, mut trend) = (200.0, 0.0);
@@ -479,12 +477,7 @@ mod leak {
         assert!((got / truth - 1.0).abs() < 0.25, "{got} s vs {truth} s: {estimate:?}");
 
         // The forecaster (no season, straight trend) agrees on when the level is crossed.
-        let mut model = HoltWinters::new(1).with_smoothing(Smoothing {
-            alpha: 0.05,
-            beta: 0.001,
-            gamma: 0.0,
-            phi: 1.0,
-        });
+        let mut model = HoltWinters::new(1).with_smoothing(Smoothing::new(0.05, 0.001, 0.0, 1.0));
         for &(_, v) in &points[..=now] {
             model.observe(v);
         }

@@ -3,7 +3,8 @@
 //! clean bases stay quiet.
 
 use mission_ml::Detector;
-use mission_ml::detectors::{Cusum, Ensemble, RobustBaseline, SeasonalBaseline, Sensitive, Spot};
+use mission_ml::Ensemble;
+use mission_ml::detectors::{Cusum, RobustBaseline, SeasonalBaseline, Sensitive, Spot};
 
 fn dataset(name: &str) -> Vec<(u64, f64, bool)> {
     let path =

@@ -544,7 +544,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         // Code: the resolved configuration.
         let code = MissionConfig {
-            recorder: Some(RecorderConfig { ring_capacity: 1 << 40, ..RecorderConfig::default() }),
+            recorder: Some(RecorderConfig::default().with_ring_capacity(1 << 40)),
             ..MissionConfig::default()
         };
         let err = code.resolve(MissionConfig::default()).validate().expect_err("code");

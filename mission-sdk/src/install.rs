@@ -147,13 +147,11 @@ pub(crate) fn store(
     keeping: &mut Vec<Box<dyn Sink>>,
 ) -> Result<()> {
     let Some(root) = &config.store_root else { return Ok(()) };
-    let mut retention = RetentionPolicy { default: config.retention, ..Default::default() };
+    let mut retention = RetentionPolicy::default().with_default(config.retention);
     compliance::apply_retention(&mut retention, packs);
-    let store_config = StoreConfig {
-        retention: retention.default,
-        tenant_retention: retention.tenants,
-        ..StoreConfig::at(root)
-    };
+    let store_config = StoreConfig::at(root)
+        .with_retention(retention.default)
+        .with_tenant_retention(retention.tenants);
     let mut sink = ParquetSink::new(store_config)?;
     if let Some(audit) = audit {
         let audit = Arc::downgrade(audit);

@@ -155,7 +155,12 @@ fn an_error_burst_raises_an_error_rate_anomaly() {
     let tool = Symbol::intern("refund_payment");
     let mut rng = Rng(11);
     let minutes = 400u64;
-    let start = Timestamp::now().0 - (minutes + 10) * 60_000_000_000;
+    // On a minute boundary, so each simulated minute is one error bucket (buckets are whole
+    // minutes since the epoch): which calls share a bucket, hence the rates scored, no longer
+    // depends on the second the test runs at (at 49 s and 52 s past the minute one more
+    // error-rate anomaly came before the burst).
+    const MINUTE: u64 = 60_000_000_000;
+    let start = (Timestamp::now().0 / MINUTE - minutes - 10) * MINUTE;
     for minute in 0..minutes {
         // 20 calls a minute; 2 % fail, and 60 % during minutes 300..305.
         let p = if (300..305).contains(&minute) { 0.6 } else { 0.02 };

@@ -60,12 +60,10 @@ fn main() {
     // `--no-flush`: one long-lived file, never flushed — before the write-ahead log, a kill
     // lost every event of it.
     let flushes = !args.iter().any(|a| a == "--no-flush");
-    let config = StoreConfig {
-        row_group_rows: 200,
-        max_file_bytes: if flushes { 32 * 1024 } else { 1 << 30 },
-        wal: !args.iter().any(|a| a == "--no-wal"),
-        ..StoreConfig::at(root)
-    };
+    let config = StoreConfig::at(root)
+        .with_row_group_rows(200)
+        .with_max_file_bytes(if flushes { 32 * 1024 } else { 1 << 30 })
+        .with_wal(!args.iter().any(|a| a == "--no-wal"));
     let sink = match ParquetSink::new(config) {
         Ok(s) => s,
         Err(e) => {

@@ -1,8 +1,11 @@
 //! Where files live: `<root>/events/tenant=<t>/date=<YYYY-MM-DD>/hour=<HH>/part-<seq>-<id>.parquet`.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use mission_core::Timestamp;
+
+use crate::{Error, Result};
 
 /// Suffix of files being written; readers never see them (they also start with a dot).
 pub const TEMP_SUFFIX: &str = ".tmp";
@@ -196,6 +199,26 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// Every file under `dir`, recursively (nothing if `dir` does not exist).
+pub(crate) fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| Error::io("stat", &path, e))?;
+        if kind.is_dir() {
+            walk(&path, out)?;
+        } else if kind.is_file() {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

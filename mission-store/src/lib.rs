@@ -4,7 +4,15 @@
 //!
 //! It is a separate crate because it is a leaf with heavy dependencies (arrow, parquet) that an
 //! agent linking only the recorder should not pay for; it depends on `mission-core` for the
-//! event model and the [`Sink`](mission_core::Sink) trait, and on nothing else of ours.
+//! event model and the [`Sink`](mission_core::Sink) trait, and on nothing else of ours. It is
+//! the only crate of the workspace that opens Parquet: like arrow-rs's `parquet` crate, it reads
+//! what it writes — one decoder ([`EventRow`]), one schema-version check
+//! ([`check_schema_version`], applied by [`EventFile`] and every query) — and every other crate
+//! (the command-line `tail`, the dashboard, the MCP server, Python) asks it.
+//!
+//! The source is split the same way: `write/` (the sink, its config, encoding, the write-ahead
+//! log and recovery, retention, erasure, atomic replace) and `read/` (listing, decoding,
+//! queries, following, views); the public paths are the re-exports below.
 //!
 //! # Quick example
 //!
@@ -41,9 +49,11 @@
 //!
 //! | type | what it is |
 //! |---|---|
-//! | [`ParquetSink`], [`StoreConfig`] | the sink that writes files: row groups, rotation, atomic finalize, retention |
+//! | [`ParquetSink`], [`StoreConfig`], [`RetentionPolicy`] | the sink that writes files: row groups, rotation, atomic finalize, retention (configs `#[non_exhaustive]`, built with `with_*` methods) |
 //! | [`Store`] | a store on disk: listing, leftovers of killed writers, retention, erasure |
 //! | [`Query`], [`QueryIter`], [`QueryStats`] | filters, projection, limit; pruning by path and statistics |
+//! | [`EventFile`], [`EventRow`] | one file opened (schema version checked) and its rows decoded; [`EventRow::from_batch`] decodes a query's batches |
+//! | [`Follower`], [`Polled`] | a store followed as it grows: new finalized files and their rows, tenant-scoped, each once |
 //! | [`ThreadView`], [`ThreadSummary`], [`OperationStat`] | one thread as a span tree; one row per thread; latency by operation |
 //! | [`schema`] | the versioned Arrow schema and its column names |
 //! | [`wal`], [`Recovery`] | the write-ahead log of open files, and recovery after a crash |
@@ -71,40 +81,40 @@
 //!
 //! # Feature flags
 //!
-//! - `crash-points` (testing only): named points in the write path (finalize, rename, recovery)
-//!   where an armed process aborts, for the crash harness. Off by default; costs nothing then.
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `crash-points` | no | testing only: named points in the write path (finalize, rename, recovery) where an armed process aborts, for the crash harness; costs nothing when off |
 //!
 //! Parquet is built with zstd only.
 #![doc(test(attr(deny(warnings))))]
 #![warn(missing_docs)]
 
-pub mod atomic;
 #[cfg(feature = "crash-points")]
 #[doc(hidden)]
 pub mod crash_points;
 #[cfg(not(feature = "crash-points"))]
 mod crash_points;
-mod encode;
 mod error;
 pub mod layout;
-mod query;
+mod read;
 pub mod schema;
-mod sink;
-mod store;
-mod views;
-pub mod wal;
+mod write;
 
-pub use encode::encode;
 pub use error::{Error, Result};
-pub use query::{Query, QueryIter, QueryStats};
-pub use sink::{
-    FileMetadataSource, MAX_FILE_AGE_RANGE, MAX_FILE_BYTES_RANGE, MAX_OPEN_FILES_RANGE,
-    MAX_WAL_SYNC_INTERVAL, ParquetSink, RETENTION_RANGE, ROW_GROUP_ROWS_RANGE, RetentionPolicy,
-    SinkCounters, StoreConfig, ZSTD_LEVEL_RANGE,
-};
-pub use store::{OpenReport, SkippedFile, Store, StoreCheck, StoreFile};
-pub use views::{
+pub use read::decode::{self, EventBatches, EventFile, EventRow, EventRows, check_schema_version};
+pub use read::follow::{self, Follower, Polled};
+pub use read::query::{Query, QueryIter, QueryStats};
+pub use read::store::{OpenReport, SkippedFile, Store, StoreCheck, StoreFile};
+pub use read::views::{
     AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,
     USER_ID_ATTRIBUTE,
 };
-pub use wal::{PendingSegment, Recovery};
+pub use write::config::{
+    MAX_FILE_AGE_RANGE, MAX_FILE_BYTES_RANGE, MAX_OPEN_FILES_RANGE, MAX_WAL_SYNC_INTERVAL,
+    RETENTION_RANGE, ROW_GROUP_ROWS_RANGE, StoreConfig, ZSTD_LEVEL_RANGE,
+};
+pub use write::encode::encode;
+pub use write::retention::RetentionPolicy;
+pub use write::sink::{FileMetadataSource, ParquetSink, SinkCounters};
+pub use write::wal::{PendingSegment, Recovery};
+pub use write::{atomic, wal};

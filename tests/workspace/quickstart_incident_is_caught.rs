@@ -19,10 +19,10 @@ fn the_quickstart_incident_is_caught_with_its_cause() {
     let control = MissionControl::builder()
         .ignore_environment()
         .without_store()
-        .with_recorder_config(RecorderConfig {
-            backpressure: Backpressure::Block { timeout: Duration::from_secs(30) },
-            ..RecorderConfig::default()
-        })
+        .with_recorder_config(
+            RecorderConfig::default()
+                .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(30) }),
+        )
         .build()
         .expect("build");
     let live = control

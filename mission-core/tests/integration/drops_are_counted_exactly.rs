@@ -111,7 +111,7 @@ fn block_policy_times_out_and_counts() {
 fn threads_past_the_producer_limit_share_a_queue() {
     let delivered = Arc::new(AtomicU64::new(0));
     let pipeline = Pipeline::builder()
-        .with_config(mission_core::RecorderConfig { max_producers: 2, ..Default::default() })
+        .with_config(mission_core::RecorderConfig::default().with_max_producers(2))
         .with_sink(counting_sink(delivered.clone(), Duration::ZERO))
         .start()
         .expect("start");

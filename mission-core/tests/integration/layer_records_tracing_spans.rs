@@ -1,8 +1,8 @@
 use std::sync::{Arc, Mutex};
 
 use mission_core::{
-    AttrValue, Event, EventBody, FnSink, Level, MissionLayer, Pipeline, SpanId, SpanKind, Status,
-    Symbol,
+    AttrValue, DEFAULT_IGNORED_TARGETS, Event, EventBody, FnSink, Level, MissionLayer, Pipeline,
+    SpanId, SpanKind, Status, Symbol,
 };
 use tracing::Instrument;
 use tracing::instrument::WithSubscriber;
@@ -177,4 +177,27 @@ fn exporter_stacks_are_ignored_by_default() {
         events.iter().filter_map(|e| e.as_log()).map(|l| l.message.as_str()).collect();
     assert_eq!(messages, ["not a hyper target: kept", "kept"]);
     assert!(events.iter().all(|e| e.as_span().is_none()));
+}
+
+#[test]
+fn the_layer_is_told_which_targets_to_ignore_and_names_no_crate_above_it() {
+    // The core knows no module path of the crates built on it (it named `mission_sdk::otlp`).
+    assert!(DEFAULT_IGNORED_TARGETS.iter().all(|t| !t.starts_with("mission")));
+    let (pipeline, seen) = capture();
+    let layer = MissionLayer::new(pipeline.recorder())
+        .ignore_targets(["my_exporter::otlp", "other_exporter"]);
+    let ignored: Vec<&str> = layer.ignored_targets().collect();
+    assert_eq!(ignored.len(), DEFAULT_IGNORED_TARGETS.len() + 2);
+    assert!(ignored.ends_with(&["my_exporter::otlp", "other_exporter"]));
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info!(target: "my_exporter::otlp::delivery", "the exporter's own: ignored");
+        tracing::info!(target: "other_exporter", "ignored too");
+        tracing::info!(target: "my_exporter::otlpx", "a sibling module: kept");
+        tracing::info!(target: "my_exporter", "its parent: kept");
+    });
+    pipeline.shutdown();
+    let events = seen.lock().expect("lock");
+    let messages: Vec<&str> =
+        events.iter().filter_map(|e| e.as_log()).map(|l| l.message.as_str()).collect();
+    assert_eq!(messages, ["a sibling module: kept", "its parent: kept"]);
 }

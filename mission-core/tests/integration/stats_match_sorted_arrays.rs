@@ -26,11 +26,8 @@ fn span(duration_ns: u64, error: bool) -> Event {
 }
 
 fn check(durations: &[u64], sigfig: u8) {
-    let sink = StatsSink::try_with_config(StatsConfig {
-        significant_figures: sigfig,
-        ..StatsConfig::default()
-    })
-    .expect("a valid configuration");
+    let sink = StatsSink::try_with_config(StatsConfig::default().with_significant_figures(sigfig))
+        .expect("a valid configuration");
     let reader = sink.reader();
     // Block, so the sample is complete however fast the test records.
     let pipeline = Pipeline::builder()

@@ -89,7 +89,7 @@ pub(crate) fn forecast(series: &[(i64, f64)], bucket_ms: i64, horizon: usize) ->
         return Vec::new();
     }
     let values: Vec<f64> = series.iter().map(|(_, v)| *v).collect();
-    let options = FitOptions { max_evaluations: 150, ..FitOptions::default() };
+    let options = FitOptions::default().with_max_evaluations(150);
     let Some(model) = HoltWinters::fit(&values, 1, &options) else { return Vec::new() };
     model
         .forecast(horizon)

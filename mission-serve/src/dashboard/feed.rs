@@ -7,15 +7,12 @@
 //! channel all have caps, and what a slow reader misses is counted, never waited for.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mission_store::schema::{META_SCHEMA_VERSION, SCHEMA_VERSION};
-use mission_store::{Store, StoreFile};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use mission_store::{EventFile, Store, StoreFile};
 use tokio::sync::broadcast;
 
 use super::row::Row;
@@ -263,38 +260,15 @@ impl StorePoller {
     }
 }
 
-/// Checks that `builder` reads a Mission Control events file this build understands.
-fn check_version(
-    builder: &ParquetRecordBatchReaderBuilder<File>,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let version = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|k| k.key == META_SCHEMA_VERSION))
-        .and_then(|k| k.value.as_deref()?.parse::<u32>().ok());
-    match version {
-        Some(v) if v <= SCHEMA_VERSION => Ok(()),
-        Some(v) => {
-            Err(format!("schema version {v}; this build reads up to {SCHEMA_VERSION}").into())
-        }
-        None => Err("not a Mission Control events file".into()),
-    }
-}
-
-/// Rows in a file, from its footer.
-fn footer_rows(file: &StoreFile) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path)?)?;
-    check_version(&builder)?;
-    Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
+/// Rows in a file, from its footer (the store checks the schema version).
+fn footer_rows(file: &StoreFile) -> Result<u64, mission_store::Error> {
+    Ok(EventFile::open(file)?.num_rows())
 }
 
 /// Every row of one finalized file, with its tenant from the partition path.
-fn read_file(file: &StoreFile) -> Result<Vec<Row>, Box<dyn std::error::Error + Send + Sync>> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path)?)?;
-    check_version(&builder)?;
+fn read_file(file: &StoreFile) -> Result<Vec<Row>, mission_store::Error> {
     let mut rows = Vec::new();
-    for batch in builder.build()? {
+    for batch in EventFile::open(file)?.batches(None)? {
         for mut row in Row::from_batch(&batch?) {
             row.tenant.clone_from(&file.partition.tenant);
             rows.push(row);

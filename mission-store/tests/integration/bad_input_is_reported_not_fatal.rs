@@ -6,11 +6,9 @@ use arrow::datatypes::{DataType, Field, Schema};
 use mission_core::{Backpressure, Pipeline, SinkState, Timestamp};
 use mission_store::layout::Partition;
 use mission_store::{Error, ParquetSink, Store, StoreConfig};
-use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 
-use crate::{TempDir, thread_events, write};
+use crate::{TempDir, half_past_last_hour, thread_events, write, write_file};
 
 #[test]
 fn an_unwritable_root_is_a_typed_error() {
@@ -20,9 +18,8 @@ fn an_unwritable_root_is_a_typed_error() {
     let err = ParquetSink::new(StoreConfig::at(file.join("store"))).err().expect("must fail");
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("a-file"), "{err}");
-    let err = ParquetSink::new(StoreConfig { zstd_level: 99, ..StoreConfig::at(&dir.0) })
-        .err()
-        .expect("must fail");
+    let err =
+        ParquetSink::new(StoreConfig::at(&dir.0).with_zstd_level(99)).err().expect("must fail");
     assert!(matches!(err, Error::Invalid { what: "zstd_level", .. }), "{err:?}");
 }
 
@@ -57,19 +54,10 @@ fn a_failing_write_is_counted_and_other_partitions_are_kept() {
     assert_eq!(store.query().count().expect("count"), 5);
 }
 
-fn write_file(path: &std::path::Path, batch: &RecordBatch, metadata: Vec<KeyValue>) {
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
-    let file = std::fs::File::create(path).expect("create");
-    let props = WriterProperties::builder().set_key_value_metadata(Some(metadata)).build();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
-    writer.write(batch).expect("write");
-    writer.close().expect("close");
-}
-
 #[test]
 fn corrupt_foreign_and_newer_files_are_skipped_and_reported() {
     let dir = TempDir::new("bad-files");
-    let now = Timestamp::now().0 - 60_000_000_000;
+    let now = half_past_last_hour();
     write(StoreConfig::at(&dir.0), thread_events("acme", "a", now));
     let partition_dir = Partition::of("acme", Timestamp(now)).dir(&dir.0);
     std::fs::write(partition_dir.join("part-corrupt.parquet"), b"PAR1 this is not parquet")
@@ -110,38 +98,24 @@ fn store_settings_out_of_range_are_refused_naming_field_and_range() {
     assert!(StoreConfig::at(&dir.0).validate().is_ok());
     drop(ParquetSink::new(StoreConfig::at(&dir.0)).expect("the defaults pass"));
     let cases = [
+        (StoreConfig::at(&dir.0).with_row_group_rows(0), "row_group_rows", "16777216"),
         (
-            StoreConfig { row_group_rows: 0, ..StoreConfig::at(&dir.0) },
-            "row_group_rows",
-            "16777216",
-        ),
-        (
-            StoreConfig { max_file_bytes: 10, ..StoreConfig::at(&dir.0) },
+            StoreConfig::at(&dir.0).with_max_file_bytes(10),
             "max_file_bytes",
             "4096 to 1099511627776",
         ),
+        (StoreConfig::at(&dir.0).with_max_file_age(Duration::ZERO), "max_file_age", "1ms"),
+        (StoreConfig::at(&dir.0).with_max_open_files(0), "max_open_files", "1 to 4096"),
+        (StoreConfig::at(&dir.0).with_zstd_level(0), "zstd_level", "1 to 22"),
         (
-            StoreConfig { max_file_age: Duration::ZERO, ..StoreConfig::at(&dir.0) },
-            "max_file_age",
-            "1ms",
-        ),
-        (
-            StoreConfig { max_open_files: 0, ..StoreConfig::at(&dir.0) },
-            "max_open_files",
-            "1 to 4096",
-        ),
-        (StoreConfig { zstd_level: 0, ..StoreConfig::at(&dir.0) }, "zstd_level", "1 to 22"),
-        (
-            StoreConfig { retention: Some(Duration::ZERO), ..StoreConfig::at(&dir.0) },
+            StoreConfig::at(&dir.0).with_retention(Some(Duration::ZERO)),
             "retention",
             "0s is out of range: expected 1s to ",
         ),
         (
-            StoreConfig {
-                tenant_retention: [("acme".to_owned(), Duration::from_secs(200 * 365 * 86_400))]
-                    .into(),
-                ..StoreConfig::at(&dir.0)
-            },
+            StoreConfig::at(&dir.0).with_tenant_retention(
+                [("acme".to_owned(), Duration::from_secs(200 * 365 * 86_400))].into(),
+            ),
             "tenant_retention",
             "(tenant \"acme\")",
         ),

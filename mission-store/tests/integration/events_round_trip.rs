@@ -4,7 +4,7 @@ use mission_core::{EventBody, Timestamp};
 use mission_store::schema::{META_ACCOUNTING, META_SCHEMA_VERSION, col};
 use mission_store::{Store, StoreConfig};
 
-use crate::{TempDir, thread_events, write};
+use crate::{TempDir, half_past_last_hour, thread_events, write};
 
 fn text(batch: &arrow::array::RecordBatch, name: &str, row: usize) -> Option<String> {
     let c = batch.column_by_name(name).expect(name);
@@ -16,7 +16,7 @@ fn text(batch: &arrow::array::RecordBatch, name: &str, row: usize) -> Option<Str
 #[test]
 fn every_kind_of_event_reads_back_exactly() {
     let dir = TempDir::new("round-trip");
-    let start = Timestamp::now().0 - 60_000_000_000;
+    let start = half_past_last_hour();
     let events = thread_events("acme", "support-bot", start);
     let report = write(StoreConfig::at(&dir.0), events.clone());
     assert_eq!(report.sinks[0].errors, 0, "{:?}", report.sinks);

@@ -2,6 +2,7 @@
 
 mod a_killed_writer_loses_nothing_acknowledged;
 mod bad_input_is_reported_not_fatal;
+mod decoded_rows_and_followed_files;
 mod events_round_trip;
 mod long_tenants_round_trip;
 mod queries_prune_and_filter;
@@ -12,11 +13,15 @@ mod tenant_scope;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use arrow::array::RecordBatch;
 use mission_core::{
     Backpressure, Decision, Event, EventBody, Level, LlmUsage, LogRecord, PermissionDecision,
     Pipeline, SpanKind, Status, Symbol, Text, ThreadContext, Timestamp,
 };
 use mission_store::{ParquetSink, StoreConfig};
+use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
 
 /// A fresh directory under the system temp dir, removed when dropped.
 pub struct TempDir(pub PathBuf);
@@ -38,6 +43,14 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Half past the last whole hour, ns since the epoch (30 to 90 minutes ago): where a test
+/// whose file or partition counts matter places its threads (a few milliseconds long each),
+/// so none is cut in two by an hour boundary, whatever the time of day it runs at.
+pub fn half_past_last_hour() -> u64 {
+    const HOUR: u64 = 3_600_000_000_000;
+    (Timestamp::now().0 / HOUR - 1) * HOUR + HOUR / 2
 }
 
 /// Writes `events` into a store at `config.root` through a real pipeline.
@@ -123,4 +136,14 @@ pub fn thread_events(tenant: &str, agent: &str, start: u64) -> Vec<Event> {
     decision.time = Timestamp(start + 3_000_000);
     events.extend([root, llm, tool, log, decision]);
     events
+}
+
+/// Writes `batch` as a Parquet file at `path` with `metadata` (a foreign or damaged store file).
+pub fn write_file(path: &std::path::Path, batch: &RecordBatch, metadata: Vec<KeyValue>) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+    let file = std::fs::File::create(path).expect("create");
+    let props = WriterProperties::builder().set_key_value_metadata(Some(metadata)).build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
+    writer.write(batch).expect("write");
+    writer.close().expect("close");
 }

@@ -2,7 +2,7 @@ use mission_core::Timestamp;
 use mission_store::schema::col;
 use mission_store::{Store, StoreConfig};
 
-use crate::{TempDir, thread_events, write};
+use crate::{TempDir, half_past_last_hour, thread_events, write};
 
 const MINUTE: u64 = 60_000_000_000;
 
@@ -24,7 +24,7 @@ fn a_narrow_time_query_reads_a_small_fraction_of_row_groups() {
         ));
     }
     let total = events.len() as u64;
-    let config = StoreConfig { row_group_rows: 5_000, ..StoreConfig::at(&dir.0) };
+    let config = StoreConfig::at(&dir.0).with_row_group_rows(5_000);
     write(config, events);
     let store = Store::open(&dir.0).expect("open");
     assert_eq!(store.query().count().expect("count"), total);
@@ -102,8 +102,7 @@ fn files_are_finalized_by_age_without_a_flush() {
     use mission_store::ParquetSink;
 
     let dir = TempDir::new("age");
-    let config =
-        StoreConfig { max_file_age: Duration::from_millis(100), ..StoreConfig::at(&dir.0) };
+    let config = StoreConfig::at(&dir.0).with_max_file_age(Duration::from_millis(100));
     let pipeline = Pipeline::builder()
         .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(30) })
         .with_sink(ParquetSink::new(config).expect("sink"))
@@ -131,7 +130,7 @@ fn files_are_finalized_by_age_without_a_flush() {
 fn progress_is_reported_per_file() {
     use std::sync::{Arc, Mutex};
     let dir = TempDir::new("progress");
-    let start = Timestamp::now().0 - 10 * MINUTE;
+    let start = half_past_last_hour();
     let mut events = Vec::new();
     for (i, tenant) in ["acme", "beta", "gamma"].iter().enumerate() {
         events.extend(thread_events(tenant, "a", start + i as u64 * 1_000_000));

@@ -3,14 +3,14 @@ use std::time::Duration;
 use mission_core::Timestamp;
 use mission_store::{ParquetSink, RetentionPolicy, Store, StoreConfig};
 
-use crate::{TempDir, thread_events, write};
+use crate::{TempDir, half_past_last_hour, thread_events, write};
 
 const HOUR: u64 = 3_600_000_000_000;
 
 #[test]
 fn retention_deletes_only_expired_partitions() {
     let dir = TempDir::new("retention");
-    let now = Timestamp::now().0;
+    let now = half_past_last_hour();
     let mut events = thread_events("acme", "a", now - 5 * HOUR);
     events.extend(thread_events("acme", "a", now - 60_000_000_000));
     events.extend(thread_events("other", "a", now - 4 * HOUR));
@@ -53,27 +53,26 @@ fn erasure_rewrites_files_without_the_erased_events() {
 #[test]
 fn per_tenant_retention_overrides_the_default() {
     let dir = TempDir::new("tenant-retention");
-    let now = Timestamp::now().0;
+    let now = half_past_last_hour();
     let mut events = thread_events("acme", "a", now - 5 * HOUR);
     events.extend(thread_events("other", "a", now - 5 * HOUR));
     events.extend(thread_events("strict", "a", now - 2 * HOUR));
     write(StoreConfig::at(&dir.0), events);
     let mut store = Store::open(&dir.0).expect("open");
     // Keep everything by default, 24 h for `acme`, 1 h for `strict`: only `strict` loses data.
-    let policy = RetentionPolicy {
-        default: None,
-        tenants: [
+    let policy = RetentionPolicy::default().with_tenants(
+        [
             ("acme".to_owned(), Duration::from_secs(24 * 3600)),
             ("strict".to_owned(), Duration::from_secs(3600)),
         ]
         .into(),
-    };
+    );
     assert_eq!(store.apply_retention_policy(&policy, Timestamp(now)).expect("retention"), 1);
     assert_eq!(store.query().tenant("strict").count().expect("count"), 0);
     assert_eq!(store.query().tenant("acme").count().expect("count"), 5);
     assert_eq!(store.query().tenant("other").count().expect("count"), 5);
     // A 3 h default now expires `other` (5 h old) but not `acme`, whose own 24 h wins.
-    let policy = RetentionPolicy { default: Some(Duration::from_secs(3 * 3600)), ..policy };
+    let policy = policy.with_default(Some(Duration::from_secs(3 * 3600)));
     assert_eq!(store.apply_retention_policy(&policy, Timestamp(now)).expect("retention"), 1);
     assert_eq!(store.query().tenant("other").count().expect("count"), 0);
     assert_eq!(store.query().tenant("acme").count().expect("count"), 5);
@@ -111,7 +110,7 @@ fn erasure_can_be_limited_to_one_tenant() {
 #[test]
 fn files_carry_extra_metadata_through_erasure() {
     let dir = TempDir::new("file-metadata");
-    let now = Timestamp::now().0 - 60_000_000_000;
+    let now = half_past_last_hour();
     let source: mission_store::FileMetadataSource =
         std::sync::Arc::new(|| vec![("mission.audit.head".to_owned(), "{\"seq\":7}".to_owned())]);
     let sink = ParquetSink::new(StoreConfig::at(&dir.0)).expect("sink").with_file_metadata(source);

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use mission_ml::nab::{self, Corpus, Profile, Results, Series, Window};
+use mission_eval::nab::{self, Corpus, Profile, Results, Series, Window};
 
 const NAB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/datasets/nab");
 

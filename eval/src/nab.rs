@@ -8,7 +8,7 @@
 //! scores beside NAB's published scoreboard.
 //!
 //! ```
-//! use mission_ml::nab::{self, Corpus, Profile, Results, Series, Window};
+//! use mission_eval::nab::{self, Corpus, Profile, Results, Series, Window};
 //!
 //! // One series of 100 points with one labelled window (indices 50..=59).
 //! let times: Vec<u64> = (0..100).map(|i| i * 60_000_000_000).collect();
@@ -84,7 +84,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::Detector;
+use mission_ml::Detector;
 
 mod layout;
 
@@ -264,8 +264,8 @@ impl Series {
 /// `min(floor(0.15 · n), 0.15 · 5000)`.
 ///
 /// ```
-/// assert_eq!(mission_ml::nab::probation_len(1000), 150);
-/// assert_eq!(mission_ml::nab::probation_len(22_695), 750);
+/// assert_eq!(mission_eval::nab::probation_len(1000), 150);
+/// assert_eq!(mission_eval::nab::probation_len(22_695), 750);
 /// ```
 pub fn probation_len(n: usize) -> usize {
     let share = (PROBATIONARY_PERCENT * n as f64).floor();
@@ -277,7 +277,7 @@ pub fn probation_len(n: usize) -> usize {
 /// `x >= 3`. Positive left of a window's end, negative right of it.
 ///
 /// ```
-/// use mission_ml::nab::scaled_sigmoid;
+/// use mission_eval::nab::scaled_sigmoid;
 /// assert!((scaled_sigmoid(-1.0) - 0.986_614_298_2).abs() < 1e-9);
 /// assert_eq!(scaled_sigmoid(0.0), 0.0);
 /// assert_eq!(scaled_sigmoid(3.0), -1.0);

@@ -69,10 +69,10 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use crate::atomic::sync_dir;
 use crate::crash_points::{self, Point};
 use crate::layout::TEMP_SUFFIX;
 use crate::schema::{self, events_schema};
+use crate::write::atomic::sync_dir;
 use crate::{Error, Result};
 
 /// Suffix of write-ahead log segments (which also start with a dot, like temporary files).
@@ -365,7 +365,7 @@ pub(crate) fn leftovers_by_writer(paths: &[PathBuf]) -> Leftovers {
 /// Recovers the leftovers of writers that are not running (see the [module docs](self)).
 pub(crate) fn recover(root: &Path, props: &WriterProperties) -> Result<Recovery> {
     let mut paths = Vec::new();
-    crate::store::walk(&root.join("events"), &mut paths)?;
+    crate::layout::walk(&root.join("events"), &mut paths)?;
     let mut report = Recovery::default();
     for (writer, (segments, temps)) in leftovers_by_writer(&paths) {
         if !writer.is_empty() && writer_running(root, &writer) {

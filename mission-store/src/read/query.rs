@@ -17,10 +17,10 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 
+use crate::read::decode::{attribute_matches, check_schema_version, string_column};
+use crate::read::store::{SkippedFile, Store, StoreCheck, StoreFile};
 use crate::schema::{col, events_schema};
-use crate::store::{
-    SkippedFile, Store, StoreFile, attribute_matches, check_metadata, string_column,
-};
+use crate::write::wal;
 use crate::{Error, Result};
 
 /// What a query read, and what it could skip without reading.
@@ -413,7 +413,7 @@ impl QueryIter<'_> {
                 }
             };
             let rows = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
-            if let Err(e) = check_metadata(&file.path, builder.metadata()) {
+            if let Err(e) = check_schema_version(&file.path, builder.metadata()) {
                 self.skip(file, e.to_string(), rows);
                 continue;
             }
@@ -509,5 +509,37 @@ impl Iterator for QueryIter<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.next_batch().transpose()
+    }
+}
+
+impl Store {
+    /// A query over every event in the store.
+    pub fn query(&self) -> Query<'_> {
+        Query::new(self)
+    }
+
+    /// Reads every file once (the time column only) and reports files, events, leftovers of
+    /// killed writers and files that cannot be read.
+    ///
+    /// # Errors
+    /// I/O errors reading a file that could be opened.
+    pub fn check(&self) -> Result<StoreCheck> {
+        let mut iter = self.query().columns(&[col::TIME]).iter()?;
+        let mut events = 0;
+        for batch in iter.by_ref() {
+            events += batch?.num_rows() as u64;
+        }
+        let report = self.open_report();
+        Ok(StoreCheck {
+            files: self.files().len(),
+            bytes: self.files().iter().map(|f| f.bytes).sum(),
+            events,
+            leftovers: report.leftovers.clone(),
+            misplaced: report.misplaced.clone(),
+            unreadable: iter.stats().skipped.clone(),
+            wal: report.wal.iter().map(|p| wal::inspect(p)).collect(),
+            in_progress: report.in_progress,
+            quarantined: report.quarantined.clone(),
+        })
     }
 }

@@ -3,7 +3,7 @@
 //! scoreboard.
 //!
 //! ```text
-//! cargo run --release -p mission-ml --bin nab -- [--data DIR] [--out DIR] [--detector NAME] [--no-write]
+//! cargo run --release -p mission-eval --bin nab -- [--data DIR] [--out DIR] [--detector NAME] [--no-write]
 //! ```
 //!
 //! Writes `OUT/<detector>/<category>/<detector>_<file>.csv` (NAB's results format) and
@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use mission_ml::nab::{self, Corpus, ProfileScore, Published, Results};
+use mission_eval::nab::{self, Corpus, ProfileScore, Published, Results};
 
 const USAGE: &str = "\
 usage: nab [--data DIR] [--out DIR] [--detector NAME] [--no-write]

@@ -3,7 +3,7 @@
 //! and the published anchors from `M4_evaluation_and_ranks.json`.
 //!
 //! ```text
-//! cargo run --release -p mission-ml --bin m4 -- [--data ../shared/datasets/m4-hourly] [--validate] [--method NAME]
+//! cargo run --release -p mission-eval --bin m4 -- [--data ../shared/datasets/m4-hourly] [--validate] [--method NAME]
 //! ```
 //!
 //! `--validate` scores the last 48 points of each training series instead of the test set (the
@@ -167,7 +167,7 @@ impl Method {
     /// The 48 forecasts after `x` (negative forecasts set to 0: every M4 hourly series is
     /// positive).
     fn forecast(self, x: &[f64]) -> Vec<f64> {
-        let multi_step = FitOptions { horizon: HORIZON, stride: 4, ..FitOptions::default() };
+        let multi_step = FitOptions::default().with_horizon(HORIZON).with_stride(4);
         let f = match self {
             Self::Procedure if x.len() < HORIZON + 2 * WEEK => Self::Daily.forecast(x),
             Self::Procedure => {

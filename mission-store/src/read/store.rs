@@ -1,0 +1,322 @@
+//! [`Store`]: a store on disk, opened for reading, retention and erasure.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use crate::layout::{Partition, TEMP_SUFFIX, walk};
+use crate::write::wal;
+use crate::{Error, Result};
+
+/// One finalized events file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its partition (from the path).
+    pub partition: Partition,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// What [`Store::open`] found besides readable files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Temporary files of writers that did not finish (a killed process): never read;
+    /// [`Store::recover`] deletes those whose rows are in a log segment and quarantines the rest.
+    pub leftovers: Vec<PathBuf>,
+    /// `.parquet` files outside the partition layout: never read.
+    pub misplaced: Vec<PathBuf>,
+    /// Write-ahead log segments of writers that did not finish: their rows are not in the
+    /// store until [`Store::recover`] (or the next writer to start) rebuilds their files.
+    pub wal: Vec<PathBuf>,
+    /// Temporary files and log segments of writers that are running: theirs, not leftovers.
+    pub in_progress: usize,
+    /// Files recovery could not use, moved under `<root>/quarantine/`: never read.
+    pub quarantined: Vec<PathBuf>,
+}
+
+/// What [`Store::check`] found: every file read through once.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StoreCheck {
+    /// Finalized files.
+    pub files: usize,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// Events in the readable files.
+    pub events: u64,
+    /// Temporary files left by writers that did not finish.
+    pub leftovers: Vec<PathBuf>,
+    /// `.parquet` files outside the partition layout.
+    pub misplaced: Vec<PathBuf>,
+    /// Files that cannot be read, with the reason (corrupt, foreign, newer schema).
+    pub unreadable: Vec<(PathBuf, String)>,
+    /// Log segments of writers that did not finish, with the rows recovery will add (not yet
+    /// counted in `events`).
+    pub wal: Vec<crate::PendingSegment>,
+    /// Files of running writers (not a problem).
+    pub in_progress: usize,
+    /// Files recovery could not use, under `<root>/quarantine/`.
+    pub quarantined: Vec<PathBuf>,
+}
+
+impl StoreCheck {
+    /// Whether nothing is wrong.
+    pub fn healthy(&self) -> bool {
+        self.leftovers.is_empty()
+            && self.misplaced.is_empty()
+            && self.unreadable.is_empty()
+            && self.wal.is_empty()
+            && self.quarantined.is_empty()
+    }
+}
+
+/// A file a read skipped, and why: every answer computed from a store is only as complete as
+/// the files it could read, so every read API reports these (see [`Store::skipped_files`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct SkippedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it was skipped (corrupt, foreign, newer schema, …).
+    pub reason: String,
+    /// The rows it holds, when its footer could be read (`None`: unknown, the file is too
+    /// damaged to tell).
+    pub rows: Option<u64>,
+}
+
+impl std::fmt::Display for SkippedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)?;
+        match self.rows {
+            Some(rows) => write!(f, " ({rows} rows not read)"),
+            None => write!(f, " (rows unknown)"),
+        }
+    }
+}
+
+/// A store of events on disk: `<root>/events/tenant=<t>/date=<d>/hour=<h>/*.parquet`.
+///
+/// Opening lists the finalized files (a listing, not a read); queries open only the files and
+/// row groups that can match. Files a killed writer left behind are reported, never read.
+///
+/// A store may be [scoped](Self::scoped) to one tenant: it then lists only that tenant's
+/// partitions, so every query, view, listing, check, erasure and retention pass of it reads or
+/// changes that tenant's files and nothing else, whatever filters the caller adds. This is how
+/// a tenant-scoped principal reads (the MCP server, the dashboard, `mission-ctl --tenant`,
+/// Python's `query(tenant=)`): the scope is applied where the files are listed, not to each
+/// answer.
+///
+/// Every read through a `Store` (queries, [`threads`](Self::threads),
+/// [`thread`](Self::thread), [`operation_stats`](Self::operation_stats),
+/// [`cost_report`](Self::cost_report), [`anomalies`](Self::anomalies), [`check`](Self::check))
+/// records the files it had to skip in the store's read log, so a caller asks
+/// [`skipped_files`](Self::skipped_files) after computing an answer and never presents a
+/// partial answer as a whole one. Clones share the log; open a store per request to keep
+/// requests apart.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+    files: Vec<StoreFile>,
+    report: OpenReport,
+    progress: Option<ProgressHook>,
+    scope: Option<String>,
+    skipped: std::sync::Arc<std::sync::Mutex<Vec<SkippedFile>>>,
+}
+
+/// The callback of [`Store::with_progress`].
+#[derive(Clone)]
+pub(crate) struct ProgressHook(std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>);
+
+impl ProgressHook {
+    pub(crate) fn call(&self, done: usize, total: usize) {
+        (self.0)(done, total);
+    }
+}
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressHook")
+    }
+}
+
+impl Store {
+    /// Opens the store at `root` (which need not exist yet: it is then empty).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a directory cannot be listed.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        let root = root.as_ref().to_path_buf();
+        let mut paths = Vec::new();
+        walk(&root.join("events"), &mut paths)?;
+        paths.sort();
+        let mut files = Vec::new();
+        let mut report = OpenReport::default();
+        for (writer, (segments, temps)) in wal::leftovers_by_writer(&paths) {
+            if !writer.is_empty() && wal::writer_running(&root, &writer) {
+                report.in_progress += segments.len() + temps.len();
+            } else {
+                report.wal.extend(segments);
+                report.leftovers.extend(temps);
+            }
+        }
+        walk(&wal::quarantine_dir(&root), &mut report.quarantined)?;
+        report.quarantined.sort();
+        for path in paths {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.ends_with(TEMP_SUFFIX) || name.ends_with(wal::WAL_SUFFIX) {
+                continue;
+            }
+            if !name.ends_with(".parquet") || name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            match Partition::from_path(&root, &path) {
+                Some(partition) => {
+                    let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    files.push(StoreFile { path, partition, bytes });
+                }
+                None => report.misplaced.push(path),
+            }
+        }
+        Ok(Self { root, files, report, progress: None, scope: None, skipped: Default::default() })
+    }
+
+    /// Opens the store at `root` seeing only `tenant`'s partitions, or every tenant's for
+    /// `None` (the same as [`open`](Self::open)); see [`scoped`](Self::scoped).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_scoped(root: impl AsRef<Path>, tenant: Option<&str>) -> Result<Self> {
+        let store = Self::open(root)?;
+        Ok(match tenant {
+            Some(t) => store.scoped(t),
+            None => store,
+        })
+    }
+
+    /// This store limited to `tenant`'s partitions: its [`files`](Self::files), every
+    /// [`query`](Self::query) and view (thread, threads, statistics, cost, anomalies),
+    /// [`file_metadata`](Self::file_metadata), [`check`](Self::check), the leftovers it
+    /// reports, erasure and retention see that tenant's files only. A query's own
+    /// [`tenant`](crate::Query::tenant) filter can only narrow it further. Scoping a scoped store to
+    /// another tenant leaves it empty.
+    ///
+    /// Cost: one pass over the file list; nothing is read.
+    pub fn scoped(mut self, tenant: &str) -> Self {
+        if self.scope.as_deref().is_some_and(|s| s != tenant) {
+            self.files.clear();
+            self.report = OpenReport::default();
+            return self;
+        }
+        self.files.retain(|f| f.partition.tenant == tenant);
+        let dir = self
+            .root
+            .join("events")
+            .join(format!("tenant={}", crate::layout::tenant_segment(tenant)));
+        self.report.leftovers.retain(|p| p.starts_with(&dir));
+        self.report.wal.retain(|p| p.starts_with(&dir));
+        // A misplaced or quarantined file belongs to no tenant that can be told, and the count of
+        // running writers' files is the whole store's: only an unscoped store lists them.
+        self.report.misplaced.clear();
+        self.report.quarantined.clear();
+        self.report.in_progress = 0;
+        self.scope = Some(tenant.to_owned());
+        self
+    }
+
+    /// The tenant this store is [scoped](Self::scoped) to; `None` sees every tenant.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// Calls `progress(files_done, files_to_read)` whenever a query of this store (including
+    /// [`threads`](Self::threads), [`operation_stats`](Self::operation_stats),
+    /// [`cost_report`](Self::cost_report) and [`check`](Self::check)) moves to its next file,
+    /// and once more when it has read them all: for a progress bar over a long scan.
+    ///
+    /// Cost: one call per file; nothing per row.
+    pub fn with_progress(
+        mut self,
+        progress: impl Fn(usize, usize) + Send + Sync + 'static,
+    ) -> Self {
+        self.progress = Some(ProgressHook(std::sync::Arc::new(progress)));
+        self
+    }
+
+    pub(crate) fn progress_hook(&self) -> Option<&ProgressHook> {
+        self.progress.as_ref()
+    }
+
+    /// The files reads through this store (and its clones) skipped so far, each once, in path
+    /// order: non-empty means an answer computed from it is missing those files' rows.
+    ///
+    /// Cost: a lock and a copy of the (short) list.
+    pub fn skipped_files(&self) -> Vec<SkippedFile> {
+        self.skipped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Records a file a read skipped (once per path).
+    pub(crate) fn note_skipped(&self, file: SkippedFile) {
+        let mut list = self.skipped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(at) = list.binary_search_by(|f| f.path.cmp(&file.path)) {
+            list.insert(at, file);
+        }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The finalized files, in path order.
+    pub fn files(&self) -> &[StoreFile] {
+        &self.files
+    }
+
+    /// Leftovers and misplaced files found when opening.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Deletes the temporary files killed writers left behind; returns how many.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if one cannot be removed.
+    pub fn remove_leftovers(&mut self) -> Result<usize> {
+        let n = self.report.leftovers.len();
+        for path in self.report.leftovers.drain(..) {
+            fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        }
+        Ok(n)
+    }
+
+    /// The finalized files with the value of metadata key `key` in each (`None` where a file
+    /// has none), in path order.
+    ///
+    /// # Errors
+    /// I/O or Parquet errors reading a file's footer.
+    pub fn file_metadata(&self, key: &str) -> Result<Vec<(PathBuf, Option<String>)>> {
+        self.files
+            .iter()
+            .map(|f| {
+                let file = File::open(&f.path).map_err(|e| Error::io("open", &f.path, e))?;
+                let reader = parquet::file::serialized_reader::SerializedFileReader::new(file)
+                    .map_err(|e| Error::parquet(&f.path, e))?;
+                let value = parquet::file::reader::FileReader::metadata(&reader)
+                    .file_metadata()
+                    .key_value_metadata()
+                    .and_then(|kv| kv.iter().find(|k| k.key == key))
+                    .and_then(|k| k.value.clone());
+                Ok((f.path.clone(), value))
+            })
+            .collect()
+    }
+
+    /// Lists the files again, keeping the progress callback and the scope.
+    pub(crate) fn reopen(&mut self) -> Result<()> {
+        let progress = self.progress.take();
+        let skipped = self.skipped.clone();
+        *self = Store::open_scoped(&self.root, self.scope.as_deref())?;
+        self.progress = progress;
+        self.skipped = skipped;
+        Ok(())
+    }
+}
