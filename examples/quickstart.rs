@@ -6,7 +6,7 @@
 //! Run: `cargo run --release --example quickstart` (add `-- --threads 20000` for more,
 //! `-- --store DIR` to write somewhere other than `./mission-data`, `-- --no-incident` for a
 //! calm hour, `-- --directives FILE` for directives of your own instead of
-//! `examples/directives/quickstart.toml`, `-- --dashboard [ADDR]` to watch it in a browser on
+//! `examples/directives/quickstart.toml`, `--features dashboard -- --dashboard [ADDR]` to watch it in a browser on
 //! http://127.0.0.1:7878/ — served during the run and afterwards, until Ctrl-C).
 
 use std::time::{Duration, Instant};
@@ -47,16 +47,7 @@ fn main() {
         .build()
         .unwrap_or_else(|e| fail(e));
     // `--dashboard [ADDR]`: the live dashboard, served from this process.
-    let dashboard = std::env::args().any(|a| a == "--dashboard").then(|| {
-        let addr = arg("--dashboard").filter(|a| !a.starts_with("--"));
-        let addr = addr.as_deref().unwrap_or("127.0.0.1:7878");
-        let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| fail(e));
-        let server = control
-            .serve_dashboard(mission_sdk::DashboardConfig::new(addr))
-            .unwrap_or_else(|e| fail(e));
-        println!("Dashboard: {}", server.url());
-        server
-    });
+    let dashboard = std::env::args().any(|a| a == "--dashboard").then(|| serve_dashboard(&control));
 
     // This run's anomalies, as they happen (the store may hold earlier runs' too).
     let live = control
@@ -195,6 +186,41 @@ fn main() {
         loop {
             std::thread::park();
         }
+    }
+}
+
+/// Serves the live dashboard from this process on `--dashboard [ADDR]` (default
+/// `127.0.0.1:7878`).
+#[cfg(feature = "dashboard")]
+fn serve_dashboard(control: &MissionControl) -> mission_sdk::DashboardServer {
+    let addr = arg("--dashboard").filter(|a| !a.starts_with("--"));
+    let addr = addr.as_deref().unwrap_or("127.0.0.1:7878");
+    let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| fail(e));
+    let server = control
+        .serve_dashboard(mission_sdk::DashboardConfig::new(addr))
+        .unwrap_or_else(|e| fail(e));
+    println!("Dashboard: {}", server.url());
+    server
+}
+
+/// Without the `dashboard` feature (the first command builds no HTTP server), `--dashboard`
+/// says how to get it.
+#[cfg(not(feature = "dashboard"))]
+fn serve_dashboard(_: &MissionControl) -> Never {
+    fail(
+        "--dashboard needs the dashboard feature: \
+         cargo run --release --example quickstart --features dashboard -- --dashboard",
+    )
+}
+
+/// The dashboard server type when the feature is off: never built.
+#[cfg(not(feature = "dashboard"))]
+enum Never {}
+
+#[cfg(not(feature = "dashboard"))]
+impl Never {
+    fn url(&self) -> &str {
+        match *self {}
     }
 }
 

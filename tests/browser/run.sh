@@ -2,7 +2,7 @@
 # Runs the dashboard's browser tests in Debian's headless Chromium (no browser download).
 #
 # Needs the binaries built first:
-#   cargo build -p mission-examples --example dashboard_agent --example store_fixture -p mission-ctl
+#   cargo build -p mission-examples --features full --example dashboard_agent --example store_fixture -p mission-ctl
 # and finds them through MISSION_DASHBOARD_AGENT, MISSION_CTL and MISSION_STORE_FIXTURE, which
 # default to ${CARGO_TARGET_DIR:-target}/debug/... Screenshots and figures go to tests/browser/out/.
 set -euo pipefail
@@ -24,7 +24,7 @@ export MISSION_CTL="${MISSION_CTL:-$target/debug/mission-ctl}"
 for bin in "$MISSION_DASHBOARD_AGENT" "$MISSION_STORE_FIXTURE" "$MISSION_CTL"; do
   if [ ! -x "$bin" ]; then
     echo "browser tests: $bin is missing; build it with" >&2
-    echo "  cargo build -p mission-examples --example dashboard_agent --example store_fixture -p mission-ctl" >&2
+    echo "  cargo build -p mission-examples --features full --example dashboard_agent --example store_fixture -p mission-ctl" >&2
     exit 1
   fi
 done

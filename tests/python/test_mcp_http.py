@@ -27,7 +27,7 @@ def agent_binary():
     exe = os.environ.get("MISSION_MCP_AGENT")
     if exe:
         return exe
-    subprocess.run(["cargo", "build", "-q", "-p", "mission-examples", "--example", "mcp_agent"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "-q", "-p", "mission-examples", "--features", "mcp", "--example", "mcp_agent"], cwd=ROOT, check=True)
     return str(ROOT / "target" / "debug" / "examples" / "mcp_agent")
 
 

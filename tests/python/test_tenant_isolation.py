@@ -37,7 +37,7 @@ def binary(env, args, path):
 def agent(tmp_path_factory):
     """(process, its JSON line, store, a tenant-1 thread id that tenant-0 continued)."""
     store = tmp_path_factory.mktemp("iso-store")
-    exe = binary("MISSION_MCP_AGENT", ["-p", "mission-examples", "--example", "mcp_agent"],
+    exe = binary("MISSION_MCP_AGENT", ["-p", "mission-examples", "--features", "mcp", "--example", "mcp_agent"],
                  "examples/mcp_agent")
     proc = subprocess.Popen(
         [exe, str(store), "--threads", "40", "--token", ADMIN, "--tenant-token", f"{T0}:tenant-0",
