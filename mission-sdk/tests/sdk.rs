@@ -482,3 +482,38 @@ fn sampling_settings_out_of_range_are_refused_naming_field_and_range() {
         );
     }
 }
+
+/// Issue 15, section 4: distinct names beyond the statistics' bound are merged and counted, and
+/// the count shows in health (`HealthReport::stats_overflowed`, which the MCP `health` tool
+/// and `mission://health` resource serialize for an admin). Before the bound, 600,000 agent
+/// names took 1.1 GB and nothing said so.
+#[test]
+fn operations_past_the_statistics_bound_are_counted_in_health() {
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .without_store()
+        .without_models()
+        .with_tenant("acme")
+        .build()
+        .expect("build");
+    let bound = mission_sdk::core::StatsConfig::default().max_operations;
+    let agent = control.agent("crawler");
+    let thread = agent.thread();
+    for i in 0..10 {
+        thread.step(&format!("op-{i}")).end();
+    }
+    control.flush().expect("flush");
+    assert_eq!(control.health_report().stats_overflowed, 0, "within the bound");
+    // `bound + 76` distinct operations, plus the thread's root span `invoke_agent`: 77 more
+    // distinct (agent, operation) pairs than the bound, one span each.
+    for i in 10..bound + 76 {
+        thread.step(&format!("op-{i}")).end();
+    }
+    thread.end();
+    control.flush().expect("flush");
+    let report = control.health_report();
+    assert_eq!(report.stats_overflowed, 77);
+    let json = serde_json::to_value(&report).expect("serialize");
+    assert_eq!(json["stats_overflowed"], 77, "{}", json["stats_overflowed"]);
+    assert_eq!(control.stats().overflowed, 77);
+}

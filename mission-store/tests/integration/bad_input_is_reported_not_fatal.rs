@@ -127,3 +127,86 @@ fn store_settings_out_of_range_are_refused_naming_field_and_range() {
         assert!(text.contains(&format!("`{field}`")) && text.contains(range), "{text}");
     }
 }
+
+/// Issue 15, section 2: what a killed writer left and recovery cannot use is quarantined and
+/// reported, exactly once, and never read. Two such leftovers of a writer that is gone (no
+/// lock): a `.tmp` Parquet file with no log segment beside it (its rows cannot be read back)
+/// and a log segment of garbage. Before recovery they are reported as leftovers and a pending
+/// segment that cannot be recovered; recovery moves both under `<root>/quarantine/` (same
+/// path below `events/`, same bytes) with a reason; afterwards the store reports them as
+/// quarantined (so `check` is not healthy), reads only its good file, and a second recovery
+/// has nothing left to do. A writer that starts later quarantines a new leftover by itself.
+#[test]
+fn unrecoverable_leftovers_are_quarantined_and_reported_once() {
+    let dir = TempDir::new("quarantine");
+    let root = &dir.0;
+    let now = half_past_last_hour();
+    write(StoreConfig::at(root), thread_events("acme", "a", now));
+    let partition_dir = Partition::of("acme", Timestamp(now)).dir(root);
+    let temp = partition_dir.join(".part-00000007-deadbeef.parquet.tmp");
+    let segment = partition_dir.join(".part-00000008-deadbeef.parquet.wal");
+    let temp_bytes = b"PAR1 a file whose writer died before its footer".to_vec();
+    let segment_bytes = vec![0xAB_u8; 64 * 1024];
+    std::fs::write(&temp, &temp_bytes).expect("write temp");
+    std::fs::write(&segment, &segment_bytes).expect("write segment");
+
+    let store = Store::open(root).expect("open");
+    assert_eq!(store.open_report().leftovers, vec![temp.clone()]);
+    assert_eq!(store.open_report().wal, vec![segment.clone()]);
+    assert!(store.open_report().quarantined.is_empty());
+    let check = store.check().expect("check");
+    assert_eq!(check.events, 5);
+    assert_eq!(check.wal.len(), 1, "{check:?}");
+    assert_eq!(check.wal[0].rows, 0);
+    assert!(check.wal[0].unrecoverable.is_some(), "doctor says it cannot be recovered: {check:?}");
+    assert!(!check.healthy());
+
+    let mut store = Store::open(root).expect("open");
+    let recovery = store.recover().expect("recover");
+    assert!(recovery.files_recovered.is_empty(), "{recovery:?}");
+    assert_eq!(recovery.rows_recovered, 0);
+    assert_eq!(recovery.temps_removed, 0, "a temp without a segment is not silently deleted");
+    let reason = |path: &std::path::Path| {
+        recovery.quarantined.iter().find(|(p, _)| p == path).map(|(_, r)| r.clone())
+    };
+    assert_eq!(recovery.quarantined.len(), 2, "{recovery:?}");
+    assert!(
+        reason(&temp).is_some_and(|r| r.contains("without a write-ahead log segment")),
+        "{recovery:?}"
+    );
+    assert!(reason(&segment).is_some_and(|r| !r.is_empty()), "{recovery:?}");
+
+    let quarantined = |path: &std::path::Path| {
+        root.join("quarantine").join(path.strip_prefix(root.join("events")).expect("below events"))
+    };
+    assert!(!temp.exists() && !segment.exists(), "moved out of the events tree");
+    assert_eq!(std::fs::read(quarantined(&temp)).expect("quarantined temp"), temp_bytes);
+    assert_eq!(std::fs::read(quarantined(&segment)).expect("quarantined segment"), segment_bytes);
+
+    let store = Store::open(root).expect("reopen");
+    let report = store.open_report();
+    assert!(report.leftovers.is_empty() && report.wal.is_empty(), "{report:?}");
+    let mut expected = vec![quarantined(&temp), quarantined(&segment)];
+    expected.sort();
+    assert_eq!(report.quarantined, expected);
+    assert_eq!(store.query().count().expect("count"), 5, "quarantined files are never read");
+    let check = store.check().expect("check");
+    assert_eq!(check.quarantined, expected);
+    assert!(check.unreadable.is_empty(), "{check:?}");
+    assert!(!check.healthy(), "a quarantine is reported, not hidden");
+
+    let mut store = Store::open(root).expect("reopen");
+    let again = store.recover().expect("recover again");
+    assert!(again.quarantined.is_empty() && again.files_recovered.is_empty(), "{again:?}");
+    assert_eq!(store.open_report().quarantined, expected, "reported once, still there");
+
+    // The next writer to start recovers by itself: a new leftover goes to the quarantine too.
+    let late = partition_dir.join(".part-00000009-deadbeef.parquet.tmp");
+    std::fs::write(&late, b"another dead writer's unfinished file").expect("write");
+    write(StoreConfig::at(root), thread_events("acme", "b", now + 10_000_000));
+    let store = Store::open(root).expect("reopen");
+    assert!(!late.exists());
+    assert!(store.open_report().leftovers.is_empty(), "{:?}", store.open_report());
+    assert!(store.open_report().quarantined.contains(&quarantined(&late)));
+    assert_eq!(store.query().count().expect("count"), 10);
+}
