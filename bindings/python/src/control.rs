@@ -669,8 +669,10 @@ impl Control {
 
     /// Records a span timed elsewhere (the OpenTelemetry bridge): `kind` is one of
     /// `llm_call`, `tool_call`, `agent_step`, `retrieval`, `custom`; times in ns since the
-    /// Unix epoch; ids as W3C hex.
-    #[pyo3(signature = (*, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, agent=None, error=None, model=None, provider=None, input_tokens=0, output_tokens=0, attributes=None))]
+    /// Unix epoch; ids as W3C hex. Cached input tokens are part of `input_tokens` and
+    /// reasoning tokens part of `output_tokens` (clamped to them); `ok` marks a span the source
+    /// reported successful (an `error` wins).
+    #[pyo3(signature = (*, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, agent=None, error=None, model=None, provider=None, input_tokens=0, output_tokens=0, cached_input_tokens=0, reasoning_tokens=0, ok=false, attributes=None))]
     #[allow(clippy::too_many_arguments)]
     fn _record_span(
         &self,
@@ -687,6 +689,9 @@ impl Control {
         provider: Option<&str>,
         input_tokens: u32,
         output_tokens: u32,
+        cached_input_tokens: u32,
+        reasoning_tokens: u32,
+        ok: bool,
         attributes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let core = self.open_core()?;
@@ -714,12 +719,16 @@ impl Control {
         };
         if let Some(message) = error {
             span.set_error(message);
+        } else if ok {
+            span.status = mission_core::Status::Ok;
         }
         if kind == mission_core::SpanKind::LlmCall {
             span.llm.model = model.map_or(Symbol::EMPTY, Symbol::intern);
             span.llm.provider = provider.map_or(Symbol::EMPTY, Symbol::intern);
             span.llm.input_tokens = input_tokens;
             span.llm.output_tokens = output_tokens;
+            span.llm.cached_input_tokens = cached_input_tokens.min(input_tokens);
+            span.llm.reasoning_tokens = reasoning_tokens.min(output_tokens);
             if let Some(cost) = core.cost(&span.llm) {
                 span.llm.cost_usd = cost;
             }

@@ -265,6 +265,26 @@ impl Span {
         }
     }
 
+    /// Sets an LLM call's model once it is known (`gen_ai.request.model`; the cost is priced
+    /// from it when the span ends) and, if given, the model that answered
+    /// (`gen_ai.response.model`). An empty `request_model` keeps the one given before.
+    #[pyo3(signature = (request_model, response_model=None))]
+    fn set_model(&mut self, request_model: &str, response_model: Option<&str>) -> PyResult<()> {
+        if self.event.is_none() {
+            return Ok(());
+        }
+        let Some(usage) = self.usage_mut() else {
+            return Err(PyValueError::new_err("set_model is for LLM calls (thread.llm_call)"));
+        };
+        if !request_model.is_empty() {
+            usage.model = Symbol::intern(request_model);
+        }
+        if let Some(response_model) = response_model {
+            self.set("gen_ai.response.model", AttrValue::from(response_model));
+        }
+        Ok(())
+    }
+
     /// Why the model stopped (`gen_ai.response.finish_reasons`).
     fn set_finish_reason(&mut self, reason: &str) {
         self.set("gen_ai.response.finish_reasons", AttrValue::from(reason));
