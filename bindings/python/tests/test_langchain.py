@@ -80,3 +80,32 @@ def test_a_tool_calling_chain_lands_as_one_thread(tmp_path, fake_openai):
     stored = repr(found)
     for secret in ("SECRET-PROMPT-42", "SECRET-TOOL-OUTPUT", ANSWER):
         assert secret not in stored
+
+
+def test_retrievers_and_a_model_called_alone(tmp_path, fake_openai):
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_openai import ChatOpenAI
+
+    from mission_control.integrations.langchain import MissionCallbackHandler
+
+    class Docs(BaseRetriever):
+        def _get_relevant_documents(self, query, *, run_manager):
+            return [Document(page_content="SECRET-DOCUMENT"), Document(page_content="another")]
+
+    control = mc.init(store=tmp_path / "store", service="svc", tenant="acme", models=False)
+    handler = MissionCallbackHandler(control)
+    try:
+        assert len(Docs().invoke("paris", config={"callbacks": [handler]})) == 2
+        model = ChatOpenAI(model="gpt-4o-mini", base_url=fake_openai.url, api_key="k", max_retries=0)
+        assert model.invoke("hello", config={"callbacks": [handler]}).content == ANSWER
+        found = [r for r in rows(control.query()) if r["kind"] != "log"]
+    finally:
+        control.shutdown()
+    retrieval = next(r for r in found if r["kind"] == "retrieval")
+    assert retrieval["name"] == "Docs" and dict(retrieval["attributes"])["retrieval.document_count"] == "2"
+    assert retrieval["gen_ai_agent_name"] == "Docs"  # no agent given: the top-level run's name
+    call = next(r for r in found if r["kind"] == "llm_call")
+    assert call["gen_ai_usage_cost"] == pytest.approx(EXACT_COST, rel=1e-9)
+    assert len({r["thread_id"] for r in found}) == 2
+    assert "SECRET-DOCUMENT" not in repr(found)

@@ -142,28 +142,28 @@ class MissionCallbackHandler(BaseCallbackHandler):
 
     # -- models ---------------------------------------------------------------------------------
 
-    def _model_start(self, serialized: Any, run_id: UUID, parent_run_id: Optional[UUID],
+    def _model_start(self, operation: str, run_id: UUID, parent_run_id: Optional[UUID],
                      metadata: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> None:
         params = kwargs.get("invocation_params") or {}
         metadata = metadata or {}
-        attributes: Dict[str, Any] = {"gen_ai.operation.name": "chat"}
+        attributes: Dict[str, Any] = {"gen_ai.operation.name": operation}
         model = params.get("model") or params.get("model_name") or metadata.get("ls_model_name")
         if model:
             attributes["gen_ai.request.model"] = str(model)
         provider = metadata.get("ls_provider") or params.get("_type")
         if provider:
             attributes["gen_ai.provider.name"] = str(provider)
-        self._start(run_id, parent_run_id, "chat", attributes)
+        self._start(run_id, parent_run_id, operation, attributes)
 
     def on_chat_model_start(self, serialized: Any, messages: List[Any], *, run_id: UUID,
                             parent_run_id: Optional[UUID] = None, metadata: Optional[Dict[str, Any]] = None,
                             **kwargs: Any) -> None:
-        self._model_start(serialized, run_id, parent_run_id, metadata, kwargs)
+        self._model_start("chat", run_id, parent_run_id, metadata, kwargs)
 
     def on_llm_start(self, serialized: Any, prompts: List[str], *, run_id: UUID,
                      parent_run_id: Optional[UUID] = None, metadata: Optional[Dict[str, Any]] = None,
                      **kwargs: Any) -> None:
-        self._model_start(serialized, run_id, parent_run_id, metadata, kwargs)
+        self._model_start("text_completion", run_id, parent_run_id, metadata, kwargs)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         attributes: Dict[str, Any] = {}
@@ -211,7 +211,7 @@ class MissionCallbackHandler(BaseCallbackHandler):
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
         count = len(documents) if isinstance(documents, (list, tuple)) else None
-        self._end(run_id, **({"retrieval.documents": count} if count is not None else {}))
+        self._end(run_id, **({"retrieval.document_count": count} if count is not None else {}))
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, error)
