@@ -104,3 +104,46 @@ def test_a_failing_tool_is_recorded_with_its_error(tmp_path, fake_openai):
         control.shutdown()
     assert len(tools) == 1 and tools[0]["status"] == "error"
     assert tools[0]["error_message"]
+
+
+def test_handoffs_and_guardrails_are_kept_and_each_agent_owns_its_spans(tmp_path, fake_openai):
+    from openai import AsyncOpenAI
+
+    from mission_control.integrations.openai_agents import MissionTracingProcessor
+
+    control = mc.init(store=tmp_path / "store", service="svc", tenant="acme", models=False)
+    agents.set_trace_processors([MissionTracingProcessor(control)])
+
+    @agents.input_guardrail
+    def polite(context, agent, question):
+        return agents.GuardrailFunctionOutput(output_info=None, tripwire_triggered=False)
+
+    model = agents.OpenAIResponsesModel(
+        model="gpt-4o-mini", openai_client=AsyncOpenAI(base_url=fake_openai.url, api_key="k", max_retries=0))
+    weather = agents.Agent(name="weather-bot", model=model)
+    triage = agents.Agent(name="triage", handoffs=[weather], input_guardrails=[polite], model=model)
+    try:
+        result = agents.Runner.run_sync(triage, "Weather in Paris?")
+        assert result.final_output == ANSWER and result.last_agent.name == "weather-bot"
+        agents.flush_traces()
+        spans = [r for r in rows(control.query()) if r["kind"] != "log"]
+    finally:
+        agents.set_trace_processors([])
+        control.shutdown()
+    guard = next(r for r in spans if r["name"] == "polite")
+    assert guard["kind"] == "custom" and dict(guard["attributes"])["openai_agents.guardrail.triggered"] == "false"
+    handoff = next(r for r in spans if r["name"] == "handoff")
+    assert dict(handoff["attributes"])["openai_agents.handoff.to"] == "weather-bot"
+    by_id = {r["span_id"]: r for r in spans}
+    agent_spans = {r["gen_ai_agent_name"]: r for r in spans if r["name"] == "invoke_agent"
+                   and r["parent_span_id"] in by_id}
+    assert set(agent_spans) == {"triage", "weather-bot"}
+    calls = [r for r in spans if r["kind"] == "llm_call"]
+    assert len(calls) == 2
+    for call in calls:
+        owner = call
+        while owner["name"] != "invoke_agent":
+            owner = by_id[owner["parent_span_id"]]
+        assert call["gen_ai_agent_name"] == owner["gen_ai_agent_name"]
+        assert call["gen_ai_usage_cost"] == pytest.approx(EXACT_COST, rel=1e-9)
+    assert {c["gen_ai_agent_name"] for c in calls} == {"triage", "weather-bot"}
