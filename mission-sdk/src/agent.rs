@@ -300,6 +300,34 @@ impl<'c> Span<'c> {
         self
     }
 
+    /// Sets an LLM call's model once it is known (`gen_ai.request.model`), for calls whose
+    /// model is decided after they start (an agent framework picking it, or the Responses API
+    /// naming it only in its answer). The cost is priced from the model set last when the span
+    /// ends. An empty `model` is ignored; on a span that is not an LLM call, it does nothing.
+    pub fn set_model(&mut self, model: &str) -> &mut Self {
+        if !model.is_empty()
+            && let Some(usage) = self.inner.llm_usage_mut()
+        {
+            usage.model = Symbol::intern(model);
+        }
+        self
+    }
+
+    /// The model that answered (`gen_ai.response.model`, often a dated snapshot of the one
+    /// asked for). When no request model was given, it also becomes the model the call is
+    /// priced by.
+    pub fn set_response_model(&mut self, model: &str) -> &mut Self {
+        if model.is_empty() {
+            return self;
+        }
+        if let Some(usage) = self.inner.llm_usage_mut()
+            && usage.model.is_empty()
+        {
+            usage.model = Symbol::intern(model);
+        }
+        self.set_attribute("gen_ai.response.model", model)
+    }
+
     /// Why the model stopped (`gen_ai.response.finish_reasons`).
     pub fn set_finish_reason(&mut self, reason: &str) -> &mut Self {
         self.set_attribute("gen_ai.response.finish_reasons", reason)
