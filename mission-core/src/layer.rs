@@ -1,8 +1,8 @@
 //! [`MissionLayer`]: records what code instrumented with `tracing` already emits.
 //!
-//! Spans become span events (their fields become attributes, and the OpenTelemetry GenAI
-//! fields map onto the typed ones: `gen_ai.request.model`, `gen_ai.usage.input_tokens`,
-//! `gen_ai.tool.name`, …); `tracing` events become log records whose parent is the span they
+//! Spans become span events (their fields become attributes, and the GenAI fields of every
+//! convention in [`crate::semconv`]'s table map onto the typed ones: `gen_ai.request.model`,
+//! `gen_ai.usage.input_tokens`, `llm.token_count.prompt`, `gen_ai.tool.name`, …); `tracing` events become log records whose parent is the span they
 //! happened in. A root span starts a new thread; its descendants inherit the thread id.
 
 use std::fmt;
@@ -13,6 +13,7 @@ use tracing_core::{Event as TracingEvent, Level as TracingLevel, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::semconv::{self, Meaning};
 use crate::{
     AttrValue, Event, EventBody, Level, LogRecord, Recorder, SpanEnd, SpanId, SpanKind, Status,
     Symbol, Text, ThreadId, Timestamp,
@@ -172,15 +173,12 @@ impl SpanVisitor<'_> {
         };
         let llm = &mut span.llm;
         let value = u32::try_from(value).unwrap_or(u32::MAX);
-        match field.name() {
-            "gen_ai.usage.input_tokens" => llm.input_tokens = value,
-            "gen_ai.usage.output_tokens" => llm.output_tokens = value,
-            "gen_ai.usage.cache_read.input_tokens" | "gen_ai.usage.cached_tokens" => {
-                llm.cached_input_tokens = value
-            }
-            "gen_ai.usage.reasoning.output_tokens" | "gen_ai.usage.reasoning_tokens" => {
-                llm.reasoning_tokens = value
-            }
+        // The GenAI names of every convention, from the one table (`semconv`).
+        match semconv::meaning(field.name()) {
+            Some(Meaning::InputTokens) => llm.input_tokens = value,
+            Some(Meaning::OutputTokens) => llm.output_tokens = value,
+            Some(Meaning::CacheReadTokens) => llm.cached_input_tokens = value,
+            Some(Meaning::ReasoningTokens) => llm.reasoning_tokens = value,
             _ => return false,
         }
         self.set_kind(SpanKind::LlmCall, false);
@@ -188,38 +186,42 @@ impl SpanVisitor<'_> {
     }
 
     fn string(&mut self, field: &Field, value: &str) -> bool {
-        match field.name() {
-            "gen_ai.request.model" | "gen_ai.response.model" => {
+        match semconv::meaning(field.name()) {
+            Some(meaning @ (Meaning::RequestModel | Meaning::ResponseModel)) => {
+                let request = meaning == Meaning::RequestModel;
                 if let Some(span) = self.span()
-                    && (field.name() == "gen_ai.request.model" || span.llm.model.is_empty())
+                    && (request || span.llm.model.is_empty())
                 {
                     span.llm.model = Symbol::intern(value);
                 }
                 self.set_kind(SpanKind::LlmCall, false);
                 // Keep the response model visible too when it differs.
-                field.name() == "gen_ai.request.model"
+                return request;
             }
-            "gen_ai.provider.name" | "gen_ai.system" => {
+            Some(Meaning::Provider) => {
                 if let Some(span) = self.span() {
                     span.llm.provider = Symbol::intern(value);
                 }
-                true
+                return true;
             }
-            "gen_ai.tool.name" => {
+            Some(Meaning::ToolName) => {
                 self.data.event.name = Symbol::intern(value);
                 self.set_kind(SpanKind::ToolCall, false);
-                true
+                return true;
             }
-            "gen_ai.operation.name" | "mission.kind" => {
-                if let Some(kind) = kind_from_operation(value) {
+            Some(Meaning::Operation) => {
+                if let Some(kind) = semconv::kind_of_operation(value) {
                     self.set_kind(kind, true);
                 }
-                false
+                return false;
             }
-            "gen_ai.agent.name" => {
+            Some(Meaning::AgentName) => {
                 self.data.event.agent = Symbol::intern(value);
-                false
+                return false;
             }
+            _ => {}
+        }
+        match field.name() {
             "tenant" | "mission.tenant" => {
                 self.data.event.tenant = Symbol::intern(value);
                 true
@@ -279,7 +281,7 @@ impl Visit for SpanVisitor<'_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if !self.string(field, value) || field.name() == "gen_ai.tool.name" {
+        if !self.string(field, value) || semconv::meaning(field.name()) == Some(Meaning::ToolName) {
             self.attr(field, AttrValue::string(value));
         }
     }

@@ -46,6 +46,7 @@
 //! | [`ActiveSpan`] | a span being timed, recorded on `end` or drop |
 //! | [`Sink`] | where drained batches go ([`FnSink`] for closures) |
 //! | [`StatsSink`] | rolling latency percentiles, tokens and cost |
+//! | [`semconv`] | one table of the GenAI attribute conventions in wide use (OpenTelemetry old and new, OpenLLMetry, OpenInference, Logfire, Langfuse) and the typed fields they map onto |
 //! | [`MissionLayer`] | records `tracing` spans and events; told which targets to ignore ([`MissionLayer::ignore_targets`]), it names no crate above it |
 //! | [`Health`], [`Accounting`] | what the recorder and sinks are doing, exactly |
 //! | [`RecorderConfig`], [`StatsConfig`] | settings: `#[non_exhaustive]`, built from `Default` with `with_*` methods, each numeric one range-checked |
@@ -101,6 +102,7 @@ pub mod limits;
 mod pipeline;
 mod recorder;
 mod ring;
+pub mod semconv;
 mod sink;
 mod span;
 mod stats;

@@ -186,6 +186,7 @@ pub struct Span<'c> {
     ctx: ThreadContext,
     inner: ActiveSpan<'c>,
     ticket: Option<Ticket>,
+    kind: SpanKind,
 }
 
 impl<'c> Span<'c> {
@@ -206,7 +207,12 @@ impl<'c> Span<'c> {
             kind,
             start: inner.start_time(),
         });
-        Self { control, ctx, inner, ticket }
+        Self { control, ctx, inner, ticket, kind }
+    }
+
+    /// The usage of an LLM call; `None` for the other kinds.
+    fn llm_call_usage(&mut self) -> Option<&mut mission_core::LlmUsage> {
+        if self.kind == SpanKind::LlmCall { self.inner.llm_usage_mut() } else { None }
     }
 
     fn child(&self, kind: SpanKind, name: Symbol) -> Span<'c> {
@@ -298,6 +304,32 @@ impl<'c> Span<'c> {
             usage.reasoning_tokens = reasoning_tokens;
         }
         self
+    }
+
+    /// Sets an LLM call's model once it is known (`gen_ai.request.model`), for calls whose
+    /// model is decided after they start (an agent framework picking it, or the Responses API
+    /// naming it only in its answer). The cost is priced from the model set last when the span
+    /// ends. An empty `model` is ignored; on a span that is not an LLM call, it does nothing.
+    pub fn set_model(&mut self, model: &str) -> &mut Self {
+        if !model.is_empty()
+            && let Some(usage) = self.llm_call_usage()
+        {
+            usage.model = Symbol::intern(model);
+        }
+        self
+    }
+
+    /// The model that answered (`gen_ai.response.model`, often a dated snapshot of the one
+    /// asked for). When no request model was given, it also becomes the model the call is
+    /// priced by. On a span that is not an LLM call, it does nothing.
+    pub fn set_response_model(&mut self, model: &str) -> &mut Self {
+        let Some(usage) = self.llm_call_usage().filter(|_| !model.is_empty()) else {
+            return self;
+        };
+        if usage.model.is_empty() {
+            usage.model = Symbol::intern(model);
+        }
+        self.set_attribute("gen_ai.response.model", model)
     }
 
     /// Why the model stopped (`gen_ai.response.finish_reasons`).

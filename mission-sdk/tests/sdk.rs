@@ -20,6 +20,26 @@ fn control(dir: &TempDir) -> MissionControl {
         .expect("build")
 }
 
+/// An instance pricing `gpt-test*` of `openai` at $2/M input, $0.5/M cached input, $8/M output.
+fn priced_control(dir: &TempDir, as_of: Option<&str>) -> MissionControl {
+    let prices = PriceTable {
+        prices: vec![ModelPrice {
+            provider: "openai".into(),
+            model: "gpt-test*".into(),
+            input_per_million: 2.0,
+            output_per_million: 8.0,
+            cached_input_per_million: Some(0.5),
+            as_of: as_of.map(Into::into),
+        }],
+    };
+    MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&dir.0)
+        .with_price_table(prices)
+        .build()
+        .expect("build")
+}
+
 fn drain(sub: &mission_sdk::Subscription) -> Vec<Event> {
     let mut out = Vec::new();
     while let Some(e) = sub.recv_timeout(Duration::from_millis(200)) {
@@ -123,22 +143,7 @@ fn guards_record_on_early_return_and_on_panic() {
 #[test]
 fn cost_matches_a_fixed_table_including_cached_tokens() {
     let dir = TempDir::new("cost");
-    let prices = PriceTable {
-        prices: vec![ModelPrice {
-            provider: "openai".into(),
-            model: "gpt-test*".into(),
-            input_per_million: 2.0,
-            output_per_million: 8.0,
-            cached_input_per_million: Some(0.5),
-            as_of: Some("2026-11-24".into()),
-        }],
-    };
-    let control = MissionControl::builder()
-        .ignore_environment()
-        .with_store_root(&dir.0)
-        .with_price_table(prices)
-        .build()
-        .expect("build");
+    let control = priced_control(&dir, Some("2026-11-24"));
     let thread = control.agent("a").thread();
     {
         let mut call = thread.llm_call("gpt-test-1", "openai");
@@ -162,6 +167,58 @@ fn cost_matches_a_fixed_table_including_cached_tokens() {
         Some(0.0)
     );
     assert!((stats.usage.cost_usd - 0.030).abs() < 1e-12);
+}
+
+#[test]
+fn a_model_set_after_the_call_started_prices_it() {
+    let dir = TempDir::new("set-model");
+    let control = priced_control(&dir, None);
+    let sub = control.subscribe(EventFilter::all(), 1000);
+    let thread = control.agent("a").thread();
+    {
+        // The Responses API names the model only in its answer.
+        let mut call = thread.llm_call("", "openai");
+        call.set_response_model("gpt-test-2026-01-01");
+        call.record_usage(812, 64).record_cached_tokens(512);
+    }
+    {
+        // Asked for one model, then told which snapshot answered.
+        let mut call = thread.llm_call("unknown-yet", "openai");
+        call.set_model("gpt-test-1").set_response_model("gpt-test-1-0613");
+        call.record_usage(1_000, 0);
+    }
+    {
+        let mut tool = thread.tool_call("search");
+        tool.set_model("gpt-test-1").set_response_model("gpt-test-1");
+    }
+    thread.end();
+    control.flush().expect("flush");
+    let events = drain(&sub);
+    let calls: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Span(s) if s.kind == SpanKind::LlmCall => Some((e, s)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), 2, "{events:#?}");
+    let (first, usage) = (calls[0].0, calls[0].1.llm);
+    assert_eq!(usage.model.as_str(), "gpt-test-2026-01-01");
+    // 300 × $2/M + 512 × $0.5/M + 64 × $8/M = 0.0006 + 0.000256 + 0.000512.
+    assert!((usage.cost_usd - 0.001368).abs() < 1e-12, "{}", usage.cost_usd);
+    assert_eq!(
+        first.attributes.get(mission_sdk::core::Symbol::intern("gen_ai.response.model")),
+        Some(&AttrValue::string("gpt-test-2026-01-01"))
+    );
+    let (second, usage) = (calls[1].0, calls[1].1.llm);
+    assert_eq!(usage.model.as_str(), "gpt-test-1");
+    assert!((usage.cost_usd - 0.002).abs() < 1e-12, "{}", usage.cost_usd);
+    assert_eq!(
+        second.attributes.get(mission_sdk::core::Symbol::intern("gen_ai.response.model")),
+        Some(&AttrValue::string("gpt-test-1-0613"))
+    );
+    let tool = span_named(&events, "search");
+    assert!(matches!(&tool.body, EventBody::Span(s) if s.llm.model.is_empty()));
 }
 
 #[test]

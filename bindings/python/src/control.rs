@@ -667,10 +667,14 @@ impl Control {
         self.core().tenant.as_str()
     }
 
-    /// Records a span timed elsewhere (the OpenTelemetry bridge): `kind` is one of
-    /// `llm_call`, `tool_call`, `agent_step`, `retrieval`, `custom`; times in ns since the
-    /// Unix epoch; ids as W3C hex.
-    #[pyo3(signature = (*, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, agent=None, error=None, model=None, provider=None, input_tokens=0, output_tokens=0, attributes=None))]
+    /// Records a span timed elsewhere (the OpenTelemetry bridge, framework integrations):
+    /// times in ns since the Unix epoch, ids as W3C hex. Its kind, model, provider, tokens by
+    /// kind, agent and tool are read from `attributes` through the one convention table
+    /// (`mission_core::semconv`: OpenTelemetry GenAI old and new, OpenLLMetry, OpenInference,
+    /// Logfire, Langfuse), and LLM calls are priced; the other attributes are kept (at most
+    /// 32). `agent` is the agent of the nearest ancestor that named one (the span's own wins;
+    /// else the service); `ok` marks a span the source reported successful (an `error` wins).
+    #[pyo3(signature = (*, trace_id, span_id, parent_span_id, name, start_ns, end_ns, agent=None, error=None, ok=false, attributes=None))]
     #[allow(clippy::too_many_arguments)]
     fn _record_span(
         &self,
@@ -678,66 +682,26 @@ impl Control {
         span_id: &str,
         parent_span_id: Option<&str>,
         name: &str,
-        kind: &str,
         start_ns: u64,
         end_ns: u64,
         agent: Option<&str>,
         error: Option<&str>,
-        model: Option<&str>,
-        provider: Option<&str>,
-        input_tokens: u32,
-        output_tokens: u32,
+        ok: bool,
         attributes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let core = self.open_core()?;
-        let thread_id: mission_core::ThreadId =
-            trace_id.parse().map_err(|e| PyValueError::new_err(format!("trace_id: {e}")))?;
-        let id = |name: &str, v: &str| -> PyResult<mission_core::SpanId> {
-            v.parse().map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
+        let span = crate::bridge::Bridged {
+            trace_id,
+            span_id,
+            parent_span_id,
+            name,
+            start_ns,
+            end_ns,
+            agent,
+            error,
+            ok,
         };
-        let kind = match kind {
-            "llm_call" => mission_core::SpanKind::LlmCall,
-            "tool_call" => mission_core::SpanKind::ToolCall,
-            "agent_step" => mission_core::SpanKind::AgentStep,
-            "retrieval" => mission_core::SpanKind::Retrieval,
-            "custom" => mission_core::SpanKind::Custom,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "kind must be llm_call, tool_call, agent_step, retrieval or custom, not {other:?}"
-                )));
-            }
-        };
-        let mut span = mission_core::SpanEnd {
-            kind,
-            duration_ns: end_ns.saturating_sub(start_ns),
-            ..Default::default()
-        };
-        if let Some(message) = error {
-            span.set_error(message);
-        }
-        if kind == mission_core::SpanKind::LlmCall {
-            span.llm.model = model.map_or(Symbol::EMPTY, Symbol::intern);
-            span.llm.provider = provider.map_or(Symbol::EMPTY, Symbol::intern);
-            span.llm.input_tokens = input_tokens;
-            span.llm.output_tokens = output_tokens;
-            if let Some(cost) = core.cost(&span.llm) {
-                span.llm.cost_usd = cost;
-            }
-        }
-        let ctx = mission_core::ThreadContext {
-            tenant: core.tenant,
-            agent: agent.map_or(core.service, Symbol::intern),
-            thread_id,
-        };
-        let mut event =
-            ctx.event(Symbol::intern(name), id("span_id", span_id)?, EventBody::Span(span));
-        event.time = mission_core::Timestamp(start_ns);
-        if let Some(parent) = parent_span_id {
-            event.parent_span_id = id("parent_span_id", parent)?;
-        }
-        set_fields(&mut event, attributes)?;
-        core.recorder.record(event);
-        Ok(())
+        crate::bridge::record(&core, span, attributes)
     }
 
     /// Called before `os.fork()`: delivers what is buffered, so neither process loses or

@@ -27,6 +27,7 @@
 //! table = control.query(thread_id=thread.id)   # a pyarrow.Table
 //! ```
 
+mod bridge;
 mod callbacks;
 mod control;
 mod ctxvar;
@@ -47,6 +48,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add("CURRENT_SPAN", ctxvar::var(py)?)?;
     m.add_function(wrap_pyfunction!(control::_panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::_semconv_agent_keys, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -265,6 +265,42 @@ impl Span {
         }
     }
 
+    /// Sets an LLM call's model once it is known (`gen_ai.request.model`): for calls whose
+    /// model is decided after they start. The cost is priced from the model set last, when
+    /// the span ends. An empty `model` is ignored; a `ValueError` on a span that is not an LLM
+    /// call.
+    fn set_model(&mut self, model: &str) -> PyResult<()> {
+        if self.event.is_none() {
+            return Ok(());
+        }
+        let Some(usage) = self.usage_mut() else {
+            return Err(PyValueError::new_err("set_model is for LLM calls (thread.llm_call)"));
+        };
+        if !model.is_empty() {
+            usage.model = Symbol::intern(model);
+        }
+        Ok(())
+    }
+
+    /// The model that answered (`gen_ai.response.model`, often a dated snapshot of the one
+    /// asked for); when no model was given, it is also the one the call is priced by (the
+    /// Responses API names the model only in its answer).
+    fn set_response_model(&mut self, model: &str) -> PyResult<()> {
+        if self.event.is_none() || model.is_empty() {
+            return Ok(());
+        }
+        let Some(usage) = self.usage_mut() else {
+            return Err(PyValueError::new_err(
+                "set_response_model is for LLM calls (thread.llm_call)",
+            ));
+        };
+        if usage.model.is_empty() {
+            usage.model = Symbol::intern(model);
+        }
+        self.set("gen_ai.response.model", AttrValue::from(model));
+        Ok(())
+    }
+
     /// Why the model stopped (`gen_ai.response.finish_reasons`).
     fn set_finish_reason(&mut self, reason: &str) {
         self.set("gen_ai.response.finish_reasons", AttrValue::from(reason));
@@ -323,8 +359,8 @@ impl Span {
         }
     }
 
-    /// Starts a child LLM call.
-    #[pyo3(signature = (model, provider=None))]
+    /// Starts a child LLM call (the model may be set later with `set_model`).
+    #[pyo3(signature = (model="", provider=None))]
     fn llm_call(&self, model: &str, provider: Option<&str>) -> PyResult<Span> {
         llm_span(self, model, provider)
     }
@@ -483,7 +519,7 @@ impl Thread {
     }
 
     /// Starts an LLM call under the current span of this thread (or its root).
-    #[pyo3(signature = (model, provider=None))]
+    #[pyo3(signature = (model="", provider=None))]
     fn llm_call(&self, py: Python<'_>, model: &str, provider: Option<&str>) -> PyResult<Span> {
         llm_span(&self.parent(py)?.borrow(), model, provider)
     }

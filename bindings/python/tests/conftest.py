@@ -71,3 +71,13 @@ def https_receiver():
     r = Receiver()
     yield r
     r.close()
+
+
+@pytest.fixture
+def fake_openai():
+    """A fake OpenAI-compatible server on loopback (fake_openai_server.py)."""
+    from fake_openai_server import FakeOpenAI
+
+    server = FakeOpenAI()
+    yield server
+    server.close()

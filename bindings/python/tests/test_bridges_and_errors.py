@@ -308,7 +308,8 @@ def test_openinference_content_bridged_from_opentelemetry_is_not_stored(tmp_path
     assert "input.value" in stored and "input.mime_type" in stored, stored
     for text in ("my account is 12345", "your balance is 67890"):
         assert text not in stored, stored
-    attributes = dict(next(r for r in rows(table) if r["name"] == "ChatOpenAI")["attributes"])
+    # An OpenInference LLM span is an LLM call now (named after its operation, `chat`).
+    attributes = dict(next(r for r in rows(table) if r["kind"] == "llm_call")["attributes"])
     assert attributes["input.value"] == attributes["output.value"] == "[content omitted]"
     assert attributes["input.mime_type"] == "text/plain"
 

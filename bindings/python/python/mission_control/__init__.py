@@ -17,6 +17,9 @@ aggregated live, exported over OTLP when asked, and answerable over MCP.
     @control.tool("lookup_order")          # sync or async functions
     async def lookup_order(order_id): ...
 
+    @mc.observe                            # any function: sync, async, generators, nested
+    def plan(question): ...
+
     @control.callback("page_me")           # a directive's { action = "callback", name = "page_me" }
     def page_me(alert): print(alert["state"], alert["summary"])
 
@@ -61,6 +64,7 @@ __all__ = [
     "Span",
     "MissionHandler",
     "init",
+    "observe",
     "current_span",
     "MissionControlError",
     "ConfigError",
@@ -79,6 +83,206 @@ TimeLike = Union[None, float, int, _dt.datetime, _dt.timedelta]
 def current_span() -> Optional[Span]:
     """The innermost span open in this context (task, thread), or None."""
     return _native.CURRENT_SPAN.get()
+
+
+_LAST_CONTROL: "Optional[weakref.ReferenceType[Control]]" = None
+_OBSERVE_KINDS = ("step", "tool", "retrieval", "llm")
+
+
+class _Observation:
+    """One call of an observed function: a span under the current one, or, outside any
+    thread, a thread of its own with the span in it."""
+
+    __slots__ = ("span", "thread")
+
+    def __init__(self, name: str, kind: str, control: "Optional[Control]") -> None:
+        self.span: Optional[Span] = None
+        self.thread: Optional[Thread] = None
+        parent: Any = _native.CURRENT_SPAN.get()
+        if parent is None or parent.ended:
+            if control is None and _LAST_CONTROL is not None:
+                control = _LAST_CONTROL()
+            if control is None or control.is_shut_down:
+                return  # nothing to record into: the function runs unobserved
+            self.thread = parent = control.thread()
+        if kind == "tool":
+            self.span = parent.tool_call(name)
+        elif kind == "retrieval":
+            self.span = parent.retrieval(name)
+        elif kind == "llm":
+            self.span = parent.llm_call()
+        else:
+            self.span = parent.step(name)
+
+    def finish(self, exc: Optional[BaseException] = None) -> None:
+        for guard in (self.span, self.thread):
+            if guard is None:
+                continue
+            try:
+                if exc is not None:
+                    guard.__exit__(type(exc), exc, exc.__traceback__)
+                else:
+                    guard.end()
+            except MissionControlError:
+                pass  # shut down meanwhile: counted as dropped, never raised into the app
+
+
+def _run_in(span: Optional[Span], step: Callable[[], Any]) -> Any:
+    """Runs one step of a generator with ``span`` current, without leaking it to the caller."""
+    if span is None:
+        return step()
+    token = _native.CURRENT_SPAN.set(span)
+    try:
+        return step()
+    finally:
+        _native.CURRENT_SPAN.reset(token)
+
+
+def observe(
+    fn: Optional[F] = None,
+    *,
+    name: Optional[str] = None,
+    kind: str = "step",
+    control: "Optional[Control]" = None,
+) -> Any:
+    """Decorator: each call of the function is a span named after it (``name`` to choose),
+    whatever the function is — sync, ``async``, a generator or an async generator (the span
+    covers the whole iteration) — and nested observed functions nest.
+
+    ``@mission_control.observe`` or ``@mission_control.observe(name="plan", kind="tool")``;
+    ``kind`` is ``"step"`` (default), ``"tool"``, ``"retrieval"`` or ``"llm"`` (an LLM call
+    whose model and usage the function sets through ``current_span()``). Inside a thread the
+    span is a child of the current span; outside any, each call is a thread of its own in
+    ``control`` (default: the instance ``init`` made last; with none, the function runs
+    unobserved). An exception is recorded with its type and message and re-raised unchanged;
+    a generator closed early is not an error. Arguments and results are not recorded.
+    """
+    if kind not in _OBSERVE_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(_OBSERVE_KINDS)}, not {kind!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+
+    def decorate(f: F) -> F:
+        qualname = getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or "function"
+        span_name = name or qualname.rsplit("<locals>.", 1)[-1]  # `Class.method`, `function`
+
+        if inspect.isasyncgenfunction(f):
+
+            @functools.wraps(f)
+            async def async_gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                obs = _Observation(span_name, kind, control)
+                agen = f(*args, **kwargs)
+                pending: Optional[BaseException] = None
+                sent: Any = None
+                try:
+                    while True:
+                        token = _native.CURRENT_SPAN.set(obs.span) if obs.span is not None else None
+                        try:
+                            if pending is not None:
+                                exc, pending = pending, None
+                                item = await agen.athrow(exc)
+                            else:
+                                item = await agen.asend(sent)
+                        except StopAsyncIteration:
+                            break
+                        finally:
+                            if token is not None:
+                                _native.CURRENT_SPAN.reset(token)
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            await agen.aclose()
+                            raise
+                        except BaseException as e:  # thrown in by the caller: pass it on
+                            pending = e
+                except GeneratorExit:
+                    obs.finish()
+                    raise
+                except BaseException as e:
+                    obs.finish(e)
+                    raise
+                obs.finish()
+
+            return async_gen_wrapper  # type: ignore[return-value]
+
+        if inspect.isgeneratorfunction(f):
+
+            @functools.wraps(f)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                obs = _Observation(span_name, kind, control)
+                gen = f(*args, **kwargs)
+                pending: Optional[BaseException] = None
+                sent: Any = None
+                try:
+                    while True:
+                        try:
+                            if pending is not None:
+                                exc, pending = pending, None
+                                item = _run_in(obs.span, lambda: gen.throw(exc))
+                            else:
+                                item = _run_in(obs.span, lambda: gen.send(sent))
+                        except StopIteration as stop:
+                            result = stop.value
+                            break
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            gen.close()
+                            raise
+                        except BaseException as e:
+                            pending = e
+                except GeneratorExit:
+                    obs.finish()
+                    raise
+                except BaseException as e:
+                    obs.finish(e)
+                    raise
+                obs.finish()
+                return result
+
+            return gen_wrapper  # type: ignore[return-value]
+
+        if inspect.iscoroutinefunction(f):
+
+            @functools.wraps(f)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                obs = _Observation(span_name, kind, control)
+                token = _native.CURRENT_SPAN.set(obs.span) if obs.span is not None else None
+                try:
+                    result = await f(*args, **kwargs)
+                except BaseException as e:
+                    obs.finish(e)
+                    raise
+                finally:
+                    if token is not None:
+                        _native.CURRENT_SPAN.reset(token)
+                obs.finish()
+                return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            obs = _Observation(span_name, kind, control)
+            token = _native.CURRENT_SPAN.set(obs.span) if obs.span is not None else None
+            try:
+                result = f(*args, **kwargs)
+            except BaseException as e:
+                obs.finish(e)
+                raise
+            finally:
+                if token is not None:
+                    _native.CURRENT_SPAN.reset(token)
+            obs.finish()
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    if fn is not None:
+        if not callable(fn):
+            raise TypeError(f"observe decorates a function, not {type(fn).__name__}")
+        return decorate(fn)
+    return decorate
 
 
 def _to_ns(name: str, value: TimeLike) -> Optional[int]:
@@ -391,6 +595,8 @@ def init(
         otlp_metrics=otlp_metrics,
     )
     ref = weakref.ref(control)
+    global _LAST_CONTROL
+    _LAST_CONTROL = ref
     atexit.register(_shutdown_at_exit, ref)
     if hasattr(os, "register_at_fork"):
 

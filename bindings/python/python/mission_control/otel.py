@@ -8,10 +8,11 @@ any library emitting the GenAI semantic conventions) feed Mission Control with n
     provider.add_span_processor(MissionSpanProcessor(control))
 
 Each ended span becomes a Mission Control span with the same trace id (the thread), span id
-and parent: LLM calls (``gen_ai.operation.name`` chat/text_completion/…, or a request model)
-with model, provider and token usage — priced like native ones — tool calls
-(``execute_tool``/``gen_ai.tool.name``), agent steps, retrievals, and everything else as
-``custom``. Requires ``opentelemetry-sdk`` (``pip install mission-control[otel]``).
+and parent. Whatever convention the instrumentation speaks — OpenTelemetry GenAI (old and new
+names), OpenLLMetry, OpenInference, Logfire, Langfuse — LLM calls land with model, provider and
+tokens by kind (cached ones at the cached price), tool calls with the tool, agent steps,
+retrievals, and everything else as ``custom``; child spans belong to their parent's agent.
+Requires ``opentelemetry-sdk`` (``pip install mission-control[otel]``).
 """
 
 from __future__ import annotations
@@ -28,74 +29,70 @@ except ImportError as e:  # pragma: no cover - exercised only without the option
 
 __all__ = ["MissionSpanProcessor"]
 
-_LLM_OPERATIONS = {"chat", "text_completion", "generate_content", "completion"}
-_AGENT_OPERATIONS = {"invoke_agent", "create_agent"}
-_RETRIEVAL_OPERATIONS = {"embeddings", "retrieval", "retrieve"}
-# Attributes that become typed fields; the rest travel as attributes.
-_CONSUMED = {
-    "gen_ai.operation.name",
-    "gen_ai.request.model",
-    "gen_ai.response.model",
-    "gen_ai.provider.name",
-    "gen_ai.system",
-    "gen_ai.usage.input_tokens",
-    "gen_ai.usage.prompt_tokens",
-    "gen_ai.usage.output_tokens",
-    "gen_ai.usage.completion_tokens",
-    "gen_ai.agent.name",
-    "llm.request.type",
-}
-_MAX_ATTRIBUTES = 32
+from . import _native
+
+# The keys naming an agent, from the one convention table (mission_core::semconv).
+_AGENT_KEYS = tuple(_native._semconv_agent_keys())
 
 
-def _first(attributes: Dict[str, Any], *keys: str) -> Any:
-    for key in keys:
+def _agent_of(attributes: Any) -> Optional[str]:
+    if not attributes:
+        return None
+    for key in _AGENT_KEYS:
         value = attributes.get(key)
-        if value is not None:
+        if isinstance(value, str) and value:
             return value
     return None
 
 
-def _tokens(value: Any) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        return 0
-    return min(max(n, 0), 2**32 - 1)
-
-
 class MissionSpanProcessor(SpanProcessor):
     """A ``SpanProcessor`` that records every ended OpenTelemetry span in a Mission Control
-    instance. Cheap: the mapping is a few dictionary lookups and one native call."""
+    instance.
 
-    def __init__(self, control: Any) -> None:
+    The attributes are read in Rust through one table of the GenAI conventions in wide use
+    (OpenTelemetry GenAI old and new names, OpenLLMetry, OpenInference, Logfire, Langfuse):
+    model, provider, input/output/cached/cache-creation/reasoning tokens, agent and tool land
+    on the typed fields, and LLM calls are priced with cached tokens at the cached price. A
+    span with no agent of its own belongs to its nearest open ancestor's agent (then the
+    service's); a span whose source said OK is ``ok``. ``max_open_spans`` bounds the agents
+    remembered for open spans; past it, spans are still recorded and counted in
+    ``untracked``."""
+
+    def __init__(self, control: Any, max_open_spans: int = 65536) -> None:
+        if isinstance(max_open_spans, bool) or not isinstance(max_open_spans, int) or max_open_spans < 0:
+            raise ValueError(f"max_open_spans must be a non-negative int, not {max_open_spans!r}")
         self.control = control
         self.recorded = 0
         self.skipped = 0
+        self.untracked = 0
+        self.max_open_spans = max_open_spans
+        self._agents: Dict[int, str] = {}
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        return None
+        context = span.get_span_context()
+        if context is None:
+            return
+        agent = _agent_of(span.attributes)
+        if agent is None and span.parent is not None:
+            agent = self._agents.get(span.parent.span_id)
+        if agent is None:
+            return
+        if len(self._agents) < self.max_open_spans:
+            self._agents[context.span_id] = agent
+        else:
+            self.untracked += 1
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.get_span_context()
+        parent = span.parent
+        inherited = self._agents.pop(context.span_id, None) if context is not None else None
+        if inherited is None and parent is not None:
+            inherited = self._agents.get(parent.span_id)
         if context is None or span.start_time is None or span.end_time is None or self.control.is_shut_down:
             self.skipped += 1
             return
-        attributes: Dict[str, Any] = dict(span.attributes or {})
-        operation = _first(attributes, "gen_ai.operation.name", "llm.request.type")
-        model = _first(attributes, "gen_ai.request.model", "gen_ai.response.model")
-        tool = attributes.get("gen_ai.tool.name")
-        if operation in _LLM_OPERATIONS or (model is not None and operation is None and tool is None):
-            kind, name = "llm_call", str(operation or "chat")
-        elif operation == "execute_tool" or tool is not None:
-            kind, name = "tool_call", str(tool or span.name)
-        elif operation in _AGENT_OPERATIONS:
-            kind, name = "agent_step", span.name
-        elif operation in _RETRIEVAL_OPERATIONS:
-            kind, name = "retrieval", span.name
-        else:
-            kind, name = "custom", span.name
         error: Optional[str] = None
+        ok = False
         if span.status is not None and span.status.status_code == StatusCode.ERROR:
             error = span.status.description or "error"
             for event in span.events or ():
@@ -104,30 +101,19 @@ class MissionSpanProcessor(SpanProcessor):
                     message = event.attributes.get("exception.message", "")
                     error = f"{kind_of}: {message}" if kind_of else str(message or error)
                     break
-        extra = {}
-        for key, value in attributes.items():
-            if key in _CONSUMED or len(extra) >= _MAX_ATTRIBUTES:
-                continue
-            if isinstance(value, (str, bool, int, float)):
-                extra[key] = value
-            elif isinstance(value, (list, tuple)):
-                extra[key] = ",".join(str(v) for v in value)
-        parent = span.parent
+        elif span.status is not None and span.status.status_code == StatusCode.OK:
+            ok = True
         self.control._record_span(
             trace_id=format(context.trace_id, "032x"),
             span_id=format(context.span_id, "016x"),
             parent_span_id=format(parent.span_id, "016x") if parent is not None else None,
-            name=name,
-            kind=kind,
+            name=span.name,
             start_ns=span.start_time,
             end_ns=span.end_time,
-            agent=_first(attributes, "gen_ai.agent.name"),
+            agent=inherited,
             error=error,
-            model=str(model) if model is not None else None,
-            provider=_first(attributes, "gen_ai.provider.name", "gen_ai.system"),
-            input_tokens=_tokens(_first(attributes, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
-            output_tokens=_tokens(_first(attributes, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
-            attributes=extra,
+            ok=ok,
+            attributes=dict(span.attributes or {}),
         )
         self.recorded += 1
 
