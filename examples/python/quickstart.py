@@ -2,8 +2,11 @@
 conversations (LLM calls, tool calls that sometimes fail, logs), then prints what Mission Control
 saw and how to read the store.
 
-    pip install ./bindings/python
+    pip install ./bindings/python            # add [arrow] for query results as pyarrow Tables
     python examples/python/quickstart.py [--threads 500] [--store ./mission-data]
+
+Works with or without pyarrow: without it, ``control.query`` returns an Arrow stream that
+Polars and DuckDB read as it is, and ``len()`` counts its rows.
 """
 
 import argparse
@@ -69,8 +72,9 @@ def main():
     print(f"LLM calls: {usage['llm_calls']}, tokens in/out: {usage['input_tokens']}/{usage['output_tokens']}, cost ${usage['cost_usd']:.4f}")
     accounting = health["recorder"]["accounting"]
     print(f"Events: recorded {accounting['recorded']}, delivered {accounting['delivered']}, dropped {accounting['dropped']}")
-    failed = control.query(kind="tool_call", status="error")
-    print(f"Failed tool calls: {failed.num_rows} (e.g. {failed.column('error_message')[0] if failed.num_rows else '-'})")
+    failed = control.query(kind="tool_call", status="error")  # a pyarrow.Table, or without pyarrow an Arrow stream
+    example = failed.column("error_message")[0] if hasattr(failed, "column") and len(failed) else "-"
+    print(f"Failed tool calls: {len(failed)} (e.g. {example})")
     print(f"Store: {control.store_root} — read it with DuckDB:")
     print(f"  duckdb -c \"SELECT name, count(*) FROM read_parquet('{control.store_root}/events/**/*.parquet', hive_partitioning=true) GROUP BY name\"")
     control.shutdown()

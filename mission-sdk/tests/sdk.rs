@@ -130,6 +130,7 @@ fn cost_matches_a_fixed_table_including_cached_tokens() {
             input_per_million: 2.0,
             output_per_million: 8.0,
             cached_input_per_million: Some(0.5),
+            cache_creation_input_per_million: None,
             as_of: Some("2026-11-24".into()),
         }],
     };

@@ -11,7 +11,7 @@ Each ended span becomes a Mission Control span with the same trace id (the threa
 and parent: LLM calls (``gen_ai.operation.name`` chat/text_completion/…, or a request model)
 with model, provider and token usage — priced like native ones — tool calls
 (``execute_tool``/``gen_ai.tool.name``), agent steps, retrievals, and everything else as
-``custom``. Requires ``opentelemetry-sdk`` (``pip install mission-control[otel]``).
+``custom``. Requires ``opentelemetry-sdk`` (``pip install 'mission-control-observability[otel]'``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ try:
     from opentelemetry.trace import StatusCode
 except ImportError as e:  # pragma: no cover - exercised only without the optional dependency
     raise ImportError(
-        "mission_control.otel needs opentelemetry-sdk: pip install 'mission-control[otel]'"
+        "mission_control.otel needs opentelemetry-sdk: pip install 'mission-control-observability[otel]'"
     ) from e
 
 __all__ = ["MissionSpanProcessor"]

@@ -1,0 +1,277 @@
+"""instrument_openai() and instrument_anthropic() with the real openai and anthropic clients
+against a fake provider on loopback (fake_llm.py): exact tokens by kind and exact cost per call,
+the span tree, content omitted unless captured, errors recorded, streams unchanged."""
+
+import asyncio
+
+import pytest
+
+import mission_control as mc
+from conftest import rows
+from fake_llm import ANTHROPIC_MODEL, ANTHROPIC_USAGE, OPENAI_MODEL, OPENAI_USAGE, TEXT, FakeLLM
+
+openai = pytest.importorskip("openai")
+anthropic = pytest.importorskip("anthropic")
+
+# The default price table (mission-sdk/src/price.rs), US dollars per million tokens.
+GPT_4O_MINI = {"input": 0.15, "cached": 0.075, "output": 0.60}
+CLAUDE_SONNET_4 = {"input": 3.00, "cached": 0.30, "cache_creation": 3.00 * 1.25, "output": 15.00}
+
+MESSAGES = [{"role": "user", "content": "Weather in Paris?"}]
+TOOLS_CHAT = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+TOOLS_RESPONSES = [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]
+TOOLS_ANTHROPIC = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+
+
+def openai_cost():
+    u, p = OPENAI_USAGE, GPT_4O_MINI
+    fresh = u["input"] - u["cached"]
+    return (fresh * p["input"] + u["cached"] * p["cached"] + 0 * p["input"] + u["output"] * p["output"]) / 1e6
+
+
+def anthropic_cost():
+    u, p = ANTHROPIC_USAGE, CLAUDE_SONNET_4
+    return (u["input"] * p["input"] + u["cache_read"] * p["cached"]
+            + u["cache_creation"] * p["cache_creation"] + u["output"] * p["output"]) / 1e6
+
+
+@pytest.fixture
+def server():
+    s = FakeLLM()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def instrumented(control):
+    mc.instrument_openai(control)
+    mc.instrument_anthropic(control)
+    yield control
+    mc.uninstrument_openai()
+    mc.uninstrument_anthropic()
+
+
+def clients(server):
+    return (openai.OpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0),
+            openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0),
+            anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=0),
+            anthropic.AsyncAnthropic(base_url=server.url, api_key="k", max_retries=0))
+
+
+def llm_calls(control):
+    return rows(control.query(kind="llm_call"))
+
+
+def assert_openai_call(row, streamed=False):
+    u = OPENAI_USAGE
+    attrs = dict(row["attributes"])
+    assert (row["gen_ai_provider_name"], row["gen_ai_request_model"]) == ("openai", "gpt-4o-mini")
+    assert attrs["gen_ai.response.model"] == OPENAI_MODEL
+    assert (row["gen_ai_usage_input_tokens"], row["gen_ai_usage_cache_read_input_tokens"],
+            row["gen_ai_usage_output_tokens"], row["gen_ai_usage_reasoning_output_tokens"]) == (
+        u["input"], u["cached"], u["output"], u["reasoning"])
+    assert row["gen_ai_usage_cost"] == openai_cost()
+    assert row["status"] != "error"
+    assert ("gen_ai.server.time_to_first_token" in attrs) == streamed
+    assert not any(k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.system_instructions")) for k in attrs)
+    return attrs
+
+
+def assert_anthropic_call(row, streamed=False):
+    u = ANTHROPIC_USAGE
+    attrs = dict(row["attributes"])
+    assert (row["gen_ai_provider_name"], row["gen_ai_request_model"]) == ("anthropic", "claude-sonnet-4")
+    assert attrs["gen_ai.response.model"] == ANTHROPIC_MODEL
+    total_input = u["input"] + u["cache_read"] + u["cache_creation"]
+    assert (row["gen_ai_usage_input_tokens"], row["gen_ai_usage_cache_read_input_tokens"],
+            row["gen_ai_usage_output_tokens"]) == (total_input, u["cache_read"], u["output"])
+    assert attrs["gen_ai.usage.cache_creation.input_tokens"] == str(u["cache_creation"])
+    assert row["gen_ai_usage_cost"] == anthropic_cost()
+    assert ("gen_ai.server.time_to_first_token" in attrs) == streamed
+    assert not any(k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.system_instructions")) for k in attrs)
+    return attrs
+
+
+def test_openai_chat_sync_and_async_with_and_without_streaming_record_exact_tokens_and_cost(instrumented, server):
+    control = instrumented
+    client, aclient, _, _ = clients(server)
+    with control.thread(agent="support-bot") as thread, thread.step("turn") as turn:
+        answer = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        assert answer.choices[0].message.content == "".join(TEXT)
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        chunks = list(stream)
+
+        async def run_async():
+            await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            got = []
+            async for chunk in await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True):
+                got.append(chunk)
+            return got
+
+        async_chunks = asyncio.run(run_async())
+    # We asked for usage (the caller did not set stream_options) and kept the usage-only chunk
+    # from the caller: every chunk it read has a choice, as without instrumentation.
+    streamed = [body for path, body in server.requests if body.get("stream")]
+    assert [b.get("stream_options") for b in streamed] == [{"include_usage": True}] * 2
+    for got in (chunks, async_chunks):
+        assert all(c.choices for c in got) and len(got) == 1 + len(TEXT) + 1
+        assert "".join(c.choices[0].delta.content or "" for c in got) == "".join(TEXT)
+    calls = llm_calls(control)
+    assert len(calls) == 4
+    for row in calls:
+        streamed = "gen_ai.server.time_to_first_token" in dict(row["attributes"])
+        attrs = assert_openai_call(row, streamed=streamed)
+        assert attrs["gen_ai.response.finish_reasons"] == "stop"
+        assert row["parent_span_id"] == turn.span_id and row["thread_id"] == thread.id
+    assert sum("gen_ai.server.time_to_first_token" in dict(r["attributes"]) for r in calls) == 2
+    spans = {r["span_id"]: r for r in rows(control.query(thread_id=thread.id))}
+    assert spans[turn.span_id]["parent_span_id"] == thread.root.span_id
+    assert spans[thread.root.span_id]["gen_ai_agent_name"] == "support-bot"
+
+
+def test_a_callers_own_stream_options_are_left_alone(instrumented, server):
+    client = clients(server)[0]
+    with instrumented.thread():
+        got = list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
+                                                  stream_options={"include_usage": True}))
+    assert got[-1].choices == [] and got[-1].usage.prompt_tokens == OPENAI_USAGE["input"]
+    assert_openai_call(llm_calls(instrumented)[0], streamed=True)
+
+
+def test_openai_responses_sync_async_and_streaming(instrumented, server):
+    control = instrumented
+    client, aclient, _, _ = clients(server)
+    with control.thread(agent="support-bot") as thread:
+        response = client.responses.create(model="gpt-4o-mini", input="Weather in Paris?")
+        assert response.output_text == "".join(TEXT)
+        events = [e.type for e in client.responses.create(model="gpt-4o-mini", input="Weather?", stream=True)]
+        assert events == ["response.created"] + ["response.output_text.delta"] * len(TEXT) + ["response.completed"]
+
+        async def run_async():
+            await aclient.responses.create(model="gpt-4o-mini", input="Weather?")
+            async for _ in await aclient.responses.create(model="gpt-4o-mini", input="Weather?", stream=True):
+                pass
+
+        asyncio.run(run_async())
+    calls = llm_calls(control)
+    assert len(calls) == 4
+    for row in calls:
+        streamed = "gen_ai.server.time_to_first_token" in dict(row["attributes"])
+        attrs = assert_openai_call(row, streamed=streamed)
+        assert attrs["gen_ai.response.finish_reasons"] == "completed"
+        assert attrs["gen_ai.response.id"] == "resp_1"
+        assert row["parent_span_id"] == thread.root.span_id
+    assert sum("gen_ai.server.time_to_first_token" in dict(r["attributes"]) for r in calls) == 2
+
+
+def test_tool_calls_the_model_asked_for_are_recorded(instrumented, server):
+    client, _, anth, _ = clients(server)
+    with instrumented.thread():
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, tools=TOOLS_CHAT)
+        list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, tools=TOOLS_CHAT, stream=True))
+        client.responses.create(model="gpt-4o-mini", input="Weather?", tools=TOOLS_RESPONSES)
+        anth.messages.create(model="claude-sonnet-4", max_tokens=100, messages=MESSAGES, tools=TOOLS_ANTHROPIC)
+        list(anth.messages.create(model="claude-sonnet-4", max_tokens=100, messages=MESSAGES,
+                                     tools=TOOLS_ANTHROPIC, stream=True))
+    calls = llm_calls(instrumented)
+    assert len(calls) == 5
+    for row in calls:
+        attrs = dict(row["attributes"])
+        assert attrs["gen_ai.response.tool_calls"] == "1"
+        assert attrs["gen_ai.response.tool_calls.names"] == "get_weather"
+        assert attrs["gen_ai.response.tool_calls.ids"] in ("call_1", "toolu_1")
+        assert attrs["gen_ai.response.finish_reasons"] in ("tool_calls", "completed", "tool_use")
+        assert not any("arguments" in k or k.startswith("gen_ai.output") for k in attrs)
+
+
+def test_anthropic_messages_sync_async_and_streaming_price_cache_reads_and_writes(instrumented, server):
+    control = instrumented
+    _, _, client, aclient = clients(server)
+    with control.thread(agent="support-bot") as thread:
+        message = client.messages.create(model="claude-sonnet-4", max_tokens=100, messages=MESSAGES)
+        assert message.content[0].text == "".join(TEXT)
+        events = [e.type for e in client.messages.create(model="claude-sonnet-4", max_tokens=100,
+                                                         messages=MESSAGES, stream=True)]
+        assert events[0] == "message_start" and events[-1] == "message_stop"
+
+        async def run_async():
+            await aclient.messages.create(model="claude-sonnet-4", max_tokens=100, messages=MESSAGES)
+            async for _ in await aclient.messages.create(model="claude-sonnet-4", max_tokens=100,
+                                                         messages=MESSAGES, stream=True):
+                pass
+
+        asyncio.run(run_async())
+    calls = llm_calls(control)
+    assert len(calls) == 4
+    for row in calls:
+        streamed = "gen_ai.server.time_to_first_token" in dict(row["attributes"])
+        attrs = assert_anthropic_call(row, streamed=streamed)
+        assert attrs["gen_ai.response.finish_reasons"] == "end_turn"
+        assert row["parent_span_id"] == thread.root.span_id
+    assert sum("gen_ai.server.time_to_first_token" in dict(r["attributes"]) for r in calls) == 2
+    # Cache writes are dearer than fresh input: the cost is not the one without them.
+    assert anthropic_cost() > (3100 - 2000) * 3.0 / 1e6 + 2000 * 0.30 / 1e6 + 50 * 15.0 / 1e6
+
+
+def test_a_call_outside_any_thread_is_a_thread_of_its_own(instrumented, server):
+    client = clients(server)[0]
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    (row,) = llm_calls(instrumented)
+    assert_openai_call(row)
+    spans = rows(instrumented.query(thread_id=row["thread_id"]))
+    root = next(s for s in spans if s["span_id"] == row["parent_span_id"])
+    assert root["parent_span_id"] is None and root["gen_ai_agent_name"] == "test-agent"
+
+
+def test_errors_are_recorded_with_their_type_and_reraised_unchanged(instrumented, server):
+    client, aclient, anth, _ = clients(server)
+    with instrumented.thread():
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="fail-400", messages=MESSAGES)
+        with pytest.raises(openai.InternalServerError):
+            asyncio.run(aclient.responses.create(model="fail-500", input="x"))
+        with pytest.raises(anthropic.InternalServerError):
+            anth.messages.create(model="fail-500", max_tokens=10, messages=MESSAGES)
+    calls = sorted(llm_calls(instrumented), key=lambda r: r["time"])
+    assert [r["status"] for r in calls] == ["error"] * 3
+    expected = [("BadRequestError", 400), ("InternalServerError", 500), ("InternalServerError", 500)]
+    for row, (error_type, status) in zip(calls, expected):
+        attrs = dict(row["attributes"])
+        assert (attrs["error.type"], attrs["http.response.status_code"]) == (error_type, str(status))
+        assert row["error_message"].startswith(error_type + ": ") and f"fake {status}" in row["error_message"]
+        assert row["gen_ai_usage_cost"] == 0
+
+
+def test_content_is_kept_only_when_the_tenant_captures_it(tmp_path, server):
+    control = mc.init(store=tmp_path / "store", service="test-agent", tenant="acme", capture_content=["acme"])
+    assert control.captures_content
+    mc.instrument_openai(control)
+    mc.instrument_anthropic(control)
+    try:
+        client, _, anth, _ = clients(server)
+        with control.thread():
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            list(anth.messages.create(model="claude-sonnet-4", max_tokens=10, messages=MESSAGES,
+                                      system="Be brief.", stream=True))
+        calls = {r["gen_ai_provider_name"]: dict(r["attributes"]) for r in llm_calls(control)}
+    finally:
+        mc.uninstrument_openai()
+        mc.uninstrument_anthropic()
+        control.shutdown()
+    assert "Weather in Paris?" in calls["openai"]["gen_ai.input.messages"]
+    assert "".join(TEXT) in calls["openai"]["gen_ai.output.messages"]
+    assert calls["anthropic"]["gen_ai.system_instructions"] == "Be brief."
+    assert "".join(TEXT) in calls["anthropic"]["gen_ai.output.messages"]
+
+
+def test_uninstrument_restores_the_clients(control, server):
+    original = openai.resources.chat.completions.Completions.create
+    mc.instrument_openai(control)
+    mc.instrument_openai(control)  # twice: wrapped once
+    assert openai.resources.chat.completions.Completions.create.__wrapped__ is original
+    mc.uninstrument_openai()
+    assert openai.resources.chat.completions.Completions.create is original
+    client = clients(server)[0]
+    with control.thread():
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert llm_calls(control) == []
