@@ -84,12 +84,15 @@
 #![doc(test(attr(deny(warnings))))]
 #![warn(missing_docs)]
 
+pub mod anomaly;
 mod attr;
 mod clock;
 mod config;
 mod control;
 mod event;
+mod fanout;
 mod health;
+mod hub;
 mod id;
 mod intern;
 #[cfg(feature = "tracing")]
@@ -116,9 +119,11 @@ pub use event::{
     AnomalyEvent, Decision, Event, EventBody, EventKind, Level, LlmUsage, LogRecord, MetricKind,
     MetricPoint, PermissionDecision, SpanEnd, SpanKind, Status, UnknownLevel,
 };
+pub use fanout::Fanout;
 pub use health::{
     Accounting, BufferHealth, FlushError, Health, ShutdownReport, SinkHealth, SinkState,
 };
+pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
 pub use id::{ParseIdError, SpanId, ThreadId};
 pub use intern::{
     InternerStats, LazySymbol, MAX_SYMBOL_BYTES, MAX_SYMBOLS, Symbol, interner_stats,

@@ -119,20 +119,14 @@ pub struct ResolvedConfig {
 /// and is refused unless `allow_short_retention` confirms it.
 pub const MIN_RETENTION: Duration = Duration::from_secs(3600);
 
-/// Reads a TOML file, or JSON when the name ends in `.json`.
+/// Reads a TOML file, or JSON when the name ends in `.json` (the one reader of settings files,
+/// in `mission-govern`).
 ///
 /// # Errors
 /// [`Error::Io`] if unreadable; [`Error::Config`] naming the file, line and field if it does not
 /// parse.
 pub(crate) fn read_toml_or_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
-    let parsed = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
-    } else {
-        toml::from_str(&text).map_err(|e| e.to_string())
-    };
-    parsed.map_err(|message| Error::Config { origin: path.display().to_string(), message })
+    Ok(mission_govern::config_file::read_toml_or_json(path)?)
 }
 
 impl MissionConfig {
@@ -337,6 +331,36 @@ pub struct OtlpSettings {
 }
 
 impl OtlpSettings {
+    /// The exporter configuration these settings describe, `None` without an endpoint. With
+    /// `use_environment`, the CA file comes from
+    /// [`OtlpConfig::ca_file_from_env`](crate::OtlpConfig::ca_file_from_env).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a protocol other than `http` or `grpc`.
+    #[cfg(feature = "otlp")]
+    pub fn to_otlp_config(&self, use_environment: bool) -> Result<Option<crate::OtlpConfig>> {
+        let Some(endpoint) = &self.endpoint else { return Ok(None) };
+        let mut config = match self.protocol.as_deref().unwrap_or("http") {
+            "http" | "http/protobuf" => crate::OtlpConfig::http(endpoint),
+            "grpc" => crate::OtlpConfig::grpc(endpoint),
+            other => {
+                return Err(Error::Config {
+                    origin: "OTLP protocol (MISSION_OTLP_PROTOCOL or [otlp] protocol)".into(),
+                    message: format!("{other:?}: expected http or grpc"),
+                });
+            }
+        };
+        config.traces = self.traces;
+        config.logs = self.logs;
+        config.metrics = self.metrics;
+        // The collector's CA (headers come from OTEL_EXPORTER_OTLP_HEADERS, which the
+        // exporter reads itself).
+        if use_environment {
+            config.ca_file = crate::OtlpConfig::ca_file_from_env();
+        }
+        Ok(Some(config))
+    }
+
     /// Fills every field left unset in `self` from `other`.
     pub fn or(self, other: OtlpSettings) -> Self {
         Self {
@@ -352,7 +376,7 @@ impl OtlpSettings {
     /// `OTEL_*_EXPORTER` of `none` turns the signal off, one listing `otlp` turns it on; other
     /// values name exporters we do not have and are ignored.
     fn from_env_with(var: &impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let switch = |name: &str| otel_exporter_switch(&var(name)?);
+        let switch = |name: &str| mission_export::otel_exporter_switch(&var(name)?);
         let settings = Self {
             endpoint: var("MISSION_OTLP_ENDPOINT"),
             protocol: var("MISSION_OTLP_PROTOCOL"),
@@ -362,13 +386,6 @@ impl OtlpSettings {
         };
         (settings != Self::default()).then_some(settings)
     }
-}
-
-/// What an `OTEL_{TRACES,LOGS,METRICS}_EXPORTER` value says about OTLP export: `Some(false)`
-/// for `none`, `Some(true)` for a list naming `otlp`, `None` for exporters we do not have.
-pub(crate) fn otel_exporter_switch(value: &str) -> Option<bool> {
-    let value = value.trim().to_ascii_lowercase();
-    if value == "none" { Some(false) } else { list(&value).any(|v| v == "otlp").then_some(true) }
 }
 
 impl ResolvedConfig {

@@ -7,14 +7,14 @@ use mission_core::{
     AttrValue, Decision, Event, EventBody, Health, Level, LogRecord, PermissionDecision, Pipeline,
     Recorder, ShutdownReport, Sink, StatsReader, StatsSink, StatsSnapshot, Symbol, Text,
 };
-use mission_store::{ParquetSink, Store, StoreConfig};
+use mission_store::Store;
 
-use crate::hub::{EventFilter, LiveHub, Subscription};
 use crate::inflight::{
     IN_FLIGHT_FILE, InFlight, InFlightReport, InFlightSpan, Watchdog, describe, write_atomically,
 };
 use crate::price::PriceTable;
-use crate::{Agent, MissionConfig, ResolvedConfig, Result};
+use crate::{Agent, MissionConfig, ResolvedConfig, Result, install};
+use mission_core::{EventFilter, LiveHub, Subscription};
 
 /// Builds a [`MissionControl`]. Settings made here win over `MISSION_*` environment variables,
 /// which win over a configuration file, which wins over the defaults.
@@ -119,7 +119,7 @@ impl MissionControlBuilder {
     }
 
     /// Runs anomaly detection and memory sampling with `config` (they run by default, with
-    /// [`ModelConfig::default`](crate::ModelConfig::default)); see [`models`](crate::models).
+    /// [`ModelConfig::default`](crate::ModelConfig::default)); see [`sinks::anomaly`](crate::sinks::anomaly).
     #[cfg(feature = "models")]
     pub fn with_models(mut self, config: crate::ModelConfig) -> Self {
         self.models = Some(config);
@@ -226,226 +226,67 @@ impl MissionControlBuilder {
     /// # Errors
     /// [`Error::Config`](crate::Error::Config) for an invalid file or environment variable;
     /// [`Error::Store`](crate::Error::Store) if the store root cannot be created or written;
-    /// [`Error::Start`](crate::Error::Start) if the pipeline thread cannot start.
+    /// [`Error::Start`](crate::Error::Start) if the pipeline thread cannot start;
+    /// [`Error::Audit`](crate::Error::Audit) if the audit trail cannot be opened or written;
+    /// [`Error::Spawn`](crate::Error::Spawn) if the in-flight watchdog cannot start.
     pub fn build(self) -> Result<MissionControl> {
-        let env = if self.use_environment {
-            MissionConfig::from_env_with(|k| std::env::var(k).ok())?
-        } else {
-            MissionConfig::default()
-        };
-        let mut code = self.code;
-        if let Some(file) = &self.file {
-            code = code.or(MissionConfig::from_file(file)?);
-        }
-        // Code and file first, then the environment for what they left unset.
-        let config = code.resolve(env);
-        config
-            .validate()
-            .map_err(|message| crate::Error::Config { origin: "configuration".into(), message })?;
-        if let Some(sampling) = &self.sampling {
+        let MissionControlBuilder {
+            code,
+            file,
+            sinks: user_sinks,
+            prices,
+            use_environment,
+            flush_on_panic,
+            sampling,
+            #[cfg(feature = "otlp")]
+            otlp,
+            #[cfg(feature = "models")]
+            models,
+            directives,
+            policy,
+            redaction,
+            compliance,
+            redaction_key,
+        } = self;
+        let config = install::settings(code, file.as_ref(), use_environment)?;
+        if let Some(sampling) = &sampling {
             sampling.validate().map_err(|message| crate::Error::Config {
                 origin: "with_sampling".into(),
                 message,
             })?;
         }
         #[cfg(feature = "models")]
-        if let Some(models) = &self.models {
+        if let Some(models) = &models {
             models.validate().map_err(|message| crate::Error::Config {
                 origin: "with_models".into(),
                 message,
             })?;
         }
-        let prices = match (self.prices, &config.prices_file) {
-            (Some(p), _) => {
-                p.validate().map_err(|message| crate::Error::Config {
-                    origin: "with_price_table".into(),
-                    message,
-                })?;
-                p
-            }
-            (None, Some(file)) => PriceTable::from_file(file)?,
-            (None, None) => PriceTable::default_prices(),
-        };
-        let mut directive_set = crate::DirectiveSet::new();
-        for set in self.directives {
-            directive_set.extend(set)?;
-        }
-        for source in &config.directives {
-            let text = source.to_string_lossy();
-            directive_set.extend(match text.strip_prefix("preset:") {
-                Some(name) => crate::DirectiveSet::preset(name)?,
-                None => crate::DirectiveSet::from_file(source)?,
-            })?;
-        }
-        let directives = crate::Directives::new(directive_set)?;
-        // The audit trail lives beside the store.
-        let audit = match &config.store_root {
-            Some(root) => Some(Arc::new(crate::AuditLog::open(root).map_err(|e| {
-                crate::Error::Config { origin: "audit trail".into(), message: e.to_string() }
-            })?)),
-            None => None,
-        };
+        let prices = install::prices(prices, &config)?;
+        let directives = install::directives(directives, &config)?;
+        let audit = install::audit(&config)?;
+        let packs = install::compliance_packs(compliance, &config, audit.is_some())?;
+        let redaction =
+            install::redaction(redaction, redaction_key, use_environment, &packs, &config)?;
+        let policy = install::policy(policy, &config)?;
+        // Every sink, in order, behind redaction when it is on (so nothing unredacted is
+        // stored, exported, streamed or aggregated); the sinks that keep data go behind
+        // sampling, when it is on.
         let stats = StatsSink::new();
         let stats_reader = stats.reader();
         let hub = LiveHub::new();
-        let mut packs = self.compliance;
-        for spec in &config.compliance {
-            packs.push(crate::compliance::AppliedPack::parse(spec)?);
-        }
-        if !packs.is_empty() && audit.is_none() {
-            return Err(crate::Error::Config {
-                origin: "compliance pack".into(),
-                message: "compliance packs need the store (their audit trail lives there)".into(),
-            });
-        }
-        let redaction = match (self.redaction, &config.redaction_file) {
-            (Some(r), _) => Some(r),
-            (None, Some(file)) => Some(crate::RedactionConfig::from_file(file)?),
-            (None, None) => None,
-        };
-        let redaction_key = self.redaction_key.or_else(|| {
-            self.use_environment.then(|| std::env::var("MISSION_REDACTION_KEY").ok()).flatten()
-        });
-        // Redaction as configured, with the compliance packs' rules; with neither, prompt and
-        // completion content is still omitted for tenants not capturing it.
-        let redaction = crate::compliance::apply_redaction(
-            redaction,
-            &packs,
-            redaction_key,
-            &config.capture_content,
-        )?;
-        let policy = match (self.policy, &config.policy_file) {
-            (Some(p), _) => p,
-            (None, Some(file)) => crate::PolicySet::from_file(file)?,
-            (None, None) => crate::PolicySet::with_default(crate::policy::Effect::Allow),
-        };
-        // Every sink, in order; behind redaction when it is on (so nothing unredacted is
-        // stored, exported, streamed or aggregated).
         let mut sinks: Vec<Box<dyn Sink>> =
             vec![Box::new(stats), Box::new(hub.sink()), Box::new(directives.sink())];
-        // The sinks that keep data go behind sampling, when it is on.
         let mut keeping: Vec<Box<dyn Sink>> = Vec::new();
-        if let Some(root) = &config.store_root {
-            let mut retention =
-                mission_store::RetentionPolicy::default().with_default(config.retention);
-            crate::compliance::apply_retention(&mut retention, &packs);
-            let store_config = StoreConfig::at(root)
-                .with_retention(retention.default)
-                .with_tenant_retention(retention.tenants);
-            let mut sink = ParquetSink::new(store_config)?;
-            if let Some(audit) = &audit {
-                // Each data file anchors the audit chain's head as it stood when written.
-                let audit = Arc::downgrade(audit);
-                sink = sink.with_file_metadata(Arc::new(move || {
-                    audit
-                        .upgrade()
-                        .map(|a| crate::audit::anchor_metadata(&a.head()))
-                        .unwrap_or_default()
-                }));
-            }
-            keeping.push(Box::new(sink));
-        }
+        install::store(&config, &packs, audit.as_ref(), &mut keeping)?;
         #[cfg(feature = "otlp")]
-        let otlp_stats = {
-            // Code's configuration, else an endpoint from the file or MISSION_OTLP_ENDPOINT;
-            // the signal switches code left unset come from the file, then OTEL_*_EXPORTER.
-            let settings = &config.otlp;
-            let configured = match self.otlp {
-                Some(otlp) => Some(otlp),
-                None => crate::OtlpConfig::from_settings(settings, self.use_environment)?,
-            };
-            match configured {
-                Some(otlp) => {
-                    // Ignoring the environment, a signal nothing decided is on.
-                    let decide = |code: Option<bool>, file: Option<bool>| {
-                        code.or(file).or((!self.use_environment).then_some(true))
-                    };
-                    let otlp = crate::OtlpConfig {
-                        service_name: config.service_name.clone(),
-                        tenant: config.tenant.clone(),
-                        traces: decide(otlp.traces, settings.traces),
-                        logs: decide(otlp.logs, settings.logs),
-                        metrics: decide(otlp.metrics, settings.metrics),
-                        ..otlp
-                    };
-                    let sink = crate::OtlpSink::new(otlp)?;
-                    let stats = sink.stats_reader();
-                    keeping.push(Box::new(sink));
-                    Some(stats)
-                }
-                None => None,
-            }
-        };
-        let sampling_stats = match self.sampling {
-            Some(sampling) => {
-                // A firing `set_sampling` directive raises the rate while it fires.
-                let sink =
-                    crate::SamplingSink::new(sampling, keeping).with_directives(directives.clone());
-                let stats = sink.stats_reader();
-                sinks.push(Box::new(sink));
-                Some(stats)
-            }
-            None => {
-                sinks.extend(keeping);
-                None
-            }
-        };
+        let otlp_stats = install::otlp(otlp, use_environment, &config, &mut keeping)?;
+        let sampling_stats = install::sampling(sampling, keeping, &directives, &mut sinks);
         #[cfg(feature = "models")]
-        let model_stats = if config.models {
-            let mut models = self.models.unwrap_or_default();
-            if models.state_file.is_none() {
-                models.state_file = config.store_root.as_ref().map(|r| r.join(MODEL_STATE_FILE));
-            }
-            let sink = crate::ModelSink::new(models, &config.tenant, &config.service_name);
-            let stats = sink.stats_reader();
-            sinks.push(Box::new(sink));
-            Some(stats)
-        } else {
-            None
-        };
-        sinks.extend(self.sinks);
-        let mut builder = Pipeline::builder().with_config(config.recorder.clone());
-        // Redaction changes each batch before every sink sees it (one added to the pipeline
-        // later too), and each sink keeps its own health entry.
-        let redaction_stats = match redaction {
-            Some(redaction) => {
-                let transform =
-                    crate::redact::RedactingTransform::new(crate::Redactor::new(redaction)?);
-                let stats = transform.stats_reader();
-                builder = builder.with_transform(transform);
-                Some(stats)
-            }
-            None => None,
-        };
-        for sink in sinks {
-            builder = builder.with_boxed_sink(sink);
-        }
-        let pipeline = builder.start()?;
-        let mut enforcer = crate::PolicyEnforcer::new(policy, &pipeline.recorder());
-        if let Some(audit) = &audit {
-            enforcer = enforcer.with_audit_log(audit.clone());
-            for tenant in crate::compliance::audited_access(&packs) {
-                enforcer = enforcer.with_audited_access(tenant);
-            }
-            // The trail says which rules were in force from when.
-            for applied in &packs {
-                let pack = &applied.pack;
-                let detail = serde_json::json!({
-                    "pack": pack.name,
-                    "retention": mission_core::duration_text::format(pack.retention),
-                    "audit_access": pack.audit.audit_access,
-                    "redaction": pack.redaction,
-                    "references": pack.references,
-                });
-                let tenant = applied.tenant.as_deref().unwrap_or("*");
-                audit
-                    .append(crate::audit::kind::COMPLIANCE, "mission-control", tenant, detail)
-                    .map_err(|e| crate::Error::Config {
-                        origin: "audit trail".into(),
-                        message: e.to_string(),
-                    })?;
-            }
-        }
+        let model_stats = install::models(models, &config, &mut sinks);
+        sinks.extend(user_sinks);
+        let (pipeline, redaction_stats) = install::pipeline(&config, redaction, sinks)?;
+        let enforcer = install::enforcer(policy, &pipeline, audit.as_ref(), &packs)?;
         let in_flight = Arc::new(InFlight::new());
         let (watchdog, watchdog_thread) = Watchdog::start(
             in_flight.clone(),
@@ -453,12 +294,9 @@ impl MissionControlBuilder {
             config.in_flight_after,
             config.store_root.as_ref().map(|r| r.join(IN_FLIGHT_FILE)),
         )
-        .map_err(|e| crate::Error::Config {
-            origin: "in-flight watchdog".into(),
-            message: e.to_string(),
-        })?;
-        if self.flush_on_panic {
-            crate::exit::flush_on_panic(pipeline.recorder().downgrade());
+        .map_err(|source| crate::Error::Spawn { what: "in-flight watchdog", source })?;
+        if flush_on_panic {
+            crate::panic_hook::flush_on_panic(pipeline.recorder().downgrade());
         }
         let health_sources = HealthSources {
             recorder: pipeline.recorder().downgrade(),
@@ -743,14 +581,14 @@ impl MissionControl {
         value: &str,
     ) -> Result<crate::ErasureReport> {
         self.flush()?;
-        crate::erasure::erase_subject(
+        Ok(crate::erasure::erase_subject(
             self.config.store_root.as_deref(),
             self.audit.as_deref(),
             actor,
             tenant,
             key,
             value,
-        )
+        )?)
     }
 
     /// May `actor` do `action` to `resource`? Decided by the policy (rules as data, see
@@ -815,19 +653,7 @@ impl MissionControl {
     /// agent `mission-mcp`.
     #[cfg(feature = "mcp")]
     pub fn mcp_server(&self) -> crate::mcp::MissionMcp {
-        let sources = self.health_sources.clone();
-        crate::mcp::MissionMcp::live(
-            self.config.store_root.clone(),
-            crate::mcp::Live {
-                recorder: self.recorder.downgrade(),
-                hub: self.hub.clone(),
-                tenant: self.tenant,
-                health: std::sync::Arc::new(move |scope| sources.report_json(scope)),
-                directives: Some(self.directives.clone()),
-                audit: self.audit.clone(),
-                policy: Some(self.enforcer.clone()),
-            },
-        )
+        crate::mcp::MissionMcp::live(self.config.store_root.clone(), self.live())
     }
 
     /// Serves the MCP server over streamable HTTP from this process, on a thread of its own,
@@ -838,7 +664,7 @@ impl MissionControl {
     /// token is configured, a token is too short, or the address cannot be bound.
     #[cfg(feature = "mcp-http")]
     pub fn serve_mcp(&self, config: crate::McpHttpConfig) -> Result<crate::McpHttpServer> {
-        crate::mcp::http::serve(self.mcp_server(), config)
+        Ok(crate::mcp::http::serve(self.mcp_server(), config)?)
     }
 
     /// Serves the live dashboard (threads, latency, cost, anomalies and logs in a browser) from
@@ -853,8 +679,15 @@ impl MissionControl {
         &self,
         config: crate::DashboardConfig,
     ) -> Result<crate::DashboardServer> {
+        Ok(crate::dashboard::serve_live(self.config.store_root.clone(), self.live(), config)?)
+    }
+
+    /// What the servers read from this instance: its recorder, live events, health,
+    /// directives, audit trail and policy.
+    #[cfg(any(feature = "mcp", feature = "dashboard"))]
+    fn live(&self) -> mission_serve::Live {
         let sources = self.health_sources.clone();
-        let live = crate::mcp::Live {
+        mission_serve::Live {
             recorder: self.recorder.downgrade(),
             hub: self.hub.clone(),
             tenant: self.tenant,
@@ -862,8 +695,7 @@ impl MissionControl {
             directives: Some(self.directives.clone()),
             audit: self.audit.clone(),
             policy: Some(self.enforcer.clone()),
-        };
-        crate::dashboard::serve_live(self.config.store_root.clone(), live, config)
+        }
     }
 
     /// Waits until everything recorded so far reached every sink (files finalized).
@@ -937,7 +769,7 @@ struct HealthSources {
 impl HealthSources {
     /// The report as JSON for a principal of `scope`: all of it for `None`, else only what
     /// [`TenantHealth`] keeps.
-    #[cfg_attr(not(feature = "mcp"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "mcp", feature = "dashboard")), allow(dead_code))]
     fn report_json(&self, scope: Option<&str>) -> serde_json::Value {
         match scope {
             None => serde_json::to_value(self.report()).unwrap_or_default(),

@@ -40,7 +40,64 @@ pub enum Error {
     /// A flush did not complete.
     #[error(transparent)]
     Flush(#[from] mission_core::FlushError),
+    /// The audit trail could not be opened or appended to.
+    #[error(transparent)]
+    Audit(#[from] mission_govern::audit::AuditError),
+    /// Governance failed otherwise (e.g. data erased but its audit record not written).
+    #[error(transparent)]
+    Govern(mission_govern::Error),
+    /// A thread of this instance could not be started.
+    #[error("cannot start the {what} thread: {source}")]
+    Spawn {
+        /// Which thread.
+        what: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The SDK's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<mission_govern::Error> for Error {
+    fn from(e: mission_govern::Error) -> Self {
+        match e {
+            mission_govern::Error::Config { origin, message } => Error::Config { origin, message },
+            mission_govern::Error::Io { path, source } => Error::Io { path, source },
+            mission_govern::Error::Store(e) => Error::Store(e),
+            mission_govern::Error::Audit(e) => Error::Audit(e),
+            other => Error::Govern(other),
+        }
+    }
+}
+
+impl From<mission_govern::directives::DirectiveError> for Error {
+    fn from(e: mission_govern::directives::DirectiveError) -> Self {
+        use mission_govern::directives::DirectiveError;
+        match e {
+            DirectiveError::Io { path, source } => Error::Io { path, source },
+            DirectiveError::Invalid { origin, message } => Error::Config { origin, message },
+            other => Error::Config { origin: "directives".into(), message: other.to_string() },
+        }
+    }
+}
+
+impl From<mission_export::Error> for Error {
+    fn from(e: mission_export::Error) -> Self {
+        match e {
+            mission_export::Error::Config { origin, message } => Error::Config { origin, message },
+            other => Error::Config { origin: "export".into(), message: other.to_string() },
+        }
+    }
+}
+
+#[cfg(any(feature = "mcp", feature = "dashboard"))]
+impl From<mission_serve::Error> for Error {
+    fn from(e: mission_serve::Error) -> Self {
+        match e {
+            mission_serve::Error::Serve { addr, message } => Error::Serve { addr, message },
+            other => Error::Serve { addr: String::new(), message: other.to_string() },
+        }
+    }
+}

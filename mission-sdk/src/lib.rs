@@ -6,7 +6,20 @@
 //!
 //! It is a separate crate because it is the facade: it depends on the other crates and
 //! re-exports what an agent author needs, so they add one dependency; the crates under it stay
-//! small and free of SDK policy.
+//! small and free of SDK policy. What each of them does is its own crate's business:
+//!
+//! | crate | role | here as |
+//! |---|---|---|
+//! | `mission-core` | events, recorder, pipeline, sinks, statistics, live hub, `tracing` layer | [`core`], [`EventFilter`], [`Subscription`] |
+//! | `mission-store` | the Parquet store: writing, reading, queries | [`store`], [`Store`] |
+//! | `mission-govern` | policy, audit, redaction, compliance, erasure, directives | [`policy`], [`audit`], [`redact`], [`compliance`], [`erasure`], [`directives`] |
+//! | `mission-export` | OTLP export, webhooks over HTTP, TLS | `otlp`, `webhooks` (features), [`tls`] |
+//! | `mission-serve` | the MCP server and the dashboard, on one auth module | `mcp`, `dashboard`, `auth` (features) |
+//! | `mission-ml` | the anomaly models | `sinks::anomaly` (feature `models`) |
+//!
+//! [`MissionControlBuilder::build`] installs one component at a time, in the pipeline's order:
+//! statistics, the live hub and the directives first; the store and OTLP export behind
+//! sampling; the anomaly models; your own sinks; redaction in front of them all.
 //!
 //! # Quick example
 //!
@@ -49,8 +62,24 @@
 //! | [`PriceTable`] | model prices; cost computed when a call is recorded, cached tokens included once |
 //! | [`EventFilter`], [`Subscription`] | the live hub: in-process subscribers with bounded lag |
 //! | [`MissionConfig`] | every setting, from TOML/JSON or `MISSION_*` variables |
-//! | [`DashboardConfig`], [`DashboardServer`] | the live dashboard in a browser, served by the agent ([`MissionControl::serve_dashboard`]) or over a store ([`dashboard::serve_store`]) |
-//! | [`ModelConfig`], [`ModelStats`] | anomaly detection per stream with its likely cause, memory sampling and leak prediction ([`models`]) |
+//! | `DashboardConfig`, `DashboardServer` | the live dashboard in a browser, served by the agent (`MissionControl::serve_dashboard`) or over a store (`dashboard::serve_store`); feature `dashboard` |
+//! | `McpHttpConfig`, `McpHttpServer` | the MCP server over HTTP, served by the agent (`MissionControl::serve_mcp`); feature `mcp-http` |
+//! | `ModelConfig`, `ModelStats` | anomaly detection per stream with its likely cause, memory sampling and leak prediction (`sinks::anomaly`); feature `models` |
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `models` | yes | the anomaly sink (`mission-ml`): detection per stream, root cause, memory and leak prediction |
+//! | `otlp` | no | `OtlpSink` and `MissionControlBuilder::with_otlp`: OTLP/HTTP and OTLP/gRPC export (`mission-export`) |
+//! | `webhooks` | no | directive webhooks delivered over HTTP (without it every delivery fails, counted) |
+//! | `tls` | no | `https://` for OTLP and webhooks (rustls on `ring`); without it an `https://` endpoint is a typed error |
+//! | `mcp` | no | `mcp::MissionMcp` and `MissionControl::mcp_server` (`mission-serve`, rmcp) |
+//! | `mcp-http` | no | `MissionControl::serve_mcp`: the MCP server over streamable HTTP |
+//! | `dashboard` | no | `MissionControl::serve_dashboard` and `dashboard::serve_store` (needs no rmcp) |
+//!
+//! The defaults are what the quick start uses; the network surfaces opt in. Each feature
+//! builds alone.
 //!
 //! # Configuration
 //!
@@ -61,7 +90,7 @@
 //! | store | `with_store_root`, `without_store` | `MISSION_STORE_ROOT`, `MISSION_STORE=on/off` | `./mission-data` |
 //! | buffers | `with_recorder_config` | `MISSION_RING_CAPACITY`, `MISSION_BACKPRESSURE=drop_newest\|block:5ms` | 8192 events per thread, drop newest |
 //! | prices | `with_price_table` | `MISSION_PRICES_FILE` | built-in table |
-//! | models | `with_models`, `without_models` | `MISSION_MODELS=on/off` | on ([`ModelConfig::default`]) |
+//! | models | `with_models`, `without_models` | `MISSION_MODELS=on/off` | on (`ModelConfig::default`) |
 //! | log level | `with_log_level` | `MISSION_LOG_LEVEL=trace\|debug\|info\|warn\|error` | `trace` (every record); a firing `set_log_level` directive records more |
 //!
 //! # Untrusted input
@@ -73,31 +102,32 @@
 #![warn(missing_docs)]
 
 mod agent;
-pub mod anomaly;
-pub mod audit;
-pub mod compliance;
+pub use mission_core::anomaly;
+pub use mission_govern::{audit, compliance};
 mod config;
 mod control;
+pub use mission_govern::{directives, erasure};
 #[cfg(feature = "dashboard")]
-pub mod dashboard;
-pub mod directives;
-pub mod erasure;
+pub use mission_serve::dashboard;
 mod error;
-mod exit;
-mod fanout;
-mod hub;
 mod inflight;
-#[cfg(feature = "mcp")]
-pub mod mcp;
-#[cfg(feature = "models")]
-pub mod models;
+mod install;
+mod panic_hook;
 #[cfg(feature = "otlp")]
-pub mod otlp;
-pub mod policy;
+pub use mission_export::otlp;
+pub use mission_govern::policy;
+#[cfg(feature = "mcp")]
+pub use mission_serve::mcp;
+/// The anomaly sink under its earlier name (`models` as in anomaly models, not LLMs): see
+/// [`sinks::anomaly`].
+#[cfg(feature = "models")]
+pub use sinks::anomaly as models;
 mod price;
-pub mod redact;
-mod sampling;
-pub mod tls;
+#[cfg(feature = "webhooks")]
+pub use mission_export::webhooks;
+pub use mission_govern::redact;
+pub mod sinks;
+pub use mission_export::tls;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
 pub use audit::{AuditError, AuditLog, AuditReport};
@@ -112,27 +142,28 @@ pub use dashboard::{DashboardConfig, DashboardServer};
 pub use directives::{DirectiveSet, DirectiveSink, Directives, Permit};
 pub use erasure::ErasureReport;
 pub use error::{Error, Result};
-pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
 pub use inflight::{IN_FLIGHT_FILE, InFlightReport, InFlightSpan, read_in_flight_file};
 #[cfg(feature = "mcp-http")]
 pub use mcp::http::{McpHttpConfig, McpHttpServer, McpToken};
-#[cfg(feature = "mcp")]
-pub use mcp::{Access, Role};
-#[cfg(feature = "models")]
-pub use models::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};
+#[cfg(any(feature = "mcp", feature = "dashboard"))]
+pub use mission_serve::auth::{Access, Role};
+#[cfg(any(feature = "mcp", feature = "dashboard"))]
+pub use mission_serve::{Error as ServeError, auth};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpConfig, OtlpHealth, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use policy::{PolicyDecision, PolicyEnforcer, PolicySet};
 pub use price::{MAX_PRICE_PER_MILLION, ModelPrice, PriceTable};
 pub use redact::{RedactingSink, RedactionConfig, Redactor};
-pub use sampling::{
+#[cfg(feature = "models")]
+pub use sinks::anomaly::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};
+pub use sinks::sampling::{
     SAMPLING_MAX_BUFFERED_EVENTS_RANGE, SAMPLING_MAX_WAIT_RANGE, SAMPLING_RATE_RANGE,
     SAMPLING_SLOW_SPAN_RANGE, SamplingConfig, SamplingSink, SamplingStats, SamplingStatsReader,
 };
 
 pub use mission_core::{
-    self as core, AttrValue, Backpressure, Decision, Event, EventBody, Health, Level, MissionLayer,
-    RecorderConfig, ShutdownReport, Sink, SinkError, SpanId, SpanKind, StatsSnapshot, Status,
-    ThreadId,
+    self as core, AttrValue, Backpressure, Decision, Event, EventBody, EventFilter, Fanout, Health,
+    HubSink, Level, LiveHub, MissionLayer, RecorderConfig, ShutdownReport, Sink, SinkError, SpanId,
+    SpanKind, StatsSnapshot, Status, Subscription, ThreadId,
 };
 pub use mission_store::{self as store, Query, Store, StoreConfig};

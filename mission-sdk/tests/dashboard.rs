@@ -11,7 +11,7 @@ use mission_sdk::core::{
     ThreadContext, Timestamp,
 };
 use mission_sdk::dashboard::{DashboardConfig, serve_store};
-use mission_sdk::{Error, MissionControl, Store};
+use mission_sdk::{Error, MissionControl, ServeError, Store};
 use serde_json::Value;
 
 const ADMIN: &str = "admin-token-0123456789";
@@ -446,10 +446,10 @@ fn a_public_address_without_a_token_is_refused() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     let dir = TempDir::new("refused");
-    assert!(matches!(serve_store(&dir.0, public.clone()), Err(Error::Serve { .. })));
+    assert!(matches!(serve_store(&dir.0, public.clone()), Err(ServeError::Serve { .. })));
     assert!(matches!(
         serve_store(&dir.0, public.clone().with_token("short")),
-        Err(Error::Serve { .. })
+        Err(ServeError::Serve { .. })
     ));
     let server = serve_store(&dir.0, public.with_token(ADMIN)).expect("with a token it serves");
     // A wildcard address answers to any name, and its token guards the data.

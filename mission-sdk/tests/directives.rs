@@ -18,6 +18,7 @@ use mission_sdk::directives::{
     AlertState, BreakerClock, BreakerState, Condition, DirectiveError, DirectiveSet, DirectiveSpec,
     Directives, PRESETS, Permit,
 };
+use mission_sdk::webhooks::HttpTransport;
 
 const SECOND: u64 = 1_000_000_000;
 
@@ -35,7 +36,8 @@ fn harness(toml: &str) -> Harness {
 /// A harness whose breakers measure their cool-downs on `clock`.
 fn harness_with_clock(toml: &str, clock: BreakerClock) -> Harness {
     let set = DirectiveSet::from_toml_str(toml, "test").expect("directives parse");
-    let directives = Directives::with_clock(set, clock).expect("directives compile");
+    let directives = Directives::with_transport(set, clock, HttpTransport::shared())
+        .expect("directives compile");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let keep = seen.clone();
     let pipeline = Pipeline::builder()
@@ -588,7 +590,10 @@ fn a_webhook_ca_file_is_checked_when_the_directives_load() {
         "test",
     )
     .expect("parses");
-    let Err(err) = Directives::new(set) else { panic!("a missing CA file is an error") };
+    let Err(err) = Directives::with_transport(set, BreakerClock::system(), HttpTransport::shared())
+    else {
+        panic!("a missing CA file is an error")
+    };
     let text = err.to_string();
     assert!(text.contains("ca_file") && text.contains("/no/such/ca.pem"), "{text}");
     let refused = DirectiveSet::from_toml_str(
@@ -1004,8 +1009,11 @@ fn an_acknowledged_incident_is_recorded_not_resent_and_resolves_as_usual() {
     assert_eq!(text_attr(&event, ATTR_ALERT_NOTE), "looking into it");
 
     h.tool_call("search_web", true);
-    h.wait_for("resolve delivered", Duration::from_secs(10), |h| {
+    // The resolve's webhook can be delivered before the resolve's alert event has been drained
+    // to the harness's sink: wait for both.
+    h.wait_for("resolve delivered and recorded", Duration::from_secs(10), |h| {
         h.directives.stats().webhooks_delivered == 2
+            && h.alerts().iter().any(|a| a.state == "resolved")
     });
     let states: Vec<String> = h.alerts().into_iter().map(|a| a.state).collect();
     assert_eq!(states, ["firing", "acknowledged", "resolved"]);

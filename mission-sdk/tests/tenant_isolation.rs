@@ -1528,6 +1528,27 @@ fn health_is_scoped_to_the_tenant() {
     open.end();
 }
 
+/// `mission://health` answers a tenant-scoped principal as the `health` tool does (issue 15
+/// lists the resource with the tool): its tenant's view of the agent and its files only, no
+/// store path, no process-wide numbers, nothing of the other tenant.
+#[test]
+fn the_health_resource_is_scoped_to_the_tenant() {
+    let world = World::new(&[]);
+    let root = world.root.display().to_string();
+    for t in 0..2 {
+        let mut c = McpClient::open(world.mcp.local_addr(), TOKENS[t][0]).expect("session");
+        let (reply, answer) = c.request("resources/read", json!({"uri": "mission://health"}));
+        let text = answer["result"]["contents"][0]["text"].as_str().unwrap_or_default();
+        let health: Value =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {}", reply.body));
+        assert_eq!(health["agent"]["tenant"], TENANTS[t], "{text}");
+        assert!(!text.contains(TENANTS[1 - t]), "{} sees the other tenant: {text}", TENANTS[t]);
+        for absent in [root.as_str(), "\"root\"", "accounting", "last_error", "store_root"] {
+            assert!(!text.contains(absent), "{absent} in {text}");
+        }
+    }
+}
+
 /// No write of one tenant's principals reaches the other tenant.
 #[test]
 fn no_write_reaches_the_other_tenant() {

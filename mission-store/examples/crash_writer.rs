@@ -6,8 +6,18 @@
 //!
 //! - `ready <rows recovered>` once the sink has started (and recovered what a previous, killed
 //!   writer left);
-//! - `accepted <seq>` after recording events up to `seq`;
+//! - `accepted <seq> <ns>` after recording events up to `seq`; `ns` is the wall-clock time
+//!   (nanoseconds since the Unix epoch) taken just *before* the first event of that step was
+//!   recorded, so for every event of the step `ns` is no later than its acceptance: an age
+//!   computed from it is an upper bound, never flattering;
+//! - `appended <n> <ns>` when the pipeline reports (its sink health's delivered count) that the
+//!   Parquet sink took events up to `n` — appended to the write-ahead log, which survives a
+//!   kill -9 from the page cache — observed at wall-clock time `ns` (after the step's records,
+//!   so again late rather than early);
 //! - `flushed <seq>` after a `flush()` returned `Ok`: every event up to `seq` is durable.
+//!
+//! One recording thread and one ring: the sink receives events in sequence order, so
+//! `appended n` means events `1..=n` of this run were appended.
 //!
 //! It finalizes files often (small files, a flush every few steps), so kills land in every
 //! phase: appending to the log, writing a row group, finalizing, renaming, recovering.
@@ -21,7 +31,7 @@
 //! <store-dir> [run] [--no-wal] [--no-flush] [--crash-at <point>:<n>] [--tenants <k>]`.
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mission_core::{
     Backpressure, EventBody, Level, LogRecord, Pipeline, SpanId, Symbol, Text, ThreadContext,
@@ -95,7 +105,9 @@ fn main() {
         .collect();
     let name = Symbol::intern("numbered");
     let mut seq: u64 = 0;
+    let mut appended: u64 = 0;
     for step in 1u64.. {
+        let step_start = now_ns();
         for _ in 0..50 {
             seq += 1;
             let thread = &threads[(seq as usize) % threads.len()];
@@ -109,7 +121,12 @@ fn main() {
                 }),
             ));
         }
-        say(&mut out, format!("accepted {seq}"));
+        say(&mut out, format!("accepted {seq} {step_start}"));
+        let delivered = pipeline.health().sinks.first().map_or(0, |s| s.events);
+        if delivered > appended {
+            appended = delivered;
+            say(&mut out, format!("appended {appended} {}", now_ns()));
+        }
         if flushes && step % 8 == 0 {
             match pipeline.flush() {
                 Ok(()) => say(&mut out, format!("flushed {seq}")),
@@ -118,4 +135,10 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Wall-clock nanoseconds since the Unix epoch: the one clock this process and the harness
+/// share (0 if the clock is before 1970).
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }

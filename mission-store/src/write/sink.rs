@@ -414,6 +414,10 @@ impl Sink for ParquetSink {
         let now = Instant::now();
         let mut full = Vec::new();
         let mut first_error = None;
+        // What goes into each partition's log: one append per partition per batch, however
+        // the batch interleaves partitions (one IPC message, one `write`, one encoding each).
+        let mut to_log: Vec<(Partition, Vec<&Event>)> = Vec::new();
+        let mut log_index: FxHashMap<(Symbol, u64), usize> = FxHashMap::default();
         // Route each run of events of the same tenant and hour with one lookup.
         let mut run_start = 0;
         while run_start < batch.len() {
@@ -440,16 +444,13 @@ impl Sink for ParquetSink {
                     segment: None,
                 });
             writer.last_used = now;
-            if self.config.wal
-                && let Err(e) = log_ahead(
-                    writer,
-                    &self.config.root,
-                    &partition,
-                    &self.file_id,
-                    &batch[run_start..run_end],
-                )
-            {
-                first_error.get_or_insert(e);
+            if self.config.wal {
+                let next = to_log.len();
+                let i = *log_index.entry((first.tenant, hour)).or_insert(next);
+                if i == next {
+                    to_log.push((partition.clone(), Vec::new()));
+                }
+                to_log[i].1.extend(&batch[run_start..run_end]);
             }
             for event in &batch[run_start..run_end] {
                 writer.pending.push(event.clone());
@@ -458,6 +459,12 @@ impl Sink for ParquetSink {
                 }
             }
             run_start = run_end;
+        }
+        for (partition, events) in &to_log {
+            let Some(writer) = self.partitions.get_mut(partition) else { continue };
+            if let Err(e) = log_ahead(writer, &self.config.root, partition, &self.file_id, events) {
+                first_error.get_or_insert(e);
+            }
         }
         if let Err(e) = self.sync_segments() {
             first_error.get_or_insert(e);
@@ -532,7 +539,7 @@ impl Sink for ParquetSink {
     }
 }
 
-/// Appends `events` (one run of `partition`) to the log segment of its file, creating both the
+/// Appends `events` (a drained batch's events of `partition`) to the log segment of its file, creating both the
 /// file's name and its segment for the run that starts a file. A failed append deletes the
 /// segment: the file's rows are then safe only once it is finalized, and the error is reported.
 fn log_ahead(
@@ -540,7 +547,7 @@ fn log_ahead(
     root: &std::path::Path,
     partition: &Partition,
     file_id: &str,
-    events: &[Event],
+    events: &[&Event],
 ) -> Result<()> {
     if writer.reserved.is_none() {
         let finished = reserve_file(root, partition, file_id)?;
@@ -548,8 +555,7 @@ fn log_ahead(
         writer.reserved = Some(finished);
     }
     let Some(segment) = writer.segment.as_mut() else { return Ok(()) };
-    let refs: Vec<&Event> = events.iter().collect();
-    let appended = encode(&refs).and_then(|batch| segment.append(&batch));
+    let appended = encode(events).and_then(|batch| segment.append(&batch));
     if appended.is_err()
         && let Some(segment) = writer.segment.take()
     {

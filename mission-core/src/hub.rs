@@ -1,0 +1,214 @@
+//! The live hub: subscribers in the same process receive events as the pipeline drains them.
+//!
+//! Each subscriber has a bounded queue of its own. A slow subscriber loses its own oldest events
+//! (counted in [`Subscription::lagged`]); it never slows the pipeline or another subscriber.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use crate::{Event, Sink, SinkError};
+use tokio::sync::Notify;
+
+/// Which events a subscriber wants. Empty fields match everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only this agent's events.
+    pub agent: Option<String>,
+    /// Only these kinds (`llm_call`, `tool_call`, `log`, …).
+    pub kinds: Vec<String>,
+    /// Only this thread's events (32 hex digits).
+    pub thread_id: Option<String>,
+}
+
+impl EventFilter {
+    /// Everything.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Whether `event` passes.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.agent.as_ref().is_none_or(|a| event.agent.as_str() == a)
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == event.kind().as_str()))
+            && self.thread_id.as_ref().is_none_or(|t| event.thread_id.to_string() == *t)
+    }
+}
+
+struct Queue {
+    filter: EventFilter,
+    capacity: usize,
+    events: Mutex<VecDeque<Event>>,
+    ready: Condvar,
+    notify: Notify,
+    lagged: AtomicU64,
+    closed: AtomicBool,
+}
+
+fn lock(q: &Mutex<VecDeque<Event>>) -> MutexGuard<'_, VecDeque<Event>> {
+    q.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Default)]
+struct HubInner {
+    subscribers: Mutex<Vec<Weak<Queue>>>,
+    closed: AtomicBool,
+}
+
+/// The hub: a [`Sink`] side that the pipeline feeds, and [`subscribe`](LiveHub::subscribe).
+#[derive(Clone, Default)]
+pub struct LiveHub {
+    inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for LiveHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveHub").finish_non_exhaustive()
+    }
+}
+
+impl LiveHub {
+    /// A hub with no subscribers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The sink that feeds this hub; add it to the pipeline.
+    pub fn sink(&self) -> HubSink {
+        HubSink { inner: self.inner.clone() }
+    }
+
+    /// A new subscription that keeps at most `capacity` undelivered events.
+    pub fn subscribe(&self, filter: EventFilter, capacity: usize) -> Subscription {
+        let queue = Arc::new(Queue {
+            filter,
+            capacity: capacity.max(1),
+            events: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+            notify: Notify::new(),
+            lagged: AtomicU64::new(0),
+            closed: AtomicBool::new(self.inner.closed.load(Ordering::Acquire)),
+        });
+        self.inner
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(&queue));
+        Subscription { queue }
+    }
+
+    /// Subscriptions alive now.
+    pub fn subscribers(&self) -> usize {
+        let subs = self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subs.iter().filter(|w| w.strong_count() > 0).count()
+    }
+}
+
+/// The pipeline's side of a [`LiveHub`].
+pub struct HubSink {
+    inner: Arc<HubInner>,
+}
+
+impl Sink for HubSink {
+    fn name(&self) -> &str {
+        "live-hub"
+    }
+
+    fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
+        let queues: Vec<Arc<Queue>> = {
+            let mut subs = self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            subs.retain(|w| w.strong_count() > 0);
+            subs.iter().filter_map(Weak::upgrade).collect()
+        };
+        for q in queues {
+            let mut pushed = false;
+            {
+                let mut events = lock(&q.events);
+                for e in batch.iter().filter(|e| q.filter.matches(e)) {
+                    if events.len() == q.capacity {
+                        events.pop_front();
+                        q.lagged.fetch_add(1, Ordering::Relaxed);
+                    }
+                    events.push_back(e.clone());
+                    pushed = true;
+                }
+            }
+            if pushed {
+                q.ready.notify_all();
+                q.notify.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        self.inner.closed.store(true, Ordering::Release);
+        let subs = self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        for q in subs.iter().filter_map(Weak::upgrade) {
+            q.closed.store(true, Ordering::Release);
+            q.ready.notify_all();
+            q.notify.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// One subscriber's stream of events.
+pub struct Subscription {
+    queue: Arc<Queue>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("lagged", &self.lagged()).finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Option<Event> {
+        lock(&self.queue.events).pop_front()
+    }
+
+    /// Waits (blocking this thread) up to `timeout` for the next event; `None` on timeout or
+    /// once the hub has shut down and the queue is empty.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Event> {
+        let deadline = Instant::now() + timeout;
+        let mut events = lock(&self.queue.events);
+        loop {
+            if let Some(e) = events.pop_front() {
+                return Some(e);
+            }
+            let now = Instant::now();
+            if now >= deadline || self.queue.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            events = self
+                .queue
+                .ready
+                .wait_timeout(events, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Waits for the next event; `None` once the hub has shut down and the queue is empty.
+    pub async fn recv(&self) -> Option<Event> {
+        loop {
+            let notified = self.queue.notify.notified();
+            if let Some(e) = self.try_recv() {
+                return Some(e);
+            }
+            if self.queue.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
+    /// Events this subscriber lost because it fell more than its capacity behind.
+    pub fn lagged(&self) -> u64 {
+        self.queue.lagged.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,706 @@
+//! Conditions: the `when` of a directive, its grammar, and the bounded-memory windows that
+//! judge it.
+//!
+//! Every statistics window is [`BUCKETS`] time buckets (a 5-minute window has 5-second
+//! buckets); a bucket keeps a count, an error count, a sum, a minimum, a maximum and, for
+//! percentiles, a sparse log histogram of at most [`HISTOGRAM_BINS`] bins (16 per octave, about
+//! 2% relative error). So a window never holds more than `BUCKETS × HISTOGRAM_BINS` counters,
+//! whatever the event rate.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use mission_core::duration_text;
+
+/// Buckets per statistics window.
+pub const BUCKETS: usize = 60;
+
+/// Most bins of one bucket's latency histogram.
+pub const HISTOGRAM_BINS: usize = 1 + 43 * BINS_PER_OCTAVE;
+const BINS_PER_OCTAVE: usize = 16;
+/// The smallest value the histogram tells apart: 2^-20 (a nanosecond in milliseconds).
+const LOWEST_OCTAVE: f64 = -20.0;
+
+/// The `when` of a directive, read from text.
+///
+/// | text | meaning |
+/// |---|---|
+/// | `p95(duration) > 4s over 5m` | a statistic crosses a threshold over a sliding window |
+/// | `error_rate > 5% over 10m`, `count == 0 over 15m`, `sum(cost) > $20 over 1h` | |
+/// | `anomaly score > 0.9` (`for 10m`: stays firing 10m after the last one; default 5m) | an anomaly event scores above a level |
+/// | `slo 99% under 4s over 30d`, `slo 99.9% ok over 30d` | SLO burn rate, multi-window (Google SRE workbook) |
+/// | `3 failures in a row` | an operation fails N times in a row |
+/// | `5 denials per actor within 10m` | permission denied to the same actor N times |
+///
+/// Statistics: `count`, `error_rate`, and `p50`, `p90`, `p95`, `p99`, `min`, `max`, `avg`,
+/// `sum` of `duration` (values in ms, or text like `4s`), `cost` (US dollars, `$2` or `2`),
+/// `tokens` or `value` (a metric point's value). Comparisons: `>`, `>=`, `<`, `<=`, `==`.
+/// Rates are fractions (`0.05`) or percentages (`5%`).
+///
+/// ```
+/// use mission_govern::directives::Condition;
+/// let c: Condition = "p95(duration) > 4s over 5m".parse()?;
+/// assert_eq!(c.to_string(), "p95(duration) > 4000ms over 5m");
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Condition {
+    /// A statistic over a sliding window crosses a threshold.
+    Threshold(Threshold),
+    /// An anomaly event scores above a level.
+    Anomaly {
+        /// The comparison (`>` or `>=`).
+        op: Comparison,
+        /// The level, 0 to 1.
+        score: f64,
+        /// How long the incident stays firing after the last such anomaly.
+        hold: Duration,
+    },
+    /// The error budget of an SLO burns fast.
+    Slo(Slo),
+    /// The same operation failed this many times in a row.
+    ConsecutiveFailures {
+        /// N.
+        count: u32,
+    },
+    /// Permission was denied to the same actor this many times within a window.
+    RepeatedDenials {
+        /// N.
+        count: u32,
+        /// The window.
+        within: Duration,
+    },
+}
+
+/// `<statistic> <comparison> <value> over <window>`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Threshold {
+    /// What is measured.
+    pub stat: Statistic,
+    /// How it is compared.
+    pub op: Comparison,
+    /// The threshold, in the statistic's unit (ms for durations, a fraction for rates).
+    pub value: f64,
+    /// The sliding window.
+    pub over: Duration,
+}
+
+/// A statistic of a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistic {
+    /// Events in the window.
+    Count,
+    /// Failed spans over all spans, 0 to 1.
+    ErrorRate,
+    /// An aggregation of a field.
+    Aggregate(Aggregation, Field),
+}
+
+/// How a field is aggregated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregation {
+    /// Median.
+    P50,
+    /// 90th percentile.
+    P90,
+    /// 95th percentile.
+    P95,
+    /// 99th percentile.
+    P99,
+    /// Smallest.
+    Min,
+    /// Largest.
+    Max,
+    /// Mean.
+    Avg,
+    /// Total.
+    Sum,
+}
+
+/// A measured field of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// A span's duration, in milliseconds.
+    Duration,
+    /// An LLM call's cost, in US dollars.
+    Cost,
+    /// An LLM call's input plus output tokens.
+    Tokens,
+    /// A metric point's (or anomaly's) value.
+    Value,
+}
+
+/// A comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `==`
+    Eq,
+}
+
+impl Comparison {
+    /// Whether `value <op> threshold`.
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparison::Gt => value > threshold,
+            Comparison::Ge => value >= threshold,
+            Comparison::Lt => value < threshold,
+            Comparison::Le => value <= threshold,
+            Comparison::Eq => (value - threshold).abs() <= f64::EPSILON * threshold.abs().max(1.0),
+        }
+    }
+
+    /// The operator's text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Comparison::Gt => ">",
+            Comparison::Ge => ">=",
+            Comparison::Lt => "<",
+            Comparison::Le => "<=",
+            Comparison::Eq => "==",
+        }
+    }
+}
+
+/// A service level objective.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Slo {
+    /// The fraction of good events promised, e.g. 0.99.
+    pub objective: f64,
+    /// What makes an event good.
+    pub good: SloGood,
+    /// The SLO period (the error budget's horizon), e.g. 30 days.
+    pub period: Duration,
+}
+
+/// What makes an event good for an [`Slo`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SloGood {
+    /// It did not fail and took less than this (a latency SLO).
+    Under(Duration),
+    /// It did not fail (an availability SLO).
+    Ok,
+}
+
+impl Slo {
+    /// The burn-rate threshold of the fast-burn (page) pair: 2% of the budget in an hour,
+    /// 14.4 for a 30-day period.
+    pub fn page_burn_rate(&self) -> f64 {
+        0.02 * self.period.as_secs_f64() / 3600.0
+    }
+
+    /// The burn-rate threshold of the slow-burn (ticket) pair: 5% of the budget in six hours,
+    /// 6 for a 30-day period.
+    pub fn ticket_burn_rate(&self) -> f64 {
+        0.05 * self.period.as_secs_f64() / (6.0 * 3600.0)
+    }
+}
+
+impl Statistic {
+    /// The field measured, if any.
+    pub fn field(self) -> Option<Field> {
+        match self {
+            Statistic::Aggregate(_, f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Whether the statistic needs a histogram.
+    pub fn is_percentile(self) -> bool {
+        matches!(
+            self,
+            Statistic::Aggregate(
+                Aggregation::P50 | Aggregation::P90 | Aggregation::P95 | Aggregation::P99,
+                _
+            )
+        )
+    }
+}
+
+impl fmt::Display for Statistic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Statistic::Count => f.write_str("count"),
+            Statistic::ErrorRate => f.write_str("error_rate"),
+            Statistic::Aggregate(a, field) => {
+                let a = match a {
+                    Aggregation::P50 => "p50",
+                    Aggregation::P90 => "p90",
+                    Aggregation::P95 => "p95",
+                    Aggregation::P99 => "p99",
+                    Aggregation::Min => "min",
+                    Aggregation::Max => "max",
+                    Aggregation::Avg => "avg",
+                    Aggregation::Sum => "sum",
+                };
+                let field = match field {
+                    Field::Duration => "duration",
+                    Field::Cost => "cost",
+                    Field::Tokens => "tokens",
+                    Field::Value => "value",
+                };
+                write!(f, "{a}({field})")
+            }
+        }
+    }
+}
+
+/// Formats a threshold value in the statistic's unit.
+pub(crate) fn format_value(stat: Statistic, v: f64) -> String {
+    match stat {
+        Statistic::ErrorRate => format!("{}%", round(v * 100.0)),
+        Statistic::Aggregate(_, Field::Duration) => format!("{}ms", round(v)),
+        Statistic::Aggregate(_, Field::Cost) => format!("${}", round(v)),
+        _ => format!("{}", round(v)),
+    }
+}
+
+/// A duration in the largest whole unit: `30d`, `6h`, `5m`, `4s`, `250ms`.
+pub(crate) fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_nanos() == 0 && s > 0 {
+        for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+            if s.is_multiple_of(n) {
+                return format!("{}{unit}", s / n);
+            }
+        }
+    }
+    duration_text::format(d)
+}
+
+fn round(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn pct(v: f64) -> String {
+    format!("{}%", round(v * 100.0))
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = human;
+        match self {
+            Condition::Threshold(t) => write!(
+                f,
+                "{} {} {} over {}",
+                t.stat,
+                t.op.as_str(),
+                format_value(t.stat, t.value),
+                d(t.over)
+            ),
+            Condition::Anomaly { op, score, hold } => {
+                write!(f, "anomaly score {} {score} for {}", op.as_str(), d(*hold))
+            }
+            Condition::Slo(slo) => {
+                let good = match slo.good {
+                    SloGood::Under(t) => format!("under {}", d(t)),
+                    SloGood::Ok => "ok".to_owned(),
+                };
+                write!(f, "slo {} {good} over {}", pct(slo.objective), d(slo.period))
+            }
+            Condition::ConsecutiveFailures { count } => write!(f, "{count} failures in a row"),
+            Condition::RepeatedDenials { count, within } => {
+                write!(f, "{count} denials per actor within {}", d(*within))
+            }
+        }
+    }
+}
+
+impl From<Condition> for String {
+    fn from(c: Condition) -> String {
+        c.to_string()
+    }
+}
+
+impl TryFrom<String> for Condition {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+const GRAMMAR: &str = "expected e.g. \"p95(duration) > 4s over 5m\", \"count == 0 over 15m\", \
+                       \"anomaly score > 0.9\", \"slo 99% under 4s over 30d\", \
+                       \"3 failures in a row\" or \"5 denials per actor within 10m\"";
+
+impl FromStr for Condition {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let bad = |why: &str| format!("invalid condition {text:?}: {why}; {GRAMMAR}");
+        match words.as_slice() {
+            ["anomaly", "score", op, level, rest @ ..] => {
+                let op = comparison(op).map_err(|e| bad(&e))?;
+                if !matches!(op, Comparison::Gt | Comparison::Ge) {
+                    return Err(bad("an anomaly score is compared with > or >="));
+                }
+                let score: f64 = level.parse().map_err(|_| bad("the score is not a number"))?;
+                if !(0.0..=1.0).contains(&score) {
+                    return Err(bad("the score is between 0 and 1"));
+                }
+                let hold = match rest {
+                    [] => Duration::from_secs(300),
+                    ["for", t] => positive_duration(t).map_err(|e| bad(&e))?,
+                    _ => return Err(bad("after the score, only `for <duration>`")),
+                };
+                Ok(Condition::Anomaly { op, score, hold })
+            }
+            ["slo", objective, good @ .., "over", period] => {
+                let objective = fraction(objective).map_err(|e| bad(&e))?;
+                if !(objective > 0.0 && objective < 1.0) {
+                    return Err(bad("the objective is between 0% and 100%, exclusive"));
+                }
+                let good = match good {
+                    ["under", t] => SloGood::Under(positive_duration(t).map_err(|e| bad(&e))?),
+                    ["ok"] | ["succeed"] | ["available"] => SloGood::Ok,
+                    _ => return Err(bad("after the objective, `under <duration>` or `ok`")),
+                };
+                let period = positive_duration(period).map_err(|e| bad(&e))?;
+                if period < Duration::from_secs(6 * 3600) {
+                    return Err(bad("the SLO period is at least 6h"));
+                }
+                Ok(Condition::Slo(Slo { objective, good, period }))
+            }
+            [n, "failures", "in", "a", "row"] => {
+                Ok(Condition::ConsecutiveFailures { count: count(n).map_err(|e| bad(&e))? })
+            }
+            [n, "denials", "per", "actor", "within", w] => Ok(Condition::RepeatedDenials {
+                count: count(n).map_err(|e| bad(&e))?,
+                within: positive_duration(w).map_err(|e| bad(&e))?,
+            }),
+            [stat, op, value, "over", window] => {
+                let stat = statistic(stat).map_err(|e| bad(&e))?;
+                let op = comparison(op).map_err(|e| bad(&e))?;
+                let value = threshold_value(stat, value).map_err(|e| bad(&e))?;
+                let over = positive_duration(window).map_err(|e| bad(&e))?;
+                Ok(Condition::Threshold(Threshold { stat, op, value, over }))
+            }
+            _ => Err(bad("not a condition")),
+        }
+    }
+}
+
+fn count(n: &str) -> Result<u32, String> {
+    match n.parse::<u32>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(format!("{n:?} is not a count from 1 to 10000")),
+    }
+}
+
+fn positive_duration(t: &str) -> Result<Duration, String> {
+    let d = duration_text::parse(t)?;
+    if d.is_zero() || d > Duration::from_secs(366 * 86_400) {
+        return Err(format!("{t:?} is not a duration between 0 and a year"));
+    }
+    Ok(d)
+}
+
+fn fraction(t: &str) -> Result<f64, String> {
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    };
+    v.ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("{t:?} is not a fraction or a percentage"))
+}
+
+fn comparison(op: &str) -> Result<Comparison, String> {
+    Ok(match op {
+        ">" => Comparison::Gt,
+        ">=" => Comparison::Ge,
+        "<" => Comparison::Lt,
+        "<=" => Comparison::Le,
+        "==" | "=" => Comparison::Eq,
+        other => return Err(format!("unknown comparison {other:?}: use >, >=, <, <= or ==")),
+    })
+}
+
+fn statistic(s: &str) -> Result<Statistic, String> {
+    match s {
+        "count" => return Ok(Statistic::Count),
+        "error_rate" => return Ok(Statistic::ErrorRate),
+        _ => {}
+    }
+    let unknown = || {
+        format!(
+            "unknown statistic {s:?}: use count, error_rate or p50|p90|p95|p99|min|max|avg|sum \
+             of (duration|cost|tokens|value), e.g. p95(duration)"
+        )
+    };
+    let (agg, rest) = s.split_once('(').ok_or_else(unknown)?;
+    let field = rest.strip_suffix(')').ok_or_else(unknown)?;
+    let agg = match agg {
+        "p50" => Aggregation::P50,
+        "p90" => Aggregation::P90,
+        "p95" => Aggregation::P95,
+        "p99" => Aggregation::P99,
+        "min" => Aggregation::Min,
+        "max" => Aggregation::Max,
+        "avg" => Aggregation::Avg,
+        "sum" => Aggregation::Sum,
+        _ => return Err(unknown()),
+    };
+    let field = match field {
+        "duration" => Field::Duration,
+        "cost" => Field::Cost,
+        "tokens" => Field::Tokens,
+        "value" => Field::Value,
+        _ => return Err(unknown()),
+    };
+    Ok(Statistic::Aggregate(agg, field))
+}
+
+fn threshold_value(stat: Statistic, text: &str) -> Result<f64, String> {
+    let v = match stat {
+        Statistic::ErrorRate => fraction(text)?,
+        Statistic::Aggregate(_, Field::Duration) => {
+            duration_text::parse(text)?.as_secs_f64() * 1000.0
+        }
+        Statistic::Aggregate(_, Field::Cost) => text
+            .strip_prefix('$')
+            .unwrap_or(text)
+            .parse::<f64>()
+            .map_err(|_| format!("{text:?} is not an amount of dollars"))?,
+        _ => text.parse::<f64>().map_err(|_| format!("{text:?} is not a number"))?,
+    };
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("{text:?} is not a threshold of zero or more"));
+    }
+    Ok(v)
+}
+
+/// One bucket of a [`Window`].
+#[derive(Clone, Debug, Default)]
+struct Bucket {
+    epoch: u64,
+    count: u64,
+    errors: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    /// Sparse log histogram: (bin, count), sorted by bin; at most [`HISTOGRAM_BINS`] entries.
+    bins: Vec<(u16, u32)>,
+}
+
+/// A sliding window of [`BUCKETS`] time buckets.
+#[derive(Clone, Debug)]
+pub(crate) struct Window {
+    width_ns: u64,
+    histogram: bool,
+    buckets: Vec<Bucket>,
+}
+
+/// What a [`Window`] holds right now.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WindowSummary {
+    pub count: u64,
+    pub errors: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    bins: Vec<u64>,
+}
+
+fn bin_of(v: f64) -> u16 {
+    if v <= 0.0 || !v.is_finite() {
+        return 0;
+    }
+    let i = ((v.log2() - LOWEST_OCTAVE) * BINS_PER_OCTAVE as f64).floor();
+    (i.max(0.0) as usize + 1).min(HISTOGRAM_BINS - 1) as u16
+}
+
+fn bin_value(bin: usize) -> f64 {
+    if bin == 0 {
+        return 0.0;
+    }
+    ((bin as f64 - 0.5) / BINS_PER_OCTAVE as f64 + LOWEST_OCTAVE).exp2()
+}
+
+impl Window {
+    /// A window of `over`, with a histogram if `histogram`.
+    pub fn new(over: Duration, histogram: bool) -> Self {
+        let width_ns = (over.as_nanos() / BUCKETS as u128).max(1) as u64;
+        Self { width_ns, histogram, buckets: vec![Bucket::default(); BUCKETS] }
+    }
+
+    /// The bucket epoch of time `t`.
+    pub fn epoch(&self, t: u64) -> u64 {
+        t / self.width_ns
+    }
+
+    /// Adds an observation at `t`, unless it is older than the window ending at `now`.
+    /// Returns false for such a late observation.
+    pub fn add(&mut self, t: u64, now: u64, value: f64, error: bool) -> bool {
+        let epoch = self.epoch(t);
+        if epoch + (BUCKETS as u64) <= self.epoch(now) {
+            return false;
+        }
+        let bucket = &mut self.buckets[(epoch % BUCKETS as u64) as usize];
+        if bucket.epoch != epoch {
+            if bucket.epoch > epoch && bucket.count > 0 {
+                return false;
+            }
+            let mut bins = std::mem::take(&mut bucket.bins);
+            bins.clear();
+            *bucket = Bucket {
+                epoch,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                bins,
+                ..Bucket::default()
+            };
+        }
+        bucket.count += 1;
+        bucket.errors += u64::from(error);
+        bucket.sum += value;
+        bucket.min = bucket.min.min(value);
+        bucket.max = bucket.max.max(value);
+        if self.histogram {
+            let bin = bin_of(value);
+            match bucket.bins.binary_search_by_key(&bin, |(b, _)| *b) {
+                Ok(i) => bucket.bins[i].1 = bucket.bins[i].1.saturating_add(1),
+                Err(i) => bucket.bins.insert(i, (bin, 1)),
+            }
+        }
+        true
+    }
+
+    /// Whether nothing in the window ending at `now` was observed.
+    pub fn is_empty_at(&self, now: u64) -> bool {
+        let now_epoch = self.epoch(now);
+        !self.buckets.iter().any(|b| b.count > 0 && b.epoch + BUCKETS as u64 > now_epoch)
+    }
+
+    /// Totals over the window ending at `now`.
+    pub fn summary(&self, now: u64) -> WindowSummary {
+        let now_epoch = self.epoch(now);
+        let mut s = WindowSummary {
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            bins: if self.histogram { vec![0; HISTOGRAM_BINS] } else { Vec::new() },
+            ..WindowSummary::default()
+        };
+        for b in &self.buckets {
+            if b.count == 0 || b.epoch + BUCKETS as u64 <= now_epoch || b.epoch > now_epoch {
+                continue;
+            }
+            s.count += b.count;
+            s.errors += b.errors;
+            s.sum += b.sum;
+            s.min = s.min.min(b.min);
+            s.max = s.max.max(b.max);
+            for &(bin, n) in &b.bins {
+                s.bins[bin as usize] += u64::from(n);
+            }
+        }
+        s
+    }
+}
+
+impl WindowSummary {
+    /// The statistic, or `None` when it has no value (a percentile of nothing).
+    pub fn statistic(&self, stat: Statistic) -> Option<f64> {
+        let Statistic::Aggregate(agg, _) = stat else {
+            return match stat {
+                Statistic::Count => Some(self.count as f64),
+                _ => (self.count > 0).then(|| self.errors as f64 / self.count as f64),
+            };
+        };
+        if agg == Aggregation::Sum {
+            return Some(self.sum);
+        }
+        if self.count == 0 {
+            return None;
+        }
+        let q = match agg {
+            Aggregation::Min => return Some(self.min),
+            Aggregation::Max => return Some(self.max),
+            Aggregation::Avg => return Some(self.sum / self.count as f64),
+            Aggregation::P50 => 0.50,
+            Aggregation::P90 => 0.90,
+            Aggregation::P95 => 0.95,
+            _ => 0.99,
+        };
+        let rank = ((q * self.count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bin, n) in self.bins.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(bin_value(bin).clamp(self.min, self.max));
+            }
+        }
+        Some(self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_parse_and_print() {
+        for (text, shown) in [
+            ("p95(duration) > 4s over 5m", "p95(duration) > 4000ms over 5m"),
+            ("count == 0 over 15m", "count == 0 over 15m"),
+            ("error_rate >= 5% over 10m", "error_rate >= 5% over 10m"),
+            ("sum(cost) > $20 over 1h", "sum(cost) > $20 over 1h"),
+            ("anomaly score > 0.9", "anomaly score > 0.9 for 5m"),
+            ("slo 99% under 4s over 30d", "slo 99% under 4s over 30d"),
+            ("3 failures in a row", "3 failures in a row"),
+            ("5 denials per actor within 10m", "5 denials per actor within 10m"),
+        ] {
+            let c: Condition = text.parse().expect(text);
+            assert_eq!(c.to_string(), shown);
+            assert_eq!(c.to_string().parse::<Condition>().expect(shown), c);
+        }
+        for bad in ["p97(duration) > 1s over 5m", "count > x over 5m", "slo 120% ok over 30d", ""] {
+            assert!(bad.parse::<Condition>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn burn_rate_thresholds_follow_the_workbook() {
+        let Ok(Condition::Slo(slo)) = "slo 99.9% ok over 30d".parse() else { panic!() };
+        assert!((slo.page_burn_rate() - 14.4).abs() < 1e-9);
+        assert!((slo.ticket_burn_rate() - 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn windows_slide_and_percentiles_are_close() {
+        let s = 1_000_000_000u64;
+        let mut w = Window::new(Duration::from_secs(60), true);
+        for i in 0..1000u64 {
+            assert!(w.add(100 * s + i, 100 * s + i, (i + 1) as f64, false));
+        }
+        let sum = w.summary(100 * s + 1000);
+        let p95 = sum
+            .statistic(
+                "p95(duration) > 1 over 1m"
+                    .parse::<Condition>()
+                    .map(|c| match c {
+                        Condition::Threshold(t) => t.stat,
+                        _ => Statistic::Count,
+                    })
+                    .expect("stat"),
+            )
+            .expect("p95");
+        assert!((p95 - 950.0).abs() < 950.0 * 0.03, "{p95}");
+        assert_eq!(sum.count, 1000);
+        // A minute later the window is empty, and old observations are refused.
+        assert!(w.is_empty_at(161 * s));
+        assert!(!w.add(90 * s, 161 * s, 1.0, false));
+        assert_eq!(w.summary(161 * s).statistic(Statistic::Count), Some(0.0));
+    }
+}

@@ -1,0 +1,951 @@
+//! The engine: compiled directives, their groups and windows, and what a firing or a resolve
+//! does. Runs on the pipeline thread behind one mutex (the handle takes it briefly to change
+//! or list directives).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use mission_core::{
+    AttrValue, Decision, Event, EventBody, EventKind, Level, LogRecord, Symbol, Text, Timestamp,
+    WeakRecorder,
+};
+
+use super::action::{Alert, AlertState, KEYS, group_text, is_own};
+use super::breaker::Transition;
+use super::condition::{Condition, Field, SloGood, Statistic, Window, format_value, human};
+use super::spec::{ActionSpec, BurnAlerts, DirectiveSpec, GroupField};
+use super::webhook::{Webhook, WebhookTransport, Worker, delivery_event};
+use super::{Acknowledgement, Counters, DirectiveError, DirectiveStatus, FiringGroup, Shared};
+
+/// Most incident groups one directive tracks; past it, groups with nothing to say are
+/// forgotten, and if none is, the new group's events are counted in `groups_dropped`.
+pub const MAX_GROUPS: usize = 1000;
+
+/// How long no event a directive watches may arrive before the wall clock moves that
+/// directive's clock on (see "Time and memory" in the [module docs](super)).
+pub const IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// SLO windows: 1h and 5m (page), 6h and 30m (ticket).
+const SLO_WINDOWS: [Duration; 4] = [
+    Duration::from_secs(3600),
+    Duration::from_secs(300),
+    Duration::from_secs(6 * 3600),
+    Duration::from_secs(1800),
+];
+
+enum Compiled {
+    Alert(Level),
+    Callback(String),
+    Webhook(Box<Webhook>),
+    OpenBreaker { tool: Option<String>, cool_down: Duration },
+    SetLogLevel(Level),
+    SetSampling(f64),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DefaultKinds {
+    Spans,
+    Metrics,
+    Anomalies,
+    Permissions,
+}
+
+struct CompiledFilter {
+    tenant: Option<Symbol>,
+    agent: Option<Symbol>,
+    operation: Option<Symbol>,
+    model: Option<Symbol>,
+    metric: Option<Symbol>,
+    kind: Option<EventKind>,
+    default: DefaultKinds,
+    attributes: Vec<(Symbol, String)>,
+}
+
+impl CompiledFilter {
+    fn matches(&self, e: &Event) -> bool {
+        let kind = e.kind();
+        let kind_ok = match self.kind {
+            Some(k) => k == kind,
+            None => match self.default {
+                DefaultKinds::Spans => matches!(kind, EventKind::Span(_)),
+                DefaultKinds::Metrics => kind == EventKind::Metric,
+                DefaultKinds::Anomalies => kind == EventKind::Anomaly,
+                DefaultKinds::Permissions => kind == EventKind::Permission,
+            },
+        };
+        kind_ok
+            && self.tenant.is_none_or(|t| t == e.tenant)
+            && self.agent.is_none_or(|a| a == e.agent)
+            && self.operation.is_none_or(|o| o == e.name)
+            && self.metric.is_none_or(|m| m == e.name)
+            && self.model.is_none_or(|m| e.as_span().is_some_and(|s| s.llm.model == m))
+            && self.attributes.iter().all(|(k, v)| {
+                e.attributes.get(*k).is_some_and(|a| match a {
+                    AttrValue::Str(s) => s.as_str() == v,
+                    other => other.to_string() == *v,
+                })
+            })
+    }
+}
+
+enum GroupData {
+    Window(Window),
+    Slo(Box<[Window; 4]>),
+    Anomaly { last: Option<u64>, score: f64 },
+    Streak(u32),
+    Denials(VecDeque<u64>),
+}
+
+struct Firing {
+    since: u64,
+    value: f64,
+    threshold: f64,
+    acknowledged: Option<Acknowledgement>,
+}
+
+/// A group's key: its tenant (empty for a directive across tenants) and its labels as text.
+type GroupKey = (Symbol, String);
+
+struct Group {
+    labels: Vec<(String, String)>,
+    tenant: Symbol,
+    agent: Symbol,
+    operation: Symbol,
+    firing: Option<Firing>,
+    data: GroupData,
+}
+
+/// One directive, ready to run.
+pub(crate) struct Directive {
+    pub spec: DirectiveSpec,
+    actions: Vec<Compiled>,
+    filter: CompiledFilter,
+    groups: HashMap<GroupKey, Group>,
+    added_at: Option<u64>,
+    last_eval: u64,
+    eval_every: u64,
+    groups_dropped: u64,
+    /// This directive's clock, the watermark of its windows (stream time, ns): the newest
+    /// time of the events it watches, moved on by the wall clock only while none arrive.
+    clock: u64,
+    /// The newest time of an event it watched; `None` before the first.
+    event_time: Option<u64>,
+    /// Whether an event it watches arrived since the last tick.
+    arrived: bool,
+    /// The wall time of the last tick that saw an event arrive: when the quiet began.
+    quiet_since: Option<u64>,
+    /// Events older than their window at the watermark: counted, not added.
+    late_events: u64,
+}
+
+impl Directive {
+    pub fn compile(
+        spec: DirectiveSpec,
+        transport: &dyn WebhookTransport,
+    ) -> Result<Self, DirectiveError> {
+        spec.validate()
+            .map_err(|message| DirectiveError::Invalid { origin: spec.name.clone(), message })?;
+        let mut actions = Vec::new();
+        for action in spec.actions() {
+            actions.push(match action {
+                ActionSpec::Alert { level } => {
+                    Compiled::Alert(level.unwrap_or(spec.severity.level()))
+                }
+                ActionSpec::Callback { name } => Compiled::Callback(name),
+                ActionSpec::Webhook(w) => Compiled::Webhook(Box::new(Webhook::new(w, transport)?)),
+                ActionSpec::OpenBreaker { tool, cool_down } => {
+                    Compiled::OpenBreaker { tool, cool_down }
+                }
+                ActionSpec::SetLogLevel { level } => Compiled::SetLogLevel(level),
+                ActionSpec::SetSampling { rate } => Compiled::SetSampling(rate),
+            });
+        }
+        let f = &spec.filter;
+        let sym = |s: &Option<String>| s.as_deref().map(Symbol::intern);
+        let default = match spec.when {
+            Condition::Anomaly { .. } => DefaultKinds::Anomalies,
+            Condition::RepeatedDenials { .. } => DefaultKinds::Permissions,
+            Condition::Threshold(t) if t.stat.field() == Some(Field::Value) => {
+                DefaultKinds::Metrics
+            }
+            _ => DefaultKinds::Spans,
+        };
+        let filter = CompiledFilter {
+            tenant: sym(&f.tenant),
+            agent: sym(&f.agent),
+            operation: sym(&f.operation),
+            model: sym(&f.model),
+            metric: sym(&f.metric),
+            kind: f.kind.map(|k| k.0),
+            default,
+            attributes: f.attributes.iter().map(|(k, v)| (Symbol::intern(k), v.clone())).collect(),
+        };
+        let width = |d: Duration| (d.as_nanos() / super::condition::BUCKETS as u128).max(1) as u64;
+        let eval_every = match spec.when {
+            Condition::Threshold(t) => width(t.over),
+            Condition::Slo(_) => width(SLO_WINDOWS[1]),
+            Condition::Anomaly { hold, .. } => width(hold),
+            Condition::RepeatedDenials { within, .. } => width(within),
+            Condition::ConsecutiveFailures { .. } => u64::MAX,
+        };
+        let mut d = Self {
+            spec,
+            actions,
+            filter,
+            groups: HashMap::new(),
+            added_at: None,
+            last_eval: 0,
+            eval_every,
+            groups_dropped: 0,
+            clock: 0,
+            event_time: None,
+            arrived: false,
+            quiet_since: None,
+            late_events: 0,
+        };
+        d.reset();
+        Ok(d)
+    }
+
+    /// Forgets every group; an ungrouped directive gets its one group back (so silence is seen
+    /// with no events at all).
+    fn reset(&mut self) {
+        self.groups.clear();
+        self.added_at = None;
+        if self.spec.group_by.is_empty()
+            && !matches!(self.spec.when, Condition::RepeatedDenials { .. })
+        {
+            let data = self.new_data();
+            self.groups.insert(
+                self.placeholder_key(),
+                Group {
+                    labels: Vec::new(),
+                    tenant: self.filter.tenant.unwrap_or(Symbol::EMPTY),
+                    agent: Symbol::EMPTY,
+                    operation: self.filter.operation.unwrap_or(Symbol::EMPTY),
+                    firing: None,
+                    data,
+                },
+            );
+        }
+    }
+
+    /// The key of the ungrouped directive's group that watches before any event arrived (so
+    /// silence is seen): the filter's tenant, or none.
+    fn placeholder_key(&self) -> GroupKey {
+        (self.filter.tenant.unwrap_or(Symbol::EMPTY), String::new())
+    }
+
+    /// The tenant part of an event's group key: none for a directive across tenants.
+    fn tenant_of(&self, e: &Event) -> Symbol {
+        if self.spec.across_tenants { Symbol::EMPTY } else { e.tenant }
+    }
+
+    fn new_data(&self) -> GroupData {
+        match self.spec.when {
+            Condition::Threshold(t) => {
+                GroupData::Window(Window::new(t.over, t.stat.is_percentile()))
+            }
+            Condition::Slo(_) => {
+                GroupData::Slo(Box::new(SLO_WINDOWS.map(|w| Window::new(w, false))))
+            }
+            Condition::Anomaly { .. } => GroupData::Anomaly { last: None, score: 0.0 },
+            Condition::ConsecutiveFailures { .. } => GroupData::Streak(0),
+            Condition::RepeatedDenials { .. } => GroupData::Denials(VecDeque::new()),
+        }
+    }
+
+    fn status(&self) -> DirectiveStatus {
+        let mut firing: Vec<FiringGroup> = self
+            .groups
+            .iter()
+            .filter_map(|((_, key), g)| {
+                g.firing.as_ref().map(|f| FiringGroup {
+                    dedup_key: dedup_key(&self.spec.name, key),
+                    group: g.labels.clone(),
+                    since: Timestamp(f.since),
+                    value: f.value,
+                    threshold: f.threshold,
+                    tenant: g.tenant.as_str().to_owned(),
+                    acknowledged: f.acknowledged.clone(),
+                })
+            })
+            .collect();
+        firing.sort_by(|a, b| (&a.dedup_key, &a.tenant).cmp(&(&b.dedup_key, &b.tenant)));
+        DirectiveStatus {
+            name: self.spec.name.clone(),
+            description: self.spec.description.clone(),
+            condition: self.spec.when.to_string(),
+            enabled: self.spec.enabled,
+            groups: self.groups.len(),
+            groups_dropped: self.groups_dropped,
+            late_events: self.late_events,
+            across_tenants: self.spec.across_tenants,
+            firing,
+        }
+    }
+}
+
+fn dedup_key(directive: &str, group: &str) -> String {
+    if group.is_empty() {
+        directive.to_owned()
+    } else {
+        let mut key = format!("{directive}:{group}");
+        if key.len() > 250 {
+            let mut end = 250;
+            while !key.is_char_boundary(end) {
+                end -= 1;
+            }
+            key.truncate(end);
+        }
+        key
+    }
+}
+
+/// Something to do after the engine's lock is released: a callback.
+pub(crate) struct Deferred {
+    pub callback: String,
+    pub alert: Alert,
+}
+
+/// Every directive and what firing needs.
+pub(crate) struct Engine {
+    pub directives: Vec<Directive>,
+    now: u64,
+    pub recorder: Option<WeakRecorder>,
+    pub worker: Option<Worker>,
+    log_levels: BTreeMap<String, Level>,
+    sampling: BTreeMap<String, f64>,
+    pub deferred: Vec<Deferred>,
+    counters: Arc<Counters>,
+}
+
+impl Engine {
+    pub fn new(directives: Vec<Directive>, counters: Arc<Counters>) -> Self {
+        Self {
+            counters,
+            directives,
+            now: 0,
+            recorder: None,
+            worker: None,
+            log_levels: BTreeMap::new(),
+            sampling: BTreeMap::new(),
+            deferred: Vec::new(),
+        }
+    }
+
+    fn record(&self, event: Event) {
+        if let Some(r) = self.recorder.as_ref().and_then(WeakRecorder::upgrade)
+            && r.record(event)
+        {
+            self.counters.derived.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A tick of the wall clock (`wall`, ns): moves the clock of each directive that watched
+    /// no event for [`IDLE_AFTER`] on by the wall time passed since its quiet began, never past
+    /// `wall` (before its first event, the directive's clock simply follows the wall clock).
+    /// While events arrive, only their time moves a directive's clock.
+    pub fn tick(&mut self, wall: u64, shared: &Shared) {
+        let idle_after = IDLE_AFTER.as_nanos() as u64;
+        for i in 0..self.directives.len() {
+            let d = &mut self.directives[i];
+            if !d.spec.enabled {
+                continue;
+            }
+            if std::mem::take(&mut d.arrived) {
+                d.quiet_since = Some(wall);
+                continue;
+            }
+            let quiet = *d.quiet_since.get_or_insert(wall);
+            let target = match d.event_time {
+                None => wall,
+                Some(t) => {
+                    let idle = wall.saturating_sub(quiet);
+                    if idle < idle_after {
+                        continue;
+                    }
+                    t.saturating_add(idle).min(wall)
+                }
+            };
+            self.advance(i, target, shared);
+        }
+    }
+
+    /// Moves directive `i`'s clock to `now` (never back) and judges its windows if their
+    /// bucket changed.
+    fn advance(&mut self, i: usize, now: u64, shared: &Shared) {
+        let d = &mut self.directives[i];
+        if now <= d.clock {
+            return;
+        }
+        d.clock = now;
+        d.added_at.get_or_insert(now);
+        let epoch = now / d.eval_every.max(1);
+        if d.eval_every == u64::MAX || epoch == d.last_eval {
+            return;
+        }
+        d.last_eval = epoch;
+        let keys: Vec<GroupKey> = d.groups.keys().cloned().collect();
+        for key in keys {
+            self.judge(i, &key, shared);
+        }
+    }
+
+    /// Takes one event of the stream.
+    pub fn observe(&mut self, e: &Event, shared: &Shared) {
+        if is_own(e) {
+            return;
+        }
+        shared.counters.events.fetch_add(1, Ordering::Relaxed);
+        let t = e.end_time().0;
+        self.now = self.now.max(t);
+        if let Some(span) = e.as_span() {
+            let (tenant, tool) = (e.tenant.as_str(), e.name.as_str());
+            let now = shared.clock.now();
+            let ok = !span.status.is_error();
+            for (owner, transition) in shared.breakers.outcome(tenant, tool, ok, now) {
+                match transition {
+                    Transition::Closed => self.breaker_event(&owner, tool, "closed", "", t),
+                    Transition::Reopened => {
+                        self.breaker_event(&owner, tool, "open", "the trial call failed", t)
+                    }
+                }
+            }
+        }
+        for i in 0..self.directives.len() {
+            let d = &mut self.directives[i];
+            if !d.spec.enabled || !d.filter.matches(e) {
+                continue;
+            }
+            d.arrived = true;
+            if d.event_time.is_none() && t < d.clock {
+                // Until its first event, the directive's clock followed the wall clock; the
+                // stream's own time (a replay, a simulation) replaces it.
+                d.clock = t;
+                d.added_at = None;
+                d.last_eval = 0;
+            }
+            d.event_time = Some(d.event_time.map_or(t, |m| m.max(t)));
+            self.advance(i, t, shared);
+            let d = &mut self.directives[i];
+            let now = d.clock;
+            d.added_at.get_or_insert(now);
+            let key = (d.tenant_of(e), group_key(&d.spec.group_by, &d.spec.when, e));
+            if !d.groups.contains_key(&key) {
+                let placeholder = d.placeholder_key();
+                if key.1.is_empty() && d.groups.contains_key(&placeholder) {
+                    // The first event of an ungrouped directive, of one tenant: the group that
+                    // watched before anything arrived gives way (resolved if it fired).
+                    self.retire(i, &placeholder, shared);
+                }
+                let d = &mut self.directives[i];
+                if d.groups.len() >= MAX_GROUPS {
+                    d.groups.retain(|_, g| g.firing.is_some() || !is_idle(&g.data, now));
+                }
+                if d.groups.len() >= MAX_GROUPS {
+                    d.groups_dropped += 1;
+                    shared.counters.groups_dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let labels = group_labels(&d.spec.group_by, &d.spec.when, e);
+                let data = d.new_data();
+                d.groups.insert(
+                    key.clone(),
+                    Group {
+                        labels,
+                        tenant: key.0,
+                        agent: e.agent,
+                        operation: e.name,
+                        firing: None,
+                        data,
+                    },
+                );
+            }
+            let d = &mut self.directives[i];
+            let when = d.spec.when.clone();
+            let Some(g) = d.groups.get_mut(&key) else { continue };
+            g.agent = e.agent;
+            g.operation = e.name;
+            let mut late = false;
+            let judge_now = match (&mut g.data, &when) {
+                (GroupData::Window(w), Condition::Threshold(th)) => {
+                    late = !w.add(t, now, measure(e, th.stat), is_error(e));
+                    false
+                }
+                (GroupData::Slo(windows), Condition::Slo(slo)) => {
+                    let bad = is_error(e)
+                        || match slo.good {
+                            SloGood::Under(limit) => {
+                                e.as_span().is_some_and(|s| s.duration_ns > limit.as_nanos() as u64)
+                            }
+                            SloGood::Ok => false,
+                        };
+                    // Late when no window still covers it (the longest is 6h).
+                    late = true;
+                    for w in windows.iter_mut() {
+                        late &= !w.add(t, now, 0.0, bad);
+                    }
+                    false
+                }
+                (
+                    GroupData::Anomaly { last, score },
+                    Condition::Anomaly { op, score: level, .. },
+                ) => {
+                    if let EventBody::Anomaly(a) = &e.body
+                        && op.holds(a.score, *level)
+                    {
+                        *last = Some(t.max(last.unwrap_or(0)));
+                        *score = a.score;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                (GroupData::Streak(n), Condition::ConsecutiveFailures { .. }) => {
+                    *n = if is_error(e) { n.saturating_add(1) } else { 0 };
+                    true
+                }
+                (GroupData::Denials(times), Condition::RepeatedDenials { count, within }) => {
+                    if let EventBody::Permission(p) = &e.body
+                        && p.decision == Decision::Deny
+                    {
+                        if t < now.saturating_sub(within.as_nanos() as u64) {
+                            late = true;
+                            false
+                        } else {
+                            times.push_back(t);
+                            while times.len() > *count as usize {
+                                times.pop_front();
+                            }
+                            true
+                        }
+                    } else {
+                        false
+                    }
+                }
+                _ => false,
+            };
+            if late {
+                d.late_events += 1;
+                shared.counters.late_events.fetch_add(1, Ordering::Relaxed);
+            }
+            if judge_now {
+                self.judge(i, &key, shared);
+            }
+        }
+    }
+
+    /// Forgets group `key` of directive `i`, resolving it first if it fires.
+    fn retire(&mut self, i: usize, key: &GroupKey, shared: &Shared) {
+        let firing = self.directives[i].groups.get(key).and_then(|g| g.firing.as_ref());
+        if let Some((value, threshold)) = firing.map(|f| (f.value, f.threshold)) {
+            self.transition(i, key, AlertState::Resolved, value, threshold, shared);
+        }
+        self.directives[i].groups.remove(key);
+    }
+    /// Whether the condition holds for one group now, and the firing or resolve that follows.
+    fn judge(&mut self, i: usize, key: &GroupKey, shared: &Shared) {
+        let d = &mut self.directives[i];
+        let now = d.clock;
+        let added = d.added_at.unwrap_or(now);
+        let min_events = d.spec.min_events;
+        let burn = d.spec.burn_alerts;
+        let Some(g) = d.groups.get_mut(key) else { return };
+        let verdict: Option<(bool, f64, f64)> = match (&mut g.data, &d.spec.when) {
+            (GroupData::Window(w), Condition::Threshold(t)) => {
+                // A window is judged once it was watched whole.
+                if now.saturating_sub(added) < t.over.as_nanos() as u64 {
+                    None
+                } else {
+                    let s = w.summary(now);
+                    match s.statistic(t.stat) {
+                        Some(v) if s.count >= min_events => {
+                            Some((t.op.holds(v, t.value), v, t.value))
+                        }
+                        Some(v) => Some((false, v, t.value)),
+                        None => Some((false, f64::NAN, t.value)),
+                    }
+                }
+            }
+            (GroupData::Slo(w), Condition::Slo(slo)) => {
+                let budget = 1.0 - slo.objective;
+                let rate = |w: &Window| {
+                    let s = w.summary(now);
+                    if s.count == 0 { 0.0 } else { s.errors as f64 / s.count as f64 / budget }
+                };
+                let r: Vec<f64> = w.iter().map(rate).collect();
+                let (page, ticket) = (slo.page_burn_rate(), slo.ticket_burn_rate());
+                let page_on = burn != BurnAlerts::Ticket && r[0] > page && r[1] > page;
+                let ticket_on = burn != BurnAlerts::Page && r[2] > ticket && r[3] > ticket;
+                Some(if page_on {
+                    (true, r[0], page)
+                } else if ticket_on {
+                    (true, r[2], ticket)
+                } else if burn == BurnAlerts::Ticket {
+                    (false, r[2], ticket)
+                } else {
+                    (false, r[0], page)
+                })
+            }
+            (GroupData::Anomaly { last, score }, Condition::Anomaly { score: level, hold, .. }) => {
+                let on = last.is_some_and(|l| now.saturating_sub(l) < hold.as_nanos() as u64);
+                Some((on, *score, *level))
+            }
+            (GroupData::Streak(n), Condition::ConsecutiveFailures { count }) => {
+                Some((*n >= *count, f64::from(*n), f64::from(*count)))
+            }
+            (GroupData::Denials(times), Condition::RepeatedDenials { count, within }) => {
+                let cutoff = now.saturating_sub(within.as_nanos() as u64);
+                while times.front().is_some_and(|&t| t < cutoff) {
+                    times.pop_front();
+                }
+                Some((times.len() >= *count as usize, times.len() as f64, f64::from(*count)))
+            }
+            _ => None,
+        };
+        let Some((holds, value, threshold)) = verdict else { return };
+        match (&mut g.firing, holds) {
+            (None, true) => {
+                g.firing = Some(Firing { since: now, value, threshold, acknowledged: None });
+                self.transition(i, key, AlertState::Firing, value, threshold, shared);
+            }
+            (Some(f), true) => f.value = value,
+            (Some(_), false) => {
+                g.firing = None;
+                self.transition(i, key, AlertState::Resolved, value, threshold, shared);
+            }
+            (None, false) => {}
+        }
+    }
+
+    fn alert(
+        &self,
+        i: usize,
+        key: &GroupKey,
+        state: AlertState,
+        value: f64,
+        threshold: f64,
+    ) -> Option<Alert> {
+        let d = &self.directives[i];
+        let g = d.groups.get(key)?;
+        let when = &d.spec.when;
+        // An acknowledgement describes the incident as it fires.
+        let shown = if state == AlertState::Resolved { state } else { AlertState::Firing };
+        let mut summary = match (when, shown) {
+            (Condition::Threshold(t), s) => format!(
+                "{} = {} {}{} {} over {}",
+                t.stat,
+                if value.is_finite() { format_value(t.stat, value) } else { "none".into() },
+                if s == AlertState::Resolved { "no longer " } else { "" },
+                t.op.as_str(),
+                format_value(t.stat, t.value),
+                human(t.over)
+            ),
+            (Condition::Slo(_), AlertState::Firing) => {
+                format!("error budget burning {value:.1}x (alert above {threshold:.1}x) for {when}")
+            }
+            (Condition::Slo(_), _) => {
+                format!("error budget burn back to {value:.1}x for {when}")
+            }
+            (Condition::Anomaly { .. }, AlertState::Firing) => {
+                format!("anomaly on {} scored {value:.3} ({when})", g.operation.as_str())
+            }
+            (Condition::Anomaly { .. }, _) => {
+                format!("no anomaly on {} ({when})", g.operation.as_str())
+            }
+            (Condition::ConsecutiveFailures { .. }, AlertState::Firing) => {
+                format!("{} failed {value} times in a row", g.operation.as_str())
+            }
+            (Condition::ConsecutiveFailures { .. }, _) => {
+                format!("{} succeeded again", g.operation.as_str())
+            }
+            (Condition::RepeatedDenials { within, .. }, _) => format!(
+                "permission denied {value} times within {} (alert at {threshold})",
+                human(*within)
+            ),
+        };
+        if !g.labels.is_empty() {
+            summary.push_str(&format!(" [{}]", group_text(&g.labels)));
+        }
+        let operation = g
+            .labels
+            .iter()
+            .find(|(k, _)| k == "operation")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| g.operation.as_str().to_owned());
+        Some(Alert {
+            directive: d.spec.name.clone(),
+            description: d.spec.description.clone(),
+            state,
+            dedup_key: dedup_key(&d.spec.name, &key.1),
+            severity: d.spec.severity,
+            condition: when.to_string(),
+            group: g.labels.clone(),
+            value,
+            threshold,
+            summary,
+            tenant: g.tenant.as_str().to_owned(),
+            agent: g.agent.as_str().to_owned(),
+            operation,
+            time: Timestamp(d.clock),
+        })
+    }
+
+    fn transition(
+        &mut self,
+        i: usize,
+        key: &GroupKey,
+        state: AlertState,
+        value: f64,
+        threshold: f64,
+        shared: &Shared,
+    ) {
+        let Some(alert) = self.alert(i, key, state, value, threshold) else { return };
+        let c = &shared.counters;
+        match state {
+            AlertState::Firing => c.fired.fetch_add(1, Ordering::Relaxed),
+            AlertState::Resolved => c.resolved.fetch_add(1, Ordering::Relaxed),
+            AlertState::Acknowledged => 0, // counted by `acknowledge`
+        };
+        let d = &self.directives[i];
+        let sent_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut deliveries = Vec::new();
+        let mut breakers = Vec::new();
+        let mut levels = Vec::new();
+        let mut rates = Vec::new();
+        for action in &d.actions {
+            match action {
+                Compiled::Alert(level) => self.record(alert.to_event(*level)),
+                Compiled::Callback(name) => {
+                    self.deferred.push(Deferred { callback: name.clone(), alert: alert.clone() })
+                }
+                Compiled::Webhook(w) => {
+                    deliveries.extend(w.delivery(&alert, &d.spec.name, sent_at))
+                }
+                Compiled::OpenBreaker { tool, cool_down } if state == AlertState::Firing => {
+                    let tool = tool.clone().unwrap_or_else(|| alert.operation.clone());
+                    breakers.push((tool, *cool_down));
+                }
+                Compiled::OpenBreaker { .. } => {}
+                Compiled::SetLogLevel(level) => levels.push(*level),
+                Compiled::SetSampling(rate) => rates.push(*rate),
+            }
+        }
+        for delivery in deliveries {
+            c.webhooks_queued.fetch_add(1, Ordering::Relaxed);
+            let refused = match &self.worker {
+                Some(w) => w.send(delivery).err(),
+                None => Some(delivery),
+            };
+            if let Some(d) = refused {
+                c.webhooks_dropped.fetch_add(1, Ordering::Relaxed);
+                self.record(delivery_event(&d, "dropped", 0, 0, "the delivery queue is full"));
+            }
+        }
+        for (tool, cool_down) in breakers {
+            let (tenant, now) = (alert.tenant.as_str(), shared.clock.now());
+            if shared.breakers.open(tenant, &tool, &alert.directive, &alert.summary, cool_down, now)
+            {
+                c.breakers_opened.fetch_add(1, Ordering::Relaxed);
+                self.breaker_event(&alert.tenant, &tool, "open", &alert.summary, alert.time.0);
+            }
+        }
+        let firing = state == AlertState::Firing;
+        for level in levels {
+            if firing {
+                self.log_levels.insert(alert.dedup_key.clone(), level);
+            } else {
+                self.log_levels.remove(&alert.dedup_key);
+            }
+        }
+        for rate in rates {
+            if firing {
+                self.sampling.insert(alert.dedup_key.clone(), rate);
+            } else {
+                self.sampling.remove(&alert.dedup_key);
+            }
+        }
+        let level = self.log_levels.values().min().map_or(0, |l| *l as u8 + 1);
+        shared.log_level.store(level, Ordering::Release);
+        let rate = self
+            .sampling
+            .values()
+            .copied()
+            .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+        shared.sampling.store(rate.map_or(u64::MAX, f64::to_bits), Ordering::Release);
+    }
+
+    /// Records a breaker's change at stream time `time`, as an event of the breaker's tenant
+    /// (none: every tenant's).
+    fn breaker_event(&self, tenant: &str, tool: &str, state: &str, why: &str, time: u64) {
+        let k = &KEYS;
+        let level = if state == "open" { Level::Warn } else { Level::Info };
+        let mut event = Event::new(
+            k.breaker.get(),
+            EventBody::Log(LogRecord {
+                level,
+                target: k.target.get(),
+                message: Text::bounded(&format!("circuit breaker for {tool} {state}: {why}"), 1024),
+            }),
+        );
+        event.time = Timestamp(time);
+        event.tenant = Symbol::intern(tenant);
+        event.attributes.set(k.tool.get(), tool);
+        event.attributes.set(k.breaker_state.get(), state);
+        self.record(event);
+    }
+
+    /// Acknowledges the open firings named by `incident` (a dedup key, or a directive name for
+    /// every firing of that directive), only those of `tenant` when given: each is marked and
+    /// an `acknowledged` alert event is recorded (no webhook, no callback). Returns the alerts
+    /// recorded; a firing acknowledged before is left as it is.
+    pub fn acknowledge(
+        &mut self,
+        incident: &str,
+        by: &str,
+        note: &str,
+        tenant: Option<&str>,
+        shared: &Shared,
+    ) -> Result<Vec<Alert>, DirectiveError> {
+        let mut matched = Vec::new();
+        for (i, d) in self.directives.iter().enumerate() {
+            let whole = d.spec.name == incident;
+            for (key, g) in &d.groups {
+                if g.firing.is_some()
+                    && (whole || dedup_key(&d.spec.name, &key.1) == incident)
+                    && tenant.is_none_or(|t| g.tenant.as_str() == t)
+                {
+                    matched.push((i, key.clone()));
+                }
+            }
+        }
+        if matched.is_empty() {
+            let what: String = incident.chars().take(128).collect();
+            return Err(DirectiveError::NotFiring(match tenant {
+                Some(t) => format!("{what} (of tenant {t})"),
+                None => what,
+            }));
+        }
+        matched.sort();
+        let time = Timestamp(Timestamp::now().0.max(self.now));
+        let by: String = by.chars().take(256).collect();
+        let note: String = note.chars().take(1024).collect();
+        let mut alerts = Vec::new();
+        for (i, key) in matched {
+            let Some(firing) =
+                self.directives[i].groups.get_mut(&key).and_then(|g| g.firing.as_mut())
+            else {
+                continue;
+            };
+            if firing.acknowledged.is_some() {
+                continue;
+            }
+            firing.acknowledged =
+                Some(Acknowledgement { by: by.clone(), note: note.clone(), time });
+            let (value, threshold) = (firing.value, firing.threshold);
+            let Some(mut alert) = self.alert(i, &key, AlertState::Acknowledged, value, threshold)
+            else {
+                continue;
+            };
+            alert.time = time;
+            alert.summary = if note.is_empty() {
+                format!("acknowledged by {by}: {}", alert.summary)
+            } else {
+                format!("acknowledged by {by} ({note}): {}", alert.summary)
+            };
+            shared.counters.acknowledged.fetch_add(1, Ordering::Relaxed);
+            let k = &KEYS;
+            let mut event = alert.to_event(Level::Info);
+            event.attributes.set(k.acknowledged_by.get(), by.as_str());
+            if !note.is_empty() {
+                event.attributes.set(k.note.get(), note.as_str());
+            }
+            self.record(event);
+            alerts.push(alert);
+        }
+        Ok(alerts)
+    }
+
+    /// Resolves every firing group of directive `i` (disabled or removed).
+    pub fn resolve_all(&mut self, i: usize, shared: &Shared) {
+        let keys: Vec<(GroupKey, f64, f64)> = self.directives[i]
+            .groups
+            .iter()
+            .filter_map(|(k, g)| g.firing.as_ref().map(|f| (k.clone(), f.value, f.threshold)))
+            .collect();
+        for (key, value, threshold) in keys {
+            self.transition(i, &key, AlertState::Resolved, value, threshold, shared);
+            if let Some(g) = self.directives[i].groups.get_mut(&key) {
+                g.firing = None;
+            }
+        }
+        self.directives[i].reset();
+    }
+
+    pub fn statuses(&self) -> Vec<DirectiveStatus> {
+        self.directives.iter().map(Directive::status).collect()
+    }
+}
+
+fn is_error(e: &Event) -> bool {
+    e.as_span().is_some_and(|s| s.status.is_error())
+}
+
+fn measure(e: &Event, stat: Statistic) -> f64 {
+    let Some(field) = stat.field() else { return 0.0 };
+    match (&e.body, field) {
+        (EventBody::Span(s), Field::Duration) => s.duration_ns as f64 / 1e6,
+        (EventBody::Span(s), Field::Cost) => s.llm.cost_usd,
+        (EventBody::Span(s), Field::Tokens) => {
+            f64::from(s.llm.input_tokens) + f64::from(s.llm.output_tokens)
+        }
+        (EventBody::Metric(m), Field::Value) => m.value,
+        (EventBody::Anomaly(a), Field::Value) => a.value,
+        _ => 0.0,
+    }
+}
+
+fn is_idle(data: &GroupData, now: u64) -> bool {
+    match data {
+        GroupData::Window(w) => w.is_empty_at(now),
+        GroupData::Slo(w) => w[2].is_empty_at(now),
+        GroupData::Anomaly { last, .. } => last.is_none(),
+        GroupData::Streak(n) => *n == 0,
+        GroupData::Denials(t) => t.is_empty(),
+    }
+}
+
+fn field_value(field: GroupField, e: &Event) -> &str {
+    match field {
+        GroupField::Tenant => e.tenant.as_str(),
+        GroupField::Agent => e.agent.as_str(),
+        GroupField::Operation => e.name.as_str(),
+        GroupField::Model => e.as_span().map_or("", |s| s.llm.model.as_str()),
+        GroupField::Kind => e.kind().as_str(),
+    }
+}
+
+fn group_labels(by: &[GroupField], when: &Condition, e: &Event) -> Vec<(String, String)> {
+    if let (Condition::RepeatedDenials { .. }, EventBody::Permission(p)) = (when, &e.body) {
+        return vec![("actor".to_owned(), p.actor.as_str().to_owned())];
+    }
+    by.iter().map(|f| (f.as_str().to_owned(), field_value(*f, e).to_owned())).collect()
+}
+
+fn group_key(by: &[GroupField], when: &Condition, e: &Event) -> String {
+    if let (Condition::RepeatedDenials { .. }, EventBody::Permission(p)) = (when, &e.body) {
+        let actor: String = p.actor.as_str().chars().take(128).collect();
+        return format!("actor={actor}");
+    }
+    if by.is_empty() {
+        return String::new();
+    }
+    let labels: Vec<(String, String)> =
+        by.iter().map(|f| (f.as_str().to_owned(), field_value(*f, e).to_owned())).collect();
+    group_text(&labels)
+}

@@ -1,0 +1,677 @@
+//! Directives: automation written as data. A directive is *when* a condition over the live
+//! stream holds, *then* actions run.
+//!
+//! - [`DirectiveSet`] reads directives from TOML or JSON ([`DirectiveSet::from_file`]) or a
+//!   shipped preset ([`DirectiveSet::preset`]: [`PRESETS`]), validated on load with errors that
+//!   name the line and the field.
+//! - [`Directives`] is the handle (`Clone + Send + Sync`): add, remove, enable and disable
+//!   directives at run time, list them with their state, [acknowledge](Directives::acknowledge)
+//!   a firing incident, register Rust callbacks by name, ask [`permit`](Directives::permit)
+//!   before a tool call, read the log level and sampling rate directives set (which
+//!   `MissionControl` applies: [`log_enabled`](Directives::log_enabled), and the sampling
+//!   wrapper's rate).
+//! - [`DirectiveSink`] ([`Directives::sink`]) is the [`Sink`] that runs them on the pipeline
+//!   thread; what it derives (alerts, delivery outcomes, breaker changes) re-enters the stream
+//!   as `mission.*` log events.
+//!
+//! ```
+//! use mission_govern::directives::{DirectiveSet, Directives, Permit};
+//! let set = DirectiveSet::from_toml_str(r#"
+//!     [[directive]]
+//!     name = "tool-failing"
+//!     when = "3 failures in a row"
+//!     where = { kind = "tool_call" }
+//!     group_by = ["operation"]
+//!     then = [{ action = "alert" }, { action = "open_breaker", cool_down = "30s" }]
+//! "#, "inline")?;
+//! let directives = Directives::new(set)?;
+//! let pipeline = mission_core::Pipeline::builder().with_sink(directives.sink()).start()?;
+//! assert_eq!(directives.permit("search_web"), Permit::Allow);
+//! # drop(pipeline);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Time and memory
+//!
+//! Windows run on event time. Each directive has its own clock, the watermark of its windows:
+//! the newest end time of the events it watches (so replayed, simulated or delayed events
+//! drive windows exactly as live ones do, however fast or slow the machine). The wall clock
+//! (the pipeline's tick, every 250 ms) moves it only when no event it watches arrived for
+//! [`IDLE_AFTER`]: then on by the wall time passed since the quiet began, never past the wall
+//! clock — so `count == 0 over 15m` fires with no events at all, and a window drains once
+//! the stream stops. Before a directive's first event its clock follows the wall clock; the
+//! first event's time replaces it (a replay of last week starts last week).
+//!
+//! **Allowed lateness** is the window itself: an event behind the watermark is added to its
+//! window as long as the window ending at the watermark still covers its time (up to `5m`
+//! behind for `over 5m`; 6h for an SLO, `within` for denials). An older event is *late*: it
+//! is not added, and it is counted — per directive in [`DirectiveStatus::late_events`], in
+//! total in [`DirectiveStats::late_events`] (health shows both); never dropped silently.
+//!
+//! # Tenants
+//!
+//! Incidents, windows and circuit breakers are per tenant: the tenant is part of every group
+//! key (whatever `group_by` says), an incident keeps the tenant of its events, and a breaker
+//! a firing opens denies that tenant's calls only ([`Directives::permit_for`]). A directive
+//! with `across_tenants = true` ([`DirectiveSpec::across_tenants`]) watches every tenant's
+//! events together instead: its incidents have no tenant, so only principals of every tenant
+//! (not scoped to one) see and acknowledge them, and its breakers apply to every tenant.
+//!
+//! # Memory
+//!
+//! A statistics window is [`BUCKETS`] buckets; a percentile
+//! keeps a sparse log histogram per bucket (at most [`HISTOGRAM_BINS`] bins, ~2% error); an SLO
+//! keeps four count-only windows (1h, 5m, 6h, 30m); a directive tracks at most
+//! [`MAX_GROUPS`] groups. Webhooks go through one worker thread with a queue of
+//! [`QUEUE_CAPACITY`]; a full queue drops and counts.
+//!
+//! # Untrusted input
+//!
+//! Directive files are validated before anything runs: unknown fields, bad conditions, bad
+//! URLs and inconsistent actions are refused with the line and field. Callbacks run on the
+//! pipeline thread, after the engine's lock is released; a panicking callback is caught and
+//! counted.
+
+mod action;
+mod breaker;
+mod condition;
+mod engine;
+mod spec;
+mod webhook;
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use mission_core::{Event, Level, Sink, SinkContext, SinkError, Timestamp};
+
+pub use action::{
+    ALERT_EVENT, ATTR_ALERT_ACKNOWLEDGED_BY, ATTR_ALERT_GROUP, ATTR_ALERT_NOTE,
+    ATTR_ALERT_SEVERITY, ATTR_ALERT_STATE, ATTR_ALERT_THRESHOLD, ATTR_ALERT_VALUE,
+    ATTR_BREAKER_STATE, ATTR_BREAKER_TOOL, ATTR_DEDUP_KEY, ATTR_DELIVERY_ATTEMPTS,
+    ATTR_DELIVERY_OUTCOME, ATTR_DELIVERY_STATUS, ATTR_DIRECTIVE, Alert, AlertState, BREAKER_EVENT,
+    DELIVERY_EVENT, DIRECTIVES_TARGET,
+};
+pub use breaker::{BreakerClock, BreakerState, BreakerStatus, Denial, MAX_BREAKERS, Permit};
+pub use condition::{
+    Aggregation, BUCKETS, Comparison, Condition, Field, HISTOGRAM_BINS, Slo, SloGood, Statistic,
+    Threshold,
+};
+pub use engine::{IDLE_AFTER, MAX_GROUPS};
+pub use spec::{
+    ActionSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField, KindName,
+    MAX_ACTION_DURATION, MAX_MIN_EVENTS, PRESETS, Severity, WebhookFormat, WebhookSpec,
+};
+pub use webhook::{
+    DELIVERY_HEADER, MAX_BACKOFF, NoTransport, PostOutcome, QUEUE_CAPACITY, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER, WebhookRequest, WebhookTransport, sign,
+};
+
+use engine::{Directive, Engine};
+
+/// What can go wrong loading or changing directives.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectiveError {
+    /// A directive file, text or value is invalid.
+    #[error("invalid directives in {origin}: {message}")]
+    Invalid {
+        /// The file, preset or directive.
+        origin: String,
+        /// What is wrong, naming the line (for files) and the field.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No preset has that name.
+    #[error(
+        "unknown directive preset {0:?}: expected one of slo-basic, cost-guard, tool-circuit-breaker"
+    )]
+    UnknownPreset(String),
+    /// A directive of that name exists already.
+    #[error("a directive named {0:?} already exists")]
+    Duplicate(String),
+    /// No directive has that name.
+    #[error("no directive named {0:?}")]
+    NotFound(String),
+    /// No open firing has that dedup key (or belongs to a directive of that name).
+    #[error("no firing incident {0:?}: give a dedup key or directive name from the firing list")]
+    NotFiring(String),
+}
+
+/// The directives' result type.
+pub type Result<T, E = DirectiveError> = std::result::Result<T, E>;
+
+/// A Rust callback a directive calls by name, with the firing or the resolve.
+pub type Callback = Arc<dyn Fn(&Alert) + Send + Sync>;
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    events: AtomicU64,
+    late_events: AtomicU64,
+    groups_dropped: AtomicU64,
+    fired: AtomicU64,
+    resolved: AtomicU64,
+    acknowledged: AtomicU64,
+    callbacks_run: AtomicU64,
+    callbacks_missing: AtomicU64,
+    callbacks_panicked: AtomicU64,
+    webhooks_queued: AtomicU64,
+    webhooks_delivered: AtomicU64,
+    webhooks_failed: AtomicU64,
+    webhook_retries: AtomicU64,
+    webhooks_dropped: AtomicU64,
+    breakers_opened: AtomicU64,
+    pub(crate) derived: AtomicU64,
+}
+
+/// What the directives did, counted since they were created.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DirectiveStats {
+    /// Events looked at (their own `mission.*` events excluded).
+    pub events: u64,
+    /// Late events: older than their window at the directive's watermark (see "Time and
+    /// memory" in the module docs), counted and not added.
+    pub late_events: u64,
+    /// Events of groups past [`MAX_GROUPS`], ignored.
+    pub groups_dropped: u64,
+    /// Firings.
+    pub fired: u64,
+    /// Resolves.
+    pub resolved: u64,
+    /// Firing incidents acknowledged ([`Directives::acknowledge`]).
+    pub acknowledged: u64,
+    /// Callbacks called.
+    pub callbacks_run: u64,
+    /// Callbacks named by a directive but not registered.
+    pub callbacks_missing: u64,
+    /// Callbacks that panicked (caught).
+    pub callbacks_panicked: u64,
+    /// Webhook deliveries made (queued or dropped).
+    pub webhooks_queued: u64,
+    /// Deliveries that got a 2xx.
+    pub webhooks_delivered: u64,
+    /// Deliveries that failed for good (a 4xx, or retries exhausted).
+    pub webhooks_failed: u64,
+    /// Retries made.
+    pub webhook_retries: u64,
+    /// Deliveries dropped because the queue was full (or no pipeline ran the sink).
+    pub webhooks_dropped: u64,
+    /// Circuit breakers opened by directives.
+    pub breakers_opened: u64,
+    /// Every event the directives recorded (alerts, breaker changes, delivery outcomes): what
+    /// the recorder's accounting shows beyond what the agent recorded.
+    pub derived_events: u64,
+}
+
+/// One firing incident of a directive.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FiringGroup {
+    /// Its dedup key.
+    pub dedup_key: String,
+    /// Its group.
+    pub group: Vec<(String, String)>,
+    /// Since when (stream time).
+    pub since: Timestamp,
+    /// The latest value.
+    pub value: f64,
+    /// The threshold.
+    pub threshold: f64,
+    /// The incident's tenant; empty for a directive across tenants (or an ungrouped one
+    /// before any event).
+    pub tenant: String,
+    /// Who acknowledged it, when and why; `None` while nobody has.
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// Who acknowledged a firing incident ([`Directives::acknowledge`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Acknowledgement {
+    /// Who: a person, or `mcp:<role>` over MCP.
+    pub by: String,
+    /// What they said (may be empty).
+    pub note: String,
+    /// When (wall clock, or the stream's clock when that is later).
+    pub time: Timestamp,
+}
+
+/// A directive and its state, as [`Directives::list`] shows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DirectiveStatus {
+    /// The name.
+    pub name: String,
+    /// The description.
+    pub description: String,
+    /// The condition, as text.
+    pub condition: String,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Groups tracked.
+    pub groups: usize,
+    /// Events of groups past [`MAX_GROUPS`], ignored.
+    pub groups_dropped: u64,
+    /// Late events: older than their window at this directive's watermark, counted and not
+    /// added (see "Time and memory" in the module docs).
+    pub late_events: u64,
+    /// Whether it watches every tenant's events together ([`DirectiveSpec::across_tenants`]).
+    pub across_tenants: bool,
+    /// The incidents firing now.
+    pub firing: Vec<FiringGroup>,
+}
+
+pub(crate) struct Shared {
+    engine: Mutex<Engine>,
+    breakers: breaker::Breakers,
+    /// The time the breakers' cool-downs are measured in.
+    clock: breaker::BreakerClock,
+    callbacks: RwLock<HashMap<String, Callback>>,
+    counters: Arc<Counters>,
+    /// 0: no directive sets it; else `Level as u8 + 1`.
+    log_level: AtomicU8,
+    /// `f64` bits; `u64::MAX`: no directive sets it.
+    sampling: AtomicU64,
+    sink_started: AtomicBool,
+    /// What webhook deliveries are posted with.
+    transport: Arc<dyn WebhookTransport>,
+}
+
+/// The handle on a set of running directives. Cheap to clone; every clone sees the same state.
+#[derive(Clone)]
+pub struct Directives {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Directives {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directives").field("stats", &self.stats()).finish_non_exhaustive()
+    }
+}
+
+impl Directives {
+    /// Directives ready to run; give [`sink`](Self::sink) to a pipeline. Their webhooks
+    /// have no transport ([`NoTransport`]): see [`with_transport`](Self::with_transport).
+    ///
+    /// # Errors
+    /// [`DirectiveError::Invalid`] if a webhook names a secret variable that is not set.
+    pub fn new(set: DirectiveSet) -> Result<Self> {
+        Self::with_clock(set, BreakerClock::system())
+    }
+
+    /// Like [`new`](Self::new), with the breakers' cool-downs measured on `clock` (e.g. a
+    /// [`BreakerClock::manual`] a test or simulation advances).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_clock(set: DirectiveSet, clock: BreakerClock) -> Result<Self> {
+        Self::with_transport(set, clock, Arc::new(NoTransport))
+    }
+
+    /// Like [`with_clock`](Self::with_clock), with webhooks delivered through `transport`
+    /// (which also checks their URLs and reads their CA files now, as each directive loads).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new); [`DirectiveError::Invalid`] if `transport` refuses a webhook's
+    /// URL or CA file.
+    pub fn with_transport(
+        set: DirectiveSet,
+        clock: BreakerClock,
+        transport: Arc<dyn WebhookTransport>,
+    ) -> Result<Self> {
+        let directives = set
+            .into_iter()
+            .map(|spec| Directive::compile(spec, transport.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let counters = Arc::new(Counters::default());
+        Ok(Self {
+            shared: Arc::new(Shared {
+                engine: Mutex::new(Engine::new(directives, counters.clone())),
+                breakers: breaker::Breakers::default(),
+                clock,
+                callbacks: RwLock::new(HashMap::new()),
+                counters,
+                log_level: AtomicU8::new(0),
+                sampling: AtomicU64::new(u64::MAX),
+                sink_started: AtomicBool::new(false),
+                transport,
+            }),
+        })
+    }
+
+    /// The sink that runs these directives. Give it to one pipeline
+    /// (`Pipeline::builder().with_sink(..)` or `MissionControl::builder().with_sink(..)`).
+    pub fn sink(&self) -> DirectiveSink {
+        DirectiveSink { shared: self.shared.clone() }
+    }
+
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        self.shared.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a directive at run time.
+    ///
+    /// # Errors
+    /// [`DirectiveError::Duplicate`] if the name is taken; [`DirectiveError::Invalid`] if it
+    /// does not validate.
+    pub fn add(&self, spec: DirectiveSpec) -> Result<()> {
+        let compiled = Directive::compile(spec, self.shared.transport.as_ref())?;
+        let mut engine = self.engine();
+        if engine.directives.iter().any(|d| d.spec.name == compiled.spec.name) {
+            return Err(DirectiveError::Duplicate(compiled.spec.name));
+        }
+        engine.directives.push(compiled);
+        Ok(())
+    }
+
+    /// Removes a directive, resolving its firing incidents; returns its spec.
+    ///
+    /// # Errors
+    /// [`DirectiveError::NotFound`].
+    pub fn remove(&self, name: &str) -> Result<DirectiveSpec> {
+        let mut engine = self.engine();
+        let i = position(&engine, name)?;
+        engine.resolve_all(i, &self.shared);
+        let spec = engine.directives.remove(i).spec;
+        self.run_deferred(engine);
+        Ok(spec)
+    }
+
+    /// Enables or disables a directive. Disabling resolves its firing incidents and forgets
+    /// its windows; enabling starts them afresh.
+    ///
+    /// # Errors
+    /// [`DirectiveError::NotFound`].
+    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
+        let mut engine = self.engine();
+        let i = position(&engine, name)?;
+        if engine.directives[i].spec.enabled != enabled {
+            engine.resolve_all(i, &self.shared);
+            engine.directives[i].spec.enabled = enabled;
+        }
+        self.run_deferred(engine);
+        Ok(())
+    }
+
+    /// Every directive with its state, in the order they were added.
+    pub fn list(&self) -> Vec<DirectiveStatus> {
+        self.engine().statuses()
+    }
+
+    /// [`list`](Self::list) as a principal of `tenant` sees it (`None`: of every tenant): only
+    /// that tenant's firing incidents (a directive across tenants shows none).
+    pub fn list_for(&self, tenant: Option<&str>) -> Vec<DirectiveStatus> {
+        let mut list = self.list();
+        if let Some(t) = tenant {
+            for d in &mut list {
+                d.firing.retain(|f| f.tenant == t);
+            }
+        }
+        list
+    }
+
+    /// Acknowledges a firing incident: `incident` is its dedup key (as [`list`](Self::list)
+    /// shows it), or a directive's name for every incident of that directive firing now.
+    /// `actor` says who, `note` why (may be empty). Each firing becomes acknowledged (shown
+    /// in [`list`](Self::list)) and an alert event with state `acknowledged` is recorded;
+    /// webhooks and callbacks are not called again (the incident was delivered when it
+    /// fired), and it resolves as usual. Returns the alerts recorded, one per incident
+    /// acknowledged now: an incident acknowledged before is left as it is.
+    ///
+    /// ```
+    /// use mission_govern::directives::{DirectiveError, DirectiveSet, Directives};
+    /// let set = DirectiveSet::from_toml_str(
+    ///     "[[directive]]\nname = \"tool-failing\"\nwhen = \"3 failures in a row\"\n",
+    ///     "inline",
+    /// )?;
+    /// let directives = Directives::new(set)?;
+    /// // Nothing fires yet.
+    /// let err = directives.acknowledge("tool-failing", "jo", "looking").unwrap_err();
+    /// assert!(matches!(err, DirectiveError::NotFiring(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DirectiveError::NotFiring`] if no incident of that key or directive fires now.
+    pub fn acknowledge(&self, incident: &str, actor: &str, note: &str) -> Result<Vec<Alert>> {
+        self.acknowledge_in(incident, actor, note, None)
+    }
+
+    /// [`acknowledge`](Self::acknowledge) as a principal of `tenant` (`None`: of every
+    /// tenant): only that tenant's incidents match (a tenant-scoped token acknowledges its own
+    /// tenant's incidents only, never those of another tenant or of a directive across
+    /// tenants).
+    ///
+    /// # Errors
+    /// [`DirectiveError::NotFiring`] if no incident of that key or directive fires now in
+    /// `tenant`.
+    pub fn acknowledge_in(
+        &self,
+        incident: &str,
+        actor: &str,
+        note: &str,
+        tenant: Option<&str>,
+    ) -> Result<Vec<Alert>> {
+        self.engine().acknowledge(incident, actor, note, tenant, &self.shared)
+    }
+
+    /// Registers `callback` under `name` (replacing one of that name). Directives with
+    /// `{ action = "callback", name = "<name>" }` call it on the pipeline thread when they fire
+    /// and when they resolve: keep it short.
+    pub fn register_callback(&self, name: &str, callback: impl Fn(&Alert) + Send + Sync + 'static) {
+        let mut map = self.shared.callbacks.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(name.to_owned(), Arc::new(callback));
+    }
+
+    /// Removes a callback; returns whether there was one.
+    pub fn unregister_callback(&self, name: &str) -> bool {
+        let mut map = self.shared.callbacks.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(name).is_some()
+    }
+
+    /// May `tool` be called now, by any tenant? Denied while a breaker of `tool` is open for
+    /// any tenant; in a process serving several tenants ask [`permit_for`](Self::permit_for).
+    /// Without an open breaker this takes no lock (one atomic load).
+    pub fn permit(&self, tool: &str) -> Permit {
+        self.shared.breakers.permit(None, tool, self.shared.clock.now())
+    }
+
+    /// May `tenant` call `tool` now? Ask before each tool call: denied while `tenant`'s breaker
+    /// of `tool` (or one a directive across tenants opened) is open; other tenants' breakers do
+    /// not matter. Without an open breaker this takes no lock (one atomic load).
+    pub fn permit_for(&self, tenant: &str, tool: &str) -> Permit {
+        self.shared.breakers.permit(Some(tenant), tool, self.shared.clock.now())
+    }
+
+    /// Reports the outcome of `tenant`'s call of `tool` made outside the recorded stream (spans
+    /// of the tool report it on their own): decides a half-open breaker.
+    pub fn report(&self, tenant: &str, tool: &str, success: bool) {
+        let _ = self.shared.breakers.outcome(tenant, tool, success, self.shared.clock.now());
+    }
+
+    /// Closes `tool`'s breakers by hand (every tenant's); returns whether one was open or
+    /// half-open.
+    pub fn reset_breaker(&self, tool: &str) -> bool {
+        self.shared.breakers.reset(None, tool)
+    }
+
+    /// Closes `tenant`'s breaker of `tool` by hand; returns whether it was open or half-open.
+    pub fn reset_breaker_for(&self, tenant: &str, tool: &str) -> bool {
+        self.shared.breakers.reset(Some(tenant), tool)
+    }
+
+    /// Every breaker a directive opened, with its tenant and state.
+    pub fn breakers(&self) -> Vec<BreakerStatus> {
+        self.shared.breakers.list(None, self.shared.clock.now())
+    }
+
+    /// The breakers a principal of `tenant` sees: its own and those of every tenant.
+    pub fn breakers_for(&self, tenant: &str) -> Vec<BreakerStatus> {
+        self.shared.breakers.list(Some(tenant), self.shared.clock.now())
+    }
+
+    /// Whether a log record at `level` is recorded, given the `configured` least severe level:
+    /// it is at or above `configured`, or at or above what a firing `set_log_level` directive
+    /// asks for ([`min_log_level`](Self::min_log_level)). A directive only adds verbosity; it
+    /// never drops what the configuration records. O(1), no lock, no allocation: one atomic
+    /// load, and none when `level` passes `configured`.
+    #[inline]
+    pub fn log_enabled(&self, level: Level, configured: Level) -> bool {
+        level >= configured || self.min_log_level().is_some_and(|min| level >= min)
+    }
+
+    /// The most verbose log level a firing `set_log_level` directive asks for, if any.
+    #[inline]
+    pub fn min_log_level(&self) -> Option<Level> {
+        match self.shared.log_level.load(Ordering::Acquire) {
+            1 => Some(Level::Trace),
+            2 => Some(Level::Debug),
+            3 => Some(Level::Info),
+            4 => Some(Level::Warn),
+            5 => Some(Level::Error),
+            _ => None,
+        }
+    }
+
+    /// The highest sampling rate a firing `set_sampling` directive asks for, if any. O(1), one
+    /// atomic load.
+    #[inline]
+    pub fn sampling_rate(&self) -> Option<f64> {
+        match self.shared.sampling.load(Ordering::Acquire) {
+            u64::MAX => None,
+            bits => Some(f64::from_bits(bits)),
+        }
+    }
+
+    /// What the directives did.
+    pub fn stats(&self) -> DirectiveStats {
+        let c = &self.shared.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        DirectiveStats {
+            events: l(&c.events),
+            late_events: l(&c.late_events),
+            groups_dropped: l(&c.groups_dropped),
+            fired: l(&c.fired),
+            resolved: l(&c.resolved),
+            acknowledged: l(&c.acknowledged),
+            callbacks_run: l(&c.callbacks_run),
+            callbacks_missing: l(&c.callbacks_missing),
+            callbacks_panicked: l(&c.callbacks_panicked),
+            webhooks_queued: l(&c.webhooks_queued),
+            webhooks_delivered: l(&c.webhooks_delivered),
+            webhooks_failed: l(&c.webhooks_failed),
+            webhook_retries: l(&c.webhook_retries),
+            webhooks_dropped: l(&c.webhooks_dropped),
+            breakers_opened: l(&c.breakers_opened),
+            derived_events: l(&c.derived),
+        }
+    }
+
+    /// Runs the callbacks a change queued, after releasing the engine.
+    fn run_deferred(&self, mut engine: MutexGuard<'_, Engine>) {
+        let deferred = std::mem::take(&mut engine.deferred);
+        drop(engine);
+        run_callbacks(&self.shared, deferred);
+    }
+}
+
+fn position(engine: &Engine, name: &str) -> Result<usize> {
+    engine
+        .directives
+        .iter()
+        .position(|d| d.spec.name == name)
+        .ok_or_else(|| DirectiveError::NotFound(name.chars().take(128).collect()))
+}
+
+fn run_callbacks(shared: &Shared, deferred: Vec<engine::Deferred>) {
+    if deferred.is_empty() {
+        return;
+    }
+    let c = &shared.counters;
+    for d in deferred {
+        let callback =
+            shared.callbacks.read().unwrap_or_else(|p| p.into_inner()).get(&d.callback).cloned();
+        let Some(callback) = callback else {
+            c.callbacks_missing.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        c.callbacks_run.fetch_add(1, Ordering::Relaxed);
+        if std::panic::catch_unwind(AssertUnwindSafe(|| callback(&d.alert))).is_err() {
+            c.callbacks_panicked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The [`Sink`] that runs [`Directives`] on the pipeline thread: made by
+/// [`Directives::sink`].
+pub struct DirectiveSink {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for DirectiveSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectiveSink").finish_non_exhaustive()
+    }
+}
+
+impl DirectiveSink {
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        self.shared.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn finish(&self, mut engine: MutexGuard<'_, Engine>) {
+        let deferred = std::mem::take(&mut engine.deferred);
+        drop(engine);
+        run_callbacks(&self.shared, deferred);
+    }
+}
+
+impl Sink for DirectiveSink {
+    fn name(&self) -> &str {
+        "directives"
+    }
+
+    fn start(&mut self, context: &SinkContext) {
+        self.shared.sink_started.store(true, Ordering::Release);
+        let recorder = context.recorder().downgrade();
+        let mut engine = self.engine();
+        engine.recorder = Some(recorder.clone());
+        if engine.worker.is_none() {
+            let (counters, transport) =
+                (self.shared.counters.clone(), self.shared.transport.clone());
+            engine.worker = webhook::Worker::start(counters, recorder, transport).ok();
+        }
+    }
+
+    fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
+        let mut engine = self.engine();
+        for event in batch {
+            engine.observe(event, &self.shared);
+        }
+        self.finish(engine);
+        Ok(())
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<(), SinkError> {
+        let mut engine = self.engine();
+        engine.tick(now.0, &self.shared);
+        self.finish(engine);
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        let worker = self.engine().worker.take();
+        if let Some(mut worker) = worker {
+            worker.stop(Duration::from_secs(2));
+        }
+        Ok(())
+    }
+}
