@@ -238,7 +238,9 @@ mod tests {
         let expected = (100.0 * 3.0 + 2_000.0 * 0.30 + 1_000.0 * 3.75 + 50.0 * 15.0) / 1e6;
         assert!((cost - expected).abs() < 1e-15, "{cost} != {expected}");
         // Without the cache-creation price, the same tokens cost the input price.
-        assert!((price.cost(&u) - (1_100.0 * 3.0 + 2_000.0 * 0.30 + 50.0 * 15.0) / 1e6).abs() < 1e-15);
+        assert!(
+            (price.cost(&u) - (1_100.0 * 3.0 + 2_000.0 * 0.30 + 50.0 * 15.0) / 1e6).abs() < 1e-15
+        );
         // OpenAI has no cache-creation price: such tokens cost the input price.
         let openai = table.find("openai", "gpt-4o-mini").expect("priced");
         let u = usage("openai", "gpt-4o-mini", 1_000, 0, 0, 0);
@@ -247,6 +249,44 @@ mod tests {
         let u = usage("anthropic", "claude-sonnet-4", 100, 80, 0, 0);
         let capped = price.cost_with_cache_creation(&u, 500);
         assert!((capped - (80.0 * 0.30 + 20.0 * 3.75) / 1e6).abs() < 1e-15, "{capped}");
+    }
+
+    #[test]
+    fn the_issues_example_costs_what_gpt_4o_bills() {
+        // Issue 17: 812 input tokens of which 512 read from the cache, and 64 output tokens, on
+        // gpt-4o ($2.50 input, $1.25 cached input, $10 output per million): $0.00203. Pricing
+        // every input token at the input price would give $0.00267 (+31.5 %).
+        let table = PriceTable::default_prices();
+        let cost = table.cost(&usage("openai", "gpt-4o-2024-08-06", 812, 512, 64, 0));
+        assert!(cost.is_some_and(|c| (c - 0.00203).abs() < 1e-15), "{cost:?}");
+        let uncached = table.cost(&usage("openai", "gpt-4o", 812, 0, 64, 0));
+        assert!(uncached.is_some_and(|c| (c - 0.00267).abs() < 1e-15), "{uncached:?}");
+        // gpt-4o-mini is not priced as gpt-4o (its entry comes first).
+        let mini = table.cost(&usage("openai", "gpt-4o-mini", 812, 512, 64, 0));
+        assert!(mini.is_some_and(|c| (c - 0.000_121_8).abs() < 1e-15), "{mini:?}");
+    }
+
+    #[test]
+    fn a_cache_creation_price_loads_from_a_file_and_is_checked() {
+        let dir = std::env::temp_dir().join(format!("mission-prices-cc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("prices.toml");
+        let entry = |cc: &str| {
+            format!(
+                "[[price]]\nprovider = \"acme\"\nmodel = \"m1\"\ninput_per_million = 1.0\n\
+                 output_per_million = 2.0\ncache_creation_input_per_million = {cc}\n"
+            )
+        };
+        std::fs::write(&path, entry("1.25")).expect("write");
+        let table = PriceTable::from_file(&path).expect("loads");
+        let price = table.find("acme", "m1").expect("priced");
+        let cost =
+            price.cost_with_cache_creation(&usage("acme", "m1", 1_000_000, 0, 0, 0), 400_000);
+        assert!((cost - (600_000.0 * 1.0 + 400_000.0 * 1.25) / 1e6).abs() < 1e-12, "{cost}");
+        std::fs::write(&path, entry("-1.0")).expect("write");
+        let err = PriceTable::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("m1") && err.contains("cache_creation_input_per_million"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -207,10 +207,7 @@ fn core_of(control: MissionControl, settings: &Settings) -> Arc<Core> {
         store_root: control.config().store_root.clone(),
         models: control.model_stats_reader(),
         log_level: control.config().log_level,
-        captures_content: {
-            let config = control.config();
-            config.capture_content.iter().any(|t| t == "*" || *t == config.tenant)
-        },
+        captures_content: control.captures_content(),
         directives: control.directives().clone(),
         callbacks: Callbacks::default(),
         control: Mutex::new(Some(control)),

@@ -280,37 +280,6 @@ impl Span {
         Ok(())
     }
 
-    /// Sets the model of an LLM call (`gen_ai.request.model`, which prices it) after it
-    /// started: for calls whose model is known only from the answer.
-    fn set_model(&mut self, model: &str) -> PyResult<()> {
-        match self.usage_mut() {
-            Some(usage) => {
-                usage.model = Symbol::intern(model);
-                Ok(())
-            }
-            None => Err(PyValueError::new_err("set_model is for LLM calls (thread.llm_call)")),
-        }
-    }
-
-    /// The model that answered (`gen_ai.response.model`, e.g. a dated snapshot); also the
-    /// model that prices the call when none was asked for.
-    fn set_response_model(&mut self, model: &str) -> PyResult<()> {
-        match self.usage_mut() {
-            Some(usage) => {
-                if usage.model.is_empty() {
-                    usage.model = Symbol::intern(model);
-                }
-            }
-            None => {
-                return Err(PyValueError::new_err(
-                    "set_response_model is for LLM calls (thread.llm_call)",
-                ));
-            }
-        }
-        self.set("gen_ai.response.model", AttrValue::from(model));
-        Ok(())
-    }
-
     /// Why the model stopped (`gen_ai.response.finish_reasons`).
     fn set_finish_reason(&mut self, reason: &str) {
         self.set("gen_ai.response.finish_reasons", AttrValue::from(reason));
