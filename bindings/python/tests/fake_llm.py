@@ -3,6 +3,7 @@ Completions and Responses and Anthropic Messages, each with and without SSE stre
 answers every call with the same known usage, so that the tests can assert exact tokens and
 cost. The real ``openai`` and ``anthropic`` clients talk to it through ``base_url``.
 
+- the answer names the dated snapshot of the model asked for (``RESPONSE_MODELS``), or the model;
 - a model named ``fail-400`` or ``fail-500`` gets that HTTP status with the provider's error body;
 - a request with ``tools`` gets one tool call (``get_weather``, id ``call_1`` / ``toolu_1``);
 - every request body is kept in ``requests`` as (path, JSON).
@@ -15,13 +16,23 @@ import json
 import threading
 from typing import Any, Dict, List, Tuple
 
-# OpenAI usage: 812 input tokens of which 512 read from the cache; 64 output of which 16 reasoning.
-OPENAI_MODEL = "gpt-4o-mini-2024-07-18"
+# The snapshot that answers for a model asked for (as the providers name them).
+RESPONSE_MODELS = {
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "claude-sonnet-4": "claude-sonnet-4-20250514",
+}
+# OpenAI usage (the issue's example): 812 input tokens of which 512 read from the cache; 64
+# output of which 16 reasoning.
 OPENAI_USAGE = {"input": 812, "cached": 512, "output": 64, "reasoning": 16}
 # Anthropic usage: 100 fresh input tokens, 2,000 read from the cache, 1,000 written to it; 50 output.
-ANTHROPIC_MODEL = "claude-sonnet-4-20250514"
 ANTHROPIC_USAGE = {"input": 100, "cache_read": 2000, "cache_creation": 1000, "output": 50}
 TEXT = ["Sun", "ny in ", "Paris."]
+
+
+def _model(body: Dict[str, Any]) -> str:
+    model = str(body.get("model", ""))
+    return RESPONSE_MODELS.get(model, model)
 
 
 def _chat_usage() -> Dict[str, Any]:
@@ -61,7 +72,7 @@ def _chat(body: Dict[str, Any]) -> List[Tuple[str, Any]]:
     tools = bool(body.get("tools"))
     tool_call = {"id": "call_1", "type": "function",
                  "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
-    base = {"id": "chatcmpl-1", "created": 1, "model": OPENAI_MODEL}
+    base = {"id": "chatcmpl-1", "created": 1, "model": _model(body)}
     if not body.get("stream"):
         message: Dict[str, Any] = {"role": "assistant", "content": None if tools else "".join(TEXT)}
         if tools:
@@ -94,7 +105,7 @@ def _response(body: Dict[str, Any], done: bool) -> Dict[str, Any]:
             output.append({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
                            "content": [{"type": "output_text", "text": "".join(TEXT), "annotations": []}]})
     return {
-        "id": "resp_1", "object": "response", "created_at": 1, "model": OPENAI_MODEL,
+        "id": "resp_1", "object": "response", "created_at": 1, "model": _model(body),
         "status": "completed" if done else "in_progress", "output": output,
         "usage": _responses_usage() if done else None, "parallel_tool_calls": True,
         "tool_choice": "auto", "tools": [], "error": None, "incomplete_details": None,
@@ -117,7 +128,7 @@ def _messages(body: Dict[str, Any]) -> List[Tuple[str, Any]]:
     tools = bool(body.get("tools"))
     tool_use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
     stop = "tool_use" if tools else "end_turn"
-    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": ANTHROPIC_MODEL,
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": _model(body),
                "stop_reason": stop, "stop_sequence": None}
     blocks = [{"type": "text", "text": "".join(TEXT)}] + ([tool_use] if tools else [])
     if not body.get("stream"):
@@ -147,6 +158,31 @@ def _messages(body: Dict[str, Any]) -> List[Tuple[str, Any]]:
 _ROUTES = {"/v1/chat/completions": _chat, "/v1/responses": _responses, "/v1/messages": _messages}
 
 
+def respond(path: str, body: Dict[str, Any]) -> Tuple[int, str, bytes]:
+    """The answer to a POST of ``body`` to ``path``: (HTTP status, content type, payload). Also
+    what the benchmark's in-process transport answers with."""
+    route = _ROUTES.get(path)
+    model = str(body.get("model", ""))
+    if route is None or model.startswith("fail-"):
+        status = 404 if route is None else int(model[len("fail-"):])
+        if path == "/v1/messages":
+            kind = "api_error" if status >= 500 else "invalid_request_error"
+            error: Dict[str, Any] = {"type": "error", "error": {"type": kind, "message": f"fake {status}"}}
+        else:
+            error = {"error": {"message": f"fake {status}", "type": "invalid_request_error",
+                               "code": "fake", "param": None}}
+        return status, "application/json", json.dumps(error).encode()
+    events = route(body)
+    if not body.get("stream"):
+        return 200, "application/json", json.dumps(events[0][1]).encode()
+    lines = []
+    for name, data in events:
+        if name is not None:
+            lines.append(f"event: {name}\n")
+        lines.append(f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n")
+    return 200, "text/event-stream", "".join(lines).encode()
+
+
 class FakeLLM:
     """The server; ``url`` is its root (OpenAI's ``base_url`` is ``url + "/v1"``)."""
 
@@ -159,26 +195,7 @@ class FakeLLM:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 path = self.path.split("?")[0]
                 requests.append((path, body))
-                route = _ROUTES.get(path)
-                model = str(body.get("model", ""))
-                if route is None or model.startswith("fail-"):
-                    status = 404 if route is None else int(model[len("fail-"):])
-                    if path == "/v1/messages":
-                        error = {"type": "error", "error": {"type": "api_error" if status >= 500 else
-                                                            "invalid_request_error", "message": f"fake {status}"}}
-                    else:
-                        error = {"error": {"message": f"fake {status}", "type": "invalid_request_error",
-                                           "code": "fake", "param": None}}
-                    return self._send(status, "application/json", json.dumps(error).encode())
-                events = route(body)
-                if not body.get("stream"):
-                    return self._send(200, "application/json", json.dumps(events[0][1]).encode())
-                lines = []
-                for name, data in events:
-                    if name is not None:
-                        lines.append(f"event: {name}\n")
-                    lines.append(f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n")
-                self._send(200, "text/event-stream", "".join(lines).encode())
+                self._send(*respond(path, body))
 
             def _send(self, status: int, content_type: str, payload: bytes) -> None:
                 self.send_response(status)

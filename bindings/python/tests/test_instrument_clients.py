@@ -8,7 +8,7 @@ import pytest
 
 import mission_control as mc
 from conftest import rows
-from fake_llm import ANTHROPIC_MODEL, ANTHROPIC_USAGE, OPENAI_MODEL, OPENAI_USAGE, TEXT, FakeLLM
+from fake_llm import ANTHROPIC_USAGE, OPENAI_USAGE, RESPONSE_MODELS, TEXT, FakeLLM
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
@@ -16,6 +16,11 @@ anthropic = pytest.importorskip("anthropic")
 # The default price table (mission-sdk/src/price.rs), US dollars per million tokens.
 GPT_4O_MINI = {"input": 0.15, "cached": 0.075, "output": 0.60}
 CLAUDE_SONNET_4 = {"input": 3.00, "cached": 0.30, "cache_creation": 3.00 * 1.25, "output": 15.00}
+# The costs of the fake's usage, worked out by hand: gpt-4o-mini, 300 fresh + 512 cached input
+# and 64 output tokens; claude-sonnet-4, 100 fresh + 2,000 cache-read + 1,000 cache-write input
+# and 50 output tokens.
+GPT_4O_MINI_COST = (300 * 0.15 + 512 * 0.075 + 64 * 0.60) / 1e6  # $0.0001218
+CLAUDE_SONNET_4_COST = (100 * 3.00 + 2000 * 0.30 + 1000 * 3.75 + 50 * 15.00) / 1e6  # $0.0054
 
 MESSAGES = [{"role": "user", "content": "Weather in Paris?"}]
 TOOLS_CHAT = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
@@ -66,11 +71,12 @@ def assert_openai_call(row, streamed=False):
     u = OPENAI_USAGE
     attrs = dict(row["attributes"])
     assert (row["gen_ai_provider_name"], row["gen_ai_request_model"]) == ("openai", "gpt-4o-mini")
-    assert attrs["gen_ai.response.model"] == OPENAI_MODEL
+    assert attrs["gen_ai.response.model"] == RESPONSE_MODELS["gpt-4o-mini"]
     assert (row["gen_ai_usage_input_tokens"], row["gen_ai_usage_cache_read_input_tokens"],
             row["gen_ai_usage_output_tokens"], row["gen_ai_usage_reasoning_output_tokens"]) == (
         u["input"], u["cached"], u["output"], u["reasoning"])
-    assert row["gen_ai_usage_cost"] == openai_cost()
+    assert row["gen_ai_usage_cost"] == pytest.approx(openai_cost(), rel=1e-12, abs=0)
+    assert row["gen_ai_usage_cost"] == pytest.approx(GPT_4O_MINI_COST, rel=1e-12, abs=0)
     assert row["status"] != "error"
     assert ("gen_ai.server.time_to_first_token" in attrs) == streamed
     assert not any(k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.system_instructions")) for k in attrs)
@@ -81,15 +87,30 @@ def assert_anthropic_call(row, streamed=False):
     u = ANTHROPIC_USAGE
     attrs = dict(row["attributes"])
     assert (row["gen_ai_provider_name"], row["gen_ai_request_model"]) == ("anthropic", "claude-sonnet-4")
-    assert attrs["gen_ai.response.model"] == ANTHROPIC_MODEL
+    assert attrs["gen_ai.response.model"] == RESPONSE_MODELS["claude-sonnet-4"]
     total_input = u["input"] + u["cache_read"] + u["cache_creation"]
     assert (row["gen_ai_usage_input_tokens"], row["gen_ai_usage_cache_read_input_tokens"],
             row["gen_ai_usage_output_tokens"]) == (total_input, u["cache_read"], u["output"])
     assert attrs["gen_ai.usage.cache_creation.input_tokens"] == str(u["cache_creation"])
-    assert row["gen_ai_usage_cost"] == anthropic_cost()
+    assert row["gen_ai_usage_cost"] == pytest.approx(anthropic_cost(), rel=1e-12, abs=0)
+    assert row["gen_ai_usage_cost"] == pytest.approx(CLAUDE_SONNET_4_COST, rel=1e-12, abs=0)
     assert ("gen_ai.server.time_to_first_token" in attrs) == streamed
     assert not any(k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.system_instructions")) for k in attrs)
     return attrs
+
+
+def assert_four_calls(control, assert_call, finish_reason, parent_span_id):
+    """The four calls of a test of sync and async, streamed and not: each checked by
+    ``assert_call``, ended as ``finish_reason``, a child of ``parent_span_id``; two streamed."""
+    calls = llm_calls(control)
+    assert len(calls) == 4
+    for row in calls:
+        streamed = "gen_ai.server.time_to_first_token" in dict(row["attributes"])
+        attrs = assert_call(row, streamed=streamed)
+        assert attrs["gen_ai.response.finish_reasons"] == finish_reason
+        assert row["parent_span_id"] == parent_span_id
+    assert sum("gen_ai.server.time_to_first_token" in dict(r["attributes"]) for r in calls) == 2
+    return calls
 
 
 def test_openai_chat_sync_and_async_with_and_without_streaming_record_exact_tokens_and_cost(instrumented, server):
@@ -116,14 +137,8 @@ def test_openai_chat_sync_and_async_with_and_without_streaming_record_exact_toke
     for got in (chunks, async_chunks):
         assert all(c.choices for c in got) and len(got) == 1 + len(TEXT) + 1
         assert "".join(c.choices[0].delta.content or "" for c in got) == "".join(TEXT)
-    calls = llm_calls(control)
-    assert len(calls) == 4
-    for row in calls:
-        streamed = "gen_ai.server.time_to_first_token" in dict(row["attributes"])
-        attrs = assert_openai_call(row, streamed=streamed)
-        assert attrs["gen_ai.response.finish_reasons"] == "stop"
-        assert row["parent_span_id"] == turn.span_id and row["thread_id"] == thread.id
-    assert sum("gen_ai.server.time_to_first_token" in dict(r["attributes"]) for r in calls) == 2
+    calls = assert_four_calls(control, assert_openai_call, "stop", turn.span_id)
+    assert all(row["thread_id"] == thread.id for row in calls)
     spans = {r["span_id"]: r for r in rows(control.query(thread_id=thread.id))}
     assert spans[turn.span_id]["parent_span_id"] == thread.root.span_id
     assert spans[thread.root.span_id]["gen_ai_agent_name"] == "support-bot"
@@ -136,6 +151,22 @@ def test_a_callers_own_stream_options_are_left_alone(instrumented, server):
                                                   stream_options={"include_usage": True}))
     assert got[-1].choices == [] and got[-1].usage.prompt_tokens == OPENAI_USAGE["input"]
     assert_openai_call(llm_calls(instrumented)[0], streamed=True)
+
+
+def test_stream_usage_false_leaves_every_request_as_it_is(control, server):
+    mc.instrument_openai(control, stream_usage=False)
+    try:
+        client = clients(server)[0]
+        with control.thread():
+            got = list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+    finally:
+        mc.uninstrument_openai()
+    assert [body.get("stream_options") for _, body in server.requests] == [None]
+    assert len(got) == 1 + len(TEXT) + 1
+    (row,) = llm_calls(control)
+    # The server reported no usage: the call is recorded, without tokens or cost.
+    assert (row["gen_ai_usage_input_tokens"], row["gen_ai_usage_cost"]) == (0, 0)
+    assert "gen_ai.server.time_to_first_token" in dict(row["attributes"])
 
 
 def test_openai_responses_sync_async_and_streaming(instrumented, server):
@@ -153,15 +184,8 @@ def test_openai_responses_sync_async_and_streaming(instrumented, server):
                 pass
 
         asyncio.run(run_async())
-    calls = llm_calls(control)
-    assert len(calls) == 4
-    for row in calls:
-        streamed = "gen_ai.server.time_to_first_token" in dict(row["attributes"])
-        attrs = assert_openai_call(row, streamed=streamed)
-        assert attrs["gen_ai.response.finish_reasons"] == "completed"
-        assert attrs["gen_ai.response.id"] == "resp_1"
-        assert row["parent_span_id"] == thread.root.span_id
-    assert sum("gen_ai.server.time_to_first_token" in dict(r["attributes"]) for r in calls) == 2
+    calls = assert_four_calls(control, assert_openai_call, "completed", thread.root.span_id)
+    assert all(dict(row["attributes"])["gen_ai.response.id"] == "resp_1" for row in calls)
 
 
 def test_tool_calls_the_model_asked_for_are_recorded(instrumented, server):
@@ -187,7 +211,7 @@ def test_tool_calls_the_model_asked_for_are_recorded(instrumented, server):
 def test_anthropic_messages_sync_async_and_streaming_price_cache_reads_and_writes(instrumented, server):
     control = instrumented
     _, _, client, aclient = clients(server)
-    with control.thread(agent="support-bot") as thread:
+    with control.thread(agent="support-bot") as thread, thread.step("turn") as turn:
         message = client.messages.create(model="claude-sonnet-4", max_tokens=100, messages=MESSAGES)
         assert message.content[0].text == "".join(TEXT)
         events = [e.type for e in client.messages.create(model="claude-sonnet-4", max_tokens=100,
@@ -201,14 +225,9 @@ def test_anthropic_messages_sync_async_and_streaming_price_cache_reads_and_write
                 pass
 
         asyncio.run(run_async())
-    calls = llm_calls(control)
-    assert len(calls) == 4
-    for row in calls:
-        streamed = "gen_ai.server.time_to_first_token" in dict(row["attributes"])
-        attrs = assert_anthropic_call(row, streamed=streamed)
-        assert attrs["gen_ai.response.finish_reasons"] == "end_turn"
-        assert row["parent_span_id"] == thread.root.span_id
-    assert sum("gen_ai.server.time_to_first_token" in dict(r["attributes"]) for r in calls) == 2
+    assert_four_calls(control, assert_anthropic_call, "end_turn", turn.span_id)
+    spans = {r["span_id"]: r for r in rows(control.query(thread_id=thread.id))}
+    assert spans[turn.span_id]["parent_span_id"] == thread.root.span_id
     # Cache writes are dearer than fresh input: the cost is not the one without them.
     assert anthropic_cost() > (3100 - 2000) * 3.0 / 1e6 + 2000 * 0.30 / 1e6 + 50 * 15.0 / 1e6
 
@@ -275,3 +294,24 @@ def test_uninstrument_restores_the_clients(control, server):
     with control.thread():
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert llm_calls(control) == []
+
+
+def test_the_issues_example_costs_what_gpt_4o_bills(instrumented, server):
+    """Issue 17's example: 812 input tokens of which 512 were read from the cache, and 64 output
+    tokens, on gpt-4o ($2.50 input, $1.25 cached input, $10 output per million): $0.00203.
+    Billing the cached tokens at the input price, as the OTel instrumentations measured there
+    do, gives $0.00267 (+31.5 %)."""
+    client, aclient, _, _ = clients(server)
+    with instrumented.thread():
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+        asyncio.run(aclient.responses.create(model="gpt-4o", input="Weather?"))
+    calls = llm_calls(instrumented)
+    assert len(calls) == 3
+    for row in calls:
+        assert row["gen_ai_request_model"] == "gpt-4o"
+        assert dict(row["attributes"])["gen_ai.response.model"] == RESPONSE_MODELS["gpt-4o"]
+        assert (row["gen_ai_usage_input_tokens"], row["gen_ai_usage_cache_read_input_tokens"],
+                row["gen_ai_usage_output_tokens"]) == (812, 512, 64)
+        assert row["gen_ai_usage_cost"] == pytest.approx(0.00203, rel=1e-12, abs=0)
+    assert (812 * 2.50 + 64 * 10.00) / 1e6 == pytest.approx(0.00267)

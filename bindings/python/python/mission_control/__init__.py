@@ -54,19 +54,27 @@ DISTRIBUTION = "mission-control-observability"
 
 def _other_distribution_installed() -> bool:
     """Whether the unrelated PyPI package ``mission-control`` (which also ships a
-    ``mission_control`` module) is installed beside us."""
+    ``mission_control`` module) is installed in the directory this package is in: only there
+    can its files replace ours (elsewhere on the path it either shadows us entirely or is
+    shadowed). One directory listing, so importing stays cheap."""
+    site = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        from importlib.metadata import PackageNotFoundError, distribution
-    except ImportError:  # pragma: no cover - Python < 3.8
+        names = os.listdir(site)
+    except OSError:
         return False
-    try:
-        summary = distribution("mission-control").metadata.get("Summary") or ""
-    except PackageNotFoundError:
-        return False
-    except Exception:  # pragma: no cover - a broken metadata directory
-        return False
-    # Builds of this package made before it was renamed were called mission-control too.
-    return not summary.startswith("Observability that lives inside an AI agent's process")
+    for name in names:
+        if not (name.startswith("mission_control-") and name.endswith((".dist-info", ".egg-info"))):
+            continue
+        metadata = os.path.join(site, name, "METADATA" if name.endswith(".dist-info") else "PKG-INFO")
+        try:
+            with open(metadata, encoding="utf-8", errors="replace") as f:
+                summary = next((line[len("Summary:"):].strip() for line in f if line.startswith("Summary:")), "")
+        except OSError:
+            summary = ""
+        # Builds of this package made before it was renamed were called mission-control too.
+        if not summary.startswith("Observability that lives inside an AI agent's process"):
+            return True
+    return False
 
 
 try:
@@ -466,7 +474,7 @@ def init(
     return control
 
 
-def instrument_openai(control: Optional[Control] = None) -> None:
+def instrument_openai(control: Optional[Control] = None, *, stream_usage: bool = True) -> None:
     """Records every call of the official ``openai`` client (``chat.completions.create`` and
     ``responses.create``, sync and async, streaming or not) as an LLM call: request and
     response model, input/cached/output/reasoning tokens, cost from the price table, finish
@@ -474,11 +482,13 @@ def instrument_openai(control: Optional[Control] = None) -> None:
     A call inside a span open in this context is its child; outside any, a thread of its own of
     ``control`` (default: the last instance :func:`init` made). Content is collected only when
     the tenant captures it. Streaming Chat Completions without ``stream_options`` ask for usage
-    and keep the extra usage chunk from the caller. Calling it again re-targets ``control``.
-    Needs ``openai`` (``pip install 'mission-control-observability[openai]'``)."""
+    and keep the extra usage chunk from the caller (``stream_usage=False``: never ask, for a
+    compatible server that refuses ``stream_options``; such streams then have no tokens).
+    Calling it again re-targets ``control``. Needs ``openai``
+    (``pip install 'mission-control-observability[openai]'``)."""
     from . import _openai
 
-    _openai.instrument(control)
+    _openai.instrument(control, stream_usage)
 
 
 def uninstrument_openai() -> None:

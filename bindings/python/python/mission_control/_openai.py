@@ -10,7 +10,9 @@ collected only when the tenant captures content.
 Streaming Chat Completions report usage only when asked: when the caller did not set
 ``stream_options``, we ask (``include_usage``) and keep the extra usage-only chunk from the
 caller, so what the caller reads is unchanged and the cost is exact. A caller's own
-``stream_options`` is left as it is (without ``include_usage`` the call has no tokens).
+``stream_options`` is left as it is (without ``include_usage`` the call has no tokens), and so
+is every request with ``instrument_openai(stream_usage=False)`` (for a server that refuses
+``stream_options``).
 """
 
 from __future__ import annotations
@@ -110,13 +112,16 @@ class _ChatStream(StreamObserver):
 class _ChatHooks(Hooks):
     provider = "openai"
 
+    def __init__(self, stream_usage: bool) -> None:
+        self.stream_usage = stream_usage
+
     def start(self, call: Call, kwargs: Dict[str, Any]) -> Optional[StreamObserver]:
         _request(call, kwargs, {"messages": "gen_ai.input.messages"})
         if kwargs.get("stream") is not True:
             return None
         options = kwargs.get("stream_options")
         # The client's "not given" sentinels (NotGiven, Omit) mean unset, like None.
-        asked = options is None or type(options).__name__ in ("NotGiven", "Omit")
+        asked = self.stream_usage and (options is None or type(options).__name__ in ("NotGiven", "Omit"))
         if asked:
             kwargs["stream_options"] = {"include_usage": True}
         return _ChatStream(hide_usage_chunk=asked)
@@ -194,9 +199,10 @@ def _owners() -> List[type]:
     return [Completions, AsyncCompletions, Responses, AsyncResponses]
 
 
-def instrument(control: Any = None) -> None:
-    """Patches the ``openai`` client (see the module documentation)."""
-    chat, responses = _ChatHooks(), _ResponsesHooks()
+def instrument(control: Any = None, stream_usage: bool = True) -> None:
+    """Patches the ``openai`` client (see the module documentation); ``stream_usage=False``
+    never adds ``stream_options`` to a request."""
+    chat, responses = _ChatHooks(stream_usage), _ResponsesHooks()
     completions, async_completions, resp, async_resp = _owners()
     patch([(completions, "create", chat), (async_completions, "create", chat),
            (resp, "create", responses), (async_resp, "create", responses)], control)
