@@ -732,7 +732,7 @@ impl Control {
             span.llm.provider = provider.map_or(Symbol::EMPTY, Symbol::intern);
             span.llm.input_tokens = input_tokens;
             span.llm.output_tokens = output_tokens;
-            if let Some(cost) = core.cost(&span.llm) {
+            if let Some(cost) = core.cost(&span.llm, 0) {
                 span.llm.cost_usd = cost;
             }
         }

@@ -108,7 +108,7 @@ def assert_four_calls(control, assert_call, finish_reason, parent_span_id):
         streamed = "gen_ai.server.time_to_first_token" in dict(row["attributes"])
         attrs = assert_call(row, streamed=streamed)
         assert attrs["gen_ai.response.finish_reasons"] == finish_reason
-        assert row["parent_span_id"] == parent_span_id
+        assert row["parent_span_id"] == int(parent_span_id, 16)
     assert sum("gen_ai.server.time_to_first_token" in dict(r["attributes"]) for r in calls) == 2
     return calls
 
@@ -139,8 +139,8 @@ def test_openai_chat_sync_and_async_with_and_without_streaming_record_exact_toke
         assert "".join(c.choices[0].delta.content or "" for c in got) == "".join(TEXT)
     calls = assert_four_calls(control, assert_openai_call, "stop", turn.span_id)
     assert all(row["thread_id"] == thread.id for row in calls)
-    spans = {r["span_id"]: r for r in rows(control.query(thread_id=thread.id))}
-    assert spans[turn.span_id]["parent_span_id"] == thread.root.span_id
+    spans = {format(r["span_id"], "016x"): r for r in rows(control.query(thread_id=thread.id))}
+    assert spans[turn.span_id]["parent_span_id"] == int(thread.root.span_id, 16)
     assert spans[thread.root.span_id]["gen_ai_agent_name"] == "support-bot"
 
 
@@ -226,8 +226,8 @@ def test_anthropic_messages_sync_async_and_streaming_price_cache_reads_and_write
 
         asyncio.run(run_async())
     assert_four_calls(control, assert_anthropic_call, "end_turn", turn.span_id)
-    spans = {r["span_id"]: r for r in rows(control.query(thread_id=thread.id))}
-    assert spans[turn.span_id]["parent_span_id"] == thread.root.span_id
+    spans = {format(r["span_id"], "016x"): r for r in rows(control.query(thread_id=thread.id))}
+    assert spans[turn.span_id]["parent_span_id"] == int(thread.root.span_id, 16)
     # Cache writes are dearer than fresh input: the cost is not the one without them.
     assert anthropic_cost() > (3100 - 2000) * 3.0 / 1e6 + 2000 * 0.30 / 1e6 + 50 * 15.0 / 1e6
 

@@ -34,7 +34,7 @@ def _usage(call: Call, usage: Any) -> None:
 
 def _answer(call: Call, model: Any, message_id: Any, usage: Any, stop: Any, blocks: List[Any]) -> None:
     if isinstance(model, str) and model:
-        call.span.set_response_model(model)
+        call.set("gen_ai.response.model", model)
     call.set("gen_ai.response.id", message_id)
     _usage(call, usage)
     if isinstance(stop, str) and stop:

@@ -47,7 +47,7 @@ def _tool_calls(call: Call, calls: List[Any]) -> None:
 def _response_meta(call: Call, answer: Any) -> None:
     model = attr(answer, "model")
     if isinstance(model, str) and model:
-        call.span.set_response_model(model)
+        call.set("gen_ai.response.model", model)
     call.set("gen_ai.response.id", attr(answer, "id"))
 
 
