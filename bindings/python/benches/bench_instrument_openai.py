@@ -5,7 +5,10 @@ time.perf_counter_ns. A benchmark, not a test: it prints figures and asserts not
 
     python bindings/python/benches/bench_instrument_openai.py [--calls 2000] [--rounds 7]
 
-Two transports, each answered by the tests' fake provider (bindings/python/tests/fake_llm.py):
+Three settings. ``alone``: Mission Control's wrapper around a ``create`` that returns an already
+parsed answer (the instrumentation's own cost, without the client's request building and
+parsing; ten times as many calls). Two transports, each answered by the tests' fake provider
+(bindings/python/tests/fake_llm.py):
 - ``in-process``: the client's HTTP transport answers in memory (httpx's MockTransport), so the
   difference between rows is the instrumentation, not loopback networking noise;
 - ``loopback``: real HTTP to the fake server on 127.0.0.1 (what an agent sees, noisier).
@@ -125,6 +128,46 @@ def run_in_process(transport: str, calls: int, rounds: int) -> list:
     return results
 
 
+def run_alone(calls: int, rounds: int) -> list:
+    """Mission Control's instrumentation alone: its wrapper around a ``create`` that returns an
+    already parsed answer at once (no HTTP, no request building), beside that bare function."""
+    import openai
+
+    import mission_control as mc
+    from mission_control import _instrument, _openai
+
+    status, _, payload = respond("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": MESSAGES})
+    assert status == 200
+    answer = openai.types.chat.ChatCompletion.model_validate_json(payload)
+
+    def bare(self, **kwargs):
+        return answer
+
+    control = mc.init(store=tempfile.mkdtemp(prefix="mc-bench-"), service="bench", models=False)
+    wrapped = _instrument.wrap(bare, _openai._ChatHooks(True), control, is_async=False)
+    thread = control.thread(agent="bench")
+    configs = [
+        ("bare create() returning a parsed answer", lambda: bare(None, model="gpt-4o-mini", messages=MESSAGES),
+         contextlib.nullcontext),
+        ("instrumented, inside a span", lambda: wrapped(None, model="gpt-4o-mini", messages=MESSAGES),
+         lambda: thread.step("turn")),
+        ("instrumented, a thread per call", lambda: wrapped(None, model="gpt-4o-mini", messages=MESSAGES),
+         contextlib.nullcontext),
+    ]
+    samples = {label: [] for label, _, _ in configs}
+    for round_ in range(rounds + 1):  # the first round warms up
+        for label, body, within in configs:
+            with within():
+                took = timed(calls if round_ else max(calls // 10, 10), body)
+            if round_:
+                samples[label].append(took)
+    thread.end()
+    base = statistics.median(samples[configs[0][0]])
+    results = [report(label, samples[label], None if i == 0 else base) for i, (label, _, _) in enumerate(configs)]
+    control.shutdown()
+    return results
+
+
 def run_langfuse(transport: str, calls: int, rounds: int) -> list:
     """In this process: the uninstrumented baseline, then Langfuse's drop-in (it patches openai
     globally on import, so nothing else may run after it here)."""
@@ -153,12 +196,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per round (default 2000)")
     parser.add_argument("--rounds", type=int, default=7, help="rounds (default 7)")
-    parser.add_argument("--transport", choices=["in-process", "loopback"], action="append")
+    parser.add_argument("--transport", choices=["alone", "in-process", "loopback"], action="append")
     parser.add_argument("--langfuse-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 1 <= args.calls <= 1_000_000 or not 1 <= args.rounds <= 100:
         parser.error("--calls must be 1..1000000 and --rounds 1..100")
-    transports = args.transport or ["in-process", "loopback"]
+    transports = args.transport or ["alone", "in-process", "loopback"]
     if args.langfuse_only:
         print(json.dumps({t: run_langfuse(t, args.calls, args.rounds) for t in transports}))
         return
@@ -170,6 +213,9 @@ def main() -> None:
           f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
     for transport in transports:
         print(f"== {transport}: {args.calls} calls x {args.rounds} rounds")
+        if transport == "alone":
+            run_alone(args.calls * 10, args.rounds)
+            continue
         run_in_process(transport, args.calls, args.rounds)
         try:
             import langfuse  # noqa: F401
