@@ -2,8 +2,12 @@
 conversations (LLM calls, tool calls that sometimes fail, logs), then prints what Mission Control
 saw and how to read the store.
 
-    pip install ./bindings/python
+    pip install ./bindings/python            # or from PyPI: pip install mission-control-observability
+                                             # add [arrow] for query results as pyarrow Tables
     python examples/python/quickstart.py [--threads 500] [--store ./mission-data]
+
+Works with or without pyarrow: without it, ``control.query`` returns an Arrow stream that
+Polars and DuckDB read as it is, and ``len()`` counts its rows.
 """
 
 import argparse
@@ -13,6 +17,16 @@ import random
 import time
 
 import mission_control as mc
+
+if not hasattr(mc, "init"):
+    # The unrelated PyPI package `mission-control` ships a `mission_control` module too; when it
+    # was installed after ours, its (empty) __init__.py is what got imported.
+    raise SystemExit(
+        f"'import mission_control' found {getattr(mc, '__file__', None) or 'a module'}, which is not "
+        "Mission Control: the unrelated PyPI package 'mission-control' ships a module of the same "
+        "name. Run: pip uninstall mission-control mission-control-observability && "
+        "pip install mission-control-observability"
+    )
 
 MODELS = [("openai", "gpt-4o-mini", 0.9), ("anthropic", "claude-3-5-haiku", 1.1), ("openai", "gpt-4o", 1.6)]
 TOOLS = [("web_search", 0.04), ("lookup_order", 0.01), ("send_email", 0.02), ("run_sql", 0.06)]
@@ -69,8 +83,9 @@ def main():
     print(f"LLM calls: {usage['llm_calls']}, tokens in/out: {usage['input_tokens']}/{usage['output_tokens']}, cost ${usage['cost_usd']:.4f}")
     accounting = health["recorder"]["accounting"]
     print(f"Events: recorded {accounting['recorded']}, delivered {accounting['delivered']}, dropped {accounting['dropped']}")
-    failed = control.query(kind="tool_call", status="error")
-    print(f"Failed tool calls: {failed.num_rows} (e.g. {failed.column('error_message')[0] if failed.num_rows else '-'})")
+    failed = control.query(kind="tool_call", status="error")  # a pyarrow.Table, or without pyarrow an Arrow stream
+    example = failed.column("error_message")[0] if hasattr(failed, "column") and len(failed) else "-"
+    print(f"Failed tool calls: {len(failed)} (e.g. {example})")
     print(f"Store: {control.store_root} — read it with DuckDB:")
     print(f"  duckdb -c \"SELECT name, count(*) FROM read_parquet('{control.store_root}/events/**/*.parquet', hive_partitioning=true) GROUP BY name\"")
     control.shutdown()

@@ -269,6 +269,9 @@ impl MissionControlBuilder {
         let redaction =
             install::redaction(redaction, redaction_key, use_environment, &packs, &config)?;
         let policy = install::policy(policy, &config)?;
+        // `None`: no redaction at all, as when every tenant captures content.
+        let captures_content =
+            redaction.as_ref().is_none_or(|r| r.rules_for(&config.tenant).capture_content);
         // Every sink, in order, behind redaction when it is on (so nothing unredacted is
         // stored, exported, streamed or aggregated); the sinks that keep data go behind
         // sampling, when it is on.
@@ -333,6 +336,7 @@ impl MissionControlBuilder {
             enforcer: Arc::new(enforcer),
             redaction_stats,
             compliance: packs,
+            captures_content,
         })
     }
 }
@@ -388,6 +392,7 @@ pub struct MissionControl {
     enforcer: Arc<crate::PolicyEnforcer>,
     redaction_stats: Option<crate::redact::RedactionStatsReader>,
     compliance: Vec<crate::compliance::AppliedPack>,
+    captures_content: bool,
 }
 
 impl std::fmt::Debug for MissionControl {
@@ -432,6 +437,13 @@ impl MissionControl {
     /// The settings in force.
     pub fn config(&self) -> &ResolvedConfig {
         &self.config
+    }
+
+    /// Whether prompt and completion content of this instance's tenant is kept: the tenant is
+    /// in `capture_content` and no compliance pack turns content off for it. Otherwise
+    /// redaction omits it anyway, so instrumentations need not collect it.
+    pub fn captures_content(&self) -> bool {
+        self.captures_content
     }
 
     /// The price table costs are computed with.

@@ -25,6 +25,10 @@ pub struct ModelPrice {
     /// Input tokens read from the provider's cache; defaults to the input price.
     #[serde(default)]
     pub cached_input_per_million: Option<f64>,
+    /// Input tokens written to the provider's cache (Anthropic's cache creation, billed above
+    /// the input price); defaults to the input price.
+    #[serde(default)]
+    pub cache_creation_input_per_million: Option<f64>,
     /// The date the price was taken from the provider's page (`YYYY-MM-DD`).
     #[serde(default)]
     pub as_of: Option<String>,
@@ -40,6 +44,7 @@ impl ModelPrice {
             ("input_per_million", Some(self.input_per_million)),
             ("output_per_million", Some(self.output_per_million)),
             ("cached_input_per_million", self.cached_input_per_million),
+            ("cache_creation_input_per_million", self.cache_creation_input_per_million),
         ];
         for (field, price) in prices {
             if let Some(v) = price
@@ -68,11 +73,22 @@ impl ModelPrice {
     /// The cost of `usage` at this price. Cached input tokens are part of `input_tokens` and
     /// billed at the cached price; reasoning tokens are part of `output_tokens` and billed once.
     pub fn cost(&self, usage: &LlmUsage) -> f64 {
-        let cached = u64::from(usage.cached_input_tokens.min(usage.input_tokens));
-        let fresh = u64::from(usage.input_tokens) - cached;
+        self.cost_with_cache_creation(usage, 0)
+    }
+
+    /// The cost of `usage` of which `cache_creation_tokens` input tokens were written to the
+    /// provider's cache: those are part of `input_tokens` (like cached ones) and billed at the
+    /// cache-creation price. Cached plus cache-creation tokens are capped at `input_tokens`, so
+    /// bad input never makes a cost negative. O(1), no allocation.
+    pub fn cost_with_cache_creation(&self, usage: &LlmUsage, cache_creation_tokens: u32) -> f64 {
+        let cached = usage.cached_input_tokens.min(usage.input_tokens);
+        let created = cache_creation_tokens.min(usage.input_tokens - cached);
+        let fresh = usage.input_tokens - cached - created;
         let cached_price = self.cached_input_per_million.unwrap_or(self.input_per_million);
-        (fresh as f64 * self.input_per_million
-            + cached as f64 * cached_price
+        let created_price = self.cache_creation_input_per_million.unwrap_or(self.input_per_million);
+        (f64::from(fresh) * self.input_per_million
+            + f64::from(cached) * cached_price
+            + f64::from(created) * created_price
             + f64::from(usage.output_tokens) * self.output_per_million)
             / 1e6
     }
@@ -103,6 +119,9 @@ impl PriceTable {
             input_per_million: input,
             output_per_million: output,
             cached_input_per_million: Some(cached),
+            // Anthropic bills writing to its cache (5-minute lifetime) at 1.25 times the input
+            // price; OpenAI and Google charge nothing extra (and report no such tokens).
+            cache_creation_input_per_million: (provider == "anthropic").then_some(input * 1.25),
             as_of: Some("2025-06-01".into()),
         };
         Self {
@@ -193,6 +212,7 @@ mod tests {
                 input_per_million: 2.0,
                 output_per_million: 8.0,
                 cached_input_per_million: Some(0.5),
+                cache_creation_input_per_million: None,
                 as_of: None,
             }],
         };
@@ -205,6 +225,68 @@ mod tests {
         // More cached tokens than input tokens is bad input: capped, never negative.
         let capped = table.cost(&usage("openai", "gpt-x", 100, 500, 0, 0)).unwrap_or(-1.0);
         assert!((capped - 100.0 * 0.5 / 1e6).abs() < 1e-15);
+    }
+
+    #[test]
+    fn cache_creation_tokens_are_billed_at_their_price() {
+        let table = PriceTable::default_prices();
+        // Anthropic reports 100 fresh, 2,000 read from and 1,000 written to the cache; we count
+        // all 3,100 as input tokens. Sonnet 4: $3 input, $0.30 cache read, $3.75 cache write.
+        let u = usage("anthropic", "claude-sonnet-4-20250514", 3_100, 2_000, 50, 0);
+        let price = table.find("anthropic", "claude-sonnet-4-20250514").expect("priced");
+        let cost = price.cost_with_cache_creation(&u, 1_000);
+        let expected = (100.0 * 3.0 + 2_000.0 * 0.30 + 1_000.0 * 3.75 + 50.0 * 15.0) / 1e6;
+        assert!((cost - expected).abs() < 1e-15, "{cost} != {expected}");
+        // Without the cache-creation price, the same tokens cost the input price.
+        assert!(
+            (price.cost(&u) - (1_100.0 * 3.0 + 2_000.0 * 0.30 + 50.0 * 15.0) / 1e6).abs() < 1e-15
+        );
+        // OpenAI has no cache-creation price: such tokens cost the input price.
+        let openai = table.find("openai", "gpt-4o-mini").expect("priced");
+        let u = usage("openai", "gpt-4o-mini", 1_000, 0, 0, 0);
+        assert!((openai.cost_with_cache_creation(&u, 400) - openai.cost(&u)).abs() < 1e-18);
+        // More cached plus created tokens than input tokens: capped, never negative.
+        let u = usage("anthropic", "claude-sonnet-4", 100, 80, 0, 0);
+        let capped = price.cost_with_cache_creation(&u, 500);
+        assert!((capped - (80.0 * 0.30 + 20.0 * 3.75) / 1e6).abs() < 1e-15, "{capped}");
+    }
+
+    #[test]
+    fn the_issues_example_costs_what_gpt_4o_bills() {
+        // Issue 17: 812 input tokens of which 512 read from the cache, and 64 output tokens, on
+        // gpt-4o ($2.50 input, $1.25 cached input, $10 output per million): $0.00203. Pricing
+        // every input token at the input price would give $0.00267 (+31.5 %).
+        let table = PriceTable::default_prices();
+        let cost = table.cost(&usage("openai", "gpt-4o-2024-08-06", 812, 512, 64, 0));
+        assert!(cost.is_some_and(|c| (c - 0.00203).abs() < 1e-15), "{cost:?}");
+        let uncached = table.cost(&usage("openai", "gpt-4o", 812, 0, 64, 0));
+        assert!(uncached.is_some_and(|c| (c - 0.00267).abs() < 1e-15), "{uncached:?}");
+        // gpt-4o-mini is not priced as gpt-4o (its entry comes first).
+        let mini = table.cost(&usage("openai", "gpt-4o-mini", 812, 512, 64, 0));
+        assert!(mini.is_some_and(|c| (c - 0.000_121_8).abs() < 1e-15), "{mini:?}");
+    }
+
+    #[test]
+    fn a_cache_creation_price_loads_from_a_file_and_is_checked() {
+        let dir = std::env::temp_dir().join(format!("mission-prices-cc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("prices.toml");
+        let entry = |cc: &str| {
+            format!(
+                "[[price]]\nprovider = \"acme\"\nmodel = \"m1\"\ninput_per_million = 1.0\n\
+                 output_per_million = 2.0\ncache_creation_input_per_million = {cc}\n"
+            )
+        };
+        std::fs::write(&path, entry("1.25")).expect("write");
+        let table = PriceTable::from_file(&path).expect("loads");
+        let price = table.find("acme", "m1").expect("priced");
+        let cost =
+            price.cost_with_cache_creation(&usage("acme", "m1", 1_000_000, 0, 0, 0), 400_000);
+        assert!((cost - (600_000.0 * 1.0 + 400_000.0 * 1.25) / 1e6).abs() < 1e-12, "{cost}");
+        std::fs::write(&path, entry("-1.0")).expect("write");
+        let err = PriceTable::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("m1") && err.contains("cache_creation_input_per_million"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

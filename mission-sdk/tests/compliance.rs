@@ -218,3 +218,32 @@ fn data_files_anchor_the_chain_so_a_rehashed_or_shortened_log_is_caught() {
     assert_eq!(problem.seq, Some(3));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn captures_content_says_whether_the_tenants_content_is_kept() {
+    let root = temp_root("captures");
+    let captures = |tenant: &str, capture: &[&str], hipaa: bool| {
+        let mut builder = MissionControl::builder()
+            .ignore_environment()
+            .with_tenant(tenant)
+            .with_store_root(&root)
+            .without_models()
+            .with_content_capture(capture.iter().copied());
+        if hipaa {
+            builder = builder
+                .with_tenant_compliance(tenant, CompliancePack::preset("hipaa").unwrap())
+                .with_redaction_key(KEY);
+        }
+        let control = builder.build().unwrap();
+        let captures = control.captures_content();
+        control.shutdown();
+        captures
+    };
+    assert!(!captures("acme", &[], false), "content is off by default");
+    assert!(captures("acme", &["acme"], false));
+    assert!(!captures("acme", &["retail"], false));
+    assert!(captures("acme", &["*"], false));
+    assert!(!captures("clinic", &["clinic"], true), "hipaa keeps content off");
+    assert!(!captures("clinic", &["*"], true), "hipaa keeps content off");
+    let _ = std::fs::remove_dir_all(&root);
+}

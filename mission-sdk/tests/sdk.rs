@@ -29,6 +29,7 @@ fn priced_control(dir: &TempDir, as_of: Option<&str>) -> MissionControl {
             input_per_million: 2.0,
             output_per_million: 8.0,
             cached_input_per_million: Some(0.5),
+            cache_creation_input_per_million: None,
             as_of: as_of.map(Into::into),
         }],
     };

@@ -36,6 +36,8 @@ pub(crate) struct Core {
     abandoned: AtomicBool,
     store_root: Option<PathBuf>,
     models: Option<mission_sdk::ModelStatsReader>,
+    /// Whether this instance's tenant keeps prompt and completion content.
+    captures_content: bool,
     /// The configured least severe log level, and the directives that may lower it.
     log_level: Level,
     directives: mission_sdk::Directives,
@@ -59,16 +61,17 @@ thread_local! {
 const PRICE_CACHE: usize = 16;
 
 impl Core {
-    /// The cost of `usage` by this instance's price table; `None` when no entry prices it.
-    pub(crate) fn cost(&self, usage: &mission_core::LlmUsage) -> Option<f64> {
+    /// The cost of `usage` (of whose input tokens `cache_creation` were written to the
+    /// provider's cache) by this instance's price table; `None` when no entry prices it.
+    pub(crate) fn cost(&self, usage: &mission_core::LlmUsage, cache_creation: u32) -> Option<f64> {
         PRICES.with(|cache| {
             let mut cache = cache.borrow_mut();
             let key = (self.id, usage.provider, usage.model);
             if let Some((.., price)) = cache.iter().find(|(i, p, m, _)| (*i, *p, *m) == key) {
-                return price.as_ref().map(|p| p.cost(usage));
+                return price.as_ref().map(|p| p.cost_with_cache_creation(usage, cache_creation));
             }
             let price = self.prices.find(usage.provider.as_str(), usage.model.as_str()).cloned();
-            let cost = price.as_ref().map(|p| p.cost(usage));
+            let cost = price.as_ref().map(|p| p.cost_with_cache_creation(usage, cache_creation));
             if cache.len() >= PRICE_CACHE {
                 cache.remove(0);
             }
@@ -204,6 +207,7 @@ fn core_of(control: MissionControl, settings: &Settings) -> Arc<Core> {
         store_root: control.config().store_root.clone(),
         models: control.model_stats_reader(),
         log_level: control.config().log_level,
+        captures_content: control.captures_content(),
         directives: control.directives().clone(),
         callbacks: Callbacks::default(),
         control: Mutex::new(Some(control)),
@@ -665,6 +669,14 @@ impl Control {
     #[getter]
     fn tenant(&self) -> &'static str {
         self.core().tenant.as_str()
+    }
+
+    /// Whether prompt and completion content of this instance's tenant is kept
+    /// (`capture_content`); otherwise instrumentations need not collect it, it would be
+    /// omitted anyway.
+    #[getter]
+    fn captures_content(&self) -> bool {
+        self.core().captures_content
     }
 
     /// Records a span timed elsewhere (the OpenTelemetry bridge, framework integrations):

@@ -88,6 +88,9 @@ pub struct Span {
     event: Option<Event>,
     span_id: SpanId,
     token: Option<Py<PyAny>>,
+    /// Of an LLM call's input tokens, how many were written to the provider's cache (priced
+    /// at the cache-creation price; not a typed field of the event, an attribute).
+    cache_creation: u32,
 }
 
 impl Span {
@@ -105,7 +108,7 @@ impl Span {
         let mut event =
             ctx.event(name, span_id, EventBody::Span(SpanEnd { kind, ..SpanEnd::default() }));
         event.parent_span_id = parent;
-        Ok(Self { core, ctx, event: Some(event), span_id, token: None })
+        Ok(Self { core, ctx, event: Some(event), span_id, token: None, cache_creation: 0 })
     }
 
     fn span_mut(&mut self) -> Option<&mut SpanEnd> {
@@ -135,7 +138,7 @@ impl Span {
             if span.kind == SpanKind::LlmCall
                 && usage.cost_usd == 0.0
                 && !usage.model.is_empty()
-                && let Some(cost) = self.core.cost(usage)
+                && let Some(cost) = self.core.cost(usage, self.cache_creation)
             {
                 usage.cost_usd = cost;
             }
@@ -233,15 +236,17 @@ impl Span {
         self.event.is_none()
     }
 
-    /// Token usage of an LLM call (input includes cached tokens, output includes reasoning
-    /// tokens, as providers report them). Its cost is computed when it ends.
-    #[pyo3(signature = (input_tokens, output_tokens, cached_input_tokens=None, reasoning_tokens=None))]
+    /// Token usage of an LLM call (input includes cached and cache-creation tokens, output
+    /// includes reasoning tokens, as OpenAI reports them; Anthropic's `input_tokens` excludes
+    /// both cache kinds, add them). Its cost is computed when it ends.
+    #[pyo3(signature = (input_tokens, output_tokens, cached_input_tokens=None, reasoning_tokens=None, cache_creation_input_tokens=None))]
     fn record_usage(
         &mut self,
         input_tokens: &Bound<'_, PyAny>,
         output_tokens: &Bound<'_, PyAny>,
         cached_input_tokens: Option<&Bound<'_, PyAny>>,
         reasoning_tokens: Option<&Bound<'_, PyAny>>,
+        cache_creation_input_tokens: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let optional =
             |name: &str, v: Option<&Bound<'_, PyAny>>| v.map_or(Ok(0), |v| count(name, v));
@@ -251,6 +256,7 @@ impl Span {
             optional("cached_input_tokens", cached_input_tokens)?,
             optional("reasoning_tokens", reasoning_tokens)?,
         );
+        let created = optional("cache_creation_input_tokens", cache_creation_input_tokens)?;
         match self.usage_mut() {
             Some(usage) => {
                 (
@@ -259,10 +265,19 @@ impl Span {
                     usage.cached_input_tokens,
                     usage.reasoning_tokens,
                 ) = values;
-                Ok(())
             }
-            None => Err(PyValueError::new_err("record_usage is for LLM calls (thread.llm_call)")),
+            None => {
+                return Err(PyValueError::new_err(
+                    "record_usage is for LLM calls (thread.llm_call)",
+                ));
+            }
         }
+        self.cache_creation = created;
+        if created > 0 {
+            let key = "gen_ai.usage.cache_creation.input_tokens";
+            self.set(key, AttrValue::Int(i64::from(created)));
+        }
+        Ok(())
     }
 
     /// Sets an LLM call's model once it is known (`gen_ai.request.model`): for calls whose

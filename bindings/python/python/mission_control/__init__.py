@@ -26,6 +26,14 @@ aggregated live, exported over OTLP when asked, and answerable over MCP.
     table = control.query(thread_id=thread.id)   # a pyarrow.Table
     control.stats(); control.health(); control.flush(); control.shutdown()
 
+    mc.instrument_openai()                 # every openai / anthropic client call is an LLM
+    mc.instrument_anthropic()              # call, with tokens by kind and cost
+
+Installed as the distribution ``mission-control-observability`` (``pip install
+mission-control-observability``; extras ``[arrow]``, ``[otel]``, ``[openai]``, ``[anthropic]``).
+The unrelated PyPI package ``mission-control`` also ships a ``mission_control`` module: with
+both installed, importing raises an ``ImportError`` or warns, naming the clash.
+
 Everything recorded is flushed at interpreter exit. After ``os.fork()`` the child process gets an
 instance of its own.
 """
@@ -43,7 +51,58 @@ import warnings
 import weakref
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
 
-from . import _native
+DISTRIBUTION = "mission-control-observability"
+"""This package's name on PyPI (the import name is ``mission_control``)."""
+
+
+def _other_distribution_installed() -> bool:
+    """Whether the unrelated PyPI package ``mission-control`` (which also ships a
+    ``mission_control`` module) is installed in the directory this package is in: only there
+    can its files replace ours (elsewhere on the path it either shadows us entirely or is
+    shadowed). One directory listing, so importing stays cheap."""
+    site = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        names = os.listdir(site)
+    except OSError:
+        return False
+    for name in names:
+        if not (name.startswith("mission_control-") and name.endswith((".dist-info", ".egg-info"))):
+            continue
+        metadata = os.path.join(site, name, "METADATA" if name.endswith(".dist-info") else "PKG-INFO")
+        try:
+            with open(metadata, encoding="utf-8", errors="replace") as f:
+                summary = next((line[len("Summary:"):].strip() for line in f if line.startswith("Summary:")), "")
+        except OSError:
+            summary = ""
+        # Builds of this package made before it was renamed were called mission-control too.
+        if not summary.startswith("Observability that lives inside an AI agent's process"):
+            return True
+    return False
+
+
+try:
+    from . import _native
+except ImportError as _e:
+    _clash = _other_distribution_installed()
+    raise ImportError(
+        "mission_control's native module is missing: "
+        + (
+            "the unrelated PyPI package 'mission-control' is installed and shares the "
+            "'mission_control' module directory; run 'pip uninstall mission-control "
+            f"{DISTRIBUTION}' then 'pip install {DISTRIBUTION}'"
+            if _clash
+            else f"reinstall Mission Control with 'pip install --force-reinstall {DISTRIBUTION}'"
+        )
+    ) from _e
+if _other_distribution_installed():
+    warnings.warn(
+        "the unrelated PyPI package 'mission-control' is installed beside "
+        f"{DISTRIBUTION} and ships a 'mission_control' module too: its files may have "
+        f"replaced ours; run 'pip uninstall mission-control {DISTRIBUTION}' then "
+        f"'pip install {DISTRIBUTION}'",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 from ._native import (
     ConfigError,
     FlushError,
@@ -56,6 +115,7 @@ from ._native import (
     Thread,
     __version__,
 )
+from . import _instrument  # noqa: E402 - after the check that the native module is ours
 
 __all__ = [
     "UnreadableDataWarning",
@@ -73,6 +133,11 @@ __all__ = [
     "FlushError",
     "ServeError",
     "InternalError",
+    "instrument_openai",
+    "uninstrument_openai",
+    "instrument_anthropic",
+    "uninstrument_anthropic",
+    "DISTRIBUTION",
     "__version__",
 ]
 
@@ -597,6 +662,7 @@ def init(
     ref = weakref.ref(control)
     global _LAST_CONTROL
     _LAST_CONTROL = ref
+    _instrument.set_default_control(control)
     atexit.register(_shutdown_at_exit, ref)
     if hasattr(os, "register_at_fork"):
 
@@ -612,3 +678,44 @@ def init(
 
         os.register_at_fork(before=before, after_in_child=in_child)
     return control
+
+
+def instrument_openai(control: Optional[Control] = None, *, stream_usage: bool = True) -> None:
+    """Records every call of the official ``openai`` client (``chat.completions.create`` and
+    ``responses.create``, sync and async, streaming or not) as an LLM call: request and
+    response model, input/cached/output/reasoning tokens, cost from the price table, finish
+    reasons, time to first token, the tool calls the model asked for, errors with their type.
+    A call inside a span open in this context is its child; outside any, a thread of its own of
+    ``control`` (default: the last instance :func:`init` made). Content is collected only when
+    the tenant captures it. Streaming Chat Completions without ``stream_options`` ask for usage
+    and keep the extra usage chunk from the caller (``stream_usage=False``: never ask, for a
+    compatible server that refuses ``stream_options``; such streams then have no tokens).
+    Calling it again re-targets ``control``. Needs ``openai``
+    (``pip install 'mission-control-observability[openai]'``)."""
+    from . import _openai
+
+    _openai.instrument(control, stream_usage)
+
+
+def uninstrument_openai() -> None:
+    """Restores the ``openai`` client's methods patched by :func:`instrument_openai`."""
+    from . import _openai
+
+    _openai.uninstrument()
+
+
+def instrument_anthropic(control: Optional[Control] = None) -> None:
+    """Records every call of the official ``anthropic`` client's ``messages.create`` (sync and
+    async, ``stream=True`` included) as an LLM call, like :func:`instrument_openai`; tokens
+    read from and written to Anthropic's prompt cache are priced at their own prices. Needs
+    ``anthropic`` (``pip install 'mission-control-observability[anthropic]'``)."""
+    from . import _anthropic
+
+    _anthropic.instrument(control)
+
+
+def uninstrument_anthropic() -> None:
+    """Restores the ``anthropic`` client's methods patched by :func:`instrument_anthropic`."""
+    from . import _anthropic
+
+    _anthropic.uninstrument()

@@ -12,7 +12,7 @@ and parent. Whatever convention the instrumentation speaks — OpenTelemetry Gen
 names), OpenLLMetry, OpenInference, Logfire, Langfuse — LLM calls land with model, provider and
 tokens by kind (cached ones at the cached price), tool calls with the tool, agent steps,
 retrievals, and everything else as ``custom``; child spans belong to their parent's agent.
-Requires ``opentelemetry-sdk`` (``pip install mission-control[otel]``).
+Requires ``opentelemetry-sdk`` (``pip install 'mission-control-observability[otel]'``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ try:
     from opentelemetry.trace import StatusCode
 except ImportError as e:  # pragma: no cover - exercised only without the optional dependency
     raise ImportError(
-        "mission_control.otel needs opentelemetry-sdk: pip install 'mission-control[otel]'"
+        "mission_control.otel needs opentelemetry-sdk: pip install 'mission-control-observability[otel]'"
     ) from e
 
 __all__ = ["MissionSpanProcessor"]
