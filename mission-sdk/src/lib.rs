@@ -76,6 +76,7 @@
 //! | `tls` | no | `https://` for OTLP and webhooks (rustls on `ring`); without it an `https://` endpoint is a typed error |
 //! | `mcp` | no | `mcp::MissionMcp` and `MissionControl::mcp_server` (`mission-serve`, rmcp) |
 //! | `mcp-http` | no | `MissionControl::serve_mcp`: the MCP server over streamable HTTP |
+//! | `mcp-client` | no | `mcp_client::call_tool`: an agent's calls to MCP servers (rmcp client) as tool spans carrying `_meta.traceparent` |
 //! | `dashboard` | no | `MissionControl::serve_dashboard` and `dashboard::serve_store` (needs no rmcp) |
 //!
 //! The defaults are what the quick start uses; the network surfaces opt in. Each feature
@@ -118,6 +119,8 @@ pub use mission_export::otlp;
 pub use mission_govern::policy;
 #[cfg(feature = "mcp")]
 pub use mission_serve::mcp;
+#[cfg(feature = "mcp-client")]
+pub mod mcp_client;
 /// The anomaly sink under its earlier name (`models` as in anomaly models, not LLMs): see
 /// [`sinks::anomaly`].
 #[cfg(feature = "models")]

@@ -1,14 +1,35 @@
 """The MCP server (`mission-ctl mcp --store DIR`, stdio) driven by the official Python MCP client."""
 
 import asyncio
+import json
 import os
 import pathlib
+import re
 import subprocess
 
 import mcp
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+# Tools that work only inside a running agent: a server over a store on disk does not list them.
+AGENT_ONLY = {"list_directives", "set_directive_enabled", "add_directive", "remove_directive",
+              "acknowledge_alert", "get_policy", "set_policy", "erase_subject"}
+
+
+def all_keys(value):
+    """Every key of a JSON value, recursively."""
+    if isinstance(value, dict):
+        return [k for key, v in value.items() for k in [key, *all_keys(v)]]
+    if isinstance(value, list):
+        return [k for v in value for k in all_keys(v)]
+    return []
+
+
+def significant_digits(x):
+    """Significant digits of a number as Python writes it (0.000177 -> 3, 1.77e-05 -> 3)."""
+    mantissa = repr(float(x)).split("e")[0]
+    return len(mantissa.replace("-", "").replace(".", "").strip("0"))
 
 
 def ctl_binary():
@@ -36,7 +57,9 @@ def test_tools_are_listed_with_schemas(store):
         return await client.list_tools()
 
     tools = {t.name: t for t in run(directory, scenario).tools}
-    assert {"list_threads", "get_thread", "operation_stats", "search_events", "health"} <= set(tools)
+    assert {"list_threads", "get_thread", "operation_stats", "search_events", "health", "cost_report",
+            "list_anomalies", "explain_anomaly", "list_permission_decisions"} <= set(tools)
+    assert not AGENT_ONLY & set(tools), "over a store, no tool that can only fail is listed"
     assert "thread_id" in tools["get_thread"].input_schema["properties"]
     assert tools["list_threads"].output_schema is not None
 
@@ -94,7 +117,7 @@ def test_get_thread_stats_search_and_health(store):
     assert health.structured_content["store"]["leftovers"] == 0
 
 
-def test_bad_arguments_are_mcp_errors_not_crashes(store):
+def test_bad_arguments_are_tool_results_with_is_error_not_crashes(store):
     directory, _ = store
 
     async def scenario(client):
@@ -104,24 +127,69 @@ def test_bad_arguments_are_mcp_errors_not_crashes(store):
             ("list_threads", {"limit": 100000}),
             ("list_threads", {"cursor": "garbage"}),
             ("list_threads", {"status": "sideways"}),
+            ("operation_stats", {"group_by": ["colour"]}),
+            ("get_thread", {"thread_id": "0af7651916cd43dd8448eb211c80319c"}),
         ]:
-            try:
-                result = await client.call_tool(name, args)
-                out.append(("result", result.is_error, str(result.content)))
-            except Exception as e:  # an MCP error response
-                out.append(("error", True, str(e)))
+            # One way for every bad input: a tool result with isError (never a JSON-RPC error).
+            result = await client.call_tool(name, args)
+            out.append((result.is_error, result.content[0].text))
+        unknown = None
+        try:
+            await client.call_tool("list_directives", {})
+        except Exception as e:  # a tool the server does not have is a protocol error
+            unknown = str(e)
         # The server is still alive afterwards.
         alive = await client.call_tool("health", {})
-        return out, alive
+        return out, unknown, alive
 
-    out, alive = run(directory, scenario)
-    messages = [m for _, is_error, m in out if is_error]
-    assert len(messages) == 4, out
-    assert "thread_id" in messages[0]
+    out, unknown, alive = run(directory, scenario)
+    assert all(is_error for is_error, _ in out), out
+    messages = [m for _, m in out]
+    assert "thread_id must be 32 lowercase hex digits" in messages[0], messages[0]
     assert "limit must be between 1 and 200" in messages[1]
-    assert "cursor" in messages[2]
+    assert "cursor" in messages[2] and "next_cursor" in messages[2]
     assert "status" in messages[3]
+    assert "colour" in messages[4] and "operation" in messages[4], messages[4]
+    assert "no thread" in messages[5] and "list_threads" in messages[5], messages[5]
+    assert unknown is not None, "an unlisted tool cannot be called"
     assert not alive.is_error
+
+
+def test_answers_use_ms_rfc3339_times_and_rounded_dollars(store):
+    directory, expected = store
+    some = next(iter(expected["threads"]))
+
+    async def scenario(client):
+        return [
+            await client.call_tool("list_threads", {"limit": 200}),
+            await client.call_tool("get_thread", {"thread_id": some}),
+            await client.call_tool("operation_stats", {"since_minutes": 100000, "group_by": ["operation"]}),
+            await client.call_tool("cost_report", {"since_minutes": 100000}),
+            await client.call_tool("search_events", {"kind": "log", "limit": 20}),
+        ]
+
+    threads, thread, stats, cost, search = run(directory, scenario)
+    for result in (threads, thread, stats, cost, search):
+        assert not result.is_error, result.content
+        assert not [k for k in all_keys(result.structured_content) if k.endswith("_ns")], "no nanoseconds"
+    rows = threads.structured_content["rows"]
+    assert all(RFC3339.fullmatch(r["start"]) and r["duration_ms"] >= 0 for r in rows)
+    assert all(significant_digits(r["cost_usd"]) <= 6 for r in rows), [r["cost_usd"] for r in rows]
+    text = threads.content[0].text
+    assert "start" in text.splitlines()[1] and rows[0]["start"] in text, "start times are in the table"
+    assert " ms" in text and "$" in text
+    spans = thread.structured_content["spans"]
+    assert all(RFC3339.fullmatch(s["start"]) for s in spans)
+    assert all(RFC3339.fullmatch(e["time"]) for s in spans for e in s.get("events", []))
+    assert spans[0]["start"] in thread.content[0].text and " ms " in thread.content[0].text
+    for r in stats.structured_content["rows"]:
+        assert r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] <= r["max_ms"], r
+    assert " ms" in stats.content[0].text
+    assert all(significant_digits(r["cost_usd"]) <= 6 for r in cost.structured_content["rows"])
+    assert "total $" in cost.content[0].text
+    assert all(RFC3339.fullmatch(r["time"]) for r in search.structured_content["rows"])
+    times = [r["time"] for r in search.structured_content["rows"]]
+    assert times == sorted(times), "oldest first"
 
 
 def test_legacy_subscribers_hear_when_the_store_changes(tmp_path):

@@ -13,6 +13,7 @@ use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::format::{ms_text, normalize, rfc3339};
 use super::tools::{
     Answer, Cursor, Page, ThreadPage, check_limit, page, table, thread_page, window_start,
 };
@@ -56,8 +57,8 @@ pub struct ExplainAnomalyInput {
 pub struct AnomalySummary {
     /// The anomaly's id, for `explain_anomaly`.
     pub id: String,
-    /// When, ns since the Unix epoch.
-    pub time_ns: i64,
+    /// When, RFC 3339 UTC.
+    pub time: String,
     /// The agent.
     pub agent: String,
     /// The metric.
@@ -87,7 +88,7 @@ impl From<&AnomalyRow> for AnomalySummary {
         let get = |k: &str| a.attributes.get(k).cloned();
         Self {
             id: a.id.clone(),
-            time_ns: a.time_ns,
+            time: rfc3339(a.time_ns),
             agent: a.agent.clone(),
             metric: a.metric.clone(),
             operation: get(attr::OPERATION).unwrap_or_default(),
@@ -105,12 +106,12 @@ impl From<&AnomalyRow> for AnomalySummary {
 /// The operation's numbers over one window.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct WindowStats {
-    /// Start, ns since the Unix epoch.
-    pub from_ns: i64,
-    /// End (exclusive), ns since the Unix epoch.
-    pub to_ns: i64,
+    /// Start, RFC 3339 UTC.
+    pub from: String,
+    /// End (exclusive), RFC 3339 UTC.
+    pub to: String,
     /// One row per model (per operation for spans without one): count, errors, latency
-    /// percentiles (ns), tokens, cost.
+    /// percentiles (`p50_ms`, … in milliseconds), tokens, cost.
     pub rows: Vec<serde_json::Value>,
 }
 
@@ -185,7 +186,17 @@ impl MissionMcp {
         let text = table(
             "anomalies",
             &page,
-            &["id", "agent", "metric", "operation", "direction", "value", "expected", "cause"],
+            &[
+                "id",
+                "time",
+                "agent",
+                "metric",
+                "operation",
+                "direction",
+                "value",
+                "expected",
+                "cause",
+            ],
         );
         Ok(Answer { value: page, text })
     }
@@ -255,11 +266,7 @@ fn context_pack(store: &Store, anomaly: AnomalyRow, exemplar: Option<ThreadPage>
             .time_range(Timestamp(from.max(0) as u64), Timestamp(to.max(0) as u64));
         let rows: Vec<OperationStat> =
             store.operation_stats(q, &[GroupBy::Operation, GroupBy::Model]).ok()?;
-        Some(WindowStats {
-            from_ns: from,
-            to_ns: to,
-            rows: rows.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect(),
-        })
+        Some(WindowStats { from: rfc3339(from), to: rfc3339(to), rows: normalized(rows) })
     };
     let baseline = stats(baseline_start, start);
     let during = stats(start, end);
@@ -275,23 +282,34 @@ fn context_pack(store: &Store, anomaly: AnomalyRow, exemplar: Option<ThreadPage>
     threads.sort_by_key(|t| std::cmp::Reverse(t.duration_ns));
     threads.truncate(5);
     let summary = summary(&anomaly, &operation, causes.first());
-    let threads: Vec<serde_json::Value> =
-        threads.iter().map(|t| serde_json::to_value(t).unwrap_or_default()).collect();
+    let mut anomaly = serde_json::to_value(&anomaly).unwrap_or_default();
+    normalize(&mut anomaly);
     ContextPack {
         summary,
-        anomaly: serde_json::to_value(&anomaly).unwrap_or_default(),
+        anomaly,
         causes,
         baseline,
         during,
         exemplar,
-        threads,
+        threads: normalized(threads),
         instructions: INSTRUCTIONS.to_owned(),
     }
 }
 
+/// Rows as JSON in the answers' units.
+fn normalized<T: Serialize>(rows: Vec<T>) -> Vec<serde_json::Value> {
+    rows.into_iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            normalize(&mut v);
+            v
+        })
+        .collect()
+}
+
 fn summary(a: &AnomalyRow, operation: &str, top: Option<&serde_json::Value>) -> String {
     let get = |k: &str| a.attributes.get(k).map(String::as_str);
-    let when = format_time(a.time_ns);
+    let when = rfc3339(a.time_ns);
     let what = match (get(attr::SPAN_KIND), get(attr::MODEL)) {
         (Some(kind), Some(model)) => format!("{} of {operation} ({kind}, model {model})", a.metric),
         (Some(kind), None) => format!("{} of {operation} ({kind})", a.metric),
@@ -344,19 +362,6 @@ fn number(x: f64) -> String {
     if x.abs() >= 100.0 { format!("{x:.0}") } else { format!("{x:.3}") }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` from ns since the Unix epoch.
-fn format_time(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = mission_store::layout::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// The pack as Markdown for the model.
 fn pack_text(pack: &ContextPack) -> String {
     let mut t = format!("# Anomaly\n{}\n", pack.summary);
@@ -382,12 +387,12 @@ fn pack_text(pack: &ContextPack) -> String {
             for r in &w.rows {
                 let _ = writeln!(
                     t,
-                    "- {}: {} calls, {} errors, p50 {:.0} ms, p95 {:.0} ms",
+                    "- {}: {} calls, {} errors, p50 {}, p95 {}",
                     r.get("group").map(ToString::to_string).unwrap_or_default(),
                     r.get("count").and_then(serde_json::Value::as_u64).unwrap_or(0),
                     r.get("errors").and_then(serde_json::Value::as_u64).unwrap_or(0),
-                    r.get("p50_ns").and_then(serde_json::Value::as_f64).unwrap_or(0.0) / 1e6,
-                    r.get("p95_ns").and_then(serde_json::Value::as_f64).unwrap_or(0.0) / 1e6,
+                    ms_text(r.get("p50_ms").and_then(serde_json::Value::as_f64).unwrap_or(0.0)),
+                    ms_text(r.get("p95_ms").and_then(serde_json::Value::as_f64).unwrap_or(0.0)),
                 );
             }
         }
@@ -405,9 +410,9 @@ fn pack_text(pack: &ContextPack) -> String {
             let n = |k: &str| th.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
             let _ = writeln!(
                 t,
-                "- {}: {:.0} ms, {} spans, {} errors",
+                "- {}: {}, {} spans, {} errors",
                 th.get("thread_id").and_then(serde_json::Value::as_str).unwrap_or("?"),
-                n("duration_ns") / 1e6,
+                ms_text(n("duration_ms")),
                 n("spans"),
                 n("errors")
             );
@@ -415,19 +420,4 @@ fn pack_text(pack: &ContextPack) -> String {
     }
     let _ = write!(t, "\n{}", pack.instructions);
     t
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_civil_utc() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_time(1_795_996_800_000_000_000), "2026-11-30 00:00:00 UTC");
-        assert_eq!(
-            format_time(951_782_400_000_000_000 + 3_661_000_000_000),
-            "2000-02-29 01:01:01 UTC"
-        );
-    }
 }

@@ -12,7 +12,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::directives::actor_of;
-use super::tools::{Answer, Cursor, Page, check_limit, page, table, text_rows, window_start};
+use super::tools::{
+    Answer, Cursor, Page, check_limit, page, row_time, table, text_rows, window_start,
+};
 use super::{MissionMcp, Role, internal, invalid, require};
 use mission_govern::erasure::ErasureReport;
 use mission_govern::policy::PolicySet;
@@ -321,7 +323,6 @@ fn decisions(
             }
         }
     }
-    let time = |v: &serde_json::Value| v.get(col::TIME).and_then(|t| t.as_str()).map(str::to_owned);
-    rows.sort_by_key(|r| std::cmp::Reverse(time(r)));
+    rows.sort_by_key(|r| std::cmp::Reverse(row_time(r)));
     Ok(rows)
 }

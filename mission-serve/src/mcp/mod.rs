@@ -26,6 +26,13 @@
 //! `truncated: true` and a `next_cursor` to continue from. Cursors carry the time of the first
 //! page, so a paginated listing is a consistent snapshot even while the agent keeps recording.
 //!
+//! Every answer uses the same units (see `format`): durations in milliseconds (`*_ms`), times
+//! in RFC 3339 UTC, money in US dollars to 6 significant digits. What a tool cannot do with its
+//! input (a malformed id, an unknown thread, a role too low) comes back one way: a tool result
+//! with `isError: true` and a message saying what to pass instead; only an unknown tool name is
+//! a JSON-RPC error. Only the tools that work where the server runs are listed: over a store
+//! on disk there are no directive, policy or erasure tools.
+//!
 //! Inside an agent, every request the server answers is recorded as a span of the agent
 //! `mission-mcp` (`tools/call get_thread`, with `mcp.method.name`, `mcp.session.id`,
 //! `gen_ai.tool.name`): Mission Control observes its own MCP server. A tenant-scoped request is
@@ -43,6 +50,7 @@
 
 mod anomalies;
 mod directives;
+mod format;
 mod governance;
 mod health;
 #[cfg(feature = "mcp-http")]
@@ -56,16 +64,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mission_core::{AttrValue, LazySymbol, SpanKind, Symbol, ThreadContext, ThreadId, Timestamp};
+use mission_core::{
+    AttrValue, LazySymbol, SpanId, SpanKind, Symbol, ThreadContext, ThreadId, Timestamp,
+};
 use mission_store::Store;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Extensions, GetPromptRequestParams, GetPromptResponse,
-    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
-    UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Extensions,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, RequestMetaObject, ServerCapabilities,
+    ServerConfig, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -210,6 +220,51 @@ fn session_id_of(extensions: &Extensions) -> Option<String> {
     None
 }
 
+/// Who sent a request, as [`MissionMcp::observed`] records it: the request's extensions (its
+/// token's access, its HTTP headers) and the caller's trace context, if it sent one.
+struct Caller {
+    extensions: Extensions,
+    trace: Option<(ThreadId, SpanId)>,
+}
+
+impl Caller {
+    fn of(context: &RequestContext<RoleServer>) -> Self {
+        let trace = trace_of(&context.meta, &context.extensions);
+        Self { extensions: context.extensions.clone(), trace }
+    }
+}
+
+/// The caller's W3C trace context (MCP SEP-414): `params._meta.traceparent` of the request,
+/// else (over streamable HTTP) its `traceparent` header. A missing or malformed one is
+/// ignored, as W3C Trace Context asks: the request is then recorded in the session's thread.
+fn trace_of(meta: &RequestMetaObject, extensions: &Extensions) -> Option<(ThreadId, SpanId)> {
+    if let Some(trace) = meta.get_traceparent().and_then(parse_traceparent) {
+        return Some(trace);
+    }
+    #[cfg(feature = "mcp-http")]
+    if let Some(parts) = extensions.get::<::http::request::Parts>() {
+        return parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_traceparent);
+    }
+    let _ = extensions;
+    None
+}
+
+/// `00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`, ids not all zero.
+pub fn parse_traceparent(header: &str) -> Option<(ThreadId, SpanId)> {
+    let mut parts = header.trim().split('-');
+    let (version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    if parts.next().is_some() || version != "00" || flags.len() != 2 || !hex(flags) {
+        return None;
+    }
+    Some((trace.parse().ok()?, span.parse().ok()?))
+}
+
 impl MissionMcp {
     /// A server over the store at `root` (re-opened on every call, so it sees files written
     /// since it started). Its calls are not recorded: a reader of a store does not write to it.
@@ -225,18 +280,43 @@ impl MissionMcp {
 
     fn build(root: Option<PathBuf>, live: Option<Live>) -> Self {
         Self {
-            source: Arc::new(Source { root, live, last_flush: Mutex::new(None) }),
             session: Session::new(),
-            tool_router: Arc::new(Self::tools()),
+            tool_router: Arc::new(Self::tools(root.is_some(), live.as_ref())),
+            source: Arc::new(Source { root, live, last_flush: Mutex::new(None) }),
         }
     }
 
-    /// Every tool: the store's, the anomaly tools and the directive tools.
-    fn tools() -> ToolRouter<Self> {
-        Self::tool_router()
+    /// The tools that work where the server runs, and only those (a tool that can only fail
+    /// costs the model its schema and a wasted call): the store's and the anomaly tools when
+    /// there is a store; the directive tools inside an agent running directives; the policy
+    /// tools inside an agent enforcing a policy; erasure inside an agent that writes a store.
+    /// So `mission-ctl mcp` over a store on disk lists no directive, policy or erasure tool.
+    fn tools(store: bool, live: Option<&Live>) -> ToolRouter<Self> {
+        let mut router = Self::tool_router()
             + Self::anomaly_router()
             + Self::directive_router()
-            + Self::governance_router()
+            + Self::governance_router();
+        let mut absent: Vec<String> = Vec::new();
+        if live.is_none_or(|l| l.directives.is_none()) {
+            absent.extend(Self::directive_router().list_all().into_iter().map(|t| t.name.into()));
+        }
+        if live.is_none_or(|l| l.policy.is_none()) {
+            absent.extend(["get_policy".into(), "set_policy".into()]);
+        }
+        if !store {
+            let reads = Self::tool_router() + Self::anomaly_router();
+            absent.extend(
+                reads.list_all().into_iter().map(|t| t.name.into()).filter(|n| n != "health"),
+            );
+            absent.push("list_permission_decisions".into());
+        }
+        if live.is_none() || !store {
+            absent.push("erase_subject".into());
+        }
+        for name in absent {
+            router.remove_route(&name);
+        }
+        router
     }
 
     /// The same server for a new client connection (its calls recorded in a thread of its own).
@@ -259,10 +339,11 @@ impl MissionMcp {
         &self,
         method: &'static str,
         target: Option<(&'static str, &str)>,
-        extensions: &Extensions,
+        caller: &Caller,
         work: impl Future<Output = Result<T, ErrorData>>,
         failed: impl FnOnce(&T) -> Option<String>,
     ) -> Result<T, ErrorData> {
+        let extensions = &caller.extensions;
         let start = Timestamp::now();
         let result = work.await;
         let Some(live) = &self.source.live else { return result };
@@ -273,7 +354,13 @@ impl MissionMcp {
         // them. Tenants here come from the configured tokens, a bounded set.
         let scope = access_of(extensions).tenant;
         let tenant = scope.as_deref().map_or(live.tenant, Symbol::intern);
-        let ctx = ThreadContext { tenant, agent: AGENT.get(), thread_id: self.session.thread };
+        // A caller that sent its trace context (SEP-414) gets the request's span in its trace,
+        // as a child of its own span; otherwise the session's calls share a thread.
+        let (thread_id, parent) = match caller.trace {
+            Some((trace, span)) => (trace, Some(span)),
+            None => (self.session.thread, None),
+        };
+        let ctx = ThreadContext { tenant, agent: AGENT.get(), thread_id };
         // Span names are interned: only names from a known, bounded set become part of one.
         let name = match target {
             Some((_, t)) if self.known_target(method, t) => {
@@ -281,7 +368,7 @@ impl MissionMcp {
             }
             _ => Symbol::intern(method),
         };
-        let mut span = recorder.start_span_at(&ctx, SpanKind::Custom, name, None, start);
+        let mut span = recorder.start_span_at(&ctx, SpanKind::Custom, name, parent, start);
         static METHOD: LazySymbol = LazySymbol::new("mcp.method.name");
         static SESSION: LazySymbol = LazySymbol::new("mcp.session.id");
         span.set_attribute(METHOD.get(), method);
@@ -338,6 +425,7 @@ impl ServerHandler for MissionMcp {
                  duration); get_thread shows one run's spans; operation_stats gives latency percentiles and \
                  error rates by operation or model; cost_report gives tokens and cost by model, agent, tenant \
                  or user; search_events finds logs and errors by text; health shows drops and exporter state. \
+                 Durations are in milliseconds (*_ms), times RFC 3339 UTC, costs US dollars. \
                  Paginated results carry next_cursor: pass it back as cursor. Prompts diagnose_thread and \
                  why_slow gather the evidence for a diagnosis.",
             )
@@ -348,19 +436,30 @@ impl ServerHandler for MissionMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let extensions = context.extensions.clone();
+        let caller = Caller::of(&context);
         let name = request.name.to_string();
-        let work = self.tool_router.call(ToolCallContext::new(self, request, context));
-        self.observed("tools/call", Some(("gen_ai.tool.name", &name)), &extensions, work, |r| {
-            match r {
-                CallToolResponse::Complete(r) if r.is_error == Some(true) => Some(
-                    r.content
-                        .first()
-                        .and_then(|c| c.as_text().map(|t| t.text.clone()))
-                        .unwrap_or_else(|| "tool error".into()),
-                ),
-                _ => None,
+        let known = self.tool_router.get(&name).is_some();
+        let call = self.tool_router.call(ToolCallContext::new(self, request, context));
+        // One way to report what a tool cannot do: a result with `isError` and a message the
+        // model can act on (MCP's tool execution errors; invalid arguments included). Only a
+        // tool this server does not have stays a protocol error.
+        let work = async move {
+            match call.await {
+                Err(e) if known => {
+                    Ok(CallToolResult::error(vec![ContentBlock::text(e.message.to_string())])
+                        .into())
+                }
+                other => other,
             }
+        };
+        self.observed("tools/call", Some(("gen_ai.tool.name", &name)), &caller, work, |r| match r {
+            CallToolResponse::Complete(r) if r.is_error == Some(true) => Some(
+                r.content
+                    .first()
+                    .and_then(|c| c.as_text().map(|t| t.text.clone()))
+                    .unwrap_or_else(|| "tool error".into()),
+            ),
+            _ => None,
         })
         .await
     }
@@ -374,7 +473,7 @@ impl ServerHandler for MissionMcp {
         self.observed(
             "tools/list",
             None,
-            &context.extensions,
+            &Caller::of(&context),
             async { Ok(ListToolsResult::with_all_items(tools)) },
             |_| None,
         )
@@ -392,7 +491,7 @@ impl ServerHandler for MissionMcp {
     ) -> Result<ListResourcesResult, ErrorData> {
         let scope = scope_of(&context.extensions);
         let work = self.blocking(move |source| resources::list(source, scope.as_deref()));
-        self.observed("resources/list", None, &context.extensions, work, |_| None).await
+        self.observed("resources/list", None, &Caller::of(&context), work, |_| None).await
     }
 
     async fn list_resource_templates(
@@ -403,7 +502,7 @@ impl ServerHandler for MissionMcp {
         self.observed(
             "resources/templates/list",
             None,
-            &context.extensions,
+            &Caller::of(&context),
             async { Ok(resources::templates()) },
             |_| None,
         )
@@ -423,7 +522,7 @@ impl ServerHandler for MissionMcp {
         self.observed(
             "resources/read",
             Some(("mcp.resource.uri", &uri)),
-            &context.extensions,
+            &Caller::of(&context),
             work,
             |_| None,
         )
@@ -454,13 +553,13 @@ impl ServerHandler for MissionMcp {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let extensions = context.extensions.clone();
+        let caller = Caller::of(&context);
         let uri = request.uri.clone();
         let work = async { resources::subscribe(self, &request.uri, context) };
         self.observed(
             "resources/subscribe",
             Some(("mcp.resource.uri", &uri)),
-            &extensions,
+            &caller,
             work,
             |_| None,
         )
@@ -479,7 +578,7 @@ impl ServerHandler for MissionMcp {
         self.observed(
             "resources/unsubscribe",
             Some(("mcp.resource.uri", &request.uri)),
-            &context.extensions,
+            &Caller::of(&context),
             work,
             |_| None,
         )
@@ -494,7 +593,7 @@ impl ServerHandler for MissionMcp {
         self.observed(
             "prompts/list",
             None,
-            &context.extensions,
+            &Caller::of(&context),
             async { Ok(ListPromptsResult::with_all_items(prompts::list())) },
             |_| None,
         )
@@ -515,7 +614,7 @@ impl ServerHandler for MissionMcp {
         self.observed(
             "prompts/get",
             Some(("mcp.prompt.name", &name)),
-            &context.extensions,
+            &Caller::of(&context),
             work,
             |_| None,
         )
@@ -543,4 +642,31 @@ pub async fn serve_stdio(
     root: impl AsRef<Path>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     serve(MissionMcp::new(root)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_traceparent;
+
+    #[test]
+    fn traceparents_parse_or_are_ignored() {
+        let (trace, span) =
+            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                .expect("valid");
+        assert_eq!(
+            (trace.to_string().as_str(), span.to_string().as_str()),
+            ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+        );
+        for bad in [
+            "",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            assert!(parse_traceparent(bad).is_none(), "{bad}");
+        }
+    }
 }

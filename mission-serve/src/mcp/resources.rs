@@ -93,8 +93,11 @@ pub(crate) fn list(source: &Source, scope: Option<&str>) -> Result<ListResources
                     format!("thread {}", t.thread_id),
                 )
                 .with_description(format!(
-                    "{} thread: {} spans, {} errors, ${:.6}",
-                    t.agent, t.spans, t.errors, t.cost_usd
+                    "{} thread: {} spans, {} errors, {}",
+                    t.agent,
+                    t.spans,
+                    t.errors,
+                    super::format::usd_text(t.cost_usd)
                 ))
                 .with_mime_type("application/json"),
             );
@@ -109,13 +112,15 @@ pub(crate) fn read(
     uri: &str,
     scope: Option<&str>,
 ) -> Result<ReadResourceResult, ErrorData> {
-    let value = match Uri::parse(uri)? {
+    let mut value = match Uri::parse(uri)? {
         Uri::Health => health(source, scope)?,
         Uri::Thread(id) => {
             let view = load_thread(&source.store(scope)?, &id)?;
             serde_json::to_value(view).map_err(internal)?
         }
     };
+    // In the tools' units: ms, RFC 3339 times, rounded dollars.
+    super::format::normalize(&mut value);
     let text = serde_json::to_string(&value).map_err(internal)?;
     if text.len() > MAX_RESOURCE_BYTES {
         return Err(invalid(format!(

@@ -14,6 +14,7 @@ use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::format::{ms, ms_text, normalize, rfc3339, usd, usd_text};
 use super::{MAX_RESULT_BYTES, MAX_ROWS, MissionMcp, Source, internal, invalid, scope_of};
 
 /// Structured content plus the concise text the model reads.
@@ -24,7 +25,9 @@ pub(crate) struct Answer<T> {
 
 impl<T: Serialize> IntoCallToolResult for Answer<T> {
     fn into_call_tool_result(self) -> Result<CallToolResponse, ErrorData> {
-        let value = serde_json::to_value(self.value).map_err(internal)?;
+        let mut value = serde_json::to_value(self.value).map_err(internal)?;
+        // Every tool answers in the same units (see `format`).
+        normalize(&mut value);
         let mut result = CallToolResult::structured(value);
         result.content = vec![ContentBlock::text(self.text)];
         Ok(result.into())
@@ -108,8 +111,8 @@ pub struct GetThreadInput {
 /// One event inside a span (a log record, a permission decision, a metric).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ThreadEvent {
-    /// When, ns since the Unix epoch.
-    pub time_ns: i64,
+    /// When, RFC 3339 UTC.
+    pub time: String,
     /// `log`, `permission`, `metric`, …
     pub kind: String,
     /// The log message, or `decision action resource`, or the name.
@@ -127,9 +130,9 @@ pub struct ThreadSpan {
     pub name: String,
     /// `llm_call`, `tool_call`, `agent_step`, `retrieval`, `custom`.
     pub kind: String,
-    /// Start, ns since the Unix epoch.
-    pub start_ns: i64,
-    /// Duration in milliseconds.
+    /// Start, RFC 3339 UTC.
+    pub start: String,
+    /// Duration in milliseconds (to the microsecond).
     pub duration_ms: f64,
     /// `ok`, `error` or `unset`.
     pub status: String,
@@ -145,7 +148,7 @@ pub struct ThreadSpan {
     /// Output tokens of an LLM call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<i64>,
-    /// Cost in US dollars.
+    /// Cost in US dollars (6 significant digits).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
     /// Logs, decisions and other events inside the span.
@@ -286,7 +289,12 @@ pub(crate) struct Cursor {
 impl Cursor {
     pub(crate) fn parse(cursor: Option<&str>) -> Result<Self, ErrorData> {
         let Some(c) = cursor else { return Ok(Self { offset: 0, as_of: Timestamp::now().0 }) };
-        let bad = || invalid(format!("cursor {c:?} is not one this server issued"));
+        let bad = || {
+            invalid(format!(
+                "cursor {c:?} is not one this server issued: pass the next_cursor of the \
+                 previous page, or no cursor for the first page"
+            ))
+        };
         let (offset, as_of) = c.split_once('.').ok_or_else(bad)?;
         Ok(Self {
             offset: offset.parse().map_err(|_| bad())?,
@@ -323,7 +331,12 @@ pub(crate) fn window_start(minutes: Option<u64>) -> Result<Option<Timestamp>, Er
 }
 
 fn check_thread_id(id: &str) -> Result<(), ErrorData> {
-    id.parse::<mission_core::ThreadId>().map(|_| ()).map_err(|e| invalid(format!("thread_id: {e}")))
+    id.parse::<mission_core::ThreadId>().map(|_| ()).map_err(|_| {
+        invalid(format!(
+            "thread_id must be 32 lowercase hex digits, as list_threads returns them, not {:?}",
+            id.chars().take(64).collect::<String>()
+        ))
+    })
 }
 
 /// Takes up to `limit` items from `offset`, stopping early before [`MAX_RESULT_BYTES`] of JSON
@@ -350,7 +363,8 @@ pub(crate) fn take_bounded<T: Serialize>(
     (out, next, truncated)
 }
 
-pub(crate) fn page(all: Vec<serde_json::Value>, cursor: Cursor, limit: usize) -> Page {
+pub(crate) fn page(mut all: Vec<serde_json::Value>, cursor: Cursor, limit: usize) -> Page {
+    all.iter_mut().for_each(normalize);
     let total = all.len();
     let (rows, next, truncated) = take_bounded(all, cursor.offset, limit);
     Page {
@@ -390,10 +404,12 @@ pub(crate) fn table(title: &str, page: &Page, fields: &[&str]) -> String {
             .iter()
             .map(|f| match row.get(*f) {
                 Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Number(n)) => match n.as_f64() {
-                    Some(x) if n.is_f64() => format!("{x:.6}"),
-                    _ => n.to_string(),
-                },
+                Some(serde_json::Value::Number(n)) if f.ends_with("_ms") => {
+                    n.as_f64().map_or_else(|| n.to_string(), ms_text)
+                }
+                Some(serde_json::Value::Number(n)) if f.ends_with("_usd") => {
+                    n.as_f64().map_or_else(|| n.to_string(), usd_text)
+                }
                 Some(serde_json::Value::Array(a)) => a
                     .iter()
                     .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
@@ -411,7 +427,9 @@ pub(crate) fn table(title: &str, page: &Page, fields: &[&str]) -> String {
 /// The thread's spans in tree order, and its loose events.
 pub(crate) fn flatten(view: ThreadView) -> (Vec<ThreadSpan>, Vec<ThreadEvent>) {
     fn events(list: Vec<(i64, String, String)>) -> Vec<ThreadEvent> {
-        list.into_iter().map(|(time_ns, kind, text)| ThreadEvent { time_ns, kind, text }).collect()
+        list.into_iter()
+            .map(|(time_ns, kind, text)| ThreadEvent { time: rfc3339(time_ns), kind, text })
+            .collect()
     }
     fn walk(node: SpanNode, depth: usize, out: &mut Vec<ThreadSpan>) {
         out.push(ThreadSpan {
@@ -419,14 +437,14 @@ pub(crate) fn flatten(view: ThreadView) -> (Vec<ThreadSpan>, Vec<ThreadEvent>) {
             span_id: node.span_id,
             name: node.name,
             kind: node.kind,
-            start_ns: node.start_ns,
-            duration_ms: node.duration_ns as f64 / 1e6,
+            start: rfc3339(node.start_ns),
+            duration_ms: ms(node.duration_ns as f64),
             status: node.status,
             error_message: node.error_message,
             model: node.model,
             input_tokens: node.input_tokens,
             output_tokens: node.output_tokens,
-            cost_usd: node.cost_usd,
+            cost_usd: node.cost_usd.map(usd),
             events: events(node.events),
         });
         for child in node.children {
@@ -448,17 +466,20 @@ pub(crate) fn thread_text(page: &ThreadPage) -> String {
         "thread {}: {} spans ({} failed), {} events",
         page.thread_id, page.spans_total, page.errors, page.event_count
     );
+    if let Some(first) = page.spans.first() {
+        let _ = write!(text, ", from {}", first.start);
+    }
     if let Some(c) = &page.next_cursor {
         let _ = write!(text, "; showing {} (more: cursor {c})", page.spans.len());
     }
     for s in &page.spans {
         let _ = write!(
             text,
-            "\n{}{} [{}] {:.1} ms {}",
+            "\n{}{} [{}] {} {}",
             "  ".repeat(s.depth),
             s.name,
             s.kind,
-            s.duration_ms,
+            ms_text(s.duration_ms),
             s.status
         );
         if let Some(m) = &s.model {
@@ -468,7 +489,7 @@ pub(crate) fn thread_text(page: &ThreadPage) -> String {
             let _ = write!(text, " {i}→{o} tok");
         }
         if let Some(c) = s.cost_usd {
-            let _ = write!(text, " ${c:.6}");
+            let _ = write!(text, " {}", usd_text(c));
         }
         if let Some(e) = &s.error_message {
             let _ = write!(text, " error: {e}");
@@ -517,7 +538,9 @@ pub(crate) fn thread_page(
 pub(crate) fn load_thread(store: &Store, thread_id: &str) -> Result<ThreadView, ErrorData> {
     let view = store.thread(thread_id).map_err(internal)?;
     if view.event_count == 0 {
-        return Err(invalid(format!("no thread {thread_id} in the store")));
+        return Err(invalid(format!(
+            "no thread {thread_id} in the store (list_threads lists the threads you can read)"
+        )));
     }
     Ok(view)
 }
@@ -568,7 +591,7 @@ impl MissionMcp {
     /// List agent threads (runs), newest first.
     #[tool(
         name = "list_threads",
-        description = "List agent threads (runs), newest first, with agent, tenant, start, duration, span count, tokens, cost and errors. Filters: agent, status (error|ok), since_minutes, min_cost_usd, min_duration_ms, attribute (key=value). Paginated: pass next_cursor as cursor.",
+        description = "List agent threads (runs), newest first, with agent, tenant, start (RFC 3339 UTC), duration_ms, span count, tokens, cost_usd and errors. Filters: agent, status (error|ok), since_minutes, min_cost_usd, min_duration_ms, attribute (key=value). Paginated: pass next_cursor as cursor.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<Page>()
     )]
     pub(crate) async fn list_threads(
@@ -635,7 +658,7 @@ impl MissionMcp {
         let text = table(
             "threads",
             &page,
-            &["thread_id", "agent", "duration_ns", "spans", "errors", "cost_usd"],
+            &["thread_id", "agent", "start", "duration_ms", "spans", "errors", "cost_usd"],
         );
         Ok(Answer { value: page, text })
     }
@@ -643,7 +666,7 @@ impl MissionMcp {
     /// One thread's spans in tree order.
     #[tool(
         name = "get_thread",
-        description = "One thread's spans in tree order (depth 0 = root): kind, name, start, duration, status, error message, model, tokens and cost, with the logs and permission decisions inside each span. Paginated by spans for very large threads.",
+        description = "One thread's spans in tree order (depth 0 = root): kind, name, start (RFC 3339 UTC), duration_ms, status, error message, model, tokens and cost, with the logs and permission decisions inside each span. Paginated by spans for very large threads.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<ThreadPage>()
     )]
     pub(crate) async fn get_thread(
@@ -662,7 +685,7 @@ impl MissionMcp {
     /// Latency percentiles by operation/model/agent/tenant/user over a window.
     #[tool(
         name = "operation_stats",
-        description = "Latency p50/p95/p99/max (ns), error rate, throughput, tokens and cost of spans over the last since_minutes (default 60), grouped by any of operation, model, agent, tenant, user; optionally only one agent or operation.",
+        description = "Latency p50/p95/p99/max in milliseconds (p50_ms, …), error rate, throughput, tokens and cost of spans over the last since_minutes (default 60), grouped by any of operation, model, agent, tenant, user; optionally only one agent or operation.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<Page>()
     )]
     pub(crate) async fn operation_stats(
@@ -679,7 +702,7 @@ impl MissionMcp {
         let text = table(
             "operation stats",
             &page,
-            &["group", "count", "errors", "p50_ns", "p95_ns", "p99_ns", "cost_usd"],
+            &["group", "count", "errors", "p50_ms", "p95_ms", "p99_ms", "cost_usd"],
         );
         Ok(Answer { value: page, text })
     }
@@ -709,12 +732,13 @@ impl MissionMcp {
         let total: f64 =
             page.rows.iter().filter_map(|r| r.get("cost_usd").and_then(|c| c.as_f64())).sum();
         let text = format!(
-            "{}\ntotal ${total:.6}",
+            "{}\ntotal {}",
             table(
                 "cost",
                 &page,
                 &["group", "llm_calls", "threads", "input_tokens", "output_tokens", "cost_usd"],
-            )
+            ),
+            usd_text(total)
         );
         Ok(Answer { value: page, text })
     }
@@ -839,40 +863,61 @@ fn search(
         }
     }
     // Files hold rows by thread; the model reads a timeline.
-    rows.sort_by(|a, b| {
-        let t =
-            |v: &serde_json::Value| v.get(col::TIME).and_then(|t| t.as_str()).map(str::to_owned);
-        t(a).cmp(&t(b))
-    });
+    rows.sort_by_key(row_time);
     Ok(rows)
 }
 
-/// Each row of `batch` as a JSON object of its non-null values, as text (columns that do not
-/// cast to text, such as maps, are left out).
+/// Each row of `batch` as a JSON object of its non-null values: times (nanosecond timestamp
+/// columns) as integer ns since the epoch, for sorting (a [`page`] writes them as RFC 3339);
+/// everything else as text (columns that do not cast to text, such as maps, are left out).
 pub(crate) fn text_rows(
     batch: &arrow::array::RecordBatch,
 ) -> impl Iterator<Item = serde_json::Map<String, serde_json::Value>> + '_ {
-    let columns: Vec<(String, arrow::array::ArrayRef)> = batch
+    use arrow::array::{Array, StringArray, TimestampNanosecondArray};
+    enum Column {
+        Time(TimestampNanosecondArray),
+        Text(arrow::array::ArrayRef),
+    }
+    let columns: Vec<(String, Column)> = batch
         .schema()
         .fields()
         .iter()
         .zip(batch.columns())
         .filter_map(|(f, c)| {
+            if let Some(t) = c.as_any().downcast_ref::<TimestampNanosecondArray>() {
+                return Some((f.name().clone(), Column::Time(t.clone())));
+            }
             let text = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok()?;
-            Some((f.name().clone(), text))
+            Some((f.name().clone(), Column::Text(text)))
         })
         .collect();
     (0..batch.num_rows()).map(move |row| {
         let mut obj = serde_json::Map::new();
         for (name, column) in &columns {
-            if let Some(s) = column.as_any().downcast_ref::<arrow::array::StringArray>()
-                && arrow::array::Array::is_valid(s, row)
-            {
-                obj.insert(name.clone(), serde_json::Value::String(s.value(row).to_owned()));
+            match column {
+                Column::Time(t) if t.is_valid(row) => {
+                    obj.insert(name.clone(), serde_json::Value::from(t.value(row)));
+                }
+                Column::Text(c) => {
+                    if let Some(s) = c.as_any().downcast_ref::<StringArray>()
+                        && s.is_valid(row)
+                    {
+                        obj.insert(
+                            name.clone(),
+                            serde_json::Value::String(s.value(row).to_owned()),
+                        );
+                    }
+                }
+                Column::Time(_) => {}
             }
         }
         obj
     })
+}
+
+/// The time (ns) of a row of [`text_rows`], for sorting.
+pub(crate) fn row_time(row: &serde_json::Value) -> Option<i64> {
+    row.get(col::TIME).and_then(serde_json::Value::as_i64)
 }
 
 /// A few lines on what matters in a health report.
