@@ -115,7 +115,8 @@ pub(crate) fn record(
         SpanKind::LlmCall => {
             end.llm = fields.usage();
             if !end.llm.model.is_empty()
-                && let Some(cost) = core.cost(&end.llm)
+                && let Some(cost) =
+                    core.cost(&end.llm, fields.cache_creation_input_tokens().unwrap_or(0))
             {
                 end.llm.cost_usd = cost;
             }
