@@ -429,11 +429,13 @@ CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 def server_spans(store, thread_id):
-    """(name, parent span id) of the MCP server's spans in one thread, read with DuckDB."""
-    return duckdb.connect().execute(f"""
+    """(name, parent span id as W3C hex) of the MCP server's spans in one thread, read with
+    DuckDB (the store keeps span ids as unsigned 64-bit integers)."""
+    rows = duckdb.connect().execute(f"""
         SELECT name, parent_span_id FROM read_parquet('{store}/**/*.parquet', hive_partitioning = true)
         WHERE gen_ai_agent_name = 'mission-mcp' AND thread_id = '{thread_id}'
     """).fetchall()
+    return [(name, f"{parent:016x}" if parent is not None else None) for name, parent in rows]
 
 
 async def until_recorded(client, thread_id, name):
@@ -519,6 +521,6 @@ def test_an_agents_own_mcp_calls_are_traced_into_the_servers_spans(agent, tmp_pa
     assert mine[0][6] == session_digest("s-1") and mine[1][6] is None
     assert "32 lowercase hex digits" in mine[1][7]
     served = dict(server_spans(info["store"], thread_id))
-    assert served["tools/call list_threads"] == mine[0][1], (served, mine)
-    assert served["tools/call get_thread"] == mine[1][1], (served, mine)
+    assert served["tools/call list_threads"] == f"{mine[0][1]:016x}", (served, mine)
+    assert served["tools/call get_thread"] == f"{mine[1][1]:016x}", (served, mine)
     control.shutdown()
