@@ -14,6 +14,7 @@
 //! | tool | `cost_report` | tokens and cost by model/agent/tenant/user |
 //! | tool | `health` | buffers, drops, sinks, exporter, in-flight spans, store files |
 //! | tool | `list_anomalies` | anomalies the models found, with their top cause |
+//! | tool | `list_scores` | evaluation scores and feedback on threads and spans, with the mean per name |
 //! | tool | `list_directives` | the agent's directives, their state and firing incidents (inside an agent) |
 //! | tool | `set_directive_enabled`, `add_directive`, `remove_directive` | change directives: operator / admin tokens for every tenant; audited |
 //! | tool | `acknowledge_alert` | acknowledge a firing incident: operator tokens, tenant-scoped ones for their tenant's incidents; audited |
@@ -49,6 +50,7 @@ mod health;
 pub mod http;
 mod prompts;
 mod resources;
+mod scores;
 mod tools;
 
 use std::future::Future;
@@ -237,6 +239,7 @@ impl MissionMcp {
             + Self::anomaly_router()
             + Self::directive_router()
             + Self::governance_router()
+            + Self::score_router()
     }
 
     /// The same server for a new client connection (its calls recorded in a thread of its own).
