@@ -17,7 +17,7 @@
 //!
 //! | command | records | answer |
 //! |---|---|---|
-//! | `threads N [TENANT]` | N threads ending over the last minute: a step with LLM and tool calls of realistic durations (ms), logs, a permission check | `threads`, `events`, `thread_ids` (the first 100), `last_thread_id` |
+//! | `threads N [TENANT]` | N threads ending over the last minute: a step with LLM and tool calls of realistic durations (ms), logs, a permission check, a helpfulness score | `threads`, `events`, `thread_ids` (the first 100), `last_thread_id` |
 //! | `span` | one LLM call (120 ms, ending now) in a new thread | `thread_id`, `span_id`, `end_ns`, `duration_ms` |
 //! | `log LEVEL TEXT` | a log record of the agent `dashboard-agent` outside any thread | `ts_ns`, `level` |
 //! | `error` | a thread whose `web_search` tool call fails (with a warn log) | `thread_id`, `span_id`, `end_ns` |
@@ -160,6 +160,20 @@ fn record_thread(recorder: &Recorder, rng: &mut Rng, tenant: Symbol, end: u64) -
         }
         clock += duration;
         span.end_at(Timestamp(clock));
+        events += 1;
+    }
+    // The run's evaluation: a judge's helpfulness score on the whole run.
+    let value = (rng.next() % 101) as f64 / 100.0;
+    if let Ok(score) = mission_core::Score::new(value) {
+        let mut judged = ctx.event(
+            Symbol::intern("helpfulness"),
+            root_id,
+            EventBody::Score(
+                score.with_label("judged").with_source(mission_core::ScoreSource::Llm),
+            ),
+        );
+        judged.time = Timestamp(end);
+        recorder.record(judged);
         events += 1;
     }
     root.end_at(Timestamp(end));

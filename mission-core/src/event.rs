@@ -4,8 +4,8 @@ use std::fmt;
 
 use crate::{Attributes, SpanId, Symbol, Text, ThreadId, Timestamp};
 
-/// Anything recorded: a finished span, a log record, a metric point, a permission decision or
-/// an anomaly. Every event says whose it is (tenant, agent), where it belongs (thread, span,
+/// Anything recorded: a finished span, a log record, a metric point, a permission decision, an
+/// anomaly or a score. Every event says whose it is (tenant, agent), where it belongs (thread, span,
 /// parent span), when it happened, and carries a bounded set of typed attributes.
 ///
 /// An `Event` is 128 bytes and owns no heap memory unless a caller gave it a copied string or
@@ -56,6 +56,7 @@ impl Event {
             EventBody::Metric(_) => EventKind::Metric,
             EventBody::Permission(_) => EventKind::Permission,
             EventBody::Anomaly(_) => EventKind::Anomaly,
+            EventBody::Score(_) => EventKind::Score,
         }
     }
 
@@ -63,6 +64,14 @@ impl Event {
     pub fn as_span(&self) -> Option<&SpanEnd> {
         match &self.body {
             EventBody::Span(span) => Some(span),
+            _ => None,
+        }
+    }
+
+    /// The score fields, if this is a score.
+    pub fn as_score(&self) -> Option<&Score> {
+        match &self.body {
+            EventBody::Score(score) => Some(score),
             _ => None,
         }
     }
@@ -98,6 +107,9 @@ pub enum EventBody {
     Permission(PermissionDecision),
     /// An anomaly found by a model.
     Anomaly(AnomalyEvent),
+    /// An evaluation score or feedback given to a thread or a span; the event's `name` is the
+    /// score's name (`helpfulness`, `thumbs`).
+    Score(Score),
 }
 
 /// The kind of an event, as a small `Copy` value for filtering and grouping.
@@ -113,11 +125,13 @@ pub enum EventKind {
     Permission,
     /// An anomaly.
     Anomaly,
+    /// An evaluation score or feedback.
+    Score,
 }
 
 impl EventKind {
     /// The stable lowercase name: `llm_call`, `tool_call`, …, `log`, `metric`, `permission`,
-    /// `anomaly`.
+    /// `anomaly`, `score`.
     pub const fn as_str(self) -> &'static str {
         match self {
             EventKind::Span(kind) => kind.as_str(),
@@ -125,6 +139,7 @@ impl EventKind {
             EventKind::Metric => "metric",
             EventKind::Permission => "permission",
             EventKind::Anomaly => "anomaly",
+            EventKind::Score => "score",
         }
     }
 }
@@ -442,6 +457,153 @@ pub struct AnomalyEvent {
     pub upper: f64,
 }
 
+/// Who gave a [`Score`].
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoreSource {
+    /// A person (a user's thumbs-up, a reviewer's grade).
+    #[default]
+    Human,
+    /// A model acting as a judge.
+    Llm,
+    /// A rule or program (a test, a regex, an exact-match check).
+    Rule,
+}
+
+impl ScoreSource {
+    /// Every source, in declaration order.
+    pub const ALL: [ScoreSource; 3] = [ScoreSource::Human, ScoreSource::Llm, ScoreSource::Rule];
+
+    /// The lowercase name: `human`, `llm`, `rule`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ScoreSource::Human => "human",
+            ScoreSource::Llm => "llm",
+            ScoreSource::Rule => "rule",
+        }
+    }
+}
+
+impl std::str::FromStr for ScoreSource {
+    type Err = InvalidScore;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ScoreSource::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| InvalidScore::Source(s.chars().take(32).collect()))
+    }
+}
+
+/// Why a score cannot be recorded.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum InvalidScore {
+    /// The value is NaN or infinite.
+    NotFinite(f64),
+    /// The name is empty.
+    EmptyName,
+    /// The source is not `human`, `llm` or `rule`.
+    Source(String),
+}
+
+impl fmt::Display for InvalidScore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InvalidScore::NotFinite(v) => write!(f, "score value {v} is not a finite number"),
+            InvalidScore::EmptyName => f.write_str("score name is empty"),
+            InvalidScore::Source(s) => {
+                write!(f, "unknown score source {s:?}: expected human, llm or rule")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InvalidScore {}
+
+/// An evaluation score or a piece of feedback on a thread or a span (exported over OTLP as the
+/// GenAI `gen_ai.evaluation.result` event). The event's `name` is the score's name, interned
+/// and so bounded to [`MAX_SCORE_NAME_BYTES`](crate::limits::MAX_SCORE_NAME_BYTES).
+///
+/// The value is checked finite when the score is made ([`Score::new`]); the label and the
+/// comment are bounded ([`MAX_SCORE_LABEL_BYTES`](crate::limits::MAX_SCORE_LABEL_BYTES),
+/// [`MAX_SCORE_COMMENT_BYTES`](crate::limits::MAX_SCORE_COMMENT_BYTES)) with a marker. The
+/// comment is content: it is omitted unless the tenant captures content.
+///
+/// ```
+/// use mission_core::{Score, ScoreSource};
+/// let score = Score::new(0.4)?.with_label("partly").with_comment("missed the refund policy")
+///     .with_source(ScoreSource::Llm);
+/// assert_eq!((score.value, score.label.as_str(), score.source), (0.4, "partly", ScoreSource::Llm));
+/// assert!(Score::new(f64::NAN).is_err());
+/// # Ok::<(), mission_core::InvalidScore>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Score {
+    /// The value (`gen_ai.evaluation.score.value`), finite.
+    pub value: f64,
+    /// A label for the value (`gen_ai.evaluation.score.label`: `relevant`, `pass`), may be
+    /// empty.
+    pub label: Text,
+    /// Why (`gen_ai.evaluation.explanation`), may be empty. Content.
+    pub comment: Text,
+    /// Who gave it.
+    pub source: ScoreSource,
+}
+
+impl Score {
+    /// A score of `value`, from a person, without label or comment.
+    ///
+    /// # Errors
+    /// [`InvalidScore::NotFinite`] for NaN or an infinity.
+    pub fn new(value: f64) -> Result<Self, InvalidScore> {
+        if !value.is_finite() {
+            return Err(InvalidScore::NotFinite(value));
+        }
+        Ok(Self { value, ..Self::default() })
+    }
+
+    /// With a label, bounded to [`MAX_SCORE_LABEL_BYTES`](crate::limits::MAX_SCORE_LABEL_BYTES).
+    #[must_use]
+    pub fn with_label(mut self, label: &str) -> Self {
+        self.label = Text::bounded(label, crate::limits::MAX_SCORE_LABEL_BYTES);
+        self
+    }
+
+    /// With a comment, bounded to
+    /// [`MAX_SCORE_COMMENT_BYTES`](crate::limits::MAX_SCORE_COMMENT_BYTES).
+    #[must_use]
+    pub fn with_comment(mut self, comment: &str) -> Self {
+        self.comment = Text::bounded(comment, crate::limits::MAX_SCORE_COMMENT_BYTES);
+        self
+    }
+
+    /// From `source`.
+    #[must_use]
+    pub fn with_source(mut self, source: ScoreSource) -> Self {
+        self.source = source;
+        self
+    }
+}
+
+/// The interned name of a score: `name` cut to
+/// [`MAX_SCORE_NAME_BYTES`](crate::limits::MAX_SCORE_NAME_BYTES) with a marker.
+///
+/// # Errors
+/// [`InvalidScore::EmptyName`] for an empty (or all-blank) name.
+pub fn score_name(name: &str) -> Result<Symbol, InvalidScore> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(InvalidScore::EmptyName);
+    }
+    Ok(Symbol::intern(&crate::limits::truncate_with_marker(
+        name,
+        crate::limits::MAX_SCORE_NAME_BYTES,
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,5 +624,27 @@ mod tests {
         assert_eq!(SpanKind::LlmCall.gen_ai_operation(), Some("chat"));
         let json = serde_json::to_value(&e).expect("serialize");
         assert_eq!(json["body"]["kind"], "log");
+    }
+
+    #[test]
+    fn scores_are_checked_and_bounded() {
+        assert_eq!(Score::new(f64::INFINITY), Err(InvalidScore::NotFinite(f64::INFINITY)));
+        assert!(matches!(Score::new(f64::NAN), Err(InvalidScore::NotFinite(_))));
+        assert_eq!(score_name("  "), Err(InvalidScore::EmptyName));
+        let long = "n".repeat(1000);
+        assert!(
+            score_name(&long).expect("name").as_str().len() <= crate::limits::MAX_SCORE_NAME_BYTES
+        );
+        let s = Score::new(-2.5)
+            .expect("finite")
+            .with_label(&"l".repeat(10_000))
+            .with_comment(&"c".repeat(100_000));
+        assert!(s.label.len() <= crate::limits::MAX_SCORE_LABEL_BYTES);
+        assert!(s.comment.len() <= crate::limits::MAX_SCORE_COMMENT_BYTES);
+        assert_eq!("LLM".parse::<ScoreSource>(), Ok(ScoreSource::Llm));
+        assert!("robot".parse::<ScoreSource>().is_err());
+        let e = Event::new(Symbol::intern("helpfulness"), EventBody::Score(s));
+        assert_eq!(e.kind().as_str(), "score");
+        assert_eq!(e.as_score().map(|s| s.value), Some(-2.5));
     }
 }

@@ -118,8 +118,9 @@ pub use config::{
     duration_text,
 };
 pub use event::{
-    AnomalyEvent, Decision, Event, EventBody, EventKind, Level, LlmUsage, LogRecord, MetricKind,
-    MetricPoint, PermissionDecision, SpanEnd, SpanKind, Status, UnknownLevel,
+    AnomalyEvent, Decision, Event, EventBody, EventKind, InvalidScore, Level, LlmUsage, LogRecord,
+    MetricKind, MetricPoint, PermissionDecision, Score, ScoreSource, SpanEnd, SpanKind, Status,
+    UnknownLevel, score_name,
 };
 pub use fanout::Fanout;
 pub use health::{

@@ -12,6 +12,12 @@ pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 4 * 1024;
 /// Most attributes one event carries; further ones are counted in
 /// [`Attributes::dropped`](crate::Attributes::dropped).
 pub const MAX_ATTRIBUTES: usize = 32;
+/// Most bytes of a score's name (it is interned: keep names few and short).
+pub const MAX_SCORE_NAME_BYTES: usize = 128;
+/// Most bytes of a score's label.
+pub const MAX_SCORE_LABEL_BYTES: usize = 256;
+/// Most bytes of a score's comment (its explanation).
+pub const MAX_SCORE_COMMENT_BYTES: usize = 4 * 1024;
 /// Appended to a truncated string.
 pub const TRUNCATION_MARKER: &str = "…[truncated]";
 

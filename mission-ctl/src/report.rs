@@ -5,7 +5,7 @@ use std::io::Write;
 
 use arrow::array::Array;
 use mission_store::schema::col;
-use mission_store::{CostRow, GroupBy, OperationStat, Store, ThreadSummary};
+use mission_store::{CostRow, GroupBy, OperationStat, ScoreSummary, Store, ThreadSummary};
 
 use crate::markdown::{Align, table};
 use crate::window::human;
@@ -58,6 +58,8 @@ pub struct Volumes {
     pub metrics: u64,
     /// Anomalies found by models.
     pub anomalies: u64,
+    /// Evaluation scores and feedback.
+    pub scores: u64,
     /// Spans that ended with an error.
     pub errors: u64,
     /// `errors / spans` (0 without spans).
@@ -102,9 +104,11 @@ pub struct Report {
     pub slowest_threads: Vec<ThreadSummary>,
     /// The most frequent errors (at most 10), most frequent first.
     pub top_errors: Vec<ErrorCount>,
+    /// Scores and feedback per name: count, mean, min, max, by name.
+    pub scores: Vec<ScoreSummary>,
 }
 
-/// Gathers the report for `window` (one tenant or all): four passes over the period's files.
+/// Gathers the report for `window` (one tenant or all): five passes over the period's files.
 ///
 /// # Errors
 /// Unreadable files.
@@ -113,6 +117,7 @@ pub fn build_report(store: &Store, window: Window, tenant: Option<&str>) -> Resu
     let (mut volumes, top_errors) = count(query())?;
     let operations = store.operation_stats(query(), &[GroupBy::Operation])?;
     let cost_by_model = store.cost_report(query(), &[GroupBy::Model])?;
+    let scores = store.score_summary(query())?;
     let mut threads = store.threads(query())?;
     volumes.threads = threads.len() as u64;
     volumes.error_rate =
@@ -134,6 +139,7 @@ pub fn build_report(store: &Store, window: Window, tenant: Option<&str>) -> Resu
         cost_by_model,
         slowest_threads: threads,
         top_errors,
+        scores,
     })
 }
 
@@ -180,6 +186,7 @@ fn count(query: mission_store::Query<'_>) -> Result<(Volumes, Vec<ErrorCount>), 
                 }
                 "metric" => v.metrics += 1,
                 "anomaly" => v.anomalies += 1,
+                "score" => v.scores += 1,
                 _ if is_span => v.other_spans += 1,
                 _ => {}
             }
@@ -280,6 +287,9 @@ fn write_markdown(r: &Report, window: Window, out: &mut dyn Write) -> Result<(),
     if v.anomalies > 0 {
         rows.push(("anomalies".into(), v.anomalies.to_string()));
     }
+    if v.scores > 0 {
+        rows.push(("scores".into(), v.scores.to_string()));
+    }
     rows.push(("input tokens".into(), v.input_tokens.to_string()));
     rows.push(("output tokens".into(), v.output_tokens.to_string()));
     rows.push(("cost $".into(), format!("{:.6}", v.cost_usd)));
@@ -372,6 +382,29 @@ fn write_markdown(r: &Report, window: Window, out: &mut dyn Write) -> Result<(),
             out,
             &["thread", "agent", "tenant", "start", "duration ms", "spans", "errors", "cost $"],
             &[Left, Left, Left, Left, Right, Right, Right, Right],
+            &rows,
+        )?;
+    }
+
+    if !r.scores.is_empty() {
+        writeln!(out, "\n## Scores\n")?;
+        let rows: Vec<Vec<String>> = r
+            .scores
+            .iter()
+            .map(|s| {
+                vec![
+                    crate::markdown::cell(&s.name),
+                    s.count.to_string(),
+                    format!("{:.3}", s.mean),
+                    format!("{:.3}", s.min),
+                    format!("{:.3}", s.max),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &["score", "count", "mean", "min", "max"],
+            &[Left, Right, Right, Right, Right],
             &rows,
         )?;
     }

@@ -87,6 +87,12 @@ pub mod semconv {
     pub const TOOL_NAME: &str = "gen_ai.tool.name";
     pub const TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
     pub const ERROR_TYPE: &str = "error.type";
+    /// The GenAI evaluation event a score is exported as (a log record with this event name).
+    pub const EVALUATION_RESULT: &str = "gen_ai.evaluation.result";
+    pub const EVALUATION_NAME: &str = "gen_ai.evaluation.name";
+    pub const EVALUATION_SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
+    pub const EVALUATION_SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
+    pub const EVALUATION_EXPLANATION: &str = "gen_ai.evaluation.explanation";
 }
 
 /// The OTLP transport.
@@ -646,10 +652,12 @@ impl OtlpSink {
     }
 
     /// The OTLP log record of a log event, with its trace context.
-    /// A log record for a log event, or for an anomaly (severity warn, event name
-    /// `mission.anomaly`, the detector's numbers as attributes); `None` for other events.
+    /// A log record for a log event, for an anomaly (severity warn, event name
+    /// `mission.anomaly`, the detector's numbers as attributes) or for a score (the GenAI
+    /// event `gen_ai.evaluation.result`, parented to the span it scores); `None` for other
+    /// events.
     fn to_log_record(&self, event: &Event) -> Option<SdkLogRecord> {
-        if !matches!(event.body, EventBody::Log(_) | EventBody::Anomaly(_)) {
+        if !matches!(event.body, EventBody::Log(_) | EventBody::Anomaly(_) | EventBody::Score(_)) {
             return None;
         }
         let mut record = self.logger.create_log_record();
@@ -697,6 +705,33 @@ impl OtlpSink {
                 record.add_attribute("mission.anomaly.id", event.span_id.to_string());
                 if !event.tenant.is_empty() {
                     record.add_attribute("mission.tenant", event.tenant.as_str());
+                }
+            }
+            EventBody::Score(score) => {
+                record.set_severity_number(Severity::Info);
+                record.set_severity_text("info");
+                record.set_event_name(semconv::EVALUATION_RESULT);
+                // Also as the `event.name` attribute, for receivers on an OTLP version older
+                // than the log record's `event_name` field (they drop the field).
+                record.add_attribute("event.name", semconv::EVALUATION_RESULT);
+                record.add_attribute(semconv::EVALUATION_NAME, event.name.as_str());
+                record
+                    .add_attribute(semconv::EVALUATION_SCORE_VALUE, AnyValue::Double(score.value));
+                if !score.label.is_empty() {
+                    record.add_attribute(
+                        semconv::EVALUATION_SCORE_LABEL,
+                        score.label.as_str().to_owned(),
+                    );
+                }
+                if !score.comment.is_empty() {
+                    record.add_attribute(
+                        semconv::EVALUATION_EXPLANATION,
+                        score.comment.as_str().to_owned(),
+                    );
+                }
+                record.add_attribute("mission.score.source", score.source.as_str());
+                if !event.thread_id.is_zero() {
+                    record.add_attribute(semconv::CONVERSATION_ID, event.thread_id.to_string());
                 }
             }
             _ => return None,

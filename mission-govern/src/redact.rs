@@ -8,9 +8,11 @@
 //! cannot be reversed or confirmed by guessing.
 //!
 //! [`Redactor::redact_event`] covers every free-text field of an [`Event`]: the log message,
-//! the span error message, the permission actor and resource, and string attribute values.
-//! Unless a tenant sets `capture_content`, attributes holding prompt or completion content
-//! are replaced by [`CONTENT_OMITTED`]: the keys of [`CONTENT_KEYS`] — one table covering the
+//! the span error message, the permission actor and resource, a score's label and comment,
+//! and string attribute values. A score's comment is content: like attributes holding prompt or
+//! completion content, unless a tenant sets `capture_content` it is replaced by
+//! [`CONTENT_OMITTED`]. Unless a tenant sets `capture_content`, attributes holding prompt or
+//! completion content are replaced by [`CONTENT_OMITTED`]: the keys of [`CONTENT_KEYS`] — one table covering the
 //! OpenTelemetry GenAI conventions (`gen_ai.input.messages`, `gen_ai.prompt.*`...),
 //! OpenInference (`input.value`, `llm.input_messages.*`...), OpenLLMetry
 //! (`traceloop.entity.input`...), Langfuse (`langfuse.observation.input`...) and Logfire /
@@ -503,8 +505,21 @@ impl Redactor {
                 replaced += self.redact_text(rules, &mut p.resource);
             }
             EventBody::Metric(_) | EventBody::Anomaly(_) => {}
+            EventBody::Score(_) => {}
         }
         let mut omitted = 0;
+        if let EventBody::Score(score) = &mut event.body {
+            replaced += self.redact_text(rules, &mut score.label);
+            // A score's comment is content (a user's words, a judge's reasoning).
+            if !rules.capture_content {
+                if !score.comment.is_empty() && score.comment.as_str() != CONTENT_OMITTED {
+                    score.comment = Text::new(CONTENT_OMITTED);
+                    omitted += 1;
+                }
+            } else {
+                replaced += self.redact_text(rules, &mut score.comment);
+            }
+        }
         let mut changes: Vec<(Symbol, AttrValue)> = Vec::new();
         for a in event.attributes.iter() {
             if !rules.capture_content && is_content_key(a.key.as_str()) {
@@ -538,6 +553,14 @@ impl Redactor {
             EventBody::Span(span) => hit(&span.error_message),
             EventBody::Permission(p) => hit(&p.actor) || hit(&p.resource),
             EventBody::Metric(_) | EventBody::Anomaly(_) => false,
+            EventBody::Score(score) => {
+                hit(&score.label)
+                    || if rules.capture_content {
+                        hit(&score.comment)
+                    } else {
+                        !score.comment.is_empty() && score.comment.as_str() != CONTENT_OMITTED
+                    }
+            }
         };
         body || event.attributes.iter().any(|a| {
             if !rules.capture_content && is_content_key(a.key.as_str()) {

@@ -5,8 +5,8 @@ use std::fmt::Display;
 use std::future::Future;
 
 use mission_core::{
-    ActiveSpan, AttrValue, EventBody, LazySymbol, Level, LogRecord, SpanId, SpanKind, Status,
-    Symbol, Text, ThreadContext, ThreadId, Timestamp,
+    ActiveSpan, AttrValue, EventBody, LazySymbol, Level, LogRecord, Score, SpanId, SpanKind,
+    Status, Symbol, Text, ThreadContext, ThreadId, Timestamp,
 };
 
 use crate::inflight::{OpenSpan, Ticket};
@@ -46,6 +46,33 @@ impl<'c> Agent<'c> {
         Thread::start(self.control, ctx, None)
     }
 
+    /// Scores a thread of this agent by its id, from anywhere — another process, after the
+    /// thread ended (a user's feedback that arrives later, an offline evaluation). Needs only
+    /// the pipeline, not the live thread; see [`Thread::score`] for the arguments.
+    ///
+    /// # Errors
+    /// [`Error::Score`] for an empty name.
+    pub fn score_thread(&self, thread_id: ThreadId, name: &str, score: Score) -> Result<bool> {
+        let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id };
+        record_score(self.control, &ctx, SpanId::NONE, name, score)
+    }
+
+    /// Scores one span of a thread of this agent by their ids, from anywhere (see
+    /// [`score_thread`](Self::score_thread)).
+    ///
+    /// # Errors
+    /// [`Error::Score`] for an empty name.
+    pub fn score_span(
+        &self,
+        thread_id: ThreadId,
+        span_id: SpanId,
+        name: &str,
+        score: Score,
+    ) -> Result<bool> {
+        let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id };
+        record_score(self.control, &ctx, span_id, name, score)
+    }
+
     /// A thread continuing a W3C `traceparent` received from another service: same trace id,
     /// and its root span is a child of the caller's span.
     ///
@@ -56,6 +83,19 @@ impl<'c> Agent<'c> {
         let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id };
         Ok(Thread::start(self.control, ctx, Some(parent)))
     }
+}
+
+/// Records a score event named `name` on `span_id` (none: the whole thread) of `ctx`.
+pub(crate) fn record_score(
+    control: &MissionControl,
+    ctx: &ThreadContext,
+    span_id: SpanId,
+    name: &str,
+    score: Score,
+) -> Result<bool> {
+    let name = mission_core::score_name(name)?;
+    let event = ctx.event(name, span_id, EventBody::Score(score));
+    Ok(control.recorder().record(event))
 }
 
 /// Parses `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`.
@@ -163,6 +203,31 @@ impl<'c> Thread<'c> {
             }),
         );
         self.control.recorder().record(event);
+    }
+
+    /// Scores the whole thread: `name` (`helpfulness`, `thumbs`; cut to
+    /// [`MAX_SCORE_NAME_BYTES`](mission_core::limits::MAX_SCORE_NAME_BYTES)) and a
+    /// [`Score`] — a finite value, optional label and comment (the comment is content: omitted
+    /// unless the tenant captures content), and who gave it. Exported over OTLP as a
+    /// `gen_ai.evaluation.result` event. A score can also come later, from elsewhere:
+    /// [`MissionControl::score_thread`].
+    ///
+    /// Returns whether the event was accepted (a drop is counted like any other).
+    ///
+    /// ```
+    /// use mission_sdk::{MissionControl, Score, ScoreSource};
+    /// let control = MissionControl::builder().without_store().ignore_environment().build()?;
+    /// let thread = control.agent("support-bot").thread();
+    /// thread.score("helpfulness", Score::new(0.9)?.with_label("good").with_source(ScoreSource::Llm))?;
+    /// thread.end();
+    /// assert_eq!(control.shutdown().accounting.delivered, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Score`] for an empty name.
+    pub fn score(&self, name: &str, score: Score) -> Result<bool> {
+        self.root.score(name, score)
     }
 
     /// Ends the thread now (its root span records).
@@ -277,6 +342,14 @@ impl<'c> Span<'c> {
             EventBody::Log(LogRecord { level, target, message: Text::new(message) }),
         );
         self.control.recorder().record(event);
+    }
+
+    /// Scores this span (an LLM call's answer, a tool's result); see [`Thread::score`].
+    ///
+    /// # Errors
+    /// [`Error::Score`] for an empty name.
+    pub fn score(&self, name: &str, score: Score) -> Result<bool> {
+        record_score(self.control, &self.ctx, self.inner.span_id(), name, score)
     }
 
     /// Sets the token usage of an LLM call (input includes cached tokens, output includes

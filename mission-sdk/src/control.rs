@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use mission_core::{
     AttrValue, Decision, Event, EventBody, Health, Level, LogRecord, PermissionDecision, Pipeline,
-    Recorder, ShutdownReport, Sink, StatsReader, StatsSink, StatsSnapshot, Symbol, Text,
+    Recorder, Score, ShutdownReport, Sink, StatsReader, StatsSink, StatsSnapshot, Symbol, Text,
+    ThreadId,
 };
 use mission_store::Store;
 
@@ -502,6 +503,24 @@ impl MissionControl {
         );
         event.tenant = self.tenant;
         self.recorder.record(event);
+    }
+
+    /// Scores a thread by its id, from anywhere — another process, after the thread ended.
+    /// Needs only the pipeline, not the live thread. The score's agent is this instance's
+    /// service name; [`Agent::score_thread`](crate::Agent::score_thread) names another.
+    ///
+    /// ```
+    /// use mission_sdk::{MissionControl, Score, ThreadId};
+    /// let control = MissionControl::builder().without_store().ignore_environment().build()?;
+    /// let id: ThreadId = "4bf92f3577b34da6a3ce929d0e0e4736".parse()?;
+    /// control.score_thread(id, "thumbs", Score::new(1.0)?.with_comment("solved it"))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Score`](crate::Error::Score) for an empty name.
+    pub fn score_thread(&self, thread_id: ThreadId, name: &str, score: Score) -> Result<bool> {
+        self.agent(&self.config.service_name).score_thread(thread_id, name, score)
     }
 
     /// Subscribes to events as they are drained; keeps at most `capacity` undelivered.

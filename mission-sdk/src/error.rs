@@ -37,6 +37,9 @@ pub enum Error {
         /// Why not.
         message: String,
     },
+    /// A score was refused (a value that is not finite, an empty name, an unknown source).
+    #[error(transparent)]
+    Score(#[from] mission_core::InvalidScore),
     /// A flush did not complete.
     #[error(transparent)]
     Flush(#[from] mission_core::FlushError),

@@ -166,7 +166,8 @@ pub use sinks::sampling::{
 
 pub use mission_core::{
     self as core, AttrValue, Backpressure, Decision, Event, EventBody, EventFilter, Fanout, Health,
-    HubSink, Level, LiveHub, MissionLayer, RecorderConfig, ShutdownReport, Sink, SinkError, SpanId,
-    SpanKind, StatsSnapshot, Status, Subscription, ThreadId,
+    HubSink, InvalidScore, Level, LiveHub, MissionLayer, RecorderConfig, Score, ScoreSource,
+    ShutdownReport, Sink, SinkError, SpanId, SpanKind, StatsSnapshot, Status, Subscription,
+    ThreadId,
 };
 pub use mission_store::{self as store, Query, Store, StoreConfig};

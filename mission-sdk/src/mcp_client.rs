@@ -5,12 +5,16 @@
 //! own does) records its work in the same trace, under the agent's span.
 //!
 //! ```no_run
+//! # #[allow(dead_code)]
 //! # async fn demo(control: &mission_sdk::MissionControl, peer: &rmcp::Peer<rmcp::RoleClient>) {
 //! use rmcp::model::CallToolRequestParams;
 //! let thread = control.agent("support-bot").thread();
 //! let params = CallToolRequestParams::new("lookup_order")
 //!     .with_arguments(serde_json::json!({"id": 42}).as_object().cloned().unwrap_or_default());
-//! let result = mission_sdk::mcp_client::call_tool(&thread, peer, params, None).await;
+//! match mission_sdk::mcp_client::call_tool(&thread, peer, params, None).await {
+//!     Ok(answer) => println!("{answer:?}"),
+//!     Err(e) => eprintln!("the server did not answer: {e}"),
+//! }
 //! # }
 //! ```
 

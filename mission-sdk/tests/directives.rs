@@ -1125,3 +1125,48 @@ fn a_firing_directive_records_more_logs_and_threads_until_it_resolves() {
     drop(control);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_low_average_score_fires_and_other_scores_do_not_count() {
+    let h = harness(
+        r#"
+        [[directive]]
+        name = "unhelpful"
+        when = "avg(score:helpfulness) < 0.7 over 5m"
+        group_by = ["agent"]
+        "#,
+    );
+    let score = |name: &str, value: f64, at: u64| {
+        let mut event = h.thread.event(
+            Symbol::intern(name),
+            mission_core::SpanId::NONE,
+            EventBody::Score(mission_core::Score::new(value).expect("finite")),
+        );
+        event.time = Timestamp(at);
+        h.recorder().record(event);
+    };
+    let t0 = now();
+    let minute = 60 * SECOND;
+    // Ten minutes of good answers, with very low scores of another name beside them (synthetic
+    // time): nothing fires (a window is judged once watched whole, from 5 minutes on).
+    for i in 0..10 {
+        score("helpfulness", 0.9, t0 + i * minute);
+        score("thumbs", -1.0, t0 + i * minute + SECOND);
+    }
+    // Then bad answers: the window's mean falls under 0.7 once the low ones outweigh the good.
+    for i in 10..40 {
+        score("helpfulness", 0.2, t0 + i * minute);
+    }
+    h.wait_for("a firing", Duration::from_secs(10), |h| !h.alerts().is_empty());
+    let first = &h.alerts()[0];
+    assert_eq!(first.state, "firing", "{first:?}");
+    assert!(first.value < 0.7 && first.value > 0.2, "the window's mean: {first:?}");
+    assert_eq!(first.threshold, 0.7);
+    assert_eq!(first.dedup_key, "unhelpful:agent=support-bot");
+    // It fired only after the low scores began (the other name's -1s never counted).
+    assert!(first.time >= t0 + 10 * minute, "{first:?}");
+    let c: Condition = "avg(score:helpfulness) < -0.5 over 1h".parse().expect("negative threshold");
+    assert_eq!(c.to_string(), "avg(score:helpfulness) < -0.5 over 1h");
+    assert!("avg(score:) < 1 over 1h".parse::<Condition>().is_err());
+    assert!("avg(score:a b) < 1 over 1h".parse::<Condition>().is_err());
+}

@@ -353,3 +353,45 @@ fn model_settings_out_of_range_are_refused_naming_field_and_range() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_drop_in_a_score_is_an_anomaly_of_its_score_series() {
+    let root = temp_root("scores");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_models(ModelConfig { memory_interval: None, ..ModelConfig::default() })
+        .build()
+        .unwrap();
+    let live = control
+        .subscribe(EventFilter { kinds: vec!["anomaly".into()], ..EventFilter::all() }, 4096);
+    let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
+    let mut rng = Rng(11);
+    let (n, from) = (600u64, 450u64);
+    let start = Timestamp::now().0 - (n + 60) * 10_000_000_000;
+    let helpfulness = Symbol::intern("helpfulness");
+    for i in 0..n {
+        // Around 0.85 with noise, then around 0.3: answers got worse.
+        let level = if i >= from { 0.3 } else { 0.85 };
+        let value = level + (rng.uniform() - 0.5) * 0.1;
+        let score = mission_sdk::Score::new(value).unwrap();
+        let mut event =
+            thread.event(helpfulness, mission_sdk::SpanId::NONE, EventBody::Score(score));
+        event.time = Timestamp(start + i * 10_000_000_000);
+        control.recorder().record(event);
+    }
+    control.flush().unwrap();
+    let incident = start + from * 10_000_000_000;
+    let anomalies = drain(&live);
+    let on_scores: Vec<&Event> =
+        anomalies.iter().filter(|e| e.name.as_str() == "score:helpfulness").collect();
+    assert!(on_scores.iter().filter(|e| e.time.0 < incident).count() <= 2, "{on_scores:#?}");
+    let caught = on_scores.iter().find(|e| e.time.0 >= incident).unwrap_or_else(|| {
+        panic!("the drop was not caught: {:?}; {anomalies:#?}", control.model_stats())
+    });
+    assert!(caught.time.0 - incident <= 300_000_000_000, "caught late: {caught:#?}");
+    let EventBody::Anomaly(a) = &caught.body else { panic!("not an anomaly") };
+    assert!(a.value < a.lower, "a drop, below the expected band: {a:?}");
+    drop(control);
+    let _ = std::fs::remove_dir_all(&root);
+}

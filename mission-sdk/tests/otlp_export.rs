@@ -1138,3 +1138,62 @@ mod picky_backends {
         let _ = std::fs::remove_dir_all(&store);
     }
 }
+
+/// Scores go out as the GenAI evaluation event `gen_ai.evaluation.result` (a log record with
+/// that event name), parented to the span they score; a comment only where content is captured.
+#[test]
+fn exports_scores_as_genai_evaluation_events() {
+    use mission_sdk::{Score, ScoreSource};
+    let receiver = Receiver::start(0, 0);
+    let store = temp_store("scores");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_tenant("acme")
+        .with_store_root(&store)
+        .with_content_capture(["acme"])
+        .with_otlp(config(OtlpConfig::http(&receiver.http)))
+        .build()
+        .expect("build");
+    let mut thread = control.agent("support-bot").thread();
+    let root = thread.root().span_id().to_string();
+    let judged = Score::new(0.25)
+        .expect("finite")
+        .with_label("partly")
+        .with_comment("missed the refund policy")
+        .with_source(ScoreSource::Llm);
+    thread.score("helpfulness", judged).expect("score");
+    let id = thread.id();
+    let thread_id = id.to_string();
+    thread.end();
+    // A late score, by id, after the thread ended.
+    control.score_thread(id, "thumbs", Score::new(1.0).expect("finite")).expect("score");
+    control.flush().expect("flush");
+    let logs = receiver.wait_for_logs(2);
+    let events: Vec<&Value> = logs
+        .iter()
+        .map(|l| &l["log"])
+        // mockotlpserver's OTLP protos predate the `event_name` field: the attribute carries it.
+        .filter(|l| l["attributes"]["event.name"] == "gen_ai.evaluation.result")
+        .collect();
+    assert_eq!(events.len(), 2, "{logs:#?}");
+    let judged = events
+        .iter()
+        .find(|l| l["attributes"]["gen_ai.evaluation.name"] == "helpfulness")
+        .expect("helpfulness");
+    assert_eq!(judged["attributes"]["gen_ai.evaluation.score.value"], 0.25, "{judged:#?}");
+    assert_eq!(judged["attributes"]["gen_ai.evaluation.score.label"], "partly");
+    assert_eq!(judged["attributes"]["gen_ai.evaluation.explanation"], "missed the refund policy");
+    assert_eq!(judged["attributes"]["mission.score.source"], "llm");
+    assert_eq!(judged["attributes"]["gen_ai.agent.name"], "support-bot");
+    assert_eq!(judged["traceId"], thread_id.as_str());
+    assert_eq!(judged["spanId"], root.as_str(), "parented to the span it scores");
+    let thumbs = events
+        .iter()
+        .find(|l| l["attributes"]["gen_ai.evaluation.name"] == "thumbs")
+        .expect("thumbs");
+    assert_eq!(thumbs["attributes"]["gen_ai.evaluation.score.value"], 1.0);
+    assert!(thumbs["attributes"].get("gen_ai.evaluation.explanation").is_none());
+    assert_eq!(thumbs["traceId"], thread_id.as_str());
+    drop(control);
+    let _ = std::fs::remove_dir_all(&store);
+}

@@ -575,3 +575,63 @@ fn operations_past_the_statistics_bound_are_counted_in_health() {
     assert_eq!(json["stats_overflowed"], 77, "{}", json["stats_overflowed"]);
     assert_eq!(control.stats().overflowed, 77);
 }
+
+#[test]
+fn scores_on_threads_spans_and_late_by_id_reach_the_store() {
+    use mission_sdk::redact::CONTENT_OMITTED;
+    use mission_sdk::{Error, Score, ScoreSource, Store};
+
+    let dir = TempDir::new("scores");
+    let control = control(&dir);
+    let mut thread = control.agent("support-bot").thread();
+    let id = thread.id();
+    let root = thread.root().span_id();
+    let call_id = {
+        let call = thread.llm_call("gpt-4o-mini", "openai");
+        let pass = Score::new(1.0).expect("finite").with_label("pass");
+        assert!(call.score("correctness", pass.with_source(ScoreSource::Rule)).expect("score"));
+        call.span_id()
+    };
+    let judged = Score::new(0.9).expect("finite").with_comment("the user said thanks");
+    assert!(thread.score("helpfulness", judged.clone()).expect("score"));
+    assert!(matches!(thread.score("  ", judged), Err(Error::Score(_))), "an empty name");
+    assert!(Score::new(f64::NAN).is_err() && Score::new(f64::NEG_INFINITY).is_err());
+    thread.end();
+    control.shutdown();
+
+    // Later, from another instance (another process would do the same): only the id is needed.
+    let later = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&dir.0)
+        .with_tenant("acme")
+        .with_service_name("feedback-api")
+        .with_content_capture(["acme"])
+        .build()
+        .expect("build");
+    let thumbs = Score::new(-1.0).expect("finite").with_comment("wrong order number");
+    assert!(later.score_thread(id, "thumbs", thumbs).expect("score"));
+    later.shutdown();
+
+    let store = Store::open(&dir.0).expect("open");
+    let scores = store.scores(store.query().thread(&id.to_string())).expect("scores");
+    let by_name = |n: &str| scores.iter().find(|s| s.name == n).unwrap_or_else(|| panic!("{n}"));
+    assert_eq!(scores.len(), 3, "{scores:#?}");
+    let correctness = by_name("correctness");
+    assert_eq!(correctness.span_id, Some(call_id.to_string()));
+    assert_eq!((correctness.value, correctness.source.as_str()), (1.0, "rule"));
+    assert_eq!(correctness.label.as_deref(), Some("pass"));
+    let helpfulness = by_name("helpfulness");
+    assert_eq!(helpfulness.span_id, Some(root.to_string()));
+    assert_eq!(helpfulness.agent, "support-bot");
+    // A comment is content: omitted for a tenant that does not capture content …
+    assert_eq!(helpfulness.comment.as_deref(), Some(CONTENT_OMITTED));
+    // … and kept for one that does.
+    let late = by_name("thumbs");
+    assert_eq!((late.value, late.span_id.as_deref()), (-1.0, None));
+    assert_eq!(
+        (late.agent.as_str(), late.comment.as_deref()),
+        ("feedback-api", Some("wrong order number"))
+    );
+    let view = store.thread(&id.to_string()).expect("thread");
+    assert_eq!(view.scores.len(), 3);
+}

@@ -326,6 +326,8 @@ enum Op {
     Permit(usize),
     /// An anomaly whose exemplar is a shared thread.
     Anomaly(usize),
+    /// A score given to a shared thread (label and comment carry the marker).
+    Score(usize),
 }
 
 fn op() -> impl Strategy<Value = (usize, Op)> {
@@ -337,7 +339,8 @@ fn op() -> impl Strategy<Value = (usize, Op)> {
             n.clone().prop_map(Op::Continue),
             n.clone().prop_map(Op::Log),
             n.clone().prop_map(Op::Permit),
-            n.prop_map(Op::Anomaly),
+            n.clone().prop_map(Op::Anomaly),
+            n.prop_map(Op::Score),
         ],
     )
 }
@@ -429,7 +432,14 @@ impl World {
             counter: 0,
         };
         // Both tenants always have a little of everything, then the interleaving.
-        let base = [Op::NewThread, Op::Continue(0), Op::Log(0), Op::Permit(0), Op::Anomaly(0)];
+        let base = [
+            Op::NewThread,
+            Op::Continue(0),
+            Op::Log(0),
+            Op::Permit(0),
+            Op::Anomaly(0),
+            Op::Score(0),
+        ];
         for o in &base {
             for t in 0..2 {
                 world.record(t, o);
@@ -484,7 +494,9 @@ impl World {
                 self.own[t].push(id);
                 id
             }
-            Op::Continue(n) | Op::Log(n) | Op::Permit(n) | Op::Anomaly(n) => self.shared[*n],
+            Op::Continue(n) | Op::Log(n) | Op::Permit(n) | Op::Anomaly(n) | Op::Score(n) => {
+                self.shared[*n]
+            }
         };
         let ctx = self.ctx(t, thread);
         let recorder = self.control.recorder().clone();
@@ -547,6 +559,19 @@ impl World {
                         decision: Decision::Deny,
                         policy: Symbol::intern("everyone-no-refunds"),
                     }),
+                ));
+            }
+            Op::Score(_) => {
+                let label = self.marker(t, "label");
+                let comment = self.marker(t, "comment");
+                let score = mission_sdk::Score::new(0.5)
+                    .expect("finite")
+                    .with_label(&label)
+                    .with_comment(&comment);
+                recorder.record(ctx.event(
+                    Symbol::intern("helpfulness"),
+                    SpanId::NONE,
+                    EventBody::Score(score),
                 ));
             }
             Op::Anomaly(_) => {
@@ -755,6 +780,7 @@ fn store_view(w: &World, t: usize, _: &mut Asker) -> Vec<(String, Vec<String>)> 
         Vec::new(),
     ));
     out.push((format!("{:?}", store.anomalies(store.query()).expect("anomalies")), Vec::new()));
+    out.push((format!("{:?}", store.scores(store.query()).expect("scores")), Vec::new()));
     out.push((format!("{:?}", store.files()), Vec::new()));
     out.push((
         format!("{:?}", store.file_metadata("mission.schema_version").expect("meta")),
@@ -832,6 +858,20 @@ const SURFACES: &[Surface] = &[
         kind: Kind::Tool,
         name: "list_anomalies",
         ask: |_, _, a| vec![tool(a, "list_anomalies", json!({"limit": 200}))],
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "list_scores",
+        ask: |w, t, a| {
+            let mut out = vec![
+                tool(a, "list_scores", json!({"limit": 200})),
+                tool(a, "list_scores", json!({"name": "helpfulness", "limit": 200})),
+            ];
+            for id in probe_threads(w, t) {
+                out.push(tool(a, "list_scores", json!({"thread_id": id})));
+            }
+            out
+        },
     },
     Surface {
         kind: Kind::Tool,

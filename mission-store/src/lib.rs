@@ -104,6 +104,7 @@ pub use error::{Error, Result};
 pub use read::decode::{self, EventBatches, EventFile, EventRow, EventRows, check_schema_version};
 pub use read::follow::{self, Follower, Polled};
 pub use read::query::{Query, QueryIter, QueryStats};
+pub use read::scores::{ScoreRow, ScoreSummary, summarize as summarize_scores};
 pub use read::store::{OpenReport, SkippedFile, Store, StoreCheck, StoreFile};
 pub use read::views::{
     AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,

@@ -18,13 +18,25 @@
 //! trace viewer; dictionary-encoded, it costs about a byte a row); `span_id` and
 //! `parent_span_id` are the 64-bit ids as unsigned integers, which delta-encode to about a
 //! byte a row (format them with `printf('%016x', span_id)` in DuckDB for the W3C form).
+//!
+//! **Versions**: a new version only appends columns, so the columns of an older version are a
+//! prefix of this one's. Readers ([`Query`](crate::Query), [`EventFile`](crate::EventFile), the
+//! write-ahead log's recovery) accept every older version's columns and read the columns it
+//! lacks as nulls ([`pad_to_current`]).
+//!
+//! | version | adds |
+//! |---|---|
+//! | 1 | spans, logs, metrics, permissions, anomalies, attributes |
+//! | 2 | scores: `score_source`, `gen_ai_evaluation_score_value`, `gen_ai_evaluation_score_label`, `gen_ai_evaluation_explanation` |
 
 use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// The schema version this build writes and the newest it reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// How many leading columns of [`events_schema`] each version wrote (index: version - 1).
+pub const COLUMNS_BY_VERSION: [usize; 2] = [35, 39];
 /// Parquet key-value metadata: the schema version.
 pub const META_SCHEMA_VERSION: &str = "mission.schema_version";
 /// Parquet key-value metadata: the Mission Control version that wrote the file.
@@ -72,6 +84,11 @@ pub mod col {
     pub const ANOMALY_LOWER: &str = "anomaly_lower";
     pub const ANOMALY_UPPER: &str = "anomaly_upper";
     pub const ATTRIBUTES: &str = "attributes";
+    // Version 2.
+    pub const SCORE_SOURCE: &str = "score_source";
+    pub const SCORE_VALUE: &str = "gen_ai_evaluation_score_value";
+    pub const SCORE_LABEL: &str = "gen_ai_evaluation_score_label";
+    pub const SCORE_COMMENT: &str = "gen_ai_evaluation_explanation";
     /// Added by readers from the partition path, never stored in a file.
     pub const TENANT: &str = "tenant";
 }
@@ -146,7 +163,50 @@ pub fn events_schema() -> SchemaRef {
                 f64n(ANOMALY_LOWER),
                 f64n(ANOMALY_UPPER),
                 Field::new(ATTRIBUTES, attributes_type(), true),
+                dictn(SCORE_SOURCE),
+                f64n(SCORE_VALUE),
+                textn(SCORE_LABEL),
+                textn(SCORE_COMMENT),
             ]))
         })
         .clone()
+}
+
+/// Whether `fields` are the columns of this or an older schema version (a prefix of
+/// [`events_schema`] of a length in [`COLUMNS_BY_VERSION`]).
+pub fn is_known_layout(fields: &arrow::datatypes::Fields) -> bool {
+    let current = events_schema();
+    COLUMNS_BY_VERSION.contains(&fields.len())
+        && fields.iter().zip(current.fields().iter()).all(|(a, b)| a == b)
+}
+
+/// A batch read from a file of an older version, with the columns `read` (indices into
+/// [`events_schema`], ascending) of which the file has only the first `file_columns`:
+/// the missing ones are added as nulls, in place. A batch with every column is returned as is.
+///
+/// # Errors
+/// [`Error::Arrow`](crate::Error::Arrow) if the columns do not fit the schema.
+pub fn pad_to_current(
+    batch: arrow::array::RecordBatch,
+    read: &[usize],
+    file_columns: usize,
+) -> crate::Result<arrow::array::RecordBatch> {
+    if read.iter().all(|&i| i < file_columns) {
+        return Ok(batch);
+    }
+    let current = events_schema();
+    let rows = batch.num_rows();
+    let mut present = batch.columns().iter();
+    let mut fields = Vec::with_capacity(read.len());
+    let mut columns = Vec::with_capacity(read.len());
+    for &i in read {
+        let field = current.field(i);
+        let column = match (i < file_columns).then(|| present.next()).flatten() {
+            Some(c) => c.clone(),
+            None => arrow::array::new_null_array(field.data_type(), rows),
+        };
+        fields.push(field.clone());
+        columns.push(column);
+    }
+    Ok(arrow::array::RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }

@@ -94,6 +94,8 @@ describe('live dashboard served by the agent', () => {
   it('updates the overview counters and a chart within 1 s of recording', async () => {
     const page = await open(agent, '#/');
     await waitLoaded(page, 'overview');
+    // The seeded threads' scores, averaged by name.
+    await page.waitForSelector('[data-testid="overview-scores"] [data-score="helpfulness"]', { timeout: 5000 });
     await waitLive(page);
     await page.waitForSelector('[data-testid="chart-event-rate"][data-points]');
     const before = await counter(page, 'events-total');
@@ -148,6 +150,11 @@ describe('live dashboard served by the agent', () => {
     await page.click(`[data-testid="waterfall-row"][data-span-id="${target.span_id}"]`);
     await page.waitForSelector(`[data-testid="span-details"][data-span-id="${target.span_id}"]`);
     if (detail.spans.some((s) => s.status === 'error')) assert.ok(await page.$('[data-testid="waterfall-bar"].error'), 'errored span drawn red');
+    // The thread's scores, as /api/threads/{id} gives them.
+    assert.ok(detail.scores.length >= 1, 'the seeded thread was scored');
+    const scored = await page.$$eval('[data-testid="thread-scores"] [data-testid="score-row"]',
+      (els) => els.map((el) => ({ name: el.dataset.score, value: Number(el.dataset.value) })));
+    assert.deepEqual(scored, detail.scores.map((s) => ({ name: s.name, value: s.value })));
     assertNoErrors(page);
     await page.close();
   });

@@ -138,7 +138,7 @@ def test_every_file_carries_version_and_accounting(store):
     last = None
     for path in files:
         meta = pq.read_metadata(path).metadata
-        assert meta[b"mission.schema_version"] == b"1"
+        assert meta[b"mission.schema_version"] == b"2"
         accounting = json.loads(meta[b"mission.accounting"])
         assert accounting["recorded"] == accounting["delivered"] + accounting["dropped"] + accounting["in_flight"]
         assert accounting["dropped"] == 0

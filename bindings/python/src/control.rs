@@ -352,6 +352,41 @@ impl Control {
         Thread::start(core, agent, user_id, thread_id, traceparent)
     }
 
+    /// Scores a thread by its id, from anywhere — another process, after the thread ended (a
+    /// user's feedback, an offline evaluation). `span_id` (16 hex digits) scores one span of
+    /// it; `agent` defaults to the service name. See `Span.score` for the other arguments.
+    #[pyo3(signature = (thread_id, name, value, *, label=None, comment=None, source="human", span_id=None, agent=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn score_thread(
+        &self,
+        thread_id: &str,
+        name: &str,
+        value: f64,
+        label: Option<&str>,
+        comment: Option<&str>,
+        source: &str,
+        span_id: Option<&str>,
+        agent: Option<&str>,
+    ) -> PyResult<bool> {
+        let core = self.open_core()?;
+        let thread_id = thread_id
+            .parse::<mission_core::ThreadId>()
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("thread_id: {e}")))?;
+        let span_id = match span_id {
+            Some(s) => s
+                .parse::<mission_core::SpanId>()
+                .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("span_id: {e}")))?,
+            None => mission_core::SpanId::NONE,
+        };
+        let ctx = mission_core::ThreadContext {
+            tenant: core.tenant,
+            agent: agent.map_or(core.service, Symbol::intern),
+            thread_id,
+        };
+        let args = crate::score::ScoreArgs { name, value, label, comment, source };
+        crate::score::record(&core, &ctx, span_id, &args)
+    }
+
     /// Records a log record outside any thread, with `fields` as attributes.
     #[pyo3(signature = (level, message, **fields))]
     fn log(&self, level: &str, message: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {

@@ -33,6 +33,7 @@ mod control;
 mod ctxvar;
 mod errors;
 mod query;
+mod score;
 mod span;
 
 use pyo3::prelude::*;

@@ -403,6 +403,24 @@ impl Span {
         log_event(&self.core, &self.ctx, self.span_id, level, message, fields)
     }
 
+    /// Scores this span: `name` (`helpfulness`), a finite `value`, an optional `label` and
+    /// `comment` (content: omitted unless the tenant captures content) and who gave it
+    /// (`source`: `human`, `llm` or `rule`). Exported over OTLP as `gen_ai.evaluation.result`.
+    /// Returns whether the event was accepted. Raises `ValueError` for a value that is not
+    /// finite, an empty name or an unknown source.
+    #[pyo3(signature = (name, value, *, label=None, comment=None, source="human"))]
+    fn score(
+        &self,
+        name: &str,
+        value: f64,
+        label: Option<&str>,
+        comment: Option<&str>,
+        source: &str,
+    ) -> PyResult<bool> {
+        let args = crate::score::ScoreArgs { name, value, label, comment, source };
+        crate::score::record(&self.core, &self.ctx, self.span_id, &args)
+    }
+
     /// Ends it now. Raises `ShutdownError` if its instance was shut down (the event is then
     /// counted as dropped after shutdown).
     fn end(&mut self) -> PyResult<()> {
@@ -603,6 +621,22 @@ impl Thread {
         );
         self.core.recorder.record(event);
         Ok(())
+    }
+
+    /// Scores the whole thread (see `Span.score`): `thread.score("helpfulness", 0.9,
+    /// label="good", comment="...", source="llm")`. A score can also come later, from another
+    /// process, with `control.score_thread(thread_id, ...)`.
+    #[pyo3(signature = (name, value, *, label=None, comment=None, source="human"))]
+    fn score(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        value: f64,
+        label: Option<&str>,
+        comment: Option<&str>,
+        source: &str,
+    ) -> PyResult<bool> {
+        self.root.borrow(py).score(name, value, label, comment, source)
     }
 
     /// Sets an attribute on the root span.

@@ -30,12 +30,14 @@ const LOWEST_OCTAVE: f64 = -20.0;
 /// | `error_rate > 5% over 10m`, `count == 0 over 15m`, `sum(cost) > $20 over 1h` | |
 /// | `anomaly score > 0.9` (`for 10m`: stays firing 10m after the last one; default 5m) | an anomaly event scores above a level |
 /// | `slo 99% under 4s over 30d`, `slo 99.9% ok over 30d` | SLO burn rate, multi-window (Google SRE workbook) |
+/// | `avg(score:helpfulness) < 0.7 over 1h` | the mean of the scores named `helpfulness` given in the last hour |
 /// | `3 failures in a row` | an operation fails N times in a row |
 /// | `5 denials per actor within 10m` | permission denied to the same actor N times |
 ///
 /// Statistics: `count`, `error_rate`, and `p50`, `p90`, `p95`, `p99`, `min`, `max`, `avg`,
 /// `sum` of `duration` (values in ms, or text like `4s`), `cost` (US dollars, `$2` or `2`),
-/// `tokens` or `value` (a metric point's value). Comparisons: `>`, `>=`, `<`, `<=`, `==`.
+/// `tokens`, `value` (a metric point's value) or `score:NAME` (the value of scores named NAME,
+/// e.g. `avg(score:helpfulness) < 0.7 over 1h`; thresholds may be negative). Comparisons: `>`, `>=`, `<`, `<=`, `==`.
 /// Rates are fractions (`0.05`) or percentages (`5%`).
 ///
 /// ```
@@ -130,6 +132,8 @@ pub enum Field {
     Tokens,
     /// A metric point's (or anomaly's) value.
     Value,
+    /// The value of scores with this name (`score:helpfulness`).
+    Score(mission_core::Symbol),
 }
 
 /// A comparison.
@@ -242,13 +246,13 @@ impl fmt::Display for Statistic {
                     Aggregation::Avg => "avg",
                     Aggregation::Sum => "sum",
                 };
-                let field = match field {
-                    Field::Duration => "duration",
-                    Field::Cost => "cost",
-                    Field::Tokens => "tokens",
-                    Field::Value => "value",
-                };
-                write!(f, "{a}({field})")
+                match field {
+                    Field::Duration => write!(f, "{a}(duration)"),
+                    Field::Cost => write!(f, "{a}(cost)"),
+                    Field::Tokens => write!(f, "{a}(tokens)"),
+                    Field::Value => write!(f, "{a}(value)"),
+                    Field::Score(name) => write!(f, "{a}(score:{})", name.as_str()),
+                }
             }
         }
     }
@@ -436,7 +440,7 @@ fn statistic(s: &str) -> Result<Statistic, String> {
     let unknown = || {
         format!(
             "unknown statistic {s:?}: use count, error_rate or p50|p90|p95|p99|min|max|avg|sum \
-             of (duration|cost|tokens|value), e.g. p95(duration)"
+             of (duration|cost|tokens|value|score:NAME), e.g. p95(duration)"
         )
     };
     let (agg, rest) = s.split_once('(').ok_or_else(unknown)?;
@@ -457,9 +461,26 @@ fn statistic(s: &str) -> Result<Statistic, String> {
         "cost" => Field::Cost,
         "tokens" => Field::Tokens,
         "value" => Field::Value,
-        _ => return Err(unknown()),
+        other => match other.strip_prefix("score:") {
+            Some(name) => Field::Score(score_field_name(name)?),
+            None => return Err(unknown()),
+        },
     };
     Ok(Statistic::Aggregate(agg, field))
+}
+
+/// The name of `score:NAME`: 1 to 128 letters, digits, `_`, `-` or `.`.
+fn score_field_name(name: &str) -> Result<mission_core::Symbol, String> {
+    if name.is_empty()
+        || name.len() > mission_core::limits::MAX_SCORE_NAME_BYTES
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(format!(
+            "score name {name:?} must be 1 to {} letters, digits, '-', '_' or '.'",
+            mission_core::limits::MAX_SCORE_NAME_BYTES
+        ));
+    }
+    Ok(mission_core::Symbol::intern(name))
 }
 
 fn threshold_value(stat: Statistic, text: &str) -> Result<f64, String> {
@@ -475,7 +496,12 @@ fn threshold_value(stat: Statistic, text: &str) -> Result<f64, String> {
             .map_err(|_| format!("{text:?} is not an amount of dollars"))?,
         _ => text.parse::<f64>().map_err(|_| format!("{text:?} is not a number"))?,
     };
-    if !v.is_finite() || v < 0.0 {
+    if matches!(stat, Statistic::Aggregate(_, Field::Score(_))) {
+        // Scores have no sign convention: any finite threshold.
+        if !v.is_finite() {
+            return Err(format!("{text:?} is not a finite threshold"));
+        }
+    } else if !v.is_finite() || v < 0.0 {
         return Err(format!("{text:?} is not a threshold of zero or more"));
     }
     Ok(v)

@@ -50,6 +50,7 @@ enum DefaultKinds {
     Metrics,
     Anomalies,
     Permissions,
+    Scores,
 }
 
 struct CompiledFilter {
@@ -60,6 +61,8 @@ struct CompiledFilter {
     metric: Option<Symbol>,
     kind: Option<EventKind>,
     default: DefaultKinds,
+    /// For `…(score:NAME)`: only scores of this name are measured.
+    score_name: Option<Symbol>,
     attributes: Vec<(Symbol, String)>,
 }
 
@@ -73,9 +76,11 @@ impl CompiledFilter {
                 DefaultKinds::Metrics => kind == EventKind::Metric,
                 DefaultKinds::Anomalies => kind == EventKind::Anomaly,
                 DefaultKinds::Permissions => kind == EventKind::Permission,
+                DefaultKinds::Scores => kind == EventKind::Score,
             },
         };
         kind_ok
+            && self.score_name.is_none_or(|n| n == e.name && kind == EventKind::Score)
             && self.tenant.is_none_or(|t| t == e.tenant)
             && self.agent.is_none_or(|a| a == e.agent)
             && self.operation.is_none_or(|o| o == e.name)
@@ -170,6 +175,9 @@ impl Directive {
             Condition::Threshold(t) if t.stat.field() == Some(Field::Value) => {
                 DefaultKinds::Metrics
             }
+            Condition::Threshold(t) if matches!(t.stat.field(), Some(Field::Score(_))) => {
+                DefaultKinds::Scores
+            }
             _ => DefaultKinds::Spans,
         };
         let filter = CompiledFilter {
@@ -180,6 +188,13 @@ impl Directive {
             metric: sym(&f.metric),
             kind: f.kind.map(|k| k.0),
             default,
+            score_name: match spec.when {
+                Condition::Threshold(t) => match t.stat.field() {
+                    Some(Field::Score(name)) => Some(name),
+                    _ => None,
+                },
+                _ => None,
+            },
             attributes: f.attributes.iter().map(|(k, v)| (Symbol::intern(k), v.clone())).collect(),
         };
         let width = |d: Duration| (d.as_nanos() / super::condition::BUCKETS as u128).max(1) as u64;
@@ -906,6 +921,7 @@ fn measure(e: &Event, stat: Statistic) -> f64 {
         }
         (EventBody::Metric(m), Field::Value) => m.value,
         (EventBody::Anomaly(a), Field::Value) => a.value,
+        (EventBody::Score(s), Field::Score(name)) if e.name == name => s.value,
         _ => 0.0,
     }
 }

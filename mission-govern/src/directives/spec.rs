@@ -330,6 +330,7 @@ impl DirectiveSpec {
                     super::condition::Field::Value => {
                         matches!(kind.0, EventKind::Metric | EventKind::Anomaly)
                     }
+                    super::condition::Field::Score(_) => kind.0 == EventKind::Score,
                 };
                 if !ok {
                     return Err(format!(
@@ -487,10 +488,11 @@ impl FromStr for KindName {
             "metric" => EventKind::Metric,
             "permission" => EventKind::Permission,
             "anomaly" => EventKind::Anomaly,
+            "score" => EventKind::Score,
             _ => {
                 return Err(format!(
                     "unknown kind {s:?}: expected llm_call, tool_call, agent_step, retrieval, \
-                     custom, log, metric, permission or anomaly"
+                     custom, log, metric, permission, anomaly or score"
                 ));
             }
         }))

@@ -2,7 +2,7 @@
 //! sampling with leak prediction — as events arrive, on a worker thread of its own.
 //!
 //! A *stream* is one (tenant, agent, span kind, operation) — an operation is the span's name —
-//! or one (tenant, agent, metric name) for metric points. Each span stream has a detector per
+//! or one (tenant, agent, metric name) for metric points and scores. Each span stream has a detector per
 //! metric:
 //!
 //! | metric (anomaly event name) | one point per | scored as |
@@ -12,9 +12,10 @@
 //! | `cost_usd` | priced LLM call | `ln(1 + micro-dollars)` |
 //! | `error_rate` | [`ModelConfig::error_bucket`] of event time with at least one span | the share that failed |
 //! | a metric's own name | metric point | its value |
+//! | `score:<name>` (`score:helpfulness`) | score | its value |
 //!
 //! Span metrics alarm only when they rise (a faster call or a cheaper one is not an incident);
-//! metric points alarm both ways.
+//! metric points and scores alarm both ways.
 //!
 //! When a detector raises an alarm, the sink ranks what explains it with
 //! [`mission_ml::attribution`]: the stream's last [`ModelConfig::history`] spans are split
@@ -289,7 +290,9 @@ impl Sink for ModelSink {
         };
         let wanted: Vec<Event> = batch
             .iter()
-            .filter(|e| matches!(e.body, EventBody::Span(_) | EventBody::Metric(_)))
+            .filter(|e| {
+                matches!(e.body, EventBody::Span(_) | EventBody::Metric(_) | EventBody::Score(_))
+            })
             .cloned()
             .collect();
         if wanted.is_empty() {
@@ -786,6 +789,22 @@ impl Worker {
                     name: event.name,
                     time,
                     value: m.value,
+                    exemplar: (event.thread_id, event.span_id),
+                });
+            }
+            // Scores are a series per agent and score name, `score:<name>` (a drop in quality
+            // is an anomaly like a rise in latency). Rare enough that naming it here is cheap.
+            EventBody::Score(sc) => {
+                let name = Symbol::intern(&format!("score:{}", event.name.as_str()));
+                let key = StreamKey::Metric { tenant: event.tenant, agent: event.agent, name };
+                let series = self.stream(key).series(Symbol::EMPTY);
+                self.score(Point {
+                    key,
+                    series,
+                    metric: None,
+                    name,
+                    time,
+                    value: sc.value,
                     exemplar: (event.thread_id, event.span_id),
                 });
             }

@@ -4,7 +4,8 @@
 //! decides per thread, when the thread ends: a thread with an error, a permission denial or a
 //! span slower than [`SamplingConfig::slow_span`] is always kept; the others are kept at
 //! [`SamplingConfig::rate`] (deterministically, by thread id, so every sink and every process
-//! agrees). Statistics and the live stream see everything. What sampling skipped is counted.
+//! agrees). Scores are never sampled: they pass at once. Statistics and the live stream see
+//! everything. What sampling skipped is counted.
 //!
 //! With [`SamplingSink::with_directives`] (as `MissionControl` builds it), a firing directive
 //! with `set_sampling` raises the rate while it fires (typically to 1.0 during an incident);
@@ -273,7 +274,9 @@ impl Sink for SamplingSink {
     fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
         let now = Instant::now();
         for event in batch {
-            if event.thread_id.is_zero() {
+            // Scores are never sampled away: they are few, and an evaluation needs every one
+            // (a late one arrives after its thread was decided).
+            if event.thread_id.is_zero() || matches!(event.body, EventBody::Score(_)) {
                 self.out.push(event.clone());
                 continue;
             }

@@ -315,6 +315,7 @@ const THREAD_COLUMNS: &[&str] = &[
     col::INPUT_TOKENS,
     col::OUTPUT_TOKENS,
     col::COST,
+    col::SCORE_VALUE,
 ];
 
 /// `GET /api/threads`.
@@ -407,6 +408,7 @@ pub(crate) fn thread(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result<
     let (spans, spans_total) = pick(&|r| r.is_span(), &Row::span_json);
     let (logs, logs_total) = pick(&|r| r.kind == "log", &Row::log_json);
     let (permissions, _) = pick(&|r| r.kind == "permission", &Row::permission_json);
+    let (scores, _) = pick(&|r| r.kind == "score", &Row::score_json);
     Ok(json!({
         "thread": sum.to_json(id),
         "spans": spans,
@@ -414,6 +416,7 @@ pub(crate) fn thread(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result<
         "logs": logs,
         "logs_total": logs_total,
         "permissions": permissions,
+        "scores": scores,
         "truncated": truncated || spans_total > MAX_THREAD_SPANS || logs_total > MAX_THREAD_SPANS,
     }))
 }
@@ -549,6 +552,7 @@ const OVERVIEW_COLUMNS: &[&str] = &[
     col::INPUT_TOKENS,
     col::OUTPUT_TOKENS,
     col::COST,
+    col::SCORE_VALUE,
 ];
 
 /// The bucket width of a window: 10 s, or wider so a window has at most [`MAX_BUCKETS`].
@@ -580,6 +584,8 @@ pub(crate) fn overview(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Resul
     let mut recent_threads: HashSet<String> = HashSet::new();
     let mut operations: HashMap<(String, String), Operation> = HashMap::new();
     let mut models: HashMap<String, Model> = HashMap::new();
+    // Per score name: count, sum, lowest.
+    let mut scores: HashMap<String, (u64, f64, f64)> = HashMap::new();
     let mut unreadable = Vec::new();
     let truncated = scan_noting(
         shared,
@@ -596,6 +602,15 @@ pub(crate) fn overview(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Resul
                 && recent_threads.len() < MAX_GROUPS
             {
                 recent_threads.insert(t.clone());
+            }
+            if row.kind == "score"
+                && let Some(v) = row.value
+                && (scores.len() < MAX_OPERATIONS || scores.contains_key(&row.name))
+            {
+                let s = scores.entry(row.name.clone()).or_insert((0, 0.0, f64::INFINITY));
+                s.0 += 1;
+                s.1 += v;
+                s.2 = s.2.min(v);
             }
             let Some(duration) = row.duration_ns else { return };
             spans += 1;
@@ -682,6 +697,15 @@ pub(crate) fn overview(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Resul
                    "output_tokens": m.output, "cost_usd": m.cost, "series": series})
         })
         .collect();
+    let mut scores: Vec<(String, (u64, f64, f64))> = scores.into_iter().collect();
+    scores.sort_by(|a, b| a.0.cmp(&b.0));
+    let scores: Vec<Value> = scores
+        .into_iter()
+        .take(SHOWN_OPERATIONS)
+        .map(|(name, (count, sum, min))| {
+            json!({"name": name, "count": count, "mean": sum / count as f64, "min": min})
+        })
+        .collect();
     let rate_series: Vec<Value> = rate
         .iter()
         .enumerate()
@@ -706,6 +730,7 @@ pub(crate) fn overview(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Resul
         "rate_series": rate_series,
         "operations": operations,
         "models": models,
+        "scores": scores,
         "health": shared.health(scope, feed.lagged),
         "truncated": truncated,
         "unreadable": unreadable,

@@ -51,6 +51,10 @@ pub(crate) struct Row {
     pub score: Option<f64>,
     pub value: Option<f64>,
     pub expected: Option<f64>,
+    /// A score's label.
+    pub label: Option<String>,
+    /// A score's source: `human`, `llm`, `rule`.
+    pub source: Option<String>,
     /// Attribute values as text (as the store keeps them), in recorded order.
     pub attributes: Vec<(String, String)>,
 }
@@ -122,6 +126,12 @@ impl Row {
                 row.value = Some(a.value);
                 row.expected = Some(a.expected);
             }
+            EventBody::Score(sc) => {
+                row.value = Some(sc.value);
+                row.label = non_empty(sc.label.as_str());
+                row.message = non_empty(sc.comment.as_str());
+                row.source = Some(sc.source.as_str().to_owned());
+            }
         }
         row
     }
@@ -173,6 +183,9 @@ impl Row {
             [col::COST, col::ANOMALY_SCORE, col::METRIC_VALUE, col::ANOMALY_EXPECTED]
                 .map(|n| typed::<Float64Array>(batch, n));
         let attributes = typed::<MapArray>(batch, col::ATTRIBUTES);
+        let [label, comment, source] =
+            [col::SCORE_LABEL, col::SCORE_COMMENT, col::SCORE_SOURCE].map(text);
+        let score_value = typed::<Float64Array>(batch, col::SCORE_VALUE);
         let i64_at =
             |a: Option<&Int64Array>, i: usize| a.filter(|a| a.is_valid(i)).map(|a| a.value(i));
         let f64_at =
@@ -198,15 +211,17 @@ impl Row {
                 output_tokens: i64_at(output, i),
                 cost_usd: f64_at(cost, i),
                 level: s(&level, i),
-                message: s(&message, i),
+                message: s(&message, i).or_else(|| s(&comment, i)),
                 actor: s(&actor, i),
                 action: s(&action, i),
                 resource: s(&resource, i),
                 decision: s(&decision, i),
                 policy: s(&policy, i),
                 score: f64_at(score, i),
-                value: f64_at(value, i),
+                value: f64_at(value, i).or_else(|| f64_at(score_value, i)),
                 expected: f64_at(expected, i),
+                label: s(&label, i),
+                source: s(&source, i),
                 attributes: attributes.map(|m| map_entries(m, i)).unwrap_or_default(),
             })
             .collect()
@@ -254,6 +269,21 @@ impl Row {
         Value::Object(
             self.attributes.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
         )
+    }
+
+    /// A score as a thread view and the overview list it.
+    pub(crate) fn score_json(&self) -> Value {
+        json!({
+            "time_ms": self.time_ns / 1_000_000,
+            "name": self.name,
+            "value": self.value,
+            "label": self.label,
+            "comment": self.message,
+            "source": self.source,
+            "agent": self.agent,
+            "thread_id": self.thread_id,
+            "span_id": hex_span(self.span_id),
+        })
     }
 
     /// A span as the stream's `span` event and a thread view's span row carry it.

@@ -14,6 +14,7 @@
 //! | tool | `cost_report` | tokens and cost by model/agent/tenant/user |
 //! | tool | `health` | buffers, drops, sinks, exporter, in-flight spans, store files |
 //! | tool | `list_anomalies` | anomalies the models found, with their top cause |
+//! | tool | `list_scores` | evaluation scores and feedback on threads and spans, with the mean per name |
 //! | tool | `list_directives` | the agent's directives, their state and firing incidents (inside an agent) |
 //! | tool | `set_directive_enabled`, `add_directive`, `remove_directive` | change directives: operator / admin tokens for every tenant; audited |
 //! | tool | `acknowledge_alert` | acknowledge a firing incident: operator tokens, tenant-scoped ones for their tenant's incidents; audited |
@@ -57,6 +58,7 @@ mod health;
 pub mod http;
 mod prompts;
 mod resources;
+mod scores;
 mod tools;
 
 use std::future::Future;
@@ -295,7 +297,8 @@ impl MissionMcp {
         let mut router = Self::tool_router()
             + Self::anomaly_router()
             + Self::directive_router()
-            + Self::governance_router();
+            + Self::governance_router()
+            + Self::score_router();
         let mut absent: Vec<String> = Vec::new();
         if live.is_none_or(|l| l.directives.is_none()) {
             absent.extend(Self::directive_router().list_all().into_iter().map(|t| t.name.into()));
@@ -304,7 +307,7 @@ impl MissionMcp {
             absent.extend(["get_policy".into(), "set_policy".into()]);
         }
         if !store {
-            let reads = Self::tool_router() + Self::anomaly_router();
+            let reads = Self::tool_router() + Self::anomaly_router() + Self::score_router();
             absent.extend(
                 reads.list_all().into_iter().map(|t| t.name.into()).filter(|n| n != "health"),
             );

@@ -181,6 +181,9 @@ pub struct ThreadPage {
     /// may be missing events (absent when every file was read).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<String>,
+    /// The thread's scores and feedback, oldest first (first page only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<super::scores::ScoreEntry>,
 }
 
 /// Input of `operation_stats`.
@@ -330,7 +333,7 @@ pub(crate) fn window_start(minutes: Option<u64>) -> Result<Option<Timestamp>, Er
     }
 }
 
-fn check_thread_id(id: &str) -> Result<(), ErrorData> {
+pub(crate) fn check_thread_id(id: &str) -> Result<(), ErrorData> {
     id.parse::<mission_core::ThreadId>().map(|_| ()).map_err(|_| {
         invalid(format!(
             "thread_id must be 32 lowercase hex digits, as list_threads returns them, not {:?}",
@@ -501,6 +504,10 @@ pub(crate) fn thread_text(page: &ThreadPage) -> String {
     for e in &page.loose_events {
         let _ = write!(text, "\n- {}: {}", e.kind, e.text);
     }
+    if !page.scores.is_empty() {
+        text.push_str("\nscores:");
+        text.push_str(&super::scores::scores_text(&page.scores));
+    }
     text
 }
 
@@ -516,6 +523,11 @@ pub(crate) fn thread_page(
     let store = source.store(scope)?;
     let view = load_thread(&store, &input.thread_id)?;
     let event_count = view.event_count;
+    let scores = if cursor.offset == 0 {
+        view.scores.clone().into_iter().map(super::scores::ScoreEntry::from).collect()
+    } else {
+        Vec::new()
+    };
     let (spans, loose) = flatten(view);
     let spans_total = spans.len();
     let errors = spans.iter().filter(|s| s.status == "error").count();
@@ -530,6 +542,7 @@ pub(crate) fn thread_page(
         next_cursor: (next < spans_total).then(|| cursor.next(next)),
         truncated,
         unreadable: store.skipped_files().iter().map(ToString::to_string).collect(),
+        scores,
     })
 }
 
@@ -666,7 +679,7 @@ impl MissionMcp {
     /// One thread's spans in tree order.
     #[tool(
         name = "get_thread",
-        description = "One thread's spans in tree order (depth 0 = root): kind, name, start (RFC 3339 UTC), duration_ms, status, error message, model, tokens and cost, with the logs and permission decisions inside each span. Paginated by spans for very large threads.",
+        description = "One thread's spans in tree order (depth 0 = root): kind, name, start (RFC 3339 UTC), duration_ms, status, error message, model, tokens and cost, with the logs, permission decisions and scores inside each span, and the thread's scores and feedback (name, value, label, comment, source). Paginated by spans for very large threads.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<ThreadPage>()
     )]
     pub(crate) async fn get_thread(

@@ -115,7 +115,7 @@ pub struct EventRow {
     /// query's batch for [`EventRow::from_batch`].
     pub tenant: String,
     /// `llm_call`, `tool_call`, `agent_step`, `retrieval`, `custom`, `log`, `metric`,
-    /// `permission`, `anomaly`.
+    /// `permission`, `anomaly`, `score`.
     pub kind: String,
     /// The agent's name.
     pub agent: String,
@@ -183,6 +183,14 @@ pub struct EventRow {
     pub upper: Option<f64>,
     /// Attribute values as text (as the store keeps them), in recorded order.
     pub attributes: Vec<(String, String)>,
+    /// Who gave a score: `human`, `llm`, `rule` (version 2).
+    pub score_source: Option<String>,
+    /// A score's value.
+    pub score_value: Option<f64>,
+    /// A score's label.
+    pub score_label: Option<String>,
+    /// A score's comment (its explanation).
+    pub score_comment: Option<String>,
 }
 
 /// A column of `batch` cast to `to`, `None` if the batch lacks it.
@@ -273,6 +281,11 @@ impl EventRow {
             col::ANOMALY_UPPER,
         ]
         .map(|n| floats(batch, n));
+        let [score_source, score_label, score_comment] =
+            [col::SCORE_SOURCE, col::SCORE_LABEL, col::SCORE_COMMENT].map(|n| texts(batch, n));
+        let (score_source, score_label, score_comment) =
+            (score_source?, score_label?, score_comment?);
+        let score_value = floats(batch, col::SCORE_VALUE)?;
         let (span, parent) = (ids(batch, col::SPAN_ID)?, ids(batch, col::PARENT_SPAN_ID)?);
         let attributes = batch
             .column_by_name(col::ATTRIBUTES)
@@ -330,6 +343,10 @@ impl EventRow {
                 lower: f(&lower, r),
                 upper: f(&upper, r),
                 attributes: attributes.map(|m| map_entries(m, r)).unwrap_or_default(),
+                score_source: s(&score_source, r),
+                score_value: f(&score_value, r),
+                score_label: s(&score_label, r),
+                score_comment: s(&score_comment, r),
             })
             .collect())
     }

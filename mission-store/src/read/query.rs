@@ -364,7 +364,9 @@ pub struct QueryIter<'s> {
     query: Query<'s>,
     files: Vec<&'s StoreFile>,
     next_file: usize,
-    current: Option<(ParquetRecordBatchReader, ArrayRef, &'s StoreFile)>,
+    /// The open file: its reader, tenant, entry and how many columns it has (fewer than the
+    /// schema for an older version).
+    current: Option<(ParquetRecordBatchReader, ArrayRef, &'s StoreFile, usize)>,
     read: Vec<usize>,
     output_positions: Vec<usize>,
     output_schema: SchemaRef,
@@ -417,10 +419,11 @@ impl QueryIter<'_> {
                 self.skip(file, e.to_string(), rows);
                 continue;
             }
-            if builder.schema().fields() != events_schema().fields() {
+            if !crate::schema::is_known_layout(builder.schema().fields()) {
                 self.skip(file, "schema does not match the events schema".into(), rows);
                 continue;
             }
+            let file_columns = builder.schema().fields().len();
             let groups = builder.metadata().row_groups();
             self.stats.row_groups_total += groups.len();
             let selected: Vec<usize> =
@@ -429,7 +432,10 @@ impl QueryIter<'_> {
             if selected.is_empty() {
                 continue;
             }
-            let mask = ProjectionMask::roots(builder.parquet_schema(), self.read.iter().copied());
+            let mask = ProjectionMask::roots(
+                builder.parquet_schema(),
+                self.read.iter().copied().filter(|&i| i < file_columns),
+            );
             let reader = builder
                 .with_row_groups(selected)
                 .with_projection(mask)
@@ -437,7 +443,7 @@ impl QueryIter<'_> {
                 .build()
                 .map_err(|e| Error::parquet(&file.path, e))?;
             let tenant: ArrayRef = Arc::new(StringArray::from(vec![file.partition.tenant.clone()]));
-            self.current = Some((reader, tenant, file));
+            self.current = Some((reader, tenant, file, file_columns));
             return Ok(true);
         }
         if let Some(p) = progress
@@ -457,7 +463,10 @@ impl QueryIter<'_> {
             if self.current.is_none() && !self.open_next()? {
                 return Ok(None);
             }
-            let Some((reader, tenant, file)) = self.current.as_mut() else { return Ok(None) };
+            let Some((reader, tenant, file, file_columns)) = self.current.as_mut() else {
+                return Ok(None);
+            };
+            let file_columns = *file_columns;
             let Some(batch) = reader.next() else {
                 self.current = None;
                 continue;
@@ -474,6 +483,7 @@ impl QueryIter<'_> {
                 }
             };
             self.stats.rows_scanned += batch.num_rows() as u64;
+            let batch = crate::schema::pad_to_current(batch, &self.read, file_columns)?;
             let batch = match self.query.mask(&batch)? {
                 Some(mask) => filter_record_batch(&batch, &mask)?,
                 None => batch,

@@ -177,6 +177,9 @@ pub struct ThreadView {
     pub loose_events: Vec<(i64, String, String)>,
     /// Events in the thread.
     pub event_count: usize,
+    /// The thread's scores and feedback (also listed, as text, among the events of the span
+    /// they score), oldest first.
+    pub scores: Vec<crate::ScoreRow>,
 }
 
 /// One row per thread.
@@ -494,6 +497,7 @@ impl Store {
         let batches = self.query().thread(thread_id).batches()?;
         let mut nodes: Vec<(Option<u64>, u64, SpanNode)> = Vec::new();
         let mut others: Vec<(Option<u64>, (i64, String, String))> = Vec::new();
+        let mut scores = Vec::new();
         let mut count = 0;
         for batch in &batches {
             let c = Columns { batch };
@@ -513,6 +517,12 @@ impl Store {
             let action = c.text(col::PERMISSION_ACTION)?;
             let decision = c.text(col::PERMISSION_DECISION)?;
             let resource = c.text(col::PERMISSION_RESOURCE)?;
+            let tenant = c.text(col::TENANT)?;
+            let agent = c.text(col::AGENT)?;
+            let score_value = c.get::<Float64Array>(col::SCORE_VALUE)?;
+            let score_label = c.text(col::SCORE_LABEL)?;
+            let score_comment = c.text(col::SCORE_COMMENT)?;
+            let score_source = c.text(col::SCORE_SOURCE)?;
             for row in 0..batch.num_rows() {
                 count += 1;
                 let span_id = span.is_valid(row).then(|| span.value(row));
@@ -544,6 +554,28 @@ impl Store {
                             action.value(row).unwrap_or(""),
                             resource.value(row).unwrap_or("")
                         ),
+                        "score" => {
+                            let value = opt_f64(score_value, row).unwrap_or(f64::NAN);
+                            let label = score_label.value(row);
+                            scores.push(crate::ScoreRow {
+                                time_ns: time.value(row),
+                                tenant: tenant.value(row).unwrap_or("").to_owned(),
+                                agent: agent.value(row).unwrap_or("").to_owned(),
+                                thread_id: Some(thread_id.to_owned()),
+                                span_id: span_id.map(|s| format!("{s:016x}")),
+                                name: name.value(row).unwrap_or("").to_owned(),
+                                value,
+                                label: label.map(str::to_owned),
+                                comment: score_comment.value(row).map(str::to_owned),
+                                source: score_source.value(row).unwrap_or("").to_owned(),
+                            });
+                            match label {
+                                Some(l) => {
+                                    format!("{} = {value} ({l})", name.value(row).unwrap_or(""))
+                                }
+                                None => format!("{} = {value}", name.value(row).unwrap_or("")),
+                            }
+                        }
                         _ => name.value(row).unwrap_or("").to_owned(),
                     };
                     others.push((span_id, (time.value(row), kind_name, text)));
@@ -581,6 +613,10 @@ impl Store {
             roots: slots.into_iter().flatten().collect(),
             loose_events: loose,
             event_count: count,
+            scores: {
+                scores.sort_by_key(|s: &crate::ScoreRow| s.time_ns);
+                scores
+            },
         })
     }
 

@@ -122,6 +122,10 @@ pub fn encode(events: &[&Event]) -> Result<RecordBatch> {
     let mut lower = Float64Builder::with_capacity(n);
     let mut upper = Float64Builder::with_capacity(n);
     let mut attributes = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+    let mut score_source = StaticDict::with_capacity(n);
+    let mut score_value = Float64Builder::with_capacity(n);
+    let mut score_label = StringBuilder::new();
+    let mut score_comment = StringBuilder::new();
     let mut hex = [0u8; 32];
     let mut text = String::new();
 
@@ -211,6 +215,17 @@ pub fn encode(events: &[&Event]) -> Result<RecordBatch> {
             lower.append_null();
             upper.append_null();
         }
+        if let EventBody::Score(sc) = &e.body {
+            score_source.push(sc.source.as_str());
+            score_value.append_value(sc.value);
+            score_label.append_option((!sc.label.is_empty()).then(|| sc.label.as_str()));
+            score_comment.append_option((!sc.comment.is_empty()).then(|| sc.comment.as_str()));
+        } else {
+            score_source.push_opt(None);
+            score_value.append_null();
+            score_label.append_null();
+            score_comment.append_null();
+        }
         if e.attributes.is_empty() {
             attributes.append(false)?;
         } else {
@@ -265,6 +280,10 @@ pub fn encode(events: &[&Event]) -> Result<RecordBatch> {
         Arc::new(lower.finish()),
         Arc::new(upper.finish()),
         Arc::new(attributes.finish()),
+        score_source.finish()?,
+        Arc::new(score_value.finish()),
+        Arc::new(score_label.finish()),
+        Arc::new(score_comment.finish()),
     ];
     RecordBatch::try_new(events_schema(), columns).map_err(Error::from)
 }

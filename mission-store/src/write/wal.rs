@@ -257,11 +257,19 @@ fn read_segment(path: &Path) -> std::result::Result<Vec<RecordBatch>, String> {
         Err(_) if len < header_len() => return Ok(Vec::new()),
         Err(e) => return Err(e.to_string()),
     };
-    if reader.schema().fields() != events_schema().fields() {
+    if !schema::is_known_layout(reader.schema().fields()) {
         return Err("schema does not match the events schema".into());
     }
+    // A segment of an older version is recovered into this one's layout (nulls for the
+    // columns it lacks).
+    let file_columns = reader.schema().fields().len();
+    let all: Vec<usize> = (0..events_schema().fields().len()).collect();
     // A batch cut short by the kill ends the stream: everything before it is complete.
-    Ok(reader.map_while(std::result::Result::ok).filter(|b| b.num_rows() > 0).collect())
+    reader
+        .map_while(std::result::Result::ok)
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| schema::pad_to_current(b, &all, file_columns).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Inspects the segment at `path` (for `doctor`), without changing anything.

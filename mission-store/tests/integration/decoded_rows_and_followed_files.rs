@@ -98,10 +98,10 @@ fn foreign_and_newer_files_are_refused_by_the_one_check() {
     write_file(
         &newer,
         &stored,
-        vec![KeyValue::new("mission.schema_version".into(), "2".to_owned())],
+        vec![KeyValue::new("mission.schema_version".into(), "3".to_owned())],
     );
     let err = EventFile::open_path(&newer, "acme").expect_err("newer schema");
-    assert!(matches!(err, Error::NewerSchema { found: 2, supported: 1, .. }), "{err:?}");
+    assert!(matches!(err, Error::NewerSchema { found: 3, supported: 2, .. }), "{err:?}");
     let foreign = RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)])),
         vec![Arc::new(Int32Array::from(vec![1]))],

@@ -86,7 +86,7 @@ fn every_kind_of_event_reads_back_exactly() {
     use parquet::file::reader::FileReader;
     let kv = reader.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
     let get = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
-    assert_eq!(get(META_SCHEMA_VERSION).as_deref(), Some("1"));
+    assert_eq!(get(META_SCHEMA_VERSION).as_deref(), Some("2"));
     let accounting: serde_json::Value =
         serde_json::from_str(&get(META_ACCOUNTING).expect("accounting")).expect("json");
     assert_eq!(accounting["recorded"], 5);

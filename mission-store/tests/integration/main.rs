@@ -7,6 +7,7 @@ mod events_round_trip;
 mod long_tenants_round_trip;
 mod queries_prune_and_filter;
 mod retention_and_erasure;
+mod scores_round_trip;
 mod sink_failures_are_never_delivered;
 mod tenant_scope;
 

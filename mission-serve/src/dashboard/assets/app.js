@@ -606,6 +606,7 @@
     const healthBody = h('div', { class: 'panel-body', 'data-testid': 'health' });
     const opsGrid = h('div', { class: 'grid cols-3', 'data-testid': 'operations' });
     const modelsBody = h('div', { class: 'table-wrap' });
+    const scoresBody = h('div', { class: 'table-wrap', 'data-testid': 'overview-scores' });
     const tokensLegend = h('div');
     const costLegend = h('div');
     const windowSel = h('select', { 'aria-label': 'Time window', 'data-testid': 'overview-window', onchange: () => { minutes = +windowSel.value; load(); } },
@@ -627,7 +628,22 @@
       h('div', { class: 'grid cols-2' },
         h('div', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Tokens'), h('span', { class: 'hint', 'data-hint': 'tokens' }, 'per bucket'), h('div', { class: 'right' }, tokensLegend)), h('div', { class: 'panel-body' }, tokensChart)),
         h('div', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Cost'), h('span', { class: 'hint', 'data-hint': 'cost' }, 'USD per bucket'), h('div', { class: 'right' }, costLegend)), h('div', { class: 'panel-body' }, costChart))),
-      h('div', { class: 'panel', style: { marginTop: '16px' } }, modelsBody));
+      h('div', { class: 'panel', style: { marginTop: '16px' } }, modelsBody),
+      h('div', { class: 'section-title' }, 'Scores and feedback'),
+      h('div', { class: 'panel' }, scoresBody));
+
+    function renderScores() {
+      const scores = (data && data.scores) || [];
+      if (!scores.length) {
+        scoresBody.replaceChildren(h('div', { class: 'empty-state' }, 'No scores in this window yet.'));
+        return;
+      }
+      scoresBody.replaceChildren(h('table', { class: 'data', 'data-testid': 'scores-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Score'), h('th', { class: 'num' }, 'Count'), h('th', { class: 'num' }, 'Mean'), h('th', { class: 'num' }, 'Lowest'))),
+        h('tbody', null, scores.map((s) => h('tr', { 'data-testid': 'score-row', 'data-score': s.name },
+          h('td', null, s.name), h('td', { class: 'num' }, fmtInt(s.count)),
+          h('td', { class: 'num' }, num(s.mean).toFixed(3)), h('td', { class: 'num' }, num(s.min).toFixed(3)))))));
+    }
 
     function renderCounters() {
       const st = live.stats;
@@ -876,6 +892,7 @@
       drawRate();
       drawOps();
       renderModels();
+      renderScores();
     }
 
     async function load() {
@@ -1165,6 +1182,7 @@
       const spans = data.spans || [];
       const logs = (data.logs || []).slice().sort((a, b) => num(a.ts_ns) - num(b.ts_ns));
       const perms = (data.permissions || []).slice().sort((a, b) => num(a.ts_ns) - num(b.ts_ns));
+      const scores = (data.scores || []).slice().sort((a, b) => num(a.time_ms) - num(b.time_ms));
       const ordered = tree(spans);
       const spanNames = new Map(spans.map((s) => [s.span_id, s.name]));
       if (!selected || !spans.some((s) => s.span_id === selected)) {
@@ -1205,6 +1223,13 @@
           h('td', { class: 'mono nowrap' }, '+' + fmtMs(nsToMs(p.ts_ns) - t0 / 1e6)), h('td', null, p.actor), h('td', { class: 'mono' }, p.action),
           h('td', { class: 'mono' }, p.resource), h('td', null, tag(p.decision, p.decision)), h('td', { class: 'hide-sm mono' }, p.rule || '–')))))) :
         h('div', { class: 'empty-state' }, 'No permission decisions in this thread.');
+      const scoreTable = scores.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'data stack', 'data-testid': 'scores-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Score'), h('th', { class: 'num' }, 'Value'), h('th', null, 'Label'), h('th', null, 'Source'), h('th', null, 'On'), h('th', { class: 'hide-sm' }, 'Comment'))),
+        h('tbody', null, scores.map((s) => h('tr', { 'data-testid': 'score-row', 'data-score': s.name, 'data-value': num(s.value) },
+          h('td', null, s.name), h('td', { class: 'num' }, String(s.value)), h('td', null, s.label || '–'), h('td', null, s.source || '–'),
+          h('td', { class: 'mono' }, s.span_id && spanNames.has(s.span_id) ? h('span', { role: 'button', tabindex: 0, 'data-testid': 'score-span', onclick: () => select(s.span_id), onkeydown: (e) => { if (e.key === 'Enter') select(s.span_id); } }, spanNames.get(s.span_id)) : 'thread'),
+          h('td', { class: 'hide-sm' }, s.comment || '–')))))) :
+        h('div', { class: 'empty-state' }, 'No scores for this thread.');
 
       el.replaceChildren(
         h('div', { class: 'crumbs' }, h('a', { href: '#/threads', 'data-testid': 'back-to-threads' }, '← Threads')),
@@ -1225,7 +1250,8 @@
           details),
         h('div', { class: 'grid cols-2', style: { marginTop: '16px' } },
           h('div', { class: 'panel', 'data-testid': 'thread-logs' }, h('div', { class: 'panel-head' }, h('h2', null, 'Logs'), h('span', { class: 'hint' }, fmtInt(logs.length))), h('div', { class: 'panel-body flush' }, logsTable)),
-          h('div', { class: 'panel', 'data-testid': 'thread-permissions' }, h('div', { class: 'panel-head' }, h('h2', null, 'Permission decisions'), h('span', { class: 'hint' }, fmtInt(perms.length))), h('div', { class: 'panel-body flush' }, permTable))));
+          h('div', { class: 'panel', 'data-testid': 'thread-permissions' }, h('div', { class: 'panel-head' }, h('h2', null, 'Permission decisions'), h('span', { class: 'hint' }, fmtInt(perms.length))), h('div', { class: 'panel-body flush' }, permTable))),
+        h('div', { class: 'panel', 'data-testid': 'thread-scores', style: { marginTop: '16px' } }, h('div', { class: 'panel-head' }, h('h2', null, 'Scores and feedback'), h('span', { class: 'hint' }, fmtInt(scores.length))), h('div', { class: 'panel-body flush' }, scoreTable)));
       renderDetails(details, t0);
     }
     function kv(label, value) { return h('div', null, h('span', null, label), h('b', null, value)); }
