@@ -48,7 +48,7 @@ def test_list_scores_and_get_thread_show_scores(scored_store):
     assert tools["list_scores"].output_schema is not None
     rows = everything.structured_content["rows"]
     assert len(rows) == 7, rows
-    times = [r["time_ns"] for r in rows]
+    times = [r["time"] for r in rows]  # RFC 3339 UTC with a fixed width: sorts as text
     assert times == sorted(times, reverse=True), "newest first"
     summary = {s["name"]: s for s in everything.structured_content["summary"]}
     assert summary["helpfulness"]["count"] == 3

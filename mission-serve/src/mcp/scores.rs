@@ -44,8 +44,8 @@ pub struct ListScoresInput {
 /// One score, as `list_scores` and `get_thread` show it.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ScoreEntry {
-    /// When it was given, ns since the Unix epoch.
-    pub time_ns: i64,
+    /// When it was given (RFC 3339 UTC).
+    pub time: String,
     /// The agent of the thread it scores.
     pub agent: String,
     /// The thread it scores.
@@ -71,7 +71,7 @@ pub struct ScoreEntry {
 impl From<ScoreRow> for ScoreEntry {
     fn from(s: ScoreRow) -> Self {
         Self {
-            time_ns: s.time_ns,
+            time: super::format::rfc3339(s.time_ns),
             agent: s.agent,
             thread_id: s.thread_id,
             span_id: s.span_id,
