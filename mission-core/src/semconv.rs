@@ -196,7 +196,7 @@ pub const USAGE_DETAILS: &[(&str, Meaning)] = &[
     ("reasoning_tokens", ReasoningTokens),
 ];
 
-/// Values of an [`Operation`](Meaning::Operation) attribute (matched ignoring ASCII case) and
+/// Values of a [`Meaning::Operation`] attribute (matched ignoring ASCII case) and
 /// the kind of span they make. A value not listed decides nothing.
 pub const OPERATIONS: &[(&str, SpanKind)] = &[
     // OpenTelemetry GenAI `gen_ai.operation.name`; OpenLLMetry `llm.request.type`.
