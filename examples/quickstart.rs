@@ -3,7 +3,7 @@
 //! including the incident planted in the last quarter of the run (`claude-sonnet-4` three
 //! times slower), caught by the models with its attributed cause.
 //!
-//! Run: `cargo run --release --example quickstart` (add `-- --threads 20000` for more,
+//! Run: `cargo run --release -p mission-examples --example quickstart` (add `-- --threads 20000` for more,
 //! `-- --store DIR` to write somewhere other than `./mission-data`, `-- --no-incident` for a
 //! calm hour, `-- --directives FILE` for directives of your own instead of
 //! `examples/directives/quickstart.toml`, `--features dashboard -- --dashboard [ADDR]` to watch it in a browser on
@@ -209,7 +209,7 @@ fn serve_dashboard(control: &MissionControl) -> mission_sdk::DashboardServer {
 fn serve_dashboard(_: &MissionControl) -> Never {
     fail(
         "--dashboard needs the dashboard feature: \
-         cargo run --release --example quickstart --features dashboard -- --dashboard",
+         cargo run --release -p mission-examples --example quickstart --features dashboard -- --dashboard",
     )
 }
 
