@@ -246,7 +246,10 @@ impl MissionMcp {
         let report = self
             .blocking(move |source| {
                 if let Some(recorder) = live.recorder.upgrade() {
-                    recorder.flush_timeout(std::time::Duration::from_secs(30)).map_err(internal)?;
+                    // The store only: an export backend's trouble does not hold an erasure.
+                    recorder
+                        .flush_for_reads(std::time::Duration::from_secs(30))
+                        .map_err(internal)?;
                 }
                 mission_govern::erasure::erase_subject(
                     source.root.as_deref(),
