@@ -1,14 +1,19 @@
 //! The live hub: subscribers in the same process receive events as the pipeline drains them.
 //!
 //! Each subscriber has a bounded queue of its own. A slow subscriber loses its own oldest events
-//! (counted in [`Subscription::lagged`]); it never slows the pipeline or another subscriber.
+//! (counted in [`Subscription::lagged`], and by tenant in
+//! [`Subscription::take_lagged_by_tenant`]); it never slows the pipeline or another subscriber.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use crate::{Event, Sink, SinkError};
+use crate::{Event, Sink, SinkError, Symbol};
+
+/// Tenants whose lost events a subscription counts apart; the losses of further tenants are
+/// counted together under the empty tenant.
+pub const MAX_LAGGED_TENANTS: usize = 1_024;
 use tokio::sync::Notify;
 
 /// Which events a subscriber wants. Empty fields match everything.
@@ -43,7 +48,23 @@ struct Queue {
     ready: Condvar,
     notify: Notify,
     lagged: AtomicU64,
+    /// `lagged` by tenant, since the last [`Subscription::take_lagged_by_tenant`].
+    lagged_by_tenant: Mutex<HashMap<Symbol, u64>>,
     closed: AtomicBool,
+}
+
+impl Queue {
+    /// Counts a lost event of `tenant`.
+    fn lost(&self, tenant: Symbol) {
+        self.lagged.fetch_add(1, Ordering::Relaxed);
+        let mut by_tenant = self.lagged_by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+        let key = if by_tenant.contains_key(&tenant) || by_tenant.len() < MAX_LAGGED_TENANTS {
+            tenant
+        } else {
+            Symbol::EMPTY
+        };
+        *by_tenant.entry(key).or_default() += 1;
+    }
 }
 
 fn lock(q: &Mutex<VecDeque<Event>>) -> MutexGuard<'_, VecDeque<Event>> {
@@ -88,6 +109,7 @@ impl LiveHub {
             ready: Condvar::new(),
             notify: Notify::new(),
             lagged: AtomicU64::new(0),
+            lagged_by_tenant: Mutex::default(),
             closed: AtomicBool::new(self.inner.closed.load(Ordering::Acquire)),
         });
         self.inner
@@ -126,9 +148,10 @@ impl Sink for HubSink {
             {
                 let mut events = lock(&q.events);
                 for e in batch.iter().filter(|e| q.filter.matches(e)) {
-                    if events.len() == q.capacity {
-                        events.pop_front();
-                        q.lagged.fetch_add(1, Ordering::Relaxed);
+                    if events.len() == q.capacity
+                        && let Some(lost) = events.pop_front()
+                    {
+                        q.lost(lost.tenant);
                     }
                     events.push_back(e.clone());
                     pushed = true;
@@ -210,5 +233,45 @@ impl Subscription {
     /// Events this subscriber lost because it fell more than its capacity behind.
     pub fn lagged(&self) -> u64 {
         self.queue.lagged.load(Ordering::Relaxed)
+    }
+
+    /// The events this subscriber lost since the last call, by tenant (past
+    /// [`MAX_LAGGED_TENANTS`] tenants, the others' together under the empty tenant): what a
+    /// server showing one tenant's principal its losses needs, since [`lagged`](Self::lagged)
+    /// counts every tenant's.
+    pub fn take_lagged_by_tenant(&self) -> Vec<(Symbol, u64)> {
+        let mut by_tenant = self.queue.lagged_by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+        by_tenant.drain().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventBody, LogRecord};
+
+    fn log_of(tenant: &str) -> Event {
+        let mut e = Event::new(Symbol::intern("log"), EventBody::Log(LogRecord::default()));
+        e.tenant = Symbol::intern(tenant);
+        e
+    }
+
+    #[test]
+    fn lost_events_are_counted_by_tenant_too() {
+        let hub = LiveHub::new();
+        let mut sink = hub.sink();
+        let sub = hub.subscribe(EventFilter::all(), 2);
+        let batch: Vec<Event> =
+            ["acme", "globex", "globex", "globex", "acme"].iter().map(|t| log_of(t)).collect();
+        sink.consume(&batch).expect("consume");
+        // Capacity 2: the first three were pushed out, the last two wait.
+        assert_eq!(sub.lagged(), 3);
+        let mut lost = sub.take_lagged_by_tenant();
+        lost.sort();
+        let mut expected = vec![(Symbol::intern("acme"), 1), (Symbol::intern("globex"), 2)];
+        expected.sort();
+        assert_eq!(lost, expected);
+        assert!(sub.take_lagged_by_tenant().is_empty(), "taken");
+        assert_eq!(sub.lagged(), 3, "the total stays");
     }
 }

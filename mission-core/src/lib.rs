@@ -126,7 +126,7 @@ pub use fanout::Fanout;
 pub use health::{
     Accounting, BufferHealth, FlushError, Health, ShutdownReport, SinkHealth, SinkState,
 };
-pub use hub::{EventFilter, HubSink, LiveHub, Subscription};
+pub use hub::{EventFilter, HubSink, LiveHub, MAX_LAGGED_TENANTS, Subscription};
 pub use id::{ParseIdError, SpanId, ThreadId};
 pub use intern::{
     InternerStats, LazySymbol, MAX_SYMBOL_BYTES, MAX_SYMBOLS, Symbol, interner_stats,

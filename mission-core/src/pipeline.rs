@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::Timestamp;
 use crate::config::{Backpressure, RecorderConfig};
-use crate::control::Control;
+use crate::control::{Control, Finish};
 use crate::event::Event;
 use crate::health::{BufferHealth, FlushError, Health, ShutdownReport, SinkStatus};
 use crate::recorder::{Recorder, Shared};
@@ -271,6 +271,22 @@ impl Recorder {
     /// # Errors
     /// See [`FlushError`].
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        self.flush_with(timeout, Finish::Flush)
+    }
+
+    /// Waits until every event recorded before this call has reached every sink, then makes
+    /// it readable: each sink's [`flush_for_reads`](crate::Sink::flush_for_reads), which
+    /// finalizes a store's files but does not wait for an exporter to send. What a query of
+    /// the store calls before it reads, so a slow or failing export backend never holds a
+    /// query. Waits at most `timeout`.
+    ///
+    /// # Errors
+    /// See [`FlushError`].
+    pub fn flush_for_reads(&self, timeout: Duration) -> Result<(), FlushError> {
+        self.flush_with(timeout, Finish::Reads)
+    }
+
+    fn flush_with(&self, timeout: Duration, finish: Finish) -> Result<(), FlushError> {
         let shared = &self.shared;
         if shared.pipeline_thread.get().map(|t| t.id()) == Some(std::thread::current().id()) {
             return Err(FlushError::OnPipelineThread);
@@ -279,7 +295,7 @@ impl Recorder {
             return Err(FlushError::Closed);
         }
         let (tx, rx) = mpsc::sync_channel(1);
-        lock(&shared.control).send(Control::Flush(tx)).map_err(|_| FlushError::Closed)?;
+        lock(&shared.control).send(Control::Flush(tx, finish)).map_err(|_| FlushError::Closed)?;
         shared.wake();
         match rx.recv_timeout(timeout) {
             Ok(result) => result,
@@ -442,18 +458,17 @@ impl SinkSlot {
         }
     }
 
-    /// Runs `flush` or `shutdown`; returns the error message if it failed.
-    fn finish(&mut self, shutdown: bool) -> Option<String> {
+    /// Runs `flush`, `flush_for_reads` or `shutdown`; returns the error message if it failed.
+    fn finish(&mut self, finish: Finish) -> Option<String> {
         if self.disabled {
             return None;
         }
         let sink = &mut self.sink;
-        let result =
-            catch_unwind(AssertUnwindSafe(
-                || {
-                    if shutdown { sink.shutdown() } else { sink.flush() }
-                },
-            ));
+        let result = catch_unwind(AssertUnwindSafe(|| match finish {
+            Finish::Flush => sink.flush(),
+            Finish::Reads => sink.flush_for_reads(),
+            Finish::Shutdown => sink.shutdown(),
+        }));
         match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => {
@@ -506,12 +521,12 @@ impl Worker {
                         slot.start(&context);
                         self.sinks.push(slot);
                     }
-                    Control::Flush(reply) => {
+                    Control::Flush(reply, finish) => {
                         self.drain_everything();
                         let failures: Vec<(String, String)> = self
                             .sinks
                             .iter_mut()
-                            .filter_map(|s| s.finish(false).map(|e| (s.status.name.clone(), e)))
+                            .filter_map(|s| s.finish(finish).map(|e| (s.status.name.clone(), e)))
                             .collect();
                         let result = if failures.is_empty() {
                             Ok(())
@@ -524,7 +539,7 @@ impl Worker {
                         // `closed` is already set: producers stop accepting, so this ends.
                         self.drain_everything();
                         for slot in &mut self.sinks {
-                            slot.finish(true);
+                            slot.finish(Finish::Shutdown);
                         }
                         self.shared.running.store(false, Ordering::Release);
                         let report = ShutdownReport {

@@ -66,6 +66,18 @@ pub trait Sink: Send + 'static {
         Ok(())
     }
 
+    /// Makes everything consumed so far visible to reads of what this sink keeps, for
+    /// [`Recorder::flush_for_reads`](crate::Recorder::flush_for_reads): what a query of the
+    /// store waits for before it reads. Defaults to [`flush`](Sink::flush). A sink that only
+    /// sends events elsewhere (an exporter) returns at once, so that a query never waits on a
+    /// slow or failing backend; a sink that wraps others (sampling, redaction) forwards it.
+    ///
+    /// # Errors
+    /// Any failure to flush; it is counted and reported to the caller.
+    fn flush_for_reads(&mut self) -> Result<(), SinkError> {
+        self.flush()
+    }
+
     /// Called once when the pipeline shuts down, after the last batch. Defaults to `flush`.
     ///
     /// # Errors

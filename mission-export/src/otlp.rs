@@ -27,6 +27,9 @@
 //!   [`OtlpConfig::flush_timeout`]. Shutdown takes at most `flush_timeout` too; what a failing
 //!   backend still holds then is counted in [`OtlpStats::dropped_at_shutdown`]. A rejected
 //!   signal (that 405) never makes `flush` fail: it is counted, and health shows it.
+//! - **Queries never wait on export**: a query of the store flushes the pipeline with
+//!   `Recorder::flush_for_reads`, which this sink answers at once; only an explicit `flush`
+//!   (or shutdown) waits for the backend.
 //! - **Health** ([`OtlpStatsReader::health`]) is degraded from the first failed request of any
 //!   signal until a request of that signal succeeds again, and for good once anything was
 //!   dropped.
@@ -895,6 +898,13 @@ impl Sink for OtlpSink {
     /// [`OtlpConfig::flush_timeout`]; see the [module docs](self) for when it returns early.
     fn flush(&mut self) -> Result<(), SinkError> {
         self.flush_until(Instant::now() + self.config.flush_timeout)
+    }
+
+    /// Returns at once: export is not something a read of the store waits for, so a query
+    /// never waits on a slow or failing backend (what is queued is sent on the worker's own
+    /// schedule, and [`flush`](Sink::flush) still waits for it).
+    fn flush_for_reads(&mut self) -> Result<(), SinkError> {
+        Ok(())
     }
 
     /// Flushes, then stops the exporters; at most [`OtlpConfig::flush_timeout`] in all.

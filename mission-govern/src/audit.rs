@@ -562,6 +562,48 @@ impl AuditLog {
         Ok(record)
     }
 
+    /// Where record `seq` stands among the records of `tenant`, its own tenant: 1 for the
+    /// tenant's first record. What a principal scoped to one tenant is told instead of `seq`,
+    /// which counts every tenant's records and so would tell it how much the other tenants
+    /// did; anyone with the log can find the record again (the `n`-th line of that tenant).
+    /// The log is read from its start while appends wait (no record is appended or rotated
+    /// meanwhile): meant for the rare answers to such a principal, not for a hot path.
+    ///
+    /// # Errors
+    /// [`AuditError::Io`] if a file cannot be read; [`AuditError::Invalid`] (field `seq`) if
+    /// the log holds no record `seq` of `tenant`.
+    pub fn tenant_seq(&self, tenant: &str, seq: u64) -> Result<u64, AuditError> {
+        /// The two fields counted; the rest of the line is skipped.
+        #[derive(serde::Deserialize)]
+        struct SeqAndTenant {
+            seq: u64,
+            tenant: String,
+        }
+        let _appends_wait = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut count = 0u64;
+        for path in log_files(&self.dir)?.0 {
+            let file = File::open(&path).map_err(io_err(&path))?;
+            for line in BufReader::new(file).lines() {
+                let line = line.map_err(io_err(&path))?;
+                let Ok(record) = serde_json::from_str::<SeqAndTenant>(&line) else { continue };
+                if record.tenant == tenant {
+                    count += 1;
+                }
+                if record.seq == seq {
+                    return if record.tenant == tenant {
+                        Ok(count)
+                    } else {
+                        Err(AuditError::Invalid {
+                            field: "seq",
+                            reason: format!("record {seq} is not of tenant {tenant:?}"),
+                        })
+                    };
+                }
+            }
+        }
+        Err(AuditError::Invalid { field: "seq", reason: format!("no record {seq} in the log") })
+    }
+
     fn rotate(&self, state: &mut State) -> Result<(), AuditError> {
         if let Some(file) = state.file.take() {
             file.sync_all().map_err(io_err(&self.dir.join(ACTIVE_FILE)))?;
@@ -870,6 +912,36 @@ mod tests {
         let parsed: AuditRecord =
             serde_json::from_str(record.to_line().trim_end()).expect("the line parses");
         assert_eq!(parsed, record);
+        assert!(verify(&dir).expect("verify").is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_tenants_sequence_counts_its_own_records_only_across_rotated_files() {
+        let dir = std::env::temp_dir().join(format!("mission-audit-tenant-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = AuditConfig { max_file_bytes: 600, sync: SyncPolicy::EveryRecord };
+        let log = AuditLog::open_with(&dir, config).expect("open");
+        let append = |tenant: &str| {
+            log.append(kind::DIRECTIVE_CHANGE, "mcp:operator", tenant, Value::Null)
+                .expect("append")
+                .seq
+        };
+        // acme's records are its 1st, 2nd and 3rd whatever globex did in between.
+        let mut acme = Vec::new();
+        for busy in [0, 5, 1] {
+            for _ in 0..busy {
+                append("globex");
+            }
+            acme.push(append("acme"));
+        }
+        assert!(log_files(log.dir()).expect("files").0.len() > 1, "the log was rotated");
+        let seqs: Vec<u64> =
+            acme.iter().map(|&s| log.tenant_seq("acme", s).expect("acme's record")).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_ne!(acme, [1, 2, 3], "the global sequence counts globex's records too");
+        assert!(log.tenant_seq("globex", acme[0]).is_err(), "not globex's record");
+        assert!(log.tenant_seq("acme", 10_000).is_err(), "no such record");
         assert!(verify(&dir).expect("verify").is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -20,7 +20,8 @@ pub struct ErasureReport {
     pub value_sha256: String,
     /// Events erased.
     pub events: u64,
-    /// The audit record's `seq`.
+    /// The audit record's `seq`. The MCP server tells a principal scoped to one tenant the
+    /// record's place among that tenant's records instead ([`AuditLog::tenant_seq`]).
     pub audit_seq: Option<u64>,
 }
 

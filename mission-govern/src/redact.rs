@@ -707,6 +707,10 @@ impl Sink for RedactingSink {
         self.inner.each(|s| s.flush())
     }
 
+    fn flush_for_reads(&mut self) -> Result<(), SinkError> {
+        self.inner.each(|s| s.flush_for_reads())
+    }
+
     fn shutdown(&mut self) -> Result<(), SinkError> {
         self.inner.each(|s| s.shutdown())
     }

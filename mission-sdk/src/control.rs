@@ -594,8 +594,8 @@ impl MissionControl {
 
     /// Erases every stored event whose attribute `key` equals `value` (a user id, an e-mail's
     /// redaction token, a session), in `tenant`'s data or every tenant's (`None`) — a data
-    /// subject's erasure request. Recorded events are flushed first, so everything recorded
-    /// before the call is covered; the store's files are rewritten without the rows, one file
+    /// subject's erasure request. Recorded events are flushed to the store first (not waiting
+    /// for export), so everything recorded before the call is covered; the store's files are rewritten without the rows, one file
     /// at a time, atomically. The erasure is appended to the audit trail with `actor`, the key,
     /// the count and the SHA-256 of the value (never the value itself), so the requester can
     /// check it was done. Data already exported over OTLP is outside the store's reach.
@@ -611,7 +611,7 @@ impl MissionControl {
         key: &str,
         value: &str,
     ) -> Result<crate::ErasureReport> {
-        self.flush()?;
+        self.flush_for_reads()?;
         Ok(crate::erasure::erase_subject(
             self.config.store_root.as_deref(),
             self.audit.as_deref(),
@@ -746,8 +746,26 @@ impl MissionControl {
         Ok(())
     }
 
-    /// The store, opened for queries (after a [`flush`](Self::flush) it holds everything
-    /// recorded so far); `None` when running without a store.
+    /// Waits until everything recorded so far is in the store (files finalized), without
+    /// waiting for exporters: what a query needs before it reads, and what the MCP server, the
+    /// dashboard and Python's `query` call. An OTLP backend that is slow or holds a request
+    /// open never holds it; [`flush`](Self::flush) waits for export too.
+    ///
+    /// # Errors
+    /// [`Error::Flush`](crate::Error::Flush) if it timed out or the store failed.
+    pub fn flush_for_reads(&self) -> Result<()> {
+        let timeout = self.config.recorder.flush_timeout;
+        self.recorder.flush_for_reads(timeout)?;
+        #[cfg(feature = "models")]
+        if self.model_stats.is_some() {
+            self.recorder.flush_for_reads(timeout)?;
+        }
+        Ok(())
+    }
+
+    /// The store, opened for queries (after a [`flush_for_reads`](Self::flush_for_reads) or a
+    /// [`flush`](Self::flush) it holds everything recorded so far); `None` when running without
+    /// a store.
     ///
     /// # Errors
     /// [`Error::Store`](crate::Error::Store) if the directory cannot be listed.

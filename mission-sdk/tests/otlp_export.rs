@@ -549,6 +549,8 @@ fn exports_anomalies_as_warn_log_records() {
     let _ = std::fs::remove_dir_all(&store);
 }
 
+#[path = "support/http_request.rs"]
+mod http_request;
 /// Redaction before export, checked on what the receiver got: generated card numbers, e-mail
 /// addresses and API keys put into span attributes, an error message and a log message never
 /// reach it; the stable replacement tokens do.
@@ -661,7 +663,7 @@ mod redacted_export {
 /// script.
 mod picky_backends {
     use super::*;
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::net::{TcpListener, TcpStream};
 
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -725,33 +727,10 @@ mod picky_backends {
     fn serve(mut stream: TcpStream, log: &Mutex<Vec<Received>>, script: &Script) {
         let mut buffer = Vec::new();
         loop {
-            let head_end = loop {
-                if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break i + 4;
-                }
-                let mut chunk = [0u8; 8192];
-                match stream.read(&mut chunk) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                }
+            let Some((head, body)) = http_request::read_request(&mut stream, &mut buffer) else {
+                return;
             };
-            let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
-            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            while buffer.len() < head_end + length {
-                let mut chunk = [0u8; 8192];
-                match stream.read(&mut chunk) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let body: Vec<u8> = buffer.drain(..head_end + length).skip(head_end).collect();
+            let path = http_request::path(&head);
             let (items, trace_ids) = match path.as_str() {
                 "/v1/traces" => {
                     let request = ExportTraceServiceRequest::decode(body.as_slice())

@@ -1444,6 +1444,47 @@ fn audit_records_carry_the_tenant_that_made_them() {
     }
 }
 
+/// The audit record numbers a tenant-scoped principal is told count its own tenant's records
+/// only: the trail's global sequence would tell it how many audited actions every other tenant
+/// took in between (issue 15's side channels). The global chain is still whole and verifies.
+#[test]
+fn a_tenants_audit_numbers_do_not_move_with_another_tenants_activity() {
+    let world = World::new(&[]);
+    let erase = |t: usize, n: usize| {
+        let mut admin = McpClient::open(world.mcp.local_addr(), TOKENS[t][2]).expect("session");
+        let value = format!("{} nobody {n}", MARKERS[t]);
+        let (reply, answer) =
+            admin.tool("erase_subject", json!({"key": "user.id", "value": value}));
+        let result = &answer["result"];
+        assert!(result["isError"] != true, "{}", reply.body);
+        let seq = result["structuredContent"]["audit_seq"].as_u64().expect("audit_seq");
+        let text = result["content"][0]["text"].as_str().unwrap_or_default().to_owned();
+        assert!(text.ends_with(&format!("; audit record {seq}")), "{text}");
+        seq
+    };
+    let own_records =
+        |t: usize| audit_records(&world).iter().filter(|r| r.tenant == TENANTS[t]).count();
+    let first = erase(0, 0);
+    assert_eq!(first as usize, own_records(0), "acme's record is counted among acme's");
+    let global_before = audit_records(&world).len();
+    for n in 0..5 {
+        erase(1, n);
+    }
+    let second = erase(0, 1);
+    assert_eq!(second, first + 1, "globex's five erasures do not move acme's numbers");
+    assert_eq!(audit_records(&world).len(), global_before + 6, "all six are in the trail");
+    // A principal of every tenant is told the global sequence number.
+    let mut admin = McpClient::open(world.mcp.local_addr(), ADMIN).expect("session");
+    let (reply, answer) = admin.tool(
+        "erase_subject",
+        json!({"key": "user.id", "value": "nobody at all", "tenant": TENANTS[0]}),
+    );
+    let seq = answer["result"]["structuredContent"]["audit_seq"].as_u64();
+    assert_eq!(seq, Some(audit_records(&world).last().expect("a record").seq), "{}", reply.body);
+    let report = mission_sdk::audit::verify(&world.root).expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+}
+
 /// A thread id continued across tenants: each tenant's viewer sees its own half only, over
 /// `get_thread`, the thread resource, `diagnose_thread` and the dashboard (the leak of
 /// issue 15: the loader checked that some event was in the tenant, then loaded all of them).

@@ -392,3 +392,68 @@ describe('store mode: mission-ctl dashboard over 10 000 threads', () => {
     await page.close();
   });
 });
+
+// Issue 15, section 3: an answer computed over a store with a file it cannot read is shown as
+// incomplete, never as a whole answer. The same store first intact (no banner), then with a
+// garbage `.parquet` file among its partitions (the banner names it), then intact again.
+describe('store mode: a store with an unreadable file', () => {
+  const fs = require('node:fs');
+  let store, server, garbage;
+  before(async () => {
+    store = await buildStore(30);
+    server = await startCtlDashboard(store.dir, 'store-token-' + crypto.randomBytes(8).toString('hex'));
+    const parquet = [];
+    const walk = (d) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.parquet') && !e.name.startsWith('.')) parquet.push(p);
+      }
+    };
+    walk(path.join(store.dir, 'events'));
+    assert.ok(parquet.length > 0, 'the fixture wrote files');
+    // In the newest partition: the overview reads the last minutes only, and the store does
+    // not open the files of partitions outside the window asked for.
+    const hourOf = (p) => {
+      const date = /date=(\d{4}-\d{2}-\d{2})/.exec(p);
+      const hour = /hour=(\d+)/.exec(p);
+      return Date.parse(date[1] + 'T00:00:00Z') + Number(hour[1]) * 3600e3;
+    };
+    parquet.sort((a, b) => hourOf(a) - hourOf(b));
+    garbage = path.join(path.dirname(parquet[parquet.length - 1]), 'part-garbage.parquet');
+  });
+  after(() => { if (server) server.stop(); });
+
+  const bannerSel = '[data-testid="error-banner"]';
+  const bannerShown = (page) => page.$eval(bannerSel, (el) => !el.hidden);
+
+  it('shows the "incomplete data" banner naming the file, and only while it is there', async () => {
+    const page = await open(server, '#/');
+    await waitLoaded(page, 'overview', 30000);
+    assert.equal(await bannerShown(page), false, 'an intact store: no banner');
+    assert.deepEqual((await apiGet(server, '/api/overview')).unreadable, []);
+
+    fs.writeFileSync(garbage, 'PAR1 garbage, not a Parquet file');
+    const overview = await apiGet(server, '/api/overview');
+    assert.equal(overview.unreadable.length, 1, JSON.stringify(overview.unreadable));
+    await page.reload();
+    await waitLoaded(page, 'overview', 30000);
+    await page.waitForSelector(`${bannerSel}:not([hidden])`, { timeout: 10000 });
+    const text = await page.$eval(bannerSel, (el) => el.textContent);
+    assert.match(text, /^Incomplete data: 1 unreadable file\(s\) of the store were skipped: /);
+    assert.ok(text.includes('part-garbage.parquet'), text);
+    await page.screenshot({ path: path.join(__dirname, 'out', 'store-unreadable-banner.png') });
+
+    // The threads page is computed from the store too: the banner stays.
+    await page.evaluate(() => { location.hash = '#/threads'; });
+    await waitLoaded(page, 'threads', 30000);
+    assert.equal(await bannerShown(page), true, 'the threads answer is incomplete too');
+
+    fs.rmSync(garbage);
+    await page.reload();
+    await waitLoaded(page, 'threads', 30000);
+    await page.waitForSelector(`${bannerSel}[hidden]`, { state: 'attached', timeout: 10000 });
+    assertNoErrors(page);
+    await page.close();
+  });
+});

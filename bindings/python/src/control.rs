@@ -578,7 +578,8 @@ impl Control {
     }
 
     /// Events matching the filters, as an Arrow stream (`mission_control.Control.query` turns
-    /// it into a `pyarrow.Table`). Flushes first, so what was just recorded is included.
+    /// it into a `pyarrow.Table`). Flushes to the store first, so what was just recorded is
+    /// included, without waiting for export.
     #[pyo3(signature = (*, thread_id=None, agent=None, kind=None, name=None, status=None, tenant=None, since_ns=None, until_ns=None, columns=None, limit=None))]
     #[allow(clippy::too_many_arguments)]
     fn _query_stream(
@@ -614,7 +615,8 @@ impl Control {
             limit,
         };
         py.detach(|| {
-            let _ = core.recorder.flush_timeout(Duration::from_secs(10));
+            // Only what the store needs: a query never waits on an export backend.
+            let _ = core.recorder.flush_for_reads(Duration::from_secs(10));
             QueryResult::run(&root, &filters)
         })
     }

@@ -117,6 +117,21 @@ def test_bad_arguments_raise_typed_errors_naming_the_argument(control, tmp_path)
     assert len(rows(control.query(thread_id=thread.id))) >= 2
 
 
+def test_a_bool_is_not_a_result_size(control):
+    # Python counts True as 1: set_result(size=True) would have stored a size of 1.
+    with control.thread() as thread:
+        with thread.tool_call("lookup") as tool:
+            with pytest.raises(TypeError, match="size"):
+                tool.set_result(size=True)
+            with pytest.raises(TypeError, match="size"):
+                tool.set_result(size=False)
+            with pytest.raises(ValueError, match="size"):
+                tool.set_result(size=-1)
+            tool.set_result(size=2)
+    tools = rows(control.query(thread_id=thread.id, kind="tool_call"))
+    assert [dict(r["attributes"]).get("gen_ai.tool.call.result.size") for r in tools] == ["2"]
+
+
 def test_a_rust_panic_is_a_python_exception_not_an_abort():
     with pytest.raises(BaseException) as raised:
         mc._native._panic_for_test()

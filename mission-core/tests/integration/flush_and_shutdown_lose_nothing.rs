@@ -92,3 +92,53 @@ fn flush_from_a_sink_is_refused_not_deadlocked() {
     assert_eq!(*result.lock().expect("lock"), Some(Err(FlushError::OnPipelineThread)));
     holder.lock().expect("lock").take();
 }
+
+/// A sink that only sends events elsewhere: its `flush` waits for a backend (here, until the
+/// test releases it) and its `flush_for_reads` returns at once, as the OTLP exporter does.
+struct Exporter {
+    consumed: Arc<Mutex<u64>>,
+    backend: std::sync::mpsc::Receiver<()>,
+}
+
+impl mission_core::Sink for Exporter {
+    fn consume(&mut self, batch: &[Event]) -> Result<(), mission_core::SinkError> {
+        *self.consumed.lock().expect("lock") += batch.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), mission_core::SinkError> {
+        self.backend.recv().map_err(|_| mission_core::SinkError::new("backend gone"))
+    }
+
+    fn flush_for_reads(&mut self) -> Result<(), mission_core::SinkError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_flush_for_reads_delivers_everything_without_waiting_for_an_exporter() {
+    let stored: Seen = Arc::default();
+    let store = recording_sink(stored.clone());
+    let consumed = Arc::new(Mutex::new(0));
+    let (release, backend) = std::sync::mpsc::channel();
+    let pipeline = Pipeline::builder()
+        .with_sink(store)
+        .with_sink(Exporter { consumed: consumed.clone(), backend })
+        .start()
+        .expect("start");
+    let recorder = pipeline.recorder();
+    for n in 0..100 {
+        recorder.record(numbered(0, n));
+    }
+    // The exporter's flush would wait until released: a flush for reads does not call it.
+    // (Generous: a flush that waited on the exporter would never return before the release.)
+    recorder.flush_for_reads(Duration::from_secs(60)).expect("flushed for reads");
+    assert_eq!(stored.lock().expect("lock").len(), 100, "every event reached the store");
+    assert_eq!(*consumed.lock().expect("lock"), 100, "and the exporter's queue");
+    // A full flush waits for the exporter: it times out while the backend holds.
+    let held = recorder.flush_timeout(Duration::from_millis(200));
+    assert!(matches!(held, Err(FlushError::Timeout(_))), "{held:?}");
+    release.send(()).expect("release");
+    release.send(()).expect("release the shutdown's flush too");
+    drop(pipeline);
+}

@@ -325,6 +325,10 @@ impl Sink for SamplingSink {
         self.inner.each(|s| s.flush())
     }
 
+    fn flush_for_reads(&mut self) -> Result<(), SinkError> {
+        self.inner.each(|s| s.flush_for_reads())
+    }
+
     fn shutdown(&mut self) -> Result<(), SinkError> {
         let open: Vec<ThreadId> = self.pending.keys().copied().collect();
         for t in open {

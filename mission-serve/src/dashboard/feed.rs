@@ -40,7 +40,12 @@ fn wall_seconds() -> u64 {
 /// Arrivals of one tenant.
 #[derive(Default)]
 struct Counters {
+    /// Events counted: streamed or not. A streamed row's place in this count is its
+    /// [`Streamed::tenant_seq`].
     events: u64,
+    /// Events of this tenant lost before they reached the feed (the hub subscription fell
+    /// behind).
+    lagged: u64,
     /// Arrivals per wall-clock second, by `second % 16`, with the second they count.
     seconds: [(u64, u64); 16],
 }
@@ -81,12 +86,46 @@ pub(crate) struct FeedStats {
     pub lagged: u64,
 }
 
+/// A row as the feed streams it, with its place among its tenant's events.
+#[derive(Clone, Debug)]
+pub(crate) struct Streamed {
+    pub row: Arc<Row>,
+    /// The row's place among the events of its tenant the feed counted (1, 2, …; `0` for a
+    /// tenant counted in the shared bucket past [`MAX_TENANTS`]): a stream client scoped to
+    /// one tenant counts the gaps as the events of its tenant it missed, without learning
+    /// anything of the other tenants' rows (see [`MissedOwn`]).
+    pub tenant_seq: u64,
+}
+
+/// The events of one tenant a stream client missed, from the gaps in
+/// [`Streamed::tenant_seq`]: rows the feed counted but did not stream (a store poll's
+/// overflow) and rows the client fell too far behind to receive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MissedOwn {
+    last: Option<u64>,
+    /// Events missed so far.
+    pub missed: u64,
+}
+
+impl MissedOwn {
+    /// A row of the client's tenant arrived with `tenant_seq`.
+    pub(crate) fn seen(&mut self, tenant_seq: u64) {
+        if tenant_seq == 0 {
+            return;
+        }
+        if let Some(last) = self.last {
+            self.missed += tenant_seq.saturating_sub(last + 1);
+        }
+        self.last = Some(self.last.map_or(tenant_seq, |l| l.max(tenant_seq)));
+    }
+}
+
 /// What the dashboard has seen arrive (see the module docs).
 pub(crate) struct Feed {
     state: Mutex<State>,
-    tx: broadcast::Sender<Arc<Row>>,
+    tx: broadcast::Sender<Streamed>,
     /// Rows lost before they reached the feed (the hub subscription fell behind, or a store
-    /// poll had more than it streams).
+    /// poll had more than it streams), every tenant's: what a principal of every tenant sees.
     lagged: AtomicU64,
     keep_ring: bool,
 }
@@ -103,7 +142,7 @@ impl Feed {
     }
 
     /// A new stream reader, from now on.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Row>> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Streamed> {
         self.tx.subscribe()
     }
 
@@ -119,10 +158,16 @@ impl Feed {
             return;
         }
         let now_s = wall_seconds();
+        let mut streamed = Vec::with_capacity(rows.len());
         {
             let mut state = self.lock();
             for row in &rows {
-                counters(&mut state, &row.tenant).add(1, now_s);
+                let own =
+                    state.tenants.contains_key(&row.tenant) || state.tenants.len() < MAX_TENANTS;
+                let counter = counters(&mut state, &row.tenant);
+                counter.add(1, now_s);
+                let tenant_seq = if own { counter.events } else { 0 };
+                streamed.push(Streamed { row: row.clone(), tenant_seq });
                 if let Some(t) = &row.thread_id {
                     if let Some(seen) = state.active.get_mut(t.as_str()) {
                         seen.1 = now_s;
@@ -143,15 +188,23 @@ impl Feed {
                 }
             }
         }
-        for row in rows {
+        for row in streamed {
             // No reader: nobody to send to, which is fine.
             let _ = self.tx.send(row);
         }
     }
 
-    /// Counts rows lost before they reached the feed.
+    /// Counts rows lost before they reached the feed, of tenants it does not know (a store
+    /// poll's overflow: those are counted per tenant as events not streamed, which tenant
+    /// stream clients see as gaps).
     pub(crate) fn add_lagged(&self, n: u64) {
         self.lagged.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts `n` events of `tenant` lost before they reached the feed.
+    pub(crate) fn add_lagged_for(&self, tenant: &str, n: u64) {
+        self.lagged.fetch_add(n, Ordering::Relaxed);
+        counters(&mut self.lock(), tenant).lagged += n;
     }
 
     /// The recent rows (live mode), oldest first.
@@ -165,17 +218,19 @@ impl Feed {
         let mut state = self.lock();
         state.active.retain(|_, (_, s)| *s + 60 > now_s);
         let visible = |t: &str| scope.is_none_or(|s| s == t);
-        let (events, recent) = state
+        let (events, recent, lagged) = state
             .tenants
             .iter()
             .filter(|(t, _)| visible(t))
-            .fold((0, 0), |(e, r), (_, c)| (e + c.events, r + c.recent(now_s)));
+            .fold((0, 0, 0), |(e, r, l), (_, c)| (e + c.events, r + c.recent(now_s), l + c.lagged));
         let active = state.active.values().filter(|(t, _)| visible(t)).count();
         FeedStats {
             events_total: events,
             event_rate: recent as f64 / RATE_SECONDS as f64,
             active_threads: active as u64,
-            lagged: self.lagged.load(Ordering::Relaxed),
+            // A tenant's principal: its own tenant's losses only, never a number that moves
+            // with another tenant's activity.
+            lagged: if scope.is_none() { self.lagged.load(Ordering::Relaxed) } else { lagged },
         }
     }
 }
@@ -190,7 +245,6 @@ fn counters<'s>(state: &'s mut State, tenant: &str) -> &'s mut Counters {
 
 /// Feeds `feed` from a hub subscription until the hub shuts down.
 pub(crate) async fn follow_hub(subscription: Subscription, feed: Arc<Feed>) {
-    let mut lagged = 0;
     while let Some(first) = subscription.recv().await {
         let mut rows = vec![Arc::new(Row::from_event(&first))];
         while rows.len() < 1024 {
@@ -200,9 +254,9 @@ pub(crate) async fn follow_hub(subscription: Subscription, feed: Arc<Feed>) {
             }
         }
         feed.ingest(rows);
-        let now = subscription.lagged();
-        feed.add_lagged(now.saturating_sub(lagged));
-        lagged = now;
+        for (tenant, n) in subscription.take_lagged_by_tenant() {
+            feed.add_lagged_for(tenant.as_str(), n);
+        }
     }
 }
 
@@ -300,7 +354,7 @@ mod tests {
         assert_eq!(feed.stats(Some("a")).active_threads, 1);
         assert_eq!(feed.stats(Some("c")).events_total, 0);
         assert!(feed.stats(None).event_rate > 0.0);
-        assert_eq!(reader.try_recv().map(|r| r.tenant.clone()).ok(), Some("a".into()));
+        assert_eq!(reader.try_recv().map(|r| r.row.tenant.clone()).ok(), Some("a".into()));
         feed.ingest((0..RING_ROWS + 5).map(|_| row("a", "t3")).collect());
         assert_eq!(feed.ring().len(), RING_ROWS);
         // The reader fell more than its buffer behind: told how many it lost.
@@ -313,5 +367,41 @@ mod tests {
             }
         }
         assert!(lost > 0);
+    }
+
+    #[test]
+    fn a_tenant_is_told_its_own_losses_only() {
+        let feed = Feed::new(false);
+        let mut reader = feed.subscribe();
+        feed.add_lagged_for("b", 500);
+        feed.add_lagged_for("a", 2);
+        assert_eq!(feed.stats(None).lagged, 502, "every tenant's, for a principal of all");
+        assert_eq!(feed.stats(Some("a")).lagged, 2, "b's losses do not show to a");
+        assert_eq!(feed.stats(Some("c")).lagged, 0);
+        // a's rows are numbered among a's only: b's rows in between leave no gap.
+        feed.ingest(vec![row("a", "t1"), row("b", "t2"), row("b", "t2"), row("a", "t1")]);
+        // Two of a's events counted but not streamed (a store poll's overflow), then one more.
+        feed.preload("a", 2);
+        feed.ingest(vec![row("b", "t2"), row("a", "t1")]);
+        let mut missed = MissedOwn::default();
+        let mut seqs = Vec::new();
+        while let Ok(s) = reader.try_recv() {
+            if s.row.tenant == "a" {
+                seqs.push(s.tenant_seq);
+                missed.seen(s.tenant_seq);
+            }
+        }
+        assert_eq!(seqs, [1, 2, 5]);
+        assert_eq!(missed.missed, 2, "a missed its own two, and nothing of b's");
+    }
+
+    #[test]
+    fn gaps_in_a_tenants_sequence_count_what_a_client_missed() {
+        let mut missed = MissedOwn::default();
+        for seq in [7, 8, 12, 12, 13, 0, 20] {
+            missed.seen(seq);
+        }
+        // The first row starts the count; 9-11 and 14-19 were missed; 0 (unnumbered) is ignored.
+        assert_eq!(missed.missed, 3 + 6);
     }
 }

@@ -273,7 +273,8 @@ impl Shared {
         if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
             return false;
         }
-        let _ = recorder.flush_timeout(api::FLUSH_TIMEOUT);
+        // Only what the store needs: never wait on an export backend.
+        let _ = recorder.flush_for_reads(api::FLUSH_TIMEOUT);
         *last = Some(Instant::now());
         true
     }

@@ -11,19 +11,22 @@ use serde_json::json;
 use tokio::sync::{broadcast, watch};
 
 use super::Shared;
-use super::row::{Row, stream_json, stream_name};
+use super::feed::{MissedOwn, Streamed};
+use super::row::{stream_json, stream_name};
 
 /// How often the stream carries a `stats` event.
 pub(crate) const STATS_EVERY: Duration = Duration::from_millis(500);
 
 struct Client {
     shared: Arc<Shared>,
-    rows: broadcast::Receiver<Arc<Row>>,
+    rows: broadcast::Receiver<Streamed>,
     stats: tokio::time::Interval,
     stop: watch::Receiver<bool>,
     scope: Option<String>,
-    /// Rows this client lost because it fell behind.
+    /// Rows this client lost because it fell behind, every tenant's.
     lagged: u64,
+    /// The rows of its own tenant a tenant-scoped client did not get.
+    missed_own: MissedOwn,
 }
 
 impl Client {
@@ -36,7 +39,9 @@ impl Client {
             "event_rate": feed.event_rate,
             "active_threads": feed.active_threads,
             "dropped": self.shared.dropped(self.scope.as_deref()),
-            "lagged": feed.lagged + self.lagged,
+            // A tenant's principal is told the events of its own tenant it missed (before the
+            // feed, and on this stream), never a count that includes other tenants' events.
+            "lagged": feed.lagged + if self.scope.is_some() { self.missed_own.missed } else { self.lagged },
         });
         SseEvent::default().event("stats").data(data.to_string())
     }
@@ -46,10 +51,11 @@ impl Client {
         loop {
             tokio::select! {
                 received = self.rows.recv() => match received {
-                    Ok(row) => {
+                    Ok(Streamed { row, tenant_seq }) => {
                         if self.scope.as_deref().is_some_and(|s| s != row.tenant) {
                             continue;
                         }
+                        self.missed_own.seen(tenant_seq);
                         if let Some(name) = stream_name(&row) {
                             let data = stream_json(&row, name).to_string();
                             return Some(SseEvent::default().event(name).data(data));
@@ -80,6 +86,7 @@ pub(crate) fn stream(shared: Arc<Shared>, scope: Option<String>) -> Response {
         stats,
         scope,
         lagged: 0,
+        missed_own: MissedOwn::default(),
     };
     let events = futures_util::stream::unfold(client, |mut client| async move {
         let event = client.next().await?;

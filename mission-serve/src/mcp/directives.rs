@@ -55,7 +55,9 @@ pub struct Acknowledged {
     pub dedup_keys: Vec<String>,
     /// Who acknowledged them, as recorded.
     pub by: String,
-    /// The audit record's sequence number, when the agent keeps an audit trail.
+    /// The audit record's sequence number, when the agent keeps an audit trail: its place in
+    /// the whole trail for a principal of every tenant, its place among its tenant's records
+    /// for a token scoped to one tenant (so that it tells nothing of other tenants' activity).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_seq: Option<u64>,
 }
@@ -83,7 +85,9 @@ pub struct Changed {
     pub names: Vec<String>,
     /// What happened to them: `enabled`, `disabled`, `added`, `removed`.
     pub change: String,
-    /// The audit record's sequence number, when the agent keeps an audit trail.
+    /// The audit record's sequence number, when the agent keeps an audit trail: its place in
+    /// the whole trail for a principal of every tenant, its place among its tenant's records
+    /// for a token scoped to one tenant (so that it tells nothing of other tenants' activity).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_seq: Option<u64>,
 }
@@ -124,7 +128,22 @@ impl MissionMcp {
                 detail,
             )
             .ok()
-            .map(|r| r.seq)
+            .and_then(|r| audit_seq_for(audit, access, r.seq))
+    }
+}
+
+/// The sequence number of audit record `seq` as `access` is told it: the global one for a
+/// principal of every tenant, the record's place among its tenant's records for a token scoped
+/// to one tenant (the global number would count other tenants' records); `None` if the log
+/// cannot be read.
+pub(super) fn audit_seq_for(
+    audit: &mission_govern::audit::AuditLog,
+    access: &Access,
+    seq: u64,
+) -> Option<u64> {
+    match &access.tenant {
+        None => Some(seq),
+        Some(tenant) => audit.tenant_seq(tenant, seq).ok(),
     }
 }
 

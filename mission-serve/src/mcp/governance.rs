@@ -11,7 +11,7 @@ use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::directives::actor_of;
+use super::directives::{actor_of, audit_seq_for};
 use super::tools::{
     Answer, Cursor, Page, check_limit, page, row_time, table, text_rows, window_start,
 };
@@ -245,18 +245,28 @@ impl MissionMcp {
         let actor = actor_of(&access);
         let report = self
             .blocking(move |source| {
+                let audit = live.audit.as_deref();
                 if let Some(recorder) = live.recorder.upgrade() {
-                    recorder.flush_timeout(std::time::Duration::from_secs(30)).map_err(internal)?;
+                    // The store only: an export backend's trouble does not hold an erasure.
+                    recorder
+                        .flush_for_reads(std::time::Duration::from_secs(30))
+                        .map_err(internal)?;
                 }
-                mission_govern::erasure::erase_subject(
+                let mut report = mission_govern::erasure::erase_subject(
                     source.root.as_deref(),
-                    live.audit.as_deref(),
+                    audit,
                     &actor,
                     tenant.as_deref(),
                     &input.key,
                     &input.value,
                 )
-                .map_err(|e| invalid(e.to_string()))
+                .map_err(|e| invalid(e.to_string()))?;
+                // A scoped principal is told the record's place among its tenant's records.
+                report.audit_seq = report
+                    .audit_seq
+                    .zip(audit)
+                    .and_then(|(seq, audit)| audit_seq_for(audit, &access, seq));
+                Ok(report)
             })
             .await?;
         let text = format!(

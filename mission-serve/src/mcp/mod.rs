@@ -127,8 +127,9 @@ impl Source {
         if let Some(recorder) = self.live.as_ref().and_then(|l| l.recorder.upgrade()) {
             let mut last = self.last_flush.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_none_or(|t| t.elapsed() >= FLUSH_EVERY) {
-                // A failed flush still leaves a readable store: answer from what is on disk.
-                let _ = recorder.flush_timeout(Duration::from_secs(5));
+                // Only what the store needs: a query never waits on an export backend. A
+                // failed flush still leaves a readable store: answer from what is on disk.
+                let _ = recorder.flush_for_reads(Duration::from_secs(5));
                 *last = Some(Instant::now());
             }
         }

@@ -455,8 +455,8 @@ class Control(_native.Control):
         limit: Optional[int] = None,
         arrow: bool = True,
     ) -> Any:
-        """Events matching every filter given, as a ``pyarrow.Table`` (flushes first, so what was
-        just recorded is included). ``since``/``until`` take a timezone-aware datetime, epoch
+        """Events matching every filter given, as a ``pyarrow.Table`` (flushes to the store first,
+        so what was just recorded is included; it never waits for OTLP export). ``since``/``until`` take a timezone-aware datetime, epoch
         seconds, or a timedelta meaning "that long ago". With ``arrow=False`` (or without
         pyarrow), returns an object with ``__arrow_c_stream__`` that Polars
         (``pl.DataFrame(result)``) and DuckDB read without a copy. When files of the store cannot
