@@ -12,6 +12,9 @@
 //! # Ok::<(), mission_core::StartError>(())
 //! ```
 
+#[cfg(feature = "openai")]
+pub mod openai;
+
 use mission_core::{
     Decision, Event, EventBody, Level, LlmUsage, LogRecord, PermissionDecision, Recorder, SpanKind,
     Symbol, Text, ThreadContext, Timestamp,

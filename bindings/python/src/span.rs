@@ -147,6 +147,15 @@ impl Span {
         true
     }
 
+    /// Records the event and leaves the context the span was entered in (`with`), if any.
+    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.finish();
+        if let Some(token) = self.token.take() {
+            crate::ctxvar::reset(py, token.bind(py))?;
+        }
+        Ok(())
+    }
+
     fn child(&self, kind: SpanKind, name: Symbol) -> PyResult<Span> {
         Span::start(self.core.clone(), self.ctx, kind, name, self.span_id)
     }
@@ -316,6 +325,71 @@ impl Span {
         Ok(())
     }
 
+    /// Ends an LLM call with what its answer said, in one call (what the client
+    /// instrumentation does after every call): the model that answered and the answer's id
+    /// (a str each, else ignored), the usage (as `record_usage` takes it, set when any count
+    /// is given; a count that is not an int from 0 to 2³²−1 is 0) and the finish reasons (a
+    /// str, else ignored). Then it records, as `end()` does. Never raises for an odd answer:
+    /// recording must not fail the caller's call.
+    #[pyo3(signature = (response_model=None, response_id=None, input_tokens=None, output_tokens=None, cached_input_tokens=None, reasoning_tokens=None, finish_reasons=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn end_llm_call(
+        &mut self,
+        py: Python<'_>,
+        response_model: Option<&Bound<'_, PyAny>>,
+        response_id: Option<&Bound<'_, PyAny>>,
+        input_tokens: Option<&Bound<'_, PyAny>>,
+        output_tokens: Option<&Bound<'_, PyAny>>,
+        cached_input_tokens: Option<&Bound<'_, PyAny>>,
+        reasoning_tokens: Option<&Bound<'_, PyAny>>,
+        finish_reasons: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        if self.event.is_none() {
+            return Ok(());
+        }
+        let text = |v: Option<&Bound<'_, PyAny>>| -> Option<String> {
+            let s = v?.cast::<PyString>().ok()?.to_cow().ok()?;
+            (!s.is_empty()).then(|| s.into_owned())
+        };
+        let lenient = |v: Option<&Bound<'_, PyAny>>| -> u32 {
+            v.filter(|v| !v.is_instance_of::<PyBool>())
+                .and_then(|v| v.extract::<u32>().ok())
+                .unwrap_or(0)
+        };
+        if let Some(model) = text(response_model) {
+            if let Some(usage) = self.usage_mut()
+                && usage.model.is_empty()
+            {
+                usage.model = Symbol::intern(&model);
+            }
+            self.set("gen_ai.response.model", AttrValue::from(model));
+        }
+        if let Some(id) = text(response_id) {
+            self.set("gen_ai.response.id", AttrValue::from(id));
+        }
+        let counts = [input_tokens, output_tokens, cached_input_tokens, reasoning_tokens];
+        let values = (
+            lenient(input_tokens),
+            lenient(output_tokens),
+            lenient(cached_input_tokens),
+            lenient(reasoning_tokens),
+        );
+        if counts.iter().any(Option::is_some)
+            && let Some(usage) = self.usage_mut()
+        {
+            (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cached_input_tokens,
+                usage.reasoning_tokens,
+            ) = values;
+        }
+        if let Some(reasons) = text(finish_reasons) {
+            self.set("gen_ai.response.finish_reasons", AttrValue::from(reasons));
+        }
+        self.close(py)
+    }
+
     /// Why the model stopped (`gen_ai.response.finish_reasons`).
     fn set_finish_reason(&mut self, reason: &str) {
         self.set("gen_ai.response.finish_reasons", AttrValue::from(reason));
@@ -455,10 +529,7 @@ impl Span {
             }
             self.set("error.type", AttrValue::from(type_name.as_str()));
         }
-        self.finish();
-        if let Some(token) = self.token.take() {
-            crate::ctxvar::reset(py, token.bind(py))?;
-        }
+        self.close(py)?;
         Ok(false)
     }
 

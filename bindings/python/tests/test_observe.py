@@ -162,3 +162,27 @@ def test_a_model_set_after_start_prices_the_call(control):
     big = next(r for r in calls if r["gen_ai_request_model"] == "gpt-4o")
     assert big["gen_ai_usage_cost"] == pytest.approx((1000 * 2.50 + 100 * 10.00) / 1e6, rel=1e-9)
     assert dict(big["attributes"])["gen_ai.response.model"] == "gpt-4o-2024-08-06"
+
+
+def test_end_llm_call_records_the_answer_in_one_call_and_never_raises_for_odd_values(control):
+    with control.thread() as thread:
+        call = thread.llm_call(provider="openai")  # the model named only by the answer
+        call.end_llm_call("gpt-4o-mini-2024-07-18", "chatcmpl-1", 812, 64, 512, 16, "stop")
+        assert call.ended
+        call.end_llm_call("gpt-4o", "again", 1, 1, 0, 0, "length")  # ended: nothing changes
+        odd = thread.llm_call("gpt-4o", provider="openai")
+        odd.end_llm_call(42, None, -1, True, 2**40, "16", None)
+    calls = [r for r in _spans(control, thread.id) if r["kind"] == "llm_call"]
+    assert len(calls) == 2
+    mini = next(r for r in calls if r["gen_ai_request_model"] == "gpt-4o-mini-2024-07-18")
+    assert (mini["gen_ai_usage_input_tokens"], mini["gen_ai_usage_cache_read_input_tokens"],
+            mini["gen_ai_usage_output_tokens"], mini["gen_ai_usage_reasoning_output_tokens"]) == (812, 512, 64, 16)
+    assert mini["gen_ai_usage_cost"] == pytest.approx((300 * 0.15 + 512 * 0.075 + 64 * 0.60) / 1e6, rel=1e-12)
+    attrs = dict(mini["attributes"])
+    assert (attrs["gen_ai.response.model"], attrs["gen_ai.response.id"],
+            attrs["gen_ai.response.finish_reasons"]) == ("gpt-4o-mini-2024-07-18", "chatcmpl-1", "stop")
+    odd = next(r for r in calls if r["gen_ai_request_model"] == "gpt-4o")
+    # A count that is not an int from 0 to 2**32 - 1 (or a bool) is 0; a non-str model is ignored.
+    assert (odd["gen_ai_usage_input_tokens"], odd["gen_ai_usage_output_tokens"],
+            odd["gen_ai_usage_cache_read_input_tokens"], odd["gen_ai_usage_reasoning_output_tokens"]) == (0, 0, 0, 0)
+    assert "gen_ai.response.model" not in dict(odd["attributes"] or [])

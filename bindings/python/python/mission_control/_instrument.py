@@ -63,23 +63,27 @@ def content(value: Any) -> str:
     return text if len(text) <= MAX_CONTENT_CHARS else text[:MAX_CONTENT_CHARS] + "…[truncated]"
 
 
+# The native context variable's getter, looked up once (every call reads it).
+_current_span = _native.CURRENT_SPAN.get
+
+
 class Call:
     """One instrumented LLM call: its span and, outside any span, the thread made for it."""
 
     __slots__ = ("span", "thread", "capture", "_first_token")
 
     def __init__(self, control: Any, model: Any, provider: str) -> None:
-        self.span: Any = None
         self.thread: Any = None
-        self.capture = False
         self._first_token = False
-        control = _control(control)
-        parent = _native.CURRENT_SPAN.get()
+        if control is None and _default_control is not None:
+            control = _default_control()
+        parent = _current_span()
         if parent is None or parent.ended:
             if control is None or control.is_shut_down:
+                self.span: Any = None
+                self.capture = False
                 return
-            self.thread = control.thread()
-            parent = self.thread
+            self.thread = parent = control.thread()
         self.span = parent.llm_call(model if isinstance(model, str) else "", provider)
         self.capture = control is not None and control.captures_content
 
@@ -109,6 +113,10 @@ class Call:
         """Ends the call and its own thread, if not ended yet."""
         if self.span is not None and not self.span.ended:
             safely(self.span.__exit__, None, None, None)
+        self.end_thread()
+
+    def end_thread(self) -> None:
+        """Ends the thread made for the call, if any (its span has ended)."""
         if self.thread is not None:
             safely(self.thread.end)
             self.thread = None
@@ -194,30 +202,44 @@ def observe_stream(stream: Any, call: Call, observer: StreamObserver) -> Any:
 class Hooks:
     """What instrumenting one API method needs: the provider, ``start`` (request attributes;
     may change the keyword arguments, returns the stream observer for a streaming call) and
-    ``answer`` (records a complete answer)."""
+    ``answer`` (records a complete answer; returns True when it also ended the call's span)."""
 
     provider: str = ""
 
     def start(self, call: Call, kwargs: Dict[str, Any]) -> Optional[StreamObserver]:  # pragma: no cover
         return None
 
-    def answer(self, call: Call, result: Any) -> None:  # pragma: no cover
+    def answer(self, call: Call, result: Any) -> Any:  # pragma: no cover
         pass
 
 
 def _begin(control: Any, hooks: Hooks, kwargs: Dict[str, Any]) -> Tuple[Optional[Call], Optional[StreamObserver]]:
-    call = safely(Call, control, kwargs.get("model"), hooks.provider)
-    if call is None or call.span is None:
+    try:
+        call = Call(control, kwargs.get("model"), hooks.provider)
+    except Exception:  # recording never fails the host
+        _log.debug("recording an instrumented call failed", exc_info=True)
         return None, None
-    observer = safely(hooks.start, call, kwargs)
-    return call, observer
+    if call.span is None:
+        return None, None
+    try:
+        return call, hooks.start(call, kwargs)
+    except Exception:
+        _log.debug("recording an instrumented call failed", exc_info=True)
+        return call, None
 
 
 def _end(call: Call, hooks: Hooks, observer: Optional[StreamObserver], result: Any) -> Any:
     if observer is not None:
         return observe_stream(result, call, observer)
-    safely(hooks.answer, call, result)
-    call.end()
+    try:
+        ended = hooks.answer(call, result) is True
+    except Exception:
+        _log.debug("recording an instrumented call failed", exc_info=True)
+        ended = False
+    if ended:
+        call.end_thread()
+    else:
+        call.end()
     return result
 
 
@@ -239,17 +261,40 @@ def wrap(original: Callable[..., Any], hooks: Hooks, control: Any, is_async: boo
 
         return async_create
 
+    # The synchronous path, inlined (it runs around every call): bound hooks, no helper frames.
+    start, answer, provider = hooks.start, hooks.answer, hooks.provider
+
     @functools.wraps(original)
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call, observer = _begin(control, hooks, kwargs)
-        if call is None:
+        try:
+            call: Optional[Call] = Call(control, kwargs.get("model"), provider)
+        except Exception:  # recording never fails the host
+            _log.debug("recording an instrumented call failed", exc_info=True)
+            call = None
+        if call is None or call.span is None:
             return original(self, *args, **kwargs)
+        try:
+            observer = start(call, kwargs)
+        except Exception:
+            _log.debug("recording an instrumented call failed", exc_info=True)
+            observer = None
         try:
             result = original(self, *args, **kwargs)
         except BaseException as e:
             call.fail(e)
             raise
-        return _end(call, hooks, observer, result)
+        if observer is not None:
+            return observe_stream(result, call, observer)
+        try:
+            ended = answer(call, result) is True
+        except Exception:
+            _log.debug("recording an instrumented call failed", exc_info=True)
+            ended = False
+        if not ended:
+            call.end()
+        elif call.thread is not None:
+            call.end_thread()
+        return result
 
     return create
 

@@ -51,11 +51,25 @@ def _response_meta(call: Call, answer: Any) -> None:
     call.set("gen_ai.response.id", attr(answer, "id"))
 
 
+# Request parameters recorded (when given) and their attribute names.
+_REQUEST_ATTRIBUTES = (
+    ("max_tokens", "gen_ai.request.max_tokens"),
+    ("max_completion_tokens", "gen_ai.request.max_tokens"),
+    ("max_output_tokens", "gen_ai.request.max_tokens"),
+    ("temperature", "gen_ai.request.temperature"),
+    ("top_p", "gen_ai.request.top_p"),
+)
+
+
+_REQUEST_KEYS = frozenset(key for key, _ in _REQUEST_ATTRIBUTES)
+
+
 def _request(call: Call, kwargs: Dict[str, Any], content_keys: Dict[str, str]) -> None:
-    for key, name in (("max_tokens", "max_tokens"), ("max_completion_tokens", "max_tokens"),
-                      ("max_output_tokens", "max_tokens"), ("temperature", "temperature"),
-                      ("top_p", "top_p")):
-        call.set(f"gen_ai.request.{name}", kwargs.get(key))
+    if not _REQUEST_KEYS.isdisjoint(kwargs):
+        for key, name in _REQUEST_ATTRIBUTES:
+            value = kwargs.get(key)
+            if value is not None:
+                call.set(name, value)
     if call.capture:
         for key, name in content_keys.items():
             if kwargs.get(key) is not None:
@@ -126,7 +140,41 @@ class _ChatHooks(Hooks):
             kwargs["stream_options"] = {"include_usage": True}
         return _ChatStream(hide_usage_chunk=asked)
 
-    def answer(self, call: Call, result: Any) -> None:
+    def answer(self, call: Call, result: Any) -> Any:
+        # The client's parsed ChatCompletion, read attribute by attribute, and the span ended
+        # in one native call; anything else (a raw or odd answer) goes the generic way.
+        try:
+            choices = result.choices
+            usage = result.usage
+            reasons: Any = None
+            asked: List[Any] = []
+            for choice in choices:
+                reason = choice.finish_reason
+                if reason:
+                    reasons = reason if reasons is None else f"{reasons},{reason}"
+                tools = choice.message.tool_calls
+                if tools:
+                    asked.extend([t.function.name, t.id] for t in tools)
+            if usage is None:
+                counts: Any = (None, None, None, None)
+            else:
+                details_in, details_out = usage.prompt_tokens_details, usage.completion_tokens_details
+                counts = (usage.prompt_tokens, usage.completion_tokens,
+                          details_in.cached_tokens if details_in is not None else None,
+                          details_out.reasoning_tokens if details_out is not None else None)
+            model, answer_id = result.model, result.id
+        except AttributeError:
+            self._answer(call, result)
+            return False
+        if asked:
+            _tool_calls(call, asked)
+        if call.capture and choices:
+            call.set("gen_ai.output.messages", content([c.message for c in choices]))
+        call.span.end_llm_call(model, answer_id, *counts, reasons)
+        return True
+
+    @staticmethod
+    def _answer(call: Call, result: Any) -> None:
         _response_meta(call, result)
         _usage(call, attr(result, "usage"), "prompt_tokens", "completion_tokens")
         choices = attr(result, "choices") or []
