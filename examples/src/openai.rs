@@ -11,6 +11,9 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let control = MissionControl::builder().build()?;
+//! // Where the build turns on reqwest's `rustls-no-provider` (the SDK's `tls` feature does),
+//! // install a crypto provider before building the client.
+//! mission_sdk::tls::install_default_provider();
 //! let client = Client::with_config(OpenAIConfig::new().with_api_base("http://127.0.0.1:8080/v1"));
 //! let thread = control.agent("support-bot").thread();
 //! let request = CreateChatCompletionRequestArgs::default()

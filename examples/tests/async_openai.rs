@@ -25,6 +25,8 @@ fn control() -> MissionControl {
 }
 
 fn client(server: &FakeOpenAi) -> Client<OpenAIConfig> {
+    // reqwest's rustls without a provider (unified in from the SDK's `tls`) panics otherwise.
+    mission_sdk::tls::install_default_provider();
     Client::with_config(OpenAIConfig::new().with_api_base(&server.base_url).with_api_key("sk-test"))
 }
 
