@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use axum::http::Uri;
 use mission_core::Timestamp;
-use mission_store::Store;
 use mission_store::schema::col;
+use mission_store::{EventRow, Store};
 use serde_json::{Value, json};
 
 use super::chart::{Histogram, forecast};
@@ -202,7 +202,8 @@ pub(crate) fn scan_noting(
         };
         for batch in q.iter().map_err(ApiError::internal)? {
             let batch = batch.map_err(ApiError::internal)?;
-            for row in Row::from_batch(&batch) {
+            for row in EventRow::from_batch(&batch).map_err(ApiError::internal)? {
+                let row = Row::from(row);
                 rows += 1;
                 if rows > MAX_SCAN_ROWS {
                     note(unreadable);

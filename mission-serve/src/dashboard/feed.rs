@@ -321,14 +321,7 @@ fn footer_rows(file: &StoreFile) -> Result<u64, mission_store::Error> {
 
 /// Every row of one finalized file, with its tenant from the partition path.
 fn read_file(file: &StoreFile) -> Result<Vec<Row>, mission_store::Error> {
-    let mut rows = Vec::new();
-    for batch in EventFile::open(file)?.batches(None)? {
-        for mut row in Row::from_batch(&batch?) {
-            row.tenant.clone_from(&file.partition.tenant);
-            rows.push(row);
-        }
-    }
-    Ok(rows)
+    EventFile::open(file)?.rows(None)?.map(|row| row.map(Row::from)).collect()
 }
 
 #[cfg(test)]

@@ -1,15 +1,11 @@
 //! [`Row`]: one event as the dashboard handles it, from the live stream ([`Row::from_event`]) or
-//! from a store batch ([`Row::from_batch`]), and its JSON renderings (the rows of the API).
+//! from the store (a [`EventRow`] the store decoded, through `From`), and its JSON renderings
+//! (the rows of the API).
 
 use std::hash::{Hash, Hasher};
 
-use arrow::array::{
-    Array, Float64Array, Int64Array, MapArray, RecordBatch, StringArray, TimestampNanosecondArray,
-    UInt64Array,
-};
-use arrow::datatypes::DataType;
 use mission_core::{Decision, Event, EventBody};
-use mission_store::schema::col;
+use mission_store::EventRow;
 use serde_json::{Value, json};
 
 use mission_core::anomaly::attr;
@@ -134,97 +130,6 @@ impl Row {
             }
         }
         row
-    }
-
-    /// The rows of a store batch; columns the batch lacks are left `None`.
-    pub(crate) fn from_batch(batch: &RecordBatch) -> Vec<Row> {
-        let text = |name: &str| -> Option<StringArray> {
-            let c = batch.column_by_name(name)?;
-            let c = if c.data_type() == &DataType::Utf8 {
-                c.clone()
-            } else {
-                arrow::compute::cast(c, &DataType::Utf8).ok()?
-            };
-            c.as_any().downcast_ref::<StringArray>().cloned()
-        };
-        fn typed<'b, T: 'static>(batch: &'b RecordBatch, name: &str) -> Option<&'b T> {
-            batch.column_by_name(name)?.as_any().downcast_ref::<T>()
-        }
-        let s = |a: &Option<StringArray>, i: usize| {
-            a.as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i).to_owned())
-        };
-        let time = typed::<TimestampNanosecondArray>(batch, col::TIME);
-        let [kind, tenant, agent, thread, name, status, error, model, level, message] = [
-            col::KIND,
-            col::TENANT,
-            col::AGENT,
-            col::THREAD_ID,
-            col::NAME,
-            col::STATUS,
-            col::ERROR_MESSAGE,
-            col::MODEL,
-            col::LOG_LEVEL,
-            col::LOG_MESSAGE,
-        ]
-        .map(text);
-        let [actor, action, resource, decision, policy] = [
-            col::PERMISSION_ACTOR,
-            col::PERMISSION_ACTION,
-            col::PERMISSION_RESOURCE,
-            col::PERMISSION_DECISION,
-            col::PERMISSION_POLICY,
-        ]
-        .map(text);
-        let span = typed::<UInt64Array>(batch, col::SPAN_ID);
-        let parent = typed::<UInt64Array>(batch, col::PARENT_SPAN_ID);
-        let [duration, input, output] = [col::DURATION_NS, col::INPUT_TOKENS, col::OUTPUT_TOKENS]
-            .map(|n| typed::<Int64Array>(batch, n));
-        let [cost, score, value, expected] =
-            [col::COST, col::ANOMALY_SCORE, col::METRIC_VALUE, col::ANOMALY_EXPECTED]
-                .map(|n| typed::<Float64Array>(batch, n));
-        let attributes = typed::<MapArray>(batch, col::ATTRIBUTES);
-        let [label, comment, source] =
-            [col::SCORE_LABEL, col::SCORE_COMMENT, col::SCORE_SOURCE].map(text);
-        let score_value = typed::<Float64Array>(batch, col::SCORE_VALUE);
-        let i64_at =
-            |a: Option<&Int64Array>, i: usize| a.filter(|a| a.is_valid(i)).map(|a| a.value(i));
-        let f64_at =
-            |a: Option<&Float64Array>, i: usize| a.filter(|a| a.is_valid(i)).map(|a| a.value(i));
-        let u64_at = |a: Option<&UInt64Array>, i: usize| {
-            a.filter(|a| a.is_valid(i)).map_or(0, |a| a.value(i))
-        };
-        (0..batch.num_rows())
-            .map(|i| Row {
-                time_ns: time.filter(|t| t.is_valid(i)).map_or(0, |t| t.value(i)),
-                kind: s(&kind, i).unwrap_or_default(),
-                tenant: s(&tenant, i).unwrap_or_default(),
-                agent: s(&agent, i).unwrap_or_default(),
-                thread_id: s(&thread, i).filter(|t| !t.is_empty()),
-                span_id: u64_at(span, i),
-                parent_span_id: u64_at(parent, i),
-                name: s(&name, i).unwrap_or_default(),
-                duration_ns: i64_at(duration, i),
-                status: s(&status, i),
-                error: s(&error, i).filter(|e| !e.is_empty()),
-                model: s(&model, i).filter(|m| !m.is_empty()),
-                input_tokens: i64_at(input, i),
-                output_tokens: i64_at(output, i),
-                cost_usd: f64_at(cost, i),
-                level: s(&level, i),
-                message: s(&message, i).or_else(|| s(&comment, i)),
-                actor: s(&actor, i),
-                action: s(&action, i),
-                resource: s(&resource, i),
-                decision: s(&decision, i),
-                policy: s(&policy, i),
-                score: f64_at(score, i),
-                value: f64_at(value, i).or_else(|| f64_at(score_value, i)),
-                expected: f64_at(expected, i),
-                label: s(&label, i),
-                source: s(&source, i),
-                attributes: attributes.map(|m| map_entries(m, i)).unwrap_or_default(),
-            })
-            .collect()
     }
 
     /// Whether this is a span (it has a duration).
@@ -397,6 +302,46 @@ impl Row {
     }
 }
 
+/// A stored event as the dashboard shows it: the store decodes, this only picks and renames
+/// (a score's value, label, comment and source share the columns a metric and a log use here),
+/// and reads as absent what [`Row::from_event`] leaves absent (an empty thread id, error
+/// message or model; span id 0).
+impl From<EventRow> for Row {
+    fn from(e: EventRow) -> Self {
+        let present = |s: Option<String>| s.filter(|s| !s.is_empty());
+        Row {
+            time_ns: e.time_ns,
+            kind: e.kind,
+            tenant: e.tenant,
+            agent: e.agent,
+            thread_id: present(e.thread_id),
+            span_id: e.span_id.unwrap_or(0),
+            parent_span_id: e.parent_span_id.unwrap_or(0),
+            name: e.name,
+            duration_ns: e.duration_ns,
+            status: e.status,
+            error: present(e.error_message),
+            model: present(e.model),
+            input_tokens: e.input_tokens,
+            output_tokens: e.output_tokens,
+            cost_usd: e.cost_usd,
+            level: e.level,
+            message: e.message.or(e.score_comment),
+            actor: e.actor,
+            action: e.action,
+            resource: e.resource,
+            decision: e.decision,
+            policy: e.policy,
+            score: e.score,
+            value: e.value.or(e.score_value),
+            expected: e.expected,
+            label: e.score_label,
+            source: e.score_source,
+            attributes: e.attributes,
+        }
+    }
+}
+
 /// `trace` 0 … `error` 4 (unknown: info).
 pub(crate) fn level_rank(level: &str) -> u8 {
     match level {
@@ -417,27 +362,6 @@ fn short(x: f64) -> String {
     } else {
         format!("{x:.2}")
     }
-}
-
-/// The (key, value) pairs of row `i` of a `Map<Utf8, Utf8>` column.
-fn map_entries(map: &MapArray, i: usize) -> Vec<(String, String)> {
-    if !map.is_valid(i) {
-        return Vec::new();
-    }
-    let (Some(keys), Some(values)) = (
-        map.keys().as_any().downcast_ref::<StringArray>(),
-        map.values().as_any().downcast_ref::<StringArray>(),
-    ) else {
-        return Vec::new();
-    };
-    let offsets = map.value_offsets();
-    let (Some(&start), Some(&end)) = (offsets.get(i), offsets.get(i + 1)) else {
-        return Vec::new();
-    };
-    (start.max(0) as usize..end.max(0) as usize)
-        .filter(|&j| j < keys.len() && values.is_valid(j))
-        .map(|j| (keys.value(j).to_owned(), values.value(j).to_owned()))
-        .collect()
 }
 
 /// The event name a row goes out under on the stream, if it goes out at all.
