@@ -14,9 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::format::{ms_text, normalize, rfc3339};
-use super::tools::{
-    Answer, Cursor, Page, ThreadPage, check_limit, page, table, thread_page, window_start,
-};
+use super::tools::{Answer, Page, Paging, ThreadPage, table, thread_page};
 use super::{MissionMcp, internal, invalid, scope_of};
 use mission_core::anomaly::attr;
 
@@ -154,33 +152,28 @@ impl MissionMcp {
         Parameters(input): Parameters<ListAnomaliesInput>,
         context: RequestContext<RoleServer>,
     ) -> Result<Answer<Page>, ErrorData> {
-        let limit = check_limit(input.limit, 20)?;
-        let cursor = Cursor::parse(input.cursor.as_deref())?;
-        let from = window_start(input.since_minutes)?;
+        let paging = Paging::parse(input.limit, 20, input.cursor.as_deref(), input.since_minutes)?;
         if let Some(s) = input.min_score
             && !(0.0..=1.0).contains(&s)
         {
             return Err(invalid(format!("min_score must be between 0 and 1, not {s}")));
         }
-        let scope = scope_of(&context.extensions);
         let page = self
-            .blocking(move |source| {
-                let store = source.store(scope.as_deref())?;
-                let mut q = store.query().time_range(from.unwrap_or(Timestamp(0)), cursor.until());
+            .scoped_page(&context, paging, move |store, from, until| {
+                let mut q = store.query().time_range(from, until);
                 if let Some(a) = &input.agent {
                     q = q.agent(a);
                 }
                 if let Some(m) = &input.metric {
                     q = q.name(m);
                 }
-                let rows = store
+                Ok(store
                     .anomalies(q)
                     .map_err(internal)?
                     .iter()
                     .filter(|a| input.min_score.is_none_or(|s| a.score >= s))
                     .map(|a| serde_json::to_value(AnomalySummary::from(a)).unwrap_or_default())
-                    .collect();
-                Ok(page(rows, cursor, limit).with_unreadable(&store))
+                    .collect())
             })
             .await?;
         let text = table(

@@ -12,9 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::directives::{actor_of, audit_seq_for};
-use super::tools::{
-    Answer, Cursor, Page, check_limit, page, row_time, table, text_rows, window_start,
-};
+use super::tools::{Answer, Page, Paging, row_time, table, text_rows};
 use super::{MissionMcp, Role, internal, invalid, require};
 use mission_govern::erasure::ErasureReport;
 use mission_govern::policy::PolicySet;
@@ -99,21 +97,16 @@ impl MissionMcp {
         Parameters(input): Parameters<DecisionsInput>,
         context: RequestContext<RoleServer>,
     ) -> Result<Answer<Page>, ErrorData> {
-        let limit = check_limit(input.limit, 50)?;
-        let cursor = Cursor::parse(input.cursor.as_deref())?;
-        let from = window_start(input.since_minutes)?;
+        let paging = Paging::parse(input.limit, 50, input.cursor.as_deref(), input.since_minutes)?;
         if let Some(d) = &input.decision
             && d != "allow"
             && d != "deny"
         {
             return Err(invalid(format!("decision must be allow or deny, not {d:?}")));
         }
-        let scope = super::access_of(&context.extensions).tenant;
         let page = self
-            .blocking(move |source| {
-                let store = source.store(scope.as_deref())?;
-                let rows = decisions(&store, &input, from, cursor)?;
-                Ok(page(rows, cursor, limit).with_unreadable(&store))
+            .scoped_page(&context, paging, move |store, from, until| {
+                decisions(store, &input, from, until)
             })
             .await?;
         let mut text = table(
@@ -292,12 +285,12 @@ impl MissionMcp {
     }
 }
 
-/// Permission events matching `input`, newest first.
+/// Permission events matching `input` from `from` to `until`, newest first.
 fn decisions(
     store: &mission_store::Store,
     input: &DecisionsInput,
-    from: Option<Timestamp>,
-    cursor: Cursor,
+    from: Timestamp,
+    until: Timestamp,
 ) -> Result<Vec<serde_json::Value>, ErrorData> {
     let columns = [
         col::TIME,
@@ -310,11 +303,7 @@ fn decisions(
         col::PERMISSION_DECISION,
         col::PERMISSION_POLICY,
     ];
-    let q = store
-        .query()
-        .kind("permission")
-        .columns(&columns)
-        .time_range(from.unwrap_or(Timestamp(0)), cursor.until());
+    let q = store.query().kind("permission").columns(&columns).time_range(from, until);
     let wanted = [
         (col::PERMISSION_ACTOR, &input.actor),
         (col::PERMISSION_DECISION, &input.decision),

@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use mission_core::Timestamp;
 use mission_store::ScoreRow;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
@@ -11,8 +10,8 @@ use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::tools::{Answer, Cursor, Page, check_limit, check_thread_id, page, table, window_start};
-use super::{MissionMcp, internal, invalid, scope_of};
+use super::tools::{Answer, Page, Paging, check_thread_id, table};
+use super::{MissionMcp, internal, invalid};
 
 /// Input of `list_scores`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -125,9 +124,7 @@ impl MissionMcp {
         Parameters(input): Parameters<ListScoresInput>,
         context: RequestContext<RoleServer>,
     ) -> Result<Answer<ScorePage>, ErrorData> {
-        let limit = check_limit(input.limit, 50)?;
-        let cursor = Cursor::parse(input.cursor.as_deref())?;
-        let from = window_start(input.since_minutes)?;
+        let paging = Paging::parse(input.limit, 50, input.cursor.as_deref(), input.since_minutes)?;
         if let Some(t) = &input.thread_id {
             check_thread_id(t)?;
         }
@@ -136,11 +133,9 @@ impl MissionMcp {
         {
             return Err(invalid(format!("source must be human, llm or rule, not {s:?}")));
         }
-        let scope = scope_of(&context.extensions);
-        let answer = self
-            .blocking(move |source| {
-                let store = source.store(scope.as_deref())?;
-                let mut q = store.query().time_range(from.unwrap_or(Timestamp(0)), cursor.until());
+        let (page, summary) = self
+            .scoped_page_with(&context, paging, move |store, from, until| {
+                let mut q = store.query().time_range(from, until);
                 if let Some(a) = &input.agent {
                     q = q.agent(a);
                 }
@@ -162,9 +157,10 @@ impl MissionMcp {
                     .into_iter()
                     .map(|s| serde_json::to_value(ScoreEntry::from(s)).unwrap_or_default())
                     .collect();
-                Ok(ScorePage { page: page(rows, cursor, limit).with_unreadable(&store), summary })
+                Ok((rows, summary))
             })
             .await?;
+        let answer = ScorePage { page, summary };
         let mut text = table(
             "scores",
             &answer.page,

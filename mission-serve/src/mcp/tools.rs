@@ -379,6 +379,38 @@ pub(crate) fn page(mut all: Vec<serde_json::Value>, cursor: Cursor, limit: usize
     }
 }
 
+/// What a listing tool was asked for besides its filters: the page size, where the page
+/// starts in which snapshot (the cursor), and the start of the time window.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Paging {
+    limit: usize,
+    cursor: Cursor,
+    from: Timestamp,
+}
+
+impl Paging {
+    /// Checks a listing's `limit` (`default` when absent), `cursor` and `since_minutes`, in
+    /// that order.
+    pub(crate) fn parse(
+        limit: Option<usize>,
+        default: usize,
+        cursor: Option<&str>,
+        since_minutes: Option<u64>,
+    ) -> Result<Self, ErrorData> {
+        let limit = check_limit(limit, default)?;
+        let cursor = Cursor::parse(cursor)?;
+        let from = window_start(since_minutes)?.unwrap_or(Timestamp(0));
+        Ok(Self { limit, cursor, from })
+    }
+
+    /// A report's paging: one page of up to [`MAX_ROWS`] rows over the last `minutes`, as of
+    /// now.
+    fn window(minutes: u64) -> Result<Self, ErrorData> {
+        let from = window_start(Some(minutes))?.unwrap_or_default();
+        Ok(Self { limit: MAX_ROWS, cursor: Cursor::parse(None)?, from })
+    }
+}
+
 /// The first line of an answer's text when files were skipped (empty when none were).
 fn unreadable_warning(unreadable: &[String]) -> String {
     if unreadable.is_empty() {
@@ -577,6 +609,47 @@ pub(crate) fn stats_rows(
 }
 
 impl MissionMcp {
+    /// One page of a listing, read from the store as the request's tenant scope may see it
+    /// (a tenant-scoped store lists that tenant's files only): `rows` gets that store and the
+    /// time range (the window's start to the cursor's snapshot) and returns every matching
+    /// row, and whatever else the answer carries; the page is cut from the rows by the cursor
+    /// and the limit, and names the files the store skipped. Every listing tool reads through
+    /// here, so none can forget the scope.
+    pub(crate) async fn scoped_page_with<X: Send + 'static>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        paging: Paging,
+        rows: impl FnOnce(
+            &Store,
+            Timestamp,
+            Timestamp,
+        ) -> Result<(Vec<serde_json::Value>, X), ErrorData>
+        + Send
+        + 'static,
+    ) -> Result<(Page, X), ErrorData> {
+        let scope = scope_of(&context.extensions);
+        self.blocking(move |source| {
+            let store = source.store(scope.as_deref())?;
+            let (rows, besides) = rows(&store, paging.from, paging.cursor.until())?;
+            Ok((page(rows, paging.cursor, paging.limit).with_unreadable(&store), besides))
+        })
+        .await
+    }
+
+    /// [`scoped_page_with`](Self::scoped_page_with) for a listing that answers with its page
+    /// only.
+    pub(crate) async fn scoped_page(
+        &self,
+        context: &RequestContext<RoleServer>,
+        paging: Paging,
+        rows: impl FnOnce(&Store, Timestamp, Timestamp) -> Result<Vec<serde_json::Value>, ErrorData>
+        + Send
+        + 'static,
+    ) -> Result<Page, ErrorData> {
+        let listing = move |store: &Store, from, until| Ok((rows(store, from, until)?, ()));
+        Ok(self.scoped_page_with(context, paging, listing).await?.0)
+    }
+
     /// A report over the last `minutes` of the store as one bounded page: `rows` gets the
     /// store as the request's tenant scope may see it, and the window.
     async fn window_page<T: Serialize>(
@@ -585,15 +658,9 @@ impl MissionMcp {
         context: &RequestContext<RoleServer>,
         rows: impl FnOnce(&Store, Timestamp, Timestamp) -> Result<Vec<T>, ErrorData> + Send + 'static,
     ) -> Result<Page, ErrorData> {
-        let from = window_start(Some(minutes))?.unwrap_or_default();
-        let scope = scope_of(&context.extensions);
-        self.blocking(move |source| {
-            let store = source.store(scope.as_deref())?;
-            let now = Timestamp::now();
-            let rows = rows(&store, from, Timestamp(now.0 + 1))?;
-            let rows = rows.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default());
-            Ok(page(rows.collect(), Cursor { offset: 0, as_of: now.0 }, MAX_ROWS)
-                .with_unreadable(&store))
+        self.scoped_page(context, Paging::window(minutes)?, move |store, from, until| {
+            let rows = rows(store, from, until)?;
+            Ok(rows.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect())
         })
         .await
     }
@@ -612,15 +679,13 @@ impl MissionMcp {
         Parameters(input): Parameters<ListThreadsInput>,
         context: RequestContext<RoleServer>,
     ) -> Result<Answer<Page>, ErrorData> {
-        let limit = check_limit(input.limit, 20)?;
-        let cursor = Cursor::parse(input.cursor.as_deref())?;
+        let paging = Paging::parse(input.limit, 20, input.cursor.as_deref(), input.since_minutes)?;
         if let Some(s) = &input.status
             && s != "error"
             && s != "ok"
         {
             return Err(invalid(format!("status must be \"error\" or \"ok\", not {s:?}")));
         }
-        let from = window_start(input.since_minutes)?;
         let attribute = match input.attribute.as_deref() {
             Some(a) => Some(
                 a.split_once('=')
@@ -629,11 +694,9 @@ impl MissionMcp {
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
             None => None,
         };
-        let scope = scope_of(&context.extensions);
         let page = self
-            .blocking(move |source| {
-                let store = source.store(scope.as_deref())?;
-                let mut q = store.query().time_range(from.unwrap_or(Timestamp(0)), cursor.until());
+            .scoped_page(&context, paging, move |store, from, until| {
+                let mut q = store.query().time_range(from, until);
                 if let Some(a) = &input.agent {
                     q = q.agent(a);
                 }
@@ -665,7 +728,7 @@ impl MissionMcp {
                     })
                     .map(|t| serde_json::to_value(t).unwrap_or_default())
                     .collect();
-                Ok(page(rows, cursor, limit).with_unreadable(&store))
+                Ok(rows)
             })
             .await?;
         let text = table(
@@ -767,9 +830,7 @@ impl MissionMcp {
         Parameters(input): Parameters<SearchInput>,
         context: RequestContext<RoleServer>,
     ) -> Result<Answer<Page>, ErrorData> {
-        let limit = check_limit(input.limit, 50)?;
-        let cursor = Cursor::parse(input.cursor.as_deref())?;
-        let from = window_start(input.since_minutes)?;
+        let paging = Paging::parse(input.limit, 50, input.cursor.as_deref(), input.since_minutes)?;
         if let Some(t) = &input.thread_id {
             check_thread_id(t)?;
         }
@@ -780,12 +841,9 @@ impl MissionMcp {
                 "level must be trace, debug, info, warn or error, not {l:?}"
             )));
         }
-        let scope = scope_of(&context.extensions);
         let page = self
-            .blocking(move |source| {
-                let store = source.store(scope.as_deref())?;
-                let rows = search(&store, &input, from, cursor)?;
-                Ok(page(rows, cursor, limit).with_unreadable(&store))
+            .scoped_page(&context, paging, move |store, from, until| {
+                search(store, &input, from, until)
             })
             .await?;
         let text = table(
@@ -822,12 +880,13 @@ impl MissionMcp {
     }
 }
 
-/// The events `search_events` finds, oldest first, as JSON objects of text values.
+/// The events `search_events` finds from `from` to `until`, oldest first, as JSON objects of
+/// text values.
 fn search(
     store: &Store,
     input: &SearchInput,
-    from: Option<Timestamp>,
-    cursor: Cursor,
+    from: Timestamp,
+    until: Timestamp,
 ) -> Result<Vec<serde_json::Value>, ErrorData> {
     let mut q = store
         .query()
@@ -842,7 +901,7 @@ fn search(
             col::LOG_LEVEL,
             col::LOG_MESSAGE,
         ])
-        .time_range(from.unwrap_or(Timestamp(0)), cursor.until());
+        .time_range(from, until);
     for (value, set) in [
         (&input.kind, mission_store::Query::kind as fn(_, &str) -> _),
         (&input.name, mission_store::Query::name),
