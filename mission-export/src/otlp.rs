@@ -423,6 +423,45 @@ pub struct OtlpSink {
     _metrics_runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// The exporter of one signal (`$exporter`: `opentelemetry_otlp::SpanExporter`, `LogExporter`
+/// or `MetricExporter`) for `$config`'s protocol: OTLP/HTTP to `{endpoint}$path` leaving each
+/// answer in `$answer`, or OTLP/gRPC built while `$enter` (a runtime's enter guard) is held,
+/// as the tonic client must be. A macro, not a function: the three builders share no trait for
+/// `with_http`, `with_tonic` and `build`. Evaluates to `Result<exporter, String>`.
+macro_rules! signal_exporter {
+    ($config:expr, $exporter:ty, $path:literal, $ca:expr, $answer:expr, $enter:expr) => {
+        match $config.protocol {
+            OtlpProtocol::HttpProtobuf => $config
+                .http_exporter(<$exporter>::builder().with_http(), $path, $ca, $answer)
+                .and_then(|builder| builder.build().map_err(|e| e.to_string())),
+            OtlpProtocol::Grpc => {
+                let _guard = $enter;
+                $config
+                    .grpc_exporter(<$exporter>::builder().with_tonic(), $ca)
+                    .and_then(|builder| builder.build().map_err(|e| e.to_string()))
+            }
+        }
+    };
+}
+pub(crate) use signal_exporter;
+
+/// One export attempt of a span or log worker, run the way `protocol` needs (the blocking
+/// HTTP client on this thread; gRPC on the worker's runtime), and its answer classified.
+fn attempt(
+    protocol: OtlpProtocol,
+    signal: Signal,
+    runtime: &tokio::runtime::Runtime,
+    answer: &AnswerSlot,
+    export: impl Future<Output = opentelemetry_sdk::error::OTelSdkResult>,
+) -> delivery::Outcome {
+    match protocol {
+        OtlpProtocol::HttpProtobuf => {
+            classify_http(signal, block_on(export).map_err(|e| e.to_string()), answer)
+        }
+        OtlpProtocol::Grpc => classify_grpc(runtime.block_on(export).map_err(|e| e.to_string())),
+    }
+}
+
 /// Starts an exporter thread for one signal; `build` makes its exporter inside the thread's
 /// runtime (the gRPC client must be made inside one) and returns the export function.
 fn spawn_worker<T, B>(
@@ -530,37 +569,18 @@ impl OtlpSink {
                 spans.clone(),
                 move |runtime, config| {
                     let answer = AnswerSlot::default();
-                    let built = match config.protocol {
-                        OtlpProtocol::HttpProtobuf => config
-                            .http_exporter(
-                                opentelemetry_otlp::SpanExporter::builder().with_http(),
-                                "/v1/traces",
-                                span_ca.as_deref(),
-                                &answer,
-                            )?
-                            .build(),
-                        OtlpProtocol::Grpc => {
-                            let _guard = runtime.enter();
-                            config
-                                .grpc_exporter(
-                                    opentelemetry_otlp::SpanExporter::builder().with_tonic(),
-                                    span_ca.as_deref(),
-                                )?
-                                .build()
-                        }
-                    };
-                    let mut exporter = built.map_err(|e| e.to_string())?;
+                    let mut exporter = signal_exporter!(
+                        config,
+                        opentelemetry_otlp::SpanExporter,
+                        "/v1/traces",
+                        span_ca.as_deref(),
+                        &answer,
+                        runtime.enter()
+                    )?;
                     exporter.set_resource(&span_resource);
                     let protocol = config.protocol;
-                    Ok(Box::new(move |batch: Vec<SpanData>| match protocol {
-                        OtlpProtocol::HttpProtobuf => {
-                            let result =
-                                block_on(exporter.export(batch)).map_err(|e| e.to_string());
-                            classify_http(Signal::Traces, result, &answer)
-                        }
-                        OtlpProtocol::Grpc => classify_grpc(
-                            runtime.block_on(exporter.export(batch)).map_err(|e| e.to_string()),
-                        ),
+                    Ok(Box::new(move |batch: Vec<SpanData>| {
+                        attempt(protocol, Signal::Traces, runtime, &answer, exporter.export(batch))
                     }))
                 },
             )?);
@@ -577,42 +597,21 @@ impl OtlpSink {
                 logs.clone(),
                 move |runtime, config| {
                     let answer = AnswerSlot::default();
-                    let built = match config.protocol {
-                        OtlpProtocol::HttpProtobuf => config
-                            .http_exporter(
-                                opentelemetry_otlp::LogExporter::builder().with_http(),
-                                "/v1/logs",
-                                log_ca.as_deref(),
-                                &answer,
-                            )?
-                            .build(),
-                        OtlpProtocol::Grpc => {
-                            let _guard = runtime.enter();
-                            config
-                                .grpc_exporter(
-                                    opentelemetry_otlp::LogExporter::builder().with_tonic(),
-                                    log_ca.as_deref(),
-                                )?
-                                .build()
-                        }
-                    };
-                    let mut exporter = built.map_err(|e| e.to_string())?;
+                    let mut exporter = signal_exporter!(
+                        config,
+                        opentelemetry_otlp::LogExporter,
+                        "/v1/logs",
+                        log_ca.as_deref(),
+                        &answer,
+                        runtime.enter()
+                    )?;
                     exporter.set_resource(&log_resource);
                     let protocol = config.protocol;
                     Ok(Box::new(move |records: Vec<SdkLogRecord>| {
                         let pairs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
                             records.iter().map(|r| (r, &log_scope)).collect();
                         let batch = LogBatch::new(&pairs);
-                        match protocol {
-                            OtlpProtocol::HttpProtobuf => {
-                                let result =
-                                    block_on(exporter.export(batch)).map_err(|e| e.to_string());
-                                classify_http(Signal::Logs, result, &answer)
-                            }
-                            OtlpProtocol::Grpc => classify_grpc(
-                                runtime.block_on(exporter.export(batch)).map_err(|e| e.to_string()),
-                            ),
-                        }
+                        attempt(protocol, Signal::Logs, runtime, &answer, exporter.export(batch))
                     }))
                 },
             )?);

@@ -16,7 +16,7 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 
 use super::delivery::{AnswerSlot, Outcome, Shared, Signal, classify_grpc, classify_http, lock};
-use super::{OtlpConfig, OtlpProtocol, semconv};
+use super::{OtlpConfig, OtlpProtocol, semconv, signal_exporter};
 
 /// The GenAI client metrics (semconv 1.37), aggregated by the SDK and exported periodically.
 pub(super) struct GenAiMetrics {
@@ -162,41 +162,30 @@ impl GenAiMetrics {
             message,
         };
         let answer = AnswerSlot::default();
-        let (exporter, runtime) = match config.protocol {
-            OtlpProtocol::HttpProtobuf => (
-                config
-                    .http_exporter(
-                        opentelemetry_otlp::MetricExporter::builder().with_http(),
-                        "/v1/metrics",
-                        ca,
-                        &answer,
-                    )
-                    .map_err(bad)?
-                    .build(),
-                None,
-            ),
-            OtlpProtocol::Grpc => {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
+        // Over gRPC, a runtime of its own drives the exporter's connection (the periodic
+        // reader exports from its own thread); the blocking HTTP client needs none.
+        let runtime = match config.protocol {
+            OtlpProtocol::HttpProtobuf => None,
+            OtlpProtocol::Grpc => Some(
+                tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
                     .thread_name("mission-otlp-metrics")
                     .enable_all()
                     .build()
-                    .map_err(|e| bad(e.to_string()))?;
-                let exporter = {
-                    let _guard = runtime.enter();
-                    config
-                        .grpc_exporter(
-                            opentelemetry_otlp::MetricExporter::builder().with_tonic(),
-                            ca,
-                        )
-                        .map_err(bad)?
-                        .build()
-                };
-                (exporter, Some(runtime))
-            }
+                    .map_err(|e| bad(e.to_string()))?,
+            ),
         };
+        let exporter = signal_exporter!(
+            config,
+            opentelemetry_otlp::MetricExporter,
+            "/v1/metrics",
+            ca,
+            &answer,
+            runtime.as_ref().map(tokio::runtime::Runtime::enter)
+        )
+        .map_err(bad)?;
         let exporter = CountedMetricExporter {
-            inner: exporter.map_err(|e| bad(e.to_string()))?,
+            inner: exporter,
             answer: (config.protocol == OtlpProtocol::HttpProtobuf).then_some(answer),
             counters,
             throttled_until: std::sync::Mutex::new(None),
