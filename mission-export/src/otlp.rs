@@ -110,6 +110,7 @@ pub enum OtlpProtocol {
 
 /// Where and how to export.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OtlpConfig {
     /// The collector's base URL (`http://localhost:4318` for HTTP; `/v1/traces` is appended).
     pub endpoint: String,
@@ -153,6 +154,81 @@ pub struct OtlpConfig {
     /// A PEM file of CA certificates trusted for an `https://` endpoint besides the system's
     /// roots (a collector behind a private CA). See [`crate::tls`].
     pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// Builder methods: start from a constructor or [`Default`] and set what differs.
+impl OtlpConfig {
+    /// Sets [`endpoint`](Self::endpoint).
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = endpoint.into();
+        self
+    }
+
+    /// Sets [`protocol`](Self::protocol).
+    pub fn with_protocol(mut self, protocol: OtlpProtocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Sets [`service_name`](Self::service_name).
+    pub fn with_service_name(mut self, service_name: impl Into<String>) -> Self {
+        self.service_name = service_name.into();
+        self
+    }
+
+    /// Sets [`tenant`](Self::tenant).
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = tenant.into();
+        self
+    }
+
+    /// Sets [`timeout`](Self::timeout).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`queue_capacity`](Self::queue_capacity).
+    pub fn with_queue_capacity(mut self, queue_capacity: usize) -> Self {
+        self.queue_capacity = queue_capacity;
+        self
+    }
+
+    /// Sets [`batch_size`](Self::batch_size).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Sets [`batch_delay`](Self::batch_delay).
+    pub fn with_batch_delay(mut self, batch_delay: Duration) -> Self {
+        self.batch_delay = batch_delay;
+        self
+    }
+
+    /// Sets [`retry_window`](Self::retry_window).
+    pub fn with_retry_window(mut self, retry_window: Duration) -> Self {
+        self.retry_window = retry_window;
+        self
+    }
+
+    /// Sets [`flush_timeout`](Self::flush_timeout).
+    pub fn with_flush_timeout(mut self, flush_timeout: Duration) -> Self {
+        self.flush_timeout = flush_timeout;
+        self
+    }
+
+    /// Sets [`metrics_interval`](Self::metrics_interval).
+    pub fn with_metrics_interval(mut self, metrics_interval: Duration) -> Self {
+        self.metrics_interval = metrics_interval;
+        self
+    }
+
+    /// Sets [`headers`](Self::headers).
+    pub fn with_headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.headers = headers;
+        self
+    }
 }
 
 impl OtlpConfig {

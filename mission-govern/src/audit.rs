@@ -213,11 +213,27 @@ pub enum SyncPolicy {
 /// How the audit log writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AuditConfig {
     /// The active file is rotated once it would grow past this many bytes (default 64 MiB).
     pub max_file_bytes: u64,
     /// When records reach stable storage.
     pub sync: SyncPolicy,
+}
+
+/// Builder methods: start from a constructor or [`Default`] and set what differs.
+impl AuditConfig {
+    /// Sets [`max_file_bytes`](Self::max_file_bytes).
+    pub fn with_max_file_bytes(mut self, max_file_bytes: u64) -> Self {
+        self.max_file_bytes = max_file_bytes;
+        self
+    }
+
+    /// Sets [`sync`](Self::sync).
+    pub fn with_sync(mut self, sync: SyncPolicy) -> Self {
+        self.sync = sync;
+        self
+    }
 }
 
 impl Default for AuditConfig {

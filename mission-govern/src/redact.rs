@@ -274,6 +274,7 @@ fn default_min_len() -> usize {
 /// Deserialises from TOML or JSON ([`from_file`](Self::from_file)).
 #[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RedactionConfig {
     /// The secret key of the keyed hash in replacement tokens, at least [`MIN_KEY_BYTES`]
     /// bytes. Keep it out of the store: whoever has it can confirm a guessed value.
@@ -282,6 +283,21 @@ pub struct RedactionConfig {
     pub default: RedactionRules,
     /// Per-tenant changes to the default rules, by tenant name.
     pub tenants: BTreeMap<String, RedactionOverride>,
+}
+
+/// Builder methods: start from a constructor or [`Default`] and set what differs.
+impl RedactionConfig {
+    /// Sets [`default`](Self::default).
+    pub fn with_default(mut self, default: RedactionRules) -> Self {
+        self.default = default;
+        self
+    }
+
+    /// Sets [`tenants`](Self::tenants).
+    pub fn with_tenants(mut self, tenants: BTreeMap<String, RedactionOverride>) -> Self {
+        self.tenants = tenants;
+        self
+    }
 }
 
 impl std::fmt::Debug for RedactionConfig {

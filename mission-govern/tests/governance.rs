@@ -708,7 +708,8 @@ mod audit_trail {
     #[test]
     fn rotation_keeps_one_chain_across_files() {
         let dir = TempDir::new("audit-rotate");
-        let config = AuditConfig { max_file_bytes: 1024, sync: SyncPolicy::OnRotate };
+        let config =
+            AuditConfig::default().with_max_file_bytes(1024).with_sync(SyncPolicy::OnRotate);
         let log = AuditLog::open_with(&dir.0, config).expect("open");
         for i in 0..40 {
             log.append("admin_action", "admin:jo", "acme", json!({"i": i})).expect("append");

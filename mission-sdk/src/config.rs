@@ -22,6 +22,7 @@ use crate::{Error, Result};
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct MissionConfig {
     /// The tenant events belong to (`MISSION_TENANT`; default `default`).
     pub tenant: Option<String>,
@@ -78,8 +79,114 @@ pub struct MissionConfig {
     pub otlp: Option<OtlpSettings>,
 }
 
+/// Builder methods: start from a constructor or [`Default`] and set what differs.
+impl MissionConfig {
+    /// Sets [`tenant`](Self::tenant).
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Sets [`service_name`](Self::service_name).
+    pub fn with_service_name(mut self, service_name: impl Into<String>) -> Self {
+        self.service_name = Some(service_name.into());
+        self
+    }
+
+    /// Sets [`store`](Self::store).
+    pub fn with_store(mut self, store: bool) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Sets [`store_root`](Self::store_root).
+    pub fn with_store_root(mut self, store_root: PathBuf) -> Self {
+        self.store_root = Some(store_root);
+        self
+    }
+
+    /// Sets [`models`](Self::models).
+    pub fn with_models(mut self, models: bool) -> Self {
+        self.models = Some(models);
+        self
+    }
+
+    /// Sets [`directives`](Self::directives).
+    pub fn with_directives(mut self, directives: Vec<PathBuf>) -> Self {
+        self.directives = Some(directives);
+        self
+    }
+
+    /// Sets [`policy_file`](Self::policy_file).
+    pub fn with_policy_file(mut self, policy_file: PathBuf) -> Self {
+        self.policy_file = Some(policy_file);
+        self
+    }
+
+    /// Sets [`redaction_file`](Self::redaction_file).
+    pub fn with_redaction_file(mut self, redaction_file: PathBuf) -> Self {
+        self.redaction_file = Some(redaction_file);
+        self
+    }
+
+    /// Sets [`recorder`](Self::recorder).
+    pub fn with_recorder(mut self, recorder: RecorderConfig) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Sets [`prices_file`](Self::prices_file).
+    pub fn with_prices_file(mut self, prices_file: PathBuf) -> Self {
+        self.prices_file = Some(prices_file);
+        self
+    }
+
+    /// Sets [`in_flight_after`](Self::in_flight_after).
+    pub fn with_in_flight_after(mut self, in_flight_after: Duration) -> Self {
+        self.in_flight_after = Some(in_flight_after);
+        self
+    }
+
+    /// Sets [`retention`](Self::retention).
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
+    /// Sets [`allow_short_retention`](Self::allow_short_retention).
+    pub fn with_allow_short_retention(mut self, allow_short_retention: bool) -> Self {
+        self.allow_short_retention = Some(allow_short_retention);
+        self
+    }
+
+    /// Sets [`compliance`](Self::compliance).
+    pub fn with_compliance(mut self, compliance: Vec<String>) -> Self {
+        self.compliance = Some(compliance);
+        self
+    }
+
+    /// Sets [`log_level`](Self::log_level).
+    pub fn with_log_level(mut self, log_level: Level) -> Self {
+        self.log_level = Some(log_level);
+        self
+    }
+
+    /// Sets [`capture_content`](Self::capture_content).
+    pub fn with_capture_content(mut self, capture_content: Vec<String>) -> Self {
+        self.capture_content = Some(capture_content);
+        self
+    }
+
+    /// Sets [`otlp`](Self::otlp).
+    pub fn with_otlp(mut self, otlp: OtlpSettings) -> Self {
+        self.otlp = Some(otlp);
+        self
+    }
+}
+
 /// A configuration with every setting decided.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ResolvedConfig {
     /// The tenant.
     pub tenant: String,
@@ -317,6 +424,7 @@ impl MissionConfig {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct OtlpSettings {
     /// The collector's base URL (`MISSION_OTLP_ENDPOINT`); export is on when there is one.
     pub endpoint: Option<String>,
@@ -328,6 +436,39 @@ pub struct OtlpSettings {
     pub logs: Option<bool>,
     /// Export the GenAI metrics (default on; `OTEL_METRICS_EXPORTER=none` turns it off).
     pub metrics: Option<bool>,
+}
+
+/// Builder methods: start from a constructor or [`Default`] and set what differs.
+impl OtlpSettings {
+    /// Sets [`endpoint`](Self::endpoint).
+    pub fn with_endpoint(mut self, endpoint: Option<String>) -> Self {
+        self.endpoint = endpoint;
+        self
+    }
+
+    /// Sets [`protocol`](Self::protocol).
+    pub fn with_protocol(mut self, protocol: Option<String>) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Sets [`traces`](Self::traces).
+    pub fn with_traces(mut self, traces: Option<bool>) -> Self {
+        self.traces = traces;
+        self
+    }
+
+    /// Sets [`logs`](Self::logs).
+    pub fn with_logs(mut self, logs: Option<bool>) -> Self {
+        self.logs = logs;
+        self
+    }
+
+    /// Sets [`metrics`](Self::metrics).
+    pub fn with_metrics(mut self, metrics: Option<bool>) -> Self {
+        self.metrics = metrics;
+        self
+    }
 }
 
 impl OtlpSettings {

@@ -61,7 +61,7 @@
 //! | [`Agent`], [`Thread`], [`Span`] | the recording API: guards that record when they end or drop |
 //! | [`PriceTable`] | model prices; cost computed when a call is recorded, cached tokens included once |
 //! | [`EventFilter`], [`Subscription`] | the live hub: in-process subscribers with bounded lag |
-//! | [`MissionConfig`] | every setting, from TOML/JSON or `MISSION_*` variables |
+//! | [`MissionConfig`] | every setting, from TOML/JSON or `MISSION_*` variables (this and the other settings structs — `SamplingConfig`, `ModelConfig`, `OtlpSettings` — are `#[non_exhaustive]`: start from `Default` and set what differs with their `with_*` methods) |
 //! | `DashboardConfig`, `DashboardServer` | the live dashboard in a browser, served by the agent (`MissionControl::serve_dashboard`) or over a store (`dashboard::serve_store`); feature `dashboard` |
 //! | `McpHttpConfig`, `McpHttpServer` | the MCP server over HTTP, served by the agent (`MissionControl::serve_mcp`); feature `mcp-http` |
 //! | `ModelConfig`, `ModelStats` | anomaly detection per stream with its likely cause, memory sampling and leak prediction (`sinks::anomaly`); feature `models` |

@@ -50,15 +50,13 @@ fn a_tenant_pack_redacts_audits_access_and_is_itself_audited() {
         .ignore_environment()
         .with_tenant("clinic")
         .with_store_root(&root)
-        .with_redaction(mission_sdk::RedactionConfig {
-            key: KEY.into(),
-            default: mission_sdk::redact::RedactionRules {
+        .with_redaction(mission_sdk::RedactionConfig::with_key(KEY).with_default(
+            mission_sdk::redact::RedactionRules {
                 emails: false,
                 capture_content: true,
                 ..Default::default()
             },
-            ..Default::default()
-        })
+        ))
         .with_tenant_compliance("clinic", CompliancePack::preset("hipaa").unwrap())
         .with_policy(PolicySet::from_toml_str("default = \"allow\"").unwrap())
         .build()
@@ -111,8 +109,7 @@ fn packs_need_a_key_and_a_store_and_name_bad_specs() {
         .build()
         .expect_err("refused");
     assert!(no_store.to_string().contains("store"), "{no_store}");
-    let config =
-        mission_sdk::MissionConfig { compliance: Some(vec!["sox".into()]), ..Default::default() };
+    let config = mission_sdk::MissionConfig::default().with_compliance(vec!["sox".into()]);
     let unknown = MissionControl::builder()
         .ignore_environment()
         .with_config(config)

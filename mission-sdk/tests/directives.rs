@@ -1068,7 +1068,7 @@ fn a_firing_directive_records_more_logs_and_threads_until_it_resolves() {
         .with_store_root(&root)
         .without_models()
         .with_log_level(Level::Warn)
-        .with_sampling(SamplingConfig { rate: 0.0, ..SamplingConfig::default() })
+        .with_sampling(SamplingConfig::default().with_rate(0.0))
         .with_directives(set)
         .build()
         .expect("build");

@@ -95,7 +95,7 @@ fn a_tripled_model_latency_is_caught_with_the_model_as_its_cause() {
     let control = MissionControl::builder()
         .ignore_environment()
         .with_store_root(&root)
-        .with_models(ModelConfig { memory_interval: None, ..ModelConfig::default() })
+        .with_models(ModelConfig::default().with_memory_interval(None))
         .build()
         .unwrap();
     let live = control
@@ -141,11 +141,11 @@ fn an_error_burst_raises_an_error_rate_anomaly() {
     let control = MissionControl::builder()
         .ignore_environment()
         .without_store()
-        .with_models(ModelConfig {
-            memory_interval: None,
-            error_bucket: Duration::from_secs(60),
-            ..ModelConfig::default()
-        })
+        .with_models(
+            ModelConfig::default()
+                .with_memory_interval(None)
+                .with_error_bucket(Duration::from_secs(60)),
+        )
         .build()
         .unwrap();
     let live = control
@@ -191,11 +191,7 @@ fn streams_stay_within_their_bound_and_evictions_are_counted() {
     let control = MissionControl::builder()
         .ignore_environment()
         .without_store()
-        .with_models(ModelConfig {
-            max_streams: 16,
-            memory_interval: None,
-            ..ModelConfig::default()
-        })
+        .with_models(ModelConfig::default().with_max_streams(16).with_memory_interval(None))
         .build()
         .unwrap();
     let agent = control.agent("crawler");
@@ -232,10 +228,7 @@ fn process_memory_is_sampled_and_recorded_as_a_metric() {
         .ignore_environment()
         .with_store_root(&root)
         .with_service_name("memory-test")
-        .with_models(ModelConfig {
-            memory_interval: Some(Duration::from_millis(1)),
-            ..ModelConfig::default()
-        })
+        .with_models(ModelConfig::default().with_memory_interval(Some(Duration::from_millis(1))))
         .build()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -258,7 +251,7 @@ fn process_memory_is_sampled_and_recorded_as_a_metric() {
 #[test]
 fn learned_state_survives_a_restart_so_a_new_run_pages_at_once() {
     let root = temp_root("restart");
-    let config = || ModelConfig { memory_interval: None, ..ModelConfig::default() };
+    let config = || ModelConfig::default().with_memory_interval(None);
     let build = || {
         MissionControl::builder()
             .ignore_environment()
@@ -317,30 +310,18 @@ fn model_settings_out_of_range_are_refused_naming_field_and_range() {
             .with_models(models)
             .build()
     };
-    let quiet = || ModelConfig { memory_interval: None, ..ModelConfig::default() };
+    let quiet = || ModelConfig::default().with_memory_interval(None);
     assert_eq!(ModelConfig::default().validate(), Ok(()));
     drop(build(quiet()).expect("the defaults pass"));
     let cases = [
-        (ModelConfig { max_streams: 0, ..quiet() }, "max_streams", "1048576"),
-        (ModelConfig { history: 1 << 30, ..quiet() }, "history", "65536"),
-        (ModelConfig { error_bucket: Duration::ZERO, ..quiet() }, "error_bucket", "1s"),
-        (ModelConfig { queue_batches: 0, ..quiet() }, "queue_batches", "1048576"),
-        (
-            ModelConfig { memory_interval: Some(Duration::ZERO), ..quiet() },
-            "memory_interval",
-            "1ms",
-        ),
-        (ModelConfig { memory_limit: Some(10), ..quiet() }, "memory_limit", "1048576"),
-        (
-            ModelConfig { leak_horizon: Duration::from_secs(1), ..quiet() },
-            "leak_horizon",
-            "60s to 31536000s",
-        ),
-        (
-            ModelConfig { max_anomalies_per_minute: u32::MAX, ..quiet() },
-            "max_anomalies_per_minute",
-            "1000000",
-        ),
+        (quiet().with_max_streams(0), "max_streams", "1048576"),
+        (quiet().with_history(1 << 30), "history", "65536"),
+        (quiet().with_error_bucket(Duration::ZERO), "error_bucket", "1s"),
+        (quiet().with_queue_batches(0), "queue_batches", "1048576"),
+        (quiet().with_memory_interval(Some(Duration::ZERO)), "memory_interval", "1ms"),
+        (quiet().with_memory_limit(Some(10)), "memory_limit", "1048576"),
+        (quiet().with_leak_horizon(Duration::from_secs(1)), "leak_horizon", "60s to 31536000s"),
+        (quiet().with_max_anomalies_per_minute(u32::MAX), "max_anomalies_per_minute", "1000000"),
     ];
     for (models, field, range) in cases {
         let err = build(models).expect_err(field).to_string();
@@ -360,7 +341,7 @@ fn a_drop_in_a_score_is_an_anomaly_of_its_score_series() {
     let control = MissionControl::builder()
         .ignore_environment()
         .with_store_root(&root)
-        .with_models(ModelConfig { memory_interval: None, ..ModelConfig::default() })
+        .with_models(ModelConfig::default().with_memory_interval(None))
         .build()
         .unwrap();
     let live = control

@@ -218,12 +218,10 @@ fn control_with(otlp: OtlpSink, store: &PathBuf) -> MissionControl {
 }
 
 fn config(endpoint: OtlpConfig) -> OtlpConfig {
-    OtlpConfig {
-        service_name: "otlp-test".into(),
-        tenant: "acme".into(),
-        batch_delay: Duration::from_millis(50),
-        ..endpoint
-    }
+    endpoint
+        .with_service_name("otlp-test")
+        .with_tenant("acme")
+        .with_batch_delay(Duration::from_millis(50))
 }
 
 #[test]
@@ -306,11 +304,11 @@ fn an_untrusted_certificate_is_a_counted_failure_not_an_export() {
     let receiver = Receiver::start_tls();
     let store = temp_store("untrusted");
     // Only the system's roots: the test CA is not among them.
-    let otlp = OtlpSink::new(OtlpConfig {
-        retry_window: Duration::from_millis(300),
-        flush_timeout: Duration::from_secs(2),
-        ..config(OtlpConfig::http(&receiver.https))
-    })
+    let otlp = OtlpSink::new(
+        config(OtlpConfig::http(&receiver.https))
+            .with_retry_window(Duration::from_millis(300))
+            .with_flush_timeout(Duration::from_secs(2)),
+    )
     .expect("exporter");
     let stats = otlp.stats_reader();
     let control = control_with(otlp, &store);
@@ -354,10 +352,9 @@ fn nothing_is_lost_across_a_receiver_restart_within_the_retry_window() {
     let first = Receiver::start(0, 0);
     let port = Receiver::port(&first.http);
     let store = temp_store("restart");
-    let otlp = OtlpSink::new(config(OtlpConfig {
-        retry_window: Duration::from_secs(60),
-        ..OtlpConfig::http(&first.http)
-    }))
+    let otlp = OtlpSink::new(config(
+        OtlpConfig::http(&first.http).with_retry_window(Duration::from_secs(60)),
+    ))
     .expect("exporter");
     let stats = otlp.stats_reader();
     let control = control_with(otlp, &store);
@@ -401,10 +398,7 @@ fn the_builder_wires_export_with_this_instance_s_service_and_tenant() {
         .with_service_name("otlp-test")
         .with_tenant("acme")
         .with_store_root(&store)
-        .with_otlp(OtlpConfig {
-            batch_delay: Duration::from_millis(50),
-            ..OtlpConfig::http(&receiver.http)
-        })
+        .with_otlp(OtlpConfig::http(&receiver.http).with_batch_delay(Duration::from_millis(50)))
         .build()
         .expect("build");
     let thread_id = record_workload(&control);
@@ -592,10 +586,7 @@ mod redacted_export {
             .with_store_root(&store)
             .without_models()
             .with_redaction(RedactionConfig::with_key(KEY))
-            .with_otlp(OtlpConfig {
-                batch_delay: Duration::from_millis(20),
-                ..OtlpConfig::http(&receiver.http)
-            })
+            .with_otlp(OtlpConfig::http(&receiver.http).with_batch_delay(Duration::from_millis(20)))
             .build()
             .expect("build");
         let redactor = Redactor::new(RedactionConfig::with_key(KEY)).expect("redactor");
@@ -855,7 +846,7 @@ mod picky_backends {
         });
         let flush_timeout = Duration::from_secs(30);
         let (control, stats, store) =
-            control(OtlpConfig { flush_timeout, ..OtlpConfig::http(&picky.url) }, "phoenix");
+            control(OtlpConfig::http(&picky.url).with_flush_timeout(flush_timeout), "phoenix");
         let thread_id = record_workload(&control);
         control.log(mission_sdk::Level::Info, "one log line", &[]);
         let started = Instant::now();
@@ -946,13 +937,13 @@ mod picky_backends {
     fn settings_out_of_their_range_are_errors_naming_the_field() {
         let base = || OtlpConfig::http("http://127.0.0.1:9");
         for (field, config) in [
-            ("queue_capacity", OtlpConfig { queue_capacity: 0, ..base() }),
-            ("batch_size", OtlpConfig { batch_size: 70_000, ..base() }),
-            ("timeout", OtlpConfig { timeout: Duration::ZERO, ..base() }),
-            ("flush_timeout", OtlpConfig { flush_timeout: Duration::from_secs(3600), ..base() }),
-            ("metrics_interval", OtlpConfig { metrics_interval: Duration::ZERO, ..base() }),
-            ("retry_window", OtlpConfig { retry_window: Duration::from_secs(90_000), ..base() }),
-            ("batch_delay", OtlpConfig { batch_delay: Duration::from_secs(61), ..base() }),
+            ("queue_capacity", base().with_queue_capacity(0)),
+            ("batch_size", base().with_batch_size(70_000)),
+            ("timeout", base().with_timeout(Duration::ZERO)),
+            ("flush_timeout", base().with_flush_timeout(Duration::from_secs(3600))),
+            ("metrics_interval", base().with_metrics_interval(Duration::ZERO)),
+            ("retry_window", base().with_retry_window(Duration::from_secs(90_000))),
+            ("batch_delay", base().with_batch_delay(Duration::from_secs(61))),
         ] {
             let Err(err) = OtlpSink::new(config).map(|_| ()) else { panic!("{field} is checked") };
             assert!(err.to_string().contains(field), "{field}: {err}");
@@ -1093,11 +1084,11 @@ mod picky_backends {
     fn a_failing_backend_holds_neither_flush_nor_shutdown_and_health_says_so() {
         let picky = Picky::start(|_, _| text(503, "down for maintenance"));
         let flush_timeout = Duration::from_secs(30);
-        let config = OtlpConfig {
-            flush_timeout,
-            retry_window: Duration::from_secs(600),
-            ..OtlpConfig::http(&picky.url).with_logs(false).with_metrics(false)
-        };
+        let config = OtlpConfig::http(&picky.url)
+            .with_logs(false)
+            .with_metrics(false)
+            .with_flush_timeout(flush_timeout)
+            .with_retry_window(Duration::from_secs(600));
         let (control, stats, store) = control(config, "failing");
         assert!(control.health_report().healthy, "nothing failed yet");
         record_workload(&control);

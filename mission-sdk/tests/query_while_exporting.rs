@@ -163,12 +163,12 @@ fn a_query_answers_what_was_recorded_while_the_exporter_holds_a_request() {
     let gate = Arc::new(Gate::default());
     let url = holding_receiver(gate.clone());
     let dir = TempDir::new("query-while-exporting");
-    let otlp = OtlpConfig {
-        timeout: Duration::from_secs(120),
-        flush_timeout: Duration::from_secs(120),
-        retry_window: Duration::from_secs(600),
-        ..OtlpConfig::http(&url).with_logs(false).with_metrics(false)
-    };
+    let otlp = OtlpConfig::http(&url)
+        .with_logs(false)
+        .with_metrics(false)
+        .with_timeout(Duration::from_secs(120))
+        .with_flush_timeout(Duration::from_secs(120))
+        .with_retry_window(Duration::from_secs(600));
     let control = MissionControl::builder()
         .ignore_environment()
         .with_store_root(&dir.0)

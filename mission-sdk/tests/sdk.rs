@@ -412,11 +412,9 @@ fn sampling_keeps_every_interesting_thread_and_counts_what_it_skips() {
     let control = MissionControl::builder()
         .ignore_environment()
         .with_store_root(&dir.0)
-        .with_sampling(SamplingConfig {
-            rate: 0.0,
-            slow_span: Duration::from_secs(30),
-            ..SamplingConfig::default()
-        })
+        .with_sampling(
+            SamplingConfig::default().with_rate(0.0).with_slow_span(Duration::from_secs(30)),
+        )
         .build()
         .expect("build");
     let agent = control.agent("sampled-agent");
@@ -516,19 +514,11 @@ fn sampling_settings_out_of_range_are_refused_naming_field_and_range() {
     assert_eq!(SamplingConfig::default().validate(), Ok(()));
     drop(build(SamplingConfig::default()).expect("the defaults pass"));
     let cases = [
-        (SamplingConfig { rate: 1.5, ..Default::default() }, "rate", "0 to 1"),
-        (SamplingConfig { rate: f64::NAN, ..Default::default() }, "rate", "0 to 1"),
-        (
-            SamplingConfig { slow_span: Duration::ZERO, ..Default::default() },
-            "slow_span",
-            "1us to 86400s",
-        ),
-        (SamplingConfig { max_wait: Duration::ZERO, ..Default::default() }, "max_wait", "1ms"),
-        (
-            SamplingConfig { max_buffered_events: 0, ..Default::default() },
-            "max_buffered_events",
-            "16777216",
-        ),
+        (SamplingConfig::default().with_rate(1.5), "rate", "0 to 1"),
+        (SamplingConfig::default().with_rate(f64::NAN), "rate", "0 to 1"),
+        (SamplingConfig::default().with_slow_span(Duration::ZERO), "slow_span", "1us to 86400s"),
+        (SamplingConfig::default().with_max_wait(Duration::ZERO), "max_wait", "1ms"),
+        (SamplingConfig::default().with_max_buffered_events(0), "max_buffered_events", "16777216"),
     ];
     for (sampling, field, range) in cases {
         let err = build(sampling).expect_err(field).to_string();

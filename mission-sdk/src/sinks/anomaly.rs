@@ -83,6 +83,7 @@ pub use ranges::{
 
 /// Settings of the models sink.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ModelConfig {
     /// Streams tracked at most; past it the least recently used are evicted (default 1024).
     pub max_streams: usize,
@@ -114,6 +115,87 @@ pub struct ModelConfig {
     pub state_file: Option<std::path::PathBuf>,
     /// Turns a saved state back into a detector (default [`mission_ml::restore_detector`]).
     pub restore: fn(serde_json::Value) -> Option<Box<dyn Detector + Send>>,
+}
+
+/// Builder methods: start from a constructor or [`Default`] and set what differs.
+impl ModelConfig {
+    /// Sets [`max_streams`](Self::max_streams).
+    pub fn with_max_streams(mut self, max_streams: usize) -> Self {
+        self.max_streams = max_streams;
+        self
+    }
+
+    /// Sets [`history`](Self::history).
+    pub fn with_history(mut self, history: usize) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// Sets [`error_bucket`](Self::error_bucket).
+    pub fn with_error_bucket(mut self, error_bucket: Duration) -> Self {
+        self.error_bucket = error_bucket;
+        self
+    }
+
+    /// Sets [`queue_batches`](Self::queue_batches).
+    pub fn with_queue_batches(mut self, queue_batches: usize) -> Self {
+        self.queue_batches = queue_batches;
+        self
+    }
+
+    /// Sets [`memory_interval`](Self::memory_interval).
+    pub fn with_memory_interval(mut self, memory_interval: Option<Duration>) -> Self {
+        self.memory_interval = memory_interval;
+        self
+    }
+
+    /// Sets [`memory_limit`](Self::memory_limit).
+    pub fn with_memory_limit(mut self, memory_limit: Option<u64>) -> Self {
+        self.memory_limit = memory_limit;
+        self
+    }
+
+    /// Sets [`leak_horizon`](Self::leak_horizon).
+    pub fn with_leak_horizon(mut self, leak_horizon: Duration) -> Self {
+        self.leak_horizon = leak_horizon;
+        self
+    }
+
+    /// Sets [`max_anomalies_per_minute`](Self::max_anomalies_per_minute).
+    pub fn with_max_anomalies_per_minute(mut self, max_anomalies_per_minute: u32) -> Self {
+        self.max_anomalies_per_minute = max_anomalies_per_minute;
+        self
+    }
+
+    /// Sets [`detector`](Self::detector).
+    pub fn with_detector(mut self, detector: fn() -> Box<dyn Detector + Send>) -> Self {
+        self.detector = detector;
+        self
+    }
+
+    /// Sets [`metric_detector`](Self::metric_detector).
+    pub fn with_metric_detector(
+        mut self,
+        metric_detector: fn() -> Box<dyn Detector + Send>,
+    ) -> Self {
+        self.metric_detector = metric_detector;
+        self
+    }
+
+    /// Sets [`state_file`](Self::state_file).
+    pub fn with_state_file(mut self, state_file: Option<std::path::PathBuf>) -> Self {
+        self.state_file = state_file;
+        self
+    }
+
+    /// Sets [`restore`](Self::restore).
+    pub fn with_restore(
+        mut self,
+        restore: fn(serde_json::Value) -> Option<Box<dyn Detector + Send>>,
+    ) -> Self {
+        self.restore = restore;
+        self
+    }
 }
 
 impl Default for ModelConfig {

@@ -39,6 +39,7 @@ pub const SAMPLING_MAX_BUFFERED_EVENTS_RANGE: std::ops::RangeInclusive<usize> = 
 /// How threads are sampled.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SamplingConfig {
     /// Fraction of ordinary threads kept, 0 to 1.
     pub rate: f64,
@@ -50,6 +51,33 @@ pub struct SamplingConfig {
     pub max_wait: Duration,
     /// Most events waiting for a decision, over all threads.
     pub max_buffered_events: usize,
+}
+
+/// Builder methods: start from a constructor or [`Default`] and set what differs.
+impl SamplingConfig {
+    /// Sets [`rate`](Self::rate).
+    pub fn with_rate(mut self, rate: f64) -> Self {
+        self.rate = rate;
+        self
+    }
+
+    /// Sets [`slow_span`](Self::slow_span).
+    pub fn with_slow_span(mut self, slow_span: Duration) -> Self {
+        self.slow_span = slow_span;
+        self
+    }
+
+    /// Sets [`max_wait`](Self::max_wait).
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// Sets [`max_buffered_events`](Self::max_buffered_events).
+    pub fn with_max_buffered_events(mut self, max_buffered_events: usize) -> Self {
+        self.max_buffered_events = max_buffered_events;
+        self
+    }
 }
 
 impl SamplingConfig {
