@@ -692,7 +692,8 @@ impl MissionControl {
     ///
     /// # Errors
     /// [`Error::Serve`](crate::Error::Serve) if the address is not loopback and no bearer
-    /// token is configured, a token is too short, or the address cannot be bound.
+    /// token is configured or a token is too short; [`Error::Bind`](crate::Error::Bind)
+    /// (with the operating system's error) if the address cannot be bound.
     #[cfg(feature = "mcp-http")]
     pub fn serve_mcp(&self, config: crate::McpHttpConfig) -> Result<crate::McpHttpServer> {
         Ok(crate::mcp::http::serve(self.mcp_server(), config)?)
@@ -704,7 +705,8 @@ impl MissionControl {
     ///
     /// # Errors
     /// [`Error::Serve`](crate::Error::Serve) if the address is not loopback and no bearer
-    /// token is configured, a token is too short, or the address cannot be bound.
+    /// token is configured or a token is too short; [`Error::Bind`](crate::Error::Bind)
+    /// (with the operating system's error) if the address cannot be bound.
     #[cfg(feature = "dashboard")]
     pub fn serve_dashboard(
         &self,

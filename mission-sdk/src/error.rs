@@ -37,6 +37,32 @@ pub enum Error {
         /// Why not.
         message: String,
     },
+    /// The operating system refused a server its socket, runtime or thread (the address is in use,
+    /// no permission).
+    #[error("cannot serve on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file the SDK wrote for itself (the in-flight spans) is not what it wrote: damaged, or
+    /// written by something else.
+    #[error("cannot parse {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON parser found.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A directive could not be loaded or applied (an unknown preset, a duplicate name).
+    #[error(transparent)]
+    Directive(mission_govern::directives::DirectiveError),
+    /// An exporter could not be built.
+    #[error(transparent)]
+    Export(mission_export::Error),
     /// A score was refused (a value that is not finite, an empty name, an unknown source).
     #[error(transparent)]
     Score(#[from] mission_core::InvalidScore),
@@ -81,7 +107,7 @@ impl From<mission_govern::directives::DirectiveError> for Error {
         match e {
             DirectiveError::Io { path, source } => Error::Io { path, source },
             DirectiveError::Invalid { origin, message } => Error::Config { origin, message },
-            other => Error::Config { origin: "directives".into(), message: other.to_string() },
+            other => Error::Directive(other),
         }
     }
 }
@@ -90,7 +116,7 @@ impl From<mission_export::Error> for Error {
     fn from(e: mission_export::Error) -> Self {
         match e {
             mission_export::Error::Config { origin, message } => Error::Config { origin, message },
-            other => Error::Config { origin: "export".into(), message: other.to_string() },
+            other => Error::Export(other),
         }
     }
 }
@@ -100,6 +126,7 @@ impl From<mission_serve::Error> for Error {
     fn from(e: mission_serve::Error) -> Self {
         match e {
             mission_serve::Error::Serve { addr, message } => Error::Serve { addr, message },
+            mission_serve::Error::Bind { addr, source } => Error::Bind { addr, source },
             other => Error::Serve { addr: String::new(), message: other.to_string() },
         }
     }

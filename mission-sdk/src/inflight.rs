@@ -309,14 +309,13 @@ pub(crate) fn write_atomically(path: &Path, spans: &[InFlightSpan]) -> std::io::
 ///
 /// # Errors
 /// [`Error::Io`](crate::Error::Io) if the file exists but cannot be read;
-/// [`Error::Config`](crate::Error::Config) if it is not the expected JSON.
+/// [`Error::Parse`](crate::Error::Parse) if it is not the expected JSON.
 pub fn read_in_flight_file(store_root: &Path) -> crate::Result<Vec<InFlightSpan>> {
     let path = store_root.join(IN_FLIGHT_FILE);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| crate::Error::Config {
-            origin: path.display().to_string(),
-            message: e.to_string(),
-        }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| crate::Error::Parse { path, source })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(crate::Error::Io { path, source: e }),
     }

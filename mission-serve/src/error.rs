@@ -13,6 +13,16 @@ pub enum Error {
         /// Why not.
         message: String,
     },
+    /// The operating system refused a server its socket, runtime or thread (the address is in use,
+    /// no permission, out of file descriptors).
+    #[error("cannot serve on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The result type of the servers.

@@ -51,6 +51,8 @@ pub mod auth;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
 mod error;
+#[cfg(any(feature = "mcp-http", feature = "dashboard"))]
+mod listen;
 mod live;
 #[cfg(feature = "mcp")]
 pub mod mcp;

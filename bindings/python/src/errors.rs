@@ -62,12 +62,17 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// The Python exception for an SDK error.
 pub(crate) fn sdk(e: mission_sdk::Error) -> PyErr {
     match e {
-        mission_sdk::Error::Config { .. } => ConfigError::new_err(e.to_string()),
+        mission_sdk::Error::Config { .. }
+        | mission_sdk::Error::Parse { .. }
+        | mission_sdk::Error::Directive(_)
+        | mission_sdk::Error::Export(_) => ConfigError::new_err(e.to_string()),
         mission_sdk::Error::Io { .. } | mission_sdk::Error::Store(_) => {
             StoreError::new_err(e.to_string())
         }
         mission_sdk::Error::Flush(_) => FlushError::new_err(e.to_string()),
-        mission_sdk::Error::Serve { .. } => ServeError::new_err(e.to_string()),
+        mission_sdk::Error::Serve { .. } | mission_sdk::Error::Bind { .. } => {
+            ServeError::new_err(e.to_string())
+        }
         other => MissionControlError::new_err(other.to_string()),
     }
 }

@@ -476,16 +476,14 @@ fn serve(
     start: impl FnOnce(watch::Receiver<bool>) + Send + 'static,
 ) -> Result<DashboardServer> {
     config.check()?;
-    let fail = |message: String| Error::Serve { addr: config.addr.to_string(), message };
-    let listener = std::net::TcpListener::bind(config.addr).map_err(|e| fail(e.to_string()))?;
-    listener.set_nonblocking(true).map_err(|e| fail(e.to_string()))?;
-    let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+    let (listener, addr) = crate::listen::listen(config.addr)?;
+    let fail = |source: std::io::Error| Error::Bind { addr: addr.to_string(), source };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(4)
         .thread_name("mission-dashboard")
         .build()
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(fail)?;
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared {
         mode,
@@ -522,7 +520,7 @@ fn serve(
                 }
             });
         })
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(fail)?;
     Ok(DashboardServer { addr, stop, thread: Some(thread) })
 }
 

@@ -330,18 +330,16 @@ async fn bind_sessions(
 ///
 /// # Errors
 /// [`Error::Serve`] if the address is not loopback and no bearer token is configured, a token
-/// is too short, or the address cannot be bound.
+/// is too short; [`Error::Bind`] (with the operating system's error) if the address cannot be bound.
 pub fn serve(server: MissionMcp, config: McpHttpConfig) -> Result<McpHttpServer> {
     config.check()?;
-    let fail = |message: String| Error::Serve { addr: config.addr.to_string(), message };
-    let listener = std::net::TcpListener::bind(config.addr).map_err(|e| fail(e.to_string()))?;
-    listener.set_nonblocking(true).map_err(|e| fail(e.to_string()))?;
-    let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+    let (listener, addr) = crate::listen::listen(config.addr)?;
+    let fail = |source: std::io::Error| Error::Bind { addr: addr.to_string(), source };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("mission-mcp-http")
         .build()
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(fail)?;
     let stop = CancellationToken::new();
     let mut http_config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
@@ -388,7 +386,7 @@ pub fn serve(server: MissionMcp, config: McpHttpConfig) -> Result<McpHttpServer>
                 }
             });
         })
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(fail)?;
     Ok(McpHttpServer { addr, path: config.path, stop, thread: Some(thread), sessions })
 }
 
