@@ -204,11 +204,18 @@ pub(crate) fn event_dict<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py,
     Ok(d)
 }
 
+/// One waiting `async` read: its event loop, its future, and what wakes the future.
+struct Armed {
+    event_loop: Py<PyAny>,
+    future: Py<PyAny>,
+    callback: Py<PyAny>,
+}
+
 /// Futures waiting for the next event, and the thread that wakes them.
 #[derive(Default)]
 struct Wakers {
-    /// `(event loop, callback)`: the waker calls `loop.call_soon_threadsafe(callback)`.
-    armed: Vec<(Py<PyAny>, Py<PyAny>)>,
+    /// The waiting reads: the waker calls `loop.call_soon_threadsafe(callback)` for each.
+    armed: Vec<Armed>,
     started: bool,
     stop: bool,
 }
@@ -296,15 +303,30 @@ impl Subscription {
     }
 
     /// Has `loop.call_soon_threadsafe(callback)` called once an event is waiting or the
-    /// subscription ends (what `async for` awaits).
-    fn _arm(&self, py: Python<'_>, event_loop: Py<PyAny>, callback: Py<PyAny>) -> PyResult<()> {
+    /// subscription ends (what `async for` awaits for `future`). Reads whose future is done
+    /// (timed out, cancelled) are forgotten here, so the list stays as long as the reads
+    /// waiting now however many timed out before.
+    fn _arm(
+        &self,
+        py: Python<'_>,
+        event_loop: Py<PyAny>,
+        future: Py<PyAny>,
+        callback: Py<PyAny>,
+    ) -> PyResult<()> {
         let start = {
+            // The waker thread never waits for the interpreter lock while holding this one.
             let mut w = self.shared.wakers();
             if w.stop {
                 drop(w);
                 return event_loop.call_method1(py, "call_soon_threadsafe", (callback,)).map(drop);
             }
-            w.armed.push((event_loop, callback));
+            w.armed.retain(|a| {
+                !a.future
+                    .call_method0(py, "done")
+                    .and_then(|d| d.extract::<bool>(py))
+                    .unwrap_or(false)
+            });
+            w.armed.push(Armed { event_loop, future, callback });
             !std::mem::replace(&mut w.started, true)
         };
         self.shared.changed.notify_all();
@@ -334,6 +356,12 @@ impl Subscription {
     #[getter]
     fn closed(&self) -> bool {
         self.shared.sub.is_closed()
+    }
+
+    /// `async` reads waiting to be woken (for the test that the list stays bounded).
+    #[getter]
+    fn _armed(&self) -> usize {
+        self.shared.wakers().armed.len()
     }
 
     /// Whether the subscription is closed and every event was read: iteration has ended.
@@ -378,9 +406,9 @@ fn wake(shared: &Shared) {
         while !shared.sub.wait(Duration::from_secs(3600)) {}
         let mut armed = Some(std::mem::take(&mut shared.wakers().armed));
         let woken = Python::try_attach(|py| {
-            for (event_loop, callback) in armed.take().unwrap_or_default() {
+            for a in armed.take().unwrap_or_default() {
                 // A closed loop refuses; its future is gone with it.
-                let _ = event_loop.call_method1(py, "call_soon_threadsafe", (callback,));
+                let _ = a.event_loop.call_method1(py, "call_soon_threadsafe", (a.callback,));
             }
         });
         if woken.is_none() {

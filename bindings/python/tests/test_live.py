@@ -215,6 +215,21 @@ def test_async_iteration(quiet):
     asyncio.run(main())
 
 
+def test_timed_out_async_reads_leave_nothing_behind(quiet):
+    async def main():
+        sub = quiet.subscribe(kind="metric")
+        for _ in range(50):
+            assert await sub.next_event_async(timeout=0.001) is None  # nothing is recorded
+        # Each timed-out read armed a wake-up; the done ones are forgotten on the next arm.
+        assert sub._native._armed <= 1
+        quiet.record("after")
+        event = await asyncio.wait_for(sub.next_event_async(), DEADLINE)
+        assert event["name"] == "after"
+        sub.close()
+
+    asyncio.run(main())
+
+
 def test_a_subscription_for_a_tenant_sees_only_that_tenant(tmp_path):
     acme = mc.init(store=tmp_path / "store", service="bot", tenant="acme", models=False)
     globex = mc.init(store=tmp_path / "store", service="bot", tenant="globex", models=False)

@@ -465,7 +465,7 @@ class Subscription:
             if remaining is not None and remaining <= 0:
                 return None
             future = loop.create_future()
-            self._native._arm(loop, functools.partial(_wake, future))
+            self._native._arm(loop, future, functools.partial(_wake, future))
             try:
                 await asyncio.wait_for(future, remaining)
             except asyncio.TimeoutError:
