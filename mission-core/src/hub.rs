@@ -14,6 +14,10 @@ use crate::{Event, Sink, SinkError, Symbol};
 /// Tenants whose lost events a subscription counts apart; the losses of further tenants are
 /// counted together under the empty tenant.
 pub const MAX_LAGGED_TENANTS: usize = 1_024;
+
+/// Longer timeouts wait this long (about 136 years), so a deadline never overflows.
+const LONGEST_WAIT: Duration = Duration::from_secs(u32::MAX as u64);
+
 use tokio::sync::Notify;
 
 /// Which events a subscriber wants. Empty fields match everything.
@@ -25,6 +29,8 @@ pub struct EventFilter {
     pub kinds: Vec<String>,
     /// Only this thread's events (32 hex digits).
     pub thread_id: Option<String>,
+    /// Only this tenant's events: a subscriber scoped to a tenant never sees another's.
+    pub tenant: Option<String>,
 }
 
 impl EventFilter {
@@ -38,6 +44,7 @@ impl EventFilter {
         self.agent.as_ref().is_none_or(|a| event.agent.as_str() == a)
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == event.kind().as_str()))
             && self.thread_id.as_ref().is_none_or(|t| event.thread_id.to_string() == *t)
+            && self.tenant.as_ref().is_none_or(|t| event.tenant.as_str() == t)
     }
 }
 
@@ -147,6 +154,10 @@ impl Sink for HubSink {
             let mut pushed = false;
             {
                 let mut events = lock(&q.events);
+                // Under the queue's lock, so nothing is queued after `close` emptied it.
+                if q.closed.load(Ordering::Acquire) {
+                    continue;
+                }
                 for e in batch.iter().filter(|e| q.filter.matches(e)) {
                     if events.len() == q.capacity
                         && let Some(lost) = events.pop_front()
@@ -197,15 +208,17 @@ impl Subscription {
     /// Waits (blocking this thread) up to `timeout` for the next event; `None` on timeout or
     /// once the hub has shut down and the queue is empty.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Event> {
-        let deadline = Instant::now() + timeout;
+        self.wait_while_empty(timeout).pop_front()
+    }
+
+    /// The queue, once an event waits in it, the subscription is closed, or `timeout` passed.
+    fn wait_while_empty(&self, timeout: Duration) -> MutexGuard<'_, VecDeque<Event>> {
+        let deadline = Instant::now() + timeout.min(LONGEST_WAIT);
         let mut events = lock(&self.queue.events);
         loop {
-            if let Some(e) = events.pop_front() {
-                return Some(e);
-            }
             let now = Instant::now();
-            if now >= deadline || self.queue.closed.load(Ordering::Acquire) {
-                return None;
+            if !events.is_empty() || self.queue.closed.load(Ordering::Acquire) || now >= deadline {
+                return events;
             }
             events = self
                 .queue
@@ -230,6 +243,43 @@ impl Subscription {
         }
     }
 
+    /// Waits (blocking this thread) up to `timeout` until an event is waiting or the
+    /// subscription is closed, without taking the event; returns whether either happened.
+    /// For a waker that must not take events out of order from the thread that reads them.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        !self.wait_while_empty(timeout).is_empty() || self.queue.closed.load(Ordering::Acquire)
+    }
+
+    /// Ends this subscription: undelivered events are discarded, nothing more is queued, and
+    /// every waiter (`recv`, `recv_timeout`, `wait`) returns at once. Idempotent.
+    pub fn close(&self) {
+        {
+            let mut events = lock(&self.queue.events);
+            self.queue.closed.store(true, Ordering::Release);
+            events.clear();
+            events.shrink_to_fit();
+        }
+        self.queue.ready.notify_all();
+        self.queue.notify.notify_one();
+    }
+
+    /// Whether no more events will come: [`close`](Self::close) was called or the hub shut
+    /// down. Events queued before the hub shut down can still be received.
+    pub fn is_closed(&self) -> bool {
+        self.queue.closed.load(Ordering::Acquire)
+    }
+
+    /// Events waiting to be received.
+    pub fn pending(&self) -> usize {
+        lock(&self.queue.events).len()
+    }
+
+    /// The most events kept waiting; older ones are dropped (counted in
+    /// [`lagged`](Self::lagged)) to make room.
+    pub fn capacity(&self) -> usize {
+        self.queue.capacity
+    }
+
     /// Events this subscriber lost because it fell more than its capacity behind.
     pub fn lagged(&self) -> u64 {
         self.queue.lagged.load(Ordering::Relaxed)
@@ -248,7 +298,7 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EventBody, LogRecord};
+    use crate::{EventBody, LogRecord, MetricKind, MetricPoint};
 
     fn log_of(tenant: &str) -> Event {
         let mut e = Event::new(Symbol::intern("log"), EventBody::Log(LogRecord::default()));
@@ -273,5 +323,65 @@ mod tests {
         assert_eq!(lost, expected);
         assert!(sub.take_lagged_by_tenant().is_empty(), "taken");
         assert_eq!(sub.lagged(), 3, "the total stays");
+    }
+
+    fn metric(tenant: &str, name: &str) -> Event {
+        let mut e = Event::new(
+            Symbol::intern(name),
+            EventBody::Metric(MetricPoint {
+                kind: MetricKind::Counter,
+                value: 1.0,
+                unit: Symbol::EMPTY,
+            }),
+        );
+        e.tenant = Symbol::intern(tenant);
+        e
+    }
+
+    #[test]
+    fn a_tenant_filter_passes_that_tenant_only() {
+        let hub = LiveHub::new();
+        let acme =
+            hub.subscribe(EventFilter { tenant: Some("acme".into()), ..EventFilter::all() }, 8);
+        let all = hub.subscribe(EventFilter::all(), 8);
+        let mut sink = hub.sink();
+        sink.consume(&[metric("acme", "a"), metric("globex", "g"), metric("acme", "b")]).unwrap();
+        let names = |s: &Subscription| {
+            std::iter::from_fn(|| s.try_recv()).map(|e| e.name.as_str()).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&acme), ["a", "b"]);
+        assert_eq!(names(&all), ["a", "g", "b"]);
+    }
+
+    #[test]
+    fn wait_sees_an_event_without_taking_it_and_close_wakes_and_discards() {
+        let hub = LiveHub::new();
+        let sub = hub.subscribe(EventFilter::all(), 2);
+        assert!(!sub.wait(Duration::ZERO));
+        let mut sink = hub.sink();
+        sink.consume(&[metric("t", "1"), metric("t", "2"), metric("t", "3")]).unwrap();
+        assert!(sub.wait(Duration::ZERO));
+        assert_eq!((sub.pending(), sub.capacity(), sub.lagged()), (2, 2, 1));
+        assert_eq!(sub.try_recv().map(|e| e.name.as_str()), Some("2"));
+
+        let waiter = std::thread::scope(|s| {
+            let sub = &sub;
+            let handle = s.spawn(move || {
+                // Takes "3", then waits until the close below wakes it.
+                let first = sub.recv_timeout(Duration::from_secs(3600)).map(|e| e.name.as_str());
+                (first, sub.recv_timeout(Duration::from_secs(3600)).is_none())
+            });
+            while sub.pending() > 0 {
+                std::thread::yield_now();
+            }
+            sub.close();
+            handle.join().unwrap()
+        });
+        assert_eq!(waiter, (Some("3"), true));
+        assert!(sub.is_closed());
+        sink.consume(&[metric("t", "4")]).unwrap();
+        assert_eq!(sub.pending(), 0, "a closed subscription queues nothing");
+        assert!(sub.wait(Duration::MAX), "wait returns at once when closed (no overflow)");
+        assert!(sub.recv_timeout(Duration::MAX).is_none());
     }
 }

@@ -136,7 +136,7 @@ impl Callbacks {
         if self.shared.worker.get() == Some(&std::thread::current().id()) {
             return true;
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::live::deadline_after(timeout);
         let mut queue = self.shared.queue();
         let target = queue.queued;
         while queue.finished < target {

@@ -43,6 +43,10 @@ pub(crate) struct Core {
     directives: mission_sdk::Directives,
     /// Python functions directives call, and the thread that calls them.
     pub(crate) callbacks: Callbacks,
+    /// Python sinks (`add_sink`), each with a worker thread.
+    sinks: crate::sink::Sinks,
+    /// Dashboards served from this instance (`serve_dashboard`).
+    dashboards: Mutex<Vec<crate::dashboard::Slot>>,
 }
 
 /// Each instance's number, for the per-thread price cache.
@@ -210,6 +214,8 @@ fn core_of(control: MissionControl, settings: &Settings) -> Arc<Core> {
         captures_content: control.captures_content(),
         directives: control.directives().clone(),
         callbacks: Callbacks::default(),
+        sinks: crate::sink::Sinks::default(),
+        dashboards: Mutex::new(Vec::new()),
         control: Mutex::new(Some(control)),
         mcp: Mutex::new(None),
         closed: AtomicBool::new(false),
@@ -546,8 +552,9 @@ impl Control {
         Ok(())
     }
 
-    /// Waits until everything recorded so far is stored and exported, and the Python
-    /// callbacks of the directives it fired have run (default timeout 10 s).
+    /// Waits until everything recorded so far is stored and exported, the Python callbacks
+    /// of the directives it fired have run, and the Python sinks were handed it (default
+    /// timeout 10 s).
     #[pyo3(signature = (timeout=None))]
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
         let core = self.open_core()?;
@@ -556,7 +563,9 @@ impl Control {
             let started = std::time::Instant::now();
             core.recorder.flush_timeout(timeout)?;
             let left = timeout.saturating_sub(started.elapsed());
-            if core.callbacks.wait_idle(left) {
+            let callbacks = core.callbacks.wait_idle(left);
+            let left = timeout.saturating_sub(started.elapsed());
+            if callbacks && core.sinks.wait_idle(left) {
                 Ok(())
             } else {
                 Err(mission_core::FlushError::Timeout(timeout))
@@ -571,10 +580,20 @@ impl Control {
         to_python(py, &snapshot)
     }
 
-    /// Health: exact event accounting, drops by reason, buffers, sinks, exporter (a dict).
+    /// Health: exact event accounting, drops by reason, buffers, sinks, exporter (a dict);
+    /// under `python_sinks`, what each sink added with `add_sink` did (batches, delivered,
+    /// failed_batches, failed_events, dropped, queued, last_error).
     fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let report = self.open_core()?.with_control(|c| c.health_report())?;
-        to_python(py, &report)
+        let core = self.open_core()?;
+        let report = core.with_control(|c| c.health_report())?;
+        let mut value = serde_json::to_value(report)
+            .map_err(|e| errors::InternalError::new_err(e.to_string()))?;
+        if let Some(object) = value.as_object_mut() {
+            let sinks = serde_json::to_value(core.sinks.stats())
+                .map_err(|e| errors::InternalError::new_err(e.to_string()))?;
+            object.insert("python_sinks".into(), sinks);
+        }
+        to_python(py, &value)
     }
 
     /// Events matching the filters, as an Arrow stream (`mission_control.Control.query` turns
@@ -649,6 +668,117 @@ impl Control {
         Ok(url)
     }
 
+    /// A live subscription (the Python `control.subscribe` wraps it): events as the pipeline
+    /// drains them, filtered by kind (a name or a list), agent, thread and tenant; at most
+    /// `capacity` kept waiting, older ones dropped and counted in `lagged`.
+    #[pyo3(signature = (*, kind=None, agent=None, thread_id=None, tenant=None, capacity=None))]
+    fn _subscribe(
+        &self,
+        kind: Option<&Bound<'_, PyAny>>,
+        agent: Option<String>,
+        thread_id: Option<String>,
+        tenant: Option<String>,
+        capacity: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<crate::live::Subscription> {
+        let capacity = match capacity {
+            Some(c) if !c.is_none() => {
+                crate::live::int_in("capacity", c, 1, crate::live::MAX_CAPACITY as u64)? as usize
+            }
+            _ => crate::live::DEFAULT_CAPACITY,
+        };
+        let filter = crate::live::filter(kind, agent, thread_id, tenant)?;
+        let core = self.open_core()?;
+        let sub = core.with_control(|c| c.subscribe(filter, capacity))?;
+        Ok(crate::live::Subscription::new(sub))
+    }
+
+    /// Adds a Python sink (the Python `control.add_sink` wraps it): `write` is called with a
+    /// list of event dicts on a worker thread, `close` (if given) once when the sink stops.
+    #[pyo3(signature = (write, close=None, *, name, kind=None, agent=None, thread_id=None, tenant=None, batch_size, max_queue, max_delay))]
+    #[allow(clippy::too_many_arguments)]
+    fn _add_sink(
+        &self,
+        write: Bound<'_, PyAny>,
+        close: Option<Bound<'_, PyAny>>,
+        name: &str,
+        kind: Option<&Bound<'_, PyAny>>,
+        agent: Option<String>,
+        thread_id: Option<String>,
+        tenant: Option<String>,
+        batch_size: &Bound<'_, PyAny>,
+        max_queue: &Bound<'_, PyAny>,
+        max_delay: &Bound<'_, PyAny>,
+    ) -> PyResult<crate::sink::SinkHandle> {
+        use crate::sink::{MAX_BATCH, MAX_DELAY_S, MAX_QUEUE};
+        if !write.is_callable() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "sink must be callable or have a write(batch) method, not {}",
+                write.get_type().name()?
+            )));
+        }
+        let batching = crate::sink::Batching {
+            batch_size: crate::live::int_in("batch_size", batch_size, 1, MAX_BATCH)? as usize,
+            max_queue: crate::live::int_in("max_queue", max_queue, 1, MAX_QUEUE)? as usize,
+            max_delay: crate::live::seconds_in("max_delay", max_delay, MAX_DELAY_S)?,
+        };
+        if name.trim().is_empty() {
+            return Err(PyValueError::new_err("name must not be empty"));
+        }
+        let filter = crate::live::filter(kind, agent, thread_id, tenant)?;
+        let core = self.open_core()?;
+        let (sink, handle) = core
+            .sinks
+            .add(name, write.unbind(), close.map(Bound::unbind), filter, batching)
+            .map_err(errors::ConfigError::new_err)?;
+        let added = core.with_control(|c| c.recorder().add_sink(Box::new(sink)))?;
+        if added.is_err() {
+            // The pipeline has stopped: the instance is shutting down.
+            handle.stop_now();
+            return Err(errors::shut_down());
+        }
+        Ok(handle)
+    }
+
+    /// Serves the live dashboard from this process (the Python `control.serve_dashboard`
+    /// wraps it); returns the running server. `tokens` are `(token, tenant or None)` pairs.
+    #[pyo3(signature = (host="127.0.0.1", port=None, tokens=None, allowed_hosts=None))]
+    fn _serve_dashboard(
+        &self,
+        py: Python<'_>,
+        host: &str,
+        port: Option<&Bound<'_, PyAny>>,
+        tokens: Option<Vec<(String, Option<String>)>>,
+        allowed_hosts: Option<Vec<String>>,
+    ) -> PyResult<crate::dashboard::Dashboard> {
+        let port = match port {
+            Some(p) if !p.is_none() => crate::live::int_in("port", p, 0, u16::MAX.into())? as u16,
+            _ => 0,
+        };
+        let ip: std::net::IpAddr = host.parse().map_err(|_| {
+            PyValueError::new_err(format!("host must be an IP address, not {host:?}"))
+        })?;
+        let mut config = mission_sdk::DashboardConfig::new(std::net::SocketAddr::new(ip, port));
+        for (token, tenant) in tokens.unwrap_or_default() {
+            config = match tenant {
+                Some(t) => config.with_tenant_token(&token, &t),
+                None => config.with_token(&token),
+            };
+        }
+        for h in allowed_hosts.unwrap_or_default() {
+            config = config.with_allowed_host(&h);
+        }
+        let core = self.open_core()?;
+        let server =
+            py.detach(|| core.with_control(|c| c.serve_dashboard(config)))?.map_err(errors::sdk)?;
+        let addr = server.local_addr();
+        let slot: crate::dashboard::Slot = Arc::new(Mutex::new(Some(server)));
+        let mut dashboards = core.dashboards.lock().unwrap_or_else(|p| p.into_inner());
+        // Closed ones are forgotten: the list stays as long as the servers running.
+        dashboards.retain(|s| s.lock().unwrap_or_else(|p| p.into_inner()).is_some());
+        dashboards.push(slot.clone());
+        Ok(crate::dashboard::Dashboard { slot, addr })
+    }
+
     /// Stops recording, delivers everything recorded and returns the final counts (a dict).
     /// Later calls (and calls on its threads) raise `ShutdownError`.
     fn shutdown<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -658,14 +788,21 @@ impl Control {
             if let Some(server) = core.mcp.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 server.shutdown();
             }
+            let dashboards =
+                std::mem::take(&mut *core.dashboards.lock().unwrap_or_else(|p| p.into_inner()));
+            for slot in &dashboards {
+                crate::dashboard::stop(slot);
+            }
             let report = core
                 .control
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take()
                 .map(MissionControl::shutdown);
-            // The last alerts' callbacks run, then the callback thread stops.
+            // The last alerts' callbacks run, then the callback thread stops; the Python sinks
+            // get what the pipeline delivered last, then stop.
             core.callbacks.stop(Duration::from_secs(5));
+            core.sinks.stop(Duration::from_secs(5));
             report
         });
         match report {

@@ -10,6 +10,9 @@
 //! | `Control` | one embedded [`mission_sdk::MissionControl`], rebuilt in a forked child |
 //! | `Thread`, `Span` | guards that time an operation and record one event when they end |
 //! | `QueryResult` | query results as an Arrow C stream (`__arrow_c_stream__`), read without a copy |
+//! | `Subscription` | `control.subscribe(...)`: one bounded hub subscription, read without the interpreter lock; `async for` woken by a small thread of its own |
+//! | Python sinks | `control.add_sink(...)`: a bounded queue the pipeline fills (never waits), a worker thread that calls Python with batches; failures counted |
+//! | `DashboardServer` | `control.serve_dashboard(...)`: the live dashboard served from the process |
 //! | directive callbacks | Python functions a directive calls, from a thread of their own (never the recording path or the pipeline thread); exceptions caught and counted |
 //!
 //! Spans are plain Rust values behind a Python object: starting one reads the clock and makes
@@ -31,9 +34,12 @@ mod bridge;
 mod callbacks;
 mod control;
 mod ctxvar;
+mod dashboard;
 mod errors;
+mod live;
 mod query;
 mod score;
+mod sink;
 mod span;
 
 use pyo3::prelude::*;
@@ -46,6 +52,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<span::Thread>()?;
     m.add_class::<span::Span>()?;
     m.add_class::<query::QueryResult>()?;
+    m.add_class::<live::Subscription>()?;
+    m.add_class::<sink::SinkHandle>()?;
+    m.add_class::<dashboard::Dashboard>()?;
     errors::register(m)?;
     m.add("CURRENT_SPAN", ctxvar::var(py)?)?;
     m.add_function(wrap_pyfunction!(control::_panic_for_test, m)?)?;

@@ -26,6 +26,11 @@ aggregated live, exported over OTLP when asked, and answerable over MCP.
     table = control.query(thread_id=thread.id)   # a pyarrow.Table
     control.stats(); control.health(); control.flush(); control.shutdown()
 
+    with control.subscribe(kind="llm_call") as live:   # the live stream: `for` or `async for`
+        for event in live: print(event["model"], event["cost_usd"])
+    control.add_sink(lambda batch: print(len(batch)))  # batches on a worker thread
+    print(control.serve_dashboard().url)               # the dashboard, on loopback
+
     mc.instrument_openai()                 # every openai / anthropic client call is an LLM
     mc.instrument_anthropic()              # call, with tokens by kind and cost
 
@@ -105,11 +110,13 @@ if _other_distribution_installed():
     )
 from ._native import (
     ConfigError,
+    DashboardServer,
     FlushError,
     InternalError,
     MissionControlError,
     ServeError,
     ShutdownError,
+    SinkHandle,
     Span,
     StoreError,
     Thread,
@@ -123,6 +130,9 @@ __all__ = [
     "Thread",
     "Span",
     "MissionHandler",
+    "Subscription",
+    "SinkHandle",
+    "DashboardServer",
     "init",
     "observe",
     "current_span",
@@ -374,6 +384,143 @@ class UnreadableDataWarning(UserWarning):
     an error with ``warnings.simplefilter("error", mission_control.UnreadableDataWarning)``."""
 
 
+def _wake(future: "asyncio.Future[None]") -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _check_seconds(name: str, value: Any) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not 0 <= value <= 1e9:
+        raise ValueError(f"{name} must be between 0 and 1e9 seconds, not {value}")
+    return float(value)
+
+
+class Subscription:
+    """Live events of one instance as they are recorded (:meth:`Control.subscribe` makes it).
+
+    Iterate it with ``for`` or ``async for``: each event is a dict with ``time_ns``, ``kind``,
+    ``tenant``, ``agent``, ``thread_id``, ``span_id``, ``parent_span_id``, ``name``,
+    ``attributes`` (a dict) and the fields of its kind — spans: ``duration_ns``, ``status``,
+    ``error``, and for LLM calls ``model``, ``provider``, ``input_tokens``, ``output_tokens``,
+    ``cached_input_tokens``, ``reasoning_tokens``, ``cost_usd``; logs: ``level``, ``target``,
+    ``message``; metrics: ``metric_kind``, ``value``, ``unit``; permissions: ``actor``,
+    ``action``, ``resource``, ``decision``, ``policy``; anomalies: ``detector``, ``score``,
+    ``value``, ``expected``, ``lower``, ``upper``; scores: ``value``, ``label``, ``comment``,
+    ``source``. Content is redacted as for every other consumer.
+
+    Iteration ends when the subscription is closed, the instance shuts down (after the events
+    queued before it), or — with a ``timeout`` — when no event came for that long. Waiting
+    never holds the interpreter lock, and ``async for`` never blocks the event loop. At most
+    ``capacity`` events wait; when the reader falls further behind, the oldest are dropped and
+    counted in :attr:`lagged`. Use it as a context manager, or call :meth:`close`.
+    """
+
+    __slots__ = ("_native", "_timeout")
+
+    def __init__(self, native: Any, timeout: Optional[float]) -> None:
+        self._native = native
+        self._timeout = timeout
+
+    def __iter__(self) -> "Subscription":
+        return self
+
+    def __next__(self) -> dict:
+        event = self._native.next_event(self._timeout)
+        if event is None:
+            raise StopIteration
+        return event
+
+    def __aiter__(self) -> "Subscription":
+        return self
+
+    async def __anext__(self) -> dict:
+        event = await self.next_event_async(self._timeout)
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    def next_event(self, timeout: Optional[float] = None) -> Optional[dict]:
+        """The next event, waiting at most ``timeout`` seconds (``None``: until one comes);
+        ``None`` if none came in time or the subscription ended (:attr:`ended`)."""
+        return self._native.next_event(timeout)
+
+    async def next_event_async(self, timeout: Optional[float] = None) -> Optional[dict]:
+        """:meth:`next_event` for ``asyncio``: awaits without blocking the event loop."""
+        import asyncio
+
+        timeout = _check_seconds("timeout", timeout)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            event = self._native.try_next()
+            if event is not None:
+                return event
+            if self._native.ended:
+                return None
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return None
+            future = loop.create_future()
+            self._native._arm(loop, future, functools.partial(_wake, future))
+            try:
+                await asyncio.wait_for(future, remaining)
+            except asyncio.TimeoutError:
+                return None
+
+    def try_next(self) -> Optional[dict]:
+        """The next event if one is waiting, else ``None``; never waits."""
+        return self._native.try_next()
+
+    def close(self) -> None:
+        """Ends the subscription: waiting events are discarded and iteration stops."""
+        self._native.close()
+
+    @property
+    def lagged(self) -> int:
+        """Events this subscription lost because it fell more than ``capacity`` behind."""
+        return self._native.lagged
+
+    @property
+    def pending(self) -> int:
+        """Events waiting to be read."""
+        return self._native.pending
+
+    @property
+    def capacity(self) -> int:
+        """The most events kept waiting."""
+        return self._native.capacity
+
+    @property
+    def closed(self) -> bool:
+        """Whether no more events will come (closed, or the instance shut down)."""
+        return self._native.closed
+
+    @property
+    def ended(self) -> bool:
+        """Whether it is closed and every event was read: iteration is over."""
+        return self._native.ended
+
+    def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "Subscription":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"Subscription({state}, pending={self.pending}, lagged={self.lagged})"
+
+
 class Control(_native.Control):
     """One embedded Mission Control instance. Make it with :func:`init`."""
 
@@ -491,6 +638,127 @@ class Control(_native.Control):
         except ImportError:
             return stream
         return pa.RecordBatchReader.from_stream(stream).read_all()
+
+    def subscribe(
+        self,
+        *,
+        kind: Union[str, Sequence[str], None] = None,
+        agent: Optional[str] = None,
+        thread_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+        capacity: int = 1024,
+        timeout: Optional[float] = None,
+    ) -> Subscription:
+        """Live events as they are recorded, from now on: a :class:`Subscription` to iterate
+        with ``for`` or ``async for``.
+
+        Filters (all optional, combined): ``kind`` (``"llm_call"``, ``"tool_call"``, ``"log"``,
+        ... or a list of them), ``agent``, ``thread_id`` and ``tenant`` (only that tenant's
+        events). At most ``capacity`` events (1 to 1,000,000) wait to be read; a reader that
+        falls further behind loses the oldest, counted in ``lagged`` — it never slows the
+        agent. With ``timeout`` (seconds), iteration ends when no event came for that long.
+        """
+        timeout = _check_seconds("timeout", timeout)
+        native = self._subscribe(kind=kind, agent=agent, thread_id=thread_id, tenant=tenant, capacity=capacity)
+        return Subscription(native, timeout)
+
+    def add_sink(
+        self,
+        sink: Any,
+        *,
+        name: Optional[str] = None,
+        kind: Union[str, Sequence[str], None] = None,
+        agent: Optional[str] = None,
+        thread_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+        batch_size: int = 100,
+        max_queue: int = 10_000,
+        max_delay: float = 1.0,
+    ) -> SinkHandle:
+        """Sends every event recorded from now on (or those matching ``kind``, ``agent``,
+        ``thread_id``, ``tenant``) to ``sink``, in batches: ``sink`` is a callable taking a list
+        of event dicts (the dicts :class:`Subscription` yields), or an object with
+        ``write(batch)`` and optionally ``close()`` (called once when the sink stops).
+
+        It is called on a worker thread of its own, never on the agent's threads or the
+        pipeline's: a batch holds up to ``batch_size`` events (1 to 100,000), and is sent
+        sooner once its oldest event waited ``max_delay`` seconds (0 to 3600) or when
+        :meth:`flush` asks. At most ``max_queue`` events (1 to 10,000,000) wait; past that
+        they are dropped, so a slow sink never blocks the agent. Exceptions are caught; drops
+        and failures are counted in ``health()["python_sinks"]`` (and in the sink's entry of
+        ``health()["recorder"]["sinks"]``). Returns a :class:`SinkHandle` (``stats()``, ``remove()``); the
+        sink stops when the instance shuts down, after the last events were delivered.
+        """
+        write = getattr(sink, "write", None)
+        close = None
+        if callable(write):
+            close = getattr(sink, "close", None)
+            if not callable(close):
+                close = None
+        elif callable(sink):
+            write = sink
+        else:
+            raise TypeError(f"sink must be callable or have a write(batch) method, not {type(sink).__name__}")
+        if name is None:
+            name = getattr(sink, "__qualname__", None) or type(sink).__name__
+        elif not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        return self._add_sink(
+            write,
+            close,
+            name=name,
+            kind=kind,
+            agent=agent,
+            thread_id=thread_id,
+            tenant=tenant,
+            batch_size=batch_size,
+            max_queue=max_queue,
+            max_delay=max_delay,
+        )
+
+    def serve_dashboard(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        token: Optional[str] = None,
+        tokens: Union[Mapping[str, Optional[str]], Sequence[Any], None] = None,
+        allowed_hosts: Optional[Sequence[str]] = None,
+    ) -> DashboardServer:
+        """Serves the live dashboard (threads, latency, cost, anomalies and logs in a browser)
+        from this process on ``host:port`` (port 0 picks a free one) until the returned
+        :class:`DashboardServer` is closed or the instance shuts down; its ``url`` is the page.
+
+        The same rules as the Rust agents' dashboard: without tokens it serves on a loopback
+        address only; with ``token`` (sees every tenant) or ``tokens`` (a dict or pairs of
+        ``token -> tenant``, ``None`` for every tenant) each API request needs
+        ``Authorization: Bearer <token>``, a token scoped to a tenant sees that tenant's data
+        only, and tokens are at least 16 characters. ``allowed_hosts`` are ``Host`` header
+        values accepted besides the address itself (a name clients use to reach it). Raises
+        :class:`ServeError` when the settings are refused or the address cannot be bound.
+        """
+        if not isinstance(host, str):
+            raise TypeError(f"host must be a str, not {type(host).__name__}")
+        pairs = []
+        if token is not None:
+            if not isinstance(token, str):
+                raise TypeError(f"token must be a str, not {type(token).__name__}")
+            pairs.append((token, None))
+        if tokens is not None:
+            items = tokens.items() if isinstance(tokens, Mapping) else tokens
+            for item in items:
+                if isinstance(item, str):
+                    item = (item, None)
+                t, tenant = item
+                if not isinstance(t, str) or not (tenant is None or isinstance(tenant, str)):
+                    raise TypeError("tokens must map str tokens to a str tenant or None")
+                pairs.append((t, tenant))
+        hosts = None
+        if allowed_hosts is not None:
+            if isinstance(allowed_hosts, str):
+                raise TypeError("allowed_hosts must be a list of str, not a str")
+            hosts = list(allowed_hosts)
+        return self._serve_dashboard(host, port, pairs or None, hosts)
 
     def handler(self, level: int = logging.NOTSET) -> "MissionHandler":
         """A ``logging.Handler`` recording standard-library log records here."""

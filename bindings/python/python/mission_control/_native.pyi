@@ -2,7 +2,7 @@
 
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 __version__: str
 CURRENT_SPAN: ContextVar[Optional["Span"]]
@@ -23,6 +23,51 @@ class QueryResult:
     @property
     def unreadable(self) -> list[str]: ...
     def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
+
+class _Subscription:
+    def next_event(self, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]: ...
+    def try_next(self) -> Optional[Dict[str, Any]]: ...
+    def _arm(self, event_loop: Any, future: Any, callback: Callable[[], Any]) -> None: ...
+    @property
+    def _armed(self) -> int: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def ended(self) -> bool: ...
+    @property
+    def lagged(self) -> int: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+
+class SinkHandle:
+    """A Python sink added with ``Control.add_sink``."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def removed(self) -> bool: ...
+    def stats(self) -> Dict[str, Any]:
+        """``name``, ``state`` (ok, failing, stopped), ``batches``, ``delivered``,
+        ``failed_batches``, ``failed_events``, ``dropped``, ``queued``, ``last_error``."""
+    def remove(self, timeout: float = 5.0) -> bool:
+        """Delivers what is queued (at most ``timeout`` s), stops the worker, calls the
+        object's ``close()``; returns whether everything queued was delivered."""
+
+class DashboardServer:
+    """The live dashboard served by ``Control.serve_dashboard``."""
+    @property
+    def url(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "DashboardServer": ...
+    def __exit__(self, *exc: Any) -> None: ...
 
 class Span:
     @property
@@ -176,6 +221,36 @@ class Control:
         columns: Optional[Sequence[str]] = None,
         limit: Optional[int] = None,
     ) -> QueryResult: ...
+    def _subscribe(
+        self,
+        *,
+        kind: Union[str, Sequence[str], None] = None,
+        agent: Optional[str] = None,
+        thread_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+        capacity: Optional[int] = None,
+    ) -> _Subscription: ...
+    def _add_sink(
+        self,
+        write: Callable[[List[Dict[str, Any]]], Any],
+        close: Optional[Callable[[], Any]] = None,
+        *,
+        name: str,
+        kind: Union[str, Sequence[str], None] = None,
+        agent: Optional[str] = None,
+        thread_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+        batch_size: int,
+        max_queue: int,
+        max_delay: float,
+    ) -> SinkHandle: ...
+    def _serve_dashboard(
+        self,
+        host: str = "127.0.0.1",
+        port: Optional[int] = None,
+        tokens: Optional[Sequence[Tuple[str, Optional[str]]]] = None,
+        allowed_hosts: Optional[Sequence[str]] = None,
+    ) -> DashboardServer: ...
     def serve_mcp(
         self,
         host: str = "127.0.0.1",
