@@ -13,6 +13,15 @@ pub enum Error {
         /// What is wrong, naming the field.
         message: String,
     },
+    /// A thread or runtime of an exporter could not be started (the operating system's error).
+    #[error("cannot start the {what}: {source}")]
+    Start {
+        /// Which thread or runtime.
+        what: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The result type of export.

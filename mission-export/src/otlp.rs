@@ -553,21 +553,22 @@ where
         + 'static,
 {
     let bad = |message: String| crate::Error::Config { origin: "OTLP exporter".into(), message };
-    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<crate::Result<()>>(1);
     let handle = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
+                Err(source) => {
+                    let _ = ready_tx
+                        .send(Err(crate::Error::Start { what: "OTLP exporter's runtime", source }));
                     return;
                 }
             };
             let export = match build(&runtime, &config) {
                 Ok(f) => f,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(e));
+                    let _ = ready_tx.send(Err(bad(e)));
                     return;
                 }
             };
@@ -579,10 +580,10 @@ where
             };
             run_worker(timing, &shared, export);
         })
-        .map_err(|e| bad(format!("cannot start the exporter thread: {e}")))?;
+        .map_err(|source| crate::Error::Start { what: "OTLP exporter", source })?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(handle),
-        Ok(Err(e)) => Err(bad(e)),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(bad("the exporter thread stopped while starting".into())),
     }
 }
@@ -618,7 +619,8 @@ impl OtlpSink {
     ///
     /// # Errors
     /// [`Error::Config`](crate::Error::Config) if a setting is out of its range, the endpoint
-    /// is invalid or an exporter cannot be built.
+    /// is invalid or an exporter cannot be built; [`Error::Start`](crate::Error::Start) if
+    /// the operating system refuses an exporter its thread or runtime.
     pub fn new(config: OtlpConfig) -> crate::Result<Self> {
         let bad =
             |message: String| crate::Error::Config { origin: "OTLP exporter".into(), message };

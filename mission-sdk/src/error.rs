@@ -116,6 +116,7 @@ impl From<mission_export::Error> for Error {
     fn from(e: mission_export::Error) -> Self {
         match e {
             mission_export::Error::Config { origin, message } => Error::Config { origin, message },
+            mission_export::Error::Start { what, source } => Error::Spawn { what, source },
             other => Error::Export(other),
         }
     }

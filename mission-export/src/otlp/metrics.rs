@@ -172,7 +172,10 @@ impl GenAiMetrics {
                     .thread_name("mission-otlp-metrics")
                     .enable_all()
                     .build()
-                    .map_err(|e| bad(e.to_string()))?,
+                    .map_err(|source| crate::Error::Start {
+                        what: "OTLP metric exporter's runtime",
+                        source,
+                    })?,
             ),
         };
         let exporter = signal_exporter!(
