@@ -12,7 +12,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use crate::control::Core;
+use crate::instance::Core;
 
 /// The most attributes kept per bridged span besides the typed fields; past it, the rest are
 /// counted in `mission.bridge.attributes_dropped`.

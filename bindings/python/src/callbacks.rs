@@ -250,5 +250,5 @@ pub(crate) fn alert_dict<'py>(py: Python<'py>, alert: &Alert) -> PyResult<Bound<
             object.insert("time_ns".into(), time);
         }
     }
-    crate::control::to_python(py, &value)
+    crate::json::to_python(py, &value)
 }

@@ -2,115 +2,21 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use mission_core::{
-    Event, EventBody, Level, LogRecord, MetricKind, MetricPoint, Recorder, Symbol, Text,
-};
-use mission_sdk::{
-    McpHttpConfig, McpHttpServer, MissionConfig, MissionControl, ModelPrice, PriceTable,
-};
+use mission_core::{Event, EventBody, LogRecord, MetricKind, MetricPoint, Symbol, Text};
+use mission_sdk::{McpHttpConfig, MissionConfig, MissionControl};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::callbacks::Callbacks;
 use crate::errors;
+use crate::instance::Core;
+use crate::json::to_python;
 use crate::query::{QueryFilters, QueryResult};
 use crate::span::{Thread, each_field, level_of};
-
-/// What spans and threads need of an instance, shared by all of them.
-pub(crate) struct Core {
-    id: u64,
-    pub(crate) recorder: Recorder,
-    pub(crate) prices: PriceTable,
-    pub(crate) tenant: Symbol,
-    pub(crate) service: Symbol,
-    control: Mutex<Option<MissionControl>>,
-    mcp: Mutex<Option<McpHttpServer>>,
-    closed: AtomicBool,
-    /// Set in a forked child for the parent's instance: its threads do not exist here, so it
-    /// is left alone (never joined or flushed) when dropped.
-    abandoned: AtomicBool,
-    store_root: Option<PathBuf>,
-    models: Option<mission_sdk::ModelStatsReader>,
-    /// Whether this instance's tenant keeps prompt and completion content.
-    captures_content: bool,
-    /// The configured least severe log level, and the directives that may lower it.
-    log_level: Level,
-    directives: mission_sdk::Directives,
-    /// Python functions directives call, and the thread that calls them.
-    pub(crate) callbacks: Callbacks,
-    /// Python sinks (`add_sink`), each with a worker thread.
-    sinks: crate::sink::Sinks,
-    /// Dashboards served from this instance (`serve_dashboard`).
-    dashboards: Mutex<Vec<crate::dashboard::Slot>>,
-}
-
-/// Each instance's number, for the per-thread price cache.
-static NEXT_CORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// (instance, provider, model) and the price that matched.
-type PriceEntry = (u64, Symbol, Symbol, Option<ModelPrice>);
-
-thread_local! {
-    /// The last few models priced on this thread: the table is searched by string once per
-    /// model, not once per call.
-    static PRICES: std::cell::RefCell<Vec<PriceEntry>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Models remembered per thread.
-const PRICE_CACHE: usize = 16;
-
-impl Core {
-    /// The cost of `usage` (of whose input tokens `cache_creation` were written to the
-    /// provider's cache) by this instance's price table; `None` when no entry prices it.
-    pub(crate) fn cost(&self, usage: &mission_core::LlmUsage, cache_creation: u32) -> Option<f64> {
-        PRICES.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            let key = (self.id, usage.provider, usage.model);
-            if let Some((.., price)) = cache.iter().find(|(i, p, m, _)| (*i, *p, *m) == key) {
-                return price.as_ref().map(|p| p.cost_with_cache_creation(usage, cache_creation));
-            }
-            let price = self.prices.find(usage.provider.as_str(), usage.model.as_str()).cloned();
-            let cost = price.as_ref().map(|p| p.cost_with_cache_creation(usage, cache_creation));
-            if cache.len() >= PRICE_CACHE {
-                cache.remove(0);
-            }
-            cache.push((key.0, key.1, key.2, price));
-            cost
-        })
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    /// Whether a log record at `level` is recorded now (the configured level, lowered while a
-    /// `set_log_level` directive fires). One comparison, at most one atomic load.
-    #[inline]
-    pub(crate) fn log_enabled(&self, level: Level) -> bool {
-        self.directives.log_enabled(level, self.log_level)
-    }
-
-    fn with_control<T>(&self, f: impl FnOnce(&MissionControl) -> T) -> PyResult<T> {
-        let guard = self.control.lock().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().map(f).ok_or_else(errors::shut_down)
-    }
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        if self.abandoned.load(Ordering::Acquire) {
-            let control = self.control.get_mut().unwrap_or_else(|p| p.into_inner()).take();
-            std::mem::forget(control);
-            let mcp = self.mcp.get_mut().unwrap_or_else(|p| p.into_inner()).take();
-            std::mem::forget(mcp);
-        }
-    }
-}
 
 /// The settings an instance was made with, kept to make it again in a forked child.
 #[derive(Clone, Debug, Default)]
@@ -200,29 +106,6 @@ impl Settings {
     }
 }
 
-fn core_of(control: MissionControl, settings: &Settings) -> Arc<Core> {
-    let _ = settings;
-    Arc::new(Core {
-        id: NEXT_CORE.fetch_add(1, Ordering::Relaxed),
-        recorder: control.recorder().clone(),
-        prices: control.prices().clone(),
-        tenant: Symbol::intern(&control.config().tenant),
-        service: Symbol::intern(&control.config().service_name),
-        store_root: control.config().store_root.clone(),
-        models: control.model_stats_reader(),
-        log_level: control.config().log_level,
-        captures_content: control.captures_content(),
-        directives: control.directives().clone(),
-        callbacks: Callbacks::default(),
-        sinks: crate::sink::Sinks::default(),
-        dashboards: Mutex::new(Vec::new()),
-        control: Mutex::new(Some(control)),
-        mcp: Mutex::new(None),
-        closed: AtomicBool::new(false),
-        abandoned: AtomicBool::new(false),
-    })
-}
-
 /// One embedded Mission Control instance. Make it with `mission_control.init()`.
 #[pyclass(frozen, subclass, module = "mission_control._native")]
 pub struct Control {
@@ -242,15 +125,6 @@ impl Control {
         }
         Ok(core)
     }
-}
-
-pub(crate) fn to_python<'py>(
-    py: Python<'py>,
-    value: &impl serde::Serialize,
-) -> PyResult<Bound<'py, PyAny>> {
-    let text =
-        serde_json::to_string(value).map_err(|e| errors::InternalError::new_err(e.to_string()))?;
-    py.import("json")?.call_method1("loads", (text,))
 }
 
 fn set_fields(event: &mut Event, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
@@ -342,7 +216,7 @@ impl Control {
         });
         let settings = Settings { variables, otlp, config_file, redaction_key };
         let control = py.detach(|| settings.build())?;
-        Ok(Self { core: RwLock::new(core_of(control, &settings)), settings })
+        Ok(Self { core: RwLock::new(Core::new(control)), settings })
     }
 
     /// A new thread (one run or conversation) of `agent` (default: the service name).
@@ -909,7 +783,7 @@ impl Control {
             return Ok(());
         }
         let control = self.settings.build()?;
-        let core = core_of(control, &self.settings);
+        let core = Core::new(control);
         // The parent's callbacks, again, with a callback thread of this process's own.
         for (name, function) in old.callbacks.functions(py) {
             let queue = core.callbacks.register(&name, function).map_err(|e| {

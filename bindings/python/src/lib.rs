@@ -36,6 +36,8 @@ mod control;
 mod ctxvar;
 mod dashboard;
 mod errors;
+mod instance;
+mod json;
 mod live;
 mod query;
 mod score;

@@ -5,8 +5,8 @@ use mission_core::{EventBody, Score, ScoreSource, SpanId, ThreadContext};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::control::Core;
 use crate::errors;
+use crate::instance::Core;
 
 /// What a Python caller passed for one score.
 pub(crate) struct ScoreArgs<'a> {

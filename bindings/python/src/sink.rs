@@ -242,7 +242,7 @@ impl SinkHandle {
 
     /// What the sink did so far (a dict, as in `health()["python_sinks"]`).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        crate::control::to_python(py, &stats(&self.shared))
+        crate::json::to_python(py, &stats(&self.shared))
     }
 
     /// Delivers what is queued (waiting at most `timeout` seconds, without the interpreter

@@ -12,8 +12,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyType};
 
-use crate::control::Core;
 use crate::errors;
+use crate::instance::Core;
 
 /// A Python value as an attribute value: str, int, float or bool.
 pub(crate) fn attr_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<AttrValue> {
