@@ -115,12 +115,30 @@ def _response(body: Dict[str, Any], done: bool) -> Dict[str, Any]:
 def _responses(body: Dict[str, Any]) -> List[Tuple[str, Any]]:
     if not body.get("stream"):
         return [(None, _response(body, True))]
-    events: List[Tuple[str, Any]] = [("response.created", {"type": "response.created", "response": _response(body, False)})]
+    # The events OpenAI sends for one text message, in its order: the SDK's
+    # ``client.responses.stream()`` helper needs the item and part to be announced first.
+    started = _response(body, False)
+    text = "".join(TEXT)
+    item = {"type": "message", "id": "msg_1", "status": "in_progress", "role": "assistant", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    events: List[Tuple[str, Any]] = [
+        ("response.created", {"type": "response.created", "response": started}),
+        ("response.in_progress", {"type": "response.in_progress", "response": started}),
+        ("response.output_item.added", {"type": "response.output_item.added", "output_index": 0, "item": item}),
+        ("response.content_part.added", {"type": "response.content_part.added", **where, "part": part}),
+    ]
     for t in TEXT:
-        events.append(("response.output_text.delta", {"type": "response.output_text.delta", "item_id": "msg_1",
-                                                      "output_index": 0, "content_index": 0, "delta": t,
+        events.append(("response.output_text.delta", {"type": "response.output_text.delta", **where, "delta": t,
                                                       "logprobs": []}))
-    events.append(("response.completed", {"type": "response.completed", "response": _response(body, True)}))
+    done_item = _response(body, True)["output"][0]
+    events += [
+        ("response.output_text.done", {"type": "response.output_text.done", **where, "text": text, "logprobs": []}),
+        ("response.content_part.done", {"type": "response.content_part.done", **where,
+                                        "part": dict(part, text=text)}),
+        ("response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": done_item}),
+        ("response.completed", {"type": "response.completed", "response": _response(body, True)}),
+    ]
     return [(name, dict(data, sequence_number=i)) for i, (name, data) in enumerate(events)]
 
 

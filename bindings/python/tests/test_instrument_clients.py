@@ -176,7 +176,10 @@ def test_openai_responses_sync_async_and_streaming(instrumented, server):
         response = client.responses.create(model="gpt-4o-mini", input="Weather in Paris?")
         assert response.output_text == "".join(TEXT)
         events = [e.type for e in client.responses.create(model="gpt-4o-mini", input="Weather?", stream=True)]
-        assert events == ["response.created"] + ["response.output_text.delta"] * len(TEXT) + ["response.completed"]
+        assert events == (["response.created", "response.in_progress", "response.output_item.added",
+                           "response.content_part.added"] + ["response.output_text.delta"] * len(TEXT)
+                          + ["response.output_text.done", "response.content_part.done",
+                             "response.output_item.done", "response.completed"])
 
         async def run_async():
             await aclient.responses.create(model="gpt-4o-mini", input="Weather?")
@@ -230,6 +233,49 @@ def test_anthropic_messages_sync_async_and_streaming_price_cache_reads_and_write
     assert spans[turn.span_id]["parent_span_id"] == int(thread.root.span_id, 16)
     # Cache writes are dearer than fresh input: the cost is not the one without them.
     assert anthropic_cost() > (3100 - 2000) * 3.0 / 1e6 + 2000 * 0.30 / 1e6 + 50 * 15.0 / 1e6
+
+
+def test_raw_responses_and_the_parse_and_stream_helpers_are_recorded_too(instrumented, server):
+    """with_raw_response (sync, async, streamed), chat.completions.parse/.stream and
+    responses.parse/.stream: each one LLM call with exact tokens and cost, and what the caller
+    reads is what it reads without instrumentation."""
+    control = instrumented
+    client, aclient, anthropic_client, _ = clients(server)
+    text = "".join(TEXT)
+    with control.thread() as thread:
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+        assert raw.http_response.status_code == 200
+        assert raw.parse().choices[0].message.content == text
+        raw_stream = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        chunks = list(raw_stream.parse())
+        assert all(c.choices for c in chunks) and "".join(c.choices[0].delta.content or "" for c in chunks) == text
+        parsed = client.chat.completions.parse(model="gpt-4o-mini", messages=MESSAGES)
+        assert parsed.choices[0].message.content == text
+        with client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as events:
+            assert "".join(e.delta for e in events if e.type == "content.delta") == text
+        assert client.responses.with_raw_response.create(model="gpt-4o-mini", input="Weather?").parse().output_text == text
+        assert client.responses.parse(model="gpt-4o-mini", input="Weather?").output_text == text
+        with client.responses.stream(model="gpt-4o-mini", input="Weather?") as events:
+            assert [e.type for e in events][-1] == "response.completed"
+
+        async def run_async():
+            answer = await aclient.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+            return answer.parse()
+
+        assert asyncio.run(run_async()).choices[0].message.content == text
+        raw_message = anthropic_client.messages.with_raw_response.create(
+            model="claude-sonnet-4", max_tokens=100, messages=MESSAGES)
+        assert raw_message.parse().content[0].text == text
+    calls = llm_calls(control)
+    openai_calls = [r for r in calls if r["gen_ai_provider_name"] == "openai"]
+    assert len(openai_calls) == 8 and len(calls) == 9
+    for row in openai_calls:
+        assert_openai_call(row, streamed="gen_ai.server.time_to_first_token" in dict(row["attributes"]))
+    # The raw stream and the two .stream() helpers were read as streams.
+    assert sum("gen_ai.server.time_to_first_token" in dict(r["attributes"]) for r in openai_calls) == 3
+    assert_anthropic_call(next(r for r in calls if r["gen_ai_provider_name"] == "anthropic"))
+    assert all(row["thread_id"] == thread.id for row in calls)
 
 
 def test_a_call_outside_any_thread_is_a_thread_of_its_own(instrumented, server):

@@ -228,11 +228,33 @@ def _begin(control: Any, hooks: Hooks, kwargs: Dict[str, Any]) -> Tuple[Optional
         return call, None
 
 
-def _end(call: Call, hooks: Hooks, observer: Optional[StreamObserver], result: Any) -> Any:
-    if observer is not None:
-        return observe_stream(result, call, observer)
+def answer_of(result: Any) -> Any:
+    """What a call answered: ``result`` itself, or for ``with_raw_response`` the object the raw
+    response's ``parse()`` makes. The clients cache that object, so the caller's own ``parse()``
+    gets the very one observed (for an OpenAI stream: the same ``Stream``, read through the
+    observer). Parsed here: openai's ``LegacyAPIResponse``, and anthropic's sync
+    ``APIResponse`` once its body is read (``with_streaming_response`` has not read it: parsing
+    would take the body from the caller). A raw response left alone, or one that cannot be
+    parsed, ends the call without usage."""
+    kind = type(result).__name__
+    http = getattr(result, "http_response", None)
+    if http is None or not (kind == "LegacyAPIResponse"
+                            or (kind == "APIResponse" and getattr(http, "_content", None) is not None)):
+        return result
     try:
-        ended = hooks.answer(call, result) is True
+        return result.parse()
+    except Exception:
+        _log.debug("parsing a raw response for its usage failed", exc_info=True)
+        return result
+
+
+def _end(call: Call, hooks: Hooks, observer: Optional[StreamObserver], result: Any) -> Any:
+    answer = answer_of(result)
+    if observer is not None:
+        observe_stream(answer, call, observer)
+        return result
+    try:
+        ended = hooks.answer(call, answer) is True
     except Exception:
         _log.debug("recording an instrumented call failed", exc_info=True)
         ended = False
@@ -283,10 +305,12 @@ def wrap(original: Callable[..., Any], hooks: Hooks, control: Any, is_async: boo
         except BaseException as e:
             call.fail(e)
             raise
+        answered = answer_of(result)
         if observer is not None:
-            return observe_stream(result, call, observer)
+            observe_stream(answered, call, observer)
+            return result
         try:
-            ended = answer(call, result) is True
+            ended = answer(call, answered) is True
         except Exception:
             _log.debug("recording an instrumented call failed", exc_info=True)
             ended = False

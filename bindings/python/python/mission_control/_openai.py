@@ -1,6 +1,7 @@
 """``instrument_openai()``: every call of the official ``openai`` client's Chat Completions
-(``client.chat.completions.create``) and Responses (``client.responses.create``), sync and
-async, streaming or not, becomes an LLM call with request and response model, tokens by kind
+(``client.chat.completions.create``, ``.parse``, ``.stream``) and Responses
+(``client.responses.create``, ``.parse``, ``.stream``), sync and async, streaming or not, also
+through ``with_raw_response``, becomes an LLM call with request and response model, tokens by kind
 (input, cached input, output, reasoning), cost, finish reasons, time to first token when
 streamed, the tool calls the model asked for (``gen_ai.response.tool_calls`` count, names and
 ids) and, for a failed call, the error type and HTTP status. Prompt and completion content
@@ -252,8 +253,14 @@ def instrument(control: Any = None, stream_usage: bool = True) -> None:
     never adds ``stream_options`` to a request."""
     chat, responses = _ChatHooks(stream_usage), _ResponsesHooks()
     completions, async_completions, resp, async_resp = _owners()
-    patch([(completions, "create", chat), (async_completions, "create", chat),
-           (resp, "create", responses), (async_resp, "create", responses)], control)
+    targets = [(completions, "create", chat), (async_completions, "create", chat),
+               (resp, "create", responses), (async_resp, "create", responses)]
+    # Structured outputs (``.parse(...)``) post on their own, not through ``create``; the
+    # ``.stream(...)`` helpers call ``create`` and are recorded through it.
+    targets += [(owner, "parse", hooks) for owner, hooks in
+                ((completions, chat), (async_completions, chat), (resp, responses), (async_resp, responses))
+                if "parse" in owner.__dict__]
+    patch(targets, control)
 
 
 def uninstrument() -> None:
