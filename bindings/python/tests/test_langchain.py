@@ -109,3 +109,85 @@ def test_retrievers_and_a_model_called_alone(tmp_path, fake_openai):
     assert call["gen_ai_usage_cost"] == pytest.approx(EXACT_COST, rel=1e-9)
     assert len({r["thread_id"] for r in found}) == 2
     assert "SECRET-DOCUMENT" not in repr(found)
+
+
+def test_a_langgraph_agent_with_a_tool_node_lands_as_one_thread(tmp_path, fake_openai):
+    """A LangGraph graph (model node -> tool node -> model node, a conditional edge): the graph
+    is the thread's root, each node an agent step named by the node, the model calls inside the
+    model node with exact tokens and cost, the tool call inside the tool node."""
+    pytest.importorskip("langgraph")
+    from langchain_core.messages import HumanMessage
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
+    from mission_control.integrations.langchain import MissionCallbackHandler
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return "sunny SECRET-TOOL-OUTPUT"
+
+    model = ChatOpenAI(model="gpt-4o-mini", base_url=fake_openai.url, api_key="k", max_retries=0)
+    with_tools = model.bind_tools([get_weather])
+
+    def call_model(state: MessagesState):
+        return {"messages": [with_tools.invoke(state["messages"])]}
+
+    def route(state: MessagesState):
+        return "tools" if state["messages"][-1].tool_calls else END
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("model", call_model)
+    graph.add_node("tools", ToolNode([get_weather]))
+    graph.add_edge(START, "model")
+    graph.add_conditional_edges("model", route, ["tools", END])
+    graph.add_edge("tools", "model")
+    app = graph.compile().with_config(run_name="weather-graph")
+
+    control = mc.init(store=tmp_path / "store", service="svc", tenant="acme", models=False)
+    try:
+        final = app.invoke({"messages": [HumanMessage("Weather in Paris? SECRET-PROMPT-42")]},
+                           config={"callbacks": [MissionCallbackHandler(control, agent="weather-bot")]})
+        assert final["messages"][-1].content == ANSWER
+        found = [r for r in rows(control.query()) if r["kind"] != "log"]
+    finally:
+        control.shutdown()
+    assert len({r["thread_id"] for r in found}) == 1
+
+    def attrs(row):
+        return dict(row["attributes"] or [])
+
+    by_id = {r["span_id"]: r for r in found}
+    root = next(r for r in found if r["name"] == "weather-graph")
+    assert root["kind"] == "agent_step" and root["parent_span_id"] in (0, None)
+    # A node's own run is named by the node; the conditional edge (route) runs inside it.
+    nodes = [r for r in found if attrs(r).get("langgraph.node") == r["name"]]
+    assert sorted(r["name"] for r in nodes) == ["model", "model", "tools"]
+    assert all(r["kind"] == "agent_step" and r["parent_span_id"] == root["span_id"] for r in nodes)
+    routes = [r for r in found if r["name"] == "route"]
+    assert len(routes) == 2 and all(by_id[r["parent_span_id"]]["name"] == "model" for r in routes)
+
+    def node_of(row):
+        """The graph node a span runs in: the nearest ancestor that is a node."""
+        while row["parent_span_id"] not in (0, None):
+            row = by_id[row["parent_span_id"]]
+            if attrs(row).get("langgraph.node"):
+                return attrs(row)["langgraph.node"]
+        return None
+
+    llm_calls = [r for r in found if r["kind"] == "llm_call"]
+    tools = [r for r in found if r["kind"] == "tool_call"]
+    assert len(llm_calls) == 2 and [r["name"] for r in tools] == ["get_weather"]
+    assert [node_of(r) for r in llm_calls] == ["model", "model"] and node_of(tools[0]) == "tools"
+    for call in llm_calls:
+        assert (call["gen_ai_usage_input_tokens"], call["gen_ai_usage_cache_read_input_tokens"],
+                call["gen_ai_usage_output_tokens"], call["gen_ai_usage_reasoning_output_tokens"]) == (
+                    INPUT, CACHED, OUTPUT, REASONING)
+        assert call["gen_ai_usage_cost"] == pytest.approx(EXACT_COST, rel=1e-9)
+        assert attrs(call)["gen_ai.response.model"] == MODEL_SNAPSHOT
+    assert tools[0]["status"] == "ok"
+    assert all(r["gen_ai_agent_name"] == "weather-bot" for r in found)
+    stored = repr(found)
+    assert "SECRET-PROMPT-42" not in stored and "SECRET-TOOL-OUTPUT" not in stored
