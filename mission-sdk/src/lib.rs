@@ -155,7 +155,7 @@ pub use mission_serve::{Error as ServeError, auth};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpConfig, OtlpHealth, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use policy::{PolicyDecision, PolicyEnforcer, PolicySet};
-pub use price::{MAX_PRICE_PER_MILLION, ModelPrice, PriceTable};
+pub use price::{LongContextPrice, MAX_PRICE_PER_MILLION, ModelPrice, PriceTable};
 pub use redact::{RedactingSink, RedactionConfig, Redactor};
 #[cfg(feature = "models")]
 pub use sinks::anomaly::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};

@@ -10,9 +10,12 @@ use crate::Result;
 /// (prices are per *million* tokens; the dearest models cost hundreds).
 pub const MAX_PRICE_PER_MILLION: f64 = 1_000_000.0;
 
-/// The price of one model, in US dollars per million tokens.
+/// The price of one model, in US dollars per million tokens. Build one with
+/// [`new`](Self::new) and the `with_*` methods, or load a table from a file
+/// ([`PriceTable::from_file`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ModelPrice {
     /// The provider (`openai`, `anthropic`, …); `*` matches any.
     pub provider: String,
@@ -32,19 +35,137 @@ pub struct ModelPrice {
     /// The date the price was taken from the provider's page (`YYYY-MM-DD`).
     #[serde(default)]
     pub as_of: Option<String>,
+    /// The prices of a request whose input is longer than a threshold, where the provider
+    /// bills long prompts at other rates (Anthropic's and Google's 200k-token tier).
+    #[serde(default)]
+    pub long_context: Option<LongContextPrice>,
 }
 
+/// Prices that apply to the whole of a request (every input, cached and output token) whose
+/// input tokens — fresh, cached and written to the cache together — are more than
+/// `above_input_tokens`, as Anthropic and Google bill long prompts.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LongContextPrice {
+    /// The most input tokens billed at the ordinary prices (200,000 for Claude Sonnet 4 and
+    /// Gemini 2.5 Pro); at least 1.
+    pub above_input_tokens: u32,
+    /// Input tokens not read from cache.
+    pub input_per_million: f64,
+    /// Output tokens.
+    pub output_per_million: f64,
+    /// Input tokens read from the provider's cache; defaults to this tier's input price.
+    #[serde(default)]
+    pub cached_input_per_million: Option<f64>,
+    /// Input tokens written to the provider's cache; defaults to this tier's input price.
+    #[serde(default)]
+    pub cache_creation_input_per_million: Option<f64>,
+}
+
+impl LongContextPrice {
+    /// The tier above `above_input_tokens`, at these input and output prices.
+    pub fn new(above_input_tokens: u32, input_per_million: f64, output_per_million: f64) -> Self {
+        Self {
+            above_input_tokens,
+            input_per_million,
+            output_per_million,
+            cached_input_per_million: None,
+            cache_creation_input_per_million: None,
+        }
+    }
+
+    /// Sets [`cached_input_per_million`](Self::cached_input_per_million).
+    pub fn with_cached_input_per_million(mut self, price: f64) -> Self {
+        self.cached_input_per_million = Some(price);
+        self
+    }
+
+    /// Sets [`cache_creation_input_per_million`](Self::cache_creation_input_per_million).
+    pub fn with_cache_creation_input_per_million(mut self, price: f64) -> Self {
+        self.cache_creation_input_per_million = Some(price);
+        self
+    }
+}
+
+/// One tier's prices, per million tokens: input, cached input, cache creation, output.
+type Rates = (f64, f64, f64, f64);
+
 impl ModelPrice {
-    /// Checks every price is a finite number from 0 to [`MAX_PRICE_PER_MILLION`].
+    /// `model` of `provider` (`*` for any; a model ending in `*` is a prefix) at these input
+    /// and output prices; cached and cache-creation input at the input price until set.
+    pub fn new(
+        provider: impl Into<String>,
+        model: impl Into<String>,
+        input_per_million: f64,
+        output_per_million: f64,
+    ) -> Self {
+        Self {
+            provider: provider.into(),
+            model: model.into(),
+            input_per_million,
+            output_per_million,
+            cached_input_per_million: None,
+            cache_creation_input_per_million: None,
+            as_of: None,
+            long_context: None,
+        }
+    }
+
+    /// Sets [`cached_input_per_million`](Self::cached_input_per_million).
+    pub fn with_cached_input_per_million(mut self, price: f64) -> Self {
+        self.cached_input_per_million = Some(price);
+        self
+    }
+
+    /// Sets [`cache_creation_input_per_million`](Self::cache_creation_input_per_million).
+    pub fn with_cache_creation_input_per_million(mut self, price: f64) -> Self {
+        self.cache_creation_input_per_million = Some(price);
+        self
+    }
+
+    /// Sets [`as_of`](Self::as_of).
+    pub fn with_as_of(mut self, date: impl Into<String>) -> Self {
+        self.as_of = Some(date.into());
+        self
+    }
+
+    /// Sets [`long_context`](Self::long_context).
+    pub fn with_long_context(mut self, tier: LongContextPrice) -> Self {
+        self.long_context = Some(tier);
+        self
+    }
+
+    /// Checks every price is a finite number from 0 to [`MAX_PRICE_PER_MILLION`], and a
+    /// long-context tier's threshold is at least 1.
     ///
     /// # Errors
     /// A message naming the model and the field.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        let long = self.long_context.as_ref();
+        if long.is_some_and(|l| l.above_input_tokens == 0) {
+            return Err(format!(
+                "model {:?} of provider {:?}: field `long_context.above_input_tokens` is 0; it \
+                 is the most input tokens billed at the ordinary prices, at least 1",
+                self.model.chars().take(128).collect::<String>(),
+                self.provider.chars().take(128).collect::<String>(),
+            ));
+        }
         let prices = [
             ("input_per_million", Some(self.input_per_million)),
             ("output_per_million", Some(self.output_per_million)),
             ("cached_input_per_million", self.cached_input_per_million),
             ("cache_creation_input_per_million", self.cache_creation_input_per_million),
+            ("long_context.input_per_million", long.map(|l| l.input_per_million)),
+            ("long_context.output_per_million", long.map(|l| l.output_per_million)),
+            (
+                "long_context.cached_input_per_million",
+                long.and_then(|l| l.cached_input_per_million),
+            ),
+            (
+                "long_context.cache_creation_input_per_million",
+                long.and_then(|l| l.cache_creation_input_per_million),
+            ),
         ];
         for (field, price) in prices {
             if let Some(v) = price
@@ -78,19 +199,38 @@ impl ModelPrice {
 
     /// The cost of `usage` of which `cache_creation_tokens` input tokens were written to the
     /// provider's cache: those are part of `input_tokens` (like cached ones) and billed at the
-    /// cache-creation price. Cached plus cache-creation tokens are capped at `input_tokens`, so
-    /// bad input never makes a cost negative. O(1), no allocation.
+    /// cache-creation price. A request with more input tokens than the long-context tier's
+    /// threshold is billed wholly at that tier's prices. Cached plus cache-creation tokens are
+    /// capped at `input_tokens`, so bad input never makes a cost negative. O(1), no allocation.
     pub fn cost_with_cache_creation(&self, usage: &LlmUsage, cache_creation_tokens: u32) -> f64 {
         let cached = usage.cached_input_tokens.min(usage.input_tokens);
         let created = cache_creation_tokens.min(usage.input_tokens - cached);
         let fresh = usage.input_tokens - cached - created;
-        let cached_price = self.cached_input_per_million.unwrap_or(self.input_per_million);
-        let created_price = self.cache_creation_input_per_million.unwrap_or(self.input_per_million);
-        (f64::from(fresh) * self.input_per_million
+        let (input, cached_price, created_price, output) = self.rates(usage.input_tokens);
+        (f64::from(fresh) * input
             + f64::from(cached) * cached_price
             + f64::from(created) * created_price
-            + f64::from(usage.output_tokens) * self.output_per_million)
+            + f64::from(usage.output_tokens) * output)
             / 1e6
+    }
+
+    /// The prices of a request with `input_tokens` input tokens: the long-context tier's above
+    /// its threshold, the ordinary ones otherwise.
+    fn rates(&self, input_tokens: u32) -> Rates {
+        match &self.long_context {
+            Some(l) if input_tokens > l.above_input_tokens => (
+                l.input_per_million,
+                l.cached_input_per_million.unwrap_or(l.input_per_million),
+                l.cache_creation_input_per_million.unwrap_or(l.input_per_million),
+                l.output_per_million,
+            ),
+            _ => (
+                self.input_per_million,
+                self.cached_input_per_million.unwrap_or(self.input_per_million),
+                self.cache_creation_input_per_million.unwrap_or(self.input_per_million),
+                self.output_per_million,
+            ),
+        }
     }
 }
 
@@ -113,17 +253,26 @@ impl PriceTable {
     /// Prices of widely used models, as published by their providers on the date in each
     /// entry. Check them against your contract; load your own with [`from_file`](Self::from_file).
     pub fn default_prices() -> Self {
-        let p = |provider: &str, model: &str, input: f64, cached: f64, output: f64| ModelPrice {
-            provider: provider.into(),
-            model: model.into(),
-            input_per_million: input,
-            output_per_million: output,
-            cached_input_per_million: Some(cached),
+        let p = |provider: &str, model: &str, input: f64, cached: f64, output: f64| {
+            let price = ModelPrice::new(provider, model, input, output)
+                .with_cached_input_per_million(cached)
+                .with_as_of("2025-06-01");
             // Anthropic bills writing to its cache (5-minute lifetime) at 1.25 times the input
             // price; OpenAI and Google charge nothing extra (and report no such tokens).
-            cache_creation_input_per_million: (provider == "anthropic").then_some(input * 1.25),
-            as_of: Some("2025-06-01".into()),
+            if provider == "anthropic" {
+                price.with_cache_creation_input_per_million(input * 1.25)
+            } else {
+                price
+            }
         };
+        // Prompts of more than 200k input tokens: Claude Sonnet 4 (its 1M-token context) at
+        // $6 input, $0.60 cache read, $7.50 cache write, $22.50 output; Gemini 2.5 Pro at
+        // $2.50 input, $0.625 cached, $15 output (the providers' pricing pages, August 2025).
+        let sonnet_long = LongContextPrice::new(200_000, 6.00, 22.50)
+            .with_cached_input_per_million(0.60)
+            .with_cache_creation_input_per_million(7.50);
+        let gemini_long =
+            LongContextPrice::new(200_000, 2.50, 15.00).with_cached_input_per_million(0.625);
         Self {
             prices: vec![
                 p("openai", "gpt-4o-mini*", 0.15, 0.075, 0.60),
@@ -135,9 +284,13 @@ impl PriceTable {
                 p("openai", "o4-mini*", 1.10, 0.275, 4.40),
                 p("openai", "o3*", 2.00, 0.50, 8.00),
                 p("anthropic", "claude-opus-4*", 15.00, 1.50, 75.00),
-                p("anthropic", "claude-sonnet-4*", 3.00, 0.30, 15.00),
+                p("anthropic", "claude-sonnet-4*", 3.00, 0.30, 15.00)
+                    .with_long_context(sonnet_long)
+                    .with_as_of("2025-08-12"),
                 p("anthropic", "claude-3-5-haiku*", 0.80, 0.08, 4.00),
-                p("google", "gemini-2.5-pro*", 1.25, 0.31, 10.00),
+                p("google", "gemini-2.5-pro*", 1.25, 0.31, 10.00)
+                    .with_long_context(gemini_long)
+                    .with_as_of("2025-08-12"),
                 p("google", "gemini-2.5-flash*", 0.30, 0.075, 2.50),
             ],
         }
@@ -206,15 +359,9 @@ mod tests {
     #[test]
     fn cached_and_reasoning_tokens_are_counted_once() {
         let table = PriceTable {
-            prices: vec![ModelPrice {
-                provider: "openai".into(),
-                model: "gpt-x*".into(),
-                input_per_million: 2.0,
-                output_per_million: 8.0,
-                cached_input_per_million: Some(0.5),
-                cache_creation_input_per_million: None,
-                as_of: None,
-            }],
+            prices: vec![
+                ModelPrice::new("openai", "gpt-x*", 2.0, 8.0).with_cached_input_per_million(0.5),
+            ],
         };
         // 1,000,000 input of which 400,000 cached; 100,000 output of which 60,000 reasoning.
         let cost = table.cost(&usage("openai", "gpt-x-2025", 1_000_000, 400_000, 100_000, 60_000));
@@ -249,6 +396,57 @@ mod tests {
         let u = usage("anthropic", "claude-sonnet-4", 100, 80, 0, 0);
         let capped = price.cost_with_cache_creation(&u, 500);
         assert!((capped - (80.0 * 0.30 + 20.0 * 3.75) / 1e6).abs() < 1e-15, "{capped}");
+    }
+
+    #[test]
+    fn a_long_prompt_is_billed_wholly_at_the_long_context_prices() {
+        let table = PriceTable::default_prices();
+        let sonnet = table.find("anthropic", "claude-sonnet-4-20250514").expect("priced");
+        // 200,000 input tokens: the ordinary tier. 50,000 read from and 10,000 written to the
+        // cache, 1,000 output.
+        let at = usage("anthropic", "claude-sonnet-4", 200_000, 50_000, 1_000, 0);
+        let ordinary = (140_000.0 * 3.0 + 50_000.0 * 0.30 + 10_000.0 * 3.75 + 1_000.0 * 15.0) / 1e6;
+        assert!((sonnet.cost_with_cache_creation(&at, 10_000) - ordinary).abs() < 1e-12);
+        // One token more: every token at the long-context prices.
+        let above = usage("anthropic", "claude-sonnet-4", 200_001, 50_000, 1_000, 0);
+        let long = (140_001.0 * 6.0 + 50_000.0 * 0.60 + 10_000.0 * 7.50 + 1_000.0 * 22.50) / 1e6;
+        let cost = sonnet.cost_with_cache_creation(&above, 10_000);
+        assert!((cost - long).abs() < 1e-12, "{cost} != {long}");
+        let gemini = table.find("google", "gemini-2.5-pro").expect("priced");
+        let u = usage("google", "gemini-2.5-pro", 300_000, 100_000, 2_000, 0);
+        let expected = (200_000.0 * 2.50 + 100_000.0 * 0.625 + 2_000.0 * 15.0) / 1e6;
+        assert!((gemini.cost(&u) - expected).abs() < 1e-12);
+        // A model without a tier: the same prices at any length.
+        let mini = table.find("openai", "gpt-4o-mini").expect("priced");
+        let long_prompt = usage("openai", "gpt-4o-mini", 1_000_000, 0, 0, 0);
+        assert!((mini.cost(&long_prompt) - 0.15).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_long_context_tier_is_checked_and_read_from_files() {
+        let toml = r#"
+            [[price]]
+            provider = "anthropic"
+            model = "claude-x*"
+            input_per_million = 3.0
+            output_per_million = 15.0
+            long_context = { above_input_tokens = 200000, input_per_million = 6.0, output_per_million = 22.5 }
+        "#;
+        let table: PriceTable = toml::from_str(toml).expect("parses");
+        let tier = table.prices[0].long_context.as_ref().expect("tier");
+        assert_eq!((tier.above_input_tokens, tier.input_per_million), (200_000, 6.0));
+        assert!(table.validate().is_ok());
+        let zero = ModelPrice::new("a", "m", 1.0, 1.0)
+            .with_long_context(LongContextPrice::new(0, 1.0, 1.0));
+        let err = zero.validate().expect_err("0 is refused");
+        assert!(err.contains("long_context.above_input_tokens"), "{err}");
+        let nan = ModelPrice::new("a", "m", 1.0, 1.0).with_long_context(LongContextPrice::new(
+            10,
+            1.0,
+            f64::NAN,
+        ));
+        let err = nan.validate().expect_err("NaN is refused");
+        assert!(err.contains("long_context.output_per_million"), "{err}");
     }
 
     #[test]

@@ -23,14 +23,13 @@ fn control(dir: &TempDir) -> MissionControl {
 /// An instance pricing `gpt-test*` of `openai` at $2/M input, $0.5/M cached input, $8/M output.
 fn priced_control(dir: &TempDir, as_of: Option<&str>) -> MissionControl {
     let prices = PriceTable {
-        prices: vec![ModelPrice {
-            provider: "openai".into(),
-            model: "gpt-test*".into(),
-            input_per_million: 2.0,
-            output_per_million: 8.0,
-            cached_input_per_million: Some(0.5),
-            cache_creation_input_per_million: None,
-            as_of: as_of.map(Into::into),
+        prices: vec![{
+            let price =
+                ModelPrice::new("openai", "gpt-test*", 2.0, 8.0).with_cached_input_per_million(0.5);
+            match as_of {
+                Some(date) => price.with_as_of(date),
+                None => price,
+            }
         }],
     };
     MissionControl::builder()
