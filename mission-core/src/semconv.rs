@@ -162,7 +162,11 @@ pub const ATTRIBUTES: &[Mapping] = &[
     m("llm.token_count.completion_details.reasoning", ReasoningTokens, OpenInference),
     m("agent.name", AgentName, OpenInference),
     m("tool.name", ToolName, OpenInference),
-    // Logfire and Pydantic AI (usage details beside the GenAI names).
+    // Logfire and Pydantic AI (usage details beside the GenAI names). Logfire's own OpenAI and
+    // Anthropic instrumentation (logfire-sdk 5.4, read from its source) writes the OTel GenAI
+    // names above, `gen_ai.usage.cache_read.input_tokens` and `..cache_creation..` included, with
+    // input counting cache reads and writes as ours does; the `details.*` names come from
+    // Pydantic AI's usage details.
     m("gen_ai.usage.details.cache_read_tokens", CacheReadTokens, Logfire),
     m("gen_ai.usage.details.cached_tokens", CacheReadTokens, Logfire),
     m("gen_ai.usage.details.cache_write_tokens", CacheCreationTokens, Logfire),
