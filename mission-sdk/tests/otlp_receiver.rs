@@ -557,18 +557,25 @@ fn a_full_pipeline_answers_429_and_loses_nothing_it_acknowledged() {
         .expect("serve");
     let addr = receiver.local_addr();
     let body = Arc::new(genai_spans(vec![]).encode_to_vec());
-    // Senders until one is throttled: the gate holds the pipeline, the ring (64) and the queue
-    // (100) fill, and then the answer is 429.
-    let mut senders = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while receiver.stats().throttled == 0 {
-        assert!(Instant::now() < deadline, "never throttled: {:?}", receiver.stats());
-        let body = body.clone();
-        senders.push(std::thread::spawn(move || post(addr, "/v1/traces", &[PROTOBUF], &body)));
-        if senders.len() % 8 == 0 {
-            std::thread::yield_now();
+    // A fixed number of senders at once, more spans than the held pipeline can take (the batch
+    // in the gated sink and the ring, at most 64 each, plus the queue's 100: 228 spans, 76
+    // requests of 3): some are throttled whatever the machine's speed. The gate opens once
+    // every request reached the receiver and one was throttled.
+    const SENDERS: u64 = 150;
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|_| {
+            let body = body.clone();
+            std::thread::spawn(move || post(addr, "/v1/traces", &[PROTOBUF], &body))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let stats = receiver.stats();
+        if stats.requests == SENDERS && stats.throttled > 0 {
+            break;
         }
-        assert!(senders.len() < 10_000, "never throttled");
+        assert!(Instant::now() < deadline, "never throttled: {stats:?}");
+        std::thread::yield_now();
     }
     let queued = receiver.stats().queued;
     assert!(queued <= 100, "the queue is bounded: {queued}");

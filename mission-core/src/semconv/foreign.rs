@@ -75,7 +75,7 @@ impl ForeignValue<'_> {
 ///
 /// ```
 /// use mission_core::semconv::{ForeignSpan, ForeignValue, Value, span_event};
-/// use mission_core::{SpanId, SpanKind, Status, Symbol, ThreadId};
+/// use mission_core::{SpanId, SpanKind, Status, Symbol};
 ///
 /// let span = ForeignSpan {
 ///     tenant: Symbol::intern("acme"),

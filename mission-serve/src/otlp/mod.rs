@@ -552,7 +552,7 @@ impl Signal for ExportTraceServiceRequest {
         match encoding {
             Encoding::Json => partial_json("rejectedSpans", rejected, &message),
             Encoding::Protobuf => ExportTraceServiceResponse {
-                partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+                partial_success: (rejected > 0).then_some(ExportTracePartialSuccess {
                     rejected_spans: rejected,
                     error_message: message,
                 }),
@@ -577,7 +577,7 @@ impl Signal for ExportLogsServiceRequest {
         match encoding {
             Encoding::Json => partial_json("rejectedLogRecords", rejected, &message),
             Encoding::Protobuf => ExportLogsServiceResponse {
-                partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
+                partial_success: (rejected > 0).then_some(ExportLogsPartialSuccess {
                     rejected_log_records: rejected,
                     error_message: message,
                 }),
@@ -602,7 +602,7 @@ impl Signal for ExportMetricsServiceRequest {
         match encoding {
             Encoding::Json => partial_json("rejectedDataPoints", rejected, &message),
             Encoding::Protobuf => ExportMetricsServiceResponse {
-                partial_success: (rejected > 0).then(|| ExportMetricsPartialSuccess {
+                partial_success: (rejected > 0).then_some(ExportMetricsPartialSuccess {
                     rejected_data_points: rejected,
                     error_message: message,
                 }),
