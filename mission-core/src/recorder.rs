@@ -325,6 +325,37 @@ impl ProducerEntry {
 }
 
 impl ThreadProducers {
+    /// [`push`](Self::push) that never waits and never counts a drop: `Ok(Err(event))` gives
+    /// the event back when the ring is full; `Err(event)` when this thread cannot have a ring.
+    #[allow(clippy::result_large_err)]
+    fn try_push(&mut self, shared: &Arc<Shared>, event: Event) -> Result<Result<(), Event>, Event> {
+        let index = match self.entries.iter().position(|e| Arc::ptr_eq(&e.shared, shared)) {
+            Some(index) => index,
+            None => {
+                self.entries.retain(|e| !e.shared.closed.load(Ordering::Acquire));
+                let Some(producer) = shared.register_producer() else {
+                    return Err(event);
+                };
+                let half = (producer.shared().capacity() / 2).max(1);
+                self.entries.push(ProducerEntry { shared: shared.clone(), producer, half });
+                self.entries.len() - 1
+            }
+        };
+        let entry = &mut self.entries[index];
+        match entry.producer.push(event) {
+            Ok(()) => {
+                if entry.producer.len_upper_bound() == entry.half {
+                    entry.shared.wake();
+                }
+                Ok(Ok(()))
+            }
+            Err(event) => {
+                entry.shared.wake();
+                Ok(Err(event))
+            }
+        }
+    }
+
     /// Records into this thread's ring for `shared`; gives the event back when this thread
     /// cannot have a ring (too many producers).
     // Handing the event back by value (not boxed) keeps the hot path allocation-free.
@@ -385,6 +416,51 @@ impl Recorder {
                 shared.dropped_thread_exit.fetch_add(1, Ordering::Relaxed);
                 false
             }
+        }
+    }
+
+    /// Records `event` if there is room now, else gives it back, counting nothing: for a
+    /// caller that holds events it has promised to deliver (the OTLP receiver acknowledges a
+    /// request only once every event of it was accepted) and waits or refuses new work
+    /// instead of dropping. Never blocks, whatever the [`Backpressure`]. After shutdown every
+    /// event comes back ([`is_closed`](Self::is_closed) tells).
+    ///
+    /// # Errors
+    /// The event, when this thread's buffer is full or the recorder is closed.
+    #[allow(clippy::result_large_err)]
+    pub fn try_record(&self, event: Event) -> Result<(), Event> {
+        let shared = &self.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(event);
+        }
+        // The event stays in `slot` unless this thread's ring took it.
+        let mut slot = Some(event);
+        let pushed = PRODUCERS
+            .try_with(|producers| {
+                let mut producers = producers.try_borrow_mut().ok()?;
+                let event = slot.take()?;
+                Some(producers.try_push(shared, event))
+            })
+            .ok()
+            .flatten();
+        let event = match (pushed, slot) {
+            (Some(Ok(result)), _) => return result,
+            // No ring for this thread (too many producers), or its locals are going away:
+            // the shared queue.
+            (Some(Err(event)), _) | (None, Some(event)) => event,
+            // The closure took the event only to return `Some`.
+            (None, None) => return Ok(()),
+        };
+        let mut queue = lock(&shared.shared_queue);
+        if queue.queue.len() < shared.config.shared_capacity {
+            queue.queue.push_back(event);
+            queue.accepted += 1;
+            drop(queue);
+            Ok(())
+        } else {
+            drop(queue);
+            shared.wake();
+            Err(event)
         }
     }
 

@@ -7,7 +7,8 @@
 //! onto a [`SpanKind`]. [`GenAiFields`] reads a span's attributes through both tables and gives
 //! back the kind, the [`LlmUsage`] (tokens normalised to our meaning: input includes cached,
 //! output includes reasoning), the agent and the tool. The Python OpenTelemetry bridge and the
-//! OTLP receiver use it, so a convention added here is understood everywhere.
+//! OTLP receiver use it, so a convention added here is understood everywhere: both make their
+//! span events with [`span_event`].
 //!
 //! ```
 //! use mission_core::semconv::{GenAiFields, Value};
@@ -31,6 +32,11 @@
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+mod foreign;
+pub use foreign::{
+    ATTRIBUTES_DROPPED, ForeignSpan, ForeignValue, MAX_FOREIGN_ATTRIBUTES, span_event,
+};
 
 use crate::{LlmUsage, SpanKind, Symbol};
 
@@ -86,6 +92,9 @@ pub enum Meaning {
     /// A JSON object of token counts by kind (Langfuse's usage details), read with
     /// [`USAGE_DETAILS`].
     UsageDetails,
+    /// The call's cost in US dollars as the sender computed it (used when the price table
+    /// does not price the model).
+    CostUsd,
 }
 
 /// One attribute name of one convention.
@@ -107,7 +116,7 @@ use Convention::{
     Langfuse, Logfire, Mission, OpenInference, OpenLlmetry, OtelGenAi, OtelGenAiDeprecated,
 };
 use Meaning::{
-    AgentName, CacheCreationTokens, CacheReadTokens, InputTokens, Operation, OutputTokens,
+    AgentName, CacheCreationTokens, CacheReadTokens, CostUsd, InputTokens, Operation, OutputTokens,
     Provider, ReasoningTokens, RequestModel, ResponseModel, ToolName, UncachedInputTokens,
     UsageDetails,
 };
@@ -176,8 +185,9 @@ pub const ATTRIBUTES: &[Mapping] = &[
     m("langfuse.observation.type", Operation, Langfuse),
     m("langfuse.observation.model.name", RequestModel, Langfuse),
     m("langfuse.observation.usage_details", UsageDetails, Langfuse),
-    // Ours.
+    // Ours (`gen_ai.usage.cost` is what our OTLP exporter sends: no convention names a cost).
     m("mission.kind", Operation, Mission),
+    m("gen_ai.usage.cost", CostUsd, Mission),
 ];
 
 /// The keys of a usage-details JSON object ([`Meaning::UsageDetails`]), with their meaning.
@@ -295,6 +305,17 @@ impl Value<'_> {
         (n >= 0).then(|| u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// An amount of money: finite and not negative.
+    fn dollars(self) -> Option<f64> {
+        let v = match self {
+            Value::Float(f) => f,
+            Value::Int(n) => n as f64,
+            Value::Str(s) => s.trim().parse().ok()?,
+            Value::Bool(_) => return None,
+        };
+        (v.is_finite() && v >= 0.0).then_some(v)
+    }
+
     fn text(self) -> Option<&'static str> {
         match self {
             Value::Str(s) if !s.is_empty() => Some(Symbol::intern(s).as_str()),
@@ -318,6 +339,7 @@ pub struct GenAiFields {
     reasoning: Option<u32>,
     agent: Option<&'static str>,
     tool: Option<&'static str>,
+    cost: Option<f64>,
 }
 
 fn first<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
@@ -369,6 +391,7 @@ impl GenAiFields {
             ReasoningTokens => first(&mut self.reasoning, value.count()),
             AgentName => first(&mut self.agent, value.text()),
             ToolName => first(&mut self.tool, value.text()),
+            CostUsd => first(&mut self.cost, value.dollars()),
             UsageDetails => false,
         }
     }
@@ -449,6 +472,11 @@ impl GenAiFields {
     /// The tool's name, when named.
     pub fn tool(&self) -> Option<&'static str> {
         self.tool
+    }
+
+    /// The cost the sender stated (`gen_ai.usage.cost`, US dollars), when it did.
+    pub fn cost(&self) -> Option<f64> {
+        self.cost
     }
 }
 

@@ -41,6 +41,7 @@ mod cost;
 mod markdown;
 pub mod progress;
 mod report;
+pub mod serve;
 mod tail;
 mod window;
 

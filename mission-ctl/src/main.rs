@@ -30,6 +30,7 @@ use mission_store::{GroupBy, Store};
   mission-ctl audit verify ./mission-data       # check the audit trail's hash chain
   mission-ctl mcp --store ./mission-data     # MCP server on stdio
   mission-ctl dashboard ./mission-data       # the dashboard on http://127.0.0.1:7878/
+  mission-ctl serve --store ./mission-data   # OTLP/HTTP receiver on http://127.0.0.1:4318
 
 Times (--from, --to): RFC 3339 (2025-03-04T10:00:00Z), a date (UTC midnight) or nanoseconds
 since the epoch. Durations (--since): 15m, 2h, 7d.
@@ -158,8 +159,15 @@ enum Command {
         #[arg(long)]
         token: Vec<String>,
         /// A bearer token that sees one tenant only, written TOKEN:TENANT; may be repeated.
-        #[arg(long, value_parser = parse_tenant_token)]
+        #[arg(long, value_parser = mission_ctl::serve::parse_tenant_token)]
         tenant_token: Vec<(String, String)>,
+    },
+    /// Receives OTLP/HTTP traces, logs and metrics (protobuf or JSON, gzip) from any process
+    /// and records them into a store, until Ctrl-C or SIGTERM (then writes what it received).
+    /// Senders set OTEL_EXPORTER_OTLP_ENDPOINT to the URL it prints.
+    Serve {
+        #[command(flatten)]
+        args: mission_ctl::serve::ServeArgs,
     },
     /// Checks a store: files, schema versions, leftovers of killed writers (temporary files and
     /// write-ahead log segments, with the events recovery will add), the quarantine.
@@ -271,12 +279,23 @@ fn serve_mcp(store: &std::path::Path) -> ExitCode {
     }
 }
 
-fn parse_tenant_token(text: &str) -> Result<(String, String), String> {
-    match text.split_once(':') {
-        Some((token, tenant)) if !token.is_empty() && !tenant.is_empty() => {
-            Ok((token.to_owned(), tenant.to_owned()))
+/// `mission-ctl serve`: the OTLP receiver over a store until Ctrl-C or SIGTERM.
+fn serve_otlp(args: &mission_ctl::serve::ServeArgs) -> ExitCode {
+    let (stop, stopped) = std::sync::mpsc::channel();
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = stop.send(());
+    }) {
+        eprintln!("error: cannot handle Ctrl-C and SIGTERM: {e}");
+        return ExitCode::from(3);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match mission_ctl::serve::run_serve(args, &stopped, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
-        _ => Err(format!("expected TOKEN:TENANT, not {text:?}")),
     }
 }
 
@@ -392,6 +411,7 @@ fn main() -> ExitCode {
     }
     match &cli.command {
         Command::Mcp { .. } => ExitCode::SUCCESS,
+        Command::Serve { args } => serve_otlp(args),
         Command::Dashboard { store, addr, token, tenant_token } => {
             serve_dashboard(store, *addr, token, tenant_token)
         }

@@ -303,6 +303,8 @@ impl MissionControlBuilder {
             crate::panic_hook::flush_on_panic(pipeline.recorder().downgrade());
         }
         let health_sources = HealthSources {
+            #[cfg(feature = "otlp-receiver")]
+            receivers: Arc::default(),
             recorder: pipeline.recorder().downgrade(),
             in_flight: in_flight.clone(),
             watchdog: watchdog.clone(),
@@ -715,6 +717,46 @@ impl MissionControl {
         Ok(crate::dashboard::serve_live(self.config.store_root.clone(), self.live(), config)?)
     }
 
+    /// Receives OTLP/HTTP traces, logs and metrics from other processes (any language, any
+    /// OpenTelemetry SDK) and records them through this instance's pipeline, as if recorded
+    /// here: redaction, sampling, the models, directives, statistics, the live stream and the
+    /// store all apply; LLM calls are priced by this instance's price table, and data naming
+    /// no tenant is this instance's tenant. Serves on threads of its own until the returned
+    /// handle is dropped or shut down; see [`receiver`](crate::receiver).
+    ///
+    /// ```
+    /// use mission_sdk::{MissionControl, OtlpReceiverConfig};
+    /// let control = MissionControl::builder().without_store().ignore_environment().build()?;
+    /// let receiver = control.serve_otlp(OtlpReceiverConfig::loopback(0))?;
+    /// assert!(receiver.endpoint().starts_with("http://127.0.0.1:"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Serve`](crate::Error::Serve) for a setting out of range, a non-loopback
+    /// address without tokens or a short token; [`Error::Bind`](crate::Error::Bind) (with the
+    /// operating system's error) for an address that cannot be bound.
+    #[cfg(feature = "otlp-receiver")]
+    pub fn serve_otlp(&self, config: crate::OtlpReceiverConfig) -> Result<crate::OtlpReceiver> {
+        let prices = self.prices.clone();
+        let target = mission_serve::otlp::OtlpTarget {
+            recorder: self.recorder.downgrade(),
+            tenant: self.tenant,
+            price: Arc::new(move |usage: &mission_core::LlmUsage, cache_creation: u32| {
+                prices
+                    .find(usage.provider.as_str(), usage.model.as_str())
+                    .map(|p| p.cost_with_cache_creation(usage, cache_creation))
+            }),
+        };
+        let receiver = mission_serve::otlp::serve(target, config)?;
+        let mut readers = self.health_sources.receivers.lock().unwrap_or_else(|p| p.into_inner());
+        if readers.len() >= MAX_RECEIVERS_IN_HEALTH {
+            readers.remove(0);
+        }
+        readers.push(receiver.stats_reader());
+        Ok(receiver)
+    }
+
     /// What the servers read from this instance: its recorder, live events, health,
     /// directives, audit trail and policy.
     #[cfg(any(feature = "mcp", feature = "dashboard"))]
@@ -801,9 +843,15 @@ impl MissionControl {
     }
 }
 
+/// The most OTLP receivers whose counters the health report shows (the latest started).
+#[cfg(feature = "otlp-receiver")]
+const MAX_RECEIVERS_IN_HEALTH: usize = 8;
+
 /// Everything [`MissionControl::health_report`] reads, cloneable for servers that report it.
 #[derive(Clone)]
 struct HealthSources {
+    #[cfg(feature = "otlp-receiver")]
+    receivers: Arc<std::sync::Mutex<Vec<mission_serve::otlp::OtlpReceiverStatsReader>>>,
     recorder: mission_core::WeakRecorder,
     in_flight: Arc<InFlight>,
     watchdog: Arc<Watchdog>,
@@ -865,6 +913,14 @@ impl HealthSources {
             store_root: self.store_root.clone(),
             directives: self.directives.stats(),
             stats_overflowed: self.stats.snapshot().overflowed,
+            #[cfg(feature = "otlp-receiver")]
+            otlp_receivers: self
+                .receivers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|r| r.stats())
+                .collect(),
         }
     }
 }
@@ -895,6 +951,10 @@ pub struct HealthReport {
     /// Spans the rolling statistics merged under `(other)` past their bound
     /// ([`StatsConfig::max_operations`](mission_core::StatsConfig::max_operations)).
     pub stats_overflowed: u64,
+    /// What the OTLP receivers this instance serves did (requests by outcome: malformed,
+    /// too large, throttled…), the latest started last.
+    #[cfg(feature = "otlp-receiver")]
+    pub otlp_receivers: Vec<crate::OtlpReceiverStats>,
 }
 
 /// The health a principal scoped to one tenant sees ([`MissionControl::health_report`] is for

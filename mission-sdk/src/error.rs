@@ -122,7 +122,7 @@ impl From<mission_export::Error> for Error {
     }
 }
 
-#[cfg(any(feature = "mcp", feature = "dashboard"))]
+#[cfg(any(feature = "mcp", feature = "dashboard", feature = "otlp-receiver"))]
 impl From<mission_serve::Error> for Error {
     fn from(e: mission_serve::Error) -> Self {
         match e {

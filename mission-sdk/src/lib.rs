@@ -78,6 +78,7 @@
 //! | `mcp-http` | no | `MissionControl::serve_mcp`: the MCP server over streamable HTTP |
 //! | `mcp-client` | no | `mcp_client::call_tool`: an agent's calls to MCP servers (rmcp client) as tool spans carrying `_meta.traceparent` |
 //! | `dashboard` | no | `MissionControl::serve_dashboard` and `dashboard::serve_store` (needs no rmcp) |
+//! | `otlp-receiver` | no | `MissionControl::serve_otlp`: an OTLP/HTTP receiver (protobuf and JSON, gzip) recording what other processes send through this instance's pipeline |
 //!
 //! The defaults are what the quick start uses; the network surfaces opt in. Each feature
 //! builds alone.
@@ -148,6 +149,11 @@ pub use error::{Error, Result};
 pub use inflight::{IN_FLIGHT_FILE, InFlightReport, InFlightSpan, read_in_flight_file};
 #[cfg(feature = "mcp-http")]
 pub use mcp::http::{McpHttpConfig, McpHttpServer, McpToken};
+/// The OTLP receiver (`MissionControl::serve_otlp`): its configuration, handle and counters.
+#[cfg(feature = "otlp-receiver")]
+pub mod receiver {
+    pub use mission_serve::otlp::*;
+}
 #[cfg(any(feature = "mcp", feature = "dashboard"))]
 pub use mission_serve::auth::{Access, Role};
 #[cfg(any(feature = "mcp", feature = "dashboard"))]
@@ -156,6 +162,8 @@ pub use mission_serve::{Error as ServeError, auth};
 pub use otlp::{OtlpConfig, OtlpHealth, OtlpProtocol, OtlpSink, OtlpStats, OtlpStatsReader};
 pub use policy::{PolicyDecision, PolicyEnforcer, PolicySet};
 pub use price::{LongContextPrice, MAX_PRICE_PER_MILLION, ModelPrice, PriceTable};
+#[cfg(feature = "otlp-receiver")]
+pub use receiver::{OtlpReceiver, OtlpReceiverConfig, OtlpReceiverStats};
 pub use redact::{RedactingSink, RedactionConfig, Redactor};
 #[cfg(feature = "models")]
 pub use sinks::anomaly::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};

@@ -34,6 +34,7 @@
 //! | `mcp` | no | `mcp::MissionMcp`, its tools, resources and prompts; the stdio transport (rmcp, schemars) |
 //! | `mcp-http` | no | `mcp::http`: the MCP server over streamable HTTP (axum) |
 //! | `dashboard` | no | `dashboard`: the dashboard's page, JSON API and event stream (axum); needs neither rmcp nor schemars |
+//! | `otlp-receiver` | no | `otlp::serve`: the OTLP/HTTP receiver (protobuf and JSON, gzip) recording into the host's pipeline (axum, opentelemetry-proto's messages) |
 //! | `models` | no | the dashboard's latency forecast band (`mission-ml`'s Holt-Winters) |
 //!
 //! The [`auth`] module is always built: both servers use it.
@@ -51,11 +52,13 @@ pub mod auth;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
 mod error;
-#[cfg(any(feature = "mcp-http", feature = "dashboard"))]
+#[cfg(any(feature = "mcp-http", feature = "dashboard", feature = "otlp-receiver"))]
 mod listen;
 mod live;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+#[cfg(feature = "otlp-receiver")]
+pub mod otlp;
 
 pub use error::{Error, Result};
 pub use live::{HealthFn, Live};

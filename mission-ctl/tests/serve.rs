@@ -1,0 +1,204 @@
+//! `mission-ctl serve` run as a process: it prints where it listens, takes an OTLP/HTTP
+//! protobuf request from a sender with a tenant's token (and refuses one without), stops on
+//! SIGTERM after writing what it received, and `mission-ctl query` reads the span back with its
+//! GenAI fields typed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+
+/// How long a step may take on a loaded machine before the test fails.
+const PATIENCE: Duration = Duration::from_secs(120);
+const TOKEN: &str = "acme-sender-token-0001";
+const TRACE: [u8; 16] = *b"\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36";
+
+/// The server process, killed if the test ends before it stopped.
+struct Server(Option<Child>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn ctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mission-ctl")).args(args).output().expect("run mission-ctl")
+}
+
+fn text(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }),
+        ..KeyValue::default()
+    }
+}
+
+fn int(key: &str, value: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::IntValue(value)) }),
+        ..KeyValue::default()
+    }
+}
+
+/// One chat span of a TypeScript-like sender, as protobuf.
+fn request(start_ns: u64) -> Vec<u8> {
+    let span = Span {
+        trace_id: TRACE.to_vec(),
+        span_id: vec![0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7],
+        name: "chat gpt-4o-mini".into(),
+        start_time_unix_nano: start_ns,
+        end_time_unix_nano: start_ns + 250_000_000,
+        attributes: vec![
+            text("gen_ai.operation.name", "chat"),
+            text("gen_ai.provider.name", "openai"),
+            text("gen_ai.request.model", "gpt-4o-mini"),
+            int("gen_ai.usage.input_tokens", 812),
+            int("gen_ai.usage.output_tokens", 64),
+            text("app.region", "eu"),
+        ],
+        ..Span::default()
+    };
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "ts-agent")],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans { spans: vec![span], ..ScopeSpans::default() }],
+            ..ResourceSpans::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// POSTs `body` to `/v1/traces`; the status code and the response body.
+fn post(addr: SocketAddr, token: Option<&str>, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "POST /v1/traces HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/x-protobuf\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("write head");
+    stream.write_all(body).expect("write body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete answer");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, raw[split + 4..].to_vec())
+}
+
+#[test]
+fn serve_records_what_an_otlp_sender_sends_and_writes_it_on_sigterm() {
+    let root = std::env::temp_dir().join(format!("mission-ctl-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("root");
+    let tokens = root.with_extension("tokens");
+    std::fs::write(&tokens, format!("# senders of tenant acme\n{TOKEN}:acme\n")).expect("tokens");
+    let store = root.join("data");
+    let mut server = Server(Some(
+        Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
+            .args(["serve", "--store", store.to_str().expect("utf-8"), "--addr", "127.0.0.1:0"])
+            .args(["--tokens-file", tokens.to_str().expect("utf-8")])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    ));
+    let child = server.0.as_mut().expect("running");
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, printed) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let banner = printed.recv_timeout(PATIENCE).expect("serve says where it listens");
+    let addr: SocketAddr = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"));
+    assert_ne!(addr.port(), 0);
+
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
+    let start_ns = u64::try_from(now).expect("time fits") - 1_000_000_000;
+    let body = request(start_ns);
+    let (status, _) = post(addr, None, &body);
+    assert_eq!(status, 401, "a sender without the token is refused");
+    let (status, answer) = post(addr, Some(TOKEN), &body);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let answer = ExportTraceServiceResponse::decode(&answer[..]).expect("an OTLP answer");
+    assert_eq!(answer.partial_success, None, "nothing refused");
+
+    let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let mut child = server.0.take().expect("running");
+    let (exited, exit) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exited.send(child.wait());
+    });
+    let status = match exit.recv_timeout(PATIENCE) {
+        Ok(status) => status.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("serve did not stop on SIGTERM");
+        }
+    };
+    assert!(status.success(), "serve exited with {status}");
+    let rest: Vec<String> = printed.try_iter().collect();
+    let summary = rest.iter().find(|l| l.starts_with("stopped:")).expect("a summary");
+    assert!(
+        summary.contains("received 1 spans") && summary.contains("in 2 requests (1 refused)"),
+        "{summary}"
+    );
+
+    let thread = TRACE.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let out =
+        ctl(&["query", store.to_str().expect("utf-8"), "--thread", &thread, "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "exactly the span sent: {rows:?}");
+    let row = &rows[0];
+    let field = |name: &str| row[name].as_str().unwrap_or_else(|| panic!("no {name} in {row}"));
+    assert_eq!(field("kind"), "llm_call");
+    assert_eq!(field("name"), "chat");
+    assert_eq!(field("tenant"), "acme");
+    assert_eq!(field("gen_ai_agent_name"), "ts-agent");
+    // The query's JSON gives span ids as decimal integers.
+    assert_eq!(field("span_id"), 0x00f0_67aa_0ba9_02b7_u64.to_string());
+    assert_eq!(field("gen_ai_provider_name"), "openai");
+    assert_eq!(field("gen_ai_request_model"), "gpt-4o-mini");
+    assert_eq!(field("gen_ai_usage_input_tokens"), "812");
+    assert_eq!(field("gen_ai_usage_output_tokens"), "64");
+    assert_eq!(field("duration_ns"), "250000000");
+    assert!(field("attributes").contains("app.region"), "{row}");
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_file(&tokens);
+}

@@ -1,0 +1,146 @@
+"""A Python service instrumented with the real OpenTelemetry SDK sends its spans with the SDK's own
+OTLP/HTTP exporter (opentelemetry-exporter-otlp-proto-http, protobuf) to `mission-ctl serve`,
+started here on loopback; the store then holds exactly the spans sent, with the GenAI fields
+(model, provider, tokens of the current and of the deprecated attribute names, tool) typed,
+parents kept, and the tenant of the sender's token."""
+
+import json
+import os
+import pathlib
+import queue
+import signal
+import subprocess
+import threading
+
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# How long one step may take on a loaded machine before the test fails (seconds).
+PATIENCE = 120
+TOKEN = "python-sender-token-0001"
+
+
+def ctl_binary():
+    exe = os.environ.get("MISSION_CTL")
+    if exe:
+        return exe
+    subprocess.run(["cargo", "build", "-q", "-p", "mission-ctl"], cwd=ROOT, check=True)
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    return str(target / "debug" / "mission-ctl")
+
+
+class Recording(OTLPSpanExporter):
+    """The SDK's exporter, keeping each export's result so the test knows every span was
+    acknowledged."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.results = []
+
+    def export(self, spans):
+        result = super().export(spans)
+        self.results.append((len(spans), result))
+        return result
+
+
+def start_server(ctl, store):
+    proc = subprocess.Popen(
+        [ctl, "serve", "--store", str(store), "--addr", "127.0.0.1:0",
+         "--tenant-token", f"{TOKEN}:acme"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    lines = queue.Queue()
+
+    def read():
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    banner = lines.get(timeout=PATIENCE)
+    assert banner and "http://" in banner, f"no address in {banner!r}"
+    url = banner.split("http://", 1)[1].split()[0]
+    return proc, lines, f"http://{url}"
+
+
+def test_the_python_sdks_otlp_exporter_reaches_the_store(tmp_path):
+    ctl = ctl_binary()
+    store = tmp_path / "data"
+    proc, lines, endpoint = start_server(ctl, store)
+    try:
+        exporter = Recording(endpoint=f"{endpoint}/v1/traces",
+                             headers={"Authorization": f"Bearer {TOKEN}"}, timeout=PATIENCE)
+        provider = TracerProvider(resource=Resource.create({"service.name": "py-service"}))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("test_otlp_receiver")
+        with tracer.start_as_current_span("handle request") as root:
+            with tracer.start_as_current_span("chat gpt-4o-mini") as chat:
+                chat.set_attribute("gen_ai.operation.name", "chat")
+                chat.set_attribute("gen_ai.provider.name", "openai")
+                chat.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+                chat.set_attribute("gen_ai.response.model", "gpt-4o-mini-2024-07-18")
+                chat.set_attribute("gen_ai.usage.input_tokens", 812)
+                chat.set_attribute("gen_ai.usage.output_tokens", 64)
+                chat.set_attribute("app.region", "eu")
+            with tracer.start_as_current_span("chat old") as old:
+                # The attribute names of semantic conventions before 1.27.
+                old.set_attribute("gen_ai.system", "openai")
+                old.set_attribute("gen_ai.request.model", "gpt-4o")
+                old.set_attribute("gen_ai.usage.prompt_tokens", 1200)
+                old.set_attribute("gen_ai.usage.completion_tokens", 30)
+            with tracer.start_as_current_span("execute_tool get_weather") as tool:
+                tool.set_attribute("gen_ai.operation.name", "execute_tool")
+                tool.set_attribute("gen_ai.tool.name", "get_weather")
+        provider.shutdown()
+        assert exporter.results == [(1, SpanExportResult.SUCCESS)] * 4, exporter.results
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=PATIENCE)
+    assert code == 0, f"serve exited with {code}"
+    rest = []
+    while (line := lines.get(timeout=PATIENCE)) is not None:
+        rest.append(line)
+    assert any(line.startswith("stopped: received 4 spans") for line in rest), rest
+
+    thread = format(root.get_span_context().trace_id, "032x")
+    out = subprocess.run(
+        [ctl, "query", str(store), "--thread", thread, "--format", "json", "--limit", "100"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    # The query's JSON gives span ids as decimal integers.
+    rows = {int(row["span_id"]): row for row in json.loads(out)}
+    ids = {name: span.get_span_context().span_id
+           for name, span in [("root", root), ("chat", chat), ("old", old), ("tool", tool)]}
+    assert set(rows) == set(ids.values()), rows
+    for row in rows.values():
+        assert row["tenant"] == "acme", row
+        assert row["gen_ai_agent_name"] == "py-service", row
+    for name in ("chat", "old", "tool"):
+        assert int(rows[ids[name]]["parent_span_id"]) == ids["root"], rows[ids[name]]
+
+    chat_row = rows[ids["chat"]]
+    assert chat_row["kind"] == "llm_call"
+    assert chat_row["name"] == "chat"
+    assert chat_row["gen_ai_provider_name"] == "openai"
+    assert chat_row["gen_ai_request_model"] == "gpt-4o-mini"
+    assert chat_row["gen_ai_usage_input_tokens"] == "812"
+    assert chat_row["gen_ai_usage_output_tokens"] == "64"
+    assert float(chat_row["gen_ai_usage_cost"]) > 0, "priced by the server's price table"
+    assert "gpt-4o-mini-2024-07-18" in chat_row["attributes"]
+    assert "app.region" in chat_row["attributes"]
+
+    old_row = rows[ids["old"]]
+    assert old_row["kind"] == "llm_call"
+    assert old_row["gen_ai_provider_name"] == "openai"
+    assert old_row["gen_ai_request_model"] == "gpt-4o"
+    assert old_row["gen_ai_usage_input_tokens"] == "1200"
+    assert old_row["gen_ai_usage_output_tokens"] == "30"
+
+    tool_row = rows[ids["tool"]]
+    assert tool_row["kind"] == "tool_call"
+    assert tool_row["name"] == "get_weather"
+    assert rows[ids["root"]]["kind"] == "custom"
+    assert rows[ids["root"]]["name"] == "handle request"
