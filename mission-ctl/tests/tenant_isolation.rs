@@ -365,6 +365,7 @@ const SURFACES: &[Surface] = &[
     },
     Surface { name: "erase", ask: erase },
     Surface { name: "dashboard", ask: dashboard },
+    Surface { name: "serve", ask: serve },
 ];
 
 /// `tail --tenant`: the last events, then following the store while both tenants record until
@@ -436,6 +437,109 @@ fn http_get(addr: SocketAddr, path: &str, token: &str) -> String {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read");
     String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// `serve --tenant-token` (a write surface): tenant `t`'s token sends OTLP/JSON spans, one of
+/// them claiming the other tenant (`mission.tenant`). The claim is refused item by item
+/// (`partial_success`), the tenant's own span lands under its own tenant, and the other tenant's
+/// view of the receiver's store holds nothing the sender sent. (Its own store: the world's is
+/// written by live writers a second writer process must not recover under their feet.)
+fn serve(w: &World, t: usize) -> Answers {
+    let o = 1 - t;
+    let store = std::env::temp_dir().join(format!(
+        "mission-iso-serve-{}-{t}-{}",
+        std::process::id(),
+        ThreadId::generate()
+    ));
+    let tokens = [format!("{}:{}", TOKENS[0], TENANTS[0]), format!("{}:{}", TOKENS[1], TENANTS[1])];
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
+            .args(["serve", "--store", store.to_str().expect("utf-8"), "--addr", "127.0.0.1:0"])
+            .args(["--tenant-token", &tokens[0], "--tenant-token", &tokens[1]])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let rx = lines_of(&mut child);
+    let banner = rx.recv_timeout(PATIENCE).expect("serve says where it is");
+    let addr: SocketAddr = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ' ']).next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"));
+    let span = |name: &str, id: &str| {
+        format!(
+            r#"{{"traceId":"5b8efff798038103d269b633813fc6{t:02}","spanId":"{id}","name":"{name}","kind":1,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000001000000000"}}"#
+        )
+    };
+    let resource = |extra: &str| {
+        format!(
+            r#"{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{AGENT}"}}}}{extra}]}},"scopeSpans":[{{"scope":{{}},"spans":[SPAN]}}]}}"#
+        )
+    };
+    let claimed = format!("{} claimed", MARKERS[t]);
+    let own = format!("{} own", MARKERS[t]);
+    let claim =
+        format!(r#",{{"key":"mission.tenant","value":{{"stringValue":"{}"}}}}"#, TENANTS[o]);
+    let body = format!(
+        r#"{{"resourceSpans":[{},{}]}}"#,
+        resource(&claim).replace("SPAN", &span(&claimed, "00000000000000a1")),
+        resource("").replace("SPAN", &span(&own, "00000000000000a2"))
+    );
+    let answer = http_post_json(addr, "/v1/traces", Some(TOKENS[t]), &body);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let rejected = ["\"rejectedSpans\":\"1\"", "\"rejectedSpans\":1"];
+    assert!(rejected.iter().any(|r| answer.contains(r)), "one span refused: {answer}");
+    let anonymous = http_post_json(addr, "/v1/traces", None, &body);
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let mut printed = vec![banner];
+    while let Ok(line) = rx.recv_timeout(PATIENCE) {
+        printed.push(line);
+    }
+    assert!(child.0.wait().expect("wait").success(), "serve: {printed:?}");
+    let root = store.to_str().expect("utf-8");
+    let theirs = printed_ok(&["query", root, "--tenant", TENANTS[o], "--format", "json"]);
+    assert!(
+        !theirs.contains(MARKERS[t]),
+        "the other tenant holds what {} sent: {theirs}",
+        TENANTS[t]
+    );
+    let mine = printed_ok(&["query", root, "--tenant", TENANTS[t], "--format", "json"]);
+    assert!(mine.contains(&own) && !mine.contains(&claimed), "{mine}");
+    let _ = std::fs::remove_dir_all(&store);
+    // The request named the other tenant itself: an answer echoing that name leaks nothing.
+    vec![
+        (answer, vec![TENANTS[o].to_owned()]),
+        (printed.join("\n"), Vec::new()),
+        (mine, Vec::new()),
+    ]
+}
+
+/// A POST of an OTLP/JSON body, with a bearer token if given; the raw answer.
+fn http_post_json(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// What a command prints on stdout, asserting it succeeded.
+fn printed_ok(args: &[&str]) -> String {
+    let out = ctl(args);
+    assert!(out.status.success(), "mission-ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `dashboard --tenant-token`: every JSON route and the event stream with the tenant's token,
