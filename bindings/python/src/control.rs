@@ -624,14 +624,7 @@ impl Control {
         tokens: Option<Vec<(String, Option<String>)>>,
         allowed_hosts: Option<Vec<String>>,
     ) -> PyResult<crate::dashboard::Dashboard> {
-        let port = match port {
-            Some(p) if !p.is_none() => crate::live::int_in("port", p, 0, u16::MAX.into())? as u16,
-            _ => 0,
-        };
-        let ip: std::net::IpAddr = host.parse().map_err(|_| {
-            PyValueError::new_err(format!("host must be an IP address, not {host:?}"))
-        })?;
-        let mut config = mission_sdk::DashboardConfig::new(std::net::SocketAddr::new(ip, port));
+        let mut config = mission_sdk::DashboardConfig::new(socket_addr(host, port)?);
         for (token, tenant) in tokens.unwrap_or_default() {
             config = match tenant {
                 Some(t) => config.with_tenant_token(&token, &t),
@@ -653,12 +646,70 @@ impl Control {
         Ok(crate::dashboard::Dashboard { slot, addr })
     }
 
+    /// Serves OTLP/HTTP (traces, logs, metrics; protobuf or JSON; gzip) into this instance
+    /// (the Python `control.serve_otlp` wraps it); returns the running receiver. `tokens` are
+    /// `(token, tenant or None)` pairs.
+    #[pyo3(signature = (host="127.0.0.1", port=None, tokens=None, allowed_hosts=None, max_body_bytes=None, queue_capacity=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _serve_otlp(
+        &self,
+        py: Python<'_>,
+        host: &str,
+        port: Option<&Bound<'_, PyAny>>,
+        tokens: Option<Vec<(String, Option<String>)>>,
+        allowed_hosts: Option<Vec<String>>,
+        max_body_bytes: Option<&Bound<'_, PyAny>>,
+        queue_capacity: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<crate::receiver::OtlpReceiver> {
+        use mission_sdk::receiver::{MAX_BODY_BYTES_RANGE, QUEUE_CAPACITY_RANGE};
+        let mut config = mission_sdk::OtlpReceiverConfig::new(socket_addr(host, port)?);
+        for (token, tenant) in tokens.unwrap_or_default() {
+            config = match tenant {
+                Some(t) => config.with_tenant_token(&token, &t),
+                None => config.with_token(&token),
+            };
+        }
+        for h in allowed_hosts.unwrap_or_default() {
+            config = config.with_allowed_host(&h);
+        }
+        let in_range = |name,
+                        value: Option<&Bound<'_, PyAny>>,
+                        range: &std::ops::RangeInclusive<usize>| {
+            value
+                .filter(|v| !v.is_none())
+                .map(|v| crate::live::int_in(name, v, *range.start() as u64, *range.end() as u64))
+                .transpose()
+        };
+        if let Some(bytes) = in_range("max_body_bytes", max_body_bytes, &MAX_BODY_BYTES_RANGE)? {
+            config = config.with_max_body_bytes(bytes as usize);
+        }
+        if let Some(events) = in_range("queue_capacity", queue_capacity, &QUEUE_CAPACITY_RANGE)? {
+            config = config.with_queue_capacity(events as usize);
+        }
+        let core = self.open_core()?;
+        let receiver =
+            py.detach(|| core.with_control(|c| c.serve_otlp(config)))?.map_err(errors::sdk)?;
+        let (addr, stats) = (receiver.local_addr(), receiver.stats_reader());
+        let slot: crate::receiver::Slot = Arc::new(Mutex::new(Some(receiver)));
+        let mut receivers = core.receivers.lock().unwrap_or_else(|p| p.into_inner());
+        // Closed ones are forgotten: the list stays as long as the receivers running.
+        receivers.retain(|s| s.lock().unwrap_or_else(|p| p.into_inner()).is_some());
+        receivers.push(slot.clone());
+        Ok(crate::receiver::OtlpReceiver { slot, stats, addr })
+    }
+
     /// Stops recording, delivers everything recorded and returns the final counts (a dict).
     /// Later calls (and calls on its threads) raise `ShutdownError`.
     fn shutdown<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let core = self.core();
         core.closed.store(true, Ordering::Release);
         let report = py.detach(|| {
+            // Receivers first: what they acknowledged reaches the recorder before it stops.
+            let receivers =
+                std::mem::take(&mut *core.receivers.lock().unwrap_or_else(|p| p.into_inner()));
+            for slot in &receivers {
+                crate::receiver::stop(slot);
+            }
             if let Some(server) = core.mcp.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 server.shutdown();
             }
@@ -808,4 +859,17 @@ pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
 #[pyfunction]
 pub(crate) fn _panic_for_test() {
     panic!("deliberate panic for a test");
+}
+
+/// The address of a server a Python caller asked for: `host` an IP address, `port` an int in
+/// 0..=65535 (`None`: 0, a free port).
+fn socket_addr(host: &str, port: Option<&Bound<'_, PyAny>>) -> PyResult<std::net::SocketAddr> {
+    let port = match port {
+        Some(p) if !p.is_none() => crate::live::int_in("port", p, 0, u16::MAX.into())? as u16,
+        _ => 0,
+    };
+    let ip: std::net::IpAddr = host
+        .parse()
+        .map_err(|_| PyValueError::new_err(format!("host must be an IP address, not {host:?}")))?;
+    Ok(std::net::SocketAddr::new(ip, port))
 }

@@ -36,6 +36,8 @@ pub(crate) struct Core {
     pub(crate) callbacks: Callbacks,
     /// Python sinks (`add_sink`), each with a worker thread.
     pub(crate) sinks: crate::sink::Sinks,
+    /// OTLP receivers serving into this instance (`serve_otlp`).
+    pub(crate) receivers: Mutex<Vec<crate::receiver::Slot>>,
     /// Dashboards served from this instance (`serve_dashboard`).
     pub(crate) dashboards: Mutex<Vec<crate::dashboard::Slot>>,
 }
@@ -120,6 +122,7 @@ impl Core {
             callbacks: Callbacks::default(),
             sinks: crate::sink::Sinks::default(),
             dashboards: Mutex::new(Vec::new()),
+            receivers: Mutex::new(Vec::new()),
             control: Mutex::new(Some(control)),
             mcp: Mutex::new(None),
             closed: AtomicBool::new(false),

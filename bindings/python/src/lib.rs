@@ -40,6 +40,7 @@ mod instance;
 mod json;
 mod live;
 mod query;
+mod receiver;
 mod score;
 mod sink;
 mod span;
@@ -57,6 +58,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<live::Subscription>()?;
     m.add_class::<sink::SinkHandle>()?;
     m.add_class::<dashboard::Dashboard>()?;
+    m.add_class::<receiver::OtlpReceiver>()?;
     errors::register(m)?;
     m.add("CURRENT_SPAN", ctxvar::var(py)?)?;
     m.add_function(wrap_pyfunction!(control::_panic_for_test, m)?)?;

@@ -54,7 +54,7 @@ import os
 import time
 import warnings
 import weakref
-from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 DISTRIBUTION = "mission-control-observability"
 """This package's name on PyPI (the import name is ``mission_control``)."""
@@ -114,6 +114,7 @@ from ._native import (
     FlushError,
     InternalError,
     MissionControlError,
+    OtlpReceiver,
     ServeError,
     ShutdownError,
     SinkHandle,
@@ -133,6 +134,7 @@ __all__ = [
     "Subscription",
     "SinkHandle",
     "DashboardServer",
+    "OtlpReceiver",
     "init",
     "observe",
     "current_span",
@@ -737,28 +739,37 @@ class Control(_native.Control):
         values accepted besides the address itself (a name clients use to reach it). Raises
         :class:`ServeError` when the settings are refused or the address cannot be bound.
         """
-        if not isinstance(host, str):
-            raise TypeError(f"host must be a str, not {type(host).__name__}")
-        pairs = []
-        if token is not None:
-            if not isinstance(token, str):
-                raise TypeError(f"token must be a str, not {type(token).__name__}")
-            pairs.append((token, None))
-        if tokens is not None:
-            items = tokens.items() if isinstance(tokens, Mapping) else tokens
-            for item in items:
-                if isinstance(item, str):
-                    item = (item, None)
-                t, tenant = item
-                if not isinstance(t, str) or not (tenant is None or isinstance(tenant, str)):
-                    raise TypeError("tokens must map str tokens to a str tenant or None")
-                pairs.append((t, tenant))
-        hosts = None
-        if allowed_hosts is not None:
-            if isinstance(allowed_hosts, str):
-                raise TypeError("allowed_hosts must be a list of str, not a str")
-            hosts = list(allowed_hosts)
-        return self._serve_dashboard(host, port, pairs or None, hosts)
+        pairs, hosts = _server_access(host, token, tokens, allowed_hosts)
+        return self._serve_dashboard(host, port, pairs, hosts)
+
+    def serve_otlp(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        token: Optional[str] = None,
+        tokens: Union[Mapping[str, Optional[str]], Sequence[Any], None] = None,
+        allowed_hosts: Optional[Sequence[str]] = None,
+        max_body_bytes: Optional[int] = None,
+        queue_capacity: Optional[int] = None,
+    ) -> OtlpReceiver:
+        """Receives OpenTelemetry (OTLP/HTTP: ``/v1/traces``, ``/v1/logs``, ``/v1/metrics``;
+        protobuf or JSON; gzip) into this instance on ``host:port`` (port 0 picks a free one),
+        so the agent's subprocesses and services report to it with any OpenTelemetry SDK's
+        standard exporter (``OTEL_EXPORTER_OTLP_ENDPOINT`` = the returned receiver's
+        ``endpoint``). What arrives goes through this instance's pipeline (redaction, sampling,
+        models, the store); GenAI attributes of every convention land on the typed fields.
+
+        The same rules as the dashboard: without tokens only on a loopback address; with
+        ``token`` or ``tokens`` (``token -> tenant``, ``None`` for any) every request needs
+        ``Authorization: Bearer <token>`` and a tenant token's data is that tenant's.
+        ``max_body_bytes`` (1 KiB to 256 MiB, default 8 MiB) and ``queue_capacity`` (events
+        waiting for the recorder, 1 to 10,000,000, default 65,536; a full queue answers 429)
+        bound it. Runs until the receiver is closed or the instance shuts down (which first
+        records what was acknowledged). Raises :class:`ServeError` when the settings are
+        refused or the address cannot be bound."""
+        pairs, hosts = _server_access(host, token, tokens, allowed_hosts)
+        return self._serve_otlp(host, port, pairs, hosts, max_body_bytes, queue_capacity)
 
     def handler(self, level: int = logging.NOTSET) -> "MissionHandler":
         """A ``logging.Handler`` recording standard-library log records here."""
@@ -774,6 +785,33 @@ class Control(_native.Control):
     def __repr__(self) -> str:
         state = "shut down" if self.is_shut_down else "recording"
         return f"Control(service={self.service!r}, store={self.store_root!r}, {state})"
+
+
+def _server_access(host: Any, token: Any, tokens: Any, allowed_hosts: Any) -> Tuple[Optional[list], Optional[list]]:
+    """A server's ``host``, ``token``/``tokens`` and ``allowed_hosts`` checked: the
+    ``(token, tenant or None)`` pairs (None when there are none) and the hosts list."""
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a str, not {type(host).__name__}")
+    pairs = []
+    if token is not None:
+        if not isinstance(token, str):
+            raise TypeError(f"token must be a str, not {type(token).__name__}")
+        pairs.append((token, None))
+    if tokens is not None:
+        items = tokens.items() if isinstance(tokens, Mapping) else tokens
+        for item in items:
+            if isinstance(item, str):
+                item = (item, None)
+            t, tenant = item
+            if not isinstance(t, str) or not (tenant is None or isinstance(tenant, str)):
+                raise TypeError("tokens must map str tokens to a str tenant or None")
+            pairs.append((t, tenant))
+    hosts = None
+    if allowed_hosts is not None:
+        if isinstance(allowed_hosts, str):
+            raise TypeError("allowed_hosts must be a list of str, not a str")
+        hosts = list(allowed_hosts)
+    return pairs or None, hosts
 
 
 _LEVELS = [
