@@ -444,7 +444,7 @@ fn http_get(addr: SocketAddr, path: &str, token: &str) -> String {
 /// (`partial_success`), the tenant's own span lands under its own tenant, and the other tenant's
 /// view of the receiver's store holds nothing the sender sent. (Its own store: the world's is
 /// written by live writers a second writer process must not recover under their feet.)
-fn serve(w: &World, t: usize) -> Answers {
+fn serve(_world: &World, t: usize) -> Answers {
     let o = 1 - t;
     let store = std::env::temp_dir().join(format!(
         "mission-iso-serve-{}-{t}-{}",
