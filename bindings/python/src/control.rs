@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use mission_core::{Event, EventBody, LogRecord, MetricKind, MetricPoint, Symbol, Text};
@@ -624,25 +624,13 @@ impl Control {
         tokens: Option<Vec<(String, Option<String>)>>,
         allowed_hosts: Option<Vec<String>>,
     ) -> PyResult<crate::dashboard::Dashboard> {
-        let mut config = mission_sdk::DashboardConfig::new(socket_addr(host, port)?);
-        for (token, tenant) in tokens.unwrap_or_default() {
-            config = match tenant {
-                Some(t) => config.with_tenant_token(&token, &t),
-                None => config.with_token(&token),
-            };
-        }
-        for h in allowed_hosts.unwrap_or_default() {
-            config = config.with_allowed_host(&h);
-        }
+        let config = mission_sdk::DashboardConfig::new(socket_addr(host, port)?);
+        let config = crate::servers::with_access(config, tokens, allowed_hosts);
         let core = self.open_core()?;
         let server =
             py.detach(|| core.with_control(|c| c.serve_dashboard(config)))?.map_err(errors::sdk)?;
         let addr = server.local_addr();
-        let slot: crate::dashboard::Slot = Arc::new(Mutex::new(Some(server)));
-        let mut dashboards = core.dashboards.lock().unwrap_or_else(|p| p.into_inner());
-        // Closed ones are forgotten: the list stays as long as the servers running.
-        dashboards.retain(|s| s.lock().unwrap_or_else(|p| p.into_inner()).is_some());
-        dashboards.push(slot.clone());
+        let slot = crate::servers::keep(&core.dashboards, server);
         Ok(crate::dashboard::Dashboard { slot, addr })
     }
 
@@ -662,16 +650,8 @@ impl Control {
         queue_capacity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<crate::receiver::OtlpReceiver> {
         use mission_sdk::receiver::{MAX_BODY_BYTES_RANGE, QUEUE_CAPACITY_RANGE};
-        let mut config = mission_sdk::OtlpReceiverConfig::new(socket_addr(host, port)?);
-        for (token, tenant) in tokens.unwrap_or_default() {
-            config = match tenant {
-                Some(t) => config.with_tenant_token(&token, &t),
-                None => config.with_token(&token),
-            };
-        }
-        for h in allowed_hosts.unwrap_or_default() {
-            config = config.with_allowed_host(&h);
-        }
+        let config = mission_sdk::OtlpReceiverConfig::new(socket_addr(host, port)?);
+        let mut config = crate::servers::with_access(config, tokens, allowed_hosts);
         let in_range = |name,
                         value: Option<&Bound<'_, PyAny>>,
                         range: &std::ops::RangeInclusive<usize>| {
@@ -690,11 +670,7 @@ impl Control {
         let receiver =
             py.detach(|| core.with_control(|c| c.serve_otlp(config)))?.map_err(errors::sdk)?;
         let (addr, stats) = (receiver.local_addr(), receiver.stats_reader());
-        let slot: crate::receiver::Slot = Arc::new(Mutex::new(Some(receiver)));
-        let mut receivers = core.receivers.lock().unwrap_or_else(|p| p.into_inner());
-        // Closed ones are forgotten: the list stays as long as the receivers running.
-        receivers.retain(|s| s.lock().unwrap_or_else(|p| p.into_inner()).is_some());
-        receivers.push(slot.clone());
+        let slot = crate::servers::keep(&core.receivers, receiver);
         Ok(crate::receiver::OtlpReceiver { slot, stats, addr })
     }
 

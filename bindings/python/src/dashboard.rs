@@ -7,18 +7,15 @@
 //! a token is given, tokens of at least 16 characters, a token scoped to a tenant sees that
 //! tenant's rows only.
 
-use std::sync::{Arc, Mutex};
-
 use mission_sdk::DashboardServer;
 use pyo3::prelude::*;
 
 /// One running server, shared by its handle and its instance.
-pub(crate) type Slot = Arc<Mutex<Option<DashboardServer>>>;
+pub(crate) type Slot = crate::servers::Slot<DashboardServer>;
 
 /// Stops the server in `slot` if it still runs; returns whether it did.
 pub(crate) fn stop(slot: &Slot) -> bool {
-    let server = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-    server.map(DashboardServer::shutdown).is_some()
+    crate::servers::stop(slot, DashboardServer::shutdown)
 }
 
 /// A running dashboard (`control.serve_dashboard(...)` returns it). Open `url` in a browser;
@@ -52,7 +49,7 @@ impl Dashboard {
     /// Whether it was closed (or its instance shut down).
     #[getter]
     fn closed(&self) -> bool {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+        crate::servers::is_closed(&self.slot)
     }
 
     /// Stops serving: open streams end, then the server thread ends (without the interpreter

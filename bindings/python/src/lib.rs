@@ -42,6 +42,7 @@ mod live;
 mod query;
 mod receiver;
 mod score;
+mod servers;
 mod sink;
 mod span;
 

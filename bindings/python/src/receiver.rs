@@ -7,18 +7,15 @@
 //! its pipeline on shutdown, so everything acknowledged is recorded. Same rules as Rust:
 //! loopback unless tokens are given; a token scoped to a tenant records as that tenant.
 
-use std::sync::{Arc, Mutex};
-
 use pyo3::prelude::*;
 
 /// One running receiver, shared by its handle and its instance.
-pub(crate) type Slot = Arc<Mutex<Option<mission_sdk::OtlpReceiver>>>;
+pub(crate) type Slot = crate::servers::Slot<mission_sdk::OtlpReceiver>;
 
 /// Stops the receiver in `slot` if it still runs (what it acknowledged is handed to the
 /// recorder first); returns whether it did.
 pub(crate) fn stop(slot: &Slot) -> bool {
-    let receiver = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-    receiver.map(mission_sdk::OtlpReceiver::shutdown).is_some()
+    crate::servers::stop(slot, mission_sdk::OtlpReceiver::shutdown)
 }
 
 /// A running OTLP receiver (`control.serve_otlp(...)` returns it). Point an exporter at
@@ -54,7 +51,7 @@ impl OtlpReceiver {
     /// Whether it was closed (or its instance shut down).
     #[getter]
     fn closed(&self) -> bool {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+        crate::servers::is_closed(&self.slot)
     }
 
     /// What it received, exactly: items (spans, log records, metric points) and requests by
