@@ -160,6 +160,8 @@ def test_a_langgraph_agent_with_a_tool_node_lands_as_one_thread(tmp_path, fake_o
         return dict(row["attributes"] or [])
 
     by_id = {r["span_id"]: r for r in found}
+    # Every run its own span id (run ids are UUIDv7: runs of one millisecond share their high half).
+    assert len(by_id) == len(found)
     root = next(r for r in found if r["name"] == "weather-graph")
     assert root["kind"] == "agent_step" and root["parent_span_id"] in (0, None)
     # A node's own run is named by the node; the conditional edge (route) runs inside it.

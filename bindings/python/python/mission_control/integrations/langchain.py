@@ -86,15 +86,19 @@ class MissionCallbackHandler(BaseCallbackHandler):
             self.untracked += 1
             return
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        # The run id's low 64 bits: LangChain's run ids are UUIDv7 (langchain-core 1.x), whose
+        # high half is the millisecond and a per-process constant, the same for every run
+        # started in one millisecond; the low half is the counter and random bits.
+        span_id = run_id.hex[16:]
         if parent is None:
             agent = self.agent or name
             if attributes.get("mission.kind") == "agent_step":  # a top-level chain or graph: the agent's run
                 attributes = {k: v for k, v in attributes.items() if k != "mission.kind"}
                 attributes["gen_ai.operation.name"] = "invoke_agent"
             attributes = dict(attributes, **{"gen_ai.agent.name": agent})
-            run = _Run(run_id.hex, run_id.hex[:16], None, name, agent, attributes)
+            run = _Run(run_id.hex, span_id, None, name, agent, attributes)
         else:
-            run = _Run(parent.trace_id, run_id.hex[:16], parent.span_id, name, parent.agent, attributes)
+            run = _Run(parent.trace_id, span_id, parent.span_id, name, parent.agent, attributes)
         self._runs[run_id] = run
 
     def _end(self, run_id: UUID, error: Optional[BaseException] = None, **attributes: Any) -> None:
