@@ -27,8 +27,17 @@
 //! those moments deliberately. `--tenants <k>` spreads the events over `k` tenants (so `k`
 //! partitions, files and log segments at a time) in turn.
 //!
+//! `--events <n>` stops after `n` events (rounded up to a step of 50): it flushes, prints
+//! `done <seq>` and exits 0 — one member of a fleet of writers sharing the store
+//! (`tests/integration/a_fleet_shares_one_store.rs`).
+//!
+//! `--compact` writes nothing: it compacts the store (every partition with at least two small
+//! files), prints `compacted <files merged> <files written>` and exits; with `--crash-at
+//! compact-before-…:<n>` it dies inside the compaction instead.
+//!
 //! Run: `cargo run -p mission-store --features crash-points --example crash_writer --
-//! <store-dir> [run] [--no-wal] [--no-flush] [--crash-at <point>:<n>] [--tenants <k>]`.
+//! <store-dir> [run] [--no-wal] [--no-flush] [--crash-at <point>:<n>] [--tenants <k>]
+//! [--events <n>] [--compact]`.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,10 +46,10 @@ use mission_core::{
     Backpressure, EventBody, Level, LogRecord, Pipeline, SpanId, Symbol, Text, ThreadContext,
 };
 use mission_store::crash_points::arm;
-use mission_store::{ParquetSink, StoreConfig};
+use mission_store::{CompactOptions, ParquetSink, Store, StoreConfig};
 
 const USAGE: &str = "crash_writer <store-dir> [run] [--no-wal] [--no-flush] \
-                     [--crash-at <point>:<n>] [--tenants <k>]";
+                     [--crash-at <point>:<n>] [--tenants <k>] [--events <n>] [--compact]";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -62,6 +71,27 @@ fn main() {
             Some(n) => n,
             None => {
                 eprintln!("error: --tenants: expected an integer in 1..=64\nusage: {USAGE}");
+                std::process::exit(2);
+            }
+        },
+    };
+    if args.iter().any(|a| a == "--compact") {
+        let options = CompactOptions::default().with_min_files(2);
+        match Store::open(root).and_then(|mut s| s.compact(&options)) {
+            Ok(r) => println!("compacted {} {}", r.files_merged, r.files_written),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    let limit: Option<u64> = match value_of("--events") {
+        None => None,
+        Some(n) => match n.and_then(|n| n.parse().ok()).filter(|n| *n >= 1) {
+            Some(n) => Some(n),
+            None => {
+                eprintln!("error: --events: expected an integer >= 1\nusage: {USAGE}");
                 std::process::exit(2);
             }
         },
@@ -126,6 +156,17 @@ fn main() {
         if delivered > appended {
             appended = delivered;
             say(&mut out, format!("appended {appended} {}", now_ns()));
+        }
+        if limit.is_some_and(|n| seq >= n) {
+            match pipeline.flush() {
+                Ok(()) => say(&mut out, format!("done {seq}")),
+                Err(e) => {
+                    eprintln!("flush failed: {e}");
+                    std::process::exit(1);
+                }
+            }
+            pipeline.shutdown();
+            return;
         }
         if flushes && step % 8 == 0 {
             match pipeline.flush() {

@@ -21,6 +21,11 @@ pub enum Point {
     /// Recovery: the file a dead writer's segment stands for is in place (rebuilt now, or
     /// finalized before the writer died), the segment not yet deleted.
     RecoveryBeforeLogDelete,
+    /// Compaction: the merged file is complete and synced, not yet renamed into place.
+    CompactBeforeRename,
+    /// Compaction: the merged file is in place (and its directory synced), the files it
+    /// replaces not yet deleted.
+    CompactBeforeDelete,
 }
 
 #[cfg(feature = "crash-points")]
@@ -39,11 +44,13 @@ mod armed {
 
     impl Point {
         /// Every point, in the order of the write path.
-        pub const ALL: [Point; 4] = [
+        pub const ALL: [Point; 6] = [
             Point::FinalizeBeforeRename,
             Point::FinalizeBeforeLogDelete,
             Point::RecoveryBeforeRename,
             Point::RecoveryBeforeLogDelete,
+            Point::CompactBeforeRename,
+            Point::CompactBeforeDelete,
         ];
 
         /// The point's name, as [`arm`] reads it.
@@ -53,6 +60,8 @@ mod armed {
                 Point::FinalizeBeforeLogDelete => "finalize-before-log-delete",
                 Point::RecoveryBeforeRename => "recovery-before-rename",
                 Point::RecoveryBeforeLogDelete => "recovery-before-log-delete",
+                Point::CompactBeforeRename => "compact-before-rename",
+                Point::CompactBeforeDelete => "compact-before-delete",
             }
         }
 

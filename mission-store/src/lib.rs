@@ -58,6 +58,7 @@
 //! | [`schema`] | the versioned Arrow schema and its column names |
 //! | [`wal`], [`Recovery`] | the write-ahead log of open files, and recovery after a crash |
 //! | [`atomic`] | atomic, durable replace of the small files we rewrite |
+//! | [`compact`], [`CompactOptions`], [`CompactionReport`] | merging a partition's small files while writers write and readers read ([`Store::compact`]) |
 //! | [`layout`] | partition paths |
 //!
 //! # Layout and schema
@@ -110,6 +111,10 @@ pub use read::views::{
     AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,
     USER_ID_ATTRIBUTE,
 };
+pub use write::compact::{
+    COMPACT_PREFIX, CompactOptions, CompactedSource, CompactionReport, META_COMPACTED_FROM,
+    META_COMPACTED_WRITERS,
+};
 pub use write::config::{
     MAX_FILE_AGE_RANGE, MAX_FILE_BYTES_RANGE, MAX_OPEN_FILES_RANGE, MAX_WAL_SYNC_INTERVAL,
     RETENTION_RANGE, ROW_GROUP_ROWS_RANGE, StoreConfig, ZSTD_LEVEL_RANGE,
@@ -118,4 +123,4 @@ pub use write::encode::encode;
 pub use write::retention::RetentionPolicy;
 pub use write::sink::{FileMetadataSource, ParquetSink, SinkCounters};
 pub use write::wal::{PendingSegment, Recovery};
-pub use write::{atomic, wal};
+pub use write::{atomic, compact, wal};

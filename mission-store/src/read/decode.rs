@@ -384,6 +384,8 @@ pub struct EventFile {
     path: PathBuf,
     tenant: String,
     builder: ParquetRecordBatchReaderBuilder<File>,
+    /// Only these row ranges (see [`StoreFile::row_ranges`]).
+    rows: Option<Vec<(u64, u64)>>,
 }
 
 impl std::fmt::Debug for EventFile {
@@ -402,7 +404,9 @@ impl EventFile {
     /// [`Error::Foreign`] or [`Error::NewerSchema`] if it is not an events file this build
     /// reads.
     pub fn open(file: &StoreFile) -> Result<Self> {
-        Self::open_path(&file.path, &file.partition.tenant)
+        let mut opened = Self::open_path(&file.path, &file.partition.tenant)?;
+        opened.rows = file.row_ranges().map(<[_]>::to_vec);
+        Ok(opened)
     }
 
     /// Opens the events file at `path`, giving its rows `tenant`.
@@ -414,7 +418,7 @@ impl EventFile {
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
         check_schema_version(path, builder.metadata())?;
-        Ok(Self { path: path.to_path_buf(), tenant: tenant.to_owned(), builder })
+        Ok(Self { path: path.to_path_buf(), tenant: tenant.to_owned(), builder, rows: None })
     }
 
     /// The file's path.
@@ -422,9 +426,14 @@ impl EventFile {
         &self.path
     }
 
-    /// The rows it holds, from its footer.
+    /// The rows it holds, from its footer (those of its [row ranges](StoreFile::row_ranges)
+    /// when it was opened with some).
     pub fn num_rows(&self) -> u64 {
-        u64::try_from(self.builder.metadata().file_metadata().num_rows()).unwrap_or(0)
+        let all = u64::try_from(self.builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+        match &self.rows {
+            Some(ranges) => crate::read::query::row_selection(ranges, all).row_count() as u64,
+            None => all,
+        }
     }
 
     /// Its footer.
@@ -444,6 +453,11 @@ impl EventFile {
             let roots = columns.iter().filter_map(|c| schema.index_of(c).ok());
             let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
             builder = builder.with_projection(mask);
+        }
+        if let Some(ranges) = &self.rows {
+            let all: u64 =
+                builder.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).sum();
+            builder = builder.with_row_selection(crate::read::query::row_selection(ranges, all));
         }
         let reader = builder.build().map_err(|e| Error::parquet(&self.path, e))?;
         Ok(EventBatches { reader })

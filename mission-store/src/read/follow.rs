@@ -38,6 +38,30 @@ use std::path::{Path, PathBuf};
 use crate::Result;
 use crate::read::decode::{EventFile, EventRow};
 use crate::read::store::{SkippedFile, Store, StoreFile};
+use crate::write::compact;
+
+/// The row ranges `(first, count)` of `total` rows not covered by `covered` (possibly
+/// overlapping).
+fn complement(covered: &[(u64, u64)], total: u64) -> Vec<(u64, u64)> {
+    let mut sorted = covered.to_vec();
+    sorted.sort_unstable();
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    for (first, count) in sorted {
+        if first > at {
+            out.push((at, first - at));
+        }
+        at = at.max(first.saturating_add(count));
+    }
+    if total > at {
+        out.push((at, total - at));
+    }
+    out.retain(|r| r.0 < total);
+    for r in &mut out {
+        r.1 = r.1.min(total - r.0);
+    }
+    out
+}
 
 /// A store followed as it grows (see the [module docs](self)).
 #[derive(Clone, Debug)]
@@ -118,16 +142,41 @@ impl Follower {
     /// [`Error::Io`](crate::Error::Io) if a directory cannot be listed.
     pub fn poll_files(&mut self) -> Result<Vec<StoreFile>> {
         let store = self.open()?;
-        // Forget files that are gone (retention, erasure): memory follows the store's size.
         let present: HashSet<&Path> = store.files().iter().map(|f| f.path.as_path()).collect();
-        self.seen.retain(|p| present.contains(p.as_path()));
         let mut new: Vec<StoreFile> =
             store.files().iter().filter(|f| !self.seen.contains(&f.path)).cloned().collect();
+        // A new merged file holds rows of files this follower may have delivered already:
+        // only the rows of the others are new. Decided before forgetting what is gone, since
+        // its inputs are gone now.
+        let mut sources_of_new: Vec<PathBuf> = Vec::new();
+        for file in &mut new {
+            let name = file.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let Some(dir) = file.path.parent() else { continue };
+            if !compact::is_compacted_name(name) {
+                continue;
+            }
+            let (sources, total) = compact::read_sources_and_rows(&file.path).unwrap_or_default();
+            let delivered: Vec<(u64, u64)> = sources
+                .iter()
+                .filter(|s| self.seen.contains(&dir.join(&s.file)))
+                .map(|s| (s.first_row, s.rows))
+                .collect();
+            sources_of_new.extend(sources.iter().map(|s| dir.join(&s.file)));
+            if !delivered.is_empty() {
+                file.rows = Some(complement(&delivered, total));
+            }
+        }
+        // Forget files that are gone (retention, erasure, compaction) unless a merged file not
+        // delivered yet replaces them: memory follows the store's size.
+        let keep: HashSet<PathBuf> = sources_of_new.into_iter().collect();
+        self.seen.retain(|p| present.contains(p.as_path()) || keep.contains(p));
         new.sort_by(|a, b| {
             (a.partition.start_ns(), &a.path).cmp(&(b.partition.start_ns(), &b.path))
         });
         new.truncate(self.max_files);
         self.seen.extend(new.iter().map(|f| f.path.clone()));
+        // A merged file whose every row was delivered already has nothing new.
+        new.retain(|f| f.rows.as_ref().is_none_or(|r| !r.is_empty()));
         Ok(new)
     }
 

@@ -13,7 +13,9 @@ use arrow::compute::{and, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use mission_core::Timestamp;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 
@@ -359,6 +361,83 @@ fn dictionary_equals(batch: &RecordBatch, name: &str, value: &str) -> Result<Boo
     Ok((0..strings.len()).map(|i| Some(strings.is_valid(i) && strings.value(i) == value)).collect())
 }
 
+/// How often a reader looks again for the merged file holding a listed file's rows, when the
+/// one it found was itself merged (and deleted) before it could open it.
+const REPLACEMENT_ATTEMPTS: usize = 8;
+
+/// Opens a listed file; when it is gone because a compaction merged it after the listing, the
+/// merged file that holds its rows instead, reading only those (see
+/// [`compact`](crate::write::compact)). `Err`: why it cannot be read.
+fn open_listed(
+    listed: &StoreFile,
+) -> std::result::Result<(StoreFile, ParquetRecordBatchReaderBuilder<File>), String> {
+    let open = |path: &std::path::Path| {
+        File::open(path).map_err(|e| (e.kind(), e.to_string())).and_then(|f| {
+            ParquetRecordBatchReaderBuilder::try_new(f)
+                .map_err(|e| (std::io::ErrorKind::Other, e.to_string()))
+        })
+    };
+    let unreadable = |reason: String| format!("unreadable: {reason}");
+    match open(&listed.path) {
+        Ok(b) => return Ok((listed.clone(), b)),
+        Err((std::io::ErrorKind::NotFound, _)) => {}
+        Err((_, reason)) => return Err(unreadable(reason)),
+    }
+    let (Some(dir), Some(name)) =
+        (listed.path.parent(), listed.path.file_name().and_then(|n| n.to_str()))
+    else {
+        return Err(unreadable("no such file".into()));
+    };
+    for _ in 0..REPLACEMENT_ATTEMPTS {
+        let candidates = crate::write::compact::replacements_of(dir, name);
+        if candidates.is_empty() {
+            break;
+        }
+        for (path, source) in candidates {
+            match open(&path) {
+                Ok(b) => {
+                    let file = StoreFile {
+                        path,
+                        partition: listed.partition.clone(),
+                        bytes: listed.bytes,
+                        rows: Some(vec![(source.first_row, source.rows)]),
+                    };
+                    return Ok((file, b));
+                }
+                Err((std::io::ErrorKind::NotFound, _)) => continue,
+                Err((_, reason)) => return Err(unreadable(reason)),
+            }
+        }
+    }
+    Err("removed while reading (by retention or erasure; no merged file holds its rows)".into())
+}
+
+/// The selection of `ranges` (`(first, count)`, possibly unsorted or overlapping) among
+/// `total` rows.
+pub(crate) fn row_selection(ranges: &[(u64, u64)], total: u64) -> RowSelection {
+    let mut sorted: Vec<(u64, u64)> = ranges.iter().copied().filter(|r| r.1 > 0).collect();
+    sorted.sort_unstable();
+    let mut selectors = Vec::new();
+    let mut at = 0u64;
+    for (first, count) in sorted {
+        let first = first.min(total);
+        let end = first.saturating_add(count).min(total);
+        if end <= at {
+            continue;
+        }
+        let start = first.max(at);
+        if start > at {
+            selectors.push(RowSelector::skip((start - at) as usize));
+        }
+        selectors.push(RowSelector::select((end - start) as usize));
+        at = end;
+    }
+    if total > at {
+        selectors.push(RowSelector::skip((total - at) as usize));
+    }
+    selectors.into()
+}
+
 /// The running query: an iterator of `RecordBatch`es.
 pub struct QueryIter<'s> {
     query: Query<'s>,
@@ -366,7 +445,7 @@ pub struct QueryIter<'s> {
     next_file: usize,
     /// The open file: its reader, tenant, entry and how many columns it has (fewer than the
     /// schema for an older version).
-    current: Option<(ParquetRecordBatchReader, ArrayRef, &'s StoreFile, usize)>,
+    current: Option<(ParquetRecordBatchReader, ArrayRef, StoreFile, usize)>,
     read: Vec<usize>,
     output_positions: Vec<usize>,
     output_schema: SchemaRef,
@@ -402,18 +481,16 @@ impl QueryIter<'_> {
             if let Some(p) = progress {
                 p.call(self.next_file, self.files.len());
             }
-            let file = self.files[self.next_file];
+            let listed = self.files[self.next_file];
             self.next_file += 1;
-            let opened = File::open(&file.path).map_err(|e| e.to_string()).and_then(|f| {
-                ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string())
-            });
-            let builder = match opened {
-                Ok(b) => b,
+            let (file, builder) = match open_listed(listed) {
+                Ok(opened) => opened,
                 Err(reason) => {
-                    self.skip(file, format!("unreadable: {reason}"), None);
+                    self.skip(listed, reason, None);
                     continue;
                 }
             };
+            let file = &file;
             let rows = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
             if let Err(e) = check_schema_version(&file.path, builder.metadata()) {
                 self.skip(file, e.to_string(), rows);
@@ -426,24 +503,36 @@ impl QueryIter<'_> {
             let file_columns = builder.schema().fields().len();
             let groups = builder.metadata().row_groups();
             self.stats.row_groups_total += groups.len();
-            let selected: Vec<usize> =
-                (0..groups.len()).filter(|&i| self.query.row_group_may_match(&groups[i])).collect();
-            self.stats.row_groups_read += selected.len();
-            if selected.is_empty() {
-                continue;
-            }
+            let builder = match file.row_ranges() {
+                // Rows of a file that was merged while this query ran: that file's rows only,
+                // every row group (the selection counts rows from the file's start).
+                Some(ranges) => {
+                    self.stats.row_groups_read += groups.len();
+                    let total: u64 = groups.iter().map(|g| g.num_rows().max(0) as u64).sum();
+                    builder.with_row_selection(row_selection(ranges, total))
+                }
+                None => {
+                    let selected: Vec<usize> = (0..groups.len())
+                        .filter(|&i| self.query.row_group_may_match(&groups[i]))
+                        .collect();
+                    self.stats.row_groups_read += selected.len();
+                    if selected.is_empty() {
+                        continue;
+                    }
+                    builder.with_row_groups(selected)
+                }
+            };
             let mask = ProjectionMask::roots(
                 builder.parquet_schema(),
                 self.read.iter().copied().filter(|&i| i < file_columns),
             );
             let reader = builder
-                .with_row_groups(selected)
                 .with_projection(mask)
                 .with_batch_size(self.query.batch_size)
                 .build()
                 .map_err(|e| Error::parquet(&file.path, e))?;
             let tenant: ArrayRef = Arc::new(StringArray::from(vec![file.partition.tenant.clone()]));
-            self.current = Some((reader, tenant, file, file_columns));
+            self.current = Some((reader, tenant, file.clone(), file_columns));
             return Ok(true);
         }
         if let Some(p) = progress
@@ -476,9 +565,9 @@ impl QueryIter<'_> {
                 Err(e) => {
                     // Damaged inside (a page that does not decode): the rest of the file is
                     // skipped and reported, like a file whose footer cannot be read.
-                    let file: &StoreFile = file;
+                    let file = file.clone();
                     self.current = None;
-                    self.skip(file, format!("damaged: {e}"), None);
+                    self.skip(&file, format!("damaged: {e}"), None);
                     continue;
                 }
             };

@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use crate::layout::{Partition, TEMP_SUFFIX, walk};
-use crate::write::wal;
+use crate::write::{compact, wal};
 use crate::{Error, Result};
 
 /// One finalized events file.
@@ -16,6 +16,18 @@ pub struct StoreFile {
     pub partition: Partition,
     /// Its size in bytes.
     pub bytes: u64,
+    /// Only these row ranges `(first, count)` of it, when it is a merged file of which part
+    /// was delivered already (a [`Follower`](crate::Follower)'s), or read in place of a
+    /// file it replaced; `None`: every row.
+    pub(crate) rows: Option<Vec<(u64, u64)>>,
+}
+
+impl StoreFile {
+    /// The row ranges `(first, count)` to read of it, when not all (see
+    /// [`Follower`](crate::Follower) and [`compact`](crate::write::compact)).
+    pub fn row_ranges(&self) -> Option<&[(u64, u64)]> {
+        self.rows.as_deref()
+    }
 }
 
 /// What [`Store::open`] found besides readable files.
@@ -33,6 +45,10 @@ pub struct OpenReport {
     pub in_progress: usize,
     /// Files recovery could not use, moved under `<root>/quarantine/`: never read.
     pub quarantined: Vec<PathBuf>,
+    /// Files a merged file replaces that are still there (a compaction between its rename and
+    /// its deletes, or killed there): never read, their rows are in the merged file;
+    /// [`Store::compact`] and erasure delete them.
+    pub replaced: Vec<PathBuf>,
 }
 
 /// What [`Store::check`] found: every file read through once.
@@ -138,6 +154,41 @@ impl std::fmt::Debug for ProgressHook {
     }
 }
 
+/// Drops from `files` (sorted by path) those a merged file among them replaces, and returns
+/// them. Only merged files in a directory holding other files are opened (their footer): once
+/// a compaction has deleted its inputs, listing costs no reads.
+fn drop_replaced(files: &mut Vec<StoreFile>) -> Vec<PathBuf> {
+    let mut per_dir: std::collections::HashMap<&Path, usize> = Default::default();
+    for f in files.iter() {
+        if let Some(dir) = f.path.parent() {
+            *per_dir.entry(dir).or_default() += 1;
+        }
+    }
+    let mut replaced = std::collections::HashSet::new();
+    for f in files.iter() {
+        let name = f.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let Some(dir) = f.path.parent() else { continue };
+        if !compact::is_compacted_name(name) || per_dir.get(dir).is_none_or(|n| *n < 2) {
+            continue;
+        }
+        for source in compact::read_sources(&f.path).unwrap_or_default() {
+            replaced.insert(dir.join(source.file));
+        }
+    }
+    if replaced.is_empty() {
+        return Vec::new();
+    }
+    let mut dropped = Vec::new();
+    files.retain(|f| {
+        let keep = !replaced.contains(&f.path);
+        if !keep {
+            dropped.push(f.path.clone());
+        }
+        keep
+    });
+    dropped
+}
+
 impl Store {
     /// Opens the store at `root` (which need not exist yet: it is then empty).
     ///
@@ -171,11 +222,12 @@ impl Store {
             match Partition::from_path(&root, &path) {
                 Some(partition) => {
                     let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                    files.push(StoreFile { path, partition, bytes });
+                    files.push(StoreFile { path, partition, bytes, rows: None });
                 }
                 None => report.misplaced.push(path),
             }
         }
+        report.replaced = drop_replaced(&mut files);
         Ok(Self { root, files, report, progress: None, scope: None, skipped: Default::default() })
     }
 
@@ -213,6 +265,7 @@ impl Store {
             .join(format!("tenant={}", crate::layout::tenant_segment(tenant)));
         self.report.leftovers.retain(|p| p.starts_with(&dir));
         self.report.wal.retain(|p| p.starts_with(&dir));
+        self.report.replaced.retain(|p| p.starts_with(&dir));
         // A misplaced or quarantined file belongs to no tenant that can be told, and the count of
         // running writers' files is the whole store's: only an unscoped store lists them.
         self.report.misplaced.clear();

@@ -13,6 +13,7 @@ use parquet::file::properties::WriterProperties;
 use crate::layout::TEMP_SUFFIX;
 use crate::read::decode::{EventFile, attribute_matches, string_column};
 use crate::schema::{self, col};
+use crate::write::compact;
 use crate::{Error, Result, Store};
 
 impl Store {
@@ -72,6 +73,9 @@ impl Store {
         tenant: Option<&str>,
         matches: impl Fn(&RecordBatch) -> Result<BooleanArray>,
     ) -> Result<u64> {
+        // Inputs of an interrupted compaction hold the same rows as its merged file, which is
+        // what is listed and rewritten: they go first, so no copy of an erased row survives.
+        self.remove_replaced()?;
         let mut erased = 0;
         for file in self.files() {
             if tenant.is_some_and(|t| file.partition.tenant != t) {
@@ -82,6 +86,22 @@ impl Store {
         self.reopen()?;
         Ok(erased)
     }
+}
+
+/// A merged file's source list (JSON) after the rows at `removed` (sorted indices) were
+/// removed: each source's rows move up by the removed rows before it and shrink by its own.
+fn shift_sources(value: &str, removed: &[u64]) -> String {
+    let Ok(mut sources) = serde_json::from_str::<Vec<compact::CompactedSource>>(value) else {
+        return value.to_owned();
+    };
+    let before = |row: u64| removed.partition_point(|&r| r < row) as u64;
+    for s in &mut sources {
+        let end = s.first_row + s.rows;
+        let gone = before(end) - before(s.first_row);
+        s.first_row -= before(s.first_row);
+        s.rows -= gone;
+    }
+    serde_json::to_string(&sources).unwrap_or_else(|_| value.to_owned())
 }
 
 /// Rewrites `path` without the rows `matches` selects; returns how many it removed.
@@ -95,14 +115,24 @@ fn rewrite_without(
     let reader = file.batches(None)?;
     let mut kept = Vec::new();
     let mut removed = 0u64;
+    // Indices of the removed rows, for a merged file's list of where its inputs' rows are.
+    let mut removed_at: Vec<u64> = Vec::new();
+    let mut offset = 0u64;
     for batch in reader {
         let batch = batch?;
         let hit = matches(&batch)?;
         let n = hit.true_count() as u64;
         removed += n;
         if n == 0 {
+            offset += batch.num_rows() as u64;
             kept.push(batch);
         } else {
+            removed_at.extend(
+                (0..hit.len())
+                    .filter(|&i| hit.is_valid(i) && hit.value(i))
+                    .map(|i| offset + i as u64),
+            );
+            offset += batch.num_rows() as u64;
             let keep = arrow::compute::not(&hit)?;
             kept.push(filter_record_batch(&batch, &keep)?);
         }
@@ -110,6 +140,17 @@ fn rewrite_without(
     if removed == 0 {
         return Ok(0);
     }
+    let kv: Vec<KeyValue> = kv
+        .into_iter()
+        .map(|mut kv| {
+            if kv.key == compact::META_COMPACTED_FROM
+                && let Some(value) = &kv.value
+            {
+                kv.value = Some(shift_sources(value, &removed_at));
+            }
+            kv
+        })
+        .collect();
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temp = path.with_file_name(format!(".{name}.erase{TEMP_SUFFIX}"));
     let write = || -> Result<()> {

@@ -1,8 +1,9 @@
 //! The write side: the Parquet sink ([`sink`]) and its settings ([`config`]), events to Arrow
 //! ([`encode`]), the write-ahead log and recovery ([`wal`], [`recover`]), retention
-//! ([`retention`]), erasure ([`erasure`]) and atomic replace ([`atomic`]).
+//! ([`retention`]), erasure ([`erasure`]), compaction ([`compact`]) and atomic replace ([`atomic`]).
 
 pub mod atomic;
+pub mod compact;
 pub(crate) mod config;
 pub(crate) mod encode;
 pub(crate) mod erasure;

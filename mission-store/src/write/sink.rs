@@ -115,7 +115,9 @@ pub struct ParquetSink {
 
 static NEXT_FILE_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn random_hex() -> String {
+/// A fresh 16-hex-digit id (a writer's or a compactor's): process id and clock, hashed with a
+/// per-process random key.
+pub(crate) fn random_hex() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
@@ -140,10 +142,10 @@ impl ParquetSink {
             .map_err(|e| Error::io("write into store directory", &events_dir, e))?;
         let _ = fs::remove_file(&probe);
         let props = writer_properties(&config)?;
-        let file_id = random_hex();
         // Lock first, so no other process recovers this writer's files; then recover what
-        // writers that are no longer running left behind.
-        let lock = WriterLock::acquire(&config.root, &file_id)?;
+        // writers that are no longer running left behind. The lock also makes the id unique
+        // in the store: its file names cannot collide with another writer's.
+        let (file_id, lock) = WriterLock::acquire_new(&config.root)?;
         let recovery = wal::recover(&config.root, &props)?;
         Ok(Self {
             retention: config.retention_policy(),

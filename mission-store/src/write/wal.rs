@@ -103,12 +103,69 @@ pub(crate) fn temp_path(finished: &Path) -> PathBuf {
     finished.with_file_name(format!(".{name}{TEMP_SUFFIX}"))
 }
 
-/// The writer id in a file name of ours (`[.]part-<seq>-<writer>.parquet[...]`).
+/// The writer id in a file name of ours (`[.]part-<seq>-<writer>.parquet[...]`, or a
+/// compactor's `[.]compact-<seq>-<compactor>.parquet[...]`).
 pub(crate) fn writer_of(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix('.').unwrap_or(name).strip_prefix("part-")?;
+    let base = name.strip_prefix('.').unwrap_or(name);
+    let rest = base
+        .strip_prefix("part-")
+        .or_else(|| base.strip_prefix(crate::write::compact::COMPACT_PREFIX))?;
     let (_, rest) = rest.split_once('-')?;
     let (id, _) = rest.split_once(".parquet")?;
     (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
+}
+
+/// Whether `path` is a compactor's temporary file (`.compact-….parquet.tmp`).
+fn is_compaction_temp(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n.starts_with(&format!(".{}", crate::write::compact::COMPACT_PREFIX))
+            && n.ends_with(TEMP_SUFFIX)
+    })
+}
+
+/// Lock file (under `<root>/writers/`) held while recovering.
+pub(crate) const RECOVERY_LOCK: &str = ".recovery.lock";
+/// Lock file (under `<root>/writers/`) held while compacting.
+pub(crate) const COMPACTION_LOCK: &str = ".compaction.lock";
+
+/// An exclusive lock on a store-wide lock file under `<root>/writers/` (released when dropped
+/// or when the process dies). The file itself stays: removing it would let two processes lock
+/// two different files of the same name.
+#[derive(Debug)]
+pub(crate) struct StoreLock {
+    _file: File,
+}
+
+impl StoreLock {
+    /// Locks `<root>/writers/<name>`, waiting for it when `wait`, else `Ok(None)` if held.
+    pub(crate) fn try_acquire(root: &Path, name: &str, wait: bool) -> Result<Option<Self>> {
+        let dir = writers_dir(root);
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create writers directory", &dir, e))?;
+        let path = dir.join(name);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        if wait {
+            file.lock().map_err(|e| Error::io("lock", &path, e))?;
+            return Ok(Some(Self { _file: file }));
+        }
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        }
+    }
+
+    /// Locks `<root>/writers/<name>`, waiting for it.
+    pub(crate) fn acquire(root: &Path, name: &str, wait: bool) -> Result<Self> {
+        Self::try_acquire(root, name, wait)?.ok_or_else(|| Error::Invalid {
+            what: "store lock",
+            reason: format!("{name} is held by another process"),
+        })
+    }
 }
 
 /// Whether the writer `id` of the store at `root` is running (holds its lock). A writer
@@ -131,17 +188,34 @@ pub(crate) struct WriterLock {
 }
 
 impl WriterLock {
-    /// Creates and locks `<root>/writers/<id>.lock` (under a temporary name first, so it never
-    /// appears unlocked).
-    pub(crate) fn acquire(root: &Path, id: &str) -> Result<Self> {
+    /// Creates and locks `<root>/writers/<id>.lock` for a fresh id, and returns the id: the
+    /// lock file is created and locked under a temporary name, then hard-linked to its real
+    /// name, which fails if that name exists — so it never appears unlocked, and two writers
+    /// (of this process or another) can never share an id, nor so their file names.
+    pub(crate) fn acquire_new(root: &Path) -> Result<(String, Self)> {
         let dir = writers_dir(root);
         fs::create_dir_all(&dir).map_err(|e| Error::io("create writers directory", &dir, e))?;
-        let temp = dir.join(format!(".{id}.lock{TEMP_SUFFIX}"));
-        let path = dir.join(format!("{id}.lock"));
-        let file = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
-        file.lock().map_err(|e| Error::io("lock", &temp, e))?;
-        fs::rename(&temp, &path).map_err(|e| Error::io("rename", &temp, e))?;
-        Ok(Self { path, _file: file })
+        // A collision of 64-bit random ids is already unlikely; a few tries make it moot.
+        let mut last = None;
+        for _ in 0..8 {
+            let id = crate::write::sink::random_hex();
+            let temp = dir.join(format!(".{id}.lock{TEMP_SUFFIX}"));
+            let path = dir.join(format!("{id}.lock"));
+            let file = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
+            if let Err(e) = file.lock() {
+                let _ = fs::remove_file(&temp);
+                return Err(Error::io("lock", &temp, e));
+            }
+            let linked = fs::hard_link(&temp, &path);
+            let _ = fs::remove_file(&temp);
+            match linked {
+                Ok(()) => return Ok((id, Self { path, _file: file })),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(Error::io("link", &path, e)),
+            }
+        }
+        let e = last.unwrap_or_else(|| std::io::Error::other("no free writer id"));
+        Err(Error::io("create a writer lock", &dir, e))
     }
 }
 
@@ -372,6 +446,9 @@ pub(crate) fn leftovers_by_writer(paths: &[PathBuf]) -> Leftovers {
 
 /// Recovers the leftovers of writers that are not running (see the [module docs](self)).
 pub(crate) fn recover(root: &Path, props: &WriterProperties) -> Result<Recovery> {
+    // One recovery at a time per store: writers starting together must not rebuild the same
+    // dead writer's segment into the same temporary file at once.
+    let _recovering = StoreLock::acquire(root, RECOVERY_LOCK, true)?;
     let mut paths = Vec::new();
     crate::layout::walk(&root.join("events"), &mut paths)?;
     let mut report = Recovery::default();
@@ -422,6 +499,13 @@ pub(crate) fn recover(root: &Path, props: &WriterProperties) -> Result<Recovery>
             fs::remove_file(segment).map_err(|e| Error::io("remove", segment, e))?;
         }
         for temp in temps.iter().filter(|t| t.exists()) {
+            if is_compaction_temp(temp) {
+                // A compactor killed before its rename: the rows are still in the files it was
+                // merging, which were never deleted.
+                fs::remove_file(temp).map_err(|e| Error::io("remove", temp, e))?;
+                report.temps_removed += 1;
+                continue;
+            }
             quarantine(root, temp)?;
             report.quarantined.push((
                 temp.clone(),

@@ -42,7 +42,7 @@ use crate::TempDir;
 /// by an earlier build of other sources would test the wrong writer) — or, when
 /// `MISSION_CRASH_WRITER` names one, that binary as it is (e.g. a release build, to measure
 /// the loss window at the speed users run).
-fn crash_writer() -> PathBuf {
+pub(crate) fn crash_writer() -> PathBuf {
     if let Some(bin) = std::env::var_os("MISSION_CRASH_WRITER") {
         let bin = PathBuf::from(bin);
         assert!(bin.is_file(), "MISSION_CRASH_WRITER={}: not a file", bin.display());

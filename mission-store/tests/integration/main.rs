@@ -1,5 +1,6 @@
 //! Integration tests of mission-store, compiled into one binary.
 
+mod a_fleet_shares_one_store;
 mod a_killed_writer_loses_nothing_acknowledged;
 mod bad_input_is_reported_not_fatal;
 mod decoded_rows_and_followed_files;
