@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+pub mod compact;
 mod cost;
 mod markdown;
 pub mod progress;

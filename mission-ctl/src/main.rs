@@ -27,6 +27,7 @@ use mission_store::{GroupBy, Store};
   mission-ctl query ./mission-data --kind tool_call --status error --format csv
   mission-ctl doctor ./mission-data
   mission-ctl doctor ./mission-data --recover  # rebuild what a killed writer left
+  mission-ctl compact --store ./mission-data   # merge small files (fleets of writers)
   mission-ctl audit verify ./mission-data       # check the audit trail's hash chain
   mission-ctl mcp --store ./mission-data     # MCP server on stdio
   mission-ctl dashboard ./mission-data       # the dashboard on http://127.0.0.1:7878/
@@ -171,6 +172,19 @@ enum Command {
     },
     /// Checks a store: files, schema versions, leftovers of killed writers (temporary files and
     /// write-ahead log segments, with the events recovery will add), the quarantine.
+    /// Merges each partition's small files into larger ones, atomically while agents write
+    /// and readers read (a reader never sees a row twice or misses one); keeps the files'
+    /// audit anchors and accounting. `serve` also does it on a schedule (--compact-every).
+    Compact {
+        /// The store's root directory.
+        #[arg(long)]
+        store: PathBuf,
+        #[command(flatten)]
+        args: mission_ctl::compact::CompactArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     Doctor {
         /// The store's root directory.
         store: PathBuf,
@@ -468,6 +482,15 @@ fn main() -> ExitCode {
             scan(store, filter.tenant.as_deref(), checked, |s, out| {
                 mission_ctl::run_query(s, filter, out).map(|()| true)
             })
+        }
+        Command::Compact { store, args, json } => {
+            if !store.exists() {
+                eprintln!("error: no store at {}", store.display());
+                return ExitCode::from(3);
+            }
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            finish(mission_ctl::compact::run_compact(store, args, *json, &mut out).map(|_| true))
         }
         Command::Doctor { store, json, recover } => {
             if *recover {

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// agent's `with_config_file`.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Compact the store's small files this often (`mission-ctl compact` with its defaults;
+    /// 1s..=7d), or `0` / `off` for never.
+    #[arg(long, default_value = "10m", value_parser = crate::compact::parse_compact_every)]
+    pub compact_every: crate::compact::CompactEvery,
 }
 
 /// A bearer token and the tenant it sends for (`None`: every tenant).
@@ -187,8 +191,19 @@ pub fn run_serve(
     )?;
     writeln!(out, "  senders: OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}")?;
     out.flush()?;
+    // Scheduled compaction beside the receiver; each run that merged something says so on
+    // stderr (stdout is `out`, which the caller may hold locked).
+    let compaction = args.compact_every.0.map(|every| {
+        let options = crate::compact::CompactArgs::default().options().unwrap_or_default();
+        crate::compact::Scheduled::start(args.store.clone(), every, options, |run| match run {
+            Ok(r) if r.files_merged > 0 => eprintln!("{}", crate::compact::describe(r)),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: compaction failed: {e}"),
+        })
+    });
     // A message or the handler gone: stop either way.
     let _ = stop.recv();
+    drop(compaction);
     let stats = receiver.stats();
     receiver.shutdown();
     let report = control.shutdown();
@@ -250,6 +265,7 @@ mod tests {
             tenant_token: Vec::new(),
             tokens_file: None,
             config: None,
+            compact_every: crate::compact::CompactEvery(None),
         };
         let err = receiver_config(&args("0.0.0.0:0", &[])).unwrap_err();
         assert_eq!(err.exit_code(), 2, "{err}");

@@ -130,14 +130,19 @@ fn missing_logs_and_bad_arguments_have_their_exit_codes() {
     assert!(help.contains("--json"), "{help}");
 }
 
-#[test]
-fn erase_rewrites_the_subjects_events_and_audits_a_digest() {
-    let dir = TempDir::new("erase");
-    let control = mission_sdk::MissionControl::builder()
+/// An agent recording into `dir`'s store, with the audit trail beside it.
+fn control(dir: &TempDir) -> mission_sdk::MissionControl {
+    mission_sdk::MissionControl::builder()
         .ignore_environment()
         .with_store_root(&dir.0)
         .build()
-        .expect("build");
+        .expect("build")
+}
+
+#[test]
+fn erase_rewrites_the_subjects_events_and_audits_a_digest() {
+    let dir = TempDir::new("erase");
+    let control = control(&dir);
     let agent = control.agent("support");
     for user in ["u-1", "u-2", "u-1"] {
         let mut thread = agent.thread();
@@ -166,4 +171,36 @@ fn erase_rewrites_the_subjects_events_and_audits_a_digest() {
     assert!(!trail.contains("\"u-1\""), "the value itself is not kept: {trail}");
     let verified = ctl(&["audit", "verify", dir.path()]);
     assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+}
+
+/// Compaction keeps what the verifier needs: the merged file carries the newest anchor, so an
+/// intact trail still verifies and a trail cut after the data was written is still caught.
+#[test]
+fn audit_verify_works_on_a_compacted_store() {
+    let dir = TempDir::new("compact");
+    let control = control(&dir);
+    let agent = control.agent("support");
+    let log = control.audit().expect("an audit log beside the store");
+    for i in 0..4 {
+        log.append(audit::kind::PERMISSION_DENIED, "agent:bot", "acme", json!({"round": i}))
+            .expect("append");
+        agent.thread().end();
+        control.flush().expect("flush: one data file per round, each with its anchor");
+    }
+    drop(control);
+    let files = mission_sdk::Store::open(&dir.0).expect("store").files().len();
+    assert!(files >= 4, "{files} files");
+    let out = ctl(&["compact", "--store", dir.path(), "--min-files", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["files_merged"], files, "{report}");
+    assert_eq!(mission_sdk::Store::open(&dir.0).expect("store").files().len(), 1);
+    let verified = ctl(&["audit", "verify", dir.path()]);
+    assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+    // The last record removed: the merged file's anchor names a record the log lacks.
+    edit_lines(&dir.0, |lines| {
+        lines.pop();
+    });
+    let verified = ctl(&["audit", "verify", dir.path()]);
+    assert_eq!(verified.status.code(), Some(1), "{}", stdout(&verified));
 }

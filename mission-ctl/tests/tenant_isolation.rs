@@ -364,6 +364,7 @@ const SURFACES: &[Surface] = &[
         },
     },
     Surface { name: "erase", ask: erase },
+    Surface { name: "compact", ask: compact },
     Surface { name: "dashboard", ask: dashboard },
     Surface { name: "serve", ask: serve },
 ];
@@ -413,6 +414,27 @@ fn erase(w: &World, t: usize) -> Answers {
     assert_eq!(last["kind"], "erasure", "{last}");
     assert_eq!(last["tenant"], TENANTS[t], "the erasure is audited under its tenant: {last}");
     vec![(text, vec![attribute, user(o)]), (records_of(&records, t), Vec::new())]
+}
+
+/// `compact --tenant`: only this tenant's partitions are merged; the other tenant's files stay
+/// as they were, and every count stays.
+fn compact(w: &World, t: usize) -> Answers {
+    let o = 1 - t;
+    let (theirs, mine) = (w.count(o), w.count(t));
+    let files = |tenant: usize| -> Vec<PathBuf> {
+        Store::open_scoped(&w.root, Some(TENANTS[tenant]))
+            .expect("open")
+            .files()
+            .iter()
+            .map(|f| f.path.clone())
+            .collect()
+    };
+    let others = files(o);
+    let args = ["compact", "--store", w.root(), "--tenant", TENANTS[t], "--min-files", "2"];
+    let text = printed(&[&args[..], &["--json"]].concat());
+    assert_eq!(files(o), others, "{}'s compaction touched {}'s files", TENANTS[t], TENANTS[o]);
+    assert_eq!((w.count(o), w.count(t)), (theirs, mine), "compaction keeps every row");
+    vec![(text, Vec::new())]
 }
 
 /// The audit records of tenant `t`, as JSON lines.
