@@ -73,8 +73,16 @@ impl Store {
         tenant: Option<&str>,
         matches: impl Fn(&RecordBatch) -> Result<BooleanArray>,
     ) -> Result<u64> {
-        // Inputs of an interrupted compaction hold the same rows as its merged file, which is
-        // what is listed and rewritten: they go first, so no copy of an erased row survives.
+        // No compaction meanwhile (it could merge a file's old rows after this rewrote it):
+        // wait for one that runs. Inputs of an interrupted compaction hold the same rows as its
+        // merged file, which is what is listed and rewritten: they go first, so no copy of an
+        // erased row survives.
+        let _no_compaction = crate::write::wal::StoreLock::acquire(
+            self.root(),
+            crate::write::wal::COMPACTION_LOCK,
+            true,
+        )?;
+        self.reopen()?;
         self.remove_replaced()?;
         let mut erased = 0;
         for file in self.files() {
