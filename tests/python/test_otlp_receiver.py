@@ -48,7 +48,7 @@ class Recording(OTLPSpanExporter):
 
 def start_server(ctl, store):
     proc = subprocess.Popen(
-        [ctl, "serve", "--store", str(store), "--addr", "127.0.0.1:0",
+        [ctl, "serve", "--store", str(store), "--addr", "127.0.0.1:0", "--no-dashboard", "--no-mcp",
          "--tenant-token", f"{TOKEN}:acme"],
         stdout=subprocess.PIPE, text=True,
     )
