@@ -5,10 +5,7 @@ of one tenant for all three."""
 
 import asyncio
 import json
-import queue
 import signal
-import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,36 +18,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from test_otlp_receiver import PATIENCE, ctl_binary
+from test_otlp_receiver import PATIENCE, serve
 
 TOKEN = "acme-sender-and-viewer-01"
-
-
-def start(store):
-    """(process, lines queue, {surface: url}) of `mission-ctl serve` on free loopback ports."""
-    proc = subprocess.Popen(
-        [ctl_binary(), "serve", "--store", str(store), "--addr", "127.0.0.1:0",
-         "--dashboard-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",
-         "--tenant-token", f"{TOKEN}:acme"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    lines = queue.Queue()
-
-    def read():
-        for line in proc.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    urls = {}
-    while True:
-        line = lines.get(timeout=PATIENCE)
-        assert line is not None, "serve stopped before it served"
-        if line.startswith("serving store "):
-            return proc, lines, urls
-        if line.startswith("Mission Control ") and " on " in line:
-            surface, url = line[len("Mission Control "):].split(" on ", 1)
-            urls[surface] = url.split()[0]
 
 
 def dashboard_get(url, path):
@@ -63,7 +33,8 @@ def dashboard_get(url, path):
 
 
 def test_what_serve_receives_shows_on_its_dashboard_and_mcp_server(tmp_path):
-    proc, lines, urls = start(tmp_path / "data")
+    proc, lines, urls = serve(tmp_path / "data", "--addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0",
+                              "--mcp-addr", "127.0.0.1:0", "--tenant-token", f"{TOKEN}:acme")
     try:
         assert set(urls) == {"OTLP receiver", "dashboard", "MCP server"}, urls
         assert all(u.startswith("http://127.0.0.1:") for u in urls.values()), urls
