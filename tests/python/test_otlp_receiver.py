@@ -70,6 +70,18 @@ def serve(store, *flags):
             urls[surface] = url.split()[0]
 
 
+def stop(proc, lines):
+    """Stops `mission-ctl serve` with SIGTERM, as a service manager would; asserts it exits
+    cleanly and returns the lines it printed since starting."""
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=PATIENCE)
+    assert code == 0, f"serve exited with {code}"
+    rest = []
+    while (line := lines.get(timeout=PATIENCE)) is not None:
+        rest.append(line)
+    return rest
+
+
 def start_server(store):
     proc, lines, urls = serve(store, "--addr", "127.0.0.1:0", "--no-dashboard", "--no-mcp",
                               "--tenant-token", f"{TOKEN}:acme")
@@ -108,12 +120,7 @@ def test_the_python_sdks_otlp_exporter_reaches_the_store(tmp_path):
         provider.shutdown()
         assert exporter.results == [(1, SpanExportResult.SUCCESS)] * 4, exporter.results
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=PATIENCE)
-    assert code == 0, f"serve exited with {code}"
-    rest = []
-    while (line := lines.get(timeout=PATIENCE)) is not None:
-        rest.append(line)
+        rest = stop(proc, lines)
     assert any(line.startswith("stopped: received 4 spans") for line in rest), rest
 
     thread = format(root.get_span_context().trace_id, "032x")

@@ -5,7 +5,6 @@ of one tenant for all three."""
 
 import asyncio
 import json
-import signal
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from test_otlp_receiver import PATIENCE, serve
+from test_otlp_receiver import PATIENCE, serve, stop
 
 TOKEN = "acme-sender-and-viewer-01"
 
@@ -82,10 +81,5 @@ def test_what_serve_receives_shows_on_its_dashboard_and_mcp_server(tmp_path):
         assert [(s["depth"], s["name"]) for s in spans] == [(0, "handle request"), (1, "chat")], spans
         assert spans[1]["model"] == "gpt-4o-mini", spans[1]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=PATIENCE)
-    assert code == 0, f"serve exited with {code}"
-    rest = []
-    while (line := lines.get(timeout=PATIENCE)) is not None:
-        rest.append(line)
+        rest = stop(proc, lines)
     assert any(line.startswith("stopped: received 2 spans") for line in rest), rest
