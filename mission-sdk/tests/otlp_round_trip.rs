@@ -1,6 +1,8 @@
 //! Round trip, as a property: what an agent built with `MissionControl` records and exports
 //! with its own OTLP exporter (`with_otlp`), received by another instance's receiver
-//! (`serve_otlp`), is what the sending side recorded, field by field — for generated events:
+//! (`serve_otlp`), is what the sending side recorded, field by field — the events as recorded
+//! (live, typed) and the rows of the receiving store against the rows of the sender's own
+//! store — for generated events:
 //! spans of every kind (LLM calls with model, provider, tokens of each kind and cost; tool
 //! calls; steps, retrievals, custom spans), statuses and error messages, attributes of each
 //! value type, parents, several tenants, agents and threads, log records with their trace
@@ -18,7 +20,12 @@ use mission_core::{
     SpanKind, Status, Symbol, Text, ThreadId, Timestamp,
 };
 use mission_sdk::{EventFilter, MissionControl, OtlpConfig, OtlpReceiverConfig, Subscription};
+use mission_store::EventRow;
 use proptest::prelude::*;
+
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+use temp_dir::TempDir;
 
 const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
 const AGENTS: [&str; 3] = ["support-bot", "research-agent", "billing-assistant"];
@@ -293,18 +300,36 @@ fn drain(sub: &Subscription, threads: &[ThreadId; 3]) -> Vec<Event> {
     events
 }
 
-/// A sending and a receiving instance, for every case.
+/// The rows of `threads` in `control`'s store, each with its attributes sorted, in one order.
+fn stored(control: &MissionControl, threads: &[ThreadId; 3]) -> Vec<EventRow> {
+    control.flush().expect("flush");
+    let store = control.store().expect("a store").expect("open");
+    let mut rows = Vec::new();
+    for thread in threads {
+        let batches = store.query().thread(&thread.to_string()).batches().expect("query");
+        rows.extend(batches.iter().flat_map(|b| EventRow::from_batch(b).expect("rows")));
+    }
+    for row in &mut rows {
+        row.attributes.sort();
+    }
+    rows.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    rows
+}
+
+/// A sending and a receiving instance, each with a store, for every case.
 struct Pair {
     sending: MissionControl,
     sent: Subscription,
     receiving: MissionControl,
     received: Subscription,
     _receiver: mission_sdk::OtlpReceiver,
+    _dirs: [TempDir; 2],
 }
 
 fn pair() -> Pair {
+    let dirs = [TempDir::new("round-trip-sent"), TempDir::new("round-trip-received")];
     let receiving = MissionControl::builder()
-        .without_store()
+        .with_store_root(&dirs[1].0)
         .ignore_environment()
         .without_models()
         .with_tenant("the-receivers-own")
@@ -313,7 +338,7 @@ fn pair() -> Pair {
     let received = receiving.subscribe(EventFilter::all(), 100_000);
     let receiver = receiving.serve_otlp(OtlpReceiverConfig::loopback(0)).expect("serve");
     let sending = MissionControl::builder()
-        .without_store()
+        .with_store_root(&dirs[0].0)
         .ignore_environment()
         .without_models()
         .with_tenant(TENANTS[0])
@@ -326,7 +351,7 @@ fn pair() -> Pair {
         .build()
         .expect("sending control");
     let sent = sending.subscribe(EventFilter::all(), 100_000);
-    Pair { sending, sent, receiving, received, _receiver: receiver }
+    Pair { sending, sent, receiving, received, _receiver: receiver, _dirs: dirs }
 }
 
 proptest! {
@@ -355,6 +380,12 @@ proptest! {
                     assert_eq!(x, y, "{field} changed:\nsent {a:#?}\nreceived {b:#?}");
                 }
             }
+            let (kept, written) = (stored(&p.sending, &threads), stored(&p.receiving, &threads));
+            assert_eq!(kept.len(), plan.len(), "the sender's store holds every event");
+            for (a, b) in kept.iter().zip(&written) {
+                assert_eq!(a, b, "a row changed on the way to the receiving store");
+            }
+            assert_eq!(kept.len(), written.len());
         });
     }
 }
