@@ -31,7 +31,8 @@ use mission_store::{GroupBy, Store};
   mission-ctl audit verify ./mission-data       # check the audit trail's hash chain
   mission-ctl mcp --store ./mission-data     # MCP server on stdio
   mission-ctl dashboard ./mission-data       # the dashboard on http://127.0.0.1:7878/
-  mission-ctl serve --store ./mission-data   # OTLP/HTTP receiver on http://127.0.0.1:4318
+  mission-ctl serve --store ./mission-data   # OTLP/HTTP receiver on http://127.0.0.1:4318,
+                                             # dashboard on :7878, MCP on http://127.0.0.1:8808/mcp
 
 Times (--from, --to): RFC 3339 (2025-03-04T10:00:00Z), a date (UTC midnight) or nanoseconds
 since the epoch. Durations (--since): 15m, 2h, 7d.
@@ -164,8 +165,9 @@ enum Command {
         tenant_token: Vec<(String, String)>,
     },
     /// Receives OTLP/HTTP traces, logs and metrics (protobuf or JSON, gzip) from any process
-    /// and records them into a store, until Ctrl-C or SIGTERM (then writes what it received).
-    /// Senders set OTEL_EXPORTER_OTLP_ENDPOINT to the URL it prints.
+    /// and records them into a store, and serves the dashboard and the MCP server (streamable
+    /// HTTP) over it, live, until Ctrl-C or SIGTERM (then writes what it received). Senders set
+    /// OTEL_EXPORTER_OTLP_ENDPOINT to the URL it prints.
     Serve {
         #[command(flatten)]
         args: mission_ctl::serve::ServeArgs,
@@ -293,7 +295,8 @@ fn serve_mcp(store: &std::path::Path) -> ExitCode {
     }
 }
 
-/// `mission-ctl serve`: the OTLP receiver over a store until Ctrl-C or SIGTERM.
+/// `mission-ctl serve`: the OTLP receiver, the dashboard and the MCP server over a store until
+/// Ctrl-C or SIGTERM.
 fn serve_otlp(args: &mission_ctl::serve::ServeArgs) -> ExitCode {
     let (stop, stopped) = std::sync::mpsc::channel();
     if let Err(e) = ctrlc::set_handler(move || {

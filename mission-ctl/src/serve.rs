@@ -1,18 +1,39 @@
-//! `mission-ctl serve`: the OTLP receiver over a store, in one process. Any process — an agent
-//! in TypeScript, a Python service instrumented with OpenTelemetry, a subprocess — sends
-//! OTLP/HTTP traces, logs and metrics, and they are recorded into the store through the same
-//! pipeline as an agent's own events, until the process is told to stop (Ctrl-C, SIGTERM);
-//! then everything received is written before it exits.
+//! `mission-ctl serve`: the OTLP receiver, the dashboard and the MCP server over HTTP over one
+//! store, in one process. Any process — an agent in TypeScript, a Python service instrumented
+//! with OpenTelemetry, a subprocess — sends OTLP/HTTP traces, logs and metrics, and they are
+//! recorded into the store through the same pipeline as an agent's own events; the dashboard
+//! and the MCP server show them live. It runs until the process is told to stop (Ctrl-C,
+//! SIGTERM); then everything received is written before it exits.
+//!
+//! Each surface is started by a function of its own ([`start_otlp`], [`start_dashboard`],
+//! [`start_mcp`]) and prints one line when it listens, `Mission Control <surface> on <url>`
+//! (the surfaces: [`OTLP_LINE`], [`DASHBOARD_LINE`], [`MCP_LINE`]); a last line,
+//! [`READY_LINE`], says every surface listens. Each is on loopback by default, turned off with
+//! `--no-<surface>`, and off loopback only with tokens; one set of tokens serves all three: a
+//! token of every tenant sends for any tenant and is an admin of the dashboard and the MCP
+//! server, a tenant's token sends for its tenant and views only its tenant's data.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
-use mission_sdk::{MissionControl, OtlpReceiverConfig};
+use mission_sdk::{
+    DashboardConfig, DashboardServer, McpHttpConfig, McpHttpServer, MissionControl, OtlpReceiver,
+    OtlpReceiverConfig,
+};
 
 /// The most tokens a tokens file may hold.
 pub const MAX_TOKENS: usize = 1024;
+
+/// What the line of the OTLP/HTTP receiver starts with (its URL follows).
+pub const OTLP_LINE: &str = "Mission Control OTLP receiver on ";
+/// What the line of the dashboard starts with (its URL follows).
+pub const DASHBOARD_LINE: &str = "Mission Control dashboard on ";
+/// What the line of the MCP server over HTTP starts with (its URL follows).
+pub const MCP_LINE: &str = "Mission Control MCP server on ";
+/// What the line printed once every surface listens starts with.
+pub const READY_LINE: &str = "serving store ";
 
 /// The arguments of `mission-ctl serve`.
 #[derive(Clone, Debug, clap::Args)]
@@ -22,16 +43,35 @@ pub struct ServeArgs {
     pub store: PathBuf,
     /// The address the OTLP/HTTP receiver listens on (port 0 picks a free one); an address
     /// off loopback needs a token.
-    #[arg(long, default_value = "127.0.0.1:4318")]
+    #[arg(long, visible_alias = "otlp-addr", default_value = "127.0.0.1:4318")]
     pub addr: SocketAddr,
+    /// No OTLP/HTTP receiver.
+    #[arg(long)]
+    pub no_otlp: bool,
+    /// The address the dashboard listens on (port 0 picks a free one); an address off
+    /// loopback needs a token.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub dashboard_addr: SocketAddr,
+    /// No dashboard.
+    #[arg(long)]
+    pub no_dashboard: bool,
+    /// The address the MCP server listens on, over streamable HTTP at `/mcp` (port 0 picks a
+    /// free one); an address off loopback needs a token.
+    #[arg(long, default_value = "127.0.0.1:8808")]
+    pub mcp_addr: SocketAddr,
+    /// No MCP server.
+    #[arg(long)]
+    pub no_mcp: bool,
     /// The tenant of data that names none (senders with a token for every tenant may name
     /// theirs in the resource attribute `mission.tenant`).
     #[arg(long)]
     pub tenant: Option<String>,
-    /// A bearer token that may send for every tenant (16 characters or more); may be repeated.
+    /// A bearer token that may send for every tenant and is an admin of the dashboard and the
+    /// MCP server (16 characters or more); may be repeated.
     #[arg(long)]
     pub token: Vec<String>,
-    /// A bearer token whose data is one tenant's, written TOKEN:TENANT; may be repeated.
+    /// A bearer token whose data is one tenant's, written TOKEN:TENANT: it sends for that
+    /// tenant and sees only its data on the dashboard and the MCP server; may be repeated.
     #[arg(long, value_parser = parse_tenant_token)]
     pub tenant_token: Vec<(String, String)>,
     /// A file of tokens, one per line: TOKEN (every tenant) or TOKEN:TENANT; blank lines and
@@ -124,12 +164,11 @@ impl ServeError {
     }
 }
 
-/// The receiver's configuration from the flags and the tokens file, checked.
+/// Every token of the flags and the tokens file.
 ///
 /// # Errors
-/// [`ServeError::Arguments`] for an unreadable or malformed tokens file, a short token, or an
-/// address off loopback without a token.
-pub fn receiver_config(args: &ServeArgs) -> Result<OtlpReceiverConfig, ServeError> {
+/// [`ServeError::Arguments`] for an unreadable or malformed tokens file.
+pub fn serve_tokens(args: &ServeArgs) -> Result<Vec<ServeToken>, ServeError> {
     let mut tokens: Vec<ServeToken> =
         args.token.iter().map(|t| ServeToken { token: t.clone(), tenant: None }).collect();
     tokens.extend(
@@ -145,19 +184,214 @@ pub fn receiver_config(args: &ServeArgs) -> Result<OtlpReceiverConfig, ServeErro
             .map_err(|e| ServeError::Arguments(format!("{}: {e}", path.display())))?;
         tokens.extend(read);
     }
-    let mut config = OtlpReceiverConfig::new(args.addr);
-    for t in &tokens {
-        config = match &t.tenant {
-            Some(tenant) => config.with_tenant_token(&t.token, tenant),
-            None => config.with_token(&t.token),
-        };
+    Ok(tokens)
+}
+
+/// Refuses an address off loopback without a token (`what` names the surface and its flag).
+fn check_exposure(addr: SocketAddr, tokens: &[ServeToken], what: &str) -> Result<(), ServeError> {
+    if tokens.is_empty() && !addr.ip().is_loopback() {
+        return Err(ServeError::Arguments(format!(
+            "refusing to serve {what} on {addr}, off loopback, without a token (add --token, \
+             --tenant-token or --tokens-file)"
+        )));
     }
+    Ok(())
+}
+
+/// `config` with `tokens`: `every` adds a token of every tenant, `one` a tenant's.
+fn with_tokens<C>(
+    config: C,
+    tokens: &[ServeToken],
+    every: fn(C, &str) -> C,
+    one: fn(C, &str, &str) -> C,
+) -> C {
+    tokens.iter().fold(config, |config, t| match &t.tenant {
+        Some(tenant) => one(config, &t.token, tenant),
+        None => every(config, &t.token),
+    })
+}
+
+/// The receiver's configuration from the flags and `tokens`, checked.
+///
+/// # Errors
+/// [`ServeError::Arguments`] for a short token or one with spaces, or an address off loopback
+/// without a token.
+pub fn receiver_config(
+    args: &ServeArgs,
+    tokens: &[ServeToken],
+) -> Result<OtlpReceiverConfig, ServeError> {
+    check_exposure(args.addr, tokens, "the OTLP receiver (--addr)")?;
+    let config = with_tokens(
+        OtlpReceiverConfig::new(args.addr),
+        tokens,
+        OtlpReceiverConfig::with_token,
+        OtlpReceiverConfig::with_tenant_token,
+    );
     config.check().map_err(|e| ServeError::Arguments(e.to_string()))?;
     Ok(config)
 }
 
-/// Runs the receiver over `args.store` until `stop` receives (or its sender is dropped):
-/// prints where it listens, then, once stopped, what it received and what was written.
+/// The dashboard's configuration from the flags and `tokens`: a token of every tenant is an
+/// admin, a tenant's token a viewer of its tenant.
+///
+/// # Errors
+/// [`ServeError::Arguments`] for an address off loopback without a token.
+pub fn dashboard_config(
+    args: &ServeArgs,
+    tokens: &[ServeToken],
+) -> Result<DashboardConfig, ServeError> {
+    check_exposure(args.dashboard_addr, tokens, "the dashboard (--dashboard-addr)")?;
+    Ok(with_tokens(
+        DashboardConfig::new(args.dashboard_addr),
+        tokens,
+        DashboardConfig::with_token,
+        DashboardConfig::with_tenant_token,
+    ))
+}
+
+/// The MCP server's configuration from the flags and `tokens`, as the dashboard's.
+///
+/// # Errors
+/// [`ServeError::Arguments`] for an address off loopback without a token.
+pub fn mcp_config(args: &ServeArgs, tokens: &[ServeToken]) -> Result<McpHttpConfig, ServeError> {
+    check_exposure(args.mcp_addr, tokens, "the MCP server (--mcp-addr)")?;
+    Ok(with_tokens(
+        McpHttpConfig::new(args.mcp_addr),
+        tokens,
+        McpHttpConfig::with_token,
+        McpHttpConfig::with_tenant_token,
+    ))
+}
+
+/// The surfaces `serve` runs over one [`MissionControl`]; `None` where turned off.
+#[derive(Default)]
+pub struct Surfaces {
+    /// The OTLP/HTTP receiver.
+    pub otlp: Option<OtlpReceiver>,
+    /// The dashboard.
+    pub dashboard: Option<DashboardServer>,
+    /// The MCP server over streamable HTTP.
+    pub mcp: Option<McpHttpServer>,
+}
+
+impl Surfaces {
+    /// Stops every surface: the readers first, then the receiver, so what it acknowledged is
+    /// recorded before the pipeline stops.
+    pub fn stop(self) {
+        if let Some(mcp) = self.mcp {
+            mcp.shutdown();
+        }
+        if let Some(dashboard) = self.dashboard {
+            dashboard.shutdown();
+        }
+        if let Some(otlp) = self.otlp {
+            otlp.shutdown();
+        }
+    }
+}
+
+/// Starts the OTLP/HTTP receiver (unless `--no-otlp`) and prints its line.
+///
+/// # Errors
+/// [`ServeError::Start`] when it cannot listen; [`ServeError::Io`] when the output fails.
+pub fn start_otlp(
+    control: &MissionControl,
+    config: Option<OtlpReceiverConfig>,
+    out: &mut dyn Write,
+) -> Result<Option<OtlpReceiver>, ServeError> {
+    let Some(config) = config else { return Ok(None) };
+    let receiver = control.serve_otlp(config).map_err(|e| ServeError::Start(e.to_string()))?;
+    let endpoint = receiver.endpoint();
+    writeln!(out, "{OTLP_LINE}{endpoint}")?;
+    writeln!(out, "  senders: OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}")?;
+    Ok(Some(receiver))
+}
+
+/// Starts the dashboard (unless `--no-dashboard`), live over what `control` records and its
+/// store, and prints its line.
+///
+/// # Errors
+/// [`ServeError::Start`] when it cannot listen; [`ServeError::Io`] when the output fails.
+pub fn start_dashboard(
+    control: &MissionControl,
+    config: Option<DashboardConfig>,
+    out: &mut dyn Write,
+) -> Result<Option<DashboardServer>, ServeError> {
+    let Some(config) = config else { return Ok(None) };
+    let server = control.serve_dashboard(config).map_err(|e| ServeError::Start(e.to_string()))?;
+    writeln!(out, "{DASHBOARD_LINE}{}", server.url())?;
+    Ok(Some(server))
+}
+
+/// Starts the MCP server over streamable HTTP (unless `--no-mcp`), over `control`'s store and
+/// live events, and prints its line.
+///
+/// # Errors
+/// [`ServeError::Start`] when it cannot listen; [`ServeError::Io`] when the output fails.
+pub fn start_mcp(
+    control: &MissionControl,
+    config: Option<McpHttpConfig>,
+    out: &mut dyn Write,
+) -> Result<Option<McpHttpServer>, ServeError> {
+    let Some(config) = config else { return Ok(None) };
+    let server = control.serve_mcp(config).map_err(|e| ServeError::Start(e.to_string()))?;
+    writeln!(out, "{MCP_LINE}{}", server.url())?;
+    Ok(Some(server))
+}
+
+/// The configuration of each surface that is on, checked before anything starts.
+struct Configs {
+    otlp: Option<OtlpReceiverConfig>,
+    dashboard: Option<DashboardConfig>,
+    mcp: Option<McpHttpConfig>,
+}
+
+impl Configs {
+    fn of(args: &ServeArgs) -> Result<Self, ServeError> {
+        let tokens = serve_tokens(args)?;
+        let configs = Configs {
+            otlp: (!args.no_otlp).then(|| receiver_config(args, &tokens)).transpose()?,
+            dashboard: (!args.no_dashboard).then(|| dashboard_config(args, &tokens)).transpose()?,
+            mcp: (!args.no_mcp).then(|| mcp_config(args, &tokens)).transpose()?,
+        };
+        if configs.otlp.is_none() && configs.dashboard.is_none() && configs.mcp.is_none() {
+            return Err(ServeError::Arguments("every surface is turned off".into()));
+        }
+        Ok(configs)
+    }
+}
+
+/// Starts every surface that is on; the ones started are stopped again when one fails.
+fn start_surfaces(
+    control: &MissionControl,
+    configs: Configs,
+    out: &mut dyn Write,
+) -> Result<Surfaces, ServeError> {
+    let mut surfaces = Surfaces::default();
+    match start_each(control, configs, &mut surfaces, out) {
+        Ok(()) => Ok(surfaces),
+        Err(e) => {
+            surfaces.stop();
+            Err(e)
+        }
+    }
+}
+
+fn start_each(
+    control: &MissionControl,
+    configs: Configs,
+    surfaces: &mut Surfaces,
+    out: &mut dyn Write,
+) -> Result<(), ServeError> {
+    surfaces.otlp = start_otlp(control, configs.otlp, out)?;
+    surfaces.dashboard = start_dashboard(control, configs.dashboard, out)?;
+    surfaces.mcp = start_mcp(control, configs.mcp, out)?;
+    Ok(())
+}
+
+/// Runs the surfaces over `args.store` until `stop` receives (or its sender is dropped):
+/// prints where each listens, then, once stopped, what the receiver received and what was
+/// written.
 ///
 /// # Errors
 /// [`ServeError`]: bad arguments, a store or address that cannot be used, or output that
@@ -167,7 +401,7 @@ pub fn run_serve(
     stop: &Receiver<()>,
     out: &mut dyn Write,
 ) -> Result<(), ServeError> {
-    let config = receiver_config(args)?;
+    let configs = Configs::of(args)?;
     let mut builder = MissionControl::builder().with_store_root(&args.store);
     if let Some(tenant) = &args.tenant {
         builder = builder.with_tenant(tenant);
@@ -176,20 +410,14 @@ pub fn run_serve(
         builder = builder.with_config_file(file);
     }
     let control = builder.build().map_err(|e| ServeError::Start(e.to_string()))?;
-    let receiver = match control.serve_otlp(config) {
-        Ok(r) => r,
+    let surfaces = match start_surfaces(&control, configs, out) {
+        Ok(s) => s,
         Err(e) => {
             control.shutdown();
-            return Err(ServeError::Start(e.to_string()));
+            return Err(e);
         }
     };
-    let endpoint = receiver.endpoint();
-    writeln!(
-        out,
-        "Mission Control OTLP receiver on {endpoint} (store {}; Ctrl-C to stop)",
-        args.store.display()
-    )?;
-    writeln!(out, "  senders: OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}")?;
+    writeln!(out, "{READY_LINE}{} (Ctrl-C to stop)", args.store.display())?;
     out.flush()?;
     // Scheduled compaction beside the receiver; each run that merged something says so on
     // stderr (stdout is `out`, which the caller may hold locked).
@@ -204,8 +432,8 @@ pub fn run_serve(
     // A message or the handler gone: stop either way.
     let _ = stop.recv();
     drop(compaction);
-    let stats = receiver.stats();
-    receiver.shutdown();
+    let stats = surfaces.otlp.as_ref().map(OtlpReceiver::stats).unwrap_or_default();
+    surfaces.stop();
     let report = control.shutdown();
     let a = &report.accounting;
     writeln!(
@@ -260,6 +488,11 @@ mod tests {
         let args = |addr: &str, token: &[&str]| ServeArgs {
             store: PathBuf::from("unused"),
             addr: addr.parse().expect("addr"),
+            no_otlp: false,
+            dashboard_addr: "127.0.0.1:0".parse().expect("addr"),
+            no_dashboard: false,
+            mcp_addr: "127.0.0.1:0".parse().expect("addr"),
+            no_mcp: false,
             tenant: None,
             token: token.iter().map(|t| (*t).to_owned()).collect(),
             tenant_token: Vec::new(),
@@ -267,18 +500,48 @@ mod tests {
             config: None,
             compact_every: crate::compact::CompactEvery(None),
         };
-        let err = receiver_config(&args("0.0.0.0:0", &[])).unwrap_err();
+        let config = |args: &ServeArgs| receiver_config(args, &serve_tokens(args)?);
+        let err = config(&args("0.0.0.0:0", &[])).unwrap_err();
         assert_eq!(err.exit_code(), 2, "{err}");
         for bad in ["short", "two words-0000000001"] {
-            let err = receiver_config(&args("127.0.0.1:0", &[bad])).unwrap_err();
+            let err = config(&args("127.0.0.1:0", &[bad])).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{err}");
         }
-        let config = receiver_config(&args("0.0.0.0:0", &["a-long-enough-token-01"])).expect("ok");
-        assert_eq!(config.tokens.len(), 1);
+        let ok = config(&args("0.0.0.0:0", &["a-long-enough-token-01"])).expect("ok");
+        assert_eq!(ok.tokens.len(), 1);
         let missing = ServeArgs {
             tokens_file: Some(PathBuf::from("/nonexistent/mission-tokens")),
             ..args("127.0.0.1:0", &[])
         };
-        assert!(matches!(receiver_config(&missing), Err(ServeError::Arguments(_))));
+        assert!(matches!(Configs::of(&missing), Err(ServeError::Arguments(_))));
+        // Every surface off loopback needs a token; one token serves all three.
+        let open = ServeArgs {
+            dashboard_addr: "0.0.0.0:0".parse().expect("addr"),
+            ..args("127.0.0.1:0", &[])
+        };
+        let err = Configs::of(&open).err().expect("refused");
+        assert!(err.to_string().contains("--dashboard-addr"), "{err}");
+        let open = ServeArgs { mcp_addr: "0.0.0.0:0".parse().expect("addr"), ..open };
+        assert!(Configs::of(&ServeArgs { no_dashboard: true, ..open.clone() }).is_err());
+        let configs = Configs::of(&ServeArgs {
+            tenant_token: vec![("acme-viewer-token-001".into(), "acme".into())],
+            ..open
+        })
+        .expect("tokens");
+        let tenants = |c: &Configs| {
+            (
+                c.dashboard.as_ref().map(|d| d.tokens[0].tenant.clone()),
+                c.mcp.as_ref().map(|m| m.tokens[0].tenant.clone()),
+            )
+        };
+        let acme = Some(Some("acme".to_owned()));
+        assert_eq!(tenants(&configs), (acme.clone(), acme));
+        let off = ServeArgs {
+            no_otlp: true,
+            no_dashboard: true,
+            no_mcp: true,
+            ..args("127.0.0.1:0", &[])
+        };
+        assert!(matches!(Configs::of(&off), Err(ServeError::Arguments(_))));
     }
 }

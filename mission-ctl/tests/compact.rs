@@ -113,7 +113,17 @@ fn serve_compacts_on_its_schedule() {
     let store = dir.0.to_str().expect("utf-8");
     let mut server = Server(Some(
         Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
-            .args(["serve", "--store", store, "--addr", "127.0.0.1:0", "--compact-every", "1s"])
+            .args([
+                "serve",
+                "--store",
+                store,
+                "--addr",
+                "127.0.0.1:0",
+                "--no-dashboard",
+                "--no-mcp",
+                "--compact-every",
+                "1s",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,13 +1,14 @@
-//! `mission-ctl serve` run as a process: it prints where it listens, takes an OTLP/HTTP
-//! protobuf request from a sender with a tenant's token (and refuses one without), stops on
-//! SIGTERM after writing what it received, and `mission-ctl query` reads the span back with its
-//! GenAI fields typed.
+//! `mission-ctl serve` run as a process: it prints where each surface listens, takes an
+//! OTLP/HTTP protobuf request from a sender with a tenant's token (and refuses one without),
+//! shows it on its dashboard's API while running, stops on SIGTERM after writing what it
+//! received, and `mission-ctl query` reads the span back with its GenAI fields typed.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -31,6 +32,82 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A running `mission-ctl serve`: the process, where each surface listens (`OTLP receiver`,
+/// `dashboard`, `MCP server`: its URL) and the lines it prints after the start.
+struct Serving {
+    server: Server,
+    urls: BTreeMap<String, String>,
+    printed: mpsc::Receiver<String>,
+}
+
+impl Serving {
+    /// Starts `mission-ctl serve ARGS` and reads its lines up to the one saying it serves.
+    fn start(args: &[&str]) -> Self {
+        let mut server = Server(Some(
+            Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
+                .arg("serve")
+                .args(args)
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("spawn"),
+        ));
+        let stdout = server.0.as_mut().expect("running").stdout.take().expect("stdout");
+        let (lines, printed) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut urls = BTreeMap::new();
+        loop {
+            let line = printed.recv_timeout(PATIENCE).expect("serve says where it listens");
+            if line.starts_with("serving store ") {
+                break;
+            }
+            if let Some((surface, url)) =
+                line.strip_prefix("Mission Control ").and_then(|l| l.split_once(" on "))
+            {
+                urls.insert(surface.to_owned(), url.to_owned());
+            }
+        }
+        Serving { server, urls, printed }
+    }
+
+    /// The address of `surface` (its URL without scheme and path).
+    fn addr(&self, surface: &str) -> SocketAddr {
+        let url =
+            self.urls.get(surface).unwrap_or_else(|| panic!("no {surface} in {:?}", self.urls));
+        let addr = url.strip_prefix("http://").and_then(|rest| rest.split('/').next());
+        let addr: SocketAddr =
+            addr.and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("no address in {url}"));
+        assert_ne!(addr.port(), 0);
+        addr
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; the lines printed after the start.
+    fn stop(mut self) -> Vec<String> {
+        let mut child = self.server.0.take().expect("running");
+        let pid = child.id();
+        let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+        assert!(killed.success());
+        let (exited, exit) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        let status = match exit.recv_timeout(PATIENCE) {
+            Ok(status) => status.expect("wait"),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                panic!("serve did not stop on SIGTERM");
+            }
+        };
+        assert!(status.success(), "serve exited with {status}");
+        self.printed.try_iter().collect()
     }
 }
 
@@ -87,16 +164,25 @@ fn request(start_ns: u64) -> Vec<u8> {
 
 /// POSTs `body` to `/v1/traces`; the status code and the response body.
 fn post(addr: SocketAddr, token: Option<&str>, body: &[u8]) -> (u16, Vec<u8>) {
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    exchange(addr, &head, token, body)
+}
+
+/// GETs `path`; the status code and the response body.
+fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+    exchange(addr, &format!("GET {path} HTTP/1.1\r\n"), token, &[])
+}
+
+/// One request (`head`: its request line and headers but `Host`, `Authorization` and
+/// `Connection`) on a connection of its own; the status code and the response body.
+fn exchange(addr: SocketAddr, head: &str, token: Option<&str>, body: &[u8]) -> (u16, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(
-        stream,
-        "POST /v1/traces HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/x-protobuf\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .expect("write head");
+    write!(stream, "{head}Host: {addr}\r\n{auth}Connection: close\r\n\r\n").expect("write head");
     stream.write_all(body).expect("write body");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read");
@@ -118,33 +204,18 @@ fn serve_records_what_an_otlp_sender_sends_and_writes_it_on_sigterm() {
     let tokens = root.with_extension("tokens");
     std::fs::write(&tokens, format!("# senders of tenant acme\n{TOKEN}:acme\n")).expect("tokens");
     let store = root.join("data");
-    let mut server = Server(Some(
-        Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
-            .args(["serve", "--store", store.to_str().expect("utf-8"), "--addr", "127.0.0.1:0"])
-            .args(["--tokens-file", tokens.to_str().expect("utf-8")])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn"),
-    ));
-    let child = server.0.as_mut().expect("running");
-    let pid = child.id();
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines, printed) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let banner = printed.recv_timeout(PATIENCE).expect("serve says where it listens");
-    let addr: SocketAddr = banner
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {banner:?}"));
-    assert_ne!(addr.port(), 0);
+    let serving = Serving::start(&[
+        "--store",
+        store.to_str().expect("utf-8"),
+        "--addr",
+        "127.0.0.1:0",
+        "--no-dashboard",
+        "--no-mcp",
+        "--tokens-file",
+        tokens.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(serving.urls.keys().collect::<Vec<_>>(), ["OTLP receiver"], "only the receiver");
+    let addr = serving.addr("OTLP receiver");
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
     let start_ns = u64::try_from(now).expect("time fits") - 1_000_000_000;
@@ -156,22 +227,7 @@ fn serve_records_what_an_otlp_sender_sends_and_writes_it_on_sigterm() {
     let answer = ExportTraceServiceResponse::decode(&answer[..]).expect("an OTLP answer");
     assert_eq!(answer.partial_success, None, "nothing refused");
 
-    let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
-    assert!(killed.success());
-    let mut child = server.0.take().expect("running");
-    let (exited, exit) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = exited.send(child.wait());
-    });
-    let status = match exit.recv_timeout(PATIENCE) {
-        Ok(status) => status.expect("wait"),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("serve did not stop on SIGTERM");
-        }
-    };
-    assert!(status.success(), "serve exited with {status}");
-    let rest: Vec<String> = printed.try_iter().collect();
+    let rest = serving.stop();
     let summary = rest.iter().find(|l| l.starts_with("stopped:")).expect("a summary");
     assert!(
         summary.contains("received 1 spans") && summary.contains("in 2 requests (1 refused)"),
@@ -201,4 +257,59 @@ fn serve_records_what_an_otlp_sender_sends_and_writes_it_on_sigterm() {
     assert!(field("attributes").contains("app.region"), "{row}");
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_file(&tokens);
+}
+
+/// The dashboard's JSON at `path` with `token`, once it answers 200 with a body holding `want`
+/// (the receiver's events reach the store and the live feed in the background).
+fn dashboard_json(addr: SocketAddr, path: &str, token: &str, want: &str) -> serde_json::Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = get(addr, path, Some(token));
+        let text = String::from_utf8_lossy(&body);
+        if status == 200 && text.contains(want) {
+            return serde_json::from_slice(&body).expect("json");
+        }
+        assert!(Instant::now() < deadline, "GET {path}: {status} {text}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn one_serve_receives_and_shows_on_its_dashboard_and_mcp_server() {
+    let store = std::env::temp_dir().join(format!("mission-ctl-serve-all-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store);
+    let tenant_token = format!("{TOKEN}:acme");
+    let serving = Serving::start(&[
+        "--store",
+        store.to_str().expect("utf-8"),
+        "--addr",
+        "127.0.0.1:0",
+        "--dashboard-addr",
+        "127.0.0.1:0",
+        "--mcp-addr",
+        "127.0.0.1:0",
+        "--tenant-token",
+        &tenant_token,
+    ]);
+    let names: Vec<&String> = serving.urls.keys().collect();
+    assert_eq!(names, ["MCP server", "OTLP receiver", "dashboard"]);
+    assert!(serving.urls["MCP server"].ends_with("/mcp"), "{:?}", serving.urls);
+    let (otlp, dashboard, mcp) =
+        (serving.addr("OTLP receiver"), serving.addr("dashboard"), serving.addr("MCP server"));
+    assert!(otlp.ip().is_loopback() && dashboard.ip().is_loopback() && mcp.ip().is_loopback());
+
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
+    let (status, _) = post(otlp, Some(TOKEN), &request(u64::try_from(now).expect("fits")));
+    assert_eq!(status, 200);
+    // The dashboard and the MCP server take the same token and nothing less.
+    assert_eq!(get(dashboard, "/api/overview", None).0, 401);
+    let (status, _) = exchange(mcp, "POST /mcp HTTP/1.1\r\nContent-Length: 0\r\n", None, &[]);
+    assert_eq!(status, 401);
+    let thread = TRACE.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let page = dashboard_json(dashboard, &format!("/api/threads/{thread}"), TOKEN, "gpt-4o-mini");
+    let text = page.to_string();
+    assert!(text.contains("ts-agent") && text.contains("812"), "{text}");
+    let rest = serving.stop();
+    assert!(rest.iter().any(|l| l.starts_with("stopped: received 1 spans")), "{rest:?}");
+    let _ = std::fs::remove_dir_all(&store);
 }

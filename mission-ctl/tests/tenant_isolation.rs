@@ -461,11 +461,15 @@ fn http_get(addr: SocketAddr, path: &str, token: &str) -> String {
     String::from_utf8_lossy(&raw).into_owned()
 }
 
-/// `serve --tenant-token` (a write surface): tenant `t`'s token sends OTLP/JSON spans, one of
-/// them claiming the other tenant (`mission.tenant`). The claim is refused item by item
-/// (`partial_success`), the tenant's own span lands under its own tenant, and the other tenant's
-/// view of the receiver's store holds nothing the sender sent. (Its own store: the world's is
-/// written by live writers a second writer process must not recover under their feet.)
+/// `serve --tenant-token`, a write surface and two read surfaces in one process. Writing:
+/// tenant `t`'s token sends OTLP/JSON spans, one of them claiming the other tenant
+/// (`mission.tenant`); the claim is refused item by item (`partial_success`), the tenant's own
+/// span lands under its own tenant, and the other tenant's view of the receiver's store holds
+/// nothing the sender sent. Reading: the other tenant sends a span of its own too, then tenant
+/// `t`'s token reads every JSON route of the dashboard and calls the MCP server's tools (over
+/// streamable HTTP), asking about both tenants' threads; every byte it gets back is checked.
+/// (Its own store: the world's is written by live writers a second writer process must not
+/// recover under their feet.)
 fn serve(_world: &World, t: usize) -> Answers {
     let o = 1 - t;
     let store = std::env::temp_dir().join(format!(
@@ -477,22 +481,36 @@ fn serve(_world: &World, t: usize) -> Answers {
     let mut child = Child(
         Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
             .args(["serve", "--store", store.to_str().expect("utf-8"), "--addr", "127.0.0.1:0"])
+            .args(["--dashboard-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0"])
             .args(["--tenant-token", &tokens[0], "--tenant-token", &tokens[1]])
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn"),
     );
     let rx = lines_of(&mut child);
-    let banner = rx.recv_timeout(PATIENCE).expect("serve says where it is");
-    let addr: SocketAddr = banner
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split(['/', ' ']).next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {banner:?}"));
-    let span = |name: &str, id: &str| {
+    let banner = read_until(&rx, "serving store ", "serve says where it is");
+    let addr_of = |surface: &str| -> SocketAddr {
+        banner
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("Mission Control {surface} on http://")))
+            .and_then(|rest| rest.split(['/', ' ']).next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no {surface} in {banner:?}"))
+    };
+    let (addr, dashboard, mcp) =
+        (addr_of("OTLP receiver"), addr_of("dashboard"), addr_of("MCP server"));
+    // Now, so the dashboard's and the tools' time windows hold the spans.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let trace = |of: usize| format!("5b8efff798038103d269b633813fc6{of:02}");
+    let span = |of: usize, name: &str, id: &str| {
         format!(
-            r#"{{"traceId":"5b8efff798038103d269b633813fc6{t:02}","spanId":"{id}","name":"{name}","kind":1,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000001000000000"}}"#
+            r#"{{"traceId":"{}","spanId":"{id}","name":"{name}","kind":1,"startTimeUnixNano":"{}","endTimeUnixNano":"{}"}}"#,
+            trace(of),
+            now - 2_000_000_000,
+            now - 1_000_000_000
         )
     };
     let resource = |extra: &str| {
@@ -506,8 +524,8 @@ fn serve(_world: &World, t: usize) -> Answers {
         format!(r#",{{"key":"mission.tenant","value":{{"stringValue":"{}"}}}}"#, TENANTS[o]);
     let body = format!(
         r#"{{"resourceSpans":[{},{}]}}"#,
-        resource(&claim).replace("SPAN", &span(&claimed, "00000000000000a1")),
-        resource("").replace("SPAN", &span(&own, "00000000000000a2"))
+        resource(&claim).replace("SPAN", &span(t, &claimed, "00000000000000a1")),
+        resource("").replace("SPAN", &span(t, &own, "00000000000000a2"))
     );
     let answer = http_post_json(addr, "/v1/traces", Some(TOKENS[t]), &body);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -515,6 +533,18 @@ fn serve(_world: &World, t: usize) -> Answers {
     assert!(rejected.iter().any(|r| answer.contains(r)), "one span refused: {answer}");
     let anonymous = http_post_json(addr, "/v1/traces", None, &body);
     assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    let theirs_sent = format!(
+        r#"{{"resourceSpans":[{}]}}"#,
+        resource("")
+            .replace("SPAN", &span(o, &format!("{} theirs", MARKERS[o]), "00000000000000b1"))
+    );
+    let sent = http_post_json(addr, "/v1/traces", Some(TOKENS[o]), &theirs_sent);
+    assert!(sent.starts_with("HTTP/1.1 200"), "{sent}");
+
+    let mut out = vec![(answer, vec![TENANTS[o].to_owned()])];
+    out.extend(serve_dashboard(dashboard, t, &own, &[trace(t), trace(o)]));
+    out.extend(serve_mcp(mcp, t, &own, &[trace(t), trace(o)]));
+
     let pid = child.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
     let mut printed = vec![banner];
@@ -533,22 +563,113 @@ fn serve(_world: &World, t: usize) -> Answers {
     assert!(mine.contains(&own) && !mine.contains(&claimed), "{mine}");
     let _ = std::fs::remove_dir_all(&store);
     // The request named the other tenant itself: an answer echoing that name leaks nothing.
-    vec![
-        (answer, vec![TENANTS[o].to_owned()]),
-        (printed.join("\n"), Vec::new()),
-        (mine, Vec::new()),
-    ]
+    out.push((printed.join("\n"), Vec::new()));
+    out.push((mine, Vec::new()));
+    out
+}
+
+/// The dashboard of `serve` read with tenant `t`'s token, once its own span `own` shows: every
+/// JSON route, and the threads `traces` (its own, then the other tenant's: 404).
+fn serve_dashboard(addr: SocketAddr, t: usize, own: &str, traces: &[String]) -> Answers {
+    let deadline = Instant::now() + PATIENCE;
+    let threads = "/api/threads?minutes=60&limit=500";
+    let mut out = Vec::new();
+    loop {
+        let text = http_get(addr, threads, TOKENS[t]);
+        if text.starts_with("HTTP/1.1 200") && text.contains(AGENT) {
+            out.push((text, Vec::new()));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dashboard never showed the span: {text}");
+        std::thread::yield_now();
+    }
+    for path in
+        ["/api/overview?minutes=60", "/api/logs?minutes=60&limit=500", "/api/anomalies?minutes=60"]
+    {
+        let text = http_get(addr, path, TOKENS[t]);
+        assert!(text.starts_with("HTTP/1.1 200"), "GET {path}: {text}");
+        out.push((text, Vec::new()));
+    }
+    for (n, trace) in traces.iter().enumerate() {
+        let text = http_get(addr, &format!("/api/threads/{trace}"), TOKENS[t]);
+        let (status, holds) = if n == 0 { ("HTTP/1.1 200", own) } else { ("HTTP/1.1 404", "") };
+        assert!(text.starts_with(status) && text.contains(holds), "thread {trace}: {text}");
+        out.push((text, vec![trace.clone()]));
+    }
+    out
+}
+
+/// The MCP server of `serve` over streamable HTTP with tenant `t`'s token: a session, the
+/// tools that read data, `get_thread` of `traces` (its own, holding `own`, then the other
+/// tenant's); every raw answer.
+fn serve_mcp(addr: SocketAddr, t: usize, own: &str, traces: &[String]) -> Answers {
+    let auth = format!("Bearer {}", TOKENS[t]);
+    let base = [
+        ("Authorization", auth.as_str()),
+        ("Accept", "application/json, text/event-stream"),
+        ("Content-Type", "application/json"),
+    ];
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"tenant-isolation","version":"0"}}}"#;
+    let opened = http_post(addr, "/mcp", &base, init);
+    let session = opened
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("mcp-session-id").then(|| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no session: {opened}"));
+    let headers = [base[0], base[1], base[2], ("Mcp-Session-Id", session.as_str())];
+    let done = http_post(
+        addr,
+        "/mcp",
+        &headers,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    assert!(done.starts_with("HTTP/1.1 202") || done.starts_with("HTTP/1.1 200"), "{done}");
+    let mut calls = vec![
+        ("list_threads", r#"{"limit":500}"#.to_owned()),
+        ("search_events", r#"{"since_minutes":60}"#.to_owned()),
+        (
+            "operation_stats",
+            r#"{"since_minutes":60,"group_by":["operation","agent","tenant"]}"#.to_owned(),
+        ),
+        ("cost_report", r#"{"since_minutes":60,"group_by":["model","agent","tenant"]}"#.to_owned()),
+        ("health", "{}".to_owned()),
+    ];
+    calls.extend(traces.iter().map(|id| ("get_thread", format!(r#"{{"thread_id":"{id}"}}"#))));
+    let mut out = vec![(opened, Vec::new())];
+    for (n, (tool, arguments)) in calls.iter().enumerate() {
+        let call = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments}}}}}"#,
+            n + 1
+        );
+        let text = http_post(addr, "/mcp", &headers, &call);
+        assert!(text.starts_with("HTTP/1.1 200"), "{tool}: {text}");
+        out.push((text, traces.to_vec()));
+    }
+    let own_thread = &out[out.len() - 2].0;
+    assert!(own_thread.contains(own), "get_thread of its own thread: {own_thread}");
+    out
 }
 
 /// A POST of an OTLP/JSON body, with a bearer token if given; the raw answer.
 fn http_post_json(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> String {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(auth) = &auth {
+        headers.push(("Authorization", auth.as_str()));
+    }
+    http_post(addr, path, &headers, body)
+}
+
+/// A POST with `headers`; the raw answer.
+fn http_post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let headers: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .expect("write");

@@ -66,6 +66,10 @@ pub mod delivery;
 mod metrics;
 
 pub use delivery::OtlpStats;
+
+/// The resource attribute naming the tenant of what is exported (and the item attribute of an
+/// event of another tenant than the resource's).
+pub const TENANT_ATTRIBUTE: &str = "mission.tenant";
 use delivery::{
     AnswerSlot, ExportFn, ObservingClient, Shared, Signal, Timing, classify_grpc, classify_http,
     run_worker,
@@ -118,7 +122,8 @@ pub struct OtlpConfig {
     pub protocol: OtlpProtocol,
     /// `service.name` of the resource.
     pub service_name: String,
-    /// Tenant, exported as the resource attribute `mission.tenant`.
+    /// Tenant, exported as the resource attribute `mission.tenant`; an event of another
+    /// tenant carries its own as the span's or log record's attribute `mission.tenant`.
     pub tenant: String,
     /// Longest time one export request may take (default 10 s; 1 ms to 10 min).
     pub timeout: Duration,
@@ -627,7 +632,7 @@ impl OtlpSink {
         let ca = config.validate().map_err(bad)?;
         let resource = Resource::builder_empty()
             .with_service_name(config.service_name.clone())
-            .with_attributes([KeyValue::new("mission.tenant", config.tenant.clone())])
+            .with_attributes([KeyValue::new(TENANT_ATTRIBUTE, config.tenant.clone())])
             .build();
         let scope = InstrumentationScope::builder("mission-control")
             .with_version(env!("CARGO_PKG_VERSION"))
@@ -731,7 +736,14 @@ impl OtlpSink {
         }
     }
 
-    /// The OTLP log record of a log event, with its trace context.
+    /// The tenant of `event` when it is not the resource's (`mission.tenant` of the
+    /// configuration): a host recording for several tenants. Sent as the item's own
+    /// `mission.tenant` attribute, which Mission Control's receiver reads.
+    fn other_tenant<'e>(&self, event: &'e Event) -> Option<&'e str> {
+        let tenant = event.tenant.as_str();
+        (!tenant.is_empty() && tenant != self.config.tenant).then_some(tenant)
+    }
+
     /// A log record for a log event, for an anomaly (severity warn, event name
     /// `mission.anomaly`, the detector's numbers as attributes) or for a score (the GenAI
     /// event `gen_ai.evaluation.result`, parented to the span it scores); `None` for other
@@ -783,9 +795,6 @@ impl OtlpSink {
                     record.add_attribute(key, AnyValue::Double(value));
                 }
                 record.add_attribute("mission.anomaly.id", event.span_id.to_string());
-                if !event.tenant.is_empty() {
-                    record.add_attribute("mission.tenant", event.tenant.as_str());
-                }
             }
             EventBody::Score(score) => {
                 record.set_severity_number(Severity::Info);
@@ -818,6 +827,9 @@ impl OtlpSink {
         }
         if !event.agent.is_empty() {
             record.add_attribute(semconv::AGENT_NAME, event.agent.as_str());
+        }
+        if let Some(tenant) = self.other_tenant(event) {
+            record.add_attribute(TENANT_ATTRIBUTE, tenant.to_owned());
         }
         for a in event.attributes.iter() {
             let v = match &a.value {
@@ -942,8 +954,16 @@ impl Sink for OtlpSink {
 
     fn consume(&mut self, batch: &[Event]) -> Result<(), SinkError> {
         if self.spans.enabled() {
-            let spans: Vec<SpanData> =
-                batch.iter().filter_map(|e| to_span_data(e, &self.scope)).collect();
+            let spans: Vec<SpanData> = batch
+                .iter()
+                .filter_map(|e| {
+                    let mut span = to_span_data(e, &self.scope)?;
+                    if let Some(tenant) = self.other_tenant(e) {
+                        span.attributes.push(KeyValue::new(TENANT_ATTRIBUTE, tenant.to_owned()));
+                    }
+                    Some(span)
+                })
+                .collect();
             if !spans.is_empty() {
                 self.spans.enqueue(
                     spans.into_iter(),

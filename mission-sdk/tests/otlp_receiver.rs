@@ -490,6 +490,22 @@ fn settings_are_range_checked_and_tokens_map_to_tenants() {
         .expect("refused");
     assert_eq!(partial.rejected_spans, 3);
     assert!(partial.error_message.contains("globex"), "{}", partial.error_message);
+    // Nor name it on one span (what our exporter sends for an event of another tenant than its
+    // resource's): that span is refused, the others are the token's tenant's.
+    let mut one = genai_spans(vec![]);
+    one.resource_spans[0].scope_spans[0].spans[2].attributes.push(s("mission.tenant", "globex"));
+    let refused = post(
+        addr,
+        "/v1/traces",
+        &[PROTOBUF, ("Authorization", &bearer(acme))],
+        &one.encode_to_vec(),
+    );
+    let partial = ExportTraceServiceResponse::decode(&refused.body[..])
+        .expect("response")
+        .partial_success
+        .expect("refused");
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(partial.error_message.contains("globex"), "{}", partial.error_message);
     // A token for every tenant lets the resource choose, else the host's tenant.
     assert_eq!(
         post(addr, "/v1/traces", &[PROTOBUF, ("Authorization", &bearer(all))], &other).status,

@@ -46,12 +46,11 @@ class Recording(OTLPSpanExporter):
         return result
 
 
-def start_server(ctl, store):
-    proc = subprocess.Popen(
-        [ctl, "serve", "--store", str(store), "--addr", "127.0.0.1:0",
-         "--tenant-token", f"{TOKEN}:acme"],
-        stdout=subprocess.PIPE, text=True,
-    )
+def serve(store, *flags):
+    """(process, queue of the lines it prints after starting, {surface: url}) of `mission-ctl
+    serve --store STORE FLAGS`, read up to its line saying every surface listens."""
+    proc = subprocess.Popen([ctl_binary(), "serve", "--store", str(store), *flags],
+                            stdout=subprocess.PIPE, text=True)
     lines = queue.Queue()
 
     def read():
@@ -60,16 +59,40 @@ def start_server(ctl, store):
         lines.put(None)
 
     threading.Thread(target=read, daemon=True).start()
-    banner = lines.get(timeout=PATIENCE)
-    assert banner and "http://" in banner, f"no address in {banner!r}"
-    url = banner.split("http://", 1)[1].split()[0]
-    return proc, lines, f"http://{url}"
+    urls = {}
+    while True:
+        line = lines.get(timeout=PATIENCE)
+        assert line is not None, "serve stopped before it served"
+        if line.startswith("serving store "):
+            return proc, lines, urls
+        if line.startswith("Mission Control ") and " on " in line:
+            surface, url = line[len("Mission Control "):].split(" on ", 1)
+            urls[surface] = url.split()[0]
+
+
+def stop(proc, lines):
+    """Stops `mission-ctl serve` with SIGTERM, as a service manager would; asserts it exits
+    cleanly and returns the lines it printed since starting."""
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=PATIENCE)
+    assert code == 0, f"serve exited with {code}"
+    rest = []
+    while (line := lines.get(timeout=PATIENCE)) is not None:
+        rest.append(line)
+    return rest
+
+
+def start_server(store):
+    proc, lines, urls = serve(store, "--addr", "127.0.0.1:0", "--no-dashboard", "--no-mcp",
+                              "--tenant-token", f"{TOKEN}:acme")
+    assert list(urls) == ["OTLP receiver"], urls
+    return proc, lines, urls["OTLP receiver"]
 
 
 def test_the_python_sdks_otlp_exporter_reaches_the_store(tmp_path):
     ctl = ctl_binary()
     store = tmp_path / "data"
-    proc, lines, endpoint = start_server(ctl, store)
+    proc, lines, endpoint = start_server(store)
     try:
         exporter = Recording(endpoint=f"{endpoint}/v1/traces",
                              headers={"Authorization": f"Bearer {TOKEN}"}, timeout=PATIENCE)
@@ -97,12 +120,7 @@ def test_the_python_sdks_otlp_exporter_reaches_the_store(tmp_path):
         provider.shutdown()
         assert exporter.results == [(1, SpanExportResult.SUCCESS)] * 4, exporter.results
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=PATIENCE)
-    assert code == 0, f"serve exited with {code}"
-    rest = []
-    while (line := lines.get(timeout=PATIENCE)) is not None:
-        rest.append(line)
+        rest = stop(proc, lines)
     assert any(line.startswith("stopped: received 4 spans") for line in rest), rest
 
     thread = format(root.get_span_context().trace_id, "032x")

@@ -58,33 +58,55 @@ pub(crate) struct Mapper<'a> {
     pub price: &'a PriceFn,
 }
 
+/// The non-empty text of attribute `key`.
+fn text_attribute<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| match &kv.value {
+        Some(AnyValue { value: Some(any_value::Value::StringValue(s)) }) if !s.is_empty() => {
+            Some(s.as_str())
+        }
+        _ => None,
+    })
+}
+
+/// The tenant `named` (a `mission.tenant` attribute) may be, for this sender: any with a token
+/// of every tenant, only the token's own otherwise; `None` named, `otherwise`.
+fn tenant_named(
+    mapper: &Mapper<'_>,
+    named: Option<&str>,
+    otherwise: Symbol,
+    what: &str,
+) -> Result<Symbol, String> {
+    match (mapper.scope, named) {
+        (_, None) => Ok(otherwise),
+        (None, Some(named)) => Ok(Symbol::intern(named)),
+        (Some(scope), Some(named)) if named == scope => Ok(Symbol::intern(scope)),
+        (Some(scope), Some(named)) => Err(format!(
+            "{what} names tenant {named:?}, and this token may send for {scope:?} only"
+        )),
+    }
+}
+
 /// A resource's tenant and agent, or why its items are refused.
 fn resource_context(
     mapper: &Mapper<'_>,
     resource: Option<&Resource>,
 ) -> Result<(Symbol, Symbol), String> {
     let attrs = resource.map_or(&[][..], |r| &r.attributes[..]);
-    let text = |key: &str| {
-        attrs.iter().find(|kv| kv.key == key).and_then(|kv| match &kv.value {
-            Some(AnyValue { value: Some(any_value::Value::StringValue(s)) }) if !s.is_empty() => {
-                Some(s.as_str())
-            }
-            _ => None,
-        })
-    };
-    let agent = Symbol::intern(text("service.name").unwrap_or(UNKNOWN_SERVICE));
-    let tenant = match (mapper.scope, text(TENANT_ATTRIBUTE)) {
-        (None, Some(named)) => Symbol::intern(named),
-        (None, None) => mapper.default_tenant,
-        (Some(scope), None) => Symbol::intern(scope),
-        (Some(scope), Some(named)) if named == scope => Symbol::intern(scope),
-        (Some(scope), Some(named)) => {
-            return Err(format!(
-                "the resource names tenant {named:?}, and this token may send for {scope:?} only"
-            ));
-        }
-    };
+    let agent = Symbol::intern(text_attribute(attrs, "service.name").unwrap_or(UNKNOWN_SERVICE));
+    let otherwise = mapper.scope.map_or(mapper.default_tenant, Symbol::intern);
+    let tenant =
+        tenant_named(mapper, text_attribute(attrs, TENANT_ATTRIBUTE), otherwise, "the resource")?;
     Ok((tenant, agent))
+}
+
+/// An item's tenant: its own `mission.tenant` attribute (what our exporter sends for an event
+/// of another tenant than its resource's), under the resource's rules, else the resource's.
+fn item_tenant(
+    mapper: &Mapper<'_>,
+    attributes: &[KeyValue],
+    resource_tenant: Symbol,
+) -> Result<Symbol, String> {
+    tenant_named(mapper, text_attribute(attributes, TENANT_ATTRIBUTE), resource_tenant, "an item")
 }
 
 /// An attribute value the mapping can read: the proto's own text or scalar, or `rendered`
@@ -178,14 +200,7 @@ fn pairs<'v>(
 
 /// The agent an attribute list names, if any (`gen_ai.agent.name` and the other conventions).
 fn named_agent(attributes: &[KeyValue]) -> Option<&str> {
-    semconv::keys_for(Meaning::AgentName).find_map(|key| {
-        attributes.iter().find(|kv| kv.key == key).and_then(|kv| match &kv.value {
-            Some(AnyValue { value: Some(any_value::Value::StringValue(s)) }) if !s.is_empty() => {
-                Some(s.as_str())
-            }
-            _ => None,
-        })
-    })
+    semconv::keys_for(Meaning::AgentName).find_map(|key| text_attribute(attributes, key))
 }
 
 /// The spans of a trace request.
@@ -242,6 +257,13 @@ pub(crate) fn traces(mapper: &Mapper<'_>, request: &ExportTraceServiceRequest) -
                 Some(s) if s.code == 1 => (Status::Ok, ""),
                 _ => (Status::Unset, ""),
             };
+            let tenant = match item_tenant(mapper, &span.attributes, tenant) {
+                Ok(tenant) => tenant,
+                Err(why) => {
+                    out.reject(1, || format!("span {:?}: {why}", clip(&span.name)));
+                    continue;
+                }
+            };
             let agent = ancestor_agent(parent.0).map_or(service, Symbol::intern);
             let foreign_span = ForeignSpan {
                 tenant,
@@ -258,7 +280,7 @@ pub(crate) fn traces(mapper: &Mapper<'_>, request: &ExportTraceServiceRequest) -
             let rendered = prepared(&span.attributes);
             let mut event = semconv::span_event(
                 &foreign_span,
-                pairs(&span.attributes, &rendered),
+                pairs(&span.attributes, &rendered).filter(|(key, _)| *key != TENANT_ATTRIBUTE),
                 mapper.price,
             );
             if !span.links.is_empty() {
@@ -353,7 +375,13 @@ pub(crate) fn logs(mapper: &Mapper<'_>, request: &ExportLogsServiceRequest) -> M
                     )
                 };
                 event.time = Timestamp(time);
-                event.tenant = tenant;
+                event.tenant = match item_tenant(mapper, &record.attributes, tenant) {
+                    Ok(tenant) => tenant,
+                    Err(why) => {
+                        out.reject(1, || format!("a log record: {why}"));
+                        continue;
+                    }
+                };
                 event.agent = named_agent(&record.attributes).map_or(service, Symbol::intern);
                 if let Some(thread) = thread_id(&record.trace_id) {
                     event.thread_id = thread;
@@ -363,6 +391,7 @@ pub(crate) fn logs(mapper: &Mapper<'_>, request: &ExportLogsServiceRequest) -> M
                 }
                 let consumed = |key: &str| {
                     semconv::keys_for(Meaning::AgentName).any(|k| k == key)
+                        || key == TENANT_ATTRIBUTE
                         || (is_score && SCORE_KEYS.contains(&key))
                         || (key == "gen_ai.conversation.id"
                             && event.thread_id != ThreadId::default()
