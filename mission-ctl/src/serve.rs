@@ -1,6 +1,6 @@
 //! `mission-ctl serve`: the OTLP receiver over a store, in one process. Any process — an agent
 //! in TypeScript, a Python service instrumented with OpenTelemetry, a subprocess — sends
-//! OTLP/HTTP traces, logs and metrics, and they are recorded into the store through the same
+//! OTLP/HTTP or OTLP/gRPC traces, logs and metrics, and they are recorded into the store through the same
 //! pipeline as an agent's own events, until the process is told to stop (Ctrl-C, SIGTERM);
 //! then everything received is written before it exits.
 
@@ -24,6 +24,13 @@ pub struct ServeArgs {
     /// off loopback needs a token.
     #[arg(long, default_value = "127.0.0.1:4318")]
     pub addr: SocketAddr,
+    /// The address the OTLP/gRPC receiver listens on (port 0 picks a free one); an address
+    /// off loopback needs a token. Same tokens, limits and queue as OTLP/HTTP.
+    #[arg(long, default_value = "127.0.0.1:4317")]
+    pub grpc_addr: SocketAddr,
+    /// Serves no OTLP/gRPC (only OTLP/HTTP).
+    #[arg(long)]
+    pub no_grpc: bool,
     /// The tenant of data that names none (senders with a token for every tenant may name
     /// theirs in the resource attribute `mission.tenant`).
     #[arg(long)]
@@ -142,6 +149,9 @@ pub fn receiver_config(args: &ServeArgs) -> Result<OtlpReceiverConfig, ServeErro
         tokens.extend(read);
     }
     let mut config = OtlpReceiverConfig::new(args.addr);
+    if !args.no_grpc {
+        config = config.with_grpc_addr(args.grpc_addr);
+    }
     for t in &tokens {
         config = match &t.tenant {
             Some(tenant) => config.with_tenant_token(&t.token, tenant),
@@ -186,6 +196,12 @@ pub fn run_serve(
         args.store.display()
     )?;
     writeln!(out, "  senders: OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}")?;
+    if let Some(grpc) = receiver.grpc_endpoint() {
+        writeln!(
+            out,
+            "  OTLP/gRPC on {grpc}: OTEL_EXPORTER_OTLP_ENDPOINT={grpc} OTEL_EXPORTER_OTLP_PROTOCOL=grpc"
+        )?;
+    }
     out.flush()?;
     // A message or the handler gone: stop either way.
     let _ = stop.recv();
@@ -245,6 +261,8 @@ mod tests {
         let args = |addr: &str, token: &[&str]| ServeArgs {
             store: PathBuf::from("unused"),
             addr: addr.parse().expect("addr"),
+            grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+            no_grpc: false,
             tenant: None,
             token: token.iter().map(|t| (*t).to_owned()).collect(),
             tenant_token: Vec::new(),
@@ -259,6 +277,12 @@ mod tests {
         }
         let config = receiver_config(&args("0.0.0.0:0", &["a-long-enough-token-01"])).expect("ok");
         assert_eq!(config.tokens.len(), 1);
+        assert_eq!(config.grpc_addr, Some("127.0.0.1:0".parse().expect("addr")));
+        let grpc_off_loopback =
+            ServeArgs { grpc_addr: "0.0.0.0:0".parse().expect("addr"), ..args("127.0.0.1:0", &[]) };
+        assert_eq!(receiver_config(&grpc_off_loopback).expect_err("no token").exit_code(), 2);
+        let no_grpc = ServeArgs { no_grpc: true, ..grpc_off_loopback };
+        assert_eq!(receiver_config(&no_grpc).expect("HTTP only").grpc_addr, None);
         let missing = ServeArgs {
             tokens_file: Some(PathBuf::from("/nonexistent/mission-tokens")),
             ..args("127.0.0.1:0", &[])

@@ -121,6 +121,7 @@ fn serve_records_what_an_otlp_sender_sends_and_writes_it_on_sigterm() {
     let mut server = Server(Some(
         Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
             .args(["serve", "--store", store.to_str().expect("utf-8"), "--addr", "127.0.0.1:0"])
+            .args(["--grpc-addr", "127.0.0.1:0"])
             .args(["--tokens-file", tokens.to_str().expect("utf-8")])
             .stdout(Stdio::piped())
             .spawn()
