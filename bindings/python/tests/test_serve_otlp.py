@@ -108,6 +108,7 @@ def test_settings_are_checked_and_a_public_address_needs_tokens(tmp_path):
             ({"max_body_bytes": 10}, "max_body_bytes"),
             ({"queue_capacity": 0}, "queue_capacity"),
             ({"port": 70000}, "port"),
+            ({"grpc_port": -1}, "grpc_port"),
             ({"host": "localhost"}, "host"),
         ]:
             with pytest.raises(ValueError, match=message):
@@ -116,7 +117,35 @@ def test_settings_are_checked_and_a_public_address_needs_tokens(tmp_path):
             control.serve_otlp(max_body_bytes="big")
         with pytest.raises(mc.ServeError, match="token"):
             control.serve_otlp(host="0.0.0.0")
+        assert control.serve_otlp().grpc_endpoint is None
         with pytest.raises(mc.ServeError):
             control.serve_otlp(token="short")
     finally:
         control.shutdown()
+
+
+def test_grpc_port_serves_otlp_grpc_with_the_same_tokens(tmp_path):
+    grpc = pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
+    control = mc.init(store=tmp_path / "store", service="host-agent", tenant="home", models=False)
+    try:
+        receiver = control.serve_otlp(grpc_port=0, tokens={TOKEN: "acme"})
+        assert receiver.grpc_endpoint == f"http://127.0.0.1:{receiver.grpc_port}"
+        assert receiver.grpc_port not in (0, receiver.port)
+        provider = TracerProvider(resource=Resource.create({"service.name": "grpc-worker"}))
+        exporter = grpc.OTLPSpanExporter(endpoint=receiver.grpc_endpoint, insecure=True,
+                                         headers=(("authorization", f"Bearer {TOKEN}"),),
+                                         timeout=60)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        with provider.get_tracer("test_serve_otlp").start_as_current_span("chat") as chat:
+            chat.set_attribute("gen_ai.operation.name", "chat")
+            chat.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+        provider.shutdown()
+        stats = receiver.stats()
+        control.flush()
+        found = rows(control.query(thread_id=format(chat.get_span_context().trace_id, "032x")))
+    finally:
+        control.shutdown()
+    assert (stats["requests"], stats["spans"], stats["unauthorized"]) == (1, 1, 0), stats
+    assert [(r["tenant"], r["kind"], r["gen_ai_request_model"]) for r in found] == [
+        ("acme", "llm_call", "gpt-4o-mini")
+    ]
