@@ -146,6 +146,15 @@ fn serve_records_what_an_otlp_sender_sends_and_writes_it_on_sigterm() {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no address in {banner:?}"));
     assert_ne!(addr.port(), 0);
+    // `--grpc-addr 127.0.0.1:0`: OTLP/gRPC on a port of its own, printed after the HTTP lines.
+    let grpc: SocketAddr = std::iter::from_fn(|| printed.recv_timeout(PATIENCE).ok())
+        .find_map(|line| {
+            line.split("OTLP/gRPC on http://")
+                .nth(1)
+                .and_then(|rest| rest.split(':').take(2).collect::<Vec<_>>().join(":").parse().ok())
+        })
+        .expect("serve says where gRPC listens");
+    assert!(grpc.port() != 0 && grpc.port() != addr.port(), "{grpc}");
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
     let start_ns = u64::try_from(now).expect("time fits") - 1_000_000_000;
