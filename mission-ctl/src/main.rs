@@ -31,7 +31,7 @@ use mission_store::{GroupBy, Store};
   mission-ctl audit verify ./mission-data       # check the audit trail's hash chain
   mission-ctl mcp --store ./mission-data     # MCP server on stdio
   mission-ctl dashboard ./mission-data       # the dashboard on http://127.0.0.1:7878/
-  mission-ctl serve --store ./mission-data   # OTLP/HTTP receiver on http://127.0.0.1:4318,
+  mission-ctl serve --store ./mission-data   # OTLP receiver: HTTP on :4318, gRPC on :4317;
                                              # dashboard on :7878, MCP on http://127.0.0.1:8808/mcp
 
 Times (--from, --to): RFC 3339 (2025-03-04T10:00:00Z), a date (UTC midnight) or nanoseconds

@@ -1,13 +1,14 @@
 //! `mission-ctl serve`: the OTLP receiver, the dashboard and the MCP server over HTTP over one
 //! store, in one process. Any process — an agent in TypeScript, a Python service instrumented
-//! with OpenTelemetry, a subprocess — sends OTLP/HTTP traces, logs and metrics, and they are
+//! with OpenTelemetry, a subprocess — sends OTLP/HTTP or
+//! OTLP/gRPC traces, logs and metrics, and they are
 //! recorded into the store through the same pipeline as an agent's own events; the dashboard
 //! and the MCP server show them live. It runs until the process is told to stop (Ctrl-C,
 //! SIGTERM); then everything received is written before it exits.
 //!
 //! Each surface is started by a function of its own ([`start_otlp`], [`start_dashboard`],
 //! [`start_mcp`]) and prints one line when it listens, `Mission Control <surface> on <url>`
-//! (the surfaces: [`OTLP_LINE`], [`DASHBOARD_LINE`], [`MCP_LINE`]); a last line,
+//! (the surfaces: [`OTLP_LINE`], [`GRPC_LINE`], [`DASHBOARD_LINE`], [`MCP_LINE`]); a last line,
 //! [`READY_LINE`], says every surface listens. Each is on loopback by default, turned off with
 //! `--no-<surface>`, and off loopback only with tokens; one set of tokens serves all three: a
 //! token of every tenant sends for any tenant and is an admin of the dashboard and the MCP
@@ -28,6 +29,8 @@ pub const MAX_TOKENS: usize = 1024;
 
 /// What the line of the OTLP/HTTP receiver starts with (its URL follows).
 pub const OTLP_LINE: &str = "Mission Control OTLP receiver on ";
+/// What the line of the OTLP/gRPC receiver starts with (its URL follows).
+pub const GRPC_LINE: &str = "Mission Control OTLP/gRPC receiver on ";
 /// What the line of the dashboard starts with (its URL follows).
 pub const DASHBOARD_LINE: &str = "Mission Control dashboard on ";
 /// What the line of the MCP server over HTTP starts with (its URL follows).
@@ -45,6 +48,13 @@ pub struct ServeArgs {
     /// off loopback needs a token.
     #[arg(long, visible_alias = "otlp-addr", default_value = "127.0.0.1:4318")]
     pub addr: SocketAddr,
+    /// The address the OTLP/gRPC receiver listens on (port 0 picks a free one); an address
+    /// off loopback needs a token. Same tokens, limits and queue as OTLP/HTTP.
+    #[arg(long, default_value = "127.0.0.1:4317")]
+    pub grpc_addr: SocketAddr,
+    /// Serves no OTLP/gRPC (only OTLP/HTTP; `--no-otlp` turns both off).
+    #[arg(long)]
+    pub no_grpc: bool,
     /// No OTLP/HTTP receiver.
     #[arg(long)]
     pub no_otlp: bool,
@@ -221,12 +231,16 @@ pub fn receiver_config(
     tokens: &[ServeToken],
 ) -> Result<OtlpReceiverConfig, ServeError> {
     check_exposure(args.addr, tokens, "the OTLP receiver (--addr)")?;
-    let config = with_tokens(
+    let mut config = with_tokens(
         OtlpReceiverConfig::new(args.addr),
         tokens,
         OtlpReceiverConfig::with_token,
         OtlpReceiverConfig::with_tenant_token,
     );
+    if !args.no_grpc {
+        check_exposure(args.grpc_addr, tokens, "the OTLP/gRPC receiver (--grpc-addr)")?;
+        config = config.with_grpc_addr(args.grpc_addr);
+    }
     config.check().map_err(|e| ServeError::Arguments(e.to_string()))?;
     Ok(config)
 }
@@ -290,7 +304,8 @@ impl Surfaces {
     }
 }
 
-/// Starts the OTLP/HTTP receiver (unless `--no-otlp`) and prints its line.
+/// Starts the OTLP/HTTP receiver and, unless `--no-grpc`, the OTLP/gRPC one (neither with
+/// `--no-otlp`), and prints their lines.
 ///
 /// # Errors
 /// [`ServeError::Start`] when it cannot listen; [`ServeError::Io`] when the output fails.
@@ -304,6 +319,13 @@ pub fn start_otlp(
     let endpoint = receiver.endpoint();
     writeln!(out, "{OTLP_LINE}{endpoint}")?;
     writeln!(out, "  senders: OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}")?;
+    if let Some(grpc) = receiver.grpc_endpoint() {
+        writeln!(out, "{GRPC_LINE}{grpc}")?;
+        writeln!(
+            out,
+            "  senders: OTEL_EXPORTER_OTLP_ENDPOINT={grpc} OTEL_EXPORTER_OTLP_PROTOCOL=grpc"
+        )?;
+    }
     Ok(Some(receiver))
 }
 
@@ -493,6 +515,8 @@ mod tests {
             no_dashboard: false,
             mcp_addr: "127.0.0.1:0".parse().expect("addr"),
             no_mcp: false,
+            grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+            no_grpc: false,
             tenant: None,
             token: token.iter().map(|t| (*t).to_owned()).collect(),
             tenant_token: Vec::new(),
@@ -509,6 +533,12 @@ mod tests {
         }
         let ok = config(&args("0.0.0.0:0", &["a-long-enough-token-01"])).expect("ok");
         assert_eq!(ok.tokens.len(), 1);
+        assert_eq!(ok.grpc_addr, Some("127.0.0.1:0".parse().expect("addr")));
+        let grpc_off_loopback =
+            ServeArgs { grpc_addr: "0.0.0.0:0".parse().expect("addr"), ..args("127.0.0.1:0", &[]) };
+        assert_eq!(config(&grpc_off_loopback).expect_err("no token").exit_code(), 2);
+        let no_grpc = ServeArgs { no_grpc: true, ..grpc_off_loopback };
+        assert_eq!(config(&no_grpc).expect("HTTP only").grpc_addr, None);
         let missing = ServeArgs {
             tokens_file: Some(PathBuf::from("/nonexistent/mission-tokens")),
             ..args("127.0.0.1:0", &[])

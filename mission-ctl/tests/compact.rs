@@ -119,6 +119,7 @@ fn serve_compacts_on_its_schedule() {
                 store,
                 "--addr",
                 "127.0.0.1:0",
+                "--no-grpc",
                 "--no-dashboard",
                 "--no-mcp",
                 "--compact-every",

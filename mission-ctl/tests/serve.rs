@@ -209,13 +209,22 @@ fn serve_records_what_an_otlp_sender_sends_and_writes_it_on_sigterm() {
         store.to_str().expect("utf-8"),
         "--addr",
         "127.0.0.1:0",
+        "--grpc-addr",
+        "127.0.0.1:0",
         "--no-dashboard",
         "--no-mcp",
         "--tokens-file",
         tokens.to_str().expect("utf-8"),
     ]);
-    assert_eq!(serving.urls.keys().collect::<Vec<_>>(), ["OTLP receiver"], "only the receiver");
+    assert_eq!(
+        serving.urls.keys().collect::<Vec<_>>(),
+        ["OTLP receiver", "OTLP/gRPC receiver"],
+        "only the receivers"
+    );
     let addr = serving.addr("OTLP receiver");
+    // `--grpc-addr 127.0.0.1:0`: OTLP/gRPC on a port of its own.
+    let grpc = serving.addr("OTLP/gRPC receiver");
+    assert_ne!(grpc.port(), addr.port(), "{grpc}");
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
     let start_ns = u64::try_from(now).expect("time fits") - 1_000_000_000;
@@ -283,6 +292,8 @@ fn one_serve_receives_and_shows_on_its_dashboard_and_mcp_server() {
         "--store",
         store.to_str().expect("utf-8"),
         "--addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
         "127.0.0.1:0",
         "--dashboard-addr",
         "127.0.0.1:0",

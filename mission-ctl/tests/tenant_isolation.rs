@@ -482,6 +482,7 @@ fn serve(_world: &World, t: usize) -> Answers {
         Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
             .args(["serve", "--store", store.to_str().expect("utf-8"), "--addr", "127.0.0.1:0"])
             .args(["--dashboard-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0"])
+            .args(["--grpc-addr", "127.0.0.1:0"])
             .args(["--tenant-token", &tokens[0], "--tenant-token", &tokens[1]])
             .stdout(Stdio::piped())
             .spawn()

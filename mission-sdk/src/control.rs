@@ -717,8 +717,9 @@ impl MissionControl {
         Ok(crate::dashboard::serve_live(self.config.store_root.clone(), self.live(), config)?)
     }
 
-    /// Receives OTLP/HTTP traces, logs and metrics from other processes (any language, any
-    /// OpenTelemetry SDK) and records them through this instance's pipeline, as if recorded
+    /// Receives OTLP/HTTP (and, with [`OtlpReceiverConfig::with_grpc_addr`](
+    /// crate::OtlpReceiverConfig::with_grpc_addr), OTLP/gRPC) traces, logs and metrics from
+    /// other processes (any language, any OpenTelemetry SDK) and records them through this instance's pipeline, as if recorded
     /// here: redaction, sampling, the models, directives, statistics, the live stream and the
     /// store all apply; LLM calls are priced by this instance's price table, and data naming
     /// no tenant is this instance's tenant. Serves on threads of its own until the returned
@@ -729,6 +730,7 @@ impl MissionControl {
     /// let control = MissionControl::builder().without_store().ignore_environment().build()?;
     /// let receiver = control.serve_otlp(OtlpReceiverConfig::loopback(0))?;
     /// assert!(receiver.endpoint().starts_with("http://127.0.0.1:"));
+    /// assert_eq!(receiver.grpc_endpoint(), None); // gRPC only when asked for
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///

@@ -78,7 +78,7 @@
 //! | `mcp-http` | no | `MissionControl::serve_mcp`: the MCP server over streamable HTTP |
 //! | `mcp-client` | no | `mcp_client::call_tool`: an agent's calls to MCP servers (rmcp client) as tool spans carrying `_meta.traceparent` |
 //! | `dashboard` | no | `MissionControl::serve_dashboard` and `dashboard::serve_store` (needs no rmcp) |
-//! | `otlp-receiver` | no | `MissionControl::serve_otlp`: an OTLP/HTTP receiver (protobuf and JSON, gzip) recording what other processes send through this instance's pipeline |
+//! | `otlp-receiver` | no | `MissionControl::serve_otlp`: an OTLP/HTTP receiver (protobuf and JSON, gzip) and, optionally, OTLP/gRPC beside it (tonic), recording what other processes send through this instance's pipeline |
 //!
 //! The defaults are what the quick start uses; the network surfaces opt in. Each feature
 //! builds alone.

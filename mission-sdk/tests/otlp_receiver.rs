@@ -26,6 +26,9 @@ use opentelemetry_proto::tonic::trace::v1::{
 };
 use prost::Message as _;
 
+/// The same receiver over OTLP/gRPC.
+#[path = "otlp_receiver/grpc.rs"]
+mod grpc;
 #[path = "support/temp_dir.rs"]
 mod temp_dir;
 use temp_dir::TempDir;
@@ -541,8 +544,10 @@ impl Gate {
     }
 }
 
-#[test]
-fn a_full_pipeline_answers_429_and_loses_nothing_it_acknowledged() {
+/// A pipeline held shut: its sink waits for the gate (and then counts the spans it got), its
+/// ring holds 64 events and drops the newest past that (so nothing waits in the recorder but
+/// the receiver's queue).
+fn held_pipeline() -> (MissionControl, Gate, Arc<Mutex<u64>>) {
     let gate = Gate::default();
     let held = gate.clone();
     let spans_seen = Arc::new(Mutex::new(0_u64));
@@ -564,6 +569,28 @@ fn a_full_pipeline_answers_429_and_loses_nothing_it_acknowledged() {
         }))
         .build()
         .expect("control");
+    (control, gate, spans_seen)
+}
+
+/// Waits until all `senders` requests reached `receiver` and one was throttled; then the
+/// queue holds at most `capacity` events.
+fn until_throttled(receiver: &mission_sdk::OtlpReceiver, senders: u64, capacity: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let stats = receiver.stats();
+        if stats.requests == senders && stats.throttled > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never throttled: {stats:?}");
+        std::thread::yield_now();
+    }
+    let queued = receiver.stats().queued;
+    assert!(queued <= capacity, "the queue is bounded: {queued}");
+}
+
+#[test]
+fn a_full_pipeline_answers_429_and_loses_nothing_it_acknowledged() {
+    let (control, gate, spans_seen) = held_pipeline();
     let receiver = control
         .serve_otlp(
             OtlpReceiverConfig::loopback(0)
@@ -584,17 +611,7 @@ fn a_full_pipeline_answers_429_and_loses_nothing_it_acknowledged() {
             std::thread::spawn(move || post(addr, "/v1/traces", &[PROTOBUF], &body))
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let stats = receiver.stats();
-        if stats.requests == SENDERS && stats.throttled > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never throttled: {stats:?}");
-        std::thread::yield_now();
-    }
-    let queued = receiver.stats().queued;
-    assert!(queued <= 100, "the queue is bounded: {queued}");
+    until_throttled(&receiver, SENDERS, 100);
     gate.open();
     let answers: Vec<Answer> = senders.into_iter().map(|s| s.join().expect("sender")).collect();
     let throttled: Vec<&Answer> = answers.iter().filter(|a| a.status == 429).collect();

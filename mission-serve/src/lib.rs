@@ -34,7 +34,7 @@
 //! | `mcp` | no | `mcp::MissionMcp`, its tools, resources and prompts; the stdio transport (rmcp, schemars) |
 //! | `mcp-http` | no | `mcp::http`: the MCP server over streamable HTTP (axum) |
 //! | `dashboard` | no | `dashboard`: the dashboard's page, JSON API and event stream (axum); needs neither rmcp nor schemars |
-//! | `otlp-receiver` | no | `otlp::serve`: the OTLP/HTTP receiver (protobuf and JSON, gzip) recording into the host's pipeline (axum, opentelemetry-proto's messages) |
+//! | `otlp-receiver` | no | `otlp::serve`: the OTLP/HTTP receiver (protobuf and JSON, gzip) and OTLP/gRPC beside it (`with_grpc_addr`), recording into the host's pipeline (axum; tonic's server and opentelemetry-proto's services; tonic-types for `RetryInfo`) |
 //! | `models` | no | the dashboard's latency forecast band (`mission-ml`'s Holt-Winters) |
 //!
 //! The [`auth`] module is always built: both servers use it.

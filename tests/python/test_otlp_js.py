@@ -2,10 +2,13 @@
 OTLP/HTTP protobuf trace and logs exporters, as a TypeScript agent uses them) sends one run to
 `mission-ctl serve` on loopback: the store then holds exactly the spans sent (count, names, parent
 links), the GenAI fields typed (model, provider, tokens, tool), and the log record with its trace
-context. (`agent.js --grpc URL` sends the spans over OTLP/gRPC instead.)"""
+context; once with the spans over OTLP/HTTP protobuf, once over OTLP/gRPC (`agent.js --grpc URL`,
+the SDK's `exporter-trace-otlp-grpc` on grpc-js)."""
 
 import json
 import subprocess
+
+import pytest
 
 from test_otlp_receiver import PATIENCE, ROOT, ctl_binary, serve, stop
 
@@ -21,12 +24,15 @@ def run_agent(*args):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_the_opentelemetry_js_sdk_reaches_the_store(tmp_path):
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_the_opentelemetry_js_sdk_reaches_the_store(tmp_path, protocol):
     store = tmp_path / "data"
-    proc, lines, urls = serve(store, "--addr", "127.0.0.1:0", "--no-dashboard", "--no-mcp",
+    grpc = ["--grpc-addr", "127.0.0.1:0"] if protocol == "grpc" else ["--no-grpc"]
+    proc, lines, urls = serve(store, "--addr", "127.0.0.1:0", *grpc, "--no-dashboard", "--no-mcp",
                               "--tenant-token", f"{TOKEN}:acme")
     try:
-        sent = run_agent("--endpoint", urls["OTLP receiver"], "--token", TOKEN)
+        via = ["--grpc", urls["OTLP/gRPC receiver"]] if protocol == "grpc" else []
+        sent = run_agent("--endpoint", urls["OTLP receiver"], "--token", TOKEN, *via)
     finally:
         rest = stop(proc, lines)
     assert sent["exported"] == {"spans": 4, "logs": 1}, sent

@@ -32,7 +32,7 @@ def dashboard_get(url, path):
 
 
 def test_what_serve_receives_shows_on_its_dashboard_and_mcp_server(tmp_path):
-    proc, lines, urls = serve(tmp_path / "data", "--addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0",
+    proc, lines, urls = serve(tmp_path / "data", "--addr", "127.0.0.1:0", "--no-grpc", "--dashboard-addr", "127.0.0.1:0",
                               "--mcp-addr", "127.0.0.1:0", "--tenant-token", f"{TOKEN}:acme")
     try:
         assert set(urls) == {"OTLP receiver", "dashboard", "MCP server"}, urls

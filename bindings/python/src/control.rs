@@ -634,10 +634,11 @@ impl Control {
         Ok(crate::dashboard::Dashboard { slot, addr })
     }
 
-    /// Serves OTLP/HTTP (traces, logs, metrics; protobuf or JSON; gzip) into this instance
-    /// (the Python `control.serve_otlp` wraps it); returns the running receiver. `tokens` are
+    /// Serves OTLP/HTTP (traces, logs, metrics; protobuf or JSON; gzip) into this instance,
+    /// and OTLP/gRPC on `grpc_port` of the same host when it is given (the Python
+    /// `control.serve_otlp` wraps it); returns the running receiver. `tokens` are
     /// `(token, tenant or None)` pairs.
-    #[pyo3(signature = (host="127.0.0.1", port=None, tokens=None, allowed_hosts=None, max_body_bytes=None, queue_capacity=None))]
+    #[pyo3(signature = (host="127.0.0.1", port=None, tokens=None, allowed_hosts=None, max_body_bytes=None, queue_capacity=None, grpc_port=None))]
     #[allow(clippy::too_many_arguments)]
     fn _serve_otlp(
         &self,
@@ -648,9 +649,15 @@ impl Control {
         allowed_hosts: Option<Vec<String>>,
         max_body_bytes: Option<&Bound<'_, PyAny>>,
         queue_capacity: Option<&Bound<'_, PyAny>>,
+        grpc_port: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<crate::receiver::OtlpReceiver> {
         use mission_sdk::receiver::{MAX_BODY_BYTES_RANGE, QUEUE_CAPACITY_RANGE};
-        let config = mission_sdk::OtlpReceiverConfig::new(socket_addr(host, port)?);
+        let addr = socket_addr(host, port)?;
+        let mut config = mission_sdk::OtlpReceiverConfig::new(addr);
+        if let Some(grpc) = grpc_port.filter(|p| !p.is_none()) {
+            let grpc = crate::live::int_in("grpc_port", grpc, 0, u16::MAX.into())? as u16;
+            config = config.with_grpc_addr(std::net::SocketAddr::new(addr.ip(), grpc));
+        }
         let mut config = crate::servers::with_access(config, tokens, allowed_hosts);
         let in_range = |name,
                         value: Option<&Bound<'_, PyAny>>,
@@ -669,9 +676,10 @@ impl Control {
         let core = self.open_core()?;
         let receiver =
             py.detach(|| core.with_control(|c| c.serve_otlp(config)))?.map_err(errors::sdk)?;
-        let (addr, stats) = (receiver.local_addr(), receiver.stats_reader());
+        let (addr, grpc_addr) = (receiver.local_addr(), receiver.grpc_local_addr());
+        let stats = receiver.stats_reader();
         let slot = crate::servers::keep(&core.receivers, receiver);
-        Ok(crate::receiver::OtlpReceiver { slot, stats, addr })
+        Ok(crate::receiver::OtlpReceiver { slot, stats, addr, grpc_addr })
     }
 
     /// Stops recording, delivers everything recorded and returns the final counts (a dict).

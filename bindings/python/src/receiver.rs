@@ -25,6 +25,7 @@ pub struct OtlpReceiver {
     pub(crate) slot: Slot,
     pub(crate) stats: mission_sdk::receiver::OtlpReceiverStatsReader,
     pub(crate) addr: std::net::SocketAddr,
+    pub(crate) grpc_addr: Option<std::net::SocketAddr>,
 }
 
 #[pymethods]
@@ -46,6 +47,19 @@ impl OtlpReceiver {
     #[getter]
     fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The OTLP/gRPC endpoint, e.g. `http://127.0.0.1:4317`, or `None` when gRPC was not
+    /// asked for (`grpc_port`).
+    #[getter]
+    fn grpc_endpoint(&self) -> Option<String> {
+        self.grpc_addr.map(|addr| format!("http://{addr}"))
+    }
+
+    /// The port OTLP/gRPC listens on (the one picked, when 0 was asked for), or `None`.
+    #[getter]
+    fn grpc_port(&self) -> Option<u16> {
+        self.grpc_addr.map(|addr| addr.port())
     }
 
     /// Whether it was closed (or its instance shut down).

@@ -4,6 +4,11 @@ loopback; the instance's store then holds exactly the spans sent, GenAI fields t
 under the tenant of the sender's token. Tokens are enforced, settings range-checked, and
 shutdown records what was acknowledged."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import urllib.error
 import urllib.request
 
@@ -86,6 +91,69 @@ def test_the_sdks_exporter_reaches_this_instances_store_under_the_tokens_tenant(
     assert chat["gen_ai_usage_cost"] == pytest.approx((300 * 0.15 + 512 * 0.075 + 64 * 0.60) / 1e6, rel=1e-12)
 
 
+# A worker as an agent would start it: the OpenTelemetry SDK's exporter with no arguments, so
+# everything (endpoint, token, service name) comes from the standard environment variables.
+WORKER = textwrap.dedent("""
+    import json
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    results = []
+
+    class Exporter(OTLPSpanExporter):
+        def export(self, spans):
+            result = super().export(spans)
+            results.append(result.name)
+            return result
+
+    provider = TracerProvider(resource=Resource.create())
+    provider.add_span_processor(SimpleSpanProcessor(Exporter()))
+    tracer = provider.get_tracer("worker")
+    with tracer.start_as_current_span("invoke_agent summarizer") as root:
+        with tracer.start_as_current_span("chat claude-sonnet-4") as chat:
+            chat.set_attribute("gen_ai.operation.name", "chat")
+            chat.set_attribute("gen_ai.system", "anthropic")
+            chat.set_attribute("gen_ai.request.model", "claude-sonnet-4")
+            chat.set_attribute("gen_ai.usage.prompt_tokens", 1200)
+            chat.set_attribute("gen_ai.usage.completion_tokens", 90)
+    provider.shutdown()
+    print(json.dumps({"trace_id": format(root.get_span_context().trace_id, "032x"),
+                      "chat": chat.get_span_context().span_id, "results": results}))
+""")
+
+
+def test_a_subprocess_reports_through_the_standard_environment(tmp_path):
+    control = mc.init(store=tmp_path / "store", service="host-agent", tenant="acme", models=False)
+    try:
+        receiver = control.serve_otlp(tokens={TOKEN: "acme"})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update({
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer%20{TOKEN}",
+            "OTEL_SERVICE_NAME": "summarizer-worker",
+        })
+        done = subprocess.run([sys.executable, "-c", WORKER], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        sent = json.loads(done.stdout.strip().splitlines()[-1])
+        receiver.close()
+        control.flush()
+        found = rows(control.query(thread_id=sent["trace_id"]))
+    finally:
+        control.shutdown()
+    assert sent["results"] == ["SUCCESS", "SUCCESS"], sent
+    assert len(found) == 2, found
+    assert all(r["tenant"] == "acme" for r in found)
+    chat = next(r for r in found if r["span_id"] == sent["chat"])
+    # The old GenAI names (gen_ai.system, prompt/completion tokens) land on the typed columns.
+    assert chat["kind"] == "llm_call" and chat["gen_ai_request_model"] == "claude-sonnet-4"
+    assert (chat["gen_ai_usage_input_tokens"], chat["gen_ai_usage_output_tokens"]) == (1200, 90)
+    # No gen_ai.agent.name: the agent is the service, named by OTEL_SERVICE_NAME alone.
+    assert [r["gen_ai_agent_name"] for r in found] == ["summarizer-worker"] * 2, found
+
+
 def test_shutdown_records_what_was_acknowledged_and_stops_the_receiver(tmp_path):
     control = mc.init(store=tmp_path / "store", service="host-agent", tenant="acme", models=False)
     receiver = control.serve_otlp(token=TOKEN)
@@ -108,6 +176,7 @@ def test_settings_are_checked_and_a_public_address_needs_tokens(tmp_path):
             ({"max_body_bytes": 10}, "max_body_bytes"),
             ({"queue_capacity": 0}, "queue_capacity"),
             ({"port": 70000}, "port"),
+            ({"grpc_port": -1}, "grpc_port"),
             ({"host": "localhost"}, "host"),
         ]:
             with pytest.raises(ValueError, match=message):
@@ -116,7 +185,35 @@ def test_settings_are_checked_and_a_public_address_needs_tokens(tmp_path):
             control.serve_otlp(max_body_bytes="big")
         with pytest.raises(mc.ServeError, match="token"):
             control.serve_otlp(host="0.0.0.0")
+        assert control.serve_otlp().grpc_endpoint is None
         with pytest.raises(mc.ServeError):
             control.serve_otlp(token="short")
     finally:
         control.shutdown()
+
+
+def test_grpc_port_serves_otlp_grpc_with_the_same_tokens(tmp_path):
+    grpc = pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
+    control = mc.init(store=tmp_path / "store", service="host-agent", tenant="home", models=False)
+    try:
+        receiver = control.serve_otlp(grpc_port=0, tokens={TOKEN: "acme"})
+        assert receiver.grpc_endpoint == f"http://127.0.0.1:{receiver.grpc_port}"
+        assert receiver.grpc_port not in (0, receiver.port)
+        provider = TracerProvider(resource=Resource.create({"service.name": "grpc-worker"}))
+        exporter = grpc.OTLPSpanExporter(endpoint=receiver.grpc_endpoint, insecure=True,
+                                         headers=(("authorization", f"Bearer {TOKEN}"),),
+                                         timeout=60)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        with provider.get_tracer("test_serve_otlp").start_as_current_span("chat") as chat:
+            chat.set_attribute("gen_ai.operation.name", "chat")
+            chat.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+        provider.shutdown()
+        stats = receiver.stats()
+        control.flush()
+        found = rows(control.query(thread_id=format(chat.get_span_context().trace_id, "032x")))
+    finally:
+        control.shutdown()
+    assert (stats["requests"], stats["spans"], stats["unauthorized"]) == (1, 1, 0), stats
+    assert [(r["tenant"], r["kind"], r["gen_ai_request_model"]) for r in found] == [
+        ("acme", "llm_call", "gpt-4o-mini")
+    ]

@@ -25,7 +25,19 @@
 //!   (the sender retries it whole). Bodies over [`OtlpReceiverConfig::max_body_bytes`]
 //!   (compressed or not) get `413`; a body that does not decode gets `400` with the reason; an
 //!   unknown content type or encoding `415`. Every outcome is counted ([`OtlpReceiverStats`]).
+//! - **OTLP/gRPC** ([`OtlpReceiverConfig::with_grpc_addr`]; off unless asked for): the three
+//!   OTLP services (`Export` of traces, logs and metrics) on a listener of their own, through
+//!   the same path after decoding — the same tokens (metadata `authorization: Bearer …`),
+//!   tenants, queue and counters. Messages over `max_body_bytes` (compressed or after gzip) and
+//!   more events than the queue holds are `RESOURCE_EXHAUSTED` without retry information (not
+//!   to be retried); a full queue is `RESOURCE_EXHAUSTED` with a `google.rpc.RetryInfo`; a
+//!   message that does not decode `INVALID_ARGUMENT` with the reason; no or a wrong token
+//!   `UNAUTHENTICATED`; shutting down `UNAVAILABLE`. Every refusal of ours carries a
+//!   `google.rpc.ErrorInfo` (domain `mission-control`) naming the counter it went to. There is
+//!   no `Host` check on gRPC: browsers cannot speak it, so it cannot be reached by DNS
+//!   rebinding.
 
+mod grpc;
 mod json;
 mod map;
 
@@ -59,6 +71,8 @@ pub use map::{PriceFn, TENANT_ATTRIBUTE, UNKNOWN_SERVICE};
 
 /// The default port of OTLP/HTTP.
 pub const DEFAULT_PORT: u16 = 4318;
+/// The default port of OTLP/gRPC.
+pub const DEFAULT_GRPC_PORT: u16 = 4317;
 /// The accepted range of [`OtlpReceiverConfig::max_body_bytes`].
 pub const MAX_BODY_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=(256 << 20);
 /// The default of [`OtlpReceiverConfig::max_body_bytes`]: 8 MiB.
@@ -78,6 +92,9 @@ pub const RETRY_AFTER_RANGE: std::ops::RangeInclusive<Duration> =
 pub struct OtlpReceiverConfig {
     /// The address to bind (port 0 picks a free port); default `127.0.0.1:4318`.
     pub addr: SocketAddr,
+    /// The address of the OTLP/gRPC listener (port 0 picks a free port); `None` (the default)
+    /// serves no gRPC. Same tokens, limits, queue and counters as HTTP.
+    pub grpc_addr: Option<SocketAddr>,
     /// Accepted bearer tokens (their role does not matter here: any may send); empty means
     /// none is asked for (loopback only). A token's tenant is the tenant of what it sends.
     pub tokens: Vec<Token>,
@@ -105,6 +122,7 @@ impl OtlpReceiverConfig {
     pub fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
+            grpc_addr: None,
             tokens: Vec::new(),
             allowed_hosts: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -116,6 +134,19 @@ impl OtlpReceiverConfig {
     /// Serves on `127.0.0.1:port` (0 picks a free port).
     pub fn loopback(port: u16) -> Self {
         Self::new(SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    /// Also serves OTLP/gRPC on `addr` (port 0 picks a free port; see
+    /// [`OtlpReceiver::grpc_endpoint`]). Off loopback it needs tokens, as HTTP does.
+    pub fn with_grpc_addr(mut self, addr: SocketAddr) -> Self {
+        self.grpc_addr = Some(addr);
+        self
+    }
+
+    /// Serves no OTLP/gRPC (the default).
+    pub fn without_grpc(mut self) -> Self {
+        self.grpc_addr = None;
+        self
     }
 
     /// Accepts `token` for every tenant (a resource's `mission.tenant` chooses; else the
@@ -164,6 +195,9 @@ impl OtlpReceiverConfig {
     /// [`Error::Serve`] naming the setting and its range, or the token problem.
     pub fn check(&self) -> Result<()> {
         check_tokens(&self.tokens, self.addr, "OTLP", "OtlpReceiverConfig::with_token")?;
+        if let Some(grpc) = self.grpc_addr {
+            check_tokens(&self.tokens, grpc, "OTLP/gRPC", "OtlpReceiverConfig::with_token")?;
+        }
         let refuse = |message: String| Error::Serve { addr: self.addr.to_string(), message };
         let range = |name: &str, value: String, lo: String, hi: String| {
             refuse(format!("{name} = {value} is outside {lo}..={hi}"))
@@ -304,6 +338,7 @@ impl OtlpReceiverStatsReader {
 #[derive(Debug)]
 pub struct OtlpReceiver {
     addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     stopping: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -320,6 +355,17 @@ impl OtlpReceiver {
     /// The base URL senders are configured with (`OTEL_EXPORTER_OTLP_ENDPOINT`).
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The address the OTLP/gRPC listener listens on, when one was asked for.
+    pub fn grpc_local_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
+    }
+
+    /// The gRPC endpoint senders are configured with (`OTEL_EXPORTER_OTLP_ENDPOINT` with
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`), when gRPC is served.
+    pub fn grpc_endpoint(&self) -> Option<String> {
+        self.grpc_addr.map(|addr| format!("http://{addr}"))
     }
 
     /// The counters now.
@@ -403,8 +449,8 @@ fn ingest(recorder: WeakRecorder, batches: mpsc::Receiver<Batch>, stopping: Arc<
     }
 }
 
-/// Starts the receiver: binds `config.addr`, then serves on a thread of its own and records
-/// on another.
+/// Starts the receiver: binds `config.addr` (and `config.grpc_addr`, when set), then serves
+/// both on a thread of its own and records on another.
 ///
 /// # Errors
 /// [`Error::Serve`] for a setting out of range, a non-loopback address without tokens or a
@@ -413,6 +459,8 @@ fn ingest(recorder: WeakRecorder, batches: mpsc::Receiver<Batch>, stopping: Arc<
 pub fn serve(target: OtlpTarget, config: OtlpReceiverConfig) -> Result<OtlpReceiver> {
     config.check()?;
     let (listener, addr) = crate::listen::listen(config.addr)?;
+    let grpc_listener = config.grpc_addr.map(crate::listen::listen).transpose()?;
+    let grpc_addr = grpc_listener.as_ref().map(|(_, addr)| *addr);
     let fail = |source: std::io::Error| Error::Bind { addr: addr.to_string(), source };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -446,6 +494,7 @@ pub fn serve(target: OtlpTarget, config: OtlpReceiverConfig) -> Result<OtlpRecei
         permits,
         batches: Mutex::new(sender),
     });
+    let grpc_router = grpc_listener.map(|(listener, _)| (listener, grpc::router(&shared)));
     let app = axum::Router::new()
         .route("/v1/traces", axum::routing::post(traces))
         .route("/v1/logs", axum::routing::post(logs))
@@ -459,15 +508,29 @@ pub fn serve(target: OtlpTarget, config: OtlpReceiverConfig) -> Result<OtlpRecei
         .spawn(move || {
             runtime.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                let mut stopping = stopped;
-                let graceful = async move {
+                let until_stopped = |mut stopping: watch::Receiver<bool>| async move {
                     let _ = stopping.wait_for(|s| *s).await;
                 };
-                let _ = axum::serve(listener, app).with_graceful_shutdown(graceful).await;
+                let http = axum::serve(listener, app)
+                    .with_graceful_shutdown(until_stopped(stopped.clone()));
+                let grpc = async {
+                    if let Some((listener, router)) = grpc_router {
+                        grpc::serve(listener, router, until_stopped(stopped.clone())).await;
+                    }
+                };
+                let _ = tokio::join!(http, grpc);
             });
         })
         .map_err(fail)?;
-    Ok(OtlpReceiver { addr, stop, stopping, thread: Some(thread), ingest: Some(ingest), stats })
+    Ok(OtlpReceiver {
+        addr,
+        grpc_addr,
+        stop,
+        stopping,
+        thread: Some(thread),
+        ingest: Some(ingest),
+        stats,
+    })
 }
 
 async fn check_host(State(hosts): State<Arc<Hosts>>, request: Request, next: Next) -> Response {
@@ -518,12 +581,22 @@ struct RpcStatus {
 }
 
 /// The signal of an endpoint: how its request decodes and maps, and its answer.
-trait Signal: Message + Default + Sized {
+trait Signal: Message + Default + Sized + Send + 'static {
     const NAME: &'static str;
+    /// The field of `partial_success` counting what was refused, in OTLP/JSON.
+    const REJECTED_FIELD: &'static str;
+    type Response: Message + Default + Send + 'static;
     fn json(body: &[u8]) -> std::result::Result<Self, String>;
     fn map(&self, mapper: &map::Mapper<'_>) -> map::Mapped;
     fn count(shared: &Shared, n: u64);
-    fn answer(rejected: i64, message: String, encoding: Encoding) -> Vec<u8>;
+    /// The answer: `partial_success` only when something was refused.
+    fn response(rejected: i64, message: String) -> Self::Response;
+    fn answer(rejected: i64, message: String, encoding: Encoding) -> Vec<u8> {
+        match encoding {
+            Encoding::Json => partial_json(Self::REJECTED_FIELD, rejected, &message),
+            Encoding::Protobuf => Self::response(rejected, message).encode_to_vec(),
+        }
+    }
 }
 
 fn partial_json(field: &str, rejected: i64, message: &str) -> Vec<u8> {
@@ -537,6 +610,8 @@ fn partial_json(field: &str, rejected: i64, message: &str) -> Vec<u8> {
 
 impl Signal for ExportTraceServiceRequest {
     const NAME: &'static str = "traces";
+    const REJECTED_FIELD: &'static str = "rejectedSpans";
+    type Response = ExportTraceServiceResponse;
     fn json(body: &[u8]) -> std::result::Result<Self, String> {
         json::traces(body)
     }
@@ -546,22 +621,20 @@ impl Signal for ExportTraceServiceRequest {
     fn count(shared: &Shared, n: u64) {
         shared.counters.spans.fetch_add(n, Ordering::Relaxed);
     }
-    fn answer(rejected: i64, message: String, encoding: Encoding) -> Vec<u8> {
-        match encoding {
-            Encoding::Json => partial_json("rejectedSpans", rejected, &message),
-            Encoding::Protobuf => ExportTraceServiceResponse {
-                partial_success: (rejected > 0).then_some(ExportTracePartialSuccess {
-                    rejected_spans: rejected,
-                    error_message: message,
-                }),
-            }
-            .encode_to_vec(),
+    fn response(rejected: i64, message: String) -> Self::Response {
+        ExportTraceServiceResponse {
+            partial_success: (rejected > 0).then_some(ExportTracePartialSuccess {
+                rejected_spans: rejected,
+                error_message: message,
+            }),
         }
     }
 }
 
 impl Signal for ExportLogsServiceRequest {
     const NAME: &'static str = "logs";
+    const REJECTED_FIELD: &'static str = "rejectedLogRecords";
+    type Response = ExportLogsServiceResponse;
     fn json(body: &[u8]) -> std::result::Result<Self, String> {
         json::logs(body)
     }
@@ -571,22 +644,20 @@ impl Signal for ExportLogsServiceRequest {
     fn count(shared: &Shared, n: u64) {
         shared.counters.logs.fetch_add(n, Ordering::Relaxed);
     }
-    fn answer(rejected: i64, message: String, encoding: Encoding) -> Vec<u8> {
-        match encoding {
-            Encoding::Json => partial_json("rejectedLogRecords", rejected, &message),
-            Encoding::Protobuf => ExportLogsServiceResponse {
-                partial_success: (rejected > 0).then_some(ExportLogsPartialSuccess {
-                    rejected_log_records: rejected,
-                    error_message: message,
-                }),
-            }
-            .encode_to_vec(),
+    fn response(rejected: i64, message: String) -> Self::Response {
+        ExportLogsServiceResponse {
+            partial_success: (rejected > 0).then_some(ExportLogsPartialSuccess {
+                rejected_log_records: rejected,
+                error_message: message,
+            }),
         }
     }
 }
 
 impl Signal for ExportMetricsServiceRequest {
     const NAME: &'static str = "metrics";
+    const REJECTED_FIELD: &'static str = "rejectedDataPoints";
+    type Response = ExportMetricsServiceResponse;
     fn json(body: &[u8]) -> std::result::Result<Self, String> {
         json::metrics(body)
     }
@@ -596,16 +667,12 @@ impl Signal for ExportMetricsServiceRequest {
     fn count(shared: &Shared, n: u64) {
         shared.counters.metric_points.fetch_add(n, Ordering::Relaxed);
     }
-    fn answer(rejected: i64, message: String, encoding: Encoding) -> Vec<u8> {
-        match encoding {
-            Encoding::Json => partial_json("rejectedDataPoints", rejected, &message),
-            Encoding::Protobuf => ExportMetricsServiceResponse {
-                partial_success: (rejected > 0).then_some(ExportMetricsPartialSuccess {
-                    rejected_data_points: rejected,
-                    error_message: message,
-                }),
-            }
-            .encode_to_vec(),
+    fn response(rejected: i64, message: String) -> Self::Response {
+        ExportMetricsServiceResponse {
+            partial_success: (rejected > 0).then_some(ExportMetricsPartialSuccess {
+                rejected_data_points: rejected,
+                error_message: message,
+            }),
         }
     }
 }
@@ -687,7 +754,9 @@ async fn handle<S: Signal>(shared: Arc<Shared>, headers: HeaderMap, body: BodyRe
     }
 }
 
-fn refuse(shared: &Shared, refusal: Refusal, encoding: Encoding) -> Response {
+/// Counts a refusal (whatever the transport) and keeps its reason when it is the sender's
+/// fault (`400`, `413`, `415` and their gRPC codes).
+fn count_refusal(shared: &Shared, refusal: &Refusal) {
     let c = &shared.counters;
     let counter = match refusal.status {
         StatusCode::BAD_REQUEST => Some(&c.malformed),
@@ -709,6 +778,10 @@ fn refuse(shared: &Shared, refusal: Refusal, encoding: Encoding) -> Response {
     ) {
         *c.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(refusal.message.clone());
     }
+}
+
+fn refuse(shared: &Shared, refusal: Refusal, encoding: Encoding) -> Response {
+    count_refusal(shared, &refusal);
     // gRPC codes: INVALID_ARGUMENT 3, RESOURCE_EXHAUSTED 8, UNAUTHENTICATED 16, UNAVAILABLE 14.
     let code = match refusal.status {
         StatusCode::TOO_MANY_REQUESTS => 8,
@@ -747,24 +820,7 @@ async fn receive<S: Signal>(
     body: BodyResult,
     encoding: Option<Encoding>,
 ) -> std::result::Result<Response, Refusal> {
-    // Who: no tokens configured is every tenant (loopback only).
-    let scope: Option<String> = if shared.tokens.is_empty() {
-        None
-    } else {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-            .unwrap_or_default();
-        match authorize(&shared.tokens, presented) {
-            Some(access) => access.tenant,
-            None => {
-                return Err(Refusal::new(
-                    StatusCode::UNAUTHORIZED,
-                    "a valid bearer token is required",
-                ));
-            }
-        }
-    };
+    let scope = authenticate(shared, headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))?;
     let Some(encoding) = encoding else {
         let given =
             headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("none");
@@ -804,11 +860,39 @@ async fn receive<S: Signal>(
             )
         })?,
     };
-    let mapper = map::Mapper {
-        default_tenant: shared.target.tenant,
-        scope: scope.as_deref(),
-        price: &*shared.target.price,
-    };
+    let (rejected, message) = accept(shared, request, scope.as_deref()).await?;
+    let body = S::answer(rejected, message, encoding);
+    Ok(([(header::CONTENT_TYPE, encoding.content_type())], body).into_response())
+}
+
+/// Who sends: the tenant a presented `Authorization` value (`Bearer TOKEN`) may send for
+/// (`None`: every tenant). With no tokens configured (loopback only) anyone may, for every
+/// tenant.
+fn authenticate(
+    shared: &Shared,
+    authorization: Option<&[u8]>,
+) -> std::result::Result<Option<String>, Refusal> {
+    if shared.tokens.is_empty() {
+        return Ok(None);
+    }
+    let presented =
+        authorization.and_then(|v| v.strip_prefix(b"Bearer ".as_slice())).unwrap_or_default();
+    match authorize(&shared.tokens, presented) {
+        Some(access) => Ok(access.tenant),
+        None => Err(Refusal::new(StatusCode::UNAUTHORIZED, "a valid bearer token is required")),
+    }
+}
+
+/// The one path of a decoded request, whatever its transport: maps it, waits until every
+/// event of it is in the recorder (or refuses it whole), counts it, and returns what its
+/// `partial_success` reports (refused items and why).
+async fn accept<S: Signal>(
+    shared: &Shared,
+    request: S,
+    scope: Option<&str>,
+) -> std::result::Result<(i64, String), Refusal> {
+    let mapper =
+        map::Mapper { default_tenant: shared.target.tenant, scope, price: &*shared.target.price };
     let mapped = request.map(&mapper);
     drop(request);
     let n = mapped.events.len();
@@ -847,6 +931,5 @@ async fn receive<S: Signal>(
     if mapped.rejected > 0 {
         shared.counters.rejected_items.fetch_add(mapped.rejected.unsigned_abs(), Ordering::Relaxed);
     }
-    let body = S::answer(mapped.rejected, mapped.message.unwrap_or_default(), encoding);
-    Ok(([(header::CONTENT_TYPE, encoding.content_type())], body).into_response())
+    Ok((mapped.rejected, mapped.message.unwrap_or_default()))
 }

@@ -752,6 +752,7 @@ class Control(_native.Control):
         allowed_hosts: Optional[Sequence[str]] = None,
         max_body_bytes: Optional[int] = None,
         queue_capacity: Optional[int] = None,
+        grpc_port: Optional[int] = None,
     ) -> OtlpReceiver:
         """Receives OpenTelemetry (OTLP/HTTP: ``/v1/traces``, ``/v1/logs``, ``/v1/metrics``;
         protobuf or JSON; gzip) into this instance on ``host:port`` (port 0 picks a free one),
@@ -765,11 +766,15 @@ class Control(_native.Control):
         ``Authorization: Bearer <token>`` and a tenant token's data is that tenant's.
         ``max_body_bytes`` (1 KiB to 256 MiB, default 8 MiB) and ``queue_capacity`` (events
         waiting for the recorder, 1 to 10,000,000, default 65,536; a full queue answers 429)
-        bound it. Runs until the receiver is closed or the instance shuts down (which first
-        records what was acknowledged). Raises :class:`ServeError` when the settings are
-        refused or the address cannot be bound."""
+        bound it. With ``grpc_port`` (0 picks a free one) it also serves OTLP/gRPC on that port
+        of ``host`` (the receiver's ``grpc_endpoint``), with the same tokens (metadata
+        ``authorization: Bearer <token>``), limits and queue. Runs until the receiver is closed
+        or the instance shuts down (which first records what was acknowledged). Raises
+        :class:`ServeError` when the settings are refused or an address cannot be bound."""
         pairs, hosts = _server_access(host, token, tokens, allowed_hosts)
-        return self._serve_otlp(host, port, pairs, hosts, max_body_bytes, queue_capacity)
+        return self._serve_otlp(
+            host, port, pairs, hosts, max_body_bytes, queue_capacity, grpc_port
+        )
 
     def handler(self, level: int = logging.NOTSET) -> "MissionHandler":
         """A ``logging.Handler`` recording standard-library log records here."""

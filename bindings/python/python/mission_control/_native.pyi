@@ -70,9 +70,13 @@ class DashboardServer:
     def __exit__(self, *exc: Any) -> None: ...
 
 class OtlpReceiver:
-    """The OTLP/HTTP receiver served by ``Control.serve_otlp``."""
+    """The OTLP/HTTP (and optionally OTLP/gRPC) receiver served by ``Control.serve_otlp``."""
     @property
     def endpoint(self) -> str: ...
+    @property
+    def grpc_endpoint(self) -> Optional[str]: ...
+    @property
+    def grpc_port(self) -> Optional[int]: ...
     @property
     def host(self) -> str: ...
     @property
@@ -274,6 +278,7 @@ class Control:
         allowed_hosts: Optional[Sequence[str]] = None,
         max_body_bytes: Optional[int] = None,
         queue_capacity: Optional[int] = None,
+        grpc_port: Optional[int] = None,
     ) -> OtlpReceiver: ...
     def serve_mcp(
         self,
