@@ -303,7 +303,7 @@ fn one_serve_receives_and_shows_on_its_dashboard_and_mcp_server() {
         &tenant_token,
     ]);
     let names: Vec<&String> = serving.urls.keys().collect();
-    assert_eq!(names, ["MCP server", "OTLP receiver", "dashboard"]);
+    assert_eq!(names, ["MCP server", "OTLP receiver", "OTLP/gRPC receiver", "dashboard"]);
     assert!(serving.urls["MCP server"].ends_with("/mcp"), "{:?}", serving.urls);
     let (otlp, dashboard, mcp) =
         (serving.addr("OTLP receiver"), serving.addr("dashboard"), serving.addr("MCP server"));

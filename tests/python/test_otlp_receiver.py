@@ -24,6 +24,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Link
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -137,7 +138,9 @@ def test_the_python_sdks_otlp_exporter_reaches_the_store(tmp_path):
                 old.set_attribute("gen_ai.request.model", "gpt-4o")
                 old.set_attribute("gen_ai.usage.prompt_tokens", 1200)
                 old.set_attribute("gen_ai.usage.completion_tokens", 30)
-            with tracer.start_as_current_span("execute_tool get_weather") as tool:
+            # A link (to the model call whose answer asked for the tool) is kept.
+            with tracer.start_as_current_span("execute_tool get_weather",
+                                              links=[Link(chat.get_span_context())]) as tool:
                 tool.set_attribute("gen_ai.operation.name", "execute_tool")
                 tool.set_attribute("gen_ai.tool.name", "get_weather")
         provider.shutdown()
@@ -178,6 +181,9 @@ def test_the_python_sdks_otlp_exporter_reaches_the_store(tmp_path):
     tool_row = rows[ids["tool"]]
     assert tool_row["kind"] == "tool_call"
     assert tool_row["name"] == "get_weather"
+    link = f"{root.get_span_context().trace_id:032x}-{ids['chat']:016x}"
+    assert f"mission.links: {link}" in tool_row["attributes"], tool_row["attributes"]
+    assert "mission.links" not in chat_row["attributes"]
     assert rows[ids["root"]]["kind"] == "custom"
     assert rows[ids["root"]]["name"] == "handle request"
 
