@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// No OTLP/HTTP receiver.
     #[arg(long)]
     pub no_otlp: bool,
+    /// The most OTLP requests read and answered at once, HTTP and gRPC together (1..=4096);
+    /// one more is answered `429` / `RESOURCE_EXHAUSTED` to retry later. Request bodies held
+    /// at once are at most this times 8 MiB.
+    #[arg(long, default_value_t = mission_sdk::receiver::DEFAULT_MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
     /// The address the dashboard listens on (port 0 picks a free one); an address off
     /// loopback needs a token.
     #[arg(long, default_value = "127.0.0.1:7878")]
@@ -232,7 +237,7 @@ pub fn receiver_config(
 ) -> Result<OtlpReceiverConfig, ServeError> {
     check_exposure(args.addr, tokens, "the OTLP receiver (--addr)")?;
     let mut config = with_tokens(
-        OtlpReceiverConfig::new(args.addr),
+        OtlpReceiverConfig::new(args.addr).with_max_in_flight(args.max_in_flight),
         tokens,
         OtlpReceiverConfig::with_token,
         OtlpReceiverConfig::with_tenant_token,
@@ -511,6 +516,7 @@ mod tests {
             store: PathBuf::from("unused"),
             addr: addr.parse().expect("addr"),
             no_otlp: false,
+            max_in_flight: 32,
             dashboard_addr: "127.0.0.1:0".parse().expect("addr"),
             no_dashboard: false,
             mcp_addr: "127.0.0.1:0".parse().expect("addr"),
@@ -538,6 +544,11 @@ mod tests {
             ServeArgs { grpc_addr: "0.0.0.0:0".parse().expect("addr"), ..args("127.0.0.1:0", &[]) };
         assert_eq!(config(&grpc_off_loopback).expect_err("no token").exit_code(), 2);
         let no_grpc = ServeArgs { no_grpc: true, ..grpc_off_loopback };
+        let unbounded = ServeArgs { max_in_flight: 0, ..args("127.0.0.1:0", &[]) };
+        let err = config(&unbounded).expect_err("out of range");
+        assert!(err.to_string().contains("max_in_flight = 0"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        assert_eq!(config(&args("127.0.0.1:0", &[])).expect("ok").max_in_flight, 32);
         assert_eq!(config(&no_grpc).expect("HTTP only").grpc_addr, None);
         let missing = ServeArgs {
             tokens_file: Some(PathBuf::from("/nonexistent/mission-tokens")),

@@ -133,18 +133,35 @@ impl Answer {
 }
 
 fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+    HalfPost::begin(addr, path, headers, body.len()).finish(body)
+}
+
+/// A POST whose head (with its `Content-Length`) is sent, its body not yet.
+struct HalfPost(TcpStream);
+
+impl HalfPost {
+    fn begin(addr: SocketAddr, path: &str, headers: &[(&str, &str)], length: usize) -> Self {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {length}\r\n"
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).expect("write");
+        Self(stream)
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("write");
-    // A server may answer (413) before reading everything: a failed write is then fine.
-    let _ = stream.write_all(body);
+
+    /// Sends the body and reads the answer.
+    fn finish(mut self, body: &[u8]) -> Answer {
+        // A server may answer (413) before reading everything: a failed write is then fine.
+        let _ = self.0.write_all(body);
+        read_answer(self.0)
+    }
+}
+
+fn read_answer(mut stream: TcpStream) -> Answer {
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete answer");
@@ -595,6 +612,8 @@ fn a_full_pipeline_answers_429_and_loses_nothing_it_acknowledged() {
         .serve_otlp(
             OtlpReceiverConfig::loopback(0)
                 .with_queue_capacity(100)
+                // Every sender in flight at once: the queue throttles, not `max_in_flight`.
+                .with_max_in_flight(150)
                 .with_retry_after(Duration::from_secs(2)),
         )
         .expect("serve");
@@ -617,6 +636,7 @@ fn a_full_pipeline_answers_429_and_loses_nothing_it_acknowledged() {
     let throttled: Vec<&Answer> = answers.iter().filter(|a| a.status == 429).collect();
     assert!(!throttled.is_empty());
     assert!(throttled.iter().all(|a| a.header("retry-after") == Some("2")));
+    assert!(throttled.iter().all(|a| a.text().contains("queue is full")), "not max_in_flight");
     let acknowledged = answers.iter().filter(|a| a.status == 200).count() as u64;
     assert_eq!(acknowledged + throttled.len() as u64, answers.len() as u64, "only 200 and 429");
     control.flush().expect("flush");
@@ -627,6 +647,51 @@ fn a_full_pipeline_answers_429_and_loses_nothing_it_acknowledged() {
     );
     assert_eq!(receiver.stats().spans, acknowledged * 3);
     assert_eq!(control.health().accounting.dropped, 0);
+}
+
+/// Waits until `receiver` is answering `n` requests.
+fn until_in_flight(receiver: &mission_sdk::OtlpReceiver, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.stats().in_flight != n {
+        assert!(Instant::now() < deadline, "never {n} in flight: {:?}", receiver.stats());
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn requests_past_max_in_flight_are_throttled_before_their_body_is_read() {
+    let dir = TempDir::new("otlp-recv-in-flight");
+    let control = control(&dir);
+    let err = control
+        .serve_otlp(OtlpReceiverConfig::loopback(0).with_max_in_flight(0))
+        .expect_err("out of range");
+    assert!(err.to_string().contains("max_in_flight = 0 is outside 1..=4096"), "{err}");
+    let receiver = control
+        .serve_otlp(
+            OtlpReceiverConfig::loopback(0)
+                .with_max_in_flight(1)
+                .with_retry_after(Duration::from_secs(3)),
+        )
+        .expect("serve");
+    let addr = receiver.local_addr();
+    let body = genai_spans(vec![]).encode_to_vec();
+    // The first request's head arrives, its body is held back: it holds the one permit.
+    let first = HalfPost::begin(addr, "/v1/traces", &[PROTOBUF], body.len());
+    until_in_flight(&receiver, 1);
+    let second = post(addr, "/v1/traces", &[PROTOBUF], &body);
+    assert_eq!(second.status, 429, "{}", second.text());
+    assert_eq!(second.header("retry-after"), Some("3"));
+    assert!(second.text().contains("answering 1 requests already"), "{}", second.text());
+    let stats = receiver.stats();
+    assert_eq!((stats.requests, stats.throttled, stats.in_flight), (1, 1, 1), "{stats:?}");
+    // The first one's body comes: it is answered and kept.
+    let answer = first.finish(&body);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let stats = receiver.stats();
+    assert_eq!((stats.requests, stats.spans, stats.in_flight), (2, 3, 0), "{stats:?}");
+    assert_eq!(rows(&control).len(), 3);
+    // The permit is back: the next request is answered.
+    assert_eq!(post(addr, "/v1/traces", &[PROTOBUF], &body).status, 200);
 }
 
 #[test]

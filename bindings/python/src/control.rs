@@ -638,7 +638,7 @@ impl Control {
     /// and OTLP/gRPC on `grpc_port` of the same host when it is given (the Python
     /// `control.serve_otlp` wraps it); returns the running receiver. `tokens` are
     /// `(token, tenant or None)` pairs.
-    #[pyo3(signature = (host="127.0.0.1", port=None, tokens=None, allowed_hosts=None, max_body_bytes=None, queue_capacity=None, grpc_port=None))]
+    #[pyo3(signature = (host="127.0.0.1", port=None, tokens=None, allowed_hosts=None, max_body_bytes=None, queue_capacity=None, grpc_port=None, max_in_flight=None))]
     #[allow(clippy::too_many_arguments)]
     fn _serve_otlp(
         &self,
@@ -650,8 +650,11 @@ impl Control {
         max_body_bytes: Option<&Bound<'_, PyAny>>,
         queue_capacity: Option<&Bound<'_, PyAny>>,
         grpc_port: Option<&Bound<'_, PyAny>>,
+        max_in_flight: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<crate::receiver::OtlpReceiver> {
-        use mission_sdk::receiver::{MAX_BODY_BYTES_RANGE, QUEUE_CAPACITY_RANGE};
+        use mission_sdk::receiver::{
+            MAX_BODY_BYTES_RANGE, MAX_IN_FLIGHT_RANGE, QUEUE_CAPACITY_RANGE,
+        };
         let addr = socket_addr(host, port)?;
         let mut config = mission_sdk::OtlpReceiverConfig::new(addr);
         if let Some(grpc) = grpc_port.filter(|p| !p.is_none()) {
@@ -672,6 +675,9 @@ impl Control {
         }
         if let Some(events) = in_range("queue_capacity", queue_capacity, &QUEUE_CAPACITY_RANGE)? {
             config = config.with_queue_capacity(events as usize);
+        }
+        if let Some(requests) = in_range("max_in_flight", max_in_flight, &MAX_IN_FLIGHT_RANGE)? {
+            config = config.with_max_in_flight(requests as usize);
         }
         let core = self.open_core()?;
         let receiver =

@@ -175,6 +175,8 @@ def test_settings_are_checked_and_a_public_address_needs_tokens(tmp_path):
         for kwargs, message in [
             ({"max_body_bytes": 10}, "max_body_bytes"),
             ({"queue_capacity": 0}, "queue_capacity"),
+            ({"max_in_flight": 0}, "max_in_flight"),
+            ({"max_in_flight": 4097}, "max_in_flight"),
             ({"port": 70000}, "port"),
             ({"grpc_port": -1}, "grpc_port"),
             ({"host": "localhost"}, "host"),
@@ -186,6 +188,7 @@ def test_settings_are_checked_and_a_public_address_needs_tokens(tmp_path):
         with pytest.raises(mc.ServeError, match="token"):
             control.serve_otlp(host="0.0.0.0")
         assert control.serve_otlp().grpc_endpoint is None
+        assert control.serve_otlp(max_in_flight=1).stats()["in_flight"] == 0
         with pytest.raises(mc.ServeError):
             control.serve_otlp(token="short")
     finally:

@@ -17,7 +17,10 @@ use tonic::Code;
 use tonic_types::StatusExt as _;
 
 use super::temp_dir::TempDir;
-use super::{Gate, control, genai_spans, held_pipeline, rows, s, until_throttled};
+use super::{
+    Gate, HalfPost, PROTOBUF, control, genai_spans, held_pipeline, rows, s, until_in_flight,
+    until_throttled,
+};
 
 const TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const TOKEN: &str = "acme-token-0000000001";
@@ -272,6 +275,8 @@ fn a_full_pipeline_answers_resource_exhausted_with_retry_info_and_loses_nothing(
         .serve_otlp(
             loopback_grpc(OtlpReceiverConfig::loopback(0))
                 .with_queue_capacity(100)
+                // Every sender in flight at once: the queue throttles, not `max_in_flight`.
+                .with_max_in_flight(150)
                 .with_retry_after(Duration::from_secs(2)),
         )
         .expect("serve");
@@ -293,6 +298,7 @@ fn a_full_pipeline_answers_resource_exhausted_with_retry_info_and_loses_nothing(
         assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
         let retry = status.get_details_retry_info().expect("RetryInfo");
         assert_eq!(retry.retry_delay, Some(Duration::from_secs(2)));
+        assert!(status.message().contains("queue is full"), "not max_in_flight: {status:?}");
     }
     let acknowledged = answers.iter().filter(|a| a.is_ok()).count() as u64;
     control.flush().expect("flush");
@@ -300,6 +306,36 @@ fn a_full_pipeline_answers_resource_exhausted_with_retry_info_and_loses_nothing(
     let stats = receiver.stats();
     assert_eq!((stats.spans, stats.throttled), (acknowledged * 3, throttled.len() as u64));
     assert_eq!(control.health().accounting.dropped, 0);
+}
+
+#[test]
+fn max_in_flight_is_shared_by_http_and_grpc() {
+    let dir = TempDir::new("otlp-grpc-in-flight");
+    let control = control(&dir);
+    let receiver = control
+        .serve_otlp(loopback_grpc(OtlpReceiverConfig::loopback(0)).with_max_in_flight(1))
+        .expect("serve");
+    let body = prost::Message::encode_to_vec(&genai_spans(vec![]));
+    // An HTTP request whose body is held back holds the one permit.
+    let held = HalfPost::begin(receiver.local_addr(), "/v1/traces", &[PROTOBUF], body.len());
+    until_in_flight(&receiver, 1);
+    let rt = runtime();
+    let channel = rt.block_on(connect(receiver.grpc_endpoint().expect("gRPC")));
+    let status = rt
+        .block_on(call(channel.clone(), genai_spans(vec![]), None, false))
+        .expect_err("throttled");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let retry = status.get_details_retry_info().expect("RetryInfo");
+    assert_eq!(retry.retry_delay, Some(Duration::from_secs(1)));
+    assert_eq!(status.get_details_error_info().expect("ErrorInfo").reason, "THROTTLED");
+    let stats = receiver.stats();
+    assert_eq!((stats.requests, stats.throttled, stats.in_flight), (1, 1, 1), "{stats:?}");
+    assert_eq!(held.finish(&body).status, 200);
+    // The permit is back: gRPC is answered.
+    rt.block_on(call(channel, genai_spans(vec![]), None, false)).expect("exported");
+    let stats = receiver.stats();
+    assert_eq!((stats.requests, stats.spans, stats.in_flight), (3, 6, 0), "{stats:?}");
+    assert_eq!(rows(&control).len(), 6);
 }
 
 #[test]

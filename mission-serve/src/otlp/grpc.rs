@@ -8,7 +8,8 @@
 //! `google.rpc.RetryInfo` when retrying later helps). What tonic refuses itself, before our
 //! code runs (a message too large, gzip that does not inflate, a truncated frame, an
 //! undecodable message, an encoding it does not accept), has no details: [`Counted`] counts
-//! it and answers it the OTLP way instead.
+//! it and answers it the OTLP way instead; it also refuses a request past `max_in_flight`
+//! (shared with HTTP) as throttled, before the message is read.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -43,7 +44,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{Refusal, Shared, Signal, accept, authenticate, count_refusal};
+use super::{Refusal, Shared, Signal, accept, admit, authenticate, count_refusal};
 
 /// The domain of the `google.rpc.ErrorInfo` of our refusals.
 const ERROR_DOMAIN: &str = "mission-control";
@@ -138,8 +139,9 @@ fn refuse(shared: &Shared, refusal: Refusal) -> Status {
     Status::with_error_details(code, refusal.message, details)
 }
 
-/// Counts what tonic refused before our code ran (such a status has no details; ours all do)
-/// and answers it with the code OTLP senders expect.
+/// Lets at most `max_in_flight` requests in ([`admit`], shared with HTTP), and counts what
+/// tonic refused before our code ran (such a status has no details; ours all do) and answers
+/// it with the code OTLP senders expect.
 #[derive(Clone)]
 struct Counted<S> {
     inner: S,
@@ -169,11 +171,20 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let answer = self.inner.call(request);
         let shared = self.shared.clone();
+        // Before the message is read: at most `max_in_flight` requests, HTTP's included.
+        let permit = match admit(&shared) {
+            Ok(permit) => permit,
+            Err(refusal) => {
+                let response = refuse(&shared, refusal).into_http();
+                return Box::pin(std::future::ready(Ok(response)));
+            }
+        };
+        let answer = self.inner.call(request);
         let signal = self.signal;
         Box::pin(async move {
             let response = answer.await?.map(tonic::body::Body::new);
+            drop(permit);
             Ok(recount(&shared, signal, response))
         })
     }

@@ -25,6 +25,10 @@
 //!   (the sender retries it whole). Bodies over [`OtlpReceiverConfig::max_body_bytes`]
 //!   (compressed or not) get `413`; a body that does not decode gets `400` with the reason; an
 //!   unknown content type or encoding `415`. Every outcome is counted ([`OtlpReceiverStats`]).
+//!   At most [`OtlpReceiverConfig::max_in_flight`] requests (HTTP and gRPC together) are read
+//!   and answered at once; one more is refused before its body is read, as a full queue is
+//!   (`429` with `Retry-After`, counted as throttled), so the bodies held at once are at most
+//!   `max_in_flight × max_body_bytes` (decompressed, twice that).
 //! - **OTLP/gRPC** ([`OtlpReceiverConfig::with_grpc_addr`]; off unless asked for): the three
 //!   OTLP services (`Export` of traces, logs and metrics) on a listener of their own, through
 //!   the same path after decoding — the same tokens (metadata `authorization: Bearer …`),
@@ -81,6 +85,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
 pub const QUEUE_CAPACITY_RANGE: std::ops::RangeInclusive<usize> = 1..=10_000_000;
 /// The default of [`OtlpReceiverConfig::queue_capacity`].
 pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+/// The accepted range of [`OtlpReceiverConfig::max_in_flight`].
+pub const MAX_IN_FLIGHT_RANGE: std::ops::RangeInclusive<usize> = 1..=4096;
+/// The default of [`OtlpReceiverConfig::max_in_flight`].
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
 /// The accepted range of [`OtlpReceiverConfig::retry_after`] (whole seconds are sent).
 pub const RETRY_AFTER_RANGE: std::ops::RangeInclusive<Duration> =
     Duration::from_secs(1)..=Duration::from_secs(3600);
@@ -107,6 +115,12 @@ pub struct OtlpReceiverConfig {
     /// [`DEFAULT_QUEUE_CAPACITY`]. A request with more events than this is answered `413` (the
     /// sender splits it).
     pub queue_capacity: usize,
+    /// The most requests read and answered at once, HTTP and gRPC together, in
+    /// [`MAX_IN_FLIGHT_RANGE`]; default [`DEFAULT_MAX_IN_FLIGHT`]. One more is refused at once,
+    /// before its body is read, like a full queue (`429` with `Retry-After`; gRPC
+    /// `RESOURCE_EXHAUSTED` with `RetryInfo`). The request bodies held at once are thus at most
+    /// `max_in_flight × max_body_bytes` (and as much again decompressed).
+    pub max_in_flight: usize,
     /// What a `429` asks the sender to wait, in [`RETRY_AFTER_RANGE`]; default 1 s.
     pub retry_after: Duration,
 }
@@ -127,6 +141,7 @@ impl OtlpReceiverConfig {
             allowed_hosts: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             retry_after: Duration::from_secs(1),
         }
     }
@@ -183,6 +198,12 @@ impl OtlpReceiverConfig {
         self
     }
 
+    /// The most requests read and answered at once (checked when serving).
+    pub fn with_max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests;
+        self
+    }
+
     /// What a `429` asks the sender to wait (checked when serving).
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
         self.retry_after = wait;
@@ -202,21 +223,20 @@ impl OtlpReceiverConfig {
         let range = |name: &str, value: String, lo: String, hi: String| {
             refuse(format!("{name} = {value} is outside {lo}..={hi}"))
         };
-        if !MAX_BODY_BYTES_RANGE.contains(&self.max_body_bytes) {
-            return Err(range(
-                "max_body_bytes",
-                self.max_body_bytes.to_string(),
-                MAX_BODY_BYTES_RANGE.start().to_string(),
-                MAX_BODY_BYTES_RANGE.end().to_string(),
-            ));
-        }
-        if !QUEUE_CAPACITY_RANGE.contains(&self.queue_capacity) {
-            return Err(range(
-                "queue_capacity",
-                self.queue_capacity.to_string(),
-                QUEUE_CAPACITY_RANGE.start().to_string(),
-                QUEUE_CAPACITY_RANGE.end().to_string(),
-            ));
+        let counts = [
+            ("max_body_bytes", self.max_body_bytes, &MAX_BODY_BYTES_RANGE),
+            ("queue_capacity", self.queue_capacity, &QUEUE_CAPACITY_RANGE),
+            ("max_in_flight", self.max_in_flight, &MAX_IN_FLIGHT_RANGE),
+        ];
+        for (name, value, accepted) in counts {
+            if !accepted.contains(&value) {
+                return Err(range(
+                    name,
+                    value.to_string(),
+                    accepted.start().to_string(),
+                    accepted.end().to_string(),
+                ));
+            }
         }
         if !RETRY_AFTER_RANGE.contains(&self.retry_after) {
             return Err(range(
@@ -268,7 +288,8 @@ pub struct OtlpReceiverStats {
     pub too_large: u64,
     /// Requests refused with `415`: unknown content type or encoding.
     pub unsupported: u64,
-    /// Requests refused with `429`: the queue was full (nothing of them kept).
+    /// Requests refused with `429`: the queue was full, or `max_in_flight` requests were
+    /// being answered (nothing of them kept).
     pub throttled: u64,
     /// Requests refused with `401`: no or a wrong token.
     pub unauthorized: u64,
@@ -276,6 +297,8 @@ pub struct OtlpReceiverStats {
     pub unavailable: u64,
     /// Events waiting for room in the recorder now.
     pub queued: u64,
+    /// Requests being read or answered now (HTTP and gRPC).
+    pub in_flight: u64,
     /// Why the last request was refused (`400`, `413`, `415`), if one was.
     pub last_error: Option<String>,
 }
@@ -302,6 +325,8 @@ pub struct OtlpReceiverStatsReader {
     counters: Arc<Counters>,
     permits: Arc<Semaphore>,
     capacity: usize,
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
 }
 
 impl std::fmt::Debug for OtlpReceiverStatsReader {
@@ -328,6 +353,7 @@ impl OtlpReceiverStatsReader {
             unauthorized: load(&c.unauthorized),
             unavailable: load(&c.unavailable),
             queued: self.capacity.saturating_sub(self.permits.available_permits()) as u64,
+            in_flight: self.max_in_flight.saturating_sub(self.in_flight.available_permits()) as u64,
             last_error: c.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
@@ -415,7 +441,24 @@ struct Shared {
     config: OtlpReceiverConfig,
     counters: Arc<Counters>,
     permits: Arc<Semaphore>,
+    /// One permit per request being read or answered ([`admit`]).
+    in_flight: Arc<Semaphore>,
     batches: Mutex<mpsc::Sender<Batch>>,
+}
+
+/// Lets a request in when fewer than `max_in_flight` are being answered: the permit is held
+/// until its answer is ready. Else it is counted (as a request) and refused like a full queue.
+fn admit(shared: &Shared) -> std::result::Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
+    shared.in_flight.clone().try_acquire_owned().map_err(|_| {
+        shared.counters.requests.fetch_add(1, Ordering::Relaxed);
+        Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "the receiver is answering {} requests already: retry after the time given",
+                shared.config.max_in_flight
+            ),
+        )
+    })
 }
 
 /// Records batches on one thread of its own (one ring in the recorder), waiting for room when
@@ -469,6 +512,7 @@ pub fn serve(target: OtlpTarget, config: OtlpReceiverConfig) -> Result<OtlpRecei
         .map_err(fail)?;
     let counters = Arc::new(Counters::default());
     let permits = Arc::new(Semaphore::new(config.queue_capacity));
+    let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
     let (sender, receiver) = mpsc::channel();
     let stopping = Arc::new(AtomicBool::new(false));
     let ingest = {
@@ -483,6 +527,8 @@ pub fn serve(target: OtlpTarget, config: OtlpReceiverConfig) -> Result<OtlpRecei
         counters: counters.clone(),
         permits: permits.clone(),
         capacity: config.queue_capacity,
+        in_flight: in_flight.clone(),
+        max_in_flight: config.max_in_flight,
     };
     let hosts = Arc::new(Hosts::for_addr(addr, &config.allowed_hosts));
     let body_limit = config.max_body_bytes;
@@ -492,6 +538,7 @@ pub fn serve(target: OtlpTarget, config: OtlpReceiverConfig) -> Result<OtlpRecei
         config,
         counters,
         permits,
+        in_flight,
         batches: Mutex::new(sender),
     });
     let grpc_router = grpc_listener.map(|(listener, _)| (listener, grpc::router(&shared)));
@@ -499,6 +546,7 @@ pub fn serve(target: OtlpTarget, config: OtlpReceiverConfig) -> Result<OtlpRecei
         .route("/v1/traces", axum::routing::post(traces))
         .route("/v1/logs", axum::routing::post(logs))
         .route("/v1/metrics", axum::routing::post(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), limit_in_flight))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(shared)
         .layer(axum::middleware::from_fn_with_state(hosts, check_host));
@@ -540,6 +588,26 @@ async fn check_host(State(hosts): State<Arc<Hosts>>, request: Request, next: Nex
             (StatusCode::FORBIDDEN, "the Host header does not name this server\n").into_response()
         }
         _ => next.run(request).await,
+    }
+}
+
+/// Refuses a request at once, before its body is read, when `max_in_flight` are being
+/// answered ([`admit`]); else holds its permit until its answer is ready.
+async fn limit_in_flight(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match admit(&shared) {
+        Ok(permit) => {
+            let response = next.run(request).await;
+            drop(permit);
+            response
+        }
+        Err(refusal) => {
+            let encoding = encoding_of(request.headers()).unwrap_or(Encoding::Json);
+            refuse(&shared, refusal, encoding)
+        }
     }
 }
 

@@ -753,6 +753,7 @@ class Control(_native.Control):
         max_body_bytes: Optional[int] = None,
         queue_capacity: Optional[int] = None,
         grpc_port: Optional[int] = None,
+        max_in_flight: Optional[int] = None,
     ) -> OtlpReceiver:
         """Receives OpenTelemetry (OTLP/HTTP: ``/v1/traces``, ``/v1/logs``, ``/v1/metrics``;
         protobuf or JSON; gzip) into this instance on ``host:port`` (port 0 picks a free one),
@@ -766,14 +767,23 @@ class Control(_native.Control):
         ``Authorization: Bearer <token>`` and a tenant token's data is that tenant's.
         ``max_body_bytes`` (1 KiB to 256 MiB, default 8 MiB) and ``queue_capacity`` (events
         waiting for the recorder, 1 to 10,000,000, default 65,536; a full queue answers 429)
-        bound it. With ``grpc_port`` (0 picks a free one) it also serves OTLP/gRPC on that port
+        bound it, and ``max_in_flight`` (requests read at once, HTTP and gRPC together, 1 to
+        4096, default 32; one more answers 429) bounds the bodies held at once to
+        ``max_in_flight * max_body_bytes``. With ``grpc_port`` (0 picks a free one) it also serves OTLP/gRPC on that port
         of ``host`` (the receiver's ``grpc_endpoint``), with the same tokens (metadata
         ``authorization: Bearer <token>``), limits and queue. Runs until the receiver is closed
         or the instance shuts down (which first records what was acknowledged). Raises
         :class:`ServeError` when the settings are refused or an address cannot be bound."""
         pairs, hosts = _server_access(host, token, tokens, allowed_hosts)
         return self._serve_otlp(
-            host, port, pairs, hosts, max_body_bytes, queue_capacity, grpc_port
+            host,
+            port,
+            pairs,
+            hosts,
+            max_body_bytes,
+            queue_capacity,
+            grpc_port,
+            max_in_flight,
         )
 
     def handler(self, level: int = logging.NOTSET) -> "MissionHandler":

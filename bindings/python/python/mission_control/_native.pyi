@@ -279,6 +279,7 @@ class Control:
         max_body_bytes: Optional[int] = None,
         queue_capacity: Optional[int] = None,
         grpc_port: Optional[int] = None,
+        max_in_flight: Optional[int] = None,
     ) -> OtlpReceiver: ...
     def serve_mcp(
         self,
