@@ -13,8 +13,8 @@
 //! # Quick example
 //!
 //! ```
-//! use mission_serve::auth::Role;
 //! # #[cfg(feature = "dashboard")] {
+//! use mission_serve::auth::Role;
 //! use mission_serve::dashboard::{DashboardConfig, serve_store};
 //!
 //! // The dashboard over a store on disk, for one tenant's viewers only.
