@@ -20,8 +20,8 @@
 //! Readers stay exact at every step:
 //!
 //! - a listing ([`Store::open`]) that sees a merged file *and* files it replaces (between 3 and
-//!   4, or after a kill there) drops the replaced files ([`OpenReport::replaced`]): no row is
-//!   read twice;
+//!   4, or after a kill there) drops the replaced files
+//!   ([`OpenReport::replaced`](crate::OpenReport::replaced)): no row is read twice;
 //! - a reader that listed an input before step 4 and finds it gone reads that input's rows
 //!   from the merged file that lists it (its row range, nothing else): no row is missed. The
 //!   same holds for a [`Follower`](crate::Follower), which reads of a merged file only the rows
