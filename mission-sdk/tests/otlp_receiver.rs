@@ -463,6 +463,60 @@ fn bad_input_is_refused_with_its_reason_and_counted() {
 }
 
 #[test]
+fn huge_names_and_attribute_values_are_truncated_counted_and_bounded() {
+    use mission_core::limits::{
+        MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES, MAX_NAME_BYTES, TRUNCATION_MARKER,
+    };
+    let dir = TempDir::new("otlp-recv-huge");
+    let control = control(&dir);
+    let receiver = control.serve_otlp(OtlpReceiverConfig::loopback(0)).expect("serve");
+    let addr = receiver.local_addr();
+    // One span with a 1 MiB name, a 1 MiB attribute value under a 1 KiB key, and far more
+    // attributes than an event keeps: 3 MiB of protobuf, under the 8 MiB default limit.
+    let mut attributes = vec![s("app.blob", &"v".repeat(1 << 20)), s(&"k".repeat(1024), "x")];
+    attributes.extend((0..200).map(|n| i(&format!("app.n{n}"), n)));
+    let mut huge = span(1, None, &"n".repeat(1 << 20), attributes);
+    huge.trace_id = vec![7; 16];
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: resource(vec![s("service.name", &"s".repeat(1 << 20))]),
+            scope_spans: vec![ScopeSpans { spans: vec![huge], ..ScopeSpans::default() }],
+            ..ResourceSpans::default()
+        }],
+    };
+    let body = request.encode_to_vec();
+    assert!(body.len() > 3 << 20, "{}", body.len());
+    let answer = post(addr, "/v1/traces", &[PROTOBUF], &body);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    // Still serving, and the next request is stored as sent.
+    assert_eq!(
+        post(addr, "/v1/traces", &[PROTOBUF], &genai_spans(vec![]).encode_to_vec()).status,
+        200
+    );
+    assert_eq!(receiver.stats().spans, 4);
+    let rows = rows(&control);
+    assert_eq!(rows.len(), 4);
+    let row = rows.iter().find(|r| r.thread_id.as_deref() == Some(&"07".repeat(16))).expect("row");
+    assert!(
+        row.name.len() <= MAX_NAME_BYTES && row.name.ends_with(TRUNCATION_MARKER),
+        "{}",
+        row.name.len()
+    );
+    assert!(
+        row.agent.len() <= MAX_NAME_BYTES && row.agent.ends_with(TRUNCATION_MARKER),
+        "{}",
+        row.agent.len()
+    );
+    assert!(row.attributes.len() <= MAX_ATTRIBUTES, "{}", row.attributes.len());
+    for (key, value) in &row.attributes {
+        assert!(key.len() <= MAX_NAME_BYTES, "{}", key.len());
+        assert!(value.len() <= MAX_ATTRIBUTE_VALUE_BYTES, "{key}: {}", value.len());
+    }
+    let blob = row.attributes.iter().find(|(k, _)| k == "app.blob").expect("the blob, cut");
+    assert!(blob.1.starts_with("vvv") && blob.1.ends_with(TRUNCATION_MARKER));
+}
+
+#[test]
 fn settings_are_range_checked_and_tokens_map_to_tenants() {
     let dir = TempDir::new("otlp-recv-tokens");
     let control = control(&dir);
