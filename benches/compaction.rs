@@ -2,10 +2,10 @@
 //! compacted; the bench prints the compaction's speed (MB/s of input, rows/s) and how much
 //! faster typical queries are before and after.
 //!
-//! The small files are the real sink's: the simulated agent workload is written through
-//! `ParquetSink` with 30-row row groups and the smallest `max_file_bytes`, so every row group
-//! is finalized as a file of its own (write-ahead log off: it would only slow the setup), in
-//! rounds of 2,000 threads until the store holds at least 10,000 files.
+//! The small files are the real sink's, as a fleet of short-lived writers leaves them: each
+//! writer (a pipeline with a `ParquetSink`, write-ahead log off: it would only slow the setup)
+//! records a couple of simulated threads and shuts down, finalizing one small file per
+//! partition it touched, until the store holds at least 10,000 files.
 //!
 //! Queries, each run once untimed (warm page cache on both sides) and then three times, the
 //! fastest kept: listing the store (`Store::open`), a full scan count, latency statistics by
@@ -14,7 +14,8 @@
 //! from `/proc/self/stat`, which stays meaningful on a shared machine).
 //!
 //! Run: `cargo bench -p mission-benches --bench compaction` (prints a Markdown table for
-//! `benches/RESULTS.md`). `MISSION_BENCH_FILES` changes the number of small files (100..=100000).
+//! `benches/RESULTS.md`). `MISSION_BENCH_FILES` changes the number of small files (100..=100000),
+//! `MISSION_BENCH_THREADS_PER_WRITER` the threads each writer records (1..=10000, default 2).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,21 +24,23 @@ use mission_core::{Backpressure, Pipeline};
 use mission_examples::{Workload, simulate};
 use mission_store::{CompactOptions, GroupBy, ParquetSink, Store, StoreConfig};
 
-/// Writes rounds of the simulated workload through the sink until `root` holds `files` files.
-fn small_files(root: &Path, files: usize) -> (usize, u64) {
+/// Writes the simulated workload as a fleet of short-lived writers leaves it: each round is a
+/// writer of its own (a pipeline and a sink started, a few threads recorded, shut down), so
+/// each round finalizes one small file per partition it touched; rounds go on until `root`
+/// holds `files` files.
+fn small_files(root: &Path, files: usize, threads_per_writer: u64) -> (usize, u64) {
     let mut round = 0;
     loop {
-        let store = Store::open(root).expect("open");
-        if store.files().len() >= files {
-            let rows = store.query().count().expect("count");
-            return (store.files().len(), rows);
+        // Listed every 50 writers (each leaves one file per partition it touched).
+        if round % 50 == 0 {
+            let store = Store::open(root).expect("open");
+            if store.files().len() >= files {
+                let rows = store.query().count().expect("count");
+                return (store.files().len(), rows);
+            }
         }
         round += 1;
-        let config = StoreConfig::at(root)
-            .with_wal(false)
-            .with_row_group_rows(30)
-            .with_max_file_bytes(4096)
-            .with_max_open_files(64);
+        let config = StoreConfig::at(root).with_wal(false);
         let pipeline = Pipeline::builder()
             .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(60) })
             .with_sink(ParquetSink::new(config).expect("sink"))
@@ -45,7 +48,7 @@ fn small_files(root: &Path, files: usize) -> (usize, u64) {
             .expect("pipeline");
         simulate(
             &pipeline.recorder(),
-            &Workload { threads: 2_000, seed: round, ..Workload::default() },
+            &Workload { threads: threads_per_writer, seed: round, ..Workload::default() },
         );
         let report = pipeline.shutdown();
         assert_eq!(report.accounting.dropped, 0);
@@ -103,11 +106,17 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .filter(|n| (100..=100_000).contains(n))
         .unwrap_or(10_000);
+    // Threads each short-lived writer records (a few dozen rows a file).
+    let threads_per_writer: u64 = std::env::var("MISSION_BENCH_THREADS_PER_WRITER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .unwrap_or(2);
     let root: PathBuf =
         std::env::temp_dir().join(format!("mission-bench-compaction-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let setup = Instant::now();
-    let (files, rows) = small_files(&root, files);
+    let (files, rows) = small_files(&root, files, threads_per_writer);
     let store = Store::open(&root).expect("open");
     let bytes: u64 = store.files().iter().map(|f| f.bytes).sum();
     let partitions =
