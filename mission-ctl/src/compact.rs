@@ -184,18 +184,20 @@ pub struct Scheduled {
 impl Scheduled {
     /// Starts compacting the store at `root` every `every` (the first run after one period),
     /// calling `on_run` with each run's result.
+    ///
+    /// # Errors
+    /// The operating system's error when the thread cannot be started.
     pub fn start(
         root: PathBuf,
         every: Duration,
         options: CompactOptions,
         on_run: impl Fn(&Result<CompactionReport, String>) + Send + 'static,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let stats: Arc<(Mutex<ScheduleStats>, Condvar)> = Arc::default();
         let shared = stats.clone();
-        let thread = std::thread::Builder::new()
-            .name("mission-compact".into())
-            .spawn(move || {
+        let thread =
+            std::thread::Builder::new().name("mission-compact".into()).spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     let result = Store::open(&root)
                         .and_then(|mut s| s.compact(&options))
@@ -213,9 +215,8 @@ impl Scheduled {
                     }
                     changed.notify_all();
                 }
-            })
-            .ok();
-        Self { stop: Some(stop), thread, stats }
+            })?;
+        Ok(Self { stop: Some(stop), thread: Some(thread), stats })
     }
 
     /// What the runs did so far.
@@ -292,7 +293,8 @@ mod tests {
             move |r| {
                 let _ = tx.send(r.is_ok());
             },
-        );
+        )
+        .expect("the schedule's thread");
         // Explicit waits: for the run's callback, then for its stats.
         assert_eq!(rx.recv_timeout(Duration::from_secs(120)), Ok(true));
         let stats = scheduled.wait_for_runs(1, Duration::from_secs(120));

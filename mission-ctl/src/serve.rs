@@ -448,13 +448,15 @@ pub fn run_serve(
     out.flush()?;
     // Scheduled compaction beside the receiver; each run that merged something says so on
     // stderr (stdout is `out`, which the caller may hold locked).
-    let compaction = args.compact_every.0.map(|every| {
+    let compaction = args.compact_every.0.and_then(|every| {
         let options = crate::compact::CompactArgs::default().options().unwrap_or_default();
-        crate::compact::Scheduled::start(args.store.clone(), every, options, |run| match run {
-            Ok(r) if r.files_merged > 0 => eprintln!("{}", crate::compact::describe(r)),
-            Ok(_) => {}
-            Err(e) => eprintln!("warning: compaction failed: {e}"),
-        })
+        let scheduled =
+            crate::compact::Scheduled::start(args.store.clone(), every, options, |run| match run {
+                Ok(r) if r.files_merged > 0 => eprintln!("{}", crate::compact::describe(r)),
+                Ok(_) => {}
+                Err(e) => eprintln!("warning: compaction failed: {e}"),
+            });
+        scheduled.map_err(|e| eprintln!("warning: scheduled compaction could not start: {e}")).ok()
     });
     // A message or the handler gone: stop either way.
     let _ = stop.recv();
