@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, Float64Builder, Int64Builder, MapBuilder, RecordBatch, StringArray,
-    StringBuilder, TimestampNanosecondArray, UInt64Builder,
+    ArrayRef, DictionaryArray, Float64Builder, Int64Builder, MapBuilder, MapFieldNames,
+    RecordBatch, StringArray, StringBuilder, TimestampNanosecondArray, UInt64Builder,
 };
 use arrow::datatypes::Int32Type;
 use mission_core::{AttrValue, Event, EventBody, SpanKind};
@@ -121,7 +121,17 @@ pub fn encode(events: &[&Event]) -> Result<RecordBatch> {
     let mut expected = Float64Builder::with_capacity(n);
     let mut lower = Float64Builder::with_capacity(n);
     let mut upper = Float64Builder::with_capacity(n);
-    let mut attributes = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+    let mut attributes = MapBuilder::new(
+        // Arrow 59's builder names the fields `keys`/`values`; the schema (and the Parquet
+        // convention every reader expects) says `entries`/`key`/`value`.
+        Some(MapFieldNames {
+            entry: "entries".to_owned(),
+            key: "key".to_owned(),
+            value: "value".to_owned(),
+        }),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
     let mut score_source = StaticDict::with_capacity(n);
     let mut score_value = Float64Builder::with_capacity(n);
     let mut score_label = StringBuilder::new();
