@@ -43,6 +43,8 @@ mod markdown;
 pub mod progress;
 mod report;
 pub mod serve;
+#[cfg(feature = "sql")]
+pub mod sql;
 mod tail;
 mod window;
 
@@ -78,6 +80,14 @@ pub fn exit_code(error: &Error) -> u8 {
             return 0;
         }
         source = e.source();
+    }
+    #[cfg(feature = "sql")]
+    if let Some(e) = error.downcast_ref::<mission_store::sql::SqlError>() {
+        use mission_store::sql::SqlError;
+        return match e {
+            SqlError::Invalid(_) | SqlError::Forbidden(_) | SqlError::Setting { .. } => 2,
+            _ => 3,
+        };
     }
     match error.downcast_ref::<mission_store::Error>() {
         Some(mission_store::Error::Invalid { .. }) => 2,

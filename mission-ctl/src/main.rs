@@ -25,6 +25,7 @@ use mission_store::{GroupBy, Store};
   mission-ctl report ./mission-data --since 24h > report.md
   mission-ctl report ./mission-data --from 2025-03-01 --to 2025-03-08 --json
   mission-ctl query ./mission-data --kind tool_call --status error --format csv
+  mission-ctl sql "SELECT gen_ai_request_model, sum(gen_ai_usage_cost) FROM llm_calls GROUP BY 1" --store ./mission-data
   mission-ctl doctor ./mission-data
   mission-ctl doctor ./mission-data --recover  # rebuild what a killed writer left
   mission-ctl compact --store ./mission-data   # merge small files (fleets of writers)
@@ -218,6 +219,14 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Read-only SQL over the store (Apache DataFusion): the table `events`, with the
+    /// partitions `tenant`, `date` and `hour` as columns, and the views `spans`, `llm_calls`,
+    /// `tool_calls`, `logs`, `metrics`, `decisions`, `anomalies`, `scores` and `threads`.
+    #[cfg(feature = "sql")]
+    Sql {
+        #[command(flatten)]
+        args: mission_ctl::sql::SqlArgs,
     },
     /// The audit trail of security-relevant events (`<store>/audit/`).
     Audit {
@@ -479,6 +488,12 @@ fn main() -> ExitCode {
             let format = if *json { ReportFormat::Json } else { *format };
             scan(store, tenant.as_deref(), checked, |s, out| {
                 mission_ctl::run_report(s, window, tenant.as_deref(), format, out).map(|()| true)
+            })
+        }
+        #[cfg(feature = "sql")]
+        Command::Sql { args } => {
+            scan(&PathBuf::from(&args.store), args.tenant.as_deref(), checked, |s, out| {
+                mission_ctl::sql::run_sql(s, args, out).map(|()| true)
             })
         }
         Command::Query { store, filter } => {

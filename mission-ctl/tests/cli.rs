@@ -951,3 +951,112 @@ fn doctor_recover_rebuilds_what_a_killed_writer_left() {
     let _ = std::fs::remove_dir_all(&live);
     let _ = std::fs::remove_dir_all(&dead);
 }
+
+/// `sql` (feature `sql`, on by default): the README's queries run, answers equal the query
+/// API's, every format, and refusals exit with 2.
+#[cfg(feature = "sql")]
+#[test]
+fn sql_answers_like_the_store_and_refuses_writes() {
+    let store = Store::open(root()).expect("open");
+    let out = json(&ctl(&[
+        "sql",
+        "SELECT count(*) AS n FROM tool_calls WHERE status = 'error'",
+        "--store",
+        root(),
+        "--format",
+        "json",
+    ]));
+    let expected = store.query().kind("tool_call").status("error").count().expect("count");
+    assert_eq!(out[0]["n"].as_u64(), Some(expected));
+
+    let out = json(&ctl(&[
+        "sql",
+        "SELECT gen_ai_request_model AS model, sum(gen_ai_usage_cost) AS cost FROM llm_calls GROUP BY 1 ORDER BY 1",
+        "--store",
+        root(),
+        "--format",
+        "json",
+    ]));
+    let report = store.cost_report(store.query(), &[GroupBy::Model]).expect("cost");
+    assert_eq!(out.as_array().expect("rows").len(), report.len());
+    for row in &report {
+        let got = out
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["model"] == row.group[0].as_str())
+            .unwrap_or_else(|| panic!("{} missing: {out}", row.group[0]));
+        let cost = got["cost"].as_f64().expect("cost");
+        assert!(
+            (cost - row.cost_usd).abs() < 1e-9 * row.cost_usd.max(1.0),
+            "{cost} vs {}",
+            row.cost_usd
+        );
+    }
+
+    // The README's queries, as written there.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README");
+    let section = readme.split("### SQL over the store").nth(1).expect("the SQL section");
+    let block =
+        section.split("```sh").nth(1).and_then(|b| b.split("```").next()).expect("sh block");
+    let mut ran = 0;
+    for command in block.split("cargo run --release -p mission-ctl -- ").skip(1) {
+        let command = command.replace("\\\n", " ");
+        let query = command.split('"').nth(1).expect("a quoted query");
+        let mut args = vec!["sql", query, "--store", root()];
+        if command.contains("--format json") {
+            args.extend(["--format", "json"]);
+        }
+        if command.contains("--tenant acme") {
+            args.extend(["--tenant", "acme"]);
+        }
+        let out = ctl(&args);
+        assert!(out.status.success(), "{query}: {}", String::from_utf8_lossy(&out.stderr));
+        ran += 1;
+    }
+    assert_eq!(ran, 3, "{block}");
+
+    let csv = ctl(&["sql", "SELECT name FROM spans LIMIT 3", "--store", root(), "--format", "csv"]);
+    assert!(csv.status.success());
+    let csv = String::from_utf8(csv.stdout).expect("utf-8");
+    assert_eq!(csv.lines().next(), Some("name"));
+    assert_eq!(csv.lines().count(), 4);
+
+    let cut = ctl(&[
+        "sql",
+        "SELECT * FROM events",
+        "--store",
+        root(),
+        "--max-rows",
+        "5",
+        "--format",
+        "json",
+    ]);
+    assert!(cut.status.success());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&cut.stdout).expect("json").as_array().map(Vec::len),
+        Some(5)
+    );
+    assert!(String::from_utf8_lossy(&cut.stderr).contains("cut at 5 rows"));
+
+    for (query, code) in [
+        ("DROP VIEW spans", 2),
+        ("COPY (SELECT 1) TO '/tmp/mission-ctl-copy.csv'", 2),
+        ("SELECT nope FROM spans", 2),
+        ("SELEKT 1", 2),
+    ] {
+        let out = ctl(&["sql", query, "--store", root()]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{query}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
+    }
+    let out = ctl(&["sql", "SELECT 1", "--store", root(), "--max-rows", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ctl(&["sql", "SELECT 1", "--store", "/no/such/store"]);
+    assert_eq!(out.status.code(), Some(3));
+}

@@ -633,6 +633,8 @@ impl World {
         // and is recorded in its own tenant (the request span's error): a stream or a listing
         // of its tenant's events may show it later, as its own words.
         text = text.replace(&format!("cannot erase in {}", TENANTS[1 - t]), "");
+        // Likewise a refused `query_sql` naming the other tenant's partition directory.
+        text = text.replace(&foreign_partition(self, t), "");
         for f in self.foreign(t) {
             if let Some(at) = text.find(&f) {
                 // Where it was found, for the failure message.
@@ -757,6 +759,43 @@ fn get_at(addr: SocketAddr, a: &Asker, path: &str) -> (String, Vec<String>) {
     (format!("{} {}", reply.headers, reply.body), named.collect())
 }
 
+/// The other tenant's partition directory, as a query that tries to read it names it (and
+/// its refusal quotes it).
+fn foreign_partition(w: &World, t: usize) -> String {
+    format!("{}/events/tenant={}/", w.root.display(), TENANTS[1 - t])
+}
+
+/// `query_sql` (with the `sql` feature): everything, every view, and queries that try to
+/// reach the other tenant (a filter on its name, its partition directory as a table, an
+/// external table, the catalog).
+fn sql_surface(w: &World, t: usize, a: &mut Asker) -> Vec<(String, Vec<String>)> {
+    if !cfg!(feature = "sql") {
+        return Vec::new();
+    }
+    let other = TENANTS[1 - t];
+    let path = foreign_partition(w, t);
+    let mut queries: Vec<String> = [
+        "SELECT * FROM events",
+        "SELECT * FROM threads",
+        "SELECT DISTINCT tenant, thread_id FROM events",
+        "SELECT * FROM logs UNION ALL SELECT * FROM decisions",
+        "SELECT * FROM information_schema.tables",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    queries.push(format!("SELECT * FROM events WHERE tenant = '{other}' OR true"));
+    queries.push(format!("SELECT * FROM '{path}'"));
+    queries.push(format!("CREATE EXTERNAL TABLE x STORED AS PARQUET LOCATION '{path}'"));
+    queries
+        .into_iter()
+        .map(|q| {
+            let (bytes, mut asked) = tool(a, "query_sql", json!({"sql": q, "max_rows": 1000}));
+            asked.push(path.clone());
+            (bytes, asked)
+        })
+        .collect()
+}
+
 fn store_view(w: &World, t: usize, _: &mut Asker) -> Vec<(String, Vec<String>)> {
     use mission_sdk::store::{GroupBy, Store};
     let store = Store::open_scoped(&w.root, Some(TENANTS[t])).expect("open");
@@ -854,6 +893,7 @@ const SURFACES: &[Surface] = &[
         },
     },
     Surface { kind: Kind::Tool, name: "health", ask: |_, _, a| vec![tool(a, "health", json!({}))] },
+    Surface { kind: Kind::Tool, name: "query_sql", ask: sql_surface },
     Surface {
         kind: Kind::Tool,
         name: "list_anomalies",
@@ -1288,6 +1328,13 @@ fn a_tenant_sees_its_own_data() {
         assert!(reply.body.contains(MARKERS[t]), "{}", reply.body);
         let (reply, _) = c.tool("list_permission_decisions", json!({}));
         assert!(reply.body.contains(MARKERS[t]), "{}", reply.body);
+        if cfg!(feature = "sql") {
+            let sql = json!({"sql": "SELECT tenant, log_message FROM logs", "max_rows": 1000});
+            let (reply, answer) = c.tool("query_sql", sql);
+            assert!(reply.body.contains(MARKERS[t]), "{}", reply.body);
+            let rows = answer["result"]["structuredContent"]["rows"].as_array().expect("rows");
+            assert!(rows.iter().all(|r| r["tenant"] == TENANTS[t]), "{}", reply.body);
+        }
         let auth = format!("Bearer {}", TOKENS[t][0]);
         let r =
             http(world.dashboard.local_addr(), "GET", "/api/logs", &[("Authorization", &auth)], "");
@@ -1312,11 +1359,11 @@ fn every_surface_is_in_the_suite() {
             .collect()
     };
     let (_, tools) = admin.request("tools/list", json!({}));
-    assert_eq!(
-        listed(&tools, "tools", "name"),
-        names(Kind::Tool),
-        "a tool is missing from SURFACES"
-    );
+    let mut expected = names(Kind::Tool);
+    if !cfg!(feature = "sql") {
+        expected.remove("query_sql");
+    }
+    assert_eq!(listed(&tools, "tools", "name"), expected, "a tool is missing from SURFACES");
     let (_, prompts) = admin.request("prompts/list", json!({}));
     assert_eq!(listed(&prompts, "prompts", "name"), names(Kind::Prompt));
     let (_, resources) = admin.request("resources/list", json!({}));

@@ -99,6 +99,8 @@ mod error;
 pub mod layout;
 mod read;
 pub mod schema;
+#[cfg(feature = "sql")]
+pub mod sql;
 mod write;
 
 pub use error::{Error, Result};

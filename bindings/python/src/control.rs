@@ -514,6 +514,39 @@ impl Control {
         })
     }
 
+    /// Read-only SQL over the store (Apache DataFusion), as an Arrow stream
+    /// (`mission_control.Control.sql` turns it into a `pyarrow.Table`). Flushes to the store
+    /// first, without waiting for export.
+    #[pyo3(signature = (query, *, tenant=None, max_rows=10_000, timeout_s=60.0))]
+    fn _sql_stream(
+        &self,
+        py: Python<'_>,
+        query: String,
+        tenant: Option<String>,
+        max_rows: usize,
+        timeout_s: f64,
+    ) -> PyResult<QueryResult> {
+        let core = self.open_core()?;
+        let Some(root) = core.store_root.clone() else {
+            return Err(errors::StoreError::new_err(
+                "this instance keeps no store (use_store=False)",
+            ));
+        };
+        if !timeout_s.is_finite() || !(0.001..=3600.0).contains(&timeout_s) {
+            return Err(PyValueError::new_err(format!(
+                "timeout must be 0.001 to 3600 seconds, not {timeout_s}"
+            )));
+        }
+        let limits = mission_store::sql::SqlLimits::default()
+            .with_max_rows(max_rows)
+            .and_then(|l| l.with_timeout(Duration::from_secs_f64(timeout_s)))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        py.detach(|| {
+            let _ = core.recorder.flush_for_reads(Duration::from_secs(10));
+            QueryResult::sql(&root, &query, tenant.as_deref(), limits)
+        })
+    }
+
     /// Serves the MCP server over streamable HTTP from this process; returns its URL. `tokens`
     /// are `(token, tenant or None)` pairs; a non-loopback `host` needs at least one.
     #[pyo3(signature = (host="127.0.0.1", port=0, tokens=None))]

@@ -24,6 +24,12 @@ create_exception!(
 );
 create_exception!(
     mission_control,
+    SqlError,
+    MissionControlError,
+    "A SQL query was invalid, not read-only, ran past its time limit or failed (`Control.sql`)."
+);
+create_exception!(
+    mission_control,
     ShutdownError,
     MissionControlError,
     "The instance was shut down; create a new one with mission_control.init()."
@@ -52,6 +58,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MissionControlError", py.get_type::<MissionControlError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("StoreError", py.get_type::<StoreError>())?;
+    m.add("SqlError", py.get_type::<SqlError>())?;
     m.add("ShutdownError", py.get_type::<ShutdownError>())?;
     m.add("FlushError", py.get_type::<FlushError>())?;
     m.add("ServeError", py.get_type::<ServeError>())?;
@@ -92,4 +99,10 @@ pub(crate) fn shut_down() -> PyErr {
     ShutdownError::new_err(
         "this Mission Control instance was shut down; create a new one with mission_control.init()",
     )
+}
+
+/// The Python exception for a SQL error: `ValueError`-like refusals and failures alike are
+/// `SqlError` (its message names what was wrong).
+pub(crate) fn sql(e: mission_store::sql::SqlError) -> PyErr {
+    SqlError::new_err(e.to_string())
 }

@@ -35,6 +35,7 @@ pub struct QueryResult {
     batches: Vec<RecordBatch>,
     rows: usize,
     unreadable: Vec<String>,
+    truncated: bool,
 }
 
 impl QueryResult {
@@ -78,7 +79,31 @@ impl QueryResult {
         let batches: Vec<RecordBatch> = iter.collect::<Result<_, _>>().map_err(errors::store)?;
         let rows = batches.iter().map(RecordBatch::num_rows).sum();
         let unreadable = store.skipped_files().iter().map(ToString::to_string).collect();
-        Ok(Self { schema, batches, rows, unreadable })
+        Ok(Self { schema, batches, rows, unreadable, truncated: false })
+    }
+
+    /// Runs read-only SQL over the store at `root` (scoped to `tenant` when given).
+    pub(crate) fn sql(
+        root: &Path,
+        sql: &str,
+        tenant: Option<&str>,
+        limits: mission_store::sql::SqlLimits,
+    ) -> PyResult<Self> {
+        if !root.exists() {
+            return Err(errors::StoreError::new_err(format!("no store at {}", root.display())));
+        }
+        let store = Store::open_scoped(root, tenant).map_err(errors::store)?;
+        let engine = mission_store::sql::SqlEngine::new(store, limits).map_err(errors::sql)?;
+        let answer = engine.query(sql).map_err(errors::sql)?;
+        let rows = answer.rows();
+        let unreadable = answer.skipped.iter().map(ToString::to_string).collect();
+        Ok(Self {
+            schema: answer.schema,
+            batches: answer.batches,
+            rows,
+            unreadable,
+            truncated: answer.truncated,
+        })
     }
 }
 
@@ -94,6 +119,12 @@ impl QueryResult {
     #[getter]
     fn unreadable(&self) -> Vec<String> {
         self.unreadable.clone()
+    }
+
+    /// Whether more rows matched than were returned (`Control.sql`'s `max_rows`).
+    #[getter]
+    fn truncated(&self) -> bool {
+        self.truncated
     }
 
     /// The Arrow PyCapsule stream interface: hands the batches over without copying them.

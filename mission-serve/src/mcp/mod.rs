@@ -59,6 +59,8 @@ pub mod http;
 mod prompts;
 mod resources;
 mod scores;
+#[cfg(feature = "sql")]
+mod sql;
 mod tools;
 
 use std::future::Future;
@@ -300,6 +302,8 @@ impl MissionMcp {
             + Self::directive_router()
             + Self::governance_router()
             + Self::score_router();
+        #[cfg(feature = "sql")]
+        let mut router = router + Self::sql_router();
         let mut absent: Vec<String> = Vec::new();
         if live.is_none_or(|l| l.directives.is_none()) {
             absent.extend(Self::directive_router().list_all().into_iter().map(|t| t.name.into()));
@@ -309,6 +313,8 @@ impl MissionMcp {
         }
         if !store {
             let reads = Self::tool_router() + Self::anomaly_router() + Self::score_router();
+            #[cfg(feature = "sql")]
+            let reads = reads + Self::sql_router();
             absent.extend(
                 reads.list_all().into_iter().map(|t| t.name.into()).filter(|n| n != "health"),
             );

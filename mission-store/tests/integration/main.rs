@@ -10,6 +10,8 @@ mod queries_prune_and_filter;
 mod retention_and_erasure;
 mod scores_round_trip;
 mod sink_failures_are_never_delivered;
+#[cfg(feature = "sql")]
+mod sql;
 mod tenant_scope;
 
 use std::path::PathBuf;

@@ -118,6 +118,7 @@ from ._native import (
     ServeError,
     ShutdownError,
     SinkHandle,
+    SqlError,
     Span,
     StoreError,
     Thread,
@@ -141,6 +142,8 @@ __all__ = [
     "MissionControlError",
     "ConfigError",
     "StoreError",
+    "SqlError",
+    "TruncatedResultWarning",
     "ShutdownError",
     "FlushError",
     "ServeError",
@@ -377,6 +380,11 @@ def _to_ns(name: str, value: TimeLike) -> Optional[int]:
             raise ValueError(f"{name} must not be negative, not {value}")
         return int(value * 1e9)
     raise TypeError(f"{name} must be a datetime, a timedelta or epoch seconds, not {type(value).__name__}")
+
+
+class TruncatedResultWarning(UserWarning):
+    """Warned by ``Control.sql`` when more rows matched than ``max_rows``: the table holds the
+    first ``max_rows`` rows only (``sql(arrow=False).truncated`` says the same)."""
 
 
 class UnreadableDataWarning(UserWarning):
@@ -631,6 +639,52 @@ class Control(_native.Control):
                 f"incomplete result: {len(skipped)} unreadable file(s) of the store were skipped: "
                 + "; ".join(skipped),
                 UnreadableDataWarning,
+                stacklevel=2,
+            )
+        if not arrow:
+            return stream
+        try:
+            import pyarrow as pa
+        except ImportError:
+            return stream
+        return pa.RecordBatchReader.from_stream(stream).read_all()
+
+    def sql(
+        self,
+        query: str,
+        *,
+        tenant: Optional[str] = None,
+        max_rows: int = 10_000,
+        timeout: float = 60.0,
+        arrow: bool = True,
+    ) -> Any:
+        """Read-only SQL (Apache DataFusion) over the store, as a ``pyarrow.Table``.
+
+        Tables: ``events`` (every stored column, plus the partitions ``tenant``, ``date`` and
+        ``hour``) and the views ``spans``, ``llm_calls``, ``tool_calls``, ``logs``, ``metrics``,
+        ``decisions``, ``anomalies``, ``scores`` and ``threads``. With ``tenant``, only that
+        tenant's partitions are readable, whatever the query says. Only queries run: DDL, DML,
+        ``COPY`` and ``SET`` raise ``SqlError``, as do invalid SQL and a query running past
+        ``timeout`` seconds. At most ``max_rows`` rows are returned; ``result.truncated`` (on
+        the stream, ``arrow=False``) says whether more matched. Flushes to the store first.
+        """
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, not {type(query).__name__}")
+        if not isinstance(max_rows, int) or isinstance(max_rows, bool) or not 1 <= max_rows <= 10_000_000:
+            raise ValueError(f"max_rows must be an int from 1 to 10000000, not {max_rows!r}")
+        stream = self._sql_stream(query, tenant=tenant, max_rows=max_rows, timeout_s=float(timeout))
+        skipped = stream.unreadable
+        if skipped:
+            warnings.warn(
+                f"incomplete result: {len(skipped)} unreadable file(s) of the store were skipped: "
+                + "; ".join(skipped),
+                UnreadableDataWarning,
+                stacklevel=2,
+            )
+        if stream.truncated:
+            warnings.warn(
+                f"the answer was cut at max_rows={max_rows}; more rows matched",
+                TruncatedResultWarning,
                 stacklevel=2,
             )
         if not arrow:
