@@ -699,10 +699,15 @@ pub(crate) fn run_worker<T: Clone>(
     }
 }
 
+/// Encodes a batch for the spill.
+pub(crate) type EncodeFn<T> = Box<dyn Fn(&[T]) -> Vec<u8> + Send>;
+/// Decodes a spilled batch (or says why it cannot).
+pub(crate) type DecodeFn<T> = Box<dyn Fn(&[u8]) -> Result<Vec<T>, String> + Send>;
+
 /// Encodes a batch for the spill, and decodes it back.
 pub(crate) struct SpillCodec<T> {
-    pub(crate) encode: Box<dyn Fn(&[T]) -> Vec<u8> + Send>,
-    pub(crate) decode: Box<dyn Fn(&[u8]) -> Result<Vec<T>, String> + Send>,
+    pub(crate) encode: EncodeFn<T>,
+    pub(crate) decode: DecodeFn<T>,
 }
 
 /// A worker's spill: the directory, how its batches are encoded, and when to try the oldest

@@ -423,111 +423,6 @@ fn scan(path: &Path, seq: u64, start: u64, recovered: &mut Recovered) -> std::io
     Ok(segment)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("mission-spill-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
-    }
-
-    fn drain(spill: &mut Spill) -> Vec<(u64, Vec<u8>)> {
-        let mut out = Vec::new();
-        while let Some(head) = spill.head().expect("read") {
-            if let Head::Record { items, payload } = head {
-                out.push((items, payload));
-            }
-            spill.pop();
-        }
-        out
-    }
-
-    #[test]
-    fn records_come_back_in_order_and_across_a_reopen() {
-        let d = dir("order");
-        let (mut spill, found) = Spill::open(&d, MIN_SPILL_BYTES).expect("open");
-        assert_eq!(found, Recovered::default());
-        for i in 0..20u64 {
-            let done = spill.append(i + 1, &vec![i as u8; 1000]).expect("append");
-            assert!(done.written && done.dropped_records == 0, "{i}: {done:?}");
-        }
-        assert_eq!((spill.records(), spill.items()), (20, 210));
-        // Replay three, then "restart".
-        for _ in 0..3 {
-            assert!(matches!(spill.head(), Ok(Some(Head::Record { .. }))));
-            spill.pop();
-        }
-        drop(spill);
-        let (mut spill, found) = Spill::open(&d, MIN_SPILL_BYTES).expect("reopen");
-        assert_eq!((found.records, found.items, found.torn_records), (17, 210 - 6, 0));
-        let got = drain(&mut spill);
-        assert_eq!(got.iter().map(|(n, _)| *n).collect::<Vec<_>>(), (4..=20).collect::<Vec<_>>());
-        assert!(got.iter().all(|(n, p)| p.len() == 1000 && p[0] as u64 == n - 1));
-        assert!(spill.is_empty() && spill.bytes() == 0);
-        let _ = std::fs::remove_dir_all(&d);
-    }
-
-    #[test]
-    fn a_full_spill_drops_its_oldest_records_and_says_how_many() {
-        let d = dir("full");
-        let (mut spill, _) = Spill::open(&d, MIN_SPILL_BYTES).expect("open");
-        let (mut dropped_records, mut dropped_items) = (0, 0);
-        for i in 0..200u64 {
-            let done = spill.append(2, &[i as u8; 1000]).expect("append");
-            assert!(done.written);
-            dropped_records += done.dropped_records;
-            dropped_items += done.dropped_items;
-            assert!(spill.bytes() <= MIN_SPILL_BYTES, "{}", spill.bytes());
-        }
-        assert!(dropped_records > 0);
-        assert_eq!(dropped_records + spill.records(), 200);
-        assert_eq!(dropped_items, dropped_records * 2);
-        let got = drain(&mut spill);
-        // The newest survive, in order.
-        let first = 200 - got.len() as u64;
-        assert_eq!(first, dropped_records);
-        for (k, (_, p)) in got.iter().enumerate() {
-            assert_eq!(u64::from(p[0]), (first + k as u64) % 256);
-        }
-        // Larger than the whole spill: not written.
-        let big = spill.append(1, &vec![0; MIN_SPILL_BYTES as usize]).expect("append");
-        assert!(!big.written);
-        let _ = std::fs::remove_dir_all(&d);
-    }
-
-    #[test]
-    fn a_torn_tail_and_a_bad_crc_are_counted_and_the_rest_is_read() {
-        let d = dir("torn");
-        let (mut spill, _) = Spill::open(&d, MIN_SPILL_BYTES).expect("open");
-        for i in 0..5u8 {
-            spill.append(1, &[i; 100]).expect("append");
-        }
-        drop(spill);
-        let seg = segment_path(&d, 0);
-        let mut bytes = std::fs::read(&seg).expect("read");
-        // Flip a payload byte of the second record; cut the last record in half.
-        bytes[116 + 16 + 5] ^= 0xff;
-        bytes.truncate(bytes.len() - 60);
-        std::fs::write(&seg, &bytes).expect("write");
-        let (mut spill, found) = Spill::open(&d, MIN_SPILL_BYTES).expect("reopen");
-        assert_eq!((found.records, found.items, found.torn_records), (3, 3, 2));
-        let got = drain(&mut spill);
-        assert_eq!(got.iter().map(|(_, p)| p[0]).collect::<Vec<_>>(), [0, 2, 3]);
-        // Another exporter on the same directory is refused while this one holds it.
-        let err = Spill::open(&d, MIN_SPILL_BYTES).expect_err("locked");
-        assert!(err.contains("in use"), "{err}");
-        drop(spill);
-        // Garbage in a segment is no panic either: one torn record, and the file is dropped.
-        std::fs::write(segment_path(&d, 7), b"not a spill segment at all").expect("write");
-        let (spill, found) = Spill::open(&d, MIN_SPILL_BYTES).expect("reopen");
-        assert_eq!((found.records, found.torn_records), (0, 1));
-        assert!(spill.is_empty());
-        let _ = std::fs::remove_dir_all(&d);
-    }
-}
-
 /// How spans are written to the spill: one batch as an OTLP `ScopeSpans` message (protobuf),
 /// read back into the exporter's own spans with `scope`. Mission Control's spans carry no
 /// span events or links, so those are not written.
@@ -621,4 +516,146 @@ fn key_value(
         other => opentelemetry::Value::from(format!("{other:?}")),
     };
     Some(opentelemetry::KeyValue::new(kv.key, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mission-spill-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn drain(spill: &mut Spill) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(head) = spill.head().expect("read") {
+            if let Head::Record { items, payload } = head {
+                out.push((items, payload));
+            }
+            spill.pop();
+        }
+        out
+    }
+
+    #[test]
+    fn a_span_comes_back_from_the_spill_as_it_went_in() {
+        use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
+        let scope = opentelemetry::InstrumentationScope::builder("mission-control").build();
+        let span = opentelemetry_sdk::trace::SpanData {
+            span_context: SpanContext::new(
+                TraceId::from_bytes([7; 16]),
+                SpanId::from_bytes([8; 8]),
+                TraceFlags::SAMPLED,
+                false,
+                Default::default(),
+            ),
+            parent_span_id: SpanId::from_bytes([9; 8]),
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Client,
+            name: "chat gpt-4o".into(),
+            start_time: std::time::UNIX_EPOCH + std::time::Duration::from_nanos(1_234_567_891),
+            end_time: std::time::UNIX_EPOCH + std::time::Duration::from_nanos(2_234_567_891),
+            attributes: vec![
+                opentelemetry::KeyValue::new("gen_ai.request.model", "gpt-4o"),
+                opentelemetry::KeyValue::new("gen_ai.usage.input_tokens", 812_i64),
+                opentelemetry::KeyValue::new("gen_ai.usage.cost", 0.25),
+                opentelemetry::KeyValue::new("cached", true),
+            ],
+            dropped_attributes_count: 2,
+            events: Default::default(),
+            links: Default::default(),
+            status: Status::error("upstream 503"),
+            instrumentation_scope: scope.clone(),
+        };
+        let codec = span_codec(scope);
+        let bytes = (codec.encode)(std::slice::from_ref(&span));
+        let back = (codec.decode)(&bytes).expect("decodes");
+        assert_eq!(back, vec![span]);
+        assert!((codec.decode)(b"\xff\xff not protobuf").is_err());
+    }
+
+    #[test]
+    fn records_come_back_in_order_and_across_a_reopen() {
+        let d = dir("order");
+        let (mut spill, found) = Spill::open(&d, MIN_SPILL_BYTES).expect("open");
+        assert_eq!(found, Recovered::default());
+        for i in 0..20u64 {
+            let done = spill.append(i + 1, &vec![i as u8; 1000]).expect("append");
+            assert!(done.written && done.dropped_records == 0, "{i}: {done:?}");
+        }
+        assert_eq!((spill.records(), spill.items()), (20, 210));
+        // Replay three, then "restart".
+        for _ in 0..3 {
+            assert!(matches!(spill.head(), Ok(Some(Head::Record { .. }))));
+            spill.pop();
+        }
+        drop(spill);
+        let (mut spill, found) = Spill::open(&d, MIN_SPILL_BYTES).expect("reopen");
+        assert_eq!((found.records, found.items, found.torn_records), (17, 210 - 6, 0));
+        let got = drain(&mut spill);
+        assert_eq!(got.iter().map(|(n, _)| *n).collect::<Vec<_>>(), (4..=20).collect::<Vec<_>>());
+        assert!(got.iter().all(|(n, p)| p.len() == 1000 && p[0] as u64 == n - 1));
+        assert!(spill.is_empty() && spill.bytes() == 0);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_full_spill_drops_its_oldest_records_and_says_how_many() {
+        let d = dir("full");
+        let (mut spill, _) = Spill::open(&d, MIN_SPILL_BYTES).expect("open");
+        let (mut dropped_records, mut dropped_items) = (0, 0);
+        for i in 0..200u64 {
+            let done = spill.append(2, &[i as u8; 1000]).expect("append");
+            assert!(done.written);
+            dropped_records += done.dropped_records;
+            dropped_items += done.dropped_items;
+            assert!(spill.bytes() <= MIN_SPILL_BYTES, "{}", spill.bytes());
+        }
+        assert!(dropped_records > 0);
+        assert_eq!(dropped_records + spill.records(), 200);
+        assert_eq!(dropped_items, dropped_records * 2);
+        let got = drain(&mut spill);
+        // The newest survive, in order.
+        let first = 200 - got.len() as u64;
+        assert_eq!(first, dropped_records);
+        for (k, (_, p)) in got.iter().enumerate() {
+            assert_eq!(u64::from(p[0]), (first + k as u64) % 256);
+        }
+        // Larger than the whole spill: not written.
+        let big = spill.append(1, &vec![0; MIN_SPILL_BYTES as usize]).expect("append");
+        assert!(!big.written);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_torn_tail_and_a_bad_crc_are_counted_and_the_rest_is_read() {
+        let d = dir("torn");
+        let (mut spill, _) = Spill::open(&d, MIN_SPILL_BYTES).expect("open");
+        for i in 0..5u8 {
+            spill.append(1, &[i; 100]).expect("append");
+        }
+        drop(spill);
+        let seg = segment_path(&d, 0);
+        let mut bytes = std::fs::read(&seg).expect("read");
+        // Flip a payload byte of the second record; cut the last record in half.
+        bytes[116 + 16 + 5] ^= 0xff;
+        bytes.truncate(bytes.len() - 60);
+        std::fs::write(&seg, &bytes).expect("write");
+        let (mut spill, found) = Spill::open(&d, MIN_SPILL_BYTES).expect("reopen");
+        assert_eq!((found.records, found.items, found.torn_records), (3, 3, 2));
+        let got = drain(&mut spill);
+        assert_eq!(got.iter().map(|(_, p)| p[0]).collect::<Vec<_>>(), [0, 2, 3]);
+        // Another exporter on the same directory is refused while this one holds it.
+        let err = Spill::open(&d, MIN_SPILL_BYTES).expect_err("locked");
+        assert!(err.contains("in use"), "{err}");
+        drop(spill);
+        // Garbage in a segment is no panic either: one torn record, and the file is dropped.
+        std::fs::write(segment_path(&d, 7), b"not a spill segment at all").expect("write");
+        let (spill, found) = Spill::open(&d, MIN_SPILL_BYTES).expect("reopen");
+        assert_eq!((found.records, found.torn_records), (0, 1));
+        assert!(spill.is_empty());
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
