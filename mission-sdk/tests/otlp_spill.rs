@@ -317,6 +317,35 @@ fn a_new_exporter_replays_what_was_left_skipping_a_torn_tail() {
 }
 
 #[test]
+fn a_spill_that_can_no_longer_be_written_is_counted_not_silent() {
+    let (store, base) = (TempDir::new("spill-gone-store"), TempDir::new("spill-gone"));
+    let spill = base.0.join("spill");
+    let mut receiver = Receiver::start();
+    receiver.stop();
+    let config = config(&receiver.url(), &spill).with_spill_max_bytes(64 * 1024);
+    let control = control(config, &store.0);
+    record(&control, 0, 10);
+    wait_for(&control, "10 spans spilled", |s| s.spilled == 10 && s.queued == 0);
+    // The directory goes away and a file takes its place: no new segment can be made.
+    std::fs::remove_dir_all(&spill).expect("remove");
+    std::fs::write(&spill, b"in the way").expect("write");
+    record(&control, 10, 500);
+    let s = wait_for(&control, "a failed spill write", |s| {
+        s.dropped_spill_error > 0 && s.queued == 0 && s.spilled + s.dropped_spill_error >= 500
+    });
+    let why = s.last_error.clone().unwrap_or_default();
+    assert!(why.contains("spill"), "{why}");
+    assert!(!s.healthy, "{s:#?}");
+    receiver.restart(UP);
+    let s = wait_for(&control, "the spill emptied", |s| s.spill_queued == 0 && s.queued == 0);
+    // Every span is exported or counted as lost; none vanished.
+    assert_eq!(s.accepted, s.exported + s.dropped_spill_error + s.dropped_spill_full, "{s:#?}");
+    assert_eq!(tool_spans(&receiver).len() as u64, s.exported, "{s:#?}");
+    control.shutdown();
+    let _ = std::fs::remove_file(&spill);
+}
+
+#[test]
 fn spill_settings_are_checked_when_the_exporter_is_made() {
     let dir = TempDir::new("spill-settings");
     let base = || OtlpConfig::http("http://127.0.0.1:9").with_spill_dir(dir.0.join("spill"));
