@@ -7,8 +7,8 @@
 //! - `spill_write`: the port refuses connections; timed from the first span recorded until the
 //!   exporter counts every span `spilled` (encoding, framing, CRC, the write of each segment).
 //! - `spill_replay`: the spans are spilled first (not timed), then a receiver answering 200
-//!   starts on the port; timed until every span is `replayed` (reading, checking, decoding and
-//!   sending each batch, one request at a time).
+//!   starts on the port and a flush starts the replay at once; timed until every span is
+//!   `replayed` (reading, checking, decoding and sending each batch, one request at a time).
 //!
 //! Run: `cargo bench -p mission-benches --bench spill` (`-- --quick` for a smoke run).
 //! Results: `benches/RESULTS.md`.
@@ -73,10 +73,15 @@ fn control(addr: SocketAddr, spill: &Path, store: &Path) -> MissionControl {
         .with_metrics(false)
         .with_batch_size(512)
         .with_batch_delay(Duration::from_millis(5))
-        .with_flush_timeout(Duration::from_secs(1))
+        .with_flush_timeout(Duration::from_secs(60))
         .with_spill_dir(spill);
+    // Blocking backpressure: every span reaches the exporter, none is dropped by the recorder.
+    let mut recorder = mission_core::RecorderConfig::default();
+    recorder.backpressure = mission_core::Backpressure::Block { timeout: Duration::from_secs(60) };
     MissionControl::builder()
         .ignore_environment()
+        .with_recorder_config(recorder)
+        .without_store()
         .with_store_root(store)
         .without_models()
         .with_otlp(otlp)
@@ -86,7 +91,7 @@ fn control(addr: SocketAddr, spill: &Path, store: &Path) -> MissionControl {
 
 fn wait_for(control: &MissionControl, done: impl Fn(&OtlpStats) -> bool) {
     let reader = control.otlp_stats_reader().expect("export is on");
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while !done(&reader.stats()) {
         assert!(Instant::now() < deadline, "stuck: {:#?}", reader.stats());
         std::thread::sleep(Duration::from_micros(200));
@@ -99,6 +104,9 @@ fn record(control: &MissionControl) {
         drop(thread.tool_call(if i % 2 == 0 { "web_search" } else { "read_file" }));
     }
     std::mem::forget(thread);
+    control.flush_for_reads().expect("the pipeline drains");
+    let accepted = control.otlp_stats_reader().expect("on").stats().accepted;
+    assert_eq!(accepted, SPANS as u64, "every span reached the exporter");
 }
 
 fn fresh(name: &str, n: &mut u64) -> (PathBuf, PathBuf) {
@@ -140,6 +148,9 @@ fn spill(c: &mut Criterion) {
                 wait_for(&control, |s| s.spilled == SPANS as u64 && s.queued == 0);
                 let started = Instant::now();
                 receive(addr);
+                // A flush tries the spill at once (no backoff left to wait out) and returns
+                // when it is empty.
+                control.flush().expect("the backend is up");
                 wait_for(&control, |s| s.replayed == SPANS as u64 && s.spill_queued == 0);
                 total += started.elapsed();
                 control.shutdown();
