@@ -34,6 +34,32 @@
 //!   signal until a request of that signal succeeds again, and for good once anything was
 //!   dropped.
 //!
+//! # Spill: spans on disk while the backend is down
+//!
+//! Without a spill, spans the memory queue cannot hold while the backend is down are dropped
+//! (counted). With [`OtlpConfig::with_spill_dir`] a span batch the backend fails to take (no
+//! answer, 408, 429, 5xx) is written at once to a bounded directory of append-only segment
+//! files ([`spill`]: length- and CRC-framed records) instead of being retried in memory, and
+//! every newer batch goes behind it while anything waits there; the oldest spilled batch is
+//! tried with backoff (or after the backend's `Retry-After`, or at once when a flush begins)
+//! and taken off the spill when the backend settles it, so batches arrive **in order**.
+//!
+//! - **Exactly once within a process life**: a spilled batch is sent until the backend
+//!   acknowledges (or rejects) it, then never again. **At least once across restarts**: an
+//!   exporter started on the same directory replays what was left (counted in
+//!   [`OtlpStats::spill_recovered`]) before anything newer; a batch the backend acknowledged
+//!   just before the process was killed may be sent again. At shutdown, what a failing backend
+//!   did not take is spilled for the next exporter rather than dropped.
+//! - **Bounded**: [`OtlpConfig::spill_max_bytes`] (default 256 MiB); when full, the oldest
+//!   spilled batches are dropped ([`OtlpStats::dropped_spill_full`]). Spilled batches do not
+//!   expire with the retry window.
+//! - **Never silent**: a directory that cannot be created, locked or written is an
+//!   [`Error::Config`](crate::Error::Config) naming `spill_dir` when the sink is made; a write
+//!   or read failing later is counted in [`OtlpStats::dropped_spill_error`]; a record torn by
+//!   a kill during a write is skipped and counted in [`OtlpStats::spill_torn_records`].
+//! - Spans only: log records and metrics are not spilled (metrics are cumulative and carried
+//!   by the next export anyway).
+//!
 //! Attribute names follow the GenAI semantic conventions as of semconv 1.37 (kept here as our
 //! own constants: the `opentelemetry-semantic-conventions` GenAI constants are experimental).
 //! Cost has no standard name yet; we export it as `gen_ai.usage.cost` (US dollars).
@@ -64,6 +90,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLink
 
 pub mod delivery;
 mod metrics;
+pub mod spill;
 
 pub use delivery::OtlpStats;
 
@@ -71,8 +98,8 @@ pub use delivery::OtlpStats;
 /// event of another tenant than the resource's).
 pub const TENANT_ATTRIBUTE: &str = "mission.tenant";
 use delivery::{
-    AnswerSlot, ExportFn, ObservingClient, Shared, Signal, Timing, classify_grpc, classify_http,
-    run_worker,
+    AnswerSlot, ExportFn, ObservingClient, Shared, Signal, SpillWorker, Timing, classify_grpc,
+    classify_http, run_worker,
 };
 use metrics::{GenAiMetrics, bounded};
 
@@ -159,6 +186,16 @@ pub struct OtlpConfig {
     /// A PEM file of CA certificates trusted for an `https://` endpoint besides the system's
     /// roots (a collector behind a private CA). See [`crate::tls`].
     pub ca_file: Option<std::path::PathBuf>,
+    /// A directory where span batches the backend does not take wait on disk, to be replayed
+    /// oldest first when it takes them again; `None` (the default): no spill, a failing batch
+    /// is retried in memory for [`retry_window`](Self::retry_window). See
+    /// [Spill](self#spill-spans-on-disk-while-the-backend-is-down). Spans only: log records
+    /// and metrics are never spilled.
+    pub spill_dir: Option<std::path::PathBuf>,
+    /// Most bytes the spill's files take; when a new batch would pass it the oldest spilled
+    /// batches are dropped and counted in [`OtlpStats::dropped_spill_full`] (default 256 MiB;
+    /// 64 KiB to 1 TiB).
+    pub spill_max_bytes: u64,
 }
 
 /// Builder methods: start from a constructor or [`Default`] and set what differs.
@@ -265,6 +302,8 @@ impl OtlpConfig {
             metrics: None,
             headers: Vec::new(),
             ca_file: None,
+            spill_dir: None,
+            spill_max_bytes: spill::DEFAULT_SPILL_BYTES,
         }
     }
 
@@ -317,6 +356,19 @@ impl OtlpConfig {
             .map(std::path::PathBuf::from)
     }
 
+    /// This configuration spilling span batches the backend does not take to `dir` (see
+    /// [`spill_dir`](Self::spill_dir)).
+    pub fn with_spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets [`spill_max_bytes`](Self::spill_max_bytes).
+    pub fn with_spill_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.spill_max_bytes = max_bytes;
+        self
+    }
+
     /// This configuration trusting the CA certificates in `path` (PEM) as well.
     pub fn with_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.ca_file = Some(path.into());
@@ -343,6 +395,17 @@ impl OtlpConfig {
                 "queue_capacity is {}; it must be from 1 to 10000000",
                 self.queue_capacity
             ));
+        }
+        if !(spill::MIN_SPILL_BYTES..=spill::MAX_SPILL_BYTES).contains(&self.spill_max_bytes) {
+            return Err(format!(
+                "spill_max_bytes is {}; it must be from {} (64 KiB) to {} (1 TiB)",
+                self.spill_max_bytes,
+                spill::MIN_SPILL_BYTES,
+                spill::MAX_SPILL_BYTES
+            ));
+        }
+        if self.spill_dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+            return Err("spill_dir is empty; name a directory, or leave it unset".into());
         }
         if !(1..=self.queue_capacity).contains(&self.batch_size) {
             return Err(format!(
@@ -549,6 +612,7 @@ fn spawn_worker<T, B>(
     name: &str,
     config: OtlpConfig,
     shared: Arc<Shared<T>>,
+    spill: Option<SpillWorker<T>>,
     build: B,
 ) -> crate::Result<JoinHandle<()>>
 where
@@ -583,7 +647,7 @@ where
                 batch_delay: config.batch_delay,
                 retry_window: config.retry_window,
             };
-            run_worker(timing, &shared, export);
+            run_worker(timing, &shared, export, spill);
         })
         .map_err(|source| crate::Error::Start { what: "OTLP exporter", source })?;
     match ready_rx.recv() {
@@ -646,10 +710,20 @@ impl OtlpSink {
         let span_resource = resource.clone();
         let span_ca = ca.clone();
         if traces_on {
+            let spill = match &config.spill_dir {
+                Some(dir) => {
+                    let (store, recovered) =
+                        spill::Spill::open(dir, config.spill_max_bytes).map_err(bad)?;
+                    let codec = spill::span_codec(scope.clone());
+                    Some(SpillWorker::new(store, recovered, codec, &spans.counters))
+                }
+                None => None,
+            };
             workers.push(spawn_worker(
                 "mission-otlp-spans",
                 config.clone(),
                 spans.clone(),
+                spill,
                 move |runtime, config| {
                     let answer = AnswerSlot::default();
                     let mut exporter = signal_exporter!(
@@ -678,6 +752,7 @@ impl OtlpSink {
                 "mission-otlp-logs",
                 config.clone(),
                 logs.clone(),
+                None,
                 move |runtime, config| {
                     let answer = AnswerSlot::default();
                     let mut exporter = signal_exporter!(

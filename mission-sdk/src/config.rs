@@ -74,7 +74,8 @@ pub struct MissionConfig {
     /// [`redact::is_content_key`](crate::redact::is_content_key)) are replaced by
     /// `[content omitted]` before anything is stored, exported, streamed or aggregated.
     pub capture_content: Option<Vec<String>>,
-    /// OTLP export (`MISSION_OTLP_ENDPOINT`, `MISSION_OTLP_PROTOCOL` and the standard
+    /// OTLP export (`MISSION_OTLP_ENDPOINT`, `MISSION_OTLP_PROTOCOL`, `MISSION_OTLP_SPILL_DIR`
+    /// and the standard
     /// `OTEL_{TRACES,LOGS,METRICS}_EXPORTER=none`); see [`OtlpSettings`].
     pub otlp: Option<OtlpSettings>,
 }
@@ -353,6 +354,23 @@ impl MissionConfig {
             ),
             None => None,
         };
+        let mut otlp = OtlpSettings::from_env_with(&var);
+        if let Some(v) = var("MISSION_OTLP_SPILL_MAX_BYTES") {
+            let range = OTLP_SPILL_BYTES_RANGE;
+            let n =
+                v.trim().parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                    bad(
+                        "MISSION_OTLP_SPILL_MAX_BYTES",
+                        format!(
+                            "field `spill_max_bytes`: {v:?} is not a number of bytes from {} \
+                         (64 KiB) to {} (1 TiB)",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                })?;
+            otlp.get_or_insert_default().spill_max_bytes = Some(n);
+        }
         Ok(Self {
             in_flight_after,
             log_level,
@@ -374,7 +392,7 @@ impl MissionConfig {
             compliance: var("MISSION_COMPLIANCE").map(|v| list(&v).map(String::from).collect()),
             capture_content: var("MISSION_CAPTURE_CONTENT")
                 .map(|v| list(&v).map(String::from).collect()),
-            otlp: OtlpSettings::from_env_with(&var),
+            otlp,
         })
     }
 
@@ -408,6 +426,10 @@ impl MissionConfig {
     }
 }
 
+/// The range of `[otlp] spill_max_bytes` (`MISSION_OTLP_SPILL_MAX_BYTES`): 64 KiB to 1 TiB, as
+/// the exporter checks it.
+pub const OTLP_SPILL_BYTES_RANGE: std::ops::RangeInclusive<u64> = 64 * 1024..=1 << 40;
+
 /// OTLP export settings of a configuration file (`[otlp]`) or the environment. In code,
 /// `MissionControlBuilder::with_otlp` takes a whole `OtlpConfig` (feature `otlp`), whose
 /// signal switches still default to these.
@@ -436,6 +458,13 @@ pub struct OtlpSettings {
     pub logs: Option<bool>,
     /// Export the GenAI metrics (default on; `OTEL_METRICS_EXPORTER=none` turns it off).
     pub metrics: Option<bool>,
+    /// A directory where span batches the backend does not take wait on disk and are
+    /// replayed in order when it returns (`MISSION_OTLP_SPILL_DIR`; default: no spill). See
+    /// `mission_export::otlp::OtlpConfig::spill_dir`.
+    pub spill_dir: Option<std::path::PathBuf>,
+    /// Most bytes the spill takes; the oldest spilled batches are dropped (counted) past it
+    /// (`MISSION_OTLP_SPILL_MAX_BYTES`; default 256 MiB; 64 KiB to 1 TiB).
+    pub spill_max_bytes: Option<u64>,
 }
 
 /// Builder methods: start from a constructor or [`Default`] and set what differs.
@@ -469,6 +498,18 @@ impl OtlpSettings {
         self.metrics = metrics;
         self
     }
+
+    /// Sets [`spill_dir`](Self::spill_dir).
+    pub fn with_spill_dir(mut self, spill_dir: Option<std::path::PathBuf>) -> Self {
+        self.spill_dir = spill_dir;
+        self
+    }
+
+    /// Sets [`spill_max_bytes`](Self::spill_max_bytes).
+    pub fn with_spill_max_bytes(mut self, spill_max_bytes: Option<u64>) -> Self {
+        self.spill_max_bytes = spill_max_bytes;
+        self
+    }
 }
 
 impl OtlpSettings {
@@ -494,12 +535,27 @@ impl OtlpSettings {
         config.traces = self.traces;
         config.logs = self.logs;
         config.metrics = self.metrics;
+        self.fill_spill(&mut config);
         // The collector's CA (headers come from OTEL_EXPORTER_OTLP_HEADERS, which the
         // exporter reads itself).
         if use_environment {
             config.ca_file = crate::OtlpConfig::ca_file_from_env();
         }
         Ok(Some(config))
+    }
+
+    /// Gives `config` this spill when it has none: [`spill_dir`](Self::spill_dir), and
+    /// [`spill_max_bytes`](Self::spill_max_bytes) if set. A spill set in code is kept whole.
+    #[cfg(feature = "otlp")]
+    pub fn fill_spill(&self, config: &mut crate::OtlpConfig) {
+        if config.spill_dir.is_none()
+            && let Some(dir) = &self.spill_dir
+        {
+            config.spill_dir = Some(dir.clone());
+            if let Some(max) = self.spill_max_bytes {
+                config.spill_max_bytes = max;
+            }
+        }
     }
 
     /// Fills every field left unset in `self` from `other`.
@@ -510,6 +566,8 @@ impl OtlpSettings {
             traces: self.traces.or(other.traces),
             logs: self.logs.or(other.logs),
             metrics: self.metrics.or(other.metrics),
+            spill_dir: self.spill_dir.or(other.spill_dir),
+            spill_max_bytes: self.spill_max_bytes.or(other.spill_max_bytes),
         }
     }
 
@@ -524,6 +582,8 @@ impl OtlpSettings {
             traces: switch("OTEL_TRACES_EXPORTER"),
             logs: switch("OTEL_LOGS_EXPORTER"),
             metrics: switch("OTEL_METRICS_EXPORTER"),
+            spill_dir: var("MISSION_OTLP_SPILL_DIR").map(std::path::PathBuf::from),
+            spill_max_bytes: None,
         };
         (settings != Self::default()).then_some(settings)
     }
@@ -653,6 +713,38 @@ mod tests {
             MissionConfig::from_env_with(env(&[("OTEL_TRACES_EXPORTER", "zipkin")])).expect("env");
         assert_eq!(other.otlp, None, "an exporter we do not have is ignored");
         assert!(toml::from_str::<MissionConfig>("[otlp]\nlog = false\n").is_err());
+    }
+
+    #[test]
+    fn the_otlp_spill_comes_from_the_file_or_the_environment() {
+        let from_env = MissionConfig::from_env_with(env(&[
+            ("MISSION_OTLP_ENDPOINT", "http://collector:4318"),
+            ("MISSION_OTLP_SPILL_DIR", "/var/spool/mission"),
+        ]))
+        .expect("env");
+        for bad in ["1000", "lots", "1099511627777"] {
+            let err = MissionConfig::from_env_with(env(&[("MISSION_OTLP_SPILL_MAX_BYTES", bad)]))
+                .expect_err("out of range");
+            assert!(err.to_string().contains("MISSION_OTLP_SPILL_MAX_BYTES"), "{err}");
+        }
+        let r = MissionConfig::default().resolve(from_env.clone());
+        assert_eq!(r.otlp.spill_dir.as_deref(), Some(std::path::Path::new("/var/spool/mission")));
+        let file: MissionConfig =
+            toml::from_str("[otlp]\nspill_dir = \"spill\"\nspill_max_bytes = 1048576\n")
+                .expect("toml");
+        let r = file.resolve(from_env);
+        assert_eq!(r.otlp.spill_max_bytes, Some(1_048_576));
+        #[cfg(feature = "otlp")]
+        {
+            let config = r.otlp.to_otlp_config(false).expect("valid").expect("an endpoint");
+            assert!(config.spill_dir.is_some());
+            assert_eq!(config.spill_max_bytes, 1_048_576);
+            // A spill set in code is kept whole.
+            let mut code = crate::OtlpConfig::http("http://x:4318").with_spill_dir("mine");
+            r.otlp.fill_spill(&mut code);
+            assert_eq!(code.spill_dir.as_deref(), Some(std::path::Path::new("mine")));
+            assert_eq!(code.spill_max_bytes, 256 * 1024 * 1024);
+        }
     }
 
     #[test]

@@ -106,6 +106,8 @@ impl MissionControlBuilder {
     /// `[otlp] endpoint` or `MISSION_OTLP_ENDPOINT` (with `MISSION_OTLP_PROTOCOL=http|grpc`,
     /// default http) turns export on. Signals `config` leaves unset (`traces`, `logs`,
     /// `metrics`) are decided by the file's `[otlp]` section, then `OTEL_*_EXPORTER=none`.
+    /// A span spill `config` leaves unset comes from `[otlp] spill_dir` / `spill_max_bytes`
+    /// or `MISSION_OTLP_SPILL_DIR` / `MISSION_OTLP_SPILL_MAX_BYTES`.
     #[cfg(feature = "otlp")]
     pub fn with_otlp(mut self, config: crate::OtlpConfig) -> Self {
         self.otlp = Some(config);

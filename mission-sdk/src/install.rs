@@ -192,6 +192,7 @@ pub(crate) fn otlp(
     otlp.traces = decide(otlp.traces, settings.traces);
     otlp.logs = decide(otlp.logs, settings.logs);
     otlp.metrics = decide(otlp.metrics, settings.metrics);
+    settings.fill_spill(&mut otlp);
     let sink = crate::OtlpSink::new(otlp)?;
     let stats = sink.stats_reader();
     keeping.push(Box::new(sink));

@@ -135,7 +135,9 @@ pub use mission_export::tls;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
 pub use audit::{AuditError, AuditLog, AuditReport};
-pub use config::{MIN_RETENTION, MissionConfig, OtlpSettings, ResolvedConfig};
+pub use config::{
+    MIN_RETENTION, MissionConfig, OTLP_SPILL_BYTES_RANGE, OtlpSettings, ResolvedConfig,
+};
 #[cfg(feature = "models")]
 pub use control::MODEL_STATE_FILE;
 pub use control::{

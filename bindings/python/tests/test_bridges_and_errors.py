@@ -333,7 +333,7 @@ class _TracesOnlyBackend:
     """A plain-HTTP OTLP backend on loopback that takes traces and answers 405 on /v1/logs and
     /v1/metrics, as Arize Phoenix does; keeps the path of every request."""
 
-    def __init__(self):
+    def __init__(self, port=0):
         import http.server
         import threading
 
@@ -355,7 +355,7 @@ class _TracesOnlyBackend:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -385,6 +385,39 @@ def test_a_backend_that_takes_only_traces_never_fails_flush(tmp_path, switched_o
     else:
         assert otlp["logs"]["rejected"] == 1 and "405" in otlp["logs"]["last_rejection"], otlp
         assert not otlp["healthy"], otlp
+
+
+def test_spans_wait_in_the_otlp_spill_while_the_backend_is_down(tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on: connections are refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = mc.init(store=tmp_path / "store", otlp_endpoint=f"http://127.0.0.1:{port}", models=False,
+                otlp_logs=False, otlp_metrics=False, otlp_spill_dir=tmp_path / "spill",
+                otlp_spill_max_bytes=1 << 20)
+
+    def wait_for(done):
+        deadline = time.monotonic() + 60
+        while not done(c.health()["otlp"]["traces"]):
+            assert time.monotonic() < deadline, c.health()["otlp"]["traces"]
+            time.sleep(0.01)
+        return c.health()["otlp"]["traces"]
+
+    with c.thread(agent="support-bot") as thread:
+        with thread.llm_call("gpt-4o-mini", provider="openai"):
+            pass
+    traces = wait_for(lambda t: t["spilled"] == 2)
+    assert traces["spill_queued"] >= 1 and traces["exported"] == 0, traces
+    backend = _TracesOnlyBackend(port)
+    traces = wait_for(lambda t: t["replayed"] == 2 and t["exported"] == 2)
+    c.shutdown()
+    backend.close()
+    assert backend.paths == ["/v1/traces"], backend.paths
+    assert traces["spill_queued"] == 0 and traces["dropped_spill_full"] == 0, traces
+    with pytest.raises(mc.ConfigError, match="otlp_spill_max_bytes"):
+        mc.init(store=tmp_path / "y", otlp_endpoint="http://127.0.0.1:9", otlp_spill_max_bytes=1000)
 
 
 def test_otlp_signal_switches_must_be_bools(tmp_path):

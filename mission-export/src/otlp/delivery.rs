@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_http::HttpClient;
 
+use super::spill::{Head, Spill};
+
 /// First delay before retrying a failed batch; it doubles up to [`MAX_BACKOFF`].
 const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest delay between two attempts without a `Retry-After`.
@@ -52,7 +54,10 @@ impl Signal {
 
 /// Exact counters of one signal's exporter. For spans and log records,
 /// `queued + exported + rejected + dropped_queue_full + dropped_retry_expired +
-/// dropped_at_shutdown == accepted` once idle. Metric data points are not queued: a failed
+/// dropped_at_shutdown == accepted` once idle; with a spill (spans only),
+/// `queued + spill_queued_spans + exported + rejected + dropped_queue_full +
+/// dropped_retry_expired + dropped_at_shutdown + dropped_spill_full + dropped_spill_error ==
+/// accepted + spill_recovered` (a torn record's spans are not known, so not counted). Metric data points are not queued: a failed
 /// export is not retried (the next export carries the cumulative totals again), so for metrics
 /// `accepted` counts the points of every export attempted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -76,6 +81,29 @@ pub struct OtlpStats {
     /// Items dropped at shutdown because the backend was failing (shutdown does not wait for
     /// it; see [`OtlpConfig::flush_timeout`](super::OtlpConfig::flush_timeout)).
     pub dropped_at_shutdown: u64,
+    /// Spans written to the disk spill because the backend did not take them (see
+    /// [`OtlpConfig::spill_dir`](super::OtlpConfig::spill_dir)); 0 without a spill.
+    pub spilled: u64,
+    /// Spans read back from the spill and sent again (oldest first).
+    pub replayed: u64,
+    /// Batches waiting in the spill.
+    pub spill_queued: u64,
+    /// Spans in the batches waiting in the spill.
+    pub spill_queued_spans: u64,
+    /// Bytes of the spill's segment files.
+    pub spill_bytes: u64,
+    /// Spans found in the spill when the exporter started (left by an earlier one, replayed
+    /// first).
+    pub spill_recovered: u64,
+    /// Spans of the oldest spilled batches dropped to make room when the spill was full (and
+    /// of a batch larger than the whole spill).
+    pub dropped_spill_full: u64,
+    /// Spans lost because the spill could not be written or read back (the error is in
+    /// `last_error`).
+    pub dropped_spill_error: u64,
+    /// Records of the spill found torn (cut short when a process was killed while writing)
+    /// or corrupt; skipped.
+    pub spill_torn_records: u64,
     /// Export requests that failed or were rejected (each retry counts).
     pub failed_requests: u64,
     /// Requests answered 429 or 503 with a `Retry-After` that was honoured.
@@ -92,7 +120,8 @@ pub struct OtlpStats {
     pub last_rejection: Option<String>,
     /// Whether the last request succeeded (a partial success counts as success).
     pub backend_up: bool,
-    /// `false` while the last request failed, and once anything was dropped.
+    /// `false` while the last request failed, and once anything was dropped (or a torn
+    /// spill record found).
     pub healthy: bool,
 }
 
@@ -104,6 +133,15 @@ pub(crate) struct Counters {
     pub(crate) dropped_queue_full: AtomicU64,
     dropped_retry_expired: AtomicU64,
     dropped_at_shutdown: AtomicU64,
+    spilled: AtomicU64,
+    replayed: AtomicU64,
+    spill_queued: AtomicU64,
+    spill_queued_spans: AtomicU64,
+    spill_bytes: AtomicU64,
+    pub(crate) spill_recovered: AtomicU64,
+    dropped_spill_full: AtomicU64,
+    dropped_spill_error: AtomicU64,
+    pub(crate) spill_torn_records: AtomicU64,
     failed_requests: AtomicU64,
     /// Failed requests that will be retried (a flush stops waiting on them).
     retryable_failures: AtomicU64,
@@ -174,6 +212,11 @@ impl Counters {
             l(&self.dropped_retry_expired),
             l(&self.dropped_at_shutdown),
         );
+        let (dropped_spill_full, dropped_spill_error, spill_torn_records) = (
+            l(&self.dropped_spill_full),
+            l(&self.dropped_spill_error),
+            l(&self.spill_torn_records),
+        );
         OtlpStats {
             enabled,
             accepted: l(&self.accepted),
@@ -183,6 +226,15 @@ impl Counters {
             dropped_queue_full,
             dropped_retry_expired,
             dropped_at_shutdown,
+            spilled: l(&self.spilled),
+            replayed: l(&self.replayed),
+            spill_queued: l(&self.spill_queued),
+            spill_queued_spans: l(&self.spill_queued_spans),
+            spill_bytes: l(&self.spill_bytes),
+            spill_recovered: l(&self.spill_recovered),
+            dropped_spill_full,
+            dropped_spill_error,
+            spill_torn_records,
             failed_requests,
             throttled_requests: l(&self.throttled_requests),
             partial_successes: l(&self.partial_successes),
@@ -194,7 +246,10 @@ impl Counters {
                 || ((backend_up || failed_requests == 0)
                     && dropped_queue_full == 0
                     && dropped_retry_expired == 0
-                    && dropped_at_shutdown == 0),
+                    && dropped_at_shutdown == 0
+                    && dropped_spill_full == 0
+                    && dropped_spill_error == 0
+                    && spill_torn_records == 0),
         }
     }
 }
@@ -505,7 +560,9 @@ impl<T> Shared<T> {
         self.wake.notify_all();
         let mut queue = lock(&self.queue);
         loop {
-            let pending = queue.len() as u64 + c.in_batch.load(Ordering::Acquire);
+            let pending = queue.len() as u64
+                + c.in_batch.load(Ordering::Acquire)
+                + c.spill_queued_spans.load(Ordering::Acquire);
             if pending == 0 {
                 return Ok(());
             }
@@ -586,7 +643,17 @@ impl<T> Shared<T> {
 pub(crate) type ExportFn<'r, T> = Box<dyn Fn(Vec<T>) -> Outcome + 'r>;
 
 /// The exporter thread: batches, sends, retries what may succeed later, counts everything.
-pub(crate) fn run_worker<T: Clone>(timing: Timing, shared: &Shared<T>, export: ExportFn<'_, T>) {
+/// With a `spill`, a batch the backend does not take goes to the spill instead of being
+/// retried in memory (see [`run_spilling_worker`]).
+pub(crate) fn run_worker<T: Clone>(
+    timing: Timing,
+    shared: &Shared<T>,
+    export: ExportFn<'_, T>,
+    spill: Option<SpillWorker<T>>,
+) {
+    if let Some(spill) = spill {
+        return run_spilling_worker(timing, shared, export, spill);
+    }
     let c = &shared.counters;
     loop {
         let batch: Vec<T> = {
@@ -624,7 +691,280 @@ pub(crate) fn run_worker<T: Clone>(timing: Timing, shared: &Shared<T>, export: E
         let mut parts = vec![batch];
         let started = Instant::now();
         while let Some(part) = parts.pop() {
-            send_part(timing, started, shared, &export, part, &mut parts);
+            send_part(timing, started, shared, &export, part, &mut parts, None);
+        }
+        c.in_batch.store(0, Ordering::Release);
+        let _guard = lock(&shared.queue);
+        shared.idle.notify_all();
+    }
+}
+
+/// Encodes a batch for the spill.
+pub(crate) type EncodeFn<T> = Box<dyn Fn(&[T]) -> Vec<u8> + Send>;
+/// Decodes a spilled batch (or says why it cannot).
+pub(crate) type DecodeFn<T> = Box<dyn Fn(&[u8]) -> Result<Vec<T>, String> + Send>;
+
+/// Encodes a batch for the spill, and decodes it back.
+pub(crate) struct SpillCodec<T> {
+    pub(crate) encode: EncodeFn<T>,
+    pub(crate) decode: DecodeFn<T>,
+}
+
+/// A worker's spill: the directory, how its batches are encoded, and when to try the oldest
+/// one again.
+pub(crate) struct SpillWorker<T> {
+    store: Spill,
+    codec: SpillCodec<T>,
+    next_replay: Instant,
+    backoff: Duration,
+    /// `next_replay` is the backend's `Retry-After` (a flush does not cut it short).
+    retry_after: bool,
+    /// The flush generation of the last replay attempt: a new flush tries again at once.
+    seen_flush: u64,
+}
+
+impl<T: Clone> SpillWorker<T> {
+    /// A worker's spill over `store`, counting what [`Spill::open`] found in `counters`.
+    pub(crate) fn new(
+        store: Spill,
+        recovered: super::spill::Recovered,
+        codec: SpillCodec<T>,
+        counters: &Counters,
+    ) -> Self {
+        counters.spill_recovered.fetch_add(recovered.items, Ordering::AcqRel);
+        counters.spill_torn_records.fetch_add(recovered.torn_records, Ordering::AcqRel);
+        let spill = Self {
+            store,
+            codec,
+            next_replay: Instant::now(),
+            backoff: INITIAL_BACKOFF,
+            retry_after: false,
+            seen_flush: 0,
+        };
+        spill.gauges(counters);
+        spill
+    }
+
+    fn gauges(&self, c: &Counters) {
+        c.spill_queued.store(self.store.records(), Ordering::Release);
+        c.spill_queued_spans.store(self.store.items(), Ordering::Release);
+        c.spill_bytes.store(self.store.bytes(), Ordering::Release);
+    }
+
+    /// Whether to try the oldest spilled batch now: its time came, or a flush began since the
+    /// last try (unless the backend asked for a delay).
+    fn due(&self, shared: &Shared<T>, now: Instant) -> bool {
+        !self.store.is_empty()
+            && (now >= self.next_replay
+                || (!self.retry_after
+                    && shared.flush_generation.load(Ordering::Acquire) != self.seen_flush))
+    }
+
+    /// Writes `parts` (oldest first) to the spill, counting what is spilled, what the bound
+    /// drops and what cannot be written.
+    fn append(&mut self, shared: &Shared<T>, parts: impl Iterator<Item = Vec<T>>) {
+        let c = &shared.counters;
+        for part in parts {
+            let n = part.len() as u64;
+            if n == 0 {
+                continue;
+            }
+            let payload = (self.codec.encode)(&part);
+            match self.store.append(n, &payload) {
+                Ok(done) => {
+                    c.dropped_spill_full.fetch_add(done.dropped_items, Ordering::AcqRel);
+                    if done.written {
+                        c.spilled.fetch_add(n, Ordering::AcqRel);
+                    } else {
+                        c.dropped_spill_full.fetch_add(n, Ordering::AcqRel);
+                    }
+                }
+                Err(e) => {
+                    c.dropped_spill_error.fetch_add(n, Ordering::AcqRel);
+                    *lock(&c.last_error) = Some(format!("cannot write to the spill: {e}"));
+                }
+            }
+        }
+        self.gauges(c);
+        shared.idle.notify_all();
+    }
+
+    /// The backend failed: the next try after `after`, else after the backoff.
+    fn schedule(&mut self, shared: &Shared<T>, after: Option<Duration>) {
+        let now = Instant::now();
+        self.retry_after = after.is_some();
+        shared.throttled.store(self.retry_after, Ordering::Release);
+        match after {
+            Some(delay) => self.next_replay = now + delay,
+            None => {
+                self.next_replay = now + self.backoff;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+
+    /// Takes the oldest record off the spill; the spans that were in it (0 for a record
+    /// counted corrupt already).
+    fn pop(&mut self) -> u64 {
+        let before = self.store.items();
+        self.store.pop();
+        before.saturating_sub(self.store.items())
+    }
+
+    /// Sends the oldest spilled batch once: taken off the spill when the backend settled it
+    /// (exported or rejected); kept, and tried again later, when it failed.
+    fn replay_one(&mut self, timing: Timing, shared: &Shared<T>, export: &ExportFn<'_, T>) {
+        let c = &shared.counters;
+        self.seen_flush = shared.flush_generation.load(Ordering::Acquire);
+        self.retry_after = false;
+        shared.throttled.store(false, Ordering::Release);
+        let head = match self.store.head() {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(e) => {
+                let lost = self.pop();
+                c.dropped_spill_error.fetch_add(lost, Ordering::AcqRel);
+                *lock(&c.last_error) = Some(format!("cannot read the spill: {e}"));
+                self.gauges(c);
+                return;
+            }
+        };
+        let payload = match head {
+            Head::Corrupt { counted, .. } => {
+                if !counted {
+                    c.spill_torn_records.fetch_add(1, Ordering::AcqRel);
+                }
+                let lost = self.pop();
+                c.dropped_spill_error.fetch_add(lost, Ordering::AcqRel);
+                self.gauges(c);
+                return;
+            }
+            Head::Record { items, payload } => (items, payload),
+        };
+        let mut batch = match (self.codec.decode)(&payload.1) {
+            Ok(batch) if batch.len() as u64 == payload.0 => batch,
+            Ok(batch) => {
+                let lost = self.pop();
+                c.dropped_spill_error.fetch_add(lost, Ordering::AcqRel);
+                *lock(&c.last_error) = Some(format!(
+                    "a spilled batch of {} spans decoded to {}",
+                    payload.0,
+                    batch.len()
+                ));
+                self.gauges(c);
+                return;
+            }
+            Err(e) => {
+                let lost = self.pop();
+                c.dropped_spill_error.fetch_add(lost, Ordering::AcqRel);
+                *lock(&c.last_error) = Some(format!("cannot decode a spilled batch: {e}"));
+                self.gauges(c);
+                return;
+            }
+        };
+        let n = batch.len() as u64;
+        let outcome = export(batch.clone());
+        if let Outcome::TooLarge { why } = &outcome
+            && batch.len() > 1
+        {
+            // Split in halves sent from memory (with the retry window): spilled again they
+            // would go behind newer batches.
+            c.split_requests.fetch_add(1, Ordering::Relaxed);
+            c.failed(why.clone());
+            c.in_batch.fetch_add(n, Ordering::AcqRel);
+            self.pop();
+            c.replayed.fetch_add(n, Ordering::AcqRel);
+            self.gauges(c);
+            let second = batch.split_off(batch.len() / 2);
+            let mut parts = vec![second, batch];
+            let started = Instant::now();
+            while let Some(part) = parts.pop() {
+                send_part(timing, started, shared, export, part, &mut parts, None);
+            }
+            return;
+        }
+        match shared.record(n, outcome) {
+            None => {
+                self.pop();
+                c.replayed.fetch_add(n, Ordering::AcqRel);
+                self.backoff = INITIAL_BACKOFF;
+                self.next_replay = Instant::now();
+                self.gauges(c);
+                shared.idle.notify_all();
+            }
+            Some(after) => self.schedule(shared, after),
+        }
+    }
+}
+
+/// The exporter thread with a spill: while the spill holds anything, new batches are written
+/// behind it (so order is kept) and the oldest spilled batch is tried with backoff (or after
+/// the backend's `Retry-After`, or at once when a flush begins); while it is empty, batches are
+/// sent as without a spill, except that one the backend fails to take is spilled at once
+/// instead of retried in memory. At shutdown what is in memory is spilled rather than dropped,
+/// for the next exporter on the same directory.
+fn run_spilling_worker<T: Clone>(
+    timing: Timing,
+    shared: &Shared<T>,
+    export: ExportFn<'_, T>,
+    mut spill: SpillWorker<T>,
+) {
+    let c = &shared.counters;
+    let mut last_take = Instant::now();
+    loop {
+        let batch: Vec<T> = {
+            let mut queue = lock(&shared.queue);
+            loop {
+                let now = Instant::now();
+                let closing = shared.closing.load(Ordering::Acquire);
+                let flush = shared.flush_requested.load(Ordering::Acquire);
+                if queue.is_empty() {
+                    last_take = now;
+                    if flush || closing {
+                        shared.flush_requested.store(false, Ordering::Release);
+                        shared.idle.notify_all();
+                        if closing {
+                            drop(queue);
+                            shared.exit();
+                            return;
+                        }
+                    }
+                } else if queue.len() >= timing.batch_size
+                    || closing
+                    || flush
+                    || now >= last_take + timing.batch_delay
+                {
+                    break;
+                }
+                if !closing && spill.due(shared, now) {
+                    drop(queue);
+                    spill.replay_one(timing, shared, &export);
+                    queue = lock(&shared.queue);
+                    continue;
+                }
+                let mut until = last_take + timing.batch_delay.max(Duration::from_millis(1));
+                if !spill.store.is_empty() && !closing {
+                    until = until.min(spill.next_replay);
+                }
+                queue = shared
+                    .wake
+                    .wait_timeout(queue, until.saturating_duration_since(now))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+            let n = queue.len().min(timing.batch_size);
+            c.in_batch.store(n as u64, Ordering::Release);
+            queue.drain(..n).collect()
+        };
+        last_take = Instant::now();
+        if spill.store.is_empty() {
+            let mut parts = vec![batch];
+            let started = Instant::now();
+            while let Some(part) = parts.pop() {
+                send_part(timing, started, shared, &export, part, &mut parts, Some(&mut spill));
+            }
+        } else {
+            spill.append(shared, std::iter::once(batch));
         }
         c.in_batch.store(0, Ordering::Release);
         let _guard = lock(&shared.queue);
@@ -635,6 +975,7 @@ pub(crate) fn run_worker<T: Clone>(timing: Timing, shared: &Shared<T>, export: E
 /// Sends one batch (or part of one), retrying it while that may succeed, until the retry
 /// window of the batch (which began at `started`) ends; a part answered 413 is split in halves
 /// pushed onto `parts` (first half on top). Counts what it settles and takes it off `in_batch`.
+/// With a `spill`, a part that fails is spilled at once with every part still to send.
 fn send_part<T: Clone>(
     timing: Timing,
     started: Instant,
@@ -642,6 +983,7 @@ fn send_part<T: Clone>(
     export: &ExportFn<'_, T>,
     mut part: Vec<T>,
     parts: &mut Vec<Vec<T>>,
+    mut spill: Option<&mut SpillWorker<T>>,
 ) {
     let c = &shared.counters;
     let n = part.len() as u64;
@@ -660,6 +1002,15 @@ fn send_part<T: Clone>(
             return;
         }
         let Some(after) = shared.record(n, outcome) else { break };
+        if let Some(spill) = spill.as_deref_mut() {
+            // The backend is failing: this part, then the others in the order they would
+            // have gone, wait in the spill (even at shutdown, for the next exporter).
+            let rest: Vec<Vec<T>> = parts.drain(..).rev().collect();
+            spill.append(shared, std::iter::once(part).chain(rest));
+            spill.schedule(shared, after);
+            c.in_batch.store(0, Ordering::Release);
+            return;
+        }
         if shared.closing.load(Ordering::Acquire) {
             // Shutting down against a failing backend: what is left is dropped, counted.
             let mut queue = lock(&shared.queue);

@@ -960,6 +960,8 @@ def init(
     otlp_traces: Optional[bool] = None,
     otlp_logs: Optional[bool] = None,
     otlp_metrics: Optional[bool] = None,
+    otlp_spill_dir: Union[str, os.PathLike, None] = None,
+    otlp_spill_max_bytes: Optional[int] = None,
 ) -> Control:
     """Starts Mission Control in this process and returns the instance.
 
@@ -974,7 +976,12 @@ def init(
     switch each signal's export; a backend that takes only traces (Arize Phoenix) is used with
     ``otlp_logs=False, otlp_metrics=False``. A signal the backend refuses is counted in
     ``health()["otlp"]`` and never makes ``flush()`` fail; ``flush()`` does not wait on a failing
-    backend (at most 5 s). ``backpressure`` is ``"drop_newest"`` (default:
+    backend (at most 5 s). ``otlp_spill_dir`` (or ``MISSION_OTLP_SPILL_DIR``) keeps span batches the
+    backend does not take on disk, at most ``otlp_spill_max_bytes`` (default 256 MiB; 64 KiB to
+    1 TiB; the oldest dropped and counted past it), and replays them in order when it returns:
+    exactly once within the process, at least once across restarts on the same directory
+    (counted in ``health()["otlp"]["traces"]``: ``spilled``, ``replayed``, ``spill_queued``...).
+    Log records and metrics are not spilled. ``backpressure`` is ``"drop_newest"`` (default:
     never block the agent; drops are counted) or ``"block:5ms"``. ``models`` (default on) runs
     anomaly detection with root-cause attribution and memory sampling off the agent's threads;
     anomalies are stored and queryable like any event (``kind="anomaly"``). ``directives`` are
@@ -1005,6 +1012,10 @@ def init(
     for arg, value in (("otlp_traces", otlp_traces), ("otlp_logs", otlp_logs), ("otlp_metrics", otlp_metrics)):
         if value is not None and not isinstance(value, bool):
             raise TypeError(f"{arg} must be a bool, not {type(value).__name__}")
+    if otlp_spill_max_bytes is not None and (
+        isinstance(otlp_spill_max_bytes, bool) or not isinstance(otlp_spill_max_bytes, int)
+    ):
+        raise TypeError(f"otlp_spill_max_bytes must be an int, not {type(otlp_spill_max_bytes).__name__}")
     if ring_capacity is not None and (isinstance(ring_capacity, bool) or not isinstance(ring_capacity, int)):
         raise TypeError(f"ring_capacity must be an int, not {type(ring_capacity).__name__}")
     if ring_capacity is not None and ring_capacity <= 0:
@@ -1033,6 +1044,8 @@ def init(
         otlp_traces=otlp_traces,
         otlp_logs=otlp_logs,
         otlp_metrics=otlp_metrics,
+        otlp_spill_dir=os.fspath(otlp_spill_dir) if otlp_spill_dir is not None else None,
+        otlp_spill_max_bytes=otlp_spill_max_bytes,
     )
     ref = weakref.ref(control)
     global _LAST_CONTROL

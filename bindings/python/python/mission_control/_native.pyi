@@ -195,6 +195,8 @@ class Control:
         otlp_traces: Optional[bool] = None,
         otlp_logs: Optional[bool] = None,
         otlp_metrics: Optional[bool] = None,
+        otlp_spill_dir: Optional[str] = None,
+        otlp_spill_max_bytes: Optional[int] = None,
     ) -> "Control": ...
     def thread(
         self,
