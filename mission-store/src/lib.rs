@@ -98,6 +98,9 @@ mod crash_points;
 mod error;
 pub mod layout;
 mod read;
+#[cfg(feature = "object-store")]
+pub mod remote;
+mod remote_url;
 pub mod schema;
 mod write;
 
@@ -111,6 +114,8 @@ pub use read::views::{
     AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,
     USER_ID_ATTRIBUTE,
 };
+#[cfg(feature = "object-store")]
+pub use remote::{RemoteRoot, Scheme};
 pub use write::compact::{
     COMPACT_PREFIX, CompactOptions, CompactedSource, CompactionReport, META_COMPACTED_FROM,
     META_COMPACTED_WRITERS,
