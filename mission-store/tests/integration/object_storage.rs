@@ -343,3 +343,39 @@ fn wrong_credentials_are_a_clear_error_without_the_secret() {
     let err = Store::open_remote(unknown).unwrap_err();
     assert!(matches!(err, Error::Remote { denied: true, .. }), "{err:?}");
 }
+
+#[test]
+fn the_server_killed_and_restarted_keeps_what_it_acknowledged() {
+    let mut server = S3Server::start("mission-restart");
+    let dir = TempDir::new("remote-restart");
+    write_store(&dir);
+    let uploaded = upload(&dir.0, &server.remote_root("kept"));
+    let before = Store::open_remote(server.remote_root("kept")).expect("open").query().count();
+    server.kill(); // SIGKILL: no chance to flush anything
+    let err = Store::open_remote(server.remote_root("kept")).unwrap_err();
+    assert!(matches!(err, Error::Remote { denied: false, .. }), "{err:?}");
+    let restarted = S3Server::start_on(&server.root, "mission-restart");
+    let store = Store::open_remote(restarted.remote_root("kept")).expect("open");
+    assert_eq!(store.files().len(), uploaded);
+    assert_eq!(store.query().count().expect("count"), before.expect("count"));
+    assert!(store.skipped_files().is_empty());
+}
+
+#[test]
+fn a_file_url_root_reads_the_local_store_through_the_same_path() {
+    let dir = TempDir::new("remote-file-url");
+    let threads = write_store(&dir);
+    let url = format!("file://{}", dir.0.display());
+    let through_url = Store::open(&url).expect("open");
+    let local = Store::open(&dir.0).expect("open");
+    assert!(through_url.is_remote());
+    assert_eq!(through_url.files().len(), local.files().len());
+    assert_eq!(
+        through_url.query().batches().expect("batches"),
+        local.query().batches().expect("batches")
+    );
+    assert_eq!(through_url.thread(&threads[0]).expect("t"), local.thread(&threads[0]).expect("t"));
+    let scoped = Store::open_scoped(&url, Some("globex")).expect("open");
+    assert!(scoped.files().iter().all(|f| f.partition.tenant == "globex"));
+    assert_eq!(scoped.query().count().expect("count"), 15);
+}
