@@ -24,6 +24,7 @@
 //!     .with_option("aws_endpoint", "http://127.0.0.1:9000")?
 //!     .with_option("aws_allow_http", "true")?;
 //! let store = Store::open_remote(root)?;
+//! println!("{} files at {}", store.files().len(), store.root().display());
 //! # }
 //! # Ok::<(), mission_store::Error>(())
 //! ```
