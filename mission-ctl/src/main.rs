@@ -10,7 +10,7 @@ use mission_ctl::progress::{ClearingWriter, Progress};
 use mission_ctl::{QueryArgs, ReportFormat, TailArgs, WindowArgs};
 use mission_store::{GroupBy, Store};
 
-/// Mission Control from the command line, over a store on disk.
+/// Mission Control from the command line, over a store on disk or on object storage.
 #[derive(Parser)]
 #[command(
     name = "mission-ctl",
@@ -27,6 +27,7 @@ use mission_store::{GroupBy, Store};
   mission-ctl query ./mission-data --kind tool_call --status error --format csv
   mission-ctl sql "SELECT gen_ai_request_model, sum(gen_ai_usage_cost) FROM llm_calls GROUP BY 1" --store ./mission-data
   mission-ctl doctor ./mission-data
+  mission-ctl stats s3://bucket/mission-data --since 1h  # on S3: credentials from AWS_*
   mission-ctl doctor ./mission-data --recover  # rebuild what a killed writer left
   mission-ctl compact --store ./mission-data   # merge small files (fleets of writers)
   mission-ctl audit verify ./mission-data       # check the audit trail's hash chain
@@ -58,14 +59,16 @@ enum Command {
     /// Follows new events as they land in the store, like `tail -f` (one line per event:
     /// time, kind, agent, thread, name, then duration and status or level and message).
     Tail {
-        /// The store's root directory.
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
         store: PathBuf,
         #[command(flatten)]
         args: TailArgs,
     },
     /// One summary row per thread (agent, start, duration, spans, tokens, cost, errors).
     Threads {
-        /// The store's root directory.
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
         store: PathBuf,
         #[command(flatten)]
         filter: QueryArgs,
@@ -75,7 +78,8 @@ enum Command {
     },
     /// One thread as a span tree with timings, tokens, cost, errors, logs and decisions.
     Thread {
-        /// The store's root directory.
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
         store: PathBuf,
         /// The thread id (32 hex digits).
         id: String,
@@ -89,7 +93,8 @@ enum Command {
     /// Latency percentiles, error rate, throughput, tokens and cost per operation, model,
     /// agent, tenant or user (over the last hour unless told otherwise).
     Stats {
-        /// The store's root directory.
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
         store: PathBuf,
         #[command(flatten)]
         window: WindowArgs,
@@ -106,7 +111,8 @@ enum Command {
     /// Tokens and cost of the LLM calls per model, agent, tenant or user, with a total (over the
     /// last 24 hours unless told otherwise).
     Cost {
-        /// The store's root directory.
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
         store: PathBuf,
         #[command(flatten)]
         window: WindowArgs,
@@ -123,7 +129,8 @@ enum Command {
     /// A report for a period (the last 24 hours unless told otherwise): volumes, latency per
     /// operation, error rate, cost per model, the slowest threads and the most frequent errors.
     Report {
-        /// The store's root directory.
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
         store: PathBuf,
         #[command(flatten)]
         window: WindowArgs,
@@ -139,7 +146,8 @@ enum Command {
     },
     /// Events matching filters, as a table, JSON or CSV.
     Query {
-        /// The store's root directory.
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
         store: PathBuf,
         #[command(flatten)]
         filter: QueryArgs,
@@ -189,7 +197,8 @@ enum Command {
         json: bool,
     },
     Doctor {
-        /// The store's root directory.
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
         store: PathBuf,
         /// First recover what writers that are no longer running left behind (rebuild their
         /// files from the write-ahead log, exactly once; quarantine what cannot be recovered).
@@ -277,7 +286,7 @@ fn groups(args: &[GroupArg]) -> Vec<GroupBy> {
 /// The store at `root`, scoped to `tenant` when one is given: a command with `--tenant` then
 /// reads that tenant's partitions only, whatever else it is asked.
 fn open(root: &PathBuf, tenant: Option<&str>) -> Result<Store, ExitCode> {
-    if !root.exists() {
+    if !is_url(root) && !root.exists() {
         eprintln!("error: no store at {}", root.display());
         return Err(ExitCode::from(3));
     }
@@ -285,6 +294,11 @@ fn open(root: &PathBuf, tenant: Option<&str>) -> Result<Store, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(3)
     })
+}
+
+/// Whether a store argument is a URL (`s3://…`) rather than a directory.
+fn is_url(root: &std::path::Path) -> bool {
+    root.to_str().is_some_and(|r| r.contains("://"))
 }
 
 fn serve_mcp(store: &std::path::Path) -> ExitCode {
@@ -442,7 +456,7 @@ fn main() -> ExitCode {
             serve_dashboard(store, *addr, token, tenant_token)
         }
         Command::Tail { store, args } => {
-            if !store.exists() {
+            if !is_url(store) && !store.exists() {
                 eprintln!("error: no store at {}", store.display());
                 return ExitCode::from(3);
             }

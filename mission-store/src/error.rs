@@ -47,6 +47,40 @@ pub enum Error {
         /// The newest this build reads.
         supported: u32,
     },
+    /// A store root given as a URL cannot be used: not a URL, a scheme this build does not
+    /// support (or whose feature is not built), a missing bucket, a path that is not a valid
+    /// object key, an option its cloud does not know. The URL is shown without credentials.
+    #[error("store root {url}: {reason}")]
+    RemoteRoot {
+        /// The root URL (any user name or password in it removed).
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A request to object storage failed (after the client's retries): unreachable, denied,
+    /// throttled, a missing object.
+    #[error("{action} {location}: {reason}")]
+    Remote {
+        /// What was being done.
+        action: &'static str,
+        /// The object or prefix, as a URL.
+        location: String,
+        /// The client's error (never credentials), with a hint for access denied.
+        reason: String,
+        /// Whether the store refused the credentials (HTTP 401/403): retrying will not help.
+        denied: bool,
+    },
+    /// An operation that rewrites files in place runs on a local store root only.
+    #[error(
+        "{operation} needs a local store root; {url} is on object storage (run it where the \
+         store is written, before upload, or on a local copy)"
+    )]
+    NeedsLocalRoot {
+        /// The operation (`compaction`, `erasure`, `recovery`, …).
+        operation: &'static str,
+        /// The store's root URL.
+        url: String,
+    },
     /// A query or setting is invalid.
     #[error("invalid {what}: {reason}")]
     Invalid {

@@ -93,18 +93,33 @@ impl Partition {
 
     /// Parses the partition from a file path under `root` (`None` if it is not laid out so).
     pub fn from_path(root: &Path, file: &Path) -> Option<Self> {
-        let rel = file.strip_prefix(root.join("events")).ok()?;
-        let mut parts = rel.iter().map(|p| p.to_str());
-        let segment = parts.next()??.strip_prefix("tenant=")?;
-        let tenant = if is_shortened(segment) {
+        let relative = file.strip_prefix(root).ok()?.to_str()?;
+        Self::from_relative(relative, |segment| {
             let dir = root.join("events").join(format!("tenant={segment}"));
-            let name = std::fs::read_to_string(dir.join(TENANT_NAME_FILE)).ok()?;
+            std::fs::read_to_string(dir.join(TENANT_NAME_FILE)).ok()
+        })
+    }
+
+    /// Parses the partition from a path relative to the root (`events/tenant=…/date=…/hour=…/…`,
+    /// `/`-separated, as an object key under a remote root); `tenant_name` gives the full name
+    /// of a shortened tenant segment (the content of its [`TENANT_NAME_FILE`]).
+    pub(crate) fn from_relative(
+        relative: &str,
+        tenant_name: impl Fn(&str) -> Option<String>,
+    ) -> Option<Self> {
+        let mut parts = relative.split('/').filter(|p| !p.is_empty());
+        if parts.next()? != "events" {
+            return None;
+        }
+        let segment = parts.next()?.strip_prefix("tenant=")?;
+        let tenant = if is_shortened(segment) {
+            let name = tenant_name(segment)?;
             (tenant_segment(&name) == segment).then_some(name)?
         } else {
             decode_segment(segment)?
         };
-        let date = parts.next()??.strip_prefix("date=")?;
-        let hour: u8 = parts.next()??.strip_prefix("hour=")?.parse().ok().filter(|h| *h < 24)?;
+        let date = parts.next()?.strip_prefix("date=")?;
+        let hour: u8 = parts.next()?.strip_prefix("hour=")?.parse().ok().filter(|h| *h < 24)?;
         let mut fields = date.split('-');
         let y: i64 = fields.next()?.parse().ok()?;
         let m: u32 = fields.next()?.parse().ok()?;

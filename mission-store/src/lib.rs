@@ -60,6 +60,7 @@
 //! | [`atomic`] | atomic, durable replace of the small files we rewrite |
 //! | [`compact`], [`CompactOptions`], [`CompactionReport`] | merging a partition's small files while writers write and readers read ([`Store::compact`]) |
 //! | [`layout`] | partition paths |
+//! | `RemoteRoot`, `remote` (feature `object-store`) | a store root on object storage (`s3://`, `gs://`, `az://`, `file://`): [`Store::open`] takes the URL |
 //!
 //! # Layout and schema
 //!
@@ -85,6 +86,24 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `crash-points` | no | testing only: named points in the write path (finalize, rename, recovery) where an armed process aborts, for the crash harness; costs nothing when off |
+//! | `object-store` | no | store roots given as URLs (`file:///…` here; the cloud schemes with the features below): `RemoteRoot`, listing, ranged reads, retention, through the `object_store` crate and a small process-wide tokio runtime |
+//! | `s3` | no | `s3://bucket/prefix` (Amazon S3 and S3-compatible servers), credentials from the AWS_* environment (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP` for a local server) |
+//! | `gcs` | no | `gs://bucket/prefix` (Google Cloud Storage), credentials from the GOOGLE_* environment |
+//! | `azure` | no | `az://container/prefix` (Azure Blob Storage), credentials from the AZURE_* environment |
+//!
+//! # A store on object storage
+//!
+//! With `s3` (or `gcs`, `azure`, `object-store`), every reader takes a URL where it takes a
+//! directory: `Store::open("s3://bucket/mission-data")`. Listing lists `<prefix>/events/` (a
+//! scoped store only `<prefix>/events/tenant=<t>/`), pruned by tenant, date and hour as on
+//! disk; a file is read with ranged GETs — the footer's last 8 bytes, then exactly its
+//! metadata, then whole column chunks of the row groups and columns the query reads, never a
+//! whole file it does not need ([`QueryStats::bytes_read`] counts them). A damaged object is
+//! skipped and reported like a damaged file. Retention deletes expired objects. Erasure,
+//! compaction and recovery rewrite files in place and answer [`Error::NeedsLocalRoot`] (run
+//! them where the store is written, before upload). Credentials come only from each cloud's
+//! standard environment or options set in code, and never appear in errors, `Debug` or
+//! `Display`.
 //!
 //! Parquet is built with zstd only.
 #![doc(test(attr(deny(warnings))))]
@@ -98,6 +117,9 @@ mod crash_points;
 mod error;
 pub mod layout;
 mod read;
+#[cfg(feature = "object-store")]
+pub mod remote;
+mod remote_url;
 pub mod schema;
 #[cfg(feature = "sql")]
 pub mod sql;
@@ -113,6 +135,8 @@ pub use read::views::{
     AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,
     USER_ID_ATTRIBUTE,
 };
+#[cfg(feature = "object-store")]
+pub use remote::{RemoteRoot, Scheme};
 pub use write::compact::{
     COMPACT_PREFIX, CompactOptions, CompactedSource, CompactionReport, META_COMPACTED_FROM,
     META_COMPACTED_WRITERS,

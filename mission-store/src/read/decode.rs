@@ -24,7 +24,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,6 +36,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::ParquetMetaData;
 
+use crate::read::source::Source;
 use crate::read::store::StoreFile;
 use crate::schema::{self, col};
 use crate::{Error, Result};
@@ -383,7 +383,7 @@ fn map_entries(map: &MapArray, i: usize) -> Vec<(String, String)> {
 pub struct EventFile {
     path: PathBuf,
     tenant: String,
-    builder: ParquetRecordBatchReaderBuilder<File>,
+    builder: ParquetRecordBatchReaderBuilder<Source>,
     /// Only these row ranges (see [`StoreFile::row_ranges`]).
     rows: Option<Vec<(u64, u64)>>,
 }
@@ -404,19 +404,25 @@ impl EventFile {
     /// [`Error::Foreign`] or [`Error::NewerSchema`] if it is not an events file this build
     /// reads.
     pub fn open(file: &StoreFile) -> Result<Self> {
-        let mut opened = Self::open_path(&file.path, &file.partition.tenant)?;
+        let source = Source::open(file, &Default::default())?;
+        let mut opened = Self::from_source(&file.path, &file.partition.tenant, source)?;
         opened.rows = file.row_ranges().map(<[_]>::to_vec);
         Ok(opened)
     }
 
-    /// Opens the events file at `path`, giving its rows `tenant`.
+    /// Opens the events file at `path` (a local file), giving its rows `tenant`.
     ///
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_path(path: &Path, tenant: &str) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+        Self::from_source(path, tenant, Source::open_local(path, &Default::default())?)
+    }
+
+    fn from_source(path: &Path, tenant: &str, source: Source) -> Result<Self> {
+        let handle = source.try_clone().map_err(|e| Error::io("open", path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(source)
+            .map_err(|e| Error::parquet(path, e))?;
+        handle.learn_layout(builder.metadata());
         check_schema_version(path, builder.metadata())?;
         Ok(Self { path: path.to_path_buf(), tenant: tenant.to_owned(), builder, rows: None })
     }

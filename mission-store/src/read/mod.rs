@@ -6,5 +6,6 @@ pub mod decode;
 pub mod follow;
 pub(crate) mod query;
 pub(crate) mod scores;
+pub(crate) mod source;
 pub(crate) mod store;
 pub(crate) mod views;

@@ -1,9 +1,9 @@
 //! [`Query`]: filters, projection and limit over a [`Store`], pruned by partition path and
 //! row-group statistics before anything is read.
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{
     Array, ArrayRef, BooleanArray, DictionaryArray, RecordBatch, StringArray,
@@ -20,6 +20,7 @@ use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 
 use crate::read::decode::{attribute_matches, check_schema_version, string_column};
+use crate::read::source::Source;
 use crate::read::store::{SkippedFile, Store, StoreCheck, StoreFile};
 use crate::schema::{col, events_schema};
 use crate::write::wal;
@@ -40,6 +41,9 @@ pub struct QueryStats {
     pub rows_scanned: u64,
     /// Rows returned.
     pub rows_returned: u64,
+    /// Bytes read from the files: local reads, or the ranged GETs of a store on object
+    /// storage (footers and the column chunks of the row groups read; never whole files).
+    pub bytes_read: u64,
     /// Files skipped, with the reason (corrupt, foreign, newer schema); also recorded in
     /// [`Store::skipped_files`], with their row counts, for the views built on queries.
     pub skipped: Vec<(PathBuf, String)>,
@@ -265,6 +269,7 @@ impl<'s> Query<'s> {
             output_positions,
             output_schema: Arc::new(Schema::new(out_fields)),
             stats,
+            bytes_read: Arc::default(),
             returned: 0,
             finished: false,
         })
@@ -370,15 +375,21 @@ const REPLACEMENT_ATTEMPTS: usize = 8;
 /// [`compact`](crate::write::compact)). `Err`: why it cannot be read.
 fn open_listed(
     listed: &StoreFile,
-) -> std::result::Result<(StoreFile, ParquetRecordBatchReaderBuilder<File>), String> {
-    let open = |path: &std::path::Path| {
-        File::open(path).map_err(|e| (e.kind(), e.to_string())).and_then(|f| {
-            ParquetRecordBatchReaderBuilder::try_new(f)
-                .map_err(|e| (std::io::ErrorKind::Other, e.to_string()))
-        })
+    read: &Arc<AtomicU64>,
+) -> std::result::Result<(StoreFile, ParquetRecordBatchReaderBuilder<Source>), String> {
+    let open = |file: &StoreFile| {
+        let source = Source::open(file, read).map_err(|e| match e {
+            Error::Io { source, .. } => (source.kind(), source.to_string()),
+            other => (std::io::ErrorKind::Other, other.to_string()),
+        })?;
+        let handle = source.try_clone().map_err(|e| (e.kind(), e.to_string()))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(source)
+            .map_err(|e| (std::io::ErrorKind::Other, e.to_string()))?;
+        handle.learn_layout(builder.metadata());
+        Ok(builder)
     };
     let unreadable = |reason: String| format!("unreadable: {reason}");
-    match open(&listed.path) {
+    match open(listed) {
         Ok(b) => return Ok((listed.clone(), b)),
         Err((std::io::ErrorKind::NotFound, _)) => {}
         Err((_, reason)) => return Err(unreadable(reason)),
@@ -388,22 +399,25 @@ fn open_listed(
     else {
         return Err(unreadable("no such file".into()));
     };
+    // Compaction runs on local roots only: an object that vanished was deleted.
+    if listed.is_remote() {
+        return Err("removed while reading (by retention or another process)".into());
+    }
     for _ in 0..REPLACEMENT_ATTEMPTS {
         let candidates = crate::write::compact::replacements_of(dir, name);
         if candidates.is_empty() {
             break;
         }
         for (path, source) in candidates {
-            match open(&path) {
-                Ok(b) => {
-                    let file = StoreFile {
-                        path,
-                        partition: listed.partition.clone(),
-                        bytes: listed.bytes,
-                        rows: Some(vec![(source.first_row, source.rows)]),
-                    };
-                    return Ok((file, b));
-                }
+            let file = StoreFile {
+                path,
+                partition: listed.partition.clone(),
+                bytes: listed.bytes,
+                rows: Some(vec![(source.first_row, source.rows)]),
+                origin: listed.origin.clone(),
+            };
+            match open(&file) {
+                Ok(b) => return Ok((file, b)),
                 Err((std::io::ErrorKind::NotFound, _)) => continue,
                 Err((_, reason)) => return Err(unreadable(reason)),
             }
@@ -450,6 +464,8 @@ pub struct QueryIter<'s> {
     output_positions: Vec<usize>,
     output_schema: SchemaRef,
     stats: QueryStats,
+    /// Bytes read from the files so far (shared with their sources).
+    bytes_read: Arc<AtomicU64>,
     returned: u64,
     finished: bool,
 }
@@ -483,7 +499,9 @@ impl QueryIter<'_> {
             }
             let listed = self.files[self.next_file];
             self.next_file += 1;
-            let (file, builder) = match open_listed(listed) {
+            let opened = open_listed(listed, &self.bytes_read);
+            self.stats.bytes_read = self.bytes_read.load(Ordering::Relaxed);
+            let (file, builder) = match opened {
                 Ok(opened) => opened,
                 Err(reason) => {
                     self.skip(listed, reason, None);
@@ -545,6 +563,12 @@ impl QueryIter<'_> {
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let batch = self.next_batch_inner();
+        self.stats.bytes_read = self.bytes_read.load(Ordering::Relaxed);
+        batch
+    }
+
+    fn next_batch_inner(&mut self) -> Result<Option<RecordBatch>> {
         loop {
             if self.query.limit.is_some_and(|l| self.returned >= l) {
                 return Ok(None);

@@ -1,9 +1,13 @@
 //! [`Store`]: a store on disk, opened for reading, retention and erasure.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::layout::{Partition, TEMP_SUFFIX, walk};
+use crate::read::source::{Origin, Source};
+use crate::remote_url::looks_like_url;
+#[cfg(not(feature = "object-store"))]
+use crate::remote_url::redact_url;
 use crate::write::{compact, wal};
 use crate::{Error, Result};
 
@@ -20,6 +24,8 @@ pub struct StoreFile {
     /// was delivered already (a [`Follower`](crate::Follower)'s), or read in place of a
     /// file it replaced; `None`: every row.
     pub(crate) rows: Option<Vec<(u64, u64)>>,
+    /// Where its bytes are: the local disk, or an object of a remote root.
+    pub(crate) origin: Origin,
 }
 
 impl StoreFile {
@@ -27,6 +33,12 @@ impl StoreFile {
     /// [`Follower`](crate::Follower) and [`compact`](crate::write::compact)).
     pub fn row_ranges(&self) -> Option<&[(u64, u64)]> {
         self.rows.as_deref()
+    }
+
+    /// Whether it is an object on object storage (its [`path`](Self::path) is then the
+    /// object's URL).
+    pub fn is_remote(&self) -> bool {
+        self.origin.is_remote()
     }
 }
 
@@ -136,6 +148,9 @@ pub struct Store {
     progress: Option<ProgressHook>,
     scope: Option<String>,
     skipped: std::sync::Arc<std::sync::Mutex<Vec<SkippedFile>>>,
+    /// The root on object storage, when it is one (`root` is then its URL).
+    #[cfg(feature = "object-store")]
+    remote: Option<crate::remote::RemoteRoot>,
 }
 
 /// The callback of [`Store::with_progress`].
@@ -171,7 +186,7 @@ fn drop_replaced(files: &mut Vec<StoreFile>) -> Vec<PathBuf> {
         if !compact::is_compacted_name(name) || per_dir.get(dir).is_none_or(|n| *n < 2) {
             continue;
         }
-        for source in compact::read_sources(&f.path).unwrap_or_default() {
+        for source in compact::read_sources_of(f).unwrap_or_default() {
             replaced.insert(dir.join(source.file));
         }
     }
@@ -190,11 +205,17 @@ fn drop_replaced(files: &mut Vec<StoreFile>) -> Vec<PathBuf> {
 }
 
 impl Store {
-    /// Opens the store at `root` (which need not exist yet: it is then empty).
+    /// Opens the store at `root` (which need not exist yet: it is then empty). A root written
+    /// as a URL (`s3://bucket/prefix`, `gs://…`, `az://…`, `file:///…`) is opened on object
+    /// storage, as [`open_url`](Self::open_url) does.
     ///
     /// # Errors
-    /// [`Error::Io`] if a directory cannot be listed.
+    /// [`Error::Io`] if a directory cannot be listed; for a URL, as
+    /// [`open_url`](Self::open_url).
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        if let Some(url) = root.as_ref().to_str().filter(|r| looks_like_url(r)) {
+            return Self::open_url(url);
+        }
         let root = root.as_ref().to_path_buf();
         let mut paths = Vec::new();
         walk(&root.join("events"), &mut paths)?;
@@ -222,13 +243,155 @@ impl Store {
             match Partition::from_path(&root, &path) {
                 Some(partition) => {
                     let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                    files.push(StoreFile { path, partition, bytes, rows: None });
+                    files.push(StoreFile {
+                        path,
+                        partition,
+                        bytes,
+                        rows: None,
+                        origin: Origin::local(),
+                    });
                 }
                 None => report.misplaced.push(path),
             }
         }
         report.replaced = drop_replaced(&mut files);
-        Ok(Self { root, files, report, progress: None, scope: None, skipped: Default::default() })
+        Ok(Self::assemble(root, files, report))
+    }
+
+    fn assemble(root: PathBuf, files: Vec<StoreFile>, report: OpenReport) -> Self {
+        Self {
+            root,
+            files,
+            report,
+            progress: None,
+            scope: None,
+            skipped: Default::default(),
+            #[cfg(feature = "object-store")]
+            remote: None,
+        }
+    }
+
+    /// Opens the store whose root is the URL `url` (`s3://bucket/prefix`, `gs://bucket/prefix`,
+    /// `az://container/prefix`, `file:///path`), with credentials from the cloud's standard
+    /// environment (see [`RemoteRoot`](crate::RemoteRoot)). Listing lists the objects under
+    /// `<prefix>/events/`; queries fetch footers and the column chunks they need with ranged
+    /// GETs, never whole files they do not need.
+    ///
+    /// # Errors
+    /// [`Error::RemoteRoot`] for a URL this build cannot open (including any URL when
+    /// mission-store is built without the `object-store` feature); [`Error::Remote`] if the
+    /// listing fails (unreachable, access denied — `denied` is then true).
+    pub fn open_url(url: &str) -> Result<Self> {
+        #[cfg(feature = "object-store")]
+        {
+            Self::open_remote(crate::remote::RemoteRoot::parse(url)?)
+        }
+        #[cfg(not(feature = "object-store"))]
+        {
+            Err(Error::RemoteRoot {
+                url: redact_url(url),
+                reason: "this build has no object storage support (build mission-store with \
+                         the `s3`, `gcs`, `azure` or `object-store` feature)"
+                    .into(),
+            })
+        }
+    }
+
+    /// Opens the store at a parsed [`RemoteRoot`](crate::RemoteRoot) (which carries any
+    /// options set in code).
+    ///
+    /// # Errors
+    /// As [`open_url`](Self::open_url).
+    #[cfg(feature = "object-store")]
+    pub fn open_remote(remote: crate::remote::RemoteRoot) -> Result<Self> {
+        Self::list_remote(remote, None)
+    }
+
+    /// Lists a remote store; a scoped one lists only `events/tenant=<t>/`.
+    #[cfg(feature = "object-store")]
+    fn list_remote(remote: crate::remote::RemoteRoot, scope: Option<&str>) -> Result<Self> {
+        let root = remote.root_path();
+        let under = match scope {
+            Some(t) => format!("events/tenant={}/", crate::layout::tenant_segment(t)),
+            None => "events/".to_owned(),
+        };
+        let objects = remote.list(&under)?;
+        // Shortened tenant directories keep the full name in a small object beside them.
+        let mut names = std::collections::HashMap::new();
+        for object in &objects {
+            let Some(relative) = remote.relative(&object.location) else { continue };
+            if let Some(dir) =
+                relative.strip_suffix(&format!("/{}", crate::layout::TENANT_NAME_FILE))
+                && let Some(segment) = dir.strip_prefix("events/tenant=")
+                && let Some(bytes) = remote.read_small(&object.location)?
+                && let Ok(name) = String::from_utf8(bytes.to_vec())
+            {
+                names.insert(segment.to_owned(), name);
+            }
+        }
+        let mut files = Vec::new();
+        let mut report = OpenReport::default();
+        for object in objects {
+            let Some(relative) = remote.relative(&object.location) else { continue };
+            let path = root.join(relative);
+            let name = relative.rsplit('/').next().unwrap_or("");
+            if name.ends_with(TEMP_SUFFIX) || name.ends_with(wal::WAL_SUFFIX) {
+                continue;
+            }
+            if !name.ends_with(".parquet") || name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            match Partition::from_relative(relative, |segment| names.get(segment).cloned()) {
+                Some(partition) => files.push(StoreFile {
+                    path,
+                    partition,
+                    bytes: object.size,
+                    rows: None,
+                    origin: Origin { remote: Some((remote.clone(), object.location)) },
+                }),
+                None => report.misplaced.push(path),
+            }
+        }
+        // In path order, as a local store lists them (object keys sort `-` before `/`).
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        report.replaced = drop_replaced(&mut files);
+        let mut store = Self::assemble(root, files, report);
+        store.remote = Some(remote);
+        Ok(match scope {
+            Some(t) => store.scoped(t),
+            None => store,
+        })
+    }
+
+    /// The root on object storage, when the store is on one.
+    #[cfg(feature = "object-store")]
+    pub fn remote(&self) -> Option<&crate::remote::RemoteRoot> {
+        self.remote.as_ref()
+    }
+
+    /// Whether the store's root is on object storage (its [`root`](Self::root) is then the
+    /// root's URL).
+    pub fn is_remote(&self) -> bool {
+        #[cfg(feature = "object-store")]
+        {
+            self.remote.is_some()
+        }
+        #[cfg(not(feature = "object-store"))]
+        {
+            false
+        }
+    }
+
+    /// Fails with [`Error::NeedsLocalRoot`] for a store on object storage: `operation`
+    /// rewrites or moves files in place, which object storage does not do.
+    pub(crate) fn require_local(&self, operation: &'static str) -> Result<()> {
+        if self.is_remote() {
+            return Err(Error::NeedsLocalRoot {
+                operation,
+                url: self.root.to_string_lossy().into_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// Opens the store at `root` seeing only `tenant`'s partitions, or every tenant's for
@@ -237,6 +400,10 @@ impl Store {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_scoped(root: impl AsRef<Path>, tenant: Option<&str>) -> Result<Self> {
+        #[cfg(feature = "object-store")]
+        if let Some(url) = root.as_ref().to_str().filter(|r| looks_like_url(r)) {
+            return Self::list_remote(crate::remote::RemoteRoot::parse(url)?, tenant);
+        }
         let store = Self::open(root)?;
         Ok(match tenant {
             Some(t) => store.scoped(t),
@@ -334,6 +501,10 @@ impl Store {
     /// # Errors
     /// [`Error::Io`] if one cannot be removed.
     pub fn remove_leftovers(&mut self) -> Result<usize> {
+        if self.report.leftovers.is_empty() {
+            return Ok(0);
+        }
+        self.require_local("removing leftovers")?;
         let n = self.report.leftovers.len();
         for path in self.report.leftovers.drain(..) {
             fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
@@ -350,7 +521,7 @@ impl Store {
         self.files
             .iter()
             .map(|f| {
-                let file = File::open(&f.path).map_err(|e| Error::io("open", &f.path, e))?;
+                let file = Source::open(f, &Default::default())?;
                 let reader = parquet::file::serialized_reader::SerializedFileReader::new(file)
                     .map_err(|e| Error::parquet(&f.path, e))?;
                 let value = parquet::file::reader::FileReader::metadata(&reader)
@@ -367,6 +538,13 @@ impl Store {
     pub(crate) fn reopen(&mut self) -> Result<()> {
         let progress = self.progress.take();
         let skipped = self.skipped.clone();
+        #[cfg(feature = "object-store")]
+        if let Some(remote) = self.remote.clone() {
+            *self = Store::list_remote(remote, self.scope.as_deref())?;
+            self.progress = progress;
+            self.skipped = skipped;
+            return Ok(());
+        }
         *self = Store::open_scoped(&self.root, self.scope.as_deref())?;
         self.progress = progress;
         self.skipped = skipped;

@@ -225,10 +225,21 @@ pub(crate) fn read_sources(path: &Path) -> Option<Vec<CompactedSource>> {
     read_sources_and_rows(path).map(|(sources, _)| sources)
 }
 
+/// [`read_sources`] of a listed file, local or on object storage (its footer only).
+pub(crate) fn read_sources_of(file: &StoreFile) -> Option<Vec<CompactedSource>> {
+    let source = crate::read::source::Source::open(file, &Default::default()).ok()?;
+    sources_and_rows(SerializedFileReader::new(source).ok()?).map(|(sources, _)| sources)
+}
+
 /// [`read_sources`], and how many rows the file holds.
 pub(crate) fn read_sources_and_rows(path: &Path) -> Option<(Vec<CompactedSource>, u64)> {
     let file = File::open(path).ok()?;
-    let reader = SerializedFileReader::new(file).ok()?;
+    sources_and_rows(SerializedFileReader::new(file).ok()?)
+}
+
+fn sources_and_rows<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: SerializedFileReader<R>,
+) -> Option<(Vec<CompactedSource>, u64)> {
     let meta = reader.metadata().file_metadata();
     let value = meta
         .key_value_metadata()?
@@ -276,6 +287,7 @@ impl Store {
     /// before stays merged; the inputs of the failed merge are untouched).
     pub fn compact(&mut self, options: &CompactOptions) -> Result<CompactionReport> {
         options.validate()?;
+        self.require_local("compaction")?;
         let root = self.root().to_path_buf();
         let _compacting =
             StoreLock::acquire(&root, COMPACTION_LOCK, false).map_err(|_| Error::Invalid {

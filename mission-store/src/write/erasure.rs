@@ -21,7 +21,7 @@ impl Store {
     /// atomically per file; returns how many events were erased.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a malformed id; I/O or Parquet errors of a rewrite (the file is
+    /// [`Error::NeedsLocalRoot`] on object storage; [`Error::Invalid`] for a malformed id; I/O or Parquet errors of a rewrite (the file is
     /// then left as it was).
     pub fn erase_thread(&mut self, thread_id: &str) -> Result<u64> {
         thread_id
@@ -73,6 +73,7 @@ impl Store {
         tenant: Option<&str>,
         matches: impl Fn(&RecordBatch) -> Result<BooleanArray>,
     ) -> Result<u64> {
+        self.require_local("erasure")?;
         // No compaction meanwhile (it could merge a file's old rows after this rewrote it):
         // wait for one that runs. Inputs of an interrupted compaction hold the same rows as its
         // merged file, which is what is listed and rewritten: they go first, so no copy of an

@@ -13,9 +13,12 @@ impl Store {
     /// again.
     ///
     /// # Errors
+    /// [`Error::NeedsLocalRoot`](crate::Error::NeedsLocalRoot) on object storage (writers'
+    /// logs are local; a writer recovers its own before it uploads);
     /// I/O or Parquet errors writing a recovered file or moving a leftover (what was done
     /// before stays done; running it again continues).
     pub fn recover(&mut self) -> Result<wal::Recovery> {
+        self.require_local("recovery of a writer's log")?;
         let props = writer_properties(&StoreConfig::default())?;
         let report = wal::recover(self.root(), &props)?;
         self.reopen()?;

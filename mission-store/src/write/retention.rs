@@ -74,6 +74,12 @@ impl Store {
         policy: &RetentionPolicy,
         now: Timestamp,
     ) -> Result<usize> {
+        #[cfg(feature = "object-store")]
+        if let Some(remote) = self.remote() {
+            let n = expire_remote(remote, policy, now, self.scope())?;
+            self.reopen()?;
+            return Ok(n);
+        }
         let n = expire_partitions_in(self.root(), policy, now, self.scope())?;
         self.reopen()?;
         Ok(n)
@@ -125,4 +131,53 @@ fn expire_partitions_in(
         }
     }
     Ok(removed)
+}
+
+/// Retention on object storage: deletes every object of the expired partitions (a scoped
+/// store lists its tenant's prefix only); returns how many partitions were removed. Objects
+/// that are not partition files (a shortened tenant's name file) stay.
+#[cfg(feature = "object-store")]
+fn expire_remote(
+    remote: &crate::RemoteRoot,
+    policy: &RetentionPolicy,
+    now: Timestamp,
+    tenant: Option<&str>,
+) -> Result<usize> {
+    let under = match tenant {
+        Some(t) => format!("events/tenant={}/", crate::layout::tenant_segment(t)),
+        None => "events/".to_owned(),
+    };
+    let objects = remote.list(&under)?;
+    let mut names = std::collections::HashMap::new();
+    for object in &objects {
+        let Some(relative) = remote.relative(&object.location) else { continue };
+        if let Some(dir) = relative.strip_suffix(&format!("/{}", crate::layout::TENANT_NAME_FILE))
+            && let Some(segment) = dir.strip_prefix("events/tenant=")
+            && let Some(bytes) = remote.read_small(&object.location)?
+            && let Ok(name) = String::from_utf8(bytes.to_vec())
+        {
+            names.insert(segment.to_owned(), name);
+        }
+    }
+    let mut expired = std::collections::BTreeSet::new();
+    let mut doomed = Vec::new();
+    for object in objects {
+        let Some(relative) = remote.relative(&object.location) else { continue };
+        let Some(partition) =
+            Partition::from_relative(relative, |segment| names.get(segment).cloned())
+        else {
+            continue;
+        };
+        if tenant.is_some_and(|t| partition.tenant != t) {
+            continue;
+        }
+        let Some(max_age) = policy.max_age(&partition.tenant) else { continue };
+        let cutoff = now.0 as i128 - max_age.as_nanos() as i128;
+        if partition.end_ns() <= cutoff {
+            expired.insert(partition);
+            doomed.push(object.location);
+        }
+    }
+    remote.delete(doomed)?;
+    Ok(expired.len())
 }

@@ -6,8 +6,12 @@ mod bad_input_is_reported_not_fatal;
 mod decoded_rows_and_followed_files;
 mod events_round_trip;
 mod long_tenants_round_trip;
+#[cfg(feature = "s3")]
+mod object_storage;
 mod queries_prune_and_filter;
 mod retention_and_erasure;
+#[cfg(feature = "s3")]
+mod s3_server;
 mod scores_round_trip;
 mod sink_failures_are_never_delivered;
 #[cfg(feature = "sql")]

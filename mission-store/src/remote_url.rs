@@ -1,0 +1,39 @@
+//! Telling a URL root from a directory, and showing a URL without credentials: needed with
+//! and without the `object-store` feature (a build without it still says what a URL root
+//! needs).
+
+/// Whether `root` looks like a URL (`scheme://…`) rather than a directory: what
+/// [`Store::open`](crate::Store::open) uses to tell them apart.
+pub(crate) fn looks_like_url(root: &str) -> bool {
+    let Some((scheme, _)) = root.split_once("://") else { return false };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// `url` with any `user:password@` removed, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_detection_and_redaction() {
+        assert!(looks_like_url("s3://b/p") && looks_like_url("file:///tmp"));
+        assert!(!looks_like_url("/tmp/x") && !looks_like_url("./data") && !looks_like_url("C:\\x"));
+        assert_eq!(redact_url("s3://key:secret@b/p"), "s3://b/p");
+        assert_eq!(redact_url("s3://b/p@x"), "s3://b/p@x");
+    }
+}
