@@ -412,8 +412,9 @@ impl SqlEngine {
             );
         config.options_mut().execution.parquet.pushdown_filters = true;
         let context = SessionContext::new_with_config_rt(config, runtime);
+        let objects = object_store_url(&store, &context)?;
         context
-            .register_table("events", Arc::new(EventsTable::new(files)))
+            .register_table("events", Arc::new(EventsTable::new(files, objects)))
             .map_err(SqlError::from)?;
         let engine = Self { context, limits, skipped, store };
         for view in VIEWS.iter().filter(|v| **v != "events") {
@@ -571,16 +572,45 @@ fn forbid_statements(sql: &str) -> SqlResult<()> {
     Ok(())
 }
 
+/// Where DataFusion reads the store's files: the local file system, or (a store on object
+/// storage, feature `object-store`) the store's own client, registered under a URL of its own
+/// so DataFusion fetches exactly the byte ranges it needs with the same credentials.
+fn object_store_url(store: &Store, context: &SessionContext) -> SqlResult<ObjectStoreUrl> {
+    #[cfg(feature = "object-store")]
+    if let Some(remote) = store.remote() {
+        let client = remote.object_store().map_err(|e| SqlError::Execution(e.to_string()))?;
+        let url = url::Url::parse(REMOTE_URL).map_err(|e| SqlError::Execution(e.to_string()))?;
+        context.register_object_store(&url, client);
+        return Ok(ObjectStoreUrl::parse(REMOTE_URL)?);
+    }
+    let _ = (store, context);
+    Ok(ObjectStoreUrl::local_filesystem())
+}
+
+/// The URL a remote store's client is registered under, in the engine's own context.
+#[cfg(feature = "object-store")]
+const REMOTE_URL: &str = "mission-store://remote/";
+
+/// The path DataFusion reads `file` at: its object key on a remote root, else its local path.
+fn location(file: &StoreFile) -> String {
+    #[cfg(feature = "object-store")]
+    if let Some((_, key)) = &file.origin.remote {
+        return key.to_string();
+    }
+    file.path.to_string_lossy().into_owned()
+}
+
 /// The `events` table: exactly the files of one store, with its partitions as columns.
 #[derive(Debug)]
 struct EventsTable {
     files: Vec<StoreFile>,
     schema: SchemaRef,
     partitions: Vec<FieldRef>,
+    objects: ObjectStoreUrl,
 }
 
 impl EventsTable {
-    fn new(files: Vec<StoreFile>) -> Self {
+    fn new(files: Vec<StoreFile>, objects: ObjectStoreUrl) -> Self {
         let partitions: Vec<FieldRef> = vec![
             Arc::new(Field::new(col::TENANT, DataType::Utf8, false)),
             Arc::new(Field::new("date", DataType::Date32, false)),
@@ -588,7 +618,7 @@ impl EventsTable {
         ];
         let mut fields: Vec<FieldRef> = events_schema().fields().iter().cloned().collect();
         fields.extend(partitions.iter().cloned());
-        Self { files, schema: Arc::new(Schema::new(fields)), partitions }
+        Self { files, schema: Arc::new(Schema::new(fields)), partitions, objects }
     }
 
     /// The partition values of every file, as one batch (one row per file).
@@ -679,12 +709,14 @@ impl TableProvider for EventsTable {
         let groups = state.config().target_partitions().clamp(1, files.len());
         let mut file_groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups];
         for (i, file) in files.iter().enumerate() {
-            let path = file.path.to_string_lossy().into_owned();
-            let partitioned = PartitionedFile::new(path, file.bytes).with_partition_values(vec![
-                ScalarValue::Utf8(Some(file.partition.tenant.clone())),
-                ScalarValue::Date32(Some(i32::try_from(file.partition.day).unwrap_or(i32::MAX))),
-                ScalarValue::Int32(Some(i32::from(file.partition.hour))),
-            ]);
+            let partitioned = PartitionedFile::new(location(file), file.bytes)
+                .with_partition_values(vec![
+                    ScalarValue::Utf8(Some(file.partition.tenant.clone())),
+                    ScalarValue::Date32(Some(
+                        i32::try_from(file.partition.day).unwrap_or(i32::MAX),
+                    )),
+                    ScalarValue::Int32(Some(i32::from(file.partition.hour))),
+                ]);
             file_groups[i % groups].push(partitioned);
         }
         let table_schema = TableSchema::builder(events_schema())
@@ -696,12 +728,11 @@ impl TableProvider for EventsTable {
             let df_schema = DFSchema::try_from(self.schema.clone())?;
             source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
         }
-        let config =
-            FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
-                .with_file_groups(file_groups.into_iter().map(FileGroup::new).collect())
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .build();
+        let config = FileScanConfigBuilder::new(self.objects.clone(), Arc::new(source))
+            .with_file_groups(file_groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
         Ok(DataSourceExec::from_data_source(config))
     }
 }
