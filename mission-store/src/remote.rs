@@ -474,6 +474,14 @@ pub fn requests() -> u64 {
     REQUESTS.load(Ordering::Relaxed)
 }
 
+/// Fetched pieces dropped from an open object's bounded cache (at most [`CACHE_BYTES`]
+/// per object) before its reader was done with them, so far: a read of them fetches again.
+/// Non-zero only for row groups whose read columns together pass 64 MiB.
+pub fn cache_evictions() -> u64 {
+    EVICTED.load(Ordering::Relaxed)
+}
+
+static EVICTED: AtomicU64 = AtomicU64::new(0);
 static FETCHED: AtomicU64 = AtomicU64::new(0);
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
@@ -682,6 +690,7 @@ impl RemoteObject {
         let mut total: usize = cache.iter().map(|(_, b)| b.len()).sum();
         while total > CACHE_BYTES && cache.len() > 1 {
             total -= cache.remove(0).1.len();
+            EVICTED.fetch_add(1, Ordering::Relaxed);
         }
         Ok(bytes)
     }
