@@ -93,6 +93,14 @@ fn reading_commands_work_on_a_store_in_a_bucket() {
         json(&ctl(&server, &[], &[&["cost", local_arg][..], &cost].concat())),
     );
 
+    // tail (a Follower over the bucket's listing) prints the same newest events.
+    let tail = ["--lines", "20", "--no-follow", "--json"];
+    let remote_tail = ctl(&server, &env, &[&["tail", &url][..], &tail].concat());
+    let local_tail = ctl(&server, &[], &[&["tail", local_arg][..], &tail].concat());
+    assert!(remote_tail.status.success(), "{}", String::from_utf8_lossy(&remote_tail.stderr));
+    assert_eq!(String::from_utf8_lossy(&remote_tail.stdout).lines().count(), 20);
+    assert_eq!(remote_tail.stdout, local_tail.stdout);
+
     // Wrong credentials: exit code 3 and a message that says so, without the secret.
     let secret = "not-the-secret-at-all-31337";
     let mut wrong = env.clone();

@@ -474,6 +474,14 @@ pub fn requests() -> u64 {
     REQUESTS.load(Ordering::Relaxed)
 }
 
+/// Fetched pieces dropped from an open object's bounded cache (at most [`CACHE_BYTES`]
+/// per object) before its reader was done with them, so far: a read of them fetches again.
+/// Non-zero only for row groups whose read columns together pass 64 MiB.
+pub fn cache_evictions() -> u64 {
+    EVICTED.load(Ordering::Relaxed)
+}
+
+static EVICTED: AtomicU64 = AtomicU64::new(0);
 static FETCHED: AtomicU64 = AtomicU64::new(0);
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
@@ -655,6 +663,36 @@ impl RemoteObject {
         end.min(self.0.size)
     }
 
+    /// Fetches `ranges` (the column chunks a reader is about to read) at once: object_store
+    /// merges adjacent ranges into one GET and runs the rest in parallel, so reading a row
+    /// group costs one or a few requests instead of one per column. Skipped when they would
+    /// not fit the cache; a failure is left for the read itself to report.
+    pub(crate) fn prefetch(&self, mut ranges: Vec<Range<u64>>) {
+        ranges.retain(|r| !r.is_empty() && r.end <= self.0.size && self.cached(r).is_none());
+        let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        if ranges.is_empty() || total > CACHE_BYTES as u64 / 2 {
+            return;
+        }
+        let store = Arc::clone(&self.0.store);
+        let key = self.0.key.clone();
+        let wanted = ranges.clone();
+        let Ok(Ok(fetched)) = block_on(async move { store.get_ranges(&key, &wanted).await }) else {
+            return;
+        };
+        let mut cache = self.0.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (range, bytes) in ranges.iter().zip(fetched) {
+            self.0.fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            FETCHED.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            cache.push((range.start, bytes));
+        }
+        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        let mut total: usize = cache.iter().map(|(_, b)| b.len()).sum();
+        while total > CACHE_BYTES && cache.len() > 1 {
+            total -= cache.remove(0).1.len();
+            EVICTED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn cached(&self, range: &Range<u64>) -> Option<Bytes> {
         let cache = self.0.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.iter().rev().find_map(|(start, bytes)| {
@@ -682,6 +720,7 @@ impl RemoteObject {
         let mut total: usize = cache.iter().map(|(_, b)| b.len()).sum();
         while total > CACHE_BYTES && cache.len() > 1 {
             total -= cache.remove(0).1.len();
+            EVICTED.fetch_add(1, Ordering::Relaxed);
         }
         Ok(bytes)
     }

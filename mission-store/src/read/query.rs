@@ -373,10 +373,9 @@ const REPLACEMENT_ATTEMPTS: usize = 8;
 /// Opens a listed file; when it is gone because a compaction merged it after the listing, the
 /// merged file that holds its rows instead, reading only those (see
 /// [`compact`](crate::write::compact)). `Err`: why it cannot be read.
-fn open_listed(
-    listed: &StoreFile,
-    read: &Arc<AtomicU64>,
-) -> std::result::Result<(StoreFile, ParquetRecordBatchReaderBuilder<Source>), String> {
+type Opened = (StoreFile, ParquetRecordBatchReaderBuilder<Source>, Source);
+
+fn open_listed(listed: &StoreFile, read: &Arc<AtomicU64>) -> std::result::Result<Opened, String> {
     let open = |file: &StoreFile| {
         let source = Source::open(file, read).map_err(|e| match e {
             Error::Io { source, .. } => (source.kind(), source.to_string()),
@@ -386,11 +385,11 @@ fn open_listed(
         let builder = ParquetRecordBatchReaderBuilder::try_new(source)
             .map_err(|e| (std::io::ErrorKind::Other, e.to_string()))?;
         handle.learn_layout(builder.metadata());
-        Ok(builder)
+        Ok((builder, handle))
     };
     let unreadable = |reason: String| format!("unreadable: {reason}");
     match open(listed) {
-        Ok(b) => return Ok((listed.clone(), b)),
+        Ok((b, handle)) => return Ok((listed.clone(), b, handle)),
         Err((std::io::ErrorKind::NotFound, _)) => {}
         Err((_, reason)) => return Err(unreadable(reason)),
     }
@@ -417,7 +416,7 @@ fn open_listed(
                 origin: listed.origin.clone(),
             };
             match open(&file) {
-                Ok(b) => return Ok((file, b)),
+                Ok((b, handle)) => return Ok((file, b, handle)),
                 Err((std::io::ErrorKind::NotFound, _)) => continue,
                 Err((_, reason)) => return Err(unreadable(reason)),
             }
@@ -501,7 +500,7 @@ impl QueryIter<'_> {
             self.next_file += 1;
             let opened = open_listed(listed, &self.bytes_read);
             self.stats.bytes_read = self.bytes_read.load(Ordering::Relaxed);
-            let (file, builder) = match opened {
+            let (file, builder, handle) = match opened {
                 Ok(opened) => opened,
                 Err(reason) => {
                     self.skip(listed, reason, None);
@@ -521,6 +520,16 @@ impl QueryIter<'_> {
             let file_columns = builder.schema().fields().len();
             let groups = builder.metadata().row_groups();
             self.stats.row_groups_total += groups.len();
+            let metadata = Arc::clone(builder.metadata());
+            let leaves: Vec<usize> = {
+                let schema = builder.parquet_schema();
+                (0..schema.num_columns())
+                    .filter(|&leaf| {
+                        let root = schema.get_column_root_idx(leaf);
+                        root < file_columns && self.read.contains(&root)
+                    })
+                    .collect()
+            };
             let builder = match file.row_ranges() {
                 // Rows of a file that was merged while this query ran: that file's rows only,
                 // every row group (the selection counts rows from the file's start).
@@ -537,6 +546,8 @@ impl QueryIter<'_> {
                     if selected.is_empty() {
                         continue;
                     }
+                    // On object storage, the chunks to read in as few GETs as can be.
+                    handle.prefetch(&metadata, &selected, &leaves);
                     builder.with_row_groups(selected)
                 }
             };

@@ -91,6 +91,25 @@ impl Source {
         let _ = metadata;
     }
 
+    /// Fetches the byte ranges `columns` (leaf indices) of the row groups `groups` will need,
+    /// at once, for a remote object (a local file reads them as it goes).
+    pub(crate) fn prefetch(&self, metadata: &ParquetMetaData, groups: &[usize], columns: &[usize]) {
+        #[cfg(feature = "object-store")]
+        if let Source::Remote(object) = self {
+            let ranges = groups
+                .iter()
+                .filter_map(|&g| metadata.row_groups().get(g))
+                .flat_map(|g| columns.iter().filter_map(move |&c| g.columns().get(c)))
+                .map(|c| {
+                    let (start, len) = c.byte_range();
+                    start..start.saturating_add(len)
+                })
+                .collect();
+            object.prefetch(ranges);
+        }
+        let _ = (metadata, groups, columns);
+    }
+
     /// A second handle on the same file (for [`learn_layout`](Self::learn_layout) after the
     /// first is handed to a reader).
     pub(crate) fn try_clone(&self) -> std::io::Result<Self> {

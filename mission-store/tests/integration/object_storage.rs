@@ -218,7 +218,8 @@ fn pruning_and_projection_fetch_fewer_bytes_and_never_whole_files() {
     let all_rows: usize = all.by_ref().map(|b| b.expect("batch").num_rows()).sum();
     let all_bytes = all.stats().bytes_read;
     assert_eq!(all_rows, events);
-    assert!(all_bytes > 0 && all_bytes <= total, "{all_bytes} of {total}");
+    assert!(all_bytes > 0 && all_bytes <= total, "{all_bytes} of {total}: fetched twice");
+    assert_eq!(mission_store::remote::cache_evictions(), 0);
 
     // One tenant, one hour: only that partition's footer and chunks.
     let middle = half_past_last_hour() - HOUR;
