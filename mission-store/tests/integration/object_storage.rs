@@ -384,6 +384,7 @@ fn a_file_url_root_reads_the_local_store_through_the_same_path() {
 /// SQL on the bucket (DataFusion through the store's own client): the same answers as on the
 /// local copy, a scoped engine sees its tenant only, and a query that needs one tenant and hour
 /// fetches a fraction of the bytes.
+#[cfg(feature = "sql")]
 #[test]
 fn sql_on_the_bucket_answers_like_the_local_store() {
     use mission_store::sql::{SqlEngine, SqlLimits};
