@@ -25,7 +25,7 @@ use mission_store::{GroupBy, Store};
   mission-ctl report ./mission-data --since 24h > report.md
   mission-ctl report ./mission-data --from 2025-03-01 --to 2025-03-08 --json
   mission-ctl query ./mission-data --kind tool_call --status error --format csv
-  mission-ctl sql "SELECT gen_ai_request_model, sum(gen_ai_usage_cost) FROM llm_calls GROUP BY 1" --store ./mission-data
+  mission-ctl sql 'SELECT gen_ai_request_model, sum(gen_ai_usage_cost) FROM llm_calls GROUP BY 1' --store ./mission-data
   mission-ctl doctor ./mission-data
   mission-ctl stats s3://bucket/mission-data --since 1h  # on S3: credentials from AWS_*
   mission-ctl doctor ./mission-data --recover  # rebuild what a killed writer left

@@ -297,13 +297,14 @@ impl MissionMcp {
     /// tools inside an agent enforcing a policy; erasure inside an agent that writes a store.
     /// So `mission-ctl mcp` over a store on disk lists no directive, policy or erasure tool.
     fn tools(store: bool, live: Option<&Live>) -> ToolRouter<Self> {
-        let mut router = Self::tool_router()
+        let router = Self::tool_router()
             + Self::anomaly_router()
             + Self::directive_router()
             + Self::governance_router()
             + Self::score_router();
         #[cfg(feature = "sql")]
-        let mut router = router + Self::sql_router();
+        let router = router + Self::sql_router();
+        let mut router = router;
         let mut absent: Vec<String> = Vec::new();
         if live.is_none_or(|l| l.directives.is_none()) {
             absent.extend(Self::directive_router().list_all().into_iter().map(|t| t.name.into()));
