@@ -47,7 +47,8 @@
 //! let root = std::env::temp_dir().join(format!("mission-sql-doc-{}", std::process::id()));
 //! let pipeline = Pipeline::builder().with_sink(ParquetSink::new(StoreConfig::at(&root))?).start()?;
 //! let thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
-//! let span = pipeline.recorder().start_span(&thread, SpanKind::ToolCall, Symbol::intern("web_search"), None);
+//! let recorder = pipeline.recorder();
+//! let span = recorder.start_span(&thread, SpanKind::ToolCall, Symbol::intern("web_search"), None);
 //! span.end_with_error("upstream returned 503");
 //! pipeline.shutdown();
 //!
