@@ -278,20 +278,24 @@ impl SqlAnswer {
 
     /// The answer as CSV with a header line.
     ///
+    /// Maps, lists and structs (which CSV cannot hold) are written as their text rendering,
+    /// `{user.id: u-42}`.
+    ///
     /// # Errors
-    /// [`SqlError::Execution`] if a column cannot be written as CSV (maps cannot: select
-    /// `attributes['key']` instead).
+    /// [`SqlError::Execution`] if a column cannot be written as CSV.
     pub fn to_csv(&self) -> SqlResult<String> {
         let mut out = Vec::new();
         {
             let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
             if self.batches.is_empty() {
                 writer
-                    .write(&RecordBatch::new_empty(self.schema.clone()))
+                    .write(&flatten_nested(&RecordBatch::new_empty(self.schema.clone()))?)
                     .map_err(|e| SqlError::Execution(e.to_string()))?;
             }
             for batch in &self.batches {
-                writer.write(batch).map_err(|e| SqlError::Execution(e.to_string()))?;
+                writer
+                    .write(&flatten_nested(batch)?)
+                    .map_err(|e| SqlError::Execution(e.to_string()))?;
             }
         }
         String::from_utf8(out).map_err(|e| SqlError::Execution(e.to_string()))
@@ -301,6 +305,42 @@ impl SqlAnswer {
     pub fn columns(&self) -> Vec<(String, String)> {
         self.schema.fields().iter().map(|f| (f.name().clone(), f.data_type().to_string())).collect()
     }
+}
+
+/// `batch` with its nested columns (maps, lists, structs) rendered as text, for CSV.
+fn flatten_nested(batch: &RecordBatch) -> SqlResult<RecordBatch> {
+    let nested = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Map(..)
+                | DataType::List(_)
+                | DataType::LargeList(_)
+                | DataType::FixedSizeList(..)
+                | DataType::Struct(_)
+        )
+    };
+    if !batch.schema().fields().iter().any(|f| nested(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let options = arrow::util::display::FormatOptions::default();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !nested(field.data_type()) {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let formatter = arrow::util::display::ArrayFormatter::try_new(column.as_ref(), &options)
+            .map_err(|e| SqlError::Execution(e.to_string()))?;
+        let text: StringArray = (0..column.len())
+            .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
+            .collect();
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(text));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| SqlError::Execution(e.to_string()))
 }
 
 /// The names of the views every engine has, for help texts and tool descriptions.

@@ -136,6 +136,13 @@ fn sql_answers_equal_the_query_api() {
     let csv = answer.to_csv().expect("csv");
     assert_eq!(csv.lines().next(), Some("name,n"));
     assert!(csv.contains("web_search,5"), "{csv}");
+    // Every column, the attributes map included, as CSV (maps as their text).
+    let csv = sql
+        .query("SELECT * FROM spans WHERE kind = 'agent_step'")
+        .expect("spans")
+        .to_csv()
+        .expect("csv");
+    assert!(csv.contains("user.id: u-42"), "{csv}");
 }
 
 #[test]
