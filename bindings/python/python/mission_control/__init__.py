@@ -394,6 +394,27 @@ class UnreadableDataWarning(UserWarning):
     an error with ``warnings.simplefilter("error", mission_control.UnreadableDataWarning)``."""
 
 
+def _delivered(stream: Any, arrow: bool) -> Any:
+    """A query's or SQL answer's stream as the caller asked for it (a ``pyarrow.Table``, or the
+    stream itself with ``arrow=False`` or without pyarrow), after warning about the store files
+    it could not read (``stacklevel`` points at the caller of ``query``/``sql``)."""
+    skipped = stream.unreadable
+    if skipped:
+        warnings.warn(
+            f"incomplete result: {len(skipped)} unreadable file(s) of the store were skipped: "
+            + "; ".join(skipped),
+            UnreadableDataWarning,
+            stacklevel=3,
+        )
+    if not arrow:
+        return stream
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return stream
+    return pa.RecordBatchReader.from_stream(stream).read_all()
+
+
 def _wake(future: "asyncio.Future[None]") -> None:
     if not future.done():
         future.set_result(None)
@@ -633,21 +654,7 @@ class Control(_native.Control):
             columns=columns,
             limit=limit,
         )
-        skipped = stream.unreadable
-        if skipped:
-            warnings.warn(
-                f"incomplete result: {len(skipped)} unreadable file(s) of the store were skipped: "
-                + "; ".join(skipped),
-                UnreadableDataWarning,
-                stacklevel=2,
-            )
-        if not arrow:
-            return stream
-        try:
-            import pyarrow as pa
-        except ImportError:
-            return stream
-        return pa.RecordBatchReader.from_stream(stream).read_all()
+        return _delivered(stream, arrow)
 
     def sql(
         self,
@@ -673,27 +680,13 @@ class Control(_native.Control):
         if not isinstance(max_rows, int) or isinstance(max_rows, bool) or not 1 <= max_rows <= 10_000_000:
             raise ValueError(f"max_rows must be an int from 1 to 10000000, not {max_rows!r}")
         stream = self._sql_stream(query, tenant=tenant, max_rows=max_rows, timeout_s=float(timeout))
-        skipped = stream.unreadable
-        if skipped:
-            warnings.warn(
-                f"incomplete result: {len(skipped)} unreadable file(s) of the store were skipped: "
-                + "; ".join(skipped),
-                UnreadableDataWarning,
-                stacklevel=2,
-            )
         if stream.truncated:
             warnings.warn(
                 f"the answer was cut at max_rows={max_rows}; more rows matched",
                 TruncatedResultWarning,
                 stacklevel=2,
             )
-        if not arrow:
-            return stream
-        try:
-            import pyarrow as pa
-        except ImportError:
-            return stream
-        return pa.RecordBatchReader.from_stream(stream).read_all()
+        return _delivered(stream, arrow)
 
     def subscribe(
         self,
