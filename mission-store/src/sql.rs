@@ -396,7 +396,8 @@ fn runtime() -> SqlResult<&'static tokio::runtime::Runtime> {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads)
                 .thread_name("mission-sql")
-                .enable_time()
+                // Time for the query timeout; I/O for a remote store's client.
+                .enable_all()
                 .build()
                 .map_err(|e| e.to_string())
         })
