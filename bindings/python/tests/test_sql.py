@@ -7,6 +7,7 @@ import warnings
 import pytest
 
 import mission_control as mc
+from conftest import rows
 
 
 def _record(control, tools):
@@ -50,18 +51,18 @@ def test_sql_returns_a_pyarrow_table_equal_to_query_and_duckdb(two_tenants):
         "SELECT tenant, sum(gen_ai_usage_cost) AS cost, sum(gen_ai_usage_input_tokens) AS tokens "
         "FROM llm_calls GROUP BY tenant ORDER BY tenant"
     ).to_pylist()
-    llm = control.query(kind="llm_call").to_pylist()
+    llm = rows(control.query(kind="llm_call"))
     assert [r["tenant"] for r in costs] == ["acme", "globex"]
     for row in costs:
         mine = [e for e in llm if e["tenant"] == row["tenant"]]
         assert row["tokens"] == sum(e["gen_ai_usage_input_tokens"] for e in mine) == 100
         assert row["cost"] == pytest.approx(sum(e["gen_ai_usage_cost"] for e in mine)) and row["cost"] > 0
     events = control.query()  # noqa: F841 - read by DuckDB below, by name
-    expected = duckdb.sql("SELECT count(*) FROM events WHERE kind = 'tool_call' AND status = 'error'").fetchone()[0]
+    expected = duckdb.sql("SELECT count(*) FROM events WHERE kind = 'tool_call' AND status = 'error'").fetchall()[0][0]
     assert control.sql("SELECT count(*) AS n FROM tool_calls WHERE status = 'error'").column("n")[0].as_py() == expected == 2
     threads = control.sql("SELECT tenant, spans, errors, tool_calls FROM threads ORDER BY tenant").to_pylist()
     kinds = {"agent_step", "llm_call", "tool_call", "retrieval", "custom"}
-    every = control.query().to_pylist()
+    every = rows(control.query())
     expected = []
     for tenant in ("acme", "globex"):
         spans = [e for e in every if e["tenant"] == tenant and e["kind"] in kinds]
