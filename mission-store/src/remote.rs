@@ -474,7 +474,7 @@ pub fn requests() -> u64 {
     REQUESTS.load(Ordering::Relaxed)
 }
 
-/// Fetched pieces dropped from an open object's bounded cache (at most [`CACHE_BYTES`]
+/// Fetched pieces dropped from an open object's bounded cache (at most 64 MiB
 /// per object) before its reader was done with them, so far: a read of them fetches again.
 /// Non-zero only for row groups whose read columns together pass 64 MiB.
 pub fn cache_evictions() -> u64 {

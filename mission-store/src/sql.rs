@@ -1,7 +1,7 @@
 //! SQL over the store, with Apache DataFusion (feature `sql`).
 //!
 //! [`SqlEngine`] answers read-only SQL over one [`Store`]: a table `events` (every column of
-//! [`events_schema`](crate::schema::events_schema) plus the Hive partitions `tenant`, `date`
+//! [`events_schema`] plus the Hive partitions `tenant`, `date`
 //! and `hour` as columns) and views over it:
 //!
 //! | view | rows |
