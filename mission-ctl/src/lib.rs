@@ -46,6 +46,8 @@ pub mod serve;
 #[cfg(feature = "sql")]
 pub mod sql;
 mod tail;
+#[cfg(feature = "s3")]
+pub mod upload;
 mod window;
 
 use std::io::{self, Write};

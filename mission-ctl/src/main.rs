@@ -237,6 +237,15 @@ enum Command {
         #[command(flatten)]
         args: mission_ctl::sql::SqlArgs,
     },
+    /// Sends a local store's finalized files to object storage (`--to s3://bucket/prefix`),
+    /// each exactly once: deleted locally once the bucket has it; while the bucket is
+    /// unreachable the files wait (at most --max-spill-mb; past it the oldest are dropped,
+    /// counted). Exits 1 when something could not be sent (it stays for the next run).
+    #[cfg(feature = "s3")]
+    Upload {
+        #[command(flatten)]
+        args: mission_ctl::upload::UploadArgs,
+    },
     /// The audit trail of security-relevant events (`<store>/audit/`).
     Audit {
         #[command(subcommand)]
@@ -509,6 +518,12 @@ fn main() -> ExitCode {
             scan(&PathBuf::from(&args.store), args.tenant.as_deref(), checked, |s, out| {
                 mission_ctl::sql::run_sql(s, args, out).map(|()| true)
             })
+        }
+        #[cfg(feature = "s3")]
+        Command::Upload { args } => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            finish(mission_ctl::upload::run_upload(args, &mut out))
         }
         Command::Query { store, filter } => {
             scan(store, filter.tenant.as_deref(), checked, |s, out| {

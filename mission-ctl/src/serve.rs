@@ -35,6 +35,8 @@ pub const GRPC_LINE: &str = "Mission Control OTLP/gRPC receiver on ";
 pub const DASHBOARD_LINE: &str = "Mission Control dashboard on ";
 /// What the line of the MCP server over HTTP starts with (its URL follows).
 pub const MCP_LINE: &str = "Mission Control MCP server on ";
+/// What the line saying where the store's files are uploaded starts with (`--upload-to`).
+pub const UPLOAD_LINE: &str = "Mission Control uploader to ";
 /// What the line printed once every surface listens starts with.
 pub const READY_LINE: &str = "serving store ";
 
@@ -101,6 +103,14 @@ pub struct ServeArgs {
     /// 1s..=7d), or `0` / `off` for never.
     #[arg(long, default_value = "10m", value_parser = crate::compact::parse_compact_every)]
     pub compact_every: crate::compact::CompactEvery,
+    /// Also upload the store's finalized files to object storage (`s3://bucket/prefix`,
+    /// credentials and endpoint from the AWS_* environment), each exactly once, as
+    /// `mission-ctl upload --follow` does: the store directory holds what is not up yet (the
+    /// dashboard and MCP read it; read the bucket with `--store s3://…`). Scheduled
+    /// compaction is off with it (files go up as they are finalized).
+    #[cfg(feature = "s3")]
+    #[arg(long)]
+    pub upload_to: Option<String>,
 }
 
 /// A bearer token and the tenant it sends for (`None`: every tenant).
@@ -436,6 +446,14 @@ pub fn run_serve(
     if let Some(file) = &args.config {
         builder = builder.with_config_file(file);
     }
+    #[cfg(feature = "s3")]
+    let uploading = args.upload_to.is_some();
+    #[cfg(not(feature = "s3"))]
+    let uploading = false;
+    #[cfg(feature = "s3")]
+    if let Some(url) = &args.upload_to {
+        builder = builder.with_store_upload(url);
+    }
     let control = builder.build().map_err(|e| ServeError::Start(e.to_string()))?;
     let surfaces = match start_surfaces(&control, configs, out) {
         Ok(s) => s,
@@ -444,11 +462,19 @@ pub fn run_serve(
             return Err(e);
         }
     };
+    #[cfg(feature = "s3")]
+    if let Some(url) = &args.upload_to {
+        writeln!(
+            out,
+            "{UPLOAD_LINE}{}",
+            mission_store::RemoteRoot::parse(url).map(|r| r.url().to_owned()).unwrap_or_default()
+        )?;
+    }
     writeln!(out, "{READY_LINE}{} (Ctrl-C to stop)", args.store.display())?;
     out.flush()?;
     // Scheduled compaction beside the receiver; each run that merged something says so on
     // stderr (stdout is `out`, which the caller may hold locked).
-    let compaction = args.compact_every.0.and_then(|every| {
+    let compaction = args.compact_every.0.filter(|_| !uploading).and_then(|every| {
         let options = crate::compact::CompactArgs::default().options().unwrap_or_default();
         let scheduled =
             crate::compact::Scheduled::start(args.store.clone(), every, options, |run| match run {
@@ -531,6 +557,8 @@ mod tests {
             tokens_file: None,
             config: None,
             compact_every: crate::compact::CompactEvery(None),
+            #[cfg(feature = "s3")]
+            upload_to: None,
         };
         let config = |args: &ServeArgs| receiver_config(args, &serve_tokens(args)?);
         let err = config(&args("0.0.0.0:0", &[])).unwrap_err();

@@ -15,7 +15,6 @@ use std::time::Duration;
 use mission_core::{Backpressure, Pipeline};
 use mission_examples::{Workload, simulate};
 use mission_store::{ParquetSink, Store, StoreConfig};
-use object_store::{ObjectStoreExt, PutPayload};
 use s3_server::S3Server;
 use serde_json::Value;
 
@@ -29,19 +28,22 @@ fn write_store(root: &Path) {
     pipeline.shutdown();
 }
 
-/// Uploads the store's finalized files under `prefix`.
+/// Uploads the store's finalized files under `prefix` with `mission-ctl upload --keep-local`
+/// (the local files stay, for the comparisons), returning how many went up.
 fn upload(server: &S3Server, local: &Path, prefix: &str) -> usize {
-    let root = server.remote_root(prefix);
-    let client = root.object_store().expect("client");
-    let store = Store::open(local).expect("open");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    for file in store.files() {
-        let relative = file.path.strip_prefix(local).expect("under root").to_str().expect("utf-8");
-        let key = object_store::path::Path::parse(format!("{prefix}/{relative}")).expect("key");
-        let bytes = std::fs::read(&file.path).expect("read");
-        runtime.block_on(client.put(&key, PutPayload::from(bytes))).expect("put");
-    }
-    store.files().len()
+    let url = format!("s3://{}/{prefix}", server.bucket);
+    let local = local.to_str().expect("utf-8");
+    let out = ctl(
+        server,
+        &server.env(),
+        &["upload", "--store", local, "--to", &url, "--keep-local", "--json"],
+    );
+    let stats = json(&out);
+    assert_eq!(stats["error"], Value::Null, "{stats}");
+    assert_eq!(stats["files_pending"], 0, "{stats}");
+    let uploaded = stats["files_uploaded"].as_u64().expect("count") as usize;
+    assert_eq!(uploaded, Store::open(local).expect("open").files().len());
+    uploaded
 }
 
 fn ctl(server: &S3Server, env: &[(&str, String)], args: &[&str]) -> Output {
@@ -111,6 +113,44 @@ fn reading_commands_work_on_a_store_in_a_bucket() {
     let stderr = String::from_utf8_lossy(&denied.stderr);
     assert!(stderr.contains("access denied") && stderr.contains(&url), "{stderr}");
     assert!(!stderr.contains(secret), "{stderr}");
+
+    // `upload` with them: exit code 1, the reason, and every local file still there.
+    let before = Store::open(&local).expect("open").files().len();
+    let refused =
+        ctl(&server, &wrong, &["upload", "--store", local_arg, "--to", &format!("{url}-2")]);
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(stdout.contains("access denied") && !stdout.contains(secret), "{stdout}");
+    assert_eq!(Store::open(&local).expect("open").files().len(), before);
+
+    // Without --keep-local the local files go once the bucket has them; run again, nothing
+    // is sent twice.
+    let moved = ctl(
+        &server,
+        &env,
+        &["upload", "--store", local_arg, "--to", &format!("{url}-3"), "--json"],
+    );
+    assert_eq!(json(&moved)["files_uploaded"], before as u64);
+    assert!(Store::open(&local).expect("open").files().is_empty());
+    let again = ctl(
+        &server,
+        &env,
+        &["upload", "--store", local_arg, "--to", &format!("{url}-3"), "--json"],
+    );
+    assert_eq!(json(&again)["files_uploaded"], 0);
+    let sql = ctl(
+        &server,
+        &env,
+        &[
+            "sql",
+            "SELECT count(DISTINCT thread_id) AS n FROM events",
+            "--store",
+            &format!("{url}-3"),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(json(&sql)[0]["n"], 40);
 
     // An unsupported scheme is a clear error too.
     let bad = ctl(&server, &env, &["threads", "ftp://host/x"]);

@@ -46,10 +46,16 @@ struct Serving {
 impl Serving {
     /// Starts `mission-ctl serve ARGS` and reads its lines up to the one saying it serves.
     fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    fn start_with_env(args: &[&str], env: &[(&str, String)]) -> Self {
         let mut server = Server(Some(
             Command::new(env!("CARGO_BIN_EXE_mission-ctl"))
                 .arg("serve")
                 .args(args)
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("spawn"),
@@ -266,6 +272,56 @@ fn serve_records_what_an_otlp_sender_sends_and_writes_it_on_sigterm() {
     assert!(field("attributes").contains("app.region"), "{row}");
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_file(&tokens);
+}
+
+#[cfg(feature = "s3")]
+#[path = "../../mission-store/tests/integration/s3_server.rs"]
+mod s3_server;
+
+/// `serve --upload-to s3://…`: what a sender sends is written, then uploaded to the bucket
+/// (the loopback S3 server) once, and read back from there with SQL.
+#[cfg(all(feature = "s3", feature = "sql"))]
+#[test]
+fn serve_uploads_what_it_writes_to_a_bucket() {
+    let server = s3_server::S3Server::start("mission-serve-upload");
+    let root = std::env::temp_dir().join(format!("mission-ctl-serve-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let store = root.join("data");
+    let url = format!("s3://{}/served", server.bucket);
+    let serving = Serving::start_with_env(
+        &[
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--addr",
+            "127.0.0.1:0",
+            "--no-grpc",
+            "--no-dashboard",
+            "--no-mcp",
+            "--tenant",
+            "acme",
+            "--upload-to",
+            &url,
+        ],
+        &server.env(),
+    );
+    let addr = serving.addr("OTLP receiver");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
+    let start_ns = u64::try_from(now).expect("time fits") - 1_000_000_000;
+    let (status, answer) = post(addr, None, &request(start_ns));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    serving.stop();
+
+    let local = mission_store::Store::open(&store).expect("open local");
+    assert!(local.files().is_empty(), "every file went up");
+    let mut sql = Command::new(env!("CARGO_BIN_EXE_mission-ctl"));
+    sql.args(["sql", "SELECT count(*) AS n FROM llm_calls WHERE name = 'chat'", "--store", &url])
+        .args(["--format", "csv"])
+        .envs(server.env());
+    let out = sql.output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().collect::<Vec<_>>(), ["n", "1"], "{text}");
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// The dashboard's JSON at `path` with `token`, once it answers 200 with a body holding `want`

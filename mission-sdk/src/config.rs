@@ -32,6 +32,10 @@ pub struct MissionConfig {
     pub store: Option<bool>,
     /// Where the store lives (`MISSION_STORE_ROOT`; default `./mission-data`).
     pub store_root: Option<PathBuf>,
+    /// Upload the store's finalized files to this object-storage root, e.g.
+    /// `s3://bucket/prefix` (`MISSION_STORE_UPLOAD`; default: no upload; needs the `s3`
+    /// feature). See [`with_store_upload`](crate::MissionControlBuilder::with_store_upload).
+    pub store_upload: Option<String>,
     /// Whether anomaly detection and memory sampling run (`MISSION_MODELS=on|off`; default on
     /// when the `models` feature is built).
     pub models: Option<bool>,
@@ -195,6 +199,8 @@ pub struct ResolvedConfig {
     pub service_name: String,
     /// The store root, or `None` for no store.
     pub store_root: Option<PathBuf>,
+    /// The object-storage root the store's files are uploaded to, if any.
+    pub store_upload: Option<String>,
     /// Whether the models run.
     pub models: bool,
     /// Directive files (and `preset:<name>`s) to load.
@@ -262,6 +268,7 @@ impl MissionConfig {
             service_name: self.service_name.or(other.service_name),
             store: self.store.or(other.store),
             store_root: self.store_root.or(other.store_root),
+            store_upload: self.store_upload.or(other.store_upload),
             models: self.models.or(other.models),
             directives: self.directives.or(other.directives),
             policy_file: self.policy_file.or(other.policy_file),
@@ -378,6 +385,7 @@ impl MissionConfig {
             service_name: var("MISSION_SERVICE_NAME"),
             store,
             store_root: var("MISSION_STORE_ROOT").map(PathBuf::from),
+            store_upload: var("MISSION_STORE_UPLOAD").filter(|v| !v.trim().is_empty()),
             models,
             policy_file: var("MISSION_POLICY_FILE").map(PathBuf::from),
             redaction_file: var("MISSION_REDACTION_FILE").map(PathBuf::from),
@@ -409,6 +417,7 @@ impl MissionConfig {
             } else {
                 None
             },
+            store_upload: merged.store_upload,
             models: merged.models.unwrap_or(true),
             directives: merged.directives.unwrap_or_default(),
             policy_file: merged.policy_file,

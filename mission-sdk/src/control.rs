@@ -37,6 +37,8 @@ pub struct MissionControlBuilder {
     redaction: Option<crate::RedactionConfig>,
     compliance: Vec<crate::compliance::AppliedPack>,
     redaction_key: Option<String>,
+    #[cfg(feature = "s3")]
+    upload: Option<mission_store::Result<mission_store::RemoteRoot>>,
 }
 
 impl MissionControlBuilder {
@@ -56,6 +58,28 @@ impl MissionControlBuilder {
     pub fn with_store_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.code.store_root = Some(root.into());
         self.code.store = Some(true);
+        self
+    }
+
+    /// Uploads the store's finalized files to object storage (`s3://bucket/prefix`; `gs://`,
+    /// `az://` and `file://` where the store is built with them), each exactly once, from a
+    /// background thread; the store directory is the bounded spill while the bucket is
+    /// unreachable (see [`mission_store::upload`]). Credentials and endpoint come from the
+    /// AWS_* environment. [`upload_stats`](MissionControl::upload_stats) tells what went up;
+    /// shutdown gives the last files up to [`UPLOAD_SHUTDOWN_TIMEOUT`] and leaves the rest in
+    /// the directory for the next run.
+    #[cfg(feature = "s3")]
+    pub fn with_store_upload(mut self, url: &str) -> Self {
+        self.upload = Some(mission_store::RemoteRoot::parse(url));
+        self
+    }
+
+    /// [`with_store_upload`](Self::with_store_upload) to a root configured in code (an
+    /// endpoint, region or keys set with [`RemoteRoot::with_option`](mission_store::RemoteRoot::with_option)
+    /// rather than the environment).
+    #[cfg(feature = "s3")]
+    pub fn with_store_upload_root(mut self, root: mission_store::RemoteRoot) -> Self {
+        self.upload = Some(Ok(root));
         self
     }
 
@@ -250,6 +274,8 @@ impl MissionControlBuilder {
             redaction,
             compliance,
             redaction_key,
+            #[cfg(feature = "s3")]
+            upload,
         } = self;
         let config = install::settings(code, file.as_ref(), use_environment)?;
         if let Some(sampling) = &sampling {
@@ -304,6 +330,28 @@ impl MissionControlBuilder {
         if flush_on_panic {
             crate::panic_hook::flush_on_panic(pipeline.recorder().downgrade());
         }
+        #[cfg(feature = "s3")]
+        let uploader = match upload {
+            Some(root) => Some(install::uploader(root, "with_store_upload", &config)?),
+            None => match &config.store_upload {
+                Some(url) => Some(install::uploader(
+                    mission_store::RemoteRoot::parse(url),
+                    "store_upload (MISSION_STORE_UPLOAD or the file)",
+                    &config,
+                )?),
+                None => None,
+            },
+        };
+        #[cfg(not(feature = "s3"))]
+        if let Some(url) = &config.store_upload {
+            return Err(crate::Error::Config {
+                origin: "store_upload (MISSION_STORE_UPLOAD or the file)".into(),
+                message: format!(
+                    "uploading the store to {} needs mission-sdk's `s3` feature, not built",
+                    mission_store::redact_url(url)
+                ),
+            });
+        }
         let health_sources = HealthSources {
             #[cfg(feature = "otlp-receiver")]
             receivers: Arc::default(),
@@ -342,6 +390,8 @@ impl MissionControlBuilder {
             redaction_stats,
             compliance: packs,
             captures_content,
+            #[cfg(feature = "s3")]
+            uploader,
         })
     }
 }
@@ -398,7 +448,15 @@ pub struct MissionControl {
     redaction_stats: Option<crate::redact::RedactionStatsReader>,
     compliance: Vec<crate::compliance::AppliedPack>,
     captures_content: bool,
+    #[cfg(feature = "s3")]
+    uploader: Option<mission_store::Uploader>,
 }
+
+/// How long shutdown waits for the last finalized files to go up
+/// ([`MissionControlBuilder::with_store_upload`]); what is left stays in the store directory
+/// and goes up at the next start.
+#[cfg(feature = "s3")]
+pub const UPLOAD_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl std::fmt::Debug for MissionControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -426,6 +484,8 @@ impl MissionControl {
             redaction: None,
             compliance: Vec::new(),
             redaction_key: None,
+            #[cfg(feature = "s3")]
+            upload: None,
         }
     }
 
@@ -821,6 +881,13 @@ impl MissionControl {
         self.config.store_root.as_ref().map(|root| Ok(Store::open(root)?))
     }
 
+    /// What the store's uploader has done so far (`None` without
+    /// [`with_store_upload`](MissionControlBuilder::with_store_upload)).
+    #[cfg(feature = "s3")]
+    pub fn upload_stats(&self) -> Option<mission_store::UploadStats> {
+        self.uploader.as_ref().map(mission_store::Uploader::stats)
+    }
+
     /// Stops recording, delivers everything recorded and returns the final counts.
     pub fn shutdown(mut self) -> ShutdownReport {
         self.shutdown_inner()
@@ -840,10 +907,16 @@ impl MissionControl {
         if self.model_stats.is_some() && self.pipeline.is_some() {
             let _ = self.recorder.flush();
         }
-        match self.pipeline.take() {
+        let report = match self.pipeline.take() {
             Some(p) => p.shutdown(),
             None => ShutdownReport { accounting: self.recorder.accounting(), sinks: Vec::new() },
+        };
+        // Every file is finalized now: the last ones go up (within the deadline).
+        #[cfg(feature = "s3")]
+        if let Some(uploader) = self.uploader.take() {
+            let _ = uploader.shutdown(UPLOAD_SHUTDOWN_TIMEOUT);
         }
+        report
     }
 }
 

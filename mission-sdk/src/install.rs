@@ -166,6 +166,26 @@ pub(crate) fn store(
     Ok(())
 }
 
+/// The store's uploader (`with_store_upload`): it needs the store's directory.
+#[cfg(feature = "s3")]
+pub(crate) fn uploader(
+    root: mission_store::Result<mission_store::RemoteRoot>,
+    origin: &str,
+    config: &ResolvedConfig,
+) -> Result<mission_store::Uploader> {
+    let origin = || origin.to_owned();
+    let Some(local) = &config.store_root else {
+        return Err(crate::Error::Config {
+            origin: origin(),
+            message: "uploading needs the store (it is turned off)".into(),
+        });
+    };
+    let remote =
+        root.map_err(|e| crate::Error::Config { origin: origin(), message: e.to_string() })?;
+    mission_store::Uploader::start(mission_store::UploadConfig::new(local, remote))
+        .map_err(|e| crate::Error::Config { origin: origin(), message: e.to_string() })
+}
+
 /// OTLP export: code's configuration, else an endpoint from the file or
 /// `MISSION_OTLP_ENDPOINT`; the signal switches code left unset come from the file, then
 /// `OTEL_*_EXPORTER`. Service name and tenant are this instance's.

@@ -140,6 +140,8 @@ pub use config::{
 };
 #[cfg(feature = "models")]
 pub use control::MODEL_STATE_FILE;
+#[cfg(feature = "s3")]
+pub use control::UPLOAD_SHUTDOWN_TIMEOUT;
 pub use control::{
     HealthReport, MissionControl, MissionControlBuilder, TenantHealth, TenantSinkHealth,
 };

@@ -61,6 +61,7 @@
 //! | [`compact`], [`CompactOptions`], [`CompactionReport`] | merging a partition's small files while writers write and readers read ([`Store::compact`]) |
 //! | [`layout`] | partition paths |
 //! | `RemoteRoot`, `remote` (feature `object-store`) | a store root on object storage (`s3://`, `gs://`, `az://`, `file://`): [`Store::open`] takes the URL |
+//! | `Uploader`, `upload_pending`, `upload` (feature `object-store`) | the write side: a local store's finalized files uploaded to object storage exactly once, the local directory as the bounded spill |
 //!
 //! # Layout and schema
 //!
@@ -101,7 +102,11 @@
 //! whole file it does not need ([`QueryStats::bytes_read`] counts them). A damaged object is
 //! skipped and reported like a damaged file. Retention deletes expired objects. Erasure,
 //! compaction and recovery rewrite files in place and answer [`Error::NeedsLocalRoot`] (run
-//! them where the store is written, before upload). Credentials come only from each cloud's
+//! them where the store is written, before upload).
+//!
+//! Writing goes through a local directory: the sink writes there as always, and an
+//! `Uploader` (module `upload`) puts each finalized file into the bucket exactly once, keeping
+//! the directory as a bounded spill while the bucket is unreachable. Credentials come only from each cloud's
 //! standard environment or options set in code, and never appear in errors, `Debug` or
 //! `Display`.
 //!
@@ -123,6 +128,8 @@ mod remote_url;
 pub mod schema;
 #[cfg(feature = "sql")]
 pub mod sql;
+#[cfg(feature = "object-store")]
+pub mod upload;
 mod write;
 
 pub use error::{Error, Result};
@@ -137,6 +144,9 @@ pub use read::views::{
 };
 #[cfg(feature = "object-store")]
 pub use remote::{RemoteRoot, Scheme};
+pub use remote_url::redact_url;
+#[cfg(feature = "object-store")]
+pub use upload::{UploadConfig, UploadStats, Uploader, upload_pending};
 pub use write::compact::{
     COMPACT_PREFIX, CompactOptions, CompactedSource, CompactionReport, META_COMPACTED_FROM,
     META_COMPACTED_WRITERS,

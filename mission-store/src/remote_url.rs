@@ -12,7 +12,7 @@ pub(crate) fn looks_like_url(root: &str) -> bool {
 }
 
 /// `url` with any `user:password@` removed, for messages.
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let authority_end = rest.find('/').unwrap_or(rest.len());

@@ -17,6 +17,8 @@ mod sink_failures_are_never_delivered;
 #[cfg(feature = "sql")]
 mod sql;
 mod tenant_scope;
+#[cfg(feature = "s3")]
+mod upload;
 
 use std::path::PathBuf;
 use std::time::Duration;

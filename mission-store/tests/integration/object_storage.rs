@@ -20,7 +20,7 @@ use crate::{TempDir, half_past_last_hour, thread_events, write};
 const HOUR: u64 = 3_600_000_000_000;
 
 /// Runs object_store calls of the test on a runtime of its own.
-fn run<T>(future: impl std::future::Future<Output = T>) -> T {
+pub fn run<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

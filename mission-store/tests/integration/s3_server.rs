@@ -57,6 +57,12 @@ impl S3Server {
 
     /// Starts a server on an existing root (objects written by an earlier server stay).
     pub fn start_on(root: &Path, bucket: &str) -> Self {
+        Self::start_at(root, bucket, "127.0.0.1:0")
+    }
+
+    /// Starts a server on an existing root at `addr` (`127.0.0.1:PORT`: the same address as a
+    /// killed server, so clients configured for it reach the new one).
+    pub fn start_at(root: &Path, bucket: &str, addr: &str) -> Self {
         let binary = server_binary();
         assert!(
             binary.is_file(),
@@ -68,7 +74,7 @@ impl S3Server {
         let mut child = Command::new(&binary)
             .args(["--root"])
             .arg(root)
-            .args(["--addr", "127.0.0.1:0", "--bucket", bucket])
+            .args(["--addr", addr, "--bucket", bucket])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -106,11 +112,13 @@ impl S3Server {
 
     /// The store root `s3://<bucket>/<prefix>` on this server, with its endpoint and keys set
     /// explicitly (no process environment: tests run in parallel).
+    #[allow(dead_code)]
     pub fn remote_root(&self, prefix: &str) -> RemoteRoot {
         self.remote_root_with_keys(prefix, ACCESS_KEY, SECRET_KEY)
     }
 
     /// [`remote_root`](Self::remote_root) signing with other keys.
+    #[allow(dead_code)]
     pub fn remote_root_with_keys(&self, prefix: &str, access: &str, secret: &str) -> RemoteRoot {
         let url = format!("s3://{}/{prefix}", self.bucket);
         RemoteRoot::parse(&url)

@@ -955,6 +955,7 @@ def init(
     otlp_metrics: Optional[bool] = None,
     otlp_spill_dir: Union[str, os.PathLike, None] = None,
     otlp_spill_max_bytes: Optional[int] = None,
+    store_upload: Optional[str] = None,
 ) -> Control:
     """Starts Mission Control in this process and returns the instance.
 
@@ -974,7 +975,11 @@ def init(
     1 TiB; the oldest dropped and counted past it), and replays them in order when it returns:
     exactly once within the process, at least once across restarts on the same directory
     (counted in ``health()["otlp"]["traces"]``: ``spilled``, ``replayed``, ``spill_queued``...).
-    Log records and metrics are not spilled. ``backpressure`` is ``"drop_newest"`` (default:
+    Log records and metrics are not spilled. ``store_upload`` (or ``MISSION_STORE_UPLOAD``), e.g.
+    ``"s3://bucket/prefix"``, uploads each finalized store file to object storage exactly once
+    from a background thread (credentials and endpoint from the ``AWS_*`` environment), the store
+    directory holding what is not up yet; shutdown gives the last files up to 10 s (the rest go
+    up at the next start). ``backpressure`` is ``"drop_newest"`` (default:
     never block the agent; drops are counted) or ``"block:5ms"``. ``models`` (default on) runs
     anomaly detection with root-cause attribution and memory sampling off the agent's threads;
     anomalies are stored and queryable like any event (``kind="anomaly"``). ``directives`` are
@@ -999,7 +1004,8 @@ def init(
     """
     for arg, value in (("service", service), ("tenant", tenant), ("otlp_endpoint", otlp_endpoint),
                        ("otlp_protocol", otlp_protocol), ("backpressure", backpressure),
-                       ("log_level", log_level), ("redaction_key", redaction_key)):
+                       ("log_level", log_level), ("redaction_key", redaction_key),
+                       ("store_upload", store_upload)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{arg} must be a str, not {type(value).__name__}")
     for arg, value in (("otlp_traces", otlp_traces), ("otlp_logs", otlp_logs), ("otlp_metrics", otlp_metrics)):
@@ -1039,6 +1045,7 @@ def init(
         otlp_metrics=otlp_metrics,
         otlp_spill_dir=os.fspath(otlp_spill_dir) if otlp_spill_dir is not None else None,
         otlp_spill_max_bytes=otlp_spill_max_bytes,
+        store_upload=store_upload,
     )
     ref = weakref.ref(control)
     global _LAST_CONTROL

@@ -197,6 +197,7 @@ class Control:
         otlp_metrics: Optional[bool] = None,
         otlp_spill_dir: Optional[str] = None,
         otlp_spill_max_bytes: Optional[int] = None,
+        store_upload: Optional[str] = None,
     ) -> "Control": ...
     def thread(
         self,
