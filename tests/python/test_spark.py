@@ -11,6 +11,7 @@ and the AWS SDK v1 bundle it was built against. That S3A reads numeric settings 
 (the same durations): without them the filesystem fails to start with NumberFormatException.
 """
 
+import functools
 import importlib.util
 import json
 import math
@@ -113,19 +114,35 @@ def mission_ctl():
     return str(ROOT / "target" / "debug" / "mission-ctl")
 
 
-def ours(store, query, env=None):
-    """Rows of `mission-ctl sql QUERY --store STORE --format json` (our DataFusion engine)."""
+@functools.lru_cache(maxsize=None)
+def _ours(store, query, env):
     base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    run = subprocess.run([mission_ctl(), "sql", query, "--store", str(store), "--format", "json"],
-                         capture_output=True, text=True, env={**base, **(env or {})})
+    run = subprocess.run([mission_ctl(), "sql", query, "--store", store, "--format", "json"],
+                         capture_output=True, text=True, env={**base, **dict(env)})
     assert run.returncode == 0, f"mission-ctl sql failed ({run.returncode}):\n{run.stderr}"
-    return json.loads(run.stdout)
+    return run.stdout
+
+
+def ours(store, query, env=None):
+    """Rows of `mission-ctl sql QUERY --store STORE --format json` (our DataFusion engine), run
+    once per store, query and environment."""
+    return json.loads(_ours(str(store), query, tuple(sorted((env or {}).items()))))
+
+
+def events(spark, root):
+    """The store's events read by Spark from ROOT (Hive partitions discovered from the paths,
+    listed once per root), registered as the view `events`."""
+    frames = spark.__dict__.setdefault("mission_events", {})
+    root = str(root)
+    if root not in frames:
+        frames[root] = spark.read.parquet(f"{root}/events")
+    frames[root].createOrReplaceTempView("events")
+    return frames[root]
 
 
 def spark_rows(spark, root, query):
-    """Rows of QUERY in Spark, with `events` the store's events read from ROOT (Hive partitions
-    discovered from the paths), as dicts."""
-    spark.read.parquet(f"{root}/events").createOrReplaceTempView("events")
+    """Rows of QUERY in Spark over the events at ROOT, as dicts."""
+    events(spark, root)
     return [row.asDict() for row in spark.sql(query).collect()]
 
 
@@ -227,7 +244,7 @@ def bucket_store(store, s3_server):
 
 def test_spark_discovers_the_hive_partitions(spark, store):
     directory, expected = store
-    frame = spark.read.parquet(f"{directory}/events")
+    frame = events(spark, directory)
     types = dict(frame.dtypes)
     assert types["time"] == "bigint"  # nanoseconds since the epoch (nanosAsLong)
     assert types["tenant"] == "string" and types["date"] == "date" and types["hour"] == "int"
@@ -295,6 +312,6 @@ def test_spark_on_s3_answers_as_ours(spark, store, s3_server, bucket_store):
     assert {row["tenant"] for row in tenants} == {"tenant-0", "tenant-1"}
 
     # Spark listed the bucket: the same partitions as on disk.
-    seen = {(r["tenant"], r["date"].isoformat(), r["hour"])
-            for r in spark.read.parquet(f"{s3a}/events").select("tenant", "date", "hour").distinct().collect()}
+    partitions = "SELECT DISTINCT tenant, CAST(date AS STRING) AS date, hour FROM events"
+    seen = {(r["tenant"], r["date"], r["hour"]) for r in spark_rows(spark, s3a, partitions)}
     assert seen == partitions_on_disk(directory)
