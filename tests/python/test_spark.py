@@ -227,7 +227,7 @@ def partitions_on_disk(directory):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def day_store(tmp_path_factory):
     """(store directory, what the Rust side recorded): 600 threads over two tenants and the last
     36 hours."""
     directory = tmp_path_factory.mktemp("spark-store")
@@ -235,15 +235,15 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bucket_store(store, s3_server):
+def bucket_store(day_store, s3_server):
     """The fixture store copied to `s3://<bucket>/spark/data/`: (s3 URL, keys uploaded)."""
-    directory, _ = store
+    directory, _ = day_store
     keys = upload_store(s3_server, directory, s3_server.bucket, "spark/data")
     return f"s3://{s3_server.bucket}/spark/data", keys
 
 
-def test_spark_discovers_the_hive_partitions(spark, store):
-    directory, expected = store
+def test_spark_discovers_the_hive_partitions(spark, day_store):
+    directory, expected = day_store
     frame = events(spark, directory)
     types = dict(frame.dtypes)
     assert types["time"] == "bigint"  # nanoseconds since the epoch (nanosAsLong)
@@ -260,8 +260,8 @@ def test_spark_discovers_the_hive_partitions(spark, store):
     assert oldest < time.time_ns() - 24 * NS_PER_HOUR < newest
 
 
-def test_spark_on_disk_answers_as_ours(spark, store):
-    directory, expected = store
+def test_spark_on_disk_answers_as_ours(spark, day_store):
+    directory, expected = day_store
     since = time.time_ns() - 24 * NS_PER_HOUR
 
     costs = spark_rows(spark, directory, cost_by_model(since))
@@ -285,8 +285,8 @@ def test_spark_on_disk_answers_as_ours(spark, store):
     assert sum(row["events"] for row in tenants) == expected["events"]
 
 
-def test_spark_on_s3_answers_as_ours(spark, store, s3_server, bucket_store):
-    directory, expected = store
+def test_spark_on_s3_answers_as_ours(spark, day_store, s3_server, bucket_store):
+    directory, expected = day_store
     url, keys = bucket_store
     assert len(keys) == expected["files"] >= 2
     s3a = "s3a" + url[len("s3"):]
