@@ -1,7 +1,8 @@
 //! Writes a store with the simulated workload and prints, as JSON, what was recorded: the
 //! fixture the Python tests read with pyarrow, DuckDB and Polars.
 //!
-//! Run: `cargo run -p mission-examples --example store_fixture -- <store-dir> [threads]`.
+//! Run: `cargo run -p mission-examples --example store_fixture -- <store-dir> [threads] [hours]`
+//! (`hours`: the simulated time the threads start in, ending ten minutes ago; 1 by default).
 
 use std::time::Duration;
 
@@ -12,10 +13,11 @@ use mission_store::{ParquetSink, Store, StoreConfig};
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(root) = args.next() else {
-        eprintln!("usage: store_fixture <store-dir> [threads]");
+        eprintln!("usage: store_fixture <store-dir> [threads] [hours]");
         std::process::exit(2);
     };
     let threads = args.next().and_then(|t| t.parse().ok()).unwrap_or(300);
+    let hours: u64 = args.next().and_then(|h| h.parse().ok()).unwrap_or(1);
     let run = || -> Result<serde_json::Value, Box<dyn std::error::Error>> {
         // Small row groups, so readers meet several row groups and files.
         let config = StoreConfig::at(&root).with_row_group_rows(1_000);
@@ -23,7 +25,12 @@ fn main() {
             .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(30) })
             .with_sink(ParquetSink::new(config)?)
             .start()?;
-        let workload = Workload { threads, tenants: 2, ..Workload::default() };
+        let workload = Workload {
+            threads,
+            tenants: 2,
+            span_of_time_ns: hours * 3_600 * 1_000_000_000,
+            ..Workload::default()
+        };
         let summary = simulate(&pipeline.recorder(), &workload);
         let report = pipeline.shutdown();
         let store = Store::open(&root)?;
