@@ -154,14 +154,16 @@ enum Command {
     },
     /// Serves the MCP server over stdio for a store (for desktop MCP clients).
     Mcp {
-        /// The store's root directory.
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
         #[arg(long, default_value = "./mission-data")]
         store: PathBuf,
     },
     /// Serves the dashboard (threads, latency, cost, anomalies, logs in a browser) over a store,
     /// following new files as they land, until Ctrl-C.
     Dashboard {
-        /// The store's root directory.
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
         store: PathBuf,
         /// The address to serve on; a non-loopback address needs a token.
         #[arg(long, default_value = "127.0.0.1:7878")]
@@ -307,7 +309,7 @@ fn open(root: &PathBuf, tenant: Option<&str>) -> Result<Store, ExitCode> {
 
 /// Whether a store argument is a URL (`s3://…`) rather than a directory.
 fn is_url(root: &std::path::Path) -> bool {
-    root.to_str().is_some_and(|r| r.contains("://"))
+    mission_store::is_url_root(root)
 }
 
 fn serve_mcp(store: &std::path::Path) -> ExitCode {
@@ -355,7 +357,12 @@ fn serve_dashboard(
     tokens: &[String],
     tenant_tokens: &[(String, String)],
 ) -> ExitCode {
-    if !store.exists() {
+    if is_url(store) {
+        // A URL store is checked by opening it: a bad URL or a refused key says so now.
+        if let Err(code) = open(&store.to_path_buf(), None) {
+            return code;
+        }
+    } else if !store.exists() {
         eprintln!("error: no store at {}", store.display());
         return ExitCode::from(3);
     }

@@ -144,7 +144,7 @@ pub use read::views::{
 };
 #[cfg(feature = "object-store")]
 pub use remote::{RemoteRoot, Scheme};
-pub use remote_url::redact_url;
+pub use remote_url::{is_url_root, redact_url, store_exists};
 #[cfg(feature = "object-store")]
 pub use upload::{UploadConfig, UploadStats, Uploader, upload_pending};
 pub use write::compact::{

@@ -11,6 +11,18 @@ pub(crate) fn looks_like_url(root: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
+/// Whether a store root names object storage (`s3://…`, `file://…`) rather than a directory,
+/// as [`Store::open`](crate::Store::open) decides it. Such a root "exists" as far as a caller
+/// can tell without a request; opening it says whether it can be read.
+pub fn is_url_root(root: &std::path::Path) -> bool {
+    root.to_str().is_some_and(looks_like_url)
+}
+
+/// Whether there is a store to read at `root`: a URL root, or a directory that exists.
+pub fn store_exists(root: &std::path::Path) -> bool {
+    is_url_root(root) || root.exists()
+}
+
 /// `url` with any `user:password@` removed, for messages.
 pub fn redact_url(url: &str) -> String {
     match url.split_once("://") {

@@ -74,14 +74,35 @@ class S3Server:
             "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
         }
 
-    def filesystem(self):
-        """A pyarrow S3 filesystem signed with the server's keys."""
-        import pyarrow.fs
 
-        return pyarrow.fs.S3FileSystem(
-            access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY, region=S3_REGION,
-            endpoint_override=self.endpoint, scheme="http",
-        )
+def ctl_binary():
+    """`$MISSION_CTL` (scripts/test sets it), else a debug build of mission-ctl."""
+    exe = os.environ.get("MISSION_CTL")
+    if exe:
+        return exe
+    subprocess.run(["cargo", "build", "-q", "-p", "mission-ctl"], cwd=ROOT, check=True)
+    return str(ROOT / "target" / "debug" / "mission-ctl")
+
+
+def upload_store(server, local_root, bucket, prefix):
+    """Uploads the store's finalized files to `s3://bucket/prefix/` on `server` with our own
+    writer, `mission-ctl upload --keep-local` (the local copy stays for the local comparisons);
+    returns the keys, as the paths under the root."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    run = subprocess.run(
+        [ctl_binary(), "upload", "--store", str(local_root), "--to", f"s3://{bucket}/{prefix}",
+         "--keep-local", "--json"],
+        capture_output=True, text=True, env={**base, **server.env()})
+    assert run.returncode == 0, f"mission-ctl upload exited with {run.returncode}:\n{run.stderr}\n{run.stdout}"
+    stats = json.loads(run.stdout)
+    assert stats["error"] is None and stats["files_pending"] == 0, stats
+    keys = []
+    for path in sorted(pathlib.Path(local_root).glob("events/**/*.parquet")):
+        relative = path.relative_to(local_root)
+        if not any(part.startswith(".") for part in relative.parts):
+            keys.append(f"{prefix}/{relative.as_posix()}")
+    assert stats["files_uploaded"] == len(keys), (stats, len(keys))
+    return keys
 
 
 def s3_server_binary():

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, write_fixture_store
+from conftest import ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, upload_store, write_fixture_store
 
 NS_PER_HOUR = 3_600 * 1_000_000_000
 # The fixture's threads start over the 36 hours ending ten minutes ago: a 24 h window leaves some
@@ -86,24 +86,6 @@ def spark(s3_server):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
-
-
-def upload_store(server, local_root, bucket, prefix):
-    """Copies the store's finalized files (`events/**/*.parquet`, never hidden temporaries) to
-    `s3://bucket/prefix/` on `server`, keys as the paths under the root; returns the keys.
-
-    The one place the store gets into the bucket (to become `mission-ctl upload`)."""
-    s3 = server.filesystem()
-    keys = []
-    for path in sorted(pathlib.Path(local_root).glob("events/**/*.parquet")):
-        relative = path.relative_to(local_root)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        key = f"{prefix}/{relative.as_posix()}"
-        with s3.open_output_stream(f"{bucket}/{key}") as out:
-            out.write(path.read_bytes())
-        keys.append(key)
-    return keys
 
 
 def mission_ctl():

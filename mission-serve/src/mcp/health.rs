@@ -11,7 +11,7 @@ use super::{Source, internal};
 pub(crate) fn health(source: &Source, scope: Option<&str>) -> Result<serde_json::Value, ErrorData> {
     let agent = source.live.as_ref().map(|l| (l.health)(scope));
     let store = match &source.root {
-        Some(root) if root.exists() && scope.is_some() => {
+        Some(root) if mission_store::store_exists(root) && scope.is_some() => {
             let check = source.store(scope)?.check().map_err(internal)?;
             let relative =
                 |p: &std::path::Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
@@ -26,10 +26,10 @@ pub(crate) fn health(source: &Source, scope: Option<&str>) -> Result<serde_json:
         Some(_) if scope.is_some() => {
             serde_json::json!({ "files": 0, "bytes": 0, "events": 0, "leftovers": 0, "unreadable": [] })
         }
-        Some(root) if root.exists() => {
+        Some(root) if mission_store::store_exists(root) => {
             let check = source.store(None)?.check().map_err(internal)?;
             serde_json::json!({
-                "root": root.display().to_string(),
+                "root": mission_store::redact_url(&root.display().to_string()),
                 "files": check.files,
                 "bytes": check.bytes,
                 "events": check.events,

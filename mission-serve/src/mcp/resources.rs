@@ -78,7 +78,7 @@ pub(crate) fn list(source: &Source, scope: Option<&str>) -> Result<ListResources
             .with_description("Recorder accounting, drops, sinks, exporter, store files (JSON)")
             .with_mime_type("application/json"),
     ];
-    if source.root.as_ref().is_some_and(|r| r.exists()) {
+    if source.root.as_ref().is_some_and(|r| mission_store::store_exists(r)) {
         let store = source.store(scope)?;
         // Recent threads only: listing must not scan a store's whole history.
         let now = mission_core::Timestamp::now().0;
