@@ -81,7 +81,8 @@ def ctl_binary():
     if exe:
         return exe
     subprocess.run(["cargo", "build", "-q", "-p", "mission-ctl"], cwd=ROOT, check=True)
-    return str(ROOT / "target" / "debug" / "mission-ctl")
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    return str(target / "debug" / "mission-ctl")
 
 
 def upload_store(server, local_root, bucket, prefix):

@@ -10,6 +10,8 @@ import subprocess
 import mcp
 import pytest
 
+from conftest import ctl_binary
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 # Tools that work only inside a running agent: a server over a store on disk does not list them.
@@ -30,14 +32,6 @@ def significant_digits(x):
     """Significant digits of a number as Python writes it (0.000177 -> 3, 1.77e-05 -> 3)."""
     mantissa = repr(float(x)).split("e")[0]
     return len(mantissa.replace("-", "").replace(".", "").strip("0"))
-
-
-def ctl_binary():
-    exe = os.environ.get("MISSION_CTL")
-    if exe:
-        return exe
-    subprocess.run(["cargo", "build", "-q", "-p", "mission-ctl"], cwd=ROOT, check=True)
-    return str(ROOT / "target" / "debug" / "mission-ctl")
 
 
 def run(store_dir, scenario):

@@ -6,7 +6,6 @@ parents kept, and the tenant of the sender's token. The same over OTLP/gRPC with
 exporters (opentelemetry-exporter-otlp-proto-grpc, gzip), traces and logs."""
 
 import json
-import os
 import pathlib
 import queue
 import signal
@@ -31,19 +30,12 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
+from conftest import ctl_binary
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # How long one step may take on a loaded machine before the test fails (seconds).
 PATIENCE = 120
 TOKEN = "python-sender-token-0001"
-
-
-def ctl_binary():
-    exe = os.environ.get("MISSION_CTL")
-    if exe:
-        return exe
-    subprocess.run(["cargo", "build", "-q", "-p", "mission-ctl"], cwd=ROOT, check=True)
-    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    return str(target / "debug" / "mission-ctl")
 
 
 class Recording(OTLPSpanExporter):

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, upload_store, write_fixture_store
+from conftest import S3_ACCESS_KEY, S3_SECRET_KEY, ctl_binary, upload_store, write_fixture_store
 
 NS_PER_HOUR = 3_600 * 1_000_000_000
 # The fixture's threads start over the 36 hours ending ten minutes ago: a 24 h window leaves some
@@ -88,18 +88,10 @@ def spark(s3_server):
     session.stop()
 
 
-def mission_ctl():
-    exe = os.environ.get("MISSION_CTL")
-    if exe:
-        return exe
-    subprocess.run(["cargo", "build", "-q", "-p", "mission-ctl"], cwd=ROOT, check=True)
-    return str(ROOT / "target" / "debug" / "mission-ctl")
-
-
 @functools.lru_cache(maxsize=None)
 def _ours(store, query, env):
     base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    run = subprocess.run([mission_ctl(), "sql", query, "--store", store, "--format", "json"],
+    run = subprocess.run([ctl_binary(), "sql", query, "--store", store, "--format", "json"],
                          capture_output=True, text=True, env={**base, **dict(env)})
     assert run.returncode == 0, f"mission-ctl sql failed ({run.returncode}):\n{run.stderr}"
     return run.stdout
