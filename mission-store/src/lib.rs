@@ -100,9 +100,11 @@
 //! disk; a file is read with ranged GETs — the footer's last 8 bytes, then exactly its
 //! metadata, then whole column chunks of the row groups and columns the query reads, never a
 //! whole file it does not need ([`QueryStats::bytes_read`] counts them). A damaged object is
-//! skipped and reported like a damaged file. Retention deletes expired objects. Erasure,
-//! compaction and recovery rewrite files in place and answer [`Error::NeedsLocalRoot`] (run
-//! them where the store is written, before upload).
+//! skipped and reported like a damaged file. Retention deletes expired objects. Erasure is a
+//! rewrite job there: each object holding matching events is downloaded, rewritten without
+//! them and put back under its key (atomically per object). Compaction and recovery rewrite
+//! files in place and answer [`Error::NeedsLocalRoot`] (run them where the store is written,
+//! before upload).
 //!
 //! Writing goes through a local directory: the sink writes there as always, and an
 //! `Uploader` (module `upload`) puts each finalized file into the bucket exactly once, keeping

@@ -389,6 +389,27 @@ impl RemoteRoot {
         }
     }
 
+    /// Downloads a whole object into the local file `to`.
+    pub(crate) fn download(&self, key: &ObjectPath, to: &std::path::Path) -> Result<()> {
+        let store = self.object_store()?;
+        let location = self.location(key);
+        let key = key.clone();
+        let bytes = block_on(async move { store.get(&key).await?.bytes().await })?
+            .map_err(|e| remote_error("download", location, &e))?;
+        std::fs::write(to, &bytes).map_err(|e| Error::io("write", to, e))
+    }
+
+    /// Puts the local file `from` at `key` (one `PUT`: the object is replaced atomically).
+    pub(crate) fn upload_file(&self, key: &ObjectPath, from: &std::path::Path) -> Result<()> {
+        let store = self.object_store()?;
+        let location = self.location(key);
+        let bytes = std::fs::read(from).map_err(|e| Error::io("read", from, e))?;
+        let key = key.clone();
+        block_on(async move { store.put(&key, object_store::PutPayload::from(bytes)).await })?
+            .map(|_| ())
+            .map_err(|e| remote_error("upload", location, &e))
+    }
+
     /// Deletes objects (a missing one is not an error).
     pub(crate) fn delete(&self, keys: Vec<ObjectPath>) -> Result<()> {
         let store = self.object_store()?;

@@ -20,9 +20,15 @@ impl Store {
     /// Rewrites every file holding events of `thread_id` (32 hex digits) without them,
     /// atomically per file; returns how many events were erased.
     ///
+    /// On object storage it is a rewrite job: each object holding such events is downloaded
+    /// to a scratch directory, rewritten without them and put back under its key (a `PUT`
+    /// replaces an object atomically, so readers see the old or the new file, never half);
+    /// run it again after an interruption. Erase the writer's local directory too (files not
+    /// uploaded yet, or kept with `keep_local`), or they bring the events back.
+    ///
     /// # Errors
-    /// [`Error::NeedsLocalRoot`] on object storage; [`Error::Invalid`] for a malformed id; I/O or Parquet errors of a rewrite (the file is
-    /// then left as it was).
+    /// [`Error::Invalid`] for a malformed id; I/O, Parquet or object-storage errors of a
+    /// rewrite (the file or object is then left as it was).
     pub fn erase_thread(&mut self, thread_id: &str) -> Result<u64> {
         thread_id
             .parse::<mission_core::ThreadId>()
@@ -73,6 +79,10 @@ impl Store {
         tenant: Option<&str>,
         matches: impl Fn(&RecordBatch) -> Result<BooleanArray>,
     ) -> Result<u64> {
+        #[cfg(feature = "object-store")]
+        if self.is_remote() {
+            return self.erase_remote(tenant, &matches);
+        }
         self.require_local("erasure")?;
         // No compaction meanwhile (it could merge a file's old rows after this rewrote it):
         // wait for one that runs. Inputs of an interrupted compaction hold the same rows as its
@@ -94,6 +104,44 @@ impl Store {
         }
         self.reopen()?;
         Ok(erased)
+    }
+
+    /// Erasure on object storage: download, rewrite, put back, one object at a time.
+    #[cfg(feature = "object-store")]
+    fn erase_remote(
+        &mut self,
+        tenant: Option<&str>,
+        matches: &dyn Fn(&RecordBatch) -> Result<BooleanArray>,
+    ) -> Result<u64> {
+        self.reopen()?;
+        let scratch = std::env::temp_dir().join(format!(
+            "mission-erase-{}-{}",
+            std::process::id(),
+            mission_core::Timestamp::now().0
+        ));
+        fs::create_dir_all(&scratch).map_err(|e| Error::io("create", &scratch, e))?;
+        let job = || -> Result<u64> {
+            let mut erased = 0;
+            for (i, file) in self.files().iter().enumerate() {
+                if tenant.is_some_and(|t| file.partition.tenant != t) {
+                    continue;
+                }
+                let Some((remote, key)) = file.origin.remote.clone() else { continue };
+                let local = scratch.join(format!("{i}.parquet"));
+                remote.download(&key, &local)?;
+                let removed = rewrite_without(&local, matches)?;
+                if removed > 0 {
+                    remote.upload_file(&key, &local)?;
+                    erased += removed;
+                }
+                let _ = fs::remove_file(&local);
+            }
+            Ok(erased)
+        };
+        let result = job();
+        let _ = fs::remove_dir_all(&scratch);
+        self.reopen()?;
+        result
     }
 }
 

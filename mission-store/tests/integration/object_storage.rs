@@ -312,9 +312,8 @@ fn rewriting_operations_say_they_need_a_local_root() {
     let root = server.remote_root("x");
     upload(&dir.0, &root);
     let mut store = Store::open_remote(root).expect("open");
+    assert!(!threads.is_empty());
     let errors = [
-        store.erase_thread(&threads[0]).map(|_| ()).unwrap_err(),
-        store.erase_attribute("user.id", "u-42").map(|_| ()).unwrap_err(),
         store.compact(&CompactOptions::default()).map(|_| ()).unwrap_err(),
         store.recover().map(|_| ()).unwrap_err(),
     ];
@@ -327,6 +326,42 @@ fn rewriting_operations_say_they_need_a_local_root() {
         );
     }
     assert_eq!(store.query().count().expect("count"), 30, "nothing was changed");
+}
+
+#[test]
+fn erasure_on_the_bucket_rewrites_the_objects_that_hold_the_events() {
+    let server = S3Server::start("mission-erase");
+    let dir = TempDir::new("remote-erase");
+    let threads = write_store(&dir);
+    let root = server.remote_root("x");
+    let uploaded = upload(&dir.0, &root);
+    let mut store = Store::open_remote(root.clone()).expect("open");
+    // One thread: its five events go, from the one object that held them.
+    assert_eq!(store.erase_thread(&threads[0]).expect("erase"), 5);
+    let reopened = Store::open_remote(root.clone()).expect("open");
+    assert_eq!(reopened.files().len(), uploaded);
+    assert_eq!(reopened.query().count().expect("count"), 25);
+    assert!(reopened.thread(&threads[0]).expect("thread").roots.is_empty());
+    assert!(!reopened.thread(&threads[1]).expect("thread").roots.is_empty());
+    // An attribute within one tenant: acme's remaining root spans carry user.id = u-42.
+    let erased = store.erase_attribute_in(Some("acme"), "user.id", "u-42").expect("erase");
+    assert_eq!(erased, 2, "acme's two remaining threads' roots");
+    let reopened = Store::open_remote(root).expect("open");
+    assert_eq!(reopened.query().count().expect("count"), 23);
+    let globex = reopened.clone().scoped("globex");
+    assert_eq!(globex.query().count().expect("count"), 15, "another tenant's rows are untouched");
+    assert!(reopened.skipped_files().is_empty());
+    // Nothing is left in the scratch directory.
+    let leftovers = std::fs::read_dir(std::env::temp_dir())
+        .expect("temp dir")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("mission-erase-{}-", std::process::id()))
+        })
+        .count();
+    assert_eq!(leftovers, 0);
 }
 
 #[test]
