@@ -528,7 +528,7 @@ impl Control {
     /// Read-only SQL over the store (Apache DataFusion), as an Arrow stream
     /// (`mission_control.Control.sql` turns it into a `pyarrow.Table`). Flushes to the store
     /// first, without waiting for export.
-    #[pyo3(signature = (query, *, tenant=None, max_rows=10_000, timeout_s=60.0))]
+    #[pyo3(signature = (query, *, tenant=None, max_rows=10_000, timeout_s=60.0, store=None))]
     fn _sql_stream(
         &self,
         py: Python<'_>,
@@ -536,9 +536,12 @@ impl Control {
         tenant: Option<String>,
         max_rows: usize,
         timeout_s: f64,
+        store: Option<String>,
     ) -> PyResult<QueryResult> {
         let core = self.open_core()?;
-        let Some(root) = core.store_root.clone() else {
+        // Another store (a bucket this instance uploads to, say) instead of this instance's.
+        let other = store.map(PathBuf::from);
+        let Some(root) = other.clone().or_else(|| core.store_root.clone()) else {
             return Err(errors::StoreError::new_err(
                 "this instance keeps no store (use_store=False)",
             ));
@@ -553,7 +556,9 @@ impl Control {
             .and_then(|l| l.with_timeout(Duration::from_secs_f64(timeout_s)))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         py.detach(|| {
-            let _ = core.recorder.flush_for_reads(Duration::from_secs(10));
+            if other.is_none() {
+                let _ = core.recorder.flush_for_reads(Duration::from_secs(10));
+            }
             QueryResult::sql(&root, &query, tenant.as_deref(), limits)
         })
     }

@@ -89,7 +89,7 @@ impl QueryResult {
         tenant: Option<&str>,
         limits: mission_store::sql::SqlLimits,
     ) -> PyResult<Self> {
-        if !root.exists() {
+        if !mission_store::store_exists(root) {
             return Err(errors::StoreError::new_err(format!("no store at {}", root.display())));
         }
         let store = Store::open_scoped(root, tenant).map_err(errors::store)?;

@@ -1,7 +1,7 @@
 """init(store_upload="s3://bucket/prefix"): the store's finalized files go to object storage, here
 the project's loopback S3 server (tests/s3-server, built by scripts/test and named by
 MISSION_S3_SERVER), once each; the bucket then holds every span recorded (read with pyarrow) and
-the local directory none; a bad URL is a ConfigError."""
+the local directory none, and Control.sql(store="s3://…") reads it; a bad URL is a ConfigError."""
 
 import os
 import subprocess
@@ -69,6 +69,17 @@ def test_an_agents_store_goes_to_the_bucket_once(tmp_path, s3_server):
     kinds = table.column("kind").to_pylist()
     assert kinds.count("tool_call") == 12
     assert not list((local / "events").rglob("*.parquet")), "uploaded files leave the directory"
+
+    # Control.sql reads the bucket (a reader instance that keeps no store of its own).
+    reader = mc.init(use_store=False, models=False)
+    try:
+        answer = reader.sql("SELECT name, count(*) AS n FROM tool_calls GROUP BY name ORDER BY name",
+                            store="s3://agents/py")
+        scoped = reader.sql("SELECT count(*) AS n FROM events", store="s3://agents/py", tenant="globex")
+    finally:
+        reader.shutdown()
+    assert answer.to_pylist() == [{"name": f"tool-{i}", "n": 4} for i in range(3)]
+    assert scoped.column("n").to_pylist() == [0], "another tenant's principal sees nothing"
 
 
 def test_a_bad_upload_url_is_a_config_error(tmp_path):

@@ -664,6 +664,7 @@ class Control(_native.Control):
         max_rows: int = 10_000,
         timeout: float = 60.0,
         arrow: bool = True,
+        store: Union[str, os.PathLike, None] = None,
     ) -> Any:
         """Read-only SQL (Apache DataFusion) over the store, as a ``pyarrow.Table``.
 
@@ -674,12 +675,16 @@ class Control(_native.Control):
         ``COPY`` and ``SET`` raise ``SqlError``, as do invalid SQL and a query running past
         ``timeout`` seconds. At most ``max_rows`` rows are returned; ``result.truncated`` (on
         the stream, ``arrow=False``) says whether more matched. Flushes to the store first.
+        ``store`` reads another store instead: a directory, or a bucket such as the one
+        ``store_upload`` fills (``"s3://bucket/prefix"``, credentials from the ``AWS_*``
+        environment).
         """
         if not isinstance(query, str):
             raise TypeError(f"query must be a str, not {type(query).__name__}")
         if not isinstance(max_rows, int) or isinstance(max_rows, bool) or not 1 <= max_rows <= 10_000_000:
             raise ValueError(f"max_rows must be an int from 1 to 10000000, not {max_rows!r}")
-        stream = self._sql_stream(query, tenant=tenant, max_rows=max_rows, timeout_s=float(timeout))
+        stream = self._sql_stream(query, tenant=tenant, max_rows=max_rows, timeout_s=float(timeout),
+                                  store=os.fspath(store) if store is not None else None)
         if stream.truncated:
             warnings.warn(
                 f"the answer was cut at max_rows={max_rows}; more rows matched",

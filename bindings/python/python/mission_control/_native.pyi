@@ -253,6 +253,7 @@ class Control:
         tenant: Optional[str] = None,
         max_rows: int = 10000,
         timeout_s: float = 60.0,
+        store: Optional[str] = None,
     ) -> QueryResult: ...
     def _subscribe(
         self,
