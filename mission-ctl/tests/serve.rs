@@ -113,7 +113,16 @@ impl Serving {
             }
         };
         assert!(status.success(), "serve exited with {status}");
-        self.printed.try_iter().collect()
+        // Every line up to the end of its output (the reader thread may not have passed the
+        // last ones on yet when the process exited).
+        let mut lines = Vec::new();
+        loop {
+            match self.printed.recv_timeout(PATIENCE) {
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("serve's output did not end"),
+            }
+        }
     }
 }
 

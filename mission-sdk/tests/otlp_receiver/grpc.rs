@@ -345,3 +345,78 @@ fn grpc_off_loopback_needs_tokens() {
     assert!(err.to_string().contains("gRPC"), "{err}");
     assert!(config.with_token(TOKEN).check().is_ok());
 }
+
+/// The exporter's disk spill on the gRPC path: an agent exporting over OTLP/gRPC to our
+/// receiver, which is shut down (connections refused) and started again on the same port.
+/// What the agent records meanwhile waits on disk and arrives once, in order, when it is back.
+#[test]
+fn spans_spilled_while_the_grpc_receiver_is_down_arrive_once_when_it_returns() {
+    let (backend_dir, agent_dir, spill) = (
+        TempDir::new("grpc-spill-backend"),
+        TempDir::new("grpc-spill-agent"),
+        TempDir::new("grpc-spill"),
+    );
+    let backend = control(&backend_dir);
+    let receiver =
+        backend.serve_otlp(loopback_grpc(OtlpReceiverConfig::loopback(0))).expect("serve");
+    let grpc = receiver.grpc_local_addr().expect("gRPC is served");
+    let agent = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&agent_dir.0)
+        .without_models()
+        .with_otlp(
+            mission_sdk::OtlpConfig::grpc(&format!("http://{grpc}"))
+                .with_logs(false)
+                .with_metrics(false)
+                .with_batch_size(10)
+                .with_batch_delay(Duration::from_millis(20))
+                .with_flush_timeout(Duration::from_secs(60))
+                .with_spill_dir(&spill.0),
+        )
+        .build()
+        .expect("agent");
+    let record = |from: usize, to: usize| {
+        let thread = agent.agent("spill-bot").thread();
+        for i in from..to {
+            drop(thread.tool_call(&format!("t{i:05}")));
+        }
+        std::mem::forget(thread);
+    };
+    let stats = agent.otlp_stats_reader().expect("export is on");
+    let wait_for = |what: &str, done: &dyn Fn(&mission_sdk::OtlpStats) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let s = stats.stats();
+            if done(&s) {
+                return s;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {s:#?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    record(0, 5);
+    agent.flush().expect("the receiver is up");
+
+    receiver.shutdown();
+    record(5, 35);
+    let s = wait_for("30 spans spilled", &|s| s.spilled == 30 && s.queued == 0);
+    assert!(!s.backend_up && s.replayed == 0, "{s:#?}");
+
+    let again = backend
+        .serve_otlp(OtlpReceiverConfig::loopback(0).with_grpc_addr(grpc))
+        .expect("the same gRPC port again");
+    agent.flush().expect("the receiver is back");
+    let s = wait_for("everything exported", &|s| s.exported == 35);
+    assert_eq!((s.spilled, s.replayed, s.spill_queued_spans), (30, 30, 0), "{s:#?}");
+    agent.shutdown();
+    again.shutdown();
+
+    let names: Vec<String> = rows(&backend)
+        .into_iter()
+        .filter(|r| r.kind == "tool_call")
+        .filter_map(|r| r.name.rsplit(' ').next().map(str::to_owned))
+        .collect();
+    let want: Vec<String> = (0..35).map(|i| format!("t{i:05}")).collect();
+    assert_eq!(names, want, "each span once, in the order recorded");
+    backend.shutdown();
+}

@@ -359,8 +359,12 @@ impl OtlpReceiverStatsReader {
     }
 }
 
+/// How long requests being answered get to finish once a receiver is told to stop; then its
+/// connections are closed (an OTLP/gRPC client's idle connection would hold it open forever).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// A running receiver. Dropping it (or [`shutdown`](Self::shutdown)) stops it; requests
-/// being answered finish first.
+/// being answered get [`SHUTDOWN_GRACE`] to finish.
 #[derive(Debug)]
 pub struct OtlpReceiver {
     addr: SocketAddr,
@@ -566,7 +570,20 @@ pub fn serve(target: OtlpTarget, config: OtlpReceiverConfig) -> Result<OtlpRecei
                         grpc::serve(listener, router, until_stopped(stopped.clone())).await;
                     }
                 };
-                let _ = tokio::join!(http, grpc);
+                // Graceful shutdown waits for every connection to close, and an OTLP/gRPC
+                // exporter keeps its HTTP/2 connection open for good: after the grace period the
+                // servers are dropped (and with the runtime, the connections' tasks).
+                let serving = async {
+                    let _ = tokio::join!(http, grpc);
+                };
+                let grace = async {
+                    until_stopped(stopped.clone()).await;
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
+                };
+                tokio::select! {
+                    () = serving => {}
+                    () = grace => {}
+                }
             });
         })
         .map_err(fail)?;
