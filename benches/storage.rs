@@ -23,9 +23,10 @@ use arrow::array::{
     UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use mission_benches::{dir_bytes, generate_store, parquet_pipeline};
 use mission_core::{
-    Backpressure, Event, EventBody, FnSink, Level, LlmUsage, LogRecord, Pipeline, Sink, SpanEnd,
-    SpanId, SpanKind, Status, Symbol, Text, ThreadContext, Timestamp,
+    Backpressure, Event, EventBody, FnSink, Level, LogRecord, Pipeline, Sink, SpanEnd, SpanId,
+    SpanKind, Status, Symbol, Text, ThreadContext, Timestamp,
 };
 use mission_examples::{Workload, simulate};
 use mission_store::{GroupBy, ParquetSink, Store, StoreConfig};
@@ -46,21 +47,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                total += dir_bytes(&p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                total += e.metadata().map(|m| m.len()).unwrap_or(0);
-            }
-        }
-    }
-    total
 }
 
 /// The realistic agent mix: the quick start's simulated workload, captured.
@@ -146,16 +132,6 @@ fn sink_alone(events: &[Event], dir: &Path) -> (f64, u64) {
     sink.shutdown().expect("shutdown");
     let rate = events.len() as f64 / start.elapsed().as_secs_f64();
     (rate, dir_bytes(dir))
-}
-
-/// Recorder → pipeline → Parquet sink under `Block`, as both end-to-end measurements use it.
-fn parquet_pipeline(dir: &Path) -> Pipeline {
-    Pipeline::builder()
-        .with_ring_capacity(16 * 1024)
-        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(60) })
-        .with_sink(ParquetSink::new(StoreConfig::at(dir)).expect("sink"))
-        .start()
-        .expect("start")
 }
 
 /// Events per second end to end: record (one producer) → pipeline → sink → closed files.
@@ -282,61 +258,6 @@ fn plain_arrow(rows: usize, dir: &Path) -> (f64, f64) {
     let rate = rows as f64 / started.elapsed().as_secs_f64();
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     (rate, bytes as f64 / rows as f64)
-}
-
-/// Generates a store of `n` LLM/tool span events over 24 hours through the real pipeline.
-fn generate_store(dir: &Path, n: u64) -> (Duration, String) {
-    let pipeline = parquet_pipeline(dir);
-    let recorder = pipeline.recorder();
-    let day = 86_400_000_000_000u64;
-    let base = Timestamp::now().0 - day;
-    let step = day / n;
-    let (chat, tool) = (Symbol::intern("chat"), Symbol::intern("web_search"));
-    let models = [Symbol::intern("gpt-4o-mini"), Symbol::intern("claude-sonnet-4")];
-    let provider = Symbol::intern("openai");
-    let mut thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
-    let mut probe = String::new();
-    let mut x: u64 = 7;
-    let started = Instant::now();
-    for i in 0..n {
-        if i % 8 == 0 {
-            thread = ThreadContext::new(Symbol::intern("acme"), Symbol::intern("support-bot"));
-        }
-        if i == n / 2 {
-            probe = thread.thread_id.to_string();
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let llm = i % 2 == 0;
-        let mut e = thread.event(
-            if llm { chat } else { tool },
-            SpanId::generate(),
-            EventBody::Span(SpanEnd {
-                kind: if llm { SpanKind::LlmCall } else { SpanKind::ToolCall },
-                duration_ns: 1_000_000 + x % 3_000_000_000,
-                status: if x.is_multiple_of(100) { Status::Error } else { Status::Ok },
-                llm: if llm {
-                    LlmUsage {
-                        model: models[(x % 2) as usize],
-                        provider,
-                        input_tokens: (x % 4000) as u32,
-                        output_tokens: (x % 500) as u32,
-                        cost_usd: (x % 1000) as f64 * 1e-6,
-                        ..LlmUsage::default()
-                    }
-                } else {
-                    LlmUsage::default()
-                },
-                ..SpanEnd::default()
-            }),
-        );
-        e.time = Timestamp(base + i * step);
-        recorder.record(e);
-    }
-    let report = pipeline.shutdown();
-    assert_eq!(report.accounting.dropped, 0);
-    (started.elapsed(), probe)
 }
 
 fn ms(d: Duration) -> String {
