@@ -36,9 +36,8 @@
 //! table for `benches/RESULTS.md`).
 
 use std::collections::BTreeMap;
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,16 +49,21 @@ use mission_core::{Backpressure, Pipeline};
 use mission_examples::{Workload, simulate};
 use mission_store::layout::TENANT_NAME_FILE;
 use mission_store::upload::{UploadConfig, upload_pending};
-use mission_store::{ParquetSink, RemoteRoot, StoreConfig};
+use mission_store::{ParquetSink, StoreConfig};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-const ACCESS_KEY: &str = "mission-bench-access";
-const SECRET_KEY: &str = "mission-bench-secret-0123456789";
 const BUCKET: &str = "bench";
+// The tests' harness of the loopback S3 server (its binary: `$MISSION_S3_SERVER`, else beside
+// this bench's target directory; build it with `cargo build --release -p mission-s3-server`).
+#[allow(dead_code)]
+#[path = "../mission-store/tests/integration/s3_server.rs"]
+mod s3_server;
+use s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+
 const LARGE_FILE_BYTES: usize = 64 << 20;
 
 fn env_number(name: &str, range: std::ops::RangeInclusive<usize>, default: usize) -> usize {
@@ -69,76 +73,6 @@ fn env_number(name: &str, range: std::ops::RangeInclusive<usize>, default: usize
             _ => panic!("{name}={v:?} is not a number in {range:?}"),
         },
         Err(_) => default,
-    }
-}
-
-/// The loopback S3 server, killed when dropped.
-struct Server {
-    child: Child,
-    endpoint: String,
-    root: PathBuf,
-}
-
-impl Server {
-    fn start(root: &Path) -> Self {
-        let binary = std::env::var_os("MISSION_S3_SERVER").map_or_else(
-            || {
-                // The bench binary is <target>/release/deps/upload-<hash>.
-                let exe = std::env::current_exe().expect("the bench binary's path");
-                exe.parent()
-                    .and_then(Path::parent)
-                    .expect("<target>/release")
-                    .join("mission-s3-server")
-            },
-            PathBuf::from,
-        );
-        assert!(
-            binary.is_file(),
-            "the loopback S3 server is not built: {} does not exist. Build it with \
-             `cargo build --release -p mission-s3-server` or set MISSION_S3_SERVER",
-            binary.display()
-        );
-        std::fs::create_dir_all(root).expect("server root");
-        let mut child = Command::new(&binary)
-            .arg("--root")
-            .arg(root)
-            .args(["--addr", "127.0.0.1:0", "--bucket", BUCKET])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-        let line = receiver.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-        let Some(endpoint) = line.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            panic!("{} did not start: {line:?}", binary.display());
-        };
-        Self { child, endpoint: endpoint.to_owned(), root: root.to_path_buf() }
-    }
-
-    fn remote(&self, prefix: &str) -> RemoteRoot {
-        RemoteRoot::parse(&format!("s3://{BUCKET}/{prefix}"))
-            .and_then(|r| r.with_option("aws_endpoint", &self.endpoint))
-            .and_then(|r| r.with_option("aws_allow_http", "true"))
-            .and_then(|r| r.with_option("aws_region", "us-east-1"))
-            .and_then(|r| r.with_option("aws_access_key_id", ACCESS_KEY))
-            .and_then(|r| r.with_option("aws_secret_access_key", SECRET_KEY))
-            .expect("remote root")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -299,7 +233,7 @@ impl Way {
 }
 
 struct Context {
-    server: Server,
+    server: S3Server,
     runtime: tokio::runtime::Runtime,
     /// A client of the bucket's root, for listings.
     bucket: Arc<dyn ObjectStore>,
@@ -324,7 +258,7 @@ fn measure(
         Way::Uploader => {
             let work = cx.base.join(format!("work-{prefix}"));
             link_copy(dir, &work);
-            let config = UploadConfig::new(&work, cx.server.remote(prefix));
+            let config = UploadConfig::new(&work, cx.server.remote_root(prefix));
             let started = Instant::now();
             let stats = upload_pending(&config).expect("upload_pending");
             let elapsed = started.elapsed();
@@ -336,7 +270,7 @@ fn measure(
             elapsed
         }
         Way::PutLoop => {
-            let store = cx.server.remote(prefix).object_store().expect("client");
+            let store = cx.server.remote_root(prefix).object_store().expect("client");
             let jobs: Vec<(PathBuf, ObjectPath)> = files
                 .keys()
                 .map(|key| (dir.join(key), ObjectPath::from(format!("{prefix}/{key}"))))
@@ -399,13 +333,13 @@ fn main() {
     let base = std::env::temp_dir().join(format!("mission-bench-upload-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
 
-    let server = Server::start(&base.join("s3"));
+    let server = S3Server::start_on(&base.join("s3"), BUCKET);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let bucket = server.remote("").object_store().expect("client");
+    let bucket = server.remote_root("").object_store().expect("client");
     let python = std::env::var_os("MISSION_BENCH_PYTHON").map(PathBuf::from);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("upload_pyarrow.py");
     let cx = Context { server, runtime, bucket, python, script, base: base.clone() };
