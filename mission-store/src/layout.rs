@@ -19,6 +19,12 @@ pub const MAX_TENANT_SEGMENT: usize = 128;
 /// In a tenant directory whose name was shortened: the tenant's full name, as UTF-8.
 pub const TENANT_NAME_FILE: &str = ".tenant";
 
+/// Whether a file named `name` is a finalized events file, the only kind readers read (and
+/// the uploader uploads): `….parquet`, not hidden (temporaries start with a dot), not `_…`.
+pub(crate) fn is_finalized_name(name: &str) -> bool {
+    name.ends_with(".parquet") && !name.starts_with('.') && !name.starts_with('_')
+}
+
 /// A partition: one tenant, one UTC hour.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Partition {

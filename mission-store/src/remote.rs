@@ -401,9 +401,13 @@ impl RemoteRoot {
 
     /// Puts the local file `from` at `key` (one `PUT`: the object is replaced atomically).
     pub(crate) fn upload_file(&self, key: &ObjectPath, from: &std::path::Path) -> Result<()> {
+        self.put(key, std::fs::read(from).map_err(|e| Error::io("read", from, e))?)
+    }
+
+    /// Puts `bytes` at `key` (one `PUT`: the object appears, or is replaced, atomically).
+    pub(crate) fn put(&self, key: &ObjectPath, bytes: Vec<u8>) -> Result<()> {
         let store = self.object_store()?;
         let location = self.location(key);
-        let bytes = std::fs::read(from).map_err(|e| Error::io("read", from, e))?;
         let key = key.clone();
         block_on(async move { store.put(&key, object_store::PutPayload::from(bytes)).await })?
             .map(|_| ())

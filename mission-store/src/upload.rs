@@ -307,10 +307,8 @@ impl Uploader {
                 let mut pause = config.interval;
                 while !worker.stop.load(Ordering::Acquire) {
                     let mut stats = worker.stats.lock().map(|s| s.clone()).unwrap_or_default();
-                    let result = state.pass(&mut stats);
-                    if let Err(e) = &result {
-                        stats.failures += 1;
-                        stats.last_error = Some(e.to_string());
+                    if let Err(e) = state.pass(&mut stats) {
+                        state.failed(&mut stats, e);
                     }
                     let failed = stats.last_error.is_some();
                     if let Ok(mut shared_stats) = worker.stats.lock() {
@@ -551,7 +549,7 @@ impl State {
                 continue;
             }
             // What readers read: complete files only (temporary ones are hidden).
-            if !name.ends_with(".parquet") || name.starts_with('.') || name.starts_with('_') {
+            if !crate::layout::is_finalized_name(name) {
                 continue;
             }
             if self.sent.contains(&path) {
@@ -579,12 +577,7 @@ impl State {
     }
 
     fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
-        let key = self.config.remote.key(relative)?;
-        let location = self.config.remote.location(&key);
-        let store = Arc::clone(&self.store);
-        block_on(async move { store.put(&key, PutPayload::from(bytes)).await })?
-            .map(|_| ())
-            .map_err(|e| remote_error("upload", location, &e))
+        self.config.remote.put(&self.config.remote.key(relative)?, bytes)
     }
 
     /// Uploads one file; `Ok(false)` if it vanished before it could be read.
@@ -670,13 +663,9 @@ fn relative(root: &Path, path: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// Rows in a Parquet file, from its footer (0 if it cannot be read).
+/// Rows in an events file, from its footer (0 if it cannot be read).
 fn footer_rows(path: &Path) -> u64 {
-    let Ok(file) = fs::File::open(path) else { return 0 };
-    parquet::file::reader::SerializedFileReader::new(file)
-        .map(|r| {
-            use parquet::file::reader::FileReader as _;
-            r.metadata().file_metadata().num_rows().max(0) as u64
-        })
+    crate::EventFile::open_path(path, "")
+        .map(|f| f.metadata().file_metadata().num_rows().max(0) as u64)
         .unwrap_or(0)
 }

@@ -237,7 +237,7 @@ impl Store {
             if name.ends_with(TEMP_SUFFIX) || name.ends_with(wal::WAL_SUFFIX) {
                 continue;
             }
-            if !name.ends_with(".parquet") || name.starts_with('.') || name.starts_with('_') {
+            if !crate::layout::is_finalized_name(name) {
                 continue;
             }
             match Partition::from_path(&root, &path) {
@@ -338,7 +338,7 @@ impl Store {
             if name.ends_with(TEMP_SUFFIX) || name.ends_with(wal::WAL_SUFFIX) {
                 continue;
             }
-            if !name.ends_with(".parquet") || name.starts_with('.') || name.starts_with('_') {
+            if !crate::layout::is_finalized_name(name) {
                 continue;
             }
             match Partition::from_relative(relative, |segment| names.get(segment).cloned()) {
