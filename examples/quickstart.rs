@@ -296,12 +296,12 @@ fn anomaly_line(a: &AnomalyRow) -> String {
     let get = |k: &str| a.attributes.get(k).cloned().unwrap_or_default();
     let secs = a.time_ns / 1_000_000_000;
     let operation = a.attributes.get(attr::MODEL).cloned().unwrap_or_else(|| get(attr::OPERATION));
-    let cause = match a.attributes.get(attr::CAUSE) {
-        Some(c) => format!(
-            "{c} ({:.0}% of the change)",
-            100.0 * get(attr::CAUSE_CONTRIBUTION).parse::<f64>().unwrap_or(f64::NAN)
-        ),
-        None => "-".into(),
+    let cause = match (a.attributes.get(attr::CAUSE), a.attributes.get(attr::CAUSE_CONTRIBUTION)) {
+        (Some(c), Some(share)) => {
+            format!("{c} ({:.0}% of the change)", 100.0 * share.parse::<f64>().unwrap_or(f64::NAN))
+        }
+        (Some(c), None) => c.clone(),
+        (None, _) => "-".into(),
     };
     format!(
         "{:02}:{:02}:{:02} {:<9} {:<18} {:<10} {:<16} {:>9.0} {:>9.0}  {cause}",

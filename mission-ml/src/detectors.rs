@@ -436,6 +436,10 @@ pub struct Sensitive {
     /// memory (a few hundred points) would keep it firing. See [`Sensitive::with_level_shift`].
     #[serde(default)]
     level_shift: Option<Cusum>,
+    /// Alarm on sustained shifts only (the CUSUMs), not on a single point's tail: see
+    /// [`Sensitive::sustained_only`].
+    #[serde(default)]
+    sustained_only: bool,
     raw_history: EwStats,
     recent: Vec<f64>,
     recent_at: usize,
@@ -465,6 +469,7 @@ impl Default for Sensitive {
             spot_diff: Spot::new(1e-4, 200),
             cusum: Cusum::on_residuals(0.01, 1.0, 12.0),
             level_shift: None,
+            sustained_only: false,
             raw_history: EwStats::new(0.002),
             recent: vec![0.0; 10],
             recent_at: 0,
@@ -490,6 +495,21 @@ impl Sensitive {
         self
     }
 
+    /// Alarms on sustained shifts only: a single point far in the tail (one slow call among
+    /// thousands, one long answer) still scores through the ensemble's novelty, but is not an
+    /// incident of this tier. For per-call agent metrics.
+    pub fn sustained_only(mut self) -> Self {
+        self.sustained_only = true;
+        self
+    }
+
+    /// The level-shift CUSUM ([`Sensitive::with_level_shift`]) with its own `drift` and
+    /// `threshold` (in deviations; 0.5 and 12 by default).
+    pub fn with_level_shift_at(mut self, drift: f64, threshold: f64) -> Self {
+        self.level_shift = Some(Cusum::new(0.005, drift, threshold));
+        self
+    }
+
     fn raw(&mut self, time_ns: u64, value: f64) -> (f64, f64) {
         let expected = self.level.mean();
         let z = if self.level.count() > 1 { self.level.z(value) } else { 0.0 };
@@ -507,7 +527,7 @@ impl Sensitive {
             }
             None => shift.score,
         };
-        (tail.max(shift), expected)
+        if self.sustained_only { (shift, expected) } else { (tail.max(shift), expected) }
     }
 }
 

@@ -72,12 +72,12 @@ pub fn default_detector() -> Box<dyn Detector + Send> {
     Box::new(Ensemble::default())
 }
 
-/// The detector the SDK runs on per-call agent metrics: the default [`Ensemble`] whose
-/// sensitive tier also pages on a sustained level shift of about two deviations
-/// ([`Ensemble::with_level_shift`]) — a model three times slower is such a shift on the log
-/// scale even when calls vary by a factor of two.
+/// The detector the SDK runs on per-call agent metrics: the default [`Ensemble`] that pages
+/// on sustained shifts only ([`Ensemble::for_calls`]) — a model three times slower is a level
+/// shift of about two deviations on the log scale even when calls vary by a factor of two,
+/// while one slow call among thousands is not an incident.
 pub fn agent_detector() -> Box<dyn Detector + Send> {
-    Box::new(Ensemble::default().with_level_shift())
+    Box::new(Ensemble::default().for_calls())
 }
 
 /// The parameters of [`Ensemble`]: one set for every series. The defaults were chosen on the
@@ -251,6 +251,9 @@ const RARITY_SLACK: usize = 6;
 /// How many times the open incident's largest deviation a point must deviate to count again
 /// (1.5).
 const ESCALATION: f64 = 1.5;
+/// The level-shift CUSUM of [`Ensemble::for_calls`]: drift and threshold in deviations.
+const CALLS_DRIFT: f64 = 0.75;
+const CALLS_THRESHOLD: f64 = 14.0;
 /// Fewest decades of rarity for full weight, however short the history (1.5: one in 32).
 const RARITY_FLOOR: f64 = 1.5;
 /// Bits of the hashed set of contexts (2^14 bits, 2 KiB).
@@ -405,6 +408,9 @@ pub struct Ensemble {
     /// far (escalation: a point deviating much more than that counts again).
     #[serde(default)]
     incident: Option<Incident>,
+    /// Alarms only through the sensitive tier's sustained shifts ([`Ensemble::for_calls`]).
+    #[serde(default)]
+    sustained_only: bool,
     sensitive: Sensitive,
     n: u64,
 }
@@ -435,6 +441,7 @@ impl Ensemble {
             buckets: vec![0.0; BUCKETS],
             bucket_at: 0,
             incident: None,
+            sustained_only: false,
             sensitive: Sensitive::default(),
             n: 0,
             settings,
@@ -442,10 +449,20 @@ impl Ensemble {
     }
 
     /// The same, whose sensitive tier also alarms on a sustained level shift of about two
-    /// deviations (see [`Sensitive::with_level_shift`]): the detector for per-call agent
-    /// metrics (latency, tokens, cost), which have no short cycles.
+    /// deviations (see [`Sensitive::with_level_shift`]): for series without short cycles.
     pub fn with_level_shift(mut self) -> Self {
         self.sensitive = self.sensitive.with_level_shift();
+        self
+    }
+
+    /// The detector for per-call agent metrics (latency, tokens, cost of each call): a level
+    /// shift alarms ([`Ensemble::with_level_shift`]), and *only* sustained shifts do — one slow
+    /// call or one long answer scores (its novelty is in [`Score::score`]) but pages no one,
+    /// since single calls far in the tail are part of any model's normal traffic.
+    pub fn for_calls(mut self) -> Self {
+        self.sensitive =
+            self.sensitive.with_level_shift_at(CALLS_DRIFT, CALLS_THRESHOLD).sustained_only();
+        self.sustained_only = true;
         self
     }
 
@@ -593,7 +610,8 @@ impl Detector for Ensemble {
             if self.n > self.settings.warmup { self.suppress(weighed, value, level) } else { 0.0 };
         Score {
             score: score.max(self.settings.sensitive_weight * sensitive.score).clamp(0.0, 1.0),
-            is_anomaly: score >= self.settings.alert_at || sensitive.is_anomaly,
+            is_anomaly: (score >= self.settings.alert_at && !self.sustained_only)
+                || sensitive.is_anomaly,
             ..sensitive
         }
     }
