@@ -99,7 +99,9 @@ pub struct Threshold {
 
 /// `forecast <statistic> <comparison> <value> within <horizon>`: the statistic of each bucket
 /// of a window over the last `2 × within` (the history), projected forward by a least-squares
-/// line, crosses the threshold within `within` (see [`project`]).
+/// line (not damped), crosses the threshold within `within`. Judged once
+/// [`MIN_FORECAST_BUCKETS`] buckets hold values; memory as for any window (see the
+/// [module docs](super)).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ForecastThreshold {
     /// What is forecast: a percentile, `min`, `max` or `avg` of a field, or `error_rate` (not
@@ -319,6 +321,11 @@ pub(crate) fn format_value(stat: Statistic, v: f64) -> String {
     }
 }
 
+/// `p95(duration) > 4000ms`: a statistic, a comparison and a threshold in the statistic's unit.
+pub(crate) fn comparison_text(stat: Statistic, op: Comparison, value: f64) -> String {
+    format!("{stat} {} {}", op.as_str(), format_value(stat, value))
+}
+
 /// A duration in the largest whole unit: `30d`, `6h`, `5m`, `4s`, `250ms`.
 pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs();
@@ -344,20 +351,13 @@ impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = human;
         match self {
-            Condition::Threshold(t) => write!(
-                f,
-                "{} {} {} over {}",
-                t.stat,
-                t.op.as_str(),
-                format_value(t.stat, t.value),
-                d(t.over)
-            ),
+            Condition::Threshold(t) => {
+                write!(f, "{} over {}", comparison_text(t.stat, t.op, t.value), d(t.over))
+            }
             Condition::Forecast(t) => write!(
                 f,
-                "forecast {} {} {} within {}",
-                t.stat,
-                t.op.as_str(),
-                format_value(t.stat, t.value),
+                "forecast {} within {}",
+                comparison_text(t.stat, t.op, t.value),
                 d(t.within)
             ),
             Condition::Anomaly { op, score, hold } => {

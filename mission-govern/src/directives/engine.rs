@@ -681,7 +681,7 @@ impl Engine {
                     .map_or_else(|| human(f.within), |ns| about(Duration::from_nanos(ns)));
                 let last = projection.map(|p| p.last).unwrap_or(f64::NAN);
                 format!(
-                    "{} forecast {} {} in about {eta} (trend at {}; now {}; {when})",
+                    "{} forecast {} {} in about {eta} (trend at {}; now {})",
                     f.stat,
                     f.op.as_str(),
                     format_value(f.stat, f.value),
