@@ -103,6 +103,11 @@ impl ForecastStatistic {
         }
     }
 
+    /// A value as answers carry it: US dollars to 6 significant digits, else to 3 decimals.
+    fn rounded(self, v: f64) -> f64 {
+        if self == Self::CostPerHour { super::format::usd(v) } else { round_to(v, 3) }
+    }
+
     /// The value in words: `2.1 s`, `850 ms`, `12000 tokens/min`, `$1.25/h`.
     fn text(self, v: f64) -> String {
         match self {
@@ -420,7 +425,7 @@ pub(crate) fn answer(
         statistic: q.statistic.as_str().into(),
         unit: q.statistic.unit().into(),
         threshold: q.threshold,
-        now: series.last().copied(),
+        now: series.last().map(|&v| q.statistic.rounded(v)),
         horizon_minutes: round_to(q.horizon.as_secs_f64() / 60.0, 1),
         history_minutes: round_to(q.history.as_secs_f64() / 60.0, 1),
         bucket_seconds: round_to(width_ns as f64 / 1e9, 3),
@@ -456,9 +461,9 @@ pub(crate) fn answer(
         .filter(|(i, _)| (i + 1) % step_every == 0 || i + 1 == steps)
         .map(|(i, f)| ForecastPoint {
             time: rfc3339(step_time(now_ns, width_ns, i + 1)),
-            mean: round_to(f.mean, 3),
-            lower: round_to(f.lower, 3),
-            upper: round_to(f.upper, 3),
+            mean: q.statistic.rounded(f.mean),
+            lower: q.statistic.rounded(f.lower),
+            upper: q.statistic.rounded(f.upper),
         })
         .collect();
     // As `HoltWinters::time_to_cross`: upwards to a threshold at or above the last value,
