@@ -16,7 +16,8 @@
 //! - **Other corpora**: [`merlion_corpus`] reads Salesforce Merlion's labelled synthetic
 //!   series; [`short_corpus`] cuts NAB into short series (360–720 points, one window each after
 //!   the probation), the length of many production metric exports, where a long warm-up
-//!   misses what NAB never shows.
+//!   misses what NAB never shows; [`hourly_corpus`] resamples NAB to hourly means (daily
+//!   cycles of 24 points, incidents a few points long).
 //!
 //! ```
 //! use mission_eval::nab::{Corpus, Profile, Series, Window};
@@ -306,6 +307,49 @@ pub fn short_corpus(corpus: &Corpus) -> Corpus {
     Corpus::from_series(out, corpus.profiles().to_vec())
 }
 
+/// Resamples `corpus` to hourly means (points grouped by the hour of their time; a window
+/// covers every hour that holds one of its points, and windows that come to touch are
+/// merged). Series with fewer than `min_points` hours are left out. Hourly service metrics
+/// with daily cycles of 24 points are what many exports look like; NAB is mostly sampled
+/// every five minutes.
+pub fn hourly_corpus(corpus: &Corpus, min_points: usize) -> Corpus {
+    const HOUR: u64 = 3_600_000_000_000;
+    let mut out = Vec::new();
+    for s in corpus.series() {
+        let (mut times, mut values, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut sum, mut count, mut label) = (0.0, 0usize, false);
+        let mut hour = None;
+        for (i, (&t, &v)) in s.times_ns().iter().zip(s.values()).enumerate() {
+            let h = t / HOUR;
+            if hour.is_some_and(|current| current != h) && count > 0 {
+                times.push(hour.unwrap_or(0) * HOUR);
+                values.push(sum / count as f64);
+                labels.push(label);
+                (sum, count, label) = (0.0, 0, false);
+            }
+            hour = Some(h);
+            if v.is_finite() {
+                sum += v;
+                count += 1;
+            }
+            label |= s.is_labelled(i);
+        }
+        if count > 0 {
+            times.push(hour.unwrap_or(0) * HOUR);
+            values.push(sum / count as f64);
+            labels.push(label);
+        }
+        if times.len() < min_points {
+            continue;
+        }
+        let windows = label_windows(&labels, 1);
+        if let Ok(hourly) = Series::new(s.name(), times, values, windows) {
+            out.push(hourly);
+        }
+    }
+    Corpus::from_series(out, corpus.profiles().to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +377,21 @@ mod tests {
             let w = s.windows()[0];
             assert!(w.start > s.probation() && w.start <= s.len() * 7 / 10, "{w:?}");
         }
+    }
+
+    #[test]
+    fn hourly_means_keep_their_windows() {
+        // 5-minute points over 30 hours; a window over hours 10 and 11.
+        let times: Vec<u64> = (0..360).map(|i| i * 300_000_000_000).collect();
+        let values: Vec<f64> = (0..360).map(|i| (i / 12) as f64).collect();
+        let s =
+            Series::new("c/x.csv", times, values, vec![Window { start: 125, end: 135 }]).unwrap();
+        let hourly = hourly_corpus(&Corpus::from_series(vec![s], Profile::nab()), 10);
+        let h = &hourly.series()[0];
+        assert_eq!(h.len(), 30);
+        assert_eq!(h.values()[7], 7.0);
+        assert_eq!(h.windows(), [Window { start: 10, end: 11 }]);
+        assert!(hourly_corpus(&hourly, 31).series().is_empty());
     }
 
     #[test]
