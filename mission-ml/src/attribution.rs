@@ -49,6 +49,10 @@ pub struct Attribution {
     pub lift: f64,
     /// The value's share of the anomalous window's observations.
     pub support: f64,
+    /// Its share of the baseline window's observations (a value named because there are more
+    /// of its calls has `support` well above this).
+    #[serde(default)]
+    pub baseline_support: f64,
     /// Its mean in the baseline window.
     pub baseline_mean: f64,
     /// Its mean in the anomalous window.
@@ -187,6 +191,7 @@ pub fn attribute(
                 contribution,
                 lift,
                 support,
+                baseline_support: b.count / base_total.count,
                 baseline_mean: b.mean(),
                 anomalous_mean: a.mean(),
             })
