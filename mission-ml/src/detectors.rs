@@ -233,8 +233,15 @@ impl Spot {
     fn calibrate(&mut self, x: f64) {
         let n = self.calibration_size;
         let keep = n + 1 - (n as f64 * 0.98) as usize;
-        // A state saved by a version that kept every point: its points count as seen.
-        self.calibration_seen = self.calibration_seen.max(self.calibration.len()) + 1;
+        // A state saved by a version that kept every point, in arrival order: its points
+        // count as seen, and only the largest are kept.
+        if self.calibration_seen < self.calibration.len() {
+            self.calibration_seen = self.calibration.len();
+            self.calibration.sort_by(f64::total_cmp);
+            let extra = self.calibration.len().saturating_sub(keep);
+            self.calibration.drain(..extra);
+        }
+        self.calibration_seen += 1;
         let at = self.calibration.partition_point(|v| v.total_cmp(&x).is_le());
         self.calibration.insert(at, x);
         if self.calibration.len() > keep {

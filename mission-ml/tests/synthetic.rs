@@ -196,3 +196,17 @@ fn spot_calibrates_on_the_largest_points_only_and_exactly() {
     // Four peaks above t = 196 (fewer than five): the threshold is 2 t.
     assert_eq!(spot.threshold(), Some(392.0));
 }
+
+#[test]
+fn a_spot_saved_with_every_calibration_point_resumes_exactly() {
+    // The state an older version saved after 150 points: every calibration point, no count.
+    let values: Vec<f64> = (0..200u64).map(|k| ((k * 73) % 200 + 1) as f64).collect();
+    let mut state = serde_json::to_value(Spot::new(1e-4, 200)).unwrap();
+    state["calibration"] = serde_json::json!(values[..150]);
+    state.as_object_mut().unwrap().remove("calibration_seen");
+    let mut restored: Spot = serde_json::from_value(state).unwrap();
+    for &x in &values[150..] {
+        restored.push(x);
+    }
+    assert_eq!(restored.threshold(), Some(392.0));
+}
