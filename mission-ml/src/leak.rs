@@ -334,12 +334,12 @@ fn theil_sen(xy: &[(f64, f64)]) -> Option<SenFit> {
     let s = (m as u64 - at_most) as i64 - below as i64;
     let ranks = SenRanks::new(n, m, s);
     let mut wanted = vec![ranks.lower, ranks.upper, m / 2];
-    if m % 2 == 0 {
+    if m.is_multiple_of(2) {
         wanted.push(m / 2 - 1);
     }
     // The bracket drawn from the sample missed (rare), or rounding made a rank ambiguous.
     let Some(values) = select_slopes(&t, &v, &wanted) else { return theil_sen_pairs(xy) };
-    let slope = if m % 2 == 0 { (values[3] + values[2]) / 2.0 } else { values[2] };
+    let slope = if m.is_multiple_of(2) { (values[3] + values[2]) / 2.0 } else { values[2] };
     Some(ranks.fit(xy, slope, values[0], values[1]))
 }
 
@@ -451,7 +451,7 @@ fn select_slopes(t: &[f64], v: &[f64], ranks: &[usize]) -> Option<Vec<f64>> {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        ((state >> 11) as u128 * bound as u128 >> 53) as usize
+        (((state >> 11) as u128 * bound as u128) >> 53) as usize
     };
     let r = (4 * n).min(m);
     let mut sample: Vec<f64> = (0..r)
@@ -484,7 +484,7 @@ fn select_slopes(t: &[f64], v: &[f64], ranks: &[usize]) -> Option<Vec<f64>> {
     let mut out = vec![f64::NAN; ranks.len()];
     let mut inside = Vec::new();
     for (lo, hi, slots) in brackets {
-        if !(lo < hi) {
+        if lo >= hi {
             return None;
         }
         let below = count_at_most(t, v, lo, m);
@@ -496,7 +496,7 @@ fn select_slopes(t: &[f64], v: &[f64], ranks: &[usize]) -> Option<Vec<f64>> {
             let value = *inside.select_nth_unstable_by(local, f64::total_cmp).1;
             // Pairs within rounding of a bracket's end may be misfiled; the value must be
             // clear of both ends for its rank to be exact.
-            if !(value > lo && value < hi) {
+            if value <= lo || value >= hi {
                 return None;
             }
             out[slot] = value;
