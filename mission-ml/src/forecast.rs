@@ -743,7 +743,6 @@ impl Detector for HoltWinters {
     /// score is the two-sided Gaussian probability of an error smaller than this one, an alarm
     /// outside the interval. Skipped points (see the [module docs](self)) score 0.
     fn update(&mut self, time_ns: u64, value: f64) -> Score {
-        let next = self.one_step();
         let skipped = |f: Option<Forecast>| {
             let f = f.unwrap_or(Forecast {
                 mean: value,
@@ -759,7 +758,7 @@ impl Detector for HoltWinters {
             }
         };
         if !value.is_finite() || self.last_time_ns.is_some_and(|last| time_ns <= last) {
-            return skipped(next);
+            return skipped(self.one_step());
         }
         if let (Some(step), Some(last), true) = (self.step_ns, self.last_time_ns, self.is_ready()) {
             let missing = ((time_ns - last).saturating_add(step / 2) / step).saturating_sub(1);

@@ -41,9 +41,10 @@
 //!
 //! O(window) memory; O(window^1.5) expected time per sample (window ≤ 1024): the slope's order
 //! statistics come from a sampled bracket of the pairwise slopes, not from all n(n−1)/2 of
-//! them (see `select_slopes`; windows under 64 points use every pair, as fast there). About
-//! 0.1 ms at 720 points on one core — meant for a resource sampled every few seconds, not per
-//! event.
+//! them (see `select_slopes`; windows under 64 points use every pair, as fast there). At the
+//! SDK's 720 points that is ~30 k slopes instead of 259 k (0.9–1.9 ms per sample against
+//! 11 ms for every pair, on a 2-core VM under load; `benches/RESULTS.md`, 2026-12-07) — meant
+//! for a resource sampled every few seconds, not per event.
 //!
 //! # Examples
 //!
@@ -461,17 +462,32 @@ fn select_slopes(t: &[f64], v: &[f64], ranks: &[usize]) -> Option<Vec<f64>> {
             (v[j] - v[i]) / (t[j] - t[i])
         })
         .collect();
-    sample.sort_unstable_by(f64::total_cmp);
+    // The sample's order statistics at the brackets' ends: positions a < b per rank.
     let rf = r as f64;
+    let ends: Vec<(f64, f64)> = ranks
+        .iter()
+        .map(|&k| {
+            let p = (k as f64 + 0.5) / m as f64;
+            let spread = 4.0 * (rf * p * (1.0 - p)).sqrt() + 2.0;
+            ((p * rf - spread).floor(), (p * rf + spread).ceil())
+        })
+        .collect();
+    let mut positions: Vec<usize> = ends
+        .iter()
+        .flat_map(|&(a, b)| [a, b])
+        .filter(|&x| x >= 0.0 && x < rf)
+        .map(|x| x as usize)
+        .collect();
+    let values = select_ascending(&mut sample, &mut positions);
+    let at = |x: f64, outside: f64| {
+        if x < 0.0 || x >= rf {
+            return Some(outside);
+        }
+        positions.binary_search(&(x as usize)).ok().map(|i| values[i])
+    };
     let mut brackets: Vec<(f64, f64, Vec<usize>)> = Vec::new();
-    for (slot, &k) in ranks.iter().enumerate() {
-        let p = (k as f64 + 0.5) / m as f64;
-        let centre = p * rf;
-        let spread = 4.0 * (rf * p * (1.0 - p)).sqrt() + 2.0;
-        let a = (centre - spread).floor();
-        let b = (centre + spread).ceil();
-        let lo = if a < 0.0 { f64::NEG_INFINITY } else { sample[a as usize] };
-        let hi = if b >= rf { f64::INFINITY } else { sample[b as usize] };
+    for (slot, &(a, b)) in ends.iter().enumerate() {
+        let (lo, hi) = (at(a, f64::NEG_INFINITY)?, at(b, f64::INFINITY)?);
         match brackets.iter_mut().find(|(l, h, _)| lo <= *h && *l <= hi) {
             Some(bracket) => {
                 bracket.0 = bracket.0.min(lo);
@@ -490,10 +506,15 @@ fn select_slopes(t: &[f64], v: &[f64], ranks: &[usize]) -> Option<Vec<f64>> {
         let below = count_at_most(t, v, lo, m);
         inside.clear();
         enumerate_between(t, v, lo, hi, &mut inside);
-        for slot in slots {
-            let k = ranks[slot];
-            let local = k.checked_sub(below as usize).filter(|&k| k < inside.len())?;
-            let value = *inside.select_nth_unstable_by(local, f64::total_cmp).1;
+        let mut local: Vec<usize> = Vec::with_capacity(slots.len());
+        for &slot in &slots {
+            let k = ranks[slot].checked_sub(below as usize).filter(|&k| k < inside.len())?;
+            local.push(k);
+        }
+        let mut wanted = local.clone();
+        let values = select_ascending(&mut inside, &mut wanted);
+        for (&slot, k) in slots.iter().zip(&local) {
+            let value = values[wanted.binary_search(k).ok()?];
             // Pairs within rounding of a bracket's end may be misfiled; the value must be
             // clear of both ends for its rank to be exact.
             if value <= lo || value >= hi {
@@ -503,6 +524,22 @@ fn select_slopes(t: &[f64], v: &[f64], ranks: &[usize]) -> Option<Vec<f64>> {
         }
     }
     Some(out)
+}
+
+/// The values of `values` at sorted positions `positions` (sorted and deduplicated here), each
+/// selection on the part right of the previous one. Reorders `values`.
+fn select_ascending(values: &mut [f64], positions: &mut Vec<usize>) -> Vec<f64> {
+    positions.sort_unstable();
+    positions.dedup();
+    let mut start = 0;
+    positions
+        .iter()
+        .map(|&p| {
+            let value = *values[start..].select_nth_unstable_by(p - start, f64::total_cmp).1;
+            start = p + 1;
+            value
+        })
+        .collect()
 }
 
 /// The keys `vᵢ − s·tᵢ` of the dual order (±∞: the index order, ascending or descending).
