@@ -488,6 +488,7 @@ mod experiment {
             let [lags, ridge_per_mille, stride] = p[..] else {
                 return Err(format!("M4_GLOBALS: {spec}: want lags:ridge_per_mille:stride"));
             };
+            let lags = lags.max(SEASON + 1);
             let o = global::Options { lags, lambda: ridge_per_mille as f64 / 1000.0, stride };
             let full: Vec<&[f64]> = train.iter().map(|(_, x)| x.as_slice()).collect();
             let inner: Vec<&[f64]> = full.iter().map(|x| &x[..x.len() - HORIZON]).collect();
@@ -575,10 +576,14 @@ mod experiment {
 mod global {
     use super::{HORIZON, SEASON};
 
+    /// The model's settings.
     #[derive(Clone, Copy, Debug)]
     pub struct Options {
+        /// Values the model looks back on (more than 24).
         pub lags: usize,
+        /// Ridge penalty on the normalised lags' coefficients.
         pub lambda: f64,
+        /// Step between the training windows' ends.
         pub stride: usize,
     }
 
@@ -642,10 +647,10 @@ mod global {
                     }
                 }
                 rows += 1;
-                if t < o.lags + o.stride {
+                if t < o.lags + o.stride.max(1) {
                     break;
                 }
-                t -= o.stride;
+                t -= o.stride.max(1);
             }
         }
         // Symmetrise, ridge, Cholesky.
@@ -676,7 +681,11 @@ mod global {
         coef
     }
 
+    /// The 48 values after `x` (seasonal naive if `x` is shorter than the lags).
     pub fn forecast(coef: &[f64], x: &[f64], o: Options) -> Vec<f64> {
+        if x.len() < o.lags.max(SEASON) {
+            return super::seasonal_naive(x, SEASON.min(x.len()).max(1));
+        }
         let d = o.lags + 1;
         let mut z = Vec::with_capacity(d);
         let tr = features(&x[x.len() - o.lags..], &mut z);
