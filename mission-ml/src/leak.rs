@@ -42,9 +42,9 @@
 //! O(window) memory; O(window^1.5) expected time per sample (window ≤ 1024): the slope's order
 //! statistics come from a sampled bracket of the pairwise slopes, not from all n(n−1)/2 of
 //! them (see `select_slopes`; windows under 64 points use every pair, as fast there). At the
-//! SDK's 720 points that is ~30 k slopes instead of 259 k (0.9–1.9 ms per sample against
-//! 11 ms for every pair, on a 2-core VM under load; `benches/RESULTS.md`, 2026-12-07) — meant
-//! for a resource sampled every few seconds, not per event.
+//! SDK's 720 points that is ~30 k slopes instead of 259 k (0.6 ms per sample against 6.2 ms
+//! for every pair, back to back on a shared 2-core VM; `benches/RESULTS.md`, 2026-12-07) —
+//! meant for a resource sampled every few seconds, not per event.
 //!
 //! # Examples
 //!
