@@ -242,12 +242,22 @@ impl Spot {
             self.calibration.drain(..extra);
         }
         self.calibration_seen += 1;
+        if self.calibration.len() == keep {
+            if x.total_cmp(&self.calibration[0]).is_le() {
+                return self.finish_calibration(keep);
+            }
+            self.calibration.remove(0);
+        }
+        self.calibration.reserve_exact(keep - self.calibration.len());
         let at = self.calibration.partition_point(|v| v.total_cmp(&x).is_le());
         self.calibration.insert(at, x);
-        if self.calibration.len() > keep {
-            self.calibration.drain(..self.calibration.len() - keep);
-        }
-        if self.calibration_seen >= n {
+        self.finish_calibration(keep);
+    }
+
+    /// Sets the initial threshold and learns the first peaks once every calibration point has
+    /// been seen.
+    fn finish_calibration(&mut self, keep: usize) {
+        if self.calibration_seen >= self.calibration_size {
             let top = std::mem::take(&mut self.calibration);
             let t = top[top.len().saturating_sub(keep)];
             self.t = Some(t);
