@@ -548,7 +548,28 @@ impl Sensitive {
         self
     }
 
-    fn raw(&mut self, time_ns: u64, value: f64) -> (f64, f64) {
+    /// The same residual statistics with the given level smoothing and SPOT risk (the
+    /// ensemble's settings, when it shares this tier's residuals).
+    pub(crate) fn with_residuals(mut self, level_alpha: f64, risk: f64) -> Self {
+        self.level = EwStats::new(level_alpha);
+        self.spot = Spot::new(risk, 200);
+        self.spot_diff = Spot::new(risk, 200);
+        self
+    }
+
+    /// The score, and what the ensemble shares of the work: the tail probability of the
+    /// point's residual and step (the smaller of the two SPOTs'), and the level before it (1.0
+    /// and the level for a skipped point).
+    pub(crate) fn update_shared(&mut self, time_ns: u64, value: f64) -> (Score, f64, f64) {
+        let level = self.level.mean();
+        if !value.is_finite() {
+            return (self.update_with(time_ns, value).0, 1.0, level);
+        }
+        let (score, tail_p) = self.update_with(time_ns, value);
+        (score, tail_p, level)
+    }
+
+    fn raw(&mut self, time_ns: u64, value: f64) -> (f64, f64, f64) {
         let expected = self.level.mean();
         let z = if self.level.count() > 1 { self.level.z(value) } else { 0.0 };
         self.level.push(value);
@@ -556,7 +577,8 @@ impl Sensitive {
         self.previous = Some(value);
         let dz = if self.diff.count() > 1 { self.diff.z(step) } else { 0.0 };
         self.diff.push(step);
-        let tail = tail_score(self.spot.push(z)).max(tail_score(self.spot_diff.push(dz)));
+        let tail_p = self.spot.push(z).min(self.spot_diff.push(dz));
+        let tail = tail_score(tail_p);
         let shift = self.cusum.update(time_ns, value - expected);
         let shift = match &mut self.level_shift {
             Some(cusum) => {
@@ -565,19 +587,22 @@ impl Sensitive {
             }
             None => shift.score,
         };
-        if self.sustained_only { (shift, expected) } else { (tail.max(shift), expected) }
+        if self.sustained_only {
+            (shift, expected, tail_p)
+        } else {
+            (tail.max(shift), expected, tail_p)
+        }
     }
-}
 
-impl Detector for Sensitive {
-    fn update(&mut self, time_ns: u64, value: f64) -> Score {
+    /// [`Detector::update`], and the point's tail probability (1.0 for a skipped point).
+    fn update_with(&mut self, time_ns: u64, value: f64) -> (Score, f64) {
         let band = 6.0 * self.level.floor_scale();
         let m = self.level.mean();
         if !value.is_finite() {
-            return skipped(m, m - band, m + band);
+            return (skipped(m, m - band, m + band), 1.0);
         }
         self.n += 1;
-        let (raw, expected) = self.raw(time_ns, value);
+        let (raw, expected, tail_p) = self.raw(time_ns, value);
         // The likelihood of the recent raw scores against their long history.
         self.recent[self.recent_at] = raw;
         self.recent_at = (self.recent_at + 1) % self.recent.len();
@@ -610,6 +635,12 @@ impl Detector for Sensitive {
             self.incident_age = 0;
             self.calm = 0;
         }
-        Score { score, is_anomaly: alert, expected, lower: m - band, upper: m + band }
+        (Score { score, is_anomaly: alert, expected, lower: m - band, upper: m + band }, tail_p)
+    }
+}
+
+impl Detector for Sensitive {
+    fn update(&mut self, time_ns: u64, value: f64) -> Score {
+        self.update_with(time_ns, value).0
     }
 }

@@ -53,11 +53,12 @@
 //! alarm (`is_anomaly`) when its novelty score reaches [`Settings::alert_at`] (a conservative
 //! paging level) or the sensitive detector raises an alarm.
 //!
-//! Cost: about 170–280 ns per point (NAB, release build); state about 4 KB per series (4 064 B
-//! measured, 4 224 B during the first 200 points): a 2 KiB bit set of contexts, a 512 B
-//! histogram, 128 B of suppression buckets, the sensitive detector, and each SPOT keeps only
-//! the five largest of its 200 calibration points. All serde-serialisable, and a restored
-//! detector resumes with identical scores.
+//! Cost: about 170–280 ns per point (NAB, release build); state under 4 KB per series (3 776 B
+//! measured, 3 856 B during the first 200 points): a 2 KiB bit set of contexts, a 512 B
+//! histogram, 128 B of suppression buckets, and the sensitive detector, whose level, step
+//! statistics and two SPOTs (each keeping only the five largest of its 200 calibration
+//! points) serve both tiers. All serde-serialisable, and a restored detector resumes with
+//! identical scores.
 //!
 //! Input rules: a NaN or infinite value is skipped (scored 0, state unchanged). A time that
 //! does not increase (duplicate or out of order) counts as one typical interval; a long gap
@@ -65,7 +66,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::detectors::{EwStats, Sensitive, Spot, tail_score};
+use crate::detectors::{Sensitive, tail_score};
 use crate::{Detector, Score};
 
 /// The default detector: the [`Ensemble`] with its default settings.
@@ -385,11 +386,6 @@ struct Incident {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ensemble {
     settings: Settings,
-    level: EwStats,
-    diff: EwStats,
-    previous: Option<f64>,
-    spot: Spot,
-    spot_diff: Spot,
     /// Lowest and highest value seen.
     range: Option<(f64, f64)>,
     contexts: Contexts,
@@ -426,11 +422,6 @@ impl Ensemble {
     /// A detector with the given parameters.
     pub fn with_settings(settings: Settings) -> Self {
         Self {
-            level: EwStats::new(settings.level_alpha),
-            diff: EwStats::new(0.01),
-            previous: None,
-            spot: Spot::new(settings.spot_risk, 200),
-            spot_diff: Spot::new(settings.spot_risk, 200),
             range: None,
             contexts: Contexts::new(),
             rarity: vec![0.0; RARITY_BINS],
@@ -443,7 +434,8 @@ impl Ensemble {
             bucket_at: 0,
             incident: None,
             sustained_only: false,
-            sensitive: Sensitive::default(),
+            sensitive: Sensitive::default()
+                .with_residuals(settings.level_alpha, settings.spot_risk),
             n: 0,
             settings,
         }
@@ -496,15 +488,10 @@ impl Ensemble {
     }
 
     /// The newness of a point: the largest of its residual-tail, spatial and context scores.
-    fn novelty(&mut self, value: f64) -> f64 {
+    /// `tail_p` is the tail probability of the point's residual and step, from the sensitive
+    /// tier, which keeps the level, the step statistics and their SPOTs for both.
+    fn novelty(&mut self, value: f64, tail_p: f64) -> f64 {
         let s = &self.settings;
-        let z = if self.level.count() > 1 { self.level.z(value) } else { 0.0 };
-        self.level.push(value);
-        let step = self.previous.map_or(0.0, |p| value - p);
-        self.previous = Some(value);
-        let dz = if self.diff.count() > 1 { self.diff.z(step) } else { 0.0 };
-        self.diff.push(step);
-        let tail_p = self.spot.push(z).min(self.spot_diff.push(dz));
         let tail = tail_score(tail_p) * 9.0 / s.tail_decades;
 
         let (lo, hi) = self.range.unwrap_or((value, value));
@@ -598,14 +585,13 @@ impl Detector for Ensemble {
     }
 
     fn update(&mut self, time_ns: u64, value: f64) -> Score {
-        let sensitive = self.sensitive.update(time_ns, value);
+        let (sensitive, tail_p, level) = self.sensitive.update_shared(time_ns, value);
         if !value.is_finite() {
             return Score { score: 0.0, is_anomaly: false, ..sensitive };
         }
         self.n += 1;
         self.tick(time_ns);
-        let level = self.level.mean();
-        let novelty = self.novelty(value);
+        let novelty = self.novelty(value, tail_p);
         let weighed = self.rarity(novelty);
         let score =
             if self.n > self.settings.warmup { self.suppress(weighed, value, level) } else { 0.0 };
