@@ -40,6 +40,7 @@ mod audit;
 pub mod compact;
 mod cost;
 mod markdown;
+pub mod pack;
 pub mod progress;
 mod report;
 pub mod serve;
