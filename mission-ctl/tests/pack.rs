@@ -13,6 +13,7 @@ use mission_ctl::pack::{
     BASELINE_PATH, EntryKind, ExportArgs, IMPORTED_MANIFEST, ImportArgs, KeygenArgs, PackError,
     run_pack_export, run_pack_import, run_pack_keygen,
 };
+use mission_examples::Rng;
 use mission_sdk::models::attr;
 use mission_sdk::{AttrValue, EventFilter, MissionControl, ModelBaseline, ModelConfig};
 use serde_json::Value;
@@ -41,21 +42,6 @@ input_per_million = 3.0
 output_per_million = 15.0
 "#;
 
-/// xorshift64*: reproducible without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
-        let (u1, u2) = (self.uniform(), self.uniform());
-        median * (sigma * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()).exp()
-    }
-}
-
 const SECOND: u64 = 1_000_000_000;
 const HOUR: u64 = 3600 * SECOND;
 
@@ -69,7 +55,7 @@ fn calm_hour(recorder: &Recorder, tenant: &str, start: u64, seed: u64) {
 }
 
 fn hour(recorder: &Recorder, tenant: &str, start: u64, seed: u64, incident: Range<u64>) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let thread = ThreadContext::new(Symbol::intern(tenant), Symbol::intern("support-bot"));
     let ops: [(SpanKind, &str, &str, f64); 5] = [
         (SpanKind::ToolCall, "search_docs", "", 300.0),

@@ -776,13 +776,14 @@ impl Worker {
     fn load_baseline(&mut self) {
         let Some(path) = &self.config.baseline else { return };
         let Ok(baseline) = ModelBaseline::read(path) else { return };
+        let known: std::collections::HashSet<BaselineKey> =
+            self.streams.keys().map(|k| identity(*k)).collect();
         for s in baseline.state.streams {
             if self.baseline.len() >= self.config.max_streams.max(1) {
                 break;
             }
             let key = (s.tenant.clone(), s.agent.clone(), s.kind, s.operation.clone());
-            let known = self.streams.keys().any(|k| identity(*k) == key);
-            if !known {
+            if !known.contains(&key) {
                 self.baseline.insert(key, s);
             }
         }
