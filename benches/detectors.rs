@@ -429,7 +429,8 @@ fn detectors(c: &mut Criterion) {
     );
     group.finish();
 
-    // O(window²) per point: fewer samples, and fewer series for memory.
+    // The leak detector is O(window^1.5) per point (O(window²) before 2026-12-07): fewer
+    // samples, and fewer series for memory.
     let mut group = c.benchmark_group("detectors");
     group.throughput(Throughput::Elements(1)).sample_size(10);
     for window in [120, 720] {

@@ -275,7 +275,7 @@ fn print_anomalies(anomalies: &[AnomalyRow], models: Option<&mission_sdk::ModelS
         return;
     };
     println!(
-        "\nAnomalies: {} found in {} points over {} streams, oldest first (cause: what explains most of the change)",
+        "\nAnomalies: {} found in {} points over {} streams, oldest first (cause: what changed, and how much)",
         anomalies.len(),
         models.points,
         models.streams
@@ -296,12 +296,26 @@ fn anomaly_line(a: &AnomalyRow) -> String {
     let get = |k: &str| a.attributes.get(k).cloned().unwrap_or_default();
     let secs = a.time_ns / 1_000_000_000;
     let operation = a.attributes.get(attr::MODEL).cloned().unwrap_or_else(|| get(attr::OPERATION));
-    let cause = match a.attributes.get(attr::CAUSE) {
-        Some(c) => format!(
-            "{c} ({:.0}% of the change)",
-            100.0 * get(attr::CAUSE_CONTRIBUTION).parse::<f64>().unwrap_or(f64::NAN)
-        ),
-        None => "-".into(),
+    // The top cause and what changed about it: its own calls moved (its lift: the anomalous
+    // window's typical value over the baseline's), or there are more of them.
+    let top = a
+        .attributes
+        .get(attr::CAUSES)
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .map(|c| c[0].clone());
+    let how = top.and_then(|t| {
+        let (lift, now, was) =
+            (t["lift"].as_f64()?, t["support"].as_f64()?, t["baseline_support"].as_f64()?);
+        Some(if (0.8..1.25).contains(&lift) {
+            format!("{:.0}% of calls, was {:.0}%", 100.0 * now, 100.0 * was)
+        } else {
+            format!("{lift:.1}x its usual")
+        })
+    });
+    let cause = match (a.attributes.get(attr::CAUSE), how) {
+        (Some(c), Some(how)) => format!("{c} ({how})"),
+        (Some(c), None) => c.clone(),
+        (None, _) => "-".into(),
     };
     format!(
         "{:02}:{:02}:{:02} {:<9} {:<18} {:<10} {:<16} {:>9.0} {:>9.0}  {cause}",

@@ -10,6 +10,7 @@
 //! | command | what it scores |
 //! |---|---|
 //! | `cargo run --release -p mission-eval --bin nab` | the Numenta Anomaly Benchmark v1.1 (our own implementation of its scoring, [`nab`]); `--data DIR` scores any directory in NAB's layout |
+//! | `cargo run --release -p mission-eval --bin protocol` | the generalisation protocol ([`protocol`]): in-sample NAB, leave one category out, and NAB's threshold unchanged on Merlion's synthetic series and NAB cut short |
 //! | `cargo run --release -p mission-eval --bin m4` | the M4 Hourly forecasting benchmark (sMAPE, MASE), beside seasonal naive and the published anchors |
 //!
 //! Both read the public datasets in `../shared/datasets/` by default; `benches/RESULTS.md`
@@ -35,3 +36,4 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod nab;
+pub mod protocol;

@@ -13,8 +13,12 @@ pub mod attr {
     pub const MODEL: &str = "gen_ai.request.model";
     /// `up` (above the band) or `down`.
     pub const DIRECTION: &str = "mission.anomaly.direction";
-    /// The top cause, `dimension=value` (`model=gpt-4.1`).
+    /// The top cause, `dimension=value` (`model=gpt-4.1`), or [`NO_SINGLE_CAUSE`] when
+    /// attribution ran and no value explains the change beyond its share of the calls.
     pub const CAUSE: &str = "mission.anomaly.cause";
+    /// The value of [`CAUSE`] when no single dimension value explains the change (it is spread
+    /// over the traffic, or lies outside what the spans record).
+    pub const NO_SINGLE_CAUSE: &str = "no single cause";
     /// The share of the change the top cause explains (1.0: all of it).
     pub const CAUSE_CONTRIBUTION: &str = "mission.anomaly.cause.contribution";
     /// The top three causes as a JSON array of `mission_ml::attribution::Attribution`s.

@@ -726,6 +726,8 @@ fn serve_mcp(addr: SocketAddr, t: usize, own: &str, traces: &[String]) -> Answer
         ),
         ("cost_report", r#"{"since_minutes":60,"group_by":["model","agent","tenant"]}"#.to_owned()),
         ("health", "{}".to_owned()),
+        // The `forecast` tool (feature `models`; without it, an unknown tool's error).
+        ("forecast", r#"{"operation":"chat","threshold":"1s","since_minutes":60}"#.to_owned()),
     ];
     calls.extend(traces.iter().map(|id| ("get_thread", format!(r#"{{"thread_id":"{id}"}}"#))));
     let mut out = vec![(opened, Vec::new())];

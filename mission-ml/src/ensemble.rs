@@ -15,17 +15,35 @@
 //!   step from the previous point, each scored by its SPOT tail probability
 //!   ([`crate::detectors::Spot`]).
 //!
+//! A spatial novelty is graded by how improbable it is: about `2 / (n + 1)` for a new extreme
+//! after `n` points, and `e` times less for each tenth of the range beyond the margin, so a
+//! new extreme after 100 points is worth less than one after 10 000, and a far one more than
+//! a near one.
+//!
 //! The largest of the three is then multiplied by its **rarity**: the share of this series'
-//! earlier points that scored at least as high (a 64-bin histogram with slow forgetting), on a
-//! log scale. A score that this series produces every day is not news; the first of its kind
-//! is. This is what makes one corpus-wide threshold work across quiet and noisy series, the
-//! role Numenta's "anomaly likelihood" plays for HTM.
+//! earlier points that scored at least about as high (a 64-bin histogram with slow
+//! forgetting; "about": within a tenth, so scores that creep up, as a trend's do, are not each
+//! the first of their kind), on a log scale. A score that this series produces every day is
+//! not news; the first of its kind is. The scale is **calibrated to the history's length**:
+//! the rarest score `n` points can show is one in `n`, so full weight needs
+//! `min(rarity_decades, log10 n)` decades, and the first of its kind scores the same in a
+//! 400-point series as in a 20 000-point one. This is what makes one threshold work across
+//! quiet and noisy, short and long series, the role Numenta's "anomaly likelihood" plays for
+//! HTM.
+//!
+//! **Warm-up**: nothing is scored for the first [`Settings::warmup`] points (40), and the
+//! spatial margin is wide at first (an extra `5 / n` of the range), so early points are
+//! judged against wide bands rather than not at all: an anomaly after NAB's probation of a
+//! 400-point series is scored.
 //!
 //! **One alert per incident**: a point's score counts only if it is higher than every score of
 //! the last [`Settings::suppress`] sampling intervals (measured with the timestamps, so gaps
 //! end a suppression); otherwise it is zeroed. The rule needs no threshold, so it suppresses
 //! the same way whatever threshold a consumer (or NAB's sweep) applies, and a stronger event
-//! still re-alerts.
+//! still re-alerts. **Escalation**: inside the window, a point that deviates from the level
+//! before the incident by more than 1.5 times the incident's largest deviation so far (and
+//! scores at least half the incident's score) counts again, with the incident's score: a
+//! larger second incident a few hours after the first is not swallowed by it.
 //!
 //! **Two operating points.** Novelty scores sit in the upper part of `0..=1` and are what a
 //! benchmark threshold selects. Below them, scaled by [`Settings::sensitive_weight`], lies the
@@ -35,10 +53,11 @@
 //! alarm (`is_anomaly`) when its novelty score reaches [`Settings::alert_at`] (a conservative
 //! paging level) or the sensitive detector raises an alarm.
 //!
-//! Cost: about 170 ns per point (NAB, release build); state about 3 KiB per series, fixed (a
-//! 2 KiB bit set of contexts, a 512 B histogram, 128 B of suppression buckets, the sensitive
-//! detector), plus up to 6.4 KiB of SPOT calibration points during the first 200 points; all
-//! serde-serialisable, and a restored detector resumes with identical scores.
+//! Cost: about 170–280 ns per point (NAB, release build); state under 4 KB per series, fixed
+//! from the first point (a 2 KiB bit set of contexts, a 512 B histogram, 128 B of suppression
+//! buckets, the sensitive detector; each SPOT keeps only the five largest of its 200
+//! calibration points); all serde-serialisable, and a restored detector resumes with
+//! identical scores.
 //!
 //! Input rules: a NaN or infinite value is skipped (scored 0, state unchanged). A time that
 //! does not increase (duplicate or out of order) counts as one typical interval; a long gap
@@ -54,12 +73,12 @@ pub fn default_detector() -> Box<dyn Detector + Send> {
     Box::new(Ensemble::default())
 }
 
-/// The detector the SDK runs on per-call agent metrics: the default [`Ensemble`] whose
-/// sensitive tier also pages on a sustained level shift of about two deviations
-/// ([`Ensemble::with_level_shift`]) — a model three times slower is such a shift on the log
-/// scale even when calls vary by a factor of two.
+/// The detector the SDK runs on per-call agent metrics: the default [`Ensemble`] that pages
+/// on sustained shifts only ([`Ensemble::for_calls`]) — a model three times slower is a level
+/// shift of about two deviations on the log scale even when calls vary by a factor of two,
+/// while one slow call among thousands is not an incident.
 pub fn agent_detector() -> Box<dyn Detector + Send> {
-    Box::new(Ensemble::default().with_level_shift())
+    Box::new(Ensemble::default().for_calls())
 }
 
 /// The parameters of [`Ensemble`]: one set for every series. The defaults were chosen on the
@@ -96,7 +115,8 @@ pub struct Settings {
     pub rarity_decades: f64,
     /// Forgetting of the rarity histogram per point (0.0002: about 5 000 points).
     pub rarity_forget: f64,
-    /// Points learned before anything is scored (150).
+    /// Points learned before anything is scored (40; the spatial margin is widened for the
+    /// first few hundred points instead, see the module documentation).
     pub warmup: u64,
     /// Sampling intervals after a score during which only a higher score counts (20: an hour
     /// and forty minutes at five-minute sampling).
@@ -209,7 +229,7 @@ impl Default for Settings {
             novelty_decades: 2.0,
             rarity_decades: 4.0,
             rarity_forget: 0.0002,
-            warmup: 150,
+            warmup: 40,
             suppress: 20.0,
             alert_at: 0.9,
             sensitive_weight: 0.4,
@@ -217,6 +237,26 @@ impl Default for Settings {
     }
 }
 
+/// The extra spatial margin, times the number of points seen (5: half the range at 10
+/// points, a tenth at 50, nothing to speak of after a few hundred).
+const EARLY_MARGIN: f64 = 5.0;
+/// Share of the range beyond the margin that makes a new extreme e times rarer (0.1).
+const SPATIAL_SCALE: f64 = 0.1;
+/// Decades of improbability that make a new extreme score 1 (3.5: the first new extreme in
+/// about 6 000 points, or a smaller series' extreme that leaves the range by far).
+const SPATIAL_DECADES: f64 = 3.5;
+/// Bins below a score whose earlier scores count as "as high" (6 of 64: a score must beat
+/// the earlier ones by about a tenth to be the first of its kind, so scores that creep up
+/// slowly, as a trend's do, are not news each time).
+const RARITY_SLACK: usize = 6;
+/// How many times the open incident's largest deviation a point must deviate to count again
+/// (1.5).
+const ESCALATION: f64 = 1.5;
+/// The level-shift CUSUM of [`Ensemble::for_calls`]: drift and threshold in deviations.
+const CALLS_DRIFT: f64 = 0.75;
+const CALLS_THRESHOLD: f64 = 14.0;
+/// Fewest decades of rarity for full weight, however short the history (1.5: one in 32).
+const RARITY_FLOOR: f64 = 1.5;
 /// Bits of the hashed set of contexts (2^14 bits, 2 KiB).
 const TABLE_BITS: u32 = 14;
 /// Points whose range sets the first bin width.
@@ -265,6 +305,23 @@ impl Contexts {
         new
     }
 
+    /// Inserts the sequences ending at the newest of `items` (orders 1..=len); how many were
+    /// new.
+    fn insert_all(&mut self, items: &[i64]) -> usize {
+        let mut hash: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut new = 0;
+        for k in 0..items.len() {
+            let b = items[items.len() - 1 - k];
+            hash ^= (b as u64).wrapping_add((k as u64) << 40);
+            hash = hash.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            hash ^= hash >> 31;
+            if self.insert(hash) {
+                new += 1;
+            }
+        }
+        new
+    }
+
     /// Learns `value` (within the range `lo..=hi` seen so far) and returns its novelty score.
     fn push(&mut self, value: f64, lo: f64, hi: f64, s: &Settings) -> f64 {
         let range = hi - lo;
@@ -281,17 +338,9 @@ impl Contexts {
         }
         self.history.push(bin);
         self.since_reset += 1;
-        let mut hash: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut new = 0usize;
-        for k in 0..self.history.len() {
-            let b = self.history[self.history.len() - 1 - k];
-            hash ^= (b as u64).wrapping_add((k as u64) << 40);
-            hash = hash.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            hash ^= hash >> 31;
-            if self.insert(hash) {
-                new += 1;
-            }
-        }
+        let history = std::mem::take(&mut self.history);
+        let new = self.insert_all(&history);
+        self.history = history;
         let share = new as f64 / orders as f64;
         let score = if self.since_reset > CONTEXT_WARMUP {
             (share * -self.rate.max(1e-6).log10() / s.novelty_decades).min(1.0)
@@ -302,6 +351,17 @@ impl Contexts {
         self.rate += a * (share - self.rate);
         score
     }
+}
+
+/// The open incident of [`Ensemble`]'s suppression window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Incident {
+    /// The level before the incident's highest-scoring point.
+    before: f64,
+    /// The incident's largest deviation from that level so far.
+    peak: f64,
+    /// Its highest score.
+    score: f64,
 }
 
 /// The default detector; see the [module documentation](self).
@@ -345,6 +405,13 @@ pub struct Ensemble {
     /// Maximum score per bucket of the suppression window, and the current bucket.
     buckets: Vec<f64>,
     bucket_at: i64,
+    /// The open incident: the level before it and its largest deviation from that level so
+    /// far (escalation: a point deviating much more than that counts again).
+    #[serde(default)]
+    incident: Option<Incident>,
+    /// Alarms only through the sensitive tier's sustained shifts ([`Ensemble::for_calls`]).
+    #[serde(default)]
+    sustained_only: bool,
     sensitive: Sensitive,
     n: u64,
 }
@@ -374,6 +441,8 @@ impl Ensemble {
             clock: 0.0,
             buckets: vec![0.0; BUCKETS],
             bucket_at: 0,
+            incident: None,
+            sustained_only: false,
             sensitive: Sensitive::default(),
             n: 0,
             settings,
@@ -381,10 +450,20 @@ impl Ensemble {
     }
 
     /// The same, whose sensitive tier also alarms on a sustained level shift of about two
-    /// deviations (see [`Sensitive::with_level_shift`]): the detector for per-call agent
-    /// metrics (latency, tokens, cost), which have no short cycles.
+    /// deviations (see [`Sensitive::with_level_shift`]): for series without short cycles.
     pub fn with_level_shift(mut self) -> Self {
         self.sensitive = self.sensitive.with_level_shift();
+        self
+    }
+
+    /// The detector for per-call agent metrics (latency, tokens, cost of each call): a level
+    /// shift alarms ([`Ensemble::with_level_shift`]), and *only* sustained shifts do — one slow
+    /// call or one long answer scores (its novelty is in [`Score::score`]) but pages no one,
+    /// since single calls far in the tail are part of any model's normal traffic.
+    pub fn for_calls(mut self) -> Self {
+        self.sensitive =
+            self.sensitive.with_level_shift_at(CALLS_DRIFT, CALLS_THRESHOLD).sustained_only();
+        self.sustained_only = true;
         self
     }
 
@@ -431,7 +510,17 @@ impl Ensemble {
         let (lo, hi) = self.range.unwrap_or((value, value));
         let spatial = if self.n > s.warmup && hi > lo {
             let excess = (value - hi).max(lo - value) / (hi - lo);
-            if excess > s.spatial_margin { 1.0 } else { 0.0 }
+            // Wide bands early: with few points seen, the range is still growing.
+            let margin = s.spatial_margin + EARLY_MARGIN / self.n as f64;
+            if excess > margin {
+                // The chance of a new extreme after n points is about 2 / (n + 1); each tenth
+                // of the range beyond the margin makes it e times less likely.
+                let decades = (0.5 * (self.n as f64 + 1.0)).log10()
+                    + (excess - margin) / (SPATIAL_SCALE * std::f64::consts::LN_10);
+                (decades / SPATIAL_DECADES).min(1.0)
+            } else {
+                0.0
+            }
         } else {
             0.0
         };
@@ -446,7 +535,7 @@ impl Ensemble {
     /// Weighs a score by how rarely this series scored as high before, then learns it.
     fn rarity(&mut self, score: f64) -> f64 {
         let bin = ((score * RARITY_BINS as f64) as usize).min(RARITY_BINS - 1);
-        let above: f64 = self.rarity[bin..].iter().sum();
+        let above: f64 = self.rarity[bin.saturating_sub(RARITY_SLACK)..].iter().sum();
         let p = (above + self.rarity_weight) / (self.rarity_total + self.rarity_weight);
         self.rarity[bin] += self.rarity_weight;
         self.rarity_total += self.rarity_weight;
@@ -457,11 +546,17 @@ impl Ensemble {
             self.rarity_total /= w;
             self.rarity_weight = 1.0;
         }
-        score * (-p.log10() / self.settings.rarity_decades).min(1.0)
+        // Calibrated to the history's length: the rarest score a history of n points can show
+        // is one in n, so a short history needs fewer decades for full weight.
+        let reachable = ((self.rarity_total / self.rarity_weight) + 1.0).log10().max(RARITY_FLOOR);
+        score * (-p.log10() / self.settings.rarity_decades.min(reachable)).min(1.0)
     }
 
-    /// Zeroes a score unless it beats every score of the suppression window.
-    fn suppress(&mut self, score: f64) -> f64 {
+    /// Zeroes a score unless it beats every score of the suppression window, or escalates the
+    /// open incident: deviates from the level before the incident by more than
+    /// [`ESCALATION`] times the incident's largest deviation so far (then it counts with the
+    /// incident's score, so it fires at whatever threshold the incident fired).
+    fn suppress(&mut self, score: f64, value: f64, level: f64) -> f64 {
         let width = (self.settings.suppress / BUCKETS as f64).max(1e-9);
         let bucket = (self.clock / width).floor() as i64;
         let gone = (bucket - self.bucket_at).clamp(0, BUCKETS as i64);
@@ -470,9 +565,30 @@ impl Ensemble {
         }
         self.bucket_at = self.bucket_at.max(bucket);
         let recent = self.buckets.iter().copied().fold(0.0, f64::max);
+        if recent <= 0.0 {
+            self.incident = None;
+        }
         let slot = &mut self.buckets[bucket.rem_euclid(BUCKETS as i64) as usize];
         *slot = slot.max(score);
-        if score > recent { score } else { 0.0 }
+        if score > recent {
+            // The highest score of the window is the incident's reference.
+            match &mut self.incident {
+                Some(i) if score < i.score => i.peak = i.peak.max((value - i.before).abs()),
+                _ if score > 0.0 => {
+                    self.incident =
+                        Some(Incident { before: level, peak: (value - level).abs(), score });
+                }
+                _ => {}
+            }
+            return score;
+        }
+        match &mut self.incident {
+            Some(i) if (value - i.before).abs() > ESCALATION * i.peak && score >= 0.5 * i.score => {
+                i.peak = (value - i.before).abs();
+                i.score
+            }
+            _ => 0.0,
+        }
     }
 }
 
@@ -488,12 +604,15 @@ impl Detector for Ensemble {
         }
         self.n += 1;
         self.tick(time_ns);
+        let level = self.level.mean();
         let novelty = self.novelty(value);
         let weighed = self.rarity(novelty);
-        let score = if self.n > self.settings.warmup { self.suppress(weighed) } else { 0.0 };
+        let score =
+            if self.n > self.settings.warmup { self.suppress(weighed, value, level) } else { 0.0 };
         Score {
             score: score.max(self.settings.sensitive_weight * sensitive.score).clamp(0.0, 1.0),
-            is_anomaly: score >= self.settings.alert_at || sensitive.is_anomaly,
+            is_anomaly: (score >= self.settings.alert_at && !self.sustained_only)
+                || sensitive.is_anomaly,
             ..sensitive
         }
     }

@@ -75,3 +75,69 @@ fn a_value_every_observation_has_is_not_a_cause() {
     assert!(causes.iter().all(|c| c.dimension != "status"), "{causes:#?}");
     assert_eq!((causes[0].dimension.as_str(), causes[0].value.as_str()), ("model", "a"));
 }
+
+/// Calls of one stream: `status` is `unset` on nine in ten, `error` on the rest; `provider` is
+/// the same everywhere. `slow` multiplies every latency (a uniform slowdown).
+fn stream(slow: f64, seed: u64) -> Vec<Observation> {
+    (0..1000u64)
+        .map(|i| {
+            let jitter = ((i.wrapping_mul(2654435761).wrapping_add(seed)) % 100) as f64 / 100.0;
+            let status = if i % 10 == 0 { "error" } else { "unset" };
+            Observation::new(
+                vec![("status".into(), status.into()), ("provider".into(), "openai".into())],
+                slow * (1.0 + jitter),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_uniform_slowdown_names_no_single_cause() {
+    // Everything three times slower: `status=unset` carries nine tenths of the change by being
+    // nine tenths of the calls, and `provider=openai` is constant; neither is a cause.
+    let causes = attribute(&stream(1.0, 1), &stream(3.0, 2), 3);
+    assert!(causes.is_empty(), "{causes:#?}");
+}
+
+#[test]
+fn status_is_named_when_it_is_what_changed() {
+    // Errors become slow (time-outs): the error calls carry the change.
+    let baseline = stream(1.0, 1);
+    let anomalous: Vec<Observation> = stream(1.0, 2)
+        .into_iter()
+        .map(|mut o| {
+            if o.dimensions[0].1 == "error" {
+                o.value *= 20.0;
+            }
+            o
+        })
+        .collect();
+    let causes = attribute(&baseline, &anomalous, 3);
+    assert_eq!(
+        (causes[0].dimension.as_str(), causes[0].value.as_str()),
+        ("status", "error"),
+        "{causes:#?}"
+    );
+    assert!(causes.iter().all(|c| c.value != "unset" && c.dimension != "provider"), "{causes:#?}");
+}
+
+#[test]
+fn a_dimension_constant_within_the_stream_is_never_named() {
+    // A per-model stream: `model` has one value in both windows, whatever changed.
+    let per_model = |slow: f64| -> Vec<Observation> {
+        (0..500)
+            .map(|i| {
+                Observation::new(
+                    vec![
+                        ("model".into(), "gpt-4o-mini".into()),
+                        ("tool".into(), if i % 2 == 0 { "search" } else { "fetch" }.into()),
+                    ],
+                    if i % 2 == 0 { slow } else { 1.0 },
+                )
+            })
+            .collect()
+    };
+    let causes = attribute(&per_model(1.0), &per_model(4.0), 3);
+    assert!(causes.iter().all(|c| c.dimension != "model"), "{causes:#?}");
+    assert_eq!((causes[0].dimension.as_str(), causes[0].value.as_str()), ("tool", "search"));
+}

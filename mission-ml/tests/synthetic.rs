@@ -178,3 +178,35 @@ fn spot_alarms_at_about_its_risk_on_stationary_noise() {
     let rate = alarms as f64 / n as f64;
     assert!((2e-4..5e-3).contains(&rate), "alarm rate {rate} for a risk of 1e-3");
 }
+
+#[test]
+fn spot_calibrates_on_the_largest_points_only_and_exactly() {
+    // 1..=200 in a scrambled order: the 98th percentile (sorted index 195) is 196, whatever
+    // the order, and while calibrating the state holds a handful of points, not 200.
+    let mut spot = Spot::new(1e-4, 200);
+    for k in 0..200u64 {
+        let x = ((k * 73) % 200 + 1) as f64;
+        if k == 150 {
+            let state = serde_json::to_value(&spot).unwrap();
+            let kept = state["calibration"].as_array().unwrap().len();
+            assert!(kept <= 5, "{kept} calibration points kept");
+        }
+        spot.push(x);
+    }
+    // Four peaks above t = 196 (fewer than five): the threshold is 2 t.
+    assert_eq!(spot.threshold(), Some(392.0));
+}
+
+#[test]
+fn a_spot_saved_with_every_calibration_point_resumes_exactly() {
+    // The state an older version saved after 150 points: every calibration point, no count.
+    let values: Vec<f64> = (0..200u64).map(|k| ((k * 73) % 200 + 1) as f64).collect();
+    let mut state = serde_json::to_value(Spot::new(1e-4, 200)).unwrap();
+    state["calibration"] = serde_json::json!(values[..150]);
+    state.as_object_mut().unwrap().remove("calibration_seen");
+    let mut restored: Spot = serde_json::from_value(state).unwrap();
+    for &x in &values[150..] {
+        restored.push(x);
+    }
+    assert_eq!(restored.threshold(), Some(392.0));
+}

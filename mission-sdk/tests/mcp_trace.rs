@@ -12,13 +12,14 @@ use mission_sdk::mcp::MissionMcp;
 use mission_sdk::mcp_client::call_tool;
 use mission_sdk::{AttrValue, Event, EventBody, EventFilter, MissionControl, SpanKind, Status};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::RunningService;
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 #[path = "support/temp_dir.rs"]
 mod temp_dir;
 use temp_dir::TempDir;
+#[path = "support/mcp_duplex.rs"]
+mod mcp_duplex;
+use mcp_duplex::{args, connect};
 
 fn control(dir: &TempDir) -> MissionControl {
     MissionControl::builder()
@@ -27,17 +28,6 @@ fn control(dir: &TempDir) -> MissionControl {
         .with_tenant("acme")
         .build()
         .expect("build")
-}
-
-/// A client connected to `server` over an in-memory duplex pipe (the stdio transport's framing).
-async fn connect(server: MissionMcp) -> RunningService<RoleClient, ()> {
-    let (server_end, client_end) = tokio::io::duplex(1 << 20);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_end).await {
-            let _ = running.waiting().await;
-        }
-    });
-    ().serve(client_end).await.expect("client connects")
 }
 
 fn drain(sub: &mission_sdk::Subscription) -> Vec<Event> {
@@ -60,10 +50,6 @@ fn span_of(e: &Event) -> Option<&mission_sdk::core::SpanEnd> {
         EventBody::Span(s) => Some(s),
         _ => None,
     }
-}
-
-fn args(v: Value) -> CallToolRequestParams {
-    CallToolRequestParams::new("x").with_arguments(v.as_object().cloned().unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -915,6 +915,38 @@ const SURFACES: &[Surface] = &[
     },
     Surface {
         kind: Kind::Tool,
+        name: "forecast",
+        ask: |_, t, a| {
+            // With the `models` feature: every statistic over the operations both tenants
+            // share, and a filter on the other tenant's marker.
+            if !cfg!(feature = "models") {
+                return Vec::new();
+            }
+            let other = format!("user.id={}", MARKERS[1 - t]);
+            vec![
+                tool(a, "forecast", json!({"operation": "chat", "threshold": "1s"})),
+                tool(
+                    a,
+                    "forecast",
+                    json!({"operation": "chat", "model": MODEL, "agent": AGENT,
+                           "statistic": "cost", "threshold": 1, "since_minutes": 10}),
+                ),
+                tool(
+                    a,
+                    "forecast",
+                    json!({"operation": OPERATION, "statistic": "p99", "threshold": "1ms",
+                           "horizon": "1m", "since_minutes": 10}),
+                ),
+                tool(
+                    a,
+                    "forecast",
+                    json!({"operation": "chat", "attribute": other, "threshold": 1}),
+                ),
+            ]
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
         name: "explain_anomaly",
         ask: |w, _, a| {
             w.anomalies
@@ -1342,6 +1374,29 @@ fn a_tenant_sees_its_own_data() {
     }
 }
 
+/// A tenant's `forecast` learns from its own spans only: tenant 1 recorded five more `chat`
+/// calls than tenant 0 (which shares every thread id, agent, operation and model with it), and
+/// each tenant's principals count their own; a token of every tenant counts both.
+#[cfg(feature = "models")]
+#[test]
+fn a_tenants_forecast_counts_its_own_spans_only() {
+    let ops: Vec<(usize, Op)> = (0..5).map(|_| (1, Op::NewThread)).collect();
+    let world = World::new(&ops);
+    let spans = |token: &str, args: Value| {
+        let mut c = McpClient::open(world.mcp.local_addr(), token).expect("session");
+        let (reply, answer) = c.tool("forecast", args);
+        let a = &answer["result"]["structuredContent"];
+        assert_eq!(a["status"], "insufficient_data", "seconds of data: {}", reply.body);
+        a["spans"].as_u64().unwrap_or_else(|| panic!("{}", reply.body))
+    };
+    let chat = json!({"operation": "chat", "model": MODEL, "threshold": "1s"});
+    for role in 0..3 {
+        assert_eq!(spans(TOKENS[0][role], chat.clone()), 2, "{}", TENANTS[0]);
+        assert_eq!(spans(TOKENS[1][role], chat.clone()), 7, "{}", TENANTS[1]);
+    }
+    assert_eq!(spans(ADMIN, chat), 9, "every tenant's");
+}
+
 /// Names as the MCP server and the dashboard list them, against [`SURFACES`].
 #[test]
 fn every_surface_is_in_the_suite() {
@@ -1362,6 +1417,9 @@ fn every_surface_is_in_the_suite() {
     let mut expected = names(Kind::Tool);
     if !cfg!(feature = "sql") {
         expected.remove("query_sql");
+    }
+    if !cfg!(feature = "models") {
+        expected.remove("forecast");
     }
     assert_eq!(listed(&tools, "tools", "name"), expected, "a tool is missing from SURFACES");
     let (_, prompts) = admin.request("prompts/list", json!({}));

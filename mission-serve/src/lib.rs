@@ -52,6 +52,8 @@ pub mod auth;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
 mod error;
+#[cfg(any(feature = "dashboard", all(feature = "mcp", feature = "models")))]
+mod histogram;
 #[cfg(any(feature = "mcp-http", feature = "dashboard", feature = "otlp-receiver"))]
 mod listen;
 mod live;

@@ -6,6 +6,11 @@
 //! percentiles, a sparse log histogram of at most [`HISTOGRAM_BINS`] bins (16 per octave, about
 //! 2% relative error). So a window never holds more than `BUCKETS × HISTOGRAM_BINS` counters,
 //! whatever the event rate.
+//!
+//! A `forecast` condition keeps the same window over twice its horizon and projects the
+//! statistic of its buckets forward with a least-squares linear trend ([`project`]): a closed
+//! form over at most [`BUCKETS`] points, no fitting loop on the pipeline thread, no dependency
+//! on `mission-ml` (a directive file reads the same in every build).
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +36,7 @@ const LOWEST_OCTAVE: f64 = -20.0;
 /// | `anomaly score > 0.9` (`for 10m`: stays firing 10m after the last one; default 5m) | an anomaly event scores above a level |
 /// | `slo 99% under 4s over 30d`, `slo 99.9% ok over 30d` | SLO burn rate, multi-window (Google SRE workbook) |
 /// | `avg(score:helpfulness) < 0.7 over 1h` | the mean of the scores named `helpfulness` given in the last hour |
+/// | `forecast p95(duration) > 4s within 30m` | the statistic's linear trend over the last 2 × 30m crosses the threshold within 30m (horizon 1m to 7d) |
 /// | `3 failures in a row` | an operation fails N times in a row |
 /// | `5 denials per actor within 10m` | permission denied to the same actor N times |
 ///
@@ -67,6 +73,8 @@ pub enum Condition {
         /// N.
         count: u32,
     },
+    /// The trend of a statistic is forecast to cross a threshold within a horizon.
+    Forecast(ForecastThreshold),
     /// Permission was denied to the same actor this many times within a window.
     RepeatedDenials {
         /// N.
@@ -87,6 +95,40 @@ pub struct Threshold {
     pub value: f64,
     /// The sliding window.
     pub over: Duration,
+}
+
+/// `forecast <statistic> <comparison> <value> within <horizon>`: the statistic of each bucket
+/// of a window over the last `2 × within` (the history), projected forward by a least-squares
+/// line (not damped), crosses the threshold within `within`. Judged once
+/// [`MIN_FORECAST_BUCKETS`] buckets hold values; memory as for any window (see the
+/// [module docs](super)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ForecastThreshold {
+    /// What is forecast: a percentile, `min`, `max` or `avg` of a field, or `error_rate` (not
+    /// `count` or `sum`, which depend on the bucket width).
+    pub stat: Statistic,
+    /// How the forecast is compared (`>`, `>=`, `<`, `<=`).
+    pub op: Comparison,
+    /// The threshold, in the statistic's unit.
+    pub value: f64,
+    /// The horizon, 1 minute to 7 days.
+    pub within: Duration,
+}
+
+/// Shortest horizon of a `forecast` condition.
+pub const MIN_FORECAST_HORIZON: Duration = Duration::from_secs(60);
+/// Longest horizon of a `forecast` condition.
+pub const MAX_FORECAST_HORIZON: Duration = Duration::from_secs(7 * 86_400);
+/// Buckets of a `forecast` condition's history that must hold values before it is judged (a
+/// quarter of [`BUCKETS`]).
+pub const MIN_FORECAST_BUCKETS: usize = BUCKETS / 4;
+
+impl ForecastThreshold {
+    /// The window the trend is fitted on: twice the horizon, so the horizon is 30 of its
+    /// buckets.
+    pub fn history(&self) -> Duration {
+        self.within.saturating_mul(2)
+    }
 }
 
 /// A statistic of a window.
@@ -171,6 +213,17 @@ impl Comparison {
             Comparison::Lt => "<",
             Comparison::Le => "<=",
             Comparison::Eq => "==",
+        }
+    }
+}
+
+impl Condition {
+    /// The statistic a threshold or forecast condition measures.
+    pub fn statistic(&self) -> Option<Statistic> {
+        match self {
+            Condition::Threshold(t) => Some(t.stat),
+            Condition::Forecast(f) => Some(f.stat),
+            _ => None,
         }
     }
 }
@@ -268,6 +321,11 @@ pub(crate) fn format_value(stat: Statistic, v: f64) -> String {
     }
 }
 
+/// `p95(duration) > 4000ms`: a statistic, a comparison and a threshold in the statistic's unit.
+pub(crate) fn comparison_text(stat: Statistic, op: Comparison, value: f64) -> String {
+    format!("{stat} {} {}", op.as_str(), format_value(stat, value))
+}
+
 /// A duration in the largest whole unit: `30d`, `6h`, `5m`, `4s`, `250ms`.
 pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs();
@@ -293,13 +351,14 @@ impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = human;
         match self {
-            Condition::Threshold(t) => write!(
+            Condition::Threshold(t) => {
+                write!(f, "{} over {}", comparison_text(t.stat, t.op, t.value), d(t.over))
+            }
+            Condition::Forecast(t) => write!(
                 f,
-                "{} {} {} over {}",
-                t.stat,
-                t.op.as_str(),
-                format_value(t.stat, t.value),
-                d(t.over)
+                "forecast {} within {}",
+                comparison_text(t.stat, t.op, t.value),
+                d(t.within)
             ),
             Condition::Anomaly { op, score, hold } => {
                 write!(f, "anomaly score {} {score} for {}", op.as_str(), d(*hold))
@@ -334,6 +393,7 @@ impl TryFrom<String> for Condition {
 }
 
 const GRAMMAR: &str = "expected e.g. \"p95(duration) > 4s over 5m\", \"count == 0 over 15m\", \
+                       \"forecast p95(duration) > 4s within 30m\", \
                        \"anomaly score > 0.9\", \"slo 99% under 4s over 30d\", \
                        \"3 failures in a row\" or \"5 denials per actor within 10m\"";
 
@@ -383,6 +443,25 @@ impl FromStr for Condition {
                 count: count(n).map_err(|e| bad(&e))?,
                 within: positive_duration(w).map_err(|e| bad(&e))?,
             }),
+            ["forecast", stat, op, value, "within", horizon] => {
+                let stat = statistic(stat).map_err(|e| bad(&e))?;
+                if matches!(stat, Statistic::Count | Statistic::Aggregate(Aggregation::Sum, _)) {
+                    return Err(bad(
+                        "count and sum depend on the bucket width: forecast a percentile, \
+                         min, max, avg or error_rate",
+                    ));
+                }
+                let op = comparison(op).map_err(|e| bad(&e))?;
+                if op == Comparison::Eq {
+                    return Err(bad("a forecast is compared with >, >=, < or <="));
+                }
+                let value = threshold_value(stat, value).map_err(|e| bad(&e))?;
+                let within = duration_text::parse(horizon).map_err(|e| bad(&e))?;
+                if !(MIN_FORECAST_HORIZON..=MAX_FORECAST_HORIZON).contains(&within) {
+                    return Err(bad("the horizon is 1m to 7d"));
+                }
+                Ok(Condition::Forecast(ForecastThreshold { stat, op, value, within }))
+            }
             [stat, op, value, "over", window] => {
                 let stat = statistic(stat).map_err(|e| bad(&e))?;
                 let op = comparison(op).map_err(|e| bad(&e))?;
@@ -638,37 +717,144 @@ impl Window {
 impl WindowSummary {
     /// The statistic, or `None` when it has no value (a percentile of nothing).
     pub fn statistic(&self, stat: Statistic) -> Option<f64> {
-        let Statistic::Aggregate(agg, _) = stat else {
-            return match stat {
-                Statistic::Count => Some(self.count as f64),
-                _ => (self.count > 0).then(|| self.errors as f64 / self.count as f64),
-            };
-        };
-        if agg == Aggregation::Sum {
-            return Some(self.sum);
-        }
-        if self.count == 0 {
-            return None;
-        }
-        let q = match agg {
-            Aggregation::Min => return Some(self.min),
-            Aggregation::Max => return Some(self.max),
-            Aggregation::Avg => return Some(self.sum / self.count as f64),
-            Aggregation::P50 => 0.50,
-            Aggregation::P90 => 0.90,
-            Aggregation::P95 => 0.95,
-            _ => 0.99,
-        };
-        let rank = ((q * self.count as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (bin, n) in self.bins.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return Some(bin_value(bin).clamp(self.min, self.max));
-            }
-        }
-        Some(self.max)
+        let bins = self.bins.iter().enumerate().map(|(bin, &n)| (bin, n));
+        statistic_of(self.count, self.errors, self.sum, self.min, self.max, bins, stat)
     }
+}
+
+/// A statistic of observations: `count` of them, `errors` failed, summing to `sum`, from `min`
+/// to `max`, with histogram `bins` (bin, count) in increasing bin order. `None` when it has no
+/// value (a percentile of nothing).
+fn statistic_of(
+    count: u64,
+    errors: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    bins: impl Iterator<Item = (usize, u64)>,
+    stat: Statistic,
+) -> Option<f64> {
+    let Statistic::Aggregate(agg, _) = stat else {
+        return match stat {
+            Statistic::Count => Some(count as f64),
+            _ => (count > 0).then(|| errors as f64 / count as f64),
+        };
+    };
+    if agg == Aggregation::Sum {
+        return Some(sum);
+    }
+    if count == 0 {
+        return None;
+    }
+    let q = match agg {
+        Aggregation::Min => return Some(min),
+        Aggregation::Max => return Some(max),
+        Aggregation::Avg => return Some(sum / count as f64),
+        Aggregation::P50 => 0.50,
+        Aggregation::P90 => 0.90,
+        Aggregation::P95 => 0.95,
+        _ => 0.99,
+    };
+    let rank = ((q * count as f64).ceil() as u64).max(1);
+    let mut seen = 0;
+    for (bin, n) in bins {
+        seen += n;
+        if seen >= rank {
+            return Some(bin_value(bin).clamp(min, max));
+        }
+    }
+    Some(max)
+}
+
+impl Window {
+    /// The statistic of each bucket of the window ending at `now` that holds observations,
+    /// oldest first: (bucket epoch, value, observations). At most [`BUCKETS`] points.
+    pub fn series(&self, now: u64, stat: Statistic) -> Vec<(u64, f64, u64)> {
+        let now_epoch = self.epoch(now);
+        let mut points: Vec<(u64, f64, u64)> = self
+            .buckets
+            .iter()
+            .filter(|b| b.count > 0 && b.epoch + BUCKETS as u64 > now_epoch && b.epoch <= now_epoch)
+            .filter_map(|b| {
+                let bins = b.bins.iter().map(|&(bin, n)| (usize::from(bin), u64::from(n)));
+                let v = statistic_of(b.count, b.errors, b.sum, b.min, b.max, bins, stat)?;
+                v.is_finite().then_some((b.epoch, v, b.count))
+            })
+            .collect();
+        points.sort_by_key(|p| p.0);
+        points
+    }
+
+    /// Where the statistic of `forecast`'s window ending at `now` is heading (see [`project`]);
+    /// `None` until [`MIN_FORECAST_BUCKETS`] buckets hold values.
+    pub fn forecast(&self, now: u64, forecast: &ForecastThreshold) -> Option<Projection> {
+        let series = self.series(now, forecast.stat);
+        let steps = (forecast.within.as_nanos() / u128::from(self.width_ns)).max(1) as u64;
+        let mut p = project(&series, self.epoch(now), steps, forecast.op, forecast.value)?;
+        p.crossing_ns = p.crossing_steps.map(|k| {
+            // Step `k` is the bucket `k` after the current one: the time to its middle.
+            let middle = (self.epoch(now) + k).saturating_mul(self.width_ns) + self.width_ns / 2;
+            middle.saturating_sub(now)
+        });
+        Some(p)
+    }
+}
+
+/// Where a bucket series is heading, from [`project`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Projection {
+    /// The last bucket's value.
+    pub last: f64,
+    /// The trend's value at the first step that crosses the threshold, or at the horizon's
+    /// end when none does.
+    pub value: f64,
+    /// Buckets ahead of the current one at which the trend first crosses, if it does.
+    pub crossing_steps: Option<u64>,
+    /// The time from now to that crossing (set by [`Window::forecast`]).
+    pub crossing_ns: Option<u64>,
+    /// Observations in the series.
+    pub count: u64,
+}
+
+/// The least-squares line through `series` ((bucket epoch, value, observations), oldest first),
+/// extended `steps` buckets past `now_epoch`: the first step `k` (1..=steps) at which
+/// `value(now_epoch + k) <op> threshold`. `None` with fewer than [`MIN_FORECAST_BUCKETS`]
+/// points. A straight line, not damped: the trend of the history (twice the horizon) is
+/// assumed to go on at its rate, which is what an early warning asks; an old trend ages out
+/// of the history. O(points + steps), no allocation.
+pub(crate) fn project(
+    series: &[(u64, f64, u64)],
+    now_epoch: u64,
+    steps: u64,
+    op: Comparison,
+    threshold: f64,
+) -> Option<Projection> {
+    let &(first, _, _) = series.first()?;
+    let &(_, last, _) = series.last()?;
+    if series.len() < MIN_FORECAST_BUCKETS {
+        return None;
+    }
+    let n = series.len() as f64;
+    let x = |epoch: u64| epoch.saturating_sub(first) as f64;
+    let mean_x = series.iter().map(|p| x(p.0)).sum::<f64>() / n;
+    let mean_y = series.iter().map(|p| p.1).sum::<f64>() / n;
+    let (mut sxx, mut sxy) = (0.0, 0.0);
+    for &(e, y, _) in series {
+        sxx += (x(e) - mean_x).powi(2);
+        sxy += (x(e) - mean_x) * (y - mean_y);
+    }
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let at = |k: u64| mean_y + slope * (x(now_epoch) + k as f64 - mean_x);
+    let crossing_steps = (1..=steps.max(1)).find(|&k| op.holds(at(k), threshold));
+    let value = at(crossing_steps.unwrap_or(steps.max(1)));
+    let count = series.iter().map(|p| p.2).sum();
+    value.is_finite().then_some(Projection {
+        last,
+        value,
+        crossing_steps,
+        crossing_ns: None,
+        count,
+    })
 }
 
 #[cfg(test)]
@@ -686,6 +872,16 @@ mod tests {
             ("slo 99% under 4s over 30d", "slo 99% under 4s over 30d"),
             ("3 failures in a row", "3 failures in a row"),
             ("5 denials per actor within 10m", "5 denials per actor within 10m"),
+            (
+                "forecast p95(duration) > 4s within 30m",
+                "forecast p95(duration) > 4000ms within 30m",
+            ),
+            ("forecast error_rate >= 5% within 1h", "forecast error_rate >= 5% within 1h"),
+            ("forecast avg(cost) > $0.5 within 7d", "forecast avg(cost) > $0.5 within 7d"),
+            (
+                "forecast min(score:helpfulness) < 0.6 within 1m",
+                "forecast min(score:helpfulness) < 0.6 within 1m",
+            ),
         ] {
             let c: Condition = text.parse().expect(text);
             assert_eq!(c.to_string(), shown);
@@ -694,6 +890,82 @@ mod tests {
         for bad in ["p97(duration) > 1s over 5m", "count > x over 5m", "slo 120% ok over 30d", ""] {
             assert!(bad.parse::<Condition>().is_err(), "{bad}");
         }
+        for (bad, why) in [
+            ("forecast count > 5 within 30m", "bucket width"),
+            ("forecast sum(cost) > $1 within 30m", "bucket width"),
+            ("forecast p95(duration) == 4s within 30m", ">, >=, < or <="),
+            ("forecast p95(duration) > 4s within 59s", "1m to 7d"),
+            ("forecast p95(duration) > 4s within 8d", "1m to 7d"),
+            ("forecast p95(duration) > 4s within soon", "duration"),
+            ("forecast p95(duration) > 4s over 30m", "not a condition"),
+            ("forecast p95(duration) > -1s within 30m", "duration"),
+        ] {
+            let e = bad.parse::<Condition>().expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let Ok(Condition::Forecast(f)) = "forecast p95(duration) > 4s within 7d".parse() else {
+            panic!("a 7-day horizon parses")
+        };
+        assert_eq!(f.history(), Duration::from_secs(14 * 86_400));
+    }
+
+    #[test]
+    fn a_rising_series_crosses_where_its_line_does_and_a_flat_one_never() {
+        // Rises by 10 a bucket from 1000 at epoch 100: 1590 at 159, so 2000 at epoch 200.
+        let rising: Vec<(u64, f64, u64)> =
+            (100..160).map(|e| (e, 1000.0 + 10.0 * (e - 100) as f64, 3)).collect();
+        let p = project(&rising, 159, 60, Comparison::Gt, 2000.0).expect("enough points");
+        assert_eq!(p.crossing_steps, Some(42), "{p:?}"); // 1000 + 10·101 = 2010 > 2000
+        assert!((p.value - 2010.0).abs() < 1e-6 && p.last == 1590.0 && p.count == 180, "{p:?}");
+        assert_eq!(
+            project(&rising, 159, 30, Comparison::Gt, 2000.0).expect("p").crossing_steps,
+            None
+        );
+        // Falling below a floor, with gaps in the series.
+        let falling: Vec<(u64, f64, u64)> =
+            (0..60).filter(|e| e % 3 != 0).map(|e| (e, 100.0 - e as f64, 1)).collect();
+        let p = project(&falling, 59, 30, Comparison::Lt, 30.0).expect("p");
+        assert_eq!(p.crossing_steps, Some(12), "{p:?}"); // 100 − 71 = 29 < 30
+        let flat: Vec<(u64, f64, u64)> =
+            (0..60).map(|e| (e, if e % 2 == 0 { 990.0 } else { 1010.0 }, 1)).collect();
+        for op in [Comparison::Gt, Comparison::Ge] {
+            let p = project(&flat, 59, 30, op, 1100.0).expect("p");
+            assert_eq!(p.crossing_steps, None, "{p:?}");
+            assert!((p.value - 1000.0).abs() < 15.0, "{p:?}");
+        }
+        assert!(project(&flat[..MIN_FORECAST_BUCKETS - 1], 59, 30, Comparison::Gt, 0.0).is_none());
+        assert!(project(&[], 0, 30, Comparison::Gt, 0.0).is_none());
+    }
+
+    #[test]
+    fn a_windows_series_holds_each_buckets_statistic() {
+        let s = 1_000_000_000u64;
+        let Ok(Condition::Forecast(f)) = "forecast p95(duration) > 4s within 30m".parse() else {
+            panic!()
+        };
+        // 1-minute buckets over the hour of history; bucket i holds 1..=100 ms plus 100·i.
+        let mut w = Window::new(f.history(), true);
+        for i in 0..60u64 {
+            for v in 1..=100u64 {
+                let t = 3600 * s + i * 60 * s + v;
+                assert!(w.add(t, t, (v + 100 * i) as f64, false));
+            }
+        }
+        let now = 3600 * s + 59 * 60 * s + 30 * s;
+        let series = w.series(now, f.stat);
+        assert_eq!(series.len(), 60);
+        for (i, &(_, p95, n)) in series.iter().enumerate() {
+            let want = 95.0 + 100.0 * i as f64;
+            assert!((p95 - want).abs() <= want * 0.03, "bucket {i}: {p95} vs {want}");
+            assert_eq!(n, 100);
+        }
+        // Rising by 100 ms a minute from ~5995 ms now: past 7 s in about 10 minutes.
+        let Ok(Condition::Forecast(f)) = "forecast p95(duration) > 7s within 30m".parse() else {
+            panic!()
+        };
+        let p = w.forecast(now, &f).expect("a projection");
+        let minutes = p.crossing_ns.expect("crosses") as f64 / 60e9;
+        assert!((8.0..=14.0).contains(&minutes), "{minutes} min: {p:?}");
     }
 
     #[test]

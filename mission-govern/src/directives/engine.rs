@@ -14,7 +14,9 @@ use mission_core::{
 
 use super::action::{Alert, AlertState, KEYS, group_text, is_own};
 use super::breaker::Transition;
-use super::condition::{Condition, Field, SloGood, Statistic, Window, format_value, human};
+use super::condition::{
+    Condition, Field, ForecastThreshold, SloGood, Statistic, Threshold, Window, format_value, human,
+};
 use super::spec::{ActionSpec, BurnAlerts, DirectiveSpec, GroupField};
 use super::webhook::{Webhook, WebhookTransport, Worker, delivery_event};
 use super::{Acknowledgement, Counters, DirectiveError, DirectiveStatus, FiringGroup, Shared};
@@ -172,13 +174,11 @@ impl Directive {
         let default = match spec.when {
             Condition::Anomaly { .. } => DefaultKinds::Anomalies,
             Condition::RepeatedDenials { .. } => DefaultKinds::Permissions,
-            Condition::Threshold(t) if t.stat.field() == Some(Field::Value) => {
-                DefaultKinds::Metrics
-            }
-            Condition::Threshold(t) if matches!(t.stat.field(), Some(Field::Score(_))) => {
-                DefaultKinds::Scores
-            }
-            _ => DefaultKinds::Spans,
+            ref when => match when.statistic().and_then(Statistic::field) {
+                Some(Field::Value) => DefaultKinds::Metrics,
+                Some(Field::Score(_)) => DefaultKinds::Scores,
+                _ => DefaultKinds::Spans,
+            },
         };
         let filter = CompiledFilter {
             tenant: sym(&f.tenant),
@@ -188,11 +188,8 @@ impl Directive {
             metric: sym(&f.metric),
             kind: f.kind.map(|k| k.0),
             default,
-            score_name: match spec.when {
-                Condition::Threshold(t) => match t.stat.field() {
-                    Some(Field::Score(name)) => Some(name),
-                    _ => None,
-                },
+            score_name: match spec.when.statistic().and_then(Statistic::field) {
+                Some(Field::Score(name)) => Some(name),
                 _ => None,
             },
             attributes: f.attributes.iter().map(|(k, v)| (Symbol::intern(k), v.clone())).collect(),
@@ -200,6 +197,7 @@ impl Directive {
         let width = |d: Duration| (d.as_nanos() / super::condition::BUCKETS as u128).max(1) as u64;
         let eval_every = match spec.when {
             Condition::Threshold(t) => width(t.over),
+            Condition::Forecast(f) => width(f.history()),
             Condition::Slo(_) => width(SLO_WINDOWS[1]),
             Condition::Anomaly { hold, .. } => width(hold),
             Condition::RepeatedDenials { within, .. } => width(within),
@@ -262,6 +260,9 @@ impl Directive {
         match self.spec.when {
             Condition::Threshold(t) => {
                 GroupData::Window(Window::new(t.over, t.stat.is_percentile()))
+            }
+            Condition::Forecast(f) => {
+                GroupData::Window(Window::new(f.history(), f.stat.is_percentile()))
             }
             Condition::Slo(_) => {
                 GroupData::Slo(Box::new(SLO_WINDOWS.map(|w| Window::new(w, false))))
@@ -486,8 +487,9 @@ impl Engine {
             g.operation = e.name;
             let mut late = false;
             let judge_now = match (&mut g.data, &when) {
-                (GroupData::Window(w), Condition::Threshold(th)) => {
-                    late = !w.add(t, now, measure(e, th.stat), is_error(e));
+                (GroupData::Window(w), Condition::Threshold(Threshold { stat, .. }))
+                | (GroupData::Window(w), Condition::Forecast(ForecastThreshold { stat, .. })) => {
+                    late = !w.add(t, now, measure(e, *stat), is_error(e));
                     false
                 }
                 (GroupData::Slo(windows), Condition::Slo(slo)) => {
@@ -585,6 +587,16 @@ impl Engine {
                     }
                 }
             }
+            (GroupData::Window(w), Condition::Forecast(f)) => {
+                // Judged once a quarter of the history holds values (MIN_FORECAST_BUCKETS).
+                match w.forecast(now, f) {
+                    Some(p) if p.count >= min_events => {
+                        Some((p.crossing_steps.is_some(), p.value, f.value))
+                    }
+                    Some(p) => Some((false, p.value, f.value)),
+                    None => Some((false, f64::NAN, f.value)),
+                }
+            }
             (GroupData::Slo(w), Condition::Slo(slo)) => {
                 let budget = 1.0 - slo.objective;
                 let rate = |w: &Window| {
@@ -653,11 +665,37 @@ impl Engine {
             (Condition::Threshold(t), s) => format!(
                 "{} = {} {}{} {} over {}",
                 t.stat,
-                if value.is_finite() { format_value(t.stat, value) } else { "none".into() },
+                shown_value(t.stat, value),
                 if s == AlertState::Resolved { "no longer " } else { "" },
                 t.op.as_str(),
                 format_value(t.stat, t.value),
                 human(t.over)
+            ),
+            (Condition::Forecast(f), AlertState::Firing) => {
+                let projection = match &g.data {
+                    GroupData::Window(w) => w.forecast(d.clock, f),
+                    _ => None,
+                };
+                let eta = projection
+                    .and_then(|p| p.crossing_ns)
+                    .map_or_else(|| human(f.within), |ns| about(Duration::from_nanos(ns)));
+                let last = projection.map(|p| p.last).unwrap_or(f64::NAN);
+                format!(
+                    "{} forecast {} {} in about {eta} (trend at {}; now {})",
+                    f.stat,
+                    f.op.as_str(),
+                    format_value(f.stat, f.value),
+                    shown_value(f.stat, value),
+                    shown_value(f.stat, last),
+                )
+            }
+            (Condition::Forecast(f), _) => format!(
+                "{} no longer forecast {} {} within {} (trend at {})",
+                f.stat,
+                f.op.as_str(),
+                format_value(f.stat, f.value),
+                human(f.within),
+                shown_value(f.stat, value),
             ),
             (Condition::Slo(_), AlertState::Firing) => {
                 format!("error budget burning {value:.1}x (alert above {threshold:.1}x) for {when}")
@@ -905,6 +943,18 @@ impl Engine {
     pub fn statuses(&self) -> Vec<DirectiveStatus> {
         self.directives.iter().map(Directive::status).collect()
     }
+}
+
+/// A measured value in the statistic's unit, `none` when there is none.
+fn shown_value(stat: Statistic, value: f64) -> String {
+    if value.is_finite() { format_value(stat, value) } else { "none".into() }
+}
+
+/// A time ahead, rounded to the minute from 10 minutes on (`about 40m`), else to the second.
+fn about(d: Duration) -> String {
+    let s = d.as_secs().max(1);
+    let rounded = if s >= 600 { (s + 30) / 60 * 60 } else { s };
+    human(Duration::from_secs(rounded))
 }
 
 fn is_error(e: &Event) -> bool {

@@ -59,7 +59,8 @@
 //!
 //! # Memory
 //!
-//! A statistics window is [`BUCKETS`] buckets; a percentile
+//! A statistics window is [`BUCKETS`] buckets (a `forecast` condition's covers twice its
+//! horizon, and its trend is a closed-form least-squares line over those buckets); a percentile
 //! keeps a sparse log histogram per bucket (at most [`HISTOGRAM_BINS`] bins, ~2% error); an SLO
 //! keeps four count-only windows (1h, 5m, 6h, 30m); a directive tracks at most
 //! [`MAX_GROUPS`] groups. Webhooks go through one worker thread with a queue of
@@ -97,7 +98,8 @@ pub use action::{
 };
 pub use breaker::{BreakerClock, BreakerState, BreakerStatus, Denial, MAX_BREAKERS, Permit};
 pub use condition::{
-    Aggregation, BUCKETS, Comparison, Condition, Field, HISTOGRAM_BINS, Slo, SloGood, Statistic,
+    Aggregation, BUCKETS, Comparison, Condition, Field, ForecastThreshold, HISTOGRAM_BINS,
+    MAX_FORECAST_HORIZON, MIN_FORECAST_BUCKETS, MIN_FORECAST_HORIZON, Slo, SloGood, Statistic,
     Threshold,
 };
 pub use engine::{IDLE_AFTER, MAX_GROUPS};

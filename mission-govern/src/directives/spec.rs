@@ -320,9 +320,9 @@ impl DirectiveSpec {
                 self.name
             ));
         }
-        if let (Condition::Threshold(t), Some(kind)) = (&self.when, self.filter.kind) {
+        if let (Some(stat), Some(kind)) = (self.when.statistic(), self.filter.kind) {
             let span = matches!(kind.0, EventKind::Span(_));
-            if let Statistic::Aggregate(_, field) = t.stat {
+            if let Statistic::Aggregate(_, field) = stat {
                 let ok = match field {
                     super::condition::Field::Duration
                     | super::condition::Field::Cost
@@ -335,7 +335,7 @@ impl DirectiveSpec {
                 if !ok {
                     return Err(format!(
                         "field `when`: {} is not measured on {} events (field `where.kind`)",
-                        t.stat, kind.0
+                        stat, kind.0
                     ));
                 }
             }

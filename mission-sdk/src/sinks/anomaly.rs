@@ -10,7 +10,7 @@
 //! | `latency_ms` | span | `ln(1 + ms)` (latencies are heavy-tailed) |
 //! | `tokens` | LLM call with usage | `ln(1 + input + output)` |
 //! | `cost_usd` | priced LLM call | `ln(1 + micro-dollars)` |
-//! | `error_rate` | [`ModelConfig::error_bucket`] of event time with at least one span | the share that failed |
+//! | `error_rate` | [`ModelConfig::error_bucket`] of event time with at least one span | the share that failed, shrunk toward the series' usual share by ten calls' worth (one failure in two calls is not a 50 % error rate; fifty failed calls of fifty are 83 %) |
 //! | a metric's own name | metric point | its value |
 //! | `score:<name>` (`score:helpfulness`) | score | its value |
 //!
@@ -558,6 +558,26 @@ struct Series {
     model: Symbol,
     detectors: [Option<Box<dyn Detector + Send>>; 4],
     bucket: ErrorBucket,
+    /// The series' usual failures and calls, decayed per closed bucket (the prior an error
+    /// rate is shrunk toward).
+    usual: (f64, f64),
+}
+
+/// Calls' worth of weight the usual error rate has in a bucket's rate (10): one failure in
+/// two calls of a series that fails one call in twenty scores 0.125, not 0.5; a bucket of 50
+/// calls that all fail scores 0.83.
+const PRIOR_CALLS: f64 = 10.0;
+/// Decay of the usual error rate per closed bucket (0.98: about 50 buckets of memory).
+const USUAL_DECAY: f64 = 0.98;
+
+/// A bucket's error rate shrunk toward the series' usual rate by [`PRIOR_CALLS`] calls, and
+/// the usual rate updated with the bucket.
+fn shrunk_error_rate(usual: &mut (f64, f64), errors: u32, calls: u32) -> f64 {
+    // Before any bucket: one failure in twenty calls.
+    let prior = (usual.0 + 0.05) / (usual.1 + 1.0);
+    let rate = (f64::from(errors) + PRIOR_CALLS * prior) / (f64::from(calls) + PRIOR_CALLS);
+    *usual = (usual.0 * USUAL_DECAY + f64::from(errors), usual.1 * USUAL_DECAY + f64::from(calls));
+    rate
 }
 
 /// Models tracked separately per stream; the calls of any further model share the last
@@ -590,6 +610,7 @@ impl Stream {
             model,
             detectors: [None, None, None, None],
             bucket: ErrorBucket::default(),
+            usual: (0.0, 0.0),
         });
         self.series.len() - 1
     }
@@ -878,9 +899,11 @@ impl Worker {
                     let series = stream.series(span.llm.model);
                     // The error bucket: a span of a later bucket closes the current one.
                     let bucket_start = end - end % bucket_ns;
-                    let b = &mut stream.series[series].bucket;
+                    let own = &mut stream.series[series];
+                    let b = &mut own.bucket;
                     let closed = if b.calls > 0 && bucket_start > b.start {
-                        let c = (b.start, f64::from(b.errors) / f64::from(b.calls), b.exemplar);
+                        let rate = shrunk_error_rate(&mut own.usual, b.errors, b.calls);
+                        let c = (b.start, rate, b.exemplar);
                         *b = ErrorBucket::default();
                         Some(c)
                     } else {
@@ -1026,7 +1049,7 @@ impl Worker {
             return;
         }
         let causes = match point.metric {
-            Some(m) => explain(&stream.history, m),
+            Some(m) => explain(&stream.history, m, model),
             None => Explained::default(),
         };
         let mut event = Event::new(
@@ -1064,13 +1087,20 @@ impl Worker {
             a.set(self.keys.thread, point.exemplar.0.to_string());
             a.set(self.keys.span, point.exemplar.1.to_string());
         }
-        if let Some(top) = causes.causes.first() {
-            a.set(self.keys.cause, format!("{}={}", top.dimension, top.value));
-            a.set(self.keys.contribution, top.contribution);
-            a.set(
-                self.keys.causes,
-                serde_json::to_string(&causes.causes).unwrap_or_else(|_| "[]".into()),
-            );
+        match causes.causes.first() {
+            Some(top) => {
+                a.set(self.keys.cause, format!("{}={}", top.dimension, top.value));
+                a.set(self.keys.contribution, top.contribution);
+                a.set(
+                    self.keys.causes,
+                    serde_json::to_string(&causes.causes).unwrap_or_else(|_| "[]".into()),
+                );
+            }
+            // Attribution ran and no value explains the change beyond its share of the calls.
+            None if causes.window > 0 => {
+                a.set(self.keys.cause, attr::NO_SINGLE_CAUSE);
+            }
+            None => {}
         }
         if causes.window > 0 {
             a.set(self.keys.window_start, i64::try_from(causes.window_start).unwrap_or(i64::MAX));
@@ -1110,7 +1140,7 @@ impl Worker {
                 let b = &mut series.bucket;
                 let end = b.start.saturating_add(bucket_ns);
                 if b.calls > 0 && (all || now >= end.saturating_add(bucket_ns)) {
-                    let rate = f64::from(b.errors) / f64::from(b.calls);
+                    let rate = shrunk_error_rate(&mut series.usual, b.errors, b.calls);
                     due.push((*key, index, end, rate, b.exemplar));
                     *b = ErrorBucket::default();
                 }
@@ -1316,24 +1346,122 @@ struct Explained {
     baseline: usize,
 }
 
+/// `status=unset` or `status=ok`: the absence of a failure, not a property of the calls. The
+/// calls without a failure slowing down is everything slowing down; such a value is only a
+/// cause when there are more of them (see [`share_grew`]).
+fn is_plain_status(c: &Attribution) -> bool {
+    c.dimension == "status" && (c.value == "unset" || c.value == "ok")
+}
+
+/// Whether the share of calls with `c`'s value grew from `baseline` to `anomalous` by more than
+/// two binomial standard errors.
+fn share_grew(
+    baseline: &[(&SpanObservation, f64)],
+    anomalous: &[(&SpanObservation, f64)],
+    c: &Attribution,
+) -> bool {
+    let share = |rows: &[(&SpanObservation, f64)]| {
+        let n = rows.iter().filter(|(o, _)| o.status.as_str() == c.value).count();
+        n as f64 / rows.len().max(1) as f64
+    };
+    let (pb, pa) = (share(baseline), share(anomalous));
+    let p = pb.clamp(0.01, 0.99);
+    pa - pb > 2.0 * (p * (1.0 - p) / anomalous.len().max(1) as f64).sqrt()
+}
+
+/// The alarmed series' own last calls the anomalous windows of attribution start at, tried in
+/// turn (about the calls a level shift takes to raise its alarm, on clean and noisy series).
+const OWN_CALLS: [usize; 3] = [4, 8, 16];
+
 /// Ranks what explains `metric`'s change over a stream's history: the last quarter (at most
-/// 32 spans) against the rest.
-fn explain(history: &VecDeque<SpanObservation>, metric: Metric) -> Explained {
-    let rows: Vec<(&SpanObservation, f64)> =
-        history.iter().filter_map(|o| metric.of(o).map(|v| (o, v))).collect();
+/// 32 spans) against the rest. When the alarm is on one model's series (`model` not empty),
+/// only values that the series' own spans in the anomalous window have can be its cause: a
+/// `gpt-4o-mini` series is not slowed by `model=claude-sonnet-4`, however much that model
+/// moved the stream's mean.
+fn explain(history: &VecDeque<SpanObservation>, metric: Metric, model: Symbol) -> Explained {
+    // On the detectors' scale (the log of latency, tokens and cost): a change is judged as a
+    // ratio, so a few very slow calls do not swamp the standard errors.
+    let rows: Vec<(&SpanObservation, f64)> = history
+        .iter()
+        .filter_map(|o| metric.of(o).map(|v| (o, metric.forward(v))))
+        .filter(|(_, v)| v.is_finite())
+        .collect();
     if rows.len() < 8 {
         return Explained::default();
     }
-    let window = (rows.len() / 4).clamp(1, 32);
-    let split = rows.len() - window;
+    // The anomalous window: the stream's last quarter (at most 32 spans); for one model's
+    // series, the calls since that series' 4th, 8th or 16th last call, the first of these
+    // that names a cause (the baseline keeps at least half the rows). The change began
+    // somewhere in the last calls of the series; one model among several has too few calls
+    // in the stream's last 32 to tell a change from chance, and too long a window dilutes it.
+    let splits: Vec<usize> = if model.is_empty() {
+        vec![rows.len() - (rows.len() / 4).clamp(1, 32)]
+    } else {
+        let own: Vec<usize> = rows
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, (o, _))| o.model == model)
+            .map(|(i, _)| i)
+            .collect();
+        OWN_CALLS
+            .iter()
+            .filter_map(|&k| own.get(k - 1).copied())
+            .map(|i| i.max(rows.len() / 2))
+            .collect()
+    };
+    let Some(&last) = splits.last() else { return Explained::default() };
+    let mut explained = Explained::default();
+    for split in splits {
+        let causes = causes_at(&rows, split, metric, model);
+        let found = !causes.is_empty();
+        explained = Explained {
+            causes,
+            window_start: rows[split].0.time,
+            window: rows.len() - split,
+            baseline: split,
+        };
+        if found || split == last {
+            break;
+        }
+    }
+    explained
+}
+
+/// The causes of the change from `rows[..split]` to `rows[split..]` that the alarmed series
+/// (`model`, or every span) has itself; means back in the metric's unit.
+fn causes_at(
+    rows: &[(&SpanObservation, f64)],
+    split: usize,
+    metric: Metric,
+    model: Symbol,
+) -> Vec<Attribution> {
     let observe = |rows: &[(&SpanObservation, f64)]| -> Vec<Observation> {
         rows.iter().map(|(o, v)| Observation::new(o.dimensions(), *v)).collect()
     };
-    let causes = attribute(&observe(&rows[..split]), &observe(&rows[split..]), 3)
+    let own: Vec<(String, String)> = rows[split..]
+        .iter()
+        .filter(|(o, _)| model.is_empty() || o.model == model)
+        .flat_map(|(o, _)| o.dimensions())
+        .collect();
+    attribute(&observe(&rows[..split]), &observe(&rows[split..]), 8)
         .into_iter()
         .filter(|c| c.contribution > 0.0)
-        .collect();
-    Explained { causes, window_start: rows[split].0.time, window, baseline: split }
+        .filter(|c| own.iter().any(|(d, v)| *d == c.dimension && *v == c.value))
+        .filter(|c| !is_plain_status(c) || share_grew(&rows[..split], &rows[split..], c))
+        .take(3)
+        .map(|mut c| {
+            // Means back in the metric's unit (geometric means of the calls).
+            c.baseline_mean = metric.back(c.baseline_mean);
+            c.anomalous_mean = metric.back(c.anomalous_mean);
+            c.lift = if c.baseline_mean.abs() > f64::EPSILON {
+                c.anomalous_mean / c.baseline_mean
+            } else {
+                f64::INFINITY
+            };
+            c
+        })
+        .collect()
 }
 
 fn duration_ns(d: Duration) -> u64 {

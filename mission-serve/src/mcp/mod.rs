@@ -18,6 +18,7 @@
 //! | tool | `list_directives` | the agent's directives, their state and firing incidents (inside an agent) |
 //! | tool | `set_directive_enabled`, `add_directive`, `remove_directive` | change directives: operator / admin tokens for every tenant; audited |
 //! | tool | `acknowledge_alert` | acknowledge a firing incident: operator tokens, tenant-scoped ones for their tenant's incidents; audited |
+//! | tool | `forecast` | when a statistic of an operation (p95 of `chat` on a model, tokens per minute, cost per hour) crosses a threshold, with an 80 % interval (feature `models`) |
 //! | tool | `explain_anomaly` | one anomaly's context pack: causes, before/during numbers, exemplar and slowest threads, instructions for a narrative root-cause analysis |
 //! | resource | `mission://health`, `mission://threads/{id}` | the same as JSON, with change notifications (`subscriptions/listen`) |
 //! | prompt | `diagnose_thread`, `why_slow` | the right tools' output, framed for a model to reason over |
@@ -51,6 +52,8 @@
 
 mod anomalies;
 mod directives;
+#[cfg(feature = "models")]
+mod forecast;
 mod format;
 mod governance;
 mod health;
@@ -304,6 +307,8 @@ impl MissionMcp {
             + Self::score_router();
         #[cfg(feature = "sql")]
         let router = router + Self::sql_router();
+        #[cfg(feature = "models")]
+        let router = router + Self::forecast_router();
         let mut router = router;
         let mut absent: Vec<String> = Vec::new();
         if live.is_none_or(|l| l.directives.is_none()) {
@@ -316,6 +321,8 @@ impl MissionMcp {
             let reads = Self::tool_router() + Self::anomaly_router() + Self::score_router();
             #[cfg(feature = "sql")]
             let reads = reads + Self::sql_router();
+            #[cfg(feature = "models")]
+            let reads = reads + Self::forecast_router();
             absent.extend(
                 reads.list_all().into_iter().map(|t| t.name.into()).filter(|n| n != "health"),
             );
