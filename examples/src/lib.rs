@@ -128,10 +128,15 @@ const MODELS: [(&str, &str, f64, f64, f64); 3] = [
 ];
 
 /// A small deterministic generator (xorshift64*), so runs are reproducible without a
-/// dependency.
-struct Rng(u64);
+/// dependency (the workload's, and tests' that make data of their own).
+pub struct Rng(u64);
 
 impl Rng {
+    /// A generator from `seed` (0 is taken as 1: xorshift has no zero state).
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
     fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -139,7 +144,8 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn uniform(&mut self) -> f64 {
+    /// Uniform in (0, 1).
+    pub fn uniform(&mut self) -> f64 {
         ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
 
@@ -152,7 +158,7 @@ impl Rng {
     }
 
     /// Log-normal with the given median and shape: heavy right tail, like real latencies.
-    fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
+    pub fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
         let (u1, u2) = (self.uniform(), self.uniform());
         let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
         median * (sigma * z).exp()

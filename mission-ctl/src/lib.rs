@@ -22,7 +22,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success (also when the reader of the output went away, as with `\| head`) |
-//! | 1 | `doctor` found problems, `audit verify` found a broken chain, or `thread` found no such thread |
+//! | 1 | `doctor` found problems, `audit verify` found a broken chain, `thread` found no such thread, or `pack import` refused a pack (digest, size, signature, trust; nothing imported) |
 //! | 2 | bad arguments (an unknown option, column or group, a malformed time, duration or id) |
 //! | 3 | the store could not be read |
 //! | 4 | files were unreadable and skipped, so the answer is incomplete (`threads`, `thread`, `stats`, `cost`, `report`, `query`; a warning on stderr names them; `--skip-unreadable` accepts the partial answer and exits 0) |
@@ -40,6 +40,7 @@ mod audit;
 pub mod compact;
 mod cost;
 mod markdown;
+pub mod pack;
 pub mod progress;
 mod report;
 pub mod serve;

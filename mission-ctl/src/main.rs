@@ -31,6 +31,8 @@ use mission_store::{GroupBy, Store};
   mission-ctl doctor ./mission-data --recover  # rebuild what a killed writer left
   mission-ctl compact --store ./mission-data   # merge small files (fleets of writers)
   mission-ctl audit verify ./mission-data       # check the audit trail's hash chain
+  mission-ctl pack export --out team.pack --directives slo.toml --compliance hipaa --store ./mission-data --sign team.key
+  mission-ctl pack import team.pack --into ./shared --trust team.key.pub   # checked, then written
   mission-ctl mcp --store ./mission-data     # MCP server on stdio
   mission-ctl dashboard ./mission-data       # the dashboard on http://127.0.0.1:7878/
   mission-ctl serve --store ./mission-data   # OTLP receiver: HTTP on :4318, gRPC on :4317;
@@ -40,7 +42,7 @@ Times (--from, --to): RFC 3339 (2025-03-04T10:00:00Z), a date (UTC midnight) or 
 since the epoch. Durations (--since): 15m, 2h, 7d.
 
 Exit codes: 0 success (also when the output is closed early, as with | head), 1 problems found
-(doctor, audit verify) or no such thread, 2 bad arguments, 3 the store could not be read,
+(doctor, audit verify, a pack that fails its digest or signature checks) or no such thread, 2 bad arguments, 3 the store could not be read,
 4 files were unreadable and skipped, so the answer is incomplete (threads, thread, stats, cost,
 report, query: a warning on stderr names them; --skip-unreadable accepts the partial answer
 and exits 0)."
@@ -248,6 +250,15 @@ enum Command {
         #[command(flatten)]
         args: mission_ctl::upload::UploadArgs,
     },
+    /// Shares what was learned: directives, compliance packs, a price table and the anomaly
+    /// models' learned baselines as one versioned file with a SHA-256 manifest and an optional
+    /// ed25519 signature. `import` checks every digest (and the signature, against --trust)
+    /// and reads every entry back before it writes anything; a failed check writes nothing
+    /// and exits 1.
+    Pack {
+        #[command(subcommand)]
+        command: PackCommand,
+    },
     /// The audit trail of security-relevant events (`<store>/audit/`).
     Audit {
         #[command(subcommand)]
@@ -266,6 +277,33 @@ enum AuditCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PackCommand {
+    /// Writes a pack of the files named (directive files, compliance packs, a price table) and
+    /// the learned model baseline of a store (`--store`, its `models/state.json`) or a state
+    /// file (`--baseline`); `--tenant` keeps that tenant's baselines only; `--sign KEYFILE`
+    /// signs the manifest.
+    Export {
+        #[command(flatten)]
+        args: mission_ctl::pack::ExportArgs,
+    },
+    /// Checks a pack (format version, every entry's SHA-256 and size, the signature; with
+    /// --trust a signature by one of those keys is required) and writes its entries under
+    /// --into, then prints how an agent uses them (MISSION_DIRECTIVES, MISSION_COMPLIANCE,
+    /// MISSION_PRICES_FILE, MISSION_MODEL_BASELINE). `--tenant` imports that tenant's
+    /// baselines only.
+    Import {
+        #[command(flatten)]
+        args: mission_ctl::pack::ImportArgs,
+    },
+    /// Makes an ed25519 key pair for `export --sign` (secret key file, mode 0600) and
+    /// `import --trust` (`<KEYFILE>.pub`, also printed).
+    Keygen {
+        #[command(flatten)]
+        args: mission_ctl::pack::KeygenArgs,
     },
 }
 
@@ -577,6 +615,31 @@ fn main() -> ExitCode {
                 *json,
                 &mut out,
             ))
+        }
+        Command::Pack { command } => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            let result = match command {
+                PackCommand::Export { args } => {
+                    mission_ctl::pack::run_pack_export(args, &mut out).map(drop)
+                }
+                PackCommand::Import { args } => {
+                    mission_ctl::pack::run_pack_import(args, &mut out).map(drop)
+                }
+                PackCommand::Keygen { args } => {
+                    mission_ctl::pack::run_pack_keygen(args, &mut out).map(drop)
+                }
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    if matches!(command, PackCommand::Import { .. }) && e.exit_code() == 1 {
+                        eprintln!("nothing was imported");
+                    }
+                    ExitCode::from(e.exit_code())
+                }
+            }
         }
         Command::Audit { command: AuditCommand::Verify { store, json } } => {
             if !store.exists() {

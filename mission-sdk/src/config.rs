@@ -52,6 +52,9 @@ pub struct MissionConfig {
     pub recorder: Option<RecorderConfig>,
     /// A price table file, TOML or JSON (`MISSION_PRICES_FILE`; default: built-in prices).
     pub prices_file: Option<PathBuf>,
+    /// A learned model baseline to warm-start new anomaly streams from
+    /// (`MISSION_MODEL_BASELINE`; default none); see `ModelConfig::baseline`.
+    pub model_baseline: Option<PathBuf>,
     /// Spans open longer than this are reported in flight (`MISSION_IN_FLIGHT_AFTER`;
     /// default 30s).
     #[serde(with = "mission_core::duration_text::option")]
@@ -146,6 +149,12 @@ impl MissionConfig {
         self
     }
 
+    /// Sets [`model_baseline`](Self::model_baseline).
+    pub fn with_model_baseline(mut self, model_baseline: PathBuf) -> Self {
+        self.model_baseline = Some(model_baseline);
+        self
+    }
+
     /// Sets [`in_flight_after`](Self::in_flight_after).
     pub fn with_in_flight_after(mut self, in_flight_after: Duration) -> Self {
         self.in_flight_after = Some(in_flight_after);
@@ -213,6 +222,8 @@ pub struct ResolvedConfig {
     pub recorder: RecorderConfig,
     /// The price table file, if any.
     pub prices_file: Option<PathBuf>,
+    /// The model baseline to warm-start from, if any.
+    pub model_baseline: Option<PathBuf>,
     /// Spans open longer than this are in flight.
     pub in_flight_after: Duration,
     /// Most time events are kept (`None`: for ever), before compliance packs.
@@ -275,6 +286,7 @@ impl MissionConfig {
             redaction_file: self.redaction_file.or(other.redaction_file),
             recorder: self.recorder.or(other.recorder),
             prices_file: self.prices_file.or(other.prices_file),
+            model_baseline: self.model_baseline.or(other.model_baseline),
             in_flight_after: self.in_flight_after.or(other.in_flight_after),
             retention: self.retention.or(other.retention),
             allow_short_retention: self.allow_short_retention.or(other.allow_short_retention),
@@ -392,6 +404,7 @@ impl MissionConfig {
             directives: var("MISSION_DIRECTIVES").map(|v| list(&v).map(PathBuf::from).collect()),
             recorder,
             prices_file: var("MISSION_PRICES_FILE").map(PathBuf::from),
+            model_baseline: var("MISSION_MODEL_BASELINE").map(PathBuf::from),
             retention: match var("MISSION_RETENTION") {
                 Some(v) => Some(duration_text::parse(&v).map_err(|e| bad("MISSION_RETENTION", e))?),
                 None => None,
@@ -424,6 +437,7 @@ impl MissionConfig {
             redaction_file: merged.redaction_file,
             recorder: merged.recorder.unwrap_or_default(),
             prices_file: merged.prices_file,
+            model_baseline: merged.model_baseline,
             in_flight_after: merged.in_flight_after.unwrap_or(Duration::from_secs(30)),
             retention: merged.retention,
             allow_short_retention: merged.allow_short_retention.unwrap_or(false),

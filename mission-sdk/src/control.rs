@@ -212,6 +212,17 @@ impl MissionControlBuilder {
         self
     }
 
+    /// Warm-starts the anomaly detectors of streams this agent has not learned yet from a
+    /// shared baseline (a model state file, e.g. one `mission-ctl pack import` wrote); see
+    /// [`ModelConfig::baseline`](crate::ModelConfig::baseline). `MISSION_MODEL_BASELINE` or the
+    /// configuration's `model_baseline` do the same. [`build`](Self::build) refuses a missing
+    /// or damaged file.
+    #[cfg(feature = "models")]
+    pub fn with_model_baseline(mut self, path: impl Into<PathBuf>) -> Self {
+        self.code.model_baseline = Some(path.into());
+        self
+    }
+
     /// Turns anomaly detection and memory sampling off.
     pub fn without_models(mut self) -> Self {
         self.code.models = Some(false);
@@ -315,7 +326,7 @@ impl MissionControlBuilder {
         let otlp_stats = install::otlp(otlp, use_environment, &config, &mut keeping)?;
         let sampling_stats = install::sampling(sampling, keeping, &directives, &mut sinks);
         #[cfg(feature = "models")]
-        let model_stats = install::models(models, &config, &mut sinks);
+        let model_stats = install::models(models, &config, &mut sinks)?;
         sinks.extend(user_sinks);
         let (pipeline, redaction_stats) = install::pipeline(&config, redaction, sinks)?;
         let enforcer = install::enforcer(policy, &pipeline, audit.as_ref(), &packs)?;

@@ -244,25 +244,35 @@ pub(crate) fn sampling(
 }
 
 /// The anomaly models, when they are on; their state is kept under the store root unless
-/// configured elsewhere.
+/// configured elsewhere. A baseline to warm-start from (code's, else the configuration's) is
+/// checked here, so a missing or damaged one is an error of `build`.
 #[cfg(feature = "models")]
 pub(crate) fn models(
     code: Option<crate::ModelConfig>,
     config: &ResolvedConfig,
     sinks: &mut Vec<Box<dyn Sink>>,
-) -> Option<crate::ModelStatsReader> {
+) -> Result<Option<crate::ModelStatsReader>> {
     if !config.models {
-        return None;
+        return Ok(None);
     }
     let mut models = code.unwrap_or_default();
     if models.state_file.is_none() {
         models.state_file =
             config.store_root.as_ref().map(|r| r.join(crate::control::MODEL_STATE_FILE));
     }
+    if models.baseline.is_none() {
+        models.baseline.clone_from(&config.model_baseline);
+    }
+    if let Some(path) = &models.baseline {
+        crate::ModelBaseline::read(path).map_err(|e| crate::Error::Config {
+            origin: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
     let sink = crate::ModelSink::new(models, &config.tenant, &config.service_name);
     let stats = sink.stats_reader();
     sinks.push(Box::new(sink));
-    Some(stats)
+    Ok(Some(stats))
 }
 
 /// Starts the pipeline: redaction changes each batch before every sink sees it (one added to

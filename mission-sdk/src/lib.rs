@@ -93,6 +93,7 @@
 //! | buffers | `with_recorder_config` | `MISSION_RING_CAPACITY`, `MISSION_BACKPRESSURE=drop_newest\|block:5ms` | 8192 events per thread, drop newest |
 //! | prices | `with_price_table` | `MISSION_PRICES_FILE` | built-in table |
 //! | models | `with_models`, `without_models` | `MISSION_MODELS=on/off` | on (`ModelConfig::default`) |
+//! | model baseline | `with_model_baseline` | `MISSION_MODEL_BASELINE` | none (streams learn from scratch) |
 //! | log level | `with_log_level` | `MISSION_LOG_LEVEL=trace\|debug\|info\|warn\|error` | `trace` (every record); a firing `set_log_level` directive records more |
 //!
 //! # Untrusted input
@@ -170,7 +171,9 @@ pub use price::{LongContextPrice, MAX_PRICE_PER_MILLION, ModelPrice, PriceTable}
 pub use receiver::{OtlpReceiver, OtlpReceiverConfig, OtlpReceiverStats};
 pub use redact::{RedactingSink, RedactionConfig, Redactor};
 #[cfg(feature = "models")]
-pub use sinks::anomaly::{ModelConfig, ModelSink, ModelStats, ModelStatsReader};
+pub use sinks::anomaly::{
+    BaselineError, ModelBaseline, ModelConfig, ModelSink, ModelStats, ModelStatsReader,
+};
 pub use sinks::sampling::{
     SAMPLING_MAX_BUFFERED_EVENTS_RANGE, SAMPLING_MAX_WAIT_RANGE, SAMPLING_RATE_RANGE,
     SAMPLING_SLOW_SPAN_RANGE, SamplingConfig, SamplingSink, SamplingStats, SamplingStatsReader,

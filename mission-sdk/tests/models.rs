@@ -378,3 +378,61 @@ fn a_drop_in_a_score_is_an_anomaly_of_its_score_series() {
     drop(control);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn the_state_is_saved_while_the_agent_runs_and_a_bad_baseline_is_a_build_error() {
+    let root = temp_root("periodic");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_models(
+            ModelConfig::default()
+                .with_memory_interval(None)
+                .with_save_every(Some(Duration::from_secs(1))),
+        )
+        .build()
+        .unwrap();
+    record_calls(control.recorder(), 30, u64::MAX, "");
+    control.flush().unwrap();
+    let state = root.join(mission_sdk::MODEL_STATE_FILE);
+    // Saved by the worker while the agent still runs (not at shutdown).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !state.is_file() || control.model_stats().unwrap().saved_streams == 0 {
+        assert!(std::time::Instant::now() < deadline, "no periodic save within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let saved = mission_sdk::ModelBaseline::read(&state).expect("a readable baseline");
+    assert_eq!(saved.tenants(), ["acme"]);
+    assert!(saved.streams() >= 1);
+    drop(control);
+
+    // A baseline that is missing, or not a model state, is refused by build, naming it.
+    let missing = root.join("no-such-baseline.json");
+    let Err(err) = MissionControl::builder()
+        .ignore_environment()
+        .without_store()
+        .with_model_baseline(&missing)
+        .build()
+    else {
+        panic!("a missing baseline is an error");
+    };
+    assert!(err.to_string().contains("no-such-baseline.json"), "{err}");
+    let damaged = root.join("damaged.json");
+    std::fs::write(&damaged, b"{\"version\": 1, \"streams\": [").unwrap();
+    let Err(err) = MissionControl::builder()
+        .ignore_environment()
+        .without_store()
+        .with_model_baseline(&damaged)
+        .build()
+    else {
+        panic!("a damaged baseline is an error");
+    };
+    assert!(err.to_string().contains("not a model baseline"), "{err}");
+    // The environment names it the same way.
+    let config = mission_sdk::MissionConfig::from_env_with(|k| {
+        (k == "MISSION_MODEL_BASELINE").then(|| damaged.display().to_string())
+    })
+    .unwrap();
+    assert_eq!(config.model_baseline.as_deref(), Some(damaged.as_path()));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -38,7 +38,7 @@ struct OtlpSettings {
 }
 
 /// Python argument → the `MISSION_*` variable whose parser checks it.
-const ARGUMENTS: [(&str, &str); 20] = [
+const ARGUMENTS: [(&str, &str); 21] = [
     ("store", "MISSION_STORE_ROOT"),
     ("use_store", "MISSION_STORE"),
     ("service", "MISSION_SERVICE_NAME"),
@@ -59,6 +59,7 @@ const ARGUMENTS: [(&str, &str); 20] = [
     ("otlp_spill_dir", "MISSION_OTLP_SPILL_DIR"),
     ("otlp_spill_max_bytes", "MISSION_OTLP_SPILL_MAX_BYTES"),
     ("store_upload", "MISSION_STORE_UPLOAD"),
+    ("model_baseline", "MISSION_MODEL_BASELINE"),
 ];
 
 impl Settings {
@@ -142,7 +143,7 @@ impl Control {
     /// environment variables, then a configuration file, then the defaults (a store in
     /// `./mission-data`, nothing to run beside it).
     #[new]
-    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, otlp_headers=None, otlp_ca_file=None, models=None, directives=None, policy_file=None, redaction_file=None, log_level=None, compliance=None, redaction_key=None, capture_content=None, otlp_traces=None, otlp_logs=None, otlp_metrics=None, otlp_spill_dir=None, otlp_spill_max_bytes=None, store_upload=None))]
+    #[pyo3(signature = (*, store=None, use_store=None, service=None, tenant=None, ring_capacity=None, backpressure=None, prices_file=None, config_file=None, otlp_endpoint=None, otlp_protocol=None, otlp_headers=None, otlp_ca_file=None, models=None, directives=None, policy_file=None, redaction_file=None, log_level=None, compliance=None, redaction_key=None, capture_content=None, otlp_traces=None, otlp_logs=None, otlp_metrics=None, otlp_spill_dir=None, otlp_spill_max_bytes=None, store_upload=None, model_baseline=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -172,6 +173,7 @@ impl Control {
         otlp_spill_dir: Option<PathBuf>,
         otlp_spill_max_bytes: Option<u64>,
         store_upload: Option<String>,
+        model_baseline: Option<PathBuf>,
     ) -> PyResult<Self> {
         let mut variables = HashMap::new();
         let mut put = |key: &'static str, value: Option<String>| {
@@ -203,6 +205,8 @@ impl Control {
         put("MISSION_OTLP_SPILL_MAX_BYTES", otlp_spill_max_bytes.map(|n| n.to_string()));
         // The store's upload to object storage (`s3://bucket/prefix`).
         put("MISSION_STORE_UPLOAD", store_upload);
+        // A learned baseline (`mission-ctl pack import`) new anomaly streams warm-start from.
+        put("MISSION_MODEL_BASELINE", model_baseline.map(|p| p.display().to_string()));
         // Code and environment: arguments win, MISSION_* fill the rest.
         for (_, var) in ARGUMENTS {
             if !variables.contains_key(var)

@@ -38,7 +38,15 @@
 //! The detectors' learned state survives restarts: it is saved to
 //! [`ModelConfig::state_file`] at shutdown and restored at start (with a store, `MissionControl`
 //! uses `<store>/models/state.json`), so a restarted agent pages on its streams at once instead
-//! of learning them again.
+//! of learning them again. It is also saved every [`ModelConfig::save_every`] while the agent
+//! runs, so a crash loses at most that much learning.
+//!
+//! **Warm start from a shared baseline**: [`ModelConfig::baseline`] names a [`ModelBaseline`]
+//! (a state file of another agent, or one `mission-ctl pack import` wrote). A stream this
+//! agent has no state of its own for starts from the baseline's detectors of the same stream
+//! identity (tenant, agent, span kind and operation, or metric name) the first time it is
+//! seen; the baseline's other streams are ignored (they never take a stream slot). Counted in
+//! [`ModelStats::baseline_streams`].
 //!
 //! Bounds, all counted in [`ModelStats`]: at most [`ModelConfig::max_streams`] streams (the
 //! least recently used are evicted); a queue of [`ModelConfig::queue_batches`] batches to the
@@ -79,6 +87,7 @@ mod ranges;
 pub use ranges::{
     ERROR_BUCKET_RANGE, HISTORY_RANGE, LEAK_HORIZON_RANGE, MAX_ANOMALIES_PER_MINUTE_RANGE,
     MAX_STREAMS_RANGE, MEMORY_INTERVAL_RANGE, MEMORY_LIMIT_RANGE, QUEUE_BATCHES_RANGE,
+    SAVE_EVERY_RANGE,
 };
 
 /// Settings of the models sink.
@@ -115,6 +124,15 @@ pub struct ModelConfig {
     pub state_file: Option<std::path::PathBuf>,
     /// Turns a saved state back into a detector (default [`mission_ml::restore_detector`]).
     pub restore: fn(serde_json::Value) -> Option<Box<dyn Detector + Send>>,
+    /// How often the state is also saved while the agent runs (default 5 minutes; `None`:
+    /// at shutdown only). Needs [`state_file`](Self::state_file).
+    pub save_every: Option<Duration>,
+    /// A learned baseline to warm-start new streams from (a [`ModelBaseline`] file: another
+    /// agent's state file, or what `mission-ctl pack import` wrote; default none). Streams the
+    /// agent's own [`state_file`](Self::state_file) restores keep their own state. A missing
+    /// or unreadable file is a build error of [`MissionControl`](crate::MissionControl) (see
+    /// [`ModelBaseline::read`]); inside the sink it starts cold.
+    pub baseline: Option<std::path::PathBuf>,
 }
 
 /// Builder methods: start from a constructor or [`Default`] and set what differs.
@@ -188,6 +206,18 @@ impl ModelConfig {
         self
     }
 
+    /// Sets [`save_every`](Self::save_every).
+    pub fn with_save_every(mut self, save_every: Option<Duration>) -> Self {
+        self.save_every = save_every;
+        self
+    }
+
+    /// Sets [`baseline`](Self::baseline).
+    pub fn with_baseline(mut self, baseline: Option<std::path::PathBuf>) -> Self {
+        self.baseline = baseline;
+        self
+    }
+
     /// Sets [`restore`](Self::restore).
     pub fn with_restore(
         mut self,
@@ -213,6 +243,8 @@ impl Default for ModelConfig {
             metric_detector: mission_ml::default_detector,
             state_file: None,
             restore: mission_ml::restore_detector,
+            save_every: Some(Duration::from_secs(300)),
+            baseline: None,
         }
     }
 }
@@ -235,8 +267,10 @@ pub struct ModelStats {
     pub anomalies_rate_limited: u64,
     /// Streams restored from the saved state at start.
     pub restored_streams: u64,
-    /// Streams whose state was saved at the last shutdown.
+    /// Streams whose state was saved at the last save (periodic or at shutdown).
     pub saved_streams: u64,
+    /// Streams warm-started from [`ModelConfig::baseline`] when first seen.
+    pub baseline_streams: u64,
     /// Events the worker never saw because its queue was full.
     pub dropped_events: u64,
     /// Memory samples taken.
@@ -257,6 +291,7 @@ struct Counters {
     rate_limited: AtomicU64,
     restored: AtomicU64,
     saved: AtomicU64,
+    baseline: AtomicU64,
     dropped: AtomicU64,
     memory_samples: AtomicU64,
     memory_bytes: AtomicU64,
@@ -287,6 +322,7 @@ impl ModelStatsReader {
             anomalies_rate_limited: get(&c.rate_limited),
             restored_streams: get(&c.restored),
             saved_streams: get(&c.saved),
+            baseline_streams: get(&c.baseline),
             dropped_events: get(&c.dropped),
             memory_samples: get(&c.memory_samples),
             memory_bytes: get(&c.memory_bytes),
@@ -659,7 +695,13 @@ struct Worker {
     /// Anomaly events allowed in the current minute.
     budget: (Instant, u32),
     memory: MemorySampler,
+    /// The baseline's streams not seen yet, by identity (at most `max_streams`).
+    baseline: HashMap<BaselineKey, SavedStream>,
 }
+
+/// A stream's identity in a saved state: tenant, agent, span kind (`None` for a metric
+/// stream), operation or metric name.
+type BaselineKey = (String, String, Option<SpanKind>, String);
 
 impl Worker {
     fn new(
@@ -679,13 +721,16 @@ impl Worker {
             watermark: None,
             budget: (Instant::now(), 0),
             memory,
+            baseline: HashMap::new(),
         }
     }
 
     fn run(mut self, receiver: &Receiver<Message>) {
         self.restore();
+        self.load_baseline();
         let tick = Duration::from_millis(250);
         let mut last_tick = Instant::now();
+        let mut last_save = Instant::now();
         loop {
             match receiver.recv_timeout(tick) {
                 Ok(Message::Batch(events)) => {
@@ -708,6 +753,10 @@ impl Worker {
                 last_tick = Instant::now();
                 self.close_buckets(false);
                 self.sample_memory();
+                if self.config.save_every.is_some_and(|every| last_save.elapsed() >= every) {
+                    last_save = Instant::now();
+                    self.save();
+                }
             }
         }
     }
@@ -717,7 +766,6 @@ impl Worker {
         let Some(path) = &self.config.state_file else { return };
         let Ok(bytes) = std::fs::read(path) else { return };
         let Ok(saved) = serde_json::from_slice::<SavedState>(&bytes) else { return };
-        let restore = self.config.restore;
         for s in saved.streams.into_iter().take(self.config.max_streams.max(1)) {
             let (tenant, agent) = (Symbol::intern(&s.tenant), Symbol::intern(&s.agent));
             let operation = Symbol::intern(&s.operation);
@@ -725,15 +773,40 @@ impl Worker {
                 Some(kind) => StreamKey::Span { tenant, agent, kind, operation },
                 None => StreamKey::Metric { tenant, agent, name: operation },
             };
-            let stream = self.stream(key);
-            for saved in s.series.into_iter().take(MAX_SERIES_PER_STREAM) {
-                let index = stream.series(Symbol::intern(&saved.model));
-                let series = &mut stream.series[index];
-                for (slot, state) in series.detectors.iter_mut().zip(saved.detectors) {
-                    *slot = state.and_then(restore);
-                }
-            }
+            self.stream(key);
+            self.apply(key, s.series);
             self.counters.restored.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives the stream `key` (which exists) the saved detectors of its series.
+    fn apply(&mut self, key: StreamKey, saved: Vec<SavedSeries>) {
+        let restore = self.config.restore;
+        let Some(stream) = self.streams.get_mut(&key) else { return };
+        for saved in saved.into_iter().take(MAX_SERIES_PER_STREAM) {
+            let index = stream.series(Symbol::intern(&saved.model));
+            let series = &mut stream.series[index];
+            for (slot, state) in series.detectors.iter_mut().zip(saved.detectors) {
+                *slot = state.and_then(restore);
+            }
+        }
+    }
+
+    /// Keeps the baseline's streams this agent did not restore from its own state, to
+    /// warm-start them when they are first seen.
+    fn load_baseline(&mut self) {
+        let Some(path) = &self.config.baseline else { return };
+        let Ok(baseline) = ModelBaseline::read(path) else { return };
+        let known: std::collections::HashSet<BaselineKey> =
+            self.streams.keys().map(|k| identity(*k)).collect();
+        for s in baseline.state.streams {
+            if self.baseline.len() >= self.config.max_streams.max(1) {
+                break;
+            }
+            let key = (s.tenant.clone(), s.agent.clone(), s.kind, s.operation.clone());
+            if !known.contains(&key) {
+                self.baseline.insert(key, s);
+            }
         }
     }
 
@@ -744,17 +817,12 @@ impl Worker {
             .streams
             .iter()
             .map(|(key, stream)| {
-                let (tenant, agent, kind, operation) = match *key {
-                    StreamKey::Span { tenant, agent, kind, operation } => {
-                        (tenant, agent, Some(kind), operation)
-                    }
-                    StreamKey::Metric { tenant, agent, name } => (tenant, agent, None, name),
-                };
+                let (tenant, agent, kind, operation) = identity(*key);
                 SavedStream {
-                    tenant: tenant.as_str().to_owned(),
-                    agent: agent.as_str().to_owned(),
+                    tenant,
+                    agent,
                     kind,
-                    operation: operation.as_str().to_owned(),
+                    operation,
                     series: stream
                         .series
                         .iter()
@@ -926,6 +994,14 @@ impl Worker {
                 self.evict();
             }
             self.counters.streams.store(self.streams.len() as u64 + 1, Ordering::Relaxed);
+        }
+        if new
+            && !self.baseline.is_empty()
+            && let Some(saved) = self.baseline.remove(&identity(key))
+        {
+            self.streams.insert(key, Stream::new());
+            self.apply(key, saved.series);
+            self.counters.baseline.fetch_add(1, Ordering::Relaxed);
         }
         let stream = self.streams.entry(key).or_insert_with(Stream::new);
         stream.last_used = self.clock;
@@ -1126,14 +1202,124 @@ impl Worker {
     }
 }
 
+/// A stream's identity as a saved state names it.
+fn identity(key: StreamKey) -> BaselineKey {
+    let (tenant, agent, kind, operation) = match key {
+        StreamKey::Span { tenant, agent, kind, operation } => {
+            (tenant, agent, Some(kind), operation)
+        }
+        StreamKey::Metric { tenant, agent, name } => (tenant, agent, None, name),
+    };
+    (tenant.as_str().to_owned(), agent.as_str().to_owned(), kind, operation.as_str().to_owned())
+}
+
+/// The largest model state or baseline file [`ModelBaseline::from_json`] reads: 256 MiB
+/// (1024 streams of 8 series of 4 detectors of about 10 KiB take about 330 MiB at the very
+/// most; a real agent's is a few MiB).
+pub const MAX_BASELINE_BYTES: usize = 256 << 20;
+
+/// What can go wrong reading a [`ModelBaseline`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BaselineError {
+    /// The file could not be read.
+    #[error("cannot read the model baseline {path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bytes are not a model state.
+    #[error("not a model baseline: {0}")]
+    Invalid(String),
+    /// A state of a version this build does not read.
+    #[error("model baseline version {found} is not supported (this build reads version 1)")]
+    Version {
+        /// The version the file says.
+        found: u32,
+    },
+    /// Larger than [`MAX_BASELINE_BYTES`].
+    #[error("the model baseline is {bytes} bytes, more than the {MAX_BASELINE_BYTES} allowed")]
+    TooLarge {
+        /// Its size.
+        bytes: usize,
+    },
+}
+
+/// The detectors' learned state per stream, as [`ModelConfig::state_file`] holds it: what
+/// `mission-ctl pack` shares and [`ModelConfig::baseline`] warm-starts from. Streams are keyed
+/// by identity: tenant, agent, span kind and operation (or metric name).
+#[derive(Clone, Debug)]
+pub struct ModelBaseline {
+    state: SavedState,
+}
+
+impl ModelBaseline {
+    /// Parses a state file's bytes (JSON, at most [`MAX_BASELINE_BYTES`]).
+    ///
+    /// # Errors
+    /// [`BaselineError::TooLarge`], [`BaselineError::Invalid`] or [`BaselineError::Version`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self, BaselineError> {
+        if bytes.len() > MAX_BASELINE_BYTES {
+            return Err(BaselineError::TooLarge { bytes: bytes.len() });
+        }
+        let state: SavedState =
+            serde_json::from_slice(bytes).map_err(|e| BaselineError::Invalid(e.to_string()))?;
+        if state.version != 1 {
+            return Err(BaselineError::Version { found: state.version });
+        }
+        Ok(Self { state })
+    }
+
+    /// Reads a state file.
+    ///
+    /// # Errors
+    /// [`BaselineError::Io`], or as [`from_json`](Self::from_json).
+    pub fn read(path: &std::path::Path) -> Result<Self, BaselineError> {
+        let io = |source| BaselineError::Io { path: path.to_path_buf(), source };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len > MAX_BASELINE_BYTES as u64 {
+            return Err(BaselineError::TooLarge {
+                bytes: usize::try_from(len).unwrap_or(usize::MAX),
+            });
+        }
+        Self::from_json(&std::fs::read(path).map_err(io)?)
+    }
+
+    /// The state as JSON, as a state file holds it.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.state).unwrap_or_default()
+    }
+
+    /// How many streams it holds.
+    pub fn streams(&self) -> usize {
+        self.state.streams.len()
+    }
+
+    /// The tenants of its streams, sorted.
+    pub fn tenants(&self) -> Vec<String> {
+        let set: std::collections::BTreeSet<&str> =
+            self.state.streams.iter().map(|s| s.tenant.as_str()).collect();
+        set.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Keeps `tenant`'s streams only; returns how many others were dropped.
+    pub fn retain_tenant(&mut self, tenant: &str) -> usize {
+        let before = self.state.streams.len();
+        self.state.streams.retain(|s| s.tenant == tenant);
+        before - self.state.streams.len()
+    }
+}
+
 /// What [`ModelConfig::state_file`] holds.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct SavedState {
     version: u32,
     streams: Vec<SavedStream>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct SavedStream {
     tenant: String,
     agent: String,
@@ -1144,7 +1330,7 @@ struct SavedStream {
     series: Vec<SavedSeries>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct SavedSeries {
     model: String,
     /// Per metric (latency, tokens, cost, error rate; a metric stream uses the first).

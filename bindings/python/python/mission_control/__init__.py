@@ -961,6 +961,7 @@ def init(
     otlp_spill_dir: Union[str, os.PathLike, None] = None,
     otlp_spill_max_bytes: Optional[int] = None,
     store_upload: Optional[str] = None,
+    model_baseline: Union[str, os.PathLike, None] = None,
 ) -> Control:
     """Starts Mission Control in this process and returns the instance.
 
@@ -999,7 +1000,9 @@ def init(
     Prompt and completion content (``gen_ai.input.messages``, ``gen_ai.prompt.*``, keys ending in
     ``.content``...) is replaced by ``"[content omitted]"`` before anything is stored, exported
     or streamed, except for the tenants in ``capture_content`` (``True`` or ``["*"]``: every
-    tenant; or ``MISSION_CAPTURE_CONTENT``).
+    tenant; or ``MISSION_CAPTURE_CONTENT``). ``model_baseline`` (or ``MISSION_MODEL_BASELINE``)
+    is a learned model baseline (``mission-ctl pack import`` writes ``models/baseline.json``):
+    anomaly streams this agent has not learned yet start from its detectors instead of cold.
 
     A policy, redaction, directive, price or configuration file that is missing or malformed
     raises :class:`ConfigError` naming the file (and, for a malformed one, the line and field).
@@ -1051,6 +1054,7 @@ def init(
         otlp_spill_dir=os.fspath(otlp_spill_dir) if otlp_spill_dir is not None else None,
         otlp_spill_max_bytes=otlp_spill_max_bytes,
         store_upload=store_upload,
+        model_baseline=os.fspath(model_baseline) if model_baseline is not None else None,
     )
     ref = weakref.ref(control)
     global _LAST_CONTROL

@@ -198,6 +198,7 @@ class Control:
         otlp_spill_dir: Optional[str] = None,
         otlp_spill_max_bytes: Optional[int] = None,
         store_upload: Optional[str] = None,
+        model_baseline: Optional[str] = None,
     ) -> "Control": ...
     def thread(
         self,

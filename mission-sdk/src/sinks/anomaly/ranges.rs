@@ -25,6 +25,9 @@ pub const MEMORY_LIMIT_RANGE: RangeInclusive<u64> = (1 << 20)..=(1 << 50);
 /// The range of [`ModelConfig::leak_horizon`]: a minute to a year.
 pub const LEAK_HORIZON_RANGE: RangeInclusive<Duration> =
     Duration::from_secs(60)..=Duration::from_secs(365 * 86_400);
+/// The range of [`ModelConfig::save_every`] when set: 1 s to a day.
+pub const SAVE_EVERY_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(86_400);
 /// The range of [`ModelConfig::max_anomalies_per_minute`] (0 records none, and counts them).
 pub const MAX_ANOMALIES_PER_MINUTE_RANGE: RangeInclusive<u32> = 0..=1_000_000;
 
@@ -32,7 +35,7 @@ impl ModelConfig {
     /// Checks every numeric setting is within its documented range ([`MAX_STREAMS_RANGE`],
     /// [`HISTORY_RANGE`], [`ERROR_BUCKET_RANGE`], [`QUEUE_BATCHES_RANGE`],
     /// [`MEMORY_INTERVAL_RANGE`], [`MEMORY_LIMIT_RANGE`], [`LEAK_HORIZON_RANGE`],
-    /// [`MAX_ANOMALIES_PER_MINUTE_RANGE`]).
+    /// [`MAX_ANOMALIES_PER_MINUTE_RANGE`], [`SAVE_EVERY_RANGE`]).
     ///
     /// # Errors
     /// A message naming the first field out of range, its value and the range.
@@ -50,6 +53,9 @@ impl ModelConfig {
             check_range("memory_limit", limit, &MEMORY_LIMIT_RANGE, |n| n.to_string())?;
         }
         check_range("leak_horizon", self.leak_horizon, &LEAK_HORIZON_RANGE, text)?;
+        if let Some(every) = self.save_every {
+            check_range("save_every", every, &SAVE_EVERY_RANGE, text)?;
+        }
         let (field, range) = ("max_anomalies_per_minute", &MAX_ANOMALIES_PER_MINUTE_RANGE);
         check_range(field, self.max_anomalies_per_minute, range, |n| n.to_string())
     }
