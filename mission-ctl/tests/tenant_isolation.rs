@@ -453,6 +453,8 @@ const SURFACES: &[Surface] = &[
         },
     },
     Surface { name: "sql", ask: sql },
+    Surface { name: "pack export", ask: pack_export },
+    Surface { name: "pack import", ask: pack_import },
     Surface { name: "erase", ask: erase },
     Surface { name: "compact", ask: compact },
     Surface { name: "dashboard", ask: dashboard },
@@ -504,6 +506,87 @@ fn erase(w: &World, t: usize) -> Answers {
     assert_eq!(last["kind"], "erasure", "{last}");
     assert_eq!(last["tenant"], TENANTS[t], "the erasure is audited under its tenant: {last}");
     vec![(text, vec![attribute, user(o)]), (records_of(&records, t), Vec::new())]
+}
+
+/// A learned model baseline in the store (`models/state.json`, the SDK's state file) with a
+/// stream of each tenant, named with the tenant's marker.
+fn write_baseline(w: &World) {
+    let stream = |t: usize| {
+        serde_json::json!({
+            "tenant": TENANTS[t],
+            "agent": format!("{} agent", MARKERS[t]),
+            "kind": "llm_call",
+            "operation": format!("{} chat", MARKERS[t]),
+            "series": [{ "model": format!("{} model", MARKERS[t]), "detectors": [null, null, null, null] }],
+        })
+    };
+    let state = serde_json::json!({ "version": 1, "streams": [stream(0), stream(1)] });
+    let dir = w.root.join("models");
+    std::fs::create_dir_all(&dir).expect("models dir");
+    std::fs::write(dir.join("state.json"), state.to_string()).expect("state file");
+}
+
+/// Every entry of a pack, decoded (entries are base64 in the file, so a byte search of the
+/// file alone would not see a name).
+fn pack_entries(pack: &std::path::Path) -> String {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(pack).expect("pack written");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("pack is JSON");
+    let entries = json["entries"].as_array().expect("entries");
+    assert!(!entries.is_empty(), "{text}");
+    let decoded: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let data = e["data"].as_str().expect("data");
+            let bytes = base64::engine::general_purpose::STANDARD.decode(data).expect("base64");
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .collect();
+    format!("{text}\n{}", decoded.join("\n"))
+}
+
+/// `pack export --tenant`: the pack holds this tenant's baseline only (the manifest, and every
+/// entry decoded), and it does hold it.
+fn pack_export(w: &World, t: usize) -> Answers {
+    write_baseline(w);
+    let out = w.root.join(format!("export-{t}.pack"));
+    let out_s = out.to_string_lossy().into_owned();
+    let args = ["pack", "export", "--store", w.root(), "--tenant", TENANTS[t], "--out", &out_s];
+    let text = printed(&[&args[..], &["--json"]].concat());
+    let entries = pack_entries(&out);
+    assert!(entries.contains(MARKERS[t]), "{}'s own baseline is in its pack", TENANTS[t]);
+    let _ = std::fs::remove_file(&out);
+    vec![(text, Vec::new()), (entries, Vec::new())]
+}
+
+/// `pack import --tenant` of a pack carrying both tenants' baselines: only this tenant's are
+/// imported (every file written, read back), and they are.
+fn pack_import(w: &World, t: usize) -> Answers {
+    write_baseline(w);
+    let pack = w.root.join(format!("both-{t}.pack"));
+    let pack_s = pack.to_string_lossy().into_owned();
+    printed(&["pack", "export", "--store", w.root(), "--out", &pack_s]);
+    assert!(pack_entries(&pack).contains(MARKERS[1 - t]), "the pack carries both tenants");
+    let into = w.root.join(format!("imported-{t}"));
+    let into_s = into.to_string_lossy().into_owned();
+    let args = ["pack", "import", &pack_s, "--into", &into_s, "--tenant", TENANTS[t]];
+    let text = printed(&[&args[..], &["--json"]].concat());
+    let mut written = String::new();
+    let mut dirs = vec![into.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("imported dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                written.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    assert!(written.contains(MARKERS[t]), "{}'s own baseline was imported", TENANTS[t]);
+    let _ = std::fs::remove_dir_all(&into);
+    let _ = std::fs::remove_file(&pack);
+    vec![(text, Vec::new()), (written, Vec::new())]
 }
 
 /// `compact --tenant`: only this tenant's partitions are merged; the other tenant's files stay
