@@ -37,3 +37,32 @@
 
 pub mod nab;
 pub mod protocol;
+
+/// The `main` of this crate's commands: parses the arguments (`Ok(None)`: help was asked
+/// for), runs, and exits 0, 2 for bad arguments (with the usage) or 1 when `run` fails.
+pub fn command<A>(
+    name: &str,
+    usage: &str,
+    parse: impl FnOnce() -> Result<Option<A>, String>,
+    run: impl FnOnce(&A) -> Result<(), nab::Error>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let args = match parse() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{usage}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("{name}: {message}\n\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -73,24 +73,7 @@ fn parse_args() -> Result<Option<Args>, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("nab: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("nab: {e}");
-            ExitCode::from(1)
-        }
-    }
+    mission_eval::command("nab", USAGE, parse_args, run)
 }
 
 fn run(args: &Args) -> Result<(), nab::Error> {

@@ -69,24 +69,7 @@ fn parse_args() -> Result<Option<Args>, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("protocol: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("protocol: {e}");
-            ExitCode::from(1)
-        }
-    }
+    mission_eval::command("protocol", USAGE, parse_args, run)
 }
 
 /// The candidate settings leave-one-category-out chooses from: the defaults first, then one
