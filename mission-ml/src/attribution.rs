@@ -2,10 +2,12 @@
 //! attribute) best explain a change of a metric between a baseline window and an anomalous one.
 //!
 //! The change of the mean is split exactly over the values of each dimension: for a value `g`
-//! with share `p` of the observations and mean `m`, its term is `p_anomalous · m_anomalous −
-//! p_baseline · m_baseline`, and the terms of one dimension's values add up to the whole change.
-//! A value's *contribution* is its term over the change (1.0: it explains all of it), its
-//! *lift* how much its own mean moved, and its *support* its share of the anomalous window.
+//! with share `p` of the observations and mean `m`, measured from the baseline's overall mean
+//! `c`, its term is `p_anomalous · (m_anomalous − c) − p_baseline · (m_baseline − c)`, and the
+//! terms of one dimension's values add up to the whole change. A value's *contribution* is its
+//! term over the change (1.0: it explains all of it; above 1 when other values moved the other
+//! way), its *lift* how much its own mean moved, and its *support* its share of the anomalous
+//! window. Only values that are what changed are named (see [`attribute`]).
 //!
 //! ```
 //! use mission_ml::attribution::{Observation, attribute};
@@ -42,8 +44,8 @@ pub struct Attribution {
     pub dimension: String,
     /// Its value (`gpt-4o`).
     pub value: String,
-    /// Share of the change of the mean this value explains (1.0 = all of it; negative: it
-    /// moved against the change).
+    /// Share of the change of the mean this value explains (1.0 = all of it; above 1 when
+    /// other values moved against the change).
     pub contribution: f64,
     /// The value's own mean in the anomalous window over its baseline mean.
     pub lift: f64,
@@ -136,10 +138,11 @@ pub const MIN_COUNT: f64 = 3.0;
 /// - values seen in fewer than 1 % of the anomalous window (too little support to blame);
 /// - values seen fewer than [`MIN_COUNT`] times in the anomalous window;
 /// - values that are not what changed: neither did their own mean move (by [`MIN_Z`]
-///   standard errors) more than twice as much as the rest's, nor did their share of the calls grow significantly
-///   while they are worse than the rest. `status=unset` on nine calls in ten of a stream that
-///   slowed down everywhere explains nine tenths of the change by being nine tenths of the
-///   calls, which tells nothing; and one slow call is chance, not cause.
+///   standard errors) at least twice as much as the rest's, nor did their share of the calls
+///   grow significantly while they are worse than the rest. `status=unset` on nine calls in
+///   ten of a stream that slowed down everywhere explains nine tenths of the change by being
+///   nine tenths of the calls, which tells nothing; and one slow call is chance, not cause;
+/// - values that moved against the change (a contribution of zero or less).
 ///
 /// Non-finite values are ignored.
 pub fn attribute(
