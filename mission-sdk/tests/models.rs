@@ -271,6 +271,17 @@ fn learned_state_survives_a_restart_so_a_new_run_pages_at_once() {
     drop(first);
     let state = root.join(mission_sdk::MODEL_STATE_FILE);
     assert!(state.is_file(), "no state saved at {}", state.display());
+    // The usual error rate of each series (what a bucket's rate is shrunk toward) is saved too.
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let calls: Vec<f64> = saved["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["series"].as_array().unwrap().iter())
+        .map(|series| series["usual"][1].as_f64().unwrap_or(-1.0))
+        .collect();
+    assert!(!calls.is_empty() && calls.iter().all(|&c| c > 0.0), "{saved}");
 
     // Second run, right after: the slowdown starts at its 31st call (the model's 11th), far
     // inside the ~150 points a fresh detector spends learning.

@@ -789,6 +789,14 @@ impl Worker {
             for (slot, state) in series.detectors.iter_mut().zip(saved.detectors) {
                 *slot = state.and_then(restore);
             }
+            // Counts only: finite and not negative, or a fresh start.
+            if let Some((errors, calls)) = saved.usual
+                && errors.is_finite()
+                && calls.is_finite()
+                && (0.0..=calls).contains(&errors)
+            {
+                series.usual = (errors, calls);
+            }
         }
     }
 
@@ -833,6 +841,7 @@ impl Worker {
                                 .iter()
                                 .map(|d| d.as_ref().and_then(|d| d.state()))
                                 .collect(),
+                            usual: Some(s.usual),
                         })
                         .collect(),
                 }
@@ -1335,6 +1344,10 @@ struct SavedSeries {
     model: String,
     /// Per metric (latency, tokens, cost, error rate; a metric stream uses the first).
     detectors: Vec<Option<serde_json::Value>>,
+    /// The usual failures and calls the error rate is shrunk toward (absent in states saved
+    /// before it was kept: it starts fresh).
+    #[serde(default)]
+    usual: Option<(f64, f64)>,
 }
 
 /// The causes of an anomaly and the windows they were computed over.

@@ -137,7 +137,7 @@ pub struct ContextPack {
     pub instructions: String,
 }
 
-const INSTRUCTIONS: &str = "Explain the most likely root cause of this anomaly in a few sentences for an on-call engineer. Use the ranked causes (contribution = share of the change explained; lift = how much that value's own mean moved; support = its share of the anomalous window), compare `during` with `baseline`, and cite the exemplar or listed threads by id. Say what evidence is missing, and suggest one next check. Do not invent data that is not here.";
+const INSTRUCTIONS: &str = "Explain the most likely root cause of this anomaly in a few sentences for an on-call engineer. Use the ranked causes (contribution = share of the change explained; lift = how much that value's own mean moved; support = its share of the anomalous window, baseline_support its share before), compare `during` with `baseline`, and cite the exemplar or listed threads by id. When the cause is `no single cause`, no recorded value explains the change: say so rather than pick one. Say what evidence is missing, and suggest one next check. Do not invent data that is not here.";
 
 #[tool_router(router = anomaly_router, vis = "pub(crate)")]
 impl MissionMcp {

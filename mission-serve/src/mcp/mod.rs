@@ -445,7 +445,9 @@ impl ServerHandler for MissionMcp {
                  or user; search_events finds logs and errors by text; health shows drops and exporter state. \
                  Durations are in milliseconds (*_ms), times RFC 3339 UTC, costs US dollars. \
                  Paginated results carry next_cursor: pass it back as cursor. Prompts diagnose_thread and \
-                 why_slow gather the evidence for a diagnosis.",
+                 why_slow gather the evidence for a diagnosis. list_anomalies and explain_anomaly say what \
+                 the models found and its likely cause (or that there is no single one); forecast, when \
+                 listed, says when a statistic of an operation is expected to cross a threshold.",
             )
     }
 
