@@ -562,11 +562,13 @@ impl Sensitive {
     /// and the level for a skipped point).
     pub(crate) fn update_shared(&mut self, time_ns: u64, value: f64) -> (Score, f64, f64) {
         let level = self.level.mean();
-        if !value.is_finite() {
-            return (self.update_with(time_ns, value).0, 1.0, level);
-        }
         let (score, tail_p) = self.update_with(time_ns, value);
         (score, tail_p, level)
+    }
+
+    /// Whether it alarms on sustained shifts only ([`Sensitive::sustained_only`]).
+    pub(crate) fn is_sustained_only(&self) -> bool {
+        self.sustained_only
     }
 
     fn raw(&mut self, time_ns: u64, value: f64) -> (f64, f64, f64) {

@@ -306,23 +306,6 @@ impl Contexts {
         new
     }
 
-    /// Inserts the sequences ending at the newest of `items` (orders 1..=len); how many were
-    /// new.
-    fn insert_all(&mut self, items: &[i64]) -> usize {
-        let mut hash: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut new = 0;
-        for k in 0..items.len() {
-            let b = items[items.len() - 1 - k];
-            hash ^= (b as u64).wrapping_add((k as u64) << 40);
-            hash = hash.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            hash ^= hash >> 31;
-            if self.insert(hash) {
-                new += 1;
-            }
-        }
-        new
-    }
-
     /// Learns `value` (within the range `lo..=hi` seen so far) and returns its novelty score.
     fn push(&mut self, value: f64, lo: f64, hi: f64, s: &Settings) -> f64 {
         let range = hi - lo;
@@ -339,9 +322,17 @@ impl Contexts {
         }
         self.history.push(bin);
         self.since_reset += 1;
-        let history = std::mem::take(&mut self.history);
-        let new = self.insert_all(&history);
-        self.history = history;
+        let mut hash: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut new = 0usize;
+        for k in 0..self.history.len() {
+            let b = self.history[self.history.len() - 1 - k];
+            hash ^= (b as u64).wrapping_add((k as u64) << 40);
+            hash = hash.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            hash ^= hash >> 31;
+            if self.insert(hash) {
+                new += 1;
+            }
+        }
         let share = new as f64 / orders as f64;
         let score = if self.since_reset > CONTEXT_WARMUP {
             (share * -self.rate.max(1e-6).log10() / s.novelty_decades).min(1.0)
@@ -405,9 +396,6 @@ pub struct Ensemble {
     /// far (escalation: a point deviating much more than that counts again).
     #[serde(default)]
     incident: Option<Incident>,
-    /// Alarms only through the sensitive tier's sustained shifts ([`Ensemble::for_calls`]).
-    #[serde(default)]
-    sustained_only: bool,
     sensitive: Sensitive,
     n: u64,
 }
@@ -433,7 +421,6 @@ impl Ensemble {
             buckets: vec![0.0; BUCKETS],
             bucket_at: 0,
             incident: None,
-            sustained_only: false,
             sensitive: Sensitive::default()
                 .with_residuals(settings.level_alpha, settings.spot_risk),
             n: 0,
@@ -455,7 +442,6 @@ impl Ensemble {
     pub fn for_calls(mut self) -> Self {
         self.sensitive =
             self.sensitive.with_level_shift_at(CALLS_DRIFT, CALLS_THRESHOLD).sustained_only();
-        self.sustained_only = true;
         self
     }
 
@@ -597,7 +583,7 @@ impl Detector for Ensemble {
             if self.n > self.settings.warmup { self.suppress(weighed, value, level) } else { 0.0 };
         Score {
             score: score.max(self.settings.sensitive_weight * sensitive.score).clamp(0.0, 1.0),
-            is_anomaly: (score >= self.settings.alert_at && !self.sustained_only)
+            is_anomaly: (score >= self.settings.alert_at && !self.sensitive.is_sustained_only())
                 || sensitive.is_anomaly,
             ..sensitive
         }

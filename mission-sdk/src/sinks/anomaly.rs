@@ -1366,20 +1366,11 @@ fn is_plain_status(c: &Attribution) -> bool {
     c.dimension == "status" && (c.value == "unset" || c.value == "ok")
 }
 
-/// Whether the share of calls with `c`'s value grew from `baseline` to `anomalous` by more than
-/// two binomial standard errors.
-fn share_grew(
-    baseline: &[(&SpanObservation, f64)],
-    anomalous: &[(&SpanObservation, f64)],
-    c: &Attribution,
-) -> bool {
-    let share = |rows: &[(&SpanObservation, f64)]| {
-        let n = rows.iter().filter(|(o, _)| o.status.as_str() == c.value).count();
-        n as f64 / rows.len().max(1) as f64
-    };
-    let (pb, pa) = (share(baseline), share(anomalous));
-    let p = pb.clamp(0.01, 0.99);
-    pa - pb > 2.0 * (p * (1.0 - p) / anomalous.len().max(1) as f64).sqrt()
+/// Whether `c`'s share of the calls grew from the baseline to the anomalous window (of
+/// `anomalous` calls) by more than two binomial standard errors.
+fn share_grew(c: &Attribution, anomalous: usize) -> bool {
+    let p = c.baseline_support.clamp(0.01, 0.99);
+    c.support - c.baseline_support > 2.0 * (p * (1.0 - p) / anomalous.max(1) as f64).sqrt()
 }
 
 /// The alarmed series' own last calls the anomalous windows of attribution start at, tried in
@@ -1461,7 +1452,7 @@ fn causes_at(
         .into_iter()
         .filter(|c| c.contribution > 0.0)
         .filter(|c| own.iter().any(|(d, v)| *d == c.dimension && *v == c.value))
-        .filter(|c| !is_plain_status(c) || share_grew(&rows[..split], &rows[split..], c))
+        .filter(|c| !is_plain_status(c) || share_grew(c, rows.len() - split))
         .take(3)
         .map(|mut c| {
             // Means back in the metric's unit (geometric means of the calls).
