@@ -149,12 +149,22 @@ struct Session {
     thread: ThreadId,
     /// Legacy `resources/subscribe` watches, by URI.
     subscriptions: Mutex<std::collections::HashMap<String, resources::CancellationTokenLite>>,
+    /// Live-event subscriptions opened for a `subscriptions/listen` before its acknowledgment
+    /// goes out, so a change made right after the client reads the acknowledgment is not
+    /// missed; the listen that follows takes its own (by URIs). At most
+    /// [`resources::MAX_EARLY_WATCHES`], oldest dropped.
+    early_watches: Mutex<std::collections::VecDeque<resources::EarlyWatch>>,
 }
 
 impl Session {
     fn new() -> Arc<Self> {
         let thread = ThreadId::generate();
-        Arc::new(Self { id: thread.to_string(), thread, subscriptions: Mutex::default() })
+        Arc::new(Self {
+            id: thread.to_string(),
+            thread,
+            subscriptions: Mutex::default(),
+            early_watches: Mutex::default(),
+        })
     }
 }
 
@@ -561,6 +571,7 @@ impl ServerHandler for MissionMcp {
             .take(resources::MAX_SUBSCRIPTIONS)
             .cloned()
             .collect();
+        resources::open_early_watch(self, &uris);
         Some(SubscriptionFilter::builder().resource_subscriptions(uris).build())
     }
 

@@ -16,7 +16,7 @@ use rmcp::{ErrorData, RoleServer};
 use super::health::health;
 use super::tools::load_thread;
 use super::{MAX_RESOURCE_BYTES, MissionMcp, Source, internal, invalid, scope_of};
-use mission_core::EventFilter;
+use mission_core::{EventFilter, Subscription};
 
 /// The health resource.
 pub const HEALTH_URI: &str = "mission://health";
@@ -24,6 +24,8 @@ pub const HEALTH_URI: &str = "mission://health";
 pub const THREAD_URI_PREFIX: &str = "mission://threads/";
 /// Most resources one listen request may watch.
 pub(crate) const MAX_SUBSCRIPTIONS: usize = 64;
+/// Most live subscriptions a session keeps opened ahead of their listen requests.
+pub(crate) const MAX_EARLY_WATCHES: usize = 8;
 /// Recent threads listed as resources: at most this many, of the last 24 hours.
 const LISTED_THREADS: usize = 20;
 const LISTED_WINDOW_NS: u64 = 24 * 3_600 * 1_000_000_000;
@@ -133,6 +135,48 @@ pub(crate) fn read(
     ]))
 }
 
+/// A live subscription opened for the URIs of a listen request before it is acknowledged.
+#[derive(Debug)]
+pub(crate) struct EarlyWatch {
+    uris: Vec<String>,
+    subscription: Subscription,
+}
+
+/// The capacity of a watch's live subscription.
+const WATCH_CAPACITY: usize = 4096;
+
+/// The live events a watch of `uris` hears: one thread's when one thread is watched.
+fn watch_filter(uris: &[Uri]) -> EventFilter {
+    match uris {
+        [Uri::Thread(id)] => EventFilter { thread_id: Some(id.clone()), ..EventFilter::all() },
+        _ => EventFilter::all(),
+    }
+}
+
+/// Inside an agent, subscribes to its live events for the (accepted) `uris` of a listen
+/// request now, before the SDK acknowledges the request: a client that changes a resource as
+/// soon as it reads the acknowledgment must hear of that change.
+pub(crate) fn open_early_watch(server: &MissionMcp, uris: &[String]) {
+    let Some(live) = &server.source.live else { return };
+    let parsed: Vec<Uri> = uris.iter().filter_map(|u| Uri::parse(u).ok()).collect();
+    if parsed.is_empty() {
+        return;
+    }
+    let subscription = live.hub.subscribe(watch_filter(&parsed), WATCH_CAPACITY);
+    let mut early = server.session.early_watches.lock().unwrap_or_else(|p| p.into_inner());
+    if early.len() >= MAX_EARLY_WATCHES {
+        early.pop_front();
+    }
+    early.push_back(EarlyWatch { uris: uris.to_vec(), subscription });
+}
+
+/// The early subscription opened for exactly these URIs, if there is one.
+fn take_early_watch(server: &MissionMcp, uris: &[String]) -> Option<Subscription> {
+    let mut early = server.session.early_watches.lock().unwrap_or_else(|p| p.into_inner());
+    let at = early.iter().position(|w| w.uris == uris)?;
+    early.remove(at).map(|w| w.subscription)
+}
+
 /// Answers `subscriptions/listen` (protocol 2026-07-28): sends
 /// `notifications/resources/updated` for the subscribed resources as they change, until the
 /// client cancels.
@@ -140,13 +184,10 @@ pub(crate) async fn listen(
     server: &MissionMcp,
     context: SubscriptionContext,
 ) -> Result<(), ErrorData> {
-    let uris: Vec<Uri> = context
-        .accepted()
-        .resource_subscriptions
-        .iter()
-        .flatten()
-        .filter_map(|u| Uri::parse(u).ok())
-        .collect();
+    let accepted: Vec<String> =
+        context.accepted().resource_subscriptions.iter().flatten().cloned().collect();
+    let uris: Vec<Uri> = accepted.iter().filter_map(|u| Uri::parse(u).ok()).collect();
+    let early = take_early_watch(server, &accepted);
     let scope = scope_of(&context.request_context().extensions);
     let sink = context.sink().clone();
     let send = move |uri: String| {
@@ -158,7 +199,7 @@ pub(crate) async fn listen(
             sink.send(notification).await.is_ok()
         }
     };
-    watch(server, uris, scope, context.cancelled(), || false, send).await;
+    watch(server, uris, early, scope, context.cancelled(), || false, send).await;
     Ok(())
 }
 
@@ -186,6 +227,12 @@ pub(crate) fn subscribe(
     let scope = scope_of(&context.extensions);
     let peer = context.peer.clone();
     let closed_peer = context.peer.clone();
+    // Subscribed before the request is answered, so no change after the answer is missed.
+    let live = server
+        .source
+        .live
+        .as_ref()
+        .map(|l| l.hub.subscribe(watch_filter(std::slice::from_ref(&parsed)), WATCH_CAPACITY));
     let server = server.clone();
     tokio::spawn(async move {
         let send = move |uri: String| {
@@ -199,6 +246,7 @@ pub(crate) fn subscribe(
         watch(
             &server,
             vec![parsed],
+            live,
             scope,
             stop.cancelled(),
             move || closed_peer.is_transport_closed(),
@@ -254,11 +302,13 @@ impl CancellationTokenLite {
 /// Calls `send` with the URI of each watched resource as it changes (at most every
 /// [`NOTIFY_EVERY`] per resource) until `cancelled` resolves, `closed` says the client is gone
 /// or a send fails. Inside an agent, changes come from its live events (a thread changes when
-/// one of its events is recorded, health when anything is); over a store on disk, from polling
-/// the store every second.
+/// one of its events is recorded, health when anything is), heard on `early` when the caller
+/// subscribed before answering the request; over a store on disk, from polling the store every
+/// second (a change between the answer and the first poll is not told).
 async fn watch<F, Fut>(
     server: &MissionMcp,
     uris: Vec<Uri>,
+    early: Option<Subscription>,
     scope: Option<String>,
     cancelled: impl Future<Output = ()>,
     closed: impl Fn() -> bool,
@@ -275,13 +325,10 @@ async fn watch<F, Fut>(
     let mut cancelled = cancelled;
     let mut last_sent: HashMap<Uri, Instant> = HashMap::new();
     let mut pending: Vec<Uri> = Vec::new();
-    let live = server.source.live.clone();
     // One thread watched: only its events are copied to this subscriber.
-    let filter = match uris.as_slice() {
-        [Uri::Thread(id)] => EventFilter { thread_id: Some(id.clone()), ..EventFilter::all() },
-        _ => EventFilter::all(),
-    };
-    let subscription = live.as_ref().map(|l| l.hub.subscribe(filter, 4096));
+    let subscription = early.or_else(|| {
+        server.source.live.as_ref().map(|l| l.hub.subscribe(watch_filter(&uris), WATCH_CAPACITY))
+    });
     let mut fingerprints: HashMap<Uri, u64> = HashMap::new();
     if subscription.is_none() {
         fingerprints = poll(server, &uris, scope.clone()).await;
