@@ -108,6 +108,7 @@ mod span;
 mod stats;
 mod sync;
 pub mod testing;
+pub mod thread;
 mod text;
 
 pub use attr::{AttrValue, Attribute, Attributes};

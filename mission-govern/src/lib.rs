@@ -44,6 +44,7 @@
 //! | [`CompliancePack`](compliance::CompliancePack) | SOC 2, HIPAA, PCI (or your own) as data: redaction, retention, audit |
 //! | [`erase_subject`](erasure::erase_subject) | a data subject's erasure, audited with a digest of the value |
 //! | [`DirectiveSet`](directives::DirectiveSet), [`Directives`](directives::Directives) | rules as data over the event stream, and their running state |
+//! | [`ThreadRegistry`](threads::ThreadRegistry), [`Budget`](threads::Budget) | live threads: the tree, their state (paused, cancelled) and budgets |
 //!
 //! # Features
 //!
@@ -68,6 +69,7 @@ pub mod erasure;
 mod error;
 pub mod policy;
 pub mod redact;
+pub mod threads;
 
 pub use directives::WebhookTransport;
 pub use error::{Error, Result};
