@@ -108,8 +108,8 @@ mod span;
 mod stats;
 mod sync;
 pub mod testing;
-pub mod thread;
 mod text;
+pub mod thread;
 
 pub use attr::{AttrValue, Attribute, Attributes};
 pub use clock::{Clock, Timestamp};

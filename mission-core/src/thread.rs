@@ -49,6 +49,13 @@ pub mod attr {
     pub const BUDGET_SHARE: &str = "mission.budget.share";
     /// The thread whose budget it is (this thread or an ancestor; 32 hex digits).
     pub const BUDGET_OWNER_ID: &str = "mission.budget.owner_id";
+    /// On the root span of a thread with a budget or a parent: LLM calls it and its children
+    /// made.
+    pub const USED_TURNS: &str = "mission.budget.used.turns";
+    /// … tokens they used.
+    pub const USED_TOKENS: &str = "mission.budget.used.tokens";
+    /// … what they cost, USD.
+    pub const USED_COST_USD: &str = "mission.budget.used.cost_usd";
 }
 
 /// Deepest a thread tree may go; a child deeper than this is refused a parent link.

@@ -85,6 +85,10 @@ pub mod kind {
     pub const ADMIN_ACTION: &str = "admin_action";
     /// Data was erased (a thread, a user's attribute values).
     pub const ERASURE: &str = "erasure";
+    /// A thread's budget was used up and the thread told to stop.
+    pub const BUDGET_EXCEEDED: &str = "budget_exceeded";
+    /// A thread was paused, resumed or cancelled (by its code, an operator or a directive).
+    pub const THREAD_CONTROL: &str = "thread_control";
 }
 
 /// One audit record, as stored on one line.

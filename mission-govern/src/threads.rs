@@ -18,7 +18,7 @@
 //! a caller passes, so nothing runs a timer.
 //!
 //! ```
-//! use mission_core::{Symbol, ThreadId, SpanId};
+//! use mission_core::{Symbol, ThreadId};
 //! use mission_govern::threads::{Budget, Charge, NewThread, ThreadRegistry, Stop};
 //!
 //! let registry = ThreadRegistry::new();
@@ -300,9 +300,11 @@ impl Budget {
         let bad = |field: &str, why: String| {
             Err(Error::Config { origin: "budget".into(), message: format!("{field}: {why}") })
         };
-        for (field, value) in
-            [("turns", self.turns), ("tokens", self.tokens), ("context_tokens", self.context_tokens)]
-        {
+        for (field, value) in [
+            ("turns", self.turns),
+            ("tokens", self.tokens),
+            ("context_tokens", self.context_tokens),
+        ] {
             if value == Some(0) {
                 return bad(field, "must be at least 1".into());
             }
@@ -394,14 +396,18 @@ impl Budget {
             return Ok(None);
         };
         // Propagators may percent-encode the separators.
-        let value = value.replace("%7C", "|").replace("%7c", "|").replace("%3A", ":").replace("%3a", ":");
+        let value =
+            value.replace("%7C", "|").replace("%7c", "|").replace("%3A", ":").replace("%3a", ":");
         let mut budget = Budget::new();
         for part in value.split('|').filter(|p| !p.trim().is_empty()) {
-            let (name, v) = part
-                .split_once(':')
-                .ok_or_else(|| bad(format!("{part:?} is not name:value")))?;
-            let int = || v.trim().parse::<u64>().map_err(|_| bad(format!("{name}: {v:?} is not a count")));
-            let float = || v.trim().parse::<f64>().map_err(|_| bad(format!("{name}: {v:?} is not a number")));
+            let (name, v) =
+                part.split_once(':').ok_or_else(|| bad(format!("{part:?} is not name:value")))?;
+            let int = || {
+                v.trim().parse::<u64>().map_err(|_| bad(format!("{name}: {v:?} is not a count")))
+            };
+            let float = || {
+                v.trim().parse::<f64>().map_err(|_| bad(format!("{name}: {v:?} is not a number")))
+            };
             match name.trim() {
                 "turns" => budget.turns = Some(int()?),
                 "tokens" => budget.tokens = Some(int()?),
@@ -685,8 +691,7 @@ impl Slot {
             tenant: self.tenant.as_str().to_owned(),
             agent: self.agent.as_str().to_owned(),
             thread_id: self.thread_id.to_string(),
-            parent_thread_id: (!self.parent_id.is_zero())
-                .then(|| self.parent_id.to_string()),
+            parent_thread_id: (!self.parent_id.is_zero()).then(|| self.parent_id.to_string()),
             depth: self.depth,
             state: self.state,
             state_by: self.change.as_ref().map(|c| c.by.clone()),
@@ -712,7 +717,8 @@ impl Slot {
             }
             let bit = 1u8 << i;
             let exceeded = used[i] >= limit;
-            let warn = u128::from(used[i]) * 1000 >= u128::from(limit) * u128::from(self.warn_permille);
+            let warn =
+                u128::from(used[i]) * 1000 >= u128::from(limit) * u128::from(self.warn_permille);
             let kind = if exceeded && self.exceeded & bit == 0 {
                 self.exceeded |= bit;
                 self.warned |= bit;
@@ -1198,7 +1204,11 @@ impl ThreadRegistry {
             Symbol::intern(event::STATE),
             applied.root_span,
             EventBody::Log(LogRecord {
-                level: if applied.state == ThreadState::Cancelled { Level::Warn } else { Level::Info },
+                level: if applied.state == ThreadState::Cancelled {
+                    Level::Warn
+                } else {
+                    Level::Info
+                },
                 target: Symbol::intern(TARGET),
                 message: Text::from(message),
             }),
@@ -1268,7 +1278,11 @@ mod tests {
         registry.register(new).expect("room")
     }
 
-    fn child(registry: &ThreadRegistry, parent: ThreadHandle, budget: Option<Budget>) -> ThreadHandle {
+    fn child(
+        registry: &ThreadRegistry,
+        parent: ThreadHandle,
+        budget: Option<Budget>,
+    ) -> ThreadHandle {
         let mut new = NewThread::new(tenant("acme"), tenant("agent"), ThreadId::generate(), 0)
             .with_parent(parent);
         new.budget = budget;
@@ -1427,7 +1441,7 @@ mod tests {
                 registry.charge(handles[who], Charge { tokens, ..Charge::default() }, 0);
                 direct[who] += tokens;
             }
-            for i in 0..handles.len() {
+            for (i, handle) in handles.iter().enumerate() {
                 // The sum over i's subtree: every node whose ancestor chain passes through i.
                 let mut sum = 0;
                 for (j, d) in direct.iter().enumerate() {
@@ -1437,7 +1451,7 @@ mod tests {
                         at = parent_of[k];
                     }
                 }
-                proptest::prop_assert_eq!(registry.usage(handles[i], 0).unwrap().tokens, sum);
+                proptest::prop_assert_eq!(registry.usage(*handle, 0).unwrap().tokens, sum);
             }
         }
     }

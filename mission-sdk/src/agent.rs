@@ -9,6 +9,10 @@ use mission_core::{
     Status, Symbol, Text, ThreadContext, ThreadId, Timestamp,
 };
 
+use mission_govern::threads::{
+    Budget, Charge, NewThread, Stop, ThreadCommand, ThreadHandle, ThreadState, Usage,
+};
+
 use crate::inflight::{OpenSpan, Ticket};
 use crate::{Error, MissionControl, Result};
 
@@ -43,7 +47,39 @@ impl<'c> Agent<'c> {
     /// A thread with a known id (to resume a conversation).
     pub fn thread_with_id(&self, id: ThreadId) -> Thread<'c> {
         let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id: id };
-        Thread::start(self.control, ctx, None)
+        Thread::start(self.control, ctx, None, None, None)
+    }
+
+    /// A new thread with a budget of its own (see [`Budget`]): at its warning share a
+    /// `mission.budget.warning` is recorded; at a limit [`Thread::should_stop`] turns true (and,
+    /// for a [`hard`](Budget::hard) budget, the `try_*` guards refuse new calls).
+    pub fn thread_with_budget(&self, budget: Budget) -> Thread<'c> {
+        let ctx = ThreadContext::new(self.control.tenant, self.name);
+        Thread::start(self.control, ctx, None, None, Some(budget))
+    }
+
+    /// A child thread of this agent started by a thread in another process, from the
+    /// `traceparent` and `baggage` that thread's [`child_handoff`](Thread::child_handoff) gave:
+    /// a thread of its own (its own id) linked to its parent in the store, spending at most what
+    /// the parent's budget had left (when the baggage carries one).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a `traceparent` that is not valid version-00, or a budget in
+    /// `baggage` that is not understood or out of range.
+    pub fn child_thread_from(
+        &self,
+        traceparent: &str,
+        baggage: Option<&str>,
+    ) -> Result<Thread<'c>> {
+        let (parent_id, parent_span) = parse_traceparent(traceparent)?;
+        let budget = match baggage {
+            Some(b) => Budget::from_baggage(b)?,
+            None => None,
+        };
+        let ctx = ThreadContext::new(self.control.tenant, self.name);
+        let link =
+            ParentLink { handle: None, thread_id: parent_id, span_id: parent_span, depth: 1 };
+        Ok(Thread::start(self.control, ctx, None, Some(link), budget))
     }
 
     /// Scores a thread of this agent by its id, from anywhere — another process, after the
@@ -81,8 +117,18 @@ impl<'c> Agent<'c> {
     pub fn continue_thread(&self, traceparent: &str) -> Result<Thread<'c>> {
         let (thread_id, parent) = parse_traceparent(traceparent)?;
         let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id };
-        Ok(Thread::start(self.control, ctx, Some(parent)))
+        Ok(Thread::start(self.control, ctx, Some(parent), None, None))
     }
+}
+
+/// Where a child thread comes from.
+#[derive(Clone, Copy, Debug)]
+struct ParentLink {
+    /// The parent in this process's registry (its budget and state reach the child).
+    handle: Option<ThreadHandle>,
+    thread_id: ThreadId,
+    span_id: SpanId,
+    depth: u8,
 }
 
 /// Records a score event named `name` on `span_id` (none: the whole thread) of `ctx`.
@@ -117,10 +163,17 @@ pub fn parse_traceparent(header: &str) -> Result<(ThreadId, SpanId)> {
 /// One run of an agent: a trace whose root span (`invoke_agent`, exported over OTLP as
 /// `invoke_agent {agent}`) covers the whole run and is
 /// recorded when the thread is dropped or [`end`](Thread::end)ed.
+///
+/// A thread can start child threads (subagents, [`child_thread`](Thread::child_thread)), carry a
+/// [`Budget`], and be paused or cancelled — by its own code, an operator or a directive; its code
+/// asks [`should_stop`](Thread::should_stop) between steps.
 pub struct Thread<'c> {
     control: &'c MissionControl,
     ctx: ThreadContext,
     root: Span<'c>,
+    handle: Option<ThreadHandle>,
+    depth: u8,
+    child: bool,
 }
 
 impl std::fmt::Debug for Thread<'_> {
@@ -134,11 +187,164 @@ impl<'c> Thread<'c> {
         control: &'c MissionControl,
         ctx: ThreadContext,
         remote_parent: Option<SpanId>,
+        link: Option<ParentLink>,
+        budget: Option<Budget>,
     ) -> Self {
         static INVOKE_AGENT: LazySymbol = LazySymbol::new("invoke_agent");
-        let root =
-            Span::start(control, ctx, SpanKind::AgentStep, INVOKE_AGENT.get(), remote_parent);
-        Self { control, ctx, root }
+        let mut root =
+            Span::start(control, ctx, SpanKind::AgentStep, INVOKE_AGENT.get(), remote_parent, None);
+        let mut new =
+            NewThread::new(ctx.tenant, ctx.agent, ctx.thread_id, root.inner.start_time().0)
+                .with_root_span(root.span_id());
+        new.parent = link.and_then(|l| l.handle);
+        new.budget = budget;
+        let handle = control.threads.register(new);
+        root.thread = handle;
+        let depth = link.map_or(0, |l| l.depth);
+        if let Some(link) = link {
+            use mission_core::thread::{TARGET, attr, event};
+            let parent_id = link.thread_id.to_string();
+            let parent_span = link.span_id.to_string();
+            root.set_attribute(attr::PARENT_ID, parent_id.as_str())
+                .set_attribute(attr::PARENT_SPAN_ID, parent_span.as_str())
+                .set_attribute(attr::DEPTH, i64::from(depth));
+            // Recorded now, so the tree shows while the child runs.
+            let mut start = ctx.event(
+                Symbol::intern(event::START),
+                root.span_id(),
+                EventBody::Log(LogRecord {
+                    level: Level::Info,
+                    target: Symbol::intern(TARGET),
+                    message: Text::from(format!("child thread of {parent_id} started")),
+                }),
+            );
+            start.attributes.set(Symbol::intern(attr::PARENT_ID), parent_id.as_str());
+            start.attributes.set(Symbol::intern(attr::PARENT_SPAN_ID), parent_span.as_str());
+            start.attributes.set(Symbol::intern(attr::DEPTH), i64::from(depth));
+            control.recorder().record(start);
+        }
+        Self { control, ctx, root, handle, depth, child: link.is_some() }
+    }
+
+    /// Starts a child thread (a subagent) run by `agent`: a thread of its own, linked to this
+    /// one in the store (`mission.thread.parent_id`) and shown under it as a tree. Its spending
+    /// counts against this thread's budget (and every ancestor's); pausing or cancelling this
+    /// thread reaches it.
+    pub fn child_thread(&self, agent: &Agent<'c>) -> Thread<'c> {
+        self.child_thread_inner(agent, None)
+    }
+
+    /// Like [`child_thread`](Self::child_thread), with a budget of the child's own — it can
+    /// only narrow what it may spend, since its ancestors' budgets still apply.
+    pub fn child_thread_with_budget(&self, agent: &Agent<'c>, budget: Budget) -> Thread<'c> {
+        self.child_thread_inner(agent, Some(budget))
+    }
+
+    fn child_thread_inner(&self, agent: &Agent<'c>, budget: Option<Budget>) -> Thread<'c> {
+        let ctx = ThreadContext::new(self.ctx.tenant, agent.name);
+        let link = ParentLink {
+            handle: self.handle,
+            thread_id: self.ctx.thread_id,
+            span_id: self.root.span_id(),
+            depth: self.depth.saturating_add(1).min(mission_core::thread::MAX_THREAD_DEPTH),
+        };
+        Thread::start(self.control, ctx, None, Some(link), budget)
+    }
+
+    /// What a child thread in another process needs: the `traceparent` naming this thread's
+    /// root span, and a W3C `baggage` member carrying what is left of the budgets this thread
+    /// is under (`None` when it has none). Start the child there with
+    /// [`Agent::child_thread_from`].
+    pub fn child_handoff(&self) -> (String, Option<String>) {
+        let now = Timestamp::now().0;
+        let budget = self.handle.and_then(|h| self.control.threads.remaining(h, now));
+        (self.traceparent(), budget.map(|b| b.to_baggage()))
+    }
+
+    /// Whether the thread should stop now: it or an ancestor was cancelled or is paused, or a
+    /// budget it is under is used up (wall time judged now). Ask it between steps.
+    pub fn should_stop(&self) -> bool {
+        self.stop_reason().is_some()
+    }
+
+    /// Why the thread should stop, if it should (see [`should_stop`](Self::should_stop)).
+    pub fn stop_reason(&self) -> Option<Stop> {
+        let h = self.handle?;
+        self.control.threads.poll(h, Timestamp::now().0)
+    }
+
+    /// Cancels the thread (and so its children) from its own code; recorded and audited.
+    pub fn cancel(&self, reason: &str) {
+        self.command(ThreadCommand::Cancel, reason);
+    }
+
+    /// Pauses the thread: [`should_stop`](Self::should_stop) is true until it is resumed.
+    pub fn pause(&self, reason: &str) {
+        self.command(ThreadCommand::Pause, reason);
+    }
+
+    /// Resumes a paused thread (a cancelled one stays cancelled).
+    pub fn resume(&self) {
+        self.command(ThreadCommand::Resume, "");
+    }
+
+    fn command(&self, command: ThreadCommand, reason: &str) {
+        if let Some(h) = self.handle {
+            // A refusal (resuming a cancelled thread) changes nothing, which is what it says.
+            let _ = self.control.threads.control_handle(h, command, "code", reason);
+        }
+    }
+
+    /// The thread's state (`Running` for a thread the table had no room for).
+    pub fn state(&self) -> ThreadState {
+        self.handle.and_then(|h| self.control.threads.state(h)).unwrap_or(ThreadState::Running)
+    }
+
+    /// What the thread and its children have used so far.
+    pub fn budget_used(&self) -> Usage {
+        let now = Timestamp::now().0;
+        self.handle.and_then(|h| self.control.threads.usage(h, now)).unwrap_or_default()
+    }
+
+    /// Starts an LLM call unless the thread must not make one: it was cancelled or is paused
+    /// ([`Error::ThreadStopped`]) or a hard budget is used up ([`Error::BudgetExceeded`]).
+    ///
+    /// # Errors
+    /// As above; the refused call is not recorded.
+    pub fn try_llm_call(&self, model: &str, provider: &str) -> Result<Span<'c>> {
+        self.guard()?;
+        Ok(self.llm_call(model, provider))
+    }
+
+    /// Starts a tool call unless the thread must not make one (see
+    /// [`try_llm_call`](Self::try_llm_call)).
+    ///
+    /// # Errors
+    /// As [`try_llm_call`](Self::try_llm_call).
+    pub fn try_tool_call(&self, tool: &str) -> Result<Span<'c>> {
+        self.guard()?;
+        Ok(self.tool_call(tool))
+    }
+
+    fn guard(&self) -> Result<()> {
+        match self.stop_reason() {
+            None | Some(Stop::Budget { hard: false, .. }) => Ok(()),
+            Some(Stop::Budget { owner, resource, used, limit, .. }) => Err(Error::BudgetExceeded {
+                thread_id: self.ctx.thread_id.to_string(),
+                owner_id: owner.to_string(),
+                resource: resource.as_str(),
+                used,
+                limit,
+            }),
+            Some(Stop::Cancelled { thread_id, by, reason }) => Err(Error::ThreadStopped {
+                thread_id: self.ctx.thread_id.to_string(),
+                reason: format!("thread {thread_id} was cancelled by {by}: {reason}"),
+            }),
+            Some(Stop::Paused { thread_id }) => Err(Error::ThreadStopped {
+                thread_id: self.ctx.thread_id.to_string(),
+                reason: format!("thread {thread_id} is paused"),
+            }),
+        }
     }
 
     /// The thread id (a W3C trace id).
@@ -232,12 +438,37 @@ impl<'c> Thread<'c> {
 
     /// Ends the thread now (its root span records).
     pub fn end(self) {
-        self.root.end();
+        drop(self);
     }
 
     /// The control this thread records into.
     pub fn control(&self) -> &'c MissionControl {
         self.control
+    }
+}
+
+impl Drop for Thread<'_> {
+    fn drop(&mut self) {
+        let Some(h) = self.handle.take() else { return };
+        let Some(done) = self.control.threads.deregister(h, Timestamp::now().0) else { return };
+        use mission_core::thread::attr;
+        if done.state != ThreadState::Running {
+            self.root.set_attribute(attr::STATE, done.state.as_str());
+            if let Some((by, reason)) = &done.change {
+                self.root.set_attribute(attr::STATE_BY, by.as_str());
+                self.root.set_attribute(attr::STATE_REASON, reason.as_str());
+            }
+        }
+        if done.budget.is_some() || self.child {
+            self.root
+                .set_attribute(attr::USED_TURNS, i64::try_from(done.used.turns).unwrap_or(i64::MAX))
+                .set_attribute(
+                    attr::USED_TOKENS,
+                    i64::try_from(done.used.tokens).unwrap_or(i64::MAX),
+                )
+                .set_attribute(attr::USED_COST_USD, done.used.cost_usd);
+        }
+        // `root` records itself when dropped right after this.
     }
 }
 
@@ -252,6 +483,8 @@ pub struct Span<'c> {
     inner: ActiveSpan<'c>,
     ticket: Option<Ticket>,
     kind: SpanKind,
+    /// The thread's place in the registry: an LLM call charges its budget when it ends.
+    thread: Option<ThreadHandle>,
 }
 
 impl<'c> Span<'c> {
@@ -261,6 +494,7 @@ impl<'c> Span<'c> {
         kind: SpanKind,
         name: Symbol,
         parent: Option<SpanId>,
+        thread: Option<ThreadHandle>,
     ) -> Self {
         let inner = control.recorder().start_span(&ctx, kind, name, parent);
         let ticket = control.in_flight.register(OpenSpan {
@@ -272,7 +506,7 @@ impl<'c> Span<'c> {
             kind,
             start: inner.start_time(),
         });
-        Self { control, ctx, inner, ticket, kind }
+        Self { control, ctx, inner, ticket, kind, thread }
     }
 
     /// The usage of an LLM call; `None` for the other kinds.
@@ -281,7 +515,7 @@ impl<'c> Span<'c> {
     }
 
     fn child(&self, kind: SpanKind, name: Symbol) -> Span<'c> {
-        Span::start(self.control, self.ctx, kind, name, Some(self.inner.span_id()))
+        Span::start(self.control, self.ctx, kind, name, Some(self.inner.span_id()), self.thread)
     }
 
     /// This span's id.
@@ -480,6 +714,19 @@ impl<'c> Span<'c> {
         drop(self);
     }
 
+    /// An LLM call spends its thread's budget (and every ancestor's).
+    fn charge(&mut self) {
+        let Some(h) = self.thread else { return };
+        let Some(usage) = self.llm_call_usage() else { return };
+        let charge = Charge {
+            turns: 1,
+            tokens: u64::from(usage.input_tokens) + u64::from(usage.output_tokens),
+            cost_usd: usage.cost_usd,
+            context_tokens: u64::from(usage.input_tokens),
+        };
+        self.control.threads.charge(h, charge, Timestamp::now().0);
+    }
+
     fn price(&mut self) {
         let prices = &self.control.prices;
         if let Some(usage) = self.inner.llm_usage_mut()
@@ -498,6 +745,7 @@ impl Drop for Span<'_> {
             self.control.in_flight.deregister(ticket);
         }
         self.price();
+        self.charge();
         // `inner` records itself when dropped right after this.
     }
 }

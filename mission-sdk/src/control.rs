@@ -320,6 +320,13 @@ impl MissionControlBuilder {
         let hub = LiveHub::new();
         let mut sinks: Vec<Box<dyn Sink>> =
             vec![Box::new(stats), Box::new(hub.sink()), Box::new(directives.sink())];
+        let control_audit_failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        if let Some(audit) = &audit {
+            sinks.push(Box::new(crate::sinks::control::ControlSink::new(
+                audit.clone(),
+                control_audit_failed.clone(),
+            )));
+        }
         let mut keeping: Vec<Box<dyn Sink>> = Vec::new();
         install::store(&config, &packs, audit.as_ref(), &mut keeping)?;
         #[cfg(feature = "otlp")]
@@ -330,6 +337,8 @@ impl MissionControlBuilder {
         sinks.extend(user_sinks);
         let (pipeline, redaction_stats) = install::pipeline(&config, redaction, sinks)?;
         let enforcer = install::enforcer(policy, &pipeline, audit.as_ref(), &packs)?;
+        let threads = Arc::new(mission_govern::threads::ThreadRegistry::new());
+        threads.attach(pipeline.recorder().downgrade());
         let in_flight = Arc::new(InFlight::new());
         let (watchdog, watchdog_thread) = Watchdog::start(
             in_flight.clone(),
@@ -388,6 +397,8 @@ impl MissionControlBuilder {
             hub,
             config,
             in_flight,
+            threads,
+            control_audit_failed,
             watchdog,
             watchdog_thread: Some(watchdog_thread),
             sampling_stats,
@@ -446,6 +457,10 @@ pub struct MissionControl {
     hub: LiveHub,
     config: ResolvedConfig,
     pub(crate) in_flight: Arc<InFlight>,
+    /// Live threads: trees, states, budgets (issue 22's control plane).
+    pub(crate) threads: Arc<mission_govern::threads::ThreadRegistry>,
+    /// Control events the audit trail refused.
+    control_audit_failed: Arc<std::sync::atomic::AtomicU64>,
     watchdog: Arc<Watchdog>,
     watchdog_thread: Option<std::thread::JoinHandle<()>>,
     sampling_stats: Option<crate::SamplingStatsReader>,
@@ -611,6 +626,39 @@ impl MissionControl {
             .iter()
             .map(|o| describe(o, now))
             .collect()
+    }
+
+    /// The live threads of this instance: their tree, states and budgets. Share it with
+    /// whoever controls threads from outside the agent's code (a directive's action, a server):
+    /// [`ThreadRegistry::control`](mission_govern::threads::ThreadRegistry::control) pauses,
+    /// resumes or cancels a thread by tenant and id.
+    pub fn threads(&self) -> &Arc<mission_govern::threads::ThreadRegistry> {
+        &self.threads
+    }
+
+    /// Pauses, resumes or cancels the live thread `thread_id` of this instance's tenant, as
+    /// `by` (`operator:<name>`, `directive:<name>`) for `reason`; recorded in the thread and
+    /// appended to the audit trail.
+    ///
+    /// # Errors
+    /// [`ControlError`](mission_govern::threads::ControlError) for a thread that is not
+    /// running here, or a command its state refuses (resuming a cancelled thread).
+    pub fn control_thread(
+        &self,
+        thread_id: ThreadId,
+        command: mission_govern::threads::ThreadCommand,
+        by: &str,
+        reason: &str,
+    ) -> std::result::Result<
+        mission_govern::threads::ThreadState,
+        mission_govern::threads::ControlError,
+    > {
+        self.threads.control(self.tenant.as_str(), thread_id, command, by, reason)
+    }
+
+    /// Control events (budgets exceeded, state changes) the audit trail refused to append.
+    pub fn control_audit_failures(&self) -> u64 {
+        self.control_audit_failed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many spans are open, overdue (as of the watchdog's last look) and untracked.

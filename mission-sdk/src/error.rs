@@ -75,6 +75,31 @@ pub enum Error {
     /// Governance failed otherwise (e.g. data erased but its audit record not written).
     #[error(transparent)]
     Govern(mission_govern::Error),
+    /// A hard budget is used up: the guard refused a new call (see
+    /// [`Thread::try_llm_call`](crate::Thread::try_llm_call)).
+    #[error(
+        "thread {thread_id} is over budget: {resource} used {used} of {limit} (the budget of thread {owner_id})"
+    )]
+    BudgetExceeded {
+        /// The thread that asked.
+        thread_id: String,
+        /// The thread whose budget it is (itself or an ancestor).
+        owner_id: String,
+        /// Which limit: `turns`, `tokens`, `cost_usd`, `wall_time_s`, `context_tokens`.
+        resource: &'static str,
+        /// What was used.
+        used: f64,
+        /// The limit.
+        limit: f64,
+    },
+    /// The thread (or an ancestor) was cancelled or is paused: the guard refused a new call.
+    #[error("thread {thread_id} must stop: {reason}")]
+    ThreadStopped {
+        /// The thread that asked.
+        thread_id: String,
+        /// Who stopped it and why.
+        reason: String,
+    },
     /// A thread of this instance could not be started.
     #[error("cannot start the {what} thread: {source}")]
     Spawn {

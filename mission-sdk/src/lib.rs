@@ -109,7 +109,8 @@ pub use mission_core::anomaly;
 pub use mission_govern::{audit, compliance};
 mod config;
 mod control;
-pub use mission_govern::{directives, erasure};
+pub use mission_govern::threads::{Budget, ControlError, Stop, ThreadCommand, ThreadState, Usage};
+pub use mission_govern::{directives, erasure, threads};
 #[cfg(feature = "dashboard")]
 pub use mission_serve::dashboard;
 mod error;

@@ -4,6 +4,7 @@
 //! | sink | what it does |
 //! |---|---|
 //! | [`sampling::SamplingSink`] | keeps whole threads (errors and slow ones always) in front of the store and OTLP export |
+//! | `control::ControlSink` | appends budgets exceeded and thread state changes to the audit trail, off the agent's threads |
 //! | `anomaly::ModelSink` | anomaly detection per stream with its likely cause, memory sampling and leak prediction (feature `models`) |
 //!
 //! The other sinks live with their role: statistics and the live hub in `mission-core`, the
@@ -12,4 +13,5 @@
 
 #[cfg(feature = "models")]
 pub mod anomaly;
+pub(crate) mod control;
 pub mod sampling;
