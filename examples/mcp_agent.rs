@@ -10,7 +10,9 @@
 //! it closes: `record <thread-id>` records a step in that thread, flushed (and answers `ok`);
 //! `permit ACTOR ACTION RESOURCE` asks the policy and answers the decision as JSON; `fail
 //! TENANT TOOL N` records N failed calls of TOOL by the agent `flaky-bot` of TENANT, flushed so
-//! the directives have seen them (and answers `ok`).
+//! the directives have seen them (and answers `ok`); `live` starts a thread and a child thread
+//! that keep running (answers their ids as JSON); `stopped ID` answers whether that running
+//! thread should stop, and its state, as JSON.
 //! Options: `--threads N` (default 200), `--token T` (admin of every tenant), `--tenant-token
 //! T:TENANT` (viewer of one tenant), `--role-token T:ROLE[:TENANT]` (`viewer`, `operator` or
 //! `admin`), `--port P` (default 0, a free port). It runs the `tool-circuit-breaker` preset.
@@ -100,9 +102,36 @@ fn main() {
     );
 
     let live = control.agent("live-bot");
+    // Threads kept running for `live` / `stopped` (a parent and its child each time).
+    let mut running: Vec<mission_sdk::Thread<'_>> = Vec::new();
     for command in std::io::stdin().lock().lines() {
         let Ok(command) = command else { break };
+        if command == "live" {
+            if running.len() >= 64 {
+                println!("error: at most 64 running threads");
+                continue;
+            }
+            let parent = live.thread();
+            let child = parent.child_thread(&control.agent("live-helper"));
+            println!(
+                "{}",
+                serde_json::json!({"parent": parent.id().to_string(), "child": child.id().to_string()})
+            );
+            running.push(parent);
+            running.push(child);
+            continue;
+        }
         match command.split_once(' ') {
+            Some(("stopped", id)) => {
+                // `stopped ID`: whether the running thread ID should stop, and why, as JSON.
+                match running.iter().find(|t| t.id().to_string() == id.trim()) {
+                    Some(t) => println!(
+                        "{}",
+                        serde_json::json!({"should_stop": t.should_stop(), "state": t.state().as_str()})
+                    ),
+                    None => println!("error: no running thread {id}"),
+                }
+            }
             Some(("record", id)) => match id.trim().parse::<ThreadId>() {
                 Ok(id) => {
                     let thread = live.thread_with_id(id);
@@ -159,6 +188,7 @@ fn main() {
             _ => println!("error: unknown command {command:?}"),
         }
     }
+    drop(running);
     server.shutdown();
     control.shutdown();
 }

@@ -501,8 +501,58 @@ fn print_node(
     Ok(())
 }
 
+/// Most levels of child threads `thread` prints.
+const TREE_DEPTH: usize = 4;
+
+/// A thread's parent, last state change and child threads (their children indented, down to
+/// [`TREE_DEPTH`] levels).
+fn print_tree(
+    store: &Store,
+    out: &mut dyn Write,
+    links: &mission_store::ThreadLinks,
+) -> Result<(), Error> {
+    if let Some(parent) = &links.parent_thread_id {
+        writeln!(out, "  child of thread {parent}")?;
+    }
+    if let Some(state) = &links.state {
+        writeln!(out, "  state: {state} (by {})", links.state_by.as_deref().unwrap_or("?"))?;
+    }
+    if links.children.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "  child threads:")?;
+    fn children(
+        store: &Store,
+        out: &mut dyn Write,
+        links: &mission_store::ThreadLinks,
+        level: usize,
+    ) -> Result<(), Error> {
+        for child in &links.children {
+            let theirs = store.thread_links(child)?;
+            let state = theirs.state.as_deref().map(|s| format!(" [{s}]")).unwrap_or_default();
+            writeln!(out, "{}└ {child}{state}", "  ".repeat(level + 1))?;
+            if level < TREE_DEPTH {
+                children(store, out, &theirs, level + 1)?;
+            } else if !theirs.children.is_empty() {
+                writeln!(
+                    out,
+                    "{}… {} more level(s)",
+                    "  ".repeat(level + 2),
+                    theirs.children.len()
+                )?;
+            }
+        }
+        if links.children_truncated {
+            writeln!(out, "{}… more children than listed", "  ".repeat(level + 1))?;
+        }
+        Ok(())
+    }
+    children(store, out, links, 1)
+}
+
 /// `mission-ctl thread`: one thread's span tree with timings, tokens, cost, errors, logs and
-/// permission decisions. Returns whether the thread has events.
+/// permission decisions, its parent and child threads
+/// (subagents) as a tree and its last state change. Returns whether the thread has events.
 ///
 /// # Errors
 /// A malformed id, unreadable files, or a failed write.
@@ -510,13 +560,19 @@ pub fn run_thread(store: &Store, id: &str, json: bool, out: &mut dyn Write) -> R
     let id = parse_thread_id(id).map_err(|reason| invalid("thread id", reason))?;
     let id = id.as_str();
     let view = store.thread(id)?;
+    let links = store.thread_links(id)?;
     if json {
-        writeln!(out, "{}", serde_json::to_string(&view)?)?;
+        let mut value = serde_json::to_value(&view)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("tree".into(), serde_json::to_value(&links)?);
+        }
+        writeln!(out, "{value}")?;
     } else if view.event_count == 0 {
         writeln!(out, "no events for thread {id}")?;
     } else {
         let start = view.roots.iter().map(|r| r.start_ns).min().unwrap_or(0);
         writeln!(out, "thread {id}: {} events", view.event_count)?;
+        print_tree(store, out, &links)?;
         for root in &view.roots {
             print_node(out, root, 1, start)?;
         }

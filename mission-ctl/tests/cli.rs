@@ -1060,3 +1060,41 @@ fn sql_answers_like_the_store_and_refuses_writes() {
     let out = ctl(&["sql", "SELECT 1", "--store", "/no/such/store"]);
     assert_eq!(out.status.code(), Some(3));
 }
+
+/// `thread` shows a thread's place in its tree: a parent lists its child threads (and theirs,
+/// indented) with their state; a child names its parent; `--json` carries the same as `tree`.
+#[test]
+fn thread_prints_the_tree() {
+    let root = std::env::temp_dir().join(format!("mission-ctl-tree-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let control = mission_sdk::MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .build()
+        .expect("build");
+    let (planner, researcher) = (control.agent("planner"), control.agent("researcher"));
+    let parent = planner.thread();
+    let child = parent.child_thread(&researcher);
+    let grandchild = child.child_thread(&researcher);
+    grandchild.cancel("looping");
+    let ids = [parent.id(), child.id(), grandchild.id()].map(|id| id.to_string());
+    drop((grandchild, child, parent));
+    drop(control);
+    let store = root.to_str().expect("utf-8");
+    let out = ctl(&["thread", store, &ids[0]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let child_line = text.lines().position(|l| l.contains(&ids[1])).expect("the child is listed");
+    let grand_line = text.lines().position(|l| l.contains(&ids[2])).expect("the grandchild too");
+    assert!(grand_line > child_line, "{text}");
+    let indent = |n: usize| text.lines().nth(n).map(|l| l.len() - l.trim_start().len());
+    assert!(
+        indent(grand_line) > indent(child_line),
+        "the grandchild is indented under the child:\n{text}"
+    );
+    assert!(text.lines().nth(grand_line).unwrap().contains("[cancelled]"), "{text}");
+    let child = json(&ctl(&["thread", store, &ids[1], "--json"]));
+    assert_eq!(child["tree"]["parent_thread_id"], ids[0]);
+    assert_eq!(child["tree"]["children"], serde_json::json!([ids[2]]));
+    let _ = std::fs::remove_dir_all(&root);
+}

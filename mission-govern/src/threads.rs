@@ -612,6 +612,9 @@ pub enum ControlError {
     /// tenant's).
     #[error("no running thread {0} here (it ended, or belongs to another tenant)")]
     NotFound(String),
+    /// A principal of every tenant named an id that runs in several tenants.
+    #[error("thread {0} runs in several tenants: name the tenant")]
+    Ambiguous(String),
     /// The command does not apply to the thread's state (resuming a cancelled thread).
     #[error("thread {thread_id} is {state}: cannot {command}")]
     Refused {
@@ -1086,6 +1089,41 @@ impl ThreadRegistry {
         Err(ControlError::NotFound(thread_id.to_string()))
     }
 
+    /// Applies `command` for a principal whose tenant scope is `scope` (`None`: every tenant)
+    /// and who may name the thread's `tenant`: a scoped principal acts in its own tenant only
+    /// (naming another finds nothing); one of every tenant acts in the tenant it names, or in
+    /// the only tenant running that id. Returns the tenant and the new state.
+    ///
+    /// # Errors
+    /// As [`control`](Self::control); [`ControlError::Ambiguous`] when a principal of every
+    /// tenant names an id several tenants run without naming the tenant.
+    pub fn control_scoped(
+        &self,
+        scope: Option<&str>,
+        tenant: Option<&str>,
+        thread_id: ThreadId,
+        command: ThreadCommand,
+        by: &str,
+        reason: &str,
+    ) -> Result<(String, ThreadState), ControlError> {
+        let tenant = match (scope, tenant) {
+            (Some(mine), Some(named)) if mine != named => {
+                return Err(ControlError::NotFound(thread_id.to_string()));
+            }
+            (Some(mine), _) | (None, Some(mine)) => mine.to_owned(),
+            (None, None) => {
+                let mut found = self.list_by_id(thread_id);
+                match found.len() {
+                    0 => return Err(ControlError::NotFound(thread_id.to_string())),
+                    1 => found.remove(0),
+                    _ => return Err(ControlError::Ambiguous(thread_id.to_string())),
+                }
+            }
+        };
+        let state = self.control(&tenant, thread_id, command, by, reason)?;
+        Ok((tenant, state))
+    }
+
     /// The live thread `thread_id`, of `tenant` (`None`: any tenant, for an admin).
     pub fn snapshot(
         &self,
@@ -1126,6 +1164,18 @@ impl ThreadRegistry {
                     return out;
                 }
                 out.push(s.snapshot(now_ns));
+            }
+        }
+        out
+    }
+
+    /// The tenants that have a live thread `thread_id` (for a principal of every tenant naming
+    /// an id, to know whether it is ambiguous).
+    pub fn list_by_id(&self, thread_id: ThreadId) -> Vec<String> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            for s in lock(shard).slots.iter().filter(|s| s.live && s.thread_id == thread_id) {
+                out.push(s.tenant.as_str().to_owned());
             }
         }
         out

@@ -893,6 +893,7 @@ impl MissionControl {
             directives: Some(self.directives.clone()),
             audit: self.audit.clone(),
             policy: Some(self.enforcer.clone()),
+            threads: Some(self.threads.clone()),
         }
     }
 

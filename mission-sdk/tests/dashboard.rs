@@ -553,3 +553,106 @@ fn answers_over_a_store_list_the_files_they_skipped() {
     assert_eq!(answer["unreadable"].as_array().map(Vec::len), Some(0), "{answer}");
     server.shutdown();
 }
+
+/// `POST path` with `body` and the given extra headers; the reply.
+fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+    Reply { status, headers: head.to_owned(), body: body.to_owned() }
+}
+
+/// An operator pauses and cancels a running child thread from the page's write route; a
+/// viewer, a foreign Origin, a form content type and a token in the query string are refused;
+/// the thread view shows the tree and the live state; a dashboard over the store answers 409.
+#[test]
+fn an_operator_controls_a_running_thread_and_nobody_else_can() {
+    const OPERATOR: &str = "acme-operator-0123456789";
+    let dir = TempDir::new("control");
+    let root = dir.0.join("store");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_tenant("acme")
+        .build()
+        .expect("build");
+    let config = DashboardConfig::loopback(0)
+        .with_token(ADMIN)
+        .with_role_token(ACME, mission_sdk::Role::Viewer, Some("acme"))
+        .with_role_token(OPERATOR, mission_sdk::Role::Operator, Some("acme"));
+    let server = control.serve_dashboard(config.clone()).expect("dashboard");
+    let addr = server.local_addr();
+    let agent = control.agent("planner");
+    let parent = agent.thread();
+    let child = parent.child_thread(&control.agent("researcher"));
+    control.flush().expect("flush");
+    let path = format!("/api/threads/{}/control", child.id());
+    let json = ("Content-Type", "application/json");
+    let bearer = |t: &str| format!("Bearer {t}");
+    let (viewer, operator) = (bearer(ACME), bearer(OPERATOR));
+    let pause = r#"{"command": "pause", "reason": "look at it"}"#;
+
+    let refused = [
+        post(addr, &path, &[("Authorization", &viewer), json], pause),
+        post(addr, &path, &[("Authorization", &operator), ("Content-Type", "text/plain")], pause),
+        post(
+            addr,
+            &path,
+            &[("Authorization", &operator), json, ("Origin", "https://evil.example")],
+            pause,
+        ),
+        post(addr, &format!("{path}?access_token={OPERATOR}"), &[json], pause),
+        post(addr, &path, &[json], pause),
+    ];
+    let statuses: Vec<u16> = refused.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [403, 415, 403, 400, 401], "{:?}", refused.map(|r| r.body));
+    assert!(!child.should_stop(), "nothing refused reached the thread");
+
+    let origin = format!("http://{addr}");
+    let ok = post(addr, &path, &[("Authorization", &operator), json, ("Origin", &origin)], pause);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["state"], "paused");
+    assert!(child.should_stop());
+    let bad = post(addr, &path, &[("Authorization", &operator), json], r#"{"command": "explode"}"#);
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("explode"), "{}", bad.body);
+    let other = post(
+        addr,
+        &path,
+        &[("Authorization", &operator), json],
+        r#"{"command": "cancel", "tenant": "globex"}"#,
+    );
+    assert_eq!(other.status, 404, "naming another tenant finds nothing: {}", other.body);
+
+    // The child's view (its start is recorded; the parent has recorded nothing yet): its
+    // parent, and how it runs now.
+    let view = get(addr, &format!("/api/threads/{}", child.id()), ADMIN);
+    assert_eq!(view["live"]["state"], "paused");
+    assert_eq!(view["live"]["state_reason"], "look at it");
+    assert_eq!(view["tree"]["parent_thread_id"], parent.id().to_string());
+    let cancel = r#"{"command": "cancel", "reason": "done"}"#;
+    let ok = post(addr, &path, &[("Authorization", &operator), json], cancel);
+    assert_eq!(ok.json()["state"], "cancelled");
+    let again =
+        post(addr, &path, &[("Authorization", &operator), json], r#"{"command": "resume"}"#);
+    assert_eq!(again.status, 409, "a cancelled thread cannot resume: {}", again.body);
+    let view = get(addr, &format!("/api/threads/{}", child.id()), ADMIN);
+    assert_eq!(view["live"]["state"], "cancelled");
+    assert_eq!(view["tree"]["parent_thread_id"], parent.id().to_string());
+
+    let store_server = serve_store(&root, config).expect("store dashboard");
+    let on_disk =
+        post(store_server.local_addr(), &path, &[("Authorization", &operator), json], pause);
+    assert_eq!(on_disk.status, 409, "{}", on_disk.body);
+    drop((child, parent));
+}

@@ -448,6 +448,11 @@ impl World {
         for (t, o) in ops {
             world.record(*t, o);
         }
+        // Live threads in both tenants: the first shared id runs in both, with a child of
+        // each tenant's own under a budget, paused with a reason carrying the tenant's marker.
+        for t in 0..2 {
+            world.live_threads(t);
+        }
         // Each tenant's agent is denied a tool by its tenant's rule: the denial is audited
         // under its tenant, with the tenant's resource and reason.
         for t in 0..2 {
@@ -602,6 +607,31 @@ impl World {
         }
     }
 
+    /// Threads of tenant `t` running now: the first shared id (a root) and a child of it (an id
+    /// of its own) with a budget, paused by an operator whose reason carries the marker.
+    fn live_threads(&mut self, t: usize) {
+        use mission_sdk::threads::{Budget, Charge, NewThread, ThreadCommand};
+        let registry = self.control.threads();
+        let (tenant, agent) = (Symbol::intern(TENANTS[t]), Symbol::intern(AGENT));
+        let now = Timestamp::now().0;
+        let root = registry
+            .register(NewThread::new(tenant, agent, self.shared[0], now))
+            .expect("room for the root");
+        let child_id = ThreadId::generate();
+        let budget = Budget::new().with_tokens(1_000 + t as u64).expect("budget");
+        let child = registry
+            .register(
+                NewThread::new(tenant, agent, child_id, now).with_parent(root).with_budget(budget),
+            )
+            .expect("room for the child");
+        registry.charge(child, Charge { turns: 1, tokens: 850, ..Charge::default() }, now);
+        let reason = format!("{} paused for review", MARKERS[t]);
+        registry
+            .control(TENANTS[t], child_id, ThreadCommand::Pause, "operator:test", &reason)
+            .expect("pause");
+        self.own[t].push(child_id);
+    }
+
     /// A failed tool call and a log line of tenant `t` in `thread`, whose texts carry its marker.
     fn record_change(&self, t: usize, thread: ThreadId, what: &str) {
         record_change(&self.control, t, thread, what);
@@ -701,6 +731,8 @@ enum Kind {
     Notification,
     /// The audit trail.
     Audit,
+    /// A dashboard write route (`POST`, inside the agent).
+    Action,
 }
 
 /// One surface: its kind, its name as the server lists it, and how tenant `t`'s principal with
@@ -901,6 +933,40 @@ const SURFACES: &[Surface] = &[
     },
     Surface {
         kind: Kind::Tool,
+        name: "live_threads",
+        ask: |w, t, a| {
+            let mut out = vec![tool(a, "live_threads", json!({"limit": 500}))];
+            for id in probe_threads(w, t) {
+                out.push(tool(a, "live_threads", json!({"parent_thread_id": id})));
+            }
+            out
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "control_thread",
+        // The probes (the other tenant's first thread among them; its child's id is a secret
+        // `no_write_reaches_the_other_tenant` tries) are paused in the asker's tenant or refused;
+        // naming the other tenant is refused.
+        ask: |w, t, a| {
+            let mut out = Vec::new();
+            for id in probe_threads(w, t).into_iter() {
+                out.push(tool(
+                    a,
+                    "control_thread",
+                    json!({"thread_id": id, "command": "pause", "reason": "probe"}),
+                ));
+                out.push(tool(
+                    a,
+                    "control_thread",
+                    json!({"thread_id": id, "command": "pause", "tenant": TENANTS[1 - t]}),
+                ));
+            }
+            out
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
         name: "list_scores",
         ask: |w, t, a| {
             let mut out = vec![
@@ -1090,6 +1156,30 @@ const SURFACES: &[Surface] = &[
                 .into_iter()
                 .map(|id| get(w, a, &format!("/api/threads/{id}")))
                 .collect()
+        },
+    },
+    Surface {
+        kind: Kind::Action,
+        name: "/api/threads/{id}/control",
+        ask: |w, t, a| {
+            let auth = format!("Bearer {}", a.token);
+            let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+            let mut out = Vec::new();
+            let ids = probe_threads(w, t).into_iter();
+            for id in ids {
+                for body in [
+                    json!({"command": "pause", "reason": "probe"}),
+                    json!({"command": "pause", "tenant": TENANTS[1 - t]}),
+                ] {
+                    let path = format!("/api/threads/{id}/control");
+                    let reply =
+                        http(w.dashboard.local_addr(), "POST", &path, &headers, &body.to_string());
+                    let mut named = strings_of(&body);
+                    named.push(id.clone());
+                    out.push((format!("{} {}", reply.headers, reply.body), named));
+                }
+            }
+            out
         },
     },
     Surface {
@@ -1436,6 +1526,9 @@ fn every_surface_is_in_the_suite() {
         mission_sdk::dashboard::api_routes().into_iter().map(str::to_owned).collect();
     assert_eq!(routes, names(Kind::Route), "a dashboard route is missing from SURFACES");
     assert_eq!(routes, names(Kind::StoreRoute), "a route of the store's dashboard is missing");
+    let actions: BTreeSet<String> =
+        mission_sdk::dashboard::action_routes().into_iter().map(str::to_owned).collect();
+    assert_eq!(actions, names(Kind::Action), "a dashboard write route is missing from SURFACES");
     // Every way the server says it tells of changes.
     let caps = &admin.capabilities;
     let mut told = BTreeSet::new();
@@ -1791,7 +1884,30 @@ fn no_write_reaches_the_other_tenant() {
             json!({"incident": format!("tool-failing:operation={OPERATION}")}),
         );
         assert_eq!(c.delete(&world.sessions[1]), 404, "another tenant's session cannot be ended");
+        // Globex's running threads: the shared id, and its child by its own id.
+        let theirs = [world.shared[0], *world.own[1].last().expect("globex's live child")];
+        for id in theirs {
+            for args in [
+                json!({"thread_id": id.to_string(), "command": "cancel"}),
+                json!({"thread_id": id.to_string(), "command": "cancel", "tenant": TENANTS[1]}),
+            ] {
+                c.tool("control_thread", args);
+            }
+        }
     }
+    // Acme's operator cancelled its own thread of the shared id (it may); globex's are as
+    // they were: the root running, the child paused.
+    let registry = world.control.threads();
+    let now = Timestamp::now().0;
+    let state =
+        |id| registry.snapshot(Some(TENANTS[1]), id, now).expect("globex's thread runs").state;
+    assert_eq!(state(world.shared[0]), mission_sdk::ThreadState::Running);
+    assert_eq!(state(*world.own[1].last().unwrap()), mission_sdk::ThreadState::Paused);
+    assert_eq!(
+        registry.snapshot(Some(TENANTS[0]), world.shared[0], now).unwrap().state,
+        mission_sdk::ThreadState::Cancelled,
+        "the same id in the operator's own tenant was cancelled, so the calls did reach the registry"
+    );
     world.control.flush().expect("flush");
     assert_eq!(store(1), events_of_globex, "globex's events are all there");
     assert_eq!(snapshot(&mut admin), before, "directives and policy are unchanged");

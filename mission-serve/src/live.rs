@@ -27,6 +27,9 @@ pub struct Live {
     pub audit: Option<Arc<mission_govern::audit::AuditLog>>,
     /// The agent's policy enforcer (`get_policy`, `set_policy`).
     pub policy: Option<Arc<mission_govern::policy::PolicyEnforcer>>,
+    /// The agent's live threads (`live_threads`, `control_thread`, the live part of
+    /// `get_thread`).
+    pub threads: Option<Arc<mission_govern::threads::ThreadRegistry>>,
 }
 
 impl std::fmt::Debug for Live {

@@ -141,8 +141,8 @@ pub use read::query::{Query, QueryIter, QueryStats};
 pub use read::scores::{ScoreRow, ScoreSummary, summarize as summarize_scores};
 pub use read::store::{OpenReport, SkippedFile, Store, StoreCheck, StoreFile};
 pub use read::views::{
-    AnomalyRow, CostRow, GroupBy, OperationStat, SpanNode, ThreadSummary, ThreadView,
-    USER_ID_ATTRIBUTE,
+    AnomalyRow, CostRow, GroupBy, MAX_LISTED_CHILDREN, OperationStat, SpanNode, ThreadLinks,
+    ThreadSummary, ThreadView, USER_ID_ATTRIBUTE,
 };
 #[cfg(feature = "object-store")]
 pub use remote::{RemoteRoot, Scheme};

@@ -522,3 +522,51 @@ def test_an_agents_own_mcp_calls_are_traced_into_the_servers_spans(agent, tmp_pa
     assert served["tools/call list_threads"] == f"{mine[0][1]:016x}", (served, mine)
     assert served["tools/call get_thread"] == f"{mine[1][1]:016x}", (served, mine)
     control.shutdown()
+
+
+def test_an_operator_pauses_and_cancels_a_running_thread_and_a_viewer_cannot(agent):
+    """`live_threads` lists what runs now (a child under its parent); `control_thread` with an
+    operator token pauses and cancels it — the agent's own code sees it through should_stop —
+    while a viewer's attempt is an error result that changes nothing."""
+    proc, info = agent
+    proc.stdin.write("live\n")
+    proc.stdin.flush()
+    ids = json.loads(proc.stdout.readline())
+
+    def stopped(thread_id):
+        proc.stdin.write(f"stopped {thread_id}\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())
+
+    async def viewer(client):
+        listed = await client.call_tool("live_threads", {"parent_thread_id": ids["parent"]})
+        refused = await client.call_tool("control_thread", {"thread_id": ids["child"], "command": "cancel"})
+        return listed, refused
+
+    async def operator(client):
+        paused = await client.call_tool("control_thread", {"thread_id": ids["child"], "command": "pause", "reason": "a person looks"})
+        return paused
+
+    async def cancel(client):
+        cancelled = await client.call_tool("control_thread", {"thread_id": ids["parent"], "command": "cancel", "reason": "runaway"})
+        again = await client.call_tool("control_thread", {"thread_id": ids["parent"], "command": "resume"})
+        return cancelled, again
+
+    # The viewer is a tenant-1 token; the agent's live threads are the agent's tenant (tenant-0).
+    listed, refused = run(info["url"], ACME, viewer)
+    assert not listed.is_error and listed.structured_content["threads"] == [], "another tenant's threads stay hidden"
+    assert refused.is_error and "operator" in str(refused.content), refused.content
+    listed, _ = run(info["url"], ADMIN, viewer)
+    [row] = listed.structured_content["threads"]
+    assert row["thread_id"] == ids["child"] and row["parent_thread_id"] == ids["parent"] and row["state"] == "running"
+    assert stopped(ids["child"]) == {"should_stop": False, "state": "running"}
+
+    paused = run(info["url"], OPERATOR, operator)
+    assert not paused.is_error, paused.content
+    assert paused.structured_content["state"] == "paused"
+    assert stopped(ids["child"]) == {"should_stop": True, "state": "paused"}
+
+    cancelled, again = run(info["url"], OPERATOR, cancel)
+    assert cancelled.structured_content["state"] == "cancelled"
+    assert again.is_error and "cancelled" in str(again.content)
+    assert stopped(ids["child"])["should_stop"] is True, "a cancel reaches the children"

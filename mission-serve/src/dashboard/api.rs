@@ -410,8 +410,21 @@ pub(crate) fn thread(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result<
     let (logs, logs_total) = pick(&|r| r.kind == "log", &Row::log_json);
     let (permissions, _) = pick(&|r| r.kind == "permission", &Row::permission_json);
     let (scores, _) = pick(&|r| r.kind == "score", &Row::score_json);
+    // Its place in the tree (parent, children) and last state change, from the store; how it
+    // runs now, inside an agent.
+    let tree = shared
+        .root
+        .as_ref()
+        .and_then(|root| Store::open_scoped(root, scope).ok())
+        .and_then(|store| store.thread_links(id).ok());
+    let live = match (shared.live.as_ref().and_then(|l| l.threads.as_ref()), id.parse()) {
+        (Some(threads), Ok(thread_id)) => threads.snapshot(scope, thread_id, Timestamp::now().0),
+        _ => None,
+    };
     Ok(json!({
         "thread": sum.to_json(id),
+        "tree": tree,
+        "live": live,
         "spans": spans,
         "spans_total": spans_total,
         "logs": logs,

@@ -45,6 +45,7 @@
 //! ```
 //!
 
+mod action;
 mod api;
 mod chart;
 mod feed;
@@ -60,7 +61,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -437,6 +438,12 @@ const JSON_ROUTES: [(&str, Handler); 5] = [
 /// The event stream's route.
 const STREAM_ROUTE: &str = "/api/stream";
 
+/// Every write route (`POST`; an operator's actions from the page, inside an agent), in axum's
+/// path syntax. The tenant-isolation suite checks each of them.
+pub fn action_routes() -> Vec<&'static str> {
+    action::ACTION_ROUTES.to_vec()
+}
+
 /// Every route that serves data (each needs a token when tokens are configured, and answers
 /// within the token's tenant scope), in axum's path syntax: the JSON routes and the event
 /// stream. The tenant-isolation suite checks each of them.
@@ -453,6 +460,26 @@ fn router(shared: Arc<Shared>, tokens: Vec<DashboardToken>) -> axum::Router {
         router = router.route(
             path,
             get(move |State(s): S, Extension(a): A, uri: Uri| answer(s, a, uri, handler)),
+        );
+    }
+    for path in action::ACTION_ROUTES {
+        router = router.route(
+            path,
+            post(
+                move |State(s): S,
+                      Extension(a): A,
+                      headers: axum::http::HeaderMap,
+                      uri: Uri,
+                      body: axum::body::Bytes| async move {
+                    if let Err(e) = action::check_write(&headers, &uri, &a) {
+                        return e.into_response();
+                    }
+                    match action::control_thread(&s, &a, &uri, &body) {
+                        Ok(value) => json_response(StatusCode::OK, &value),
+                        Err(e) => e.into_response(),
+                    }
+                },
+            ),
         );
     }
     router

@@ -19,6 +19,8 @@
 //! | tool | `set_directive_enabled`, `add_directive`, `remove_directive` | change directives: operator / admin tokens for every tenant; audited |
 //! | tool | `acknowledge_alert` | acknowledge a firing incident: operator tokens, tenant-scoped ones for their tenant's incidents; audited |
 //! | tool | `forecast` | when a statistic of an operation (p95 of `chat` on a model, tokens per minute, cost per hour) crosses a threshold, with an 80 % interval (feature `models`) |
+//! | tool | `live_threads` | threads running now in the agent: tree, state, budget and use (inside an agent) |
+//! | tool | `control_thread` | pause, resume or cancel a running thread: operator tokens, tenant-scoped ones in their tenant; audited |
 //! | tool | `explain_anomaly` | one anomaly's context pack: causes, before/during numbers, exemplar and slowest threads, instructions for a narrative root-cause analysis |
 //! | resource | `mission://health`, `mission://threads/{id}` | the same as JSON, with change notifications (`subscriptions/listen`) |
 //! | prompt | `diagnose_thread`, `why_slow` | the right tools' output, framed for a model to reason over |
@@ -51,6 +53,7 @@
 //!
 
 mod anomalies;
+mod control;
 mod directives;
 #[cfg(feature = "models")]
 mod forecast;
@@ -314,6 +317,7 @@ impl MissionMcp {
             + Self::anomaly_router()
             + Self::directive_router()
             + Self::governance_router()
+            + Self::control_router()
             + Self::score_router();
         #[cfg(feature = "sql")]
         let router = router + Self::sql_router();
@@ -323,6 +327,9 @@ impl MissionMcp {
         let mut absent: Vec<String> = Vec::new();
         if live.is_none_or(|l| l.directives.is_none()) {
             absent.extend(Self::directive_router().list_all().into_iter().map(|t| t.name.into()));
+        }
+        if live.is_none_or(|l| l.threads.is_none()) {
+            absent.extend(Self::control_router().list_all().into_iter().map(|t| t.name.into()));
         }
         if live.is_none_or(|l| l.policy.is_none()) {
             absent.extend(["get_policy".into(), "set_policy".into()]);

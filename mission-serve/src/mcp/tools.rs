@@ -184,6 +184,48 @@ pub struct ThreadPage {
     /// The thread's scores and feedback, oldest first (first page only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scores: Vec<super::scores::ScoreEntry>,
+    /// Where the thread sits in its tree — its parent and children (subagents) — and its last
+    /// recorded state change (first page only; absent for a lone thread).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<ThreadTree>,
+    /// The thread as it runs now in this agent: state, budget and use (absent when it is not
+    /// running here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<mission_govern::threads::ThreadSnapshot>,
+}
+
+/// A thread's place in its tree, as recorded in the store.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ThreadTree {
+    /// The parent thread, for a child thread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_thread_id: Option<String>,
+    /// Depth in the tree (absent for a root).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth: Option<i64>,
+    /// The child threads' ids (at most 100).
+    pub children: Vec<String>,
+    /// Whether it has more children than listed.
+    pub children_truncated: bool,
+    /// The last recorded state change: `paused`, `running` or `cancelled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Who made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_by: Option<String>,
+}
+
+impl From<mission_store::ThreadLinks> for ThreadTree {
+    fn from(l: mission_store::ThreadLinks) -> Self {
+        Self {
+            parent_thread_id: l.parent_thread_id,
+            depth: l.depth,
+            children: l.children,
+            children_truncated: l.children_truncated,
+            state: l.state,
+            state_by: l.state_by,
+        }
+    }
 }
 
 /// Input of `operation_stats`.
@@ -507,6 +549,28 @@ pub(crate) fn thread_text(page: &ThreadPage) -> String {
     if let Some(c) = &page.next_cursor {
         let _ = write!(text, "; showing {} (more: cursor {c})", page.spans.len());
     }
+    if let Some(tree) = &page.tree {
+        if let Some(parent) = &tree.parent_thread_id {
+            let _ = write!(text, "\nchild of thread {parent}");
+        }
+        if !tree.children.is_empty() {
+            let _ = write!(text, "\nchild threads: {}", tree.children.join(", "));
+        }
+        if let Some(state) = &tree.state {
+            let by = tree.state_by.as_deref().unwrap_or("?");
+            let _ = write!(text, "\nlast state change: {state} by {by}");
+        }
+    }
+    if let Some(live) = &page.live {
+        let _ = write!(
+            text,
+            "\nrunning now: {}, used {} turns, {} tokens, ${:.4}",
+            live.state.as_str(),
+            live.used.turns,
+            live.used.tokens,
+            live.used.cost_usd
+        );
+    }
     for s in &page.spans {
         let _ = write!(
             text,
@@ -560,6 +624,21 @@ pub(crate) fn thread_page(
     } else {
         Vec::new()
     };
+    let (tree, live) = if cursor.offset == 0 {
+        let links = store.thread_links(&input.thread_id).map_err(internal)?;
+        let lone =
+            links.parent_thread_id.is_none() && links.children.is_empty() && links.state.is_none();
+        let live = match (&source.live, input.thread_id.parse::<mission_core::ThreadId>()) {
+            (Some(live), Ok(id)) => live
+                .threads
+                .as_ref()
+                .and_then(|t| t.snapshot(scope, id, mission_core::Timestamp::now().0)),
+            _ => None,
+        };
+        ((!lone).then(|| ThreadTree::from(links)), live)
+    } else {
+        (None, None)
+    };
     let (spans, loose) = flatten(view);
     let spans_total = spans.len();
     let errors = spans.iter().filter(|s| s.status == "error").count();
@@ -575,6 +654,8 @@ pub(crate) fn thread_page(
         truncated,
         unreadable: store.skipped_files().iter().map(ToString::to_string).collect(),
         scores,
+        tree,
+        live,
     })
 }
 

@@ -337,6 +337,86 @@ pub struct OperationStat {
     pub cost_usd: f64,
 }
 
+/// Most children [`Store::thread_links`] lists.
+pub const MAX_LISTED_CHILDREN: usize = 100;
+
+/// Where a thread sits in its tree and how control left it, as [`Store::thread_links`] reads
+/// them from the control attributes (`mission.thread.*`) the SDK records.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ThreadLinks {
+    /// The parent thread, for a child thread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_thread_id: Option<String>,
+    /// Its depth in the tree (absent for a root).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth: Option<i64>,
+    /// Its last recorded state change (`paused`, `running`, `cancelled`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Who made that change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_by: Option<String>,
+    /// Its children's ids, sorted, at most [`MAX_LISTED_CHILDREN`].
+    pub children: Vec<String>,
+    /// Whether there were more children than listed.
+    pub children_truncated: bool,
+}
+
+impl Store {
+    /// The tree links and last state of `thread_id`: its parent (from its root span or its
+    /// start record), its children (threads whose records name it as parent) and the last
+    /// state change recorded in it. A tenant-scoped store sees its tenant's threads only.
+    ///
+    /// # Errors
+    /// As [`Query::batches`].
+    pub fn thread_links(&self, thread_id: &str) -> Result<ThreadLinks> {
+        use mission_core::thread::attr;
+        let mut links = ThreadLinks::default();
+        let mut last_state = i64::MIN;
+        let own = self.query().thread(thread_id).columns(&[col::TIME, col::ATTRIBUTES]);
+        for batch in own.iter()? {
+            let batch = batch?;
+            let c = Columns { batch: &batch };
+            let time = c.get::<TimestampNanosecondArray>(col::TIME)?;
+            let attributes = c.attributes()?;
+            for row in 0..batch.num_rows() {
+                let (mut state, mut by) = (None, None);
+                for (k, v) in attributes.entries(row) {
+                    match k {
+                        attr::PARENT_ID => links.parent_thread_id = Some(v.to_owned()),
+                        attr::DEPTH => links.depth = v.parse().ok(),
+                        attr::STATE => state = Some(v),
+                        attr::STATE_BY => by = Some(v),
+                        _ => {}
+                    }
+                }
+                if let Some(state) = state
+                    && time.value(row) >= last_state
+                {
+                    last_state = time.value(row);
+                    links.state = Some(state.to_owned());
+                    links.state_by = by.map(str::to_owned);
+                }
+            }
+        }
+        let children =
+            self.query().attribute(attr::PARENT_ID, thread_id).columns(&[col::THREAD_ID]);
+        let mut ids = std::collections::BTreeSet::new();
+        for batch in children.iter()? {
+            let batch = batch?;
+            let thread = Columns { batch: &batch }.get::<StringArray>(col::THREAD_ID)?;
+            ids.extend(
+                (0..batch.num_rows())
+                    .filter(|&r| thread.is_valid(r))
+                    .map(|r| thread.value(r).to_owned()),
+            );
+        }
+        links.children_truncated = ids.len() > MAX_LISTED_CHILDREN;
+        links.children = ids.into_iter().take(MAX_LISTED_CHILDREN).collect();
+        Ok(links)
+    }
+}
+
 impl Store {
     /// Thread id → `user.id`, for the tenant of `query`, when `group_by` asks for users.
     fn users_if(&self, group_by: &[GroupBy], query: &Query<'_>) -> Result<HashMap<String, String>> {
