@@ -21,6 +21,8 @@
 //! | `span` | one LLM call (120 ms, ending now) in a new thread | `thread_id`, `span_id`, `end_ns`, `duration_ms` |
 //! | `log LEVEL TEXT` | a log record of the agent `dashboard-agent` outside any thread | `ts_ns`, `level` |
 //! | `error` | a thread whose `web_search` tool call fails (with a warn log) | `thread_id`, `span_id`, `end_ns` |
+//! | `child` | a running thread (`planner`) with a running child thread (`researcher`, one step), flushed; both keep running | `parent`, `child` |
+//! | `stopped ID` | nothing: asks the running thread ID's own code | `should_stop`, `state` |
 //! | `flush` | nothing: waits until everything is in the store | — |
 //! | `quit` | nothing: answers, then shuts down and exits (so does the end of stdin) | — |
 
@@ -227,6 +229,8 @@ fn main() {
 
     let recorder = control.recorder();
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    // Threads kept running for `child` / `stopped`.
+    let mut running: Vec<mission_sdk::Thread<'_>> = Vec::new();
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let mut words = line.split_whitespace();
@@ -332,6 +336,26 @@ fn main() {
                 root.end_at(Timestamp(end));
                 json!({ "ok": true, "thread_id": ctx.thread_id.to_string(), "span_id": id.to_string(), "end_ns": end })
             }
+            Some("child") if running.len() < 64 => {
+                // A running thread with a running child thread (visible: its start is flushed).
+                let parent = control.agent("planner").thread();
+                let child = parent.child_thread(&control.agent("researcher"));
+                child.step("search").end();
+                let answer = json!({ "ok": true, "parent": parent.id().to_string(), "child": child.id().to_string() });
+                running.push(parent);
+                running.push(child);
+                match control.flush() {
+                    Ok(()) => answer,
+                    Err(e) => json!({ "ok": false, "error": e.to_string() }),
+                }
+            }
+            Some("stopped") => {
+                let id = words.next().unwrap_or("");
+                match running.iter().find(|t| t.id().to_string() == id) {
+                    Some(t) => json!({ "ok": true, "should_stop": t.should_stop(), "state": t.state().as_str() }),
+                    None => json!({ "ok": false, "error": format!("no running thread {id}") }),
+                }
+            }
             Some("flush") => match control.flush() {
                 Ok(()) => json!({ "ok": true }),
                 Err(e) => json!({ "ok": false, "error": e.to_string() }),
@@ -341,11 +365,12 @@ fn main() {
                 break;
             }
             _ => {
-                json!({ "ok": false, "error": format!("unknown command {line:?}: threads N, span, log LEVEL TEXT, error, flush, quit") })
+                json!({ "ok": false, "error": format!("unknown command {line:?}: threads N, span, log LEVEL TEXT, error, child, stopped ID, flush, quit") })
             }
         };
         reply(answer);
     }
+    drop(running);
     server.shutdown();
     control.shutdown();
 }

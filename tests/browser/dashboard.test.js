@@ -320,6 +320,54 @@ describe('live dashboard of an agent exporting over OTLP', () => {
   });
 });
 
+describe('thread trees and control in the live dashboard', () => {
+  let agent;
+  const viewer = 'viewer-token-' + crypto.randomBytes(8).toString('hex');
+  before(async () => { agent = await startAgent(['--tenant-token', `${viewer}:acme`]); });
+  after(async () => { if (agent) await agent.stop(); });
+
+  it('shows a thread tree and an operator cancels a running child', async () => {
+    const ids = await agent.cmd('child');
+    assert.equal(ids.ok, true, JSON.stringify(ids));
+    const page = await open(agent, '#/threads/' + ids.child);
+    page.on('dialog', (d) => d.accept('stuck in a loop'));
+    await waitLoaded(page, 'thread');
+    await page.waitForSelector('[data-testid="thread-control"] [data-testid="thread-state"][data-state="running"]', { timeout: 10000 });
+    assert.equal(await attr(page, '[data-testid="thread-control"] [data-testid="tree-link"]', 'data-thread-id'), ids.parent);
+    await page.click('[data-testid="thread-pause"]');
+    await page.waitForSelector('[data-testid="thread-state"][data-state="paused"]', { timeout: 10000 });
+    assert.deepEqual(await agent.cmd('stopped ' + ids.child), { ok: true, should_stop: true, state: 'paused' });
+    await page.click('[data-testid="thread-cancel"]');
+    await page.waitForSelector('[data-testid="thread-state"][data-state="cancelled"]', { timeout: 10000 });
+    assert.equal(await page.$('[data-testid="thread-cancel"]'), null, 'a cancelled thread offers no cancel');
+    assert.deepEqual(await agent.cmd('stopped ' + ids.child), { ok: true, should_stop: true, state: 'cancelled' });
+    const view = await apiGet(agent, '/api/threads/' + ids.child);
+    assert.equal(view.live.state_reason, 'stuck in a loop');
+    assert.equal(view.can_control, true);
+    assertNoErrors(page);
+    await page.close();
+  });
+
+  it('a viewer sees no control buttons and a POST with a viewer token is refused', async () => {
+    const ids = await agent.cmd('child');
+    const page = await newPage(browser);
+    await page.goto(`${agent.url}/?token=${encodeURIComponent(viewer)}#/threads/${ids.child}`);
+    await waitLoaded(page, 'thread');
+    await page.waitForSelector('[data-testid="thread-control"] [data-testid="thread-state"][data-state="running"]', { timeout: 10000 });
+    assert.equal(await page.$('[data-testid="thread-pause"]'), null);
+    assert.equal(await page.$('[data-testid="thread-cancel"]'), null);
+    const res = await fetch(`${agent.url}/api/threads/${ids.child}/control`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + viewer, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ command: 'cancel' }),
+    });
+    assert.equal(res.status, 403);
+    assert.deepEqual(await agent.cmd('stopped ' + ids.child), { ok: true, should_stop: false, state: 'running' });
+    assertNoErrors(page);
+    await page.close();
+  });
+});
+
 describe('store mode: mission-ctl dashboard over 10 000 threads', () => {
   let store, server;
   const THREADS = Number(process.env.MISSION_BROWSER_STORE_THREADS || 10000);

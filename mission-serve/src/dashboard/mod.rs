@@ -417,9 +417,20 @@ type Handler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<Value, Api
 
 /// Runs a store-reading handler on the blocking pool.
 async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler) -> Response {
+    let operator = access.role >= Role::Operator;
     let work = move || handler(&shared, access.tenant.as_deref(), &uri);
     match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(value)) => json_response(StatusCode::OK, &value),
+        Ok(Ok(mut value)) => {
+            // A thread view says whether this principal may control the thread (it runs here
+            // and the token is an operator's), so the page shows the buttons only then.
+            if let Some(view) = value.as_object_mut()
+                && let Some(live) = view.get("live")
+            {
+                let can = operator && !live.is_null();
+                view.insert("can_control".into(), Value::Bool(can));
+            }
+            json_response(StatusCode::OK, &value)
+        }
         Ok(Err(e)) => e.into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }

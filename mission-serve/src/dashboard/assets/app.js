@@ -180,6 +180,18 @@
   }
   let authNeeded = false;
   // `quiet` lists statuses the caller shows itself (no banner).
+  // A write (an operator's action): JSON body, token in the header; the answer's JSON, or an
+  // ApiError carrying the server's message.
+  async function apiPost(path, body) {
+    const headers = { Accept: 'application/json', 'Content-Type': 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    const res = await fetch(new URL(path, location.origin), { method: 'POST', headers, body: JSON.stringify(body), cache: 'no-store' });
+    let answer = null;
+    try { answer = await res.json(); } catch (_) { /* not JSON */ }
+    if (!res.ok) throw new ApiError(res.status, answer && answer.error, answer && answer.message);
+    return answer;
+  }
+
   async function api(path, params, quiet) {
     const url = new URL(path, location.origin);
     for (const [k, v] of Object.entries(params || {})) {
@@ -1238,6 +1250,7 @@
           kv('Agent', t.agent || '–'), kv('Tenant', t.tenant || '–'), kv('Started', fmtDateTime(nsToMs(t.start_ns))),
           kv('Duration', fmtMs(t.duration_ms)), kv('Spans', fmtInt(t.spans || spans.length)), kv('LLM / tools', fmtInt(t.llm_calls) + ' / ' + fmtInt(t.tool_calls)),
           kv('Tokens', fmtInt(t.input_tokens) + ' in · ' + fmtInt(t.output_tokens) + ' out'), kv('Cost', fmtUsd(t.cost_usd)), kv('Errors', fmtInt(t.errors))),
+        controlPanel(),
         h('div', { class: 'thread-layout' },
           h('div', { class: 'panel waterfall', 'data-testid': 'waterfall' },
             num(data.spans_total) > spans.length ? h('div', { class: 'banner info', style: { margin: '8px' } },
@@ -1255,6 +1268,41 @@
       renderDetails(details, t0);
     }
     function kv(label, value) { return h('div', null, h('span', null, label), h('b', null, value)); }
+    // The thread's place in its tree (parent, child threads), its state and budget use while it
+    // runs, and — for an operator, while it runs here — pause, resume and cancel.
+    function controlPanel() {
+      const tree = data.tree || {};
+      const live = data.live || null;
+      const children = tree.children || [];
+      if (!tree.parent_thread_id && !children.length && !live && !tree.state) return null;
+      const link = (tid) => h('a', { href: '#/threads/' + encodeURIComponent(tid), 'data-testid': 'tree-link', 'data-thread-id': tid }, shortId(tid));
+      const state = live ? live.state : tree.state || 'ended';
+      const buttons = [];
+      if (data.can_control && live) {
+        const act = (command) => async () => {
+          const reason = command === 'resume' ? '' : (window.prompt('Why? (kept in the audit trail)', '') || '');
+          try {
+            await apiPost('/api/threads/' + encodeURIComponent(id) + '/control', { command, reason });
+            await load();
+          } catch (e) {
+            showBanner('Could not ' + command + ' the thread: ' + e.message, 'api');
+          }
+        };
+        if (live.state === 'running') buttons.push(h('button', { class: 'btn', 'data-testid': 'thread-pause', onclick: act('pause') }, 'Pause'));
+        if (live.state === 'paused') buttons.push(h('button', { class: 'btn', 'data-testid': 'thread-resume', onclick: act('resume') }, 'Resume'));
+        if (live.state !== 'cancelled') buttons.push(h('button', { class: 'btn danger', 'data-testid': 'thread-cancel', onclick: act('cancel') }, 'Cancel'));
+      }
+      return h('div', { class: 'panel', 'data-testid': 'thread-control', style: { marginBottom: '16px' } },
+        h('div', { class: 'panel-head' }, h('h2', null, 'Thread tree and control'), h('span', { class: 'hint', 'data-testid': 'thread-state', 'data-state': state }, state), h('span', { class: 'spacer' }), buttons),
+        h('div', { class: 'panel-body' },
+          h('div', { class: 'kv-strip' },
+            kv('Parent', tree.parent_thread_id ? link(tree.parent_thread_id) : '–'),
+            live ? kv('Used', fmtInt(live.used.turns) + ' turns · ' + fmtInt(live.used.tokens) + ' tokens · ' + fmtUsd(live.used.cost_usd)) : null,
+            live && live.budget ? kv('Budget', Object.entries(live.budget).filter(([k]) => k !== 'hard' && k !== 'warn_share').map(([k, v]) => k + ' ' + v).join(' · ') + (live.budget.hard ? ' (hard)' : '')) : null,
+            (live && live.state_by) || tree.state_by ? kv('State set by', (live && live.state_by) || tree.state_by) : null),
+          children.length ? h('div', { 'data-testid': 'thread-children', style: { marginTop: '8px' } }, h('span', { class: 'hint' }, 'Child threads: '),
+            children.map((c, i) => h('span', null, i ? ', ' : '', link(c))), tree.children_truncated ? ' …' : '') : null));
+    }
     function renderDetails(box, t0) {
       const s = (data.spans || []).find((x) => x.span_id === selected);
       if (!s) { box.replaceChildren(h('div', { class: 'empty-state' }, 'Select a span.')); return; }
