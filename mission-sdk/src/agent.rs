@@ -434,6 +434,41 @@ impl<'c> Span<'c> {
         self.set_attribute("gen_ai.tool.call.id", id)
     }
 
+    /// A tool call's arguments, as JSON: records their fingerprint
+    /// ([`TOOL_ARGS_HASH`](mission_core::fingerprint::attr::TOOL_ARGS_HASH), 16 hex digits)
+    /// and their size, never the arguments themselves, so a directive can catch a loop
+    /// (`3 same tool calls in a thread`) with content capture off. Give the same text for the
+    /// same arguments (e.g. keys in a fixed order). On a span that is not a tool call, it does
+    /// nothing.
+    pub fn set_arguments(&mut self, json: &str) -> &mut Self {
+        if self.kind != SpanKind::ToolCall {
+            return self;
+        }
+        let hash = mission_core::fingerprint::fingerprint(json.as_bytes());
+        self.set_attribute(
+            mission_core::fingerprint::attr::TOOL_ARGS_HASH,
+            mission_core::fingerprint::hex(hash),
+        )
+        .set_arguments_size(json.len() as u64)
+    }
+
+    /// An LLM call's request in a canonical text form (e.g. the model and the messages as
+    /// JSON): records its fingerprint
+    /// ([`LLM_REQUEST_HASH`](mission_core::fingerprint::attr::LLM_REQUEST_HASH), 16 hex
+    /// digits), never the request, so a directive can catch the same request sent again and
+    /// again (`3 same llm requests in a thread`). On a span that is not an LLM call, it does
+    /// nothing.
+    pub fn set_request(&mut self, canonical_request: &str) -> &mut Self {
+        if self.kind != SpanKind::LlmCall {
+            return self;
+        }
+        let hash = mission_core::fingerprint::fingerprint(canonical_request.as_bytes());
+        self.set_attribute(
+            mission_core::fingerprint::attr::LLM_REQUEST_HASH,
+            mission_core::fingerprint::hex(hash),
+        )
+    }
+
     /// Sets an attribute.
     pub fn set_attribute(&mut self, key: &str, value: impl Into<AttrValue>) -> &mut Self {
         self.inner.set_attribute(Symbol::intern(key), value);

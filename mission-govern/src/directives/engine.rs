@@ -7,15 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use mission_core::fingerprint::{self, attr as fingerprint_attr};
 use mission_core::{
-    AttrValue, Decision, Event, EventBody, EventKind, Level, LogRecord, Symbol, Text, Timestamp,
-    WeakRecorder,
+    AttrValue, Decision, Event, EventBody, EventKind, LazySymbol, Level, LogRecord, SpanId,
+    SpanKind, Symbol, Text, ThreadId, Timestamp, WeakRecorder,
 };
 
 use super::action::{Alert, AlertState, KEYS, group_text, is_own};
 use super::breaker::Transition;
 use super::condition::{
-    Condition, Field, ForecastThreshold, SloGood, Statistic, Threshold, Window, format_value, human,
+    Condition, Field, ForecastThreshold, Repeat, SloGood, Statistic, Threshold, Window,
+    format_value, human,
 };
 use super::spec::{ActionSpec, BurnAlerts, DirectiveSpec, GroupField};
 use super::webhook::{Webhook, WebhookTransport, Worker, delivery_event};
@@ -28,6 +30,15 @@ pub const MAX_GROUPS: usize = 1000;
 /// How long no event a directive watches may arrive before the wall clock moves that
 /// directive's clock on (see "Time and memory" in the [module docs](super)).
 pub const IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// Most distinct calls a loop condition counts per thread (`3 same tool calls in a thread`);
+/// past it the least recently seen is forgotten, counted in
+/// [`DirectiveStats::loop_calls_evicted`](super::DirectiveStats::loop_calls_evicted).
+pub const MAX_LOOP_CALLS: usize = 64;
+
+/// A loop incident resolves when its thread's root span ends, or when no call of the kind it
+/// counts came from that thread for this long (its counts then start again).
+pub const LOOP_QUIET: Duration = Duration::from_secs(15 * 60);
 
 /// SLO windows: 1h and 5m (page), 6h and 30m (ticket).
 const SLO_WINDOWS: [Duration; 4] = [
@@ -103,6 +114,90 @@ enum GroupData {
     Anomaly { last: Option<u64>, score: f64 },
     Streak(u32),
     Denials(VecDeque<u64>),
+    Loop(Repeats),
+}
+
+/// One thread's calls for a loop condition: how often each fingerprint was seen.
+#[derive(Default)]
+struct Repeats {
+    /// (fingerprint, times seen, when last seen as a sequence number), at most
+    /// [`MAX_LOOP_CALLS`].
+    seen: Vec<(u64, u32, u64)>,
+    /// The sequence number of the last call.
+    sequence: u64,
+    /// The stream time of the last call.
+    last: u64,
+}
+
+impl Repeats {
+    /// Counts one more call of fingerprint `hash` at `t`; returns whether another fingerprint
+    /// was forgotten to make room.
+    fn add(&mut self, hash: u64, t: u64) -> bool {
+        self.sequence += 1;
+        self.last = self.last.max(t);
+        if let Some(entry) = self.seen.iter_mut().find(|e| e.0 == hash) {
+            entry.1 = entry.1.saturating_add(1);
+            entry.2 = self.sequence;
+            return false;
+        }
+        let mut evicted = false;
+        if self.seen.len() >= MAX_LOOP_CALLS
+            && let Some(oldest) = (0..self.seen.len()).min_by_key(|&i| self.seen[i].2)
+        {
+            self.seen.swap_remove(oldest);
+            evicted = true;
+        }
+        self.seen.push((hash, 1, self.sequence));
+        evicted
+    }
+
+    /// The most times one fingerprint was seen.
+    fn most(&self) -> u32 {
+        self.seen.iter().map(|e| e.1).max().unwrap_or(0)
+    }
+}
+
+/// What an event is to a loop condition.
+enum LoopEvent {
+    /// A call it counts, with its fingerprint.
+    Call(u64),
+    /// The end of the thread's root span: the thread is over.
+    ThreadEnd,
+    /// Nothing it counts.
+    Other,
+}
+
+static TOOL_ARGS_HASH: LazySymbol = LazySymbol::new(fingerprint_attr::TOOL_ARGS_HASH);
+static LLM_REQUEST_HASH: LazySymbol = LazySymbol::new(fingerprint_attr::LLM_REQUEST_HASH);
+
+/// What `e` is to a loop condition counting `of`. A tool call is the same when its tool and
+/// its arguments' fingerprint are; an LLM request when its request fingerprint is; a tool error
+/// when its tool and its error message are. Events of no thread are not counted.
+fn loop_event(of: Repeat, e: &Event) -> LoopEvent {
+    let Some(span) = e.as_span() else { return LoopEvent::Other };
+    if e.thread_id == ThreadId::default() {
+        return LoopEvent::Other;
+    }
+    if e.parent_span_id == SpanId::NONE
+        && !matches!(span.kind, SpanKind::ToolCall | SpanKind::LlmCall)
+    {
+        return LoopEvent::ThreadEnd;
+    }
+    let hash_attr = |key: &LazySymbol| match e.attributes.get(key.get()) {
+        Some(AttrValue::Str(text)) => fingerprint::parse_hex(text.as_str()),
+        _ => None,
+    };
+    let tool = e.name.as_str().as_bytes();
+    let hash = match of {
+        Repeat::ToolCalls if span.kind == SpanKind::ToolCall => hash_attr(&TOOL_ARGS_HASH)
+            .map(|args| fingerprint::fingerprint_parts([tool, &args.to_le_bytes()[..]])),
+        Repeat::LlmRequests if span.kind == SpanKind::LlmCall => hash_attr(&LLM_REQUEST_HASH),
+        Repeat::ToolErrors if span.kind == SpanKind::ToolCall && span.status.is_error() => {
+            Some(fingerprint::fingerprint_parts([tool, span.error_message.as_str().as_bytes()]))
+        }
+        _ => None,
+    };
+    hash.map_or(LoopEvent::Other, LoopEvent::Call)
 }
 
 struct Firing {
@@ -120,6 +215,8 @@ struct Group {
     tenant: Symbol,
     agent: Symbol,
     operation: Symbol,
+    /// The thread of a loop condition's group (none for other conditions).
+    thread: ThreadId,
     firing: Option<Firing>,
     data: GroupData,
 }
@@ -201,6 +298,7 @@ impl Directive {
             Condition::Slo(_) => width(SLO_WINDOWS[1]),
             Condition::Anomaly { hold, .. } => width(hold),
             Condition::RepeatedDenials { within, .. } => width(within),
+            Condition::Loop { .. } => width(LOOP_QUIET),
             Condition::ConsecutiveFailures { .. } => u64::MAX,
         };
         let mut d = Self {
@@ -228,7 +326,7 @@ impl Directive {
         self.groups.clear();
         self.added_at = None;
         if self.spec.group_by.is_empty()
-            && !matches!(self.spec.when, Condition::RepeatedDenials { .. })
+            && !matches!(self.spec.when, Condition::RepeatedDenials { .. } | Condition::Loop { .. })
         {
             let data = self.new_data();
             self.groups.insert(
@@ -238,6 +336,7 @@ impl Directive {
                     tenant: self.filter.tenant.unwrap_or(Symbol::EMPTY),
                     agent: Symbol::EMPTY,
                     operation: self.filter.operation.unwrap_or(Symbol::EMPTY),
+                    thread: ThreadId::default(),
                     firing: None,
                     data,
                 },
@@ -270,6 +369,7 @@ impl Directive {
             Condition::Anomaly { .. } => GroupData::Anomaly { last: None, score: 0.0 },
             Condition::ConsecutiveFailures { .. } => GroupData::Streak(0),
             Condition::RepeatedDenials { .. } => GroupData::Denials(VecDeque::new()),
+            Condition::Loop { .. } => GroupData::Loop(Repeats::default()),
         }
     }
 
@@ -450,6 +550,20 @@ impl Engine {
             let now = d.clock;
             d.added_at.get_or_insert(now);
             let key = (d.tenant_of(e), group_key(&d.spec.group_by, &d.spec.when, e));
+            let call = match d.spec.when {
+                Condition::Loop { of, .. } => match loop_event(of, e) {
+                    LoopEvent::Call(hash) => Some(hash),
+                    LoopEvent::ThreadEnd => {
+                        // The thread is over: so is its loop (resolved if it fired).
+                        if d.groups.contains_key(&key) {
+                            self.retire(i, &key, shared);
+                        }
+                        continue;
+                    }
+                    LoopEvent::Other => continue,
+                },
+                _ => None,
+            };
             if !d.groups.contains_key(&key) {
                 let placeholder = d.placeholder_key();
                 if key.1.is_empty() && d.groups.contains_key(&placeholder) {
@@ -475,6 +589,7 @@ impl Engine {
                         tenant: key.0,
                         agent: e.agent,
                         operation: e.name,
+                        thread: if call.is_some() { e.thread_id } else { ThreadId::default() },
                         firing: None,
                         data,
                     },
@@ -542,6 +657,14 @@ impl Engine {
                     } else {
                         false
                     }
+                }
+                (GroupData::Loop(repeats), Condition::Loop { .. }) => {
+                    if let Some(hash) = call
+                        && repeats.add(hash, t)
+                    {
+                        shared.counters.loop_calls_evicted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    true
                 }
                 _ => false,
             };
@@ -631,6 +754,14 @@ impl Engine {
                 }
                 Some((times.len() >= *count as usize, times.len() as f64, f64::from(*count)))
             }
+            (GroupData::Loop(repeats), Condition::Loop { count, .. }) => {
+                if now.saturating_sub(repeats.last) >= LOOP_QUIET.as_nanos() as u64 {
+                    // Quiet for long enough: the loop is over, and counting starts again.
+                    repeats.seen.clear();
+                }
+                let most = repeats.most();
+                Some((most >= *count, f64::from(most), f64::from(*count)))
+            }
             _ => None,
         };
         let Some((holds, value, threshold)) = verdict else { return };
@@ -719,6 +850,19 @@ impl Engine {
                 "permission denied {value} times within {} (alert at {threshold})",
                 human(*within)
             ),
+            (Condition::Loop { of, .. }, AlertState::Firing) => {
+                let what = match of {
+                    Repeat::ToolCalls => {
+                        format!("called {} with the same arguments", g.operation.as_str())
+                    }
+                    Repeat::LlmRequests => "sent the same LLM request".to_owned(),
+                    Repeat::ToolErrors => {
+                        format!("got the same error from {}", g.operation.as_str())
+                    }
+                };
+                format!("thread {} {what} {value} times (alert at {threshold})", g.thread)
+            }
+            (Condition::Loop { .. }, _) => format!("thread {} is no longer looping", g.thread),
         };
         if !g.labels.is_empty() {
             summary.push_str(&format!(" [{}]", group_text(&g.labels)));
@@ -743,6 +887,7 @@ impl Engine {
             tenant: g.tenant.as_str().to_owned(),
             agent: g.agent.as_str().to_owned(),
             operation,
+            thread_id: (g.thread != ThreadId::default()).then_some(g.thread),
             time: Timestamp(d.clock),
         })
     }
@@ -983,6 +1128,9 @@ fn is_idle(data: &GroupData, now: u64) -> bool {
         GroupData::Anomaly { last, .. } => last.is_none(),
         GroupData::Streak(n) => *n == 0,
         GroupData::Denials(t) => t.is_empty(),
+        GroupData::Loop(r) => {
+            r.seen.is_empty() || now.saturating_sub(r.last) >= LOOP_QUIET.as_nanos() as u64
+        }
     }
 }
 
@@ -1000,6 +1148,14 @@ fn group_labels(by: &[GroupField], when: &Condition, e: &Event) -> Vec<(String, 
     if let (Condition::RepeatedDenials { .. }, EventBody::Permission(p)) = (when, &e.body) {
         return vec![("actor".to_owned(), p.actor.as_str().to_owned())];
     }
+    if let Condition::Loop { .. } = when {
+        // The tenant too, so a thread id shared by two tenants is two incidents whatever the
+        // directive's scope, and the thread an alert names can be found (and stopped).
+        return vec![
+            ("tenant".to_owned(), e.tenant.as_str().to_owned()),
+            ("thread".to_owned(), e.thread_id.to_string()),
+        ];
+    }
     by.iter().map(|f| (f.as_str().to_owned(), field_value(*f, e).to_owned())).collect()
 }
 
@@ -1007,6 +1163,9 @@ fn group_key(by: &[GroupField], when: &Condition, e: &Event) -> String {
     if let (Condition::RepeatedDenials { .. }, EventBody::Permission(p)) = (when, &e.body) {
         let actor: String = p.actor.as_str().chars().take(128).collect();
         return format!("actor={actor}");
+    }
+    if let Condition::Loop { .. } = when {
+        return format!("tenant={},thread={}", e.tenant.as_str(), e.thread_id);
     }
     if by.is_empty() {
         return String::new();

@@ -356,6 +356,9 @@ impl DirectiveSpec {
         if matches!(self.when, Condition::RepeatedDenials { .. }) && !self.group_by.is_empty() {
             return Err("field `group_by`: denials are grouped by actor already".into());
         }
+        if matches!(self.when, Condition::Loop { .. }) && !self.group_by.is_empty() {
+            return Err("field `group_by`: loops are grouped by tenant and thread already".into());
+        }
         for (i, action) in self.then.iter().enumerate() {
             action.validate().map_err(|m| format!("field `then[{i}]`: {m}"))?;
             if let ActionSpec::OpenBreaker { tool: None, .. } = action
