@@ -441,15 +441,11 @@ impl<'c> Span<'c> {
     /// same arguments (e.g. keys in a fixed order). On a span that is not a tool call, it does
     /// nothing.
     pub fn set_arguments(&mut self, json: &str) -> &mut Self {
-        if self.kind != SpanKind::ToolCall {
-            return self;
+        use mission_core::fingerprint::attr::TOOL_ARGS_HASH;
+        if self.set_fingerprint(SpanKind::ToolCall, TOOL_ARGS_HASH, json) {
+            self.set_arguments_size(json.len() as u64);
         }
-        let hash = mission_core::fingerprint::fingerprint(json.as_bytes());
-        self.set_attribute(
-            mission_core::fingerprint::attr::TOOL_ARGS_HASH,
-            mission_core::fingerprint::hex(hash),
-        )
-        .set_arguments_size(json.len() as u64)
+        self
     }
 
     /// An LLM call's request in a canonical text form (e.g. the model and the messages as
@@ -459,14 +455,19 @@ impl<'c> Span<'c> {
     /// again (`3 same llm requests in a thread`). On a span that is not an LLM call, it does
     /// nothing.
     pub fn set_request(&mut self, canonical_request: &str) -> &mut Self {
-        if self.kind != SpanKind::LlmCall {
-            return self;
+        use mission_core::fingerprint::attr::LLM_REQUEST_HASH;
+        self.set_fingerprint(SpanKind::LlmCall, LLM_REQUEST_HASH, canonical_request);
+        self
+    }
+
+    /// Sets attribute `key` to the fingerprint of `text` if this span is of `kind`; returns
+    /// whether it is.
+    fn set_fingerprint(&mut self, kind: SpanKind, key: &str, text: &str) -> bool {
+        use mission_core::fingerprint::{fingerprint, hex};
+        if self.kind == kind {
+            self.set_attribute(key, hex(fingerprint(text.as_bytes())));
         }
-        let hash = mission_core::fingerprint::fingerprint(canonical_request.as_bytes());
-        self.set_attribute(
-            mission_core::fingerprint::attr::LLM_REQUEST_HASH,
-            mission_core::fingerprint::hex(hash),
-        )
+        self.kind == kind
     }
 
     /// Sets an attribute.

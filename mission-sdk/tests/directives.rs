@@ -218,7 +218,7 @@ fn presets_parse_and_compile() {
     assert!(matches!(DirectiveSet::preset("nope"), Err(DirectiveError::UnknownPreset(_))));
     let json = r#"{"directive": [{"name": "j", "when": "error_rate > 5% over 10m"}]}"#;
     let set = DirectiveSet::from_json_str(json, "inline").expect("json");
-    assert_eq!(set.directives()[0].when.to_string(), "error_rate > 5% over 10m");
+    assert_eq!(set.directives()[0].trigger(), "error_rate > 5% over 10m");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,6 +43,9 @@ pub const ATTR_ALERT_NOTE: &str = "mission.alert.note";
 /// other conditions). Not the alert event's own thread id, so sampling never holds an alert
 /// back with its thread.
 pub const ATTR_ALERT_THREAD_ID: &str = "mission.alert.thread_id";
+/// Attribute: on a scheduled directive's firing, how many earlier due times passed without
+/// a firing of their own (no tick came): 0 when none did.
+pub const ATTR_SCHEDULE_MISSED: &str = "mission.schedule.missed";
 /// Attribute: the breaker's tool.
 pub const ATTR_BREAKER_TOOL: &str = "mission.breaker.tool";
 /// Attribute: the breaker's new state: `open` or `closed`.
@@ -68,6 +71,7 @@ pub(crate) struct Keys {
     pub acknowledged_by: LazySymbol,
     pub note: LazySymbol,
     pub thread_id: LazySymbol,
+    pub missed: LazySymbol,
 }
 
 pub(crate) static KEYS: Keys = Keys {
@@ -90,6 +94,7 @@ pub(crate) static KEYS: Keys = Keys {
     acknowledged_by: LazySymbol::new(ATTR_ALERT_ACKNOWLEDGED_BY),
     note: LazySymbol::new(ATTR_ALERT_NOTE),
     thread_id: LazySymbol::new(ATTR_ALERT_THREAD_ID),
+    missed: LazySymbol::new(ATTR_SCHEDULE_MISSED),
 };
 
 /// Whether an alert starts, acknowledges or ends an incident.
@@ -151,6 +156,11 @@ pub struct Alert {
     /// [`group`](Self::group)) naming whose; `None` for other conditions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<ThreadId>,
+    /// For a scheduled directive's firing: how many earlier due times passed without a firing
+    /// of their own (the process was stopped or busy; they are counted, not run). `None` for
+    /// a directive on a condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed: Option<u64>,
     /// When (event time: the stream's clock, not the wall clock, when they differ).
     pub time: Timestamp,
 }
@@ -182,6 +192,9 @@ impl Alert {
         }
         if let Some(thread) = self.thread_id {
             a.set(k.thread_id.get(), thread.to_string().as_str());
+        }
+        if let Some(missed) = self.missed {
+            a.set(k.missed.get(), AttrValue::Int(i64::try_from(missed).unwrap_or(i64::MAX)));
         }
         event
     }

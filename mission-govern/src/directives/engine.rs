@@ -40,6 +40,9 @@ pub const MAX_LOOP_CALLS: usize = 64;
 /// counts came from that thread for this long (its counts then start again).
 pub const LOOP_QUIET: Duration = Duration::from_secs(15 * 60);
 
+/// Most missed runs a scheduled directive counts in one catch-up (see [`Alert::missed`]).
+pub const MAX_MISSED_COUNTED: u64 = 100_000;
+
 /// SLO windows: 1h and 5m (page), 6h and 30m (ticket).
 const SLO_WINDOWS: [Duration; 4] = [
     Duration::from_secs(3600),
@@ -111,10 +114,15 @@ impl CompiledFilter {
 enum GroupData {
     Window(Window),
     Slo(Box<[Window; 4]>),
-    Anomaly { last: Option<u64>, score: f64 },
+    Anomaly {
+        last: Option<u64>,
+        score: f64,
+    },
     Streak(u32),
     Denials(VecDeque<u64>),
     Loop(Repeats),
+    /// A scheduled directive's one group: nothing to count.
+    Scheduled,
 }
 
 /// One thread's calls for a loop condition: how often each fingerprint was seen.
@@ -242,6 +250,8 @@ pub(crate) struct Directive {
     quiet_since: Option<u64>,
     /// Events older than their window at the watermark: counted, not added.
     late_events: u64,
+    /// A scheduled directive's next due time (wall clock, ns); set on its first tick.
+    next_due: Option<u64>,
 }
 
 impl Directive {
@@ -268,10 +278,11 @@ impl Directive {
         }
         let f = &spec.filter;
         let sym = |s: &Option<String>| s.as_deref().map(Symbol::intern);
+        let statistic = spec.when.as_ref().and_then(Condition::statistic);
         let default = match spec.when {
-            Condition::Anomaly { .. } => DefaultKinds::Anomalies,
-            Condition::RepeatedDenials { .. } => DefaultKinds::Permissions,
-            ref when => match when.statistic().and_then(Statistic::field) {
+            Some(Condition::Anomaly { .. }) => DefaultKinds::Anomalies,
+            Some(Condition::RepeatedDenials { .. }) => DefaultKinds::Permissions,
+            _ => match statistic.and_then(Statistic::field) {
                 Some(Field::Value) => DefaultKinds::Metrics,
                 Some(Field::Score(_)) => DefaultKinds::Scores,
                 _ => DefaultKinds::Spans,
@@ -285,7 +296,7 @@ impl Directive {
             metric: sym(&f.metric),
             kind: f.kind.map(|k| k.0),
             default,
-            score_name: match spec.when.statistic().and_then(Statistic::field) {
+            score_name: match statistic.and_then(Statistic::field) {
                 Some(Field::Score(name)) => Some(name),
                 _ => None,
             },
@@ -293,13 +304,13 @@ impl Directive {
         };
         let width = |d: Duration| (d.as_nanos() / super::condition::BUCKETS as u128).max(1) as u64;
         let eval_every = match spec.when {
-            Condition::Threshold(t) => width(t.over),
-            Condition::Forecast(f) => width(f.history()),
-            Condition::Slo(_) => width(SLO_WINDOWS[1]),
-            Condition::Anomaly { hold, .. } => width(hold),
-            Condition::RepeatedDenials { within, .. } => width(within),
-            Condition::Loop { .. } => width(LOOP_QUIET),
-            Condition::ConsecutiveFailures { .. } => u64::MAX,
+            Some(Condition::Threshold(t)) => width(t.over),
+            Some(Condition::Forecast(f)) => width(f.history()),
+            Some(Condition::Slo(_)) => width(SLO_WINDOWS[1]),
+            Some(Condition::Anomaly { hold, .. }) => width(hold),
+            Some(Condition::RepeatedDenials { within, .. }) => width(within),
+            Some(Condition::Loop { .. }) => width(LOOP_QUIET),
+            Some(Condition::ConsecutiveFailures { .. }) | None => u64::MAX,
         };
         let mut d = Self {
             spec,
@@ -315,6 +326,7 @@ impl Directive {
             arrived: false,
             quiet_since: None,
             late_events: 0,
+            next_due: None,
         };
         d.reset();
         Ok(d)
@@ -325,8 +337,12 @@ impl Directive {
     fn reset(&mut self) {
         self.groups.clear();
         self.added_at = None;
+        self.next_due = None;
         if self.spec.group_by.is_empty()
-            && !matches!(self.spec.when, Condition::RepeatedDenials { .. } | Condition::Loop { .. })
+            && !matches!(
+                self.spec.when,
+                Some(Condition::RepeatedDenials { .. } | Condition::Loop { .. })
+            )
         {
             let data = self.new_data();
             self.groups.insert(
@@ -356,7 +372,8 @@ impl Directive {
     }
 
     fn new_data(&self) -> GroupData {
-        match self.spec.when {
+        let Some(when) = &self.spec.when else { return GroupData::Scheduled };
+        match *when {
             Condition::Threshold(t) => {
                 GroupData::Window(Window::new(t.over, t.stat.is_percentile()))
             }
@@ -393,7 +410,7 @@ impl Directive {
         DirectiveStatus {
             name: self.spec.name.clone(),
             description: self.spec.description.clone(),
-            condition: self.spec.when.to_string(),
+            condition: self.spec.trigger(),
             enabled: self.spec.enabled,
             groups: self.groups.len(),
             groups_dropped: self.groups_dropped,
@@ -464,11 +481,29 @@ impl Engine {
     /// no event for [`IDLE_AFTER`] on by the wall time passed since its quiet began, never past
     /// `wall` (before its first event, the directive's clock simply follows the wall clock).
     /// While events arrive, only their time moves a directive's clock.
+    ///
+    /// A scheduled directive fires when `wall` reaches its next due time (the first due time
+    /// at or after its first tick): once, whatever number of due times passed since the last
+    /// tick, the others counted as missed on that firing.
     pub fn tick(&mut self, wall: u64, shared: &Shared) {
         let idle_after = IDLE_AFTER.as_nanos() as u64;
         for i in 0..self.directives.len() {
             let d = &mut self.directives[i];
             if !d.spec.enabled {
+                continue;
+            }
+            if let Some(schedule) = &d.spec.schedule {
+                let due = *d.next_due.get_or_insert_with(|| {
+                    schedule.next_after(wall.saturating_sub(1)).unwrap_or(u64::MAX)
+                });
+                if wall >= due {
+                    let (n, last) =
+                        schedule.due_between(due.saturating_sub(1), wall, MAX_MISSED_COUNTED + 1);
+                    d.next_due = Some(schedule.next_after(wall).unwrap_or(u64::MAX));
+                    // Past the cap, the last due time counted is not the latest: say now.
+                    let at = if n > MAX_MISSED_COUNTED { wall } else { last.unwrap_or(due) };
+                    self.fire_scheduled(i, at, n.saturating_sub(1), shared);
+                }
                 continue;
             }
             if std::mem::take(&mut d.arrived) {
@@ -488,6 +523,23 @@ impl Engine {
             };
             self.advance(i, target, shared);
         }
+    }
+
+    /// Fires scheduled directive `i` for its due time `due`, with `missed` earlier due times
+    /// that had no firing.
+    fn fire_scheduled(&mut self, i: usize, due: u64, missed: u64, shared: &Shared) {
+        let key = self.directives[i].placeholder_key();
+        let d = &mut self.directives[i];
+        d.clock = d.clock.max(due);
+        let value = missed.saturating_add(1) as f64;
+        let Some(mut alert) = self.alert(i, &key, AlertState::Firing, value, 1.0) else { return };
+        alert.time = Timestamp(due);
+        alert.missed = Some(missed);
+        if missed > 0 {
+            let more = if missed >= MAX_MISSED_COUNTED { "or more " } else { "" };
+            alert.summary.push_str(&format!("; {missed} {more}earlier runs missed"));
+        }
+        self.dispatch(i, alert, shared);
     }
 
     /// Moves directive `i`'s clock to `now` (never back) and judges its windows if their
@@ -533,7 +585,7 @@ impl Engine {
         }
         for i in 0..self.directives.len() {
             let d = &mut self.directives[i];
-            if !d.spec.enabled || !d.filter.matches(e) {
+            if !d.spec.enabled || d.spec.when.is_none() || !d.filter.matches(e) {
                 continue;
             }
             d.arrived = true;
@@ -549,8 +601,9 @@ impl Engine {
             let d = &mut self.directives[i];
             let now = d.clock;
             d.added_at.get_or_insert(now);
-            let key = (d.tenant_of(e), group_key(&d.spec.group_by, &d.spec.when, e));
-            let call = match d.spec.when {
+            let Some(when) = d.spec.when.clone() else { continue };
+            let key = (d.tenant_of(e), group_key(&d.spec.group_by, &when, e));
+            let call = match when {
                 Condition::Loop { of, .. } => match loop_event(of, e) {
                     LoopEvent::Call(hash) => Some(hash),
                     LoopEvent::ThreadEnd => {
@@ -580,7 +633,7 @@ impl Engine {
                     shared.counters.groups_dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                let labels = group_labels(&d.spec.group_by, &d.spec.when, e);
+                let labels = group_labels(&d.spec.group_by, &when, e);
                 let data = d.new_data();
                 d.groups.insert(
                     key.clone(),
@@ -596,7 +649,6 @@ impl Engine {
                 );
             }
             let d = &mut self.directives[i];
-            let when = d.spec.when.clone();
             let Some(g) = d.groups.get_mut(&key) else { continue };
             g.agent = e.agent;
             g.operation = e.name;
@@ -694,7 +746,8 @@ impl Engine {
         let min_events = d.spec.min_events;
         let burn = d.spec.burn_alerts;
         let Some(g) = d.groups.get_mut(key) else { return };
-        let verdict: Option<(bool, f64, f64)> = match (&mut g.data, &d.spec.when) {
+        let Some(when) = &d.spec.when else { return };
+        let verdict: Option<(bool, f64, f64)> = match (&mut g.data, when) {
             (GroupData::Window(w), Condition::Threshold(t)) => {
                 // A window is judged once it was watched whole.
                 if now.saturating_sub(added) < t.over.as_nanos() as u64 {
@@ -789,80 +842,85 @@ impl Engine {
     ) -> Option<Alert> {
         let d = &self.directives[i];
         let g = d.groups.get(key)?;
-        let when = &d.spec.when;
         // An acknowledgement describes the incident as it fires.
         let shown = if state == AlertState::Resolved { state } else { AlertState::Firing };
-        let mut summary = match (when, shown) {
-            (Condition::Threshold(t), s) => format!(
-                "{} = {} {}{} {} over {}",
-                t.stat,
-                shown_value(t.stat, value),
-                if s == AlertState::Resolved { "no longer " } else { "" },
-                t.op.as_str(),
-                format_value(t.stat, t.value),
-                human(t.over)
-            ),
-            (Condition::Forecast(f), AlertState::Firing) => {
-                let projection = match &g.data {
-                    GroupData::Window(w) => w.forecast(d.clock, f),
-                    _ => None,
-                };
-                let eta = projection
-                    .and_then(|p| p.crossing_ns)
-                    .map_or_else(|| human(f.within), |ns| about(Duration::from_nanos(ns)));
-                let last = projection.map(|p| p.last).unwrap_or(f64::NAN);
-                format!(
-                    "{} forecast {} {} in about {eta} (trend at {}; now {})",
+        let mut summary = if let Some(when) = &d.spec.when {
+            match (when, shown) {
+                (Condition::Threshold(t), s) => format!(
+                    "{} = {} {}{} {} over {}",
+                    t.stat,
+                    shown_value(t.stat, value),
+                    if s == AlertState::Resolved { "no longer " } else { "" },
+                    t.op.as_str(),
+                    format_value(t.stat, t.value),
+                    human(t.over)
+                ),
+                (Condition::Forecast(f), AlertState::Firing) => {
+                    let projection = match &g.data {
+                        GroupData::Window(w) => w.forecast(d.clock, f),
+                        _ => None,
+                    };
+                    let eta = projection
+                        .and_then(|p| p.crossing_ns)
+                        .map_or_else(|| human(f.within), |ns| about(Duration::from_nanos(ns)));
+                    let last = projection.map(|p| p.last).unwrap_or(f64::NAN);
+                    format!(
+                        "{} forecast {} {} in about {eta} (trend at {}; now {})",
+                        f.stat,
+                        f.op.as_str(),
+                        format_value(f.stat, f.value),
+                        shown_value(f.stat, value),
+                        shown_value(f.stat, last),
+                    )
+                }
+                (Condition::Forecast(f), _) => format!(
+                    "{} no longer forecast {} {} within {} (trend at {})",
                     f.stat,
                     f.op.as_str(),
                     format_value(f.stat, f.value),
+                    human(f.within),
                     shown_value(f.stat, value),
-                    shown_value(f.stat, last),
-                )
+                ),
+                (Condition::Slo(_), AlertState::Firing) => {
+                    format!(
+                        "error budget burning {value:.1}x (alert above {threshold:.1}x) for {when}"
+                    )
+                }
+                (Condition::Slo(_), _) => {
+                    format!("error budget burn back to {value:.1}x for {when}")
+                }
+                (Condition::Anomaly { .. }, AlertState::Firing) => {
+                    format!("anomaly on {} scored {value:.3} ({when})", g.operation.as_str())
+                }
+                (Condition::Anomaly { .. }, _) => {
+                    format!("no anomaly on {} ({when})", g.operation.as_str())
+                }
+                (Condition::ConsecutiveFailures { .. }, AlertState::Firing) => {
+                    format!("{} failed {value} times in a row", g.operation.as_str())
+                }
+                (Condition::ConsecutiveFailures { .. }, _) => {
+                    format!("{} succeeded again", g.operation.as_str())
+                }
+                (Condition::RepeatedDenials { within, .. }, _) => format!(
+                    "permission denied {value} times within {} (alert at {threshold})",
+                    human(*within)
+                ),
+                (Condition::Loop { of, .. }, AlertState::Firing) => {
+                    let what = match of {
+                        Repeat::ToolCalls => {
+                            format!("called {} with the same arguments", g.operation.as_str())
+                        }
+                        Repeat::LlmRequests => "sent the same LLM request".to_owned(),
+                        Repeat::ToolErrors => {
+                            format!("got the same error from {}", g.operation.as_str())
+                        }
+                    };
+                    format!("thread {} {what} {value} times (alert at {threshold})", g.thread)
+                }
+                (Condition::Loop { .. }, _) => format!("thread {} is no longer looping", g.thread),
             }
-            (Condition::Forecast(f), _) => format!(
-                "{} no longer forecast {} {} within {} (trend at {})",
-                f.stat,
-                f.op.as_str(),
-                format_value(f.stat, f.value),
-                human(f.within),
-                shown_value(f.stat, value),
-            ),
-            (Condition::Slo(_), AlertState::Firing) => {
-                format!("error budget burning {value:.1}x (alert above {threshold:.1}x) for {when}")
-            }
-            (Condition::Slo(_), _) => {
-                format!("error budget burn back to {value:.1}x for {when}")
-            }
-            (Condition::Anomaly { .. }, AlertState::Firing) => {
-                format!("anomaly on {} scored {value:.3} ({when})", g.operation.as_str())
-            }
-            (Condition::Anomaly { .. }, _) => {
-                format!("no anomaly on {} ({when})", g.operation.as_str())
-            }
-            (Condition::ConsecutiveFailures { .. }, AlertState::Firing) => {
-                format!("{} failed {value} times in a row", g.operation.as_str())
-            }
-            (Condition::ConsecutiveFailures { .. }, _) => {
-                format!("{} succeeded again", g.operation.as_str())
-            }
-            (Condition::RepeatedDenials { within, .. }, _) => format!(
-                "permission denied {value} times within {} (alert at {threshold})",
-                human(*within)
-            ),
-            (Condition::Loop { of, .. }, AlertState::Firing) => {
-                let what = match of {
-                    Repeat::ToolCalls => {
-                        format!("called {} with the same arguments", g.operation.as_str())
-                    }
-                    Repeat::LlmRequests => "sent the same LLM request".to_owned(),
-                    Repeat::ToolErrors => {
-                        format!("got the same error from {}", g.operation.as_str())
-                    }
-                };
-                format!("thread {} {what} {value} times (alert at {threshold})", g.thread)
-            }
-            (Condition::Loop { .. }, _) => format!("thread {} is no longer looping", g.thread),
+        } else {
+            format!("{} is due ({} UTC)", d.spec.name, d.spec.trigger())
         };
         if !g.labels.is_empty() {
             summary.push_str(&format!(" [{}]", group_text(&g.labels)));
@@ -879,7 +937,7 @@ impl Engine {
             state,
             dedup_key: dedup_key(&d.spec.name, &key.1),
             severity: d.spec.severity,
-            condition: when.to_string(),
+            condition: d.spec.trigger(),
             group: g.labels.clone(),
             value,
             threshold,
@@ -888,6 +946,7 @@ impl Engine {
             agent: g.agent.as_str().to_owned(),
             operation,
             thread_id: (g.thread != ThreadId::default()).then_some(g.thread),
+            missed: None,
             time: Timestamp(d.clock),
         })
     }
@@ -902,6 +961,12 @@ impl Engine {
         shared: &Shared,
     ) {
         let Some(alert) = self.alert(i, key, state, value, threshold) else { return };
+        self.dispatch(i, alert, shared);
+    }
+
+    /// Runs directive `i`'s actions on `alert` (a firing or a resolve), counted.
+    fn dispatch(&mut self, i: usize, alert: Alert, shared: &Shared) {
+        let state = alert.state;
         let c = &shared.counters;
         match state {
             AlertState::Firing => c.fired.fetch_add(1, Ordering::Relaxed),
@@ -1131,6 +1196,7 @@ fn is_idle(data: &GroupData, now: u64) -> bool {
         GroupData::Loop(r) => {
             r.seen.is_empty() || now.saturating_sub(r.last) >= LOOP_QUIET.as_nanos() as u64
         }
+        GroupData::Scheduled => true,
     }
 }
 
