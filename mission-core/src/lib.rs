@@ -92,6 +92,7 @@ mod config;
 mod control;
 mod event;
 mod fanout;
+pub mod fingerprint;
 mod health;
 mod hub;
 mod id;

@@ -149,11 +149,11 @@ fn a_falling_statistic_fires_and_resolves_when_the_trend_turns() {
 fn forecast_conditions_load_from_files_and_bad_ones_name_the_field() {
     let toml = "[[directive]]\nname = \"x\"\nwhen = \"forecast p99(duration) >= 2.5s within 2h\"\n";
     let set = DirectiveSet::from_toml_str(toml, "x.toml").expect("parses");
-    let when = set.directives()[0].when.to_string();
+    let when = set.directives()[0].trigger();
     assert_eq!(when, "forecast p99(duration) >= 2500ms within 2h");
     assert_eq!(
-        when.parse::<mission_govern::directives::Condition>(),
-        Ok(set.directives()[0].when.clone())
+        when.parse::<mission_govern::directives::Condition>().ok(),
+        set.directives()[0].when.clone()
     );
     let bad = "[[directive]]\nname = \"x\"\nwhen = \"forecast count > 3 within 2h\"\n";
     let e = DirectiveSet::from_toml_str(bad, "x.toml").expect_err("count is refused").to_string();

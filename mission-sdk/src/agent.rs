@@ -668,6 +668,42 @@ impl<'c> Span<'c> {
         self.set_attribute("gen_ai.tool.call.id", id)
     }
 
+    /// A tool call's arguments, as JSON: records their fingerprint
+    /// ([`TOOL_ARGS_HASH`](mission_core::fingerprint::attr::TOOL_ARGS_HASH), 16 hex digits)
+    /// and their size, never the arguments themselves, so a directive can catch a loop
+    /// (`3 same tool calls in a thread`) with content capture off. Give the same text for the
+    /// same arguments (e.g. keys in a fixed order). On a span that is not a tool call, it does
+    /// nothing.
+    pub fn set_arguments(&mut self, json: &str) -> &mut Self {
+        use mission_core::fingerprint::attr::TOOL_ARGS_HASH;
+        if self.set_fingerprint(SpanKind::ToolCall, TOOL_ARGS_HASH, json) {
+            self.set_arguments_size(json.len() as u64);
+        }
+        self
+    }
+
+    /// An LLM call's request in a canonical text form (e.g. the model and the messages as
+    /// JSON): records its fingerprint
+    /// ([`LLM_REQUEST_HASH`](mission_core::fingerprint::attr::LLM_REQUEST_HASH), 16 hex
+    /// digits), never the request, so a directive can catch the same request sent again and
+    /// again (`3 same llm requests in a thread`). On a span that is not an LLM call, it does
+    /// nothing.
+    pub fn set_request(&mut self, canonical_request: &str) -> &mut Self {
+        use mission_core::fingerprint::attr::LLM_REQUEST_HASH;
+        self.set_fingerprint(SpanKind::LlmCall, LLM_REQUEST_HASH, canonical_request);
+        self
+    }
+
+    /// Sets attribute `key` to the fingerprint of `text` if this span is of `kind`; returns
+    /// whether it is.
+    fn set_fingerprint(&mut self, kind: SpanKind, key: &str, text: &str) -> bool {
+        use mission_core::fingerprint::{fingerprint, hex};
+        if self.kind == kind {
+            self.set_attribute(key, hex(fingerprint(text.as_bytes())));
+        }
+        self.kind == kind
+    }
+
     /// Sets an attribute.
     pub fn set_attribute(&mut self, key: &str, value: impl Into<AttrValue>) -> &mut Self {
         self.inner.set_attribute(Symbol::intern(key), value);

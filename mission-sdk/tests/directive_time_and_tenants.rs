@@ -348,3 +348,95 @@ fn mission_control_permits_per_tenant_and_reports_late_events_in_health() {
     assert_eq!(health.directives.late_events, 1, "{:?}", health.directives);
     assert_eq!(control.directives().list()[1].late_events, 1);
 }
+
+/// 2026-12-07 10:00:00 UTC, in ns.
+const TEN_AM: u64 = 1_796_637_600 * SECOND;
+
+const EVERY_FIVE_MINUTES: &str = r#"
+    [[directive]]
+    name = "every-5m"
+    schedule = "*/5 * * * *"
+    then = [{ action = "callback", name = "keep" }]
+"#;
+
+/// A scheduled directive fires on the wall clock its ticks give: at each due time reached,
+/// once, with the due times a gap skipped counted as missed rather than run one by one.
+#[test]
+fn a_cron_directive_fires_on_schedule_under_a_controllable_clock() {
+    let mut e = engine(EVERY_FIVE_MINUTES);
+    let fired = |e: &Engine| -> Vec<(u64, Option<u64>)> {
+        e.alerts().iter().map(|a| (a.time.0, a.missed)).collect()
+    };
+    // The first tick sets the first due time: 10:00.
+    e.tick(TEN_AM - 30 * SECOND);
+    assert!(e.alerts().is_empty(), "{:?}", e.alerts());
+    e.tick(TEN_AM);
+    assert_eq!(fired(&e), [(TEN_AM, Some(0))]);
+    let a = &e.alerts()[0];
+    assert_eq!(a.state, AlertState::Firing);
+    assert_eq!(a.directive, "every-5m");
+    assert_eq!(a.condition, "schedule */5 * * * *");
+    // Not again until 10:05: not at 10:01, nor at 10:04:59.
+    e.tick(TEN_AM + 60 * SECOND);
+    e.tick(TEN_AM + 299 * SECOND);
+    assert_eq!(e.alerts().len(), 1, "{:?}", e.alerts());
+    // Events neither fire it nor move it.
+    e.consume(&[failed_tool_call("acme", "search", TEN_AM + 299 * SECOND)]);
+    assert_eq!(e.alerts().len(), 1);
+    e.tick(TEN_AM + 300 * SECOND);
+    assert_eq!(fired(&e), [(TEN_AM, Some(0)), (TEN_AM + 300 * SECOND, Some(0))]);
+    // No tick for an hour: one firing at 11:05, the 11 due times before it missed.
+    let eleven_oh_five = TEN_AM + 3900 * SECOND;
+    e.tick(eleven_oh_five);
+    let alerts = e.alerts();
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    assert_eq!((alerts[2].time.0, alerts[2].missed), (eleven_oh_five, Some(11)));
+    assert!(alerts[2].summary.contains("11 earlier runs missed"), "{}", alerts[2].summary);
+    assert_eq!(alerts[2].value, 12.0);
+    e.tick(eleven_oh_five + SECOND);
+    e.tick(eleven_oh_five + 299 * SECOND);
+    assert_eq!(e.alerts().len(), 3);
+    e.tick(eleven_oh_five + 300 * SECOND);
+    assert_eq!(e.alerts().len(), 4);
+    assert_eq!(e.alerts()[3].missed, Some(0));
+    // It fires and never resolves: no incident stays open.
+    let status = &e.directives.list()[0];
+    assert_eq!(status.condition, "schedule */5 * * * *");
+    assert!(status.firing.is_empty(), "{status:?}");
+    assert!(e.alerts().iter().all(|a| a.state == AlertState::Firing));
+    assert_eq!(e.directives.stats().fired, 4);
+    // Disabled, it does not fire; enabled again, it starts afresh from its next due time
+    // (what passed while it was off is not "missed").
+    e.directives.set_enabled("every-5m", false).expect("disable");
+    e.tick(eleven_oh_five + 600 * SECOND);
+    assert_eq!(e.alerts().len(), 4);
+    e.directives.set_enabled("every-5m", true).expect("enable");
+    e.tick(eleven_oh_five + 7200 * SECOND + 30 * SECOND);
+    assert_eq!(e.alerts().len(), 4);
+    e.tick(eleven_oh_five + 7500 * SECOND);
+    assert_eq!(e.alerts().len(), 5);
+    assert_eq!(e.alerts()[4].missed, Some(0));
+}
+
+#[test]
+fn a_directive_needs_when_or_schedule_and_a_bad_schedule_names_its_field() {
+    let load = |toml: &str| DirectiveSet::from_toml_str(toml, "test.toml").map(drop);
+    assert!(load(EVERY_FIVE_MINUTES).is_ok());
+    let neither = "[[directive]]\nname = \"x\"\n";
+    let e = load(neither).expect_err("neither").to_string();
+    assert!(e.contains("needs `when` (a condition) or `schedule`"), "{e}");
+    let both =
+        "[[directive]]\nname = \"x\"\nwhen = \"3 failures in a row\"\nschedule = \"* * * * *\"\n";
+    let e = load(both).expect_err("both").to_string();
+    assert!(e.contains("`when` or `schedule`, not both"), "{e}");
+    let bad = "[[directive]]\nname = \"x\"\nschedule = \"*/5 25 * * *\"\n";
+    let e = load(bad).expect_err("hour 25").to_string();
+    assert!(e.contains("the hour field \"25\" is not 0–23") && e.contains("line 3"), "{e}");
+    let short = "[[directive]]\nname = \"x\"\nschedule = \"*/5 * * *\"\n";
+    let e = load(short).expect_err("4 fields").to_string();
+    assert!(e.contains("expected 5 fields"), "{e}");
+    let lasting = "[[directive]]\nname = \"x\"\nschedule = \"0 * * * *\"\n\
+                   then = [{ action = \"set_sampling\", rate = 1.0 }]\n";
+    let e = load(lasting).expect_err("set_sampling").to_string();
+    assert!(e.contains("then[0]") && e.contains("never resolves"), "{e}");
+}

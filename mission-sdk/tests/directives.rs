@@ -13,10 +13,10 @@ use mission_core::{
     SpanKind, Symbol, Text, ThreadContext, Timestamp,
 };
 use mission_sdk::directives::{
-    ATTR_ALERT_ACKNOWLEDGED_BY, ATTR_ALERT_NOTE, ATTR_ALERT_STATE, ATTR_ALERT_THRESHOLD,
-    ATTR_ALERT_VALUE, ATTR_DEDUP_KEY, ATTR_DELIVERY_ATTEMPTS, ATTR_DELIVERY_OUTCOME, Alert,
-    AlertState, BreakerClock, BreakerState, Condition, DirectiveError, DirectiveSet, DirectiveSpec,
-    Directives, PRESETS, Permit,
+    ATTR_ALERT_ACKNOWLEDGED_BY, ATTR_ALERT_NOTE, ATTR_ALERT_STATE, ATTR_ALERT_THREAD_ID,
+    ATTR_ALERT_THRESHOLD, ATTR_ALERT_VALUE, ATTR_DEDUP_KEY, ATTR_DELIVERY_ATTEMPTS,
+    ATTR_DELIVERY_OUTCOME, Alert, AlertState, BreakerClock, BreakerState, Condition,
+    DirectiveError, DirectiveSet, DirectiveSpec, Directives, PRESETS, Permit,
 };
 use mission_sdk::webhooks::HttpTransport;
 
@@ -218,7 +218,7 @@ fn presets_parse_and_compile() {
     assert!(matches!(DirectiveSet::preset("nope"), Err(DirectiveError::UnknownPreset(_))));
     let json = r#"{"directive": [{"name": "j", "when": "error_rate > 5% over 10m"}]}"#;
     let set = DirectiveSet::from_json_str(json, "inline").expect("json");
-    assert_eq!(set.directives()[0].when.to_string(), "error_rate > 5% over 10m");
+    assert_eq!(set.directives()[0].trigger(), "error_rate > 5% over 10m");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1169,4 +1169,271 @@ fn a_low_average_score_fires_and_other_scores_do_not_count() {
     assert_eq!(c.to_string(), "avg(score:helpfulness) < -0.5 over 1h");
     assert!("avg(score:) < 1 over 1h".parse::<Condition>().is_err());
     assert!("avg(score:a b) < 1 over 1h".parse::<Condition>().is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loops: the same call again and again in one thread
+
+/// An agent of tenant `acme` running loop directives, and what they did.
+struct LoopWatch {
+    control: mission_sdk::MissionControl,
+    /// What the `keep` callback saw.
+    alerts: Arc<Mutex<Vec<Alert>>>,
+    /// The `mission.alert` events recorded.
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+/// `toml`'s directives, every firing and resolve of which may call `keep`.
+fn loop_watch(toml: &str) -> LoopWatch {
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let seen = events.clone();
+    let control = mission_sdk::MissionControl::builder()
+        .ignore_environment()
+        .without_store()
+        .without_models()
+        .with_tenant("acme")
+        .with_directives(DirectiveSet::from_toml_str(toml, "test").expect("directives"))
+        .with_sink(FnSink::new("alerts", move |batch: &[Event]| {
+            let alerts = batch.iter().filter(|e| e.name.as_str() == "mission.alert");
+            seen.lock().expect("lock").extend(alerts.cloned());
+            Ok(())
+        }))
+        .build()
+        .expect("build");
+    let alerts: Arc<Mutex<Vec<Alert>>> = Arc::default();
+    let keep = alerts.clone();
+    control
+        .directives()
+        .register_callback("keep", move |a: &Alert| keep.lock().expect("lock").push(a.clone()));
+    LoopWatch { control, alerts, events }
+}
+
+/// A directive on `when` that alerts and calls `keep`.
+fn loop_directive(name: &str, when: &str) -> String {
+    format!(
+        "[[directive]]\nname = \"{name}\"\nwhen = \"{when}\"\n\
+         then = [{{ action = \"alert\" }}, {{ action = \"callback\", name = \"keep\" }}]\n"
+    )
+}
+
+impl LoopWatch {
+    fn alerts(&self) -> Vec<Alert> {
+        self.alerts.lock().expect("lock").clone()
+    }
+
+    fn flush(&self) {
+        self.control.flush().expect("flush");
+    }
+
+    /// A tool call of `thread` with these arguments, flushed through the directives.
+    fn call(&self, thread: &mission_sdk::Thread<'_>, tool: &str, args: &str) {
+        let mut span = thread.tool_call(tool);
+        span.set_arguments(args);
+        span.end();
+        self.flush();
+    }
+}
+
+#[test]
+fn a_planted_tool_loop_is_caught_within_n_calls() {
+    let w = loop_watch(&loop_directive("tool-loop", "3 same tool calls in a thread"));
+    let agent = w.control.agent("support-bot");
+    let thread = agent.thread();
+    let args = r#"{"query":"refund policy","page":1}"#;
+    w.call(&thread, "search_docs", args);
+    w.call(&thread, "search_docs", args);
+    assert!(w.alerts().is_empty(), "two identical calls are not a loop yet: {:?}", w.alerts());
+    w.call(&thread, "search_docs", args);
+    let fired = w.alerts();
+    assert_eq!(fired.len(), 1, "the third identical call fires: {fired:?}");
+    let a = &fired[0];
+    assert_eq!(a.state, AlertState::Firing);
+    assert_eq!((a.value, a.threshold), (3.0, 3.0));
+    assert_eq!(a.thread_id, Some(thread.id()), "the alert names the looping thread");
+    assert_eq!(a.tenant, "acme");
+    assert_eq!(a.operation, "search_docs");
+    let id = thread.id().to_string();
+    assert_eq!(
+        a.group,
+        [("tenant".to_owned(), "acme".to_owned()), ("thread".to_owned(), id.clone())]
+    );
+    assert_eq!(a.dedup_key, format!("tool-loop:tenant=acme,thread={id}"));
+    assert!(a.summary.contains("search_docs with the same arguments 3 times"), "{}", a.summary);
+    // The alert event carries the thread too (as an attribute: the event is not the thread's).
+    w.flush();
+    let events = w.events.lock().expect("lock").clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(text_attr(&events[0], ATTR_ALERT_THREAD_ID), id);
+    assert_eq!(events[0].tenant.as_str(), "acme");
+    assert!(events[0].thread_id.is_zero());
+    // A fourth call keeps the one incident (no second firing).
+    w.call(&thread, "search_docs", args);
+    assert_eq!(w.alerts().len(), 1);
+    let status = &w.control.directives().list()[0];
+    assert_eq!(status.firing.len(), 1);
+    assert_eq!(status.firing[0].value, 4.0);
+    // The thread's end ends the loop: resolved, and its group is forgotten.
+    thread.end();
+    w.flush();
+    let alerts = w.alerts();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[1].state, AlertState::Resolved);
+    assert_eq!(alerts[1].thread_id, alerts[0].thread_id);
+    assert_eq!(w.control.directives().list()[0].groups, 0);
+}
+
+#[test]
+fn different_arguments_do_not_count_as_a_loop() {
+    let w = loop_watch(&loop_directive("tool-loop", "3 same tool calls in a thread"));
+    let agent = w.control.agent("support-bot");
+    let (one, two) = (agent.thread(), agent.thread());
+    for page in 0..10 {
+        w.call(&one, "search_docs", &format!(r#"{{"query":"refund policy","page":{page}}}"#));
+    }
+    // The same arguments to two tools, twice each; and twice more in another thread.
+    let args = r#"{"query":"refund policy"}"#;
+    for _ in 0..2 {
+        w.call(&one, "search_docs", args);
+        w.call(&one, "search_web", args);
+        w.call(&two, "search_docs", args);
+    }
+    // Tool calls without arguments given are not counted at all.
+    for _ in 0..5 {
+        one.tool_call("search_docs").end();
+    }
+    w.flush();
+    assert!(w.alerts().is_empty(), "{:?}", w.alerts());
+    let status = &w.control.directives().list()[0];
+    assert_eq!(status.groups, 2, "one group per thread");
+    assert_eq!(w.control.directives().stats().loop_calls_evicted, 0);
+    // The third time in one thread is a loop.
+    w.call(&two, "search_docs", args);
+    assert_eq!(w.alerts().len(), 1);
+    assert_eq!(w.alerts()[0].thread_id, Some(two.id()));
+}
+
+#[test]
+fn repeated_llm_request_and_repeated_tool_error() {
+    let w = loop_watch(&format!(
+        "{}\n{}",
+        loop_directive("llm-loop", "3 same llm requests in a thread"),
+        loop_directive("error-loop", "3 same tool errors in a thread")
+    ));
+    let agent = w.control.agent("support-bot");
+    let thread = agent.thread();
+    let request = r#"{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}"#;
+    let ask = |request: &str| {
+        let mut span = thread.llm_call("gpt-4.1", "openai");
+        span.set_request(request);
+        span.end();
+        w.flush();
+    };
+    ask(request);
+    ask(r#"{"model":"gpt-4.1","messages":[{"role":"user","content":"hello"}]}"#);
+    ask(request);
+    assert!(w.alerts().is_empty(), "{:?}", w.alerts());
+    ask(request);
+    let alerts = w.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].directive, "llm-loop");
+    assert_eq!(alerts[0].thread_id, Some(thread.id()));
+    assert!(alerts[0].summary.contains("sent the same LLM request 3 times"), "{alerts:?}");
+
+    // Tool errors: the same tool and message, whatever the arguments; another message or tool
+    // does not count.
+    let fail = |tool: &str, page: u32, message: &str| {
+        let mut span = thread.tool_call(tool);
+        span.set_arguments(&format!(r#"{{"page":{page}}}"#));
+        span.set_error(message);
+        span.end();
+        w.flush();
+    };
+    fail("fetch_order", 1, "upstream returned 503");
+    fail("fetch_order", 2, "upstream returned 503");
+    fail("fetch_order", 3, "timed out after 30s");
+    fail("fetch_invoice", 4, "upstream returned 503");
+    assert_eq!(w.alerts().len(), 1, "{:?}", w.alerts());
+    fail("fetch_order", 5, "upstream returned 503");
+    let alerts = w.alerts();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[1].directive, "error-loop");
+    assert_eq!(alerts[1].operation, "fetch_order");
+    assert!(alerts[1].summary.contains("the same error from fetch_order 3 times"), "{alerts:?}");
+    // A successful call of that tool is no error: nothing else fires.
+    w.call(&thread, "fetch_order", r#"{"page":6}"#);
+    assert_eq!(w.alerts().len(), 2);
+}
+
+#[test]
+fn loop_groups_are_bounded_per_thread() {
+    let w = loop_watch(&loop_directive("tool-loop", "3 same tool calls in a thread"));
+    let agent = w.control.agent("support-bot");
+    let thread = agent.thread();
+    let looping = r#"{"query":"refund policy"}"#;
+    w.call(&thread, "search_docs", looping);
+    w.call(&thread, "search_docs", looping);
+    // 64 other calls: the thread's table holds MAX_LOOP_CALLS, so the looping call, the least
+    // recently seen, is forgotten.
+    assert_eq!(mission_sdk::directives::MAX_LOOP_CALLS, 64);
+    for page in 0..64 {
+        w.call(&thread, "search_docs", &format!(r#"{{"page":{page}}}"#));
+    }
+    assert_eq!(w.control.directives().stats().loop_calls_evicted, 1);
+    // So its next call counts from one again (and forgets the oldest other call).
+    w.call(&thread, "search_docs", looping);
+    assert!(w.alerts().is_empty(), "{:?}", w.alerts());
+    assert_eq!(w.control.directives().stats().loop_calls_evicted, 2);
+    w.call(&thread, "search_docs", looping);
+    w.call(&thread, "search_docs", looping);
+    assert_eq!(w.alerts().len(), 1, "{:?}", w.alerts());
+    assert_eq!(w.control.directives().list()[0].groups, 1);
+}
+
+/// Two tenants' spans with one thread id: two loop groups, two incidents, each of its tenant.
+#[test]
+fn the_same_thread_id_in_two_tenants_is_two_loop_groups() {
+    use mission_core::fingerprint::{attr::TOOL_ARGS_HASH, fingerprint, hex};
+    for across in [false, true] {
+        let h = harness(&format!(
+            "[[directive]]\nname = \"tool-loop\"\nwhen = \"3 same tool calls in a thread\"\n\
+             across_tenants = {across}\n"
+        ));
+        let shared_id = h.thread.thread_id;
+        let acme = h.thread;
+        let globex = ThreadContext { tenant: Symbol::intern("globex"), ..acme };
+        let args = hex(fingerprint(br#"{"query":"refund policy"}"#));
+        let recorder = h.recorder();
+        let call = |ctx: &ThreadContext| {
+            let mut span =
+                recorder.start_span(ctx, SpanKind::ToolCall, Symbol::intern("search"), None);
+            span.set_attribute(Symbol::intern(TOOL_ARGS_HASH), args.as_str());
+            span.end();
+        };
+        for ctx in [&acme, &globex, &acme, &globex] {
+            call(ctx);
+        }
+        let _ = h.pipeline.flush();
+        assert!(h.alerts().is_empty(), "two calls in each tenant: {:?}", h.alerts());
+        call(&acme);
+        call(&globex);
+        let _ = h.pipeline.flush();
+        let _ = h.pipeline.flush();
+        let mut keys: Vec<String> = h.alerts().into_iter().map(|a| a.dedup_key).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                format!("tool-loop:tenant=acme,thread={shared_id}"),
+                format!("tool-loop:tenant=globex,thread={shared_id}")
+            ],
+            "across_tenants = {across}"
+        );
+        let status = &h.directives.list()[0];
+        assert_eq!(status.groups, 2);
+        let mut tenants: Vec<String> = status.firing.iter().map(|f| f.tenant.clone()).collect();
+        tenants.sort();
+        let expected: Vec<String> =
+            if across { vec![String::new(); 2] } else { vec!["acme".into(), "globex".into()] };
+        assert_eq!(tenants, expected);
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use mission_core::fingerprint;
 use mission_core::{
     AttrValue, Decision, Event, EventBody, LazySymbol, Level, LlmUsage, LogRecord,
     PermissionDecision, SpanEnd, SpanId, SpanKind, Status, Symbol, Text, ThreadContext, ThreadId,
@@ -186,6 +187,9 @@ fn tool_span(parent: &Span, name: &str, arguments: Option<&Bound<'_, PyAny>>) ->
         let text = py.import("json")?.call_method("dumps", (arguments,), Some(&kwargs))?;
         let size = text.len()?;
         span.set("gen_ai.tool.call.arguments.size", AttrValue::Int(size as i64));
+        // Their fingerprint (not content: kept with capture off), for loop directives.
+        let hash = fingerprint::fingerprint(text.cast::<PyString>()?.to_cow()?.as_bytes());
+        span.set(fingerprint::attr::TOOL_ARGS_HASH, AttrValue::string(&fingerprint::hex(hash)));
     }
     Ok(span)
 }
@@ -455,7 +459,7 @@ impl Span {
     }
 
     /// Starts a child tool call named after the tool; `arguments` (any JSON-able value) is
-    /// measured, not stored.
+    /// measured and fingerprinted (`mission.tool.args_hash`, for loop directives), not stored.
     #[pyo3(signature = (name, arguments=None))]
     fn tool_call(&self, name: &str, arguments: Option<&Bound<'_, PyAny>>) -> PyResult<Span> {
         tool_span(self, name, arguments)
@@ -629,7 +633,8 @@ impl Thread {
     }
 
     /// Starts a tool call under the current span of this thread (or its root); `arguments`
-    /// (any JSON-able value) is measured, not stored.
+    /// (any JSON-able value) is measured and fingerprinted (`mission.tool.args_hash`), not
+    /// stored.
     #[pyo3(signature = (name, arguments=None))]
     fn tool_call(
         &self,

@@ -1,7 +1,7 @@
 //! What a firing produces: the [`Alert`] every action receives, and the `mission.alert` event.
 
 use mission_core::{
-    AttrValue, Event, EventBody, LazySymbol, Level, LogRecord, Symbol, Text, Timestamp,
+    AttrValue, Event, EventBody, LazySymbol, Level, LogRecord, Symbol, Text, ThreadId, Timestamp,
 };
 
 use super::spec::Severity;
@@ -39,6 +39,13 @@ pub const ATTR_DELIVERY_ATTEMPTS: &str = "mission.webhook.attempts";
 pub const ATTR_ALERT_ACKNOWLEDGED_BY: &str = "mission.alert.acknowledged_by";
 /// Attribute: the note left with an acknowledgement (absent when none).
 pub const ATTR_ALERT_NOTE: &str = "mission.alert.note";
+/// Attribute: the thread a loop condition's incident is about (32 hex digits; absent for
+/// other conditions). Not the alert event's own thread id, so sampling never holds an alert
+/// back with its thread.
+pub const ATTR_ALERT_THREAD_ID: &str = "mission.alert.thread_id";
+/// Attribute: on a scheduled directive's firing, how many earlier due times passed without
+/// a firing of their own (no tick came): 0 when none did.
+pub const ATTR_SCHEDULE_MISSED: &str = "mission.schedule.missed";
 /// Attribute: the breaker's tool.
 pub const ATTR_BREAKER_TOOL: &str = "mission.breaker.tool";
 /// Attribute: the breaker's new state: `open` or `closed`.
@@ -63,6 +70,8 @@ pub(crate) struct Keys {
     pub breaker_state: LazySymbol,
     pub acknowledged_by: LazySymbol,
     pub note: LazySymbol,
+    pub thread_id: LazySymbol,
+    pub missed: LazySymbol,
 }
 
 pub(crate) static KEYS: Keys = Keys {
@@ -84,6 +93,8 @@ pub(crate) static KEYS: Keys = Keys {
     breaker_state: LazySymbol::new(ATTR_BREAKER_STATE),
     acknowledged_by: LazySymbol::new(ATTR_ALERT_ACKNOWLEDGED_BY),
     note: LazySymbol::new(ATTR_ALERT_NOTE),
+    thread_id: LazySymbol::new(ATTR_ALERT_THREAD_ID),
+    missed: LazySymbol::new(ATTR_SCHEDULE_MISSED),
 };
 
 /// Whether an alert starts, acknowledges or ends an incident.
@@ -140,6 +151,16 @@ pub struct Alert {
     pub agent: String,
     /// The operation of the incident's group or last event (empty if none).
     pub operation: String,
+    /// The thread of a loop condition's incident (`3 same tool calls in a thread`), with
+    /// [`tenant`](Self::tenant) (or, for a directive across tenants, the `tenant` of
+    /// [`group`](Self::group)) naming whose; `None` for other conditions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<ThreadId>,
+    /// For a scheduled directive's firing: how many earlier due times passed without a firing
+    /// of their own (the process was stopped or busy; they are counted, not run). `None` for
+    /// a directive on a condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed: Option<u64>,
     /// When (event time: the stream's clock, not the wall clock, when they differ).
     pub time: Timestamp,
 }
@@ -168,6 +189,12 @@ impl Alert {
         a.set(k.severity.get(), self.severity.as_str());
         if !self.group.is_empty() {
             a.set(k.group.get(), group_text(&self.group).as_str());
+        }
+        if let Some(thread) = self.thread_id {
+            a.set(k.thread_id.get(), thread.to_string().as_str());
+        }
+        if let Some(missed) = self.missed {
+            a.set(k.missed.get(), AttrValue::Int(i64::try_from(missed).unwrap_or(i64::MAX)));
         }
         event
     }

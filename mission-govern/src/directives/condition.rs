@@ -39,6 +39,9 @@ const LOWEST_OCTAVE: f64 = -20.0;
 /// | `forecast p95(duration) > 4s within 30m` | the statistic's linear trend over the last 2 × 30m crosses the threshold within 30m (horizon 1m to 7d) |
 /// | `3 failures in a row` | an operation fails N times in a row |
 /// | `5 denials per actor within 10m` | permission denied to the same actor N times |
+/// | `3 same tool calls in a thread` | a thread calls one tool with the same arguments N times (a loop) |
+/// | `3 same llm requests in a thread` | a thread sends the same LLM request N times |
+/// | `3 same tool errors in a thread` | one tool fails with the same error message N times in a thread |
 ///
 /// Statistics: `count`, `error_rate`, and `p50`, `p90`, `p95`, `p99`, `min`, `max`, `avg`,
 /// `sum` of `duration` (values in ms, or text like `4s`), `cost` (US dollars, `$2` or `2`),
@@ -82,6 +85,40 @@ pub enum Condition {
         /// The window.
         within: Duration,
     },
+    /// The same call repeated in one thread: fires at its N-th identical occurrence. Groups
+    /// are per (tenant, thread); see [`Repeat`] for what counts as the same.
+    Loop {
+        /// N, 2 to 10000.
+        count: u32,
+        /// What repeats.
+        of: Repeat,
+    },
+}
+
+/// What a [`Condition::Loop`] counts, per thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Repeat {
+    /// Tool calls of the same tool with the same arguments (the same
+    /// [`TOOL_ARGS_HASH`](mission_core::fingerprint::attr::TOOL_ARGS_HASH)); tool calls without
+    /// that attribute are not counted.
+    ToolCalls,
+    /// LLM calls with the same request (the same
+    /// [`LLM_REQUEST_HASH`](mission_core::fingerprint::attr::LLM_REQUEST_HASH)); calls without
+    /// it are not counted.
+    LlmRequests,
+    /// Failed tool calls of the same tool with the same error message.
+    ToolErrors,
+}
+
+impl Repeat {
+    /// `tool calls`, `llm requests` or `tool errors`, as the grammar writes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Repeat::ToolCalls => "tool calls",
+            Repeat::LlmRequests => "llm requests",
+            Repeat::ToolErrors => "tool errors",
+        }
+    }
 }
 
 /// `<statistic> <comparison> <value> over <window>`.
@@ -374,6 +411,7 @@ impl fmt::Display for Condition {
             Condition::RepeatedDenials { count, within } => {
                 write!(f, "{count} denials per actor within {}", d(*within))
             }
+            Condition::Loop { count, of } => write!(f, "{count} same {} in a thread", of.as_str()),
         }
     }
 }
@@ -395,7 +433,8 @@ impl TryFrom<String> for Condition {
 const GRAMMAR: &str = "expected e.g. \"p95(duration) > 4s over 5m\", \"count == 0 over 15m\", \
                        \"forecast p95(duration) > 4s within 30m\", \
                        \"anomaly score > 0.9\", \"slo 99% under 4s over 30d\", \
-                       \"3 failures in a row\" or \"5 denials per actor within 10m\"";
+                       \"3 failures in a row\", \"5 denials per actor within 10m\" or \
+                       \"3 same tool calls in a thread\" (or llm requests, tool errors)";
 
 impl FromStr for Condition {
     type Err = String;
@@ -438,6 +477,26 @@ impl FromStr for Condition {
             }
             [n, "failures", "in", "a", "row"] => {
                 Ok(Condition::ConsecutiveFailures { count: count(n).map_err(|e| bad(&e))? })
+            }
+            [n, "same", what @ .., "in", "a", "thread"] => {
+                let of = match what {
+                    ["tool", "calls"] => Repeat::ToolCalls,
+                    ["llm", "requests"] => Repeat::LlmRequests,
+                    ["tool", "errors"] => Repeat::ToolErrors,
+                    _ => {
+                        return Err(bad(
+                            "after `same`, `tool calls`, `llm requests` or `tool errors`",
+                        ));
+                    }
+                };
+                if matches!(n.parse::<u32>(), Ok(0 | 1)) {
+                    return Err(bad(&format!(
+                        "{n} is not a loop: count at least 2 identical {} (the first call is \
+                         not a repeat)",
+                        of.as_str()
+                    )));
+                }
+                Ok(Condition::Loop { count: count(n).map_err(|e| bad(&e))?, of })
             }
             [n, "denials", "per", "actor", "within", w] => Ok(Condition::RepeatedDenials {
                 count: count(n).map_err(|e| bad(&e))?,
@@ -907,6 +966,36 @@ mod tests {
             panic!("a 7-day horizon parses")
         };
         assert_eq!(f.history(), Duration::from_secs(14 * 86_400));
+    }
+
+    #[test]
+    fn loop_conditions_parse_print_and_explain_a_bad_count() {
+        for (text, of) in [
+            ("3 same tool calls in a thread", Repeat::ToolCalls),
+            ("2 same llm requests in a thread", Repeat::LlmRequests),
+            ("10000   same tool errors in a thread", Repeat::ToolErrors),
+        ] {
+            let c: Condition = text.parse().expect(text);
+            let Condition::Loop { of: parsed, count } = c else { panic!("{text}: {c:?}") };
+            assert_eq!(parsed, of);
+            assert_eq!(c.to_string(), text.split_whitespace().collect::<Vec<_>>().join(" "));
+            assert_eq!(c.to_string().parse::<Condition>(), Ok(c));
+            assert!(count >= 2);
+        }
+        for (bad, why) in [
+            ("0 same tool calls in a thread", "0 is not a loop: count at least 2 identical tool"),
+            ("1 same llm requests in a thread", "1 is not a loop: count at least 2 identical llm"),
+            ("10001 same tool calls in a thread", "not a count from 1 to 10000"),
+            ("x same tool calls in a thread", "not a count"),
+            ("-3 same tool calls in a thread", "not a count"),
+            ("3 same tool results in a thread", "`tool calls`, `llm requests` or `tool errors`"),
+            ("3 same in a thread", "`tool calls`, `llm requests` or `tool errors`"),
+            ("3 same tool calls in a run", "not a condition"),
+        ] {
+            let e = bad.parse::<Condition>().expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.contains("3 same tool calls in a thread"), "the grammar is shown: {e}");
+        }
     }
 
     #[test]

@@ -7,15 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use mission_core::fingerprint::{self, attr as fingerprint_attr};
 use mission_core::{
-    AttrValue, Decision, Event, EventBody, EventKind, Level, LogRecord, Symbol, Text, Timestamp,
-    WeakRecorder,
+    AttrValue, Decision, Event, EventBody, EventKind, LazySymbol, Level, LogRecord, SpanId,
+    SpanKind, Symbol, Text, ThreadId, Timestamp, WeakRecorder,
 };
 
 use super::action::{Alert, AlertState, KEYS, group_text, is_own};
 use super::breaker::Transition;
 use super::condition::{
-    Condition, Field, ForecastThreshold, SloGood, Statistic, Threshold, Window, format_value, human,
+    Condition, Field, ForecastThreshold, Repeat, SloGood, Statistic, Threshold, Window,
+    format_value, human,
 };
 use super::spec::{ActionSpec, BurnAlerts, DirectiveSpec, GroupField};
 use super::webhook::{Webhook, WebhookTransport, Worker, delivery_event};
@@ -28,6 +30,18 @@ pub const MAX_GROUPS: usize = 1000;
 /// How long no event a directive watches may arrive before the wall clock moves that
 /// directive's clock on (see "Time and memory" in the [module docs](super)).
 pub const IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// Most distinct calls a loop condition counts per thread (`3 same tool calls in a thread`);
+/// past it the least recently seen is forgotten, counted in
+/// [`DirectiveStats::loop_calls_evicted`](super::DirectiveStats::loop_calls_evicted).
+pub const MAX_LOOP_CALLS: usize = 64;
+
+/// A loop incident resolves when its thread's root span ends, or when no call of the kind it
+/// counts came from that thread for this long (its counts then start again).
+pub const LOOP_QUIET: Duration = Duration::from_secs(15 * 60);
+
+/// Most missed runs a scheduled directive counts in one catch-up (see [`Alert::missed`]).
+pub const MAX_MISSED_COUNTED: u64 = 100_000;
 
 /// SLO windows: 1h and 5m (page), 6h and 30m (ticket).
 const SLO_WINDOWS: [Duration; 4] = [
@@ -100,9 +114,98 @@ impl CompiledFilter {
 enum GroupData {
     Window(Window),
     Slo(Box<[Window; 4]>),
-    Anomaly { last: Option<u64>, score: f64 },
+    Anomaly {
+        last: Option<u64>,
+        score: f64,
+    },
     Streak(u32),
     Denials(VecDeque<u64>),
+    Loop(Repeats),
+    /// A scheduled directive's one group: nothing to count.
+    Scheduled,
+}
+
+/// One thread's calls for a loop condition: how often each fingerprint was seen.
+#[derive(Default)]
+struct Repeats {
+    /// (fingerprint, times seen, when last seen as a sequence number), at most
+    /// [`MAX_LOOP_CALLS`].
+    seen: Vec<(u64, u32, u64)>,
+    /// The sequence number of the last call.
+    sequence: u64,
+    /// The stream time of the last call.
+    last: u64,
+}
+
+impl Repeats {
+    /// Counts one more call of fingerprint `hash` at `t`; returns whether another fingerprint
+    /// was forgotten to make room.
+    fn add(&mut self, hash: u64, t: u64) -> bool {
+        self.sequence += 1;
+        self.last = self.last.max(t);
+        if let Some(entry) = self.seen.iter_mut().find(|e| e.0 == hash) {
+            entry.1 = entry.1.saturating_add(1);
+            entry.2 = self.sequence;
+            return false;
+        }
+        let mut evicted = false;
+        if self.seen.len() >= MAX_LOOP_CALLS
+            && let Some(oldest) = (0..self.seen.len()).min_by_key(|&i| self.seen[i].2)
+        {
+            self.seen.swap_remove(oldest);
+            evicted = true;
+        }
+        self.seen.push((hash, 1, self.sequence));
+        evicted
+    }
+
+    /// The most times one fingerprint was seen.
+    fn most(&self) -> u32 {
+        self.seen.iter().map(|e| e.1).max().unwrap_or(0)
+    }
+}
+
+/// What an event is to a loop condition.
+enum LoopEvent {
+    /// A call it counts, with its fingerprint.
+    Call(u64),
+    /// The end of the thread's root span: the thread is over.
+    ThreadEnd,
+    /// Nothing it counts.
+    Other,
+}
+
+static TOOL_ARGS_HASH: LazySymbol = LazySymbol::new(fingerprint_attr::TOOL_ARGS_HASH);
+static LLM_REQUEST_HASH: LazySymbol = LazySymbol::new(fingerprint_attr::LLM_REQUEST_HASH);
+
+/// What `e` is to a loop condition counting `of`. A tool call is the same when its tool and
+/// its arguments' fingerprint are; an LLM request when its request fingerprint is; a tool error
+/// when its tool and its error message are. Events of no thread are not counted.
+fn loop_event(of: Repeat, e: &Event) -> LoopEvent {
+    let Some(span) = e.as_span() else { return LoopEvent::Other };
+    if e.thread_id == ThreadId::default() {
+        return LoopEvent::Other;
+    }
+    if e.parent_span_id == SpanId::NONE
+        && !matches!(span.kind, SpanKind::ToolCall | SpanKind::LlmCall)
+    {
+        return LoopEvent::ThreadEnd;
+    }
+    let hash_attr = |key: &LazySymbol| match e.attributes.get(key.get()) {
+        Some(AttrValue::Str(text)) => fingerprint::parse_hex(text.as_str()),
+        _ => None,
+    };
+    let tool = e.name.as_str().as_bytes();
+    let hash = match of {
+        Repeat::ToolCalls if span.kind == SpanKind::ToolCall => hash_attr(&TOOL_ARGS_HASH)
+            .map(|args| fingerprint::fingerprint_parts([tool, &args.to_le_bytes()[..]])),
+        Repeat::LlmRequests if span.kind == SpanKind::LlmCall => hash_attr(&LLM_REQUEST_HASH),
+        Repeat::ToolErrors if span.kind == SpanKind::ToolCall && span.status.is_error() => {
+            Some(fingerprint::fingerprint_parts([tool, span.error_message.as_str().as_bytes()]))
+        }
+        _ => None,
+    };
+    hash.map_or(LoopEvent::Other, LoopEvent::Call)
 }
 
 struct Firing {
@@ -120,6 +223,8 @@ struct Group {
     tenant: Symbol,
     agent: Symbol,
     operation: Symbol,
+    /// The thread of a loop condition's group (none for other conditions).
+    thread: ThreadId,
     firing: Option<Firing>,
     data: GroupData,
 }
@@ -145,6 +250,8 @@ pub(crate) struct Directive {
     quiet_since: Option<u64>,
     /// Events older than their window at the watermark: counted, not added.
     late_events: u64,
+    /// A scheduled directive's next due time (wall clock, ns); set on its first tick.
+    next_due: Option<u64>,
 }
 
 impl Directive {
@@ -171,10 +278,11 @@ impl Directive {
         }
         let f = &spec.filter;
         let sym = |s: &Option<String>| s.as_deref().map(Symbol::intern);
+        let statistic = spec.when.as_ref().and_then(Condition::statistic);
         let default = match spec.when {
-            Condition::Anomaly { .. } => DefaultKinds::Anomalies,
-            Condition::RepeatedDenials { .. } => DefaultKinds::Permissions,
-            ref when => match when.statistic().and_then(Statistic::field) {
+            Some(Condition::Anomaly { .. }) => DefaultKinds::Anomalies,
+            Some(Condition::RepeatedDenials { .. }) => DefaultKinds::Permissions,
+            _ => match statistic.and_then(Statistic::field) {
                 Some(Field::Value) => DefaultKinds::Metrics,
                 Some(Field::Score(_)) => DefaultKinds::Scores,
                 _ => DefaultKinds::Spans,
@@ -188,7 +296,7 @@ impl Directive {
             metric: sym(&f.metric),
             kind: f.kind.map(|k| k.0),
             default,
-            score_name: match spec.when.statistic().and_then(Statistic::field) {
+            score_name: match statistic.and_then(Statistic::field) {
                 Some(Field::Score(name)) => Some(name),
                 _ => None,
             },
@@ -196,12 +304,13 @@ impl Directive {
         };
         let width = |d: Duration| (d.as_nanos() / super::condition::BUCKETS as u128).max(1) as u64;
         let eval_every = match spec.when {
-            Condition::Threshold(t) => width(t.over),
-            Condition::Forecast(f) => width(f.history()),
-            Condition::Slo(_) => width(SLO_WINDOWS[1]),
-            Condition::Anomaly { hold, .. } => width(hold),
-            Condition::RepeatedDenials { within, .. } => width(within),
-            Condition::ConsecutiveFailures { .. } => u64::MAX,
+            Some(Condition::Threshold(t)) => width(t.over),
+            Some(Condition::Forecast(f)) => width(f.history()),
+            Some(Condition::Slo(_)) => width(SLO_WINDOWS[1]),
+            Some(Condition::Anomaly { hold, .. }) => width(hold),
+            Some(Condition::RepeatedDenials { within, .. }) => width(within),
+            Some(Condition::Loop { .. }) => width(LOOP_QUIET),
+            Some(Condition::ConsecutiveFailures { .. }) | None => u64::MAX,
         };
         let mut d = Self {
             spec,
@@ -217,6 +326,7 @@ impl Directive {
             arrived: false,
             quiet_since: None,
             late_events: 0,
+            next_due: None,
         };
         d.reset();
         Ok(d)
@@ -227,8 +337,12 @@ impl Directive {
     fn reset(&mut self) {
         self.groups.clear();
         self.added_at = None;
+        self.next_due = None;
         if self.spec.group_by.is_empty()
-            && !matches!(self.spec.when, Condition::RepeatedDenials { .. })
+            && !matches!(
+                self.spec.when,
+                Some(Condition::RepeatedDenials { .. } | Condition::Loop { .. })
+            )
         {
             let data = self.new_data();
             self.groups.insert(
@@ -238,6 +352,7 @@ impl Directive {
                     tenant: self.filter.tenant.unwrap_or(Symbol::EMPTY),
                     agent: Symbol::EMPTY,
                     operation: self.filter.operation.unwrap_or(Symbol::EMPTY),
+                    thread: ThreadId::default(),
                     firing: None,
                     data,
                 },
@@ -257,7 +372,8 @@ impl Directive {
     }
 
     fn new_data(&self) -> GroupData {
-        match self.spec.when {
+        let Some(when) = &self.spec.when else { return GroupData::Scheduled };
+        match *when {
             Condition::Threshold(t) => {
                 GroupData::Window(Window::new(t.over, t.stat.is_percentile()))
             }
@@ -270,6 +386,7 @@ impl Directive {
             Condition::Anomaly { .. } => GroupData::Anomaly { last: None, score: 0.0 },
             Condition::ConsecutiveFailures { .. } => GroupData::Streak(0),
             Condition::RepeatedDenials { .. } => GroupData::Denials(VecDeque::new()),
+            Condition::Loop { .. } => GroupData::Loop(Repeats::default()),
         }
     }
 
@@ -293,7 +410,7 @@ impl Directive {
         DirectiveStatus {
             name: self.spec.name.clone(),
             description: self.spec.description.clone(),
-            condition: self.spec.when.to_string(),
+            condition: self.spec.trigger(),
             enabled: self.spec.enabled,
             groups: self.groups.len(),
             groups_dropped: self.groups_dropped,
@@ -364,11 +481,29 @@ impl Engine {
     /// no event for [`IDLE_AFTER`] on by the wall time passed since its quiet began, never past
     /// `wall` (before its first event, the directive's clock simply follows the wall clock).
     /// While events arrive, only their time moves a directive's clock.
+    ///
+    /// A scheduled directive fires when `wall` reaches its next due time (the first due time
+    /// at or after its first tick): once, whatever number of due times passed since the last
+    /// tick, the others counted as missed on that firing.
     pub fn tick(&mut self, wall: u64, shared: &Shared) {
         let idle_after = IDLE_AFTER.as_nanos() as u64;
         for i in 0..self.directives.len() {
             let d = &mut self.directives[i];
             if !d.spec.enabled {
+                continue;
+            }
+            if let Some(schedule) = &d.spec.schedule {
+                let due = *d.next_due.get_or_insert_with(|| {
+                    schedule.next_after(wall.saturating_sub(1)).unwrap_or(u64::MAX)
+                });
+                if wall >= due {
+                    let (n, last) =
+                        schedule.due_between(due.saturating_sub(1), wall, MAX_MISSED_COUNTED + 1);
+                    d.next_due = Some(schedule.next_after(wall).unwrap_or(u64::MAX));
+                    // Past the cap, the last due time counted is not the latest: say now.
+                    let at = if n > MAX_MISSED_COUNTED { wall } else { last.unwrap_or(due) };
+                    self.fire_scheduled(i, at, n.saturating_sub(1), shared);
+                }
                 continue;
             }
             if std::mem::take(&mut d.arrived) {
@@ -388,6 +523,23 @@ impl Engine {
             };
             self.advance(i, target, shared);
         }
+    }
+
+    /// Fires scheduled directive `i` for its due time `due`, with `missed` earlier due times
+    /// that had no firing.
+    fn fire_scheduled(&mut self, i: usize, due: u64, missed: u64, shared: &Shared) {
+        let key = self.directives[i].placeholder_key();
+        let d = &mut self.directives[i];
+        d.clock = d.clock.max(due);
+        let value = missed.saturating_add(1) as f64;
+        let Some(mut alert) = self.alert(i, &key, AlertState::Firing, value, 1.0) else { return };
+        alert.time = Timestamp(due);
+        alert.missed = Some(missed);
+        if missed > 0 {
+            let more = if missed >= MAX_MISSED_COUNTED { "or more " } else { "" };
+            alert.summary.push_str(&format!("; {missed} {more}earlier runs missed"));
+        }
+        self.dispatch(i, alert, shared);
     }
 
     /// Moves directive `i`'s clock to `now` (never back) and judges its windows if their
@@ -433,7 +585,7 @@ impl Engine {
         }
         for i in 0..self.directives.len() {
             let d = &mut self.directives[i];
-            if !d.spec.enabled || !d.filter.matches(e) {
+            if !d.spec.enabled || d.spec.when.is_none() || !d.filter.matches(e) {
                 continue;
             }
             d.arrived = true;
@@ -449,7 +601,22 @@ impl Engine {
             let d = &mut self.directives[i];
             let now = d.clock;
             d.added_at.get_or_insert(now);
-            let key = (d.tenant_of(e), group_key(&d.spec.group_by, &d.spec.when, e));
+            let Some(when) = d.spec.when.clone() else { continue };
+            let key = (d.tenant_of(e), group_key(&d.spec.group_by, &when, e));
+            let call = match when {
+                Condition::Loop { of, .. } => match loop_event(of, e) {
+                    LoopEvent::Call(hash) => Some(hash),
+                    LoopEvent::ThreadEnd => {
+                        // The thread is over: so is its loop (resolved if it fired).
+                        if d.groups.contains_key(&key) {
+                            self.retire(i, &key, shared);
+                        }
+                        continue;
+                    }
+                    LoopEvent::Other => continue,
+                },
+                _ => None,
+            };
             if !d.groups.contains_key(&key) {
                 let placeholder = d.placeholder_key();
                 if key.1.is_empty() && d.groups.contains_key(&placeholder) {
@@ -466,7 +633,7 @@ impl Engine {
                     shared.counters.groups_dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                let labels = group_labels(&d.spec.group_by, &d.spec.when, e);
+                let labels = group_labels(&d.spec.group_by, &when, e);
                 let data = d.new_data();
                 d.groups.insert(
                     key.clone(),
@@ -475,13 +642,13 @@ impl Engine {
                         tenant: key.0,
                         agent: e.agent,
                         operation: e.name,
+                        thread: if call.is_some() { e.thread_id } else { ThreadId::default() },
                         firing: None,
                         data,
                     },
                 );
             }
             let d = &mut self.directives[i];
-            let when = d.spec.when.clone();
             let Some(g) = d.groups.get_mut(&key) else { continue };
             g.agent = e.agent;
             g.operation = e.name;
@@ -543,6 +710,14 @@ impl Engine {
                         false
                     }
                 }
+                (GroupData::Loop(repeats), Condition::Loop { .. }) => {
+                    if let Some(hash) = call
+                        && repeats.add(hash, t)
+                    {
+                        shared.counters.loop_calls_evicted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    true
+                }
                 _ => false,
             };
             if late {
@@ -571,7 +746,8 @@ impl Engine {
         let min_events = d.spec.min_events;
         let burn = d.spec.burn_alerts;
         let Some(g) = d.groups.get_mut(key) else { return };
-        let verdict: Option<(bool, f64, f64)> = match (&mut g.data, &d.spec.when) {
+        let Some(when) = &d.spec.when else { return };
+        let verdict: Option<(bool, f64, f64)> = match (&mut g.data, when) {
             (GroupData::Window(w), Condition::Threshold(t)) => {
                 // A window is judged once it was watched whole.
                 if now.saturating_sub(added) < t.over.as_nanos() as u64 {
@@ -631,6 +807,14 @@ impl Engine {
                 }
                 Some((times.len() >= *count as usize, times.len() as f64, f64::from(*count)))
             }
+            (GroupData::Loop(repeats), Condition::Loop { count, .. }) => {
+                if now.saturating_sub(repeats.last) >= LOOP_QUIET.as_nanos() as u64 {
+                    // Quiet for long enough: the loop is over, and counting starts again.
+                    repeats.seen.clear();
+                }
+                let most = repeats.most();
+                Some((most >= *count, f64::from(most), f64::from(*count)))
+            }
             _ => None,
         };
         let Some((holds, value, threshold)) = verdict else { return };
@@ -658,67 +842,85 @@ impl Engine {
     ) -> Option<Alert> {
         let d = &self.directives[i];
         let g = d.groups.get(key)?;
-        let when = &d.spec.when;
         // An acknowledgement describes the incident as it fires.
         let shown = if state == AlertState::Resolved { state } else { AlertState::Firing };
-        let mut summary = match (when, shown) {
-            (Condition::Threshold(t), s) => format!(
-                "{} = {} {}{} {} over {}",
-                t.stat,
-                shown_value(t.stat, value),
-                if s == AlertState::Resolved { "no longer " } else { "" },
-                t.op.as_str(),
-                format_value(t.stat, t.value),
-                human(t.over)
-            ),
-            (Condition::Forecast(f), AlertState::Firing) => {
-                let projection = match &g.data {
-                    GroupData::Window(w) => w.forecast(d.clock, f),
-                    _ => None,
-                };
-                let eta = projection
-                    .and_then(|p| p.crossing_ns)
-                    .map_or_else(|| human(f.within), |ns| about(Duration::from_nanos(ns)));
-                let last = projection.map(|p| p.last).unwrap_or(f64::NAN);
-                format!(
-                    "{} forecast {} {} in about {eta} (trend at {}; now {})",
+        let mut summary = if let Some(when) = &d.spec.when {
+            match (when, shown) {
+                (Condition::Threshold(t), s) => format!(
+                    "{} = {} {}{} {} over {}",
+                    t.stat,
+                    shown_value(t.stat, value),
+                    if s == AlertState::Resolved { "no longer " } else { "" },
+                    t.op.as_str(),
+                    format_value(t.stat, t.value),
+                    human(t.over)
+                ),
+                (Condition::Forecast(f), AlertState::Firing) => {
+                    let projection = match &g.data {
+                        GroupData::Window(w) => w.forecast(d.clock, f),
+                        _ => None,
+                    };
+                    let eta = projection
+                        .and_then(|p| p.crossing_ns)
+                        .map_or_else(|| human(f.within), |ns| about(Duration::from_nanos(ns)));
+                    let last = projection.map(|p| p.last).unwrap_or(f64::NAN);
+                    format!(
+                        "{} forecast {} {} in about {eta} (trend at {}; now {})",
+                        f.stat,
+                        f.op.as_str(),
+                        format_value(f.stat, f.value),
+                        shown_value(f.stat, value),
+                        shown_value(f.stat, last),
+                    )
+                }
+                (Condition::Forecast(f), _) => format!(
+                    "{} no longer forecast {} {} within {} (trend at {})",
                     f.stat,
                     f.op.as_str(),
                     format_value(f.stat, f.value),
+                    human(f.within),
                     shown_value(f.stat, value),
-                    shown_value(f.stat, last),
-                )
+                ),
+                (Condition::Slo(_), AlertState::Firing) => {
+                    format!(
+                        "error budget burning {value:.1}x (alert above {threshold:.1}x) for {when}"
+                    )
+                }
+                (Condition::Slo(_), _) => {
+                    format!("error budget burn back to {value:.1}x for {when}")
+                }
+                (Condition::Anomaly { .. }, AlertState::Firing) => {
+                    format!("anomaly on {} scored {value:.3} ({when})", g.operation.as_str())
+                }
+                (Condition::Anomaly { .. }, _) => {
+                    format!("no anomaly on {} ({when})", g.operation.as_str())
+                }
+                (Condition::ConsecutiveFailures { .. }, AlertState::Firing) => {
+                    format!("{} failed {value} times in a row", g.operation.as_str())
+                }
+                (Condition::ConsecutiveFailures { .. }, _) => {
+                    format!("{} succeeded again", g.operation.as_str())
+                }
+                (Condition::RepeatedDenials { within, .. }, _) => format!(
+                    "permission denied {value} times within {} (alert at {threshold})",
+                    human(*within)
+                ),
+                (Condition::Loop { of, .. }, AlertState::Firing) => {
+                    let what = match of {
+                        Repeat::ToolCalls => {
+                            format!("called {} with the same arguments", g.operation.as_str())
+                        }
+                        Repeat::LlmRequests => "sent the same LLM request".to_owned(),
+                        Repeat::ToolErrors => {
+                            format!("got the same error from {}", g.operation.as_str())
+                        }
+                    };
+                    format!("thread {} {what} {value} times (alert at {threshold})", g.thread)
+                }
+                (Condition::Loop { .. }, _) => format!("thread {} is no longer looping", g.thread),
             }
-            (Condition::Forecast(f), _) => format!(
-                "{} no longer forecast {} {} within {} (trend at {})",
-                f.stat,
-                f.op.as_str(),
-                format_value(f.stat, f.value),
-                human(f.within),
-                shown_value(f.stat, value),
-            ),
-            (Condition::Slo(_), AlertState::Firing) => {
-                format!("error budget burning {value:.1}x (alert above {threshold:.1}x) for {when}")
-            }
-            (Condition::Slo(_), _) => {
-                format!("error budget burn back to {value:.1}x for {when}")
-            }
-            (Condition::Anomaly { .. }, AlertState::Firing) => {
-                format!("anomaly on {} scored {value:.3} ({when})", g.operation.as_str())
-            }
-            (Condition::Anomaly { .. }, _) => {
-                format!("no anomaly on {} ({when})", g.operation.as_str())
-            }
-            (Condition::ConsecutiveFailures { .. }, AlertState::Firing) => {
-                format!("{} failed {value} times in a row", g.operation.as_str())
-            }
-            (Condition::ConsecutiveFailures { .. }, _) => {
-                format!("{} succeeded again", g.operation.as_str())
-            }
-            (Condition::RepeatedDenials { within, .. }, _) => format!(
-                "permission denied {value} times within {} (alert at {threshold})",
-                human(*within)
-            ),
+        } else {
+            format!("{} is due ({} UTC)", d.spec.name, d.spec.trigger())
         };
         if !g.labels.is_empty() {
             summary.push_str(&format!(" [{}]", group_text(&g.labels)));
@@ -735,7 +937,7 @@ impl Engine {
             state,
             dedup_key: dedup_key(&d.spec.name, &key.1),
             severity: d.spec.severity,
-            condition: when.to_string(),
+            condition: d.spec.trigger(),
             group: g.labels.clone(),
             value,
             threshold,
@@ -743,6 +945,8 @@ impl Engine {
             tenant: g.tenant.as_str().to_owned(),
             agent: g.agent.as_str().to_owned(),
             operation,
+            thread_id: (g.thread != ThreadId::default()).then_some(g.thread),
+            missed: None,
             time: Timestamp(d.clock),
         })
     }
@@ -757,6 +961,12 @@ impl Engine {
         shared: &Shared,
     ) {
         let Some(alert) = self.alert(i, key, state, value, threshold) else { return };
+        self.dispatch(i, alert, shared);
+    }
+
+    /// Runs directive `i`'s actions on `alert` (a firing or a resolve), counted.
+    fn dispatch(&mut self, i: usize, alert: Alert, shared: &Shared) {
+        let state = alert.state;
         let c = &shared.counters;
         match state {
             AlertState::Firing => c.fired.fetch_add(1, Ordering::Relaxed),
@@ -983,6 +1193,10 @@ fn is_idle(data: &GroupData, now: u64) -> bool {
         GroupData::Anomaly { last, .. } => last.is_none(),
         GroupData::Streak(n) => *n == 0,
         GroupData::Denials(t) => t.is_empty(),
+        GroupData::Loop(r) => {
+            r.seen.is_empty() || now.saturating_sub(r.last) >= LOOP_QUIET.as_nanos() as u64
+        }
+        GroupData::Scheduled => true,
     }
 }
 
@@ -1000,6 +1214,14 @@ fn group_labels(by: &[GroupField], when: &Condition, e: &Event) -> Vec<(String, 
     if let (Condition::RepeatedDenials { .. }, EventBody::Permission(p)) = (when, &e.body) {
         return vec![("actor".to_owned(), p.actor.as_str().to_owned())];
     }
+    if let Condition::Loop { .. } = when {
+        // The tenant too, so a thread id shared by two tenants is two incidents whatever the
+        // directive's scope, and the thread an alert names can be found (and stopped).
+        return vec![
+            ("tenant".to_owned(), e.tenant.as_str().to_owned()),
+            ("thread".to_owned(), e.thread_id.to_string()),
+        ];
+    }
     by.iter().map(|f| (f.as_str().to_owned(), field_value(*f, e).to_owned())).collect()
 }
 
@@ -1007,6 +1229,9 @@ fn group_key(by: &[GroupField], when: &Condition, e: &Event) -> String {
     if let (Condition::RepeatedDenials { .. }, EventBody::Permission(p)) = (when, &e.body) {
         let actor: String = p.actor.as_str().chars().take(128).collect();
         return format!("actor={actor}");
+    }
+    if let Condition::Loop { .. } = when {
+        return format!("tenant={},thread={}", e.tenant.as_str(), e.thread_id);
     }
     if by.is_empty() {
         return String::new();

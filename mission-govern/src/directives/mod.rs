@@ -1,5 +1,7 @@
 //! Directives: automation written as data. A directive is *when* a condition over the live
-//! stream holds, *then* actions run.
+//! stream holds, *then* actions run; or, with a [`schedule`](DirectiveSpec::schedule) (a
+//! 5-field UTC cron expression, [`Schedule`]) instead of a condition, actions that run each
+//! time it is due, judged on the wall clock's ticks.
 //!
 //! - [`DirectiveSet`] reads directives from TOML or JSON ([`DirectiveSet::from_file`]) or a
 //!   shipped preset ([`DirectiveSet::preset`]: [`PRESETS`]), validated on load with errors that
@@ -77,6 +79,7 @@ mod action;
 mod breaker;
 mod condition;
 mod engine;
+mod schedule;
 mod spec;
 mod webhook;
 
@@ -91,18 +94,19 @@ use mission_core::{Event, Level, Sink, SinkContext, SinkError, Timestamp};
 
 pub use action::{
     ALERT_EVENT, ATTR_ALERT_ACKNOWLEDGED_BY, ATTR_ALERT_GROUP, ATTR_ALERT_NOTE,
-    ATTR_ALERT_SEVERITY, ATTR_ALERT_STATE, ATTR_ALERT_THRESHOLD, ATTR_ALERT_VALUE,
-    ATTR_BREAKER_STATE, ATTR_BREAKER_TOOL, ATTR_DEDUP_KEY, ATTR_DELIVERY_ATTEMPTS,
-    ATTR_DELIVERY_OUTCOME, ATTR_DELIVERY_STATUS, ATTR_DIRECTIVE, Alert, AlertState, BREAKER_EVENT,
-    DELIVERY_EVENT, DIRECTIVES_TARGET,
+    ATTR_ALERT_SEVERITY, ATTR_ALERT_STATE, ATTR_ALERT_THREAD_ID, ATTR_ALERT_THRESHOLD,
+    ATTR_ALERT_VALUE, ATTR_BREAKER_STATE, ATTR_BREAKER_TOOL, ATTR_DEDUP_KEY,
+    ATTR_DELIVERY_ATTEMPTS, ATTR_DELIVERY_OUTCOME, ATTR_DELIVERY_STATUS, ATTR_DIRECTIVE,
+    ATTR_SCHEDULE_MISSED, Alert, AlertState, BREAKER_EVENT, DELIVERY_EVENT, DIRECTIVES_TARGET,
 };
 pub use breaker::{BreakerClock, BreakerState, BreakerStatus, Denial, MAX_BREAKERS, Permit};
 pub use condition::{
     Aggregation, BUCKETS, Comparison, Condition, Field, ForecastThreshold, HISTOGRAM_BINS,
-    MAX_FORECAST_HORIZON, MIN_FORECAST_BUCKETS, MIN_FORECAST_HORIZON, Slo, SloGood, Statistic,
-    Threshold,
+    MAX_FORECAST_HORIZON, MIN_FORECAST_BUCKETS, MIN_FORECAST_HORIZON, Repeat, Slo, SloGood,
+    Statistic, Threshold,
 };
-pub use engine::{IDLE_AFTER, MAX_GROUPS};
+pub use engine::{IDLE_AFTER, LOOP_QUIET, MAX_GROUPS, MAX_LOOP_CALLS, MAX_MISSED_COUNTED};
+pub use schedule::{CronField, Schedule, ScheduleError};
 pub use spec::{
     ActionSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField, KindName,
     MAX_ACTION_DURATION, MAX_MIN_EVENTS, PRESETS, Severity, WebhookFormat, WebhookSpec,
@@ -174,6 +178,7 @@ pub(crate) struct Counters {
     webhook_retries: AtomicU64,
     webhooks_dropped: AtomicU64,
     breakers_opened: AtomicU64,
+    loop_calls_evicted: AtomicU64,
     pub(crate) derived: AtomicU64,
 }
 
@@ -211,6 +216,9 @@ pub struct DirectiveStats {
     pub webhooks_dropped: u64,
     /// Circuit breakers opened by directives.
     pub breakers_opened: u64,
+    /// Calls a loop condition forgot because their thread's group already counted
+    /// [`MAX_LOOP_CALLS`] distinct ones (the least recently seen gives way).
+    pub loop_calls_evicted: u64,
     /// Every event the directives recorded (alerts, breaker changes, delivery outcomes): what
     /// the recorder's accounting shows beyond what the agent recorded.
     pub derived_events: u64,
@@ -573,6 +581,7 @@ impl Directives {
             webhook_retries: l(&c.webhook_retries),
             webhooks_dropped: l(&c.webhooks_dropped),
             breakers_opened: l(&c.breakers_opened),
+            loop_calls_evicted: l(&c.loop_calls_evicted),
             derived_events: l(&c.derived),
         }
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use mission_core::{EventKind, Level, SpanKind, duration_text};
 
 use super::condition::{Condition, Statistic};
+use super::schedule::Schedule;
 use super::{DirectiveError, Result};
 
 /// The most [`DirectiveSpec::min_events`] may be.
@@ -226,7 +227,8 @@ fn count_work(units: u64) {
 #[inline(always)]
 fn count_work(_units: u64) {}
 
-/// One directive: *when* a condition over the live stream holds, *then* actions run.
+/// One directive: *when* a condition over the live stream holds (or on a `schedule`), *then*
+/// actions run.
 ///
 /// In TOML:
 ///
@@ -243,6 +245,15 @@ fn count_work(_units: u64) {}
 ///   { action = "open_breaker", cool_down = "30s" },
 /// ]
 /// ```
+///
+/// Or on a schedule (a 5-field cron expression in UTC, see [`Schedule`]) instead of a condition:
+///
+/// ```toml
+/// [[directive]]
+/// name = "daily-digest"
+/// schedule = "0 9 * * mon-fri"
+/// then = [{ action = "callback", name = "digest" }]
+/// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectiveSpec {
@@ -257,8 +268,15 @@ pub struct DirectiveSpec {
     /// How bad a firing is.
     #[serde(default)]
     pub severity: Severity,
-    /// The condition.
-    pub when: Condition,
+    /// The condition; `None` for a directive on a [`schedule`](Self::schedule) only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Condition>,
+    /// When it runs, for a directive with no condition: a 5-field cron expression in UTC
+    /// (`schedule = "*/5 * * * *"`). Each time it is due it fires once (callbacks, webhooks
+    /// and alerts receive a firing, never a resolve); periods missed while nothing ticked are
+    /// counted on that firing ([`Alert::missed`](super::Alert::missed)), not run one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
     /// Which events the condition looks at.
     #[serde(default, rename = "where")]
     pub filter: Filter,
@@ -291,12 +309,19 @@ fn yes() -> bool {
 impl DirectiveSpec {
     /// A directive named `name` on `when`, enabled, with defaults everywhere else.
     pub fn new(name: &str, when: Condition) -> Self {
+        Self { when: Some(when), ..Self::on_schedule(name, None) }
+    }
+
+    /// A directive named `name` running on `schedule` (none yet: give `when` or `schedule`
+    /// before it is added), enabled, with defaults everywhere else.
+    pub fn on_schedule(name: &str, schedule: Option<Schedule>) -> Self {
         Self {
             name: name.to_owned(),
             description: String::new(),
             enabled: true,
             severity: Severity::default(),
-            when,
+            when: None,
+            schedule,
             filter: Filter::default(),
             group_by: Vec::new(),
             min_events: 0,
@@ -320,7 +345,35 @@ impl DirectiveSpec {
                 self.name
             ));
         }
-        if let (Some(stat), Some(kind)) = (self.when.statistic(), self.filter.kind) {
+        match (&self.when, &self.schedule) {
+            (None, None) => {
+                return Err("field `when`: a directive needs `when` (a condition) or `schedule` \
+                            (a cron expression, e.g. \"*/5 * * * *\")"
+                    .into());
+            }
+            (Some(_), Some(_)) => {
+                return Err(
+                    "field `schedule`: a directive has `when` or `schedule`, not both".into()
+                );
+            }
+            (None, Some(_)) => {
+                if !self.group_by.is_empty() {
+                    return Err("field `group_by`: a scheduled directive has no groups".into());
+                }
+                if let Some(i) = self.then.iter().position(|a| {
+                    matches!(a, ActionSpec::SetLogLevel { .. } | ActionSpec::SetSampling { .. })
+                }) {
+                    return Err(format!(
+                        "field `then[{i}]`: set_log_level and set_sampling last while an \
+                         incident fires; a scheduled directive fires and never resolves"
+                    ));
+                }
+            }
+            (Some(_), None) => {}
+        }
+        if let (Some(stat), Some(kind)) =
+            (self.when.as_ref().and_then(Condition::statistic), self.filter.kind)
+        {
             let span = matches!(kind.0, EventKind::Span(_));
             if let Statistic::Aggregate(_, field) = stat {
                 let ok = match field {
@@ -353,8 +406,12 @@ impl DirectiveSpec {
                 self.min_events
             ));
         }
-        if matches!(self.when, Condition::RepeatedDenials { .. }) && !self.group_by.is_empty() {
+        if matches!(self.when, Some(Condition::RepeatedDenials { .. })) && !self.group_by.is_empty()
+        {
             return Err("field `group_by`: denials are grouped by actor already".into());
+        }
+        if matches!(self.when, Some(Condition::Loop { .. })) && !self.group_by.is_empty() {
+            return Err("field `group_by`: loops are grouped by tenant and thread already".into());
         }
         for (i, action) in self.then.iter().enumerate() {
             action.validate().map_err(|m| format!("field `then[{i}]`: {m}"))?;
@@ -369,6 +426,15 @@ impl DirectiveSpec {
             }
         }
         Ok(())
+    }
+
+    /// What starts it, as text: the condition, or `schedule <cron>`.
+    pub fn trigger(&self) -> String {
+        match (&self.when, &self.schedule) {
+            (Some(when), _) => when.to_string(),
+            (None, Some(schedule)) => format!("schedule {schedule}"),
+            (None, None) => String::new(),
+        }
     }
 
     /// The actions, with the default (`alert`) when none were given.

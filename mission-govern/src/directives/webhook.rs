@@ -210,7 +210,7 @@ impl Webhook {
 fn json_body(alert: &Alert, sent_at: u64) -> serde_json::Value {
     let group: serde_json::Map<String, serde_json::Value> =
         alert.group.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
-    serde_json::json!({
+    let mut body = serde_json::json!({
         "version": 1,
         "directive": alert.directive,
         "description": alert.description,
@@ -227,7 +227,15 @@ fn json_body(alert: &Alert, sent_at: u64) -> serde_json::Value {
         "operation": alert.operation,
         "time": rfc3339(alert.time),
         "sent_at": sent_at,
-    })
+    });
+    // Present only for the conditions that have them: a loop's thread, a schedule's misses.
+    if let Some(thread) = alert.thread_id {
+        body["thread_id"] = thread.to_string().into();
+    }
+    if let Some(missed) = alert.missed {
+        body["missed"] = missed.into();
+    }
+    body
 }
 
 fn finite(v: f64) -> serde_json::Value {
