@@ -352,7 +352,9 @@ fn main() {
             Some("stopped") => {
                 let id = words.next().unwrap_or("");
                 match running.iter().find(|t| t.id().to_string() == id) {
-                    Some(t) => json!({ "ok": true, "should_stop": t.should_stop(), "state": t.state().as_str() }),
+                    Some(t) => {
+                        json!({ "ok": true, "should_stop": t.should_stop(), "state": t.state().as_str() })
+                    }
                     None => json!({ "ok": false, "error": format!("no running thread {id}") }),
                 }
             }

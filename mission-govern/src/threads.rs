@@ -582,8 +582,8 @@ pub struct ThreadSnapshot {
     pub budget: Option<Budget>,
     /// What it and its children have used.
     pub used: Usage,
-    /// When it started, ns since the epoch.
-    pub started_ns: u64,
+    /// When it started, ms since the Unix epoch.
+    pub start_unix_ms: u64,
 }
 
 /// The registry's counters.
@@ -701,7 +701,7 @@ impl Slot {
             state_reason: self.change.as_ref().map(|c| c.reason.clone()),
             budget: self.budget,
             used: self.usage(now_ns),
-            started_ns: self.started_ns,
+            start_unix_ms: self.started_ns / 1_000_000,
         }
     }
 

@@ -339,6 +339,7 @@ impl MissionControlBuilder {
         let enforcer = install::enforcer(policy, &pipeline, audit.as_ref(), &packs)?;
         let threads = Arc::new(mission_govern::threads::ThreadRegistry::new());
         threads.attach(pipeline.recorder().downgrade());
+        directives.with_threads(threads.clone());
         let in_flight = Arc::new(InFlight::new());
         let (watchdog, watchdog_thread) = Watchdog::start(
             in_flight.clone(),

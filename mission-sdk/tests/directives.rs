@@ -1437,3 +1437,80 @@ fn the_same_thread_id_in_two_tenants_is_two_loop_groups() {
         assert_eq!(tenants, expected);
     }
 }
+
+/// A loop directive whose action cancels the looping thread: the third identical call fires,
+/// and the thread's own code then sees `should_stop()` with the directive named as who; its
+/// guarded calls are refused; another thread (same agent, other arguments) runs on.
+#[test]
+fn a_loop_directive_cancels_the_looping_thread() {
+    let toml = "[[directive]]\nname = \"stop-loops\"\nwhen = \"3 same tool calls in a thread\"\n\
+                then = [{ action = \"alert\" }, { action = \"cancel_thread\", reason = \"tool loop\" }]\n";
+    let w = loop_watch(toml);
+    let agent = w.control.agent("support-bot");
+    let looping = agent.thread();
+    let other = agent.thread();
+    let args = r#"{"query":"refund policy"}"#;
+    w.call(&looping, "search_docs", args);
+    w.call(&other, "search_docs", r#"{"query":"shipping"}"#);
+    w.call(&looping, "search_docs", args);
+    assert!(!looping.should_stop(), "two identical calls are not a loop");
+    w.call(&looping, "search_docs", args);
+    match looping.stop_reason() {
+        Some(mission_sdk::Stop::Cancelled { by, reason, .. }) => {
+            assert_eq!((by.as_str(), reason.as_str()), ("directive:stop-loops", "tool loop"));
+        }
+        other => panic!("expected the directive to cancel the thread: {other:?}"),
+    }
+    assert!(looping.try_tool_call("search_docs").is_err(), "its guarded calls are refused");
+    assert!(!other.should_stop(), "another thread runs on");
+    let stats = w.control.directives().stats();
+    assert_eq!((stats.threads_controlled, stats.thread_controls_failed), (1, 0));
+}
+
+/// A thread action on a firing that names no thread (failures of a tool, across threads) does
+/// nothing and is counted.
+#[test]
+fn a_thread_action_without_a_thread_is_counted_not_guessed() {
+    let toml = "[[directive]]\nname = \"failing\"\nwhen = \"3 failures in a row\"\n\
+                then = [{ action = \"pause_thread\" }]\n";
+    let w = loop_watch(toml);
+    let thread = w.control.agent("support-bot").thread();
+    for _ in 0..3 {
+        let mut span = thread.tool_call("search_docs");
+        span.set_error("upstream 503");
+        span.end();
+        w.flush();
+    }
+    assert!(!thread.should_stop());
+    let stats = w.control.directives().stats();
+    assert!(stats.fired >= 1, "{stats:?}");
+    assert_eq!(stats.threads_controlled, 0);
+    assert!(stats.thread_controls_failed >= 1, "{stats:?}");
+}
+
+/// A loop caught in one tenant's thread cancels that thread only, never the thread of the same
+/// id another tenant runs (ids are shared across tenants in multi-tenant agents).
+#[test]
+fn a_loop_remedy_never_acts_on_another_tenants_thread() {
+    use mission_sdk::threads::NewThread;
+    let toml = "[[directive]]\nname = \"stop-loops\"\nwhen = \"3 same tool calls in a thread\"\n\
+                then = [{ action = \"cancel_thread\" }]\n";
+    let w = loop_watch(toml);
+    let id = mission_sdk::ThreadId::generate();
+    let now = mission_sdk::core::Timestamp::now().0;
+    let registry = w.control.threads();
+    let theirs = registry
+        .register(NewThread::new(
+            mission_sdk::core::Symbol::intern("globex"),
+            mission_sdk::core::Symbol::intern("support-bot"),
+            id,
+            now,
+        ))
+        .expect("room");
+    let mine = w.control.agent("support-bot").thread_with_id(id);
+    for _ in 0..3 {
+        w.call(&mine, "search_docs", r#"{"q":1}"#);
+    }
+    assert!(mine.should_stop(), "acme's looping thread is cancelled");
+    assert_eq!(registry.state(theirs), Some(mission_sdk::ThreadState::Running), "globex's is not");
+}

@@ -556,7 +556,10 @@ def test_an_operator_pauses_and_cancels_a_running_thread_and_a_viewer_cannot(age
     listed, refused = run(info["url"], ACME, viewer)
     assert not listed.is_error and listed.structured_content["threads"] == [], "another tenant's threads stay hidden"
     assert refused.is_error and "operator" in str(refused.content), refused.content
-    listed, _ = run(info["url"], ADMIN, viewer)
+    async def listing(client):
+        return await client.call_tool("live_threads", {"parent_thread_id": ids["parent"]})
+
+    listed = run(info["url"], ADMIN, listing)
     [row] = listed.structured_content["threads"]
     assert row["thread_id"] == ids["child"] and row["parent_thread_id"] == ids["parent"] and row["state"] == "running"
     assert stopped(ids["child"]) == {"should_stop": False, "state": "running"}

@@ -58,6 +58,7 @@ enum Compiled {
     OpenBreaker { tool: Option<String>, cool_down: Duration },
     SetLogLevel(Level),
     SetSampling(f64),
+    ControlThread(crate::threads::ThreadCommand, Option<String>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -274,6 +275,12 @@ impl Directive {
                 }
                 ActionSpec::SetLogLevel { level } => Compiled::SetLogLevel(level),
                 ActionSpec::SetSampling { rate } => Compiled::SetSampling(rate),
+                ActionSpec::CancelThread { reason } => {
+                    Compiled::ControlThread(crate::threads::ThreadCommand::Cancel, reason)
+                }
+                ActionSpec::PauseThread { reason } => {
+                    Compiled::ControlThread(crate::threads::ThreadCommand::Pause, reason)
+                }
             });
         }
         let f = &spec.filter;
@@ -437,10 +444,20 @@ fn dedup_key(directive: &str, group: &str) -> String {
     }
 }
 
-/// Something to do after the engine's lock is released: a callback.
-pub(crate) struct Deferred {
-    pub callback: String,
-    pub alert: Alert,
+/// Something to do after the engine's lock is released.
+pub(crate) enum Deferred {
+    /// Call a registered callback with the alert.
+    Callback { callback: String, alert: Box<Alert> },
+    /// Pause or cancel the firing's thread (in the firing's tenant).
+    Thread {
+        tenant: String,
+        thread_id: mission_core::ThreadId,
+        command: crate::threads::ThreadCommand,
+        by: String,
+        reason: String,
+    },
+    /// A thread action whose firing names no thread (counted).
+    NoThread,
 }
 
 /// Every directive and what firing needs.
@@ -984,9 +1001,23 @@ impl Engine {
         for action in &d.actions {
             match action {
                 Compiled::Alert(level) => self.record(alert.to_event(*level)),
-                Compiled::Callback(name) => {
-                    self.deferred.push(Deferred { callback: name.clone(), alert: alert.clone() })
+                Compiled::Callback(name) => self.deferred.push(Deferred::Callback {
+                    callback: name.clone(),
+                    alert: Box::new(alert.clone()),
+                }),
+                Compiled::ControlThread(command, reason) if state == AlertState::Firing => {
+                    self.deferred.push(match alert.thread_id {
+                        Some(thread_id) => Deferred::Thread {
+                            tenant: alert.tenant.clone(),
+                            thread_id,
+                            command: *command,
+                            by: format!("directive:{}", d.spec.name),
+                            reason: reason.clone().unwrap_or_else(|| alert.summary.clone()),
+                        },
+                        None => Deferred::NoThread,
+                    });
                 }
+                Compiled::ControlThread(..) => {}
                 Compiled::Webhook(w) => {
                     deliveries.extend(w.delivery(&alert, &d.spec.name, sent_at))
                 }

@@ -179,6 +179,8 @@ pub(crate) struct Counters {
     webhooks_dropped: AtomicU64,
     breakers_opened: AtomicU64,
     loop_calls_evicted: AtomicU64,
+    threads_controlled: AtomicU64,
+    thread_controls_failed: AtomicU64,
     pub(crate) derived: AtomicU64,
 }
 
@@ -219,6 +221,11 @@ pub struct DirectiveStats {
     /// Calls a loop condition forgot because their thread's group already counted
     /// [`MAX_LOOP_CALLS`] distinct ones (the least recently seen gives way).
     pub loop_calls_evicted: u64,
+    /// Threads a `cancel_thread` or `pause_thread` action paused or cancelled.
+    pub threads_controlled: u64,
+    /// Thread actions that did nothing: no registry ([`Directives::with_threads`]), a firing
+    /// naming no thread, or a thread no longer running in the firing's tenant.
+    pub thread_controls_failed: u64,
     /// Every event the directives recorded (alerts, breaker changes, delivery outcomes): what
     /// the recorder's accounting shows beyond what the agent recorded.
     pub derived_events: u64,
@@ -293,6 +300,8 @@ pub(crate) struct Shared {
     sink_started: AtomicBool,
     /// What webhook deliveries are posted with.
     transport: Arc<dyn WebhookTransport>,
+    /// The agent's live threads, which `cancel_thread` and `pause_thread` act on.
+    threads: RwLock<Option<Arc<crate::threads::ThreadRegistry>>>,
 }
 
 /// The handle on a set of running directives. Cheap to clone; every clone sees the same state.
@@ -353,8 +362,15 @@ impl Directives {
                 sampling: AtomicU64::new(u64::MAX),
                 sink_started: AtomicBool::new(false),
                 transport,
+                threads: RwLock::new(None),
             }),
         })
+    }
+
+    /// Lets `cancel_thread` and `pause_thread` actions act on the threads of `registry` (the
+    /// SDK wires in its own). A firing acts only on a thread of its own tenant.
+    pub fn with_threads(&self, registry: Arc<crate::threads::ThreadRegistry>) {
+        *self.shared.threads.write().unwrap_or_else(|p| p.into_inner()) = Some(registry);
     }
 
     /// The sink that runs these directives. Give it to one pipeline
@@ -582,6 +598,8 @@ impl Directives {
             webhooks_dropped: l(&c.webhooks_dropped),
             breakers_opened: l(&c.breakers_opened),
             loop_calls_evicted: l(&c.loop_calls_evicted),
+            threads_controlled: l(&c.threads_controlled),
+            thread_controls_failed: l(&c.thread_controls_failed),
             derived_events: l(&c.derived),
         }
     }
@@ -608,14 +626,29 @@ fn run_callbacks(shared: &Shared, deferred: Vec<engine::Deferred>) {
     }
     let c = &shared.counters;
     for d in deferred {
+        let (name, alert) = match d {
+            engine::Deferred::Callback { callback, alert } => (callback, alert),
+            engine::Deferred::Thread { tenant, thread_id, command, by, reason } => {
+                let registry = shared.threads.read().unwrap_or_else(|p| p.into_inner()).clone();
+                let done = registry
+                    .is_some_and(|r| r.control(&tenant, thread_id, command, &by, &reason).is_ok());
+                let counter = if done { &c.threads_controlled } else { &c.thread_controls_failed };
+                counter.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            engine::Deferred::NoThread => {
+                c.thread_controls_failed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
         let callback =
-            shared.callbacks.read().unwrap_or_else(|p| p.into_inner()).get(&d.callback).cloned();
+            shared.callbacks.read().unwrap_or_else(|p| p.into_inner()).get(&name).cloned();
         let Some(callback) = callback else {
             c.callbacks_missing.fetch_add(1, Ordering::Relaxed);
             continue;
         };
         c.callbacks_run.fetch_add(1, Ordering::Relaxed);
-        if std::panic::catch_unwind(AssertUnwindSafe(|| callback(&d.alert))).is_err() {
+        if std::panic::catch_unwind(AssertUnwindSafe(|| callback(&alert))).is_err() {
             c.callbacks_panicked.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -646,6 +646,20 @@ pub enum ActionSpec {
         /// The rate.
         rate: f64,
     },
+    /// Cancels the thread the firing names (a loop condition's thread), in the firing's tenant
+    /// only: its code sees `should_stop()`, its guarded calls are refused. Needs the agent's
+    /// thread registry ([`Directives::with_threads`](super::Directives::with_threads)).
+    CancelThread {
+        /// Why (kept in the thread's record and the audit trail; default: the alert's summary).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Pauses the thread the firing names, like `cancel_thread` (an operator resumes it).
+    PauseThread {
+        /// Why (default: the alert's summary).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 fn default_cool_down() -> Duration {
@@ -661,6 +675,16 @@ impl ActionSpec {
             }
             ActionSpec::Callback { name } if name.is_empty() => {
                 Err("field `name`: the callback name is empty".into())
+            }
+            ActionSpec::CancelThread { reason: Some(r) }
+            | ActionSpec::PauseThread { reason: Some(r) }
+                if r.len() > crate::threads::MAX_REASON_BYTES =>
+            {
+                Err(format!(
+                    "field `reason`: {} bytes, at most {}",
+                    r.len(),
+                    crate::threads::MAX_REASON_BYTES
+                ))
             }
             ActionSpec::OpenBreaker { cool_down, .. }
                 if cool_down.is_zero() || *cool_down > MAX_ACTION_DURATION =>
