@@ -130,7 +130,8 @@ def test_a_childs_spend_counts_against_its_parent_and_the_tree_is_in_the_store(c
     p, c, g = (one(control, i, "invoke_agent") for i in ids)
     assert (c[PARENT_ID], c["mission.thread.depth"]) == (ids[0], "1")
     assert (g[PARENT_ID], g["mission.thread.depth"]) == (ids[1], "2")
-    assert c["mission.thread.parent_span_id"] == rows(control.query(thread_id=ids[0], name="invoke_agent"))[0]["span_id"]
+    parent_span = rows(control.query(thread_id=ids[0], name="invoke_agent"))[0]["span_id"]
+    assert c["mission.thread.parent_span_id"] == f"{parent_span:016x}"
     assert (p["mission.budget.used.tokens"], c["mission.budget.used.tokens"], g["mission.budget.used.tokens"]) == (
         "1050", "1050", "700")
     assert PARENT_ID not in p
