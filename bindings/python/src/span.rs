@@ -648,14 +648,13 @@ pub struct Thread {
     depth: u8,
 }
 
-/// Where a child thread comes from.
+/// A child thread's parent: its thread and span (what the store shows), the child's depth, and
+/// the parent's place in this process's registry (`None` for a parent in another process).
 #[derive(Clone, Copy, Debug)]
-struct ParentLink {
-    /// The parent in this process's registry (its budget and state reach the child).
-    handle: Option<ThreadHandle>,
-    thread_id: ThreadId,
-    span_id: SpanId,
+struct Link {
+    parent: (ThreadId, SpanId),
     depth: u8,
+    registry: Option<ThreadHandle>,
 }
 
 /// How a thread starts: its agent, user, id or the caller's `traceparent`, and, for a child,
@@ -718,12 +717,7 @@ impl Thread {
                     (Some(a), Some(b)) => Some(a.narrowed(&b)),
                     (a, b) => a.or(b),
                 };
-                let link = ParentLink {
-                    handle: None,
-                    thread_id: parent_id,
-                    span_id: parent_span,
-                    depth: 1,
-                };
+                let link = Link { parent: (parent_id, parent_span), depth: 1, registry: None };
                 (ThreadId::generate(), SpanId::NONE, Some(link))
             }
             (None, None, false) => (ThreadId::generate(), SpanId::NONE, None),
@@ -739,7 +733,7 @@ impl Thread {
         ctx: ThreadContext,
         remote_parent: SpanId,
         user_id: Option<&str>,
-        link: Option<ParentLink>,
+        link: Option<Link>,
         budget: Option<Budget>,
     ) -> PyResult<Self> {
         static INVOKE_AGENT: LazySymbol = LazySymbol::new("invoke_agent");
@@ -757,7 +751,7 @@ impl Thread {
         let started = root.event.as_ref().map_or(Timestamp::now(), |e| e.time);
         let mut new = NewThread::new(ctx.tenant, ctx.agent, ctx.thread_id, started.0)
             .with_root_span(root.span_id);
-        new.parent = link.and_then(|l| l.handle);
+        new.parent = link.and_then(|l| l.registry);
         new.budget = budget;
         let handle = core.threads.register(new);
         root.thread = handle;
@@ -765,8 +759,8 @@ impl Thread {
         let depth = link.map_or(0, |l| l.depth);
         if let Some(link) = link {
             use mission_core::thread::{TARGET, attr, event};
-            let parent_id = link.thread_id.to_string();
-            let parent_span = link.span_id.to_string();
+            let parent_id = link.parent.0.to_string();
+            let parent_span = link.parent.1.to_string();
             let attributes = [
                 (attr::PARENT_ID, AttrValue::from(parent_id.as_str())),
                 (attr::PARENT_SPAN_ID, AttrValue::from(parent_span.as_str())),
@@ -793,11 +787,10 @@ impl Thread {
 
     /// A new child of this thread run by `agent`, with a budget of its own.
     fn child(&self, py: Python<'_>, agent: Symbol, budget: Option<Budget>) -> PyResult<Thread> {
-        let link = ParentLink {
-            handle: self.handle,
-            thread_id: self.ctx.thread_id,
-            span_id: self.root.borrow(py).span_id,
+        let link = Link {
+            parent: (self.ctx.thread_id, self.root.borrow(py).span_id),
             depth: self.depth.saturating_add(1).min(mission_core::thread::MAX_THREAD_DEPTH),
+            registry: self.handle,
         };
         let ctx = ThreadContext { tenant: self.ctx.tenant, agent, thread_id: ThreadId::generate() };
         Self::start_with(self.core.clone(), ctx, SpanId::NONE, None, Some(link), budget)
