@@ -16,7 +16,7 @@ use crate::errors;
 use crate::instance::Core;
 use crate::json::to_python;
 use crate::query::{QueryFilters, QueryResult};
-use crate::span::{Thread, each_field, level_of};
+use crate::span::{Start, Thread, each_field, level_of};
 
 /// The settings an instance was made with, kept to make it again in a forked child.
 #[derive(Clone, Debug, Default)]
@@ -235,16 +235,51 @@ impl Control {
     }
 
     /// A new thread (one run or conversation) of `agent` (default: the service name).
-    #[pyo3(signature = (agent=None, *, user_id=None, thread_id=None, traceparent=None))]
+    /// `thread_id` resumes a conversation; `traceparent` continues a caller's trace. `budget`
+    /// (a `mission_control.Budget` or a dict) limits what it may spend. With `child=True`,
+    /// `traceparent` and `baggage` are what a parent thread in another process gave
+    /// (`thread.child_handoff()`): the thread is a child of that one, with an id of its own,
+    /// spending at most what the parent's budget had left.
+    #[pyo3(signature = (agent=None, *, user_id=None, thread_id=None, traceparent=None, budget=None, baggage=None, child=false))]
+    #[allow(clippy::too_many_arguments)]
     fn thread(
         &self,
         agent: Option<&str>,
         user_id: Option<&str>,
         thread_id: Option<&str>,
         traceparent: Option<&str>,
+        budget: Option<&Bound<'_, PyAny>>,
+        baggage: Option<&str>,
+        child: bool,
     ) -> PyResult<Thread> {
         let core = self.open_core()?;
-        Thread::start(core, agent, user_id, thread_id, traceparent)
+        let budget = budget.filter(|b| !b.is_none()).map(crate::budget::budget_of).transpose()?;
+        let how = Start { agent, user_id, thread_id, traceparent, budget, child, baggage };
+        Thread::start(core, how)
+    }
+
+    /// Pauses, resumes or cancels the live thread `thread_id` of this instance's tenant
+    /// (`command`: `cancel`, `pause` or `resume`), as `by` (`operator:<name>`), for `reason`;
+    /// recorded in the thread and audited. Returns its new state (`running`, `paused`,
+    /// `cancelled`). Raises `ValueError` for an unknown command, a thread not running here,
+    /// or a command its state refuses (resuming a cancelled thread).
+    #[pyo3(signature = (thread_id, command, *, by="operator", reason=""))]
+    fn control_thread(
+        &self,
+        thread_id: &str,
+        command: &str,
+        by: &str,
+        reason: &str,
+    ) -> PyResult<&'static str> {
+        let id = thread_id
+            .parse::<mission_core::ThreadId>()
+            .map_err(|e| PyValueError::new_err(format!("thread_id: {e}")))?;
+        let command = command
+            .parse::<mission_sdk::threads::ThreadCommand>()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let state =
+            self.open_core()?.with_control(|c| c.control_thread(id, command, by, reason))?;
+        state.map(|s| s.as_str()).map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// Scores a thread by its id, from anywhere — another process, after the thread ended (a

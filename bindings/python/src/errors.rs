@@ -48,6 +48,20 @@ create_exception!(
 );
 create_exception!(
     mission_control,
+    BudgetExceeded,
+    MissionControlError,
+    "A hard budget of the thread (or of an ancestor) is used up: `llm_call`/`tool_call` refused \
+     the call. Its attributes: `thread_id`, `owner_id` (whose budget), `resource`, `used`, `limit`."
+);
+create_exception!(
+    mission_control,
+    ThreadStopped,
+    MissionControlError,
+    "The thread (or an ancestor) was cancelled or is paused: `llm_call`/`tool_call` refused the \
+     call. Its attributes: `thread_id`, `reason`."
+);
+create_exception!(
+    mission_control,
     InternalError,
     MissionControlError,
     "A bug in Mission Control, caught before it could crash the interpreter."
@@ -62,6 +76,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ShutdownError", py.get_type::<ShutdownError>())?;
     m.add("FlushError", py.get_type::<FlushError>())?;
     m.add("ServeError", py.get_type::<ServeError>())?;
+    m.add("BudgetExceeded", py.get_type::<BudgetExceeded>())?;
+    m.add("ThreadStopped", py.get_type::<ThreadStopped>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     Ok(())
 }
@@ -80,8 +96,42 @@ pub(crate) fn sdk(e: mission_sdk::Error) -> PyErr {
         mission_sdk::Error::Serve { .. } | mission_sdk::Error::Bind { .. } => {
             ServeError::new_err(e.to_string())
         }
+        mission_sdk::Error::BudgetExceeded {
+            ref thread_id,
+            ref owner_id,
+            resource,
+            used,
+            limit,
+        } => {
+            let err = BudgetExceeded::new_err(e.to_string());
+            with_attributes(err, |v| {
+                v.setattr("thread_id", thread_id)?;
+                v.setattr("owner_id", owner_id)?;
+                v.setattr("resource", resource)?;
+                v.setattr("used", used)?;
+                v.setattr("limit", limit)
+            })
+        }
+        mission_sdk::Error::ThreadStopped { ref thread_id, ref reason } => {
+            let err = ThreadStopped::new_err(e.to_string());
+            with_attributes(err, |v| {
+                v.setattr("thread_id", thread_id)?;
+                v.setattr("reason", reason)
+            })
+        }
         other => MissionControlError::new_err(other.to_string()),
     }
+}
+
+/// `err` with attributes `set` on its value (left without them if setting fails).
+fn with_attributes(
+    err: PyErr,
+    set: impl FnOnce(&Bound<'_, pyo3::exceptions::PyBaseException>) -> PyResult<()>,
+) -> PyErr {
+    Python::attach(|py| {
+        let _ = set(err.value(py));
+    });
+    err
 }
 
 /// The Python exception for a store error.

@@ -40,6 +40,8 @@ pub(crate) struct Core {
     pub(crate) receivers: Mutex<Vec<crate::receiver::Slot>>,
     /// Dashboards served from this instance (`serve_dashboard`).
     pub(crate) dashboards: Mutex<Vec<crate::dashboard::Slot>>,
+    /// The live threads of the instance (its `MissionControl`'s): trees, states, budgets.
+    pub(crate) threads: Arc<mission_sdk::threads::ThreadRegistry>,
 }
 
 /// Each instance's number, for the per-thread price cache.
@@ -119,6 +121,7 @@ impl Core {
             log_level: control.config().log_level,
             captures_content: control.captures_content(),
             directives: control.directives().clone(),
+            threads: control.threads().clone(),
             callbacks: Callbacks::default(),
             sinks: crate::sink::Sinks::default(),
             dashboards: Mutex::new(Vec::new()),

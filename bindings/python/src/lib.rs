@@ -31,6 +31,7 @@
 //! ```
 
 mod bridge;
+mod budget;
 mod callbacks;
 mod control;
 mod ctxvar;
@@ -64,6 +65,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CURRENT_SPAN", ctxvar::var(py)?)?;
     m.add_function(wrap_pyfunction!(control::_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_semconv_agent_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(budget::_budget, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

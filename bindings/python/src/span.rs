@@ -8,6 +8,9 @@ use mission_core::{
     PermissionDecision, SpanEnd, SpanId, SpanKind, Status, Symbol, Text, ThreadContext, ThreadId,
     Timestamp,
 };
+use mission_sdk::threads::{
+    Budget, Charge, NewThread, Stop, ThreadCommand, ThreadHandle, ThreadState,
+};
 use mission_store::USER_ID_ATTRIBUTE;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -92,6 +95,18 @@ pub struct Span {
     /// Of an LLM call's input tokens, how many were written to the provider's cache (priced
     /// at the cache-creation price; not a typed field of the event, an attribute).
     cache_creation: u32,
+    /// The thread's place in the registry: an LLM call charges its budget when it ends, and
+    /// calls are refused when the thread must stop.
+    thread: Option<ThreadHandle>,
+    /// For a thread's root span: whether the thread is a child (its root span then carries
+    /// what its subtree used). Ending the root span ends the thread in the registry.
+    root_of: Option<RootOf>,
+}
+
+/// What a thread's root span knows of its thread.
+#[derive(Clone, Copy, Debug)]
+struct RootOf {
+    child: bool,
 }
 
 impl Span {
@@ -101,6 +116,7 @@ impl Span {
         kind: SpanKind,
         name: Symbol,
         parent: SpanId,
+        thread: Option<ThreadHandle>,
     ) -> PyResult<Self> {
         if core.is_closed() {
             return Err(errors::shut_down());
@@ -109,7 +125,16 @@ impl Span {
         let mut event =
             ctx.event(name, span_id, EventBody::Span(SpanEnd { kind, ..SpanEnd::default() }));
         event.parent_span_id = parent;
-        Ok(Self { core, ctx, event: Some(event), span_id, token: None, cache_creation: 0 })
+        Ok(Self {
+            core,
+            ctx,
+            event: Some(event),
+            span_id,
+            token: None,
+            cache_creation: 0,
+            thread,
+            root_of: None,
+        })
     }
 
     fn span_mut(&mut self) -> Option<&mut SpanEnd> {
@@ -129,20 +154,35 @@ impl Span {
         }
     }
 
-    /// Records the event; false if it had ended already.
+    /// Records the event; false if it had ended already. An LLM call charges its thread's
+    /// budget (and every ancestor's); a root span ends its thread in the registry, stamped
+    /// with its state and what it used (as the Rust SDK's `Thread` does when dropped).
     fn finish(&mut self) -> bool {
         let Some(mut event) = self.event.take() else { return false };
         let end = Timestamp::now();
         if let EventBody::Span(span) = &mut event.body {
             span.duration_ns = end.0.saturating_sub(event.time.0);
             let usage = &mut span.llm;
-            if span.kind == SpanKind::LlmCall
-                && usage.cost_usd == 0.0
-                && !usage.model.is_empty()
-                && let Some(cost) = self.core.cost(usage, self.cache_creation)
-            {
-                usage.cost_usd = cost;
+            if span.kind == SpanKind::LlmCall {
+                if usage.cost_usd == 0.0
+                    && !usage.model.is_empty()
+                    && let Some(cost) = self.core.cost(usage, self.cache_creation)
+                {
+                    usage.cost_usd = cost;
+                }
+                if let Some(h) = self.thread {
+                    let charge = Charge {
+                        turns: 1,
+                        tokens: u64::from(usage.input_tokens) + u64::from(usage.output_tokens),
+                        cost_usd: usage.cost_usd,
+                        context_tokens: u64::from(usage.input_tokens),
+                    };
+                    self.core.threads.charge(h, charge, end.0);
+                }
             }
+        }
+        if let (Some(root), Some(h)) = (self.root_of, self.thread) {
+            end_thread(&self.core, h, root, end.0, &mut event);
         }
         self.core.recorder.record(event);
         true
@@ -158,7 +198,60 @@ impl Span {
     }
 
     fn child(&self, kind: SpanKind, name: Symbol) -> PyResult<Span> {
-        Span::start(self.core.clone(), self.ctx, kind, name, self.span_id)
+        Span::start(self.core.clone(), self.ctx, kind, name, self.span_id, self.thread)
+    }
+
+    /// Refuses a new call when the thread must not make one: it (or an ancestor) was
+    /// cancelled or is paused (`ThreadStopped`), or a hard budget is used up
+    /// (`BudgetExceeded`). A soft budget only tells (`should_stop`).
+    fn guard(&self) -> PyResult<()> {
+        let Some(h) = self.thread else { return Ok(()) };
+        let thread_id = self.ctx.thread_id.to_string();
+        let refusal = match self.core.threads.poll(h, Timestamp::now().0) {
+            None | Some(Stop::Budget { hard: false, .. }) => return Ok(()),
+            Some(Stop::Budget { owner, resource, used, limit, .. }) => {
+                mission_sdk::Error::BudgetExceeded {
+                    thread_id,
+                    owner_id: owner.to_string(),
+                    resource: resource.as_str(),
+                    used,
+                    limit,
+                }
+            }
+            Some(Stop::Cancelled { thread_id: by_thread, by, reason }) => {
+                mission_sdk::Error::ThreadStopped {
+                    thread_id,
+                    reason: format!("thread {by_thread} was cancelled by {by}: {reason}"),
+                }
+            }
+            Some(Stop::Paused { thread_id: by_thread }) => mission_sdk::Error::ThreadStopped {
+                thread_id,
+                reason: format!("thread {by_thread} is paused"),
+            },
+        };
+        Err(errors::sdk(refusal))
+    }
+}
+
+/// Ends the thread `h` in the registry and stamps its root span's `event`: its state (with who
+/// set it and why) when it is not running, and what it and its children used when it has a
+/// budget or a parent.
+fn end_thread(core: &Core, h: ThreadHandle, root: RootOf, now_ns: u64, event: &mut Event) {
+    use mission_core::thread::attr;
+    let Some(done) = core.threads.deregister(h, now_ns) else { return };
+    let mut set = |key: &str, value: AttrValue| event.attributes.set(Symbol::intern(key), value);
+    if done.state != ThreadState::Running {
+        set(attr::STATE, AttrValue::from(done.state.as_str()));
+        if let Some((by, reason)) = &done.change {
+            set(attr::STATE_BY, AttrValue::from(by.as_str()));
+            set(attr::STATE_REASON, AttrValue::from(reason.as_str()));
+        }
+    }
+    if done.budget.is_some() || root.child {
+        let int = |n: u64| AttrValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
+        set(attr::USED_TURNS, int(done.used.turns));
+        set(attr::USED_TOKENS, int(done.used.tokens));
+        set(attr::USED_COST_USD, AttrValue::Float(done.used.cost_usd));
     }
 }
 
@@ -170,6 +263,7 @@ impl Drop for Span {
 
 fn llm_span(parent: &Span, model: &str, provider: Option<&str>) -> PyResult<Span> {
     static CHAT: LazySymbol = LazySymbol::new("chat");
+    parent.guard()?;
     let mut span = parent.child(SpanKind::LlmCall, CHAT.get())?;
     if let Some(usage) = span.usage_mut() {
         usage.model = Symbol::intern(model);
@@ -179,6 +273,7 @@ fn llm_span(parent: &Span, model: &str, provider: Option<&str>) -> PyResult<Span
 }
 
 fn tool_span(parent: &Span, name: &str, arguments: Option<&Bound<'_, PyAny>>) -> PyResult<Span> {
+    parent.guard()?;
     let mut span = parent.child(SpanKind::ToolCall, Symbol::intern(name))?;
     if let Some(arguments) = arguments.filter(|a| !a.is_none()) {
         let py = arguments.py();
@@ -551,39 +646,169 @@ pub struct Thread {
     core: Arc<Core>,
     ctx: ThreadContext,
     root: Py<Span>,
+    /// Its place in the registry (`None`: the table had no room; it runs uncontrolled).
+    handle: Option<ThreadHandle>,
+    /// Its depth in the thread tree (0 for a root thread).
+    depth: u8,
+}
+
+/// A child thread's parent: its thread and span (what the store shows), the child's depth, and
+/// the parent's place in this process's registry (`None` for a parent in another process).
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    parent: (ThreadId, SpanId),
+    depth: u8,
+    registry: Option<ThreadHandle>,
+}
+
+/// How a thread starts: its agent, user, id or the caller's `traceparent`, and, for a child,
+/// its parent and budget.
+#[derive(Default)]
+pub(crate) struct Start<'a> {
+    pub(crate) agent: Option<&'a str>,
+    pub(crate) user_id: Option<&'a str>,
+    pub(crate) thread_id: Option<&'a str>,
+    pub(crate) traceparent: Option<&'a str>,
+    pub(crate) budget: Option<Budget>,
+    /// A child of the thread named by `traceparent` (in another process), with what its
+    /// budget had left (a W3C `baggage` header), instead of a continuation of it.
+    pub(crate) child: bool,
+    pub(crate) baggage: Option<&'a str>,
 }
 
 impl Thread {
-    pub(crate) fn start(
-        core: Arc<Core>,
-        agent: Option<&str>,
-        user_id: Option<&str>,
-        thread_id: Option<&str>,
-        traceparent: Option<&str>,
-    ) -> PyResult<Self> {
-        let agent = agent.map_or(core.service, Symbol::intern);
-        let (thread_id, remote_parent) = match (thread_id, traceparent) {
-            (Some(_), Some(_)) => {
+    /// A new thread (see `Control.thread`).
+    pub(crate) fn start(core: Arc<Core>, how: Start<'_>) -> PyResult<Self> {
+        let agent = how.agent.map_or(core.service, Symbol::intern);
+        if how.baggage.is_some() && !how.child {
+            return Err(PyValueError::new_err(
+                "baggage is for a child thread: give child=True with traceparent and baggage",
+            ));
+        }
+        let parse_traceparent = |header: &str| {
+            mission_sdk::parse_traceparent(header)
+                .map_err(|e| PyValueError::new_err(format!("traceparent: {e}")))
+        };
+        let mut budget = how.budget;
+        let (thread_id, remote_parent, link) = match (how.thread_id, how.traceparent, how.child) {
+            (Some(_), Some(_), _) => {
                 return Err(PyValueError::new_err("give thread_id or traceparent, not both"));
             }
-            (Some(id), None) => (
+            (Some(_), None, true) | (None, None, true) => {
+                return Err(PyValueError::new_err(
+                    "a child thread (child=True) needs the parent's traceparent (and baggage) \
+                     from its child_handoff(), and gets an id of its own",
+                ));
+            }
+            (Some(id), None, false) => (
                 id.parse::<ThreadId>()
                     .map_err(|e| PyValueError::new_err(format!("thread_id: {e}")))?,
                 SpanId::NONE,
+                None,
             ),
-            (None, Some(header)) => mission_sdk::parse_traceparent(header)
-                .map_err(|e| PyValueError::new_err(format!("traceparent: {e}")))?,
-            (None, None) => (ThreadId::generate(), SpanId::NONE),
+            (None, Some(header), false) => {
+                let (id, parent) = parse_traceparent(header)?;
+                (id, parent, None)
+            }
+            (None, Some(header), true) => {
+                let (parent_id, parent_span) = parse_traceparent(header)?;
+                let inherited = match how.baggage {
+                    Some(b) => Budget::from_baggage(b)
+                        .map_err(|e| PyValueError::new_err(format!("baggage: {e}")))?,
+                    None => None,
+                };
+                budget = match (inherited, budget) {
+                    (Some(a), Some(b)) => Some(a.narrowed(&b)),
+                    (a, b) => a.or(b),
+                };
+                let link = Link { parent: (parent_id, parent_span), depth: 1, registry: None };
+                (ThreadId::generate(), SpanId::NONE, Some(link))
+            }
+            (None, None, false) => (ThreadId::generate(), SpanId::NONE, None),
         };
         let ctx = ThreadContext { tenant: core.tenant, agent, thread_id };
+        Self::start_with(core, ctx, remote_parent, how.user_id, link, budget)
+    }
+
+    /// Starts the root span and registers the thread (a child also records its parent link
+    /// on the root span and in a `mission.thread.start` log, so the tree shows while it runs).
+    fn start_with(
+        core: Arc<Core>,
+        ctx: ThreadContext,
+        remote_parent: SpanId,
+        user_id: Option<&str>,
+        link: Option<Link>,
+        budget: Option<Budget>,
+    ) -> PyResult<Self> {
         static INVOKE_AGENT: LazySymbol = LazySymbol::new("invoke_agent");
-        let mut root =
-            Span::start(core.clone(), ctx, SpanKind::AgentStep, INVOKE_AGENT.get(), remote_parent)?;
+        let mut root = Span::start(
+            core.clone(),
+            ctx,
+            SpanKind::AgentStep,
+            INVOKE_AGENT.get(),
+            remote_parent,
+            None,
+        )?;
         if let Some(user) = user_id {
             root.set(USER_ID_ATTRIBUTE, AttrValue::from(user));
         }
+        let started = root.event.as_ref().map_or(Timestamp::now(), |e| e.time);
+        let mut new = NewThread::new(ctx.tenant, ctx.agent, ctx.thread_id, started.0)
+            .with_root_span(root.span_id);
+        new.parent = link.and_then(|l| l.registry);
+        new.budget = budget;
+        let handle = core.threads.register(new);
+        root.thread = handle;
+        root.root_of = Some(RootOf { child: link.is_some() });
+        let depth = link.map_or(0, |l| l.depth);
+        if let Some(link) = link {
+            use mission_core::thread::{TARGET, attr, event};
+            let parent_id = link.parent.0.to_string();
+            let parent_span = link.parent.1.to_string();
+            let attributes = [
+                (attr::PARENT_ID, AttrValue::from(parent_id.as_str())),
+                (attr::PARENT_SPAN_ID, AttrValue::from(parent_span.as_str())),
+                (attr::DEPTH, AttrValue::Int(i64::from(depth))),
+            ];
+            let mut start = ctx.event(
+                Symbol::intern(event::START),
+                root.span_id,
+                EventBody::Log(LogRecord {
+                    level: Level::Info,
+                    target: Symbol::intern(TARGET),
+                    message: Text::from(format!("child thread of {parent_id} started")),
+                }),
+            );
+            for (key, value) in attributes {
+                root.set(key, value.clone());
+                start.attributes.set(Symbol::intern(key), value);
+            }
+            core.recorder.record(start);
+        }
         let root = Python::attach(|py| Py::new(py, root))?;
-        Ok(Self { core, ctx, root })
+        Ok(Self { core, ctx, root, handle, depth })
+    }
+
+    /// A new child of this thread run by `agent`, with a budget of its own.
+    fn child(&self, py: Python<'_>, agent: Symbol, budget: Option<Budget>) -> PyResult<Thread> {
+        let link = Link {
+            parent: (self.ctx.thread_id, self.root.borrow(py).span_id),
+            depth: self.depth.saturating_add(1).min(mission_core::thread::MAX_THREAD_DEPTH),
+            registry: self.handle,
+        };
+        let ctx = ThreadContext { tenant: self.ctx.tenant, agent, thread_id: ThreadId::generate() };
+        Self::start_with(self.core.clone(), ctx, SpanId::NONE, None, Some(link), budget)
+    }
+
+    fn stop(&self) -> Option<Stop> {
+        self.core.threads.poll(self.handle?, Timestamp::now().0)
+    }
+
+    fn command(&self, command: ThreadCommand, reason: &str) {
+        if let Some(h) = self.handle {
+            // A refusal (resuming a cancelled thread) changes nothing, which is what it says.
+            let _ = self.core.threads.control_handle(h, command, "code", reason);
+        }
     }
 
     /// The innermost open span of this thread in the current context, else the root.
@@ -725,6 +950,86 @@ impl Thread {
     /// Ends the thread now (its root span records).
     fn end(&self, py: Python<'_>) -> PyResult<()> {
         self.root.borrow_mut(py).end()
+    }
+
+    /// Starts a child thread (a subagent) run by `agent` (default: this thread's agent): a
+    /// thread of its own, linked to this one in the store (`mission.thread.parent_id`). Its
+    /// spending counts against this thread's budget and every ancestor's; pausing or
+    /// cancelling this thread reaches it. `budget` (a `mission_control.Budget` or a dict) is
+    /// its own, which can only narrow what it may spend.
+    #[pyo3(signature = (agent=None, *, budget=None))]
+    fn child_thread(
+        &self,
+        py: Python<'_>,
+        agent: Option<&str>,
+        budget: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Thread> {
+        let budget = budget.filter(|b| !b.is_none()).map(crate::budget::budget_of).transpose()?;
+        self.child(py, agent.map_or(self.ctx.agent, Symbol::intern), budget)
+    }
+
+    /// What a child thread in another process needs: `(traceparent, baggage)`, the
+    /// `traceparent` naming this thread's root span and a W3C `baggage` member carrying what is
+    /// left of the budgets this thread is under (`None` when it has none). There:
+    /// `control.thread(agent, traceparent=tp, baggage=bg, child=True)`.
+    fn child_handoff(&self, py: Python<'_>) -> (String, Option<String>) {
+        let now = Timestamp::now().0;
+        let budget = self.handle.and_then(|h| self.core.threads.remaining(h, now));
+        (self.traceparent(py), budget.map(|b| b.to_baggage()))
+    }
+
+    /// Whether the thread should stop now: it or an ancestor was cancelled or is paused, or a
+    /// budget it is under is used up. Ask it between steps.
+    fn should_stop(&self) -> bool {
+        self.stop().is_some()
+    }
+
+    /// Why the thread should stop (a dict whose `kind` is `cancelled`, `paused` or `budget`),
+    /// or `None`.
+    fn stop_reason<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.stop().map(|stop| crate::budget::stop_dict(py, &stop)).transpose()
+    }
+
+    /// Cancels the thread (and so its children) from its own code; recorded and audited.
+    #[pyo3(signature = (reason=""))]
+    fn cancel(&self, reason: &str) {
+        self.command(ThreadCommand::Cancel, reason);
+    }
+
+    /// Pauses the thread (and so its children): `should_stop()` is true, and `llm_call` and
+    /// `tool_call` raise `ThreadStopped`, until it is resumed.
+    #[pyo3(signature = (reason=""))]
+    fn pause(&self, reason: &str) {
+        self.command(ThreadCommand::Pause, reason);
+    }
+
+    /// Resumes a paused thread (a cancelled one stays cancelled).
+    fn resume(&self) {
+        self.command(ThreadCommand::Resume, "");
+    }
+
+    /// `running`, `paused` or `cancelled` (`running` once it ended).
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.handle
+            .and_then(|h| self.core.threads.state(h))
+            .unwrap_or(ThreadState::Running)
+            .as_str()
+    }
+
+    /// What the thread and its children used so far: a dict of `turns`, `tokens`,
+    /// `cost_usd`, `wall_time_s` and `context_tokens` (zeros once it ended).
+    #[getter]
+    fn budget_used<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let now = Timestamp::now().0;
+        let used = self.handle.and_then(|h| self.core.threads.usage(h, now)).unwrap_or_default();
+        crate::json::to_python(py, &used)
+    }
+
+    /// The thread's depth in its tree (0 for a root thread, 1 for its children...).
+    #[getter]
+    fn depth(&self) -> u8 {
+        self.depth
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {

@@ -109,6 +109,7 @@ if _other_distribution_installed():
         stacklevel=2,
     )
 from ._native import (
+    BudgetExceeded,
     ConfigError,
     DashboardServer,
     FlushError,
@@ -122,6 +123,7 @@ from ._native import (
     Span,
     StoreError,
     Thread,
+    ThreadStopped,
     __version__,
 )
 from . import _instrument  # noqa: E402 - after the check that the native module is ours
@@ -148,6 +150,9 @@ __all__ = [
     "FlushError",
     "ServeError",
     "InternalError",
+    "BudgetExceeded",
+    "ThreadStopped",
+    "Budget",
     "instrument_openai",
     "uninstrument_openai",
     "instrument_anthropic",
@@ -157,6 +162,43 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Budget(dict):
+    """What a thread may spend: ``Budget(tokens=10_000, cost_usd=0.5, hard=True)``, given as
+    ``control.thread(budget=...)`` or ``thread.child_thread(budget=...)`` (a plain dict with
+    the same keys works too). Each limit is optional: ``turns`` (LLM calls), ``tokens`` (input
+    plus output), ``cost_usd``, ``wall_time_s``, ``context_tokens`` (the largest input of one
+    call). At ``warn_share`` of a limit (default 0.8) a ``mission.budget.warning`` is recorded;
+    at the limit ``thread.should_stop()`` turns true, and with ``hard=True`` ``llm_call`` and
+    ``tool_call`` raise ``BudgetExceeded``. A child's spending counts against its own budget
+    and every ancestor's. Raises ``ValueError`` (or ``TypeError``) naming a field out of range.
+    """
+
+    def __init__(
+        self,
+        *,
+        turns: Optional[int] = None,
+        tokens: Optional[int] = None,
+        cost_usd: Optional[float] = None,
+        wall_time_s: Optional[float] = None,
+        context_tokens: Optional[int] = None,
+        warn_share: Optional[float] = None,
+        hard: bool = False,
+    ) -> None:
+        given = dict(
+            turns=turns,
+            tokens=tokens,
+            cost_usd=cost_usd,
+            wall_time_s=wall_time_s,
+            context_tokens=context_tokens,
+            warn_share=warn_share,
+            hard=hard,
+        )
+        super().__init__(_native._budget({k: v for k, v in given.items() if v is not None}))
+
+    def __repr__(self) -> str:
+        return "Budget(" + ", ".join(f"{k}={v!r}" for k, v in self.items()) + ")"
 TimeLike = Union[None, float, int, _dt.datetime, _dt.timedelta]
 
 
