@@ -312,3 +312,31 @@ fn a_child_in_another_instance_continues_with_what_the_budget_had_left() {
     let _ = std::fs::remove_dir_all(&root_a);
     let _ = std::fs::remove_dir_all(&root_b);
 }
+
+/// The README's Control example, as written there (on a temporary store).
+#[test]
+fn the_readmes_control_example_runs() -> Result<(), Box<dyn std::error::Error>> {
+    let root = temp_root("readme");
+    let control = MissionControl::builder().ignore_environment().with_store_root(&root).build()?;
+    let planner = control.agent("planner");
+    let budget = Budget::new().with_tokens(50_000)?.with_cost_usd(0.50)?.hard();
+    let run = planner.thread_with_budget(budget);
+    let research = run.child_thread(&control.agent("researcher"));
+    let mut calls = 0;
+    while !research.should_stop() {
+        let mut call = research.try_llm_call("gpt-4.1", "openai")?;
+        call.record_usage(12_000, 3_000);
+        calls += 1;
+    }
+    assert_eq!(calls, 4, "50,000 tokens allow three calls of 15,000 and stop after the fourth");
+    assert!(matches!(
+        research.try_llm_call("gpt-4.1", "openai"),
+        Err(Error::BudgetExceeded { .. })
+    ));
+    let (traceparent, baggage) = run.child_handoff();
+    assert!(traceparent.contains(&run.id().to_string()) && baggage.is_some());
+    drop((research, run));
+    drop(control);
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
