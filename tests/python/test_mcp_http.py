@@ -564,6 +564,18 @@ def test_an_operator_pauses_and_cancels_a_running_thread_and_a_viewer_cannot(age
     assert row["thread_id"] == ids["child"] and row["parent_thread_id"] == ids["parent"] and row["state"] == "running"
     assert stopped(ids["child"]) == {"should_stop": False, "state": "running"}
 
+    # An admin of another tenant (tenant-1) cannot reach tenant-0's thread, by id or by naming
+    # the tenant.
+    async def intruder(client):
+        return [
+            await client.call_tool("control_thread", {"thread_id": ids["child"], "command": "cancel"}),
+            await client.call_tool("control_thread", {"thread_id": ids["child"], "command": "cancel", "tenant": "tenant-0"}),
+        ]
+
+    for result in run(info["url"], ACME_ADMIN, intruder):
+        assert result.is_error and "no running thread" in str(result.content), result.content
+    assert stopped(ids["child"]) == {"should_stop": False, "state": "running"}
+
     paused = run(info["url"], OPERATOR, operator)
     assert not paused.is_error, paused.content
     assert paused.structured_content["state"] == "paused"
