@@ -4,6 +4,9 @@
 //!    beside `tracing` + `tracing-opentelemetry` and the OpenTelemetry SDK tracer used
 //!    directly, both with a batch processor and an OTLP/HTTP exporter configured, recording
 //!    the same fields (model, provider, input and output tokens).
+//!    Beside it, the same call in a child thread whose parent has a budget (the call charges
+//!    both), and a thread started and ended, plain and as a child with a budget (issue 22:
+//!    what the thread registry adds).
 //! 2. **Record → live subscriber latency**: p50/p99/max from a span's end to its delivery to
 //!    an in-process subscriber, at a steady 10,000 events/s.
 //!
@@ -68,6 +71,50 @@ fn llm_call(c: &mut Criterion) {
             )
         })
     });
+    // The same call in a child thread under a budgeted parent: it charges both (the limits
+    // are out of reach, so no warning is recorded).
+    let budget = mission_sdk::Budget::new().with_tokens(u64::MAX / 2).expect("budget");
+    let parent = agent.thread_with_budget(budget);
+    let child = parent.child_thread(&agent);
+    group.bench_function("mission_sdk_in_budgeted_child", |b| {
+        b.iter_custom(|iters| {
+            time_chunked(
+                iters,
+                || {
+                    let mut call = child.llm_call("gpt-4o-mini", "openai");
+                    call.record_usage(812, 64);
+                },
+                || {
+                    let _ = control.flush();
+                },
+            )
+        })
+    });
+    // A thread started and ended: registered, deregistered, its root span recorded.
+    group.bench_function("thread_start_end", |b| {
+        b.iter_custom(|iters| {
+            time_chunked(
+                iters,
+                || agent.thread().end(),
+                || {
+                    let _ = control.flush();
+                },
+            )
+        })
+    });
+    group.bench_function("child_thread_with_budget_start_end", |b| {
+        b.iter_custom(|iters| {
+            time_chunked(
+                iters,
+                || parent.child_thread_with_budget(&agent, budget).end(),
+                || {
+                    let _ = control.flush();
+                },
+            )
+        })
+    });
+    drop(child);
+    parent.end();
     thread.end();
     let report = control.shutdown();
     assert_eq!(report.accounting.dropped, 0, "{:?}", report.accounting);
