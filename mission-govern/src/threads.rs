@@ -13,7 +13,7 @@
 //! deregistering a thread takes one uncontended lock and allocates nothing once the table has
 //! grown to the peak number of live threads; a thread is found by (tenant, id) by scanning, which
 //! only control actions do. A child's spending is charged to its own budget and to every
-//! ancestor's (at most [`MAX_THREAD_DEPTH`](mission_core::thread::MAX_THREAD_DEPTH) levels), so a
+//! ancestor's (at most [`MAX_THREAD_DEPTH`] levels), so a
 //! subagent cannot spend its parent's money unseen. Wall time is judged lazily, against the `now`
 //! a caller passes, so nothing runs a timer.
 //!

@@ -136,7 +136,10 @@ pub enum ScheduleError {
     },
 }
 
-/// A 5-field cron schedule in UTC: see the [module docs](self).
+/// A 5-field cron schedule in UTC: `minute hour day-of-month month day-of-week`, each field `*`,
+/// a value, a range `a-b`, a step (`*/n`, `a-b/n`, `a/n`) or a comma-separated list of these;
+/// months and days of the week may be named (`jan`, `mon`; `0` and `7` are Sunday). When both
+/// day fields are restricted, a day matching either matches, as in cron.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Schedule {
     text: String,
