@@ -47,10 +47,16 @@ impl<'c> Agent<'c> {
     /// A thread with a known id (to resume a conversation).
     pub fn thread_with_id(&self, id: ThreadId) -> Thread<'c> {
         let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id: id };
-        Thread::start(self.control, ctx, None, None, None)
+        Thread::start(self.control, ctx, None, None, self.configured_budget())
     }
 
-    /// A new thread with a budget of its own (see [`Budget`]): at its warning share a
+    /// The budget the configuration file gives this agent's threads (`[budget]`), if any.
+    fn configured_budget(&self) -> Option<Budget> {
+        self.control.budgets.for_agent(self.name)
+    }
+
+    /// A new thread with a budget of its own (see [`Budget`]; it replaces one the configuration
+    /// file gives the agent): at its warning share a
     /// `mission.budget.warning` is recorded; at a limit [`Thread::should_stop`] turns true (and,
     /// for a [`hard`](Budget::hard) budget, the `try_*` guards refuse new calls).
     pub fn thread_with_budget(&self, budget: Budget) -> Thread<'c> {
@@ -72,9 +78,14 @@ impl<'c> Agent<'c> {
         baggage: Option<&str>,
     ) -> Result<Thread<'c>> {
         let (parent_id, parent_span) = parse_traceparent(traceparent)?;
-        let budget = match baggage {
+        let inherited = match baggage {
             Some(b) => Budget::from_baggage(b)?,
             None => None,
+        };
+        // What the parent had left, narrowed by what the file gives this agent.
+        let budget = match (inherited, self.configured_budget()) {
+            (Some(a), Some(b)) => Some(a.narrowed(&b)),
+            (a, b) => a.or(b),
         };
         let ctx = ThreadContext::new(self.control.tenant, self.name);
         let link =
@@ -117,7 +128,7 @@ impl<'c> Agent<'c> {
     pub fn continue_thread(&self, traceparent: &str) -> Result<Thread<'c>> {
         let (thread_id, parent) = parse_traceparent(traceparent)?;
         let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id };
-        Ok(Thread::start(self.control, ctx, Some(parent), None, None))
+        Ok(Thread::start(self.control, ctx, Some(parent), None, self.configured_budget()))
     }
 }
 
@@ -248,6 +259,7 @@ impl<'c> Thread<'c> {
             span_id: self.root.span_id(),
             depth: self.depth.saturating_add(1).min(mission_core::thread::MAX_THREAD_DEPTH),
         };
+        let budget = budget.or_else(|| agent.configured_budget());
         Thread::start(self.control, ctx, None, Some(link), budget)
     }
 

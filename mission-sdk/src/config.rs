@@ -85,6 +85,49 @@ pub struct MissionConfig {
     /// and the standard
     /// `OTEL_{TRACES,LOGS,METRICS}_EXPORTER=none`); see [`OtlpSettings`].
     pub otlp: Option<OtlpSettings>,
+    /// Budgets of new threads (`[budget.default]`, `[budget.agent.NAME]`); see
+    /// [`BudgetSettings`].
+    pub budget: Option<BudgetSettings>,
+}
+
+/// Budgets a configuration file gives new threads: every agent's (`[budget.default]`) and one
+/// agent's (`[budget.agent."support-bot"]`, which replaces the default for that agent). A
+/// budget given in code (`Agent::thread_with_budget`, `Thread::child_thread_with_budget`) wins
+/// over the file's; a child thread's ancestors' budgets apply whatever its own.
+///
+/// ```
+/// let config: mission_sdk::MissionConfig = toml::from_str(r#"
+///     [budget.default]
+///     cost_usd = 2.0
+///     [budget.agent.researcher]
+///     tokens = 200000
+///     hard = true
+/// "#)?;
+/// let budget = config.budget.unwrap();
+/// assert_eq!(budget.agent["researcher"].tokens, Some(200_000));
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetSettings {
+    /// Every agent's threads' budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<mission_govern::threads::Budget>,
+    /// Per agent, replacing the default.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub agent: std::collections::BTreeMap<String, mission_govern::threads::Budget>,
+}
+
+impl BudgetSettings {
+    /// The budget a new thread of `agent` gets from the file, if any.
+    pub fn for_agent(&self, agent: &str) -> Option<mission_govern::threads::Budget> {
+        self.agent.get(agent).copied().or(self.default)
+    }
+
+    /// Whether it gives any thread a budget.
+    pub fn is_empty(&self) -> bool {
+        self.default.is_none() && self.agent.is_empty()
+    }
 }
 
 /// Builder methods: start from a constructor or [`Default`] and set what differs.
@@ -238,6 +281,8 @@ pub struct ResolvedConfig {
     pub capture_content: Vec<String>,
     /// OTLP export settings a file or the environment made (code's `with_otlp` wins).
     pub otlp: OtlpSettings,
+    /// Budgets of new threads from the file.
+    pub budget: BudgetSettings,
 }
 
 /// The safety floor of [`MissionConfig::retention`]: a shorter retention deletes recent data
@@ -297,6 +342,7 @@ impl MissionConfig {
                 (Some(a), Some(b)) => Some(a.or(b)),
                 (a, b) => a.or(b),
             },
+            budget: self.budget.or(other.budget),
         }
     }
 
@@ -414,6 +460,7 @@ impl MissionConfig {
             capture_content: var("MISSION_CAPTURE_CONTENT")
                 .map(|v| list(&v).map(String::from).collect()),
             otlp,
+            budget: None,
         })
     }
 
@@ -445,6 +492,7 @@ impl MissionConfig {
             log_level: merged.log_level.unwrap_or(Level::Trace),
             capture_content: merged.capture_content.unwrap_or_default(),
             otlp: merged.otlp.unwrap_or_default(),
+            budget: merged.budget.unwrap_or_default(),
         }
     }
 }
@@ -624,6 +672,12 @@ impl ResolvedConfig {
         let text = |d: &Duration| duration_text::format(*d);
         let range = Duration::from_millis(1)..=Duration::from_secs(86_400);
         mission_core::check_range("in_flight_after", self.in_flight_after, &range, text)?;
+        if let Some(b) = &self.budget.default {
+            b.validate().map_err(|e| format!("[budget.default] {e}"))?;
+        }
+        for (agent, b) in &self.budget.agent {
+            b.validate().map_err(|e| format!("[budget.agent.{agent}] {e}"))?;
+        }
         if let Some(r) = self.retention
             && r < MIN_RETENTION
             && !self.allow_short_retention

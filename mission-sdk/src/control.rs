@@ -388,7 +388,9 @@ impl MissionControlBuilder {
             directives: directives.clone(),
             stats: stats_reader.clone(),
         };
+        let budgets = Budgets::of(&config.budget);
         Ok(MissionControl {
+            budgets,
             health_sources,
             recorder: pipeline.recorder(),
             pipeline: Some(pipeline),
@@ -416,6 +418,30 @@ impl MissionControlBuilder {
             #[cfg(feature = "s3")]
             uploader,
         })
+    }
+}
+
+/// The configuration file's budgets, by agent symbol (no allocation to look one up).
+#[derive(Debug, Default)]
+pub(crate) struct Budgets {
+    default: Option<mission_govern::threads::Budget>,
+    agent: std::collections::HashMap<Symbol, mission_govern::threads::Budget>,
+}
+
+impl Budgets {
+    fn of(settings: &crate::BudgetSettings) -> Self {
+        Self {
+            default: settings.default,
+            agent: settings.agent.iter().map(|(a, b)| (Symbol::intern(a), *b)).collect(),
+        }
+    }
+
+    /// The budget a new thread of `agent` gets from the file, if any.
+    pub(crate) fn for_agent(&self, agent: Symbol) -> Option<mission_govern::threads::Budget> {
+        if self.agent.is_empty() {
+            return self.default;
+        }
+        self.agent.get(&agent).copied().or(self.default)
     }
 }
 
@@ -460,6 +486,8 @@ pub struct MissionControl {
     pub(crate) in_flight: Arc<InFlight>,
     /// Live threads: trees, states, budgets (issue 22's control plane).
     pub(crate) threads: Arc<mission_govern::threads::ThreadRegistry>,
+    /// Budgets of new threads from the configuration file, by agent.
+    pub(crate) budgets: Budgets,
     /// Control events the audit trail refused.
     control_audit_failed: Arc<std::sync::atomic::AtomicU64>,
     watchdog: Arc<Watchdog>,

@@ -138,7 +138,8 @@ pub use mission_export::tls;
 pub use agent::{Agent, Span, Thread, parse_traceparent};
 pub use audit::{AuditError, AuditLog, AuditReport};
 pub use config::{
-    MIN_RETENTION, MissionConfig, OTLP_SPILL_BYTES_RANGE, OtlpSettings, ResolvedConfig,
+    BudgetSettings, MIN_RETENTION, MissionConfig, OTLP_SPILL_BYTES_RANGE, OtlpSettings,
+    ResolvedConfig,
 };
 #[cfg(feature = "models")]
 pub use control::MODEL_STATE_FILE;

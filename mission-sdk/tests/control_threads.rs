@@ -340,3 +340,56 @@ fn the_readmes_control_example_runs() -> Result<(), Box<dyn std::error::Error>> 
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }
+
+/// A configuration file gives agents' new threads budgets (`[budget.default]`,
+/// `[budget.agent.NAME]`); a budget in code replaces the file's; a budget out of range in the
+/// file is a configuration error naming its table and field.
+#[test]
+fn a_config_file_gives_agents_budgets() {
+    let root = temp_root("config-budget");
+    std::fs::create_dir_all(&root).unwrap();
+    let file = root.join("mission.toml");
+    std::fs::write(
+        &file,
+        "[budget.default]\ntokens = 1000\n\n[budget.agent.researcher]\nturns = 1\nhard = true\n",
+    )
+    .unwrap();
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(root.join("store"))
+        .with_config_file(&file)
+        .build()
+        .expect("build");
+    let planner = control.agent("planner").thread();
+    spend(&planner, 1_200);
+    assert!(
+        matches!(planner.stop_reason(), Some(Stop::Budget { resource, .. }) if resource.as_str() == "tokens")
+    );
+    let researcher = planner.child_thread(&control.agent("researcher"));
+    spend(&researcher, 10);
+    assert!(
+        matches!(
+            researcher.try_llm_call("gpt-4o-mini", "openai"),
+            Err(Error::BudgetExceeded { .. })
+        ),
+        "the researcher's own hard budget of one turn"
+    );
+    let coded =
+        control.agent("planner").thread_with_budget(Budget::new().with_tokens(5_000).unwrap());
+    spend(&coded, 1_200);
+    assert!(!coded.should_stop(), "code's budget replaces the file's");
+    drop((researcher, planner, coded));
+    drop(control);
+
+    std::fs::write(&file, "[budget.agent.researcher]\ntokens = 0\n").unwrap();
+    let err = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(root.join("store"))
+        .with_config_file(&file)
+        .build()
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[budget.agent.researcher]") && err.contains("tokens"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}

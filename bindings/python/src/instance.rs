@@ -42,6 +42,8 @@ pub(crate) struct Core {
     pub(crate) dashboards: Mutex<Vec<crate::dashboard::Slot>>,
     /// The live threads of the instance (its `MissionControl`'s): trees, states, budgets.
     pub(crate) threads: Arc<mission_sdk::threads::ThreadRegistry>,
+    /// Budgets the configuration file gives new threads (`[budget]`), by agent.
+    pub(crate) budgets: mission_sdk::BudgetSettings,
 }
 
 /// Each instance's number, for the per-thread price cache.
@@ -122,6 +124,7 @@ impl Core {
             captures_content: control.captures_content(),
             directives: control.directives().clone(),
             threads: control.threads().clone(),
+            budgets: control.config().budget.clone(),
             callbacks: Callbacks::default(),
             sinks: crate::sink::Sinks::default(),
             dashboards: Mutex::new(Vec::new()),

@@ -689,7 +689,8 @@ impl Thread {
             mission_sdk::parse_traceparent(header)
                 .map_err(|e| PyValueError::new_err(format!("traceparent: {e}")))
         };
-        let mut budget = how.budget;
+        // A budget given here wins over the one the configuration file gives the agent.
+        let mut budget = how.budget.or_else(|| core.budgets.for_agent(agent.as_str()));
         let (thread_id, remote_parent, link) = match (how.thread_id, how.traceparent, how.child) {
             (Some(_), Some(_), _) => {
                 return Err(PyValueError::new_err("give thread_id or traceparent, not both"));
@@ -797,6 +798,7 @@ impl Thread {
             registry: self.handle,
         };
         let ctx = ThreadContext { tenant: self.ctx.tenant, agent, thread_id: ThreadId::generate() };
+        let budget = budget.or_else(|| self.core.budgets.for_agent(agent.as_str()));
         Self::start_with(self.core.clone(), ctx, SpanId::NONE, None, Some(link), budget)
     }
 

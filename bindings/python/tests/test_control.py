@@ -255,3 +255,26 @@ def test_a_child_in_another_process_continues_with_what_the_budget_had_left(cont
     with pytest.raises(ValueError, match="traceparent"):
         control.thread(traceparent="not-a-traceparent", baggage=baggage, child=True)
     parent.end()
+
+
+def test_a_config_file_gives_agents_budgets(tmp_path):
+    """`[budget.default]` and `[budget.agent.NAME]` in the configuration file apply to new
+    threads and children of those agents; a budget given in code replaces the file's."""
+    config = tmp_path / "mission.toml"
+    config.write_text('[budget.default]\ntokens = 1000\n\n[budget.agent.researcher]\nturns = 1\nhard = true\n')
+    control = mc.init(store=tmp_path / "store", tenant="acme", config_file=config)
+    try:
+        planner = control.thread("planner")
+        spend(planner, 1200)
+        assert planner.stop_reason()["resource"] == "tokens"
+        researcher = planner.child_thread("researcher")
+        spend(researcher, 10)
+        with pytest.raises(mc.BudgetExceeded):
+            researcher.llm_call("gpt-4o-mini", provider="openai")
+        coded = control.thread("planner", budget={"tokens": 5000})
+        spend(coded, 1200)
+        assert not coded.should_stop(), "code's budget replaces the file's"
+        for t in (researcher, planner, coded):
+            t.end()
+    finally:
+        control.shutdown()
