@@ -104,6 +104,7 @@ mod pipeline;
 mod recorder;
 mod ring;
 pub mod semconv;
+pub mod shard;
 mod sink;
 mod span;
 mod stats;

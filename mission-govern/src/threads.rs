@@ -37,7 +37,6 @@
 //! # Ok::<(), mission_govern::Error>(())
 //! ```
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -838,25 +837,6 @@ fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-thread_local! {
-    /// Each OS thread registers into one shard, so producers rarely share a lock.
-    static SHARD: Cell<Option<u8>> = const { Cell::new(None) };
-}
-
-fn my_shard() -> u8 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    SHARD
-        .try_with(|s| match s.get() {
-            Some(i) => i,
-            None => {
-                let i = (NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS as u64) as u8;
-                s.set(Some(i));
-                i
-            }
-        })
-        .unwrap_or(0)
-}
-
 fn cut(s: &str) -> String {
     let mut end = s.len().min(MAX_REASON_BYTES);
     while !s.is_char_boundary(end) {
@@ -909,7 +889,7 @@ impl ThreadRegistry {
             }
         }
         let budget = thread.budget.filter(Budget::is_limited);
-        let shard_index = my_shard();
+        let shard_index = mission_core::shard::local(SHARDS as u8);
         let mut shard = lock(&self.shards[usize::from(shard_index)]);
         let index = match shard.free.pop() {
             Some(i) => i,

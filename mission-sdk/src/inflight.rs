@@ -8,7 +8,6 @@
 //! `warn` log record, and written to `<store>/in-flight.json` (atomically), so a process that dies
 //! leaves a record of what was in flight.
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -89,11 +88,6 @@ fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-thread_local! {
-    /// Each OS thread registers into one shard, so producers rarely share a lock.
-    static SHARD: Cell<Option<u8>> = const { Cell::new(None) };
-}
-
 impl InFlight {
     pub(crate) fn new() -> Self {
         Self {
@@ -103,26 +97,12 @@ impl InFlight {
         }
     }
 
-    fn my_shard() -> u8 {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        SHARD
-            .try_with(|s| match s.get() {
-                Some(i) => i,
-                None => {
-                    let i = (NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS as u64) as u8;
-                    s.set(Some(i));
-                    i
-                }
-            })
-            .unwrap_or(0)
-    }
-
     pub(crate) fn register(&self, span: OpenSpan) -> Option<Ticket> {
         if self.open.load(Ordering::Relaxed) as usize >= MAX_TRACKED {
             self.untracked.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let shard = Self::my_shard();
+        let shard = mission_core::shard::local(SHARDS as u8);
         let mut s = lock(&self.shards[shard as usize]);
         let slot = match s.free.pop() {
             Some(slot) => {
