@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use mission_core::thread::{TARGET, attr, event};
-use mission_core::{AttrValue, Event, EventBody, Sink, SinkError};
+use mission_core::{Event, EventBody, Sink, SinkError};
 use mission_govern::audit::{AuditLog, kind};
 
 /// Appends control events to the audit trail (see the module's docs).
@@ -21,14 +21,9 @@ impl ControlSink {
     }
 }
 
+/// The attribute `key` of `e` as text (empty when absent).
 fn text(e: &Event, key: &str) -> String {
-    match e.attributes.get(mission_core::Symbol::intern(key)) {
-        Some(AttrValue::Str(s)) => s.as_str().to_owned(),
-        Some(AttrValue::Float(v)) => v.to_string(),
-        Some(AttrValue::Int(v)) => v.to_string(),
-        Some(AttrValue::Bool(v)) => v.to_string(),
-        None => String::new(),
-    }
+    e.attributes.get(mission_core::Symbol::intern(key)).map(ToString::to_string).unwrap_or_default()
 }
 
 impl Sink for ControlSink {
