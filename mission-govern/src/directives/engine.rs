@@ -19,8 +19,12 @@ use super::condition::{
     Condition, Field, ForecastThreshold, Repeat, SloGood, Statistic, Threshold, Window,
     format_value, human,
 };
-use super::spec::{ActionSpec, BurnAlerts, DirectiveSpec, GroupField};
+use super::spec::{ActionSpec, BurnAlerts, DirectiveSpec, GroupField, GuardSpec};
 use super::webhook::{Webhook, WebhookTransport, Worker, delivery_event};
+use super::workflow::{
+    ActionOutcome, Approval, ApprovalState, Approvals, Guard, MAX_PENDING_APPROVALS, Outcome,
+    RemedyRequest, Run, RunOutcome, Runs, Trigger, Verdict, bounded,
+};
 use super::{Acknowledgement, Counters, DirectiveError, DirectiveStatus, FiringGroup, Shared};
 
 /// Most incident groups one directive tracks; past it, groups with nothing to say are
@@ -55,10 +59,61 @@ enum Compiled {
     Alert(Level),
     Callback(String),
     Webhook(Box<Webhook>),
-    OpenBreaker { tool: Option<String>, cool_down: Duration },
     SetLogLevel(Level),
     SetSampling(f64),
-    ControlThread(crate::threads::ThreadCommand, Option<String>),
+    Remedy(RemedyOp),
+}
+
+impl Compiled {
+    /// The action's name, as in the directive file.
+    fn name(&self) -> &'static str {
+        match self {
+            Compiled::Alert(_) => "alert",
+            Compiled::Callback(_) => "callback",
+            Compiled::Webhook(_) => "webhook",
+            Compiled::SetLogLevel(_) => "set_log_level",
+            Compiled::SetSampling(_) => "set_sampling",
+            Compiled::Remedy(op) => op.action(),
+        }
+    }
+}
+
+/// A remedy: an action the runaway guard limits and an approval may hold.
+#[derive(Clone)]
+pub(crate) enum RemedyOp {
+    Breaker { tool: Option<String>, cool_down: Duration },
+    Thread { command: crate::threads::ThreadCommand, reason: Option<String> },
+    Host { action: &'static str, name: String },
+}
+
+impl RemedyOp {
+    fn action(&self) -> &'static str {
+        match self {
+            RemedyOp::Breaker { .. } => "open_breaker",
+            RemedyOp::Thread { command: crate::threads::ThreadCommand::Pause, .. } => {
+                "pause_thread"
+            }
+            RemedyOp::Thread { .. } => "cancel_thread",
+            RemedyOp::Host { action, .. } => action,
+        }
+    }
+
+    /// What it acts on for `alert`: a tool, a thread, an operation.
+    fn target(&self, alert: &Alert) -> String {
+        match self {
+            RemedyOp::Breaker { tool, .. } => tool.clone().unwrap_or_else(|| alert.operation.clone()),
+            RemedyOp::Thread { .. } => alert.thread_id.map(|t| t.to_string()).unwrap_or_default(),
+            RemedyOp::Host { .. } => alert.operation.clone(),
+        }
+    }
+}
+
+/// Remedies held by a pending approval, run when it is approved.
+pub(crate) struct Held {
+    directive: String,
+    guard: GuardSpec,
+    alert: Alert,
+    ops: Vec<(usize, RemedyOp)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -271,15 +326,23 @@ impl Directive {
                 ActionSpec::Callback { name } => Compiled::Callback(name),
                 ActionSpec::Webhook(w) => Compiled::Webhook(Box::new(Webhook::new(w, transport)?)),
                 ActionSpec::OpenBreaker { tool, cool_down } => {
-                    Compiled::OpenBreaker { tool, cool_down }
+                    Compiled::Remedy(RemedyOp::Breaker { tool, cool_down })
                 }
                 ActionSpec::SetLogLevel { level } => Compiled::SetLogLevel(level),
                 ActionSpec::SetSampling { rate } => Compiled::SetSampling(rate),
-                ActionSpec::CancelThread { reason } => {
-                    Compiled::ControlThread(crate::threads::ThreadCommand::Cancel, reason)
+                ActionSpec::CancelThread { reason } => Compiled::Remedy(RemedyOp::Thread {
+                    command: crate::threads::ThreadCommand::Cancel,
+                    reason,
+                }),
+                ActionSpec::PauseThread { reason } => Compiled::Remedy(RemedyOp::Thread {
+                    command: crate::threads::ThreadCommand::Pause,
+                    reason,
+                }),
+                ActionSpec::Fallback { name } => {
+                    Compiled::Remedy(RemedyOp::Host { action: "fallback", name })
                 }
-                ActionSpec::PauseThread { reason } => {
-                    Compiled::ControlThread(crate::threads::ThreadCommand::Pause, reason)
+                ActionSpec::ResetConnection { name } => {
+                    Compiled::Remedy(RemedyOp::Host { action: "reset_connection", name })
                 }
             });
         }
@@ -444,10 +507,13 @@ fn dedup_key(directive: &str, group: &str) -> String {
     }
 }
 
+/// A run's action whose outcome a [`Deferred`] gives: (run id, action index).
+pub(crate) type Slot = Option<(u64, usize)>;
+
 /// Something to do after the engine's lock is released.
 pub(crate) enum Deferred {
     /// Call a registered callback with the alert.
-    Callback { callback: String, alert: Box<Alert> },
+    Callback { callback: String, alert: Box<Alert>, slot: Slot },
     /// Pause or cancel the firing's thread (in the firing's tenant).
     Thread {
         tenant: String,
@@ -455,9 +521,10 @@ pub(crate) enum Deferred {
         command: crate::threads::ThreadCommand,
         by: String,
         reason: String,
+        slot: Slot,
     },
-    /// A thread action whose firing names no thread (counted).
-    NoThread,
+    /// Call a host remedy.
+    Remedy { request: Box<RemedyRequest>, slot: Slot },
 }
 
 /// Every directive and what firing needs.
@@ -470,6 +537,16 @@ pub(crate) struct Engine {
     sampling: BTreeMap<String, f64>,
     pub deferred: Vec<Deferred>,
     counters: Arc<Counters>,
+    /// Recent runs.
+    pub runs: Runs,
+    /// Pending and recently decided approvals.
+    pub approvals: Approvals,
+    /// What each pending approval would run.
+    held: HashMap<u64, Held>,
+    /// The runaway guard.
+    guard: Guard,
+    /// The wall clock of the last tick (ns; 0 before the first).
+    wall: u64,
 }
 
 impl Engine {
@@ -483,7 +560,18 @@ impl Engine {
             log_levels: BTreeMap::new(),
             sampling: BTreeMap::new(),
             deferred: Vec::new(),
+            runs: Runs::default(),
+            approvals: Approvals::default(),
+            held: HashMap::new(),
+            guard: Guard::default(),
+            wall: 0,
         }
+    }
+
+    /// The wall clock as the last tick gave it (the system's before the first tick): what
+    /// approvals' deadlines are judged on.
+    fn wall_now(&self) -> u64 {
+        if self.wall == 0 { Timestamp::now().0 } else { self.wall }
     }
 
     fn record(&self, event: Event) {
@@ -503,6 +591,8 @@ impl Engine {
     /// at or after its first tick): once, whatever number of due times passed since the last
     /// tick, the others counted as missed on that firing.
     pub fn tick(&mut self, wall: u64, shared: &Shared) {
+        self.wall = self.wall.max(wall);
+        self.expire_approvals(shared);
         let idle_after = IDLE_AFTER.as_nanos() as u64;
         for i in 0..self.directives.len() {
             let d = &mut self.directives[i];
@@ -840,7 +930,10 @@ impl Engine {
                 g.firing = Some(Firing { since: now, value, threshold, acknowledged: None });
                 self.transition(i, key, AlertState::Firing, value, threshold, shared);
             }
-            (Some(f), true) => f.value = value,
+            (Some(f), true) => {
+                f.value = value;
+                self.retry(i, key, value, threshold, shared);
+            }
             (Some(_), false) => {
                 g.firing = None;
                 self.transition(i, key, AlertState::Resolved, value, threshold, shared);
@@ -983,54 +1076,107 @@ impl Engine {
 
     /// Runs directive `i`'s actions on `alert` (a firing or a resolve), counted.
     fn dispatch(&mut self, i: usize, alert: Alert, shared: &Shared) {
+        let trigger = if alert.missed.is_some() { Trigger::Schedule } else { Trigger::Event };
+        let by = format!("directive:{}", self.directives[i].spec.name);
+        self.dispatch_as(i, alert, trigger, by, shared);
+    }
+
+    /// Runs directive `i`'s actions on `alert`; a firing is a [`Run`] (started by `trigger`,
+    /// `by` whom), whose id is returned.
+    fn dispatch_as(
+        &mut self,
+        i: usize,
+        alert: Alert,
+        trigger: Trigger,
+        by: String,
+        shared: &Shared,
+    ) -> Option<u64> {
         let state = alert.state;
         let c = &shared.counters;
-        match state {
-            AlertState::Firing => c.fired.fetch_add(1, Ordering::Relaxed),
-            AlertState::Resolved => c.resolved.fetch_add(1, Ordering::Relaxed),
-            AlertState::Acknowledged => 0, // counted by `acknowledge`
+        match (state, trigger) {
+            (AlertState::Firing, Trigger::Manual) => c.runs_manual.fetch_add(1, Ordering::Relaxed),
+            (AlertState::Firing, _) => c.fired.fetch_add(1, Ordering::Relaxed),
+            (AlertState::Resolved, _) => c.resolved.fetch_add(1, Ordering::Relaxed),
+            (AlertState::Acknowledged, _) => 0, // counted by `acknowledge`
         };
+        let firing = state == AlertState::Firing;
         let d = &self.directives[i];
+        let mut run = firing.then(|| Run {
+            id: self.runs.next_id(),
+            directive: d.spec.name.clone(),
+            trigger,
+            by,
+            tenant: alert.tenant.clone(),
+            dedup_key: alert.dedup_key.clone(),
+            summary: alert.summary.clone(),
+            thread_id: alert.thread_id,
+            started: alert.time,
+            outcome: RunOutcome::Running,
+            actions: Vec::with_capacity(d.actions.len()),
+            approval: None,
+        });
+        let run_id = run.as_ref().map(|r| r.id);
         let sent_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let mut deliveries = Vec::new();
-        let mut breakers = Vec::new();
+        let mut remedies = Vec::new();
         let mut levels = Vec::new();
         let mut rates = Vec::new();
-        for action in &d.actions {
+        for (n, action) in d.actions.iter().enumerate() {
+            let slot = run_id.map(|id| (id, n));
+            let mut outcome = (Outcome::Done, String::new());
             match action {
                 Compiled::Alert(level) => self.record(alert.to_event(*level)),
-                Compiled::Callback(name) => self.deferred.push(Deferred::Callback {
-                    callback: name.clone(),
-                    alert: Box::new(alert.clone()),
-                }),
-                Compiled::ControlThread(command, reason) if state == AlertState::Firing => {
-                    self.deferred.push(match alert.thread_id {
-                        Some(thread_id) => Deferred::Thread {
-                            tenant: alert.tenant.clone(),
-                            thread_id,
-                            command: *command,
-                            by: format!("directive:{}", d.spec.name),
-                            reason: reason.clone().unwrap_or_else(|| alert.summary.clone()),
-                        },
-                        None => Deferred::NoThread,
+                Compiled::Callback(name) => {
+                    self.deferred.push(Deferred::Callback {
+                        callback: name.clone(),
+                        alert: Box::new(alert.clone()),
+                        slot,
                     });
+                    outcome = (Outcome::Pending, name.clone());
                 }
-                Compiled::ControlThread(..) => {}
+                Compiled::Remedy(op) if firing => {
+                    outcome = (Outcome::Pending, op.target(&alert));
+                    remedies.push((n, op.clone()));
+                }
+                Compiled::Remedy(_) => {}
                 Compiled::Webhook(w) => {
-                    deliveries.extend(w.delivery(&alert, &d.spec.name, sent_at))
+                    outcome.0 = Outcome::Queued;
+                    deliveries.extend(w.delivery(&alert, &d.spec.name, sent_at).map(|x| (n, x)))
                 }
-                Compiled::OpenBreaker { tool, cool_down } if state == AlertState::Firing => {
-                    let tool = tool.clone().unwrap_or_else(|| alert.operation.clone());
-                    breakers.push((tool, *cool_down));
-                }
-                Compiled::OpenBreaker { .. } => {}
                 Compiled::SetLogLevel(level) => levels.push(*level),
                 Compiled::SetSampling(rate) => rates.push(*rate),
             }
+            if let Some(run) = run.as_mut() {
+                let (outcome, target) = outcome;
+                run.actions.push(ActionOutcome {
+                    action: action.name(),
+                    target,
+                    outcome,
+                    detail: String::new(),
+                });
+            }
         }
-        for delivery in deliveries {
+        let (name, guard, approve) = (d.spec.name.clone(), d.spec.guard, d.spec.approve);
+        let confidence = match d.spec.when {
+            Some(Condition::Anomaly { .. }) => Some(alert.value.clamp(0.0, 1.0)),
+            _ => approve.and_then(|a| a.confidence),
+        };
+        if state == AlertState::Resolved {
+            let targets: Vec<String> = d
+                .actions
+                .iter()
+                .filter_map(|a| match a {
+                    Compiled::Remedy(op) => Some(op.target(&alert)),
+                    _ => None,
+                })
+                .collect();
+            if !targets.is_empty() {
+                self.guard.resolved(Symbol::intern(&alert.tenant), &name, &targets);
+            }
+        }
+        for (n, delivery) in deliveries {
             c.webhooks_queued.fetch_add(1, Ordering::Relaxed);
             let refused = match &self.worker {
                 Some(w) => w.send(delivery).err(),
@@ -1039,29 +1185,46 @@ impl Engine {
             if let Some(d) = refused {
                 c.webhooks_dropped.fetch_add(1, Ordering::Relaxed);
                 self.record(delivery_event(&d, "dropped", 0, 0, "the delivery queue is full"));
+                if let Some(a) = run.as_mut().and_then(|r| r.actions.get_mut(n)) {
+                    (a.outcome, a.detail) = (Outcome::Failed, "the delivery queue is full".into());
+                }
             }
         }
-        for (tool, cool_down) in breakers {
-            let (tenant, now) = (alert.tenant.as_str(), shared.clock.now());
-            if shared.breakers.open(tenant, &tool, &alert.directive, &alert.summary, cool_down, now)
-            {
-                c.breakers_opened.fetch_add(1, Ordering::Relaxed);
-                self.breaker_event(&alert.tenant, &tool, "open", &alert.summary, alert.time.0);
+        if let Some(mut run) = run {
+            match approve {
+                Some(spec) if !remedies.is_empty() => {
+                    self.propose(&mut run, spec.within, confidence, guard, &alert, remedies, shared)
+                }
+                _ => self.apply_remedies(&mut run, &name, guard, &alert, remedies, shared),
             }
+            self.keep(run);
         }
+        self.set_levels(state, &alert.dedup_key, &levels, &rates, shared);
+        run_id
+    }
+
+    /// Sets or clears what a firing's `set_log_level` and `set_sampling` ask for.
+    fn set_levels(
+        &mut self,
+        state: AlertState,
+        dedup_key: &str,
+        levels: &[Level],
+        rates: &[f64],
+        shared: &Shared,
+    ) {
         let firing = state == AlertState::Firing;
         for level in levels {
             if firing {
-                self.log_levels.insert(alert.dedup_key.clone(), level);
+                self.log_levels.insert(dedup_key.to_owned(), *level);
             } else {
-                self.log_levels.remove(&alert.dedup_key);
+                self.log_levels.remove(dedup_key);
             }
         }
         for rate in rates {
             if firing {
-                self.sampling.insert(alert.dedup_key.clone(), rate);
+                self.sampling.insert(dedup_key.to_owned(), *rate);
             } else {
-                self.sampling.remove(&alert.dedup_key);
+                self.sampling.remove(dedup_key);
             }
         }
         let level = self.log_levels.values().min().map_or(0, |l| *l as u8 + 1);
@@ -1072,6 +1235,445 @@ impl Engine {
             .copied()
             .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
         shared.sampling.store(rate.map_or(u64::MAX, f64::to_bits), Ordering::Release);
+    }
+
+    /// Keeps `run` in the ring, recording it once settled (else when its deferred actions
+    /// report: [`settle`](Self::settle)).
+    fn keep(&mut self, mut run: Run) {
+        run.settle();
+        if run.outcome != RunOutcome::Running {
+            self.record(run.to_event());
+        }
+        self.runs.push(run);
+    }
+
+    /// Runs `ops` of `run` through the runaway guard: on the target's first attempt, or
+    /// `guard.every` after its last, each is carried out (thread controls and host remedies
+    /// after the lock is released); otherwise it is rate-limited, or skipped once the guard
+    /// gave up.
+    fn apply_remedies(
+        &mut self,
+        run: &mut Run,
+        directive: &str,
+        guard: GuardSpec,
+        alert: &Alert,
+        ops: Vec<(usize, RemedyOp)>,
+        shared: &Shared,
+    ) {
+        let c = &shared.counters;
+        let now = alert.time.0;
+        let every = guard.every.as_nanos() as u64;
+        let tenant = Symbol::intern(&alert.tenant);
+        for (n, op) in ops {
+            let target = op.target(alert);
+            let key = (tenant, directive.to_owned(), op.action(), target.clone());
+            let (attempts, evicted) = self.guard.entry(key);
+            if evicted {
+                c.remedy_targets_evicted.fetch_add(1, Ordering::Relaxed);
+            }
+            let set = |run: &mut Run, outcome: Outcome, detail: String| {
+                if let Some(a) = run.actions.get_mut(n) {
+                    (a.outcome, a.detail) = (outcome, detail);
+                }
+            };
+            if attempts.gave_up {
+                set(run, Outcome::GaveUp, format!("gave up after {} attempts", attempts.count));
+                continue;
+            }
+            if attempts.last_at != 0 && now.saturating_sub(attempts.last_at) < every {
+                c.remedies_rate_limited.fetch_add(1, Ordering::Relaxed);
+                let wait = Duration::from_nanos(every - now.saturating_sub(attempts.last_at));
+                set(run, Outcome::RateLimited, format!("next attempt in {}", about(wait)));
+                continue;
+            }
+            attempts.count += 1;
+            attempts.last_at = now.max(1);
+            attempts.value = alert.value;
+            let attempt = attempts.count;
+            c.remedies_attempted.fetch_add(1, Ordering::Relaxed);
+            let detail = format!("attempt {attempt} of {}", guard.max_attempts);
+            let slot = Some((run.id, n));
+            match op {
+                RemedyOp::Breaker { cool_down, .. } => {
+                    let opened = shared.breakers.open(
+                        &alert.tenant,
+                        &target,
+                        &alert.directive,
+                        &alert.summary,
+                        cool_down,
+                        shared.clock.now(),
+                    );
+                    if opened {
+                        c.breakers_opened.fetch_add(1, Ordering::Relaxed);
+                        self.breaker_event(&alert.tenant, &target, "open", &alert.summary, now);
+                        set(run, Outcome::Done, detail);
+                    } else {
+                        set(run, Outcome::Done, format!("{detail}; already open"));
+                    }
+                }
+                RemedyOp::Thread { command, reason } => match alert.thread_id {
+                    Some(thread_id) => {
+                        set(run, Outcome::Pending, detail);
+                        self.deferred.push(Deferred::Thread {
+                            tenant: alert.tenant.clone(),
+                            thread_id,
+                            command,
+                            by: format!("directive:{directive}"),
+                            reason: reason.unwrap_or_else(|| alert.summary.clone()),
+                            slot,
+                        });
+                    }
+                    None => {
+                        c.thread_controls_failed.fetch_add(1, Ordering::Relaxed);
+                        set(run, Outcome::Failed, "the firing names no thread".into());
+                    }
+                },
+                RemedyOp::Host { action, name } => {
+                    set(run, Outcome::Pending, detail);
+                    self.deferred.push(Deferred::Remedy {
+                        request: Box::new(RemedyRequest {
+                            action,
+                            name,
+                            target,
+                            tenant: alert.tenant.clone(),
+                            attempt,
+                            alert: alert.clone(),
+                        }),
+                        slot,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Holds `ops` for a person: a pending [`Approval`] (refused, and the remedies failed,
+    /// when [`MAX_PENDING_APPROVALS`] wait already).
+    #[allow(clippy::too_many_arguments)]
+    fn propose(
+        &mut self,
+        run: &mut Run,
+        within: Duration,
+        confidence: Option<f64>,
+        guard: GuardSpec,
+        alert: &Alert,
+        ops: Vec<(usize, RemedyOp)>,
+        shared: &Shared,
+    ) {
+        let c = &shared.counters;
+        if self.approvals.pending() >= MAX_PENDING_APPROVALS {
+            c.approvals_refused.fetch_add(1, Ordering::Relaxed);
+            for (n, _) in &ops {
+                if let Some(a) = run.actions.get_mut(*n) {
+                    a.outcome = Outcome::Failed;
+                    a.detail = format!("{MAX_PENDING_APPROVALS} approvals wait already");
+                }
+            }
+            return;
+        }
+        let created = self.wall_now();
+        let id = self.approvals.next_id();
+        let approval = Approval {
+            id,
+            run_id: run.id,
+            directive: run.directive.clone(),
+            tenant: run.tenant.clone(),
+            dedup_key: run.dedup_key.clone(),
+            thread_id: run.thread_id,
+            actions: ops.iter().map(|(_, op)| op.action()).collect(),
+            reason: alert.summary.clone(),
+            confidence,
+            created: Timestamp(created),
+            deadline: Timestamp(created.saturating_add(within.as_nanos() as u64)),
+            state: ApprovalState::Pending,
+            decided_by: String::new(),
+            note: String::new(),
+            decided: None,
+        };
+        c.approvals_proposed.fetch_add(1, Ordering::Relaxed);
+        self.record(approval.to_event(Timestamp(created)));
+        for (n, _) in &ops {
+            if let Some(a) = run.actions.get_mut(*n) {
+                a.outcome = Outcome::Proposed;
+                a.detail = format!("approval {id}");
+            }
+        }
+        run.approval = Some(id);
+        self.approvals.push(approval);
+        let held =
+            Held { directive: run.directive.clone(), guard, alert: alert.clone(), ops };
+        self.held.insert(id, held);
+    }
+
+    /// An operator's decision on approval `id` (only one of `tenant`'s when given): approved,
+    /// its remedies run through the guard; rejected, they do not. Returns the approval as
+    /// decided.
+    pub fn decide(
+        &mut self,
+        id: u64,
+        verdict: Verdict,
+        by: &str,
+        note: &str,
+        tenant: Option<&str>,
+        shared: &Shared,
+    ) -> Result<Approval, DirectiveError> {
+        let wall = self.wall_now();
+        let Some(approval) = self
+            .approvals
+            .get_mut(id)
+            .filter(|a| tenant.is_none_or(|t| a.tenant == t))
+        else {
+            return Err(DirectiveError::NoApproval(id));
+        };
+        if approval.state == ApprovalState::Pending && wall > approval.deadline.0 {
+            self.expire(id, wall, shared);
+            return Err(DirectiveError::Decided { id, state: ApprovalState::Expired.as_str() });
+        }
+        if approval.state != ApprovalState::Pending {
+            return Err(DirectiveError::Decided { id, state: approval.state.as_str() });
+        }
+        approval.state = match verdict {
+            Verdict::Approve => ApprovalState::Approved,
+            Verdict::Reject => ApprovalState::Rejected,
+        };
+        approval.decided_by = bounded(by);
+        approval.note = bounded(note);
+        approval.decided = Some(Timestamp(wall));
+        let (decided, run_id) = (approval.clone(), approval.run_id);
+        self.record(decided.to_event(Timestamp(wall)));
+        let held = self.held.remove(&id);
+        let mut run = self.runs.get_mut(run_id).map(|r| std::mem::replace(r, placeholder(r.id)));
+        let c = &shared.counters;
+        match verdict {
+            Verdict::Approve => {
+                c.approvals_approved.fetch_add(1, Ordering::Relaxed);
+                if let (Some(held), Some(run)) = (held, run.as_mut()) {
+                    let mut alert = held.alert;
+                    // The guard's clock: the directive's, or the decision's when later.
+                    alert.time = Timestamp(alert.time.0.max(self.clock_of(&held.directive)));
+                    self.apply_remedies(run, &held.directive, held.guard, &alert, held.ops, shared);
+                }
+            }
+            Verdict::Reject => {
+                c.approvals_rejected.fetch_add(1, Ordering::Relaxed);
+                if let Some(run) = run.as_mut() {
+                    skip(run, RunOutcome::Rejected, &format!("rejected by {}", decided.decided_by));
+                }
+            }
+        }
+        if let Some(run) = run {
+            self.put_back(run);
+        }
+        Ok(decided)
+    }
+
+    /// The clock of the directive named `name` (0 if it is gone).
+    fn clock_of(&self, name: &str) -> u64 {
+        self.directives.iter().find(|d| d.spec.name == name).map_or(0, |d| d.clock)
+    }
+
+    /// Puts a run taken out of the ring back, recording it once settled.
+    fn put_back(&mut self, mut run: Run) {
+        run.settle();
+        if run.outcome != RunOutcome::Running {
+            self.record(run.to_event());
+        }
+        if let Some(slot) = self.runs.get_mut(run.id) {
+            *slot = run;
+        }
+    }
+
+    /// Expires every pending approval past its deadline on the wall clock.
+    fn expire_approvals(&mut self, shared: &Shared) {
+        let wall = self.wall;
+        let due: Vec<u64> = self
+            .approvals
+            .list
+            .iter()
+            .filter(|a| a.state == ApprovalState::Pending && wall > a.deadline.0)
+            .map(|a| a.id)
+            .collect();
+        for id in due {
+            self.expire(id, wall, shared);
+        }
+    }
+
+    fn expire(&mut self, id: u64, wall: u64, shared: &Shared) {
+        let Some(approval) = self.approvals.get_mut(id) else { return };
+        approval.state = ApprovalState::Expired;
+        approval.decided = Some(Timestamp(wall));
+        let (event, run_id) = (approval.to_event(Timestamp(wall)), approval.run_id);
+        shared.counters.approvals_expired.fetch_add(1, Ordering::Relaxed);
+        self.record(event);
+        self.held.remove(&id);
+        if let Some(run) = self.runs.get_mut(run_id) {
+            let mut run = std::mem::replace(run, placeholder(run_id));
+            skip(&mut run, RunOutcome::Expired, "nobody decided in time");
+            self.put_back(run);
+        }
+    }
+
+    /// While incident `key` of directive `i` keeps firing (now at `value`), tries its remedies
+    /// again once each `guard.every` unless it moved toward `threshold` since the last
+    /// attempt; after `guard.max_attempts` attempts without improvement the guard gives up
+    /// (an error alert says so). A directive that waits for approval never retries on its own.
+    fn retry(&mut self, i: usize, key: &GroupKey, value: f64, threshold: f64, shared: &Shared) {
+        let d = &self.directives[i];
+        if d.spec.approve.is_some() || !d.actions.iter().any(|a| matches!(a, Compiled::Remedy(_)))
+        {
+            return;
+        }
+        let (now, guard, name) = (d.clock, d.spec.guard, d.spec.name.clone());
+        let every = guard.every.as_nanos() as u64;
+        let Some(mut alert) = self.alert(i, key, AlertState::Firing, value, threshold) else {
+            return;
+        };
+        let tenant = Symbol::intern(&alert.tenant);
+        let distance = |v: f64| (v - threshold).abs();
+        let mut again = Vec::new();
+        let mut gave_up = Vec::new();
+        for (n, action) in self.directives[i].actions.iter().enumerate() {
+            let Compiled::Remedy(op) = action else { continue };
+            let key = (tenant, name.clone(), op.action(), op.target(&alert));
+            let Some(a) = self.guard.targets.get_mut(&key) else { continue };
+            if a.gave_up || a.count == 0 || now.saturating_sub(a.last_at) < every {
+                continue;
+            }
+            if distance(value) < distance(a.value) {
+                // Improving: the last attempt works; wait another period.
+                (a.value, a.last_at, a.count) = (value, now, 0);
+            } else if a.count >= guard.max_attempts {
+                a.gave_up = true;
+                gave_up.push((n, op.action(), key.3, a.count));
+            } else {
+                again.push((n, op.clone()));
+            }
+        }
+        if again.is_empty() && gave_up.is_empty() {
+            return;
+        }
+        alert.summary = format!("{} (still firing)", alert.summary);
+        let mut run = Run {
+            id: self.runs.next_id(),
+            directive: name.clone(),
+            trigger: Trigger::Retry,
+            by: format!("directive:{name}"),
+            tenant: alert.tenant.clone(),
+            dedup_key: alert.dedup_key.clone(),
+            summary: alert.summary.clone(),
+            thread_id: alert.thread_id,
+            started: alert.time,
+            outcome: RunOutcome::Running,
+            actions: Vec::new(),
+            approval: None,
+        };
+        let c = &shared.counters;
+        for (_, action, target, attempts) in gave_up {
+            c.remedies_gave_up.fetch_add(1, Ordering::Relaxed);
+            run.actions.push(ActionOutcome {
+                action,
+                target: target.clone(),
+                outcome: Outcome::GaveUp,
+                detail: format!("{attempts} attempts without improvement"),
+            });
+            let mut notice = alert.clone();
+            notice.summary = format!(
+                "{action} on {target} gave up after {attempts} attempts without improvement: {}",
+                alert.summary
+            );
+            self.record(notice.to_event(Level::Error));
+        }
+        let ops: Vec<(usize, RemedyOp)> = again
+            .into_iter()
+            .map(|(_, op)| {
+                run.actions.push(ActionOutcome {
+                    action: op.action(),
+                    target: op.target(&alert),
+                    outcome: Outcome::Pending,
+                    detail: String::new(),
+                });
+                (run.actions.len() - 1, op)
+            })
+            .collect();
+        self.apply_remedies(&mut run, &name, guard, &alert, ops, shared);
+        self.keep(run);
+    }
+
+    /// Runs directive `name` by hand, as if its condition fired (for `tenant` when given, else
+    /// the directive's own), about `thread` when given; returns the run's id.
+    pub fn run_by_hand(
+        &mut self,
+        name: &str,
+        by: &str,
+        tenant: Option<&str>,
+        thread: Option<ThreadId>,
+        shared: &Shared,
+    ) -> Result<u64, DirectiveError> {
+        let i = self
+            .directives
+            .iter()
+            .position(|d| d.spec.name == name)
+            .ok_or_else(|| DirectiveError::NotFound(name.chars().take(128).collect()))?;
+        let d = &self.directives[i];
+        if tenant.is_some() && d.spec.across_tenants {
+            return Err(DirectiveError::NotAllowed(format!(
+                "{name} watches every tenant: only a principal of every tenant runs it"
+            )));
+        }
+        if !d.spec.enabled {
+            return Err(DirectiveError::NotAllowed(format!("{name} is disabled")));
+        }
+        let by = bounded(by);
+        let time = Timestamp(d.clock.max(self.wall_now()));
+        let alert = Alert {
+            directive: d.spec.name.clone(),
+            description: d.spec.description.clone(),
+            state: AlertState::Firing,
+            dedup_key: format!("{}:manual", d.spec.name),
+            severity: d.spec.severity,
+            condition: d.spec.trigger(),
+            group: Vec::new(),
+            value: 0.0,
+            threshold: 0.0,
+            summary: format!("{} run by hand by {by}", d.spec.name),
+            tenant: tenant.map_or_else(
+                || d.filter.tenant.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                str::to_owned,
+            ),
+            agent: String::new(),
+            operation: d.filter.operation.map(|o| o.as_str().to_owned()).unwrap_or_default(),
+            thread_id: thread,
+            missed: None,
+            time,
+        };
+        let id = self.dispatch_as(i, alert, Trigger::Manual, by, shared);
+        Ok(id.unwrap_or_default())
+    }
+
+    /// The outcomes of deferred actions: each fills its run's action; runs that settle are
+    /// recorded.
+    pub fn settle(&mut self, outcomes: Vec<(u64, usize, Outcome, String)>) {
+        let mut touched: Vec<u64> = Vec::new();
+        for (id, n, outcome, detail) in outcomes {
+            let Some(run) = self.runs.get_mut(id) else { continue };
+            if let Some(a) = run.actions.get_mut(n) {
+                a.outcome = outcome;
+                if !detail.is_empty() {
+                    a.detail = if a.detail.is_empty() { detail } else { format!("{}; {detail}", a.detail) };
+                }
+            }
+            if !touched.contains(&id) {
+                touched.push(id);
+            }
+        }
+        for id in touched {
+            let Some(run) = self.runs.get_mut(id) else { continue };
+            let before = run.outcome;
+            run.settle();
+            if run.outcome != RunOutcome::Running && before == RunOutcome::Running {
+                let event = run.to_event();
+                self.record(event);
+            }
+        }
     }
 
     /// Records a breaker's change at stream time `time`, as an event of the breaker's tenant
@@ -1184,6 +1786,34 @@ impl Engine {
     pub fn statuses(&self) -> Vec<DirectiveStatus> {
         self.directives.iter().map(Directive::status).collect()
     }
+}
+
+/// An empty run standing in the ring while its original is worked on.
+fn placeholder(id: u64) -> Run {
+    Run {
+        id,
+        directive: String::new(),
+        trigger: Trigger::Event,
+        by: String::new(),
+        tenant: String::new(),
+        dedup_key: String::new(),
+        summary: String::new(),
+        thread_id: None,
+        started: Timestamp(0),
+        outcome: RunOutcome::Running,
+        actions: Vec::new(),
+        approval: None,
+    }
+}
+
+/// Marks a run's proposed remedies as not run, ending it with `outcome`.
+fn skip(run: &mut Run, outcome: RunOutcome, why: &str) {
+    for a in &mut run.actions {
+        if a.outcome == Outcome::Proposed {
+            (a.outcome, a.detail) = (Outcome::Skipped, why.to_owned());
+        }
+    }
+    run.outcome = outcome;
 }
 
 /// A measured value in the statistic's unit, `none` when there is none.

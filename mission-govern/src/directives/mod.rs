@@ -82,6 +82,7 @@ mod engine;
 mod schedule;
 mod spec;
 mod webhook;
+mod workflow;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -108,12 +109,21 @@ pub use condition::{
 pub use engine::{IDLE_AFTER, LOOP_QUIET, MAX_GROUPS, MAX_LOOP_CALLS, MAX_MISSED_COUNTED};
 pub use schedule::{CronField, Schedule, ScheduleError};
 pub use spec::{
-    ActionSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField, KindName,
-    MAX_ACTION_DURATION, MAX_MIN_EVENTS, PRESETS, Severity, WebhookFormat, WebhookSpec,
+    ActionSpec, ApprovalSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField,
+    GuardSpec, KindName, MAX_ACTION_DURATION, MAX_APPROVAL_WINDOW, MAX_GUARD_ATTEMPTS,
+    MAX_MIN_EVENTS, PRESETS, Severity, WebhookFormat, WebhookSpec,
 };
 pub use webhook::{
     DELIVERY_HEADER, MAX_BACKOFF, NoTransport, PostOutcome, QUEUE_CAPACITY, SIGNATURE_HEADER,
     TIMESTAMP_HEADER, WebhookRequest, WebhookTransport, sign,
+};
+
+pub use workflow::{
+    APPROVAL_EVENT, ATTR_APPROVAL_CONFIDENCE, ATTR_APPROVAL_DEADLINE, ATTR_APPROVAL_DECIDED_BY,
+    ATTR_APPROVAL_ID, ATTR_APPROVAL_STATE, ATTR_RUN_ACTIONS, ATTR_RUN_BY, ATTR_RUN_ID,
+    ATTR_RUN_OUTCOME, ATTR_RUN_TRIGGER, ActionOutcome, Approval, ApprovalState,
+    MAX_DECIDED_APPROVALS, MAX_NOTE_CHARS, MAX_PENDING_APPROVALS, MAX_REMEDY_TARGETS, MAX_RUNS,
+    Outcome, RUN_EVENT, Remedy, RemedyOutcome, RemedyRequest, Run, RunOutcome, Trigger, Verdict,
 };
 
 use engine::{Directive, Engine};
@@ -153,6 +163,21 @@ pub enum DirectiveError {
     /// No open firing has that dedup key (or belongs to a directive of that name).
     #[error("no firing incident {0:?}: give a dedup key or directive name from the firing list")]
     NotFiring(String),
+    /// No approval has that id (for this principal's tenant).
+    #[error("no approval {0}: give an id from the approval list")]
+    NoApproval(u64),
+    /// The approval was decided already, or expired.
+    #[error("approval {id} is {state}: only a pending approval can be decided")]
+    Decided {
+        /// The approval.
+        id: u64,
+        /// `approved`, `rejected` or `expired`.
+        state: &'static str,
+    },
+    /// The principal may not do this (a tenant-scoped principal running a directive across
+    /// tenants; a disabled directive).
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
 }
 
 /// The directives' result type.
@@ -181,6 +206,18 @@ pub(crate) struct Counters {
     loop_calls_evicted: AtomicU64,
     threads_controlled: AtomicU64,
     thread_controls_failed: AtomicU64,
+    runs_manual: AtomicU64,
+    approvals_proposed: AtomicU64,
+    approvals_approved: AtomicU64,
+    approvals_rejected: AtomicU64,
+    approvals_expired: AtomicU64,
+    approvals_refused: AtomicU64,
+    remedies_attempted: AtomicU64,
+    remedies_failed: AtomicU64,
+    remedies_missing: AtomicU64,
+    remedies_rate_limited: AtomicU64,
+    remedies_gave_up: AtomicU64,
+    remedy_targets_evicted: AtomicU64,
     pub(crate) derived: AtomicU64,
 }
 
@@ -226,6 +263,31 @@ pub struct DirectiveStats {
     /// Thread actions that did nothing: no registry ([`Directives::with_threads`]), a firing
     /// naming no thread, or a thread no longer running in the firing's tenant.
     pub thread_controls_failed: u64,
+    /// Directives run by hand ([`Directives::run`]).
+    pub runs_manual: u64,
+    /// Approvals proposed (remedies held for a person).
+    pub approvals_proposed: u64,
+    /// Approvals approved.
+    pub approvals_approved: u64,
+    /// Approvals rejected.
+    pub approvals_rejected: u64,
+    /// Approvals nobody decided in time.
+    pub approvals_expired: u64,
+    /// Proposals refused because [`MAX_PENDING_APPROVALS`] waited already (their remedies
+    /// did not run).
+    pub approvals_refused: u64,
+    /// Remedy attempts the guard let through.
+    pub remedies_attempted: u64,
+    /// Host remedies that failed or panicked.
+    pub remedies_failed: u64,
+    /// Host remedies named by a directive but not registered ([`Directives::register_remedy`]).
+    pub remedies_missing: u64,
+    /// Remedies the guard held back: the same target was tried less than `guard.every` ago.
+    pub remedies_rate_limited: u64,
+    /// Targets the guard gave up on after `guard.max_attempts` attempts without improvement.
+    pub remedies_gave_up: u64,
+    /// Remedy targets the guard forgot to stay within [`MAX_REMEDY_TARGETS`].
+    pub remedy_targets_evicted: u64,
     /// Every event the directives recorded (alerts, breaker changes, delivery outcomes): what
     /// the recorder's accounting shows beyond what the agent recorded.
     pub derived_events: u64,
@@ -292,6 +354,8 @@ pub(crate) struct Shared {
     /// The time the breakers' cool-downs are measured in.
     clock: breaker::BreakerClock,
     callbacks: RwLock<HashMap<String, Callback>>,
+    /// Host remedies by name (`fallback`, `reset_connection`).
+    remedies: RwLock<HashMap<String, Remedy>>,
     counters: Arc<Counters>,
     /// 0: no directive sets it; else `Level as u8 + 1`.
     log_level: AtomicU8,
@@ -357,6 +421,7 @@ impl Directives {
                 breakers: breaker::Breakers::default(),
                 clock,
                 callbacks: RwLock::new(HashMap::new()),
+                remedies: RwLock::new(HashMap::new()),
                 counters,
                 log_level: AtomicU8::new(0),
                 sampling: AtomicU64::new(u64::MAX),
@@ -600,15 +665,161 @@ impl Directives {
             loop_calls_evicted: l(&c.loop_calls_evicted),
             threads_controlled: l(&c.threads_controlled),
             thread_controls_failed: l(&c.thread_controls_failed),
+            runs_manual: l(&c.runs_manual),
+            approvals_proposed: l(&c.approvals_proposed),
+            approvals_approved: l(&c.approvals_approved),
+            approvals_rejected: l(&c.approvals_rejected),
+            approvals_expired: l(&c.approvals_expired),
+            approvals_refused: l(&c.approvals_refused),
+            remedies_attempted: l(&c.remedies_attempted),
+            remedies_failed: l(&c.remedies_failed),
+            remedies_missing: l(&c.remedies_missing),
+            remedies_rate_limited: l(&c.remedies_rate_limited),
+            remedies_gave_up: l(&c.remedies_gave_up),
+            remedy_targets_evicted: l(&c.remedy_targets_evicted),
             derived_events: l(&c.derived),
         }
     }
 
     /// Runs the callbacks a change queued, after releasing the engine.
-    fn run_deferred(&self, mut engine: MutexGuard<'_, Engine>) {
-        let deferred = std::mem::take(&mut engine.deferred);
-        drop(engine);
-        run_callbacks(&self.shared, deferred);
+    fn run_deferred(&self, engine: MutexGuard<'_, Engine>) {
+        finish(&self.shared, engine);
+    }
+
+    /// Registers a host remedy under `name` (replacing one of that name): directives with
+    /// `{ action = "fallback", name = "<name>" }` or `{ action = "reset_connection", name =
+    /// "<name>" }` call it when they fire, through the runaway guard (and after an approval
+    /// when the directive asks for one). It runs on the pipeline thread (or the approver's)
+    /// after the engine's lock is released: keep it short. A panic is caught and counted as
+    /// a failure.
+    ///
+    /// ```
+    /// use mission_govern::directives::{DirectiveSet, Directives, RemedyOutcome};
+    /// let directives = Directives::new(DirectiveSet::new())?;
+    /// directives.register_remedy("cheaper-model", |request| {
+    ///     // Switch `request.target` (the failing operation) to a fallback model here.
+    ///     assert!(!request.name.is_empty());
+    ///     RemedyOutcome::Applied
+    /// });
+    /// # Ok::<(), mission_govern::directives::DirectiveError>(())
+    /// ```
+    pub fn register_remedy(
+        &self,
+        name: &str,
+        remedy: impl Fn(&RemedyRequest) -> RemedyOutcome + Send + Sync + 'static,
+    ) {
+        let mut map = self.shared.remedies.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(name.to_owned(), Arc::new(remedy));
+    }
+
+    /// Removes a host remedy; returns whether there was one.
+    pub fn unregister_remedy(&self, name: &str) -> bool {
+        let mut map = self.shared.remedies.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(name).is_some()
+    }
+
+    /// Runs directive `name` by hand, now, as if it fired: its actions run (its remedies
+    /// through the runaway guard, or held for approval when it asks for one), and the run is
+    /// kept and recorded like any other. `by` says who; `tenant` is the principal's tenant
+    /// (`None`: of every tenant; then the run is the directive's own tenant's, if its filter
+    /// names one): a tenant-scoped principal runs it for its own tenant only, and may not run
+    /// a directive across tenants. `thread` names the thread its thread actions act on.
+    /// Returns the run, as it stands once its callbacks and thread controls ran.
+    ///
+    /// ```
+    /// use mission_govern::directives::{DirectiveSet, Directives, RunOutcome, Trigger};
+    /// let set = DirectiveSet::from_toml_str(
+    ///     "[[directive]]\nname = \"digest\"\nschedule = \"0 9 * * *\"\n",
+    ///     "inline",
+    /// )?;
+    /// let directives = Directives::new(set)?;
+    /// let run = directives.run("digest", "jo", None, None)?;
+    /// assert_eq!((run.trigger, run.outcome), (Trigger::Manual, RunOutcome::Ok));
+    /// assert_eq!(directives.runs_for(None, None, 10)[0].id, run.id);
+    /// # Ok::<(), mission_govern::directives::DirectiveError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DirectiveError::NotFound`]; [`DirectiveError::NotAllowed`] for a disabled directive,
+    /// or one across tenants asked by a tenant-scoped principal.
+    pub fn run(
+        &self,
+        name: &str,
+        by: &str,
+        tenant: Option<&str>,
+        thread: Option<mission_core::ThreadId>,
+    ) -> Result<Run> {
+        let mut engine = self.engine();
+        let id = engine.run_by_hand(name, by, tenant, thread, &self.shared)?;
+        finish(&self.shared, engine);
+        self.engine()
+            .runs
+            .iter()
+            .rev()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or_else(|| DirectiveError::NotFound(name.chars().take(128).collect()))
+    }
+
+    /// The latest runs, newest first, at most `limit`: of `directive` when given, and only
+    /// `tenant`'s when given (a principal of every tenant passes `None`; runs of a directive
+    /// across tenants show to those only).
+    pub fn runs_for(&self, tenant: Option<&str>, directive: Option<&str>, limit: usize) -> Vec<Run> {
+        self.engine()
+            .runs
+            .iter()
+            .rev()
+            .filter(|r| r.id != 0 && !r.directive.is_empty())
+            .filter(|r| tenant.is_none_or(|t| r.tenant == t))
+            .filter(|r| directive.is_none_or(|d| r.directive == d))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Pending and recently decided approvals, newest first: only `tenant`'s when given.
+    /// Approvals past their deadline show as expired from the next tick.
+    pub fn approvals_for(&self, tenant: Option<&str>) -> Vec<Approval> {
+        self.engine()
+            .approvals
+            .list
+            .iter()
+            .rev()
+            .filter(|a| tenant.is_none_or(|t| a.tenant == t))
+            .cloned()
+            .collect()
+    }
+
+    /// Decides approval `id`: approved, its remedies run now (through the runaway guard);
+    /// rejected, they never run. `by` says who, `note` why. Only an approval of `tenant` is
+    /// found when given (a tenant-scoped principal decides its own tenant's only). Returns
+    /// the approval as decided.
+    ///
+    /// # Errors
+    /// [`DirectiveError::NoApproval`] if no approval has that id (in `tenant`);
+    /// [`DirectiveError::Decided`] if it was decided already or is past its deadline.
+    pub fn decide(
+        &self,
+        id: u64,
+        verdict: Verdict,
+        by: &str,
+        note: &str,
+        tenant: Option<&str>,
+    ) -> Result<Approval> {
+        let mut engine = self.engine();
+        let decided = engine.decide(id, verdict, by, note, tenant, &self.shared);
+        finish(&self.shared, engine);
+        decided
+    }
+}
+
+/// Runs what `engine` deferred after releasing it, then gives the runs the outcomes.
+fn finish(shared: &Shared, mut engine: MutexGuard<'_, Engine>) {
+    let deferred = std::mem::take(&mut engine.deferred);
+    drop(engine);
+    let outcomes = run_callbacks(shared, deferred);
+    if !outcomes.is_empty() {
+        shared.engine.lock().unwrap_or_else(|p| p.into_inner()).settle(outcomes);
     }
 }
 
@@ -620,38 +831,95 @@ fn position(engine: &Engine, name: &str) -> Result<usize> {
         .ok_or_else(|| DirectiveError::NotFound(name.chars().take(128).collect()))
 }
 
-fn run_callbacks(shared: &Shared, deferred: Vec<engine::Deferred>) {
+/// Runs deferred actions; returns the outcomes of those that belong to a run.
+fn run_callbacks(
+    shared: &Shared,
+    deferred: Vec<engine::Deferred>,
+) -> Vec<(u64, usize, Outcome, String)> {
+    let mut outcomes = Vec::new();
     if deferred.is_empty() {
-        return;
+        return outcomes;
     }
     let c = &shared.counters;
     for d in deferred {
-        let (name, alert) = match d {
-            engine::Deferred::Callback { callback, alert } => (callback, alert),
-            engine::Deferred::Thread { tenant, thread_id, command, by, reason } => {
+        match d {
+            engine::Deferred::Thread { tenant, thread_id, command, by, reason, slot } => {
                 let registry = shared.threads.read().unwrap_or_else(|p| p.into_inner()).clone();
-                let done = registry
-                    .is_some_and(|r| r.control(&tenant, thread_id, command, &by, &reason).is_ok());
-                let counter = if done { &c.threads_controlled } else { &c.thread_controls_failed };
+                let result = match registry {
+                    Some(r) => r
+                        .control(&tenant, thread_id, command, &by, &reason)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    None => Err("no thread registry (Directives::with_threads)".to_owned()),
+                };
+                let counter =
+                    if result.is_ok() { &c.threads_controlled } else { &c.thread_controls_failed };
                 counter.fetch_add(1, Ordering::Relaxed);
-                continue;
+                if let Some((run, n)) = slot {
+                    outcomes.push(match result {
+                        Ok(()) => (run, n, Outcome::Done, String::new()),
+                        Err(why) => (run, n, Outcome::Failed, why),
+                    });
+                }
             }
-            engine::Deferred::NoThread => {
-                c.thread_controls_failed.fetch_add(1, Ordering::Relaxed);
-                continue;
+            engine::Deferred::Remedy { request, slot } => {
+                let remedy = shared
+                    .remedies
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&request.name)
+                    .cloned();
+                let result = match remedy {
+                    None => {
+                        c.remedies_missing.fetch_add(1, Ordering::Relaxed);
+                        Err(format!("no remedy registered as {:?}", request.name))
+                    }
+                    Some(remedy) => {
+                        match std::panic::catch_unwind(AssertUnwindSafe(|| remedy(&request))) {
+                            Ok(RemedyOutcome::Applied) => Ok(()),
+                            Ok(RemedyOutcome::Failed(why)) => Err(workflow::bounded(&why)),
+                            Err(_) => Err("the remedy panicked".to_owned()),
+                        }
+                    }
+                };
+                if result.is_err() {
+                    c.remedies_failed.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some((run, n)) = slot {
+                    outcomes.push(match result {
+                        Ok(()) => (run, n, Outcome::Done, String::new()),
+                        Err(why) => (run, n, Outcome::Failed, why),
+                    });
+                }
             }
-        };
-        let callback =
-            shared.callbacks.read().unwrap_or_else(|p| p.into_inner()).get(&name).cloned();
-        let Some(callback) = callback else {
-            c.callbacks_missing.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        c.callbacks_run.fetch_add(1, Ordering::Relaxed);
-        if std::panic::catch_unwind(AssertUnwindSafe(|| callback(&alert))).is_err() {
-            c.callbacks_panicked.fetch_add(1, Ordering::Relaxed);
+            engine::Deferred::Callback { callback: name, alert, slot } => {
+                let callback =
+                    shared.callbacks.read().unwrap_or_else(|p| p.into_inner()).get(&name).cloned();
+                let result = match callback {
+                    None => {
+                        c.callbacks_missing.fetch_add(1, Ordering::Relaxed);
+                        Err("not registered".to_owned())
+                    }
+                    Some(callback) => {
+                        c.callbacks_run.fetch_add(1, Ordering::Relaxed);
+                        if std::panic::catch_unwind(AssertUnwindSafe(|| callback(&alert))).is_err() {
+                            c.callbacks_panicked.fetch_add(1, Ordering::Relaxed);
+                            Err("the callback panicked".to_owned())
+                        } else {
+                            Ok(())
+                        }
+                    }
+                };
+                if let Some((run, n)) = slot {
+                    outcomes.push(match result {
+                        Ok(()) => (run, n, Outcome::Done, String::new()),
+                        Err(why) => (run, n, Outcome::Failed, why),
+                    });
+                }
+            }
         }
     }
+    outcomes
 }
 
 /// The [`Sink`] that runs [`Directives`] on the pipeline thread: made by
@@ -671,10 +939,8 @@ impl DirectiveSink {
         self.shared.engine.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn finish(&self, mut engine: MutexGuard<'_, Engine>) {
-        let deferred = std::mem::take(&mut engine.deferred);
-        drop(engine);
-        run_callbacks(&self.shared, deferred);
+    fn finish(&self, engine: MutexGuard<'_, Engine>) {
+        finish(&self.shared, engine);
     }
 }
 

@@ -300,6 +300,85 @@ pub struct DirectiveSpec {
     /// The actions (default: one `alert`).
     #[serde(default)]
     pub then: Vec<ActionSpec>,
+    /// Wait for a person before the remedies run: each firing (or run by hand) proposes its
+    /// remedy actions ([`ActionSpec::is_remedy`]) as a pending
+    /// [`Approval`](super::Approval) an operator approves or rejects within `within`; alerts,
+    /// callbacks and webhooks still run at once. `None` (the default): remedies run at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve: Option<ApprovalSpec>,
+    /// The runaway guard of this directive's remedies (default: [`GuardSpec::default`]).
+    #[serde(default)]
+    pub guard: GuardSpec,
+}
+
+/// A directive's approval step ([`DirectiveSpec::approve`]).
+///
+/// ```toml
+/// approve = { within = "15m", confidence = 0.8 }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSpec {
+    /// How long a proposal waits for a decision before it expires (default 15m; 1s to
+    /// [`MAX_APPROVAL_WINDOW`]).
+    #[serde(default = "default_within", with = "duration_text")]
+    pub within: Duration,
+    /// The confidence shown with a proposal (0 to 1) when the condition gives none (an
+    /// anomaly condition's proposal shows the anomaly's score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+}
+
+impl Default for ApprovalSpec {
+    fn default() -> Self {
+        Self { within: default_within(), confidence: None }
+    }
+}
+
+fn default_within() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+/// The longest an approval may wait: a week.
+pub const MAX_APPROVAL_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+
+/// The most attempts [`GuardSpec::max_attempts`] may allow.
+pub const MAX_GUARD_ATTEMPTS: u32 = 100;
+
+/// The runaway guard of a directive's remedies ([`DirectiveSpec::guard`]), per target (a
+/// tool, a thread, an operation) and tenant: a remedy runs at most once per `every` on one
+/// target, and while its incident keeps firing without moving toward its threshold it is
+/// tried again each `every`, at most `max_attempts` times; then it gives up (an error alert
+/// says so) until the incident resolves.
+///
+/// ```toml
+/// guard = { every = "5m", max_attempts = 3 }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardSpec {
+    /// The least time between two attempts on one target, on the directive's clock (default
+    /// 1m; 1s to a day).
+    #[serde(default = "default_every", with = "duration_text")]
+    pub every: Duration,
+    /// Attempts without improvement before giving up (default 3; 1 to
+    /// [`MAX_GUARD_ATTEMPTS`]).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+}
+
+impl Default for GuardSpec {
+    fn default() -> Self {
+        Self { every: default_every(), max_attempts: default_attempts() }
+    }
+}
+
+fn default_every() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_attempts() -> u32 {
+    3
 }
 
 fn yes() -> bool {
@@ -328,6 +407,8 @@ impl DirectiveSpec {
             burn_alerts: BurnAlerts::default(),
             across_tenants: false,
             then: Vec::new(),
+            approve: None,
+            guard: GuardSpec::default(),
         }
     }
 
@@ -412,6 +493,39 @@ impl DirectiveSpec {
         }
         if matches!(self.when, Some(Condition::Loop { .. })) && !self.group_by.is_empty() {
             return Err("field `group_by`: loops are grouped by tenant and thread already".into());
+        }
+        if let Some(a) = &self.approve {
+            if a.within < Duration::from_secs(1) || a.within > MAX_APPROVAL_WINDOW {
+                return Err(format!(
+                    "field `approve.within`: {} is out of range: expected 1s to {}",
+                    duration_text::format(a.within),
+                    duration_text::format(MAX_APPROVAL_WINDOW)
+                ));
+            }
+            if let Some(c) = a.confidence
+                && !(0.0..=1.0).contains(&c)
+            {
+                return Err(format!("field `approve.confidence`: {c} is not between 0 and 1"));
+            }
+            if !self.then.iter().any(ActionSpec::is_remedy) {
+                return Err("field `approve`: the directive has no remedy to approve (cancel_thread, \
+                            pause_thread, open_breaker, fallback or reset_connection)"
+                    .into());
+            }
+        }
+        let g = &self.guard;
+        if g.every < Duration::from_secs(1) || g.every > MAX_ACTION_DURATION {
+            return Err(format!(
+                "field `guard.every`: {} is out of range: expected 1s to {}",
+                duration_text::format(g.every),
+                duration_text::format(MAX_ACTION_DURATION)
+            ));
+        }
+        if g.max_attempts == 0 || g.max_attempts > MAX_GUARD_ATTEMPTS {
+            return Err(format!(
+                "field `guard.max_attempts`: {} is out of range: expected 1 to {MAX_GUARD_ATTEMPTS}",
+                g.max_attempts
+            ));
         }
         for (i, action) in self.then.iter().enumerate() {
             action.validate().map_err(|m| format!("field `then[{i}]`: {m}"))?;
@@ -660,6 +774,37 @@ pub enum ActionSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Switches to a fallback (another model or provider) through the host's remedy
+    /// registered under `name` ([`Directives::register_remedy`](super::Directives::register_remedy)),
+    /// for the incident's operation.
+    Fallback {
+        /// The remedy's name.
+        name: String,
+    },
+    /// Resets a flaky connection (a client, a pool, an MCP session) through the host's remedy
+    /// registered under `name`, for the incident's operation.
+    ResetConnection {
+        /// The remedy's name.
+        name: String,
+    },
+}
+
+impl ActionSpec {
+    /// Whether this action changes what the agent does (a remedy: `cancel_thread`,
+    /// `pause_thread`, `open_breaker`, `fallback`, `reset_connection`), so the runaway guard
+    /// limits it and [`DirectiveSpec::approve`] holds it for a person. Alerts, callbacks,
+    /// webhooks and the log level or sampling a firing raises (undone when it resolves) are
+    /// not remedies.
+    pub fn is_remedy(&self) -> bool {
+        matches!(
+            self,
+            ActionSpec::CancelThread { .. }
+                | ActionSpec::PauseThread { .. }
+                | ActionSpec::OpenBreaker { .. }
+                | ActionSpec::Fallback { .. }
+                | ActionSpec::ResetConnection { .. }
+        )
+    }
 }
 
 fn default_cool_down() -> Duration {
@@ -673,8 +818,12 @@ impl ActionSpec {
             ActionSpec::SetSampling { rate } if !(0.0..=1.0).contains(rate) => {
                 Err(format!("field `rate`: {rate} is not between 0 and 1"))
             }
-            ActionSpec::Callback { name } if name.is_empty() => {
-                Err("field `name`: the callback name is empty".into())
+            ActionSpec::Callback { name }
+            | ActionSpec::Fallback { name }
+            | ActionSpec::ResetConnection { name }
+                if name.is_empty() || name.len() > 128 =>
+            {
+                Err(format!("field `name`: {} bytes: expected 1 to 128", name.len()))
             }
             ActionSpec::CancelThread { reason: Some(r) }
             | ActionSpec::PauseThread { reason: Some(r) }
