@@ -101,7 +101,9 @@ impl RemedyOp {
     /// What it acts on for `alert`: a tool, a thread, an operation.
     fn target(&self, alert: &Alert) -> String {
         match self {
-            RemedyOp::Breaker { tool, .. } => tool.clone().unwrap_or_else(|| alert.operation.clone()),
+            RemedyOp::Breaker { tool, .. } => {
+                tool.clone().unwrap_or_else(|| alert.operation.clone())
+            }
             RemedyOp::Thread { .. } => alert.thread_id.map(|t| t.to_string()).unwrap_or_default(),
             RemedyOp::Host { .. } => alert.operation.clone(),
         }
@@ -1399,8 +1401,7 @@ impl Engine {
         }
         run.approval = Some(id);
         self.approvals.push(approval);
-        let held =
-            Held { directive: run.directive.clone(), guard, alert: alert.clone(), ops };
+        let held = Held { directive: run.directive.clone(), guard, alert: alert.clone(), ops };
         self.held.insert(id, held);
     }
 
@@ -1417,10 +1418,8 @@ impl Engine {
         shared: &Shared,
     ) -> Result<Approval, DirectiveError> {
         let wall = self.wall_now();
-        let Some(approval) = self
-            .approvals
-            .get_mut(id)
-            .filter(|a| tenant.is_none_or(|t| a.tenant == t))
+        let Some(approval) =
+            self.approvals.get_mut(id).filter(|a| tenant.is_none_or(|t| a.tenant == t))
         else {
             return Err(DirectiveError::NoApproval(id));
         };
@@ -1518,8 +1517,7 @@ impl Engine {
     /// (an error alert says so). A directive that waits for approval never retries on its own.
     fn retry(&mut self, i: usize, key: &GroupKey, value: f64, threshold: f64, shared: &Shared) {
         let d = &self.directives[i];
-        if d.spec.approve.is_some() || !d.actions.iter().any(|a| matches!(a, Compiled::Remedy(_)))
-        {
+        if d.spec.approve.is_some() || !d.actions.iter().any(|a| matches!(a, Compiled::Remedy(_))) {
             return;
         }
         let (now, guard, name) = (d.clock, d.spec.guard, d.spec.name.clone());
@@ -1658,7 +1656,11 @@ impl Engine {
             if let Some(a) = run.actions.get_mut(n) {
                 a.outcome = outcome;
                 if !detail.is_empty() {
-                    a.detail = if a.detail.is_empty() { detail } else { format!("{}; {detail}", a.detail) };
+                    a.detail = if a.detail.is_empty() {
+                        detail
+                    } else {
+                        format!("{}; {detail}", a.detail)
+                    };
                 }
             }
             if !touched.contains(&id) {

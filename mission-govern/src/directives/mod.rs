@@ -764,7 +764,12 @@ impl Directives {
     /// The latest runs, newest first, at most `limit`: of `directive` when given, and only
     /// `tenant`'s when given (a principal of every tenant passes `None`; runs of a directive
     /// across tenants show to those only).
-    pub fn runs_for(&self, tenant: Option<&str>, directive: Option<&str>, limit: usize) -> Vec<Run> {
+    pub fn runs_for(
+        &self,
+        tenant: Option<&str>,
+        directive: Option<&str>,
+        limit: usize,
+    ) -> Vec<Run> {
         self.engine()
             .runs
             .iter()
@@ -902,7 +907,8 @@ fn run_callbacks(
                     }
                     Some(callback) => {
                         c.callbacks_run.fetch_add(1, Ordering::Relaxed);
-                        if std::panic::catch_unwind(AssertUnwindSafe(|| callback(&alert))).is_err() {
+                        if std::panic::catch_unwind(AssertUnwindSafe(|| callback(&alert))).is_err()
+                        {
                             c.callbacks_panicked.fetch_add(1, Ordering::Relaxed);
                             Err("the callback panicked".to_owned())
                         } else {

@@ -508,9 +508,11 @@ impl DirectiveSpec {
                 return Err(format!("field `approve.confidence`: {c} is not between 0 and 1"));
             }
             if !self.then.iter().any(ActionSpec::is_remedy) {
-                return Err("field `approve`: the directive has no remedy to approve (cancel_thread, \
+                return Err(
+                    "field `approve`: the directive has no remedy to approve (cancel_thread, \
                             pause_thread, open_breaker, fallback or reset_connection)"
-                    .into());
+                        .into(),
+                );
             }
         }
         let g = &self.guard;
