@@ -89,6 +89,10 @@ pub mod kind {
     pub const BUDGET_EXCEEDED: &str = "budget_exceeded";
     /// A thread was paused, resumed or cancelled (by its code, an operator or a directive).
     pub const THREAD_CONTROL: &str = "thread_control";
+    /// A directive's remedies were proposed for approval, approved, rejected or expired.
+    pub const APPROVAL: &str = "approval";
+    /// A directive ran by hand, or ran remedies (or its runaway guard gave up).
+    pub const DIRECTIVE_RUN: &str = "directive_run";
 }
 
 /// One audit record, as stored on one line.

@@ -339,6 +339,9 @@ impl MissionControlBuilder {
         let enforcer = install::enforcer(policy, &pipeline, audit.as_ref(), &packs)?;
         let threads = Arc::new(mission_govern::threads::ThreadRegistry::new());
         threads.attach(pipeline.recorder().downgrade());
+        // Events the directives record before the pipeline thread started their sink (a run
+        // by hand, an approval) are not lost.
+        directives.attach(pipeline.recorder().downgrade());
         directives.with_threads(threads.clone());
         let in_flight = Arc::new(InFlight::new());
         let (watchdog, watchdog_thread) = Watchdog::start(

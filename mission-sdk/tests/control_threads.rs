@@ -28,8 +28,13 @@ fn spend(thread: &mission_sdk::Thread<'_>, tokens: u32) {
 
 /// The attribute `key` of the rows of `store` named `name` in thread `thread_id`.
 fn attribute_of(store: &mission_sdk::Store, thread_id: &str, name: &str, key: &str) -> Vec<String> {
+    attribute_values(store.query().thread(thread_id).name(name), key)
+}
+
+/// The attribute `key` of the rows `query` finds.
+fn attribute_values(query: mission_sdk::Query, key: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for batch in store.query().thread(thread_id).name(name).batches().unwrap() {
+    for batch in query.batches().unwrap() {
         let map = batch
             .column_by_name(col::ATTRIBUTES)
             .and_then(|c| c.as_any().downcast_ref::<arrow::array::MapArray>())
@@ -391,5 +396,62 @@ fn a_config_file_gives_agents_budgets() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("[budget.agent.researcher]") && err.contains("tokens"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A directive holding `pause_thread` for approval, run by hand on a live thread: the approval
+/// and the runs are in the store, the remedy ran once approved, and the audit trail has the
+/// proposal, the decision and the run with who made them.
+#[test]
+fn an_approved_run_by_hand_pauses_the_thread_and_is_stored_and_audited() {
+    use mission_sdk::directives::{ApprovalState, DirectiveSet, RunOutcome, Verdict};
+    let root = temp_root("approval");
+    let tenant = "acme".to_owned();
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_tenant(&tenant)
+        .build()
+        .expect("build");
+    let held = "[[directive]]\nname = \"held\"\nschedule = \"0 3 * * *\"\n\
+                approve = { within = \"1h\", confidence = 0.9 }\n\
+                then = [{ action = \"pause_thread\", reason = \"looks stuck\" }]\n";
+    for spec in DirectiveSet::from_toml_str(held, "test").unwrap() {
+        control.directives().add(spec).unwrap();
+    }
+    let thread = control.agent("support-bot").thread();
+    let directives = control.directives();
+    let run = directives.run("held", "operator:jo", Some(&tenant), Some(thread.id())).unwrap();
+    assert_eq!(run.outcome, RunOutcome::PendingApproval);
+    assert!(!thread.should_stop(), "held for approval");
+    let approval = directives.approvals_for(Some(&tenant))[0].clone();
+    let decided = directives
+        .decide(approval.id, Verdict::Approve, "operator:kim", "go", Some(&tenant))
+        .unwrap();
+    assert_eq!(decided.state, ApprovalState::Approved);
+    assert!(thread.should_stop(), "the approved remedy paused the thread");
+    assert_eq!(directives.runs_for(None, Some("held"), 1)[0].outcome, RunOutcome::Approved);
+    thread.end();
+    control.flush().unwrap();
+    let store = control.store().expect("a store").unwrap();
+    let states = |name: &str, key: &str| {
+        let mut out = attribute_values(store.query().name(name), key);
+        out.sort();
+        out
+    };
+    assert_eq!(states("mission.approval", "mission.approval.state"), ["approved", "pending"]);
+    assert_eq!(
+        states("mission.directive.run", "mission.run.outcome"),
+        ["approved", "pending_approval"]
+    );
+    drop(store);
+    drop(control);
+    let audit = audit_lines(&root);
+    let of = |kind: &str| -> Vec<String> {
+        audit.iter().filter(|r| r["kind"] == kind).map(|r| r["actor"].to_string()).collect()
+    };
+    assert_eq!(of("approval"), ["\"directive:held\"", "\"operator:kim\""], "{audit:?}");
+    assert_eq!(of("directive_run"), ["\"operator:jo\"", "\"operator:jo\""], "{audit:?}");
+    assert!(mission_sdk::audit::verify(&root).unwrap().is_ok());
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -46,6 +46,10 @@ const TOKENS: [[&str; 3]; 2] = [
 ];
 const ROLES: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
 const AGENT: &str = "support-bot";
+/// A directive whose remedy waits for approval (run by hand in each tenant).
+const HELD: &str = "[[directive]]\nname = \"held\"\nschedule = \"0 3 * * *\"\n\
+                    approve = { within = \"1h\" }\n\
+                    then = [{ action = \"pause_thread\", reason = \"held\" }]\n";
 const OPERATION: &str = "web_search";
 const MODEL: &str = "gpt-4.1";
 const SHARED_THREADS: usize = 3;
@@ -452,6 +456,19 @@ impl World {
         // each tenant's own under a budget, paused with a reason carrying the tenant's marker.
         for t in 0..2 {
             world.live_threads(t);
+        }
+        // A directive that holds its remedy for a person, run by hand in each tenant by a
+        // principal whose name carries the tenant's marker: each tenant has a run and a
+        // pending approval of its own.
+        let directives = world.control.directives();
+        let held = mission_sdk::directives::DirectiveSet::from_toml_str(HELD, "held")
+            .expect("the held directive");
+        for spec in held {
+            directives.add(spec).expect("added");
+        }
+        for t in 0..2 {
+            let by = format!("{} operator", MARKERS[t]);
+            directives.run("held", &by, Some(TENANTS[t]), Some(world.shared[0])).expect("run");
         }
         // Each tenant's agent is denied a tool by its tenant's rule: the denial is audited
         // under its tenant, with the tenant's resource and reason.
@@ -963,6 +980,50 @@ const SURFACES: &[Surface] = &[
                 ));
             }
             out
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "list_directive_runs",
+        ask: |_, _, a| {
+            vec![
+                tool(a, "list_directive_runs", json!({"limit": 500})),
+                tool(a, "list_directive_runs", json!({"directive": "held"})),
+            ]
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "list_approvals",
+        ask: |_, _, a| {
+            vec![
+                tool(a, "list_approvals", json!({})),
+                tool(a, "list_approvals", json!({"state": "pending"})),
+            ]
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "run_directive",
+        // Run in the asker's tenant (on the probes), or refused when naming the other tenant.
+        ask: |w, t, a| {
+            let mut out = Vec::new();
+            for id in probe_threads(w, t) {
+                out.push(tool(a, "run_directive", json!({"name": "held", "thread_id": id})));
+            }
+            out.push(tool(a, "run_directive", json!({"name": "held", "tenant": TENANTS[1 - t]})));
+            out
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "decide_approval",
+        // Every approval id there may be: the asker's are rejected, the other tenant's are
+        // not found.
+        ask: |_, _, a| {
+            (1..=12)
+                .map(|id| tool(a, "decide_approval", json!({"id": id, "decision": "reject"})))
+                .collect()
         },
     },
     Surface {
@@ -1884,6 +1945,13 @@ fn no_write_reaches_the_other_tenant() {
             json!({"incident": format!("tool-failing:operation={OPERATION}")}),
         );
         assert_eq!(c.delete(&world.sessions[1]), 404, "another tenant's session cannot be ended");
+        // Every approval id, approved; and the held directive run for globex.
+        for id in 1..=8 {
+            c.tool("decide_approval", json!({"id": id, "decision": "approve"}));
+        }
+        let (reply, answer) =
+            c.tool("run_directive", json!({"name": "held", "tenant": TENANTS[1]}));
+        assert!(answer["result"]["isError"] == true, "run for globex by {role:?}: {}", reply.body);
         // Globex's running threads: the shared id, and its child by its own id.
         let theirs = [world.shared[0], *world.own[1].last().expect("globex's live child")];
         for id in theirs {
@@ -1895,6 +1963,11 @@ fn no_write_reaches_the_other_tenant() {
             }
         }
     }
+    // Globex's approval is still pending, and it has no run of acme's making.
+    let globex_approvals = || world.control.directives().approvals_for(Some(TENANTS[1]));
+    assert_eq!(globex_approvals().len(), 1, "{:?}", globex_approvals());
+    assert_eq!(globex_approvals()[0].state, mission_sdk::directives::ApprovalState::Pending);
+    assert_eq!(world.control.directives().runs_for(Some(TENANTS[1]), None, 100).len(), 1);
     // Acme's operator cancelled its own thread of the shared id (it may); globex's are as
     // they were: the root running, the child paused.
     let registry = world.control.threads();

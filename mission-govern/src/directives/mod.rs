@@ -438,6 +438,16 @@ impl Directives {
         *self.shared.threads.write().unwrap_or_else(|p| p.into_inner()) = Some(registry);
     }
 
+    /// Gives the directives the recorder their events go to before their sink starts (the
+    /// sink gives it when the pipeline starts it, on the pipeline's thread: a run by hand, an
+    /// approval or an acknowledgement made in between would otherwise not be recorded).
+    pub fn attach(&self, recorder: mission_core::WeakRecorder) {
+        let mut engine = self.engine();
+        if engine.recorder.is_none() {
+            engine.recorder = Some(recorder);
+        }
+    }
+
     /// The sink that runs these directives. Give it to one pipeline
     /// (`Pipeline::builder().with_sink(..)` or `MissionControl::builder().with_sink(..)`).
     pub fn sink(&self) -> DirectiveSink {

@@ -94,7 +94,7 @@ pub struct Changed {
 
 impl MissionMcp {
     /// The running directives, or an error saying this server has none.
-    fn running_directives(&self) -> Result<Directives, ErrorData> {
+    pub(super) fn running_directives(&self) -> Result<Directives, ErrorData> {
         self.source.live.as_ref().and_then(|l| l.directives.clone()).ok_or_else(|| {
             invalid("directives run inside an agent; this server reads a store on disk")
         })

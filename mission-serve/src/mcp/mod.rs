@@ -68,6 +68,7 @@ mod scores;
 #[cfg(feature = "sql")]
 mod sql;
 mod tools;
+mod workflows;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -318,6 +319,7 @@ impl MissionMcp {
             + Self::directive_router()
             + Self::governance_router()
             + Self::control_router()
+            + Self::workflow_router()
             + Self::score_router();
         #[cfg(feature = "sql")]
         let router = router + Self::sql_router();
@@ -327,6 +329,7 @@ impl MissionMcp {
         let mut absent: Vec<String> = Vec::new();
         if live.is_none_or(|l| l.directives.is_none()) {
             absent.extend(Self::directive_router().list_all().into_iter().map(|t| t.name.into()));
+            absent.extend(Self::workflow_router().list_all().into_iter().map(|t| t.name.into()));
         }
         if live.is_none_or(|l| l.threads.is_none()) {
             absent.extend(Self::control_router().list_all().into_iter().map(|t| t.name.into()));
