@@ -12,7 +12,11 @@
 //! TENANT TOOL N` records N failed calls of TOOL by the agent `flaky-bot` of TENANT, flushed so
 //! the directives have seen them (and answers `ok`); `live` starts a thread and a child thread
 //! that keep running (answers their ids as JSON); `stopped ID` answers whether that running
-//! thread should stop, and its state, as JSON.
+//! thread should stop, and its state, as JSON; `loop AGENT` starts a thread of AGENT that keeps
+//! running and calls one tool three times with the same arguments, flushed (answers its id as
+//! JSON): the directive `loop-guard` (agent `looping-bot`) then proposes cancelling it and waits
+//! for an operator's approval for 10 minutes, `quick-expiry` (agent `expiring-bot`) proposes
+//! pausing it and waits 2 seconds.
 //! Options: `--threads N` (default 200), `--token T` (admin of every tenant), `--tenant-token
 //! T:TENANT` (viewer of one tenant), `--role-token T:ROLE[:TENANT]` (`viewer`, `operator` or
 //! `admin`), `--port P` (default 0, a free port). It runs the `tool-circuit-breaker` preset.
@@ -23,6 +27,23 @@ use std::time::Duration;
 use mission_core::{Backpressure, Level, RecorderConfig, ThreadId};
 use mission_examples::{Workload, simulate};
 use mission_sdk::{McpHttpConfig, MissionControl, Role};
+
+/// Directives whose remedies wait for an operator (`loop AGENT` plants the loop they catch).
+const APPROVALS: &str = r#"
+[[directive]]
+name = "loop-guard"
+when = "3 same tool calls in a thread"
+where = { agent = "looping-bot" }
+approve = { within = "10m", confidence = 0.9 }
+then = [{ action = "alert" }, { action = "cancel_thread", reason = "a tool loop" }]
+
+[[directive]]
+name = "quick-expiry"
+when = "3 same tool calls in a thread"
+where = { agent = "expiring-bot" }
+approve = { within = "2s" }
+then = [{ action = "pause_thread" }]
+"#;
 
 fn fail(message: impl std::fmt::Display) -> ! {
     eprintln!("error: {message}");
@@ -68,6 +89,10 @@ fn main() {
                 .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(5) }),
         )
         .with_directives_file("preset:tool-circuit-breaker")
+        .with_directives(
+            mission_sdk::DirectiveSet::from_toml_str(APPROVALS, "mcp_agent")
+                .unwrap_or_else(|e| fail(e)),
+        )
         .ignore_environment()
         .build()
         .unwrap_or_else(|e| fail(e));
@@ -122,6 +147,18 @@ fn main() {
             continue;
         }
         match command.split_once(' ') {
+            Some(("loop", agent)) if running.len() < 64 => {
+                // `loop AGENT`: a running thread calling one tool three times alike.
+                let thread = control.agent(agent.trim()).thread();
+                for _ in 0..3 {
+                    thread.tool_call("search_docs").set_arguments(r#"{"query":"refund policy"}"#);
+                }
+                println!("{}", serde_json::json!({"thread": thread.id().to_string()}));
+                running.push(thread);
+                if let Err(e) = control.flush() {
+                    eprintln!("flush: {e}");
+                }
+            }
             Some(("stopped", id)) => {
                 // `stopped ID`: whether the running thread ID should stop, and why, as JSON.
                 match running.iter().find(|t| t.id().to_string() == id.trim()) {

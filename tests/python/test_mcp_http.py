@@ -303,7 +303,8 @@ def test_directives_are_listed_and_changed_only_with_the_right_role(agent):
 
     async def operator(client):
         names = [d["name"] for d in (await client.call_tool("list_directives", {})).structured_content["directives"]]
-        toggle = await attempt(client, "set_directive_enabled", {"name": names[0], "enabled": False})
+        assert "tool-error-rate" in names, names
+        toggle = await attempt(client, "set_directive_enabled", {"name": "tool-error-rate", "enabled": False})
         add = await attempt(client, "add_directive", {"toml": NEW_DIRECTIVE})
         after = (await client.call_tool("list_directives", {})).structured_content["directives"]
         return names, toggle, add, after
@@ -325,7 +326,7 @@ def test_directives_are_listed_and_changed_only_with_the_right_role(agent):
 
     names, toggle, add, after = run(info["url"], OPERATOR, operator)
     assert not toggle[0], toggle[:2]
-    assert next(d for d in after if d["name"] == names[0])["enabled"] is False
+    assert next(d for d in after if d["name"] == "tool-error-rate")["enabled"] is False
     assert add[0] and "admin" in add[1], "an operator may not add directives"
 
     bad, add, listed, removed = run(info["url"], ADMIN, admin)
@@ -585,3 +586,101 @@ def test_an_operator_pauses_and_cancels_a_running_thread_and_a_viewer_cannot(age
     assert cancelled.structured_content["state"] == "cancelled"
     assert again.is_error and "cancelled" in str(again.content)
     assert stopped(ids["child"])["should_stop"] is True, "a cancel reaches the children"
+
+
+def test_approvals_wait_for_an_operator_and_runs_are_listed(agent):
+    """A planted tool loop makes `loop-guard` propose cancelling the thread: pending until an
+    operator approves (then the thread is cancelled) or rejects (it runs on); a viewer cannot
+    decide, another tenant's token sees nothing; `quick-expiry`'s proposal expires on its own
+    after 2 s; a run by hand shows in `list_directive_runs`."""
+    proc, info = agent
+
+    def command(line):
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())
+
+    def approvals(token, **args):
+        async def scenario(client):
+            result = await client.call_tool("list_approvals", args)
+            assert not result.is_error, result.content
+            return result.structured_content["approvals"]
+
+        return run(info["url"], token, scenario)
+
+    def pending_for(thread, deadline_s=20.0):
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            mine = [a for a in approvals(ADMIN) if a.get("thread_id") == thread]
+            if mine:
+                return mine[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no approval for {thread}")
+
+    def decide(token, approval_id, decision, note=""):
+        async def scenario(client):
+            return await client.call_tool("decide_approval", {"id": approval_id, "decision": decision, "note": note})
+
+        return run(info["url"], token, scenario)
+
+    # Approved by an operator: the agent's own code sees the cancel.
+    approved = command("loop looping-bot")["thread"]
+    proposal = pending_for(approved)
+    assert proposal["state"] == "pending" and proposal["actions"] == ["cancel_thread"], proposal
+    assert proposal["confidence"] == 0.9 and "same arguments" in proposal["reason"], proposal
+    assert command(f"stopped {approved}") == {"should_stop": False, "state": "running"}
+    assert approvals(ACME) == [], "a tenant-1 token sees none of tenant-0's approvals"
+    for token in (ACME, ACME_ADMIN):
+        refused = decide(token, proposal["id"], "approve")
+        assert refused.is_error, refused.content
+    assert command(f"stopped {approved}") == {"should_stop": False, "state": "running"}
+    done = decide(OPERATOR, proposal["id"], "approve", "confirmed loop")
+    assert not done.is_error, done.content
+    assert done.structured_content["approval"]["state"] == "approved"
+    assert done.structured_content["approval"]["decided_by"] == "mcp:operator"
+    assert done.structured_content["run"]["outcome"] == "approved", done.structured_content
+    assert command(f"stopped {approved}") == {"should_stop": True, "state": "cancelled"}
+    again = decide(OPERATOR, proposal["id"], "reject")
+    assert again.is_error and "approved" in str(again.content), again.content
+
+    # Rejected: nothing runs.
+    rejected = command("loop looping-bot")["thread"]
+    proposal = pending_for(rejected)
+    done = decide(OPERATOR, proposal["id"], "reject", "expected retries")
+    assert done.structured_content["approval"]["state"] == "rejected"
+    assert command(f"stopped {rejected}") == {"should_stop": False, "state": "running"}
+
+    # Nobody decides: it expires (judged on the agent's clock), and nothing runs.
+    expiring = command("loop expiring-bot")["thread"]
+    proposal = pending_for(expiring)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        states = {a["id"]: a["state"] for a in approvals(ADMIN, state="expired")}
+        if proposal["id"] in states:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the approval did not expire")
+    late = decide(OPERATOR, proposal["id"], "approve")
+    assert late.is_error and "expired" in str(late.content), late.content
+    assert command(f"stopped {expiring}") == {"should_stop": False, "state": "running"}
+
+    # A run by hand (an operator) is listed with its trigger, and waits for approval too.
+    async def by_hand(client):
+        ran = await client.call_tool("run_directive", {"name": "loop-guard", "thread_id": expiring})
+        listed = await client.call_tool("list_directive_runs", {"directive": "loop-guard"})
+        return ran, listed
+
+    ran, listed = run(info["url"], OPERATOR, by_hand)
+    assert not ran.is_error, ran.content
+    assert ran.structured_content["run"]["trigger"] == "manual"
+    assert ran.structured_content["run"]["outcome"] == "pending_approval"
+    runs = listed.structured_content["runs"]
+    assert runs[0]["id"] == ran.structured_content["run"]["id"] and runs[0]["by"] == "mcp:operator"
+    assert {r["outcome"] for r in runs} >= {"approved", "rejected", "pending_approval"}, runs
+
+    async def viewer_runs(client):
+        return await client.call_tool("run_directive", {"name": "loop-guard"})
+
+    refused = run(info["url"], ACME, viewer_runs)
+    assert refused.is_error and "operator" in str(refused.content), refused.content
