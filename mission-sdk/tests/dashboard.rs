@@ -656,3 +656,90 @@ fn an_operator_controls_a_running_thread_and_nobody_else_can() {
     assert_eq!(on_disk.status, 409, "{}", on_disk.body);
     drop((child, parent));
 }
+
+/// The Control page's routes: `/api/control` lists an approval a run by hand proposed; an
+/// operator approves it with `POST /api/approvals/{id}` (the remedy runs) and runs a directive
+/// with `POST /api/directives/{name}/run`; a viewer, a foreign Origin, another tenant and a
+/// second decision are refused; over the store there is nothing to act on.
+#[test]
+fn an_operator_decides_approvals_and_runs_directives_from_the_page() {
+    const OPERATOR: &str = "acme-operator-0123456789";
+    let dir = TempDir::new("approvals");
+    let root = dir.0.join("store");
+    let held = "[[directive]]\nname = \"held\"\nschedule = \"0 3 * * *\"\n\
+                approve = { within = \"1h\" }\n\
+                then = [{ action = \"cancel_thread\", reason = \"held\" }]\n";
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_tenant("acme")
+        .with_directives(mission_sdk::DirectiveSet::from_toml_str(held, "test").expect("toml"))
+        .build()
+        .expect("build");
+    let config = DashboardConfig::loopback(0)
+        .with_token(ADMIN)
+        .with_role_token(ACME, mission_sdk::Role::Viewer, Some("acme"))
+        .with_role_token(OPERATOR, mission_sdk::Role::Operator, Some("acme"));
+    let server = control.serve_dashboard(config.clone()).expect("dashboard");
+    let addr = server.local_addr();
+    let thread = control.agent("planner").thread();
+    let json = ("Content-Type", "application/json");
+    let (viewer, operator) = (format!("Bearer {ACME}"), format!("Bearer {OPERATOR}"));
+
+    let run_body = format!(r#"{{"thread_id": "{}"}}"#, thread.id());
+    let refused =
+        post(addr, "/api/directives/held/run", &[("Authorization", &viewer), json], &run_body);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let other = post(
+        addr,
+        "/api/directives/held/run",
+        &[("Authorization", &operator), json],
+        r#"{"tenant": "globex"}"#,
+    );
+    assert_eq!(other.status, 403, "{}", other.body);
+    let missing =
+        post(addr, "/api/directives/nope/run", &[("Authorization", &operator), json], "{}");
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    let ran =
+        post(addr, "/api/directives/held/run", &[("Authorization", &operator), json], &run_body);
+    assert_eq!(ran.status, 200, "{}", ran.body);
+    assert_eq!(ran.json()["outcome"], "pending_approval");
+    assert_eq!(ran.json()["by"], "dashboard:operator@acme");
+
+    let listed = get(addr, "/api/control", OPERATOR);
+    assert_eq!(listed["can_control"], true);
+    let approval = &listed["approvals"][0];
+    assert_eq!(approval["state"], "pending");
+    assert_eq!(approval["thread_id"], thread.id().to_string());
+    assert_eq!(listed["runs"][0]["trigger"], "manual");
+    assert_eq!(get(addr, "/api/control", ACME)["can_control"], false, "a viewer may not act");
+    let path = format!("/api/approvals/{}", approval["id"]);
+    let approve = r#"{"decision": "approve", "note": "confirmed"}"#;
+    for headers in [
+        &[("Authorization", viewer.as_str()), json][..],
+        &[("Authorization", operator.as_str()), json, ("Origin", "https://evil.example")][..],
+        &[("Authorization", operator.as_str()), ("Content-Type", "text/plain")][..],
+    ] {
+        let r = post(addr, &path, headers, approve);
+        assert!(matches!(r.status, 403 | 415), "{}: {}", r.status, r.body);
+    }
+    assert!(!thread.should_stop(), "nothing refused reached the thread");
+    let bad = post(addr, &path, &[("Authorization", &operator), json], r#"{"decision": "maybe"}"#);
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let ok = post(addr, &path, &[("Authorization", &operator), json], approve);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["state"], "approved");
+    assert_eq!(ok.json()["decided_by"], "dashboard:operator@acme");
+    assert!(thread.should_stop(), "the approved remedy cancelled the thread");
+    let again = post(addr, &path, &[("Authorization", &operator), json], approve);
+    assert_eq!(again.status, 409, "{}", again.body);
+    let unknown = post(addr, "/api/approvals/999", &[("Authorization", &operator), json], approve);
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    let store_server = serve_store(&root, config).expect("store dashboard");
+    let on_disk =
+        post(store_server.local_addr(), &path, &[("Authorization", &operator), json], approve);
+    assert_eq!(on_disk.status, 409, "{}", on_disk.body);
+    assert!(get(store_server.local_addr(), "/api/control", ADMIN)["live"].is_null());
+    drop(thread);
+}

@@ -796,6 +796,15 @@ fn probe_threads(w: &World, t: usize) -> Vec<String> {
     ids
 }
 
+/// `POST path` of the agent's dashboard with the principal's token and a JSON `body`: the reply's
+/// headers and body, and the strings the request named.
+fn post(w: &World, a: &Asker, path: &str, body: &Value) -> (String, Vec<String>) {
+    let auth = format!("Bearer {}", a.token);
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    let reply = http(w.dashboard.local_addr(), "POST", path, &headers, &body.to_string());
+    (format!("{} {}", reply.headers, reply.body), strings_of(body))
+}
+
 fn get(w: &World, a: &Asker, path: &str) -> (String, Vec<String>) {
     get_at(w.dashboard.local_addr(), a, path)
 }
@@ -1223,23 +1232,47 @@ const SURFACES: &[Surface] = &[
         kind: Kind::Action,
         name: "/api/threads/{id}/control",
         ask: |w, t, a| {
-            let auth = format!("Bearer {}", a.token);
-            let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
             let mut out = Vec::new();
-            let ids = probe_threads(w, t).into_iter();
-            for id in ids {
+            for id in probe_threads(w, t) {
                 for body in [
                     json!({"command": "pause", "reason": "probe"}),
                     json!({"command": "pause", "tenant": TENANTS[1 - t]}),
                 ] {
-                    let path = format!("/api/threads/{id}/control");
-                    let reply =
-                        http(w.dashboard.local_addr(), "POST", &path, &headers, &body.to_string());
-                    let mut named = strings_of(&body);
+                    let (reply, mut named) =
+                        post(w, a, &format!("/api/threads/{id}/control"), &body);
                     named.push(id.clone());
-                    out.push((format!("{} {}", reply.headers, reply.body), named));
+                    out.push((reply, named));
                 }
             }
+            out
+        },
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/control",
+        ask: |w, _, a| vec![get(w, a, "/api/control")],
+    },
+    Surface {
+        kind: Kind::Action,
+        name: "/api/approvals/{id}",
+        // The asker's approvals are rejected; the other tenant's are not found.
+        ask: |w, _, a| {
+            (1..=12)
+                .map(|id| {
+                    post(w, a, &format!("/api/approvals/{id}"), &json!({"decision": "reject"}))
+                })
+                .collect()
+        },
+    },
+    Surface {
+        kind: Kind::Action,
+        name: "/api/directives/{name}/run",
+        ask: |w, t, a| {
+            let mut out = Vec::new();
+            for id in probe_threads(w, t) {
+                out.push(post(w, a, "/api/directives/held/run", &json!({"thread_id": id})));
+            }
+            out.push(post(w, a, "/api/directives/held/run", &json!({"tenant": TENANTS[1 - t]})));
             out
         },
     },
@@ -1257,6 +1290,11 @@ const SURFACES: &[Surface] = &[
         kind: Kind::Route,
         name: "/api/stream",
         ask: |w, t, a| vec![stream_until_own_end(w, t, a, w.dashboard.local_addr(), false)],
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/control",
+        ask: |w, _, a| vec![get_at(w.store_dashboard.local_addr(), a, "/api/control")],
     },
     Surface {
         kind: Kind::StoreRoute,
@@ -1945,10 +1983,19 @@ fn no_write_reaches_the_other_tenant() {
             json!({"incident": format!("tool-failing:operation={OPERATION}")}),
         );
         assert_eq!(c.delete(&world.sessions[1]), 404, "another tenant's session cannot be ended");
-        // Every approval id, approved; and the held directive run for globex.
+        // Every approval id, approved (over MCP and the dashboard); and the held directive run
+        // for globex.
+        let auth = format!("Bearer {token}");
+        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let dashboard = world.dashboard.local_addr();
         for id in 1..=8 {
             c.tool("decide_approval", json!({"id": id, "decision": "approve"}));
+            let path = format!("/api/approvals/{id}");
+            http(dashboard, "POST", &path, &headers, r#"{"decision": "approve"}"#);
         }
+        let body = json!({"tenant": TENANTS[1]}).to_string();
+        let reply = http(dashboard, "POST", "/api/directives/held/run", &headers, &body);
+        assert_eq!(reply.status, 403, "run for globex by {role:?}: {}", reply.body);
         let (reply, answer) =
             c.tool("run_directive", json!({"name": "held", "tenant": TENANTS[1]}));
         assert!(answer["result"]["isError"] == true, "run for globex by {role:?}: {}", reply.body);

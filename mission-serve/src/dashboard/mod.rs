@@ -9,6 +9,8 @@
 //! | `/api/overview` | live counters, event rate, error rate, latency per operation with a forecast band, tokens and cost per model, health |
 //! | `/api/threads`, `/api/threads/{id}` | threads newest first, filtered; one thread's spans, logs and permission decisions |
 //! | `/api/logs`, `/api/anomalies` | logs by level, agent and text; anomalies with their cause, and directive alerts |
+//! | `/api/control` | the directives, the approvals waiting for an operator and the latest runs (inside an agent) |
+//! | `POST /api/threads/{id}/control`, `POST /api/approvals/{id}`, `POST /api/directives/{name}/run` | an operator's writes: pause, resume or cancel a thread; approve or reject; run a directive by hand |
 //! | `/api/stream` | Server-Sent Events: every span, log, anomaly, alert and decision as it is recorded, and `stats` every 500 ms |
 //! | `/healthz` | `ok` |
 //!
@@ -438,12 +440,13 @@ async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler)
 
 /// The JSON routes and what answers them; the router is built from this table, so
 /// [`api_routes`] lists every data route there is.
-const JSON_ROUTES: [(&str, Handler); 5] = [
+const JSON_ROUTES: [(&str, Handler); 6] = [
     ("/api/overview", api::overview),
     ("/api/threads", api::threads),
     ("/api/logs", api::logs),
     ("/api/anomalies", api::anomalies),
     ("/api/threads/{id}", api::thread),
+    ("/api/control", api::control),
 ];
 
 /// The event stream's route.
@@ -452,7 +455,7 @@ const STREAM_ROUTE: &str = "/api/stream";
 /// Every write route (`POST`; an operator's actions from the page, inside an agent), in axum's
 /// path syntax. The tenant-isolation suite checks each of them.
 pub fn action_routes() -> Vec<&'static str> {
-    action::ACTION_ROUTES.to_vec()
+    action::ACTION_ROUTES.iter().map(|(path, _)| *path).collect()
 }
 
 /// Every route that serves data (each needs a token when tokens are configured, and answers
@@ -473,7 +476,7 @@ fn router(shared: Arc<Shared>, tokens: Vec<DashboardToken>) -> axum::Router {
             get(move |State(s): S, Extension(a): A, uri: Uri| answer(s, a, uri, handler)),
         );
     }
-    for path in action::ACTION_ROUTES {
+    for (path, act) in action::ACTION_ROUTES {
         router = router.route(
             path,
             post(
@@ -485,7 +488,7 @@ fn router(shared: Arc<Shared>, tokens: Vec<DashboardToken>) -> axum::Router {
                     if let Err(e) = action::check_write(&headers, &uri, &a) {
                         return e.into_response();
                     }
-                    match action::control_thread(&s, &a, &uri, &body) {
+                    match act(&s, &a, &uri, &body) {
                         Ok(value) => json_response(StatusCode::OK, &value),
                         Err(e) => e.into_response(),
                     }

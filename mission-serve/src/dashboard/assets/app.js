@@ -1,7 +1,7 @@
 // Mission Control dashboard: a single-page app over the JSON API and the live SSE stream (see
 // API.md beside this file). Vanilla JS, no build step, no third-party code: the charts are small
 // SVG drawings made here. Pages are hash routes: #/, #/threads, #/threads/<id>, #/anomalies,
-// #/logs.
+// #/logs, #/control.
 'use strict';
 
 // Apply the saved theme before the first paint (this script loads in <head>, without defer).
@@ -1606,6 +1606,97 @@
     };
   }
 
+  // ---- Control: approvals, directives run by hand, the run history ----
+  function controlPage() {
+    let data = { live: null, directives: [], approvals: [], runs: [] };
+    const approvalsBox = h('div', { class: 'table-wrap' });
+    const directivesBox = h('div', { class: 'table-wrap' });
+    const runsBox = h('div', { class: 'table-wrap' });
+    const counts = h('span', { class: 'sub' });
+    const el = h('div', { 'data-testid': 'page-control' },
+      h('div', { class: 'page-head' }, h('h1', null, 'Control'), counts),
+      h('div', { class: 'section-title' }, 'Approvals'),
+      h('div', { class: 'panel' }, approvalsBox),
+      h('div', { class: 'section-title' }, 'Directives'),
+      h('div', { class: 'panel' }, directivesBox),
+      h('div', { class: 'section-title' }, 'Runs'),
+      h('div', { class: 'panel' }, runsBox));
+    async function act(path, body, what) {
+      try {
+        await apiPost(path, body);
+        await load();
+      } catch (e) {
+        showBanner('Could not ' + what + ': ' + e.message, 'api');
+      }
+    }
+    function deadline(a) {
+      const left = nsToMs(a.deadline) - Date.now();
+      if (a.state !== 'pending') return a.decided_by ? 'by ' + a.decided_by : '–';
+      return left > 0 ? 'in ' + fmtMs(left) : 'now';
+    }
+    function render() {
+      const pending = data.approvals.filter((a) => a.state === 'pending').length;
+      counts.textContent = fmtInt(pending) + ' pending · ' + fmtInt(data.runs.length) + ' runs';
+      if (!data.live) {
+        const none = h('div', { class: 'empty-state' }, 'Directives run inside an agent; this dashboard reads a store on disk.');
+        approvalsBox.replaceChildren(none);
+        directivesBox.replaceChildren();
+        runsBox.replaceChildren();
+        return;
+      }
+      approvalsBox.replaceChildren(data.approvals.length ? h('table', { class: 'data stack', 'data-testid': 'approvals-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Id'), h('th', null, 'Directive'), h('th', null, 'Proposes'), h('th', null, 'Reason'),
+          h('th', { class: 'hide-sm' }, 'Confidence'), h('th', null, 'State'), h('th', null, 'Deadline'), h('th', null, ''))),
+        h('tbody', null, data.approvals.map((a) => h('tr', { 'data-testid': 'approval-row', 'data-id': a.id, 'data-state': a.state },
+          h('td', { class: 'mono' }, String(a.id)),
+          h('td', { class: 'mono' }, a.directive),
+          h('td', null, (a.actions || []).join(', ')),
+          h('td', null, a.reason || '', a.thread_id ? h('div', null, h('a', { href: '#/threads/' + encodeURIComponent(a.thread_id) }, 'thread ' + shortId(a.thread_id))) : null),
+          h('td', { class: 'hide-sm' }, typeof a.confidence === 'number' ? a.confidence.toFixed(2) : '–'),
+          h('td', null, tag(a.state, a.state === 'pending' ? 'warn' : a.state === 'approved' ? 'ok' : '', 'approval-state')),
+          h('td', { style: { whiteSpace: 'nowrap' } }, deadline(a)),
+          h('td', { style: { whiteSpace: 'nowrap' } }, data.can_control && a.state === 'pending' ? [
+            h('button', { class: 'btn', 'data-testid': 'approve', onclick: () => act('/api/approvals/' + a.id, { decision: 'approve', note: window.prompt('Note (kept in the audit trail)', '') || '' }, 'approve') }, 'Approve'),
+            ' ',
+            h('button', { class: 'btn danger', 'data-testid': 'reject', onclick: () => act('/api/approvals/' + a.id, { decision: 'reject', note: window.prompt('Why? (kept in the audit trail)', '') || '' }, 'reject') }, 'Reject'),
+          ] : null)))))
+        : h('div', { class: 'empty-state' }, 'No remedies wait for approval. A directive with approve = { within = "15m" } holds its remedies here.'));
+      directivesBox.replaceChildren(data.directives.length ? h('table', { class: 'data stack', 'data-testid': 'directives-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Directive'), h('th', null, 'When'), h('th', null, 'State'), h('th', null, ''))),
+        h('tbody', null, data.directives.map((d) => h('tr', { 'data-testid': 'directive-row', 'data-name': d.name },
+          h('td', { class: 'mono' }, d.name),
+          h('td', null, d.condition),
+          h('td', null, tag(d.enabled ? (d.firing ? d.firing + ' firing' : 'on') : 'off', d.firing ? 'warn' : '')),
+          h('td', null, data.can_control && d.enabled ? h('button', { class: 'btn', 'data-testid': 'run-directive', onclick: () => act('/api/directives/' + encodeURIComponent(d.name) + '/run', {}, 'run ' + d.name) }, 'Run now') : null)))))
+        : h('div', { class: 'empty-state' }, 'No directives run in this agent.'));
+      runsBox.replaceChildren(data.runs.length ? h('table', { class: 'data stack', 'data-testid': 'runs-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Time'), h('th', null, 'Directive'), h('th', null, 'Trigger'), h('th', { class: 'hide-sm' }, 'By'), h('th', null, 'Outcome'), h('th', null, 'Actions'))),
+        h('tbody', null, data.runs.map((r) => h('tr', { 'data-testid': 'run-row', 'data-outcome': r.outcome, 'data-trigger': r.trigger },
+          h('td', { style: { whiteSpace: 'nowrap' } }, fmtDateTime(nsToMs(r.started))),
+          h('td', { class: 'mono' }, r.directive),
+          h('td', null, r.trigger),
+          h('td', { class: 'hide-sm' }, r.by),
+          h('td', null, tag(r.outcome, /failed|gave_up/.test(r.outcome) ? 'error' : /pending|rate|rejected|expired/.test(r.outcome) ? 'warn' : 'ok')),
+          h('td', null, (r.actions || []).map((a) => a.action + ' ' + a.outcome + (a.detail ? ' (' + a.detail + ')' : '')).join('; '))))))
+        : h('div', { class: 'empty-state' }, 'No runs yet: a firing, a schedule or a run by hand shows here.'));
+    }
+    async function load() {
+      try {
+        data = await api('/api/control');
+        data.directives = data.directives || [];
+        data.approvals = data.approvals || [];
+        data.runs = data.runs || [];
+        render();
+        markLoaded('control');
+      } catch (e) {
+        if (e.status !== 401) approvalsBox.replaceChildren(h('div', { class: 'empty-state' }, 'Could not load: ' + e.message));
+      }
+    }
+    load();
+    every(3000, load);
+    return { title: 'Control', el };
+  }
+
   // ---- Token form ----
   function needToken(message) {
     if (authNeeded) {
@@ -1664,6 +1755,7 @@
     else if (path.startsWith('/threads')) { name = 'threads'; page = threadsPage(); M.page = 'threads'; }
     else if (path.startsWith('/anomalies')) { name = 'anomalies'; page = anomaliesPage(); M.page = 'anomalies'; }
     else if (path.startsWith('/logs')) { name = 'logs'; page = logsPage(); M.page = 'logs'; }
+    else if (path.startsWith('/control')) { name = 'control'; page = controlPage(); M.page = 'control'; }
     else { name = 'overview'; page = overviewPage(); M.page = 'overview'; }
     M.loaded = null;
     delete document.body.dataset.loaded;
