@@ -23,6 +23,7 @@
 //! | `error` | a thread whose `web_search` tool call fails (with a warn log) | `thread_id`, `span_id`, `end_ns` |
 //! | `child` | a running thread (`planner`) with a running child thread (`researcher`, one step), flushed; both keep running | `parent`, `child` |
 //! | `stopped ID` | nothing: asks the running thread ID's own code | `should_stop`, `state` |
+//! | `loop` | a running thread (`looping-bot`) calling one tool three times alike, flushed: the directive `loop-guard` proposes cancelling it and waits for an operator | `thread_id` |
 //! | `flush` | nothing: waits until everything is in the store | — |
 //! | `quit` | nothing: answers, then shuts down and exits (so does the end of stdin) | — |
 
@@ -37,6 +38,17 @@ use mission_sdk::{DashboardConfig, MissionControl, OtlpConfig};
 use serde_json::{Value, json};
 
 const MS: u64 = 1_000_000;
+
+/// The directive `loop` trips: it proposes cancelling the looping thread, for an operator to
+/// approve or reject on the Control page.
+const LOOP_GUARD: &str = r#"
+[[directive]]
+name = "loop-guard"
+when = "3 same tool calls in a thread"
+where = { agent = "looping-bot" }
+approve = { within = "10m", confidence = 0.9 }
+then = [{ action = "alert" }, { action = "cancel_thread", reason = "a tool loop" }]
+"#;
 
 fn fail(message: impl std::fmt::Display) -> ! {
     eprintln!("error: {message}");
@@ -221,6 +233,10 @@ fn main() {
             RecorderConfig::default()
                 .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(5) }),
         )
+        .with_directives(
+            mission_sdk::DirectiveSet::from_toml_str(LOOP_GUARD, "dashboard_agent")
+                .unwrap_or_else(|e| fail(e)),
+        )
         .ignore_environment()
         .build()
         .unwrap_or_else(|e| fail(e));
@@ -349,6 +365,18 @@ fn main() {
                     Err(e) => json!({ "ok": false, "error": e.to_string() }),
                 }
             }
+            Some("loop") if running.len() < 64 => {
+                let thread = control.agent("looping-bot").thread();
+                for _ in 0..3 {
+                    thread.tool_call("search_docs").set_arguments(r#"{"query":"refund policy"}"#);
+                }
+                let answer = json!({ "ok": true, "thread_id": thread.id().to_string() });
+                running.push(thread);
+                match control.flush() {
+                    Ok(()) => answer,
+                    Err(e) => json!({ "ok": false, "error": e.to_string() }),
+                }
+            }
             Some("stopped") => {
                 let id = words.next().unwrap_or("");
                 match running.iter().find(|t| t.id().to_string() == id) {
@@ -367,7 +395,7 @@ fn main() {
                 break;
             }
             _ => {
-                json!({ "ok": false, "error": format!("unknown command {line:?}: threads N, span, log LEVEL TEXT, error, child, stopped ID, flush, quit") })
+                json!({ "ok": false, "error": format!("unknown command {line:?}: threads N, span, log LEVEL TEXT, error, child, loop, stopped ID, flush, quit") })
             }
         };
         reply(answer);

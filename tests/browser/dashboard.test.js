@@ -368,6 +368,58 @@ describe('thread trees and control in the live dashboard', () => {
   });
 });
 
+describe('approvals and directive runs on the Control page', () => {
+  let agent;
+  const viewer = 'viewer-token-' + crypto.randomBytes(8).toString('hex');
+  before(async () => { agent = await startAgent(['--tenant-token', `${viewer}:acme`]); });
+  after(async () => { if (agent) await agent.stop(); });
+
+  it('an operator approves a proposed cancel, runs a directive by hand and rejects its proposal', async () => {
+    const looping = await agent.cmd('loop');
+    assert.equal(looping.ok, true, JSON.stringify(looping));
+    const page = await open(agent, '#/control');
+    page.on('dialog', (d) => d.accept('confirmed loop'));
+    await waitLoaded(page, 'control');
+    await page.waitForSelector('[data-testid="approval-row"][data-state="pending"] [data-testid="approve"]', { timeout: 10000 });
+    assert.deepEqual(await agent.cmd('stopped ' + looping.thread_id), { ok: true, should_stop: false, state: 'running' });
+    await page.click('[data-testid="approval-row"][data-state="pending"] [data-testid="approve"]');
+    await page.waitForSelector('[data-testid="approval-row"][data-state="approved"]', { timeout: 10000 });
+    assert.deepEqual(await agent.cmd('stopped ' + looping.thread_id), { ok: true, should_stop: true, state: 'cancelled' });
+    await page.waitForSelector('[data-testid="run-row"][data-outcome="approved"]', { timeout: 10000 });
+
+    // Run by hand: it proposes again (the directive waits for approval); rejected, nothing runs.
+    await page.click('[data-testid="directive-row"][data-name="loop-guard"] [data-testid="run-directive"]');
+    await page.waitForSelector('[data-testid="run-row"][data-trigger="manual"][data-outcome="pending_approval"]', { timeout: 10000 });
+    await page.click('[data-testid="approval-row"][data-state="pending"] [data-testid="reject"]');
+    await page.waitForSelector('[data-testid="run-row"][data-trigger="manual"][data-outcome="rejected"]', { timeout: 10000 });
+    const control = await apiGet(agent, '/api/control');
+    assert.deepEqual(control.approvals.map((a) => a.state).sort(), ['approved', 'rejected']);
+    assert.equal(control.approvals.find((a) => a.state === 'rejected').note, 'confirmed loop');
+    assertNoErrors(page);
+    await page.close();
+  });
+
+  it('a viewer sees the approvals without buttons, and its POST is refused', async () => {
+    const looping = await agent.cmd('loop');
+    const page = await newPage(browser);
+    await page.goto(`${agent.url}/?token=${encodeURIComponent(viewer)}#/control`);
+    await waitLoaded(page, 'control');
+    await page.waitForSelector('[data-testid="approval-row"][data-state="pending"]', { timeout: 10000 });
+    assert.equal(await page.$('[data-testid="approve"]'), null);
+    assert.equal(await page.$('[data-testid="run-directive"]'), null);
+    const id = await attr(page, '[data-testid="approval-row"][data-state="pending"]', 'data-id');
+    const res = await fetch(`${agent.url}/api/approvals/${id}`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + viewer, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ decision: 'approve' }),
+    });
+    assert.equal(res.status, 403);
+    assert.deepEqual(await agent.cmd('stopped ' + looping.thread_id), { ok: true, should_stop: false, state: 'running' });
+    assertNoErrors(page);
+    await page.close();
+  });
+});
+
 describe('store mode: mission-ctl dashboard over 10 000 threads', () => {
   let store, server;
   const THREADS = Number(process.env.MISSION_BROWSER_STORE_THREADS || 10000);
