@@ -129,6 +129,23 @@ impl Control {
         }
         Ok(core)
     }
+
+    /// Decides an approval of this instance's tenant.
+    fn decide<'py>(
+        &self,
+        py: Python<'py>,
+        id: u64,
+        verdict: mission_sdk::directives::Verdict,
+        by: &str,
+        note: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.open_core()?;
+        let tenant = core.tenant.as_str();
+        let approval = py
+            .detach(|| core.directives.decide(id, verdict, by, note, Some(tenant)))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        to_python(py, &approval)
+    }
 }
 
 fn set_fields(event: &mut Event, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
@@ -436,6 +453,90 @@ impl Control {
             list.append(crate::callbacks::alert_dict(py, alert)?)?;
         }
         Ok(list.into_any())
+    }
+
+    /// Runs the directive `name` by hand now, as if it fired, in this instance's tenant: its
+    /// alerts, callbacks and webhooks run, and its remedies run through the runaway guard (or
+    /// wait for approval when the directive asks for one). `thread_id` (32 hex digits) names
+    /// the thread its thread actions act on. Returns the run (a dict: id, directive, trigger,
+    /// by, outcome, actions, approval). Raises `ValueError` for an unknown or disabled
+    /// directive, or a bad thread id.
+    #[pyo3(signature = (name, *, by="python", thread_id=None))]
+    fn run_directive<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        by: &str,
+        thread_id: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let thread = thread_id
+            .map(|id| {
+                id.parse::<mission_core::ThreadId>().map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "thread_id must be 32 hex digits, not {:?}",
+                        id.chars().take(64).collect::<String>()
+                    ))
+                })
+            })
+            .transpose()?;
+        let core = self.open_core()?;
+        let tenant = core.tenant.as_str();
+        let run = py
+            .detach(|| core.directives.run(name, by, Some(tenant), thread))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        to_python(py, &run)
+    }
+
+    /// The directives' latest runs in this instance's tenant, newest first (a list of dicts:
+    /// id, directive, trigger — event, schedule, manual or retry —, by, outcome and each
+    /// action with its target and outcome); only `directive`'s when given; at most `limit`.
+    #[pyo3(signature = (*, directive=None, limit=50))]
+    fn directive_runs<'py>(
+        &self,
+        py: Python<'py>,
+        directive: Option<&str>,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.open_core()?;
+        let runs = core.directives.runs_for(Some(core.tenant.as_str()), directive, limit);
+        to_python(py, &runs)
+    }
+
+    /// Remedies directives proposed and hold for a person, pending first then the latest
+    /// decided, in this instance's tenant (a list of dicts: id, directive, actions, reason,
+    /// confidence, created, deadline, state, decided_by, note, thread_id).
+    fn approvals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.open_core()?;
+        let mut list = core.directives.approvals_for(Some(core.tenant.as_str()));
+        list.sort_by_key(|a| a.state != mission_sdk::directives::ApprovalState::Pending);
+        to_python(py, &list)
+    }
+
+    /// Approves the pending approval `approval_id`: its remedies run now (through the runaway
+    /// guard). `by` and `note` are recorded and audited. Returns the approval as decided.
+    /// Raises `ValueError` if there is no such approval in this tenant, or it was decided or
+    /// expired already.
+    #[pyo3(signature = (approval_id, *, by="python", note=""))]
+    fn approve<'py>(
+        &self,
+        py: Python<'py>,
+        approval_id: u64,
+        by: &str,
+        note: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.decide(py, approval_id, mission_sdk::directives::Verdict::Approve, by, note)
+    }
+
+    /// Rejects the pending approval `approval_id`: its remedies never run. As `approve`.
+    #[pyo3(signature = (approval_id, *, by="python", note=""))]
+    fn reject<'py>(
+        &self,
+        py: Python<'py>,
+        approval_id: u64,
+        by: &str,
+        note: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.decide(py, approval_id, mission_sdk::directives::Verdict::Reject, by, note)
     }
 
     /// What the directives did (firings, resolves, acknowledgements, webhooks, callbacks) and,

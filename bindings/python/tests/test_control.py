@@ -278,3 +278,76 @@ def test_a_config_file_gives_agents_budgets(tmp_path):
             t.end()
     finally:
         control.shutdown()
+
+
+HELD = """
+[[directive]]
+name = "loop-guard"
+when = "3 same tool calls in a thread"
+approve = { within = "10m", confidence = 0.9 }
+then = [{ action = "alert" }, { action = "cancel_thread", reason = "a tool loop" }]
+"""
+
+
+@pytest.fixture
+def held(tmp_path):
+    path = tmp_path / "held.toml"
+    path.write_text(HELD)
+    c = mc.init(store=tmp_path / "store", service="held", tenant="acme", directives=[path], models=False)
+    yield c
+    if not c.is_shut_down:
+        c.shutdown()
+
+
+def plant_loop(control):
+    """A running thread calling one tool three times with the same arguments, flushed."""
+    thread = control.thread("looping-bot")
+    for _ in range(3):
+        with thread.tool_call("search_docs", {"query": "refund policy"}):
+            pass
+    control.flush()
+    return thread
+
+
+def test_an_approved_remedy_runs_and_a_rejected_one_never_does(held):
+    """A tool loop makes the directive propose cancelling the thread: nothing runs until it is
+    approved from Python (then the thread's own code sees the cancel); a rejected proposal
+    never runs; both decisions are in the run history, the store and the audit trail."""
+    approved = plant_loop(held)
+    [proposal] = held.approvals()
+    assert proposal["state"] == "pending" and proposal["actions"] == ["cancel_thread"], proposal
+    assert proposal["thread_id"] == approved.id and proposal["confidence"] == 0.9
+    assert not approved.should_stop()
+    decided = held.approve(proposal["id"], by="jo", note="confirmed loop")
+    assert decided["state"] == "approved" and decided["decided_by"] == "jo"
+    assert approved.should_stop() and approved.state == "cancelled"
+    with pytest.raises(ValueError, match="approved"):
+        held.reject(proposal["id"])
+
+    rejected = plant_loop(held)
+    pending = [a for a in held.approvals() if a["state"] == "pending"]
+    assert [a["thread_id"] for a in pending] == [rejected.id]
+    held.reject(pending[0]["id"], by="kim", note="expected retries")
+    assert not rejected.should_stop()
+    with pytest.raises(ValueError, match="no approval"):
+        held.approve(999)
+
+    outcomes = [r["outcome"] for r in held.directive_runs(directive="loop-guard")]
+    assert outcomes == ["rejected", "approved"], outcomes
+    held.flush()
+    states = sorted(attrs(r)["mission.approval.state"] for r in rows(held.query(name="mission.approval")))
+    assert states == ["approved", "pending", "pending", "rejected"], states
+    stats = held.directive_stats()
+    assert (stats["approvals_approved"], stats["approvals_rejected"]) == (1, 1)
+
+
+def test_a_directive_run_by_hand_is_listed_with_its_trigger(held):
+    thread = held.thread("support-bot")
+    run = held.run_directive("loop-guard", by="jo", thread_id=thread.id)
+    assert (run["trigger"], run["outcome"], run["by"]) == ("manual", "pending_approval", "jo"), run
+    assert run["tenant"] == "acme"
+    assert held.directive_runs(limit=1)[0]["id"] == run["id"]
+    with pytest.raises(ValueError, match="no directive"):
+        held.run_directive("nope")
+    with pytest.raises(ValueError, match="32 hex digits"):
+        held.run_directive("loop-guard", thread_id="xyz")
