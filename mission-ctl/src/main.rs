@@ -146,6 +146,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The directives' run history (the last 24 hours unless told otherwise): each firing,
+    /// scheduled firing, run by hand and retry, with who started it, its outcome and what each
+    /// action did.
+    Runs {
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
+        store: PathBuf,
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only this directive's runs.
+        #[arg(long)]
+        directive: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Events matching filters, as a table, JSON or CSV.
     Query {
         /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
@@ -546,6 +565,16 @@ fn main() -> ExitCode {
             scan(store, tenant.as_deref(), checked, |s, out| {
                 mission_ctl::run_cost(s, window, tenant.as_deref(), &groups(group_by), *json, out)
                     .map(|()| true)
+            })
+        }
+        Command::Runs { store, window, tenant, directive, json } => {
+            let window = match window.resolve(DAY) {
+                Ok(w) => w,
+                Err(e) => return finish(Err(e)),
+            };
+            scan(store, tenant.as_deref(), checked, |s, out| {
+                let (tenant, directive) = (tenant.as_deref(), directive.as_deref());
+                mission_ctl::run_runs(s, window, tenant, directive, *json, out).map(|()| true)
             })
         }
         Command::Report { store, window, tenant, format, json } => {

@@ -1098,3 +1098,54 @@ fn thread_prints_the_tree() {
     assert_eq!(child["tree"]["children"], serde_json::json!([ids[2]]));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `runs` lists the directives' run history from the store: a run by hand that waited for
+/// approval shows its final outcome (approved), once; `--directive`, `--tenant` and `--json`
+/// narrow and shape it.
+#[test]
+fn runs_lists_the_run_history_with_final_outcomes() {
+    use mission_sdk::directives::Verdict;
+    let root = std::env::temp_dir().join(format!("mission-ctl-runs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let held = "[[directive]]\nname = \"held\"\nschedule = \"0 3 * * *\"\n\
+                approve = { within = \"1h\" }\nthen = [{ action = \"pause_thread\" }]\n\n\
+                [[directive]]\nname = \"digest\"\nschedule = \"0 9 * * *\"\n";
+    let control = mission_sdk::MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_tenant("acme")
+        .with_directives(mission_sdk::DirectiveSet::from_toml_str(held, "test").expect("toml"))
+        .build()
+        .expect("build");
+    let thread = control.agent("planner").thread();
+    let directives = control.directives();
+    directives.run("held", "operator:jo", Some("acme"), Some(thread.id())).expect("run");
+    directives.run("digest", "operator:kim", Some("acme"), None).expect("run");
+    let approval = directives.approvals_for(None)[0].id;
+    directives.decide(approval, Verdict::Approve, "operator:kim", "", None).expect("approve");
+    drop(thread);
+    drop(control);
+    let store = root.to_str().expect("utf-8");
+    let all = json(&ctl(&["runs", store, "--json"]));
+    let rows = all.as_array().expect("rows");
+    let outcomes: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["directive"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(outcomes.len(), 2, "one row per run: {all}");
+    assert!(outcomes.contains(&("held", "approved")), "{all}");
+    assert!(outcomes.contains(&("digest", "ok")), "{all}");
+    let held_row = rows.iter().find(|r| r["directive"] == "held").unwrap();
+    assert_eq!(held_row["trigger"], "manual");
+    assert_eq!(held_row["by"], "operator:jo");
+    assert_eq!(held_row["actions"][0]["action"], "pause_thread");
+    let only = json(&ctl(&["runs", store, "--directive", "digest", "--json"]));
+    assert_eq!(only.as_array().map(Vec::len), Some(1), "{only}");
+    let other = json(&ctl(&["runs", store, "--tenant", "globex", "--json"]));
+    assert_eq!(other, serde_json::json!([]), "another tenant sees none");
+    let out = ctl(&["runs", store]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("pause_thread done") && text.contains("approved"), "{text}");
+    let _ = std::fs::remove_dir_all(&root);
+}

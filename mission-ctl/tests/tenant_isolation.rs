@@ -73,8 +73,41 @@ impl World {
                 world.record_thread(t, world.shared[n]);
             }
         }
+        for t in 0..2 {
+            world.record_run(t);
+        }
         world.flush();
         world
+    }
+
+    /// A directive run of tenant `t` in the first shared thread, as an agent records it, whose
+    /// runner and action carry the tenant's marker.
+    fn record_run(&self, t: usize) {
+        let ctx = Self::ctx(t, self.shared[0]);
+        let mut event = ctx.event(
+            Symbol::intern("mission.directive.run"),
+            SpanId::NONE,
+            EventBody::Log(LogRecord {
+                level: Level::Info,
+                target: Symbol::intern("mission.directives"),
+                message: Text::new("run 1 of held (manual): approved"),
+            }),
+        );
+        let actions = format!(
+            r#"[{{"action":"pause_thread","target":"{}","outcome":"done","detail":"{} check"}}]"#,
+            self.shared[0], MARKERS[t]
+        );
+        for (k, v) in [
+            ("mission.directive", "held".to_owned()),
+            ("mission.run.id", "1".to_owned()),
+            ("mission.run.trigger", "manual".to_owned()),
+            ("mission.run.by", format!("{} operator", MARKERS[t])),
+            ("mission.run.outcome", "approved".to_owned()),
+            ("mission.run.actions", actions),
+        ] {
+            event.attributes.set(Symbol::intern(k), v.as_str());
+        }
+        self.pipeline().recorder().record(event);
     }
 
     fn pipeline(&self) -> &Pipeline {
@@ -450,6 +483,18 @@ const SURFACES: &[Surface] = &[
                 out.push((printed(&args), vec![id]));
             }
             out
+        },
+    },
+    Surface {
+        name: "runs",
+        ask: |w, t| {
+            let args = ["runs", w.root(), "--tenant", TENANTS[t], "--since", "7d"];
+            let answers = text_and_json(&args);
+            assert!(
+                answers.iter().any(|(text, _)| text.contains(MARKERS[t])),
+                "the tenant's own run is listed: {answers:?}"
+            );
+            answers
         },
     },
     Surface { name: "sql", ask: sql },
