@@ -88,7 +88,7 @@ pub fn runs(
         }
     }
     let mut list: Vec<RunRow> = by_run.into_values().collect();
-    list.sort_by(|a, b| (b.time_ns, b.run_id).cmp(&(a.time_ns, a.run_id)));
+    list.sort_by_key(|r| std::cmp::Reverse((r.time_ns, r.run_id)));
     list.truncate(limit);
     Ok(list)
 }

@@ -754,6 +754,40 @@ pub(crate) fn overview(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Resul
 /// How long a thread view waits for the agent's pipeline to deliver before it says 404.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Most runs `/api/control` shows.
+const MAX_CONTROL_RUNS: usize = 200;
+
+/// `/api/control`: the directives (with whether each holds its remedies for approval), the
+/// approvals (pending first) and the latest runs, within the principal's tenant. Over a store on
+/// disk nothing runs: `live` is null and the lists are empty.
+pub(crate) fn control(shared: &Shared, scope: Option<&str>, _: &Uri) -> Result<Value, ApiError> {
+    let Some(directives) = shared.live.as_ref().and_then(|l| l.directives.as_ref()) else {
+        return Ok(json!({"live": null, "directives": [], "approvals": [], "runs": []}));
+    };
+    let list: Vec<Value> = directives
+        .list_for(scope)
+        .into_iter()
+        .map(|d| {
+            json!({
+                "name": d.name,
+                "condition": d.condition,
+                "enabled": d.enabled,
+                "across_tenants": d.across_tenants,
+                "firing": d.firing.len(),
+            })
+        })
+        .collect();
+    let mut approvals = directives.approvals_for(scope);
+    approvals.sort_by_key(|a| a.state != mission_govern::directives::ApprovalState::Pending);
+    let runs = directives.runs_for(scope, None, MAX_CONTROL_RUNS);
+    Ok(json!({
+        "live": true,
+        "directives": list,
+        "approvals": approvals,
+        "runs": runs,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -788,38 +822,4 @@ mod tests {
         }
         assert_eq!(n.into_vec(), vec![9, 8, 7]);
     }
-}
-
-/// Most runs `/api/control` shows.
-const MAX_CONTROL_RUNS: usize = 200;
-
-/// `/api/control`: the directives (with whether each holds its remedies for approval), the
-/// approvals (pending first) and the latest runs, within the principal's tenant. Over a store on
-/// disk nothing runs: `live` is null and the lists are empty.
-pub(crate) fn control(shared: &Shared, scope: Option<&str>, _: &Uri) -> Result<Value, ApiError> {
-    let Some(directives) = shared.live.as_ref().and_then(|l| l.directives.as_ref()) else {
-        return Ok(json!({"live": null, "directives": [], "approvals": [], "runs": []}));
-    };
-    let list: Vec<Value> = directives
-        .list_for(scope)
-        .into_iter()
-        .map(|d| {
-            json!({
-                "name": d.name,
-                "condition": d.condition,
-                "enabled": d.enabled,
-                "across_tenants": d.across_tenants,
-                "firing": d.firing.len(),
-            })
-        })
-        .collect();
-    let mut approvals = directives.approvals_for(scope);
-    approvals.sort_by_key(|a| a.state != mission_govern::directives::ApprovalState::Pending);
-    let runs = directives.runs_for(scope, None, MAX_CONTROL_RUNS);
-    Ok(json!({
-        "live": true,
-        "directives": list,
-        "approvals": approvals,
-        "runs": runs,
-    }))
 }
