@@ -386,3 +386,32 @@ fn pending_approvals_are_bounded_and_a_refused_proposal_is_counted() {
     let refused = &w.directives.runs_for(None, None, 1)[0];
     assert_eq!(refused.outcome, RunOutcome::Failed, "{refused:?}");
 }
+
+/// The README's workflow example: its directives load as written, and its Rust lines run
+/// against them (a remedy registered, an approval decided, a run by hand).
+#[test]
+fn the_readmes_workflow_example_runs() -> Result<(), Box<dyn std::error::Error>> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))?;
+    let start = readme.find("name = \"llm-failing\"").expect("the README's example");
+    let block_start = readme[..start].rfind("```toml\n").expect("its TOML block") + 8;
+    let block_end = block_start + readme[block_start..].find("```").expect("its end");
+    let set = DirectiveSet::from_toml_str(&readme[block_start..block_end], "README")?;
+    let names: Vec<&str> = set.directives().iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["llm-failing", "loop-guard"]);
+    let mut w = world(&readme[block_start..block_end]);
+    w.directives.register_remedy("cheaper-model", |request| {
+        assert!(request.attempt >= 1);
+        RemedyOutcome::Applied
+    });
+    let id = thread_id(9);
+    let thread = w.thread("acme", id);
+    plant_loop(&mut w, "acme", id);
+    let directives = &w.directives;
+    for approval in directives.approvals_for(Some("acme")) {
+        directives.decide(approval.id, Verdict::Approve, "jo", "confirmed loop", Some("acme"))?;
+    }
+    assert_eq!(w.threads.state(thread), Some(ThreadState::Cancelled));
+    let run = directives.run("loop-guard", "jo", Some("acme"), Some(id))?;
+    assert_eq!(run.outcome, RunOutcome::PendingApproval);
+    Ok(())
+}
