@@ -46,6 +46,12 @@ pub const ATTR_ALERT_THREAD_ID: &str = "mission.alert.thread_id";
 /// Attribute: on a scheduled directive's firing, how many earlier due times passed without
 /// a firing of their own (no tick came): 0 when none did.
 pub const ATTR_SCHEDULE_MISSED: &str = "mission.schedule.missed";
+/// Attribute: an acknowledgement's verdict on what fired: `true_positive` or
+/// `false_positive` (absent when none was given).
+pub const ATTR_ALERT_VERDICT: &str = "mission.alert.verdict";
+/// Attribute: on an acknowledgement with a verdict of an anomaly condition's firing, the
+/// detector of the anomaly that fired it (what the verdict grades).
+pub const ATTR_ALERT_DETECTOR: &str = "mission.anomaly.detector";
 /// Attribute: the breaker's tool.
 pub const ATTR_BREAKER_TOOL: &str = "mission.breaker.tool";
 /// Attribute: the breaker's new state: `open` or `closed`.

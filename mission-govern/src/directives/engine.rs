@@ -19,6 +19,7 @@ use super::condition::{
     Condition, Field, ForecastThreshold, Repeat, SloGood, Statistic, Threshold, Window,
     format_value, human,
 };
+use super::incident::{Change, IncidentBook, Member, MemberKind, Verdict as AckVerdict};
 use super::spec::{ActionSpec, BurnAlerts, DirectiveSpec, GroupField, GuardSpec};
 use super::webhook::{Webhook, WebhookTransport, Worker, delivery_event};
 use super::workflow::{
@@ -175,6 +176,9 @@ enum GroupData {
     Anomaly {
         last: Option<u64>,
         score: f64,
+        /// The cause signature and detector of the last anomaly that counted.
+        cause: Symbol,
+        detector: Symbol,
     },
     Streak(u32),
     Denials(VecDeque<u64>),
@@ -455,7 +459,12 @@ impl Directive {
             Condition::Slo(_) => {
                 GroupData::Slo(Box::new(SLO_WINDOWS.map(|w| Window::new(w, false))))
             }
-            Condition::Anomaly { .. } => GroupData::Anomaly { last: None, score: 0.0 },
+            Condition::Anomaly { .. } => GroupData::Anomaly {
+                last: None,
+                score: 0.0,
+                cause: Symbol::EMPTY,
+                detector: Symbol::EMPTY,
+            },
             Condition::ConsecutiveFailures { .. } => GroupData::Streak(0),
             Condition::RepeatedDenials { .. } => GroupData::Denials(VecDeque::new()),
             Condition::Loop { .. } => GroupData::Loop(Repeats::default()),
@@ -527,6 +536,8 @@ pub(crate) enum Deferred {
     },
     /// Call a host remedy.
     Remedy { request: Box<RemedyRequest>, slot: Slot },
+    /// Hand a new incident to the host's analyser.
+    Analyse(Box<super::Incident>),
 }
 
 /// Every directive and what firing needs.
@@ -549,6 +560,8 @@ pub(crate) struct Engine {
     guard: Guard,
     /// The wall clock of the last tick (ns; 0 before the first).
     wall: u64,
+    /// Open and recently closed incidents.
+    pub incidents: IncidentBook,
 }
 
 impl Engine {
@@ -567,13 +580,63 @@ impl Engine {
             held: HashMap::new(),
             guard: Guard::default(),
             wall: 0,
+            incidents: IncidentBook::default(),
         }
+    }
+
+    /// Carries out what the incident book asks: records its events, and hands a new incident
+    /// to the analyser (after the lock is released).
+    fn incident_changes(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            match change {
+                Change::Record(event) => self.record(event),
+                Change::Opened(incident) => self.deferred.push(Deferred::Analyse(incident)),
+            }
+        }
+    }
+
+    /// `member` joins an incident of `tenant` on `cause`.
+    fn join_incident(&mut self, tenant: &str, cause: &str, member: Member, firing: Option<bool>) {
+        let mut changes = Vec::new();
+        let (wall, dropped) = (self.wall_now(), self.incidents.dropped);
+        self.incidents.join(tenant, cause, member, firing, wall, &mut changes);
+        if self.incidents.dropped > dropped {
+            self.counters.incidents_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        self.incident_changes(changes);
+    }
+
+    /// The cause signature of directive `i`'s incident `alert`: its last anomaly's cause for
+    /// an anomaly condition, else its operation (else the directive); and that anomaly's
+    /// detector.
+    fn incident_cause(&self, i: usize, alert: &Alert) -> (String, Symbol) {
+        let d = &self.directives[i];
+        let group = d.groups.iter().find(|(k, g)| {
+            g.tenant.as_str() == alert.tenant && dedup_key(&d.spec.name, &k.1) == alert.dedup_key
+        });
+        if let Some((_, g)) = group
+            && let GroupData::Anomaly { cause, detector, .. } = &g.data
+            && *cause != Symbol::EMPTY
+        {
+            return (cause.as_str().to_owned(), *detector);
+        }
+        let cause = if alert.operation.is_empty() {
+            format!("directive={}", alert.directive)
+        } else {
+            format!("operation={}", alert.operation)
+        };
+        (cause, Symbol::EMPTY)
     }
 
     /// The wall clock as the last tick gave it (the system's before the first tick): what
     /// approvals' deadlines are judged on.
     fn wall_now(&self) -> u64 {
         if self.wall == 0 { Timestamp::now().0 } else { self.wall }
+    }
+
+    /// Records `event` (counted as derived).
+    pub fn record_event(&self, event: Event) {
+        self.record(event);
     }
 
     fn record(&self, event: Event) {
@@ -595,6 +658,9 @@ impl Engine {
     pub fn tick(&mut self, wall: u64, shared: &Shared) {
         self.wall = self.wall.max(wall);
         self.expire_approvals(shared);
+        let mut changes = Vec::new();
+        self.incidents.tick(self.wall, &mut changes);
+        self.incident_changes(changes);
         let idle_after = IDLE_AFTER.as_nanos() as u64;
         for i in 0..self.directives.len() {
             let d = &mut self.directives[i];
@@ -679,6 +745,23 @@ impl Engine {
         shared.counters.events.fetch_add(1, Ordering::Relaxed);
         let t = e.end_time().0;
         self.now = self.now.max(t);
+        if let EventBody::Anomaly(a) = &e.body {
+            let member = Member {
+                kind: MemberKind::Anomaly,
+                source: format!("{} {}", a.detector.as_str(), e.name.as_str()),
+                id: e.span_id.to_string(),
+                time: t,
+                summary: format!(
+                    "{} scored {:.2} (value {}, expected {})",
+                    e.name.as_str(),
+                    a.score,
+                    a.value,
+                    a.expected
+                ),
+                verdict: None,
+            };
+            self.join_incident(e.tenant.as_str(), &anomaly_cause(e), member, None);
+        }
         if let Some(span) = e.as_span() {
             let (tenant, tool) = (e.tenant.as_str(), e.name.as_str());
             let now = shared.clock.now();
@@ -784,7 +867,7 @@ impl Engine {
                     false
                 }
                 (
-                    GroupData::Anomaly { last, score },
+                    GroupData::Anomaly { last, score, cause, detector },
                     Condition::Anomaly { op, score: level, .. },
                 ) => {
                     if let EventBody::Anomaly(a) = &e.body
@@ -792,6 +875,8 @@ impl Engine {
                     {
                         *last = Some(t.max(last.unwrap_or(0)));
                         *score = a.score;
+                        *cause = Symbol::intern(&anomaly_cause(e));
+                        *detector = a.detector;
                         true
                     } else {
                         false
@@ -902,7 +987,10 @@ impl Engine {
                     (false, r[0], page)
                 })
             }
-            (GroupData::Anomaly { last, score }, Condition::Anomaly { score: level, hold, .. }) => {
+            (
+                GroupData::Anomaly { last, score, .. },
+                Condition::Anomaly { score: level, hold, .. },
+            ) => {
                 let on = last.is_some_and(|l| now.saturating_sub(l) < hold.as_nanos() as u64);
                 Some((on, *score, *level))
             }
@@ -1192,6 +1280,19 @@ impl Engine {
                 }
             }
         }
+        if trigger != Trigger::Manual && state != AlertState::Acknowledged {
+            let (cause, _) = self.incident_cause(i, &alert);
+            let firing = state == AlertState::Firing;
+            let member = Member {
+                kind: if firing { MemberKind::Firing } else { MemberKind::Resolved },
+                source: name.clone(),
+                id: alert.dedup_key.clone(),
+                time: alert.time.0,
+                summary: alert.summary.clone(),
+                verdict: None,
+            };
+            self.join_incident(&alert.tenant, &cause, member, Some(firing));
+        }
         if let Some(mut run) = run {
             match approve {
                 Some(spec) if !remedies.is_empty() => {
@@ -1245,8 +1346,38 @@ impl Engine {
         run.settle();
         if run.outcome != RunOutcome::Running {
             self.record(run.to_event());
+            self.remedies_join(&run);
         }
         self.runs.push(run);
+    }
+
+    /// A settled run's remedies join the incident of its firing.
+    fn remedies_join(&mut self, run: &Run) {
+        let wall = self.wall_now();
+        for a in run.actions.iter().filter(|a| {
+            matches!(
+                a.action,
+                "cancel_thread" | "pause_thread" | "open_breaker" | "fallback" | "reset_connection"
+            )
+        }) {
+            let outcome = serde_json::to_value(a.outcome).unwrap_or_default();
+            let mut summary = format!("{} {}", a.action, outcome.as_str().unwrap_or_default());
+            if !a.target.is_empty() {
+                summary.push_str(&format!(" on {}", a.target));
+            }
+            if !a.detail.is_empty() {
+                summary.push_str(&format!(" ({})", a.detail));
+            }
+            let member = Member {
+                kind: MemberKind::Remedy,
+                source: run.directive.clone(),
+                id: String::new(),
+                time: run.started.0,
+                summary,
+                verdict: None,
+            };
+            self.incidents.follow(&run.tenant, &run.dedup_key, member, wall);
+        }
     }
 
     /// Runs `ops` of `run` through the runaway guard: on the target's first attempt, or
@@ -1475,6 +1606,7 @@ impl Engine {
         run.settle();
         if run.outcome != RunOutcome::Running {
             self.record(run.to_event());
+            self.remedies_join(&run);
         }
         if let Some(slot) = self.runs.get_mut(run.id) {
             *slot = run;
@@ -1673,7 +1805,9 @@ impl Engine {
             run.settle();
             if run.outcome != RunOutcome::Running && before == RunOutcome::Running {
                 let event = run.to_event();
+                let run = run.clone();
                 self.record(event);
+                self.remedies_join(&run);
             }
         }
     }
@@ -1708,6 +1842,7 @@ impl Engine {
         by: &str,
         note: &str,
         tenant: Option<&str>,
+        verdict: Option<AckVerdict>,
         shared: &Shared,
     ) -> Result<Vec<Alert>, DirectiveError> {
         let mut matched = Vec::new();
@@ -1763,7 +1898,30 @@ impl Engine {
             if !note.is_empty() {
                 event.attributes.set(k.note.get(), note.as_str());
             }
+            let (_, detector) = self.incident_cause(i, &alert);
+            if let Some(v) = verdict {
+                event.attributes.set(Symbol::intern(super::ATTR_ALERT_VERDICT), v.as_str());
+                if detector != Symbol::EMPTY {
+                    event
+                        .attributes
+                        .set(Symbol::intern(super::ATTR_ALERT_DETECTOR), detector.as_str());
+                }
+            }
             self.record(event);
+            let member = Member {
+                kind: MemberKind::Acknowledgement,
+                source: by.clone(),
+                id: String::new(),
+                time: time.0,
+                summary: if note.is_empty() {
+                    format!("acknowledged by {by}")
+                } else {
+                    format!("acknowledged by {by}: {note}")
+                },
+                verdict,
+            };
+            let wall = self.wall_now();
+            self.incidents.follow(&alert.tenant, &alert.dedup_key, member, wall);
             alerts.push(alert);
         }
         Ok(alerts)
@@ -1902,4 +2060,21 @@ fn group_key(by: &[GroupField], when: &Condition, e: &Event) -> String {
     let labels: Vec<(String, String)> =
         by.iter().map(|f| (f.as_str().to_owned(), field_value(*f, e).to_owned())).collect();
     group_text(&labels)
+}
+
+/// The cause signature of an anomaly event: its single cause (`model=claude-sonnet-4`), else
+/// its operation (`operation=chat`).
+pub(crate) fn anomaly_cause(e: &Event) -> String {
+    use mission_core::anomaly::attr;
+    let text = |key: &str| match e.attributes.get(Symbol::intern(key)) {
+        Some(AttrValue::Str(s)) => Some(s.as_str().to_owned()),
+        _ => None,
+    };
+    match text(attr::CAUSE) {
+        Some(cause) if cause != attr::NO_SINGLE_CAUSE && cause.contains('=') => cause,
+        _ => format!(
+            "operation={}",
+            text(attr::OPERATION).unwrap_or_else(|| e.name.as_str().to_owned())
+        ),
+    }
 }

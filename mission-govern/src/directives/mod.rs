@@ -79,6 +79,7 @@ mod action;
 mod breaker;
 mod condition;
 mod engine;
+mod incident;
 mod schedule;
 mod spec;
 mod webhook;
@@ -94,11 +95,12 @@ use std::time::Duration;
 use mission_core::{Event, Level, Sink, SinkContext, SinkError, Timestamp};
 
 pub use action::{
-    ALERT_EVENT, ATTR_ALERT_ACKNOWLEDGED_BY, ATTR_ALERT_GROUP, ATTR_ALERT_NOTE,
-    ATTR_ALERT_SEVERITY, ATTR_ALERT_STATE, ATTR_ALERT_THREAD_ID, ATTR_ALERT_THRESHOLD,
-    ATTR_ALERT_VALUE, ATTR_BREAKER_STATE, ATTR_BREAKER_TOOL, ATTR_DEDUP_KEY,
-    ATTR_DELIVERY_ATTEMPTS, ATTR_DELIVERY_OUTCOME, ATTR_DELIVERY_STATUS, ATTR_DIRECTIVE,
-    ATTR_SCHEDULE_MISSED, Alert, AlertState, BREAKER_EVENT, DELIVERY_EVENT, DIRECTIVES_TARGET,
+    ALERT_EVENT, ATTR_ALERT_ACKNOWLEDGED_BY, ATTR_ALERT_DETECTOR, ATTR_ALERT_GROUP,
+    ATTR_ALERT_NOTE, ATTR_ALERT_SEVERITY, ATTR_ALERT_STATE, ATTR_ALERT_THREAD_ID,
+    ATTR_ALERT_THRESHOLD, ATTR_ALERT_VALUE, ATTR_ALERT_VERDICT, ATTR_BREAKER_STATE,
+    ATTR_BREAKER_TOOL, ATTR_DEDUP_KEY, ATTR_DELIVERY_ATTEMPTS, ATTR_DELIVERY_OUTCOME,
+    ATTR_DELIVERY_STATUS, ATTR_DIRECTIVE, ATTR_SCHEDULE_MISSED, Alert, AlertState, BREAKER_EVENT,
+    DELIVERY_EVENT, DIRECTIVES_TARGET,
 };
 pub use breaker::{BreakerClock, BreakerState, BreakerStatus, Denial, MAX_BREAKERS, Permit};
 pub use condition::{
@@ -107,6 +109,13 @@ pub use condition::{
     Statistic, Threshold,
 };
 pub use engine::{IDLE_AFTER, LOOP_QUIET, MAX_GROUPS, MAX_LOOP_CALLS, MAX_MISSED_COUNTED};
+pub use incident::{
+    ATTR_INCIDENT_CAUSE, ATTR_INCIDENT_ID, ATTR_INCIDENT_MEMBERS, ATTR_INCIDENT_NARRATIVE,
+    ATTR_INCIDENT_OPENED, ATTR_INCIDENT_RESOLUTION, ATTR_INCIDENT_STATE, INCIDENT_EVENT, Incident,
+    IncidentState, JOIN, MAX_CLOSED_INCIDENTS, MAX_MEMBERS, MAX_OPEN_INCIDENTS, Member, MemberKind,
+    QUIET, Verdict as AckVerdict, from_attributes as incident_from_attributes, likeness,
+    similar as similar_incidents,
+};
 pub use schedule::{CronField, Schedule, ScheduleError};
 pub use spec::{
     ActionSpec, ApprovalSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField,
@@ -218,6 +227,8 @@ pub(crate) struct Counters {
     remedies_rate_limited: AtomicU64,
     remedies_gave_up: AtomicU64,
     remedy_targets_evicted: AtomicU64,
+    analysers_panicked: AtomicU64,
+    pub(crate) incidents_dropped: AtomicU64,
     pub(crate) derived: AtomicU64,
 }
 
@@ -288,6 +299,10 @@ pub struct DirectiveStats {
     pub remedies_gave_up: u64,
     /// Remedy targets the guard forgot to stay within [`MAX_REMEDY_TARGETS`].
     pub remedy_targets_evicted: u64,
+    /// Incidents not opened because [`MAX_OPEN_INCIDENTS`] were open.
+    pub incidents_dropped: u64,
+    /// Analyser hooks ([`Directives::on_incident`]) that panicked (caught).
+    pub analysers_panicked: u64,
     /// Every event the directives recorded (alerts, breaker changes, delivery outcomes): what
     /// the recorder's accounting shows beyond what the agent recorded.
     pub derived_events: u64,
@@ -356,6 +371,8 @@ pub(crate) struct Shared {
     callbacks: RwLock<HashMap<String, Callback>>,
     /// Host remedies by name (`fallback`, `reset_connection`).
     remedies: RwLock<HashMap<String, Remedy>>,
+    /// The host's analyser, handed each new incident.
+    analyser: RwLock<Option<Arc<dyn Fn(&Incident) + Send + Sync>>>,
     counters: Arc<Counters>,
     /// 0: no directive sets it; else `Level as u8 + 1`.
     log_level: AtomicU8,
@@ -422,6 +439,7 @@ impl Directives {
                 clock,
                 callbacks: RwLock::new(HashMap::new()),
                 remedies: RwLock::new(HashMap::new()),
+                analyser: RwLock::new(None),
                 counters,
                 log_level: AtomicU8::new(0),
                 sampling: AtomicU64::new(u64::MAX),
@@ -561,7 +579,55 @@ impl Directives {
         note: &str,
         tenant: Option<&str>,
     ) -> Result<Vec<Alert>> {
-        self.engine().acknowledge(incident, actor, note, tenant, &self.shared)
+        self.engine().acknowledge(incident, actor, note, tenant, None, &self.shared)
+    }
+
+    /// [`acknowledge_in`](Self::acknowledge_in) with a verdict on what fired (a true or a false
+    /// positive): recorded on the acknowledgement's alert event with the anomaly detector that
+    /// fired it (for an anomaly condition), where the models' statistics grade detectors, and
+    /// kept with the incident.
+    ///
+    /// # Errors
+    /// As [`acknowledge_in`](Self::acknowledge_in).
+    pub fn acknowledge_with(
+        &self,
+        incident: &str,
+        actor: &str,
+        note: &str,
+        tenant: Option<&str>,
+        verdict: Option<AckVerdict>,
+    ) -> Result<Vec<Alert>> {
+        self.engine().acknowledge(incident, actor, note, tenant, verdict, &self.shared)
+    }
+
+    /// The incidents in memory — open ones, then the latest closed, newest first — only
+    /// `tenant`'s when given. Older closed incidents are in the store (`mission.incident`
+    /// events).
+    pub fn incidents_for(&self, tenant: Option<&str>) -> Vec<Incident> {
+        self.engine().incidents.list(tenant)
+    }
+
+    /// Registers the host's analyser: each new incident is handed to it (on the pipeline
+    /// thread, after the engine's lock is released: hand long work to a thread of your own);
+    /// a narrative given later with [`narrate`](Self::narrate) is kept with the incident.
+    /// Mission Control never calls a model provider itself.
+    pub fn on_incident(&self, hook: impl Fn(&Incident) + Send + Sync + 'static) {
+        *self.shared.analyser.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(hook));
+    }
+
+    /// Keeps `narrative` (an analyser's root-cause story) with incident `id` of `tenant`,
+    /// recorded as a `mission.incident` event in state `narrated`; returns whether the incident
+    /// is still in memory.
+    pub fn narrate(&self, tenant: &str, id: &str, narrative: &str) -> bool {
+        let mut engine = self.engine();
+        let time = Timestamp::now().0;
+        match engine.incidents.narrate(tenant, id, narrative, time) {
+            Some(event) => {
+                engine.record_event(event);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Registers `callback` under `name` (replacing one of that name). Directives with
@@ -687,6 +753,8 @@ impl Directives {
             remedies_rate_limited: l(&c.remedies_rate_limited),
             remedies_gave_up: l(&c.remedies_gave_up),
             remedy_targets_evicted: l(&c.remedy_targets_evicted),
+            incidents_dropped: l(&c.incidents_dropped),
+            analysers_panicked: l(&c.analysers_panicked),
             derived_events: l(&c.derived),
         }
     }
@@ -905,6 +973,14 @@ fn run_callbacks(
                         Ok(()) => (run, n, Outcome::Done, String::new()),
                         Err(why) => (run, n, Outcome::Failed, why),
                     });
+                }
+            }
+            engine::Deferred::Analyse(incident) => {
+                let hook = shared.analyser.read().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Some(hook) = hook
+                    && std::panic::catch_unwind(AssertUnwindSafe(|| hook(&incident))).is_err()
+                {
+                    c.analysers_panicked.fetch_add(1, Ordering::Relaxed);
                 }
             }
             engine::Deferred::Callback { callback: name, alert, slot } => {
