@@ -405,6 +405,7 @@ impl MissionControlBuilder {
             in_flight,
             threads,
             control_audit_failed,
+            analyser_counters: Arc::default(),
             watchdog,
             watchdog_thread: Some(watchdog_thread),
             sampling_stats,
@@ -493,6 +494,8 @@ pub struct MissionControl {
     pub(crate) budgets: Budgets,
     /// Control events the audit trail refused.
     control_audit_failed: Arc<std::sync::atomic::AtomicU64>,
+    /// What the host's incident analyser did.
+    pub(crate) analyser_counters: Arc<crate::analyser::Counters>,
     watchdog: Arc<Watchdog>,
     watchdog_thread: Option<std::thread::JoinHandle<()>>,
     sampling_stats: Option<crate::SamplingStatsReader>,

@@ -105,6 +105,7 @@
 #![warn(missing_docs)]
 
 mod agent;
+mod analyser;
 pub use mission_core::anomaly;
 pub use mission_govern::{audit, compliance};
 mod config;
@@ -136,6 +137,7 @@ pub mod sinks;
 pub use mission_export::tls;
 
 pub use agent::{Agent, Span, Thread, parse_traceparent};
+pub use analyser::{ANALYSER_QUEUE, AnalyserStats, AnalysisRequest};
 pub use audit::{AuditError, AuditLog, AuditReport};
 pub use config::{
     BudgetSettings, MIN_RETENTION, MissionConfig, OTLP_SPILL_BYTES_RANGE, OtlpSettings,
@@ -174,7 +176,8 @@ pub use receiver::{OtlpReceiver, OtlpReceiverConfig, OtlpReceiverStats};
 pub use redact::{RedactingSink, RedactionConfig, Redactor};
 #[cfg(feature = "models")]
 pub use sinks::anomaly::{
-    BaselineError, ModelBaseline, ModelConfig, ModelSink, ModelStats, ModelStatsReader,
+    BaselineError, DetectorQuality, MAX_GRADED_DETECTORS, ModelBaseline, ModelConfig, ModelSink,
+    ModelStats, ModelStatsReader,
 };
 pub use sinks::sampling::{
     SAMPLING_MAX_BUFFERED_EVENTS_RANGE, SAMPLING_MAX_WAIT_RANGE, SAMPLING_RATE_RANGE,

@@ -1912,7 +1912,8 @@ impl Engine {
                 kind: MemberKind::Acknowledgement,
                 source: by.clone(),
                 id: String::new(),
-                time: time.0,
+                // On the incident's clock (event time), which a replay's wall time is not.
+                time: self.directives[i].clock,
                 summary: if note.is_empty() {
                     format!("acknowledged by {by}")
                 } else {

@@ -24,7 +24,8 @@ pub const MAX_CLOSED_INCIDENTS: usize = 256;
 pub const MAX_MEMBERS: usize = 32;
 /// How far apart (event time) two alarms on one cause may be and still be one incident.
 pub const JOIN: Duration = Duration::from_secs(10 * 60);
-/// How long an incident with nothing firing must stay quiet (wall clock) before it closes.
+/// How long an incident with nothing firing must stay quiet (wall clock) before it closes, by
+/// default ([`Directives::set_incident_quiet`](super::Directives::set_incident_quiet)).
 pub const QUIET: Duration = Duration::from_secs(10 * 60);
 
 /// Name of the log event recording an incident (target `mission.directives`).
@@ -230,12 +231,19 @@ struct Open {
 }
 
 /// Open and recently closed incidents.
-#[derive(Default)]
 pub(crate) struct IncidentBook {
     open: Vec<Open>,
     closed: VecDeque<Incident>,
     /// Incidents not opened because [`MAX_OPEN_INCIDENTS`] were open.
     pub dropped: u64,
+    /// How long an incident with nothing firing stays open (default [`QUIET`]).
+    pub quiet: Duration,
+}
+
+impl Default for IncidentBook {
+    fn default() -> Self {
+        Self { open: Vec::new(), closed: VecDeque::new(), dropped: 0, quiet: QUIET }
+    }
 }
 
 /// What the book asks the engine to do after a change.
@@ -319,7 +327,7 @@ impl IncidentBook {
 
     /// Closes the incidents with nothing firing that stayed quiet for [`QUIET`] at `wall`.
     pub fn tick(&mut self, wall: u64, out: &mut Vec<Change>) {
-        let quiet = QUIET.as_nanos() as u64;
+        let quiet = self.quiet.as_nanos() as u64;
         let mut i = 0;
         while i < self.open.len() {
             let o = &self.open[i];

@@ -192,6 +192,9 @@ pub enum DirectiveError {
 /// The directives' result type.
 pub type Result<T, E = DirectiveError> = std::result::Result<T, E>;
 
+/// What [`Directives::on_incident`] calls with each new incident.
+pub type IncidentHook = Arc<dyn Fn(&Incident) + Send + Sync>;
+
 /// A Rust callback a directive calls by name, with the firing or the resolve.
 pub type Callback = Arc<dyn Fn(&Alert) + Send + Sync>;
 
@@ -372,7 +375,7 @@ pub(crate) struct Shared {
     /// Host remedies by name (`fallback`, `reset_connection`).
     remedies: RwLock<HashMap<String, Remedy>>,
     /// The host's analyser, handed each new incident.
-    analyser: RwLock<Option<Arc<dyn Fn(&Incident) + Send + Sync>>>,
+    analyser: RwLock<Option<IncidentHook>>,
     counters: Arc<Counters>,
     /// 0: no directive sets it; else `Level as u8 + 1`.
     log_level: AtomicU8,
@@ -605,6 +608,22 @@ impl Directives {
     /// events).
     pub fn incidents_for(&self, tenant: Option<&str>) -> Vec<Incident> {
         self.engine().incidents.list(tenant)
+    }
+
+    /// How long an incident with nothing firing must stay quiet before it closes (default
+    /// [`QUIET`], 10 minutes; 1 second to a day).
+    ///
+    /// # Errors
+    /// [`DirectiveError::Invalid`] naming the range when `quiet` is outside it.
+    pub fn set_incident_quiet(&self, quiet: Duration) -> Result<()> {
+        if quiet < Duration::from_secs(1) || quiet > Duration::from_secs(86_400) {
+            return Err(DirectiveError::Invalid {
+                origin: "incident quiet".into(),
+                message: format!("{quiet:?} is out of range: expected 1s to 1 day"),
+            });
+        }
+        self.engine().incidents.quiet = quiet;
+        Ok(())
     }
 
     /// Registers the host's analyser: each new incident is handed to it (on the pipeline

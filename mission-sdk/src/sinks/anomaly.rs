@@ -279,6 +279,26 @@ pub struct ModelStats {
     pub memory_bytes: u64,
     /// The current leak estimate, if memory is rising toward the limit.
     pub leak: Option<LeakEstimate>,
+    /// How often each detector was right, from the verdicts people gave when they
+    /// acknowledged the alerts its anomalies fired (`acknowledge_alert` with `verdict`), by
+    /// detector name (at most [`MAX_GRADED_DETECTORS`]).
+    pub detector_quality: Vec<DetectorQuality>,
+}
+
+/// Most detectors [`ModelStats::detector_quality`] grades.
+pub const MAX_GRADED_DETECTORS: usize = 64;
+
+/// One detector's grades from acknowledgements ([`ModelStats::detector_quality`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct DetectorQuality {
+    /// The detector.
+    pub detector: String,
+    /// Acknowledged as real problems.
+    pub true_positives: u64,
+    /// Acknowledged as false alarms.
+    pub false_positives: u64,
+    /// `true_positives / (true_positives + false_positives)`.
+    pub precision: f64,
 }
 
 #[derive(Default)]
@@ -296,6 +316,39 @@ struct Counters {
     memory_samples: AtomicU64,
     memory_bytes: AtomicU64,
     leak: Mutex<Option<LeakEstimate>>,
+    /// (true, false) positives per detector.
+    graded: Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
+}
+
+impl Counters {
+    /// Counts the verdicts of acknowledged anomaly alerts in `batch`.
+    fn grade(&self, batch: &[Event]) {
+        use mission_govern::directives::{ALERT_EVENT, ATTR_ALERT_DETECTOR, ATTR_ALERT_VERDICT};
+        for e in batch {
+            if !matches!(e.body, EventBody::Log(_)) || e.name.as_str() != ALERT_EVENT {
+                continue;
+            }
+            let text = |key: &str| match e.attributes.get(Symbol::intern(key)) {
+                Some(mission_core::AttrValue::Str(s)) => Some(s.as_str().to_owned()),
+                _ => None,
+            };
+            let (Some(verdict), Some(detector)) =
+                (text(ATTR_ALERT_VERDICT), text(ATTR_ALERT_DETECTOR))
+            else {
+                continue;
+            };
+            let mut graded = self.graded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !graded.contains_key(&detector) && graded.len() >= MAX_GRADED_DETECTORS {
+                continue;
+            }
+            let entry = graded.entry(detector).or_default();
+            match verdict.as_str() {
+                "true_positive" => entry.0 += 1,
+                "false_positive" => entry.1 += 1,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Reads the counters of a [`ModelSink`] from any thread.
@@ -327,6 +380,18 @@ impl ModelStatsReader {
             memory_samples: get(&c.memory_samples),
             memory_bytes: get(&c.memory_bytes),
             leak: *c.leak.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+            detector_quality: c
+                .graded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .map(|(detector, &(tp, fp))| DetectorQuality {
+                    detector: detector.clone(),
+                    true_positives: tp,
+                    false_positives: fp,
+                    precision: if tp + fp == 0 { 0.0 } else { tp as f64 / (tp + fp) as f64 },
+                })
+                .collect(),
         }
     }
 }
@@ -406,6 +471,7 @@ impl Sink for ModelSink {
         let Some(sender) = &self.sender else {
             return Err(SinkError::new("the models' worker thread is not running"));
         };
+        self.counters.grade(batch);
         let wanted: Vec<Event> = batch
             .iter()
             .filter(|e| {

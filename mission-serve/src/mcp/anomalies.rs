@@ -135,6 +135,12 @@ pub struct ContextPack {
     pub threads: Vec<serde_json::Value>,
     /// What to do with this pack.
     pub instructions: String,
+    /// The incident the anomaly joined, inside an agent that keeps incidents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
+    /// The root-cause narrative the host's analyser gave that incident, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub narrative: Option<String>,
 }
 
 const INSTRUCTIONS: &str = "Explain the most likely root cause of this anomaly in a few sentences for an on-call engineer. Use the ranked causes (contribution = share of the change explained; lift = how much that value's own mean moved; support = its share of the anomalous window, baseline_support its share before), compare `during` with `baseline`, and cite the exemplar or listed threads by id. When the cause is `no single cause`, no recorded value explains the change: say so rather than pick one. Say what evidence is missing, and suggest one next check. Do not invent data that is not here.";
@@ -210,32 +216,66 @@ impl MissionMcp {
             return Err(invalid(format!("id must be 16 hex digits, not {:?}", input.id)));
         }
         let scope = scope_of(&context.extensions);
-        let pack = self
-            .blocking(move |source| {
-                let store = source.store(scope.as_deref())?;
-                let anomaly = store
-                    .anomalies(store.query())
-                    .map_err(internal)?
-                    .into_iter()
-                    .find(|a| a.id == id)
-                    .ok_or_else(|| invalid(format!("no anomaly {id} (see list_anomalies)")))?;
-                let exemplar = anomaly.attributes.get(attr::EXEMPLAR_THREAD_ID).and_then(|t| {
-                    let input = super::tools::GetThreadInput {
-                        thread_id: t.clone(),
-                        limit: Some(50),
-                        cursor: None,
-                    };
-                    thread_page(source, input, scope.as_deref()).ok()
-                });
-                Ok(context_pack(&store, anomaly, exemplar))
-            })
-            .await?;
+        let pack = self.blocking(move |source| explain(source, &id, scope.as_deref())).await?;
         let text = pack_text(&pack);
         Ok(Answer { value: pack, text })
     }
 }
 
 /// Assembles the pack; parts the store cannot give are left empty, not failed.
+/// The context pack of anomaly `id` (16 lowercase hex digits) as a principal of `scope` sees
+/// it, with the narrative of the incident it joined when the agent keeps one.
+fn explain(
+    source: &super::Source,
+    id: &str,
+    scope: Option<&str>,
+) -> Result<ContextPack, ErrorData> {
+    let store = source.store(scope)?;
+    let anomaly = store
+        .anomalies(store.query())
+        .map_err(internal)?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| invalid(format!("no anomaly {id} (see list_anomalies)")))?;
+    let exemplar = anomaly.attributes.get(attr::EXEMPLAR_THREAD_ID).and_then(|t| {
+        let input =
+            super::tools::GetThreadInput { thread_id: t.clone(), limit: Some(50), cursor: None };
+        thread_page(source, input, scope).ok()
+    });
+    let mut pack = context_pack(&store, anomaly, exemplar);
+    let incident = source
+        .live
+        .as_ref()
+        .and_then(|l| l.directives.as_ref())
+        .and_then(|d| d.incidents_for(scope).into_iter().find(|i| i.has_member(id)));
+    if let Some(incident) = incident {
+        pack.incident_id = Some(incident.id);
+        pack.narrative = incident.narrative;
+    }
+    Ok(pack)
+}
+
+impl MissionMcp {
+    /// The context pack `explain_anomaly` answers for anomaly `id` (16 hex digits), as a
+    /// principal of `tenant` sees it (`None`: every tenant), as JSON: what a host's analyser
+    /// reads to write a root-cause narrative. Runs on the calling thread (it reads the store).
+    ///
+    /// # Errors
+    /// A message when the id is malformed, the anomaly is unknown or the store unreadable.
+    pub fn context_pack(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+    ) -> Result<serde_json::Value, String> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("id must be 16 hex digits, not {id:?}"));
+        }
+        let pack = explain(&self.source, &id, tenant).map_err(|e| e.message.to_string())?;
+        serde_json::to_value(pack).map_err(|e| e.to_string())
+    }
+}
+
 fn context_pack(store: &Store, anomaly: AnomalyRow, exemplar: Option<ThreadPage>) -> ContextPack {
     let get = |k: &str| anomaly.attributes.get(k).cloned();
     let operation = get(attr::OPERATION).unwrap_or_else(|| anomaly.metric.clone());
@@ -286,6 +326,8 @@ fn context_pack(store: &Store, anomaly: AnomalyRow, exemplar: Option<ThreadPage>
         exemplar,
         threads: normalized(threads),
         instructions: INSTRUCTIONS.to_owned(),
+        incident_id: None,
+        narrative: None,
     }
 }
 

@@ -45,6 +45,10 @@ pub struct AcknowledgeInput {
     /// trail; up to 1,024 characters).
     #[serde(default)]
     pub note: Option<String>,
+    /// Was it a real problem? `true_positive` or `false_positive`: kept with the incident, and
+    /// for an anomaly condition counted for the detector that fired it (`model_stats`).
+    #[serde(default)]
+    pub verdict: Option<String>,
 }
 
 /// What `acknowledge_alert` did.
@@ -222,9 +226,15 @@ impl MissionMcp {
         if note.len() > 4096 {
             return Err(invalid("note is limited to 4 KiB"));
         }
+        let verdict = input
+            .verdict
+            .as_deref()
+            .map(str::parse::<mission_govern::directives::AckVerdict>)
+            .transpose()
+            .map_err(invalid)?;
         let by = actor_of(&access);
         let alerts = directives
-            .acknowledge_in(&input.incident, &by, &note, access.tenant.as_deref())
+            .acknowledge_with(&input.incident, &by, &note, access.tenant.as_deref(), verdict)
             .map_err(|e| invalid(e.to_string()))?;
         let dedup_keys: Vec<String> = alerts.iter().map(|a| a.dedup_key.clone()).collect();
         let audit_seq = if dedup_keys.is_empty() {

@@ -62,6 +62,7 @@ mod governance;
 mod health;
 #[cfg(feature = "mcp-http")]
 pub mod http;
+mod incidents;
 mod prompts;
 mod resources;
 mod scores;
@@ -115,7 +116,7 @@ pub const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
-struct Source {
+pub(crate) struct Source {
     root: Option<PathBuf>,
     live: Option<Live>,
     last_flush: Mutex<Option<Instant>>,
@@ -320,6 +321,7 @@ impl MissionMcp {
             + Self::governance_router()
             + Self::control_router()
             + Self::workflow_router()
+            + Self::incident_router()
             + Self::score_router();
         #[cfg(feature = "sql")]
         let router = router + Self::sql_router();
@@ -330,6 +332,10 @@ impl MissionMcp {
         if live.is_none_or(|l| l.directives.is_none()) {
             absent.extend(Self::directive_router().list_all().into_iter().map(|t| t.name.into()));
             absent.extend(Self::workflow_router().list_all().into_iter().map(|t| t.name.into()));
+            absent.push("list_incidents".into());
+            if !store {
+                absent.push("similar_incidents".into());
+            }
         }
         if live.is_none_or(|l| l.threads.is_none()) {
             absent.extend(Self::control_router().list_all().into_iter().map(|t| t.name.into()));
