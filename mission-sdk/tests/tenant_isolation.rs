@@ -610,7 +610,9 @@ impl World {
                         upper: 1.5,
                     }),
                 );
-                let cause = self.marker(t, "cause");
+                // A single cause (`model=…`) carrying the tenant's marker: the incident it opens
+                // is named by it too.
+                let cause = format!("model={}", self.marker(t, "cause"));
                 event.attributes.set(Symbol::intern("mission.anomaly.operation"), OPERATION);
                 event.attributes.set(Symbol::intern("mission.anomaly.span_kind"), "tool_call");
                 event.attributes.set(Symbol::intern("mission.anomaly.cause"), cause.as_str());
@@ -1090,6 +1092,33 @@ const SURFACES: &[Surface] = &[
                 .flatten()
                 .map(|id| tool(a, "explain_anomaly", json!({"id": id})))
                 .collect()
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "list_incidents",
+        ask: |_, _, a| {
+            vec![
+                tool(a, "list_incidents", json!({})),
+                tool(a, "list_incidents", json!({"state": "open"})),
+            ]
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "similar_incidents",
+        // By the operation both tenants' anomalies name, and by each tenant's anomaly id (the
+        // other's joined no incident this principal may see).
+        ask: |w, _, a| {
+            let mut out = vec![tool(
+                a,
+                "similar_incidents",
+                json!({"cause": format!("operation={OPERATION}")}),
+            )];
+            for id in w.anomalies.iter().flatten() {
+                out.push(tool(a, "similar_incidents", json!({"anomaly_id": id})));
+            }
+            out
         },
     },
     Surface {
