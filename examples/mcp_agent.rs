@@ -16,7 +16,9 @@
 //! running and calls one tool three times with the same arguments, flushed (answers its id as
 //! JSON): the directive `loop-guard` (agent `looping-bot`) then proposes cancelling it and waits
 //! for an operator's approval for 10 minutes, `quick-expiry` (agent `expiring-bot`) proposes
-//! pausing it and waits 2 seconds.
+//! pausing it and waits 2 seconds; `anomaly CAUSE` records an anomaly of tenant-0 on
+//! `chat.latency` whose single cause is CAUSE (`model=claude-sonnet-4`), flushed (answers its id
+//! as JSON): incidents close after 1 second of quiet here.
 //! Options: `--threads N` (default 200), `--token T` (admin of every tenant), `--tenant-token
 //! T:TENANT` (viewer of one tenant), `--role-token T:ROLE[:TENANT]` (`viewer`, `operator` or
 //! `admin`), `--port P` (default 0, a free port). It runs the `tool-circuit-breaker` preset.
@@ -96,6 +98,10 @@ fn main() {
         .ignore_environment()
         .build()
         .unwrap_or_else(|e| fail(e));
+    control
+        .directives()
+        .set_incident_quiet(Duration::from_secs(1))
+        .unwrap_or_else(|e| fail(e));
     let summary =
         simulate(control.recorder(), &Workload { threads, tenants: 2, ..Workload::default() });
 
@@ -157,6 +163,33 @@ fn main() {
                 running.push(thread);
                 if let Err(e) = control.flush() {
                     eprintln!("flush: {e}");
+                }
+            }
+            Some(("anomaly", cause)) => {
+                let id = mission_core::SpanId::generate();
+                let mut event = mission_core::Event::new(
+                    mission_core::Symbol::intern("chat.latency"),
+                    mission_core::EventBody::Anomaly(mission_core::AnomalyEvent {
+                        detector: mission_core::Symbol::intern("ewma"),
+                        score: 0.97,
+                        value: 9.0,
+                        expected: 1.0,
+                        ..Default::default()
+                    }),
+                );
+                event.time = mission_core::Timestamp::now();
+                event.tenant = mission_core::Symbol::intern("tenant-0");
+                event.agent = mission_core::Symbol::intern("live-bot");
+                event.span_id = id;
+                let cause = cause.trim();
+                event.attributes.set(
+                    mission_core::Symbol::intern(mission_core::anomaly::attr::CAUSE),
+                    cause,
+                );
+                control.recorder().record(event);
+                match control.flush() {
+                    Ok(()) => println!("{}", serde_json::json!({"anomaly": id.to_string()})),
+                    Err(e) => println!("error: {e}"),
                 }
             }
             Some(("stopped", id)) => {

@@ -684,3 +684,56 @@ def test_approvals_wait_for_an_operator_and_runs_are_listed(agent):
 
     refused = run(info["url"], ACME, viewer_runs)
     assert refused.is_error and "operator" in str(refused.content), refused.content
+
+
+def test_incidents_are_grouped_closed_and_found_again_by_cause(agent):
+    """Two anomalies on one cause are one incident; an operator's acknowledgement carries a
+    verdict; once quiet (1 s in this agent) it closes, and `similar_incidents` finds it for a
+    new anomaly on the same cause — by cause, by incident and by anomaly — while another
+    tenant's token finds nothing."""
+    proc, info = agent
+
+    def command(line):
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())
+
+    def call(token, tool, args):
+        async def scenario(client):
+            return await client.call_tool(tool, args)
+
+        return run(info["url"], token, scenario)
+
+    cause = "model=claude-incident-test"
+    first = command(f"anomaly {cause}")["anomaly"]
+    second = command(f"anomaly {cause}")["anomaly"]
+    listed = call(ADMIN, "list_incidents", {"state": "open"})
+    assert not listed.is_error, listed.content
+    [incident] = [i for i in listed.structured_content["incidents"] if i["cause"] == cause]
+    assert [m["id"] for m in incident["members"]] == [first, second], incident
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        closed = call(ADMIN, "list_incidents", {"state": "closed"}).structured_content["incidents"]
+        if any(i["id"] == incident["id"] for i in closed):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the incident did not close")
+
+    later = command(f"anomaly {cause}")["anomaly"]
+    for args in ({"cause": cause}, {"anomaly_id": later}, {"incident_id": incident["id"]}):
+        found = call(ADMIN, "similar_incidents", args)
+        assert not found.is_error, (args, found.content)
+        ids = [i["id"] for i in found.structured_content["incidents"]]
+        if "incident_id" in args:
+            assert incident["id"] not in ids, "an incident is not its own past"
+        else:
+            assert ids[0] == incident["id"] and found.structured_content["incidents"][0]["likeness"] == 1.0, found.structured_content
+    other = call(ACME, "similar_incidents", {"cause": cause})
+    assert not other.is_error and other.structured_content["incidents"] == [], "tenant-1 sees none of tenant-0's incidents"
+    assert call(ACME, "list_incidents", {}).structured_content["incidents"] == []
+    bad = call(ADMIN, "similar_incidents", {})
+    assert bad.is_error and "exactly one" in str(bad.content)
+    bad = call(OPERATOR, "acknowledge_alert", {"incident": "tool-failing", "verdict": "maybe"})
+    assert bad.is_error and "true_positive or false_positive" in str(bad.content), bad.content

@@ -434,25 +434,82 @@ impl Control {
     /// Acknowledges a firing incident: `incident` is its dedup key (from `directives()`), or a
     /// directive's name for all its firing incidents. Records an alert event with state
     /// `acknowledged` (no webhook or callback is called again); returns the alerts recorded
-    /// (a list of dicts; empty if they were acknowledged already). Raises `ValueError` when
-    /// nothing by that name fires.
-    #[pyo3(signature = (incident, actor, note=""))]
+    /// (a list of dicts; empty if they were acknowledged already). `verdict` (`true_positive`
+    /// or `false_positive`) grades the anomaly detector that fired it and is kept with the
+    /// incident. Raises `ValueError` when nothing by that name fires, or for another verdict.
+    #[pyo3(signature = (incident, actor, note="", *, verdict=None))]
     fn acknowledge<'py>(
         &self,
         py: Python<'py>,
         incident: &str,
         actor: &str,
         note: &str,
+        verdict: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let core = self.open_core()?;
+        let verdict = verdict
+            .map(str::parse::<mission_sdk::directives::AckVerdict>)
+            .transpose()
+            .map_err(PyValueError::new_err)?;
         let alerts = py
-            .detach(|| core.directives.acknowledge(incident, actor, note))
+            .detach(|| core.directives.acknowledge_with(incident, actor, note, None, verdict))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let list = pyo3::types::PyList::empty(py);
         for alert in &alerts {
             list.append(crate::callbacks::alert_dict(py, alert)?)?;
         }
         Ok(list.into_any())
+    }
+
+    /// Incidents of this instance's tenant in memory — open ones, then the latest closed,
+    /// newest first (a list of dicts: id, cause, state, opened, updated, closed, members,
+    /// resolution, narrative). Anomalies, directive firings, acknowledgements and remedies on
+    /// one cause are one incident.
+    fn incidents<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.open_core()?;
+        to_python(py, &core.directives.incidents_for(Some(core.tenant.as_str())))
+    }
+
+    /// Registers the host's incident analyser: `analyser(request)` is called on a worker
+    /// thread with a dict `{"incident": {...}, "context": {...}}` (the context pack
+    /// `explain_anomaly` gives for the incident's first anomaly) for each new incident, and the
+    /// string it returns (or `None`) is kept with the incident as its narrative. An exception
+    /// is caught and counted (`analyser_stats()`).
+    fn register_analyser(&self, analyser: Bound<'_, PyAny>) -> PyResult<()> {
+        if !analyser.is_callable() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "analyser must be callable, not {}",
+                analyser.get_type().name()?
+            )));
+        }
+        let function = analyser.unbind();
+        let core = self.open_core()?;
+        core.with_control(|c| {
+            c.register_analyser(move |request| {
+                Python::attach(|py| {
+                    let value = serde_json::json!({
+                        "incident": request.incident,
+                        "context": request.context,
+                    });
+                    let arg = to_python(py, &value).ok()?;
+                    match function.bind(py).call1((arg,)) {
+                        Ok(answer) if answer.is_none() => None,
+                        Ok(answer) => answer.extract::<String>().ok(),
+                        Err(e) => {
+                            // Counted as a panic by the worker.
+                            std::panic::resume_unwind(Box::new(e.to_string()))
+                        }
+                    }
+                })
+            })
+        })?
+        .map_err(|e| errors::InternalError::new_err(e.to_string()))
+    }
+
+    /// What the incident analyser did (a dict: analysed, narrated, dropped, panicked).
+    fn analyser_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let stats = self.open_core()?.with_control(|c| c.analyser_stats())?;
+        to_python(py, &stats)
     }
 
     /// Runs the directive `name` by hand now, as if it fired, in this instance's tenant: its

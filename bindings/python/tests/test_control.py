@@ -4,6 +4,7 @@ calls when hard), a child's spending counts against its parent, pause/cancel/res
 ``child_handoff()`` with what the parent's budget had left."""
 
 import json
+import time
 import subprocess
 import sys
 
@@ -351,3 +352,50 @@ def test_a_directive_run_by_hand_is_listed_with_its_trigger(held):
         held.run_directive("nope")
     with pytest.raises(ValueError, match="32 hex digits"):
         held.run_directive("loop-guard", thread_id="xyz")
+
+
+def test_incidents_carry_the_analysers_narrative_and_the_verdict(tmp_path):
+    """A firing opens an incident on its operation; the registered analyser's narrative is
+    kept with it; an acknowledgement's verdict joins it; an exception in the analyser is
+    counted, never raised into the agent."""
+    path = tmp_path / "flaky.toml"
+    path.write_text(
+        '[[directive]]\nname = "flaky"\nwhen = "2 failures in a row"\n'
+        'where = { kind = "tool_call" }\ngroup_by = ["operation"]\n'
+    )
+    c = mc.init(store=tmp_path / "store", service="inc", tenant="acme", directives=[path], models=False)
+    try:
+        seen = []
+
+        def analyser(request):
+            seen.append(request)
+            if request["incident"]["cause"] == "operation=broken":
+                raise RuntimeError("the analyser failed")
+            return "search is down: " + request["incident"]["cause"]
+
+        c.register_analyser(analyser)
+        with pytest.raises(TypeError):
+            c.register_analyser("not callable")
+        for tool in ("search", "broken"):
+            with c.thread(agent="support-bot") as thread:
+                for _ in range(2):
+                    with thread.tool_call(tool) as call:
+                        call.set_error("upstream returned 503")
+        c.flush()
+        deadline = time.monotonic() + 30
+        while c.analyser_stats()["analysed"] < 2:
+            assert time.monotonic() < deadline, c.analyser_stats()
+            time.sleep(0.02)
+        stats = c.analyser_stats()
+        assert (stats["narrated"], stats["panicked"]) == (1, 1), stats
+        by_cause = {i["cause"]: i for i in c.incidents()}
+        assert by_cause["operation=search"]["narrative"] == "search is down: operation=search"
+        assert "narrative" not in by_cause["operation=broken"]
+        assert seen[0]["incident"]["members"][0]["kind"] == "firing"
+        c.acknowledge("flaky", "jo", "restarted the search backend", verdict="true_positive")
+        members = {i["cause"]: i for i in c.incidents()}["operation=search"]["members"]
+        assert any(m["kind"] == "acknowledgement" and m.get("verdict") == "true_positive" for m in members), members
+        with pytest.raises(ValueError, match="true_positive or false_positive"):
+            c.acknowledge("flaky", "jo", verdict="maybe")
+    finally:
+        c.shutdown()
