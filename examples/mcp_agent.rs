@@ -98,10 +98,7 @@ fn main() {
         .ignore_environment()
         .build()
         .unwrap_or_else(|e| fail(e));
-    control
-        .directives()
-        .set_incident_quiet(Duration::from_secs(1))
-        .unwrap_or_else(|e| fail(e));
+    control.directives().set_incident_quiet(Duration::from_secs(1)).unwrap_or_else(|e| fail(e));
     let summary =
         simulate(control.recorder(), &Workload { threads, tenants: 2, ..Workload::default() });
 
@@ -182,10 +179,9 @@ fn main() {
                 event.agent = mission_core::Symbol::intern("live-bot");
                 event.span_id = id;
                 let cause = cause.trim();
-                event.attributes.set(
-                    mission_core::Symbol::intern(mission_core::anomaly::attr::CAUSE),
-                    cause,
-                );
+                event
+                    .attributes
+                    .set(mission_core::Symbol::intern(mission_core::anomaly::attr::CAUSE), cause);
                 control.recorder().record(event);
                 match control.flush() {
                     Ok(()) => println!("{}", serde_json::json!({"anomaly": id.to_string()})),

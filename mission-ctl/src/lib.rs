@@ -63,7 +63,7 @@ use mission_store::{GroupBy, SpanNode, Store};
 pub use audit::{run_audit_verify, run_erase};
 pub use cost::run_cost;
 pub use report::{ErrorCount, Report, ReportFormat, Volumes, build_report, run_report};
-pub use runs::{RunRow, run_runs, runs};
+pub use runs::{IncidentRow, RunRow, incidents, run_incidents, run_runs, runs};
 pub use tail::{Color, TailArgs, run_tail};
 pub use window::{Window, WindowArgs, parse_time};
 

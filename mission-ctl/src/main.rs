@@ -165,6 +165,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Incidents (the last 24 hours unless told otherwise): alarms of one tenant on one cause
+    /// with their members, what resolved them and the analyser's narrative, each in its latest
+    /// recorded state.
+    Incidents {
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
+        store: PathBuf,
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Events matching filters, as a table, JSON or CSV.
     Query {
         /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
@@ -575,6 +591,15 @@ fn main() -> ExitCode {
             scan(store, tenant.as_deref(), checked, |s, out| {
                 let (tenant, directive) = (tenant.as_deref(), directive.as_deref());
                 mission_ctl::run_runs(s, window, tenant, directive, *json, out).map(|()| true)
+            })
+        }
+        Command::Incidents { store, window, tenant, json } => {
+            let window = match window.resolve(DAY) {
+                Ok(w) => w,
+                Err(e) => return finish(Err(e)),
+            };
+            scan(store, tenant.as_deref(), checked, |s, out| {
+                mission_ctl::run_incidents(s, window, tenant.as_deref(), *json, out).map(|()| true)
             })
         }
         Command::Report { store, window, tenant, format, json } => {

@@ -1,6 +1,7 @@
-//! `mission-ctl runs`: the directives' run history over a store — each firing, scheduled
-//! firing, run by hand and retry the agent recorded as a `mission.directive.run` event, with
-//! who started it, its outcome and what each action did.
+//! `mission-ctl runs` and `mission-ctl incidents` over a store: the directives' run history —
+//! each firing, scheduled firing, run by hand and retry the agent recorded as a
+//! `mission.directive.run` event, with who started it, its outcome and what each action did —
+//! and the incidents recorded as `mission.incident` events, each in its latest state.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -140,6 +141,100 @@ pub fn run_runs(
                 r.by.clone(),
                 r.outcome.clone(),
                 actions.join(", "),
+            ]
+        })
+        .collect();
+    write_table(out, &header, &rows)?;
+    Ok(())
+}
+
+/// One incident as the store has it (its last recorded state: `open`, `narrated` or
+/// `closed`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct IncidentRow {
+    /// When it was last recorded (ns since the Unix epoch).
+    pub time_ns: i64,
+    /// The recorded state: `open`, `narrated` or `closed`.
+    pub recorded: String,
+    /// The incident (id, tenant, cause, members, resolution, narrative).
+    #[serde(flatten)]
+    pub incident: mission_sdk::directives::Incident,
+}
+
+/// The incidents recorded in `window` (of `tenant` when given), newest first, at most
+/// `limit`: one row per incident, its latest state.
+///
+/// # Errors
+/// The store cannot be read.
+pub fn incidents(
+    store: &Store,
+    window: Window,
+    tenant: Option<&str>,
+    limit: usize,
+) -> Result<Vec<IncidentRow>, Error> {
+    let query = window.query(store, tenant).name(mission_sdk::directives::INCIDENT_EVENT);
+    let mut latest: BTreeMap<(String, String), IncidentRow> = BTreeMap::new();
+    for batch in query.batches()? {
+        for row in EventRow::from_batch(&batch)? {
+            let Some(incident) =
+                mission_sdk::directives::incident_from_attributes(&row.tenant, &row.attributes)
+            else {
+                continue;
+            };
+            let state = row
+                .attributes
+                .iter()
+                .find(|(k, _)| k == mission_sdk::directives::ATTR_INCIDENT_STATE)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let key = (incident.tenant.clone(), incident.id.clone());
+            let newer = latest.get(&key).is_none_or(|kept| {
+                (row.time_ns, state == "closed") >= (kept.time_ns, kept.recorded == "closed")
+            });
+            if newer {
+                latest.insert(key, IncidentRow { time_ns: row.time_ns, recorded: state, incident });
+            }
+        }
+    }
+    let mut list: Vec<IncidentRow> = latest.into_values().collect();
+    list.sort_by_key(|r| std::cmp::Reverse(r.time_ns));
+    list.truncate(limit);
+    Ok(list)
+}
+
+/// Prints [`incidents`] as a table or JSON.
+///
+/// # Errors
+/// The store cannot be read, or `out` cannot be written.
+pub fn run_incidents(
+    store: &Store,
+    window: Window,
+    tenant: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let list = incidents(store, window, tenant, 1000)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&list)?)?;
+        return Ok(());
+    }
+    let header: Vec<String> =
+        ["time", "tenant", "incident", "state", "cause", "members", "resolution", "narrative"]
+            .map(String::from)
+            .to_vec();
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|r| {
+            let i = &r.incident;
+            vec![
+                utc(r.time_ns),
+                i.tenant.clone(),
+                i.id.clone(),
+                r.recorded.clone(),
+                i.cause.clone(),
+                i.members.len().to_string(),
+                i.resolution.clone(),
+                i.narrative.clone().unwrap_or_default(),
             ]
         })
         .collect();

@@ -1149,3 +1149,49 @@ fn runs_lists_the_run_history_with_final_outcomes() {
     assert!(text.contains("pause_thread done") && text.contains("approved"), "{text}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `incidents` lists the incidents a real agent recorded, each in its latest state (here:
+/// narrated, with both anomalies and the narrative); `--tenant` narrows it.
+#[test]
+fn incidents_lists_each_incident_in_its_latest_state() {
+    use mission_core::{AnomalyEvent, Event, EventBody, SpanId, Symbol, Timestamp};
+    let root = std::env::temp_dir().join(format!("mission-ctl-incidents-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let control = mission_sdk::MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_tenant("acme")
+        .without_models()
+        .build()
+        .expect("build");
+    for n in 0..2u64 {
+        let mut e = Event::new(
+            Symbol::intern("chat.latency"),
+            EventBody::Anomaly(AnomalyEvent { score: 0.97, ..Default::default() }),
+        );
+        e.time = Timestamp(Timestamp::now().0 + n);
+        e.tenant = Symbol::intern("acme");
+        e.span_id = SpanId::generate();
+        e.attributes.set(Symbol::intern("mission.anomaly.cause"), "model=claude-sonnet-4");
+        control.recorder().record(e);
+    }
+    control.flush().expect("flush");
+    let directives = control.directives();
+    let incident = directives.incidents_for(Some("acme")).remove(0);
+    assert!(directives.narrate("acme", &incident.id, "the new model is slower"));
+    drop(control);
+    let store = root.to_str().expect("utf-8");
+    let all = json(&ctl(&["incidents", store, "--json"]));
+    let rows = all.as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "one row per incident: {all}");
+    assert_eq!(rows[0]["recorded"], "narrated");
+    assert_eq!(rows[0]["state"], "open");
+    assert_eq!(rows[0]["cause"], "model=claude-sonnet-4");
+    assert_eq!(rows[0]["members"].as_array().map(Vec::len), Some(2));
+    assert_eq!(rows[0]["narrative"], "the new model is slower");
+    let other = json(&ctl(&["incidents", store, "--tenant", "globex", "--json"]));
+    assert_eq!(other, serde_json::json!([]));
+    let out = ctl(&["incidents", store]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the new model is slower"));
+    let _ = std::fs::remove_dir_all(&root);
+}

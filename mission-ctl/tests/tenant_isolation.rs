@@ -108,6 +108,26 @@ impl World {
             event.attributes.set(Symbol::intern(k), v.as_str());
         }
         self.pipeline().recorder().record(event);
+        // And an incident of its, named by a cause carrying the marker.
+        let mut incident = ctx.event(
+            Symbol::intern("mission.incident"),
+            SpanId::NONE,
+            EventBody::Log(LogRecord {
+                level: Level::Info,
+                target: Symbol::intern("mission.directives"),
+                message: Text::new("incident closed"),
+            }),
+        );
+        for (k, v) in [
+            ("mission.incident.id", format!("{:016x}", 0xabc0 + t)),
+            ("mission.incident.state", "closed".to_owned()),
+            ("mission.incident.cause", format!("model={}", MARKERS[t])),
+            ("mission.incident.members", "[]".to_owned()),
+            ("mission.incident.resolution", format!("{} restarted", MARKERS[t])),
+        ] {
+            incident.attributes.set(Symbol::intern(k), v.as_str());
+        }
+        self.pipeline().recorder().record(incident);
     }
 
     fn pipeline(&self) -> &Pipeline {
@@ -493,6 +513,18 @@ const SURFACES: &[Surface] = &[
             assert!(
                 answers.iter().any(|(text, _)| text.contains(MARKERS[t])),
                 "the tenant's own run is listed: {answers:?}"
+            );
+            answers
+        },
+    },
+    Surface {
+        name: "incidents",
+        ask: |w, t| {
+            let args = ["incidents", w.root(), "--tenant", TENANTS[t], "--since", "7d"];
+            let answers = text_and_json(&args);
+            assert!(
+                answers.iter().any(|(text, _)| text.contains(MARKERS[t])),
+                "the tenant's own incident is listed: {answers:?}"
             );
             answers
         },
