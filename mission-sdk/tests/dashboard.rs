@@ -735,6 +735,22 @@ fn an_operator_decides_approvals_and_runs_directives_from_the_page() {
     assert_eq!(again.status, 409, "{}", again.body);
     let unknown = post(addr, "/api/approvals/999", &[("Authorization", &operator), json], approve);
     assert_eq!(unknown.status, 404, "{}", unknown.body);
+    // An anomaly opens an incident, listed with the approvals.
+    let mut anomaly = mission_core::Event::new(
+        mission_core::Symbol::intern("chat.latency"),
+        mission_core::EventBody::Anomaly(mission_core::AnomalyEvent {
+            score: 0.97,
+            ..Default::default()
+        }),
+    );
+    anomaly.tenant = mission_core::Symbol::intern("acme");
+    anomaly.time = mission_core::Timestamp::now();
+    anomaly.attributes.set(mission_core::Symbol::intern("mission.anomaly.cause"), "model=m1");
+    control.recorder().record(anomaly);
+    control.flush().expect("flush");
+    let listed = get(addr, "/api/control", OPERATOR);
+    assert_eq!(listed["incidents"][0]["cause"], "model=m1", "{listed}");
+    assert_eq!(listed["incidents"][0]["members"][0]["kind"], "anomaly");
 
     let store_server = serve_store(&root, config).expect("store dashboard");
     let on_disk =

@@ -386,6 +386,9 @@ describe('approvals and directive runs on the Control page', () => {
     await page.waitForSelector('[data-testid="approval-row"][data-state="approved"]', { timeout: 10000 });
     assert.deepEqual(await agent.cmd('stopped ' + looping.thread_id), { ok: true, should_stop: true, state: 'cancelled' });
     await page.waitForSelector('[data-testid="run-row"][data-outcome="approved"]', { timeout: 10000 });
+    // The loop's firing and its approved remedy make one incident on the looping tool.
+    await page.waitForSelector('[data-testid="incident-row"][data-state="open"]', { timeout: 10000 });
+    assert.match(await page.$eval('[data-testid="incident-row"]', (tr) => tr.textContent), /operation=search_docs/);
 
     // Run by hand: it proposes again (the directive waits for approval); rejected, nothing runs.
     await page.click('[data-testid="directive-row"][data-name="loop-guard"] [data-testid="run-directive"]');

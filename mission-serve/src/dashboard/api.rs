@@ -757,12 +757,18 @@ pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most runs `/api/control` shows.
 const MAX_CONTROL_RUNS: usize = 200;
 
-/// `/api/control`: the directives (with whether each holds its remedies for approval), the
-/// approvals (pending first) and the latest runs, within the principal's tenant. Over a store on
+/// `/api/control`: the directives, the approvals (pending first), the latest runs and the
+/// incidents in memory (open, then the latest closed), within the principal's tenant. Over a store on
 /// disk nothing runs: `live` is null and the lists are empty.
 pub(crate) fn control(shared: &Shared, scope: Option<&str>, _: &Uri) -> Result<Value, ApiError> {
     let Some(directives) = shared.live.as_ref().and_then(|l| l.directives.as_ref()) else {
-        return Ok(json!({"live": null, "directives": [], "approvals": [], "runs": []}));
+        return Ok(json!({
+            "live": null,
+            "directives": [],
+            "approvals": [],
+            "runs": [],
+            "incidents": []
+        }));
     };
     let list: Vec<Value> = directives
         .list_for(scope)
@@ -780,11 +786,13 @@ pub(crate) fn control(shared: &Shared, scope: Option<&str>, _: &Uri) -> Result<V
     let mut approvals = directives.approvals_for(scope);
     approvals.sort_by_key(|a| a.state != mission_govern::directives::ApprovalState::Pending);
     let runs = directives.runs_for(scope, None, MAX_CONTROL_RUNS);
+    let incidents = directives.incidents_for(scope);
     Ok(json!({
         "live": true,
         "directives": list,
         "approvals": approvals,
         "runs": runs,
+        "incidents": incidents,
     }))
 }
 

@@ -1608,7 +1608,8 @@
 
   // ---- Control: approvals, directives run by hand, the run history ----
   function controlPage() {
-    let data = { live: null, directives: [], approvals: [], runs: [] };
+    let data = { live: null, directives: [], approvals: [], runs: [], incidents: [] };
+    const incidentsBox = h('div', { class: 'table-wrap' });
     const approvalsBox = h('div', { class: 'table-wrap' });
     const directivesBox = h('div', { class: 'table-wrap' });
     const runsBox = h('div', { class: 'table-wrap' });
@@ -1617,6 +1618,8 @@
       h('div', { class: 'page-head' }, h('h1', null, 'Control'), counts),
       h('div', { class: 'section-title' }, 'Approvals'),
       h('div', { class: 'panel' }, approvalsBox),
+      h('div', { class: 'section-title' }, 'Incidents'),
+      h('div', { class: 'panel' }, incidentsBox),
       h('div', { class: 'section-title' }, 'Directives'),
       h('div', { class: 'panel' }, directivesBox),
       h('div', { class: 'section-title' }, 'Runs'),
@@ -1640,6 +1643,7 @@
       if (!data.live) {
         const none = h('div', { class: 'empty-state' }, 'Directives run inside an agent; this dashboard reads a store on disk.');
         approvalsBox.replaceChildren(none);
+        incidentsBox.replaceChildren();
         directivesBox.replaceChildren();
         runsBox.replaceChildren();
         return;
@@ -1661,6 +1665,16 @@
             h('button', { class: 'btn danger', 'data-testid': 'reject', onclick: () => act('/api/approvals/' + a.id, { decision: 'reject', note: window.prompt('Why? (kept in the audit trail)', '') || '' }, 'reject') }, 'Reject'),
           ] : null)))))
         : h('div', { class: 'empty-state' }, 'No remedies wait for approval. A directive with approve = { within = "15m" } holds its remedies here.'));
+      incidentsBox.replaceChildren(data.incidents.length ? h('table', { class: 'data stack', 'data-testid': 'incidents-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Opened'), h('th', null, 'Cause'), h('th', null, 'State'), h('th', null, 'Members'), h('th', null, 'Resolution'), h('th', { class: 'hide-sm' }, 'Narrative'))),
+        h('tbody', null, data.incidents.map((i) => h('tr', { 'data-testid': 'incident-row', 'data-id': i.id, 'data-state': i.state },
+          h('td', { style: { whiteSpace: 'nowrap' } }, fmtDateTime(nsToMs(i.opened))),
+          h('td', { class: 'mono' }, i.cause),
+          h('td', null, tag(i.state, i.state === 'open' ? 'warn' : 'ok')),
+          h('td', { title: (i.members || []).map((m) => m.kind + ': ' + m.summary).join('\n') }, (i.members || []).map((m) => m.kind).join(', ')),
+          h('td', null, i.resolution || '–'),
+          h('td', { class: 'hide-sm' }, i.narrative || '–')))))
+        : h('div', { class: 'empty-state' }, 'No incidents: anomalies and firings on one cause gather here.'));
       directivesBox.replaceChildren(data.directives.length ? h('table', { class: 'data stack', 'data-testid': 'directives-table' },
         h('thead', null, h('tr', null, h('th', null, 'Directive'), h('th', null, 'When'), h('th', null, 'State'), h('th', null, ''))),
         h('tbody', null, data.directives.map((d) => h('tr', { 'data-testid': 'directive-row', 'data-name': d.name },
@@ -1686,6 +1700,7 @@
         data.directives = data.directives || [];
         data.approvals = data.approvals || [];
         data.runs = data.runs || [];
+        data.incidents = data.incidents || [];
         render();
         markLoaded('control');
       } catch (e) {
