@@ -8,6 +8,7 @@
 //! | `/`, `/app.js`, `/app.css`, `/manifest.webmanifest`, `/icon.svg` | the page (no data; no token needed) |
 //! | `/api/overview` | live counters, event rate, error rate, latency per operation with a forecast band, tokens and cost per model, health |
 //! | `/api/threads`, `/api/threads/{id}` | threads newest first, filtered; one thread's spans, logs and permission decisions |
+//! | `/api/threads/{id}/permissions` | a thread's permission lineage (root first; `?action=&resource=` for a decision) and its last decisions |
 //! | `/api/logs`, `/api/anomalies` | logs by level, agent and text; anomalies with their cause, and directive alerts |
 //! | `/api/stream` | Server-Sent Events: every span, log, anomaly, alert and decision as it is recorded, and `stats` every 500 ms |
 //! | `/healthz` | `ok` |
@@ -49,6 +50,7 @@ mod action;
 mod api;
 mod chart;
 mod feed;
+mod permissions;
 mod row;
 mod stream;
 
@@ -438,12 +440,13 @@ async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler)
 
 /// The JSON routes and what answers them; the router is built from this table, so
 /// [`api_routes`] lists every data route there is.
-const JSON_ROUTES: [(&str, Handler); 5] = [
+const JSON_ROUTES: [(&str, Handler); 6] = [
     ("/api/overview", api::overview),
     ("/api/threads", api::threads),
     ("/api/logs", api::logs),
     ("/api/anomalies", api::anomalies),
     ("/api/threads/{id}", api::thread),
+    (permissions::ROUTE, permissions::permissions),
 ];
 
 /// The event stream's route.
