@@ -658,20 +658,8 @@ impl PolicyEnforcer {
         action: &str,
         resource: &str,
     ) -> PolicyDecision {
-        self.decide_and_record(thread, span, thread.tenant.as_str(), actor, action, resource)
-    }
-
-    fn decide_and_record(
-        &self,
-        ctx: &ThreadContext,
-        span: SpanId,
-        tenant: &str,
-        actor: &str,
-        action: &str,
-        resource: &str,
-    ) -> PolicyDecision {
-        let decision = self.policy().decide(tenant, actor, action, resource);
-        self.record_decision(ctx, span, tenant, actor, action, resource, decision)
+        let decision = self.policy().decide(thread.tenant.as_str(), actor, action, resource);
+        self.record_in(thread, span, actor, action, resource, decision)
     }
 
     /// Records `decision` (made here or elsewhere, e.g. by an open circuit breaker) as a

@@ -313,6 +313,20 @@ impl ApiError {
     }
 }
 
+/// The thread id of a path `/api/threads/{id}<suffix>` (`/control`, `/permissions`).
+pub(crate) fn thread_id_in(
+    uri: &Uri,
+    suffix: &str,
+) -> std::result::Result<mission_core::ThreadId, ApiError> {
+    let id = uri.path().trim_end_matches(suffix).rsplit('/').next().unwrap_or("");
+    id.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "a thread id is 32 lowercase hex digits, not {:?}",
+            id.chars().take(40).collect::<String>()
+        ))
+    })
+}
+
 fn json_response(status: StatusCode, body: &Value) -> Response {
     (
         status,

@@ -23,13 +23,7 @@ pub(crate) fn permissions(
     scope: Option<&str>,
     uri: &Uri,
 ) -> Result<Value, ApiError> {
-    let id = uri.path().trim_end_matches("/permissions").rsplit('/').next().unwrap_or("");
-    let thread_id = id.parse::<mission_core::ThreadId>().map_err(|_| {
-        ApiError::bad_request(format!(
-            "a thread id is 32 lowercase hex digits, not {:?}",
-            id.chars().take(40).collect::<String>()
-        ))
-    })?;
+    let thread_id = super::thread_id_in(uri, "/permissions")?;
     let params = Params::parse(uri.query());
     let request = params.get("action").zip(params.get("resource"));
     if request.is_some_and(|(a, r)| a.len() > MAX_REQUEST_BYTES || r.len() > MAX_REQUEST_BYTES) {
