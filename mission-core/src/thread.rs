@@ -56,6 +56,15 @@ pub mod attr {
     pub const USED_TOKENS: &str = "mission.budget.used.tokens";
     /// … what they cost, USD.
     pub const USED_COST_USD: &str = "mission.budget.used.cost_usd";
+    /// On a permission decision a thread's lineage narrowed: the thread (itself or an
+    /// ancestor; 32 hex digits) whose permissions do not include the request.
+    pub const PERMISSION_NARROWED_BY: &str = "mission.permission.narrowed_by";
+    /// … that thread's depth in the tree (0 for a root).
+    pub const PERMISSION_ANCESTOR_DEPTH: &str = "mission.permission.ancestor_depth";
+    /// … its permission set, by name or by its allow patterns.
+    pub const PERMISSION_LINEAGE_RULE: &str = "mission.permission.lineage_rule";
+    /// … the escalation's severity: `info`, `warning`, `error` or `critical`.
+    pub const PERMISSION_ESCALATION: &str = "mission.permission.escalation";
 }
 
 /// Deepest a thread tree may go; a child deeper than this is refused a parent link.

@@ -106,7 +106,7 @@ impl Effect {
     }
 }
 
-fn check_pattern(field: &str, value: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_pattern(field: &str, value: &str) -> std::result::Result<(), String> {
     if value.is_empty() {
         return Err(format!("field `{field}`: empty (use \"*\" for anything)"));
     }
@@ -311,7 +311,7 @@ struct PolicyFile {
 }
 
 /// The answer to "may this actor do this action to this resource?".
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PolicyDecision {
     /// Whether it is allowed.
     pub allowed: bool,
@@ -319,9 +319,39 @@ pub struct PolicyDecision {
     pub rule: Option<String>,
     /// Why, in words.
     pub reason: String,
+    /// Asked in a thread: the level of its lineage (itself or an ancestor) whose permissions
+    /// do not include the request (see [`threads::PermissionSet`](crate::threads::PermissionSet)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<crate::threads::Narrowing>,
+    /// Asked in a thread whose lineage does not hold the permission: the escalation's severity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<crate::directives::Severity>,
 }
 
 impl PolicyDecision {
+    /// A decision with no lineage.
+    pub fn new(allowed: bool, rule: Option<String>, reason: impl Into<String>) -> Self {
+        Self { allowed, rule, reason: reason.into(), lineage: None, escalation: None }
+    }
+
+    /// This decision narrowed by a thread's lineage: denied (whatever the policy said), naming
+    /// the level that narrowed it, with the escalation's severity. A policy denial keeps its
+    /// rule and reason.
+    pub fn narrowed(mut self, escalation: crate::threads::Escalation) -> Self {
+        if self.allowed {
+            let n = &escalation.narrowing;
+            self.reason = format!(
+                "escalation: thread {} (depth {}) does not hold this permission ({})",
+                n.thread_id, n.depth, n.rule
+            );
+            self.rule = Some(format!("lineage:{}", n.rule));
+            self.allowed = false;
+        }
+        self.lineage = Some(escalation.narrowing);
+        self.escalation = Some(escalation.severity);
+        self
+    }
+
     /// As the event model's decision.
     pub fn to_decision(&self) -> mission_core::Decision {
         if self.allowed { mission_core::Decision::Allow } else { mission_core::Decision::Deny }
@@ -471,11 +501,11 @@ impl PolicySet {
         }
         match first_allow {
             Some(rule) => Self::by_rule(true, rule),
-            None => PolicyDecision {
-                allowed: self.default == Effect::Allow,
-                rule: None,
-                reason: format!("no rule matched; the default is {}", self.default.as_str()),
-            },
+            None => PolicyDecision::new(
+                self.default == Effect::Allow,
+                None,
+                format!("no rule matched; the default is {}", self.default.as_str()),
+            ),
         }
     }
 
@@ -485,7 +515,7 @@ impl PolicySet {
             Some(why) => format!("{verb} by rule `{}`: {why}", rule.name),
             None => format!("{verb} by rule `{}`", rule.name),
         };
-        PolicyDecision { allowed, rule: Some(rule.name.clone()), reason }
+        PolicyDecision::new(allowed, Some(rule.name.clone()), reason)
     }
 }
 
@@ -602,6 +632,22 @@ impl PolicyEnforcer {
         self.record_decision(&ctx, SpanId::NONE, tenant, actor, action, resource, decision)
     }
 
+    /// Records `decision` (made here or elsewhere: by the policy and a thread's permission
+    /// lineage, see [`PolicyDecision::narrowed`]) inside `thread` under `span`: as a permission
+    /// event with the lineage attributes when it has a lineage, and a denial in the audit trail.
+    pub fn record_in(
+        &self,
+        thread: &ThreadContext,
+        span: SpanId,
+        actor: &str,
+        action: &str,
+        resource: &str,
+        decision: PolicyDecision,
+    ) -> PolicyDecision {
+        let tenant = thread.tenant.as_str();
+        self.record_decision(thread, span, tenant, actor, action, resource, decision)
+    }
+
     /// Like [`permit`](Self::permit), recorded inside `thread` under `span` (the tenant is the
     /// thread's).
     pub fn permit_in(
@@ -612,20 +658,8 @@ impl PolicyEnforcer {
         action: &str,
         resource: &str,
     ) -> PolicyDecision {
-        self.decide_and_record(thread, span, thread.tenant.as_str(), actor, action, resource)
-    }
-
-    fn decide_and_record(
-        &self,
-        ctx: &ThreadContext,
-        span: SpanId,
-        tenant: &str,
-        actor: &str,
-        action: &str,
-        resource: &str,
-    ) -> PolicyDecision {
-        let decision = self.policy().decide(tenant, actor, action, resource);
-        self.record_decision(ctx, span, tenant, actor, action, resource, decision)
+        let decision = self.policy().decide(thread.tenant.as_str(), actor, action, resource);
+        self.record_in(thread, span, actor, action, resource, decision)
     }
 
     /// Records `decision` (made here or elsewhere, e.g. by an open circuit breaker) as a
@@ -655,10 +689,35 @@ impl PolicyEnforcer {
             }),
         );
         event.attributes.set(Symbol::intern(REASON_ATTRIBUTE), decision.reason.as_str());
+        if let Some(n) = &decision.lineage {
+            use mission_core::thread::attr;
+            event
+                .attributes
+                .set(Symbol::intern(attr::PERMISSION_NARROWED_BY), n.thread_id.as_str());
+            event
+                .attributes
+                .set(Symbol::intern(attr::PERMISSION_ANCESTOR_DEPTH), i64::from(n.depth));
+            event.attributes.set(Symbol::intern(attr::PERMISSION_LINEAGE_RULE), n.rule.as_str());
+        }
+        if let Some(severity) = decision.escalation {
+            let key = Symbol::intern(mission_core::thread::attr::PERMISSION_ESCALATION);
+            event.attributes.set(key, severity.as_str());
+        }
         self.recorder.record(event);
         let audited = !decision.allowed
             || self.audit_allowed.iter().any(|t| t == "*" || t.as_str() == tenant);
         if audited {
+            let mut detail = serde_json::json!({
+                "action": action,
+                "resource": resource,
+                "rule": decision.rule,
+                "reason": decision.reason,
+                "thread_id": ctx.thread_id.to_string(),
+            });
+            if let (Some(n), Some(object)) = (&decision.lineage, detail.as_object_mut()) {
+                object.insert("lineage".into(), serde_json::json!(n));
+                object.insert("escalation".into(), serde_json::json!(decision.escalation));
+            }
             self.audit(
                 if decision.allowed {
                     audit::kind::PERMISSION_GRANTED
@@ -667,13 +726,7 @@ impl PolicyEnforcer {
                 },
                 actor,
                 tenant,
-                serde_json::json!({
-                    "action": action,
-                    "resource": resource,
-                    "rule": decision.rule,
-                    "reason": decision.reason,
-                    "thread_id": ctx.thread_id.to_string(),
-                }),
+                detail,
             );
         }
         decision

@@ -38,7 +38,7 @@
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use mission_core::thread::{MAX_THREAD_DEPTH, TARGET, attr, event};
 use mission_core::{
@@ -47,6 +47,12 @@ use mission_core::{
 };
 
 use crate::{Error, Result};
+
+mod permissions;
+pub use permissions::{
+    Escalation, EscalationRule, MAX_PERMISSION_NAME_BYTES, MAX_PERMISSION_PATTERNS, MAX_RULE_BYTES,
+    Narrowing, PermissionExplanation, PermissionLevel, PermissionSet,
+};
 
 const SHARDS: usize = 16;
 /// Most threads tracked at once; beyond it threads run untracked (no control, no budget) and
@@ -502,7 +508,7 @@ pub struct ThreadHandle {
 }
 
 /// A thread to register.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct NewThread {
     /// Its tenant.
     pub tenant: Symbol,
@@ -518,6 +524,8 @@ pub struct NewThread {
     pub parent: Option<ThreadHandle>,
     /// Its own budget.
     pub budget: Option<Budget>,
+    /// Its own permissions (what it may do is these and every ancestor's).
+    pub permissions: Option<Arc<PermissionSet>>,
 }
 
 impl NewThread {
@@ -531,6 +539,7 @@ impl NewThread {
             started_ns,
             parent: None,
             budget: None,
+            permissions: None,
         }
     }
 
@@ -549,6 +558,12 @@ impl NewThread {
     /// With a budget of its own.
     pub fn with_budget(mut self, budget: Budget) -> Self {
         self.budget = Some(budget);
+        self
+    }
+
+    /// With permissions of its own: it may do what they and every ancestor's allow.
+    pub fn with_permissions(mut self, permissions: impl Into<Arc<PermissionSet>>) -> Self {
+        self.permissions = Some(permissions.into());
         self
     }
 }
@@ -647,6 +662,7 @@ struct Slot {
     state: ThreadState,
     change: Option<Box<StateChange>>,
     budget: Option<Budget>,
+    permissions: Option<Arc<PermissionSet>>,
     limits: [u64; 5],
     warn_permille: u64,
     used: [u64; 5],
@@ -670,6 +686,7 @@ impl Slot {
             state: ThreadState::Running,
             change: None,
             budget: None,
+            permissions: None,
             limits: [u64::MAX; 5],
             warn_permille: 800,
             used: [0; 5],
@@ -920,6 +937,7 @@ impl ThreadRegistry {
                 .and_then(|b| b.warn_share)
                 .map_or(800, |s| (s * 1000.0).round() as u64),
             budget,
+            permissions: thread.permissions,
             ..Slot::vacant()
         };
         self.live.fetch_add(1, Ordering::Relaxed);
@@ -934,6 +952,7 @@ impl ThreadRegistry {
             return None;
         }
         slot.live = false;
+        slot.permissions = None;
         let done = Final {
             state: slot.state,
             change: slot.change.take().map(|c| (c.by, c.reason)),
@@ -1086,22 +1105,134 @@ impl ThreadRegistry {
         by: &str,
         reason: &str,
     ) -> Result<(String, ThreadState), ControlError> {
-        let tenant = match (scope, tenant) {
+        let tenant = self.resolve_tenant(scope, tenant, thread_id)?;
+        let state = self.control(&tenant, thread_id, command, by, reason)?;
+        Ok((tenant, state))
+    }
+
+    /// The tenant a principal whose scope is `scope` (`None`: every tenant) means when it names
+    /// `thread_id` and, perhaps, a `tenant`: its own for a scoped principal (naming another
+    /// finds nothing); for one of every tenant, the tenant named, or the only one running the id.
+    fn resolve_tenant(
+        &self,
+        scope: Option<&str>,
+        tenant: Option<&str>,
+        thread_id: ThreadId,
+    ) -> Result<String, ControlError> {
+        match (scope, tenant) {
             (Some(mine), Some(named)) if mine != named => {
-                return Err(ControlError::NotFound(thread_id.to_string()));
+                Err(ControlError::NotFound(thread_id.to_string()))
             }
-            (Some(mine), _) | (None, Some(mine)) => mine.to_owned(),
+            (Some(mine), _) | (None, Some(mine)) => Ok(mine.to_owned()),
             (None, None) => {
                 let mut found = self.list_by_id(thread_id);
                 match found.len() {
-                    0 => return Err(ControlError::NotFound(thread_id.to_string())),
-                    1 => found.remove(0),
-                    _ => return Err(ControlError::Ambiguous(thread_id.to_string())),
+                    0 => Err(ControlError::NotFound(thread_id.to_string())),
+                    1 => Ok(found.remove(0)),
+                    _ => Err(ControlError::Ambiguous(thread_id.to_string())),
                 }
             }
-        };
-        let state = self.control(&tenant, thread_id, command, by, reason)?;
-        Ok((tenant, state))
+        }
+    }
+
+    /// The live thread `thread_id` of `tenant`, if any.
+    fn find(&self, tenant: &str, thread_id: ThreadId) -> Option<ThreadHandle> {
+        self.shards.iter().enumerate().find_map(|(shard_index, shard)| {
+            let shard = lock(shard);
+            let (index, slot) =
+                shard.slots.iter().enumerate().find(|(_, s)| {
+                    s.live && s.thread_id == thread_id && s.tenant.as_str() == tenant
+                })?;
+            Some(ThreadHandle {
+                shard: shard_index as u8,
+                slot: index as u32,
+                generation: slot.generation,
+            })
+        })
+    }
+
+    /// Whether the thread's lineage allows `action` on `resource`: `None` when every level with
+    /// permissions (the thread and its ancestors, at most [`MAX_THREAD_DEPTH`] levels) allows
+    /// it, or for a stale handle; else the escalation, naming the nearest level that narrowed
+    /// it. Allocates only for an escalation; a thread without permissions in its lineage costs
+    /// one lock per level.
+    pub fn check_permission(
+        &self,
+        h: ThreadHandle,
+        action: &str,
+        resource: &str,
+    ) -> Option<Escalation> {
+        let mut found = None;
+        let mut at = Some(h);
+        for _ in 0..=MAX_THREAD_DEPTH {
+            let Some(handle) = at else { break };
+            at = self
+                .with_slot(handle, |s| {
+                    found = s
+                        .permissions
+                        .as_ref()
+                        .and_then(|set| set.escalation(s.thread_id, s.depth, action, resource));
+                    s.parent
+                })
+                .flatten();
+            if found.is_some() {
+                break;
+            }
+        }
+        found
+    }
+
+    /// The permission lineage of the live thread `thread_id`, root first, for a principal whose
+    /// scope is `scope` and who may name the thread's `tenant` (as
+    /// [`control_scoped`](Self::control_scoped)), and, given a `request` (action, resource),
+    /// the decision of each level and which one narrowed it.
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`] when no live thread of the tenant has that id;
+    /// [`ControlError::Ambiguous`] as for [`control_scoped`](Self::control_scoped).
+    pub fn explain_permission(
+        &self,
+        scope: Option<&str>,
+        tenant: Option<&str>,
+        thread_id: ThreadId,
+        request: Option<(&str, &str)>,
+    ) -> Result<PermissionExplanation, ControlError> {
+        let tenant = self.resolve_tenant(scope, tenant, thread_id)?;
+        let h = self
+            .find(&tenant, thread_id)
+            .ok_or_else(|| ControlError::NotFound(thread_id.to_string()))?;
+        let mut chain = Vec::new();
+        let mut at = Some(h);
+        for _ in 0..=MAX_THREAD_DEPTH {
+            let Some(handle) = at else { break };
+            at = self
+                .with_slot(handle, |s| {
+                    let set = s.permissions.as_deref();
+                    let matched = request.zip(set).and_then(|((a, r), p)| p.matching(a, r));
+                    chain.push(PermissionLevel {
+                        thread_id: s.thread_id.to_string(),
+                        agent: s.agent.as_str().to_owned(),
+                        depth: s.depth,
+                        permissions: set.cloned(),
+                        allows: request.and(set).map(|_| matched.is_some()),
+                        matched: matched.map(str::to_owned),
+                    });
+                    s.parent
+                })
+                .flatten();
+        }
+        chain.reverse();
+        let escalation = request.and_then(|(a, r)| self.check_permission(h, a, r));
+        Ok(PermissionExplanation {
+            tenant,
+            thread_id: thread_id.to_string(),
+            chain,
+            action: request.map(|(a, _)| a.to_owned()),
+            resource: request.map(|(_, r)| r.to_owned()),
+            allowed: request.map(|_| escalation.is_none()),
+            escalation: escalation.as_ref().map(|e| e.severity),
+            narrowed_by: escalation.map(|e| e.narrowing),
+        })
     }
 
     /// The live thread `thread_id`, of `tenant` (`None`: any tenant, for an admin).
@@ -1436,6 +1567,66 @@ mod tests {
         let err = Budget::from_baggage("mission.budget=tokens:lots").unwrap_err().to_string();
         assert!(err.contains("tokens"), "{err}");
         assert!(Budget::from_baggage("mission.budget=spoons:3").is_err());
+    }
+
+    #[test]
+    fn a_childs_permissions_are_the_intersection_of_its_lineage() {
+        use crate::directives::Severity;
+        let registry = ThreadRegistry::new();
+        let id = |h: ThreadHandle| registry.with_slot(h, |s| s.thread_id.to_string()).unwrap();
+        let new = |parent: Option<ThreadHandle>, set: Option<PermissionSet>| {
+            let mut n = NewThread::new(tenant("acme"), tenant("a"), ThreadId::generate(), 0);
+            n.parent = parent;
+            n.permissions = set.map(Arc::new);
+            registry.register(n).expect("room")
+        };
+        let root = new(None, Some(PermissionSet::new(["tool_call:search_*", "read"]).unwrap()));
+        let plain = new(Some(root), None);
+        let kid = new(
+            Some(plain),
+            Some(
+                PermissionSet::new(["tool_call:*", "read"])
+                    .unwrap()
+                    .named("kid-tools")
+                    .unwrap()
+                    .with_escalation("read:secret*", Severity::Critical)
+                    .unwrap(),
+            ),
+        );
+        assert!(registry.check_permission(kid, "tool_call", "search_web").is_none());
+        // Wider than the root: the root narrows it.
+        let e = registry.check_permission(kid, "tool_call", "refund").expect("narrowed");
+        assert_eq!((e.narrowing.thread_id.clone(), e.narrowing.depth), (id(root), 0));
+        assert_eq!(e.narrowing.rule, "allow [tool_call:search_*, read]");
+        assert_eq!(e.severity, Severity::Warning);
+        // Outside its own set: itself, with its own severity.
+        let e = registry.check_permission(kid, "write", "x").expect("narrowed");
+        assert_eq!((e.narrowing.depth, e.narrowing.rule.as_str()), (2, "kid-tools"));
+        // The explanation shows the chain root first, and who narrowed.
+        let x = registry
+            .explain_permission(Some("acme"), None, kid_id(&registry, kid), Some(("write", "x")))
+            .unwrap();
+        assert_eq!(x.chain.len(), 3);
+        assert_eq!(x.chain[0].thread_id, id(root));
+        assert_eq!(
+            x.chain.iter().map(|l| l.allows).collect::<Vec<_>>(),
+            [Some(false), None, Some(false)]
+        );
+        assert_eq!((x.allowed, x.narrowed_by.unwrap().depth), (Some(false), 2));
+        // Another tenant never sees it.
+        assert!(matches!(
+            registry.explain_permission(Some("globex"), None, kid_id(&registry, kid), None),
+            Err(ControlError::NotFound(_))
+        ));
+        // A thread without permissions anywhere narrows nothing.
+        let free = new(None, None);
+        assert!(registry.check_permission(free, "anything", "at all").is_none());
+        registry.deregister(kid, 0).unwrap();
+        assert!(registry.check_permission(kid, "write", "x").is_none(), "stale handle");
+    }
+
+    fn kid_id(registry: &ThreadRegistry, h: ThreadHandle) -> ThreadId {
+        registry.with_slot(h, |s| s.thread_id).unwrap()
     }
 
     #[test]

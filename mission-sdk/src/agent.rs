@@ -3,6 +3,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::sync::Arc;
 
 use mission_core::{
     ActiveSpan, AttrValue, EventBody, LazySymbol, Level, LogRecord, Score, SpanId, SpanKind,
@@ -10,7 +11,8 @@ use mission_core::{
 };
 
 use mission_govern::threads::{
-    Budget, Charge, NewThread, Stop, ThreadCommand, ThreadHandle, ThreadState, Usage,
+    Budget, Charge, Escalation, NewThread, PermissionSet, Stop, ThreadCommand, ThreadHandle,
+    ThreadState, Usage,
 };
 
 use crate::inflight::{OpenSpan, Ticket};
@@ -47,7 +49,16 @@ impl<'c> Agent<'c> {
     /// A thread with a known id (to resume a conversation).
     pub fn thread_with_id(&self, id: ThreadId) -> Thread<'c> {
         let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id: id };
-        Thread::start(self.control, ctx, None, None, self.configured_budget())
+        Thread::start(self.control, ctx, None, None, self.configured_budget(), None)
+    }
+
+    /// A new thread holding only `permissions`: [`Thread::permit`] denies, as an escalation,
+    /// whatever they do not allow, and its children hold at most these (see
+    /// [`Thread::child_thread_with_permissions`]).
+    pub fn thread_with_permissions(&self, permissions: PermissionSet) -> Thread<'c> {
+        let ctx = ThreadContext::new(self.control.tenant, self.name);
+        let budget = self.configured_budget();
+        Thread::start(self.control, ctx, None, None, budget, Some(Arc::new(permissions)))
     }
 
     /// The budget the configuration file gives this agent's threads (`[budget]`), if any.
@@ -61,7 +72,7 @@ impl<'c> Agent<'c> {
     /// for a [`hard`](Budget::hard) budget, the `try_*` guards refuse new calls).
     pub fn thread_with_budget(&self, budget: Budget) -> Thread<'c> {
         let ctx = ThreadContext::new(self.control.tenant, self.name);
-        Thread::start(self.control, ctx, None, None, Some(budget))
+        Thread::start(self.control, ctx, None, None, Some(budget), None)
     }
 
     /// A child thread of this agent started by a thread in another process, from the
@@ -90,7 +101,7 @@ impl<'c> Agent<'c> {
         let ctx = ThreadContext::new(self.control.tenant, self.name);
         let link =
             ParentLink { handle: None, thread_id: parent_id, span_id: parent_span, depth: 1 };
-        Ok(Thread::start(self.control, ctx, None, Some(link), budget))
+        Ok(Thread::start(self.control, ctx, None, Some(link), budget, None))
     }
 
     /// Scores a thread of this agent by its id, from anywhere — another process, after the
@@ -128,7 +139,7 @@ impl<'c> Agent<'c> {
     pub fn continue_thread(&self, traceparent: &str) -> Result<Thread<'c>> {
         let (thread_id, parent) = parse_traceparent(traceparent)?;
         let ctx = ThreadContext { tenant: self.control.tenant, agent: self.name, thread_id };
-        Ok(Thread::start(self.control, ctx, Some(parent), None, self.configured_budget()))
+        Ok(Thread::start(self.control, ctx, Some(parent), None, self.configured_budget(), None))
     }
 }
 
@@ -185,6 +196,8 @@ pub struct Thread<'c> {
     handle: Option<ThreadHandle>,
     depth: u8,
     child: bool,
+    /// Its own permissions, checked here too when the table had no room for it.
+    permissions: Option<Arc<PermissionSet>>,
 }
 
 impl std::fmt::Debug for Thread<'_> {
@@ -200,6 +213,7 @@ impl<'c> Thread<'c> {
         remote_parent: Option<SpanId>,
         link: Option<ParentLink>,
         budget: Option<Budget>,
+        permissions: Option<Arc<PermissionSet>>,
     ) -> Self {
         static INVOKE_AGENT: LazySymbol = LazySymbol::new("invoke_agent");
         let mut root =
@@ -209,6 +223,7 @@ impl<'c> Thread<'c> {
                 .with_root_span(root.span_id());
         new.parent = link.and_then(|l| l.handle);
         new.budget = budget;
+        new.permissions = permissions.clone();
         let handle = control.threads.register(new);
         root.thread = handle;
         let depth = link.map_or(0, |l| l.depth);
@@ -234,7 +249,7 @@ impl<'c> Thread<'c> {
             start.attributes.set(Symbol::intern(attr::DEPTH), i64::from(depth));
             control.recorder().record(start);
         }
-        Self { control, ctx, root, handle, depth, child: link.is_some() }
+        Self { control, ctx, root, handle, depth, child: link.is_some(), permissions }
     }
 
     /// Starts a child thread (a subagent) run by `agent`: a thread of its own, linked to this
@@ -242,16 +257,33 @@ impl<'c> Thread<'c> {
     /// counts against this thread's budget (and every ancestor's); pausing or cancelling this
     /// thread reaches it.
     pub fn child_thread(&self, agent: &Agent<'c>) -> Thread<'c> {
-        self.child_thread_inner(agent, None)
+        self.child_thread_inner(agent, None, None)
     }
 
     /// Like [`child_thread`](Self::child_thread), with a budget of the child's own — it can
     /// only narrow what it may spend, since its ancestors' budgets still apply.
     pub fn child_thread_with_budget(&self, agent: &Agent<'c>, budget: Budget) -> Thread<'c> {
-        self.child_thread_inner(agent, Some(budget))
+        self.child_thread_inner(agent, Some(budget), None)
     }
 
-    fn child_thread_inner(&self, agent: &Agent<'c>, budget: Option<Budget>) -> Thread<'c> {
+    /// Like [`child_thread`](Self::child_thread), with permissions of the child's own. It
+    /// holds the intersection of these and every ancestor's: asking for more than its parent
+    /// holds widens nothing, and using it is an escalation [`permit`](Self::permit) denies,
+    /// naming the ancestor that narrowed it.
+    pub fn child_thread_with_permissions(
+        &self,
+        agent: &Agent<'c>,
+        permissions: PermissionSet,
+    ) -> Thread<'c> {
+        self.child_thread_inner(agent, None, Some(Arc::new(permissions)))
+    }
+
+    fn child_thread_inner(
+        &self,
+        agent: &Agent<'c>,
+        budget: Option<Budget>,
+        permissions: Option<Arc<PermissionSet>>,
+    ) -> Thread<'c> {
         let ctx = ThreadContext::new(self.ctx.tenant, agent.name);
         let link = ParentLink {
             handle: self.handle,
@@ -260,7 +292,7 @@ impl<'c> Thread<'c> {
             depth: self.depth.saturating_add(1).min(mission_core::thread::MAX_THREAD_DEPTH),
         };
         let budget = budget.or_else(|| agent.configured_budget());
-        Thread::start(self.control, ctx, None, Some(link), budget)
+        Thread::start(self.control, ctx, None, Some(link), budget, permissions)
     }
 
     /// What a child thread in another process needs: the `traceparent` naming this thread's
@@ -357,6 +389,54 @@ impl<'c> Thread<'c> {
                 reason: format!("thread {thread_id} is paused"),
             }),
         }
+    }
+
+    /// May `actor` do `action` to `resource` in this thread? The policy, the circuit breakers
+    /// and the thread's permission lineage decide; see
+    /// [`MissionControl::permit_in_thread`].
+    ///
+    /// ```
+    /// use mission_sdk::MissionControl;
+    /// use mission_sdk::threads::PermissionSet;
+    /// let control = MissionControl::builder().without_store().ignore_environment().build()?;
+    /// let planner = control.agent("planner");
+    /// let thread = planner.thread_with_permissions(PermissionSet::new(["tool_call:search_*"])?);
+    /// // The child asks for every tool; it holds only what its parent holds.
+    /// let child = thread.child_thread_with_permissions(
+    ///     &control.agent("researcher"),
+    ///     PermissionSet::new(["tool_call:*"])?,
+    /// );
+    /// assert!(child.permit("agent:researcher", "tool_call", "search_web").allowed);
+    /// let denied = child.permit("agent:researcher", "tool_call", "refund_payment");
+    /// assert!(!denied.allowed);
+    /// assert_eq!(denied.lineage.expect("narrowed").thread_id, thread.id().to_string());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn permit(&self, actor: &str, action: &str, resource: &str) -> crate::PolicyDecision {
+        self.control.permit_in_thread(self, actor, action, resource)
+    }
+
+    /// The escalation `action` on `resource` would be in this thread, if its lineage does not
+    /// allow it.
+    pub(crate) fn escalation(&self, action: &str, resource: &str) -> Option<Escalation> {
+        match self.handle {
+            Some(h) => self.control.threads.check_permission(h, action, resource),
+            // Untracked (the table was full): its own permissions still hold.
+            None => self
+                .permissions
+                .as_deref()
+                .and_then(|set| set.escalation(self.ctx.thread_id, self.depth, action, resource)),
+        }
+    }
+
+    /// The thread's tenant, agent and id.
+    pub(crate) fn context(&self) -> ThreadContext {
+        self.ctx
+    }
+
+    /// The root span's id.
+    pub(crate) fn root_span_id(&self) -> SpanId {
+        self.root.span_id()
     }
 
     /// The thread id (a W3C trace id).

@@ -787,17 +787,53 @@ impl MissionControl {
     /// today, and by which rule?" is a query — and every denial is appended to the audit trail.
     pub fn permit(&self, actor: &str, action: &str, resource: &str) -> crate::PolicyDecision {
         let tenant = self.tenant.as_str();
+        let decision = self.decide(tenant, actor, action, resource);
+        self.enforcer.record_for_tenant(tenant, actor, action, resource, decision)
+    }
+
+    /// The policy's answer, or an open circuit breaker's denial of a tool call; not recorded.
+    fn decide(
+        &self,
+        tenant: &str,
+        actor: &str,
+        action: &str,
+        resource: &str,
+    ) -> crate::PolicyDecision {
         if action == TOOL_CALL
             && let crate::Permit::Deny(denial) = self.directives.permit_for(tenant, resource)
         {
-            let decision = crate::PolicyDecision {
-                allowed: false,
-                rule: Some(format!("directive:{}", denial.directive)),
-                reason: denial.reason,
-            };
-            return self.enforcer.record_for_tenant(tenant, actor, action, resource, decision);
+            return crate::PolicyDecision::new(
+                false,
+                Some(format!("directive:{}", denial.directive)),
+                denial.reason,
+            );
         }
-        self.enforcer.permit(tenant, actor, action, resource)
+        self.enforcer.policy().decide(tenant, actor, action, resource)
+    }
+
+    /// [`permit`](Self::permit) inside `thread`: the policy and the circuit breakers decide,
+    /// and so does the thread's permission lineage — what the thread and every ancestor were
+    /// given ([`Agent::thread_with_permissions`](crate::Agent::thread_with_permissions),
+    /// [`Thread::child_thread_with_permissions`](crate::Thread::child_thread_with_permissions));
+    /// a child holds only the intersection. A request some level does not allow is an
+    /// escalation: denied, with [`lineage`](crate::PolicyDecision::lineage) naming the nearest
+    /// level that narrowed it and [`escalation`](crate::PolicyDecision::escalation) its
+    /// severity. The decision is recorded in the thread (under its root span) with the
+    /// `mission.permission.*` lineage attributes, and a denial is appended to the audit trail,
+    /// as every decision of `permit` is.
+    pub fn permit_in_thread(
+        &self,
+        thread: &crate::Thread<'_>,
+        actor: &str,
+        action: &str,
+        resource: &str,
+    ) -> crate::PolicyDecision {
+        let ctx = thread.context();
+        let mut decision = self.decide(ctx.tenant.as_str(), actor, action, resource);
+        if let Some(escalation) = thread.escalation(action, resource) {
+            decision = decision.narrowed(escalation);
+        }
+        self.enforcer.record_in(&ctx, thread.root_span_id(), actor, action, resource, decision)
     }
 
     /// The policy enforcer (replace the policy at run time with

@@ -626,21 +626,30 @@ impl World {
         }
     }
 
-    /// Threads of tenant `t` running now: the first shared id (a root) and a child of it (an id
-    /// of its own) with a budget, paused by an operator whose reason carries the marker.
+    /// Threads of tenant `t` running now: the first shared id (a root, with permissions whose
+    /// name and pattern carry the marker) and a child of it (an id of its own) with a budget,
+    /// paused by an operator whose reason carries the marker.
     fn live_threads(&mut self, t: usize) {
-        use mission_sdk::threads::{Budget, Charge, NewThread, ThreadCommand};
+        use mission_sdk::threads::{Budget, Charge, NewThread, PermissionSet, ThreadCommand};
         let registry = self.control.threads();
         let (tenant, agent) = (Symbol::intern(TENANTS[t]), Symbol::intern(AGENT));
         let now = Timestamp::now().0;
+        let permissions = PermissionSet::new([format!("tool_call:{}-tool-*", MARKERS[t])])
+            .and_then(|p| p.named(format!("{}-tools", MARKERS[t])))
+            .expect("permissions");
         let root = registry
-            .register(NewThread::new(tenant, agent, self.shared[0], now))
+            .register(
+                NewThread::new(tenant, agent, self.shared[0], now).with_permissions(permissions),
+            )
             .expect("room for the root");
         let child_id = ThreadId::generate();
         let budget = Budget::new().with_tokens(1_000 + t as u64).expect("budget");
         let child = registry
             .register(
-                NewThread::new(tenant, agent, child_id, now).with_parent(root).with_budget(budget),
+                NewThread::new(tenant, agent, child_id, now)
+                    .with_parent(root)
+                    .with_budget(budget)
+                    .with_permissions(PermissionSet::new(["tool_call:*"]).expect("permissions")),
             )
             .expect("room for the child");
         registry.charge(child, Charge { turns: 1, tokens: 850, ..Charge::default() }, now);
@@ -1028,6 +1037,22 @@ const SURFACES: &[Surface] = &[
     },
     Surface {
         kind: Kind::Tool,
+        name: "explain_permission",
+        // The probes, asked in the asker's tenant and (refused) in the other's.
+        ask: |w, t, a| {
+            let mut out = Vec::new();
+            for id in probe_threads(w, t) {
+                let ask = json!({"thread_id": id, "action": "tool_call", "resource": "refund"});
+                out.push(tool(a, "explain_permission", ask.clone()));
+                let mut other = ask;
+                other["tenant"] = json!(TENANTS[1 - t]);
+                out.push(tool(a, "explain_permission", other));
+            }
+            out
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
         name: "decide_approval",
         // Every approval id there may be: the asker's are rejected, the other tenant's are
         // not found.
@@ -1258,6 +1283,19 @@ const SURFACES: &[Surface] = &[
         },
     },
     Surface {
+        kind: Kind::Route,
+        name: "/api/threads/{id}/permissions",
+        ask: |w, t, a| {
+            let mut out = Vec::new();
+            for id in probe_threads(w, t) {
+                let path = format!("/api/threads/{id}/permissions?action=tool_call&resource=x");
+                out.push(get(w, a, &path));
+                out.push(get(w, a, &format!("{path}&tenant={}", TENANTS[1 - t])));
+            }
+            out
+        },
+    },
+    Surface {
         kind: Kind::Action,
         name: "/api/threads/{id}/control",
         ask: |w, t, a| {
@@ -1349,6 +1387,17 @@ const SURFACES: &[Surface] = &[
     },
     Surface {
         kind: Kind::StoreRoute,
+        name: "/api/threads/{id}/permissions",
+        ask: |w, t, a| {
+            let addr = w.store_dashboard.local_addr();
+            probe_threads(w, t)
+                .into_iter()
+                .map(|id| get_at(addr, a, &format!("/api/threads/{id}/permissions")))
+                .collect()
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
         name: "/api/logs",
         ask: |w, _, a| {
             vec![get_at(w.store_dashboard.local_addr(), a, "/api/logs?minutes=600&limit=500")]
@@ -1370,6 +1419,40 @@ const SURFACES: &[Surface] = &[
     Surface { kind: Kind::Notification, name: "resources/subscribe", ask: subscribe_surface },
     Surface { kind: Kind::Audit, name: "audit trail", ask: audit_surface },
 ];
+
+/// With shared thread ids, a tenant's principal sees its own thread's permission chain only —
+/// over MCP and on the dashboard — and a token of every tenant must name the tenant.
+#[test]
+fn explain_permission_shows_a_tenant_its_own_chain() {
+    let world = World::new(&[]);
+    let shared = world.shared[0].to_string();
+    for t in 0..2 {
+        let mut c = McpClient::open(world.mcp.local_addr(), TOKENS[t][0]).expect("session");
+        let ask = json!({"thread_id": shared, "action": "tool_call", "resource": "refund"});
+        let (reply, answer) = c.tool("explain_permission", ask);
+        let flow = &answer["result"]["structuredContent"];
+        let x = &flow["explanation"];
+        assert_eq!(x["chain"].as_array().map(Vec::len), Some(1), "{}", reply.body);
+        assert_eq!(x["chain"][0]["permissions"]["name"], format!("{}-tools", MARKERS[t]));
+        assert_eq!(x["escalation"], "warning", "{}", reply.body);
+        assert_eq!(x["tenant"], TENANTS[t]);
+        assert!(!reply.body.contains(MARKERS[1 - t]), "{}", reply.body);
+        let auth = format!("Bearer {}", TOKENS[t][0]);
+        let path = format!("/api/threads/{shared}/permissions?action=tool_call&resource=x");
+        let r = http(world.dashboard.local_addr(), "GET", &path, &[("Authorization", &auth)], "");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains(&format!("{}-tools", MARKERS[t])), "{}", r.body);
+        assert!(!r.body.contains(MARKERS[1 - t]), "{}", r.body);
+    }
+    let mut admin = McpClient::open(world.mcp.local_addr(), ADMIN).expect("session");
+    let ask = json!({"thread_id": shared, "action": "tool_call", "resource": "refund"});
+    let (_, answer) = admin.tool("explain_permission", ask.clone());
+    assert_eq!(answer["result"]["isError"], true, "ambiguous without a tenant: {answer}");
+    let mut named = ask;
+    named["tenant"] = json!(TENANTS[1]);
+    let (_, answer) = admin.tool("explain_permission", named);
+    assert_eq!(answer["result"]["structuredContent"]["explanation"]["tenant"], TENANTS[1]);
+}
 
 /// Thread resources of the other tenant: the threads the two tenants share and one of the
 /// other tenant's own.

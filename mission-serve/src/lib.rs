@@ -54,6 +54,8 @@ pub mod dashboard;
 mod error;
 #[cfg(any(feature = "dashboard", all(feature = "mcp", feature = "models")))]
 mod histogram;
+#[cfg(any(feature = "mcp", feature = "dashboard"))]
+pub mod lineage;
 #[cfg(any(feature = "mcp-http", feature = "dashboard", feature = "otlp-receiver"))]
 mod listen;
 mod live;

@@ -16,7 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 # Tools that work only inside a running agent: a server over a store on disk does not list them.
 AGENT_ONLY = {"list_directives", "set_directive_enabled", "add_directive", "remove_directive",
-              "acknowledge_alert", "get_policy", "set_policy", "erase_subject"}
+              "acknowledge_alert", "get_policy", "set_policy", "erase_subject", "explain_permission"}
 
 
 def all_keys(value):

@@ -82,13 +82,7 @@ pub(crate) fn control_thread(
     uri: &Uri,
     body: &Bytes,
 ) -> Result<Value, ApiError> {
-    let id = uri.path().trim_end_matches("/control").rsplit('/').next().unwrap_or("");
-    let thread_id = id.parse::<mission_core::ThreadId>().map_err(|_| {
-        ApiError::bad_request(format!(
-            "a thread id is 32 lowercase hex digits, not {:?}",
-            id.chars().take(40).collect::<String>()
-        ))
-    })?;
+    let thread_id = super::thread_id_in(uri, "/control")?;
     let registry = match (shared.mode, shared.live.as_ref().and_then(|l| l.threads.as_ref())) {
         (Mode::Live, Some(r)) => r,
         _ => {
@@ -132,7 +126,9 @@ pub(crate) fn control_thread(
             }
             other => error(StatusCode::CONFLICT, "conflict", other.to_string()),
         })?;
-    Ok(json!({"thread_id": id, "tenant": tenant, "state": state.as_str(), "by": by}))
+    Ok(
+        json!({"thread_id": thread_id.to_string(), "tenant": tenant, "state": state.as_str(), "by": by}),
+    )
 }
 
 /// Who a dashboard principal is, as recorded: `dashboard:<role>`, or `dashboard:<role>@<tenant>`.

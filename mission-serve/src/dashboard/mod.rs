@@ -8,6 +8,7 @@
 //! | `/`, `/app.js`, `/app.css`, `/manifest.webmanifest`, `/icon.svg` | the page (no data; no token needed) |
 //! | `/api/overview` | live counters, event rate, error rate, latency per operation with a forecast band, tokens and cost per model, health |
 //! | `/api/threads`, `/api/threads/{id}` | threads newest first, filtered; one thread's spans, logs and permission decisions |
+//! | `/api/threads/{id}/permissions` | a thread's permission lineage (root first; `?action=&resource=` for a decision) and its last decisions |
 //! | `/api/logs`, `/api/anomalies` | logs by level, agent and text; anomalies with their cause, and directive alerts |
 //! | `/api/control` | the directives, the approvals waiting for an operator and the latest runs (inside an agent) |
 //! | `POST /api/threads/{id}/control`, `POST /api/approvals/{id}`, `POST /api/directives/{name}/run` | an operator's writes: pause, resume or cancel a thread; approve or reject; run a directive by hand |
@@ -51,6 +52,7 @@ mod action;
 mod api;
 mod chart;
 mod feed;
+mod permissions;
 mod row;
 mod stream;
 
@@ -313,6 +315,20 @@ impl ApiError {
     }
 }
 
+/// The thread id of a path `/api/threads/{id}<suffix>` (`/control`, `/permissions`).
+pub(crate) fn thread_id_in(
+    uri: &Uri,
+    suffix: &str,
+) -> std::result::Result<mission_core::ThreadId, ApiError> {
+    let id = uri.path().trim_end_matches(suffix).rsplit('/').next().unwrap_or("");
+    id.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "a thread id is 32 lowercase hex digits, not {:?}",
+            id.chars().take(40).collect::<String>()
+        ))
+    })
+}
+
 fn json_response(status: StatusCode, body: &Value) -> Response {
     (
         status,
@@ -440,13 +456,14 @@ async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler)
 
 /// The JSON routes and what answers them; the router is built from this table, so
 /// [`api_routes`] lists every data route there is.
-const JSON_ROUTES: [(&str, Handler); 6] = [
+const JSON_ROUTES: [(&str, Handler); 7] = [
     ("/api/overview", api::overview),
     ("/api/threads", api::threads),
     ("/api/logs", api::logs),
     ("/api/anomalies", api::anomalies),
     ("/api/threads/{id}", api::thread),
     ("/api/control", api::control),
+    (permissions::ROUTE, permissions::permissions),
 ];
 
 /// The event stream's route.

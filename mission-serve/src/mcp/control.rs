@@ -91,7 +91,7 @@ pub struct Controlled {
 }
 
 impl MissionMcp {
-    fn running_threads(&self) -> Result<&std::sync::Arc<ThreadRegistry>, ErrorData> {
+    pub(super) fn running_threads(&self) -> Result<&std::sync::Arc<ThreadRegistry>, ErrorData> {
         self.source.live.as_ref().and_then(|l| l.threads.as_ref()).ok_or_else(|| {
             invalid(
                 "threads are controlled inside a running agent; this server reads a store on disk",
@@ -100,7 +100,7 @@ impl MissionMcp {
     }
 }
 
-fn parse_id(id: &str) -> Result<ThreadId, ErrorData> {
+pub(super) fn parse_id(id: &str) -> Result<ThreadId, ErrorData> {
     id.parse::<ThreadId>().map_err(|_| {
         invalid(format!(
             "thread_id must be 32 hex digits, not {:?}",

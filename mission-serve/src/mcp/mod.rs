@@ -21,6 +21,7 @@
 //! | tool | `forecast` | when a statistic of an operation (p95 of `chat` on a model, tokens per minute, cost per hour) crosses a threshold, with an 80 % interval (feature `models`) |
 //! | tool | `live_threads` | threads running now in the agent: tree, state, budget and use (inside an agent) |
 //! | tool | `control_thread` | pause, resume or cancel a running thread: operator tokens, tenant-scoped ones in their tenant; audited |
+//! | tool | `explain_permission` | a running thread's permission lineage (root first), which level narrowed a request, and its last decisions (inside an agent) |
 //! | tool | `explain_anomaly` | one anomaly's context pack: causes, before/during numbers, exemplar and slowest threads, instructions for a narrative root-cause analysis |
 //! | resource | `mission://health`, `mission://threads/{id}` | the same as JSON, with change notifications (`subscriptions/listen`) |
 //! | prompt | `diagnose_thread`, `why_slow` | the right tools' output, framed for a model to reason over |
@@ -63,6 +64,7 @@ mod health;
 #[cfg(feature = "mcp-http")]
 pub mod http;
 mod incidents;
+mod permissions;
 mod prompts;
 mod resources;
 mod scores;
@@ -322,6 +324,7 @@ impl MissionMcp {
             + Self::control_router()
             + Self::workflow_router()
             + Self::incident_router()
+            + Self::permission_router()
             + Self::score_router();
         #[cfg(feature = "sql")]
         let router = router + Self::sql_router();
@@ -339,6 +342,7 @@ impl MissionMcp {
         }
         if live.is_none_or(|l| l.threads.is_none()) {
             absent.extend(Self::control_router().list_all().into_iter().map(|t| t.name.into()));
+            absent.extend(Self::permission_router().list_all().into_iter().map(|t| t.name.into()));
         }
         if live.is_none_or(|l| l.policy.is_none()) {
             absent.extend(["get_policy".into(), "set_policy".into()]);

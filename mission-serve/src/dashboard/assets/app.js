@@ -1156,6 +1156,8 @@
     async function load() {
       try {
         data = await api('/api/threads/' + encodeURIComponent(id), null, [400, 404]);
+        // A running thread's permission lineage (root first), for the Permissions panel.
+        data.lineage = data.live ? await api('/api/threads/' + encodeURIComponent(id) + '/permissions', null, [400, 404]).catch(() => null) : null;
         render();
         markLoaded('thread');
       } catch (e) {
@@ -1251,6 +1253,7 @@
           kv('Duration', fmtMs(t.duration_ms)), kv('Spans', fmtInt(t.spans || spans.length)), kv('LLM / tools', fmtInt(t.llm_calls) + ' / ' + fmtInt(t.tool_calls)),
           kv('Tokens', fmtInt(t.input_tokens) + ' in · ' + fmtInt(t.output_tokens) + ' out'), kv('Cost', fmtUsd(t.cost_usd)), kv('Errors', fmtInt(t.errors))),
         controlPanel(),
+        lineagePanel(),
         h('div', { class: 'thread-layout' },
           h('div', { class: 'panel waterfall', 'data-testid': 'waterfall' },
             num(data.spans_total) > spans.length ? h('div', { class: 'banner info', style: { margin: '8px' } },
@@ -1268,6 +1271,27 @@
       renderDetails(details, t0);
     }
     function kv(label, value) { return h('div', null, h('span', null, label), h('b', null, value)); }
+    // Permissions: what each level of a running thread's lineage allows (a child holds only
+    // the intersection), and its escalations among the recent decisions.
+    function lineagePanel() {
+      const x = data.lineage && data.lineage.explanation;
+      if (!x || !x.chain.some((l) => l.permissions)) return null;
+      const escalations = (data.lineage.recent || []).filter((d) => d.escalation);
+      return h('div', { class: 'panel', 'data-testid': 'thread-lineage', style: { marginBottom: '16px' } },
+        h('div', { class: 'panel-head' }, h('h2', null, 'Permissions'), h('span', { class: 'hint' }, fmtInt(escalations.length) + ' escalation(s)')),
+        h('div', { class: 'panel-body flush' }, h('div', { class: 'table-wrap' }, h('table', { class: 'data stack', 'data-testid': 'lineage-table' },
+          h('thead', null, h('tr', null, h('th', null, 'Depth'), h('th', null, 'Thread'), h('th', null, 'Agent'), h('th', null, 'Allows'))),
+          h('tbody', null, x.chain.map((l) => h('tr', { 'data-testid': 'lineage-row', 'data-depth': l.depth },
+            h('td', { class: 'num' }, String(l.depth)),
+            h('td', { class: 'mono' }, l.thread_id === id ? shortId(l.thread_id) : h('a', { href: '#/threads/' + encodeURIComponent(l.thread_id) }, shortId(l.thread_id))),
+            h('td', null, l.agent),
+            h('td', { class: 'mono' }, l.permissions ? (l.permissions.name ? l.permissions.name + ': ' : '') + l.permissions.allow.join(', ') : 'inherits')))))),
+          escalations.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'data stack', 'data-testid': 'escalations-table' },
+            h('thead', null, h('tr', null, h('th', null, 'Action'), h('th', null, 'Resource'), h('th', null, 'Severity'), h('th', null, 'Narrowed by'))),
+            h('tbody', null, escalations.map((d) => h('tr', { 'data-testid': 'escalation-row', 'data-severity': d.escalation },
+              h('td', { class: 'mono' }, d.action), h('td', { class: 'mono' }, d.resource), h('td', null, tag(d.escalation, d.escalation)),
+              h('td', { class: 'mono' }, (d.narrowed_by ? shortId(d.narrowed_by) : '–') + ' @ depth ' + (d.ancestor_depth || '?'))))))) : null));
+    }
     // The thread's place in its tree (parent, child threads), its state and budget use while it
     // runs, and — for an operator, while it runs here — pause, resume and cancel.
     function controlPanel() {
