@@ -836,6 +836,28 @@ impl MissionControl {
         self.enforcer.record_in(&ctx, thread.root_span_id(), actor, action, resource, decision)
     }
 
+    /// [`permit_in_thread`](Self::permit_in_thread) for a thread known by its context, root
+    /// span and place in the thread registry (for bindings that keep thread objects of their
+    /// own, as the Python package does): the policy, open breakers, then the thread's
+    /// permission lineage; recorded in the thread (and audited when denied).
+    pub fn permit_in_registered_thread(
+        &self,
+        ctx: &mission_core::ThreadContext,
+        root_span: mission_core::SpanId,
+        handle: Option<mission_govern::threads::ThreadHandle>,
+        actor: &str,
+        action: &str,
+        resource: &str,
+    ) -> crate::PolicyDecision {
+        let mut decision = self.decide(ctx.tenant.as_str(), actor, action, resource);
+        if let Some(escalation) =
+            handle.and_then(|h| self.threads.check_permission(h, action, resource))
+        {
+            decision = decision.narrowed(escalation);
+        }
+        self.enforcer.record_in(ctx, root_span, actor, action, resource, decision)
+    }
+
     /// The policy enforcer (replace the policy at run time with
     /// [`replace_policy`](crate::PolicyEnforcer::replace_policy), audited).
     pub fn policy(&self) -> &crate::PolicyEnforcer {

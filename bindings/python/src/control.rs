@@ -256,8 +256,10 @@ impl Control {
     /// (a `mission_control.Budget` or a dict) limits what it may spend. With `child=True`,
     /// `traceparent` and `baggage` are what a parent thread in another process gave
     /// (`thread.child_handoff()`): the thread is a child of that one, with an id of its own,
-    /// spending at most what the parent's budget had left.
-    #[pyo3(signature = (agent=None, *, user_id=None, thread_id=None, traceparent=None, budget=None, baggage=None, child=false))]
+    /// spending at most what the parent's budget had left. `permissions` (a list of allow
+    /// patterns `action:resource`, or a dict with `allow`, `name`, `severity`, `escalations`)
+    /// is what it may do; its children get at most as much (`thread.permit(...)` checks).
+    #[pyo3(signature = (agent=None, *, user_id=None, thread_id=None, traceparent=None, budget=None, baggage=None, child=false, permissions=None))]
     #[allow(clippy::too_many_arguments)]
     fn thread(
         &self,
@@ -268,10 +270,17 @@ impl Control {
         budget: Option<&Bound<'_, PyAny>>,
         baggage: Option<&str>,
         child: bool,
+        permissions: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Thread> {
         let core = self.open_core()?;
         let budget = budget.filter(|b| !b.is_none()).map(crate::budget::budget_of).transpose()?;
-        let how = Start { agent, user_id, thread_id, traceparent, budget, child, baggage };
+        let permissions = permissions
+            .filter(|p| !p.is_none())
+            .map(crate::span::permissions_of)
+            .transpose()?
+            .map(Arc::new);
+        let how =
+            Start { agent, user_id, thread_id, traceparent, budget, child, baggage, permissions };
         Thread::start(core, how)
     }
 

@@ -674,6 +674,8 @@ pub(crate) struct Start<'a> {
     /// budget had left (a W3C `baggage` header), instead of a continuation of it.
     pub(crate) child: bool,
     pub(crate) baggage: Option<&'a str>,
+    /// What the thread may do (its children get at most as much).
+    pub(crate) permissions: Option<Arc<mission_sdk::threads::PermissionSet>>,
 }
 
 impl Thread {
@@ -728,7 +730,7 @@ impl Thread {
             (None, None, false) => (ThreadId::generate(), SpanId::NONE, None),
         };
         let ctx = ThreadContext { tenant: core.tenant, agent, thread_id };
-        Self::start_with(core, ctx, remote_parent, how.user_id, link, budget)
+        Self::start_with(core, ctx, remote_parent, how.user_id, link, budget, how.permissions)
     }
 
     /// Starts the root span and registers the thread (a child also records its parent link
@@ -740,6 +742,7 @@ impl Thread {
         user_id: Option<&str>,
         link: Option<Link>,
         budget: Option<Budget>,
+        permissions: Option<Arc<mission_sdk::threads::PermissionSet>>,
     ) -> PyResult<Self> {
         static INVOKE_AGENT: LazySymbol = LazySymbol::new("invoke_agent");
         let mut root = Span::start(
@@ -758,6 +761,9 @@ impl Thread {
             .with_root_span(root.span_id);
         new.parent = link.and_then(|l| l.registry);
         new.budget = budget;
+        if let Some(set) = permissions {
+            new = new.with_permissions(set);
+        }
         let handle = core.threads.register(new);
         root.thread = handle;
         root.root_of = Some(RootOf { child: link.is_some() });
@@ -791,7 +797,13 @@ impl Thread {
     }
 
     /// A new child of this thread run by `agent`, with a budget of its own.
-    fn child(&self, py: Python<'_>, agent: Symbol, budget: Option<Budget>) -> PyResult<Thread> {
+    fn child(
+        &self,
+        py: Python<'_>,
+        agent: Symbol,
+        budget: Option<Budget>,
+        permissions: Option<Arc<mission_sdk::threads::PermissionSet>>,
+    ) -> PyResult<Thread> {
         let link = Link {
             parent: (self.ctx.thread_id, self.root.borrow(py).span_id),
             depth: self.depth.saturating_add(1).min(mission_core::thread::MAX_THREAD_DEPTH),
@@ -799,7 +811,15 @@ impl Thread {
         };
         let ctx = ThreadContext { tenant: self.ctx.tenant, agent, thread_id: ThreadId::generate() };
         let budget = budget.or_else(|| self.core.budgets.for_agent(agent.as_str()));
-        Self::start_with(self.core.clone(), ctx, SpanId::NONE, None, Some(link), budget)
+        Self::start_with(
+            self.core.clone(),
+            ctx,
+            SpanId::NONE,
+            None,
+            Some(link),
+            budget,
+            permissions,
+        )
     }
 
     fn stop(&self) -> Option<Stop> {
@@ -958,16 +978,41 @@ impl Thread {
     /// thread of its own, linked to this one in the store (`mission.thread.parent_id`). Its
     /// spending counts against this thread's budget and every ancestor's; pausing or
     /// cancelling this thread reaches it. `budget` (a `mission_control.Budget` or a dict) is
-    /// its own, which can only narrow what it may spend.
-    #[pyo3(signature = (agent=None, *, budget=None))]
+    /// its own, which can only narrow what it may spend. `permissions` (a list of allow
+    /// patterns `action:resource`, or a dict with `allow`, `name`, `severity` and
+    /// `escalations` — pattern to severity) is what it may do, intersected with this thread's.
+    #[pyo3(signature = (agent=None, *, budget=None, permissions=None))]
     fn child_thread(
         &self,
         py: Python<'_>,
         agent: Option<&str>,
         budget: Option<&Bound<'_, PyAny>>,
+        permissions: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Thread> {
         let budget = budget.filter(|b| !b.is_none()).map(crate::budget::budget_of).transpose()?;
-        self.child(py, agent.map_or(self.ctx.agent, Symbol::intern), budget)
+        let permissions =
+            permissions.filter(|p| !p.is_none()).map(permissions_of).transpose()?.map(Arc::new);
+        self.child(py, agent.map_or(self.ctx.agent, Symbol::intern), budget, permissions)
+    }
+
+    /// May `actor` do `action` on `resource` in this thread? The policy, open circuit
+    /// breakers, then the thread's permission lineage (its own set intersected with every
+    /// ancestor's): a request the lineage does not allow is an escalation, recorded with the
+    /// ancestor that narrowed it and a severity, and audited. Returns a dict: `allowed`,
+    /// `rule`, `reason`, and for a narrowed request `lineage` (`thread_id`, `depth`, `rule`)
+    /// and `escalation`.
+    fn permit<'py>(
+        &self,
+        py: Python<'py>,
+        actor: &str,
+        action: &str,
+        resource: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let root = self.root.borrow(py).span_id;
+        let decision = self.core.with_control(|c| {
+            c.permit_in_registered_thread(&self.ctx, root, self.handle, actor, action, resource)
+        })?;
+        crate::json::to_python(py, &decision)
     }
 
     /// What a child thread in another process needs: `(traceparent, baggage)`, the
@@ -1054,4 +1099,58 @@ impl Thread {
     fn __repr__(&self) -> String {
         format!("Thread(agent={}, id={})", self.ctx.agent.as_str(), self.ctx.thread_id)
     }
+}
+
+/// A permission set from Python: a list of allow patterns, or a dict with `allow`, `name`,
+/// `severity` (`info`, `warning`, `error`, `critical`) and `escalations` (pattern to
+/// severity).
+pub(crate) fn permissions_of(
+    value: &Bound<'_, PyAny>,
+) -> PyResult<mission_sdk::threads::PermissionSet> {
+    use mission_sdk::directives::Severity;
+    use mission_sdk::threads::PermissionSet;
+    fn bad(e: impl std::fmt::Display) -> PyErr {
+        PyValueError::new_err(format!("permissions: {e}"))
+    }
+    let severity = |text: &str| -> PyResult<Severity> {
+        serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
+            PyValueError::new_err(format!(
+                "permissions: severity {text:?}: expected info, warning, error or critical"
+            ))
+        })
+    };
+    if let Ok(dict) = value.cast::<PyDict>() {
+        for key in dict.keys() {
+            let key: String = key.extract()?;
+            if !["allow", "name", "severity", "escalations"].contains(&key.as_str()) {
+                return Err(PyValueError::new_err(format!(
+                    "permissions: unknown key {key:?}: expected allow, name, severity, escalations"
+                )));
+            }
+        }
+        let allow: Vec<String> = match dict.get_item("allow")? {
+            Some(a) => a.extract()?,
+            None => Vec::new(),
+        };
+        let mut set = PermissionSet::new(allow).map_err(bad)?;
+        if let Some(name) = dict.get_item("name")? {
+            set = set.named(name.extract::<String>()?).map_err(bad)?;
+        }
+        if let Some(s) = dict.get_item("severity")? {
+            set = set.with_severity(severity(&s.extract::<String>()?)?);
+        }
+        if let Some(rules) = dict.get_item("escalations")? {
+            let rules: Vec<(String, String)> = rules.cast::<PyDict>()?.items().extract()?;
+            for (pattern, level) in rules {
+                set = set.with_escalation(pattern, severity(&level)?).map_err(bad)?;
+            }
+        }
+        return Ok(set);
+    }
+    let allow: Vec<String> = value.extract().map_err(|_| {
+        PyValueError::new_err(
+            "permissions: a list of allow patterns (\"action:resource\") or a dict",
+        )
+    })?;
+    PermissionSet::new(allow).map_err(bad)
 }

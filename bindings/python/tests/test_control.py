@@ -399,3 +399,28 @@ def test_incidents_carry_the_analysers_narrative_and_the_verdict(tmp_path):
             c.acknowledge("flaky", "jo", verdict="maybe")
     finally:
         c.shutdown()
+
+
+def test_a_child_holds_the_intersection_of_its_lineages_permissions(control, tmp_path):
+    """A child's permissions narrow its parent's: what the parent does not allow is an
+    escalation in the child, recorded with the ancestor that narrowed it and a severity; bad
+    permission sets are refused naming what is wrong."""
+    parent = control.thread("planner", permissions={"allow": ["tool_call:search_*"], "name": "research only",
+                                                      "escalations": {"tool_call:refund*": "critical"}})
+    child = parent.child_thread("researcher", permissions=["tool_call:*"])
+    allowed = child.permit("agent:researcher", "tool_call", "search_web")
+    assert allowed["allowed"] is True and "lineage" not in allowed, allowed
+    denied = child.permit("agent:researcher", "tool_call", "refund_order")
+    assert denied["allowed"] is False, denied
+    assert denied["lineage"]["thread_id"] == parent.id and denied["lineage"]["depth"] == 0, denied
+    assert denied["lineage"]["rule"] == "research only" and denied["escalation"] == "critical", denied
+    control.flush()
+    decisions = [attrs(r) for r in rows(control.query(kind="permission", thread_id=child.id))]
+    escalations = [d for d in decisions if d.get("mission.permission.escalation")]
+    assert [d["mission.permission.narrowed_by"] for d in escalations] == [parent.id], decisions
+    for bad, match in ((["tool_call:\x07"], "control"), ({"allow": [], "oops": 1}, "unknown key"),
+                       ({"severity": "loud"}, "severity"), (42, "list of allow patterns")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            control.thread("x", permissions=bad)
+    child.end()
+    parent.end()
