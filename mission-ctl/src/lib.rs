@@ -38,6 +38,7 @@
 
 mod audit;
 pub mod compact;
+pub mod control;
 mod cost;
 mod markdown;
 pub mod pack;

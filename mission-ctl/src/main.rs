@@ -294,6 +294,19 @@ enum Command {
         #[command(subcommand)]
         command: PackCommand,
     },
+    /// An operator's writes to a running agent, through its dashboard (`serve_dashboard`):
+    /// run a directive by hand, approve or reject a proposed remedy, pause, resume or cancel a
+    /// thread. Needs an operator's or admin's token (`--token` or MISSION_TOKEN). Exit 1 when
+    /// the agent refuses.
+    Control {
+        /// The agent's dashboard, e.g. `http://127.0.0.1:7878`.
+        url: String,
+        /// The bearer token (default: the MISSION_TOKEN environment variable).
+        #[arg(long)]
+        token: Option<String>,
+        #[command(subcommand)]
+        command: mission_ctl::control::ControlCommand,
+    },
     /// The audit trail of security-relevant events (`<store>/audit/`).
     Audit {
         #[command(subcommand)]
@@ -669,6 +682,20 @@ fn main() -> ExitCode {
                 *json,
                 &mut out,
             ))
+        }
+        Command::Control { url, token, command } => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            let token = token.clone().or_else(|| std::env::var("MISSION_TOKEN").ok());
+            let token = token.unwrap_or_default();
+            match mission_ctl::control::run_control(url, &token, command, &mut out) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(mission_ctl::exit_code(&e))
+                }
+            }
         }
         Command::Pack { command } => {
             let stdout = std::io::stdout();
