@@ -99,6 +99,13 @@ impl World {
         self.alerts(directive).into_iter().filter(|a| a.state == AlertState::Firing).collect()
     }
 
+    /// The one firing of `directive` so far (fails unless there is exactly one).
+    fn one_firing(&self, directive: &str) -> Alert {
+        let mut fired = self.firing(directive);
+        assert_eq!(fired.len(), 1, "{directive}: {:?}", self.alerts(directive));
+        fired.remove(0)
+    }
+
     fn label<'a>(alert: &'a Alert, key: &str) -> &'a str {
         alert.group.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str())
     }
@@ -204,9 +211,7 @@ fn stalled_thread_fires_on_a_quiet_running_thread_and_not_on_a_busy_one() {
             assert!(w.firing("stalled-thread").is_empty(), "minute {m}: not quiet long enough");
         }
     }
-    let fired = w.firing("stalled-thread");
-    assert_eq!(fired.len(), 1, "{fired:?}");
-    let a = &fired[0];
+    let a = &w.one_firing("stalled-thread");
     assert_eq!(a.thread_id, Some(quiet), "the alert names the stalled thread");
     assert_eq!(a.tenant, "acme");
     assert_eq!(World::label(a, "thread"), quiet.to_string());
@@ -239,9 +244,7 @@ fn stalled_thread_fires_on_the_wall_clock_with_no_event_at_all() {
     w.tick(T0 + 9 * MINUTE);
     assert!(w.firing("stalled-thread").is_empty());
     w.tick(T0 + 11 * MINUTE);
-    let fired = w.firing("stalled-thread");
-    assert_eq!(fired.len(), 1, "{:?}", w.alerts("stalled-thread"));
-    assert_eq!(fired[0].thread_id, Some(quiet));
+    assert_eq!(w.one_firing("stalled-thread").thread_id, Some(quiet));
 }
 
 #[test]
@@ -312,11 +315,10 @@ fn dependency_instability_fires_per_tool_on_an_error_burst() {
     }
     w.consume(&batch);
     w.consume(&[span("acme", "bot", SpanKind::ToolCall, "fetch", T0 + 6 * MINUTE, true)]);
-    let fired = w.firing("dependency-instability");
-    assert_eq!(fired.len(), 1, "{fired:?}");
-    assert_eq!(fired[0].operation, "search");
-    assert_eq!(World::label(&fired[0], "operation"), "search");
-    assert!(fired[0].value > 0.2 && fired[0].value < 0.4, "{:?}", fired[0]);
+    let a = w.one_firing("dependency-instability");
+    assert_eq!(a.operation, "search");
+    assert_eq!(World::label(&a, "operation"), "search");
+    assert!(a.value > 0.2 && a.value < 0.4, "{a:?}");
 }
 
 #[test]
@@ -330,10 +332,9 @@ fn provider_instability_fires_per_provider() {
     }
     batch.push(llm("bot", "steady-ai", T0 + 6 * MINUTE, true, 0.001));
     w.consume(&batch);
-    let fired = w.firing("provider-instability");
-    assert_eq!(fired.len(), 1, "{fired:?}");
-    assert_eq!(World::label(&fired[0], "provider"), "flaky-ai");
-    assert!((fired[0].value - 0.25).abs() < 0.05, "{:?}", fired[0]);
+    let a = w.one_firing("provider-instability");
+    assert_eq!(World::label(&a, "provider"), "flaky-ai");
+    assert!((a.value - 0.25).abs() < 0.05, "{a:?}");
 }
 
 #[test]
@@ -348,18 +349,17 @@ fn denial_rate_fires_when_most_requests_are_denied() {
     }
     batch.push(permission("bot", "bot", T0 + 11 * MINUTE, true));
     w.consume(&batch);
-    let fired = w.firing("denial-rate");
-    assert_eq!(fired.len(), 1, "{fired:?}");
-    assert_eq!(fired[0].agent, "prober");
-    assert_eq!(World::label(&fired[0], "agent"), "prober");
-    assert!(fired[0].value > 0.6 && fired[0].value < 0.9, "{:?}", fired[0]);
+    let a = w.one_firing("denial-rate");
+    assert_eq!(a.agent, "prober");
+    assert_eq!(World::label(&a, "agent"), "prober");
+    assert!(a.value > 0.6 && a.value < 0.9, "{a:?}");
 }
 
 #[test]
 fn denial_burst_fires_on_one_actor_denied_again_and_again() {
     let mut w = world(&["denial-burst"]);
     let mut batch = Vec::new();
-    // `mallory` is denied 10 times in 2 minutes; `alice` 9 times, and 10 over 20 minutes.
+    // `mallory` is denied 10 times in 2 minutes; `alice` 10 times in 18 minutes.
     for i in 0..10u64 {
         batch.push(permission("bot", "mallory", T0 + i * 12 * SECOND, false));
     }
@@ -368,9 +368,8 @@ fn denial_burst_fires_on_one_actor_denied_again_and_again() {
     }
     batch.sort_by_key(|e| e.time.0);
     w.consume(&batch);
-    let fired = w.firing("denial-burst");
-    assert_eq!(fired.len(), 1, "{fired:?}");
-    assert_eq!(World::label(&fired[0], "actor"), "mallory");
+    let a = w.one_firing("denial-burst");
+    assert_eq!(World::label(&a, "actor"), "mallory");
 }
 
 #[test]
@@ -387,10 +386,9 @@ fn budget_burn_fires_on_an_agent_spending_fast() {
     batch.sort_by_key(|e| e.time.0);
     w.consume(&batch);
     w.consume(&[llm("thrifty", "ai", T0 + 10 * MINUTE + 5 * SECOND, true, 0.1)]);
-    let fired = w.firing("budget-burn");
-    assert_eq!(fired.len(), 1, "{fired:?}");
-    assert_eq!(fired[0].agent, "spender");
-    assert!(fired[0].value > 5.0 && fired[0].value <= 7.2, "{:?}", fired[0]);
+    let a = w.one_firing("budget-burn");
+    assert_eq!(a.agent, "spender");
+    assert!(a.value > 5.0 && a.value <= 7.2, "{a:?}");
 }
 
 #[test]
@@ -403,10 +401,9 @@ fn budget_warnings_fire_when_an_agents_threads_near_their_budgets() {
     }
     batch.push(budget_warning("helper", thread_id(21), T0 + 10 * MINUTE + 30 * SECOND));
     w.consume(&batch);
-    let fired = w.firing("budget-warnings");
-    assert_eq!(fired.len(), 1, "{fired:?}");
-    assert_eq!(fired[0].agent, "planner");
-    assert_eq!(fired[0].value, 5.0);
+    let a = w.one_firing("budget-warnings");
+    assert_eq!(a.agent, "planner");
+    assert_eq!(a.value, 5.0);
 }
 
 #[test]

@@ -1020,10 +1020,15 @@ mod tests {
             ("3 same in a thread", "`tool calls`, `llm requests` or `tool errors`"),
             ("3 same tool calls in a run", "not a condition"),
         ] {
-            let e = bad.parse::<Condition>().expect_err(bad);
-            assert!(e.contains(why), "{bad}: {e}");
-            assert!(e.contains("3 same tool calls in a thread"), "the grammar is shown: {e}");
+            assert_refused(bad, why, "3 same tool calls in a thread");
         }
+    }
+
+    /// `bad` does not parse, and the error says `why` and shows the grammar (`example`).
+    fn assert_refused(bad: &str, why: &str, example: &str) {
+        let e = bad.parse::<Condition>().expect_err(bad);
+        assert!(e.contains(why), "{bad}: {e}");
+        assert!(e.contains(example), "the grammar is shown: {e}");
     }
 
     #[test]
@@ -1051,9 +1056,7 @@ mod tests {
             ("no event for 10m while running now", "`while running`"),
             ("no event 10m while running", "not a condition"),
         ] {
-            let e = bad.parse::<Condition>().expect_err(bad);
-            assert!(e.contains(why), "{bad}: {e}");
-            assert!(e.contains("no event for 10m while running"), "the grammar is shown: {e}");
+            assert_refused(bad, why, "no event for 10m while running");
         }
     }
 
