@@ -644,7 +644,8 @@ pub struct Filter {
     pub operation: Option<String>,
     /// The event kind: `llm_call`, `tool_call`, `agent_step`, `retrieval`, `custom`, `log`,
     /// `metric`, `permission`, `anomaly`. Unset: spans of every kind (metric points for
-    /// `value` statistics, anomalies for anomaly conditions, permission decisions for denials).
+    /// `value` statistics, anomalies for anomaly conditions, permission decisions for denials,
+    /// events of every kind for a stalled-thread condition).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<KindName>,
     /// The model of an LLM call (`gen_ai.request.model`).
