@@ -600,6 +600,22 @@ pub struct ThreadSnapshot {
     pub start_unix_ms: u64,
 }
 
+/// A live thread in brief, from [`ThreadRegistry::live_threads`]: what a stalled-thread
+/// directive needs, with no allocation per thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveThread {
+    /// The tenant.
+    pub tenant: Symbol,
+    /// The agent.
+    pub agent: Symbol,
+    /// The thread id.
+    pub thread_id: ThreadId,
+    /// When it started (ns since the Unix epoch, as given to [`NewThread::new`]).
+    pub started_ns: u64,
+    /// Its own state (an ancestor's pause or cancel is not included).
+    pub state: ThreadState,
+}
+
 /// The registry's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
@@ -1288,6 +1304,22 @@ impl ThreadRegistry {
             for s in lock(shard).slots.iter().filter(|s| s.live && s.thread_id == thread_id) {
                 out.push(s.tenant.as_str().to_owned());
             }
+        }
+        out
+    }
+
+    /// Every live thread in brief, each shard locked in turn (briefly: one copy per thread).
+    /// For periodic scans off the agents' threads, such as a stalled-thread directive's.
+    pub fn live_threads(&self) -> Vec<LiveThread> {
+        let mut out = Vec::with_capacity(self.live.load(Ordering::Relaxed) as usize);
+        for shard in &self.shards {
+            out.extend(lock(shard).slots.iter().filter(|s| s.live).map(|s| LiveThread {
+                tenant: s.tenant,
+                agent: s.agent,
+                thread_id: s.thread_id,
+                started_ns: s.started_ns,
+                state: s.state,
+            }));
         }
         out
     }

@@ -42,6 +42,7 @@ const LOWEST_OCTAVE: f64 = -20.0;
 /// | `3 same tool calls in a thread` | a thread calls one tool with the same arguments N times (a loop) |
 /// | `3 same llm requests in a thread` | a thread sends the same LLM request N times |
 /// | `3 same tool errors in a thread` | one tool fails with the same error message N times in a thread |
+/// | `no event for 10m while running` | a running thread recorded nothing for 10m (a stalled thread; quiet time 1m to 7d) |
 ///
 /// Statistics: `count`, `error_rate`, and `p50`, `p90`, `p95`, `p99`, `min`, `max`, `avg`,
 /// `sum` of `duration` (values in ms, or text like `4s`), `cost` (US dollars, `$2` or `2`),
@@ -93,7 +94,21 @@ pub enum Condition {
         /// What repeats.
         of: Repeat,
     },
+    /// A running thread recorded no event for this long: it is stalled. Groups are per
+    /// (tenant, thread), like [`Condition::Loop`]; judged on the directive's clock (which the
+    /// wall clock moves while the stream is quiet), so it needs no event to fire. A thread is
+    /// running from its first event (or, with a thread registry, from its start) until its
+    /// root span ends; a paused or cancelled thread is not stalled.
+    Stalled {
+        /// The quiet time, [`MIN_STALL`] to [`MAX_STALL`].
+        after: Duration,
+    },
 }
+
+/// Shortest quiet time of a `no event for … while running` condition.
+pub const MIN_STALL: Duration = Duration::from_secs(60);
+/// Longest quiet time of a `no event for … while running` condition.
+pub const MAX_STALL: Duration = Duration::from_secs(7 * 86_400);
 
 /// What a [`Condition::Loop`] counts, per thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -173,7 +188,8 @@ impl ForecastThreshold {
 pub enum Statistic {
     /// Events in the window.
     Count,
-    /// Failed spans over all spans, 0 to 1.
+    /// Failed spans over all spans, 0 to 1; over permission decisions (`where.kind =
+    /// "permission"`), denials over all decisions.
     ErrorRate,
     /// An aggregation of a field.
     Aggregate(Aggregation, Field),
@@ -412,6 +428,7 @@ impl fmt::Display for Condition {
                 write!(f, "{count} denials per actor within {}", d(*within))
             }
             Condition::Loop { count, of } => write!(f, "{count} same {} in a thread", of.as_str()),
+            Condition::Stalled { after } => write!(f, "no event for {} while running", d(*after)),
         }
     }
 }
@@ -433,8 +450,9 @@ impl TryFrom<String> for Condition {
 const GRAMMAR: &str = "expected e.g. \"p95(duration) > 4s over 5m\", \"count == 0 over 15m\", \
                        \"forecast p95(duration) > 4s within 30m\", \
                        \"anomaly score > 0.9\", \"slo 99% under 4s over 30d\", \
-                       \"3 failures in a row\", \"5 denials per actor within 10m\" or \
-                       \"3 same tool calls in a thread\" (or llm requests, tool errors)";
+                       \"3 failures in a row\", \"5 denials per actor within 10m\", \
+                       \"3 same tool calls in a thread\" (or llm requests, tool errors) or \
+                       \"no event for 10m while running\"";
 
 impl FromStr for Condition {
     type Err = String;
@@ -497,6 +515,16 @@ impl FromStr for Condition {
                     )));
                 }
                 Ok(Condition::Loop { count: count(n).map_err(|e| bad(&e))?, of })
+            }
+            ["no", "event" | "events", "for", quiet, rest @ ..] => {
+                if rest != ["while", "running"] {
+                    return Err(bad("after `no event for <duration>`, `while running`"));
+                }
+                let after = duration_text::parse(quiet).map_err(|e| bad(&e))?;
+                if !(MIN_STALL..=MAX_STALL).contains(&after) {
+                    return Err(bad("the quiet time of a stalled thread is 1m to 7d"));
+                }
+                Ok(Condition::Stalled { after })
             }
             [n, "denials", "per", "actor", "within", w] => Ok(Condition::RepeatedDenials {
                 count: count(n).map_err(|e| bad(&e))?,
@@ -992,9 +1020,43 @@ mod tests {
             ("3 same in a thread", "`tool calls`, `llm requests` or `tool errors`"),
             ("3 same tool calls in a run", "not a condition"),
         ] {
-            let e = bad.parse::<Condition>().expect_err(bad);
-            assert!(e.contains(why), "{bad}: {e}");
-            assert!(e.contains("3 same tool calls in a thread"), "the grammar is shown: {e}");
+            assert_refused(bad, why, "3 same tool calls in a thread");
+        }
+    }
+
+    /// `bad` does not parse, and the error says `why` and shows the grammar (`example`).
+    fn assert_refused(bad: &str, why: &str, example: &str) {
+        let e = bad.parse::<Condition>().expect_err(bad);
+        assert!(e.contains(why), "{bad}: {e}");
+        assert!(e.contains(example), "the grammar is shown: {e}");
+    }
+
+    #[test]
+    fn stalled_conditions_parse_print_and_explain_a_bad_quiet_time() {
+        for (text, shown, secs) in [
+            ("no event for 10m while running", "no event for 10m while running", 600),
+            ("no events for 600s while running", "no event for 10m while running", 600),
+            ("no   event for 1m   while running", "no event for 1m while running", 60),
+            ("no event for 90s while running", "no event for 90s while running", 90),
+            ("no event for 7d while running", "no event for 7d while running", 7 * 86_400),
+        ] {
+            let c: Condition = text.parse().expect(text);
+            assert_eq!(c, Condition::Stalled { after: Duration::from_secs(secs) }, "{text}");
+            assert_eq!(c.to_string(), shown);
+            assert_eq!(c.to_string().parse::<Condition>(), Ok(c.clone()));
+            assert_eq!(c.statistic(), None);
+        }
+        for (bad, why) in [
+            ("no event for 59s while running", "1m to 7d"),
+            ("no event for 8d while running", "1m to 7d"),
+            ("no event for 0s while running", "1m to 7d"),
+            ("no event for soon while running", "duration"),
+            ("no event for 10m", "`while running`"),
+            ("no event for 10m while paused", "`while running`"),
+            ("no event for 10m while running now", "`while running`"),
+            ("no event 10m while running", "not a condition"),
+        ] {
+            assert_refused(bad, why, "no event for 10m while running");
         }
     }
 

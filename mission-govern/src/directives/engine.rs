@@ -126,6 +126,8 @@ enum DefaultKinds {
     Anomalies,
     Permissions,
     Scores,
+    /// Every event (a stalled-thread condition: any event of a thread is activity).
+    Any,
 }
 
 struct CompiledFilter {
@@ -152,6 +154,7 @@ impl CompiledFilter {
                 DefaultKinds::Anomalies => kind == EventKind::Anomaly,
                 DefaultKinds::Permissions => kind == EventKind::Permission,
                 DefaultKinds::Scores => kind == EventKind::Score,
+                DefaultKinds::Any => true,
             },
         };
         kind_ok
@@ -183,6 +186,8 @@ enum GroupData {
     Streak(u32),
     Denials(VecDeque<u64>),
     Loop(Repeats),
+    /// A thread watched for stalls: the time of its last event (or its start).
+    Quiet(Quiet),
     /// A scheduled directive's one group: nothing to count.
     Scheduled,
 }
@@ -227,6 +232,38 @@ impl Repeats {
     }
 }
 
+/// One thread watched by a stalled-thread condition.
+#[derive(Clone, Copy, Default)]
+struct Quiet {
+    /// The stream time of its last event, or its start as the registry tells it.
+    last: u64,
+    /// Whether the thread registry listed it at its last scan (then, once it is gone from the
+    /// registry, the thread is over even if its root span never came).
+    registered: bool,
+    /// Whether the registry says it is paused or cancelled (not running: never stalled).
+    held: bool,
+}
+
+/// Whether `e` ends its thread: the thread's root span (not a bare tool or LLM call).
+fn is_thread_end(e: &Event) -> bool {
+    e.thread_id != ThreadId::default()
+        && e.parent_span_id == SpanId::NONE
+        && e.as_span().is_some_and(|s| !matches!(s.kind, SpanKind::ToolCall | SpanKind::LlmCall))
+}
+
+/// The group key of one thread of `tenant` (loop and stalled-thread conditions).
+fn thread_key(tenant: &str, thread: ThreadId) -> String {
+    format!("tenant={tenant},thread={thread}")
+}
+
+/// The group labels of one thread of `tenant` (loop and stalled-thread conditions).
+fn thread_labels(tenant: Symbol, thread: ThreadId) -> Vec<(String, String)> {
+    vec![
+        ("tenant".to_owned(), tenant.as_str().to_owned()),
+        ("thread".to_owned(), thread.to_string()),
+    ]
+}
+
 /// What an event is to a loop condition.
 enum LoopEvent {
     /// A call it counts, with its fingerprint.
@@ -248,9 +285,7 @@ fn loop_event(of: Repeat, e: &Event) -> LoopEvent {
     if e.thread_id == ThreadId::default() {
         return LoopEvent::Other;
     }
-    if e.parent_span_id == SpanId::NONE
-        && !matches!(span.kind, SpanKind::ToolCall | SpanKind::LlmCall)
-    {
+    if is_thread_end(e) {
         return LoopEvent::ThreadEnd;
     }
     let hash_attr = |key: &LazySymbol| match e.attributes.get(key.get()) {
@@ -285,7 +320,7 @@ struct Group {
     tenant: Symbol,
     agent: Symbol,
     operation: Symbol,
-    /// The thread of a loop condition's group (none for other conditions).
+    /// The thread of a loop or stalled-thread condition's group (none for other conditions).
     thread: ThreadId,
     firing: Option<Firing>,
     data: GroupData,
@@ -358,6 +393,7 @@ impl Directive {
         let default = match spec.when {
             Some(Condition::Anomaly { .. }) => DefaultKinds::Anomalies,
             Some(Condition::RepeatedDenials { .. }) => DefaultKinds::Permissions,
+            Some(Condition::Stalled { .. }) => DefaultKinds::Any,
             _ => match statistic.and_then(Statistic::field) {
                 Some(Field::Value) => DefaultKinds::Metrics,
                 Some(Field::Score(_)) => DefaultKinds::Scores,
@@ -386,6 +422,7 @@ impl Directive {
             Some(Condition::Anomaly { hold, .. }) => width(hold),
             Some(Condition::RepeatedDenials { within, .. }) => width(within),
             Some(Condition::Loop { .. }) => width(LOOP_QUIET),
+            Some(Condition::Stalled { after }) => width(after),
             Some(Condition::ConsecutiveFailures { .. }) | None => u64::MAX,
         };
         let mut d = Self {
@@ -417,7 +454,11 @@ impl Directive {
         if self.spec.group_by.is_empty()
             && !matches!(
                 self.spec.when,
-                Some(Condition::RepeatedDenials { .. } | Condition::Loop { .. })
+                Some(
+                    Condition::RepeatedDenials { .. }
+                        | Condition::Loop { .. }
+                        | Condition::Stalled { .. }
+                )
             )
         {
             let data = self.new_data();
@@ -468,6 +509,7 @@ impl Directive {
             Condition::ConsecutiveFailures { .. } => GroupData::Streak(0),
             Condition::RepeatedDenials { .. } => GroupData::Denials(VecDeque::new()),
             Condition::Loop { .. } => GroupData::Loop(Repeats::default()),
+            Condition::Stalled { .. } => GroupData::Quiet(Quiet::default()),
         }
     }
 
@@ -731,9 +773,75 @@ impl Engine {
             return;
         }
         d.last_eval = epoch;
+        if matches!(d.spec.when, Some(Condition::Stalled { .. })) {
+            self.scan_threads(i, shared);
+        }
+        let d = &self.directives[i];
         let keys: Vec<GroupKey> = d.groups.keys().cloned().collect();
         for key in keys {
             self.judge(i, &key, shared);
+        }
+    }
+
+    /// A stalled-thread directive's look at the thread registry (when one is wired in), once
+    /// per evaluation: a running thread with no event yet gets a group from its start, a
+    /// paused or cancelled one is held (not stalled), and a thread the registry listed before
+    /// and no longer does is over (its group retired, resolved if it fired). Threads the
+    /// registry never listed (another process's, through ingest) are judged on their events.
+    fn scan_threads(&mut self, i: usize, shared: &Shared) {
+        let registry = shared.threads.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(registry) = registry else { return };
+        let live = registry.live_threads();
+        let d = &mut self.directives[i];
+        let mut listed = std::collections::HashSet::with_capacity(live.len());
+        for t in &live {
+            if d.filter.tenant.is_some_and(|x| x != t.tenant)
+                || d.filter.agent.is_some_and(|x| x != t.agent)
+            {
+                continue;
+            }
+            let tenant = if d.spec.across_tenants { Symbol::EMPTY } else { t.tenant };
+            let key = (tenant, thread_key(t.tenant.as_str(), t.thread_id));
+            let held = t.state != crate::threads::ThreadState::Running;
+            if let Some(g) = d.groups.get_mut(&key) {
+                if let GroupData::Quiet(q) = &mut g.data {
+                    (q.registered, q.held) = (true, held);
+                    q.last = q.last.max(t.started_ns);
+                }
+            } else if d.groups.len() >= MAX_GROUPS {
+                d.groups_dropped += 1;
+                shared.counters.groups_dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            } else {
+                d.groups.insert(
+                    key.clone(),
+                    Group {
+                        labels: thread_labels(t.tenant, t.thread_id),
+                        tenant,
+                        agent: t.agent,
+                        operation: Symbol::EMPTY,
+                        thread: t.thread_id,
+                        firing: None,
+                        data: GroupData::Quiet(Quiet {
+                            last: t.started_ns,
+                            registered: true,
+                            held,
+                        }),
+                    },
+                );
+            }
+            listed.insert(key);
+        }
+        let gone: Vec<GroupKey> = d
+            .groups
+            .iter()
+            .filter(|(k, g)| {
+                matches!(g.data, GroupData::Quiet(q) if q.registered) && !listed.contains(*k)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in gone {
+            self.retire(i, &key, shared);
         }
     }
 
@@ -807,8 +915,22 @@ impl Engine {
                     }
                     LoopEvent::Other => continue,
                 },
+                Condition::Stalled { .. } => {
+                    if is_thread_end(e) {
+                        // The thread is over: it can no longer stall (resolved if it fired).
+                        if d.groups.contains_key(&key) {
+                            self.retire(i, &key, shared);
+                        }
+                        continue;
+                    }
+                    if e.thread_id == ThreadId::default() {
+                        continue;
+                    }
+                    None
+                }
                 _ => None,
             };
+            let per_thread = call.is_some() || matches!(when, Condition::Stalled { .. });
             if !d.groups.contains_key(&key) {
                 let placeholder = d.placeholder_key();
                 if key.1.is_empty() && d.groups.contains_key(&placeholder) {
@@ -834,7 +956,7 @@ impl Engine {
                         tenant: key.0,
                         agent: e.agent,
                         operation: e.name,
-                        thread: if call.is_some() { e.thread_id } else { ThreadId::default() },
+                        thread: if per_thread { e.thread_id } else { ThreadId::default() },
                         firing: None,
                         data,
                     },
@@ -903,6 +1025,10 @@ impl Engine {
                     } else {
                         false
                     }
+                }
+                (GroupData::Quiet(quiet), Condition::Stalled { .. }) => {
+                    quiet.last = quiet.last.max(t);
+                    true
                 }
                 (GroupData::Loop(repeats), Condition::Loop { .. }) => {
                     if let Some(hash) = call
@@ -1012,6 +1138,11 @@ impl Engine {
                 let most = repeats.most();
                 Some((most >= *count, f64::from(most), f64::from(*count)))
             }
+            (GroupData::Quiet(quiet), Condition::Stalled { after }) => {
+                let silent = now.saturating_sub(quiet.last);
+                let stalled = !quiet.held && silent >= after.as_nanos() as u64;
+                Some((stalled, silent as f64 / 1e9, after.as_secs_f64()))
+            }
             _ => None,
         };
         let Some((holds, value, threshold)) = verdict else { return };
@@ -1118,6 +1249,15 @@ impl Engine {
                     format!("thread {} {what} {value} times (alert at {threshold})", g.thread)
                 }
                 (Condition::Loop { .. }, _) => format!("thread {} is no longer looping", g.thread),
+                (Condition::Stalled { after }, AlertState::Firing) => format!(
+                    "thread {} recorded no event for {} while running (alert at {})",
+                    g.thread,
+                    about(Duration::from_secs_f64(value.max(0.0))),
+                    human(*after)
+                ),
+                (Condition::Stalled { .. }, _) => {
+                    format!("thread {} is no longer stalled", g.thread)
+                }
             }
         } else {
             format!("{} is due ({} UTC)", d.spec.name, d.spec.trigger())
@@ -1989,8 +2129,14 @@ fn about(d: Duration) -> String {
     human(Duration::from_secs(rounded))
 }
 
+/// A failed span, or a denied permission decision (so `error_rate` over permission events is
+/// the denial rate).
 fn is_error(e: &Event) -> bool {
-    e.as_span().is_some_and(|s| s.status.is_error())
+    match &e.body {
+        EventBody::Span(s) => s.status.is_error(),
+        EventBody::Permission(p) => p.decision == Decision::Deny,
+        _ => false,
+    }
 }
 
 fn measure(e: &Event, stat: Statistic) -> f64 {
@@ -2018,6 +2164,9 @@ fn is_idle(data: &GroupData, now: u64) -> bool {
         GroupData::Loop(r) => {
             r.seen.is_empty() || now.saturating_sub(r.last) >= LOOP_QUIET.as_nanos() as u64
         }
+        // Freed when its thread ends (root span, or gone from the registry), never as idle:
+        // a quiet thread is what the condition watches.
+        GroupData::Quiet(_) => false,
         GroupData::Scheduled => true,
     }
 }
@@ -2028,6 +2177,7 @@ fn field_value(field: GroupField, e: &Event) -> &str {
         GroupField::Agent => e.agent.as_str(),
         GroupField::Operation => e.name.as_str(),
         GroupField::Model => e.as_span().map_or("", |s| s.llm.model.as_str()),
+        GroupField::Provider => e.as_span().map_or("", |s| s.llm.provider.as_str()),
         GroupField::Kind => e.kind().as_str(),
     }
 }
@@ -2036,13 +2186,10 @@ fn group_labels(by: &[GroupField], when: &Condition, e: &Event) -> Vec<(String, 
     if let (Condition::RepeatedDenials { .. }, EventBody::Permission(p)) = (when, &e.body) {
         return vec![("actor".to_owned(), p.actor.as_str().to_owned())];
     }
-    if let Condition::Loop { .. } = when {
+    if let Condition::Loop { .. } | Condition::Stalled { .. } = when {
         // The tenant too, so a thread id shared by two tenants is two incidents whatever the
         // directive's scope, and the thread an alert names can be found (and stopped).
-        return vec![
-            ("tenant".to_owned(), e.tenant.as_str().to_owned()),
-            ("thread".to_owned(), e.thread_id.to_string()),
-        ];
+        return thread_labels(e.tenant, e.thread_id);
     }
     by.iter().map(|f| (f.as_str().to_owned(), field_value(*f, e).to_owned())).collect()
 }
@@ -2052,8 +2199,8 @@ fn group_key(by: &[GroupField], when: &Condition, e: &Event) -> String {
         let actor: String = p.actor.as_str().chars().take(128).collect();
         return format!("actor={actor}");
     }
-    if let Condition::Loop { .. } = when {
-        return format!("tenant={},thread={}", e.tenant.as_str(), e.thread_id);
+    if let Condition::Loop { .. } | Condition::Stalled { .. } = when {
+        return thread_key(e.tenant.as_str(), e.thread_id);
     }
     if by.is_empty() {
         return String::new();

@@ -64,7 +64,10 @@
 //! A statistics window is [`BUCKETS`] buckets (a `forecast` condition's covers twice its
 //! horizon, and its trend is a closed-form least-squares line over those buckets); a percentile
 //! keeps a sparse log histogram per bucket (at most [`HISTOGRAM_BINS`] bins, ~2% error); an SLO
-//! keeps four count-only windows (1h, 5m, 6h, 30m); a directive tracks at most
+//! keeps four count-only windows (1h, 5m, 6h, 30m); a stalled-thread condition keeps one
+//! time per running thread (freed when the thread's root span ends or it leaves the thread
+//! registry, [`Directives::with_threads`], which it scans once per evaluation: a 60th of its
+//! quiet time); a directive tracks at most
 //! [`MAX_GROUPS`] groups. Webhooks go through one worker thread with a queue of
 //! [`QUEUE_CAPACITY`]; a full queue drops and counts.
 //!
@@ -105,8 +108,8 @@ pub use action::{
 pub use breaker::{BreakerClock, BreakerState, BreakerStatus, Denial, MAX_BREAKERS, Permit};
 pub use condition::{
     Aggregation, BUCKETS, Comparison, Condition, Field, ForecastThreshold, HISTOGRAM_BINS,
-    MAX_FORECAST_HORIZON, MIN_FORECAST_BUCKETS, MIN_FORECAST_HORIZON, Repeat, Slo, SloGood,
-    Statistic, Threshold,
+    MAX_FORECAST_HORIZON, MAX_STALL, MIN_FORECAST_BUCKETS, MIN_FORECAST_HORIZON, MIN_STALL, Repeat,
+    Slo, SloGood, Statistic, Threshold,
 };
 pub use engine::{IDLE_AFTER, LOOP_QUIET, MAX_GROUPS, MAX_LOOP_CALLS, MAX_MISSED_COUNTED};
 pub use incident::{
@@ -160,7 +163,7 @@ pub enum DirectiveError {
     },
     /// No preset has that name.
     #[error(
-        "unknown directive preset {0:?}: expected one of slo-basic, cost-guard, tool-circuit-breaker"
+        "unknown directive preset {0:?}: expected one of slo-basic, cost-guard, tool-circuit-breaker, self-care"
     )]
     UnknownPreset(String),
     /// A directive of that name exists already.

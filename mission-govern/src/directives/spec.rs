@@ -20,7 +20,7 @@ pub const MAX_MIN_EVENTS: u64 = 1_000_000;
 pub const MAX_ACTION_DURATION: Duration = Duration::from_secs(86_400);
 
 /// Names of the presets [`DirectiveSet::preset`] knows.
-pub const PRESETS: &[&str] = &["slo-basic", "cost-guard", "tool-circuit-breaker"];
+pub const PRESETS: &[&str] = &["slo-basic", "cost-guard", "tool-circuit-breaker", "self-care"];
 
 /// An ordered list of directives with unique names, read from TOML or JSON.
 ///
@@ -99,6 +99,7 @@ impl DirectiveSet {
             "slo-basic" => include_str!("presets/slo-basic.toml"),
             "cost-guard" => include_str!("presets/cost-guard.toml"),
             "tool-circuit-breaker" => include_str!("presets/tool-circuit-breaker.toml"),
+            "self-care" => include_str!("presets/self-care.toml"),
             other => return Err(DirectiveError::UnknownPreset(other.chars().take(64).collect())),
         };
         Self::from_toml_str(text, &format!("preset {name}"))
@@ -491,8 +492,12 @@ impl DirectiveSpec {
         {
             return Err("field `group_by`: denials are grouped by actor already".into());
         }
-        if matches!(self.when, Some(Condition::Loop { .. })) && !self.group_by.is_empty() {
-            return Err("field `group_by`: loops are grouped by tenant and thread already".into());
+        if matches!(self.when, Some(Condition::Loop { .. } | Condition::Stalled { .. }))
+            && !self.group_by.is_empty()
+        {
+            return Err("field `group_by`: loops and stalled threads are grouped by tenant and \
+                        thread already"
+                .into());
         }
         if let Some(a) = &self.approve {
             if a.within < Duration::from_secs(1) || a.within > MAX_APPROVAL_WINDOW {
@@ -639,7 +644,8 @@ pub struct Filter {
     pub operation: Option<String>,
     /// The event kind: `llm_call`, `tool_call`, `agent_step`, `retrieval`, `custom`, `log`,
     /// `metric`, `permission`, `anomaly`. Unset: spans of every kind (metric points for
-    /// `value` statistics, anomalies for anomaly conditions, permission decisions for denials).
+    /// `value` statistics, anomalies for anomaly conditions, permission decisions for denials,
+    /// events of every kind for a stalled-thread condition).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<KindName>,
     /// The model of an LLM call (`gen_ai.request.model`).
@@ -707,6 +713,8 @@ pub enum GroupField {
     Operation,
     /// The model of an LLM call.
     Model,
+    /// The provider of an LLM call (`gen_ai.provider.name`: `openai`, `anthropic`, …).
+    Provider,
     /// The event kind.
     Kind,
 }
@@ -719,6 +727,7 @@ impl GroupField {
             GroupField::Agent => "agent",
             GroupField::Operation => "operation",
             GroupField::Model => "model",
+            GroupField::Provider => "provider",
             GroupField::Kind => "kind",
         }
     }
