@@ -1195,3 +1195,71 @@ fn incidents_lists_each_incident_in_its_latest_state() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("the new model is slower"));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `control` drives a running agent through its dashboard: a directive run by hand proposes a
+/// cancel, `approve` runs it (the thread's code sees it); `pause` and `resume` reach another
+/// thread; a viewer's token, another tenant and a bad URL are refused with the reason.
+#[test]
+fn control_runs_approves_and_pauses_through_the_dashboard() {
+    use mission_sdk::{DashboardConfig, DirectiveSet, Role};
+    const OPERATOR: &str = "acme-operator-0123456789";
+    const VIEWER: &str = "acme-viewer-0123456789";
+    let root = std::env::temp_dir().join(format!("mission-ctl-control-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let held = "[[directive]]\nname = \"held\"\nschedule = \"0 3 * * *\"\n\
+                approve = { within = \"1h\" }\nthen = [{ action = \"cancel_thread\" }]\n";
+    let control = mission_sdk::MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_tenant("acme")
+        .with_directives(DirectiveSet::from_toml_str(held, "test").expect("toml"))
+        .build()
+        .expect("build");
+    let config = DashboardConfig::loopback(0)
+        .with_role_token(OPERATOR, Role::Operator, Some("acme"))
+        .with_role_token(VIEWER, Role::Viewer, Some("acme"));
+    let server = control.serve_dashboard(config).expect("dashboard");
+    let url = format!("http://{}", server.local_addr());
+    let (looping, other) = (control.agent("planner").thread(), control.agent("planner").thread());
+    let (looping_id, other_id) = (looping.id().to_string(), other.id().to_string());
+
+    let ran = ctl(&["control", &url, "--token", OPERATOR, "run", "held", "--thread", &looping_id]);
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    assert_eq!(json(&ran)["outcome"], "pending_approval");
+    let approval = json(&ran)["approval"].as_u64().expect("an approval");
+    assert!(!looping.should_stop());
+    let refused = ctl(&["control", &url, "--token", VIEWER, "approve", &approval.to_string()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("403"), "{refused:?}");
+    let approved = ctl(&[
+        "control",
+        &url,
+        "--token",
+        OPERATOR,
+        "approve",
+        &approval.to_string(),
+        "--note",
+        "loop",
+    ]);
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    assert_eq!(json(&approved)["state"], "approved");
+    assert!(looping.should_stop(), "the approved cancel reached the thread");
+
+    let paused =
+        ctl(&["control", &url, "--token", OPERATOR, "pause", &other_id, "--reason", "look"]);
+    assert_eq!(json(&paused)["state"], "paused");
+    assert!(other.should_stop());
+    let resumed = ctl(&["control", &url, "--token", OPERATOR, "resume", &other_id]);
+    assert_eq!(json(&resumed)["state"], "running");
+    assert!(!other.should_stop());
+    let elsewhere =
+        ctl(&["control", &url, "--token", OPERATOR, "cancel", &other_id, "--tenant", "globex"]);
+    assert_eq!(elsewhere.status.code(), Some(1), "another tenant's thread is not found");
+    assert!(!other.should_stop());
+    let bad = ctl(&["control", "ftp://x", "--token", OPERATOR, "resume", &other_id]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    drop((looping, other));
+    drop(server);
+    drop(control);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -529,6 +529,10 @@ const SURFACES: &[Surface] = &[
             answers
         },
     },
+    Surface { name: "control run", ask: |_, t| control(t, "run") },
+    Surface { name: "control pause", ask: |_, t| control(t, "pause") },
+    Surface { name: "control resume", ask: |_, t| control(t, "resume") },
+    Surface { name: "control cancel", ask: |_, t| control(t, "cancel") },
     Surface { name: "sql", ask: sql },
     Surface { name: "pack export", ask: pack_export },
     Surface { name: "pack import", ask: pack_import },
@@ -1099,4 +1103,72 @@ fn every_tenant_option_is_in_the_suite() {
         .filter(|name| cfg!(feature = "sql") || name != "sql")
         .collect();
     assert_eq!(scoped, listed, "a subcommand with --tenant is missing from SURFACES");
+}
+
+/// `control … --tenant`: a live agent (its own store, not the world's) runs a thread of each
+/// tenant under one shared id, paused with a reason carrying the tenant's marker, and a
+/// directive each tenant may run; tenant `t`'s operator token acts in `t` (naming `t`) and is
+/// refused naming the other tenant, whose thread stays as it was.
+fn control(t: usize, command: &str) -> Answers {
+    use mission_sdk::threads::{NewThread, ThreadCommand};
+    use mission_sdk::{DashboardConfig, DirectiveSet, Role};
+    let o = 1 - t;
+    let root = std::env::temp_dir()
+        .join(format!("mission-ctl-iso-control-{command}-{t}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let held = "[[directive]]\nname = \"held\"\nschedule = \"0 3 * * *\"\n\
+                approve = { within = \"1h\" }\nthen = [{ action = \"pause_thread\" }]\n";
+    let agent = mission_sdk::MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_tenant(TENANTS[0])
+        .without_models()
+        .with_directives(DirectiveSet::from_toml_str(held, "iso").expect("toml"))
+        .build()
+        .expect("build");
+    let operators = ["acme-operator-0123456789", "globex-operator-0123456789"];
+    let mut config = DashboardConfig::loopback(0);
+    for (i, token) in operators.iter().enumerate() {
+        config = config.with_role_token(token, Role::Operator, Some(TENANTS[i]));
+    }
+    let server = agent.serve_dashboard(config).expect("dashboard");
+    let url = format!("http://{}", server.local_addr());
+    let registry = agent.threads();
+    let shared = ThreadId::generate();
+    for (i, tenant) in TENANTS.iter().enumerate() {
+        let new = NewThread::new(Symbol::intern(tenant), Symbol::intern(AGENT), shared, 1);
+        registry.register(new).expect("room");
+        let reason = format!("{} paused", MARKERS[i]);
+        registry.control(tenant, shared, ThreadCommand::Pause, "test", &reason).expect("pause");
+    }
+    let id = shared.to_string();
+    let mut asked: Vec<Vec<&str>> = Vec::new();
+    let (own, other) = (["--tenant", TENANTS[t]], ["--tenant", TENANTS[o]]);
+    let base = ["control", url.as_str(), "--token", operators[t]];
+    let what: Vec<&str> = if command == "run" { vec!["run", "held"] } else { vec![command, &id] };
+    for tenant in [own, other] {
+        asked.push(base.iter().chain(&what).chain(&tenant).copied().collect());
+    }
+    let mut out = Vec::new();
+    for args in asked {
+        let result = ctl(&args);
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&result.stdout),
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let naming_other = args.contains(&TENANTS[o]);
+        if naming_other {
+            assert_eq!(result.status.code(), Some(1), "{args:?} is refused: {text}");
+        } else {
+            assert!(result.status.success(), "{args:?}: {text}");
+        }
+        out.push((text, vec![id.clone()]));
+    }
+    let state = registry.snapshot(Some(TENANTS[o]), shared, 2).expect("the other's thread").state;
+    assert_eq!(state, mission_sdk::ThreadState::Paused, "{command}: the other tenant's thread");
+    drop(server);
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&root);
+    out
 }
