@@ -1104,6 +1104,37 @@ impl ThreadRegistry {
         Err(ControlError::NotFound(thread_id.to_string()))
     }
 
+    /// Narrows the budget of `tenant`'s live thread `thread_id` by `budget` (a directive's
+    /// `set_budget`): each limit becomes the smaller of the two, `hard` sticks. What it already
+    /// used counts: a limit now below it stops the thread at its next check. Returns the
+    /// thread's budget now.
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`] when no live thread of `tenant` has that id.
+    pub fn narrow_budget(
+        &self,
+        tenant: &str,
+        thread_id: ThreadId,
+        budget: &Budget,
+    ) -> Result<Budget, ControlError> {
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            if let Some(slot) = shard
+                .slots
+                .iter_mut()
+                .find(|s| s.live && s.thread_id == thread_id && s.tenant.as_str() == tenant)
+            {
+                let narrowed = slot.budget.map_or(*budget, |b| b.narrowed(budget));
+                slot.limits = narrowed.limits();
+                slot.warn_permille =
+                    narrowed.warn_share.map_or(800, |s| (s * 1000.0).round() as u64);
+                slot.budget = Some(narrowed);
+                return Ok(narrowed);
+            }
+        }
+        Err(ControlError::NotFound(thread_id.to_string()))
+    }
+
     /// Applies `command` for a principal whose tenant scope is `scope` (`None`: every tenant)
     /// and who may name the thread's `tenant`: a scoped principal acts in its own tenant only
     /// (naming another finds nothing); one of every tenant acts in the tenant it names, or in

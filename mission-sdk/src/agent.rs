@@ -222,7 +222,10 @@ impl<'c> Thread<'c> {
             NewThread::new(ctx.tenant, ctx.agent, ctx.thread_id, root.inner.start_time().0)
                 .with_root_span(root.span_id());
         new.parent = link.and_then(|l| l.handle);
-        new.budget = budget;
+        new.budget = match (budget, control.pack_budget) {
+            (Some(b), Some(pack)) => Some(b.narrowed(&pack)),
+            (b, pack) => b.or(pack),
+        };
         new.permissions = permissions.clone();
         let handle = control.threads.register(new);
         root.thread = handle;

@@ -119,6 +119,15 @@ pub struct BudgetSettings {
 }
 
 impl BudgetSettings {
+    /// Narrows every budget here by `budget` (a compliance pack's): the default becomes the
+    /// narrower of the two (or `budget` when there was none), and so does each agent's.
+    pub fn narrow(&mut self, budget: &mission_govern::threads::Budget) {
+        self.default = Some(self.default.map_or(*budget, |d| d.narrowed(budget)));
+        for b in self.agent.values_mut() {
+            *b = b.narrowed(budget);
+        }
+    }
+
     /// The budget a new thread of `agent` gets from the file, if any.
     pub fn for_agent(&self, agent: &str) -> Option<mission_govern::threads::Budget> {
         self.agent.get(agent).copied().or(self.default)

@@ -288,7 +288,7 @@ impl MissionControlBuilder {
             #[cfg(feature = "s3")]
             upload,
         } = self;
-        let config = install::settings(code, file.as_ref(), use_environment)?;
+        let mut config = install::settings(code, file.as_ref(), use_environment)?;
         if let Some(sampling) = &sampling {
             sampling.validate().map_err(|message| crate::Error::Config {
                 origin: "with_sampling".into(),
@@ -306,6 +306,18 @@ impl MissionControlBuilder {
         let directives = install::directives(directives, &config)?;
         let audit = install::audit(&config)?;
         let packs = install::compliance_packs(compliance, &config, audit.is_some())?;
+        // A pack's budget narrows every budget of its tenants' threads: the configuration's
+        // here, a budget given in code when the thread starts.
+        let mut pack_budget: Option<mission_govern::threads::Budget> = None;
+        for applied in &packs {
+            let (Some(budget), true) =
+                (applied.pack.budget, applied.tenant.as_deref().is_none_or(|t| t == config.tenant))
+            else {
+                continue;
+            };
+            config.budget.narrow(&budget);
+            pack_budget = Some(pack_budget.map_or(budget, |p| p.narrowed(&budget)));
+        }
         let redaction =
             install::redaction(redaction, redaction_key, use_environment, &packs, &config)?;
         let policy = install::policy(policy, &config)?;
@@ -394,6 +406,7 @@ impl MissionControlBuilder {
         let budgets = Budgets::of(&config.budget);
         Ok(MissionControl {
             budgets,
+            pack_budget,
             health_sources,
             recorder: pipeline.recorder(),
             pipeline: Some(pipeline),
@@ -492,6 +505,8 @@ pub struct MissionControl {
     pub(crate) threads: Arc<mission_govern::threads::ThreadRegistry>,
     /// Budgets of new threads from the configuration file, by agent.
     pub(crate) budgets: Budgets,
+    /// The compliance packs' budget, which narrows every thread's.
+    pub(crate) pack_budget: Option<mission_govern::threads::Budget>,
     /// Control events the audit trail refused.
     control_audit_failed: Arc<std::sync::atomic::AtomicU64>,
     /// What the host's incident analyser did.
@@ -689,6 +704,12 @@ impl MissionControl {
         mission_govern::threads::ControlError,
     > {
         self.threads.control(self.tenant.as_str(), thread_id, command, by, reason)
+    }
+
+    /// The budget the compliance packs in force put every thread of this tenant under (it
+    /// narrows a budget given in code or by the configuration), if any.
+    pub fn pack_budget(&self) -> Option<mission_govern::threads::Budget> {
+        self.pack_budget
     }
 
     /// Control events (budgets exceeded, state changes) the audit trail refused to append.

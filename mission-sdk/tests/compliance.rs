@@ -244,3 +244,53 @@ fn captures_content_says_whether_the_tenants_content_is_kept() {
     assert!(!captures("clinic", &["*"], true), "hipaa keeps content off");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A pack's `[budget]` puts every thread of its tenant under it: a plain thread gets it, a
+/// budget in code is narrowed by it; a bad budget in a pack is refused naming it.
+#[test]
+fn a_packs_budget_narrows_every_thread() {
+    let pack = CompliancePack::from_toml_str(
+        "name = \"spend-cap\"\nretention = \"30d\"\n[budget]\ntokens = 1000\nhard = true\n",
+        "test pack",
+    )
+    .expect("a pack");
+    let root = temp_root("pack-budget");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_store_root(&root)
+        .with_redaction_key(KEY)
+        .with_compliance(pack)
+        .build()
+        .expect("build");
+    assert_eq!(control.pack_budget().and_then(|b| b.tokens), Some(1000));
+    let agent = control.agent("researcher");
+    let spend = |thread: &mission_sdk::Thread<'_>, tokens: u32| {
+        let mut call = thread.llm_call("gpt-4o-mini", "openai");
+        call.record_usage(tokens / 2, tokens - tokens / 2);
+    };
+    let plain = agent.thread();
+    spend(&plain, 900);
+    assert!(!plain.should_stop());
+    spend(&plain, 200);
+    assert!(plain.should_stop(), "the pack's 1,000 tokens hold for a thread without a budget");
+    let generous =
+        agent.thread_with_budget(mission_sdk::Budget::new().with_tokens(50_000).unwrap());
+    spend(&generous, 1_200);
+    assert!(generous.should_stop(), "a budget in code is narrowed by the pack's");
+    assert!(
+        matches!(
+            generous.try_llm_call("gpt-4o-mini", "openai"),
+            Err(mission_sdk::Error::BudgetExceeded { .. })
+        ),
+        "the pack's budget is hard"
+    );
+    drop((plain, generous));
+    drop(control);
+    let bad = CompliancePack::from_toml_str(
+        "name = \"x\"\nretention = \"30d\"\n[budget]\ncost_usd = -1.0\n",
+        "bad pack",
+    )
+    .expect_err("refused");
+    assert!(bad.to_string().contains("budget"), "{bad}");
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -415,3 +415,32 @@ fn the_readmes_workflow_example_runs() -> Result<(), Box<dyn std::error::Error>>
     assert_eq!(run.outcome, RunOutcome::PendingApproval);
     Ok(())
 }
+
+/// `set_budget` narrows the looping thread's budget (in its tenant only); an empty budget is
+/// refused when the directive loads.
+#[test]
+fn set_budget_narrows_the_firing_threads_budget() {
+    let mut w = world(
+        r#"
+[[directive]]
+name = "tighten"
+when = "3 same tool calls in a thread"
+then = [{ action = "set_budget", budget = { tokens = 100, hard = true } }]
+"#,
+    );
+    let id = thread_id(42);
+    let acme = w.thread("acme", id);
+    let globex = w.thread("globex", id);
+    plant_loop(&mut w, "acme", id);
+    let now = T0 + 10 * SECOND;
+    let tightened = w.threads.remaining(acme, now).expect("a budget now");
+    assert_eq!((tightened.tokens, tightened.hard), (Some(100), true));
+    assert_eq!(w.threads.remaining(globex, now), None, "the same id in globex is untouched");
+    let run = &w.directives.runs_for(Some("acme"), None, 1)[0];
+    assert_eq!(run.actions[0].action, "set_budget");
+    assert_eq!(run.actions[0].outcome, Outcome::Done, "{run:?}");
+    let empty = "[[directive]]\nname = \"d\"\nwhen = \"2 failures in a row\"\n\
+                 then = [{ action = \"set_budget\", budget = {} }]\n";
+    let err = DirectiveSet::from_toml_str(empty, "test").expect_err("no limit");
+    assert!(err.to_string().contains("at least one limit"), "{err}");
+}

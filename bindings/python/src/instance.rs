@@ -44,6 +44,8 @@ pub(crate) struct Core {
     pub(crate) threads: Arc<mission_sdk::threads::ThreadRegistry>,
     /// Budgets the configuration file gives new threads (`[budget]`), by agent.
     pub(crate) budgets: mission_sdk::BudgetSettings,
+    /// The compliance packs' budget, which narrows every thread's (a budget given in code too).
+    pub(crate) pack_budget: Option<mission_sdk::Budget>,
 }
 
 /// Each instance's number, for the per-thread price cache.
@@ -125,6 +127,7 @@ impl Core {
             directives: control.directives().clone(),
             threads: control.threads().clone(),
             budgets: control.config().budget.clone(),
+            pack_budget: control.pack_budget(),
             callbacks: Callbacks::default(),
             sinks: crate::sink::Sinks::default(),
             dashboards: Mutex::new(Vec::new()),

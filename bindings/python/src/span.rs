@@ -760,7 +760,10 @@ impl Thread {
         let mut new = NewThread::new(ctx.tenant, ctx.agent, ctx.thread_id, started.0)
             .with_root_span(root.span_id);
         new.parent = link.and_then(|l| l.registry);
-        new.budget = budget;
+        new.budget = match (budget, core.pack_budget) {
+            (Some(b), Some(pack)) => Some(b.narrowed(&pack)),
+            (b, pack) => b.or(pack),
+        };
         if let Some(set) = permissions {
             new = new.with_permissions(set);
         }

@@ -42,7 +42,7 @@ use crate::{Error, Result};
 pub const PACKS: &[&str] = &["soc2", "hipaa", "pci"];
 
 /// A compliance regime's requirements on telemetry, as data.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompliancePack {
     /// Short name (`hipaa`).
@@ -62,6 +62,11 @@ pub struct CompliancePack {
     /// What the audit trail must do.
     #[serde(default)]
     pub audit: AuditRequirements,
+    /// A budget every thread of the pack's tenants runs under (`[budget]`: turns, tokens,
+    /// cost_usd, wall_time_s, context_tokens, warn_share, hard): it narrows the budgets the
+    /// configuration and the code give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::threads::Budget>,
 }
 
 /// A pack's audit requirements.
@@ -147,6 +152,9 @@ impl CompliancePack {
         if self.retention.is_zero() {
             return Err(bad("`retention` must be longer than zero".into()));
         }
+        if let Some(budget) = &self.budget {
+            budget.validate().map_err(|e| bad(format!("budget: {e}")))?;
+        }
         // The patterns go through the redactor's own validation.
         let probe = RedactionConfig {
             key: "k".repeat(crate::redact::MIN_KEY_BYTES),
@@ -159,7 +167,7 @@ impl CompliancePack {
 }
 
 /// A pack and the tenant it applies to (`None`: every tenant).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AppliedPack {
     /// The pack.
     pub pack: CompliancePack,

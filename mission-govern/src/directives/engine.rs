@@ -85,6 +85,7 @@ pub(crate) enum RemedyOp {
     Breaker { tool: Option<String>, cool_down: Duration },
     Thread { command: crate::threads::ThreadCommand, reason: Option<String> },
     Host { action: &'static str, name: String },
+    Budget(crate::threads::Budget),
 }
 
 impl RemedyOp {
@@ -96,6 +97,7 @@ impl RemedyOp {
             }
             RemedyOp::Thread { .. } => "cancel_thread",
             RemedyOp::Host { action, .. } => action,
+            RemedyOp::Budget(_) => "set_budget",
         }
     }
 
@@ -105,7 +107,9 @@ impl RemedyOp {
             RemedyOp::Breaker { tool, .. } => {
                 tool.clone().unwrap_or_else(|| alert.operation.clone())
             }
-            RemedyOp::Thread { .. } => alert.thread_id.map(|t| t.to_string()).unwrap_or_default(),
+            RemedyOp::Thread { .. } | RemedyOp::Budget(_) => {
+                alert.thread_id.map(|t| t.to_string()).unwrap_or_default()
+            }
             RemedyOp::Host { .. } => alert.operation.clone(),
         }
     }
@@ -385,6 +389,7 @@ impl Directive {
                 ActionSpec::ResetConnection { name } => {
                     Compiled::Remedy(RemedyOp::Host { action: "reset_connection", name })
                 }
+                ActionSpec::SetBudget { budget } => Compiled::Remedy(RemedyOp::Budget(budget)),
             });
         }
         let f = &spec.filter;
@@ -578,6 +583,13 @@ pub(crate) enum Deferred {
     },
     /// Call a host remedy.
     Remedy { request: Box<RemedyRequest>, slot: Slot },
+    /// Narrow the firing's thread's budget (in the firing's tenant).
+    Budget {
+        tenant: String,
+        thread_id: mission_core::ThreadId,
+        budget: crate::threads::Budget,
+        slot: Slot,
+    },
     /// Hand a new incident to the host's analyser.
     Analyse(Box<super::Incident>),
 }
@@ -1494,12 +1506,7 @@ impl Engine {
     /// A settled run's remedies join the incident of its firing.
     fn remedies_join(&mut self, run: &Run) {
         let wall = self.wall_now();
-        for a in run.actions.iter().filter(|a| {
-            matches!(
-                a.action,
-                "cancel_thread" | "pause_thread" | "open_breaker" | "fallback" | "reset_connection"
-            )
-        }) {
+        for a in run.actions.iter().filter(|a| super::REMEDY_ACTIONS.contains(&a.action)) {
             let outcome = serde_json::to_value(a.outcome).unwrap_or_default();
             let mut summary = format!("{} {}", a.action, outcome.as_str().unwrap_or_default());
             if !a.target.is_empty() {
@@ -1593,6 +1600,21 @@ impl Engine {
                             command,
                             by: format!("directive:{directive}"),
                             reason: reason.unwrap_or_else(|| alert.summary.clone()),
+                            slot,
+                        });
+                    }
+                    None => {
+                        c.thread_controls_failed.fetch_add(1, Ordering::Relaxed);
+                        set(run, Outcome::Failed, "the firing names no thread".into());
+                    }
+                },
+                RemedyOp::Budget(budget) => match alert.thread_id {
+                    Some(thread_id) => {
+                        set(run, Outcome::Pending, detail);
+                        self.deferred.push(Deferred::Budget {
+                            tenant: alert.tenant.clone(),
+                            thread_id,
+                            budget,
                             slot,
                         });
                     }

@@ -123,7 +123,7 @@ pub use schedule::{CronField, Schedule, ScheduleError};
 pub use spec::{
     ActionSpec, ApprovalSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField,
     GuardSpec, KindName, MAX_ACTION_DURATION, MAX_APPROVAL_WINDOW, MAX_GUARD_ATTEMPTS,
-    MAX_MIN_EVENTS, PRESETS, Severity, WebhookFormat, WebhookSpec,
+    MAX_MIN_EVENTS, PRESETS, REMEDY_ACTIONS, Severity, WebhookFormat, WebhookSpec,
 };
 pub use webhook::{
     DELIVERY_HEADER, MAX_BACKOFF, NoTransport, PostOutcome, QUEUE_CAPACITY, SIGNATURE_HEADER,
@@ -953,6 +953,25 @@ fn run_callbacks(
                 let result = match registry {
                     Some(r) => r
                         .control(&tenant, thread_id, command, &by, &reason)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    None => Err("no thread registry (Directives::with_threads)".to_owned()),
+                };
+                let counter =
+                    if result.is_ok() { &c.threads_controlled } else { &c.thread_controls_failed };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if let Some((run, n)) = slot {
+                    outcomes.push(match result {
+                        Ok(()) => (run, n, Outcome::Done, String::new()),
+                        Err(why) => (run, n, Outcome::Failed, why),
+                    });
+                }
+            }
+            engine::Deferred::Budget { tenant, thread_id, budget, slot } => {
+                let registry = shared.threads.read().unwrap_or_else(|p| p.into_inner()).clone();
+                let result = match registry {
+                    Some(r) => r
+                        .narrow_budget(&tenant, thread_id, &budget)
                         .map(|_| ())
                         .map_err(|e| e.to_string()),
                     None => Err("no thread registry (Directives::with_threads)".to_owned()),

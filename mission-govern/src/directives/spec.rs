@@ -798,11 +798,24 @@ pub enum ActionSpec {
         /// The remedy's name.
         name: String,
     },
+    /// Narrows the budget of the thread the firing names (a loop's thread; a run by hand's),
+    /// in the firing's tenant: `{ action = "set_budget", budget = { tokens = 20000, hard = true
+    /// } }`. Each limit becomes the smaller of the thread's and this one.
+    SetBudget {
+        /// The budget (see `Budget`: turns, tokens, cost_usd, wall_time_s, context_tokens,
+        /// warn_share, hard).
+        budget: crate::threads::Budget,
+    },
 }
+
+/// The names of the remedy actions ([`ActionSpec::is_remedy`]), as directive files spell them.
+pub const REMEDY_ACTIONS: [&str; 6] =
+    ["cancel_thread", "pause_thread", "open_breaker", "fallback", "reset_connection", "set_budget"];
 
 impl ActionSpec {
     /// Whether this action changes what the agent does (a remedy: `cancel_thread`,
-    /// `pause_thread`, `open_breaker`, `fallback`, `reset_connection`), so the runaway guard
+    /// `pause_thread`, `open_breaker`, `fallback`, `reset_connection`, `set_budget`), so the
+    /// runaway guard
     /// limits it and [`DirectiveSpec::approve`] holds it for a person. Alerts, callbacks,
     /// webhooks and the log level or sampling a firing raises (undone when it resolves) are
     /// not remedies.
@@ -814,6 +827,7 @@ impl ActionSpec {
                 | ActionSpec::OpenBreaker { .. }
                 | ActionSpec::Fallback { .. }
                 | ActionSpec::ResetConnection { .. }
+                | ActionSpec::SetBudget { .. }
         )
     }
 }
@@ -826,6 +840,16 @@ impl ActionSpec {
     fn validate(&self) -> std::result::Result<(), String> {
         match self {
             ActionSpec::Webhook(w) => w.validate(),
+            ActionSpec::SetBudget { budget } => {
+                budget.validate().map_err(|e| format!("field `budget`: {e}"))?;
+                if budget.is_limited() {
+                    Ok(())
+                } else {
+                    Err("field `budget`: give at least one limit (turns, tokens, cost_usd, \
+                         wall_time_s, context_tokens)"
+                        .into())
+                }
+            }
             ActionSpec::SetSampling { rate } if !(0.0..=1.0).contains(rate) => {
                 Err(format!("field `rate`: {rate} is not between 0 and 1"))
             }

@@ -12,17 +12,8 @@ use mission_govern::audit::{AuditLog, kind};
 use mission_govern::directives::{
     APPROVAL_EVENT, ATTR_APPROVAL_DECIDED_BY, ATTR_APPROVAL_ID, ATTR_APPROVAL_STATE,
     ATTR_DIRECTIVE, ATTR_RUN_ACTIONS, ATTR_RUN_BY, ATTR_RUN_ID, ATTR_RUN_OUTCOME, ATTR_RUN_TRIGGER,
-    DIRECTIVES_TARGET, RUN_EVENT,
+    DIRECTIVES_TARGET, REMEDY_ACTIONS, RUN_EVENT,
 };
-
-/// The remedy actions' names: a run naming one is audited.
-const REMEDIES: [&str; 5] = [
-    "\"cancel_thread\"",
-    "\"pause_thread\"",
-    "\"open_breaker\"",
-    "\"fallback\"",
-    "\"reset_connection\"",
-];
 
 /// Appends control events to the audit trail (see the module's docs).
 pub(crate) struct ControlSink {
@@ -63,7 +54,8 @@ impl ControlSink {
             RUN_EVENT => {
                 let actions = text(e, ATTR_RUN_ACTIONS);
                 let trigger = text(e, ATTR_RUN_TRIGGER);
-                if trigger != "manual" && !REMEDIES.iter().any(|r| actions.contains(r)) {
+                let remedy = REMEDY_ACTIONS.iter().any(|r| actions.contains(&format!("\"{r}\"")));
+                if trigger != "manual" && !remedy {
                     return;
                 }
                 let detail = serde_json::json!({
