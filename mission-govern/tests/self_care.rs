@@ -26,6 +26,7 @@ const T0: u64 = 1_767_607_200 * SECOND;
 const TESTED: &[&str] = &[
     "stalled-thread",         // stalled_thread_*
     "dependency-instability", // dependency_instability_fires_per_tool_on_an_error_burst
+    "dependency-mtbf",        // dependency_mtbf_fires_on_a_tool_failing_often_but_not_in_a_burst
     "provider-instability",   // provider_instability_fires_per_provider
     "denial-rate",            // denial_rate_fires_when_most_requests_are_denied
     "denial-burst",           // denial_burst_fires_on_one_actor_denied_again_and_again
@@ -319,6 +320,41 @@ fn dependency_instability_fires_per_tool_on_an_error_burst() {
     assert_eq!(a.operation, "search");
     assert_eq!(World::label(&a, "operation"), "search");
     assert!(a.value > 0.2 && a.value < 0.4, "{a:?}");
+}
+
+#[test]
+fn dependency_mtbf_fires_on_a_tool_failing_often_but_not_in_a_burst() {
+    let mut w = world(&["dependency-mtbf", "dependency-instability"]);
+    // Over 80 minutes, a call every 20 s: `search` fails every 8 minutes (10 an hour, too few
+    // for an error-rate burst), `fetch` every 20 minutes (3 an hour).
+    let mut batch = Vec::new();
+    for i in 0..240u64 {
+        let t = T0 + i * 20 * SECOND;
+        batch.push(span("acme", "bot", SpanKind::ToolCall, "search", t, i % 24 != 23));
+        batch.push(span("acme", "bot", SpanKind::ToolCall, "fetch", t, i % 60 != 59));
+    }
+    w.consume(&batch);
+    let a = w.one_firing("dependency-mtbf");
+    assert_eq!(a.operation, "search");
+    assert!(a.value < 600_000.0 && a.value >= 300_000.0, "mtbf in ms: {a:?}");
+    assert!(a.summary.contains("mtbf"), "{}", a.summary);
+    assert!(
+        w.firing("dependency-instability").is_empty(),
+        "no burst: {:?}",
+        w.alerts("dependency-instability")
+    );
+}
+
+#[test]
+fn mtbf_is_checked_and_shown_in_time_units() {
+    use mission_govern::directives::Condition;
+    let c: Condition = "mtbf < 10m over 1h".parse().expect("parses");
+    assert_eq!(c.to_string(), "mtbf < 600000ms over 1h");
+    assert_eq!(c.to_string().parse::<Condition>().expect("round trip"), c);
+    let err = "forecast mtbf < 10m within 1h".parse::<Condition>().unwrap_err();
+    assert!(err.contains("mtbf"), "{err}");
+    let err = "mtbf < often over 1h".parse::<Condition>().unwrap_err();
+    assert!(err.contains("often"), "{err}");
 }
 
 #[test]

@@ -193,6 +193,9 @@ pub enum Statistic {
     ErrorRate,
     /// An aggregation of a field.
     Aggregate(Aggregation, Field),
+    /// Mean time between failures: the window's length over its failed spans, in ms
+    /// (unbounded while none failed). `mtbf < 10m over 1h`: more than six failures an hour.
+    Mtbf,
 }
 
 /// How a field is aggregated.
@@ -341,6 +344,7 @@ impl fmt::Display for Statistic {
         match self {
             Statistic::Count => f.write_str("count"),
             Statistic::ErrorRate => f.write_str("error_rate"),
+            Statistic::Mtbf => f.write_str("mtbf"),
             Statistic::Aggregate(a, field) => {
                 let a = match a {
                     Aggregation::P50 => "p50",
@@ -368,7 +372,7 @@ impl fmt::Display for Statistic {
 pub(crate) fn format_value(stat: Statistic, v: f64) -> String {
     match stat {
         Statistic::ErrorRate => format!("{}%", round(v * 100.0)),
-        Statistic::Aggregate(_, Field::Duration) => format!("{}ms", round(v)),
+        Statistic::Aggregate(_, Field::Duration) | Statistic::Mtbf => format!("{}ms", round(v)),
         Statistic::Aggregate(_, Field::Cost) => format!("${}", round(v)),
         _ => format!("{}", round(v)),
     }
@@ -532,9 +536,12 @@ impl FromStr for Condition {
             }),
             ["forecast", stat, op, value, "within", horizon] => {
                 let stat = statistic(stat).map_err(|e| bad(&e))?;
-                if matches!(stat, Statistic::Count | Statistic::Aggregate(Aggregation::Sum, _)) {
+                if matches!(
+                    stat,
+                    Statistic::Count | Statistic::Mtbf | Statistic::Aggregate(Aggregation::Sum, _)
+                ) {
                     return Err(bad(
-                        "count and sum depend on the bucket width: forecast a percentile, \
+                        "count, sum and mtbf depend on the bucket width: forecast a percentile, \
                          min, max, avg or error_rate",
                     ));
                 }
@@ -601,12 +608,14 @@ fn statistic(s: &str) -> Result<Statistic, String> {
     match s {
         "count" => return Ok(Statistic::Count),
         "error_rate" => return Ok(Statistic::ErrorRate),
+        "mtbf" => return Ok(Statistic::Mtbf),
         _ => {}
     }
     let unknown = || {
         format!(
-            "unknown statistic {s:?}: use count, error_rate or p50|p90|p95|p99|min|max|avg|sum \
-             of (duration|cost|tokens|value|score:NAME), e.g. p95(duration)"
+            "unknown statistic {s:?}: use count, error_rate, mtbf or \
+             p50|p90|p95|p99|min|max|avg|sum of (duration|cost|tokens|value|score:NAME), \
+             e.g. p95(duration)"
         )
     };
     let (agg, rest) = s.split_once('(').ok_or_else(unknown)?;
@@ -652,7 +661,7 @@ fn score_field_name(name: &str) -> Result<mission_core::Symbol, String> {
 fn threshold_value(stat: Statistic, text: &str) -> Result<f64, String> {
     let v = match stat {
         Statistic::ErrorRate => fraction(text)?,
-        Statistic::Aggregate(_, Field::Duration) => {
+        Statistic::Aggregate(_, Field::Duration) | Statistic::Mtbf => {
             duration_text::parse(text)?.as_secs_f64() * 1000.0
         }
         Statistic::Aggregate(_, Field::Cost) => text
@@ -824,6 +833,8 @@ fn statistic_of(
     let Statistic::Aggregate(agg, _) = stat else {
         return match stat {
             Statistic::Count => Some(count as f64),
+            // Needs the window's length: `Window::mtbf`.
+            Statistic::Mtbf => None,
             _ => (count > 0).then(|| errors as f64 / count as f64),
         };
     };

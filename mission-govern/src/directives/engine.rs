@@ -1086,7 +1086,13 @@ impl Engine {
                     None
                 } else {
                     let s = w.summary(now);
-                    match s.statistic(t.stat) {
+                    let v = match t.stat {
+                        // The window's length over its failures (unbounded with none).
+                        Statistic::Mtbf if s.errors == 0 => Some(f64::INFINITY),
+                        Statistic::Mtbf => Some(t.over.as_secs_f64() * 1000.0 / s.errors as f64),
+                        stat => s.statistic(stat),
+                    };
+                    match v {
                         Some(v) if s.count >= min_events => {
                             Some((t.op.holds(v, t.value), v, t.value))
                         }
