@@ -142,6 +142,9 @@ pub fn run_control(
         return Err(invalid("token", "give --token or set MISSION_TOKEN".into()));
     }
     let (path, body) = command.request();
+    // A build whose reqwest speaks rustls (another crate of the build turned TLS on) needs the
+    // process's crypto provider first.
+    mission_sdk::tls::install_default_provider();
     let client = reqwest::blocking::Client::builder().timeout(TIMEOUT).build()?;
     let reply = client
         .post(format!("{base}{path}"))
