@@ -1088,6 +1088,21 @@ impl ThreadRegistry {
         by: &str,
         reason: &str,
     ) -> Result<ThreadState, ControlError> {
+        let applied = self
+            .on_live(tenant, thread_id, |slot| apply(slot, command, by, reason))
+            .ok_or_else(|| ControlError::NotFound(thread_id.to_string()))??;
+        self.announce(&applied);
+        Ok(applied.state)
+    }
+
+    /// Runs `f` on `tenant`'s live thread `thread_id` under its shard's lock; `None` when there
+    /// is none.
+    fn on_live<T>(
+        &self,
+        tenant: &str,
+        thread_id: ThreadId,
+        f: impl FnOnce(&mut Slot) -> T,
+    ) -> Option<T> {
         for shard in &self.shards {
             let mut shard = lock(shard);
             if let Some(slot) = shard
@@ -1095,13 +1110,10 @@ impl ThreadRegistry {
                 .iter_mut()
                 .find(|s| s.live && s.thread_id == thread_id && s.tenant.as_str() == tenant)
             {
-                let applied = apply(slot, command, by, reason)?;
-                drop(shard);
-                self.announce(&applied);
-                return Ok(applied.state);
+                return Some(f(slot));
             }
         }
-        Err(ControlError::NotFound(thread_id.to_string()))
+        None
     }
 
     /// Narrows the budget of `tenant`'s live thread `thread_id` by `budget` (a directive's
@@ -1117,22 +1129,14 @@ impl ThreadRegistry {
         thread_id: ThreadId,
         budget: &Budget,
     ) -> Result<Budget, ControlError> {
-        for shard in &self.shards {
-            let mut shard = lock(shard);
-            if let Some(slot) = shard
-                .slots
-                .iter_mut()
-                .find(|s| s.live && s.thread_id == thread_id && s.tenant.as_str() == tenant)
-            {
-                let narrowed = slot.budget.map_or(*budget, |b| b.narrowed(budget));
-                slot.limits = narrowed.limits();
-                slot.warn_permille =
-                    narrowed.warn_share.map_or(800, |s| (s * 1000.0).round() as u64);
-                slot.budget = Some(narrowed);
-                return Ok(narrowed);
-            }
-        }
-        Err(ControlError::NotFound(thread_id.to_string()))
+        self.on_live(tenant, thread_id, |slot| {
+            let narrowed = slot.budget.map_or(*budget, |b| b.narrowed(budget));
+            slot.limits = narrowed.limits();
+            slot.warn_permille = narrowed.warn_share.map_or(800, |s| (s * 1000.0).round() as u64);
+            slot.budget = Some(narrowed);
+            narrowed
+        })
+        .ok_or_else(|| ControlError::NotFound(thread_id.to_string()))
     }
 
     /// Applies `command` for a principal whose tenant scope is `scope` (`None`: every tenant)

@@ -936,6 +936,43 @@ fn position(engine: &Engine, name: &str) -> Result<usize> {
         .ok_or_else(|| DirectiveError::NotFound(name.chars().take(128).collect()))
 }
 
+/// Acts on the registry `Directives::with_threads` gave; an error names what failed.
+fn on_thread(
+    shared: &Shared,
+    act: impl FnOnce(
+        &crate::threads::ThreadRegistry,
+    ) -> std::result::Result<(), crate::threads::ControlError>,
+) -> std::result::Result<(), String> {
+    let registry = shared.threads.read().unwrap_or_else(|p| p.into_inner()).clone();
+    match registry {
+        Some(r) => act(&r).map_err(|e| e.to_string()),
+        None => Err("no thread registry (Directives::with_threads)".to_owned()),
+    }
+}
+
+/// Counts a thread action and gives its run's action the outcome.
+fn thread_outcome(
+    c: &Counters,
+    slot: engine::Slot,
+    result: std::result::Result<(), String>,
+) -> Option<(u64, usize, Outcome, String)> {
+    let counter = if result.is_ok() { &c.threads_controlled } else { &c.thread_controls_failed };
+    counter.fetch_add(1, Ordering::Relaxed);
+    slot_outcome(slot, result)
+}
+
+/// The outcome of a run's action (`slot`), if it belongs to a run.
+fn slot_outcome(
+    slot: engine::Slot,
+    result: std::result::Result<(), String>,
+) -> Option<(u64, usize, Outcome, String)> {
+    let (run, n) = slot?;
+    Some(match result {
+        Ok(()) => (run, n, Outcome::Done, String::new()),
+        Err(why) => (run, n, Outcome::Failed, why),
+    })
+}
+
 /// Runs deferred actions; returns the outcomes of those that belong to a run.
 fn run_callbacks(
     shared: &Shared,
@@ -949,42 +986,15 @@ fn run_callbacks(
     for d in deferred {
         match d {
             engine::Deferred::Thread { tenant, thread_id, command, by, reason, slot } => {
-                let registry = shared.threads.read().unwrap_or_else(|p| p.into_inner()).clone();
-                let result = match registry {
-                    Some(r) => r
-                        .control(&tenant, thread_id, command, &by, &reason)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                    None => Err("no thread registry (Directives::with_threads)".to_owned()),
-                };
-                let counter =
-                    if result.is_ok() { &c.threads_controlled } else { &c.thread_controls_failed };
-                counter.fetch_add(1, Ordering::Relaxed);
-                if let Some((run, n)) = slot {
-                    outcomes.push(match result {
-                        Ok(()) => (run, n, Outcome::Done, String::new()),
-                        Err(why) => (run, n, Outcome::Failed, why),
-                    });
-                }
+                let result = on_thread(shared, |r| {
+                    r.control(&tenant, thread_id, command, &by, &reason).map(drop)
+                });
+                outcomes.extend(thread_outcome(c, slot, result));
             }
             engine::Deferred::Budget { tenant, thread_id, budget, slot } => {
-                let registry = shared.threads.read().unwrap_or_else(|p| p.into_inner()).clone();
-                let result = match registry {
-                    Some(r) => r
-                        .narrow_budget(&tenant, thread_id, &budget)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                    None => Err("no thread registry (Directives::with_threads)".to_owned()),
-                };
-                let counter =
-                    if result.is_ok() { &c.threads_controlled } else { &c.thread_controls_failed };
-                counter.fetch_add(1, Ordering::Relaxed);
-                if let Some((run, n)) = slot {
-                    outcomes.push(match result {
-                        Ok(()) => (run, n, Outcome::Done, String::new()),
-                        Err(why) => (run, n, Outcome::Failed, why),
-                    });
-                }
+                let result =
+                    on_thread(shared, |r| r.narrow_budget(&tenant, thread_id, &budget).map(drop));
+                outcomes.extend(thread_outcome(c, slot, result));
             }
             engine::Deferred::Remedy { request, slot } => {
                 let remedy = shared
@@ -1009,12 +1019,7 @@ fn run_callbacks(
                 if result.is_err() {
                     c.remedies_failed.fetch_add(1, Ordering::Relaxed);
                 }
-                if let Some((run, n)) = slot {
-                    outcomes.push(match result {
-                        Ok(()) => (run, n, Outcome::Done, String::new()),
-                        Err(why) => (run, n, Outcome::Failed, why),
-                    });
-                }
+                outcomes.extend(slot_outcome(slot, result));
             }
             engine::Deferred::Analyse(incident) => {
                 let hook = shared.analyser.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -1043,12 +1048,7 @@ fn run_callbacks(
                         }
                     }
                 };
-                if let Some((run, n)) = slot {
-                    outcomes.push(match result {
-                        Ok(()) => (run, n, Outcome::Done, String::new()),
-                        Err(why) => (run, n, Outcome::Failed, why),
-                    });
-                }
+                outcomes.extend(slot_outcome(slot, result));
             }
         }
     }
