@@ -444,3 +444,38 @@ then = [{ action = "set_budget", budget = { tokens = 100, hard = true } }]
     let err = DirectiveSet::from_toml_str(empty, "test").expect_err("no limit");
     assert!(err.to_string().contains("at least one limit"), "{err}");
 }
+
+/// A remedy that acts elsewhere answers `Later` and reports with `report_remedy`: the run
+/// stays running until then, and takes the reported outcome.
+#[test]
+fn a_remedy_acting_later_reports_its_outcome() {
+    let mut w = world(
+        r#"
+[[directive]]
+name = "flaky"
+when = "2 failures in a row"
+where = { kind = "tool_call" }
+group_by = ["operation"]
+then = [{ action = "reset_connection", name = "queued" }]
+"#,
+    );
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let keep = asked.clone();
+    w.directives.register_remedy("queued", move |r: &RemedyRequest| {
+        keep.lock().expect("lock").push((r.run_id, r.action_index));
+        RemedyOutcome::Later
+    });
+    w.tick(T0);
+    let s = |n: u64| T0 + n * SECOND;
+    w.consume(&[tool("acme", "search", s(1), false), tool("acme", "search", s(2), false)]);
+    let (run_id, index) = asked.lock().expect("lock")[0];
+    let run = &w.directives.runs_for(None, None, 1)[0];
+    assert_eq!((run.id, run.outcome), (run_id, RunOutcome::Running));
+    assert_eq!(run.actions[index].outcome, Outcome::Pending);
+    assert!(w.directives.report_remedy(run_id, index, Err("the pool would not reset".into())));
+    let run = &w.directives.runs_for(None, None, 1)[0];
+    assert_eq!(run.outcome, RunOutcome::Failed);
+    assert_eq!(run.actions[index].detail, "attempt 1 of 3; the pool would not reset");
+    assert!(!w.directives.report_remedy(999, 0, Ok(())), "an unknown run");
+    assert_eq!(w.directives.stats().remedies_failed, 1);
+}

@@ -470,6 +470,61 @@ impl Control {
         Ok(list.into_any())
     }
 
+    /// Registers a Python remedy under `name`: directives with `{ action = "fallback", name =
+    /// "<name>" }` or `{ action = "reset_connection", name = "<name>" }` call
+    /// `remedy(request)` — a dict: action, name, target (the failing operation), tenant,
+    /// attempt, run_id, action_index, alert — on a thread of its own (a queue of 64; a full
+    /// queue fails the attempt), through the runaway guard and after approval when the
+    /// directive asks. It returns `None` or `True` when it acted, `False` or a reason (a
+    /// string) when it could not; an exception is a failure with its text. The outcome goes
+    /// into the directive's run (`directive_runs()`).
+    fn register_remedy(&self, name: &str, remedy: Bound<'_, PyAny>) -> PyResult<()> {
+        if !remedy.is_callable() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "remedy must be callable, not {}",
+                remedy.get_type().name()?
+            )));
+        }
+        let function = remedy.unbind();
+        let core = self.open_core()?;
+        let directives = core.directives.clone();
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<mission_sdk::directives::RemedyRequest>(64);
+        std::thread::Builder::new()
+            .name("mission-remedy".into())
+            .spawn(move || {
+                for request in receiver {
+                    let result = Python::attach(|py| {
+                        let arg = to_python(py, &request).map_err(|e| e.to_string())?;
+                        match function.bind(py).call1((arg,)) {
+                            Ok(answer) if answer.is_none() => Ok(()),
+                            Ok(answer) => match answer.extract::<bool>() {
+                                Ok(true) => Ok(()),
+                                Ok(false) => Err("the remedy returned False".to_owned()),
+                                Err(_) => match answer.extract::<String>() {
+                                    Ok(reason) => Err(reason),
+                                    Err(_) => Ok(()),
+                                },
+                            },
+                            Err(e) => Err(format!("the remedy raised {e}")),
+                        }
+                    });
+                    directives.report_remedy(request.run_id, request.action_index, result);
+                }
+                Python::attach(|_| drop(function));
+            })
+            .map_err(|e| errors::InternalError::new_err(format!("cannot start a thread: {e}")))?;
+        core.directives.register_remedy(name, move |request| {
+            match sender.try_send(request.clone()) {
+                Ok(()) => mission_sdk::directives::RemedyOutcome::Later,
+                Err(_) => mission_sdk::directives::RemedyOutcome::Failed(
+                    "the Python remedy's queue is full".into(),
+                ),
+            }
+        });
+        Ok(())
+    }
+
     /// Incidents of this instance's tenant in memory — open ones, then the latest closed,
     /// newest first (a list of dicts: id, cause, state, opened, updated, closed, members,
     /// resolution, narrative). Anomalies, directive firings, acknowledgements and remedies on

@@ -424,3 +424,48 @@ def test_a_child_holds_the_intersection_of_its_lineages_permissions(control, tmp
             control.thread("x", permissions=bad)
     child.end()
     parent.end()
+
+
+def test_a_python_remedy_runs_through_the_guard_and_its_outcome_goes_into_the_run(tmp_path):
+    """`reset_connection` calls a Python remedy with the request; what it returns (or raises)
+    is the run's outcome."""
+    path = tmp_path / "flaky.toml"
+    path.write_text(
+        '[[directive]]\nname = "flaky"\nwhen = "2 failures in a row"\n'
+        'where = { kind = "tool_call" }\ngroup_by = ["operation"]\n'
+        'then = [{ action = "reset_connection", name = "reset-pool" }]\n'
+    )
+    c = mc.init(store=tmp_path / "store", service="rem", tenant="acme", directives=[path], models=False)
+    try:
+        asked = []
+
+        def reset(request):
+            asked.append(request)
+            if request["target"] == "broken":
+                raise RuntimeError("the pool is gone")
+            return None
+
+        c.register_remedy("reset-pool", reset)
+        with pytest.raises(TypeError):
+            c.register_remedy("x", 3)
+        for tool in ("search", "broken"):
+            with c.thread(agent="support-bot") as thread:
+                for _ in range(2):
+                    with thread.tool_call(tool) as call:
+                        call.set_error("upstream returned 503")
+        c.flush()
+        deadline = time.monotonic() + 30
+        while True:
+            runs = c.directive_runs(directive="flaky")
+            if len(runs) == 2 and all(r["outcome"] != "running" for r in runs):
+                break
+            assert time.monotonic() < deadline, runs
+            time.sleep(0.02)
+        by_target = {r["actions"][0]["target"]: r for r in runs}
+        assert by_target["search"]["outcome"] == "ok", by_target
+        assert by_target["broken"]["outcome"] == "failed"
+        assert "the pool is gone" in by_target["broken"]["actions"][0]["detail"], by_target
+        assert {a["target"] for a in asked} == {"search", "broken"}
+        assert all(a["action"] == "reset_connection" and a["tenant"] == "acme" for a in asked)
+    finally:
+        c.shutdown()

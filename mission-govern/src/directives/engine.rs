@@ -1638,6 +1638,8 @@ impl Engine {
                             target,
                             tenant: alert.tenant.clone(),
                             attempt,
+                            run_id: run.id,
+                            action_index: n,
                             alert: alert.clone(),
                         }),
                         slot,

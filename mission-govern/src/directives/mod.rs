@@ -812,6 +812,29 @@ impl Directives {
         map.insert(name.to_owned(), Arc::new(remedy));
     }
 
+    /// Reports how a remedy that answered [`RemedyOutcome::Later`] went: `outcome` is
+    /// `Ok(())` when it acted, `Err(why)` when it could not. Its run's action takes the
+    /// outcome, and the run is recorded once settled. Returns whether the run is still kept
+    /// (the latest [`MAX_RUNS`]).
+    pub fn report_remedy(
+        &self,
+        run_id: u64,
+        action_index: usize,
+        outcome: std::result::Result<(), String>,
+    ) -> bool {
+        if outcome.is_err() {
+            self.shared.counters.remedies_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let outcome = outcome.map_err(|why| workflow::bounded(&why));
+        let Some(settled) = slot_outcome(Some((run_id, action_index)), outcome) else {
+            return false;
+        };
+        let mut engine = self.engine();
+        let kept = engine.runs.iter().any(|r| r.id == run_id);
+        engine.settle(vec![settled]);
+        kept
+    }
+
     /// Removes a host remedy; returns whether there was one.
     pub fn unregister_remedy(&self, name: &str) -> bool {
         let mut map = self.shared.remedies.write().unwrap_or_else(|p| p.into_inner());
@@ -1012,6 +1035,8 @@ fn run_callbacks(
                         match std::panic::catch_unwind(AssertUnwindSafe(|| remedy(&request))) {
                             Ok(RemedyOutcome::Applied) => Ok(()),
                             Ok(RemedyOutcome::Failed(why)) => Err(workflow::bounded(&why)),
+                            // Reported later (`report_remedy`): the action stays pending.
+                            Ok(RemedyOutcome::Later) => continue,
                             Err(_) => Err("the remedy panicked".to_owned()),
                         }
                     }

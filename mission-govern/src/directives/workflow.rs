@@ -449,6 +449,12 @@ pub struct RemedyRequest {
     pub tenant: String,
     /// Which attempt this is on this target (1 for the first).
     pub attempt: u32,
+    /// The run it belongs to and the action's place in it: what
+    /// [`Directives::report_remedy`](super::Directives::report_remedy) names when the remedy
+    /// answered [`RemedyOutcome::Later`].
+    pub run_id: u64,
+    /// See [`run_id`](Self::run_id).
+    pub action_index: usize,
     /// The firing that asks for it.
     pub alert: Alert,
 }
@@ -460,6 +466,10 @@ pub enum RemedyOutcome {
     Applied,
     /// It could not act, and why.
     Failed(String),
+    /// It acts elsewhere (a queue, another thread, another runtime) and reports how it went
+    /// with [`Directives::report_remedy`](super::Directives::report_remedy); until then the
+    /// run's action is pending.
+    Later,
 }
 
 /// A host remedy: called on the pipeline thread (or the approver's), after the engine's lock
