@@ -27,6 +27,7 @@ const TESTED: &[&str] = &[
     "stalled-thread",         // stalled_thread_*
     "dependency-instability", // dependency_instability_fires_per_tool_on_an_error_burst
     "dependency-mtbf",        // dependency_mtbf_fires_on_a_tool_failing_often_but_not_in_a_burst
+    "mcp-server-instability", // mcp_server_instability_fires_per_server
     "provider-instability",   // provider_instability_fires_per_provider
     "denial-rate",            // denial_rate_fires_when_most_requests_are_denied
     "denial-burst",           // denial_burst_fires_on_one_actor_denied_again_and_again
@@ -343,6 +344,31 @@ fn dependency_mtbf_fires_on_a_tool_failing_often_but_not_in_a_burst() {
         "no burst: {:?}",
         w.alerts("dependency-instability")
     );
+}
+
+#[test]
+fn mcp_server_instability_fires_per_server() {
+    let mut w = world(&["mcp-server-instability"]);
+    // Calls through two MCP servers' tools (the MCP client names the server): `files` fails
+    // two calls in five, `search` one in twenty; a plain tool call never counts.
+    let call = |server: &str, tool: &str, t: u64, ok: bool| {
+        let mut e = span("acme", "bot", SpanKind::ToolCall, tool, t, ok);
+        e.attributes.set(Symbol::intern("mcp.method.name"), "tools/call");
+        e.attributes.set(Symbol::intern("mcp.server.name"), server);
+        e
+    };
+    let mut batch = Vec::new();
+    for i in 0..20u64 {
+        let t = T0 + i * 15 * SECOND;
+        batch.push(call("files", if i % 2 == 0 { "read" } else { "write" }, t, i % 5 >= 2));
+        batch.push(call("search", "query", t, i != 7));
+        batch.push(span("acme", "bot", SpanKind::ToolCall, "local", t, false));
+    }
+    w.consume(&batch);
+    w.consume(&[call("search", "query", T0 + 6 * MINUTE, true)]);
+    let a = w.one_firing("mcp-server-instability");
+    assert_eq!(World::label(&a, "mcp_server"), "files", "{a:?}");
+    assert!((a.value - 0.4).abs() < 0.05, "{a:?}");
 }
 
 #[test]

@@ -53,7 +53,8 @@ pub fn session_digest(session_id: &str) -> String {
 
 /// Calls the tool `params.name` through `peer` as a tool span under `parent`: the span is named
 /// after the tool and carries `mcp.method.name = tools/call`, `gen_ai.tool.name`,
-/// `gen_ai.operation.name = execute_tool` and, when `session_id` is given (the
+/// `gen_ai.operation.name = execute_tool`, `mcp.server.name` (the name the server gave in its
+/// initialize answer) and, when `session_id` is given (the
 /// `Mcp-Session-Id` of a streamable HTTP session), `mcp.session.id` as its
 /// [digest](session_digest). The request carries the span's `traceparent` in `_meta` (any
 /// other `_meta` of `params` is kept). A result with `isError` marks the span failed with the
@@ -74,6 +75,12 @@ pub async fn call_tool<'c>(
         .set_attribute("gen_ai.operation.name", "execute_tool");
     if let Some(id) = session_id {
         span.set_attribute("mcp.session.id", session_digest(id).as_str());
+    }
+    // Which server: what its initialize answer named (so directives group by MCP server).
+    if let Some(name) =
+        peer.peer_info().and_then(|i| i.server_info.as_ref().map(|s| s.name.clone()))
+    {
+        span.set_attribute(mission_govern::directives::ATTR_MCP_SERVER, name.as_str());
     }
     params.set_traceparent(&span.traceparent());
     let result = peer.call_tool(params).await;

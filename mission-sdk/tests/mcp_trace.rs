@@ -83,6 +83,8 @@ async fn an_agents_mcp_call_and_the_servers_work_share_one_trace() {
         assert_eq!(mine.thread_id, trace);
         assert_eq!(text_attr(mine, "mcp.method.name").as_deref(), Some("tools/call"));
         assert_eq!(text_attr(mine, "gen_ai.tool.name").as_deref(), Some(tool));
+        // The server as its initialize answer named it, for directives grouping by server.
+        assert_eq!(text_attr(mine, "mcp.server.name").as_deref(), Some("mission-control"));
 
         let served = events
             .iter()

@@ -2209,8 +2209,14 @@ fn field_value(field: GroupField, e: &Event) -> &str {
         GroupField::Model => e.as_span().map_or("", |s| s.llm.model.as_str()),
         GroupField::Provider => e.as_span().map_or("", |s| s.llm.provider.as_str()),
         GroupField::Kind => e.kind().as_str(),
+        GroupField::McpServer => match e.attributes.get(MCP_SERVER.get()) {
+            Some(AttrValue::Str(s)) => s.as_str(),
+            _ => "",
+        },
     }
 }
+
+static MCP_SERVER: LazySymbol = LazySymbol::new(super::spec::ATTR_MCP_SERVER);
 
 fn group_labels(by: &[GroupField], when: &Condition, e: &Event) -> Vec<(String, String)> {
     if let (Condition::RepeatedDenials { .. }, EventBody::Permission(p)) = (when, &e.body) {

@@ -121,8 +121,8 @@ pub use incident::{
 };
 pub use schedule::{CronField, Schedule, ScheduleError};
 pub use spec::{
-    ActionSpec, ApprovalSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter, GroupField,
-    GuardSpec, KindName, MAX_ACTION_DURATION, MAX_APPROVAL_WINDOW, MAX_GUARD_ATTEMPTS,
+    ATTR_MCP_SERVER, ActionSpec, ApprovalSpec, BurnAlerts, DirectiveSet, DirectiveSpec, Filter,
+    GroupField, GuardSpec, KindName, MAX_ACTION_DURATION, MAX_APPROVAL_WINDOW, MAX_GUARD_ATTEMPTS,
     MAX_MIN_EVENTS, PRESETS, REMEDY_ACTIONS, Severity, WebhookFormat, WebhookSpec,
 };
 pub use webhook::{

@@ -701,6 +701,10 @@ impl From<KindName> for String {
     }
 }
 
+/// The attribute naming the MCP server a tool call went to (what its initialize answer named;
+/// the SDK's MCP client records it): what [`GroupField::McpServer`] groups by.
+pub const ATTR_MCP_SERVER: &str = "mcp.server.name";
+
 /// A field incidents are grouped by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -717,6 +721,8 @@ pub enum GroupField {
     Provider,
     /// The event kind.
     Kind,
+    /// The MCP server a tool call went to ([`ATTR_MCP_SERVER`]; empty for other calls).
+    McpServer,
 }
 
 impl GroupField {
@@ -729,6 +735,7 @@ impl GroupField {
             GroupField::Model => "model",
             GroupField::Provider => "provider",
             GroupField::Kind => "kind",
+            GroupField::McpServer => "mcp_server",
         }
     }
 }
