@@ -324,8 +324,9 @@ impl Counters {
     /// Counts the verdicts of acknowledged anomaly alerts in `batch`.
     fn grade(&self, batch: &[Event]) {
         use mission_govern::directives::{ALERT_EVENT, ATTR_ALERT_DETECTOR, ATTR_ALERT_VERDICT};
+        static ALERT: mission_core::LazySymbol = mission_core::LazySymbol::new(ALERT_EVENT);
         for e in batch {
-            if !matches!(e.body, EventBody::Log(_)) || e.name.as_str() != ALERT_EVENT {
+            if !matches!(e.body, EventBody::Log(_)) || e.name != ALERT.get() {
                 continue;
             }
             let text = |key: &str| match e.attributes.get(Symbol::intern(key)) {
