@@ -1039,6 +1039,7 @@ impl Control {
                         "accounting": report.accounting,
                         "sinks": report.sinks,
                         "models": models,
+                        "directives": core.directives.stats(),
                     }),
                 )
             }

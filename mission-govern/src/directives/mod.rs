@@ -309,8 +309,9 @@ pub struct DirectiveStats {
     pub incidents_dropped: u64,
     /// Analyser hooks ([`Directives::on_incident`]) that panicked (caught).
     pub analysers_panicked: u64,
-    /// Every event the directives recorded (alerts, breaker changes, delivery outcomes): what
-    /// the recorder's accounting shows beyond what the agent recorded.
+    /// Every event the directives recorded (alerts, breaker changes, delivery outcomes, runs,
+    /// approvals, and the incidents anomalies open even with no directive loaded): what the
+    /// recorder's accounting shows beyond what the agent recorded.
     pub derived_events: u64,
 }
 
