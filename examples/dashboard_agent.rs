@@ -39,17 +39,6 @@ use serde_json::{Value, json};
 
 const MS: u64 = 1_000_000;
 
-/// The directive `loop` trips: it proposes cancelling the looping thread, for an operator to
-/// approve or reject on the Control page.
-const LOOP_GUARD: &str = r#"
-[[directive]]
-name = "loop-guard"
-when = "3 same tool calls in a thread"
-where = { agent = "looping-bot" }
-approve = { within = "10m", confidence = 0.9 }
-then = [{ action = "alert" }, { action = "cancel_thread", reason = "a tool loop" }]
-"#;
-
 fn fail(message: impl std::fmt::Display) -> ! {
     eprintln!("error: {message}");
     std::process::exit(1);
@@ -234,7 +223,7 @@ fn main() {
                 .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(5) }),
         )
         .with_directives(
-            mission_sdk::DirectiveSet::from_toml_str(LOOP_GUARD, "dashboard_agent")
+            mission_sdk::DirectiveSet::from_toml_str(mission_examples::LOOP_GUARD, "loop-guard")
                 .unwrap_or_else(|e| fail(e)),
         )
         .ignore_environment()

@@ -30,15 +30,9 @@ use mission_core::{Backpressure, Level, RecorderConfig, ThreadId};
 use mission_examples::{Workload, simulate};
 use mission_sdk::{McpHttpConfig, MissionControl, Role};
 
-/// Directives whose remedies wait for an operator (`loop AGENT` plants the loop they catch).
-const APPROVALS: &str = r#"
-[[directive]]
-name = "loop-guard"
-when = "3 same tool calls in a thread"
-where = { agent = "looping-bot" }
-approve = { within = "10m", confidence = 0.9 }
-then = [{ action = "alert" }, { action = "cancel_thread", reason = "a tool loop" }]
-
+/// A directive whose remedy waits for an operator 2 seconds (`loop expiring-bot` plants the loop
+/// it catches; `loop looping-bot` plants `LOOP_GUARD`'s).
+const QUICK_EXPIRY: &str = r#"
 [[directive]]
 name = "quick-expiry"
 when = "3 same tool calls in a thread"
@@ -92,7 +86,11 @@ fn main() {
         )
         .with_directives_file("preset:tool-circuit-breaker")
         .with_directives(
-            mission_sdk::DirectiveSet::from_toml_str(APPROVALS, "mcp_agent")
+            mission_sdk::DirectiveSet::from_toml_str(mission_examples::LOOP_GUARD, "loop-guard")
+                .unwrap_or_else(|e| fail(e)),
+        )
+        .with_directives(
+            mission_sdk::DirectiveSet::from_toml_str(QUICK_EXPIRY, "mcp_agent")
                 .unwrap_or_else(|e| fail(e)),
         )
         .ignore_environment()

@@ -167,6 +167,18 @@ impl Rng {
 
 const MS: f64 = 1_000_000.0;
 
+/// The loop directive the test agents share (`mcp_agent`, `dashboard_agent`): three alike tool
+/// calls of the agent `looping-bot` in one thread propose cancelling it, for an operator to
+/// approve within 10 minutes.
+pub const LOOP_GUARD: &str = r#"
+[[directive]]
+name = "loop-guard"
+when = "3 same tool calls in a thread"
+where = { agent = "looping-bot" }
+approve = { within = "10m", confidence = 0.9 }
+then = [{ action = "alert" }, { action = "cancel_thread", reason = "a tool loop" }]
+"#;
+
 /// Records the workload into `recorder` and returns exactly what it recorded.
 ///
 /// Threads are laid out over the simulated time span (ending now), each with a plan step,

@@ -148,6 +148,17 @@ impl Control {
     }
 }
 
+/// `TypeError` naming `what` unless `value` is callable.
+fn must_be_callable(value: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    if value.is_callable() {
+        return Ok(());
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "{what} must be callable, not {}",
+        value.get_type().name()?
+    )))
+}
+
 fn set_fields(event: &mut Event, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     each_field(fields, |key, value| {
         event.attributes.set(Symbol::intern(key), value);
@@ -418,12 +429,7 @@ impl Control {
     /// or the resolve. It runs on a thread of its own, never on the recording path; an
     /// exception it raises is caught and counted (`directive_stats()`).
     fn register_callback(&self, name: &str, callback: Bound<'_, PyAny>) -> PyResult<()> {
-        if !callback.is_callable() {
-            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                "callback must be callable, not {}",
-                callback.get_type().name()?
-            )));
-        }
+        must_be_callable(&callback, "callback")?;
         let core = self.open_core()?;
         let queue = core
             .callbacks
@@ -479,12 +485,7 @@ impl Control {
     /// string) when it could not; an exception is a failure with its text. The outcome goes
     /// into the directive's run (`directive_runs()`).
     fn register_remedy(&self, name: &str, remedy: Bound<'_, PyAny>) -> PyResult<()> {
-        if !remedy.is_callable() {
-            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                "remedy must be callable, not {}",
-                remedy.get_type().name()?
-            )));
-        }
+        must_be_callable(&remedy, "remedy")?;
         let function = remedy.unbind();
         let core = self.open_core()?;
         let directives = core.directives.clone();
@@ -540,12 +541,7 @@ impl Control {
     /// string it returns (or `None`) is kept with the incident as its narrative. An exception
     /// is caught and counted (`analyser_stats()`).
     fn register_analyser(&self, analyser: Bound<'_, PyAny>) -> PyResult<()> {
-        if !analyser.is_callable() {
-            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                "analyser must be callable, not {}",
-                analyser.get_type().name()?
-            )));
-        }
+        must_be_callable(&analyser, "analyser")?;
         let function = analyser.unbind();
         let core = self.open_core()?;
         core.with_control(|c| {
