@@ -2119,7 +2119,8 @@ impl Engine {
     }
 }
 
-/// An empty run standing in the ring while its original is worked on.
+/// An empty run standing in the ring while its original is worked on (under the engine's lock:
+/// it is put back before the lock is released, so no reader ever sees it).
 fn placeholder(id: u64) -> Run {
     Run {
         id,

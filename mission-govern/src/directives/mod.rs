@@ -898,7 +898,6 @@ impl Directives {
             .runs
             .iter()
             .rev()
-            .filter(|r| r.id != 0 && !r.directive.is_empty())
             .filter(|r| tenant.is_none_or(|t| r.tenant == t))
             .filter(|r| directive.is_none_or(|d| r.directive == d))
             .take(limit)
