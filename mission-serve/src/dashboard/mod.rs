@@ -429,7 +429,20 @@ fn static_routes() -> axum::Router {
         )
         .route("/icon.svg", asset_route!("icon.svg", "image/svg+xml"))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/views/{file}",
+            get(|axum::extract::Path(file): axum::extract::Path<String>| async move {
+                match VIEW_ASSETS.iter().find(|(name, _)| *name == file) {
+                    Some((_, body)) => asset("text/javascript; charset=utf-8", body),
+                    None => ApiError::not_found("no such view file").into_response(),
+                }
+            }),
+        )
 }
+
+/// The view files (`assets/views/*.js`): pages and thread panels that register with `app.js`
+/// (`MissionDashboard.view`, `MissionDashboard.threadPanel`). `index.html` loads each of them.
+const VIEW_ASSETS: &[(&str, &[u8])] = &[("palette.js", include_bytes!("assets/views/palette.js"))];
 
 type Handler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<Value, ApiError>;
 

@@ -1,7 +1,9 @@
 // Mission Control dashboard: a single-page app over the JSON API and the live SSE stream (see
 // API.md beside this file). Vanilla JS, no build step, no third-party code: the charts are small
 // SVG drawings made here. Pages are hash routes: #/, #/threads, #/threads/<id>, #/anomalies,
-// #/logs, #/control.
+// #/logs, #/control, and those the view files register (assets/views/*.js, loaded after this
+// file): each calls `MissionDashboard.view({...})` or `MissionDashboard.threadPanel(fn)` with the
+// helpers in `MissionDashboard.kit`.
 'use strict';
 
 // Apply the saved theme before the first paint (this script loads in <head>, without defer).
@@ -1267,7 +1269,11 @@
         h('div', { class: 'grid cols-2', style: { marginTop: '16px' } },
           h('div', { class: 'panel', 'data-testid': 'thread-logs' }, h('div', { class: 'panel-head' }, h('h2', null, 'Logs'), h('span', { class: 'hint' }, fmtInt(logs.length))), h('div', { class: 'panel-body flush' }, logsTable)),
           h('div', { class: 'panel', 'data-testid': 'thread-permissions' }, h('div', { class: 'panel-head' }, h('h2', null, 'Permission decisions'), h('span', { class: 'hint' }, fmtInt(perms.length))), h('div', { class: 'panel-body flush' }, permTable))),
-        h('div', { class: 'panel', 'data-testid': 'thread-scores', style: { marginTop: '16px' } }, h('div', { class: 'panel-head' }, h('h2', null, 'Scores and feedback'), h('span', { class: 'hint' }, fmtInt(scores.length))), h('div', { class: 'panel-body flush' }, scoreTable)));
+        h('div', { class: 'panel', 'data-testid': 'thread-scores', style: { marginTop: '16px' } }, h('div', { class: 'panel-head' }, h('h2', null, 'Scores and feedback'), h('span', { class: 'hint' }, fmtInt(scores.length))), h('div', { class: 'panel-body flush' }, scoreTable)),
+        // Panels the view files add (flamegraph, replay, ...), in registration order.
+        threadPanels.map((panel) => {
+          try { return panel(data, { id, select, reload: load, spans: ordered }); } catch (e) { return h('div', { class: 'panel empty-state' }, 'A panel failed: ' + e.message); }
+        }));
       renderDetails(details, t0);
     }
     function kv(label, value) { return h('div', null, h('span', null, label), h('b', null, value)); }
@@ -1790,7 +1796,10 @@
     clearTimers();
     let name;
     const m = path.match(/^\/threads\/(.+)$/);
-    if (m) { name = 'threads'; page = threadPage(decodeURIComponent(m[1])); M.page = 'thread'; }
+    const params = new URLSearchParams(hash.split('?')[1] || '');
+    const view = views.find((v) => v.match.test(path));
+    if (view) { name = view.nav || view.name; page = view.page(path.match(view.match), params); M.page = view.name; }
+    else if (m) { name = 'threads'; page = threadPage(decodeURIComponent(m[1])); M.page = 'thread'; }
     else if (path.startsWith('/threads')) { name = 'threads'; page = threadsPage(); M.page = 'threads'; }
     else if (path.startsWith('/anomalies')) { name = 'anomalies'; page = anomaliesPage(); M.page = 'anomalies'; }
     else if (path.startsWith('/logs')) { name = 'logs'; page = logsPage(); M.page = 'logs'; }
@@ -1805,6 +1814,27 @@
       window.scrollTo(0, 0);
     }
   }
+
+  // ------------------------------------------------------------------------------------------
+  // Extension points for the view files (assets/views/*.js, loaded after this file, before the
+  // first route): pages on their own hash routes and panels on the thread page. A view is
+  // `{name, match: RegExp on the hash path, page(match, params) -> {el, title, destroy?, resize?,
+  // onSpan?, onFrame?, onLog?, onAnomaly?, onAlert?: the stream, as the built-in pages get it},
+  // nav?: the tab to highlight}`; a thread panel is `(threadData, {id, select, reload, spans})
+  // -> Element | null`. `kit` holds the helpers every page uses, so views look like the rest.
+  const views = [];
+  const threadPanels = [];
+  window.MissionDashboard = {
+    view(v) { views.push(v); },
+    threadPanel(fn) { threadPanels.push(fn); },
+    route: () => route(),
+    kit: {
+      h, append, svgEl, escXml, num, orNull, api, apiPost, ApiError, showBanner, clearBanner,
+      fmtInt, fmtCompact, fmtMs, fmtUsd, fmtPct, fmtBytes, fmtClock, fmtDateTime, fmtAgo, nsToMs,
+      shortId, debounce, kindClass, tag, statusTag, makeChart, drawChart, legend, every, later,
+      markLoaded, KIND_LABEL, PALETTE, M,
+    },
+  };
 
   function start() {
     document.querySelector('[data-testid="theme-toggle"]').addEventListener('click', () => {
