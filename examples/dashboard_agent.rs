@@ -34,6 +34,8 @@ use mission_core::{
     Backpressure, Decision, EventBody, Level, LlmUsage, LogRecord, PermissionDecision, Recorder,
     RecorderConfig, SpanId, SpanKind, Symbol, Text, ThreadContext, ThreadId, Timestamp,
 };
+use mission_sdk::directives::Severity;
+use mission_sdk::threads::PermissionSet;
 use mission_sdk::{DashboardConfig, MissionControl, OtlpConfig};
 use serde_json::{Value, json};
 
@@ -352,6 +354,34 @@ fn main() {
                 match control.flush() {
                     Ok(()) => answer,
                     Err(e) => json!({ "ok": false, "error": e.to_string() }),
+                }
+            }
+            Some("lineage") if running.len() < 64 => {
+                // A planner allowed only search tools (a refund escalates), with a researcher
+                // child allowed every tool: the child's search is allowed, its refund denied by
+                // the planner.
+                let parent_set = PermissionSet::new(["tool_call:search_*"])
+                    .and_then(|p| p.named("planner-tools"))
+                    .and_then(|p| p.with_escalation("tool_call:refund_*", Severity::Critical));
+                match (parent_set, PermissionSet::new(["tool_call:*"])) {
+                    (Ok(parent_set), Ok(child_set)) => {
+                        let parent = control.agent("planner").thread_with_permissions(parent_set);
+                        let child = parent
+                            .child_thread_with_permissions(&control.agent("researcher"), child_set);
+                        let search = child.permit("agent:researcher", "tool_call", "search_docs");
+                        let refund =
+                            child.permit("agent:researcher", "tool_call", "refund_payment");
+                        let answer = json!({ "ok": true, "parent": parent.id().to_string(),
+                            "child": child.id().to_string(),
+                            "allowed": [search.allowed, refund.allowed] });
+                        running.push(parent);
+                        running.push(child);
+                        match control.flush() {
+                            Ok(()) => answer,
+                            Err(e) => json!({ "ok": false, "error": e.to_string() }),
+                        }
+                    }
+                    (Err(e), _) | (_, Err(e)) => json!({ "ok": false, "error": e.to_string() }),
                 }
             }
             Some("loop") if running.len() < 64 => {

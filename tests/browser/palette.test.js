@@ -163,3 +163,27 @@ describe('command palette, J/K and addressable views', () => {
     await page.close();
   });
 });
+
+describe('the permission flow of a thread', () => {
+  let agent;
+  before(async () => { agent = await startAgent(); });
+  after(async () => { if (agent) await agent.stop(); });
+
+  it('draws the lineage, each resource asked for, and the ancestor that narrowed a denial', async () => {
+    const made = await agent.cmd('lineage');
+    assert.equal(made.ok, true, JSON.stringify(made));
+    assert.deepEqual(made.allowed, [true, false]);
+    const page = await open(agent, agent.token, '#/threads/' + made.child);
+    await waitLoaded(page, 'thread');
+    await page.waitForSelector('[data-testid="perm-flow"]', { timeout: 10000 });
+    const levels = await page.$$eval('[data-testid="perm-flow-level"]', (gs) => gs.map((g) => [g.dataset.depth, g.dataset.threadId]));
+    assert.deepEqual(levels, [['0', made.parent], ['1', made.child]]);
+    const resources = await page.$$eval('[data-testid="perm-flow-resource"]', (gs) => gs.map((g) => [g.dataset.resource, g.dataset.decision, g.dataset.allowed, g.dataset.denied]));
+    assert.deepEqual(resources, [['refund_payment', 'deny', '0', '1'], ['search_docs', 'allow', '1', '0']]);
+    const narrowed = await page.$$eval('[data-testid="perm-flow-narrowed"]', (ps) => ps.map((p) => [p.dataset.depth, p.dataset.resource]));
+    assert.deepEqual(narrowed, [['0', 'refund_payment']]);
+    await page.screenshot({ path: path.join(__dirname, 'out', 'permission-flow.png'), fullPage: true });
+    assertNoErrors(page);
+    await page.close();
+  });
+});

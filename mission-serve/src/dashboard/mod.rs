@@ -442,7 +442,10 @@ fn static_routes() -> axum::Router {
 
 /// The view files (`assets/views/*.js`): pages and thread panels that register with `app.js`
 /// (`MissionDashboard.view`, `MissionDashboard.threadPanel`). `index.html` loads each of them.
-const VIEW_ASSETS: &[(&str, &[u8])] = &[("palette.js", include_bytes!("assets/views/palette.js"))];
+const VIEW_ASSETS: &[(&str, &[u8])] = &[
+    ("palette.js", include_bytes!("assets/views/palette.js")),
+    ("permflow.js", include_bytes!("assets/views/permflow.js")),
+];
 
 type Handler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<Value, ApiError>;
 

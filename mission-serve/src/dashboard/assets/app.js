@@ -601,7 +601,10 @@
     const m = Number(hashParams().get('minutes'));
     return Number.isInteger(m) && m >= 1 && m <= 43200 ? m : fallback;
   };
+  // `name` is the page's name (`M.page`); a page that is no longer shown (its answer came late)
+  // marks nothing.
   function markLoaded(name) {
+    if (M.page && name !== M.page) return;
     if (M.loaded !== name) {
       M.loaded = name;
       M.loadedAt = performance.now();
@@ -1304,9 +1307,9 @@
           h('div', { class: 'panel', 'data-testid': 'thread-permissions' }, h('div', { class: 'panel-head' }, h('h2', null, 'Permission decisions'), h('span', { class: 'hint' }, fmtInt(perms.length))), h('div', { class: 'panel-body flush' }, permTable))),
         h('div', { class: 'panel', 'data-testid': 'thread-scores', style: { marginTop: '16px' } }, h('div', { class: 'panel-head' }, h('h2', null, 'Scores and feedback'), h('span', { class: 'hint' }, fmtInt(scores.length))), h('div', { class: 'panel-body flush' }, scoreTable)),
         // Panels the view files add (flamegraph, replay, ...), in registration order.
-        threadPanels.map((panel) => {
+        ...threadPanels.map((panel) => {
           try { return panel(data, { id, select, reload: load, spans: ordered }); } catch (e) { return h('div', { class: 'panel empty-state' }, 'A panel failed: ' + e.message); }
-        }));
+        }).filter(Boolean));
       renderDetails(details, t0);
     }
     function kv(label, value) { return h('div', null, h('span', null, label), h('b', null, value)); }
@@ -1830,15 +1833,16 @@
     const m = path.match(/^\/threads\/(.+)$/);
     const params = new URLSearchParams(hash.split('?')[1] || '');
     const view = views.find((v) => v.match.test(path));
-    if (view) { name = view.nav || view.name; page = view.page(path.match(view.match), params); M.page = view.name; }
-    else if (m) { name = 'threads'; page = threadPage(decodeURIComponent(m[1])); M.page = 'thread'; }
-    else if (path.startsWith('/threads')) { name = 'threads'; page = threadsPage(); M.page = 'threads'; }
-    else if (path.startsWith('/anomalies')) { name = 'anomalies'; page = anomaliesPage(); M.page = 'anomalies'; }
-    else if (path.startsWith('/logs')) { name = 'logs'; page = logsPage(); M.page = 'logs'; }
-    else if (path.startsWith('/control')) { name = 'control'; page = controlPage(); M.page = 'control'; }
-    else { name = 'overview'; page = overviewPage(); M.page = 'overview'; }
     M.loaded = null;
     delete document.body.dataset.loaded;
+    // `M.page` is set before the page is made, so only the page shown marks itself loaded.
+    if (view) { name = view.nav || view.name; M.page = view.name; page = view.page(path.match(view.match), params); }
+    else if (m) { name = 'threads'; M.page = 'thread'; page = threadPage(decodeURIComponent(m[1])); }
+    else if (path.startsWith('/threads')) { name = 'threads'; M.page = 'threads'; page = threadsPage(); }
+    else if (path.startsWith('/anomalies')) { name = 'anomalies'; M.page = 'anomalies'; page = anomaliesPage(); }
+    else if (path.startsWith('/logs')) { name = 'logs'; M.page = 'logs'; page = logsPage(); }
+    else if (path.startsWith('/control')) { name = 'control'; M.page = 'control'; page = controlPage(); }
+    else { name = 'overview'; M.page = 'overview'; page = overviewPage(); }
     if (!authNeeded) {
       app().replaceChildren(page.el);
       document.title = page.title + ' · Mission Control';
