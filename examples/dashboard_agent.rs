@@ -24,6 +24,7 @@
 //! | `child` | a running thread (`planner`) with a running child thread (`researcher`, one step), flushed; both keep running | `parent`, `child` |
 //! | `stopped ID` | nothing: asks the running thread ID's own code | `should_stop`, `state` |
 //! | `loop` | a running thread (`looping-bot`) calling one tool three times alike, flushed: the directive `loop-guard` proposes cancelling it and waits for an operator | `thread_id` |
+//! | `diffpair` | two runs of `support-bot` (`mission_examples::record_diff_pair`), the bad one diverging at step 4 (`web_search`'s arguments), flushed | `good`, `bad`, `step`, `field`, `spans` |
 //! | `flush` | nothing: waits until everything is in the store | — |
 //! | `quit` | nothing: answers, then shuts down and exits (so does the end of stdin) | — |
 
@@ -384,6 +385,15 @@ fn main() {
                     (Err(e), _) | (_, Err(e)) => json!({ "ok": false, "error": e.to_string() }),
                 }
             }
+            Some("diffpair") => {
+                let pair =
+                    mission_examples::record_diff_pair(recorder, &tenant, Timestamp::now().0);
+                match control.flush() {
+                    Ok(()) => json!({ "ok": true, "good": pair.good, "bad": pair.bad,
+                                      "step": pair.step, "field": pair.field, "spans": pair.spans }),
+                    Err(e) => json!({ "ok": false, "error": e.to_string() }),
+                }
+            }
             Some("loop") if running.len() < 64 => {
                 let thread = control.agent("looping-bot").thread();
                 for _ in 0..3 {
@@ -414,7 +424,7 @@ fn main() {
                 break;
             }
             _ => {
-                json!({ "ok": false, "error": format!("unknown command {line:?}: threads N, span, log LEVEL TEXT, error, child, loop, stopped ID, flush, quit") })
+                json!({ "ok": false, "error": format!("unknown command {line:?}: threads N, span, log LEVEL TEXT, error, child, loop, diffpair, stopped ID, flush, quit") })
             }
         };
         reply(answer);

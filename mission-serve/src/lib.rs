@@ -51,6 +51,8 @@
 pub mod auth;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
+#[cfg(any(feature = "mcp", feature = "dashboard"))]
+pub mod diff;
 mod error;
 #[cfg(any(feature = "dashboard", all(feature = "mcp", feature = "models")))]
 mod histogram;

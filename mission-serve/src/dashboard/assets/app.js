@@ -1029,6 +1029,7 @@
       h('div', { class: 'page-head' }, h('h1', null, 'Threads'), h('span', { class: 'sub' }, 'runs and conversations, newest first')),
       h('div', { class: 'filters' }, q, agentSel, statusSel, minMs, winSel, pauseBtn, countNote),
       h('div', { class: 'panel' }, h('div', { class: 'table-wrap' }, table), empty));
+    threadsLists.forEach((fn) => { try { fn(el, tbody); } catch (_) { /* a view file's hook */ } });
 
     function fillAgents() {
       const cur = agentSel.value || f.agent;
@@ -1860,9 +1861,11 @@
   // -> Element | null`. `kit` holds the helpers every page uses, so views look like the rest.
   const views = [];
   const threadPanels = [];
+  const threadsLists = []; // (pageEl, tbody) => void: additions to the Threads page (diff.js: Compare)
   window.MissionDashboard = {
     view(v) { views.push(v); },
     threadPanel(fn) { threadPanels.push(fn); },
+    threadsList(fn) { threadsLists.push(fn); },
     route: () => route(),
     kit: {
       h, append, svgEl, escXml, num, orNull, api, apiPost, ApiError, showBanner, clearBanner,
