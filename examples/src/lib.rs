@@ -457,8 +457,14 @@ pub fn record_diff_pair(recorder: &Recorder, tenant: &str, end_ns: u64) -> DiffP
                     ..LlmUsage::default()
                 });
             } else {
+                // What the SDK's `set_arguments` records: the arguments' fingerprint (the
+                // store redacts the arguments themselves).
                 let args = if bad { bad_args } else { good_args };
-                span.set_attribute(Symbol::intern("gen_ai.tool.call.arguments"), *args);
+                let hash = mission_core::fingerprint::fingerprint(args.as_bytes());
+                span.set_attribute(
+                    Symbol::intern(mission_core::fingerprint::attr::TOOL_ARGS_HASH),
+                    mission_core::fingerprint::hex(hash).as_str(),
+                );
             }
             let span_end = clock + MS + ms * MS;
             if bad && *name == "send_email" {

@@ -30,7 +30,11 @@ pub fn run_diff(
         }
         Err(e @ DiffError::NotFound { .. }) => {
             if json {
-                writeln!(out, "{}", serde_json::json!({ "error": "not_found", "message": e.to_string() }))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({ "error": "not_found", "message": e.to_string() })
+                )?;
             } else {
                 writeln!(out, "{e}")?;
             }
@@ -75,14 +79,26 @@ fn print_diff(diff: &ThreadDiff, out: &mut dyn Write) -> Result<(), Error> {
         )?,
     }
     if diff.diff.truncated {
-        writeln!(out, "(truncated: only the first {} steps of each thread are compared)", mission_sdk::diff::MAX_STEPS)?;
+        writeln!(
+            out,
+            "(truncated: only the first {} steps of each thread are compared)",
+            mission_sdk::diff::MAX_STEPS
+        )?;
     }
     let header: Vec<String> =
         ["step", "a", "b", "differences"].iter().map(|s| (*s).to_owned()).collect();
     let side = |s: &Option<mission_sdk::diff::Step>| {
         s.as_ref().map_or_else(
             || "–".to_owned(),
-            |s| format!("{}{} {} {:.1}ms", "  ".repeat(s.depth.min(8)), s.kind, clean(&s.name), s.duration_ms),
+            |s| {
+                format!(
+                    "{}{} {} {:.1}ms",
+                    "  ".repeat(s.depth.min(8)),
+                    s.kind,
+                    clean(&s.name),
+                    s.duration_ms
+                )
+            },
         )
     };
     let rows: Vec<Vec<String>> = diff

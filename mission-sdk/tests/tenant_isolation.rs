@@ -820,6 +820,20 @@ fn get(w: &World, a: &Asker, path: &str) -> (String, Vec<String>) {
     get_at(w.dashboard.local_addr(), a, path)
 }
 
+/// `GET /api/diff` of every pair of probes, both ways (of the agent's dashboard, or the one
+/// over the store on disk).
+fn diff_surface(w: &World, t: usize, a: &mut Asker, store: bool) -> Vec<(String, Vec<String>)> {
+    let addr = if store { w.store_dashboard.local_addr() } else { w.dashboard.local_addr() };
+    let ids = probe_threads(w, t);
+    let mut out = Vec::new();
+    for x in &ids {
+        for y in &ids {
+            out.push(get_at(addr, a, &format!("/api/diff?a={x}&b={y}")));
+        }
+    }
+    out
+}
+
 /// `GET path` of the dashboard at `addr` with the principal's token.
 fn get_at(addr: SocketAddr, a: &Asker, path: &str) -> (String, Vec<String>) {
     let auth = format!("Bearer {}", a.token);
@@ -1414,6 +1428,31 @@ const SURFACES: &[Surface] = &[
         kind: Kind::StoreRoute,
         name: "/api/stream",
         ask: |w, t, a| vec![stream_until_own_end(w, t, a, w.store_dashboard.local_addr(), true)],
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "compare_threads",
+        // Every pair of probes (shared ids, the asker's own, the other tenant's), both ways.
+        ask: |w, t, a| {
+            let ids = probe_threads(w, t);
+            let mut out = Vec::new();
+            for x in &ids {
+                for y in &ids {
+                    out.push(tool(
+                        a,
+                        "compare_threads",
+                        json!({"a": x, "b": y, "all_steps": true}),
+                    ));
+                }
+            }
+            out
+        },
+    },
+    Surface { kind: Kind::Route, name: "/api/diff", ask: |w, t, a| diff_surface(w, t, a, false) },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/diff",
+        ask: |w, t, a| diff_surface(w, t, a, true),
     },
     Surface { kind: Kind::Notification, name: "subscriptions/listen", ask: listen_surface },
     Surface { kind: Kind::Notification, name: "resources/subscribe", ask: subscribe_surface },

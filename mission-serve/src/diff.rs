@@ -118,14 +118,17 @@ pub struct Step {
     pub cost_usd: Option<f64>,
 }
 
-/// The hash of a step's arguments: the recorded fingerprint when there is one, else the
-/// fingerprint of the first arguments or input attribute (16 hex digits).
+/// The hash of a step's arguments: the recorded fingerprint when there is one (the SDK's
+/// `set_arguments` records it, and the store keeps it where it redacts the arguments), else
+/// the fingerprint of the first arguments or input attribute kept as recorded (16 hex digits).
 pub fn args_hash(attributes: &[(String, String)]) -> Option<String> {
     let get = |key: &str| attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     if let Some(hash) = HASH_ATTRIBUTES.iter().find_map(|k| get(k)) {
         return Some(hash.to_owned());
     }
-    ARGUMENT_ATTRIBUTES.iter().find_map(|k| get(k)).map(|v| {
+    // Content the store keeps redacted says nothing about the arguments: it is skipped.
+    let redacted = |v: &&str| v.starts_with(mission_govern::redact::CONTENT_OMITTED);
+    ARGUMENT_ATTRIBUTES.iter().filter_map(|k| get(k)).find(|v| !redacted(v)).map(|v| {
         mission_core::fingerprint::hex(mission_core::fingerprint::fingerprint(v.as_bytes()))
     })
 }
@@ -772,7 +775,12 @@ mod tests {
     #[test]
     fn steps_follow_start_order_with_depth_and_hashed_arguments() {
         let attrs = vec![("gen_ai.tool.call.arguments".to_owned(), r#"{"q":"refund"}"#.to_owned())];
-        let hashed = vec![("mission.tool.args_hash".to_owned(), "00000000000000ff".to_owned())];
+        let hashed = vec![
+            ("gen_ai.tool.call.arguments".to_owned(), "[content omitted]".to_owned()),
+            ("mission.tool.args_hash".to_owned(), "00000000000000ff".to_owned()),
+        ];
+        let redacted = [("input.value".to_owned(), "[content omitted]".to_owned())];
+        assert_eq!(args_hash(&redacted), None);
         let none: Vec<(String, String)> = Vec::new();
         let facts = |start, id, parent, name, attributes| SpanFacts {
             start_ns: start,
@@ -809,9 +817,13 @@ mod tests {
     #[test]
     fn ids_are_checked() {
         assert!(check_id("a", "0123456789abcdef0123456789abcdef").is_ok());
-        for bad in ["", "xyz", "0123456789ABCDEF0123456789ABCDEF", "00000000000000000000000000000000"]
+        for bad in
+            ["", "xyz", "0123456789ABCDEF0123456789ABCDEF", "00000000000000000000000000000000"]
         {
-            assert!(matches!(check_id("b", bad), Err(DiffError::BadId { which: "b", .. })), "{bad}");
+            assert!(
+                matches!(check_id("b", bad), Err(DiffError::BadId { which: "b", .. })),
+                "{bad}"
+            );
         }
     }
 }

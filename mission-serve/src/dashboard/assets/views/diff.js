@@ -186,6 +186,10 @@
     steps.forEach((s, i) => { s.index = i; });
     return steps;
   }
+  // What a step is about: the span's name, the log's message or the decision's resource.
+  function label(step) {
+    return step.span ? step.span.name : step.log ? step.log.message : step.decision.resource;
+  }
   function describe(step) {
     if (step.type === 'start') return 'start ' + step.span.name;
     if (step.type === 'end') return (step.span.status === 'error' ? 'failed ' : 'end ') + step.span.name + ' (' + fmtMs(step.span.duration_ms) + ')';
@@ -203,7 +207,7 @@
     const now = h('div', { class: 'replay-now', 'data-testid': 'replay-now' });
     const state = h('div', { class: 'replay-state', 'data-testid': 'replay-state' });
     const list = h('ol', { class: 'replay-list', 'data-testid': 'replay-steps' }, steps.map((s) =>
-      h('li', { 'data-testid': 'replay-step', 'data-index': s.index, 'data-type': s.type, 'data-ts': s.ts,
+      h('li', { 'data-testid': 'replay-step', 'data-index': s.index, 'data-type': s.type, 'data-ts': s.ts, 'data-label': s.type + ':' + label(s),
         'data-span-id': s.span ? s.span.span_id : (s.log || s.decision).span_id || null, onclick: () => go(s.index) },
       h('span', { class: 'mono replay-t' }, '+' + fmtMs((s.ts - t0) / 1e6)), ' ', h('span', { class: 'replay-type ' + s.type }, s.type), ' ', describe(s))));
     const prev = h('button', { class: 'btn', type: 'button', 'data-testid': 'replay-prev', 'aria-label': 'Previous step', onclick: () => go(at - 1) }, '←');
