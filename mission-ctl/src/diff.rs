@@ -52,17 +52,7 @@ pub fn run_diff(
 
 fn print_diff(diff: &ThreadDiff, out: &mut dyn Write) -> Result<(), Error> {
     for (label, side) in [("a", &diff.a), ("b", &diff.b)] {
-        writeln!(
-            out,
-            "{label}: {} {} · {} steps · {} errors · {:.1} ms · {} tokens · ${:.6}",
-            side.thread_id,
-            side.agent,
-            side.steps,
-            side.errors,
-            side.duration_ms,
-            side.tokens,
-            side.cost_usd
-        )?;
+        writeln!(out, "{label}: {side}")?;
     }
     match &diff.diff.first_divergence {
         None => writeln!(out, "identical: {} aligned steps, no difference", diff.diff.pairs.len())?,

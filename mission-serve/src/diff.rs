@@ -562,6 +562,23 @@ impl ThreadSide {
     }
 }
 
+/// `thread <id> (<agent>), 7 steps, 1 errors, 1466.0 ms, 2640 tokens, $0.000504`.
+impl std::fmt::Display for ThreadSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "thread {} ({}), {} steps, {} errors, {:.1} ms, {} tokens, ${:.6}",
+            self.thread_id,
+            self.agent,
+            self.steps,
+            self.errors,
+            self.duration_ms,
+            self.tokens,
+            self.cost_usd
+        )
+    }
+}
+
 /// Two threads compared: both sides and their aligned steps.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "mcp", derive(schemars::JsonSchema))]

@@ -112,17 +112,7 @@ impl MissionMcp {
 fn compare_text(c: &CompareAnswer) -> String {
     let mut text = String::new();
     for (label, side) in [("a", &c.a), ("b", &c.b)] {
-        let _ = writeln!(
-            text,
-            "{label}: thread {} ({}), {} steps, {} errors, {:.1} ms, {} tokens, ${:.6}",
-            side.thread_id,
-            side.agent,
-            side.steps,
-            side.errors,
-            side.duration_ms,
-            side.tokens,
-            side.cost_usd
-        );
+        let _ = writeln!(text, "{label}: {side}");
     }
     match &c.first_divergence {
         None => {
