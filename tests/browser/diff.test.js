@@ -80,6 +80,7 @@ describe('thread diff, replay and flamegraph', () => {
       assert.match(await row.locator(`td[data-side="${side}"]`).innerText(), /web_search/);
     }
     assert.equal(await page.locator('[data-testid="nav-diff"].active').count(), 1);
+    assert.doesNotMatch(await page.innerText('[data-testid="diff-body"]'), /\bnull\b/);
     await page.screenshot({ path: path.join(OUT, 'diff.png'), fullPage: true });
     // The URL restores the view.
     await page.reload();
@@ -167,6 +168,12 @@ describe('thread diff, replay and flamegraph', () => {
     await page.$eval('[data-testid="replay-slider"]', (el) => { el.value = '5'; el.dispatchEvent(new Event('input')); });
     assert.equal((await replayState(page)).index, '5');
     assert.equal(await page.getAttribute('[data-testid="replay-step"].current', 'data-index'), '5');
+    for (const i of [1, 2, 4]) {
+      // A start, a log, a decision: nothing absent shows as text.
+      await page.$eval('[data-testid="replay-slider"]', (el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }, i);
+      assert.doesNotMatch(await page.innerText('[data-testid="replay-now"]') + await page.innerText('[data-testid="replay-state"]'), /\bnull\b/);
+    }
+    await page.$eval('[data-testid="replay-slider"]', (el) => { el.value = '5'; el.dispatchEvent(new Event('input')); });
     await page.locator('[data-testid="replay-panel"]').screenshot({ path: path.join(OUT, 'replay.png') });
     assertNoErrors(page);
     await page.close();

@@ -10,7 +10,8 @@
   const MD = window.MissionDashboard;
   if (!MD) return;
   const { h, api, num, fmtMs, fmtInt, fmtUsd, fmtCompact, shortId, kindClass, statusTag, markLoaded, KIND_LABEL } = MD.kit;
-  const ID = /^[0-9a-f]{32}$/;
+  // replaceChildren renders null as text: this leaves out what is absent.
+  const put = (el, ...children) => el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 
   // ------------------------------------------------------------------------------------------
   // The Diff page.
@@ -109,10 +110,10 @@
       const table = h('table', { class: 'data diff-table', 'data-testid': 'diff-table' },
         h('thead', null, h('tr', null, h('th', { class: 'num' }, 'Step'), h('th', null, 'A'), h('th', null, 'B'), h('th', null, 'Differences'))),
         h('tbody', null, rows));
-      body.replaceChildren(
+      put(body,
         h('div', { class: 'grid cols-2' }, side('a', d.a), side('b', d.b)),
         head,
-        d.truncated ? h('div', { class: 'banner info' }, 'Only the first steps of each thread are compared (truncated).') : null,
+        d.truncated ? h('div', { class: 'banner info', 'data-testid': 'diff-truncated' }, 'Only the first steps of each thread are compared (truncated).') : null,
         h('div', { class: 'panel' }, h('div', { class: 'table-wrap' }, table)));
       if (first) requestAnimationFrame(() => jump(true));
     }
@@ -212,8 +213,8 @@
       h('span', { class: 'mono replay-t' }, '+' + fmtMs((s.ts - t0) / 1e6)), ' ', h('span', { class: 'replay-type ' + s.type }, s.type), ' ', describe(s))));
     const prev = h('button', { class: 'btn', type: 'button', 'data-testid': 'replay-prev', 'aria-label': 'Previous step', onclick: () => go(at - 1) }, '←');
     const next = h('button', { class: 'btn', type: 'button', 'data-testid': 'replay-next', 'aria-label': 'Next step', onclick: () => go(at + 1) }, '→');
-    const first = h('button', { class: 'btn', type: 'button', 'data-testid': 'replay-first', onclick: () => go(0) }, '⏮');
-    const last = h('button', { class: 'btn', type: 'button', 'data-testid': 'replay-last', onclick: () => go(steps.length - 1) }, '⏭');
+    const first = h('button', { class: 'btn', type: 'button', 'data-testid': 'replay-first', onclick: () => go(0) }, 'First');
+    const last = h('button', { class: 'btn', type: 'button', 'data-testid': 'replay-last', onclick: () => go(steps.length - 1) }, 'Last');
     slider.addEventListener('input', () => go(+slider.value));
     const panel = h('div', { class: 'panel replay', 'data-testid': 'replay-panel', tabindex: 0, style: { marginTop: '16px' } },
       h('div', { class: 'panel-head' }, h('h2', null, 'Replay'), h('span', { class: 'hint' }, 'step through what was recorded · ← / →')),
@@ -246,10 +247,10 @@
         tokens: input + output, cost: cost.toFixed(9), errors });
       now.dataset.type = cur.type;
       now.dataset.index = at;
-      now.replaceChildren(h('b', null, '+' + fmtMs((cur.ts - t0) / 1e6) + ' '), h('span', { class: 'replay-type ' + cur.type }, cur.type), ' ', describe(cur),
+      put(now, h('b', null, '+' + fmtMs((cur.ts - t0) / 1e6) + ' '), h('span', { class: 'replay-type ' + cur.type }, cur.type), ' ', describe(cur),
         cur.span ? h('button', { type: 'button', class: 'btn replay-select', 'data-testid': 'replay-select', onclick: () => ctx.select(cur.span.span_id) }, 'Show span') : null);
       const kv = (k, v, id) => h('div', { 'data-testid': id }, h('span', null, k), h('b', null, v));
-      state.replaceChildren(
+      put(state,
         h('div', { class: 'kv-strip' },
           kv('Spans started', fmtInt(started.size), 'replay-started'), kv('Ended', fmtInt(ended.size), 'replay-ended'),
           kv('Errors', fmtInt(errors), 'replay-errors'), kv('Logs', fmtInt(logs), 'replay-logs'),
@@ -301,7 +302,7 @@
         role: 'button', tabindex: 0, title: s.name + ' · ' + (KIND_LABEL[s.kind] || s.kind) + ' · ' + fmtMs(s.duration_ms) + (slow ? ' · slow' : ''),
         style: { left: Math.min(left, 99.5) + '%', width: 'max(3px, ' + width + '%)', top: d * ROW + 'px', height: ROW - 2 + 'px' },
         onclick: () => pick(s.span_id), onkeydown: (e) => { if (e.key === 'Enter') pick(s.span_id); } },
-      h('span', { class: 'flame-label' }, s.name + ' ' + fmtMs(s.duration_ms)));
+      h('span', { class: 'flame-label' }, (slow ? '▲ ' : '') + s.name + ' ' + fmtMs(s.duration_ms)));
     });
     const stage = h('div', { class: 'flame-stage', style: { height: (maxDepth + 1) * ROW + 'px' } }, boxes);
     const panel = h('div', { class: 'panel flamegraph', 'data-testid': 'flamegraph', style: { marginTop: '16px' } },
