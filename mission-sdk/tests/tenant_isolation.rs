@@ -1711,6 +1711,21 @@ fn a_tenant_sees_its_own_data() {
         let r =
             http(world.dashboard.local_addr(), "GET", "/api/logs", &[("Authorization", &auth)], "");
         assert!(r.body.contains(MARKERS[t]), "{}", r.body);
+        // Its own half of a shared thread, compared with itself.
+        let (reply, answer) = c.tool("compare_threads", json!({"a": shared, "b": shared}));
+        let diff = &answer["result"]["structuredContent"];
+        assert_eq!(
+            (diff["a"]["steps"].as_u64(), diff["identical"].as_bool()),
+            (Some(3), Some(true))
+        );
+        assert!(reply.body.contains(AGENT), "{}", reply.body);
+        let path = format!("/api/diff?a={shared}&b={shared}");
+        for addr in [world.dashboard.local_addr(), world.store_dashboard.local_addr()] {
+            let r = http(addr, "GET", &path, &[("Authorization", &auth)], "");
+            let diff: Value =
+                serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("{}", r.body));
+            assert_eq!(diff["b"]["steps"], 3, "{}", r.body);
+        }
     }
 }
 
