@@ -9,7 +9,7 @@
 //! of it. It reads through `mission-store` (tenant-scoped where data is read) and changes
 //! directives and policies through `mission-govern`; `mission-sdk` starts its servers from
 //! `MissionControl` (`serve_mcp`, `serve_dashboard`), and `mission-ctl` over a store. The
-//! thread comparison both servers and `mission-ctl diff` answer with is [`diff`].
+//! thread comparison both servers and `mission-ctl diff` answer with is `diff`.
 //!
 //! # Quick example
 //!
