@@ -52,7 +52,7 @@ pub mod auth;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
 mod error;
-#[cfg(any(feature = "dashboard", all(feature = "mcp", feature = "models")))]
+pub mod graph;
 mod histogram;
 #[cfg(any(feature = "mcp", feature = "dashboard"))]
 pub mod lineage;
