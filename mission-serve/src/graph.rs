@@ -503,7 +503,7 @@ impl GraphBuilder {
                 calls: e.calls,
                 errors: e.errors,
                 cost_usd: e.cost,
-                p95_ms: e.durations.as_ref().map(|h| h.quantile_ms(0.95)),
+                p95_ms: e.durations.as_ref().filter(|h| h.count() > 0).map(|h| h.quantile_ms(0.95)),
             })
             .collect();
         edges.sort_by(|a, b| {

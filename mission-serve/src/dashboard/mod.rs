@@ -9,6 +9,7 @@
 //! | `/api/overview` | live counters, event rate, error rate, latency per operation with a forecast band, tokens and cost per model, health |
 //! | `/api/threads`, `/api/threads/{id}` | threads newest first, filtered; one thread's spans, logs and permission decisions |
 //! | `/api/threads/{id}/permissions` | a thread's permission lineage (root first; `?action=&resource=` for a decision) and its last decisions |
+//! | `/api/graph` | the relationship graph of a window: agents, tools, models, MCP servers, directives, rules and the host's artefacts, with calls, errors, cost and p95 per edge |
 //! | `/api/logs`, `/api/anomalies` | logs by level, agent and text; anomalies with their cause, and directive alerts |
 //! | `/api/control` | the directives, the approvals waiting for an operator and the latest runs (inside an agent) |
 //! | `POST /api/threads/{id}/control`, `POST /api/approvals/{id}`, `POST /api/directives/{name}/run` | an operator's writes: pause, resume or cancel a thread; approve or reject; run a directive by hand |
@@ -52,6 +53,7 @@ mod action;
 mod api;
 mod chart;
 mod feed;
+mod graph;
 mod permissions;
 mod row;
 mod stream;
@@ -442,7 +444,10 @@ fn static_routes() -> axum::Router {
 
 /// The view files (`assets/views/*.js`): pages and thread panels that register with `app.js`
 /// (`MissionDashboard.view`, `MissionDashboard.threadPanel`). `index.html` loads each of them.
-const VIEW_ASSETS: &[(&str, &[u8])] = &[("palette.js", include_bytes!("assets/views/palette.js"))];
+const VIEW_ASSETS: &[(&str, &[u8])] = &[
+    ("palette.js", include_bytes!("assets/views/palette.js")),
+    ("graph.js", include_bytes!("assets/views/graph.js")),
+];
 
 type Handler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<Value, ApiError>;
 
@@ -469,7 +474,7 @@ async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler)
 
 /// The JSON routes and what answers them; the router is built from this table, so
 /// [`api_routes`] lists every data route there is.
-const JSON_ROUTES: [(&str, Handler); 7] = [
+const JSON_ROUTES: [(&str, Handler); 8] = [
     ("/api/overview", api::overview),
     ("/api/threads", api::threads),
     ("/api/logs", api::logs),
@@ -477,6 +482,7 @@ const JSON_ROUTES: [(&str, Handler); 7] = [
     ("/api/threads/{id}", api::thread),
     ("/api/control", api::control),
     (permissions::ROUTE, permissions::permissions),
+    (graph::ROUTE, graph::graph),
 ];
 
 /// The event stream's route.
