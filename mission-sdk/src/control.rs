@@ -601,7 +601,7 @@ impl MissionControl {
         name: &str,
         attributes: &[(&str, &str)],
     ) -> Result<bool> {
-        Ok(self.artefacts.register_artefact(self.tenant.as_str(), kind, name, attributes)?)
+        self.register_artefact_in(self.tenant.as_str(), kind, name, attributes)
     }
 
     /// Registers a relation of the relationship graph between two nodes named `kind:name`
@@ -613,7 +613,36 @@ impl MissionControl {
     /// [`Error::Artefact`](crate::Error::Artefact): an end that is not `kind:name`, an empty or
     /// over-long label.
     pub fn register_relation(&self, from: &str, to: &str, label: &str) -> Result<bool> {
-        Ok(self.artefacts.register_relation(self.tenant.as_str(), from, to, label)?)
+        self.register_relation_in(self.tenant.as_str(), from, to, label)
+    }
+
+    /// [`register_artefact`](Self::register_artefact) in `tenant` (a host serving several
+    /// tenants): only principals of that tenant (and of every tenant) see it.
+    ///
+    /// # Errors
+    /// As [`register_artefact`](Self::register_artefact).
+    pub fn register_artefact_in(
+        &self,
+        tenant: &str,
+        kind: &str,
+        name: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<bool> {
+        Ok(self.artefacts.register_artefact(tenant, kind, name, attributes)?)
+    }
+
+    /// [`register_relation`](Self::register_relation) in `tenant`.
+    ///
+    /// # Errors
+    /// As [`register_relation`](Self::register_relation).
+    pub fn register_relation_in(
+        &self,
+        tenant: &str,
+        from: &str,
+        to: &str,
+        label: &str,
+    ) -> Result<bool> {
+        Ok(self.artefacts.register_relation(tenant, from, to, label)?)
     }
 
     /// The settings in force.

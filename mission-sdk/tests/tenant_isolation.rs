@@ -484,6 +484,24 @@ impl World {
             );
             assert!(!decision.allowed, "{resource} is denied to {}", TENANTS[t]);
         }
+        // The relationship graph's nodes carry each tenant's marker: a tool of its own in the
+        // store and an artefact (with a relation) the host registered in its tenant.
+        for t in 0..2 {
+            let ctx = world.ctx(t, world.own[t][0]);
+            let tool = Symbol::intern(&format!("{}-graph-tool", MARKERS[t]));
+            world.control.recorder().start_span(&ctx, SpanKind::ToolCall, tool, None).end();
+            let name = format!("{}-ledger", MARKERS[t]);
+            let c = &world.control;
+            c.register_artefact_in(TENANTS[t], "datastore", &name, &[("owner", MARKERS[t])])
+                .expect("artefact");
+            c.register_relation_in(
+                TENANTS[t],
+                &format!("agent:{AGENT}"),
+                &format!("datastore:{name}"),
+                "writes",
+            )
+            .expect("relation");
+        }
         world.control.flush().expect("flush");
         // Each tenant's viewer opens a session and uses it: its calls are recorded too.
         for t in 0..2 {
@@ -1414,6 +1432,51 @@ const SURFACES: &[Surface] = &[
         kind: Kind::StoreRoute,
         name: "/api/stream",
         ask: |w, t, a| vec![stream_until_own_end(w, t, a, w.store_dashboard.local_addr(), true)],
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "relationship_graph",
+        ask: |_, t, a| {
+            let answer =
+                tool(a, "relationship_graph", json!({"since_minutes": 600, "limit": 10000}));
+            assert!(
+                answer.0.contains(&format!("{}-ledger", MARKERS[t])),
+                "own artefact: {}",
+                answer.0
+            );
+            vec![answer]
+        },
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/graph",
+        ask: |w, t, a| {
+            let answer = get(w, a, "/api/graph?minutes=600");
+            assert!(
+                answer.0.contains(&format!("{}-graph-tool", MARKERS[t])),
+                "own tool: {}",
+                answer.0
+            );
+            assert!(
+                answer.0.contains(&format!("{}-ledger", MARKERS[t])),
+                "own artefact: {}",
+                answer.0
+            );
+            vec![answer]
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/graph",
+        ask: |w, t, a| {
+            let answer = get_at(w.store_dashboard.local_addr(), a, "/api/graph?minutes=600");
+            assert!(
+                answer.0.contains(&format!("{}-graph-tool", MARKERS[t])),
+                "own tool: {}",
+                answer.0
+            );
+            vec![answer]
+        },
     },
     Surface { kind: Kind::Notification, name: "subscriptions/listen", ask: listen_surface },
     Surface { kind: Kind::Notification, name: "resources/subscribe", ask: subscribe_surface },

@@ -102,7 +102,8 @@ fn graph_text(value: &serde_json::Value) -> String {
     }
     for e in value["edges"].as_array().into_iter().flatten().take(TEXT_EDGES) {
         let s = |k: &str| e[k].as_str().unwrap_or("");
-        let _ = write!(text, "\n- {} -{}-> {}: {} calls", s("from"), s("kind"), s("to"), e["calls"]);
+        let _ =
+            write!(text, "\n- {} -{}-> {}: {} calls", s("from"), s("kind"), s("to"), e["calls"]);
         if e["errors"].as_u64().unwrap_or(0) > 0 {
             let _ = write!(text, ", {} errors", e["errors"]);
         }
