@@ -32,29 +32,15 @@ fn get(addr: SocketAddr, path: &str) -> Value {
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
     )
     .expect("write");
     let mut raw = String::new();
     stream.read_to_string(&mut raw).expect("read");
+    // HTTP/1.0: the answer comes whole (no chunked encoding), ended by the close.
     let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {raw}");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        let mut decoded = String::new();
-        let mut rest = body;
-        while let Some((size, after)) = rest.split_once("\r\n") {
-            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if size == 0 {
-                break;
-            }
-            decoded.push_str(&after[..size]);
-            rest = &after[size + 2..];
-        }
-        decoded
-    } else {
-        body.to_owned()
-    };
-    serde_json::from_str(&body).expect("json")
+    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{path}: {raw}");
+    serde_json::from_str(body).expect("json")
 }
 
 /// `from -kind-> to` → (calls, errors).
