@@ -111,7 +111,8 @@
     const windowSel = h('select', { 'data-testid': 'graph-window', 'aria-label': 'Window' },
       WINDOWS.map(([m, label]) => h('option', { value: String(m) }, 'Last ' + label)));
     windowSel.value = String(minutes);
-    windowSel.addEventListener('change', () => { minutes = Number(windowSel.value); load(); });
+    let refit = true;       // fit the view on the next load (the first, or a new window)
+    windowSel.addEventListener('change', () => { minutes = Number(windowSel.value); refit = true; load(); });
     const kindsBox = h('span', { class: 'graph-kinds', 'data-testid': 'graph-kinds' });
     const counts = h('span', { class: 'count-note', 'data-testid': 'graph-counts' });
     const note = h('div', { class: 'graph-note', 'data-testid': 'graph-truncated', hidden: true });
@@ -374,7 +375,9 @@
       fillKinds();
       updateCounts();
       size();
-      fit();
+      // A refresh keeps where the user panned and zoomed to.
+      if (refit) fit();
+      refit = false;
       selected = keep ? indexOf(keep) : -1;
       renderDetail();
       render();
