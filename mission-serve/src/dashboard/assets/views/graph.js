@@ -448,7 +448,6 @@
       el,
       title: 'Graph',
       resize() { if (lay) { size(); draw(); } },
-      destroy() { if (M.graph === hook) M.graph = hook; },
     };
   }
 
