@@ -25,6 +25,8 @@
 //! | `stopped ID` | nothing: asks the running thread ID's own code | `should_stop`, `state` |
 //! | `loop` | a running thread (`looping-bot`) calling one tool three times alike, flushed: the directive `loop-guard` proposes cancelling it and waits for an operator | `thread_id` |
 //! | `diffpair` | two runs of `support-bot` (`mission_examples::record_diff_pair`), the bad one diverging at step 4 (`web_search`'s arguments), flushed | `good`, `bad`, `step`, `field`, `spans` |
+//! | `topology` | the relationship graph's seeded topology (agents `g-router`, `g-billing`: LLM calls, tool calls on an MCP server, a child thread, a handoff, denials, a directive's alert) and a registered artefact with a relation, flushed | `edges`: each expected edge's `from`, `to`, `kind`, `calls`, `errors`; `nodes` |
+//! | `artefacts N` | N registered artefacts `service:svc-I`, each used by `agent:g-hub` and calling the next (the graph at 10 000 nodes) | `registered` |
 //! | `flush` | nothing: waits until everything is in the store | — |
 //! | `quit` | nothing: answers, then shuts down and exits (so does the end of stdin) | — |
 
@@ -184,6 +186,150 @@ fn record_thread(recorder: &Recorder, rng: &mut Rng, tenant: Symbol, end: u64) -
     }
     root.end_at(Timestamp(end));
     (ctx.thread_id, events)
+}
+
+/// The relationship graph's seeded topology (the `topology` command): what it records, and the
+/// edges `/api/graph` must show for it.
+fn record_topology(control: &MissionControl, tenant: &str) -> mission_sdk::Result<Value> {
+    let recorder = control.recorder();
+    let tenant = Symbol::intern(tenant);
+    let now = Timestamp::now().0;
+    let at = |ms_ago: u64| Timestamp(now - ms_ago * MS);
+    // g-router: a run with 4 LLM calls (1 failing), 3 tool calls on the MCP server g-crm and a
+    // handoff to g-triage.
+    let router = ThreadContext::new(tenant, Symbol::intern("g-router"));
+    let root =
+        recorder.start_span_at(&router, SpanKind::AgentStep, Symbol::intern("run"), None, at(900));
+    let root_id = root.span_id();
+    for i in 0..4u64 {
+        let mut llm = recorder.start_span_at(
+            &router,
+            SpanKind::LlmCall,
+            Symbol::intern("chat"),
+            Some(root_id),
+            at(800 - i * 100),
+        );
+        llm.set_llm_usage(LlmUsage {
+            model: Symbol::intern("g-model-a"),
+            provider: Symbol::intern("openai"),
+            input_tokens: 100,
+            output_tokens: 10,
+            cost_usd: 0.002,
+            ..LlmUsage::default()
+        });
+        if i == 1 {
+            llm.end_at_with_error(at(750 - i * 100), "rate limited");
+        } else {
+            llm.end_at(at(750 - i * 100));
+        }
+    }
+    for i in 0..3u64 {
+        let mut tool = recorder.start_span_at(
+            &router,
+            SpanKind::ToolCall,
+            Symbol::intern("g-lookup"),
+            Some(root_id),
+            at(400 - i * 50),
+        );
+        tool.set_attribute(Symbol::intern(mission_sdk::directives::ATTR_MCP_SERVER), "g-crm");
+        tool.end_at(at(380 - i * 50));
+    }
+    let mut handoff = recorder.start_span_at(
+        &router,
+        SpanKind::Custom,
+        Symbol::intern("handoff"),
+        Some(root_id),
+        at(200),
+    );
+    handoff.set_attribute(Symbol::intern("openai_agents.handoff.from"), "g-router");
+    handoff.set_attribute(Symbol::intern("openai_agents.handoff.to"), "g-triage");
+    handoff.end_at(at(199));
+    root.end_at(at(100));
+    // g-billing: a child thread of g-router's run, 2 refunds (1 failing), 1 LLM call, 2
+    // denials by the rule g-no-refunds and an alert of the directive g-cost-guard.
+    let billing = ThreadContext::new(tenant, Symbol::intern("g-billing"));
+    let mut child =
+        recorder.start_span_at(&billing, SpanKind::AgentStep, Symbol::intern("run"), None, at(600));
+    child.set_attribute(
+        Symbol::intern(mission_core::thread::attr::PARENT_ID),
+        router.thread_id.to_string().as_str(),
+    );
+    let child_id = child.span_id();
+    for i in 0..2u64 {
+        let tool = recorder.start_span_at(
+            &billing,
+            SpanKind::ToolCall,
+            Symbol::intern("g-refund"),
+            Some(child_id),
+            at(500 - i * 100),
+        );
+        if i == 0 {
+            tool.end_at_with_error(at(480 - i * 100), "refused");
+        } else {
+            tool.end_at(at(480 - i * 100));
+        }
+    }
+    let mut llm = recorder.start_span_at(
+        &billing,
+        SpanKind::LlmCall,
+        Symbol::intern("chat"),
+        Some(child_id),
+        at(300),
+    );
+    llm.set_llm_usage(LlmUsage {
+        model: Symbol::intern("g-model-b"),
+        provider: Symbol::intern("anthropic"),
+        input_tokens: 50,
+        output_tokens: 5,
+        cost_usd: 0.01,
+        ..LlmUsage::default()
+    });
+    llm.end_at(at(250));
+    for _ in 0..2 {
+        recorder.record(billing.event(
+            Symbol::intern("tool.call"),
+            child_id,
+            EventBody::Permission(PermissionDecision {
+                actor: Text::new("g-billing"),
+                action: Symbol::intern("tool.call"),
+                resource: Text::new("g-refund"),
+                decision: Decision::Deny,
+                policy: Symbol::intern("g-no-refunds"),
+            }),
+        ));
+    }
+    let mut alert = billing.event(
+        Symbol::intern(mission_sdk::directives::ALERT_EVENT),
+        SpanId::NONE,
+        EventBody::Log(LogRecord {
+            level: Level::Warn,
+            target: Symbol::intern(mission_sdk::directives::DIRECTIVES_TARGET),
+            message: Text::new("g-billing spends too much"),
+        }),
+    );
+    alert.attributes.set(Symbol::intern(mission_sdk::directives::ATTR_DIRECTIVE), "g-cost-guard");
+    recorder.record(alert);
+    child.end_at(at(150));
+    control.register_artefact("datastore", "g-ledger", &[("engine", "postgres")])?;
+    control.register_relation("agent:g-billing", "datastore:g-ledger", "writes")?;
+    control.flush()?;
+    let edge = |from: &str, to: &str, kind: &str, calls: u64, errors: u64| json!({ "from": from, "to": to, "kind": kind, "calls": calls, "errors": errors });
+    Ok(json!({
+        "ok": true,
+        "edges": [
+            edge("agent:g-router", "model:g-model-a", "uses_model", 4, 1),
+            edge("agent:g-router", "tool:g-lookup", "calls_tool", 3, 0),
+            edge("tool:g-lookup", "mcp_server:g-crm", "served_by", 3, 0),
+            edge("agent:g-router", "agent:g-triage", "handoff", 1, 0),
+            edge("agent:g-router", "agent:g-billing", "child_thread", 1, 0),
+            edge("agent:g-billing", "tool:g-refund", "calls_tool", 2, 1),
+            edge("agent:g-billing", "model:g-model-b", "uses_model", 1, 0),
+            edge("agent:g-billing", "rule:g-no-refunds", "denied_by", 2, 0),
+            edge("directive:g-cost-guard", "agent:g-billing", "alerted", 1, 0),
+            edge("agent:g-billing", "datastore:g-ledger", "relation", 0, 0),
+        ],
+        "nodes": 11,
+    }))
 }
 
 fn reply(value: Value) {
@@ -415,6 +561,30 @@ fn main() {
                     None => json!({ "ok": false, "error": format!("no running thread {id}") }),
                 }
             }
+            Some("topology") => match record_topology(&control, &tenant) {
+                Ok(answer) => answer,
+                Err(e) => json!({ "ok": false, "error": e.to_string() }),
+            },
+            Some("artefacts") => {
+                let n: usize = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let mut registered = 0;
+                for i in 0..n {
+                    let name = format!("svc-{i}");
+                    let id = format!("service:{name}");
+                    let ok =
+                        control.register_artefact("service", &name, &[("index", &i.to_string())]);
+                    let used = control.register_relation("agent:g-hub", &id, "uses");
+                    let next = control.register_relation(
+                        &id,
+                        &format!("service:svc-{}", (i + 1) % n),
+                        "calls",
+                    );
+                    if matches!((ok, used, next), (Ok(true), Ok(true), Ok(true))) {
+                        registered += 1;
+                    }
+                }
+                json!({ "ok": true, "registered": registered })
+            }
             Some("flush") => match control.flush() {
                 Ok(()) => json!({ "ok": true }),
                 Err(e) => json!({ "ok": false, "error": e.to_string() }),
@@ -424,7 +594,7 @@ fn main() {
                 break;
             }
             _ => {
-                json!({ "ok": false, "error": format!("unknown command {line:?}: threads N, span, log LEVEL TEXT, error, child, loop, diffpair, stopped ID, flush, quit") })
+                json!({ "ok": false, "error": format!("unknown command {line:?}: threads N, span, log LEVEL TEXT, error, child, loop, diffpair, stopped ID, topology, artefacts N, flush, quit") })
             }
         };
         reply(answer);

@@ -86,6 +86,7 @@
 #![warn(missing_docs)]
 
 pub mod anomaly;
+pub mod artefacts;
 mod attr;
 mod clock;
 mod config;

@@ -183,6 +183,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The relationship graph (the last hour unless told otherwise): agents, tools, models,
+    /// MCP servers, directives and policy rules, and who calls what, with calls, errors, cost
+    /// and p95 per edge; a table of edges, JSON or Graphviz DOT.
+    Graph {
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
+        store: PathBuf,
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Keep the busiest this many nodes (1-10000).
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+        /// Print JSON (the dashboard's /api/graph) instead of a table.
+        #[arg(long, conflicts_with = "dot")]
+        json: bool,
+        /// Print Graphviz DOT instead of a table.
+        #[arg(long)]
+        dot: bool,
+    },
     /// Incidents (the last 24 hours unless told otherwise): alarms of one tenant on one cause
     /// with their members, what resolved them and the analyser's narrative, each in its latest
     /// recorded state.
@@ -627,6 +649,20 @@ fn main() -> ExitCode {
             scan(store, tenant.as_deref(), checked, |s, out| {
                 let (tenant, directive) = (tenant.as_deref(), directive.as_deref());
                 mission_ctl::run_runs(s, window, tenant, directive, *json, out).map(|()| true)
+            })
+        }
+        Command::Graph { store, window, tenant, limit, json, dot } => {
+            let window = match window.resolve(HOUR) {
+                Ok(w) => w,
+                Err(e) => return finish(Err(e)),
+            };
+            let format = match (json, dot) {
+                (true, _) => mission_ctl::GraphFormat::Json,
+                (_, true) => mission_ctl::GraphFormat::Dot,
+                _ => mission_ctl::GraphFormat::Table,
+            };
+            scan(store, tenant.as_deref(), checked, |s, out| {
+                mission_ctl::run_graph(s, window, *limit, format, out).map(|()| true)
             })
         }
         Command::Incidents { store, window, tenant, json } => {

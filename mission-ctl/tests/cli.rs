@@ -1263,3 +1263,49 @@ fn control_runs_approves_and_pauses_through_the_dashboard() {
     drop(control);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn graph_counts_what_was_recorded_as_json_table_and_dot() {
+    let (_, summary) = fixture();
+    let graph = json(&ctl(&["graph", root(), "--since", "7d", "--json"]));
+    let edges = graph["edges"].as_array().expect("edges");
+    let sum = |kind: &str, field: &str| -> u64 {
+        edges.iter().filter(|e| e["kind"] == kind).map(|e| e[field].as_u64().expect("u64")).sum()
+    };
+    assert_eq!(sum("calls_tool", "calls"), summary.tool_calls, "{graph}");
+    assert_eq!(sum("uses_model", "calls"), summary.llm_calls);
+    assert_eq!(sum("denied_by", "calls"), summary.denials);
+    let cost: f64 = edges.iter().map(|e| e["cost_usd"].as_f64().expect("cost")).sum();
+    assert!(approx(cost, summary.cost_usd), "{cost} vs {}", summary.cost_usd);
+    assert_eq!(graph["truncated"], false);
+    let ids: std::collections::BTreeSet<&str> = graph["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["id"].as_str().expect("id"))
+        .collect();
+    for e in edges {
+        assert!(
+            ids.contains(e["from"].as_str().expect("from"))
+                && ids.contains(e["to"].as_str().expect("to"))
+        );
+        assert!(e["p95_ms"].is_null() || e["p95_ms"].as_f64().expect("p95") > 0.0, "{e}");
+    }
+    // Bounded: two nodes keep at most the edges between them, and say what they cut.
+    let small = json(&ctl(&["graph", root(), "--since", "7d", "--json", "--limit", "2"]));
+    assert_eq!(small["nodes"].as_array().expect("nodes").len(), 2);
+    assert_eq!(small["truncated"], true);
+    assert_eq!(small["nodes_cut"].as_u64(), Some(ids.len() as u64 - 2));
+    // DOT: one line per node and edge.
+    let dot =
+        String::from_utf8(ctl(&["graph", root(), "--since", "7d", "--dot"]).stdout).expect("utf-8");
+    assert!(dot.starts_with("digraph mission {") && dot.trim_end().ends_with('}'), "{dot}");
+    assert_eq!(dot.lines().filter(|l| l.contains(" -> ")).count(), edges.len());
+    assert_eq!(dot.lines().filter(|l| l.contains("shape=")).count(), ids.len());
+    // The table: a header, one row per edge, then the counts.
+    let table = String::from_utf8(ctl(&["graph", root(), "--since", "7d"]).stdout).expect("utf-8");
+    assert!(table.starts_with("from"), "{table}");
+    assert!(table.contains(&format!("{} nodes, {} edges", ids.len(), edges.len())), "{table}");
+    assert_eq!(ctl(&["graph", root(), "--limit", "0"]).status.code(), Some(2));
+    assert_eq!(ctl(&["graph", root(), "--limit", "10001"]).status.code(), Some(2));
+}

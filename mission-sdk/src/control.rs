@@ -417,6 +417,7 @@ impl MissionControlBuilder {
             config,
             in_flight,
             threads,
+            artefacts: Arc::default(),
             control_audit_failed,
             analyser_counters: Arc::default(),
             watchdog,
@@ -503,6 +504,8 @@ pub struct MissionControl {
     pub(crate) in_flight: Arc<InFlight>,
     /// Live threads: trees, states, budgets (issue 22's control plane).
     pub(crate) threads: Arc<mission_govern::threads::ThreadRegistry>,
+    /// The host's artefacts and relations, for the relationship graph.
+    artefacts: Arc<mission_core::artefacts::Artefacts>,
     /// Budgets of new threads from the configuration file, by agent.
     pub(crate) budgets: Budgets,
     /// The compliance packs' budget, which narrows every thread's.
@@ -573,6 +576,73 @@ impl MissionControl {
     /// The recorder (for `MissionLayer` or direct use).
     pub fn recorder(&self) -> &Recorder {
         &self.recorder
+    }
+
+    /// Registers one of the host's own artefacts (a database, a queue, a service) as a node
+    /// `kind:name` of the relationship graph (the dashboard's Graph page, the MCP tool
+    /// `relationship_graph`), in this instance's tenant, with `attributes` shown beside it.
+    /// Registering it again replaces its attributes. Returns `Ok(false)` when the registry is
+    /// full ([`MAX_ARTEFACTS`](mission_core::artefacts::MAX_ARTEFACTS); counted).
+    ///
+    /// ```
+    /// let control = mission_sdk::MissionControl::builder().without_store().ignore_environment().build()?;
+    /// control.register_artefact("datastore", "ledger", &[("engine", "postgres")])?;
+    /// control.register_relation("agent:billing", "datastore:ledger", "writes")?;
+    /// control.shutdown();
+    /// # Ok::<(), mission_sdk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Artefact`](crate::Error::Artefact): a kind that is not 1–32 of `a-z0-9_`, an
+    /// empty or over-long name, too many or over-long attributes.
+    pub fn register_artefact(
+        &self,
+        kind: &str,
+        name: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<bool> {
+        self.register_artefact_in(self.tenant.as_str(), kind, name, attributes)
+    }
+
+    /// Registers a relation of the relationship graph between two nodes named `kind:name`
+    /// (`agent:billing` → `datastore:ledger`, labelled `writes`), in this instance's tenant.
+    /// Either end may be a registered artefact or a node the spans make (`agent:…`, `tool:…`,
+    /// `model:…`). Returns `Ok(false)` when the registry is full (counted).
+    ///
+    /// # Errors
+    /// [`Error::Artefact`](crate::Error::Artefact): an end that is not `kind:name`, an empty or
+    /// over-long label.
+    pub fn register_relation(&self, from: &str, to: &str, label: &str) -> Result<bool> {
+        self.register_relation_in(self.tenant.as_str(), from, to, label)
+    }
+
+    /// [`register_artefact`](Self::register_artefact) in `tenant` (a host serving several
+    /// tenants): only principals of that tenant (and of every tenant) see it.
+    ///
+    /// # Errors
+    /// As [`register_artefact`](Self::register_artefact).
+    pub fn register_artefact_in(
+        &self,
+        tenant: &str,
+        kind: &str,
+        name: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<bool> {
+        Ok(self.artefacts.register_artefact(tenant, kind, name, attributes)?)
+    }
+
+    /// [`register_relation`](Self::register_relation) in `tenant`.
+    ///
+    /// # Errors
+    /// As [`register_relation`](Self::register_relation).
+    pub fn register_relation_in(
+        &self,
+        tenant: &str,
+        from: &str,
+        to: &str,
+        label: &str,
+    ) -> Result<bool> {
+        Ok(self.artefacts.register_relation(tenant, from, to, label)?)
     }
 
     /// The settings in force.
@@ -1008,6 +1078,7 @@ impl MissionControl {
             audit: self.audit.clone(),
             policy: Some(self.enforcer.clone()),
             threads: Some(self.threads.clone()),
+            artefacts: Some(self.artefacts.clone()),
         }
     }
 

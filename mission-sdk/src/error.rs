@@ -66,6 +66,9 @@ pub enum Error {
     /// A score was refused (a value that is not finite, an empty name, an unknown source).
     #[error(transparent)]
     Score(#[from] mission_core::InvalidScore),
+    /// An artefact or relation registration was refused (a malformed kind, id or label).
+    #[error(transparent)]
+    Artefact(#[from] mission_core::artefacts::InvalidArtefact),
     /// A flush did not complete.
     #[error(transparent)]
     Flush(#[from] mission_core::FlushError),

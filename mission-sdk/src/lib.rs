@@ -123,6 +123,10 @@ mod panic_hook;
 #[cfg(feature = "otlp")]
 pub use mission_export::otlp;
 pub use mission_govern::policy;
+/// The relationship graph's builder (the dashboard's `/api/graph`, the MCP tool
+/// `relationship_graph`, `mission-ctl graph`).
+#[cfg(any(feature = "mcp", feature = "dashboard", feature = "otlp-receiver"))]
+pub use mission_serve::graph;
 #[cfg(feature = "mcp")]
 pub use mission_serve::mcp;
 #[cfg(feature = "mcp-client")]

@@ -484,6 +484,24 @@ impl World {
             );
             assert!(!decision.allowed, "{resource} is denied to {}", TENANTS[t]);
         }
+        // The relationship graph's nodes carry each tenant's marker: a tool of its own in the
+        // store and an artefact (with a relation) the host registered in its tenant.
+        for t in 0..2 {
+            let ctx = world.ctx(t, world.own[t][0]);
+            let tool = Symbol::intern(&format!("{}-graph-tool", MARKERS[t]));
+            world.control.recorder().start_span(&ctx, SpanKind::ToolCall, tool, None).end();
+            let name = format!("{}-ledger", MARKERS[t]);
+            let c = &world.control;
+            c.register_artefact_in(TENANTS[t], "datastore", &name, &[("owner", MARKERS[t])])
+                .expect("artefact");
+            c.register_relation_in(
+                TENANTS[t],
+                &format!("agent:{AGENT}"),
+                &format!("datastore:{name}"),
+                "writes",
+            )
+            .expect("relation");
+        }
         world.control.flush().expect("flush");
         // Each tenant's viewer opens a session and uses it: its calls are recorded too.
         for t in 0..2 {
@@ -832,6 +850,16 @@ fn diff_surface(w: &World, t: usize, a: &mut Asker, store: bool) -> Vec<(String,
         }
     }
     out
+}
+
+/// A relationship graph answer, checked to show tenant `t` its own planted nodes
+/// (`<marker>-<suffix>`: its tool, its registered artefact), so the leak check is not vacuous.
+fn own_graph(t: usize, answer: (String, Vec<String>), suffixes: &[&str]) -> (String, Vec<String>) {
+    for suffix in suffixes {
+        let own = format!("{}-{suffix}", MARKERS[t]);
+        assert!(answer.0.contains(&own), "{own} is missing from {}", answer.0);
+    }
+    answer
 }
 
 /// `GET path` of the dashboard at `addr` with the principal's token.
@@ -1453,6 +1481,29 @@ const SURFACES: &[Surface] = &[
         kind: Kind::StoreRoute,
         name: "/api/diff",
         ask: |w, t, a| diff_surface(w, t, a, true),
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "relationship_graph",
+        ask: |_, t, a| {
+            let args = json!({"since_minutes": 600, "limit": 10000});
+            vec![own_graph(t, tool(a, "relationship_graph", args), &["ledger"])]
+        },
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/graph",
+        ask: |w, t, a| {
+            vec![own_graph(t, get(w, a, "/api/graph?minutes=600"), &["graph-tool", "ledger"])]
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/graph",
+        ask: |w, t, a| {
+            let answer = get_at(w.store_dashboard.local_addr(), a, "/api/graph?minutes=600");
+            vec![own_graph(t, answer, &["graph-tool"])]
+        },
     },
     Surface { kind: Kind::Notification, name: "subscriptions/listen", ask: listen_surface },
     Surface { kind: Kind::Notification, name: "resources/subscribe", ask: subscribe_surface },

@@ -55,7 +55,7 @@ pub mod dashboard;
 #[cfg(any(feature = "mcp", feature = "dashboard"))]
 pub mod diff;
 mod error;
-#[cfg(any(feature = "dashboard", all(feature = "mcp", feature = "models")))]
+pub mod graph;
 mod histogram;
 #[cfg(any(feature = "mcp", feature = "dashboard"))]
 pub mod lineage;

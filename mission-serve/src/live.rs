@@ -30,6 +30,8 @@ pub struct Live {
     /// The agent's live threads (`live_threads`, `control_thread`, the live part of
     /// `get_thread`).
     pub threads: Option<Arc<mission_govern::threads::ThreadRegistry>>,
+    /// The host's registered artefacts and relations (the relationship graph's own nodes).
+    pub artefacts: Option<Arc<mission_core::artefacts::Artefacts>>,
 }
 
 impl std::fmt::Debug for Live {

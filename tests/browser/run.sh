@@ -39,7 +39,7 @@ node --test --test-concurrency=1 --test-reporter=spec ./*.test.js 2>&1 | tee out
 echo
 echo "browser tests summary:"
 grep -E '^ℹ (tests|pass|fail|cancelled|skipped|duration_ms)' out/test-output.txt | sed 's/^ℹ /  /' || true
-for f in out/latency.json out/page-load.json; do
+for f in out/latency.json out/page-load.json out/graph-render.json; do
   [ -f "$f" ] && { echo "--- $f"; cat "$f"; }
 done
 echo "screenshots: $(ls out/*.png 2>/dev/null | wc -l) in $here/out/"

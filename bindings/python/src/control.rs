@@ -354,6 +354,46 @@ impl Control {
         crate::score::record(&core, &ctx, span_id, &args)
     }
 
+    /// Registers one of the host's own artefacts (a database, a queue, a service) as the node
+    /// `kind:name` of the relationship graph (the dashboard's Graph page, the MCP tool
+    /// `relationship_graph`), in this instance's tenant or `tenant`, with `attributes` (a dict
+    /// of strings) shown beside it. False when the registry is full (counted). ValueError for a
+    /// kind that is not 1-32 of a-z, 0-9 and _, or an empty or over-long name or attribute.
+    #[pyo3(signature = (kind, name, attributes=None, *, tenant=None))]
+    fn register_artefact(
+        &self,
+        kind: &str,
+        name: &str,
+        attributes: Option<std::collections::BTreeMap<String, String>>,
+        tenant: Option<&str>,
+    ) -> PyResult<bool> {
+        let core = self.open_core()?;
+        let attributes = attributes.unwrap_or_default();
+        let pairs: Vec<(&str, &str)> =
+            attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let tenant = tenant.map_or(core.tenant, Symbol::intern);
+        core.with_control(|c| c.register_artefact_in(tenant.as_str(), kind, name, &pairs))?
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+    }
+
+    /// Registers the relation `source` → `target` (node ids `kind:name`: `agent:billing`,
+    /// `datastore:ledger`) labelled `label`, in this instance's tenant or `tenant`. False when
+    /// the registry is full (counted). ValueError for an id that is not `kind:name` or an
+    /// empty label.
+    #[pyo3(signature = (source, target, label, *, tenant=None))]
+    fn register_relation(
+        &self,
+        source: &str,
+        target: &str,
+        label: &str,
+        tenant: Option<&str>,
+    ) -> PyResult<bool> {
+        let core = self.open_core()?;
+        let tenant = tenant.map_or(core.tenant, Symbol::intern);
+        core.with_control(|c| c.register_relation_in(tenant.as_str(), source, target, label))?
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+    }
+
     /// Records a log record outside any thread, with `fields` as attributes.
     #[pyo3(signature = (level, message, **fields))]
     fn log(&self, level: &str, message: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {

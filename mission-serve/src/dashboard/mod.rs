@@ -9,6 +9,7 @@
 //! | `/api/overview` | live counters, event rate, error rate, latency per operation with a forecast band, tokens and cost per model, health |
 //! | `/api/threads`, `/api/threads/{id}` | threads newest first, filtered; one thread's spans, logs and permission decisions |
 //! | `/api/threads/{id}/permissions` | a thread's permission lineage (root first; `?action=&resource=` for a decision) and its last decisions |
+//! | `/api/graph` | the relationship graph of a window: agents, tools, models, MCP servers, directives, rules and the host's artefacts, with calls, errors, cost and p95 per edge |
 //! | `/api/logs`, `/api/anomalies` | logs by level, agent and text; anomalies with their cause, and directive alerts |
 //! | `/api/diff?a=&b=` | two threads' steps aligned and compared, with where they first diverge |
 //! | `/api/control` | the directives, the approvals waiting for an operator and the latest runs (inside an agent) |
@@ -54,6 +55,7 @@ mod api;
 mod chart;
 mod diff;
 mod feed;
+mod graph;
 mod permissions;
 mod row;
 mod stream;
@@ -448,6 +450,7 @@ const VIEW_ASSETS: &[(&str, &[u8])] = &[
     ("palette.js", include_bytes!("assets/views/palette.js")),
     ("permflow.js", include_bytes!("assets/views/permflow.js")),
     ("diff.js", include_bytes!("assets/views/diff.js")),
+    ("graph.js", include_bytes!("assets/views/graph.js")),
 ];
 
 type Handler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<Value, ApiError>;
@@ -475,7 +478,7 @@ async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler)
 
 /// The JSON routes and what answers them; the router is built from this table, so
 /// [`api_routes`] lists every data route there is.
-const JSON_ROUTES: [(&str, Handler); 8] = [
+const JSON_ROUTES: [(&str, Handler); 9] = [
     ("/api/overview", api::overview),
     ("/api/threads", api::threads),
     ("/api/logs", api::logs),
@@ -484,6 +487,7 @@ const JSON_ROUTES: [(&str, Handler); 8] = [
     ("/api/control", api::control),
     (permissions::ROUTE, permissions::permissions),
     (diff::ROUTE, diff::diff),
+    (graph::ROUTE, graph::graph),
 ];
 
 /// The event stream's route.

@@ -24,6 +24,7 @@
 //! | tool | `explain_permission` | a running thread's permission lineage (root first), which level narrowed a request, and its last decisions (inside an agent) |
 //! | tool | `explain_anomaly` | one anomaly's context pack: causes, before/during numbers, exemplar and slowest threads, instructions for a narrative root-cause analysis |
 //! | tool | `compare_threads` | two threads' steps aligned and compared (tool, arguments hash, model, tokens, latency, error), with where they first diverge |
+//! | tool | `relationship_graph` | agents, tools, models, MCP servers, directives, rules and the host's artefacts as a graph over a window, with calls, errors, cost and p95 per edge (the dashboard's `/api/graph`) |
 //! | resource | `mission://health`, `mission://threads/{id}` | the same as JSON, with change notifications (`subscriptions/listen`) |
 //! | prompt | `diagnose_thread`, `why_slow` | the right tools' output, framed for a model to reason over |
 //!
@@ -62,6 +63,7 @@ mod directives;
 mod forecast;
 mod format;
 mod governance;
+mod graph;
 mod health;
 #[cfg(feature = "mcp-http")]
 pub mod http;
@@ -328,7 +330,8 @@ impl MissionMcp {
             + Self::incident_router()
             + Self::permission_router()
             + Self::score_router()
-            + Self::diff_router();
+            + Self::diff_router()
+            + Self::graph_router();
         #[cfg(feature = "sql")]
         let router = router + Self::sql_router();
         #[cfg(feature = "models")]
@@ -363,6 +366,7 @@ impl MissionMcp {
                 reads.list_all().into_iter().map(|t| t.name.into()).filter(|n| n != "health"),
             );
             absent.push("list_permission_decisions".into());
+            absent.push("relationship_graph".into());
         }
         if live.is_none() || !store {
             absent.push("erase_subject".into());
