@@ -83,7 +83,7 @@ impl Params {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
     }
 
-    fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
+    pub(crate) fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
         &self,
         name: &str,
         min: T,
@@ -99,11 +99,11 @@ impl Params {
         }
     }
 
-    fn minutes(&self, default: Option<u64>) -> Result<Option<u64>, ApiError> {
+    pub(crate) fn minutes(&self, default: Option<u64>) -> Result<Option<u64>, ApiError> {
         Ok(self.number("minutes", 1, MAX_MINUTES)?.or(default))
     }
 
-    fn limit(&self, default: u64, max: u64) -> Result<usize, ApiError> {
+    pub(crate) fn limit(&self, default: u64, max: u64) -> Result<usize, ApiError> {
         Ok(self.number("limit", 1, max)?.unwrap_or(default) as usize)
     }
 }

@@ -10,6 +10,7 @@
 //! | `/api/threads`, `/api/threads/{id}` | threads newest first, filtered; one thread's spans, logs and permission decisions |
 //! | `/api/threads/{id}/permissions` | a thread's permission lineage (root first; `?action=&resource=` for a decision) and its last decisions |
 //! | `/api/logs`, `/api/anomalies` | logs by level, agent and text; anomalies with their cause, and directive alerts |
+//! | `/api/recommendations`, `/api/audit` | recommendations computed from the store; the audit trail, filtered, with the chain's verification status |
 //! | `/api/control` | the directives, the approvals waiting for an operator and the latest runs (inside an agent) |
 //! | `POST /api/threads/{id}/control`, `POST /api/approvals/{id}`, `POST /api/directives/{name}/run` | an operator's writes: pause, resume or cancel a thread; approve or reject; run a directive by hand |
 //! | `/api/stream` | Server-Sent Events: every span, log, anomaly, alert and decision as it is recorded, and `stats` every 500 ms |
@@ -49,7 +50,9 @@
 //!
 
 mod action;
+mod advice;
 mod api;
+mod audit;
 mod chart;
 mod feed;
 mod permissions;
@@ -442,7 +445,11 @@ fn static_routes() -> axum::Router {
 
 /// The view files (`assets/views/*.js`): pages and thread panels that register with `app.js`
 /// (`MissionDashboard.view`, `MissionDashboard.threadPanel`). `index.html` loads each of them.
-const VIEW_ASSETS: &[(&str, &[u8])] = &[("palette.js", include_bytes!("assets/views/palette.js"))];
+const VIEW_ASSETS: &[(&str, &[u8])] = &[
+    ("palette.js", include_bytes!("assets/views/palette.js")),
+    ("advice.js", include_bytes!("assets/views/advice.js")),
+    ("audit.js", include_bytes!("assets/views/audit.js")),
+];
 
 type Handler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<Value, ApiError>;
 
@@ -469,7 +476,7 @@ async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler)
 
 /// The JSON routes and what answers them; the router is built from this table, so
 /// [`api_routes`] lists every data route there is.
-const JSON_ROUTES: [(&str, Handler); 7] = [
+const JSON_ROUTES: [(&str, Handler); 9] = [
     ("/api/overview", api::overview),
     ("/api/threads", api::threads),
     ("/api/logs", api::logs),
@@ -477,6 +484,8 @@ const JSON_ROUTES: [(&str, Handler); 7] = [
     ("/api/threads/{id}", api::thread),
     ("/api/control", api::control),
     (permissions::ROUTE, permissions::permissions),
+    (advice::ROUTE, advice::recommendations),
+    (audit::ROUTE, audit::audit),
 ];
 
 /// The event stream's route.
