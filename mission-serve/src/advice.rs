@@ -30,6 +30,8 @@ pub const MIN_CALLS: u64 = 5;
 /// How much worse (error rate, absolute; mean score, absolute) the cheaper model may be and
 /// still count as "similar quality".
 pub const QUALITY_MARGIN: f64 = 0.05;
+/// A right-sizing must save at least this share of what the dearer model cost (and a cent).
+pub const MIN_SAVING_SHARE: f64 = 0.1;
 /// Scores each side needs before the mean score is part of the quality signal.
 pub const MIN_SCORES: u64 = 3;
 /// A tool whose p95 is at least this many milliseconds is slow.
@@ -350,7 +352,7 @@ impl Advisor {
             });
             let Some(&(cheap_name, cheap)) = similar else { continue };
             let saving = dear.calls as f64 * (per_call(dear) - per_call(cheap));
-            if saving <= 0.0 {
+            if saving < 0.01 || saving < MIN_SAVING_SHARE * dear.cost {
                 continue;
             }
             let signal = match (mean(cheap), mean(dear)) {
@@ -413,11 +415,16 @@ impl Advisor {
                     LOW_CACHE_HIT_RATE * 100.0
                 ),
                 message: format!(
-                    "{model} read {:.1}% of its {} input tokens from the prompt cache ({} cached over {} calls): put the stable part of the prompt (system prompt, tools, documents) first and unchanged so the provider can cache it.",
+                    "{model} read {:.1}% of its {} input tokens from the prompt cache ({} cached over {} calls{}): put the stable part of the prompt (system prompt, tools, documents) first and unchanged so the provider can cache it.",
                     rate * 100.0,
                     m.input,
                     m.cached,
-                    m.calls
+                    m.calls,
+                    if m.cached == 0 {
+                        "; no call reported cached tokens: caching may be off, or not reported"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }

@@ -56,6 +56,7 @@
 mod anomalies;
 mod control;
 mod directives;
+mod advice;
 #[cfg(feature = "models")]
 mod forecast;
 mod format;
@@ -325,7 +326,8 @@ impl MissionMcp {
             + Self::workflow_router()
             + Self::incident_router()
             + Self::permission_router()
-            + Self::score_router();
+            + Self::score_router()
+            + Self::advice_router();
         #[cfg(feature = "sql")]
         let router = router + Self::sql_router();
         #[cfg(feature = "models")]
@@ -348,7 +350,10 @@ impl MissionMcp {
             absent.extend(["get_policy".into(), "set_policy".into()]);
         }
         if !store {
-            let reads = Self::tool_router() + Self::anomaly_router() + Self::score_router();
+            let reads = Self::tool_router()
+                + Self::anomaly_router()
+                + Self::score_router()
+                + Self::advice_router();
             #[cfg(feature = "sql")]
             let reads = reads + Self::sql_router();
             #[cfg(feature = "models")]

@@ -1,0 +1,145 @@
+//! Planted data for the recommendations and the audit browser (issue 23): a store where each
+//! kind of recommendation must appear with known numbers, and an audit trail with a denial,
+//! an erasure and a policy change among ordinary records. `store_fixture --advice` writes
+//! both; the dashboard's browser tests and `mission-ctl report`'s tests read them.
+
+use std::path::Path;
+
+use mission_core::thread::{TARGET, attr, event};
+use mission_core::{
+    Event, EventBody, Level, LlmUsage, LogRecord, Recorder, Score, SpanKind, Symbol, Text,
+    ThreadContext, Timestamp,
+};
+
+/// The agent every planted event belongs to.
+pub const AGENT: &str = "advice-bot";
+/// The operation served by two models.
+pub const OPERATION: &str = "summarize";
+/// The expensive model ($0.05 a call) and the cheaper one ($0.01 a call), both scored 0.9.
+pub const DEAR_MODEL: &str = "advice-large";
+/// See [`DEAR_MODEL`].
+pub const CHEAP_MODEL: &str = "advice-small";
+/// Calls of each model: the saving is `CALLS × ($0.05 − $0.01)` = $0.80.
+pub const CALLS: u64 = 20;
+/// A tool whose calls take 2 s.
+pub const SLOW_TOOL: &str = "advice_slow_search";
+/// A tool failing one call in two with [`FAILING_ERROR`].
+pub const FAILING_TOOL: &str = "advice_flaky_api";
+/// The failing tool's error message.
+pub const FAILING_ERROR: &str = "upstream 503 (planted)";
+/// The audit record's actor that was denied.
+pub const DENIED_ACTOR: &str = "agent:advice-bot";
+
+/// Records the planted events in `tenant`, ending a minute ago; returns how many.
+///
+/// Every call of the dear model reads 5 % of its 1,000 input tokens from the prompt cache
+/// (a `prompt_cache` recommendation), the cheap model 80 %.
+pub fn plant_advice(recorder: &Recorder, tenant: &str) -> u64 {
+    let mut events = 0;
+    let start = Timestamp::now().0.saturating_sub(30 * 60_000_000_000);
+    let mut clock = start;
+    let thread = ThreadContext::new(Symbol::intern(tenant), Symbol::intern(AGENT));
+    let op = Symbol::intern(OPERATION);
+    for i in 0..CALLS {
+        for (model, cost, cached) in [(DEAR_MODEL, 0.05, 50), (CHEAP_MODEL, 0.01, 800)] {
+            let mut call =
+                recorder.start_span_at(&thread, SpanKind::LlmCall, op, None, Timestamp(clock));
+            call.set_llm_usage(LlmUsage {
+                model: Symbol::intern(model),
+                provider: Symbol::intern("planted"),
+                input_tokens: 1_000,
+                output_tokens: 100,
+                cached_input_tokens: cached,
+                cost_usd: cost,
+                ..LlmUsage::default()
+            });
+            let span = call.span_id();
+            clock += 500_000_000;
+            call.end_at(Timestamp(clock));
+            let score = Score::new(0.9).expect("finite");
+            let mut e = Event::new(Symbol::intern("quality"), EventBody::Score(score));
+            e.time = Timestamp(clock);
+            e.tenant = thread.tenant;
+            e.agent = thread.agent;
+            e.thread_id = thread.thread_id;
+            e.span_id = span;
+            recorder.record(e);
+            events += 2;
+        }
+        let slow = recorder.start_span_at(
+            &thread,
+            SpanKind::ToolCall,
+            Symbol::intern(SLOW_TOOL),
+            None,
+            Timestamp(clock),
+        );
+        clock += 2_000_000_000;
+        slow.end_at(Timestamp(clock));
+        let flaky = recorder.start_span_at(
+            &thread,
+            SpanKind::ToolCall,
+            Symbol::intern(FAILING_TOOL),
+            None,
+            Timestamp(clock),
+        );
+        clock += 10_000_000;
+        if i % 2 == 0 {
+            flaky.end_at_with_error(Timestamp(clock), FAILING_ERROR);
+        } else {
+            flaky.end_at(Timestamp(clock));
+        }
+        events += 2;
+    }
+    // Budget burn: three threads warned, two of them stopped.
+    for (n, exceeded) in [(0, true), (1, true), (2, false)] {
+        let t = ThreadContext::new(Symbol::intern(tenant), Symbol::intern(AGENT));
+        let mut names = vec![(event::BUDGET_WARNING, "0.8")];
+        if exceeded {
+            names.push((event::BUDGET_EXCEEDED, "1.05"));
+        }
+        for (name, share) in names {
+            let mut e = Event::new(
+                Symbol::intern(name),
+                EventBody::Log(LogRecord {
+                    level: Level::Warn,
+                    target: Symbol::intern(TARGET),
+                    message: Text::from(format!("planted budget event {n}")),
+                }),
+            );
+            e.time = Timestamp(clock + n * 1_000_000);
+            e.tenant = t.tenant;
+            e.agent = t.agent;
+            e.thread_id = t.thread_id;
+            e.attributes.set(Symbol::intern(attr::BUDGET_RESOURCE), "cost_usd");
+            e.attributes.set(Symbol::intern(attr::BUDGET_LIMIT), "0.5");
+            e.attributes.set(Symbol::intern(attr::BUDGET_SHARE), share);
+            recorder.record(e);
+            events += 1;
+        }
+    }
+    events
+}
+
+/// Appends planted records to the audit trail of the store at `root`, in `tenant`: two
+/// ordinary directive runs, a permission denial of [`DENIED_ACTOR`], an erasure and a policy
+/// change. Returns the denial's `seq`.
+///
+/// # Errors
+/// The audit log cannot be opened or appended to.
+pub fn plant_audit(root: &Path, tenant: &str) -> Result<u64, mission_sdk::audit::AuditError> {
+    use mission_sdk::audit::{AuditLog, kind};
+    use serde_json::json;
+    let log = AuditLog::open(root)?;
+    log.append(kind::DIRECTIVE_RUN, "directive:digest", tenant, json!({"outcome": "ok"}))?;
+    log.append(
+        kind::PERMISSION_DENIED,
+        DENIED_ACTOR,
+        tenant,
+        json!({"action": "tool_call", "resource": "refund_payment", "rule": "no-refunds"}),
+    )?;
+    let denied = log.head().seq;
+    log.append(kind::DIRECTIVE_RUN, "directive:digest", tenant, json!({"outcome": "ok"}))?;
+    log.append(kind::ERASURE, "admin:jo", tenant, json!({"key": "user.id", "events": 3}))?;
+    log.append(kind::POLICY_CHANGE, "admin:jo", tenant, json!({"rules": ["no-refunds"]}))?;
+    Ok(denied)
+}
