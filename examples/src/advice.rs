@@ -7,8 +7,8 @@ use std::path::Path;
 
 use mission_core::thread::{TARGET, attr, event};
 use mission_core::{
-    Event, EventBody, Level, LlmUsage, LogRecord, Recorder, Score, SpanKind, Symbol, Text,
-    ThreadContext, Timestamp,
+    AnomalyEvent, Event, EventBody, Level, LlmUsage, LogRecord, Recorder, Score, SpanKind, Symbol,
+    Text, ThreadContext, Timestamp,
 };
 
 /// The agent every planted event belongs to.
@@ -27,10 +27,13 @@ pub const SLOW_TOOL: &str = "advice_slow_search";
 pub const FAILING_TOOL: &str = "advice_flaky_api";
 /// The failing tool's error message.
 pub const FAILING_ERROR: &str = "upstream 503 (planted)";
+/// The cause attributed to the planted changepoint of [`OPERATION`]'s latency.
+pub const CHANGEPOINT_CAUSE: &str = "model=advice-large";
 /// The audit record's actor that was denied.
 pub const DENIED_ACTOR: &str = "agent:advice-bot";
 
-/// Records the planted events in `tenant`, ending a minute ago; returns how many.
+/// Records the planted events in `tenant` over the last half hour, and a changepoint of
+/// [`OPERATION`]'s latency caused by [`CHANGEPOINT_CAUSE`]; returns how many.
 ///
 /// Every call of the dear model reads 5 % of its 1,000 input tokens from the prompt cache
 /// (a `prompt_cache` recommendation), the cheap model 80 %.
@@ -90,6 +93,27 @@ pub fn plant_advice(recorder: &Recorder, tenant: &str) -> u64 {
         }
         events += 2;
     }
+    // A changepoint of the operation's latency halfway through, with its attributed cause.
+    let mut shift = Event::new(
+        Symbol::intern("duration"),
+        EventBody::Anomaly(AnomalyEvent {
+            detector: Symbol::intern("cusum"),
+            score: 0.99,
+            value: 900.0,
+            expected: 500.0,
+            lower: 400.0,
+            upper: 600.0,
+        }),
+    );
+    shift.time = Timestamp(start + (clock - start) / 2);
+    shift.tenant = thread.tenant;
+    shift.agent = thread.agent;
+    shift.span_id = mission_core::SpanId::generate();
+    shift.attributes.set(Symbol::intern(mission_core::anomaly::attr::OPERATION), OPERATION);
+    shift.attributes.set(Symbol::intern(mission_core::anomaly::attr::DIRECTION), "up");
+    shift.attributes.set(Symbol::intern(mission_core::anomaly::attr::CAUSE), CHANGEPOINT_CAUSE);
+    recorder.record(shift);
+    events += 1;
     // Budget burn: three threads warned, two of them stopped.
     for (n, exceeded) in [(0, true), (1, true), (2, false)] {
         let t = ThreadContext::new(Symbol::intern(tenant), Symbol::intern(AGENT));
