@@ -112,12 +112,12 @@ mod config;
 mod control;
 pub use mission_govern::threads::{Budget, ControlError, Stop, ThreadCommand, ThreadState, Usage};
 pub use mission_govern::{directives, erasure, threads};
-#[cfg(feature = "dashboard")]
-pub use mission_serve::dashboard;
 /// Recommendations computed from the store (`mission_serve::advice`): what the dashboard, the
 /// MCP tool `recommendations` and `mission-ctl report` show.
 #[cfg(any(feature = "dashboard", feature = "mcp"))]
 pub use mission_serve::advice;
+#[cfg(feature = "dashboard")]
+pub use mission_serve::dashboard;
 mod error;
 mod inflight;
 mod install;

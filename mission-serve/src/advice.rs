@@ -207,8 +207,9 @@ impl Advisor {
                     }
                 }
             }
-            "log" if row.name == budget_event::BUDGET_WARNING
-                || row.name == budget_event::BUDGET_EXCEEDED =>
+            "log"
+                if row.name == budget_event::BUDGET_WARNING
+                    || row.name == budget_event::BUDGET_EXCEEDED =>
             {
                 let resource =
                     row.attribute(budget_attr::BUDGET_RESOURCE).unwrap_or("budget").to_owned();
@@ -464,9 +465,7 @@ impl Advisor {
         let mut failing: Vec<(&String, &ToolSum)> = self
             .tools
             .iter()
-            .filter(|(_, t)| {
-                t.errors >= 3 && t.errors as f64 >= FAILING_TOOL_RATE * t.calls as f64
-            })
+            .filter(|(_, t)| t.errors >= 3 && t.errors as f64 >= FAILING_TOOL_RATE * t.calls as f64)
             .collect();
         failing.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(b.0)));
         for (name, t) in failing.into_iter().take(TOP) {

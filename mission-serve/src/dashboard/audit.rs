@@ -228,7 +228,10 @@ mod tests {
         assert_eq!(parse_time("from", "1970-01-01", false).ok(), Some(0));
         assert_eq!(parse_time("to", "1970-01-01", true).ok(), Some(86_400_000_000_000));
         // 2026-12-07 is day 20,794 since the epoch.
-        assert_eq!(parse_time("from", "2026-12-07", false).ok(), Some(20_794 * 86_400 * 1_000_000_000));
+        assert_eq!(
+            parse_time("from", "2026-12-07", false).ok(),
+            Some(20_794 * 86_400 * 1_000_000_000)
+        );
         assert_eq!(parse_time("from", "1500", false).ok(), Some(1_500_000_000));
         for bad in ["2026-13-01", "yesterday", "2026-1", "-5"] {
             assert!(parse_time("from", bad, false).is_err(), "{bad}");
@@ -250,7 +253,10 @@ mod tests {
         let denied = record(kind::PERMISSION_DENIED, json!({"rule": "no"}));
         assert_eq!((severity(&denied), suspicious(&denied)), ("warning", Some("denial")));
         let escalated = record(kind::PERMISSION_DENIED, json!({"escalation": "critical"}));
-        assert_eq!((severity(&escalated), suspicious(&escalated)), ("critical", Some("escalation")));
+        assert_eq!(
+            (severity(&escalated), suspicious(&escalated)),
+            ("critical", Some("escalation"))
+        );
         let erased = record(kind::ERASURE, json!({}));
         assert_eq!((severity(&erased), suspicious(&erased)), ("critical", Some("erasure")));
         let policy = record(kind::POLICY_CHANGE, json!({}));

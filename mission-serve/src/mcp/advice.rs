@@ -51,7 +51,8 @@ impl MissionMcp {
                 let store = source.store(scope.as_deref())?;
                 let now = Timestamp::now().0;
                 let from = Timestamp(now.saturating_sub(minutes * 60_000_000_000));
-                let q = store.query().time_range(from, Timestamp(now.saturating_add(1_000_000_000)));
+                let q =
+                    store.query().time_range(from, Timestamp(now.saturating_add(1_000_000_000)));
                 recommend(q).map_err(internal)
             })
             .await?;

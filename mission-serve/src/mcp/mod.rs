@@ -53,10 +53,10 @@
 //! that can apply to its tenant.
 //!
 
+mod advice;
 mod anomalies;
 mod control;
 mod directives;
-mod advice;
 #[cfg(feature = "models")]
 mod forecast;
 mod format;
