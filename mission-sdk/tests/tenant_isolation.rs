@@ -1445,7 +1445,7 @@ const SURFACES: &[Surface] = &[
         ask: |_, t, a| {
             vec![own_seen(
                 t,
-                "failing_tool",
+                "slow_tool",
                 tool(a, "recommendations", json!({"since_minutes": 600})),
             )]
         },
