@@ -69,28 +69,22 @@ pub fn plant_advice(recorder: &Recorder, tenant: &str) -> u64 {
             recorder.record(e);
             events += 2;
         }
-        let slow = recorder.start_span_at(
-            &thread,
-            SpanKind::ToolCall,
-            Symbol::intern(SLOW_TOOL),
-            None,
-            Timestamp(clock),
-        );
-        clock += 2_000_000_000;
-        slow.end_at(Timestamp(clock));
-        let flaky = recorder.start_span_at(
-            &thread,
-            SpanKind::ToolCall,
-            Symbol::intern(FAILING_TOOL),
-            None,
-            Timestamp(clock),
-        );
-        clock += 10_000_000;
-        if i % 2 == 0 {
-            flaky.end_at_with_error(Timestamp(clock), FAILING_ERROR);
-        } else {
-            flaky.end_at(Timestamp(clock));
-        }
+        let mut tool = |name: &str, took: u64, error: Option<&str>| {
+            let span = recorder.start_span_at(
+                &thread,
+                SpanKind::ToolCall,
+                Symbol::intern(name),
+                None,
+                Timestamp(clock),
+            );
+            clock += took;
+            match error {
+                Some(e) => span.end_at_with_error(Timestamp(clock), e),
+                None => span.end_at(Timestamp(clock)),
+            }
+        };
+        tool(SLOW_TOOL, 2_000_000_000, None);
+        tool(FAILING_TOOL, 10_000_000, (i % 2 == 0).then_some(FAILING_ERROR));
         events += 2;
     }
     // A changepoint of the operation's latency halfway through, with its attributed cause.
@@ -142,6 +136,26 @@ pub fn plant_advice(recorder: &Recorder, tenant: &str) -> u64 {
         }
     }
     events
+}
+
+/// Writes a store at `root` holding the events of [`plant_advice`] in `tenant` only; returns
+/// how many were written.
+///
+/// # Errors
+/// The store cannot be written.
+pub fn write_planted_store(root: &Path, tenant: &str) -> Result<u64, Box<dyn std::error::Error>> {
+    use mission_core::{Backpressure, Pipeline};
+    use mission_store::{ParquetSink, StoreConfig};
+    let pipeline = Pipeline::builder()
+        .with_backpressure(Backpressure::Block { timeout: std::time::Duration::from_secs(30) })
+        .with_sink(ParquetSink::new(StoreConfig::at(root))?)
+        .start()?;
+    let planted = plant_advice(&pipeline.recorder(), tenant);
+    let delivered = pipeline.shutdown().accounting.delivered;
+    if delivered != planted {
+        return Err(format!("{planted} events planted, {delivered} delivered").into());
+    }
+    Ok(planted)
 }
 
 /// Appends planted records to the audit trail of the store at `root`, in `tenant`: two

@@ -3,11 +3,8 @@
 //! and `--tenant` of another tenant shows none of them.
 
 use std::process::Command;
-use std::time::Duration;
 
-use mission_core::{Backpressure, Pipeline};
-use mission_examples::advice::{self, plant_advice};
-use mission_store::{ParquetSink, StoreConfig};
+use mission_examples::advice;
 use serde_json::Value;
 
 fn ctl(args: &[&str]) -> std::process::Output {
@@ -18,13 +15,7 @@ fn ctl(args: &[&str]) -> std::process::Output {
 fn the_report_lists_the_planted_recommendations() {
     let root = std::env::temp_dir().join(format!("mission-ctl-advice-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    let pipeline = Pipeline::builder()
-        .with_backpressure(Backpressure::Block { timeout: Duration::from_secs(30) })
-        .with_sink(ParquetSink::new(StoreConfig::at(&root)).expect("sink"))
-        .start()
-        .expect("start");
-    let planted = plant_advice(&pipeline.recorder(), "acme");
-    assert_eq!(pipeline.shutdown().accounting.delivered, planted);
+    advice::write_planted_store(&root, "acme").expect("planted");
     let store = root.to_str().expect("utf-8");
 
     let out = ctl(&["report", store, "--since", "2h", "--json"]);
