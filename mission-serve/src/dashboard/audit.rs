@@ -222,6 +222,89 @@ pub(crate) fn audit(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn shared(root: &std::path::Path) -> Shared {
+        Shared {
+            mode: super::super::Mode::Store,
+            root: Some(root.to_path_buf()),
+            feed: Arc::new(super::super::Feed::new(false)),
+            live: None,
+            last_flush: Mutex::new(None),
+            stop: tokio::sync::watch::channel(false).1,
+        }
+    }
+
+    fn ask(s: &Shared, scope: Option<&str>, query: &str) -> Value {
+        let uri: Uri = format!("/api/audit?{query}").parse().expect("uri");
+        audit(s, scope, &uri).unwrap_or_else(|e| panic!("{}", e.message))
+    }
+
+    /// Two tenants' records in one chain; a tenant sees its own, numbered within its tenant,
+    /// and of a chain broken at the other tenant's record only that it is broken.
+    #[test]
+    fn a_tenant_sees_its_records_and_where_its_own_chain_broke() {
+        let root = std::env::temp_dir().join(format!("mission-audit-route-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let log = audit::AuditLog::open(&root).expect("log");
+        for (tenant, k) in [
+            ("acme", kind::PERMISSION_DENIED),
+            ("globex", kind::DIRECTIVE_RUN),
+            ("acme", kind::DIRECTIVE_RUN),
+            ("globex", kind::ERASURE),
+            ("acme", kind::POLICY_CHANGE),
+        ] {
+            log.append(k, &format!("agent:{tenant}-bot"), tenant, json!({"secret": tenant}))
+                .expect("append");
+        }
+        drop(log);
+        let s = shared(&root);
+        let all = ask(&s, None, "");
+        assert_eq!(all["chain"]["ok"], true, "{all}");
+        assert_eq!(all["total"], 5);
+        let acme = ask(&s, Some("acme"), "");
+        assert_eq!(acme["total"], 3, "{acme}");
+        let entries = acme["entries"].as_array().expect("entries");
+        // Newest first, numbered 3, 2, 1 within acme; no global seq, no previous hash.
+        let n: Vec<u64> = entries.iter().map(|e| e["n"].as_u64().expect("n")).collect();
+        assert_eq!(n, [3, 2, 1]);
+        assert!(entries.iter().all(|e| e.get("seq").is_none() && e.get("prev_hash").is_none()));
+        assert!(!acme.to_string().contains("globex"), "{acme}");
+        assert_eq!(entries[2]["suspicious"], "denial");
+        assert_eq!(entries[0]["suspicious"], "policy change");
+        // Filters: type, actor, severity.
+        assert_eq!(ask(&s, Some("acme"), "type=directive_run")["total"], 1);
+        assert_eq!(ask(&s, None, "actor=GLOBEX")["total"], 2);
+        assert_eq!(ask(&s, None, "severity=critical")["total"], 1, "the erasure");
+        assert_eq!(ask(&s, None, "severity=warning")["total"], 3);
+        assert_eq!(ask(&s, None, "limit=2")["truncated"], true);
+
+        // Edit globex's erasure (seq 4): acme is told the chain is broken, not where.
+        let file = root.join(audit::AUDIT_DIR).join(audit::ACTIVE_FILE);
+        let text = std::fs::read_to_string(&file).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        let edited = lines[3].replace("\"secret\":\"globex\"", "\"secret\":\"tampered\"");
+        let text = [&lines[..3], &[edited.as_str()], &lines[4..]].concat().join("\n") + "\n";
+        std::fs::write(&file, text).expect("write");
+        let all = ask(&s, None, "");
+        assert_eq!(
+            (all["chain"]["ok"].clone(), all["chain"]["broken_at"].clone()),
+            (json!(false), json!(4))
+        );
+        let acme = ask(&s, Some("acme"), "");
+        assert_eq!(acme["chain"]["ok"], false);
+        assert_eq!(acme["chain"]["broken_at"], Value::Null, "{acme}");
+        assert!(!acme.to_string().contains("globex") && !acme.to_string().contains("tampered"));
+        // Acme's entries after the break are no longer verified.
+        let verified: Vec<bool> = acme["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["verified"] == true)
+            .collect();
+        assert_eq!(verified, [false, true, true]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn dates_and_milliseconds_parse() {
