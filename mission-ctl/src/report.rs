@@ -112,7 +112,7 @@ pub struct Report {
     pub recommendations_truncated: bool,
 }
 
-/// Gathers the report for `window` (one tenant or all): five passes over the period's files.
+/// Gathers the report for `window` (one tenant or all): six passes over the period's files.
 ///
 /// # Errors
 /// Unreadable files.
@@ -230,7 +230,8 @@ fn count(query: mission_store::Query<'_>) -> Result<(Volumes, Vec<ErrorCount>), 
 }
 
 /// `mission-ctl report`: volumes, latency per operation, error rate, cost per model, the
-/// slowest threads and the most frequent errors over `window`, as Markdown or JSON.
+/// slowest threads, the recommendations and the most frequent errors over `window`, as
+/// Markdown or JSON.
 ///
 /// # Errors
 /// Unreadable files, or a failed write.
