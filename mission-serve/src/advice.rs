@@ -48,6 +48,8 @@ pub const MAX_SAMPLES: usize = 10_000;
 pub const MAX_JOIN: usize = 200_000;
 /// Rows read at most.
 pub const MAX_ROWS: u64 = 5_000_000;
+/// Characters of an error message a recommendation quotes at most.
+pub const MAX_QUOTE_CHARS: usize = 200;
 /// Recommendations returned at most.
 pub const MAX_RECOMMENDATIONS: usize = 50;
 
@@ -472,6 +474,11 @@ impl Advisor {
             let rate = t.errors as f64 / t.calls as f64;
             let top = t.messages.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
             let (message, times) = top.map(|(m, n)| (m.as_str(), *n)).unwrap_or(("", 0));
+            // Quoted at most this long, so a recommendation stays small whatever the error.
+            let message = match message.char_indices().nth(MAX_QUOTE_CHARS) {
+                Some((at, _)) => format!("{}…", &message[..at]),
+                None => message.to_owned(),
+            };
             out.push(Recommendation {
                 kind: "failing_tool".into(),
                 subject: name.clone(),
@@ -691,6 +698,19 @@ mod tests {
         assert_eq!(r[0].evidence["threads_warned"], 4);
         assert_eq!(r[0].evidence["threads_exceeded"], 2);
         assert_eq!(r[0].evidence["max_share"], 1.1);
+    }
+
+    #[test]
+    fn a_long_error_is_quoted_shortened() {
+        let mut a = Advisor::new();
+        let long = "e".repeat(5_000);
+        for _ in 0..5 {
+            a.add(&tool("noisy", 1, Some(&long)));
+        }
+        let advice = a.finish();
+        let quoted = advice.recommendations[0].evidence["top_error"].as_str().expect("quoted");
+        assert_eq!(quoted.chars().count(), MAX_QUOTE_CHARS + 1, "200 characters and an ellipsis");
+        assert!(advice.recommendations[0].message.len() < 600);
     }
 
     #[test]
