@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo run -p mission-examples --example store_fixture -- <store-dir> [threads] [hours]`
 //! (`hours`: the simulated time the threads start in, ending ten minutes ago; 1 by default).
+//! `--advice` also plants the recommendations' and the audit browser's data in `tenant-0`
+//! (`mission_examples::advice`): the printed counts are the simulated workload's (its threads are
+//! listed under `threads` too).
 
 use std::time::Duration;
 
@@ -11,7 +14,8 @@ use mission_examples::{Workload, simulate};
 use mission_store::{ParquetSink, Store, StoreConfig};
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let advice = std::env::args().any(|a| a == "--advice");
+    let mut args = std::env::args().skip(1).filter(|a| a != "--advice");
     let Some(root) = args.next() else {
         eprintln!("usage: store_fixture <store-dir> [threads] [hours]");
         std::process::exit(2);
@@ -32,6 +36,10 @@ fn main() {
             ..Workload::default()
         };
         let summary = simulate(&pipeline.recorder(), &workload);
+        if advice {
+            mission_examples::advice::plant_advice(&pipeline.recorder(), "tenant-0");
+            mission_examples::advice::plant_audit(std::path::Path::new(&root), "tenant-0")?;
+        }
         let report = pipeline.shutdown();
         let store = Store::open(&root)?;
         let per_thread: serde_json::Map<String, serde_json::Value> = store

@@ -12,6 +12,7 @@
 //! # Ok::<(), mission_core::StartError>(())
 //! ```
 
+pub mod advice;
 #[cfg(feature = "openai")]
 pub mod openai;
 

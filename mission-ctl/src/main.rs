@@ -147,7 +147,9 @@ enum Command {
         json: bool,
     },
     /// A report for a period (the last 24 hours unless told otherwise): volumes, latency per
-    /// operation, error rate, cost per model, the slowest threads and the most frequent errors.
+    /// operation, error rate, cost per model, the slowest threads, recommendations (prompt
+    /// cache, model right-sizing, slow and failing tools, budget burn) and the most frequent
+    /// errors.
     Report {
         /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
         /// credentials from the AWS_* environment).

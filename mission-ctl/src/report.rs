@@ -106,9 +106,13 @@ pub struct Report {
     pub top_errors: Vec<ErrorCount>,
     /// Scores and feedback per name: count, mean, min, max, by name.
     pub scores: Vec<ScoreSummary>,
+    /// What to change to spend less or fail less ([`mission_sdk::advice`]).
+    pub recommendations: Vec<mission_sdk::advice::Recommendation>,
+    /// Whether a bound of the recommendations cut something off.
+    pub recommendations_truncated: bool,
 }
 
-/// Gathers the report for `window` (one tenant or all): five passes over the period's files.
+/// Gathers the report for `window` (one tenant or all): six passes over the period's files.
 ///
 /// # Errors
 /// Unreadable files.
@@ -118,6 +122,7 @@ pub fn build_report(store: &Store, window: Window, tenant: Option<&str>) -> Resu
     let operations = store.operation_stats(query(), &[GroupBy::Operation])?;
     let cost_by_model = store.cost_report(query(), &[GroupBy::Model])?;
     let scores = store.score_summary(query())?;
+    let advice = mission_sdk::advice::recommend(query())?;
     let mut threads = store.threads(query())?;
     volumes.threads = threads.len() as u64;
     volumes.error_rate =
@@ -140,6 +145,8 @@ pub fn build_report(store: &Store, window: Window, tenant: Option<&str>) -> Resu
         slowest_threads: threads,
         top_errors,
         scores,
+        recommendations: advice.recommendations,
+        recommendations_truncated: advice.truncated,
     })
 }
 
@@ -223,7 +230,8 @@ fn count(query: mission_store::Query<'_>) -> Result<(Volumes, Vec<ErrorCount>), 
 }
 
 /// `mission-ctl report`: volumes, latency per operation, error rate, cost per model, the
-/// slowest threads and the most frequent errors over `window`, as Markdown or JSON.
+/// slowest threads, the recommendations and the most frequent errors over `window`, as
+/// Markdown or JSON.
 ///
 /// # Errors
 /// Unreadable files, or a failed write.
@@ -409,6 +417,8 @@ fn write_markdown(r: &Report, window: Window, out: &mut dyn Write) -> Result<(),
         )?;
     }
 
+    write_recommendations(r, out)?;
+
     writeln!(out, "\n## Top errors\n")?;
     if r.top_errors.is_empty() {
         writeln!(out, "No failed spans in this period.")?;
@@ -426,6 +436,35 @@ fn write_markdown(r: &Report, window: Window, out: &mut dyn Write) -> Result<(),
             })
             .collect();
         table(out, &["count", "kind", "name", "message"], &[Right, Left, Left, Left], &rows)?;
+    }
+    Ok(())
+}
+
+fn write_recommendations(r: &Report, out: &mut dyn Write) -> Result<(), Error> {
+    use Align::{Left, Right};
+    if r.recommendations.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n## Recommendations\n")?;
+    let rows: Vec<Vec<String>> = r
+        .recommendations
+        .iter()
+        .map(|a| {
+            vec![
+                a.kind.clone(),
+                crate::markdown::cell(&a.subject),
+                a.saving_usd.map_or_else(String::new, |s| format!("{s:.2}")),
+                crate::markdown::cell(&a.impact),
+            ]
+        })
+        .collect();
+    table(out, &["kind", "subject", "saving $", "impact"], &[Left, Left, Right, Left], &rows)?;
+    writeln!(out)?;
+    for a in &r.recommendations {
+        writeln!(out, "- {}", crate::clean(&a.message))?;
+    }
+    if r.recommendations_truncated {
+        writeln!(out, "\n(Some recommendations were left out: a bound was reached.)")?;
     }
     Ok(())
 }

@@ -713,6 +713,20 @@ fn last_record(path: &Path) -> Result<Option<AuditRecord>, AuditError> {
     Ok(Some(record))
 }
 
+/// The files of the audit log of the store at `store_root`, oldest first (rotated files by
+/// number, then the active one): what [`verify`] reads, for readers that list records.
+///
+/// # Errors
+/// [`AuditError::NotFound`] if the store has no audit log; [`AuditError::Io`] if the directory
+/// cannot be read.
+pub fn files(store_root: impl AsRef<Path>) -> Result<Vec<PathBuf>, AuditError> {
+    let dir = store_root.as_ref().join(AUDIT_DIR);
+    if !dir.is_dir() {
+        return Err(AuditError::NotFound { path: dir });
+    }
+    Ok(log_files(&dir)?.0)
+}
+
 /// Recomputes the chain of the audit log of the store at `store_root` and reports the first
 /// bad position, if any. Reads every file once, line by line (memory: one line).
 ///

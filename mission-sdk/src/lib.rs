@@ -112,6 +112,10 @@ mod config;
 mod control;
 pub use mission_govern::threads::{Budget, ControlError, Stop, ThreadCommand, ThreadState, Usage};
 pub use mission_govern::{directives, erasure, threads};
+/// Recommendations computed from the store (`mission_serve::advice`): what the dashboard, the
+/// MCP tool `recommendations` and `mission-ctl report` show.
+#[cfg(any(feature = "dashboard", feature = "mcp"))]
+pub use mission_serve::advice;
 #[cfg(feature = "dashboard")]
 pub use mission_serve::dashboard;
 #[cfg(any(feature = "mcp", feature = "dashboard"))]

@@ -449,6 +449,20 @@ impl World {
                 world.record(t, o);
             }
         }
+        // Five 2-second calls of a tool named with the tenant's marker in each tenant: a
+        // slow-tool recommendation of its own (no failures: the circuit breaker stays quiet).
+        for t in 0..2 {
+            let ctx = world.ctx(t, world.shared[1]);
+            let name = Symbol::intern(&format!("{}-slow-tool", MARKERS[t]));
+            let start = Timestamp::now().0 - 20_000_000_000;
+            for n in 0..5 {
+                let at = start + n * 2_000_000_000;
+                let recorder = world.control.recorder();
+                let tool =
+                    recorder.start_span_at(&ctx, SpanKind::ToolCall, name, None, Timestamp(at));
+                tool.end_at(Timestamp(at + 2_000_000_000));
+            }
+        }
         for (t, o) in ops {
             world.record(*t, o);
         }
@@ -1453,6 +1467,54 @@ const SURFACES: &[Surface] = &[
         },
     },
     Surface {
+        kind: Kind::Route,
+        name: "/api/recommendations",
+        ask: |w, t, a| {
+            vec![own_seen(t, "slow_tool", get(w, a, "/api/recommendations?minutes=600"))]
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/recommendations",
+        ask: |w, t, a| {
+            let path = "/api/recommendations?minutes=600";
+            vec![own_seen(t, "slow_tool", get_at(w.store_dashboard.local_addr(), a, path))]
+        },
+    },
+    Surface {
+        kind: Kind::Tool,
+        name: "recommendations",
+        ask: |_, t, a| {
+            vec![own_seen(
+                t,
+                "slow_tool",
+                tool(a, "recommendations", json!({"since_minutes": 600})),
+            )]
+        },
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/audit",
+        ask: |w, t, a| {
+            let mut out =
+                vec![own_seen(t, "permission_denied", get(w, a, "/api/audit?limit=5000"))];
+            let other = format!("/api/audit?actor={}&limit=5000", MARKERS[1 - t]);
+            out.push(get(w, a, &other));
+            out
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/audit",
+        ask: |w, t, a| {
+            let addr = w.store_dashboard.local_addr();
+            vec![
+                own_seen(t, "permission_denied", get_at(addr, a, "/api/audit?limit=5000")),
+                get_at(addr, a, "/api/audit?type=permission_denied&severity=warning"),
+            ]
+        },
+    },
+    Surface {
         kind: Kind::StoreRoute,
         name: "/api/stream",
         ask: |w, t, a| vec![stream_until_own_end(w, t, a, w.store_dashboard.local_addr(), true)],
@@ -1655,6 +1717,18 @@ fn audit_surface(w: &World, t: usize, _: &mut Asker) -> Answers {
     let records: Vec<_> = audit_records(w).into_iter().filter(|r| r.tenant == TENANTS[t]).collect();
     out.push((format!("{records:?}"), Vec::new()));
     out
+}
+
+/// `answer`, after checking it shows tenant `t` its own data (`what`, with its marker): a
+/// surface that showed nothing would pass the leak check for nothing.
+fn own_seen(t: usize, what: &str, answer: (String, Vec<String>)) -> (String, Vec<String>) {
+    assert!(
+        answer.0.contains(what) && answer.0.contains(MARKERS[t]),
+        "{} does not see its own {what}: {}",
+        TENANTS[t],
+        answer.0
+    );
+    answer
 }
 
 /// Every record of the world's audit trail.

@@ -49,6 +49,7 @@
 #![doc(test(attr(deny(warnings))))]
 #![warn(missing_docs)]
 
+pub mod advice;
 pub mod auth;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;

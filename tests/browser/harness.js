@@ -152,10 +152,11 @@ function run(bin, args, name, timeoutMs) {
 }
 
 // Writes a store with `threads` simulated threads (examples/store_fixture.rs).
-async function buildStore(threads) {
+// `extraArgs`: e.g. ['--advice'] (the recommendations' and audit trail's planted data).
+async function buildStore(threads, extraArgs = []) {
   const dir = tempDir('mission-store-');
   const started = Date.now();
-  await run(binary('MISSION_STORE_FIXTURE'), [dir, String(threads)], 'store_fixture', 15 * 60000);
+  await run(binary('MISSION_STORE_FIXTURE'), [dir, String(threads), ...extraArgs], 'store_fixture', 15 * 60000);
   return { dir, buildMs: Date.now() - started };
 }
 

@@ -83,7 +83,7 @@ impl Params {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
     }
 
-    fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
+    pub(crate) fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
         &self,
         name: &str,
         min: T,

@@ -12,6 +12,7 @@
 //! | `/api/graph` | the relationship graph of a window: agents, tools, models, MCP servers, directives, rules and the host's artefacts, with calls, errors, cost and p95 per edge |
 //! | `/api/logs`, `/api/anomalies` | logs by level, agent and text; anomalies with their cause, and directive alerts |
 //! | `/api/diff?a=&b=` | two threads' steps aligned and compared, with where they first diverge |
+//! | `/api/recommendations`, `/api/audit` | recommendations computed from the store; the audit trail, filtered, with the chain's verification status |
 //! | `/api/control` | the directives, the approvals waiting for an operator and the latest runs (inside an agent) |
 //! | `POST /api/threads/{id}/control`, `POST /api/approvals/{id}`, `POST /api/directives/{name}/run` | an operator's writes: pause, resume or cancel a thread; approve or reject; run a directive by hand |
 //! | `/api/stream` | Server-Sent Events: every span, log, anomaly, alert and decision as it is recorded, and `stats` every 500 ms |
@@ -51,7 +52,9 @@
 //!
 
 mod action;
+mod advice;
 mod api;
+mod audit;
 mod chart;
 mod diff;
 mod feed;
@@ -451,6 +454,8 @@ const VIEW_ASSETS: &[(&str, &[u8])] = &[
     ("permflow.js", include_bytes!("assets/views/permflow.js")),
     ("diff.js", include_bytes!("assets/views/diff.js")),
     ("graph.js", include_bytes!("assets/views/graph.js")),
+    ("advice.js", include_bytes!("assets/views/advice.js")),
+    ("audit.js", include_bytes!("assets/views/audit.js")),
 ];
 
 type Handler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<Value, ApiError>;
@@ -478,7 +483,7 @@ async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler)
 
 /// The JSON routes and what answers them; the router is built from this table, so
 /// [`api_routes`] lists every data route there is.
-const JSON_ROUTES: [(&str, Handler); 9] = [
+const JSON_ROUTES: [(&str, Handler); 11] = [
     ("/api/overview", api::overview),
     ("/api/threads", api::threads),
     ("/api/logs", api::logs),
@@ -488,6 +493,8 @@ const JSON_ROUTES: [(&str, Handler); 9] = [
     (permissions::ROUTE, permissions::permissions),
     (diff::ROUTE, diff::diff),
     (graph::ROUTE, graph::graph),
+    (advice::ROUTE, advice::recommendations),
+    (audit::ROUTE, audit::audit),
 ];
 
 /// The event stream's route.

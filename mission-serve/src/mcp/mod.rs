@@ -55,6 +55,7 @@
 //! that can apply to its tenant.
 //!
 
+mod advice;
 mod anomalies;
 mod control;
 mod diff;
@@ -331,7 +332,8 @@ impl MissionMcp {
             + Self::permission_router()
             + Self::score_router()
             + Self::diff_router()
-            + Self::graph_router();
+            + Self::graph_router()
+            + Self::advice_router();
         #[cfg(feature = "sql")]
         let router = router + Self::sql_router();
         #[cfg(feature = "models")]
@@ -357,7 +359,8 @@ impl MissionMcp {
             let reads = Self::tool_router()
                 + Self::anomaly_router()
                 + Self::score_router()
-                + Self::diff_router();
+                + Self::diff_router()
+                + Self::advice_router();
             #[cfg(feature = "sql")]
             let reads = reads + Self::sql_router();
             #[cfg(feature = "models")]
