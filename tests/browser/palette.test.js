@@ -60,11 +60,11 @@ describe('command palette, J/K and addressable views', () => {
     await waitLoaded(page, 'overview');
     await openPalette(page);
     const id = ids[2];
+    await page.screenshot({ path: path.join(__dirname, 'out', 'palette-open.png') });
     await pick(page, id.slice(-10), 'thread:' + id);
     await page.keyboard.press('Enter');
     await page.waitForSelector(`[data-testid="page-thread"][data-thread-id="${id}"]`, { timeout: 10000 });
     assert.equal(await page.$('[data-testid="palette"]'), null, 'the palette closes after navigating');
-    await page.screenshot({ path: path.join(__dirname, 'out', 'palette-thread.png') });
     assertNoErrors(page);
     await page.close();
   });
@@ -182,7 +182,7 @@ describe('the permission flow of a thread', () => {
     assert.deepEqual(resources, [['refund_payment', 'deny', '0', '1'], ['search_docs', 'allow', '1', '0']]);
     const narrowed = await page.$$eval('[data-testid="perm-flow-narrowed"]', (ps) => ps.map((p) => [p.dataset.depth, p.dataset.resource]));
     assert.deepEqual(narrowed, [['0', 'refund_payment']]);
-    await page.screenshot({ path: path.join(__dirname, 'out', 'permission-flow.png'), fullPage: true });
+    await (await page.$('[data-testid="perm-flow"]')).screenshot({ path: path.join(__dirname, 'out', 'permission-flow.png') });
     assertNoErrors(page);
     await page.close();
   });
