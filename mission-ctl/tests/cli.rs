@@ -1263,3 +1263,40 @@ fn control_runs_approves_and_pauses_through_the_dashboard() {
     drop(control);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn export_writes_threads_with_their_spans_as_jsonl_and_csv() {
+    let out = ctl(&["export", root(), "--format", "jsonl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = Store::open(root()).expect("open");
+    let expected = store.threads(store.query()).expect("threads");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), expected.len());
+    for want in &expected {
+        let line =
+            lines.iter().find(|l| l["thread_id"] == want.thread_id.as_str()).expect("listed");
+        let spans = line["spans"].as_array().expect("spans");
+        assert_eq!(spans.len() as u64, want.spans, "{}", want.thread_id);
+        let errors = spans.iter().filter(|s| s["status"] == "error").count() as u64;
+        assert_eq!(errors, want.errors);
+        let input: i64 = spans.iter().filter_map(|s| s["input_tokens"].as_i64()).sum();
+        assert_eq!(input, want.input_tokens);
+    }
+    let csv = ctl(&["export", root(), "--format", "csv", "--agent", "support-bot", "--limit", "5"]);
+    assert_eq!(csv.status.code(), Some(1), "more than 5 threads: cut short, exit code 1");
+    assert!(String::from_utf8_lossy(&csv.stderr).contains("truncated"));
+    let text = String::from_utf8(csv.stdout).expect("utf-8");
+    let rows: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 6, "{text}");
+    assert!(rows[0].starts_with("thread_id,tenant,agent,status,"));
+    assert!(rows[1..].iter().all(|r| r.contains(",support-bot,")), "{text}");
+    for bad in [&["--limit", "0"][..], &["--since", "60d"], &["--format", "xml"]] {
+        let mut args = vec!["export", root()];
+        args.extend_from_slice(bad);
+        assert_eq!(ctl(&args).status.code(), Some(2), "{bad:?}");
+    }
+}

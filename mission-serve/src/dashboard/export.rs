@@ -182,6 +182,62 @@ pub(crate) fn metrics(shared: &Shared, scope: Option<&str>, _: &Uri) -> Result<T
     })
 }
 
+/// The formats of [`export_store`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// JSON Lines: one thread per line with its spans, logs and scores.
+    Jsonl,
+    /// CSV: a header line, then one line per thread summary.
+    Csv,
+}
+
+/// What [`export_store`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    /// The export's text (JSON Lines or CSV).
+    pub body: String,
+    /// A bound cut it short: more threads matched than `limit`, or a thread held more rows than
+    /// an export keeps.
+    pub truncated: bool,
+}
+
+/// Why [`export_store`] could not export: a parameter out of range (`kind` `bad_request`, the
+/// message names it) or a store that could not be read (`internal`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct ExportError {
+    /// `bad_request` or `internal`, as the dashboard's API errors.
+    pub kind: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Exports the threads of the store at `root` as the dashboard's `/api/export/threads.jsonl`
+/// and `/api/export/threads.csv` do (what `mission-ctl export` prints), for one tenant or
+/// (`None`) every tenant; `query` holds the routes' parameters (`minutes=60&agent=a&limit=10`).
+///
+/// # Errors
+/// [`ExportError`] for a parameter out of range or a store that cannot be read.
+pub fn export_store(
+    root: &std::path::Path,
+    tenant: Option<&str>,
+    format: ExportFormat,
+    query: &str,
+) -> Result<Export, ExportError> {
+    let shared = Shared::over_store(root.to_path_buf());
+    let uri: Uri = format!("/api/export?{query}").parse().map_err(|_| ExportError {
+        kind: "bad_request",
+        message: "the parameters are not a valid query string".into(),
+    })?;
+    let handler = match format {
+        ExportFormat::Jsonl => threads_jsonl,
+        ExportFormat::Csv => threads_csv,
+    };
+    handler(&shared, tenant, &uri)
+        .map(|t| Export { body: t.body, truncated: t.truncated })
+        .map_err(|e| ExportError { kind: e.kind, message: e.message })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

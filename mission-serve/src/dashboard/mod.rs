@@ -75,6 +75,7 @@ use tokio::sync::watch;
 
 use crate::auth::{Access, Hosts, Role, authorize, check_tokens};
 use crate::{Error, Result};
+pub use export::{Export, ExportError, ExportFormat, export_store};
 use feed::{Feed, StorePoller};
 
 /// Shortest bearer token accepted (as for the MCP server).
@@ -215,6 +216,19 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// What handlers read over the store at `root`, without a server (an export from the
+    /// command line).
+    fn over_store(root: PathBuf) -> Self {
+        Self {
+            mode: Mode::Store,
+            root: Some(root),
+            feed: Arc::new(Feed::new(false)),
+            live: None,
+            last_flush: Mutex::new(None),
+            stop: watch::channel(false).1,
+        }
+    }
+
     /// The health part of the overview: the agent's health report (live) or the store's
     /// files, with `recorded`, `dropped` and `lagged` on top (over a store, `recorded` is what
     /// `scope` may see). A tenant-scoped principal gets the agent's
