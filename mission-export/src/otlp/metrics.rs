@@ -50,6 +50,142 @@ impl GenAiMetrics {
     }
 }
 
+impl GenAiMetrics {
+    /// Registers the accounting instruments, observed at each export: the exporter's own
+    /// counters from `stats`, the recorder's once `stats` knows it (see
+    /// [`OtlpStatsReader::observe_recorder`](super::OtlpStatsReader::observe_recorder)).
+    pub(super) fn observe_health(&self, stats: super::OtlpStatsReader) {
+        let meter = self.provider.meter("mission-control");
+        let health = {
+            let stats = stats.clone();
+            move || {
+                stats
+                    .recorder
+                    .get()
+                    .and_then(mission_core::WeakRecorder::upgrade)
+                    .map(|r| r.health())
+            }
+        };
+        let h = health.clone();
+        meter
+            .u64_observable_counter("mission.events.recorded")
+            .with_unit("{event}")
+            .with_description("Events recorded")
+            .with_callback(move |o| {
+                if let Some(h) = h() {
+                    o.observe(h.accounting.recorded, &[]);
+                }
+            })
+            .build();
+        let h = health.clone();
+        meter
+            .u64_observable_counter("mission.events.delivered")
+            .with_unit("{event}")
+            .with_description("Events handed to every sink")
+            .with_callback(move |o| {
+                if let Some(h) = h() {
+                    o.observe(h.accounting.delivered, &[]);
+                }
+            })
+            .build();
+        let h = health.clone();
+        meter
+            .u64_observable_counter("mission.events.dropped")
+            .with_unit("{event}")
+            .with_description("Events dropped, by reason")
+            .with_callback(move |o| {
+                if let Some(h) = h() {
+                    let a = &h.accounting;
+                    for (reason, n) in [
+                        ("buffer_full", a.dropped_buffer_full),
+                        ("block_timeout", a.dropped_block_timeout),
+                        ("after_shutdown", a.dropped_after_shutdown),
+                        ("thread_exit", a.dropped_thread_exit),
+                    ] {
+                        o.observe(n, &[KeyValue::new("reason", reason)]);
+                    }
+                }
+            })
+            .build();
+        let h = health.clone();
+        meter
+            .u64_observable_gauge("mission.events.in_flight")
+            .with_unit("{event}")
+            .with_description("Events in a buffer or being handed to sinks")
+            .with_callback(move |o| {
+                if let Some(h) = h() {
+                    o.observe(h.accounting.in_flight, &[]);
+                }
+            })
+            .build();
+        type Pick = fn(&mission_core::SinkHealth) -> u64;
+        let per_sink: [(&'static str, &'static str, bool, Pick); 3] = [
+            ("mission.sink.events", "Events delivered to the sink", true, |s| s.events),
+            ("mission.sink.errors", "Calls of the sink that returned an error", true, |s| s.errors),
+            ("mission.sink.healthy", "1 while the sink's last call succeeded", false, |s| {
+                u64::from(s.state == mission_core::SinkState::Ok)
+            }),
+        ];
+        for (name, description, counter, pick) in per_sink {
+            let h = health.clone();
+            let observe = move |o: &dyn opentelemetry::metrics::AsyncInstrument<u64>| {
+                if let Some(h) = h() {
+                    for s in &h.sinks {
+                        o.observe(pick(s), &[KeyValue::new("sink", s.name.clone())]);
+                    }
+                }
+            };
+            if counter {
+                meter
+                    .u64_observable_counter(name)
+                    .with_description(description)
+                    .with_callback(observe)
+                    .build();
+            } else {
+                meter
+                    .u64_observable_gauge(name)
+                    .with_description(description)
+                    .with_callback(observe)
+                    .build();
+            }
+        }
+        type Stat = fn(&super::OtlpStats) -> u64;
+        let exporter: [(&'static str, &'static str, Stat); 3] = [
+            ("mission.otlp.exported", "Items the backend acknowledged", |s| s.exported),
+            ("mission.otlp.rejected", "Items the backend refused for good", |s| s.rejected),
+            (
+                "mission.otlp.dropped",
+                "Items the exporter dropped (queue full, retries expired, at shutdown, spill)",
+                |s| {
+                    s.dropped_queue_full
+                        + s.dropped_retry_expired
+                        + s.dropped_at_shutdown
+                        + s.dropped_spill_full
+                        + s.dropped_spill_error
+                },
+            ),
+        ];
+        for (name, description, pick) in exporter {
+            let stats = stats.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_description(description)
+                .with_callback(move |o| {
+                    for (signal, s) in [
+                        ("traces", stats.stats()),
+                        ("logs", stats.log_stats()),
+                        ("metrics", stats.metric_stats()),
+                    ] {
+                        if s.enabled {
+                            o.observe(pick(&s), &[KeyValue::new("signal", signal)]);
+                        }
+                    }
+                })
+                .build();
+        }
+    }
+}
+
 /// The OTLP metric exporter, counting what each export came to in `counters` (the periodic
 /// reader only logs a failure) and skipping exports while the backend's `Retry-After` runs. A
 /// failed export is not retried: the next one carries the cumulative totals again.
