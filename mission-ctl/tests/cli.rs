@@ -1300,3 +1300,20 @@ fn export_writes_threads_with_their_spans_as_jsonl_and_csv() {
         assert_eq!(ctl(&args).status.code(), Some(2), "{bad:?}");
     }
 }
+
+#[test]
+fn report_prints_a_print_ready_html_page() {
+    let out = ctl(&["report", root(), "--since", "30d", "--format", "html"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(html.contains("@media print") && html.contains("<h1>Mission Control report</h1>"));
+    assert!(html.contains("<h2>Latency by operation</h2>") && html.contains("<table>"));
+    assert!(!html.contains("<script"), "self-contained, no script");
+    // The same numbers as the Markdown report, in table cells.
+    let markdown =
+        String::from_utf8(ctl(&["report", root(), "--since", "30d"]).stdout).expect("md");
+    let threads = markdown.lines().find(|l| l.starts_with("| threads ")).expect("threads row");
+    let n = threads.trim_matches('|').split('|').nth(1).expect("count").trim();
+    assert!(html.contains(&format!("<td>threads</td><td class=\"num\">{n}</td>")), "{html}");
+}
