@@ -66,84 +66,76 @@ impl GenAiMetrics {
                     .map(|r| r.health())
             }
         };
-        let h = health.clone();
-        meter
-            .u64_observable_counter("mission.events.recorded")
-            .with_unit("{event}")
-            .with_description("Events recorded")
-            .with_callback(move |o| {
-                if let Some(h) = h() {
-                    o.observe(h.accounting.recorded, &[]);
-                }
-            })
-            .build();
-        let h = health.clone();
-        meter
-            .u64_observable_counter("mission.events.delivered")
-            .with_unit("{event}")
-            .with_description("Events handed to every sink")
-            .with_callback(move |o| {
-                if let Some(h) = h() {
-                    o.observe(h.accounting.delivered, &[]);
-                }
-            })
-            .build();
-        let h = health.clone();
-        meter
-            .u64_observable_counter("mission.events.dropped")
-            .with_unit("{event}")
-            .with_description("Events dropped, by reason")
-            .with_callback(move |o| {
-                if let Some(h) = h() {
-                    let a = &h.accounting;
-                    for (reason, n) in [
-                        ("buffer_full", a.dropped_buffer_full),
-                        ("block_timeout", a.dropped_block_timeout),
-                        ("after_shutdown", a.dropped_after_shutdown),
-                        ("thread_exit", a.dropped_thread_exit),
-                    ] {
-                        o.observe(n, &[KeyValue::new("reason", reason)]);
-                    }
-                }
-            })
-            .build();
-        let h = health.clone();
-        meter
-            .u64_observable_gauge("mission.events.in_flight")
-            .with_unit("{event}")
-            .with_description("Events in a buffer or being handed to sinks")
-            .with_callback(move |o| {
-                if let Some(h) = h() {
-                    o.observe(h.accounting.in_flight, &[]);
-                }
-            })
-            .build();
-        type Pick = fn(&mission_core::SinkHealth) -> u64;
-        let per_sink: [(&'static str, &'static str, bool, Pick); 3] = [
-            ("mission.sink.events", "Events delivered to the sink", true, |s| s.events),
-            ("mission.sink.errors", "Calls of the sink that returned an error", true, |s| s.errors),
-            ("mission.sink.healthy", "1 while the sink's last call succeeded", false, |s| {
-                u64::from(s.state == mission_core::SinkState::Ok)
+        type Observe = fn(&mission_core::Health) -> Vec<(u64, Vec<KeyValue>)>;
+        // (name, description, a counter (else a gauge), what to observe)
+        let recorder: [(&'static str, &'static str, bool, Observe); 7] = [
+            ("mission.events.recorded", "Events recorded", true, |h| {
+                vec![(h.accounting.recorded, vec![])]
+            }),
+            ("mission.events.delivered", "Events handed to every sink", true, |h| {
+                vec![(h.accounting.delivered, vec![])]
+            }),
+            ("mission.events.dropped", "Events dropped, by reason", true, |h| {
+                let a = &h.accounting;
+                [
+                    ("buffer_full", a.dropped_buffer_full),
+                    ("block_timeout", a.dropped_block_timeout),
+                    ("after_shutdown", a.dropped_after_shutdown),
+                    ("thread_exit", a.dropped_thread_exit),
+                ]
+                .into_iter()
+                .map(|(reason, n)| (n, vec![KeyValue::new("reason", reason)]))
+                .collect()
+            }),
+            (
+                "mission.events.in_flight",
+                "Events in a buffer or being handed to sinks",
+                false,
+                |h| vec![(h.accounting.in_flight, vec![])],
+            ),
+            ("mission.sink.events", "Events delivered to the sink", true, |h| {
+                h.sinks
+                    .iter()
+                    .map(|s| (s.events, vec![KeyValue::new("sink", s.name.clone())]))
+                    .collect()
+            }),
+            ("mission.sink.errors", "Calls of the sink that returned an error", true, |h| {
+                h.sinks
+                    .iter()
+                    .map(|s| (s.errors, vec![KeyValue::new("sink", s.name.clone())]))
+                    .collect()
+            }),
+            ("mission.sink.healthy", "1 while the sink's last call succeeded", false, |h| {
+                h.sinks
+                    .iter()
+                    .map(|s| {
+                        let ok = u64::from(s.state == mission_core::SinkState::Ok);
+                        (ok, vec![KeyValue::new("sink", s.name.clone())])
+                    })
+                    .collect()
             }),
         ];
-        for (name, description, counter, pick) in per_sink {
+        for (name, description, counter, pick) in recorder {
             let h = health.clone();
             let observe = move |o: &dyn opentelemetry::metrics::AsyncInstrument<u64>| {
                 if let Some(h) = h() {
-                    for s in &h.sinks {
-                        o.observe(pick(s), &[KeyValue::new("sink", s.name.clone())]);
+                    for (value, attributes) in pick(&h) {
+                        o.observe(value, &attributes);
                     }
                 }
             };
+            let unit = if name.starts_with("mission.events.") { "{event}" } else { "" };
             if counter {
                 meter
                     .u64_observable_counter(name)
+                    .with_unit(unit)
                     .with_description(description)
                     .with_callback(observe)
                     .build();
             } else {
                 meter
                     .u64_observable_gauge(name)
+                    .with_unit(unit)
                     .with_description(description)
                     .with_callback(observe)
                     .build();
