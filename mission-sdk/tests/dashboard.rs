@@ -224,9 +224,9 @@ fn find<'v>(rows: &'v Value, key: &str, value: &str) -> Option<&'v Value> {
     rows.as_array()?.iter().find(|r| r[key] == value)
 }
 
-#[test]
-fn live_api_shows_what_was_recorded_to_whom_it_may() {
-    let dir = TempDir::new("live");
+/// An agent of tenant `acme` storing in `dir` (no models), serving its dashboard to `ADMIN`,
+/// `ACME` and `BETA`.
+fn live_agent(dir: &TempDir) -> (MissionControl, mission_sdk::DashboardServer) {
     let control = MissionControl::builder()
         .ignore_environment()
         .with_store_root(&dir.0)
@@ -242,6 +242,13 @@ fn live_api_shows_what_was_recorded_to_whom_it_may() {
                 .with_tenant_token(BETA, "beta"),
         )
         .expect("serve");
+    (control, server)
+}
+
+#[test]
+fn live_api_shows_what_was_recorded_to_whom_it_may() {
+    let dir = TempDir::new("live");
+    let (control, server) = live_agent(&dir);
     let addr = server.local_addr();
     assert_eq!(server.url(), format!("http://{addr}/"));
 
@@ -778,21 +785,7 @@ fn sample(text: &str, line_start: &str) -> Option<f64> {
 #[test]
 fn metrics_show_the_health_report_and_latency_to_whom_it_may() {
     let dir = TempDir::new("metrics");
-    let control = MissionControl::builder()
-        .ignore_environment()
-        .with_store_root(&dir.0)
-        .with_tenant("acme")
-        .without_models()
-        .build()
-        .expect("build");
-    let server = control
-        .serve_dashboard(
-            DashboardConfig::loopback(0)
-                .with_token(ADMIN)
-                .with_tenant_token(ACME, "acme")
-                .with_tenant_token(BETA, "beta"),
-        )
-        .expect("serve");
+    let (control, server) = live_agent(&dir);
     let addr = server.local_addr();
     record_thread(&control, "acme", "researcher", true);
     record_thread(&control, "acme", "researcher", false);

@@ -280,6 +280,15 @@ fn section(out: &mut Exposition, prefix: &str, what: &str, object: &Value, pairs
     }
 }
 
+/// The fields of `object` named in `fields` (field, metric name, help) as gauges.
+fn gauges(out: &mut Exposition, object: &Value, fields: &[(&str, &str, &str)]) {
+    for (field, name, help) in fields {
+        if let Some(v) = object.get(*field).and_then(as_f64) {
+            out.gauge(name, help, &[], v);
+        }
+    }
+}
+
 /// The health report (what `/api/overview` shows as `health`) as metrics.
 pub(crate) fn health_metrics(out: &mut Exposition, health: &Value) {
     let num = |v: &Value| as_f64(v);
@@ -314,15 +323,15 @@ pub(crate) fn health_metrics(out: &mut Exposition, health: &Value) {
     }
     if let Some(r) = recorder {
         if let Some(b) = r.get("buffer") {
-            for (field, name, help) in [
-                ("capacity", "mission_buffer_capacity_events", "Events each buffer holds"),
-                ("fill", "mission_buffer_fill_events", "Events in the buffers now"),
-                ("producers", "mission_buffer_producers", "Threads recording"),
-            ] {
-                if let Some(v) = b.get(field).and_then(num) {
-                    out.gauge(name, help, &[], v);
-                }
-            }
+            gauges(
+                out,
+                b,
+                &[
+                    ("capacity", "mission_buffer_capacity_events", "Events each buffer holds"),
+                    ("fill", "mission_buffer_fill_events", "Events in the buffers now"),
+                    ("producers", "mission_buffer_producers", "Threads recording"),
+                ],
+            );
         }
         if let Some(v) = r.get("pipeline_running").and_then(num) {
             out.gauge("mission_pipeline_running", "1 while the pipeline thread runs", &[], v);
@@ -388,15 +397,15 @@ pub(crate) fn health_metrics(out: &mut Exposition, health: &Value) {
         let index = i.to_string();
         section(out, "mission_otlp_receiver", "OTLP receiver", r, &[("receiver", &index)]);
     }
-    for (field, name, help) in [
-        ("files", "mission_store_files", "Files in the store"),
-        ("bytes", "mission_store_bytes", "Bytes of the store's files"),
-        ("leftovers", "mission_store_leftover_files", "Unfinished files left in the store"),
-    ] {
-        if let Some(v) = health.get(field).and_then(num) {
-            out.gauge(name, help, &[], v);
-        }
-    }
+    gauges(
+        out,
+        health,
+        &[
+            ("files", "mission_store_files", "Files in the store"),
+            ("bytes", "mission_store_bytes", "Bytes of the store's files"),
+            ("leftovers", "mission_store_leftover_files", "Unfinished files left in the store"),
+        ],
+    );
 }
 
 /// The latency histograms (and errors) of `series` as metrics.
