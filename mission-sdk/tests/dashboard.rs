@@ -846,16 +846,15 @@ fn metrics_show_the_health_report_and_latency_to_whom_it_may() {
 #[test]
 fn exports_hold_the_threads_with_their_spans_within_the_tenant() {
     let dir = TempDir::new("exports");
-    let control = MissionControl::builder()
-        .ignore_environment()
-        .with_store_root(&dir.0)
-        .with_tenant("acme")
-        .without_models()
-        .build()
-        .expect("build");
+    let (control, live) = live_agent(&dir);
     let ids: Vec<String> =
         (0..3).map(|i| record_thread(&control, "acme", "=researcher", i == 0).thread).collect();
     let other = record_thread(&control, "beta", "billing", false).thread;
+    control.flush().expect("flush");
+    // Inside the agent, the export is the store's (below) as soon as it is flushed.
+    let live_export = text_ok(live.local_addr(), "/api/export/threads.csv", ADMIN).body;
+    assert_eq!(live_export.split("\r\n").filter(|l| !l.is_empty()).count(), 5, "{live_export}");
+    live.shutdown();
     drop(control);
     let server = serve_store(
         &dir.0,
