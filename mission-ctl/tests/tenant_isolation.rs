@@ -473,6 +473,20 @@ const SURFACES: &[Surface] = &[
         },
     },
     Surface {
+        name: "export",
+        ask: |w, t| {
+            ["jsonl", "csv"]
+                .into_iter()
+                .map(|format| {
+                    let args = ["export", w.root(), "--tenant", TENANTS[t], "--format", format];
+                    let text = printed(&args);
+                    assert!(text.contains(TENANTS[t]), "export --format {format}: {text}");
+                    (text, Vec::new())
+                })
+                .collect()
+        },
+    },
+    Surface {
         name: "query",
         ask: |w, t| {
             let mut out = Vec::new();
