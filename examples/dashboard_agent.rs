@@ -24,6 +24,7 @@
 //! | `child` | a running thread (`planner`) with a running child thread (`researcher`, one step), flushed; both keep running | `parent`, `child` |
 //! | `stopped ID` | nothing: asks the running thread ID's own code | `should_stop`, `state` |
 //! | `loop` | a running thread (`looping-bot`) calling one tool three times alike, flushed: the directive `loop-guard` proposes cancelling it and waits for an operator | `thread_id` |
+//! | `diffpair` | two runs of `support-bot` (`mission_examples::record_diff_pair`), the bad one diverging at step 4 (`web_search`'s arguments), flushed | `good`, `bad`, `step`, `field`, `spans` |
 //! | `flush` | nothing: waits until everything is in the store | — |
 //! | `quit` | nothing: answers, then shuts down and exits (so does the end of stdin) | — |
 
@@ -34,6 +35,8 @@ use mission_core::{
     Backpressure, Decision, EventBody, Level, LlmUsage, LogRecord, PermissionDecision, Recorder,
     RecorderConfig, SpanId, SpanKind, Symbol, Text, ThreadContext, ThreadId, Timestamp,
 };
+use mission_sdk::directives::Severity;
+use mission_sdk::threads::PermissionSet;
 use mission_sdk::{DashboardConfig, MissionControl, OtlpConfig};
 use serde_json::{Value, json};
 
@@ -354,6 +357,43 @@ fn main() {
                     Err(e) => json!({ "ok": false, "error": e.to_string() }),
                 }
             }
+            Some("lineage") if running.len() < 64 => {
+                // A planner allowed only search tools (a refund escalates), with a researcher
+                // child allowed every tool: the child's search is allowed, its refund denied by
+                // the planner.
+                let parent_set = PermissionSet::new(["tool_call:search_*"])
+                    .and_then(|p| p.named("planner-tools"))
+                    .and_then(|p| p.with_escalation("tool_call:refund_*", Severity::Critical));
+                match (parent_set, PermissionSet::new(["tool_call:*"])) {
+                    (Ok(parent_set), Ok(child_set)) => {
+                        let parent = control.agent("planner").thread_with_permissions(parent_set);
+                        let child = parent
+                            .child_thread_with_permissions(&control.agent("researcher"), child_set);
+                        let search = child.permit("agent:researcher", "tool_call", "search_docs");
+                        let refund =
+                            child.permit("agent:researcher", "tool_call", "refund_payment");
+                        let answer = json!({ "ok": true, "parent": parent.id().to_string(),
+                            "child": child.id().to_string(),
+                            "allowed": [search.allowed, refund.allowed] });
+                        running.push(parent);
+                        running.push(child);
+                        match control.flush() {
+                            Ok(()) => answer,
+                            Err(e) => json!({ "ok": false, "error": e.to_string() }),
+                        }
+                    }
+                    (Err(e), _) | (_, Err(e)) => json!({ "ok": false, "error": e.to_string() }),
+                }
+            }
+            Some("diffpair") => {
+                let pair =
+                    mission_examples::record_diff_pair(recorder, &tenant, Timestamp::now().0);
+                match control.flush() {
+                    Ok(()) => json!({ "ok": true, "good": pair.good, "bad": pair.bad,
+                                      "step": pair.step, "field": pair.field, "spans": pair.spans }),
+                    Err(e) => json!({ "ok": false, "error": e.to_string() }),
+                }
+            }
             Some("loop") if running.len() < 64 => {
                 let thread = control.agent("looping-bot").thread();
                 for _ in 0..3 {
@@ -384,7 +424,7 @@ fn main() {
                 break;
             }
             _ => {
-                json!({ "ok": false, "error": format!("unknown command {line:?}: threads N, span, log LEVEL TEXT, error, child, loop, stopped ID, flush, quit") })
+                json!({ "ok": false, "error": format!("unknown command {line:?}: threads N, span, log LEVEL TEXT, error, child, loop, diffpair, stopped ID, flush, quit") })
             }
         };
         reply(answer);

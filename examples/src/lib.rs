@@ -355,3 +355,132 @@ pub fn simulate(recorder: &Recorder, workload: &Workload) -> Summary {
     }
     summary
 }
+
+/// Two threads of the agent `support-bot` recorded by [`record_diff_pair`]: the good run and
+/// the bad run, and where they were made to diverge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiffPair {
+    /// The good run's thread id.
+    pub good: String,
+    /// The bad run's thread id.
+    pub bad: String,
+    /// The step (span in start order, from 0) where the bad run first differs.
+    pub step: usize,
+    /// The field that differs there first (`args_hash`: the tool was called with other
+    /// arguments).
+    pub field: &'static str,
+    /// Spans of each thread.
+    pub spans: usize,
+}
+
+/// Records two runs of the same request by `support-bot` in `tenant`, the second ending at
+/// `end_ns` and the first a minute before: the same seven steps (a root step, three LLM calls
+/// and three tool calls, each with a log, and a permission decision before each tool call),
+/// except that the bad run calls `web_search` (step 4) with other arguments, then its
+/// `send_email` fails. The thread diff's tests look for that planted divergence.
+pub fn record_diff_pair(recorder: &Recorder, tenant: &str, end_ns: u64) -> DiffPair {
+    const MS: u64 = 1_000_000;
+    // (kind, name, duration ms, good arguments, bad arguments)
+    let plan: [(SpanKind, &str, u64, &str, &str); 6] = [
+        (SpanKind::LlmCall, "chat", 310, "", ""),
+        (SpanKind::ToolCall, "lookup_order", 40, r#"{"order":"A-1001"}"#, r#"{"order":"A-1001"}"#),
+        (SpanKind::LlmCall, "chat", 420, "", ""),
+        (
+            SpanKind::ToolCall,
+            "web_search",
+            180,
+            r#"{"q":"refund policy"}"#,
+            r#"{"q":"refund policy A-1001 lawsuit"}"#,
+        ),
+        (SpanKind::LlmCall, "chat", 380, "", ""),
+        (SpanKind::ToolCall, "send_email", 120, r#"{"to":"customer"}"#, r#"{"to":"customer"}"#),
+    ];
+    let total: u64 = plan.iter().map(|p| p.2 + 2).sum::<u64>() + 4;
+    let mut ids = Vec::new();
+    for (run, end) in [(0, end_ns.saturating_sub(60_000 * MS)), (1, end_ns)] {
+        let bad = run == 1;
+        let ctx = ThreadContext::new(Symbol::intern(tenant), Symbol::intern("support-bot"));
+        let start = end.saturating_sub(total * MS);
+        let root = recorder.start_span_at(
+            &ctx,
+            SpanKind::AgentStep,
+            Symbol::intern("handle_request"),
+            None,
+            Timestamp(start),
+        );
+        let root_id = root.span_id();
+        let mut clock = start + 2 * MS;
+        for (i, (kind, name, ms, good_args, bad_args)) in plan.iter().enumerate() {
+            let log = |message: &str, at: u64| {
+                let mut event = ctx.event(
+                    Symbol::intern("agent"),
+                    root_id,
+                    EventBody::Log(LogRecord {
+                        level: Level::Info,
+                        target: Symbol::intern("agent"),
+                        message: Text::new(message),
+                    }),
+                );
+                event.time = Timestamp(at);
+                recorder.record(event);
+            };
+            if *kind == SpanKind::ToolCall {
+                let mut decision = ctx.event(
+                    Symbol::intern("tool.call"),
+                    root_id,
+                    EventBody::Permission(PermissionDecision {
+                        actor: Text::new("support-bot"),
+                        action: Symbol::intern("tool.call"),
+                        resource: Text::new(name),
+                        decision: Decision::Allow,
+                        policy: Symbol::intern("default-tool-policy"),
+                    }),
+                );
+                decision.time = Timestamp(clock);
+                recorder.record(decision);
+            }
+            let mut span = recorder.start_span_at(
+                &ctx,
+                *kind,
+                Symbol::intern(name),
+                Some(root_id),
+                Timestamp(clock + MS),
+            );
+            if *kind == SpanKind::LlmCall {
+                let (input, output) = (600 + 100 * i as u32, 80);
+                span.set_llm_usage(LlmUsage {
+                    model: Symbol::intern("gpt-4o-mini"),
+                    provider: Symbol::intern("openai"),
+                    input_tokens: input,
+                    output_tokens: output,
+                    cost_usd: f64::from(input) * 0.15 / 1e6 + f64::from(output) * 0.60 / 1e6,
+                    ..LlmUsage::default()
+                });
+            } else {
+                // What the SDK's `set_arguments` records: the arguments' fingerprint (the
+                // store redacts the arguments themselves).
+                let args = if bad { bad_args } else { good_args };
+                let hash = mission_core::fingerprint::fingerprint(args.as_bytes());
+                span.set_attribute(
+                    Symbol::intern(mission_core::fingerprint::attr::TOOL_ARGS_HASH),
+                    mission_core::fingerprint::hex(hash).as_str(),
+                );
+            }
+            let span_end = clock + MS + ms * MS;
+            if bad && *name == "send_email" {
+                log("send_email failed", span_end);
+                span.end_at_with_error(Timestamp(span_end), "smtp 550: mailbox unavailable");
+            } else {
+                log(&format!("{name} done"), span_end);
+                span.end_at(Timestamp(span_end));
+            }
+            clock = span_end + MS;
+        }
+        // The root step ends alike in both runs: the first difference is the planted one.
+        root.end_at(Timestamp(end));
+        ids.push(ctx.thread_id.to_string());
+    }
+    let bad = ids.pop().unwrap_or_default();
+    let good = ids.pop().unwrap_or_default();
+    DiffPair { good, bad, step: 4, field: "args_hash", spans: plan.len() + 1 }
+}

@@ -40,6 +40,7 @@ mod audit;
 pub mod compact;
 pub mod control;
 mod cost;
+mod diff;
 mod export;
 mod markdown;
 pub mod pack;
@@ -64,6 +65,7 @@ use mission_store::{GroupBy, SpanNode, Store};
 
 pub use audit::{run_audit_verify, run_erase};
 pub use cost::run_cost;
+pub use diff::run_diff;
 pub use export::{ExportArgs, ExportFormatArg, run_export};
 pub use report::{ErrorCount, Report, ReportFormat, Volumes, build_report, run_report};
 pub use runs::{IncidentRow, RunRow, incidents, run_incidents, run_runs, runs};

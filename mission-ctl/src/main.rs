@@ -93,6 +93,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Two threads (say an agent's good run and bad run) compared step by step: their spans
+    /// aligned on kind and name, what differs (tool, arguments hash, model, tokens, latency,
+    /// error) and where they first diverge. Exit code 1 when a thread has no steps.
+    Diff {
+        /// The store's root: a directory, or a URL on object storage (`s3://bucket/prefix`,
+        /// credentials from the AWS_* environment).
+        store: PathBuf,
+        /// Thread A (32 hex digits).
+        a: String,
+        /// Thread B (32 hex digits).
+        b: String,
+        /// Only this tenant's events of the threads.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Latency percentiles, error rate, throughput, tokens and cost per operation, model,
     /// agent, tenant or user (over the last hour unless told otherwise).
     Stats {
@@ -584,6 +602,11 @@ fn main() -> ExitCode {
         Command::Thread { store, id, tenant, json } => {
             scan(store, tenant.as_deref(), checked, |s, out| {
                 mission_ctl::run_thread(s, id, *json, out)
+            })
+        }
+        Command::Diff { store, a, b, tenant, json } => {
+            scan(store, tenant.as_deref(), checked, |s, out| {
+                mission_ctl::run_diff(s, a, b, *json, out)
             })
         }
         Command::Stats { store, window, tenant, group_by, json } => {

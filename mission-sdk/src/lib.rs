@@ -114,6 +114,8 @@ pub use mission_govern::threads::{Budget, ControlError, Stop, ThreadCommand, Thr
 pub use mission_govern::{directives, erasure, threads};
 #[cfg(feature = "dashboard")]
 pub use mission_serve::dashboard;
+#[cfg(any(feature = "mcp", feature = "dashboard"))]
+pub use mission_serve::diff;
 mod error;
 mod inflight;
 mod install;

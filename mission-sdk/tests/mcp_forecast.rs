@@ -7,7 +7,6 @@
 use mission_sdk::core::{LlmUsage, Symbol, ThreadContext, ThreadId, Timestamp};
 use mission_sdk::mcp::MissionMcp;
 use mission_sdk::{MissionControl, SpanKind};
-use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 
 #[path = "support/temp_dir.rs"]
@@ -15,7 +14,7 @@ mod temp_dir;
 use temp_dir::TempDir;
 #[path = "support/mcp_duplex.rs"]
 mod mcp_duplex;
-use mcp_duplex::{args, connect};
+use mcp_duplex::{args, connect, structured, text};
 
 const SECOND: u64 = 1_000_000_000;
 const MINUTE: u64 = 60 * SECOND;
@@ -78,14 +77,6 @@ fn planted(dir: &TempDir) {
     }
     let report = control.shutdown();
     assert_eq!(report.accounting.dropped, 0, "{report:?}");
-}
-
-fn structured(r: &CallToolResult) -> &Value {
-    r.structured_content.as_ref().unwrap_or_else(|| panic!("structured content: {r:?}"))
-}
-
-fn text(r: &CallToolResult) -> String {
-    r.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use mission_sdk::mcp::MissionMcp;
 use mission_sdk::mcp_client::call_tool;
 use mission_sdk::{AttrValue, Event, EventBody, EventFilter, MissionControl, SpanKind, Status};
-use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
 #[path = "support/temp_dir.rs"]
@@ -19,7 +19,7 @@ mod temp_dir;
 use temp_dir::TempDir;
 #[path = "support/mcp_duplex.rs"]
 mod mcp_duplex;
-use mcp_duplex::{args, connect};
+use mcp_duplex::{args, connect, structured, text};
 
 fn control(dir: &TempDir) -> MissionControl {
     MissionControl::builder()
@@ -136,14 +136,6 @@ fn is_rfc3339_ms(s: &str) -> bool {
         && b[19] == b'.'
         && b[23] == b'Z'
         && s.chars().filter(char::is_ascii_digit).count() == 17
-}
-
-fn structured(r: &CallToolResult) -> &Value {
-    r.structured_content.as_ref().expect("structured content")
-}
-
-fn text(r: &CallToolResult) -> String {
-    r.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

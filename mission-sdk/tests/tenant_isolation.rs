@@ -820,6 +820,20 @@ fn get(w: &World, a: &Asker, path: &str) -> (String, Vec<String>) {
     get_at(w.dashboard.local_addr(), a, path)
 }
 
+/// `GET /api/diff` of every pair of probes, both ways (of the agent's dashboard, or the one
+/// over the store on disk).
+fn diff_surface(w: &World, t: usize, a: &mut Asker, store: bool) -> Vec<(String, Vec<String>)> {
+    let addr = if store { w.store_dashboard.local_addr() } else { w.dashboard.local_addr() };
+    let ids = probe_threads(w, t);
+    let mut out = Vec::new();
+    for x in &ids {
+        for y in &ids {
+            out.push(get_at(addr, a, &format!("/api/diff?a={x}&b={y}")));
+        }
+    }
+    out
+}
+
 /// `GET path` of the dashboard at `addr` with the principal's token.
 fn get_at(addr: SocketAddr, a: &Asker, path: &str) -> (String, Vec<String>) {
     let auth = format!("Bearer {}", a.token);
@@ -1431,6 +1445,31 @@ const SURFACES: &[Surface] = &[
         ask: |w, t, a| vec![stream_until_own_end(w, t, a, w.store_dashboard.local_addr(), true)],
     },
     Surface {
+        kind: Kind::Tool,
+        name: "compare_threads",
+        // Every pair of probes (shared ids, the asker's own, the other tenant's), both ways.
+        ask: |w, t, a| {
+            let ids = probe_threads(w, t);
+            let mut out = Vec::new();
+            for x in &ids {
+                for y in &ids {
+                    out.push(tool(
+                        a,
+                        "compare_threads",
+                        json!({"a": x, "b": y, "all_steps": true}),
+                    ));
+                }
+            }
+            out
+        },
+    },
+    Surface { kind: Kind::Route, name: "/api/diff", ask: |w, t, a| diff_surface(w, t, a, false) },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/diff",
+        ask: |w, t, a| diff_surface(w, t, a, true),
+    },
+    Surface {
         kind: Kind::Route,
         name: "/metrics",
         ask: |w, _, a| vec![text_route(w.dashboard.local_addr(), a, "/metrics")],
@@ -1728,6 +1767,21 @@ fn a_tenant_sees_its_own_data() {
         let r =
             http(world.dashboard.local_addr(), "GET", "/api/logs", &[("Authorization", &auth)], "");
         assert!(r.body.contains(MARKERS[t]), "{}", r.body);
+        // Its own half of a shared thread, compared with itself.
+        let (reply, answer) = c.tool("compare_threads", json!({"a": shared, "b": shared}));
+        let diff = &answer["result"]["structuredContent"];
+        assert_eq!(
+            (diff["a"]["steps"].as_u64(), diff["identical"].as_bool()),
+            (Some(3), Some(true))
+        );
+        assert!(reply.body.contains(AGENT), "{}", reply.body);
+        let path = format!("/api/diff?a={shared}&b={shared}");
+        for addr in [world.dashboard.local_addr(), world.store_dashboard.local_addr()] {
+            let r = http(addr, "GET", &path, &[("Authorization", &auth)], "");
+            let diff: Value =
+                serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("{}", r.body));
+            assert_eq!(diff["b"]["steps"], 3, "{}", r.body);
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! axum) and its attack surface are of their own, and an agent that only records compiles none
 //! of it. It reads through `mission-store` (tenant-scoped where data is read) and changes
 //! directives and policies through `mission-govern`; `mission-sdk` starts its servers from
-//! `MissionControl` (`serve_mcp`, `serve_dashboard`), and `mission-ctl` over a store.
+//! `MissionControl` (`serve_mcp`, `serve_dashboard`), and `mission-ctl` over a store. The
+//! thread comparison both servers and `mission-ctl diff` answer with is `diff`.
 //!
 //! # Quick example
 //!
@@ -51,6 +52,8 @@
 pub mod auth;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
+#[cfg(any(feature = "mcp", feature = "dashboard"))]
+pub mod diff;
 mod error;
 #[cfg(any(feature = "dashboard", all(feature = "mcp", feature = "models")))]
 mod histogram;

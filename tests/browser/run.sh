@@ -34,7 +34,7 @@ npm ci --silent --no-audit --no-fund
 rm -rf out && mkdir -p out
 
 status=0
-node --test --test-concurrency=1 --test-reporter=spec dashboard.test.js exports.test.js 2>&1 | tee out/test-output.txt || status=$?
+node --test --test-concurrency=1 --test-reporter=spec ./*.test.js 2>&1 | tee out/test-output.txt || status=$?
 
 echo
 echo "browser tests summary:"

@@ -10,6 +10,7 @@
 //! | `/api/threads`, `/api/threads/{id}` | threads newest first, filtered; one thread's spans, logs and permission decisions |
 //! | `/api/threads/{id}/permissions` | a thread's permission lineage (root first; `?action=&resource=` for a decision) and its last decisions |
 //! | `/api/logs`, `/api/anomalies` | logs by level, agent and text; anomalies with their cause, and directive alerts |
+//! | `/api/diff?a=&b=` | two threads' steps aligned and compared, with where they first diverge |
 //! | `/api/control` | the directives, the approvals waiting for an operator and the latest runs (inside an agent) |
 //! | `POST /api/threads/{id}/control`, `POST /api/approvals/{id}`, `POST /api/directives/{name}/run` | an operator's writes: pause, resume or cancel a thread; approve or reject; run a directive by hand |
 //! | `/api/stream` | Server-Sent Events: every span, log, anomaly, alert and decision as it is recorded, and `stats` every 500 ms |
@@ -53,6 +54,7 @@
 mod action;
 mod api;
 mod chart;
+mod diff;
 mod export;
 mod feed;
 mod metrics;
@@ -462,6 +464,8 @@ fn static_routes() -> axum::Router {
 /// (`MissionDashboard.view`, `MissionDashboard.threadPanel`). `index.html` loads each of them.
 const VIEW_ASSETS: &[(&str, &[u8])] = &[
     ("palette.js", include_bytes!("assets/views/palette.js")),
+    ("permflow.js", include_bytes!("assets/views/permflow.js")),
+    ("diff.js", include_bytes!("assets/views/diff.js")),
     ("exports.js", include_bytes!("assets/views/exports.js")),
 ];
 
@@ -490,7 +494,7 @@ async fn answer(shared: Arc<Shared>, access: Access, uri: Uri, handler: Handler)
 
 /// The JSON routes and what answers them; the router is built from this table, so
 /// [`api_routes`] lists every data route there is.
-const JSON_ROUTES: [(&str, Handler); 7] = [
+const JSON_ROUTES: [(&str, Handler); 8] = [
     ("/api/overview", api::overview),
     ("/api/threads", api::threads),
     ("/api/logs", api::logs),
@@ -498,6 +502,7 @@ const JSON_ROUTES: [(&str, Handler); 7] = [
     ("/api/threads/{id}", api::thread),
     ("/api/control", api::control),
     (permissions::ROUTE, permissions::permissions),
+    (diff::ROUTE, diff::diff),
 ];
 
 /// A route answering text rather than JSON (OpenMetrics, JSON Lines, CSV).

@@ -23,6 +23,7 @@
 //! | tool | `control_thread` | pause, resume or cancel a running thread: operator tokens, tenant-scoped ones in their tenant; audited |
 //! | tool | `explain_permission` | a running thread's permission lineage (root first), which level narrowed a request, and its last decisions (inside an agent) |
 //! | tool | `explain_anomaly` | one anomaly's context pack: causes, before/during numbers, exemplar and slowest threads, instructions for a narrative root-cause analysis |
+//! | tool | `compare_threads` | two threads' steps aligned and compared (tool, arguments hash, model, tokens, latency, error), with where they first diverge |
 //! | resource | `mission://health`, `mission://threads/{id}` | the same as JSON, with change notifications (`subscriptions/listen`) |
 //! | prompt | `diagnose_thread`, `why_slow` | the right tools' output, framed for a model to reason over |
 //!
@@ -55,6 +56,7 @@
 
 mod anomalies;
 mod control;
+mod diff;
 mod directives;
 #[cfg(feature = "models")]
 mod forecast;
@@ -325,7 +327,8 @@ impl MissionMcp {
             + Self::workflow_router()
             + Self::incident_router()
             + Self::permission_router()
-            + Self::score_router();
+            + Self::score_router()
+            + Self::diff_router();
         #[cfg(feature = "sql")]
         let router = router + Self::sql_router();
         #[cfg(feature = "models")]
@@ -348,7 +351,10 @@ impl MissionMcp {
             absent.extend(["get_policy".into(), "set_policy".into()]);
         }
         if !store {
-            let reads = Self::tool_router() + Self::anomaly_router() + Self::score_router();
+            let reads = Self::tool_router()
+                + Self::anomaly_router()
+                + Self::score_router()
+                + Self::diff_router();
             #[cfg(feature = "sql")]
             let reads = reads + Self::sql_router();
             #[cfg(feature = "models")]

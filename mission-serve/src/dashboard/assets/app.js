@@ -577,7 +577,34 @@
   const timers = [];
   function every(ms, fn) { timers.push(setInterval(fn, ms)); }
   function later(ms, fn) { timers.push(setTimeout(fn, ms)); }
+  // Every view is addressable by URL: a page reads its filters and time range from the hash's
+  // query (`#/threads?agent=a&minutes=60`) and writes them back as they change, so a copied or
+  // saved link restores the view.
+  const hashParams = () => new URLSearchParams((location.hash.split('?')[1]) || '');
+  function setHashParams(path, values) {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(values)) if (v !== '' && v !== null && v !== undefined) p.set(k, v);
+    const qs = p.toString();
+    history.replaceState(null, '', '#' + path + (qs ? '?' + qs : ''));
+  }
+  // A window `<select>` over `choices` ([minutes, label]), showing `minutes` even when it is not
+  // one of them (a link may name any window).
+  function windowSelect(testid, choices, minutes, onchange) {
+    const list = choices.slice();
+    if (minutes && !list.some(([v]) => String(v) === String(minutes))) list.push([+minutes, 'Last ' + minutes + ' min']);
+    const sel = h('select', { 'aria-label': 'Time window', 'data-testid': testid, onchange: () => onchange(sel.value) },
+      list.map(([v, l]) => h('option', { value: v }, l)));
+    sel.value = String(minutes);
+    return sel;
+  }
+  const windowParam = (fallback) => {
+    const m = Number(hashParams().get('minutes'));
+    return Number.isInteger(m) && m >= 1 && m <= 43200 ? m : fallback;
+  };
+  // `name` is the page's name (`M.page`); a page that is no longer shown (its answer came late)
+  // marks nothing.
   function markLoaded(name) {
+    if (M.page && name !== M.page) return;
     if (M.loaded !== name) {
       M.loaded = name;
       M.loadedAt = performance.now();
@@ -588,7 +615,9 @@
   // ---- Overview ----
   function overviewPage() {
     let data = null;
-    let minutes = 15;
+    let minutes = windowParam(15);
+    const focusOp = hashParams().get('op');
+    let focused = false;
     const opCharts = new Map();
     let fetchedAt = 0;
     const counter = (key, label, foot) => {
@@ -623,8 +652,8 @@
     const scoresBody = h('div', { class: 'table-wrap', 'data-testid': 'overview-scores' });
     const tokensLegend = h('div');
     const costLegend = h('div');
-    const windowSel = h('select', { 'aria-label': 'Time window', 'data-testid': 'overview-window', onchange: () => { minutes = +windowSel.value; load(); } },
-      [[15, 'Last 15 min'], [60, 'Last hour'], [360, 'Last 6 h'], [1440, 'Last 24 h']].map(([v, l]) => h('option', { value: v }, l)));
+    const windowSel = windowSelect('overview-window', [[15, 'Last 15 min'], [60, 'Last hour'], [360, 'Last 6 h'], [1440, 'Last 24 h']], minutes,
+      (v) => { minutes = +v; setHashParams('/', { minutes: minutes === 15 ? '' : minutes, op: focusOp }); load(); });
     const sub = h('span', { class: 'sub' });
 
     const el = h('div', { 'data-testid': 'page-overview' },
@@ -763,6 +792,13 @@
       for (const k of [...opCharts.keys()]) if (!seen.has(k)) opCharts.delete(k);
       opsGrid.replaceChildren(...cards);
       for (const c of opCharts.values()) renderOpStats(c);
+      // `#/?op=<kind>/<name>` (the palette's operations) points at one chart: marked, and
+      // scrolled to once.
+      const focus = opCharts.get(focusOp);
+      if (focus) {
+        focus.el.classList.add('focused');
+        if (!focused) { focused = true; focus.el.scrollIntoView({ block: 'center' }); }
+      }
     }
     function renderOpStats(c) {
       const o = c.op;
@@ -957,8 +993,8 @@
 
   // ---- Threads list ----
   function threadsPage() {
-    const params = new URLSearchParams((location.hash.split('?')[1]) || '');
-    const f = { q: params.get('q') || '', agent: params.get('agent') || '', status: params.get('status') || '', min_ms: params.get('min_ms') || '' };
+    const params = hashParams();
+    const f = { q: params.get('q') || '', agent: params.get('agent') || '', status: params.get('status') || '', min_ms: params.get('min_ms') || '', minutes: windowParam('') };
     let rows = [];              // summaries, newest first
     let total = 0;
     let truncated = false;
@@ -979,6 +1015,8 @@
       pauseBtn.textContent = paused ? 'Paused' : 'Live';
       if (!paused) load();
     } }, 'Live');
+    const winSel = windowSelect('threads-window', [['', 'Any time'], [15, 'Last 15 min'], [60, 'Last hour'], [1440, 'Last 24 h'], [10080, 'Last 7 days']], f.minutes,
+      (v) => { f.minutes = v; reload(); });
     const countNote = h('span', { class: 'count-note', 'data-testid': 'threads-count' });
     const tbody = h('tbody', { 'data-testid': 'threads-body' });
     const table = h('table', { class: 'data', 'data-testid': 'threads-table' },
@@ -989,14 +1027,15 @@
     const empty = h('div', { class: 'empty-state', hidden: true }, 'No threads match.');
     const el = h('div', { 'data-testid': 'page-threads' },
       h('div', { class: 'page-head' }, h('h1', null, 'Threads'), h('span', { class: 'sub' }, 'runs and conversations, newest first')),
-      h('div', { class: 'filters' }, q, agentSel, statusSel, minMs, pauseBtn, countNote),
+      h('div', { class: 'filters' }, q, agentSel, statusSel, minMs, winSel, pauseBtn, countNote),
       h('div', { class: 'panel' }, h('div', { class: 'table-wrap' }, table), empty));
+    threadsLists.forEach((fn) => { try { fn(el, tbody); } catch (_) { /* a view file's hook */ } });
 
     function fillAgents() {
       const cur = agentSel.value || f.agent;
       const list = [...agents].sort();
       if (f.agent && !agents.has(f.agent)) list.unshift(f.agent);
-      agentSel.replaceChildren(h('option', { value: '' }, 'All agents'), list.map((a) => h('option', { value: a }, a)));
+      agentSel.replaceChildren(h('option', { value: '' }, 'All agents'), ...list.map((a) => h('option', { value: a }, a)));
       agentSel.value = cur;
     }
     fillAgents();
@@ -1005,6 +1044,7 @@
       if (f.agent && t.agent !== f.agent) return false;
       if (f.status && t.status !== f.status) return false;
       if (f.min_ms && num(t.duration_ms) < +f.min_ms) return false;
+      if (f.minutes && nsToMs(t.start_ns) < Date.now() - f.minutes * 60000) return false;
       if (f.q) {
         const s = f.q.toLowerCase();
         if (![t.thread_id, t.agent, t.tenant].some((v) => String(v || '').toLowerCase().includes(s))) return false;
@@ -1079,7 +1119,7 @@
     async function load() {
       const my = ++seq;
       try {
-        const d = await api('/api/threads', { q: f.q, agent: f.agent, status: f.status, min_ms: f.min_ms, limit: 200 });
+        const d = await api('/api/threads', { q: f.q, agent: f.agent, status: f.status, min_ms: f.min_ms, minutes: f.minutes, limit: 200 });
         if (my !== seq) return;
         const got = (d.threads || []).slice();
         // Threads seen live but newer than the answer stay on top.
@@ -1100,10 +1140,7 @@
     }
     const fetchSoon = debounce(load, 250);
     const reload = () => {
-      const p = new URLSearchParams();
-      for (const [k, v] of Object.entries(f)) if (v) p.set(k, v);
-      const qs = p.toString();
-      history.replaceState(null, '', '#/threads' + (qs ? '?' + qs : ''));
+      setHashParams('/threads', f);
       render();
       fetchSoon();
     };
@@ -1271,9 +1308,9 @@
           h('div', { class: 'panel', 'data-testid': 'thread-permissions' }, h('div', { class: 'panel-head' }, h('h2', null, 'Permission decisions'), h('span', { class: 'hint' }, fmtInt(perms.length))), h('div', { class: 'panel-body flush' }, permTable))),
         h('div', { class: 'panel', 'data-testid': 'thread-scores', style: { marginTop: '16px' } }, h('div', { class: 'panel-head' }, h('h2', null, 'Scores and feedback'), h('span', { class: 'hint' }, fmtInt(scores.length))), h('div', { class: 'panel-body flush' }, scoreTable)),
         // Panels the view files add (flamegraph, replay, ...), in registration order.
-        threadPanels.map((panel) => {
+        ...threadPanels.map((panel) => {
           try { return panel(data, { id, select, reload: load, spans: ordered }); } catch (e) { return h('div', { class: 'panel empty-state' }, 'A panel failed: ' + e.message); }
-        }));
+        }).filter(Boolean));
       renderDetails(details, t0);
     }
     function kv(label, value) { return h('div', null, h('span', null, label), h('b', null, value)); }
@@ -1400,13 +1437,12 @@
   // ---- Anomalies and alerts ----
   function anomaliesPage() {
     let anomalies = [], alerts = [];
-    let minutes = 1440;
+    let minutes = windowParam(1440);
     const timeline = makeChart('anomaly-timeline');
     const anomBody = h('div', { class: 'table-wrap' });
     const alertBody = h('div', { class: 'table-wrap' });
-    const winSel = h('select', { 'aria-label': 'Time window', onchange: () => { minutes = +winSel.value; load(); } },
-      [[60, 'Last hour'], [360, 'Last 6 h'], [1440, 'Last 24 h'], [10080, 'Last 7 days']].map(([v, l]) => h('option', { value: v }, l)));
-    winSel.value = String(minutes);
+    const winSel = windowSelect('anomalies-window', [[60, 'Last hour'], [360, 'Last 6 h'], [1440, 'Last 24 h'], [10080, 'Last 7 days']], minutes,
+      (v) => { minutes = +v; setHashParams('/anomalies', { minutes: minutes === 1440 ? '' : minutes }); load(); });
     const counts = h('span', { class: 'sub' });
     const el = h('div', { 'data-testid': 'page-anomalies' },
       h('div', { class: 'page-head' }, h('h1', null, 'Anomalies & alerts'), counts, h('span', { class: 'spacer' }), h('div', { class: 'filters', style: { margin: 0 } }, winSel)),
@@ -1555,7 +1591,7 @@
       const cur = agentSel.value || f.agent;
       const names = [...agents].sort();
       if (f.agent && !agents.has(f.agent)) names.unshift(f.agent);
-      agentSel.replaceChildren(h('option', { value: '' }, 'All agents'), names.map((a) => h('option', { value: a }, a)));
+      agentSel.replaceChildren(h('option', { value: '' }, 'All agents'), ...names.map((a) => h('option', { value: a }, a)));
       agentSel.value = cur;
     }
     fillAgents();
@@ -1798,15 +1834,16 @@
     const m = path.match(/^\/threads\/(.+)$/);
     const params = new URLSearchParams(hash.split('?')[1] || '');
     const view = views.find((v) => v.match.test(path));
-    if (view) { name = view.nav || view.name; page = view.page(path.match(view.match), params); M.page = view.name; }
-    else if (m) { name = 'threads'; page = threadPage(decodeURIComponent(m[1])); M.page = 'thread'; }
-    else if (path.startsWith('/threads')) { name = 'threads'; page = threadsPage(); M.page = 'threads'; }
-    else if (path.startsWith('/anomalies')) { name = 'anomalies'; page = anomaliesPage(); M.page = 'anomalies'; }
-    else if (path.startsWith('/logs')) { name = 'logs'; page = logsPage(); M.page = 'logs'; }
-    else if (path.startsWith('/control')) { name = 'control'; page = controlPage(); M.page = 'control'; }
-    else { name = 'overview'; page = overviewPage(); M.page = 'overview'; }
     M.loaded = null;
     delete document.body.dataset.loaded;
+    // `M.page` is set before the page is made, so only the page shown marks itself loaded.
+    if (view) { name = view.nav || view.name; M.page = view.name; page = view.page(path.match(view.match), params); }
+    else if (m) { name = 'threads'; M.page = 'thread'; page = threadPage(decodeURIComponent(m[1])); }
+    else if (path.startsWith('/threads')) { name = 'threads'; M.page = 'threads'; page = threadsPage(); }
+    else if (path.startsWith('/anomalies')) { name = 'anomalies'; M.page = 'anomalies'; page = anomaliesPage(); }
+    else if (path.startsWith('/logs')) { name = 'logs'; M.page = 'logs'; page = logsPage(); }
+    else if (path.startsWith('/control')) { name = 'control'; M.page = 'control'; page = controlPage(); }
+    else { name = 'overview'; M.page = 'overview'; page = overviewPage(); }
     if (!authNeeded) {
       app().replaceChildren(page.el);
       document.title = page.title + ' · Mission Control';
@@ -1824,9 +1861,11 @@
   // -> Element | null`. `kit` holds the helpers every page uses, so views look like the rest.
   const views = [];
   const threadPanels = [];
+  const threadsLists = []; // (pageEl, tbody) => void: additions to the Threads page (diff.js: Compare)
   window.MissionDashboard = {
     view(v) { views.push(v); },
     threadPanel(fn) { threadPanels.push(fn); },
+    threadsList(fn) { threadsLists.push(fn); },
     route: () => route(),
     kit: {
       h, append, svgEl, escXml, num, orNull, api, apiPost, ApiError, showBanner, clearBanner,
