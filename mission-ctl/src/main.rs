@@ -25,6 +25,7 @@ use mission_store::{GroupBy, Store};
   mission-ctl report ./mission-data --since 24h > report.md
   mission-ctl report ./mission-data --from 2025-03-01 --to 2025-03-08 --json
   mission-ctl query ./mission-data --kind tool_call --status error --format csv
+  mission-ctl export ./mission-data --since 24h --format jsonl > threads.jsonl   # for eval tools
   mission-ctl sql 'SELECT gen_ai_request_model, sum(gen_ai_usage_cost) FROM llm_calls GROUP BY 1' --store ./mission-data
   mission-ctl doctor ./mission-data
   mission-ctl stats s3://bucket/mission-data --since 1h  # on S3: credentials from AWS_*
@@ -165,6 +166,15 @@ enum Command {
         /// Print JSON (same as --format json).
         #[arg(long)]
         json: bool,
+    },
+    /// Threads as JSON Lines (one thread per line with its spans, logs and scores: a dataset for
+    /// evaluation tools) or CSV (one row per thread summary), newest first; the dashboard's
+    /// exports. Exit code 1 when a bound cut the export short (a warning says so).
+    Export {
+        /// The store's root directory.
+        store: PathBuf,
+        #[command(flatten)]
+        args: mission_ctl::ExportArgs,
     },
     /// The directives' run history (the last 24 hours unless told otherwise): each firing,
     /// scheduled firing, run by hand and retry, with who started it, its outcome and what each
@@ -675,6 +685,15 @@ fn main() -> ExitCode {
             scan(store, tenant.as_deref(), checked, |s, out| {
                 mission_ctl::run_incidents(s, window, tenant.as_deref(), *json, out).map(|()| true)
             })
+        }
+        Command::Export { store, args } => {
+            if !store.exists() {
+                eprintln!("error: no store at {}", store.display());
+                return ExitCode::from(3);
+            }
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            finish(mission_ctl::run_export(store, args, &mut out))
         }
         Command::Report { store, window, tenant, format, json } => {
             let window = match window.resolve(DAY) {

@@ -19,6 +19,9 @@ pub enum ReportFormat {
     Markdown,
     /// One JSON object.
     Json,
+    /// The Markdown report as a self-contained HTML page with a print stylesheet (print it, or
+    /// save it as PDF, from a browser).
+    Html,
 }
 
 /// Rows of the slowest-threads and top-errors tables.
@@ -246,6 +249,13 @@ pub fn run_report(
     match format {
         ReportFormat::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
         ReportFormat::Markdown => write_markdown(&report, window, out)?,
+        ReportFormat::Html => {
+            let mut markdown = Vec::new();
+            write_markdown(&report, window, &mut markdown)?;
+            let title = format!("Mission Control report, {} to {}", report.from, report.to);
+            let html = crate::markdown::to_html(&String::from_utf8_lossy(&markdown), &title);
+            out.write_all(html.as_bytes())?;
+        }
     }
     Ok(())
 }

@@ -1311,3 +1311,57 @@ fn graph_counts_what_was_recorded_as_json_table_and_dot() {
     assert_eq!(ctl(&["graph", root(), "--limit", "0"]).status.code(), Some(2));
     assert_eq!(ctl(&["graph", root(), "--limit", "10001"]).status.code(), Some(2));
 }
+
+#[test]
+fn export_writes_threads_with_their_spans_as_jsonl_and_csv() {
+    let out = ctl(&["export", root(), "--format", "jsonl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = Store::open(root()).expect("open");
+    let expected = store.threads(store.query()).expect("threads");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), expected.len());
+    for want in &expected {
+        let line =
+            lines.iter().find(|l| l["thread_id"] == want.thread_id.as_str()).expect("listed");
+        let spans = line["spans"].as_array().expect("spans");
+        assert_eq!(spans.len() as u64, want.spans, "{}", want.thread_id);
+        let errors = spans.iter().filter(|s| s["status"] == "error").count() as u64;
+        assert_eq!(errors, want.errors);
+        let input: i64 = spans.iter().filter_map(|s| s["input_tokens"].as_i64()).sum();
+        assert_eq!(input, want.input_tokens);
+    }
+    let csv = ctl(&["export", root(), "--format", "csv", "--agent", "support-bot", "--limit", "5"]);
+    assert_eq!(csv.status.code(), Some(1), "more than 5 threads: cut short, exit code 1");
+    assert!(String::from_utf8_lossy(&csv.stderr).contains("truncated"));
+    let text = String::from_utf8(csv.stdout).expect("utf-8");
+    let rows: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 6, "{text}");
+    assert!(rows[0].starts_with("thread_id,tenant,agent,status,"));
+    assert!(rows[1..].iter().all(|r| r.contains(",support-bot,")), "{text}");
+    for bad in [&["--limit", "0"][..], &["--since", "60d"], &["--format", "xml"]] {
+        let mut args = vec!["export", root()];
+        args.extend_from_slice(bad);
+        assert_eq!(ctl(&args).status.code(), Some(2), "{bad:?}");
+    }
+}
+
+#[test]
+fn report_prints_a_print_ready_html_page() {
+    let out = ctl(&["report", root(), "--since", "30d", "--format", "html"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(html.contains("@media print") && html.contains("<h1>Mission Control report</h1>"));
+    assert!(html.contains("<h2>Latency by operation</h2>") && html.contains("<table>"));
+    assert!(!html.contains("<script"), "self-contained, no script");
+    // The same numbers as the Markdown report, in table cells.
+    let markdown =
+        String::from_utf8(ctl(&["report", root(), "--since", "30d"]).stdout).expect("md");
+    let threads = markdown.lines().find(|l| l.starts_with("| threads ")).expect("threads row");
+    let n = threads.trim_matches('|').split('|').nth(1).expect("count").trim();
+    assert!(html.contains(&format!("<td>threads</td><td class=\"num\">{n}</td>")), "{html}");
+}

@@ -385,6 +385,26 @@ fn one_serve_receives_and_shows_on_its_dashboard_and_mcp_server() {
     let page = dashboard_json(dashboard, &format!("/api/threads/{thread}"), TOKEN, "gpt-4o-mini");
     let text = page.to_string();
     assert!(text.contains("ts-agent") && text.contains("812"), "{text}");
+    // Prometheus scrapes the same dashboard: the received span is in its tenant's latency.
+    assert_eq!(get(dashboard, "/metrics", None).0, 401);
+    // (The dashboard's feed counts the span as it arrives from the agent's live stream.)
+    let deadline = Instant::now() + PATIENCE;
+    let latency = "mission_operation_duration_seconds_count{tenant=\"acme\"";
+    let metrics = loop {
+        let (status, metrics) = get(dashboard, "/metrics", Some(TOKEN));
+        let metrics = String::from_utf8(metrics).expect("utf-8");
+        assert_eq!(status, 200, "{metrics}");
+        assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+        if metrics.contains(latency) || Instant::now() > deadline {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let count = metrics
+        .lines()
+        .find(|l| l.starts_with(latency))
+        .unwrap_or_else(|| panic!("no latency of acme in {metrics}"));
+    assert!(count.ends_with(" 1"), "{count}");
     let rest = serving.stop();
     assert!(rest.iter().any(|l| l.starts_with("stopped: received 1 spans")), "{rest:?}");
     let _ = std::fs::remove_dir_all(&store);

@@ -473,6 +473,42 @@ const SURFACES: &[Surface] = &[
         },
     },
     Surface {
+        name: "diff",
+        // Every pair of probes, both ways; a thread with no steps of the tenant's exits 1.
+        ask: |w, t| {
+            let ids = w.probe_threads(t);
+            let mut out = Vec::new();
+            for a in &ids {
+                for b in &ids {
+                    let args = ["diff", w.root(), a, b, "--tenant", TENANTS[t], "--json"];
+                    let run = ctl(&args);
+                    let text = format!(
+                        "{}\n{}",
+                        String::from_utf8_lossy(&run.stdout),
+                        String::from_utf8_lossy(&run.stderr)
+                    );
+                    assert!(matches!(run.status.code(), Some(0 | 1)), "diff {a} {b}: {text}");
+                    out.push((text, vec![a.clone(), b.clone()]));
+                }
+            }
+            out
+        },
+    },
+    Surface {
+        name: "export",
+        ask: |w, t| {
+            ["jsonl", "csv"]
+                .into_iter()
+                .map(|format| {
+                    let args = ["export", w.root(), "--tenant", TENANTS[t], "--format", format];
+                    let text = printed(&args);
+                    assert!(text.contains(TENANTS[t]), "export --format {format}: {text}");
+                    (text, Vec::new())
+                })
+                .collect()
+        },
+    },
+    Surface {
         name: "query",
         ask: |w, t| {
             let mut out = Vec::new();

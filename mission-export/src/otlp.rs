@@ -501,6 +501,9 @@ pub struct OtlpStatsReader {
     spans: Arc<Shared<SpanData>>,
     logs: Arc<Shared<SdkLogRecord>>,
     metrics: Arc<Shared<()>>,
+    /// The recorder whose accounting the metric exporter sends (see
+    /// [`observe_recorder`](Self::observe_recorder)).
+    recorder: Arc<std::sync::OnceLock<mission_core::WeakRecorder>>,
 }
 
 impl std::fmt::Debug for OtlpStatsReader {
@@ -510,6 +513,17 @@ impl std::fmt::Debug for OtlpStatsReader {
 }
 
 impl OtlpStatsReader {
+    /// Has the metric exporter send `recorder`'s accounting with each export, as the
+    /// dashboard's `/metrics` shows it: `mission.events.recorded`, `mission.events.delivered`,
+    /// `mission.events.dropped` (by `reason`), `mission.events.in_flight`, and per sink
+    /// (`sink`) `mission.sink.events`, `mission.sink.errors` and `mission.sink.healthy`.
+    /// The exporter's own counters (`mission.otlp.exported`, `mission.otlp.rejected`,
+    /// `mission.otlp.dropped`, by `signal`) are sent whether or not this is called. The first
+    /// call counts; `MissionControl` makes it for the exporter it builds.
+    pub fn observe_recorder(&self, recorder: mission_core::WeakRecorder) {
+        let _ = self.recorder.set(recorder);
+    }
+
     /// The span exporter's counters now.
     pub fn stats(&self) -> OtlpStats {
         self.spans.stats()
@@ -563,6 +577,8 @@ pub struct OtlpSink {
     /// `None` when metrics export is off.
     metrics: Option<GenAiMetrics>,
     metric_counters: Arc<Shared<()>>,
+    /// The recorder whose accounting the metric exporter sends, once known.
+    recorder: Arc<std::sync::OnceLock<mission_core::WeakRecorder>>,
     /// Drives the gRPC metric exporter's connection (the periodic reader runs on its own thread).
     _metrics_runtime: Option<tokio::runtime::Runtime>,
 }
@@ -777,6 +793,7 @@ impl OtlpSink {
 
         let logger_provider = SdkLoggerProvider::builder().build();
         let logger = logger_provider.logger("mission-control");
+        let recorder = Arc::new(std::sync::OnceLock::new());
         let (metrics, metrics_runtime) = if metrics_on {
             let (m, r) = GenAiMetrics::new(
                 &config,
@@ -784,6 +801,12 @@ impl OtlpSink {
                 ca.as_deref(),
                 metric_counters.clone(),
             )?;
+            m.observe_health(OtlpStatsReader {
+                spans: spans.clone(),
+                logs: logs.clone(),
+                metrics: metric_counters.clone(),
+                recorder: recorder.clone(),
+            });
             (Some(m), r)
         } else {
             (None, None)
@@ -798,6 +821,7 @@ impl OtlpSink {
             _logger_provider: logger_provider,
             metrics,
             metric_counters,
+            recorder,
             _metrics_runtime: metrics_runtime,
         })
     }
@@ -808,6 +832,7 @@ impl OtlpSink {
             spans: self.spans.clone(),
             logs: self.logs.clone(),
             metrics: self.metric_counters.clone(),
+            recorder: self.recorder.clone(),
         }
     }
 

@@ -348,6 +348,11 @@ impl MissionControlBuilder {
         let model_stats = install::models(models, &config, &mut sinks)?;
         sinks.extend(user_sinks);
         let (pipeline, redaction_stats) = install::pipeline(&config, redaction, sinks)?;
+        // The OTLP metric exporter sends the recorder's accounting too.
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = &otlp_stats {
+            otlp.observe_recorder(pipeline.recorder().downgrade());
+        }
         let enforcer = install::enforcer(policy, &pipeline, audit.as_ref(), &packs)?;
         let threads = Arc::new(mission_govern::threads::ThreadRegistry::new());
         threads.attach(pipeline.recorder().downgrade());

@@ -224,9 +224,9 @@ fn find<'v>(rows: &'v Value, key: &str, value: &str) -> Option<&'v Value> {
     rows.as_array()?.iter().find(|r| r[key] == value)
 }
 
-#[test]
-fn live_api_shows_what_was_recorded_to_whom_it_may() {
-    let dir = TempDir::new("live");
+/// An agent of tenant `acme` storing in `dir` (no models), serving its dashboard to `ADMIN`,
+/// `ACME` and `BETA`.
+fn live_agent(dir: &TempDir) -> (MissionControl, mission_sdk::DashboardServer) {
     let control = MissionControl::builder()
         .ignore_environment()
         .with_store_root(&dir.0)
@@ -242,6 +242,13 @@ fn live_api_shows_what_was_recorded_to_whom_it_may() {
                 .with_tenant_token(BETA, "beta"),
         )
         .expect("serve");
+    (control, server)
+}
+
+#[test]
+fn live_api_shows_what_was_recorded_to_whom_it_may() {
+    let dir = TempDir::new("live");
+    let (control, server) = live_agent(&dir);
     let addr = server.local_addr();
     assert_eq!(server.url(), format!("http://{addr}/"));
 
@@ -758,4 +765,146 @@ fn an_operator_decides_approvals_and_runs_directives_from_the_page() {
     assert_eq!(on_disk.status, 409, "{}", on_disk.body);
     assert!(get(store_server.local_addr(), "/api/control", ADMIN)["live"].is_null());
     drop(thread);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The text routes: `/metrics` (OpenMetrics) and the exports.
+
+/// `GET path` answered 200 (any content type).
+fn text_ok(addr: SocketAddr, path: &str, token: &str) -> Reply {
+    let reply = request(addr, path, Some(token), None);
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    reply
+}
+
+/// The value of the sample `line_start` (a name with its labels) in `text`.
+fn sample(text: &str, line_start: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(line_start)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_show_the_health_report_and_latency_to_whom_it_may() {
+    let dir = TempDir::new("metrics");
+    let (control, server) = live_agent(&dir);
+    let addr = server.local_addr();
+    record_thread(&control, "acme", "researcher", true);
+    record_thread(&control, "acme", "researcher", false);
+    record_thread(&control, "beta", "billing", false);
+    control.flush().expect("flush");
+    // The feed has seen every event (15) once the overview counts them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(addr, "/api/overview", ADMIN)["events_total"] != 15 {
+        assert!(Instant::now() < deadline, "the feed never saw the 15 events");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    assert_eq!(request(addr, "/metrics", None, None).status, 401, "the token guards /metrics");
+    let reply = text_ok(addr, "/metrics", ADMIN);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let text = reply.body;
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let health = control.health();
+    let recorded = sample(&text, "mission_events_recorded_total").expect("recorded");
+    assert_eq!(recorded, health.accounting.recorded as f64);
+    assert_eq!(recorded, 15.0);
+    assert_eq!(sample(&text, "mission_events_delivered_total"), Some(15.0));
+    assert_eq!(sample(&text, "mission_events_dropped_total{reason=\"buffer_full\"}"), Some(0.0));
+    assert_eq!(sample(&text, "mission_sink_state{sink=\"parquet\",state=\"ok\"}"), Some(1.0));
+    let parquet = health.sinks.iter().find(|s| s.name == "parquet").expect("parquet sink");
+    assert_eq!(
+        sample(&text, "mission_sink_events_total{sink=\"parquet\"}"),
+        Some(parquet.events as f64)
+    );
+    assert!(sample(&text, "mission_directives_events_total").is_some(), "{text}");
+    let tool = "tenant=\"acme\",kind=\"tool_call\",name=\"web_search\"";
+    let hist = "mission_operation_duration_seconds";
+    assert_eq!(sample(&text, &format!("{hist}_count{{{tool}}}")), Some(2.0), "{text}");
+    assert_eq!(sample(&text, &format!("{hist}_bucket{{{tool},le=\"0.025\"}}")), Some(0.0));
+    assert_eq!(sample(&text, &format!("{hist}_bucket{{{tool},le=\"0.05\"}}")), Some(2.0));
+    assert_eq!(sample(&text, &format!("{hist}_bucket{{{tool},le=\"+Inf\"}}")), Some(2.0));
+    let sum = sample(&text, &format!("{hist}_sum{{{tool}}}")).expect("sum");
+    assert!((sum - 0.06).abs() < 1e-9, "{sum}");
+    assert_eq!(sample(&text, &format!("mission_operation_errors_total{{{tool}}}")), Some(1.0));
+    assert!(text.contains("tenant=\"beta\""));
+
+    // A tenant's token: its own series, no process-wide counter.
+    let acme = text_ok(addr, "/metrics", ACME).body;
+    assert!(acme.ends_with("# EOF\n"));
+    assert!(!acme.contains("beta"), "{acme}");
+    assert!(!acme.contains("dropped") && !acme.contains("delivered"), "{acme}");
+    assert_eq!(sample(&acme, "mission_events_recorded_total"), Some(10.0));
+    assert_eq!(sample(&acme, &format!("{hist}_count{{{tool}}}")), Some(2.0));
+    let beta = text_ok(addr, "/metrics", BETA).body;
+    assert!(!beta.contains("acme"), "{beta}");
+    assert_eq!(sample(&beta, "mission_events_recorded_total"), Some(5.0));
+    server.shutdown();
+}
+
+#[test]
+fn exports_hold_the_threads_with_their_spans_within_the_tenant() {
+    let dir = TempDir::new("exports");
+    let (control, live) = live_agent(&dir);
+    let ids: Vec<String> =
+        (0..3).map(|i| record_thread(&control, "acme", "=researcher", i == 0).thread).collect();
+    let other = record_thread(&control, "beta", "billing", false).thread;
+    control.flush().expect("flush");
+    // Inside the agent, the export is the store's (below) as soon as it is flushed.
+    let live_export = text_ok(live.local_addr(), "/api/export/threads.csv", ADMIN).body;
+    assert_eq!(live_export.split("\r\n").filter(|l| !l.is_empty()).count(), 5, "{live_export}");
+    live.shutdown();
+    drop(control);
+    let server = serve_store(
+        &dir.0,
+        DashboardConfig::loopback(0).with_token(ADMIN).with_tenant_token(ACME, "acme"),
+    )
+    .expect("serve");
+    let addr = server.local_addr();
+
+    assert_eq!(request(addr, "/api/export/threads.jsonl", None, None).status, 401);
+    let reply = text_ok(addr, "/api/export/threads.jsonl", ACME);
+    assert!(reply.header("content-type").is_some_and(|c| c.starts_with("application/x-ndjson")));
+    assert_eq!(reply.header("x-mission-truncated"), Some("false"));
+    assert!(reply.header("content-disposition").is_some_and(|c| c.contains("threads.jsonl")));
+    assert!(!reply.body.contains(&other) && !reply.body.contains("beta"), "{}", reply.body);
+    let lines: Vec<Value> =
+        reply.body.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        let id = line["thread_id"].as_str().expect("id");
+        assert!(ids.contains(&id.to_owned()));
+        let view = get(addr, &format!("/api/threads/{id}"), ACME);
+        assert_eq!(line["spans"], view["spans"], "the export's spans are the thread view's");
+        assert_eq!(line["spans"].as_array().map(Vec::len), Some(3));
+        assert_eq!(line["agent"], "=researcher");
+    }
+    let all = text_ok(addr, "/api/export/threads.jsonl", ADMIN).body;
+    assert_eq!(all.lines().count(), 4);
+    let cut = text_ok(addr, "/api/export/threads.jsonl?limit=2", ADMIN);
+    assert_eq!(cut.body.lines().count(), 2);
+    assert_eq!(cut.header("x-mission-truncated"), Some("true"));
+    let errors = text_ok(addr, "/api/export/threads.jsonl?status=error", ACME).body;
+    assert!(errors.lines().count() == 1 && errors.contains(&ids[0]));
+    for bad in ["limit=0", "limit=1001", "minutes=abc", "status=odd"] {
+        let reply = request(addr, &format!("/api/export/threads.csv?{bad}"), Some(ADMIN), None);
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+        assert!(reply.body.contains("bad_request"));
+    }
+
+    let csv = text_ok(addr, "/api/export/threads.csv", ACME);
+    assert!(csv.header("content-type").is_some_and(|c| c.starts_with("text/csv")));
+    let rows: Vec<&str> = csv.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        rows[0],
+        "thread_id,tenant,agent,status,start_ns,end_ns,duration_ms,spans,llm_calls,tool_calls,errors,input_tokens,output_tokens,cost_usd"
+    );
+    assert_eq!(rows.len(), 4);
+    let failed = rows.iter().find(|r| r.starts_with(&ids[0])).expect("the failed thread");
+    // The agent name would be a formula in a spreadsheet: defused.
+    assert!(failed.contains(",acme,'=researcher,error,"), "{failed}");
+    assert!(failed.ends_with(",3,1,1,1,100,20,0.01"), "{failed}");
+    assert!(!csv.body.contains("beta"));
+    server.shutdown();
 }

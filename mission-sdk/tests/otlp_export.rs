@@ -1167,3 +1167,58 @@ fn exports_scores_as_genai_evaluation_events() {
     drop(control);
     let _ = std::fs::remove_dir_all(&store);
 }
+
+/// The value of a sum's data point (with `attributes` among its attributes) in the latest
+/// export of metric `name`.
+fn latest_sum(receiver: &Receiver, name: &str, attributes: &[(&str, &str)]) -> Option<i64> {
+    let metrics = receiver.metrics.lock().expect("lock").clone();
+    let metric = metrics.iter().rev().find(|m| m["metric"]["name"] == name)?;
+    let data = &metric["metric"];
+    let points = data["sum"]["dataPoints"].as_array().or(data["gauge"]["dataPoints"].as_array())?;
+    let point =
+        points.iter().find(|p| attributes.iter().all(|(k, v)| p["attributes"][*k] == *v))?;
+    Some(int(point.get("asInt").unwrap_or(&point["asDouble"])))
+}
+
+#[test]
+fn the_metric_exporter_sends_the_recorders_accounting() {
+    let receiver = Receiver::start(0, 0);
+    let store = temp_store("accounting");
+    let control = MissionControl::builder()
+        .ignore_environment()
+        .with_tenant("acme")
+        .with_store_root(&store)
+        .with_otlp(
+            config(OtlpConfig::http(&receiver.http))
+                .with_metrics_interval(Duration::from_millis(200)),
+        )
+        .without_models()
+        .build()
+        .expect("build");
+    record_workload(&control);
+    control.flush().expect("flush");
+    let health = control.health();
+    let recorded = i64::try_from(health.accounting.recorded).expect("count");
+    assert!(recorded > 0);
+    // Exports repeat every 200 ms with the totals; wait for one carrying these numbers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while latest_sum(&receiver, "mission.events.recorded", &[]) != Some(recorded) {
+        assert!(Instant::now() < deadline, "no export carried recorded = {recorded}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let delivered = i64::try_from(health.accounting.delivered).expect("count");
+    let sum = |name: &str, attrs: &[(&str, &str)]| latest_sum(&receiver, name, attrs);
+    assert_eq!(sum("mission.events.delivered", &[]), Some(delivered));
+    assert_eq!(sum("mission.events.dropped", &[("reason", "buffer_full")]), Some(0));
+    assert_eq!(sum("mission.events.in_flight", &[]), Some(0));
+    let parquet = health.sinks.iter().find(|s| s.name == "parquet").expect("parquet sink");
+    let events = i64::try_from(parquet.events).expect("count");
+    assert_eq!(sum("mission.sink.events", &[("sink", "parquet")]), Some(events));
+    assert_eq!(sum("mission.sink.healthy", &[("sink", "parquet")]), Some(1));
+    assert_eq!(sum("mission.sink.errors", &[("sink", "parquet")]), Some(0));
+    let exported = sum("mission.otlp.exported", &[("signal", "traces")]).expect("exported");
+    assert!(exported > 0, "the spans of the workload were exported");
+    assert_eq!(sum("mission.otlp.dropped", &[("signal", "traces")]), Some(0));
+    drop(control);
+    let _ = std::fs::remove_dir_all(&store);
+}

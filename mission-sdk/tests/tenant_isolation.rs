@@ -884,6 +884,21 @@ fn get_at(addr: SocketAddr, a: &Asker, path: &str) -> (String, Vec<String>) {
     (format!("{} {}", reply.headers, reply.body), named.collect())
 }
 
+/// `GET path` of a text route (`/metrics`, the exports) at `addr`: answered (200); an export
+/// holds the principal's own threads (its tenant is named), `/metrics` ends in `# EOF`.
+fn text_route(addr: SocketAddr, a: &Asker, path: &str) -> (String, Vec<String>) {
+    let auth = format!("Bearer {}", a.token);
+    let reply = http(addr, "GET", path, &[("Authorization", &auth)], "");
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    if path.starts_with("/metrics") {
+        assert!(reply.body.ends_with("# EOF\n"), "{path}: {}", reply.body);
+    } else {
+        let own = TENANTS.iter().find(|t| a.token.starts_with(&t[..4])).expect("a tenant's token");
+        assert!(reply.body.contains(own), "{path} shows {own} its own threads: {}", reply.body);
+    }
+    (format!("{} {}", reply.headers, reply.body), Vec::new())
+}
+
 /// The other tenant's partition directory, as a query that tries to read it names it (and
 /// its refusal quotes it).
 fn foreign_partition(w: &World, t: usize) -> String {
@@ -1560,11 +1575,52 @@ const SURFACES: &[Surface] = &[
         },
     },
     Surface {
+        kind: Kind::Route,
+        name: "/metrics",
+        ask: |w, _, a| vec![text_route(w.dashboard.local_addr(), a, "/metrics")],
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/metrics",
+        ask: |w, _, a| vec![text_route(w.store_dashboard.local_addr(), a, "/metrics")],
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/export/threads.jsonl",
+        ask: |w, _, a| {
+            let path = "/api/export/threads.jsonl?minutes=600";
+            vec![text_route(w.dashboard.local_addr(), a, path)]
+        },
+    },
+    Surface {
         kind: Kind::StoreRoute,
         name: "/api/graph",
         ask: |w, t, a| {
             let answer = get_at(w.store_dashboard.local_addr(), a, "/api/graph?minutes=600");
             vec![own_graph(t, answer, &["graph-tool"])]
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/export/threads.jsonl",
+        ask: |w, _, a| {
+            vec![text_route(w.store_dashboard.local_addr(), a, "/api/export/threads.jsonl")]
+        },
+    },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/export/threads.csv",
+        ask: |w, _, a| vec![text_route(w.dashboard.local_addr(), a, "/api/export/threads.csv")],
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/export/threads.csv",
+        ask: |w, _, a| {
+            vec![text_route(
+                w.store_dashboard.local_addr(),
+                a,
+                "/api/export/threads.csv?minutes=600",
+            )]
         },
     },
     Surface { kind: Kind::Notification, name: "subscriptions/listen", ask: listen_surface },

@@ -50,6 +50,134 @@ impl GenAiMetrics {
     }
 }
 
+impl GenAiMetrics {
+    /// Registers the accounting instruments, observed at each export: the exporter's own
+    /// counters from `stats`, the recorder's once `stats` knows it (see
+    /// [`OtlpStatsReader::observe_recorder`](super::OtlpStatsReader::observe_recorder)).
+    pub(super) fn observe_health(&self, stats: super::OtlpStatsReader) {
+        let meter = self.provider.meter("mission-control");
+        let health = {
+            let stats = stats.clone();
+            move || {
+                stats
+                    .recorder
+                    .get()
+                    .and_then(mission_core::WeakRecorder::upgrade)
+                    .map(|r| r.health())
+            }
+        };
+        type Observe = fn(&mission_core::Health) -> Vec<(u64, Vec<KeyValue>)>;
+        // (name, description, a counter (else a gauge), what to observe)
+        let recorder: [(&'static str, &'static str, bool, Observe); 7] = [
+            ("mission.events.recorded", "Events recorded", true, |h| {
+                vec![(h.accounting.recorded, vec![])]
+            }),
+            ("mission.events.delivered", "Events handed to every sink", true, |h| {
+                vec![(h.accounting.delivered, vec![])]
+            }),
+            ("mission.events.dropped", "Events dropped, by reason", true, |h| {
+                let a = &h.accounting;
+                [
+                    ("buffer_full", a.dropped_buffer_full),
+                    ("block_timeout", a.dropped_block_timeout),
+                    ("after_shutdown", a.dropped_after_shutdown),
+                    ("thread_exit", a.dropped_thread_exit),
+                ]
+                .into_iter()
+                .map(|(reason, n)| (n, vec![KeyValue::new("reason", reason)]))
+                .collect()
+            }),
+            (
+                "mission.events.in_flight",
+                "Events in a buffer or being handed to sinks",
+                false,
+                |h| vec![(h.accounting.in_flight, vec![])],
+            ),
+            ("mission.sink.events", "Events delivered to the sink", true, |h| {
+                h.sinks
+                    .iter()
+                    .map(|s| (s.events, vec![KeyValue::new("sink", s.name.clone())]))
+                    .collect()
+            }),
+            ("mission.sink.errors", "Calls of the sink that returned an error", true, |h| {
+                h.sinks
+                    .iter()
+                    .map(|s| (s.errors, vec![KeyValue::new("sink", s.name.clone())]))
+                    .collect()
+            }),
+            ("mission.sink.healthy", "1 while the sink's last call succeeded", false, |h| {
+                h.sinks
+                    .iter()
+                    .map(|s| {
+                        let ok = u64::from(s.state == mission_core::SinkState::Ok);
+                        (ok, vec![KeyValue::new("sink", s.name.clone())])
+                    })
+                    .collect()
+            }),
+        ];
+        for (name, description, counter, pick) in recorder {
+            let h = health.clone();
+            let observe = move |o: &dyn opentelemetry::metrics::AsyncInstrument<u64>| {
+                if let Some(h) = h() {
+                    for (value, attributes) in pick(&h) {
+                        o.observe(value, &attributes);
+                    }
+                }
+            };
+            let unit = if name.starts_with("mission.events.") { "{event}" } else { "" };
+            if counter {
+                meter
+                    .u64_observable_counter(name)
+                    .with_unit(unit)
+                    .with_description(description)
+                    .with_callback(observe)
+                    .build();
+            } else {
+                meter
+                    .u64_observable_gauge(name)
+                    .with_unit(unit)
+                    .with_description(description)
+                    .with_callback(observe)
+                    .build();
+            }
+        }
+        type Stat = fn(&super::OtlpStats) -> u64;
+        let exporter: [(&'static str, &'static str, Stat); 3] = [
+            ("mission.otlp.exported", "Items the backend acknowledged", |s| s.exported),
+            ("mission.otlp.rejected", "Items the backend refused for good", |s| s.rejected),
+            (
+                "mission.otlp.dropped",
+                "Items the exporter dropped (queue full, retries expired, at shutdown, spill)",
+                |s| {
+                    s.dropped_queue_full
+                        + s.dropped_retry_expired
+                        + s.dropped_at_shutdown
+                        + s.dropped_spill_full
+                        + s.dropped_spill_error
+                },
+            ),
+        ];
+        for (name, description, pick) in exporter {
+            let stats = stats.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_description(description)
+                .with_callback(move |o| {
+                    for (signal, s) in [
+                        ("traces", stats.stats()),
+                        ("logs", stats.log_stats()),
+                        ("metrics", stats.metric_stats()),
+                    ] {
+                        if s.enabled {
+                            o.observe(pick(&s), &[KeyValue::new("signal", signal)]);
+                        }
+                    }
+                })
+                .build();
+        }
+    }
+}
+
 /// The OTLP metric exporter, counting what each export came to in `counters` (the periodic
 /// reader only logs a failure) and skipping exports while the backend's `Retry-After` runs. A
 /// failed export is not retried: the next one carries the cumulative totals again.

@@ -75,6 +75,8 @@ struct State {
     tenants: HashMap<String, Counters>,
     /// Thread id → (tenant, wall second last seen).
     active: HashMap<String, (String, u64)>,
+    /// Running latency histograms per operation (`/metrics`).
+    latency: super::metrics::Latency,
 }
 
 /// The live counters as the overview and the stream's `stats` event show them.
@@ -167,6 +169,7 @@ impl Feed {
                 let counter = counters(&mut state, &row.tenant);
                 counter.add(1, now_s);
                 let tenant_seq = if own { counter.events } else { 0 };
+                state.latency.record(row);
                 streamed.push(Streamed { row: row.clone(), tenant_seq });
                 if let Some(t) = &row.thread_id {
                     if let Some(seen) = state.active.get_mut(t.as_str()) {
@@ -210,6 +213,14 @@ impl Feed {
     /// The recent rows (live mode), oldest first.
     pub(crate) fn ring(&self) -> Vec<Arc<Row>> {
         self.lock().ring.iter().cloned().collect()
+    }
+
+    /// The running latency histograms `scope` may see (`None`: every tenant's).
+    pub(crate) fn latency(
+        &self,
+        scope: Option<&str>,
+    ) -> Vec<((String, String, String), super::metrics::OperationLatency)> {
+        self.lock().latency.snapshot(scope)
     }
 
     /// The counters `scope` may see (`None`: every tenant).

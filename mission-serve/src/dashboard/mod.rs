@@ -17,6 +17,8 @@
 //! | `POST /api/threads/{id}/control`, `POST /api/approvals/{id}`, `POST /api/directives/{name}/run` | an operator's writes: pause, resume or cancel a thread; approve or reject; run a directive by hand |
 //! | `/api/stream` | Server-Sent Events: every span, log, anomaly, alert and decision as it is recorded, and `stats` every 500 ms |
 //! | `/healthz` | `ok` |
+//! | `/metrics` | OpenMetrics text for Prometheus: the health report's counters and a latency histogram per operation |
+//! | `/api/export/threads.jsonl`, `/api/export/threads.csv` | threads with their spans (JSON Lines), thread summaries (CSV), to download |
 //!
 //! The JSON of each route is specified in `API.md` beside this file.
 //!
@@ -57,8 +59,10 @@ mod api;
 mod audit;
 mod chart;
 mod diff;
+mod export;
 mod feed;
 mod graph;
+mod metrics;
 mod permissions;
 mod row;
 mod stream;
@@ -78,6 +82,7 @@ use tokio::sync::watch;
 
 use crate::auth::{Access, Hosts, Role, authorize, check_tokens};
 use crate::{Error, Result};
+pub use export::{Export, ExportError, ExportFormat, export_store};
 use feed::{Feed, StorePoller};
 
 /// Shortest bearer token accepted (as for the MCP server).
@@ -218,6 +223,19 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// What handlers read over the store at `root`, without a server (an export from the
+    /// command line).
+    fn over_store(root: PathBuf) -> Self {
+        Self {
+            mode: Mode::Store,
+            root: Some(root),
+            feed: Arc::new(Feed::new(false)),
+            live: None,
+            last_flush: Mutex::new(None),
+            stop: watch::channel(false).1,
+        }
+    }
+
     /// The health part of the overview: the agent's health report (live) or the store's
     /// files, with `recorded`, `dropped` and `lagged` on top (over a store, `recorded` is what
     /// `scope` may see). A tenant-scoped principal gets the agent's
@@ -456,6 +474,7 @@ const VIEW_ASSETS: &[(&str, &[u8])] = &[
     ("graph.js", include_bytes!("assets/views/graph.js")),
     ("advice.js", include_bytes!("assets/views/advice.js")),
     ("audit.js", include_bytes!("assets/views/audit.js")),
+    ("exports.js", include_bytes!("assets/views/exports.js")),
 ];
 
 type Handler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<Value, ApiError>;
@@ -497,6 +516,48 @@ const JSON_ROUTES: [(&str, Handler); 11] = [
     (audit::ROUTE, audit::audit),
 ];
 
+/// A route answering text rather than JSON (OpenMetrics, JSON Lines, CSV).
+type TextHandler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<export::Text, ApiError>;
+
+/// The text routes and what answers them (same tokens and tenant scopes as the JSON routes).
+const TEXT_ROUTES: [(&str, TextHandler); 3] = [
+    ("/metrics", export::metrics),
+    ("/api/export/threads.jsonl", export::threads_jsonl),
+    ("/api/export/threads.csv", export::threads_csv),
+];
+
+/// Runs a text handler on the blocking pool; the answer says whether a bound cut it short
+/// (`X-Mission-Truncated`) and, for a download, its file name.
+async fn answer_text(
+    shared: Arc<Shared>,
+    access: Access,
+    uri: Uri,
+    handler: TextHandler,
+) -> Response {
+    let work = move || handler(&shared, access.tenant.as_deref(), &uri);
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(text)) => {
+            let mut response = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, text.content_type), (header::CACHE_CONTROL, "no-store")],
+                text.body,
+            )
+                .into_response();
+            let headers = response.headers_mut();
+            let truncated = if text.truncated { "true" } else { "false" };
+            headers.insert("x-mission-truncated", HeaderValue::from_static(truncated));
+            if let Some(name) = text.filename
+                && let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+            {
+                headers.insert(header::CONTENT_DISPOSITION, v);
+            }
+            response
+        }
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
 /// The event stream's route.
 const STREAM_ROUTE: &str = "/api/stream";
 
@@ -507,10 +568,16 @@ pub fn action_routes() -> Vec<&'static str> {
 }
 
 /// Every route that serves data (each needs a token when tokens are configured, and answers
-/// within the token's tenant scope), in axum's path syntax: the JSON routes and the event
-/// stream. The tenant-isolation suite checks each of them.
+/// within the token's tenant scope), in axum's path syntax: the JSON routes, the event
+/// stream and the text routes (`/metrics`, the exports). The tenant-isolation suite checks
+/// each of them.
 pub fn api_routes() -> Vec<&'static str> {
-    JSON_ROUTES.iter().map(|(path, _)| *path).chain([STREAM_ROUTE]).collect()
+    JSON_ROUTES
+        .iter()
+        .map(|(path, _)| *path)
+        .chain([STREAM_ROUTE])
+        .chain(TEXT_ROUTES.iter().map(|(path, _)| *path))
+        .collect()
 }
 
 fn router(shared: Arc<Shared>, tokens: Vec<DashboardToken>) -> axum::Router {
@@ -522,6 +589,12 @@ fn router(shared: Arc<Shared>, tokens: Vec<DashboardToken>) -> axum::Router {
         router = router.route(
             path,
             get(move |State(s): S, Extension(a): A, uri: Uri| answer(s, a, uri, handler)),
+        );
+    }
+    for (path, handler) in TEXT_ROUTES {
+        router = router.route(
+            path,
+            get(move |State(s): S, Extension(a): A, uri: Uri| answer_text(s, a, uri, handler)),
         );
     }
     for (path, act) in action::ACTION_ROUTES {
