@@ -86,15 +86,32 @@ pub struct ArtefactSnapshot {
     pub artefacts: Vec<Artefact>,
     /// The relations, sorted.
     pub relations: Vec<Relation>,
-    /// Registrations refused because the registry was full (every tenant's).
+    /// Registrations refused because the registry was full: the snapshot's tenant's, or every
+    /// tenant's for a snapshot of every tenant.
     pub refused: u64,
 }
+
+/// Tenants whose refusals are counted apart; further tenants' are counted under `""`.
+const MAX_REFUSING_TENANTS: usize = 1_024;
 
 #[derive(Debug, Default)]
 struct Inner {
     artefacts: BTreeMap<(String, String, String), BTreeMap<String, String>>,
     relations: std::collections::BTreeSet<Relation>,
-    refused: u64,
+    /// Refusals by tenant (bounded by [`MAX_REFUSING_TENANTS`]).
+    refused: BTreeMap<String, u64>,
+}
+
+impl Inner {
+    fn refuse(&mut self, tenant: &str) {
+        let key = if self.refused.contains_key(tenant) || self.refused.len() < MAX_REFUSING_TENANTS
+        {
+            tenant
+        } else {
+            ""
+        };
+        *self.refused.entry(key.to_owned()).or_default() += 1;
+    }
 }
 
 /// The host's artefacts and relations (see the module documentation). Cheap to share behind an
@@ -174,7 +191,7 @@ impl Artefacts {
             return Ok(true);
         }
         if inner.artefacts.len() >= MAX_ARTEFACTS {
-            inner.refused += 1;
+            inner.refuse(tenant);
             return Ok(false);
         }
         inner.artefacts.insert(key, attributes);
@@ -207,7 +224,7 @@ impl Artefacts {
             return Ok(true);
         }
         if inner.relations.len() >= MAX_RELATIONS {
-            inner.refused += 1;
+            inner.refuse(tenant);
             return Ok(false);
         }
         inner.relations.insert(relation);
@@ -231,7 +248,7 @@ impl Artefacts {
                 })
                 .collect(),
             relations: inner.relations.iter().filter(|r| visible(&r.tenant)).cloned().collect(),
-            refused: inner.refused,
+            refused: inner.refused.iter().filter(|(t, _)| visible(t)).map(|(_, n)| n).sum(),
         }
     }
 }
@@ -261,7 +278,12 @@ mod tests {
             assert_eq!(r.register_artefact("b", "db", &format!("n{i}"), &[]), Ok(true));
         }
         assert_eq!(r.register_artefact("b", "db", "one-too-many", &[]), Ok(false));
+        assert_eq!(r.register_artefact("a", "db", "refused-too", &[]), Ok(false));
         let all = r.snapshot(None);
-        assert_eq!((all.artefacts.len(), all.refused), (MAX_ARTEFACTS, 1));
+        assert_eq!((all.artefacts.len(), all.refused), (MAX_ARTEFACTS, 2));
+        // Each tenant is told its own refusals only.
+        assert_eq!(r.snapshot(Some("a")).refused, 1);
+        assert_eq!(r.snapshot(Some("b")).refused, 1);
+        assert_eq!(r.snapshot(Some("c")).refused, 0);
     }
 }

@@ -50,6 +50,13 @@ fn dot_str(s: &str) -> String {
     out
 }
 
+/// `text` quoted for DOT without its closing quote, so more can follow inside the string.
+fn open_quoted(text: &str) -> String {
+    let mut quoted = dot_str(text);
+    quoted.pop();
+    quoted
+}
+
 /// `mission-ctl graph`: prints the graph of `store` over `window` as `format`.
 ///
 /// ```
@@ -99,11 +106,13 @@ pub fn run_graph(
                     "rule" => "octagon",
                     _ => "cylinder",
                 };
+                // The label has two lines: the name, then the kind (DOT's `\n` escape).
                 writeln!(
                     out,
-                    "  {} [label={}, shape={shape}];",
+                    "  {} [label={}\\n{}, shape={shape}];",
                     dot_str(&n.id),
-                    dot_str(&format!("{}\n{}", n.name, n.kind))
+                    open_quoted(&n.name),
+                    &dot_str(&n.kind)[1..]
                 )?;
             }
             for e in &graph.edges {

@@ -1304,6 +1304,8 @@ fn graph_counts_what_was_recorded_as_json_table_and_dot() {
     assert!(dot.starts_with("digraph mission {") && dot.trim_end().ends_with('}'), "{dot}");
     assert_eq!(dot.lines().filter(|l| l.contains(" -> ")).count(), edges.len());
     assert_eq!(dot.lines().filter(|l| l.contains("shape=")).count(), ids.len());
+    // A node's label: its name, DOT's line break, its kind.
+    assert!(dot.lines().any(|l| l.contains("shape=box") && l.contains("\\nagent\"")), "{dot}");
     // The table: a header, one row per edge, then the counts.
     let table = String::from_utf8(ctl(&["graph", root(), "--since", "7d"]).stdout).expect("utf-8");
     assert!(table.starts_with("from"), "{table}");

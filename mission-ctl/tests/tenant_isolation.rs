@@ -495,6 +495,22 @@ const SURFACES: &[Surface] = &[
         },
     },
     Surface {
+        name: "graph",
+        // Agents and tools are named alike in both tenants: the graph's content strings (rules,
+        // errors) carry the markers the leak check looks for.
+        ask: |w, t| {
+            ["--json", "--dot"]
+                .into_iter()
+                .map(|format| {
+                    let args = ["graph", w.root(), "--tenant", TENANTS[t], "--since", "7d", format];
+                    let text = printed(&args);
+                    assert!(text.contains(&format!("agent:{AGENT}")), "graph {format}: {text}");
+                    (text, Vec::new())
+                })
+                .collect()
+        },
+    },
+    Surface {
         name: "export",
         ask: |w, t| {
             ["jsonl", "csv"]

@@ -251,8 +251,8 @@ impl Advisor {
         let cost = row.cost_usd.filter(|c| c.is_finite()).unwrap_or(0.0);
         if let Some(m) = entry(&mut self.models, model.clone(), &mut self.truncated) {
             m.calls += 1;
-            m.input += row.input_tokens.unwrap_or(0).max(0);
-            m.cached += row.cached_input_tokens.unwrap_or(0).max(0);
+            m.input = m.input.saturating_add(row.input_tokens.unwrap_or(0).max(0));
+            m.cached = m.cached.saturating_add(row.cached_input_tokens.unwrap_or(0).max(0));
             m.cost += cost;
         }
         let key = (row.agent.clone(), row.name.clone(), model);

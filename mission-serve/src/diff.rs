@@ -415,8 +415,9 @@ pub fn align(a: &[Step], b: &[Step]) -> Vec<(Option<usize>, Option<usize>)> {
 fn tokens_differ(a: Option<i64>, b: Option<i64>) -> bool {
     match (a, b) {
         (Some(x), Some(y)) => {
-            let larger = x.abs().max(y.abs()) as f64;
-            (x - y).abs() as f64 > TOKEN_TOLERANCE * larger
+            // In f64: counts read from a store may be anything an i64 holds.
+            let (x, y) = (x as f64, y as f64);
+            (x - y).abs() > TOKEN_TOLERANCE * x.abs().max(y.abs())
         }
         (None, None) => false,
         _ => true,
@@ -555,8 +556,8 @@ impl ThreadSide {
             duration_ms: end.saturating_sub(start) as f64 / 1e6,
             tokens: steps
                 .iter()
-                .map(|s| s.input_tokens.unwrap_or(0) + s.output_tokens.unwrap_or(0))
-                .sum(),
+                .map(|s| s.input_tokens.unwrap_or(0).saturating_add(s.output_tokens.unwrap_or(0)))
+                .fold(0i64, i64::saturating_add),
             cost_usd: steps.iter().filter_map(|s| s.cost_usd).sum(),
         }
     }
@@ -638,11 +639,42 @@ pub fn check_id(which: &'static str, id: &str) -> Result<(), DiffError> {
 /// # Errors
 /// The store could not be read.
 pub fn load_steps(store: &Store, thread_id: &str) -> Result<(Vec<Step>, usize), DiffError> {
-    let mut rows = Vec::new();
-    for batch in store.query().thread(thread_id).iter()? {
-        rows.extend(EventRow::from_batch(&batch?)?.into_iter().filter(|r| r.duration_ns.is_some()));
+    // Only the first MAX_STEPS spans (by start, then span id) are kept while reading, so a huge
+    // thread costs a bounded heap, not all its rows.
+    struct First(EventRow);
+    impl First {
+        fn key(&self) -> (i64, u64) {
+            (self.0.time_ns, self.0.span_id.unwrap_or(0))
+        }
     }
-    let total = rows.len();
+    impl PartialEq for First {
+        fn eq(&self, other: &Self) -> bool {
+            self.key() == other.key()
+        }
+    }
+    impl Eq for First {}
+    impl PartialOrd for First {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for First {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            self.key().cmp(&other.key())
+        }
+    }
+    let mut first = std::collections::BinaryHeap::with_capacity(MAX_STEPS + 1);
+    let mut total = 0;
+    for batch in store.query().thread(thread_id).iter()? {
+        for row in EventRow::from_batch(&batch?)?.into_iter().filter(|r| r.duration_ns.is_some()) {
+            total += 1;
+            first.push(First(row));
+            if first.len() > MAX_STEPS {
+                first.pop();
+            }
+        }
+    }
+    let rows: Vec<EventRow> = first.into_iter().map(|f| f.0).collect();
     let (steps, _) = steps_of(rows.iter().filter_map(SpanFacts::of_event_row));
     Ok((steps, total))
 }

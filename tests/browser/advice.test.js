@@ -84,6 +84,26 @@ describe('advice and audit over a store with planted data', () => {
     await page.close();
   });
 
+  it('marks the overview\'s operation charts too: the changepoint, and the SLO crossing once an SLO is set', async () => {
+    const op = '[data-testid="op-card"][data-op="llm_call/summarize"]';
+    // No SLO set (the default is only the Advice page's): the changepoint, no crossing.
+    let page = await open(server, '#/?minutes=360');
+    await waitLoaded(page, 'overview');
+    await page.waitForSelector(`${op} [data-testid="changepoint"]`, { timeout: 10000 });
+    assert.equal(await page.$eval(`${op} [data-testid="changepoint"]`, (g) => g.dataset.cause), 'model=advice-large');
+    assert.equal(await page.$(`${op} [data-testid="op-slo"]`), null);
+    await page.close();
+    // With an SLO in the URL: 1 ms, so every operation is above it now.
+    page = await open(server, '#/?minutes=360&slo_ms=1');
+    await waitLoaded(page, 'overview');
+    await page.waitForSelector(`${op} [data-testid="op-slo"]`, { timeout: 10000 });
+    assert.equal(await page.$eval(`${op} [data-testid="op-slo"]`, (a) => a.dataset.state), 'above');
+    assert.match(await page.$eval(`${op} [data-testid="op-slo"]`, (a) => a.title), /from the URL/);
+    assert.equal(await page.$$eval(`${op} [data-testid="changepoint"]`, (gs) => gs.length), 1, 'marked once');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
   it('flags the planted denial, restores filters from the URL and exports what it shows', async () => {
     const page = await open(server, '#/audit');
     await waitLoaded(page, 'audit');

@@ -81,7 +81,14 @@ fn parse_time(name: &str, text: &str, end: bool) -> Result<u64, ApiError> {
     let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<i64>(), d.parse::<i64>()) else {
         return Err(bad());
     };
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=month_days).contains(&d) {
         return Err(bad());
     }
     // Days from the civil date (Howard Hinnant's algorithm).
@@ -91,7 +98,8 @@ fn parse_time(name: &str, text: &str, end: bool) -> Result<u64, ApiError> {
     let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468 + i64::from(end);
-    u64::try_from(days).map(|d| d * 86_400 * 1_000_000_000).map_err(|_| bad())
+    // Past 2554 the nanoseconds no longer fit in a u64: refused, as any other bad date.
+    u64::try_from(days).ok().and_then(|d| d.checked_mul(86_400 * 1_000_000_000)).ok_or_else(bad)
 }
 
 /// `GET /api/audit?type=&actor=&severity=&from=&to=&limit=`.
@@ -194,6 +202,10 @@ pub(crate) fn audit(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result<V
         }
     }
     let chain = match &report.problem {
+        // The record count is every tenant's: a tenant is told its own entries (`total`) only.
+        None if scope.is_some() => {
+            json!({"ok": true, "records": null, "broken_at": null, "problem": null})
+        }
         None => json!({"ok": true, "records": report.records, "broken_at": null, "problem": null}),
         // A tenant is told where in its own records the chain broke (when it broke at one of
         // them), never another tenant's position, file or hashes.
@@ -214,7 +226,8 @@ pub(crate) fn audit(shared: &Shared, scope: Option<&str>, uri: &Uri) -> Result<V
         "entries": entries,
         "total": total,
         "truncated": truncated || total > limit as u64,
-        "unreadable_lines": unreadable,
+        // Unreadable lines belong to no known tenant: counted for an every-tenant token only.
+        "unreadable_lines": if scope.is_some() { Value::Null } else { json!(unreadable) },
         "chain": chain,
     }))
 }
@@ -316,7 +329,11 @@ mod tests {
             Some(20_794 * 86_400 * 1_000_000_000)
         );
         assert_eq!(parse_time("from", "1500", false).ok(), Some(1_500_000_000));
-        for bad in ["2026-13-01", "yesterday", "2026-1", "-5"] {
+        assert!(parse_time("from", "2024-02-29", false).is_ok(), "a leap day");
+        // No 31st of February, no 29th in a common year; past 2554 the nanoseconds overflow.
+        for bad in
+            ["2026-13-01", "yesterday", "2026-1", "-5", "2026-02-31", "2025-02-29", "2600-01-01"]
+        {
             assert!(parse_time("from", bad, false).is_err(), "{bad}");
         }
     }

@@ -83,13 +83,20 @@ pub(crate) fn threads_jsonl(
         let id = thread["thread_id"].as_str().unwrap_or("").to_owned();
         let mut list = rows.remove(&id).unwrap_or_default();
         list.sort_by_key(|r| (r.time_ns, r.span_id));
-        let pick = |keep: &dyn Fn(&Row) -> bool, render: &dyn Fn(&Row) -> Value| -> Vec<Value> {
-            list.iter().filter(|r| keep(r)).take(MAX_THREAD_SPANS).map(render).collect()
+        // At most MAX_THREAD_SPANS of each; `truncated` only when there were more.
+        let mut cut = false;
+        let mut pick = |keep: &dyn Fn(&Row) -> bool,
+                        render: &dyn Fn(&Row) -> Value|
+         -> Vec<Value> {
+            let mut kept = list.iter().filter(|r| keep(r)).take(MAX_THREAD_SPANS + 1).map(render);
+            let out: Vec<Value> = kept.by_ref().take(MAX_THREAD_SPANS).collect();
+            cut |= kept.next().is_some();
+            out
         };
         let spans = pick(&Row::is_span, &Row::span_json);
         let logs = pick(&|r| r.kind == "log", &Row::log_json);
         let scores = pick(&|r| r.kind == "score", &Row::score_json);
-        truncated |= [spans.len(), logs.len(), scores.len()].contains(&MAX_THREAD_SPANS);
+        truncated |= cut;
         if let Some(object) = thread.as_object_mut() {
             object.insert("spans".into(), Value::Array(spans));
             object.insert("logs".into(), Value::Array(logs));

@@ -65,6 +65,11 @@ impl Latency {
         let mut key = (row.tenant.clone(), row.kind.clone(), row.name.clone());
         if !self.series.contains_key(&key) && self.series.len() >= MAX_OPERATION_SERIES {
             key.2 = OTHER.to_owned();
+            // Past the bound every new tenant's operations share one series, so the map stays
+            // within MAX_OPERATION_SERIES plus one `(other)` series per tenant already seen.
+            if !self.series.contains_key(&key) {
+                key.0 = OTHER.to_owned();
+            }
         }
         let op = self.series.entry(key).or_default();
         let ns = u64::try_from(duration).unwrap_or(0);
@@ -232,7 +237,7 @@ impl Exposition {
         let mut out = String::new();
         for f in self.families.iter().filter(|f| !f.samples.is_empty()) {
             let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind.as_str());
-            let help = f.help.replace('\\', "\\\\").replace('\n', "\\n");
+            let help = f.help.replace('\\', "\\\\").replace('\n', "\\n").replace('"', "\\\"");
             let _ = writeln!(out, "# HELP {} {help}", f.name);
             out.push_str(&f.samples);
         }

@@ -653,7 +653,7 @@
     const tokensLegend = h('div');
     const costLegend = h('div');
     const windowSel = windowSelect('overview-window', [[15, 'Last 15 min'], [60, 'Last hour'], [360, 'Last 6 h'], [1440, 'Last 24 h']], minutes,
-      (v) => { minutes = +v; setHashParams('/', { minutes: minutes === 15 ? '' : minutes, op: focusOp }); load(); });
+      (v) => { minutes = +v; setHashParams('/', { minutes: minutes === 15 ? '' : minutes, op: focusOp, slo_ms: hashParams().get('slo_ms') }); load(); });
     const sub = h('span', { class: 'sub' });
 
     const el = h('div', { 'data-testid': 'page-overview' },
@@ -824,6 +824,10 @@
           ],
           band: f.map((p) => [p.t_ms, num(p.lo_ms), num(p.hi_ms), p.mean_ms]),
         });
+        // The view files' marks on the card (the SLO crossing and changepoints of advice.js).
+        for (const decorate of opCardDecorators) {
+          try { decorate({ el: c.el, chart: c.chart, op: c.op }, data); } catch (_) { /* a mark is optional */ }
+        }
       }
     }
 
@@ -1862,9 +1866,12 @@
   const views = [];
   const threadPanels = [];
   const threadsLists = []; // (pageEl, tbody) => void: additions to the Threads page (diff.js: Compare)
+  const opCardDecorators = [];
   window.MissionDashboard = {
     view(v) { views.push(v); },
     threadPanel(fn) { threadPanels.push(fn); },
+    // `fn({el, chart, op}, overview)`, after each operation chart of the overview is drawn.
+    opCard(fn) { opCardDecorators.push(fn); },
     threadsList(fn) { threadsLists.push(fn); },
     route: () => route(),
     kit: {

@@ -44,6 +44,73 @@
     return { state: 'crosses', minutes: Math.max(1, Math.round((hit.t_ms - nowMs) / 60000)) };
   }
 
+  // Marks each anomaly of the operation (a changepoint) on its drawn chart: a line and a dot
+  // whose tooltip names the cause.
+  function markChangepoints(chart, marks) {
+    const sc = chart.scale;
+    if (!sc) return;
+    for (const a of marks) {
+      const t = nsToMs(a.ts_ns);
+      if (t < sc.tMin || t > sc.tMax) continue;
+      const x = sc.x(t).toFixed(1);
+      const g = svgEl('g');
+      g.setAttribute('class', 'changepoint');
+      g.setAttribute('data-testid', 'changepoint');
+      g.setAttribute('data-cause', a.cause || '');
+      const line = svgEl('line');
+      line.setAttribute('x1', x); line.setAttribute('x2', x); line.setAttribute('y1', sc.T); line.setAttribute('y2', sc.H - sc.B);
+      const dot = svgEl('circle');
+      dot.setAttribute('cx', x); dot.setAttribute('cy', sc.T + 4); dot.setAttribute('r', 4);
+      const title = svgEl('title');
+      title.textContent = `changepoint ${fmtDateTime(t)}: ${a.summary}` + (a.cause ? ` (cause: ${a.cause})` : '');
+      g.append(line, dot, title);
+      chart.svg.appendChild(g);
+    }
+  }
+  const crossingText = (c) => (c.state === 'above' ? 'above the SLO now' : c.state === 'crosses' ? `crosses the SLO in ~${c.minutes} min` : 'forecast stays under the SLO');
+
+  // The overview's operation charts get the same marks: the operation's changepoints and, when
+  // an SLO is set (the URL's `slo_ms` or a latency directive, not the default), where its
+  // forecast crosses it. The anomalies and directives are read at most every 30 s.
+  let known = { at: 0, minutes: 0, anomalies: [], control: null };
+  let loading = null;
+  function overviewFacts(minutes) {
+    if (known.minutes === minutes && Date.now() - known.at < 30000) return Promise.resolve(known);
+    if (!loading) {
+      loading = Promise.all([
+        api('/api/anomalies', { minutes, limit: 2000 }, [400, 404]).catch(() => null),
+        api('/api/control', {}, [400, 404]).catch(() => null),
+      ]).then(([anomalies, control]) => {
+        known = { at: Date.now(), minutes, anomalies: (anomalies && anomalies.anomalies) || [], control };
+        loading = null;
+        return known;
+      });
+    }
+    return loading;
+  }
+  MD.opCard((card, overview) => {
+    const params = new URLSearchParams((location.hash.split('?')[1]) || '');
+    overviewFacts(num(overview && overview.minutes) || 15).then((facts) => {
+      if (!card.el.isConnected) return;
+      card.chart.svg.querySelectorAll('.changepoint').forEach((n) => n.remove());
+      markChangepoints(card.chart, facts.anomalies.filter((a) => a.operation === card.op.name));
+      const slo = sloFrom(params, facts.control);
+      let badge = card.el.querySelector('[data-testid="op-slo"]');
+      if (slo.source.startsWith('default')) { if (badge) badge.remove(); return; }
+      const c = crossing(card.op, slo.ms, num(overview.now_ms) || Date.now());
+      if (!badge) {
+        const head = card.el.querySelector('.panel-head');
+        badge = h('a', { 'data-testid': 'op-slo', href: '#/advice' });
+        head.insertBefore(badge, head.querySelector('.right'));
+      }
+      badge.className = 'slo-crossing slo-' + c.state;
+      badge.dataset.state = c.state;
+      badge.dataset.minutes = c.minutes || '';
+      badge.textContent = crossingText(c);
+      badge.title = `SLO ${fmtMs(slo.ms)} ${slo.source}`;
+    });
+  });
+
   function page(_match, params) {
     let minutes = Math.min(43200, Math.max(1, Number(params.get('minutes')) || 1440));
     const chartMinutes = Math.min(minutes, 360);
@@ -102,7 +169,7 @@
         chart.svg.setAttribute('data-op', key);
         const marks = anomalies.filter((a) => a.operation === o.name);
         const c = crossing(o, slo.ms, num(overview.now_ms) || Date.now());
-        const text = c.state === 'above' ? 'above the SLO now' : c.state === 'crosses' ? `crosses the SLO in ~${c.minutes} min` : 'forecast stays under the SLO';
+        const text = crossingText(c);
         const card = h('div', { class: 'panel op-card ' + kindClass(o.kind), 'data-testid': 'advice-op', 'data-op': key },
           h('div', { class: 'panel-head' }, h('span', { class: 'kind-dot' }), h('span', { class: 'name', title: key }, o.name),
             h('span', { class: 'hint' }, KIND_LABEL[o.kind] || o.kind),
@@ -133,27 +200,9 @@
           ],
           band: f.map((p) => [p.t_ms, num(p.lo_ms), num(p.hi_ms), p.mean_ms]),
         });
-        const sc = chart.scale;
-        if (!sc) continue;
         const sloLine = chart.svg.querySelector('path.line[style*="--c5"]');
         if (sloLine) { sloLine.setAttribute('data-testid', 'slo-line'); sloLine.setAttribute('stroke-dasharray', '5 4'); }
-        for (const a of marks) {
-          const t = nsToMs(a.ts_ns);
-          if (t < sc.tMin || t > sc.tMax) continue;
-          const x = sc.x(t).toFixed(1);
-          const g = svgEl('g');
-          g.setAttribute('class', 'changepoint');
-          g.setAttribute('data-testid', 'changepoint');
-          g.setAttribute('data-cause', a.cause || '');
-          const line = svgEl('line');
-          line.setAttribute('x1', x); line.setAttribute('x2', x); line.setAttribute('y1', sc.T); line.setAttribute('y2', sc.H - sc.B);
-          const dot = svgEl('circle');
-          dot.setAttribute('cx', x); dot.setAttribute('cy', sc.T + 4); dot.setAttribute('r', 4);
-          const title = svgEl('title');
-          title.textContent = `changepoint ${fmtDateTime(t)}: ${a.summary}` + (a.cause ? ` (cause: ${a.cause})` : '');
-          g.append(line, dot, title);
-          chart.svg.appendChild(g);
-        }
+        markChangepoints(chart, marks);
       }
     }
 

@@ -12,8 +12,11 @@
     'erasure', 'budget_exceeded', 'thread_control', 'approval', 'directive_run', 'compliance'];
   const FILTERS = ['type', 'actor', 'severity', 'from', 'to'];
 
+  // A CSV field: quoted when it must be, and text a spreadsheet would run as a formula (= + - @
+  // tab, carriage return) led by a quote, as the server's CSV export does.
   function csvCell(v) {
-    const s = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    let s = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
     return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   }
   function exportText(entries, format) {
@@ -85,7 +88,7 @@
       chain.dataset.brokenAt = c.broken_at === null || c.broken_at === undefined ? '' : String(c.broken_at);
       chain.className = 'audit-chain ' + (c.ok ? 'ok' : 'broken');
       chain.textContent = c.ok
-        ? `Chain verified: ${c.records} record${c.records === 1 ? '' : 's'}, every hash and link checks out.`
+        ? (c.records === null ? 'Chain verified: every hash and link checks out.' : `Chain verified: ${c.records} record${c.records === 1 ? '' : 's'}, every hash and link checks out.`)
         : `Chain broken${c.broken_at ? ' at entry ' + c.broken_at : ''}: ${c.problem}. ${c.message || ''}`;
     }
 
