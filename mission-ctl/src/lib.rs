@@ -43,7 +43,6 @@ mod cost;
 mod diff;
 mod export;
 mod graph;
-mod markdown;
 pub mod pack;
 pub mod progress;
 mod report;
@@ -69,7 +68,8 @@ pub use cost::run_cost;
 pub use diff::run_diff;
 pub use export::{ExportArgs, ExportFormatArg, run_export};
 pub use graph::{GraphFormat, graph, run_graph};
-pub use report::{ErrorCount, Report, ReportFormat, Volumes, build_report, run_report};
+pub use mission_sdk::report::{ErrorCount, Report, Volumes, build_report, utc};
+pub use report::{ReportFormat, run_report};
 pub use runs::{IncidentRow, RunRow, incidents, run_incidents, run_runs, runs};
 pub use tail::{Color, TailArgs, run_tail};
 pub use window::{Window, WindowArgs, parse_time};
@@ -296,60 +296,7 @@ pub(crate) fn write_table(
     Ok(())
 }
 
-/// Column `name` of `batch` cast to `to` (dictionary text to plain text, timestamps to
-/// integers); `None` when the batch has no such column.
-fn cast_column(
-    batch: &RecordBatch,
-    name: &str,
-    to: &arrow::datatypes::DataType,
-) -> Result<Option<arrow::array::ArrayRef>, Error> {
-    match batch.column_by_name(name) {
-        Some(c) if c.data_type() == to => Ok(Some(c.clone())),
-        Some(c) => Ok(Some(arrow::compute::cast(c, to)?)),
-        None => Ok(None),
-    }
-}
-
-/// A text column (plain or dictionary-encoded) as plain text.
-pub(crate) fn strings(
-    batch: &RecordBatch,
-    name: &str,
-) -> Result<Option<arrow::array::StringArray>, Error> {
-    let c = cast_column(batch, name, &arrow::datatypes::DataType::Utf8)?;
-    Ok(c.and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>().cloned()))
-}
-
-/// An integer or timestamp column as `i64`.
-pub(crate) fn ints(
-    batch: &RecordBatch,
-    name: &str,
-) -> Result<Option<arrow::array::Int64Array>, Error> {
-    let c = cast_column(batch, name, &arrow::datatypes::DataType::Int64)?;
-    Ok(c.and_then(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>().cloned()))
-}
-
-/// The text at `row`, `""` when null or the column is missing.
-pub(crate) fn text(column: &Option<arrow::array::StringArray>, row: usize) -> &str {
-    use arrow::array::Array;
-    column.as_ref().filter(|c| c.is_valid(row)).map_or("", |c| c.value(row))
-}
-
-/// Text from a store made safe to print on a terminal: control characters (line breaks,
-/// escape sequences) are shown escaped (`\n`, `\u{1b}`) instead of acting.
-pub(crate) fn clean(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
+pub(crate) use mission_sdk::report::clean;
 
 /// The column header of a group.
 pub(crate) fn group_name(g: GroupBy) -> &'static str {
@@ -360,15 +307,6 @@ pub(crate) fn group_name(g: GroupBy) -> &'static str {
         GroupBy::Tenant => "tenant",
         GroupBy::User => "user",
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of nanoseconds since the epoch.
-pub fn utc(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let millis = ns.rem_euclid(1_000_000_000) / 1_000_000;
-    let (y, m, d) = mission_store::layout::civil_from_days(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", t / 3600, t % 3600 / 60, t % 60)
 }
 
 fn csv_field(s: &str) -> String {

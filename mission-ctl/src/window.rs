@@ -98,21 +98,7 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// A window's length as people write it: `24h`, `90m`, `7d`, `1.5s`.
-pub(crate) fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if d.subsec_nanos() != 0 || s == 0 {
-        mission_core::duration_text::format(d)
-    } else if s.is_multiple_of(86_400) {
-        format!("{}d", s / 86_400)
-    } else if s.is_multiple_of(3600) {
-        format!("{}h", s / 3600)
-    } else if s.is_multiple_of(60) {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
-}
+pub(crate) use mission_sdk::report::human;
 
 fn fmt(t: Timestamp) -> String {
     crate::utc(i64::try_from(t.0).unwrap_or(i64::MAX))

@@ -120,6 +120,11 @@ pub use mission_serve::advice;
 pub use mission_serve::dashboard;
 #[cfg(any(feature = "mcp", feature = "dashboard"))]
 pub use mission_serve::diff;
+/// The report on a period (`mission_serve::report`): volumes, latency, cost, the slowest
+/// threads, recommendations and top errors as JSON, Markdown or a print-ready HTML page; what
+/// `mission-ctl report` prints and the dashboard serves at `/api/report.html`.
+#[cfg(any(feature = "dashboard", feature = "mcp"))]
+pub use mission_serve::report;
 mod error;
 mod inflight;
 mod install;

@@ -908,3 +908,73 @@ fn exports_hold_the_threads_with_their_spans_within_the_tenant() {
     assert!(!csv.body.contains("beta"));
     server.shutdown();
 }
+
+/// The body of a report page from its first section on (what does not depend on the moment
+/// the period ends).
+fn report_sections(html: &str) -> &str {
+    &html[html.find("<h2>Volumes</h2>").expect("the Volumes section")..]
+}
+
+#[test]
+fn the_report_page_is_the_tenants_report_ready_to_print() {
+    let dir = TempDir::new("report-page");
+    let (control, live) = live_agent(&dir);
+    record_thread(&control, "acme", "researcher-a", true);
+    record_thread(&control, "acme", "researcher-a", false);
+    record_thread(&control, "beta", "billing-b", false);
+    control.flush().expect("flush");
+    // Inside the agent, over what it flushed.
+    let page = text_ok(live.local_addr(), "/api/report.html", ADMIN).body;
+    assert!(page.contains("researcher-a") && page.contains("billing-b"), "{page}");
+    live.shutdown();
+    drop(control);
+    let server = serve_store(
+        &dir.0,
+        DashboardConfig::loopback(0)
+            .with_token(ADMIN)
+            .with_tenant_token(ACME, "acme")
+            .with_tenant_token(BETA, "beta"),
+    )
+    .expect("serve");
+    let addr = server.local_addr();
+    assert_eq!(request(addr, "/api/report.html", None, None).status, 401);
+
+    let acme = text_ok(addr, "/api/report.html?minutes=1440", ACME);
+    assert!(acme.header("content-type").is_some_and(|c| c.starts_with("text/html")));
+    let csp = acme.header("content-security-policy").expect("a CSP");
+    assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self' 'unsafe-inline'"));
+    assert_eq!(acme.header("x-mission-truncated"), Some("false"));
+    let html = &acme.body;
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(html.contains("<title>Mission Control report, "));
+    assert!(html.contains("@media print"));
+    for section in ["Volumes", "Latency by operation", "Cost by model", "Slowest threads"] {
+        assert!(html.contains(&format!("<h2>{section}</h2>")), "{section}: {html}");
+    }
+    assert!(html.contains("<li>Tenant: acme</li>"), "{html}");
+    assert!(html.contains("researcher-a"), "{html}");
+    assert!(!html.contains("billing-b") && !html.contains("beta"), "{html}");
+    assert!(!html.contains("<script"));
+    // The page is the library's report (what `mission-ctl report --format html` prints).
+    let store = Store::open(&dir.0).expect("open");
+    let to = Timestamp::now();
+    let from = Timestamp(to.0 - 1440 * 60 * 1_000_000_000);
+    let report = mission_sdk::report::build_report(&store, from, to, Some("acme")).expect("report");
+    assert_eq!(report.volumes.threads, 2);
+    assert_eq!(report.volumes.errors, 1);
+    assert_eq!(report_sections(html), report_sections(&mission_sdk::report::html(&report)));
+
+    let beta = text_ok(addr, "/api/report.html", BETA).body;
+    assert!(beta.contains("<li>Tenant: beta</li>") && beta.contains("billing-b"), "{beta}");
+    assert!(!beta.contains("researcher-a") && !beta.contains("acme"), "{beta}");
+    let all = text_ok(addr, "/api/report.html", ADMIN).body;
+    assert!(all.contains("<li>Tenants: all</li>"), "{all}");
+    assert!(all.contains("researcher-a") && all.contains("billing-b"), "{all}");
+
+    for bad in ["minutes=0", "minutes=43201", "minutes=abc"] {
+        let reply = request(addr, &format!("/api/report.html?{bad}"), Some(ADMIN), None);
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+        assert!(reply.body.contains("bad_request") && reply.body.contains("minutes"), "{bad}");
+    }
+    server.shutdown();
+}

@@ -1623,6 +1623,20 @@ const SURFACES: &[Surface] = &[
             )]
         },
     },
+    Surface {
+        kind: Kind::Route,
+        name: "/api/report.html",
+        ask: |w, _, a| {
+            vec![text_route(w.dashboard.local_addr(), a, "/api/report.html?minutes=600")]
+        },
+    },
+    Surface {
+        kind: Kind::StoreRoute,
+        name: "/api/report.html",
+        ask: |w, _, a| {
+            vec![text_route(w.store_dashboard.local_addr(), a, "/api/report.html?minutes=600")]
+        },
+    },
     Surface { kind: Kind::Notification, name: "subscriptions/listen", ask: listen_surface },
     Surface { kind: Kind::Notification, name: "resources/subscribe", ask: subscribe_surface },
     Surface { kind: Kind::Audit, name: "audit trail", ask: audit_surface },

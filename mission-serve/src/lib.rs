@@ -10,6 +10,8 @@
 //! directives and policies through `mission-govern`; `mission-sdk` starts its servers from
 //! `MissionControl` (`serve_mcp`, `serve_dashboard`), and `mission-ctl` over a store. The
 //! thread comparison both servers and `mission-ctl diff` answer with is `diff`.
+//! The report on a period that `mission-ctl report` prints and the dashboard serves as a
+//! print-ready page is [`report`] (always built).
 //!
 //! # Quick example
 //!
@@ -67,6 +69,7 @@ mod live;
 pub mod mcp;
 #[cfg(feature = "otlp-receiver")]
 pub mod otlp;
+pub mod report;
 
 pub use error::{Error, Result};
 pub use live::{HealthFn, Live};

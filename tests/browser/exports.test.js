@@ -1,5 +1,6 @@
 // The Exports page (assets/views/exports.js) in headless Chromium against the test agent: the
-// downloads hold what the API exports, within the token's tenant, and a cut-short export says so.
+// downloads hold what the API exports, within the token's tenant, and a cut-short export says so;
+// Print report opens the report (/api/report.html) in a new tab, within the token's tenant.
 //
 // Needs MISSION_DASHBOARD_AGENT (tests/browser/run.sh sets it). Screenshot: out/exports.png.
 'use strict';
@@ -88,6 +89,50 @@ describe('the Exports page', () => {
     const lines = jsonl.text.trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines.length, 3);
     assert.deepEqual([...new Set(lines.map((l) => l.tenant))], ['beta']);
+    await page.close();
+  });
+  // Clicks Print report; resolves with the new tab's title and text once the report is there.
+  async function printReport(page) {
+    const [tab] = await Promise.all([
+      page.waitForEvent('popup', { timeout: 15000 }),
+      page.click('[data-testid="export-report"]'),
+    ]);
+    await tab.waitForURL(/^blob:/, { timeout: 15000 });
+    await tab.waitForSelector('h1', { timeout: 15000 });
+    const report = { title: await tab.title(), text: await tab.$eval('body', (b) => b.innerText), tenants: await tab.$$eval('table', (tables) => {
+      // The tenant column of the slowest-threads table.
+      const t = tables.find((x) => [...x.querySelectorAll('th')].some((th) => th.textContent === 'tenant'));
+      if (!t) return [];
+      const col = [...t.querySelectorAll('th')].findIndex((th) => th.textContent === 'tenant');
+      return [...t.querySelectorAll('tbody tr')].map((tr) => tr.children[col].textContent);
+    }) };
+    await tab.close();
+    return report;
+  }
+
+  it('opens the print-ready report in a new tab', async () => {
+    const page = await openExports(agent, agent.token);
+    const report = await printReport(page);
+    assert.match(report.title, /^Mission Control report, /);
+    assert.match(report.text, /Mission Control report/);
+    assert.match(report.text, /Tenants: all/);
+    for (const section of ['Volumes', 'Latency by operation', 'Cost by model', 'Slowest threads', 'Top errors']) {
+      assert.ok(report.text.includes(section), section);
+    }
+    assert.deepEqual([...new Set(report.tenants)].sort(), ['acme', 'beta']);
+    const note = await noteSettled(page);
+    assert.match(note.text, /^Report: \d+ bytes, opened in a new tab/);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('reports only the token\'s tenant', async () => {
+    const page = await openExports(agent, BETA);
+    const report = await printReport(page);
+    assert.match(report.text, /Tenant: beta/);
+    assert.ok(report.tenants.length > 0);
+    assert.deepEqual([...new Set(report.tenants)], ['beta']);
+    assert.ok(!report.text.includes('acme'));
     await page.close();
   });
 });

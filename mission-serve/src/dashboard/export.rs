@@ -189,6 +189,36 @@ pub(crate) fn metrics(shared: &Shared, scope: Option<&str>, _: &Uri) -> Result<T
     })
 }
 
+/// `GET /api/report.html?minutes=` (default 1440: a day, at most 30 days): the report on the
+/// last `minutes` ([`crate::report`]) as a self-contained, print-ready HTML page, within the
+/// principal's tenant: what `mission-ctl report --format html` prints.
+pub(crate) fn report_html(
+    shared: &Shared,
+    scope: Option<&str>,
+    uri: &Uri,
+) -> Result<Text, ApiError> {
+    use mission_core::Timestamp;
+    let minutes = api::Params::parse(uri.query()).minutes(Some(1440))?.unwrap_or(1440);
+    let to = Timestamp::now();
+    let from = Timestamp(to.0.saturating_sub(minutes.saturating_mul(60_000_000_000)));
+    let report = match &shared.root {
+        Some(root) => {
+            // Inside an agent: what was recorded a moment ago reaches the store first.
+            shared.flush_for_misses();
+            let store =
+                mission_store::Store::open_scoped(root, scope).map_err(ApiError::internal)?;
+            crate::report::build_report(&store, from, to, scope).map_err(ApiError::internal)?
+        }
+        None => crate::report::Report::empty(from, to, scope),
+    };
+    Ok(Text {
+        content_type: "text/html; charset=utf-8",
+        body: crate::report::html(&report),
+        truncated: report.recommendations_truncated,
+        filename: None,
+    })
+}
+
 /// The formats of [`export_store`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportFormat {

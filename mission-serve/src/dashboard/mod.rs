@@ -19,6 +19,7 @@
 //! | `/healthz` | `ok` |
 //! | `/metrics` | OpenMetrics text for Prometheus: the health report's counters and a latency histogram per operation |
 //! | `/api/export/threads.jsonl`, `/api/export/threads.csv` | threads with their spans (JSON Lines), thread summaries (CSV), to download |
+//! | `/api/report.html` | the report on a period ([`crate::report`]) as a print-ready HTML page |
 //!
 //! The JSON of each route is specified in `API.md` beside this file.
 //!
@@ -520,10 +521,11 @@ const JSON_ROUTES: [(&str, Handler); 11] = [
 type TextHandler = fn(&Shared, Option<&str>, &Uri) -> std::result::Result<export::Text, ApiError>;
 
 /// The text routes and what answers them (same tokens and tenant scopes as the JSON routes).
-const TEXT_ROUTES: [(&str, TextHandler); 3] = [
+const TEXT_ROUTES: [(&str, TextHandler); 4] = [
     ("/metrics", export::metrics),
     ("/api/export/threads.jsonl", export::threads_jsonl),
     ("/api/export/threads.csv", export::threads_csv),
+    ("/api/report.html", export::report_html),
 ];
 
 /// Runs a text handler on the blocking pool; the answer says whether a bound cut it short
@@ -550,6 +552,11 @@ async fn answer_text(
                 && let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
             {
                 headers.insert(header::CONTENT_DISPOSITION, v);
+            }
+            if text.content_type.starts_with("text/html") {
+                // A page (the report): the dashboard's policy holds for it too.
+                headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+                headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
             }
             response
         }

@@ -1,5 +1,6 @@
 // Exports (#/exports): download threads as JSON Lines (with their spans, logs and scores) or CSV
-// (one row per thread), and the metrics Prometheus scrapes (/metrics, OpenMetrics text).
+// (one row per thread), the metrics Prometheus scrapes (/metrics, OpenMetrics text), and the
+// report on a period as a print-ready page (/api/report.html, opened in a new tab).
 // Registers with app.js (window.MissionDashboard); the routes are in API.md. Downloads are
 // fetched with the page's token (never put in a URL) and saved from a blob.
 'use strict';
@@ -34,6 +35,42 @@
     return { truncated: res.headers.get('x-mission-truncated') === 'true', bytes: blob.size };
   }
 
+  // Fetches the report (/api/report.html, a print-ready page) with the token and shows it in
+  // the tab opened on the click (so no popup blocker stops it), from a blob; without that tab,
+  // saves it as report.html. Resolves to its size.
+  async function openReport(minutes, tab) {
+    const url = new URL('/api/report.html', location.origin);
+    url.searchParams.set('minutes', minutes || '1440');
+    const headers = {};
+    const t = token();
+    if (t) headers.Authorization = 'Bearer ' + t;
+    let res;
+    try {
+      res = await fetch(url, { headers, cache: 'no-store' });
+    } catch (e) {
+      if (tab) tab.close();
+      throw e;
+    }
+    if (!res.ok) {
+      if (tab) tab.close();
+      let message = res.status + ' ' + res.statusText;
+      try { const body = await res.json(); message = body.message || message; } catch (_) { /* not JSON */ }
+      throw new Error(message);
+    }
+    const blob = new Blob([await res.arrayBuffer()], { type: 'text/html' });
+    const href = URL.createObjectURL(blob);
+    if (tab) {
+      tab.location.href = href;
+    } else {
+      const a = h('a', { href, download: 'report.html', hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    }
+    setTimeout(() => URL.revokeObjectURL(href), 60000);
+    return { bytes: blob.size, opened: !!tab };
+  }
+
   function exportsPage(_match, params) {
     const minutes = h('input', { type: 'number', min: 1, max: 43200, placeholder: 'All time', value: params.get('minutes') || '', 'data-testid': 'export-minutes', 'aria-label': 'Window in minutes' });
     const agent = h('input', { type: 'text', placeholder: 'Any agent', value: params.get('agent') || '', 'data-testid': 'export-agent', 'aria-label': 'Agent' });
@@ -62,7 +99,19 @@
       h('div', { class: 'exports-actions' },
         button('Threads (JSON Lines)', '/api/export/threads.jsonl', 'threads.jsonl', 'export-jsonl', true),
         button('Threads (CSV)', '/api/export/threads.csv', 'threads.csv', 'export-csv', true),
-        button('Metrics (OpenMetrics)', '/metrics', 'metrics.txt', 'export-metrics', false)),
+        button('Metrics (OpenMetrics)', '/metrics', 'metrics.txt', 'export-metrics', false),
+        h('button', { class: 'btn', type: 'button', 'data-testid': 'export-report', title: 'The report on the period (a day when Minutes is empty), as a page to print or save as PDF', onclick: async () => {
+          const tab = window.open('', '_blank');
+          note.textContent = 'Preparing the report…';
+          try {
+            const r = await openReport(minutes.value.trim(), tab);
+            note.textContent = 'Report: ' + r.bytes + ' bytes' + (r.opened ? ', opened in a new tab: print it from there (or save it as PDF).' : ', saved as report.html.');
+            note.dataset.truncated = 'false';
+          } catch (e) {
+            note.textContent = '';
+            showBanner('Report failed: ' + e.message, 'export');
+          }
+        } }, 'Print report')),
       note,
       h('p', { class: 'muted' }, 'Prometheus scrapes /metrics with the same bearer token (authorization.credentials in its scrape config).'));
     setTimeout(() => markLoaded('exports'), 0);

@@ -1,4 +1,5 @@
-//! Markdown (GitHub-flavoured) tables, padded so they also read well as plain text.
+//! Markdown (GitHub-flavoured) tables, padded so they also read well as plain text, and the
+//! Markdown the report writes as a print-ready HTML page.
 
 use std::io::{self, Write};
 
@@ -13,7 +14,7 @@ pub(crate) enum Align {
 /// characters.
 pub(crate) fn cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for (i, c) in crate::clean(text).chars().enumerate() {
+    for (i, c) in super::clean(text).chars().enumerate() {
         if i == 119 {
             out.push('…');
             break;
@@ -155,7 +156,7 @@ fn cells(line: &str) -> Vec<String> {
 /// The Markdown this module writes (headings, `- ` lists, tables, paragraphs) as a
 /// self-contained, print-ready HTML page titled `title`: no script, no other origin, a print
 /// stylesheet (save as PDF from a browser).
-pub(crate) fn to_html(markdown: &str, title: &str) -> String {
+pub fn to_html(markdown: &str, title: &str) -> String {
     let mut body = String::new();
     let lines: Vec<&str> = markdown.lines().collect();
     let mut i = 0;
