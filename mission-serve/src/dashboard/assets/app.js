@@ -1878,7 +1878,7 @@
       h, append, svgEl, escXml, num, orNull, api, apiPost, ApiError, showBanner, clearBanner,
       fmtInt, fmtCompact, fmtMs, fmtUsd, fmtPct, fmtBytes, fmtClock, fmtDateTime, fmtAgo, nsToMs,
       shortId, debounce, kindClass, tag, statusTag, makeChart, drawChart, legend, every, later,
-      markLoaded, KIND_LABEL, PALETTE, M,
+      markLoaded, KIND_LABEL, PALETTE, M, hashParams, setHashParams, windowSelect,
     },
   };
 

@@ -11,7 +11,7 @@
 (function () {
   const MD = window.MissionDashboard;
   if (!MD) return;
-  const { h, svgEl, api, num, orNull, fmtUsd, fmtDateTime, nsToMs, kindClass, makeChart, drawChart, legend, markLoaded, KIND_LABEL } = MD.kit;
+  const { h, svgEl, api, num, orNull, fmtUsd, fmtDateTime, nsToMs, kindClass, makeChart, drawChart, legend, markLoaded, KIND_LABEL, hashParams, setHashParams, windowSelect } = MD.kit;
 
   const DEFAULT_SLO_MS = 2000;
   const SHOWN_OPERATIONS = 12;
@@ -89,7 +89,7 @@
     return loading;
   }
   MD.opCard((card, overview) => {
-    const params = new URLSearchParams((location.hash.split('?')[1]) || '');
+    const params = hashParams();
     overviewFacts(num(overview && overview.minutes) || 15).then((facts) => {
       if (!card.el.isConnected) return;
       card.chart.svg.querySelectorAll('.changepoint').forEach((n) => n.remove());
@@ -118,14 +118,11 @@
     const opsGrid = h('div', { class: 'grid cols-2', 'data-testid': 'advice-operations' });
     const sloNote = h('span', { class: 'hint', 'data-testid': 'slo-source' });
     const sub = h('span', { class: 'sub' });
-    const winSel = h('select', { 'aria-label': 'Time window', 'data-testid': 'advice-window', onchange: () => {
-      minutes = +winSel.value;
-      const q = new URLSearchParams(params);
-      q.set('minutes', String(minutes));
-      history.replaceState(null, '', '#/advice?' + q.toString());
+    const winSel = windowSelect('advice-window', [[60, 'Last hour'], [360, 'Last 6 h'], [1440, 'Last 24 h'], [10080, 'Last 7 days']], minutes, (v) => {
+      minutes = +v;
+      setHashParams('/advice', { ...Object.fromEntries(params), minutes });
       load();
-    } }, [[60, 'Last hour'], [360, 'Last 6 h'], [1440, 'Last 24 h'], [10080, 'Last 7 days']].map(([v, l]) => h('option', { value: v }, l)));
-    winSel.value = String(minutes);
+    });
     const el = h('div', { 'data-testid': 'page-advice' },
       h('div', { class: 'page-head' }, h('h1', null, 'Advice'), sub, h('span', { class: 'spacer' }), h('div', { class: 'filters', style: { margin: 0 } }, winSel)),
       h('div', { class: 'section-title' }, 'Recommendations'),

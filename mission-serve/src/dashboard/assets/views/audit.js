@@ -6,7 +6,7 @@
 (function () {
   const MD = window.MissionDashboard;
   if (!MD) return;
-  const { h, api, fmtDateTime, nsToMs, markLoaded } = MD.kit;
+  const { h, api, fmtDateTime, nsToMs, markLoaded, setHashParams } = MD.kit;
 
   const KINDS = ['permission_denied', 'permission_granted', 'policy_change', 'directive_change', 'admin_action',
     'erasure', 'budget_exceeded', 'thread_control', 'approval', 'directive_run', 'compliance'];
@@ -67,13 +67,8 @@
       h('div', { class: 'panel' }, body));
 
     function apply() {
-      const q = new URLSearchParams();
-      for (const f of FILTERS) {
-        values[f] = inputs[f].value.trim();
-        if (values[f]) q.set(f, values[f]);
-      }
-      const s = q.toString();
-      history.replaceState(null, '', '#/audit' + (s ? '?' + s : ''));
+      for (const f of FILTERS) values[f] = inputs[f].value.trim();
+      setHashParams('/audit', values);
       load();
     }
 
